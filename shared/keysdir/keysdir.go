@@ -1,0 +1,311 @@
+// Package keysdir reads and writes a WeChat Pay identity as plain files in one
+// directory, the form `wxpay sim --keys-dir DIR` writes and every client (ours, the
+// official SDKs, a user's own) can be configured from:
+//
+//	mchid, appid                        merchant id and app id
+//	merchant_private_key.pem            merchant API private key (apiclient_key.pem)
+//	merchant_serial                     merchant API certificate serial
+//	merchant_cert.pem                   merchant API certificate (optional)
+//	platform_cert.pem                   WeChat Pay platform certificate (certificate mode)
+//	platform_public_key.pem             WeChat Pay platform public key (public-key mode)
+//	platform_public_key_id              its PUB_KEY_ID_… id
+//	apiv3_key, apiv2_key                the symmetric keys
+//	platform_private_key.pem            the simulator's own signing key (simulator only)
+//
+// Secret files are written with mode 0600.
+package keysdir
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// File names inside the directory.
+const (
+	FileMchID               = "mchid"
+	FileAppID               = "appid"
+	FileMerchantKey         = "merchant_private_key.pem"
+	FileMerchantSerial      = "merchant_serial"
+	FileMerchantCert        = "merchant_cert.pem"
+	FilePlatformCert        = "platform_cert.pem"
+	FilePlatformPublicKey   = "platform_public_key.pem"
+	FilePlatformPublicKeyID = "platform_public_key_id"
+	FileAPIv3Key            = "apiv3_key"
+	FileAPIv2Key            = "apiv2_key"
+	FilePlatformKey         = "platform_private_key.pem"
+)
+
+// Identity is a merchant and the WeChat Pay platform it talks to.
+type Identity struct {
+	MchID          string
+	AppID          string
+	MerchantKey    *rsa.PrivateKey
+	MerchantSerial string
+	MerchantCert   *x509.Certificate // nil when the directory has none
+
+	PlatformCert        *x509.Certificate // certificate mode
+	PlatformPublicKey   *rsa.PublicKey    // public-key mode
+	PlatformPublicKeyID string            // PUB_KEY_ID_…
+	// PlatformKey is the private key behind PlatformCert and PlatformPublicKey: only the
+	// simulator (and `wxpay trigger`, which plays WeChat Pay) has it. Nil otherwise.
+	PlatformKey *rsa.PrivateKey
+
+	APIv3Key wechatpay.APIv3Key
+	APIv2Key string
+}
+
+// String keeps secrets out of formatted output.
+func (id *Identity) String() string {
+	return fmt.Sprintf("Identity{MchID:%s AppID:%s MerchantSerial:%s PlatformSerial:%s PublicKeyID:%s}",
+		id.MchID, id.AppID, id.MerchantSerial, id.PlatformSerial(), id.PlatformPublicKeyID)
+}
+
+// GoString redacts secrets for %#v.
+func (id *Identity) GoString() string { return id.String() }
+
+// PlatformSerial is the platform certificate's serial, or "" without a certificate.
+func (id *Identity) PlatformSerial() string {
+	if id.PlatformCert == nil {
+		return ""
+	}
+	return wechatpay.CertificateSerial(id.PlatformCert)
+}
+
+// PlatformKeys is a resolver for both verification modes: the certificate under its
+// serial and the public key under its PUB_KEY_ID_… id.
+func (id *Identity) PlatformKeys() wechatpay.StaticKeys {
+	keys := wechatpay.StaticKeys{}
+	if id.PlatformCert != nil {
+		keys[id.PlatformSerial()] = id.PlatformCert.PublicKey.(*rsa.PublicKey)
+	}
+	if id.PlatformPublicKey != nil && id.PlatformPublicKeyID != "" {
+		keys[id.PlatformPublicKeyID] = id.PlatformPublicKey
+	}
+	return keys
+}
+
+// MerchantSigner signs requests as this merchant.
+func (id *Identity) MerchantSigner() *wechatpay.Signer {
+	return &wechatpay.Signer{MchID: id.MchID, Serial: id.MerchantSerial, Key: id.MerchantKey}
+}
+
+// Generate makes a fresh test identity: merchant and platform RSA-2048 keys with
+// self-signed certificates, a PUB_KEY_ID_…, random 32-byte APIv3 and APIv2 keys.
+func Generate() (*Identity, error) {
+	mk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("keysdir: merchant key: %w", err)
+	}
+	pk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("keysdir: platform key: %w", err)
+	}
+	mchid := "1900" + digits(6)
+	mcert, err := selfSigned(mk, "商户API证书 "+mchid, 5*365*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	pcert, err := selfSigned(pk, "Tenpay.com Root CA (simulated platform certificate)", 5*365*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	v3, err := wechatpay.NewAPIv3Key(alnum(32))
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{
+		MchID: mchid, AppID: "wx" + strings.ToLower(hexString(8)),
+		MerchantKey: mk, MerchantSerial: wechatpay.CertificateSerial(mcert), MerchantCert: mcert,
+		PlatformCert: pcert, PlatformPublicKey: &pk.PublicKey,
+		PlatformPublicKeyID: wechatpay.PublicKeyIDPrefix + "01" + digits(30),
+		PlatformKey:         pk, APIv3Key: v3, APIv2Key: alnum(32),
+	}, nil
+}
+
+func selfSigned(k *rsa.PrivateKey, cn string, life time.Duration) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"wxpay simulator"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(life),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		return nil, fmt.Errorf("keysdir: certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// Save writes the identity to dir (created if missing). Secret files get mode 0600.
+func (id *Identity) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("keysdir: %w", err)
+	}
+	type file struct {
+		name   string
+		data   []byte
+		secret bool
+	}
+	files := []file{
+		{FileMchID, []byte(id.MchID + "\n"), false},
+		{FileAppID, []byte(id.AppID + "\n"), false},
+		{FileMerchantKey, wechatpay.EncodePrivateKeyPEM(id.MerchantKey), true},
+		{FileMerchantSerial, []byte(id.MerchantSerial + "\n"), false},
+		{FileAPIv3Key, append(append([]byte{}, id.APIv3Key.Bytes()...), '\n'), true},
+		{FileAPIv2Key, []byte(id.APIv2Key + "\n"), true},
+	}
+	if id.MerchantCert != nil {
+		files = append(files, file{FileMerchantCert, wechatpay.EncodeCertificatePEM(id.MerchantCert), false})
+	}
+	if id.PlatformCert != nil {
+		files = append(files, file{FilePlatformCert, wechatpay.EncodeCertificatePEM(id.PlatformCert), false})
+	}
+	if id.PlatformPublicKey != nil {
+		files = append(files, file{FilePlatformPublicKey, wechatpay.EncodePublicKeyPEM(id.PlatformPublicKey), false},
+			file{FilePlatformPublicKeyID, []byte(id.PlatformPublicKeyID + "\n"), false})
+	}
+	if id.PlatformKey != nil {
+		files = append(files, file{FilePlatformKey, wechatpay.EncodePrivateKeyPEM(id.PlatformKey), true})
+	}
+	for _, f := range files {
+		mode := fs.FileMode(0o644)
+		if f.secret {
+			mode = 0o600
+		}
+		// Write to a temporary file and rename, so a reader never sees half a key.
+		tmp := filepath.Join(dir, "."+f.name+".tmp")
+		if err := os.WriteFile(tmp, f.data, mode); err != nil {
+			return fmt.Errorf("keysdir: write %s: %w", f.name, err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
+			return fmt.Errorf("keysdir: write %s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+// Load reads an identity from dir. mchid, appid, merchant_private_key.pem,
+// merchant_serial and apiv3_key are required; at least one of platform_cert.pem and
+// platform_public_key.pem (+ its id) must be present; the rest is optional.
+func Load(dir string) (*Identity, error) {
+	id := &Identity{}
+	var err error
+	text := func(name string, required bool) string {
+		if err != nil {
+			return ""
+		}
+		b, e := os.ReadFile(filepath.Join(dir, name))
+		if e != nil {
+			if required || !errors.Is(e, fs.ErrNotExist) {
+				err = fmt.Errorf("keysdir: %s: %w", dir, e)
+			}
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	id.MchID = text(FileMchID, true)
+	id.AppID = text(FileAppID, true)
+	id.MerchantSerial = strings.ToUpper(text(FileMerchantSerial, true))
+	keyPEM := text(FileMerchantKey, true)
+	v3 := text(FileAPIv3Key, true)
+	id.APIv2Key = text(FileAPIv2Key, false)
+	mcert := text(FileMerchantCert, false)
+	pcert := text(FilePlatformCert, false)
+	ppub := text(FilePlatformPublicKey, false)
+	id.PlatformPublicKeyID = text(FilePlatformPublicKeyID, false)
+	pkey := text(FilePlatformKey, false)
+	if err != nil {
+		return nil, err
+	}
+	if id.MerchantKey, err = wechatpay.ParsePrivateKey([]byte(keyPEM)); err != nil {
+		return nil, fmt.Errorf("keysdir: %s: %w", FileMerchantKey, err)
+	}
+	if id.APIv3Key, err = wechatpay.NewAPIv3Key(v3); err != nil {
+		return nil, fmt.Errorf("keysdir: %s: %w", FileAPIv3Key, err)
+	}
+	if mcert != "" {
+		if id.MerchantCert, err = wechatpay.ParseCertificate([]byte(mcert)); err != nil {
+			return nil, fmt.Errorf("keysdir: %s: %w", FileMerchantCert, err)
+		}
+	}
+	if pcert != "" {
+		if id.PlatformCert, err = wechatpay.ParseCertificate([]byte(pcert)); err != nil {
+			return nil, fmt.Errorf("keysdir: %s: %w", FilePlatformCert, err)
+		}
+	}
+	if ppub != "" {
+		if id.PlatformPublicKey, err = wechatpay.ParsePublicKey([]byte(ppub)); err != nil {
+			return nil, fmt.Errorf("keysdir: %s: %w", FilePlatformPublicKey, err)
+		}
+		if !strings.HasPrefix(id.PlatformPublicKeyID, wechatpay.PublicKeyIDPrefix) {
+			return nil, fmt.Errorf("keysdir: %s must hold the key id starting with %s, got %q", FilePlatformPublicKeyID, wechatpay.PublicKeyIDPrefix, id.PlatformPublicKeyID)
+		}
+	}
+	if id.PlatformCert == nil && id.PlatformPublicKey == nil {
+		return nil, fmt.Errorf("keysdir: %s has neither %s nor %s: responses and notifications could not be verified", dir, FilePlatformCert, FilePlatformPublicKey)
+	}
+	if pkey != "" {
+		if id.PlatformKey, err = wechatpay.ParsePrivateKey([]byte(pkey)); err != nil {
+			return nil, fmt.Errorf("keysdir: %s: %w", FilePlatformKey, err)
+		}
+	}
+	return id, nil
+}
+
+// LoadOrCreate loads dir's identity, or generates and saves one when dir holds none
+// (no mchid file). created tells which happened.
+func LoadOrCreate(dir string) (id *Identity, created bool, err error) {
+	if _, err := os.Stat(filepath.Join(dir, FileMchID)); errors.Is(err, fs.ErrNotExist) {
+		id, err := Generate()
+		if err != nil {
+			return nil, false, err
+		}
+		return id, true, id.Save(dir)
+	}
+	id, err = Load(dir)
+	return id, false, err
+}
+
+func digits(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		v, _ := rand.Int(rand.Reader, big.NewInt(10))
+		b[i] = byte('0' + v.Int64())
+	}
+	return string(b)
+}
+
+func alnum(n int) string {
+	const set = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+	b := make([]byte, n)
+	for i := range b {
+		v, _ := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		b[i] = set[v.Int64()]
+	}
+	return string(b)
+}
+
+func hexString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,187 @@
+package wechatpay
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// ParsePrivateKey reads the merchant API private key (apiclient_key.pem) in PKCS#8
+// ("BEGIN PRIVATE KEY", what the merchant tool produces) or PKCS#1 ("BEGIN RSA PRIVATE
+// KEY") PEM form. Errors never quote the key.
+func ParsePrivateKey(pemBytes []byte) (*rsa.PrivateKey, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("wechatpay: private key: no PEM block found (expected the contents of apiclient_key.pem, beginning with -----BEGIN PRIVATE KEY-----)")
+	}
+	switch block.Type {
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("wechatpay: private key: malformed PKCS#8 block: %w", err)
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("wechatpay: private key: PKCS#8 block holds a %T, WeChat Pay API keys are RSA", k)
+		}
+		return rk, nil
+	case "RSA PRIVATE KEY":
+		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("wechatpay: private key: malformed PKCS#1 block: %w", err)
+		}
+		return k, nil
+	case "CERTIFICATE":
+		return nil, errors.New("wechatpay: private key: got a CERTIFICATE (apiclient_cert.pem); the private key is apiclient_key.pem")
+	case "PUBLIC KEY":
+		return nil, errors.New("wechatpay: private key: got a PUBLIC KEY; the merchant private key is apiclient_key.pem")
+	default:
+		return nil, fmt.Errorf("wechatpay: private key: unsupported PEM block %q (want PRIVATE KEY or RSA PRIVATE KEY)", block.Type)
+	}
+}
+
+// LoadPrivateKeyFile reads and parses a private key file.
+func LoadPrivateKeyFile(path string) (*rsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("wechatpay: private key: %w", err)
+	}
+	k, err := ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w (file %s)", err, path)
+	}
+	return k, nil
+}
+
+// ParseCertificate reads one PEM certificate (a merchant apiclient_cert.pem or a
+// WeChat Pay platform certificate).
+func ParseCertificate(pemBytes []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("wechatpay: certificate: no PEM block found")
+	}
+	if block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("wechatpay: certificate: PEM block is %q, want CERTIFICATE", block.Type)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("wechatpay: certificate: %w", err)
+	}
+	if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+		return nil, fmt.Errorf("wechatpay: certificate %s: public key is %T, want RSA", CertificateSerial(c), c.PublicKey)
+	}
+	return c, nil
+}
+
+// CertificateSerial is the serial number as WeChat Pay writes it: upper-case hex,
+// e.g. in serial_no of the Authorization header and in Wechatpay-Serial.
+func CertificateSerial(c *x509.Certificate) string {
+	return strings.ToUpper(c.SerialNumber.Text(16))
+}
+
+// ParsePublicKey reads an RSA public key: the WeChat Pay platform public key
+// (pub_key.pem, "BEGIN PUBLIC KEY"), a PKCS#1 "BEGIN RSA PUBLIC KEY", or the key inside
+// a certificate.
+func ParsePublicKey(pemBytes []byte) (*rsa.PublicKey, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("wechatpay: public key: no PEM block found")
+	}
+	switch block.Type {
+	case "PUBLIC KEY":
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("wechatpay: public key: %w", err)
+		}
+		rk, ok := k.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("wechatpay: public key: got %T, want RSA", k)
+		}
+		return rk, nil
+	case "RSA PUBLIC KEY":
+		k, err := x509.ParsePKCS1PublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("wechatpay: public key: %w", err)
+		}
+		return k, nil
+	case "CERTIFICATE":
+		c, err := ParseCertificate(pemBytes)
+		if err != nil {
+			return nil, err
+		}
+		return c.PublicKey.(*rsa.PublicKey), nil
+	default:
+		return nil, fmt.Errorf("wechatpay: public key: unsupported PEM block %q", block.Type)
+	}
+}
+
+// KeyMatchesCertificate reports whether the private key belongs to the certificate:
+// the most common cause of SIGN_ERROR is a key from one application and a serial from
+// another.
+func KeyMatchesCertificate(k *rsa.PrivateKey, c *x509.Certificate) bool {
+	pub, ok := c.PublicKey.(*rsa.PublicKey)
+	return ok && pub.Equal(&k.PublicKey)
+}
+
+// EncodePrivateKeyPEM writes a key as PKCS#8 PEM, the form WeChat Pay's tool produces.
+func EncodePrivateKeyPEM(k *rsa.PrivateKey) []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		panic(err) // cannot fail for an RSA key
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// EncodePublicKeyPEM writes a public key in PKIX PEM form, as pub_key.pem is.
+func EncodePublicKeyPEM(k *rsa.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// EncodeCertificatePEM writes a certificate in PEM form.
+func EncodeCertificatePEM(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// APIv3Key is the 32-byte symmetric key set in the merchant platform (账户中心 → API安全
+// → 设置APIv3密钥). It decrypts notifications and the platform certificates. It
+// redacts itself when formatted or logged.
+type APIv3Key struct{ b [32]byte }
+
+// ErrAPIv3KeyLength is returned by NewAPIv3Key for a key that is not 32 bytes.
+var ErrAPIv3KeyLength = errors.New("wechatpay: the APIv3 key must be exactly 32 bytes (32 ASCII characters as set in 商户平台 → 账户中心 → API安全 → APIv3密钥; it is not the APIv2 key and not the certificate serial)")
+
+// NewAPIv3Key checks and wraps an APIv3 key. Surrounding whitespace (a trailing
+// newline from a file or a secret) is removed first, because it is never part of a key.
+func NewAPIv3Key(s string) (APIv3Key, error) {
+	s = strings.TrimSpace(s)
+	var k APIv3Key
+	if len(s) != 32 {
+		return k, fmt.Errorf("%w: got %d bytes", ErrAPIv3KeyLength, len(s))
+	}
+	copy(k.b[:], s)
+	return k, nil
+}
+
+// Bytes returns the raw key. Callers must not log it.
+func (k APIv3Key) Bytes() []byte { return k.b[:] }
+
+// IsZero reports whether the key was never set.
+func (k APIv3Key) IsZero() bool { return k.b == [32]byte{} }
+
+// String redacts the key.
+func (k APIv3Key) String() string { return "APIv3Key(REDACTED)" }
+
+// GoString redacts the key for %#v.
+func (k APIv3Key) GoString() string { return k.String() }
+
+// LogValue redacts the key in log/slog output.
+func (k APIv3Key) LogValue() slog.Value { return slog.StringValue("REDACTED") }
