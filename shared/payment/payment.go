@@ -33,6 +33,7 @@ const (
 	AttrState         = "state"
 	AttrAmount        = "amount"
 	AttrMchID         = "mchid"
+	AttrAppID         = "appid"
 	AttrTransactionID = "transaction_id"
 	AttrSuccessTime   = "success_time"
 	AttrSource        = "source"
@@ -71,6 +72,17 @@ func OwnerMchID(tx *wechatpay.Transaction) string {
 	return tx.MchID
 }
 
+// PayingAppID is the app the user paid in: sub_appid or sp_appid in partner mode.
+func PayingAppID(tx *wechatpay.Transaction) string {
+	switch {
+	case tx.SubAppID != "":
+		return tx.SubAppID
+	case tx.SpAppID != "":
+		return tx.SpAppID
+	}
+	return tx.AppID
+}
+
 // payableStates are the states a SUCCESS may follow.
 var payableStates = []string{wechatpay.TradeStateNotPay, wechatpay.TradeStateUserPaying, wechatpay.TradeStatePayError}
 
@@ -102,6 +114,8 @@ func ApplyTransaction(ctx context.Context, st store.Store, tx *wechatpay.Transac
 		store.AttrIn(AttrState, payableStates...),
 		store.AttrIn(AttrAmount, amount),
 		store.AttrIn(AttrMchID, OwnerMchID(tx)),
+		// An order recorded without an app id (created outside the bundle) matches any.
+		store.AttrIn(AttrAppID, PayingAppID(tx), ""),
 	}}
 	rec, err := st.Update(ctx, key, store.Change{Set: paid, Pending: &notPending}, cond)
 	if err == nil {
@@ -115,6 +129,7 @@ func ApplyTransaction(ctx context.Context, st store.Store, tx *wechatpay.Transac
 		// Unknown order: record the payment rather than drop it.
 		paid[AttrAmount] = amount
 		paid[AttrMchID] = OwnerMchID(tx)
+		paid[AttrAppID] = PayingAppID(tx)
 		paid[AttrOutTradeNo] = tx.OutTradeNo
 		rec, err := st.Put(ctx, store.Record{Key: key, Attrs: paid}, store.Condition{Absent: true})
 		if err == nil {
@@ -143,6 +158,8 @@ func reviewReason(cur store.Record, tx *wechatpay.Transaction, amount string) st
 		return fmt.Sprintf("paid amount %s fen differs from the order's %s fen", amount, cur.Attrs[AttrAmount])
 	case cur.Attrs[AttrMchID] != OwnerMchID(tx):
 		return fmt.Sprintf("paid to merchant %s, the order belongs to %s", OwnerMchID(tx), cur.Attrs[AttrMchID])
+	case cur.Attrs[AttrAppID] != "" && cur.Attrs[AttrAppID] != PayingAppID(tx):
+		return fmt.Sprintf("paid in app %s, the order was made for %s", PayingAppID(tx), cur.Attrs[AttrAppID])
 	case cur.Attrs[AttrState] == wechatpay.TradeStateSuccess:
 		return fmt.Sprintf("second payment %s for an order already paid by %s", tx.TransactionID, cur.Attrs[AttrTransactionID])
 	default:
