@@ -1,0 +1,262 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// SCFHTTPEvent is what SCF passes to an event function for an API gateway
+// trigger request, and for a function URL request (which sends the same
+// protocol minus requestContext, isBase64Encoded and the *Parameters fields,
+// and carries the client IP in the x-scf-remote-addr header).
+//
+// scf-go-lib's events.APIGatewayRequest lacks isBase64Encoded, which API
+// gateway sets when it base64-encodes a body; without it binary bodies, and
+// with them signatures, would be corrupted.
+type SCFHTTPEvent struct {
+	HTTPMethod            string             `json:"httpMethod"`
+	Path                  string             `json:"path"`
+	Headers               SCFValues          `json:"headers"`
+	QueryString           SCFValues          `json:"queryString"`
+	Body                  string             `json:"body"`
+	IsBase64Encoded       bool               `json:"isBase64Encoded,omitempty"`
+	RequestContext        *SCFRequestContext `json:"requestContext,omitempty"`
+	PathParameters        map[string]string  `json:"pathParameters,omitempty"`
+	QueryStringParameters map[string]string  `json:"queryStringParameters,omitempty"`
+	HeaderParameters      map[string]string  `json:"headerParameters,omitempty"`
+	StageVariables        map[string]string  `json:"stageVariables,omitempty"`
+}
+
+// SCFRequestContext describes the API gateway service and caller.
+type SCFRequestContext struct {
+	ServiceID  string      `json:"serviceId"`
+	Path       string      `json:"path"`
+	HTTPMethod string      `json:"httpMethod"`
+	RequestID  string      `json:"requestId"`
+	Stage      string      `json:"stage"`
+	SourceIP   string      `json:"sourceIp"`
+	Identity   SCFIdentity `json:"identity"`
+}
+
+// SCFIdentity is the caller's authentication data, when the API requires any.
+type SCFIdentity struct {
+	SecretID string `json:"secretId,omitempty"`
+	SourceIP string `json:"sourceIp,omitempty"`
+}
+
+// SCFHTTPResponse is an event function's answer to an API gateway or function
+// URL request.
+type SCFHTTPResponse struct {
+	IsBase64Encoded bool              `json:"isBase64Encoded"`
+	StatusCode      int               `json:"statusCode"`
+	Headers         map[string]string `json:"headers"`
+	Body            string            `json:"body"`
+}
+
+// SCFValues is a header or query map as SCF sends it: each value is a string,
+// a list of strings (repeated query keys) or true (a query key without "=").
+type SCFValues map[string][]string
+
+// UnmarshalJSON accepts every value form SCF uses.
+func (v *SCFValues) UnmarshalJSON(data []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	out := make(SCFValues, len(m))
+	for k, val := range m {
+		switch t := val.(type) {
+		case string:
+			out[k] = []string{t}
+		case bool, nil:
+			out[k] = []string{""}
+		case []any:
+			for _, e := range t {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("runtime: SCF value for %q: unexpected %T in list", k, e)
+				}
+				out[k] = append(out[k], s)
+			}
+		default:
+			return fmt.Errorf("runtime: SCF value for %q: unexpected %T", k, val)
+		}
+	}
+	*v = out
+	return nil
+}
+
+// scfRemoteAddrHeader is where SCF function URLs put the client IP.
+const scfRemoteAddrHeader = "x-scf-remote-addr"
+
+// scfEventRuntimeReady explains, instead of hanging, when cloudfunction.Start
+// cannot work: it listens on _LAMBDA_SERVER_PORT, which only SCF's Go runtime sets.
+func scfEventRuntimeReady(getenv func(string) string) error {
+	if getenv(envSCFGoServerPort) != "" {
+		return nil
+	}
+	if getenv(envSCFRuntimeAPI) != "" {
+		return errors.New("runtime: SCF custom runtime (SCF_RUNTIME_API) is not supported: deploy as a Go runtime event function, or as a web function with WXPAY_SCF_MODE=web in scf_bootstrap")
+	}
+	return fmt.Errorf("runtime: SCF event function without %s: deploy on SCF's Go runtime, or set WXPAY_SCF_MODE=web for a web function", envSCFGoServerPort)
+}
+
+// scfHTTPHandler returns the cloudfunction.Start handler for h.
+func scfHTTPHandler(h http.Handler) func(context.Context, json.RawMessage) (*SCFHTTPResponse, error) {
+	return func(ctx context.Context, raw json.RawMessage) (*SCFHTTPResponse, error) {
+		var ev SCFHTTPEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("runtime: decode SCF HTTP event: %w", err)
+		}
+		if ev.HTTPMethod == "" {
+			return nil, errors.New("runtime: SCF event has no httpMethod: not an API gateway or function URL request (a timer event needs RunJob)")
+		}
+		r, err := scfRequest(ctx, &ev)
+		if err != nil {
+			return nil, err
+		}
+		w := newSCFResponseWriter()
+		h.ServeHTTP(w, r)
+		return w.response(), nil
+	}
+}
+
+// scfRequest converts an SCF event into the request a net/http server would
+// have handed the handler.
+func scfRequest(ctx context.Context, ev *SCFHTTPEvent) (*http.Request, error) {
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
+			return nil, fmt.Errorf("runtime: decode base64 SCF body: %w", err)
+		}
+	}
+	path := ev.Path
+	if path == "" {
+		path = "/"
+	}
+	u, err := url.ParseRequestURI(path)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: SCF path %q: %w", ev.Path, err)
+	}
+	// SCF hands the query over parsed; its original order is lost, so encode
+	// it deterministically (sorted by key).
+	u.RawQuery = url.Values(ev.QueryString).Encode()
+
+	r, err := http.NewRequestWithContext(ctx, strings.ToUpper(ev.HTTPMethod), u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("runtime: build request from SCF event: %w", err)
+	}
+	for k, vs := range ev.Headers {
+		for _, v := range vs {
+			r.Header.Add(k, v)
+		}
+	}
+	// net/http servers move Host out of the header map; do the same.
+	r.Host = r.Header.Get("Host")
+	r.Header.Del("Host")
+	r.RequestURI = u.RequestURI()
+	r.RemoteAddr = scfSourceIP(ev)
+	return r, nil
+}
+
+// scfSourceIP is the address the gateway saw: API gateway reports it in
+// requestContext, function URLs in the x-scf-remote-addr header.
+func scfSourceIP(ev *SCFHTTPEvent) string {
+	if rc := ev.RequestContext; rc != nil {
+		if rc.SourceIP != "" {
+			return rc.SourceIP
+		}
+		if rc.Identity.SourceIP != "" {
+			return rc.Identity.SourceIP
+		}
+	}
+	for k, vs := range ev.Headers {
+		if strings.EqualFold(k, scfRemoteAddrHeader) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// scfResponseWriter buffers a response for SCF, which wants it whole.
+type scfResponseWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newSCFResponseWriter() *scfResponseWriter {
+	return &scfResponseWriter{header: make(http.Header)}
+}
+
+func (w *scfResponseWriter) Header() http.Header { return w.header }
+
+func (w *scfResponseWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 { // first final status wins, as in net/http
+		w.status = code
+	}
+}
+
+func (w *scfResponseWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(b)
+}
+
+func (w *scfResponseWriter) response() *SCFHTTPResponse {
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	body := w.body.Bytes()
+	if _, set := w.header["Content-Type"]; !set && len(body) > 0 {
+		w.header.Set("Content-Type", http.DetectContentType(body)) // as net/http does
+	}
+	// SCF takes one string per header; RFC 9110 allows joining repeated
+	// fields with commas (Set-Cookie excepted, which we do not send twice).
+	headers := make(map[string]string, len(w.header))
+	for k, vs := range w.header {
+		headers[k] = strings.Join(vs, ", ")
+	}
+	resp := &SCFHTTPResponse{StatusCode: status, Headers: headers}
+	if isText(w.header.Get("Content-Type")) && utf8.Valid(body) {
+		resp.Body = string(body)
+	} else {
+		// Binary (a QR code PNG) or bytes that JSON cannot carry as a string.
+		resp.Body = base64.StdEncoding.EncodeToString(body)
+		resp.IsBase64Encoded = true
+	}
+	return resp
+}
+
+// textTypes are the non-text/* media types that are sent as strings.
+var textTypes = []string{
+	"application/javascript",
+	"application/json",
+	"application/x-www-form-urlencoded",
+	"application/xml",
+}
+
+func isText(contentType string) bool {
+	if contentType == "" {
+		return true // empty body
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	if strings.HasPrefix(mt, "text/") || strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "+xml") {
+		return true
+	}
+	return slices.Contains(textTypes, mt)
+}

@@ -1,0 +1,99 @@
+package runtime
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/tencentyun/scf-go-lib/cloudfunction"
+)
+
+// DefaultAddr is where a local server listens when Options.Addr is empty.
+// Loopback only: a developer's payment backend should not face the LAN by default.
+const DefaultAddr = "127.0.0.1:8080"
+
+// scfWebAddr is the address SCF web functions must listen on: SCF forwards
+// requests to port 9000 and asks for 0.0.0.0 rather than loopback. SCF does not
+// document an environment variable for the port, so it is fixed.
+const scfWebAddr = "0.0.0.0:9000"
+
+// Options tunes ServeHTTP.
+type Options struct {
+	// Addr is the local listen address; DefaultAddr when empty. Ignored on
+	// Lambda and SCF, where the platform decides.
+	Addr string
+	// Logger receives lifecycle messages; JSON to stderr when nil.
+	Logger *slog.Logger
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return defaultLogger()
+}
+
+// defaultLogger writes JSON to stderr: both Lambda and SCF ship stderr to their
+// log services, and JSON lines stay queryable there.
+func defaultLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(os.Stderr, nil)) }
+
+// ServeHTTP runs h on the detected platform; it is the whole body of an HTTP
+// function's main. On Lambda and SCF event functions it never returns (the
+// platform libraries exit the process on fatal errors); for local and SCF web
+// servers it returns nil after a graceful shutdown on SIGINT/SIGTERM, or the
+// error that stopped the server.
+func ServeHTTP(h http.Handler, opts Options) error {
+	log := opts.logger()
+	p := Detect()
+	log.Info("starting HTTP function", "platform", p.String())
+	switch p {
+	case Lambda:
+		lambda.Start(lambdaHTTPHandler(h))
+	case SCFEvent:
+		if err := scfEventRuntimeReady(os.Getenv); err != nil {
+			return err
+		}
+		cloudfunction.Start(scfHTTPHandler(h))
+	case SCFWeb:
+		return listenAndServe(scfWebAddr, h, log)
+	default:
+		addr := opts.Addr
+		if addr == "" {
+			addr = DefaultAddr
+		}
+		return listenAndServe(addr, h, log)
+	}
+	return nil
+}
+
+// ensureStatus makes a handler that returns without writing anything answer
+// 200, as net/http does. aws-lambda-go-api-proxy instead turns such a response
+// into a 504 ("Status code not set on response").
+func ensureStatus(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if !sw.wrote {
+			sw.WriteHeader(http.StatusOK)
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
