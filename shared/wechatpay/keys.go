@@ -12,12 +12,12 @@ import (
 )
 
 // ParsePrivateKey reads the merchant API private key (apiclient_key.pem) in PKCS#8
-// ("BEGIN PRIVATE KEY", what the merchant tool produces) or PKCS#1 ("BEGIN RSA PRIVATE
+// (PEM type "PRIVATE KEY", what the merchant tool produces) or PKCS#1 (PEM type "RSA PRIVATE
 // KEY") PEM form. Errors never quote the key.
 func ParsePrivateKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(pemBytes)
 	if block == nil {
-		return nil, errors.New("wechatpay: private key: no PEM block found (expected the contents of apiclient_key.pem, beginning with -----BEGIN PRIVATE KEY-----)")
+		return nil, errors.New("wechatpay: private key: no PEM block found (expected the whole contents of apiclient_key.pem, PEM header and footer included)")
 	}
 	switch block.Type {
 	case "PRIVATE KEY":
@@ -78,10 +78,12 @@ func ParseCertificate(pemBytes []byte) (*x509.Certificate, error) {
 	return c, nil
 }
 
-// CertificateSerial is the serial number as WeChat Pay writes it: upper-case hex,
-// e.g. in serial_no of the Authorization header and in Wechatpay-Serial.
+// CertificateSerial is the serial number as WeChat Pay and its SDKs write it: the
+// serial's bytes in upper-case hex (%X), e.g. in serial_no of the Authorization header
+// and in Wechatpay-Serial. Formatting the number instead (Text(16)) would drop a
+// leading zero nibble and name a different serial.
 func CertificateSerial(c *x509.Certificate) string {
-	return strings.ToUpper(c.SerialNumber.Text(16))
+	return fmt.Sprintf("%X", c.SerialNumber.Bytes())
 }
 
 // ParsePublicKey reads an RSA public key: the WeChat Pay platform public key
@@ -185,3 +187,6 @@ func (k APIv3Key) GoString() string { return k.String() }
 
 // LogValue redacts the key in log/slog output.
 func (k APIv3Key) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+// MarshalJSON redacts the key from encoding/json output.
+func (k APIv3Key) MarshalJSON() ([]byte, error) { return []byte(`"REDACTED"`), nil }

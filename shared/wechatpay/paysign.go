@@ -24,6 +24,12 @@ func SignJSAPI(key *rsa.PrivateKey, appID, prepayID string, now time.Time) (JSAP
 	if err != nil {
 		return JSAPIParams{}, err
 	}
+	return signJSAPI(key, appID, prepayID, now, nonce)
+}
+
+// signJSAPI is SignJSAPI with a given nonce, so that tests can check known answers.
+func signJSAPI(key *rsa.PrivateKey, appID, prepayID string, now time.Time, nonce string) (JSAPIParams, error) {
+	var err error
 	p := JSAPIParams{AppID: appID, TimeStamp: strconv.FormatInt(now.Unix(), 10), NonceStr: nonce,
 		Package: "prepay_id=" + prepayID, SignType: "RSA"}
 	p.PaySign, err = SignMessage(key, lines(p.AppID, p.TimeStamp, p.NonceStr, p.Package))
@@ -48,6 +54,12 @@ func SignAPP(key *rsa.PrivateKey, appID, partnerID, prepayID string, now time.Ti
 	if err != nil {
 		return APPParams{}, err
 	}
+	return signAPP(key, appID, partnerID, prepayID, now, nonce)
+}
+
+// signAPP is SignAPP with a given nonce.
+func signAPP(key *rsa.PrivateKey, appID, partnerID, prepayID string, now time.Time, nonce string) (APPParams, error) {
+	var err error
 	p := APPParams{AppID: appID, PartnerID: partnerID, PrepayID: prepayID, Package: "Sign=WXPay",
 		NonceStr: nonce, TimeStamp: strconv.FormatInt(now.Unix(), 10)}
 	p.Sign, err = SignMessage(key, lines(p.AppID, p.TimeStamp, p.NonceStr, p.PrepayID))

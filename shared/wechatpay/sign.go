@@ -7,13 +7,16 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // AuthScheme is the scheme of the merchant Authorization header.
@@ -67,12 +70,40 @@ var ErrBadSignature = errors.New("wechatpay: signature does not verify")
 
 // VerifyMessage checks a base64 SHA256withRSA signature over msg.
 func VerifyMessage(pub *rsa.PublicKey, msg []byte, signatureB64 string) error {
-	sig, err := base64.StdEncoding.DecodeString(signatureB64)
+	sum := sha256.Sum256(msg)
+	return verifyDigest(pub, sum[:], signatureB64)
+}
+
+// verifyResponse is VerifyMessage(pub, ResponseMessage(timestamp, nonce, body), sig)
+// without building the message: the hash is fed the parts, so a notification body is
+// never copied.
+func verifyResponse(pub *rsa.PublicKey, timestamp, nonce string, body []byte, signatureB64 string) error {
+	h := sha256.New()
+	nl := []byte{'\n'}
+	io.WriteString(h, timestamp)
+	h.Write(nl)
+	io.WriteString(h, nonce)
+	h.Write(nl)
+	h.Write(body)
+	h.Write(nl)
+	var sum [sha256.Size]byte
+	return verifyDigest(pub, h.Sum(sum[:0]), signatureB64)
+}
+
+// maxSignatureLen bounds decoded signatures (RSA-4096); WeChat Pay's are 256 bytes.
+const maxSignatureLen = 512
+
+func verifyDigest(pub *rsa.PublicKey, digest []byte, signatureB64 string) error {
+	// Decode into a stack buffer; the string is only read.
+	var buf [maxSignatureLen]byte
+	if base64.StdEncoding.DecodedLen(len(signatureB64)) > len(buf) {
+		return fmt.Errorf("%w: signature longer than %d bytes", ErrBadSignature, maxSignatureLen)
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], unsafe.Slice(unsafe.StringData(signatureB64), len(signatureB64)))
 	if err != nil {
 		return fmt.Errorf("%w: signature is not valid base64", ErrBadSignature)
 	}
-	sum := sha256.Sum256(msg)
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, buf[:n]); err != nil {
 		return ErrBadSignature
 	}
 	return nil
@@ -101,13 +132,25 @@ type Signer struct {
 	Rand   io.Reader
 }
 
-// String keeps the private key out of any formatted output.
-func (s *Signer) String() string {
+// String keeps the private key out of any formatted output. Value receivers, so that
+// a Signer held by value inside a config struct is redacted by %v too.
+func (s Signer) String() string {
 	return fmt.Sprintf("Signer{MchID:%s Serial:%s Key:REDACTED}", s.MchID, s.Serial)
 }
 
 // GoString redacts the key for %#v.
-func (s *Signer) GoString() string { return s.String() }
+func (s Signer) GoString() string { return s.String() }
+
+// LogValue redacts the key in log/slog output (whose JSON handler would otherwise
+// marshal the key's numbers).
+func (s Signer) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("mchid", s.MchID), slog.String("serial", s.Serial), slog.String("key", "REDACTED"))
+}
+
+// MarshalJSON redacts the key from encoding/json output.
+func (s Signer) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"mchid": s.MchID, "serial": s.Serial, "key": "REDACTED"})
+}
 
 func (s *Signer) now() time.Time {
 	if s.Now != nil {

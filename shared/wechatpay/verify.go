@@ -3,8 +3,10 @@ package wechatpay
 import (
 	"context"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,14 +114,19 @@ func (v *Verifier) Verify(ctx context.Context, h SignatureHeaders, body []byte) 
 	if tol == 0 {
 		tol = DefaultTolerance
 	}
-	if d := now().Unix() - ts; d > int64(tol/time.Second) || -d > int64(tol/time.Second) {
-		return fmt.Errorf("%w: off by %ds", ErrTimestampSkew, d)
+	// Compare without subtracting ts: a hostile timestamp near MinInt64 would overflow.
+	n, t := now().Unix(), int64(tol/time.Second)
+	if ts < n-t || ts > n+t {
+		return fmt.Errorf("%w: Wechatpay-Timestamp %d, local clock %d", ErrTimestampSkew, ts, n)
+	}
+	if v.Keys == nil {
+		return fmt.Errorf("%w: Verifier.Keys is nil (configure the platform public key or certificates)", ErrConfig)
 	}
 	pub, err := v.Keys.PublicKey(ctx, h.Serial)
 	if err != nil {
 		return err
 	}
-	if err := VerifyMessage(pub, ResponseMessage(h.Timestamp, h.Nonce, body), h.Signature); err != nil {
+	if err := verifyResponse(pub, h.Timestamp, h.Nonce, body, h.Signature); err != nil {
 		return fmt.Errorf("%w (Wechatpay-Serial %s)", err, h.Serial)
 	}
 	return nil
@@ -133,6 +140,24 @@ type PlatformSigner struct {
 	Serial string
 	Key    *rsa.PrivateKey
 	Now    func() time.Time
+}
+
+// String keeps the platform private key out of formatted output.
+func (p PlatformSigner) String() string {
+	return "PlatformSigner{Serial:" + p.Serial + " Key:REDACTED}"
+}
+
+// GoString redacts the key for %#v.
+func (p PlatformSigner) GoString() string { return p.String() }
+
+// LogValue redacts the key in log/slog output.
+func (p PlatformSigner) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("serial", p.Serial), slog.String("key", "REDACTED"))
+}
+
+// MarshalJSON redacts the key from encoding/json output.
+func (p PlatformSigner) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"serial": p.Serial, "key": "REDACTED"})
 }
 
 // Sign returns the Wechatpay-* headers for body.
