@@ -1,0 +1,119 @@
+package paysim
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/paysls/wxpay/shared/randid"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// cst is China Standard Time: WeChat Pay's timestamps and bill days are in +08:00.
+var cst = time.FixedZone("CST", 8*3600)
+
+// rfc3339CST formats t as WeChat Pay does: 2006-01-02T15:04:05+08:00.
+func rfc3339CST(t time.Time) string { return wechatpay.FormatTime(t) }
+
+// state is everything the simulator holds, all in memory, guarded by Simulator.mu.
+// The simulator is a test tool: nothing needs to survive a restart.
+type state struct {
+	orders        map[string]*order  // by out_trade_no
+	byTransaction map[string]*order  // by transaction_id
+	refunds       map[string]*refund // by out_refund_no
+	deliveries    []*Delivery        // every notification attempt, oldest first
+	bills         map[string]*billFile
+}
+
+func newState() *state {
+	return &state{
+		orders: map[string]*order{}, byTransaction: map[string]*order{},
+		refunds: map[string]*refund{}, bills: map[string]*billFile{},
+	}
+}
+
+// order is one prepay order as WeChat Pay holds it.
+type order struct {
+	Kind        string                   `json:"kind"` // jsapi, app, h5, native
+	Partner     bool                     `json:"partner"`
+	Request     wechatpay.PrepayRequest  `json:"request"`
+	RawRequest  json.RawMessage          `json:"raw_request"`
+	fingerprint string                   // canonical request, to tell a retry from a re-priced order
+	Response    wechatpay.PrepayResponse `json:"response"`
+
+	TransactionID string    `json:"transaction_id,omitempty"`
+	TradeState    string    `json:"trade_state"`
+	CreatedAt     time.Time `json:"created_at"`
+	ExpireAt      time.Time `json:"expire_at"`
+	SuccessTime   time.Time `json:"success_time,omitzero"`
+	ClosedAt      time.Time `json:"closed_at,omitzero"`
+	OpenID        string    `json:"openid,omitempty"`
+	BankType      string    `json:"bank_type,omitempty"`
+	Refunds       []string  `json:"refunds,omitempty"` // out_refund_no, in order
+}
+
+// tradeType maps the prepay endpoint to trade_type.
+func tradeType(kind string) string {
+	switch kind {
+	case "jsapi":
+		return wechatpay.TradeTypeJSAPI
+	case "app":
+		return wechatpay.TradeTypeApp
+	case "h5":
+		return wechatpay.TradeTypeMWeb
+	default:
+		return wechatpay.TradeTypeNative
+	}
+}
+
+// tradeStateDesc is the trade_state_desc WeChat Pay shows for each state.
+func tradeStateDesc(state string) string {
+	switch state {
+	case wechatpay.TradeStateSuccess:
+		return "支付成功"
+	case wechatpay.TradeStateRefund:
+		return "转入退款"
+	case wechatpay.TradeStateNotPay:
+		return "订单未支付"
+	case wechatpay.TradeStateClosed:
+		return "订单已关闭"
+	case wechatpay.TradeStateUserPaying:
+		return "用户支付中(输入密码中)"
+	case wechatpay.TradeStatePayError:
+		return "支付失败(其他原因,如银行返回失败)"
+	case wechatpay.TradeStateRevoked:
+		return "已撤销"
+	}
+	return state
+}
+
+// refund is one refund application.
+type refund struct {
+	Request     wechatpay.RefundRequest `json:"request"`
+	fingerprint string
+	OutTradeNo  string    `json:"out_trade_no"`
+	RefundID    string    `json:"refund_id"`
+	Status      string    `json:"status"`
+	CreatedAt   time.Time `json:"created_at"`
+	SuccessTime time.Time `json:"success_time,omitzero"`
+}
+
+// Delivery is one notification attempt, as listed by GET /sim/deliveries.
+type Delivery struct {
+	ID             string    `json:"id"` // the notification id (the same on every retry)
+	URL            string    `json:"url"`
+	Event          string    `json:"event"`
+	Attempt        int       `json:"attempt"` // 1 = first try
+	Copy           int       `json:"copy,omitempty"`
+	Time           time.Time `json:"time"` // real time of the attempt
+	Status         int       `json:"status,omitempty"`
+	ResponseBody   string    `json:"response_body,omitempty"`
+	Error          string    `json:"error,omitempty"`
+	Probe          bool      `json:"probe,omitempty"`
+	Verdict        string    `json:"verdict,omitempty"`
+	NextRetryAfter string    `json:"next_retry_after,omitempty"`
+}
+
+// newPrepayID looks like wx + yyyyMMddHHmmss + random, 36 characters.
+func newPrepayID(t time.Time) string {
+	return "wx" + t.In(cst).Format("20060102150405") + randid.Alnum(20)
+}
