@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/notifycheck"
+)
+
+const doctorSynopsis = `[--keys-dir DIR] [--notify-url URL] [--api-base URL] [--probe] [--json]
+
+Checks a merchant configuration before it costs money: private key, merchant serial and
+certificate, APIv3 key, platform certificate / public key, notify_url (every WeChat Pay
+rule, plus DNS), and the local clock against the API server. With --probe it also POSTs
+a signed notification and a forged-signature probe to notify_url (needs the simulator's
+keys dir). Exit 1 when any check fails.
+
+Configuration comes from --keys-dir, or from the environment:
+  WXPAY_KEYS_DIR, WXPAY_MCHID, WXPAY_APPID, WXPAY_MERCHANT_SERIAL,
+  WXPAY_PRIVATE_KEY (PEM text) or WXPAY_PRIVATE_KEY_FILE, WXPAY_MERCHANT_CERT_FILE,
+  WXPAY_APIV3_KEY, WXPAY_PLATFORM_CERT_FILE, WXPAY_PLATFORM_PUBLIC_KEY_FILE,
+  WXPAY_PLATFORM_PUBLIC_KEY_ID, WXPAY_NOTIFY_URL, WXPAY_API_BASE`
+
+// doctorResolver resolves the notify_url host; nil means net.DefaultResolver. Tests
+// replace it because CI machines (and this sandbox) often have no DNS.
+var doctorResolver notifycheck.Resolver
+
+func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("doctor", doctorSynopsis, stderr)
+	keysDir := fs.String("keys-dir", "", "read the configuration from keys `DIR` instead of the environment")
+	notifyURL := fs.String("notify-url", "", "notify_url `URL` to check (default $"+config.EnvNotifyURL+")")
+	apiBase := fs.String("api-base", "", "API server `URL` whose Date header the clock is compared with (default $"+config.EnvAPIBase+" or "+config.DefaultAPIBase+")")
+	probe := fs.Bool("probe", false, "POST a signed test notification and a SIGNTEST probe to notify_url")
+	mode := fs.String("mode", "", "with --probe: sign under the certificate serial (cert) or PUB_KEY_ID (pubkey)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, source, cfgErr := loadConfig(*keysDir)
+	if *notifyURL != "" {
+		cfg.NotifyURL = *notifyURL
+	}
+	if *apiBase != "" {
+		cfg.APIBase = *apiBase
+	}
+	d := &notifycheck.Doctor{Config: cfg, ConfigErr: cfgErr, Source: source, Probe: *probe, Resolver: doctorResolver}
+	if *probe {
+		dir := *keysDir
+		if dir == "" {
+			dir = os.Getenv(config.EnvKeysDir)
+		}
+		if dir == "" {
+			d.ProbeErr = fmt.Errorf("the configuration comes from the environment, which has no platform private key")
+		} else {
+			d.ProbeSender, d.ProbeErr = loadSender(dir, *mode)
+		}
+	}
+	report := d.Run(ctx)
+	if *asJSON {
+		if err := report.WriteJSON(stdout); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	} else {
+		report.WriteText(stdout)
+	}
+	if !report.OK {
+		return errCheckFailed
+	}
+	return nil
+}
+
+// loadConfig reads an explicit keys dir (plus notify_url and API base from the
+// environment, which a keys dir does not hold), or else the environment.
+func loadConfig(keysDir string) (config.Config, string, error) {
+	if keysDir == "" {
+		cfg, err := config.FromEnv()
+		src := "environment (WXPAY_*)"
+		if dir := os.Getenv(config.EnvKeysDir); dir != "" {
+			src = "keys dir " + dir + " (" + config.EnvKeysDir + ") overridden by WXPAY_* variables"
+		}
+		return cfg, src, err
+	}
+	cfg, err := config.FromKeysDir(keysDir)
+	if v := os.Getenv(config.EnvNotifyURL); v != "" {
+		cfg.NotifyURL, cfg.Sources["NotifyURL"] = v, config.EnvNotifyURL
+	}
+	if v := os.Getenv(config.EnvAPIBase); v != "" {
+		cfg.APIBase, cfg.Sources["APIBase"] = v, config.EnvAPIBase
+	}
+	return cfg, "keys dir " + keysDir, err
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/storeurl"
+)
+
+// apiTokenFile holds the bearer token callers of the bundle's own API present
+// (WXPAY_API_TOKEN when deployed). serve writes it beside the identity files.
+const apiTokenFile = "api_token"
+
+// serveOptions are the flags of `wxpay serve`.
+type serveOptions struct {
+	addr       string
+	keysDir    string
+	storeURL   string
+	mode       string
+	retryScale float64
+	live       bool // WeChat Pay credentials from the environment: no simulator
+}
+
+// bundle is everything `wxpay serve` runs: every HTTP function on one mux, and, without
+// real credentials, the simulator on the same port so nothing needs configuring.
+type bundle struct {
+	handler http.Handler
+	sim     *paysim.Simulator // nil in live mode
+	store   store.Store
+	id      *keysdir.Identity // nil in live mode
+	token   string
+	dbURL   string
+}
+
+func (b *bundle) Close() error {
+	var errs []error
+	if b.sim != nil {
+		errs = append(errs, b.sim.Close())
+	}
+	errs = append(errs, b.store.Close())
+	return errors.Join(errs...)
+}
+
+// runServe is `wxpay serve` (and `make run`).
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "[--addr 127.0.0.1:8080] [--keys-dir DIR] [--store URL] [--mode cert|pubkey]", stderr)
+	var o serveOptions
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&o.keysDir, "keys-dir", filepath.Join(".wxpay", "sim"), "simulator identity directory (as `wxpay sim` writes it), plus api_token; created when empty")
+	fs.StringVar(&o.storeURL, "store", os.Getenv("STORE_URL"), "store URL (bolt:///path, dynamodb://TABLE?…, redis://…); default: a bbolt file beside the keys dir")
+	fs.StringVar(&o.mode, "mode", paysim.ModeCert, "simulator signs under the platform certificate (cert) or PUB_KEY_ID (pubkey)")
+	fs.Float64Var(&o.retryScale, "retry-scale", 1, "simulator: multiply WeChat Pay's notification retry schedule by this")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	// Real credentials in the environment mean a real merchant: never mix them with
+	// the simulator's keys.
+	o.live = os.Getenv(config.EnvMchID) != "" || os.Getenv(config.EnvKeysDir) != ""
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("cmd", "serve")
+	b, err := newBundle(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", o.addr, err)
+	}
+	printServeBanner(stdout, o, b, "http://"+ln.Addr().String())
+	srv := &http.Server{Handler: b.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	if b.sim != nil {
+		_ = b.sim.Close() // releases requests held by a hang fault before Shutdown waits
+	}
+	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	log.Info("wxpay serve: stopped")
+	return nil
+}
+
+// newBundle opens the store, loads or creates the identity and assembles the mux.
+func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, error) {
+	b := &bundle{dbURL: o.storeURL}
+	var cfg config.Config
+	var err error
+	if o.live {
+		if cfg, err = config.FromEnv(); err != nil {
+			return nil, fmt.Errorf("serve: configuration: %w", err)
+		}
+	} else {
+		if b.id, _, err = keysdir.LoadOrCreate(o.keysDir); err != nil {
+			return nil, fmt.Errorf("serve: keys dir %s: %w", o.keysDir, err)
+		}
+		if cfg, err = config.FromKeysDir(o.keysDir); err != nil {
+			return nil, fmt.Errorf("serve: keys dir %s: %w", o.keysDir, err)
+		}
+		if b.token, err = loadOrCreateToken(filepath.Join(o.keysDir, apiTokenFile)); err != nil {
+			return nil, err
+		}
+	}
+	if b.dbURL == "" {
+		b.dbURL = "bolt://" + filepath.Join(filepath.Dir(filepath.Clean(o.keysDir)), "wxpay.db")
+	}
+	if b.store, err = storeurl.Open(ctx, b.dbURL); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	nh, err := notify.New(cfg, b.store, log.With("function", "notify"))
+	if err != nil {
+		b.store.Close()
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/notify", nh)
+	routes := []string{"POST /notify"}
+	if !o.live {
+		b.sim, err = paysim.New(paysim.Config{Identity: b.id, Mode: o.mode, RetryScale: o.retryScale, Logger: log.With("component", "paysim")})
+		if err != nil {
+			b.store.Close()
+			return nil, fmt.Errorf("serve: simulator: %w", err)
+		}
+		mux.Handle("/v3/", b.sim)
+		mux.Handle("/sim/", b.sim)
+		routes = append(routes, "/v3/… (simulated WeChat Pay API)", "/sim/… (simulator driver API)")
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := b.store.Get(r.Context(), "healthz"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable", "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"service": "wxpay", "version": version, "routes": append(routes, "GET /healthz")})
+	})
+	b.handler = mux
+	return b, nil
+}
+
+// loadOrCreateToken reads the API bearer token, or writes a fresh random one (0600).
+func loadOrCreateToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil && strings.TrimSpace(string(data)) != "" {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("serve: %w", err)
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("serve: api token: %w", err)
+	}
+	token := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("serve: write %s: %w", path, err)
+	}
+	return token, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
+	fmt.Fprintf(w, "wxpay serve: listening on %s\n\n", base)
+	fmt.Fprintf(w, "  POST %s/notify        WeChat Pay notifications (notify_url)\n", base)
+	fmt.Fprintf(w, "  GET  %s/healthz       liveness and store check\n", base)
+	fmt.Fprintf(w, "  store: %s\n", redactURL(b.dbURL))
+	if b.sim == nil {
+		fmt.Fprintf(w, "\nLive mode: credentials from the environment (WXPAY_*); no simulator.\n")
+		return
+	}
+	abs, err := filepath.Abs(o.keysDir)
+	if err != nil {
+		abs = o.keysDir
+	}
+	fmt.Fprintf(w, "\nSimulator mode (%s): a local WeChat Pay on the same port.\n", o.mode)
+	fmt.Fprintf(w, "  %s/v3/…   the WeChat Pay API: configure any client (the official SDK too) from\n", base)
+	fmt.Fprintf(w, "           %s (mchid %s, merchant serial %s)\n", abs, b.id.MchID, b.id.MerchantSerial)
+	fmt.Fprintf(w, "  %s/sim/…  pay orders, settle refunds, list deliveries, switch faults\n", base)
+	fmt.Fprintf(w, "  API token for the bundle's own API: %s\n\n", filepath.Join(abs, apiTokenFile))
+	fmt.Fprintf(w, "Try it:\n")
+	fmt.Fprintf(w, "  go run ./cmd/wxpay trigger --keys-dir %s --url %s/notify --out-trade-no ORDER000001 --amount 100\n", o.keysDir, base)
+	fmt.Fprintf(w, "  go run ./cmd/wxpay trigger --keys-dir %s --url %s/notify --out-trade-no ORDER000001 --amount 100 --signtest\n", o.keysDir, base)
+	fmt.Fprintf(w, "  create an order through %s/v3/pay/transactions/native with notify_url %s/notify, then\n", base, base)
+	fmt.Fprintf(w, "  curl -X POST %s/sim/orders/OUT_TRADE_NO/pay   and   curl %s/sim/deliveries\n\n", base, base)
+	fmt.Fprintf(w, "Serving until Ctrl-C. Logs (JSON) go to stderr.\n")
+}
+
+// redactURL hides a password in a store URL.
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "@"); i > 0 {
+		if j := strings.Index(raw, "://"); j > 0 && j < i {
+			return raw[:j+3] + "…@" + raw[i+1:]
+		}
+	}
+	return raw
+}

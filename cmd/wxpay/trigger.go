@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/notifycheck"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+const triggerSynopsis = `--url URL --out-trade-no N --amount FEN [flags]
+
+Plays WeChat Pay: builds a genuine notification (AEAD_AES_256_GCM-encrypted resource,
+SHA256withRSA-signed with the simulator's platform key), POSTs it to URL and says whether
+WeChat Pay would count the answer as an acknowledgement (only HTTP 200/204 within 5 s).
+With --signtest the signature is a WECHATPAY/SIGNTEST/ probe that a correct endpoint
+must refuse. Exit 1 when the verdict is bad.
+
+Configure the endpoint under test with the same keys dir (apiv3_key, platform_cert.pem
+or platform_public_key.pem + platform_public_key_id). Example:
+
+  wxpay sim --keys-dir ./simkeys &
+  wxpay trigger --keys-dir ./simkeys --url http://127.0.0.1:8080/notify \
+      --out-trade-no T20240520001 --amount 100 --repeat 3`
+
+func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("trigger", triggerSynopsis, stderr)
+	var (
+		ev      notifycheck.Event
+		target  = fs.String("url", "", "notify endpoint `URL` to POST to (required; local http URLs are fine)")
+		keysDir = fs.String("keys-dir", defaultSimKeysDir(), "keys `DIR` written by wxpay sim --keys-dir (default $"+config.EnvKeysDir+", else sim's default)")
+		mode    = fs.String("mode", "", "Wechatpay-Serial to sign under: cert (platform certificate serial) or pubkey (PUB_KEY_ID_…); default cert when the dir has one")
+		repeat  = fs.Int("repeat", 1, "deliver the same notification `N` times (duplicate-delivery test)")
+		signTst = fs.Bool("signtest", false, "send a WECHATPAY/SIGNTEST/ probe: the endpoint must refuse it")
+		timeout = fs.Duration("timeout", notifycheck.WeChatPayTimeout, "how long to wait for the answer; WeChat Pay waits 5s")
+		asJSON  = fs.Bool("json", false, "print the report as JSON")
+	)
+	fs.StringVar(&ev.Type, "event", wechatpay.EventTransactionSuccess, "event type: "+strings.Join(notifycheck.Events, ", "))
+	fs.StringVar(&ev.OutTradeNo, "out-trade-no", "", "merchant order number (required)")
+	fs.Int64Var(&ev.Amount, "amount", 0, "order amount in `FEN` (分), e.g. 100 = ¥1.00 (required)")
+	fs.Int64Var(&ev.RefundAmount, "refund-amount", 0, "refund amount in fen for REFUND.* events (default: the whole --amount)")
+	fs.StringVar(&ev.OutRefundNo, "out-refund-no", "", "merchant refund number (required for REFUND.* events)")
+	fs.StringVar(&ev.TransactionID, "transaction-id", "", "WeChat Pay transaction id (default: a generated 28-digit 4200…)")
+	fs.StringVar(&ev.OpenID, "openid", "", "payer openid (default: generated)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *target == "":
+		return usagef("--url is required")
+	case ev.OutTradeNo == "":
+		return usagef("--out-trade-no is required")
+	case ev.Amount <= 0:
+		return usagef("--amount must be a positive number of fen (分)")
+	case !slices.Contains(notifycheck.Events, ev.Type):
+		return usagef("--event %q: want one of %s", ev.Type, strings.Join(notifycheck.Events, ", "))
+	case strings.HasPrefix(ev.Type, "REFUND.") && ev.OutRefundNo == "":
+		return usagef("--out-refund-no is required for %s", ev.Type)
+	case *repeat < 1:
+		return usagef("--repeat must be at least 1")
+	case *mode != "" && *mode != notifycheck.ModeCert && *mode != notifycheck.ModePubKey:
+		return usagef("--mode %q: want cert or pubkey", *mode)
+	case *keysDir == "":
+		return usagef("--keys-dir is empty: trigger signs as WeChat Pay with the simulator's platform key; create a dir with `wxpay sim --keys-dir DIR`")
+	}
+	if err := notifycheck.ValidateTargetURL(*target); err != nil {
+		return usagef("%v", err)
+	}
+	sender, err := loadSender(*keysDir, *mode)
+	if err != nil {
+		return err
+	}
+	sender.Client = notifycheck.NewClient(*timeout)
+	report, err := sender.Trigger(ctx, notifycheck.TriggerOptions{URL: *target, Event: ev, Repeat: *repeat, SignTest: *signTst})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(report); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	} else {
+		report.WriteText(stdout)
+	}
+	if !report.OK {
+		return errCheckFailed
+	}
+	return nil
+}
+
+// defaultSimKeysDir is $WXPAY_KEYS_DIR, else the directory `wxpay sim` creates by
+// default, so that `wxpay sim` followed by `wxpay trigger --url …` needs no flags.
+func defaultSimKeysDir() string {
+	if d := os.Getenv(config.EnvKeysDir); d != "" {
+		return d
+	}
+	return filepath.Join(".wxpay", "sim")
+}
+
+// loadSender reads the simulator's identity and prepares to sign as WeChat Pay.
+func loadSender(dir, mode string) (*notifycheck.Sender, error) {
+	if _, err := os.Stat(filepath.Join(dir, keysdir.FileMchID)); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("keys dir %s holds no identity: run `wxpay sim --keys-dir %s` once to create one, or pass --keys-dir", dir, dir)
+	}
+	id, err := keysdir.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("keys dir: %w", err)
+	}
+	s, err := notifycheck.NewSender(id, mode)
+	if err != nil {
+		return nil, err
+	}
+	s.Client = notifycheck.NewClient(notifycheck.WeChatPayTimeout)
+	return s, nil
+}

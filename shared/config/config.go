@@ -1,0 +1,304 @@
+// Package config is the one place the merchant configuration comes from: environment
+// variables (what Lambda, SCF and containers provide) or a keys directory (what
+// `wxpay sim --keys-dir` writes). It keeps values raw — as the user set them — so that
+// `wxpay doctor` can say precisely what is wrong with each; the helpers parse on use.
+//
+// Environment variables:
+//
+//	WXPAY_KEYS_DIR                  a keys directory to start from (env vars below override it)
+//	WXPAY_MCHID                     商户号, digits
+//	WXPAY_APPID                     AppID bound to the merchant (wx…)
+//	WXPAY_MERCHANT_SERIAL           商户API证书序列号, 40 hex digits
+//	WXPAY_PRIVATE_KEY               商户API私钥 apiclient_key.pem as PEM text ("\n" escapes allowed)
+//	WXPAY_PRIVATE_KEY_FILE          …or the path of apiclient_key.pem (set one of the two)
+//	WXPAY_MERCHANT_CERT_FILE        商户API证书 apiclient_cert.pem (optional: lets doctor match key and serial)
+//	WXPAY_APIV3_KEY                 APIv3密钥, 32 characters
+//	WXPAY_PLATFORM_CERT_FILE        微信支付平台证书 (platform-certificate mode)
+//	WXPAY_PLATFORM_CERT             …or the certificate as PEM text
+//	WXPAY_PLATFORM_PUBLIC_KEY_FILE  微信支付公钥 pub_key.pem (public-key mode)
+//	WXPAY_PLATFORM_PUBLIC_KEY       …or the public key as PEM text
+//	WXPAY_PLATFORM_PUBLIC_KEY_ID    its id, PUB_KEY_ID_…
+//	WXPAY_NOTIFY_URL                notify_url sent with every order and refund
+//	WXPAY_API_BASE                  API endpoint, default https://api.mch.weixin.qq.com
+package config
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// Environment variable names.
+const (
+	EnvKeysDir             = "WXPAY_KEYS_DIR"
+	EnvMchID               = "WXPAY_MCHID"
+	EnvAppID               = "WXPAY_APPID"
+	EnvMerchantSerial      = "WXPAY_MERCHANT_SERIAL"
+	EnvPrivateKey          = "WXPAY_PRIVATE_KEY"
+	EnvPrivateKeyFile      = "WXPAY_PRIVATE_KEY_FILE"
+	EnvMerchantCertFile    = "WXPAY_MERCHANT_CERT_FILE"
+	EnvAPIv3Key            = "WXPAY_APIV3_KEY"
+	EnvPlatformCert        = "WXPAY_PLATFORM_CERT"
+	EnvPlatformCertFile    = "WXPAY_PLATFORM_CERT_FILE"
+	EnvPlatformPubKey      = "WXPAY_PLATFORM_PUBLIC_KEY"
+	EnvPlatformPubKeyFile  = "WXPAY_PLATFORM_PUBLIC_KEY_FILE"
+	EnvPlatformPublicKeyID = "WXPAY_PLATFORM_PUBLIC_KEY_ID"
+	EnvNotifyURL           = "WXPAY_NOTIFY_URL"
+	EnvAPIBase             = "WXPAY_API_BASE"
+)
+
+// DefaultAPIBase is WeChat Pay's main API domain (api2.mch.weixin.qq.com is the backup).
+const DefaultAPIBase = "https://api.mch.weixin.qq.com"
+
+// Config is the merchant configuration, raw. Secrets are Secret values and redact
+// themselves; the whole struct also redacts in String and LogValue.
+type Config struct {
+	MchID          string
+	AppID          string
+	MerchantSerial string
+	PrivateKey     Secret // PEM text of apiclient_key.pem
+	MerchantCert   []byte // PEM, optional
+	APIv3Key       Secret // exactly as given: doctor reports whitespace and length
+	APIv2Key       Secret // only from a keys dir; lets doctor spot "APIv3 key = APIv2 key"
+
+	PlatformCert        []byte // PEM, certificate mode
+	PlatformPublicKey   []byte // PEM, public-key mode
+	PlatformPublicKeyID string
+
+	NotifyURL string
+	APIBase   string
+
+	// Sources says where each field came from ("WXPAY_MCHID", "keys dir ./k/mchid"), so
+	// messages can point at the place to fix. Keys are the field names above.
+	Sources map[string]string
+}
+
+// String summarises the configuration without secrets.
+func (c Config) String() string {
+	return fmt.Sprintf("Config{MchID:%s AppID:%s MerchantSerial:%s PrivateKey:%s APIv3Key:%s PlatformCert:%t PlatformPublicKeyID:%s NotifyURL:%s APIBase:%s}",
+		c.MchID, c.AppID, c.MerchantSerial, c.PrivateKey, c.APIv3Key, len(c.PlatformCert) > 0, c.PlatformPublicKeyID, c.NotifyURL, c.APIBase)
+}
+
+// GoString redacts for %#v.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue logs the non-secret fields only.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("mchid", c.MchID), slog.String("appid", c.AppID),
+		slog.String("merchant_serial", c.MerchantSerial),
+		slog.String("private_key", c.PrivateKey.String()), slog.String("apiv3_key", c.APIv3Key.String()),
+		slog.Bool("platform_cert", len(c.PlatformCert) > 0),
+		slog.String("platform_public_key_id", c.PlatformPublicKeyID),
+		slog.String("notify_url", c.NotifyURL), slog.String("api_base", c.APIBase),
+	)
+}
+
+// Source names where field came from, or "not set".
+func (c Config) Source(field string) string {
+	if s, ok := c.Sources[field]; ok {
+		return s
+	}
+	return "not set"
+}
+
+// FromEnv reads the configuration from the environment. Missing variables leave fields
+// empty (doctor reports them); the error lists unreadable files and contradictions,
+// and the Config holds whatever could be read.
+func FromEnv() (Config, error) { return fromLookup(os.LookupEnv) }
+
+func fromLookup(lookup func(string) (string, bool)) (Config, error) {
+	var c Config
+	var errs []error
+	if dir, ok := lookup(EnvKeysDir); ok && dir != "" {
+		var err error
+		if c, err = FromKeysDir(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Sources == nil {
+		c.Sources = map[string]string{}
+	}
+	str := func(dst *string, field, env string) {
+		if v, ok := lookup(env); ok && v != "" {
+			*dst = strings.TrimSpace(v)
+			c.Sources[field] = env
+		}
+	}
+	file := func(dst *[]byte, field, env string) {
+		if p, ok := lookup(env); ok && p != "" {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("config: %s: %w", env, err))
+				return
+			}
+			*dst = b
+			c.Sources[field] = env + " " + p
+		}
+	}
+	str(&c.MchID, "MchID", EnvMchID)
+	str(&c.AppID, "AppID", EnvAppID)
+	str(&c.MerchantSerial, "MerchantSerial", EnvMerchantSerial)
+	str(&c.PlatformPublicKeyID, "PlatformPublicKeyID", EnvPlatformPublicKeyID)
+	str(&c.NotifyURL, "NotifyURL", EnvNotifyURL)
+	str(&c.APIBase, "APIBase", EnvAPIBase)
+	file(&c.MerchantCert, "MerchantCert", EnvMerchantCertFile)
+	// Platform keys are public: given inline (Lambda/SCF environment, where files are
+	// awkward) or as a file, not both.
+	pemVar := func(dst *[]byte, field, inlineEnv, fileEnv string) {
+		inline, _ := lookup(inlineEnv)
+		path, _ := lookup(fileEnv)
+		switch {
+		case inline != "" && path != "":
+			errs = append(errs, fmt.Errorf("config: both %s and %s are set; set only one", inlineEnv, fileEnv))
+		case inline != "":
+			*dst = []byte(unescapePEM(inline))
+			c.Sources[field] = inlineEnv
+		default:
+			file(dst, field, fileEnv)
+		}
+	}
+	pemVar(&c.PlatformCert, "PlatformCert", EnvPlatformCert, EnvPlatformCertFile)
+	pemVar(&c.PlatformPublicKey, "PlatformPublicKey", EnvPlatformPubKey, EnvPlatformPubKeyFile)
+
+	inline, hasInline := lookup(EnvPrivateKey)
+	path, hasFile := lookup(EnvPrivateKeyFile)
+	switch {
+	case hasInline && inline != "" && hasFile && path != "":
+		errs = append(errs, fmt.Errorf("config: both %s and %s are set; set only one", EnvPrivateKey, EnvPrivateKeyFile))
+	case hasInline && inline != "":
+		c.PrivateKey = NewSecret([]byte(unescapePEM(inline)))
+		c.Sources["PrivateKey"] = EnvPrivateKey
+	case hasFile && path != "":
+		if b, err := os.ReadFile(path); err != nil {
+			errs = append(errs, fmt.Errorf("config: %s: %w", EnvPrivateKeyFile, err))
+		} else {
+			c.PrivateKey = NewSecret(b)
+			c.Sources["PrivateKey"] = EnvPrivateKeyFile + " " + path
+		}
+	}
+	// The APIv3 key is kept untrimmed: doctor tells the user about stray whitespace.
+	if v, ok := lookup(EnvAPIv3Key); ok && v != "" {
+		c.APIv3Key = NewSecret([]byte(v))
+		c.Sources["APIv3Key"] = EnvAPIv3Key
+	}
+	if c.APIBase == "" {
+		c.APIBase = DefaultAPIBase
+	}
+	return c, errors.Join(errs...)
+}
+
+// unescapePEM turns a PEM pasted into a one-line variable (Lambda console, SCF, .env
+// files) back into PEM: literal "\n" become newlines. Real newlines are left alone.
+func unescapePEM(s string) string {
+	if !strings.Contains(s, "\n") && strings.Contains(s, `\n`) {
+		s = strings.ReplaceAll(s, `\n`, "\n")
+	}
+	return s
+}
+
+// FromKeysDir reads the raw files of a keys directory (the keysdir layout). Unlike
+// keysdir.Load it does not stop at the first problem: missing or odd files become
+// empty fields that doctor reports one by one.
+func FromKeysDir(dir string) (Config, error) {
+	c := Config{Sources: map[string]string{}, APIBase: DefaultAPIBase}
+	var errs []error
+	read := func(name, field string) []byte {
+		p := filepath.Join(dir, name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("config: keys dir: %w", err))
+			}
+			return nil
+		}
+		c.Sources[field] = "keys dir " + p
+		return b
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return c, fmt.Errorf("config: keys dir %s is not a readable directory", dir)
+	}
+	c.MchID = strings.TrimSpace(string(read(keysdir.FileMchID, "MchID")))
+	c.AppID = strings.TrimSpace(string(read(keysdir.FileAppID, "AppID")))
+	c.MerchantSerial = strings.TrimSpace(string(read(keysdir.FileMerchantSerial, "MerchantSerial")))
+	if b := read(keysdir.FileMerchantKey, "PrivateKey"); b != nil {
+		c.PrivateKey = NewSecret(b)
+	}
+	c.MerchantCert = read(keysdir.FileMerchantCert, "MerchantCert")
+	if b := read(keysdir.FileAPIv3Key, "APIv3Key"); b != nil {
+		// keysdir.Save ends the file with a newline: that one is the file's, not the key's.
+		c.APIv3Key = NewSecret([]byte(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")))
+	}
+	if b := read(keysdir.FileAPIv2Key, "APIv2Key"); b != nil {
+		c.APIv2Key = NewSecret([]byte(strings.TrimSpace(string(b))))
+	}
+	c.PlatformCert = read(keysdir.FilePlatformCert, "PlatformCert")
+	c.PlatformPublicKey = read(keysdir.FilePlatformPublicKey, "PlatformPublicKey")
+	c.PlatformPublicKeyID = strings.TrimSpace(string(read(keysdir.FilePlatformPublicKeyID, "PlatformPublicKeyID")))
+	return c, errors.Join(errs...)
+}
+
+// MerchantKey parses the merchant private key (PKCS#8 or PKCS#1).
+func (c Config) MerchantKey() (*rsa.PrivateKey, error) {
+	if c.PrivateKey.IsZero() {
+		return nil, fmt.Errorf("config: merchant private key not set (%s or %s)", EnvPrivateKey, EnvPrivateKeyFile)
+	}
+	return wechatpay.ParsePrivateKey(c.PrivateKey.Reveal())
+}
+
+// V3Key checks and returns the APIv3 key (surrounding whitespace removed).
+func (c Config) V3Key() (wechatpay.APIv3Key, error) {
+	return wechatpay.NewAPIv3Key(string(c.APIv3Key.Reveal()))
+}
+
+// PlatformCertificate parses the platform certificate, or returns nil, nil without one.
+func (c Config) PlatformCertificate() (*x509.Certificate, error) {
+	if len(c.PlatformCert) == 0 {
+		return nil, nil
+	}
+	return wechatpay.ParseCertificate(c.PlatformCert)
+}
+
+// MerchantCertificate parses the merchant certificate, or returns nil, nil without one.
+func (c Config) MerchantCertificate() (*x509.Certificate, error) {
+	if len(c.MerchantCert) == 0 {
+		return nil, nil
+	}
+	return wechatpay.ParseCertificate(c.MerchantCert)
+}
+
+// PlatformKeys is the verification key set: the certificate under its serial and the
+// public key under its PUB_KEY_ID_… id, whichever are configured.
+func (c Config) PlatformKeys() (wechatpay.StaticKeys, error) {
+	keys := wechatpay.StaticKeys{}
+	cert, err := c.PlatformCertificate()
+	if err != nil {
+		return nil, err
+	}
+	if cert != nil {
+		keys[wechatpay.CertificateSerial(cert)] = cert.PublicKey.(*rsa.PublicKey)
+	}
+	if len(c.PlatformPublicKey) > 0 {
+		pub, err := wechatpay.ParsePublicKey(c.PlatformPublicKey)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(c.PlatformPublicKeyID, wechatpay.PublicKeyIDPrefix) {
+			return nil, fmt.Errorf("config: %s must start with %s, got %q", EnvPlatformPublicKeyID, wechatpay.PublicKeyIDPrefix, c.PlatformPublicKeyID)
+		}
+		keys[c.PlatformPublicKeyID] = pub
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("config: neither %s nor %s is set: responses and notifications cannot be verified", EnvPlatformCertFile, EnvPlatformPubKeyFile)
+	}
+	return keys, nil
+}

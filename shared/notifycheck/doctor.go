@@ -1,0 +1,166 @@
+package notifycheck
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/config"
+)
+
+// Status of one doctor check.
+type Status string
+
+// Check statuses. Only StatusFail makes doctor exit non-zero.
+const (
+	StatusOK   Status = "ok"
+	StatusFail Status = "fail"
+	StatusWarn Status = "warn"
+	StatusSkip Status = "skip"
+)
+
+// Check is one line of the checklist. Failures carry a fix in Chinese and English:
+// the users are Chinese backend engineers, the logs they paste into issues are not
+// always read by one.
+type Check struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	Detail string `json:"detail"`
+	FixZH  string `json:"fix_zh,omitempty"`
+	FixEN  string `json:"fix_en,omitempty"`
+}
+
+// Resolver is the part of *net.Resolver doctor uses; tests inject their own because
+// the sandbox (and many CI runners) have no DNS.
+type Resolver interface {
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// Doctor checks a configuration. Zero values of the injectable fields use the real
+// network and clock.
+type Doctor struct {
+	Config    config.Config
+	ConfigErr error  // problems met while loading (unreadable files…)
+	Source    string // where the configuration came from, for the header line
+
+	Resolver   Resolver      // default net.DefaultResolver
+	DNSTimeout time.Duration // default 3 s
+	HTTP       *http.Client  // for the clock check; default 5 s timeout
+	Now        func() time.Time
+
+	// Probe asks for real deliveries to notify_url. ProbeSender plays WeChat Pay; when
+	// it is nil, ProbeErr says why (usually: no platform private key).
+	Probe       bool
+	ProbeSender *Sender
+	ProbeErr    error
+}
+
+// DoctorReport is the checklist's outcome.
+type DoctorReport struct {
+	Source   string  `json:"source"`
+	Checks   []Check `json:"checks"`
+	Failed   int     `json:"failed"`
+	Warnings int     `json:"warnings"`
+	OK       bool    `json:"ok"`
+}
+
+func (d *Doctor) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// Run performs every check, in the order a user should fix them.
+func (d *Doctor) Run(ctx context.Context) *DoctorReport {
+	r := &DoctorReport{Source: d.Source}
+	add := func(cs ...Check) { r.Checks = append(r.Checks, cs...) }
+	if d.ConfigErr != nil {
+		add(fail("configuration", "could not read everything: "+d.ConfigErr.Error(),
+			"检查文件路径和读取权限（Lambda/SCF 中文件需随代码包部署或改用环境变量）",
+			"check the file paths and permissions (on Lambda/SCF the files must ship with the package, or use the env variables)"))
+	}
+	add(d.checkMchID(), d.checkAppID())
+	add(d.checkPrivateKey()...)
+	add(d.checkAPIv3Key())
+	add(d.checkPlatform()...)
+	add(d.checkNotifyURL(ctx)...)
+	add(d.checkClock(ctx))
+	if d.Probe {
+		add(d.checkProbe(ctx)...)
+	}
+	for _, c := range r.Checks {
+		switch c.Status {
+		case StatusFail:
+			r.Failed++
+		case StatusWarn:
+			r.Warnings++
+		}
+	}
+	r.OK = r.Failed == 0
+	return r
+}
+
+func ok(name, detail string) Check   { return Check{Name: name, Status: StatusOK, Detail: detail} }
+func warn(name, detail string) Check { return Check{Name: name, Status: StatusWarn, Detail: detail} }
+func skip(name, detail string) Check { return Check{Name: name, Status: StatusSkip, Detail: detail} }
+func fail(name, detail, zh, en string) Check {
+	return Check{Name: name, Status: StatusFail, Detail: detail, FixZH: zh, FixEN: en}
+}
+
+func (d *Doctor) resolver() Resolver {
+	if d.Resolver != nil {
+		return d.Resolver
+	}
+	return net.DefaultResolver
+}
+
+func (d *Doctor) httpClient() *http.Client {
+	if d.HTTP != nil {
+		return d.HTTP
+	}
+	return &http.Client{Timeout: 5 * time.Second}
+}
+
+// WriteText prints the checklist for a terminal.
+func (r *DoctorReport) WriteText(w io.Writer) {
+	if r.Source != "" {
+		fmt.Fprintf(w, "wxpay doctor — configuration from %s\n", r.Source)
+	}
+	width := 0
+	for _, c := range r.Checks {
+		width = max(width, len([]rune(c.Name)))
+	}
+	for _, c := range r.Checks {
+		mark := map[Status]string{StatusOK: "✔", StatusFail: "✘", StatusWarn: "⚠", StatusSkip: "–"}[c.Status]
+		pad := strings.Repeat(" ", width-len([]rune(c.Name)))
+		fmt.Fprintf(w, "  %s %s%s  %s\n", mark, c.Name, pad, c.Detail)
+		if c.FixZH != "" {
+			fmt.Fprintf(w, "      修复: %s\n", c.FixZH)
+		}
+		if c.FixEN != "" {
+			fmt.Fprintf(w, "      fix:  %s\n", c.FixEN)
+		}
+	}
+	switch {
+	case r.Failed > 0:
+		fmt.Fprintf(w, "✘ %d failed, %d warning(s): fix the failures before taking real payments\n", r.Failed, r.Warnings)
+	case r.Warnings > 0:
+		fmt.Fprintf(w, "✔ all checks passed, %d warning(s)\n", r.Warnings)
+	default:
+		fmt.Fprintln(w, "✔ all checks passed")
+	}
+}
+
+// WriteJSON prints the report for machines.
+func (r *DoctorReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
+}
