@@ -9,7 +9,7 @@
 GO          ?= go
 TESTFLAGS   ?=
 ADDR        ?= 127.0.0.1:8080
-KEYS_DIR    ?= .wxpay/keys
+KEYS_DIR    ?= .wxpay/sim
 # Functions that have a main package; each becomes build/<name>/bootstrap.
 FUNCTIONS   := $(patsubst functions/%/cmd/main.go,%,$(wildcard functions/*/cmd/main.go))
 LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=arm64

@@ -6,10 +6,8 @@
 package notify
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -19,13 +17,9 @@ import (
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// MaxBody bounds a notification body; real ones are a few KB.
-const MaxBody = 1 << 20
-
 // Handler serves POST /notify.
 type Handler struct {
-	Verifier *wechatpay.Verifier
-	AEAD     *wechatpay.AEAD
+	Notifier *wechatpay.Notifier
 	Store    store.Store
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -49,19 +43,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusMethodNotAllowed, "WeChat Pay notifications are POSTed")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-	if err != nil {
-		fail(w, http.StatusBadRequest, "could not read the body")
-		return
-	}
-	if len(body) > MaxBody {
-		fail(w, http.StatusRequestEntityTooLarge, "body larger than 1 MiB is not a WeChat Pay notification")
-		return
-	}
 	log = log.With("request_id", r.Header.Get(wechatpay.HeaderRequestID), "serial", r.Header.Get(wechatpay.HeaderSerial))
-	res, status, err := h.handle(r.Context(), wechatpay.HeadersFrom(r.Header), body)
+	res, err := h.handle(r)
 	if err != nil {
-		log.Warn("notification rejected", "status", status, "error", err.Error())
+		status := wechatpay.NotifyStatus(err)
+		log.Warn("notification rejected", "status", status, "event_type", res.event, "notification_id", res.id, "error", err.Error())
 		fail(w, status, err.Error())
 		return
 	}
@@ -74,56 +60,52 @@ type result struct {
 	outcome               payment.Outcome
 }
 
-// handle verifies, decrypts and applies one notification. It returns the HTTP status
-// to answer on error: 401 for anything about the signature, 400 for input that can
-// never succeed, 500 when the failure may pass (store down) so WeChat Pay retries.
-func (h *Handler) handle(ctx context.Context, sh wechatpay.SignatureHeaders, body []byte) (result, int, error) {
-	if len(body) > 0 && body[0] == '<' {
-		return result{}, http.StatusBadRequest, errors.New("this is a v2 XML notification (APIv2, or a refund made by hand in the merchant platform); this endpoint takes v3 JSON notifications")
-	}
-	if err := h.Verifier.Verify(ctx, sh, body); err != nil {
-		return result{}, http.StatusUnauthorized, err
-	}
-	var n wechatpay.Notification
-	if err := json.Unmarshal(body, &n); err != nil {
-		return result{}, http.StatusBadRequest, errors.New("body is not a notification JSON object: " + err.Error())
-	}
-	if n.Resource.Algorithm != wechatpay.AlgorithmAEAD {
-		return result{}, http.StatusBadRequest, errors.New("resource.algorithm is " + n.Resource.Algorithm + ", want " + wechatpay.AlgorithmAEAD)
-	}
-	plain, err := h.AEAD.Open(n.Resource.Nonce, n.Resource.AssociatedData, n.Resource.Ciphertext)
+// errV2XML is answered to v2 notifications, which arrive as XML.
+var errV2XML = &wechatpay.NotifyError{Class: wechatpay.ErrNotifyMalformed,
+	Err: errors.New("this is a v2 XML notification (APIv2, or a refund made by hand in the merchant platform); this endpoint takes v3 JSON notifications")}
+
+// handle verifies, decrypts and applies one notification. Its error maps to the HTTP
+// status through wechatpay.NotifyStatus: 401 for the signature, 400 for input that can
+// never succeed, 500 for everything that may pass (a wrong APIv3 key, the store down),
+// so that WeChat Pay retries.
+func (h *Handler) handle(r *http.Request) (result, error) {
+	var res result
+	env, plain, body, err := h.Notifier.ParseRequest(r)
 	if err != nil {
-		// A genuine, signed notification that does not decrypt means our APIv3 key is
-		// wrong: a 500 keeps WeChat Pay retrying while the key is fixed.
-		return result{}, http.StatusInternalServerError, err
+		if len(body) > 0 && body[0] == '<' {
+			return res, errV2XML
+		}
+		return res, err
 	}
-	res := result{event: n.EventType, id: n.ID}
+	res.event, res.id = env.EventType, env.ID
+	ctx := r.Context()
 	var rec store.Record
-	switch n.EventType {
+	switch env.EventType {
 	case wechatpay.EventTransactionSuccess:
-		var tx wechatpay.Transaction
-		if err := json.Unmarshal(plain, &tx); err != nil {
-			return res, http.StatusBadRequest, errors.New("decrypted transaction is not JSON: " + err.Error())
+		tx, err := wechatpay.DecodeTransaction(env, plain)
+		if err != nil {
+			return res, err
 		}
-		res.outcome, rec, err = payment.ApplyTransaction(ctx, h.Store, &tx, "notify", h.now())
+		res.outcome, rec, err = payment.ApplyTransaction(ctx, h.Store, tx, "notify", h.now())
+		if err != nil {
+			return res, err
+		}
 	case wechatpay.EventRefundSuccess, wechatpay.EventRefundAbnormal, wechatpay.EventRefundClosed:
-		var rn wechatpay.RefundNotice
-		if err := json.Unmarshal(plain, &rn); err != nil {
-			return res, http.StatusBadRequest, errors.New("decrypted refund is not JSON: " + err.Error())
+		rn, err := wechatpay.DecodeRefundNotice(env, plain)
+		if err != nil {
+			return res, err
 		}
-		res.outcome, rec, err = payment.ApplyRefund(ctx, h.Store, &rn, "notify", h.now())
+		res.outcome, rec, err = payment.ApplyRefund(ctx, h.Store, rn, "notify", h.now())
+		if err != nil {
+			return res, err
+		}
 	default:
 		// Acknowledge events this bundle does not act on, or WeChat Pay retries for a day.
 		res.outcome = "ignored"
-		return res, 0, nil
-	}
-	if err != nil {
-		// Nothing was written: a 500 makes WeChat Pay retry, and reconcile catches
-		// whatever is still missed once the store is back.
-		return res, http.StatusInternalServerError, err
+		return res, nil
 	}
 	res.key, res.state = rec.Key, rec.Attrs[payment.AttrState]
-	return res, 0, nil
+	return res, nil
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {

@@ -47,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &notify.Handler{Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, AEAD: aead, Store: st}
+	h := &notify.Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, AEAD: aead}, Store: st}
 	return &fixture{id: id, st: st, h: h, aead: aead, handler: h,
 		signer: &wechatpay.PlatformSigner{Serial: id.PlatformSerial(), Key: id.PlatformKey}}
 }
@@ -61,7 +61,7 @@ func (f *fixture) transaction(no, txid string, total int64) wechatpay.Transactio
 
 func (f *fixture) body(t *testing.T, event string, resource any) []byte {
 	t.Helper()
-	b, err := wechatpay.SealNotification(f.aead, event, resource, time.Now())
+	_, b, err := wechatpay.SealNotification(f.aead, event, resource, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestForgedNotificationsAreRejectedAndChangeNothing(t *testing.T) {
 func TestWrongAPIv3KeyIsA500ThatSaysSo(t *testing.T) {
 	f := newFixture(t)
 	wrong, _ := wechatpay.NewAPIv3Key(strings.Repeat("k", 32))
-	f.h.AEAD, _ = wechatpay.NewAEAD(wrong)
+	f.h.Notifier.AEAD, _ = wechatpay.NewAEAD(wrong)
 	body := f.body(t, wechatpay.EventTransactionSuccess, f.transaction("ORDER100004", "4200000000100004", 100))
 	wantFail(t, f.post(t, body, f.signed(t, body)), http.StatusInternalServerError, "APIv3 key")
 	f.mustAbsent(t, "ORDER100004")

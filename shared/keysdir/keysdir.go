@@ -20,7 +20,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -113,7 +113,7 @@ func Generate() (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keysdir: platform key: %w", err)
 	}
-	mchid := "1900" + digits(6)
+	mchid := "1900" + randid.Digits(6)
 	mcert, err := selfSigned(mk, "商户API证书 "+mchid, 5*365*24*time.Hour)
 	if err != nil {
 		return nil, err
@@ -122,24 +122,29 @@ func Generate() (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	v3, err := wechatpay.NewAPIv3Key(alnum(32))
+	v3, err := wechatpay.NewAPIv3Key(randid.Alnum(32))
 	if err != nil {
 		return nil, err
 	}
 	return &Identity{
-		MchID: mchid, AppID: "wx" + strings.ToLower(hexString(8)),
+		MchID: mchid, AppID: "wx" + strings.ToLower(randid.Alnum(16)),
 		MerchantKey: mk, MerchantSerial: wechatpay.CertificateSerial(mcert), MerchantCert: mcert,
 		PlatformCert: pcert, PlatformPublicKey: &pk.PublicKey,
-		PlatformPublicKeyID: wechatpay.PublicKeyIDPrefix + "01" + digits(30),
-		PlatformKey:         pk, APIv3Key: v3, APIv2Key: alnum(32),
+		PlatformPublicKeyID: wechatpay.PublicKeyIDPrefix + "01" + randid.Digits(30),
+		PlatformKey:         pk, APIv3Key: v3, APIv2Key: randid.Alnum(32),
 	}, nil
 }
 
 func selfSigned(k *rsa.PrivateKey, cn string, life time.Duration) (*x509.Certificate, error) {
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
+	// A serial of 20 bytes whose first byte is 0x10–0x7f: positive, within x509's 20
+	// octets, and exactly 40 hex digits, like the serials WeChat Pay issues.
+	lo := new(big.Int).Lsh(big.NewInt(0x10), 152)
+	span := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(0x80), 152), lo)
+	serial, err := rand.Int(rand.Reader, span)
 	if err != nil {
 		return nil, err
 	}
+	serial.Add(serial, lo)
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -283,29 +288,4 @@ func LoadOrCreate(dir string) (id *Identity, created bool, err error) {
 	}
 	id, err = Load(dir)
 	return id, false, err
-}
-
-func digits(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		v, _ := rand.Int(rand.Reader, big.NewInt(10))
-		b[i] = byte('0' + v.Int64())
-	}
-	return string(b)
-}
-
-func alnum(n int) string {
-	const set = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
-	b := make([]byte, n)
-	for i := range b {
-		v, _ := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
-		b[i] = set[v.Int64()]
-	}
-	return string(b)
-}
-
-func hexString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -29,6 +29,11 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if !back.MerchantKey.Equal(id.MerchantKey) || !back.PlatformKey.Equal(id.PlatformKey) || !back.PlatformPublicKey.Equal(id.PlatformPublicKey) {
 		t.Fatal("keys differ after round trip")
 	}
+	for _, serial := range []string{back.MerchantSerial, back.PlatformSerial()} {
+		if len(serial) != 40 {
+			t.Errorf("serial %s has %d hex digits, WeChat Pay serials have 40", serial, len(serial))
+		}
+	}
 	if !wechatpay.KeyMatchesCertificate(back.MerchantKey, back.MerchantCert) || wechatpay.CertificateSerial(back.MerchantCert) != back.MerchantSerial {
 		t.Fatal("merchant key, certificate and serial must belong together")
 	}

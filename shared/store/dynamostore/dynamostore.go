@@ -93,11 +93,15 @@ func (s *Store) Table() string { return s.table }
 // Close releases nothing: the SDK client holds no resources that need closing.
 func (s *Store) Close() error { return nil }
 
-// CreateTable creates the table (on-demand billing), its pending GSI and the TTL
-// setting, and waits until it is active. An existing table is left as it is.
-func (s *Store) CreateTable(ctx context.Context) error {
-	_, err := s.client.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(s.table),
+// TTLAttribute is the attribute DynamoDB's TTL deletes expired items by.
+const TTLAttribute = attrExpiresAt
+
+// TableDefinition is the table this store needs: partition key pk, on-demand billing,
+// and the sparse pending index. template.yaml declares the same table (a test holds
+// the two together); TTL on TTLAttribute is enabled separately.
+func TableDefinition(table string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(table),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
@@ -114,7 +118,13 @@ func (s *Store) CreateTable(ctx context.Context) error {
 			// ALL: a page of the index is the records themselves, no second read.
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
-	})
+	}
+}
+
+// CreateTable creates the table (on-demand billing), its pending GSI and the TTL
+// setting, and waits until it is active. An existing table is left as it is.
+func (s *Store) CreateTable(ctx context.Context) error {
+	_, err := s.client.CreateTable(ctx, TableDefinition(s.table))
 	var inUse *types.ResourceInUseException
 	if errors.As(err, &inUse) {
 		return nil

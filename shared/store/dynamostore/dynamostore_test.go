@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,9 +28,23 @@ var (
 	tableSeq atomic.Int64
 )
 
+// motoSerial runs moto's DynamoDB the way moto_server does, but handling one request
+// at a time. moto_server serves requests on parallel threads without locking its
+// tables, so two conditional writes racing on one item can both succeed; DynamoDB
+// applies each write atomically, and the race tests hold the backend to that.
+const motoSerial = `import sys
+from werkzeug.serving import run_simple
+from moto.server import DomainDispatcherApplication, create_backend_app
+run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)
+`
+
 func startMoto() (*testserver.Server, error) {
-	return testserver.Start("moto_server", 60*time.Second, func(port int) []string {
-		return []string{"-H", "127.0.0.1", "-p", fmt.Sprint(port)}
+	// moto_server on PATH is how the machine says moto is installed; its Python runs it.
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		return nil, fmt.Errorf("moto_server: %w", testserver.ErrMissing)
+	}
+	return testserver.Start("python3", 60*time.Second, func(port int) []string {
+		return []string{"-c", motoSerial, fmt.Sprint(port)}
 	})
 }
 
