@@ -80,7 +80,7 @@ func ParseNotification(ctx context.Context, v *Verifier, aead *AEAD, h Signature
 		return nil, nil, notifyErr(ErrNotifySignature, err)
 	}
 	n := new(Notification)
-	if err := json.Unmarshal(body, n); err != nil {
+	if err := decodeEnvelope(body, n); err != nil {
 		return nil, nil, notifyErr(ErrNotifyMalformed, fmt.Errorf("envelope is not JSON: %w", err))
 	}
 	if n.ResourceType != ResourceTypeEncrypted {
