@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/shared/config"
@@ -86,21 +85,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: listen on %s: %w", o.addr, err)
 	}
 	printServeBanner(stdout, o, b, "http://"+ln.Addr().String())
-	srv := &http.Server{Handler: b.handler, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
+	var closeSim func()
 	if b.sim != nil {
-		_ = b.sim.Close() // releases requests held by a hang fault before Shutdown waits
+		closeSim = func() { _ = b.sim.Close() }
 	}
-	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("serve: shutdown: %w", err)
+	if err := serveUntilDone(ctx, ln, b.handler, closeSim); err != nil {
+		return err
 	}
 	log.Info("wxpay serve: stopped")
 	return nil

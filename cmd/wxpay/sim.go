@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/paysim"
@@ -89,21 +86,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	base := "http://" + ln.Addr().String()
 	printSimBanner(stdout, *keysDir, created, id, sim, *mode, base)
 
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	// Close first: it releases requests held by a hang fault, which Shutdown would
-	// otherwise wait for.
-	_ = sim.Close()
-	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := serveUntilDone(ctx, ln, sim, func() { _ = sim.Close() }); err != nil {
+		return err
 	}
 	log.Info("wxpay sim: stopped")
 	return nil

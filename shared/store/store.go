@@ -290,6 +290,18 @@ func ValidateRecord(rec Record) error {
 	return nil
 }
 
+// ValidateUpdate checks the arguments of Update, in the order every backend reports
+// them, before the backend is touched.
+func ValidateUpdate(key string, ch Change, cond Condition) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := ValidateChange(ch); err != nil {
+		return err
+	}
+	return ValidateCondition(cond)
+}
+
 // ValidateChange checks a change before any backend sees it. The merged record's size
 // is checked by the backends that see it (bbolt, Redis) or by DynamoDB's item limit.
 func ValidateChange(ch Change) error {

@@ -154,13 +154,7 @@ func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond st
 	if err := ctx.Err(); err != nil {
 		return store.Record{}, fmt.Errorf("boltstore: update %q: %w", key, err)
 	}
-	if err := store.ValidateKey(key); err != nil {
-		return store.Record{}, err
-	}
-	if err := store.ValidateChange(ch); err != nil {
-		return store.Record{}, err
-	}
-	if err := store.ValidateCondition(cond); err != nil {
+	if err := store.ValidateUpdate(key, ch, cond); err != nil {
 		return store.Record{}, err
 	}
 	now := s.now()

@@ -279,13 +279,7 @@ func (s *Store) putFresh(ctx context.Context, rec store.Record, now time.Time) (
 
 // Update is one UpdateItem returning ALL_NEW, or on a failed condition the current item.
 func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond store.Condition) (store.Record, error) {
-	if err := store.ValidateKey(key); err != nil {
-		return store.Record{}, err
-	}
-	if err := store.ValidateChange(ch); err != nil {
-		return store.Record{}, err
-	}
-	if err := store.ValidateCondition(cond); err != nil {
+	if err := store.ValidateUpdate(key, ch, cond); err != nil {
 		return store.Record{}, err
 	}
 	now := s.now()

@@ -158,13 +158,7 @@ func (s *Store) Put(ctx context.Context, rec store.Record, cond store.Condition)
 
 // Update applies ch if cond holds, in one script call that returns the stored record.
 func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond store.Condition) (store.Record, error) {
-	if err := store.ValidateKey(key); err != nil {
-		return store.Record{}, err
-	}
-	if err := store.ValidateChange(ch); err != nil {
-		return store.Record{}, err
-	}
-	if err := store.ValidateCondition(cond); err != nil {
+	if err := store.ValidateUpdate(key, ch, cond); err != nil {
 		return store.Record{}, err
 	}
 	args := []any{s.indexPrefix(), key, store.MaxRecordSize}
