@@ -14,7 +14,7 @@ KEYS_DIR    ?= .wxpay/sim
 FUNCTIONS   := $(patsubst functions/%/cmd/main.go,%,$(wildcard functions/*/cmd/main.go))
 LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LDFLAGS     := -s -w
-BUILD_TAGS  := lambda.norpc
+BUILD_TAGS  := lambda.norpc,wxpay_noscf
 
 .PHONY: all test test-short bench fuzz run build lint package clean deploy-aws deploy-tencent tools
 
@@ -68,7 +68,7 @@ SCF_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=amd64
 package: build
 	@for f in $(FUNCTIONS); do \
 	  mkdir -p build/scf/$$f && \
-	  $(SCF_ENV) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o build/scf/$$f/bootstrap ./functions/$$f/cmd && \
+	  $(SCF_ENV) $(GO) build -trimpath -tags lambda.norpc -ldflags '$(LDFLAGS)' -o build/scf/$$f/bootstrap ./functions/$$f/cmd && \
 	  (cd build/scf/$$f && rm -f ../$$f.zip && zip -q -9 ../$$f.zip bootstrap) && echo "build/scf/$$f.zip"; \
 	done
 

@@ -16,7 +16,6 @@ import (
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/tencentyun/scf-go-lib/cloudfunction"
 	scfevents "github.com/tencentyun/scf-go-lib/events"
 )
 
@@ -42,7 +41,7 @@ func RunJob(job Job) error {
 		if err := scfEventRuntimeReady(os.Getenv); err != nil {
 			return err
 		}
-		cloudfunction.Start(jobHandler(job, log, time.Now))
+		return startSCF(jobHandler(job, log, time.Now))
 	case SCFWeb:
 		return errors.New("runtime: a scheduled job cannot run as an SCF web function (timer triggers invoke event functions): deploy it as an event function")
 	default:

@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/tencentyun/scf-go-lib/cloudfunction"
 )
 
 // DefaultAddr is where a local server listens when Options.Addr is empty.
@@ -54,7 +53,7 @@ func ServeHTTP(h http.Handler, opts Options) error {
 		if err := scfEventRuntimeReady(os.Getenv); err != nil {
 			return err
 		}
-		cloudfunction.Start(scfHTTPHandler(h))
+		return startSCF(scfHTTPHandler(h))
 	case SCFWeb:
 		return listenAndServe(scfWebAddr, h, log)
 	default:
