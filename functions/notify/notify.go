@@ -48,7 +48,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status := wechatpay.NotifyStatus(err)
 		log.Warn("notification rejected", "status", status, "event_type", res.event, "notification_id", res.id, "error", err.Error())
-		fail(w, status, err.Error())
+		fail(w, status, publicMessage(status, err))
 		return
 	}
 	log.Info("notification applied", "event_type", res.event, "notification_id", res.id, "key", res.key, "outcome", string(res.outcome), "state", res.state)
@@ -106,6 +106,17 @@ func (h *Handler) handle(r *http.Request) (result, error) {
 	}
 	res.key, res.state = rec.Key, rec.Attrs[payment.AttrState]
 	return res, nil
+}
+
+// publicMessage is what the answer body says. Problems with the notification itself
+// (signature, format, a wrong APIv3 key) are explained, because that is what a person
+// testing the endpoint needs; internal failures (the store) are not, because anyone
+// can POST here — the log has the detail.
+func publicMessage(status int, err error) string {
+	if status < http.StatusInternalServerError || errors.Is(err, wechatpay.ErrNotifyDecrypt) {
+		return err.Error()
+	}
+	return "temporary failure recording the notification; it was not applied — retry"
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {
