@@ -9,27 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 )
 
-var testIdentity = sync.OnceValues(keysdir.Generate)
-
-// savedDir writes a fresh identity to a temporary keys dir.
-func savedDir(t *testing.T) (*keysdir.Identity, string) {
-	t.Helper()
-	id, err := testIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := id.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	return id, dir
-}
+func savedDir(t *testing.T) (*keysdir.Identity, string) { return keysdirtest.Dir(t) }
 
 // clearEnv unsets every WXPAY_* variable for the test (t.Setenv restores them).
 func clearEnv(t *testing.T) {

@@ -10,20 +10,11 @@ import (
 	"testing"
 
 	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// testIdentity is generated once: RSA key generation dominates the package's run time.
-var testIdentity = sync.OnceValues(keysdir.Generate)
-
-func identity(t *testing.T) *keysdir.Identity {
-	t.Helper()
-	id, err := testIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
+func identity(t *testing.T) *keysdir.Identity { return keysdirtest.Identity(t) }
 
 func sender(t *testing.T, mode string) *Sender {
 	t.Helper()

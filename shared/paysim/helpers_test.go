@@ -12,20 +12,11 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// sharedIdentity is generated once: RSA key generation dominates test time otherwise.
-var sharedIdentity = sync.OnceValues(keysdir.Generate)
-
-func testIdentity(t *testing.T) *keysdir.Identity {
-	t.Helper()
-	id, err := sharedIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
+func testIdentity(t *testing.T) *keysdir.Identity { return keysdirtest.Identity(t) }
 
 // testClock is a settable simulated calendar.
 type testClock struct {
