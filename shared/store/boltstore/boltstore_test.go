@@ -121,32 +121,11 @@ func TestSweepDeletesUnreadExpired(t *testing.T) {
 func BenchmarkConditionalWrite(b *testing.B) {
 	s := open(b)
 	defer s.Close()
-	ctx := context.Background()
-	if _, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"state": "A"}}, store.Condition{}); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		from, to := "A", "B"
-		if i%2 == 1 {
-			from, to = to, from
-		}
-		if _, err := s.Update(ctx, "k", store.Change{Set: map[string]string{"state": to}}, store.Condition{Attrs: []store.AttrTest{store.AttrIn("state", from)}}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.BenchmarkConditionalWrite(b, s)
 }
 
 func BenchmarkGet(b *testing.B) {
 	s := open(b)
 	defer s.Close()
-	ctx := context.Background()
-	if _, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"state": "A", "doc": strings.Repeat("x", 1000)}}, store.Condition{}); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if _, err := s.Get(ctx, "k"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.BenchmarkGet(b, s)
 }

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -220,22 +219,10 @@ func (s *Store) Put(ctx context.Context, rec store.Record, cond store.Condition)
 // putOver is the one-call Put, refusing to write over an expired item.
 func (s *Store) putOver(ctx context.Context, rec store.Record, cond store.Condition, now time.Time) (store.Record, error) {
 	e := newExpr(now)
-	set := []string{"#attrs = " + e.val(attrsValue(rec.Attrs)), "#version = if_not_exists(#version, " + e.val(num(0)) + ") + " + e.val(num(1))}
-	var remove []string
-	if rec.Pending != "" {
-		set = append(set, "#pending = "+e.val(str(rec.Pending)), "#pending_since = "+e.val(str(sinceKey(rec.PendingSince.UnixMicro(), rec.Key))))
-	} else {
-		remove = append(remove, "#pending", "#pending_since")
-	}
-	if !rec.ExpiresAt.IsZero() {
-		set = append(set, "#expires_at = "+e.val(num(expirySeconds(rec.ExpiresAt))), "#expires_ms = "+e.val(num(rec.ExpiresAt.UnixMilli())))
-	} else {
-		remove = append(remove, "#expires_at", "#expires_ms")
-	}
-	update := "SET " + strings.Join(set, ", ")
-	if len(remove) > 0 {
-		update += " REMOVE " + strings.Join(remove, ", ")
-	}
+	u := updateExpr{set: []string{"#attrs = " + e.val(attrsValue(rec.Attrs)), "#version = if_not_exists(#version, " + e.val(num(0)) + ") + " + e.val(num(1))}}
+	u.pending(e, rec.Pending, rec.PendingSince, rec.Key)
+	u.expiry(e, rec.ExpiresAt)
+	update := u.String()
 	condExpr := and(exprNotExpired, e.cond(cond))
 	names, values := e.used(update, condExpr)
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -286,10 +273,9 @@ func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond st
 	var norm store.Record // Change.Apply on a scratch record normalizes pending/expiry
 	ch.Apply(&norm, now)
 	e := newExpr(now)
-	set := []string{"#version = #version + " + e.val(num(1))}
-	var remove []string
+	u := updateExpr{set: []string{"#version = #version + " + e.val(num(1))}}
 	for name, v := range ch.Set {
-		set = append(set, e.attr(name)+" = "+e.val(value(v)))
+		u.set = append(u.set, e.attr(name)+" = "+e.val(value(v)))
 	}
 	seen := map[string]bool{}
 	for _, name := range ch.Remove {
@@ -298,26 +284,15 @@ func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond st
 			continue
 		}
 		seen[name] = true
-		remove = append(remove, e.attr(name))
+		u.remove = append(u.remove, e.attr(name))
 	}
 	if ch.Pending != nil {
-		if norm.Pending != "" {
-			set = append(set, "#pending = "+e.val(str(norm.Pending)), "#pending_since = "+e.val(str(sinceKey(norm.PendingSince.UnixMicro(), key))))
-		} else {
-			remove = append(remove, "#pending", "#pending_since")
-		}
+		u.pending(e, norm.Pending, norm.PendingSince, key)
 	}
 	if ch.ExpiresAt != nil {
-		if !norm.ExpiresAt.IsZero() {
-			set = append(set, "#expires_at = "+e.val(num(expirySeconds(norm.ExpiresAt))), "#expires_ms = "+e.val(num(norm.ExpiresAt.UnixMilli())))
-		} else {
-			remove = append(remove, "#expires_at", "#expires_ms")
-		}
+		u.expiry(e, norm.ExpiresAt)
 	}
-	update := "SET " + strings.Join(set, ", ")
-	if len(remove) > 0 {
-		update += " REMOVE " + strings.Join(remove, ", ")
-	}
+	update := u.String()
 	condExpr := and(exprLive, e.cond(cond))
 	names, values := e.used(update, condExpr)
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{

@@ -57,16 +57,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func need(t testing.TB) {
-	t.Helper()
-	if startErr != nil {
-		msg, fail := testserver.Unavailable(startErr, install)
-		if fail {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
+func need(t testing.TB) { t.Helper(); testserver.Need(t, startErr, install) }
 
 func endpoint(srv *testserver.Server) string { return "http://" + srv.Addr() }
 
@@ -248,30 +239,12 @@ func TestErrorsNameNoSecrets(t *testing.T) {
 
 func BenchmarkConditionalWrite(b *testing.B) {
 	s := open(b)
-	ctx := context.Background()
-	if _, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"state": "A"}}, store.Condition{}); err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; b.Loop(); i++ {
-		from, to := "A", "B"
-		if i%2 == 1 {
-			from, to = to, from
-		}
-		if _, err := s.Update(ctx, "k", store.Change{Set: map[string]string{"state": to}}, store.Condition{Attrs: []store.AttrTest{store.AttrIn("state", from)}}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	defer s.Close()
+	storetest.BenchmarkConditionalWrite(b, s)
 }
 
 func BenchmarkGet(b *testing.B) {
 	s := open(b)
-	ctx := context.Background()
-	if _, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"state": "A", "doc": strings.Repeat("x", 1000)}}, store.Condition{}); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if _, err := s.Get(ctx, "k"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	defer s.Close()
+	storetest.BenchmarkGet(b, s)
 }

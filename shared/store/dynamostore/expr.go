@@ -137,3 +137,36 @@ func containsToken(s, tok string) bool {
 func isNameChar(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
+
+// updateExpr collects the SET and REMOVE parts of an UpdateExpression.
+type updateExpr struct {
+	set, remove []string
+}
+
+// pending puts the item into index (sorted by since, ties by key) or, with index "",
+// takes it out: without the attributes the sparse index no longer holds it.
+func (u *updateExpr) pending(e *expr, index string, since time.Time, key string) {
+	if index == "" {
+		u.remove = append(u.remove, "#pending", "#pending_since")
+		return
+	}
+	u.set = append(u.set, "#pending = "+e.val(str(index)), "#pending_since = "+e.val(str(sinceKey(since.UnixMicro(), key))))
+}
+
+// expiry sets the TTL attributes (seconds for DynamoDB's TTL, milliseconds for our own
+// reads and conditions), or with a zero time removes them.
+func (u *updateExpr) expiry(e *expr, at time.Time) {
+	if at.IsZero() {
+		u.remove = append(u.remove, "#expires_at", "#expires_ms")
+		return
+	}
+	u.set = append(u.set, "#expires_at = "+e.val(num(expirySeconds(at))), "#expires_ms = "+e.val(num(at.UnixMilli())))
+}
+
+func (u *updateExpr) String() string {
+	s := "SET " + strings.Join(u.set, ", ")
+	if len(u.remove) > 0 {
+		s += " REMOVE " + strings.Join(u.remove, ", ")
+	}
+	return s
+}

@@ -41,17 +41,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// need skips (or, in CI, fails) a test when redis-server could not be started.
-func need(t testing.TB) {
-	t.Helper()
-	if startErr != nil {
-		msg, fail := testserver.Unavailable(startErr, install)
-		if fail {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
+func need(t testing.TB) { t.Helper(); testserver.Need(t, startErr, install) }
 
 // open connects with a fresh key prefix, so every subtest has its own namespace.
 func open(t testing.TB, opts ...Option) *Store {
@@ -239,41 +229,13 @@ func TestKilledServer(t *testing.T) {
 func BenchmarkConditionalWrite(b *testing.B) {
 	s := open(b)
 	defer s.Close()
-	benchConditionalWrite(b, s)
+	storetest.BenchmarkConditionalWrite(b, s)
 }
 
 func BenchmarkGet(b *testing.B) {
 	s := open(b)
 	defer s.Close()
-	benchGet(b, s)
-}
-
-func benchConditionalWrite(b *testing.B, s store.Store) {
-	ctx := context.Background()
-	if _, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"state": "A"}}, store.Condition{}); err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; b.Loop(); i++ {
-		from, to := "A", "B"
-		if i%2 == 1 {
-			from, to = to, from
-		}
-		if _, err := s.Update(ctx, "k", store.Change{Set: map[string]string{"state": to}}, store.Condition{Attrs: []store.AttrTest{store.AttrIn("state", from)}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func benchGet(b *testing.B, s store.Store) {
-	ctx := context.Background()
-	if _, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"state": "A", "doc": strings.Repeat("x", 1000)}}, store.Condition{}); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if _, err := s.Get(ctx, "k"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.BenchmarkGet(b, s)
 }
 
 // TestIndexKeptExact: writes move members between sorted sets themselves; ListPending's

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -102,14 +103,20 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Unavailable decides what a test does when the server could not be started: in CI
-// (env CI set) nothing may be skipped, so it is a failure; elsewhere a skip that says
-// how to install the server. It returns the message and whether to fail.
-func Unavailable(err error, install string) (msg string, fail bool) {
-	if errors.Is(err, ErrMissing) {
-		msg = fmt.Sprintf("%v; install it with: %s", err, install)
-	} else {
-		msg = err.Error()
+// Need stops a test that needs a server which could not be started (startErr): it
+// skips when the binary is simply not installed on a developer's machine, and fails in
+// CI (CI set) or when the server is installed but broken — nothing is skipped in CI.
+func Need(t testing.TB, startErr error, install string) {
+	t.Helper()
+	if startErr == nil {
+		return
 	}
-	return msg, os.Getenv("CI") != "" || !errors.Is(err, ErrMissing)
+	if !errors.Is(startErr, ErrMissing) {
+		t.Fatal(startErr)
+	}
+	msg := fmt.Sprintf("%v; install it with: %s", startErr, install)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 }
