@@ -56,6 +56,12 @@ const (
 	EnvAPIBase             = "WXPAY_API_BASE"
 )
 
+// Files of the bundle's own secrets in a keys directory (`wxpay serve` creates them).
+const (
+	FileAPIToken      = "api_token"
+	FileWebhookSecret = "webhook_secret"
+)
+
 // DefaultAPIBase is WeChat Pay's main API domain (api2.mch.weixin.qq.com is the backup).
 const DefaultAPIBase = "https://api.mch.weixin.qq.com"
 
@@ -76,6 +82,10 @@ type Config struct {
 
 	NotifyURL string
 	APIBase   string
+
+	// Bundle holds the settings of the bundle's own features (order API token, merchant
+	// events, OAuth, partner mode, trusted proxies); see bundle.go.
+	Bundle Bundle
 
 	// Sources says where each field came from ("WXPAY_MCHID", "keys dir ./k/mchid"), so
 	// messages can point at the place to fix. Keys are the field names above.
@@ -194,6 +204,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if c.APIBase == "" {
 		c.APIBase = DefaultAPIBase
 	}
+	errs = append(errs, bundleFromLookup(lookup, &c)...)
 	return c, errors.Join(errs...)
 }
 
@@ -244,6 +255,14 @@ func FromKeysDir(dir string) (Config, error) {
 	c.PlatformCert = read(keysdir.FilePlatformCert, "PlatformCert")
 	c.PlatformPublicKey = read(keysdir.FilePlatformPublicKey, "PlatformPublicKey")
 	c.PlatformPublicKeyID = strings.TrimSpace(string(read(keysdir.FilePlatformPublicKeyID, "PlatformPublicKeyID")))
+	if b := read(FileAPIToken, "APIToken"); b != nil {
+		c.Bundle.APIToken = NewSecret([]byte(strings.TrimSpace(string(b))))
+	}
+	if b := read(FileWebhookSecret, "WebhookSecret"); b != nil {
+		c.Bundle.WebhookSecret = NewSecret([]byte(strings.TrimSpace(string(b))))
+	}
+	c.Bundle.OrderTTL = DefaultOrderTTL
+	c.Bundle.OAuthBase, c.Bundle.OAuthAuthorizeBase = DefaultOAuthBase, DefaultOAuthAuthorizeBase
 	return c, errors.Join(errs...)
 }
 

@@ -1,0 +1,68 @@
+// Package apiauth guards the bundle's own HTTP API (orders, events, jobs) with a bearer
+// token compared in constant time. WeChat Pay's notifications (/notify) are not behind
+// it: they are authenticated by WeChat Pay's signature instead.
+package apiauth
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// Require wraps next so that only requests carrying "Authorization: Bearer <token>"
+// reach it; everything else is answered 401 with a JSON error saying what is missing.
+// An empty token refuses every request: a deployment without WXPAY_API_TOKEN must not
+// expose an open order API by accident.
+func Require(token []byte, next http.Handler) http.Handler {
+	want := append([]byte(nil), token...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if msg := check(want, r.Header.Get("Authorization")); msg != "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wxpay"`)
+			Error(w, http.StatusUnauthorized, "UNAUTHORIZED", msg,
+				"send Authorization: Bearer <token>, the value of WXPAY_API_TOKEN (wxpay serve writes it to <keys-dir>/api_token) · 请在请求头携带 Authorization: Bearer <WXPAY_API_TOKEN>")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func check(want []byte, header string) string {
+	if len(want) == 0 {
+		return "this deployment has no API token configured (WXPAY_API_TOKEN), so its API refuses every request"
+	}
+	if header == "" {
+		return "missing Authorization header"
+	}
+	scheme, tok, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "Authorization must use the Bearer scheme"
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), want) != 1 {
+		return "invalid API token"
+	}
+	return ""
+}
+
+// ErrorBody is the error shape of the bundle's API: code is ours or WeChat Pay's
+// (PARAM_ERROR, OUT_TRADE_NO_USED, ORDERPAID…), hint says what to do.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// Error writes an ErrorBody with status.
+func Error(w http.ResponseWriter, status int, code, message, hint string) {
+	WriteJSON(w, status, ErrorBody{Code: code, Message: message, Hint: hint})
+}
+
+// WriteJSON writes v as the JSON answer, without HTML escaping (URLs stay readable).
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

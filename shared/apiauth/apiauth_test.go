@@ -1,0 +1,40 @@
+package apiauth
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestRequire(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	cases := []struct {
+		name, token, header string
+		want                int
+		msg                 string
+	}{
+		{"good", "s3cret", "Bearer s3cret", 204, ""},
+		{"scheme case", "s3cret", "bearer s3cret", 204, ""},
+		{"missing", "s3cret", "", 401, "missing Authorization"},
+		{"basic", "s3cret", "Basic czNjcmV0", 401, "Bearer scheme"},
+		{"wrong", "s3cret", "Bearer s3cre", 401, "invalid API token"},
+		{"no token configured", "", "Bearer ", 401, "no API token configured"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/orders/x", nil)
+			if c.header != "" {
+				r.Header.Set("Authorization", c.header)
+			}
+			w := httptest.NewRecorder()
+			Require([]byte(c.token), ok).ServeHTTP(w, r)
+			if w.Code != c.want || !strings.Contains(w.Body.String(), c.msg) {
+				t.Fatalf("got %d %s, want %d containing %q", w.Code, w.Body, c.want, c.msg)
+			}
+			if c.want == 401 && strings.Contains(w.Body.String(), "s3cret") {
+				t.Fatal("the token leaked into the answer")
+			}
+		})
+	}
+}
