@@ -10,26 +10,17 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 // Handler serves POST /notify.
 type Handler struct {
 	Notifier *wechatpay.Notifier
-	Store    store.Store
-	Logger   *slog.Logger
-	Now      func() time.Time
-}
-
-func (h *Handler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
+	// Ledger applies results to the store (its Merchants guard against foreign ones).
+	Ledger *payment.Ledger
+	Logger *slog.Logger
 }
 
 // ServeHTTP implements http.Handler.
@@ -47,6 +38,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.handle(r)
 	if err != nil {
 		status := wechatpay.NotifyStatus(err)
+		if errors.Is(err, payment.ErrInvalid) {
+			// Input that can never succeed: 400, so WeChat Pay does not retry it for a day.
+			status = http.StatusBadRequest
+		}
 		log.Warn("notification rejected", "status", status, "event_type", res.event, "notification_id", res.id, "error", err.Error())
 		fail(w, status, publicMessage(status, err))
 		return
@@ -79,14 +74,14 @@ func (h *Handler) handle(r *http.Request) (result, error) {
 	}
 	res.event, res.id = env.EventType, env.ID
 	ctx := r.Context()
-	var rec store.Record
+	var applied payment.Result
 	switch env.EventType {
 	case wechatpay.EventTransactionSuccess:
 		tx, err := wechatpay.DecodeTransaction(env, plain)
 		if err != nil {
 			return res, err
 		}
-		res.outcome, rec, err = payment.ApplyTransaction(ctx, h.Store, tx, "notify", h.now())
+		applied, err = h.Ledger.ApplyTransaction(ctx, tx, "notify")
 		if err != nil {
 			return res, err
 		}
@@ -95,7 +90,7 @@ func (h *Handler) handle(r *http.Request) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		res.outcome, rec, err = payment.ApplyRefund(ctx, h.Store, rn, "notify", h.now())
+		applied, err = h.Ledger.ApplyRefund(ctx, rn, "notify")
 		if err != nil {
 			return res, err
 		}
@@ -104,7 +99,7 @@ func (h *Handler) handle(r *http.Request) (result, error) {
 		res.outcome = "ignored"
 		return res, nil
 	}
-	res.key, res.state = rec.Key, rec.Attrs[payment.AttrState]
+	res.outcome, res.key, res.state = applied.Outcome, applied.Record.Key, applied.Record.Attrs[payment.AttrState]
 	return res, nil
 }
 

@@ -47,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &notify.Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, AEAD: aead}, Store: st}
+	h := &notify.Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, AEAD: aead}, Ledger: &payment.Ledger{Store: st}}
 	return &fixture{id: id, st: st, h: h, aead: aead, handler: h,
 		signer: &wechatpay.PlatformSigner{Serial: id.PlatformSerial(), Key: id.PlatformKey}}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paysls/wxpay/shared/certcache"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -50,7 +51,11 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) (*Handler, error) 
 		certs.Bootstrap = static
 	}
 	keys := resolver{static: static, certs: certs}
-	return &Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: keys}, AEAD: aead}, Store: st, Logger: log}, nil
+	ledger := &payment.Ledger{Store: st, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: log}
+	if cfg.MchID == "" {
+		ledger.Merchants = nil
+	}
+	return &Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: keys}, AEAD: aead}, Ledger: ledger, Logger: log}, nil
 }
 
 // certificateManager is the downloader of platform certificates, or nil when the

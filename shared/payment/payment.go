@@ -1,68 +1,159 @@
 // Package payment is the one state machine of orders and refunds. A payment result can
 // arrive by notification, by query (reconcile, order status) or by bill; all of them go
-// through Apply*, and every transition is a single conditional write to the store: no
+// through a Ledger, and every transition is a single conditional write to the store: no
 // read-then-write race, and a duplicate delivery is recognised from the write's failed
 // condition, which hands back the record as it is.
+//
+// Money is never overwritten. The first payment of an order stays on the order; every
+// other transaction WeChat Pay reports for it (a second payment, a wrong amount, a
+// payment after close) is kept on the order as its own conflict attribute (cx_…) while
+// the order moves to REVIEW, and a repeat of any known transaction writes nothing.
+//
+// Every transition records exactly one merchant event (package events) in its own write,
+// and places the record in the store's pending index through events.Placement: the
+// outbox while an event is owed, else its own schedule (a query or close due), else none.
 package payment
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 // StateReview marks a record a person must look at: a payment whose amount, merchant or
-// app does not match the order, or one that arrived for an order already closed. It is
-// never treated as paid.
+// app does not match the order, a second payment, one that arrived for an order already
+// closed (or whose close was requested), or a refund result contradicting an earlier
+// final one. It is never treated as paid.
 const StateReview = "REVIEW"
 
-// PendingOrders and PendingRefunds are the pending-index names reconcile reads.
+// Pending-index names of the records' own schedules (events.IndexOutbox is the other).
 const (
-	PendingOrders  = "orders"
-	PendingRefunds = "refunds"
+	PendingOrders  = "orders"  // an order attempt owes a query or a close
+	PendingRefunds = "refunds" // a refund owes a query, or its effect on the order
+	// PendingLateRefunds lists orders paid after they were closed, whose payment the
+	// deployment refunds automatically (WXPAY_REFUND_LATE_PAYMENTS=1).
+	PendingLateRefunds = "late_refunds"
 )
 
 // Record attribute names, shared by every writer.
 const (
-	AttrState         = "state"
-	AttrAmount        = "amount"
-	AttrMchID         = "mchid"
-	AttrAppID         = "appid"
-	AttrTransactionID = "transaction_id"
-	AttrSuccessTime   = "success_time"
-	AttrSource        = "source"
-	AttrReason        = "review_reason"
-	AttrUpdatedAt     = "updated_at"
-	AttrData          = "data"
-	AttrRefundID      = "refund_id"
-	AttrOutTradeNo    = "out_trade_no"
+	AttrState          = "state"
+	AttrAmount         = "amount"
+	AttrMchID          = "mchid"
+	AttrAppID          = "appid"
+	AttrTransactionID  = "transaction_id"
+	AttrSuccessTime    = "success_time"
+	AttrSource         = "source"
+	AttrReason         = "review_reason"
+	AttrPrevState      = "review_prev_state"
+	AttrUpdatedAt      = "updated_at"
+	AttrData           = "data"
+	AttrRefundID       = "refund_id"
+	AttrOutTradeNo     = "out_trade_no"
+	AttrOutRefundNo    = "out_refund_no"
+	AttrOrderID        = "order_id"
+	AttrScene          = "scene"
+	AttrCreatedAt      = "created_at"
+	AttrExpiresAt      = "time_expire"
+	AttrCheckedAt      = "checked_at"
+	AttrCloseOwed      = "close_owed"      // "1": the attempt must be closed at WeChat Pay
+	AttrRefundReserved = "refund_reserved" // fen held by refunds requested and not failed
+	AttrRefundSettled  = "refund_settled"  // fen refunded successfully
+	AttrOrderSync      = "order_sync"      // on a refund: "1" while its effect on the order is owed
+	AttrUnknownOrder   = "unknown_order"   // "1": paid, but the bundle never created it
+)
+
+// Attribute prefixes of per-item markers on a record (suffix: hash of the item's id).
+const (
+	prefixConflict = "cx_" // a conflicting transaction or refund result, kept whole
+	prefixReserved = "rr_" // a refund's reservation on its order (value: fen)
+	prefixSynced   = "rs_" // a refund's final result applied to its order
 )
 
 // Outcome says what a transition did.
 type Outcome string
 
 const (
-	// Applied: the record moved to the new state (side effects belong to this call).
+	// Applied: the record moved to the new state (its event belongs to this call).
 	Applied Outcome = "applied"
-	// Duplicate: the record was already in that state from the same transaction; nothing
-	// changed. The notification must still be acknowledged.
+	// Duplicate: the result was already known; nothing was written. A notification must
+	// still be acknowledged.
 	Duplicate Outcome = "duplicate"
-	// Review: the result conflicts with the record; it is now REVIEW, never paid.
+	// Review: the result conflicts with the record; it is kept, and the record is REVIEW.
 	Review Outcome = "review"
+	// Refused: the record's state does not allow the transition (e.g. closing a paid
+	// order); nothing was written.
+	Refused Outcome = "refused"
 )
 
-// OrderKey is the store key of an order. out_trade_no is unique per merchant, so the
-// key carries the merchant that owns the order (sub_mchid in partner mode).
+// Result is what a Ledger call did.
+type Result struct {
+	Outcome Outcome
+	// Record is the record as stored after the call (or as found, when nothing changed).
+	Record store.Record
+	// Event is the merchant event this call recorded, nil when it recorded none.
+	Event *events.Event
+	// Reason says why a REVIEW or a refusal happened.
+	Reason string
+}
+
+// ErrInvalid matches results that can never be applied, whatever is retried: a
+// notification carrying them is answered 400, not 5xx.
+var ErrInvalid = errors.New("payment: invalid result")
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+}
+
+// Ledger applies payment results to the store.
+type Ledger struct {
+	Store store.Store
+	// Now is the business clock (the simulator's virtual clock under `wxpay serve`).
+	Now clock.Func
+	// Merchants are the merchant ids this deployment takes payments for: mchid in direct
+	// mode, sp_mchid in partner mode. A result for any other merchant never becomes a
+	// paid order here; it is recorded for review. Empty accepts every merchant.
+	Merchants []string
+	// RefundLatePayments puts orders paid after their close into PendingLateRefunds.
+	RefundLatePayments bool
+	Log                *slog.Logger
+}
+
+func (l *Ledger) now() time.Time { return clock.Or(l.Now)().UTC() }
+
+func (l *Ledger) log() *slog.Logger {
+	if l.Log != nil {
+		return l.Log
+	}
+	return slog.Default()
+}
+
+// ours reports whether merchant (the direct mchid or the sp_mchid) is this deployment's.
+func (l *Ledger) ours(merchant string) bool {
+	return len(l.Merchants) == 0 || slices.Contains(l.Merchants, merchant)
+}
+
+// OrderKey is the store key of an order attempt. out_trade_no is unique per merchant,
+// so the key carries the merchant that owns the order (sub_mchid in partner mode).
 func OrderKey(mchid, outTradeNo string) string { return "order/" + mchid + "/" + outTradeNo }
 
 // RefundKey is the store key of a refund.
 func RefundKey(mchid, outRefundNo string) string { return "refund/" + mchid + "/" + outRefundNo }
+
+// ForeignKey is where a transaction for a merchant that is not this deployment's is
+// kept for review.
+func ForeignKey(mchid, transactionID string) string { return "foreign/" + mchid + "/" + transactionID }
 
 // OwnerMchID is the merchant that owns a transaction: sub_mchid in partner mode.
 func OwnerMchID(tx *wechatpay.Transaction) string {
@@ -70,6 +161,15 @@ func OwnerMchID(tx *wechatpay.Transaction) string {
 		return tx.SubMchID
 	}
 	return tx.MchID
+}
+
+// accountMchID is the merchant account a transaction was paid to: sp_mchid in partner
+// mode, else mchid.
+func accountMchID(sp, mch string) string {
+	if sp != "" {
+		return sp
+	}
+	return mch
 }
 
 // PayingAppID is the app the user paid in: sub_appid or sp_appid in partner mode.
@@ -83,161 +183,64 @@ func PayingAppID(tx *wechatpay.Transaction) string {
 	return tx.AppID
 }
 
-// payableStates are the states a SUCCESS may follow.
-var payableStates = []string{wechatpay.TradeStateNotPay, wechatpay.TradeStateUserPaying, wechatpay.TradeStatePayError}
+// marker is the attribute name of a per-item marker: prefix + 16 hex digits of the
+// item's SHA-256, so any id (any length, any characters) fits the attribute-name rule.
+func marker(prefix, id string) string {
+	h := sha256.Sum256([]byte(id))
+	return prefix + hex.EncodeToString(h[:8])
+}
 
-// ApplyTransaction applies a paid transaction (trade_state SUCCESS) to its order. The
-// common case — a pending order whose amount, merchant and app match — is one write. A
-// duplicate is recognised from that write's failed condition. An order this store has
-// never seen (created outside the bundle) is recorded as paid, flagged by source, so no
-// payment is lost. Only a conflict costs a second write, to REVIEW.
-func ApplyTransaction(ctx context.Context, st store.Store, tx *wechatpay.Transaction, source string, now time.Time) (Outcome, store.Record, error) {
-	if tx.TradeState != wechatpay.TradeStateSuccess {
-		return "", store.Record{}, fmt.Errorf("payment: ApplyTransaction takes SUCCESS transactions, got trade_state %q", tx.TradeState)
+// Fen reads an integer amount attribute (0 when unset).
+func Fen(rec store.Record, attr string) int64 {
+	n, _ := strconv.ParseInt(rec.Attrs[attr], 10, 64)
+	return n
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// ParseStamp reads a time attribute written by the ledger (zero when unset or malformed).
+func ParseStamp(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+func clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+4)
+	for k, v := range m {
+		out[k] = v
 	}
-	if tx.Amount == nil {
-		return "", store.Record{}, errors.New("payment: transaction has no amount")
+	return out
+}
+
+// place returns the Pending fields for a record whose attributes will be attrs after a
+// change that sets set and removes remove.
+func place(cur map[string]string, set map[string]string, remove []string) (*string, time.Time) {
+	attrs := clone(cur)
+	for _, k := range remove {
+		delete(attrs, k)
 	}
-	key := OrderKey(OwnerMchID(tx), tx.OutTradeNo)
-	data, err := json.Marshal(tx)
-	if err != nil {
-		return "", store.Record{}, fmt.Errorf("payment: encode transaction: %w", err)
+	for k, v := range set {
+		attrs[k] = v
 	}
-	amount := strconv.FormatInt(tx.Amount.Total, 10)
-	paid := map[string]string{
-		AttrState: wechatpay.TradeStateSuccess, AttrTransactionID: tx.TransactionID,
-		AttrSuccessTime: tx.SuccessTime, AttrSource: source, AttrUpdatedAt: now.UTC().Format(time.RFC3339Nano),
-		AttrData: string(data),
-	}
-	notPending := ""
-	cond := store.Condition{Attrs: []store.AttrTest{
-		store.AttrIn(AttrState, payableStates...),
-		store.AttrIn(AttrAmount, amount),
-		store.AttrIn(AttrMchID, OwnerMchID(tx)),
-		// An order recorded without an app id (created outside the bundle) matches any.
-		store.AttrIn(AttrAppID, PayingAppID(tx), ""),
-	}}
-	rec, err := st.Update(ctx, key, store.Change{Set: paid, Pending: &notPending}, cond)
-	if err == nil {
-		return Applied, rec, nil
-	}
+	return events.PlacementChange(attrs)
+}
+
+// update writes a change to cur's version, placing the record by its resulting
+// attributes. A failed condition returns the ConditionFailedError for the caller to
+// re-judge.
+func (l *Ledger) update(ctx context.Context, cur store.Record, set map[string]string, remove []string) (store.Record, error) {
+	idx, since := place(cur.Attrs, set, remove)
+	return l.Store.Update(ctx, cur.Key, store.Change{Set: set, Remove: remove, Pending: idx, PendingSince: since}, store.Condition{Version: cur.Version})
+}
+
+// maxRetries bounds re-judging after lost races; each loss means another writer made
+// progress, so this is never reached in practice.
+const maxRetries = 16
+
+func raced(err error) (*store.Record, bool) {
 	var cf *store.ConditionFailedError
-	if !errors.As(err, &cf) {
-		return "", store.Record{}, fmt.Errorf("payment: apply %s to %s: %w", tx.TransactionID, key, err)
+	if errors.As(err, &cf) && cf.Current != nil {
+		return cf.Current, true
 	}
-	if cf.Current == nil {
-		// Unknown order: record the payment rather than drop it.
-		paid[AttrAmount] = amount
-		paid[AttrMchID] = OwnerMchID(tx)
-		paid[AttrAppID] = PayingAppID(tx)
-		paid[AttrOutTradeNo] = tx.OutTradeNo
-		rec, err := st.Put(ctx, store.Record{Key: key, Attrs: paid}, store.Condition{Absent: true})
-		if err == nil {
-			return Applied, rec, nil
-		}
-		if !errors.As(err, &cf) || cf.Current == nil {
-			return "", store.Record{}, fmt.Errorf("payment: record %s: %w", key, err)
-		}
-		// Lost a race with another writer: judge against what it wrote.
-	}
-	cur := *cf.Current
-	// The same transaction seen again — paid, refunded since, or already under review —
-	// changes nothing.
-	if cur.Attrs[AttrTransactionID] == tx.TransactionID || cur.Attrs["review_transaction_id"] == tx.TransactionID {
-		switch cur.Attrs[AttrState] {
-		case wechatpay.TradeStateSuccess, wechatpay.TradeStateRefund, StateReview:
-			return Duplicate, cur, nil
-		}
-	}
-	return review(ctx, st, cur, paid, reviewReason(cur, tx, amount))
-}
-
-func reviewReason(cur store.Record, tx *wechatpay.Transaction, amount string) string {
-	switch {
-	case cur.Attrs[AttrAmount] != amount:
-		return fmt.Sprintf("paid amount %s fen differs from the order's %s fen", amount, cur.Attrs[AttrAmount])
-	case cur.Attrs[AttrMchID] != OwnerMchID(tx):
-		return fmt.Sprintf("paid to merchant %s, the order belongs to %s", OwnerMchID(tx), cur.Attrs[AttrMchID])
-	case cur.Attrs[AttrAppID] != "" && cur.Attrs[AttrAppID] != PayingAppID(tx):
-		return fmt.Sprintf("paid in app %s, the order was made for %s", PayingAppID(tx), cur.Attrs[AttrAppID])
-	case cur.Attrs[AttrState] == wechatpay.TradeStateSuccess:
-		return fmt.Sprintf("second payment %s for an order already paid by %s", tx.TransactionID, cur.Attrs[AttrTransactionID])
-	default:
-		return fmt.Sprintf("payment arrived for an order in state %s", cur.Attrs[AttrState])
-	}
-}
-
-// review moves cur to REVIEW, conditioned on the version we judged, so a concurrent
-// change is never overwritten blindly.
-func review(ctx context.Context, st store.Store, cur store.Record, paid map[string]string, reason string) (Outcome, store.Record, error) {
-	set := map[string]string{AttrState: StateReview, AttrReason: reason}
-	for _, k := range []string{AttrTransactionID, AttrSuccessTime, AttrSource, AttrUpdatedAt, AttrData} {
-		set[k] = paid[k]
-	}
-	// A second payment for a paid order keeps the first transaction on record.
-	if cur.Attrs[AttrState] == wechatpay.TradeStateSuccess {
-		delete(set, AttrTransactionID)
-		delete(set, AttrData)
-		set["review_transaction_id"] = paid[AttrTransactionID]
-	}
-	notPending := ""
-	rec, err := st.Update(ctx, cur.Key, store.Change{Set: set, Pending: &notPending}, store.Condition{Version: cur.Version})
-	if err != nil {
-		return "", store.Record{}, fmt.Errorf("payment: move %s to REVIEW: %w", cur.Key, err)
-	}
-	return Review, rec, nil
-}
-
-// refundFrom are the states a refund result may follow: processing, or not yet known
-// to this store.
-var refundFrom = []string{wechatpay.RefundStatusProcessing, ""}
-
-// ApplyRefund applies a refund result (SUCCESS, ABNORMAL or CLOSED) to its refund
-// record in one conditional write; an unknown refund (e.g. made by hand in the merchant
-// platform) is created, a duplicate recognised from the failed condition.
-func ApplyRefund(ctx context.Context, st store.Store, n *wechatpay.RefundNotice, source string, now time.Time) (Outcome, store.Record, error) {
-	owner := n.SubMchID
-	if owner == "" {
-		owner = n.MchID
-	}
-	switch n.RefundStatus {
-	case wechatpay.RefundStatusSuccess, wechatpay.RefundStatusAbnormal, wechatpay.RefundStatusClosed:
-	default:
-		return "", store.Record{}, fmt.Errorf("payment: refund %s: status %q is not a result", n.OutRefundNo, n.RefundStatus)
-	}
-	data, err := json.Marshal(n)
-	if err != nil {
-		return "", store.Record{}, fmt.Errorf("payment: encode refund: %w", err)
-	}
-	key := RefundKey(owner, n.OutRefundNo)
-	set := map[string]string{
-		AttrState: n.RefundStatus, AttrRefundID: n.RefundID, AttrOutTradeNo: n.OutTradeNo,
-		AttrTransactionID: n.TransactionID, AttrAmount: strconv.FormatInt(n.Amount.Refund, 10),
-		AttrMchID: owner, AttrSuccessTime: n.SuccessTime, AttrSource: source,
-		AttrUpdatedAt: now.UTC().Format(time.RFC3339Nano), AttrData: string(data),
-	}
-	notPending := ""
-	rec, err := st.Update(ctx, key, store.Change{Set: set, Pending: &notPending}, store.Condition{Attrs: []store.AttrTest{store.AttrIn(AttrState, refundFrom...)}})
-	if err == nil {
-		return Applied, rec, nil
-	}
-	var cf *store.ConditionFailedError
-	if !errors.As(err, &cf) {
-		return "", store.Record{}, fmt.Errorf("payment: apply refund %s: %w", key, err)
-	}
-	if cf.Current == nil {
-		rec, err := st.Put(ctx, store.Record{Key: key, Attrs: set}, store.Condition{Absent: true})
-		if err == nil {
-			return Applied, rec, nil
-		}
-		if !errors.As(err, &cf) || cf.Current == nil {
-			return "", store.Record{}, fmt.Errorf("payment: record refund %s: %w", key, err)
-		}
-	}
-	cur := *cf.Current
-	if cur.Attrs[AttrState] == n.RefundStatus {
-		return Duplicate, cur, nil
-	}
-	// A refund result never changes once final; a different one is for a person.
-	return review(ctx, st, cur, set, fmt.Sprintf("refund result %s arrived for a refund already %s", n.RefundStatus, cur.Attrs[AttrState]))
+	return nil, false
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
@@ -65,7 +67,7 @@ func TestApplyTransactionPaysPendingOrderOnce(t *testing.T) {
 	if got := pendingKeys(t, st); len(got) != 1 {
 		t.Fatalf("pending before = %v", got)
 	}
-	out, rec, err := payment.ApplyTransaction(ctx, st, paid("1900000001", "ORDER000001", "4200000001", 100), "notify", now)
+	out, rec, err := applyTx(ctx, st, paid("1900000001", "ORDER000001", "4200000001", 100), "notify", now)
 	if err != nil || out != payment.Applied {
 		t.Fatalf("first apply = %v, %v", out, err)
 	}
@@ -75,7 +77,7 @@ func TestApplyTransactionPaysPendingOrderOnce(t *testing.T) {
 	if got := pendingKeys(t, st); len(got) != 0 {
 		t.Fatalf("a paid order must leave the pending index, still there: %v", got)
 	}
-	out, rec2, err := payment.ApplyTransaction(ctx, st, paid("1900000001", "ORDER000001", "4200000001", 100), "notify", now.Add(time.Minute))
+	out, rec2, err := applyTx(ctx, st, paid("1900000001", "ORDER000001", "4200000001", 100), "notify", now.Add(time.Minute))
 	if err != nil || out != payment.Duplicate {
 		t.Fatalf("second apply = %v, %v; want duplicate", out, err)
 	}
@@ -88,7 +90,7 @@ func TestApplyTransactionAmountMismatchGoesToReview(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	pendingOrder(t, st, "1900000001", "ORDER000002", "100")
-	out, rec, err := payment.ApplyTransaction(ctx, st, paid("1900000001", "ORDER000002", "4200000002", 1), "notify", now)
+	out, rec, err := applyTx(ctx, st, paid("1900000001", "ORDER000002", "4200000002", 1), "notify", now)
 	if err != nil || out != payment.Review {
 		t.Fatalf("apply = %v, %v; want review", out, err)
 	}
@@ -96,7 +98,7 @@ func TestApplyTransactionAmountMismatchGoesToReview(t *testing.T) {
 		t.Fatalf("record = %+v", rec.Attrs)
 	}
 	// The retry of the same notification is a duplicate, not a second review.
-	out, _, err = payment.ApplyTransaction(ctx, st, paid("1900000001", "ORDER000002", "4200000002", 1), "notify", now)
+	out, _, err = applyTx(ctx, st, paid("1900000001", "ORDER000002", "4200000002", 1), "notify", now)
 	if err != nil || out != payment.Duplicate {
 		t.Fatalf("retry = %v, %v; want duplicate", out, err)
 	}
@@ -111,7 +113,7 @@ func TestApplyTransactionPartnerSubMerchantIsItsOwnOrder(t *testing.T) {
 	pendingOrder(t, st, "1900000001", "ORDER000003", "100")
 	tx := paid("1900000001", "ORDER000003", "4200000003", 100)
 	tx.SubMchID = "1900000009" // partner-mode payment to another sub-merchant: different key
-	out, _, err := payment.ApplyTransaction(context.Background(), st, tx, "notify", now)
+	out, _, err := applyTx(context.Background(), st, tx, "notify", now)
 	if err != nil || out != payment.Applied {
 		t.Fatalf("other merchant's order is its own record: %v, %v", out, err)
 	}
@@ -129,7 +131,7 @@ func TestApplyTransactionWrongAppGoesToReview(t *testing.T) {
 		store.Change{Set: map[string]string{payment.AttrAppID: "wxother"}}, store.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	out, rec, err := payment.ApplyTransaction(ctx, st, paid("1900000001", "ORDER000012", "4200000012", 100), "notify", now)
+	out, rec, err := applyTx(ctx, st, paid("1900000001", "ORDER000012", "4200000012", 100), "notify", now)
 	if err != nil || out != payment.Review || rec.Attrs[payment.AttrReason] == "" {
 		t.Fatalf("apply = %v, %+v, %v", out, rec.Attrs, err)
 	}
@@ -139,21 +141,21 @@ func TestApplyTransactionSecondPaymentGoesToReviewKeepingFirst(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	pendingOrder(t, st, "1900000001", "ORDER000004", "100")
-	if _, _, err := payment.ApplyTransaction(ctx, st, paid("1900000001", "ORDER000004", "4200000004", 100), "notify", now); err != nil {
+	if _, _, err := applyTx(ctx, st, paid("1900000001", "ORDER000004", "4200000004", 100), "notify", now); err != nil {
 		t.Fatal(err)
 	}
-	out, rec, err := payment.ApplyTransaction(ctx, st, paid("1900000001", "ORDER000004", "4200000005", 100), "notify", now)
+	out, rec, err := applyTx(ctx, st, paid("1900000001", "ORDER000004", "4200000005", 100), "notify", now)
 	if err != nil || out != payment.Review {
 		t.Fatalf("second payment = %v, %v", out, err)
 	}
-	if rec.Attrs[payment.AttrTransactionID] != "4200000004" || rec.Attrs["review_transaction_id"] != "4200000005" {
-		t.Fatalf("first transaction must stay on record: %+v", rec.Attrs)
+	if rec.Attrs[payment.AttrTransactionID] != "4200000004" || len(payment.Conflicts(rec)) != 1 || !strings.Contains(string(payment.Conflicts(rec)[0]), "4200000005") {
+		t.Fatalf("first transaction must stay on record, the second beside it: %+v", rec.Attrs)
 	}
 }
 
 func TestApplyTransactionUnknownOrderIsRecorded(t *testing.T) {
 	st := openStore(t)
-	out, rec, err := payment.ApplyTransaction(context.Background(), st, paid("1900000001", "ELSEWHERE01", "4200000006", 250), "notify", now)
+	out, rec, err := applyTx(context.Background(), st, paid("1900000001", "ELSEWHERE01", "4200000006", 250), "notify", now)
 	if err != nil || out != payment.Applied {
 		t.Fatalf("apply = %v, %v", out, err)
 	}
@@ -166,7 +168,7 @@ func TestApplyTransactionRejectsNonSuccess(t *testing.T) {
 	st := openStore(t)
 	tx := paid("1900000001", "ORDER000007", "4200000007", 100)
 	tx.TradeState = wechatpay.TradeStateNotPay
-	if _, _, err := payment.ApplyTransaction(context.Background(), st, tx, "notify", now); err == nil {
+	if _, _, err := applyTx(context.Background(), st, tx, "notify", now); err == nil {
 		t.Fatal("NOTPAY applied as a payment")
 	}
 	if _, err := st.Get(context.Background(), payment.OrderKey("1900000001", "ORDER000007")); !errors.Is(err, store.ErrNotFound) {
@@ -186,7 +188,7 @@ func TestApplyTransactionConcurrentDuplicates(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, _, err := payment.ApplyTransaction(context.Background(), st, paid("1900000001", "ORDER000008", "4200000008", 100), "notify", now)
+			out, _, err := applyTx(context.Background(), st, paid("1900000001", "ORDER000008", "4200000008", 100), "notify", now)
 			if err != nil {
 				t.Error(err)
 			}
@@ -214,23 +216,23 @@ func TestApplyRefund(t *testing.T) {
 	n := &wechatpay.RefundNotice{MchID: "1900000001", OutTradeNo: "ORDER000009", TransactionID: "4200000009",
 		OutRefundNo: "REFUND000009", RefundID: "50300000009", RefundStatus: wechatpay.RefundStatusSuccess,
 		Amount: wechatpay.RefundAmount{Refund: 50, Total: 100}}
-	out, rec, err := payment.ApplyRefund(ctx, st, n, "notify", now)
+	out, rec, err := applyRefund(ctx, st, n, "notify", now)
 	if err != nil || out != payment.Applied || rec.Attrs[payment.AttrState] != wechatpay.RefundStatusSuccess {
 		t.Fatalf("apply = %v, %+v, %v", out, rec.Attrs, err)
 	}
-	out, _, err = payment.ApplyRefund(ctx, st, n, "notify", now)
+	out, _, err = applyRefund(ctx, st, n, "notify", now)
 	if err != nil || out != payment.Duplicate {
 		t.Fatalf("duplicate = %v, %v", out, err)
 	}
 	closed := *n
 	closed.RefundStatus = wechatpay.RefundStatusClosed
-	out, rec, err = payment.ApplyRefund(ctx, st, &closed, "notify", now)
+	out, rec, err = applyRefund(ctx, st, &closed, "notify", now)
 	if err != nil || out != payment.Review || rec.Attrs[payment.AttrState] != payment.StateReview {
 		t.Fatalf("conflicting result = %v, %+v, %v", out, rec.Attrs, err)
 	}
 	bad := *n
 	bad.OutRefundNo, bad.RefundStatus = "REFUND000010", wechatpay.RefundStatusProcessing
-	if _, _, err := payment.ApplyRefund(ctx, st, &bad, "notify", now); err == nil {
+	if _, _, err := applyRefund(ctx, st, &bad, "notify", now); err == nil {
 		t.Fatal("PROCESSING is not a refund result")
 	}
 }
@@ -240,13 +242,24 @@ func TestApplyRefundFromProcessing(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	key := payment.RefundKey("1900000001", "REFUND000011")
-	if _, err := st.Put(ctx, store.Record{Key: key, Attrs: map[string]string{payment.AttrState: wechatpay.RefundStatusProcessing},
+	if _, err := st.Put(ctx, store.Record{Key: key, Attrs: map[string]string{payment.AttrState: wechatpay.RefundStatusProcessing, payment.AttrAmount: "30"},
 		Pending: payment.PendingRefunds, PendingSince: now}, store.Condition{Absent: true}); err != nil {
 		t.Fatal(err)
 	}
-	n := &wechatpay.RefundNotice{MchID: "1900000001", OutRefundNo: "REFUND000011", RefundStatus: wechatpay.RefundStatusAbnormal}
-	out, rec, err := payment.ApplyRefund(ctx, st, n, "notify", now)
-	if err != nil || out != payment.Applied || rec.Version != 2 || rec.Pending != "" {
+	n := &wechatpay.RefundNotice{MchID: "1900000001", OutRefundNo: "REFUND000011", RefundID: "50300000011", RefundStatus: wechatpay.RefundStatusAbnormal, Amount: wechatpay.RefundAmount{Refund: 30, Total: 100}}
+	out, rec, err := applyRefund(ctx, st, n, "notify", now)
+	if err != nil || out != payment.Applied || rec.Version != 2 || rec.Pending != events.IndexOutbox {
 		t.Fatalf("apply = %v, %+v, %v", out, rec, err)
 	}
+}
+
+// applyTx and applyRefund run one Ledger call at a fixed time, the shape most tests want.
+func applyTx(ctx context.Context, st store.Store, tx *wechatpay.Transaction, source string, at time.Time) (payment.Outcome, store.Record, error) {
+	r, err := (&payment.Ledger{Store: st, Now: func() time.Time { return at }}).ApplyTransaction(ctx, tx, source)
+	return r.Outcome, r.Record, err
+}
+
+func applyRefund(ctx context.Context, st store.Store, n *wechatpay.RefundNotice, source string, at time.Time) (payment.Outcome, store.Record, error) {
+	r, err := (&payment.Ledger{Store: st, Now: func() time.Time { return at }}).ApplyRefund(ctx, n, source)
+	return r.Outcome, r.Record, err
 }

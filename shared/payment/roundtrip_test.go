@@ -58,7 +58,7 @@ func TestOneStoreCallPerNotification(t *testing.T) {
 	}
 	apply := func(no, txid string, total int64) func() (payment.Outcome, error) {
 		return func() (payment.Outcome, error) {
-			out, _, err := payment.ApplyTransaction(ctx, st, paid("1900000001", no, txid, total), "notify", now)
+			out, _, err := applyTx(ctx, st, paid("1900000001", no, txid, total), "notify", now)
 			return out, err
 		}
 	}

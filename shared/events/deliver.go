@@ -1,0 +1,320 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/paysls/wxpay/shared/store"
+)
+
+// Headers of a webhook delivery.
+const (
+	HeaderEventID   = "Wxpay-Event-Id"
+	HeaderSignature = "Wxpay-Signature"
+)
+
+// Sign is the Wxpay-Signature value for body at t: "t=<unix>,v1=<hex HMAC-SHA256(secret,
+// t + "." + body)>" — Stripe's scheme, so merchants know how to verify it.
+func Sign(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + mac(secret, ts, body)
+}
+
+func mac(secret []byte, ts string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts))
+	m.Write([]byte("."))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Sink receives events. Send returns nil once the event is acknowledged.
+type Sink interface {
+	Send(ctx context.Context, ev Event, body []byte) error
+}
+
+// SendError is a refused or failed delivery; Status is the HTTP status (0: no answer).
+type SendError struct {
+	Status int
+	Err    error
+}
+
+func (e *SendError) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("webhook answered %d: %v", e.Status, e.Err)
+	}
+	return "webhook unreachable: " + e.Err.Error()
+}
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Webhook POSTs events to a URL, signed with the webhook secret. Any 2xx acknowledges.
+type Webhook struct {
+	URL    string
+	Secret []byte
+	HTTP   *http.Client // a client with a 10 s timeout when nil
+	Now    func() time.Time
+}
+
+// Send implements Sink.
+func (w *Webhook) Send(ctx context.Context, ev Event, body []byte) error {
+	now := time.Now
+	if w.Now != nil {
+		now = w.Now
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return &SendError{Err: fmt.Errorf("webhook request: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "wxpay-events/1")
+	req.Header.Set(HeaderEventID, ev.ID)
+	req.Header.Set(HeaderSignature, Sign(w.Secret, now(), body))
+	hc := w.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return &SendError{Err: err}
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if resp.StatusCode/100 != 2 {
+		return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("%q", bytes.TrimSpace(snippet))}
+	}
+	return nil
+}
+
+// Backoff is the delay before attempt n+1 after n failed attempts: 30 s doubling to a
+// cap of 2 h. With GiveUpAfter at 72 h that is about 45 attempts — more than the
+// 24 hours of retries merchants are promised.
+func Backoff(n int) time.Duration {
+	d := 30 * time.Second
+	for i := 1; i < n && d < 2*time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, 2*time.Hour)
+}
+
+// GiveUpAfter is how long after its creation an undelivered event stops being retried.
+// It stays on its record (GET /events lists it; POST /events/{id}/resend revives it).
+const GiveUpAfter = 72 * time.Hour
+
+// Deliverer sends owed events and records the outcome on their records.
+type Deliverer struct {
+	Store store.Store
+	Sink  Sink // nil: events accumulate until a sink is configured
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+func (d *Deliverer) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Deliverer) log() *slog.Logger {
+	if d.Log != nil {
+		return d.Log
+	}
+	return slog.Default()
+}
+
+// Result counts what a delivery pass did.
+type Result struct {
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+	Abandoned int `json:"abandoned"`
+}
+
+// Add accumulates r2 into r.
+func (r *Result) Add(r2 Result) {
+	r.Delivered += r2.Delivered
+	r.Failed += r2.Failed
+	r.Abandoned += r2.Abandoned
+}
+
+// DeliverDue delivers the events of every outbox record due before now, page by page,
+// until the index is exhausted or ctx ends. Records whose events are not due yet are
+// not read.
+func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
+	var total Result
+	opts := store.ListOptions{Before: d.now(), Limit: 100}
+	for {
+		page, err := d.Store.ListPending(ctx, IndexOutbox, opts)
+		if err != nil {
+			return total, fmt.Errorf("events: list outbox: %w", err)
+		}
+		for _, rec := range page.Records {
+			if ctx.Err() != nil {
+				return total, nil // the rest stays due for the next run
+			}
+			r, err := d.DeliverRecord(ctx, rec, false)
+			total.Add(r)
+			if err != nil {
+				d.log().Warn("events: delivery pass on a record failed", "key", rec.Key, "error", err.Error())
+			}
+		}
+		if page.Cursor == "" {
+			return total, nil
+		}
+		opts.Cursor = page.Cursor
+	}
+}
+
+// DeliverRecord sends rec's owed events that are due (all owed ones when force) and
+// marks each outcome with a version-conditioned write; a lost race re-reads the record
+// from the failed write and carries on with what is still owed.
+func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force bool) (Result, error) {
+	var res Result
+	if d.Sink == nil {
+		return res, nil
+	}
+	now := d.now()
+	for _, e := range Owed(rec) {
+		if !force && e.NextAt.After(now) {
+			continue
+		}
+		body, err := json.Marshal(Payload(rec, e.Event))
+		if err != nil {
+			return res, fmt.Errorf("events: encode %s: %w", e.ID, err)
+		}
+		start := time.Now()
+		sendErr := d.Sink.Send(ctx, e.Event, body)
+		attrs := []any{"event_id", e.ID, "type", e.Type, "attempt", e.Attempts + 1, "latency_ms", time.Since(start).Milliseconds()}
+		e.Attempts++
+		if sendErr == nil {
+			e.DeliveredAt, e.NextAt, e.LastError, e.LastStatus = now.UTC(), time.Time{}, "", 0
+			res.Delivered++
+			d.log().Info("event delivered", attrs...)
+		} else {
+			var se *SendError
+			if errors.As(sendErr, &se) {
+				e.LastStatus = se.Status
+			}
+			e.LastError = truncate(sendErr.Error(), 300)
+			if now.Sub(e.CreatedAt) >= GiveUpAfter {
+				e.NextAt = time.Time{}
+				res.Abandoned++
+				d.log().Error("event abandoned after retries; resend it with POST /events/{id}/resend", append(attrs, "status", e.LastStatus, "error", e.LastError)...)
+			} else {
+				e.NextAt = now.Add(Backoff(e.Attempts)).UTC()
+				res.Failed++
+				d.log().Warn("event delivery failed; will retry", append(attrs, "status", e.LastStatus, "error", e.LastError, "next_at", e.NextAt)...)
+			}
+		}
+		rec, err = d.mark(ctx, rec, e)
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// mark writes e's delivery state onto rec, conditioned on rec's version; on a race it
+// retries against the record the failed write returns, unless someone else already
+// recorded a delivery.
+func (d *Deliverer) mark(ctx context.Context, rec store.Record, e Entry) (store.Record, error) {
+	for range 8 {
+		attrs := cloneAttrs(rec.Attrs)
+		if cur, ok := rec.Attrs[e.Attr]; ok {
+			var old Entry
+			if json.Unmarshal([]byte(cur), &old) == nil && !old.DeliveredAt.IsZero() {
+				return rec, nil // another deliverer got there first
+			}
+		}
+		attrs[e.Attr] = Encode(e)
+		idx, since := Placement(attrs)
+		out, err := d.Store.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
+		if err == nil {
+			return out, nil
+		}
+		var cf *store.ConditionFailedError
+		if !errors.As(err, &cf) || cf.Current == nil {
+			return rec, fmt.Errorf("events: mark %s: %w", e.ID, err)
+		}
+		rec = *cf.Current
+	}
+	return rec, fmt.Errorf("events: mark %s: too much contention on %s", e.ID, rec.Key)
+}
+
+// Payload is the event as a merchant receives it. Transitions written without reading
+// the record first (a notification's one write) cannot know the merchant's order_id; it
+// is filled in here from the record the event lives on.
+func Payload(rec store.Record, ev Event) Event {
+	oid := rec.Attrs["order_id"]
+	if oid == "" || len(ev.Data) == 0 || ev.Data[0] != '{' {
+		return ev
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(ev.Data, &m) != nil {
+		return ev
+	}
+	if v, ok := m["order_id"]; ok && string(v) != `""` {
+		return ev
+	}
+	m["order_id"], _ = json.Marshal(oid)
+	if b, err := json.Marshal(m); err == nil {
+		ev.Data = b
+	}
+	return ev
+}
+
+// Resend makes an event owed again, due now (POST /events/{id}/resend).
+func Resend(ctx context.Context, st store.Store, id string, now time.Time) (Entry, error) {
+	key, attr, err := Locate(id)
+	if err != nil {
+		return Entry{}, err
+	}
+	for range 8 {
+		rec, err := st.Get(ctx, key)
+		if err != nil {
+			return Entry{}, fmt.Errorf("events: resend %s: %w", id, err)
+		}
+		var e Entry
+		if v, ok := rec.Attrs[attr]; !ok || json.Unmarshal([]byte(v), &e) != nil || e.ID != id {
+			return Entry{}, fmt.Errorf("events: resend %s: %w", id, store.ErrNotFound)
+		}
+		e.Attr, e.Key = attr, key
+		e.DeliveredAt, e.NextAt = time.Time{}, now.UTC()
+		attrs := cloneAttrs(rec.Attrs)
+		attrs[attr] = Encode(e)
+		idx, since := Placement(attrs)
+		_, err = st.Update(ctx, key, store.Change{Set: map[string]string{attr: attrs[attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
+		if err == nil {
+			return e, nil
+		}
+		if !errors.Is(err, store.ErrConditionFailed) {
+			return Entry{}, fmt.Errorf("events: resend %s: %w", id, err)
+		}
+	}
+	return Entry{}, fmt.Errorf("events: resend %s: too much contention", id)
+}
+
+func cloneAttrs(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

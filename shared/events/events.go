@@ -1,0 +1,186 @@
+// Package events is the merchant-event outbox: every applied payment transition (order
+// paid, refunded, closed, put in REVIEW; refund succeeded or failed) records exactly one
+// Event on the record it changed, in the same conditional write — never a second write a
+// crash could separate from the first. The store's pending index "outbox" lists the
+// records that still owe an event, ordered by when the next delivery attempt is due, so
+// delivering is a ListPending(before=now) and touches nothing else.
+//
+// On the record an event is one attribute, evt_<suffix>, holding its JSON Entry (the
+// event and its delivery state). Delivery marks the entry with a version-conditioned
+// write: two deliverers racing send at most one extra copy of the same id, which
+// merchants de-duplicate by Wxpay-Event-Id.
+package events
+
+import (
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/randid"
+	"github.com/paysls/wxpay/shared/store"
+)
+
+// Event types.
+const (
+	OrderPaid       = "order.paid"
+	OrderRefunded   = "order.refunded"
+	OrderClosed     = "order.closed"
+	OrderReview     = "order.review"
+	RefundSucceeded = "refund.succeeded"
+	RefundFailed    = "refund.failed"
+)
+
+// IndexOutbox is the pending index of records that owe an event.
+const IndexOutbox = "outbox"
+
+// Attribute names. AttrSchedIndex/AttrSchedAt are the record's schedule apart from
+// events (e.g. "orders" and when its next query is due): where the record goes back to
+// once its events are delivered. The payment package maintains them; Placement reads them.
+const (
+	AttrPrefix     = "evt_"
+	AttrSchedIndex = "sched_index"
+	AttrSchedAt    = "sched_at"
+)
+
+// Event is what a merchant receives: POSTed as JSON to the webhook.
+type Event struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	CreatedAt time.Time       `json:"created_at"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Entry is an event as kept on its record, with its delivery state.
+type Entry struct {
+	Event
+	// Attempts counts delivery attempts so far.
+	Attempts int `json:"attempts,omitempty"`
+	// NextAt is when the next attempt is due (zero once delivered or abandoned).
+	NextAt time.Time `json:"next_at,omitzero"`
+	// DeliveredAt is when a sink acknowledged the event (any 2xx).
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	// LastStatus and LastError describe the last failed attempt.
+	LastStatus int    `json:"last_status,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
+	// Attr is the record attribute holding the entry (not serialised).
+	Attr string `json:"-"`
+	// Key is the record the event belongs to (not serialised).
+	Key string `json:"-"`
+}
+
+// Owed reports whether the event still has to be delivered.
+func (e Entry) Owed() bool { return e.DeliveredAt.IsZero() && !e.NextAt.IsZero() }
+
+// keyCodec encodes record keys into event ids: lowercase base32 without padding is
+// URL-path safe and cannot contain the "." separator.
+var keyCodec = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// New builds the event of a transition on record key, as the attribute (name, value)
+// the transition's write sets. The event is due for delivery at now.
+func New(key, typ string, now time.Time, data any) (attr, value string, ev Event, err error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return "", "", Event{}, fmt.Errorf("events: encode %s data: %w", typ, err)
+	}
+	suffix := strings.ToLower(randid.Alnum(12))
+	ev = Event{ID: "evt_" + suffix + "." + keyCodec.EncodeToString([]byte(key)), Type: typ, CreatedAt: now.UTC(), Data: raw}
+	b, err := json.Marshal(Entry{Event: ev, NextAt: now.UTC()})
+	if err != nil {
+		return "", "", Event{}, fmt.Errorf("events: encode %s: %w", typ, err)
+	}
+	return AttrPrefix + suffix, string(b), ev, nil
+}
+
+// ErrBadID matches ids that no event could have.
+var ErrBadID = errors.New("events: malformed event id")
+
+// Locate returns the record key and attribute of an event id.
+func Locate(id string) (key, attr string, err error) {
+	rest, ok := strings.CutPrefix(id, "evt_")
+	suffix, enc, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || suffix == "" || len(suffix) > 32 || strings.Trim(suffix, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		return "", "", fmt.Errorf("%w: %q", ErrBadID, id)
+	}
+	k, err := keyCodec.DecodeString(enc)
+	if err != nil || len(k) == 0 {
+		return "", "", fmt.Errorf("%w: %q", ErrBadID, id)
+	}
+	return string(k), AttrPrefix + suffix, nil
+}
+
+// Entries decodes every event kept on rec, oldest first. Malformed attributes are
+// skipped (they cannot have been written by New).
+func Entries(rec store.Record) []Entry {
+	var out []Entry
+	for name, v := range rec.Attrs {
+		if !strings.HasPrefix(name, AttrPrefix) {
+			continue
+		}
+		var e Entry
+		if json.Unmarshal([]byte(v), &e) != nil || e.ID == "" {
+			continue
+		}
+		e.Attr, e.Key = name, rec.Key
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Owed is the events of rec still to be delivered, oldest first.
+func Owed(rec store.Record) []Entry {
+	var out []Entry
+	for _, e := range Entries(rec) {
+		if e.Owed() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Encode is the attribute value of e.
+func Encode(e Entry) string {
+	b, _ := json.Marshal(e) // an Entry always marshals
+	return string(b)
+}
+
+// Placement is the pending index a record with these attributes belongs in, and its
+// position: the outbox while an event is owed (at the earliest attempt due), else the
+// record's own schedule (sched_index at sched_at), else none (""). Every writer of a
+// record that carries events computes Pending through it, so the index never loses a
+// debt.
+func Placement(attrs map[string]string) (index string, since time.Time) {
+	var first time.Time
+	for _, e := range Entries(store.Record{Attrs: attrs}) {
+		if e.Owed() && (first.IsZero() || e.NextAt.Before(first)) {
+			first = e.NextAt
+		}
+	}
+	if !first.IsZero() {
+		return IndexOutbox, first
+	}
+	if idx := attrs[AttrSchedIndex]; idx != "" {
+		t, err := time.Parse(time.RFC3339Nano, attrs[AttrSchedAt])
+		if err != nil {
+			t = time.Unix(0, 0).UTC() // a schedule without a time is due now, never lost
+		}
+		return idx, t
+	}
+	return "", time.Time{}
+}
+
+// Change returns the store Change fields that place a record with attrs (after the
+// change) where Placement says.
+func PlacementChange(attrs map[string]string) (*string, time.Time) {
+	idx, since := Placement(attrs)
+	return &idx, since
+}

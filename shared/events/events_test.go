@@ -1,0 +1,173 @@
+package events_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/boltstore"
+)
+
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// putWithEvent writes a record that owes one event, as a transition would.
+func putWithEvent(t *testing.T, st store.Store, key string, now time.Time) events.Event {
+	t.Helper()
+	attr, val, ev, err := events.New(key, events.OrderPaid, now, map[string]any{"out_trade_no": "X"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := map[string]string{attr: val, "order_id": "ORDER-1", events.AttrSchedIndex: "orders", events.AttrSchedAt: now.Add(time.Hour).Format(time.RFC3339Nano)}
+	idx, since := events.Placement(attrs)
+	if _, err := st.Put(context.Background(), store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{Absent: true}); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// verify is the merchant's side: the 10-line verifier the README shows.
+func verify(secret, header string, body []byte) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "." + string(body)))
+	return hmac.Equal([]byte(hex.EncodeToString(m.Sum(nil))), []byte(sig))
+}
+
+func TestDeliverSignedThenBackToSchedule(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC()
+	ev := putWithEvent(t, st, "order/1900000001/ORDER-1", now)
+	var calls atomic.Int32
+	var got []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !verify("whsec", r.Header.Get(events.HeaderSignature), body) || r.Header.Get(events.HeaderEventID) != ev.ID {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the first attempt fails
+			return
+		}
+		got = body
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	clock := now
+	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("whsec")}, Now: func() time.Time { return clock }}
+	clock = now.Add(time.Second)
+	res, err := d.DeliverDue(ctx)
+	if err != nil || res.Failed != 1 || res.Delivered != 0 {
+		t.Fatalf("first pass: %+v %v", res, err)
+	}
+	rec, _ := st.Get(ctx, "order/1900000001/ORDER-1")
+	if rec.Pending != events.IndexOutbox || !rec.PendingSince.After(clock) || events.Owed(rec)[0].LastStatus != 503 {
+		t.Fatalf("failed attempt must be rescheduled: %+v", rec)
+	}
+	if res, _ := d.DeliverDue(ctx); res.Delivered+res.Failed != 0 {
+		t.Fatalf("not due yet, yet attempted: %+v", res)
+	}
+	clock = clock.Add(events.Backoff(1) + time.Second)
+	if res, err := d.DeliverDue(ctx); err != nil || res.Delivered != 1 {
+		t.Fatalf("second pass: %+v %v", res, err)
+	}
+	var sent events.Event
+	if err := json.Unmarshal(got, &sent); err != nil || sent.ID != ev.ID || !strings.Contains(string(sent.Data), `"order_id":"ORDER-1"`) {
+		t.Fatalf("delivered %s, %v", got, err)
+	}
+	rec, _ = st.Get(ctx, "order/1900000001/ORDER-1")
+	if rec.Pending != "orders" || len(events.Owed(rec)) != 0 {
+		t.Fatalf("delivered record must return to its own schedule: pending %q owed %d", rec.Pending, len(events.Owed(rec)))
+	}
+	if _, err := events.Resend(ctx, st, ev.ID, clock); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ = st.Get(ctx, "order/1900000001/ORDER-1"); rec.Pending != events.IndexOutbox {
+		t.Fatalf("resend must put the record back in the outbox: %q", rec.Pending)
+	}
+	if _, err := events.Resend(ctx, st, "evt_nope.aaaa", clock); err == nil {
+		t.Fatal("resend of an unknown event succeeded")
+	}
+}
+
+// Two deliverers racing on the same records send each event at least once and at most
+// twice, and every event ends delivered.
+func TestConcurrentDeliverers(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC()
+	for i := range 30 {
+		putWithEvent(t, st, "order/1900000001/RACE-"+string(rune('A'+i)), now)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get(events.HeaderEventID)]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return now.Add(time.Second) }}
+			if _, err := d.DeliverDue(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 30 {
+		t.Fatalf("%d distinct events delivered, want 30", len(seen))
+	}
+	for id, n := range seen {
+		if n > 2 {
+			t.Fatalf("%s sent %d times", id, n)
+		}
+	}
+	page, _ := st.ListPending(ctx, events.IndexOutbox, store.ListOptions{})
+	if len(page.Records) != 0 {
+		t.Fatalf("%d records still in the outbox", len(page.Records))
+	}
+}
+
+func TestLocateRejectsForgedIDs(t *testing.T) {
+	for _, id := range []string{"", "evt_", "evt_abc", "evt_ABC.nzxq", "evt_abc.!!", "xyz_abc.nzxq"} {
+		if _, _, err := events.Locate(id); err == nil {
+			t.Errorf("Locate(%q) accepted", id)
+		}
+	}
+}
