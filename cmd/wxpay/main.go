@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+	"time"
 )
 
 // runFunc is the shape of every command: flags in args, output to stdout, diagnostics
@@ -36,6 +37,7 @@ func commands() []command {
 		{"sim", "run the WeChat Pay simulator", runSim},
 		{"trigger", "send a signed WeChat Pay notification to an endpoint and judge the answer", runTrigger},
 		{"doctor", "check a merchant configuration (keys, serials, notify_url, clock)", runDoctor},
+		{"reconcile", "run one reconcile pass now: settle missed payments, close expired orders, deliver events", runReconcile},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},
 	}
@@ -150,6 +152,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return &usageError{msg: err.Error(), printed: true}
 	}
 }
+
+// nowFunc is the wall clock; tests replace it.
+var nowFunc = time.Now
 
 // version is set at build time: go build -ldflags "-X main.version=v1.2.3".
 var version = "dev"

@@ -152,7 +152,7 @@ func (r *Result) Add(r2 Result) {
 // not read.
 func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
 	var total Result
-	opts := store.ListOptions{Before: d.now(), Limit: 100}
+	opts := store.ListOptions{Before: d.now().Add(time.Microsecond), Limit: 100} // due at or before now
 	for {
 		page, err := d.Store.ListPending(ctx, IndexOutbox, opts)
 		if err != nil {
@@ -162,7 +162,7 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
 			if ctx.Err() != nil {
 				return total, nil // the rest stays due for the next run
 			}
-			r, err := d.DeliverRecord(ctx, rec, false)
+			r, _, err := d.DeliverRecord(ctx, rec, false)
 			total.Add(r)
 			if err != nil {
 				d.log().Warn("events: delivery pass on a record failed", "key", rec.Key, "error", err.Error())
@@ -178,10 +178,11 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
 // DeliverRecord sends rec's owed events that are due (all owed ones when force) and
 // marks each outcome with a version-conditioned write; a lost race re-reads the record
 // from the failed write and carries on with what is still owed.
-func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force bool) (Result, error) {
+// It returns the record as last written.
+func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force bool) (Result, store.Record, error) {
 	var res Result
 	if d.Sink == nil {
-		return res, nil
+		return res, rec, nil
 	}
 	now := d.now()
 	for _, e := range Owed(rec) {
@@ -190,7 +191,7 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 		}
 		body, err := json.Marshal(Payload(rec, e.Event))
 		if err != nil {
-			return res, fmt.Errorf("events: encode %s: %w", e.ID, err)
+			return res, rec, fmt.Errorf("events: encode %s: %w", e.ID, err)
 		}
 		start := time.Now()
 		sendErr := d.Sink.Send(ctx, e.Event, body)
@@ -218,10 +219,10 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 		}
 		rec, err = d.mark(ctx, rec, e)
 		if err != nil {
-			return res, err
+			return res, rec, err
 		}
 	}
-	return res, nil
+	return res, rec, nil
 }
 
 // mark writes e's delivery state onto rec, conditioned on rec's version; on a race it

@@ -154,10 +154,12 @@ func Encode(e Entry) string {
 }
 
 // Placement is the pending index a record with these attributes belongs in, and its
-// position: the outbox while an event is owed (at the earliest attempt due), else the
-// record's own schedule (sched_index at sched_at), else none (""). Every writer of a
-// record that carries events computes Pending through it, so the index never loses a
-// debt.
+// position: the outbox while an event is owed, else the record's own schedule
+// (sched_index at sched_at), else none (""). In the outbox the position is the earliest
+// of the next event attempt and the record's own schedule, so a debt of another kind
+// (a late refund, a refund's effect on its order) is never held up by a webhook that
+// keeps failing: reconcile, listing the outbox, serves both. Every writer of a record
+// that carries events computes Pending through it, so the index never loses a debt.
 func Placement(attrs map[string]string) (index string, since time.Time) {
 	var first time.Time
 	for _, e := range Entries(store.Record{Attrs: attrs}) {
@@ -165,17 +167,31 @@ func Placement(attrs map[string]string) (index string, since time.Time) {
 			first = e.NextAt
 		}
 	}
-	if !first.IsZero() {
-		return IndexOutbox, first
-	}
-	if idx := attrs[AttrSchedIndex]; idx != "" {
-		t, err := time.Parse(time.RFC3339Nano, attrs[AttrSchedAt])
-		if err != nil {
-			t = time.Unix(0, 0).UTC() // a schedule without a time is due now, never lost
+	idx, at := Schedule(attrs)
+	switch {
+	case !first.IsZero():
+		if idx != "" && at.Before(first) {
+			first = at
 		}
-		return idx, t
+		return IndexOutbox, first
+	case idx != "":
+		return idx, at
 	}
 	return "", time.Time{}
+}
+
+// Schedule is the record's own schedule apart from events: the index it belongs to
+// and when it is due ("" when it owes nothing).
+func Schedule(attrs map[string]string) (index string, at time.Time) {
+	idx := attrs[AttrSchedIndex]
+	if idx == "" {
+		return "", time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, attrs[AttrSchedAt])
+	if err != nil {
+		t = time.Unix(0, 0).UTC() // a schedule without a time is due now, never lost
+	}
+	return idx, t
 }
 
 // Change returns the store Change fields that place a record with attrs (after the

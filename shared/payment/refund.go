@@ -249,6 +249,9 @@ type RefundRequest struct {
 	OrderID     string
 	Amount      int64
 	Reason      string
+	// TransactionID names the payment refunded when it is not the order's own (a late
+	// payment kept on a closed order).
+	TransactionID string
 }
 
 // RecordRefundRequest writes a PROCESSING refund (put-if-absent), scheduled for a query
@@ -266,6 +269,9 @@ func (l *Ledger) RecordRefundRequest(ctx context.Context, r RefundRequest) (stor
 	}
 	if r.Reason != "" {
 		attrs["reason"] = r.Reason
+	}
+	if r.TransactionID != "" {
+		attrs[AttrTransactionID] = r.TransactionID
 	}
 	rec, err := l.Store.Put(ctx, store.Record{Key: RefundKey(r.MchID, r.OutRefundNo), Attrs: attrs, Pending: PendingRefunds, PendingSince: next}, store.Condition{Absent: true})
 	if err != nil && !errors.Is(err, store.ErrConditionFailed) {

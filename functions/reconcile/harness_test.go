@@ -1,0 +1,195 @@
+package reconcile_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
+	"github.com/paysls/wxpay/shared/payclient"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/boltstore"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// testClock is the simulated calendar shared by the simulator, the ledger and the job.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// webhook records merchant events, failing each event's first attempt when flaky.
+type webhook struct {
+	mu    sync.Mutex
+	seen  map[string]int
+	types map[string]int
+	flaky bool
+	srv   *httptest.Server
+}
+
+func newWebhook(t *testing.T, flaky bool) *webhook {
+	w := &webhook{seen: map[string]int{}, types: map[string]int{}, flaky: flaky}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev events.Event
+		if json.Unmarshal(body, &ev) != nil {
+			rw.WriteHeader(400)
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.seen[ev.ID]++
+		if w.flaky && w.seen[ev.ID] == 1 {
+			rw.WriteHeader(503)
+			return
+		}
+		w.types[ev.Type]++
+	}))
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+func (w *webhook) count(typ string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.types[typ]
+}
+
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	cfg    config.Config
+	st     store.Store
+	sim    *paysim.Simulator
+	simSrv *httptest.Server
+	clock  *testClock
+	client *wechatpay.Client
+	ledger *payment.Ledger
+	hook   *webhook
+	calls  atomic.Int64 // WeChat Pay API calls seen by the simulator
+	// intercept, when set, may answer a /v3 request instead of the simulator.
+	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	id, dir := keysdirtest.Dir(t)
+	h := &harness{t: t, ctx: context.Background(), clock: &testClock{t: time.Now().UTC()}}
+	sim, err := paysim.New(paysim.Config{Identity: id, Now: h.clock.Now, RetryScale: 0.001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	h.sim = sim
+	h.simSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.URL.Path) > 4 && r.URL.Path[:4] == "/v3/" {
+			h.calls.Add(1)
+			if f := h.intercept.Load(); f != nil && (*f)(w, r) {
+				return
+			}
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(h.simSrv.Close)
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "reconcile.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h.st = st
+	if h.cfg, err = config.FromKeysDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.APIBase = h.simSrv.URL
+	h.cfg.NotifyURL = "http://127.0.0.1:9/notify" // nobody listens: notifications are lost
+	h.hook = newWebhook(t, true)
+	h.cfg.Bundle.WebhookURL, h.cfg.Bundle.WebhookSecret = h.hook.srv.URL, config.NewSecret([]byte("whsec"))
+	if h.client, err = payclient.New(h.cfg, st, nil, payclient.Options{AllowLoopbackNotifyURL: true}); err != nil {
+		t.Fatal(err)
+	}
+	h.ledger = &payment.Ledger{Store: st, Now: h.clock.Now, Merchants: []string{h.cfg.MchID}, Log: quiet()}
+	return h
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func (h *harness) job(opts reconcile.Options) *reconcile.Job {
+	h.t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet()
+	}
+	opts.Now = h.clock.Now
+	opts.AllowLoopbackNotifyURL = true
+	if opts.Rate == 0 {
+		opts.Rate = 10000
+	}
+	j, err := reconcile.New(h.cfg, h.st, opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return j
+}
+
+// order records an attempt as createorder does, then places it at the simulator.
+func (h *harness) order(no string, amount int64, life time.Duration) string {
+	h.t.Helper()
+	exp := h.clock.Now().Add(life)
+	if _, err := h.ledger.CreateOrder(h.ctx, payment.NewOrder{MchID: h.cfg.MchID, AppID: h.cfg.AppID, OutTradeNo: no, OrderID: no, Amount: amount, Scene: "native", ExpiresAt: exp}); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.client.Prepay(h.ctx, wechatpay.SceneNative, wechatpay.PrepayRequest{OutTradeNo: no, Description: "test", NotifyURL: h.cfg.NotifyURL,
+		TimeExpire: wechatpay.FormatTime(exp), Amount: wechatpay.Amount{Total: amount, Currency: "CNY"}}); err != nil {
+		h.t.Fatal(err)
+	}
+	return payment.OrderKey(h.cfg.MchID, no)
+}
+
+func (h *harness) pay(no string) {
+	h.t.Helper()
+	if _, _, _, err := h.sim.Pay(no, paysim.PayRequest{}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) state(key string) string {
+	h.t.Helper()
+	rec, err := h.st.Get(h.ctx, key)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rec.Attrs[payment.AttrState]
+}
+
+func (h *harness) pass(j *reconcile.Job) reconcile.Report {
+	h.t.Helper()
+	rep, err := j.Pass(h.ctx, h.clock.Now())
+	if err != nil {
+		h.t.Fatalf("pass: %v (report %+v)", err, rep)
+	}
+	return rep
+}

@@ -1,0 +1,436 @@
+// Package reconcile is the scheduled function that makes sure no payment is lost.
+// Notifications get lost (a network blip, a firewall, a mistyped notify_url); WeChat
+// Pay's own guidance is to query when none came. One run reads only what is due from
+// the store's pending indexes — a record's position there is its next due time — so
+// its cost grows with what is pending, never with the table:
+//
+//   - "orders": unpaid attempts, queried on a decaying schedule (payment.NextCheck);
+//     paid ones settle through the same ledger transition as notify; expired ones and
+//     deferred closes are closed at WeChat Pay (never in an order's first 5 minutes);
+//   - "refunds": refunds still PROCESSING (hourly for a day, daily for a week, then
+//     reported), and refunds whose effect on the order is still owed;
+//   - "late_refunds": payments that arrived for closed orders, refunded automatically
+//     when WXPAY_REFUND_LATE_PAYMENTS=1;
+//   - "outbox": merchant events owed, delivered with back-off.
+//
+// A run stops cleanly before its platform deadline; whatever is still due stays in the
+// index for the next run, so no cursor needs keeping.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paysls/wxpay/shared/clock"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/metrics"
+	"github.com/paysls/wxpay/shared/payclient"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/runtime"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// codeRuleLimit is WeChat Pay's refusal of a close in an order's first 5 minutes.
+const codeRuleLimit = "RULELIMIT"
+
+// Options tune a Job.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the bundle's business clock (the ledger's timestamps); a run's "now" for
+	// what is due is the time passed to Run.
+	Now  clock.Func
+	HTTP *http.Client
+	// Sink receives merchant events; built from WXPAY_WEBHOOK_URL when nil.
+	Sink events.Sink
+	// Concurrency bounds WeChat Pay calls in flight (default 8).
+	Concurrency int
+	// Rate bounds WeChat Pay calls per second (default 20). It halves on
+	// FREQUENCY_LIMITED and recovers slowly.
+	Rate float64
+	// Margin is how long before the context's deadline the run stops taking work
+	// (default 3 s, or a tenth of the time left when that is shorter).
+	Margin time.Duration
+	// NotifyURL is sent with re-submitted refunds (default cfg.NotifyURL).
+	NotifyURL string
+	// AllowLoopbackNotifyURL accepts http:// loopback notify_urls (the simulator).
+	AllowLoopbackNotifyURL bool
+}
+
+// Job is one reconcile function.
+type Job struct {
+	st        store.Store
+	ledger    *payment.Ledger
+	client    *wechatpay.Client
+	deliverer *events.Deliverer
+	opts      Options
+	log       *slog.Logger
+	refundAll bool
+}
+
+// New builds the job from the merchant configuration. No network I/O.
+func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	opts.Now = clock.Or(opts.Now)
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if opts.Rate <= 0 {
+		opts.Rate = 20
+	}
+	if opts.NotifyURL == "" {
+		opts.NotifyURL = cfg.NotifyURL
+	}
+	client, err := payclient.New(cfg, st, nil, payclient.Options{HTTP: opts.HTTP, AllowLoopbackNotifyURL: opts.AllowLoopbackNotifyURL})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	sink := opts.Sink
+	if sink == nil && cfg.Bundle.WebhookURL != "" {
+		sink = &events.Webhook{URL: cfg.Bundle.WebhookURL, Secret: cfg.Bundle.WebhookSecret.Reveal(), HTTP: opts.HTTP}
+	}
+	j := &Job{
+		st: st, client: client, opts: opts, log: opts.Logger, refundAll: cfg.Bundle.RefundLatePayments,
+		ledger: &payment.Ledger{Store: st, Now: opts.Now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: opts.Logger},
+	}
+	j.deliverer = &events.Deliverer{Store: st, Sink: sink, Now: opts.Now, Log: opts.Logger}
+	return j, nil
+}
+
+// Report is what one run did.
+type Report struct {
+	Examined       int    `json:"examined"`
+	Settled        int    `json:"settled"`
+	Closed         int    `json:"closed"`
+	StillPending   int    `json:"still_pending"`
+	Delivered      int    `json:"delivered"`
+	Errors         int    `json:"errors"`
+	RefundsSettled int    `json:"refunds_settled"`
+	RefundsStuck   int    `json:"refunds_stuck"`
+	LateRefunds    int    `json:"late_refunds"`
+	Throttled      int    `json:"throttled"`
+	EventsFailed   int    `json:"events_failed"`
+	Stopped        string `json:"stopped,omitempty"` // "deadline" when the run was cut short
+}
+
+func (r Report) asMap() runtime.Report {
+	m := runtime.Report{
+		"examined": r.Examined, "settled": r.Settled, "closed": r.Closed, "still_pending": r.StillPending,
+		"delivered": r.Delivered, "errors": r.Errors, "refunds_settled": r.RefundsSettled,
+		"refunds_stuck": r.RefundsStuck, "late_refunds": r.LateRefunds, "throttled": r.Throttled, "events_failed": r.EventsFailed,
+	}
+	if r.Stopped != "" {
+		m["stopped"] = r.Stopped
+	}
+	return m
+}
+
+// counters are a run's report under concurrency.
+type counters struct {
+	examined, settled, closed, pending, errors, refundsSettled, stuck, late, throttled atomic.Int64
+}
+
+// Run is the runtime.Job: one pass over everything due at now.
+func (j *Job) Run(ctx context.Context, now time.Time) (runtime.Report, error) {
+	r, err := j.Pass(ctx, now)
+	return r.asMap(), err
+}
+
+// Pass runs once and returns the typed report.
+func (j *Job) Pass(ctx context.Context, now time.Time) (Report, error) {
+	work, cancel := j.workContext(ctx)
+	defer cancel()
+	var c counters
+	lim := newLimiter(j.opts.Rate)
+	var errs []error
+	handlers := map[string]func(context.Context, store.Record, time.Time, *counters, *limiter){
+		payment.PendingOrders:      j.order,
+		payment.PendingRefunds:     j.refund,
+		payment.PendingLateRefunds: j.lateRefund,
+	}
+	for _, index := range []string{payment.PendingOrders, payment.PendingRefunds, payment.PendingLateRefunds} {
+		if err := j.each(work, index, now, func(ctx context.Context, rec store.Record) { handlers[index](ctx, rec, now, &c, lim) }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// The outbox: owed events, and the own debts of records that also owe events
+	// (events.Placement keeps them there at the earlier of the two).
+	var mu sync.Mutex
+	var delivered events.Result
+	err := j.each(work, events.IndexOutbox, now, func(ctx context.Context, rec store.Record) {
+		r, rec, err := j.deliverer.DeliverRecord(ctx, rec, false)
+		mu.Lock()
+		delivered.Add(r)
+		mu.Unlock()
+		if err != nil {
+			c.errors.Add(1)
+			j.log.Error("reconcile: event delivery", "key", rec.Key, "error", err.Error())
+			return
+		}
+		if idx, at := events.Schedule(rec.Attrs); handlers[idx] != nil && !at.After(now) {
+			handlers[idx](ctx, rec, now, &c, lim)
+		}
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	rep := Report{
+		Examined: int(c.examined.Load()), Settled: int(c.settled.Load()), Closed: int(c.closed.Load()),
+		StillPending: int(c.pending.Load()), Errors: int(c.errors.Load()) + len(errs),
+		RefundsSettled: int(c.refundsSettled.Load()), RefundsStuck: int(c.stuck.Load()), LateRefunds: int(c.late.Load()),
+		Throttled: int(c.throttled.Load()), Delivered: delivered.Delivered, EventsFailed: delivered.Failed + delivered.Abandoned,
+	}
+	if work.Err() != nil && ctx.Err() == nil {
+		rep.Stopped = "deadline"
+		j.log.Warn("reconcile stopped before its deadline; what is still due stays in the index for the next run")
+	}
+	metrics.Emit(ctx, j.log, "reconcile", now, map[string]int{
+		"examined": rep.Examined, "settled": rep.Settled, "closed": rep.Closed, "still_pending": rep.StillPending,
+		"delivered": rep.Delivered, "errors": rep.Errors, "refunds_stuck": rep.RefundsStuck, "throttled": rep.Throttled,
+	})
+	if err := errors.Join(errs...); err != nil {
+		return rep, fmt.Errorf("reconcile: %w", err)
+	}
+	return rep, nil
+}
+
+// workContext ends Margin before ctx's deadline, so the run stops taking work in time
+// to report (Lambda's context deadline, SCF's timeout).
+func (j *Job) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := j.opts.Margin
+	if margin <= 0 {
+		margin = 3 * time.Second
+	}
+	if left := time.Until(d); margin > left/10 {
+		margin = left / 10
+	}
+	return context.WithDeadline(ctx, d.Add(-margin))
+}
+
+// each feeds every record of index due before now to fn on a bounded pool. Records fn
+// moves later in the index are not seen again in this run.
+func (j *Job) each(ctx context.Context, index string, now time.Time, fn func(context.Context, store.Record)) error {
+	recs := make(chan store.Record)
+	var wg sync.WaitGroup
+	for range j.opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rec := range recs {
+				fn(ctx, rec)
+			}
+		}()
+	}
+	defer func() {
+		close(recs)
+		wg.Wait()
+	}()
+	// Before is exclusive and times are kept to the microsecond: due at or before now.
+	opts := store.ListOptions{Before: now.Add(time.Microsecond), Limit: 200}
+	for {
+		page, err := j.st.ListPending(ctx, index, opts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("list %s: %w", index, err)
+		}
+		for _, rec := range page.Records {
+			select {
+			case recs <- rec:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		if page.Cursor == "" {
+			return nil
+		}
+		opts.Cursor = page.Cursor
+	}
+}
+
+// outTradeNo is the attempt's out_trade_no (from its key for records written without
+// the attribute).
+func outTradeNo(rec store.Record) string {
+	if v := rec.Attrs[payment.AttrOutTradeNo]; v != "" {
+		return v
+	}
+	return rec.Key[strings.LastIndexByte(rec.Key, '/')+1:]
+}
+
+func closable(state string) bool {
+	switch state {
+	case wechatpay.TradeStateNotPay, wechatpay.TradeStateUserPaying, wechatpay.TradeStatePayError:
+		return true
+	}
+	return false
+}
+
+// order settles, closes or reschedules one due attempt.
+func (j *Job) order(ctx context.Context, rec store.Record, now time.Time, c *counters, lim *limiter) {
+	c.examined.Add(1)
+	log := j.log.With("key", rec.Key)
+	if !closable(rec.Attrs[payment.AttrState]) {
+		// Settled meanwhile (its own write moved it out): leave the schedule.
+		if _, err := j.ledger.Reschedule(ctx, rec, "", time.Time{}, time.Time{}); err != nil {
+			c.errors.Add(1)
+			log.Error("reconcile: unschedule a settled order", "error", err.Error())
+		}
+		return
+	}
+	client := payclient.ForOwner(j.client, rec.Attrs[payment.AttrMchID])
+	no := outTradeNo(rec)
+	if err := lim.wait(ctx); err != nil {
+		return
+	}
+	tx, err := client.QueryByOutTradeNo(ctx, no)
+	switch {
+	case wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+		// The prepay never reached WeChat Pay: nothing can be paid. Close it locally once
+		// it is due to close; until then keep checking (a prepay may still be in flight).
+		if j.dueToClose(rec, now) {
+			j.closeLocally(ctx, rec, c, log)
+			return
+		}
+		j.reschedule(ctx, rec, now, c, log)
+		return
+	case err != nil:
+		j.failed(ctx, rec, now, err, c, lim, log)
+		return
+	}
+	lim.ok()
+	res, err := j.ledger.ApplyQueried(ctx, rec, tx, "reconcile")
+	if err != nil {
+		c.errors.Add(1)
+		log.Error("reconcile: apply query result", "error", err.Error())
+		return
+	}
+	switch {
+	case tx.TradeState == wechatpay.TradeStateSuccess || tx.TradeState == wechatpay.TradeStateRefund:
+		if res.Outcome == payment.Applied || res.Outcome == payment.Review {
+			c.settled.Add(1)
+			log.Info("reconcile settled a payment the notification missed", "transaction_id", tx.TransactionID, "outcome", string(res.Outcome))
+		}
+		return
+	case tx.TradeState == wechatpay.TradeStateClosed || tx.TradeState == wechatpay.TradeStateRevoked:
+		if res.Outcome == payment.Applied {
+			c.closed.Add(1)
+		}
+		return
+	}
+	if !j.dueToClose(res.Record, now) {
+		c.pending.Add(1)
+		return
+	}
+	j.close(ctx, res.Record, client, now, c, lim, log)
+}
+
+// dueToClose: a close was requested, or the attempt expired.
+func (j *Job) dueToClose(rec store.Record, now time.Time) bool {
+	if rec.Attrs[payment.AttrCloseOwed] != "" {
+		return true // as soon as WeChat Pay allows: close() waits out the 5-minute rule
+	}
+	exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt])
+	return !exp.IsZero() && now.After(exp)
+}
+
+// minCloseAge is WeChat Pay's rule: no close in an order's first 5 minutes.
+const minCloseAge = 5 * time.Minute
+
+// close closes an unpaid attempt at WeChat Pay, then locally with order.closed.
+func (j *Job) close(ctx context.Context, rec store.Record, client *wechatpay.Client, now time.Time, c *counters, lim *limiter, log *slog.Logger) {
+	created := payment.ParseStamp(rec.Attrs[payment.AttrCreatedAt])
+	if earliest := created.Add(minCloseAge + time.Second); !created.IsZero() && now.Before(earliest) {
+		j.rescheduleAt(ctx, rec, earliest, c, log)
+		c.pending.Add(1)
+		return
+	}
+	if err := lim.wait(ctx); err != nil {
+		return
+	}
+	err := client.Close(ctx, outTradeNo(rec))
+	switch {
+	case err == nil, wechatpay.IsCode(err, wechatpay.CodeOrderClosed):
+		lim.ok()
+	case wechatpay.IsCode(err, wechatpay.CodeOrderPaid):
+		// Paid while we decided: the next query (due now) settles it.
+		j.rescheduleAt(ctx, rec, now, c, log)
+		return
+	case wechatpay.IsCode(err, codeRuleLimit):
+		j.rescheduleAt(ctx, rec, now.Add(time.Minute), c, log)
+		c.pending.Add(1)
+		return
+	default:
+		j.failed(ctx, rec, now, err, c, lim, log)
+		return
+	}
+	j.closeLocally(ctx, rec, c, log)
+}
+
+func (j *Job) closeLocally(ctx context.Context, rec store.Record, c *counters, log *slog.Logger) {
+	res, err := j.ledger.MarkClosed(ctx, rec.Key, "reconcile")
+	switch {
+	case err != nil:
+		c.errors.Add(1)
+		log.Error("reconcile: record close", "error", err.Error())
+	case res.Outcome == payment.Applied:
+		c.closed.Add(1)
+		log.Info("reconcile closed an order", "reason", closeReason(rec))
+	}
+}
+
+func closeReason(rec store.Record) string {
+	if rec.Attrs[payment.AttrCloseOwed] != "" {
+		return "close requested"
+	}
+	return "expired"
+}
+
+// failed handles a WeChat Pay error: throttling slows the run down, anything else is
+// counted; either way the record is retried a minute later, never dropped.
+func (j *Job) failed(ctx context.Context, rec store.Record, now time.Time, err error, c *counters, lim *limiter, log *slog.Logger) {
+	if ctx.Err() != nil {
+		return // cut by the deadline: still due for the next run
+	}
+	if wechatpay.IsCode(err, wechatpay.CodeFrequencyLimited) {
+		c.throttled.Add(1)
+		lim.throttled()
+		log.Warn("reconcile: WeChat Pay rate limit; slowing down", "rate", lim.rate())
+	} else {
+		c.errors.Add(1)
+		log.Error("reconcile: WeChat Pay call failed", "error", err.Error())
+	}
+	c.pending.Add(1)
+	j.rescheduleAt(ctx, rec, now.Add(time.Minute), c, log)
+}
+
+func (j *Job) reschedule(ctx context.Context, rec store.Record, now time.Time, c *counters, log *slog.Logger) {
+	c.pending.Add(1)
+	next := payment.NextCheck(payment.ParseStamp(rec.Attrs[payment.AttrCreatedAt]), payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt]), now)
+	j.rescheduleAt(ctx, rec, next, c, log)
+}
+
+func (j *Job) rescheduleAt(ctx context.Context, rec store.Record, at time.Time, c *counters, log *slog.Logger) {
+	index := rec.Attrs[events.AttrSchedIndex]
+	if index == "" {
+		index = rec.Pending
+	}
+	if _, err := j.ledger.Reschedule(ctx, rec, index, at, time.Time{}); err != nil {
+		c.errors.Add(1)
+		log.Error("reconcile: reschedule", "error", err.Error())
+	}
+}

@@ -1,0 +1,343 @@
+package reconcile_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// Notifications all lost (the simulator's drop fault / an unreachable notify_url):
+// one run settles every paid order, leaves the unpaid ones pending, and delivers one
+// order.paid event per payment (the flaky webhook's first refusals retried later).
+func TestOneRunSettlesDroppedNotifications(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	var paid, unpaid []string
+	for i := range 12 {
+		no := fmt.Sprintf("DROP%06d", i)
+		key := h.order(no, int64(100+i), 2*time.Hour)
+		if i%3 == 2 {
+			unpaid = append(unpaid, key)
+			continue
+		}
+		h.pay(no)
+		paid = append(paid, key)
+	}
+	j := h.job(reconcile.Options{})
+	if rep := h.pass(j); rep.Examined != 0 {
+		t.Fatalf("nothing is due in the first minute, yet examined %d", rep.Examined)
+	}
+	h.clock.Advance(2 * time.Minute)
+	rep := h.pass(j)
+	if rep.Settled != len(paid) || rep.StillPending != len(unpaid) || rep.Errors != 0 {
+		t.Fatalf("report %+v, want %d settled and %d pending", rep, len(paid), len(unpaid))
+	}
+	for _, k := range paid {
+		if s := h.state(k); s != wechatpay.TradeStateSuccess {
+			t.Fatalf("%s is %s", k, s)
+		}
+	}
+	for _, k := range unpaid {
+		if s := h.state(k); s != wechatpay.TradeStateNotPay {
+			t.Fatalf("%s is %s", k, s)
+		}
+	}
+	// The flaky webhook refused every first attempt; the back-off brings them back.
+	h.clock.Advance(events.Backoff(1) + time.Second)
+	h.pass(j)
+	if got := h.hook.count(events.OrderPaid); got != len(paid) {
+		t.Fatalf("%d order.paid delivered, want %d", got, len(paid))
+	}
+	// A second run right away re-queries nothing (every pending order moved on).
+	before := h.calls.Load()
+	if rep := h.pass(j); rep.Examined != 0 || h.calls.Load() != before {
+		t.Fatalf("second run examined %d and made %d calls", rep.Examined, h.calls.Load()-before)
+	}
+}
+
+// A notification and three concurrent reconcile runs on the same 20 orders give 20
+// transitions and 20 order.paid events.
+func TestNotifyAndConcurrentRunsTransitionOnce(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	var nos []string
+	for i := range 20 {
+		no := fmt.Sprintf("RACE%06d", i)
+		h.order(no, 500, 2*time.Hour)
+		h.pay(no)
+		nos = append(nos, no)
+	}
+	h.clock.Advance(2 * time.Minute)
+	var applied atomic.Int64
+	var wg sync.WaitGroup
+	// "notify": the same ledger transition the notify function makes, from a query
+	// answer standing in for the decrypted notification.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, no := range nos {
+			tx, err := h.client.QueryByOutTradeNo(h.ctx, no)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			r, err := h.ledger.ApplyTransaction(h.ctx, tx, "notify")
+			if err != nil {
+				t.Error(err)
+			}
+			if r.Outcome == payment.Applied {
+				applied.Add(1)
+			}
+		}
+	}()
+	var settled atomic.Int64
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep, err := h.job(reconcile.Options{Concurrency: 4}).Pass(h.ctx, h.clock.Now())
+			if err != nil {
+				t.Error(err)
+			}
+			settled.Add(int64(rep.Settled))
+		}()
+	}
+	wg.Wait()
+	if got := applied.Load() + settled.Load(); got != 20 {
+		t.Fatalf("%d transitions (notify %d + reconcile %d), want 20", got, applied.Load(), settled.Load())
+	}
+	paidEvents := 0
+	for _, no := range nos {
+		rec, _ := h.st.Get(h.ctx, payment.OrderKey(h.cfg.MchID, no))
+		for _, e := range events.Entries(rec) {
+			if e.Type == events.OrderPaid {
+				paidEvents++
+			}
+		}
+		if rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess {
+			t.Fatalf("%s: %s", no, rec.Attrs[payment.AttrState])
+		}
+	}
+	if paidEvents != 20 {
+		t.Fatalf("%d order.paid events recorded, want 20", paidEvents)
+	}
+}
+
+// Expired orders are closed at WeChat Pay and locally; a deferred close of an order
+// younger than 5 minutes waits for the rule, then happens.
+func TestExpiryAndDeferredClose(t *testing.T) {
+	h := newHarness(t)
+	old := h.order("EXPIRE000001", 100, 30*time.Minute)
+	h.clock.Advance(31 * time.Minute)
+	young := h.order("DEFER0000001", 100, 2*time.Hour)
+	if r, err := h.ledger.RequestClose(h.ctx, young, h.clock.Now().Add(time.Minute)); err != nil || r.Outcome != payment.Applied {
+		t.Fatalf("request close: %v %v", r.Outcome, err)
+	}
+	h.clock.Advance(2 * time.Minute) // young is 2 minutes old: WeChat Pay would refuse
+	j := h.job(reconcile.Options{})
+	rep := h.pass(j)
+	if rep.Closed != 1 || h.state(old) != wechatpay.TradeStateClosed || h.state(young) != wechatpay.TradeStateNotPay {
+		t.Fatalf("first run %+v: old %s young %s", rep, h.state(old), h.state(young))
+	}
+	if tx, err := h.client.QueryByOutTradeNo(h.ctx, "EXPIRE000001"); err != nil || tx.TradeState != wechatpay.TradeStateClosed {
+		t.Fatalf("not closed at WeChat Pay: %+v %v", tx, err)
+	}
+	h.clock.Advance(4 * time.Minute)
+	rep = h.pass(j)
+	if rep.Closed != 1 || h.state(young) != wechatpay.TradeStateClosed {
+		t.Fatalf("second run %+v: young %s", rep, h.state(young))
+	}
+	h.clock.Advance(time.Minute)
+	h.pass(j)
+	if h.hook.count(events.OrderClosed) != 2 {
+		t.Fatalf("order.closed delivered %d times, want 2", h.hook.count(events.OrderClosed))
+	}
+}
+
+// A payment that arrives after the order was closed is never dropped: REVIEW, and with
+// WXPAY_REFUND_LATE_PAYMENTS the payment is refunded automatically.
+func TestPaidAfterCloseIsRefunded(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Bundle.RefundLatePayments = true
+	h.ledger.RefundLatePayments = true
+	key := h.order("LATE00000001", 300, 2*time.Hour)
+	// The close raced the payment: closed here, paid at WeChat Pay.
+	h.pay("LATE00000001")
+	if _, err := h.ledger.MarkClosed(h.ctx, key, "test"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := h.client.QueryByOutTradeNo(h.ctx, "LATE00000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := h.ledger.ApplyTransaction(h.ctx, tx, "notify"); err != nil || r.Outcome != payment.Review {
+		t.Fatalf("late payment: %v %v", r.Outcome, err)
+	}
+	rep := h.pass(h.job(reconcile.Options{}))
+	if rep.LateRefunds != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	rf, err := h.client.QueryRefund(h.ctx, reconcile.LateRefundNo(tx.TransactionID))
+	if err != nil || rf.Amount.Refund != 300 {
+		t.Fatalf("refund at WeChat Pay: %+v %v", rf, err)
+	}
+	if h.state(key) != payment.StateReview {
+		t.Fatalf("order must stay in REVIEW for a person, is %s", h.state(key))
+	}
+	// Another run refunds nothing twice.
+	if rep := h.pass(h.job(reconcile.Options{})); rep.LateRefunds != 0 {
+		t.Fatalf("second run refunded again: %+v", rep)
+	}
+}
+
+// A FREQUENCY_LIMITED storm is ridden out: the run finishes, nothing is lost, and the
+// throttled orders settle on a later run.
+func TestFrequencyLimitedStorm(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		no := fmt.Sprintf("STORM%06d", i)
+		h.order(no, 100, 2*time.Hour)
+		h.pay(no)
+	}
+	h.clock.Advance(2 * time.Minute)
+	var limited atomic.Int64
+	storm := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || limited.Add(1)%2 == 0 { // every other query refused
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"code":"FREQUENCY_LIMITED","message":"频率超限"}`))
+		return true
+	}
+	h.intercept.Store(&storm)
+	j := h.job(reconcile.Options{Rate: 200})
+	first := h.pass(j)
+	h.intercept.Store(nil)
+	settled := first.Settled
+	for range 3 {
+		h.clock.Advance(2 * time.Minute)
+		settled += h.pass(j).Settled
+	}
+	if settled != 30 || first.Errors != 0 {
+		t.Fatalf("first run %+v; settled %d of 30 in all", first, settled)
+	}
+	t.Logf("storm: first run settled %d, throttled %d (client retries absorbed the rest)", first.Settled, first.Throttled)
+}
+
+// A run cut by its deadline stops taking work, reports it, and the next run resumes
+// with what is still due.
+func TestDeadlineCutResumes(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		no := fmt.Sprintf("CUT%06d", i)
+		h.order(no, 100, 2*time.Hour)
+		h.pay(no)
+	}
+	h.clock.Advance(2 * time.Minute)
+	j := h.job(reconcile.Options{Rate: 40, Concurrency: 2, Margin: 100 * time.Millisecond}) // 40 calls/s: 40 orders need a second
+	ctx, cancel := context.WithTimeout(h.ctx, 600*time.Millisecond)
+	defer cancel()
+	first, err := j.Pass(ctx, h.clock.Now())
+	if err != nil || first.Stopped != "deadline" || first.Settled == 0 || first.Settled >= 40 {
+		t.Fatalf("cut run: %+v %v", first, err)
+	}
+	second := h.pass(h.job(reconcile.Options{}))
+	if first.Settled+second.Settled != 40 {
+		t.Fatalf("settled %d + %d, want 40", first.Settled, second.Settled)
+	}
+}
+
+// Refunds: a lost REFUND notification is settled by query; one still PROCESSING after
+// 8 days is reported; one recorded but never submitted is submitted.
+func TestRefunds(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	key := h.order("REFUND000001", 1000, 2*time.Hour)
+	h.pay("REFUND000001")
+	h.clock.Advance(2 * time.Minute)
+	h.pass(h.job(reconcile.Options{}))
+	refund := func(no string, amount int64, submit bool) {
+		if _, err := h.ledger.ReserveRefund(h.ctx, key, no, amount); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.ledger.RecordRefundRequest(h.ctx, payment.RefundRequest{MchID: h.cfg.MchID, OutRefundNo: no, OutTradeNo: "REFUND000001", Amount: amount}); err != nil {
+			t.Fatal(err)
+		}
+		if submit {
+			if _, err := h.client.CreateRefund(h.ctx, wechatpay.RefundRequest{OutTradeNo: "REFUND000001", OutRefundNo: no, NotifyURL: h.cfg.NotifyURL,
+				Amount: wechatpay.RefundAmount{Refund: amount, Total: 1000, Currency: "CNY"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	refund("RFSETTLED001", 300, true)
+	refund("RFSTUCK00001", 200, true)
+	refund("RFNEVERSENT1", 500, false)
+	if _, _, _, err := h.sim.SettleRefund("RFSETTLED001", wechatpay.RefundStatusSuccess); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(2 * time.Minute)
+	rep := h.pass(h.job(reconcile.Options{}))
+	if rep.RefundsSettled != 1 || rep.StillPending != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	rec, _ := h.st.Get(h.ctx, key)
+	if payment.Fen(rec, payment.AttrRefundSettled) != 300 || rec.Attrs[payment.AttrState] != wechatpay.TradeStateRefund {
+		t.Fatalf("order after the refund: %+v", rec.Attrs)
+	}
+	if rf, err := h.client.QueryRefund(h.ctx, "RFNEVERSENT1"); err != nil || rf.Amount.Refund != 500 {
+		t.Fatalf("never-sent refund was not submitted: %+v %v", rf, err)
+	}
+	h.clock.Advance(9 * 24 * time.Hour)
+	rep = h.pass(h.job(reconcile.Options{}))
+	if rep.RefundsStuck != 2 {
+		t.Fatalf("report after 9 days %+v", rep)
+	}
+}
+
+// countingStore counts store reads and writes.
+type countingStore struct {
+	store.Store
+	reads, writes atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, k string) (store.Record, error) {
+	c.reads.Add(1)
+	return c.Store.Get(ctx, k)
+}
+func (c *countingStore) ListPending(ctx context.Context, i string, o store.ListOptions) (store.Page, error) {
+	c.reads.Add(1)
+	return c.Store.ListPending(ctx, i, o)
+}
+func (c *countingStore) Put(ctx context.Context, r store.Record, cond store.Condition) (store.Record, error) {
+	c.writes.Add(1)
+	return c.Store.Put(ctx, r, cond)
+}
+func (c *countingStore) Update(ctx context.Context, k string, ch store.Change, cond store.Condition) (store.Record, error) {
+	c.writes.Add(1)
+	return c.Store.Update(ctx, k, ch, cond)
+}

@@ -1,0 +1,87 @@
+package reconcile_test
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// The cost of a run grows with what is due, never with the table: the same due orders
+// cost the same store reads beside 0 or N settled orders. N is 2,000 by default;
+// WXPAY_RECONCILE_SETTLED=100000 WXPAY_RECONCILE_DUE=1000 reproduces the closing-note
+// measurement (reads per run, wall time per 1,000 due orders against the simulator).
+func TestStoreReadsGrowWithDueNotTable(t *testing.T) {
+	settled := envInt("WXPAY_RECONCILE_SETTLED", 2000)
+	due := envInt("WXPAY_RECONCILE_DUE", 100)
+	reads := func(settledN int) (int64, int64, time.Duration) {
+		h := newHarness(t)
+		if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+			t.Fatal(err)
+		}
+		// Settled orders: paid, their events delivered long ago — in no index.
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					no := fmt.Sprintf("OLD%09d", i)
+					_, err := h.st.Put(h.ctx, store.Record{Key: payment.OrderKey(h.cfg.MchID, no), Attrs: map[string]string{
+						payment.AttrState: wechatpay.TradeStateSuccess, payment.AttrAmount: "100", payment.AttrMchID: h.cfg.MchID,
+						payment.AttrOutTradeNo: no, payment.AttrTransactionID: "42" + no}}, store.Condition{Absent: true})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		for i := range settledN {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		for i := range due {
+			no := fmt.Sprintf("DUE%09d", i)
+			h.order(no, 100, 2*time.Hour)
+			if i%2 == 0 {
+				h.pay(no)
+			}
+		}
+		h.clock.Advance(2 * time.Minute)
+		cs := &countingStore{Store: h.st}
+		h.st = cs
+		j := h.job(reconcile.Options{Concurrency: 8})
+		start := time.Now()
+		rep := h.pass(j)
+		took := time.Since(start)
+		if rep.Settled != (due+1)/2 || rep.StillPending != due/2 {
+			t.Fatalf("report %+v", rep)
+		}
+		return cs.reads.Load(), cs.writes.Load(), took
+	}
+	r0, w0, _ := reads(0)
+	rN, wN, took := reads(settled)
+	t.Logf("%d due orders: %d store reads and %d writes per run beside 0 settled, %d reads and %d writes beside %d settled; wall %v (%v per 1,000 due)",
+		due, r0, w0, rN, wN, settled, took.Round(time.Millisecond), (took * 1000 / time.Duration(due)).Round(time.Millisecond))
+	if rN != r0 || wN != w0 {
+		t.Fatalf("store calls grew with the table: %d/%d reads, %d/%d writes", r0, rN, w0, wN)
+	}
+}
