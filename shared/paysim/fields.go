@@ -86,8 +86,8 @@ func collectFields(t reflect.Type, path string, groups map[string][]string) {
 	}
 }
 
-// closest is the valid name that contains the unknown one or is contained in it
-// (case-insensitively, ignoring - and _), or "".
+// closest is the valid name that contains the unknown one or is contained in it, or
+// else is at most two edits away (case-insensitive, ignoring - and _), or "".
 func closest(unknown string, valid []string) string {
 	norm := func(s string) string { return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s)) }
 	u := norm(unknown)
@@ -99,5 +99,31 @@ func closest(unknown string, valid []string) string {
 			return v
 		}
 	}
+	for _, v := range valid {
+		if editDistance(u, norm(v)) <= 2 {
+			return v
+		}
+	}
 	return ""
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

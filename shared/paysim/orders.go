@@ -271,7 +271,11 @@ func (s *Simulator) transaction(o *order) wechatpay.Transaction {
 		t.TransactionID = o.TransactionID
 		t.BankType = o.BankType
 		if o.Partner {
+			// The payer under sp_appid, and under sub_appid when the order named one.
 			t.Payer = &wechatpay.Payer{SpOpenID: o.OpenID}
+			if py := req.Payer; py != nil && py.SubOpenID != "" {
+				t.Payer = &wechatpay.Payer{SpOpenID: py.SpOpenID, SubOpenID: py.SubOpenID}
+			}
 		} else {
 			t.Payer = &wechatpay.Payer{OpenID: o.OpenID}
 		}
