@@ -221,6 +221,7 @@ func (s *Simulator) routes() {
 	}))
 
 	m.HandleFunc("POST /sim/orders/{out_trade_no}/pay", s.simPay)
+	m.HandleFunc("POST /sim/pay", s.simPayBy)
 	m.HandleFunc("GET /sim/orders/{out_trade_no}", s.simOrder)
 	m.HandleFunc("GET /sim/orders", s.simOrders)
 	m.HandleFunc("POST /sim/refunds/{out_refund_no}/settle", s.simSettleRefund)
