@@ -24,9 +24,10 @@
 // bill dates, download-link lifetime, OAuth code and h5_url lifetimes) is Config.Now
 // (the wall clock when nil) moved forward by a clock.Virtual that POST /sim/clock
 // advances; `wxpay serve` hands the same Virtual to the functions (Simulator.Clock), so
-// the whole bundle lives on one calendar. Signature timestamps (Wechatpay-Timestamp, the Authorization freshness check) always
-// use the real clock, shifted only by the skew fault, because real clients such as the
-// official SDK check them against their own real clock.
+// the whole bundle lives on one calendar. Signature timestamps (Wechatpay-Timestamp,
+// the Authorization freshness check) always use the real clock, shifted only by the
+// skew fault, because real clients such as the official SDK check them against their
+// own real clock. Notification retries also run on real time (see RetryScale).
 package paysim
 
 import (
