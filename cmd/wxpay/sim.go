@@ -28,6 +28,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mode := fs.String("mode", paysim.ModeCert, "sign responses and notifications under the platform certificate serial (cert) or the PUB_KEY_ID (pubkey)")
 	retryScale := fs.Float64("retry-scale", 1, "multiply WeChat Pay's notification retry schedule (15s,15s,30s,3m,…,6h) by this, e.g. 0.01")
 	subMch := fs.String("sub-mchids", "", "comma-separated sub_mchid values accepted on partner endpoints (empty: any)")
+	publicURL := fs.String("public-url", "", "base URL a browser reaches the simulator at, for h5_url (default: the Host each prepay request used)")
 	var f paysim.Faults
 	fs.IntVar(&f.DropNext, "drop-next", 0, "fault: drop the next N notifications")
 	fs.BoolVar(&f.DropAll, "drop-all", false, "fault: drop every notification")
@@ -37,8 +38,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	skew := fs.Duration("skew", 0, "fault: shift signature timestamps by this (beyond 5m receivers must reject)")
 	fs.BoolVar(&f.SignTestProbe, "signtest-probe", false, "fault: precede every notification with a WECHATPAY/SIGNTEST/ probe the receiver must reject")
 	fs.BoolVar(&f.RotateCertificate, "rotate-cert", false, "fault: start with a rotated platform key (new certificate and PUB_KEY_ID, both listed by /v3/certificates)")
+	freqRate := fs.Float64("frequency-limited", 0, "fault: answer this share (0 < rate ≤ 1) of /v3 requests with 429 FREQUENCY_LIMITED, e.g. 0.5")
 	var failEP, hangEP multiFlag
-	fs.Var(&failEP, "fail-endpoint", "fault: answer matching requests with a 5xx, as '[METHOD ]/v3/path/*[=STATUS]' (repeatable)")
+	fs.Var(&failEP, "fail-endpoint", "fault: answer matching requests with a 5xx (or 429 FREQUENCY_LIMITED), as '[METHOD ]/v3/path/*[=STATUS]' (repeatable)")
 	fs.Var(&hangEP, "hang-endpoint", "fault: hold matching requests open until the client times out, as '[METHOD ]/v3/path/*' (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -58,6 +60,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, v := range hangEP {
 		f.Endpoints = append(f.Endpoints, paysim.EndpointFault{Pattern: v, Hang: true})
 	}
+	if *freqRate != 0 {
+		f.FrequencyLimited = &paysim.FrequencyLimit{Rate: *freqRate}
+	}
 	if *mode != paysim.ModeCert && *mode != paysim.ModePubKey {
 		return usagef("--mode %q: want cert or pubkey", *mode)
 	}
@@ -72,7 +77,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		subs = strings.Split(*subMch, ",")
 	}
 	sim, err := paysim.New(paysim.Config{
-		Identity: id, Mode: *mode, RetryScale: *retryScale, Logger: log, Faults: f, SubMchIDs: subs,
+		Identity: id, Mode: *mode, RetryScale: *retryScale, Logger: log, Faults: f, SubMchIDs: subs, PublicURL: *publicURL,
 	})
 	if err != nil {
 		return err
@@ -113,16 +118,21 @@ func printSimBanner(w io.Writer, dir string, created bool, id *keysdir.Identity,
 	fmt.Fprintf(w, "  merchant serial      %s  (%s, key in %s)\n", id.MerchantSerial, keysdir.FileMerchantSerial, keysdir.FileMerchantKey)
 	fmt.Fprintf(w, "  platform cert serial %s  (%s)\n", cur.Serial, keysdir.FilePlatformCert)
 	fmt.Fprintf(w, "  platform key id      %s  (%s, key in %s)\n", cur.PublicKeyID, keysdir.FilePlatformPublicKeyID, keysdir.FilePlatformPublicKey)
-	fmt.Fprintf(w, "  APIv3 key            in %s (not printed)\n\n", keysdir.FileAPIv3Key)
+	fmt.Fprintf(w, "  APIv3 key            in %s (not printed)\n", keysdir.FileAPIv3Key)
+	fmt.Fprintf(w, "  AppSecret (OAuth)    in %s (not printed)\n\n", keysdir.FileAppSecret)
 	fmt.Fprintf(w, "Base URL: %s\n", base)
 	fmt.Fprintf(w, "  Point your client's WeChat Pay base URL (https://api.mch.weixin.qq.com) at it and\n")
-	fmt.Fprintf(w, "  configure it from the keys dir above. notify_url may be http://127.0.0.1:PORT/… here.\n\n")
+	fmt.Fprintf(w, "  configure it from the keys dir above. notify_url may be http://127.0.0.1:PORT/… here.\n")
+	fmt.Fprintf(w, "  WeChat OAuth (snsapi_base) for JSAPI openids is served here too: set WXPAY_OAUTH_BASE and\n")
+	fmt.Fprintf(w, "  WXPAY_OAUTH_AUTHORIZE_BASE to %s and WXPAY_APP_SECRET from %s.\n\n", base, keysdir.FileAppSecret)
 	fmt.Fprintf(w, "Driver API (no authentication; keep --addr on loopback):\n")
 	fmt.Fprintf(w, "  curl -X POST %s/sim/orders/OUT_TRADE_NO/pay            # pay, send TRANSACTION.SUCCESS\n", base)
 	fmt.Fprintf(w, "  curl -X POST %s/sim/refunds/OUT_REFUND_NO/settle       # settle, send REFUND.SUCCESS\n", base)
 	fmt.Fprintf(w, "  curl %s/sim/orders/OUT_TRADE_NO                         # the order as held\n", base)
 	fmt.Fprintf(w, "  curl %s/sim/deliveries                                  # every notification attempt\n", base)
 	fmt.Fprintf(w, "  curl -X POST %s/sim/faults -d '{\"duplicate\":true}'     # faults ({} clears)\n", base)
-	fmt.Fprintf(w, "  curl %s/sim/platform                                    # platform certificates and keys\n\n", base)
+	fmt.Fprintf(w, "  curl -X POST %s/sim/clock -d '{\"advance\":\"2h\"}'        # move the simulated calendar\n", base)
+	fmt.Fprintf(w, "  curl %s/sim/platform                                    # platform certificates and keys\n", base)
+	fmt.Fprintf(w, "  Every route and fault: shared/paysim/README.md\n\n")
 	fmt.Fprintf(w, "Serving until Ctrl-C. Logs (JSON) go to stderr.\n")
 }

@@ -10,6 +10,7 @@
 //	platform_public_key.pem             WeChat Pay platform public key (public-key mode)
 //	platform_public_key_id              its PUB_KEY_ID_… id
 //	apiv3_key, apiv2_key                the symmetric keys
+//	app_secret                          the official account's AppSecret (OAuth code exchange)
 //	platform_private_key.pem            the simulator's own signing key (simulator only)
 //
 // Secret files are written with mode 0600.
@@ -20,6 +21,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -46,6 +48,7 @@ const (
 	FileAPIv3Key            = "apiv3_key"
 	FileAPIv2Key            = "apiv2_key"
 	FilePlatformKey         = "platform_private_key.pem"
+	FileAppSecret           = "app_secret"
 )
 
 // Identity is a merchant and the WeChat Pay platform it talks to.
@@ -65,6 +68,9 @@ type Identity struct {
 
 	APIv3Key wechatpay.APIv3Key
 	APIv2Key string
+	// AppSecret is the AppID's AppSecret, which the OAuth code exchange
+	// (/sns/oauth2/access_token) checks. Empty in directories written before it existed.
+	AppSecret string
 }
 
 // String keeps secrets out of formatted output.
@@ -132,7 +138,15 @@ func Generate() (*Identity, error) {
 		PlatformCert: pcert, PlatformPublicKey: &pk.PublicKey,
 		PlatformPublicKeyID: wechatpay.PublicKeyIDPrefix + "01" + randid.Digits(30),
 		PlatformKey:         pk, APIv3Key: v3, APIv2Key: randid.Alnum(32),
+		AppSecret: newAppSecret(),
 	}, nil
+}
+
+// newAppSecret looks like a WeChat AppSecret: 32 lower-case hex digits.
+func newAppSecret() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func selfSigned(k *rsa.PrivateKey, cn string, life time.Duration) (*x509.Certificate, error) {
@@ -177,6 +191,9 @@ func (id *Identity) Save(dir string) error {
 		{FileMerchantSerial, []byte(id.MerchantSerial + "\n"), false},
 		{FileAPIv3Key, append(append([]byte{}, id.APIv3Key.Bytes()...), '\n'), true},
 		{FileAPIv2Key, []byte(id.APIv2Key + "\n"), true},
+	}
+	if id.AppSecret != "" {
+		files = append(files, file{FileAppSecret, []byte(id.AppSecret + "\n"), true})
 	}
 	if id.MerchantCert != nil {
 		files = append(files, file{FileMerchantCert, wechatpay.EncodeCertificatePEM(id.MerchantCert), false})
@@ -233,6 +250,7 @@ func Load(dir string) (*Identity, error) {
 	keyPEM := text(FileMerchantKey, true)
 	v3 := text(FileAPIv3Key, true)
 	id.APIv2Key = text(FileAPIv2Key, false)
+	id.AppSecret = text(FileAppSecret, false)
 	mcert := text(FileMerchantCert, false)
 	pcert := text(FilePlatformCert, false)
 	ppub := text(FilePlatformPublicKey, false)
@@ -286,6 +304,24 @@ func LoadOrCreate(dir string) (id *Identity, created bool, err error) {
 		}
 		return id, true, id.Save(dir)
 	}
-	id, err = Load(dir)
-	return id, false, err
+	if id, err = Load(dir); err != nil {
+		return nil, false, err
+	}
+	if id.AppSecret == "" {
+		// A directory written before app_secret existed: add one, never replacing a file.
+		secret := newAppSecret()
+		f, err := os.OpenFile(filepath.Join(dir, FileAppSecret), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, false, fmt.Errorf("keysdir: add %s: %w", FileAppSecret, err)
+		}
+		_, werr := f.WriteString(secret + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return nil, false, fmt.Errorf("keysdir: add %s: %w", FileAppSecret, werr)
+		}
+		id.AppSecret = secret
+	}
+	return id, false, nil
 }

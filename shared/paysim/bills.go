@@ -257,11 +257,7 @@ func (s *Simulator) offerBill(r *apiRequest, body []byte, gz bool) *reply {
 	s.mu.Lock()
 	s.st.bills[token] = &billFile{data: data, expires: s.now().Add(billURLLifetime)}
 	s.mu.Unlock()
-	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		scheme = "https"
-	}
-	u := scheme + "://" + r.Host + "/v3/billdownload/file?token=" + token
+	u := requestBase(r.Request) + "/v3/billdownload/file?token=" + token
 	if gz {
 		u += "&tartype=gzip"
 	}

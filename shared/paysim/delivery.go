@@ -217,7 +217,8 @@ func (q *scheduler) stop() {
 func (s *Simulator) attempt(ctx context.Context, j *job) {
 	n := j.n
 	d := Delivery{ID: n.id, URL: n.url, Event: n.event, Attempt: j.attempt, Copy: j.copy, Time: time.Now(), Probe: j.probe}
-	status, body, err := s.post(ctx, n, j.probe)
+	d.RequestID = newRequestID()
+	status, body, err := s.post(ctx, n, j.probe, d.RequestID)
 	d.Status, d.ResponseBody = status, truncate(string(body), 2048)
 	if err != nil {
 		d.Error = err.Error()
@@ -247,7 +248,9 @@ func (s *Simulator) attempt(ctx context.Context, j *job) {
 }
 
 // post sends the notification body with fresh Wechatpay-* headers.
-func (s *Simulator) post(ctx context.Context, n *notification, probe bool) (int, []byte, error) {
+// Every attempt carries its own Request-ID, as WeChat Pay's notifications do, so the
+// receiver's logs can name the delivery.
+func (s *Simulator) post(ctx context.Context, n *notification, probe bool, requestID string) (int, []byte, error) {
 	hdr, err := s.signBody(n.body)
 	if err != nil {
 		return 0, nil, err
@@ -266,6 +269,7 @@ func (s *Simulator) post(ctx context.Context, n *notification, probe bool) (int,
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", notifyUserAgent)
 	req.Header.Set("Accept", "*/*")
+	req.Header.Set(wechatpay.HeaderRequestID, requestID)
 	hdr.Apply(req.Header)
 	resp, err := s.client.Do(req)
 	if err != nil {

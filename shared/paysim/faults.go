@@ -35,8 +35,32 @@ type Faults struct {
 	// and /v3/certificates lists the old and the new certificate. It is an action, not a
 	// switch: GET /sim/faults reports it as false and counts rotations instead.
 	RotateCertificate bool `json:"rotate_certificate,omitempty"`
-	// Endpoints make matching /v3 requests fail with a 5xx or hang.
+	// Endpoints make matching /v3 requests fail with a 5xx or 429, or hang.
 	Endpoints []EndpointFault `json:"endpoints,omitempty"`
+	// FrequencyLimited is a FREQUENCY_LIMITED storm: a share of /v3 requests is
+	// answered 429 {"code":"FREQUENCY_LIMITED","message":"频率超限"}, signed, as WeChat
+	// Pay answers a merchant over its rate limit.
+	FrequencyLimited *FrequencyLimit `json:"frequency_limited,omitempty"`
+}
+
+// FrequencyLimit configures the FREQUENCY_LIMITED storm.
+//
+// WeChat Pay's error tables list it as HTTP 429, code FREQUENCY_LIMITED, message
+// 频率超限, fix 请降低请求接口频率 (e.g. the query-order and close-order references on
+// pay.weixin.qq.com/doc/v3/merchant, mirrored in the official SDKs' javadoc). A
+// rate-limited request is not carried out: the order is untouched.
+type FrequencyLimit struct {
+	// Rate is the share of matching requests refused, 0 < rate ≤ 1. It is applied
+	// deterministically, not at random: 0.5 refuses every second request, 0.25 every
+	// fourth, 1 all of them, so a test sees the same storm on every run.
+	Rate float64 `json:"rate"`
+	// Pattern limits the storm to matching requests, as in EndpointFault ("GET
+	// /v3/pay/transactions/*"); every /v3 request when empty.
+	Pattern string `json:"pattern,omitempty"`
+	// Times ends the storm after refusing this many requests; 0 means never.
+	Times int `json:"times,omitempty"`
+
+	acc float64 // error-diffusion accumulator behind the deterministic rate
 }
 
 // EndpointFault makes WeChat Pay fail on some requests.
@@ -45,7 +69,8 @@ type EndpointFault struct {
 	// segment), and a trailing * also matches any longer path, e.g.
 	// "POST /v3/pay/transactions/*" or "/v3/refund/*".
 	Pattern string `json:"pattern"`
-	// Status is the 5xx to answer (500 when zero). Ignored with Hang.
+	// Status is the 5xx to answer (500 when zero), or 429 for FREQUENCY_LIMITED.
+	// Ignored with Hang.
 	Status int `json:"status,omitempty"`
 	// Hang holds the request open until the client gives up (its deadline) or the
 	// simulator closes, as an unresponsive WeChat Pay would.
@@ -98,14 +123,58 @@ func (f *Faults) validate() error {
 		if e.Status == 0 {
 			e.Status = http.StatusInternalServerError
 		}
-		if !e.Hang && (e.Status < 500 || e.Status > 599) {
-			return fmt.Errorf("paysim: endpoint fault %q: status %d is not a 5xx", e.Pattern, e.Status)
+		if !e.Hang && e.Status != http.StatusTooManyRequests && (e.Status < 500 || e.Status > 599) {
+			return fmt.Errorf("paysim: endpoint fault %q: status %d is neither a 5xx nor 429", e.Pattern, e.Status)
 		}
 		if e.Times < 0 {
 			return fmt.Errorf("paysim: endpoint fault %q: times must not be negative", e.Pattern)
 		}
 	}
+	if fl := f.FrequencyLimited; fl != nil {
+		if !(fl.Rate > 0 && fl.Rate <= 1) {
+			return fmt.Errorf("paysim: frequency_limited.rate %v: want a share of requests, 0 < rate ≤ 1 (e.g. 0.5); remove frequency_limited to end the storm", fl.Rate)
+		}
+		if fl.Times < 0 {
+			return fmt.Errorf("paysim: frequency_limited.times must not be negative")
+		}
+		if fl.Pattern != "" {
+			_, p := splitPattern(fl.Pattern)
+			if !strings.HasPrefix(p, "/") {
+				return fmt.Errorf("paysim: frequency_limited.pattern %q: want \"[METHOD ]/v3/…\"", fl.Pattern)
+			}
+			if _, err := path.Match(p, "/"); err != nil {
+				return fmt.Errorf("paysim: frequency_limited.pattern %q: %w", fl.Pattern, err)
+			}
+		}
+		fl.acc = 0
+	}
 	return nil
+}
+
+// frequencyLimited tells whether the storm refuses r, counting it. Called for every
+// /v3 request without an endpoint fault.
+func (s *Simulator) frequencyLimited(r *http.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fl := s.faults.FrequencyLimited
+	if fl == nil {
+		return false
+	}
+	if fl.Pattern != "" && !(&EndpointFault{Pattern: fl.Pattern}).matches(r) {
+		return false
+	}
+	fl.acc += fl.Rate
+	if fl.acc < 1-1e-9 {
+		return false
+	}
+	fl.acc--
+	if fl.Times > 0 {
+		fl.Times--
+		if fl.Times == 0 {
+			s.faults.FrequencyLimited = nil
+		}
+	}
+	return true
 }
 
 func splitPattern(p string) (method, pathPattern string) {
@@ -161,6 +230,10 @@ func (s *Simulator) SetFaults(f Faults) error {
 		}
 		f.RotateCertificate = false
 	}
+	if f.FrequencyLimited != nil {
+		fl := *f.FrequencyLimited // the simulator's own copy: it counts on it
+		f.FrequencyLimited = &fl
+	}
 	s.mu.Lock()
 	s.faults = f
 	var release []*job
@@ -184,6 +257,10 @@ func (s *Simulator) CurrentFaults() Faults {
 	defer s.mu.Unlock()
 	f := s.faults
 	f.Endpoints = append([]EndpointFault(nil), f.Endpoints...)
+	if f.FrequencyLimited != nil {
+		fl := *f.FrequencyLimited
+		f.FrequencyLimited = &fl
+	}
 	return f
 }
 
@@ -206,7 +283,7 @@ func (s *Simulator) simGetFaults(w http.ResponseWriter, _ *http.Request) {
 func (s *Simulator) simSetFaults(w http.ResponseWriter, r *http.Request) {
 	var f Faults
 	if err := readSimBody(r, &f); err != nil {
-		simError(w, http.StatusBadRequest, "%v", err)
+		simError(w, simBodyStatus(err), "%v", err)
 		return
 	}
 	if err := s.SetFaults(f); err != nil {

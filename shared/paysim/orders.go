@@ -68,7 +68,14 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 					" was used for an order with different content ("+diffSummary(o, kind, &req)+"). A re-priced or changed order needs a new out_trade_no; close the old one first")
 			}
 			// The same request again (a retry, or the user reopening the payment page):
-			// WeChat Pay answers with the same prepay session.
+			// WeChat Pay answers with the same prepay session. An h5_url lives only 5
+			// minutes, so an H5 order whose link has lapsed gets a fresh one.
+			if o.Kind == "h5" {
+				if l := s.st.h5Links[o.prepayID]; l == nil || now.After(l.created.Add(h5LinkLifetime)) {
+					o.prepayID = newPrepayID(now)
+					o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), o.prepayID, o.Request.OutTradeNo, now)
+				}
+			}
 			return jsonReply(http.StatusOK, o.Response)
 		}
 		if expire.IsZero() {
@@ -81,7 +88,10 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 		prepayID := newPrepayID(now)
 		switch kind {
 		case "h5":
-			o.Response.H5URL = "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=" + prepayID + "&package=" + randid.Digits(10)
+			// WeChat's is https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=…&package=…;
+			// the simulator's page is its own (h5.go), so a browser can pay there.
+			o.prepayID = prepayID
+			o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), prepayID, req.OutTradeNo, now)
 		case "native":
 			o.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + randid.Alnum(9)
 		default:
@@ -261,7 +271,11 @@ func (s *Simulator) transaction(o *order) wechatpay.Transaction {
 		t.TransactionID = o.TransactionID
 		t.BankType = o.BankType
 		if o.Partner {
+			// The payer under sp_appid, and under sub_appid when the order named one.
 			t.Payer = &wechatpay.Payer{SpOpenID: o.OpenID}
+			if py := req.Payer; py != nil && py.SubOpenID != "" {
+				t.Payer = &wechatpay.Payer{SpOpenID: py.SpOpenID, SubOpenID: py.SubOpenID}
+			}
 		} else {
 			t.Payer = &wechatpay.Payer{OpenID: o.OpenID}
 		}
@@ -412,7 +426,7 @@ type PayRequest struct {
 func (s *Simulator) simPay(w http.ResponseWriter, r *http.Request) {
 	var p PayRequest
 	if err := readSimBody(r, &p); err != nil {
-		simError(w, http.StatusBadRequest, "%v", err)
+		simError(w, simBodyStatus(err), "%v", err)
 		return
 	}
 	if p.Result == "" {

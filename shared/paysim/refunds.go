@@ -152,7 +152,7 @@ type SettleRequest struct {
 func (s *Simulator) simSettleRefund(w http.ResponseWriter, r *http.Request) {
 	var p SettleRequest
 	if err := readSimBody(r, &p); err != nil {
-		simError(w, http.StatusBadRequest, "%v", err)
+		simError(w, simBodyStatus(err), "%v", err)
 		return
 	}
 	view, id, status, err := s.SettleRefund(r.PathValue("out_refund_no"), p.Status)

@@ -216,7 +216,7 @@ func TestOfficialSDKAcceptance(t *testing.T) {
 				OutTradeNo: core.String(no("H")), NotifyUrl: core.String(notifyURL), Amount: &h5.Amount{Total: core.Int64(100)},
 				SceneInfo: &h5.SceneInfo{PayerClientIp: core.String("203.0.113.7"), H5Info: &h5.H5Info{Type: core.String("Wap")}},
 			})
-			if err != nil || !strings.HasPrefix(*hr.H5Url, "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx") {
+			if err != nil || !strings.Contains(*hr.H5Url, "/sim/h5/wx") || !strings.Contains(*hr.H5Url, "?package=") {
 				t.Fatalf("h5 prepay: %v %v", err, hr)
 			}
 			ar, _, err := (&app.AppApiService{Client: m.client}).Prepay(ctx, app.PrepayRequest{

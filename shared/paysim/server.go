@@ -9,17 +9,25 @@
 //
 //	/v3/...   the WeChat Pay API (signed requests only, signed responses)
 //	/sim/...  the driver API (unauthenticated JSON): pay an order, settle a refund,
-//	          list notification attempts, switch faults on and off
+//	          list notification attempts, switch faults on and off, move the clock;
+//	          /sim/h5/… is the page an H5 payment's h5_url opens
+//	/connect/oauth2/authorize, /sns/oauth2/access_token
+//	          WeChat's web OAuth (snsapi_base) that gives JSAPI its openid
+//
+// Every route is documented, with curl examples, in README.md beside this file.
 //
 // The /sim API has no authentication on purpose: it is a test tool, and whoever can
 // reach it can only pay fake orders with fake money. Serve it on loopback (the default
 // of `wxpay sim`) or behind whatever protects the rest of a test environment.
 //
-// Two clocks: Config.Now drives the simulated calendar (order age, time_expire, the
-// 5-minute close rule, bill dates, download-link lifetime) and can be moved by tests;
-// signature timestamps (Wechatpay-Timestamp, the Authorization freshness check) always
-// use the real clock, shifted only by the skew fault, because real clients such as the
-// official SDK check them against their own real clock.
+// Two clocks: the simulated calendar (order age, time_expire, the 5-minute close rule,
+// bill dates, download-link lifetime, OAuth code and h5_url lifetimes) is Config.Now
+// (the wall clock when nil) moved forward by a clock.Virtual that POST /sim/clock
+// advances; `wxpay serve` hands the same Virtual to the functions (Simulator.Clock), so
+// the whole bundle lives on one calendar. Signature timestamps (Wechatpay-Timestamp,
+// the Authorization freshness check) always use the real clock, shifted only by the
+// skew fault, because real clients such as the official SDK check them against their
+// own real clock. Notification retries also run on real time (see RetryScale).
 package paysim
 
 import (
@@ -34,6 +42,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -51,8 +60,18 @@ type Config struct {
 	Identity *keysdir.Identity
 	// Mode is ModeCert (default) or ModePubKey.
 	Mode string
-	// Now is the simulated calendar; time.Now when nil.
+	// Now is the base of the simulated calendar; time.Now when nil. The calendar is
+	// Now() plus the offset of Clock.
 	Now func() time.Time
+	// Clock is the virtual clock POST /sim/clock advances; the simulator makes its own
+	// when nil. Share it with the functions (Simulator.Clock) so they see the same time.
+	Clock *clock.Virtual
+	// PublicURL is the simulator's base URL as a browser reaches it (for h5_url). When
+	// empty, h5_url is built from the Host of the prepay request.
+	PublicURL string
+	// OAuthApps are extra appid → AppSecret pairs the OAuth endpoints accept (e.g. a
+	// sub_appid in partner mode); the identity's AppID with its AppSecret always works.
+	OAuthApps map[string]string
 	// RetryScale multiplies WeChat Pay's notification retry schedule; 1 when zero.
 	// Tests use e.g. 0.001 to turn 15 s into 15 ms.
 	RetryScale float64
@@ -119,6 +138,10 @@ func New(cfg Config) (*Simulator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = &clock.Virtual{}
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	if cfg.RetryScale <= 0 {
 		cfg.RetryScale = 1
 	}
@@ -160,8 +183,12 @@ func (s *Simulator) Close() error {
 // ServeHTTP implements http.Handler.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// now is the simulated calendar.
-func (s *Simulator) now() time.Time { return s.cfg.Now() }
+// now is the simulated calendar: the base clock moved forward by the virtual clock.
+func (s *Simulator) now() time.Time { return s.cfg.Now().Add(s.cfg.Clock.Offset()) }
+
+// Clock is the simulator's virtual clock. With Config.Now nil its Now is exactly the
+// simulated calendar: pass it (Clock().Now) as the functions' clock.Func.
+func (s *Simulator) Clock() *clock.Virtual { return s.cfg.Clock }
 
 // wireNow is the clock of signature timestamps: real time plus the skew fault.
 func (s *Simulator) wireNow() time.Time {
@@ -195,6 +222,7 @@ func (s *Simulator) routes() {
 	}))
 
 	m.HandleFunc("POST /sim/orders/{out_trade_no}/pay", s.simPay)
+	m.HandleFunc("POST /sim/pay", s.simPayBy)
 	m.HandleFunc("GET /sim/orders/{out_trade_no}", s.simOrder)
 	m.HandleFunc("GET /sim/orders", s.simOrders)
 	m.HandleFunc("POST /sim/refunds/{out_refund_no}/settle", s.simSettleRefund)
@@ -203,6 +231,16 @@ func (s *Simulator) routes() {
 	m.HandleFunc("GET /sim/faults", s.simGetFaults)
 	m.HandleFunc("POST /sim/faults", s.simSetFaults)
 	m.HandleFunc("GET /sim/platform", s.simPlatform)
+	m.HandleFunc("GET /sim/clock", s.simGetClock)
+	m.HandleFunc("POST /sim/clock", s.simAdvanceClock)
+	m.HandleFunc("GET /sim/h5/{prepay_id}", s.h5Page)
+	m.HandleFunc("POST /sim/h5/{prepay_id}/{action}", s.h5Action)
+	m.HandleFunc("GET /sim/oauth/openid", s.simOpenID)
+
+	// WeChat's web OAuth, at the paths WeChat serves it (open.weixin.qq.com and
+	// api.weixin.qq.com): point WXPAY_OAUTH_AUTHORIZE_BASE and WXPAY_OAUTH_BASE here.
+	m.HandleFunc("GET /connect/oauth2/authorize", s.oauthAuthorize)
+	m.HandleFunc("GET /sns/oauth2/access_token", s.oauthAccessToken)
 	s.mux = m
 }
 
@@ -230,6 +268,11 @@ func jsonReply(status int, v any) *reply {
 
 func errReply(status int, code, message string) *reply {
 	return jsonReply(status, wechatpay.ErrorBody{Code: code, Message: message})
+}
+
+// frequencyLimitedReply is WeChat Pay's answer to a merchant over its rate limit.
+func frequencyLimitedReply(why string) *reply {
+	return errReply(http.StatusTooManyRequests, wechatpay.CodeFrequencyLimited, "频率超限 ("+why+"): 请降低请求接口频率, retry with back-off")
 }
 
 // paramError is WeChat Pay's 400 PARAM_ERROR naming the offending body field.
@@ -266,7 +309,15 @@ func (s *Simulator) api(h func(*apiRequest) *reply) http.Handler {
 				}
 				return
 			}
+			if f.Status == http.StatusTooManyRequests {
+				s.write(w, r, reqID, frequencyLimitedReply("paysim fault on "+f.Pattern))
+				return
+			}
 			s.write(w, r, reqID, errReply(f.Status, "SYSTEM_ERROR", "系统异常,请稍后重试 (paysim fault on "+f.Pattern+")"))
+			return
+		}
+		if s.frequencyLimited(r) {
+			s.write(w, r, reqID, frequencyLimitedReply("paysim frequency_limited storm"))
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
@@ -338,11 +389,34 @@ func simError(w http.ResponseWriter, status int, format string, a ...any) {
 	simJSON(w, status, map[string]string{"error": fmt.Sprintf(format, a...)})
 }
 
-// readSimBody decodes an optional JSON body of a /sim call into v.
+// bodyError is a /sim request body that cannot be used, with the status to answer.
+type bodyError struct {
+	status int
+	msg    string
+}
+
+func (e *bodyError) Error() string { return e.msg }
+
+// simBodyStatus is the status to answer for a readSimBody error.
+func simBodyStatus(err error) int {
+	var be *bodyError
+	if errors.As(err, &be) {
+		return be.status
+	}
+	return http.StatusBadRequest
+}
+
+// readSimBody decodes an optional JSON body of a /sim call into v. An empty body
+// leaves v alone; a body over 1 MiB is refused (413) rather than cut, and anything
+// after the JSON value, or a field v does not have, is refused (400) with the valid
+// field names, so a typo never silently becomes "{}".
 func readSimBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		return fmt.Errorf("read body: %w", err)
+		return &bodyError{http.StatusBadRequest, "read body: " + err.Error()}
+	}
+	if len(b) > maxBody {
+		return &bodyError{http.StatusRequestEntityTooLarge, "body is larger than 1 MiB: a /sim request is a small JSON object"}
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return nil
@@ -350,7 +424,14 @@ func readSimBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("body is not the expected JSON: %w", err)
+		msg := "body is not the expected JSON: " + err.Error()
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			msg = "unknown field " + name + unknownFieldHint(strings.Trim(name, `"`), v)
+		}
+		return &bodyError{http.StatusBadRequest, msg}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &bodyError{http.StatusBadRequest, "body has more after its JSON object: send exactly one JSON object"}
 	}
 	return nil
 }

@@ -22,12 +22,15 @@ type state struct {
 	refunds       map[string]*refund // by out_refund_no
 	deliveries    []*Delivery        // every notification attempt, oldest first
 	bills         map[string]*billFile
+	oauthCodes    map[string]*oauthCode // by code
+	h5Links       map[string]*h5Link    // by prepay_id
 }
 
 func newState() *state {
 	return &state{
 		orders: map[string]*order{}, byTransaction: map[string]*order{},
 		refunds: map[string]*refund{}, bills: map[string]*billFile{},
+		oauthCodes: map[string]*oauthCode{}, h5Links: map[string]*h5Link{},
 	}
 }
 
@@ -38,6 +41,7 @@ type order struct {
 	Request     wechatpay.PrepayRequest  `json:"request"`
 	RawRequest  json.RawMessage          `json:"raw_request"`
 	fingerprint string                   // canonical request, to tell a retry from a re-priced order
+	prepayID    string                   // H5: the prepay_id inside the current h5_url
 	Response    wechatpay.PrepayResponse `json:"response"`
 
 	TransactionID string    `json:"transaction_id,omitempty"`
@@ -111,6 +115,8 @@ type Delivery struct {
 	Probe          bool      `json:"probe,omitempty"`
 	Verdict        string    `json:"verdict,omitempty"`
 	NextRetryAfter string    `json:"next_retry_after,omitempty"`
+	// RequestID is the Request-ID header the attempt carried, as WeChat Pay's do.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // newPrepayID looks like wx + yyyyMMddHHmmss + random, 36 characters.
