@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -23,6 +24,9 @@ type Handler struct {
 	Store    store.Store
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// APIv2Key verifies v2 XML notifications (v2.go); unset, they are refused with a
+	// message saying to set WXPAY_APIV2_KEY.
+	APIv2Key config.Secret
 }
 
 func (h *Handler) now() time.Time {
@@ -41,6 +45,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		fail(w, http.StatusMethodNotAllowed, "WeChat Pay notifications are POSTed")
+		return
+	}
+	if h.serveV2(w, r, log) {
 		return
 	}
 	log = log.With("request_id", r.Header.Get(wechatpay.HeaderRequestID), "serial", r.Header.Get(wechatpay.HeaderSerial))

@@ -50,7 +50,8 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) (*Handler, error) 
 		certs.Bootstrap = static
 	}
 	keys := resolver{static: static, certs: certs}
-	return &Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: keys}, AEAD: aead}, Store: st, Logger: log}, nil
+	return &Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: keys}, AEAD: aead}, Store: st, Logger: log,
+		APIv2Key: cfg.APIv2Key}, nil
 }
 
 // certificateManager is the downloader of platform certificates, or nil when the
