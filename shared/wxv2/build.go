@@ -42,6 +42,9 @@ func PaymentParams(tx *wechatpay.Transaction) (Params, error) {
 			p["openid"] = tx.Payer.OpenID
 		}
 	}
+	if tx.SceneInfo != nil {
+		p["device_info"] = tx.SceneInfo.DeviceID
+	}
 	if tx.Amount.PayerCurrency != "" {
 		p["cash_fee_type"] = tx.Amount.PayerCurrency
 	}

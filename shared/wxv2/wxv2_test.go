@@ -191,6 +191,7 @@ func TestRoundTripPartnerAndStatuses(t *testing.T) {
 		PromotionDetail: []wechatpay.PromotionDetail{
 			{CouponID: "c1", Type: "NOCASH", Amount: 100},
 		},
+		SceneInfo: &wechatpay.SceneInfo{DeviceID: "013467007045764"},
 	}
 	p, err := wxv2.PaymentParams(tx)
 	if err != nil {
