@@ -10,8 +10,13 @@
 //	签名算法 (安全规范)  https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=4_3
 //	支付结果通知        https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_7&index=8
 //	退款结果通知        https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_16&index=10
-//	服务商 (partner)    https://pay.weixin.qq.com/wiki/doc/api/jsapi_sl.php?chapter=9_7 (sub_mch_id, sub_appid, sub_openid)
 //	退款结果通知 (机构)  https://pay.weixin.qq.com/wiki/doc/api/wxpay/ch/pay/NativePay/chapter8_8.shtml
+//	回调通知注意事项     the answer must be bare XML: no JSON, no text, no characters between tags
+//
+// In partner mode (服务商) the messages add sub_appid and sub_mch_id (listed in the 机构
+// refund page above) and, for payments, sub_openid; appid/mch_id are then the service
+// provider's. The payment page of the partner documents (jsapi_sl.php) was not
+// available to check here; its field names are the ones WeChat Pay's SDKs use.
 //
 // The XML reader is deliberately narrow: one root element holding flat, unique,
 // attribute-free child elements of text or CDATA — exactly what WeChat Pay sends. A
