@@ -25,6 +25,13 @@ WeChat Pay would count the answer as an acknowledgement (only HTTP 200/204 withi
 With --signtest the signature is a WECHATPAY/SIGNTEST/ probe that a correct endpoint
 must refuse. Exit 1 when the verdict is bad.
 
+With --v2 it sends an APIv2 XML notification instead, as WeChat Pay does for refunds
+made by hand in the merchant platform: a payment result signed with the keys dir's
+apiv2_key (--sign-type MD5 or HMAC-SHA256), or a refund result whose req_info is
+AES-256-ECB encrypted with md5(apiv2_key) (--event REFUND.SUCCESS / REFUND.ABNORMAL =
+CHANGE / REFUND.CLOSED = REFUNDCLOSE). It is acknowledged only by HTTP 200 with
+<return_code>SUCCESS</return_code>; --signtest forges it with a random key.
+
 Configure the endpoint under test with the same keys dir (apiv3_key, platform_cert.pem
 or platform_public_key.pem + platform_public_key_id). Example:
 
@@ -43,6 +50,8 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		signTst = fs.Bool("signtest", false, "send a WECHATPAY/SIGNTEST/ probe: the endpoint must refuse it")
 		timeout = fs.Duration("timeout", notifycheck.WeChatPayTimeout, "how long to wait for the answer; WeChat Pay waits 5s")
 		asJSON  = fs.Bool("json", false, "print the report as JSON")
+		v2      = fs.Bool("v2", false, "send an APIv2 XML notification (signed/encrypted with the keys dir's apiv2_key) instead of v3")
+		v2Sign  = fs.String("sign-type", "MD5", "with --v2: sign type of payment results, MD5 or HMAC-SHA256")
 	)
 	fs.StringVar(&ev.Type, "event", wechatpay.EventTransactionSuccess, "event type: "+strings.Join(notifycheck.Events, ", "))
 	fs.StringVar(&ev.OutTradeNo, "out-trade-no", "", "merchant order number (required)")
@@ -67,6 +76,8 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("--out-refund-no is required for %s", ev.Type)
 	case *repeat < 1:
 		return usagef("--repeat must be at least 1")
+	case *v2 && *v2Sign != "MD5" && *v2Sign != "HMAC-SHA256":
+		return usagef("--sign-type %q: want MD5 or HMAC-SHA256", *v2Sign)
 	case *mode != "" && *mode != notifycheck.ModeCert && *mode != notifycheck.ModePubKey:
 		return usagef("--mode %q: want cert or pubkey", *mode)
 	case *keysDir == "":
@@ -80,7 +91,13 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	sender.Client = notifycheck.NewClient(*timeout)
-	report, err := sender.Trigger(ctx, notifycheck.TriggerOptions{URL: *target, Event: ev, Repeat: *repeat, SignTest: *signTst})
+	opts := notifycheck.TriggerOptions{URL: *target, Event: ev, Repeat: *repeat, SignTest: *signTst}
+	var report *notifycheck.TriggerReport
+	if *v2 {
+		report, err = sender.TriggerV2(ctx, notifycheck.TriggerV2Options{TriggerOptions: opts, SignType: *v2Sign})
+	} else {
+		report, err = sender.Trigger(ctx, opts)
+	}
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -21,6 +22,9 @@ type Handler struct {
 	// Ledger applies results to the store (its Merchants guard against foreign ones).
 	Ledger *payment.Ledger
 	Logger *slog.Logger
+	// APIv2Key verifies v2 XML notifications (v2.go); unset, they are refused with a
+	// message saying to set WXPAY_APIV2_KEY.
+	APIv2Key config.Secret
 }
 
 // ServeHTTP implements http.Handler.
@@ -32,6 +36,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		fail(w, http.StatusMethodNotAllowed, "WeChat Pay notifications are POSTed")
+		return
+	}
+	if h.serveV2(w, r, log) {
 		return
 	}
 	log = log.With("request_id", r.Header.Get(wechatpay.HeaderRequestID), "serial", r.Header.Get(wechatpay.HeaderSerial))

@@ -51,6 +51,7 @@ type Sender struct {
 	MchID    string
 	AppID    string
 	APIv3Key wechatpay.APIv3Key
+	APIv2Key string // v2 XML notifications (TriggerV2)
 	Signer   *wechatpay.PlatformSigner
 	Mode     string
 	// Client delivers; its Timeout should be WeChat Pay's 5 s (NewSender sets it).
@@ -96,7 +97,7 @@ func NewSender(id *keysdir.Identity, mode string) (*Sender, error) {
 		return nil, fmt.Errorf("notifycheck: %s does not belong to the %s key (serial %s) in the keys dir", keysdir.FilePlatformKey, mode, serial)
 	}
 	return &Sender{
-		MchID: id.MchID, AppID: id.AppID, APIv3Key: id.APIv3Key, Mode: mode,
+		MchID: id.MchID, AppID: id.AppID, APIv3Key: id.APIv3Key, APIv2Key: id.APIv2Key, Mode: mode,
 		Signer: &wechatpay.PlatformSigner{Serial: serial, Key: id.PlatformKey},
 		Client: NewClient(WeChatPayTimeout),
 	}, nil

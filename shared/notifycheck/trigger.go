@@ -132,7 +132,11 @@ func (r *TriggerReport) WriteText(w io.Writer) {
 		kind = "forged WECHATPAY/SIGNTEST/ signature — a correct endpoint must refuse it"
 	}
 	p("POST %s", r.URL)
-	p("  event %s, id %s, %s mode, Wechatpay-Serial %s, %s", r.EventType, r.NotificationID, r.Mode, r.Serial, kind)
+	if r.Mode == ModeV2 {
+		p("  %s, nonce_str %s, %s", r.EventType, r.NotificationID, v2Kind(r.SignTest))
+	} else {
+		p("  event %s, id %s, %s mode, Wechatpay-Serial %s, %s", r.EventType, r.NotificationID, r.Mode, r.Serial, kind)
+	}
 	p("  resource (decrypted): %s", r.Resource)
 	for _, d := range r.Deliveries {
 		prefix := ""

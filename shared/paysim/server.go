@@ -227,6 +227,7 @@ func (s *Simulator) routes() {
 	m.HandleFunc("GET /sim/orders", s.simOrders)
 	m.HandleFunc("POST /sim/refunds/{out_refund_no}/settle", s.simSettleRefund)
 	m.HandleFunc("GET /sim/refunds/{out_refund_no}", s.simRefund)
+	m.HandleFunc("POST /sim/v2/notify", s.simV2Notify) // APIv2 XML notifications: v2notify.go
 	m.HandleFunc("GET /sim/deliveries", s.simDeliveries)
 	m.HandleFunc("GET /sim/faults", s.simGetFaults)
 	m.HandleFunc("POST /sim/faults", s.simSetFaults)
