@@ -74,7 +74,7 @@ type Config struct {
 	PrivateKey     Secret // PEM text of apiclient_key.pem
 	MerchantCert   []byte // PEM, optional
 	APIv3Key       Secret // exactly as given: doctor reports whitespace and length
-	APIv2Key       Secret // only from a keys dir; lets doctor spot "APIv3 key = APIv2 key"
+	APIv2Key       Secret // WXPAY_APIV2_KEY or keys dir apiv2_key: v2 XML notifications; lets doctor spot "APIv3 key = APIv2 key"
 
 	PlatformCert        []byte // PEM, certificate mode
 	PlatformPublicKey   []byte // PEM, public-key mode
@@ -257,6 +257,9 @@ func FromKeysDir(dir string) (Config, error) {
 	c.PlatformPublicKeyID = strings.TrimSpace(string(read(keysdir.FilePlatformPublicKeyID, "PlatformPublicKeyID")))
 	if b := read(FileAPIToken, "APIToken"); b != nil {
 		c.Bundle.APIToken = NewSecret([]byte(strings.TrimSpace(string(b))))
+	}
+	if b := read(keysdir.FileAppSecret, "AppSecret"); b != nil {
+		c.Bundle.AppSecret = NewSecret([]byte(strings.TrimSpace(string(b))))
 	}
 	if b := read(FileWebhookSecret, "WebhookSecret"); b != nil {
 		c.Bundle.WebhookSecret = NewSecret([]byte(strings.TrimSpace(string(b))))
