@@ -106,9 +106,10 @@ func (d *Doctor) checkNotifyURL(ctx context.Context) []Check {
 	const name = "notify_url"
 	raw := d.Config.NotifyURL
 	if raw == "" {
-		return []Check{fail(name, "not set (WXPAY_NOTIFY_URL): orders would carry no callback address",
-			"设置 WXPAY_NOTIFY_URL，例如 https://pay.example.com/wxpay/notify",
-			"set WXPAY_NOTIFY_URL, e.g. https://pay.example.com/wxpay/notify")}
+		c := d.notSet(name, "NotifyURL", "orders would carry no callback address")
+		c.FixZH += "，例如 https://pay.example.com/wxpay/notify"
+		c.FixEN += ", e.g. https://pay.example.com/wxpay/notify"
+		return []Check{c}
 	}
 	var out []Check
 	if issues := NotifyURLIssues(raw); len(issues) > 0 {
@@ -166,10 +167,7 @@ const maxSkew = 5 * time.Minute
 // unreachable server is only a warning: doctor often runs offline.
 func (d *Doctor) checkClock(ctx context.Context) Check {
 	const name = "clock"
-	base := d.Config.APIBase
-	if base == "" {
-		base = "https://api.mch.weixin.qq.com"
-	}
+	base := d.apiBase()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base, nil)
 	if err != nil {
 		return warn(name, fmt.Sprintf("cannot build a request for %s: %v (not checked)", base, err))
