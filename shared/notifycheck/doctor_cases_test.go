@@ -214,6 +214,16 @@ func TestDoctorSaysWhyAKeyIsMissing(t *testing.T) {
 			t.Errorf("one cause, %d failures:\n%s", r.Failed, report(r))
 		}
 	})
+	t.Run("key file missing, keys dir underneath", func(t *testing.T) {
+		// The dir's key would load, but the functions refuse to start on the broken
+		// variable: no ✔ for the key.
+		r := envDoctor(t, map[string]string{config.EnvKeysDir: merchantDir(t), config.EnvPrivateKeyFile: "/nonexistent.pem",
+			config.EnvNotifyURL: "https://pay.example.com/wxpay/notify", config.EnvAPIBase: base}).Run(context.Background())
+		wantStatus(t, r, "merchant private key", StatusFail, "WXPAY_PRIVATE_KEY_FILE=/nonexistent.pem", "does not exist")
+		if r.Failed != 1 {
+			t.Errorf("one cause, %d failures:\n%s", r.Failed, report(r))
+		}
+	})
 	t.Run("both variables", func(t *testing.T) {
 		env := merchantEnv(t, base)
 		pem, err := os.ReadFile(env[config.EnvPrivateKeyFile])

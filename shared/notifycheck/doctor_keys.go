@@ -72,7 +72,11 @@ func (d *Doctor) checkPrivateKey() []Check {
 		keyZH, keyEN = "把 apiclient_key.pem 放入 "+d.place("PrivateKey")+"（不是 apiclient_cert.pem 或 .p12）",
 			"put apiclient_key.pem at "+d.place("PrivateKey")+" (not apiclient_cert.pem or the .p12)"
 	}
+	broken := d.unloaded("PrivateKey") // configured, but unusable: the functions refuse to start
 	switch {
+	case broken != nil:
+		out = append(out, fail("merchant private key", broken.detail, broken.zh, broken.en))
+		key = nil
 	case cfg.PrivateKey.IsZero():
 		c := d.notSet("merchant private key", "PrivateKey", "")
 		if !d.fromDir("PrivateKey") && d.unloaded("PrivateKey") == nil {
@@ -123,12 +127,10 @@ func (d *Doctor) checkPrivateKey() []Check {
 
 	const cname = "merchant certificate"
 	now := d.now()
-	switch {
+	switch broken := d.unloaded("MerchantCert"); {
+	case broken != nil:
+		out = append(out, fail(cname, broken.detail, broken.zh, broken.en))
 	case len(cfg.MerchantCert) == 0:
-		if p := d.unloaded("MerchantCert"); p != nil {
-			out = append(out, fail(cname, p.detail, p.zh, p.en))
-			break
-		}
 		out = append(out, skip(cname, "not configured ("+d.place("MerchantCert")+"): key ↔ certificate match not checked"))
 	case certErr != nil:
 		out = append(out, fail(cname, certErr.Error()+" ("+cfg.Source("MerchantCert")+")",

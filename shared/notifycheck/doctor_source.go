@@ -20,19 +20,20 @@ type setting struct {
 	file    string // the file in a keys dir
 	isFile  bool   // env holds a path, not the value
 	example string // what the file holds, for "write … to DIR/file"
+	zh      string // the same in Chinese
 }
 
 var settings = map[string]setting{
-	"MchID":               {env: config.EnvMchID, file: keysdir.FileMchID, example: "your merchant id (商户号)"},
-	"AppID":               {env: config.EnvAppID, file: keysdir.FileAppID, example: "the AppID (wx…)"},
-	"MerchantSerial":      {env: config.EnvMerchantSerial, file: keysdir.FileMerchantSerial, example: "the API certificate serial"},
-	"PrivateKey":          {env: config.EnvPrivateKeyFile, inline: config.EnvPrivateKey, file: keysdir.FileMerchantKey, isFile: true, example: "apiclient_key.pem"},
-	"MerchantCert":        {env: config.EnvMerchantCertFile, file: keysdir.FileMerchantCert, isFile: true, example: "apiclient_cert.pem"},
-	"APIv3Key":            {env: config.EnvAPIv3Key, file: keysdir.FileAPIv3Key, example: "the 32-character APIv3 key"},
-	"PlatformCert":        {env: config.EnvPlatformCertFile, inline: config.EnvPlatformCert, file: keysdir.FilePlatformCert, isFile: true, example: "the platform certificate"},
-	"PlatformPublicKey":   {env: config.EnvPlatformPubKeyFile, inline: config.EnvPlatformPubKey, file: keysdir.FilePlatformPublicKey, isFile: true, example: "pub_key.pem"},
-	"PlatformPublicKeyID": {env: config.EnvPlatformPublicKeyID, file: keysdir.FilePlatformPublicKeyID, example: "the PUB_KEY_ID_… id"},
-	"NotifyURL":           {env: config.EnvNotifyURL, file: config.FileNotifyURL, example: "the notify_url"},
+	"MchID":               {env: config.EnvMchID, file: keysdir.FileMchID, example: "your merchant id (商户号)", zh: "商户号"},
+	"AppID":               {env: config.EnvAppID, file: keysdir.FileAppID, example: "the AppID (wx…)", zh: "AppID（wx 开头）"},
+	"MerchantSerial":      {env: config.EnvMerchantSerial, file: keysdir.FileMerchantSerial, example: "the API certificate serial", zh: "商户API证书序列号"},
+	"PrivateKey":          {env: config.EnvPrivateKeyFile, inline: config.EnvPrivateKey, file: keysdir.FileMerchantKey, isFile: true, example: "apiclient_key.pem", zh: "apiclient_key.pem"},
+	"MerchantCert":        {env: config.EnvMerchantCertFile, file: keysdir.FileMerchantCert, isFile: true, example: "apiclient_cert.pem", zh: "apiclient_cert.pem"},
+	"APIv3Key":            {env: config.EnvAPIv3Key, file: keysdir.FileAPIv3Key, example: "the 32-character APIv3 key", zh: "32位APIv3密钥"},
+	"PlatformCert":        {env: config.EnvPlatformCertFile, inline: config.EnvPlatformCert, file: keysdir.FilePlatformCert, isFile: true, example: "the platform certificate", zh: "平台证书"},
+	"PlatformPublicKey":   {env: config.EnvPlatformPubKeyFile, inline: config.EnvPlatformPubKey, file: keysdir.FilePlatformPublicKey, isFile: true, example: "pub_key.pem", zh: "pub_key.pem"},
+	"PlatformPublicKeyID": {env: config.EnvPlatformPublicKeyID, file: keysdir.FilePlatformPublicKeyID, example: "the PUB_KEY_ID_… id", zh: "公钥ID（PUB_KEY_ID_…）"},
+	"NotifyURL":           {env: config.EnvNotifyURL, file: config.FileNotifyURL, example: "the notify_url", zh: "回调地址 notify_url"},
 }
 
 // fromDir reports whether fixes should name keys-dir files rather than variables: the
@@ -62,7 +63,7 @@ func (d *Doctor) place(field string) string {
 	case d.fromDir(field):
 		return path
 	case d.KeysDir != "" && d.Env != nil:
-		return s.env + " (or " + path + ")"
+		return s.env + " or " + path
 	default:
 		return s.env
 	}
@@ -73,12 +74,12 @@ func (d *Doctor) setFix(field string) (zh, en string) {
 	s := settings[field]
 	p := d.place(field)
 	if d.fromDir(field) {
-		return fmt.Sprintf("把%s写入 %s", s.example, p), fmt.Sprintf("write %s to %s", s.example, p)
+		return fmt.Sprintf("把%s写入 %s", s.zh, p), fmt.Sprintf("write %s to %s", s.example, p)
 	}
 	if s.isFile {
-		return fmt.Sprintf("设置 %s 为 %s 的路径", p, s.example), fmt.Sprintf("set %s to the path of %s", p, s.example)
+		return fmt.Sprintf("设置 %s 为 %s 的路径", p, s.zh), fmt.Sprintf("set %s to the path of %s", p, s.example)
 	}
-	return fmt.Sprintf("设置 %s 为%s", p, s.example), fmt.Sprintf("set %s to %s", p, s.example)
+	return fmt.Sprintf("设置 %s 为%s", p, s.zh), fmt.Sprintf("set %s to %s", p, s.example)
 }
 
 // problem is why a field holds nothing although the user configured it: a file that
