@@ -122,6 +122,9 @@ func (d *Doctor) checkNotifyURL(ctx context.Context) []Check {
 	return append(out, d.checkDNS(ctx, raw))
 }
 
+// dnsControlHost is a name that always resolves where DNS works: WeChat Pay's API.
+const dnsControlHost = "api.mch.weixin.qq.com"
+
 // checkDNS resolves the notify host as WeChat Pay would have to: a name that does not
 // resolve, or resolves only to private addresses, can never receive a callback.
 func (d *Doctor) checkDNS(ctx context.Context, raw string) Check {
@@ -142,6 +145,11 @@ func (d *Doctor) checkDNS(ctx context.Context, raw string) Check {
 	defer cancel()
 	addrs, err := d.resolver().LookupHost(ctx, host)
 	if err != nil {
+		// Tell "this name has no record" from "this machine resolves nothing" (a
+		// sandbox, an offline laptop): only the first is a fact about notify_url.
+		if _, cerr := d.resolver().LookupHost(ctx, dnsControlHost); cerr != nil {
+			return warn(name, fmt.Sprintf("not checked: %s does not resolve from here, but neither does %s — this machine has no working DNS; run doctor where it has", host, dnsControlHost))
+		}
 		return fail(name, fmt.Sprintf("%s does not resolve from here: %v", host, err),
 			"为该域名添加公网DNS解析（A/CNAME 记录），不要使用域名转发；在其他网络下也确认能解析。若本机无DNS，请在能上网的环境再运行",
 			"add a public DNS record (A/CNAME) for the host and do not use URL forwarding; if this machine has no DNS, run doctor where it has")

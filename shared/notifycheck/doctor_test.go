@@ -136,7 +136,7 @@ func TestDoctorBrokenConfigs(t *testing.T) {
 			"notify_url", []string{"empty segment"}},
 		{"notify_url unset", func(d *Doctor) { d.Config.NotifyURL = "" },
 			"notify_url", []string{"not set"}},
-		{"notify host does not resolve", func(d *Doctor) { d.Resolver = fakeResolver{} },
+		{"notify host does not resolve", func(d *Doctor) { d.Resolver = fakeResolver{dnsControlHost: {"203.0.113.1"}} },
 			"notify_url DNS", []string{"does not resolve", "no such host"}},
 		{"notify host is private", func(d *Doctor) { d.Resolver = fakeResolver{"pay.example.com": {"192.168.1.20"}} },
 			"notify_url DNS", []string{"private addresses"}},
@@ -185,11 +185,15 @@ func TestDoctorBrokenConfigs(t *testing.T) {
 
 func TestDoctorWarningsDoNotFail(t *testing.T) {
 	d := goodDoctor(t)
+	d.Resolver = fakeResolver{} // no DNS at all here: notify_url's host is not judged
 	d.Config.APIv3Key = config.NewSecret(append(append([]byte{}, identity(t).APIv3Key.Bytes()...), ' ', '\n'))
 	d.Config.APIBase = "http://127.0.0.1:1" // unreachable: the clock is not checked
 	r := d.Run(context.Background())
-	if !r.OK || r.Warnings != 2 {
-		t.Fatalf("want OK with 2 warnings, got %+v", r)
+	if !r.OK || r.Warnings != 3 {
+		t.Fatalf("want OK with 3 warnings, got %+v", r)
+	}
+	if c := find(t, r, "notify_url DNS"); c.Status != StatusWarn || !strings.Contains(c.Detail, "no working DNS") {
+		t.Errorf("notify_url DNS: %+v", c)
 	}
 	if c := find(t, r, "APIv3 key"); c.Status != StatusWarn || !strings.Contains(c.Detail, "whitespace") {
 		t.Errorf("APIv3 key: %+v", c)
