@@ -86,7 +86,7 @@ func (d *Doctor) checkPrivateKey() []Check {
 		out = append(out, c)
 		key = nil
 	case keyErr != nil:
-		out = append(out, fail("merchant private key", keyErr.Error()+" ("+cfg.Source("PrivateKey")+")", keyZH, keyEN))
+		out = append(out, fail("merchant private key", plain(keyErr)+" ("+cfg.Source("PrivateKey")+")", keyZH, keyEN))
 		key = nil
 	case key.N.BitLen() < 2048:
 		out = append(out, fail("merchant private key", fmt.Sprintf("RSA-%d: WeChat Pay API keys are RSA-2048", key.N.BitLen()),
@@ -111,8 +111,8 @@ func (d *Doctor) checkPrivateKey() []Check {
 			"序列号是40位十六进制字符，不要带空格、冒号或 0x", "the serial is 40 hex digits, without spaces, colons or 0x"))
 	case cert == nil && len(serial) != 40:
 		out = append(out, fail(sname, fmt.Sprintf("is %d hex digits; WeChat Pay's merchant serials are 40", len(serial)),
-			"从商户平台 → API安全 → 管理证书 复制完整序列号，或用 openssl x509 -noout -serial -in apiclient_cert.pem 查看",
-			"copy the full serial from 商户平台 → API安全, or run openssl x509 -noout -serial -in apiclient_cert.pem"))
+			"从商户平台 → 账户中心 → API安全 → 管理证书 复制完整序列号，或用 openssl x509 -noout -serial -in apiclient_cert.pem 查看",
+			"copy the full serial from 商户平台 → 账户中心 → API安全 → 管理证书, or run openssl x509 -noout -serial -in apiclient_cert.pem"))
 	case cert == nil:
 		d.serialOK = true
 		out = append(out, ok(sname, serial))
@@ -133,7 +133,7 @@ func (d *Doctor) checkPrivateKey() []Check {
 	case len(cfg.MerchantCert) == 0:
 		out = append(out, skip(cname, "not configured ("+d.place("MerchantCert")+"): key ↔ certificate match not checked"))
 	case certErr != nil:
-		out = append(out, fail(cname, certErr.Error()+" ("+cfg.Source("MerchantCert")+")",
+		out = append(out, fail(cname, plain(certErr)+" ("+cfg.Source("MerchantCert")+")",
 			d.place("MerchantCert")+" 应为 apiclient_cert.pem", d.place("MerchantCert")+" must be apiclient_cert.pem"))
 	case now.After(cert.NotAfter):
 		out = append(out, fail(cname, "expired on "+cert.NotAfter.Format(time.DateOnly),
@@ -302,4 +302,14 @@ func (d *Doctor) checkDownload(ctx context.Context) Check {
 	}
 	return ok(name, fmt.Sprintf("downloaded from %s/v3/certificates, signature verified, decrypted with the APIv3 key: newest serial %s, valid until %s (what notify does on its first notification)",
 		base, serial, newest.NotAfter.Format(time.DateOnly)))
+}
+
+// plain is an error's message without the package prefixes ("wechatpay: private key:
+// got a CERTIFICATE" → "got a CERTIFICATE"): a doctor line already says what it checks.
+func plain(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"config: ", "wechatpay: ", "private key: ", "certificate: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
 }

@@ -39,13 +39,15 @@ var settings = map[string]setting{
 // fromDir reports whether fixes should name keys-dir files rather than variables: the
 // configuration came from --keys-dir alone, or the field's value came from the dir.
 func (d *Doctor) fromDir(field string) bool {
-	if d.KeysDir == "" {
+	src := d.Config.Source(field)
+	switch {
+	case d.KeysDir == "", strings.HasPrefix(src, "WXPAY_"):
 		return false
-	}
-	if d.Env == nil {
+	case d.Env == nil:
 		return true
+	default:
+		return strings.HasPrefix(src, "keys dir")
 	}
-	return strings.HasPrefix(d.Config.Source(field), "keys dir")
 }
 
 // place names where field is configured, for a fix: "WXPAY_MCHID" or "the file
