@@ -167,6 +167,13 @@ func (d *Doctor) notSet(name, field, why string) Check {
 		return fail(name, p.detail, p.zh, p.en)
 	}
 	zh, en := d.setFix(field)
+	if d.fromDir(field) {
+		detail := d.place(field) + " does not exist"
+		if why != "" {
+			detail += ": " + why
+		}
+		return fail(name, detail, zh, en)
+	}
 	detail := "not set"
 	if why != "" {
 		detail += ": " + why

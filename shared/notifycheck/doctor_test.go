@@ -135,7 +135,7 @@ func TestDoctorBrokenConfigs(t *testing.T) {
 		{"notify_url with //", func(d *Doctor) { d.Config.NotifyURL = "https://pay.example.com/weixin/pay//callback" },
 			"notify_url", []string{"empty segment"}},
 		{"notify_url unset", func(d *Doctor) { d.Config.NotifyURL = "" },
-			"notify_url", []string{"not set"}},
+			"notify_url", []string{"notify_url does not exist", "no callback address"}},
 		{"notify host does not resolve", func(d *Doctor) { d.Resolver = fakeResolver{dnsControlHost: {"203.0.113.1"}} },
 			"notify_url DNS", []string{"does not resolve", "no such host"}},
 		{"notify host is private", func(d *Doctor) { d.Resolver = fakeResolver{"pay.example.com": {"192.168.1.20"}} },
