@@ -12,17 +12,27 @@ import (
 
 const doctorSynopsis = `[--keys-dir DIR] [--notify-url URL] [--api-base URL] [--probe] [--json]
 
-Checks a merchant configuration before it costs money: private key, merchant serial and
-certificate, APIv3 key, platform certificate / public key, notify_url (every WeChat Pay
-rule, plus DNS), and the local clock against the API server. With --probe it also POSTs
-a signed notification and a forged-signature probe to notify_url (needs the simulator's
-keys dir). Exit 1 when any check fails.
+Checks a merchant configuration before it costs money, doing what the functions will
+do: private key, merchant serial and certificate, APIv3 key; the platform certificate /
+public key, or, with neither configured, downloading the platform certificates from the
+API base and verifying them; notify_url (every WeChat Pay rule, plus DNS); the local
+clock against the API server; the store (STORE_URL: reachable, DynamoDB table and
+index); the webhook (WXPAY_WEBHOOK_URL answers 2xx to a signed ping event). With --probe
+it also POSTs a signed notification and a forged-signature probe to notify_url (needs
+the simulator's keys dir). Exit 1 when any check fails; an unreachable API server is a
+warning (not checked), so offline runs say what they could not check.
 
-Configuration comes from --keys-dir, or from the environment:
+Configuration comes from --keys-dir DIR (files mchid, appid, merchant_serial,
+merchant_private_key.pem or apiclient_key.pem, merchant_cert.pem or apiclient_cert.pem,
+apiv3_key, platform_cert.pem, platform_public_key.pem + platform_public_key_id,
+notify_url), or from the environment:
   WXPAY_KEYS_DIR, WXPAY_MCHID, WXPAY_APPID, WXPAY_MERCHANT_SERIAL,
   WXPAY_PRIVATE_KEY (PEM text) or WXPAY_PRIVATE_KEY_FILE, WXPAY_MERCHANT_CERT_FILE,
   WXPAY_APIV3_KEY, WXPAY_PLATFORM_CERT_FILE, WXPAY_PLATFORM_PUBLIC_KEY_FILE,
-  WXPAY_PLATFORM_PUBLIC_KEY_ID, WXPAY_NOTIFY_URL, WXPAY_API_BASE`
+  WXPAY_PLATFORM_PUBLIC_KEY_ID, WXPAY_NOTIFY_URL, WXPAY_API_BASE,
+  STORE_URL, WXPAY_WEBHOOK_URL, WXPAY_WEBHOOK_SECRET
+With --keys-dir, STORE_URL, WXPAY_NOTIFY_URL, WXPAY_API_BASE and WXPAY_WEBHOOK_* from
+the environment still apply.`
 
 // doctorResolver resolves the notify_url host; nil means net.DefaultResolver. Tests
 // replace it because CI machines (and this sandbox) often have no DNS.
@@ -46,7 +56,12 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *apiBase != "" {
 		cfg.APIBase = *apiBase
 	}
-	d := &notifycheck.Doctor{Config: cfg, ConfigErr: cfgErr, Source: source, Probe: *probe, Resolver: doctorResolver}
+	d := &notifycheck.Doctor{Config: cfg, ConfigErr: cfgErr, Source: source, Probe: *probe, Resolver: doctorResolver,
+		KeysDir: *keysDir, StoreURL: os.Getenv(notifycheck.EnvStoreURL)}
+	if *keysDir == "" {
+		d.Env = os.LookupEnv
+		d.KeysDir = os.Getenv(config.EnvKeysDir)
+	}
 	if *probe {
 		dir := *keysDir
 		if dir == "" {
@@ -72,8 +87,8 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// loadConfig reads an explicit keys dir (plus notify_url and API base from the
-// environment, which a keys dir does not hold), or else the environment.
+// loadConfig reads an explicit keys dir (plus notify_url, API base and webhook from
+// the environment, which override the dir), or else the environment.
 func loadConfig(keysDir string) (config.Config, string, error) {
 	if keysDir == "" {
 		cfg, err := config.FromEnv()
@@ -89,6 +104,12 @@ func loadConfig(keysDir string) (config.Config, string, error) {
 	}
 	if v := os.Getenv(config.EnvAPIBase); v != "" {
 		cfg.APIBase, cfg.Sources["APIBase"] = v, config.EnvAPIBase
+	}
+	if v := os.Getenv(config.EnvWebhookURL); v != "" {
+		cfg.Bundle.WebhookURL = v
+	}
+	if v := os.Getenv(config.EnvWebhookSecret); v != "" {
+		cfg.Bundle.WebhookSecret = config.NewSecret([]byte(v))
 	}
 	return cfg, "keys dir " + keysDir, err
 }

@@ -66,7 +66,7 @@ func TestDoctorCommandFromEnv(t *testing.T) {
 	t.Setenv("WXPAY_NOTIFY_URL", "https://pay.example.com/notify")
 	t.Setenv("WXPAY_API_BASE", "http://127.0.0.1:1")
 	code, out, _ := runCmd(t, "doctor", "--probe")
-	for _, want := range []string{"configuration from environment", "✘ APIv3 key", "31 bytes", "✘ platform key", "✘ notify_url DNS", "⚠ clock", "✘ probe", "/v3/security/echo"} {
+	for _, want := range []string{"configuration from environment", "✘ APIv3 key", "31 bytes", "– platform certificates", "⚠ notify_url DNS", "⚠ clock", "✘ probe", "/v3/security/echo"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}

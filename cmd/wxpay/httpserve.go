@@ -18,7 +18,7 @@ func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, before
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
 	if beforeShutdown != nil {

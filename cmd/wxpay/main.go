@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -36,9 +37,9 @@ func commands() []command {
 		{"serve", "run every function locally on one HTTP server", runServe},
 		{"sim", "run the WeChat Pay simulator", runSim},
 		{"trigger", "send a signed WeChat Pay notification to an endpoint and judge the answer", runTrigger},
-		{"doctor", "check a merchant configuration (keys, serials, notify_url, clock)", runDoctor},
+		{"doctor", "check a merchant configuration (keys, certificates, notify_url, clock, store, webhook)", runDoctor},
 		{"reconcile", "run one reconcile pass now: settle missed payments, close expired orders, deliver events", runReconcile},
-		{"version", "print the version", runVersion},
+		{"version", "print the module version and VCS commit", runVersion},
 		{"help", "show help for a command", runHelp},
 	}
 }
@@ -70,9 +71,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := args[0]
-	if name == "-h" || name == "--help" || name == "-help" {
+	switch name {
+	case "-h", "--help", "-help":
 		printUsage(stdout)
 		return 0
+	case "--version", "-version":
+		name = "version"
 	}
 	for _, c := range commands() {
 		if c.name == name {
@@ -113,16 +117,27 @@ func printUsage(w io.Writer) {
 }
 
 func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
+	fs := newFlagSet("help", "[command]\n\nShows the commands, or one command's flags.", stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{msg: err.Error(), printed: true}
+	}
+	switch fs.NArg() {
+	case 0:
 		printUsage(stdout)
 		return nil
+	case 1:
+	default:
+		return usagef("help takes one command, got %q", fs.Args())
 	}
 	for _, c := range commands() {
-		if c.name == args[0] && c.name != "help" {
+		if c.name == fs.Arg(0) {
 			return c.run(ctx, []string{"-h"}, stdout, stderr)
 		}
 	}
-	return usagef("unknown command %q", args[0])
+	return usagef("unknown command %q", fs.Arg(0))
 }
 
 // newFlagSet makes a flag set whose parse errors become usage errors (exit 2).
@@ -130,8 +145,17 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("wxpay "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: wxpay %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
+		sep := " "
+		if strings.HasPrefix(synopsis, "\n") {
+			sep = ""
+		}
+		fmt.Fprintf(fs.Output(), "Usage: wxpay %s%s%s\n", name, sep, synopsis)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }
@@ -156,22 +180,50 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // nowFunc is the wall clock; tests replace it.
 var nowFunc = time.Now
 
-// version is set at build time: go build -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version can be set at build time (go build -ldflags "-X main.version=v1.2.3");
+// otherwise versionString reads what the go command embedded.
+var version = ""
 
-func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "", stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	rev := ""
+// versionString is the module version and VCS revision the go command embeds in the
+// binary (debug.ReadBuildInfo): "v1.2.3", or a pseudo-version for a build from a
+// checkout, plus the commit and whether the tree had local changes. `go run` and
+// `go test` builds carry neither, and say so.
+func versionString() string {
+	v, rev, modified := version, "", false
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = " " + s.Value[:12]
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "wxpay %s%s (%s %s/%s)\n", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if v == "" {
+		v = "(devel)"
+	}
+	out := "wxpay " + v
+	switch short := rev[:min(12, len(rev))]; {
+	case rev != "" && !strings.Contains(v, short): // a pseudo-version already names it
+		out += " commit " + short
+		if modified {
+			out += " with local changes"
+		}
+	case rev == "" && v == "(devel)":
+		out += ", no VCS information (go run and go test builds carry none; go build -buildvcs=true in a checkout embeds it)"
+	}
+	return out
+}
+
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", "\n\nPrints the module version, the VCS commit it was built from, and the Go toolchain.", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
 }

@@ -60,15 +60,18 @@ func (b *bundle) Close() error {
 
 // runServe is `wxpay serve` (and `make run`).
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "[--addr 127.0.0.1:8080] [--keys-dir DIR] [--store URL] [--mode cert|pubkey]", stderr)
+	fs := newFlagSet("serve", "[--addr 127.0.0.1:8080] [--keys-dir DIR] [--store URL] [--mode cert|pubkey] [--retry-scale X]", stderr)
 	var o serveOptions
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&o.keysDir, "keys-dir", filepath.Join(".wxpay", "sim"), "simulator identity directory (as `wxpay sim` writes it), plus api_token; created when empty")
-	fs.StringVar(&o.storeURL, "store", os.Getenv("STORE_URL"), "store URL (bolt:///path, dynamodb://TABLE?…, redis://…); default: a bbolt file beside the keys dir")
+	fs.StringVar(&o.keysDir, "keys-dir", filepath.Join(".wxpay", "sim"), "`DIR` of the simulator identity (as wxpay sim writes it) and api_token; created when empty")
+	fs.StringVar(&o.storeURL, "store", "", "store `URL` (bolt:///path, dynamodb://TABLE?…, redis://…) (default $STORE_URL, else a bbolt file beside the keys dir)")
 	fs.StringVar(&o.mode, "mode", paysim.ModeCert, "simulator signs under the platform certificate (cert) or PUB_KEY_ID (pubkey)")
 	fs.Float64Var(&o.retryScale, "retry-scale", 1, "simulator: multiply WeChat Pay's notification retry schedule by this")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if o.storeURL == "" {
+		o.storeURL = os.Getenv("STORE_URL")
 	}
 	// Real credentials in the environment mean a real merchant: never mix them with
 	// the simulator's keys.
@@ -82,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return fmt.Errorf("serve: listen on %s: %w", o.addr, err)
+		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
 	printServeBanner(stdout, o, b, "http://"+ln.Addr().String())
 	var closeSim func()
@@ -92,7 +95,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := serveUntilDone(ctx, ln, b.handler, closeSim); err != nil {
 		return err
 	}
-	log.Info("wxpay serve: stopped")
+	log.Info("stopped")
 	return nil
 }
 
@@ -103,14 +106,14 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 	var err error
 	if o.live {
 		if cfg, err = config.FromEnv(); err != nil {
-			return nil, fmt.Errorf("serve: configuration: %w", err)
+			return nil, err // config's errors name the variable
 		}
 	} else {
 		if b.id, _, err = keysdir.LoadOrCreate(o.keysDir); err != nil {
-			return nil, fmt.Errorf("serve: keys dir %s: %w", o.keysDir, err)
+			return nil, err // keysdir's errors name the file
 		}
 		if cfg, err = config.FromKeysDir(o.keysDir); err != nil {
-			return nil, fmt.Errorf("serve: keys dir %s: %w", o.keysDir, err)
+			return nil, err
 		}
 		if b.token, err = loadOrCreateToken(filepath.Join(o.keysDir, apiTokenFile)); err != nil {
 			return nil, err
@@ -120,12 +123,12 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		b.dbURL = "bolt://" + filepath.Join(filepath.Dir(filepath.Clean(o.keysDir)), "wxpay.db")
 	}
 	if b.store, err = storeurl.Open(ctx, b.dbURL); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, err
 	}
 	nh, err := notify.New(cfg, b.store, log.With("function", "notify"))
 	if err != nil {
 		b.store.Close()
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, err // "notify: configuration: …"
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/notify", nh)
@@ -134,7 +137,7 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		b.sim, err = paysim.New(paysim.Config{Identity: b.id, Mode: o.mode, RetryScale: o.retryScale, Logger: log.With("component", "paysim")})
 		if err != nil {
 			b.store.Close()
-			return nil, fmt.Errorf("serve: simulator: %w", err)
+			return nil, err
 		}
 		mux.Handle("/v3/", b.sim)
 		mux.Handle("/sim/", b.sim)
@@ -142,13 +145,15 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := b.store.Get(r.Context(), "healthz"); err != nil && !errors.Is(err, store.ErrNotFound) {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable", "error": err.Error()})
+			// The error names hosts and tables: it goes to the log, not to the caller.
+			log.ErrorContext(r.Context(), "healthz: store unavailable", "err", err.Error())
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "the store is not reachable; see the server log"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"service": "wxpay", "version": version, "routes": append(routes, "GET /healthz")})
+		writeJSON(w, http.StatusOK, map[string]any{"service": "wxpay", "version": versionString(), "routes": append(routes, "GET /healthz")})
 	})
 	b.handler = mux
 	return b, nil
@@ -161,15 +166,15 @@ func loadOrCreateToken(path string) (string, error) {
 		return strings.TrimSpace(string(data)), nil
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("serve: %w", err)
+		return "", fmt.Errorf("api token: %w", err)
 	}
 	var raw [24]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", fmt.Errorf("serve: api token: %w", err)
+		return "", fmt.Errorf("api token: %w", err)
 	}
 	token := hex.EncodeToString(raw[:])
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("serve: write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return token, nil
 }

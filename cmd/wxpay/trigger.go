@@ -44,7 +44,7 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var (
 		ev      notifycheck.Event
 		target  = fs.String("url", "", "notify endpoint `URL` to POST to (required; local http URLs are fine)")
-		keysDir = fs.String("keys-dir", defaultSimKeysDir(), "keys `DIR` written by wxpay sim --keys-dir (default $"+config.EnvKeysDir+", else sim's default)")
+		keysDir = fs.String("keys-dir", "", "keys `DIR` written by wxpay sim --keys-dir (default $"+config.EnvKeysDir+", else "+filepath.Join(".wxpay", "sim")+")")
 		mode    = fs.String("mode", "", "Wechatpay-Serial to sign under: cert (platform certificate serial) or pubkey (PUB_KEY_ID_…); default cert when the dir has one")
 		repeat  = fs.Int("repeat", 1, "deliver the same notification `N` times (duplicate-delivery test)")
 		signTst = fs.Bool("signtest", false, "send a WECHATPAY/SIGNTEST/ probe: the endpoint must refuse it")
@@ -63,6 +63,9 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *keysDir == "" {
+		*keysDir = defaultSimKeysDir()
+	}
 	switch {
 	case *target == "":
 		return usagef("--url is required")
@@ -80,8 +83,6 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("--sign-type %q: want MD5 or HMAC-SHA256", *v2Sign)
 	case *mode != "" && *mode != notifycheck.ModeCert && *mode != notifycheck.ModePubKey:
 		return usagef("--mode %q: want cert or pubkey", *mode)
-	case *keysDir == "":
-		return usagef("--keys-dir is empty: trigger signs as WeChat Pay with the simulator's platform key; create a dir with `wxpay sim --keys-dir DIR`")
 	}
 	if err := notifycheck.ValidateTargetURL(*target); err != nil {
 		return usagef("%v", err)
@@ -133,7 +134,7 @@ func loadSender(dir, mode string) (*notifycheck.Sender, error) {
 	}
 	id, err := keysdir.Load(dir)
 	if err != nil {
-		return nil, fmt.Errorf("keys dir: %w", err)
+		return nil, err // keysdir's errors name the file
 	}
 	s, err := notifycheck.NewSender(id, mode)
 	if err != nil {

@@ -30,7 +30,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/paysls/wxpay/shared/keysdir"
@@ -60,6 +59,8 @@ const (
 const (
 	FileAPIToken      = "api_token"
 	FileWebhookSecret = "webhook_secret"
+	// FileNotifyURL holds the notify_url, so a keys dir can be the whole configuration.
+	FileNotifyURL = "notify_url"
 )
 
 // DefaultAPIBase is WeChat Pay's main API domain (api2.mch.weixin.qq.com is the backup).
@@ -224,8 +225,11 @@ func FromKeysDir(dir string) (Config, error) {
 	c := Config{Sources: map[string]string{}, APIBase: DefaultAPIBase}
 	var errs []error
 	read := func(name, field string) []byte {
-		p := filepath.Join(dir, name)
-		b, err := os.ReadFile(p)
+		p, err := keysdir.Find(dir, name) // apiclient_key.pem is merchant_private_key.pem
+		var b []byte
+		if err == nil {
+			b, err = os.ReadFile(p)
+		}
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("config: keys dir: %w", err))
@@ -255,6 +259,7 @@ func FromKeysDir(dir string) (Config, error) {
 	c.PlatformCert = read(keysdir.FilePlatformCert, "PlatformCert")
 	c.PlatformPublicKey = read(keysdir.FilePlatformPublicKey, "PlatformPublicKey")
 	c.PlatformPublicKeyID = strings.TrimSpace(string(read(keysdir.FilePlatformPublicKeyID, "PlatformPublicKeyID")))
+	c.NotifyURL = strings.TrimSpace(string(read(FileNotifyURL, "NotifyURL")))
 	if b := read(FileAPIToken, "APIToken"); b != nil {
 		c.Bundle.APIToken = NewSecret([]byte(strings.TrimSpace(string(b))))
 	}

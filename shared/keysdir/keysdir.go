@@ -13,7 +13,9 @@
 //	app_secret                          the official account's AppSecret (OAuth code exchange)
 //	platform_private_key.pem            the simulator's own signing key (simulator only)
 //
-// Secret files are written with mode 0600.
+// A merchant's own files keep the names the merchant platform gives them:
+// apiclient_key.pem is read as merchant_private_key.pem and apiclient_cert.pem as
+// merchant_cert.pem (see Aliases). Secret files are written with mode 0600.
 package keysdir
 
 import (
@@ -50,6 +52,38 @@ const (
 	FilePlatformKey         = "platform_private_key.pem"
 	FileAppSecret           = "app_secret"
 )
+
+// Aliases are other names a file may have in a keys directory: the names of the files
+// in the certificate bundle the merchant platform hands out (商户平台 → 账户中心 → API安全
+// → 申请API证书). Find accepts either name; Save writes the canonical one.
+var Aliases = map[string][]string{
+	FileMerchantKey:  {"apiclient_key.pem"},
+	FileMerchantCert: {"apiclient_cert.pem"},
+}
+
+// Find returns the path of the file called name (or one of its Aliases) in dir. When
+// none exists the error wraps fs.ErrNotExist and path is the canonical name; when two
+// exist it is an error that names both, since they might differ.
+func Find(dir, name string) (path string, err error) {
+	var found []string
+	for _, n := range append([]string{name}, Aliases[name]...) {
+		p := filepath.Join(dir, n)
+		if _, err := os.Stat(p); err == nil {
+			found = append(found, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return p, err
+		}
+	}
+	switch len(found) {
+	case 0:
+		p := filepath.Join(dir, name)
+		return p, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+	case 1:
+		return found[0], nil
+	default:
+		return found[0], fmt.Errorf("both %s and %s exist in %s: keep one", filepath.Base(found[0]), filepath.Base(found[1]), dir)
+	}
+}
 
 // Identity is a merchant and the WeChat Pay platform it talks to.
 type Identity struct {
@@ -213,16 +247,44 @@ func (id *Identity) Save(dir string) error {
 		if f.secret {
 			mode = 0o600
 		}
-		// Write to a temporary file and rename, so a reader never sees half a key.
-		tmp := filepath.Join(dir, "."+f.name+".tmp")
-		if err := os.WriteFile(tmp, f.data, mode); err != nil {
-			return fmt.Errorf("keysdir: write %s: %w", f.name, err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, f.name)); err != nil {
+		if err := writeFile(dir, f.name, f.data, mode); err != nil {
 			return fmt.Errorf("keysdir: write %s: %w", f.name, err)
 		}
 	}
 	return nil
+}
+
+// writeFile replaces dir/name atomically: the data goes to a temporary file that is
+// created fresh (O_CREATE|O_EXCL, random name, mode 0600 from the start), so a leftover
+// temp file or a symlink planted where one would go is never reused or followed, and
+// a reader never sees half a key. rename replaces a link at the final name, not its
+// target. Non-secret files are widened to mode after writing.
+func writeFile(dir, name string, data []byte, mode fs.FileMode) (err error) {
+	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if mode != 0o600 {
+		if err = os.Chmod(tmp, mode); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp, filepath.Join(dir, name))
 }
 
 // Load reads an identity from dir. mchid, appid, merchant_private_key.pem,
@@ -235,10 +297,14 @@ func Load(dir string) (*Identity, error) {
 		if err != nil {
 			return ""
 		}
-		b, e := os.ReadFile(filepath.Join(dir, name))
+		p, e := Find(dir, name)
+		var b []byte
+		if e == nil {
+			b, e = os.ReadFile(p)
+		}
 		if e != nil {
 			if required || !errors.Is(e, fs.ErrNotExist) {
-				err = fmt.Errorf("keysdir: %s: %w", dir, e)
+				err = fmt.Errorf("keysdir: %w", e)
 			}
 			return ""
 		}

@@ -103,3 +103,106 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		t.Fatalf("Load without platform keys = %v", err)
 	}
 }
+
+// A temp file left behind by an interrupted Save (or created by someone else) with
+// mode 0644 must not lend its mode to the secrets written next.
+func TestSaveIgnoresStaleTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{keysdir.FileAPIv3Key, keysdir.FileMerchantKey, keysdir.FilePlatformKey} {
+		if err := os.WriteFile(filepath.Join(dir, "."+name+".tmp"), []byte("stale"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := keysdir.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{keysdir.FileAPIv3Key, keysdir.FileMerchantKey, keysdir.FilePlatformKey, keysdir.FileAPIv2Key} {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil || fi.Mode() != 0o600 {
+			t.Errorf("%s: mode %v, %v; want a regular 0600 file", name, fi.Mode(), err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, keysdir.FileMchID)); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mchid: %v %v; non-secret files stay 0644", fi.Mode(), err)
+	}
+	if _, err := keysdir.Load(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A symlink planted where a temp file would go (old fixed name, or any name) must not
+// be followed: the target keeps its content, the secret lands in the directory.
+func TestSaveDoesNotFollowPlantedSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("untouched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{keysdir.FileAPIv3Key, keysdir.FileMerchantKey} {
+		if err := os.Symlink(victim, filepath.Join(dir, "."+name+".tmp")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A link at the final name is replaced, not written through.
+	if err := os.Symlink(victim, filepath.Join(dir, keysdir.FileAPIv2Key)); err != nil {
+		t.Fatal(err)
+	}
+	id, err := keysdir.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "untouched" {
+		t.Fatalf("the symlink's target was written: %q", b)
+	}
+	for _, name := range []string{keysdir.FileAPIv3Key, keysdir.FileMerchantKey, keysdir.FileAPIv2Key} {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil || fi.Mode() != 0o600 {
+			t.Errorf("%s: mode %v, %v; want a regular 0600 file", name, fi.Mode(), err)
+		}
+	}
+	back, err := keysdir.Load(dir)
+	if err != nil || back.APIv2Key != id.APIv2Key {
+		t.Fatalf("load after save: %v", err)
+	}
+}
+
+// A merchant's files keep the names the merchant platform gave them.
+func TestMerchantPlatformFileNames(t *testing.T) {
+	dir := t.TempDir()
+	id, err := keysdir.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	for canonical, alias := range map[string]string{keysdir.FileMerchantKey: "apiclient_key.pem", keysdir.FileMerchantCert: "apiclient_cert.pem"} {
+		if err := os.Rename(filepath.Join(dir, canonical), filepath.Join(dir, alias)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	back, err := keysdir.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.MerchantKey.Equal(id.MerchantKey) || back.MerchantCert == nil {
+		t.Fatal("apiclient_key.pem / apiclient_cert.pem not read")
+	}
+	if p, err := keysdir.Find(dir, keysdir.FileMerchantKey); err != nil || filepath.Base(p) != "apiclient_key.pem" {
+		t.Fatalf("Find = %s, %v", p, err)
+	}
+	// Both names present: ambiguous, say so.
+	if err := os.WriteFile(filepath.Join(dir, keysdir.FileMerchantKey), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keysdir.Load(dir); err == nil || !strings.Contains(err.Error(), "both merchant_private_key.pem and apiclient_key.pem") {
+		t.Fatalf("Load with both names: %v", err)
+	}
+}

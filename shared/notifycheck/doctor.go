@@ -2,7 +2,9 @@ package notifycheck
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/store"
 )
 
 // Status of one doctor check.
@@ -47,6 +50,18 @@ type Doctor struct {
 	Config    config.Config
 	ConfigErr error  // problems met while loading (unreadable files…)
 	Source    string // where the configuration came from, for the header line
+	// KeysDir is the keys directory the configuration was read from (--keys-dir or
+	// WXPAY_KEYS_DIR), "" for none. Env looks up the environment when the
+	// configuration came from it; nil when it came from --keys-dir alone. Together they
+	// let a failure name what to fix: a variable or a file of the directory.
+	KeysDir string
+	Env     func(string) (string, bool)
+
+	// StoreURL is STORE_URL as the functions read it; OpenStore opens it (default
+	// storeurl.Open). The store check is skipped when SkipStore is set.
+	StoreURL  string
+	OpenStore func(ctx context.Context, url string) (store.Store, error)
+	SkipStore bool
 
 	Resolver   Resolver      // default net.DefaultResolver
 	DNSTimeout time.Duration // default 3 s
@@ -58,6 +73,12 @@ type Doctor struct {
 	Probe       bool
 	ProbeSender *Sender
 	ProbeErr    error
+
+	// What the checks found usable, for the checks that build on it (no ✔ may follow
+	// from a value that failed to load). Reset by Run.
+	key                   *rsa.PrivateKey
+	mchOK, serialOK, v3OK bool
+	explained             map[string]bool // fields whose loading problem a check reported
 }
 
 // DoctorReport is the checklist's outcome.
@@ -79,20 +100,31 @@ func (d *Doctor) now() time.Time {
 // Run performs every check, in the order a user should fix them.
 func (d *Doctor) Run(ctx context.Context) *DoctorReport {
 	r := &DoctorReport{Source: d.Source}
+	d.key, d.mchOK, d.serialOK, d.v3OK, d.explained = nil, false, false, false, nil
 	add := func(cs ...Check) { r.Checks = append(r.Checks, cs...) }
-	if d.ConfigErr != nil {
-		add(fail("configuration", "could not read everything: "+d.ConfigErr.Error(),
-			"检查文件路径和读取权限（Lambda/SCF 中文件需随代码包部署或改用环境变量）",
-			"check the file paths and permissions (on Lambda/SCF the files must ship with the package, or use the env variables)"))
-	}
-	add(d.checkMchID(), d.checkAppID())
-	add(d.checkPrivateKey()...)
-	add(d.checkAPIv3Key())
-	add(d.checkPlatform()...)
-	add(d.checkNotifyURL(ctx)...)
-	add(d.checkClock(ctx))
-	if d.Probe {
-		add(d.checkProbe(ctx)...)
+	if c := d.checkKeysDir(); c != nil {
+		add(*c) // one cause, one failure: everything else would fail for it
+	} else {
+		add(d.checkMchID(), d.checkAppID())
+		add(d.checkPrivateKey()...)
+		add(d.checkAPIv3Key())
+		add(d.checkPlatform(ctx)...)
+		add(d.checkNotifyURL(ctx)...)
+		add(d.checkClock(ctx))
+		if !d.SkipStore {
+			add(d.checkStore(ctx)...)
+		}
+		add(d.checkWebhook(ctx))
+		if d.Probe {
+			add(d.checkProbe(ctx)...)
+		}
+		// Loading errors a field check reported itself (missing file, both variables
+		// set) are not repeated; the rest lead the list.
+		if errs := d.unexplained(d.ConfigErr); len(errs) > 0 {
+			r.Checks = append([]Check{fail("configuration", "could not read everything: "+errors.Join(errs...).Error(),
+				"检查文件路径和读取权限（Lambda/SCF 中文件需随代码包部署或改用环境变量）",
+				"check the file paths and permissions (on Lambda/SCF the files must ship with the package, or use the env variables)")}, r.Checks...)
+		}
 	}
 	for _, c := range r.Checks {
 		switch c.Status {
@@ -118,6 +150,13 @@ func (d *Doctor) resolver() Resolver {
 		return d.Resolver
 	}
 	return net.DefaultResolver
+}
+
+func (d *Doctor) apiBase() string {
+	if d.Config.APIBase != "" {
+		return strings.TrimRight(d.Config.APIBase, "/")
+	}
+	return config.DefaultAPIBase
 }
 
 func (d *Doctor) httpClient() *http.Client {

@@ -106,9 +106,10 @@ func (d *Doctor) checkNotifyURL(ctx context.Context) []Check {
 	const name = "notify_url"
 	raw := d.Config.NotifyURL
 	if raw == "" {
-		return []Check{fail(name, "not set (WXPAY_NOTIFY_URL): orders would carry no callback address",
-			"设置 WXPAY_NOTIFY_URL，例如 https://pay.example.com/wxpay/notify",
-			"set WXPAY_NOTIFY_URL, e.g. https://pay.example.com/wxpay/notify")}
+		c := d.notSet(name, "NotifyURL", "orders would carry no callback address")
+		c.FixZH += "，例如 https://pay.example.com/wxpay/notify"
+		c.FixEN += ", e.g. https://pay.example.com/wxpay/notify"
+		return []Check{c}
 	}
 	var out []Check
 	if issues := NotifyURLIssues(raw); len(issues) > 0 {
@@ -120,6 +121,9 @@ func (d *Doctor) checkNotifyURL(ctx context.Context) []Check {
 	}
 	return append(out, d.checkDNS(ctx, raw))
 }
+
+// dnsControlHost is a name that always resolves where DNS works: WeChat Pay's API.
+const dnsControlHost = "api.mch.weixin.qq.com"
 
 // checkDNS resolves the notify host as WeChat Pay would have to: a name that does not
 // resolve, or resolves only to private addresses, can never receive a callback.
@@ -141,6 +145,11 @@ func (d *Doctor) checkDNS(ctx context.Context, raw string) Check {
 	defer cancel()
 	addrs, err := d.resolver().LookupHost(ctx, host)
 	if err != nil {
+		// Tell "this name has no record" from "this machine resolves nothing" (a
+		// sandbox, an offline laptop): only the first is a fact about notify_url.
+		if _, cerr := d.resolver().LookupHost(ctx, dnsControlHost); cerr != nil {
+			return warn(name, fmt.Sprintf("not checked: %s does not resolve from here, but neither does %s — this machine has no working DNS; run doctor where it has", host, dnsControlHost))
+		}
 		return fail(name, fmt.Sprintf("%s does not resolve from here: %v", host, err),
 			"为该域名添加公网DNS解析（A/CNAME 记录），不要使用域名转发；在其他网络下也确认能解析。若本机无DNS，请在能上网的环境再运行",
 			"add a public DNS record (A/CNAME) for the host and do not use URL forwarding; if this machine has no DNS, run doctor where it has")
@@ -166,10 +175,7 @@ const maxSkew = 5 * time.Minute
 // unreachable server is only a warning: doctor often runs offline.
 func (d *Doctor) checkClock(ctx context.Context) Check {
 	const name = "clock"
-	base := d.Config.APIBase
-	if base == "" {
-		base = "https://api.mch.weixin.qq.com"
-	}
+	base := d.apiBase()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base, nil)
 	if err != nil {
 		return warn(name, fmt.Sprintf("cannot build a request for %s: %v (not checked)", base, err))

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +55,8 @@ func goodDoctor(t *testing.T) *Doctor {
 	}
 	cfg.NotifyURL = "https://pay.example.com/wxpay/notify"
 	cfg.APIBase = dateServer(t, 0)
-	return &Doctor{Config: cfg, Source: "keys dir " + dir, Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}}
+	return &Doctor{Config: cfg, Source: "keys dir " + dir, KeysDir: dir, Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}},
+		StoreURL: "bolt://" + filepath.Join(t.TempDir(), "wxpay.db")}
 }
 
 func find(t *testing.T, r *DoctorReport, name string) Check {
@@ -133,8 +135,8 @@ func TestDoctorBrokenConfigs(t *testing.T) {
 		{"notify_url with //", func(d *Doctor) { d.Config.NotifyURL = "https://pay.example.com/weixin/pay//callback" },
 			"notify_url", []string{"empty segment"}},
 		{"notify_url unset", func(d *Doctor) { d.Config.NotifyURL = "" },
-			"notify_url", []string{"not set"}},
-		{"notify host does not resolve", func(d *Doctor) { d.Resolver = fakeResolver{} },
+			"notify_url", []string{"notify_url does not exist", "no callback address"}},
+		{"notify host does not resolve", func(d *Doctor) { d.Resolver = fakeResolver{dnsControlHost: {"203.0.113.1"}} },
 			"notify_url DNS", []string{"does not resolve", "no such host"}},
 		{"notify host is private", func(d *Doctor) { d.Resolver = fakeResolver{"pay.example.com": {"192.168.1.20"}} },
 			"notify_url DNS", []string{"private addresses"}},
@@ -146,15 +148,17 @@ func TestDoctorBrokenConfigs(t *testing.T) {
 		}, "platform certificate", []string{"expires in 10 days"}},
 		{"merchant certificate as platform certificate", func(d *Doctor) { d.Config.PlatformCert = d.Config.MerchantCert },
 			"platform certificate", []string{"merchant certificate"}},
-		{"no platform key at all", func(d *Doctor) {
+		{"no platform key, and the API refuses the download", func(d *Doctor) {
 			d.Config.PlatformCert, d.Config.PlatformPublicKey, d.Config.PlatformPublicKeyID = nil, nil, ""
-		}, "platform key", []string{"neither"}},
+		}, "platform certificates", []string{"/v3/certificates was refused", "401"}},
 		{"bad PUB_KEY_ID", func(d *Doctor) { d.Config.PlatformPublicKeyID = "0123456789" },
 			"platform public key", []string{"PUB_KEY_ID_"}},
 		{"clock 10 minutes slow", func(d *Doctor) { d.Config.APIBase = dateServer(t, 10*time.Minute) },
 			"clock", []string{"-10m0s off", "5-minute"}},
-		{"config files unreadable", func(d *Doctor) { d.ConfigErr = errors.New("config: WXPAY_PRIVATE_KEY_FILE: open /nope: no such file") },
+		{"configuration error no check explains", func(d *Doctor) { d.ConfigErr = errors.New("config: WXPAY_ORDER_TTL: open /nope: bad duration") },
 			"configuration", []string{"/nope"}},
+		{"store unreachable", func(d *Doctor) { d.StoreURL = "redis://127.0.0.1:1/0" },
+			"store", []string{"redis://127.0.0.1:1/0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := goodDoctor(t)
@@ -181,11 +185,15 @@ func TestDoctorBrokenConfigs(t *testing.T) {
 
 func TestDoctorWarningsDoNotFail(t *testing.T) {
 	d := goodDoctor(t)
+	d.Resolver = fakeResolver{} // no DNS at all here: notify_url's host is not judged
 	d.Config.APIv3Key = config.NewSecret(append(append([]byte{}, identity(t).APIv3Key.Bytes()...), ' ', '\n'))
 	d.Config.APIBase = "http://127.0.0.1:1" // unreachable: the clock is not checked
 	r := d.Run(context.Background())
-	if !r.OK || r.Warnings != 2 {
-		t.Fatalf("want OK with 2 warnings, got %+v", r)
+	if !r.OK || r.Warnings != 3 {
+		t.Fatalf("want OK with 3 warnings, got %+v", r)
+	}
+	if c := find(t, r, "notify_url DNS"); c.Status != StatusWarn || !strings.Contains(c.Detail, "no working DNS") {
+		t.Errorf("notify_url DNS: %+v", c)
 	}
 	if c := find(t, r, "APIv3 key"); c.Status != StatusWarn || !strings.Contains(c.Detail, "whitespace") {
 		t.Errorf("APIv3 key: %+v", c)

@@ -41,7 +41,7 @@ var beijing = time.FixedZone("CST", 8*3600)
 
 // ErrNoPlatformKey means the keys directory has no platform private key: the user
 // pointed trigger at a real merchant's keys, which cannot sign as WeChat Pay.
-var ErrNoPlatformKey = errors.New("notifycheck: the keys dir has no " + keysdir.FilePlatformKey +
+var ErrNoPlatformKey = errors.New("the keys dir has no " + keysdir.FilePlatformKey +
 	": trigger plays WeChat Pay and must sign with the platform's private key, which only the simulator has. " +
 	"Use a keys dir written by `wxpay sim --keys-dir DIR`, and configure your endpoint with that dir's platform_cert.pem / platform_public_key.pem " +
 	"(trigger 扮演微信支付，需要模拟器的平台私钥：请使用 `wxpay sim --keys-dir DIR` 生成的目录)")
@@ -80,21 +80,21 @@ func NewSender(id *keysdir.Identity, mode string) (*Sender, error) {
 	switch mode {
 	case ModeCert:
 		if id.PlatformCert == nil {
-			return nil, fmt.Errorf("notifycheck: --mode cert needs %s in the keys dir", keysdir.FilePlatformCert)
+			return nil, fmt.Errorf("--mode cert needs %s in the keys dir", keysdir.FilePlatformCert)
 		}
 		serial, pub = id.PlatformSerial(), id.PlatformCert.PublicKey.(*rsa.PublicKey)
 	case ModePubKey:
 		if id.PlatformPublicKey == nil || id.PlatformPublicKeyID == "" {
-			return nil, fmt.Errorf("notifycheck: --mode pubkey needs %s and %s in the keys dir", keysdir.FilePlatformPublicKey, keysdir.FilePlatformPublicKeyID)
+			return nil, fmt.Errorf("--mode pubkey needs %s and %s in the keys dir", keysdir.FilePlatformPublicKey, keysdir.FilePlatformPublicKeyID)
 		}
 		serial, pub = id.PlatformPublicKeyID, id.PlatformPublicKey
 	default:
-		return nil, fmt.Errorf("notifycheck: mode %q: want %s or %s", mode, ModeCert, ModePubKey)
+		return nil, fmt.Errorf("mode %q: want %s or %s", mode, ModeCert, ModePubKey)
 	}
 	// A signature the endpoint's configured key cannot verify would make every verdict
 	// a false alarm, so refuse a directory whose private and public halves disagree.
 	if !pub.Equal(&id.PlatformKey.PublicKey) {
-		return nil, fmt.Errorf("notifycheck: %s does not belong to the %s key (serial %s) in the keys dir", keysdir.FilePlatformKey, mode, serial)
+		return nil, fmt.Errorf("%s does not belong to the %s key (serial %s) in the keys dir", keysdir.FilePlatformKey, mode, serial)
 	}
 	return &Sender{
 		MchID: id.MchID, AppID: id.AppID, APIv3Key: id.APIv3Key, APIv2Key: id.APIv2Key, Mode: mode,
@@ -178,7 +178,7 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 			refund = ev.Amount
 		}
 		if refund <= 0 || refund > ev.Amount {
-			return nil, fmt.Errorf("notifycheck: refund amount %d fen must be between 1 and the order amount %d", refund, ev.Amount)
+			return nil, fmt.Errorf("refund amount %d fen must be between 1 and the order amount %d", refund, ev.Amount)
 		}
 		if ev.RefundID == "" {
 			ev.RefundID = randid.RefundID(now)
@@ -202,7 +202,7 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 		}
 		plaintext = n
 	default:
-		return nil, fmt.Errorf("notifycheck: event %q: want one of %v", ev.Type, Events)
+		return nil, fmt.Errorf("event %q: want one of %v", ev.Type, Events)
 	}
 	aead, err := wechatpay.NewAEAD(s.APIv3Key)
 	if err != nil {

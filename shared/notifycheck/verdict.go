@@ -65,7 +65,7 @@ func cause(a Attempt, timeout time.Duration, serial string) string {
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		return fmt.Sprintf("signature verification failed on your side (or a WAF/firewall refused the request): the endpoint is configured with a different platform certificate or public key than the one that signed (Wechatpay-Serial %s). Configure the matching platform_cert.pem / platform_public_key.pem and PUB_KEY_ID, and check the server clock (±5 min)", serial)
 	case s == http.StatusBadRequest:
-		return "the handler rejected the request: usually it could not decrypt the resource (its APIv3 key differs from the one set in 商户平台 → API安全) or could not parse the body (v3 notifications are JSON, not XML or a form). Its log says which"
+		return "the handler rejected the request: usually it could not decrypt the resource (its APIv3 key differs from the one set in " + APIv3KeyConsolePath + ") or could not parse the body (v3 notifications are JSON, not XML or a form). Its log says which"
 	case s == http.StatusBadGateway || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout:
 		return fmt.Sprintf("HTTP %d from the gateway in front of your handler (API Gateway, SCF, nginx): the function crashed, timed out or was not ready", s)
 	case s >= 500:

@@ -1,5 +1,5 @@
 // Package storeurl opens a store.Store from one URL, so commands take a single
-// setting (e.g. WXPAY_STORE) for every backend:
+// setting (STORE_URL) for every backend:
 //
 //	""                                   bbolt at $XDG_DATA_HOME/wxpay/wxpay.db (or ~/.local/share/…)
 //	bolt:///abs/path.db, bolt://rel.db   bbolt file

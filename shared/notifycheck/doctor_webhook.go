@@ -1,0 +1,81 @@
+package notifycheck
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/randid"
+)
+
+// Merchant-event delivery headers: Wxpay-Signature is "t=<unix seconds>,v1=<hex
+// HMAC-SHA256(secret, t + "." + body)>"; Wxpay-Event-Id is the id to de-duplicate by.
+const (
+	HeaderWebhookSignature = "Wxpay-Signature"
+	HeaderWebhookEventID   = "Wxpay-Event-Id"
+)
+
+// SignWebhook returns the Wxpay-Signature value for body sent at t. It is the scheme of
+// shared/events (events.Sign on main); TODO(integrator): call events.Sign once merged.
+func SignWebhook(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// checkWebhook posts a signed "ping" event to WXPAY_WEBHOOK_URL, as the bundle posts
+// merchant events, and wants a 2xx: anything else the bundle would retry forever.
+func (d *Doctor) checkWebhook(ctx context.Context) Check {
+	const name = "webhook"
+	b := d.Config.Bundle
+	if b.WebhookURL == "" {
+		if b.EventBus != "" {
+			return skip(name, "merchant events go to the event bus "+b.EventBus+" (not checked)")
+		}
+		return skip(name, config.EnvWebhookURL+" not set: merchant events are not pushed (read them with GET /events)")
+	}
+	if b.WebhookSecret.IsZero() {
+		return fail(name, config.EnvWebhookURL+" is set but "+config.EnvWebhookSecret+" is not: events could not be signed",
+			"设置 "+config.EnvWebhookSecret+"（或 keys dir 中的 webhook_secret 文件），商户端用它校验 Wxpay-Signature",
+			"set "+config.EnvWebhookSecret+" (or the keys dir file webhook_secret); the receiver checks Wxpay-Signature with it")
+	}
+	now := d.now()
+	id := "evt_doctor_" + randid.Alnum(16)
+	body, _ := json.Marshal(map[string]any{
+		"id": id, "type": "ping", "created_at": now.UTC().Format(time.RFC3339),
+		"data": map[string]string{"message": "wxpay doctor: a signed test event; acknowledge it with any 2xx"},
+	})
+	ctx, cancel := context.WithTimeout(ctx, WeChatPayTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		return fail(name, fmt.Sprintf("%s is not a usable URL: %v", config.EnvWebhookURL, err), "填写完整的 https:// 地址", "give a full https:// URL")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderWebhookSignature, SignWebhook(b.WebhookSecret.Reveal(), now, body))
+	req.Header.Set(HeaderWebhookEventID, id)
+	resp, err := d.httpClient().Do(req)
+	if err != nil {
+		return fail(name, fmt.Sprintf("%s is not reachable: %v", b.WebhookURL, err),
+			"确认商户服务在运行、地址可从函数所在网络访问", "make sure the receiver runs and is reachable from where the functions run")
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fail(name, fmt.Sprintf("%s answered HTTP %d to a signed ping event: events would be retried, never acknowledged", b.WebhookURL, resp.StatusCode),
+			"接收端应校验 Wxpay-Signature（HMAC-SHA256(secret, t + \".\" + body)）后对任何事件（包括 type=ping）返回 2xx",
+			"the receiver should verify Wxpay-Signature (HMAC-SHA256(secret, t + \".\" + body)) and answer any event, type ping included, with a 2xx")
+	}
+	return ok(name, fmt.Sprintf("%s acknowledged a signed ping event (HTTP %d)", b.WebhookURL, resp.StatusCode))
+}
