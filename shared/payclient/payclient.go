@@ -83,7 +83,7 @@ func v3AEAD(cfg config.Config) (*wechatpay.AEAD, error) {
 func merchantSigner(cfg config.Config) (*wechatpay.Signer, error) {
 	mk, err := cfg.MerchantKey()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.EnvPrivateKey, err)
+		return nil, fmt.Errorf("merchant private key (%s): %w", cfg.Source("PrivateKey"), err)
 	}
 	return &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(cfg.MerchantSerial), Key: mk}, nil
 }
