@@ -217,7 +217,9 @@ func TestBatchFault(t *testing.T) {
 	var recA, recB store.Record
 	h := hold(t, s)
 	h.add(func() { recA, errA = s.Put(ctx, store.Record{Key: "a"}, store.Condition{Absent: true}) })
-	h.add(func() { _, errBad = s.Update(ctx, "bad", store.Change{Set: map[string]string{"x": "1"}}, store.Condition{}) })
+	h.add(func() {
+		_, errBad = s.Update(ctx, "bad", store.Change{Set: map[string]string{"x": "1"}}, store.Condition{})
+	})
 	h.add(func() { recB, errB = s.Put(ctx, store.Record{Key: "a"}, store.Condition{Absent: true}) })
 	h.release()
 	if errA != nil || recA.Version != 1 {
