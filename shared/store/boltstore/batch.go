@@ -44,6 +44,11 @@ type writeOp struct {
 	// and not depend on what an earlier run did.
 	apply func(tx *bolt.Tx) error
 	err   error
+	// panicked holds what apply panicked with; the writer's own goroutine re-panics
+	// with it, so a bug in one write never unwinds through another writer.
+	panicked any
+	// done: err is final (the transaction that decided it has ended).
+	done bool
 	// wake receives true when this op must lead the next batch, false when another
 	// leader has committed it and err is final.
 	wake chan bool
@@ -51,6 +56,20 @@ type writeOp struct {
 
 // errNoWrite rolls back a transaction in which every write was refused.
 var errNoWrite = errors.New("boltstore: no write succeeded")
+
+// errPanicked is the fault of a write whose apply panicked.
+var errPanicked = errors.New("boltstore: write panicked")
+
+// run applies op in tx, turning a panic into the fault errPanicked.
+func (op *writeOp) run(tx *bolt.Tx) (err error) {
+	op.panicked = nil
+	defer func() {
+		if r := recover(); r != nil {
+			op.panicked, err = r, errPanicked
+		}
+	}()
+	return op.apply(tx)
+}
 
 // answer reports whether err is a write's own result, after which the transaction
 // holds nothing of that write.
@@ -64,7 +83,7 @@ func (s *Store) submit(ctx context.Context, now time.Time, fn func(tx *bolt.Tx) 
 	op := &writeOp{ctx: ctx, now: now, apply: fn}
 	if s.unbatched {
 		s.commit([]*writeOp{op})
-		return op.err
+		return op.result()
 	}
 	op.wake = make(chan bool, 1)
 	s.mu.Lock()
@@ -72,7 +91,7 @@ func (s *Store) submit(ctx context.Context, now time.Time, fn func(tx *bolt.Tx) 
 	if s.leading {
 		s.mu.Unlock()
 		if lead := <-op.wake; !lead {
-			return op.err
+			return op.result()
 		}
 		s.mu.Lock()
 	}
@@ -84,17 +103,26 @@ func (s *Store) submit(ctx context.Context, now time.Time, fn func(tx *bolt.Tx) 
 	s.queue = append([]*writeOp(nil), s.queue[n:]...)
 	s.mu.Unlock()
 	s.lead(batch)
+	return op.result()
+}
+
+// result is op's answer to its writer; a write that panicked panics here, in the
+// writer's goroutine.
+func (op *writeOp) result() error {
+	if op.panicked != nil {
+		panic(op.panicked)
+	}
 	return op.err
 }
 
 // lead commits batch, then hands the lead to the next waiter (or gives it up) and
-// wakes the batch's other writers, even if the commit panicked.
+// wakes the batch's other writers — even if bbolt itself panicked, so that the store
+// never stays locked.
 func (s *Store) lead(batch []*writeOp) {
-	completed := false
 	defer func() {
-		if !completed {
-			for _, op := range batch {
-				op.err = errors.New("boltstore: a write in the same transaction panicked")
+		for _, op := range batch {
+			if !op.done {
+				op.err = errors.New("boltstore: the transaction panicked; the write did not happen")
 			}
 		}
 		s.mu.Lock()
@@ -111,7 +139,6 @@ func (s *Store) lead(batch []*writeOp) {
 		}
 	}()
 	s.commit(batch)
-	completed = true
 }
 
 // commit runs batch in one transaction, falling back to one transaction per write
@@ -126,7 +153,7 @@ func (s *Store) commit(batch []*writeOp) {
 				op.err = err
 				continue
 			}
-			op.err = op.apply(tx)
+			op.err = op.run(tx)
 			switch {
 			case op.err == nil:
 				written++
@@ -144,15 +171,18 @@ func (s *Store) commit(batch []*writeOp) {
 	})
 	switch {
 	case err == nil || errors.Is(err, errNoWrite):
-		return
 	case len(batch) == 1:
 		batch[0].err = err
+	default:
+		// A fault or a failed commit rolled back every write of the batch. Run each
+		// alone so that each gets its own result, as without batching.
+		s.faults.Add(1)
+		for _, op := range batch {
+			s.commit([]*writeOp{op})
+		}
 		return
 	}
-	// A fault or a failed commit rolled back every write of the batch. Run each alone so
-	// that each gets its own result, as without batching.
-	s.faults.Add(1)
 	for _, op := range batch {
-		s.commit([]*writeOp{op})
+		op.done = true
 	}
 }

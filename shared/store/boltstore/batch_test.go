@@ -262,32 +262,43 @@ func TestBatchCanceledWhileQueued(t *testing.T) {
 	}
 }
 
-// TestBatchPanic: a panicking write fails its batch-mates (nothing of the batch is
-// committed) and does not leave the store stuck.
+// TestBatchPanic: a write that panics panics in its own writer's goroutine; its
+// batch-mates commit, and the store is not left locked.
 func TestBatchPanic(t *testing.T) {
 	s := open(t)
 	defer s.Close()
 	ctx := context.Background()
-	var errA error
+	var errA, errB error
 	var recovered any
 	h := hold(t, s)
+	h.add(func() { _, errA = s.Put(ctx, store.Record{Key: "a"}, store.Condition{}) })
 	h.add(func() {
 		defer func() { recovered = recover() }()
-		s.submit(ctx, time.Now(), func(tx *bolt.Tx) error { panic("boom") })
+		s.submit(ctx, time.Now(), func(tx *bolt.Tx) error {
+			if err := tx.Bucket(bucketRecords).Put([]byte("half"), []byte{1, 0, 0, 0}); err != nil {
+				return err
+			}
+			panic("boom")
+		})
 	})
-	h.add(func() { _, errA = s.Put(ctx, store.Record{Key: "a"}, store.Condition{}) })
+	h.add(func() { _, errB = s.Put(ctx, store.Record{Key: "b"}, store.Condition{}) })
 	h.release()
 	if recovered != "boom" {
-		t.Fatalf("recovered %v", recovered)
+		t.Fatalf("recovered %v, want the write's own panic", recovered)
 	}
-	if errA == nil {
-		t.Fatal("batch-mate of a panicking write succeeded")
+	for key, err := range map[string]error{"a": errA, "b": errB} {
+		if err != nil {
+			t.Fatalf("batch-mate %s: %v", key, err)
+		}
+		if _, err := s.Get(ctx, key); err != nil {
+			t.Fatalf("batch-mate %s not committed: %v", key, err)
+		}
 	}
-	if _, err := s.Get(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("batch-mate of a panicking write was committed: %v", err)
+	if _, err := s.Get(ctx, "half"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the panicking write's partial write was committed: %v", err)
 	}
 	done := make(chan error)
-	go func() { _, err := s.Put(ctx, store.Record{Key: "a"}, store.Condition{}); done <- err }()
+	go func() { _, err := s.Put(ctx, store.Record{Key: "c"}, store.Condition{}); done <- err }()
 	select {
 	case err := <-done:
 		if err != nil {
