@@ -28,7 +28,8 @@ import (
 // effect of an earlier one, just as if they had run one after the other. Only a
 // fault — an error after which the transaction may hold a partial write, or a failed
 // commit — rolls the batch back; each of its writes is then run alone, so every
-// caller gets the result it would have got without batching.
+// caller gets the result it would have got without batching. A write that panics is
+// such a fault too; the panic resumes in its own writer's goroutine.
 
 // maxBatch bounds the writes that share one transaction.
 const maxBatch = 256

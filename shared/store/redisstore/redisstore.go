@@ -1,7 +1,11 @@
-// Package redisstore is the store.Store backend on Redis (single node, optionally
-// with replicas/Sentinel; not Cluster). Every write is one Lua script: one round trip
-// that checks the condition, writes the hash, bumps the version, moves the record
-// between pending indexes and sets its expiry, or returns the current record.
+// Package redisstore is the store.Store backend on Redis (a single node; not Cluster
+// or Sentinel). Every write is one Lua script: one round trip that checks the
+// condition, writes the hash, bumps the version, moves the record between pending
+// indexes and sets its expiry, or returns the current record.
+//
+// A write Redis acknowledges is durable only if Redis persists it (appendonly yes,
+// appendfsync everysec or always): Open checks the server's settings and warns when
+// they fall short (durability.go).
 package redisstore
 
 import (
