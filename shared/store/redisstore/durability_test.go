@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -201,5 +202,50 @@ func TestGoRedisLogsJSON(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no go-redis record in the log: %v", sink.records(t))
+	}
+}
+
+// TestRestartKeepsOnlyWhatDurabilityPromises: what the check judges is what a restart
+// does. A write acknowledged by a server with the append-only file survives kill -9
+// and a restart; one acknowledged by a server without persistence does not.
+func TestRestartKeepsOnlyWhatDurabilityPromises(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"aof everysec", []string{"--appendonly", "yes", "--appendfsync", "everysec", "--save", ""}},
+		{"nothing", []string{"--appendonly", "no", "--save", ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			need(t)
+			dir := t.TempDir()
+			start := func() *testserver.Server {
+				srv, err := testserver.Start("redis-server", 10*time.Second, func(port int) []string {
+					return append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", dir}, tc.args...)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(srv.Kill)
+				return srv
+			}
+			ctx := context.Background()
+			srv := start()
+			s, _ := openLogged(t, "redis://"+srv.Addr()+"/0")
+			promised := s.Durability().Durable()
+			if _, err := s.Put(ctx, store.Record{Key: "paid", Attrs: map[string]string{"state": "SUCCESS"}}, store.Condition{Absent: true}); err != nil {
+				t.Fatal(err)
+			}
+			srv.Kill() // SIGKILL: no shutdown save
+			srv = start()
+			s2, _ := openLogged(t, "redis://"+srv.Addr()+"/0")
+			_, err := s2.Get(ctx, "paid")
+			switch {
+			case promised && err != nil:
+				t.Fatalf("judged durable, but the acknowledged write is gone after a restart: %v", err)
+			case !promised && !errors.Is(err, store.ErrNotFound):
+				t.Fatalf("judged not durable, yet the write survived (or the read failed): %v", err)
+			}
+		})
 	}
 }
