@@ -1,13 +1,18 @@
-// Package redisstore is the store.Store backend on Redis (single node, optionally
-// with replicas/Sentinel; not Cluster). Every write is one Lua script: one round trip
-// that checks the condition, writes the hash, bumps the version, moves the record
-// between pending indexes and sets its expiry, or returns the current record.
+// Package redisstore is the store.Store backend on Redis (a single node; not Cluster
+// or Sentinel). Every write is one Lua script: one round trip that checks the
+// condition, writes the hash, bumps the version, moves the record between pending
+// indexes and sets its expiry, or returns the current record.
+//
+// A write Redis acknowledges is durable only if Redis persists it (appendonly yes,
+// appendfsync everysec or always): Open checks the server's settings and warns when
+// they fall short (durability.go).
 package redisstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"time"
@@ -25,6 +30,11 @@ type Store struct {
 	client redis.UniversalClient
 	prefix string
 	owned  bool // Close closes the client only if Open made it
+	log    *slog.Logger
+	// durability is Open's finding (nil for a store made with New); waived is the
+	// URL's durability=none.
+	durability *Durability
+	waived     bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -35,7 +45,13 @@ type Option func(*config)
 type config struct {
 	prefix string
 	client []func(*redis.Options)
+	log    *slog.Logger
 }
+
+// WithLogger sets where the store's warnings and go-redis's own log lines go
+// (default: JSON on stderr). go-redis has one logger per process: the last Open's
+// logger receives them.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 // WithPrefix sets the key prefix (default "wxpay:").
 func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
@@ -46,8 +62,18 @@ func WithClientOptions(fn func(*redis.Options)) Option {
 }
 
 // Open connects to redis://[user:pass@]host:port/db or rediss://… (TLS). The query
-// parameter prefix=… sets the key prefix; other parameters are go-redis's (e.g.
-// dial_timeout=2s). The connection is checked with a PING.
+// parameter prefix=… sets the key prefix; durability=none accepts a server that does
+// not persist acknowledged writes (see Durability); other parameters are go-redis's
+// (e.g. dial_timeout=2s).
+//
+// Open makes one round trip: a PING, so that a wrong address or password fails here
+// with a clear message rather than on the first notification, pipelined with CONFIG
+// GET appendonly, appendfsync and save. DESIGN asks for no network at init; the PING
+// predates this check, and the check rides in its round trip, so it costs a cold start
+// nothing more. Checking lazily on the first write was the alternative, and worse: the
+// warning would come only after a notification had been acknowledged on a server that
+// may forget it. A server that is not durable (unless the URL waives it) is logged at
+// WARN with what to set; Durability returns the finding and CheckDurability re-reads it.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	cfg := config{prefix: DefaultPrefix}
 	u, err := url.Parse(rawURL)
@@ -58,11 +84,25 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if q.Has("prefix") {
 		cfg.prefix = q.Get("prefix")
 		q.Del("prefix")
-		u.RawQuery = q.Encode()
 	}
+	waived := false
+	if q.Has("durability") {
+		switch v := q.Get("durability"); v {
+		case "none":
+			waived = true
+		default:
+			return nil, fmt.Errorf("redisstore: URL %s: unknown durability %q (the only value is none: accept losing acknowledged writes on a Redis restart)", u.Redacted(), v)
+		}
+		q.Del("durability")
+	}
+	u.RawQuery = q.Encode()
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.log == nil {
+		cfg.log = defaultLogger()
+	}
+	routeRedisLog(cfg.log)
 	ropts, err := redis.ParseURL(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: URL %s: %w", u.Redacted(), err)
@@ -71,18 +111,24 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		fn(ropts)
 	}
 	client := redis.NewClient(ropts)
-	if err := client.Ping(ctx).Err(); err != nil {
+	d, err := checkDurability(ctx, client, true)
+	if err != nil {
 		client.Close()
 		return nil, classify("ping "+u.Redacted(), err)
 	}
+	d.Waived = waived
 	s := New(client, cfg.prefix)
 	s.owned = true
+	s.log = cfg.log
+	s.durability = &d
+	s.waived = waived
+	s.warnDurability(ctx, d)
 	return s, nil
 }
 
 // New uses an existing client; Close will not close it.
 func New(client redis.UniversalClient, prefix string) *Store {
-	return &Store{client: client, prefix: prefix}
+	return &Store{client: client, prefix: prefix, log: defaultLogger()}
 }
 
 // Close closes the client if Open created it.

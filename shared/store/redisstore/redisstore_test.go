@@ -43,12 +43,13 @@ func TestMain(m *testing.M) {
 
 func need(t testing.TB) { t.Helper(); testserver.Need(t, startErr, install) }
 
-// open connects with a fresh key prefix, so every subtest has its own namespace.
+// open connects with a fresh key prefix, so every subtest has its own namespace. The
+// test server persists nothing on purpose, so the URL waives durability.
 func open(t testing.TB, opts ...Option) *Store {
 	t.Helper()
 	need(t)
 	prefix := fmt.Sprintf("test%d:", nsSeq.Add(1))
-	s, err := Open(context.Background(), "redis://"+server.Addr()+"/0", append([]Option{WithPrefix(prefix)}, opts...)...)
+	s, err := Open(context.Background(), "redis://"+server.Addr()+"/0?durability=none", append([]Option{WithPrefix(prefix)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

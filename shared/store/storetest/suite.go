@@ -18,7 +18,8 @@ type Options struct {
 	// Bulk is how many non-pending records the ListPending cost test writes next to
 	// the pending ones (default 10,000).
 	Bulk int
-	// Racers is how many goroutines race one key (default 32).
+	// Racers is how many goroutines race one key (default 32; RacePutIfAbsentMany
+	// uses twice as many).
 	Racers int
 	// UpdateSizeUnchecked skips the check that an Update growing a record past the
 	// size limit fails: a backend enforcing the limit server-side on a test double that
@@ -52,6 +53,10 @@ func RunWith(t *testing.T, o Options, open func(t *testing.T) store.Store) {
 		{"FailedConditionReturnsWinner", testFailedConditionReturnsWinner},
 		{"RacePutIfAbsent", func(t *testing.T, s store.Store) { testRacePutIfAbsent(t, s, o.Racers) }},
 		{"RaceUpdateVersion", func(t *testing.T, s store.Store) { testRaceUpdateVersion(t, s, o.Racers) }},
+		{"RacePutIfAbsentMany", func(t *testing.T, s store.Store) { testRacePutIfAbsent(t, s, 2*o.Racers) }},
+		{"RaceMixed", func(t *testing.T, s store.Store) { testRaceMixed(t, s, o.Racers) }},
+		{"RaceSerial", func(t *testing.T, s store.Store) { testRaceSerial(t, s, o.Racers) }},
+		{"RaceCompareAndSwap", func(t *testing.T, s store.Store) { testRaceCompareAndSwap(t, s, o.Racers) }},
 		{"PendingTransitions", testPendingTransitions},
 		{"ListOrderAndBefore", testListOrderAndBefore},
 		{"ListPagination", testListPagination},
