@@ -59,17 +59,32 @@ func startMoto(t *testing.T) string {
 	})
 }
 
-// Redis: reachable passes; persistence is reported as not checked until redisstore
-// can tell (DurabilityChecker), never as fine.
+// Redis: reachable passes; persistence is judged from the server's own settings — none
+// fails (a restart forgets acknowledged payments), AOF with fsync passes, and
+// ?durability=none is an accepted risk, a warning.
 func TestDoctorStoreRedis(t *testing.T) {
-	addr := startServer(t, "redis-server", "apt-get install redis-server", func(port int) []string {
-		return []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
-	})
-	d := goodDoctor(t)
-	d.StoreURL = "redis://" + addr + "/0"
-	r := d.Run(context.Background())
-	wantStatus(t, r, "store", StatusOK, "reachable")
-	wantStatus(t, r, "store durability", StatusSkip, "not checked")
+	for _, c := range []struct {
+		name  string
+		args  []string
+		query string
+		want  Status
+		text  string
+	}{
+		{"no persistence", []string{"--save", "", "--appendonly", "no"}, "", StatusFail, "persists nothing"},
+		{"aof", []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}, "", StatusOK, "appendfsync everysec"},
+		{"waived", []string{"--save", "", "--appendonly", "no"}, "?durability=none", StatusWarn, "accepted risk"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := startServer(t, "redis-server", "apt-get install redis-server", func(port int) []string {
+				return append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1"}, c.args...)
+			})
+			d := goodDoctor(t)
+			d.StoreURL = "redis://" + addr + "/0" + c.query
+			r := d.Run(context.Background())
+			wantStatus(t, r, "store", StatusOK, "reachable")
+			wantStatus(t, r, "store durability", c.want, c.text)
+		})
+	}
 }
 
 // The store check against a real DynamoDB (moto): the table the template deploys

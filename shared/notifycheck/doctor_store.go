@@ -10,6 +10,7 @@ import (
 
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/dynamostore"
+	"github.com/paysls/wxpay/shared/store/redisstore"
 	"github.com/paysls/wxpay/shared/store/storeurl"
 )
 
@@ -17,15 +18,11 @@ import (
 const EnvStoreURL = "STORE_URL"
 
 // DurabilityChecker is implemented by stores that can tell whether what they
-// acknowledge survives a restart — for Redis, that persistence (AOF, or RDB
-// snapshots) is on; without it a restart forgets payments WeChat Pay was told were
+// acknowledge survives a restart — for Redis, that the append-only file is on with an
+// fsync policy; without it a restart forgets payments WeChat Pay was told were
 // recorded.
-//
-// TODO(issue 12): redisstore's durability check is being added on another branch;
-// when it lands, make *redisstore.Store satisfy this interface (or adapt the name
-// here). Until then doctor reports Redis persistence as "not checked".
 type DurabilityChecker interface {
-	CheckDurability(ctx context.Context) error
+	CheckDurability(ctx context.Context) (redisstore.Durability, error)
 }
 
 // storeTimeout bounds each store check: an unreachable backend must not hang doctor.
@@ -77,12 +74,21 @@ func (d *Doctor) checkStore(ctx context.Context) []Check {
 	const dname = "store durability"
 	switch dc, isDC := s.(DurabilityChecker); {
 	case isDC:
-		if err := dc.CheckDurability(ctx); err != nil {
-			out = append(out, fail(dname, err.Error(),
-				"开启 Redis 持久化：appendonly yes（推荐 appendfsync everysec 或 always），云 Redis 在控制台开启 AOF",
-				"turn Redis persistence on: appendonly yes (appendfsync everysec or always); on a managed Redis enable AOF in its console"))
-		} else {
-			out = append(out, ok(dname, "acknowledged writes survive a restart"))
+		dur, err := dc.CheckDurability(ctx)
+		switch {
+		case err != nil:
+			out = append(out, fail(dname, "persistence settings could not be read: "+err.Error(),
+				"确认 Redis 可达", "make sure Redis is reachable"))
+		case dur.Waived:
+			out = append(out, warn(dname, "durability=none in the store URL: a Redis restart may forget acknowledged payments (accepted risk)"))
+		case !dur.Checked:
+			out = append(out, warn(dname, "Redis persistence could not be checked ("+dur.Reason+"): make sure AOF (appendonly yes, appendfsync everysec) is on in the service's console"))
+		case dur.Problem() != "":
+			out = append(out, fail(dname, dur.Problem(),
+				"开启 Redis 持久化：appendonly yes，appendfsync everysec 或 always；云 Redis 在控制台开启 AOF；或在 URL 加 ?durability=none 表示接受风险",
+				dur.Fix()))
+		default:
+			out = append(out, ok(dname, "appendonly yes, appendfsync "+dur.AppendFsync+": acknowledged writes survive a restart"))
 		}
 	case scheme == "redis" || scheme == "rediss":
 		out = append(out, skip(dname, "Redis persistence (AOF/RDB) not checked by this build: make sure appendonly is on, or a restart forgets recorded payments"))
