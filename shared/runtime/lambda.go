@@ -103,10 +103,20 @@ func lambdaHTTPHandler(h http.Handler) func(context.Context, json.RawMessage) (a
 // event. The proxy library splits every non-singleton header on commas, which
 // turns "X-Forwarded-For: client, proxy" into two values and cuts Date and
 // User-Agent apart; handlers must see what the gateway sent.
+//
+// Two spellings of one header in the event (a hand-made test event; gateways
+// lower-case names) are one field whose values follow in sorted key order, so
+// the answer never depends on map iteration.
 func headersAsSent(h http.Handler, sent map[string]string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range sent {
-			r.Header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+		seen := make(map[string]bool, len(sent))
+		for _, k := range sortedKeys(sent) {
+			ck := textproto.CanonicalMIMEHeaderKey(k)
+			if !seen[ck] {
+				seen[ck] = true
+				r.Header[ck] = nil
+			}
+			r.Header[ck] = append(r.Header[ck], sent[k])
 		}
 		h.ServeHTTP(w, r)
 	})

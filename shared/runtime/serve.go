@@ -3,6 +3,7 @@ package runtime
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -55,7 +56,7 @@ func ServeHTTP(h http.Handler, opts Options) error {
 		}
 		return startSCF(scfHTTPHandler(h))
 	case SCFWeb:
-		return listenAndServe(scfWebAddr, h, log)
+		return listenAndServe(scfWebAddr, scfWebClientIP(h), log)
 	default:
 		addr := opts.Addr
 		if addr == "" {
@@ -96,3 +97,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// scfWebClientIP gives a web function's handler the client's address as
+// RemoteAddr. A web function is reached through SCF's in-container proxy, so the
+// connection's peer is that proxy, never the client; SCF's function URL front end
+// names the client in the x-scf-remote-addr header (documented for function URL
+// requests, https://cloud.tencent.cn/document/product/583/96099, and the header this
+// adapter reads for event functions too). The value may carry a port. Without a
+// parsable header RemoteAddr stays the proxy's address, which no trusted-proxy
+// list should contain, so X-Forwarded-For is then never trusted either.
+func scfWebClientIP(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if vs := r.Header.Values(scfRemoteAddrHeader); len(vs) > 0 {
+			if ip, err := netip.ParseAddr(hostOnly(vs[0])); err == nil {
+				r.RemoteAddr = ip.Unmap().String()
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
