@@ -1,3 +1,5 @@
+//go:build !wxpay_noaws
+
 package runtime
 
 import (

@@ -1,3 +1,5 @@
+//go:build !wxpay_noaws
+
 package runtime
 
 import (
@@ -10,8 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -53,15 +53,6 @@ var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 		BodySHA256: sha(body), BodyLen: len(body),
 	})
 })
-
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // withBody returns the event with its body replaced, base64-encoded or not.
 // Only the envelope is re-marshalled; the body string is set verbatim.

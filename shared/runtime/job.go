@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	awsevents "github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	scfevents "github.com/tencentyun/scf-go-lib/events"
 )
 
@@ -36,7 +34,7 @@ func RunJob(job Job) error {
 	p := Detect()
 	switch p {
 	case Lambda:
-		lambda.Start(jobHandler(job, log, time.Now))
+		return startLambdaJob(jobHandler(job, log, time.Now))
 	case SCFEvent:
 		if err := scfEventRuntimeReady(os.Getenv); err != nil {
 			return err
@@ -49,7 +47,6 @@ func RunJob(job Job) error {
 		defer stop()
 		return runLocalJob(ctx, job, os.Stdout, log, time.Now)
 	}
-	return nil
 }
 
 // jobHandler is the invocation handler on Lambda and SCF.
@@ -182,7 +179,7 @@ func scheduledTime(raw []byte, clock func() time.Time) (now time.Time, trigger, 
 		return t.UTC(), trigger, "", nil
 	}
 	if _, ok := keys["detail-type"]; ok {
-		var ev awsevents.EventBridgeEvent
+		var ev eventBridgeEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return time.Time{}, "", "", fmt.Errorf("runtime: decode EventBridge event: %w", err)
 		}
@@ -201,4 +198,13 @@ func scheduledTime(raw []byte, clock func() time.Time) (now time.Time, trigger, 
 	}
 	slices.Sort(names)
 	return time.Time{}, "", "", fmt.Errorf("runtime: unrecognised scheduled event with keys %v: expected the scheduler input {\"scheduled_time\":…}, an EventBridge scheduled event, an SCF timer event or {}", names)
+}
+
+// eventBridgeEvent is the part of an EventBridge (CloudWatch Events) scheduled
+// event a job reads; aws-lambda-go's events.EventBridgeEvent without the import,
+// so SCF builds (-tags wxpay_noaws) carry no AWS code.
+type eventBridgeEvent struct {
+	DetailType string    `json:"detail-type"`
+	Time       time.Time `json:"time"`
+	Resources  []string  `json:"resources"`
 }

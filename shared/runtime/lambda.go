@@ -1,3 +1,5 @@
+//go:build !wxpay_noaws
+
 package runtime
 
 import (
@@ -10,8 +12,21 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 )
+
+// startLambdaHTTP serves h as a Lambda function; it does not return.
+func startLambdaHTTP(h http.Handler) error {
+	lambda.Start(lambdaHTTPHandler(h))
+	return nil
+}
+
+// startLambdaJob serves a job handler as a Lambda function; it does not return.
+func startLambdaJob(handler func(context.Context, json.RawMessage) (Report, error)) error {
+	lambda.Start(handler)
+	return nil
+}
 
 // awsEventKind is the HTTP event shape a Lambda invocation carries.
 type awsEventKind int

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 )
 
 // DefaultAddr is where a local server listens when Options.Addr is empty.
@@ -49,7 +47,7 @@ func ServeHTTP(h http.Handler, opts Options) error {
 	log.Info("starting HTTP function", "platform", p.String())
 	switch p {
 	case Lambda:
-		lambda.Start(lambdaHTTPHandler(h))
+		return startLambdaHTTP(h)
 	case SCFEvent:
 		if err := scfEventRuntimeReady(os.Getenv); err != nil {
 			return err
@@ -64,7 +62,6 @@ func ServeHTTP(h http.Handler, opts Options) error {
 		}
 		return listenAndServe(addr, h, log)
 	}
-	return nil
 }
 
 // ensureStatus makes a handler that returns without writing anything answer
