@@ -95,7 +95,10 @@ lint:
 # Tencent SCF (x86-64): build/scf/<fn>.zip holding bootstrap and, for a web
 # function, scf_bootstrap — 0755, #!/bin/bash, LF endings, exec'ing the binary,
 # which listens on 0.0.0.0:9000 (https://cloud.tencent.com/document/product/583/56126).
+# SCF_KEYS_DIR=<dir> copies a keys directory into every package as keys/ (PEM files
+# do not fit SCF's 4 KB environment; set WXPAY_KEYS_DIR=/var/user/keys).
 SCF_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=amd64
+SCF_KEYS_DIR ?=
 package: $(FUNCTIONS:%=build/scf/%.zip)
 
 build/scf/%.zip: FORCE
@@ -106,7 +109,8 @@ build/scf/%.zip: FORCE
 	    'export WXPAY_SCF_MODE=web' 'cd "$$(dirname "$$0")"' 'exec ./bootstrap' > build/scf/$*/scf_bootstrap; \
 	  chmod 0755 build/scf/$*/scf_bootstrap; \
 	fi
-	@cd build/scf/$* && zip -q -9 -X ../$*.zip * && echo "$@ ($$(wc -c < ../$*.zip) bytes)"
+	@if [ -n "$(SCF_KEYS_DIR)" ]; then mkdir -p build/scf/$*/keys && cp -R "$(SCF_KEYS_DIR)"/. build/scf/$*/keys/ && chmod -R go-rwx build/scf/$*/keys; fi
+	@cd build/scf/$* && zip -q -9 -X -r ../$*.zip . && echo "$@ ($$(wc -c < ../$*.zip) bytes)"
 
 # Sizes of every Lambda bootstrap and SCF zip, then exec→ready start-up of each
 # function's binary against a hello-world Go HTTP server (median of STARTUP_RUNS).
