@@ -56,6 +56,7 @@ const (
 	envSCFGoServerPort  = "_LAMBDA_SERVER_PORT"    // the port scf-go-lib's cloudfunction.Start listens on
 	envSCFRuntimeAPI    = "SCF_RUNTIME_API"        // SCF custom runtime (bootstrap) API host
 	envSCFMode          = "WXPAY_SCF_MODE"         // ours: "web" or "event", set in scf_bootstrap / function config
+	envSCFWebAddr       = "WXPAY_SCF_WEB_ADDR"     // ours, tests only: listen address of a web function instead of 0.0.0.0:9000
 )
 
 // Detect reports the platform from the environment, first match wins:

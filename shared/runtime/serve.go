@@ -54,7 +54,11 @@ func ServeHTTP(h http.Handler, opts Options) error {
 		}
 		return startSCF(scfHTTPHandler(h))
 	case SCFWeb:
-		return listenAndServe(scfWebAddr, scfWebClientIP(h), log)
+		addr := scfWebAddr
+		if a := os.Getenv(envSCFWebAddr); a != "" {
+			addr = a // tests only: SCF itself always connects to port 9000
+		}
+		return listenAndServe(addr, scfWebClientIP(h), log)
 	default:
 		addr := opts.Addr
 		if addr == "" {
