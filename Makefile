@@ -122,7 +122,7 @@ sizes: build package
 	done
 
 startup:
-	WXPAY_STARTUP=1 STARTUP_RUNS=$(STARTUP_RUNS) $(GO) test -count=1 -run '^TestStartupVsHelloWorld$$' -v ./internal/startup
+	$(GO) run ./internal/startup -runs $(STARTUP_RUNS)
 
 deploy-aws:
 	sam build && sam deploy --guided
