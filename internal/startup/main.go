@@ -45,7 +45,7 @@ func main() {
 
 type subject struct {
 	name, bin, kind string // kind: "listen" or "lambda"
-	env            []string
+	env             []string
 }
 
 type extraFlag []string
