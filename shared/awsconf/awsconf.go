@@ -11,7 +11,8 @@
 //     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN
 //     (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
 //     This leaves the default chain's SSO, SSO-OIDC, STS and IMDS clients out
-//     of the binary (-3.7 MB, and their package init at every cold start).
+//     of the binary and their package init out of every cold start (with Redis
+//     also left out, the notify bootstrap went from 12.7 MB to 9.0 MB).
 //
 // Neither reads anything over the network when called.
 package awsconf

@@ -27,8 +27,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/paysls/wxpay/shared/awsconf"
 	"github.com/paysls/wxpay/shared/config"
@@ -71,15 +69,11 @@ func Load(ctx context.Context, getenv func(string) string, endpoint Endpoint) (s
 	var v config.SecretValues
 	var from []string
 	if arn != "" {
-		c := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint })
-		out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+		val, err := getSecretString(ctx, cfg, endpoint, arn)
 		if err != nil {
 			return "", config.SecretValues{}, fmt.Errorf("secrets: read Secrets Manager secret %s (%s): %w", arn, EnvSecretARN, err)
 		}
-		if out.SecretString == nil {
-			return "", config.SecretValues{}, fmt.Errorf("secrets: Secrets Manager secret %s has no SecretString: store the JSON object as text", arn)
-		}
-		if err := decode(*out.SecretString, &v); err != nil {
+		if err := decode(val, &v); err != nil {
 			return "", config.SecretValues{}, fmt.Errorf("secrets: Secrets Manager secret %s: %w", arn, err)
 		}
 		from = append(from, "Secrets Manager "+arn)
