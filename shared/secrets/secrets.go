@@ -27,7 +27,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/paysls/wxpay/shared/awsconf"
 	"github.com/paysls/wxpay/shared/config"
 )
