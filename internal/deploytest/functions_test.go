@@ -1,6 +1,7 @@
 package deploytest
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -472,6 +473,9 @@ func TestSCFEventBinary(t *testing.T) {
 // it and starts it the way SCF does: by executing scf_bootstrap.
 func TestSCFWebPackage(t *testing.T) {
 	if _, err := exec.LookPath("zip"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("zip not installed: make package needs it (apt-get install zip)")
+		}
 		t.Skip("zip not installed: make package needs it")
 	}
 	for _, fn := range functions(t) {
@@ -484,10 +488,7 @@ func TestSCFWebPackage(t *testing.T) {
 			if b, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("make: %v\n%s", err, b)
 			}
-			dir := t.TempDir()
-			if b, err := exec.Command("unzip", "-q", filepath.Join(root, "build", "scf", fn.name+".zip"), "-d", dir).CombinedOutput(); err != nil {
-				t.Fatalf("unzip: %v\n%s", err, b)
-			}
+			dir := unzip(t, filepath.Join(root, "build", "scf", fn.name+".zip"))
 			boot := filepath.Join(dir, "scf_bootstrap")
 			st, err := os.Stat(boot)
 			if err != nil {
@@ -518,4 +519,43 @@ func TestSCFWebPackage(t *testing.T) {
 			p.check(t, resp.StatusCode, resp.Header, body)
 		})
 	}
+}
+
+// unzip extracts a package with the modes it carries, as SCF does.
+func unzip(t *testing.T, path string) string {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	dir := t.TempDir()
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if !strings.HasPrefix(dst, dir+string(filepath.Separator)) {
+			t.Fatalf("zip entry %q escapes the directory", f.Name)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, f.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dst, f.Mode().Perm()); err != nil { // WriteFile's mode is masked by umask
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
