@@ -61,14 +61,15 @@ type SCFIdentity struct {
 //
 // The documented response (function URL: https://cloud.tencent.cn/document/product/583/96099,
 // "响应参数"; API gateway integration response: https://www.tencentcloud.com/document/product/583/12513)
-// is {statusCode, headers, body, isBase64Encoded} with one string per header. SCF's
-// HTTP protocol is the API gateway protocol ("兼容apigw协议" in the function URL page),
-// whose response also takes multiValueHeaders (header → list of values), the only
-// way to send two Set-Cookie fields. A header with several values is therefore sent
-// in multiValueHeaders as the list, and in headers as well so that a front end that
-// reads only headers still gets something valid: the values joined with ", " (RFC
-// 9110 §5.3) — except Set-Cookie, whose values cannot be joined (RFC 6265 §3), which
-// gets its first value there.
+// is {statusCode, headers, body, isBase64Encoded} with one string per header, and
+// no documented way to repeat a field. SCF calls its HTTP event protocol compatible
+// with the API gateway protocol ("兼容apigw协议"), whose response format carries
+// repeated fields as lists in multiValueHeaders; so a header with several values is
+// sent there as the list, and in headers as well for a front end that reads only
+// headers: joined with ", " (RFC 9110 §5.3), except Set-Cookie, whose values cannot
+// be joined (RFC 6265 §3) and which gets its first value. That SCF's front ends honour
+// multiValueHeaders is not documented: the deployment files therefore run HTTP
+// functions as web functions (plain HTTP, no translation, every field kept).
 type SCFHTTPResponse struct {
 	IsBase64Encoded   bool                `json:"isBase64Encoded"`
 	StatusCode        int                 `json:"statusCode"`
