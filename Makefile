@@ -4,7 +4,9 @@
 #                 redis-server on loopback itself; nothing is skipped when CI=true)
 #   make run      every function locally on one port, with the simulator in-process
 #   make bench    benchmarks, printed with their ratios against in-run baselines
-#   make build    arm64 Linux binaries for Lambda (bootstrap) and SCF, in build/
+#   make build    arm64 Linux bootstraps for Lambda in build/<fn>/ (sam build uses build-<Name>Function)
+#   make package  x86-64 SCF zips in build/scf/<fn>.zip (web functions carry scf_bootstrap)
+#   make sizes    every bootstrap's and zip's size;  make startup  exec→ready vs hello-world
 
 GO          ?= go
 TESTFLAGS   ?=
@@ -14,9 +16,8 @@ KEYS_DIR    ?= .wxpay/sim
 FUNCTIONS   := $(patsubst functions/%/cmd/main.go,%,$(wildcard functions/*/cmd/main.go))
 LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LDFLAGS     := -s -w
-BUILD_TAGS  := lambda.norpc,wxpay_noscf
 
-.PHONY: all test test-short bench fuzz run build lint package clean deploy-aws deploy-tencent tools
+.PHONY: all test test-short bench fuzz run build lint package sizes startup clean deploy-aws deploy-tencent tools
 
 all: lint test build
 
@@ -44,39 +45,98 @@ fuzz:
 run:
 	$(GO) run ./cmd/wxpay serve --addr $(ADDR) --keys-dir $(KEYS_DIR)
 
+# ---------------------------------------------------------------------------
+# Builds. Every functions/<name>/cmd/main.go is a function; nothing below names
+# one, so a new function is built, packaged and tested by adding its main.
+#
+# Build tags leave out what a platform never runs:
+#   lambda.norpc  aws-lambda-go without its legacy net/rpc mode
+#   wxpay_noscf   no scf-go-lib (its net/rpc links html/template)
+#   wxpay_lambda  AWS config from the Lambda environment only (no sso/ssooidc/sts/imds)
+#                 and no Redis store (DynamoDB is the Lambda store); LAMBDA_REDIS=1
+#                 adds wxpay_redis to build Redis back in
+#   wxpay_noaws   no AWS SDK, no aws-lambda-go: the Tencent SCF builds
+comma := ,
+LAMBDA_REDIS ?=
+LAMBDA_TAGS  := lambda.norpc,wxpay_noscf,wxpay_lambda$(if $(LAMBDA_REDIS),$(comma)wxpay_redis)
+BUILD_TAGS   := $(LAMBDA_TAGS)
+# SCF: HTTP functions deploy as web functions (scf_bootstrap starts the binary on
+# 0.0.0.0:9000), which need no scf-go-lib; scheduled ones as event functions on the
+# Go1 runtime, served by scf-go-lib. A function is an HTTP function when its main
+# calls runtime.ServeHTTP.
+SCF_WEB_TAGS   := lambda.norpc,wxpay_noaws,wxpay_noscf
+SCF_EVENT_TAGS := lambda.norpc,wxpay_noaws
+HTTP_FUNCTIONS := $(sort $(foreach f,$(FUNCTIONS),$(if $(shell grep -l 'runtime.ServeHTTP' functions/$(f)/cmd/*.go 2>/dev/null),$(f))))
+
 build: $(FUNCTIONS:%=build/%/bootstrap) build/wxpay
 
+# Lambda (provided.al2023, arm64): build/<fn>/bootstrap.
 build/%/bootstrap: FORCE
-	$(LAMBDA_ENV) $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)' -o $@ ./functions/$*/cmd
+	$(LAMBDA_ENV) $(GO) build -trimpath -tags $(LAMBDA_TAGS) -ldflags '$(LDFLAGS)' -o $@ ./functions/$*/cmd
 
 build/wxpay: FORCE
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/wxpay
 
 FORCE:
 
-# sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
-build-NotifyFunction:
-	$(LAMBDA_ENV) $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/notify/cmd
+# sam build (BuildMethod: makefile) runs `make build-<LogicalId>` with ARTIFACTS_DIR
+# set. Logical ids are <Name>Function, <Name> the function's folder in any case
+# (CreateOrderFunction → functions/createorder).
+build-%Function:
+	$(LAMBDA_ENV) $(GO) build -trimpath -tags $(LAMBDA_TAGS) -ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$*' | tr A-Z a-z)/cmd
 
 lint:
 	$(GO) vet ./...
+	$(GO) vet -tags $(LAMBDA_TAGS) ./...
+	$(GO) vet -tags $(SCF_EVENT_TAGS) ./shared/... ./functions/...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@if command -v cfn-lint >/dev/null; then cfn-lint template.yaml; else echo "cfn-lint not installed: template.yaml not linted"; fi
 
-# SCF's Go1 runtime is linux/amd64: build/scf/<fn>/bootstrap, zipped for upload.
+# Tencent SCF (x86-64): build/scf/<fn>.zip holding bootstrap and, for a web
+# function, scf_bootstrap — 0755, #!/bin/bash, LF endings, exec'ing the binary,
+# which listens on 0.0.0.0:9000 (https://cloud.tencent.com/document/product/583/56126).
+# SCF_KEYS_DIR=<dir> copies a keys directory into every package as keys/ (PEM files
+# do not fit SCF's 4 KB environment; set WXPAY_KEYS_DIR=/var/user/keys).
 SCF_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=amd64
-package: build
+SCF_KEYS_DIR ?=
+package: $(FUNCTIONS:%=build/scf/%.zip)
+
+build/scf/%.zip: FORCE
+	@rm -rf build/scf/$* $@ && mkdir -p build/scf/$*
+	$(SCF_ENV) $(GO) build -trimpath -tags $(if $(filter $*,$(HTTP_FUNCTIONS)),$(SCF_WEB_TAGS),$(SCF_EVENT_TAGS)) -ldflags '$(LDFLAGS)' -o build/scf/$*/bootstrap ./functions/$*/cmd
+	@if [ -n "$(filter $*,$(HTTP_FUNCTIONS))" ]; then \
+	  printf '%s\n' '#!/bin/bash' '# SCF web function: serve on 0.0.0.0:9000 (WXPAY_SCF_MODE=web selects web mode).' \
+	    'export WXPAY_SCF_MODE=web' 'cd "$$(dirname "$$0")"' 'exec ./bootstrap' > build/scf/$*/scf_bootstrap; \
+	  chmod 0755 build/scf/$*/scf_bootstrap; \
+	fi
+	@if [ -n "$(SCF_KEYS_DIR)" ]; then mkdir -p build/scf/$*/keys && cp -R "$(SCF_KEYS_DIR)"/. build/scf/$*/keys/ && chmod -R go-rwx build/scf/$*/keys; fi
+	@cd build/scf/$* && zip -q -9 -X -r ../$*.zip . && echo "$@ ($$(wc -c < ../$*.zip) bytes)"
+
+# Sizes of every Lambda bootstrap and SCF zip, then exec→ready start-up of each
+# function's binary against a hello-world Go HTTP server (median of STARTUP_RUNS).
+STARTUP_RUNS ?= 15
+sizes: build package
 	@for f in $(FUNCTIONS); do \
-	  mkdir -p build/scf/$$f && \
-	  $(SCF_ENV) $(GO) build -trimpath -tags lambda.norpc -ldflags '$(LDFLAGS)' -o build/scf/$$f/bootstrap ./functions/$$f/cmd && \
-	  (cd build/scf/$$f && rm -f ../$$f.zip && zip -q -9 ../$$f.zip bootstrap) && echo "build/scf/$$f.zip"; \
+	  printf '%-12s lambda bootstrap %9d bytes   scf zip %9d bytes (binary %d)\n' $$f \
+	    $$(wc -c < build/$$f/bootstrap) $$(wc -c < build/scf/$$f.zip) $$(wc -c < build/scf/$$f/bootstrap); \
 	done
+
+startup:
+	$(GO) run ./internal/startup -runs $(STARTUP_RUNS)
 
 deploy-aws:
 	sam build && sam deploy --guided
 
+# Tencent's serverless-cloud-framework (npm i -g serverless-cloud-framework, >= 1.2.0
+# for Function URL triggers) deploys each deploy/tencent/<fn>/serverless.yml; FN=notify
+# deploys one. Serverless Inc's `sls` no longer deploys to Tencent.
+FN ?= $(FUNCTIONS)
 deploy-tencent: package
-	sls deploy
+	@command -v scf >/dev/null || { echo "scf not found: npm i -g serverless-cloud-framework (>= 1.2.0)"; exit 1; }
+	@for f in $(FN); do \
+	  [ -f deploy/tencent/$$f/serverless.yml ] || { echo "deploy/tencent/$$f/serverless.yml missing"; exit 1; }; \
+	  (cd deploy/tencent/$$f && scf deploy) || exit 1; \
+	done
 
 clean:
 	rm -rf build .aws-sam

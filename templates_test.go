@@ -1,30 +1,29 @@
 // Tests that hold the deployment files to the code: what template.yaml and
-// serverless.yml deploy must be what the Makefile builds and what the functions read.
+// deploy/tencent/*/serverless.yml deploy must be what the Makefile builds and what the
+// functions read.
 package wxpay_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 
-	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/runtime"
 	"github.com/paysls/wxpay/shared/store/dynamostore"
 )
-
-// envRead are the variables the functions read; a template that sets anything else
-// sets it for nothing (usually a typo that leaves the real variable unset).
-var envRead = []string{
-	"STORE_URL", config.EnvMchID, config.EnvAppID, config.EnvMerchantSerial, config.EnvPrivateKey,
-	config.EnvPrivateKeyFile, config.EnvMerchantCertFile, config.EnvAPIv3Key, config.EnvPlatformCert,
-	config.EnvPlatformCertFile, config.EnvPlatformPubKey, config.EnvPlatformPubKeyFile,
-	config.EnvPlatformPublicKeyID, config.EnvNotifyURL, config.EnvAPIBase,
-}
 
 // cfnNode decodes CloudFormation YAML, whose short-form tags (!Ref, !Sub, !If) plain
 // YAML does not know: each tagged value becomes {"Fn::X": value}.
@@ -86,53 +85,6 @@ func get(v any, path ...string) any {
 	return v
 }
 
-func TestSAMTemplateMatchesCode(t *testing.T) {
-	tpl := loadYAML(t, "template.yaml")
-	makefile, err := os.ReadFile("Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rt := get(tpl, "Globals", "Function", "Runtime"); rt != "provided.al2023" {
-		t.Errorf("Runtime = %v, want provided.al2023", rt)
-	}
-	if arch := get(tpl, "Globals", "Function", "Architectures"); !slices.Equal(toStrings(arch), []string{"arm64"}) {
-		t.Errorf("Architectures = %v, want [arm64]", arch)
-	}
-	vars, _ := get(tpl, "Globals", "Function", "Environment", "Variables").(map[string]any)
-	for name := range vars {
-		if !slices.Contains(envRead, name) {
-			t.Errorf("template.yaml sets %s, which no function reads", name)
-		}
-	}
-	for _, need := range []string{"STORE_URL", config.EnvAPIv3Key, config.EnvPrivateKey, config.EnvMchID} {
-		if _, ok := vars[need]; !ok {
-			t.Errorf("template.yaml does not set %s", need)
-		}
-	}
-	functions := 0
-	for id, res := range get(tpl, "Resources").(map[string]any) {
-		if get(res, "Type") != "AWS::Serverless::Function" {
-			continue
-		}
-		functions++
-		if get(res, "Metadata", "BuildMethod") != "makefile" {
-			t.Errorf("%s: BuildMethod must be makefile (sam build runs build-%s)", id, id)
-		}
-		// sam build calls `make build-<LogicalId>`; it must build an existing main package.
-		m := regexp.MustCompile(`(?m)^build-` + id + `:\n\t.*-o \$\(ARTIFACTS_DIR\)/bootstrap \./(functions/\S+)`).FindSubmatch(makefile)
-		if m == nil {
-			t.Errorf("Makefile has no build-%s target writing $(ARTIFACTS_DIR)/bootstrap", id)
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(string(m[1]), "main.go")); err != nil {
-			t.Errorf("build-%s builds ./%s, which has no main.go", id, m[1])
-		}
-	}
-	if functions == 0 {
-		t.Fatal("template.yaml deploys no function")
-	}
-}
-
 // The table template.yaml creates is the table dynamostore.CreateTable creates.
 func TestSAMTableMatchesDynamoStore(t *testing.T) {
 	tpl := loadYAML(t, "template.yaml")
@@ -180,36 +132,6 @@ func TestSAMTableMatchesDynamoStore(t *testing.T) {
 	}
 }
 
-func TestServerlessYAMLMatchesCode(t *testing.T) {
-	sls := loadYAML(t, "serverless.yml")
-	makefile, err := os.ReadFile("Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if get(sls, "component") != "scf" || get(sls, "inputs", "runtime") != "Go1" || get(sls, "inputs", "handler") != "bootstrap" {
-		t.Errorf("serverless.yml must deploy an scf component with runtime Go1 and handler bootstrap: %v", get(sls, "inputs"))
-	}
-	src, _ := get(sls, "inputs", "src", "src").(string)
-	fn := strings.TrimPrefix(src, "./build/scf/")
-	if fn == src || !strings.Contains(string(makefile), "build/scf/$$f/bootstrap") {
-		t.Errorf("inputs.src.src = %q: make package writes build/scf/<function>/bootstrap", src)
-	}
-	if _, err := os.Stat(filepath.Join("functions", fn, "cmd", "main.go")); err != nil {
-		t.Errorf("serverless.yml deploys %q, which is not a function with a main package", fn)
-	}
-	vars, _ := get(sls, "inputs", "environment", "variables").(map[string]any)
-	for name := range vars {
-		if !slices.Contains(envRead, name) {
-			t.Errorf("serverless.yml sets %s, which no function reads", name)
-		}
-	}
-	// SCF no longer creates API gateway triggers: the function needs a Function URL.
-	events, _ := get(sls, "inputs", "events").([]any)
-	if len(events) == 0 || get(events[0], "http") == nil {
-		t.Errorf("events = %v, want an http (Function URL) trigger", events)
-	}
-}
-
 func keySchema(v any) []string {
 	var out []string
 	for _, k := range v.([]any) {
@@ -234,4 +156,364 @@ func wantKeys(ks []types.KeySchemaElement) []string {
 		out = append(out, *k.AttributeName+":"+string(k.KeyType))
 	}
 	return out
+}
+
+// ---------------------------------------------------------------- the code's side
+
+// plannedHTTP says which functions are HTTP functions and which jobs (PLAN/DESIGN);
+// a function with a main is classified by its main and must agree.
+var plannedHTTP = map[string]bool{"createorder": true, "notify": true, "reconcile": false, "billfetch": false}
+
+// wantRoutes are the HTTP API routes of each HTTP function.
+var wantRoutes = map[string][]string{
+	"createorder": {
+		"POST /orders", "GET /orders/{order_id}", "POST /orders/{order_id}/close",
+		"POST /orders/{order_id}/refunds", "GET /orders/{order_id}/refunds/{out_refund_no}",
+		"GET /oauth/openid", "GET /pay/{order_id}",
+	},
+	"notify": {"POST /notify", "GET /events", "POST /events/{id}/resend"},
+}
+
+// wantSchedules: EventBridge Scheduler expression and SCF 7-field cron of each job.
+var wantSchedules = map[string][2]string{
+	"reconcile": {"rate(5 minutes)", "0 */5 * * * * *"},
+	"billfetch": {"cron(30 10 * * ? *)", "0 30 10 * * * *"},
+}
+
+type fn struct {
+	name    string
+	http    bool
+	hasMain bool
+}
+
+// functionsInRepo are the folders under functions/, with whether each has a main.
+func functionsInRepo(t *testing.T) []fn {
+	t.Helper()
+	dirs, err := os.ReadDir("functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []fn
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		f := fn{name: d.Name(), http: plannedHTTP[d.Name()]}
+		if src, err := os.ReadFile(filepath.Join("functions", d.Name(), "cmd", "main.go")); err == nil {
+			f.hasMain = true
+			isHTTP := bytes.Contains(src, []byte("runtime.ServeHTTP"))
+			if planned, ok := plannedHTTP[f.name]; ok && planned != isHTTP {
+				t.Errorf("functions/%s/cmd: HTTP function = %t, the plan says %t", f.name, isHTTP, planned)
+			}
+			f.http = isHTTP
+		} else if _, planned := plannedHTTP[f.name]; !planned {
+			continue // some other folder
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// envRead are the environment variables the code reads: every Env* string constant
+// of shared/config, shared/secrets and shared/runtime, plus STORE_URL and BILLS_URL.
+func envRead(t *testing.T) []string {
+	t.Helper()
+	names := []string{"STORE_URL", "BILLS_URL"}
+	for _, dir := range []string{"shared/config", "shared/secrets", "shared/runtime"} {
+		pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pkgs {
+			for _, f := range p.Files {
+				ast.Inspect(f, func(n ast.Node) bool {
+					vs, ok := n.(*ast.ValueSpec)
+					if !ok {
+						return true
+					}
+					for i, id := range vs.Names {
+						if i >= len(vs.Values) || !strings.HasPrefix(strings.ToLower(id.Name), "env") {
+							continue
+						}
+						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							v, _ := strconv.Unquote(lit.Value)
+							names = append(names, v)
+						}
+					}
+					return true
+				})
+			}
+		}
+	}
+	for _, must := range []string{"WXPAY_MCHID", "WXPAY_SECRET_ARN", "WXPAY_SCF_MODE"} {
+		if !slices.Contains(names, must) {
+			t.Fatalf("envRead found no %s: the scan of the code is broken (%v)", must, names)
+		}
+	}
+	return names
+}
+
+// secretVars must never be set in a deployment file's plain environment on AWS.
+var secretVars = []string{"WXPAY_PRIVATE_KEY", "WXPAY_APIV3_KEY", "WXPAY_APIV2_KEY", "WXPAY_API_TOKEN", "WXPAY_WEBHOOK_SECRET", "WXPAY_APP_SECRET"}
+
+// pemVars hold PEM text, which does not fit SCF's 4 KB environment.
+var pemVars = []string{"WXPAY_PRIVATE_KEY", "WXPAY_PLATFORM_PUBLIC_KEY", "WXPAY_PLATFORM_CERT"}
+
+func makeDryRun(t *testing.T, target string, vars ...string) string {
+	t.Helper()
+	out, err := exec.Command("make", append([]string{"-n", target}, vars...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n %s: %v\n%s", target, err, out)
+	}
+	return string(out)
+}
+
+// ---------------------------------------------------------------- AWS SAM
+
+type samFunction struct {
+	id  string
+	res any
+}
+
+func samFunctions(t *testing.T, tpl map[string]any) map[string]samFunction {
+	t.Helper()
+	out := map[string]samFunction{}
+	for id, res := range get(tpl, "Resources").(map[string]any) {
+		if get(res, "Type") == "AWS::Serverless::Function" {
+			name, ok := strings.CutSuffix(id, "Function")
+			if !ok {
+				t.Errorf("%s: logical ids are <Name>Function (the Makefile's build-%%Function rule)", id)
+				continue
+			}
+			out[strings.ToLower(name)] = samFunction{id, res}
+		}
+	}
+	return out
+}
+
+func TestSAMTemplateMatchesCode(t *testing.T) {
+	tpl := loadYAML(t, "template.yaml")
+	raw, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("{{resolve:")) {
+		t.Error("template.yaml resolves a dynamic reference into the environment: pass the secret's ARN instead")
+	}
+	if rt := get(tpl, "Globals", "Function", "Runtime"); rt != "provided.al2023" {
+		t.Errorf("Runtime = %v, want provided.al2023", rt)
+	}
+	if arch := get(tpl, "Globals", "Function", "Architectures"); !slices.Equal(toStrings(arch), []string{"arm64"}) {
+		t.Errorf("Architectures = %v, want [arm64]", arch)
+	}
+	read := envRead(t)
+	global, _ := get(tpl, "Globals", "Function", "Environment", "Variables").(map[string]any)
+	for _, need := range []string{"STORE_URL", "WXPAY_MCHID", "WXPAY_APPID", "WXPAY_MERCHANT_SERIAL", "WXPAY_SECRET_ARN"} {
+		if _, ok := global[need]; !ok {
+			t.Errorf("template.yaml does not set %s", need)
+		}
+	}
+	fns := samFunctions(t, tpl)
+	resources := get(tpl, "Resources").(map[string]any)
+	for _, f := range functionsInRepo(t) {
+		sf, ok := fns[f.name]
+		if !ok {
+			t.Errorf("functions/%s is not deployed by template.yaml", f.name)
+			continue
+		}
+		logical, res := sf.id, sf.res
+		t.Run(logical, func(t *testing.T) {
+			if get(res, "Metadata", "BuildMethod") != "makefile" || get(res, "Properties", "CodeUri") != "." {
+				t.Errorf("BuildMethod makefile and CodeUri . (sam build runs make build-%s)", logical)
+			}
+			// sam build runs `make build-<LogicalId>` with ARTIFACTS_DIR set.
+			cmd := makeDryRun(t, "build-"+logical, "ARTIFACTS_DIR=/artifacts")
+			for _, want := range []string{"GOARCH=arm64", "-tags lambda.norpc,wxpay_noscf,wxpay_lambda", "-o /artifacts/bootstrap ./functions/" + f.name + "/cmd"} {
+				if !strings.Contains(cmd, want) {
+					t.Errorf("make build-%s: %q lacks %q", logical, cmd, want)
+				}
+			}
+			if !f.hasMain {
+				t.Logf("functions/%s has no cmd/main.go yet: deployed, not built", f.name)
+			}
+			vars, _ := get(res, "Properties", "Environment", "Variables").(map[string]any)
+			for name := range merge(global, vars) {
+				if !slices.Contains(read, name) {
+					t.Errorf("sets %s, which the code does not read", name)
+				}
+				if slices.Contains(secretVars, name) || slices.Contains(pemVars, name) {
+					t.Errorf("sets %s in the plain environment: secrets come from WXPAY_SECRET_ARN at run time", name)
+				}
+			}
+			if f.name == "billfetch" {
+				if v := fmt.Sprint(vars["BILLS_URL"]); !strings.Contains(v, "s3://") {
+					t.Errorf("BILLS_URL = %s, want s3://<bill bucket>/…", v)
+				}
+			}
+			var policies []string
+			for _, p := range get(res, "Properties", "Policies").([]any) {
+				policies = append(policies, fmt.Sprint(p))
+			}
+			for _, want := range []string{"map[Ref:StorePolicy]", "map[Ref:SecretPolicy]"} {
+				if !slices.Contains(policies, want) {
+					t.Errorf("Policies %v lack %s", policies, want)
+				}
+			}
+			events, _ := get(res, "Properties", "Events").(map[string]any)
+			var routes []string
+			var schedules []any
+			for _, ev := range events {
+				switch get(ev, "Type") {
+				case "HttpApi":
+					routes = append(routes, fmt.Sprint(get(ev, "Properties", "Method"))+" "+fmt.Sprint(get(ev, "Properties", "Path")))
+				case "ScheduleV2":
+					schedules = append(schedules, get(ev, "Properties"))
+				default:
+					t.Errorf("event type %v", get(ev, "Type"))
+				}
+			}
+			slices.Sort(routes)
+			want := slices.Clone(wantRoutes[f.name])
+			slices.Sort(want)
+			if !slices.Equal(routes, want) {
+				t.Errorf("routes %v, want %v", routes, want)
+			}
+			if f.http != (len(routes) > 0) || f.http == (len(schedules) == 1) {
+				t.Errorf("an HTTP function is routed, a job has one schedule: %d routes, %d schedules", len(routes), len(schedules))
+			}
+			for _, s := range schedules {
+				if get(s, "ScheduleExpression") != wantSchedules[f.name][0] || get(s, "ScheduleExpressionTimezone") != "Asia/Shanghai" {
+					t.Errorf("schedule %v, want %s in Asia/Shanghai", s, wantSchedules[f.name][0])
+				}
+				var in runtime.SchedulerInput
+				dec := json.NewDecoder(strings.NewReader(fmt.Sprint(get(s, "Input"))))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&in); err != nil || in.Source != runtime.SchedulerSource || in.Job != f.name || in.ScheduledTime != "<aws.scheduler.scheduled-time>" {
+					t.Errorf("Input %v (%v): want runtime.SchedulerInput for %s carrying <aws.scheduler.scheduled-time>", get(s, "Input"), err, f.name)
+				}
+			}
+			logGroup := false
+			for _, r := range resources {
+				if get(r, "Type") == "AWS::Logs::LogGroup" && strings.Contains(fmt.Sprint(get(r, "Properties", "LogGroupName")), "${"+logical+"}") {
+					logGroup = get(r, "Properties", "RetentionInDays") != nil
+				}
+			}
+			if !logGroup {
+				t.Error("no log group with a retention")
+			}
+		})
+	}
+	for name := range fns {
+		if _, err := os.Stat(filepath.Join("functions", name)); err != nil {
+			t.Errorf("template.yaml deploys %s, which is not a folder under functions/", name)
+		}
+	}
+	// Least privilege: exactly the calls dynamostore makes.
+	actions := toStrings(get(resources["StorePolicy"], "Properties", "PolicyDocument", "Statement").([]any)[0].(map[string]any)["Action"])
+	slices.Sort(actions)
+	if want := []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}; !slices.Equal(actions, want) {
+		t.Errorf("StorePolicy actions %v, want %v", actions, want)
+	}
+}
+
+func merge(ms ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// ---------------------------------------------------------------- Tencent SCF
+
+func TestSCFFilesMatchCode(t *testing.T) {
+	read := envRead(t)
+	makefile, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(makefile, []byte("scf deploy")) || bytes.Contains(makefile, []byte("sls deploy")) {
+		t.Error("make deploy-tencent must run Tencent's `scf deploy` (serverless-cloud-framework), not `sls deploy`")
+	}
+	pkg := makeDryRun(t, "package")
+	repo := map[string]bool{}
+	for _, f := range functionsInRepo(t) {
+		repo[f.name] = true
+		t.Run(f.name, func(t *testing.T) {
+			path := filepath.Join("deploy", "tencent", f.name, "serverless.yml")
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("no %s", path)
+			}
+			y := loadYAML(t, path)
+			in := get(y, "inputs")
+			if get(y, "component") != "scf" || get(in, "runtime") != "Go1" {
+				t.Errorf("want component scf, runtime Go1: %v", in)
+			}
+			if src := get(in, "src", "src"); src != "../../../build/scf/"+f.name {
+				t.Errorf("src.src = %v, want ../../../build/scf/%s (make package)", src, f.name)
+			}
+			if f.hasMain && !strings.Contains(pkg, "-o build/scf/"+f.name+"/bootstrap ./functions/"+f.name+"/cmd") {
+				t.Errorf("make package does not build %s", f.name)
+			}
+			if n, err := strconv.Atoi(fmt.Sprint(get(in, "initTimeout"))); err != nil || n < 1 || n > 30 {
+				t.Errorf("initTimeout = %v, want 1..30 s", get(in, "initTimeout"))
+			}
+			if get(in, "vpcConfig", "vpcId") == nil || get(in, "vpcConfig", "subnetId") == nil {
+				t.Error("no vpcConfig (vpcId, subnetId) for a VPC-only Redis")
+			}
+			vars, _ := get(in, "environment", "variables").(map[string]any)
+			size := 0
+			for name, v := range vars {
+				size += len(name) + len(fmt.Sprint(v))
+				if !slices.Contains(read, name) {
+					t.Errorf("sets %s, which the code does not read", name)
+				}
+				if slices.Contains(pemVars, name) {
+					t.Errorf("sets %s: PEM text does not fit SCF's 4 KB environment; use the keys dir", name)
+				}
+			}
+			if vars["STORE_URL"] == nil || vars["WXPAY_MCHID"] == nil {
+				t.Error("STORE_URL and WXPAY_MCHID must be set")
+			}
+			// Placeholders are ${env:NAME}; real values (an APIv3 key 32, a Redis URL
+			// ~60, ids) are of the same order: well inside 4 KB without any PEM.
+			if size > 2048 {
+				t.Errorf("environment of %d bytes before substitution leaves no room in SCF's 4 KB", size)
+			}
+			events, _ := get(in, "events").([]any)
+			if len(events) != 1 {
+				t.Fatalf("events = %v, want one trigger", events)
+			}
+			if f.http {
+				p := get(events[0], "http", "parameters")
+				if get(in, "type") != "web" || get(p, "qualifier") != "$DEFAULT" || get(p, "authType") != "NONE" ||
+					get(p, "netConfig", "enableExtranet") != "true" {
+					t.Errorf("an HTTP function is a web function behind a Function URL (qualifier $DEFAULT, authType NONE, enableExtranet): type %v, %v", get(in, "type"), p)
+				}
+				if f.hasMain && !strings.Contains(pkg, "build/scf/"+f.name+"/scf_bootstrap") {
+					t.Errorf("make package writes no scf_bootstrap for %s", f.name)
+				}
+			} else {
+				p := get(events[0], "timer", "parameters")
+				if get(in, "type") != "event" || get(in, "handler") != "bootstrap" {
+					t.Errorf("a job is an event function with handler bootstrap: %v", in)
+				}
+				cron := fmt.Sprint(get(p, "cronExpression"))
+				if len(strings.Fields(cron)) != 7 || cron != wantSchedules[f.name][1] {
+					t.Errorf("cronExpression %q, want the 7-field %q", cron, wantSchedules[f.name][1])
+				}
+				if get(p, "enable") != "true" {
+					t.Error("timer without enable: true is created disabled")
+				}
+			}
+		})
+	}
+	dirs, _ := os.ReadDir(filepath.Join("deploy", "tencent"))
+	for _, d := range dirs {
+		if d.IsDir() && !repo[d.Name()] {
+			t.Errorf("deploy/tencent/%s deploys no function under functions/", d.Name())
+		}
+	}
 }

@@ -206,6 +206,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 		c.APIBase = DefaultAPIBase
 	}
 	errs = append(errs, bundleFromLookup(lookup, &c)...)
+	errs = append(errs, applySecretSources(lookup, &c)...) // secretsource.go
 	return c, errors.Join(errs...)
 }
 

@@ -56,16 +56,20 @@ const (
 	envSCFGoServerPort  = "_LAMBDA_SERVER_PORT"    // the port scf-go-lib's cloudfunction.Start listens on
 	envSCFRuntimeAPI    = "SCF_RUNTIME_API"        // SCF custom runtime (bootstrap) API host
 	envSCFMode          = "WXPAY_SCF_MODE"         // ours: "web" or "event", set in scf_bootstrap / function config
+	envSCFWebAddr       = "WXPAY_SCF_WEB_ADDR"     // ours, tests only: listen address of a web function instead of 0.0.0.0:9000
 )
 
-// Detect reports the platform from the environment:
+// Detect reports the platform from the environment, first match wins:
 //
 //   - AWS_LAMBDA_RUNTIME_API set → Lambda;
-//   - SCF (TENCENTCLOUD_RUNENV=SCF, or SCF_RUNTIME / SCF_FUNCTIONNAME set) →
-//     WXPAY_SCF_MODE=web|event if given (our scf_bootstrap sets "web");
-//     otherwise SCFEvent when the Go runtime's _LAMBDA_SERVER_PORT or a custom
-//     runtime's SCF_RUNTIME_API is present, else SCFWeb (nothing but an HTTP
-//     listener can serve a function that has no event channel);
+//   - WXPAY_SCF_MODE=web → SCFWeb, WXPAY_SCF_MODE=event → SCFEvent: our
+//     scf_bootstrap exports WXPAY_SCF_MODE=web, and that alone selects web mode
+//     (a web function's container need not carry any other SCF marker);
+//   - _LAMBDA_SERVER_PORT set (without AWS_LAMBDA_RUNTIME_API) → SCFEvent: only
+//     SCF's Go runtime sets it, for scf-go-lib's cloudfunction.Start to listen on;
+//   - other SCF markers (TENCENTCLOUD_RUNENV=SCF, SCF_RUNTIME, SCF_FUNCTIONNAME):
+//     SCFEvent with a custom runtime's SCF_RUNTIME_API, else SCFWeb (nothing but an
+//     HTTP listener can serve a function that has no event channel);
 //   - anything else → Local.
 func Detect() Platform { return detect(os.Getenv) }
 
@@ -73,16 +77,19 @@ func detect(getenv func(string) string) Platform {
 	if getenv(envLambdaRuntimeAPI) != "" {
 		return Lambda
 	}
-	if getenv(envSCFRunEnv) != "SCF" && getenv(envSCFRuntime) == "" && getenv(envSCFFunctionName) == "" {
-		return Local
-	}
 	switch strings.ToLower(strings.TrimSpace(getenv(envSCFMode))) {
 	case "web":
 		return SCFWeb
 	case "event":
 		return SCFEvent
 	}
-	if getenv(envSCFGoServerPort) != "" || getenv(envSCFRuntimeAPI) != "" {
+	if getenv(envSCFGoServerPort) != "" {
+		return SCFEvent
+	}
+	if getenv(envSCFRunEnv) != "SCF" && getenv(envSCFRuntime) == "" && getenv(envSCFFunctionName) == "" {
+		return Local
+	}
+	if getenv(envSCFRuntimeAPI) != "" {
 		return SCFEvent
 	}
 	return SCFWeb

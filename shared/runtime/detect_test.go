@@ -22,9 +22,11 @@ func TestDetect(t *testing.T) {
 		{"explicit web beats event port", "TENCENTCLOUD_RUNENV=SCF _LAMBDA_SERVER_PORT=9001 WXPAY_SCF_MODE=web", SCFWeb},
 		{"explicit event", "TENCENTCLOUD_RUNENV=SCF WXPAY_SCF_MODE=Event", SCFEvent},
 		{"unknown mode falls back to signals", "TENCENTCLOUD_RUNENV=SCF WXPAY_SCF_MODE=webb", SCFWeb},
-		{"mode alone is not SCF", "WXPAY_SCF_MODE=web", Local},
+		{"web mode alone selects a web function", "WXPAY_SCF_MODE=web", SCFWeb},
+		{"event mode alone selects an event function", "WXPAY_SCF_MODE=event", SCFEvent},
+		{"unknown mode alone is local", "WXPAY_SCF_MODE=webb", Local},
 		{"other runenv value is not SCF", "TENCENTCLOUD_RUNENV=TKE", Local},
-		{"stray event port is not SCF", "_LAMBDA_SERVER_PORT=9001", Local},
+		{"go runtime port without lambda is an SCF event function", "_LAMBDA_SERVER_PORT=9001", SCFEvent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,3 +1,5 @@
+//go:build !wxpay_noaws
+
 package runtime
 
 import (
@@ -10,8 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -53,15 +53,6 @@ var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 		BodySHA256: sha(body), BodyLen: len(body),
 	})
 })
-
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // withBody returns the event with its body replaced, base64-encoded or not.
 // Only the envelope is re-marshalled; the body string is set verbatim.
@@ -127,8 +118,13 @@ func invokeSCF(t *testing.T, h http.Handler, raw []byte) result {
 		t.Fatalf("scf handler: %v", err)
 	}
 	res := result{status: r.StatusCode, b64: r.IsBase64Encoded, header: http.Header{}}
+	// The API gateway protocol's merge rule: a header in multiValueHeaders is
+	// sent with those values, any other with its value in headers.
 	for k, v := range r.Headers {
 		res.header.Set(k, v)
+	}
+	for k, vs := range r.MultiValueHeaders {
+		res.header[http.CanonicalHeaderKey(k)] = vs
 	}
 	res.body = decodeBody(t, r.Body, r.IsBase64Encoded)
 	return res
@@ -330,8 +326,8 @@ func TestResponseConversion(t *testing.T) {
 		{"aws-apigw-v1-request.json", false, true, true},
 		{"aws-apigw-v2-request.json", false, false, true},
 		{"aws-lambda-url-request.json", false, false, true},
-		{"scf-apigw-request.json", true, false, false},
-		{"scf-function-url-request.json", true, false, false},
+		{"scf-apigw-request.json", true, true, true},
+		{"scf-function-url-request.json", true, true, true},
 	}
 	for _, p := range platforms {
 		t.Run(p.fixture, func(t *testing.T) {
@@ -406,6 +402,32 @@ func TestSCFResponseJSON(t *testing.T) {
 	}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("SCF response JSON\n got %v\nwant %v", m, want)
+	}
+
+	// Two Set-Cookie fields: a list in multiValueHeaders, never "a=1, b=2".
+	r, err = scfHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Set-Cookie", "a=1; Path=/")
+		w.Header().Add("Set-Cookie", "b=2; Path=/")
+		w.Header().Add("Vary", "Origin")
+		w.Header().Add("Vary", "Accept")
+	}))(context.Background(), fixture(t, "scf-function-url-request.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = json.Marshal(r); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Headers           map[string]string
+		MultiValueHeaders map[string][]string
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.MultiValueHeaders["Set-Cookie"], []string{"a=1; Path=/", "b=2; Path=/"}) ||
+		got.Headers["Set-Cookie"] != "a=1; Path=/" || got.Headers["Vary"] != "Origin, Accept" ||
+		!reflect.DeepEqual(got.MultiValueHeaders["Vary"], []string{"Origin", "Accept"}) || len(got.MultiValueHeaders) != 2 {
+		t.Errorf("repeated headers: %s", b)
 	}
 }
 

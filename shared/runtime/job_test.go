@@ -25,8 +25,13 @@ func TestJobHandler(t *testing.T) {
 	}{
 		{"eventbridge scheduled event", fixture(t, "aws-eventbridge-scheduled.json"),
 			time.Date(2015, 10, 8, 16, 53, 6, 0, time.UTC), "eventbridge:arn:aws:events:us-east-1:123456789012:rule/my-scheduled-rule"},
-		{"scf timer event", fixture(t, "scf-timer.json"),
-			time.Date(2019, 2, 21, 11, 49, 0, 0, time.UTC), "scf-timer:EveryMinute"},
+		{"scf timer event far from the clock", fixture(t, "scf-timer.json"), fixedNow, "scf-timer:EveryMinute"},
+		{"scf timer event near the clock", []byte(`{"Type":"Timer","TriggerName":"reconcile","Time":"2026-03-01T07:59:00Z","Message":""}`),
+			time.Date(2026, 3, 1, 7, 59, 0, 0, time.UTC), "scf-timer:reconcile"},
+		{"eventbridge scheduler input", fixture(t, "aws-scheduler-input.json"),
+			time.Date(2026, 3, 1, 2, 30, 0, 0, time.UTC), "scheduler:billfetch"},
+		{"scheduler input pasted into a console test", []byte(`{"source":"wxpay.scheduler","job":"reconcile","scheduled_time":"<aws.scheduler.scheduled-time>"}`),
+			fixedNow, "scheduler:reconcile"},
 		{"manual empty object", []byte(" {} "), fixedNow, "manual"},
 		{"manual null", []byte("null"), fixedNow, "manual"},
 		{"manual nothing", nil, fixedNow, "manual"},
@@ -55,6 +60,19 @@ func TestJobHandler(t *testing.T) {
 				Sched   string         `json:"scheduled_time"`
 				Report  map[string]any `json:"report"`
 			}
+			wantWarn := strings.Contains(tt.name, "far from the clock") || strings.Contains(tt.name, "console test")
+			if i := bytes.LastIndexByte(bytes.TrimSpace(logs.Bytes()), '\n'); (i >= 0) != wantWarn {
+				t.Errorf("warning logged = %t, want %t: %s", i >= 0, wantWarn, logs.Bytes())
+			}
+			if i := bytes.LastIndexByte(bytes.TrimSpace(logs.Bytes()), '\n'); i >= 0 { // a warning precedes the report
+				var warn struct {
+					Level, Msg string
+				}
+				if err := json.Unmarshal(logs.Bytes()[:i], &warn); err != nil || warn.Level != "WARN" || !strings.Contains(warn.Msg, "using the clock") {
+					t.Errorf("first log line %s, want a warning that the clock was used", logs.Bytes()[:i])
+				}
+				logs.Next(i + 1)
+			}
 			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
 				t.Fatalf("log is not one JSON line: %v: %s", err, logs.Bytes())
 			}
@@ -73,6 +91,7 @@ func TestJobHandlerRejects(t *testing.T) {
 		"scf non-timer":      []byte(`{"Type":"Cos","Time":"2019-02-21T11:49:00Z"}`),
 		"scf bad time":       []byte(`{"Type":"Timer","TriggerName":"t","Time":"21/02/2019"}`),
 		"eventbridge notime": []byte(`{"detail-type":"Scheduled Event","source":"aws.events"}`),
+		"scheduler bad time": []byte(`{"source":"wxpay.scheduler","job":"reconcile","scheduled_time":"yesterday"}`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			called := false

@@ -1,3 +1,5 @@
+//go:build !wxpay_noaws
+
 package runtime
 
 import (
@@ -10,8 +12,21 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 )
+
+// startLambdaHTTP serves h as a Lambda function; it does not return.
+func startLambdaHTTP(h http.Handler) error {
+	lambda.Start(lambdaHTTPHandler(h))
+	return nil
+}
+
+// startLambdaJob serves a job handler as a Lambda function; it does not return.
+func startLambdaJob(handler func(context.Context, json.RawMessage) (Report, error)) error {
+	lambda.Start(handler)
+	return nil
+}
 
 // awsEventKind is the HTTP event shape a Lambda invocation carries.
 type awsEventKind int
@@ -103,10 +118,20 @@ func lambdaHTTPHandler(h http.Handler) func(context.Context, json.RawMessage) (a
 // event. The proxy library splits every non-singleton header on commas, which
 // turns "X-Forwarded-For: client, proxy" into two values and cuts Date and
 // User-Agent apart; handlers must see what the gateway sent.
+//
+// Two spellings of one header in the event (a hand-made test event; gateways
+// lower-case names) are one field whose values follow in sorted key order, so
+// the answer never depends on map iteration.
 func headersAsSent(h http.Handler, sent map[string]string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range sent {
-			r.Header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+		seen := make(map[string]bool, len(sent))
+		for _, k := range sortedKeys(sent) {
+			ck := textproto.CanonicalMIMEHeaderKey(k)
+			if !seen[ck] {
+				seen[ck] = true
+				r.Header[ck] = nil
+			}
+			r.Header[ck] = append(r.Header[ck], sent[k])
 		}
 		h.ServeHTTP(w, r)
 	})

@@ -28,13 +28,35 @@ func listenAndServe(addr string, h http.Handler, log *slog.Logger) error {
 	return serveListener(ctx, ln, h, log)
 }
 
+// Server timeouts of the local and SCF web listener. WeChat Pay gives a
+// notification 5 s to be answered (then retries it), and the order API's callers
+// send small JSON bodies, so a client that has not sent its headers within 5 s or
+// its whole body within 10 s is cut rather than allowed to pin a connection and
+// a goroutine; idle keep-alive connections are dropped after 30 s. WriteTimeout
+// bounds a whole handler run plus the write: it must outlast the handlers' own
+// outbound deadlines (a WeChat Pay call, a store write), hence 30 s.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 30 * time.Second
+)
+
+// newServer is the http.Server every listener here uses.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // serveListener serves h on ln until ctx ends, then shuts down gracefully.
 func serveListener(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second, // slow-header clients must not pin connections
-		IdleTimeout:       2 * time.Minute,
-	}
+	srv := newServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -56,11 +58,24 @@ type SCFIdentity struct {
 
 // SCFHTTPResponse is an event function's answer to an API gateway or function
 // URL request.
+//
+// The documented response (function URL: https://cloud.tencent.cn/document/product/583/96099,
+// "响应参数"; API gateway integration response: https://www.tencentcloud.com/document/product/583/12513)
+// is {statusCode, headers, body, isBase64Encoded} with one string per header, and
+// no documented way to repeat a field. SCF calls its HTTP event protocol compatible
+// with the API gateway protocol ("兼容apigw协议"), whose response format carries
+// repeated fields as lists in multiValueHeaders; so a header with several values is
+// sent there as the list, and in headers as well for a front end that reads only
+// headers: joined with ", " (RFC 9110 §5.3), except Set-Cookie, whose values cannot
+// be joined (RFC 6265 §3) and which gets its first value. That SCF's front ends honour
+// multiValueHeaders is not documented: the deployment files therefore run HTTP
+// functions as web functions (plain HTTP, no translation, every field kept).
 type SCFHTTPResponse struct {
-	IsBase64Encoded bool              `json:"isBase64Encoded"`
-	StatusCode      int               `json:"statusCode"`
-	Headers         map[string]string `json:"headers"`
-	Body            string            `json:"body"`
+	IsBase64Encoded   bool                `json:"isBase64Encoded"`
+	StatusCode        int                 `json:"statusCode"`
+	Headers           map[string]string   `json:"headers"`
+	MultiValueHeaders map[string][]string `json:"multiValueHeaders,omitempty"`
+	Body              string              `json:"body"`
 }
 
 // SCFValues is a header or query map as SCF sends it: each value is a string,
@@ -157,8 +172,11 @@ func scfRequest(ctx context.Context, ev *SCFHTTPEvent) (*http.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: build request from SCF event: %w", err)
 	}
-	for k, vs := range ev.Headers {
-		for _, v := range vs {
+	// Two spellings of one header ("X-Forwarded-For" and "x-forwarded-for") are
+	// one field: add them in sorted key order so the values' order never depends
+	// on map iteration.
+	for _, k := range sortedKeys(ev.Headers) {
+		for _, v := range ev.Headers[k] {
 			r.Header.Add(k, v)
 		}
 	}
@@ -171,22 +189,47 @@ func scfRequest(ctx context.Context, ev *SCFHTTPEvent) (*http.Request, error) {
 }
 
 // scfSourceIP is the address the gateway saw: API gateway reports it in
-// requestContext, function URLs in the x-scf-remote-addr header.
+// requestContext, function URLs in the x-scf-remote-addr header, which may
+// carry a port ("1.2.3.4:5678", "[::1]:5678"); the port is dropped so that
+// RemoteAddr is a bare IP as on Lambda. Of two spellings of the header, the
+// first in sorted order wins.
 func scfSourceIP(ev *SCFHTTPEvent) string {
 	if rc := ev.RequestContext; rc != nil {
 		if rc.SourceIP != "" {
-			return rc.SourceIP
+			return hostOnly(rc.SourceIP)
 		}
 		if rc.Identity.SourceIP != "" {
-			return rc.Identity.SourceIP
+			return hostOnly(rc.Identity.SourceIP)
 		}
 	}
-	for k, vs := range ev.Headers {
-		if strings.EqualFold(k, scfRemoteAddrHeader) && len(vs) > 0 {
-			return vs[0]
+	for _, k := range sortedKeys(ev.Headers) {
+		if vs := ev.Headers[k]; strings.EqualFold(k, scfRemoteAddrHeader) && len(vs) > 0 {
+			return hostOnly(vs[0])
 		}
 	}
 	return ""
+}
+
+// hostOnly strips a port from an address: "1.2.3.4:80" → "1.2.3.4",
+// "[2001:db8::1]:80" → "2001:db8::1"; a bare IPv4 or IPv6 address is returned as is.
+func hostOnly(addr string) string {
+	addr = strings.TrimSpace(addr)
+	if _, err := netip.ParseAddr(addr); err == nil {
+		return addr
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // scfResponseWriter buffers a response for SCF, which wants it whole.
@@ -222,13 +265,27 @@ func (w *scfResponseWriter) response() *SCFHTTPResponse {
 	if _, set := w.header["Content-Type"]; !set && len(body) > 0 {
 		w.header.Set("Content-Type", http.DetectContentType(body)) // as net/http does
 	}
-	// SCF takes one string per header; RFC 9110 allows joining repeated
-	// fields with commas (Set-Cookie excepted, which we do not send twice).
+	// Repeated fields go out as a list in multiValueHeaders (see SCFHTTPResponse).
 	headers := make(map[string]string, len(w.header))
+	var multi map[string][]string
 	for k, vs := range w.header {
-		headers[k] = strings.Join(vs, ", ")
+		switch {
+		case len(vs) == 0:
+			continue
+		case len(vs) == 1:
+			headers[k] = vs[0]
+			continue
+		case k == "Set-Cookie":
+			headers[k] = vs[0]
+		default:
+			headers[k] = strings.Join(vs, ", ")
+		}
+		if multi == nil {
+			multi = map[string][]string{}
+		}
+		multi[k] = slices.Clone(vs)
 	}
-	resp := &SCFHTTPResponse{StatusCode: status, Headers: headers}
+	resp := &SCFHTTPResponse{StatusCode: status, Headers: headers, MultiValueHeaders: multi}
 	if isText(w.header.Get("Content-Type")) && utf8.Valid(body) {
 		resp.Body = string(body)
 	} else {

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 	"unicode/utf8"
 )
@@ -244,7 +243,24 @@ const (
 	MaxListLimit     = 1000
 )
 
-var attrName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+// attrName is the rule [a-z][a-z0-9_]{0,63}, checked by hand: a regexp compiled
+// in a package variable costs every cold start its compilation (issue 11).
+var attrName = nameRule{}
+
+type nameRule struct{}
+
+func (nameRule) MatchString(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // reserved attribute names are used by backends for the record's own fields.
 var reserved = map[string]bool{"pk": true, "key": true, "version": true, "pending": true, "pending_since": true, "expires_at": true}

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,19 @@ func TestErrors(t *testing.T) {
 	u := Unavailable("redisstore: get", cause)
 	if !errors.Is(u, ErrUnavailable) || !errors.Is(u, cause) || errors.Is(u, ErrNotFound) {
 		t.Fatal("Unavailable matches the wrong sentinels")
+	}
+}
+
+// The hand-written attribute-name rule is the regexp it replaced.
+func TestAttrNameRuleMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	cases := []string{"", "a", "A", "_a", "1a", "a1_", "evt_order_paid", "a-b", "aé", "a\n", strings.Repeat("a", 64), strings.Repeat("a", 65), "a b", "z9", "{", "`"}
+	for c := 0; c < 256; c++ {
+		cases = append(cases, "a"+string(rune(c)), string(rune(c)))
+	}
+	for _, s := range cases {
+		if got, want := attrName.MatchString(s), re.MatchString(s); got != want {
+			t.Errorf("%q: rule %t, regexp %t", s, got, want)
+		}
 	}
 }

@@ -66,6 +66,16 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
+	// A write transaction costs two fsyncs even when it changes nothing; an
+	// existing database (every start but the first) has its buckets already.
+	ready := false
+	_ = db.View(func(tx *bolt.Tx) error {
+		ready = tx.Bucket(bucketRecords) != nil && tx.Bucket(bucketPending) != nil && tx.Bucket(bucketExpiry) != nil
+		return nil
+	})
+	if ready {
+		return &Store{db: db, path: path, now: time.Now}, nil
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketRecords, bucketPending, bucketExpiry} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -17,11 +17,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/paysls/wxpay/shared/awsconf"
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -38,13 +37,13 @@ var _ store.Store = (*Store)(nil)
 type Option func(*settings)
 
 type settings struct {
-	load   []func(*config.LoadOptions) error
+	aws    awsconf.Options
 	client []func(*dynamodb.Options)
 }
 
 // WithRegion sets the AWS region.
 func WithRegion(region string) Option {
-	return func(s *settings) { s.load = append(s.load, config.WithRegion(region)) }
+	return func(s *settings) { s.aws.Region = region }
 }
 
 // WithEndpoint points the client at another endpoint (DynamoDB Local, moto).
@@ -54,9 +53,7 @@ func WithEndpoint(url string) Option {
 
 // WithStaticCredentials uses fixed credentials (local endpoints accept any).
 func WithStaticCredentials(id, secret string) Option {
-	return func(s *settings) {
-		s.load = append(s.load, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, "")))
-	}
+	return func(s *settings) { s.aws.AccessKeyID, s.aws.SecretAccessKey = id, secret }
 }
 
 // WithClientOptions adjusts the DynamoDB client (retries, APIOptions middleware, …).
@@ -64,8 +61,9 @@ func WithClientOptions(fn func(*dynamodb.Options)) Option {
 	return func(s *settings) { s.client = append(s.client, fn) }
 }
 
-// Open builds a client from the default AWS configuration chain (environment, shared
-// files, instance role) adjusted by opts. It does not contact DynamoDB.
+// Open builds a client from the AWS configuration (shared/awsconf: the default chain,
+// or the Lambda environment alone in -tags wxpay_lambda builds) adjusted by opts. It
+// does not contact DynamoDB.
 func Open(ctx context.Context, table string, opts ...Option) (*Store, error) {
 	if table == "" {
 		return nil, errors.New("dynamostore: empty table name")
@@ -74,9 +72,9 @@ func Open(ctx context.Context, table string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(&st)
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, st.load...)
+	cfg, err := awsconf.Load(ctx, st.aws)
 	if err != nil {
-		return nil, fmt.Errorf("dynamostore: load AWS config: %w", err)
+		return nil, fmt.Errorf("dynamostore: %w", err)
 	}
 	return New(dynamodb.NewFromConfig(cfg, st.client...), table), nil
 }

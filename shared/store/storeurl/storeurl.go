@@ -6,9 +6,16 @@
 //	dynamodb://TABLE?region=R&endpoint=URL&create=1
 //	redis://[user:pass@]host:port/db?prefix=P, rediss://…
 //
-// For dynamodb, credentials come from the AWS default chain; endpoint targets a local
+// For dynamodb, credentials come from shared/awsconf (the AWS default chain, or the
+// Lambda environment in -tags wxpay_lambda builds); endpoint targets a local
 // emulator; create=1 creates the table (with its index and TTL) if it is missing,
 // otherwise the table must exist. Errors name the scheme, never the password.
+//
+// Build tags leave out the backends a platform does not use:
+//
+//	wxpay_noaws    no DynamoDB (and no AWS SDK): the Tencent SCF build
+//	wxpay_lambda   no Redis, unless wxpay_redis is given as well: the Lambda build
+//	               (DynamoDB is its store; `make build LAMBDA_REDIS=1` builds Redis in)
 package storeurl
 
 import (
@@ -18,12 +25,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
-	"github.com/paysls/wxpay/shared/store/dynamostore"
-	"github.com/paysls/wxpay/shared/store/redisstore"
 )
 
 // Open opens the store named by rawURL ("" = the local default bbolt file).
@@ -49,7 +53,7 @@ func Open(ctx context.Context, rawURL string) (store.Store, error) {
 	case "dynamodb":
 		return openDynamo(ctx, u)
 	case "redis", "rediss":
-		return redisstore.Open(ctx, rawURL)
+		return openRedis(ctx, rawURL)
 	case "":
 		return nil, fmt.Errorf("storeurl: store URL %q has no scheme (want bolt://, dynamodb:// or redis://)", u.Redacted())
 	default:
@@ -83,42 +87,4 @@ func openBolt(u *url.URL) (store.Store, error) {
 		return nil, fmt.Errorf("storeurl: bolt URL takes no query parameters (got %q)", u.RawQuery)
 	}
 	return boltstore.Open(path)
-}
-
-func openDynamo(ctx context.Context, u *url.URL) (store.Store, error) {
-	table := u.Host
-	if table == "" || strings.Trim(u.Path, "/") != "" {
-		return nil, errors.New("storeurl: dynamodb URL must name a table: dynamodb://TABLE?region=…")
-	}
-	if u.User != nil {
-		return nil, errors.New("storeurl: dynamodb URL must not carry credentials; use the AWS environment or profile")
-	}
-	var opts []dynamostore.Option
-	create := false
-	for name, vals := range u.Query() {
-		v := vals[len(vals)-1]
-		switch name {
-		case "region":
-			opts = append(opts, dynamostore.WithRegion(v))
-		case "endpoint":
-			if _, err := url.ParseRequestURI(v); err != nil {
-				return nil, fmt.Errorf("storeurl: dynamodb endpoint %q is not a URL", v)
-			}
-			opts = append(opts, dynamostore.WithEndpoint(v))
-		case "create":
-			create = v == "1" || v == "true"
-		default:
-			return nil, fmt.Errorf("storeurl: unknown dynamodb URL parameter %q (known: region, endpoint, create)", name)
-		}
-	}
-	s, err := dynamostore.Open(ctx, table, opts...)
-	if err != nil {
-		return nil, err
-	}
-	if create {
-		if err := s.CreateTable(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
 }

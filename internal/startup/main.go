@@ -1,0 +1,229 @@
+// Command startup measures exec → ready of every function's binary beside a
+// hello-world Go HTTP server built on the same machine, and prints the medians and
+// their ratios (make startup). It is a measurement, not a test: it asserts nothing.
+//
+// Ready means:
+//   - hello-world and SCF web builds: the listener accepts a TCP connection;
+//   - Lambda builds: the binary's first GET /2018-06-01/runtime/invocation/next
+//     reaches a stand-in Runtime API (configuration read, store opened, handler built).
+//
+// Binaries are built for this machine with the Makefile's tag sets, so the numbers
+// compare code paths, not CPUs. -extra name=path adds another Lambda binary (e.g.
+// one built from an older commit) to the same interleaved runs.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/keysdir"
+)
+
+const hello = `package main
+
+import (
+	"net/http"
+	"os"
+)
+
+func main() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) })
+	if err := http.ListenAndServe(os.Getenv("ADDR"), nil); err != nil {
+		os.Exit(1)
+	}
+}
+`
+
+type subject struct {
+	name, bin, kind string // kind: "listen" or "lambda"
+	env             []string
+}
+
+type extraFlag []string
+
+func (e *extraFlag) String() string     { return strings.Join(*e, ",") }
+func (e *extraFlag) Set(v string) error { *e = append(*e, v); return nil }
+
+func main() {
+	runs := flag.Int("runs", 15, "runs per binary (the median is reported; at least 7)")
+	var extra extraFlag
+	flag.Var(&extra, "extra", "name=path of another Lambda binary to measure (repeatable)")
+	flag.Parse()
+	if *runs < 7 {
+		*runs = 7
+	}
+	if err := run(*runs, extra); err != nil {
+		fmt.Fprintln(os.Stderr, "startup:", err)
+		os.Exit(1)
+	}
+}
+
+func run(runs int, extra []string) error {
+	tmp, err := os.MkdirTemp("", "wxpay-startup-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	if err := os.WriteFile(filepath.Join(tmp, "hello.go"), []byte(hello), 0o600); err != nil {
+		return err
+	}
+	helloBin := filepath.Join(tmp, "hello")
+	if err := gobuild(tmp, helloBin, "", "hello.go"); err != nil {
+		return err
+	}
+	id, err := keysdir.Generate()
+	if err != nil {
+		return err
+	}
+	keys := filepath.Join(tmp, "keys")
+	if err := id.Save(keys); err != nil {
+		return err
+	}
+	mains, _ := filepath.Glob("functions/*/cmd/main.go")
+	if len(mains) == 0 {
+		return fmt.Errorf("no functions/*/cmd/main.go: run from the repository root")
+	}
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tmp, "WXPAY_KEYS_DIR=" + keys, "BILLS_URL=file://" + tmp}
+	lambdaEnv := append(slices.Clone(base), "AWS_REGION=ap-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x",
+		"STORE_URL=dynamodb://wxpay?endpoint=http://127.0.0.1:9") // Open contacts nothing
+	subjects := []subject{{name: "hello-world", bin: helloBin, kind: "listen"}}
+	for _, m := range mains {
+		fn := filepath.Base(filepath.Dir(filepath.Dir(m)))
+		src, _ := os.ReadFile(m)
+		lb := filepath.Join(tmp, fn+"-lambda")
+		if err := gobuild(".", lb, "lambda.norpc,wxpay_noscf,wxpay_lambda", "./functions/"+fn+"/cmd"); err != nil {
+			return err
+		}
+		subjects = append(subjects, subject{name: fn + " lambda", bin: lb, kind: "lambda", env: lambdaEnv})
+		if strings.Contains(string(src), "runtime.ServeHTTP") {
+			wb := filepath.Join(tmp, fn+"-scfweb")
+			if err := gobuild(".", wb, "lambda.norpc,wxpay_noaws,wxpay_noscf", "./functions/"+fn+"/cmd"); err != nil {
+				return err
+			}
+			subjects = append(subjects, subject{name: fn + " scf-web", bin: wb, kind: "listen",
+				env: append(slices.Clone(base), "WXPAY_SCF_MODE=web", "STORE_URL=bolt://"+filepath.Join(tmp, fn+".db"))})
+		}
+	}
+	for _, e := range extra {
+		name, path, ok := strings.Cut(e, "=")
+		if !ok {
+			return fmt.Errorf("-extra %q: want name=path", e)
+		}
+		subjects = append(subjects, subject{name: name, bin: path, kind: "lambda", env: lambdaEnv})
+	}
+
+	times := make([][]time.Duration, len(subjects))
+	for i := 0; i < runs+1; i++ { // interleaved; the first round warms the page cache and is dropped
+		for j, s := range subjects {
+			d, err := measure(s)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			if i > 0 {
+				times[j] = append(times[j], d)
+			}
+		}
+	}
+	floor := median(times[0])
+	fmt.Printf("exec → ready, median of %d runs on this machine (%s)\n", runs, floor)
+	for j, s := range subjects {
+		st, _ := os.Stat(s.bin)
+		m := median(times[j])
+		fmt.Printf("  %-22s %8.2f ms  %5.2f× hello-world  (binary %5.1f MB)\n", s.name, float64(m.Microseconds())/1000, float64(m)/float64(floor), float64(st.Size())/1e6)
+	}
+	return nil
+}
+
+func gobuild(dir, out, tags string, pkg string) error {
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", out}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// measure starts s once and returns exec → ready.
+func measure(s subject) (time.Duration, error) {
+	env := slices.Clone(s.env)
+	var ready func(deadline time.Time) (time.Time, error)
+	switch s.kind {
+	case "listen":
+		addr, err := freeAddr()
+		if err != nil {
+			return 0, err
+		}
+		env = append(env, "ADDR="+addr, "WXPAY_SCF_WEB_ADDR="+addr)
+		ready = func(deadline time.Time) (time.Time, error) {
+			for time.Now().Before(deadline) {
+				if c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond); err == nil {
+					c.Close()
+					return time.Now(), nil
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			return time.Time{}, fmt.Errorf("never listened on %s", addr)
+		}
+	case "lambda":
+		got := make(chan time.Time, 1)
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case got <- time.Now():
+			default:
+			}
+			<-r.Context().Done() // hold /next open: no invocation
+		}))
+		defer api.Close()
+		env = append(env, "AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(api.URL, "http://"))
+		ready = func(deadline time.Time) (time.Time, error) {
+			select {
+			case t := <-got:
+				return t, nil
+			case <-time.After(time.Until(deadline)):
+				return time.Time{}, fmt.Errorf("never asked the Runtime API for an invocation")
+			}
+		}
+	}
+	cmd := exec.Command(s.bin)
+	cmd.Env = env
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	t, err := ready(start.Add(10 * time.Second))
+	if err != nil {
+		return 0, err
+	}
+	return t.Sub(start), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
