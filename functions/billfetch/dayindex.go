@@ -53,7 +53,9 @@ func NoteSucceeded(ctx context.Context, st store.Store, mchid, kind, no string, 
 	rec := store.Record{
 		Key:     markerKey(mchid, date, kind, no),
 		Attrs:   map[string]string{"kind": kind, "no": no, payment.AttrMchID: mchid, "at": at.UTC().Format(time.RFC3339)},
-		Pending: dayIndex(mchid, date), PendingSince: at, ExpiresAt: at.Add(markerLife),
+		Pending: dayIndex(mchid, date), PendingSince: at,
+		// Expiry is judged by the store against the wall clock, not business time.
+		ExpiresAt: time.Now().Add(markerLife),
 	}
 	_, err := st.Put(ctx, rec, store.Condition{Absent: true})
 	if err != nil && !errors.Is(err, store.ErrConditionFailed) {

@@ -384,14 +384,15 @@ func (r *reconciler) payment(ctx context.Context, row *TradeRow) error {
 		case a[payment.AttrSource] == SourceBill:
 			// Settled by an earlier run of this job: reported the same way again.
 			r.rep.Settled++
-			r.add(Discrepancy{Kind: KindSettled, OutTradeNo: row.OutTradeNo, Ours: "settled from the bill", Theirs: wechatpay.TradeStateSuccess})
+			r.add(settledPayment(row.OutTradeNo))
 		default:
 			r.rep.Matched++
 			return r.noteSeen(ctx, "order", row.OutTradeNo, successDate(a[payment.AttrSuccessTime], r.date))
 		}
 		return nil
 	case state == payment.StateReview && (a[payment.AttrTransactionID] == row.TransactionID || a["review_transaction_id"] == row.TransactionID):
-		r.add(Discrepancy{Kind: KindState, OutTradeNo: row.OutTradeNo, Ours: payment.StateReview + ": " + a[payment.AttrReason], Theirs: wechatpay.TradeStateSuccess})
+		r.add(Discrepancy{Kind: reviewKind(a[payment.AttrReason]), OutTradeNo: row.OutTradeNo, Ours: payment.StateReview,
+			Theirs: wechatpay.TradeStateSuccess + " " + amount + " fen", Note: a[payment.AttrReason]})
 		return nil
 	default:
 		// CLOSED, REVOKED, or REVIEW over another transaction: the state machine decides
@@ -424,22 +425,38 @@ func (r *reconciler) settle(ctx context.Context, row *TradeRow, ours string) err
 	switch outcome {
 	case payment.Applied:
 		r.rep.Settled++
-		r.add(Discrepancy{Kind: KindSettled, OutTradeNo: row.OutTradeNo, Ours: ours, Theirs: wechatpay.TradeStateSuccess,
-			Note: "paid at WeChat Pay, not here: settled from the query"})
+		r.j.log.Info("payment settled from the bill", "mchid", r.m.mchid, "out_trade_no", row.OutTradeNo, "state_before", ours)
+		r.add(settledPayment(row.OutTradeNo))
 	case payment.Duplicate:
 		r.rep.Matched++
 	default:
-		kind := KindState
 		reason := rec.Attrs[payment.AttrReason]
-		switch {
-		case strings.HasPrefix(reason, "paid amount"):
-			kind = KindAmount
-		case strings.HasPrefix(reason, "paid to merchant"):
-			kind = KindMerchant
-		}
-		r.add(Discrepancy{Kind: kind, OutTradeNo: row.OutTradeNo, Ours: ours + " → " + payment.StateReview, Theirs: wechatpay.TradeStateSuccess + " " + fen(tx.Amount.Total), Note: reason})
+		r.add(Discrepancy{Kind: reviewKind(reason), OutTradeNo: row.OutTradeNo, Ours: ours + " → " + payment.StateReview, Theirs: wechatpay.TradeStateSuccess + " " + fen(tx.Amount.Total), Note: reason})
 	}
 	return nil
+}
+
+// settledPayment and settledRefund are the report lines of a settlement; a re-run
+// finds the record settled from the bill and lists it identically.
+func settledPayment(outTradeNo string) Discrepancy {
+	return Discrepancy{Kind: KindSettled, OutTradeNo: outTradeNo, Ours: "not paid", Theirs: wechatpay.TradeStateSuccess,
+		Note: "paid at WeChat Pay, not here: queried and settled"}
+}
+
+func settledRefund(outTradeNo, outRefundNo, status string) Discrepancy {
+	return Discrepancy{Kind: KindRefundSettled, OutTradeNo: outTradeNo, OutRefundNo: outRefundNo, Ours: "no result", Theirs: status,
+		Note: "refund result missed here: queried and settled"}
+}
+
+// reviewKind classifies the state machine's review reason.
+func reviewKind(reason string) string {
+	switch {
+	case strings.HasPrefix(reason, "paid amount"):
+		return KindAmount
+	case strings.HasPrefix(reason, "paid to merchant"), strings.HasPrefix(reason, "paid in app"):
+		return KindMerchant
+	}
+	return KindState
 }
 
 var finalRefund = map[string]bool{wechatpay.RefundStatusSuccess: true, wechatpay.RefundStatusAbnormal: true, wechatpay.RefundStatusClosed: true}
@@ -474,8 +491,7 @@ func (r *reconciler) refund(ctx context.Context, row *TradeRow) error {
 			r.add(d)
 		case rec.Attrs[payment.AttrSource] == SourceBill:
 			r.rep.Settled++
-			d.Kind, d.Ours, d.Theirs = KindRefundSettled, "settled from the bill", ours
-			r.add(d)
+			r.add(settledRefund(row.OutTradeNo, row.OutRefundNo, ours))
 		default:
 			r.rep.Matched++
 			return r.noteSeen(ctx, "refund", row.OutRefundNo, r.date)
@@ -522,7 +538,8 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 	switch outcome {
 	case payment.Applied:
 		r.rep.Settled++
-		d.Kind, d.Theirs, d.Note = KindRefundSettled, rf.Status, "refund result missed here: settled from the query"
+		r.j.log.Info("refund settled from the bill", "mchid", r.m.mchid, "out_refund_no", row.OutRefundNo, "state_before", ours)
+		d = settledRefund(row.OutTradeNo, row.OutRefundNo, rf.Status)
 	case payment.Duplicate:
 		r.rep.Matched++
 		return nil
