@@ -305,7 +305,7 @@ func TestEveryDiscrepancyKind(t *testing.T) {
 	if _, err := e.st.Update(ctx, payment.RefundKey(mch, "RKIND00AMT"), store.Change{Set: map[string]string{payment.AttrAmount: "250"}}, store.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	e.refund("KIND000RFD", "RKIND00STA", 300, 10000, wechatpay.RefundStatusClosed, true) // CLOSED there…
+	e.refund("KIND000RFD", "RKIND00STA", 300, 10000, wechatpay.RefundStatusClosed, true)                         // CLOSED there…
 	if _, err := e.st.Put(ctx, store.Record{Key: payment.RefundKey(mch, "RKIND00STA"), Attrs: map[string]string{ // …SUCCESS here
 		payment.AttrState: wechatpay.RefundStatusSuccess, payment.AttrAmount: "300", payment.AttrOutTradeNo: "KIND000RFD", payment.AttrMchID: mch,
 	}}, store.Condition{}); err != nil {

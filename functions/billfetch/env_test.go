@@ -31,9 +31,9 @@ import (
 )
 
 var (
-	s3srv    *s3test.Server
+	s3srv      *s3test.Server
 	s3errStart error
-	s3once   sync.Once
+	s3once     sync.Once
 )
 
 // s3server starts moto on first use (only the S3 test needs it).
@@ -58,7 +58,7 @@ type testClock struct {
 	t  time.Time
 }
 
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()

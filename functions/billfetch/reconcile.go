@@ -73,7 +73,9 @@ type BillReport struct {
 }
 
 // ReportKey is the store key of a bill's report.
-func ReportKey(mchid, billType, date string) string { return "bill/" + mchid + "/" + billType + "/" + date }
+func ReportKey(mchid, billType, date string) string {
+	return "bill/" + mchid + "/" + billType + "/" + date
+}
 
 func (r *BillReport) add(d Discrepancy) {
 	if r.Counts == nil {
