@@ -153,7 +153,10 @@ func (c *csvReader) split() error {
 		if len(f) > 0 && f[0] == '`' {
 			f = f[1:]
 		}
-		c.fields = append(c.fields, bytes.TrimSpace(f))
+		if len(f) > 0 && (isSpace(f[0]) || isSpace(f[len(f)-1])) {
+			f = bytes.TrimSpace(f)
+		}
+		c.fields = append(c.fields, f)
 		if pos >= len(line) {
 			return nil
 		}
@@ -165,18 +168,19 @@ func (c *csvReader) split() error {
 // by a backtick or a quote (the start of the next field), else the plain next comma
 // when the line does not use backticks there (header lines).
 func fieldEnd(line []byte, pos int) int {
-	backticked := pos < len(line) && line[pos] == '`'
-	for i := pos; ; {
-		j := bytes.IndexByte(line[i:], ',')
-		if j < 0 {
-			return len(line)
+	if pos < len(line) && line[pos] == '`' {
+		// Fields are short: a byte loop beats a call per comma.
+		for i := pos + 1; i < len(line); i++ {
+			if line[i] == ',' && (i+1 == len(line) || line[i+1] == '`' || line[i+1] == '"') {
+				return i
+			}
 		}
-		i += j
-		if !backticked || i+1 >= len(line) || line[i+1] == '`' || line[i+1] == '"' {
-			return i
-		}
-		i++
+		return len(line)
 	}
+	if j := bytes.IndexByte(line[pos:], ','); j >= 0 {
+		return pos + j
+	}
+	return len(line)
 }
 
 // header maps column names to their position.
@@ -254,3 +258,5 @@ func yuanToFen(b []byte) (int64, error) {
 	}
 	return v, nil
 }
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' }

@@ -138,7 +138,6 @@ func (p *TradeParser) Next(row *TradeRow) error {
 		return p.readTotals()
 	}
 	x := &p.ix
-	str := func(i int) string { return string(c.field(i)) }
 	var err error
 	amount := func(i int, name string) int64 {
 		v, e := yuanToFen(c.field(i))
@@ -147,12 +146,16 @@ func (p *TradeParser) Next(row *TradeRow) error {
 		}
 		return v
 	}
+	// Columns that repeat from row to row (app, merchant, state, often the second)
+	// keep the previous row's string instead of allocating a new one.
+	prev := *row
 	*row = TradeRow{
-		Time: str(x.time), AppID: str(x.app), MchID: str(x.mch), SubMchID: str(x.sub),
-		TransactionID: str(x.tx), OutTradeNo: str(x.otn), TradeState: str(x.state),
-		Settle: amount(x.settle, colSettle), Coupon: amount(x.coupon, colCoupon), Fee: amount(x.fee, colFee),
+		Time: reuse(prev.Time, c.field(x.time)), AppID: reuse(prev.AppID, c.field(x.app)), MchID: reuse(prev.MchID, c.field(x.mch)),
+		SubMchID: reuse(prev.SubMchID, c.field(x.sub)), TransactionID: string(c.field(x.tx)), OutTradeNo: string(c.field(x.otn)),
+		TradeState: reuse(prev.TradeState, c.field(x.state)),
+		Settle:     amount(x.settle, colSettle), Coupon: amount(x.coupon, colCoupon), Fee: amount(x.fee, colFee),
 		Order:    amount(x.order, colOrder),
-		RefundID: str(x.rid), OutRefundNo: str(x.orn), RefundStatus: str(x.rstatus),
+		RefundID: string(c.field(x.rid)), OutRefundNo: string(c.field(x.orn)), RefundStatus: reuse(prev.RefundStatus, c.field(x.rstatus)),
 		Refund: amount(x.refund, colRefund), RechargeRef: amount(x.rch, colRechargeRefund), ApplyRefund: amount(x.apply, colApplyRefund),
 	}
 	if err != nil {
@@ -173,6 +176,14 @@ func (p *TradeParser) Next(row *TradeRow) error {
 	s.Order += row.Order
 	s.ApplyRefund += row.ApplyRefund
 	return nil
+}
+
+// reuse returns prev when b holds the same text (no allocation), else a new string.
+func reuse(prev string, b []byte) string {
+	if string(b) == prev {
+		return prev
+	}
+	return string(b)
 }
 
 func (p *TradeParser) readTotals() error {
