@@ -36,6 +36,7 @@ func commands() []command {
 		{"sim", "run the WeChat Pay simulator", runSim},
 		{"trigger", "send a signed WeChat Pay notification to an endpoint and judge the answer", runTrigger},
 		{"doctor", "check a merchant configuration (keys, serials, notify_url, clock)", runDoctor},
+		{"billfetch", "fetch, verify, keep and reconcile daily bills (--date D [--to D2] backfills)", runBillfetch},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},
 	}
