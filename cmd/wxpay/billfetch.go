@@ -183,4 +183,3 @@ func billDates(from, to string, now time.Time) (first, last time.Time, err error
 	}
 	return first, last, nil
 }
-
