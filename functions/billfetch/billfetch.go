@@ -258,8 +258,8 @@ func (j *Job) download(ctx context.Context, billType string, apply func() (*wech
 }
 
 func (j *Job) downloadOnce(ctx context.Context, client *wechatpay.Client, bill *wechatpay.BillResponse) (*os.File, int64, error) {
-	// The URL lives 30 s: bound the download so a stalled transfer fails in time to
-	// apply again.
+	// Compressed again on the way to disk (the hash is checked on the uncompressed
+	// stream by DownloadBill): /tmp holds a fifth of the bill, not all of it.
 	f, err := os.CreateTemp(j.tmp, "wxpay-bill-*.csv.gz")
 	if err != nil {
 		return nil, 0, fmt.Errorf("billfetch: temporary file: %w", err)

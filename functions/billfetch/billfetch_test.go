@@ -402,3 +402,73 @@ func TestRawFilesLandInMotoS3(t *testing.T) {
 		t.Fatalf("first line %q", first)
 	}
 }
+
+// A payment our store dates 23:55 on day D that WeChat Pay books on D+1: not a
+// discrepancy on D (noted for a recheck), and resolved by D+1's bill.
+func TestNearMidnightPaymentIsRecheckedOnTheNextBill(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.order("DAY0000001", 100) // something in day D's bill
+	e.pay("DAY0000001", false)
+	e.clock.Set(day.Add(23*time.Hour + 50*time.Minute))
+	e.order("MIDNIGHT01", 880)
+	e.clock.Set(day.AddDate(0, 0, 1).Add(2 * time.Minute)) // WeChat Pay: 00:02 on D+1
+	e.pay("MIDNIGHT01", false)
+	late := day.Add(23*time.Hour + 55*time.Minute) // our side: 23:55 on D
+	key := payment.OrderKey(e.id.MchID, "MIDNIGHT01")
+	if _, err := e.st.Update(ctx, key, store.Change{Set: map[string]string{payment.AttrSuccessTime: wechatpay.FormatTime(late)}}, store.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := NoteSucceeded(ctx, e.st, e.id.MchID, "order", "MIDNIGHT01", late); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(day.AddDate(0, 0, 1).Add(10*time.Hour + 30*time.Minute))
+	rep, err := e.job().RunDate(ctx, dayStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := bills(t, rep)
+	if d.Recheck != 1 || len(d.Discrepancies) != 0 || d.Matched != 1 {
+		t.Fatalf("day D:\n%s", dump(d))
+	}
+	e.clock.Set(day.AddDate(0, 0, 2).Add(10*time.Hour + 30*time.Minute))
+	rep, err = e.job().RunDate(ctx, day.AddDate(0, 0, 1).Format(time.DateOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := bills(t, rep)
+	if d1.Matched != 1 || len(d1.Discrepancies) != 0 || d1.Recheck != 0 {
+		t.Fatalf("day D+1:\n%s", dump(d1))
+	}
+	if m := e.get(markerKey(e.id.MchID, dayStr, "order", "MIDNIGHT01")); m.Attrs["seen"] != day.AddDate(0, 0, 1).Format(time.DateOnly) {
+		t.Fatalf("marker = %+v", m.Attrs)
+	}
+}
+
+func TestPartnerModeFetchesTheSubMerchantsBill(t *testing.T) {
+	e := newEnv(t)
+	const sub = "1900000201"
+	e.partner(sub)
+	e.order("SUB0000001", 1200)
+	e.pay("SUB0000001", false)
+	e.refund("SUB0000001", "RSUB000001", 200, 1200, wechatpay.RefundStatusSuccess, false)
+	e.order("SUB0000002", 300)
+	e.pay("SUB0000002", true)
+	e.nextMorning()
+	rep, err := e.job().Run(context.Background(), e.clock.Now())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, e.logs)
+	}
+	trade, fund := bills(t, rep)
+	if trade.MchID != sub || trade.Status != StatusReconciled || trade.Rows != 3 || trade.Matched != 2 || trade.Settled != 1 {
+		t.Fatalf("trade:\n%s\n%s", dump(trade), e.logs)
+	}
+	if rec := e.get(payment.OrderKey(sub, "SUB0000002")); rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess {
+		t.Fatalf("sub-merchant order = %+v", rec.Attrs)
+	}
+	// The fund-flow bill is the service provider's own account.
+	if fund.MchID != e.id.MchID || fund.Status != StatusReconciled {
+		t.Fatalf("fund:\n%s", dump(fund))
+	}
+	checkKept(t, e.bills, billstore.Key{MchID: sub, Type: TypeTrade, Date: dayStr}, trade.Hash, 3)
+}

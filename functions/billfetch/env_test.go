@@ -106,6 +106,7 @@ type env struct {
 	st      *countingStore
 	bills   billstore.Store
 	client  *wechatpay.Client // the merchant's, for placing orders and refunds
+	owner   string            // the merchant owning the orders (sub_mchid in partner mode)
 	metrics *bytes.Buffer
 	logs    *bytes.Buffer
 
@@ -117,7 +118,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	id, dir := keysdirtest.Dir(t)
-	e := &env{t: t, id: id, clock: &testClock{t: day.Add(9 * time.Hour)}, metrics: &bytes.Buffer{}, logs: &bytes.Buffer{}}
+	e := &env{t: t, id: id, owner: id.MchID, clock: &testClock{t: day.Add(9 * time.Hour)}, metrics: &bytes.Buffer{}, logs: &bytes.Buffer{}}
 	sim, err := paysim.New(paysim.Config{Identity: id, Now: e.clock.Now, RetryScale: 0.001})
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +181,16 @@ func (e *env) serveSim(w http.ResponseWriter, r *http.Request) {
 	e.sim.ServeHTTP(w, r)
 }
 
+// partner switches the env to partner mode: the identity is the service provider,
+// orders belong to sub-merchant sub.
+func (e *env) partner(sub string) {
+	e.owner = sub
+	e.cfg.Bundle.Partner, e.cfg.Bundle.SubMchID = true, sub
+	e.client = (&wechatpay.Client{BaseURL: e.srv.URL, Signer: e.id.MerchantSigner(),
+		Verifier: &wechatpay.Verifier{Keys: e.id.PlatformKeys()}, SpMchID: e.id.MchID, SpAppID: e.id.AppID,
+		NotifyURLOptions: wechatpay.NotifyURLOptions{AllowLoopback: true}}).ForSub(sub, "")
+}
+
 // job builds the job under test on the env's store and bill store.
 func (e *env) job() *Job {
 	e.t.Helper()
@@ -204,12 +215,12 @@ func (e *env) ourOrder(no string, amount int64, override map[string]string) {
 	e.t.Helper()
 	attrs := map[string]string{
 		payment.AttrState: wechatpay.TradeStateNotPay, payment.AttrAmount: strconv.FormatInt(amount, 10),
-		payment.AttrMchID: e.id.MchID, payment.AttrAppID: e.id.AppID, payment.AttrOutTradeNo: no,
+		payment.AttrMchID: e.owner, payment.AttrAppID: e.id.AppID, payment.AttrOutTradeNo: no,
 	}
 	for k, v := range override {
 		attrs[k] = v
 	}
-	_, err := e.st.Put(context.Background(), store.Record{Key: payment.OrderKey(e.id.MchID, no), Attrs: attrs,
+	_, err := e.st.Put(context.Background(), store.Record{Key: payment.OrderKey(e.owner, no), Attrs: attrs,
 		Pending: payment.PendingOrders, PendingSince: e.clock.Now().Add(5 * time.Minute)}, store.Condition{Absent: true})
 	if err != nil {
 		e.t.Fatal(err)
@@ -238,7 +249,7 @@ func (e *env) pay(no string, dropped bool) {
 		e.t.Fatal(err)
 	}
 	if !dropped {
-		e.waitState(payment.OrderKey(e.id.MchID, no), func(s string) bool { return s != wechatpay.TradeStateNotPay })
+		e.waitState(payment.OrderKey(e.owner, no), func(s string) bool { return s != wechatpay.TradeStateNotPay })
 	}
 	e.clock.Advance(time.Minute)
 }
@@ -261,7 +272,7 @@ func (e *env) refund(no, refundNo string, amount, total int64, status string, dr
 		e.t.Fatal(err)
 	}
 	if !dropped {
-		e.waitState(payment.RefundKey(e.id.MchID, refundNo), func(s string) bool { return s != "" })
+		e.waitState(payment.RefundKey(e.owner, refundNo), func(s string) bool { return s != "" })
 	}
 	e.clock.Advance(time.Minute)
 }
