@@ -62,6 +62,8 @@ type Options struct {
 	TempDir string
 	// Client replaces the WeChat Pay client built from the configuration.
 	Client *wechatpay.Client
+	// Workers reconcile rows concurrently (default 16).
+	Workers int
 }
 
 // Job fetches and reconciles the bills of one day.
@@ -73,6 +75,7 @@ type Job struct {
 	now       clock.Func
 	metrics   io.Writer
 	tmp       string
+	workers   int
 	merchants []merchant // whose trade bills to fetch
 	fundMchID string     // whose fund-flow bill (the merchant / service provider itself)
 
@@ -91,7 +94,10 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 	if st == nil {
 		return nil, errors.New("billfetch: a store is required")
 	}
-	j := &Job{st: st, bills: opts.Bills, log: opts.Logger, now: clock.Or(opts.Now), metrics: opts.Metrics, tmp: opts.TempDir}
+	j := &Job{st: st, bills: opts.Bills, log: opts.Logger, now: clock.Or(opts.Now), metrics: opts.Metrics, tmp: opts.TempDir, workers: opts.Workers}
+	if j.workers <= 0 {
+		j.workers = 16
+	}
 	if j.log == nil {
 		j.log = slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", "billfetch")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -471,4 +472,36 @@ func TestPartnerModeFetchesTheSubMerchantsBill(t *testing.T) {
 		t.Fatalf("fund:\n%s", dump(fund))
 	}
 	checkKept(t, e.bills, billstore.Key{MchID: sub, Type: TypeTrade, Date: dayStr}, trade.Hash, 3)
+}
+
+// A query that keeps failing fails the run (WeChat Pay is the authority, never the
+// bill alone); the report says so and a later run settles it.
+func TestFailingQueryFailsTheRunAndARerunRecovers(t *testing.T) {
+	e := newEnv(t)
+	simulatedDay(e)
+	e.nextMorning()
+	if err := e.sim.SetFaults(paysim.Faults{Endpoints: []paysim.EndpointFault{{Pattern: "GET /v3/pay/transactions/out-trade-no/*", Status: 500}}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.job().Run(context.Background(), e.clock.Now())
+	if err == nil || !strings.Contains(err.Error(), "DAY0000004") {
+		t.Fatalf("err = %v", err)
+	}
+	trade, fund := bills(t, rep)
+	if trade.Status != StatusFailed || trade.Error == "" || fund.Status != StatusReconciled {
+		t.Fatalf("trade:\n%s\nfund:\n%s", dump(trade), dump(fund))
+	}
+	if got := e.get(ReportKey(e.id.MchID, TypeTrade, dayStr)).Attrs["status"]; got != StatusFailed {
+		t.Fatalf("stored status = %q", got)
+	}
+	if err := e.sim.SetFaults(paysim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = e.job().Run(context.Background(), e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trade, _ = bills(t, rep); trade.Status != StatusReconciled || trade.Settled != 1 {
+		t.Fatalf("re-run:\n%s", dump(trade))
+	}
 }

@@ -106,7 +106,7 @@ func (r *reconciler) longCheck(ctx context.Context) error {
 			return nil
 		}
 		if m.Attrs["recheck"] != "" {
-			r.rep.Recheck++
+			r.count(&r.rep.Recheck)
 			return nil
 		}
 		at, _ := time.Parse(time.RFC3339, m.Attrs["at"])
@@ -116,7 +116,7 @@ func (r *reconciler) longCheck(ctx context.Context) error {
 			if err != nil && !errors.Is(err, store.ErrConditionFailed) {
 				return fmt.Errorf("billfetch: note recheck of %s: %w", m.Key, err)
 			}
-			r.rep.Recheck++
+			r.count(&r.rep.Recheck)
 			return nil
 		}
 		return r.missing(ctx, m, "")

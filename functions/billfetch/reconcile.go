@@ -1,6 +1,7 @@
 package billfetch
 
 import (
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -8,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/paysls/wxpay/shared/payment"
@@ -77,16 +80,29 @@ func ReportKey(mchid, billType, date string) string {
 	return "bill/" + mchid + "/" + billType + "/" + date
 }
 
+// add counts d and lists it, keeping the list sorted (kind, out_trade_no,
+// out_refund_no) and at most maxListed long, so that a report does not depend on the
+// order concurrent workers finish in.
 func (r *BillReport) add(d Discrepancy) {
 	if r.Counts == nil {
 		r.Counts = map[string]int{}
 	}
 	r.Counts[d.Kind]++
-	if len(r.Discrepancies) < maxListed {
-		r.Discrepancies = append(r.Discrepancies, d)
-	} else {
+	i, _ := slices.BinarySearchFunc(r.Discrepancies, d, compareDiscrepancy)
+	if i >= maxListed {
+		r.Truncated = true
+		return
+	}
+	r.Discrepancies = slices.Insert(r.Discrepancies, i, d)
+	if len(r.Discrepancies) > maxListed {
+		r.Discrepancies = r.Discrepancies[:maxListed]
 		r.Truncated = true
 	}
+}
+
+func compareDiscrepancy(a, b Discrepancy) int {
+	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.OutTradeNo, b.OutTradeNo), cmp.Compare(a.OutRefundNo, b.OutRefundNo),
+		cmp.Compare(a.Note, b.Note), cmp.Compare(a.Ours, b.Ours), cmp.Compare(a.Theirs, b.Theirs))
 }
 
 // applyPaid settles a paid transaction through the payment state machine, with the
@@ -144,7 +160,7 @@ func (j *Job) tradeBillInto(ctx context.Context, m merchant, day time.Time, rep 
 	rep.Totals = totals
 	// Pass 2: every row against the store.
 	rc := &reconciler{j: j, m: m, date: date, day: day, rep: rep}
-	if _, err := scanTrade(f, func(row *TradeRow) error { return rc.row(ctx, row) }); err != nil {
+	if err := rc.rows(ctx, f, j.workers); err != nil {
 		return err
 	}
 	rep.Rows = totals.Count
@@ -315,17 +331,67 @@ func (j *Job) emitMetrics(rep *BillReport) error {
 	return err
 }
 
-// reconciler compares the rows of one trade bill with the store.
+// reconciler compares the rows of one trade bill with the store. Its methods are
+// safe for concurrent use by the pass's workers.
 type reconciler struct {
 	j    *Job
 	m    merchant
 	date string
 	day  time.Time
+	mu   sync.Mutex // guards rep
 	rep  *BillReport
 }
 
+func (r *reconciler) count(n *int64) {
+	r.mu.Lock()
+	*n++
+	r.mu.Unlock()
+}
+
+// rows reconciles the rows of the bill in f with workers goroutines: each row is a
+// store read (and sometimes a query and a write), so a 1,000,000-row bill needs them
+// in flight together to finish within a Lambda's 15 minutes. Memory stays bounded: the
+// parser feeds a small channel.
+func (r *reconciler) rows(ctx context.Context, f *os.File, workers int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ch := make(chan TradeRow, workers*4)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for row := range ch {
+				if err := r.row(ctx, &row); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+	_, err := scanTrade(f, func(row *TradeRow) error {
+		select {
+		case ch <- *row:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	})
+	close(ch)
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	if err != nil {
+		return err
+	}
+	return context.Cause(ctx)
+}
+
 func (r *reconciler) add(d Discrepancy) {
+	r.mu.Lock()
 	r.rep.add(d)
+	r.mu.Unlock()
 	r.j.log.Warn("bill discrepancy", "mchid", r.m.mchid, "date", r.date, "kind", d.Kind, "out_trade_no", d.OutTradeNo,
 		"out_refund_no", d.OutRefundNo, "ours", d.Ours, "theirs", d.Theirs, "note", d.Note)
 }
@@ -385,10 +451,10 @@ func (r *reconciler) payment(ctx context.Context, row *TradeRow) error {
 			r.add(Discrepancy{Kind: KindMerchant, OutTradeNo: row.OutTradeNo, Ours: a[payment.AttrMchID], Theirs: row.Owner()})
 		case a[payment.AttrSource] == SourceBill:
 			// Settled by an earlier run of this job: reported the same way again.
-			r.rep.Settled++
+			r.count(&r.rep.Settled)
 			r.add(settledPayment(row.OutTradeNo))
 		default:
-			r.rep.Matched++
+			r.count(&r.rep.Matched)
 			return r.noteSeen(ctx, "order", row.OutTradeNo, successDate(a[payment.AttrSuccessTime], r.date))
 		}
 		return nil
@@ -426,11 +492,11 @@ func (r *reconciler) settle(ctx context.Context, row *TradeRow, ours string) err
 	}
 	switch outcome {
 	case payment.Applied:
-		r.rep.Settled++
+		r.count(&r.rep.Settled)
 		r.j.log.Info("payment settled from the bill", "mchid", r.m.mchid, "out_trade_no", row.OutTradeNo, "state_before", ours)
 		r.add(settledPayment(row.OutTradeNo))
 	case payment.Duplicate:
-		r.rep.Matched++
+		r.count(&r.rep.Matched)
 	default:
 		reason := rec.Attrs[payment.AttrReason]
 		r.add(Discrepancy{Kind: reviewKind(reason), OutTradeNo: row.OutTradeNo, Ours: ours + " → " + payment.StateReview, Theirs: wechatpay.TradeStateSuccess + " " + fen(tx.Amount.Total), Note: reason})
@@ -492,10 +558,10 @@ func (r *reconciler) refund(ctx context.Context, row *TradeRow) error {
 			d.Kind, d.Ours, d.Theirs = KindRefundAmount, rec.Attrs[payment.AttrAmount]+" fen", fen(amount)
 			r.add(d)
 		case rec.Attrs[payment.AttrSource] == SourceBill:
-			r.rep.Settled++
+			r.count(&r.rep.Settled)
 			r.add(settledRefund(row.OutTradeNo, row.OutRefundNo, ours))
 		default:
-			r.rep.Matched++
+			r.count(&r.rep.Matched)
 			return r.noteSeen(ctx, "refund", row.OutRefundNo, r.date)
 		}
 		return nil
@@ -519,7 +585,7 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 	d := Discrepancy{OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Ours: ours}
 	if !finalRefund[rf.Status] {
 		if ours == wechatpay.RefundStatusProcessing {
-			r.rep.Matched++ // processing on both sides
+			r.count(&r.rep.Matched) // processing on both sides
 			return nil
 		}
 		d.Kind, d.Theirs, d.Note = KindRefundState, rf.Status, "a refund this store does not know (made in the merchant platform?)"
@@ -539,11 +605,11 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 	}
 	switch outcome {
 	case payment.Applied:
-		r.rep.Settled++
+		r.count(&r.rep.Settled)
 		r.j.log.Info("refund settled from the bill", "mchid", r.m.mchid, "out_refund_no", row.OutRefundNo, "state_before", ours)
 		d = settledRefund(row.OutTradeNo, row.OutRefundNo, rf.Status)
 	case payment.Duplicate:
-		r.rep.Matched++
+		r.count(&r.rep.Matched)
 		return nil
 	default:
 		d.Kind, d.Theirs, d.Note = KindRefundState, rf.Status, rec.Attrs[payment.AttrReason]
