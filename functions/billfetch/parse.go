@@ -85,6 +85,7 @@ var ErrTotals = errors.New("billfetch: bill totals do not match its rows")
 // TradeParser reads a trade bill as a stream: one row at a time, constant memory.
 type TradeParser struct {
 	c      *csvReader
+	ncol   int
 	ix     struct{ time, app, mch, sub, tx, otn, state, settle, coupon, rid, orn, refund, rch, rstatus, fee, order, apply int }
 	sums   TradeTotals
 	totals *TradeTotals
@@ -100,7 +101,7 @@ func NewTradeParser(r io.Reader) (*TradeParser, error) {
 		return nil, fmt.Errorf("billfetch: trade bill header: %w", err)
 	}
 	h := newHeader(c.fields)
-	p := &TradeParser{c: c}
+	p := &TradeParser{c: c, ncol: len(c.fields)}
 	var missing []string
 	need := func(name string) int {
 		i := h.col(name)
@@ -136,6 +137,10 @@ func (p *TradeParser) Next(row *TradeRow) error {
 	}
 	if len(c.fields) > 0 && string(c.fields[0]) == totCount {
 		return p.readTotals()
+	}
+	if len(c.fields) != p.ncol {
+		// Columns would shift: never guess which value belongs where.
+		return fmt.Errorf("billfetch: trade bill line %d has %d fields, the header %d", c.lineNo, len(c.fields), p.ncol)
 	}
 	x := &p.ix
 	var err error
@@ -294,6 +299,7 @@ type FundTotals struct {
 // FundParser reads a fund-flow bill as a stream.
 type FundParser struct {
 	c      *csvReader
+	ncol   int
 	ix     struct{ time, biz, flow, name, kind, dir, amount, voucher int }
 	sums   FundTotals
 	totals *FundTotals
@@ -309,7 +315,7 @@ func NewFundParser(r io.Reader) (*FundParser, error) {
 		return nil, fmt.Errorf("billfetch: fund-flow bill header: %w", err)
 	}
 	h := newHeader(c.fields)
-	p := &FundParser{c: c}
+	p := &FundParser{c: c, ncol: len(c.fields)}
 	x := &p.ix
 	x.time, x.biz, x.flow, x.name, x.kind = h.col(colFundTime), h.col(colFundBizNo), h.col(colFundFlowNo), h.col(colFundName), h.col(colFundKind)
 	x.dir, x.amount, x.voucher = h.col(colFundDir), h.col(colFundAmount), h.col(colFundVoucher)
@@ -333,6 +339,9 @@ func (p *FundParser) Next(row *FundRow) error {
 	}
 	if len(c.fields) > 0 && string(c.fields[0]) == totFundCount {
 		return p.readTotals()
+	}
+	if len(c.fields) != p.ncol {
+		return fmt.Errorf("billfetch: fund-flow bill line %d has %d fields, the header %d", c.lineNo, len(c.fields), p.ncol)
 	}
 	x := &p.ix
 	amt, err := yuanToFen(c.field(x.amount))

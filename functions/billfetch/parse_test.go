@@ -81,3 +81,46 @@ func TestTradeParserRejectsTotalsMismatchAndTruncation(t *testing.T) {
 		}
 	}
 }
+
+func TestTradeParserRejectsShiftedColumns(t *testing.T) {
+	row := "`2026-11-25 10:00:00,`wxapp,`1900000001,`0,`,`4200000001,`ORDER0001,`o,`JSAPI,`SUCCESS,`OTHERS,`CNY,`1.00,`0.00,`0,`0,`0.00,`0.00,`,`,`x,`,`0.01,`0.60%,`1.00,`0.00,`"
+	short := strings.Replace(row, ",`OTHERS", "", 1)
+	p, err := NewTradeParser(strings.NewReader(allHeader + "\n" + short + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r TradeRow
+	if err := p.Next(&r); err == nil || !strings.Contains(err.Error(), "fields") {
+		t.Fatalf("a row with a missing column: %v", err)
+	}
+}
+
+func TestFundParser(t *testing.T) {
+	bill := "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,账户结余（元）,资金变更提交申请人,备注,业务凭证号\r\n" +
+		"`2026-03-10 09:01:00,`4200001,`1001,`交易,`交易,`收入,`1.00,`1.00,`system,`,`O1\r\n" +
+		"`2026-03-10 09:01:00,`4200001,`1002,`手续费,`扣除交易手续费,`支出,`0.01,`0.99,`system,`,`O1\r\n" +
+		"`2026-03-10 09:02:00,`5030001,`1003,`退款,`退款,`支出,`0.50,`0.49,`system,`reason, with comma,`O1\r\n" +
+		"资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额\r\n`3,`1,`1.00,`2,`0.51\r\n"
+	p, err := NewFundParser(strings.NewReader(bill))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r FundRow
+	n := 0
+	for err = p.Next(&r); err == nil; err = p.Next(&r) {
+		n++
+	}
+	if err != io.EOF || n != 3 {
+		t.Fatalf("rows %d, err %v", n, err)
+	}
+	if got := p.Totals(); got != (FundTotals{Count: 3, InCount: 1, In: 100, OutCount: 2, Out: 51, FeeOut: 1, RefundOut: 50}) {
+		t.Fatalf("totals = %+v", got)
+	}
+	bad := strings.Replace(bill, "`2,`0.51", "`2,`0.52", 1)
+	p, _ = NewFundParser(strings.NewReader(bad))
+	for err = p.Next(&r); err == nil; err = p.Next(&r) {
+	}
+	if !errors.Is(err, ErrTotals) {
+		t.Fatalf("fund totals mismatch: %v", err)
+	}
+}
