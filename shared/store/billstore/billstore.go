@@ -6,11 +6,12 @@
 //
 //	""                                   a folder under the data dir ($XDG_DATA_HOME/wxpay/bills)
 //	file:///abs/dir, file://rel/dir      a local folder
-//	s3://bucket/prefix?region=R&endpoint=URL
+//	s3://bucket/prefix?region=R&endpoint=URL[&style=virtual]
 //	                                     S3; Tencent COS through its S3-compatible endpoint
 //	                                     (endpoint=https://cos.ap-guangzhou.myqcloud.com);
-//	                                     requests are path-style, credentials from the
-//	                                     AWS default chain (AWS_ACCESS_KEY_ID/…, role)
+//	                                     requests are path-style unless style=virtual,
+//	                                     credentials from the AWS default chain
+//	                                     (AWS_ACCESS_KEY_ID/…, role)
 //
 // Files are stored gzip-compressed as {prefix}/{mchid}/{type}/{date}.csv.gz; the hash
 // (SHA1) is over the uncompressed bill, as WeChat Pay computes it.
@@ -26,7 +27,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 )
 
 // Key names one bill file.
@@ -140,7 +140,7 @@ func (d *Dir) paths(k Key) (data, meta string) {
 
 // Put writes the file and its meta through temporary files renamed into place, so a
 // crash never leaves a half file under the final name.
-func (d *Dir) Put(ctx context.Context, k Key, body io.ReadSeeker, size int64, m Meta) error {
+func (d *Dir) Put(_ context.Context, k Key, body io.ReadSeeker, size int64, m Meta) error {
 	if err := k.Validate(); err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (d *Dir) Put(ctx context.Context, k Key, body io.ReadSeeker, size int64, m 
 	}); err != nil {
 		return fmt.Errorf("billstore: write meta of %s: %w", k.Path(), err)
 	}
-	return ctx.Err()
+	return nil
 }
 
 func writeAtomic(path string, fill func(io.Writer) error) error {
@@ -219,6 +219,3 @@ func (d *Dir) Open(ctx context.Context, k Key) (io.ReadCloser, Meta, error) {
 	}
 	return f, m, nil
 }
-
-// timeout bounds one remote call when the caller's context has no deadline.
-const timeout = 5 * time.Minute

@@ -121,7 +121,7 @@ func TestS3OnMoto(t *testing.T) {
 }
 
 func TestURLErrors(t *testing.T) {
-	for _, u := range []string{"ftp://x", "s3://", "s3://b/p?bogus=1", "s3://user:secret@b/p", "file://"} {
+	for _, u := range []string{"ftp://x", "s3://", "s3://b/p?bogus=1", "s3://b/p?style=sideways", "s3://user:secret@b/p", "file://"} {
 		if _, err := billstore.Open(context.Background(), u); err == nil {
 			t.Errorf("Open(%q) accepted", u)
 		} else if bytes.Contains([]byte(err.Error()), []byte("secret")) {

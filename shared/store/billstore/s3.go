@@ -30,6 +30,9 @@ type S3Options struct {
 	Prefix   string
 	Region   string
 	Endpoint string // "" = AWS; else e.g. https://cos.ap-guangzhou.myqcloud.com or a local server
+	// VirtualHost addresses the bucket as a host name (bucket.endpoint) instead of
+	// path-style (endpoint/bucket), for services that require it.
+	VirtualHost bool
 	// Credentials, when set, replace the default chain (tests, local servers).
 	Credentials aws.CredentialsProvider
 }
@@ -44,13 +47,21 @@ func openS3(ctx context.Context, u *url.URL) (Store, error) {
 		switch name {
 		case "region":
 			o.Region = v
+		case "style":
+			switch v {
+			case "path":
+			case "virtual":
+				o.VirtualHost = true
+			default:
+				return nil, fmt.Errorf("billstore: s3 style %q: want path or virtual", v)
+			}
 		case "endpoint":
 			if _, err := url.ParseRequestURI(v); err != nil {
 				return nil, fmt.Errorf("billstore: s3 endpoint %q is not a URL", v)
 			}
 			o.Endpoint = v
 		default:
-			return nil, fmt.Errorf("billstore: unknown s3 URL parameter %q (known: region, endpoint)", name)
+			return nil, fmt.Errorf("billstore: unknown s3 URL parameter %q (known: region, endpoint, style)", name)
 		}
 	}
 	return NewS3(ctx, o)
@@ -77,7 +88,7 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		cfg.Region = "us-east-1"
 	}
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
-		so.UsePathStyle = true
+		so.UsePathStyle = !o.VirtualHost
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
