@@ -39,6 +39,7 @@ func commands() []command {
 		{"trigger", "send a signed WeChat Pay notification to an endpoint and judge the answer", runTrigger},
 		{"doctor", "check a merchant configuration (keys, certificates, notify_url, clock, store, webhook)", runDoctor},
 		{"reconcile", "run one reconcile pass now: settle missed payments, close expired orders, deliver events", runReconcile},
+		{"billfetch", "fetch, verify, keep and reconcile daily bills (--date D [--to D2] backfills)", runBillfetch},
 		{"version", "print the module version and VCS commit", runVersion},
 		{"help", "show help for a command", runHelp},
 	}
@@ -110,7 +111,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: wxpay <command> [flags]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'wxpay <command> -h' for a command's flags.")
 	fmt.Fprintln(w, "Exit codes: 0 ok, 1 check failed or error, 2 usage.")

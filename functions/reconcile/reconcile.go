@@ -285,7 +285,11 @@ func (j *Job) order(ctx context.Context, rec store.Record, now time.Time, c *cou
 	c.examined.Add(1)
 	log := j.log.With("key", rec.Key)
 	if !closable(rec.Attrs[payment.AttrState]) {
-		// Settled meanwhile (its own write moved it out): leave the schedule.
+		// Settled meanwhile: its own transition placed it (its bill day); only a query
+		// schedule left behind is removed.
+		if rec.Attrs[events.AttrSchedIndex] != payment.PendingOrders {
+			return
+		}
 		if _, err := j.ledger.Reschedule(ctx, rec, "", time.Time{}, time.Time{}); err != nil {
 			c.errors.Add(1)
 			log.Error("reconcile: unschedule a settled order", "error", err.Error())

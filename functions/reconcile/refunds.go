@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -40,6 +41,9 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 		}
 	}
 	if rec.Attrs[payment.AttrState] != wechatpay.RefundStatusProcessing {
+		if rec.Attrs[events.AttrSchedIndex] != payment.PendingRefunds {
+			return // final, and placed by its own transition (its bill day)
+		}
 		if _, err := j.ledger.Reschedule(ctx, rec, "", time.Time{}, time.Time{}); err != nil {
 			c.errors.Add(1)
 			log.Error("reconcile: unschedule a final refund", "error", err.Error())

@@ -153,6 +153,11 @@ func Encode(e Entry) string {
 	return string(b)
 }
 
+// PassivePrefix names passive listings: a record waits in such an index to be found by
+// a date range (the bill day index: payments and refunds a daily bill should list), no
+// job acts on it when "due", so it never pulls a record's outbox position earlier.
+const PassivePrefix = "billday_"
+
 // Placement is the pending index a record with these attributes belongs in, and its
 // position: the outbox while an event is owed, else the record's own schedule
 // (sched_index at sched_at), else none (""). In the outbox the position is the earliest
@@ -170,7 +175,7 @@ func Placement(attrs map[string]string) (index string, since time.Time) {
 	idx, at := Schedule(attrs)
 	switch {
 	case !first.IsZero():
-		if idx != "" && at.Before(first) {
+		if idx != "" && !strings.HasPrefix(idx, PassivePrefix) && at.Before(first) {
 			first = at
 		}
 		return IndexOutbox, first

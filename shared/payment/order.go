@@ -168,30 +168,29 @@ func (l *Ledger) MarkClosed(ctx context.Context, key, source string) (Result, er
 	return Result{}, fmt.Errorf("payment: close %s: too much contention", key)
 }
 
-// Reschedule moves rec's own schedule (query or close due) to at, recording checkedAt
-// when non-zero, conditioned on the version read; a lost race re-reads and keeps the
-// schedule only while the record still needs one. Records in a final state leave the
-// schedule.
+// Reschedule moves rec's own schedule (query or close due) to index at at ("" leaves
+// the schedule), recording checkedAt when non-zero, conditioned on the version read. A
+// lost race re-reads and goes on only while the record still has the schedule it had
+// when read: whoever changed it (a payment moving it to its bill day) decided.
 func (l *Ledger) Reschedule(ctx context.Context, rec store.Record, index string, at, checkedAt time.Time) (store.Record, error) {
+	was := rec.Attrs[events.AttrSchedIndex]
 	cur := rec
 	for range maxRetries {
-		set := map[string]string{events.AttrSchedIndex: index, events.AttrSchedAt: stamp(at)}
-		if !checkedAt.IsZero() {
-			set[AttrCheckedAt] = stamp(checkedAt)
-		}
+		set := map[string]string{}
 		var remove []string
 		if index == "" {
-			set = map[string]string{}
-			if !checkedAt.IsZero() {
-				set[AttrCheckedAt] = stamp(checkedAt)
-			}
 			remove = []string{events.AttrSchedIndex, events.AttrSchedAt}
+		} else {
+			set[events.AttrSchedIndex], set[events.AttrSchedAt] = index, stamp(at)
+		}
+		if !checkedAt.IsZero() {
+			set[AttrCheckedAt] = stamp(checkedAt)
 		}
 		out, err := l.update(ctx, cur, set, remove)
 		if c, ok := raced(err); ok {
 			cur = *c
-			if index == PendingOrders && !contains(closable, cur.Attrs[AttrState]) {
-				return cur, nil // settled meanwhile: nothing left to schedule
+			if cur.Attrs[events.AttrSchedIndex] != was {
+				return cur, nil
 			}
 			continue
 		}

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/clock"
@@ -45,6 +46,26 @@ const (
 	// deployment refunds automatically (WXPAY_REFUND_LATE_PAYMENTS=1).
 	PendingLateRefunds = "late_refunds"
 )
+
+// cst is China Standard Time: bill days are in UTC+8.
+var cst = time.FixedZone("CST", 8*3600)
+
+// BillDayIndex is the passive listing of what a merchant's bill for the day of at
+// (UTC+8) should list: every payment and successful refund is placed there, at its
+// time, in the write that makes it succeed (once its events are delivered), and
+// billfetch takes it out when the bill lists it. What is left after the bill is paid
+// here but absent from WeChat Pay's ledger (本地长款) — found without scanning the table.
+func BillDayIndex(mchid string, at time.Time) string {
+	return events.PassivePrefix + strings.ToLower(mchid) + "_" + at.In(cst).Format("20060102")
+}
+
+// successAt parses a WeChat Pay success_time, falling back to fallback.
+func successAt(s string, fallback time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC()
+	}
+	return fallback
+}
 
 // Record attribute names, shared by every writer.
 const (
@@ -236,6 +257,31 @@ func (l *Ledger) update(ctx context.Context, cur store.Record, set map[string]st
 // maxRetries bounds re-judging after lost races; each loss means another writer made
 // progress, so this is never reached in practice.
 const maxRetries = 16
+
+// Annotate sets and removes attributes of rec (not money: notes such as billfetch's
+// bill_seen), version-conditioned and re-read on a lost race, keeping the record's
+// index placement. It returns the record as stored.
+func (l *Ledger) Annotate(ctx context.Context, rec store.Record, set map[string]string, remove []string) (store.Record, error) {
+	cur := rec
+	for range maxRetries {
+		out, err := l.update(ctx, cur, set, remove)
+		if c, ok := raced(err); ok {
+			cur = *c
+			continue
+		}
+		if err != nil {
+			return store.Record{}, fmt.Errorf("payment: annotate %s: %w", rec.Key, err)
+		}
+		return out, nil
+	}
+	return store.Record{}, fmt.Errorf("payment: annotate %s: too much contention", rec.Key)
+}
+
+// KnowsTransaction reports whether an order record holds transaction txid: as its
+// payment, or kept as a conflict.
+func KnowsTransaction(rec store.Record, txid string) bool {
+	return txid != "" && (rec.Attrs[AttrTransactionID] == txid || rec.Attrs[marker(prefixConflict, txid)] != "")
+}
 
 func raced(err error) (*store.Record, bool) {
 	var cf *store.ConditionFailedError

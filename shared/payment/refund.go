@@ -298,7 +298,19 @@ func (l *Ledger) SyncRefund(ctx context.Context, refund store.Record) (store.Rec
 		if cur.Attrs[AttrOrderSync] == "" {
 			return cur, nil
 		}
-		rec, err := l.update(ctx, cur, map[string]string{}, []string{AttrOrderSync, events.AttrSchedIndex, events.AttrSchedAt})
+		// A successful refund then waits in its bill day's listing for billfetch: the day
+		// WeChat Pay accepted it (our request), or its success for refunds made elsewhere.
+		set := map[string]string{}
+		remove := []string{AttrOrderSync, events.AttrSchedIndex, events.AttrSchedAt}
+		if cur.Attrs[AttrState] == wechatpay.RefundStatusSuccess {
+			at := ParseStamp(cur.Attrs[AttrCreatedAt])
+			if at.IsZero() {
+				at = successAt(cur.Attrs[AttrSuccessTime], l.now())
+			}
+			set[events.AttrSchedIndex], set[events.AttrSchedAt] = BillDayIndex(owner, at), stamp(at)
+			remove = []string{AttrOrderSync}
+		}
+		rec, err := l.update(ctx, cur, set, remove)
 		if c, ok := raced(err); ok {
 			cur = *c
 			continue

@@ -88,6 +88,7 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 		AttrState: wechatpay.TradeStateSuccess, AttrTransactionID: tx.TransactionID,
 		AttrSuccessTime: tx.SuccessTime, AttrSource: source, AttrUpdatedAt: stamp(now), AttrData: string(data),
 	}
+	billDay(paid, owner, tx.SuccessTime, now)
 	cond := store.Condition{Attrs: []store.AttrTest{
 		store.AttrIn(AttrState, payableStates...),
 		store.AttrIn(AttrAmount, amount),
@@ -110,9 +111,8 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 		if err := setEventData(key, set, evt, ev); err != nil {
 			return Result{}, err
 		}
-		remove := []string{events.AttrSchedIndex, events.AttrSchedAt}
 		outbox := events.IndexOutbox
-		rec, err := l.Store.Update(ctx, key, store.Change{Set: set, Remove: remove, Pending: &outbox, PendingSince: now}, cond)
+		rec, err := l.Store.Update(ctx, key, store.Change{Set: set, Pending: &outbox, PendingSince: now}, cond)
 		if err == nil {
 			return Result{Outcome: Applied, Record: rec, Event: evt}, nil
 		}
@@ -130,6 +130,13 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 		return l.judge(ctx, *cf.Current, tx, string(data), source)
 	}
 	return Result{}, fmt.Errorf("payment: apply %s to %s: too much contention", tx.TransactionID, key)
+}
+
+// billDay places a paid record in its bill day's passive listing (once its events are
+// delivered), replacing the query schedule it had.
+func billDay(set map[string]string, owner, successTime string, now time.Time) {
+	at := successAt(successTime, now)
+	set[events.AttrSchedIndex], set[events.AttrSchedAt] = BillDayIndex(owner, at), stamp(at)
 }
 
 // withEvent returns set plus a new event attribute.
@@ -249,6 +256,7 @@ func (l *Ledger) payExisting(ctx context.Context, cur store.Record, tx *wechatpa
 		AttrState: wechatpay.TradeStateSuccess, AttrTransactionID: tx.TransactionID,
 		AttrSuccessTime: tx.SuccessTime, AttrSource: source, AttrUpdatedAt: stamp(now), AttrData: data,
 	}
+	billDay(set, OwnerMchID(tx), tx.SuccessTime, now)
 	attrs := clone(cur.Attrs)
 	for k, v := range set {
 		attrs[k] = v
@@ -260,7 +268,7 @@ func (l *Ledger) payExisting(ctx context.Context, cur store.Record, tx *wechatpa
 	if err := setEventData(cur.Key, set, evt, orderEvent(attrs)); err != nil {
 		return Result{}, err
 	}
-	rec, err := l.update(ctx, cur, set, []string{events.AttrSchedIndex, events.AttrSchedAt})
+	rec, err := l.update(ctx, cur, set, nil)
 	if err != nil {
 		if _, ok := raced(err); ok {
 			return Result{}, err

@@ -351,7 +351,7 @@ func (s *Simulator) fundRows(day time.Time) []billRow {
 			dir = "支出"
 		}
 		rows = append(rows, billRow{at: at, settle: amount, cols: map[string]string{
-			"记账时间": billTime(at), "微信支付业务单号": bizNo, "资金流水单号": randid.Digits(28), "业务名称": name,
+			"记账时间": billTime(at), "微信支付业务单号": bizNo, "资金流水单号": flowNo(bizNo, name), "业务名称": name,
 			"业务类型": kind, "收支类型": dir, "收支金额（元）": yuan(abs(amount)), "资金变更提交申请人": "system",
 			"备注": note, "业务凭证号": voucher,
 		}})
@@ -370,6 +370,17 @@ func (s *Simulator) fundRows(day time.Time) []billRow {
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].at.Before(rows[j].at) })
 	return rows
+}
+
+// flowNo is a movement's 资金流水单号: stable across downloads, as a real bill is the
+// same file each time it is fetched.
+func flowNo(bizNo, name string) string {
+	sum := sha1.Sum([]byte(bizNo + "/" + name))
+	var b strings.Builder
+	for _, c := range sum[:14] {
+		fmt.Fprintf(&b, "%02d", c%100)
+	}
+	return b.String()
 }
 
 func abs(v int64) int64 {

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/paysls/wxpay/functions/billfetch"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/store/billstore"
+	"github.com/paysls/wxpay/shared/store/storeurl"
+)
+
+const billfetchSynopsis = `[--date YYYY-MM-DD] [--to YYYY-MM-DD] [--quiet] [--keys-dir DIR] [--store URL] [--bills URL] [--api-base URL]
+
+Fetches, verifies, keeps and reconciles the daily bills of --date (default: yesterday,
+UTC+8), or of every day from --date to --to inclusive (a backfill; WeChat Pay keeps
+bills for three months). Without --quiet a progress bar runs on stderr and a summary
+table is printed at the end; with --quiet each day's report is one JSON line on stdout
+and the job's logs go to stderr as JSON.
+
+Configuration comes from --keys-dir, or from the environment (WXPAY_*, WXPAY_KEYS_DIR),
+with STORE_URL and BILLS_URL, as the deployed function reads them.`
+
+// maxBackfillDays bounds one backfill: WeChat Pay keeps bills for three months.
+const maxBackfillDays = 120
+
+func runBillfetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("billfetch", billfetchSynopsis, stderr)
+	var (
+		from     = fs.String("date", "", "bill `date` YYYY-MM-DD (UTC+8); default yesterday")
+		to       = fs.String("to", "", "last `date` of a backfill, inclusive; default --date")
+		quiet    = fs.Bool("quiet", false, "no progress bar: one JSON report per day on stdout, logs on stderr")
+		keysDir  = fs.String("keys-dir", "", "read the merchant configuration from keys `DIR` instead of the environment")
+		storeURL = fs.String("store", os.Getenv("STORE_URL"), "store `URL` (default $STORE_URL, else the local bbolt file)")
+		billsURL = fs.String("bills", os.Getenv("BILLS_URL"), "where raw bills are kept: file:///dir or s3://bucket/prefix?endpoint=…&region=… (default $BILLS_URL, else a local folder)")
+		apiBase  = fs.String("api-base", "", "WeChat Pay API `URL` (e.g. a local `wxpay serve`); default from the configuration")
+	)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	first, last, err := billDates(*from, *to, time.Now())
+	if err != nil {
+		return err
+	}
+	var cfg config.Config
+	if *keysDir != "" {
+		cfg, err = config.FromKeysDir(*keysDir)
+	} else {
+		cfg, err = config.FromEnv()
+	}
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if *apiBase != "" {
+		cfg.APIBase = *apiBase
+	}
+	st, err := storeurl.Open(ctx, *storeURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bills, err := billstore.Open(ctx, *billsURL)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelError // the bar owns the terminal; failures still show
+	if *quiet {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("cmd", "billfetch")
+	job, err := billfetch.New(cfg, st, billfetch.Options{Logger: log, Bills: bills, Metrics: io.Discard})
+	if err != nil {
+		return err
+	}
+
+	days := int(last.Sub(first).Hours()/24) + 1
+	var bar *progressbar.ProgressBar
+	if !*quiet {
+		bar = progressbar.NewOptions(days, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("bills"),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+	}
+	type dayResult struct {
+		date    string
+		reports []*billfetch.BillReport
+		err     error
+	}
+	var results []dayResult
+	failed := 0
+	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		date := d.Format(time.DateOnly)
+		if bar != nil {
+			bar.Describe("bills " + date)
+		}
+		rep, runErr := job.RunDate(ctx, date)
+		r := dayResult{date: date, err: runErr}
+		if rs, ok := rep["bills"].([]*billfetch.BillReport); ok {
+			r.reports = rs
+		}
+		if runErr != nil {
+			failed++
+		}
+		if *quiet {
+			line := map[string]any{"date": date, "bills": r.reports}
+			if runErr != nil {
+				line["error"] = runErr.Error()
+			}
+			b, _ := json.Marshal(line)
+			fmt.Fprintf(stdout, "%s\n", b)
+		} else {
+			results = append(results, r)
+			_ = bar.Add(1)
+		}
+	}
+	if bar != nil {
+		_ = bar.Finish()
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DATE\tMCHID\tBILL\tSTATUS\tROWS\tMATCHED\tSETTLED\tDISCREPANCIES")
+		for _, r := range results {
+			for _, b := range r.reports {
+				n := 0
+				for _, c := range b.Counts {
+					n += c
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.date, b.MchID, b.Type, b.Status, b.Rows, b.Matched, b.Settled, n)
+			}
+			if r.err != nil && len(r.reports) == 0 {
+				fmt.Fprintf(tw, "%s\t-\t-\tfailed\t-\t-\t-\t-\n", r.date)
+			}
+		}
+		tw.Flush()
+		for _, r := range results {
+			if r.err != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", r.date, r.err)
+			}
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "wxpay billfetch: %d of %d days failed (reports are stored; a re-run is safe)\n", failed, days)
+		return errCheckFailed
+	}
+	return nil
+}
+
+// billDates validates --date/--to: dates before today (UTC+8), first ≤ last, a range
+// of at most maxBackfillDays.
+func billDates(from, to string, now time.Time) (first, last time.Time, err error) {
+	cst := time.FixedZone("UTC+8", 8*3600)
+	today := now.In(cst).Format(time.DateOnly)
+	if from == "" {
+		if to != "" {
+			return first, last, usagef("--to needs --date")
+		}
+		from = billfetch.Yesterday(now)
+	}
+	if to == "" {
+		to = from
+	}
+	if first, err = time.ParseInLocation(time.DateOnly, from, cst); err != nil {
+		return first, last, usagef("--date %q: want YYYY-MM-DD", from)
+	}
+	if last, err = time.ParseInLocation(time.DateOnly, to, cst); err != nil {
+		return first, last, usagef("--to %q: want YYYY-MM-DD", to)
+	}
+	switch {
+	case last.Before(first):
+		return first, last, usagef("--to %s is before --date %s", to, from)
+	case strings.Compare(to, today) >= 0:
+		return first, last, usagef("--to %s: the bill of a day exists from about 10:00 (UTC+8) the next day; the latest is %s", to, billfetch.Yesterday(now))
+	case last.Sub(first) >= maxBackfillDays*24*time.Hour:
+		return first, last, usagef("%s..%s is more than %d days (WeChat Pay keeps bills for three months)", from, to, maxBackfillDays)
+	}
+	return first, last, nil
+}

@@ -1,0 +1,146 @@
+package billfetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/store"
+)
+
+// The bill day index answers "what does this store hold as paid (or refunded) on day
+// D?" without scanning the table. The payment core places every payment and successful
+// refund in payment.BillDayIndex(mchid, D) — in the very write that makes it succeed, at
+// no extra cost — where it waits (once its merchant events are delivered; until then it
+// sits in the outbox with that listing as its schedule). A bill row that matches takes
+// the record out of the listing; what is left after the day's bill is a payment here
+// that WeChat Pay does not list (本地长款) — unless it is within nearMidnight of the
+// day's end, when WeChat Pay may book it on the next day: then it is noted for a
+// recheck against the next day's bill first.
+
+// nearMidnight is how close to the end of a day a success may be booked on the next.
+const nearMidnight = 10 * time.Minute
+
+// Record notes billfetch keeps on orders and refunds.
+const (
+	attrBillSeen    = "bill_seen"    // the bill date that listed it
+	attrBillRecheck = "bill_recheck" // the next day's date, to recheck a near-midnight success
+)
+
+func dayOf(date string) time.Time {
+	d, _ := time.ParseInLocation(time.DateOnly, date, cst)
+	return d
+}
+
+// isRefund tells refund records from order records in a listing.
+func isRefund(rec store.Record) bool { return strings.HasPrefix(rec.Key, "refund/") }
+
+// succeededAt is when the record's listing placed it.
+func succeededAt(rec store.Record) time.Time {
+	_, at := events.Schedule(rec.Attrs)
+	return at
+}
+
+// noteSeen takes a success the bill listed out of its day's listing. A record already
+// taken out (a re-run) is left alone: a re-run writes nothing.
+func (r *reconciler) noteSeen(ctx context.Context, kind, no string) error {
+	key := payment.OrderKey(r.m.mchid, no)
+	if kind == "refund" {
+		key = payment.RefundKey(r.m.mchid, no)
+	}
+	rec, err := r.j.st.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("billfetch: read %s: %w", key, err)
+	}
+	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, events.PassivePrefix) {
+		return nil
+	}
+	if _, err := r.j.ledger.Annotate(ctx, rec, map[string]string{attrBillSeen: r.date}, []string{events.AttrSchedIndex, events.AttrSchedAt, attrBillRecheck}); err != nil {
+		return fmt.Errorf("billfetch: tick %s: %w", key, err)
+	}
+	return nil
+}
+
+// eachMarker lists the records a date's listing holds: those waiting in it, and those
+// still in the outbox (an event not yet delivered) whose listing it is.
+func (r *reconciler) eachMarker(ctx context.Context, date string, fn func(store.Record) error) error {
+	idx := payment.BillDayIndex(r.m.mchid, dayOf(date))
+	for _, index := range []string{idx, events.IndexOutbox} {
+		opts := store.ListOptions{Limit: store.MaxListLimit}
+		for {
+			page, err := r.j.st.ListPending(ctx, index, opts)
+			if err != nil {
+				return fmt.Errorf("billfetch: list the successes of %s: %w", date, err)
+			}
+			for _, rec := range page.Records {
+				if rec.Attrs[events.AttrSchedIndex] != idx {
+					continue
+				}
+				if err := fn(rec); err != nil {
+					return err
+				}
+			}
+			if page.Cursor == "" {
+				break
+			}
+			opts.Cursor = page.Cursor
+		}
+	}
+	return nil
+}
+
+// longCheck reports the successes of this day (and the near-midnight ones of the day
+// before, rechecked) that the bill did not list.
+func (r *reconciler) longCheck(ctx context.Context) error {
+	next := r.day.AddDate(0, 0, 1).Format(time.DateOnly)
+	end := r.day.AddDate(0, 0, 1)
+	err := r.eachMarker(ctx, r.date, func(m store.Record) error {
+		if m.Attrs[attrBillRecheck] != "" {
+			r.count(&r.rep.Recheck)
+			return nil
+		}
+		if at := succeededAt(m); !at.IsZero() && end.Sub(at) <= nearMidnight {
+			if _, err := r.j.ledger.Annotate(ctx, m, map[string]string{attrBillRecheck: next}, nil); err != nil {
+				return fmt.Errorf("billfetch: note recheck of %s: %w", m.Key, err)
+			}
+			r.count(&r.rep.Recheck)
+			return nil
+		}
+		return r.missing(m, "")
+	})
+	if err != nil {
+		return err
+	}
+	prev := r.day.AddDate(0, 0, -1).Format(time.DateOnly)
+	return r.eachMarker(ctx, prev, func(m store.Record) error {
+		if m.Attrs[attrBillRecheck] != r.date {
+			return nil
+		}
+		return r.missing(m, "succeeded here near midnight on "+prev+"; absent from that bill and this one")
+	})
+}
+
+func (r *reconciler) missing(rec store.Record, note string) error {
+	d := Discrepancy{Theirs: "absent", Note: note, Ours: rec.Attrs[payment.AttrState] + " " + rec.Attrs[payment.AttrAmount] + " fen",
+		OutTradeNo: rec.Attrs[payment.AttrOutTradeNo]}
+	if isRefund(rec) {
+		d.Kind, d.OutRefundNo = KindRefundMissingFromBill, rec.Attrs[payment.AttrOutRefundNo]
+		if d.OutRefundNo == "" {
+			d.OutRefundNo = rec.Key[strings.LastIndexByte(rec.Key, '/')+1:]
+		}
+	} else {
+		d.Kind = KindMissingFromBill
+		if d.OutTradeNo == "" {
+			d.OutTradeNo = rec.Key[strings.LastIndexByte(rec.Key, '/')+1:]
+		}
+	}
+	r.add(d)
+	return nil
+}

@@ -1,0 +1,221 @@
+// Package billstore keeps the raw bill files WeChat Pay hands out, keyed by merchant,
+// bill type and date, each beside the hash WeChat Pay published for it. A file is
+// written only after its hash was verified, so whatever the store holds is verified.
+//
+// One setting picks the backend (BILLS_URL):
+//
+//	""                                   a folder under the data dir ($XDG_DATA_HOME/wxpay/bills)
+//	file:///abs/dir, file://rel/dir      a local folder
+//	s3://bucket/prefix?region=R&endpoint=URL[&style=virtual]
+//	                                     S3; Tencent COS through its S3-compatible endpoint
+//	                                     (endpoint=https://cos.ap-guangzhou.myqcloud.com);
+//	                                     requests are path-style unless style=virtual,
+//	                                     credentials from the AWS default chain
+//	                                     (AWS_ACCESS_KEY_ID/…, role)
+//
+// Files are stored gzip-compressed as {prefix}/{mchid}/{type}/{date}.csv.gz; the hash
+// (SHA1) is over the uncompressed bill, as WeChat Pay computes it.
+package billstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Key names one bill file.
+type Key struct {
+	MchID string // the merchant whose bill it is (sub_mchid in partner mode)
+	Type  string // e.g. "trade_all", "fundflow_basic"
+	Date  string // YYYY-MM-DD (UTC+8), the bill's day
+}
+
+var (
+	keyPart = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	keyDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+)
+
+// Validate checks that every part is safe as a path segment.
+func (k Key) Validate() error {
+	if !keyPart.MatchString(k.MchID) || !keyPart.MatchString(k.Type) || !keyDate.MatchString(k.Date) {
+		return fmt.Errorf("billstore: bad key %q/%q/%q (want digits/letters, and a date YYYY-MM-DD)", k.MchID, k.Type, k.Date)
+	}
+	return nil
+}
+
+// Path is the key's relative path inside the store.
+func (k Key) Path() string { return k.MchID + "/" + k.Type + "/" + k.Date + ".csv.gz" }
+
+// Meta describes a stored file.
+type Meta struct {
+	HashType  string // SHA1
+	HashValue string // hex, over the uncompressed bill
+	Size      int64  // uncompressed bytes
+	Rows      int64  // data rows, when known (0 otherwise)
+}
+
+// ErrNotFound is returned for a file the store does not hold.
+var ErrNotFound = errors.New("billstore: bill file not found")
+
+// Store holds verified raw bill files.
+type Store interface {
+	// Put stores the gzip-compressed bill read from body (size bytes), replacing any
+	// earlier copy. Call it only after the hash was verified.
+	Put(ctx context.Context, k Key, body io.ReadSeeker, size int64, m Meta) error
+	// Stat returns the meta of a stored file, or ErrNotFound.
+	Stat(ctx context.Context, k Key) (Meta, error)
+	// Open returns the gzip-compressed file and its meta, or ErrNotFound.
+	Open(ctx context.Context, k Key) (io.ReadCloser, Meta, error)
+	// String says where files go (no secrets).
+	String() string
+}
+
+// Open opens the store named by rawURL ("" = the default local folder).
+func Open(ctx context.Context, rawURL string) (Store, error) {
+	if rawURL == "" {
+		dir, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		return NewDir(dir)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("billstore: malformed BILLS_URL")
+	}
+	switch u.Scheme {
+	case "file":
+		p := u.Host + u.Path
+		if u.Opaque != "" {
+			p = u.Opaque
+		}
+		if p == "" {
+			return nil, errors.New("billstore: file URL has no directory (want file:///abs/dir)")
+		}
+		return NewDir(p)
+	case "s3":
+		return openS3(ctx, u)
+	default:
+		return nil, fmt.Errorf("billstore: unknown BILLS_URL scheme %q (want file:// or s3://)", u.Scheme)
+	}
+}
+
+// DefaultDir is the folder used when BILLS_URL is not set: beside the default store.
+func DefaultDir() (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("billstore: no BILLS_URL and no home directory for the default folder: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "wxpay", "bills"), nil
+}
+
+// Dir is a Store in a local folder: {dir}/{mchid}/{type}/{date}.csv.gz and, beside it,
+// {date}.sha1 holding "SHA1 <hex> <size> <rows>".
+type Dir struct{ root string }
+
+// NewDir creates (if needed) and uses root.
+func NewDir(root string) (*Dir, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("billstore: create %s: %w", root, err)
+	}
+	return &Dir{root: root}, nil
+}
+
+func (d *Dir) String() string { return "file://" + d.root }
+
+func (d *Dir) paths(k Key) (data, meta string) {
+	data = filepath.Join(d.root, filepath.FromSlash(k.Path()))
+	return data, strings.TrimSuffix(data, ".csv.gz") + ".sha1"
+}
+
+// Put writes the file and its meta through temporary files renamed into place, so a
+// crash never leaves a half file under the final name.
+func (d *Dir) Put(_ context.Context, k Key, body io.ReadSeeker, size int64, m Meta) error {
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	data, meta := d.paths(k)
+	if err := os.MkdirAll(filepath.Dir(data), 0o700); err != nil {
+		return fmt.Errorf("billstore: %w", err)
+	}
+	if err := writeAtomic(data, func(w io.Writer) error {
+		_, err := io.Copy(w, body)
+		return err
+	}); err != nil {
+		return fmt.Errorf("billstore: write %s: %w", k.Path(), err)
+	}
+	if err := writeAtomic(meta, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "%s %s %d %d\n", m.HashType, m.HashValue, m.Size, m.Rows)
+		return err
+	}); err != nil {
+		return fmt.Errorf("billstore: write meta of %s: %w", k.Path(), err)
+	}
+	return nil
+}
+
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Stat reads the meta file.
+func (d *Dir) Stat(_ context.Context, k Key) (Meta, error) {
+	if err := k.Validate(); err != nil {
+		return Meta{}, err
+	}
+	data, meta := d.paths(k)
+	b, err := os.ReadFile(meta)
+	if errors.Is(err, os.ErrNotExist) {
+		return Meta{}, ErrNotFound
+	}
+	if err != nil {
+		return Meta{}, fmt.Errorf("billstore: %w", err)
+	}
+	if _, err := os.Stat(data); errors.Is(err, os.ErrNotExist) {
+		return Meta{}, ErrNotFound
+	}
+	var m Meta
+	if _, err := fmt.Sscanf(string(b), "%s %s %d %d", &m.HashType, &m.HashValue, &m.Size, &m.Rows); err != nil {
+		return Meta{}, fmt.Errorf("billstore: meta of %s is corrupt: %w", k.Path(), err)
+	}
+	return m, nil
+}
+
+// Open opens the stored file.
+func (d *Dir) Open(ctx context.Context, k Key) (io.ReadCloser, Meta, error) {
+	m, err := d.Stat(ctx, k)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	data, _ := d.paths(k)
+	f, err := os.Open(data)
+	if err != nil {
+		return nil, Meta{}, fmt.Errorf("billstore: %w", err)
+	}
+	return f, m, nil
+}
