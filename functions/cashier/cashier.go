@@ -110,7 +110,8 @@ func New(cfg config.Config, orders Orders, opts Options) (*Handler, error) {
 			"fix", config.EnvAppSecret)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /pay/_/{file}", h.asset)
+	mux.HandleFunc("GET /pay/_/cashier.js", h.asset)
+	mux.HandleFunc("GET /pay/_/cashier.css", h.asset)
 	mux.HandleFunc("GET /pay/{order_id}", h.page)
 	mux.HandleFunc("GET /pay/{order_id}/status", h.status)
 	mux.HandleFunc("GET /pay/{order_id}/h5", h.h5)

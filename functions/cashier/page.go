@@ -211,7 +211,7 @@ var assetTypes = map[string]string{".js": "text/javascript; charset=utf-8", ".cs
 
 // asset serves the embedded script and style sheet.
 func (h *Handler) asset(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("file")
+	name := path.Base(r.URL.Path)
 	ct, ok := assetTypes[path.Ext(name)]
 	if !ok {
 		http.NotFound(w, r)
