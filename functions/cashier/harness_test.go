@@ -51,7 +51,7 @@ type harness struct {
 	cashier *cashier.Handler
 	key     []byte
 
-	logs        *syncBuffer // the cashier's JSON log
+	logs        *syncBuffer  // the cashier's JSON log
 	statusPolls atomic.Int64 // GET /pay/{id}/status
 	jsapiMu     sync.Mutex
 	jsapiSeen   []jsapiCheck // what the WeixinJSBridge stub sent, as verified
