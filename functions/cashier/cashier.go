@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -329,7 +330,7 @@ func (h *Handler) exchange(ctx context.Context, code string) (string, int, error
 		ErrCode int    `json:"errcode"`
 		ErrMsg  string `json:"errmsg"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 64<<10)).Decode(&out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
 		return "", 0, fmt.Errorf("cashier: OAuth code exchange: HTTP %d, unreadable answer: %v", resp.StatusCode, err)
 	}
 	if out.ErrCode != 0 || out.OpenID == "" {

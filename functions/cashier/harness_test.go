@@ -124,14 +124,23 @@ func newHarness(t *testing.T) *harness {
 
 // syncBuffer is a log sink tests can read while handlers write.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu  sync.Mutex
+	b   bytes.Buffer
+	all bytes.Buffer
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.all.Write(p)
 	return s.b.Write(p)
+}
+
+// everything is all that was logged.
+func (s *syncBuffer) everything() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.all.String()
 }
 
 // take returns what was logged since the last take.

@@ -203,6 +203,14 @@ func TestOAuthStateAndCodeReplay(t *testing.T) {
 	ret5 := oauthReturn(t, h, c5, oauthStart(t, h, c5, linkA))
 	h.clk.Advance(11 * time.Minute)
 	refused("stale state", c5, ret5, "OAuth state expired")
+	// Secrets never reach the log: AppSecret, API token, link tokens, OAuth codes.
+	logged := h.logs.everything()
+	for name, secret := range map[string]string{"AppSecret": h.id.AppSecret, "API token": apiToken,
+		"link token": ua.Query().Get("t"), "OAuth code": u.Query().Get("code")} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("the %s is in the log", name)
+		}
+	}
 	// Only the one good exchange made a payer: one JSAPI create.
 	n := 0
 	for _, call := range h.orders.calls() {
