@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/cashier"
+	"github.com/paysls/wxpay/shared/config"
 )
 
 const (
@@ -220,5 +222,62 @@ func TestOAuthStateAndCodeReplay(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d JSAPI creates, want 1", n)
+	}
+}
+
+func TestPageHeadersAndAssets(t *testing.T) {
+	h := newHarness(t)
+	h.orders.add("HEADERS0001", 100, "头部 Headers", 2*time.Hour)
+	c := browserless(t)
+	resp, body := get(t, c, h.link("HEADERS0001", time.Hour), uaSafari)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	for hdr, want := range map[string]string{
+		"Content-Security-Policy": "script-src 'self'", "Cache-Control": "no-store", "X-Frame-Options": "DENY",
+		"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin",
+	} {
+		if !strings.Contains(resp.Header.Get(hdr), want) {
+			t.Errorf("%s: %q, want %q", hdr, resp.Header.Get(hdr), want)
+		}
+	}
+	for _, want := range []string{`<html lang="zh-CN">`, `<span lang="en">`, "¥1.00", "示例小店 Example Shop", "头部 Headers", `href="/pay/HEADERS0001/h5?t=`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	for path, ct := range map[string]string{"/pay/_/cashier.js": "text/javascript", "/pay/_/cashier.css": "text/css"} {
+		resp, body := get(t, c, h.srv.URL+path, uaSafari)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ct) || len(body) < 100 {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp, _ := get(t, c, h.srv.URL+"/pay/_/page.html", uaSafari); resp.StatusCode != 404 {
+		t.Errorf("template served: %d", resp.StatusCode)
+	}
+	// Unknown order with a valid token (e.g. a lost store): 404 page, nothing created.
+	resp, _ = get(t, c, h.link("NOSUCHORDER1", time.Hour), uaDesktop)
+	if resp.StatusCode != 404 || len(h.orders.calls()) != 0 {
+		t.Errorf("unknown order: %d, %d creates", resp.StatusCode, len(h.orders.calls()))
+	}
+}
+
+// Inside WeChat without an AppSecret there is no openid to be had: say so, do not
+// send the user to an OAuth that cannot complete.
+func TestWeChatWithoutAppSecret(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.cfg
+	cfg.Bundle.AppSecret = config.Secret{}
+	ch, err := cashier.New(cfg, h.orders, cashier.Options{Logger: quiet(), Now: h.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.orders.add("NOSECRET001", 100, "无密钥 No secret", 2*time.Hour)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, h.link("NOSECRET001", time.Hour), nil)
+	req.Header.Set("User-Agent", uaWeChat)
+	ch.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "浏览器") {
+		t.Fatalf("%d %s", rec.Code, rec.Body.String())
 	}
 }
