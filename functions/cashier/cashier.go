@@ -106,6 +106,10 @@ func New(cfg config.Config, orders Orders, opts Options) (*Handler, error) {
 		}
 		h.public, h.prefix = p, strings.TrimRight(u.Path, "/")
 	}
+	if h.public == "" {
+		h.log.Warn("cashier: no public URL: OAuth redirect_uri and the H5 redirect_url are built from each request's Host",
+			"fix", config.EnvPublicURL)
+	}
 	if len(h.appSecret) == 0 {
 		h.log.Warn("cashier: no AppSecret: inside WeChat the page cannot get the payer's openid for JSAPI",
 			"fix", config.EnvAppSecret)
