@@ -1,0 +1,229 @@
+package cashier
+
+import (
+	"bytes"
+	"encoding/json"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Yuan formats an amount in fen as "¥12.34": integer arithmetic, never a float.
+func Yuan(fen int64) string {
+	sign := ""
+	if fen < 0 {
+		sign, fen = "-", -fen
+	}
+	return sign + "¥" + strconv.FormatInt(fen/100, 10) + "." + twoDigits(fen%100)
+}
+
+func twoDigits(n int64) string {
+	if n < 10 {
+		return "0" + strconv.FormatInt(n, 10)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// csp: scripts and styles come from the embedded files only (no inline code, no CDN);
+// images are ours or the QR data: URL; the page talks only to its own origin; forms go
+// nowhere (the page has none); nothing may frame it.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+var page = template.Must(template.ParseFS(assets, "assets/page.html"))
+
+// pageData is what assets/page.html renders.
+type pageData struct {
+	Status      int
+	Prefix      string
+	Merchant    string
+	Description string
+	Yuan        string
+	OrderID     string
+	Mode        string // jsapi, h5, native, or "" (nothing to pay from here)
+	View        string // pay, return, paid, closed, review, error
+	NotYet      bool   // return view after "I have paid" found nothing yet
+	StatusURL   string
+	JSAPI       string // JSON of the getBrandWCPayRequest object
+	QR          template.URL
+	PayLink     string // H5: create and go to h5_url
+	CheckLink   string // H5 return: "I have paid"
+	PageLink    string
+	ExpiresAt   string
+	ErrZH       string
+	ErrEN       string
+	Retry       string
+}
+
+func (h *Handler) render(w http.ResponseWriter, d *pageData) {
+	d.Prefix = h.prefix
+	if d.Merchant == "" {
+		d.Merchant = h.merchant
+	}
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, d); err != nil {
+		h.log.Error("cashier: render", "err", err.Error())
+		http.Error(w, "cashier: page failed to render", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Security-Policy", csp)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	// The page URL carries the link token; pay-sign fields are per view.
+	hd.Set("Cache-Control", "no-store")
+	// WeChat's H5 page checks the Referer's domain against the merchant's authorised
+	// one ("商家参数格式有误" when it is empty): keep the origin on cross-origin hops.
+	hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	status := d.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail renders an error page.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, zh, en, retry string) {
+	h.render(w, &pageData{Status: status, View: "error", ErrZH: zh, ErrEN: en, Retry: retry})
+}
+
+// page is GET /pay/{order_id}: picks the scene from the browser and renders it.
+func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
+	id, t, ok := h.guard(w, r, false)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	check := q.Get("check") == "1"
+	ret := q.Get("return") == "1"
+	// The H5 return view reads the stored state only; "I have paid" (check) asks.
+	st, err := h.orders.Status(ctx, id, check)
+	if err != nil {
+		h.orderError(w, r, id, err)
+		return
+	}
+	tq := url.Values{"t": {t}}
+	d := &pageData{
+		Description: st.Description, Yuan: Yuan(st.Amount), OrderID: id,
+		StatusURL: h.path(id, "/status", tq), PageLink: h.path(id, "", tq),
+	}
+	if e, err := time.Parse(time.RFC3339, st.ExpiresAt); err == nil {
+		d.ExpiresAt = e.In(shanghai).Format("2006-01-02 15:04")
+	}
+	switch h.viewOf(st) {
+	case "paid":
+		d.View = "paid"
+		h.render(w, d)
+		return
+	case "closed":
+		d.View = "closed"
+		h.render(w, d)
+		return
+	case "review":
+		d.View = "review"
+		h.render(w, d)
+		return
+	}
+	ua := r.UserAgent()
+	scene := sceneFor(ua)
+	if ret || check {
+		scene = SceneH5
+	}
+	d.Mode, d.View = scene, "pay"
+	switch scene {
+	case SceneH5:
+		if isWeChat(ua) {
+			// Back in WeChat with an H5 link: JSAPI is the way here.
+			http.Redirect(w, r, h.path(id, "", tq), http.StatusSeeOther)
+			return
+		}
+		d.PayLink = h.path(id, "/h5", tq)
+		if ret || check {
+			d.View, d.NotYet = "return", check
+			d.CheckLink = h.path(id, "", url.Values{"t": {t}, "check": {"1"}})
+		}
+		h.render(w, d)
+	case SceneNative:
+		ans, err := h.orders.Create(ctx, CreateRequest{OrderID: id, Amount: st.Amount, Description: st.Description,
+			Scene: SceneNative, TimeExpire: st.ExpiresAt}, clientIP(r, h.trusted), ua)
+		if err != nil {
+			h.orderError(w, r, id, err)
+			return
+		}
+		if !strings.HasPrefix(ans.Pay.QRPNG, "data:image/png;base64,") {
+			h.log.Error("cashier: native answer without a PNG QR code", "order_id", id)
+			h.fail(w, r, http.StatusBadGateway, "暂时无法显示付款码", "The payment code is unavailable, try again later", d.PageLink)
+			return
+		}
+		d.QR = template.URL(ans.Pay.QRPNG) // a data:image/png;base64 URL checked above
+		h.render(w, d)
+	case SceneJSAPI:
+		h.jsapi(w, r, id, t, st, d)
+	}
+}
+
+// jsapi: without the payer's openid, off to WeChat OAuth; with it, the JSAPI payment.
+func (h *Handler) jsapi(w http.ResponseWriter, r *http.Request, id, t string, st *Status, d *pageData) {
+	openid := ""
+	if c, err := r.Cookie(cookiePayer); err == nil {
+		openid, _ = checkPayer(h.key, h.appID, c.Value, h.now())
+	}
+	if openid == "" {
+		if len(h.appSecret) == 0 || h.appID == "" {
+			h.fail(w, r, http.StatusServiceUnavailable, "商户未配置公众号授权，请在浏览器中打开此链接",
+				"This merchant cannot take payments inside WeChat yet: open the link in a browser", "")
+			return
+		}
+		nonce := newNonce()
+		h.setCookie(w, r, cookieNonce, nonce, h.path(id, "/oauth", nil), int(stateTTL/time.Second))
+		redirect := h.abs(r, h.path(id, "/oauth", url.Values{"t": {t}}))
+		http.Redirect(w, r, h.authorizeURL(redirect, makeState(h.key, id, nonce, h.now())), http.StatusFound)
+		return
+	}
+	ans, err := h.orders.Create(r.Context(), CreateRequest{OrderID: id, Amount: st.Amount, Description: st.Description,
+		Scene: SceneJSAPI, Payer: &Payer{OpenID: openid}, TimeExpire: st.ExpiresAt}, clientIP(r, h.trusted), r.UserAgent())
+	if err != nil {
+		h.orderError(w, r, id, err)
+		return
+	}
+	p := ans.Pay
+	b, err := json.Marshal(JSAPI{AppID: p.AppID, TimeStamp: p.TimeStamp, NonceStr: p.NonceStr, Package: p.Package, SignType: p.SignType, PaySign: p.PaySign})
+	if err != nil || p.PaySign == "" {
+		h.log.Error("cashier: JSAPI answer without pay-sign fields", "order_id", id)
+		h.fail(w, r, http.StatusBadGateway, "暂时无法发起支付，请稍后再试", "Payment could not start, try again later", d.PageLink)
+		return
+	}
+	d.JSAPI = string(b)
+	h.render(w, d)
+}
+
+// shanghai is China Standard Time (no daylight saving), without needing tzdata.
+var shanghai = time.FixedZone("CST", 8*3600)
+
+var assetTypes = map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+// asset serves the embedded script and style sheet.
+func (h *Handler) asset(w http.ResponseWriter, r *http.Request) {
+	name := path.Base(r.URL.Path)
+	ct, ok := assetTypes[path.Ext(name)]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	b, err := fs.ReadFile(assets, "assets/"+name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(b)
+}
