@@ -4,8 +4,10 @@
 #                 redis-server on loopback itself; nothing is skipped when CI=true)
 #   make run      every function locally on one port, with the simulator in-process
 #   make bench    benchmarks, printed with their ratios against in-run baselines
-#   make build    arm64 Linux bootstraps for Lambda in build/<fn>/ (sam build uses build-<Name>Function)
-#   make package  x86-64 SCF zips in build/scf/<fn>.zip (web functions carry scf_bootstrap)
+#   make build    AWS Lambda only: arm64 Linux bootstraps in build/<fn>/ (sam build uses
+#                 build-<Name>Function), plus the host CLI build/wxpay. No SCF binaries:
+#   make package  Tencent SCF: x86-64 zips in build/scf/<fn>.zip (web functions carry scf_bootstrap)
+#   make deploy-aws / deploy-tencent   sam deploy / scf deploy of the whole bundle
 #   make sizes    every bootstrap's and zip's size;  make startup  exec→ready vs hello-world
 
 GO          ?= go
@@ -127,15 +129,24 @@ startup:
 deploy-aws:
 	sam build && sam deploy --guided
 
-# Tencent's serverless-cloud-framework (npm i -g serverless-cloud-framework, >= 1.2.0
-# for Function URL triggers) deploys each deploy/tencent/<fn>/serverless.yml; FN=notify
-# deploys one. Serverless Inc's `sls` no longer deploys to Tencent.
-FN ?= $(FUNCTIONS)
-deploy-tencent: package
+# Tencent: Tencent's serverless-cloud-framework (npm i -g serverless-cloud-framework,
+# >= 1.2.0 for Function URL triggers; Serverless Inc's `sls` no longer deploys to Tencent)
+# runs `scf deploy` on the top-level serverless.yml (multi-scf: the jobs and their timers)
+# and on each deploy/tencent/<fn>/serverless.yml (scf: an HTTP function behind its Function
+# URL); the top-level file says why. FN=notify deploys one HTTP function, FN=jobs (or
+# FN=reconcile, FN=billfetch) the top-level file. The secrets travel in the packages
+# (SCF_KEYS_DIR=<keys dir> → keys/), never in SCF's environment, so it is required here.
+SCF_HTTP_DEPLOYS := $(patsubst deploy/tencent/%/serverless.yml,%,$(wildcard deploy/tencent/*/serverless.yml))
+FN ?= jobs $(SCF_HTTP_DEPLOYS)
+deploy-tencent:
 	@command -v scf >/dev/null || { echo "scf not found: npm i -g serverless-cloud-framework (>= 1.2.0)"; exit 1; }
-	@for f in $(FN); do \
-	  [ -f deploy/tencent/$$f/serverless.yml ] || { echo "deploy/tencent/$$f/serverless.yml missing"; exit 1; }; \
-	  (cd deploy/tencent/$$f && scf deploy) || exit 1; \
+	@[ -n "$(SCF_KEYS_DIR)" ] && [ -d "$(SCF_KEYS_DIR)" ] || { echo "SCF_KEYS_DIR=<keys dir> required: the merchant key, apiv3_key, apiv2_key, api_token, webhook_secret ... go into the packages as keys/ (read through WXPAY_KEYS_DIR=/var/user/keys), never into SCF's environment"; exit 1; }
+	$(MAKE) package SCF_KEYS_DIR="$(SCF_KEYS_DIR)"
+	@deployed_jobs=; for f in $(FN); do \
+	  if [ -f deploy/tencent/$$f/serverless.yml ]; then (cd deploy/tencent/$$f && echo "scf deploy: deploy/tencent/$$f" && scf deploy) || exit 1; \
+	  elif [ "$$f" = jobs ] || [ -d functions/$$f ]; then \
+	    if [ -z "$$deployed_jobs" ]; then deployed_jobs=1; echo "scf deploy: serverless.yml (jobs)"; scf deploy || exit 1; fi; \
+	  else echo "FN=$$f: no such function"; exit 1; fi; \
 	done
 
 clean:

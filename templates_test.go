@@ -1,5 +1,5 @@
-// Tests that hold the deployment files to the code: what template.yaml and
-// deploy/tencent/*/serverless.yml deploy must be what the Makefile builds and what the
+// Tests that hold the deployment files to the code: what template.yaml, serverless.yml
+// and deploy/tencent/*/serverless.yml deploy must be what the Makefile builds and what the
 // functions read.
 package wxpay_test
 
@@ -183,7 +183,39 @@ var wantSchedules = map[string][2]string{
 type fn struct {
 	name    string
 	http    bool
-	hasMain bool
+	hasMain bool // functions/<name>/cmd/main.go exists
+	hasCmd  bool // functions/<name>/cmd/ exists
+}
+
+// awaitingMain are the planned functions allowed to be deployed before their
+// functions/<name>/cmd/ exists (their mains are landing from other branches). The rule
+// is keyed on cmd/: once functions/<name>/cmd/ exists it must hold a main.go that the
+// Makefile builds for Lambda and SCF, whatever this list says.
+//
+// Integrator: when createorder's and billfetch's mains are on main, set this to nil.
+// From then on every deployed function must be built, and a function without a main
+// fails TestSAMTemplateMatchesCode and TestSCFFilesMatchCode.
+var awaitingMain []string
+
+// requireBuilt holds a deployed function to being built: a main under functions/<name>/cmd,
+// compiled by the Makefile line that deploys it (built is the `make -n` output).
+func requireBuilt(t *testing.T, f fn, built, want string) {
+	t.Helper()
+	switch {
+	case f.hasMain:
+		if !strings.Contains(built, want) {
+			t.Errorf("functions/%s is deployed but the Makefile does not build it (no %q)", f.name, want)
+		}
+		if slices.Contains(awaitingMain, f.name) {
+			t.Logf("functions/%s/cmd/main.go has landed: remove %s from awaitingMain", f.name, f.name)
+		}
+	case f.hasCmd:
+		t.Errorf("functions/%s/cmd has no main.go: a deployed function must be built", f.name)
+	case slices.Contains(awaitingMain, f.name):
+		t.Logf("functions/%s has no cmd/ yet (awaitingMain): deployed, not built", f.name)
+	default:
+		t.Errorf("functions/%s is deployed but has no cmd/main.go to build", f.name)
+	}
 }
 
 // functionsInRepo are the folders under functions/, with whether each has a main.
@@ -199,6 +231,9 @@ func functionsInRepo(t *testing.T) []fn {
 			continue
 		}
 		f := fn{name: d.Name(), http: plannedHTTP[d.Name()]}
+		if st, err := os.Stat(filepath.Join("functions", d.Name(), "cmd")); err == nil && st.IsDir() {
+			f.hasCmd = true
+		}
 		if src, err := os.ReadFile(filepath.Join("functions", d.Name(), "cmd", "main.go")); err == nil {
 			f.hasMain = true
 			isHTTP := bytes.Contains(src, []byte("runtime.ServeHTTP"))
@@ -258,6 +293,27 @@ var secretVars = []string{"WXPAY_PRIVATE_KEY", "WXPAY_APIV3_KEY", "WXPAY_APIV2_K
 
 // pemVars hold PEM text, which does not fit SCF's 4 KB environment.
 var pemVars = []string{"WXPAY_PRIVATE_KEY", "WXPAY_PLATFORM_PUBLIC_KEY", "WXPAY_PLATFORM_CERT"}
+
+// wantEnv are the variables every deployment of a function passes (the merchant's
+// configuration: empty values are fine, a missing variable is a setting the merchant
+// cannot make without editing the deployment file). Secrets are not here: AWS reads
+// them through WXPAY_SECRET_ARN, SCF from the packaged keys dir (WXPAY_KEYS_DIR).
+func wantEnv(name string, scf bool) []string {
+	out := []string{"STORE_URL", "WXPAY_MCHID", "WXPAY_APPID", "WXPAY_MERCHANT_SERIAL", "WXPAY_PLATFORM_PUBLIC_KEY_ID",
+		"WXPAY_NOTIFY_URL", "WXPAY_WEBHOOK_URL", "WXPAY_PARTNER", "WXPAY_SUB_MCHID", "WXPAY_SUB_APPID", "WXPAY_REFUND_LATE_PAYMENTS"}
+	if scf {
+		out = append(out, "WXPAY_KEYS_DIR")
+	} else {
+		out = append(out, "WXPAY_SECRET_ARN", "WXPAY_SECRET_SSM_PARAMETER")
+	}
+	switch name {
+	case "createorder":
+		out = append(out, "WXPAY_PUBLIC_URL", "WXPAY_MERCHANT_NAME", "WXPAY_ORDER_TTL", "TRUSTED_PROXIES")
+	case "billfetch":
+		out = append(out, "BILLS_URL")
+	}
+	return out
+}
 
 func makeDryRun(t *testing.T, target string, vars ...string) string {
 	t.Helper()
@@ -333,10 +389,13 @@ func TestSAMTemplateMatchesCode(t *testing.T) {
 					t.Errorf("make build-%s: %q lacks %q", logical, cmd, want)
 				}
 			}
-			if !f.hasMain {
-				t.Logf("functions/%s has no cmd/main.go yet: deployed, not built", f.name)
-			}
+			requireBuilt(t, f, makeDryRun(t, "build"), "-o build/"+f.name+"/bootstrap ./functions/"+f.name+"/cmd")
 			vars, _ := get(res, "Properties", "Environment", "Variables").(map[string]any)
+			for _, need := range wantEnv(f.name, false) {
+				if _, ok := merge(global, vars)[need]; !ok {
+					t.Errorf("does not pass %s", need)
+				}
+			}
 			for name := range merge(global, vars) {
 				if !slices.Contains(read, name) {
 					t.Errorf("sets %s, which the code does not read", name)
@@ -428,78 +487,126 @@ func merge(ms ...map[string]any) map[string]any {
 
 // ---------------------------------------------------------------- Tencent SCF
 
+// The Tencent bundle is the top-level serverless.yml (multi-scf: the jobs and their
+// timers) plus deploy/tencent/<fn>/serverless.yml (scf: each HTTP function behind a
+// Function URL); serverless.yml says why.
+const scfKeysDir = "/var/user/keys"
+
+// checkSCFEnv holds one SCF function's environment to the code: names the code reads,
+// everything the function needs, no secrets and no PEM (keys dir), within 4 KB.
+func checkSCFEnv(t *testing.T, name string, vars map[string]any, read []string) {
+	t.Helper()
+	size := 0
+	for k, v := range vars {
+		size += len(k) + len(fmt.Sprint(v))
+		if !slices.Contains(read, k) {
+			t.Errorf("sets %s, which the code does not read", k)
+		}
+		if slices.Contains(secretVars, k) || slices.Contains(pemVars, k) {
+			t.Errorf("sets %s in SCF's environment: secrets and PEM files go in the packaged keys dir (SCF_KEYS_DIR)", k)
+		}
+	}
+	for _, need := range wantEnv(name, true) {
+		if _, ok := vars[need]; !ok {
+			t.Errorf("does not pass %s", need)
+		}
+	}
+	if vars["WXPAY_KEYS_DIR"] != scfKeysDir {
+		t.Errorf("WXPAY_KEYS_DIR = %v, want %s (make package SCF_KEYS_DIR=… puts keys/ in the code directory /var/user)", vars["WXPAY_KEYS_DIR"], scfKeysDir)
+	}
+	// Placeholders are ${env:NAME}; real values (a Redis URL ~60 bytes, ids, URLs) are
+	// of the same order: well inside SCF's 4 KB with no secret or PEM in it.
+	if size > 2048 {
+		t.Errorf("environment of %d bytes before substitution leaves no room in SCF's 4 KB", size)
+	}
+}
+
+func checkSCFBasics(t *testing.T, in any, what string) {
+	t.Helper()
+	if get(in, "runtime") != "Go1" {
+		t.Errorf("%s: runtime %v, want Go1", what, get(in, "runtime"))
+	}
+	if n, err := strconv.Atoi(fmt.Sprint(get(in, "initTimeout"))); err != nil || n < 1 || n > 30 {
+		t.Errorf("%s: initTimeout = %v, want 1..30 s", what, get(in, "initTimeout"))
+	}
+	if get(in, "vpcConfig", "vpcId") == nil || get(in, "vpcConfig", "subnetId") == nil {
+		t.Errorf("%s: no vpcConfig (vpcId, subnetId) for a VPC-only Redis", what)
+	}
+}
+
 func TestSCFFilesMatchCode(t *testing.T) {
 	read := envRead(t)
-	makefile, err := os.ReadFile("Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(makefile, []byte("scf deploy")) || bytes.Contains(makefile, []byte("sls deploy")) {
+	dir := t.TempDir()
+	deploy := makeDryRun(t, "deploy-tencent", "SCF_KEYS_DIR="+dir)
+	if !strings.Contains(deploy, "scf deploy") || strings.Contains(deploy, "sls deploy") {
 		t.Error("make deploy-tencent must run Tencent's `scf deploy` (serverless-cloud-framework), not `sls deploy`")
 	}
 	pkg := makeDryRun(t, "package")
-	repo := map[string]bool{}
+
+	root := loadYAML(t, "serverless.yml")
+	in := get(root, "inputs")
+	if get(root, "component") != "multi-scf" {
+		t.Fatalf("serverless.yml: component %v, want multi-scf (the jobs)", get(root, "component"))
+	}
+	checkSCFBasics(t, in, "serverless.yml")
+	if get(in, "src", "src") != "./build/scf" {
+		t.Errorf("serverless.yml: src.src = %v, want ./build/scf (make package)", get(in, "src", "src"))
+	}
+	rootFns, _ := get(in, "functions").(map[string]any)
+	triggers, _ := get(in, "triggers").([]any)
+	// multi-scf's environments is a list of {key, value}.
+	rootVars := map[string]any{}
+	for _, e := range toAnys(get(in, "environments")) {
+		rootVars[fmt.Sprint(get(e, "key"))] = get(e, "value")
+	}
+	if get(in, "environment") != nil {
+		t.Error("serverless.yml: multi-scf documents `environments: [{key, value}]`, not `environment`")
+	}
+
+	repo := map[string]fn{}
 	for _, f := range functionsInRepo(t) {
-		repo[f.name] = true
+		repo[f.name] = f
 		t.Run(f.name, func(t *testing.T) {
-			path := filepath.Join("deploy", "tencent", f.name, "serverless.yml")
-			if _, err := os.Stat(path); err != nil {
-				t.Fatalf("no %s", path)
+			// What make package writes for this function, and that it zips that folder.
+			requireBuilt(t, f, pkg, "-o build/scf/"+f.name+"/bootstrap ./functions/"+f.name+"/cmd")
+			if f.hasMain && !strings.Contains(pkg, "cd build/scf/"+f.name+" && zip ") {
+				t.Errorf("make package does not zip build/scf/%s into build/scf/%s.zip", f.name, f.name)
 			}
-			y := loadYAML(t, path)
-			in := get(y, "inputs")
-			if get(y, "component") != "scf" || get(in, "runtime") != "Go1" {
-				t.Errorf("want component scf, runtime Go1: %v", in)
-			}
-			if src := get(in, "src", "src"); src != "../../../build/scf/"+f.name {
-				t.Errorf("src.src = %v, want ../../../build/scf/%s (make package)", src, f.name)
-			}
-			if f.hasMain && !strings.Contains(pkg, "-o build/scf/"+f.name+"/bootstrap ./functions/"+f.name+"/cmd") {
-				t.Errorf("make package does not build %s", f.name)
-			}
-			if n, err := strconv.Atoi(fmt.Sprint(get(in, "initTimeout"))); err != nil || n < 1 || n > 30 {
-				t.Errorf("initTimeout = %v, want 1..30 s", get(in, "initTimeout"))
-			}
-			if get(in, "vpcConfig", "vpcId") == nil || get(in, "vpcConfig", "subnetId") == nil {
-				t.Error("no vpcConfig (vpcId, subnetId) for a VPC-only Redis")
-			}
-			vars, _ := get(in, "environment", "variables").(map[string]any)
-			size := 0
-			for name, v := range vars {
-				size += len(name) + len(fmt.Sprint(v))
-				if !slices.Contains(read, name) {
-					t.Errorf("sets %s, which the code does not read", name)
+			perFn := filepath.Join("deploy", "tencent", f.name, "serverless.yml")
+			_, perFnErr := os.Stat(perFn)
+			if !f.http {
+				// A job: a function of the top-level multi-scf file with one enabled timer.
+				if perFnErr == nil {
+					t.Errorf("%s exists: the jobs are deployed by serverless.yml", perFn)
 				}
-				if slices.Contains(pemVars, name) {
-					t.Errorf("sets %s: PEM text does not fit SCF's 4 KB environment; use the keys dir", name)
+				def, ok := rootFns[f.name]
+				if !ok {
+					t.Fatalf("serverless.yml does not deploy %s", f.name)
 				}
-			}
-			if vars["STORE_URL"] == nil || vars["WXPAY_MCHID"] == nil {
-				t.Error("STORE_URL and WXPAY_MCHID must be set")
-			}
-			// Placeholders are ${env:NAME}; real values (an APIv3 key 32, a Redis URL
-			// ~60, ids) are of the same order: well inside 4 KB without any PEM.
-			if size > 2048 {
-				t.Errorf("environment of %d bytes before substitution leaves no room in SCF's 4 KB", size)
-			}
-			events, _ := get(in, "events").([]any)
-			if len(events) != 1 {
-				t.Fatalf("events = %v, want one trigger", events)
-			}
-			if f.http {
-				p := get(events[0], "http", "parameters")
-				if get(in, "type") != "web" || get(p, "qualifier") != "$DEFAULT" || get(p, "authType") != "NONE" ||
-					get(p, "netConfig", "enableExtranet") != "true" {
-					t.Errorf("an HTTP function is a web function behind a Function URL (qualifier $DEFAULT, authType NONE, enableExtranet): type %v, %v", get(in, "type"), p)
+				if src := fmt.Sprint(get(def, "src")); filepath.Join("build", "scf", src) != filepath.Join("build", "scf", f.name) {
+					t.Errorf("functions.%s.src = %s, want ./%s (build/scf/%s, what make package zips)", f.name, src, f.name, f.name)
 				}
-				if f.hasMain && !strings.Contains(pkg, "build/scf/"+f.name+"/scf_bootstrap") {
-					t.Errorf("make package writes no scf_bootstrap for %s", f.name)
+				typ := get(def, "type")
+				if typ == nil {
+					typ = get(in, "type")
 				}
-			} else {
-				p := get(events[0], "timer", "parameters")
-				if get(in, "type") != "event" || get(in, "handler") != "bootstrap" {
-					t.Errorf("a job is an event function with handler bootstrap: %v", in)
+				if typ != "event" || get(def, "handler") != "bootstrap" {
+					t.Errorf("a job is an event function with handler bootstrap: type %v, handler %v", typ, get(def, "handler"))
 				}
+				if get(def, "environments") != nil || get(def, "environment") != nil {
+					t.Errorf("functions.%s sets its own environment, which replaces the shared list", f.name)
+				}
+				checkSCFEnv(t, f.name, rootVars, read)
+				var timers []any
+				for _, tr := range triggers {
+					if get(tr, "function") == f.name {
+						timers = append(timers, tr)
+					}
+				}
+				if len(timers) != 1 || get(timers[0], "type") != "timer" {
+					t.Fatalf("triggers for %s: %v, want one timer", f.name, timers)
+				}
+				p := get(timers[0], "parameters")
 				cron := fmt.Sprint(get(p, "cronExpression"))
 				if len(strings.Fields(cron)) != 7 || cron != wantSchedules[f.name][1] {
 					t.Errorf("cronExpression %q, want the 7-field %q", cron, wantSchedules[f.name][1])
@@ -507,13 +614,75 @@ func TestSCFFilesMatchCode(t *testing.T) {
 				if get(p, "enable") != "true" {
 					t.Error("timer without enable: true is created disabled")
 				}
+				if get(p, "qualifier") != "$DEFAULT" || get(p, "name") == nil {
+					t.Errorf("timer parameters %v: want a name and qualifier $DEFAULT", p)
+				}
+				return
+			}
+			// An HTTP function: its own scf-component file, a web function behind a Function URL.
+			if _, ok := rootFns[f.name]; ok {
+				t.Errorf("serverless.yml deploys HTTP function %s: multi-scf documents no Function URL trigger", f.name)
+			}
+			if perFnErr != nil {
+				t.Fatalf("no %s", perFn)
+			}
+			if !slices.Contains(toStrings(get(in, "src", "exclude")), f.name+"/**") {
+				t.Errorf("serverless.yml uploads build/scf/%s, which %s deploys: exclude %s/**", f.name, perFn, f.name)
+			}
+			if !strings.Contains(deploy, "scf deploy") || !strings.Contains(deploy, " "+f.name) {
+				t.Errorf("make deploy-tencent does not deploy %s", perFn)
+			}
+			y := loadYAML(t, perFn)
+			fin := get(y, "inputs")
+			if get(y, "component") != "scf" {
+				t.Errorf("%s: component %v, want scf", perFn, get(y, "component"))
+			}
+			checkSCFBasics(t, fin, perFn)
+			if src := get(fin, "src", "src"); src != "../../../build/scf/"+f.name {
+				t.Errorf("src.src = %v, want ../../../build/scf/%s (make package)", src, f.name)
+			}
+			vars, _ := get(fin, "environment", "variables").(map[string]any)
+			checkSCFEnv(t, f.name, vars, read)
+			events, _ := get(fin, "events").([]any)
+			if len(events) != 1 {
+				t.Fatalf("events = %v, want one trigger", events)
+			}
+			p := get(events[0], "http", "parameters")
+			if get(fin, "type") != "web" || get(p, "qualifier") != "$DEFAULT" || get(p, "authType") != "NONE" ||
+				get(p, "netConfig", "enableExtranet") != "true" {
+				t.Errorf("an HTTP function is a web function behind a Function URL (qualifier $DEFAULT, authType NONE, enableExtranet): type %v, %v", get(fin, "type"), p)
+			}
+			if f.hasMain && !strings.Contains(pkg, "build/scf/"+f.name+"/scf_bootstrap") {
+				t.Errorf("make package writes no scf_bootstrap for %s", f.name)
 			}
 		})
 	}
-	dirs, _ := os.ReadDir(filepath.Join("deploy", "tencent"))
-	for _, d := range dirs {
-		if d.IsDir() && !repo[d.Name()] {
-			t.Errorf("deploy/tencent/%s deploys no function under functions/", d.Name())
+	for key := range rootFns {
+		if f, ok := repo[key]; !ok || f.http {
+			t.Errorf("serverless.yml deploys %s, which is not a job under functions/", key)
 		}
 	}
+	for _, tr := range triggers {
+		if get(tr, "type") != "timer" {
+			t.Errorf("serverless.yml trigger %v: only timers belong here (multi-scf documents no Function URL)", tr)
+		}
+	}
+	for _, ex := range toStrings(get(in, "src", "exclude")) {
+		if name, ok := strings.CutSuffix(ex, "/**"); ok {
+			if f, known := repo[name]; !known || !f.http {
+				t.Errorf("serverless.yml excludes %s, which is not an HTTP function deployed elsewhere", ex)
+			}
+		}
+	}
+	dirs, _ := os.ReadDir(filepath.Join("deploy", "tencent"))
+	for _, d := range dirs {
+		if f, ok := repo[d.Name()]; d.IsDir() && (!ok || !f.http) {
+			t.Errorf("deploy/tencent/%s deploys no HTTP function under functions/", d.Name())
+		}
+	}
+}
+
+func toAnys(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
