@@ -54,7 +54,7 @@ func (e *SendError) Error() string {
 	if e.Status != 0 {
 		return fmt.Sprintf("webhook answered %d: %v", e.Status, e.Err)
 	}
-	return "webhook unreachable: " + e.Err.Error()
+	return "delivery failed: " + e.Err.Error()
 }
 func (e *SendError) Unwrap() error { return e.Err }
 
@@ -117,6 +117,10 @@ type Deliverer struct {
 	Sink  Sink // nil: events accumulate until a sink is configured
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Grace leaves events younger than this to the deliverer that recorded them (notify
+	// tries once right after its write): DeliverDue lists the outbox before now-Grace,
+	// so a timer racing that first attempt rarely sends an extra copy.
+	Grace time.Duration
 }
 
 func (d *Deliverer) now() time.Time {
@@ -152,7 +156,7 @@ func (r *Result) Add(r2 Result) {
 // not read.
 func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
 	var total Result
-	opts := store.ListOptions{Before: d.now(), Limit: 100}
+	opts := store.ListOptions{Before: d.now().Add(-d.Grace), Limit: 100}
 	for {
 		page, err := d.Store.ListPending(ctx, IndexOutbox, opts)
 		if err != nil {
