@@ -117,6 +117,9 @@ type Deliverer struct {
 	Sink  Sink // nil: events accumulate until a sink is configured
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Backoff is the delay before the next attempt after n failed ones; nil: Backoff.
+	// (`wxpay serve --retry-scale` shortens it for tests and the soak.)
+	Backoff func(n int) time.Duration
 	// Grace leaves events younger than this to the deliverer that recorded them (notify
 	// tries once right after its write): DeliverDue lists the outbox before now-Grace,
 	// so a timer racing that first attempt rarely sends an extra copy.
@@ -215,7 +218,11 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 				res.Abandoned++
 				d.log().Error("event abandoned after retries; resend it with POST /events/{id}/resend", append(attrs, "status", e.LastStatus, "error", e.LastError)...)
 			} else {
-				e.NextAt = now.Add(Backoff(e.Attempts)).UTC()
+				backoff := Backoff
+				if d.Backoff != nil {
+					backoff = d.Backoff
+				}
+				e.NextAt = now.Add(backoff(e.Attempts)).UTC()
 				res.Failed++
 				d.log().Warn("event delivery failed; will retry", append(attrs, "status", e.LastStatus, "error", e.LastError, "next_at", e.NextAt)...)
 			}
