@@ -5,6 +5,8 @@
 #   make run      every function locally on one port, with the simulator in-process
 #   make bench    benchmarks, printed with their ratios against in-run baselines
 #   make build    arm64 Linux binaries for Lambda (bootstrap) and SCF, in build/
+#   make soak     10,000 notifications against a real `wxpay serve` on bbolt and Redis,
+#                 with kill -9 and a Redis restart mid-storm (loopback, bounded, ~2 min)
 
 GO          ?= go
 TESTFLAGS   ?=
@@ -16,7 +18,7 @@ LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LDFLAGS     := -s -w
 BUILD_TAGS  := lambda.norpc,wxpay_noscf
 
-.PHONY: all test test-short bench fuzz run build lint package clean deploy-aws deploy-tencent tools
+.PHONY: all test test-short bench fuzz run build lint package clean deploy-aws deploy-tencent tools soak
 
 all: lint test build
 
@@ -43,6 +45,11 @@ fuzz:
 
 run:
 	$(GO) run ./cmd/wxpay serve --addr $(ADDR) --keys-dir $(KEYS_DIR)
+
+# The soak (cmd/wxpay-soak): SOAKFLAGS e.g. -backends bolt -orders 1000 -notifications 3000 -keep.
+SOAKFLAGS ?=
+soak:
+	$(GO) run ./cmd/wxpay-soak $(SOAKFLAGS)
 
 build: $(FUNCTIONS:%=build/%/bootstrap) build/wxpay
 
