@@ -75,7 +75,7 @@ SCF_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=amd64
 package: build
 	@for f in $(FUNCTIONS); do \
 	  mkdir -p build/scf/$$f && \
-	  $(SCF_ENV) $(GO) build -trimpath -tags lambda.norpc -ldflags '$(LDFLAGS)' -o build/scf/$$f/bootstrap ./functions/$$f/cmd && \
+	  $(SCF_ENV) $(GO) build -trimpath -tags lambda.norpc,wxpay_noeventbridge -ldflags '$(LDFLAGS)' -o build/scf/$$f/bootstrap ./functions/$$f/cmd && \
 	  (cd build/scf/$$f && rm -f ../$$f.zip && zip -q -9 ../$$f.zip bootstrap) && echo "build/scf/$$f.zip"; \
 	done
 

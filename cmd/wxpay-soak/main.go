@@ -584,8 +584,9 @@ func (s *soak) verify(ctx context.Context, txs []wechatpay.Transaction, acked []
 			problems = append(problems, "event never delivered: "+id)
 		}
 	}
-	// An extra copy is only excusable for an event whose send and mark a kill -9 split.
-	if s.sum.ExtraCopies > s.o.senders {
+	// An extra copy is only excusable for an event whose send and mark a kill split: at
+	// most one per sender in flight (notify's attempts) per kill.
+	if s.sum.ExtraCopies > s.o.senders*len(s.sum.Kills) {
 		problems = append(problems, fmt.Sprintf("%d extra copies: more than the kill -9 window explains", s.sum.ExtraCopies))
 	}
 	if bad := s.recv.badSignatures(); bad != 0 {

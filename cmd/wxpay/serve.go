@@ -200,6 +200,7 @@ func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
 	fmt.Fprintf(w, "  POST %s/notify        WeChat Pay notifications (notify_url)\n", base)
 	fmt.Fprintf(w, "  GET  %s/healthz       liveness and store check\n", base)
 	fmt.Fprintf(w, "  store: %s\n", redactURL(b.dbURL))
+	printEventsBanner(w, o, base)
 	if b.sim == nil {
 		fmt.Fprintf(w, "\nLive mode: credentials from the environment (WXPAY_*); no simulator.\n")
 		return

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -138,4 +139,16 @@ func startEventTimer(nh *notify.Handler, log *slog.Logger) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// printEventsBanner tells where merchant events go and how to see them.
+func printEventsBanner(w io.Writer, o serveOptions, base string) {
+	fmt.Fprintf(w, "  GET  %s/events?undelivered=1   merchant events still owed (bearer token); POST /events/{id}/resend\n", base)
+	hook := firstNonEmpty(o.webhookURL, os.Getenv(config.EnvWebhookURL))
+	switch {
+	case hook != "":
+		fmt.Fprintf(w, "  events: POSTed to %s, signed (Wxpay-Signature) with %s\n", hook, filepath.Join(o.keysDir, config.FileWebhookSecret))
+	case !o.live:
+		fmt.Fprintf(w, "  events: recorded, not delivered: pass --webhook-url or set %s\n", config.EnvWebhookURL)
+	}
 }

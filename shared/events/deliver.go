@@ -172,7 +172,10 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
 			r, err := d.DeliverRecord(ctx, rec, false)
 			total.Add(r)
 			if err != nil {
-				d.log().Warn("events: delivery pass on a record failed", "key", rec.Key, "error", err.Error())
+				// The outcome could not be recorded (the store failing): stop the pass, as
+				// every further send would be repeated by the next one.
+				d.log().Warn("events: delivery pass stopped: an outcome could not be recorded", "key", rec.Key, "error", err.Error())
+				return total, err
 			}
 		}
 		if page.Cursor == "" {
