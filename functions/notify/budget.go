@@ -1,8 +1,11 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 // errDeadline: the notification's work did not finish within the handler's budget. It
@@ -19,11 +23,21 @@ var errDeadline = errors.New("notify: the notification was not recorded within t
 // handleWithin runs handle but answers by ctx's deadline even when the store ignores
 // the context (a stalled bbolt lock, a hung connection): the work goes on in the
 // background, and if it lands after all, WeChat Pay's retry finds a duplicate.
+//
+// The body is read here, before the work is handed over: a handler must not read it
+// after returning. Its pace is the server's business (ReadTimeout locally; API Gateway
+// and SCF hand it over whole).
 func (h *Handler) handleWithin(ctx context.Context, r *http.Request) (result, error) {
 	type answer struct {
 		res result
 		err error
 	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, wechatpay.MaxNotificationBody+1))
+	if err != nil {
+		return result{}, fmt.Errorf("notify: reading the notification: %w", err)
+	}
+	r = r.Clone(ctx)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	done := make(chan answer, 1)
 	go func() {
 		res, err := h.handle(r)
