@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
@@ -23,7 +22,7 @@ const Source = "wxpay"
 
 func init() {
 	events.EventBusSink = func(ctx context.Context, bus string) (events.Sink, error) {
-		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		cfg, err := loadAWS(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("eventbridge: AWS configuration: %w", err)
 		}
