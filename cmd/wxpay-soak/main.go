@@ -52,6 +52,7 @@ type options struct {
 	keep                           bool
 	timeout                        time.Duration
 	failEvery                      int
+	chaos                          bool
 }
 
 func main() {
@@ -66,6 +67,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (logs, store)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "stop everything after this long")
 	flag.IntVar(&o.failEvery, "fail-every", 7, "the webhook refuses the first attempt of every n-th event")
+	flag.BoolVar(&o.chaos, "chaos", true, "kill -9 serve (and restart Redis) mid-storm")
 	flag.Parse()
 	o.backends = strings.Split(backends, ",")
 
@@ -88,7 +90,7 @@ func run(ctx context.Context, o options) int {
 	if o.wxpay == "" {
 		o.wxpay = filepath.Join(root, "wxpay")
 		fmt.Printf("building wxpay → %s\n", o.wxpay)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", o.wxpay, "./cmd/wxpay")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", o.wxpay, "github.com/paysls/wxpay/cmd/wxpay")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "soak: build wxpay:", err)
@@ -150,6 +152,10 @@ type summary struct {
 	EventsWait                    time.Duration
 	Review, Lost, Wrong           int
 }
+
+// racedDeliverers is the extra copies two deliverers racing may send without any kill:
+// none expected (the timer leaves young events to notify), one tolerated.
+func (s summary) racedDeliverers() int { return 1 }
 
 func (s summary) print(w io.Writer) {
 	if s.Backend == "" {
@@ -383,7 +389,11 @@ func (s *soak) storm(ctx context.Context, plan []delivery) ([]bool, error) {
 	total := int64(len(plan))
 
 	chaosDone := make(chan error, 1)
-	go func() { chaosDone <- s.chaos(ctx, &done, total) }()
+	if s.o.chaos {
+		go func() { chaosDone <- s.chaos(ctx, &done, total) }()
+	} else {
+		chaosDone <- nil
+	}
 
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -586,7 +596,7 @@ func (s *soak) verify(ctx context.Context, txs []wechatpay.Transaction, acked []
 	}
 	// An extra copy is only excusable for an event whose send and mark a kill split: at
 	// most one per sender in flight (notify's attempts) per kill.
-	if s.sum.ExtraCopies > s.o.senders*len(s.sum.Kills) {
+	if s.sum.ExtraCopies > s.o.senders*len(s.sum.Kills)+s.sum.racedDeliverers() {
 		problems = append(problems, fmt.Sprintf("%d extra copies: more than the kill -9 window explains", s.sum.ExtraCopies))
 	}
 	if bad := s.recv.badSignatures(); bad != 0 {
