@@ -9,6 +9,8 @@
 #   make package  Tencent SCF: x86-64 zips in build/scf/<fn>.zip (web functions carry scf_bootstrap)
 #   make deploy-aws / deploy-tencent   sam deploy / scf deploy of the whole bundle
 #   make sizes    every bootstrap's and zip's size;  make startup  exec→ready vs hello-world
+#   make soak     10,000 notifications against a real `wxpay serve` on bbolt and Redis,
+#                 with kill -9 and a Redis restart mid-storm (loopback, bounded, ~2 min)
 
 GO          ?= go
 TESTFLAGS   ?=
@@ -19,7 +21,7 @@ FUNCTIONS   := $(patsubst functions/%/cmd/main.go,%,$(wildcard functions/*/cmd/m
 LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LDFLAGS     := -s -w
 
-.PHONY: all test test-short bench fuzz run build lint package sizes startup clean deploy-aws deploy-tencent tools
+.PHONY: all test test-short bench fuzz run build lint package sizes startup clean deploy-aws deploy-tencent tools soak
 
 all: lint test build
 
@@ -69,6 +71,11 @@ BUILD_TAGS   := $(LAMBDA_TAGS)
 SCF_WEB_TAGS   := lambda.norpc,wxpay_noaws,wxpay_noscf
 SCF_EVENT_TAGS := lambda.norpc,wxpay_noaws
 HTTP_FUNCTIONS := $(sort $(foreach f,$(FUNCTIONS),$(if $(shell grep -l 'runtime.ServeHTTP' functions/$(f)/cmd/*.go 2>/dev/null),$(f))))
+
+# The soak (cmd/wxpay-soak): SOAKFLAGS e.g. -backends bolt -orders 1000 -notifications 3000 -keep.
+SOAKFLAGS ?=
+soak:
+	$(GO) run ./cmd/wxpay-soak $(SOAKFLAGS)
 
 build: $(FUNCTIONS:%=build/%/bootstrap) build/wxpay
 

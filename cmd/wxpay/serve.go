@@ -36,6 +36,8 @@ type serveOptions struct {
 	mode       string
 	retryScale float64
 	live       bool // WeChat Pay credentials from the environment: no simulator
+	webhookURL string
+	apiBase    string // this server's base URL: the simulator's API base
 }
 
 // bundle is everything `wxpay serve` runs: every HTTP function on one mux, and, without
@@ -47,10 +49,15 @@ type bundle struct {
 	id      *keysdir.Identity // nil in live mode
 	token   string
 	dbURL   string
+	// stopEvents ends the event delivery timer.
+	stopEvents func()
 }
 
 func (b *bundle) Close() error {
 	var errs []error
+	if b.stopEvents != nil {
+		b.stopEvents()
+	}
 	if b.sim != nil {
 		errs = append(errs, b.sim.Close())
 	}
@@ -67,6 +74,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.storeURL, "store", "", "store `URL` (bolt:///path, dynamodb://TABLE?…, redis://…) (default $STORE_URL, else a bbolt file beside the keys dir)")
 	fs.StringVar(&o.mode, "mode", paysim.ModeCert, "simulator signs under the platform certificate (cert) or PUB_KEY_ID (pubkey)")
 	fs.Float64Var(&o.retryScale, "retry-scale", 1, "simulator: multiply WeChat Pay's notification retry schedule by this")
+	fs.StringVar(&o.webhookURL, "webhook-url", "", "where merchant events are POSTed, signed with <keys-dir>/webhook_secret (default $"+config.EnvWebhookURL+")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -77,16 +85,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// the simulator's keys.
 	o.live = os.Getenv(config.EnvMchID) != "" || os.Getenv(config.EnvKeysDir) != ""
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("cmd", "serve")
-	b, err := newBundle(ctx, o, log)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
+	o.apiBase = "http://" + ln.Addr().String()
+	b, err := newBundle(ctx, o, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer b.Close()
 	printServeBanner(stdout, o, b, "http://"+ln.Addr().String())
 	var closeSim func()
 	if b.sim != nil {
@@ -125,14 +134,18 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 	if b.store, err = storeurl.Open(ctx, b.dbURL); err != nil {
 		return nil, err
 	}
+	if err := configureServeEvents(&cfg, o, b); err != nil {
+		b.store.Close()
+		return nil, err
+	}
 	nh, err := notify.New(cfg, b.store, log.With("function", "notify"))
 	if err != nil {
 		b.store.Close()
 		return nil, err // "notify: configuration: …"
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/notify", nh)
-	routes := []string{"POST /notify"}
+	notify.Routes(mux, nh, cfg)
+	routes := []string{"POST /notify", "GET /events?undelivered=1", "GET /events/{id}", "POST /events/{id}/resend"}
 	if !o.live {
 		b.sim, err = paysim.New(paysim.Config{Identity: b.id, Mode: o.mode, RetryScale: o.retryScale, Logger: log.With("component", "paysim")})
 		if err != nil {
@@ -156,6 +169,8 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		writeJSON(w, http.StatusOK, map[string]any{"service": "wxpay", "version": versionString(), "routes": append(routes, "GET /healthz")})
 	})
 	b.handler = mux
+	scaleEventBackoff(nh, o)
+	b.stopEvents = startEventTimer(nh, log.With("component", "events"))
 	return b, nil
 }
 
@@ -190,6 +205,7 @@ func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
 	fmt.Fprintf(w, "  POST %s/notify        WeChat Pay notifications (notify_url)\n", base)
 	fmt.Fprintf(w, "  GET  %s/healthz       liveness and store check\n", base)
 	fmt.Fprintf(w, "  store: %s\n", redactURL(b.dbURL))
+	printEventsBanner(w, o, base)
 	if b.sim == nil {
 		fmt.Fprintf(w, "\nLive mode: credentials from the environment (WXPAY_*); no simulator.\n")
 		return

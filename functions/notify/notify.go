@@ -6,12 +6,15 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -25,7 +28,24 @@ type Handler struct {
 	// APIv2Key verifies v2 XML notifications (v2.go); unset, they are refused with a
 	// message saying to set WXPAY_APIV2_KEY.
 	APIv2Key config.Secret
+	// Deliverer, when set with a Sink, sends the merchant event a notification's
+	// transition recorded once, right after the write and before the answer, within
+	// DeliverWithin. Whatever it does not deliver stays in the outbox for the timer
+	// (`wxpay serve`) or reconcile.
+	Deliverer *events.Deliverer
+	// Budget bounds the whole request (verification, certificate download, store
+	// writes, the delivery attempt): WeChat Pay gives a notify_url 5 s and counts a
+	// slower answer as failed. Default DefaultBudget.
+	Budget time.Duration
+	// DeliverWithin bounds the immediate delivery attempt. Default DefaultDeliverWithin.
+	DeliverWithin time.Duration
 }
+
+// Defaults of Handler's time limits.
+const (
+	DefaultBudget        = 4 * time.Second
+	DefaultDeliverWithin = time.Second
+)
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,24 +62,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With("request_id", r.Header.Get(wechatpay.HeaderRequestID), "serial", r.Header.Get(wechatpay.HeaderSerial))
-	res, err := h.handle(r)
+	budget := h.Budget
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), budget)
+	defer cancel()
+	res, err := h.handleWithin(ctx, r.WithContext(ctx))
 	if err != nil {
 		status := wechatpay.NotifyStatus(err)
-		if errors.Is(err, payment.ErrInvalid) {
+		switch {
+		case errors.Is(err, payment.ErrInvalid):
 			// Input that can never succeed: 400, so WeChat Pay does not retry it for a day.
 			status = http.StatusBadRequest
+		case errors.Is(err, errDeadline):
+			status = http.StatusServiceUnavailable
 		}
-		log.Warn("notification rejected", "status", status, "event_type", res.event, "notification_id", res.id, "error", err.Error())
+		lvl := slog.LevelWarn
+		if status >= http.StatusInternalServerError {
+			lvl = slog.LevelError
+		}
+		log.Log(ctx, lvl, "notification rejected", "status", status, "event_type", res.event, "notification_id", res.id, "error", err.Error())
 		fail(w, status, publicMessage(status, err))
 		return
 	}
-	log.Info("notification applied", "event_type", res.event, "notification_id", res.id, "key", res.key, "outcome", string(res.outcome), "state", res.state)
+	h.logOutcome(ctx, log, res)
+	if res.applied.Event != nil {
+		h.deliverNow(ctx, log, res.applied.Record)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 type result struct {
 	event, id, key, state string
 	outcome               payment.Outcome
+	applied               payment.Result
 }
 
 // errV2XML is answered to v2 notifications, which arrive as XML.
@@ -107,6 +144,7 @@ func (h *Handler) handle(r *http.Request) (result, error) {
 		return res, nil
 	}
 	res.outcome, res.key, res.state = applied.Outcome, applied.Record.Key, applied.Record.Attrs[payment.AttrState]
+	res.applied = applied
 	return res, nil
 }
 
@@ -115,6 +153,15 @@ func (h *Handler) handle(r *http.Request) (result, error) {
 // testing the endpoint needs; internal failures (the store) are not, because anyone
 // can POST here — the log has the detail.
 func publicMessage(status int, err error) string {
+	if errors.Is(err, wechatpay.ErrUnknownSerial) {
+		// The resolver's error may carry the certificate download's failure (addresses,
+		// DNS answers): that is for the log. The sender is told what is wrong with its
+		// notification.
+		return "the Wechatpay-Serial of this notification matches no platform certificate or public key this deployment knows, also after refreshing its platform certificates: check that this notify_url belongs to the merchant that signed it, or configure the platform public key (PUB_KEY_ID_…) it is signed with"
+	}
+	if errors.Is(err, errDeadline) {
+		return "the notification could not be recorded in time; it was not applied — retry"
+	}
 	if status < http.StatusInternalServerError || errors.Is(err, wechatpay.ErrNotifyDecrypt) {
 		return err.Error()
 	}

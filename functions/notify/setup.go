@@ -40,6 +40,7 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) (*Handler, error) 
 	if cfg.MchID == "" {
 		ledger.Merchants = nil
 	}
-	return &Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: keys}, AEAD: aead}, Ledger: ledger, Logger: log,
-		APIv2Key: cfg.APIv2Key}, nil
+	h := &Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: keys}, AEAD: aead}, Ledger: ledger, Logger: log,
+		APIv2Key: cfg.APIv2Key}
+	return h, withEvents(h, cfg, st, log)
 }

@@ -54,7 +54,7 @@ func (e *SendError) Error() string {
 	if e.Status != 0 {
 		return fmt.Sprintf("webhook answered %d: %v", e.Status, e.Err)
 	}
-	return "webhook unreachable: " + e.Err.Error()
+	return "delivery failed: " + e.Err.Error()
 }
 func (e *SendError) Unwrap() error { return e.Err }
 
@@ -117,6 +117,13 @@ type Deliverer struct {
 	Sink  Sink // nil: events accumulate until a sink is configured
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Backoff is the delay before the next attempt after n failed ones; nil: Backoff.
+	// (`wxpay serve --retry-scale` shortens it for tests and the soak.)
+	Backoff func(n int) time.Duration
+	// Grace leaves events younger than this to the deliverer that recorded them (notify
+	// tries once right after its write): DeliverDue lists the outbox before now-Grace,
+	// so a timer racing that first attempt rarely sends an extra copy.
+	Grace time.Duration
 }
 
 func (d *Deliverer) now() time.Time {
@@ -152,7 +159,7 @@ func (r *Result) Add(r2 Result) {
 // not read.
 func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
 	var total Result
-	opts := store.ListOptions{Before: d.now().Add(time.Microsecond), Limit: 100} // due at or before now
+	opts := store.ListOptions{Before: d.now().Add(time.Microsecond - d.Grace), Limit: 100} // due at or before now, less the grace
 	for {
 		page, err := d.Store.ListPending(ctx, IndexOutbox, opts)
 		if err != nil {
@@ -165,7 +172,10 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
 			r, _, err := d.DeliverRecord(ctx, rec, false)
 			total.Add(r)
 			if err != nil {
-				d.log().Warn("events: delivery pass on a record failed", "key", rec.Key, "error", err.Error())
+				// The outcome could not be recorded (the store failing): stop the pass, as
+				// every further send would be repeated by the next one.
+				d.log().Warn("events: delivery pass stopped: an outcome could not be recorded", "key", rec.Key, "error", err.Error())
+				return total, err
 			}
 		}
 		if page.Cursor == "" {
@@ -212,7 +222,11 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 				res.Abandoned++
 				d.log().Error("event abandoned after retries; resend it with POST /events/{id}/resend", append(attrs, "status", e.LastStatus, "error", e.LastError)...)
 			} else {
-				e.NextAt = now.Add(Backoff(e.Attempts)).UTC()
+				backoff := Backoff
+				if d.Backoff != nil {
+					backoff = d.Backoff
+				}
+				e.NextAt = now.Add(backoff(e.Attempts)).UTC()
 				res.Failed++
 				d.log().Warn("event delivery failed; will retry", append(attrs, "status", e.LastStatus, "error", e.LastError, "next_at", e.NextAt)...)
 			}

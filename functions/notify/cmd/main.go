@@ -36,5 +36,5 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return runtime.ServeHTTP(h, runtime.Options{Logger: log})
+	return runtime.ServeHTTP(notify.WithEvents(h, cfg), runtime.Options{Logger: log})
 }

@@ -1,0 +1,52 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/store"
+)
+
+// withEvents gives h its Deliverer: the sink the bundle settings name (webhook or
+// EventBridge), or none — then events are recorded, listed by GET /events, and
+// delivered once a sink is configured.
+func withEvents(h *Handler, cfg config.Config, st store.Store, log *slog.Logger) error {
+	sink, err := events.SinkFromConfig(context.Background(), cfg.Bundle, nil)
+	if err != nil && !errors.Is(err, events.ErrNoSink) {
+		return fmt.Errorf("notify: configuration: %w", err)
+	}
+	if log != nil && sink == nil {
+		log.Info("merchant events are recorded but not delivered: set WXPAY_WEBHOOK_URL (and WXPAY_WEBHOOK_SECRET) or WXPAY_EVENT_BUS; GET /events?undelivered=1 lists them")
+	}
+	h.Deliverer = &events.Deliverer{Store: st, Sink: sink, Log: log}
+	return nil
+}
+
+// WithEvents is the deployed function's handler: the events API for paths under
+// /events, the notification handler for every other path (API Gateway and SCF may put
+// a stage or a custom path in front of /notify).
+func WithEvents(h *Handler, cfg config.Config) http.Handler {
+	mux := http.NewServeMux()
+	(&events.API{Store: h.Ledger.Store, Token: cfg.Bundle.APIToken.Reveal(), Deliverer: h.Deliverer}).Routes(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" || strings.HasPrefix(r.URL.Path, "/events/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Routes mounts the notify function's routes on mux: POST /notify and the events API
+// (GET /events?undelivered=1, GET /events/{id}, POST /events/{id}/resend) behind the
+// bundle's API token (WXPAY_API_TOKEN).
+func Routes(mux *http.ServeMux, h *Handler, cfg config.Config) {
+	mux.Handle("/notify", h)
+	(&events.API{Store: h.Ledger.Store, Token: cfg.Bundle.APIToken.Reveal(), Deliverer: h.Deliverer}).Routes(mux)
+}

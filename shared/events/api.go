@@ -1,0 +1,194 @@
+package events
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/store"
+)
+
+// API is the merchant's view of its events, behind the bundle's bearer token:
+//
+//	GET  /events?undelivered=1[&limit=N][&cursor=C]  events still owed, oldest due first
+//	GET  /events/{id}                               one event and its delivery state
+//	POST /events/{id}/resend                        make an event owed again, due now
+//
+// The listing reads only the outbox index (ListPending), so its cost grows with the
+// undelivered events, never with the table; limit counts records (each may owe more
+// than one event) and cursor continues where the previous page's next_cursor left.
+// It lives here rather than in functions/notify because it is the outbox's own
+// interface: any HTTP function of the bundle (notify in a deployment, `wxpay serve`
+// locally) mounts it beside its routes.
+type API struct {
+	Store store.Store
+	// Token is the bearer token (WXPAY_API_TOKEN); empty refuses every request.
+	Token []byte
+	// Deliverer, when set, attempts a resent event at once (else the next delivery run
+	// sends it).
+	Deliverer *Deliverer
+	Now       func() time.Time
+}
+
+// EventView is an event as the API shows it: the payload the merchant receives, plus
+// its delivery state.
+type EventView struct {
+	Event
+	Delivery Delivery `json:"delivery"`
+}
+
+// Delivery is an event's delivery state. State is "pending" (owed, next attempt at
+// NextAt), "delivered", or "abandoned" (retries gave up; resend revives it).
+type Delivery struct {
+	State       string    `json:"state"`
+	Attempts    int       `json:"attempts"`
+	NextAt      time.Time `json:"next_at,omitzero"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	LastStatus  int       `json:"last_status,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// View is e as the API shows it.
+func View(rec store.Record, e Entry) EventView {
+	d := Delivery{Attempts: e.Attempts, NextAt: e.NextAt, DeliveredAt: e.DeliveredAt, LastStatus: e.LastStatus, LastError: e.LastError}
+	switch {
+	case !e.DeliveredAt.IsZero():
+		d.State = "delivered"
+	case e.Owed():
+		d.State = "pending"
+	default:
+		d.State = "abandoned"
+	}
+	return EventView{Event: Payload(rec, e.Event), Delivery: d}
+}
+
+// Listing is the answer of GET /events.
+type Listing struct {
+	Events     []EventView `json:"events"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+// ServeHTTP implements http.Handler (the bearer check included).
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	apiauth.Require(a.Token, http.HandlerFunc(a.serve)).ServeHTTP(w, r)
+}
+
+// Routes mounts the API on mux.
+func (a *API) Routes(mux *http.ServeMux) {
+	mux.Handle("GET /events", a)
+	mux.Handle("GET /events/{id}", a)
+	mux.Handle("POST /events/{id}/resend", a)
+}
+
+func (a *API) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	switch {
+	case id == "" && r.Method == http.MethodGet:
+		a.list(w, r)
+	case id != "" && r.Method == http.MethodGet:
+		a.show(w, r, id)
+	case id != "" && r.Method == http.MethodPost:
+		a.resend(w, r, id)
+	default:
+		apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no such route", "GET /events?undelivered=1, GET /events/{id}, POST /events/{id}/resend")
+	}
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("undelivered") != "1" {
+		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "GET /events lists undelivered events only: add undelivered=1",
+			"delivered events are not indexed (listing them would read every record); GET /events/{id} shows any one event by its Wxpay-Event-Id")
+		return
+	}
+	opts := store.ListOptions{Limit: 100, Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "limit must be an integer from 1 to 1000", "")
+			return
+		}
+		opts.Limit = n
+	}
+	page, err := a.Store.ListPending(r.Context(), IndexOutbox, opts)
+	if err != nil {
+		if opts.Cursor != "" {
+			apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "the cursor is not one this listing returned, or it expired", "start again without cursor")
+			return
+		}
+		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", "")
+		return
+	}
+	out := Listing{Events: []EventView{}, NextCursor: page.Cursor}
+	for _, rec := range page.Records {
+		for _, e := range Owed(rec) {
+			out.Events = append(out.Events, View(rec, e))
+		}
+	}
+	apiauth.WriteJSON(w, http.StatusOK, out)
+}
+
+// find reads the event id names, answering 400/404/503 itself when it cannot.
+func (a *API) find(w http.ResponseWriter, r *http.Request, id string) (store.Record, Entry, bool) {
+	key, attr, err := Locate(id)
+	if err != nil {
+		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "malformed event id: "+strconv.Quote(id), "use the id of an event as delivered (Wxpay-Event-Id) or listed by GET /events")
+		return store.Record{}, Entry{}, false
+	}
+	rec, err := a.Store.Get(r.Context(), key)
+	if err == nil {
+		for _, e := range Entries(rec) {
+			if e.Attr == attr && e.ID == id {
+				return rec, e, true
+			}
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", "")
+		return store.Record{}, Entry{}, false
+	}
+	apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+strconv.Quote(id), "")
+	return store.Record{}, Entry{}, false
+}
+
+func (a *API) show(w http.ResponseWriter, r *http.Request, id string) {
+	if rec, e, ok := a.find(w, r, id); ok {
+		apiauth.WriteJSON(w, http.StatusOK, View(rec, e))
+	}
+}
+
+func (a *API) resend(w http.ResponseWriter, r *http.Request, id string) {
+	if _, _, ok := a.find(w, r, id); !ok {
+		return
+	}
+	if _, err := Resend(r.Context(), a.Store, id, a.now()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+strconv.Quote(id), "")
+			return
+		}
+		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the event could not be marked for resending; try again", "")
+		return
+	}
+	rec, e, ok := a.find(w, r, id)
+	if !ok {
+		return
+	}
+	if a.Deliverer != nil && a.Deliverer.Sink != nil {
+		if _, _, err := a.Deliverer.DeliverRecord(r.Context(), rec, false); err == nil {
+			if again, e2, ok := a.find(w, r, id); ok {
+				rec, e = again, e2
+			} else {
+				return
+			}
+		}
+	}
+	apiauth.WriteJSON(w, http.StatusAccepted, View(rec, e))
+}
