@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/paysim"
@@ -51,10 +52,20 @@ type bundle struct {
 	dbURL   string
 	// stopEvents ends the event delivery timer.
 	stopEvents func()
+	// now is the business clock: the simulator's virtual clock, else the wall clock.
+	now clock.Func
+	// jobs are the scheduled functions (reconcile, billfetch); stopJobs ends their timer.
+	jobs     *jobSet
+	stopJobs func()
 }
+
+func (b *bundle) clock() clock.Func { return clock.Or(b.now) }
 
 func (b *bundle) Close() error {
 	var errs []error
+	if b.stopJobs != nil {
+		b.stopJobs()
+	}
 	if b.stopEvents != nil {
 		b.stopEvents()
 	}
@@ -138,24 +149,39 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		b.store.Close()
 		return nil, err
 	}
-	nh, err := notify.New(cfg, b.store, log.With("function", "notify"))
-	if err != nil {
-		b.store.Close()
-		return nil, err // "notify: configuration: …"
-	}
-	mux := http.NewServeMux()
-	notify.Routes(mux, nh, cfg)
-	routes := []string{"POST /notify", "GET /events?undelivered=1", "GET /events/{id}", "POST /events/{id}/resend"}
 	if !o.live {
-		b.sim, err = paysim.New(paysim.Config{Identity: b.id, Mode: o.mode, RetryScale: o.retryScale, Logger: log.With("component", "paysim")})
+		// The simulator first: its virtual clock is every function's clock.
+		b.sim, err = paysim.New(paysim.Config{Identity: b.id, Mode: o.mode, RetryScale: o.retryScale, PublicURL: o.apiBase, Logger: log.With("component", "paysim")})
 		if err != nil {
 			b.store.Close()
 			return nil, err
 		}
+		b.now = b.sim.Clock().Now
+		configureServeSimulator(&cfg, o)
+	}
+	nh, err := notify.New(cfg, b.store, log.With("function", "notify"))
+	if err != nil {
+		b.Close()
+		return nil, err // "notify: configuration: …"
+	}
+	followClock(nh, b.clock())
+	mux := http.NewServeMux()
+	notify.Routes(mux, nh, cfg)
+	routes := []string{"POST /notify", "GET /events?undelivered=1", "GET /events/{id}", "POST /events/{id}/resend"}
+	if b.sim != nil {
 		mux.Handle("/v3/", b.sim)
 		mux.Handle("/sim/", b.sim)
-		routes = append(routes, "/v3/… (simulated WeChat Pay API)", "/sim/… (simulator driver API)")
+		// WeChat's OAuth (snsapi_base) for JSAPI openids, at the paths WeChat serves it.
+		mux.Handle("/connect/", b.sim)
+		mux.Handle("/sns/", b.sim)
+		routes = append(routes, "/v3/… (simulated WeChat Pay API)", "/sim/… (simulator driver API)", "/connect/oauth2/authorize, /sns/oauth2/access_token (simulated WeChat OAuth)")
 	}
+	jobRoutes, err := b.mountJobs(mux, cfg, o, log)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	routes = append(routes, jobRoutes...)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := b.store.Get(r.Context(), "healthz"); err != nil && !errors.Is(err, store.ErrNotFound) {
 			// The error names hosts and tables: it goes to the log, not to the caller.
