@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -76,7 +77,8 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 			return rj.Run(ctx, now)
 		})
 	}
-	opts := billfetch.Options{Logger: log.With("function", "billfetch"), Now: now}
+	// EMF metric lines are for CloudWatch; locally the job log carries the same numbers.
+	opts := billfetch.Options{Logger: log.With("function", "billfetch"), Now: now, Metrics: io.Discard}
 	if simulated {
 		// Bills kept beside the store, not in the user's data dir.
 		bills, err := billstore.Open(context.Background(), "file://"+filepath.Join(filepath.Dir(filepath.Clean(o.keysDir)), "bills"))
