@@ -38,6 +38,7 @@ func commands() []command {
 		{"sim", "run the WeChat Pay simulator", runSim},
 		{"trigger", "send a signed WeChat Pay notification to an endpoint and judge the answer", runTrigger},
 		{"doctor", "check a merchant configuration (keys, certificates, notify_url, clock, store, webhook)", runDoctor},
+		{"order", "create, read, pay (simulator), refund or close an order through the bundle's order API", runOrder},
 		{"reconcile", "run one reconcile pass now: settle missed payments, close expired orders, deliver events", runReconcile},
 		{"billfetch", "fetch, verify, keep and reconcile daily bills (--date D [--to D2] backfills)", runBillfetch},
 		{"version", "print the module version and VCS commit", runVersion},
