@@ -120,7 +120,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
-	t.Cleanup(func() { e.srv.Close(); e.sim.Close(); bolt.Close() })
+	t.Cleanup(func() { e.sim.Close(); e.srv.Close(); bolt.Close() }) // the simulator first: it releases requests a hang fault holds
 
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.v3.Add(1)
@@ -279,3 +279,6 @@ func str(m map[string]any, path ...string) string {
 	s, _ := cur.(string)
 	return s
 }
+
+func storeChange(set map[string]string) store.Change { return store.Change{Set: set} }
+func storeExists() store.Condition                  { return store.Condition{Exists: true} }
