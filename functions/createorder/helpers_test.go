@@ -95,6 +95,7 @@ type env struct {
 type envOptions struct {
 	partner bool
 	lease   time.Duration
+	recheck time.Duration
 	mutate  func(*config.Config)
 }
 
@@ -149,7 +150,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	mux.Handle("/notify", nh)
-	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: quiet, Now: e.clock.Now, Simulator: true, Lease: o.lease})
+	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: quiet, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,4 +282,4 @@ func str(m map[string]any, path ...string) string {
 }
 
 func storeChange(set map[string]string) store.Change { return store.Change{Set: set} }
-func storeExists() store.Condition                  { return store.Condition{Exists: true} }
+func storeExists() store.Condition                   { return store.Condition{Exists: true} }

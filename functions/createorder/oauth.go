@@ -51,7 +51,7 @@ var oauthErrors = map[int]*apiError{
 	40164: fail(http.StatusBadGateway, "IP_NOT_WHITELISTED", "WeChat refused the caller's IP (40164 invalid ip, not in whitelist)",
 		"add the function's outbound IP to the official account's IP whitelist (公众平台 → 基本配置 → IP白名单)"),
 	45011: fail(http.StatusTooManyRequests, "OAUTH_RATE_LIMITED", "WeChat rate-limited the code exchange (45011)", "retry shortly"),
-	-1: fail(http.StatusServiceUnavailable, "WECHAT_BUSY", "WeChat is busy (-1 system error)", "retry shortly"),
+	-1:    fail(http.StatusServiceUnavailable, "WECHAT_BUSY", "WeChat is busy (-1 system error)", "retry shortly"),
 }
 
 func (h *Handler) oauthOpenID(w http.ResponseWriter, r *http.Request) {

@@ -46,7 +46,7 @@ const (
 
 // CreateRequest is the body of POST /orders.
 type CreateRequest struct {
-	OrderID     string `json:"order_id"`
+	OrderID string `json:"order_id"`
 	// Amount is integer fen; kept raw so 1.5 and "100" are refused, not rounded.
 	Amount      json.RawMessage   `json:"amount"`
 	Description string            `json:"description"`
