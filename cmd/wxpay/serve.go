@@ -47,6 +47,9 @@ type bundle struct {
 	id      *keysdir.Identity // nil in live mode
 	token   string
 	dbURL   string
+	cfg     config.Config  // the configuration the functions run with
+	mux     *http.ServeMux // functions that need the listen address mount later (mountOrders)
+	routes  []string       // what GET / lists
 }
 
 func (b *bundle) Close() error {
@@ -83,6 +86,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", o.addr, err)
+	}
+	if err := b.mountOrders("http://"+ln.Addr().String(), log); err != nil {
+		ln.Close()
+		return err
 	}
 	printServeBanner(stdout, o, b, "http://"+ln.Addr().String())
 	var closeSim func()
@@ -147,10 +154,11 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	b.routes = append(routes, "GET /healthz")
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"service": "wxpay", "version": version, "routes": append(routes, "GET /healthz")})
+		writeJSON(w, http.StatusOK, map[string]any{"service": "wxpay", "version": version, "routes": b.routes})
 	})
-	b.handler = mux
+	b.handler, b.mux, b.cfg = mux, mux, cfg
 	return b, nil
 }
 
@@ -183,6 +191,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
 	fmt.Fprintf(w, "wxpay serve: listening on %s\n\n", base)
 	fmt.Fprintf(w, "  POST %s/notify        WeChat Pay notifications (notify_url)\n", base)
+	fmt.Fprintf(w, "  POST %s/orders        the order API (Authorization: Bearer <api_token>; see README)\n", base)
 	fmt.Fprintf(w, "  GET  %s/healthz       liveness and store check\n", base)
 	fmt.Fprintf(w, "  store: %s\n", redactURL(b.dbURL))
 	if b.sim == nil {
