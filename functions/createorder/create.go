@@ -370,8 +370,11 @@ func (h *Handler) prepay(ctx context.Context, o *order, rec store.Record, claim 
 		until = now.Add(prepayIDLife)
 	}
 	set[attrPayUntil] = stamp(until)
-	out, err := h.st.Update(ctx, rec.Key, store.Change{Set: set, Remove: []string{attrClaim, attrClaimID}},
+	// Recorded even when the caller has gone away meanwhile: the prepay happened.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	out, err := h.st.Update(wctx, rec.Key, store.Change{Set: set, Remove: []string{attrClaim, attrClaimID}},
 		store.Condition{Attrs: []store.AttrTest{store.AttrIn(attrClaimID, claim)}})
+	wcancel()
 	if err != nil {
 		// The answer is valid; only its replay is lost: a later create prepays again
 		// and WeChat Pay answers the same session for the same out_trade_no.
@@ -414,13 +417,26 @@ func (h *Handler) reprice(ctx context.Context, o *order, first, cur store.Record
 			fmt.Sprintf("order %s has been re-priced %d times; no out_trade_no is left within 32 characters", o.orderID, n-1),
 			"use a new order_id (a shorter one leaves room for more attempts)")
 	}
+	// An earlier attempt paid (a payment that raced its close is kept for review)
+	// means the order is paid: never re-priced.
+	prev, err := h.previous(ctx, cur)
+	if err != nil {
+		return store.Record{}, "", err
+	}
+	for _, p := range prev {
+		if st := p.Attrs[payment.AttrState]; isPaid(st) || st == payment.StateReview {
+			return store.Record{}, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,
+				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); a paid order is never re-priced", o.orderID, p.Attrs[payment.AttrOutTradeNo], st),
+				"look at GET /orders/{order_id}; refund the payment or settle the review by hand · 订单已支付，不能改价")
+		}
+	}
 	switch err := h.retire(ctx, cur); {
 	case errors.Is(err, errPaid):
 		return store.Record{}, "", errRetry // judged again: paid → 409
 	case err != nil:
 		return store.Record{}, "", err
 	}
-	_, err := h.st.Update(ctx, first.Key, store.Change{Set: map[string]string{
+	_, err = h.st.Update(ctx, first.Key, store.Change{Set: map[string]string{
 		attrCurrent: strconv.Itoa(n), attrCurrentAt: stamp(time.Now())}},
 		store.Condition{Attrs: []store.AttrTest{store.AttrIn(attrCurrent, first.Attrs[attrCurrent])}})
 	if errors.Is(err, store.ErrConditionFailed) {
@@ -432,6 +448,23 @@ func (h *Handler) reprice(ctx context.Context, o *order, first, cur store.Record
 	h.log.Info("order re-priced", "order_id", o.orderID, "previous", cur.Attrs[payment.AttrOutTradeNo], "attempt", n,
 		"amount", o.amount, "previous_amount", cur.Attrs[payment.AttrAmount])
 	return h.newAttempt(ctx, o, n)
+}
+
+// previous reads the attempts before cur (none for attempt 1).
+func (h *Handler) previous(ctx context.Context, cur store.Record) ([]store.Record, error) {
+	var out []store.Record
+	orderID, owner := cur.Attrs[payment.AttrOrderID], cur.Attrs[payment.AttrMchID]
+	for i := 1; i < attemptOf(cur); i++ {
+		rec, err := h.st.Get(ctx, payment.OrderKey(owner, attemptNo(orderID, i)))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("createorder: read attempt %d of %s: %w", i, orderID, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // retire closes an unpaid attempt being replaced. Within WeChat Pay's first 5 minutes

@@ -169,3 +169,69 @@ func TestRepricing(t *testing.T) {
 	}
 	_ = ctx
 }
+
+// An h5_url lives 5 minutes: within them a repeat replays it; after, the same request
+// prepays again on the same out_trade_no.
+func TestH5AnswerLifetime(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	body := map[string]any{"order_id": "H5LIFE0001", "amount": 100, "description": "x", "scene": "h5", "redirect_url": "https://shop.example.com/r"}
+	if s, a := e.call(t, "POST", "/orders", body); s != 201 {
+		t.Fatalf("%d %v", s, a)
+	}
+	e.clock.Advance(4 * time.Minute)
+	if s, a := e.call(t, "POST", "/orders", body); s != 200 || e.prepays.Load() != 1 {
+		t.Fatalf("within 5 minutes: %d %v, %d prepays", s, a, e.prepays.Load())
+	}
+	e.clock.Advance(2 * time.Minute)
+	s, a := e.call(t, "POST", "/orders", body)
+	if s != 201 || a["out_trade_no"] != "H5LIFE0001" || e.prepays.Load() != 2 {
+		t.Fatalf("after 5 minutes: %d %v, %d prepays", s, a, e.prepays.Load())
+	}
+	exp, _ := time.Parse(time.RFC3339, str(a, "expires_at"))
+	if d := exp.Sub(e.clock.Now()); d < 4*time.Minute || d > 5*time.Minute {
+		t.Fatalf("renewed h5 expires_at is %v away", d)
+	}
+}
+
+// An expired order cannot be paid: the same request makes a new attempt and the
+// expired one is closed.
+func TestExpiredOrderGetsNewAttempt(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	body := map[string]any{"order_id": "EXPIRE0001", "amount": 100, "description": "x", "scene": "app",
+		"time_expire": e.clock.Now().Add(10 * time.Minute).Format(time.RFC3339)}
+	if s, a := e.call(t, "POST", "/orders", body); s != 201 {
+		t.Fatalf("%d %v", s, a)
+	}
+	e.clock.Advance(11 * time.Minute)
+	body["time_expire"] = e.clock.Now().Add(10 * time.Minute).Format(time.RFC3339)
+	s, a := e.call(t, "POST", "/orders", body)
+	if s != 201 || a["out_trade_no"] != "EXPIRE0001_2" {
+		t.Fatalf("%d %v", s, a)
+	}
+	if rec, _ := e.order(t, "EXPIRE0001"); rec.Attrs[payment.AttrState] != "CLOSED" {
+		t.Fatalf("expired attempt: %v", rec.Attrs)
+	}
+}
+
+// The user pays the old attempt (its QR code was still open) after the order was
+// re-priced: the payment is kept for review, the order reads REVIEW, and it is never
+// re-priced again.
+func TestPaymentOfReplacedAttempt(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	if s, a := e.call(t, "POST", "/orders", nativeOrder("RACE000001", 1000)); s != 201 {
+		t.Fatalf("%d %v", s, a)
+	}
+	if s, a := e.call(t, "POST", "/orders", nativeOrder("RACE000001", 800)); s != 201 || a["out_trade_no"] != "RACE000001_2" {
+		t.Fatalf("%d %v", s, a)
+	}
+	e.pay(t, "RACE000001")
+	e.waitState(t, "RACE000001", payment.StateReview)
+	s, g := e.call(t, "GET", "/orders/RACE000001", nil)
+	prev, _ := g["previous"].([]any)
+	if s != 200 || g["state"] != "REVIEW" || g["out_trade_no"] != "RACE000001_2" || len(prev) != 1 || str(g, "review_reason") == "" {
+		t.Fatalf("GET: %d %v", s, g)
+	}
+	if s, a := e.call(t, "POST", "/orders", nativeOrder("RACE000001", 700)); s != http.StatusConflict || a["code"] != "ORDERPAID" {
+		t.Fatalf("re-pricing after the old attempt was paid: %d %v", s, a)
+	}
+}

@@ -60,7 +60,13 @@ func TestGetSettlesDroppedNotification(t *testing.T) {
 // closed at WeChat Pay (200); a paid order cannot be closed (409), even when only
 // WeChat Pay knows it is paid.
 func TestClose(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	for _, partner := range []bool{false, true} {
+		t.Run(map[bool]string{false: "direct", true: "partner"}[partner], func(t *testing.T) { testClose(t, partner) })
+	}
+}
+
+func testClose(t *testing.T, partner bool) {
+	e := newEnv(t, envOptions{partner: partner})
 	for _, id := range []string{"CLOSE00001", "CLOSE00002", "CLOSE00003", "CLOSE00004"} {
 		if status, a := e.call(t, "POST", "/orders", nativeOrder(id, 300)); status != 201 {
 			t.Fatalf("%d %v", status, a)

@@ -30,6 +30,17 @@ type OrderView struct {
 	Attempts     int          `json:"attempts"`
 	ReviewReason string       `json:"review_reason,omitempty"`
 	Refunds      []RefundView `json:"refunds"`
+	// Previous lists the replaced attempts of a re-priced order. One of them paid (a
+	// payment that raced its close) makes the order REVIEW.
+	Previous []AttemptView `json:"previous,omitempty"`
+}
+
+// AttemptView is a replaced attempt of a re-priced order.
+type AttemptView struct {
+	OutTradeNo    string `json:"out_trade_no"`
+	State         string `json:"state"`
+	Amount        int64  `json:"amount"`
+	TransactionID string `json:"transaction_id,omitempty"`
 }
 
 // owner is the merchant owning an order named in a URL: the configured merchant, or in
@@ -120,6 +131,19 @@ func (h *Handler) view(ctx context.Context, rec store.Record) (*OrderView, error
 	}
 	if exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt]); !exp.IsZero() {
 		v.ExpiresAt = wechatpay.FormatTime(exp)
+	}
+	prev, err := h.previous(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range prev {
+		st := p.Attrs[payment.AttrState]
+		v.Previous = append(v.Previous, AttemptView{OutTradeNo: p.Attrs[payment.AttrOutTradeNo], State: st,
+			Amount: payment.Fen(p, payment.AttrAmount), TransactionID: p.Attrs[payment.AttrTransactionID]})
+		if (isPaid(st) || st == payment.StateReview) && v.State != payment.StateReview {
+			v.State = payment.StateReview
+			v.ReviewReason = "attempt " + p.Attrs[payment.AttrOutTradeNo] + " was paid after it was replaced (" + or(p.Attrs[payment.AttrReason], st) + ")"
+		}
 	}
 	var nos []string
 	for k, no := range rec.Attrs {
