@@ -95,9 +95,12 @@ func (h *Handler) current(ctx context.Context, owner, orderID string) (first, cu
 	if err != nil {
 		return nil, nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
 	}
-	if rec.Attrs[payment.AttrOrderID] != orderID {
-		return nil, nil, fail(http.StatusConflict, "ORDER_ID_COLLISION",
-			fmt.Sprintf("out_trade_no %s is already a re-priced attempt of order %s", orderID, rec.Attrs[payment.AttrOrderID]),
+	if other := rec.Attrs[payment.AttrOrderID]; other != orderID {
+		msg := fmt.Sprintf("out_trade_no %s is already a re-priced attempt of order %s", orderID, other)
+		if other == "" {
+			msg = fmt.Sprintf("out_trade_no %s is already used by a payment this API did not create", orderID)
+		}
+		return nil, nil, fail(http.StatusConflict, "ORDER_ID_COLLISION", msg,
 			"choose another order_id (ids ending in _N can collide with re-priced attempts of another order)")
 	}
 	n, _ := strconv.Atoi(rec.Attrs[attrCurrent])

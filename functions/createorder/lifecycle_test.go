@@ -192,7 +192,14 @@ func TestRefunds(t *testing.T) {
 			if status != 200 || a["state"] != "SUCCESS" || a["order_id"] != "REFUND0001" {
 				t.Fatalf("GET refund: %d %v", status, a)
 			}
-			status, g := e.call(t, "GET", "/orders/REFUND0001", nil)
+			// The refund's effect on the order follows its own write (ledger.SyncRefund).
+			var g map[string]any
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				status, g = e.call(t, "GET", "/orders/REFUND0001", nil)
+				if g["refunded"] == float64(600) || time.Now().After(deadline) {
+					break
+				}
+			}
 			refunds, _ := g["refunds"].([]any)
 			if status != 200 || g["state"] != "REFUND" || len(refunds) != 5 || g["refunded"] != float64(600) {
 				t.Fatalf("GET order: %d %v", status, g)

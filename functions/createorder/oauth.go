@@ -3,6 +3,7 @@ package createorder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,6 +92,12 @@ func (h *Handler) exchangeCode(ctx context.Context, code string) (*OpenIDAnswer,
 	}
 	resp, err := h.http.Do(req)
 	if err != nil {
+		// The URL holds the AppSecret: log the cause without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		h.log.Warn("oauth code exchange failed", "base", base, "error", err.Error())
 		return nil, fail(http.StatusBadGateway, "OAUTH_UNREACHABLE", "WeChat's OAuth endpoint "+base+" could not be reached", "retry; check "+config.EnvOAuthBase)
 	}
 	defer resp.Body.Close()

@@ -208,3 +208,42 @@ func checkQR(t *testing.T, codeURL, dataURL string) {
 		}
 	}
 }
+
+// auto without user_agent reads the request's own User-Agent (a browser calling the
+// API through the merchant's proxy).
+func TestAutoFromRequestHeader(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	s, a := e.call(t, "POST", "/orders", map[string]any{"order_id": "AUTOHDR001", "amount": 100, "description": "x", "scene": "auto"}, "User-Agent", uaMobile)
+	if s != 201 || a["scene"] != "h5" {
+		t.Fatalf("%d %v", s, a)
+	}
+	s, a = e.call(t, "POST", "/orders", map[string]any{"order_id": "AUTOHDR002", "amount": 100, "description": "x", "scene": "auto"}, "User-Agent", uaWeChat)
+	if s != 400 || a["code"] != "OPENID_REQUIRED" || !strings.Contains(str(a, "hint"), "snsapi_base") {
+		t.Fatalf("%d %v", s, a)
+	}
+}
+
+// Re-pricing in partner mode: the attempts live under the sub-merchant and closes go to
+// the partner endpoints.
+func TestRepricingPartner(t *testing.T) {
+	e := newEnv(t, envOptions{partner: true})
+	if s, a := e.call(t, "POST", "/orders", nativeOrder("PREPRICE01", 1000)); s != 201 {
+		t.Fatalf("%d %v", s, a)
+	}
+	e.clock.Advance(6 * time.Minute)
+	s, a := e.call(t, "POST", "/orders", nativeOrder("PREPRICE01", 900))
+	if s != 201 || a["out_trade_no"] != "PREPRICE01_2" {
+		t.Fatalf("%d %v", s, a)
+	}
+	if st := e.simOrder(t, "PREPRICE01").Transaction.TradeState; st != "CLOSED" {
+		t.Fatalf("attempt 1 at WeChat Pay: %s", st)
+	}
+	e.pay(t, "PREPRICE01_2")
+	e.waitState(t, "PREPRICE01_2", wechatpay.TradeStateSuccess)
+	if s, g := e.call(t, "GET", "/orders/PREPRICE01?sub_mchid="+testSubMchID, nil); s != 200 || g["state"] != "SUCCESS" || g["amount"] != float64(900) {
+		t.Fatalf("%d %v", s, g)
+	}
+	if s, g := e.call(t, "GET", "/orders/PREPRICE01?sub_mchid=1900000999", nil); s != 404 {
+		t.Fatalf("another sub-merchant's view: %d %v", s, g)
+	}
+}
