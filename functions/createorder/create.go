@@ -141,6 +141,7 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if prepaid {
 		status = http.StatusCreated
+		h.log.Info("order placed", "order_id", o.orderID, "out_trade_no", ans.OutTradeNo, "scene", ans.Scene, "amount", ans.Amount, "mchid", o.owner)
 	} else {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}

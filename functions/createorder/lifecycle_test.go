@@ -210,3 +210,31 @@ func TestRefunds(t *testing.T) {
 		})
 	}
 }
+
+// WeChat Pay failing a refund with 5xx: the answer says to retry; the retry with the
+// same out_refund_no goes through and the amount is held once, not twice.
+func TestRefundRetryAfterWeChatFailure(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	if s, a := e.call(t, "POST", "/orders", nativeOrder("REFUNDFAIL", 1000)); s != 201 {
+		t.Fatalf("%d %v", s, a)
+	}
+	e.pay(t, "REFUNDFAIL")
+	e.waitState(t, "REFUNDFAIL", wechatpay.TradeStateSuccess)
+	if err := e.sim.SetFaults(paysim.Faults{Endpoints: []paysim.EndpointFault{{Pattern: "POST /v3/refund/*", Status: 500, Times: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	s, a := e.call(t, "POST", "/orders/REFUNDFAIL/refunds", map[string]any{"out_refund_no": "RFFAIL0001", "amount": 700})
+	if s/100 != 5 || !strings.Contains(str(a, "hint"), "retry") {
+		t.Fatalf("refund while WeChat Pay fails: %d %v", s, a)
+	}
+	s, a = e.call(t, "POST", "/orders/REFUNDFAIL/refunds", map[string]any{"out_refund_no": "RFFAIL0001", "amount": 700})
+	if s != 200 || a["state"] != "PROCESSING" {
+		t.Fatalf("retry: %d %v", s, a)
+	}
+	if rec, _ := e.order(t, "REFUNDFAIL"); rec.Attrs[payment.AttrRefundReserved] != "700" {
+		t.Fatalf("reserved %q after a retried refund, want 700", rec.Attrs[payment.AttrRefundReserved])
+	}
+	if s, a = e.call(t, "POST", "/orders/REFUNDFAIL/refunds", map[string]any{"out_refund_no": "RFFAIL0002", "amount": 301}); s != http.StatusConflict {
+		t.Fatalf("over-refund after the retry: %d %v", s, a)
+	}
+}
