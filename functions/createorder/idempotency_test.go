@@ -235,3 +235,27 @@ func TestPaymentOfReplacedAttempt(t *testing.T) {
 		t.Fatalf("re-pricing after the old attempt was paid: %d %v", s, a)
 	}
 }
+
+// A re-pricer that died between moving the pointer and writing its attempt: reads fall
+// back to the newest attempt, and the next create writes the missing attempt itself.
+func TestStalePointerAfterCrashedReprice(t *testing.T) {
+	e := newEnv(t, envOptions{lease: time.Second})
+	if s, a := e.call(t, "POST", "/orders", nativeOrder("STALEPTR01", 500)); s != 201 {
+		t.Fatalf("%d %v", s, a)
+	}
+	rec, _ := e.order(t, "STALEPTR01")
+	old := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	if _, err := e.st.Store.Update(context.Background(), rec.Key, storeChange(map[string]string{"co_current": "2", "co_current_at": old}), storeExists()); err != nil {
+		t.Fatal(err)
+	}
+	if s, g := e.call(t, "GET", "/orders/STALEPTR01", nil); s != 200 || g["out_trade_no"] != "STALEPTR01" {
+		t.Fatalf("GET: %d %v", s, g)
+	}
+	s, a := e.call(t, "POST", "/orders", nativeOrder("STALEPTR01", 450))
+	if s != 201 || a["out_trade_no"] != "STALEPTR01_2" || a["amount"] != float64(450) {
+		t.Fatalf("create after the crash: %d %v", s, a)
+	}
+	if s, g := e.call(t, "GET", "/orders/STALEPTR01", nil); s != 200 || g["out_trade_no"] != "STALEPTR01_2" {
+		t.Fatalf("GET: %d %v", s, g)
+	}
+}

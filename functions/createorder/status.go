@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/payment"
@@ -78,8 +80,24 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (first, cur store
 			"create it with POST /orders; in partner mode check ?sub_mchid=")
 	}
 	if c == nil {
-		return first, cur, fail(http.StatusConflict, "CREATE_IN_PROGRESS", "order "+orderID+" is being re-priced right now",
-			"read it again in a moment")
+		// Re-priced to an attempt not written yet: in a moment it will be; if its creator
+		// died, the newest attempt that exists is the order until the next create.
+		n, _ := strconv.Atoi(f.Attrs[attrCurrent])
+		if time.Since(payment.ParseStamp(f.Attrs[attrCurrentAt])) <= h.lease {
+			return first, cur, fail(http.StatusConflict, "CREATE_IN_PROGRESS", "order "+orderID+" is being re-priced right now",
+				"read it again in a moment")
+		}
+		for i := n - 1; i >= 1 && c == nil; i-- {
+			rec, err := h.st.Get(ctx, payment.OrderKey(owner, attemptNo(orderID, i)))
+			if err == nil {
+				c = &rec
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return first, cur, fmt.Errorf("createorder: read attempt %d of %s: %w", i, orderID, err)
+			}
+		}
+		if c == nil {
+			c = f
+		}
 	}
 	return *f, *c, nil
 }
