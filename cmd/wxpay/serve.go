@@ -121,6 +121,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // newBundle opens the store, loads or creates the identity and assembles the mux.
 func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, error) {
+	if !o.live && o.apiBase == "" {
+		// Where this bundle is reached: runServe knows it after listening; a caller that
+		// does not say gets the listen address, or the default one.
+		o.apiBase = "http://" + firstNonEmpty(o.addr, "127.0.0.1:8080")
+	}
 	b := &bundle{dbURL: o.storeURL}
 	var cfg config.Config
 	var err error
@@ -176,12 +181,17 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		mux.Handle("/sns/", b.sim)
 		routes = append(routes, "/v3/… (simulated WeChat Pay API)", "/sim/… (simulator driver API)", "/connect/oauth2/authorize, /sns/oauth2/access_token (simulated WeChat OAuth)")
 	}
+	orderRoutes, err := b.mountOrders(mux, cfg, log)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
 	jobRoutes, err := b.mountJobs(mux, cfg, o, log)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
-	routes = append(routes, jobRoutes...)
+	routes = append(append(routes, orderRoutes...), jobRoutes...)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := b.store.Get(r.Context(), "healthz"); err != nil && !errors.Is(err, store.ErrNotFound) {
 			// The error names hosts and tables: it goes to the log, not to the caller.
@@ -191,8 +201,9 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	routes = append(routes, "GET /healthz")
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"service": "wxpay", "version": versionString(), "routes": append(routes, "GET /healthz")})
+		writeJSON(w, http.StatusOK, map[string]any{"service": "wxpay", "version": versionString(), "routes": routes})
 	})
 	b.handler = mux
 	scaleEventBackoff(nh, o)
@@ -229,6 +240,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
 	fmt.Fprintf(w, "wxpay serve: listening on %s\n\n", base)
 	fmt.Fprintf(w, "  POST %s/notify        WeChat Pay notifications (notify_url)\n", base)
+	fmt.Fprintf(w, "  POST %s/orders        the order API (Authorization: Bearer <api_token>; see README)\n", base)
 	fmt.Fprintf(w, "  GET  %s/healthz       liveness and store check\n", base)
 	fmt.Fprintf(w, "  store: %s\n", redactURL(b.dbURL))
 	printEventsBanner(w, o, base)

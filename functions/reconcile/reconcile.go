@@ -59,6 +59,10 @@ type Options struct {
 	// Margin is how long before the context's deadline the run stops taking work
 	// (default 3 s, or a tenth of the time left when that is shorter).
 	Margin time.Duration
+	// EventGrace leaves events younger than this to whoever recorded them (notify tries
+	// once right after its write, within its 4 s budget): reconcile racing that attempt
+	// would send an extra copy. Default 5 s.
+	EventGrace time.Duration
 	// NotifyURL is sent with re-submitted refunds (default cfg.NotifyURL).
 	NotifyURL string
 	// AllowLoopbackNotifyURL accepts http:// loopback notify_urls (the simulator).
@@ -91,6 +95,9 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 	if opts.NotifyURL == "" {
 		opts.NotifyURL = cfg.NotifyURL
 	}
+	if opts.EventGrace == 0 {
+		opts.EventGrace = 5 * time.Second
+	}
 	client, err := payclient.New(cfg, st, nil, payclient.Options{HTTP: opts.HTTP, AllowLoopbackNotifyURL: opts.AllowLoopbackNotifyURL})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
@@ -103,7 +110,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 		st: st, client: client, opts: opts, log: opts.Logger, refundAll: cfg.Bundle.RefundLatePayments,
 		ledger: &payment.Ledger{Store: st, Now: opts.Now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: opts.Logger},
 	}
-	j.deliverer = &events.Deliverer{Store: st, Sink: sink, Now: opts.Now, Log: opts.Logger}
+	j.deliverer = &events.Deliverer{Store: st, Sink: sink, Now: opts.Now, Log: opts.Logger, Grace: opts.EventGrace}
 	return j, nil
 }
 

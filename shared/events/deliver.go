@@ -196,8 +196,8 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 	}
 	now := d.now()
 	for _, e := range Owed(rec) {
-		if !force && e.NextAt.After(now) {
-			continue
+		if !force && (e.NextAt.After(now) || e.Attempts == 0 && now.Sub(e.CreatedAt) < d.Grace) {
+			continue // not due, or young enough to be its recorder's to send
 		}
 		body, err := json.Marshal(Payload(rec, e.Event))
 		if err != nil {

@@ -1,0 +1,214 @@
+// Package createorder is the order API a merchant's backend calls to take money with
+// WeChat Pay: create an order for any scene (JSAPI / mini-program, APP, H5, Native, or
+// chosen from the user agent), in direct or partner mode; read its state (asking WeChat
+// Pay when a notification is late); close it; refund it; and exchange an OAuth
+// snsapi_base code for the openid JSAPI needs.
+//
+// Every route is behind the bundle's bearer token (apiauth). Errors are
+// {"code","message","hint"}.
+//
+// Idempotency. order_id is the merchant's key. Attempt 1 of an order is the stored order
+// order/{mchid}/{order_id} itself (its out_trade_no is the order_id), and it carries the
+// idempotency state: the request fingerprint, an in-progress claim with a lease, and the
+// prepay answer. Creating a new order is therefore ONE conditional write before prepay
+// (claim + attempt, the record notify checks payments against) and one update recording
+// the answer; a replay reads and writes nothing. A re-priced order gets attempts
+// {order_id}_2, _3, … and attempt 1 points at the current one (attribute co_current).
+package createorder
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/certcache"
+	"github.com/paysls/wxpay/shared/clock"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// Options are the function-specific settings of New.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the business clock (order age, expiry, the 5-minute close rule); the wall
+	// clock when nil. Claims on in-progress creates always use the wall clock.
+	Now clock.Func
+	// HTTP calls WeChat Pay and the OAuth endpoint; a client with a 10 s timeout when nil.
+	HTTP *http.Client
+	// Simulator allows a loopback http:// notify_url (the simulator delivers locally).
+	// Real WeChat Pay never does.
+	Simulator bool
+	// Lease is how long an in-progress create holds its claim (default 8 s): a
+	// crashed creator's claim is taken over after it; a live one is waited for.
+	Lease time.Duration
+	// Recheck is how long a status read trusts the store before asking WeChat Pay
+	// again about an unsettled order (default 5 s).
+	Recheck time.Duration
+}
+
+// Handler serves the order API.
+type Handler struct {
+	cfg       config.Config
+	st        store.Store
+	ledger    *payment.Ledger
+	client    *wechatpay.Client
+	key       *rsa.PrivateKey
+	now       clock.Func
+	log       *slog.Logger
+	http      *http.Client
+	notifyURL string
+	partner   bool
+	lease     time.Duration
+	recheck   time.Duration
+	handler   http.Handler
+
+	checkedMu sync.Mutex
+	checked   map[string]time.Time // record key → last query of WeChat Pay (per instance)
+}
+
+// New builds the handler. It does no network I/O. Every configuration problem is
+// reported at once, by name; a notify_url breaking WeChat Pay's rules stops the
+// function with the rule it breaks.
+func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
+	var errs []error
+	if st == nil {
+		errs = append(errs, errors.New("a store is required (STORE_URL)"))
+	}
+	if cfg.MchID == "" {
+		errs = append(errs, fmt.Errorf("%s is not set", config.EnvMchID))
+	}
+	if cfg.AppID == "" {
+		errs = append(errs, fmt.Errorf("%s is not set", config.EnvAppID))
+	}
+	if cfg.MerchantSerial == "" {
+		errs = append(errs, fmt.Errorf("%s is not set", config.EnvMerchantSerial))
+	}
+	key, err := cfg.MerchantKey()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Bundle.APIToken.IsZero() {
+		errs = append(errs, fmt.Errorf("%s is not set: the order API would refuse every request (wxpay serve writes <keys-dir>/%s)", config.EnvAPIToken, config.FileAPIToken))
+	}
+	nopt := wechatpay.NotifyURLOptions{AllowLoopback: opts.Simulator}
+	if err := wechatpay.ValidateNotifyURL(cfg.NotifyURL, nopt); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", config.EnvNotifyURL, err))
+	}
+	static, staticErr := cfg.PlatformKeys()
+	if staticErr != nil && (len(cfg.PlatformCert) > 0 || len(cfg.PlatformPublicKey) > 0 || key == nil) {
+		errs = append(errs, staticErr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("createorder: configuration: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	hc := opts.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	now := clock.Or(opts.Now)
+	client := &wechatpay.Client{
+		BaseURL: cfg.APIBase, HTTP: hc,
+		Signer:           &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(cfg.MerchantSerial), Key: key},
+		NotifyURLOptions: nopt,
+	}
+	if cfg.Bundle.Partner {
+		client.SpMchID, client.SpAppID = cfg.MchID, cfg.AppID
+		client.SubMchID, client.SubAppID = cfg.Bundle.SubMchID, cfg.Bundle.SubAppID
+	} else {
+		client.MchID, client.AppID = cfg.MchID, cfg.AppID
+	}
+	var keys wechatpay.KeyResolver = static
+	if staticErr != nil {
+		// No platform key configured: download platform certificates (cached in the
+		// store), as notify does.
+		aead, err := cfg.V3Key()
+		if err != nil {
+			return nil, fmt.Errorf("createorder: configuration: no platform key configured and %s: %w", config.EnvAPIv3Key, err)
+		}
+		a, err := wechatpay.NewAEAD(aead)
+		if err != nil {
+			return nil, fmt.Errorf("createorder: %w", err)
+		}
+		dl := *client
+		dl.MchID, dl.SpMchID = cfg.MchID, ""
+		keys = wechatpay.NewCertificateManager(&dl, a, certcache.Store{Store: st, MchID: cfg.MchID})
+	}
+	client.Verifier = &wechatpay.Verifier{Keys: keys}
+	h := &Handler{
+		cfg: cfg, st: st, client: client, key: key, now: now, log: log, http: hc,
+		notifyURL: cfg.NotifyURL, partner: cfg.Bundle.Partner,
+		ledger:  &payment.Ledger{Store: st, Now: now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: log},
+		lease:   opts.Lease,
+		recheck: opts.Recheck,
+		checked: map[string]time.Time{},
+	}
+	if h.lease <= 0 {
+		h.lease = 8 * time.Second
+	}
+	if h.recheck <= 0 {
+		h.recheck = 5 * time.Second
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", h.createOrder)
+	mux.HandleFunc("GET /orders/{order_id}", h.getOrder)
+	mux.HandleFunc("POST /orders/{order_id}/close", h.closeOrder)
+	mux.HandleFunc("POST /orders/{order_id}/refunds", h.createRefund)
+	mux.HandleFunc("GET /orders/{order_id}/refunds/{out_refund_no}", h.getRefund)
+	mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", r.Method+" "+r.URL.Path+" is not a route of the order API",
+			"routes: POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid")
+	})
+	h.handler = apiauth.Require(cfg.Bundle.APIToken.Reveal(), mux)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+
+// clientFor is the WeChat Pay client acting for an order's merchant: in partner mode a
+// copy for the sub-merchant.
+func (h *Handler) clientFor(subMchID, subAppID string) *wechatpay.Client {
+	if !h.partner {
+		return h.client
+	}
+	return h.client.ForSub(subMchID, subAppID)
+}
+
+// recentlyChecked reports whether key was queried at WeChat Pay within the recheck
+// window, and marks it checked now when not.
+func (h *Handler) recentlyChecked(key string) bool {
+	h.checkedMu.Lock()
+	defer h.checkedMu.Unlock()
+	now := time.Now()
+	if t, ok := h.checked[key]; ok && now.Sub(t) < h.recheck {
+		return true
+	}
+	if len(h.checked) > 10000 {
+		for k, t := range h.checked {
+			if now.Sub(t) >= h.recheck {
+				delete(h.checked, k)
+			}
+		}
+	}
+	h.checked[key] = now
+	return false
+}
+
+// ctxTimeout bounds one call to WeChat Pay within a request.
+func ctxTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}

@@ -1,0 +1,285 @@
+package createorder_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paysls/wxpay/functions/createorder"
+	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/boltstore"
+)
+
+const (
+	testToken    = "test-token-0123456789abcdef0123456789"
+	testSubMchID = "1900000109"
+	testSubAppID = "wxd678efh567hg6999"
+)
+
+// testClock is the business calendar shared by the simulator and the handler.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t.Add(time.Since(start))
+}
+
+var start = time.Now()
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// countingStore counts the store calls createorder makes.
+type countingStore struct {
+	store.Store
+	reads, writes atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, key string) (store.Record, error) {
+	c.reads.Add(1)
+	return c.Store.Get(ctx, key)
+}
+func (c *countingStore) Put(ctx context.Context, rec store.Record, cond store.Condition) (store.Record, error) {
+	c.writes.Add(1)
+	return c.Store.Put(ctx, rec, cond)
+}
+func (c *countingStore) Update(ctx context.Context, key string, ch store.Change, cond store.Condition) (store.Record, error) {
+	c.writes.Add(1)
+	return c.Store.Update(ctx, key, ch, cond)
+}
+func (c *countingStore) Delete(ctx context.Context, key string, cond store.Condition) error {
+	c.writes.Add(1)
+	return c.Store.Delete(ctx, key, cond)
+}
+
+// env is the order API, notify and the simulator on one test server — the shape of
+// `wxpay serve` — with counters on WeChat Pay's API and the store.
+type env struct {
+	t       *testing.T
+	id      *keysdir.Identity
+	sim     *paysim.Simulator
+	srv     *httptest.Server
+	st      *countingStore
+	h       *createorder.Handler
+	cfg     config.Config
+	clock   *testClock
+	partner bool
+	v3      atomic.Int64 // every request to the simulated WeChat Pay API
+	prepays atomic.Int64 // prepay requests among them
+}
+
+type envOptions struct {
+	partner bool
+	lease   time.Duration
+	recheck time.Duration
+	mutate  func(*config.Config)
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	id, dir := keysdirtest.Dir(t)
+	cfg, err := config.FromKeysDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "wxpay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{id: id, st: &countingStore{Store: bolt}, clock: &testClock{t: time.Now()}, partner: o.partner}
+	if tt, ok := t.(*testing.T); ok {
+		e.t = tt
+	}
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	e.sim, err = paysim.New(paysim.Config{Identity: id, Now: e.clock.Now, RetryScale: 0.001, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(func() { e.sim.Close(); e.srv.Close(); bolt.Close() }) // the simulator first: it releases requests a hang fault holds
+
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.v3.Add(1)
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/") && !strings.HasSuffix(r.URL.Path, "/close") {
+			e.prepays.Add(1)
+		}
+		e.sim.ServeHTTP(w, r)
+	})
+	mux.Handle("/v3/", counted)
+	mux.Handle("/sim/", e.sim)
+
+	cfg.NotifyURL = e.srv.URL + "/notify"
+	cfg.APIBase = e.srv.URL
+	cfg.Bundle.APIToken = config.NewSecret([]byte(testToken))
+	cfg.Bundle.OrderTTL = 2 * time.Hour
+	if o.partner {
+		cfg.Bundle.Partner = true
+		cfg.Bundle.SubMchID, cfg.Bundle.SubAppID = testSubMchID, testSubAppID
+	}
+	if o.mutate != nil {
+		o.mutate(&cfg)
+	}
+	e.cfg = cfg
+	nh, err := notify.New(cfg, bolt, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/notify", nh)
+	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: quiet, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/orders", e.h)
+	mux.Handle("/orders/", e.h)
+	mux.Handle("/oauth/openid", e.h)
+	return e
+}
+
+// owner is the merchant owning the env's orders.
+func (e *env) owner() string {
+	if e.partner {
+		return testSubMchID
+	}
+	return e.id.MchID
+}
+
+// call makes one API call with the bearer token and decodes the JSON answer.
+func (e *env) call(t testing.TB, method, path string, body any, hdr ...string) (int, map[string]any) {
+	t.Helper()
+	status, raw := e.callRaw(t, method, path, body, hdr...)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s %s: answer is not JSON: %q", method, path, raw)
+		}
+	}
+	return status, m
+}
+
+func (e *env) callRaw(t testing.TB, method, path string, body any, hdr ...string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, raw
+}
+
+// order reads an order attempt straight from the store.
+func (e *env) order(t testing.TB, outTradeNo string) (store.Record, bool) {
+	t.Helper()
+	rec, err := e.st.Store.Get(context.Background(), payment.OrderKey(e.owner(), outTradeNo))
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, true
+}
+
+// waitState waits until the stored attempt reaches state (notify applied it).
+func (e *env) waitState(t testing.TB, outTradeNo, state string) store.Record {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, ok := e.order(t, outTradeNo)
+		if ok && rec.Attrs[payment.AttrState] == state {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s never reached %s: %v", outTradeNo, state, rec.Attrs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pay pays an order at the simulator, as the user would.
+func (e *env) pay(t testing.TB, outTradeNo string) {
+	t.Helper()
+	if _, _, status, err := e.sim.Pay(outTradeNo, paysim.PayRequest{}); err != nil {
+		t.Fatalf("pay %s: %d %v", outTradeNo, status, err)
+	}
+}
+
+// simOrder reads the simulator's view of an order.
+func (e *env) simOrder(t testing.TB, outTradeNo string) paysim.OrderView {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + "/sim/orders/" + outTradeNo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v paysim.OrderView
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func str(m map[string]any, path ...string) string {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = mm[p]
+	}
+	s, _ := cur.(string)
+	return s
+}
+
+func storeChange(set map[string]string) store.Change { return store.Change{Set: set} }
+func storeExists() store.Condition                   { return store.Condition{Exists: true} }

@@ -1,0 +1,398 @@
+package createorder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// Scenes of POST /orders.
+const (
+	SceneJSAPI       = "jsapi"
+	SceneMiniProgram = "miniprogram"
+	SceneApp         = "app"
+	SceneH5          = "h5"
+	SceneNative      = "native"
+	SceneAuto        = "auto"
+	// SceneCashier is reserved for the hosted cashier page (a later issue).
+	SceneCashier = "cashier"
+)
+
+// MaxOrderIDLen leaves room for the attempt suffix of a re-priced order: out_trade_no
+// is {order_id} for the first attempt and {order_id}_2 … {order_id}_99 after, all
+// within WeChat Pay's 32 characters.
+const MaxOrderIDLen = 29
+
+// maxAttempts bounds re-pricing of one order.
+const maxAttempts = 99
+
+var orderIDPattern = regexp.MustCompile(`^[0-9A-Za-z_*|-]{6,29}$`)
+
+// WeChat's own wording for a scene used on the wrong side of the WeChat client.
+const (
+	msgH5InWeChat     = "请在微信外打开订单，进行支付"
+	msgJSAPIOutWeChat = "该商户暂不支持通过外部拉起微信完成支付"
+)
+
+// CreateRequest is the body of POST /orders.
+type CreateRequest struct {
+	OrderID string `json:"order_id"`
+	// Amount is integer fen; kept raw so 1.5 and "100" are refused, not rounded.
+	Amount      json.RawMessage   `json:"amount"`
+	Description string            `json:"description"`
+	Scene       string            `json:"scene"`
+	Payer       *Payer            `json:"payer,omitempty"`
+	H5          *wechatpay.H5Info `json:"h5,omitempty"`
+	RedirectURL string            `json:"redirect_url,omitempty"`
+	Attach      string            `json:"attach,omitempty"`
+	TimeExpire  string            `json:"time_expire,omitempty"`
+	GoodsTag    string            `json:"goods_tag,omitempty"`
+	SubMchID    string            `json:"sub_mchid,omitempty"`
+	SubAppID    string            `json:"sub_appid,omitempty"`
+	UserAgent   string            `json:"user_agent,omitempty"`
+}
+
+// Payer names the paying user: openid (direct mode; in partner mode it is taken as
+// sub_openid when sub_appid is set, else sp_openid), or sp_openid / sub_openid.
+type Payer struct {
+	OpenID    string `json:"openid,omitempty"`
+	SpOpenID  string `json:"sp_openid,omitempty"`
+	SubOpenID string `json:"sub_openid,omitempty"`
+}
+
+// order is a validated create request.
+type order struct {
+	orderID     string
+	amount      int64
+	scene       string          // resolved: jsapi, miniprogram, app, h5, native
+	wx          wechatpay.Scene // the prepay endpoint
+	description string
+	attach      string
+	goodsTag    string
+	expire      time.Time // explicit time_expire; zero when not given
+	payer       *wechatpay.Payer
+	h5          *wechatpay.H5Info
+	redirectURL string
+	clientIP    string
+	owner       string // the merchant owning the order key: mchid, or sub_mchid
+	subMchID    string
+	subAppID    string
+	appID       string // the app WeChat Pay reports the payment in (what notify checks)
+	signAppID   string // the app the pay bundle is signed for (JSAPI appId / APP appid)
+	fp          string
+}
+
+// parseAmount accepts a JSON integer only: 100 is ¥1.00; 1.5, 1e2, "100" and null are
+// refused.
+func parseAmount(raw json.RawMessage) (int64, *apiError) {
+	s := strings.TrimSpace(string(raw))
+	hint := "amount is an integer number of fen (分): 100 means ¥1.00 · 金额单位为分，须为正整数"
+	if s == "" || s == "null" {
+		return 0, badRequest(wechatpay.CodeParamError, "amount is required").withHint(hint)
+	}
+	neg := strings.HasPrefix(s, "-")
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, badRequest(wechatpay.CodeParamError, "amount %s is not an integer number of fen", s).withHint(hint)
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return 0, badRequest(wechatpay.CodeParamError, "amount %s is out of range", s).withHint(hint)
+	}
+	if neg || n <= 0 {
+		return 0, badRequest(wechatpay.CodeParamError, "amount must be positive, got %s", s).withHint(hint)
+	}
+	return n, nil
+}
+
+// ValidateOrderID checks an order_id: 6 to 29 characters of digits, letters and _-*|.
+func ValidateOrderID(id string) *apiError {
+	if !orderIDPattern.MatchString(id) {
+		return badRequest(wechatpay.CodeParamError, "order_id %q must be 6 to %d characters of digits, letters and _-*| (it becomes out_trade_no; re-priced attempts add _2, _3, … within WeChat Pay's 32)", id, MaxOrderIDLen).
+			withHint("use your own order number, e.g. 20240101000123 · 商户订单号须为6-29位数字、字母或_-*|")
+	}
+	return nil
+}
+
+// inWeChat reports whether a user agent is the WeChat client (or its mini-program web view).
+func inWeChat(ua string) bool { return strings.Contains(ua, "MicroMessenger") }
+
+// mobileUA reports whether a user agent is a mobile browser.
+func mobileUA(ua string) bool {
+	for _, s := range []string{"Mobile", "Android", "iPhone", "iPad", "iPod", "HarmonyOS", "Windows Phone"} {
+		if strings.Contains(ua, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// validate turns a create request into an order, or refuses it. Nothing here touches
+// the store or WeChat Pay.
+func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiError) {
+	o := &order{orderID: req.OrderID, description: req.Description, attach: req.Attach, goodsTag: req.GoodsTag, redirectURL: req.RedirectURL}
+	if e := ValidateOrderID(req.OrderID); e != nil {
+		return nil, e
+	}
+	var e *apiError
+	if o.amount, e = parseAmount(req.Amount); e != nil {
+		return nil, e
+	}
+	if err := wechatpay.ValidateDescription(req.Description); err != nil {
+		return nil, badRequest(wechatpay.CodeParamError, "%v", err).withHint("description is shown in the user's WeChat bill: 1 to 127 characters · 商品描述不能超过127个字符")
+	}
+	if len(req.Attach) > 128 {
+		return nil, badRequest(wechatpay.CodeParamError, "attach is %d bytes; WeChat Pay accepts at most 128", len(req.Attach))
+	}
+	if len(req.GoodsTag) > 32 {
+		return nil, badRequest(wechatpay.CodeParamError, "goods_tag is %d bytes; at most 32", len(req.GoodsTag))
+	}
+
+	// Merchant: direct, or partner with a sub-merchant.
+	if h.partner {
+		o.subMchID, o.subAppID = or(req.SubMchID, h.cfg.Bundle.SubMchID), or(req.SubAppID, h.cfg.Bundle.SubAppID)
+		if o.subMchID == "" {
+			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid is required in partner mode").
+				withHint("send sub_mchid (the sub-merchant the order is for) or set WXPAY_SUB_MCHID · 服务商模式须指定子商户号")
+		}
+		if len(o.subMchID) > 32 || len(o.subAppID) > 32 {
+			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid/sub_appid are at most 32 characters")
+		}
+		o.owner = o.subMchID
+	} else {
+		if req.SubMchID != "" || req.SubAppID != "" {
+			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid/sub_appid are partner-mode fields; this deployment is a direct merchant").
+				withHint("remove them, or deploy with WXPAY_PARTNER=1 as a service provider")
+		}
+		o.owner = h.cfg.MchID
+	}
+
+	// Scene.
+	ua := req.UserAgent
+	scene := strings.ToLower(strings.TrimSpace(req.Scene))
+	switch scene {
+	case SceneAuto:
+		if ua == "" {
+			ua = r.Header.Get("User-Agent")
+		}
+		switch {
+		case inWeChat(ua) && hasOpenID(req.Payer):
+			scene = SceneJSAPI
+		case inWeChat(ua):
+			return nil, badRequest("OPENID_REQUIRED", "the user is inside WeChat, where only JSAPI can pay, and JSAPI needs the user's openid (payer.openid)").
+				withHint("get it silently with OAuth snsapi_base: redirect the user to https://open.weixin.qq.com/connect/oauth2/authorize?appid=APPID&redirect_uri=…&response_type=code&scope=snsapi_base#wechat_redirect, then GET /oauth/openid?code=CODE · 微信内支付须先通过网页授权(snsapi_base)获取openid")
+		case mobileUA(ua):
+			scene = SceneH5
+		default:
+			scene = SceneNative
+		}
+	case SceneJSAPI, SceneMiniProgram:
+		if req.UserAgent != "" && !inWeChat(req.UserAgent) {
+			return nil, badRequest("NOT_IN_WECHAT", "%s: JSAPI payment runs only inside the WeChat client, and user_agent is not WeChat's", msgJSAPIOutWeChat).
+				withHint("outside WeChat use scene h5 (mobile browser) or native (QR code on desktop), or scene auto")
+		}
+	case SceneH5:
+		if req.UserAgent != "" && inWeChat(req.UserAgent) {
+			return nil, badRequest("IN_WECHAT", "%s: H5 payment cannot be opened inside the WeChat client", msgH5InWeChat).
+				withHint("inside WeChat use scene jsapi with the user's openid (GET /oauth/openid), or scene auto")
+		}
+	case SceneApp, SceneNative:
+	case SceneCashier:
+		return nil, badRequest("SCENE_NOT_AVAILABLE", "scene cashier (the hosted cashier page) is not available in this version").
+			withHint("use jsapi, miniprogram, app, h5, native or auto")
+	case "":
+		return nil, badRequest(wechatpay.CodeParamError, "scene is required: jsapi, miniprogram, app, h5, native or auto")
+	default:
+		return nil, badRequest(wechatpay.CodeParamError, "unknown scene %q: want jsapi, miniprogram, app, h5, native or auto", req.Scene)
+	}
+	o.scene = scene
+	o.appID, o.signAppID = h.cfg.AppID, h.cfg.AppID
+	if h.partner && o.subAppID != "" {
+		// WeChat Pay reports the payment under sub_appid whenever the order carries it.
+		o.appID, o.signAppID = o.subAppID, o.subAppID
+	}
+	switch scene {
+	case SceneJSAPI, SceneMiniProgram:
+		o.wx = wechatpay.SceneJSAPI
+		p, e := h.payer(req.Payer, o)
+		if e != nil {
+			return nil, e
+		}
+		o.payer = p
+	case SceneApp:
+		o.wx = wechatpay.SceneApp
+	case SceneNative:
+		o.wx = wechatpay.SceneNative
+	case SceneH5:
+		o.wx = wechatpay.SceneH5
+		info := wechatpay.H5Info{Type: "Wap"}
+		if req.H5 != nil {
+			info = *req.H5
+			if info.Type == "" {
+				info.Type = "Wap"
+			}
+		}
+		switch info.Type {
+		case "Wap", "iOS", "Android":
+		default:
+			return nil, badRequest(wechatpay.CodeParamError, "h5.type %q: want Wap (mobile web), iOS or Android (an app opening H5 pay)", info.Type)
+		}
+		o.h5 = &info
+		ip, err := ClientIP(r, h.cfg.Bundle.TrustedProxies)
+		if err != nil {
+			return nil, badRequest("CLIENT_IP_UNKNOWN", "%v", err).
+				withHint("H5 needs the user's real IP: call this API from the user's request path, or list your proxies in TRUSTED_PROXIES so X-Forwarded-For is read · H5支付须上传用户真实IP")
+		}
+		o.clientIP = ip
+		if req.RedirectURL != "" {
+			u, err := url.Parse(req.RedirectURL)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return nil, badRequest(wechatpay.CodeParamError, "redirect_url %q must be an absolute http(s) URL on your H5 domain", req.RedirectURL)
+			}
+		}
+	}
+	if req.TimeExpire != "" {
+		t, err := time.Parse(time.RFC3339, req.TimeExpire)
+		if err != nil {
+			return nil, badRequest(wechatpay.CodeParamError, "time_expire %q is not RFC 3339 with a zone, e.g. 2024-06-08T10:34:56+08:00", req.TimeExpire)
+		}
+		if !t.After(h.now()) {
+			return nil, badRequest(wechatpay.CodeParamError, "time_expire %s is in the past", req.TimeExpire).
+				withHint("give a time at least a minute ahead, or leave it out for the default lifetime (WXPAY_ORDER_TTL)")
+		}
+		o.expire = t
+	}
+	o.fp = fingerprint(o)
+	return o, nil
+}
+
+func hasOpenID(p *Payer) bool {
+	return p != nil && (p.OpenID != "" || p.SpOpenID != "" || p.SubOpenID != "")
+}
+
+// payer maps the request's payer to the prepay field of the mode, and picks the app
+// the pay bundle is signed for.
+func (h *Handler) payer(p *Payer, o *order) (*wechatpay.Payer, *apiError) {
+	hint := "get the openid with OAuth snsapi_base (GET /oauth/openid?code=…) or wx.login in a mini-program · JSAPI支付须传用户openid"
+	if !hasOpenID(p) {
+		return nil, badRequest(wechatpay.CodeParamError, "%s needs payer.openid: the paying user's openid under appid %s", o.scene, o.signAppID).withHint(hint)
+	}
+	for _, v := range []string{p.OpenID, p.SpOpenID, p.SubOpenID} {
+		if len(v) > 128 {
+			return nil, badRequest(wechatpay.CodeParamError, "payer openid is longer than 128 characters")
+		}
+	}
+	if !h.partner {
+		if p.SpOpenID != "" || p.SubOpenID != "" {
+			return nil, badRequest(wechatpay.CodeParamError, "payer.sp_openid/sub_openid are partner-mode fields; send payer.openid")
+		}
+		return &wechatpay.Payer{OpenID: p.OpenID}, nil
+	}
+	out := &wechatpay.Payer{SpOpenID: p.SpOpenID, SubOpenID: p.SubOpenID}
+	if p.OpenID != "" {
+		if out.SpOpenID != "" || out.SubOpenID != "" {
+			return nil, badRequest(wechatpay.CodeParamError, "send payer.openid or payer.sp_openid/sub_openid, not both")
+		}
+		if o.subAppID != "" {
+			out.SubOpenID = p.OpenID
+		} else {
+			out.SpOpenID = p.OpenID
+		}
+	}
+	if out.SubOpenID != "" {
+		if o.subAppID == "" {
+			return nil, badRequest(wechatpay.CodeParamError, "payer.sub_openid needs sub_appid (the sub-merchant's app the openid belongs to)")
+		}
+		o.signAppID = o.subAppID
+	} else {
+		o.signAppID = h.cfg.AppID // sp_openid: the page runs in the service provider's app
+	}
+	return out, nil
+}
+
+// fingerprint is the content of an order that must match for a replay: what WeChat
+// Pay's prepay would see, minus the per-request parts (client IP, redirect_url, the
+// user agent, a default expiry).
+func fingerprint(o *order) string {
+	b, _ := json.Marshal(struct {
+		Scene, Description, Attach, GoodsTag, Expire, SubAppID string
+		Amount                                                 int64
+		Payer                                                  *wechatpay.Payer
+		H5                                                     *wechatpay.H5Info
+	}{o.scene, o.description, o.attach, o.goodsTag, stampOrEmpty(o.expire), o.subAppID, o.amount, o.payer, o.h5})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func stampOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// ClientIP is the address of the user as the platform saw it: the adapter's RemoteAddr
+// (API Gateway / Function URL sourceIp, SCF x-scf-remote-addr, the TCP peer locally).
+// When that address is a trusted proxy, X-Forwarded-For is walked from the right — each
+// trusted hop appended the address it saw — to the first address that is not a trusted
+// proxy. The leftmost entries are whatever the client sent and are never taken on trust;
+// a proxy's own address is never returned.
+func ClientIP(r *http.Request, trusted []netip.Prefix) (string, error) {
+	remote, err := parseHostIP(r.RemoteAddr)
+	if err != nil {
+		return "", fmt.Errorf("the request's source address %q is not an IP address", r.RemoteAddr)
+	}
+	if !isTrusted(remote, trusted) {
+		return remote.String(), nil
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				hops = append(hops, f)
+			}
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := parseHostIP(hops[i])
+		if err != nil {
+			return "", fmt.Errorf("X-Forwarded-For entry %q (appended by a trusted proxy) is not an IP address", hops[i])
+		}
+		if !isTrusted(a, trusted) {
+			return a.String(), nil
+		}
+	}
+	return "", fmt.Errorf("the request came from trusted proxy %s and X-Forwarded-For names no address outside TRUSTED_PROXIES, so the user's IP is unknown", remote)
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseHostIP reads "1.2.3.4", "1.2.3.4:5678", "[::1]:80" or "::1".
+func parseHostIP(s string) (netip.Addr, error) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), nil
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return a.Unmap().WithZone(""), nil
+}
