@@ -239,11 +239,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
 	fmt.Fprintf(w, "wxpay serve: listening on %s\n\n", base)
-	fmt.Fprintf(w, "  POST %s/notify        WeChat Pay notifications (notify_url)\n", base)
-	fmt.Fprintf(w, "  POST %s/orders        the order API (Authorization: Bearer <api_token>; see README)\n", base)
-	fmt.Fprintf(w, "  GET  %s/healthz       liveness and store check\n", base)
-	fmt.Fprintf(w, "  store: %s\n", redactURL(b.dbURL))
+	fmt.Fprintf(w, "  POST %s/orders …     the order API: create, read, close, refund (Authorization: Bearer <api_token>)\n", base)
+	fmt.Fprintf(w, "  POST %s/notify       WeChat Pay notifications (notify_url)\n", base)
 	printEventsBanner(w, o, base)
+	if b.jobs != nil && len(b.jobs.jobs) > 0 {
+		fmt.Fprintf(w, "  POST %s/jobs/{name}  run a scheduled function now (%s); they also run on timers\n", base, joinNames(b.jobs.names()))
+	}
+	fmt.Fprintf(w, "  GET  %s/healthz      liveness and store check\n", base)
+	fmt.Fprintf(w, "  store: %s\n", redactURL(b.dbURL))
 	if b.sim == nil {
 		fmt.Fprintf(w, "\nLive mode: credentials from the environment (WXPAY_*); no simulator.\n")
 		return
@@ -252,16 +255,16 @@ func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
 	if err != nil {
 		abs = o.keysDir
 	}
-	fmt.Fprintf(w, "\nSimulator mode (%s): a local WeChat Pay on the same port.\n", o.mode)
+	fmt.Fprintf(w, "\nSimulator mode (%s): a local WeChat Pay on the same port, on a virtual clock (POST /sim/clock).\n", o.mode)
 	fmt.Fprintf(w, "  %s/v3/…   the WeChat Pay API: configure any client (the official SDK too) from\n", base)
 	fmt.Fprintf(w, "           %s (mchid %s, merchant serial %s)\n", abs, b.id.MchID, b.id.MerchantSerial)
-	fmt.Fprintf(w, "  %s/sim/…  pay orders, settle refunds, list deliveries, switch faults\n", base)
-	fmt.Fprintf(w, "  API token for the bundle's own API: %s\n\n", filepath.Join(abs, apiTokenFile))
-	fmt.Fprintf(w, "Try it:\n")
-	fmt.Fprintf(w, "  go run ./cmd/wxpay trigger --keys-dir %s --url %s/notify --out-trade-no ORDER000001 --amount 100\n", o.keysDir, base)
-	fmt.Fprintf(w, "  go run ./cmd/wxpay trigger --keys-dir %s --url %s/notify --out-trade-no ORDER000001 --amount 100 --signtest\n", o.keysDir, base)
-	fmt.Fprintf(w, "  create an order through %s/v3/pay/transactions/native with notify_url %s/notify, then\n", base, base)
-	fmt.Fprintf(w, "  curl -X POST %s/sim/orders/OUT_TRADE_NO/pay   and   curl %s/sim/deliveries\n\n", base, base)
+	fmt.Fprintf(w, "  %s/sim/…  play the payer, settle refunds, list deliveries, switch faults, move the clock\n", base)
+	fmt.Fprintf(w, "  API token: %s\n\n", filepath.Join(abs, apiTokenFile))
+	fmt.Fprintf(w, "Try it — create an order, pay it as the simulated user, read it:\n")
+	tok := "$(cat " + filepath.Join(o.keysDir, apiTokenFile) + ")"
+	fmt.Fprintf(w, "  curl -s -X POST %s/orders -H \"Authorization: Bearer %s\" -d '{\"order_id\":\"COFFEE0001\",\"amount\":1234,\"description\":\"Latte\",\"scene\":\"native\"}'\n", base, tok)
+	fmt.Fprintf(w, "  curl -s -X POST %s/sim/orders/COFFEE0001/pay\n", base)
+	fmt.Fprintf(w, "  curl -s %s/orders/COFFEE0001 -H \"Authorization: Bearer %s\"\n\n", base, tok)
 	fmt.Fprintf(w, "Serving until Ctrl-C. Logs (JSON) go to stderr.\n")
 }
 
