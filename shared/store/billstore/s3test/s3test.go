@@ -5,11 +5,21 @@ package s3test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/paysls/wxpay/shared/store/billstore"
@@ -34,6 +44,76 @@ func Start() (*Server, error) {
 		return nil, err
 	}
 	return &Server{srv: srv}, nil
+}
+
+// StartAuthenticated runs a moto_server that checks every request's SigV4 signature
+// against the IAM access keys it holds, and creates one key allowed everything: its
+// id and secret are returned. moto authenticates nothing before its first
+// INITIAL_NO_AUTH_ACTION_COUNT requests, which are the three IAM calls made here.
+func StartAuthenticated() (srv *Server, keyID, secret string, err error) {
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		return nil, "", "", fmt.Errorf("moto_server: %w", testserver.ErrMissing)
+	}
+	ts, err := testserver.Start("env", 60*time.Second, func(port int) []string {
+		return []string{"INITIAL_NO_AUTH_ACTION_COUNT=3", "moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port)}
+	})
+	if err != nil {
+		return nil, "", "", err
+	}
+	srv = &Server{srv: ts}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
+	var out struct {
+		KeyID  string `xml:"CreateAccessKeyResult>AccessKey>AccessKeyId"`
+		Secret string `xml:"CreateAccessKeyResult>AccessKey>SecretAccessKey"`
+	}
+	for _, call := range []struct {
+		form url.Values
+		out  any
+	}{
+		{url.Values{"Action": {"CreateUser"}, "UserName": {"wxpay"}}, nil},
+		{url.Values{"Action": {"PutUserPolicy"}, "UserName": {"wxpay"}, "PolicyName": {"all"}, "PolicyDocument": {policy}}, nil},
+		{url.Values{"Action": {"CreateAccessKey"}, "UserName": {"wxpay"}}, &out},
+	} {
+		if err := srv.iam(call.form, call.out); err != nil {
+			srv.Kill()
+			return nil, "", "", err
+		}
+	}
+	if out.KeyID == "" || out.Secret == "" {
+		srv.Kill()
+		return nil, "", "", fmt.Errorf("moto IAM CreateAccessKey returned no key")
+	}
+	return srv, out.KeyID, out.Secret, nil
+}
+
+// iam makes one IAM Query API call (https://docs.aws.amazon.com/IAM/latest/APIReference/)
+// on the server, signed so that moto routes it to IAM.
+func (s *Server) iam(form url.Values, out any) error {
+	form.Set("Version", "2010-05-08")
+	body := form.Encode()
+	req, err := http.NewRequest(http.MethodPost, s.Endpoint()+"/", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: "bootstrap", SecretAccessKey: "bootstrap"}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "iam", "us-east-1", time.Now()); err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("moto IAM %s: %w", form.Get("Action"), err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("moto IAM %s: HTTP %d: %s", form.Get("Action"), resp.StatusCode, raw)
+	}
+	if out != nil {
+		return xml.Unmarshal(raw, out)
+	}
+	return nil
 }
 
 // Need skips (developer machine without moto) or fails (CI, broken install) a test
