@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/store/billstore/s3test"
 )
@@ -175,7 +173,7 @@ func TestS3SignaturesVerified(t *testing.T) {
 	open := func(id, secret, prefix string) *billstore.S3 {
 		st, err := billstore.NewS3(ctx, billstore.S3Options{
 			Bucket: "wxpay-bills-auth", Prefix: prefix, Region: "us-east-1", Endpoint: srv.Endpoint(),
-			Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
+			Credentials: billstore.StaticCredentials(id, secret, ""),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -242,7 +240,7 @@ func TestS3VirtualHost(t *testing.T) {
 	}}}
 	st, err := billstore.NewS3(context.Background(), billstore.S3Options{
 		Bucket: bucket, Prefix: "v", Region: "us-east-1", Endpoint: "http://s3.us-east-1.amazonaws.com", VirtualHost: true,
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), HTTPClient: client,
+		Credentials: billstore.StaticCredentials("test", "test", ""), HTTPClient: client,
 	})
 	if err != nil {
 		t.Fatal(err)

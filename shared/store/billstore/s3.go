@@ -15,19 +15,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-
-	"github.com/paysls/wxpay/shared/awsconf"
 )
 
 // The S3 backend speaks the S3 REST API directly: four operations (PutObject,
-// HeadObject, GetObject, CreateBucket) as plain net/http requests signed with the
-// SDK's SigV4 signer, which every Lambda bootstrap links anyway (DynamoDB uses it).
-// The SDK's service/s3 client would add its endpoint rules, checksum and
-// serialisation code — over 1 MB — to the billfetch bootstrap for these four calls
-// (shared/secrets does the same for SSM and Secrets Manager).
+// HeadObject, GetObject, CreateBucket) as plain net/http requests, SigV4-signed by
+// sigv4.go. The SDK's service/s3 client added its endpoint rules, checksum and
+// serialisation code — 1.05 MB — to the billfetch Lambda bootstrap for these four
+// calls (shared/secrets does the same for SSM and Secrets Manager), and the SDK as a
+// whole to the Tencent SCF build, which must do without it (wxpay_noaws) and stores
+// its bills in COS through this same code.
 //
 // Signing (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html):
 // every request carries x-amz-content-sha256, signed, holding the hex SHA-256 of the
@@ -40,7 +36,7 @@ import (
 
 // S3 is a Store in an S3 bucket (or Tencent COS, which speaks the S3 API).
 type S3 struct {
-	creds    aws.CredentialsProvider
+	creds    CredentialsProvider
 	region   string
 	client   *http.Client
 	base     *url.URL // scheme, host (bucket.host when virtual) and base path
@@ -48,7 +44,6 @@ type S3 struct {
 	bucket   string
 	prefix   string // "" or ending in "/"
 	endpoint string // as configured ("" = AWS), for String
-	signer   *v4.Signer
 }
 
 // S3Options configures NewS3.
@@ -60,8 +55,9 @@ type S3Options struct {
 	// VirtualHost addresses the bucket as a host name (bucket.endpoint) instead of
 	// path-style (endpoint/bucket), for services that require it.
 	VirtualHost bool
-	// Credentials, when set, replace the default chain (tests, local servers).
-	Credentials aws.CredentialsProvider
+	// Credentials, when set, replace the default chain (tests, local servers):
+	// StaticCredentials, or in AWS builds any aws.CredentialsProvider.
+	Credentials CredentialsProvider
 	// HTTPClient, when set, sends the requests (default http.DefaultClient). It
 	// must not have a Timeout shorter than a download: Open streams the body.
 	HTTPClient *http.Client
@@ -103,26 +99,24 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	if o.Bucket == "" {
 		return nil, errors.New("billstore: s3 URL must name a bucket: s3://BUCKET/prefix")
 	}
-	// awsconf: the default chain locally, only the Lambda environment in Lambda builds
-	// (which keeps SSO/STS/IMDS out of the bootstrap).
-	cfg, err := awsconf.Load(ctx, awsconf.Options{Region: o.Region})
+	creds, region, err := loadConfig(ctx, o.Region)
 	if err != nil {
-		return nil, fmt.Errorf("billstore: %w", err)
+		return nil, err
 	}
 	if o.Credentials != nil {
-		cfg.Credentials = o.Credentials
+		creds = o.Credentials
 	}
-	if cfg.Credentials == nil {
+	if creds == nil {
 		return nil, errors.New("billstore: no AWS credentials for s3 (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or use a role)")
 	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+	if region == "" {
+		region = "us-east-1"
 	}
 	endpoint := o.Endpoint
 	if endpoint == "" {
 		// https://docs.aws.amazon.com/general/latest/gr/s3.html (China: amazonaws.com.cn).
-		endpoint = "https://s3." + cfg.Region + ".amazonaws.com"
-		if strings.HasPrefix(cfg.Region, "cn-") {
+		endpoint = "https://s3." + region + ".amazonaws.com"
+		if strings.HasPrefix(region, "cn-") {
 			endpoint += ".cn"
 		}
 	}
@@ -143,11 +137,8 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		prefix += "/"
 	}
 	return &S3{
-		creds: cfg.Credentials, region: cfg.Region, client: client, base: base, virtual: o.VirtualHost,
+		creds: creds, region: region, client: client, base: base, virtual: o.VirtualHost,
 		bucket: o.Bucket, prefix: prefix, endpoint: o.Endpoint,
-		// S3's canonical URI is the path encoded once: objectURL encodes it, the
-		// signer must not encode it again.
-		signer: v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true }),
 	}, nil
 }
 
@@ -304,24 +295,9 @@ func (s *S3) objectURL(k Key) *url.URL {
 	return &u
 }
 
-// escapePath is S3's UriEncode of a path: every byte but A-Z a-z 0-9 - . _ ~ and /
-// as %XY (upper-case hex), which is also a valid escaping for net/url, so the path
-// sent is the path signed.
-func escapePath(p string) string {
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '/' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
-	}
-	return b.String()
-}
+// escapePath: the path UriEncoded (sigv4.go) but for its slashes, which is also a
+// valid escaping for net/url, so the path sent is the path signed.
+func escapePath(p string) string { return uriEncode(p, true) }
 
 // Requests are retried on a transport error or a 500/502/503/504 answer (S3's
 // InternalError and SlowDown), like the SDK's standard retryer; every operation here
@@ -355,14 +331,11 @@ func (s *S3) do(ctx context.Context, method string, u *url.URL, header http.Head
 			}
 			req.Body, req.ContentLength = io.NopCloser(r), size
 		}
-		req.Header.Set("X-Amz-Content-Sha256", payloadHash)
 		creds, err := s.creds.Retrieve(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("credentials: %w", err)
 		}
-		if err := s.signer.SignHTTP(ctx, creds, req, payloadHash, "s3", s.region, time.Now()); err != nil {
-			return nil, fmt.Errorf("sign: %w", err)
-		}
+		signV4(req, creds, s.region, "s3", payloadHash, time.Now())
 		resp, err := s.client.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
