@@ -99,12 +99,17 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	if o.Bucket == "" {
 		return nil, errors.New("billstore: s3 URL must name a bucket: s3://BUCKET/prefix")
 	}
-	creds, region, err := loadConfig(ctx, o.Region)
-	if err != nil {
-		return nil, err
-	}
-	if o.Credentials != nil {
-		creds = o.Credentials
+	creds, region := o.Credentials, o.Region
+	if creds == nil || region == "" {
+		// The environment's credentials and region (creds_aws.go, creds_noaws.go);
+		// not consulted when o gives both.
+		var err error
+		if creds, region, err = loadConfig(ctx, o.Region); err != nil {
+			return nil, err
+		}
+		if o.Credentials != nil {
+			creds = o.Credentials
+		}
 	}
 	if creds == nil {
 		return nil, errors.New("billstore: no AWS credentials for s3 (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or use a role)")
