@@ -10,8 +10,10 @@
 //	                                     S3; Tencent COS through its S3-compatible endpoint
 //	                                     (endpoint=https://cos.ap-guangzhou.myqcloud.com);
 //	                                     requests are path-style unless style=virtual,
-//	                                     credentials from the AWS default chain
-//	                                     (AWS_ACCESS_KEY_ID/…, role)
+//	                                     SigV4-signed without the S3 SDK; credentials
+//	                                     from the AWS default chain (AWS_ACCESS_KEY_ID/…,
+//	                                     role; Lambda: its environment), in SCF builds
+//	                                     AWS_* or the execution role's TENCENTCLOUD_*
 //
 // Files are stored gzip-compressed as {prefix}/{mchid}/{type}/{date}.csv.gz; the hash
 // (SHA1) is over the uncompressed bill, as WeChat Pay computes it.
