@@ -147,6 +147,7 @@ func env(t *testing.T, extra ...string) []string {
 		"STORE_URL=bolt://" + filepath.Join(t.TempDir(), "store.db"),
 		"WXPAY_API_BASE=" + dead.URL,
 		"WXPAY_API_TOKEN=test-token",
+		"WXPAY_NOTIFY_URL=https://pay.example.com/wxpay/notify", // createorder checks it at start-up
 		"BILLS_URL=file://" + t.TempDir(),
 	}
 	return append(base, extra...)
