@@ -93,7 +93,9 @@ func run(runs int, extra []string) error {
 	if len(mains) == 0 {
 		return fmt.Errorf("no functions/*/cmd/main.go: run from the repository root")
 	}
-	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tmp, "WXPAY_KEYS_DIR=" + keys, "BILLS_URL=file://" + tmp}
+	// createorder checks its notify_url and needs the API token at start-up.
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tmp, "WXPAY_KEYS_DIR=" + keys, "BILLS_URL=file://" + tmp,
+		"WXPAY_NOTIFY_URL=https://pay.example.com/wxpay/notify", "WXPAY_API_TOKEN=startup-token"}
 	lambdaEnv := append(slices.Clone(base), "AWS_REGION=ap-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x",
 		"STORE_URL=dynamodb://wxpay?endpoint=http://127.0.0.1:9") // Open contacts nothing
 	subjects := []subject{{name: "hello-world", bin: helloBin, kind: "listen"}}

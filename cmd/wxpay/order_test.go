@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// `wxpay order` against a running bundle: create prints the state, the amount in yuan
+// and the QR code with its code_url; pay plays the payer through the simulator and
+// waits for the notification's effect; refund and get; and a missing token or a wrong
+// subcommand says what to do.
+func TestOrderCommand(t *testing.T) {
+	f := startServe(t, "")
+	run := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"order"}, args...), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	common := []string{"--url", f.srv.URL, "--keys-dir", f.keys}
+	out, errs, code := run(append([]string{"create", "--order-id", "CLIORDER001", "--amount", "1234", "--description", "Latte"}, common...)...)
+	if code != 0 || !strings.Contains(out, "NOTPAY, ¥12.34") || !strings.Contains(out, "code_url: weixin://wxpay/bizpayurl?pr=") || !strings.Contains(out, "█") {
+		t.Fatalf("create: %d\n%s%s", code, out, errs)
+	}
+	out, errs, code = run(append([]string{"pay", "CLIORDER001"}, common...)...)
+	if code != 0 || !strings.Contains(out, "SUCCESS, ¥12.34") {
+		t.Fatalf("pay: %d\n%s%s", code, out, errs)
+	}
+	out, errs, code = run(append([]string{"refund", "CLIORDER001", "--amount", "234", "--out-refund-no", "CLIREFUND01"}, common...)...)
+	if code != 0 || !strings.Contains(out, "refund CLIREFUND01: PROCESSING, ¥2.34") {
+		t.Fatalf("refund: %d\n%s%s", code, out, errs)
+	}
+	out, errs, code = run(append([]string{"get", "CLIORDER001", "--json"}, common...)...)
+	var view map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &view) != nil || view["state"] != "SUCCESS" {
+		t.Fatalf("get --json: %d\n%s%s", code, out, errs)
+	}
+	// Over-refund: the API's refusal is shown with its hint, exit 1.
+	if _, errs, code = run(append([]string{"refund", "CLIORDER001", "--amount", "5000"}, common...)...); code != 1 || !strings.Contains(errs, "HTTP 4") {
+		t.Fatalf("over-refund: %d %s", code, errs)
+	}
+	if _, errs, code = run("get", "CLIORDER001", "--url", f.srv.URL, "--keys-dir", t.TempDir()); code != 1 || !strings.Contains(errs, "no API token") {
+		t.Fatalf("no token: %d %s", code, errs)
+	}
+	if _, errs, code = run("frobnicate"); code != 2 || !strings.Contains(errs, "create, get, pay, close or refund") {
+		t.Fatalf("unknown subcommand: %d %s", code, errs)
+	}
+	if _, errs, code = run(append([]string{"create"}, common...)...); code != 2 || !strings.Contains(errs, "--amount is required") {
+		t.Fatalf("create without amount: %d %s", code, errs)
+	}
+}
