@@ -3,12 +3,13 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/functions/reconcile"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
@@ -72,73 +73,69 @@ func TestOneRunSettlesDroppedNotifications(t *testing.T) {
 }
 
 // A notification and three concurrent reconcile runs on the same 20 orders give 20
-// transitions and 20 order.paid events.
+// transitions and 20 order.paid events: the simulator delivers every payment to the
+// real notify function over HTTP while three reconcile runs query the same orders.
 func TestNotifyAndConcurrentRunsTransitionOnce(t *testing.T) {
 	h := newHarness(t)
-	if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+	nh, err := notify.New(h.cfg, h.st, quiet())
+	if err != nil {
 		t.Fatal(err)
 	}
+	nh.Ledger.Now = h.clock.Now
+	notifySrv := httptest.NewServer(nh)
+	t.Cleanup(notifySrv.Close)
+	h.cfg.NotifyURL = notifySrv.URL + "/notify"
 	var nos []string
 	for i := range 20 {
 		no := fmt.Sprintf("RACE%06d", i)
 		h.order(no, 500, 2*time.Hour)
-		h.pay(no)
 		nos = append(nos, no)
 	}
-	h.clock.Advance(2 * time.Minute)
-	var applied atomic.Int64
+	h.clock.Advance(2 * time.Minute) // every order due for its first query
+	for _, no := range nos {
+		h.pay(no) // its notification is on its way to notify while the runs start
+	}
 	var wg sync.WaitGroup
-	// "notify": the same ledger transition the notify function makes, from a query
-	// answer standing in for the decrypted notification.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for _, no := range nos {
-			tx, err := h.client.QueryByOutTradeNo(h.ctx, no)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			r, err := h.ledger.ApplyTransaction(h.ctx, tx, "notify")
-			if err != nil {
-				t.Error(err)
-			}
-			if r.Outcome == payment.Applied {
-				applied.Add(1)
-			}
-		}
-	}()
 	var settled atomic.Int64
 	for range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep, err := h.job(reconcile.Options{Concurrency: 4}).Pass(h.ctx, h.clock.Now())
-			if err != nil {
-				t.Error(err)
+			for range 3 {
+				rep, err := h.job(reconcile.Options{Concurrency: 4}).Pass(h.ctx, h.clock.Now())
+				if err != nil {
+					t.Error(err)
+				}
+				settled.Add(int64(rep.Settled))
 			}
-			settled.Add(int64(rep.Settled))
 		}()
 	}
 	wg.Wait()
-	if got := applied.Load() + settled.Load(); got != 20 {
-		t.Fatalf("%d transitions (notify %d + reconcile %d), want 20", got, applied.Load(), settled.Load())
+	// Let every notification land (each is a duplicate or the transition).
+	deadline := time.Now().Add(5 * time.Second)
+	for _, no := range nos {
+		for h.state(payment.OrderKey(h.cfg.MchID, no)) != wechatpay.TradeStateSuccess && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	paidEvents := 0
 	for _, no := range nos {
 		rec, _ := h.st.Get(h.ctx, payment.OrderKey(h.cfg.MchID, no))
+		n := 0
 		for _, e := range events.Entries(rec) {
 			if e.Type == events.OrderPaid {
-				paidEvents++
+				n++
 			}
 		}
-		if rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess {
-			t.Fatalf("%s: %s", no, rec.Attrs[payment.AttrState])
+		if n != 1 || rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess || len(payment.Conflicts(rec)) != 0 {
+			t.Fatalf("%s: %d order.paid events, state %s, %d conflicts", no, n, rec.Attrs[payment.AttrState], len(payment.Conflicts(rec)))
 		}
+		paidEvents += n
 	}
 	if paidEvents != 20 {
 		t.Fatalf("%d order.paid events recorded, want 20", paidEvents)
 	}
+	t.Logf("of 20 transitions, reconcile made %d and notify the rest", settled.Load())
 }
 
 // Expired orders are closed at WeChat Pay and locally; a deferred close of an order
@@ -223,20 +220,16 @@ func TestFrequencyLimitedStorm(t *testing.T) {
 		h.pay(no)
 	}
 	h.clock.Advance(2 * time.Minute)
-	var limited atomic.Int64
-	storm := func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method != http.MethodGet || limited.Add(1)%2 == 0 { // every other query refused
-			return false
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = w.Write([]byte(`{"code":"FREQUENCY_LIMITED","message":"频率超限"}`))
-		return true
+	// The simulator's own storm: every second query answered 429 FREQUENCY_LIMITED,
+	// signed, as WeChat Pay answers a merchant over its rate limit.
+	if err := h.sim.SetFaults(paysim.Faults{DropAll: true, FrequencyLimited: &paysim.FrequencyLimit{Rate: 0.5, Pattern: "GET /v3/pay/transactions/*"}}); err != nil {
+		t.Fatal(err)
 	}
-	h.intercept.Store(&storm)
 	j := h.job(reconcile.Options{Rate: 200})
 	first := h.pass(j)
-	h.intercept.Store(nil)
+	if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+		t.Fatal(err)
+	}
 	settled := first.Settled
 	for range 3 {
 		h.clock.Advance(2 * time.Minute)
