@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -140,7 +137,7 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		if cfg, err = config.FromKeysDir(o.keysDir); err != nil {
 			return nil, err
 		}
-		if b.token, err = loadOrCreateToken(filepath.Join(o.keysDir, apiTokenFile)); err != nil {
+		if b.token, err = loadOrCreateSecret(filepath.Join(o.keysDir, apiTokenFile), ""); err != nil {
 			return nil, err
 		}
 	}
@@ -209,26 +206,6 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 	scaleEventBackoff(nh, o)
 	b.stopEvents = startEventTimer(nh, log.With("component", "events"))
 	return b, nil
-}
-
-// loadOrCreateToken reads the API bearer token, or writes a fresh random one (0600).
-func loadOrCreateToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err == nil && strings.TrimSpace(string(data)) != "" {
-		return strings.TrimSpace(string(data)), nil
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("api token: %w", err)
-	}
-	var raw [24]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", fmt.Errorf("api token: %w", err)
-	}
-	token := hex.EncodeToString(raw[:])
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return token, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -61,7 +61,7 @@ func configureServeEvents(cfg *config.Config, o serveOptions, b *bundle) error {
 		cfg.Bundle.WebhookSecret = config.NewSecret([]byte(v))
 		return nil
 	}
-	secret, err := loadOrCreateSecret(filepath.Join(o.keysDir, config.FileWebhookSecret))
+	secret, err := loadOrCreateSecret(filepath.Join(o.keysDir, config.FileWebhookSecret), "whsec_")
 	if err != nil {
 		return err
 	}
@@ -76,22 +76,23 @@ func firstNonEmpty(a, b string) string {
 	return strings.TrimSpace(b)
 }
 
-// loadOrCreateSecret reads a secret file, or writes a fresh random one (0600).
-func loadOrCreateSecret(path string) (string, error) {
+// loadOrCreateSecret reads a secret file (the API token, the webhook secret), or writes
+// a fresh random one, prefix + 64 hex digits, with mode 0600.
+func loadOrCreateSecret(path, prefix string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err == nil && strings.TrimSpace(string(data)) != "" {
 		return strings.TrimSpace(string(data)), nil
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("serve: %w", err)
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", fmt.Errorf("serve: webhook secret: %w", err)
+		return "", fmt.Errorf("new secret: %w", err)
 	}
-	s := "whsec_" + hex.EncodeToString(raw[:])
+	s := prefix + hex.EncodeToString(raw[:])
 	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("serve: write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return s, nil
 }

@@ -4,37 +4,21 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"os"
 
 	"github.com/paysls/wxpay/functions/reconcile"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/fnmain"
 	"github.com/paysls/wxpay/shared/runtime"
-	"github.com/paysls/wxpay/shared/store/storeurl"
+	"github.com/paysls/wxpay/shared/store"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", "reconcile")
-	if err := run(log); err != nil {
-		log.Error("reconcile stopped", "error", err.Error())
-		os.Exit(1)
-	}
-}
-
-func run(log *slog.Logger) error {
-	cfg, err := config.FromEnv()
-	if err != nil {
-		return err
-	}
-	st, err := storeurl.Open(context.Background(), os.Getenv("STORE_URL"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	job, err := reconcile.New(cfg, st, reconcile.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	return runtime.RunJob(job.Run)
+	fnmain.Start("reconcile", func(cfg config.Config, st store.Store, log *slog.Logger) error {
+		job, err := reconcile.New(cfg, st, reconcile.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		return runtime.RunJob(job.Run)
+	})
 }
