@@ -98,38 +98,37 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 		// A close was requested (re-priced or cancelled): the payment needs a person.
 		store.AttrIn(AttrCloseOwed, ""),
 	}}
-	for range maxRetries {
-		ev := orderEvent(paid)
-		ev.OutTradeNo, ev.MchID, ev.Amount = tx.OutTradeNo, owner, tx.Amount.Total
-		set, evt, err := withEvent(key, events.OrderPaid, now, paid, nil)
-		if err != nil {
-			return Result{}, err
-		}
-		// The event's data needs the order id, which only the record knows: the common
-		// path does not read first, so order.paid carries what the write sets, and the
-		// merchant maps out_trade_no back (order_id == out_trade_no for first attempts).
-		if err := setEventData(key, set, evt, ev); err != nil {
-			return Result{}, err
-		}
-		outbox := events.IndexOutbox
-		rec, err := l.Store.Update(ctx, key, store.Change{Set: set, Pending: &outbox, PendingSince: now}, cond)
-		if err == nil {
-			return Result{Outcome: Applied, Record: rec, Event: evt}, nil
-		}
-		var cf *store.ConditionFailedError
-		if !errors.As(err, &cf) {
-			return Result{}, fmt.Errorf("payment: apply %s to %s: %w", tx.TransactionID, key, err)
-		}
-		if cf.Current == nil {
-			res, err := l.recordUnknown(ctx, key, tx, paid, amount, source)
-			if cur, ok := raced(err); ok {
-				return l.judge(ctx, *cur, tx, string(data), source)
-			}
-			return res, err
-		}
-		return l.judge(ctx, *cf.Current, tx, string(data), source)
+	ev := orderEvent(paid)
+	ev.OutTradeNo, ev.MchID, ev.Amount = tx.OutTradeNo, owner, tx.Amount.Total
+	set, evt, err := withEvent(key, events.OrderPaid, now, paid, nil)
+	if err != nil {
+		return Result{}, err
 	}
-	return Result{}, fmt.Errorf("payment: apply %s to %s: too much contention", tx.TransactionID, key)
+	// The common path does not read first, so order.paid carries what this write sets;
+	// the merchant's order_id, which only the record knows, is added when the event is
+	// delivered (events.Payload).
+	if err := setEventData(key, set, evt, ev); err != nil {
+		return Result{}, err
+	}
+	outbox := events.IndexOutbox
+	rec, err := l.Store.Update(ctx, key, store.Change{Set: set, Pending: &outbox, PendingSince: now}, cond)
+	if err == nil {
+		return Result{Outcome: Applied, Record: rec, Event: evt}, nil
+	}
+	var cf *store.ConditionFailedError
+	if !errors.As(err, &cf) {
+		return Result{}, fmt.Errorf("payment: apply %s to %s: %w", tx.TransactionID, key, err)
+	}
+	if cf.Current == nil {
+		res, err := l.recordUnknown(ctx, key, tx, paid, amount, source)
+		if cur, ok := raced(err); ok {
+			return l.judge(ctx, *cur, tx, string(data), source)
+		}
+		return res, err
+	}
+	// The condition failed: a duplicate, a race, or a conflict — judged against the
+	// record the failed write handed back.
+	return l.judge(ctx, *cf.Current, tx, string(data), source)
 }
 
 // billDay places a paid record in its bill day's passive listing (once its events are
