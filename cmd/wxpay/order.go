@@ -27,6 +27,7 @@ it from a terminal. The API token comes from --token, $WXPAY_API_TOKEN or
   wxpay order create --order-id ORDER10001 --amount 100 --description "Coffee" --scene native
   wxpay order get ORDER10001
   wxpay order pay ORDER10001            (the simulator plays the payer: wxpay serve without credentials)
+  wxpay order pay 'weixin://wxpay/bizpayurl?pr=…'   (or "scans" a Native code_url)
   wxpay order refund ORDER10001 --amount 50
   wxpay order close ORDER10001`
 
@@ -174,8 +175,16 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// pay plays the payer through the simulator: it pays the order's current attempt.
+// pay plays the payer through the simulator: it pays the order's current attempt, or
+// "scans" a Native code_url (weixin://wxpay/bizpayurl?pr=…) given instead of an order id.
 func (c *orderClient) pay(ctx context.Context, orderID string) (map[string]any, error) {
+	if strings.HasPrefix(orderID, "weixin://") {
+		out, err := c.do(ctx, http.MethodPost, "/sim/pay", map[string]string{"code_url": orderID})
+		if err != nil {
+			return nil, fmt.Errorf("%w\n  (pay works against wxpay serve's simulator only: a real code is scanned in WeChat)", err)
+		}
+		return out, nil
+	}
 	view, err := c.do(ctx, http.MethodGet, "/orders/"+orderID, nil)
 	if err != nil {
 		return nil, err

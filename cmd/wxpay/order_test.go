@@ -24,9 +24,20 @@ func TestOrderCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "NOTPAY, ¥12.34") || !strings.Contains(out, "code_url: weixin://wxpay/bizpayurl?pr=") || !strings.Contains(out, "█") {
 		t.Fatalf("create: %d\n%s%s", code, out, errs)
 	}
+	// Pay by "scanning" the code_url the create printed, as a phone would.
+	codeURL := out[strings.Index(out, "code_url: ")+len("code_url: "):]
+	codeURL = strings.TrimSpace(codeURL[:strings.IndexByte(codeURL, '\n')])
+	if out, errs, code = run(append([]string{"pay", codeURL}, common...)...); code != 0 {
+		t.Fatalf("pay %s: %d\n%s%s", codeURL, code, out, errs)
+	}
+	// pay by order id waits for the notification's effect; the order is paid already.
 	out, errs, code = run(append([]string{"pay", "CLIORDER001"}, common...)...)
+	if code == 0 || !strings.Contains(errs, "ORDERPAID") && !strings.Contains(errs, "paid") {
+		t.Fatalf("paying a paid order again: %d\n%s%s", code, out, errs)
+	}
+	out, errs, code = run(append([]string{"get", "CLIORDER001"}, common...)...)
 	if code != 0 || !strings.Contains(out, "SUCCESS, ¥12.34") {
-		t.Fatalf("pay: %d\n%s%s", code, out, errs)
+		t.Fatalf("get after pay: %d\n%s%s", code, out, errs)
 	}
 	out, errs, code = run(append([]string{"refund", "CLIORDER001", "--amount", "234", "--out-refund-no", "CLIREFUND01"}, common...)...)
 	if code != 0 || !strings.Contains(out, "refund CLIREFUND01: PROCESSING, ¥2.34") {
