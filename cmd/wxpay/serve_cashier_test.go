@@ -112,14 +112,15 @@ func TestServeCashier(t *testing.T) {
 	}
 
 	// A tampered token, another order under the same token, or none: 403.
-	q := u.Query()
-	tt := q.Get("t")
-	last := "A"
-	if strings.HasSuffix(tt, "A") {
-		last = "B"
+	tt := u.Query().Get("t")
+	dot := strings.IndexByte(tt, '.')
+	flip := byte('A')
+	if tt[dot+1] == 'A' {
+		flip = 'B'
 	}
+	tampered := tt[:dot+1] + string(flip) + tt[dot+2:] // the MAC's first character
 	for _, target := range []string{
-		base + "/pay/SERVECASH01?t=" + url.QueryEscape(tt[:len(tt)-1]+last),
+		base + "/pay/SERVECASH01?t=" + url.QueryEscape(tampered),
 		base + "/pay/SERVECASH02?t=" + url.QueryEscape(tt),
 		base + "/pay/SERVECASH01",
 	} {
