@@ -169,7 +169,7 @@ var wantRoutes = map[string][]string{
 	"createorder": {
 		"POST /orders", "GET /orders/{order_id}", "POST /orders/{order_id}/close",
 		"POST /orders/{order_id}/refunds", "GET /orders/{order_id}/refunds/{out_refund_no}",
-		"GET /oauth/openid", "GET /pay/{order_id}",
+		"GET /oauth/openid", "GET /pay/{proxy+}", // the cashier: /pay/{order_id}, /status, /h5, /oauth, /pay/_/assets
 	},
 	"notify": {"POST /notify", "GET /events", "POST /events/{id}/resend"},
 }

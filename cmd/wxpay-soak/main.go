@@ -2,6 +2,7 @@
 // against a real `wxpay serve` process, on bbolt and on Redis, with the process killed
 // (kill -9) and Redis restarted mid-storm. Everything runs on loopback, in a temporary
 // directory, and stops by itself; it prints a summary and exits 1 if any check fails.
+// The orders are created as a merchant creates them, through serve's POST /orders.
 //
 // Checks: every notification answered 2xx is in the store; every order transitioned
 // exactly once (one order.paid, no conflict, never REVIEW); every merchant event reached
@@ -39,7 +40,6 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store/storeurl"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -141,6 +141,7 @@ type soak struct {
 type summary struct {
 	Backend                       string
 	Orders, Deliveries, Senders   int
+	CreateTime                    time.Duration // creating and paying the orders through serve
 	Raced, Redeliveries           int
 	Sent, Resent                  int
 	Status                        map[string]int
@@ -162,6 +163,9 @@ func (s summary) print(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "== soak on %s\n", s.Backend)
+	if s.CreateTime > 0 {
+		fmt.Fprintf(w, "   %d orders created (POST /orders) and paid (simulator) in %v\n", s.Orders, s.CreateTime.Round(time.Millisecond))
+	}
 	fmt.Fprintf(w, "   %d deliveries for %d orders (%d raced copies, %d later redeliveries), %d senders\n", s.Deliveries, s.Orders, s.Raced, s.Redeliveries, s.Senders)
 	if s.Duration > 0 {
 		fmt.Fprintf(w, "   %d requests in %v: %.0f requests/s; latency p50 %v p99 %v max %v\n", s.Sent, s.Duration.Round(time.Millisecond),
@@ -208,16 +212,22 @@ func (s *soak) run(ctx context.Context) (summary, error) {
 	}
 	defer s.recv.close()
 
-	fmt.Printf("[%s] creating %d orders\n", s.backend, s.o.orders)
-	txs, err := createOrders(ctx, s.storeURL, s.id, s.o.orders)
+	if err := s.startServe(ctx); err != nil {
+		return s.sum, err
+	}
+	token, err := os.ReadFile(filepath.Join(s.keys, config.FileAPIToken)) // written by serve
+	if err != nil {
+		return s.sum, fmt.Errorf("api token: %w", err)
+	}
+	fmt.Printf("[%s] creating %d orders through POST /orders\n", s.backend, s.o.orders)
+	began := time.Now()
+	txs, err := createOrders(ctx, "http://"+s.addr, strings.TrimSpace(string(token)), s.o.orders)
 	if err != nil {
 		return s.sum, fmt.Errorf("create orders: %w", err)
 	}
+	s.sum.CreateTime = time.Since(began)
 	plan, err := s.plan(txs)
 	if err != nil {
-		return s.sum, err
-	}
-	if err := s.startServe(ctx); err != nil {
 		return s.sum, err
 	}
 	fmt.Printf("[%s] storm: %d deliveries, %d senders\n", s.backend, len(plan), s.o.senders)
@@ -235,42 +245,55 @@ func (s *soak) run(ctx context.Context) (summary, error) {
 	return s.sum, s.verify(ctx, txs, acked)
 }
 
-// createOrders makes n orders and pays each at a simulated WeChat Pay, returning the
-// genuine transactions whose notifications the storm delivers.
-//
-// For now (no POST /orders on this branch) each order is written with the ledger's own
-// CreateOrder — exactly what POST /orders does — straight into the store before serve
-// starts (serve owns the bbolt file once running), and created and paid at a simulator
-// of the soak's own (its notifications dropped: the soak's 64 senders are the storm).
-//
-// Once POST /orders exists, the integrator replaces the body with, after serve started:
-// POST {serve}/orders (Authorization: Bearer <keys>/api_token, {"order_id","amount",
-// "scene":"native",…}) then POST {serve}/sim/orders/{out_trade_no}/pay with the
-// simulator's drop_all fault on (POST /sim/faults {"drop_all":true}), keeping the
-// returned transaction — and moves the call in soak.run after startServe.
-func createOrders(ctx context.Context, storeURL string, id *keysdir.Identity, n int) ([]wechatpay.Transaction, error) {
-	st, err := storeurl.Open(ctx, storeURL)
-	if err != nil {
-		return nil, err
+// createOrders makes n orders through the running serve's order API and pays each at
+// its simulator, returning the genuine transactions whose notifications the storm
+// delivers: POST {serve}/orders (Authorization: Bearer <keys>/api_token, scene native)
+// — the merchant's path, one conditional write and one prepay per order — then POST
+// {serve}/sim/orders/{out_trade_no}/pay with the simulator's drop_all fault on, so its
+// own notifications are lost and the soak's senders are the storm. (serve's reconcile
+// may settle a few orders by query before the storm reaches them; their notifications
+// are then duplicates, and each order still transitions once.)
+func createOrders(ctx context.Context, base, token string, n int) ([]wechatpay.Transaction, error) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	call := func(method, path string, body any, auth bool, out any) error {
+		var rd io.Reader
+		if body != nil {
+			b, err := json.Marshal(body)
+			if err != nil {
+				return err
+			}
+			rd = bytes.NewReader(b)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		if err != nil {
+			return err
+		}
+		if res.StatusCode/100 != 2 {
+			return fmt.Errorf("%s %s: HTTP %d: %.300s", method, path, res.StatusCode, raw)
+		}
+		if out != nil {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return fmt.Errorf("%s %s: %w", method, path, err)
+			}
+		}
+		return nil
 	}
-	defer st.Close()
-	ledger := &payment.Ledger{Store: st}
-	sim, err := paysim.New(paysim.Config{Identity: id, Faults: paysim.Faults{DropAll: true}})
-	if err != nil {
-		return nil, err
+	if err := call(http.MethodPost, "/sim/faults", map[string]bool{"drop_all": true}, false, nil); err != nil {
+		return nil, fmt.Errorf("simulator fault drop_all: %w", err)
 	}
-	defer sim.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: sim}
-	go srv.Serve(ln)
-	defer srv.Close()
-	client := &wechatpay.Client{BaseURL: "http://" + ln.Addr().String(), Signer: id.MerchantSigner(),
-		Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, MchID: id.MchID, AppID: id.AppID,
-		NotifyURLOptions: wechatpay.NotifyURLOptions{AllowLoopback: true}}
-
 	txs := make([]wechatpay.Transaction, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -284,24 +307,32 @@ func createOrders(ctx context.Context, storeURL string, id *keysdir.Identity, n 
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				no := fmt.Sprintf("SOAK%010d", i)
+				id := fmt.Sprintf("SOAK%010d", i)
 				amount := int64(1 + rand.IntN(100000))
-				if _, err := ledger.CreateOrder(ctx, payment.NewOrder{MchID: id.MchID, AppID: id.AppID, OutTradeNo: no, OrderID: no,
-					Amount: amount, Scene: "native", ExpiresAt: time.Now().Add(2 * time.Hour)}); err != nil {
-					errc <- fmt.Errorf("ledger order %s: %w", no, err)
+				var created struct {
+					OutTradeNo string `json:"out_trade_no"`
+					Amount     int64  `json:"amount"`
+				}
+				if err := call(http.MethodPost, "/orders", map[string]any{"order_id": id, "amount": amount, "description": "soak", "scene": "native"}, true, &created); err != nil {
+					errc <- fmt.Errorf("create order %s: %w", id, err)
 					return
 				}
-				if _, err := client.Prepay(ctx, wechatpay.SceneNative, wechatpay.PrepayRequest{Description: "soak", OutTradeNo: no,
-					NotifyURL: "http://127.0.0.1:1/notify", Amount: wechatpay.Amount{Total: amount, Currency: "CNY"}}); err != nil {
-					errc <- fmt.Errorf("prepay %s: %w", no, err)
+				if created.OutTradeNo != id || created.Amount != amount {
+					errc <- fmt.Errorf("create order %s: answered out_trade_no %q amount %d", id, created.OutTradeNo, created.Amount)
 					return
 				}
-				tx, _, _, err := sim.Pay(no, paysim.PayRequest{})
-				if err != nil {
-					errc <- fmt.Errorf("pay %s: %w", no, err)
+				var paid struct {
+					Transaction wechatpay.Transaction `json:"transaction"`
+				}
+				if err := call(http.MethodPost, "/sim/orders/"+id+"/pay", nil, false, &paid); err != nil {
+					errc <- fmt.Errorf("pay %s: %w", id, err)
 					return
 				}
-				txs[i] = tx
+				if paid.Transaction.TransactionID == "" || paid.Transaction.Amount.Total != amount {
+					errc <- fmt.Errorf("pay %s: transaction %+v", id, paid.Transaction)
+					return
+				}
+				txs[i] = paid.Transaction
 			}
 		}()
 	}

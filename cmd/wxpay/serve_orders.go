@@ -4,17 +4,20 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/shared/config"
 )
 
-// mountOrders mounts the order API (createorder) on the bundle's mux, on the bundle's
-// clock. With the simulator, cfg already names this server as WeChat Pay's API and
-// base + "/notify" as notify_url, so an order placed through /orders is paid through
-// /sim/orders/{out_trade_no}/pay (or POST /sim/pay) and notified to /notify on one
-// port. The bearer token is <keys-dir>/api_token. In live mode without WXPAY_API_TOKEN
-// and WXPAY_NOTIFY_URL the order API is left out (with a warning) rather than stopping
-// notify.
+// mountOrders mounts the order API (createorder) and the hosted cashier page on the
+// bundle's mux, on the bundle's clock. With the simulator, cfg already names this
+// server as WeChat Pay's API, its OAuth endpoints and the public URL of cashier links,
+// and base + "/notify" as notify_url, so an order placed through /orders is paid
+// through /sim/orders/{out_trade_no}/pay (or POST /sim/pay) and notified to /notify on
+// one port. The bearer token is <keys-dir>/api_token. The cashier (GET /pay/…) is
+// public — each link carries its own token — and places payments through the order
+// API in process. In live mode without WXPAY_API_TOKEN and WXPAY_NOTIFY_URL both are
+// left out (with a warning) rather than stopping notify.
 func (b *bundle) mountOrders(mux *http.ServeMux, cfg config.Config, log *slog.Logger) ([]string, error) {
 	if b.token != "" {
 		cfg.Bundle.APIToken = config.NewSecret([]byte(b.token))
@@ -30,5 +33,16 @@ func (b *bundle) mountOrders(mux *http.ServeMux, cfg config.Config, log *slog.Lo
 	mux.Handle("/orders", h)
 	mux.Handle("/orders/", h)
 	mux.Handle("/oauth/openid", h)
-	return []string{"POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid (bearer api_token)"}, nil
+	routes := []string{"POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid (bearer api_token)"}
+	page, err := cashier.New(cfg, cashier.APIOrders{API: h, Token: string(cfg.Bundle.APIToken.Reveal())},
+		cashier.Options{Logger: log.With("function", "cashier"), Now: b.clock()})
+	if err != nil {
+		if b.sim == nil {
+			log.Warn("cashier page not mounted", "error", err.Error())
+			return routes, nil
+		}
+		return nil, err
+	}
+	mux.Handle("/pay/", page)
+	return append(routes, "GET /pay/{order_id}?t=… (cashier page for scene \"cashier\" links; public)"), nil
 }

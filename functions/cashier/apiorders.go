@@ -17,8 +17,9 @@ import (
 // token, the user's address as RemoteAddr (so the API's client-IP rule sees the user,
 // not a proxy) and the browser's user agent in user_agent (so its scene checks apply).
 //
-// It needs GET /orders/{order_id} to answer the order's description (the page shows
-// it and every scene's create repeats it). Status's ask=false cannot be honoured
+// GET /orders/{order_id} answers the order's description (the page shows it and every
+// scene's create repeats it); createorder takes the order's attach from the stored
+// scene "cashier" order, which the page never sees. Status's ask=false cannot be honoured
 // through GET /orders/{id}, which may ask WeChat Pay on its own; the page never
 // concludes "unpaid" from a status read, so that is safe.
 type APIOrders struct {

@@ -80,6 +80,15 @@ func TestTokenRoundTrip(t *testing.T) {
 	if _, err := CheckToken(key, "ORDER123457", tok, now); err != errTokenInvalid {
 		t.Fatalf("other order: %v", err)
 	}
+	// One token, one spelling: the MAC's last base64 character carries 2 unused bits,
+	// and a link whose spelling differs there is refused like any other edit.
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		if alt := tok[:len(tok)-1] + string(c); alt != tok {
+			if _, err := CheckToken(key, "ORDER123456", alt, now); err != errTokenInvalid {
+				t.Fatalf("token %q (last character edited) answered %v", alt, err)
+			}
+		}
+	}
 	st := makeState(key, "ORDER123456", "0123456789abcdef", now)
 	if !regexp.MustCompile(`^[0-9a-zA-Z]{1,128}$`).MatchString(st) {
 		t.Fatalf("state %q breaks WeChat's [a-zA-Z0-9]{0,128}", st)

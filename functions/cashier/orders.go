@@ -13,8 +13,9 @@ const (
 	SceneNative = "native"
 )
 
-// Orders is what the cashier needs from the order API (functions/createorder). The
-// integrator adapts createorder.Handler to it; the tests adapt the simulator.
+// Orders is what the cashier needs from the order API (functions/createorder).
+// APIOrders adapts createorder's handler to it (wxpay serve, the createorder function);
+// the tests adapt the simulator.
 type Orders interface {
 	// Create places the order's payment in one scene, or replays it: order_id is the
 	// idempotency key, so the same request answers the same payment (JSAPI pay-sign
@@ -94,7 +95,7 @@ type JSAPI struct {
 	PaySign   string `json:"paySign"`
 }
 
-// Status mirrors createorder's OrderView, plus the description the page shows.
+// Status mirrors createorder's OrderView (the fields the page shows).
 type Status struct {
 	OrderID     string `json:"order_id"`
 	State       string `json:"state"` // WeChat Pay's trade_state words plus REVIEW

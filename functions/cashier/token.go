@@ -76,7 +76,7 @@ func CheckToken(key []byte, orderID, t string, now time.Time) (time.Time, error)
 	if !ok || len(expS) > 12 {
 		return time.Time{}, errTokenInvalid
 	}
-	got, err := base64.RawURLEncoding.DecodeString(macS)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(macS)
 	if err != nil || len(got) != macLen {
 		return time.Time{}, errTokenInvalid
 	}
@@ -155,7 +155,7 @@ func checkPayer(key []byte, appID, v string, now time.Time) (string, error) {
 	if len(parts) != 3 {
 		return "", errCookieInvalid
 	}
-	got, err := base64.RawURLEncoding.DecodeString(parts[2])
+	got, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
 	if err != nil || !hmac.Equal(got, mac(key, "o", appID, parts[0], parts[1])) {
 		return "", errCookieInvalid
 	}

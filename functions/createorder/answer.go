@@ -9,6 +9,7 @@ import (
 
 	"rsc.io/qr"
 
+	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -39,6 +40,14 @@ type NativePay struct {
 	QRPNG   string `json:"qr_png"`
 }
 
+// CashierPay is the pay part of a cashier order: send the user to cashier_url, or
+// show qr_png (its QR code). The page picks JSAPI inside WeChat, H5 in a phone browser
+// and Native on a desktop. The link is signed and valid until the order expires.
+type CashierPay struct {
+	CashierURL string `json:"cashier_url"`
+	QRPNG      string `json:"qr_png"`
+}
+
 // QRScale is the pixels per QR module of qr_png (plus a 4-module quiet zone).
 const QRScale = 8
 
@@ -62,10 +71,27 @@ func (h *Handler) answer(o *order, rec store.Record) (*CreateAnswer, error) {
 	if exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt]); !exp.IsZero() {
 		a.ExpiresAt = wechatpay.FormatTime(exp)
 	}
+	if o.scene == SceneCashier {
+		// The link answers whatever scene the page has placed meanwhile.
+		a.Scene = SceneCashier
+	}
 	if isPaid(a.State) {
 		return a, nil
 	}
 	switch a.Scene {
+	case SceneCashier:
+		exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt])
+		now := h.now()
+		ttl := exp.Sub(now)
+		if exp.IsZero() || ttl < time.Minute {
+			ttl = time.Minute
+		}
+		link := cashier.Link(h.publicURL, o.orderID, h.cashierKey, now, ttl)
+		png, err := QRPNG(link)
+		if err != nil {
+			return nil, err
+		}
+		a.Pay = CashierPay{CashierURL: link, QRPNG: png}
 	case SceneJSAPI, SceneMiniProgram:
 		p, err := wechatpay.SignJSAPI(h.key, rec.Attrs[attrSignAppID], rec.Attrs[attrPrepayID], time.Now())
 		if err != nil {

@@ -31,6 +31,10 @@ const (
 	attrSignAppID = "co_sign_appid"
 	attrSubAppID  = "co_sub_appid"
 	attrCloseBy   = "co_close_by" // "merchant" when the close was asked for through the API
+	attrDesc      = "co_description"
+	attrAttach    = "co_attach"
+	// attrCashierFP: the fingerprint of the scene "cashier" create the order came from.
+	attrCashierFP = "co_cashier_fp"
 )
 
 // Lifetimes WeChat Pay gives its answers, and its close rule.
@@ -155,12 +159,39 @@ const (
 	actWait                  // another create holds a live claim
 	actPrepay                // same content, no live answer: prepay again on this attempt
 	actReprice               // a new attempt
+	actUpgrade               // the cashier placeholder becomes this scene's payment, in place
 )
+
+// placeholder reports whether an attempt is a scene "cashier" attempt that never reached
+// WeChat Pay: the first real scene placed for it takes it over in place (same
+// out_trade_no) rather than re-pricing — there is nothing at WeChat Pay to close.
+func placeholder(rec store.Record) bool {
+	return rec.Attrs[payment.AttrScene] == SceneCashier && !hasAnswer(rec) &&
+		rec.Attrs[payment.AttrState] == wechatpay.TradeStateNotPay
+}
+
+// fromCashier completes a real-scene create for an order that came from the cashier:
+// the page repeats amount, description and time_expire but not attach, which is taken
+// from the order; the cashier's fingerprint travels with the order while the amount is
+// unchanged.
+func fromCashier(cur store.Record, o *order) {
+	cfp := cur.Attrs[attrCashierFP]
+	if o.scene == SceneCashier || cfp == "" || payment.Fen(cur, payment.AttrAmount) != o.amount {
+		return
+	}
+	if o.attach == "" && cur.Attrs[attrAttach] != "" {
+		o.attach = cur.Attrs[attrAttach]
+		o.fp = fingerprint(o)
+	}
+	o.cashierFP = cfp
+}
 
 // judge decides what a create with content o does with the current attempt.
 func (h *Handler) judge(cur store.Record, o *order) (action, error) {
 	st := cur.Attrs[payment.AttrState]
-	same := cur.Attrs[attrFP] == o.fp
+	// A replayed cashier create matches the order it made even after the page placed a
+	// real-scene payment on it.
+	same := cur.Attrs[attrFP] == o.fp || (o.scene == SceneCashier && cur.Attrs[attrCashierFP] == o.fp)
 	switch {
 	case isPaid(st):
 		if same {
@@ -182,8 +213,14 @@ func (h *Handler) judge(cur store.Record, o *order) (action, error) {
 	if exp := payment.ParseStamp(cur.Attrs[payment.AttrExpiresAt]); !exp.IsZero() && !h.now().Before(exp) {
 		return actReprice, nil
 	}
+	if placeholder(cur) && o.scene != SceneCashier && payment.Fen(cur, payment.AttrAmount) == o.amount {
+		return actUpgrade, nil
+	}
 	if !same {
 		return actReprice, nil
+	}
+	if o.scene == SceneCashier {
+		return actReplay, nil // a link, not a payment: nothing to place again
 	}
 	if hasAnswer(cur) && h.now().Before(payment.ParseStamp(cur.Attrs[attrPayUntil])) {
 		return actReplay, nil
@@ -243,6 +280,7 @@ func (h *Handler) create(ctx context.Context, o *order) (store.Record, bool, err
 				return h.prepay(ctx, o, rec, claim)
 			}
 		default:
+			fromCashier(*cur, o)
 			act, err := h.judge(*cur, o)
 			if err != nil {
 				return store.Record{}, false, err
@@ -259,6 +297,15 @@ func (h *Handler) create(ctx context.Context, o *order) (store.Record, bool, err
 				}
 				if err != nil {
 					return store.Record{}, false, fmt.Errorf("createorder: claim %s: %w", cur.Key, err)
+				}
+				return h.prepay(ctx, o, rec, claim)
+			case actUpgrade:
+				rec, claim, err := h.upgrade(ctx, o, *cur)
+				if errors.Is(err, errRetry) {
+					continue
+				}
+				if err != nil {
+					return store.Record{}, false, err
 				}
 				return h.prepay(ctx, o, rec, claim)
 			case actReprice:
@@ -299,7 +346,19 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (store.Record
 	claim := newClaimID()
 	extra := map[string]string{
 		attrFP: o.fp, attrClaim: stamp(time.Now().Add(h.lease)), attrClaimID: claim,
-		attrAttempt: strconv.Itoa(n), attrSignAppID: o.signAppID,
+		attrAttempt: strconv.Itoa(n), attrSignAppID: o.signAppID, attrDesc: o.description,
+	}
+	if o.scene == SceneCashier {
+		// Nothing is placed at WeChat Pay, so there is no claim to hold.
+		delete(extra, attrClaim)
+		delete(extra, attrClaimID)
+		claim = ""
+		extra[attrCashierFP] = o.fp
+	} else if o.cashierFP != "" {
+		extra[attrCashierFP] = o.cashierFP
+	}
+	if o.attach != "" {
+		extra[attrAttach] = o.attach
 	}
 	if o.subAppID != "" {
 		extra[attrSubAppID] = o.subAppID
@@ -327,6 +386,9 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (store.Record
 // prepay places the attempt at WeChat Pay and records the answer on it, releasing the
 // claim.
 func (h *Handler) prepay(ctx context.Context, o *order, rec store.Record, claim string) (store.Record, bool, error) {
+	if o.scene == SceneCashier {
+		return rec, true, nil // the cashier page places the payment when it is opened
+	}
 	exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt])
 	req := wechatpay.PrepayRequest{
 		Description: o.description, OutTradeNo: rec.Attrs[payment.AttrOutTradeNo], Attach: o.attach,
@@ -390,6 +452,37 @@ func (h *Handler) prepay(ctx context.Context, o *order, rec store.Record, claim 
 		}
 	}
 	return out, true, nil
+}
+
+// upgrade turns the cashier placeholder into this create's payment, in place: same
+// out_trade_no (it never reached WeChat Pay), this scene, this request's content and
+// claim. The order's expiry stays the placeholder's.
+func (h *Handler) upgrade(ctx context.Context, o *order, cur store.Record) (store.Record, string, error) {
+	claim := newClaimID()
+	set := map[string]string{
+		payment.AttrScene: o.scene, payment.AttrAppID: o.appID, attrFP: o.fp, attrSignAppID: o.signAppID,
+		attrDesc: o.description, attrClaim: stamp(time.Now().Add(h.lease)), attrClaimID: claim,
+	}
+	var remove []string
+	if o.attach != "" {
+		set[attrAttach] = o.attach
+	} else {
+		remove = append(remove, attrAttach)
+	}
+	if o.subAppID != "" {
+		set[attrSubAppID] = o.subAppID
+	} else {
+		remove = append(remove, attrSubAppID)
+	}
+	rec, err := h.st.Update(ctx, cur.Key, store.Change{Set: set, Remove: remove}, store.Condition{Version: cur.Version})
+	if errors.Is(err, store.ErrConditionFailed) {
+		return store.Record{}, "", errRetry
+	}
+	if err != nil {
+		return store.Record{}, "", fmt.Errorf("createorder: place cashier order %s as %s: %w", cur.Key, o.scene, err)
+	}
+	h.log.Info("cashier order placed", "order_id", o.orderID, "out_trade_no", cur.Attrs[payment.AttrOutTradeNo], "scene", o.scene)
+	return rec, claim, nil
 }
 
 // release gives up a claim after a failed prepay, so a retry need not wait out the lease.

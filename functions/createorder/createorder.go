@@ -23,10 +23,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/certcache"
 	"github.com/paysls/wxpay/shared/clock"
@@ -70,6 +72,9 @@ type Handler struct {
 	lease     time.Duration
 	recheck   time.Duration
 	handler   http.Handler
+	// publicURL is WXPAY_PUBLIC_URL: the base of cashier links ("" refuses scene cashier).
+	publicURL  string
+	cashierKey []byte // cashier.DeriveKey of the API token: signs cashier links
 
 	checkedMu sync.Mutex
 	checked   map[string]time.Time // record key → last query of WeChat Pay (per instance)
@@ -102,6 +107,11 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	nopt := wechatpay.NotifyURLOptions{AllowLoopback: opts.Simulator}
 	if err := wechatpay.ValidateNotifyURL(cfg.NotifyURL, nopt); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", config.EnvNotifyURL, err))
+	}
+	if p := cfg.Bundle.PublicURL; p != "" {
+		if u, err := url.Parse(p); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q: want an absolute http(s) URL such as https://pay.example.com", config.EnvPublicURL, p))
+		}
 	}
 	static, staticErr := cfg.PlatformKeys()
 	if staticErr != nil && (len(cfg.PlatformCert) > 0 || len(cfg.PlatformPublicKey) > 0 || key == nil) {
@@ -150,10 +160,12 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	h := &Handler{
 		cfg: cfg, st: st, client: client, key: key, now: now, log: log, http: hc,
 		notifyURL: cfg.NotifyURL, partner: cfg.Bundle.Partner,
-		ledger:  &payment.Ledger{Store: st, Now: now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: log},
-		lease:   opts.Lease,
-		recheck: opts.Recheck,
-		checked: map[string]time.Time{},
+		ledger:     &payment.Ledger{Store: st, Now: now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: log},
+		publicURL:  strings.TrimRight(cfg.Bundle.PublicURL, "/"),
+		cashierKey: cashier.DeriveKey(cfg.Bundle.APIToken.Reveal()),
+		lease:      opts.Lease,
+		recheck:    opts.Recheck,
+		checked:    map[string]time.Time{},
 	}
 	if h.lease <= 0 {
 		h.lease = 8 * time.Second

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -24,7 +25,9 @@ const (
 	SceneH5          = "h5"
 	SceneNative      = "native"
 	SceneAuto        = "auto"
-	// SceneCashier is reserved for the hosted cashier page (a later issue).
+	// SceneCashier answers a link to the hosted cashier page (functions/cashier) and its
+	// QR code instead of a payment: the page places the payment in the scene that fits
+	// the browser it is opened in. Nothing is sent to WeChat Pay until then.
 	SceneCashier = "cashier"
 )
 
@@ -90,6 +93,10 @@ type order struct {
 	appID       string // the app WeChat Pay reports the payment in (what notify checks)
 	signAppID   string // the app the pay bundle is signed for (JSAPI appId / APP appid)
 	fp          string
+	// cashierFP is the fingerprint of the cashier create this order came from, carried
+	// onto its real-scene attempts while the amount is unchanged (so the merchant's
+	// replayed cashier create still answers the same link).
+	cashierFP string
 }
 
 // parseAmount accepts a JSON integer only: 100 is ¥1.00; 1.5, 1e2, "100" and null are
@@ -208,12 +215,17 @@ func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiErr
 		}
 	case SceneApp, SceneNative:
 	case SceneCashier:
-		return nil, badRequest("SCENE_NOT_AVAILABLE", "scene cashier (the hosted cashier page) is not available in this version").
-			withHint("use jsapi, miniprogram, app, h5, native or auto")
+		if h.publicURL == "" {
+			return nil, badRequest("PUBLIC_URL_REQUIRED", "scene cashier answers a link to the cashier page, and this deployment does not know its public URL").
+				withHint("set " + config.EnvPublicURL + " to the base URL browsers reach this bundle at (e.g. https://pay.example.com), or use scene native/h5/jsapi · 收银台链接须配置 " + config.EnvPublicURL)
+		}
+		if req.Payer != nil || req.H5 != nil || req.RedirectURL != "" {
+			return nil, badRequest(wechatpay.CodeParamError, "scene cashier takes no payer, h5 or redirect_url: the cashier page finds them in the browser it is opened in")
+		}
 	case "":
-		return nil, badRequest(wechatpay.CodeParamError, "scene is required: jsapi, miniprogram, app, h5, native or auto")
+		return nil, badRequest(wechatpay.CodeParamError, "scene is required: jsapi, miniprogram, app, h5, native, auto or cashier")
 	default:
-		return nil, badRequest(wechatpay.CodeParamError, "unknown scene %q: want jsapi, miniprogram, app, h5, native or auto", req.Scene)
+		return nil, badRequest(wechatpay.CodeParamError, "unknown scene %q: want jsapi, miniprogram, app, h5, native, auto or cashier", req.Scene)
 	}
 	o.scene = scene
 	o.appID, o.signAppID = h.cfg.AppID, h.cfg.AppID

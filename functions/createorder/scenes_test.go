@@ -167,6 +167,12 @@ func checkQR(t *testing.T, codeURL, dataURL string) {
 	if !strings.HasPrefix(codeURL, "weixin://wxpay/bizpayurl?pr=") {
 		t.Fatalf("code_url = %q", codeURL)
 	}
+	checkQRImage(t, codeURL, dataURL)
+}
+
+// checkQRImage proves dataURL is the PNG QR code of text (see checkQR).
+func checkQRImage(t *testing.T, codeURL, dataURL string) {
+	t.Helper()
 	b64, ok := strings.CutPrefix(dataURL, "data:image/png;base64,")
 	if !ok {
 		t.Fatalf("qr_png = %.40q…, want a PNG data URL", dataURL)

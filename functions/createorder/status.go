@@ -23,6 +23,7 @@ type OrderView struct {
 	Scene         string `json:"scene"`
 	State         string `json:"state"` // WeChat Pay's trade_state words, plus REVIEW
 	Amount        int64  `json:"amount"`
+	Description   string `json:"description"`
 	TransactionID string `json:"transaction_id,omitempty"`
 	PaidAt        string `json:"paid_at,omitempty"`
 	ExpiresAt     string `json:"expires_at,omitempty"`
@@ -141,7 +142,7 @@ func unsettled(state string) bool {
 func (h *Handler) view(ctx context.Context, rec store.Record) (*OrderView, error) {
 	v := &OrderView{
 		OrderID: rec.Attrs[payment.AttrOrderID], OutTradeNo: rec.Attrs[payment.AttrOutTradeNo], Scene: rec.Attrs[payment.AttrScene],
-		State: rec.Attrs[payment.AttrState], Amount: payment.Fen(rec, payment.AttrAmount),
+		State: rec.Attrs[payment.AttrState], Amount: payment.Fen(rec, payment.AttrAmount), Description: rec.Attrs[attrDesc],
 		TransactionID: rec.Attrs[payment.AttrTransactionID], PaidAt: rec.Attrs[payment.AttrSuccessTime],
 		ClosePending: rec.Attrs[payment.AttrCloseOwed] != "" && unsettled(rec.Attrs[payment.AttrState]),
 		Refunded:     payment.Fen(rec, payment.AttrRefundSettled), Attempts: attemptOf(rec),

@@ -58,7 +58,7 @@ func TestBadInputReachesNothing(t *testing.T) {
 				{"miniprogram without openid", with("scene", "miniprogram"), "PARAM_ERROR", "openid"},
 				{"unknown scene", with("scene", "wap"), "PARAM_ERROR", "unknown scene"},
 				{"no scene", with("scene", nil), "PARAM_ERROR", "scene is required"},
-				{"cashier not yet", with("scene", "cashier"), "SCENE_NOT_AVAILABLE", "cashier"},
+				{"cashier without a public URL", with("scene", "cashier"), "PUBLIC_URL_REQUIRED", "public URL"},
 				{"time_expire past", with("time_expire", past), "PARAM_ERROR", "past"},
 				{"time_expire malformed", with("time_expire", "2030-01-01 10:00:00"), "PARAM_ERROR", "RFC 3339"},
 				{"attach too long", with("attach", strings.Repeat("a", 129)), "PARAM_ERROR", "attach"},

@@ -92,6 +92,9 @@ type harness struct {
 	ledger *payment.Ledger
 	hook   *webhook
 	calls  atomic.Int64 // WeChat Pay API calls seen by the simulator
+	// intercept, when set, may answer a /v3 request instead of the simulator (an answer
+	// the simulator has no fault for).
+	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 }
 
 func newHarness(t *testing.T) *harness {
@@ -107,6 +110,9 @@ func newHarness(t *testing.T) *harness {
 	h.simSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.URL.Path) > 4 && r.URL.Path[:4] == "/v3/" {
 			h.calls.Add(1)
+			if f := h.intercept.Load(); f != nil && (*f)(w, r) {
+				return
+			}
 		}
 		sim.ServeHTTP(w, r)
 	}))

@@ -377,6 +377,10 @@ func (j *Job) close(ctx context.Context, rec store.Record, client *wechatpay.Cli
 	switch {
 	case err == nil, wechatpay.IsCode(err, wechatpay.CodeOrderClosed):
 		lim.ok()
+	case wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+		// WeChat Pay never saw this out_trade_no (a cashier placeholder, or a prepay that
+		// never arrived): nothing there can be paid, so the close is done locally.
+		lim.ok()
 	case wechatpay.IsCode(err, wechatpay.CodeOrderPaid):
 		// Paid while we decided: the next query (due now) settles it.
 		j.rescheduleAt(ctx, rec, now, c, log)

@@ -3,7 +3,9 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -338,4 +340,59 @@ func (c *countingStore) Put(ctx context.Context, r store.Record, cond store.Cond
 func (c *countingStore) Update(ctx context.Context, k string, ch store.Change, cond store.Condition) (store.Record, error) {
 	c.writes.Add(1)
 	return c.Store.Update(ctx, k, ch, cond)
+}
+
+// An attempt that never reached WeChat Pay (the cashier's placeholder, or a prepay that
+// never arrived) is closed locally once due: the query answers ORDER_NOT_EXIST, and so
+// does a close that raced it — neither is a failure.
+func TestAttemptNeverPlacedIsClosedLocally(t *testing.T) {
+	h := newHarness(t)
+	exp := h.clock.Now().Add(30 * time.Minute)
+	placeholder := func(no string) string {
+		if _, err := h.ledger.CreateOrder(h.ctx, payment.NewOrder{MchID: h.cfg.MchID, AppID: h.cfg.AppID, OutTradeNo: no, OrderID: no,
+			Amount: 100, Scene: "cashier", ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		return payment.OrderKey(h.cfg.MchID, no)
+	}
+	expired := placeholder("NEVER0000001")
+	owed := placeholder("NEVER0000002")
+	if r, err := h.ledger.RequestClose(h.ctx, owed, h.clock.Now().Add(5*time.Minute)); err != nil || r.Outcome != payment.Applied {
+		t.Fatalf("request close: %v %v", r.Outcome, err)
+	}
+	j := h.job(reconcile.Options{})
+	h.clock.Advance(6 * time.Minute)
+	rep := h.pass(j)
+	if rep.Errors != 0 || rep.Closed != 1 || h.state(expired) != wechatpay.TradeStateNotPay || h.state(owed) != wechatpay.TradeStateClosed {
+		t.Fatalf("first run %+v: expired-later %s, close owed %s", rep, h.state(expired), h.state(owed))
+	}
+	h.clock.Advance(31 * time.Minute)
+	if rep = h.pass(j); rep.Errors != 0 || rep.Closed != 1 || h.state(expired) != wechatpay.TradeStateClosed {
+		t.Fatalf("after expiry %+v: %s", rep, h.state(expired))
+	}
+
+	// A placed order owing a close whose query says NOTPAY but whose close answers
+	// ORDER_NOT_EXIST (the order vanished in between): closed locally, not counted as an error.
+	key := h.order("NOEXIST00001", 100, 2*time.Hour)
+	if r, err := h.ledger.RequestClose(h.ctx, key, h.clock.Now().Add(5*time.Minute)); err != nil || r.Outcome != payment.Applied {
+		t.Fatalf("request close: %v %v", r.Outcome, err)
+	}
+	h.clock.Advance(6 * time.Minute)
+	var closes atomic.Int64
+	notExist := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/close") {
+			return false
+		}
+		closes.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"code":"ORDER_NOT_EXIST","message":"订单不存在"}`))
+		return true
+	}
+	h.intercept.Store(&notExist)
+	rep = h.pass(j)
+	h.intercept.Store(nil)
+	if closes.Load() != 1 || rep.Errors != 0 || rep.Closed != 1 || h.state(key) != wechatpay.TradeStateClosed {
+		t.Fatalf("close answered ORDER_NOT_EXIST %d times: report %+v, state %s", closes.Load(), rep, h.state(key))
+	}
 }

@@ -1,12 +1,15 @@
 // Command createorder is the order API's entry point on AWS Lambda, Tencent Cloud SCF
 // (event or web function) or a local server; the runtime is picked from the
-// environment. Configuration comes from WXPAY_* variables (WXPAY_API_TOKEN and
+// environment. It also serves the hosted cashier page under /pay/ (scene "cashier"
+// links point there: set WXPAY_PUBLIC_URL to the URL browsers reach this function at). Configuration comes from WXPAY_* variables (WXPAY_API_TOKEN and
 // WXPAY_NOTIFY_URL are required) and STORE_URL.
 package main
 
 import (
 	"log/slog"
+	"net/http"
 
+	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/fnmain"
@@ -20,6 +23,16 @@ func main() {
 		if err != nil {
 			return err
 		}
-		return runtime.ServeHTTP(h, runtime.Options{Logger: log})
+		// The hosted cashier page (GET /pay/…, public: its link token guards it) places
+		// payments through this same order API, in process.
+		page, err := cashier.New(cfg, cashier.APIOrders{API: h, Token: string(cfg.Bundle.APIToken.Reveal())},
+			cashier.Options{Logger: log.With("component", "cashier")})
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/pay/", page)
+		mux.Handle("/", h)
+		return runtime.ServeHTTP(mux, runtime.Options{Logger: log})
 	})
 }

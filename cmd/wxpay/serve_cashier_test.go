@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The cashier through `wxpay serve`: POST /orders with scene "cashier" answers a link
+// on the serve base (the simulator mode's public URL); opening it in a desktop browser
+// over plain HTTP shows the page with the Native QR code (the placeholder placed in
+// place); paying that QR code flips the page's status to paid; a tampered link is 403.
+func TestServeCashier(t *testing.T) {
+	t.Setenv("WXPAY_MCHID", "")
+	t.Setenv("WXPAY_KEYS_DIR", "")
+	t.Setenv("WXPAY_PUBLIC_URL", "")
+	keys := filepath.Join(t.TempDir(), "sim")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runServe(ctx, []string{"--addr", "127.0.0.1:0", "--keys-dir", keys, "--retry-scale", "0.001"}, &out, &errOut)
+	}()
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
+			base, _, _ = strings.Cut(rest, "\n")
+		}
+	}
+	if base == "" {
+		t.Fatalf("no banner; stdout %q stderr %q", out.String(), errOut.String())
+	}
+	tok, err := os.ReadFile(filepath.Join(keys, apiTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tok))
+	const desktop = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+	do := func(method, target, body string, hdr ...string) (int, http.Header, []byte) {
+		t.Helper()
+		if !strings.HasPrefix(target, "http") {
+			target = base + target
+		}
+		req, _ := http.NewRequest(method, target, strings.NewReader(body))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header, raw
+	}
+	api := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		status, _, raw := do(method, path, body, "Authorization", "Bearer "+token, "Content-Type", "application/json")
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s %s: %d %q", method, path, status, raw)
+		}
+		return status, m
+	}
+
+	status, a := api("POST", "/orders", `{"order_id":"SERVECASH01","amount":2500,"description":"咖啡 coffee","scene":"cashier"}`)
+	pay, _ := a["pay"].(map[string]any)
+	link, _ := pay["cashier_url"].(string)
+	qrPNG, _ := pay["qr_png"].(string)
+	if status != 201 || a["scene"] != "cashier" || !strings.HasPrefix(link, base+"/pay/SERVECASH01?t=") || !strings.HasPrefix(qrPNG, "data:image/png;base64,") {
+		t.Fatalf("cashier create: %d %v", status, a)
+	}
+	status, hdr, page := do("GET", link, "", "User-Agent", desktop)
+	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || hdr.Get("Content-Security-Policy") == "" {
+		t.Fatalf("page: %d %v %.300q", status, hdr, page)
+	}
+	if !regexp.MustCompile(`<img[^>]+src="data:image/png;base64,`).Match(page) || !strings.Contains(string(page), "¥25.00") || !strings.Contains(string(page), "咖啡 coffee") {
+		t.Fatalf("the desktop page shows no QR code, amount or description: %.2000s", page)
+	}
+	// The page placed the Native payment on the order itself.
+	status, g := api("GET", "/orders/SERVECASH01", "")
+	if status != 200 || g["scene"] != "native" || g["out_trade_no"] != "SERVECASH01" || g["description"] != "咖啡 coffee" {
+		t.Fatalf("order after the page opened: %d %v", status, g)
+	}
+	// Its status route follows the payment.
+	u, _ := url.Parse(link)
+	statusURL := base + "/pay/SERVECASH01/status?" + u.RawQuery
+	if status, _, raw := do("GET", statusURL, ""); status != 200 || !strings.Contains(string(raw), `"view":"pending"`) {
+		t.Fatalf("status before paying: %d %s", status, raw)
+	}
+	if status, _, raw := do("POST", "/sim/orders/SERVECASH01/pay", ""); status != 200 {
+		t.Fatalf("sim pay: %d %s", status, raw)
+	}
+	var view string
+	for deadline := time.Now().Add(10 * time.Second); view != "paid" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, _, raw := do("GET", statusURL, "")
+		var s map[string]string
+		_ = json.Unmarshal(raw, &s)
+		view = s["view"]
+	}
+	if view != "paid" {
+		t.Fatalf("the cashier status never turned paid (last %q)", view)
+	}
+
+	// A tampered token, another order under the same token, or none: 403.
+	tt := u.Query().Get("t")
+	dot := strings.IndexByte(tt, '.')
+	flip := byte('A')
+	if tt[dot+1] == 'A' {
+		flip = 'B'
+	}
+	tampered := tt[:dot+1] + string(flip) + tt[dot+2:] // the MAC's first character
+	for _, target := range []string{
+		base + "/pay/SERVECASH01?t=" + url.QueryEscape(tampered),
+		base + "/pay/SERVECASH02?t=" + url.QueryEscape(tt),
+		base + "/pay/SERVECASH01",
+	} {
+		if status, _, raw := do("GET", target, "", "User-Agent", desktop); status != http.StatusForbidden {
+			t.Fatalf("GET %s: %d, want 403: %.300s", target, status, raw)
+		}
+	}
+	if status, a := curlGetRoot(t, base); status != 200 || !strings.Contains(strings.Join(toStrings(a["routes"]), " "), "GET /pay/") {
+		t.Fatalf("GET / does not list the cashier: %v", a)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func curlGetRoot(t *testing.T, base string) (int, map[string]any) {
+	t.Helper()
+	res, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&m)
+	return res.StatusCode, m
+}
