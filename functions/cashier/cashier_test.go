@@ -108,33 +108,57 @@ func TestTokenRoundTrip(t *testing.T) {
 	}
 }
 
+// renderAll renders the page in every view and mode, with d's values.
+func renderAll(d pageData) map[string]string {
+	out := map[string]string{}
+	for _, v := range []struct{ view, mode string }{{"pay", "jsapi"}, {"pay", "h5"}, {"pay", "native"}, {"return", "h5"},
+		{"confirming", "jsapi"}, {"paid", ""}, {"closed", ""}, {"review", ""}, {"error", ""}} {
+		dd := d
+		dd.View, dd.Mode = v.view, v.mode
+		var b strings.Builder
+		writePage(&b, &dd)
+		out[v.view+"/"+v.mode] = b.String()
+	}
+	return out
+}
+
 // TestPageIsSmallAndStrict: no inline script or style (the CSP forbids them), nothing
-// external, a few KB.
+// external, a few KB — in every view the page can render.
 func TestPageIsSmallAndStrict(t *testing.T) {
 	total := 0
-	for _, name := range []string{"page.html", "cashier.js", "cashier.css"} {
+	pages := renderAll(pageData{Merchant: "示例小店", Description: "拿铁", Yuan: "¥12.34", OrderID: "ORDER0001", ExpiresAt: "2026-11-26 12:00",
+		StatusURL: "/pay/ORDER0001/status?t=x", PayLink: "/pay/ORDER0001/h5?t=x", CheckLink: "/pay/ORDER0001?t=x&check=1",
+		PageLink: "/pay/ORDER0001?t=x", QR: "data:image/png;base64,iVBOR", JSAPI: `{"appId":"wx"}`, ErrZH: "错", ErrEN: "error", Retry: "/pay/ORDER0001?t=x"})
+	largest := 0
+	for view, s := range pages {
+		largest = max(largest, len(s))
+		for _, bad := range []string{"http://", "https://", "//cdn", "@import", "url("} {
+			if strings.Contains(s, bad) {
+				t.Errorf("page %s contains %q: the page loads nothing from elsewhere", view, bad)
+			}
+		}
+		if regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]`).MatchString(s) || strings.Contains(s, "<style") ||
+			regexp.MustCompile(`\s(style|on[a-z]+)=`).MatchString(s) {
+			t.Errorf("page %s has inline script, style or event handlers", view)
+		}
+	}
+	total += largest
+	for _, name := range []string{"cashier.js", "cashier.css"} {
 		b, err := os.ReadFile("assets/" + name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		total += len(b)
-		s := string(b)
 		for _, bad := range []string{"http://", "https://", "//cdn", "@import", "url("} {
-			if strings.Contains(s, bad) {
+			if strings.Contains(string(b), bad) {
 				t.Errorf("%s contains %q: the page loads nothing from elsewhere", name, bad)
-			}
-		}
-		if name == "page.html" {
-			if regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]`).MatchString(s) || strings.Contains(s, "<style") ||
-				regexp.MustCompile(`\s(style|on[a-z]+)=`).MatchString(s) {
-				t.Error("page.html has inline script, style or event handlers")
 			}
 		}
 	}
 	if total > 12<<10 {
 		t.Errorf("assets are %d bytes; keep the cashier a few KB", total)
 	}
-	t.Logf("page.html + cashier.js + cashier.css = %d bytes", total)
+	t.Logf("largest page + cashier.js + cashier.css = %d bytes", total)
 	for _, d := range []string{"script-src 'self'", "style-src 'self'", "default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"} {
 		if !strings.Contains(csp, d) {
 			t.Errorf("CSP lacks %s", d)
@@ -142,5 +166,24 @@ func TestPageIsSmallAndStrict(t *testing.T) {
 	}
 	if strings.Contains(csp, "unsafe") {
 		t.Error("CSP allows unsafe-*")
+	}
+}
+
+// TestPageEscapes: whatever a merchant or an attacker puts in a description, a merchant
+// name or a link ends up as text, never as markup, script or a javascript: URL.
+func TestPageEscapes(t *testing.T) {
+	evil := `"><script>alert(1)</script><img src=x onerror=alert(2)>'`
+	pages := renderAll(pageData{Merchant: evil, Description: evil, Yuan: evil, OrderID: evil, ExpiresAt: evil,
+		StatusURL: "javascript:alert(3)", PayLink: "javascript:alert(4)", CheckLink: "//evil.example/x", PageLink: evil,
+		QR: "data:text/html,<script>alert(5)</script>", JSAPI: `{"x":"` + evil + `"}`, ErrZH: evil, ErrEN: evil, Retry: "javascript:alert(6)"})
+	for view, s := range pages {
+		for _, bad := range []string{"<script>", "<img src=x", "javascript:", "//evil.example", "data:text/html"} {
+			if strings.Contains(s, bad) {
+				t.Errorf("page %s lets %q through", view, bad)
+			}
+		}
+		if !strings.Contains(s, "&lt;script&gt;") && view != "confirming/jsapi" {
+			t.Errorf("page %s does not show the escaped text", view)
+		}
 	}
 }

@@ -1,9 +1,7 @@
 package cashier
 
 import (
-	"bytes"
 	"encoding/json"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -34,9 +32,7 @@ func twoDigits(n int64) string {
 // nowhere (the page has none); nothing may frame it.
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 
-var page = template.Must(template.ParseFS(assets, "assets/page.html"))
-
-// pageData is what assets/page.html renders.
+// pageData is what writePage renders (render.go).
 type pageData struct {
 	Status      int
 	Prefix      string
@@ -49,7 +45,7 @@ type pageData struct {
 	NotYet      bool   // return view after "I have paid" found nothing yet
 	StatusURL   string
 	JSAPI       string // JSON of the getBrandWCPayRequest object
-	QR          template.URL
+	QR          string // a data:image/png;base64 URL
 	PayLink     string // H5: create and go to h5_url
 	CheckLink   string // H5 return: "I have paid"
 	PageLink    string
@@ -64,12 +60,8 @@ func (h *Handler) render(w http.ResponseWriter, d *pageData) {
 	if d.Merchant == "" {
 		d.Merchant = h.merchant
 	}
-	var buf bytes.Buffer
-	if err := page.Execute(&buf, d); err != nil {
-		h.log.Error("cashier: render", "err", err.Error())
-		http.Error(w, "cashier: page failed to render", http.StatusInternalServerError)
-		return
-	}
+	var buf strings.Builder
+	writePage(&buf, d)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Content-Security-Policy", csp)
@@ -85,7 +77,7 @@ func (h *Handler) render(w http.ResponseWriter, d *pageData) {
 		status = http.StatusOK
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write([]byte(buf.String()))
 }
 
 // fail renders an error page.
@@ -162,7 +154,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusBadGateway, "暂时无法显示付款码", "The payment code is unavailable, try again later", d.PageLink)
 			return
 		}
-		d.QR = template.URL(ans.Pay.QRPNG) // a data:image/png;base64 URL checked above
+		d.QR = ans.Pay.QRPNG // a data:image/png;base64 URL checked above
 		h.render(w, d)
 	case SceneJSAPI:
 		h.jsapi(w, r, id, t, st, d)
