@@ -3,61 +3,17 @@ package notifycheck
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/paysls/wxpay/internal/testserver"
 )
 
-// startServer runs a real server binary on a free loopback port for this test (the
-// store package's testserver is internal to it). Missing binaries skip, except in CI.
-func startServer(t *testing.T, name, install string, args func(port int) []string) string {
-	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed: %s", name, install)
-		}
-		t.Skipf("%s is not installed: %s", name, install)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, args(port)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start", name)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return addr
-}
-
-func startMoto(t *testing.T) string {
-	return "http://" + startServer(t, "moto_server", "pip install 'moto[server]'", func(port int) []string {
-		return []string{"-H", "127.0.0.1", "-p", fmt.Sprint(port)}
-	})
-}
+func startMoto(t *testing.T) string { return testserver.Moto(t) }
 
 // Redis: reachable passes; persistence is judged from the server's own settings — none
 // fails (a restart forgets acknowledged payments), AOF with fsync passes, and
@@ -75,9 +31,9 @@ func TestDoctorStoreRedis(t *testing.T) {
 		{"waived", []string{"--save", "", "--appendonly", "no"}, "?durability=none", StatusWarn, "accepted risk"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			addr := startServer(t, "redis-server", "apt-get install redis-server", func(port int) []string {
+			addr := testserver.Run(t, "redis-server", "apt-get install redis-server", func(port int) []string {
 				return append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1"}, c.args...)
-			})
+			}).Addr()
 			d := goodDoctor(t)
 			d.StoreURL = "redis://" + addr + "/0" + c.query
 			r := d.Run(context.Background())

@@ -3,11 +3,6 @@ package eventbridge_test
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,43 +12,9 @@ import (
 
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/events/eventbridge"
-)
 
-// startMoto runs moto_server on a free loopback port (moto implements EventBridge's
-// CreateEventBus and PutEvents). Skipped without moto outside CI, failed in CI.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("moto_server not installed (pip install 'moto[server]')")
-		}
-		t.Skip("moto_server not installed (pip install 'moto[server]')")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("moto_server did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+	"github.com/paysls/wxpay/internal/testserver"
+)
 
 func client(endpoint string) *awseb.Client {
 	return awseb.New(awseb.Options{Region: "ap-east-1", BaseEndpoint: aws.String(endpoint),
@@ -63,7 +24,7 @@ func client(endpoint string) *awseb.Client {
 // The sink against moto's EventBridge: accepted on an existing bus, refused (an error,
 // so the event stays owed) on a bus that does not exist.
 func TestSinkPutsEventsOnMoto(t *testing.T) {
-	endpoint := startMoto(t)
+	endpoint := testserver.Moto(t)
 	c := client(endpoint)
 	ctx := context.Background()
 	if _, err := c.CreateEventBus(ctx, &awseb.CreateEventBusInput{Name: aws.String("wxpay-test")}); err != nil {

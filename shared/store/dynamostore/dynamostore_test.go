@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/paysls/wxpay/internal/testserver"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/internal/testserver"
 	"github.com/paysls/wxpay/shared/store/storetest"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/paysls/wxpay/internal/testserver"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/internal/testserver"
 )
 
 // syncBuffer is a log sink the test reads while go-redis may still write.

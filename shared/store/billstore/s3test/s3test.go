@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/testserver"
 	"github.com/paysls/wxpay/shared/store/billstore"
-	"github.com/paysls/wxpay/shared/store/internal/testserver"
 )
 
 // Install says how to get the server.

@@ -1,5 +1,5 @@
 // Package testserver starts real backend servers (redis-server, moto_server) on
-// loopback for the store tests, so no backend is ever mocked.
+// loopback for the tests of every package, so no backend is ever mocked.
 package testserver
 
 import (
@@ -119,4 +119,24 @@ func Need(t testing.TB, startErr error, install string) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
+}
+
+// Run starts bin for the test and stops it when the test ends: skipped where the binary
+// is not installed on a developer's machine, failed in CI (see Need).
+func Run(t testing.TB, bin, install string, args func(port int) []string) *Server {
+	t.Helper()
+	s, err := Start(bin, 60*time.Second, args)
+	Need(t, err, install)
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// Moto runs moto_server (DynamoDB, S3, Secrets Manager, SSM, EventBridge on one port)
+// for the test and returns its http:// endpoint.
+func Moto(t testing.TB) string {
+	t.Helper()
+	s := Run(t, "moto_server", "pip install 'moto[server]'", func(port int) []string {
+		return []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}
+	})
+	return "http://" + s.Addr()
 }
