@@ -13,9 +13,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -878,21 +875,7 @@ func (r *receiver) snapshot() map[string]int {
 	return out
 }
 
-// verify is the README's Wxpay-Signature verifier.
+// verify checks Wxpay-Signature as a merchant would (events.VerifySignature).
 func verify(secret []byte, header string, body []byte, now time.Time) bool {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		if k, v, ok := strings.Cut(part, "="); ok && k == "t" {
-			ts = v
-		} else if ok && k == "v1" {
-			sig = v
-		}
-	}
-	t, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || now.Sub(time.Unix(t, 0)).Abs() > 5*time.Minute {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(ts + "." + string(body)))
-	return hmac.Equal([]byte(sig), []byte(hex.EncodeToString(m.Sum(nil))))
+	return events.VerifySignature(secret, header, body, now, 5*time.Minute) == nil
 }

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,23 +23,9 @@ import (
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// verifySignature is the merchant's verifier as the README shows it.
+// verifySignature checks Wxpay-Signature as a merchant would (events.VerifySignature).
 func verifySignature(secret []byte, header string, body []byte, now time.Time) bool {
-	var ts, sig string
-	for _, p := range strings.Split(header, ",") {
-		if k, v, ok := strings.Cut(p, "="); ok && k == "t" {
-			ts = v
-		} else if ok && k == "v1" {
-			sig = v
-		}
-	}
-	t, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || now.Sub(time.Unix(t, 0)).Abs() > 5*time.Minute {
-		return false
-	}
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(ts + "." + string(body)))
-	return hmac.Equal([]byte(sig), []byte(hex.EncodeToString(m.Sum(nil))))
+	return events.VerifySignature(secret, header, body, now, 5*time.Minute) == nil
 }
 
 // hookReceiver is a merchant's webhook: it refuses the first attempt of every

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/store"
@@ -332,4 +333,38 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Errors of VerifySignature.
+var (
+	ErrNoSignature       = errors.New("events: Wxpay-Signature lacks t= or v1=")
+	ErrTooOld            = errors.New("events: Wxpay-Signature timestamp outside the tolerance (a replay, or a clock off)")
+	ErrSignatureMismatch = errors.New("events: Wxpay-Signature does not match the body (wrong WXPAY_WEBHOOK_SECRET, or the body was changed)")
+)
+
+// VerifySignature is the receiving side of Sign, for merchants' Go code and this
+// repository's tests: header is Wxpay-Signature, body the exact bytes received; the
+// timestamp must be within tolerance of now, and the MAC is compared in constant time.
+func VerifySignature(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	t, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return ErrNoSignature
+	}
+	if now.Sub(time.Unix(t, 0)).Abs() > tolerance {
+		return ErrTooOld
+	}
+	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
+		return ErrSignatureMismatch
+	}
+	return nil
 }

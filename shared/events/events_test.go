@@ -171,3 +171,29 @@ func TestLocateRejectsForgedIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifySignature(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"id":"evt_x"}`)
+	good := events.Sign([]byte("whsec"), now, body)
+	cases := []struct {
+		name   string
+		secret string
+		header string
+		body   []byte
+		at     time.Time
+		want   error
+	}{
+		{"good", "whsec", good, body, now.Add(time.Minute), nil},
+		{"wrong secret", "other", good, body, now, events.ErrSignatureMismatch},
+		{"body changed", "whsec", good, []byte(`{"id":"evt_y"}`), now, events.ErrSignatureMismatch},
+		{"too old", "whsec", good, body, now.Add(6 * time.Minute), events.ErrTooOld},
+		{"no v1", "whsec", "t=1800000000", body, now, events.ErrNoSignature},
+		{"garbage", "whsec", "v1=abc", body, now, events.ErrNoSignature},
+	}
+	for _, c := range cases {
+		if err := events.VerifySignature([]byte(c.secret), c.header, c.body, c.at, 5*time.Minute); err != c.want {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+}
