@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,31 +16,9 @@ import (
 // over plain HTTP shows the page with the Native QR code (the placeholder placed in
 // place); paying that QR code flips the page's status to paid; a tampered link is 403.
 func TestServeCashier(t *testing.T) {
-	t.Setenv("WXPAY_MCHID", "")
-	t.Setenv("WXPAY_KEYS_DIR", "")
 	t.Setenv("WXPAY_PUBLIC_URL", "")
-	keys := filepath.Join(t.TempDir(), "sim")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- runServe(ctx, []string{"--addr", "127.0.0.1:0", "--keys-dir", keys, "--retry-scale", "0.001"}, &out, &errOut)
-	}()
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
-			base, _, _ = strings.Cut(rest, "\n")
-		}
-	}
-	if base == "" {
-		t.Fatalf("no banner; stdout %q stderr %q", out.String(), errOut.String())
-	}
-	tok, err := os.ReadFile(filepath.Join(keys, apiTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tok))
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	base, token := srv.base, srv.token
 	const desktop = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 	do := func(method, target, body string, hdr ...string) (int, http.Header, []byte) {
 		t.Helper()
@@ -131,14 +106,8 @@ func TestServeCashier(t *testing.T) {
 	if status, a := curlGetRoot(t, base); status != 200 || !strings.Contains(strings.Join(toStrings(a["routes"]), " "), "GET /pay/") {
 		t.Fatalf("GET / does not list the cashier: %v", a)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 

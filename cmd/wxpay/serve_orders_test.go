@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,31 +12,8 @@ import (
 // The README's curl walk-through, through `wxpay serve` itself: create an order with
 // the token from the keys dir, pay it at the simulator, read it back as paid.
 func TestServeOrdersWithCurlAlone(t *testing.T) {
-	t.Setenv("WXPAY_MCHID", "")
-	t.Setenv("WXPAY_KEYS_DIR", "")
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "sim")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- runServe(ctx, []string{"--addr", "127.0.0.1:0", "--keys-dir", keys, "--retry-scale", "0.001"}, &out, &errOut)
-	}()
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
-			base, _, _ = strings.Cut(rest, "\n")
-		}
-	}
-	if base == "" {
-		t.Fatalf("no banner; stdout %q stderr %q", out.String(), errOut.String())
-	}
-	tok, err := os.ReadFile(filepath.Join(keys, apiTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tok))
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	base, token := srv.base, srv.token
 	curl := func(method, path, body, auth string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -85,17 +59,11 @@ func TestServeOrdersWithCurlAlone(t *testing.T) {
 	if status, a = curl("POST", "/orders/SERVE00001/refunds", `{"out_refund_no":"SERVERF001","amount":40}`, token); status != 200 || a["state"] != "PROCESSING" {
 		t.Fatalf("refund: %d %v", status, a)
 	}
-	if status, a = curl("GET", "/", "", ""); !strings.Contains(strings.Join(toStrings(a["routes"]), " "), "POST /orders") {
+	if _, a = curl("GET", "/", "", ""); !strings.Contains(strings.Join(toStrings(a["routes"]), " "), "POST /orders") {
 		t.Fatalf("GET / does not list the order API: %v", a)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 

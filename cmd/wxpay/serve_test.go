@@ -119,40 +119,16 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // runServe as the CLI runs it: listens, prints where, answers, and stops cleanly when
 // its context ends (Ctrl-C).
 func TestRunServeListensAndStops(t *testing.T) {
-	t.Setenv("WXPAY_MCHID", "")
-	t.Setenv("WXPAY_KEYS_DIR", "")
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- runServe(ctx, []string{"--addr", "127.0.0.1:0", "--keys-dir", filepath.Join(dir, "sim")}, &out, &errOut)
-	}()
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
-			base, _, _ = strings.Cut(rest, "\n")
-		}
-	}
-	if base == "" {
-		cancel()
-		t.Fatalf("no banner; stdout %q stderr %q", out.String(), errOut.String())
-	}
-	res, err := http.Get(base + "/healthz")
+	srv := startRunServe(t)
+	res, err := http.Get(srv.base + "/healthz")
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %v %v", res, err)
 	}
 	res.Body.Close()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runServe = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("runServe did not stop after its context ended")
+	if err := srv.stop(); err != nil {
+		t.Fatalf("runServe = %v", err)
 	}
-	if strings.Contains(out.String()+errOut.String(), "PRIVATE KEY") {
+	if strings.Contains(srv.out.String()+srv.errOut.String(), "PRIVATE KEY") {
 		t.Fatal("serve printed key material")
 	}
 }

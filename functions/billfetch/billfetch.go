@@ -10,7 +10,6 @@ package billfetch
 import (
 	"compress/gzip"
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -143,19 +142,6 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 	return j, nil
 }
 
-type resolver struct {
-	static wechatpay.StaticKeys
-	certs  *wechatpay.CertificateManager
-}
-
-func (r resolver) PublicKey(ctx context.Context, serial string) (*rsa.PublicKey, error) {
-	k, err := r.static.PublicKey(ctx, serial)
-	if err == nil || r.certs == nil || strings.HasPrefix(serial, wechatpay.PublicKeyIDPrefix) {
-		return k, err
-	}
-	return r.certs.PublicKey(ctx, serial)
-}
-
 // Yesterday is the bill date a run at now fetches: the day before now in UTC+8.
 func Yesterday(now time.Time) string { return now.In(cst).AddDate(0, 0, -1).Format(time.DateOnly) }
 
@@ -163,9 +149,6 @@ func Yesterday(now time.Time) string { return now.In(cst).AddDate(0, 0, -1).Form
 func (j *Job) Run(ctx context.Context, now time.Time) (runtime.Report, error) {
 	return j.RunDate(ctx, Yesterday(now))
 }
-
-// Job adapts Run to runtime.Job.
-func (j *Job) Job() runtime.Job { return j.Run }
 
 // RunDate fetches and reconciles the bills of date (YYYY-MM-DD, UTC+8). "No bill" and
 // "not ready yet" are reported, not errors; a hash mismatch, a totals mismatch or a

@@ -28,6 +28,7 @@ import (
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/store/billstore/s3test"
 	"github.com/paysls/wxpay/shared/store/boltstore"
+	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -72,28 +73,6 @@ var day = time.Date(2026, 3, 10, 0, 0, 0, 0, cst)
 
 const dayStr = "2026-03-10"
 
-// countingStore counts successful writes, to prove a re-run writes nothing.
-type countingStore struct {
-	store.Store
-	writes atomic.Int64
-}
-
-func (c *countingStore) Put(ctx context.Context, rec store.Record, cond store.Condition) (store.Record, error) {
-	r, err := c.Store.Put(ctx, rec, cond)
-	if err == nil {
-		c.writes.Add(1)
-	}
-	return r, err
-}
-
-func (c *countingStore) Update(ctx context.Context, key string, ch store.Change, cond store.Condition) (store.Record, error) {
-	r, err := c.Store.Update(ctx, key, ch, cond)
-	if err == nil {
-		c.writes.Add(1)
-	}
-	return r, err
-}
-
 // env is a simulated WeChat Pay (real signatures, httptest), the notify function
 // receiving its notifications into a bbolt store, and the job under test.
 type env struct {
@@ -104,7 +83,7 @@ type env struct {
 	sim     *paysim.Simulator
 	srv     *httptest.Server
 	notify  *httptest.Server
-	st      *countingStore
+	st      *storetest.Counting
 	bills   billstore.Store
 	client  *wechatpay.Client // the merchant's, for placing orders and refunds
 	owner   string            // the merchant owning the orders (sub_mchid in partner mode)
@@ -130,7 +109,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.st = &countingStore{Store: db}
+	e.st = &storetest.Counting{Store: db}
 	cfg, err := config.FromKeysDir(dir)
 	if err != nil {
 		t.Fatal(err)

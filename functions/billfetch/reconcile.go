@@ -625,12 +625,3 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 	r.add(d)
 	return nil
 }
-
-// successDate is the UTC+8 day of an RFC 3339 success_time, or fallback.
-func successDate(successTime, fallback string) string {
-	t, err := time.Parse(time.RFC3339, successTime)
-	if err != nil {
-		return fallback
-	}
-	return t.In(cst).Format(time.DateOnly)
-}

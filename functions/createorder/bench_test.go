@@ -57,7 +57,7 @@ func BenchmarkCreate(b *testing.B) {
 				b.Fatalf("%d %v", s, a)
 			}
 		}
-		w0, r0, p0 := e.st.writes.Load(), e.st.reads.Load(), e.prepays.Load()
+		w0, r0, p0 := e.st.Writes.Load(), e.st.Reads.Load(), e.prepays.Load()
 		var mu sync.Mutex
 		lat := make([]time.Duration, 0, b.N)
 		var next atomic.Int64
@@ -93,8 +93,8 @@ func BenchmarkCreate(b *testing.B) {
 		b.ReportMetric(float64(floor.Microseconds())/1000, "floor-ms")
 		b.ReportMetric(float64(med)/float64(floor), "x-signverify")
 		b.ReportMetric(float64(med)/float64(inproc), "x-inproc-crypto")
-		b.ReportMetric(float64(e.st.writes.Load()-w0)/n, "writes/op")
-		b.ReportMetric(float64(e.st.reads.Load()-r0)/n, "reads/op")
+		b.ReportMetric(float64(e.st.Writes.Load()-w0)/n, "writes/op")
+		b.ReportMetric(float64(e.st.Reads.Load()-r0)/n, "reads/op")
 		b.ReportMetric(float64(e.prepays.Load()-p0)/n, "prepays/op")
 	}
 	b.Run("floor-sign+verify", func(b *testing.B) {

@@ -62,21 +62,21 @@ func checkLink(t *testing.T, e *env, a map[string]any, orderID string) string {
 func TestCashierScene(t *testing.T) {
 	e := cashierEnv(t)
 	const id = "CASHIER0001"
-	w := e.st.writes.Load()
+	w := e.st.Writes.Load()
 	status, a := e.call(t, "POST", "/orders", cashierOrder(id, 1234))
 	if status != 201 || a["scene"] != "cashier" || a["state"] != "NOTPAY" || a["out_trade_no"] != id || a["amount"] != float64(1234) {
 		t.Fatalf("create: %d %v", status, a)
 	}
 	link := checkLink(t, e, a, id)
-	if e.v3.Load() != 0 || e.st.writes.Load()-w != 1 {
-		t.Fatalf("a cashier create made %d WeChat Pay calls and %d store writes, want 0 and 1", e.v3.Load(), e.st.writes.Load()-w)
+	if e.v3.Load() != 0 || e.st.Writes.Load()-w != 1 {
+		t.Fatalf("a cashier create made %d WeChat Pay calls and %d store writes, want 0 and 1", e.v3.Load(), e.st.Writes.Load()-w)
 	}
 	// Replay: the same link, nothing written.
-	w = e.st.writes.Load()
+	w = e.st.Writes.Load()
 	if status, b := e.call(t, "POST", "/orders", cashierOrder(id, 1234)); status != 200 || str(b, "pay", "cashier_url") != link {
 		t.Fatalf("replay: %d %v", status, b)
 	}
-	if e.st.writes.Load() != w {
+	if e.st.Writes.Load() != w {
 		t.Fatal("a replayed cashier create wrote to the store")
 	}
 	// GET answers what the page needs: description, amount, expiry; and asks WeChat Pay

@@ -17,7 +17,6 @@
 package createorder
 
 import (
-	"context"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -30,9 +29,9 @@ import (
 
 	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/shared/apiauth"
-	"github.com/paysls/wxpay/shared/certcache"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -113,10 +112,6 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want an absolute http(s) URL such as https://pay.example.com", config.EnvPublicURL, p))
 		}
 	}
-	static, staticErr := cfg.PlatformKeys()
-	if staticErr != nil && (len(cfg.PlatformCert) > 0 || len(cfg.PlatformPublicKey) > 0 || key == nil) {
-		errs = append(errs, staticErr)
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("createorder: configuration: %w", err)
 	}
@@ -129,34 +124,12 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	now := clock.Or(opts.Now)
-	client := &wechatpay.Client{
-		BaseURL: cfg.APIBase, HTTP: hc,
-		Signer:           &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(cfg.MerchantSerial), Key: key},
-		NotifyURLOptions: nopt,
+	// The same client and verification keys every function builds (configured platform
+	// keys first, else certificates downloaded and cached in the store, as notify does).
+	client, err := payclient.New(cfg, st, nil, payclient.Options{HTTP: hc, AllowLoopbackNotifyURL: opts.Simulator})
+	if err != nil {
+		return nil, fmt.Errorf("createorder: %w", err)
 	}
-	if cfg.Bundle.Partner {
-		client.SpMchID, client.SpAppID = cfg.MchID, cfg.AppID
-		client.SubMchID, client.SubAppID = cfg.Bundle.SubMchID, cfg.Bundle.SubAppID
-	} else {
-		client.MchID, client.AppID = cfg.MchID, cfg.AppID
-	}
-	var keys wechatpay.KeyResolver = static
-	if staticErr != nil {
-		// No platform key configured: download platform certificates (cached in the
-		// store), as notify does.
-		aead, err := cfg.V3Key()
-		if err != nil {
-			return nil, fmt.Errorf("createorder: configuration: no platform key configured and %s: %w", config.EnvAPIv3Key, err)
-		}
-		a, err := wechatpay.NewAEAD(aead)
-		if err != nil {
-			return nil, fmt.Errorf("createorder: %w", err)
-		}
-		dl := *client
-		dl.MchID, dl.SpMchID = cfg.MchID, ""
-		keys = wechatpay.NewCertificateManager(&dl, a, certcache.Store{Store: st, MchID: cfg.MchID})
-	}
-	client.Verifier = &wechatpay.Verifier{Keys: keys}
 	h := &Handler{
 		cfg: cfg, st: st, client: client, key: key, now: now, log: log, http: hc,
 		notifyURL: cfg.NotifyURL, partner: cfg.Bundle.Partner,
@@ -218,9 +191,4 @@ func (h *Handler) recentlyChecked(key string) bool {
 	}
 	h.checked[key] = now
 	return false
-}
-
-// ctxTimeout bounds one call to WeChat Pay within a request.
-func ctxTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
 }

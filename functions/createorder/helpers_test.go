@@ -25,6 +25,7 @@ import (
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
+	"github.com/paysls/wxpay/shared/store/storetest"
 )
 
 const (
@@ -53,29 +54,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// countingStore counts the store calls createorder makes.
-type countingStore struct {
-	store.Store
-	reads, writes atomic.Int64
-}
-
-func (c *countingStore) Get(ctx context.Context, key string) (store.Record, error) {
-	c.reads.Add(1)
-	return c.Store.Get(ctx, key)
-}
-func (c *countingStore) Put(ctx context.Context, rec store.Record, cond store.Condition) (store.Record, error) {
-	c.writes.Add(1)
-	return c.Store.Put(ctx, rec, cond)
-}
-func (c *countingStore) Update(ctx context.Context, key string, ch store.Change, cond store.Condition) (store.Record, error) {
-	c.writes.Add(1)
-	return c.Store.Update(ctx, key, ch, cond)
-}
-func (c *countingStore) Delete(ctx context.Context, key string, cond store.Condition) error {
-	c.writes.Add(1)
-	return c.Store.Delete(ctx, key, cond)
-}
-
 // env is the order API, notify and the simulator on one test server — the shape of
 // `wxpay serve` — with counters on WeChat Pay's API and the store.
 type env struct {
@@ -83,7 +61,7 @@ type env struct {
 	id      *keysdir.Identity
 	sim     *paysim.Simulator
 	srv     *httptest.Server
-	st      *countingStore
+	st      *storetest.Counting
 	h       *createorder.Handler
 	cfg     config.Config
 	clock   *testClock
@@ -110,7 +88,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{id: id, st: &countingStore{Store: bolt}, clock: &testClock{t: time.Now()}, partner: o.partner}
+	e := &env{id: id, st: &storetest.Counting{Store: bolt}, clock: &testClock{t: time.Now()}, partner: o.partner}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}

@@ -22,24 +22,24 @@ func nativeOrder(id string, amount any) map[string]any {
 func TestWritesPerCreate(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	body := map[string]any{"order_id": "WRITES0001", "amount": 100, "description": "writes", "scene": "jsapi", "payer": map[string]string{"openid": openID}}
-	w0, r0 := e.st.writes.Load(), e.st.reads.Load()
+	w0, r0 := e.st.Writes.Load(), e.st.Reads.Load()
 	status, first := e.call(t, "POST", "/orders", body)
 	if status != http.StatusCreated {
 		t.Fatalf("create: %d %v", status, first)
 	}
-	if w := e.st.writes.Load() - w0; w != 2 {
+	if w := e.st.Writes.Load() - w0; w != 2 {
 		t.Errorf("a new order took %d store writes, want 2 (claim+attempt, then the answer)", w)
 	}
-	t.Logf("new order: %d writes, %d reads", e.st.writes.Load()-w0, e.st.reads.Load()-r0)
-	w1, r1 := e.st.writes.Load(), e.st.reads.Load()
+	t.Logf("new order: %d writes, %d reads", e.st.Writes.Load()-w0, e.st.Reads.Load()-r0)
+	w1, r1 := e.st.Writes.Load(), e.st.Reads.Load()
 	status, again := e.call(t, "POST", "/orders", body)
 	if status != http.StatusOK {
 		t.Fatalf("replay: %d %v", status, again)
 	}
-	if w := e.st.writes.Load() - w1; w != 0 {
+	if w := e.st.Writes.Load() - w1; w != 0 {
 		t.Errorf("a replay took %d store writes, want 0", w)
 	}
-	t.Logf("replay: %d writes, %d reads", e.st.writes.Load()-w1, e.st.reads.Load()-r1)
+	t.Logf("replay: %d writes, %d reads", e.st.Writes.Load()-w1, e.st.Reads.Load()-r1)
 	if e.prepays.Load() != 1 {
 		t.Errorf("%d prepays, want 1", e.prepays.Load())
 	}

@@ -80,7 +80,7 @@ func TestBadInputReachesNothing(t *testing.T) {
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					v3, w := e.v3.Load(), e.st.writes.Load()
+					v3, w := e.v3.Load(), e.st.Writes.Load()
 					body := c.body
 					if c.name == "h5 inside WeChat" {
 						body = map[string]any{"order_id": "BADINPUT01", "amount": 100, "description": "x", "scene": "h5", "user_agent": uaWeChat}
@@ -89,8 +89,8 @@ func TestBadInputReachesNothing(t *testing.T) {
 					if status/100 != 4 || a["code"] != c.code || !strings.Contains(str(a, "message"), c.want) {
 						t.Fatalf("%d %v, want 4xx %s mentioning %q", status, a, c.code, c.want)
 					}
-					if e.v3.Load() != v3 || e.st.writes.Load() != w {
-						t.Fatalf("a refused request made %d WeChat Pay calls and %d store writes", e.v3.Load()-v3, e.st.writes.Load()-w)
+					if e.v3.Load() != v3 || e.st.Writes.Load() != w {
+						t.Fatalf("a refused request made %d WeChat Pay calls and %d store writes", e.v3.Load()-v3, e.st.Writes.Load()-w)
 					}
 				})
 			}
@@ -132,7 +132,7 @@ func TestEveryRouteNeedsToken(t *testing.T) {
 			}
 		}
 	}
-	if e.v3.Load() != 0 || e.st.writes.Load() != 0 {
+	if e.v3.Load() != 0 || e.st.Writes.Load() != 0 {
 		t.Fatal("an unauthenticated request reached WeChat Pay or the store")
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
-	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -317,29 +316,6 @@ func TestRefunds(t *testing.T) {
 	if rep.RefundsStuck != 2 {
 		t.Fatalf("report after 9 days %+v", rep)
 	}
-}
-
-// countingStore counts store reads and writes.
-type countingStore struct {
-	store.Store
-	reads, writes atomic.Int64
-}
-
-func (c *countingStore) Get(ctx context.Context, k string) (store.Record, error) {
-	c.reads.Add(1)
-	return c.Store.Get(ctx, k)
-}
-func (c *countingStore) ListPending(ctx context.Context, i string, o store.ListOptions) (store.Page, error) {
-	c.reads.Add(1)
-	return c.Store.ListPending(ctx, i, o)
-}
-func (c *countingStore) Put(ctx context.Context, r store.Record, cond store.Condition) (store.Record, error) {
-	c.writes.Add(1)
-	return c.Store.Put(ctx, r, cond)
-}
-func (c *countingStore) Update(ctx context.Context, k string, ch store.Change, cond store.Condition) (store.Record, error) {
-	c.writes.Add(1)
-	return c.Store.Update(ctx, k, ch, cond)
 }
 
 // An attempt that never reached WeChat Pay (the cashier's placeholder, or a prepay that

@@ -12,6 +12,7 @@ import (
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -66,7 +67,7 @@ func TestStoreReadsGrowWithDueNotTable(t *testing.T) {
 			}
 		}
 		h.clock.Advance(2 * time.Minute)
-		cs := &countingStore{Store: h.st}
+		cs := &storetest.Counting{Store: h.st}
 		h.st = cs
 		j := h.job(reconcile.Options{Concurrency: 8})
 		start := time.Now()
@@ -75,7 +76,7 @@ func TestStoreReadsGrowWithDueNotTable(t *testing.T) {
 		if rep.Settled != (due+1)/2 || rep.StillPending != due/2 {
 			t.Fatalf("report %+v", rep)
 		}
-		return cs.reads.Load(), cs.writes.Load(), took
+		return cs.Reads.Load(), cs.Writes.Load(), took
 	}
 	r0, w0, _ := reads(0)
 	rN, wN, took := reads(settled)

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -155,15 +154,4 @@ func or(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// ParseFlag is the boolean reading used for WXPAY_* switches, for callers outside this package.
-func ParseFlag(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "0", "false", "no", "off":
-		return false, nil
-	case "1", "true", "yes", "on":
-		return true, nil
-	}
-	return strconv.ParseBool(v)
 }

@@ -148,11 +148,8 @@ func (l *Ledger) MarkClosed(ctx context.Context, key, source string) (Result, er
 		for k, v := range set {
 			attrs[k] = v
 		}
-		set, evt, err := withEvent(cur.Key, events.OrderClosed, now, set, nil)
+		set, evt, err := withEvent(cur.Key, events.OrderClosed, now, set, orderEvent(attrs))
 		if err != nil {
-			return Result{}, err
-		}
-		if err := setEventData(cur.Key, set, evt, orderEvent(attrs)); err != nil {
 			return Result{}, err
 		}
 		rec, err := l.update(ctx, cur, set, []string{AttrCloseOwed, events.AttrSchedIndex, events.AttrSchedAt})

@@ -116,11 +116,8 @@ func (l *Ledger) ApplyRefund(ctx context.Context, n *wechatpay.RefundNotice, sou
 	}
 	evData := RefundEvent{OutRefundNo: n.OutRefundNo, RefundID: n.RefundID, OutTradeNo: n.OutTradeNo, MchID: owner,
 		State: n.RefundStatus, Amount: n.Amount.Refund, SuccessTime: n.SuccessTime, UserAccount: n.UserReceivedAccount, TransactionID: n.TransactionID}
-	full, evt, err := withEvent(key, refundEventType(n.RefundStatus), now, set, nil)
+	full, evt, err := withEvent(key, refundEventType(n.RefundStatus), now, set, evData)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := setEventData(key, full, evt, evData); err != nil {
 		return Result{}, err
 	}
 	remove := []string{}
@@ -339,7 +336,6 @@ func (l *Ledger) syncOrder(ctx context.Context, key, outRefundNo, status string,
 		now := l.now()
 		set := map[string]string{rs: status, AttrUpdatedAt: stamp(now)}
 		var remove []string
-		var evt *events.Event
 		switch status {
 		case wechatpay.RefundStatusSuccess:
 			settled := Fen(cur, AttrRefundSettled) + amount
@@ -357,10 +353,7 @@ func (l *Ledger) syncOrder(ctx context.Context, key, outRefundNo, status string,
 					attrs[k] = v
 				}
 				var err error
-				if set, evt, err = withEvent(cur.Key, events.OrderRefunded, now, set, nil); err != nil {
-					return err
-				}
-				if err := setEventData(cur.Key, set, evt, orderEvent(attrs)); err != nil {
+				if set, _, err = withEvent(cur.Key, events.OrderRefunded, now, set, orderEvent(attrs)); err != nil {
 					return err
 				}
 			}

@@ -2,40 +2,11 @@ package payment_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/storetest"
 )
-
-// counting passes every call through to a real store and counts them; each backend's
-// own tests show that one call is one round trip (one bbolt transaction, one Redis
-// EVALSHA, one DynamoDB request).
-type counting struct {
-	store.Store
-	calls atomic.Int64
-}
-
-func (c *counting) Get(ctx context.Context, key string) (store.Record, error) {
-	c.calls.Add(1)
-	return c.Store.Get(ctx, key)
-}
-
-func (c *counting) Put(ctx context.Context, rec store.Record, cond store.Condition) (store.Record, error) {
-	c.calls.Add(1)
-	return c.Store.Put(ctx, rec, cond)
-}
-
-func (c *counting) Update(ctx context.Context, key string, ch store.Change, cond store.Condition) (store.Record, error) {
-	c.calls.Add(1)
-	return c.Store.Update(ctx, key, ch, cond)
-}
-
-func (c *counting) Delete(ctx context.Context, key string, cond store.Condition) error {
-	c.calls.Add(1)
-	return c.Store.Delete(ctx, key, cond)
-}
 
 // A notification costs one store call — the conditional write — whether it pays a
 // pending order or repeats one already applied. Only anomalies (an order this store has
@@ -44,15 +15,15 @@ func TestOneStoreCallPerNotification(t *testing.T) {
 	ctx := context.Background()
 	base := openStore(t)
 	pendingOrder(t, base, "1900000001", "ROUNDTRIP01", "100")
-	st := &counting{Store: base}
+	st := &storetest.Counting{Store: base}
 	step := func(name string, want int64, tx func() (payment.Outcome, error), outcome payment.Outcome) {
 		t.Helper()
-		st.calls.Store(0)
+		before := st.Calls()
 		got, err := tx()
 		if err != nil || got != outcome {
 			t.Fatalf("%s: %v, %v; want %v", name, got, err, outcome)
 		}
-		if n := st.calls.Load(); n != want {
+		if n := st.Calls() - before; n != want {
 			t.Errorf("%s: %d store calls, want %d", name, n, want)
 		}
 	}

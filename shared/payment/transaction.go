@@ -100,16 +100,13 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 	}}
 	ev := orderEvent(paid)
 	ev.OutTradeNo, ev.MchID, ev.Amount = tx.OutTradeNo, owner, tx.Amount.Total
-	set, evt, err := withEvent(key, events.OrderPaid, now, paid, nil)
+	set, evt, err := withEvent(key, events.OrderPaid, now, paid, ev)
 	if err != nil {
 		return Result{}, err
 	}
 	// The common path does not read first, so order.paid carries what this write sets;
 	// the merchant's order_id, which only the record knows, is added when the event is
 	// delivered (events.Payload).
-	if err := setEventData(key, set, evt, ev); err != nil {
-		return Result{}, err
-	}
 	outbox := events.IndexOutbox
 	rec, err := l.Store.Update(ctx, key, store.Change{Set: set, Pending: &outbox, PendingSince: now}, cond)
 	if err == nil {
@@ -138,7 +135,8 @@ func billDay(set map[string]string, owner, successTime string, now time.Time) {
 	set[events.AttrSchedIndex], set[events.AttrSchedAt] = BillDayIndex(owner, at), stamp(at)
 }
 
-// withEvent returns set plus a new event attribute.
+// withEvent returns set plus the attribute of a new event with data: the transition's
+// write records its event.
 func withEvent(key, typ string, now time.Time, set map[string]string, data any) (map[string]string, *events.Event, error) {
 	attr, val, ev, err := events.New(key, typ, now, data)
 	if err != nil {
@@ -146,26 +144,7 @@ func withEvent(key, typ string, now time.Time, set map[string]string, data any) 
 	}
 	out := clone(set)
 	out[attr] = val
-	ev.Data = nil
 	return out, &ev, nil
-}
-
-// setEventData replaces the data of the event attribute in set.
-func setEventData(key string, set map[string]string, evt *events.Event, data any) error {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("payment: encode event data: %w", err)
-	}
-	evt.Data = raw
-	for name, v := range set {
-		var e events.Entry
-		if len(name) > len(events.AttrPrefix) && name[:len(events.AttrPrefix)] == events.AttrPrefix && json.Unmarshal([]byte(v), &e) == nil && e.ID == evt.ID {
-			e.Data = raw
-			set[name] = events.Encode(e)
-			return nil
-		}
-	}
-	return fmt.Errorf("payment: event %s missing from its write on %s", evt.ID, key)
 }
 
 // recordUnknown records a payment for an order this store has never seen, rather than
@@ -178,11 +157,8 @@ func (l *Ledger) recordUnknown(ctx context.Context, key string, tx *wechatpay.Tr
 	attrs[AttrOutTradeNo] = tx.OutTradeNo
 	attrs[AttrUnknownOrder] = "1"
 	attrs[AttrCreatedAt] = stamp(l.now())
-	set, evt, err := withEvent(key, events.OrderPaid, l.now(), attrs, nil)
+	set, evt, err := withEvent(key, events.OrderPaid, l.now(), attrs, orderEvent(attrs))
 	if err != nil {
-		return Result{}, err
-	}
-	if err := setEventData(key, set, evt, orderEvent(attrs)); err != nil {
 		return Result{}, err
 	}
 	rec, err := l.Store.Put(ctx, store.Record{Key: key, Attrs: set, Pending: events.IndexOutbox, PendingSince: l.now()}, store.Condition{Absent: true})
@@ -260,11 +236,8 @@ func (l *Ledger) payExisting(ctx context.Context, cur store.Record, tx *wechatpa
 	for k, v := range set {
 		attrs[k] = v
 	}
-	set, evt, err := withEvent(cur.Key, events.OrderPaid, now, set, nil)
+	set, evt, err := withEvent(cur.Key, events.OrderPaid, now, set, orderEvent(attrs))
 	if err != nil {
-		return Result{}, err
-	}
-	if err := setEventData(cur.Key, set, evt, orderEvent(attrs)); err != nil {
 		return Result{}, err
 	}
 	rec, err := l.update(ctx, cur, set, nil)
@@ -353,11 +326,8 @@ func (l *Ledger) review(ctx context.Context, cur store.Record, cx, reason, value
 	if decorate != nil {
 		decorate(&ev)
 	}
-	set, evt, err := withEvent(cur.Key, events.OrderReview, now, set, nil)
+	set, evt, err := withEvent(cur.Key, events.OrderReview, now, set, ev)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := setEventData(cur.Key, set, evt, ev); err != nil {
 		return Result{}, err
 	}
 	rec, err := l.update(ctx, cur, set, remove)
@@ -385,11 +355,8 @@ func (l *Ledger) foreign(ctx context.Context, tx *wechatpay.Transaction, acct, s
 	}
 	ev := orderEvent(attrs)
 	ev.Reason, ev.Conflict = reason, tx
-	set, evt, err := withEvent(key, events.OrderReview, now, attrs, nil)
+	set, evt, err := withEvent(key, events.OrderReview, now, attrs, ev)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := setEventData(key, set, evt, ev); err != nil {
 		return Result{}, err
 	}
 	rec, err := l.Store.Put(ctx, store.Record{Key: key, Attrs: set, Pending: events.IndexOutbox, PendingSince: now}, store.Condition{Absent: true})

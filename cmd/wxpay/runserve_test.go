@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runningServe is `wxpay serve` started as the CLI starts it (runServe on a free
+// loopback port, simulator mode), for tests that drive it over HTTP.
+type runningServe struct {
+	base, keys, token string
+	out, errOut       *syncBuffer
+	stop              func() error
+}
+
+// startRunServe starts runServe with extra flags, waits for its banner and reads the
+// API token it wrote. The test must call stop (checked: serve must stop cleanly).
+func startRunServe(t *testing.T, extra ...string) *runningServe {
+	t.Helper()
+	t.Setenv("WXPAY_MCHID", "")
+	t.Setenv("WXPAY_KEYS_DIR", "")
+	s := &runningServe{keys: filepath.Join(t.TempDir(), "sim"), out: &syncBuffer{}, errOut: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	args := append([]string{"--addr", "127.0.0.1:0", "--keys-dir", s.keys}, extra...)
+	go func() { done <- runServe(ctx, args, s.out, s.errOut) }()
+	s.stop = func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("runServe did not stop after its context ended")
+			return nil
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(s.out.String(), "listening on "); ok {
+			s.base, _, _ = strings.Cut(rest, "\n")
+		}
+	}
+	if s.base == "" {
+		cancel()
+		t.Fatalf("no banner; stdout %q stderr %q", s.out.String(), s.errOut.String())
+	}
+	tok, err := os.ReadFile(filepath.Join(s.keys, apiTokenFile))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	s.token = strings.TrimSpace(string(tok))
+	return s
+}
