@@ -47,11 +47,6 @@ type combineOrder struct {
 	OpenID string `json:"openid,omitempty"`
 }
 
-// partner reports whether the combine's sub-orders name sub-merchants.
-func (c *combineOrder) partner() bool {
-	return len(c.Request.SubOrders) > 0 && c.Request.SubOrders[0].SubMchID != ""
-}
-
 // routesCombine adds the combine API, the e-commerce refund API, 异常退款 and their
 // driver routes.
 func (s *Simulator) routesCombine(m *http.ServeMux) {

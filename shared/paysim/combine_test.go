@@ -290,7 +290,7 @@ func TestCombineClose(t *testing.T) {
 		filled.SubOrders[i].MchID = e.id.MchID
 	}
 	subs := filled.CloseSubOrders()
-	if err := c.CloseCombine(ctx, "CLOSE01", subs); !wechatpay.IsCode(err, "RULELIMIT") {
+	if err := c.CloseCombine(ctx, "CLOSE01", subs); !wechatpay.IsCode(err, wechatpay.CodeRuleLimit) {
 		t.Fatalf("close within 5 minutes: %v", err)
 	}
 	e.advance("5m1s")
@@ -510,4 +510,42 @@ func sdkKeysDir(t *testing.T) (string, *keysdir.Identity) {
 		t.Fatal(err)
 	}
 	return dir, id
+}
+
+// TestCombineH5Link: a combine's h5_url follows the single order's rules — not inside
+// WeChat, 5 minutes, a fresh link for the same request afterwards — and pays the combine.
+func TestCombineH5Link(t *testing.T) {
+	e := newEnv(t, Config{})
+	rc := newReceiver(t, nil)
+	c := e.platformClient()
+	ctx := context.Background()
+	req := cart("H5CART01", rc.url(), testSubMchs[:2]...)
+	first, err := c.CombinePrepay(ctx, wechatpay.SceneH5, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, first.H5URL, uaWeChat); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("opened inside WeChat: %d", resp.StatusCode)
+	}
+	e.advance("5m1s")
+	if resp, _ := get(t, first.H5URL, uaSafari); resp.StatusCode != http.StatusGone {
+		t.Fatalf("after 5 minutes: %d", resp.StatusCode)
+	}
+	again, err := c.CombinePrepay(ctx, wechatpay.SceneH5, req)
+	if err != nil || again.H5URL == first.H5URL {
+		t.Fatalf("a fresh link: %v %+v", err, again)
+	}
+	if resp, page := get(t, again.H5URL, uaSafari); resp.StatusCode != 200 || !strings.Contains(page, "¥3.00") {
+		t.Fatalf("fresh link %d: %s", resp.StatusCode, page)
+	}
+	u, _ := url.Parse(again.H5URL)
+	if st := e.simCall("POST", "/sim/pay", map[string]string{"prepay_id": strings.TrimPrefix(u.Path, "/sim/h5/")}, nil); st != 200 {
+		t.Fatalf("pay by the h5 prepay_id: %d", st)
+	}
+	if _, tx := e.openCombine(t, rc.next(t)); tx.SubOrders[1].TradeType != wechatpay.TradeTypeMWeb {
+		t.Fatalf("%+v", tx.SubOrders[1])
+	}
+	if resp, page := get(t, again.H5URL, uaSafari); resp.StatusCode != 200 || !strings.Contains(page, "支付成功") {
+		t.Fatalf("paid page %d: %s", resp.StatusCode, page)
+	}
 }

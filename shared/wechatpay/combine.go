@@ -67,6 +67,11 @@ const (
 	MaxCombineSubOrdersDirect = 10
 )
 
+// CodeRuleLimit is WeChat Pay's 403 answer to a close in an order's or a combine's
+// first 5 minutes ("订单生成后不能马上调用关单接口,最短调用时间间隔为5分钟"): retry the
+// close after that.
+const CodeRuleLimit = "RULELIMIT"
+
 // CombineAmount is a sub-order's amount, in fen. Requests carry total_amount and
 // currency; queries and notifications add what the payer paid.
 type CombineAmount struct {
