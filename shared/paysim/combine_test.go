@@ -549,3 +549,29 @@ func TestCombineH5Link(t *testing.T) {
 		t.Fatalf("paid page %d: %s", resp.StatusCode, page)
 	}
 }
+
+// TestCombineNotificationOfFiftyFits: the largest combine WeChat Pay allows — 50
+// sub-orders, 32-character numbers, 128-byte attach — notifies in a body the bundle's
+// notify reader accepts (wechatpay.MaxNotificationBody).
+func TestCombineNotificationOfFiftyFits(t *testing.T) {
+	e := newEnv(t, Config{})
+	rc := newReceiver(t, nil)
+	req := wechatpay.CombinePrepayRequest{CombineOutTradeNo: strings.Repeat("C", 32), NotifyURL: rc.url()}
+	for i := 0; i < wechatpay.MaxCombineSubOrders; i++ {
+		req.SubOrders = append(req.SubOrders, wechatpay.CombineSubOrder{SubMchID: fmt.Sprintf("19%08d", i), Attach: strings.Repeat("a", 128),
+			OutTradeNo: fmt.Sprintf("%s%02d", strings.Repeat("S", 30), i), Description: strings.Repeat("商", 127),
+			Amount: wechatpay.CombineAmount{TotalAmount: 1_000_000_00}, SettleInfo: &wechatpay.CombineSettleInfo{ProfitSharing: true}})
+	}
+	if _, err := e.platformClient().CombinePrepay(context.Background(), wechatpay.SceneNative, req); err != nil {
+		t.Fatal(err)
+	}
+	e.simCall("POST", "/sim/combines/"+req.CombineOutTradeNo+"/pay", nil, nil)
+	r := rc.next(t)
+	if len(r.body) > wechatpay.MaxNotificationBody {
+		t.Fatalf("a 50-sub-order notification is %d bytes, over the %d the notify reader takes", len(r.body), wechatpay.MaxNotificationBody)
+	}
+	if _, tx := e.openCombine(t, r); len(tx.SubOrders) != 50 {
+		t.Fatalf("%d sub-orders", len(tx.SubOrders))
+	}
+	t.Logf("a 50-sub-order combine notification is %d bytes (limit %d)", len(r.body), wechatpay.MaxNotificationBody)
+}
