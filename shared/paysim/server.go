@@ -237,6 +237,7 @@ func (s *Simulator) routes() {
 	m.HandleFunc("GET /sim/h5/{prepay_id}", s.h5Page)
 	m.HandleFunc("POST /sim/h5/{prepay_id}/{action}", s.h5Action)
 	m.HandleFunc("GET /sim/oauth/openid", s.simOpenID)
+	s.routesCombine(m) // combine orders, e-commerce refunds, 异常退款: combine.go
 
 	// WeChat's web OAuth, at the paths WeChat serves it (open.weixin.qq.com and
 	// api.weixin.qq.com): point WXPAY_OAUTH_AUTHORIZE_BASE and WXPAY_OAUTH_BASE here.
