@@ -78,8 +78,12 @@ func (w *Webhook) Send(ctx context.Context, ev Event, body []byte) error {
 	case resp.StatusCode/100 == 2:
 		return nil
 	case resp.StatusCode/100 == 3:
+		loc := resp.Header.Get("Location")
+		if u, err := resp.Location(); err == nil {
+			loc = u.String() // resolved against the webhook URL
+		}
 		return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("redirect to %q is not a delivery (the event's body does not follow a redirect): set %s to the URL that answers the POST itself",
-			resp.Header.Get("Location"), config.EnvWebhookURL)}
+			loc, config.EnvWebhookURL)}
 	}
 	return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("%q", bytes.TrimSpace(snippet))}
 }

@@ -108,7 +108,7 @@ func TestRedirectingReceiverIsRetriedUntilFixed(t *testing.T) {
 	}
 	rec, _ := st.Get(ctx, "order/1900000001/MOVED-1")
 	owed := events.Owed(rec)
-	if len(owed) != 1 || owed[0].LastStatus != http.StatusMovedPermanently || !strings.Contains(owed[0].LastError, "/new-hooks") ||
+	if len(owed) != 1 || owed[0].LastStatus != http.StatusMovedPermanently || !strings.Contains(owed[0].LastError, srv.URL+"/new-hooks") ||
 		!owed[0].NextAt.Equal(clock.Add(events.Backoff(1))) {
 		t.Fatalf("after a 301: owed %+v", owed)
 	}
