@@ -552,7 +552,7 @@ func TestCombineH5Link(t *testing.T) {
 
 // TestCombineNotificationOfFiftyFits: the largest combine WeChat Pay allows — 50
 // sub-orders, 32-character numbers, 128-byte attach — notifies in a body the bundle's
-// notify reader accepts (wechatpay.MaxNotificationBody).
+// notify reader accepts (notifyReaderLimit).
 func TestCombineNotificationOfFiftyFits(t *testing.T) {
 	e := newEnv(t, Config{})
 	rc := newReceiver(t, nil)
@@ -567,11 +567,15 @@ func TestCombineNotificationOfFiftyFits(t *testing.T) {
 	}
 	e.simCall("POST", "/sim/combines/"+req.CombineOutTradeNo+"/pay", nil, nil)
 	r := rc.next(t)
-	if len(r.body) > wechatpay.MaxNotificationBody {
-		t.Fatalf("a 50-sub-order notification is %d bytes, over the %d the notify reader takes", len(r.body), wechatpay.MaxNotificationBody)
+	if len(r.body) > notifyReaderLimit {
+		t.Fatalf("a 50-sub-order notification is %d bytes, over the %d the notify reader takes", len(r.body), notifyReaderLimit)
 	}
 	if _, tx := e.openCombine(t, r); len(tx.SubOrders) != 50 {
 		t.Fatalf("%d sub-orders", len(tx.SubOrders))
 	}
-	t.Logf("a 50-sub-order combine notification is %d bytes (limit %d)", len(r.body), wechatpay.MaxNotificationBody)
+	t.Logf("a 50-sub-order combine notification is %d bytes (limit %d)", len(r.body), notifyReaderLimit)
 }
+
+// notifyReaderLimit is what the notify function reads of a notification body
+// (functions/notify/decode.go maxBody).
+const notifyReaderLimit = 64 << 10
