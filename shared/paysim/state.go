@@ -24,6 +24,7 @@ type state struct {
 	bills         map[string]*billFile
 	oauthCodes    map[string]*oauthCode // by code
 	h5Links       map[string]*h5Link    // by prepay_id
+	Sharing       *sharingState         `json:"sharing"` // profit sharing, subsidies: profitsharing.go
 }
 
 func newState() *state {
@@ -31,6 +32,7 @@ func newState() *state {
 		orders: map[string]*order{}, byTransaction: map[string]*order{},
 		refunds: map[string]*refund{}, bills: map[string]*billFile{},
 		oauthCodes: map[string]*oauthCode{}, h5Links: map[string]*h5Link{},
+		Sharing: newSharingState(),
 	}
 }
 
