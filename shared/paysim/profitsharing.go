@@ -615,6 +615,7 @@ func (s *Simulator) createSplit(r *apiRequest, in splitInput) (*split, []sharing
 			return nil, notes, errReply(http.StatusBadRequest, "INVALID_REQUEST", "商户分账单号重复: out_order_no "+in.outOrderNo+" was used for another split; a retry must repeat the request exactly, a new split (or finish) needs a new out_order_no")
 		}
 		v := *sp
+		v.Receivers = append([]splitReceiver(nil), sp.Receivers...)
 		return &v, notes, nil // the same request again: the same split (同一分账单号多次请求等同一次)
 	}
 	o, rep := s.paidShareOrder(in.transactionID, in.subMchID)
@@ -1184,12 +1185,14 @@ var (
 	partnerRelations = []string{"SERVICE_PROVIDER", "STORE", "STAFF", "STORE_OWNER", "PARTNER", "HEADQUARTER", "BRAND", "DISTRIBUTOR", "USER", "SUPPLIER", "CUSTOM"}
 )
 
-// addReceiver handles POST …/receivers/add of both families.
+// addReceiver handles POST …/receivers/add of both families. The e-commerce body
+// carries the merchant's full name in plain text (and a person's name encrypted, as
+// encrypted_name); the partner body carries name encrypted (添加分账接收方, both families).
 func (s *Simulator) addReceiver(mode string) func(*apiRequest) *reply {
 	return func(r *apiRequest) *reply {
-		var req wechatpay.Receiver // a superset of the e-commerce body
-		if err := json.Unmarshal(r.Body, &req); err != nil {
-			return errReply(http.StatusBadRequest, "PARAM_ERROR", "请求的JSON格式错误: "+err.Error())
+		req, encName, rep := decodeReceiver(mode, r.Body)
+		if rep != nil {
+			return rep
 		}
 		if rep := s.checkReceiverBody(mode, &req); rep != nil {
 			return rep
@@ -1204,7 +1207,14 @@ func (s *Simulator) addReceiver(mode string) func(*apiRequest) *reply {
 		if req.RelationType == "CUSTOM" && req.CustomRelation == "" {
 			return paramError("custom_relation", nil, "is required when relation_type is CUSTOM")
 		}
-		if rep := s.decryptsName(r, "name", req.Name); rep != nil {
+		if req.Type == wechatpay.ReceiverMerchant && req.Name == "" {
+			return paramError("name", nil, "is required for a MERCHANT_ID receiver: the merchant's full name (商户全称)")
+		}
+		field := "name"
+		if mode == modeEcommerce {
+			field = "encrypted_name"
+		}
+		if rep := s.decryptsName(r, field, encName); rep != nil {
 			return rep
 		}
 		if mode == modeEcommerce && req.Type == wechatpay.ReceiverMerchant && req.Account == s.id.MchID {
@@ -1214,15 +1224,52 @@ func (s *Simulator) addReceiver(mode string) func(*apiRequest) *reply {
 		}
 		scope := receiverScope(mode, req.SubMchID)
 		s.mu.Lock()
-		s.st.Sharing.Receivers[receiverKey(scope, req.Type, req.Account)] = &simReceiver{Scope: scope, Type: req.Type, Account: req.Account,
-			RelationType: req.RelationType, CustomRelation: req.CustomRelation, Named: req.Name != "", AddedAt: s.now()}
+		key := receiverKey(scope, req.Type, req.Account)
+		full := s.st.Sharing.Receivers[key] == nil && s.scopeReceivers(scope) >= maxReceivers
+		if !full {
+			s.st.Sharing.Receivers[key] = &simReceiver{Scope: scope, Type: req.Type, Account: req.Account,
+				RelationType: req.RelationType, CustomRelation: req.CustomRelation, Named: req.Name != "" || encName != "", AddedAt: s.now()}
+		}
 		s.mu.Unlock()
+		if full {
+			return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("分账接收方数量已达上限: at most %d receivers; delete unused ones first", maxReceivers))
+		}
 		ans := wechatpay.ReceiverAnswer{Type: req.Type, Account: req.Account}
 		if mode == modePartner {
 			ans.SubMchID, ans.RelationType, ans.CustomRelation = req.SubMchID, req.RelationType, req.CustomRelation
 		}
 		return jsonReply(http.StatusOK, ans)
 	}
+}
+
+// maxReceivers: "商户的分账接收方数量上限为2万" (添加分账接收方).
+const maxReceivers = 20000
+
+// scopeReceivers counts the receivers of a scope. Called under s.mu.
+func (s *Simulator) scopeReceivers(scope string) int {
+	n := 0
+	for _, rc := range s.st.Sharing.Receivers {
+		if rc.Scope == scope {
+			n++
+		}
+	}
+	return n
+}
+
+// decodeReceiver reads a receivers/add or /delete body of either family; encName is
+// the field that must decrypt with the platform key.
+func decodeReceiver(mode string, body []byte) (req wechatpay.Receiver, encName string, rep *reply) {
+	if mode == modeEcommerce {
+		var er wechatpay.EcommerceReceiver
+		if err := json.Unmarshal(body, &er); err != nil {
+			return req, "", errReply(http.StatusBadRequest, "PARAM_ERROR", "请求的JSON格式错误: "+err.Error())
+		}
+		return wechatpay.Receiver{AppID: er.AppID, Type: er.Type, Account: er.Account, Name: er.Name, RelationType: er.RelationType}, er.EncryptedName, nil
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return req, "", errReply(http.StatusBadRequest, "PARAM_ERROR", "请求的JSON格式错误: "+err.Error())
+	}
+	return req, req.Name, nil
 }
 
 func (s *Simulator) checkReceiverBody(mode string, req *wechatpay.Receiver) *reply {
@@ -1236,10 +1283,10 @@ func (s *Simulator) checkReceiverBody(mode string, req *wechatpay.Receiver) *rep
 	} else {
 		req.SubMchID = ""
 	}
-	if req.AppID == "" {
+	if req.AppID == "" && (mode == modePartner || req.Type == wechatpay.ReceiverPersonalOpenID) {
 		return paramError("appid", nil, "is required")
 	}
-	if req.AppID != s.id.AppID {
+	if req.AppID != "" && req.AppID != s.id.AppID {
 		return errReply(http.StatusBadRequest, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配: appid "+req.AppID+" is not bound to "+s.id.MchID)
 	}
 	types := []string{wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID}
@@ -1258,9 +1305,9 @@ func (s *Simulator) checkReceiverBody(mode string, req *wechatpay.Receiver) *rep
 // deleteReceiver handles POST …/receivers/delete of both families.
 func (s *Simulator) deleteReceiver(mode string) func(*apiRequest) *reply {
 	return func(r *apiRequest) *reply {
-		var req wechatpay.Receiver
-		if err := json.Unmarshal(r.Body, &req); err != nil {
-			return errReply(http.StatusBadRequest, "PARAM_ERROR", "请求的JSON格式错误: "+err.Error())
+		req, _, rep := decodeReceiver(mode, r.Body)
+		if rep != nil {
+			return rep
 		}
 		if rep := s.checkReceiverBody(mode, &req); rep != nil {
 			return rep

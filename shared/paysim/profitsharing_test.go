@@ -77,11 +77,11 @@ func TestEcommerceSplitAndFinish(t *testing.T) {
 	ctx := context.Background()
 	rc := newReceiver(t, nil)
 	e.config(t, map[string]any{"notify_url": rc.url()})
-	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier}); err != nil {
+	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier, Name: "供应商有限公司"}); err != nil {
 		t.Fatal(err)
 	}
 	// The platform is a receiver from the start: adding it is refused as already done.
-	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: e.id.MchID, RelationType: wechatpay.RelationPlatform}); apiCode(t, err) != "INVALID_REQUEST" {
+	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: e.id.MchID, RelationType: wechatpay.RelationPlatform, Name: "平台"}); apiCode(t, err) != "INVALID_REQUEST" {
 		t.Fatalf("adding the platform: %v", err)
 	}
 	tx := e.paidShareOrder(t, "SHARE0000001", 10000, true) // fee 60: 9940 splittable, 2982 to others at most
@@ -177,7 +177,7 @@ func TestSplitsFailAndArriveLate(t *testing.T) {
 	e := newSharingEnv(t)
 	ctx := context.Background()
 	for _, a := range []string{testSupplier, testOther} {
-		if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: a, RelationType: wechatpay.RelationDistributor}); err != nil {
+		if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: a, RelationType: wechatpay.RelationDistributor, Name: "分销商有限公司"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -246,7 +246,7 @@ func TestReturnsAndRefunds(t *testing.T) {
 	ctx := context.Background()
 	rc := newReceiver(t, nil)
 	e.config(t, map[string]any{"notify_urls": map[string]string{testSupplier: rc.url()}})
-	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier}); err != nil {
+	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier, Name: "供应商有限公司"}); err != nil {
 		t.Fatal(err)
 	}
 	tx := e.paidShareOrder(t, "SHARE0000003", 10000, false)
@@ -313,7 +313,9 @@ func TestReturnsAndRefunds(t *testing.T) {
 func TestPartnerSplitUnfreeze(t *testing.T) {
 	e := newSharingEnv(t)
 	ctx := context.Background()
-	if _, err := e.c.AddReceiver(ctx, wechatpay.Receiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: "SUPPLIER"}); err != nil {
+	name, _ := wechatpay.EncryptOAEP(&e.id.PlatformKey.PublicKey, []byte("供应商有限公司"))
+	if _, err := e.c.AddReceiver(ctx, wechatpay.Receiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: "SUPPLIER",
+		Name: name, Serial: e.id.PlatformSerial()}); err != nil {
 		t.Fatal(err)
 	}
 	tx := e.paidShareOrder(t, "SHARE0000004", 5000, false) // 4970 splittable
@@ -402,18 +404,31 @@ func TestReceiverNameEncryptionAndLegacyEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier, Name: name}
-	if _, err := e.c.EcommerceAddReceiver(ctx, r); err == nil || !errors.Is(err, wechatpay.ErrInvalid) {
+	// The partner API encrypts a receiver's name; the e-commerce API takes a
+	// merchant's full name in clear and a person's encrypted.
+	r := wechatpay.Receiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: "SUPPLIER", Name: name}
+	if _, err := e.c.AddReceiver(ctx, r); err == nil || !errors.Is(err, wechatpay.ErrInvalid) {
 		t.Fatalf("an encrypted name without Serial must fail locally: %v", err)
 	}
 	r.Serial = e.id.PlatformSerial()
-	if _, err := e.c.EcommerceAddReceiver(ctx, r); err != nil {
+	if _, err := e.c.AddReceiver(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	bad, _ := wechatpay.EncryptOAEP(&e.id.MerchantKey.PublicKey, []byte("x"))
 	r.Name = bad
-	if _, err := e.c.EcommerceAddReceiver(ctx, r); apiCode(t, err) != "PARAM_ERROR" {
+	if _, err := e.c.AddReceiver(ctx, r); apiCode(t, err) != "PARAM_ERROR" {
 		t.Fatalf("a name for another key: %v", err)
+	}
+	person := wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverPersonalOpenID, Account: OpenID(e.id.AppID, "dave"), RelationType: wechatpay.RelationDistributor,
+		EncryptedName: name, Serial: e.id.PlatformSerial()}
+	if _, err := e.c.EcommerceAddReceiver(ctx, person); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier}); !errors.Is(err, wechatpay.ErrInvalid) {
+		t.Fatalf("a merchant receiver needs its full name: %v", err)
+	}
+	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier, Name: "供应商有限公司"}); err != nil {
+		t.Fatal(err)
 	}
 	rc := newReceiver(t, nil)
 	e.config(t, map[string]any{"notify_url": rc.url(), "legacy_event_type": true})
@@ -517,7 +532,7 @@ func TestSubsidies(t *testing.T) {
 func TestEncryptedFundBills(t *testing.T) {
 	e := newSharingEnv(t)
 	ctx := context.Background()
-	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier}); err != nil {
+	if _, err := e.c.EcommerceAddReceiver(ctx, wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverMerchant, Account: testSupplier, RelationType: wechatpay.RelationSupplier, Name: "供应商有限公司"}); err != nil {
 		t.Fatal(err)
 	}
 	var txs []string

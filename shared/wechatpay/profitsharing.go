@@ -449,14 +449,22 @@ func (c *Client) EcommerceUnsplitAmount(ctx context.Context, transactionID strin
 
 // EcommerceReceiver is the body of POST /v3/ecommerce/profitsharing/receivers/add and
 // /delete (delete takes appid, type and account only). Receivers are the platform's:
-// once added, every sub-merchant may split to them.
+// once added, every sub-merchant may split to them; at most 20,000 (添加分账接收方,
+// pay.weixin.qq.com/doc/v3/partner/4012477758).
 type EcommerceReceiver struct {
-	AppID        string `json:"appid"`
-	Type         string `json:"type"` // MERCHANT_ID or PERSONAL_OPENID
-	Account      string `json:"account"`
-	Name         string `json:"name,omitempty"`          // encrypted (EncryptOAEP); required for a merchant: its full name
-	RelationType string `json:"relation_type,omitempty"` // SUPPLIER, DISTRIBUTOR, SERVICE_PROVIDER, PLATFORM, OTHERS
-	Serial       string `json:"-"`                       // Wechatpay-Serial of the key that encrypted Name
+	AppID   string `json:"appid,omitempty"` // required with PERSONAL_OPENID
+	Type    string `json:"type"`            // MERCHANT_ID or PERSONAL_OPENID
+	Account string `json:"account"`
+	// Name is, for a MERCHANT_ID, the merchant's full name (商户全称, required; for a
+	// micro or individual merchant the account holder's name), in plain text: unlike
+	// the partner API, this one does not encrypt it.
+	Name string `json:"name,omitempty"`
+	// EncryptedName is a person's name for a PERSONAL_OPENID, encrypted (EncryptOAEP)
+	// and checked against the real name when given (the 2020 doc's encrypted_name);
+	// set Serial with it.
+	EncryptedName string `json:"encrypted_name,omitempty"`
+	RelationType  string `json:"relation_type,omitempty"` // SUPPLIER, DISTRIBUTOR, SERVICE_PROVIDER, PLATFORM, OTHERS
+	Serial        string `json:"-"`                       // Wechatpay-Serial of the key that encrypted EncryptedName
 }
 
 // ReceiverAnswer is what receivers/add and /delete answer.
@@ -470,27 +478,33 @@ type ReceiverAnswer struct {
 }
 
 func (c *Client) checkEcommerceReceiver(r *EcommerceReceiver, add bool) error {
-	r.AppID = or(r.AppID, or(c.SpAppID, c.AppID))
-	if r.AppID == "" {
-		return invalid("appid", "is required")
-	}
-	if r.Type != ReceiverMerchant && r.Type != ReceiverPersonalOpenID {
+	switch r.Type {
+	case ReceiverMerchant:
+	case ReceiverPersonalOpenID:
+		r.AppID = or(r.AppID, or(c.SpAppID, c.AppID))
+		if r.AppID == "" {
+			return invalid("appid", "is required with a PERSONAL_OPENID receiver: the appid the openid belongs to")
+		}
+	default:
 		return invalid("type", "must be MERCHANT_ID or PERSONAL_OPENID, got %q", r.Type)
 	}
 	if r.Account == "" {
 		return invalid("account", "is required")
 	}
 	if !add {
-		r.Name, r.RelationType = "", ""
+		r.Name, r.EncryptedName, r.RelationType = "", "", ""
 		return nil
+	}
+	if r.Type == ReceiverMerchant && r.Name == "" {
+		return invalid("name", "is required for a MERCHANT_ID receiver: the merchant's full name (商户全称)")
 	}
 	switch r.RelationType {
 	case RelationSupplier, RelationDistributor, RelationServiceProvider, RelationPlatform, RelationOthers:
 	default:
 		return invalid("relation_type", "must be SUPPLIER, DISTRIBUTOR, SERVICE_PROVIDER, PLATFORM or OTHERS, got %q", r.RelationType)
 	}
-	if r.Name != "" && r.Serial == "" {
-		return invalid("name", "is encrypted, so the request needs Serial (Wechatpay-Serial)")
+	if r.EncryptedName != "" && r.Serial == "" {
+		return invalid("encrypted_name", "is encrypted, so the request needs Serial (Wechatpay-Serial)")
 	}
 	return nil
 }

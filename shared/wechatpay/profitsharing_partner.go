@@ -269,6 +269,9 @@ func (c *Client) checkReceiver(r *Receiver, add bool) error {
 	if r.RelationType == "CUSTOM" && r.CustomRelation == "" {
 		return invalid("custom_relation", "is required when relation_type is CUSTOM")
 	}
+	if r.Type == ReceiverMerchant && r.Name == "" {
+		return invalid("name", "is required for a MERCHANT_ID receiver: the merchant's full name (商户全称), encrypted")
+	}
 	if r.Name != "" && r.Serial == "" {
 		return invalid("name", "is encrypted, so the request needs Serial (Wechatpay-Serial)")
 	}
