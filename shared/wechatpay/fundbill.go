@@ -1,6 +1,7 @@
 package wechatpay
 
 import (
+	"bufio"
 	"compress/gzip"
 	"context"
 	"crypto/rsa"
@@ -302,7 +303,7 @@ func (r *billReader) Read(p []byte) (int, error) {
 				r.err = errors.New("wechatpay: the decrypted bill is closed")
 				break
 			}
-			var src io.Reader = io.NewSectionReader(part.f, 0, part.size)
+			var src io.Reader = bufio.NewReaderSize(io.NewSectionReader(part.f, 0, part.size), 64<<10)
 			if r.b.gzipped {
 				var err error
 				if r.zr == nil {

@@ -82,6 +82,8 @@ type FundBillParser struct {
 	br     *bufio.Reader
 	buf    []byte
 	fields [][]byte
+	spans  [][2]int // fields as offsets into the line, for str
+	ls     string   // the current data line as one string: every field string is a slice of it
 	lineNo int
 	ncol   int
 	ix     struct{ time, biz, flow, name, kind, dir, amount, balance, applicant, note, voucher, sub int }
@@ -167,27 +169,36 @@ func (p *FundBillParser) line() ([]byte, error) {
 // field ends at a comma followed by a backtick (a comma inside a note does not cut
 // it); header lines are plain comma-separated names.
 func (p *FundBillParser) split(l []byte) {
-	p.fields = p.fields[:0]
-	if len(l) == 0 || l[0] != '`' {
-		for {
-			i := bytes.IndexByte(l, ',')
-			if i < 0 {
-				p.fields = append(p.fields, bytes.TrimSpace(l))
-				return
-			}
-			p.fields = append(p.fields, bytes.TrimSpace(l[:i]))
-			l = l[i+1:]
-		}
+	p.fields, p.spans = p.fields[:0], p.spans[:0]
+	add := func(start, end int) {
+		p.fields = append(p.fields, l[start:end])
+		p.spans = append(p.spans, [2]int{start, end})
 	}
-	l = l[1:]
+	if len(l) == 0 || l[0] != '`' {
+		start := 0
+		for {
+			i := bytes.IndexByte(l[start:], ',')
+			if i < 0 {
+				add(start, len(l))
+				break
+			}
+			add(start, start+i)
+			start += i + 1
+		}
+		for i, f := range p.fields {
+			p.fields[i] = bytes.TrimSpace(f)
+		}
+		return
+	}
+	start := 1
 	for {
-		i := bytes.Index(l, []byte(",`"))
+		i := bytes.Index(l[start:], []byte(",`"))
 		if i < 0 {
-			p.fields = append(p.fields, l)
+			add(start, len(l))
 			return
 		}
-		p.fields = append(p.fields, l[:i])
-		l = l[i+2:]
+		add(start, start+i)
+		start += i + 2
 	}
 }
 
@@ -196,6 +207,14 @@ func (p *FundBillParser) field(i int) []byte {
 		return nil
 	}
 	return p.fields[i]
+}
+
+// str is field i as a string sharing the line's one allocation.
+func (p *FundBillParser) str(i int) string {
+	if i < 0 || i >= len(p.spans) {
+		return ""
+	}
+	return p.ls[p.spans[i][0]:p.spans[i][1]]
 }
 
 // Next fills row with the next line. After the last line it checks the totals block
@@ -229,12 +248,15 @@ func (p *FundBillParser) Next(row *FundBillRow) error {
 			return fmt.Errorf("wechatpay: fund-flow bill line %d, %s: %w", p.lineNo, FundColBalance, err)
 		}
 	}
+	// One allocation per line: the unique columns are slices of it; the columns that
+	// repeat from line to line keep the previous line's string.
+	p.ls = string(l)
 	prev := *row
 	*row = FundBillRow{
-		Time: string(p.field(x.time)), BizNo: string(p.field(x.biz)), FlowNo: string(p.field(x.flow)),
+		Time: p.str(x.time), BizNo: p.str(x.biz), FlowNo: p.str(x.flow),
 		Name: reuseString(prev.Name, p.field(x.name)), Kind: reuseString(prev.Kind, p.field(x.kind)),
 		Balance: bal, Applicant: reuseString(prev.Applicant, p.field(x.applicant)),
-		Note: reuseString(prev.Note, p.field(x.note)), Voucher: string(p.field(x.voucher)),
+		Note: reuseString(prev.Note, p.field(x.note)), Voucher: p.str(x.voucher),
 		SubMchID: reuseString(prev.SubMchID, p.field(x.sub)),
 	}
 	s := &p.sums
