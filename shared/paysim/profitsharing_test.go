@@ -394,6 +394,20 @@ func TestFreezeEnds(t *testing.T) {
 	if !b.Conserved || b.SubMerchants[0].Available != 994-100 {
 		t.Fatalf("%+v", b)
 	}
+	// A partner payment's freeze is 30 days.
+	ptx := e.paidShareOrder(t, "SHARE0000009", 1000, false)
+	if _, err := e.c.Share(ctx, wechatpay.ShareRequest{TransactionID: ptx, OutOrderNo: "Z3",
+		Receivers: []wechatpay.ShareReceiver{{Type: wechatpay.ReceiverMerchant, Account: testSubMch, Amount: 10, Description: "自己"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(wechatpay.PartnerFreeze - time.Hour)
+	if u, _ := e.c.UnsplitAmountOf(ctx, ptx); u.UnsplitAmount != 984 {
+		t.Fatalf("before 30 days: %+v", u)
+	}
+	e.clock.Advance(time.Hour)
+	if u, _ := e.c.UnsplitAmountOf(ctx, ptx); u.UnsplitAmount != 0 {
+		t.Fatalf("after 30 days: %+v", u)
+	}
 }
 
 func TestReceiverNameEncryptionAndLegacyEvent(t *testing.T) {
