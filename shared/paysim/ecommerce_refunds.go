@@ -240,20 +240,20 @@ func (s *Simulator) returnAdvanceApply(r *apiRequest) *reply {
 	switch {
 	case e.Return == nil:
 		e.Return = &returnAdvance{AdvanceReturnID: randid.Digits(28), Result: wechatpay.ReturnAdvanceProcessing, CreatedAt: now}
-		s.settleReturn(e, now)
+		s.settleReturnAdvance(e, now)
 	case e.Return.Result == wechatpay.ReturnAdvanceFailed:
 		// "回补结果将置为回补失败,系统不再重试,商户也无法重试" (垫付退款回补).
 		return errReply(http.StatusBadRequest, "INVALID_REQUEST", "垫付回补已失败,不能再发起: the return of refund "+id+"'s advance FAILED (the sub-merchant's balance stayed short); it cannot be asked again")
 	case e.Return.Result == wechatpay.ReturnAdvanceProcessing:
 		// "此状态下商户可以重试": a retry sees the current result.
-		s.settleReturn(e, now)
+		s.settleReturnAdvance(e, now)
 	}
 	return jsonReply(http.StatusOK, s.returnAdvanceView(rf, e))
 }
 
-// settleReturn applies the driver's chosen outcome to a PROCESSING return. Called under
+// settleReturnAdvance applies the driver's chosen outcome to a PROCESSING return. Called under
 // s.mu.
-func (s *Simulator) settleReturn(e *ecommerceRefund, now time.Time) {
+func (s *Simulator) settleReturnAdvance(e *ecommerceRefund, now time.Time) {
 	switch e.ReturnOutcome {
 	case "", wechatpay.ReturnAdvanceSuccess:
 		e.Return.Result, e.Return.SuccessTime = wechatpay.ReturnAdvanceSuccess, now
@@ -310,7 +310,7 @@ func (s *Simulator) simReturnAdvance(w http.ResponseWriter, r *http.Request) {
 	}
 	e.ReturnOutcome = p.Result
 	if e.Return != nil && e.Return.Result == wechatpay.ReturnAdvanceProcessing {
-		s.settleReturn(e, s.now())
+		s.settleReturnAdvance(e, s.now())
 	}
 	out := map[string]any{"refund": s.ecommerceView(rf, e), "return_outcome": e.ReturnOutcome, "return_advance": nil}
 	if e.Return != nil {

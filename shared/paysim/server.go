@@ -216,6 +216,7 @@ func (s *Simulator) routes() {
 	m.Handle("GET /v3/bill/tradebill", s.api(s.tradeBill))
 	m.Handle("GET /v3/bill/fundflowbill", s.api(s.fundFlowBill))
 	m.Handle("GET /v3/billdownload/file", s.api(s.downloadBill))
+	s.routesSharing(m) // profit sharing, subsidies, encrypted fund bills: profitsharing.go
 	// Anything else under /v3/ is still authenticated and answered like WeChat Pay.
 	m.Handle("/v3/", s.api(func(*apiRequest) *reply {
 		return errReply(http.StatusNotFound, "NOT_FOUND", "paysim does not simulate this API")

@@ -34,6 +34,8 @@ type state struct {
 	EcommerceRefunds map[string]*ecommerceRefund `json:"ecommerce_refunds"`
 	// AbnormalRefunds are 异常退款 applications, by out_refund_no.
 	AbnormalRefunds map[string]*abnormalRefund `json:"abnormal_refunds"`
+	// Sharing is profit sharing and subsidies (profitsharing.go).
+	Sharing *sharingState `json:"sharing"`
 }
 
 func newState() *state {
@@ -42,6 +44,7 @@ func newState() *state {
 		refunds: map[string]*refund{}, bills: map[string]*billFile{},
 		oauthCodes: map[string]*oauthCode{}, h5Links: map[string]*h5Link{},
 		Combines: map[string]*combineOrder{}, CombineLinks: map[string]string{}, EcommerceRefunds: map[string]*ecommerceRefund{}, AbnormalRefunds: map[string]*abnormalRefund{},
+		Sharing: newSharingState(),
 	}
 }
 

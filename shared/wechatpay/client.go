@@ -244,7 +244,7 @@ func retrySafe(cl call) bool {
 		return true
 	}
 	return strings.HasPrefix(p, "/v3/pay/transactions/") || strings.HasPrefix(p, "/v3/pay/partner/transactions/") ||
-		p == "/v3/refund/domestic/refunds"
+		p == "/v3/refund/domestic/refunds" || sharingRetrySafe(p)
 }
 
 // attempt sends one signed request and reads the whole answer.
