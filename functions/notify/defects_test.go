@@ -314,7 +314,7 @@ func newReceiver(t *testing.T, delay time.Duration) *receiver {
 func TestEventDeliveredRightAfterTheWrite(t *testing.T) {
 	f := newFixture(t)
 	rcv := newReceiver(t, 0)
-	f.h.Deliverer = &events.Deliverer{Store: f.st, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
+	f.h.Deliverer = &events.Deliverer{Store: f.st, Marker: f.h.Ledger, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
 	want204(t, f.pay(t, "DELIVER001", "4200000000600001", 100), "payment")
 	want204(t, f.pay(t, "DELIVER001", "4200000000600001", 100), "duplicate")
 	if rcv.hits.Load() != 1 {
@@ -330,7 +330,7 @@ func TestEventDeliveredRightAfterTheWrite(t *testing.T) {
 func TestSlowWebhookDoesNotDelayTheAnswer(t *testing.T) {
 	f := newFixture(t)
 	rcv := newReceiver(t, 10*time.Second)
-	f.h.Deliverer = &events.Deliverer{Store: f.st, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
+	f.h.Deliverer = &events.Deliverer{Store: f.st, Marker: f.h.Ledger, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
 	f.h.DeliverWithin = 300 * time.Millisecond
 	start := time.Now()
 	want204(t, f.pay(t, "DELIVER002", "4200000000600002", 100), "payment")

@@ -110,7 +110,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 		st: st, client: client, opts: opts, log: opts.Logger, refundAll: cfg.Bundle.RefundLatePayments,
 		ledger: &payment.Ledger{Store: st, Now: opts.Now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: opts.Logger},
 	}
-	j.deliverer = &events.Deliverer{Store: st, Sink: sink, Now: opts.Now, Log: opts.Logger, Grace: opts.EventGrace}
+	j.deliverer = &events.Deliverer{Store: st, Marker: j.ledger, Sink: sink, Now: opts.Now, Log: opts.Logger, Grace: opts.EventGrace}
 	return j, nil
 }
 

@@ -1,17 +1,3 @@
-// Package payment is the one state machine of orders and refunds. A payment result can
-// arrive by notification, by query (reconcile, order status) or by bill; all of them go
-// through a Ledger, and every transition is a single conditional write to the store: no
-// read-then-write race, and a duplicate delivery is recognised from the write's failed
-// condition, which hands back the record as it is.
-//
-// Money is never overwritten. The first payment of an order stays on the order; every
-// other transaction WeChat Pay reports for it (a second payment, a wrong amount, a
-// payment after close) is kept on the order as its own conflict attribute (cx_…) while
-// the order moves to REVIEW, and a repeat of any known transaction writes nothing.
-//
-// Every transition records exactly one merchant event (package events) in its own write,
-// and places the record in the store's pending index through events.Placement: the
-// outbox while an event is owed, else its own schedule (a query or close due), else none.
 package payment
 
 import (
@@ -127,6 +113,12 @@ type Result struct {
 	Event *events.Event
 	// Reason says why a REVIEW or a refusal happened.
 	Reason string
+	// Typed API (filled once it lands): every event recorded, the typed records left,
+	// the review cause added.
+	Events []events.Event
+	Order  *Order
+	Refund *Refund
+	Cause  *Cause
 }
 
 // ErrInvalid matches results that can never be applied, whatever is retried: a
