@@ -51,34 +51,20 @@ func (h *Handler) handleWithin(ctx context.Context, r *http.Request) (result, er
 	}
 }
 
-// logOutcome logs what a notification did. A REVIEW is an error a person must act on:
-// ERROR level, its reason, and a metric — the field metric=payment_review for any log
-// pipeline, and a CloudWatch embedded-metric-format block (_aws) that Lambda's log
-// group turns into the metric wxpay/PaymentReview without any API call.
+// logOutcome logs what a notification did. A REVIEW is made loud by the ledger itself
+// (one ERROR line that is also the PaymentReview metric, whatever path caused it);
+// here it is one more notification applied.
 func (h *Handler) logOutcome(ctx context.Context, log *slog.Logger, res result) {
 	attrs := []any{"event_type", res.event, "notification_id", res.id, "key", res.key, "outcome", string(res.outcome), "state", res.state}
 	switch res.outcome {
 	case payment.Review:
-		log.Error("payment put in REVIEW: a person must resolve it (see README, REVIEW)",
-			append(attrs, "reason", res.applied.Reason, "metric", "payment_review", "PaymentReview", 1, slog.Any("_aws", emfReview(time.Now())))...)
+		log.Info("notification applied; the record is in REVIEW", append(attrs, "reason", res.applied.Reason)...)
 	case payment.Refused:
 		log.Warn("notification acknowledged but not applied", append(attrs, "reason", res.applied.Reason)...)
 	case payment.Duplicate:
 		log.Info("notification already recorded (duplicate)", attrs...)
 	default:
 		log.Info("notification applied", attrs...)
-	}
-}
-
-// emfReview is the CloudWatch embedded metric format declaration of PaymentReview.
-func emfReview(now time.Time) map[string]any {
-	return map[string]any{
-		"Timestamp": now.UnixMilli(),
-		"CloudWatchMetrics": []map[string]any{{
-			"Namespace":  "wxpay",
-			"Dimensions": [][]string{{}},
-			"Metrics":    []map[string]string{{"Name": "PaymentReview", "Unit": "Count"}},
-		}},
 	}
 }
 

@@ -143,7 +143,7 @@ func (h *Handler) handle(r *http.Request) (result, error) {
 		res.outcome = "ignored"
 		return res, nil
 	}
-	res.outcome, res.key, res.state = applied.Outcome, applied.Record.Key, applied.Record.Attrs[payment.AttrState]
+	res.outcome, res.key, res.state = applied.Outcome, applied.Record.Key, stateOf(applied)
 	res.applied = applied
 	return res, nil
 }
@@ -172,4 +172,15 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(wechatpay.NotifyAck{Code: "FAIL", Message: msg})
+}
+
+// stateOf is the state a ledger call left, for the log line.
+func stateOf(r payment.Result) string {
+	switch {
+	case r.Refund != nil:
+		return r.Refund.Status()
+	case r.Order != nil:
+		return r.Order.Status()
+	}
+	return ""
 }

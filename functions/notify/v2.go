@@ -72,7 +72,8 @@ func (h *Handler) serveV2(w http.ResponseWriter, r *http.Request, log *slog.Logg
 	}
 	attrs := []any{"event_type", res.event, "notification_id", res.id, "key", res.key, "outcome", string(res.outcome), "state", res.state}
 	if res.outcome == payment.Review {
-		log.Error("notification put the record in REVIEW", append(attrs, "reason", res.reason)...)
+		// The ledger made the REVIEW loud (ERROR + metric) once.
+		log.Info("notification applied; the record is in REVIEW", append(attrs, "reason", res.reason)...)
 	} else {
 		log.Info("notification applied", attrs...)
 	}
@@ -107,7 +108,7 @@ func (h *Handler) handleV2(ctx context.Context, body []byte) (v2result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.outcome, res.key, res.state, res.reason = applied.Outcome, applied.Record.Key, applied.Record.Attrs[payment.AttrState], applied.Reason
+	res.outcome, res.key, res.state, res.reason = applied.Outcome, applied.Record.Key, stateOf(applied), applied.Reason
 	return res, nil
 }
 

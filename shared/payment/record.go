@@ -9,6 +9,11 @@ import (
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
+// StateReview is what a record in REVIEW shows as its state (Order.Status,
+// Refund.Status). It is an overlay: the record keeps its money state (State) beneath,
+// and resolving the review (ResolveReview) shows it again. It is never treated as paid.
+const StateReview = "REVIEW"
+
 // Order is one attempt of a merchant order: the record WeChat Pay's payments for one
 // out_trade_no are judged against. Attempt 1's out_trade_no is the merchant's order_id;
 // a re-priced order has attempts order_id_2, order_id_3, … and attempt 1 points at the
@@ -233,7 +238,7 @@ func (o *Order) Paid() bool {
 }
 
 // Unsettled reports whether the attempt may still be paid in the ordinary way.
-func (o *Order) Unsettled() bool { return unsettledState(o.State) }
+func (o *Order) Unsettled() bool { return payable(o.State) }
 
 // Closed reports whether the attempt is closed (or revoked) at WeChat Pay.
 func (o *Order) Closed() bool {
@@ -321,7 +326,7 @@ func (r *Refund) Final() bool {
 	return r.State == wechatpay.RefundStatusSuccess || r.State == wechatpay.RefundStatusClosed
 }
 
-func unsettledState(state string) bool {
+func payable(state string) bool {
 	switch state {
 	case wechatpay.TradeStateNotPay, wechatpay.TradeStateUserPaying, wechatpay.TradeStatePayError:
 		return true

@@ -1,10 +1,14 @@
 package payment
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/metrics"
+	"github.com/paysls/wxpay/shared/store"
 )
 
 // CauseKind is why a record is in REVIEW. Tools branch on the kind (billfetch's
@@ -86,11 +90,34 @@ func (r ReviewLog) Reason() string {
 	return strings.Join(parts, "; ")
 }
 
+// add records c and reports whether it opened the review (the record was not in
+// review): only then is it loud.
+func (r *ReviewLog) add(c Cause) (opened bool) {
+	opened = !r.Open()
+	r.Causes = append(r.Causes, c)
+	return opened
+}
+
 // IndexReview is the passive listing of the records in REVIEW (orders, refunds,
 // foreign payments): a record in review waits there when it owes nothing else, or
 // carries it as its schedule while it sits in the outbox or the late-refund schedule,
 // so Reviews finds every one without scanning the table.
 const IndexReview = events.ListPrefix + "review"
+
+// loud makes a REVIEW heard, once, from the ledger, whatever path caused it: one ERROR
+// line that is also the PaymentReview metric (EMF), beside the order.review event the
+// transition recorded.
+func (l *Ledger) loud(ctx context.Context, key string, c Cause) {
+	attrs := []any{"key", key, "cause", string(c.Kind), "detail", c.Detail, "source", c.Source, "metric", "payment_review"}
+	if c.TransactionID != "" {
+		attrs = append(attrs, "transaction_id", c.TransactionID)
+	}
+	if c.OutRefundNo != "" {
+		attrs = append(attrs, "out_refund_no", c.OutRefundNo)
+	}
+	l.log().ErrorContext(ctx, "payment put in REVIEW: a person must resolve it (see README, REVIEW)",
+		append(attrs, metrics.Count(l.now(), "PaymentReview")...)...)
+}
 
 // ReviewEvent is the data of order.review_resolved events.
 type ReviewEvent struct {
@@ -104,10 +131,116 @@ type ReviewEvent struct {
 	State      string  `json:"state"`
 }
 
+// ResolveReview marks the open review of an order or refund record resolved by who,
+// with a note, recording an order.review_resolved event. It never edits money: the
+// record shows its money state again, every cause and conflict stays listed. Refused
+// when the record is not in review.
+func (l *Ledger) ResolveReview(ctx context.Context, key, who, note string) (Result, error) {
+	if strings.TrimSpace(who) == "" {
+		return Result{}, invalid("a resolution names who resolved it")
+	}
+	now := l.now()
+	resolve := func(rv *ReviewLog, ev ReviewEvent) (step, error) {
+		if !rv.Open() {
+			return step{outcome: Refused, reason: "the record is not in review"}, nil
+		}
+		ev.Causes = rv.Pending()
+		rv.Resolutions = append(rv.Resolutions, Resolution{By: who, Note: note, At: now, Causes: len(rv.Causes)})
+		rv.Resolved = len(rv.Causes)
+		ev.ResolvedBy, ev.Note = who, note
+		return step{outcome: Applied, events: []pendingEvent{{events.OrderReviewResolved, ev}}}, nil
+	}
+	switch {
+	case strings.HasPrefix(key, prefixRefund):
+		return onRefund(l, ctx, key, nil, func(r *Refund, exists bool) (step, error) {
+			if !exists {
+				return step{}, fmt.Errorf("payment: resolve %s: %w", key, store.ErrNotFound)
+			}
+			st, err := resolve(&r.Review, ReviewEvent{Key: key, OrderID: r.OrderID, OutTradeNo: r.OutTradeNo, OutRefund: r.OutRefundNo})
+			if st.outcome == Applied {
+				st.events[0].data = withState(st.events[0].data, r.Status())
+			}
+			return st, err
+		})
+	case strings.HasPrefix(key, prefixOrder), strings.HasPrefix(key, prefixForeign):
+		return onOrder(l, ctx, key, nil, func(o *Order, exists bool) (step, error) {
+			if !exists {
+				return step{}, fmt.Errorf("payment: resolve %s: %w", key, store.ErrNotFound)
+			}
+			st, err := resolve(&o.Review, ReviewEvent{Key: key, OrderID: o.OrderID, OutTradeNo: o.OutTradeNo})
+			if st.outcome == Applied {
+				o.LateRefundsOwed = false
+				st.events[0].data = withState(st.events[0].data, o.Status())
+			}
+			return st, err
+		})
+	}
+	return Result{}, invalid("%s is not an order or refund record", key)
+}
+
+func withState(data any, state string) any {
+	ev := data.(ReviewEvent)
+	ev.State = state
+	return ev
+}
+
 // ReviewItem is one record in REVIEW: an order attempt (or a foreign payment) or a
 // refund.
 type ReviewItem struct {
 	Key    string
 	Order  *Order
 	Refund *Refund
+}
+
+// Reviews calls fn for every record in REVIEW, oldest review first within each
+// listing. It reads only listings (the review index, and the outbox and late-refund
+// schedule for records that also owe something there), never the table.
+func (l *Ledger) Reviews(ctx context.Context, fn func(ReviewItem) error) error {
+	for _, index := range []string{IndexReview, events.IndexOutbox, PendingLateRefunds} {
+		opts := store.ListOptions{Limit: store.MaxListLimit}
+		for {
+			page, err := l.Store.ListPending(ctx, index, opts)
+			if err != nil {
+				return fmt.Errorf("payment: list %s: %w", index, err)
+			}
+			for _, rec := range page.Records {
+				if index == events.IndexOutbox && rec.Attrs[events.AttrSchedIndex] != IndexReview && rec.Attrs[events.AttrSchedIndex] != PendingLateRefunds {
+					continue
+				}
+				item, ok, err := reviewItem(rec)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				if err := fn(item); err != nil {
+					return err
+				}
+			}
+			if page.Cursor == "" {
+				break
+			}
+			opts.Cursor = page.Cursor
+		}
+	}
+	return nil
+}
+
+func reviewItem(rec store.Record) (ReviewItem, bool, error) {
+	switch {
+	case strings.HasPrefix(rec.Key, prefixRefund):
+		r, err := RefundOf(rec)
+		if err != nil {
+			return ReviewItem{}, false, err
+		}
+		return ReviewItem{Key: rec.Key, Refund: r}, r.InReview(), nil
+	case strings.HasPrefix(rec.Key, prefixOrder), strings.HasPrefix(rec.Key, prefixForeign):
+		o, err := OrderOf(rec)
+		if err != nil {
+			return ReviewItem{}, false, err
+		}
+		return ReviewItem{Key: rec.Key, Order: o}, o.InReview(), nil
+	}
+	return ReviewItem{}, false, nil
 }
