@@ -113,7 +113,7 @@ func TestGenuinePaymentIsAppliedOnceAndDuplicatesAcknowledged(t *testing.T) {
 		t.Fatalf("status = %d body %q, want 204 and no body", w.Code, w.Body)
 	}
 	rec, err := f.st.Get(context.Background(), payment.OrderKey(f.id.MchID, "ORDER100001"))
-	if err != nil || rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess || rec.Attrs[payment.AttrTransactionID] != "4200000000100001" {
+	if err != nil || ord(t, rec).Status() != wechatpay.TradeStateSuccess || ord(t, rec).Payment.TransactionID != "4200000000100001" {
 		t.Fatalf("record = %+v, %v", rec.Attrs, err)
 	}
 	// WeChat Pay redelivers: a new nonce and signature over the same body.
@@ -212,7 +212,7 @@ func TestRefundNotification(t *testing.T) {
 		t.Fatalf("status %d %s", w.Code, w.Body)
 	}
 	rec, err := f.st.Get(context.Background(), payment.RefundKey(f.id.MchID, "REFUND100006"))
-	if err != nil || rec.Attrs[payment.AttrState] != wechatpay.RefundStatusSuccess {
+	if err != nil || rfd(t, rec).Status() != wechatpay.RefundStatusSuccess {
 		t.Fatalf("refund record = %+v, %v", rec.Attrs, err)
 	}
 }
@@ -227,4 +227,23 @@ func TestInputThatIsNotAV3Notification(t *testing.T) {
 
 	notJSON := []byte(`{"id":`)
 	wantFail(t, f.post(t, notJSON, f.signed(t, notJSON)), http.StatusBadRequest, "JSON")
+}
+
+// ord and rfd decode records as the ledger keeps them.
+func ord(t testing.TB, rec store.Record) *payment.Order {
+	t.Helper()
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func rfd(t testing.TB, rec store.Record) *payment.Refund {
+	t.Helper()
+	r, err := payment.RefundOf(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

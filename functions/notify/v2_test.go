@@ -63,8 +63,8 @@ func TestV2PaymentAppliedOnceDuplicatesAcknowledged(t *testing.T) {
 			t.Errorf("Content-Type %q", ct)
 		}
 		rec, err := f.st.Get(context.Background(), payment.OrderKey(f.id.MchID, no))
-		if err != nil || rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess || rec.Attrs[payment.AttrTransactionID] != txid ||
-			rec.Attrs[payment.AttrSource] != "notify-v2" || rec.Attrs[payment.AttrAmount] != "100" {
+		if err != nil || ord(t, rec).Status() != wechatpay.TradeStateSuccess || ord(t, rec).Payment.TransactionID != txid ||
+			ord(t, rec).Source != "notify-v2" || ord(t, rec).Payment.Amount != 100 {
 			t.Fatalf("%s: record = %+v, %v", typ, rec.Attrs, err)
 		}
 		for range 3 { // WeChat Pay redelivers the same XML
@@ -191,7 +191,10 @@ func TestV2EndToEndThroughTheSimulator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", key, err)
 		}
-		return rec.Attrs[payment.AttrState], rec.Version
+		if strings.HasPrefix(key, "refund/") {
+			return rfd(t, rec).Status(), rec.Version
+		}
+		return ord(t, rec).Status(), rec.Version
 	}
 
 	// Payment, MD5, then three duplicates: applied once.
@@ -282,7 +285,7 @@ func TestV2EndToEndThroughTheSimulator(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if rec, err := f.st.Get(ctx, payment.OrderKey(f.id.MchID, "E2EV3PAY004")); err == nil && rec.Attrs[payment.AttrSource] == "notify" {
+		if rec, err := f.st.Get(ctx, payment.OrderKey(f.id.MchID, "E2EV3PAY004")); err == nil && ord(t, rec).Source == "notify" {
 			break
 		}
 		if time.Now().After(deadline) {

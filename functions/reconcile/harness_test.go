@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -183,7 +184,18 @@ func (h *harness) state(key string) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return rec.Attrs[payment.AttrState]
+	if strings.HasPrefix(key, "refund/") {
+		r, err := payment.RefundOf(rec)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return r.Status()
+	}
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return o.Status()
 }
 
 func (h *harness) pass(j *reconcile.Job) reconcile.Report {
