@@ -54,6 +54,8 @@ type bundle struct {
 	// jobs are the scheduled functions (reconcile, billfetch); stopJobs ends their timer.
 	jobs     *jobSet
 	stopJobs func()
+	// consolePassword is the password of the console user serve made (printed once).
+	consolePassword string
 }
 
 func (b *bundle) clock() clock.Func { return clock.Or(b.now) }
@@ -178,6 +180,10 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		mux.Handle("/sns/", b.sim)
 		routes = append(routes, "/v3/… (simulated WeChat Pay API)", "/sim/… (simulator driver API)", "/connect/oauth2/authorize, /sns/oauth2/access_token (simulated WeChat OAuth)")
 	}
+	if b.consolePassword, err = localConsoleUser(&cfg, o); err != nil {
+		b.Close()
+		return nil, err
+	}
 	orderRoutes, err := b.mountOrders(mux, cfg, log)
 	if err != nil {
 		b.Close()
@@ -219,6 +225,7 @@ func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
 	fmt.Fprintf(w, "  POST %s/orders …     the order API: create, read, close, refund (Authorization: Bearer <api_token>)\n", base)
 	fmt.Fprintf(w, "  POST %s/notify       WeChat Pay notifications (notify_url)\n", base)
 	printEventsBanner(w, o, base)
+	printConsoleBanner(w, o, b, base)
 	if b.jobs != nil && len(b.jobs.jobs) > 0 {
 		fmt.Fprintf(w, "  POST %s/jobs/{name}  run a scheduled function now (%s); they also run on timers\n", base, joinNames(b.jobs.names()))
 	}

@@ -28,6 +28,11 @@ const (
 	EnvPublicURL          = "WXPAY_PUBLIC_URL"           // the bundle's public base URL (cashier links, OAuth redirect)
 )
 
+// EnvConsoleUsers holds the operator console's users, one `name:pbkdf2-sha256$…` line
+// each (`wxpay console passwd NAME` prints one); a secret like the API token: the keys
+// dir's console_users file, or the secret store's console_users key, on a deployment.
+const EnvConsoleUsers = "WXPAY_CONSOLE_USERS"
+
 // Defaults of the bundle settings.
 const (
 	DefaultOAuthBase          = "https://api.weixin.qq.com"
@@ -53,6 +58,8 @@ type Bundle struct {
 	OrderTTL           time.Duration
 	MerchantName       string
 	PublicURL          string
+	// ConsoleUsers are the operator console's users (EnvConsoleUsers).
+	ConsoleUsers Secret
 }
 
 // bundleFromLookup reads the bundle settings. Malformed values are errors naming the
@@ -71,6 +78,9 @@ func bundleFromLookup(lookup func(string) (string, bool), c *Config) []error {
 	if v, ok := lookup(EnvWebhookSecret); ok && strings.TrimSpace(v) != "" {
 		b.WebhookSecret = NewSecret([]byte(strings.TrimSpace(v)))
 		c.Sources["WebhookSecret"] = EnvWebhookSecret
+	}
+	if v := strings.TrimSpace(get(EnvConsoleUsers)); v != "" {
+		b.ConsoleUsers, c.Sources["ConsoleUsers"] = NewSecret([]byte(v)), EnvConsoleUsers
 	}
 	if v, ok := lookup(EnvAppSecret); ok && strings.TrimSpace(v) != "" {
 		b.AppSecret = NewSecret([]byte(strings.TrimSpace(v)))

@@ -49,15 +49,20 @@ type Cause struct {
 	At     time.Time
 }
 
-// Kept is a transaction or refund result kept on a record in REVIEW.
+// Kept is a transaction or refund result kept on a record in REVIEW (and, first, the
+// record's own payment, for comparison).
 type Kept struct {
 	TransactionID string
 	OutRefundNo   string
+	OutTradeNo    string
 	Amount        int64
 	Time          string
 	Kind          string
-	// Refundable: the console may refund it (a payment that is not the order's own).
+	// Refundable: the console may refund it (a payment kept on the order that is not
+	// its own and not refunded yet).
 	Refundable bool
+	// Refund is the refund of it already asked for: out_refund_no and state.
+	Refund string
 }
 
 // Review is a record in REVIEW.
@@ -90,17 +95,22 @@ type EventItem struct {
 // BillDay is one stored bill report.
 type BillDay struct {
 	Date, Type, MchID      string
+	Status                 string // reconciled, no_statement, not_ready, hash_mismatch, failed
+	Error                  string
 	HashChecked            bool
 	Rows, Matched, Settled int
 	Discrepancies          []Discrepancy
+	// Listed < len(all) when the report kept only the first of many.
+	Truncated bool
 }
 
 // Discrepancy is one difference between a bill and the ledger.
 type Discrepancy struct {
-	Kind       string
-	OutTradeNo string
-	OrderID    string
-	Detail     string
+	Kind        string
+	OutTradeNo  string
+	OutRefundNo string
+	OrderID     string
+	Detail      string
 }
 
 // StuckRefund is a refund PROCESSING too long, or ABNORMAL.
@@ -109,6 +119,10 @@ type StuckRefund struct {
 	State                                             string
 	Amount                                            int64
 	Since                                             time.Time
+	// WorkingDays PROCESSING refunds have waited (Monday to Friday, UTC+8).
+	WorkingDays int
+	// Reissues are the 异常退款 already sent for it.
+	Reissues int
 }
 
 // AbnormalRequest is an 异常退款 application. The card fields are encrypted with WeChat
@@ -135,6 +149,14 @@ type Story struct {
 	Causes     []Cause
 	Kept       []Kept
 	ReviewRef  string
+	// Resolutions are the reviews people resolved, with their notes.
+	Resolutions []Resolution
+}
+
+// Resolution is a person marking a review resolved.
+type Resolution struct {
+	By, Note string
+	At       time.Time
 }
 
 // Attempt is one out_trade_no of an order.
@@ -148,6 +170,9 @@ type Attempt struct {
 type StoryRefund struct {
 	OutRefundNo, RefundID, State, SuccessTime string
 	Amount                                    int64
+	// TransactionID is the payment it refunds; Reissued the 异常退款 sent for it.
+	TransactionID string
+	Reissued      []string
 }
 
 // StoryEvent is an event in a story with its deliveries.

@@ -25,13 +25,21 @@ var tabs = []struct{ path, key string }{
 }
 
 func (c *call) get(path string) {
+	p := &page{lang: c.lang}
 	switch path {
 	case "", "review", "events", "bills", "refunds", "find", "audit":
 	default:
-		c.h.errorPage(c.w, c.lang, http.StatusNotFound, t(c.lang, "err.notfound"))
+		// Signed in, a page that does not exist (an action's address opened, say): the
+		// console's frame with the problem, so the way on is one click.
+		p.head(c.h.prefix, t(c.lang, "err.title"))
+		c.nav(p, path)
+		p.raw(`<p class="problem" role="alert">`)
+		p.t("err.notfound")
+		p.raw("</p>\n")
+		p.foot()
+		writeHTML(c.w, http.StatusNotFound, p)
 		return
 	}
-	p := &page{lang: c.lang}
 	title := "nav.today"
 	for _, tb := range tabs {
 		if tb.path == path {
@@ -180,26 +188,35 @@ func (c *call) kept(p *page, ref string, ks []Kept) {
 		return
 	}
 	p.raw(`<table class="kept"><thead><tr><th>`)
-	p.t("col.type")
-	p.raw("</th><th>")
-	p.t("col.tx")
-	p.raw("</th><th>")
-	p.t("col.amount")
-	p.raw("</th><th>")
-	p.t("col.time")
-	p.raw("</th><th>")
-	p.t("col.action")
+	for i, k := range []string{"col.type", "col.outtradeno", "col.tx", "col.amount", "col.time", "col.action"} {
+		if i > 0 {
+			p.raw("</th><th>")
+		}
+		p.t(k)
+	}
 	p.raw("</th></tr></thead><tbody>\n")
 	for _, k := range ks {
 		p.raw("<tr><td><code>")
 		p.text(k.Kind)
 		p.raw("</code></td><td><code>")
-		p.text(k.TransactionID + k.OutRefundNo)
+		p.text(k.OutTradeNo)
+		p.raw("</code></td><td><code>")
+		p.text(k.TransactionID)
+		if k.OutRefundNo != "" {
+			p.raw("</code><br><code>")
+			p.text(k.OutRefundNo)
+		}
 		p.raw(`</code></td><td class="num">`)
 		p.text(yuan(k.Amount))
 		p.raw("</td><td>")
 		p.text(k.Time)
 		p.raw("</td><td>")
+		if k.Refund != "" {
+			p.t("review.refunding")
+			p.raw(" <code>")
+			p.text(k.Refund)
+			p.raw("</code>")
+		}
 		if k.Refundable {
 			p.raw(`<form method="post" action="` + esc(c.h.prefix) + `/review/refund" data-confirm="` + esc(t(c.lang, "review.refund")+" "+yuan(k.Amount)) + `">` +
 				csrfField(c.s.csrf) + `<input type="hidden" name="ref" value="` + esc(ref) + `"><input type="hidden" name="transaction_id" value="` + esc(k.TransactionID) + `"><button>`)
@@ -222,13 +239,16 @@ func (c *call) reviews(p *page) error {
 	}
 	for _, it := range items {
 		p.raw(`<section class="card review" data-ref="` + esc(it.Ref) + `"><h2>`)
-		p.text(it.OrderID)
+		p.raw(`<span class="tag">`)
+		p.t("kind." + it.Kind)
+		p.raw("</span> ")
+		c.findLink(p, it.OrderID, it.OutTradeNo)
 		if it.OutRefund != "" {
 			p.raw(" · ")
 			p.text(it.OutRefund)
 		}
 		p.raw(` <span class="muted">`)
-		p.text(it.OutTradeNo + " · " + it.MchID + " · ¥" + yuan(it.Amount) + " · " + stamp(it.Since))
+		p.text("out_trade_no " + it.OutTradeNo + " · " + it.MchID + " · ¥" + yuan(it.Amount) + " · " + stamp(it.Since))
 		p.raw("</span></h2>\n<h3>")
 		p.t("review.causes")
 		p.raw("</h3>\n")
@@ -262,9 +282,11 @@ func (c *call) events(p *page) error {
 	p.raw(`<form method="post" action="` + esc(c.h.prefix) + `/events/resend-all">` + csrfField(c.s.csrf) + `<button>`)
 	p.t("events.resendall")
 	p.raw("</button></form>\n<table><thead><tr><th>")
-	for _, k := range []string{"col.event", "col.type", "col.order", "col.time", "events.attempts", "events.next", "events.lasterr", "col.action"} {
+	for i, k := range []string{"col.event", "col.type", "col.order", "col.time", "events.attempts", "events.next", "events.lasterr", "col.action"} {
+		if i > 0 {
+			p.raw("</th><th>")
+		}
 		p.t(k)
-		p.raw("</th><th>")
 	}
 	p.raw("</th></tr></thead><tbody>\n")
 	for _, e := range items {
@@ -275,7 +297,7 @@ func (c *call) events(p *page) error {
 		p.raw("</span></td><td><code>")
 		p.text(e.Type)
 		p.raw("</code></td><td>")
-		p.text(e.OrderID)
+		c.findLink(p, e.OrderID, "")
 		p.raw("</td><td>")
 		p.text(stamp(e.CreatedAt))
 		p.raw(`</td><td class="num">`)
@@ -287,6 +309,9 @@ func (c *call) events(p *page) error {
 			p.text("HTTP " + strconv.Itoa(e.LastStatus) + " ")
 		}
 		p.text(e.LastError)
+		if e.Attempts == 0 {
+			p.t("events.notyet")
+		}
 		p.raw(`</td><td><form method="post" action="` + esc(c.h.prefix) + `/events/resend">` + csrfField(c.s.csrf) +
 			`<input type="hidden" name="id" value="` + esc(e.ID) + `"><button>`)
 		p.t("events.resend")
@@ -306,9 +331,16 @@ func (c *call) bills(p *page) error {
 		c.empty(p)
 	}
 	for _, b := range items {
-		p.raw(`<section class="card bill"><h2>`)
-		p.text(b.Date + " · " + b.Type + " · " + b.MchID)
-		p.raw("</h2>\n<p>")
+		p.raw(`<section class="card bill" data-status="` + esc(b.Status) + `"><h2>`)
+		p.text(b.Date + " · " + b.Type + " · " + b.MchID + " · ")
+		p.t("bill." + b.Status)
+		p.raw("</h2>\n")
+		if b.Error != "" {
+			p.raw(`<p class="problem">`)
+			p.text(b.Error)
+			p.raw("</p>\n")
+		}
+		p.raw("<p>")
 		p.t("bills.hash")
 		if b.HashChecked {
 			p.raw(` <b class="good">✓</b>`)
@@ -324,6 +356,9 @@ func (c *call) bills(p *page) error {
 		p.text(" " + strconv.Itoa(b.Settled) + " · ")
 		p.t("bills.diffs")
 		p.text(" " + strconv.Itoa(len(b.Discrepancies)))
+		if b.Truncated {
+			p.text("+")
+		}
 		p.raw("</p>\n")
 		if len(b.Discrepancies) > 0 {
 			p.raw("<table><thead><tr><th>")
@@ -337,12 +372,17 @@ func (c *call) bills(p *page) error {
 				p.raw("<tr><td><code>")
 				p.text(d.Kind)
 				p.raw("</code></td><td>")
-				if d.OrderID != "" {
-					p.raw(`<a href="` + esc(c.h.prefix) + `/find?q=` + esc(url.QueryEscape(d.OrderID)) + `">`)
-					p.text(d.OrderID)
-					p.raw("</a> ")
+				c.findLink(p, d.OrderID, d.OutTradeNo)
+				if d.OutTradeNo != "" && d.OutTradeNo != d.OrderID {
+					p.raw(" <code>")
+					p.text(d.OutTradeNo)
+					p.raw("</code>")
 				}
-				p.text(d.OutTradeNo)
+				if d.OutRefundNo != "" {
+					p.raw(" <code>")
+					p.text(d.OutRefundNo)
+					p.raw("</code>")
+				}
 				p.raw("</td><td>")
 				p.text(d.Detail)
 				p.raw("</td></tr>\n")
@@ -365,13 +405,33 @@ func (c *call) refunds(p *page) error {
 	}
 	now := c.h.now()
 	for _, rf := range items {
-		p.raw(`<section class="card refund"><h2>`)
-		p.text(rf.OutRefundNo + " · " + rf.State)
+		p.raw(`<section class="card refund" data-state="` + esc(rf.State) + `"><h2>`)
+		p.text(rf.OutRefundNo + " · " + rf.State + " · ")
+		c.findLink(p, rf.OrderID, rf.OutTradeNo)
 		p.raw(` <span class="muted">`)
-		p.text(rf.OrderID + " · " + rf.OutTradeNo + " · ¥" + yuan(rf.Amount) + " · ")
+		p.text(rf.OutTradeNo + " · ¥" + yuan(rf.Amount) + " · ")
 		p.t("refunds.age")
 		p.text(" " + age(now.Sub(rf.Since)))
+		if rf.WorkingDays > 0 {
+			p.text(" · ")
+			p.t("refunds.workdays")
+			p.text(" " + strconv.Itoa(rf.WorkingDays))
+		}
 		p.raw("</span></h2>\n")
+		switch {
+		case rf.State == "ABNORMAL" && rf.Reissues > 0:
+			p.raw(`<p class="muted">`)
+			p.t("refunds.abnormal.again")
+			p.raw("</p>\n")
+		case rf.State == "ABNORMAL":
+			p.raw(`<p class="muted">`)
+			p.t("refunds.abnormal.why")
+			p.raw("</p>\n")
+		default:
+			p.raw(`<p class="muted">`)
+			p.t("refunds.stuck.why")
+			p.raw("</p>\n")
+		}
 		if rf.State == "ABNORMAL" {
 			pre := esc(c.h.prefix)
 			p.raw(`<form method="post" action="` + pre + `/refunds/abnormal" class="abnormal" autocomplete="off">` + csrfField(c.s.csrf) +
@@ -406,6 +466,31 @@ func age(d time.Duration) string {
 	return strconv.Itoa(int(d/time.Minute)) + "m"
 }
 
+// findLink links an order (by order_id, else out_trade_no) to its story.
+func (c *call) findLink(p *page, orderID, outTradeNo string) {
+	q := orderID
+	if q == "" {
+		q = outTradeNo
+	}
+	if q == "" {
+		return
+	}
+	p.raw(`<a href="` + esc(c.h.prefix) + `/find?q=` + esc(url.QueryEscape(q)) + `">`)
+	p.text(q)
+	p.raw("</a>")
+}
+
+// thead writes a table's header row from message keys.
+func (p *page) thead(keys ...string) {
+	p.raw("<table><thead><tr>")
+	for _, k := range keys {
+		p.raw("<th>")
+		p.t(k)
+		p.raw("</th>")
+	}
+	p.raw("</tr></thead><tbody>\n")
+}
+
 func (c *call) find(p *page) error {
 	q := strings.TrimSpace(c.r.URL.Query().Get("q"))
 	p.tag("h1", t(c.lang, "find.heading"))
@@ -421,17 +506,21 @@ func (c *call) find(p *page) error {
 		return err
 	}
 	if st == nil {
-		p.raw(`<p class="muted">`)
+		p.raw(`<p class="muted" id="nothing">`)
 		p.t("find.nothing")
-		p.raw("</p>\n")
+		p.raw(" <code>")
+		p.text(q)
+		p.raw("</code></p>\n")
 		return nil
 	}
-	p.raw(`<section class="card story"><h2>`)
+	p.raw(`<section class="card story" data-state="` + esc(st.State) + `"><h2>`)
 	p.text(st.OrderID + " · " + st.State)
 	p.raw(` <span class="muted">`)
 	p.text(st.OutTradeNo + " · " + st.MchID + " · ¥" + yuan(st.Amount))
 	if st.Refunded > 0 {
-		p.text(" · -¥" + yuan(st.Refunded))
+		p.text(" · ")
+		p.t("find.refunded")
+		p.text(" ¥" + yuan(st.Refunded))
 	}
 	p.raw("</span></h2>\n")
 	if len(st.Causes) > 0 {
@@ -439,11 +528,35 @@ func (c *call) find(p *page) error {
 		p.t("review.causes")
 		p.raw("</h3>\n")
 		c.causes(p, st.Causes)
+		p.raw(`<p><a href="` + esc(c.h.prefix) + `/review">`)
+		p.t("find.toreview")
+		p.raw("</a></p>\n")
+	}
+	if len(st.Kept) > 0 {
+		p.raw("<h3>")
+		p.t("review.kept")
+		p.raw("</h3>\n")
 		c.kept(p, st.ReviewRef, st.Kept)
 	}
+	if len(st.Resolutions) > 0 {
+		p.raw("<h3>")
+		p.t("find.resolutions")
+		p.raw("</h3>\n<ul class=\"resolutions\">")
+		for _, r := range st.Resolutions {
+			p.raw("<li><b>")
+			p.text(r.By)
+			p.raw("</b> ")
+			p.text(stamp(r.At))
+			p.raw(": ")
+			p.text(r.Note)
+			p.raw("</li>")
+		}
+		p.raw("</ul>\n")
+	}
 	p.raw("<h3>")
-	p.t("col.attempt")
-	p.raw("</h3>\n<table><tbody>\n")
+	p.t("find.attempts")
+	p.raw("</h3>\n")
+	p.thead("col.outtradeno", "col.state", "col.amount", "col.tx", "col.created", "col.paid")
 	for _, a := range st.Attempts {
 		p.raw("<tr><td><code>")
 		p.text(a.OutTradeNo)
@@ -454,14 +567,17 @@ func (c *call) find(p *page) error {
 		p.raw("</td><td><code>")
 		p.text(a.TransactionID)
 		p.raw("</code></td><td>")
-		p.text(stamp(a.CreatedAt) + " " + a.PaidAt)
+		p.text(stamp(a.CreatedAt))
+		p.raw("</td><td>")
+		p.text(a.PaidAt)
 		p.raw("</td></tr>\n")
 	}
 	p.raw("</tbody></table>\n")
 	if len(st.Refunds) > 0 {
 		p.raw("<h3>")
 		p.t("nav.refunds")
-		p.raw("</h3>\n<table><tbody>\n")
+		p.raw("</h3>\n")
+		p.thead("col.refund", "col.state", "col.amount", "col.tx", "col.detail")
 		for _, rf := range st.Refunds {
 			p.raw("<tr><td><code>")
 			p.text(rf.OutRefundNo)
@@ -469,15 +585,23 @@ func (c *call) find(p *page) error {
 			p.text(rf.State)
 			p.raw(`</td><td class="num">`)
 			p.text(yuan(rf.Amount))
-			p.raw("</td><td>")
-			p.text(rf.RefundID + " " + rf.SuccessTime)
+			p.raw("</td><td><code>")
+			p.text(rf.TransactionID)
+			p.raw("</code></td><td>")
+			p.text(strings.TrimSpace(rf.RefundID + " " + rf.SuccessTime))
+			for _, re := range rf.Reissued {
+				p.raw("<br>")
+				p.t("find.reissued")
+				p.text(" " + re)
+			}
 			p.raw("</td></tr>\n")
 		}
 		p.raw("</tbody></table>\n")
 	}
 	p.raw("<h3>")
 	p.t("nav.events")
-	p.raw("</h3>\n<table><tbody>\n")
+	p.raw("</h3>\n")
+	p.thead("col.event", "col.time", "events.attempts", "col.delivery")
 	for _, e := range st.Events {
 		p.raw("<tr><td><code>")
 		p.text(e.Type)
@@ -488,14 +612,19 @@ func (c *call) find(p *page) error {
 		p.raw(`</td><td class="num">`)
 		p.text(strconv.Itoa(e.Attempts))
 		p.raw("</td><td>")
-		if !e.DeliveredAt.IsZero() {
+		switch {
+		case !e.DeliveredAt.IsZero():
 			p.raw(`<b class="good">✓</b> `)
 			p.text(stamp(e.DeliveredAt))
-		} else {
+		case e.LastStatus != 0 || e.LastError != "":
+			p.raw(`<span class="err">`)
 			if e.LastStatus != 0 {
 				p.text("HTTP " + strconv.Itoa(e.LastStatus) + " ")
 			}
 			p.text(e.LastError)
+			p.raw("</span>")
+		default:
+			p.t("events.notyet")
 		}
 		p.raw("</td></tr>\n")
 	}
