@@ -39,7 +39,7 @@ func chart(days []Day, lang string) string {
 			b.WriteString(`<rect class="` + cls + `" x="` + f(x+float64(j)*bar) + `" y="` + f(float64(h-pad)-bh) + `" width="` + f(bar) +
 				`" height="` + f(bh) + `"><title>` + esc(d.Date+" "+t(lang, "today."+cls)+" ¥"+yuan(v)) + `</title></rect>`)
 		}
-		if i%2 == 0 || n <= 7 {
+		if (n-1-i)%2 == 0 || n <= 7 { // every other day, the newest labelled
 			b.WriteString(`<text x="` + f(x) + `" y="` + strconv.Itoa(h-6) + `">` + esc(shortDate(d.Date)) + `</text>`)
 		}
 	}

@@ -172,7 +172,13 @@ func (c *call) today(p *page) error {
 func (c *call) causes(p *page, cs []Cause) {
 	p.raw(`<ol class="causes">`)
 	for _, k := range cs {
-		p.raw(`<li><code>`)
+		p.raw(`<li>`)
+		if label, ok := msg["cause."+k.Kind]; ok {
+			p.raw(`<span class="cause">`)
+			p.text(pick(c.lang, label))
+			p.raw("</span>")
+		}
+		p.raw("<code>")
 		p.text(k.Kind)
 		p.raw("</code> ")
 		p.text(k.Detail)
@@ -409,7 +415,10 @@ func (c *call) refunds(p *page) error {
 		p.text(rf.OutRefundNo + " · " + rf.State + " · ")
 		c.findLink(p, rf.OrderID, rf.OutTradeNo)
 		p.raw(` <span class="muted">`)
-		p.text(rf.OutTradeNo + " · ¥" + yuan(rf.Amount) + " · ")
+		if rf.OrderID != "" && rf.OrderID != rf.OutTradeNo {
+			p.text(rf.OutTradeNo + " · ")
+		}
+		p.text("¥" + yuan(rf.Amount) + " · ")
 		p.t("refunds.age")
 		p.text(" " + age(now.Sub(rf.Since)))
 		if rf.WorkingDays > 0 {
@@ -655,7 +664,11 @@ func (c *call) auditView(p *page) error {
 	for _, rec := range recs {
 		a := rec.Attrs
 		p.raw("<tr><td>")
-		p.text(a["at"])
+		if at, err := time.Parse(time.RFC3339, a["at"]); err == nil {
+			p.text(stamp(at))
+		} else {
+			p.text(a["at"])
+		}
 		p.raw("</td><td>")
 		p.text(a["who"])
 		p.raw("</td><td><code>")
