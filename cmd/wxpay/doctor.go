@@ -39,7 +39,7 @@ the environment still apply.`
 var doctorResolver notifycheck.Resolver
 
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("doctor", doctorSynopsis, stderr)
+	fs := newFlagSet("doctor", doctorSynopsis, stdout, stderr)
 	keysDir := fs.String("keys-dir", "", "read the configuration from keys `DIR` instead of the environment")
 	notifyURL := fs.String("notify-url", "", "notify_url `URL` to check (default $"+config.EnvNotifyURL+")")
 	apiBase := fs.String("api-base", "", "API server `URL` whose Date header the clock is compared with (default $"+config.EnvAPIBase+" or "+config.DefaultAPIBase+")")
