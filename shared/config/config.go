@@ -1,6 +1,9 @@
-// Package config is the one place the merchant configuration comes from: environment
-// variables (what Lambda, SCF and containers provide) or a keys directory (what
-// `wxpay sim --keys-dir` writes). It keeps values raw — as the user set them — so that
+// Package config is the one place the configuration comes from, in every mode (a
+// deployed function, `wxpay serve` with or without the simulator, the CLI): a keys
+// directory (what `wxpay sim --keys-dir` writes, or a merchant's own files) or a secret
+// store supplies identity and secrets, the environment supplies the settings (Load,
+// LoadKeysDir; FromEnv is Load of $WXPAY_KEYS_DIR). Config.Sources and Settings say
+// where each value came from. It keeps values raw — as the user set them — so that
 // `wxpay doctor` can say precisely what is wrong with each; the helpers parse on use.
 //
 // Environment variables:
