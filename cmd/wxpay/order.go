@@ -70,7 +70,7 @@ func (c *orderClient) do(ctx context.Context, method, path string, body any) (ma
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w (is wxpay serve running? start it with make run)", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w (is wxpay serve running? start it with make start, or wxpay up)", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
