@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 )
 
 // call is one request to a running serve with its API token; it decodes the JSON answer.
@@ -285,5 +287,47 @@ func TestJobCommandsUseTheRunningBundle(t *testing.T) {
 	code, _, errOut := runCmd(t, "reconcile", "--keys-dir", keys)
 	if code != 1 || !strings.Contains(errOut, "no wxpay serve runs for it") {
 		t.Errorf("reconcile without serve: exit %d %s", code, errOut)
+	}
+}
+
+// The mode follows the keys dir: a simulator's (or an empty one) runs the simulator, a
+// merchant's own files (no platform private key) or WXPAY_MCHID run live; --keys-dir
+// wins over WXPAY_KEYS_DIR, which wins over the default.
+func TestServeModeFollowsTheKeysDir(t *testing.T) {
+	t.Setenv("WXPAY_MCHID", "")
+	t.Setenv("WXPAY_KEYS_DIR", "")
+	_, sim := keysdirtest.Dir(t)
+	merchant := t.TempDir()
+	entries, _ := os.ReadDir(sim)
+	for _, e := range entries {
+		if e.Name() != keysdir.FilePlatformKey {
+			b, _ := os.ReadFile(filepath.Join(sim, e.Name()))
+			_ = os.WriteFile(filepath.Join(merchant, e.Name()), b, 0o600)
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		flag, env string
+		mchid     string
+		live      bool
+		keys, lkd string
+	}{
+		{"default", "", "", "", false, defaultKeysDir, ""},
+		{"empty dir", filepath.Join(t.TempDir(), "new"), "", "", false, "", ""},
+		{"simulator dir", sim, "", "", false, sim, ""},
+		{"merchant dir", merchant, "", "", true, merchant, merchant},
+		{"merchant dir from the environment", "", merchant, "", true, merchant, merchant},
+		{"flag over environment", sim, merchant, "", false, sim, ""},
+		{"WXPAY_MCHID alone", "", "", "1900000109", true, defaultKeysDir, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("WXPAY_KEYS_DIR", c.env)
+			t.Setenv("WXPAY_MCHID", c.mchid)
+			o := serveOptions{keysDir: c.flag}
+			resolveServeMode(&o, c.flag != "")
+			if o.live != c.live || (c.keys != "" && o.keysDir != c.keys) || o.liveKeysDir != c.lkd {
+				t.Errorf("live=%v keys=%q liveKeysDir=%q", o.live, o.keysDir, o.liveKeysDir)
+			}
+		})
 	}
 }
