@@ -141,7 +141,7 @@ lint:
 # do not fit SCF's 4 KB environment; set WXPAY_KEYS_DIR=/var/user/keys).
 SCF_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=amd64
 SCF_KEYS_DIR ?=
-package: $(FUNCTIONS:%=build/scf/%.zip)
+package: $(FUNCTIONS:%=build/scf/%.zip) build/scf/jobs
 
 build/scf/%.zip: FORCE
 	@rm -rf build/scf/$* $@ && mkdir -p build/scf/$*
@@ -153,6 +153,16 @@ build/scf/%.zip: FORCE
 	fi
 	@if [ -n "$(SCF_KEYS_DIR)" ]; then mkdir -p build/scf/$*/keys && cp -R "$(SCF_KEYS_DIR)"/. build/scf/$*/keys/ && chmod -R go-rwx build/scf/$*/keys; fi
 	@cd build/scf/$* && zip -q -9 -X -r ../$*.zip . && echo "$@ ($$(wc -c < ../$*.zip) bytes)"
+
+# The jobs' folder for the top-level serverless.yml (multi-scf): each job's binary under
+# its own name (the Go1 handler), keys/ when packaged. multi-scf re-zips a function that
+# has its own src without the exec bit; a shared folder is uploaded as the CLI zipped it,
+# modes kept (serverless.yml says where in their sources).
+SCF_JOBS := $(filter-out $(HTTP_FUNCTIONS),$(FUNCTIONS))
+build/scf/jobs: $(SCF_JOBS:%=build/scf/%.zip) FORCE
+	@rm -rf $@ && mkdir -p $@
+	@for f in $(SCF_JOBS); do cp -p build/scf/$$f/bootstrap $@/$$f && chmod 0755 $@/$$f; done
+	@if [ -n "$(SCF_KEYS_DIR)" ]; then cp -Rp build/scf/$(firstword $(SCF_JOBS))/keys $@/keys; fi
 
 # Sizes of every Lambda bootstrap and SCF zip, then exec→ready start-up of each
 # function's binary against a hello-world Go HTTP server (median of STARTUP_RUNS).
@@ -167,23 +177,27 @@ startup:
 	$(GO) run ./internal/startup -runs $(STARTUP_RUNS)
 
 deploy-aws:
-	sam build && sam deploy --guided
+	sam build && sam deploy --guided --capabilities CAPABILITY_IAM
 
-# Tencent: Tencent's serverless-cloud-framework (npm i -g serverless-cloud-framework,
-# >= 1.2.0 for Function URL triggers; Serverless Inc's `sls` no longer deploys to Tencent)
-# runs `scf deploy` on the top-level serverless.yml (multi-scf: the jobs and their timers)
-# and on each deploy/tencent/<fn>/serverless.yml (scf: an HTTP function behind its Function
-# URL); the top-level file says why. FN=notify deploys one HTTP function, FN=jobs (or
-# FN=reconcile, FN=billfetch) the top-level file. The secrets travel in the packages
-# (SCF_KEYS_DIR=<keys dir> → keys/), never in SCF's environment, so it is required here.
+# Tencent: Tencent's serverless-cloud-framework (its command is `scf`; README "Deploy to
+# Tencent Cloud" installs the pinned version) deploys each deploy/tencent/<fn>/serverless.yml
+# (scf: an HTTP function behind its Function URL) and the top-level serverless.yml
+# (multi-scf: the jobs and their timers); the top-level file says why. Every deploy runs
+# from the repository's root (HTTP functions with --target), so the root's .env is the
+# one the CLI reads for all of them; preflight names what is missing first. FN=notify
+# deploys one HTTP function, FN=jobs (or FN=reconcile, FN=billfetch) the top-level file.
+# Secrets come from Tencent SSM (WXPAY_TENCENT_SECRET_NAME); SCF_KEYS_DIR=<keys dir>
+# packages a keys dir instead (set WXPAY_KEYS_DIR=/var/user/keys then).
+SCF_CLI_VERSION := 1.3.0
 SCF_HTTP_DEPLOYS := $(patsubst deploy/tencent/%/serverless.yml,%,$(wildcard deploy/tencent/*/serverless.yml))
-FN ?= jobs $(SCF_HTTP_DEPLOYS)
+FN ?= $(SCF_HTTP_DEPLOYS) jobs
 deploy-tencent:
-	@command -v scf >/dev/null || { echo "scf not found: npm i -g serverless-cloud-framework (>= 1.2.0)"; exit 1; }
-	@[ -n "$(SCF_KEYS_DIR)" ] && [ -d "$(SCF_KEYS_DIR)" ] || { echo "SCF_KEYS_DIR=<keys dir> required: the merchant key, apiv3_key, apiv2_key, api_token, webhook_secret ... go into the packages as keys/ (read through WXPAY_KEYS_DIR=/var/user/keys), never into SCF's environment"; exit 1; }
+	@command -v scf >/dev/null || { echo "scf not found: npm i -g serverless-cloud-framework@$(SCF_CLI_VERSION) (README: Deploy to Tencent Cloud)"; exit 1; }
+	@[ -z "$(SCF_KEYS_DIR)" ] || [ -d "$(SCF_KEYS_DIR)" ] || { echo "SCF_KEYS_DIR=$(SCF_KEYS_DIR) is not a directory"; exit 1; }
 	$(MAKE) package SCF_KEYS_DIR="$(SCF_KEYS_DIR)"
+	$(GO) run ./deploy/preflight $(foreach f,$(FN),$(if $(wildcard deploy/tencent/$(f)/serverless.yml),deploy/tencent/$(f)/serverless.yml,serverless.yml))
 	@deployed_jobs=; for f in $(FN); do \
-	  if [ -f deploy/tencent/$$f/serverless.yml ]; then (cd deploy/tencent/$$f && echo "scf deploy: deploy/tencent/$$f" && scf deploy) || exit 1; \
+	  if [ -f deploy/tencent/$$f/serverless.yml ]; then echo "scf deploy --target deploy/tencent/$$f" && scf deploy --target deploy/tencent/$$f || exit 1; \
 	  elif [ "$$f" = jobs ] || [ -d functions/$$f ]; then \
 	    if [ -z "$$deployed_jobs" ]; then deployed_jobs=1; echo "scf deploy: serverless.yml (jobs)"; scf deploy || exit 1; fi; \
 	  else echo "FN=$$f: no such function"; exit 1; fi; \

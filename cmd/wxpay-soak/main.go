@@ -38,6 +38,7 @@ import (
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store/storeurl"
+	"github.com/paysls/wxpay/shared/webhook"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -826,10 +827,10 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	id := req.Header.Get(events.HeaderEventID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !verify(r.secret, req.Header.Get(events.HeaderSignature), body, time.Now()) {
+	id, ok := verify(r.secret, req.Header.Get(events.HeaderSignature), body)
+	if !ok {
 		r.badSig++
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -875,7 +876,9 @@ func (r *receiver) snapshot() map[string]int {
 	return out
 }
 
-// verify checks Wxpay-Signature as a merchant would (events.VerifySignature).
-func verify(secret []byte, header string, body []byte, now time.Time) bool {
-	return events.VerifySignature(secret, header, body, now, 5*time.Minute) == nil
+// verify checks Wxpay-Signature as a merchant would (package webhook) and returns the
+// signed event's id, the one to de-duplicate by.
+func verify(secret []byte, header string, body []byte) (id string, ok bool) {
+	ev, err := webhook.Verify(body, header, 5*time.Minute, secret)
+	return ev.ID, err == nil
 }

@@ -34,6 +34,12 @@ func Load(_ context.Context, opts Options) (aws.Config, error) {
 	default:
 		return aws.Config{}, errors.New("awsconf: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: this binary was built for AWS Lambda (-tags wxpay_lambda), which sets them from the function's role; build without the tag to use the default AWS configuration chain")
 	}
+	// AWS_ENDPOINT_URL, the SDKs' documented override of every service endpoint
+	// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
+	// never set on Lambda; deploytest points a Lambda build at moto with it.
+	if u := os.Getenv("AWS_ENDPOINT_URL"); u != "" {
+		cfg.BaseEndpoint = aws.String(u)
+	}
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("awsconf: AWS_REGION is not set (Lambda sets it; pass region= in the store URL elsewhere)")
 	}

@@ -87,6 +87,11 @@ type Config struct {
 	NotifyURL string
 	APIBase   string
 
+	// StorePassword, from a secret store's store_password, is the password of a Redis
+	// STORE_URL that carries none (fnmain puts it in), so the URL in the function's
+	// plain environment holds no secret.
+	StorePassword Secret
+
 	// Bundle holds the settings of the bundle's own features (order API token, merchant
 	// events, OAuth, partner mode, trusted proxies); see bundle.go.
 	Bundle Bundle

@@ -22,6 +22,8 @@ type SecretValues struct {
 	AppSecret     Secret
 	// PlatformPublicKey is public, but travels with the secrets for convenience.
 	PlatformPublicKey []byte
+	// StorePassword is the Redis password of STORE_URL (Config.StorePassword).
+	StorePassword Secret
 }
 
 // SecretSource is a secret store FromEnv consults. Load is called at most once
@@ -91,6 +93,7 @@ func (c *Config) MergeSecrets(from string, v SecretValues) {
 	set(&c.Bundle.APIToken, v.APIToken, "APIToken")
 	set(&c.Bundle.WebhookSecret, v.WebhookSecret, "WebhookSecret")
 	set(&c.Bundle.AppSecret, v.AppSecret, "AppSecret")
+	set(&c.StorePassword, v.StorePassword, "StorePassword")
 	if len(v.PlatformPublicKey) > 0 {
 		c.PlatformPublicKey = v.PlatformPublicKey
 		c.Sources["PlatformPublicKey"] = from

@@ -3,42 +3,25 @@ package events
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/webhook"
 )
 
-// Headers of a webhook delivery.
+// Headers of a webhook delivery (package webhook defines the scheme). Wxpay-Event-Id is
+// not covered by the signature: receivers de-duplicate by the signed body's id.
 const (
-	HeaderEventID   = "Wxpay-Event-Id"
-	HeaderSignature = "Wxpay-Signature"
+	HeaderEventID   = webhook.HeaderEventID
+	HeaderSignature = webhook.HeaderSignature
 )
-
-// Sign is the Wxpay-Signature value for body at t: "t=<unix>,v1=<hex HMAC-SHA256(secret,
-// t + "." + body)>" — Stripe's scheme, so merchants know how to verify it.
-func Sign(secret []byte, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + mac(secret, ts, body)
-}
-
-func mac(secret []byte, ts string, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(ts))
-	m.Write([]byte("."))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
 
 // Sink receives events. Send returns nil once the event is acknowledged.
 type Sink interface {
@@ -59,11 +42,15 @@ func (e *SendError) Error() string {
 }
 func (e *SendError) Unwrap() error { return e.Err }
 
-// Webhook POSTs events to a URL, signed with the webhook secret. Any 2xx acknowledges.
+// Webhook POSTs events to a URL, signed with the webhook secret (webhook.Sign). Any
+// 2xx acknowledges. Redirects are not followed: a 3xx is a failed attempt naming the
+// Location, because a client following a 301/302/303 re-sends as a bodiless GET, and a
+// page answering that GET with 200 would mark the event delivered while its body
+// never arrived.
 type Webhook struct {
 	URL    string
 	Secret []byte
-	HTTP   *http.Client // a client with a 10 s timeout when nil
+	HTTP   *http.Client // a client with a 10 s timeout when nil; its redirect policy is replaced
 	Now    func() time.Time
 }
 
@@ -80,21 +67,35 @@ func (w *Webhook) Send(ctx context.Context, ev Event, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "wxpay-events/1")
 	req.Header.Set(HeaderEventID, ev.ID)
-	req.Header.Set(HeaderSignature, Sign(w.Secret, now(), body))
-	hc := w.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := hc.Do(req)
+	req.Header.Set(HeaderSignature, webhook.Sign(body, now(), w.Secret))
+	resp, err := w.client().Do(req)
 	if err != nil {
 		return &SendError{Err: err}
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	if resp.StatusCode/100 != 2 {
-		return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("%q", bytes.TrimSpace(snippet))}
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode/100 == 3:
+		loc := resp.Header.Get("Location")
+		if u, err := resp.Location(); err == nil {
+			loc = u.String() // resolved against the webhook URL
+		}
+		return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("redirect to %q is not a delivery (the event's body does not follow a redirect): set %s to the URL that answers the POST itself",
+			loc, config.EnvWebhookURL)}
 	}
-	return nil
+	return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("%q", bytes.TrimSpace(snippet))}
+}
+
+// client is w.HTTP (or a default) that hands back every redirect as the answer.
+func (w *Webhook) client() *http.Client {
+	c := http.Client{Timeout: 10 * time.Second}
+	if w.HTTP != nil {
+		c = *w.HTTP
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
 }
 
 // Backoff is the delay before attempt n+1 after n failed attempts: 30 s doubling to a
@@ -333,38 +334,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// Errors of VerifySignature.
-var (
-	ErrNoSignature       = errors.New("events: Wxpay-Signature lacks t= or v1=")
-	ErrTooOld            = errors.New("events: Wxpay-Signature timestamp outside the tolerance (a replay, or a clock off)")
-	ErrSignatureMismatch = errors.New("events: Wxpay-Signature does not match the body (wrong WXPAY_WEBHOOK_SECRET, or the body was changed)")
-)
-
-// VerifySignature is the receiving side of Sign, for merchants' Go code and this
-// repository's tests: header is Wxpay-Signature, body the exact bytes received; the
-// timestamp must be within tolerance of now, and the MAC is compared in constant time.
-func VerifySignature(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	t, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || sig == "" {
-		return ErrNoSignature
-	}
-	if now.Sub(time.Unix(t, 0)).Abs() > tolerance {
-		return ErrTooOld
-	}
-	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
-		return ErrSignatureMismatch
-	}
-	return nil
 }

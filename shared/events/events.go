@@ -8,7 +8,7 @@
 // On the record an event is one attribute, evt_<suffix>, holding its JSON Entry (the
 // event and its delivery state). Delivery marks the entry with a version-conditioned
 // write: two deliverers racing send at most one extra copy of the same id, which
-// merchants de-duplicate by Wxpay-Event-Id.
+// merchants de-duplicate by the id in the signed body (package webhook).
 package events
 
 import (

@@ -29,7 +29,11 @@ func run(serve func(config.Config, store.Store, *slog.Logger) error, log *slog.L
 	if err != nil {
 		return err
 	}
-	st, err := storeurl.Open(context.Background(), os.Getenv("STORE_URL"))
+	storeURL, err := withStorePassword(os.Getenv("STORE_URL"), cfg.StorePassword)
+	if err != nil {
+		return err
+	}
+	st, err := storeurl.Open(context.Background(), storeURL)
 	if err != nil {
 		return err
 	}

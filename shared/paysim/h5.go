@@ -174,6 +174,9 @@ func (s *Simulator) h5Page(w http.ResponseWriter, r *http.Request) {
 		f.write(w)
 		return
 	}
+	if s.combineH5Page(w, t) {
+		return
+	}
 	s.mu.Lock()
 	o := s.st.orders[t.link.outTradeNo]
 	now := s.now()
@@ -234,6 +237,9 @@ func (s *Simulator) h5Action(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	if s.payCombineH5(w, r, t, back) {
 		return
 	}
 	s.mu.Lock()

@@ -321,13 +321,18 @@ func queryParamError(field, value, issue string) *reply {
 }
 
 func orderNotExist(what string) *reply {
-	return errReply(http.StatusNotFound, "ORDER_NOT_EXIST", "订单不存在: no order with "+what+" (was it placed with this merchant, on this endpoint?)")
+	return errReply(http.StatusNotFound, "ORDER_NOT_EXIST", "订单不存在: no order with "+what+" (was it placed with this merchant and sub_mchid, on this endpoint? a combine's sub-order is read with the combine query)")
 }
 
 // lookup finds an order under s.mu, applying expiry; partner must match the endpoint.
-func (s *Simulator) lookupOrder(outTradeNo string, partner bool) *order {
+// An out_trade_no is unique under the service provider's mchid across its sub-merchants
+// ("且在同一个服务商商户号下唯一", pay.weixin.qq.com/docs/partner/products/
+// partner-mini-program-payment/apilist.html), yet an order is reached only under its own
+// sub_mchid; a combine's sub-order only through the combine APIs ("请勿使用非合单支付的
+// 查单接口查询合单订单", pay.weixin.qq.com/doc/v3/merchant/4012557006).
+func (s *Simulator) lookupOrder(outTradeNo string, partner bool, subMchID string) *order {
 	o, ok := s.st.orders[outTradeNo]
-	if !ok || o.Partner != partner {
+	if !ok || o.Partner != partner || o.Combine != "" || (partner && o.Request.SubMchID != subMchID) {
 		return nil
 	}
 	s.expire(o, s.now())
@@ -342,7 +347,7 @@ func (s *Simulator) queryByOutTradeNo(partner bool) func(*apiRequest) *reply {
 		no := r.PathValue("out_trade_no")
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		o := s.lookupOrder(no, partner)
+		o := s.lookupOrder(no, partner, r.URL.Query().Get("sub_mchid"))
 		if o == nil {
 			return orderNotExist("out_trade_no " + no)
 		}
@@ -359,7 +364,7 @@ func (s *Simulator) queryByID(partner bool) func(*apiRequest) *reply {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		o, ok := s.st.byTransaction[id]
-		if !ok || o.Partner != partner {
+		if !ok || o.Partner != partner || o.Combine != "" || (partner && o.Request.SubMchID != r.URL.Query().Get("sub_mchid")) {
 			return orderNotExist("transaction_id " + id + " (an unpaid order has no transaction_id yet: query it by out_trade_no)")
 		}
 		s.expire(o, s.now())
@@ -392,7 +397,7 @@ func (s *Simulator) closeOrder(partner bool) func(*apiRequest) *reply {
 		no := r.PathValue("out_trade_no")
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		o := s.lookupOrder(no, partner)
+		o := s.lookupOrder(no, partner, req.SubMchID)
 		if o == nil {
 			return orderNotExist("out_trade_no " + no)
 		}
@@ -457,6 +462,10 @@ func (s *Simulator) Pay(outTradeNo string, p PayRequest) (tx wechatpay.Transacti
 	if !ok {
 		s.mu.Unlock()
 		return tx, "", http.StatusNotFound, fmt.Errorf("no order %q: place it with a prepay call first", outTradeNo)
+	}
+	if o.Combine != "" {
+		s.mu.Unlock()
+		return tx, "", http.StatusConflict, fmt.Errorf("order %q is a sub-order of combine %q: pay the combine (POST /sim/combines/%s/pay)", outTradeNo, o.Combine, o.Combine)
 	}
 	now := s.now()
 	s.expire(o, now)

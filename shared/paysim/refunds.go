@@ -117,6 +117,7 @@ func (s *Simulator) refundView(rf *refund) wechatpay.Refund {
 	if !rf.SuccessTime.IsZero() {
 		v.SuccessTime = rfc3339CST(rf.SuccessTime)
 	}
+	s.abnormalDestination(rf, &v) // 异常退款 re-routed it: abnormal_refunds.go
 	return v
 }
 
@@ -210,13 +211,14 @@ func (s *Simulator) SettleRefund(outRefundNo, status string) (view wechatpay.Ref
 		notice.MchID = o.Request.MchID
 	}
 	url := rf.Request.NotifyURL
+	payload := s.refundNoticePayload(rf, notice) // e-commerce refunds add refund_account: ecommerce_refunds.go
 	s.mu.Unlock()
 
 	if url == "" {
 		s.log.Info("paysim: refund settled without notify_url: no notification", "out_refund_no", outRefundNo, "status", status)
 		return view, "", 0, nil
 	}
-	notificationID, err = s.notify(url, event, notice)
+	notificationID, err = s.notify(url, event, payload)
 	if err != nil {
 		return view, "", http.StatusInternalServerError, err
 	}

@@ -216,6 +216,7 @@ func (s *Simulator) routes() {
 	m.Handle("GET /v3/bill/tradebill", s.api(s.tradeBill))
 	m.Handle("GET /v3/bill/fundflowbill", s.api(s.fundFlowBill))
 	m.Handle("GET /v3/billdownload/file", s.api(s.downloadBill))
+	s.routesSharing(m) // profit sharing, subsidies, encrypted fund bills: profitsharing.go
 	// Anything else under /v3/ is still authenticated and answered like WeChat Pay.
 	m.Handle("/v3/", s.api(func(*apiRequest) *reply {
 		return errReply(http.StatusNotFound, "NOT_FOUND", "paysim does not simulate this API")
@@ -237,6 +238,7 @@ func (s *Simulator) routes() {
 	m.HandleFunc("GET /sim/h5/{prepay_id}", s.h5Page)
 	m.HandleFunc("POST /sim/h5/{prepay_id}/{action}", s.h5Action)
 	m.HandleFunc("GET /sim/oauth/openid", s.simOpenID)
+	s.routesCombine(m) // combine orders, e-commerce refunds, 异常退款: combine.go
 
 	// WeChat's web OAuth, at the paths WeChat serves it (open.weixin.qq.com and
 	// api.weixin.qq.com): point WXPAY_OAUTH_AUTHORIZE_BASE and WXPAY_OAUTH_BASE here.

@@ -28,6 +28,18 @@ type state struct {
 	bills         map[string]*billFile
 	oauthCodes    map[string]*oauthCode // by code
 	h5Links       map[string]*h5Link    // by prepay_id
+
+	// Combines are combine orders (combine.go) by combine_out_trade_no, a namespace of its
+	// own; their sub-orders are orders above, each with Combine set.
+	Combines map[string]*combineOrder `json:"combines"`
+	// CombineLinks maps an H5 combine's prepay_id to its combine_out_trade_no.
+	CombineLinks map[string]string `json:"combine_links"`
+	// EcommerceRefunds is what an e-commerce refund adds to its refund, by out_refund_no.
+	EcommerceRefunds map[string]*ecommerceRefund `json:"ecommerce_refunds"`
+	// AbnormalRefunds are 异常退款 applications, by out_refund_no.
+	AbnormalRefunds map[string]*abnormalRefund `json:"abnormal_refunds"`
+	// Sharing is profit sharing and subsidies (profitsharing.go).
+	Sharing *sharingState `json:"sharing"`
 }
 
 func newState() *state {
@@ -35,6 +47,8 @@ func newState() *state {
 		orders: map[string]*order{}, byTransaction: map[string]*order{},
 		refunds: map[string]*refund{}, bills: map[string]*billFile{},
 		oauthCodes: map[string]*oauthCode{}, h5Links: map[string]*h5Link{},
+		Combines: map[string]*combineOrder{}, CombineLinks: map[string]string{}, EcommerceRefunds: map[string]*ecommerceRefund{}, AbnormalRefunds: map[string]*abnormalRefund{},
+		Sharing: newSharingState(),
 	}
 }
 
@@ -57,6 +71,9 @@ type order struct {
 	OpenID        string    `json:"openid,omitempty"`
 	BankType      string    `json:"bank_type,omitempty"`
 	Refunds       []string  `json:"refunds,omitempty"` // out_refund_no, in order
+	// Combine is the combine_out_trade_no of a combine's sub-order: paid, queried and
+	// closed only through its combine.
+	Combine string `json:"combine,omitempty"`
 }
 
 // tradeType maps the prepay endpoint to trade_type.

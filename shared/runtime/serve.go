@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+
+	"github.com/paysls/wxpay/shared/config"
 )
 
 // DefaultAddr is where a local server listens when Options.Addr is empty.
@@ -99,21 +101,45 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// scfWebClientIP gives a web function's handler the client's address as
-// RemoteAddr. A web function is reached through SCF's in-container proxy, so the
-// connection's peer is that proxy, never the client; SCF's function URL front end
-// names the client in the x-scf-remote-addr header (documented for function URL
-// requests, https://cloud.tencent.cn/document/product/583/96099, and the header this
-// adapter reads for event functions too). The value may carry a port. Without a
-// parsable header RemoteAddr stays the proxy's address, which no trusted-proxy
-// list should contain, so X-Forwarded-For is then never trusted either.
+// scfWebClientIP gives a web function's handler the client's address as RemoteAddr
+// only where it is certain. A web function is reached through SCF's in-container
+// proxy, so the connection's peer is that proxy, never the client. The web function
+// docs list the headers SCF adds ("函数公共请求头", https://cloud.tencent.com/document/product/583/56124:
+// request id, memory, timeout, version, name, namespace, region, the role's key) and
+// no client address; x-scf-remote-addr is documented for function URL event payloads
+// (https://cloud.tencent.cn/document/product/583/96099), not for web functions. So the
+// address is taken only when the merchant vouches for the proxy by listing its
+// address in TRUSTED_PROXIES: then x-scf-remote-addr (the platform's view, port
+// dropped), else the handler walks X-Forwarded-For from that trusted hop. Otherwise
+// RemoteAddr becomes scfWebUnknownClient, which is not an address: the scenes that
+// need the user's IP (H5's payer_client_ip) refuse with CLIENT_IP_UNKNOWN instead of
+// sending WeChat Pay the proxy's loopback address.
 func scfWebClientIP(h http.Handler) http.Handler {
+	// A malformed list trusts nothing here; config.FromEnv has already stopped the
+	// function naming it.
+	trusted, _ := config.ParseTrustedProxies(os.Getenv(config.EnvTrustedProxies))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if vs := r.Header.Values(scfRemoteAddrHeader); len(vs) > 0 {
+		peer, err := netip.ParseAddr(hostOnly(r.RemoteAddr))
+		if err != nil || !containsAddr(trusted, peer.Unmap()) {
+			r.RemoteAddr = scfWebUnknownClient
+		} else if vs := r.Header.Values(scfRemoteAddrHeader); len(vs) > 0 {
 			if ip, err := netip.ParseAddr(hostOnly(vs[0])); err == nil {
 				r.RemoteAddr = ip.Unmap().String()
 			}
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// scfWebUnknownClient is an SCF web request's RemoteAddr when its client address is
+// not certain; it reads as the fix in the error a handler reports.
+const scfWebUnknownClient = "client-address-unknown-on-SCF-web-set-TRUSTED_PROXIES"
+
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -69,6 +69,9 @@ func awsJSON(ctx context.Context, cfg aws.Config, endpoint *string, service, tar
 	if strings.HasPrefix(cfg.Region, "cn-") {
 		url = "https://" + service + "." + cfg.Region + ".amazonaws.com.cn/"
 	}
+	if endpoint == nil {
+		endpoint = cfg.BaseEndpoint // AWS_ENDPOINT_URL (awsconf)
+	}
 	if endpoint != nil {
 		url = strings.TrimRight(*endpoint, "/") + "/"
 	}

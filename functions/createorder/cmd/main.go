@@ -8,6 +8,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/functions/createorder"
@@ -31,6 +32,12 @@ func main() {
 			return err
 		}
 		mux := http.NewServeMux()
+		// 公众平台's domain verification file at the root (WXPAY_MP_VERIFY; public).
+		if pattern, verify, err := createorder.MPVerify(os.Getenv(createorder.EnvMPVerify)); err != nil {
+			return err
+		} else if verify != nil {
+			mux.Handle(pattern, verify)
+		}
 		mux.Handle("/pay/", page)
 		mux.Handle("/", h)
 		return runtime.ServeHTTP(mux, runtime.Options{Logger: log})
