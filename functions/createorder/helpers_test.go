@@ -22,6 +22,7 @@ import (
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/store/storetest"
@@ -87,7 +88,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{id: id, st: &storetest.Counting{Store: bolt}, clock: &testClock{t: time.Now()}, partner: o.partner}
+	// Every write to a money record must come from the ledger (paymenttest.Check).
+	guarded := paymenttest.Check(t, bolt)
+	e := &env{id: id, st: &storetest.Counting{Store: guarded}, clock: &testClock{t: time.Now()}, partner: o.partner}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}
@@ -122,7 +125,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.mutate(&cfg)
 	}
 	e.cfg = cfg
-	nh, err := notify.New(cfg, bolt, quiet)
+	nh, err := notify.New(cfg, guarded, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
