@@ -71,6 +71,8 @@ type env struct {
 }
 
 type envOptions struct {
+	// logger receives createorder's (and its ledger's) log; discarded when nil.
+	logger  *slog.Logger
 	partner bool
 	lease   time.Duration
 	recheck time.Duration
@@ -135,7 +137,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		nh.Deliverer.Now = e.clock.Now
 	}
 	mux.Handle("/notify", nh)
-	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: quiet, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
+	logger := quiet
+	if o.logger != nil {
+		logger = o.logger
+	}
+	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: logger, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
 	if err != nil {
 		t.Fatal(err)
 	}
