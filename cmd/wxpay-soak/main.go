@@ -573,13 +573,22 @@ func (s *soak) verify(ctx context.Context, txs []wechatpay.Transaction, acked []
 			problems = append(problems, fmt.Sprintf("%s: %v", tx.OutTradeNo, err))
 			continue
 		}
-		state := rec.Attrs[payment.AttrState]
+		o, err := payment.OrderOf(rec)
+		if err != nil {
+			s.sum.Lost++
+			problems = append(problems, fmt.Sprintf("%s: %v", tx.OutTradeNo, err))
+			continue
+		}
+		state, txid := o.Status(), ""
+		if o.Payment != nil {
+			txid = o.Payment.TransactionID
+		}
 		if state == payment.StateReview {
 			s.sum.Review++
 		}
-		if acked[i] && (state != wechatpay.TradeStateSuccess || rec.Attrs[payment.AttrTransactionID] != tx.TransactionID) {
+		if acked[i] && (state != wechatpay.TradeStateSuccess || txid != tx.TransactionID) {
 			s.sum.Lost++
-			problems = append(problems, fmt.Sprintf("%s acknowledged but stored %s/%s", tx.OutTradeNo, state, rec.Attrs[payment.AttrTransactionID]))
+			problems = append(problems, fmt.Sprintf("%s acknowledged but stored %s/%s", tx.OutTradeNo, state, txid))
 		}
 		if !acked[i] {
 			s.sum.Lost++
@@ -599,9 +608,9 @@ func (s *soak) verify(ctx context.Context, txs []wechatpay.Transaction, acked []
 				problems = append(problems, fmt.Sprintf("%s: event %s not marked delivered", tx.OutTradeNo, e.ID))
 			}
 		}
-		if paid != 1 || len(payment.Conflicts(rec)) != 0 {
+		if paid != 1 || len(o.Conflicts) != 0 {
 			s.sum.Wrong++
-			problems = append(problems, fmt.Sprintf("%s: %d order.paid events, %d conflicts", tx.OutTradeNo, paid, len(payment.Conflicts(rec))))
+			problems = append(problems, fmt.Sprintf("%s: %d order.paid events, %d conflicts", tx.OutTradeNo, paid, len(o.Conflicts)))
 		}
 	}
 	got := s.recv.snapshot()

@@ -173,7 +173,7 @@ func TestServeDeliversEventsExactlyOnce(t *testing.T) {
 		delivered, _ = rcv.snapshot()
 		paid := 0
 		for i := range n {
-			if rec, err := f.b.store.Get(ctx, payment.OrderKey(f.b.id.MchID, fmt.Sprintf("EVT%07d", i))); err == nil && rec.Attrs[payment.AttrState] == wechatpay.TradeStateSuccess {
+			if rec, err := f.b.store.Get(ctx, payment.OrderKey(f.b.id.MchID, fmt.Sprintf("EVT%07d", i))); err == nil && stateOf(rec) == wechatpay.TradeStateSuccess {
 				paid++
 			}
 		}
@@ -333,7 +333,7 @@ func TestServeDownloadsCertificatesFromTheSimulator(t *testing.T) {
 	ctx := context.Background()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		rec, err := f.b.store.Get(ctx, payment.OrderKey(f.b.id.MchID, "ROTATED0001"))
-		if err == nil && rec.Attrs[payment.AttrState] == wechatpay.TradeStateSuccess {
+		if err == nil && stateOf(rec) == wechatpay.TradeStateSuccess {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -45,12 +45,12 @@ func TestReconcileThroughput(t *testing.T) {
 	_, err = scanTrade(f, func(r *TradeRow) error {
 		if r.TradeState != "SUCCESS" {
 			_, err := st.Put(context.Background(), store.Record{Key: payment.RefundKey(r.Owner(), r.OutRefundNo), Attrs: map[string]string{
-				payment.AttrState: "SUCCESS", payment.AttrAmount: strconv.FormatInt(r.ApplyRefund, 10), payment.AttrMchID: r.Owner()}}, store.Condition{})
+				"state": "SUCCESS", "amount": strconv.FormatInt(r.ApplyRefund, 10), "mchid": r.Owner()}}, store.Condition{})
 			return err
 		}
 		_, err := st.Put(context.Background(), store.Record{Key: payment.OrderKey(r.Owner(), r.OutTradeNo), Attrs: map[string]string{
-			payment.AttrState: wechatpay.TradeStateSuccess, payment.AttrAmount: strconv.FormatInt(r.Order, 10), payment.AttrMchID: r.Owner(),
-			payment.AttrTransactionID: r.TransactionID}}, store.Condition{})
+			"state": wechatpay.TradeStateSuccess, "amount": strconv.FormatInt(r.Order, 10), "mchid": r.Owner(),
+			"transaction_id": r.TransactionID}}, store.Condition{})
 		return err
 	})
 	if err != nil {

@@ -9,11 +9,13 @@
 //
 // Idempotency. order_id is the merchant's key. Attempt 1 of an order is the stored order
 // order/{mchid}/{order_id} itself (its out_trade_no is the order_id), and it carries the
-// idempotency state: the request fingerprint, an in-progress claim with a lease, and the
-// prepay answer. Creating a new order is therefore ONE conditional write before prepay
-// (claim + attempt, the record notify checks payments against) and one update recording
-// the answer; a replay reads and writes nothing. A re-priced order gets attempts
-// {order_id}_2, _3, … and attempt 1 points at the current one (attribute co_current).
+// idempotency claim (payment.Claim, Powertools' contract: the payload hash, INPROGRESS
+// with a lease on the business clock, COMPLETED with the prepay answer and its expiry).
+// Creating a new order is therefore one read, ONE conditional write before prepay
+// (claim + attempt, the record notify checks payments against) and one write recording
+// the answer — all through the ledger (shared/payment), the only writer of orders; a
+// replay reads and writes nothing. A re-priced order gets attempts {order_id}_2, _3, …:
+// each is reserved (put-if-absent) before attempt 1's pointer moves to it.
 package createorder
 
 import (
@@ -40,16 +42,17 @@ import (
 // Options are the function-specific settings of New.
 type Options struct {
 	Logger *slog.Logger
-	// Now is the business clock (order age, expiry, the 5-minute close rule); the wall
-	// clock when nil. Claims on in-progress creates always use the wall clock.
+	// Now is the business clock (order age, expiry, the 5-minute close rule, the
+	// leases of in-progress creates, the recheck window); the wall clock when nil.
 	Now clock.Func
 	// HTTP calls WeChat Pay and the OAuth endpoint; a client with a 10 s timeout when nil.
 	HTTP *http.Client
 	// Simulator allows a loopback http:// notify_url (the simulator delivers locally).
 	// Real WeChat Pay never does.
 	Simulator bool
-	// Lease is how long an in-progress create holds its claim (default 8 s): a
-	// crashed creator's claim is taken over after it; a live one is waited for.
+	// Lease is how long an in-progress create holds its claim on the business clock
+	// (default 8 s): a crashed creator's claim is taken over after it; a live one is
+	// waited for (at most the lease plus 2 s of real time: a network budget).
 	Lease time.Duration
 	// Recheck is how long a status read trusts the store before asking WeChat Pay
 	// again about an unsettled order (default 5 s).
@@ -77,6 +80,8 @@ type Handler struct {
 
 	checkedMu sync.Mutex
 	checked   map[string]time.Time // record key → last query of WeChat Pay (per instance)
+
+	completing sync.Map // *payment.Order → chan struct{}: prepay answers being recorded
 }
 
 // New builds the handler. It does no network I/O. Every configuration problem is
@@ -179,8 +184,8 @@ func (h *Handler) clientFor(subMchID, subAppID string) *wechatpay.Client {
 func (h *Handler) recentlyChecked(key string) bool {
 	h.checkedMu.Lock()
 	defer h.checkedMu.Unlock()
-	now := time.Now()
-	if t, ok := h.checked[key]; ok && now.Sub(t) < h.recheck {
+	now := h.now()
+	if t, ok := h.checked[key]; ok && now.Sub(t) < h.recheck && !now.Before(t) {
 		return true
 	}
 	if len(h.checked) > 10000 {

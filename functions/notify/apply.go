@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -37,37 +36,34 @@ func apply(ctx context.Context, l *payment.Ledger, n notice) (applied, error) {
 	if err != nil {
 		return applied{}, err
 	}
-	return applied{outcome: res.Outcome, key: res.Record.Key, state: res.Record.Attrs[payment.AttrState], reason: res.Reason,
+	return applied{outcome: res.Outcome, key: res.Record.Key, state: stateOf(res), reason: res.Reason,
 		recorded: res.Event != nil, record: res.Record}, nil
 }
 
-// logOutcome logs what a notification did. A REVIEW is an error a person must act on:
-// ERROR level, its reason, and a metric — the field metric=payment_review for any log
-// pipeline, and a CloudWatch embedded-metric-format block (_aws) that Lambda's log
-// group turns into the metric wxpay/PaymentReview without any API call.
+// stateOf is the state a ledger call left, for the log line.
+func stateOf(r payment.Result) string {
+	switch {
+	case r.Refund != nil:
+		return r.Refund.Status()
+	case r.Order != nil:
+		return r.Order.Status()
+	}
+	return ""
+}
+
+// logOutcome logs what a notification did. A REVIEW is made loud by the ledger itself
+// (one ERROR line that is also the PaymentReview metric, whatever path caused it);
+// here it is one more notification applied.
 func logOutcome(ctx context.Context, log *slog.Logger, res applied) {
 	attrs := []any{"key", res.key, "outcome", string(res.outcome), "state", res.state}
 	switch res.outcome {
 	case payment.Review:
-		log.ErrorContext(ctx, "payment put in REVIEW: a person must resolve it (see README, REVIEW)",
-			append(attrs, "reason", res.reason, "metric", "payment_review", "PaymentReview", 1, slog.Any("_aws", emfReview(time.Now())))...)
+		log.InfoContext(ctx, "notification applied; the record is in REVIEW", append(attrs, "reason", res.reason)...)
 	case payment.Refused:
 		log.WarnContext(ctx, "notification acknowledged but not applied", append(attrs, "reason", res.reason)...)
 	case payment.Duplicate:
 		log.InfoContext(ctx, "notification already recorded (duplicate)", attrs...)
 	default:
 		log.InfoContext(ctx, "notification applied", attrs...)
-	}
-}
-
-// emfReview is the CloudWatch embedded metric format declaration of PaymentReview.
-func emfReview(now time.Time) map[string]any {
-	return map[string]any{
-		"Timestamp": now.UnixMilli(),
-		"CloudWatchMetrics": []map[string]any{{
-			"Namespace":  "wxpay",
-			"Dimensions": [][]string{{}},
-			"Metrics":    []map[string]string{{"Name": "PaymentReview", "Unit": "Count"}},
-		}},
 	}
 }

@@ -37,7 +37,7 @@ func TestV2EventDeliveredRightAfterTheWrite(t *testing.T) {
 	f := newFixture(t)
 	f.h.APIv2Key = config.NewSecret([]byte(f.id.APIv2Key))
 	rcv := newReceiver(t, 0)
-	f.h.Deliverer = &events.Deliverer{Store: f.st, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
+	f.h.Deliverer = &events.Deliverer{Store: f.st, Marker: f.h.Ledger, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
 	body := f.v2payment(t, "V2DELIVER1", "4200000000700001", 100, "", f.id.APIv2Key)
 	w := postXML(t, f.handler, body)
 	wantXML(t, w.Code, w.Body.Bytes(), http.StatusOK, "SUCCESS", "OK")

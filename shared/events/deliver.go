@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/webhook"
@@ -115,10 +116,13 @@ const GiveUpAfter = 72 * time.Hour
 
 // Deliverer sends owed events and records the outcome on their records.
 type Deliverer struct {
-	Store store.Store
-	Sink  Sink // nil: events accumulate until a sink is configured
-	Now   func() time.Time
-	Log   *slog.Logger
+	Store store.Store // lists the outbox
+	// Marker records each outcome on the event's record: the ledger (payment.Ledger),
+	// the only writer of the records events live on.
+	Marker Marker
+	Sink   Sink // nil: events accumulate until a sink is configured
+	Now    func() time.Time
+	Log    *slog.Logger
 	// Backoff is the delay before the next attempt after n failed ones; nil: Backoff.
 	// (`wxpay serve --retry-scale` shortens it for tests and the soak.)
 	Backoff func(n int) time.Duration
@@ -196,9 +200,16 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 	if d.Sink == nil {
 		return res, rec, nil
 	}
+	if d.Marker == nil {
+		return res, rec, errors.New("events: the deliverer has no Marker to record outcomes with (wire the ledger)")
+	}
+	causal := judgment.CausalEvents.On()
 	now := d.now()
 	for _, e := range Owed(rec) {
 		if !force && (e.NextAt.After(now) || e.Attempts == 0 && now.Sub(e.CreatedAt) < d.Grace) {
+			if causal {
+				break // a record's events go in sequence: nothing after one held back
+			}
 			continue // not due, or young enough to be its recorder's to send
 		}
 		body, err := json.Marshal(Payload(rec, e.Event))
@@ -237,6 +248,9 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 		if err != nil {
 			return res, rec, err
 		}
+		if sendErr != nil && causal {
+			break // the later events of this record wait for this one
+		}
 	}
 	return res, rec, nil
 }
@@ -246,16 +260,13 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 // recorded a delivery.
 func (d *Deliverer) mark(ctx context.Context, rec store.Record, e Entry) (store.Record, error) {
 	for range 8 {
-		attrs := cloneAttrs(rec.Attrs)
 		if cur, ok := rec.Attrs[e.Attr]; ok {
 			var old Entry
 			if json.Unmarshal([]byte(cur), &old) == nil && !old.DeliveredAt.IsZero() {
 				return rec, nil // another deliverer got there first
 			}
 		}
-		attrs[e.Attr] = Encode(e)
-		idx, since := Placement(attrs)
-		out, err := d.Store.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
+		out, err := d.Marker.MarkEvent(ctx, rec, e)
 		if err == nil {
 			return out, nil
 		}
@@ -290,8 +301,9 @@ func Payload(rec store.Record, ev Event) Event {
 	return ev
 }
 
-// Resend makes an event owed again, due now (POST /events/{id}/resend).
-func Resend(ctx context.Context, st store.Store, id string, now time.Time) (Entry, error) {
+// Resend makes an event owed again, due now (POST /events/{id}/resend), recording it
+// through m.
+func Resend(ctx context.Context, st store.Store, m Marker, id string, now time.Time) (Entry, error) {
 	key, attr, err := Locate(id)
 	if err != nil {
 		return Entry{}, err
@@ -307,10 +319,7 @@ func Resend(ctx context.Context, st store.Store, id string, now time.Time) (Entr
 		}
 		e.Attr, e.Key = attr, key
 		e.DeliveredAt, e.NextAt = time.Time{}, now.UTC()
-		attrs := cloneAttrs(rec.Attrs)
-		attrs[attr] = Encode(e)
-		idx, since := Placement(attrs)
-		_, err = st.Update(ctx, key, store.Change{Set: map[string]string{attr: attrs[attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
+		_, err = m.MarkEvent(ctx, rec, e)
 		if err == nil {
 			return e, nil
 		}
@@ -319,14 +328,6 @@ func Resend(ctx context.Context, st store.Store, id string, now time.Time) (Entr
 		}
 	}
 	return Entry{}, fmt.Errorf("events: resend %s: too much contention", id)
-}
-
-func cloneAttrs(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func truncate(s string, n int) string {

@@ -101,7 +101,7 @@ func TestRedirectingReceiverIsRetriedUntilFixed(t *testing.T) {
 	var logs bytes.Buffer
 	clock := now.Add(time.Second)
 	sink := &events.Webhook{URL: srv.URL + "/hooks", Secret: []byte("whsec")}
-	d := &events.Deliverer{Store: st, Sink: sink, Now: func() time.Time { return clock }, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: sink, Now: func() time.Time { return clock }, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
 
 	if res, err := d.DeliverDue(ctx); err != nil || res.Failed != 1 || res.Delivered != 0 {
 		t.Fatalf("first pass: %+v %v", res, err)
