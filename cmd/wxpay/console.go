@@ -30,7 +30,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"The password is read from the terminal (twice), or the first line of standard input,\n"+
 		"or made up with --generate and shown once. Add the line to console_users: the keys\n"+
 		"dir's console_users file, WXPAY_CONSOLE_USERS, or the console_users key of the secret\n"+
-		"(AWS Secrets Manager, Tencent Cloud SSM); see README \"The operations console\".", stderr)
+		"(AWS Secrets Manager, Tencent Cloud SSM); see README \"The operations console\".", stdout, stderr)
 	generate := fs.Bool("generate", false, "make up a strong password and print it once (on stderr)")
 	if len(args) == 0 || args[0] != "passwd" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {

@@ -421,7 +421,7 @@ func TestBrowserConsole(t *testing.T) {
 	if s := api.call("GET", "/orders/REV0000001", "", http.StatusOK)["state"]; s == "REVIEW" {
 		t.Fatalf("the order API still shows REVIEW after the resolution")
 	}
-	waitFor(t, 10*time.Second, "order.review_resolved at the webhook", func() bool { return hook.received("order.review_resolved") == 1 })
+	waitFor(t, "order.review_resolved at the webhook", 10*time.Second, func() bool { return hook.received("order.review_resolved") == 1 })
 	b.open("/console/find?q=REV0000001")
 	if txt := b.text(); !strings.Contains(txt, "refunded the duplicate") || !strings.Contains(txt, "order.review_resolved") || !strings.Contains(txt, "LATE"+kept) {
 		t.Fatalf("the story lacks the resolution, its event or the refund:\n%s", txt)
@@ -558,15 +558,4 @@ func mchOf(t *testing.T, srv *runningServe) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -37,7 +37,7 @@ func TestConsoleUsersFromEverySource(t *testing.T) {
 		return "", false
 	}
 	c = Config{Sources: map[string]string{}}
-	bundleFromLookup(lookup, &c)
+	bundleFromLookup(lookup, &c, false)
 	if string(c.Bundle.ConsoleUsers.Reveal()) != users || c.Source("ConsoleUsers") != EnvConsoleUsers {
 		t.Errorf("environment: %q from %q", c.Bundle.ConsoleUsers.Reveal(), c.Source("ConsoleUsers"))
 	}
