@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,21 +31,16 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"dir's console_users file, WXPAY_CONSOLE_USERS, or the console_users key of the secret\n"+
 		"(AWS Secrets Manager, Tencent Cloud SSM); see README \"The operations console\".", stdout, stderr)
 	generate := fs.Bool("generate", false, "make up a strong password and print it once (on stderr)")
-	if len(args) == 0 || args[0] != "passwd" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fs.Usage()
-			return flag.ErrHelp
-		}
-		return usagef("want: wxpay console passwd NAME")
+	if len(args) > 0 && args[0] == "passwd" {
+		args = args[1:]
+	} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return usagef("unknown subcommand %q: want wxpay console passwd NAME", args[0])
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{msg: err.Error(), printed: true}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("want exactly one user NAME, got %q", fs.Args())
+		return usagef("want: wxpay console passwd [--generate] NAME")
 	}
 	name := fs.Arg(0)
 	var password string
