@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/paysls/wxpay/functions/createorder/console"
 	"github.com/paysls/wxpay/shared/config"
@@ -14,16 +15,31 @@ import (
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// ConsolePrefix is where the operator's console is served (its main mounts
-// ConsolePrefix and ConsolePrefix+"/").
+// ConsolePrefix is where the operator's console is served: by this handler, beside the
+// order API, so every build that mounts the order API at "/" serves it (wxpay serve
+// mounts ConsolePrefix and ConsolePrefix+"/" too).
 const ConsolePrefix = "/console"
 
-// Console is the operator's console (package console) over this order API's ledger:
+// withConsole serves the operator's console under ConsolePrefix and the order API
+// everywhere else. The console signs its own users in (console_users): the API's bearer
+// token is neither asked for nor accepted there.
+func (h *Handler) withConsole(api http.Handler) http.Handler {
+	con := h.console()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == ConsolePrefix || strings.HasPrefix(r.URL.Path, ConsolePrefix+"/") {
+			con.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// console is the operator's console (package console) over this order API's ledger:
 // a kept transaction is refunded through the same refund path as POST
 // /orders/{order_id}/refunds, reviews are resolved by the ledger, events resent
 // through it. Without console_users (or with a malformed one) it is one page saying
 // how to configure it; the order API is unaffected either way.
-func (h *Handler) Console() http.Handler {
+func (h *Handler) console() http.Handler {
 	users := h.cfg.Bundle.ConsoleUsers.Reveal()
 	if len(users) == 0 {
 		return console.Unconfigured(ConsolePrefix, nil)

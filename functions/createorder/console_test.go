@@ -18,7 +18,7 @@ import (
 // path and method under /console; the order API is not affected.
 func TestConsoleWithoutUsersSaysHowToConfigureIt(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	srv := httptest.NewServer(e.h.Console())
+	srv := httptest.NewServer(e.h)
 	defer srv.Close()
 	for _, c := range []struct{ method, path string }{{"GET", "/console/"}, {"GET", "/console/review"}, {"POST", "/console/review/resolve"}, {"GET", "/console"}} {
 		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
@@ -49,7 +49,7 @@ func TestConsoleFindsByTransactionIDAndRefusesOwnPayment(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, envOptions{mutate: func(c *config.Config) { c.Bundle.ConsoleUsers = config.NewSecret([]byte(line)) }})
-	srv := httptest.NewTLSServer(e.h.Console()) // the session cookie is Secure
+	srv := httptest.NewTLSServer(e.h) // the session cookie is Secure
 	defer srv.Close()
 	cl := srv.Client()
 	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

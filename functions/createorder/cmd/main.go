@@ -1,10 +1,8 @@
 // Command createorder is the order API's entry point on AWS Lambda, Tencent Cloud SCF
 // (event or web function) or a local server; the runtime is picked from the
 // environment. It also serves the hosted cashier page under /pay/ (scene "cashier"
-// links point there: set WXPAY_PUBLIC_URL to the URL browsers reach this function at)
-// and the operator's console under /console/ (users from console_users).
-// Configuration comes from WXPAY_* variables (WXPAY_API_TOKEN and WXPAY_NOTIFY_URL are
-// required) and STORE_URL.
+// links point there: set WXPAY_PUBLIC_URL to the URL browsers reach this function at). Configuration comes from WXPAY_* variables (WXPAY_API_TOKEN and
+// WXPAY_NOTIFY_URL are required) and STORE_URL.
 package main
 
 import (
@@ -41,11 +39,6 @@ func main() {
 			mux.Handle(pattern, verify)
 		}
 		mux.Handle("/pay/", page)
-		// The operator's console (signed in with console_users; without them, a page
-		// saying how to set them).
-		con := h.Console()
-		mux.Handle(createorder.ConsolePrefix, con)
-		mux.Handle(createorder.ConsolePrefix+"/", con)
 		mux.Handle("/", h)
 		return runtime.ServeHTTP(mux, runtime.Options{Logger: log})
 	})

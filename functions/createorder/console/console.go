@@ -167,8 +167,8 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, lang string) {
 		h.signInPage(w, r, lang, http.StatusBadRequest, t(lang, "signin.bad"), h.prefix+"/")
 		return
 	}
-	name, pass := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")
-	next := cleanNext(h.prefix, r.PostFormValue("next"))
+	name, pass := strings.TrimSpace(r.PostForm.Get("user")), r.PostForm.Get("password")
+	next := cleanNext(h.prefix, r.PostForm.Get("next"))
 	if !sameOrigin(r) {
 		h.errorPage(w, lang, http.StatusForbidden, t(lang, "err.csrf"))
 		return

@@ -45,9 +45,18 @@ type page struct {
 	lang string
 }
 
-func (p *page) raw(s string)  { p.b.WriteString(s) }
+// The writers are kept out of line: a page is hundreds of calls, and inlining
+// strings.Builder.WriteString into each would cost the binary more than the calls
+// cost a request (createorder's Lambda bootstrap has a 10 MB budget).
+
+//go:noinline
+func (p *page) raw(s string) { p.b.WriteString(s) }
+
+//go:noinline
 func (p *page) text(s string) { p.b.WriteString(esc(s)) }
-func (p *page) t(key string)  { p.b.WriteString(esc(t(p.lang, key))) }
+
+//go:noinline
+func (p *page) t(key string) { p.b.WriteString(esc(t(p.lang, key))) }
 func (p *page) tag(open, s string) {
 	p.raw("<" + open + ">")
 	p.text(s)

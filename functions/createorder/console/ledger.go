@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -262,7 +262,7 @@ func (s *LedgerSource) Reviews(ctx context.Context) ([]Review, error) {
 		out = append(out, rv)
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b Review) int { return a.Since.Compare(b.Since) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
 	return out, err
 }
 
@@ -349,7 +349,7 @@ func (s *LedgerSource) Events(ctx context.Context) ([]EventItem, error) {
 				LastStatus: e.LastStatus, LastError: e.LastError, OrderID: orderOfEvent(e.Data)})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b EventItem) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
 }
 
@@ -456,7 +456,7 @@ func (s *LedgerSource) Refunds(ctx context.Context) ([]StuckRefund, error) {
 		out = append(out, stuckOf(r, r.UpdatedAt))
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b StuckRefund) int { return a.Since.Compare(b.Since) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
 	return out, err
 }
 
@@ -628,7 +628,7 @@ func (s *LedgerSource) story(ctx context.Context, hist *payment.History) (*Story
 			}
 		}
 	}
-	slices.SortStableFunc(st.Events, func(a, b StoryEvent) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	sort.SliceStable(st.Events, func(i, j int) bool { return st.Events[i].CreatedAt.Before(st.Events[j].CreatedAt) })
 	return st, nil
 }
 

@@ -683,7 +683,7 @@ func (c *call) auditView(p *page) error {
 
 // post runs an action and answers with a redirect to its view (post/redirect/get).
 func (c *call) post(path string) {
-	ctx, f := c.r.Context(), c.r.PostFormValue
+	ctx, f := c.r.Context(), c.r.PostForm.Get
 	var (
 		back = "/"
 		done string
