@@ -117,6 +117,9 @@ func localConsoleUser(cfg *config.Config, o serveOptions) (password string, err 
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	cfg.Bundle.ConsoleUsers = config.NewSecret([]byte(line))
+	if cfg.Sources != nil {
+		cfg.Sources["ConsoleUsers"] = "keys dir " + path
+	}
 	return password, nil
 }
 
