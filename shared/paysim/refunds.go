@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -76,7 +75,7 @@ func (s *Simulator) createRefund(r *apiRequest) *reply {
 	}
 	now := s.now()
 	rf := &refund{
-		Request: req, fingerprint: fp, OutTradeNo: o.Request.OutTradeNo, RefundID: randid.RefundID(now),
+		Request: req, fingerprint: fp, OutTradeNo: o.Request.OutTradeNo, RefundID: s.ids.RefundID(now),
 		Status: wechatpay.RefundStatusProcessing, CreatedAt: now,
 	}
 	s.st.refunds[req.OutRefundNo] = rf
