@@ -12,6 +12,7 @@
 package events
 
 import (
+	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -86,7 +86,7 @@ func New(key, typ string, now time.Time, data any) (attr, value string, ev Event
 	if err != nil {
 		return "", "", Event{}, fmt.Errorf("events: encode %s data: %w", typ, err)
 	}
-	suffix := strings.ToLower(randid.Alnum(12))
+	suffix := strings.ToLower(rand.Text()[:16]) // a-z2-7: unique on its record, URL-safe
 	ev = Event{ID: "evt_" + suffix + "." + keyCodec.EncodeToString([]byte(key)), Type: typ, CreatedAt: now.UTC(), Data: raw}
 	b, err := json.Marshal(Entry{Event: ev, NextAt: now.UTC()})
 	if err != nil {

@@ -3,15 +3,16 @@ package notifycheck
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/shared/randid"
 )
 
 // Merchant-event delivery headers: Wxpay-Signature is "t=<unix seconds>,v1=<hex
@@ -42,7 +43,7 @@ func (d *Doctor) checkWebhook(ctx context.Context) Check {
 			"set "+config.EnvWebhookSecret+" (or the keys dir file webhook_secret); the receiver checks Wxpay-Signature with it")
 	}
 	now := d.now()
-	id := "evt_doctor_" + randid.Alnum(16)
+	id := "evt_doctor_" + strings.ToLower(rand.Text()[:16])
 	body, _ := json.Marshal(map[string]any{
 		"id": id, "type": "ping", "created_at": now.UTC().Format(time.RFC3339),
 		"data": map[string]string{"message": "wxpay doctor: a signed test event; acknowledge it with any 2xx"},

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 )
 
 // ResourceTypeEncrypted is the resource_type of every APIv3 notification.
@@ -181,7 +180,7 @@ func BuildNotification(aead *AEAD, in NotificationInput) ([]byte, error) {
 }
 
 func buildNotification(aead *AEAD, in NotificationInput) (Notification, []byte, error) {
-	nonce := randid.Alnum(12)
+	nonce := aeadNonce()
 	ct, err := aead.Seal(nonce, in.AssociatedData, in.Resource)
 	if err != nil {
 		return Notification{}, nil, err
