@@ -1,0 +1,102 @@
+package dst
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// truth is WeChat Pay's ledger as the simulator holds it: the checks' oracle.
+type truth struct {
+	orders  map[string]*simOrder // by out_trade_no
+	refunds map[string]*simRefund
+	trades  []string // out_trade_nos, sorted
+}
+
+type simOrder struct {
+	outTradeNo string
+	tag        string // the merchant order id it was placed for ("" when not the DST's)
+	state      string
+	txid       string
+	amount     int64
+	refunds    []string
+}
+
+// paid: WeChat Pay took the money (SUCCESS, or REFUND: paid, then refunded).
+func (o *simOrder) paid() bool { return o.txid != "" && (o.state == "SUCCESS" || o.state == "REFUND") }
+
+type simRefund struct {
+	no, outTradeNo, status string
+	amount                 int64
+	manual                 bool
+}
+
+// manualReason is what the simulator writes on a refund made by hand in the merchant
+// platform (v2notify.go).
+const manualReason = "商户平台手动退款"
+
+func (w *world) truth() *truth {
+	t := &truth{orders: map[string]*simOrder{}, refunds: map[string]*simRefund{}}
+	var views []paysim.OrderView
+	simGet(w.sim, "/sim/orders", &views)
+	for _, v := range views {
+		var req wechatpay.PrepayRequest
+		_ = json.Unmarshal(v.Request, &req)
+		o := &simOrder{outTradeNo: v.Transaction.OutTradeNo, state: v.Transaction.TradeState, txid: v.Transaction.TransactionID,
+			refunds: v.Refunds}
+		if tag, ok := strings.CutPrefix(req.Description, "dst "); ok {
+			o.tag = tag
+		}
+		if v.Transaction.Amount != nil {
+			o.amount = v.Transaction.Amount.Total
+		}
+		t.orders[o.outTradeNo] = o
+		t.trades = append(t.trades, o.outTradeNo)
+		for _, no := range v.Refunds {
+			var rv struct {
+				Refund  wechatpay.Refund        `json:"refund"`
+				Request wechatpay.RefundRequest `json:"request"`
+			}
+			simGet(w.sim, "/sim/refunds/"+no, &rv)
+			t.refunds[no] = &simRefund{no: no, outTradeNo: rv.Refund.OutTradeNo, status: rv.Refund.Status,
+				amount: rv.Refund.Amount.Refund, manual: rv.Request.Reason == manualReason}
+		}
+	}
+	sort.Strings(t.trades)
+	return t
+}
+
+// simGet reads the simulator's driver API in process.
+func simGet(sim http.Handler, path string, into any) {
+	req, _ := http.NewRequest(http.MethodGet, "http://sim"+path, nil)
+	resp := serve(sim, req)
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(into)
+}
+
+// tagOf is the merchant order an out_trade_no was placed for at WeChat Pay, and
+// whether WeChat Pay has it at all.
+func (t *truth) tagOf(outTradeNo string) (string, bool) {
+	o, ok := t.orders[outTradeNo]
+	if !ok {
+		return "", false
+	}
+	return o.tag, true
+}
+
+// settledRefunds sums the SUCCESS refunds of an out_trade_no.
+func (t *truth) settledRefunds(outTradeNo string) int64 {
+	var n int64
+	if o := t.orders[outTradeNo]; o != nil {
+		for _, no := range o.refunds {
+			if r := t.refunds[no]; r != nil && r.status == wechatpay.RefundStatusSuccess {
+				n += r.amount
+			}
+		}
+	}
+	return n
+}
