@@ -59,7 +59,9 @@ func (w *world) ledgerRefund(outRefundNo string) ledgerRecord {
 }
 
 // knows: the record holds transaction txid, as its payment or kept as a conflict.
-func (lr ledgerRecord) knows(txid string) bool { return lr.found && payment.KnowsTransaction(lr.rec, txid) }
+func (lr ledgerRecord) knows(txid string) bool {
+	return lr.found && payment.KnowsTransaction(lr.rec, txid)
+}
 
 func (lr ledgerRecord) keepsRefund(no string) bool {
 	for _, c := range lr.conflictRefunds {

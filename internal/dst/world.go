@@ -75,8 +75,8 @@ type world struct {
 	merchant   merchant
 	model      model
 	violations []Violation
-	trace    hash.Hash
-	traceLog []string // kept when Options.Trace: the readable trace
+	trace      hash.Hash
+	traceLog   []string // kept when Options.Trace: the readable trace
 
 	// step is the index of the running step (for messages).
 	step int
