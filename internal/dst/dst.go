@@ -24,6 +24,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -153,11 +155,28 @@ func (w *world) runStep(st Step) error {
 	w.plan.reset(st.Faults)
 	w.note("step %d: %v faults %v", w.step, st.Ops, st.Faults)
 	answers := make([]answer, len(st.Ops))
+	var amu sync.Mutex // a thread detached by a crash may finish after the step
 	fns := make([]func(), len(st.Ops))
 	for i, op := range st.Ops {
-		fns[i] = func() { answers[i] = w.exec(op) }
+		fns[i] = func() {
+			a := w.exec(op)
+			amu.Lock()
+			answers[i] = a
+			amu.Unlock()
+		}
 	}
-	panics, err := w.sched.run(st.Sched, fns)
+	panics, gone, err := w.sched.run(st.Sched, fns)
+	w.tr = nil
+	amu.Lock()
+	seen := slices.Clone(answers)
+	amu.Unlock()
+	for i := range gone {
+		if gone[i] {
+			// Whatever a thread of the crashed process was doing, its caller saw the
+			// connection drop (and the thread may still be failing in the background).
+			seen[i] = answer{op: st.Ops[i], code: "CRASHED"}
+		}
+	}
 	w.plan.reset(nil)
 	for _, p := range panics {
 		w.violate(InvNoPanic, "%s", p)
@@ -165,10 +184,10 @@ func (w *world) runStep(st Step) error {
 	if err != nil {
 		return &stuckError{err}
 	}
-	for _, a := range answers {
+	for _, a := range seen {
 		w.note("answer %s: %d %s", a.op.Op, a.status, a.code)
 	}
-	w.checkAnswers(answers)
+	w.checkAnswers(seen)
 	if w.inc.dead.Load() {
 		return w.restart()
 	}

@@ -2,6 +2,7 @@ package dst
 
 import (
 	"fmt"
+	"slices"
 	"math/rand/v2"
 	"strings"
 
@@ -120,7 +121,9 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 	case "refund":
 		return g.refundOp(m, t)
 	case "getrefund":
-		if id, no := g.pick(m.ids), g.pick(m.refunds); id != "" && no != "" {
+		// Any refund, of any order: the merchant learns refund numbers from events and
+		// listings, and may read one under the wrong order.
+		if id, no := g.pick(m.ids), g.pick(refundNos(m, t)); id != "" && no != "" {
 			return Op{Op: kind, Order: id, Refund: no}
 		}
 	case "pay":
@@ -145,7 +148,7 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		return g.deliverOp(w)
 	case "settle":
 		var processing []string
-		for _, no := range m.refunds {
+		for _, no := range refundNos(m, t) {
 			if r := t.refunds[no]; r != nil && r.status == wechatpay.RefundStatusProcessing {
 				processing = append(processing, no)
 			}
@@ -299,4 +302,18 @@ func (g *gen) v2refund(m *model, t *truth) Op {
 		op.Amount = []int64{100, 200, 300}[g.r.IntN(3)]
 	}
 	return op
+}
+
+// refundNos are the refunds the merchant asked for or made by hand, and those WeChat
+// Pay holds besides (e.g. the automatic refunds of late payments), in a stable order.
+func refundNos(m *model, t *truth) []string {
+	out := slices.Clone(m.refunds)
+	var more []string
+	for no := range t.refunds {
+		if !slices.Contains(out, no) {
+			more = append(more, no)
+		}
+	}
+	slices.Sort(more)
+	return append(out, more...)
 }

@@ -2,6 +2,7 @@ package dst
 
 import (
 	"fmt"
+	"slices"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -17,6 +18,11 @@ import (
 // The code under test must keep one thread of control per operation: a goroutine it
 // starts must be waited for (notify's handleWithin and deliverNow are, within their
 // budgets, which the DST makes long; reconcile and billfetch run with one worker).
+//
+// A crash detaches the threads in flight in the crashed process — the one that crashed
+// and those parked on one of its calls: the step goes on without them, and they run to
+// their end in the background, every call they make failing at once (a crashed
+// process's work is abandoned; it never touches the world again).
 
 // stuckAfter is how long the scheduler waits for a running thread to park before it
 // calls the history stuck: a thread blocked outside a yield point (a lock, a channel,
@@ -32,7 +38,9 @@ type scheduler struct {
 	running int // threads running (at most one, or the dead ones of a crashed incarnation)
 	live    int // threads of the step not finished
 	current int // the thread last let go
-	onGrant func(thread int, label string)
+	// detached marks the threads a crash took out of the step (by thread index).
+	detached []bool
+	onGrant  func(thread int, label string)
 }
 
 type parkedThread struct {
@@ -70,10 +78,15 @@ func (s *scheduler) yield(label string, inc *incarnation) {
 	<-p.ch
 }
 
-// crashed releases every thread parked on a call to inc (just marked dead): they find
-// it dead and fail fast, and the step waits for them before it goes on.
+// crashed detaches the running thread (the one whose call crashed inc) and every
+// thread parked on a call to inc: the step goes on without them while they fail fast
+// in the background.
 func (s *scheduler) crashed(inc *incarnation) {
 	s.mu.Lock()
+	if !s.active {
+		s.mu.Unlock()
+		return
+	}
 	keep := s.parked[:0]
 	var release []*parkedThread
 	for _, p := range s.parked {
@@ -84,19 +97,29 @@ func (s *scheduler) crashed(inc *incarnation) {
 		}
 	}
 	s.parked = keep
-	s.running += len(release)
+	if !s.detached[s.current] {
+		s.detached[s.current] = true
+		s.running--
+		s.live--
+	}
+	for _, p := range release {
+		s.detached[p.thread] = true
+		s.live--
+	}
 	s.mu.Unlock()
 	for _, p := range release {
 		close(p.ch)
 	}
+	s.signal()
 }
 
 // run runs fns as the threads of one step, interleaved by seed, and returns when all
-// have finished. A thread that panics ends with its panic recorded in panics.
-func (s *scheduler) run(seed uint64, fns []func()) (panics []string, err error) {
+// have finished or been detached by a crash (gone[i]). A thread that panics ends with
+// its panic recorded in panics.
+func (s *scheduler) run(seed uint64, fns []func()) (panics []string, gone []bool, err error) {
 	s.mu.Lock()
 	s.active, s.rng = true, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	s.parked, s.running, s.live = nil, 0, len(fns)
+	s.parked, s.running, s.live, s.detached = nil, 0, len(fns), make([]bool, len(fns))
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -104,6 +127,7 @@ func (s *scheduler) run(seed uint64, fns []func()) (panics []string, err error) 
 		s.mu.Unlock()
 	}()
 	var pmu sync.Mutex
+	detached := s.detached // this step's: a detached thread may end during a later step
 	// Threads start one at a time, each running to its first yield (its start), so the
 	// parked list begins in thread order.
 	for i, fn := range fns {
@@ -119,8 +143,10 @@ func (s *scheduler) run(seed uint64, fns []func()) (panics []string, err error) 
 					pmu.Unlock()
 				}
 				s.mu.Lock()
-				s.live--
-				s.running--
+				if !detached[i] {
+					s.live--
+					s.running--
+				}
 				s.mu.Unlock()
 				s.signal()
 			}()
@@ -128,21 +154,24 @@ func (s *scheduler) run(seed uint64, fns []func()) (panics []string, err error) 
 			fn()
 		}()
 		if err := s.quiesce(); err != nil {
-			return panics, err
+			return panics, nil, err
 		}
 	}
 	for {
 		if err := s.quiesce(); err != nil {
-			return panics, err
+			return panics, nil, err
 		}
 		s.mu.Lock()
 		if s.live == 0 {
+			gone = slices.Clone(detached)
 			s.mu.Unlock()
-			return panics, nil
+			pmu.Lock()
+			defer pmu.Unlock()
+			return slices.Clone(panics), gone, nil
 		}
 		if len(s.parked) == 0 {
 			s.mu.Unlock()
-			return panics, fmt.Errorf("dst: %d threads alive, none running or parked", s.live)
+			return panics, nil, fmt.Errorf("dst: %d threads alive, none running or parked", s.live)
 		}
 		i := s.rng.IntN(len(s.parked))
 		p := s.parked[i]

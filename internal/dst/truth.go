@@ -39,7 +39,11 @@ type simRefund struct {
 // platform (v2notify.go).
 const manualReason = "商户平台手动退款"
 
+// truth reads the simulator's ledger, once per step: it changes only within steps.
 func (w *world) truth() *truth {
+	if w.tr != nil {
+		return w.tr
+	}
 	t := &truth{orders: map[string]*simOrder{}, refunds: map[string]*simRefund{}}
 	var views []paysim.OrderView
 	simGet(w.sim, "/sim/orders", &views)
@@ -67,6 +71,7 @@ func (w *world) truth() *truth {
 		}
 	}
 	sort.Strings(t.trades)
+	w.tr = t
 	return t
 }
 

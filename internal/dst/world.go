@@ -75,6 +75,7 @@ type world struct {
 	merchant   merchant
 	model      model
 	violations []Violation
+	tr         *truth // WeChat Pay's ledger as of the last step (truth())
 	trace      hash.Hash
 	traceLog   []string // kept when Options.Trace: the readable trace
 
@@ -132,6 +133,8 @@ func newWorld(seed int64, opts Options) (*world, error) {
 	if seed%2 == 0 {
 		w.recheck = time.Hour
 	}
+	// A third of the deployments refund payments that arrive after their order closed.
+	w.cfg.Bundle.RefundLatePayments = seed%3 == 0
 	if w.tmp, err = os.MkdirTemp(tmpRoot(), "wxpay-dst-"); err != nil {
 		return nil, err
 	}
