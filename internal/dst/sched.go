@@ -2,8 +2,8 @@ package dst
 
 import (
 	"fmt"
-	"slices"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
