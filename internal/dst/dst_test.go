@@ -153,7 +153,7 @@ var switches = []struct {
 	find []string
 }{
 	{"RefundVsOrder", &judgment.RefundVsOrder, []string{InvBounded, InvIsolation, InvAgrees}},
-	{"AttemptReservation", &judgment.AttemptReservation, []string{InvIsolation, InvAsked}},
+	{"AttemptReservation", &judgment.AttemptReservation, []string{InvIsolation, InvAsked, InvAccounted}},
 	{"CausalEvents", &judgment.CausalEvents, []string{InvEventsCausal}},
 }
 

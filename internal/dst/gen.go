@@ -107,8 +107,8 @@ func (g *gen) fault() Fault {
 func (g *gen) op(w *world, t *truth, kind string) Op {
 	if kind == "" {
 		kind = g.weighted(
-			[]string{"create", "pay", "deliver", "refund", "getrefund", "get", "close", "settle", "v2refund", "v2pay", "advance", "reconcile", "billfetch", "restart"},
-			[]int{18, 12, 16, 10, 5, 7, 5, 6, 5, 2, 8, 5, 2, 2})
+			[]string{"create", "pay", "deliver", "refund", "getrefund", "get", "close", "settle", "v2refund", "v2pay", "advance", "reconcile", "billfetch", "restart", "forge"},
+			[]int{18, 12, 16, 10, 5, 7, 5, 6, 5, 2, 8, 5, 2, 2, 1})
 	}
 	m := &w.model
 	switch kind {
@@ -158,6 +158,26 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		}
 	case "v2refund":
 		return g.v2refund(m, t)
+	case "forge":
+		var paid []string
+		for _, no := range t.trades {
+			if t.orders[no].paid() {
+				paid = append(paid, no)
+			}
+		}
+		trade := g.pick(paid)
+		if trade == "" {
+			return Op{}
+		}
+		if rs := refundNos(m, t); len(rs) > 0 && g.r.IntN(2) == 0 {
+			return Op{Op: kind, Mode: "repoint", Trade: trade, Refund: g.pick(rs)}
+		}
+		g.refund++
+		amount := t.orders[trade].amount + 100
+		if g.r.IntN(2) == 0 {
+			amount = 99_999_999
+		}
+		return Op{Op: kind, Mode: "over", Trade: trade, Refund: fmt.Sprintf("forged%d", g.refund), Amount: amount}
 	case "advance":
 		return Op{Op: kind, Advance: g.weighted([]string{"30s", "3m", "6m", "20m", "2h10m", "23h"}, []int{4, 4, 4, 3, 2, 1})}
 	case "reconcile", "billfetch", "restart":

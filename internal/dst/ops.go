@@ -47,6 +47,9 @@ type Step struct {
 //	           0: what is left) or the re-sent result of Refund, notified in v2 XML
 //	           (Status SUCCESS, CHANGE, REFUNDCLOSE; Mode "lost": never arrives)
 //	settle     WeChat Pay settles refund Refund (Status SUCCESS, ABNORMAL, CLOSED)
+//	forge      a refund result WeChat Pay's ledger contradicts (forge.go): Mode "over"
+//	           (refund Refund of Amount fen on Trade) or "repoint" (refund Refund
+//	           reported on Trade)
 //	advance    the clock moves forward by Advance
 //	reconcile  one reconcile run;  billfetch  the bills of yesterday
 //	restart    the process restarts (nothing in flight)
@@ -161,6 +164,8 @@ func (w *world) exec(op Op) answer {
 		_, _, _ = w.sim.NotifyV2(ctx, req)
 	case "settle":
 		_, _, _, _ = w.sim.SettleRefund(op.Refund, op.Status)
+	case "forge":
+		w.forge(ctx, op, w.truth())
 	case "advance":
 		d, _ := time.ParseDuration(op.Advance)
 		w.clk.advance(d)

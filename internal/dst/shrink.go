@@ -6,6 +6,11 @@ import "slices"
 // delta debugging (ddmin) over its steps, then each step's operations and faults one
 // by one. Each try is a replay; budget bounds them.
 func Shrink(h History, inv string, opts Options, budget int) History {
+	return ShrinkWhile(h, opts, budget, func(r Result) bool { return slices.Contains(r.Broke(), inv) })
+}
+
+// ShrinkWhile is Shrink for any property of the result (e.g. one kind of violation).
+func ShrinkWhile(h History, opts Options, budget int, still func(Result) bool) History {
 	runs := 0
 	fails := func(steps []Step) bool {
 		if runs >= budget {
@@ -13,11 +18,22 @@ func Shrink(h History, inv string, opts Options, budget int) History {
 		}
 		runs++
 		r := Replay(History{Seed: h.Seed, Backend: h.Backend, Steps: steps}, opts)
-		return r.Err == nil && slices.Contains(r.Broke(), inv)
+		return r.Err == nil && still(r)
 	}
 	steps := ddmin(h.Steps, fails)
-	// Each remaining step: fewer concurrent operations, no faults.
+	// Each remaining step: fewer concurrent operations, or none concurrent (one step
+	// each, in thread order), no faults.
 	for i := 0; i < len(steps); i++ {
+		if n := len(steps[i].Ops); n > 1 {
+			var seq []Step
+			for _, op := range steps[i].Ops {
+				seq = append(seq, Step{Ops: []Op{op}, Faults: steps[i].Faults})
+			}
+			try := slices.Concat(cloneSteps(steps[:i]), seq, cloneSteps(steps[i+1:]))
+			if fails(try) {
+				steps = try
+			}
+		}
 		for j := 0; len(steps[i].Ops) > 1 && j < len(steps[i].Ops); j++ {
 			try := cloneSteps(steps)
 			try[i].Ops = slices.Delete(try[i].Ops, j, j+1)
@@ -38,6 +54,16 @@ func Shrink(h History, inv string, opts Options, budget int) History {
 		try := slices.Delete(cloneSteps(steps), i, i+1)
 		if fails(try) {
 			steps, i = try, i-1
+		}
+	}
+	// A step of one operation has no interleaving to seed.
+	for i := range steps {
+		if len(steps[i].Ops) == 1 && steps[i].Sched != 0 {
+			try := cloneSteps(steps)
+			try[i].Sched = 0
+			if fails(try) {
+				steps = try
+			}
 		}
 	}
 	return History{Seed: h.Seed, Backend: h.Backend, Steps: steps}

@@ -30,7 +30,7 @@ type simOrder struct {
 func (o *simOrder) paid() bool { return o.txid != "" && (o.state == "SUCCESS" || o.state == "REFUND") }
 
 type simRefund struct {
-	no, outTradeNo, status string
+	no, outTradeNo, status, refundID string
 	amount                 int64
 	manual                 bool
 }
@@ -66,7 +66,7 @@ func (w *world) truth() *truth {
 				Request wechatpay.RefundRequest `json:"request"`
 			}
 			simGet(w.sim, "/sim/refunds/"+no, &rv)
-			t.refunds[no] = &simRefund{no: no, outTradeNo: rv.Refund.OutTradeNo, status: rv.Refund.Status,
+			t.refunds[no] = &simRefund{no: no, outTradeNo: rv.Refund.OutTradeNo, status: rv.Refund.Status, refundID: rv.Refund.RefundID,
 				amount: rv.Refund.Amount.Refund, manual: rv.Request.Reason == manualReason}
 		}
 	}

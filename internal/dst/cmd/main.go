@@ -8,7 +8,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -89,11 +88,11 @@ func shrunk(r dst.Result, opts dst.Options, budget int, keep string) {
 	opts.Trace = false
 	for _, inv := range r.Broke() {
 		h := dst.Shrink(r.History, inv, opts, budget)
-		b, _ := json.MarshalIndent(dst.Case{Name: fmt.Sprintf("seed%d-%s", r.History.Seed, inv), Invariant: inv, History: h}, "", "  ")
-		fmt.Printf("shrunk (%s): %d steps\n%s\n", inv, len(h.Steps), b)
+		b := dst.Case{Name: fmt.Sprintf("seed%d-%s", r.History.Seed, inv), Invariant: inv, History: h}.Encode()
+		fmt.Printf("shrunk (%s): %d steps\n%s", inv, len(h.Steps), b)
 		if keep != "" {
 			p := filepath.Join(keep, fmt.Sprintf("seed%d-%s.json", r.History.Seed, strings.ReplaceAll(inv, "/", "-")))
-			if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+			if err := os.WriteFile(p, b, 0o644); err != nil {
 				fmt.Fprintln(os.Stderr, "dst:", err)
 			} else {
 				fmt.Println("kept", p)
