@@ -31,8 +31,8 @@ func (o *simOrder) paid() bool { return o.txid != "" && (o.state == "SUCCESS" ||
 
 type simRefund struct {
 	no, outTradeNo, status, refundID string
-	amount                 int64
-	manual                 bool
+	amount                           int64
+	manual                           bool
 }
 
 // manualReason is what the simulator writes on a refund made by hand in the merchant

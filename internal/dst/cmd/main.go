@@ -29,6 +29,7 @@ func main() {
 	shrink := flag.Int("shrink", 400, "replays the shrinker may spend on a failing -seed (0: no shrinking)")
 	keep := flag.String("keep", "", "write each shrunk failure to this directory (e.g. internal/dst/testdata)")
 	trace := flag.Bool("trace", false, "with -seed: print the trace")
+	issue16 := flag.Bool("issue16", false, "with -seeds: say which of issue #16's four sequences the histories show, and (with -keep) keep the first of each, shrunk")
 	flag.Parse()
 
 	opts := dst.Options{Backend: *backend, Steps: *steps, Trace: *trace}
@@ -64,11 +65,19 @@ func main() {
 		first = time.Now().UnixNano() % 1_000_000_000
 	}
 	fmt.Printf("dst: seeds %d … %d on %s\n", first, first+int64(*seeds)-1, opts.Backend)
+	seq := newSequences()
 	st := dst.Many(first, *seeds, *parallel, opts, func(r dst.Result) {
+		if *issue16 {
+			seq.note(r)
+			return
+		}
 		if r.Failed() || r.Err != nil {
 			report(r)
 		}
 	})
+	if *issue16 {
+		seq.print(first, opts, *shrink, *keep)
+	}
 	fmt.Println(st)
 	if st.Failed > 0 || st.Errors > 0 {
 		stop()
@@ -124,4 +133,54 @@ func servers(opts *dst.Options) (func(), error) {
 		return s.Kill, nil
 	}
 	return func() {}, nil
+}
+
+// sequences tallies issue #16's sequences over a batch.
+type sequences struct {
+	first map[int]dst.Result
+	count map[int]int
+}
+
+func newSequences() *sequences {
+	return &sequences{first: map[int]dst.Result{}, count: map[int]int{}}
+}
+
+func (s *sequences) note(r dst.Result) {
+	for n := 1; n <= 4; n++ {
+		if _, ok := r.ShowsSequence(n); ok {
+			s.count[n]++
+			if f, ok := s.first[n]; !ok || r.History.Seed < f.History.Seed {
+				s.first[n] = r
+			}
+		}
+	}
+}
+
+func (s *sequences) print(from int64, opts dst.Options, budget int, keep string) {
+	for n := 1; n <= 4; n++ {
+		r, ok := s.first[n]
+		if !ok {
+			fmt.Printf("sequence %d (%s): not found\n", n, dst.SequenceNames[n])
+			continue
+		}
+		fmt.Printf("sequence %d (%s): in %d histories, first seed %d (history #%d)\n", n, dst.SequenceNames[n], s.count[n], r.History.Seed, r.History.Seed-from+1)
+		if budget <= 0 {
+			continue
+		}
+		h := dst.ShrinkWhile(r.History, opts, budget, func(r dst.Result) bool { _, ok := r.ShowsSequence(n); return ok })
+		v, _ := dst.Replay(h, opts).ShowsSequence(n)
+		c := dst.Case{Name: fmt.Sprintf("seq%d", n), Invariant: v.Invariant, History: h,
+			Note: fmt.Sprintf("issue #16 sequence %d (%s): found by seed %d, history #%d of a run from seed %d; shrunk from %d steps to %d. %s",
+				n, dst.SequenceNames[n], r.History.Seed, r.History.Seed-from+1, from, len(r.History.Steps), len(h.Steps), v.Detail)}
+		b := c.Encode()
+		fmt.Printf("%s", b)
+		if keep != "" {
+			p := filepath.Join(keep, fmt.Sprintf("seq%d.json", n))
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "dst:", err)
+			} else {
+				fmt.Println("kept", p)
+			}
+		}
+	}
 }
