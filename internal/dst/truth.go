@@ -2,11 +2,9 @@ package dst
 
 import (
 	"encoding/json"
-	"net/http"
 	"sort"
 	"strings"
 
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -45,9 +43,7 @@ func (w *world) truth() *truth {
 		return w.tr
 	}
 	t := &truth{orders: map[string]*simOrder{}, refunds: map[string]*simRefund{}}
-	var views []paysim.OrderView
-	simGet(w.sim, "/sim/orders", &views)
-	for _, v := range views {
+	for _, v := range w.sim.Orders() {
 		var req wechatpay.PrepayRequest
 		_ = json.Unmarshal(v.Request, &req)
 		o := &simOrder{outTradeNo: v.Transaction.OutTradeNo, state: v.Transaction.TradeState, txid: v.Transaction.TransactionID,
@@ -61,26 +57,14 @@ func (w *world) truth() *truth {
 		t.orders[o.outTradeNo] = o
 		t.trades = append(t.trades, o.outTradeNo)
 		for _, no := range v.Refunds {
-			var rv struct {
-				Refund  wechatpay.Refund        `json:"refund"`
-				Request wechatpay.RefundRequest `json:"request"`
-			}
-			simGet(w.sim, "/sim/refunds/"+no, &rv)
-			t.refunds[no] = &simRefund{no: no, outTradeNo: rv.Refund.OutTradeNo, status: rv.Refund.Status, refundID: rv.Refund.RefundID,
-				amount: rv.Refund.Amount.Refund, manual: rv.Request.Reason == manualReason}
+			rf, req, _ := w.sim.Refund(no)
+			t.refunds[no] = &simRefund{no: no, outTradeNo: rf.OutTradeNo, status: rf.Status, refundID: rf.RefundID,
+				amount: rf.Amount.Refund, manual: req.Reason == manualReason}
 		}
 	}
 	sort.Strings(t.trades)
 	w.tr = t
 	return t
-}
-
-// simGet reads the simulator's driver API in process.
-func simGet(sim http.Handler, path string, into any) {
-	req, _ := http.NewRequest(http.MethodGet, "http://sim"+path, nil)
-	resp := serve(sim, req)
-	defer resp.Body.Close()
-	_ = json.NewDecoder(resp.Body).Decode(into)
 }
 
 // tagOf is the merchant order an out_trade_no was placed for at WeChat Pay, and

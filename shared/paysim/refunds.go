@@ -241,3 +241,7 @@ func (s *Simulator) simRefund(w http.ResponseWriter, r *http.Request) {
 func sortViews(v []OrderView) {
 	sort.Slice(v, func(i, j int) bool { return v[i].CreatedAt < v[j].CreatedAt })
 }
+
+func sortByOutTradeNo(v []OrderView) {
+	sort.Slice(v, func(i, j int) bool { return v[i].Transaction.OutTradeNo < v[j].Transaction.OutTradeNo })
+}
