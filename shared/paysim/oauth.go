@@ -34,7 +34,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
 )
 
 const (

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
 )
 
 // ResourceTypeEncrypted is the resource_type of every APIv3 notification.
