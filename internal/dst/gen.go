@@ -80,6 +80,14 @@ func (g *gen) step(w *world) Step {
 	if len(st.Ops) > 3 {
 		st.Ops = st.Ops[:3]
 	}
+	// Two refunds of one order at once, each for what is left: together they ask for
+	// more than the order was paid.
+	if n > 1 && st.Ops[0].Op == "refund" && g.r.IntN(2) == 0 {
+		g.refund++
+		sib := st.Ops[0]
+		sib.Refund = fmt.Sprintf("refund%d", g.refund)
+		st.Ops[1] = sib
+	}
 	if g.r.IntN(5) == 0 {
 		st.Faults = []Fault{g.fault()}
 	}
