@@ -149,12 +149,12 @@ func TestRegressions(t *testing.T) {
 // switches are the ledger's judgments and the invariants each one protects.
 var switches = []struct {
 	name string
-	sw   *atomic.Bool
+	sw   *judgment.Switch
 	find []string
 }{
-	{"RefundVsOrder", &judgment.RefundVsOrder, []string{InvBounded, InvIsolation, InvAgrees}},
-	{"AttemptReservation", &judgment.AttemptReservation, []string{InvIsolation, InvAsked, InvAccounted}},
-	{"CausalEvents", &judgment.CausalEvents, []string{InvEventsCausal}},
+	{"RefundVsOrder", judgment.RefundVsOrder, []string{InvBounded, InvIsolation, InvAgrees}},
+	{"AttemptReservation", judgment.AttemptReservation, []string{InvIsolation, InvAsked, InvAccounted}},
+	{"CausalEvents", judgment.CausalEvents, []string{InvEventsCausal}},
 }
 
 // TestJudgmentSwitches shows the simulation can fail: with one judgment of the ledger
@@ -174,8 +174,7 @@ func TestJudgmentSwitches(t *testing.T) {
 				}
 				return
 			}
-			s.sw.Store(false)
-			defer s.sw.Store(true)
+			defer s.sw.Set(false)()
 			const batch = 50
 			for first := int64(1); first <= int64(ciSeeds[Bolt]); first += batch {
 				found := int64(-1)
