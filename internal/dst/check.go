@@ -171,7 +171,7 @@ func (w *world) checkFinal() {
 		state, txid, isShown := shown(id, t)
 		if o.paid() {
 			if !isShown || (txid != o.txid && !lr.knows(o.txid)) {
-				w.violate(InvAccounted, "WeChat Pay holds payment %s (%d fen) of %s for order %s; GET /orders/%s does not show it (shown: %t, transaction %q)", o.txid, o.amount, t, id, id, isShown, txid)
+				w.violate(InvAccounted, "WeChat Pay holds payment %s (%d fen) of %s for order %s; GET /orders/%s does not show it (shown: %t, transaction %q; the order shows %s)", o.txid, o.amount, t, id, id, isShown, txid, describe(views[id]))
 			}
 		}
 		v := views[id]
@@ -299,7 +299,7 @@ func (w *world) checkEvents(tr *truth) {
 	}
 
 	// Every event the ledger recorded was delivered; nothing was delivered that it did
-	// not record; each transition recorded one event.
+	// not record (on whichever record the ledger keeps it).
 	keys := map[string]bool{}
 	for _, r := range order {
 		keys[r.Key] = true
@@ -320,47 +320,59 @@ func (w *world) checkEvents(tr *truth) {
 		if !lr.found {
 			continue
 		}
-		count := map[string]int{}
 		recorded := map[string]bool{}
 		for _, e := range lr.events {
-			count[e.Type]++
 			recorded[e.ID] = true
-			// Still owed once settled is reported from the events API below; an event
-			// abandoned after its 72 hours of retries is the outbox's documented end.
 		}
 		for _, r := range order {
 			if r.Key == key && !recorded[r.ID] {
 				w.violate(InvEventsOnce, "the merchant received event %s (%s) of %s, which the record does not hold", r.ID, r.Type, key)
 			}
 		}
-		for _, typ := range []string{events.OrderPaid, events.OrderRefunded, events.OrderClosed, events.RefundSucceeded} {
-			if count[typ] > 1 {
-				w.violate(InvEventsOnce, "%s recorded %d %s events", key, count[typ], typ)
-			}
+	}
+
+	// Each transition produced one event: counted per order attempt and per refund
+	// from what the merchant received (the event's data names them).
+	count := map[string]int{} // entity + " " + type
+	for _, r := range order {
+		count[entityOf(r)+" "+r.Type]++
+	}
+	for k, n := range count {
+		ent, typ, _ := strings.Cut(k, " ")
+		if n > 1 && typ != events.OrderReview && typ != events.RefundFailed {
+			w.violate(InvEventsOnce, "the merchant received %d %s events for %s", n, typ, ent)
 		}
+	}
+	for _, t := range tr.trades {
+		lr := w.ledgerOrder(t)
+		if !lr.found {
+			continue
+		}
+		has := func(typ string) bool { return count["trade:"+t+" "+typ] > 0 }
 		want := ""
 		switch lr.state {
 		case wechatpay.TradeStateSuccess, wechatpay.TradeStateRefund:
-			if strings.HasPrefix(key, "order/") {
-				want = events.OrderPaid
-			} else {
-				want = events.RefundSucceeded
-			}
+			want = events.OrderPaid
 		case wechatpay.TradeStateClosed:
 			want = events.OrderClosed
-			if strings.HasPrefix(key, "refund/") {
-				want = events.RefundFailed
-			}
-		case wechatpay.RefundStatusAbnormal:
-			want = events.RefundFailed
 		case reviewState:
 			want = events.OrderReview
 		}
-		if want != "" && count[want] == 0 {
-			w.violate(InvEventsOnce, "%s is %s but recorded no %s event", key, lr.state, want)
+		if want != "" && !has(want) {
+			w.violate(InvEventsOnce, "order %s is %s but the merchant received no %s for it", t, lr.state, want)
 		}
-		if strings.HasPrefix(key, "order/") && lr.state != reviewState && lr.amount > 0 && lr.settled >= lr.amount && count[events.OrderRefunded] == 0 {
-			w.violate(InvEventsOnce, "%s is fully refunded (%d of %d fen) but recorded no order.refunded", key, lr.settled, lr.amount)
+		if lr.state != reviewState && lr.amount > 0 && lr.settled >= lr.amount && !has(events.OrderRefunded) {
+			w.violate(InvEventsOnce, "order %s is fully refunded (%d of %d fen) but the merchant received no order.refunded", t, lr.settled, lr.amount)
+		}
+	}
+	nos := make([]string, 0, len(tr.refunds))
+	for no := range tr.refunds {
+		nos = append(nos, no)
+	}
+	sort.Strings(nos)
+	for _, no := range nos {
+		if lr := w.ledgerRefund(no); lr.found && lr.state == wechatpay.RefundStatusSuccess && count["refund:"+no+" "+events.RefundSucceeded] == 0 {
+			w.violate(InvEventsOnce, "refund %s is SUCCESS but the merchant received no refund.succeeded for it", no)
 		}
 	}
 
@@ -432,4 +444,38 @@ func (w *world) checkEvents(tr *truth) {
 			w.violate(InvEventsCausal, "%s: order.paid after order.closed without order.review (events: %s)", t, strings.Join(types, ", "))
 		}
 	}
+}
+
+// entityOf is what an event is about: "trade:<out_trade_no>" for order.* events,
+// "refund:<out_refund_no>" for refund.* events (read from its data, else its record).
+func entityOf(r receipt) string {
+	var ev struct {
+		Data struct {
+			OutTradeNo  string `json:"out_trade_no"`
+			OutRefundNo string `json:"out_refund_no"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal([]byte(r.Body), &ev)
+	if strings.HasPrefix(r.Type, "refund.") && ev.Data.OutRefundNo != "" {
+		return "refund:" + ev.Data.OutRefundNo
+	}
+	if ev.Data.OutTradeNo != "" {
+		return "trade:" + ev.Data.OutTradeNo
+	}
+	if t, ok := tradeOfKey(r.Key); ok {
+		return "trade:" + t
+	}
+	return "key:" + r.Key
+}
+
+// describe summarises an order view for a message: its attempts and their states.
+func describe(v *orderapi.OrderView) string {
+	if v == nil {
+		return "nothing (not found)"
+	}
+	s := fmt.Sprintf("%s %s", v.OutTradeNo, v.State)
+	for _, p := range v.Previous {
+		s += fmt.Sprintf(", previous %s %s", p.OutTradeNo, p.State)
+	}
+	return s
 }

@@ -17,8 +17,11 @@ import (
 //
 //	over     a REFUND.SUCCESS of a refund WeChat Pay does not hold, for more than the
 //	         order was paid: the order must not show it as refunded (REVIEW, kept)
-//	repoint  the result of an existing refund of one order, naming another: the
-//	         refund must stay its first order's (the other kept, for REVIEW)
+//	repoint  the result of a refund the bundle has already recorded (from WeChat Pay's
+//	         truth) naming another order: the refund must stay its first order's
+//	         (the other kept, for REVIEW). A refund the bundle has not seen yet is
+//	         never forged: its first report fixes its order, and a lie there could not
+//	         be told from the truth.
 
 // forge sends one such notification to the bundle, as WeChat Pay would.
 func (w *world) forge(ctx context.Context, op Op, tr *truth) {
@@ -34,7 +37,7 @@ func (w *world) forge(ctx context.Context, op Op, tr *truth) {
 			Amount:   wechatpay.RefundAmount{Refund: op.Amount, Total: o.amount, Currency: "CNY", PayerRefund: op.Amount, PayerTotal: o.amount}}
 	case "repoint":
 		r, o := tr.refunds[op.Refund], tr.orders[op.Trade]
-		if r == nil || o == nil || !o.paid() || r.outTradeNo == o.outTradeNo {
+		if r == nil || o == nil || !o.paid() || r.outTradeNo == o.outTradeNo || !w.ledgerRefund(r.no).found {
 			return
 		}
 		n = wechatpay.RefundNotice{MchID: w.id.MchID, OutTradeNo: o.outTradeNo, TransactionID: o.txid, OutRefundNo: r.no,

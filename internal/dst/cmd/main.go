@@ -8,6 +8,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -29,6 +30,7 @@ func main() {
 	shrink := flag.Int("shrink", 400, "replays the shrinker may spend on a failing -seed (0: no shrinking)")
 	keep := flag.String("keep", "", "write each shrunk failure to this directory (e.g. internal/dst/testdata)")
 	trace := flag.Bool("trace", false, "with -seed: print the trace")
+	replay := flag.String("replay", "", "replay the history of a kept case (testdata/*.json)")
 	issue16 := flag.Bool("issue16", false, "with -seeds: say which of issue #16's four sequences the histories show, and (with -keep) keep the first of each, shrunk")
 	flag.Parse()
 
@@ -40,8 +42,23 @@ func main() {
 	}
 	defer stop()
 
-	if *seed >= 0 {
-		r := dst.Run(*seed, opts)
+	if *seed >= 0 || *replay != "" {
+		var r dst.Result
+		if *replay != "" {
+			b, err := os.ReadFile(*replay)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "dst:", err)
+				os.Exit(2)
+			}
+			var c dst.Case
+			if err := json.Unmarshal(b, &c); err != nil {
+				fmt.Fprintln(os.Stderr, "dst:", *replay+":", err)
+				os.Exit(2)
+			}
+			r = dst.Replay(c.History, opts)
+		} else {
+			r = dst.Run(*seed, opts)
+		}
 		for _, line := range r.Trace {
 			fmt.Println(line)
 		}
