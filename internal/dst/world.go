@@ -125,9 +125,13 @@ func newWorld(seed int64, opts Options) (*world, error) {
 		return nil, err
 	}
 	// Today's createorder keeps its create claims and its status recheck window on the
-	// wall clock (see Options): a lease shorter than any step makes every claim look
-	// abandoned — a create never waits in real time, and a crashed creator's claim is
-	// taken over at once — and the recheck window is either always open or never.
+	// wall clock: a lease shorter than any step makes every claim look abandoned — a
+	// create never waits in real time, and a crashed creator's claim is taken over at
+	// once (a create slower than its lease, which production allows) — and the recheck
+	// window is either always open or never. With the ledger's claims on the business
+	// clock a realistic lease (8 s) becomes possible once createorder's wait for a live
+	// claim is bounded by the business clock or a count of polls, not a wall-clock
+	// deadline (today lease+2 s of real time: a crashed holder costs every waiter that).
 	w.lease = time.Microsecond
 	w.recheck = time.Nanosecond
 	if seed%2 == 0 {
