@@ -212,6 +212,9 @@ type Refund struct {
 	UpdatedAt time.Time  `json:"updated_at"`
 	EventSeq  int64      `json:"event_seq,omitempty"`
 
+	// Reissues are the 异常退款 sent while it was ABNORMAL (abnormal.go).
+	Reissues []Reissue `json:"reissues,omitempty"`
+
 	raw store.Record
 }
 
