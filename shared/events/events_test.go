@@ -159,7 +159,6 @@ func TestLocateRejectsForgedIDs(t *testing.T) {
 	}
 }
 
-
 // storeMarker records delivery marks straight on the store: these tests' records are
 // not money records (the ledger is the Marker of those).
 type storeMarker struct{ st store.Store }
