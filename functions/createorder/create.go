@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -65,7 +66,7 @@ func (h *Handler) current(ctx context.Context, owner, orderID string) (*payment.
 }
 
 func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
-	var req CreateRequest
+	var req orderapi.CreateRequest
 	if e := decodeBody(r, &req); e != nil {
 		h.writeError(w, r, e)
 		return

@@ -7,60 +7,20 @@ import (
 	"net/http"
 
 	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// OrderView is the answer of GET /orders/{order_id}.
-type OrderView struct {
-	OrderID       string `json:"order_id"`
-	OutTradeNo    string `json:"out_trade_no"`
-	Scene         string `json:"scene"`
-	State         string `json:"state"` // WeChat Pay's trade_state words, plus REVIEW
-	Amount        int64  `json:"amount"`
-	Description   string `json:"description"`
-	TransactionID string `json:"transaction_id,omitempty"`
-	PaidAt        string `json:"paid_at,omitempty"`
-	ExpiresAt     string `json:"expires_at,omitempty"`
-	// ClosePending: a close was asked for and WeChat Pay's 5-minute rule defers it.
-	ClosePending bool   `json:"close_pending,omitempty"`
-	Refunded     int64  `json:"refunded,omitempty"`
-	Attempts     int    `json:"attempts"`
-	ReviewReason string `json:"review_reason,omitempty"`
-	// ReviewCauses are why the order is REVIEW, first first: kind (second_payment,
-	// amount_mismatch, refund_exceeds_paid, earlier_attempt_paid, …) and detail.
-	ReviewCauses []CauseView  `json:"review_causes,omitempty"`
-	Refunds      []RefundView `json:"refunds"`
-	// Previous lists the replaced attempts of a re-priced order. One of them paid (a
-	// payment that raced its close) makes the order REVIEW.
-	Previous []AttemptView `json:"previous,omitempty"`
-}
-
-// CauseView is one reason a record is in REVIEW.
-type CauseView struct {
-	Kind          string `json:"kind"`
-	Detail        string `json:"detail"`
-	TransactionID string `json:"transaction_id,omitempty"`
-	OutRefundNo   string `json:"out_refund_no,omitempty"`
-	Amount        int64  `json:"amount,omitempty"`
-	At            string `json:"at,omitempty"`
-}
-
-func causeViews(cs []payment.Cause) []CauseView {
-	var out []CauseView
+// causeViews are a record's review causes as the API shows them (kind:
+// second_payment, amount_mismatch, refund_exceeds_paid, earlier_attempt_paid, …).
+func causeViews(cs []payment.Cause) []orderapi.Cause {
+	var out []orderapi.Cause
 	for _, c := range cs {
-		out = append(out, CauseView{Kind: string(c.Kind), Detail: c.Detail, TransactionID: c.TransactionID, OutRefundNo: c.OutRefundNo,
+		out = append(out, orderapi.Cause{Kind: string(c.Kind), Detail: c.Detail, TransactionID: c.TransactionID, OutRefundNo: c.OutRefundNo,
 			Amount: c.Amount, At: wechatpay.FormatTime(c.At)})
 	}
 	return out
-}
-
-// AttemptView is a replaced attempt of a re-priced order.
-type AttemptView struct {
-	OutTradeNo    string `json:"out_trade_no"`
-	State         string `json:"state"`
-	Amount        int64  `json:"amount"`
-	TransactionID string `json:"transaction_id,omitempty"`
 }
 
 // owner is the merchant owning an order named in a URL: the configured merchant, or in
@@ -131,14 +91,14 @@ func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) {
 	apiauth.WriteJSON(w, http.StatusOK, view)
 }
 
-func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, error) {
+func (h *Handler) view(ctx context.Context, hist *payment.History) (*orderapi.OrderView, error) {
 	rec := hist.Current
-	v := &OrderView{
+	v := &orderapi.OrderView{
 		OrderID: hist.First.OrderID, OutTradeNo: rec.OutTradeNo, Scene: rec.Scene,
 		State: rec.Status(), Amount: rec.Amount, Description: rec.Create.Description,
 		ClosePending: rec.Close != nil && rec.Unsettled(),
 		Refunded:     rec.Refunded(), Attempts: max(rec.Attempt, 1),
-		ReviewReason: rec.Review.Reason(), ReviewCauses: causeViews(rec.Review.Pending()), Refunds: []RefundView{},
+		ReviewReason: rec.Review.Reason(), ReviewCauses: causeViews(rec.Review.Pending()), Refunds: []orderapi.RefundView{},
 	}
 	if rec.Payment != nil {
 		v.TransactionID, v.PaidAt = rec.Payment.TransactionID, rec.Payment.SuccessTime
@@ -151,7 +111,7 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, 
 	}
 	attempts := append(append([]*payment.Order{}, hist.Previous...), rec)
 	for _, p := range hist.Previous {
-		pv := AttemptView{OutTradeNo: p.OutTradeNo, State: p.Status(), Amount: p.Amount}
+		pv := orderapi.AttemptView{OutTradeNo: p.OutTradeNo, State: p.Status(), Amount: p.Amount}
 		if p.Payment != nil {
 			pv.TransactionID = p.Payment.TransactionID
 		}
@@ -165,7 +125,7 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, 
 			if !rec.InReview() && v.State != payment.StateReview {
 				v.State, v.ReviewReason = payment.StateReview, detail
 			}
-			v.ReviewCauses = append(v.ReviewCauses, CauseView{Kind: string(payment.CauseEarlierAttemptPaid), Detail: detail,
+			v.ReviewCauses = append(v.ReviewCauses, orderapi.Cause{Kind: string(payment.CauseEarlierAttemptPaid), Detail: detail,
 				TransactionID: pv.TransactionID, Amount: p.Amount})
 		}
 	}
@@ -181,19 +141,6 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, 
 	return v, nil
 }
 
-// CloseAnswer is the answer of POST /orders/{order_id}/close.
-type CloseAnswer struct {
-	OrderID    string `json:"order_id"`
-	OutTradeNo string `json:"out_trade_no"`
-	State      string `json:"state"`
-	// Close is "done" (closed at WeChat Pay) or "scheduled" (WeChat Pay refuses a close
-	// in an order's first 5 minutes: it is recorded and carried out by reconcile at
-	// close_at; a payment arriving before is kept for review).
-	Close   string `json:"close"`
-	CloseAt string `json:"close_at,omitempty"`
-	Message string `json:"message"`
-}
-
 func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	hist, err := h.lookup(ctx, r)
@@ -202,7 +149,7 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cur := hist.Current
-	ans := CloseAnswer{OrderID: hist.First.OrderID, OutTradeNo: cur.OutTradeNo}
+	ans := orderapi.CloseAnswer{OrderID: hist.First.OrderID, OutTradeNo: cur.OutTradeNo}
 	switch {
 	case cur.InReview():
 		h.writeError(w, r, fail(http.StatusConflict, "ORDER_IN_REVIEW", "order "+ans.OrderID+" is under review and cannot be closed", "look at it by hand"))

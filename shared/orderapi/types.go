@@ -1,7 +1,10 @@
-// Package orderapi is the contract of the bundle's order API (functions/createorder):
-// its request and answer types, in exactly the JSON the API speaks, and a typed Client
-// that calls it over HTTP (base URL and bearer token) or in process over an
-// http.Handler. Errors come back as *Error with the API's code, message and hint.
+// Package orderapi is the contract of the bundle's order API: its request and answer
+// types, in exactly the JSON the API speaks, and a typed Client that calls it over HTTP
+// (base URL and bearer token) or in process over an http.Handler. functions/createorder
+// decodes its requests into these types and encodes its answers from them, so there is
+// one definition of the API; its callers (the cashier page, wxpay order, the soak, the
+// tests) use the Client. Errors come back as *Error with the API's code, message and
+// hint.
 //
 //	c := orderapi.New("https://pay.example.com", token, nil)
 //	a, err := c.Create(ctx, orderapi.CreateRequest{OrderID: "20240101000123", Amount: 100,
