@@ -11,7 +11,7 @@ import (
 
 	"rsc.io/qr"
 
-	"github.com/paysls/wxpay/functions/cashier"
+	"github.com/paysls/wxpay/functions/createorder/cashier"
 	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"

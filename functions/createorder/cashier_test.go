@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysls/wxpay/functions/cashier"
+	"github.com/paysls/wxpay/functions/createorder/cashier"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/fnmain"
@@ -20,14 +19,8 @@ import (
 
 func main() {
 	fnmain.Start("createorder", func(cfg config.Config, st store.Store, log *slog.Logger) error {
+		// The order API's handler serves the hosted cashier page under /pay/ too.
 		h, err := createorder.New(cfg, st, createorder.Options{Logger: log})
-		if err != nil {
-			return err
-		}
-		// The hosted cashier page (GET /pay/…, public: its link token guards it) places
-		// payments through this same order API, in process.
-		page, err := cashier.New(cfg, cashier.APIOrders{API: h, Token: string(cfg.Bundle.APIToken.Reveal())},
-			cashier.Options{Logger: log.With("component", "cashier")})
 		if err != nil {
 			return err
 		}
@@ -38,7 +31,6 @@ func main() {
 		} else if verify != nil {
 			mux.Handle(pattern, verify)
 		}
-		mux.Handle("/pay/", page)
 		mux.Handle("/", h)
 		return runtime.ServeHTTP(mux, runtime.Options{Logger: log})
 	})
