@@ -88,6 +88,10 @@ func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	if cur := hist.Current; !cur.Unsettled() || cur.InReview() {
+		// Paid, closed or in review: the cashier page's other scenes are not wanted.
+		h.retireParked(ctx, hist.Previous)
+	}
 	apiauth.WriteJSON(w, http.StatusOK, view)
 }
 
@@ -96,8 +100,8 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*orderapi.Or
 	v := &orderapi.OrderView{
 		OrderID: hist.First.OrderID, OutTradeNo: rec.OutTradeNo, Scene: rec.Scene,
 		State: rec.Status(), Amount: rec.Amount, Description: rec.Create.Description,
-		ClosePending: rec.Close != nil && rec.Unsettled(),
-		Refunded:     rec.Refunded(), Attempts: max(rec.Attempt, 1),
+		ClosePending: rec.Close != nil && rec.Unsettled() && !rec.Parked(),
+		Refunded:     rec.Refunded(), Attempts: max(rec.Attempt, hist.First.NewestAttempt()),
 		ReviewReason: rec.Review.Reason(), ReviewCauses: causeViews(rec.Review.Pending()), Refunds: []orderapi.RefundView{},
 	}
 	if rec.Payment != nil {
@@ -150,6 +154,12 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	cur := hist.Current
 	ans := orderapi.CloseAnswer{OrderID: hist.First.OrderID, OutTradeNo: cur.OutTradeNo}
+	if hist.First.NewestAttempt() > 1 {
+		// The cashier page's other scenes close with the order.
+		if err := h.ledger.Previous(ctx, hist); err == nil {
+			h.retireParked(ctx, hist.Previous)
+		}
+	}
 	switch {
 	case cur.InReview():
 		h.writeError(w, r, fail(http.StatusConflict, "ORDER_IN_REVIEW", "order "+ans.OrderID+" is under review and cannot be closed", "look at it by hand"))
@@ -163,7 +173,7 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	case cur.Close != nil || h.now().Sub(cur.CreatedAt) < closeAfter:
 		at := cur.CreatedAt.Add(closeAfter)
-		if cur.Close != nil {
+		if cur.Close != nil && !cur.Parked() {
 			at = cur.Close.At
 		}
 		if _, err := h.deferClose(ctx, cur, at, "merchant"); err != nil {

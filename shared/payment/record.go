@@ -25,7 +25,11 @@ type Order struct {
 	OrderID    string `json:"order_id,omitempty"`
 	Attempt    int    `json:"attempt,omitempty"` // 1, 2, … (0: not created by the bundle)
 	// Current is, on attempt 1 of a re-priced order, the current attempt's number.
-	Current int    `json:"current,omitempty"`
+	Current int `json:"current,omitempty"`
+	// Newest is, on attempt 1, the highest attempt number the pointer has named (0:
+	// Current). It exceeds Current when the pointer went back to an earlier attempt —
+	// a cashier page switching back to a scene whose payment still lives (scene.go).
+	Newest int    `json:"newest,omitempty"`
 	AppID   string `json:"appid,omitempty"` // the app the user pays in
 	Amount  int64  `json:"amount"`          // fen
 	Scene   string `json:"scene,omitempty"`
@@ -71,7 +75,7 @@ type Order struct {
 // CloseRequest is a close asked for and owed at WeChat Pay.
 type CloseRequest struct {
 	At time.Time `json:"at"`           // due (WeChat Pay refuses a close in an order's first 5 minutes)
-	By string    `json:"by,omitempty"` // "merchant" (POST …/close) or "reprice"
+	By string    `json:"by,omitempty"` // "merchant" (POST …/close), "reprice" or CloseByScene
 }
 
 // Payment is a transaction accepted as an order's payment.

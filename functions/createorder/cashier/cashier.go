@@ -6,10 +6,14 @@
 //     WeixinJSBridge getBrandWCPayRequest. get_brand_wcpay_request:ok only starts
 //     "confirming…": the page shows paid once the server says SUCCESS (seed 003).
 //   - A phone browser outside WeChat: an H5 payment; h5_url carries redirect_url back to
-//     the page's return view (URL-encoded), which asks the user to tap "I have paid"
-//     before anything is queried (seed 004).
+//     the page's return view (URL-encoded), which shows paid once the order API has the
+//     payment and otherwise asks the user to tap "I have paid" — never "unpaid" (seed 004).
 //   - A desktop browser: the Native QR code, with live status (polling) that turns the
 //     page to paid without a reload. An expired or closed order offers nothing to pay.
+//
+// Every load asks the order API for the scene's payment; the API answers the scene's
+// live prepay when the order has one, so reloads and switches between a desktop and a
+// phone place one payment per scene (createorder/scene.go), never one per load.
 //
 // Routes (public; the link token t guards them — see Link and CheckToken), served by
 // createorder's handler beside the order API:
