@@ -294,3 +294,10 @@ func str(m map[string]any, path ...string) string {
 
 // asError is errors.As for the order API's *orderapi.Error.
 func asError(err error, target **orderapi.Error) bool { return errors.As(err, target) }
+
+// isAPIError reports whether err is the order API's refusal with status and code (any
+// code when code is "").
+func isAPIError(err error, status int, code string) bool {
+	var e *orderapi.Error
+	return errors.As(err, &e) && e.Status == status && (code == "" || e.Code == code)
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -264,4 +265,9 @@ func TestStaleReservationAfterCrashedReprice(t *testing.T) {
 	if dead, _ := e.order(t, "STALEPTR01_2"); dead.Close == nil || dead.Amount != 999 {
 		t.Fatalf("the dead re-pricer's attempt: %+v, want it kept with its close recorded", dead)
 	}
+}
+
+// nativeRequest is nativeOrder for the typed client.
+func nativeRequest(id string, amount int64) orderapi.CreateRequest {
+	return orderapi.CreateRequest{OrderID: id, Amount: orderapi.Fen(amount), Description: "replay test", Scene: orderapi.SceneNative}
 }
