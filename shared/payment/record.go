@@ -30,9 +30,9 @@ type Order struct {
 	// Current). It exceeds Current when the pointer went back to an earlier attempt —
 	// a cashier page switching back to a scene whose payment still lives (scene.go).
 	Newest int    `json:"newest,omitempty"`
-	AppID   string `json:"appid,omitempty"` // the app the user pays in
-	Amount  int64  `json:"amount"`          // fen
-	Scene   string `json:"scene,omitempty"`
+	AppID  string `json:"appid,omitempty"` // the app the user pays in
+	Amount int64  `json:"amount"`          // fen
+	Scene  string `json:"scene,omitempty"`
 	// State is WeChat Pay's trade_state of this attempt as the ledger knows it: NOTPAY,
 	// USERPAYING, PAYERROR, SUCCESS, REFUND, CLOSED, REVOKED. Never REVIEW: see Status.
 	State     string    `json:"state"`
