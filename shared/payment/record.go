@@ -25,14 +25,14 @@ type Order struct {
 	OrderID    string `json:"order_id,omitempty"`
 	Attempt    int    `json:"attempt,omitempty"` // 1, 2, … (0: not created by the bundle)
 	// Current is, on attempt 1 of a re-priced order, the current attempt's number.
-	Current int `json:"current,omitempty"`
+	Current int    `json:"current,omitempty"`
+	AppID   string `json:"appid,omitempty"` // the app the user pays in
+	Amount  int64  `json:"amount"`          // fen
+	Scene   string `json:"scene,omitempty"`
 	// Newest is, on attempt 1, the highest attempt number the pointer has named (0:
 	// Current). It exceeds Current when the pointer went back to an earlier attempt —
 	// a cashier page switching back to a scene whose payment still lives (scene.go).
-	Newest int    `json:"newest,omitempty"`
-	AppID  string `json:"appid,omitempty"` // the app the user pays in
-	Amount int64  `json:"amount"`          // fen
-	Scene  string `json:"scene,omitempty"`
+	Newest int `json:"newest,omitempty"`
 	// State is WeChat Pay's trade_state of this attempt as the ledger knows it: NOTPAY,
 	// USERPAYING, PAYERROR, SUCCESS, REFUND, CLOSED, REVOKED. Never REVIEW: see Status.
 	State     string    `json:"state"`
