@@ -22,6 +22,7 @@ import (
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/store/storetest"
@@ -70,6 +71,8 @@ type env struct {
 }
 
 type envOptions struct {
+	// logger receives createorder's (and its ledger's) log; discarded when nil.
+	logger  *slog.Logger
 	partner bool
 	lease   time.Duration
 	recheck time.Duration
@@ -87,7 +90,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{id: id, st: &storetest.Counting{Store: bolt}, clock: &testClock{t: time.Now()}, partner: o.partner}
+	// Every write to a money record must come from the ledger (paymenttest.Check).
+	guarded := paymenttest.Check(t, bolt)
+	e := &env{id: id, st: &storetest.Counting{Store: guarded}, clock: &testClock{t: time.Now()}, partner: o.partner}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}
@@ -122,7 +127,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.mutate(&cfg)
 	}
 	e.cfg = cfg
-	nh, err := notify.New(cfg, bolt, quiet)
+	nh, err := notify.New(cfg, guarded, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +137,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		nh.Deliverer.Now = e.clock.Now
 	}
 	mux.Handle("/notify", nh)
-	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: quiet, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
+	logger := quiet
+	if o.logger != nil {
+		logger = o.logger
+	}
+	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: logger, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
 	if err != nil {
 		t.Fatal(err)
 	}

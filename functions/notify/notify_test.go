@@ -18,6 +18,7 @@ import (
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -43,12 +44,13 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	guarded := paymenttest.Check(t, st) // every money write from the ledger
 	aead, err := wechatpay.NewAEAD(id.APIv3Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &notify.Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, AEAD: aead}, Ledger: &payment.Ledger{Store: st}}
-	return &fixture{id: id, st: st, h: h, aead: aead, handler: h,
+	h := &notify.Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, AEAD: aead}, Ledger: &payment.Ledger{Store: guarded}}
+	return &fixture{id: id, st: guarded, h: h, aead: aead, handler: h,
 		signer: &wechatpay.PlatformSigner{Serial: id.PlatformSerial(), Key: id.PlatformKey}}
 }
 

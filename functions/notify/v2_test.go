@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -303,4 +304,19 @@ func TestV2EndToEndThroughTheSimulator(t *testing.T) {
 	if n != 13 { // 8 payments, 5 refunds
 		t.Errorf("%d v2 deliveries listed, want 13", n)
 	}
+}
+
+// A REVIEW caused by a v2 notification is loud once, from the ledger — as on the v3
+// path (TestReviewIsAnErrorWithAMetricAndAnEvent): notify's v2 answer adds no ERROR.
+func TestV2ReviewIsLoudOnce(t *testing.T) {
+	f := newFixture(t)
+	f.h.APIv2Key = config.NewSecret([]byte(f.id.APIv2Key))
+	var logs logCapture
+	f.h.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	f.h.Ledger.Log = f.h.Logger
+	for _, txid := range []string{"4200000000600001", "4200000000600002", "4200000000600003", "4200000000600002"} {
+		w := postXML(t, f.handler, f.v2payment(t, "V2LOUD0001", txid, 100, wxv2.SignTypeMD5, f.id.APIv2Key))
+		wantXML(t, w.Code, w.Body.Bytes(), http.StatusOK, "SUCCESS", "OK")
+	}
+	wantLoudOnce(t, logs.lines(), "second_payment")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
@@ -123,7 +124,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h.st = st
+	h.st = paymenttest.Check(t, st) // every money write from the ledger
 	if h.cfg, err = config.FromKeysDir(dir); err != nil {
 		t.Fatal(err)
 	}

@@ -172,3 +172,56 @@ func (m storeMarker) MarkEvent(ctx context.Context, rec store.Record, e events.E
 	idx, since := events.Placement(attrs)
 	return m.st.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
 }
+
+// A record's events go out in their sequence — not by timestamp (here all equal) or by
+// id — and one that fails holds back the later ones until it is delivered.
+func TestDeliveryFollowsTheSequence(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC()
+	key := "order/1900000001/SEQ0000001"
+	attrs := map[string]string{}
+	for i, typ := range []string{events.OrderPaid, events.RefundSucceeded, events.OrderRefunded} {
+		attr, val, _, err := events.NewSeq(key, typ, int64(i+1), now, map[string]any{"n": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs[attr] = val
+	}
+	idx, since := events.Placement(attrs)
+	rec, err := st.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	fail := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.Header.Get(events.HeaderEventID))
+		if fail {
+			fail = false
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	clock := now
+	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return clock }}
+	res, rec, err := d.DeliverRecord(ctx, rec, false)
+	if err != nil || res.Failed != 1 || res.Delivered != 0 || len(got) != 1 {
+		t.Fatalf("first pass: %+v %v, %d sent", res, err, len(got))
+	}
+	clock = clock.Add(time.Hour)
+	if res, _, err = d.DeliverRecord(ctx, rec, false); err != nil || res.Delivered != 3 {
+		t.Fatalf("second pass: %+v %v", res, err)
+	}
+	var want []string
+	for _, e := range events.Entries(rec) {
+		want = append(want, e.ID)
+	}
+	want = append([]string{want[0]}, want...)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+}
