@@ -137,6 +137,10 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		if cfg, err = config.FromKeysDir(o.keysDir); err != nil {
 			return nil, err
 		}
+		// WXPAY_MODE (and WXPAY_REFUND_ADVANCE) from the environment in simulator mode too.
+		if err := errors.Join(config.ApplyMode(os.LookupEnv, &cfg)...); err != nil {
+			return nil, err
+		}
 		if b.token, err = loadOrCreateSecret(filepath.Join(o.keysDir, apiTokenFile), ""); err != nil {
 			return nil, err
 		}

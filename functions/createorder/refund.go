@@ -69,6 +69,10 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "reason is %d characters; WeChat Pay accepts at most 80", n))
 		return
 	}
+	if c, err := h.combineIn(r); err != nil || c != nil { // combine.go
+		h.combineRoute(w, r, c, err, h.refundCombine)
+		return
+	}
 	hist, err := h.lookup(ctx, r)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -87,7 +91,8 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 // then WeChat Pay is asked; an immediate final result is applied at once, a later one
 // arrives by notification or reconcile.
 func (h *Handler) refund(ctx context.Context, order *payment.Order, outRefundNo string, amount int64, reason string) (*payment.Refund, error) {
-	rf, err := h.ledger.RequestRefund(ctx, order, payment.RefundRequest{OutRefundNo: outRefundNo, Amount: amount, Reason: reason})
+	rf, err := h.ledger.RequestRefund(ctx, order, payment.RefundRequest{OutRefundNo: outRefundNo, Amount: amount, Reason: reason,
+		Advance: h.cfg.Bundle.RefundAdvance})
 	if err != nil {
 		switch {
 		case errors.Is(err, payment.ErrRefundConflict):
@@ -108,11 +113,11 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, outRefundNo 
 	if rf.State != wechatpay.RefundStatusProcessing {
 		return rf, nil // settled: the same answer
 	}
-	cl := h.clientFor(order.Owner, order.Create.SubAppID)
-	wrf, err := cl.CreateRefund(ctx, wechatpay.RefundRequest{
+	// The mode's refund API: an e-commerce refund on a platform (shared/platform).
+	wrf, err := h.api.Refund(ctx, order.Owner, order.Create.SubAppID, wechatpay.RefundRequest{
 		OutTradeNo: rf.OutTradeNo, OutRefundNo: outRefundNo, Reason: rf.Reason, NotifyURL: h.notifyURL,
 		Amount: wechatpay.RefundAmount{Refund: amount, Total: rf.Total, Currency: "CNY"},
-	})
+	}, rf.Advance != nil)
 	if err != nil {
 		var we *wechatpay.APIError
 		var ve *wechatpay.ValidationError
@@ -200,7 +205,7 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 	}
 	if rf.State == wechatpay.RefundStatusProcessing && !rf.InReview() && !h.recentlyChecked(rf.Key()) {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		wrf, qerr := h.clientFor(owner, hist.Current.Create.SubAppID).QueryRefund(qctx, no)
+		wrf, qerr := h.api.QueryRefund(qctx, owner, hist.Current.Create.SubAppID, no)
 		cancel()
 		switch {
 		case qerr != nil:

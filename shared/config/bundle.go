@@ -46,6 +46,10 @@ type Bundle struct {
 	OAuthBase          string
 	OAuthAuthorizeBase string
 	Partner            bool
+	// Mode is WXPAY_MODE (mode.go); Partner follows it.
+	Mode Mode
+	// RefundAdvance: e-commerce refunds are advanced by the platform (mode.go).
+	RefundAdvance      bool
 	SubMchID           string
 	SubAppID           string
 	TrustedProxies     []netip.Prefix
@@ -110,6 +114,7 @@ func bundleFromLookup(lookup func(string) (string, bool), c *Config) []error {
 		}
 		b.TrustedProxies = p
 	}
+	errs = append(errs, ApplyMode(lookup, c)...) // mode.go
 	if v := get(EnvOrderTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute {
