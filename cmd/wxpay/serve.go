@@ -36,6 +36,8 @@ type serveOptions struct {
 	live       bool // WeChat Pay credentials from the environment: no simulator
 	webhookURL string
 	apiBase    string // this server's base URL: the simulator's API base
+	// wrapStore, in tests, wraps the store every function uses (a crash at a write).
+	wrapStore func(store.Store) store.Store
 }
 
 // bundle is everything `wxpay serve` runs: every HTTP function on one mux, and, without
@@ -150,6 +152,9 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 	}
 	if b.store, err = storeurl.Open(ctx, b.dbURL); err != nil {
 		return nil, err
+	}
+	if o.wrapStore != nil {
+		b.store = o.wrapStore(b.store)
 	}
 	if err := configureServeEvents(&cfg, o, b); err != nil {
 		b.store.Close()

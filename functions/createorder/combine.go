@@ -517,7 +517,11 @@ func (h *Handler) newCombine(ctx context.Context, co *combineOrder, n int) (*pay
 		}
 		for i, o := range holders {
 			if o != nil && (o.Combine == nil || o.Combine.OrderID != co.orderID) {
-				return nil, "", nil, subOrderTaken(i, co.subs[i], o.OrderID)
+				holder := o.OrderID
+				if o.Combine != nil {
+					holder += " (a sub-order of combine " + o.Combine.OrderID + ")"
+				}
+				return nil, "", nil, subOrderTaken(i, co.subs[i], holder)
 			}
 		}
 	}
