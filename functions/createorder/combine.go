@@ -535,7 +535,7 @@ func (h *Handler) newCombine(ctx context.Context, co *combineOrder, n int) (*pay
 	if co.scene == SceneCashier {
 		cr.ID, claim = "", ""
 	}
-	c, err := h.ledger.CreateCombine(ctx, payment.NewCombine{Owner: h.cfg.MchID, AppID: h.cfg.AppID, OrderID: co.orderID, Attempt: n,
+	c, subs, err := h.ledger.PlaceCombine(ctx, payment.NewCombine{Owner: h.cfg.MchID, AppID: h.cfg.AppID, OrderID: co.orderID, Attempt: n,
 		Scene: co.scene, ExpiresAt: exp, SubOrders: co.subs, Create: combineInfo(co), Claim: cr})
 	var ex *payment.CombineExistsError
 	if errors.As(err, &ex) {
@@ -552,11 +552,6 @@ func (h *Handler) newCombine(ctx context.Context, co *combineOrder, n int) (*pay
 			"keep the combine as it is, or close it and place the new cart under a new order_id")
 	}
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("createorder: %w", err)
-	}
-	subs, err := h.ledger.ReserveSubOrders(ctx, c)
-	if err != nil {
-		h.abandonCombine(c)
 		return nil, "", nil, h.takenError(err, co, n)
 	}
 	return c, claim, subs, nil
