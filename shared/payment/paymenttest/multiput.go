@@ -19,4 +19,3 @@ func (g *Guard) PutAll(ctx context.Context, recs []store.Record, conds []store.C
 	}
 	return mp.PutAll(ctx, recs, conds)
 }
-

@@ -17,4 +17,3 @@ func (c *Counting) PutAll(ctx context.Context, recs []store.Record, conds []stor
 	c.wrote(err)
 	return out, err
 }
-
