@@ -82,6 +82,8 @@ type Handler struct {
 
 	checkedMu sync.Mutex
 	checked   map[string]time.Time // record key → last query of WeChat Pay (per instance)
+
+	completing sync.Map // *payment.Order → chan struct{}: prepay answers being recorded
 }
 
 // New builds the handler. It does no network I/O. Every configuration problem is

@@ -211,6 +211,10 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 		case qerr != nil:
 			h.log.Warn("refund status: query failed; answering from the store", "key", rf.Key(), "error", qerr.Error())
 		case wrf.Status != wechatpay.RefundStatusProcessing:
+			if !judgment.RefundVsOrder.On() {
+				// The defect the judgment prevents: the answer applied to the order in the URL.
+				wrf.OutTradeNo, wrf.TransactionID = hist.Current.OutTradeNo, ""
+			}
 			if err := h.applyRefund(ctx, owner, wrf); err != nil {
 				h.log.Warn("refund status: result not applied", "key", rf.Key(), "error", err.Error())
 			} else if fresh, err := h.ledger.Refund(ctx, owner, no); err == nil {
