@@ -57,7 +57,7 @@ func TestReconcileThroughput(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("prefill %v", time.Since(start))
-	j := &Job{st: st, log: slog.New(slog.DiscardHandler), now: time.Now, workers: 16}
+	j := &Job{st: st, log: slog.New(slog.DiscardHandler), now: time.Now, workers: 16, ledger: &payment.Ledger{Store: st, Now: time.Now}}
 	rep := &BillReport{}
 	rc := &reconciler{j: j, m: merchant{mchid: "1900000109"}, date: "2026-03-10", day: day, rep: rep}
 	start = time.Now()
