@@ -1101,3 +1101,25 @@ func (h *Handler) combineRoute(w http.ResponseWriter, r *http.Request, c *paymen
 	}
 	serve(w, r, c)
 }
+
+// AdvanceView is a refund's advance by the platform (垫付, WXPAY_REFUND_ADVANCE=1) as
+// the API shows it: state OWED until the return is asked for (once the refund has
+// succeeded), then WeChat Pay's return result (PROCESSING, SUCCESS, FAILED), or NONE when WeChat
+// Pay did not advance it.
+type AdvanceView struct {
+	State           string `json:"state"`
+	ReturnAmount    int64  `json:"return_amount,omitempty"`
+	AdvanceReturnID string `json:"advance_return_id,omitempty"`
+	SuccessTime     string `json:"success_time,omitempty"`
+}
+
+func advanceView(a *payment.Advance) *AdvanceView {
+	if a == nil {
+		return nil
+	}
+	state := a.State
+	if state == payment.AdvanceOwed {
+		state = "OWED"
+	}
+	return &AdvanceView{State: state, ReturnAmount: a.Amount, AdvanceReturnID: a.ReturnID, SuccessTime: a.SuccessTime}
+}

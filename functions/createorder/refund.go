@@ -37,12 +37,15 @@ type RefundView struct {
 	ReviewReason string `json:"review_reason,omitempty"`
 	// ReviewCauses are why the refund is REVIEW (refund_names_another_order, …).
 	ReviewCauses []CauseView `json:"review_causes,omitempty"`
+	// Advance is the platform's advance of the refund (垫付) and its return (ecommerce).
+	Advance *AdvanceView `json:"advance,omitempty"`
 }
 
 func refundView(r *payment.Refund) RefundView {
 	return RefundView{
 		OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, OrderID: r.OrderID, State: r.Status(), Amount: r.Amount,
 		RefundID: r.RefundID, SuccessTime: r.SuccessTime, ReviewReason: r.Review.Reason(), ReviewCauses: causeViews(r.Review.Pending()),
+		Advance: advanceView(r.Advance), // combine.go
 	}
 }
 
