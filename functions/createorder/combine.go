@@ -399,6 +399,14 @@ func (h *Handler) combineStep(ctx context.Context, co *combineOrder) (*payment.C
 	if err != nil {
 		return nil, "", nil, err
 	}
+	if act == actReprice && missing(subs) {
+		// A create that stopped between the combine and its sub-orders: write them, so
+		// that the retired attempt closes them and the new one's pointers have a first
+		// attempt to move from.
+		if subs, err = h.ledger.ReserveSubOrders(ctx, cur); err != nil {
+			return nil, "", nil, h.takenError(err, co, cur.Attempt)
+		}
+	}
 	switch act {
 	case actReplay:
 		return cur, "", subs, errReplay
@@ -1122,4 +1130,27 @@ func advanceView(a *payment.Advance) *AdvanceView {
 		state = "OWED"
 	}
 	return &AdvanceView{State: state, ReturnAmount: a.Amount, AdvanceReturnID: a.ReturnID, SuccessTime: a.SuccessTime}
+}
+
+// followCombine reads a sub-order at its combine's current attempt: a re-priced
+// combine moves its sub-orders' pointers after its own, and a process stopped between
+// the two leaves a sub-order behind, which its next read finishes moving
+// (payment.PointSubOrders). Other orders are returned as they are.
+func (h *Handler) followCombine(ctx context.Context, hist *payment.History) (*payment.History, error) {
+	ref := hist.First.Combine
+	if ref == nil {
+		return hist, nil
+	}
+	ch, err := h.ledger.Combine(ctx, ref.Owner, ref.OrderID)
+	if err != nil || ch.Current.Attempt <= max(hist.Current.Attempt, 1) {
+		return hist, nil // a combine not found here is not the sub-order's problem
+	}
+	if err := h.ledger.PointSubOrders(ctx, ch.Current); err != nil {
+		return nil, fmt.Errorf("createorder: move the sub-orders of %s: %w", ref.OrderID, err)
+	}
+	fresh, err := h.ledger.Order(ctx, hist.First.Owner, hist.First.OrderID)
+	if err != nil {
+		return nil, fmt.Errorf("createorder: read order %s: %w", hist.First.OrderID, err)
+	}
+	return fresh, nil
 }
