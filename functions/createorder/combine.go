@@ -189,7 +189,7 @@ func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *paym
 				"a combine's amount is the sum of its sub_orders; to change it send the combine again with its sub_orders")
 		}
 	} else {
-		if a := strings.TrimSpace(string(req.Amount)); a != "" && a != "null" {
+		if a := strings.TrimSpace(string(req.Amount)); a != "" && a != "null" && a != "0" { // 0: a typed client's zero
 			return nil, badRequest(wechatpay.CodeParamError, "a combine has no amount of its own: it is the sum of its sub_orders").
 				withHint("leave amount out and give each sub-order its amount in fen · 合单金额为各子单金额之和")
 		}
