@@ -60,6 +60,9 @@ func (h *Handler) current(ctx context.Context, owner, orderID string) (*payment.
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
+	case hist.First.Combine != nil:
+		return nil, fail(http.StatusConflict, "ORDER_IS_SUB_ORDER", fmt.Sprintf("order %s is a sub-order of combine %s", orderID, hist.First.Combine.OrderID),
+			"a sub-order is placed, re-priced and closed with its combine (POST /orders with the combine's order_id and sub_orders)")
 	}
 	return hist, nil
 }
@@ -68,6 +71,9 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	var req CreateRequest
 	if e := decodeBody(r, &req); e != nil {
 		h.writeError(w, r, e)
+		return
+	}
+	if h.combineCreate(w, r, &req) { // combine.go
 		return
 	}
 	o, e := h.validate(r, &req)

@@ -36,6 +36,7 @@ import (
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/platform"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -71,6 +72,7 @@ type Handler struct {
 	st        store.Store
 	ledger    *payment.Ledger
 	client    *wechatpay.Client
+	api       platform.API // the mode's refund API (e-commerce refunds on a platform)
 	key       *rsa.PrivateKey
 	now       clock.Func
 	log       *slog.Logger
@@ -153,6 +155,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 		recheck:    opts.Recheck,
 		checked:    map[string]time.Time{},
 	}
+	h.api = platform.New(client, cfg)
 	if h.lease <= 0 {
 		h.lease = 8 * time.Second
 	}

@@ -64,6 +64,8 @@ type CreateRequest struct {
 	SubMchID    string            `json:"sub_mchid,omitempty"`
 	SubAppID    string            `json:"sub_appid,omitempty"`
 	UserAgent   string            `json:"user_agent,omitempty"`
+	// SubOrders make the order a combine (合单, combine.go): given instead of amount.
+	SubOrders []SubOrderRequest `json:"sub_orders,omitempty"`
 }
 
 // Payer names the paying user: openid (direct mode; in partner mode it is taken as

@@ -51,6 +51,8 @@ type notice struct {
 	source string
 	tx     *wechatpay.Transaction
 	refund *wechatpay.RefundNotice
+	// combine is a combine order's result (合单): every sub-order's (combine.go).
+	combine *wechatpay.CombineTransaction
 }
 
 // maxBody bounds a notification body, either format: real ones are 1–2 KiB.
@@ -102,6 +104,10 @@ func (h *Handler) decodeV3(ctx context.Context, sig wechatpay.SignatureHeaders, 
 	n := notice{event: env.EventType, id: env.ID, source: sourceV3}
 	switch env.EventType {
 	case wechatpay.EventTransactionSuccess:
+		if wechatpay.IsCombineResource(plain) { // a combine's: same event_type
+			n.combine, err = wechatpay.DecodeCombineTransaction(env, plain)
+			break
+		}
 		n.tx, err = wechatpay.DecodeTransaction(env, plain)
 	case wechatpay.EventRefundSuccess, wechatpay.EventRefundAbnormal, wechatpay.EventRefundClosed:
 		n.refund, err = wechatpay.DecodeRefundNotice(env, plain)
