@@ -159,6 +159,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	mux.HandleFunc("POST /orders/{order_id}/refunds", h.createRefund)
 	mux.HandleFunc("GET /orders/{order_id}/refunds/{out_refund_no}", h.getRefund)
 	mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
+	h.routesSharing(mux) // sharing.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", r.Method+" "+r.URL.Path+" is not a route of the order API",
 			"routes: POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid")

@@ -37,12 +37,16 @@ type RefundView struct {
 	ReviewReason string `json:"review_reason,omitempty"`
 	// ReviewCauses are why the refund is REVIEW (refund_names_another_order, …).
 	ReviewCauses []CauseView `json:"review_causes,omitempty"`
+	// WaitingFor says why a refund of a shared order is not yet asked of WeChat Pay: its
+	// shares are being taken back first (分账回退); reconcile asks for it after.
+	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
 func refundView(r *payment.Refund) RefundView {
 	return RefundView{
 		OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, OrderID: r.OrderID, State: r.Status(), Amount: r.Amount,
 		RefundID: r.RefundID, SuccessTime: r.SuccessTime, ReviewReason: r.Review.Reason(), ReviewCauses: causeViews(r.Review.Pending()),
+		WaitingFor: r.Held,
 	}
 }
 
@@ -110,8 +114,8 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, outRefundNo 
 		}
 		return nil, err
 	}
-	if rf.State != wechatpay.RefundStatusProcessing {
-		return rf, nil // settled: the same answer
+	if rf.State != wechatpay.RefundStatusProcessing || rf.Held != "" {
+		return rf, nil // settled: the same answer; or held until its order's shares are back
 	}
 	// The mode's refund API: an e-commerce refund on a platform (shared/platform).
 	wrf, err := h.api.Refund(ctx, order.Owner, order.Create.SubAppID, wechatpay.RefundRequest{
@@ -203,7 +207,7 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	if rf.State == wechatpay.RefundStatusProcessing && !rf.InReview() && !h.recentlyChecked(rf.Key()) {
+	if rf.State == wechatpay.RefundStatusProcessing && rf.Held == "" && !rf.InReview() && !h.recentlyChecked(rf.Key()) {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		wrf, qerr := h.api.QueryRefund(qctx, owner, hist.Current.Create.SubAppID, no)
 		cancel()

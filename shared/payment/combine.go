@@ -92,6 +92,8 @@ type SubOrder struct {
 	Description   string `json:"description"`
 	Attach        string `json:"attach,omitempty"`
 	ProfitSharing bool   `json:"profit_sharing,omitempty"`
+	// Sharing is the sub-order's profit sharing plan (sharing.go), when ProfitSharing.
+	Sharing *Sharing `json:"sharing,omitempty"`
 }
 
 // CombineRef is what a sub-order knows of its combine.
@@ -343,7 +345,7 @@ func (l *Ledger) ReserveSubOrders(ctx context.Context, c *Combine) ([]*Order, er
 			app = s.SubAppID // WeChat Pay reports the payment under sub_appid when the sub-order has one
 		}
 		o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: app, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
-			Amount: s.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref,
+			Amount: s.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: s.Sharing,
 			Create: CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID}})
 		var ex *ExistsError
 		switch {
