@@ -340,6 +340,17 @@ func (o *Order) ShareRoom() int64 {
 	return paid + in - refunds - back
 }
 
+// Holds is what the order holds at WeChat Pay for its shares: like ShareRoom, but
+// counting only the refunds WeChat Pay was asked for (a held refund has not happened).
+// The ledger's money rule, which the tests and the simulation check, is
+// SharedOut() <= Holds() at every moment.
+func (o *Order) Holds() int64 {
+	_, paid := o.sharedPayment()
+	_, asked := o.refundsAsked()
+	in, back := o.Sharing.subsidy()
+	return paid + in - asked - back
+}
+
 // SharedOut is what the order's shares to others hold now: shares pending or
 // successful (not CLOSED, of splits not failed) to anyone but the payer, less the
 // returns not failed. This is what ShareRoom bounds.

@@ -29,10 +29,11 @@ var (
 	ErrSubsidy       = errors.New("payment: the subsidy cannot be changed so")
 )
 
-// followUp is when something in flight at WeChat Pay is queried next: soon at first
-// (WeChat Pay settles most splits within seconds), then less often.
+// followUp is when something in flight at WeChat Pay is queried next: at once the
+// first time (WeChat Pay settles most splits within seconds: the same run asks), then
+// less and less often.
 func followUp(now time.Time, tries int) time.Time {
-	steps := []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour}
+	steps := []time.Duration{0, time.Minute, 2 * time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour}
 	if tries < len(steps) {
 		return now.Add(steps[tries])
 	}
