@@ -10,8 +10,8 @@ import (
 
 	"github.com/paysls/wxpay/functions/reconcile"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
