@@ -169,6 +169,7 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		}
 		b.now = b.sim.Clock().Now
 		configureServeSimulator(&cfg, o)
+		configureSimSharing(b.sim, cfg.NotifyURL, log) // serve_sharing.go
 	}
 	nh, err := notify.New(cfg, b.store, log.With("function", "notify"))
 	if err != nil {

@@ -244,6 +244,10 @@ func (h *Handler) settleOrder(w http.ResponseWriter, r *http.Request) {
 					sv.Error = &apiauthErr{Code: "ORDER_NOT_FOUND", Message: "the sub-order was never placed"}
 				} else if got, err := h.settleShares(ctx, o, req); err != nil {
 					ae := h.apiErr(err)
+					if ae == nil {
+						h.writeError(w, r, err)
+						return
+					}
 					sv.Error, v.State = &apiauthErr{Code: ae.code, Message: ae.message, Hint: ae.hint}, "partial"
 					sv.State = o.Status()
 				} else {
@@ -262,7 +266,7 @@ func (h *Handler) settleOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := h.settleShares(ctx, hist.Current, req)
 	if err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, h.orErr(err))
 		return
 	}
 	apiauth.WriteJSON(w, http.StatusOK, SettleView{OrderID: hist.First.OrderID, SubMchID: subOf(h, o), State: o.Status(), ProfitSharing: sharingView(o, h.now())})

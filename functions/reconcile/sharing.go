@@ -71,6 +71,9 @@ func (j *Job) share(ctx context.Context, rec store.Record, now time.Time, c *cou
 		return
 	}
 	for range maxShareSteps {
+		// The business clock moves on during the run (the ledger stamps a follow-up due
+		// "now" with it): a step due by then is taken in this run.
+		now = later(now, j.opts.Now())
 		act, at := o.NextShare(now)
 		if act == payment.ActNone || at.After(now) || ctx.Err() != nil {
 			return
@@ -92,6 +95,13 @@ func (j *Job) share(ctx context.Context, rec store.Record, now time.Time, c *cou
 		}
 		o = next
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // shareFailure reschedules an order after a step failed before WeChat Pay answered

@@ -88,8 +88,8 @@ func (l *Ledger) Settle(ctx context.Context, o *Order, req SettleRequest) (Resul
 		case !o.Paid():
 			return step{}, fmt.Errorf("%w (state %s): it can be settled once paid", ErrNotPaid, o.Status())
 		case s.finished() || s.Finish != nil:
-			if !req.Plan && !s.SettledAt.IsZero() {
-				return step{outcome: Duplicate}, nil
+			if !req.Plan {
+				return step{outcome: Duplicate}, nil // nothing is left to hold back
 			}
 			return step{}, ErrShareFinished
 		case s.splitInFlight() != nil:
@@ -277,8 +277,11 @@ func decideSplit(o *Order, s *Sharing, outOrderNo string, res ShareResult, now t
 		if sp.State == SharePending {
 			sp.State, changed = wechatpay.ShareProcessing, true
 		}
-		if res.State == "" && !changed {
-			return step{outcome: Duplicate} // a notification already known
+		if res.State == "" { // a notification: the follow-up schedule is the job's
+			if !changed {
+				return step{outcome: Duplicate}
+			}
+			return step{outcome: Applied}
 		}
 		s.RetryAt = followUp(now, s.Tries)
 		s.Tries++
