@@ -97,11 +97,15 @@ func TestServeEcommerceSharingEndToEnd(t *testing.T) {
 	}
 	// Bad shares, refused before anything is sent or stored.
 	for name, mut := range map[string]func(m map[string]any){
-		"above the order": func(m map[string]any) { m["receivers"] = []any{map[string]any{"type": "MERCHANT_ID", "account": platform, "amount": 101}} },
+		"above the order": func(m map[string]any) {
+			m["receivers"] = []any{map[string]any{"type": "MERCHANT_ID", "account": platform, "amount": 101}}
+		},
 		"rate and amount": func(m map[string]any) {
 			m["receivers"] = []any{map[string]any{"type": "MERCHANT_ID", "account": platform, "amount": 1, "rate": 0.1}}
 		},
-		"unknown type": func(m map[string]any) { m["receivers"] = []any{map[string]any{"type": "WALLET", "account": platform, "amount": 1}} },
+		"unknown type": func(m map[string]any) {
+			m["receivers"] = []any{map[string]any{"type": "WALLET", "account": platform, "amount": 1}}
+		},
 	} {
 		c := sharingCart("SHAREBAD02", platform, hold)
 		mut(c["sub_orders"].([]map[string]any)[0]["profit_sharing"].(map[string]any))
