@@ -2,7 +2,11 @@
 #
 #   make test     the whole suite: unit + integration (starts moto_server and
 #                 redis-server on loopback itself; nothing is skipped when CI=true)
-#   make run      every function locally on one port, with the simulator in-process
+#   make install  the wxpay CLI into $(go env GOBIN) or $(go env GOPATH)/bin (progress while it builds)
+#   make start    install, then `wxpay up`: the bundle in the background, returning once it answers;
+#   make stop     stops it (`wxpay down`)
+#   make run      every function locally on one port, with the simulator in-process (foreground)
+#                 WEBHOOK_URL=… sends merchant events there (make start WEBHOOK_URL=… too)
 #   make bench    benchmarks, printed with their ratios against in-run baselines
 #   make build    AWS Lambda only: arm64 Linux bootstraps in build/<fn>/ (sam build uses
 #                 build-<Name>Function), plus the host CLI build/wxpay. No SCF binaries:
@@ -21,7 +25,7 @@ FUNCTIONS   := $(patsubst functions/%/cmd/main.go,%,$(wildcard functions/*/cmd/m
 LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LDFLAGS     := -s -w
 
-.PHONY: all test test-short bench fuzz run build lint package sizes startup clean deploy-aws deploy-tencent tools soak
+.PHONY: all test test-short bench fuzz run install start stop build lint package sizes startup clean deploy-aws deploy-tencent tools soak
 
 all: lint test build
 
@@ -46,8 +50,37 @@ fuzz:
 	  done; \
 	done
 
-run:
-	$(GO) run ./cmd/wxpay serve --addr $(ADDR) --keys-dir $(KEYS_DIR)
+# The wxpay CLI, where `go install` puts it: $GOBIN, else the first $GOPATH entry's bin.
+GOBIN_DIR   := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
+WXPAY       := $(GOBIN_DIR)/wxpay
+WEBHOOK_URL ?=
+SERVE_FLAGS  = --addr $(ADDR) --keys-dir $(KEYS_DIR)$(if $(WEBHOOK_URL), --webhook-url '$(WEBHOOK_URL)')
+
+# go install -v names each package it compiles: counted against the build's package
+# list, that is the progress of the first (cold) build, which compiles every dependency.
+# Other lines (compile errors) pass through; go's exit status is kept. -trimpath keeps
+# the build cache valid for any checkout, so a second clone builds in seconds.
+install:
+	@total=$$($(GO) list -deps ./cmd/wxpay | wc -l | tr -d ' '); rc=$$(mktemp); tty=; [ -t 1 ] && tty=1; \
+	{ $(GO) install -trimpath -v ./cmd/wxpay 2>&1; echo $$? > "$$rc"; } | awk -v total="$$total" -v tty="$$tty" ' \
+	  /^[A-Za-z0-9._\/-]+$$/ { n++; \
+	    if (n == 1) print "building wxpay: compiling what the Go build cache lacks of its " total " packages (all of them the first time: a few minutes)"; \
+	    if (tty) printf "\r  %d compiled: %-60.60s", n, $$0; else if (n % 25 == 0) printf "  %d compiled…\n", n; \
+	    fflush(); next } \
+	  { if (tty && n) printf "\n"; print } \
+	  END { if (n && tty) printf "\r  compiled %d of %d packages%-40s\n", n, total, ""; else if (n) printf "  compiled %d of %d packages\n", n, total }'; \
+	status=$$(cat "$$rc"); rm -f "$$rc"; [ "$$status" = 0 ] || exit $$status; \
+	echo "wxpay installed: $(WXPAY)"; \
+	case ":$$PATH:" in *":$(GOBIN_DIR):"*) ;; *) echo "  to type wxpay, put $(GOBIN_DIR) on your PATH: export PATH=\"$(GOBIN_DIR):\$$PATH\"";; esac
+
+start: install
+	@$(WXPAY) up $(SERVE_FLAGS)
+
+stop:
+	@if [ -x "$(WXPAY)" ]; then $(WXPAY) down --keys-dir $(KEYS_DIR); else echo "wxpay is not installed ($(WXPAY)): nothing was started by make start"; fi
+
+run: install
+	$(WXPAY) serve $(SERVE_FLAGS)
 
 # ---------------------------------------------------------------------------
 # Builds. Every functions/<name>/cmd/main.go is a function; nothing below names

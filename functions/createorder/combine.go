@@ -538,7 +538,7 @@ func (h *Handler) newCombine(ctx context.Context, co *combineOrder, n int) (*pay
 	if co.scene == SceneCashier {
 		cr.ID, claim = "", ""
 	}
-	c, err := h.ledger.CreateCombine(ctx, payment.NewCombine{Owner: h.cfg.MchID, AppID: h.cfg.AppID, OrderID: co.orderID, Attempt: n,
+	c, subs, err := h.ledger.PlaceCombine(ctx, payment.NewCombine{Owner: h.cfg.MchID, AppID: h.cfg.AppID, OrderID: co.orderID, Attempt: n,
 		Scene: co.scene, ExpiresAt: exp, SubOrders: co.subs, Create: combineInfo(co), Claim: cr})
 	var ex *payment.CombineExistsError
 	if errors.As(err, &ex) {
@@ -555,11 +555,6 @@ func (h *Handler) newCombine(ctx context.Context, co *combineOrder, n int) (*pay
 			"keep the combine as it is, or close it and place the new cart under a new order_id")
 	}
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("createorder: %w", err)
-	}
-	subs, err := h.ledger.ReserveSubOrders(ctx, c)
-	if err != nil {
-		h.abandonCombine(c)
 		return nil, "", nil, h.takenError(err, co, n)
 	}
 	return c, claim, subs, nil
@@ -1112,4 +1107,26 @@ func (h *Handler) combineRoute(w http.ResponseWriter, r *http.Request, c *paymen
 		return
 	}
 	serve(w, r, c)
+}
+
+// AdvanceView is a refund's advance by the platform (垫付, WXPAY_REFUND_ADVANCE=1) as
+// the API shows it: state OWED until the return is asked for (once the refund has
+// succeeded), then WeChat Pay's return result (PROCESSING, SUCCESS, FAILED), or NONE when WeChat
+// Pay did not advance it.
+type AdvanceView struct {
+	State           string `json:"state"`
+	ReturnAmount    int64  `json:"return_amount,omitempty"`
+	AdvanceReturnID string `json:"advance_return_id,omitempty"`
+	SuccessTime     string `json:"success_time,omitempty"`
+}
+
+func advanceView(a *payment.Advance) *AdvanceView {
+	if a == nil {
+		return nil
+	}
+	state := a.State
+	if state == payment.AdvanceOwed {
+		state = "OWED"
+	}
+	return &AdvanceView{State: state, ReturnAmount: a.Amount, AdvanceReturnID: a.ReturnID, SuccessTime: a.SuccessTime}
 }

@@ -86,7 +86,9 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	// The pay parameters are signed while the prepay answer is being recorded.
 	ans, err := h.answer(o, rec)
+	h.recorded(rec)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -360,19 +362,33 @@ func (h *Handler) prepay(ctx context.Context, o *order, rec *payment.Order, clai
 	if until.IsZero() {
 		until = now.Add(prepayIDLife)
 	}
-	// Recorded even when the caller has gone away meanwhile: the prepay happened.
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	out, err := h.ledger.Complete(wctx, rec, claim, ans, until)
-	wcancel()
-	if err != nil {
-		// The answer is valid; only its replay is lost: a later create prepays again
-		// and WeChat Pay answers the same session for the same out_trade_no.
-		h.log.Warn("prepay answer not recorded", "key", rec.Key(), "error", err.Error())
-		cp := *rec
-		cp.Claim = payment.Claim{Status: payment.ClaimCompleted, ID: claim, PayloadHash: o.fp, Answer: ans, Expiry: until}
-		out = &cp
+	// Recorded even when the caller has gone away meanwhile: the prepay happened. The
+	// write runs while the answer is rendered (pay parameters signed); createOrder
+	// waits for it before answering (h.recorded), so a replay finds it.
+	out := *rec
+	out.Claim = payment.Claim{Status: payment.ClaimCompleted, ID: claim, PayloadHash: o.fp, Answer: ans, Expiry: until}
+	done := make(chan struct{})
+	h.completing.Store(&out, done)
+	go func() {
+		defer close(done)
+		defer h.completing.Delete(&out)
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer wcancel()
+		if _, err := h.ledger.Complete(wctx, rec, claim, ans, until); err != nil {
+			// The answer is valid; only its replay is lost: a later create prepays
+			// again and WeChat Pay answers the same session for the same out_trade_no.
+			h.log.Warn("prepay answer not recorded", "key", rec.Key(), "error", err.Error())
+		}
+	}()
+	return &out, true, nil
+}
+
+// recorded waits until the prepay answer of rec (if this request placed one) is
+// written.
+func (h *Handler) recorded(rec *payment.Order) {
+	if done, ok := h.completing.Load(rec); ok {
+		<-done.(chan struct{})
 	}
-	return out, true, nil
 }
 
 // upgrade turns the cashier placeholder into this create's payment, in place: same

@@ -82,6 +82,8 @@ type Handler struct {
 
 	checkedMu sync.Mutex
 	checked   map[string]time.Time // record key → last query of WeChat Pay (per instance)
+
+	completing sync.Map // *payment.Order → chan struct{}: prepay answers being recorded
 }
 
 // New builds the handler. It does no network I/O. Every configuration problem is
@@ -160,13 +162,14 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	mux.HandleFunc("GET /orders/{order_id}/refunds/{out_refund_no}", h.getRefund)
 	mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
 	h.routesSharing(mux) // sharing.go
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", r.Method+" "+r.URL.Path+" is not a route of the order API",
-			"routes: POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid")
-	})
-	h.handler = apiauth.Require(cfg.Bundle.APIToken.Reveal(), mux)
+	// Unknown paths answer 404 and known paths under another method 405 (with Allow),
+	// both as {code, message, hint}.
+	h.handler = apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes))
 	return h, nil
 }
+
+// Routes are the order API's routes, as a 404's hint lists them.
+const Routes = "POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid"
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }

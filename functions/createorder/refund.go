@@ -40,6 +40,8 @@ type RefundView struct {
 	// WaitingFor says why a refund of a shared order is not yet asked of WeChat Pay: its
 	// shares are being taken back first (分账回退); reconcile asks for it after.
 	WaitingFor string `json:"waiting_for,omitempty"`
+	// Advance is the platform's advance of the refund (垫付) and its return (ecommerce).
+	Advance *AdvanceView `json:"advance,omitempty"`
 }
 
 func refundView(r *payment.Refund) RefundView {
@@ -47,6 +49,7 @@ func refundView(r *payment.Refund) RefundView {
 		OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, OrderID: r.OrderID, State: r.Status(), Amount: r.Amount,
 		RefundID: r.RefundID, SuccessTime: r.SuccessTime, ReviewReason: r.Review.Reason(), ReviewCauses: causeViews(r.Review.Pending()),
 		WaitingFor: r.Held,
+		Advance:    advanceView(r.Advance), // combine.go
 	}
 }
 
@@ -215,6 +218,10 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 		case qerr != nil:
 			h.log.Warn("refund status: query failed; answering from the store", "key", rf.Key(), "error", qerr.Error())
 		case wrf.Status != wechatpay.RefundStatusProcessing:
+			if !judgment.RefundVsOrder.On() {
+				// The defect the judgment prevents: the answer applied to the order in the URL.
+				wrf.OutTradeNo, wrf.TransactionID = hist.Current.OutTradeNo, ""
+			}
 			if err := h.applyRefund(ctx, owner, wrf); err != nil {
 				h.log.Warn("refund status: result not applied", "key", rf.Key(), "error", err.Error())
 			} else if fresh, err := h.ledger.Refund(ctx, owner, no); err == nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -353,4 +354,34 @@ func TestSequenceRefundsJudgedAgainstTheirOrder(t *testing.T) {
 	if s != http.StatusOK || str(rs, "state") != "REVIEW" || str(rs, "out_trade_no") != "SEQFOURS" {
 		t.Fatalf("S's refund after a result naming T: %d %v, want REVIEW on S", s, rs)
 	}
+}
+
+// The judgment switches (internal/judgment, for the simulation test) bring the
+// sequences back when turned off: proof that the simulation can find them.
+func TestJudgmentSwitchesReintroduceTheSequences(t *testing.T) {
+	t.Run("attempt-reservation", func(t *testing.T) {
+		t.Cleanup(judgment.AttemptReservation.Set(false))
+		e := newEnv(t, envOptions{})
+		e.create(t, "SWONEX_2", 100)
+		e.payNow(t, "SWONEX_2")
+		waitFor(t, "SWONEX_2 paid", func() bool { return str(e.getOrder(t, "SWONEX_2"), "state") == wechatpay.TradeStateSuccess })
+		e.create(t, "SWONEX", 100)
+		e.call(t, "POST", "/orders", map[string]any{"order_id": "SWONEX", "amount": 200, "description": "seq", "scene": "jsapi",
+			"payer": map[string]string{"openid": openID}})
+		if got := str(e.getOrder(t, "SWONEX"), "out_trade_no"); got != "SWONEX_2" {
+			t.Fatalf("switched off, the pointer should have moved onto the other order's attempt; reads %s", got)
+		}
+	})
+	t.Run("refund-vs-order", func(t *testing.T) {
+		t.Cleanup(judgment.RefundVsOrder.Set(false))
+		e := newEnv(t, envOptions{})
+		e.create(t, "SWTWOA", 100)
+		txA := e.payNow(t, "SWTWOA")
+		e.create(t, "SWTWOB", 100)
+		waitFor(t, "A paid", func() bool { return str(e.getOrder(t, "SWTWOA"), "state") == wechatpay.TradeStateSuccess })
+		e.notifyV3(t, wechatpay.EventRefundAbnormal, e.refundNotice("SWTWOA", txA.TransactionID, "SWTWORA", wechatpay.RefundStatusAbnormal, 40, 100))
+		if s, _ := e.call(t, "GET", "/orders/SWTWOB/refunds/SWTWORA", nil); s != http.StatusOK {
+			t.Fatalf("switched off, A's refund should read under B: %d", s)
+		}
+	})
 }

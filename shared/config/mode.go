@@ -89,6 +89,9 @@ func ApplyMode(lookup func(string) (string, bool), c *Config) []error {
 			errs = append(errs, fmt.Errorf("config: %s=1 needs %s=ecommerce: only a platform's e-commerce refunds can be advanced (垫付)", EnvRefundAdvance, EnvMode))
 		}
 		b.RefundAdvance = true
+		if c.Sources != nil {
+			c.Sources["RefundAdvance"] = EnvRefundAdvance
+		}
 	case "0", "false", "no", "off":
 		b.RefundAdvance = false
 	default:

@@ -360,6 +360,24 @@ func Load(dir string) (*Identity, error) {
 	return id, nil
 }
 
+// HasIdentity reports whether dir holds an identity (its mchid file): LoadOrCreate
+// creates one where it does not.
+func HasIdentity(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, FileMchID))
+	return err == nil
+}
+
+// IsSimulator reports whether dir holds a simulator's identity: one with the platform
+// private key (platform_private_key.pem), which only a simulator has — a merchant's
+// keys dir never does. Commands use it to talk to the simulator, not to WeChat Pay.
+func IsSimulator(dir string) bool {
+	if !HasIdentity(dir) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, FilePlatformKey))
+	return err == nil
+}
+
 // LoadOrCreate loads dir's identity, or generates and saves one when dir holds none
 // (no mchid file). created tells which happened.
 func LoadOrCreate(dir string) (id *Identity, created bool, err error) {

@@ -338,32 +338,119 @@ func ownedBy(o *Order, c *Combine) bool {
 func (l *Ledger) ReserveSubOrders(ctx context.Context, c *Combine) ([]*Order, error) {
 	out := make([]*Order, len(c.SubOrders))
 	err := each(len(c.SubOrders), func(i int) error {
-		s := c.SubOrders[i]
-		ref := &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}
-		app := c.AppID
-		if s.SubAppID != "" {
-			app = s.SubAppID // WeChat Pay reports the payment under sub_appid when the sub-order has one
-		}
-		o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: app, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
-			Amount: s.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: s.Sharing,
-			Create: CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID}})
-		var ex *ExistsError
-		switch {
-		case errors.As(err, &ex) && ownedBy(ex.Order, c):
-			out[i] = ex.Order
-			return nil
-		case errors.As(err, &ex):
-			return &SubOrderTakenError{OrderID: s.OrderID, OutTradeNo: s.OutTradeNo, SubMchID: s.SubMchID, Holder: ex.Order.OrderID}
-		case err != nil:
-			return err
-		}
+		o, _, err := l.reserveSub(ctx, c, i)
 		out[i] = o
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// reserveSub writes sub-order i of c (put-if-absent); created reports whether this
+// call wrote it.
+func (l *Ledger) reserveSub(ctx context.Context, c *Combine, i int) (*Order, bool, error) {
+	s := c.SubOrders[i]
+	ref := &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}
+	app := c.AppID
+	if s.SubAppID != "" {
+		app = s.SubAppID // WeChat Pay reports the payment under sub_appid when the sub-order has one
+	}
+	o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: app, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
+		Amount: s.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: s.Sharing,
+		Create: CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID}})
+	var ex *ExistsError
+	switch {
+	case errors.As(err, &ex) && ownedBy(ex.Order, c):
+		return ex.Order, false, nil
+	case errors.As(err, &ex):
+		return nil, false, &SubOrderTakenError{OrderID: s.OrderID, OutTradeNo: s.OutTradeNo, SubMchID: s.SubMchID, Holder: ex.Order.OrderID}
+	case err != nil:
+		return nil, false, err
+	}
+	return o, true, nil
+}
+
+// PlaceCombine is CreateCombine and ReserveSubOrders in one round: on a store with a
+// multi-record write (store.MultiPutter: bbolt) the combine and every sub-order are
+// put-if-absent in one atomic write — about one write's latency, all reserved or none;
+// otherwise (or when some record exists already: a create resumed after a crash) they
+// are written concurrently, each put-if-absent. Those writes are independent: a crash
+// between them leaves sub-orders whose CombineRef names a combine not written yet,
+// which the next create of that combine takes over (or AbandonCombine removes). A refusal removes what this call wrote — unless the
+// combine turned out to be this same attempt written by a concurrent create (then the
+// sub-orders are its, and the answer is *CombineExistsError for the caller to re-read).
+func (l *Ledger) PlaceCombine(ctx context.Context, n NewCombine) (*Combine, []*Order, error) {
+	if n.Attempt == 0 {
+		n.Attempt = 1
+	}
+	// The combine as CreateCombine will write it, for its sub-orders' references.
+	c := &Combine{Owner: n.Owner, CombineNo: AttemptNo(n.OrderID, n.Attempt), OrderID: n.OrderID, Attempt: n.Attempt, AppID: n.AppID,
+		Scene: n.Scene, ExpiresAt: n.ExpiresAt, SubOrders: make([]SubOrder, len(n.SubOrders))}
+	for i, s := range n.SubOrders {
+		s.OutTradeNo = AttemptNo(s.OrderID, n.Attempt)
+		c.SubOrders[i] = s
+	}
+	written, placed, err := l.placeAtomic(ctx, n, c)
+	var cf *store.ConditionFailedError
+	switch {
+	case errors.As(err, &cf) && cf.Current != nil && cf.Key == c.Key():
+		ex, derr := CombineOf(*cf.Current)
+		if derr != nil {
+			return nil, nil, derr
+		}
+		return nil, nil, &CombineExistsError{Combine: ex}
+	case errors.As(err, &cf) && cf.Current != nil:
+		o, derr := OrderOf(*cf.Current)
+		if derr != nil {
+			return nil, nil, derr
+		}
+		if !ownedBy(o, c) {
+			for _, s := range c.SubOrders {
+				if OrderKey(s.SubMchID, s.OutTradeNo) == cf.Key {
+					return nil, nil, &SubOrderTakenError{OrderID: s.OrderID, OutTradeNo: s.OutTradeNo, SubMchID: s.SubMchID, Holder: o.OrderID}
+				}
+			}
+		}
+		// A sub-order of this very attempt (a create resumed after a crash): one by one.
+	case !errors.Is(err, store.ErrNoMultiPut):
+		return written, placed, err
+	}
+	subs := make([]*Order, len(n.SubOrders))
+	created := make([]bool, len(n.SubOrders))
+	written = nil
+	err = each(len(n.SubOrders)+1, func(i int) error {
+		if i == len(n.SubOrders) {
+			var err error
+			written, err = l.CreateCombine(ctx, n)
+			return err
+		}
+		var err error
+		subs[i], created[i], err = l.reserveSub(ctx, c, i)
+		return err
+	})
+	if err == nil {
+		return written, subs, nil
+	}
+	var ex *CombineExistsError
+	if errors.As(err, &ex) && ex.Combine.OrderID == n.OrderID && ex.Combine.Attempt == n.Attempt {
+		return nil, nil, err // this same attempt, written by a concurrent create
+	}
+	// Undo what this call wrote: nothing of it was placed at WeChat Pay.
+	for i, o := range subs {
+		if created[i] && o != nil {
+			if aerr := l.Abandon(ctx, o); aerr != nil {
+				return nil, nil, errors.Join(err, aerr)
+			}
+		}
+	}
+	if written != nil {
+		if derr := l.Store.Delete(ctx, written.Key(), store.Condition{Version: written.raw.Version}); derr != nil && !errors.Is(derr, store.ErrConditionFailed) {
+			return nil, nil, errors.Join(err, derr)
+		}
+	}
+	return nil, nil, err
 }
 
 // SubOrders reads c's sub-orders (concurrently), in c's order. A sub-order not written
@@ -874,4 +961,86 @@ func (l *Ledger) SubOrderHolders(ctx context.Context, subs []SubOrder) ([]*Order
 		return nil
 	})
 	return out, err
+}
+
+// placeAtomic writes combine c and its sub-orders as new records in one multi-record
+// write (store.ErrNoMultiPut when the store has none; a *ConditionFailedError when any
+// of them exists, with nothing written).
+func (l *Ledger) placeAtomic(ctx context.Context, n NewCombine, c *Combine) (*Combine, []*Order, error) {
+	mp, ok := l.Store.(store.MultiPutter)
+	if !ok {
+		return nil, nil, store.ErrNoMultiPut
+	}
+	now := l.now()
+	for _, s := range c.SubOrders {
+		if err := wechatpay.ValidateOutTradeNo("out_trade_no", s.OutTradeNo, 32); err != nil || s.Amount <= 0 || s.SubMchID == "" {
+			return nil, nil, store.ErrNoMultiPut // CreateCombine/CreateOrder say what is wrong
+		}
+	}
+	// The combine as CreateCombine writes it.
+	cb := *c
+	cb.CreatedAt, cb.Create, cb.NextCheck = now, n.Create, NextCheck(now, n.ExpiresAt, now)
+	if n.Claim != nil {
+		cb.Claim = Claim{Status: ClaimInProgress, ID: n.Claim.ID, PayloadHash: n.Claim.PayloadHash, LeaseUntil: now.Add(n.Claim.Lease)}
+	}
+	recs := make([]store.Record, 0, len(c.SubOrders)+1)
+	conds := make([]store.Condition, 0, len(c.SubOrders)+1)
+	rec, err := l.newRecord(cb.Key(), &cb)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, conds = append(recs, rec), append(conds, store.Condition{Absent: true})
+	for i, s := range c.SubOrders {
+		// Each sub-order as reserveSub (CreateOrder) writes it.
+		app := c.AppID
+		if s.SubAppID != "" {
+			app = s.SubAppID
+		}
+		o := &Order{Owner: s.SubMchID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt, AppID: app, Amount: s.Amount,
+			Scene: c.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: c.ExpiresAt,
+			Create:  CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID},
+			Combine: &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}, Sharing: s.Sharing}
+		rec, err := l.newRecord(o.Key(), o)
+		if err != nil {
+			return nil, nil, err
+		}
+		recs, conds = append(recs, rec), append(conds, store.Condition{Absent: true})
+	}
+	out, err := mp.PutAll(ctx, recs, conds)
+	if err != nil {
+		return nil, nil, err
+	}
+	written, err := CombineOf(out[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	subs := make([]*Order, len(c.SubOrders))
+	for i := range subs {
+		if subs[i], err = OrderOf(out[i+1]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return written, subs, nil
+}
+
+// newRecord encodes a new record with no events as commit writes it (its typed
+// document and its place in the pending index).
+func (l *Ledger) newRecord(key string, d any) (store.Record, error) {
+	now := l.now()
+	switch x := d.(type) {
+	case *Order:
+		x.UpdatedAt = now
+	case *Combine:
+		x.UpdatedAt = now
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("payment: encode %s: %w", key, err)
+	}
+	attrs := map[string]string{attrDoc: string(b)}
+	if idx, at := l.schedule(d); idx != "" {
+		attrs[events.AttrSchedIndex], attrs[events.AttrSchedAt] = idx, stamp(at)
+	}
+	pidx, since := events.Placement(attrs)
+	return store.Record{Key: key, Attrs: attrs, Pending: pidx, PendingSince: since}, nil
 }

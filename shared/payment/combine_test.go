@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
@@ -300,4 +302,89 @@ func TestAdvanceReturn(t *testing.T) {
 	if r3, err := l.RecordAdvanceReturn(ctx, r2.Refund, ret, false, "reconcile"); err != nil || r3.Outcome != payment.Duplicate {
 		t.Fatalf("repeat: %s %v", r3.Outcome, err)
 	}
+}
+
+func TestPlaceCombineIsAllOrNothing(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: "sub2", OrderID: "CART000009-2", Amount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	cs := &storetest.Counting{Store: l.Store}
+	l.Store = cs
+	subs := []payment.SubOrder{{OrderID: "CART000009-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000009-2", SubMchID: "sub2", Amount: 200},
+		{OrderID: "CART000009-3", SubMchID: "sub3", Amount: 300}}
+	var taken *payment.SubOrderTakenError
+	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs}); !errors.As(err, &taken) || taken.Holder != "CART000009-2" {
+		t.Fatalf("place: %v, want the taken sub-order", err)
+	}
+	if cs.Applied.Load() != 0 {
+		t.Errorf("%d writes applied by a refused reservation, want none", cs.Applied.Load())
+	}
+	subs[1].OrderID = "CART000009-4"
+	w0 := cs.Writes.Load()
+	c, placed, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs})
+	if err != nil || len(placed) != 3 || !placed[2].Combine.Last || placed[0].Combine.CombineNo != c.CombineNo {
+		t.Fatalf("place: %+v %v", placed, err)
+	}
+	if w := cs.Writes.Load() - w0; w != 1 {
+		t.Errorf("%d store writes to place a combine of 3, want 1 (one multi-record write)", w)
+	}
+	// Placed again (a resumed create): the existing records are this attempt's.
+	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs}); !errors.As(err, new(*payment.CombineExistsError)) {
+		t.Fatalf("again: %v", err)
+	}
+	res, err := l.ApplyCombine(ctx, combinePaid(c), "notify")
+	if err != nil || !res.Announced {
+		t.Fatalf("paying a placed combine: %v %v", res.Announced, err)
+	}
+}
+
+// BenchmarkCombineNotification applies a combine notification of n = 2, 10, 50
+// sub-orders (bbolt): conditional writes per notification (goal: at most n) and the
+// median latency, and the same for its redelivery (no write).
+//
+//	go test -run '^$' -bench BenchmarkCombineNotification -benchtime 50x ./shared/payment/
+func BenchmarkCombineNotification(b *testing.B) {
+	for _, n := range []int{2, 10, 50} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			l, _ := newLedger(b)
+			ctx := context.Background()
+			cs := &storetest.Counting{Store: l.Store}
+			var lat, again []float64
+			var writes, reads int64
+			i := 0
+			for b.Loop() {
+				i++
+				l.Store = cs.Store
+				c := combineOf(b, l, fmt.Sprintf("BENCH%06d", i), n)
+				ct := combinePaid(c)
+				l.Store = cs
+				w0, r0 := cs.Writes.Load(), cs.Reads.Load()
+				t0 := time.Now()
+				if res, err := l.ApplyCombine(ctx, ct, "notify"); err != nil || !res.Announced {
+					b.Fatalf("%v %v", res.Announced, err)
+				}
+				lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+				writes += cs.Writes.Load() - w0
+				reads += cs.Reads.Load() - r0
+				w1 := cs.Writes.Load()
+				t0 = time.Now()
+				if _, err := l.ApplyCombine(ctx, ct, "notify"); err != nil || cs.Writes.Load() != w1 {
+					b.Fatalf("redelivery wrote %d, %v", cs.Writes.Load()-w1, err)
+				}
+				again = append(again, float64(time.Since(t0).Microseconds())/1000)
+			}
+			b.ReportMetric(float64(writes)/float64(i), "writes/notification")
+			b.ReportMetric(float64(reads)/float64(i), "reads/notification")
+			b.ReportMetric(medianF(lat), "median-ms")
+			b.ReportMetric(medianF(again), "redelivery-median-ms")
+		})
+	}
+}
+
+func medianF(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

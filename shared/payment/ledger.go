@@ -375,7 +375,9 @@ func setRaw[T doc](d T, rec store.Record) {
 func transact[T doc](l *Ledger, ctx context.Context, key string, have *store.Record, fresh func() T, decide func(d T, exists bool) (step, error)) (Result, T, error) {
 	var zero T
 	cur := have
-	if cur == nil {
+	if cur == assumeAbsent {
+		cur = nil // a new record: put-if-absent first, the failed write hands back what is there
+	} else if cur == nil {
 		rec, err := l.Store.Get(ctx, key)
 		switch {
 		case err == nil:
@@ -423,6 +425,10 @@ func transact[T doc](l *Ledger, ctx context.Context, key string, have *store.Rec
 	}
 	return Result{}, zero, fmt.Errorf("payment: write %s: too much contention", key)
 }
+
+// assumeAbsent, passed as the record read, skips the read: the write is
+// put-if-absent, and if the record exists its failed condition returns it.
+var assumeAbsent = &store.Record{}
 
 func onOrder(l *Ledger, ctx context.Context, key string, have *store.Record, decide func(*Order, bool) (step, error)) (Result, error) {
 	res, o, err := transact(l, ctx, key, have, func() *Order { return &Order{} }, decide)

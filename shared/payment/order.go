@@ -151,7 +151,7 @@ func (l *Ledger) CreateOrder(ctx context.Context, n NewOrder) (*Order, error) {
 	}
 	now := l.now()
 	var exists *Order
-	res, err := onOrder(l, ctx, OrderKey(n.MchID, n.OutTradeNo), nil, func(o *Order, found bool) (step, error) {
+	res, err := onOrder(l, ctx, OrderKey(n.MchID, n.OutTradeNo), assumeAbsent, func(o *Order, found bool) (step, error) {
 		if found {
 			exists = o
 			return step{outcome: Refused}, nil

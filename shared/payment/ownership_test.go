@@ -21,8 +21,8 @@ import (
 // writing only records that are not money (the key they write is named). Everything
 // else that writes a store is the ledger, or a store itself.
 var writers = map[string]string{
-	"github.com/paysls/wxpay/shared/certcache.Store.SaveCerts":  "certcache.Key: the platform-certificate cache",
-	"github.com/paysls/wxpay/functions/billfetch.(*Job).finish": "billfetch.ReportKey: a bill's report",
+	"github.com/paysls/wxpay/shared/payclient.certStore.SaveCerts": "certStore.key: the platform-certificate cache",
+	"github.com/paysls/wxpay/functions/billfetch.(*Job).finish":    "billfetch.ReportKey: a bill's report",
 }
 
 // storePackages implement or wrap a store: their writes pass a caller's write on.

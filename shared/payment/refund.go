@@ -173,7 +173,7 @@ func (l *Ledger) SyncRefund(ctx context.Context, r *Refund) (Result, error) {
 			return step{outcome: Duplicate}, nil
 		}
 		cur.SyncOwed = false
-		if cur.OrderID == "" && res.Order != nil {
+		if cur.OrderID == "" && res.Order != nil && judgment.RefundVsOrder.On() {
 			cur.OrderID = res.Order.OrderID
 		}
 		return step{outcome: Applied}, nil

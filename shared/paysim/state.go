@@ -14,8 +14,12 @@ var cst = time.FixedZone("CST", 8*3600)
 // rfc3339CST formats t as WeChat Pay does: 2006-01-02T15:04:05+08:00.
 func rfc3339CST(t time.Time) string { return wechatpay.FormatTime(t) }
 
-// state is everything the simulator holds, all in memory, guarded by Simulator.mu.
-// The simulator is a test tool: nothing needs to survive a restart.
+// state is everything the simulator holds, in memory, guarded by Simulator.mu. Under
+// `wxpay serve` it survives a restart (persist.go: a snapshot is the JSON of this
+// struct), so new state goes here as an exported field with a JSON tag, in plain maps
+// and slices of structs whose fields are exported too; an index pointing into another
+// map is tagged json:"-" and rebuilt in reindex. The unexported fields below predate
+// that rule and are carried explicitly by persist.go.
 type state struct {
 	orders        map[string]*order  // by out_trade_no
 	byTransaction map[string]*order  // by transaction_id
