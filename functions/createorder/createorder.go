@@ -169,7 +169,8 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 }
 
 // Routes are the order API's routes, as a 404's hint lists them.
-const Routes = "POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid"
+const Routes = "POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid, " +
+	"POST /orders/{order_id}/settle, POST /orders/{order_id}/subsidy[/cancel|/returns], POST /profitsharing/receivers, DELETE /profitsharing/receivers/{account}"
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
