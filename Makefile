@@ -15,6 +15,8 @@
 #   make sizes    every bootstrap's and zip's size;  make startup  exec→ready vs hello-world
 #   make soak     10,000 notifications against a real `wxpay serve` on bbolt and Redis,
 #                 with kill -9 and a Redis restart mid-storm (loopback, bounded, ~2 min)
+#   make dst      the deterministic simulation of the bundle's money (internal/dst):
+#                 SEEDS=n histories from a fresh random seed, or SEED=n to replay (and shrink) one
 
 GO          ?= go
 TESTFLAGS   ?=
@@ -25,7 +27,7 @@ FUNCTIONS   := $(patsubst functions/%/cmd/main.go,%,$(wildcard functions/*/cmd/m
 LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LDFLAGS     := -s -w
 
-.PHONY: all test test-short bench fuzz run install start stop build lint package sizes startup clean deploy-aws deploy-tencent tools soak
+.PHONY: all test test-short bench fuzz run install start stop build lint package sizes startup clean deploy-aws deploy-tencent tools soak dst
 
 all: lint test build
 
@@ -39,7 +41,18 @@ test-short:
 	WXPAY_SHORT=1 $(GO) test $(TESTFLAGS) -count=1 -short ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./shared/... ./functions/...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./shared/... ./functions/... ./internal/dst
+
+# The deterministic simulation (internal/dst, README "Deterministic simulation"):
+# SEEDS histories from a fresh random seed, each failing seed printed; SEED=n replays
+# one and shrinks it when it fails. BACKEND=redis or dynamodb starts its server. It
+# ends with one line: dst: N histories, F failed, R histories/min.
+SEEDS   ?= 1000
+SEED    ?=
+BACKEND ?= bolt
+dst:
+	@$(GO) build -o build/dst ./internal/dst/cmd
+	@build/dst -backend $(BACKEND) $(if $(SEED),-seed $(SEED),-seeds $(SEEDS))
 
 # Each fuzz target a short while; seed corpora live in testdata/fuzz.
 FUZZTIME ?= 20s

@@ -2,6 +2,7 @@ package createorder
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -66,7 +66,7 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.OutRefundNo == "" {
-		req.OutRefundNo = "RF" + randid.Alnum(30)
+		req.OutRefundNo = "RF" + rand.Text() // 28 characters of A-Z2-7
 	}
 	if err := wechatpay.ValidateOutTradeNo("out_refund_no", req.OutRefundNo, 64); err != nil {
 		h.writeError(w, r, err)

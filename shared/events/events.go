@@ -13,6 +13,7 @@ package events
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,6 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/internal/judgment"
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -93,7 +93,7 @@ var keyCodec = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPaddin
 // the transition's write sets. The event is due for delivery at now. Its id is random;
 // records that carry a sequence use NewSeq.
 func New(key, typ string, now time.Time, data any) (attr, value string, ev Event, err error) {
-	return build(key, typ, strings.ToLower(randid.Alnum(12)), 0, now, data)
+	return build(key, typ, strings.ToLower(rand.Text()[:16]), 0, now, data) // a-z2-7: unique on its record, URL-safe
 }
 
 // NewSeq is New for the seq-th event of record key (1, 2, …): its id and attribute

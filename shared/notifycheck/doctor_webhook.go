@@ -3,14 +3,15 @@ package notifycheck
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/webhook"
 )
 
@@ -44,7 +45,7 @@ func (d *Doctor) checkWebhook(ctx context.Context) Check {
 			"set "+config.EnvWebhookSecret+" (or the keys dir file webhook_secret); the receiver checks Wxpay-Signature with it")
 	}
 	now := d.now()
-	id := "evt_doctor_" + randid.Alnum(16)
+	id := "evt_doctor_" + strings.ToLower(rand.Text()[:16])
 	body, _ := json.Marshal(map[string]any{
 		"id": id, "type": "ping", "created_at": now.UTC().Format(time.RFC3339),
 		"data": map[string]string{"message": "wxpay doctor: a signed test event; acknowledge it with any 2xx"},

@@ -25,9 +25,11 @@ var writers = map[string]string{
 	"github.com/paysls/wxpay/functions/billfetch.(*Job).finish":    "billfetch.ReportKey: a bill's report",
 }
 
-// storePackages implement or wrap a store: their writes pass a caller's write on.
+// storePackages implement or wrap a store: their writes pass a caller's write on (the
+// deterministic simulation's scheduler wraps the store the bundle under test uses).
 func storePackage(path string) bool {
-	return path == "github.com/paysls/wxpay/shared/store" || strings.HasPrefix(path, "github.com/paysls/wxpay/shared/store/")
+	return path == "github.com/paysls/wxpay/shared/store" || strings.HasPrefix(path, "github.com/paysls/wxpay/shared/store/") ||
+		path == "github.com/paysls/wxpay/internal/dst"
 }
 
 // TestOnlyTheLedgerWritesMoney type-checks every non-test package of the module and

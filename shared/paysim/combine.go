@@ -22,7 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -114,12 +113,12 @@ func (s *Simulator) combinePrepay(kind string) func(*apiRequest) *reply {
 			expire = now.Add(combineExpiry)
 		}
 		c := &combineOrder{Kind: kind, Request: req, RawRequest: json.RawMessage(bytes.Clone(r.Body)), Fingerprint: fp,
-			CreatedAt: now, ExpireAt: expire, PrepayID: newPrepayID(now)}
+			CreatedAt: now, ExpireAt: expire, PrepayID: s.ids.PrepayID(now)}
 		switch kind {
 		case "h5":
 			c.Response.H5URL = s.newCombineH5Link(r.Request, c, now)
 		case "native":
-			c.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + randid.Alnum(9)
+			c.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + s.ids.Alnum(9)
 		default:
 			c.Response.PrepayID = c.PrepayID
 		}
@@ -167,7 +166,7 @@ func (s *Simulator) repeatCombinePrepay(r *apiRequest, c *combineOrder, kind, fp
 	}
 	if c.Kind == "h5" {
 		if l := s.st.h5Links[c.PrepayID]; l == nil || now.After(l.created.Add(h5LinkLifetime)) {
-			c.PrepayID = newPrepayID(now)
+			c.PrepayID = s.ids.PrepayID(now)
 			c.Response.H5URL = s.newCombineH5Link(r.Request, c, now)
 		}
 	}
@@ -419,7 +418,7 @@ func (s *Simulator) PayCombine(combineOutTradeNo string, p CombinePayRequest) (t
 	if p.Result != wechatpay.TradeStateUserPaying {
 		c.OpenID = firstNonEmpty(p.OpenID, payerOpenID(c.Request.CombinePayerInfo))
 		if c.OpenID == "" {
-			c.OpenID = "o" + randid.Alnum(27)
+			c.OpenID = "o" + s.ids.Alnum(27)
 		}
 	}
 	paid := 0
@@ -433,7 +432,7 @@ func (s *Simulator) PayCombine(combineOutTradeNo string, p CombinePayRequest) (t
 			continue
 		}
 		// Every sub-order is a transaction of its own, with its own transaction_id.
-		o.TransactionID = randid.TransactionID(now)
+		o.TransactionID = s.ids.TransactionID(now)
 		s.st.byTransaction[o.TransactionID] = o
 		s.flagSubsidy(o) // subsidies.go: the sub-order's settle_info.subsidy_amount (补差标识)
 		o.OpenID = c.OpenID

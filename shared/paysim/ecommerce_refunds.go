@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -113,7 +112,7 @@ func (s *Simulator) ecommerceRefundApply(r *apiRequest) *reply {
 	rf := &refund{
 		Request: wechatpay.RefundRequest{SubMchID: req.SubMchID, TransactionID: req.TransactionID, OutTradeNo: req.OutTradeNo,
 			OutRefundNo: req.OutRefundNo, Reason: req.Reason, NotifyURL: req.NotifyURL, FundsAccount: req.FundsAccount, Amount: req.Amount},
-		fingerprint: "ecommerce|" + fp, OutTradeNo: o.Request.OutTradeNo, RefundID: randid.RefundID(now),
+		fingerprint: "ecommerce|" + fp, OutTradeNo: o.Request.OutTradeNo, RefundID: s.ids.RefundID(now),
 		Status: wechatpay.RefundStatusProcessing, CreatedAt: now,
 	}
 	e := &ecommerceRefund{Request: req, Fingerprint: fp, RefundAccount: wechatpay.RefundSourceSubMerchant}
@@ -239,7 +238,7 @@ func (s *Simulator) returnAdvanceApply(r *apiRequest) *reply {
 	now := s.now()
 	switch {
 	case e.Return == nil:
-		e.Return = &returnAdvance{AdvanceReturnID: randid.Digits(28), Result: wechatpay.ReturnAdvanceProcessing, CreatedAt: now}
+		e.Return = &returnAdvance{AdvanceReturnID: s.ids.Digits(28), Result: wechatpay.ReturnAdvanceProcessing, CreatedAt: now}
 		s.settleReturnAdvance(e, now)
 	case e.Return.Result == wechatpay.ReturnAdvanceFailed:
 		// "回补结果将置为回补失败,系统不再重试,商户也无法重试" (垫付退款回补).

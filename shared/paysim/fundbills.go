@@ -10,7 +10,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -237,7 +236,7 @@ func (s *Simulator) offerEncryptedBill(r *apiRequest, body []byte, gz bool) *rep
 			}
 			data = b.Bytes()
 		}
-		key, nonce := randid.Alnum(32), randid.Alnum(16)
+		key, nonce := s.ids.Alnum(32), s.ids.Alnum(16)
 		var ct bytes.Buffer
 		if _, err := wechatpay.SealBillPart(&ct, bytes.NewReader(data), []byte(key), nonce); err != nil {
 			return errReply(http.StatusInternalServerError, "SYSTEM_ERROR", "paysim: sealing the bill: "+err.Error())
@@ -257,7 +256,7 @@ func (s *Simulator) offerEncryptedBill(r *apiRequest, body []byte, gz bool) *rep
 				hash = hex.EncodeToString(other[:])
 			}
 		}
-		token := randid.Alnum(48)
+		token := s.ids.Alnum(48)
 		s.mu.Lock()
 		s.st.bills[token] = &billFile{data: file, expires: now.Add(encryptedBillLifetime)}
 		s.mu.Unlock()

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -72,7 +71,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			// minutes, so an H5 order whose link has lapsed gets a fresh one.
 			if o.Kind == "h5" {
 				if l := s.st.h5Links[o.prepayID]; l == nil || now.After(l.created.Add(h5LinkLifetime)) {
-					o.prepayID = newPrepayID(now)
+					o.prepayID = s.ids.PrepayID(now)
 					o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), o.prepayID, o.Request.OutTradeNo, now)
 				}
 			}
@@ -85,7 +84,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			Kind: kind, Partner: partner, Request: req, RawRequest: json.RawMessage(bytes.Clone(r.Body)),
 			fingerprint: fp, TradeState: wechatpay.TradeStateNotPay, CreatedAt: now, ExpireAt: expire,
 		}
-		prepayID := newPrepayID(now)
+		prepayID := s.ids.PrepayID(now)
 		switch kind {
 		case "h5":
 			// WeChat's is https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=…&package=…;
@@ -93,7 +92,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			o.prepayID = prepayID
 			o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), prepayID, req.OutTradeNo, now)
 		case "native":
-			o.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + randid.Alnum(9)
+			o.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + s.ids.Alnum(9)
 		default:
 			o.Response.PrepayID = prepayID
 		}
@@ -476,14 +475,14 @@ func (s *Simulator) Pay(outTradeNo string, p PayRequest) (tx wechatpay.Transacti
 	}
 	o.TradeState = p.Result
 	if p.Result != wechatpay.TradeStateUserPaying {
-		o.TransactionID = randid.TransactionID(now)
+		o.TransactionID = s.ids.TransactionID(now)
 		s.st.byTransaction[o.TransactionID] = o
 		o.OpenID = p.OpenID
 		if py := o.Request.Payer; o.OpenID == "" && py != nil {
 			o.OpenID = firstNonEmpty(py.OpenID, py.SpOpenID, py.SubOpenID)
 		}
 		if o.OpenID == "" {
-			o.OpenID = "o" + randid.Alnum(27)
+			o.OpenID = s.ids.OpenID()
 		}
 		o.BankType = p.BankType
 		if o.BankType == "" {

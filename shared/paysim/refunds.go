@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -76,7 +75,7 @@ func (s *Simulator) createRefund(r *apiRequest) *reply {
 	}
 	now := s.now()
 	rf := &refund{
-		Request: req, fingerprint: fp, OutTradeNo: o.Request.OutTradeNo, RefundID: randid.RefundID(now),
+		Request: req, fingerprint: fp, OutTradeNo: o.Request.OutTradeNo, RefundID: s.ids.RefundID(now),
 		Status: wechatpay.RefundStatusProcessing, CreatedAt: now,
 	}
 	s.st.refunds[req.OutRefundNo] = rf
@@ -243,4 +242,8 @@ func (s *Simulator) simRefund(w http.ResponseWriter, r *http.Request) {
 
 func sortViews(v []OrderView) {
 	sort.Slice(v, func(i, j int) bool { return v[i].CreatedAt < v[j].CreatedAt })
+}
+
+func sortByOutTradeNo(v []OrderView) {
+	sort.Slice(v, func(i, j int) bool { return v[i].Transaction.OutTradeNo < v[j].Transaction.OutTradeNo })
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -40,6 +39,8 @@ type state struct {
 	AbnormalRefunds map[string]*abnormalRefund `json:"abnormal_refunds"`
 	// Sharing is profit sharing and subsidies (profitsharing.go).
 	Sharing *sharingState `json:"sharing"`
+	// Queued are the notifications of Config.ManualDelivery, oldest first (queue.go).
+	Queued []*QueuedNotification `json:"queued,omitempty"`
 }
 
 func newState() *state {
@@ -138,9 +139,4 @@ type Delivery struct {
 	NextRetryAfter string    `json:"next_retry_after,omitempty"`
 	// RequestID is the Request-ID header the attempt carried, as WeChat Pay's do.
 	RequestID string `json:"request_id,omitempty"`
-}
-
-// newPrepayID looks like wx + yyyyMMddHHmmss + random, 36 characters.
-func newPrepayID(t time.Time) string {
-	return "wx" + t.In(cst).Format("20060102150405") + randid.Alnum(20)
 }

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/paysls/wxpay/shared/randid"
 )
 
 // ResourceTypeEncrypted is the resource_type of every APIv3 notification.
@@ -162,7 +160,7 @@ func BuildNotification(aead *AEAD, in NotificationInput) ([]byte, error) {
 }
 
 func buildNotification(aead *AEAD, in NotificationInput) (Notification, []byte, error) {
-	nonce := randid.Alnum(12)
+	nonce := aeadNonce()
 	ct, err := aead.Seal(nonce, in.AssociatedData, in.Resource)
 	if err != nil {
 		return Notification{}, nil, err
