@@ -567,8 +567,8 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 	if s.SubsidyAmount > 0 && s.Subsidy == nil {
 		return ActSubsidy, due // WeChat Pay splits a subsidised order only after its subsidy
 	}
-	if len(s.planned(o.ShareRoom())) == 0 {
-		return ActFinish, due // nothing to split: finish at once
+	if room := o.ShareRoom(); room <= 0 || len(s.planned(room)) == 0 {
+		return ActFinish, due // nothing to split (all refunded, or shares round to nothing): finish
 	}
 	return ActSplit, due
 }
