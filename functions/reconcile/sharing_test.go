@@ -15,6 +15,7 @@ import (
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/platform"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -281,3 +282,46 @@ func (h *harness) simCall(method, path, body string) {
 
 func (h *harness) simPost(path, body string) { h.simCall(http.MethodPost, path, body) }
 func (h *harness) simDelete(path string)     { h.simCall(http.MethodDelete, path, "") }
+
+// A service provider's ordinary profit sharing (服务商分账, WXPAY_MODE=partner) follows
+// the same model through /v3/profitsharing/*: the receiver is added for the
+// sub-merchant, the split made, and the rest released with unfreeze (which does not say
+// how much). A share to a person cannot be returned (returns come only from MERCHANT_ID
+// receivers): a full refund afterwards waits, visibly, instead of being sent.
+func TestSharingPartnerUnfreeze(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Bundle.Mode, h.cfg.Bundle.Partner = config.ModePartner, true
+	var err error
+	if h.client, err = payclient.New(h.cfg, h.st, nil, payclient.Options{AllowLoopbackNotifyURL: true}); err != nil {
+		t.Fatal(err)
+	}
+	api := platform.API{Client: h.client, Mode: config.ModePartner}
+	if err := api.AddReceiver(h.ctx, platform.ReceiverInput{SubMchID: shareSub, Type: wechatpay.ReceiverPersonalOpenID, Account: "oReceiver0001", RelationType: "USER"}); err != nil {
+		t.Fatal(err)
+	}
+	plan := &payment.Sharing{API: payment.ShareAPIPartner, Planned: true,
+		Receivers: []payment.ShareReceiver{{Type: wechatpay.ReceiverPersonalOpenID, Account: "oReceiver0001", Amount: 50, Description: "推广佣金"}}}
+	h.sharedOrder("PSHARE001", 1000, plan)
+	h.clock.Advance(2 * time.Minute)
+	j := h.job(reconcile.Options{})
+	rep := h.pass(j)
+	o := h.read("PSHARE001")
+	if rep.Sharing.Finished != 1 || o.Sharing.Splits[0].State != wechatpay.ShareFinished || o.Sharing.Finish.State != wechatpay.ShareFinished || o.Sharing.Finish.Amount != -1 {
+		t.Fatalf("partner sharing: %+v %+v", rep.Sharing, o.Sharing)
+	}
+	var view paysim.SharePaymentView
+	h.simGet("/sim/profitsharing/payments/"+o.Payment.TransactionID, &view)
+	if !view.Money.Finished || view.Money.SharedOut != 50 || view.Money.Frozen != 0 {
+		t.Fatalf("simulator: %+v", view.Money)
+	}
+	if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFPSHARE1", Amount: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	h.pass(j)
+	o = h.read("PSHARE001")
+	rf, _ := h.ledger.Refund(h.ctx, shareSub, "RFPSHARE1")
+	if len(o.Sharing.Held) != 1 || rf.Held == "" || !strings.Contains(o.Sharing.HoldProblem, "cannot be returned") {
+		t.Fatalf("a share to a person: %+v refund %+v", o.Sharing, rf)
+	}
+	h.conserved("PSHARE001")
+}
