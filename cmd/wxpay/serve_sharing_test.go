@@ -13,7 +13,8 @@ import (
 )
 
 // sharingCart is a combine of three sub-merchants' sub-orders placed for profit
-// sharing: each pays the platform a 5 % commission; B also pays a supplier 20 fen and
+// sharing: each pays the platform a 5 % commission; B also pays a supplier 10 fen (the
+// same amount: two lines of one split in the fund bill) and
 // waits for the merchant's settle; C is subsidised by the platform (补差) 50 fen.
 func sharingCart(id, platform, holdUntil string) map[string]any {
 	commission := map[string]any{"type": "MERCHANT_ID", "account": platform, "rate": 0.05, "description": "平台佣金"}
@@ -22,7 +23,7 @@ func sharingCart(id, platform, holdUntil string) map[string]any {
 			"profit_sharing": map[string]any{"receivers": []any{commission}}},
 		{"order_id": id + "-B", "sub_mchid": "1900000110", "amount": 200, "description": "item 2",
 			"profit_sharing": map[string]any{"receivers": []any{commission,
-				map[string]any{"type": "MERCHANT_ID", "account": "1900000201", "amount": 20, "description": "供应商"}},
+				map[string]any{"type": "MERCHANT_ID", "account": "1900000201", "amount": 10, "description": "供应商"}},
 				"hold_until": holdUntil}},
 		{"order_id": id + "-C", "sub_mchid": "1900000111", "amount": 300, "description": "item 3",
 			"profit_sharing": map[string]any{"receivers": []any{commission}, "subsidy_amount": 50}},
@@ -152,7 +153,7 @@ func TestServeEcommerceSharingEndToEnd(t *testing.T) {
 		t.Fatalf("settle: %d %v", status, s)
 	}
 	p.reconcile()
-	if b = p.sharingOf("SHARECART1-B", "1900000110"); b["state"] != "finished" || b["released"] != float64(200-1-10-20) {
+	if b = p.sharingOf("SHARECART1-B", "1900000110"); b["state"] != "finished" || b["released"] != float64(200-1-10-10) {
 		t.Fatalf("B after the settle: %v", b)
 	}
 

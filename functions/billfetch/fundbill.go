@@ -235,7 +235,7 @@ func (j *Job) fundLine(ctx context.Context, row *wechatpay.FundBillRow, date str
 			Note: "the line names no sub-merchant (二级商户号)"})
 		return nil
 	}
-	v, ours, err := j.ledger.NoteFundLine(ctx, payment.FundLine{Kind: kind, Owner: row.SubMchID, No: row.Voucher, Amount: abs(row.Amount), Date: date})
+	v, ours, err := j.ledger.NoteFundLine(ctx, payment.FundLine{Kind: kind, Owner: row.SubMchID, No: row.Voucher, Amount: abs(row.Amount), Date: date, Note: row.Note})
 	if err != nil {
 		return fmt.Errorf("billfetch: note fund line %s: %w", row.Voucher, err)
 	}

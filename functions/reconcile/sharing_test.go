@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,12 +204,26 @@ func TestSharingReadsGrowWithDue(t *testing.T) {
 		h.platform()
 		j := h.job(reconcile.Options{})
 		raw := h.st.(*paymenttest.Guard).Store // the table is filled by hand, not by the ledger
-		for i := range settledN {
-			// Finished shared orders as the ledger leaves them: in no index.
-			if _, err := raw.Put(h.ctx, finishedShare(t, h, i), store.Condition{Absent: true}); err != nil {
-				t.Fatal(err)
-			}
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					// Finished shared orders as the ledger leaves them: in no index.
+					if _, err := raw.Put(h.ctx, finishedShare(t, h, i), store.Condition{Absent: true}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
 		}
+		for i := range settledN {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
 		for i := range due {
 			h.sharedOrder(dueNo(i), 1000, commission(h, 300))
 		}

@@ -118,6 +118,7 @@ type FundLine struct {
 	No     string // 业务凭证号: the merchant number (out_trade_no for the fee)
 	Amount int64  // fen, as the line books it (unsigned)
 	Date   string // the bill date, YYYY-MM-DD
+	Note   string // 备注: a share's description
 }
 
 // FundVerdict is how a fund bill line compares with the ledger.
@@ -211,23 +212,28 @@ func noteFund(o *Order, s *Sharing, ln FundLine) (FundVerdict, string) {
 		if sp == nil {
 			return FundUnknown, ""
 		}
-		var other *SplitReceiver
+		// One line per receiver: an unlisted success of that amount (its description,
+		// the line's 备注, first), else one listed on this date already (a re-run).
+		var free, noted, other *SplitReceiver
 		for i := range sp.Receivers {
 			r := &sp.Receivers[i]
-			if r.Account == o.Owner || r.Result != wechatpay.ShareResultSuccess {
-				continue
-			}
-			if r.Bill == ln.Date && r.Amount == ln.Amount {
-				return FundMatched, "noted"
-			}
-			if r.Bill == "" && r.Amount == ln.Amount {
-				return mark(&r.Bill, r.Amount, "", true)
-			}
-			if r.Bill == "" && other == nil {
+			switch {
+			case r.Account == o.Owner || r.Result != wechatpay.ShareResultSuccess:
+			case r.Amount == ln.Amount && r.Bill == "" && (free == nil || r.Description == ln.Note && free.Description != ln.Note):
+				free = r
+			case r.Amount == ln.Amount && r.Bill == ln.Date:
+				noted = r
+			case r.Bill == "" && other == nil:
 				other = r
 			}
 		}
-		if other != nil {
+		switch {
+		case free != nil:
+			free.Bill = ln.Date
+			return FundMatched, ""
+		case noted != nil:
+			return FundMatched, "noted"
+		case other != nil:
 			return FundAmount, fmt.Sprintf("share to %s of %d fen", other.Account, other.Amount)
 		}
 		return FundState, "split " + sp.State + ", no success of that amount left to list"
