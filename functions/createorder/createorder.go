@@ -164,7 +164,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	h.routesSharing(mux) // sharing.go
 	// Unknown paths answer 404 and known paths under another method 405 (with Allow),
 	// both as {code, message, hint}.
-	h.handler = apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes))
+	h.handler = h.withConsole(apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes)))
 	return h, nil
 }
 

@@ -85,7 +85,7 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	rf, err := h.refund(ctx, hist.Current, req.OutRefundNo, amount, req.Reason)
+	rf, err := h.refund(ctx, hist.Current, payment.RefundRequest{OutRefundNo: req.OutRefundNo, Amount: amount, Reason: req.Reason})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -96,10 +96,15 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 // refund asks for a refund of a paid attempt: the ledger reserves the amount on the
 // order (atomically against every other refund) and records the PROCESSING refund,
 // then WeChat Pay is asked; an immediate final result is applied at once, a later one
-// arrives by notification or reconcile.
-func (h *Handler) refund(ctx context.Context, order *payment.Order, outRefundNo string, amount int64, reason string) (*payment.Refund, error) {
-	rf, err := h.ledger.RequestRefund(ctx, order, payment.RefundRequest{OutRefundNo: outRefundNo, Amount: amount, Reason: reason,
-		Advance: h.cfg.Bundle.RefundAdvance})
+// arrives by notification or reconcile. req.TransactionID names a payment kept on the
+// order that is not its own (the console refunds a kept transaction): it is bounded by
+// that payment and refunded by its transaction_id.
+func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.RefundRequest) (*payment.Refund, error) {
+	outRefundNo, amount := req.OutRefundNo, req.Amount
+	if req.TransactionID == "" {
+		req.Advance = h.cfg.Bundle.RefundAdvance // WXPAY_REFUND_ADVANCE: the platform advances it (垫付)
+	}
+	rf, err := h.ledger.RequestRefund(ctx, order, req)
 	if err != nil {
 		switch {
 		case errors.Is(err, payment.ErrRefundConflict):
@@ -121,10 +126,14 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, outRefundNo 
 		return rf, nil // settled: the same answer; or held until its order's shares are back
 	}
 	// The mode's refund API: an e-commerce refund on a platform (shared/platform).
-	wrf, err := h.api.Refund(ctx, order.Owner, order.Create.SubAppID, wechatpay.RefundRequest{
+	wreq := wechatpay.RefundRequest{
 		OutTradeNo: rf.OutTradeNo, OutRefundNo: outRefundNo, Reason: rf.Reason, NotifyURL: h.notifyURL,
 		Amount: wechatpay.RefundAmount{Refund: amount, Total: rf.Total, Currency: "CNY"},
-	}, rf.Advance != nil)
+	}
+	if req.TransactionID != "" {
+		wreq.OutTradeNo, wreq.TransactionID = "", req.TransactionID
+	}
+	wrf, err := h.api.Refund(ctx, order.Owner, order.Create.SubAppID, wreq, rf.Advance != nil)
 	if err != nil {
 		var we *wechatpay.APIError
 		var ve *wechatpay.ValidationError

@@ -24,6 +24,8 @@ type SecretValues struct {
 	PlatformPublicKey []byte
 	// StorePassword is the Redis password of STORE_URL (Config.StorePassword).
 	StorePassword Secret
+	// ConsoleUsers are the operator console's users (Bundle.ConsoleUsers).
+	ConsoleUsers Secret
 }
 
 // SecretSource is a secret store FromEnv consults. Load is called at most once
@@ -92,6 +94,7 @@ func (c *Config) MergeSecrets(from string, v SecretValues) {
 	set(&c.APIv2Key, v.APIv2Key, "APIv2Key")
 	set(&c.Bundle.APIToken, v.APIToken, "APIToken")
 	set(&c.Bundle.WebhookSecret, v.WebhookSecret, "WebhookSecret")
+	set(&c.Bundle.ConsoleUsers, v.ConsoleUsers, "ConsoleUsers")
 	set(&c.Bundle.AppSecret, v.AppSecret, "AppSecret")
 	set(&c.StorePassword, v.StorePassword, "StorePassword")
 	if len(v.PlatformPublicKey) > 0 {

@@ -221,6 +221,9 @@ type Refund struct {
 	// be taken back first (sharing.go); "" once asked.
 	Held string `json:"held,omitempty"`
 
+	// Reissues are the 异常退款 sent while it was ABNORMAL (abnormal.go).
+	Reissues []Reissue `json:"reissues,omitempty"`
+
 	raw store.Record
 }
 
