@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"strings"
 	"time"
@@ -171,17 +170,22 @@ func (h *Handler) parseReceivers(ctx context.Context, in []ReceiverRequest, fiel
 }
 
 // parseRate reads a rate: a decimal fraction in (0, 1] with at most 4 decimals, as
-// ten-thousandths.
+// ten-thousandths (exactly: never through a float).
 func parseRate(s string) (int64, bool) {
-	r, ok := new(big.Rat).SetString(s)
-	if !ok || r.Sign() <= 0 || r.Cmp(big.NewRat(1, 1)) > 0 {
+	whole, frac, _ := strings.Cut(s, ".")
+	if (whole != "0" && whole != "1") || len(frac) > 4 || strings.Trim(frac, "0123456789") != "" {
 		return 0, false
 	}
-	r.Mul(r, big.NewRat(payment.RatioUnit, 1))
-	if !r.IsInt() {
-		return 0, false
+	n := int64(0)
+	if whole == "1" {
+		n = payment.RatioUnit
 	}
-	return r.Num().Int64(), true
+	scale := int64(payment.RatioUnit / 10)
+	for _, c := range frac {
+		n += int64(c-'0') * scale
+		scale /= 10
+	}
+	return n, n > 0 && n <= payment.RatioUnit
 }
 
 // receiverScope is where a receiver is noted: the platform's own list, or a service

@@ -226,6 +226,7 @@ type SubsidyLine struct {
 	SuccessTime string          `json:"success_time,omitempty"`
 	Reason      string          `json:"reason,omitempty"`
 	Returns     []SubsidyReturn `json:"returns,omitempty"`
+	Try         int             `json:"try,omitempty"` // 1, 2, … (a new number after a failure)
 	At          time.Time       `json:"at"`
 	Judged      string          `json:"judged,omitempty"`
 	Bill        string          `json:"bill,omitempty"`

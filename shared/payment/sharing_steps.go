@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/events"
@@ -672,7 +673,9 @@ func (l *Ledger) RequestSubsidy(ctx context.Context, o *Order, amount int64, des
 			return step{outcome: Duplicate}, nil
 		}
 		switch {
-		case !o.Paid() || o.InReview():
+		case o.InReview():
+			return step{}, fmt.Errorf("%w (%s)", ErrInReview, o.Review.Reason())
+		case !o.Paid():
 			return step{}, fmt.Errorf("%w (state %s)", ErrNotPaid, o.Status())
 		case len(s.Splits) > 0 || s.Finish != nil:
 			return step{}, fmt.Errorf("%w: WeChat Pay subsidises an order before its split (订单已分账,不能补差)", ErrShareStarted)
@@ -683,8 +686,10 @@ func (l *Ledger) RequestSubsidy(ctx context.Context, o *Order, amount int64, des
 		case s.Subsidy != nil && s.Subsidy.State == SubsidyCancelled:
 			return step{}, fmt.Errorf("%w: the subsidy was cancelled", ErrSubsidy)
 		}
-		s.Subsidy = &SubsidyLine{OutSubsidyNo: ShareNo(o.OutTradeNo, NoSubsidy, 0), Amount: amount, Description: or(description, "平台补差"),
-			RefundID: refundID, State: SharePending, At: now}
+		// A new try after a failure takes a new number: WeChat Pay answers a number it
+		// knows as it answered it the first time (同一补差单号多次请求等同一次).
+		s.Subsidy = &SubsidyLine{OutSubsidyNo: subsidyNo(o, s), Amount: amount, Description: or(description, "平台补差"),
+			RefundID: refundID, State: SharePending, At: now, Try: s.Subsidy.try() + 1}
 		s.RetryAt, s.Tries = time.Time{}, 0
 		c := *s.Subsidy
 		line = &c
@@ -734,6 +739,9 @@ func (l *Ledger) ApplySubsidy(ctx context.Context, o *Order, outOrderNo string, 
 			return step{outcome: Duplicate}, nil
 		}
 		s.RetryAt, s.Tries = time.Time{}, 0
+		if a.Result == wechatpay.SubsidySuccess && strings.HasPrefix(s.Problem, "subsidy ") {
+			s.Problem = "" // a subsidy that failed before is done (or cancelled) now
+		}
 		switch {
 		case a.Result != wechatpay.SubsidySuccess:
 			sub.State, sub.Judged = ShareFailed, ShareFailed
@@ -767,8 +775,8 @@ func (l *Ledger) RequestSubsidyCancel(ctx context.Context, o *Order, description
 		case s.SubsidyAmount <= 0:
 			return step{}, fmt.Errorf("%w: the order was placed without a subsidy amount", ErrSubsidy)
 		}
-		s.Subsidy = &SubsidyLine{OutSubsidyNo: ShareNo(o.OutTradeNo, NoSubsidy, 0), Amount: s.SubsidyAmount, Description: or(description, "取消补差"),
-			State: SharePending, Cancel: true, At: now}
+		s.Subsidy = &SubsidyLine{OutSubsidyNo: subsidyNo(o, s), Amount: s.SubsidyAmount, Description: or(description, "取消补差"),
+			State: SharePending, Cancel: true, At: now, Try: s.Subsidy.try() + 1}
 		s.RetryAt, s.Tries = time.Time{}, 0
 		return step{outcome: Applied}, nil
 	})
@@ -818,6 +826,23 @@ func (l *Ledger) RequestSubsidyReturn(ctx context.Context, o *Order, outRefundNo
 		line = &c
 	}
 	return res.Order, line, nil
+}
+
+// try is how many times the subsidy (or its cancel) was asked.
+func (sub *SubsidyLine) try() int {
+	if sub == nil {
+		return 0
+	}
+	return max(sub.Try, 1)
+}
+
+// subsidyNo is the number of the next try of the order's subsidy: {out_trade_no}@B,
+// then @B2, @B3, …
+func subsidyNo(o *Order, s *Sharing) string {
+	if s.Subsidy == nil {
+		return ShareNo(o.OutTradeNo, NoSubsidy, 0)
+	}
+	return ShareNo(o.OutTradeNo, NoSubsidy, s.Subsidy.try()+1)
 }
 
 func (s *Sharing) subsidyReturn(no string) *SubsidyReturn {
