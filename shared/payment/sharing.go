@@ -93,6 +93,9 @@ type Sharing struct {
 	// nothing is split and the order is only finished).
 	Receivers []ShareReceiver `json:"receivers,omitempty"`
 	Planned   bool            `json:"planned,omitempty"`
+	// PlanFrom is the first split of the current plan: a plan given again after a split
+	// failed (or finished with a share closed) starts afresh from the next one.
+	PlanFrom int `json:"plan_from,omitempty"`
 	// HoldUntil keeps the split back until then; SettledAt is when the merchant
 	// confirmed (POST /orders/{id}/settle), which ends the hold earlier.
 	HoldUntil time.Time `json:"hold_until,omitzero"`
@@ -453,7 +456,7 @@ func (s *Sharing) finished() bool {
 // lastSplitDone reports whether a split finished with every receiver paid — the order
 // is then finished — and whether one finished with a receiver closed.
 func (s *Sharing) splitOutcome() (done, closed bool) {
-	for i := len(s.Splits) - 1; i >= 0; i-- {
+	for i := len(s.Splits) - 1; i >= s.PlanFrom; i-- {
 		sp := s.Splits[i]
 		switch sp.State {
 		case ShareFailed:

@@ -105,10 +105,10 @@ func (l *Ledger) Settle(ctx context.Context, o *Order, req SettleRequest) (Resul
 			switch {
 			case s.Planned && slices.Equal(s.Receivers, req.Receivers) && !s.SettledAt.IsZero() && !failed:
 				return step{outcome: Duplicate}, nil
-			case len(s.Splits) > 0 && !failed:
+			case len(s.Splits) > s.PlanFrom && !failed: // the current plan was split already
 				return step{}, ErrShareStarted
 			}
-			s.Receivers, s.Planned = req.Receivers, true
+			s.Receivers, s.Planned, s.PlanFrom = req.Receivers, true, len(s.Splits)
 		} else {
 			switch {
 			case !s.Planned:

@@ -209,3 +209,42 @@ func TestSharesBoundedByWhatTheOrderHolds(t *testing.T) {
 		t.Fatalf("refund record after release: %+v", rf)
 	}
 }
+
+// A split that finished with a share closed (the receiver's account invalid) stops the
+// order until the merchant gives a plan again: an empty one finishes it (everything
+// released to the sub-merchant), another one splits again from the next split.
+func TestReplanAfterAClosedShare(t *testing.T) {
+	l, clk := sharingLedger(t)
+	ctx := context.Background()
+	o := sharedPaid(t, l, "REPLAN0001", 1000, commissionPlan(1000))
+	*clk = now.Add(2 * time.Minute)
+	o, sp, err := l.ReserveSplit(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _, err = l.ApplySplit(ctx, o, sp.OutOrderNo, payment.ShareResult{State: wechatpay.ShareFinished,
+		Receivers: []payment.SplitReceiver{{Account: "1900000002", Amount: 100, Result: wechatpay.ShareResultClosed, FailReason: wechatpay.ShareFailAccountAbnormal}}})
+	if err != nil || o.Sharing.Problem == "" {
+		t.Fatalf("closed share: %+v %v", o.Sharing, err)
+	}
+	if act, _ := o.NextShare(*clk); act != payment.ActNone {
+		t.Fatalf("after a closed share: %s, want a person", act)
+	}
+	if ev := eventTypes(o.Record()); ev != "order.paid,"+payment.EventShareFailed {
+		t.Fatalf("events %s", ev)
+	}
+	res, err := l.Settle(ctx, o, payment.SettleRequest{Plan: true, Receivers: commissionPlan(500).Receivers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act, _ := res.Order.NextShare(*clk); act != payment.ActSplit {
+		t.Fatalf("a new plan: %s, want a split", act)
+	}
+	res, err = l.Settle(ctx, res.Order, payment.SettleRequest{Plan: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act, _ := res.Order.NextShare(*clk); act != payment.ActFinish {
+		t.Fatalf("an empty plan: %s, want the finish", act)
+	}
+}
