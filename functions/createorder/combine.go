@@ -135,12 +135,13 @@ func (h *Handler) combineCreate(w http.ResponseWriter, r *http.Request, req *Cre
 		h.writeError(w, r, e)
 		return true
 	}
-	c, subs, placed, err := h.placeCombine(ctx, co)
+	c, subs, placed, wait, err := h.placeCombine(ctx, co)
 	if err != nil {
 		h.writeError(w, r, err)
 		return true
 	}
 	v, err := h.combineAnswer(co, c, subs)
+	wait() // the prepay answer is written while the pay parameters are signed
 	if err != nil {
 		h.writeError(w, r, err)
 		return true
@@ -338,15 +339,16 @@ func combineFingerprint(o *order, subs []payment.SubOrder) string {
 
 // placeCombine runs the idempotent create of a combine, like create: the attempt to
 // answer with, its sub-orders, and whether this call placed it.
-func (h *Handler) placeCombine(ctx context.Context, co *combineOrder) (*payment.Combine, []*payment.Order, bool, error) {
+func (h *Handler) placeCombine(ctx context.Context, co *combineOrder) (*payment.Combine, []*payment.Order, bool, func(), error) {
 	deadline := time.Now().Add(h.lease + 2*time.Second)
 	pause := 10 * time.Millisecond
+	none := func() {}
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, false, err
+			return nil, nil, false, none, err
 		}
 		if time.Now().After(deadline) {
-			return nil, nil, false, fail(http.StatusConflict, "CREATE_IN_PROGRESS",
+			return nil, nil, false, none, fail(http.StatusConflict, "CREATE_IN_PROGRESS",
 				fmt.Sprintf("combine %s is being created by another request that has not finished", co.orderID),
 				"retry the same request in a few seconds; it is safe to repeat")
 		}
@@ -356,18 +358,18 @@ func (h *Handler) placeCombine(ctx context.Context, co *combineOrder) (*payment.
 			continue
 		case errors.Is(err, errWait):
 		case errors.Is(err, errReplay):
-			return c, subs, false, nil
+			return c, subs, false, none, nil
 		case err != nil:
-			return nil, nil, false, err
+			return nil, nil, false, none, err
 		default:
-			c, err := h.prepayCombine(ctx, co, c, claim)
-			return c, subs, err == nil, err
+			c, wait, err := h.prepayCombine(ctx, co, c, claim)
+			return c, subs, err == nil, wait, err
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, false, ctx.Err()
+			return nil, nil, false, none, ctx.Err()
 		case <-t.C:
 		}
 		pause = min(pause*2, 200*time.Millisecond)
@@ -401,6 +403,14 @@ func (h *Handler) combineStep(ctx context.Context, co *combineOrder) (*payment.C
 	act, err := h.judgeCombine(cur, subs, co)
 	if err != nil {
 		return nil, "", nil, err
+	}
+	if act == actReprice && missing(subs) {
+		// A create that stopped between the combine and its sub-orders: write them, so
+		// that the retired attempt closes them and the new one's pointers have a first
+		// attempt to move from.
+		if subs, err = h.ledger.ReserveSubOrders(ctx, cur); err != nil {
+			return nil, "", nil, h.takenError(err, co, cur.Attempt)
+		}
 	}
 	switch act {
 	case actReplay:
@@ -771,10 +781,12 @@ func (h *Handler) settleCombine(ctx context.Context, c *payment.Combine) error {
 }
 
 // prepayCombine places the combine at WeChat Pay and records the answer (the claim
-// COMPLETED).
-func (h *Handler) prepayCombine(ctx context.Context, co *combineOrder, c *payment.Combine, claim string) (*payment.Combine, error) {
+// COMPLETED) in the background: wait returns once it is written (or failed to be:
+// then a replay prepays again and WeChat Pay answers the same session).
+func (h *Handler) prepayCombine(ctx context.Context, co *combineOrder, c *payment.Combine, claim string) (*payment.Combine, func(), error) {
+	none := func() {}
 	if co.scene == SceneCashier {
-		return c, nil // the cashier page places it when opened
+		return c, none, nil // the cashier page places it when opened
 	}
 	req := wechatpay.CombinePrepayRequest{CombineAppID: h.cfg.AppID, CombineMchID: h.cfg.MchID, CombineOutTradeNo: c.CombineNo,
 		NotifyURL: h.notifyURL, SubOrders: make([]wechatpay.CombineSubOrder, len(c.SubOrders))}
@@ -804,7 +816,7 @@ func (h *Handler) prepayCombine(ctx context.Context, co *combineOrder, c *paymen
 	cancel()
 	if err != nil {
 		h.releaseCombine(c, claim)
-		return nil, err
+		return nil, none, err
 	}
 	now := h.now()
 	var ans payment.Prepay
@@ -824,21 +836,23 @@ func (h *Handler) prepayCombine(ctx context.Context, co *combineOrder, c *paymen
 		ans.CodeURL = resp.CodeURL
 	default:
 		h.releaseCombine(c, claim)
-		return nil, fmt.Errorf("createorder: combine prepay %s answered none of prepay_id, h5_url, code_url", c.CombineNo)
+		return nil, none, fmt.Errorf("createorder: combine prepay %s answered none of prepay_id, h5_url, code_url", c.CombineNo)
 	}
 	if until.IsZero() {
 		until = now.Add(prepayIDLife)
 	}
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	out, err := h.ledger.CompleteCombine(wctx, c, claim, ans, until)
-	wcancel()
-	if err != nil {
-		h.log.Warn("combine prepay answer not recorded", "key", c.Key(), "error", err.Error())
-		cp := *c
-		cp.Claim = payment.Claim{Status: payment.ClaimCompleted, ID: claim, PayloadHash: co.fp, Answer: ans, Expiry: until}
-		out = &cp
-	}
-	return out, nil
+	out := *c
+	out.Claim = payment.Claim{Status: payment.ClaimCompleted, ID: claim, PayloadHash: co.fp, Answer: ans, Expiry: until}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer wcancel()
+		if _, err := h.ledger.CompleteCombine(wctx, c, claim, ans, until); err != nil {
+			h.log.Warn("combine prepay answer not recorded", "key", c.Key(), "error", err.Error())
+		}
+	}()
+	return &out, func() { <-done }, nil
 }
 
 // combineState is the combine's state as a whole (see CombineView).
@@ -1129,4 +1143,27 @@ func advanceView(a *payment.Advance) *AdvanceView {
 		state = "OWED"
 	}
 	return &AdvanceView{State: state, ReturnAmount: a.Amount, AdvanceReturnID: a.ReturnID, SuccessTime: a.SuccessTime}
+}
+
+// followCombine reads a sub-order at its combine's current attempt: a re-priced
+// combine moves its sub-orders' pointers after its own, and a process stopped between
+// the two leaves a sub-order behind, which its next read finishes moving
+// (payment.PointSubOrders). Other orders are returned as they are.
+func (h *Handler) followCombine(ctx context.Context, hist *payment.History) (*payment.History, error) {
+	ref := hist.First.Combine
+	if ref == nil {
+		return hist, nil
+	}
+	ch, err := h.ledger.Combine(ctx, ref.Owner, ref.OrderID)
+	if err != nil || ch.Current.Attempt <= max(hist.Current.Attempt, 1) {
+		return hist, nil // a combine not found here is not the sub-order's problem
+	}
+	if err := h.ledger.PointSubOrders(ctx, ch.Current); err != nil {
+		return nil, fmt.Errorf("createorder: move the sub-orders of %s: %w", ref.OrderID, err)
+	}
+	fresh, err := h.ledger.Order(ctx, hist.First.Owner, hist.First.OrderID)
+	if err != nil {
+		return nil, fmt.Errorf("createorder: read order %s: %w", hist.First.OrderID, err)
+	}
+	return fresh, nil
 }

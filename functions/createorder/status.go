@@ -102,7 +102,7 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History
 	case err != nil:
 		return nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
 	}
-	return hist, nil
+	return h.followCombine(ctx, hist) // combine.go: a sub-order follows its re-priced combine
 }
 
 func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) {

@@ -28,6 +28,13 @@ func (j *Job) combine(ctx context.Context, rec store.Record, now time.Time, c *c
 		log.Error("reconcile: decode combine", "error", err.Error())
 		return
 	}
+	// A re-priced combine's sub-orders follow it (a process stopped between the
+	// combine's pointer and theirs left them behind).
+	if err := j.ledger.PointSubOrders(ctx, cb); err != nil {
+		c.errors.Add(1)
+		log.Error("reconcile: move sub-orders to the combine's attempt", "error", err.Error())
+		return
+	}
 	subs, err := j.ledger.SubOrders(ctx, cb)
 	if err != nil {
 		c.errors.Add(1)

@@ -226,6 +226,7 @@ func (w *world) checkFinal() {
 		}
 	}
 	w.checkEvents(tr)
+	w.checkCombines(tr) // platform.go
 }
 
 // checkAgrees compares attempt o as the bundle shows it with WeChat Pay.

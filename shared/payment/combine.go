@@ -12,7 +12,7 @@ package payment
 // notification (TRANSACTION.SUCCESS with combine_out_trade_no) carries every sub-order's
 // result, and ApplyCombine applies each one through the ordinary payment transition.
 //
-// combine.paid. When every sub-order of a combine is paid, one combine.paid event is
+// combine.paid. When every sub-order of a combine holds its payment, one combine.paid event is
 // recorded — on the combine's last sub-order (CombineRef.Last), in the same write as
 // that sub-order's own transition, after every other sub-order's payment is durably
 // recorded. So a combine notification costs at most n conditional writes (one per
@@ -597,6 +597,9 @@ func (l *Ledger) PointSubOrders(ctx context.Context, c *Combine) error {
 		s := c.SubOrders[i]
 		for range maxRetries {
 			first, err := l.Attempt(ctx, s.SubMchID, s.OrderID)
+			if errors.Is(err, ErrNotFound) {
+				return nil // never written: nothing points anywhere (createorder writes it before re-pricing)
+			}
 			if err != nil {
 				return err
 			}
@@ -851,7 +854,7 @@ func (l *Ledger) ApplyCombine(ctx context.Context, ct *wechatpay.CombineTransact
 		if wrote {
 			res.Writes++
 		}
-		if r.Order != nil && r.Order.Paid() && !r.Order.InReview() && r.Order.Payment.TransactionID == tx.TransactionID {
+		if holds(r.Order, tx.TransactionID) {
 			paid[i] = r.Order
 		}
 		res.Announced = res.Announced || hasEvent(r.Events, EventCombinePaid)
@@ -877,6 +880,13 @@ func (l *Ledger) ApplyCombine(ctx context.Context, ct *wechatpay.CombineTransact
 		}
 	}
 	return res, nil
+}
+
+// holds reports whether sub-order o accepted transaction txid as its payment (a REVIEW
+// about its refunds later does not undo that; a payment kept as a conflict — paid after
+// the combine's close was asked for, another amount — is not its payment).
+func holds(o *Order, txid string) bool {
+	return o != nil && o.Payment != nil && o.Payment.TransactionID == txid
 }
 
 func hasEvent(evs []events.Event, typ string) bool {
@@ -907,7 +917,7 @@ func (l *Ledger) applySub(ctx context.Context, tx *wechatpay.Transaction, source
 			return step{outcome: Duplicate}, nil
 		}
 		st := decidePayment(o, exists, tx, data, source, l.now(), l.RefundLatePayments)
-		if announce != nil && o.Combine != nil && o.Combine.Last && !o.Combine.Announced && o.Paid() && !o.InReview() {
+		if announce != nil && o.Combine != nil && o.Combine.Last && !o.Combine.Announced && holds(o, tx.TransactionID) {
 			if ev, ok := announce(o); ok {
 				o.Combine.Announced = true
 				st.events = append(st.events, ev)
@@ -933,7 +943,7 @@ func announcement(o *Order, ct *wechatpay.CombineTransaction, paid []*Order, sel
 		if i == self {
 			p = o
 		}
-		if p == nil || !p.Paid() || p.InReview() {
+		if p == nil || p.Payment == nil {
 			return pendingEvent{}, false
 		}
 		ev.Amount += p.Payment.Amount
