@@ -251,6 +251,7 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		}
 		b.now = b.sim.Clock().Now
 		configureServeSimulator(&cfg, o)
+		configureSimSharing(b.sim, cfg.NotifyURL, log) // serve_sharing.go
 	}
 	if b.consolePassword, err = localConsoleUser(&cfg, o); err != nil {
 		b.Close()

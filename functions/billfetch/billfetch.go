@@ -81,6 +81,7 @@ type Job struct {
 	merchants []merchant // whose trade bills to fetch
 	api       platform.API
 	fundMchID string // whose fund-flow bill (the merchant / service provider itself)
+	ecommerce bool   // a platform: its sub-merchants' encrypted fund bills too
 
 	// beforeDownload runs between applying for a bill and downloading it (tests let
 	// the download_url lapse there).
@@ -134,7 +135,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 	if cfg.Bundle.Ecommerce() {
 		// A platform's sub-merchants are many: one bill lists them all (platform.go).
 		j.merchants = []merchant{{mchid: cfg.MchID, client: j.client, all: true}}
-		j.fundMchID = cfg.MchID
+		j.fundMchID, j.ecommerce = cfg.MchID, true
 	} else if cfg.Bundle.Partner {
 		if cfg.Bundle.SubMchID == "" {
 			return nil, fmt.Errorf("billfetch: partner mode (%s=1) needs %s: the sub-merchant whose bills to fetch", config.EnvPartner, config.EnvSubMchID)
@@ -177,6 +178,11 @@ func (j *Job) RunDate(ctx context.Context, date string) (runtime.Report, error) 
 	r, err := j.fundFlowBill(ctx, day)
 	reports = append(reports, r)
 	errs = append(errs, err)
+	if j.ecommerce { // a platform's sub-merchant fund bills (fundbill.go)
+		r, err := j.subFundBill(ctx, day)
+		reports = append(reports, r)
+		errs = append(errs, err)
+	}
 	out := runtime.Report{"date": date, "bills": reports}
 	return out, errors.Join(errs...)
 }

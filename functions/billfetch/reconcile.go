@@ -75,6 +75,10 @@ type BillReport struct {
 	Truncated     bool           `json:"discrepancies_truncated,omitempty"`
 	Totals        any            `json:"totals,omitempty"`
 	Error         string         `json:"error,omitempty"`
+	// Files and Rejected: an encrypted bill's files, and each time one was rejected
+	// (GCM tag or hash: tampered or damaged) and applied for again (fundbill.go).
+	Files    int      `json:"files,omitempty"`
+	Rejected []string `json:"rejected,omitempty"`
 }
 
 // ReportKey is the store key of a bill's report.

@@ -75,6 +75,8 @@ type SubOrderView struct {
 	PaidAt        string `json:"paid_at,omitempty"`
 	Refunded      int64  `json:"refunded,omitempty"`
 	ReviewReason  string `json:"review_reason,omitempty"`
+	// ProfitSharing is the sub-order's profit sharing (sharing_view.go).
+	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
 }
 
 // CombineView is a combine as POST /orders (its create) and GET /orders/{order_id} answer
@@ -174,6 +176,10 @@ func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *paym
 	if req.GoodsTag != "" {
 		return nil, badRequest(wechatpay.CodeParamError, "goods_tag is not taken for a combine")
 	}
+	if v := strings.TrimSpace(string(req.ProfitSharing)); v != "" && v != "null" && v != "false" {
+		return nil, badRequest(wechatpay.CodeParamError, "profit_sharing of a combine belongs in each sub_orders[] entry: each sub-order is split on its own").
+			withHint("move it into the sub-orders: sub_orders[i].profit_sharing")
+	}
 	co := &combineOrder{}
 	var subs []payment.SubOrder
 	var total int64
@@ -194,7 +200,7 @@ func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *paym
 				withHint("leave amount out and give each sub-order its amount in fen · 合单金额为各子单金额之和")
 		}
 		var e *apiError
-		if subs, total, e = h.validateSubOrders(req); e != nil {
+		if subs, total, e = h.validateSubOrders(r.Context(), req); e != nil {
 			return nil, e
 		}
 	}
@@ -231,7 +237,7 @@ func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *paym
 // service provider: "最多支持子单条数:50", 合单下单-H5, pay.weixin.qq.com/doc/v3/partner/
 // 4012760626), each an order_id of its own (not the combine's, not repeated), a
 // sub-merchant, an amount in integer fen, a description.
-func (h *Handler) validateSubOrders(req *CreateRequest) ([]payment.SubOrder, int64, *apiError) {
+func (h *Handler) validateSubOrders(ctx context.Context, req *CreateRequest) ([]payment.SubOrder, int64, *apiError) {
 	n := len(req.SubOrders)
 	hint := fmt.Sprintf("a combine has %d to %d sub-orders; one sub-order is an ordinary order (send amount instead of sub_orders) · 合单须包含%d-%d笔子单",
 		MinCombineSubOrders, wechatpay.MaxCombineSubOrders, MinCombineSubOrders, wechatpay.MaxCombineSubOrders)
@@ -283,17 +289,13 @@ func (h *Handler) validateSubOrders(req *CreateRequest) ([]payment.SubOrder, int
 		if len(attach) > 128 {
 			return nil, 0, badRequest(wechatpay.CodeParamError, "%s is %d bytes; WeChat Pay accepts at most 128", f("attach"), len(attach))
 		}
-		var share bool
-		switch v := strings.TrimSpace(string(s.ProfitSharing)); v {
-		case "", "null", "false":
-		case "true":
-			share = true
-		default:
-			return nil, 0, badRequest(wechatpay.CodeParamError, "%s is %s; send true to freeze the sub-order's funds for profit sharing (settle_info.profit_sharing), or leave it out", f("profit_sharing"), v)
+		share, e := h.parseSharing(ctx, s.ProfitSharing, f("profit_sharing"), sub, amt, true) // sharing.go
+		if e != nil {
+			return nil, 0, e
 		}
 		total += amt
 		subs[i] = payment.SubOrder{OrderID: s.OrderID, SubMchID: sub, SubAppID: s.SubAppID, Amount: amt, Description: s.Description,
-			Attach: attach, ProfitSharing: share}
+			Attach: attach, ProfitSharing: share != nil, Sharing: share}
 	}
 	if err := wechatpay.ValidateAmount("the combine's total", total); err != nil {
 		return nil, 0, badRequest(wechatpay.CodeParamError, "%v", err)
@@ -321,10 +323,11 @@ func combineFingerprint(o *order, subs []payment.SubOrder) string {
 		OrderID, SubMchID, SubAppID, Description, Attach string
 		Amount                                           int64
 		Share                                            bool
+		Sharing                                          *payment.Sharing `json:",omitempty"`
 	}
 	ss := make([]sub, len(subs))
 	for i, s := range subs {
-		ss[i] = sub{s.OrderID, s.SubMchID, s.SubAppID, s.Description, s.Attach, s.Amount, s.ProfitSharing}
+		ss[i] = sub{s.OrderID, s.SubMchID, s.SubAppID, s.Description, s.Attach, s.Amount, s.ProfitSharing, s.Sharing}
 	}
 	b, _ := json.Marshal(struct {
 		Single string
@@ -795,6 +798,9 @@ func (h *Handler) prepayCombine(ctx context.Context, co *combineOrder, c *paymen
 			SubAppID: s.SubAppID, Description: s.Description, Amount: wechatpay.CombineAmount{TotalAmount: s.Amount, Currency: "CNY"}}
 		if s.ProfitSharing {
 			so.SettleInfo = &wechatpay.CombineSettleInfo{ProfitSharing: true}
+			if s.Sharing != nil {
+				so.SettleInfo.SubsidyAmount = s.Sharing.SubsidyAmount // 补差 (sharing.go)
+			}
 		}
 		req.SubOrders[i] = so
 	}
@@ -903,6 +909,7 @@ func (h *Handler) combineView(c *payment.Combine, subs []*payment.Order) *Combin
 		}
 		if o := subs[i]; o != nil {
 			sv.State, sv.Refunded, sv.ReviewReason = o.Status(), o.Refunded(), o.Review.Reason()
+			sv.ProfitSharing = sharingView(o, h.now()) // sharing_view.go
 			if o.Payment != nil {
 				sv.TransactionID, sv.PaidAt = o.Payment.TransactionID, o.Payment.SuccessTime
 			}

@@ -327,7 +327,7 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (*payment.Ord
 	}
 	rec, err := h.ledger.CreateOrder(ctx, payment.NewOrder{
 		MchID: o.owner, AppID: o.appID, OrderID: o.orderID, Attempt: n, Amount: o.amount,
-		Scene: o.scene, ExpiresAt: exp, Create: createInfo(o), Claim: cr,
+		Scene: o.scene, ExpiresAt: exp, Create: createInfo(o), Claim: cr, Sharing: o.sharing,
 	})
 	var ex *payment.ExistsError
 	if errors.As(err, &ex) {
@@ -366,6 +366,9 @@ func (h *Handler) prepay(ctx context.Context, o *order, rec *payment.Order, clai
 	}
 	if o.wx == wechatpay.SceneH5 {
 		req.SceneInfo = &wechatpay.SceneInfo{PayerClientIP: o.clientIP, H5Info: o.h5}
+	}
+	if rec.Sharing != nil {
+		req.SettleInfo = &wechatpay.SettleInfo{ProfitSharing: true} // frozen until split (sharing.go)
 	}
 	budget := h.lease - time.Second
 	if budget < time.Second {

@@ -172,6 +172,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	mux.HandleFunc("POST /orders/{order_id}/refunds", h.createRefund)
 	mux.HandleFunc("GET /orders/{order_id}/refunds/{out_refund_no}", h.getRefund)
 	mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
+	h.routesSharing(mux) // sharing.go
 	// Unknown paths answer 404 and known paths under another method 405 (with Allow),
 	// both as {code, message, hint}.
 	h.handler = h.withConsole(apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes)))
@@ -179,7 +180,8 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 }
 
 // Routes are the order API's routes, as a 404's hint lists them.
-const Routes = "POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid"
+const Routes = "POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid, " +
+	"POST /orders/{order_id}/settle, POST /orders/{order_id}/subsidy[/cancel|/returns], POST /profitsharing/receivers, DELETE /profitsharing/receivers/{account}"
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }

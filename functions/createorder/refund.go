@@ -37,6 +37,9 @@ type RefundView struct {
 	ReviewReason string `json:"review_reason,omitempty"`
 	// ReviewCauses are why the refund is REVIEW (refund_names_another_order, …).
 	ReviewCauses []CauseView `json:"review_causes,omitempty"`
+	// WaitingFor says why a refund of a shared order is not yet asked of WeChat Pay: its
+	// shares are being taken back first (分账回退); reconcile asks for it after.
+	WaitingFor string `json:"waiting_for,omitempty"`
 	// Advance is the platform's advance of the refund (垫付) and its return (ecommerce).
 	Advance *AdvanceView `json:"advance,omitempty"`
 }
@@ -45,7 +48,8 @@ func refundView(r *payment.Refund) RefundView {
 	return RefundView{
 		OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, OrderID: r.OrderID, State: r.Status(), Amount: r.Amount,
 		RefundID: r.RefundID, SuccessTime: r.SuccessTime, ReviewReason: r.Review.Reason(), ReviewCauses: causeViews(r.Review.Pending()),
-		Advance: advanceView(r.Advance), // combine.go
+		WaitingFor: r.Held,
+		Advance:    advanceView(r.Advance), // combine.go
 	}
 }
 
@@ -118,8 +122,8 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 		}
 		return nil, err
 	}
-	if rf.State != wechatpay.RefundStatusProcessing {
-		return rf, nil // settled: the same answer
+	if rf.State != wechatpay.RefundStatusProcessing || rf.Held != "" {
+		return rf, nil // settled: the same answer; or held until its order's shares are back
 	}
 	// The mode's refund API: an e-commerce refund on a platform (shared/platform).
 	wreq := wechatpay.RefundRequest{
@@ -215,7 +219,7 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	if rf.State == wechatpay.RefundStatusProcessing && !rf.InReview() && !h.recentlyChecked(rf.Key()) {
+	if rf.State == wechatpay.RefundStatusProcessing && rf.Held == "" && !rf.InReview() && !h.recentlyChecked(rf.Key()) {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		wrf, qerr := h.api.QueryRefund(qctx, owner, hist.Current.Create.SubAppID, no)
 		cancel()

@@ -36,6 +36,8 @@ type OrderView struct {
 	Previous []AttemptView `json:"previous,omitempty"`
 	// CombineOrderID is the combine (合单) the order is a sub-order of.
 	CombineOrderID string `json:"combine_order_id,omitempty"`
+	// ProfitSharing is the order's profit sharing and subsidy (sharing_view.go).
+	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
 }
 
 // CauseView is one reason a record is in REVIEW.
@@ -161,6 +163,7 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, 
 	if rec.Combine != nil {
 		v.CombineOrderID = rec.Combine.OrderID
 	}
+	v.ProfitSharing = sharingView(rec, h.now())
 	if err := h.ledger.Previous(ctx, hist); err != nil {
 		return nil, err
 	}

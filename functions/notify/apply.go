@@ -30,6 +30,8 @@ func apply(ctx context.Context, l *payment.Ledger, n notice) (applied, error) {
 	switch {
 	case n.combine != nil:
 		return applyCombine(ctx, l, n) // combine.go
+	case n.sharing != nil:
+		res, err = l.ApplyShareNotice(ctx, n.sharing, n.source) // shared/payment/sharing_steps.go
 	case n.refund != nil:
 		res, err = l.ApplyRefund(ctx, n.refund, n.source)
 	case n.tx != nil:

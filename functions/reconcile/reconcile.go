@@ -131,6 +131,9 @@ type Report struct {
 	EventsFailed   int    `json:"events_failed"`
 	AdvanceReturns int    `json:"advance_returns,omitempty"` // returns of advanced refunds recorded (combines.go)
 	Stopped        string `json:"stopped,omitempty"`         // "deadline" when the run was cut short
+
+	// Sharing is the profit-sharing phase (sharing.go).
+	Sharing SharingReport `json:"sharing,omitzero"`
 }
 
 func (r Report) asMap() runtime.Report {
@@ -139,6 +142,9 @@ func (r Report) asMap() runtime.Report {
 		"delivered": r.Delivered, "errors": r.Errors, "refunds_settled": r.RefundsSettled,
 		"refunds_stuck": r.RefundsStuck, "late_refunds": r.LateRefunds, "throttled": r.Throttled, "events_failed": r.EventsFailed,
 		"advance_returns": r.AdvanceReturns,
+	}
+	if r.Sharing != (SharingReport{}) {
+		m["sharing"] = r.Sharing
 	}
 	if r.Stopped != "" {
 		m["stopped"] = r.Stopped
@@ -149,6 +155,8 @@ func (r Report) asMap() runtime.Report {
 // counters are a run's report under concurrency.
 type counters struct {
 	examined, settled, closed, pending, errors, refundsSettled, stuck, late, throttled, advances atomic.Int64
+	// the profit-sharing phase (sharing.go)
+	sharesExamined, shares, finishes, returns, refundsReleased, sharesFailed atomic.Int64
 }
 
 // Run is the runtime.Job: one pass over everything due at now.
@@ -170,8 +178,9 @@ func (j *Job) Pass(ctx context.Context, now time.Time) (Report, error) {
 		payment.PendingLateRefunds:    j.lateRefund,
 		payment.PendingCombines:       j.combine,       // combines.go
 		payment.PendingAdvanceReturns: j.advanceReturn, // combines.go
+		payment.PendingShares:         j.share,         // sharing.go
 	}
-	for _, index := range []string{payment.PendingOrders, payment.PendingRefunds, payment.PendingLateRefunds, payment.PendingCombines, payment.PendingAdvanceReturns} {
+	for _, index := range []string{payment.PendingOrders, payment.PendingRefunds, payment.PendingLateRefunds, payment.PendingCombines, payment.PendingAdvanceReturns, payment.PendingShares} {
 		if err := j.each(work, index, now, func(ctx context.Context, rec store.Record) { handlers[index](ctx, rec, now, &c, lim) }); err != nil {
 			errs = append(errs, err)
 		}
@@ -204,6 +213,7 @@ func (j *Job) Pass(ctx context.Context, now time.Time) (Report, error) {
 		Throttled: int(c.throttled.Load()), Delivered: delivered.Delivered, EventsFailed: delivered.Failed + delivered.Abandoned,
 		AdvanceReturns: int(c.advances.Load()),
 	}
+	rep.Sharing = c.sharingReport() // sharing.go
 	if work.Err() != nil && ctx.Err() == nil {
 		rep.Stopped = "deadline"
 		j.log.Warn("reconcile stopped before its deadline; what is still due stays in the index for the next run")

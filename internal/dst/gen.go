@@ -117,6 +117,9 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		if op := g.platformOp(w); op.Op != "" { // platform.go
 			return op
 		}
+		if op := g.sharingOp(w); op.Op != "" { // sharing.go
+			return op
+		}
 		kind = g.weighted(
 			[]string{"create", "pay", "deliver", "refund", "getrefund", "get", "close", "settle", "v2refund", "v2pay", "advance", "reconcile", "billfetch", "restart", "forge"},
 			[]int{18, 12, 16, 10, 5, 7, 5, 6, 5, 2, 8, 5, 2, 2, 1})

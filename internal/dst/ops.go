@@ -179,6 +179,8 @@ func (w *world) exec(op Op) answer {
 		w.crash(w.inc)
 	case "combine", "paycombine":
 		w.execPlatform(op, &a) // platform.go
+	case "sharecombine", "settleshare":
+		w.execSharing(op, &a) // sharing.go
 	default:
 		panic("dst: unknown op " + op.Op)
 	}

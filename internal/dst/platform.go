@@ -73,6 +73,7 @@ func (w *world) refundParty(n *wechatpay.RefundNotice) {
 type platformModel struct {
 	combines map[string]*mCombine
 	ids      []string
+	shared   []string // combines placed for profit sharing (sharing.go)
 }
 
 type mCombine struct {

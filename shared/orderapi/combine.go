@@ -43,6 +43,8 @@ type SubOrderView struct {
 	PaidAt        string `json:"paid_at,omitempty"`
 	Refunded      Fen    `json:"refunded,omitempty"`
 	ReviewReason  string `json:"review_reason,omitempty"`
+	// ProfitSharing is the sub-order's profit sharing.
+	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
 }
 
 // Advance is a refund's advance by the platform (垫付) and its return.

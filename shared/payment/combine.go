@@ -92,6 +92,8 @@ type SubOrder struct {
 	Description   string `json:"description"`
 	Attach        string `json:"attach,omitempty"`
 	ProfitSharing bool   `json:"profit_sharing,omitempty"`
+	// Sharing is the sub-order's profit sharing plan (sharing.go), when ProfitSharing.
+	Sharing *Sharing `json:"sharing,omitempty"`
 }
 
 // CombineRef is what a sub-order knows of its combine.
@@ -356,7 +358,7 @@ func (l *Ledger) reserveSub(ctx context.Context, c *Combine, i int) (*Order, boo
 		app = s.SubAppID // WeChat Pay reports the payment under sub_appid when the sub-order has one
 	}
 	o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: app, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
-		Amount: s.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref,
+		Amount: s.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: s.Sharing,
 		Create: CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID}})
 	var ex *ExistsError
 	switch {
@@ -1007,7 +1009,7 @@ func (l *Ledger) placeAtomic(ctx context.Context, n NewCombine, c *Combine) (*Co
 		o := &Order{Owner: s.SubMchID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt, AppID: app, Amount: s.Amount,
 			Scene: c.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: c.ExpiresAt,
 			Create:  CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID},
-			Combine: &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}}
+			Combine: &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}, Sharing: s.Sharing}
 		rec, err := l.newRecord(o.Key(), o)
 		if err != nil {
 			return nil, nil, err

@@ -469,9 +469,13 @@ func (o *Order) schedule() (string, time.Time) {
 		return IndexReview, o.Review.First().At
 	case payable(o.State) && !o.NextCheck.IsZero():
 		return PendingOrders, o.NextCheck
+	case o.Sharing != nil && o.shareScheduled(): // sharing.go
+		return PendingShares, o.shareAt()
 	case o.Paid() && o.Bill.Seen == "":
 		at := successAt(o.Payment.SuccessTime, o.Payment.ReceivedAt)
 		return BillDayIndex(o.Owner, at), at
+	case o.Sharing != nil && o.fundUnseen(): // sharing_bill.go
+		return o.fundSchedule()
 	}
 	return "", time.Time{}
 }

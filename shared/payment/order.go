@@ -111,6 +111,8 @@ type NewOrder struct {
 	// Combine, when set, makes the attempt a sub-order of a combine (combine.go): it is
 	// queried and closed through its combine, never on a schedule of its own.
 	Combine *CombineRef
+	// Sharing, when set, places the order for profit sharing (sharing.go).
+	Sharing *Sharing
 }
 
 // ClaimRequest is a create taking an attempt's idempotency claim.
@@ -156,7 +158,7 @@ func (l *Ledger) CreateOrder(ctx context.Context, n NewOrder) (*Order, error) {
 		}
 		*o = Order{Owner: n.MchID, OutTradeNo: n.OutTradeNo, OrderID: n.OrderID, AppID: n.AppID, Amount: n.Amount,
 			Scene: n.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: n.ExpiresAt, Create: n.Create,
-			NextCheck: NextCheck(now, n.ExpiresAt, now), Combine: n.Combine}
+			NextCheck: NextCheck(now, n.ExpiresAt, now), Combine: n.Combine, Sharing: n.Sharing}
 		if n.Combine != nil {
 			o.NextCheck = time.Time{}
 		}

@@ -357,6 +357,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		}
 		cur.Refunds = append(cur.Refunds, RefundLine{OutRefundNo: req.OutRefundNo, Amount: req.Amount, State: wechatpay.RefundStatusProcessing,
 			Requested: true, TransactionID: txid, At: l.now()})
+		holdForShares(cur, req.OutRefundNo, req.Amount, l.now()) // sharing_steps.go: shares taken back first
 		return step{outcome: Applied}, nil
 	})
 	if err != nil {
@@ -377,6 +378,9 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 			Reason: req.Reason, Source: "refund_api", NextCheck: now.Add(time.Minute), CreatedAt: now}
 		if req.Advance {
 			r.Advance = &Advance{}
+		}
+		if order.Holding(req.OutRefundNo) {
+			r.Held, r.NextCheck = HeldReason(order), time.Time{} // asked of WeChat Pay once the shares are back
 		}
 		if late {
 			r.Total = req.Amount
