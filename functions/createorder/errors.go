@@ -191,7 +191,7 @@ func decodeBody(r *http.Request, v any) *apiError {
 func amountOf(v any) (orderapi.Fen, bool) {
 	switch r := v.(type) {
 	case *orderapi.CreateRequest:
-		return r.Amount, true
+		return r.Amount, len(r.SubOrders) == 0 // a combine's amount is its sub-orders
 	case *orderapi.RefundRequest:
 		return r.Amount, true
 	}

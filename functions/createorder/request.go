@@ -16,6 +16,7 @@ import (
 
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/orderapi"
+	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -71,6 +72,8 @@ type order struct {
 	// onto its real-scene attempts while the amount is unchanged (so the merchant's
 	// replayed cashier create still answers the same link).
 	cashierFP string
+	// sharing is the order's profit sharing (sharing.go), nil when not shared.
+	sharing *payment.Sharing
 }
 
 // parseAmount words what is wrong with an amount's raw JSON (orderapi.Fen refuses
@@ -290,6 +293,10 @@ func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order
 		}
 		o.expire = t
 	}
+	var e *apiError
+	if o.sharing, e = h.parseSharing(r.Context(), req.ProfitSharing, "profit_sharing", o.owner, o.amount, false); e != nil { // sharing.go
+		return nil, e
+	}
 	o.fp = fingerprint(o)
 	return o, nil
 }
@@ -356,7 +363,8 @@ func fingerprint(o *order) string {
 		Amount                                                 int64
 		Payer                                                  *wechatpay.Payer
 		H5                                                     *wechatpay.H5Info
-	}{o.scene, o.description, o.attach, o.goodsTag, stampOrEmpty(o.expire), o.subAppID, o.amount, o.payer, o.h5})
+		Sharing                                                *payment.Sharing `json:",omitempty"`
+	}{o.scene, o.description, o.attach, o.goodsTag, stampOrEmpty(o.expire), o.subAppID, o.amount, o.payer, o.h5, o.sharing})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }

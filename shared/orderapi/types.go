@@ -88,6 +88,11 @@ type CreateRequest struct {
 	SubMchID   string `json:"sub_mchid,omitempty"`
 	SubAppID   string `json:"sub_appid,omitempty"`
 	UserAgent  string `json:"user_agent,omitempty"`
+	// SubOrders make the order a combine (合单, combine.go): Amount is then left 0.
+	SubOrders []SubOrder `json:"sub_orders,omitempty"`
+	// ProfitSharing places the order for profit sharing (sharing.go): true, or
+	// {receivers, hold_until?}.
+	ProfitSharing json.RawMessage `json:"profit_sharing,omitempty"`
 }
 
 // Payer names the paying user: openid (direct mode; in partner mode sub_openid when
@@ -194,6 +199,10 @@ type OrderView struct {
 	Refunds      []RefundView `json:"refunds"`
 	// Previous lists the replaced attempts of a re-priced order.
 	Previous []AttemptView `json:"previous,omitempty"`
+	// CombineOrderID is the combine the order is a sub-order of (combine.go).
+	CombineOrderID string `json:"combine_order_id,omitempty"`
+	// ProfitSharing is the order's profit sharing (sharing.go).
+	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
 }
 
 // AttemptView is a replaced attempt of a re-priced order.
@@ -224,6 +233,11 @@ type RefundView struct {
 	// ReviewReason and ReviewCauses say why the refund is REVIEW (refund_names_another_order, …).
 	ReviewReason string  `json:"review_reason,omitempty"`
 	ReviewCauses []Cause `json:"review_causes,omitempty"`
+	// WaitingFor says why a refund of a shared order is not yet asked of WeChat Pay: its
+	// shares are being taken back first (分账回退); reconcile asks for it after.
+	WaitingFor string `json:"waiting_for,omitempty"`
+	// Advance is the platform's advance of the refund (垫付) and its return (ecommerce).
+	Advance *Advance `json:"advance,omitempty"`
 }
 
 // Cause is one reason an order or refund is in REVIEW: a kind tools branch on, and a
