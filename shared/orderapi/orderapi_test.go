@@ -201,3 +201,32 @@ func TestFenStrict(t *testing.T) {
 		}
 	}
 }
+
+// TestOnBehalfOf: an in-process call made for a user's request is seen by the API as
+// coming from that user's peer (RemoteAddr and X-Forwarded-For, for its client-IP rule);
+// without it, from 127.0.0.1 with no forwarding header, whatever the caller's context
+// held before.
+func TestOnBehalfOf(t *testing.T) {
+	var seen *http.Request
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"order_id":"oa00000001","state":"NOTPAY","refunds":[]}`)
+	})
+	c := orderapi.InProcess(h, token)
+	user := httptest.NewRequest(http.MethodGet, "/pay/oa00000001", nil)
+	user.RemoteAddr = "10.0.0.7:4431"
+	user.Header.Add("X-Forwarded-For", "203.0.113.9, 10.0.0.3")
+	if _, err := c.Order(orderapi.OnBehalfOf(context.Background(), user), "oa00000001", ""); err != nil {
+		t.Fatal(err)
+	}
+	if seen.RemoteAddr != "10.0.0.7:4431" || seen.Header.Get("X-Forwarded-For") != "203.0.113.9, 10.0.0.3" || seen.Header.Get("Authorization") != "Bearer "+token {
+		t.Fatalf("on behalf of the user the API saw %s, XFF %q", seen.RemoteAddr, seen.Header.Get("X-Forwarded-For"))
+	}
+	if _, err := c.Order(context.Background(), "oa00000001", ""); err != nil {
+		t.Fatal(err)
+	}
+	if seen.RemoteAddr != "127.0.0.1:1" || len(seen.Header.Values("X-Forwarded-For")) != 0 {
+		t.Fatalf("a plain in-process call came from %s, XFF %q", seen.RemoteAddr, seen.Header.Values("X-Forwarded-For"))
+	}
+}
