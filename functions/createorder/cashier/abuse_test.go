@@ -5,11 +5,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paysls/wxpay/shared/payment"
 )
 
 // TestLinkAbuse drives the cashier as an abuser holding a link printed on a poster:
-// 50 alternations of a desktop load (the Native QR) and the phone's H5 path, then the
-// same after the h5_url's 5 minutes have passed. WeChat Pay binds an out_trade_no to
+// 50 alternations of a desktop load (the Native QR), the phone's H5 path and a load
+// inside WeChat (JSAPI, after one OAuth), then the same after the h5_url's 5 minutes
+// have passed. WeChat Pay binds an out_trade_no to
 // the trade_type it was first placed under (OUT_TRADE_NO_USED for another), so each
 // scene needs an attempt of its own — but only one per scene: a scene the user comes
 // back to answers its live prepay (code_url 2 h, prepay_id 2 h; an h5_url older than
@@ -23,10 +26,17 @@ func TestLinkAbuse(t *testing.T) {
 	h.add(id, 990, "海报 Poster", 2*time.Hour)
 	link := h.link(id, time.Hour)
 	h5 := strings.Replace(link, "/pay/"+id+"?", "/pay/"+id+"/h5?", 1)
-	desk, phone := browserless(t), browserless(t)
+	desk, phone, wechat := browserless(t), browserless(t), browserless(t)
+	// Inside WeChat: one silent OAuth gives this browser its payer cookie.
+	if resp, body := get(t, wechat, oauthReturn(t, h, wechat, oauthStart(t, h, wechat, link)), uaWeChat); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("OAuth return: %d\n%s", resp.StatusCode, body)
+	}
 	alternate := func(round int) {
 		t.Helper()
 		for i := range 50 {
+			if resp, body := get(t, wechat, link, uaWeChat); resp.StatusCode != http.StatusOK || !strings.Contains(body, "data-jsapi=") {
+				t.Fatalf("round %d, WeChat load %d: %d\n%s", round, i, resp.StatusCode, body)
+			}
 			if resp, body := get(t, desk, link, uaDesktop); resp.StatusCode != http.StatusOK || !strings.Contains(body, "data:image/png;base64,") {
 				t.Fatalf("round %d, desktop load %d: %d\n%s", round, i, resp.StatusCode, body)
 			}
@@ -37,11 +47,11 @@ func TestLinkAbuse(t *testing.T) {
 	}
 	start := time.Now()
 	alternate(1)
-	t.Logf("50 alternations in %v: placed per scene %v, %d prepay calls, attempts %d", time.Since(start).Round(time.Millisecond),
-		h.prepaidAs(), h.prepayCalls.Load(), h.current(id).Attempt)
+	t.Logf("50 rounds of WeChat → desktop → phone in %v: placed per scene %v, %d prepay calls, %d attempts", time.Since(start).Round(time.Millisecond),
+		h.prepaidAs(), h.prepayCalls.Load(), len(h.simOrders()))
 	placed := h.prepaidAs()
-	if placed["native"] != 1 || placed["h5"] != 1 || len(placed) != 2 || h.prepayCalls.Load() != 2 {
-		t.Fatalf("placed per scene %v with %d prepay calls; want one Native and one H5 payment, placed once each", placed, h.prepayCalls.Load())
+	if placed["native"] != 1 || placed["h5"] != 1 || placed["jsapi"] != 1 || len(placed) != 3 || h.prepayCalls.Load() != 3 {
+		t.Fatalf("placed per scene %v with %d prepay calls; want one JSAPI, one Native and one H5 payment, placed once each", placed, h.prepayCalls.Load())
 	}
 	for _, o := range h.simOrders() {
 		if o.ClosedAt != "" || o.Transaction.TradeState != "NOTPAY" {
@@ -56,8 +66,8 @@ func TestLinkAbuse(t *testing.T) {
 	alternate(2)
 	placed = h.prepaidAs()
 	t.Logf("after 6 minutes, 50 more: placed per scene %v, %d prepay calls", placed, h.prepayCalls.Load())
-	if placed["native"] != 1 || placed["h5"] != 1 || len(placed) != 2 || h.prepayCalls.Load() != calls+1 {
-		t.Fatalf("placed per scene %v, %d prepay calls after the first round's %d; want the same two payments and one new h5_url", placed, h.prepayCalls.Load(), calls)
+	if placed["native"] != 1 || placed["h5"] != 1 || placed["jsapi"] != 1 || len(placed) != 3 || h.prepayCalls.Load() != calls+1 {
+		t.Fatalf("placed per scene %v, %d prepay calls after the first round's %d; want the same three payments and one new h5_url", placed, h.prepayCalls.Load(), calls)
 	}
 
 	// The page still pays: the desktop's QR code is paid, the page says so.
@@ -79,5 +89,14 @@ func TestLinkAbuse(t *testing.T) {
 	}
 	if resp, body := get(t, phone, link, uaSafari); resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-view="paid"`) {
 		t.Fatalf("the phone after the payment: %d\n%s", resp.StatusCode, body)
+	}
+	// The other scenes' payments are no longer wanted: their closes are asked for.
+	for _, o := range h.simOrders() {
+		if no := o.Transaction.OutTradeNo; no != cur.OutTradeNo {
+			a, err := (&payment.Ledger{Store: h.st}).Attempt(h.ctx, h.cfg.MchID, no)
+			if err != nil || a.Parked() || a.Close == nil {
+				t.Fatalf("%s after the order was paid: %+v %v, want its close asked for", no, a, err)
+			}
+		}
 	}
 }
