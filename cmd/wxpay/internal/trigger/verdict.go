@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"fmt"
@@ -9,6 +9,11 @@ import (
 // RetrySchedule is WeChat Pay's documented retry plan for a notification that was not
 // acknowledged: intervals between deliveries, about 24 hours in all.
 const RetrySchedule = "15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h (24h4m in total)"
+
+// APIv3KeyConsolePath is where the APIv3 key is set in the merchant platform, as
+// WeChat Pay's guide names it (pay.weixin.qq.com/docs/partner/development/interface-rules/apiv3key.html).
+// The README quotes the same path.
+const APIv3KeyConsolePath = "商户平台 → 账户中心 → API安全 → 设置APIv3密钥"
 
 // Verdict judges one attempt from WeChat Pay's point of view.
 type Verdict struct {

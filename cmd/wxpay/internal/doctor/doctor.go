@@ -1,4 +1,7 @@
-package notifycheck
+// Package doctor checks a merchant configuration before it costs money, doing what the
+// functions will do (keys, platform certificates, notify_url, clock, store, webhook) and
+// saying for each failure how to fix it. `wxpay doctor` wraps it.
+package doctor
 
 import (
 	"context"
@@ -12,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/store"
 )
@@ -71,7 +75,7 @@ type Doctor struct {
 	// Probe asks for real deliveries to notify_url. ProbeSender plays WeChat Pay; when
 	// it is nil, ProbeErr says why (usually: no platform private key).
 	Probe       bool
-	ProbeSender *Sender
+	ProbeSender *trigger.Sender
 	ProbeErr    error
 
 	// What the checks found usable, for the checks that build on it (no ✔ may follow

@@ -1,13 +1,13 @@
-// Package notifycheck plays WeChat Pay against a merchant's notify endpoint and checks a
-// merchant configuration before it costs money. `wxpay trigger` and `wxpay doctor` are
-// thin wrappers around it.
+// Package trigger plays WeChat Pay against a merchant's notify endpoint: it builds,
+// signs and delivers a notification (v3 JSON or v2 XML) and judges the answer as WeChat
+// Pay would. `wxpay trigger` wraps it; `wxpay doctor --probe` uses it.
 //
 // A notification built here is byte-for-byte what WeChat Pay sends: a JSON envelope
 // whose resource is AEAD_AES_256_GCM-encrypted with the APIv3 key, signed with
 // SHA256withRSA over "timestamp\nnonce\nbody\n" by the platform private key. Only a keys
 // directory written by the simulator holds that private key, which is why trigger needs
 // one: against the real service only WeChat Pay itself can sign.
-package notifycheck
+package trigger
 
 import (
 	"crypto/rand"
@@ -213,11 +213,11 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 	}
 	env, body, err := wechatpay.SealNotification(aead, ev.Type, plaintext, now)
 	if err != nil {
-		return nil, fmt.Errorf("notifycheck: %w", err)
+		return nil, err
 	}
 	pt, err := json.Marshal(plaintext)
 	if err != nil {
-		return nil, fmt.Errorf("notifycheck: encode resource: %w", err)
+		return nil, fmt.Errorf("encode resource: %w", err)
 	}
 	return &Message{Envelope: env, Body: body, Plaintext: pt}, nil
 }
@@ -230,7 +230,7 @@ func (s *Sender) Sign(body []byte, signTest bool) (wechatpay.SignatureHeaders, e
 	p.Now = s.now
 	h, err := p.Sign(body)
 	if err != nil {
-		return h, fmt.Errorf("notifycheck: sign: %w", err)
+		return h, fmt.Errorf("sign: %w", err)
 	}
 	if signTest {
 		junk := make([]byte, 256)

@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"context"
@@ -54,8 +54,8 @@ func ValidateTargetURL(raw string) error {
 
 // ProductionWarning says which notify_url rules WeChat Pay would reject raw for, or "".
 func ProductionWarning(raw string) string {
-	if issues := NotifyURLIssues(raw); len(issues) > 0 {
-		return "WeChat Pay would reject this as notify_url in production: " + numbered(issues)
+	if issues := NotifyURLIssues(raw); issues != "" {
+		return "WeChat Pay would reject this as notify_url in production: " + issues
 	}
 	return ""
 }

@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"bytes"
@@ -288,7 +288,7 @@ func TestProductionWarning(t *testing.T) {
 }
 
 func TestNotifyURLIssuesListsEveryRule(t *testing.T) {
-	issues := NotifyURLIssues("http://pay.example.com:8443/pay//notify?id=10086")
+	issues := notifyURLIssues("http://pay.example.com:8443/pay//notify?id=10086")
 	joined := strings.Join(issues, " | ")
 	for _, want := range []string{"uses http", "port 8443", "query string", "empty segment"} {
 		if !strings.Contains(joined, want) {
@@ -298,10 +298,10 @@ func TestNotifyURLIssuesListsEveryRule(t *testing.T) {
 	if len(issues) != 4 {
 		t.Errorf("want 4 issues, got %d: %q", len(issues), joined)
 	}
-	if got := NotifyURLIssues("https://192.168.1.3:8080/notify"); len(got) != 2 {
+	if got := notifyURLIssues("https://192.168.1.3:8080/notify"); len(got) != 2 {
 		t.Errorf("IP and port: got %q", got)
 	}
-	if got := NotifyURLIssues("https://pay.example.com/wxpay/notify"); len(got) != 0 {
+	if got := notifyURLIssues("https://pay.example.com/wxpay/notify"); len(got) != 0 {
 		t.Errorf("valid URL: got %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 const ModeV2 = "v2"
 
 // ErrNoAPIv2Key: the keys dir has no apiv2_key, so v2 notifications cannot be signed.
-var ErrNoAPIv2Key = errors.New("notifycheck: the keys dir has no apiv2_key: v2 notifications are signed (payments) and encrypted (refunds) with the APIv2 key; " +
+var ErrNoAPIv2Key = errors.New("the keys dir has no apiv2_key: v2 notifications are signed (payments) and encrypted (refunds) with the APIv2 key; " +
 	"use a keys dir written by `wxpay sim --keys-dir DIR` and configure the endpoint with its apiv2_key (WXPAY_APIV2_KEY)")
 
 // TriggerV2Options is one `wxpay trigger --v2` run: Event.Type picks a payment result
@@ -48,7 +48,7 @@ func (s *Sender) BuildV2(ev Event, signType string, forge bool) (body []byte, fi
 	if ev.Type == wechatpay.EventTransactionSuccess {
 		var tx wechatpay.Transaction
 		if err := json.Unmarshal(msg.Plaintext, &tx); err != nil {
-			return nil, nil, fmt.Errorf("notifycheck: %w", err)
+			return nil, nil, err
 		}
 		p, err := wxv2.PaymentParams(&tx)
 		if err != nil {
@@ -61,7 +61,7 @@ func (s *Sender) BuildV2(ev Event, signType string, forge bool) (body []byte, fi
 	}
 	var rn wechatpay.RefundNotice
 	if err := json.Unmarshal(msg.Plaintext, &rn); err != nil {
-		return nil, nil, fmt.Errorf("notifycheck: %w", err)
+		return nil, nil, err
 	}
 	outer, inner, err := wxv2.RefundParams(&rn, wxv2.RefundOptions{AppID: s.AppID, RequestSource: "VENDOR_PLATFORM", RefundAccount: "REFUND_SOURCE_UNSETTLED_FUNDS"})
 	if err != nil {
@@ -81,7 +81,7 @@ func (s *Sender) TriggerV2(ctx context.Context, opts TriggerV2Options) (*Trigger
 	switch opts.SignType {
 	case "", wxv2.SignTypeMD5, wxv2.SignTypeHMACSHA256:
 	default:
-		return nil, fmt.Errorf("notifycheck: sign type %q: want MD5 or HMAC-SHA256", opts.SignType)
+		return nil, fmt.Errorf("sign type %q: want MD5 or HMAC-SHA256", opts.SignType)
 	}
 	body, fields, err := s.BuildV2(opts.Event, opts.SignType, opts.SignTest)
 	if err != nil {
@@ -95,7 +95,7 @@ func (s *Sender) TriggerV2(ctx context.Context, opts TriggerV2Options) (*Trigger
 	}
 	resource, err := json.Marshal(shown)
 	if err != nil {
-		return nil, fmt.Errorf("notifycheck: %w", err)
+		return nil, err
 	}
 	kind := "payment result (支付结果通知), sign_type " + orMD5(opts.SignType)
 	if opts.Event.Type != wechatpay.EventTransactionSuccess {

@@ -1,4 +1,4 @@
-package notifycheck
+package doctor
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/paysim"
@@ -162,7 +163,7 @@ func TestDoctorDownloadsPlatformCertificatesLikeNotify(t *testing.T) {
 		env[config.EnvAPIv3Key] = strings.Repeat("x", 32)
 		r := envDoctor(t, env).Run(context.Background())
 		c := wantStatus(t, r, "platform certificates", StatusFail, "APIv3 key does not decrypt")
-		if !strings.Contains(c.FixZH, APIv3KeyConsolePath) {
+		if !strings.Contains(c.FixZH, trigger.APIv3KeyConsolePath) {
 			t.Errorf("fix %q lacks the console path", c.FixZH)
 		}
 	})

@@ -1,4 +1,4 @@
-package notifycheck
+package doctor
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/webhook"
 )
@@ -50,7 +51,7 @@ func (d *Doctor) checkWebhook(ctx context.Context) Check {
 		"id": id, "type": "ping", "created_at": now.UTC().Format(time.RFC3339),
 		"data": map[string]string{"message": "wxpay doctor: a signed test event; acknowledge it with any 2xx"},
 	})
-	ctx, cancel := context.WithTimeout(ctx, WeChatPayTimeout)
+	ctx, cancel := context.WithTimeout(ctx, trigger.WeChatPayTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.WebhookURL, bytes.NewReader(body))
 	if err != nil {
