@@ -105,10 +105,10 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	before := probe.read(ctx)
 	warnSecondPayment(effects, before, ev, *signTst)
-	opts := trigger.TriggerOptions{URL: *target, Event: ev, Repeat: *repeat, SignTest: *signTst}
-	var report *trigger.TriggerReport
+	opts := trigger.Options{URL: *target, Event: ev, Repeat: *repeat, SignTest: *signTst}
+	var report *trigger.Report
 	if *v2 {
-		report, err = sender.TriggerV2(ctx, trigger.TriggerV2Options{TriggerOptions: opts, SignType: *v2Sign})
+		report, err = sender.TriggerV2(ctx, trigger.V2Options{Options: opts, SignType: *v2Sign})
 	} else {
 		report, err = sender.Trigger(ctx, opts)
 	}

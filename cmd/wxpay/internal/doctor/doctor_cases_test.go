@@ -77,7 +77,7 @@ func keysDirDoctor(t *testing.T, dir, apiBase string) *Doctor {
 		cfg.APIBase = apiBase
 	}
 	return &Doctor{Config: cfg, ConfigErr: err, KeysDir: dir, Source: "keys dir " + dir,
-		Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}, SkipStore: true}
+		Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}, skipStore: true}
 }
 
 // envVars are every variable the environment doctor reads; envDoctor clears them all.
@@ -97,7 +97,7 @@ func envDoctor(t *testing.T, env map[string]string) *Doctor {
 	}
 	cfg, err := config.FromEnv()
 	return &Doctor{Config: cfg, ConfigErr: err, Env: os.LookupEnv, KeysDir: env[config.EnvKeysDir], Source: "environment",
-		Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}, SkipStore: true}
+		Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}, skipStore: true}
 }
 
 // merchantEnv is a real merchant's environment: credentials only, certificates lazily.
@@ -114,13 +114,13 @@ func merchantEnv(t *testing.T, apiBase string) map[string]string {
 	}
 }
 
-func report(r *DoctorReport) string {
+func report(r *Report) string {
 	var b strings.Builder
 	r.WriteText(&b)
 	return b.String()
 }
 
-func wantStatus(t *testing.T, r *DoctorReport, name string, st Status, detail ...string) Check {
+func wantStatus(t *testing.T, r *Report, name string, st Status, detail ...string) Check {
 	t.Helper()
 	c := find(t, r, name)
 	if c.Status != st {

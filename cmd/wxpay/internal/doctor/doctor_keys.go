@@ -267,7 +267,6 @@ func (d *Doctor) checkDownload(ctx context.Context) Check {
 		Signer: &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(strings.TrimSpace(cfg.MerchantSerial)), Key: d.key},
 	}
 	m := wechatpay.NewCertificateManager(client, aead, nil)
-	m.Now = d.Now
 	err = m.Refresh(ctx)
 	var newest *x509.Certificate
 	if err == nil {

@@ -48,11 +48,7 @@ func (d *Doctor) checkDNS(ctx context.Context, raw string) Check {
 	if ip := net.ParseIP(host); ip != nil {
 		return skip(name, "the host is an IP address, not a name")
 	}
-	timeout := d.DNSTimeout
-	if timeout == 0 {
-		timeout = 3 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	addrs, err := d.resolver().LookupHost(ctx, host)
 	if err != nil {
@@ -119,11 +115,11 @@ func (d *Doctor) checkClock(ctx context.Context) Check {
 	}
 }
 
-// EchoAPIHint explains how to test a notify_url against the real service, where only
+// echoAPIHint explains how to test a notify_url against the real service, where only
 // WeChat Pay can sign. POST /v3/security/echo is documented in the partner (服务商)
 // docs at pay.weixin.qq.com/doc/v3/partner/4015139289 (callback SECURITY_ECHO.SUCCESS,
 // doc 4019605946); wxpay does not call it yet.
-const EchoAPIHint = "against the real service only WeChat Pay can sign a notification: its 商户签名验签/加解密测试 API, " +
+const echoAPIHint = "against the real service only WeChat Pay can sign a notification: its 商户签名验签/加解密测试 API, " +
 	"POST /v3/security/echo with {\"notify_url\":…,\"echo_message\":…}, makes it send a SECURITY_ECHO.SUCCESS callback " +
 	"(documented for 服务商/平台商户; wxpay does not call it yet)"
 
@@ -134,7 +130,7 @@ func (d *Doctor) checkProbe(ctx context.Context) []Check {
 		if d.ProbeErr != nil {
 			why = d.ProbeErr.Error()
 		}
-		return []Check{fail("probe", "cannot sign as WeChat Pay: "+why+". "+EchoAPIHint,
+		return []Check{fail("probe", "cannot sign as WeChat Pay: "+why+". "+echoAPIHint,
 			"--probe 需要模拟器的 keys dir（wxpay sim --keys-dir）；对真实环境请用微信支付的 /v3/security/echo 接口测试回调",
 			"--probe needs the simulator's keys dir (wxpay sim --keys-dir); against the real service use WeChat Pay's /v3/security/echo")}
 	}
@@ -148,7 +144,7 @@ func (d *Doctor) checkProbe(ctx context.Context) []Check {
 		if signTest {
 			name = "probe: forged signature"
 		}
-		r, err := d.ProbeSender.Trigger(ctx, trigger.TriggerOptions{URL: d.Config.NotifyURL, Event: ev, SignTest: signTest})
+		r, err := d.ProbeSender.Trigger(ctx, trigger.Options{URL: d.Config.NotifyURL, Event: ev, SignTest: signTest})
 		if err != nil {
 			out = append(out, fail(name, err.Error(), "检查 notify_url", "check notify_url"))
 			continue

@@ -60,7 +60,7 @@ func goodDoctor(t *testing.T) *Doctor {
 		StoreURL: "bolt://" + filepath.Join(t.TempDir(), "wxpay.db")}
 }
 
-func find(t *testing.T, r *DoctorReport, name string) Check {
+func find(t *testing.T, r *Report, name string) Check {
 	t.Helper()
 	for _, c := range r.Checks {
 		if c.Name == name {
@@ -248,7 +248,7 @@ func TestDoctorOutputHasNoSecrets(t *testing.T) {
 	if err := r.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	var back DoctorReport
+	var back Report
 	if err := json.Unmarshal([]byte(js.String()), &back); err != nil || len(back.Checks) != len(r.Checks) || back.OK {
 		t.Fatalf("JSON round trip: %v %+v", err, back)
 	}
