@@ -54,7 +54,7 @@ func (r *reconciler) noteSeen(ctx context.Context, kind, no string) error {
 	if err != nil {
 		return fmt.Errorf("billfetch: read %s: %w", key, err)
 	}
-	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, events.PassivePrefix) {
+	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, payment.BillDayPrefix) {
 		return nil
 	}
 	if _, err := r.j.ledger.NoteBill(ctx, rec, payment.BillNote{Seen: r.date}); err != nil {

@@ -294,7 +294,7 @@ func (e *env) placeOnBillDay(key string, at time.Time) {
 	for k, v := range set {
 		attrs[k] = v
 	}
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, func(idx string) bool { return strings.HasPrefix(idx, payment.BillDayPrefix) })
 	if _, err := e.st.Update(context.Background(), key, store.Change{Set: set, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version}); err != nil {
 		e.t.Fatal(err)
 	}

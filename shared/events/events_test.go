@@ -37,7 +37,7 @@ func putWithEvent(t *testing.T, st store.Store, key string, now time.Time) event
 		t.Fatal(err)
 	}
 	attrs := map[string]string{attr: val, "order_id": "ORDER-1", events.AttrSchedIndex: "orders", events.AttrSchedAt: now.Add(time.Hour).Format(time.RFC3339Nano)}
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, noPassive)
 	if _, err := st.Put(context.Background(), store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{Absent: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func (m storeMarker) MarkEvent(ctx context.Context, rec store.Record, e events.E
 		attrs[k] = v
 	}
 	attrs[e.Attr] = events.Encode(e)
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, noPassive)
 	return m.st.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
 }
 
@@ -188,7 +188,7 @@ func TestDeliveryFollowsTheSequence(t *testing.T) {
 		}
 		attrs[attr] = val
 	}
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, noPassive)
 	rec, err := st.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{})
 	if err != nil {
 		t.Fatal(err)

@@ -318,7 +318,7 @@ func commit[T doc](l *Ledger, ctx context.Context, key string, cur *store.Record
 			set[events.AttrSchedAt], attrs[events.AttrSchedAt] = s, s
 		}
 	}
-	pidx, since := events.Placement(attrs)
+	pidx, since := events.Placement(attrs, passive)
 	var out store.Record
 	if cur == nil {
 		out, err = l.Store.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: pidx, PendingSince: since}, store.Condition{Absent: true})
@@ -490,13 +490,28 @@ func (r *Refund) schedule() (string, time.Time) {
 // cst is China Standard Time: bill days are in UTC+8.
 var cst = time.FixedZone("CST", 8*3600)
 
+// Passive listings: indexes a record waits in only to be found by listing them, never
+// acted on when "due" (events.Placement keeps them from pulling a record's outbox
+// position earlier). BillDayPrefix begins every bill-day listing (BillDayIndex);
+// listPrefix the others (IndexReview, IndexAbnormalRefunds). The names are stored
+// index names: they never change.
+const (
+	BillDayPrefix = "billday_"
+	listPrefix    = "list_"
+)
+
+// passive reports whether index is one of the ledger's passive listings.
+func passive(index string) bool {
+	return strings.HasPrefix(index, BillDayPrefix) || strings.HasPrefix(index, listPrefix)
+}
+
 // BillDayIndex is the passive listing of what a merchant's bill for the day of at
 // (UTC+8) should list: every payment and successful refund is placed there, at its
 // time, in the write that makes it succeed (once its events are delivered), and
 // billfetch takes it out when the bill lists it. What is left after the bill is paid
 // here but absent from WeChat Pay's ledger (本地长款) — found without scanning the table.
 func BillDayIndex(mchid string, at time.Time) string {
-	return events.PassivePrefix + strings.ToLower(mchid) + "_" + at.In(cst).Format("20060102")
+	return BillDayPrefix + strings.ToLower(mchid) + "_" + at.In(cst).Format("20060102")
 }
 
 // successAt parses a WeChat Pay success_time, falling back to fallback.
@@ -524,7 +539,7 @@ func (l *Ledger) MarkEvent(ctx context.Context, rec store.Record, e events.Entry
 		attrs[k] = v
 	}
 	attrs[e.Attr] = events.Encode(e)
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, passive)
 	return l.Store.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since},
 		store.Condition{Version: rec.Version})
 }
