@@ -184,14 +184,21 @@ func Encode(e Entry) string {
 	return string(b)
 }
 
-// Marker writes an event's delivery state (e, as encoded by Encode into attribute
+// Marker is the owner of the records events live on: the money records, written only by
+// their ledger (shared/payment), which implements it; the deliverer and the events API
+// never write a record themselves, nor know what a record holds.
+//
+// MarkEvent writes an event's delivery state (e, as encoded by Encode into attribute
 // e.Attr) onto the record holding it, conditioned on rec's version, and places the
 // record where Placement says. A lost race fails with a *store.ConditionFailedError
-// carrying the record as it is now. The records that carry events are money records,
-// written only by their ledger (shared/payment), which implements Marker; the
-// deliverer and the events API never write a record themselves.
+// carrying the record as it is now.
+//
+// EventPayload is ev as a merchant receives it from rec: the event as recorded, plus
+// what its recorder did not know and the record does. The deliverer sends it and the
+// events API shows it.
 type Marker interface {
 	MarkEvent(ctx context.Context, rec store.Record, e Entry) (store.Record, error)
+	EventPayload(rec store.Record, ev Event) Event
 }
 
 // Placement is the pending index a record with these attributes belongs in, and its

@@ -160,8 +160,20 @@ func TestLocateRejectsForgedIDs(t *testing.T) {
 }
 
 // storeMarker records delivery marks straight on the store: these tests' records are
-// not money records (the ledger is the Marker of those).
+// not money records (the ledger is the Marker of those). Its payloads add the record's
+// "order_id" attribute to the event's data, so the tests see that what is sent and
+// shown is the Marker's payload, not the event as recorded.
 type storeMarker struct{ st store.Store }
+
+func (storeMarker) EventPayload(rec store.Record, ev events.Event) events.Event {
+	var m map[string]any
+	if json.Unmarshal(ev.Data, &m) != nil || rec.Attrs["order_id"] == "" {
+		return ev
+	}
+	m["order_id"] = rec.Attrs["order_id"]
+	ev.Data, _ = json.Marshal(m)
+	return ev
+}
 
 func (m storeMarker) MarkEvent(ctx context.Context, rec store.Record, e events.Entry) (store.Record, error) {
 	attrs := map[string]string{}

@@ -6,9 +6,34 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
+
+// EventPayload is ev as a merchant receives it from rec (events.Marker). A typed
+// record's events carry the order's order_id from the start. An event on a record
+// written before the ledger was typed may not: that code recorded a notification's
+// transition without reading the record, so the order_id comes from the record's flat
+// order_id attribute when the event is sent or shown, exactly as it did then.
+func (l *Ledger) EventPayload(rec store.Record, ev events.Event) events.Event {
+	oid := rec.Attrs["order_id"]
+	if oid == "" || len(ev.Data) == 0 || ev.Data[0] != '{' {
+		return ev
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(ev.Data, &m) != nil {
+		return ev
+	}
+	if v, ok := m["order_id"]; ok && string(v) != `""` {
+		return ev
+	}
+	m["order_id"], _ = json.Marshal(oid)
+	if b, err := json.Marshal(m); err == nil {
+		ev.Data = b
+	}
+	return ev
+}
 
 // decodeLegacy reads a record written before the ledger was typed (flat attributes:
 // state, amount, transaction_id, cx_… conflicts, createorder's co_… attributes), so a
