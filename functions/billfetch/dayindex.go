@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -26,7 +27,7 @@ import (
 const nearMidnight = 10 * time.Minute
 
 func dayOf(date string) time.Time {
-	d, _ := time.ParseInLocation(time.DateOnly, date, cst)
+	d, _ := time.ParseInLocation(time.DateOnly, date, clock.CST)
 	return d
 }
 

@@ -487,9 +487,6 @@ func (r *Refund) schedule() (string, time.Time) {
 	return "", time.Time{}
 }
 
-// cst is China Standard Time: bill days are in UTC+8.
-var cst = time.FixedZone("CST", 8*3600)
-
 // Passive listings: indexes a record waits in only to be found by listing them, never
 // acted on when "due" (events.Placement keeps them from pulling a record's outbox
 // position earlier). BillDayPrefix begins every bill-day listing (BillDayIndex);
@@ -511,7 +508,7 @@ func passive(index string) bool {
 // billfetch takes it out when the bill lists it. What is left after the bill is paid
 // here but absent from WeChat Pay's ledger (本地长款) — found without scanning the table.
 func BillDayIndex(mchid string, at time.Time) string {
-	return BillDayPrefix + strings.ToLower(mchid) + "_" + at.In(cst).Format("20060102")
+	return BillDayPrefix + strings.ToLower(mchid) + "_" + at.In(clock.CST).Format("20060102")
 }
 
 // successAt parses a WeChat Pay success_time, falling back to fallback.

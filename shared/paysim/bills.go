@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -55,7 +56,7 @@ func yuan(fen int64) string {
 // fee is the simulated 0.6% fee in fen, rounded half up.
 func fee(fen int64) int64 { return (fen*6 + 500) / 1000 }
 
-func billTime(t time.Time) string { return t.In(cst).Format("2006-01-02 15:04:05") }
+func billTime(t time.Time) string { return t.In(clock.CST).Format("2006-01-02 15:04:05") }
 
 // billDay parses and checks bill_date: a past day whose bill has been generated,
 // within the last three months.
@@ -64,12 +65,12 @@ func (s *Simulator) billDay(r *apiRequest) (time.Time, *reply) {
 	if raw == "" {
 		return time.Time{}, queryParamError("bill_date", "", "is required, as yyyy-MM-dd")
 	}
-	day, err := time.ParseInLocation("2006-01-02", raw, cst)
+	day, err := time.ParseInLocation("2006-01-02", raw, clock.CST)
 	if err != nil {
 		return time.Time{}, queryParamError("bill_date", raw, "must be yyyy-MM-dd, e.g. 2024-06-11")
 	}
-	now := s.now().In(cst)
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, cst)
+	now := s.now().In(clock.CST)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, clock.CST)
 	if !day.Before(today) || (day.Equal(today.AddDate(0, 0, -1)) && now.Hour() < billReadyHour) {
 		return time.Time{}, errReply(http.StatusBadRequest, "STATEMENT_CREATING", "账单生成中: the bill of "+raw+" is generated from 09:00 (+08:00) the next day; ask after 10:00 and retry every half hour until it is ready or NO_STATEMENT_EXIST")
 	}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -35,9 +36,6 @@ var Events = []string{
 	wechatpay.EventTransactionSuccess, wechatpay.EventRefundSuccess,
 	wechatpay.EventRefundAbnormal, wechatpay.EventRefundClosed,
 }
-
-// beijing is the +08:00 offset WeChat Pay writes every time in.
-var beijing = time.FixedZone("CST", 8*3600)
 
 // ErrNoPlatformKey means the keys directory has no platform private key: the user
 // pointed trigger at a real merchant's keys, which cannot sign as WeChat Pay.
@@ -148,7 +146,7 @@ func (s *Sender) build(ev Event) (*message, error) {
 	if err := wechatpay.ValidateAmount("amount", ev.Amount); err != nil {
 		return nil, err
 	}
-	now := s.now().In(beijing)
+	now := s.now().In(clock.CST)
 	if ev.TransactionID == "" {
 		ev.TransactionID = fakeIDs.TransactionID(now)
 	}
