@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,7 +87,7 @@ func runBillfetch(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		defer st.Close()
-		bills, err := billstore.Open(ctx, firstNonEmpty(*billsURL, firstNonEmpty(os.Getenv("BILLS_URL"), "file://"+filepath.Join(t.stateDir, "bills"))))
+		bills, err := billstore.Open(ctx, cmp.Or(*billsURL, os.Getenv("BILLS_URL"), "file://"+filepath.Join(t.stateDir, "bills")))
 		if err != nil {
 			return err
 		}

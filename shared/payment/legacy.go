@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -75,7 +76,7 @@ func decodeLegacy(rec store.Record, d any) {
 	}
 	switch x := d.(type) {
 	case *Order:
-		*x = Order{Owner: owner, OutTradeNo: or(a["out_trade_no"], no), OrderID: a["order_id"], AppID: a["appid"], Amount: fen("amount"),
+		*x = Order{Owner: owner, OutTradeNo: cmp.Or(a["out_trade_no"], no), OrderID: a["order_id"], AppID: a["appid"], Amount: fen("amount"),
 			Scene: a["scene"], State: state, Unknown: a["unknown_order"] != "", CreatedAt: at("created_at"), ExpiresAt: at("time_expire"),
 			Conflicts: conflicts, Review: review, Source: a["source"], UpdatedAt: at("updated_at"), CheckedAt: at("checked_at"),
 			Create: CreateInfo{Description: a["co_description"], Attach: a["co_attach"], SignAppID: a["co_sign_appid"], SubAppID: a["co_sub_appid"], CashierFP: a["co_cashier_fp"]},
@@ -112,7 +113,7 @@ func decodeLegacy(rec store.Record, d any) {
 			x.NextCheck = at("sched_at")
 		}
 	case *Refund:
-		*x = Refund{Owner: owner, OutRefundNo: or(a["out_refund_no"], no), OutTradeNo: a["out_trade_no"], OrderID: a["order_id"],
+		*x = Refund{Owner: owner, OutRefundNo: cmp.Or(a["out_refund_no"], no), OutTradeNo: a["out_trade_no"], OrderID: a["order_id"],
 			TransactionID: a["transaction_id"], RefundID: a["refund_id"], Amount: fen("amount"), Total: fen("total"), State: state,
 			Reason: a["reason"], SuccessTime: a["success_time"], Source: a["source"], SyncOwed: a["order_sync"] != "",
 			Conflicts: conflicts, Review: review, CreatedAt: at("created_at"), UpdatedAt: at("updated_at"), CheckedAt: at("checked_at"),
@@ -151,11 +152,4 @@ func splitKey(key string) (owner, no string) {
 		return parts[1], parts[2]
 	}
 	return "", key
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

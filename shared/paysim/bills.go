@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -139,7 +140,7 @@ func (s *Simulator) tradeRows(day time.Time, billType string) []billRow {
 	for _, o := range s.sortedOrders() {
 		base := s.orderColumns(o)
 		if billType != "REFUND" && in(o.SuccessTime) {
-			c := clone(base)
+			c := maps.Clone(base)
 			total := o.Request.Amount.Total
 			f := fee(total)
 			c["交易时间"] = billTime(o.SuccessTime)
@@ -157,7 +158,7 @@ func (s *Simulator) tradeRows(day time.Time, billType string) []billRow {
 			if rf == nil || !in(rf.CreatedAt) {
 				continue
 			}
-			c := clone(base)
+			c := maps.Clone(base)
 			amt := rf.Request.Amount.Refund
 			f := -fee(amt)
 			c["交易时间"] = billTime(rf.CreatedAt)
@@ -194,14 +195,6 @@ func (s *Simulator) orderColumns(o *order) map[string]string {
 		c["设备号"] = req.SceneInfo.DeviceID
 	}
 	return c
-}
-
-func clone(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+8)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // renderBill writes a bill as WeChat Pay does: a header line, data lines whose every

@@ -2,6 +2,7 @@ package paysim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -479,7 +480,7 @@ func (s *Simulator) Pay(outTradeNo string, p PayRequest) (tx wechatpay.Transacti
 		s.st.byTransaction[o.TransactionID] = o
 		o.OpenID = p.OpenID
 		if py := o.Request.Payer; o.OpenID == "" && py != nil {
-			o.OpenID = firstNonEmpty(py.OpenID, py.SpOpenID, py.SubOpenID)
+			o.OpenID = cmp.Or(py.OpenID, py.SpOpenID, py.SubOpenID)
 		}
 		if o.OpenID == "" {
 			o.OpenID = s.ids.OpenID()
@@ -560,13 +561,4 @@ func (s *Simulator) simOrders(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Unlock()
 	sortViews(out)
 	simJSON(w, http.StatusOK, out)
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

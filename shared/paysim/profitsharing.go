@@ -1,6 +1,7 @@
 package paysim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -467,7 +468,7 @@ func (s *Simulator) settleSplit(sp *split, now time.Time, force, reason string) 
 		r.FinishTime = now
 		switch {
 		case force == wechatpay.ShareResultClosed:
-			r.Result, r.FailReason = wechatpay.ShareResultClosed, firstNonEmpty(reason, wechatpay.ShareFailAccountAbnormal)
+			r.Result, r.FailReason = wechatpay.ShareResultClosed, cmp.Or(reason, wechatpay.ShareFailAccountAbnormal)
 		case sh.Invalid[r.Account] != "":
 			r.Result, r.FailReason = wechatpay.ShareResultClosed, sh.Invalid[r.Account]
 		case !s.related(sp.Mode, sp.SubMchID, r.Type, r.Account):

@@ -3,6 +3,7 @@ package paysim
 // Returns (分账回退) of both API families.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -71,7 +72,7 @@ func (s *Simulator) createReturn(mode string, req wechatpay.ReturnRequest, fp st
 		}
 	}
 	if sp == nil {
-		return nil, notes, errReply(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "分账单不存在: no split "+firstNonEmpty(req.OrderID, req.OutOrderNo)+" of sub_mchid "+req.SubMchID)
+		return nil, notes, errReply(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "分账单不存在: no split "+cmp.Or(req.OrderID, req.OutOrderNo)+" of sub_mchid "+req.SubMchID)
 	}
 	if sp.Status != wechatpay.ShareFinished {
 		return nil, notes, errReply(http.StatusBadRequest, "INVALID_REQUEST", "分账单处理中,不能回退: only a FINISHED split is returned")
@@ -127,7 +128,7 @@ func (s *Simulator) settleReturn(ret *shareReturn, now time.Time, force, reason 
 	ret.FinishTime = now
 	switch {
 	case force == "FAIL":
-		ret.Result, ret.FailReason = returnFailed(ret.Mode), firstNonEmpty(reason, wechatpay.ReturnFailAccountAbnormal)
+		ret.Result, ret.FailReason = returnFailed(ret.Mode), cmp.Or(reason, wechatpay.ReturnFailAccountAbnormal)
 	case sh.Invalid[ret.ReturnMchID] != "":
 		ret.Result, ret.FailReason = returnFailed(ret.Mode), wechatpay.ReturnFailAccountAbnormal
 	case s.receiverBalance(ret.ReturnMchID) < ret.Amount:

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -79,7 +80,7 @@ func (c Condition) Holds(rec *Record, now time.Time) bool {
 		return false
 	}
 	for _, t := range c.Attrs {
-		if rec == nil || !contains(t.Values, rec.Attrs[t.Name]) {
+		if rec == nil || !slices.Contains(t.Values, rec.Attrs[t.Name]) {
 			return false
 		}
 	}
@@ -89,15 +90,6 @@ func (c Condition) Holds(rec *Record, now time.Time) bool {
 // RequiresExistence reports whether c can only hold for an existing record.
 func (c Condition) RequiresExistence() bool {
 	return c.Exists || c.Version != 0 || len(c.Attrs) > 0
-}
-
-func contains(values []string, v string) bool {
-	for _, x := range values {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // AttrTest requires attribute Name to hold one of Values.
