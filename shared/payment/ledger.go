@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -267,9 +268,7 @@ func commit[T doc](l *Ledger, ctx context.Context, key string, cur *store.Record
 	var remove []string
 	attrs := map[string]string{}
 	if cur != nil {
-		for k, v := range cur.Attrs {
-			attrs[k] = v
-		}
+		maps.Copy(attrs, cur.Attrs)
 		// Records written before the ledger was typed: their flat attributes go.
 		for k := range cur.Attrs {
 			if k != attrDoc && k != events.AttrSchedIndex && k != events.AttrSchedAt && !strings.HasPrefix(k, events.AttrPrefix) {
@@ -531,10 +530,7 @@ func (l *Ledger) MarkEvent(ctx context.Context, rec store.Record, e events.Entry
 	if _, ok := rec.Attrs[e.Attr]; !ok {
 		return store.Record{}, fmt.Errorf("payment: mark %s on %s: %w", e.ID, rec.Key, ErrNotFound)
 	}
-	attrs := make(map[string]string, len(rec.Attrs))
-	for k, v := range rec.Attrs {
-		attrs[k] = v
-	}
+	attrs := maps.Clone(rec.Attrs) // not nil: it holds e.Attr
 	attrs[e.Attr] = events.Encode(e)
 	idx, since := events.Placement(attrs, passive)
 	return l.Store.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,15 +143,7 @@ func (s *Simulator) checkMerchant(req *wechatpay.PrepayRequest, partner bool) *r
 }
 
 func (s *Simulator) knownSubMch(id string) bool {
-	if len(s.cfg.SubMchIDs) == 0 {
-		return true
-	}
-	for _, v := range s.cfg.SubMchIDs {
-		if v == id {
-			return true
-		}
-	}
-	return false
+	return len(s.cfg.SubMchIDs) == 0 || slices.Contains(s.cfg.SubMchIDs, id)
 }
 
 // checkPrepay applies the field rules of a prepay body, in WeChat Pay's PARAM_ERROR form.

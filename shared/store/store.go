@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -161,9 +162,7 @@ func (ch Change) Apply(rec *Record, now time.Time) {
 	for _, name := range ch.Remove {
 		delete(rec.Attrs, name)
 	}
-	for name, v := range ch.Set {
-		rec.Attrs[name] = v
-	}
+	maps.Copy(rec.Attrs, ch.Set)
 	if ch.Pending != nil {
 		rec.Pending = *ch.Pending
 		rec.PendingSince = time.Time{}
@@ -431,9 +430,7 @@ func validTime(what string, t time.Time) error {
 // Call it after ValidateRecord.
 func Normalize(rec Record, now time.Time) Record {
 	attrs := make(map[string]string, len(rec.Attrs))
-	for k, v := range rec.Attrs {
-		attrs[k] = v
-	}
+	maps.Copy(attrs, rec.Attrs)
 	rec.Attrs = attrs
 	rec.Version = 0
 	if rec.Pending == "" {
