@@ -33,6 +33,7 @@
 package cashier
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -96,8 +97,8 @@ func New(cfg config.Config, api *orderapi.Client, opts Options) (*Handler, error
 	h := &Handler{
 		api: api, key: DeriveKey(cfg.Bundle.APIToken.Reveal()), log: opts.Logger, now: clock.Or(opts.Now),
 		http: opts.HTTP, merchant: cfg.Bundle.MerchantName, appID: cfg.AppID, appSecret: cfg.Bundle.AppSecret.Reveal(),
-		authBase:  strings.TrimRight(or(cfg.Bundle.OAuthAuthorizeBase, config.DefaultOAuthAuthorizeBase), "/"),
-		oauthBase: strings.TrimRight(or(cfg.Bundle.OAuthBase, config.DefaultOAuthBase), "/"),
+		authBase:  strings.TrimRight(cmp.Or(cfg.Bundle.OAuthAuthorizeBase, config.DefaultOAuthAuthorizeBase), "/"),
+		oauthBase: strings.TrimRight(cmp.Or(cfg.Bundle.OAuthBase, config.DefaultOAuthBase), "/"),
 	}
 	if cfg.Bundle.Partner && cfg.Bundle.SubAppID != "" {
 		h.appID = cfg.Bundle.SubAppID
@@ -108,7 +109,7 @@ func New(cfg config.Config, api *orderapi.Client, opts Options) (*Handler, error
 	if h.http == nil {
 		h.http = &http.Client{Timeout: 10 * time.Second}
 	}
-	if p := strings.TrimRight(or(opts.PublicURL, cfg.Bundle.PublicURL), "/"); p != "" {
+	if p := strings.TrimRight(cmp.Or(opts.PublicURL, cfg.Bundle.PublicURL), "/"); p != "" {
 		u, err := url.Parse(p)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return nil, fmt.Errorf("cashier: %s=%q: want an absolute http(s) URL such as https://pay.example.com", config.EnvPublicURL, p)
@@ -139,13 +140,6 @@ func New(cfg config.Config, api *orderapi.Client, opts Options) (*Handler, error
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
 
 // base is the public base URL for links leaving the page (OAuth, H5 return).
 func (h *Handler) base(r *http.Request) string {
