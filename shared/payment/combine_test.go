@@ -207,17 +207,64 @@ func TestReservingASubOrderHeldByAnotherOrderFails(t *testing.T) {
 	if _, err := l.ReserveSubOrders(ctx, c); !errors.As(err, &taken) || taken.OrderID != "CART000007-2" {
 		t.Fatalf("reserve: %v, want the taken sub-order", err)
 	}
-	if err := l.AbandonCombine(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.CombineAttempt(ctx, mch, "CART000007"); !errors.Is(err, payment.ErrNotFound) {
-		t.Errorf("abandoned combine still there: %v", err)
-	}
-	if _, err := l.Attempt(ctx, "sub1", "CART000007-1"); !errors.Is(err, payment.ErrNotFound) {
-		t.Errorf("abandoned sub-order still there: %v", err)
+	// The combine exists: what was reserved for it stays (never removed).
+	if o, err := l.Attempt(ctx, "sub1", "CART000007-1"); err != nil || o.Combine == nil || o.Combine.CombineNo != "CART000007" {
+		t.Errorf("the sub-order reserved for the combine: %+v %v", o, err)
 	}
 	if o, err := l.Attempt(ctx, "sub2", "CART000007-2"); err != nil || o.Combine != nil || o.Amount != 5 {
 		t.Errorf("the other order was touched: %+v %v", o, err)
+	}
+}
+
+// oneByOne is a store without a multi-record write (as Redis and DynamoDB): PlaceCombine
+// writes one record at a time.
+type oneByOne struct{ store.Store }
+
+// On a store without a multi-record write, PlaceCombine reserves the sub-orders first
+// and the combine last: a refusal (a sub-order held by another order) leaves nothing
+// it wrote, and no combine record was ever visible. A sub-order another create of the
+// same attempt adopted meanwhile is never removed by the refused one's undo.
+func TestPlaceCombineOneByOne(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	l.Store = oneByOne{l.Store}
+	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: "sub2", OrderID: "CART000010-2", Amount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	subs := []payment.SubOrder{{OrderID: "CART000010-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000010-2", SubMchID: "sub2", Amount: 200}}
+	var taken *payment.SubOrderTakenError
+	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs}); !errors.As(err, &taken) || taken.Holder != "CART000010-2" {
+		t.Fatalf("place: %v, want the taken sub-order", err)
+	}
+	if _, err := l.Attempt(ctx, "sub1", "CART000010-1"); !errors.Is(err, payment.ErrNotFound) {
+		t.Errorf("a refused reservation left its sub-order: %v", err)
+	}
+	if _, err := l.CombineAttempt(ctx, mch, "CART000010"); !errors.Is(err, payment.ErrNotFound) {
+		t.Errorf("a refused reservation wrote its combine: %v", err)
+	}
+	if o, err := l.Attempt(ctx, "sub2", "CART000010-2"); err != nil || o.Combine != nil || o.Amount != 5 {
+		t.Errorf("the other order was touched: %+v %v", o, err)
+	}
+	// A sub-order written by one create (which the refusal will undo), adopted by
+	// another of the same attempt before the undo: the adoption moved its version, so
+	// the undo conditioned on the version written leaves it.
+	subs[1].OrderID = "CART000010-3"
+	c, placed, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs})
+	if err != nil || len(placed) != 2 || c.CombineNo != "CART000010" {
+		t.Fatalf("place: %+v %v", placed, err)
+	}
+	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs}); !errors.As(err, new(*payment.CombineExistsError)) {
+		t.Fatalf("again: %v", err)
+	}
+	adopted, err := l.Attempt(ctx, "sub1", "CART000010-1")
+	if err != nil || adopted.Record().Version <= placed[0].Record().Version {
+		t.Fatalf("the sub-order met again is adopted with a write: %+v %v", adopted, err)
+	}
+	if err := l.Abandon(ctx, placed[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Attempt(ctx, "sub1", "CART000010-1"); err != nil {
+		t.Errorf("an adopted sub-order was removed by its creator's undo: %v", err)
 	}
 }
 
