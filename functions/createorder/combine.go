@@ -369,6 +369,14 @@ func (h *Handler) placeCombine(ctx context.Context, co *combineOrder) (*payment.
 		case err != nil:
 			return nil, nil, false, none, err
 		default:
+			if co.scene != SceneCashier {
+				// What is placed is the combine record: its sub-orders carry it first
+				// (a concurrent re-price of the same attempt may have reserved them).
+				if subs, err = h.ledger.SyncSubOrders(ctx, c, subs); err != nil {
+					h.releaseCombine(c, claim)
+					return nil, nil, false, none, err
+				}
+			}
 			c, wait, err := h.prepayCombine(ctx, co, c, claim)
 			return c, subs, err == nil, wait, err
 		}

@@ -279,7 +279,16 @@ func (w *world) checkCombineReads(tr *truth) {
 		}
 		var paid []wechatpay.CombineSubTransaction
 		for _, s := range c.Transaction.SubOrders {
-			if o := tr.orders[s.OutTradeNo]; o != nil && o.paid() {
+			o := tr.orders[s.OutTradeNo]
+			if o == nil {
+				continue
+			}
+			// Each sub-order's record holds what was placed for it: a payment of exactly
+			// that is its payment, never a mismatch for a person to settle.
+			if lr := w.ledgerOrder(s.OutTradeNo); lr.found && lr.amount != o.amount {
+				w.violate(InvAgrees, "sub-order %s of combine %s is %d fen here; WeChat Pay was asked for %d fen", s.OutTradeNo, no, lr.amount, o.amount)
+			}
+			if o.paid() {
 				paid = append(paid, s)
 			}
 		}

@@ -359,13 +359,9 @@ func (l *Ledger) ReserveSubOrders(ctx context.Context, c *Combine) ([]*Order, er
 func (l *Ledger) reserveSub(ctx context.Context, c *Combine, i int) (*Order, bool, error) {
 	s := c.SubOrders[i]
 	ref := &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}
-	app := c.AppID
-	if s.SubAppID != "" {
-		app = s.SubAppID // WeChat Pay reports the payment under sub_appid when the sub-order has one
-	}
-	o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: app, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
-		Amount: s.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: s.Sharing,
-		Create: CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID}})
+	p := placedAs(c, i)
+	o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: p.AppID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
+		Amount: p.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: p.Sharing, Create: p.Create})
 	var ex *ExistsError
 	switch {
 	case errors.As(err, &ex) && ownedBy(ex.Order, c):
@@ -376,6 +372,85 @@ func (l *Ledger) reserveSub(ctx context.Context, c *Combine, i int) (*Order, boo
 		return nil, false, err
 	}
 	return o, true, nil
+}
+
+// placed is what a sub-order's payment is judged by (and shows) that its combine
+// places at WeChat Pay: the amount, the app the user pays in, the description and
+// attach, the profit-sharing plan.
+type placed struct {
+	AppID   string
+	Amount  int64
+	Create  CreateInfo
+	Sharing *Sharing
+}
+
+// placedAs is what combine c places for its sub-order i.
+func placedAs(c *Combine, i int) placed {
+	s := c.SubOrders[i]
+	app := c.AppID
+	if s.SubAppID != "" {
+		app = s.SubAppID // WeChat Pay reports the payment under sub_appid when the sub-order has one
+	}
+	return placed{AppID: app, Amount: s.Amount, Sharing: s.Sharing,
+		Create: CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID}}
+}
+
+// placedOf is what sub-order o carries of it.
+func placedOf(o *Order) placed {
+	return placed{AppID: o.AppID, Amount: o.Amount, Sharing: o.Sharing,
+		Create: CreateInfo{Description: o.Create.Description, Attach: o.Create.Attach, SubAppID: o.Create.SubAppID, SignAppID: o.Create.SignAppID}}
+}
+
+// samePlaced compares as stored (a plan read back and one just parsed differ in
+// representation only).
+func samePlaced(a, b placed) bool {
+	x, errx := json.Marshal(a)
+	y, erry := json.Marshal(b)
+	return errx == nil && erry == nil && string(x) == string(y)
+}
+
+// SyncSubOrders makes c's sub-orders carry what c places for them at WeChat Pay
+// (placed) before c is placed; createorder calls it before every combine prepay. The
+// combine record is what is placed, and it is written last; its sub-orders may have
+// been reserved, one record at a time, by a concurrent create of the same attempt
+// with other content (another re-price), which PlaceCombine adopts as they are. subs
+// are c's sub-orders as read (nil: read here); one that differs and is untouched
+// (unpaid, nothing recorded on it) is rewritten, conditioned on its version. When
+// they agree nothing is read or written. It returns the sub-orders as they are.
+func (l *Ledger) SyncSubOrders(ctx context.Context, c *Combine, subs []*Order) ([]*Order, error) {
+	out := make([]*Order, len(c.SubOrders))
+	err := each(len(c.SubOrders), func(i int) error {
+		want := placedAs(c, i)
+		var have *store.Record
+		if i < len(subs) && subs[i] != nil {
+			if samePlaced(placedOf(subs[i]), want) {
+				out[i] = subs[i]
+				return nil
+			}
+			rec := subs[i].raw
+			have = &rec
+		}
+		s := c.SubOrders[i]
+		res, err := onOrder(l, ctx, OrderKey(s.SubMchID, s.OutTradeNo), have, func(o *Order, exists bool) (step, error) {
+			switch {
+			case !exists || !ownedBy(o, c):
+				return step{}, fmt.Errorf("payment: sub-order %s of combine %s: %w", s.OutTradeNo, c.CombineNo, ErrNotFound)
+			case samePlaced(placedOf(o), want):
+				return step{outcome: Duplicate}, nil
+			case o.Payment != nil || len(o.Conflicts) > 0 || o.EventSeq > 0 || !payable(o.State):
+				return step{outcome: Duplicate}, nil // judged already: left as it is
+			}
+			o.AppID, o.Amount, o.Sharing = want.AppID, want.Amount, want.Sharing
+			o.Create.Description, o.Create.Attach, o.Create.SubAppID, o.Create.SignAppID = want.Create.Description, want.Create.Attach, want.Create.SubAppID, want.Create.SignAppID
+			return step{outcome: Applied}, nil
+		})
+		out[i] = res.Order
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // PlaceCombine is ReserveSubOrders and CreateCombine in one round: on a store with a
@@ -401,7 +476,9 @@ func (l *Ledger) reserveSub(ctx context.Context, c *Combine, i int) (*Order, boo
 //     (Abandon), fails once anyone has adopted a sub-order, and the sub-order stays.
 //
 // Any other failure (a store error, a crash) leaves what was written for the next
-// create of the combine, which resumes it.
+// create of the combine, which resumes it. Sub-orders met already are adopted as they
+// are, whatever their content: what the combine places is its own record, and
+// SyncSubOrders makes them carry it before it is placed.
 func (l *Ledger) PlaceCombine(ctx context.Context, n NewCombine) (*Combine, []*Order, error) {
 	if n.Attempt == 0 {
 		n.Attempt = 1
@@ -1013,14 +1090,10 @@ func (l *Ledger) placeAtomic(ctx context.Context, n NewCombine, c *Combine) (*Co
 	recs, conds = append(recs, rec), append(conds, store.Condition{Absent: true})
 	for i, s := range c.SubOrders {
 		// Each sub-order as reserveSub (CreateOrder) writes it.
-		app := c.AppID
-		if s.SubAppID != "" {
-			app = s.SubAppID
-		}
-		o := &Order{Owner: s.SubMchID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt, AppID: app, Amount: s.Amount,
-			Scene: c.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: c.ExpiresAt,
-			Create:  CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID},
-			Combine: &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}, Sharing: s.Sharing}
+		p := placedAs(c, i)
+		o := &Order{Owner: s.SubMchID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt, AppID: p.AppID, Amount: p.Amount,
+			Scene: c.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: c.ExpiresAt, Create: p.Create,
+			Combine: &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}, Sharing: p.Sharing}
 		rec, err := l.newRecord(o.Key(), o)
 		if err != nil {
 			return nil, nil, err

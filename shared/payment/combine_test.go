@@ -435,3 +435,53 @@ func medianF(v []float64) float64 {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// Two creates of one combine attempt with other content, one record at a time: the
+// first reserved the sub-orders (its amounts) and stopped before its combine; the
+// second adopted them and wrote the combine (its amounts), which is what WeChat Pay
+// is asked for. Before the combine is placed, SyncSubOrders makes each sub-order carry
+// what the combine places for it, so the payment matches instead of going to REVIEW.
+func TestSubOrdersCarryWhatTheirCombinePlaces(t *testing.T) {
+	l, lg := newLedger(t)
+	ctx := context.Background()
+	l.Store = oneByOne{l.Store}
+	sub := func(amount1, amount2 int64, desc string) []payment.SubOrder {
+		return []payment.SubOrder{{OrderID: "CART000011-1", SubMchID: "sub1", Amount: amount1, Description: desc},
+			{OrderID: "CART000011-2", SubMchID: "sub2", Amount: amount2, Description: desc}}
+	}
+	first := &payment.Combine{Owner: mch, CombineNo: "CART000011", OrderID: "CART000011", Attempt: 1, AppID: "wxapp", Scene: "native",
+		SubOrders: sub(100, 200, "first")}
+	for i := range first.SubOrders {
+		first.SubOrders[i].OutTradeNo = first.SubOrders[i].OrderID
+	}
+	if _, err := l.ReserveSubOrders(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	c, subs, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, AppID: "wxapp", OrderID: "CART000011", Scene: "native", SubOrders: sub(150, 250, "second")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subs[0].Amount != 100 || c.SubOrders[0].Amount != 150 {
+		t.Fatalf("adopted sub-order %d fen, combine places %d: the race this test is about did not happen", subs[0].Amount, c.SubOrders[0].Amount)
+	}
+	synced, err := l.SyncSubOrders(ctx, c, subs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range synced {
+		stored, err := l.Attempt(ctx, o.Owner, o.OutTradeNo)
+		if err != nil || stored.Amount != c.SubOrders[i].Amount || stored.Create.Description != "second" || o.Amount != stored.Amount {
+			t.Fatalf("sub-order %d after sync: %+v %v, want %d fen", i, stored, err, c.SubOrders[i].Amount)
+		}
+	}
+	// In agreement: nothing is written.
+	cs := &storetest.Counting{Store: l.Store}
+	l.Store = cs
+	if _, err := l.SyncSubOrders(ctx, c, synced); err != nil || cs.Writes.Load() != 0 || cs.Reads.Load() != 0 {
+		t.Fatalf("sync of agreeing sub-orders: %v, %d reads %d writes", err, cs.Reads.Load(), cs.Writes.Load())
+	}
+	res, err := l.ApplyCombine(ctx, combinePaid(c), "notify")
+	if err != nil || !res.Paid || !res.Announced || lg.loud() != 0 {
+		t.Fatalf("paying the combine: paid %v announced %v loud %d %v", res.Paid, res.Announced, lg.loud(), err)
+	}
+}
