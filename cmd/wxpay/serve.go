@@ -14,8 +14,11 @@ import (
 	"strings"
 
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/shared/awsconf/defaultchain"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/events/eventbridge"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
@@ -161,7 +164,13 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		b.now = b.sim.Clock().Now
 		configureServeSimulator(&cfg, o)
 	}
-	nh, err := notify.New(cfg, b.store, log.With("function", "notify"))
+	// The CLI links every sink: the signed webhook, and EventBridge (--live with WXPAY_EVENT_BUS).
+	sink, err := events.SinkFromConfig(ctx, cfg.Bundle, nil, events.WebhookSink, eventbridge.Sink(defaultchain.Load))
+	if err != nil && !errors.Is(err, events.ErrNoSink) {
+		b.Close()
+		return nil, err
+	}
+	nh, err := notify.New(cfg, b.store, log.With("function", "notify"), notify.WithSink(sink))
 	if err != nil {
 		b.Close()
 		return nil, err // "notify: configuration: …"

@@ -31,10 +31,10 @@ import (
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/metrics"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/runtime"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -130,8 +130,8 @@ type Report struct {
 	Stopped        string `json:"stopped,omitempty"` // "deadline" when the run was cut short
 }
 
-func (r Report) asMap() runtime.Report {
-	m := runtime.Report{
+func (r Report) asMap() host.Report {
+	m := host.Report{
 		"examined": r.Examined, "settled": r.Settled, "closed": r.Closed, "still_pending": r.StillPending,
 		"delivered": r.Delivered, "errors": r.Errors, "refunds_settled": r.RefundsSettled,
 		"refunds_stuck": r.RefundsStuck, "late_refunds": r.LateRefunds, "throttled": r.Throttled, "events_failed": r.EventsFailed,
@@ -147,8 +147,8 @@ type counters struct {
 	examined, settled, closed, pending, errors, refundsSettled, stuck, late, throttled atomic.Int64
 }
 
-// Run is the runtime.Job: one pass over everything due at now.
-func (j *Job) Run(ctx context.Context, now time.Time) (runtime.Report, error) {
+// Run is the host.Job: one pass over everything due at now.
+func (j *Job) Run(ctx context.Context, now time.Time) (host.Report, error) {
 	r, err := j.Pass(ctx, now)
 	return r.asMap(), err
 }

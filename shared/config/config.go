@@ -122,12 +122,13 @@ func (c Config) Source(field string) string {
 	return "not set"
 }
 
-// FromEnv reads the configuration from the environment. Missing variables leave fields
+// FromEnv reads the configuration from the environment, then merges over it what the
+// secret stores given hold (secretsource.go). Missing variables leave fields
 // empty (doctor reports them); the error lists unreadable files and contradictions,
 // and the Config holds whatever could be read.
-func FromEnv() (Config, error) { return fromLookup(os.LookupEnv) }
+func FromEnv(secrets ...SecretSource) (Config, error) { return fromLookup(os.LookupEnv, secrets...) }
 
-func fromLookup(lookup func(string) (string, bool)) (Config, error) {
+func fromLookup(lookup func(string) (string, bool), secrets ...SecretSource) (Config, error) {
 	var c Config
 	var errs []error
 	if dir, ok := lookup(EnvKeysDir); ok && dir != "" {
@@ -206,7 +207,7 @@ func fromLookup(lookup func(string) (string, bool)) (Config, error) {
 		c.APIBase = DefaultAPIBase
 	}
 	errs = append(errs, bundleFromLookup(lookup, &c)...)
-	errs = append(errs, applySecretSources(lookup, &c)...) // secretsource.go
+	errs = append(errs, applySecretSources(lookup, &c, secrets)...) // secretsource.go
 	return c, errors.Join(errs...)
 }
 

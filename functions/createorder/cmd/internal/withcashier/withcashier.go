@@ -1,0 +1,33 @@
+// Package withcashier is what every createorder build serves: the order API, with the
+// hosted cashier page under /pay/ (scene "cashier" links point there: set
+// WXPAY_PUBLIC_URL to the URL browsers reach the function at). The mains
+// (functions/createorder/cmd/<build>) differ only in platform, store drivers and
+// secret sources.
+package withcashier
+
+import (
+	"net/http"
+
+	"github.com/paysls/wxpay/functions/cashier"
+	"github.com/paysls/wxpay/functions/createorder"
+	"github.com/paysls/wxpay/shared/host"
+)
+
+// New builds the handler from what host started.
+func New(env host.Env) (http.Handler, error) {
+	h, err := createorder.New(env.Config, env.Store, createorder.Options{Logger: env.Log})
+	if err != nil {
+		return nil, err
+	}
+	// The hosted cashier page (GET /pay/…, public: its link token guards it) places
+	// payments through this same order API, in process.
+	page, err := cashier.New(env.Config, cashier.APIOrders{API: h, Token: string(env.Config.Bundle.APIToken.Reveal())},
+		cashier.Options{Logger: env.Log.With("component", "cashier")})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/pay/", page)
+	mux.Handle("/", h)
+	return mux, nil
+}
