@@ -276,12 +276,13 @@ func FromKeysDir(dir string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// MerchantKey parses the merchant private key (PKCS#8 or PKCS#1).
+// MerchantKey parses the merchant private key (PKCS#8 or PKCS#1), once per Secret
+// (merchantkey.go). The key returned is shared: use it, do not change it.
 func (c Config) MerchantKey() (*rsa.PrivateKey, error) {
 	if c.PrivateKey.IsZero() {
 		return nil, fmt.Errorf("config: merchant private key not set (%s or %s)", EnvPrivateKey, EnvPrivateKeyFile)
 	}
-	return wechatpay.ParsePrivateKey(c.PrivateKey.Reveal())
+	return c.PrivateKey.rsaKey()
 }
 
 // V3Key checks and returns the APIv3 key (surrounding whitespace removed).
