@@ -6,7 +6,7 @@
 // scfevent and, for HTTP functions, local (a local job runs once and exits: there is
 // no ready to wait for). Ready means:
 //   - hello-world, SCF web and local builds: the HTTP listener accepts a TCP connection;
-//   - SCF event builds: scf-go-lib's listener on _LAMBDA_SERVER_PORT accepts one;
+//   - SCF event builds: the listener on _LAMBDA_SERVER_PORT accepts one;
 //   - Lambda builds: the binary's first GET /2018-06-01/runtime/invocation/next
 //     reaches a stand-in Runtime API.
 //

@@ -1,9 +1,9 @@
 // Package scfevent serves a function as a Tencent Cloud SCF event function on the Go1
-// runtime, through scf-go-lib's cloudfunction.Start: scheduled functions from timer
-// triggers (Jobs), HTTP functions from API gateway triggers and function URL events
-// (HTTP, Wrap). scf-go-lib speaks net/rpc, which links html/template and keeps the
-// linker from dropping unused methods, so only the scfevent builds import it; the
-// deployed HTTP functions are web functions (shared/host/scfweb).
+// runtime: scheduled functions from timer triggers (Jobs), HTTP functions from API
+// gateway triggers and function URL events (HTTP, Wrap). It speaks the runtime's
+// protocol itself (rpc.go) rather than through scf-go-lib's cloudfunction.Start, whose
+// net/rpc doubled the binary; the deployed HTTP functions are web functions
+// (shared/host/scfweb).
 package scfevent
 
 import (
@@ -15,38 +15,47 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/tencentyun/scf-go-lib/cloudfunction"
 
 	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/host/internal/request"
 )
 
 // HTTP serves an HTTP function from API gateway and function URL events (Wrap).
-// cloudfunction.Start never returns.
 func HTTP() host.Platform {
 	return host.Platform{Build: "scfevent", Ready: ready, Serve: func(h http.Handler, _ *slog.Logger) error {
-		cloudfunction.Start(Wrap(h))
-		return nil
+		handle := Wrap(h)
+		return listen(func(ctx context.Context, raw json.RawMessage) (any, error) { return handle(ctx, raw) })
 	}}
 }
 
 // Jobs serves a scheduled function from timer events.
 func Jobs() host.Platform {
 	return host.Platform{Build: "scfevent", Ready: ready, Run: func(job host.Job, log *slog.Logger) error {
-		cloudfunction.Start(host.JobHandler(job, log))
-		return nil
+		handle := host.JobHandler(job, log)
+		return listen(func(ctx context.Context, raw json.RawMessage) (any, error) { return handle(ctx, raw) })
 	}}
+}
+
+// listen serves invocations on the port the Go1 runtime gives; it returns only when
+// the listener fails.
+func listen(invoke invokeFunc) error {
+	ln, err := net.Listen("tcp", "0.0.0.0:"+os.Getenv(envGoServerPort))
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", envGoServerPort, err)
+	}
+	return serve(ln, invoke)
 }
 
 // Where SCF tells an event function how it is run.
 const (
-	envGoServerPort = "_LAMBDA_SERVER_PORT" // the port scf-go-lib's cloudfunction.Start listens on; only the Go1 runtime sets it
+	envGoServerPort = "_LAMBDA_SERVER_PORT" // the port invocations arrive on; only the Go1 runtime sets it
 	envRuntimeAPI   = "SCF_RUNTIME_API"     // SCF custom runtime (bootstrap) API host
 )
 
@@ -144,8 +153,8 @@ func (v *SCFValues) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// ready explains, instead of hanging, when cloudfunction.Start cannot work: it
-// listens on _LAMBDA_SERVER_PORT, which only SCF's Go1 runtime sets.
+// ready explains, instead of hanging, when the runtime's invocations cannot come: they
+// arrive on _LAMBDA_SERVER_PORT, which only SCF's Go1 runtime sets.
 func ready(getenv func(string) string) error {
 	if getenv(envGoServerPort) != "" {
 		return nil
@@ -156,8 +165,8 @@ func ready(getenv func(string) string) error {
 	return errors.New(envGoServerPort + " is not set: the scfevent build runs as an SCF event function on the Go1 runtime only; an HTTP function's web function is the scfweb build, elsewhere run the local build (cmd/local)")
 }
 
-// Wrap returns the cloudfunction.Start handler for h: API gateway and function URL
-// events in, their responses out.
+// Wrap returns the invocation handler for h: API gateway and function URL events in,
+// their responses out.
 func Wrap(h http.Handler) func(context.Context, json.RawMessage) (*SCFHTTPResponse, error) {
 	return func(ctx context.Context, raw json.RawMessage) (*SCFHTTPResponse, error) {
 		var ev SCFHTTPEvent

@@ -1,8 +1,6 @@
 // Package scfweb serves an HTTP function as a Tencent Cloud SCF web function: SCF
 // starts the package's scf_bootstrap, which execs the binary, and forwards plain HTTP
-// to port 9000 (https://cloud.tencent.com/document/product/583/56126). No scf-go-lib:
-// its net/rpc links html/template and keeps the linker from dropping unused methods
-// (an SCF event build is 8 MB larger).
+// to port 9000 (https://cloud.tencent.com/document/product/583/56126).
 package scfweb
 
 import (
@@ -25,8 +23,8 @@ const addr = "0.0.0.0:9000"
 // envAddr replaces addr in tests: SCF itself always connects to port 9000.
 const envAddr = "WXPAY_SCF_WEB_ADDR"
 
-// envEventPort is the port SCF's Go1 runtime gives an event function (scf-go-lib
-// listens on it): set, it means SCF started this binary as an event function.
+// envEventPort is the port SCF's Go1 runtime gives an event function: set, it means
+// SCF started this binary as an event function.
 const envEventPort = "_LAMBDA_SERVER_PORT"
 
 // HTTP serves an HTTP function on 0.0.0.0:9000 until SIGTERM.

@@ -1,7 +1,7 @@
 // Command scfevent is billfetch (the daily bills: fetch, verify, keep in BILLS_URL,
-// reconcile) as a Tencent Cloud SCF event function on the Go1 runtime (scf-go-lib).
-// Stores: Redis (or a bbolt file). Secrets: the environment and the keys dir
-// (WXPAY_KEYS_DIR). No AWS code.
+// reconcile) as a Tencent Cloud SCF event function on the Go1 runtime. Stores: Redis (or
+// a bbolt file). Secrets: the environment and the keys dir (WXPAY_KEYS_DIR). No AWS
+// code.
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).

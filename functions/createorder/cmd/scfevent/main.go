@@ -1,7 +1,7 @@
 // Command scfevent is createorder (the order API and its cashier page; WXPAY_API_TOKEN
 // and WXPAY_NOTIFY_URL are required) as a Tencent Cloud SCF event function on the Go1
-// runtime (scf-go-lib). Stores: Redis (or a bbolt file). Secrets: the environment and
-// the keys dir (WXPAY_KEYS_DIR). No AWS code.
+// runtime. Stores: Redis (or a bbolt file). Secrets: the environment and the keys dir
+// (WXPAY_KEYS_DIR). No AWS code.
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).

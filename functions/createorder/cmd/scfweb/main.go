@@ -1,8 +1,7 @@
 // Command scfweb is createorder (the order API and its cashier page; WXPAY_API_TOKEN and
 // WXPAY_NOTIFY_URL are required) as a Tencent Cloud SCF web function (make package:
 // scf_bootstrap execs it, it serves HTTP on 0.0.0.0:9000). Stores: Redis (or a bbolt
-// file). Secrets: the environment and the keys dir (WXPAY_KEYS_DIR). No AWS code, no
-// scf-go-lib.
+// file). Secrets: the environment and the keys dir (WXPAY_KEYS_DIR). No AWS code.
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).

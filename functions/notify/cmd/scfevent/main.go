@@ -1,8 +1,7 @@
 // Command scfevent is notify (POST /notify, v3 JSON and v2 XML notifications, and the
-// merchant events API) as a Tencent Cloud SCF event function on the Go1 runtime
-// (scf-go-lib). Stores: Redis (or a bbolt file). Secrets: the environment and the keys
-// dir (WXPAY_KEYS_DIR). No AWS code. Merchant events: the signed webhook
-// (WXPAY_WEBHOOK_URL).
+// merchant events API) as a Tencent Cloud SCF event function on the Go1 runtime. Stores:
+// Redis (or a bbolt file). Secrets: the environment and the keys dir (WXPAY_KEYS_DIR).
+// No AWS code. Merchant events: the signed webhook (WXPAY_WEBHOOK_URL).
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).

@@ -1,8 +1,8 @@
 // Command scfweb is notify (POST /notify, v3 JSON and v2 XML notifications, and the
 // merchant events API) as a Tencent Cloud SCF web function (make package: scf_bootstrap
 // execs it, it serves HTTP on 0.0.0.0:9000). Stores: Redis (or a bbolt file). Secrets:
-// the environment and the keys dir (WXPAY_KEYS_DIR). No AWS code, no scf-go-lib.
-// Merchant events: the signed webhook (WXPAY_WEBHOOK_URL).
+// the environment and the keys dir (WXPAY_KEYS_DIR). No AWS code. Merchant events: the
+// signed webhook (WXPAY_WEBHOOK_URL).
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).

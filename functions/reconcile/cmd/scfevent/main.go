@@ -1,8 +1,7 @@
 // Command scfevent is reconcile (query what is due, close what expired, deliver owed
-// merchant events) as a Tencent Cloud SCF event function on the Go1 runtime
-// (scf-go-lib). Stores: Redis (or a bbolt file). Secrets: the environment and the keys
-// dir (WXPAY_KEYS_DIR). No AWS code. Merchant events: the signed webhook
-// (WXPAY_WEBHOOK_URL).
+// merchant events) as a Tencent Cloud SCF event function on the Go1 runtime. Stores:
+// Redis (or a bbolt file). Secrets: the environment and the keys dir (WXPAY_KEYS_DIR).
+// No AWS code. Merchant events: the signed webhook (WXPAY_WEBHOOK_URL).
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).
