@@ -59,7 +59,7 @@ const (
 	envRuntimeAPI   = "SCF_RUNTIME_API"     // SCF custom runtime (bootstrap) API host
 )
 
-// SCFHTTPEvent is what SCF passes to an event function for an API gateway
+// httpEvent is what SCF passes to an event function for an API gateway
 // trigger request, and for a function URL request (which sends the same
 // protocol minus requestContext, isBase64Encoded and the *Parameters fields,
 // and carries the client IP in the x-scf-remote-addr header).
@@ -67,38 +67,38 @@ const (
 // scf-go-lib's events.APIGatewayRequest lacks isBase64Encoded, which API
 // gateway sets when it base64-encodes a body; without it binary bodies, and
 // with them signatures, would be corrupted.
-type SCFHTTPEvent struct {
-	HTTPMethod            string             `json:"httpMethod"`
-	Path                  string             `json:"path"`
-	Headers               SCFValues          `json:"headers"`
-	QueryString           SCFValues          `json:"queryString"`
-	Body                  string             `json:"body"`
-	IsBase64Encoded       bool               `json:"isBase64Encoded,omitempty"`
-	RequestContext        *SCFRequestContext `json:"requestContext,omitempty"`
-	PathParameters        map[string]string  `json:"pathParameters,omitempty"`
-	QueryStringParameters map[string]string  `json:"queryStringParameters,omitempty"`
-	HeaderParameters      map[string]string  `json:"headerParameters,omitempty"`
-	StageVariables        map[string]string  `json:"stageVariables,omitempty"`
+type httpEvent struct {
+	HTTPMethod            string            `json:"httpMethod"`
+	Path                  string            `json:"path"`
+	Headers               values            `json:"headers"`
+	QueryString           values            `json:"queryString"`
+	Body                  string            `json:"body"`
+	IsBase64Encoded       bool              `json:"isBase64Encoded,omitempty"`
+	RequestContext        *requestContext   `json:"requestContext,omitempty"`
+	PathParameters        map[string]string `json:"pathParameters,omitempty"`
+	QueryStringParameters map[string]string `json:"queryStringParameters,omitempty"`
+	HeaderParameters      map[string]string `json:"headerParameters,omitempty"`
+	StageVariables        map[string]string `json:"stageVariables,omitempty"`
 }
 
-// SCFRequestContext describes the API gateway service and caller.
-type SCFRequestContext struct {
-	ServiceID  string      `json:"serviceId"`
-	Path       string      `json:"path"`
-	HTTPMethod string      `json:"httpMethod"`
-	RequestID  string      `json:"requestId"`
-	Stage      string      `json:"stage"`
-	SourceIP   string      `json:"sourceIp"`
-	Identity   SCFIdentity `json:"identity"`
+// requestContext describes the API gateway service and caller.
+type requestContext struct {
+	ServiceID  string   `json:"serviceId"`
+	Path       string   `json:"path"`
+	HTTPMethod string   `json:"httpMethod"`
+	RequestID  string   `json:"requestId"`
+	Stage      string   `json:"stage"`
+	SourceIP   string   `json:"sourceIp"`
+	Identity   identity `json:"identity"`
 }
 
-// SCFIdentity is the caller's authentication data, when the API requires any.
-type SCFIdentity struct {
+// identity is the caller's authentication data, when the API requires any.
+type identity struct {
 	SecretID string `json:"secretId,omitempty"`
 	SourceIP string `json:"sourceIp,omitempty"`
 }
 
-// SCFHTTPResponse is an event function's answer to an API gateway or function
+// Response is an event function's answer to an API gateway or function
 // URL request.
 //
 // The documented response (function URL: https://cloud.tencent.cn/document/product/583/96099,
@@ -112,7 +112,7 @@ type SCFIdentity struct {
 // be joined (RFC 6265 §3) and which gets its first value. That SCF's front ends honour
 // multiValueHeaders is not documented: the deployment files therefore run HTTP
 // functions as web functions (plain HTTP, no translation, every field kept).
-type SCFHTTPResponse struct {
+type Response struct {
 	IsBase64Encoded   bool                `json:"isBase64Encoded"`
 	StatusCode        int                 `json:"statusCode"`
 	Headers           map[string]string   `json:"headers"`
@@ -120,17 +120,17 @@ type SCFHTTPResponse struct {
 	Body              string              `json:"body"`
 }
 
-// SCFValues is a header or query map as SCF sends it: each value is a string,
+// values is a header or query map as SCF sends it: each value is a string,
 // a list of strings (repeated query keys) or true (a query key without "=").
-type SCFValues map[string][]string
+type values map[string][]string
 
 // UnmarshalJSON accepts every value form SCF uses.
-func (v *SCFValues) UnmarshalJSON(data []byte) error {
+func (v *values) UnmarshalJSON(data []byte) error {
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		return err
 	}
-	out := make(SCFValues, len(m))
+	out := make(values, len(m))
 	for k, val := range m {
 		switch t := val.(type) {
 		case string:
@@ -167,9 +167,9 @@ func ready(getenv func(string) string) error {
 
 // Wrap returns the invocation handler for h: API gateway and function URL events in,
 // their responses out.
-func Wrap(h http.Handler) func(context.Context, json.RawMessage) (*SCFHTTPResponse, error) {
-	return func(ctx context.Context, raw json.RawMessage) (*SCFHTTPResponse, error) {
-		var ev SCFHTTPEvent
+func Wrap(h http.Handler) func(context.Context, json.RawMessage) (*Response, error) {
+	return func(ctx context.Context, raw json.RawMessage) (*Response, error) {
+		var ev httpEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, fmt.Errorf("decode SCF HTTP event: %w", err)
 		}
@@ -188,7 +188,7 @@ func Wrap(h http.Handler) func(context.Context, json.RawMessage) (*SCFHTTPRespon
 
 // scfRequest converts an SCF event into the request a net/http server would
 // have handed the handler.
-func scfRequest(ctx context.Context, ev *SCFHTTPEvent) (*http.Request, error) {
+func scfRequest(ctx context.Context, ev *httpEvent) (*http.Request, error) {
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		var err error
@@ -233,7 +233,7 @@ func scfRequest(ctx context.Context, ev *SCFHTTPEvent) (*http.Request, error) {
 // carry a port ("1.2.3.4:5678", "[::1]:5678"); the port is dropped so that
 // RemoteAddr is a bare IP as on Lambda. Of two spellings of the header, the
 // first in sorted order wins.
-func scfSourceIP(ev *SCFHTTPEvent) string {
+func scfSourceIP(ev *httpEvent) string {
 	if rc := ev.RequestContext; rc != nil {
 		if rc.SourceIP != "" {
 			return request.HostOnly(rc.SourceIP)
@@ -274,7 +274,7 @@ func (w *scfResponseWriter) Write(b []byte) (int, error) {
 	return w.body.Write(b)
 }
 
-func (w *scfResponseWriter) response() *SCFHTTPResponse {
+func (w *scfResponseWriter) response() *Response {
 	status := w.status
 	if status == 0 {
 		status = http.StatusOK
@@ -283,7 +283,7 @@ func (w *scfResponseWriter) response() *SCFHTTPResponse {
 	if _, set := w.header["Content-Type"]; !set && len(body) > 0 {
 		w.header.Set("Content-Type", http.DetectContentType(body)) // as net/http does
 	}
-	// Repeated fields go out as a list in multiValueHeaders (see SCFHTTPResponse).
+	// Repeated fields go out as a list in multiValueHeaders (see Response).
 	headers := make(map[string]string, len(w.header))
 	var multi map[string][]string
 	for k, vs := range w.header {
@@ -303,7 +303,7 @@ func (w *scfResponseWriter) response() *SCFHTTPResponse {
 		}
 		multi[k] = slices.Clone(vs)
 	}
-	resp := &SCFHTTPResponse{StatusCode: status, Headers: headers, MultiValueHeaders: multi}
+	resp := &Response{StatusCode: status, Headers: headers, MultiValueHeaders: multi}
 	if isText(w.header.Get("Content-Type")) && utf8.Valid(body) {
 		resp.Body = string(body)
 	} else {

@@ -31,7 +31,7 @@ const envEventPort = "_LAMBDA_SERVER_PORT"
 func HTTP() host.Platform {
 	return host.Platform{Build: "scfweb", Ready: ready,
 		Serve: func(h http.Handler, log *slog.Logger) error {
-			return host.ListenAndServe(cmp.Or(os.Getenv(envAddr), addr), ClientIP(h), log)
+			return host.ListenAndServe(cmp.Or(os.Getenv(envAddr), addr), clientIP(h), log)
 		}}
 }
 
@@ -42,7 +42,7 @@ func ready(getenv func(string) string) error {
 	return nil
 }
 
-// ClientIP gives a web function's handler the client's address as RemoteAddr. A
+// clientIP gives a web function's handler the client's address as RemoteAddr. A
 // web function is reached through SCF's in-container proxy, so the connection's
 // peer is that proxy, never the client; SCF's function URL front end names the
 // client in the x-scf-remote-addr header (documented for function URL requests,
@@ -50,7 +50,7 @@ func ready(getenv func(string) string) error {
 // adapter reads too). The value may carry a port. Without a parsable header
 // RemoteAddr stays the proxy's address, which no trusted-proxy list should contain,
 // so X-Forwarded-For is then never trusted either.
-func ClientIP(h http.Handler) http.Handler {
+func clientIP(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if vs := r.Header.Values(request.SCFRemoteAddr); len(vs) > 0 {
 			if ip, err := netip.ParseAddr(request.HostOnly(vs[0])); err == nil {
