@@ -2,9 +2,9 @@ package wxpay_test
 
 import (
 	"bufio"
-	"context"
+	"encoding/json"
+	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,75 +82,202 @@ func newcomerBlock(t *testing.T, path string) []string {
 	return strings.Split(strings.TrimSpace(string(m[1])), "\n")
 }
 
-// The newcomer path, run as written: `make run` (checked to be `wxpay serve` on
-// 127.0.0.1:8080 with .wxpay/sim — here the built binary on a free port, in a fresh
-// directory), then the README's own lines through bash; the order must end SUCCESS.
-func TestReadmeNewcomerPathRuns(t *testing.T) {
+// The newcomer path, run as written: the README's quick-start block (README.md and
+// README.zh-CN.md; their blocks are identical, TestReadmesHaveTheSameSectionsAndCommands
+// holds them so) is given to bash in a fresh copy of the repository — the files git
+// tracks or would add, no build output, no .wxpay — as a newcomer pastes it:
+//
+//  1. cold: an empty Go build cache and no wxpay installed; make start must show the
+//     build's progress and return only once the bundle answers;
+//  2. warm, in another fresh copy (the zh-CN block);
+//  3. warm again in the first copy, whose world make stop kept: it resumes.
+//
+// Each run must print the three answers: the order with its Native code_url, the
+// simulator's payment, the order SUCCESS with that transaction. The only change to the
+// text is the address: 127.0.0.1:8080 may be taken on the machine running the tests,
+// so a free port is used, in the curl lines and as make's ADDR.
+func TestReadmeQuickStartRunsAsWritten(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs wxpay serve")
+		t.Skip("builds wxpay from an empty cache and runs the bundle")
 	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("curl is needed to run the README's commands (.ci/run installs it)")
+	for _, tool := range []string{"curl", "make", "bash", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is needed to run the README's commands (.ci/run installs curl)", tool)
+			}
+			t.Skipf("%s not installed", tool)
 		}
-		t.Skip("curl not installed")
 	}
-	lines := newcomerBlock(t, "README.md")
-	if lines[0] != "make run &" {
-		t.Fatalf("the newcomer block must start with `make run &`, got %q", lines[0])
+	en, zh := newcomerBlock(t, "README.md"), newcomerBlock(t, "README.zh-CN.md")
+	if strings.Join(en, "\n") != strings.Join(zh, "\n") {
+		t.Fatalf("the quick-start blocks of README.md and README.zh-CN.md differ")
 	}
-	mk, err := os.ReadFile("Makefile")
+	if en[0] != "make start" {
+		t.Fatalf("the quick start must begin with `make start` (it returns once the bundle answers), got %q", en[0])
+	}
+	cache, gobin := t.TempDir(), t.TempDir()
+	addr := freeAddr(t)
+	runs := []struct {
+		name   string
+		block  []string
+		dir    string
+		gobin  string
+		checks func(t *testing.T, out string)
+	}{
+		{"cold EN", en, freshCopy(t), gobin, func(t *testing.T, out string) {
+			for _, want := range []string{"building wxpay: compiling", "25 compiled…", "wxpay installed: " + filepath.Join(gobin, "wxpay"), "wxpay serve is up: http://" + addr} {
+				if !strings.Contains(out, want) {
+					t.Errorf("a cold make start does not show %q", want)
+				}
+			}
+		}},
+		{"warm zh-CN", zh, freshCopy(t), t.TempDir(), func(t *testing.T, out string) {
+			if strings.Contains(out, "building wxpay: compiling") {
+				t.Errorf("with a warm build cache, a fresh copy compiled packages again")
+			}
+		}},
+	}
+	runs = append(runs, runs[0])
+	runs[2].name, runs[2].checks = "warm EN again, the world kept", func(t *testing.T, out string) {
+		if strings.Contains(out, "building wxpay: compiling") {
+			t.Errorf("a warm make start compiled packages again")
+		}
+		if !strings.Contains(out, "resumed the simulator's world") {
+			t.Errorf("the second start did not resume the world make stop kept")
+		}
+	}
+	for i, r := range runs {
+		ok := t.Run(r.name, func(t *testing.T) {
+			env := newcomerEnv(cache, r.gobin, addr)
+			stop := func() string {
+				cmd := exec.Command("make", "stop")
+				cmd.Dir, cmd.Env = r.dir, env
+				out, _ := cmd.CombinedOutput()
+				return string(out)
+			}
+			defer stop()
+			if i == 2 {
+				time.Sleep(time.Second) // ORDER is new every second
+			}
+			script := strings.ReplaceAll(strings.Join(r.block, "\n"), "127.0.0.1:8080", addr) + "\n"
+			cmd := exec.Command("bash", "-c", script)
+			cmd.Dir, cmd.Env = r.dir, env
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			start := time.Now()
+			err := cmd.Run()
+			out := stdout.String()
+			t.Logf("%s: %s", r.name, time.Since(start).Round(time.Second))
+			if err != nil {
+				t.Fatalf("the quick start failed: %v\nstdout:\n%s\nstderr:\n%s\nserve.log:\n%s", err, out, stderr.String(), readFile(filepath.Join(r.dir, ".wxpay", "serve.log")))
+			}
+			checkQuickStartAnswers(t, out)
+			if r.checks != nil {
+				r.checks(t, out+stderr.String())
+			}
+			if got := stop(); !strings.Contains(got, "wxpay serve stopped") {
+				t.Errorf("make stop: %s", got)
+			}
+		})
+		if !ok {
+			break
+		}
+	}
+}
+
+// checkQuickStartAnswers finds the three JSON answers after make start's output.
+func checkQuickStartAnswers(t *testing.T, out string) {
+	t.Helper()
+	i := strings.Index(out, "\n{")
+	if i < 0 {
+		t.Fatalf("no JSON answer in the output:\n%s", out)
+	}
+	dec := json.NewDecoder(strings.NewReader(out[i:]))
+	var answers []map[string]any
+	for {
+		var v map[string]any
+		if err := dec.Decode(&v); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("answer %d is not JSON (%v):\n%s", len(answers)+1, err, out[i:])
+		}
+		answers = append(answers, v)
+	}
+	if len(answers) != 3 {
+		t.Fatalf("want 3 answers, got %d:\n%s", len(answers), out[i:])
+	}
+	created, paid, read := answers[0], answers[1], answers[2]
+	pay, _ := created["pay"].(map[string]any)
+	code, _ := pay["code_url"].(string)
+	png, _ := pay["qr_png"].(string)
+	id, _ := created["order_id"].(string)
+	if !strings.HasPrefix(id, "COFFEE") || created["state"] != "NOTPAY" || !strings.HasPrefix(code, "weixin://wxpay/bizpayurl?pr=") || !strings.HasPrefix(png, "data:image/png;base64,") {
+		t.Errorf("create answer: %v", created)
+	}
+	tx, _ := paid["transaction"].(map[string]any)
+	if tx["trade_state"] != "SUCCESS" || tx["out_trade_no"] != id {
+		t.Errorf("pay answer: %v", paid)
+	}
+	if read["order_id"] != id || read["state"] != "SUCCESS" || read["transaction_id"] == nil || read["transaction_id"] != tx["transaction_id"] {
+		t.Errorf("read answer: %v (paid %v)", read, tx["transaction_id"])
+	}
+}
+
+// freshCopy copies the repository as a clone would have it, with what is about to be
+// committed: the files git tracks and the new ones it does not ignore.
+func freshCopy(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("git ls-files: %v", err)
 	}
-	for _, want := range []string{"ADDR        ?= 127.0.0.1:8080", "KEYS_DIR    ?= .wxpay/sim", "serve --addr $(ADDR) --keys-dir $(KEYS_DIR)"} {
-		if !strings.Contains(string(mk), want) {
-			t.Fatalf("Makefile's run target no longer matches the README (%q missing)", want)
+	dst := t.TempDir()
+	for _, f := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		fi, err := os.Lstat(f)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // deleted in the work tree, or a link
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dst, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, fi.Mode().Perm()); err != nil {
+			t.Fatal(err)
 		}
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "wxpay")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/wxpay").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	return dst
+}
+
+// newcomerEnv is a newcomer's environment: none of this project's settings, the given
+// Go build cache and install directory (wxpay not on PATH), make's ADDR on a free port.
+func newcomerEnv(cache, gobin, addr string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "WXPAY_") || k == "STORE_URL" || k == "BILLS_URL" || k == "TRUSTED_PROXIES" ||
+			k == "GOCACHE" || k == "GOBIN" || k == "GOFLAGS" || k == "MAKEFLAGS" || k == "MAKELEVEL" || k == "ADDR" || k == "KEYS_DIR" {
+			continue
+		}
+		env = append(env, kv)
 	}
+	return append(env, "GOCACHE="+cache, "GOBIN="+gobin, "ADDR="+addr)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serve := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--keys-dir", ".wxpay/sim")
-	serve.Dir = dir
-	var logs strings.Builder
-	serve.Stderr = &logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); _ = serve.Wait() }()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if r, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			r.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wxpay serve did not come up:\n%s", logs.String())
-		}
-	}
-	script := "set -e\n" + strings.ReplaceAll(strings.Join(lines[1:], "\n"), "127.0.0.1:8080", addr) + "\n"
-	cmd := exec.Command("bash", "-c", script)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the README's commands failed: %v\n%s\nserve log:\n%s", err, out, logs.String())
-	}
-	answers := strings.Split(strings.TrimSpace(string(out)), "\n")
-	last := answers[len(answers)-1]
-	if !strings.Contains(last, `"state":"SUCCESS"`) || !strings.Contains(last, `"order_id":"COFFEE0001"`) {
-		t.Fatalf("after the README's commands the order is not paid; output:\n%s\nserve log:\n%s", out, logs.String())
-	}
-	if !strings.Contains(answers[0], `"code_url":"weixin://wxpay/bizpayurl?pr=`) {
-		t.Fatalf("the create answer has no code_url: %s", answers[0])
-	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
 }

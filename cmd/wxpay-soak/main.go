@@ -38,6 +38,7 @@ import (
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store/storeurl"
+	"github.com/paysls/wxpay/shared/webhook"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -572,13 +573,22 @@ func (s *soak) verify(ctx context.Context, txs []wechatpay.Transaction, acked []
 			problems = append(problems, fmt.Sprintf("%s: %v", tx.OutTradeNo, err))
 			continue
 		}
-		state := rec.Attrs[payment.AttrState]
+		o, err := payment.OrderOf(rec)
+		if err != nil {
+			s.sum.Lost++
+			problems = append(problems, fmt.Sprintf("%s: %v", tx.OutTradeNo, err))
+			continue
+		}
+		state, txid := o.Status(), ""
+		if o.Payment != nil {
+			txid = o.Payment.TransactionID
+		}
 		if state == payment.StateReview {
 			s.sum.Review++
 		}
-		if acked[i] && (state != wechatpay.TradeStateSuccess || rec.Attrs[payment.AttrTransactionID] != tx.TransactionID) {
+		if acked[i] && (state != wechatpay.TradeStateSuccess || txid != tx.TransactionID) {
 			s.sum.Lost++
-			problems = append(problems, fmt.Sprintf("%s acknowledged but stored %s/%s", tx.OutTradeNo, state, rec.Attrs[payment.AttrTransactionID]))
+			problems = append(problems, fmt.Sprintf("%s acknowledged but stored %s/%s", tx.OutTradeNo, state, txid))
 		}
 		if !acked[i] {
 			s.sum.Lost++
@@ -598,9 +608,9 @@ func (s *soak) verify(ctx context.Context, txs []wechatpay.Transaction, acked []
 				problems = append(problems, fmt.Sprintf("%s: event %s not marked delivered", tx.OutTradeNo, e.ID))
 			}
 		}
-		if paid != 1 || len(payment.Conflicts(rec)) != 0 {
+		if paid != 1 || len(o.Conflicts) != 0 {
 			s.sum.Wrong++
-			problems = append(problems, fmt.Sprintf("%s: %d order.paid events, %d conflicts", tx.OutTradeNo, paid, len(payment.Conflicts(rec))))
+			problems = append(problems, fmt.Sprintf("%s: %d order.paid events, %d conflicts", tx.OutTradeNo, paid, len(o.Conflicts)))
 		}
 	}
 	got := s.recv.snapshot()
@@ -826,10 +836,10 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	id := req.Header.Get(events.HeaderEventID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !verify(r.secret, req.Header.Get(events.HeaderSignature), body, time.Now()) {
+	id, ok := verify(r.secret, req.Header.Get(events.HeaderSignature), body)
+	if !ok {
 		r.badSig++
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -875,7 +885,9 @@ func (r *receiver) snapshot() map[string]int {
 	return out
 }
 
-// verify checks Wxpay-Signature as a merchant would (events.VerifySignature).
-func verify(secret []byte, header string, body []byte, now time.Time) bool {
-	return events.VerifySignature(secret, header, body, now, 5*time.Minute) == nil
+// verify checks Wxpay-Signature as a merchant would (package webhook) and returns the
+// signed event's id, the one to de-duplicate by.
+func verify(secret []byte, header string, body []byte) (id string, ok bool) {
+	ev, err := webhook.Verify(body, header, 5*time.Minute, secret)
+	return ev.ID, err == nil
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,7 +16,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/paysls/wxpay/functions/billfetch"
-	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/store/storeurl"
 )
@@ -27,22 +28,25 @@ bills for three months). Without --quiet a progress bar runs on stderr and a sum
 table is printed at the end; with --quiet each day's report is one JSON line on stdout
 and the job's logs go to stderr as JSON.
 
-Configuration comes from --keys-dir, or from the environment (WXPAY_*, WXPAY_KEYS_DIR),
-with STORE_URL and BILLS_URL, as the deployed function reads them.`
+It runs against the same bundle as make run: the keys dir .wxpay/sim (or --keys-dir,
+$WXPAY_KEYS_DIR), the store and bills beside it, and — for a simulator's keys dir — the
+simulator inside wxpay serve. While that serve runs it holds the store, so each day is
+run by it (POST /jobs/billfetch?date=…). Without a keys dir the configuration comes from
+the environment (WXPAY_*, STORE_URL, BILLS_URL), as the deployed function reads it.`
 
 // maxBackfillDays bounds one backfill: WeChat Pay keeps bills for three months.
 const maxBackfillDays = 120
 
 func runBillfetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("billfetch", billfetchSynopsis, stderr)
+	fs := newFlagSet("billfetch", billfetchSynopsis, stdout, stderr)
 	var (
 		from     = fs.String("date", "", "bill `date` YYYY-MM-DD (UTC+8); default yesterday")
 		to       = fs.String("to", "", "last `date` of a backfill, inclusive; default --date")
 		quiet    = fs.Bool("quiet", false, "no progress bar: one JSON report per day on stdout, logs on stderr")
-		keysDir  = fs.String("keys-dir", "", "read the merchant configuration from keys `DIR` instead of the environment")
-		storeURL = fs.String("store", os.Getenv("STORE_URL"), "store `URL` (default $STORE_URL, else the local bbolt file)")
-		billsURL = fs.String("bills", os.Getenv("BILLS_URL"), "where raw bills are kept: file:///dir or s3://bucket/prefix?endpoint=…&region=… (default $BILLS_URL, else a local folder)")
-		apiBase  = fs.String("api-base", "", "WeChat Pay API `URL` (e.g. a local `wxpay serve`); default from the configuration")
+		keysDir  = fs.String("keys-dir", "", "keys `DIR` (default $WXPAY_KEYS_DIR, else .wxpay/sim when it holds an identity, else the environment)")
+		storeURL = fs.String("store", "", "store `URL` (default $STORE_URL, else wxpay.db beside the keys dir, as wxpay serve)")
+		billsURL = fs.String("bills", "", "where raw bills are kept: file:///dir or s3://bucket/prefix?endpoint=…&region=… (default $BILLS_URL, else bills/ beside the keys dir)")
+		apiBase  = fs.String("api-base", "", "WeChat Pay API `URL` (default: the simulator for a simulator's keys dir, else $WXPAY_API_BASE or WeChat Pay)")
 	)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -51,35 +55,54 @@ func runBillfetch(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	var cfg config.Config
-	if *keysDir != "" {
-		cfg, err = config.FromKeysDir(*keysDir)
+	t := resolveJobTarget(*keysDir)
+	var runDate func(ctx context.Context, date string) ([]*billfetch.BillReport, error)
+	if t.serve != nil && *storeURL == "" && *billsURL == "" && *apiBase == "" {
+		fmt.Fprintf(stderr, "wxpay billfetch: run by the wxpay serve at %s, which holds the store\n", t.serve.URL)
+		runDate = func(ctx context.Context, date string) ([]*billfetch.BillReport, error) {
+			raw, err := runJobAt(ctx, t.serve, t.keysDir, "billfetch", url.Values{"date": {date}})
+			var rep struct {
+				Bills []*billfetch.BillReport `json:"bills"`
+			}
+			if len(raw) > 0 {
+				_ = json.Unmarshal(raw, &rep)
+			}
+			return rep.Bills, err
+		}
 	} else {
-		cfg, err = config.FromEnv()
-	}
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	if *apiBase != "" {
-		cfg.APIBase = *apiBase
-	}
-	st, err := storeurl.Open(ctx, *storeURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	bills, err := billstore.Open(ctx, *billsURL)
-	if err != nil {
-		return err
-	}
-	level := slog.LevelError // the bar owns the terminal; failures still show
-	if *quiet {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("cmd", "billfetch")
-	job, err := billfetch.New(cfg, st, billfetch.Options{Logger: log, Bills: bills, Metrics: io.Discard})
-	if err != nil {
-		return err
+		if t.simulator && *apiBase == "" {
+			return t.noSimulator("billfetch")
+		}
+		cfg, err := t.config()
+		if err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		if *apiBase != "" {
+			cfg.APIBase = *apiBase
+		}
+		st, err := storeurl.Open(ctx, t.storeURL(*storeURL))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		bills, err := billstore.Open(ctx, firstNonEmpty(*billsURL, firstNonEmpty(os.Getenv("BILLS_URL"), "file://"+filepath.Join(t.stateDir, "bills"))))
+		if err != nil {
+			return err
+		}
+		level := slog.LevelError // the bar owns the terminal; failures still show
+		if *quiet {
+			level = slog.LevelInfo
+		}
+		log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("cmd", "billfetch")
+		job, err := billfetch.New(cfg, st, billfetch.Options{Logger: log, Bills: bills, Metrics: io.Discard})
+		if err != nil {
+			return err
+		}
+		runDate = func(ctx context.Context, date string) ([]*billfetch.BillReport, error) {
+			rep, err := job.RunDate(ctx, date)
+			rs, _ := rep["bills"].([]*billfetch.BillReport)
+			return rs, err
+		}
 	}
 
 	days := int(last.Sub(first).Hours()/24) + 1
@@ -103,11 +126,8 @@ func runBillfetch(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if bar != nil {
 			bar.Describe("bills " + date)
 		}
-		rep, runErr := job.RunDate(ctx, date)
-		r := dayResult{date: date, err: runErr}
-		if rs, ok := rep["bills"].([]*billfetch.BillReport); ok {
-			r.reports = rs
-		}
+		rs, runErr := runDate(ctx, date)
+		r := dayResult{date: date, err: runErr, reports: rs}
 		if runErr != nil {
 			failed++
 		}

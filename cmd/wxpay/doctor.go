@@ -39,7 +39,7 @@ the environment still apply.`
 var doctorResolver notifycheck.Resolver
 
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("doctor", doctorSynopsis, stderr)
+	fs := newFlagSet("doctor", doctorSynopsis, stdout, stderr)
 	keysDir := fs.String("keys-dir", "", "read the configuration from keys `DIR` instead of the environment")
 	notifyURL := fs.String("notify-url", "", "notify_url `URL` to check (default $"+config.EnvNotifyURL+")")
 	apiBase := fs.String("api-base", "", "API server `URL` whose Date header the clock is compared with (default $"+config.EnvAPIBase+" or "+config.DefaultAPIBase+")")
@@ -87,8 +87,9 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// loadConfig reads an explicit keys dir (plus notify_url, API base and webhook from
-// the environment, which override the dir), or else the environment.
+// loadConfig is the one loader (config.Load) as doctor uses it: an explicit keys dir
+// supplies the identity and secrets and the environment the settings (notify_url, API
+// base, webhook, …); without one, WXPAY_KEYS_DIR and WXPAY_* as the functions read them.
 func loadConfig(keysDir string) (config.Config, string, error) {
 	if keysDir == "" {
 		cfg, err := config.FromEnv()
@@ -98,18 +99,6 @@ func loadConfig(keysDir string) (config.Config, string, error) {
 		}
 		return cfg, src, err
 	}
-	cfg, err := config.FromKeysDir(keysDir)
-	if v := os.Getenv(config.EnvNotifyURL); v != "" {
-		cfg.NotifyURL, cfg.Sources["NotifyURL"] = v, config.EnvNotifyURL
-	}
-	if v := os.Getenv(config.EnvAPIBase); v != "" {
-		cfg.APIBase, cfg.Sources["APIBase"] = v, config.EnvAPIBase
-	}
-	if v := os.Getenv(config.EnvWebhookURL); v != "" {
-		cfg.Bundle.WebhookURL = v
-	}
-	if v := os.Getenv(config.EnvWebhookSecret); v != "" {
-		cfg.Bundle.WebhookSecret = config.NewSecret([]byte(v))
-	}
+	cfg, err := config.LoadKeysDir(keysDir)
 	return cfg, "keys dir " + keysDir, err
 }

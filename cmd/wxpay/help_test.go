@@ -14,12 +14,15 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // a change to a flag or a synopsis shows up in review. Regenerate with
 // go test ./cmd/wxpay -run TestHelpGolden -update.
 func TestHelpGolden(t *testing.T) {
-	for _, k := range []string{"WXPAY_KEYS_DIR", "STORE_URL", "WXPAY_NOTIFY_URL", "WXPAY_API_BASE"} {
+	for _, k := range []string{"WXPAY_KEYS_DIR", "STORE_URL", "WXPAY_NOTIFY_URL", "WXPAY_API_BASE", "BILLS_URL", "WXPAY_WEBHOOK_URL"} {
 		t.Setenv(k, "") // help must not depend on (or show) the environment
 	}
 	cases := map[string][]string{"wxpay": {"--help"}}
 	for _, c := range commands() {
 		cases[c.name] = []string{c.name, "-h"}
+	}
+	for sub := range orderSubSynopsis {
+		cases["order_"+sub] = []string{"order", sub, "--help"}
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -27,7 +30,15 @@ func TestHelpGolden(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
 			}
-			got := out + errOut
+			// Help asked for is the answer: stdout, so `wxpay serve -h | less` works.
+			if errOut != "" {
+				t.Errorf("%v printed on stderr:\n%s", args, errOut)
+			}
+			got := out
+			// The command's name once: "wxpay order create --amount …", never "create create|…".
+			if first, _, _ := strings.Cut(got, "\n"); len(args) > 2 && strings.Count(first, " "+args[1]+" ") > 1 {
+				t.Errorf("usage line names %q twice: %s", args[1], first)
+			}
 			// No flag's placeholder may come from a backticked phrase of its usage
 			// ("-keys-dir wxpay sim"): placeholders are single upper-case words.
 			for _, line := range strings.Split(got, "\n") {

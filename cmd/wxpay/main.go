@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -35,6 +36,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run every function locally on one HTTP server", runServe},
+		{"up", "start wxpay serve in the background and return once it answers", runUp},
+		{"down", "stop the wxpay serve started by up (or make start / make run)", runDown},
 		{"sim", "run the WeChat Pay simulator", runSim},
 		{"trigger", "send a signed WeChat Pay notification to an endpoint and judge the answer", runTrigger},
 		{"doctor", "check a merchant configuration (keys, certificates, notify_url, clock, store, webhook)", runDoctor},
@@ -119,12 +122,9 @@ func printUsage(w io.Writer) {
 }
 
 func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("help", "[command]\n\nShows the commands, or one command's flags.", stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{msg: err.Error(), printed: true}
+	fs := newFlagSet("help", "[command]\n\nShows the commands, or one command's flags.", stdout, stderr)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	switch fs.NArg() {
 	case 0:
@@ -142,10 +142,12 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return usagef("unknown command %q", fs.Arg(0))
 }
 
-// newFlagSet makes a flag set whose parse errors become usage errors (exit 2).
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+// newFlagSet makes a flag set whose parse errors become usage errors (exit 2). Its
+// usage goes to stdout when asked for (-h, --help: it is the answer) and to stderr
+// after a parse error (it explains the error); parseFlags and parseArgs route it.
+func newFlagSet(name, synopsis string, stdout, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("wxpay "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(&usageOutput{stdout: stdout, stderr: stderr})
 	fs.Usage = func() {
 		sep := " "
 		if strings.HasPrefix(synopsis, "\n") {
@@ -162,21 +164,58 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses and classifies: -h is flag.ErrHelp (exit 0), anything else that
-// fails is a usage error the flag package has already printed.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// usageOutput holds what the flag package prints while parsing until parseArgs knows
+// whether it answers -h (stdout) or explains an error (stderr).
+type usageOutput struct {
+	buf            bytes.Buffer
+	stdout, stderr io.Writer
+}
+
+func (u *usageOutput) Write(p []byte) (int, error) { return u.buf.Write(p) }
+
+func (u *usageOutput) flush(help bool) {
+	w := u.stderr
+	if help {
+		w = u.stdout
+	}
+	_, _ = w.Write(u.buf.Bytes())
+	u.buf.Reset()
+}
+
+// parseArgs parses and classifies: -h is flag.ErrHelp (exit 0, usage on stdout),
+// anything else that fails is a usage error already printed on stderr. Arguments after
+// the flags are left to the caller.
+func parseArgs(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
+	if u, ok := fs.Output().(*usageOutput); ok {
+		u.flush(errors.Is(err, flag.ErrHelp))
+	}
 	switch {
 	case err == nil:
-		if fs.NArg() > 0 {
-			return usagef("unexpected arguments %q", fs.Args())
-		}
 		return nil
 	case errors.Is(err, flag.ErrHelp):
 		return err
 	default:
 		return &usageError{msg: err.Error(), printed: true}
 	}
+}
+
+// parseFlags is parseArgs for commands that take no arguments after their flags.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	return nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // nowFunc is the wall clock; tests replace it.
@@ -222,7 +261,7 @@ func versionString() string {
 }
 
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "\n\nPrints the module version, the VCS commit it was built from, and the Go toolchain.", stderr)
+	fs := newFlagSet("version", "\n\nPrints the module version, the VCS commit it was built from, and the Go toolchain.", stdout, stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

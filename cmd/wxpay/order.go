@@ -22,7 +22,8 @@ const orderSynopsis = `create|get|pay|close|refund [flags]
 
 A thin client of the bundle's order API (what a merchant's backend calls), for trying
 it from a terminal. The API token comes from --token, $WXPAY_API_TOKEN or
-<keys-dir>/api_token (written by wxpay serve).
+<keys-dir>/api_token (written by wxpay serve). 'wxpay order <subcommand> -h' shows a
+subcommand's flags.
 
   wxpay order create --order-id ORDER10001 --amount 100 --description "Coffee" --scene native
   wxpay order get ORDER10001
@@ -30,6 +31,18 @@ it from a terminal. The API token comes from --token, $WXPAY_API_TOKEN or
   wxpay order pay 'weixin://wxpay/bizpayurl?pr=…'   (or "scans" a Native code_url)
   wxpay order refund ORDER10001 --amount 50
   wxpay order close ORDER10001`
+
+// orderSubSynopsis is each subcommand's usage line and what it does.
+var orderSubSynopsis = map[string]string{
+	"create": "--amount FEN [--order-id ID] [--description TEXT] [--scene native|h5|jsapi|miniprogram|app|auto|cashier] [--openid OPENID] [flags]\n\n" +
+		"Creates an order through POST /orders and shows how it is paid: for native a QR code in the\n" +
+		"terminal (pay it with 'wxpay order pay ORDER_ID' under wxpay serve). Repeating it with the\n" +
+		"same --order-id answers the same order; another amount re-prices it.",
+	"get":    "ORDER_ID [flags]\n\nReads an order (GET /orders/{order_id}); the bundle asks WeChat Pay when it is not settled.",
+	"pay":    "ORDER_ID|CODE_URL [flags]\n\nPlays the payer at wxpay serve's simulator: pays the order's current attempt, or \"scans\" a\nNative code_url (weixin://wxpay/bizpayurl?pr=…), then shows the order once notified.",
+	"close":  "ORDER_ID [flags]\n\nCloses an unpaid order (POST /orders/{order_id}/close); in its first 5 minutes the close is\nrecorded and carried out by reconcile, as WeChat Pay requires.",
+	"refund": "ORDER_ID --amount FEN [--out-refund-no N] [--reason TEXT] [flags]\n\nRefunds part or all of a paid order (POST /orders/{order_id}/refunds).",
+}
 
 // orderClient calls the order API of a running bundle.
 type orderClient struct {
@@ -57,7 +70,7 @@ func (c *orderClient) do(ctx context.Context, method, path string, body any) (ma
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w (is wxpay serve running? start it with make run)", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w (is wxpay serve running? start it with make start, or wxpay up)", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -71,7 +84,12 @@ func (c *orderClient) do(ctx context.Context, method, path string, body any) (ma
 		}
 	}
 	if resp.StatusCode/100 != 2 {
-		msg := fmt.Sprintf("%s %s: HTTP %d %v: %v", method, path, resp.StatusCode, out["code"], out["message"])
+		var msg string
+		if e, ok := out["error"].(string); ok && out["message"] == nil {
+			msg = fmt.Sprintf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, e) // the simulator's driver API
+		} else {
+			msg = fmt.Sprintf("%s %s: HTTP %d %v: %v", method, path, resp.StatusCode, out["code"], out["message"])
+		}
 		if h, ok := out["hint"].(string); ok && h != "" {
 			msg += "\n  hint: " + h
 		}
@@ -82,17 +100,21 @@ func (c *orderClient) do(ctx context.Context, method, path string, body any) (ma
 
 func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs := newFlagSet("order", orderSynopsis, stderr)
+		fs := newFlagSet("order", orderSynopsis, stdout, stderr)
 		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		return usagef("a subcommand is required: create, get, pay, close or refund")
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlagSet("order "+sub, orderSynopsis, stderr)
-	base := fs.String("url", "http://127.0.0.1:8080", "base `URL` of the bundle (wxpay serve, or your deployment)")
+	synopsis, ok := orderSubSynopsis[sub]
+	if !ok {
+		return usagef("unknown subcommand %q: want create, get, pay, close or refund", sub)
+	}
+	fs := newFlagSet("order "+sub, synopsis, stdout, stderr)
+	base := fs.String("url", "", "base `URL` of the bundle (default: the wxpay serve running for --keys-dir, else http://127.0.0.1:8080)")
 	keysDir := fs.String("keys-dir", filepath.Join(".wxpay", "sim"), "keys `DIR` holding api_token (as wxpay serve writes it)")
-	token := fs.String("token", "", "API `token` (default $"+config.EnvAPIToken+", else <keys-dir>/api_token)")
+	token := fs.String("token", "", "the API `TOKEN` (default $"+config.EnvAPIToken+", else <keys-dir>/api_token)")
 	asJSON := fs.Bool("json", false, "print the raw JSON answer")
 	var (
 		orderID, desc, scene, openid, outRefundNo, reason string
@@ -103,22 +125,19 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.StringVar(&orderID, "order-id", "", "your order id (the idempotency key; default: generated)")
 		fs.Int64Var(&amount, "amount", 0, "amount in `FEN` (分): 100 = ¥1.00 (required)")
 		fs.StringVar(&desc, "description", "wxpay test order", "what is bought")
-		fs.StringVar(&scene, "scene", "native", "jsapi, miniprogram, app, h5, native or auto")
+		fs.StringVar(&scene, "scene", "native", "jsapi, miniprogram, app, h5, native, auto or cashier")
 		fs.StringVar(&openid, "openid", "", "payer openid (jsapi, miniprogram)")
 	case "refund":
 		fs.Int64Var(&amount, "amount", 0, "refund amount in `FEN` (required)")
 		fs.StringVar(&outRefundNo, "out-refund-no", "", "refund id (the idempotency key; default: generated)")
 		fs.StringVar(&reason, "reason", "", "refund reason shown to the payer")
-	case "get", "pay", "close":
-	default:
-		return usagef("unknown subcommand %q: want create, get, pay, close or refund", sub)
 	}
 	// The order id may come first (wxpay order get ORDER1 --json) or after the flags.
 	if sub != "create" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		orderID, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		return parseFlags(fs, args)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if sub != "create" && orderID == "" && fs.NArg() == 1 {
 		orderID = fs.Arg(0)
@@ -128,8 +147,21 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sub != "create" && orderID == "" {
 		return usagef("which order? wxpay order %s ORDER_ID", sub)
 	}
-	if (sub == "create" || sub == "refund") && amount <= 0 {
-		return usagef("--amount is required: a positive number of fen (100 = ¥1.00)")
+	if sub == "create" || sub == "refund" {
+		switch {
+		case !flagSet(fs, "amount"):
+			return usagef("--amount is required: a positive number of fen (分), e.g. --amount 100 for ¥1.00")
+		case amount == 0:
+			return usagef("--amount 0: WeChat Pay takes no zero amounts (amount.total is at least 1 fen); give a positive number of fen, e.g. --amount 100 for ¥1.00")
+		case amount < 0:
+			return usagef("--amount %d: an amount is a positive number of fen (分), e.g. --amount 100 for ¥1.00", amount)
+		}
+	}
+	if *base == "" {
+		*base = "http://127.0.0.1:8080"
+		if info, ok := liveServe(filepath.Dir(filepath.Clean(*keysDir))); ok {
+			*base = info.URL
+		}
 	}
 	tok, err := apiToken(*token, *keysDir)
 	if err != nil {

@@ -21,9 +21,16 @@ type runningServe struct {
 // API token it wrote. The test must call stop (checked: serve must stop cleanly).
 func startRunServe(t *testing.T, extra ...string) *runningServe {
 	t.Helper()
+	return startRunServeAt(t, filepath.Join(t.TempDir(), "sim"), extra...)
+}
+
+// startRunServeAt is startRunServe on a given keys dir: a second serve on the same dir
+// is a restart of the same local world.
+func startRunServeAt(t *testing.T, keys string, extra ...string) *runningServe {
+	t.Helper()
 	t.Setenv("WXPAY_MCHID", "")
 	t.Setenv("WXPAY_KEYS_DIR", "")
-	s := &runningServe{keys: filepath.Join(t.TempDir(), "sim"), out: &syncBuffer{}, errOut: &syncBuffer{}}
+	s := &runningServe{keys: keys, out: &syncBuffer{}, errOut: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	args := append([]string{"--addr", "127.0.0.1:0", "--keys-dir", s.keys}, extra...)

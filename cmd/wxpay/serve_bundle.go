@@ -41,12 +41,16 @@ func configureServeSimulator(cfg *config.Config, o serveOptions) {
 	if base == "" {
 		return
 	}
+	// The code a user gets from the simulator's OAuth is exchanged at the simulator.
 	cfg.Bundle.OAuthBase, cfg.Bundle.OAuthAuthorizeBase = base, base
+	cfg.Sources["OAuthBase"], cfg.Sources["OAuthAuthorizeBase"] = sourceSimulator, sourceSimulator
 	if cfg.Bundle.PublicURL == "" {
 		cfg.Bundle.PublicURL = base
+		cfg.Sources["PublicURL"] = sourceSimulator
 	}
 	if cfg.NotifyURL == "" {
 		cfg.NotifyURL = base + "/notify"
+		cfg.Sources["NotifyURL"] = sourceSimulator
 	}
 }
 
@@ -81,7 +85,7 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 	opts := billfetch.Options{Logger: log.With("function", "billfetch"), Now: now, Metrics: io.Discard}
 	if simulated {
 		// Bills kept beside the store, not in the user's data dir.
-		bills, err := billstore.Open(context.Background(), "file://"+filepath.Join(filepath.Dir(filepath.Clean(o.keysDir)), "bills"))
+		bills, err := billstore.Open(context.Background(), "file://"+filepath.Join(o.stateDir(), "bills"))
 		if err != nil {
 			return nil, err
 		}

@@ -32,17 +32,21 @@ const deliverEvery = 2 * time.Second
 // an extra copy.
 const deliverGrace = notify.DefaultBudget + time.Second
 
-// configureServeEvents completes cfg for the events before notify is built. In
-// simulator mode: the API token serve wrote, the webhook secret from the keys dir
-// (generated there, 0600, on first use unless WXPAY_WEBHOOK_SECRET is set), the webhook
-// URL from --webhook-url or WXPAY_WEBHOOK_URL, and WeChat Pay's API base = this very
-// server (platform certificates are downloaded from the simulator, never from
-// api.mch.weixin.qq.com). In live mode cfg came from the environment already.
+// configureServeEvents completes cfg for the events before notify is built: the
+// webhook URL from --webhook-url (over WXPAY_WEBHOOK_URL, which the loader read); in
+// simulator mode the webhook secret from the keys dir (generated there, 0600, on first
+// use unless WXPAY_WEBHOOK_SECRET is set) and WeChat Pay's API base = this very server
+// (platform certificates are downloaded from the simulator, never from
+// api.mch.weixin.qq.com).
 func configureServeEvents(cfg *config.Config, o serveOptions, b *bundle) error {
+	if cfg.Sources == nil {
+		cfg.Sources = map[string]string{}
+	}
+	if o.webhookURL != "" {
+		cfg.Bundle.WebhookURL = o.webhookURL
+		cfg.Sources["WebhookURL"] = "--webhook-url"
+	}
 	if o.live {
-		if o.webhookURL != "" {
-			cfg.Bundle.WebhookURL = o.webhookURL
-		}
 		return nil
 	}
 	if o.apiBase != "" {
@@ -53,21 +57,25 @@ func configureServeEvents(cfg *config.Config, o serveOptions, b *bundle) error {
 		}
 		cfg.APIBase = "http://" + net.JoinHostPort(host, port)
 	}
+	cfg.Sources["APIBase"] = sourceSimulator
 	if cfg.Bundle.APIToken.IsZero() && b.token != "" {
 		cfg.Bundle.APIToken = config.NewSecret([]byte(b.token))
 	}
-	cfg.Bundle.WebhookURL = firstNonEmpty(o.webhookURL, os.Getenv(config.EnvWebhookURL))
-	if v := strings.TrimSpace(os.Getenv(config.EnvWebhookSecret)); v != "" {
-		cfg.Bundle.WebhookSecret = config.NewSecret([]byte(v))
-		return nil
+	if !cfg.Bundle.WebhookSecret.IsZero() {
+		return nil // WXPAY_WEBHOOK_SECRET, or the keys dir's webhook_secret
 	}
-	secret, err := loadOrCreateSecret(filepath.Join(o.keysDir, config.FileWebhookSecret), "whsec_")
+	path := filepath.Join(o.keysDir, config.FileWebhookSecret)
+	secret, err := loadOrCreateSecret(path, "whsec_")
 	if err != nil {
 		return err
 	}
 	cfg.Bundle.WebhookSecret = config.NewSecret([]byte(secret))
+	cfg.Sources["WebhookSecret"] = "keys dir " + path
 	return nil
 }
+
+// sourceSimulator is the source of a setting serve points at its own simulator.
+const sourceSimulator = "simulator (this server)"
 
 func firstNonEmpty(a, b string) string {
 	if a != "" {
@@ -143,13 +151,14 @@ func startEventTimer(nh *notify.Handler, log *slog.Logger) (stop func()) {
 }
 
 // printEventsBanner tells where merchant events go and how to see them.
-func printEventsBanner(w io.Writer, o serveOptions, base string) {
+func printEventsBanner(w io.Writer, o serveOptions, cfg config.Config, base string) {
 	fmt.Fprintf(w, "  GET  %s/events?undelivered=1   merchant events still owed (bearer token); POST /events/{id}/resend\n", base)
-	hook := firstNonEmpty(o.webhookURL, os.Getenv(config.EnvWebhookURL))
-	switch {
+	switch hook := cfg.Bundle.WebhookURL; {
 	case hook != "":
-		fmt.Fprintf(w, "  events: POSTed to %s, signed (Wxpay-Signature) with %s\n", hook, filepath.Join(o.keysDir, config.FileWebhookSecret))
+		fmt.Fprintf(w, "  events: POSTed to %s (%s), signed (Wxpay-Signature) with the webhook secret from %s\n", hook, cfg.Source("WebhookURL"), cfg.Source("WebhookSecret"))
+	case cfg.Bundle.EventBus != "":
+		fmt.Fprintf(w, "  events: put on EventBridge bus %s\n", cfg.Bundle.EventBus)
 	case !o.live:
-		fmt.Fprintf(w, "  events: recorded, not delivered: pass --webhook-url or set %s\n", config.EnvWebhookURL)
+		fmt.Fprintf(w, "  events: recorded, not delivered: pass --webhook-url (make run WEBHOOK_URL=…) or set %s\n", config.EnvWebhookURL)
 	}
 }

@@ -20,12 +20,15 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/webhook"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// verifySignature checks Wxpay-Signature as a merchant would (events.VerifySignature).
-func verifySignature(secret []byte, header string, body []byte, now time.Time) bool {
-	return events.VerifySignature(secret, header, body, now, 5*time.Minute) == nil
+// verifySignature checks Wxpay-Signature as a merchant would (package webhook) and
+// returns the signed event's id, the one to de-duplicate by.
+func verifySignature(secret []byte, header string, body []byte) (id string, ok bool) {
+	ev, err := webhook.Verify(body, header, 5*time.Minute, secret)
+	return ev.ID, err == nil
 }
 
 // hookReceiver is a merchant's webhook: it refuses the first attempt of every
@@ -44,10 +47,10 @@ type hookReceiver struct {
 
 func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	id := r.Header.Get(events.HeaderEventID)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !verifySignature(h.secret(), r.Header.Get(events.HeaderSignature), body, time.Now()) {
+	id, ok := verifySignature(h.secret(), r.Header.Get(events.HeaderSignature), body)
+	if !ok {
 		h.badSig++
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -61,7 +64,7 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var ev events.Event
-	if err := json.Unmarshal(body, &ev); err != nil || ev.ID != id {
+	if err := json.Unmarshal(body, &ev); err != nil || r.Header.Get(events.HeaderEventID) != id {
 		h.t.Errorf("body %s does not carry event %s", body, id)
 	}
 	h.delivered[id]++
@@ -170,7 +173,7 @@ func TestServeDeliversEventsExactlyOnce(t *testing.T) {
 		delivered, _ = rcv.snapshot()
 		paid := 0
 		for i := range n {
-			if rec, err := f.b.store.Get(ctx, payment.OrderKey(f.b.id.MchID, fmt.Sprintf("EVT%07d", i))); err == nil && rec.Attrs[payment.AttrState] == wechatpay.TradeStateSuccess {
+			if rec, err := f.b.store.Get(ctx, payment.OrderKey(f.b.id.MchID, fmt.Sprintf("EVT%07d", i))); err == nil && stateOf(rec) == wechatpay.TradeStateSuccess {
 				paid++
 			}
 		}
@@ -330,7 +333,7 @@ func TestServeDownloadsCertificatesFromTheSimulator(t *testing.T) {
 	ctx := context.Background()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		rec, err := f.b.store.Get(ctx, payment.OrderKey(f.b.id.MchID, "ROTATED0001"))
-		if err == nil && rec.Attrs[payment.AttrState] == wechatpay.TradeStateSuccess {
+		if err == nil && stateOf(rec) == wechatpay.TradeStateSuccess {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -82,7 +82,7 @@ func TestServeJobsFollowTheVirtualClock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return rec.Attrs[payment.AttrState]
+		return stateOf(rec)
 	}
 	if state(paid) != wechatpay.TradeStateSuccess {
 		t.Fatalf("paid order is %s", state(paid))

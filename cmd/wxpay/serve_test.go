@@ -73,12 +73,13 @@ func TestServeBundleEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatalf("order never reached the store: %v", err)
 			}
-			if rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess || rec.Attrs[payment.AttrAmount] != "1999" {
-				t.Fatalf("stored order = %+v", rec.Attrs)
+			o, err := payment.OrderOf(rec)
+			if err != nil || o.Status() != wechatpay.TradeStateSuccess || o.Amount != 1999 {
+				t.Fatalf("stored order = %+v %v", o, err)
 			}
 			tx, err := client.QueryByOutTradeNo(ctx, "E2E"+mode+"0001")
-			if err != nil || tx.TradeState != wechatpay.TradeStateSuccess || tx.TransactionID != rec.Attrs[payment.AttrTransactionID] {
-				t.Fatalf("query = %+v, %v; store has transaction %s", tx, err, rec.Attrs[payment.AttrTransactionID])
+			if err != nil || tx.TradeState != wechatpay.TradeStateSuccess || tx.TransactionID != o.Payment.TransactionID {
+				t.Fatalf("query = %+v, %v; store has transaction %s", tx, err, o.Payment.TransactionID)
 			}
 			// The simulator saw our 204 as an acknowledgement: one attempt, no retries.
 			res, err := http.Get(srv.URL + "/sim/deliveries")
@@ -152,4 +153,18 @@ func TestServeReusesIdentityAndToken(t *testing.T) {
 	if b2.id.MchID != mch || b2.token != tok {
 		t.Fatalf("identity or token changed between runs: %s/%s vs %s/%s", mch, tok, b2.id.MchID, b2.token)
 	}
+}
+
+// stateOf is a stored order's or refund's state as the API shows it ("" when unreadable).
+func stateOf(rec store.Record) string {
+	if strings.HasPrefix(rec.Key, "refund/") {
+		if r, err := payment.RefundOf(rec); err == nil {
+			return r.Status()
+		}
+		return ""
+	}
+	if o, err := payment.OrderOf(rec); err == nil {
+		return o.Status()
+	}
+	return ""
 }

@@ -22,7 +22,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // runSim serves the WeChat Pay simulator until ctx ends (Ctrl-C, SIGTERM).
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sim", "[--addr 127.0.0.1:8091] [--keys-dir DIR] [--mode cert|pubkey] [fault flags]", stderr)
+	fs := newFlagSet("sim", "[--addr 127.0.0.1:8091] [--keys-dir DIR] [--mode cert|pubkey] [fault flags]", stdout, stderr)
 	addr := fs.String("addr", "127.0.0.1:8091", "listen address; keep it on loopback: the /sim driver API has no authentication")
 	keysDir := fs.String("keys-dir", filepath.Join(".wxpay", "sim"), "identity directory: created with fresh test keys when empty, reused otherwise")
 	mode := fs.String("mode", paysim.ModeCert, "sign responses and notifications under the platform certificate serial (cert) or the PUB_KEY_ID (pubkey)")

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
@@ -40,7 +43,7 @@ or platform_public_key.pem + platform_public_key_id). Example:
       --out-trade-no T20240520001 --amount 100 --repeat 3`
 
 func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("trigger", triggerSynopsis, stderr)
+	fs := newFlagSet("trigger", triggerSynopsis, stdout, stderr)
 	var (
 		ev      notifycheck.Event
 		target  = fs.String("url", "", "notify endpoint `URL` to POST to (required; local http URLs are fine)")
@@ -92,6 +95,16 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	sender.Client = notifycheck.NewClient(*timeout)
+	// When the endpoint is a wxpay bundle's /notify, read the order before and after,
+	// so the report says what the notification changed (a second payment for a paid
+	// order puts it in REVIEW: that is never silent).
+	probe := newOrderProbe(*target, *keysDir, ev.OutTradeNo)
+	effects := stdout
+	if *asJSON {
+		effects = stderr
+	}
+	before := probe.read(ctx)
+	warnSecondPayment(effects, before, ev, *signTst)
 	opts := notifycheck.TriggerOptions{URL: *target, Event: ev, Repeat: *repeat, SignTest: *signTst}
 	var report *notifycheck.TriggerReport
 	if *v2 {
@@ -111,6 +124,9 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	} else {
 		report.WriteText(stdout)
+	}
+	if before != nil {
+		printEffect(effects, before, probe.read(ctx))
 	}
 	if !report.OK {
 		return errCheckFailed
@@ -142,4 +158,86 @@ func loadSender(dir, mode string) (*notifycheck.Sender, error) {
 	}
 	s.Client = notifycheck.NewClient(notifycheck.WeChatPayTimeout)
 	return s, nil
+}
+
+// orderProbe reads an order from the wxpay bundle whose /notify trigger posts to.
+type orderProbe struct {
+	base, token, outTradeNo string
+	http                    *http.Client
+}
+
+// newOrderProbe is a probe of target's bundle, or nil when target is not a /notify
+// path or the keys dir holds no API token (an endpoint of the user's own).
+func newOrderProbe(target, keysDir, outTradeNo string) *orderProbe {
+	u, err := url.Parse(target)
+	if err != nil || !strings.HasSuffix(u.Path, "/notify") {
+		return nil
+	}
+	tok, err := apiToken("", keysDir)
+	if err != nil {
+		return nil
+	}
+	u.Path, u.RawQuery = strings.TrimSuffix(u.Path, "/notify"), ""
+	return &orderProbe{base: u.String(), token: tok, outTradeNo: outTradeNo, http: &http.Client{Timeout: 3 * time.Second}}
+}
+
+// read is the order's view, or nil when the bundle does not know it (or is not one).
+// A re-priced attempt {order_id}_N is read under its order_id.
+func (p *orderProbe) read(ctx context.Context) map[string]any {
+	if p == nil {
+		return nil
+	}
+	ids := []string{p.outTradeNo}
+	if i := strings.LastIndex(p.outTradeNo, "_"); i > 0 && strings.Trim(p.outTradeNo[i+1:], "0123456789") == "" {
+		ids = append(ids, p.outTradeNo[:i])
+	}
+	for _, id := range ids {
+		c := &orderClient{base: p.base, token: p.token, http: p.http}
+		if v, err := c.do(ctx, http.MethodGet, "/orders/"+url.PathEscape(id), nil); err == nil && v["state"] != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// warnSecondPayment says, before sending, that a payment notification with another
+// transaction id for a paid order is a second payment: the bundle keeps it and puts the
+// order in REVIEW.
+func warnSecondPayment(w io.Writer, before map[string]any, ev notifycheck.Event, signTest bool) {
+	if before == nil || signTest || ev.Type != wechatpay.EventTransactionSuccess {
+		return
+	}
+	paid, _ := before["transaction_id"].(string)
+	if before["state"] != wechatpay.TradeStateSuccess || paid == "" || paid == ev.TransactionID {
+		return
+	}
+	fmt.Fprintf(w, "note: order %v is already paid (transaction %s); this notification carries another transaction id,\n"+
+		"  so the bundle keeps it as a second payment and puts the order in REVIEW. To replay the\n"+
+		"  original payment instead (a duplicate, which changes nothing): --transaction-id %s\n\n", before["order_id"], paid, paid)
+}
+
+// printEffect says what the notification changed on the order.
+func printEffect(w io.Writer, before, after map[string]any) {
+	if after == nil {
+		return
+	}
+	desc := func(v map[string]any) string {
+		s := fmt.Sprint(v["state"])
+		if tx, _ := v["transaction_id"].(string); tx != "" {
+			s += " (transaction " + tx + ")"
+		}
+		if r, ok := v["refunded"].(float64); ok && r > 0 {
+			s += fmt.Sprintf(", %.0f fen refunded", r)
+		}
+		return s
+	}
+	b, a := desc(before), desc(after)
+	if a == b {
+		fmt.Fprintf(w, "effect on the bundle: order %v unchanged: %s\n", after["order_id"], a)
+		return
+	}
+	fmt.Fprintf(w, "effect on the bundle: order %v %s → %s\n", after["order_id"], b, a)
+	if reason, _ := after["review_reason"].(string); reason != "" && after["state"] == "REVIEW" {
+		fmt.Fprintf(w, "  REVIEW: %s — see README \"REVIEW: payments a person must resolve\"\n", reason)
+	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
-	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -41,7 +40,7 @@ func simulatedDay(e *env) {
 func TestSimulatedDayReconcilesExactlyAndSettlesTheDroppedPayment(t *testing.T) {
 	e := newEnv(t)
 	simulatedDay(e)
-	if got := e.get(payment.OrderKey(e.id.MchID, "DAY0000004")).Attrs[payment.AttrState]; got != wechatpay.TradeStateNotPay {
+	if got := statusOf(t, e.get(payment.OrderKey(e.id.MchID, "DAY0000004"))); got != wechatpay.TradeStateNotPay {
 		t.Fatalf("dropped notification: the order should still be NOTPAY here, is %s", got)
 	}
 	e.nextMorning()
@@ -75,11 +74,11 @@ func TestSimulatedDayReconcilesExactlyAndSettlesTheDroppedPayment(t *testing.T) 
 	// the bill, owing its order.paid event (the outbox), out of the query schedule.
 	rec := e.get(payment.OrderKey(e.id.MchID, "DAY0000004"))
 	owed := events.Owed(rec)
-	if rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess || rec.Attrs[payment.AttrSource] != SourceBill || rec.Pending != events.IndexOutbox ||
-		len(owed) != 1 || owed[0].Type != events.OrderPaid || rec.Attrs[payment.AttrTransactionID] == "" {
+	if o := orderOf(t, rec); o.Status() != wechatpay.TradeStateSuccess || o.Source != SourceBill || rec.Pending != events.IndexOutbox ||
+		len(owed) != 1 || owed[0].Type != events.OrderPaid || o.Payment.TransactionID == "" {
 		t.Fatalf("settled order = %+v pending %q", rec.Attrs, rec.Pending)
 	}
-	if got := e.get(payment.OrderKey(e.id.MchID, "DAY0000005")).Attrs[payment.AttrState]; got != wechatpay.TradeStateNotPay {
+	if got := statusOf(t, e.get(payment.OrderKey(e.id.MchID, "DAY0000005"))); got != wechatpay.TradeStateNotPay {
 		t.Fatalf("unpaid order changed to %s", got)
 	}
 	if fund.Status != StatusReconciled || !fund.HashOK || fund.Rows != 4*2+2 {
@@ -204,7 +203,7 @@ func TestTamperedBillIsDetectedAndNothingIsVerifiedOrSettled(t *testing.T) {
 			t.Fatalf("stored %s report hash_ok = %q", typ, got)
 		}
 	}
-	if got := e.get(payment.OrderKey(e.id.MchID, "DAY0000004")).Attrs[payment.AttrState]; got != wechatpay.TradeStateNotPay {
+	if got := statusOf(t, e.get(payment.OrderKey(e.id.MchID, "DAY0000004"))); got != wechatpay.TradeStateNotPay {
 		t.Fatalf("a tampered bill settled an order: %s", got)
 	}
 	// Applied, downloaded, found wrong, applied again once: 2 applications per bill.
@@ -273,23 +272,23 @@ func TestEveryDiscrepancyKind(t *testing.T) {
 	e.prepay("KIND000AMT", 150)
 	e.pay("KIND000AMT", false)
 	// merchant: our record names another merchant.
-	e.ourOrder("KIND000MCH", 300, map[string]string{payment.AttrMchID: "1900009999"})
+	e.ourOrder("KIND000MCH", 300, map[string]string{"mchid": "1900009999"})
 	e.prepay("KIND000MCH", 300)
 	e.pay("KIND000MCH", true) // settled from the bill → REVIEW
 	// state: we closed the order, the user paid anyway.
-	e.ourOrder("KIND000STA", 400, map[string]string{payment.AttrState: wechatpay.TradeStateClosed})
+	e.ourOrder("KIND000STA", 400, map[string]string{"state": wechatpay.TradeStateClosed})
 	e.prepay("KIND000STA", 400)
 	e.pay("KIND000STA", true)
 	// settled: dropped notification.
 	e.order("KIND000SET", 500)
 	e.pay("KIND000SET", true)
 	// long: paid here, unknown to WeChat Pay.
-	e.ourOrder("KIND000LNG", 600, map[string]string{payment.AttrState: wechatpay.TradeStateSuccess,
-		payment.AttrTransactionID: "4200000000000000000001", payment.AttrSuccessTime: wechatpay.FormatTime(day.Add(11 * time.Hour))})
+	e.ourOrder("KIND000LNG", 600, map[string]string{"state": wechatpay.TradeStateSuccess,
+		"transaction_id": "4200000000000000000001", "success_time": wechatpay.FormatTime(day.Add(11 * time.Hour))})
 	e.placeOnBillDay(payment.OrderKey(mch, "KIND000LNG"), day.Add(11*time.Hour))
 	// long near midnight: rechecked on the next day's bill before it is a discrepancy.
-	e.ourOrder("KIND000MID", 700, map[string]string{payment.AttrState: wechatpay.TradeStateSuccess,
-		payment.AttrTransactionID: "4200000000000000000002", payment.AttrSuccessTime: wechatpay.FormatTime(day.Add(23*time.Hour + 55*time.Minute))})
+	e.ourOrder("KIND000MID", 700, map[string]string{"state": wechatpay.TradeStateSuccess,
+		"transaction_id": "4200000000000000000002", "success_time": wechatpay.FormatTime(day.Add(23*time.Hour + 55*time.Minute))})
 	e.placeOnBillDay(payment.OrderKey(mch, "KIND000MID"), day.Add(23*time.Hour+55*time.Minute))
 	// A matched payment with a marker: ticked, not reported.
 	e.order("KIND000OK1", 800)
@@ -300,20 +299,13 @@ func TestEveryDiscrepancyKind(t *testing.T) {
 	e.pay("KIND000RFD", false)
 	e.refund("KIND000RFD", "RKIND00SET", 100, 10000, wechatpay.RefundStatusSuccess, true) // dropped → refund_settled
 	e.refund("KIND000RFD", "RKIND00AMT", 200, 10000, wechatpay.RefundStatusSuccess, false)
-	if _, err := e.st.Update(ctx, payment.RefundKey(mch, "RKIND00AMT"), store.Change{Set: map[string]string{payment.AttrAmount: "250"}}, store.Condition{}); err != nil {
-		t.Fatal(err)
-	}
-	e.refund("KIND000RFD", "RKIND00STA", 300, 10000, wechatpay.RefundStatusClosed, true)                         // CLOSED there…
-	if _, err := e.st.Put(ctx, store.Record{Key: payment.RefundKey(mch, "RKIND00STA"), Attrs: map[string]string{ // …SUCCESS here
-		payment.AttrState: wechatpay.RefundStatusSuccess, payment.AttrAmount: "300", payment.AttrOutTradeNo: "KIND000RFD", payment.AttrMchID: mch,
-	}}, store.Condition{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.st.Put(ctx, store.Record{Key: payment.RefundKey(mch, "RKIND00LNG"), Attrs: map[string]string{
-		payment.AttrState: wechatpay.RefundStatusSuccess, payment.AttrAmount: "400", payment.AttrOutTradeNo: "KIND000RFD", payment.AttrMchID: mch,
-	}}, store.Condition{}); err != nil {
-		t.Fatal(err)
-	}
+	e.legacy(payment.RefundKey(mch, "RKIND00AMT"), map[string]string{ // 250 here, 200 there
+		"state": wechatpay.RefundStatusSuccess, "amount": "250", "out_trade_no": "KIND000RFD", "mchid": mch, "source": "notify"})
+	e.refund("KIND000RFD", "RKIND00STA", 300, 10000, wechatpay.RefundStatusClosed, true) // CLOSED there…
+	e.legacy(payment.RefundKey(mch, "RKIND00STA"), map[string]string{                    // …SUCCESS here
+		"state": wechatpay.RefundStatusSuccess, "amount": "300", "out_trade_no": "KIND000RFD", "mchid": mch})
+	e.legacy(payment.RefundKey(mch, "RKIND00LNG"), map[string]string{
+		"state": wechatpay.RefundStatusSuccess, "amount": "400", "out_trade_no": "KIND000RFD", "mchid": mch})
 	e.placeOnBillDay(payment.RefundKey(mch, "RKIND00LNG"), day.Add(12*time.Hour))
 
 	e.nextMorning()
@@ -346,10 +338,13 @@ func TestEveryDiscrepancyKind(t *testing.T) {
 			t.Errorf("discrepancy without both sides: %+v", d)
 		}
 	}
-	if rec := e.get(payment.RefundKey(mch, "RKIND00SET")); rec.Attrs[payment.AttrState] != wechatpay.RefundStatusSuccess || rec.Attrs[payment.AttrSource] != SourceBill {
+	if rec := e.get(payment.RefundKey(mch, "RKIND00SET")); statusOf(t, rec) != wechatpay.RefundStatusSuccess {
 		t.Fatalf("settled refund = %+v", rec.Attrs)
 	}
-	if rec := e.get(payment.OrderKey(mch, "KIND000OK1")); rec.Attrs[attrBillSeen] != dayStr || rec.Attrs[events.AttrSchedIndex] != "" {
+	if rf, _ := payment.RefundOf(e.get(payment.RefundKey(mch, "RKIND00SET"))); rf.Source != SourceBill {
+		t.Fatalf("settled refund = %+v", rf)
+	}
+	if rec := e.get(payment.OrderKey(mch, "KIND000OK1")); orderOf(t, rec).Bill.Seen != dayStr || rec.Attrs[events.AttrSchedIndex] != "" {
 		t.Fatalf("a matched payment must leave its bill day's listing: %+v", rec.Attrs)
 	}
 
@@ -412,9 +407,9 @@ func TestNearMidnightPaymentIsRecheckedOnTheNextBill(t *testing.T) {
 	e.pay("MIDNIGHT01", false)
 	late := day.Add(23*time.Hour + 55*time.Minute) // our side: 23:55 on D
 	key := payment.OrderKey(e.id.MchID, "MIDNIGHT01")
-	if _, err := e.st.Update(ctx, key, store.Change{Set: map[string]string{payment.AttrSuccessTime: wechatpay.FormatTime(late)}}, store.Condition{}); err != nil {
-		t.Fatal(err)
-	}
+	paid := orderOf(t, e.get(key))
+	e.legacy(key, map[string]string{"state": wechatpay.TradeStateSuccess, "amount": "880", "mchid": e.id.MchID, "appid": paid.AppID,
+		"out_trade_no": "MIDNIGHT01", "transaction_id": paid.Payment.TransactionID, "success_time": wechatpay.FormatTime(late), "source": "notify"})
 	e.placeOnBillDay(payment.OrderKey(e.id.MchID, "MIDNIGHT01"), late)
 	e.clock.Set(day.AddDate(0, 0, 1).Add(10*time.Hour + 30*time.Minute))
 	rep, err := e.job().RunDate(ctx, dayStr)
@@ -434,7 +429,7 @@ func TestNearMidnightPaymentIsRecheckedOnTheNextBill(t *testing.T) {
 	if d1.Matched != 1 || len(d1.Discrepancies) != 0 || d1.Recheck != 0 {
 		t.Fatalf("day D+1:\n%s", dump(d1))
 	}
-	if m := e.get(payment.OrderKey(e.id.MchID, "MIDNIGHT01")); m.Attrs[attrBillSeen] != day.AddDate(0, 0, 1).Format(time.DateOnly) {
+	if m := e.get(payment.OrderKey(e.id.MchID, "MIDNIGHT01")); orderOf(t, m).Bill.Seen != day.AddDate(0, 0, 1).Format(time.DateOnly) {
 		t.Fatalf("record = %+v", m.Attrs)
 	}
 }
@@ -457,7 +452,7 @@ func TestPartnerModeFetchesTheSubMerchantsBill(t *testing.T) {
 	if trade.MchID != sub || trade.Status != StatusReconciled || trade.Rows != 3 || trade.Matched != 2 || trade.Settled != 1 {
 		t.Fatalf("trade:\n%s\n%s", dump(trade), e.logs)
 	}
-	if rec := e.get(payment.OrderKey(sub, "SUB0000002")); rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess {
+	if rec := e.get(payment.OrderKey(sub, "SUB0000002")); statusOf(t, rec) != wechatpay.TradeStateSuccess {
 		t.Fatalf("sub-merchant order = %+v", rec.Attrs)
 	}
 	// The fund-flow bill is the service provider's own account.

@@ -25,12 +25,6 @@ import (
 // nearMidnight is how close to the end of a day a success may be booked on the next.
 const nearMidnight = 10 * time.Minute
 
-// Record notes billfetch keeps on orders and refunds.
-const (
-	attrBillSeen    = "bill_seen"    // the bill date that listed it
-	attrBillRecheck = "bill_recheck" // the next day's date, to recheck a near-midnight success
-)
-
 func dayOf(date string) time.Time {
 	d, _ := time.ParseInLocation(time.DateOnly, date, cst)
 	return d
@@ -45,8 +39,9 @@ func succeededAt(rec store.Record) time.Time {
 	return at
 }
 
-// noteSeen takes a success the bill listed out of its day's listing. A record already
-// taken out (a re-run) is left alone: a re-run writes nothing.
+// noteSeen takes a success the bill listed out of its day's listing (a ledger note,
+// never money). A record already taken out (a re-run) is left alone: a re-run writes
+// nothing.
 func (r *reconciler) noteSeen(ctx context.Context, kind, no string) error {
 	key := payment.OrderKey(r.m.mchid, no)
 	if kind == "refund" {
@@ -62,7 +57,7 @@ func (r *reconciler) noteSeen(ctx context.Context, kind, no string) error {
 	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, events.PassivePrefix) {
 		return nil
 	}
-	if _, err := r.j.ledger.Annotate(ctx, rec, map[string]string{attrBillSeen: r.date}, []string{events.AttrSchedIndex, events.AttrSchedAt, attrBillRecheck}); err != nil {
+	if _, err := r.j.ledger.NoteBill(ctx, rec, payment.BillNote{Seen: r.date}); err != nil {
 		return fmt.Errorf("billfetch: tick %s: %w", key, err)
 	}
 	return nil
@@ -102,12 +97,12 @@ func (r *reconciler) longCheck(ctx context.Context) error {
 	next := r.day.AddDate(0, 0, 1).Format(time.DateOnly)
 	end := r.day.AddDate(0, 0, 1)
 	err := r.eachMarker(ctx, r.date, func(m store.Record) error {
-		if m.Attrs[attrBillRecheck] != "" {
+		if billNote(m).Recheck != "" {
 			r.count(&r.rep.Recheck)
 			return nil
 		}
 		if at := succeededAt(m); !at.IsZero() && end.Sub(at) <= nearMidnight {
-			if _, err := r.j.ledger.Annotate(ctx, m, map[string]string{attrBillRecheck: next}, nil); err != nil {
+			if _, err := r.j.ledger.NoteBill(ctx, m, payment.BillNote{Recheck: next}); err != nil {
 				return fmt.Errorf("billfetch: note recheck of %s: %w", m.Key, err)
 			}
 			r.count(&r.rep.Recheck)
@@ -120,26 +115,45 @@ func (r *reconciler) longCheck(ctx context.Context) error {
 	}
 	prev := r.day.AddDate(0, 0, -1).Format(time.DateOnly)
 	return r.eachMarker(ctx, prev, func(m store.Record) error {
-		if m.Attrs[attrBillRecheck] != r.date {
+		if billNote(m).Recheck != r.date {
 			return nil
 		}
 		return r.missing(m, "succeeded here near midnight on "+prev+"; absent from that bill and this one")
 	})
 }
 
-func (r *reconciler) missing(rec store.Record, note string) error {
-	d := Discrepancy{Theirs: "absent", Note: note, Ours: rec.Attrs[payment.AttrState] + " " + rec.Attrs[payment.AttrAmount] + " fen",
-		OutTradeNo: rec.Attrs[payment.AttrOutTradeNo]}
+// billNote is what billfetch noted on a listed order or refund.
+func billNote(rec store.Record) payment.BillNote {
 	if isRefund(rec) {
-		d.Kind, d.OutRefundNo = KindRefundMissingFromBill, rec.Attrs[payment.AttrOutRefundNo]
-		if d.OutRefundNo == "" {
-			d.OutRefundNo = rec.Key[strings.LastIndexByte(rec.Key, '/')+1:]
+		if rf, err := payment.RefundOf(rec); err == nil {
+			return rf.Bill
 		}
+		return payment.BillNote{}
+	}
+	if o, err := payment.OrderOf(rec); err == nil {
+		return o.Bill
+	}
+	return payment.BillNote{}
+}
+
+func (r *reconciler) missing(rec store.Record, note string) error {
+	d := Discrepancy{Theirs: "absent", Note: note}
+	if isRefund(rec) {
+		rf, err := payment.RefundOf(rec)
+		if err != nil {
+			return err
+		}
+		d.Kind, d.OutRefundNo, d.OutTradeNo, d.Ours = KindRefundMissingFromBill, rf.OutRefundNo, rf.OutTradeNo, rf.Status()+" "+fen(rf.Amount)
 	} else {
-		d.Kind = KindMissingFromBill
-		if d.OutTradeNo == "" {
-			d.OutTradeNo = rec.Key[strings.LastIndexByte(rec.Key, '/')+1:]
+		o, err := payment.OrderOf(rec)
+		if err != nil {
+			return err
 		}
+		amount := o.Amount
+		if o.Payment != nil {
+			amount = o.Payment.Amount
+		}
+		d.Kind, d.OutTradeNo, d.Ours = KindMissingFromBill, o.OutTradeNo, o.Status()+" "+fen(amount)
 	}
 	r.add(d)
 	return nil

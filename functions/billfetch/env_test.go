@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -190,12 +191,15 @@ func (e *env) order(no string, amount int64) {
 	e.prepay(no, amount)
 }
 
-// ourOrder writes the order record createorder writes: NOTPAY, pending a query.
+// ourOrder writes an order record as createorder would: NOTPAY, pending a query. It is
+// written in the flat shape of records from before the typed ledger, which the ledger
+// still reads, so a test can tamper with it (override) — tests only: no code outside
+// the ledger writes an order.
 func (e *env) ourOrder(no string, amount int64, override map[string]string) {
 	e.t.Helper()
 	attrs := map[string]string{
-		payment.AttrState: wechatpay.TradeStateNotPay, payment.AttrAmount: strconv.FormatInt(amount, 10),
-		payment.AttrMchID: e.owner, payment.AttrAppID: e.id.AppID, payment.AttrOutTradeNo: no,
+		"state": wechatpay.TradeStateNotPay, "amount": strconv.FormatInt(amount, 10),
+		"mchid": e.owner, "appid": e.id.AppID, "out_trade_no": no,
 	}
 	for k, v := range override {
 		attrs[k] = v
@@ -262,7 +266,7 @@ func (e *env) waitState(key string, ok func(string) bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		rec, err := e.st.Get(context.Background(), key)
-		if err == nil && ok(rec.Attrs[payment.AttrState]) {
+		if err == nil && ok(statusOf(e.t, rec)) {
 			return
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -275,17 +279,61 @@ func (e *env) waitState(key string, ok func(string) bool) {
 	}
 }
 
-// placeOnBillDay does what the payment core does when a payment or refund succeeds
-// (records written by hand in a test skip the ledger): it lists the record on the bill
-// day of at, keeping its outbox placement.
+// placeOnBillDay does what the ledger does when a payment or refund succeeds (records
+// written by hand in a test skip the ledger): it lists the record on the bill day of
+// at, keeping its outbox placement.
 func (e *env) placeOnBillDay(key string, at time.Time) {
 	e.t.Helper()
 	rec := e.get(key)
-	l := &payment.Ledger{Store: e.st}
-	if _, err := l.Annotate(context.Background(), rec, map[string]string{
-		events.AttrSchedIndex: payment.BillDayIndex(rec.Attrs[payment.AttrMchID], at), events.AttrSchedAt: at.UTC().Format(time.RFC3339Nano)}, nil); err != nil {
+	owner := strings.Split(key, "/")[1]
+	set := map[string]string{events.AttrSchedIndex: payment.BillDayIndex(owner, at), events.AttrSchedAt: at.UTC().Format(time.RFC3339Nano)}
+	attrs := map[string]string{}
+	for k, v := range rec.Attrs {
+		attrs[k] = v
+	}
+	for k, v := range set {
+		attrs[k] = v
+	}
+	idx, since := events.Placement(attrs)
+	if _, err := e.st.Update(context.Background(), key, store.Change{Set: set, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version}); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// legacy replaces a record by one in the flat shape of records from before the typed
+// ledger (which it still reads): a test's way to make the store disagree with WeChat
+// Pay.
+func (e *env) legacy(key string, attrs map[string]string) {
+	e.t.Helper()
+	if _, err := e.st.Put(context.Background(), store.Record{Key: key, Attrs: attrs}, store.Condition{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// statusOf is a record's state as the API shows it.
+func statusOf(t testing.TB, rec store.Record) string {
+	t.Helper()
+	if strings.HasPrefix(rec.Key, "refund/") {
+		r, err := payment.RefundOf(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status()
+	}
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Status()
+}
+
+func orderOf(t testing.TB, rec store.Record) *payment.Order {
+	t.Helper()
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 func (e *env) get(key string) store.Record {

@@ -105,19 +105,6 @@ func compareDiscrepancy(a, b Discrepancy) int {
 		cmp.Compare(a.Note, b.Note), cmp.Compare(a.Ours, b.Ours), cmp.Compare(a.Theirs, b.Theirs))
 }
 
-// applyPaid settles a paid transaction through the payment state machine, with the
-// event that transition owes. It is the one call into shared/payment for payments.
-func (j *Job) applyPaid(ctx context.Context, tx *wechatpay.Transaction) (payment.Outcome, store.Record, error) {
-	r, err := j.ledger.ApplyTransaction(ctx, tx, SourceBill)
-	return r.Outcome, r.Record, err
-}
-
-// applyRefund records a final refund result through the payment state machine.
-func (j *Job) applyRefund(ctx context.Context, n *wechatpay.RefundNotice) (payment.Outcome, store.Record, error) {
-	r, err := j.ledger.ApplyRefund(ctx, n, SourceBill)
-	return r.Outcome, r.Record, err
-}
-
 // tradeBill fetches, keeps and reconciles one merchant's trade bill.
 func (j *Job) tradeBill(ctx context.Context, m merchant, day time.Time) (*BillReport, error) {
 	date := day.Format(time.DateOnly)
@@ -436,30 +423,32 @@ func orderAmount(row *TradeRow) int64 {
 }
 
 func (r *reconciler) payment(ctx context.Context, row *TradeRow) error {
-	key := payment.OrderKey(row.Owner(), row.OutTradeNo)
-	rec, err := r.j.st.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
+	o, err := r.j.ledger.Attempt(ctx, row.Owner(), row.OutTradeNo)
+	if errors.Is(err, payment.ErrNotFound) {
 		return r.settle(ctx, row, "absent")
 	}
 	if err != nil {
-		return fmt.Errorf("billfetch: read %s: %w", key, err)
+		return fmt.Errorf("billfetch: %w", err)
 	}
-	a := rec.Attrs
-	state := a[payment.AttrState]
-	amount := strconv.FormatInt(orderAmount(row), 10)
+	amount := orderAmount(row)
 	switch {
-	case payable[state]:
-		return r.settle(ctx, row, state)
-	case state == wechatpay.TradeStateSuccess || state == wechatpay.TradeStateRefund:
+	case o.InReview() && o.Knows(row.TransactionID):
+		c := causeOf(o, row.TransactionID)
+		r.add(Discrepancy{Kind: reviewKind(c.Kind), OutTradeNo: row.OutTradeNo, Ours: payment.StateReview,
+			Theirs: wechatpay.TradeStateSuccess + " " + fen(amount), Note: c.Detail})
+		return nil
+	case o.Unsettled():
+		return r.settle(ctx, row, o.Status())
+	case o.Paid():
 		switch {
-		case a[payment.AttrTransactionID] != row.TransactionID:
-			r.add(Discrepancy{Kind: KindState, OutTradeNo: row.OutTradeNo, Ours: state + " by transaction " + a[payment.AttrTransactionID],
+		case o.Payment.TransactionID != row.TransactionID:
+			r.add(Discrepancy{Kind: KindState, OutTradeNo: row.OutTradeNo, Ours: o.State + " by transaction " + o.Payment.TransactionID,
 				Theirs: "SUCCESS by transaction " + row.TransactionID})
-		case a[payment.AttrAmount] != amount:
-			r.add(Discrepancy{Kind: KindAmount, OutTradeNo: row.OutTradeNo, Ours: a[payment.AttrAmount] + " fen", Theirs: amount + " fen"})
-		case a[payment.AttrMchID] != row.Owner():
-			r.add(Discrepancy{Kind: KindMerchant, OutTradeNo: row.OutTradeNo, Ours: a[payment.AttrMchID], Theirs: row.Owner()})
-		case a[payment.AttrSource] == SourceBill:
+		case o.Payment.Amount != amount:
+			r.add(Discrepancy{Kind: KindAmount, OutTradeNo: row.OutTradeNo, Ours: fen(o.Payment.Amount), Theirs: fen(amount)})
+		case o.Owner != row.Owner():
+			r.add(Discrepancy{Kind: KindMerchant, OutTradeNo: row.OutTradeNo, Ours: o.Owner, Theirs: row.Owner()})
+		case o.Payment.Source == SourceBill:
 			// Settled by an earlier run of this job: reported the same way again.
 			r.count(&r.rep.Settled)
 			r.add(settledPayment(row.OutTradeNo))
@@ -467,15 +456,24 @@ func (r *reconciler) payment(ctx context.Context, row *TradeRow) error {
 			r.count(&r.rep.Matched)
 		}
 		return nil
-	case state == payment.StateReview && payment.KnowsTransaction(rec, row.TransactionID):
-		r.add(Discrepancy{Kind: reviewKind(a[payment.AttrReason]), OutTradeNo: row.OutTradeNo, Ours: payment.StateReview,
-			Theirs: wechatpay.TradeStateSuccess + " " + amount + " fen", Note: a[payment.AttrReason]})
-		return nil
 	default:
 		// CLOSED, REVOKED, or REVIEW over another transaction: the state machine decides
 		// (a payment for a closed order goes to REVIEW).
-		return r.settle(ctx, row, state)
+		return r.settle(ctx, row, o.Status())
 	}
+}
+
+// causeOf is the review cause that concerns transaction txid on o (else the first).
+func causeOf(o *payment.Order, txid string) payment.Cause {
+	for _, c := range o.Review.Causes {
+		if c.TransactionID == txid {
+			return c
+		}
+	}
+	if c := o.Review.First(); c != nil {
+		return *c
+	}
+	return payment.Cause{}
 }
 
 // settle queries the order (the query, not the bill, is the authority) and applies the
@@ -495,11 +493,11 @@ func (r *reconciler) settle(ctx context.Context, row *TradeRow, ours string) err
 		r.add(Discrepancy{Kind: KindState, OutTradeNo: row.OutTradeNo, Ours: ours, Theirs: "SUCCESS in the bill, " + tx.TradeState + " when queried"})
 		return nil
 	}
-	outcome, rec, err := r.j.applyPaid(ctx, tx)
+	res, err := r.j.ledger.ApplyTransaction(ctx, tx, SourceBill)
 	if err != nil {
 		return fmt.Errorf("billfetch: settle %s: %w", row.OutTradeNo, err)
 	}
-	switch outcome {
+	switch res.Outcome {
 	case payment.Applied:
 		r.count(&r.rep.Settled)
 		r.j.log.Info("payment settled from the bill", "mchid", r.m.mchid, "out_trade_no", row.OutTradeNo, "state_before", ours)
@@ -507,8 +505,13 @@ func (r *reconciler) settle(ctx context.Context, row *TradeRow, ours string) err
 	case payment.Duplicate:
 		r.count(&r.rep.Matched)
 	default:
-		reason := rec.Attrs[payment.AttrReason]
-		r.add(Discrepancy{Kind: reviewKind(reason), OutTradeNo: row.OutTradeNo, Ours: ours + " → " + payment.StateReview, Theirs: wechatpay.TradeStateSuccess + " " + fen(tx.Amount.Total), Note: reason})
+		var c payment.Cause
+		if res.Cause != nil {
+			c = *res.Cause
+		} else if res.Order != nil {
+			c = causeOf(res.Order, tx.TransactionID)
+		}
+		r.add(Discrepancy{Kind: reviewKind(c.Kind), OutTradeNo: row.OutTradeNo, Ours: ours + " → " + payment.StateReview, Theirs: wechatpay.TradeStateSuccess + " " + fen(tx.Amount.Total), Note: c.Detail})
 	}
 	return nil
 }
@@ -525,12 +528,12 @@ func settledRefund(outTradeNo, outRefundNo, status string) Discrepancy {
 		Note: "refund result missed here: queried and settled"}
 }
 
-// reviewKind classifies the state machine's review reason.
-func reviewKind(reason string) string {
-	switch {
-	case strings.HasPrefix(reason, "paid amount"):
+// reviewKind is the discrepancy kind of a review cause (typed by the ledger).
+func reviewKind(k payment.CauseKind) string {
+	switch k {
+	case payment.CauseAmountMismatch:
 		return KindAmount
-	case strings.HasPrefix(reason, "paid to merchant"), strings.HasPrefix(reason, "paid in app"):
+	case payment.CauseMerchantMismatch, payment.CauseAppMismatch, payment.CauseForeignMerchant:
 		return KindMerchant
 	}
 	return KindState
@@ -539,19 +542,18 @@ func reviewKind(reason string) string {
 var finalRefund = map[string]bool{wechatpay.RefundStatusSuccess: true, wechatpay.RefundStatusAbnormal: true, wechatpay.RefundStatusClosed: true}
 
 func (r *reconciler) refund(ctx context.Context, row *TradeRow) error {
-	key := payment.RefundKey(row.Owner(), row.OutRefundNo)
 	if row.OutRefundNo == "" {
 		r.add(Discrepancy{Kind: KindRefundState, OutTradeNo: row.OutTradeNo, Ours: "-", Theirs: "refund row without out_refund_no"})
 		return nil
 	}
-	rec, err := r.j.st.Get(ctx, key)
+	rf, err := r.j.ledger.Refund(ctx, row.Owner(), row.OutRefundNo)
 	ours := ""
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, payment.ErrNotFound):
 	case err != nil:
-		return fmt.Errorf("billfetch: read %s: %w", key, err)
+		return fmt.Errorf("billfetch: %w", err)
 	default:
-		ours = rec.Attrs[payment.AttrState]
+		ours = rf.Status()
 	}
 	theirs := row.RefundStatus
 	amount := row.ApplyRefund
@@ -563,10 +565,10 @@ func (r *reconciler) refund(ctx context.Context, row *TradeRow) error {
 	case ours != "" && (ours == theirs || finalRefund[ours] && theirs == wechatpay.RefundStatusProcessing):
 		// The same, or ours already final where the bill caught it still processing.
 		switch {
-		case rec.Attrs[payment.AttrAmount] != strconv.FormatInt(amount, 10):
-			d.Kind, d.Ours, d.Theirs = KindRefundAmount, rec.Attrs[payment.AttrAmount]+" fen", fen(amount)
+		case rf.Amount != amount:
+			d.Kind, d.Ours, d.Theirs = KindRefundAmount, fen(rf.Amount), fen(amount)
 			r.add(d)
-		case rec.Attrs[payment.AttrSource] == SourceBill:
+		case rf.Source == SourceBill:
 			r.count(&r.rep.Settled)
 			r.add(settledRefund(row.OutTradeNo, row.OutRefundNo, ours))
 		default:
@@ -607,11 +609,11 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 	} else {
 		n.MchID = r.m.mchid
 	}
-	outcome, rec, err := r.j.applyRefund(ctx, n)
+	res, err := r.j.ledger.ApplyRefund(ctx, n, SourceBill)
 	if err != nil {
 		return fmt.Errorf("billfetch: settle refund %s: %w", row.OutRefundNo, err)
 	}
-	switch outcome {
+	switch res.Outcome {
 	case payment.Applied:
 		r.count(&r.rep.Settled)
 		r.j.log.Info("refund settled from the bill", "mchid", r.m.mchid, "out_refund_no", row.OutRefundNo, "state_before", ours)
@@ -620,7 +622,10 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 		r.count(&r.rep.Matched)
 		return nil
 	default:
-		d.Kind, d.Theirs, d.Note = KindRefundState, rf.Status, rec.Attrs[payment.AttrReason]
+		d.Kind, d.Theirs = KindRefundState, rf.Status
+		if res.Cause != nil {
+			d.Note = res.Cause.Detail
+		}
 	}
 	r.add(d)
 	return nil

@@ -229,11 +229,11 @@ func (h *harness) state(orderID string) string {
 	if a == nil {
 		return ""
 	}
-	rec, err := h.st.Get(h.ctx, payment.OrderKey(h.cfg.MchID, a.no))
+	o, err := (&payment.Ledger{Store: h.st}).Attempt(h.ctx, h.cfg.MchID, a.no)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return rec.Attrs[payment.AttrState]
+	return o.Status()
 }
 
 // simOrders implements cashier.Orders the way createorder does it, in miniature:
@@ -382,12 +382,11 @@ func (o *simOrders) Status(ctx context.Context, orderID string, ask bool) (*cash
 		return st, nil
 	}
 	st.Scene = a.scene
-	key := payment.OrderKey(o.h.cfg.MchID, a.no)
-	rec, err := o.h.st.Get(ctx, key)
+	rec, err := o.ledger.Attempt(ctx, o.h.cfg.MchID, a.no)
 	if err != nil {
 		return nil, err
 	}
-	st.State = rec.Attrs[payment.AttrState]
+	st.State = rec.Status()
 	switch st.State {
 	case "SUCCESS", "REFUND", "CLOSED", "REVOKED", "REVIEW":
 		return st, nil
@@ -403,9 +402,9 @@ func (o *simOrders) Status(ctx context.Context, orderID string, ask bool) (*cash
 	if _, err := o.ledger.ApplyQueried(ctx, rec, tx, "query"); err != nil {
 		return nil, err
 	}
-	if rec, err = o.h.st.Get(ctx, key); err != nil {
+	if rec, err = o.ledger.Attempt(ctx, o.h.cfg.MchID, a.no); err != nil {
 		return nil, err
 	}
-	st.State = rec.Attrs[payment.AttrState]
+	st.State = rec.Status()
 	return st, nil
 }

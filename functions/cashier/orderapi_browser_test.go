@@ -69,18 +69,18 @@ func TestBrowserThroughOrderAPI(t *testing.T) {
 		t.Fatalf("POST /orders scene cashier: %d %s", res.StatusCode, raw)
 	}
 	link := created.Pay.CashierURL
-	attempt := func(no string) map[string]string {
-		rec, err := h.st.Get(h.ctx, payment.OrderKey(h.cfg.MchID, no))
+	attempt := func(no string) *payment.Order {
+		o, err := (&payment.Ledger{Store: h.st}).Attempt(h.ctx, h.cfg.MchID, no)
 		if err != nil {
 			t.Fatalf("attempt %s: %v", no, err)
 		}
-		return rec.Attrs
+		return o
 	}
 
 	desk.do("open link on a desktop", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#qr")))
 	a1 := attempt(id)
-	if a1[payment.AttrScene] != "native" || a1["co_code_url"] == "" {
-		t.Fatalf("attempt 1 after the desktop opened the link: %v", a1)
+	if a1.Scene != "native" || a1.Claim.Answer.CodeURL == "" {
+		t.Fatalf("attempt 1 after the desktop opened the link: %+v", a1)
 	}
 	if got := desk.eval(`document.querySelector('.amount').textContent`); !strings.Contains(got, "¥42.00") {
 		t.Fatalf("amount %q", got)
@@ -90,11 +90,11 @@ func TestBrowserThroughOrderAPI(t *testing.T) {
 	phone.do("open the same link on a phone", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#pay-btn")))
 	phone.do("tap pay", chromedp.Click(chromedp.CSS("#pay-btn")), chromedp.WaitVisible(chromedp.CSS("button.pay")))
 	a2 := attempt(id + "_2")
-	if a2[payment.AttrScene] != "h5" || !strings.HasPrefix(phone.location(), a2["co_h5_url"]+"&redirect_url=") {
-		t.Fatalf("phone at %s; attempt 2 %v", phone.location(), a2)
+	if a2.Scene != "h5" || !strings.HasPrefix(phone.location(), a2.Claim.Answer.H5URL+"&redirect_url=") {
+		t.Fatalf("phone at %s; attempt 2 %+v", phone.location(), a2)
 	}
-	if a1 = attempt(id); a1[payment.AttrCloseOwed] == "" {
-		t.Fatalf("the desktop QR's attempt owes no close after the switch: %v", a1)
+	if a1 = attempt(id); a1.Close == nil {
+		t.Fatalf("the desktop QR's attempt owes no close after the switch: %+v", a1)
 	}
 	var view struct {
 		Request struct{ Attach string } `json:"prepay_request"`
@@ -121,7 +121,7 @@ func TestBrowserThroughOrderAPI(t *testing.T) {
 		phone.do("tap I have paid", chromedp.Click(chromedp.CSS("#paid-btn")))
 	}
 	phone.waitView("paid", 10*time.Second)
-	if s := attempt(id + "_2")[payment.AttrState]; s != "SUCCESS" {
+	if s := attempt(id + "_2").Status(); s != "SUCCESS" {
 		t.Fatalf("phone says paid, store says %s", s)
 	}
 	phone.shot("2-api-phone-paid")

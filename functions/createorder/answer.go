@@ -11,7 +11,6 @@ import (
 
 	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -63,24 +62,25 @@ func QRPNG(text string) (string, error) {
 
 // answer renders an attempt for the caller: pay-sign fields are made fresh each time
 // (they carry a timestamp and nonce); h5_url gets the request's redirect_url.
-func (h *Handler) answer(o *order, rec store.Record) (*CreateAnswer, error) {
+func (h *Handler) answer(o *order, rec *payment.Order) (*CreateAnswer, error) {
 	a := &CreateAnswer{
-		OrderID: o.orderID, OutTradeNo: rec.Attrs[payment.AttrOutTradeNo], Scene: rec.Attrs[payment.AttrScene],
-		State: rec.Attrs[payment.AttrState], Amount: payment.Fen(rec, payment.AttrAmount),
+		OrderID: o.orderID, OutTradeNo: rec.OutTradeNo, Scene: rec.Scene,
+		State: rec.Status(), Amount: rec.Amount,
 	}
-	if exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt]); !exp.IsZero() {
-		a.ExpiresAt = wechatpay.FormatTime(exp)
+	if !rec.ExpiresAt.IsZero() {
+		a.ExpiresAt = wechatpay.FormatTime(rec.ExpiresAt)
 	}
 	if o.scene == SceneCashier {
 		// The link answers whatever scene the page has placed meanwhile.
 		a.Scene = SceneCashier
 	}
-	if isPaid(a.State) {
+	if rec.Paid() {
 		return a, nil
 	}
+	ans := rec.Claim.Answer
 	switch a.Scene {
 	case SceneCashier:
-		exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt])
+		exp := rec.ExpiresAt
 		now := h.now()
 		ttl := exp.Sub(now)
 		if exp.IsZero() || ttl < time.Minute {
@@ -93,19 +93,20 @@ func (h *Handler) answer(o *order, rec store.Record) (*CreateAnswer, error) {
 		}
 		a.Pay = CashierPay{CashierURL: link, QRPNG: png}
 	case SceneJSAPI, SceneMiniProgram:
-		p, err := wechatpay.SignJSAPI(h.key, rec.Attrs[attrSignAppID], rec.Attrs[attrPrepayID], time.Now())
+		// Signature timestamps are wall-clock: WeChat checks them against its own.
+		p, err := wechatpay.SignJSAPI(h.key, rec.Create.SignAppID, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign JSAPI: %w", err)
 		}
 		a.Pay = p
 	case SceneApp:
-		p, err := wechatpay.SignAPP(h.key, rec.Attrs[attrSignAppID], rec.Attrs[payment.AttrMchID], rec.Attrs[attrPrepayID], time.Now())
+		p, err := wechatpay.SignAPP(h.key, rec.Create.SignAppID, rec.Owner, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign APP: %w", err)
 		}
 		a.Pay = p
 	case SceneH5:
-		u := rec.Attrs[attrH5URL]
+		u := ans.H5URL
 		if o.redirectURL != "" {
 			sep := "?"
 			if strings.Contains(u, "?") {
@@ -115,13 +116,13 @@ func (h *Handler) answer(o *order, rec store.Record) (*CreateAnswer, error) {
 		}
 		a.Pay = H5Pay{H5URL: u}
 		// h5_url lives 5 minutes: that is when this answer expires.
-		a.ExpiresAt = wechatpay.FormatTime(payment.ParseStamp(rec.Attrs[attrPayUntil]))
+		a.ExpiresAt = wechatpay.FormatTime(rec.Claim.Expiry)
 	case SceneNative:
-		png, err := QRPNG(rec.Attrs[attrCodeURL])
+		png, err := QRPNG(ans.CodeURL)
 		if err != nil {
 			return nil, err
 		}
-		a.Pay = NativePay{CodeURL: rec.Attrs[attrCodeURL], QRPNG: png}
+		a.Pay = NativePay{CodeURL: ans.CodeURL, QRPNG: png}
 	}
 	return a, nil
 }

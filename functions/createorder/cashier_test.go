@@ -11,7 +11,6 @@ import (
 
 	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -115,8 +114,8 @@ func TestCashierScene(t *testing.T) {
 	if status, b := e.call(t, "POST", "/orders", cashierOrder(id, 1234)); status != 200 || b["scene"] != "cashier" || str(b, "pay", "cashier_url") != link || e.prepays.Load() != 1 {
 		t.Fatalf("cashier replay after the page placed native: %d %v", status, b)
 	}
-	if rec, _ := e.order(t, id); rec.Attrs[payment.AttrScene] != "native" || rec.Attrs[payment.AttrCloseOwed] != "" {
-		t.Fatalf("attempt 1 after replays: %v", rec.Attrs)
+	if rec, _ := e.order(t, id); rec.Scene != "native" || rec.Close != nil {
+		t.Fatalf("attempt 1 after replays: %+v", rec)
 	}
 
 	// The same link opened on a phone: H5 is a new attempt; the desktop QR's attempt is
@@ -125,8 +124,8 @@ func TestCashierScene(t *testing.T) {
 	if status != 201 || h["out_trade_no"] != id+"_2" || h["scene"] != "h5" || !strings.HasPrefix(str(h, "pay", "h5_url"), "http") {
 		t.Fatalf("h5 after native: %d %v", status, h)
 	}
-	if old, _ := e.order(t, id); old.Attrs[payment.AttrCloseOwed] == "" {
-		t.Fatalf("the replaced native attempt owes no close: %v", old.Attrs)
+	if old, _ := e.order(t, id); old.Close == nil {
+		t.Fatalf("the replaced native attempt owes no close: %+v", old)
 	}
 	if err := json.Unmarshal(e.simOrder(t, id+"_2").Request, &sent); err != nil || sent.Attach != "cart=42" {
 		t.Fatalf("attempt 2 sent attach %q (%v)", sent.Attach, err)
@@ -193,8 +192,8 @@ func TestCashierRepricedAndRefused(t *testing.T) {
 	if status != 201 || a["out_trade_no"] != id+"_2" || a["amount"] != float64(400) {
 		t.Fatalf("re-priced: %d %v", status, a)
 	}
-	if old, _ := e.order(t, id); old.Attrs[payment.AttrCloseOwed] == "" || old.Attrs[payment.AttrState] != "NOTPAY" {
-		t.Fatalf("placeholder after re-pricing: %v", old.Attrs)
+	if old, _ := e.order(t, id); old.Close == nil || old.State != "NOTPAY" {
+		t.Fatalf("placeholder after re-pricing: %+v", old)
 	}
 	// A changed cashier create makes a new placeholder (the native attempt is retired).
 	status, a = e.call(t, "POST", "/orders", cashierOrder(id, 450))

@@ -7,34 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
-)
-
-// Attributes createorder keeps on an order attempt beside the ledger's (prefix co_).
-const (
-	attrFP        = "co_fp"         // fingerprint of the request content
-	attrClaim     = "co_claim"      // wall-clock deadline of an in-progress create
-	attrClaimID   = "co_claim_id"   // who holds the claim
-	attrAttempt   = "co_attempt"    // this attempt's number (1, 2, …)
-	attrCurrent   = "co_current"    // on attempt 1 only: the current attempt's number, once re-priced
-	attrCurrentAt = "co_current_at" // wall clock of the last re-pricing
-	attrPrepayID  = "co_prepay_id"
-	attrH5URL     = "co_h5_url"
-	attrCodeURL   = "co_code_url"
-	attrPayUntil  = "co_pay_until" // business clock: until when the prepay answer is replayed
-	attrSignAppID = "co_sign_appid"
-	attrSubAppID  = "co_sub_appid"
-	attrCloseBy   = "co_close_by" // "merchant" when the close was asked for through the API
-	attrDesc      = "co_description"
-	attrAttach    = "co_attach"
-	// attrCashierFP: the fingerprint of the scene "cashier" create the order came from.
-	attrCashierFP = "co_cashier_fp"
 )
 
 // Lifetimes WeChat Pay gives its answers, and its close rule.
@@ -50,29 +28,17 @@ const source = "createorder"
 // errRetry: a race was lost; read the records again and judge anew.
 var errRetry = errors.New("createorder: lost a race, re-reading")
 
+// errWait: another create holds a live claim; wait for it.
+var errWait = errors.New("createorder: another create is placing this order")
+
+// errReplay: the stored answer (or the paid state) is the answer.
+var errReplay = errors.New("createorder: a replay")
+
 // errPaid: the attempt turned out paid while we were replacing or closing it.
 var errPaid = errors.New("createorder: the order is paid")
 
 // errDeferred: WeChat Pay refused a close as too early; it is recorded for reconcile.
 var errDeferred = errors.New("createorder: close deferred")
-
-// attemptNo is the out_trade_no of attempt n of an order.
-func attemptNo(orderID string, n int) string {
-	if n <= 1 {
-		return orderID
-	}
-	return orderID + "_" + strconv.Itoa(n)
-}
-
-func attemptOf(rec store.Record) int {
-	n, err := strconv.Atoi(rec.Attrs[attrAttempt])
-	if err != nil || n < 1 {
-		return 1
-	}
-	return n
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func newClaimID() string {
 	var b [12]byte
@@ -80,45 +46,22 @@ func newClaimID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func isPaid(state string) bool {
-	return state == wechatpay.TradeStateSuccess || state == wechatpay.TradeStateRefund
-}
-
-func isClosed(rec store.Record) bool {
-	st := rec.Attrs[payment.AttrState]
-	return st == wechatpay.TradeStateClosed || st == wechatpay.TradeStateRevoked
-}
-
-// current reads an order: attempt 1 (nil when the order does not exist) and the current
-// attempt (nil while a re-pricing has moved the pointer but not yet written the record).
-func (h *Handler) current(ctx context.Context, owner, orderID string) (first, cur *store.Record, err error) {
-	rec, err := h.st.Get(ctx, payment.OrderKey(owner, orderID))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, nil
+// current reads an order through the ledger: its first and current attempts, nil when
+// there is no such order. An order_id that is another order's attempt (or a payment
+// this API did not create) is refused for a create.
+func (h *Handler) current(ctx context.Context, owner, orderID string) (*payment.History, error) {
+	hist, err := h.ledger.Order(ctx, owner, orderID)
+	var other *payment.OtherOrderError
+	switch {
+	case errors.As(err, &other):
+		hint := "choose another order_id (ids ending in _N can collide with re-priced attempts of another order)"
+		return nil, fail(http.StatusConflict, "ORDER_ID_COLLISION", other.Error(), hint)
+	case errors.Is(err, payment.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
-	}
-	if other := rec.Attrs[payment.AttrOrderID]; other != orderID {
-		msg := fmt.Sprintf("out_trade_no %s is already a re-priced attempt of order %s", orderID, other)
-		if other == "" {
-			msg = fmt.Sprintf("out_trade_no %s is already used by a payment this API did not create", orderID)
-		}
-		return nil, nil, fail(http.StatusConflict, "ORDER_ID_COLLISION", msg,
-			"choose another order_id (ids ending in _N can collide with re-priced attempts of another order)")
-	}
-	n, _ := strconv.Atoi(rec.Attrs[attrCurrent])
-	if n <= 1 {
-		return &rec, &rec, nil
-	}
-	c, err := h.st.Get(ctx, payment.OrderKey(owner, attemptNo(orderID, n)))
-	if errors.Is(err, store.ErrNotFound) {
-		return &rec, nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("createorder: read attempt %d of %s: %w", n, orderID, err)
-	}
-	return &rec, &c, nil
+	return hist, nil
 }
 
 func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +80,9 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	// The pay parameters are signed while the prepay answer is being recorded.
 	ans, err := h.answer(o, rec)
+	h.recorded(rec)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -165,55 +110,54 @@ const (
 // placeholder reports whether an attempt is a scene "cashier" attempt that never reached
 // WeChat Pay: the first real scene placed for it takes it over in place (same
 // out_trade_no) rather than re-pricing — there is nothing at WeChat Pay to close.
-func placeholder(rec store.Record) bool {
-	return rec.Attrs[payment.AttrScene] == SceneCashier && !hasAnswer(rec) &&
-		rec.Attrs[payment.AttrState] == wechatpay.TradeStateNotPay
+func placeholder(cur *payment.Order) bool {
+	return cur.Scene == SceneCashier && !cur.Claim.Answer.Any() && cur.State == wechatpay.TradeStateNotPay
 }
 
 // fromCashier completes a real-scene create for an order that came from the cashier:
 // the page repeats amount, description and time_expire but not attach, which is taken
 // from the order; the cashier's fingerprint travels with the order while the amount is
 // unchanged.
-func fromCashier(cur store.Record, o *order) {
-	cfp := cur.Attrs[attrCashierFP]
-	if o.scene == SceneCashier || cfp == "" || payment.Fen(cur, payment.AttrAmount) != o.amount {
+func fromCashier(cur *payment.Order, o *order) {
+	cfp := cur.Create.CashierFP
+	if o.scene == SceneCashier || cfp == "" || cur.Amount != o.amount {
 		return
 	}
-	if o.attach == "" && cur.Attrs[attrAttach] != "" {
-		o.attach = cur.Attrs[attrAttach]
+	if o.attach == "" && cur.Create.Attach != "" {
+		o.attach = cur.Create.Attach
 		o.fp = fingerprint(o)
 	}
 	o.cashierFP = cfp
 }
 
 // judge decides what a create with content o does with the current attempt.
-func (h *Handler) judge(cur store.Record, o *order) (action, error) {
-	st := cur.Attrs[payment.AttrState]
+func (h *Handler) judge(cur *payment.Order, o *order) (action, error) {
+	now := h.now()
 	// A replayed cashier create matches the order it made even after the page placed a
 	// real-scene payment on it.
-	same := cur.Attrs[attrFP] == o.fp || (o.scene == SceneCashier && cur.Attrs[attrCashierFP] == o.fp)
+	same := cur.Claim.PayloadHash == o.fp || (o.scene == SceneCashier && cur.Create.CashierFP == o.fp)
 	switch {
-	case isPaid(st):
+	case cur.InReview():
+		return 0, fail(http.StatusConflict, "ORDER_IN_REVIEW",
+			fmt.Sprintf("order %s is under review (%s): a payment conflicts with it", o.orderID, cur.Review.Reason()),
+			"look at the order (GET /orders/{order_id}) and settle it by hand before taking another payment")
+	case cur.Paid():
 		if same {
 			return actReplay, nil
 		}
 		return 0, fail(http.StatusConflict, wechatpay.CodeOrderPaid,
-			fmt.Sprintf("order %s is paid (out_trade_no %s, %s fen); a paid order is never re-priced", o.orderID, cur.Attrs[payment.AttrOutTradeNo], cur.Attrs[payment.AttrAmount]),
+			fmt.Sprintf("order %s is paid (out_trade_no %s, %d fen); a paid order is never re-priced", o.orderID, cur.OutTradeNo, cur.Amount),
 			"a new payment needs a new order_id; to give money back use POST /orders/{order_id}/refunds · 订单已支付，不能改价")
-	case st == payment.StateReview:
-		return 0, fail(http.StatusConflict, "ORDER_IN_REVIEW",
-			fmt.Sprintf("order %s is under review (%s): a payment conflicts with it", o.orderID, cur.Attrs["review_reason"]),
-			"look at the order (GET /orders/{order_id}) and settle it by hand before taking another payment")
-	case isClosed(cur), cur.Attrs[payment.AttrCloseOwed] != "":
+	case cur.Closed(), cur.Close != nil:
 		return actReprice, nil
 	}
-	if claimLive(cur) {
+	if cur.Claim.Live(now) {
 		return actWait, nil
 	}
-	if exp := payment.ParseStamp(cur.Attrs[payment.AttrExpiresAt]); !exp.IsZero() && !h.now().Before(exp) {
+	if !cur.ExpiresAt.IsZero() && !now.Before(cur.ExpiresAt) {
 		return actReprice, nil
 	}
-	if placeholder(cur) && o.scene != SceneCashier && payment.Fen(cur, payment.AttrAmount) == o.amount {
+	if placeholder(cur) && o.scene != SceneCashier && cur.Amount == o.amount {
 		return actUpgrade, nil
 	}
 	if !same {
@@ -222,118 +166,102 @@ func (h *Handler) judge(cur store.Record, o *order) (action, error) {
 	if o.scene == SceneCashier {
 		return actReplay, nil // a link, not a payment: nothing to place again
 	}
-	if hasAnswer(cur) && h.now().Before(payment.ParseStamp(cur.Attrs[attrPayUntil])) {
+	if cur.Claim.Replayable(now) {
 		return actReplay, nil
 	}
 	return actPrepay, nil
 }
 
-func claimLive(rec store.Record) bool {
-	c := rec.Attrs[attrClaim]
-	return c != "" && time.Now().Before(payment.ParseStamp(c))
-}
-
-func hasAnswer(rec store.Record) bool {
-	return rec.Attrs[attrPrepayID] != "" || rec.Attrs[attrH5URL] != "" || rec.Attrs[attrCodeURL] != ""
-}
-
 // create runs the idempotent create: it returns the attempt to answer with and whether
-// this call placed the prepay.
-func (h *Handler) create(ctx context.Context, o *order) (store.Record, bool, error) {
+// this call placed the prepay. Claims and their leases are on the business clock; how
+// long this request waits for another one's claim is a network budget (wall clock).
+func (h *Handler) create(ctx context.Context, o *order) (*payment.Order, bool, error) {
 	deadline := time.Now().Add(h.lease + 2*time.Second)
 	pause := 10 * time.Millisecond
 	for {
 		if err := ctx.Err(); err != nil {
-			return store.Record{}, false, err
+			return nil, false, err
 		}
 		if time.Now().After(deadline) {
-			return store.Record{}, false, fail(http.StatusConflict, "CREATE_IN_PROGRESS",
+			return nil, false, fail(http.StatusConflict, "CREATE_IN_PROGRESS",
 				fmt.Sprintf("order %s is being created by another request that has not finished", o.orderID),
 				"retry the same request in a few seconds; it is safe to repeat")
 		}
-		first, cur, err := h.current(ctx, o.owner, o.orderID)
-		if err != nil {
-			return store.Record{}, false, err
-		}
+		rec, claim, err := h.step(ctx, o)
 		switch {
-		case first == nil:
-			rec, claim, err := h.newAttempt(ctx, o, 1)
-			if errors.Is(err, errRetry) {
-				continue // another request created it first: judge its attempt
-			}
-			if err != nil {
-				return store.Record{}, false, err
-			}
-			return h.prepay(ctx, o, rec, claim)
-		case cur == nil:
-			// Re-priced to attempt n whose record is not there: wait for the re-pricer,
-			// or take over when it is long gone.
-			n, _ := strconv.Atoi(first.Attrs[attrCurrent])
-			if time.Since(payment.ParseStamp(first.Attrs[attrCurrentAt])) > h.lease {
-				rec, claim, err := h.newAttempt(ctx, o, n)
-				if errors.Is(err, errRetry) {
-					continue
-				}
-				if err != nil {
-					return store.Record{}, false, err
-				}
-				return h.prepay(ctx, o, rec, claim)
-			}
+		case errors.Is(err, errRetry):
+			continue
+		case errors.Is(err, errWait):
+		case errors.Is(err, errReplay):
+			return rec, false, nil
+		case err != nil:
+			return nil, false, err
 		default:
-			fromCashier(*cur, o)
-			act, err := h.judge(*cur, o)
-			if err != nil {
-				return store.Record{}, false, err
-			}
-			switch act {
-			case actReplay:
-				return *cur, false, nil
-			case actPrepay:
-				claim := newClaimID()
-				rec, err := h.st.Update(ctx, cur.Key, store.Change{Set: map[string]string{
-					attrClaim: stamp(time.Now().Add(h.lease)), attrClaimID: claim}}, store.Condition{Version: cur.Version})
-				if errors.Is(err, store.ErrConditionFailed) {
-					continue
-				}
-				if err != nil {
-					return store.Record{}, false, fmt.Errorf("createorder: claim %s: %w", cur.Key, err)
-				}
-				return h.prepay(ctx, o, rec, claim)
-			case actUpgrade:
-				rec, claim, err := h.upgrade(ctx, o, *cur)
-				if errors.Is(err, errRetry) {
-					continue
-				}
-				if err != nil {
-					return store.Record{}, false, err
-				}
-				return h.prepay(ctx, o, rec, claim)
-			case actReprice:
-				rec, claim, err := h.reprice(ctx, o, *first, *cur)
-				if errors.Is(err, errRetry) {
-					continue
-				}
-				if err != nil {
-					return store.Record{}, false, err
-				}
-				return h.prepay(ctx, o, rec, claim)
-			}
+			return h.prepay(ctx, o, rec, claim)
 		}
 		// A live claim: wait for its answer, polling the record.
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return store.Record{}, false, ctx.Err()
+			return nil, false, ctx.Err()
 		case <-t.C:
 		}
 		pause = min(pause*2, 200*time.Millisecond)
 	}
 }
 
+// step reads the order and makes one move: the attempt to answer with (errReplay), or
+// the claim this request now holds on the attempt it will place.
+func (h *Handler) step(ctx context.Context, o *order) (*payment.Order, string, error) {
+	hist, err := h.current(ctx, o.owner, o.orderID)
+	if err != nil {
+		return nil, "", err
+	}
+	if hist == nil {
+		return h.newAttempt(ctx, o, 1)
+	}
+	cur := hist.Current
+	fromCashier(cur, o)
+	act, err := h.judge(cur, o)
+	if err != nil {
+		return nil, "", err
+	}
+	switch act {
+	case actReplay:
+		return cur, "", errReplay
+	case actWait:
+		return nil, "", errWait
+	case actPrepay:
+		claim := newClaimID()
+		rec, err := h.ledger.Claim(ctx, cur, payment.ClaimRequest{ID: claim, PayloadHash: o.fp, Lease: h.lease})
+		if errors.Is(err, payment.ErrRaced) {
+			return nil, "", errRetry
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("createorder: claim %s: %w", cur.Key(), err)
+		}
+		return rec, claim, nil
+	case actUpgrade:
+		return h.upgrade(ctx, o, cur)
+	default:
+		return h.reprice(ctx, o, hist)
+	}
+}
+
+// createInfo is what the ledger keeps of o beside the money.
+func createInfo(o *order) payment.CreateInfo {
+	ci := payment.CreateInfo{Description: o.description, Attach: o.attach, SignAppID: o.signAppID, SubAppID: o.subAppID, CashierFP: o.cashierFP}
+	if o.scene == SceneCashier {
+		ci.CashierFP = o.fp
+	}
+	return ci
+}
+
 // newAttempt writes attempt n of an order — the NOTPAY record notify checks payments
-// against — together with this request's claim, in one put-if-absent write.
-func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (store.Record, string, error) {
+// against, reserving its out_trade_no — together with this request's claim, in one
+// put-if-absent write.
+func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (*payment.Order, string, error) {
 	exp := o.expire
 	if exp.IsZero() {
 		ttl := h.cfg.Bundle.OrderTTL
@@ -344,54 +272,44 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (store.Record
 	}
 	exp = exp.Truncate(time.Second) // time_expire travels with second precision
 	claim := newClaimID()
-	extra := map[string]string{
-		attrFP: o.fp, attrClaim: stamp(time.Now().Add(h.lease)), attrClaimID: claim,
-		attrAttempt: strconv.Itoa(n), attrSignAppID: o.signAppID, attrDesc: o.description,
-	}
+	cr := &payment.ClaimRequest{ID: claim, PayloadHash: o.fp, Lease: h.lease}
 	if o.scene == SceneCashier {
 		// Nothing is placed at WeChat Pay, so there is no claim to hold.
-		delete(extra, attrClaim)
-		delete(extra, attrClaimID)
-		claim = ""
-		extra[attrCashierFP] = o.fp
-	} else if o.cashierFP != "" {
-		extra[attrCashierFP] = o.cashierFP
+		cr.ID, claim = "", ""
 	}
-	if o.attach != "" {
-		extra[attrAttach] = o.attach
-	}
-	if o.subAppID != "" {
-		extra[attrSubAppID] = o.subAppID
-	}
-	out := attemptNo(o.orderID, n)
 	rec, err := h.ledger.CreateOrder(ctx, payment.NewOrder{
-		MchID: o.owner, AppID: o.appID, OutTradeNo: out, OrderID: o.orderID, Amount: o.amount,
-		Scene: o.scene, ExpiresAt: exp, Extra: extra,
+		MchID: o.owner, AppID: o.appID, OrderID: o.orderID, Attempt: n, Amount: o.amount,
+		Scene: o.scene, ExpiresAt: exp, Create: createInfo(o), Claim: cr,
 	})
-	var cf *store.ConditionFailedError
-	if errors.As(err, &cf) {
-		if cf.Current != nil && cf.Current.Attrs[payment.AttrOrderID] != o.orderID {
-			return store.Record{}, "", fail(http.StatusConflict, "ORDER_ID_COLLISION",
-				fmt.Sprintf("out_trade_no %s (attempt %d of order %s) is already order %s", out, n, o.orderID, cf.Current.Attrs[payment.AttrOrderID]),
-				"choose an order_id that does not end in _N, or a new order_id")
+	var ex *payment.ExistsError
+	if errors.As(err, &ex) {
+		if ex.Order.OrderID != o.orderID || ex.Order.Attempt != n {
+			if n == 1 {
+				return nil, "", fail(http.StatusConflict, "ORDER_ID_COLLISION",
+					fmt.Sprintf("out_trade_no %s is already used (order %q)", o.orderID, ex.Order.OrderID),
+					"choose another order_id (ids ending in _N can collide with re-priced attempts of another order)")
+			}
+			return nil, "", fail(http.StatusConflict, "ATTEMPT_NAME_TAKEN",
+				fmt.Sprintf("order %s cannot be re-priced: its next attempt needs out_trade_no %s, which is already order %q; nothing was changed", o.orderID, payment.AttemptNo(o.orderID, n), ex.Order.OrderID),
+				"keep the order at its price, or close it (POST /orders/{order_id}/close) and create the new price under a new order_id that does not end in _N · 改价所需的商户订单号已被其他订单占用")
 		}
-		return store.Record{}, "", errRetry
+		return nil, "", errRetry
 	}
 	if err != nil {
-		return store.Record{}, "", fmt.Errorf("createorder: %w", err)
+		return nil, "", fmt.Errorf("createorder: %w", err)
 	}
 	return rec, claim, nil
 }
 
-// prepay places the attempt at WeChat Pay and records the answer on it, releasing the
-// claim.
-func (h *Handler) prepay(ctx context.Context, o *order, rec store.Record, claim string) (store.Record, bool, error) {
+// prepay places the attempt at WeChat Pay and records the answer on it (the claim
+// COMPLETED).
+func (h *Handler) prepay(ctx context.Context, o *order, rec *payment.Order, claim string) (*payment.Order, bool, error) {
 	if o.scene == SceneCashier {
 		return rec, true, nil // the cashier page places the payment when it is opened
 	}
-	exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt])
+	exp := rec.ExpiresAt
 	req := wechatpay.PrepayRequest{
-		Description: o.description, OutTradeNo: rec.Attrs[payment.AttrOutTradeNo], Attach: o.attach,
+		Description: o.description, OutTradeNo: rec.OutTradeNo, Attach: o.attach,
 		NotifyURL: h.notifyURL, GoodsTag: o.goodsTag, Amount: wechatpay.Amount{Total: o.amount, Currency: "CNY"},
 		Payer: o.payer,
 	}
@@ -409,249 +327,275 @@ func (h *Handler) prepay(ctx context.Context, o *order, rec store.Record, claim 
 	resp, err := h.clientFor(o.subMchID, o.subAppID).Prepay(pctx, o.wx, req)
 	cancel()
 	if err != nil {
-		h.release(rec.Key, claim)
-		return store.Record{}, false, err
+		h.release(rec, claim)
+		return nil, false, err
 	}
 	now := h.now()
-	set := map[string]string{}
+	var ans payment.Prepay
 	until := exp
 	switch {
 	case resp.PrepayID != "":
-		set[attrPrepayID] = resp.PrepayID
+		ans.PrepayID = resp.PrepayID
 		if t := now.Add(prepayIDLife); exp.IsZero() || t.Before(until) {
 			until = t
 		}
 	case resp.H5URL != "":
-		set[attrH5URL] = resp.H5URL
+		ans.H5URL = resp.H5URL
 		if t := now.Add(h5URLLife); exp.IsZero() || t.Before(until) {
 			until = t
 		}
 	case resp.CodeURL != "":
-		set[attrCodeURL] = resp.CodeURL
+		ans.CodeURL = resp.CodeURL
 	default:
-		h.release(rec.Key, claim)
-		return store.Record{}, false, fmt.Errorf("createorder: prepay %s answered none of prepay_id, h5_url, code_url", req.OutTradeNo)
+		h.release(rec, claim)
+		return nil, false, fmt.Errorf("createorder: prepay %s answered none of prepay_id, h5_url, code_url", req.OutTradeNo)
 	}
 	if until.IsZero() {
 		until = now.Add(prepayIDLife)
 	}
-	set[attrPayUntil] = stamp(until)
-	// Recorded even when the caller has gone away meanwhile: the prepay happened.
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	out, err := h.st.Update(wctx, rec.Key, store.Change{Set: set, Remove: []string{attrClaim, attrClaimID}},
-		store.Condition{Attrs: []store.AttrTest{store.AttrIn(attrClaimID, claim)}})
-	wcancel()
-	if err != nil {
-		// The answer is valid; only its replay is lost: a later create prepays again
-		// and WeChat Pay answers the same session for the same out_trade_no.
-		h.log.Warn("prepay answer not recorded", "key", rec.Key, "error", err.Error())
-		out = rec
-		out.Attrs = clone(rec.Attrs)
-		for k, v := range set {
-			out.Attrs[k] = v
+	// Recorded even when the caller has gone away meanwhile: the prepay happened. The
+	// write runs while the answer is rendered (pay parameters signed); createOrder
+	// waits for it before answering (h.recorded), so a replay finds it.
+	out := *rec
+	out.Claim = payment.Claim{Status: payment.ClaimCompleted, ID: claim, PayloadHash: o.fp, Answer: ans, Expiry: until}
+	done := make(chan struct{})
+	h.completing.Store(&out, done)
+	go func() {
+		defer close(done)
+		defer h.completing.Delete(&out)
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer wcancel()
+		if _, err := h.ledger.Complete(wctx, rec, claim, ans, until); err != nil {
+			// The answer is valid; only its replay is lost: a later create prepays
+			// again and WeChat Pay answers the same session for the same out_trade_no.
+			h.log.Warn("prepay answer not recorded", "key", rec.Key(), "error", err.Error())
 		}
+	}()
+	return &out, true, nil
+}
+
+// recorded waits until the prepay answer of rec (if this request placed one) is
+// written.
+func (h *Handler) recorded(rec *payment.Order) {
+	if done, ok := h.completing.Load(rec); ok {
+		<-done.(chan struct{})
 	}
-	return out, true, nil
 }
 
 // upgrade turns the cashier placeholder into this create's payment, in place: same
 // out_trade_no (it never reached WeChat Pay), this scene, this request's content and
 // claim. The order's expiry stays the placeholder's.
-func (h *Handler) upgrade(ctx context.Context, o *order, cur store.Record) (store.Record, string, error) {
+func (h *Handler) upgrade(ctx context.Context, o *order, cur *payment.Order) (*payment.Order, string, error) {
 	claim := newClaimID()
-	set := map[string]string{
-		payment.AttrScene: o.scene, payment.AttrAppID: o.appID, attrFP: o.fp, attrSignAppID: o.signAppID,
-		attrDesc: o.description, attrClaim: stamp(time.Now().Add(h.lease)), attrClaimID: claim,
-	}
-	var remove []string
-	if o.attach != "" {
-		set[attrAttach] = o.attach
-	} else {
-		remove = append(remove, attrAttach)
-	}
-	if o.subAppID != "" {
-		set[attrSubAppID] = o.subAppID
-	} else {
-		remove = append(remove, attrSubAppID)
-	}
-	rec, err := h.st.Update(ctx, cur.Key, store.Change{Set: set, Remove: remove}, store.Condition{Version: cur.Version})
-	if errors.Is(err, store.ErrConditionFailed) {
-		return store.Record{}, "", errRetry
+	ci := createInfo(o)
+	rec, err := h.ledger.Upgrade(ctx, cur, payment.Upgrade{Scene: o.scene, AppID: o.appID, Create: ci,
+		Claim: payment.ClaimRequest{ID: claim, PayloadHash: o.fp, Lease: h.lease}})
+	if errors.Is(err, payment.ErrRaced) {
+		return nil, "", errRetry
 	}
 	if err != nil {
-		return store.Record{}, "", fmt.Errorf("createorder: place cashier order %s as %s: %w", cur.Key, o.scene, err)
+		return nil, "", fmt.Errorf("createorder: place cashier order %s as %s: %w", cur.Key(), o.scene, err)
 	}
-	h.log.Info("cashier order placed", "order_id", o.orderID, "out_trade_no", cur.Attrs[payment.AttrOutTradeNo], "scene", o.scene)
+	h.log.Info("cashier order placed", "order_id", o.orderID, "out_trade_no", cur.OutTradeNo, "scene", o.scene)
 	return rec, claim, nil
 }
 
 // release gives up a claim after a failed prepay, so a retry need not wait out the lease.
-func (h *Handler) release(key, claim string) {
+func (h *Handler) release(rec *payment.Order, claim string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err := h.st.Update(ctx, key, store.Change{Set: map[string]string{}, Remove: []string{attrClaim, attrClaimID}},
-		store.Condition{Attrs: []store.AttrTest{store.AttrIn(attrClaimID, claim)}})
-	if err != nil && !errors.Is(err, store.ErrConditionFailed) {
-		h.log.Warn("claim not released; it expires with its lease", "key", key, "error", err.Error())
+	if err := h.ledger.Release(ctx, rec, claim); err != nil {
+		h.log.Warn("claim not released; it expires with its lease", "key", rec.Key(), "error", err.Error())
 	}
 }
 
-func clone(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// reprice replaces the current attempt by a new one: the old attempt is closed (at
-// WeChat Pay now when it is over 5 minutes old, else recorded for reconcile), attempt 1's
-// pointer moves, and the new attempt is written with this request's claim.
-func (h *Handler) reprice(ctx context.Context, o *order, first, cur store.Record) (store.Record, string, error) {
-	n := attemptOf(cur) + 1
-	if n > maxAttempts || len(attemptNo(o.orderID, n)) > 32 {
-		return store.Record{}, "", fail(http.StatusConflict, "TOO_MANY_ATTEMPTS",
+// reprice replaces the current attempt by a new one. The new attempt's out_trade_no is
+// reserved first (put-if-absent, with this request's claim): when another order holds
+// it the merchant is told and nothing changes. Then the old attempt is closed (at
+// WeChat Pay now when it is over 5 minutes old, else recorded for reconcile) and
+// attempt 1's pointer moves to the reserved attempt.
+func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) (*payment.Order, string, error) {
+	first, cur := hist.First, hist.Current
+	n := cur.Attempt + 1
+	if n > maxAttempts || len(payment.AttemptNo(o.orderID, n)) > 32 {
+		return nil, "", fail(http.StatusConflict, "TOO_MANY_ATTEMPTS",
 			fmt.Sprintf("order %s has been re-priced %d times; no out_trade_no is left within 32 characters", o.orderID, n-1),
 			"use a new order_id (a shorter one leaves room for more attempts)")
 	}
 	// An earlier attempt paid (a payment that raced its close is kept for review)
 	// means the order is paid: never re-priced.
-	prev, err := h.previous(ctx, cur)
-	if err != nil {
-		return store.Record{}, "", err
+	if err := h.ledger.Previous(ctx, hist); err != nil {
+		return nil, "", err
 	}
-	for _, p := range prev {
-		if st := p.Attrs[payment.AttrState]; isPaid(st) || st == payment.StateReview {
-			return store.Record{}, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,
-				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); a paid order is never re-priced", o.orderID, p.Attrs[payment.AttrOutTradeNo], st),
+	for _, p := range hist.Previous {
+		if p.Paid() || p.InReview() {
+			return nil, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,
+				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); a paid order is never re-priced", o.orderID, p.OutTradeNo, p.Status()),
 				"look at GET /orders/{order_id}; refund the payment or settle the review by hand · 订单已支付，不能改价")
 		}
 	}
-	switch err := h.retire(ctx, cur); {
-	case errors.Is(err, errPaid):
-		return store.Record{}, "", errRetry // judged again: paid → 409
-	case err != nil:
-		return store.Record{}, "", err
+	if !judgment.AttemptReservation.On() {
+		return h.repriceUnreserved(ctx, o, first, cur, n)
 	}
-	_, err = h.st.Update(ctx, first.Key, store.Change{Set: map[string]string{
-		attrCurrent: strconv.Itoa(n), attrCurrentAt: stamp(time.Now())}},
-		store.Condition{Attrs: []store.AttrTest{store.AttrIn(attrCurrent, first.Attrs[attrCurrent])}})
-	if errors.Is(err, store.ErrConditionFailed) {
-		return store.Record{}, "", errRetry
+	rec, claim, err := h.newAttempt(ctx, o, n)
+	if errors.Is(err, errRetry) {
+		// Attempt n is this order's already, yet the pointer is not on it: another
+		// re-pricer is between its reservation and the pointer, or died there.
+		if a, aerr := h.ledger.Attempt(ctx, o.owner, payment.AttemptNo(o.orderID, n)); aerr == nil && a.OrderID == o.orderID {
+			if a.Claim.Live(h.now()) {
+				return nil, "", errWait
+			}
+			if err := h.ledger.Abandon(ctx, a); err != nil {
+				return nil, "", err
+			}
+		}
+		return nil, "", errRetry
 	}
 	if err != nil {
-		return store.Record{}, "", fmt.Errorf("createorder: move %s to attempt %d: %w", o.orderID, n, err)
+		return nil, "", err
 	}
-	h.log.Info("order re-priced", "order_id", o.orderID, "previous", cur.Attrs[payment.AttrOutTradeNo], "attempt", n,
-		"amount", o.amount, "previous_amount", cur.Attrs[payment.AttrAmount])
+	retired, err := h.retire(ctx, cur)
+	if err != nil {
+		h.abandon(rec)
+		if errors.Is(err, errPaid) {
+			return nil, "", errRetry // judged again: paid → 409
+		}
+		return nil, "", err
+	}
+	if retired != nil && retired.Key() == first.Key() {
+		first = retired
+	}
+	if _, err := h.ledger.PointTo(ctx, first, cur.Attempt, n); err != nil {
+		h.abandon(rec)
+		if errors.Is(err, payment.ErrRaced) {
+			return nil, "", errRetry
+		}
+		return nil, "", fmt.Errorf("createorder: move %s to attempt %d: %w", o.orderID, n, err)
+	}
+	h.log.Info("order re-priced", "order_id", o.orderID, "previous", cur.OutTradeNo, "attempt", n,
+		"amount", o.amount, "previous_amount", cur.Amount)
+	return rec, claim, nil
+}
+
+// repriceUnreserved is re-pricing without the reservation (the judgment switched off
+// for the simulation test): the pointer moves before the new attempt is written.
+func (h *Handler) repriceUnreserved(ctx context.Context, o *order, first, cur *payment.Order, n int) (*payment.Order, string, error) {
+	retired, err := h.retire(ctx, cur)
+	switch {
+	case errors.Is(err, errPaid):
+		return nil, "", errRetry
+	case err != nil:
+		return nil, "", err
+	}
+	if retired != nil && retired.Key() == first.Key() {
+		first = retired
+	}
+	if _, err := h.ledger.PointTo(ctx, first, cur.Attempt, n); err != nil {
+		if errors.Is(err, payment.ErrRaced) {
+			return nil, "", errRetry
+		}
+		return nil, "", err
+	}
 	return h.newAttempt(ctx, o, n)
 }
 
-// previous reads the attempts before cur (none for attempt 1).
-func (h *Handler) previous(ctx context.Context, cur store.Record) ([]store.Record, error) {
-	var out []store.Record
-	orderID, owner := cur.Attrs[payment.AttrOrderID], cur.Attrs[payment.AttrMchID]
-	for i := 1; i < attemptOf(cur); i++ {
-		rec, err := h.st.Get(ctx, payment.OrderKey(owner, attemptNo(orderID, i)))
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("createorder: read attempt %d of %s: %w", i, orderID, err)
-		}
-		out = append(out, rec)
+func (h *Handler) abandon(rec *payment.Order) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := h.ledger.Abandon(ctx, rec); err != nil {
+		h.log.Warn("reserved attempt not removed; the next re-price takes it over", "key", rec.Key(), "error", err.Error())
 	}
-	return out, nil
 }
 
 // retire closes an unpaid attempt being replaced. Within WeChat Pay's first 5 minutes
 // the close is recorded (ledger.RequestClose) and reconcile carries it out; a payment
-// arriving meanwhile goes to REVIEW. errPaid when the attempt turned out paid.
-func (h *Handler) retire(ctx context.Context, cur store.Record) error {
-	if isClosed(cur) || cur.Attrs[payment.AttrCloseOwed] != "" {
-		return nil
+// arriving meanwhile goes to REVIEW. errPaid when the attempt turned out paid. It
+// returns the attempt as written (nil when nothing was).
+func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Order, error) {
+	if cur.Closed() || cur.Close != nil {
+		return nil, nil
 	}
-	if isPaid(cur.Attrs[payment.AttrState]) || cur.Attrs[payment.AttrState] == payment.StateReview {
-		return errPaid
+	if cur.Paid() || cur.InReview() {
+		return nil, errPaid
 	}
-	created := payment.ParseStamp(cur.Attrs[payment.AttrCreatedAt])
-	if h.now().Sub(created) < closeAfter {
-		return h.deferClose(ctx, cur, created.Add(closeAfter))
+	if h.now().Sub(cur.CreatedAt) < closeAfter {
+		return h.deferClose(ctx, cur, cur.CreatedAt.Add(closeAfter), "reprice")
 	}
-	if _, err := h.closeNow(ctx, cur); err != nil && !errors.Is(err, errDeferred) {
-		return err
+	rec, err := h.closeNow(ctx, cur)
+	if err != nil && !errors.Is(err, errDeferred) {
+		return nil, err
 	}
-	return nil
+	return rec, nil
 }
 
 // deferClose records that an attempt must be closed at at.
-func (h *Handler) deferClose(ctx context.Context, rec store.Record, at time.Time) error {
-	res, err := h.ledger.RequestClose(ctx, rec.Key, at)
+func (h *Handler) deferClose(ctx context.Context, cur *payment.Order, at time.Time, by string) (*payment.Order, error) {
+	res, err := h.ledger.RequestClose(ctx, cur.Key(), at, by)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if res.Outcome == payment.Refused {
-		if isClosed(res.Record) {
-			return nil
+		if res.Order != nil && res.Order.Closed() {
+			return res.Order, nil
 		}
-		return errPaid
+		return res.Order, errPaid
 	}
-	return nil
+	return res.Order, nil
 }
 
 // closeNow closes an attempt at WeChat Pay and records it closed. An attempt WeChat Pay
 // says is paid is queried and the payment applied (errPaid).
-func (h *Handler) closeNow(ctx context.Context, rec store.Record) (store.Record, error) {
-	cl := h.clientFor(rec.Attrs[payment.AttrMchID], rec.Attrs[attrSubAppID])
-	out := rec.Attrs[payment.AttrOutTradeNo]
-	err := cl.Close(ctx, out)
+func (h *Handler) closeNow(ctx context.Context, cur *payment.Order) (*payment.Order, error) {
+	cl := h.clientFor(cur.Owner, cur.Create.SubAppID)
+	err := cl.Close(ctx, cur.OutTradeNo)
 	switch {
 	case err == nil, wechatpay.IsCode(err, wechatpay.CodeOrderNotExist), wechatpay.IsCode(err, wechatpay.CodeOrderClosed):
 		// ORDER_NOT_EXIST: the prepay never reached WeChat Pay; nothing can pay it.
 	case wechatpay.IsCode(err, wechatpay.CodeOrderPaid):
-		if _, qerr := h.settle(ctx, rec); qerr != nil {
-			h.log.Warn("paid order could not be queried", "key", rec.Key, "error", qerr.Error())
+		if _, qerr := h.settle(ctx, cur); qerr != nil {
+			h.log.Warn("paid order could not be queried", "key", cur.Key(), "error", qerr.Error())
 		}
-		return rec, errPaid
+		return cur, errPaid
 	case wechatpay.IsCode(err, "RULELIMIT"):
 		// WeChat Pay's calendar says it is too early: defer like a young order.
-		at := payment.ParseStamp(rec.Attrs[payment.AttrCreatedAt]).Add(closeAfter)
+		at := cur.CreatedAt.Add(closeAfter)
 		if now := h.now(); !at.After(now) {
 			at = now.Add(time.Minute)
 		}
-		if err := h.deferClose(ctx, rec, at); err != nil {
-			return rec, err
+		rec, err := h.deferClose(ctx, cur, at, "merchant")
+		if err != nil {
+			return cur, err
 		}
 		return rec, errDeferred
 	default:
-		return rec, err
+		return cur, err
 	}
-	res, err := h.ledger.MarkClosed(ctx, rec.Key, source)
+	res, err := h.ledger.MarkClosed(ctx, cur.Key(), source)
 	if err != nil {
-		return rec, err
+		return cur, err
 	}
 	if res.Outcome == payment.Refused {
-		return res.Record, errPaid
+		return res.Order, errPaid
 	}
-	return res.Record, nil
+	return res.Order, nil
 }
 
 // settle asks WeChat Pay about an attempt and applies the answer through the ledger,
-// as notify would have.
-func (h *Handler) settle(ctx context.Context, rec store.Record) (store.Record, error) {
-	cl := h.clientFor(rec.Attrs[payment.AttrMchID], rec.Attrs[attrSubAppID])
+// as notify would have. It returns the attempt as it is afterwards.
+func (h *Handler) settle(ctx context.Context, cur *payment.Order) (*payment.Order, error) {
+	cl := h.clientFor(cur.Owner, cur.Create.SubAppID)
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	tx, err := cl.QueryByOutTradeNo(qctx, rec.Attrs[payment.AttrOutTradeNo])
+	tx, err := cl.QueryByOutTradeNo(qctx, cur.OutTradeNo)
 	if err != nil {
-		return rec, err
+		return cur, err
 	}
-	res, err := h.ledger.ApplyQueried(ctx, rec, tx, "query")
+	res, err := h.ledger.ApplyQueried(ctx, cur, tx, "query")
 	if err != nil {
-		return rec, err
+		return cur, err
 	}
-	if res.Record.Key == "" {
-		return rec, nil
+	if res.Order != nil && res.Order.Key() == cur.Key() {
+		return res.Order, nil
 	}
-	return res.Record, nil
+	return h.ledger.Attempt(ctx, cur.Owner, cur.OutTradeNo)
 }

@@ -9,11 +9,13 @@
 //
 // Idempotency. order_id is the merchant's key. Attempt 1 of an order is the stored order
 // order/{mchid}/{order_id} itself (its out_trade_no is the order_id), and it carries the
-// idempotency state: the request fingerprint, an in-progress claim with a lease, and the
-// prepay answer. Creating a new order is therefore ONE conditional write before prepay
-// (claim + attempt, the record notify checks payments against) and one update recording
-// the answer; a replay reads and writes nothing. A re-priced order gets attempts
-// {order_id}_2, _3, … and attempt 1 points at the current one (attribute co_current).
+// idempotency claim (payment.Claim, Powertools' contract: the payload hash, INPROGRESS
+// with a lease on the business clock, COMPLETED with the prepay answer and its expiry).
+// Creating a new order is therefore one read, ONE conditional write before prepay
+// (claim + attempt, the record notify checks payments against) and one write recording
+// the answer — all through the ledger (shared/payment), the only writer of orders; a
+// replay reads and writes nothing. A re-priced order gets attempts {order_id}_2, _3, …:
+// each is reserved (put-if-absent) before attempt 1's pointer moves to it.
 package createorder
 
 import (
@@ -40,16 +42,17 @@ import (
 // Options are the function-specific settings of New.
 type Options struct {
 	Logger *slog.Logger
-	// Now is the business clock (order age, expiry, the 5-minute close rule); the wall
-	// clock when nil. Claims on in-progress creates always use the wall clock.
+	// Now is the business clock (order age, expiry, the 5-minute close rule, the
+	// leases of in-progress creates, the recheck window); the wall clock when nil.
 	Now clock.Func
 	// HTTP calls WeChat Pay and the OAuth endpoint; a client with a 10 s timeout when nil.
 	HTTP *http.Client
 	// Simulator allows a loopback http:// notify_url (the simulator delivers locally).
 	// Real WeChat Pay never does.
 	Simulator bool
-	// Lease is how long an in-progress create holds its claim (default 8 s): a
-	// crashed creator's claim is taken over after it; a live one is waited for.
+	// Lease is how long an in-progress create holds its claim on the business clock
+	// (default 8 s): a crashed creator's claim is taken over after it; a live one is
+	// waited for (at most the lease plus 2 s of real time: a network budget).
 	Lease time.Duration
 	// Recheck is how long a status read trusts the store before asking WeChat Pay
 	// again about an unsettled order (default 5 s).
@@ -77,6 +80,8 @@ type Handler struct {
 
 	checkedMu sync.Mutex
 	checked   map[string]time.Time // record key → last query of WeChat Pay (per instance)
+
+	completing sync.Map // *payment.Order → chan struct{}: prepay answers being recorded
 }
 
 // New builds the handler. It does no network I/O. Every configuration problem is
@@ -153,13 +158,14 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	mux.HandleFunc("POST /orders/{order_id}/refunds", h.createRefund)
 	mux.HandleFunc("GET /orders/{order_id}/refunds/{out_refund_no}", h.getRefund)
 	mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", r.Method+" "+r.URL.Path+" is not a route of the order API",
-			"routes: POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid")
-	})
-	h.handler = apiauth.Require(cfg.Bundle.APIToken.Reveal(), mux)
+	// Unknown paths answer 404 and known paths under another method 405 (with Allow),
+	// both as {code, message, hint}.
+	h.handler = apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes))
 	return h, nil
 }
+
+// Routes are the order API's routes, as a 404's hint lists them.
+const Routes = "POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid"
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
@@ -178,8 +184,8 @@ func (h *Handler) clientFor(subMchID, subAppID string) *wechatpay.Client {
 func (h *Handler) recentlyChecked(key string) bool {
 	h.checkedMu.Lock()
 	defer h.checkedMu.Unlock()
-	now := time.Now()
-	if t, ok := h.checked[key]; ok && now.Sub(t) < h.recheck {
+	now := h.now()
+	if t, ok := h.checked[key]; ok && now.Sub(t) < h.recheck && !now.Before(t) {
 		return true
 	}
 	if len(h.checked) > 10000 {

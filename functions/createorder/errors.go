@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"regexp"
+	"strings"
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/store"
@@ -34,7 +37,9 @@ func (e *apiError) withHint(h string) *apiError { e.hint = h; return e }
 
 // writeError answers err. WeChat Pay's own codes are passed on with their hint; store
 // and network failures say what to retry; anything else is a 500 whose detail stays in
-// the log.
+// the log. Every answer is {code, message, hint} in words a merchant can act on: no
+// internal package names (payment: …, wechatpay: …), and a hint even where the
+// message says it all.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var ve *wechatpay.ValidationError
@@ -42,7 +47,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &ve):
-		ae = fail(http.StatusBadRequest, wechatpay.CodeParamError, ve.Error(), "fix the field named and send the request again · 请按提示修改参数后重试")
+		ae = fail(http.StatusBadRequest, wechatpay.CodeParamError, fieldIssue(ve), "fix the field named and send the request again · 请按提示修改参数后重试")
 	case errors.As(err, &we):
 		ae = fromWeChat(we)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -62,13 +67,51 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		level = h.log.Error
 	}
 	level("order API error", "method", r.Method, "path", r.URL.Path, "status", ae.status, "code", ae.code, "error", err.Error())
-	apiauth.Error(w, ae.status, ae.code, ae.message, ae.hint)
+	hint := merchantText(ae.hint)
+	if hint == "" {
+		hint = defaultHint(ae.status)
+	}
+	apiauth.Error(w, ae.status, ae.code, merchantText(ae.message), hint)
+}
+
+// fieldIssue words a validation error as a sentence: "description is required", not
+// "description: is required".
+func fieldIssue(ve *wechatpay.ValidationError) string {
+	if ve.Field == "" {
+		return ve.Issue
+	}
+	return ve.Field + " " + ve.Issue
+}
+
+// internalPrefixes are the package names errors of the code below carry in their text
+// ("payment: the refund exceeds …"): meaningful in a log, noise in an answer.
+var internalPrefixes = regexp.MustCompile(`\b(payment|wechatpay|createorder|payclient|certcache|paysim|ledger|boltstore|redisstore|dynamostore): `)
+
+// merchantText removes internal package prefixes from a message or hint.
+func merchantText(s string) string {
+	return internalPrefixes.ReplaceAllString(s, "")
+}
+
+// defaultHint is the hint of an answer that came without one.
+func defaultHint(status int) string {
+	switch {
+	case status == http.StatusNotFound:
+		return "check the order_id (or out_refund_no) in the path: it must be one this API created · 请核对订单号"
+	case status == http.StatusConflict:
+		return "the order's state does not allow this: read it (GET /orders/{order_id}) and act on what it says · 请先查询订单状态"
+	case status == http.StatusTooManyRequests:
+		return "slow down and retry with back-off · 请降低请求频率后重试"
+	case status >= 500:
+		return "retry the same request later: it is safe to repeat · 请稍后用相同参数重试"
+	default:
+		return "fix the request as the message says and send it again · 请按提示修改后重试"
+	}
 }
 
 // fromWeChat maps a WeChat Pay error to our answer: its code is kept; the status says
 // whose problem it is (4xx the caller's request, 502/503 WeChat Pay or our configuration).
 func fromWeChat(e *wechatpay.APIError) *apiError {
-	msg := e.Error()
+	msg := "WeChat Pay answered " + strings.TrimPrefix(e.Error(), "wechatpay: ")
 	switch e.Code {
 	case wechatpay.CodeOrderPaid, wechatpay.CodeOutTradeNoUsed, wechatpay.CodeOrderClosed:
 		return fail(http.StatusConflict, e.Code, msg, "")
@@ -77,7 +120,7 @@ func fromWeChat(e *wechatpay.APIError) *apiError {
 	case wechatpay.CodeOrderNotExist, wechatpay.CodeResourceNotExists:
 		return fail(http.StatusNotFound, e.Code, msg, "")
 	case wechatpay.CodeNotEnough:
-		return fail(http.StatusConflict, e.Code, msg, "")
+		return fail(http.StatusConflict, e.Code, msg, "the merchant account's balance cannot pay this refund now: top it up or retry later · 商户账户余额不足")
 	case wechatpay.CodeFrequencyLimited:
 		return fail(http.StatusTooManyRequests, e.Code, msg, "")
 	}
@@ -99,24 +142,121 @@ func or(a, b string) string {
 // maxBody bounds request bodies of the order API.
 const maxBody = 64 << 10
 
-// decodeBody reads a JSON body strictly: unknown fields, trailing data and oversize
-// bodies are refused with the reason.
+// decodeBody reads a JSON body strictly: an empty body, unknown fields, values of the
+// wrong type, trailing data and oversize bodies are refused with the reason and the
+// shape the route takes.
 func decodeBody(r *http.Request, v any) *apiError {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return badRequest("INVALID_REQUEST", "could not read the request body: %v", err)
 	}
 	if len(b) > maxBody {
-		return badRequest("INVALID_REQUEST", "the request body is larger than %d bytes", maxBody)
+		return badRequest("INVALID_REQUEST", "the request body is larger than %d bytes", maxBody).
+			withHint("an order API request is a small JSON object · 请求体过大")
+	}
+	shape := bodyShape(v)
+	if len(bytes.TrimSpace(b)) == 0 {
+		return badRequest(wechatpay.CodeParamError, "the request body is empty; %s %s takes a JSON object", r.Method, r.URL.Path).
+			withHint("send e.g. " + shape.example + " (" + shape.fields + ") · 请求体不能为空")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badRequest(wechatpay.CodeParamError, "the body is not the expected JSON: %v", err).
-			withHint("send a JSON object with the documented fields · 请求体须为 JSON")
+		return bodyError(err, shape)
 	}
 	if dec.More() {
-		return badRequest(wechatpay.CodeParamError, "the body has data after the JSON object")
+		return badRequest(wechatpay.CodeParamError, "the body has data after the JSON object").
+			withHint("send exactly one JSON object · 请求体须为单个 JSON 对象")
 	}
 	return nil
+}
+
+// bodyError words a JSON decoding error for the caller.
+func bodyError(err error, shape bodyFields) *apiError {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	hint := "send e.g. " + shape.example + " (" + shape.fields + ") · 请求体须为 JSON 对象"
+	switch {
+	case errors.As(err, &syn):
+		return badRequest(wechatpay.CodeParamError, "the body is not valid JSON: %s (at byte %d)", strings.TrimPrefix(syn.Error(), "json: "), syn.Offset).withHint(hint)
+	case errors.As(err, &typ) && typ.Field != "":
+		return badRequest(wechatpay.CodeParamError, "%s must be a JSON %s, got %s", typ.Field, jsonKind(typ.Type), typ.Value).withHint(hint)
+	case errors.As(err, &typ):
+		return badRequest(wechatpay.CodeParamError, "the body must be a JSON object, got %s", typ.Value).withHint(hint)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest(wechatpay.CodeParamError, "the body ends in the middle of its JSON").withHint(hint)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return badRequest(wechatpay.CodeParamError, "unknown field %s: the fields are %s", name, shape.names).
+			withHint("check the spelling: field names are lower-case snake_case, as listed · 请检查字段名")
+	}
+	return badRequest(wechatpay.CodeParamError, "the body is not the expected JSON: %s", strings.TrimPrefix(err.Error(), "json: ")).withHint(hint)
+}
+
+// jsonKind names a Go type as JSON calls it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return "object"
+}
+
+// bodyFields describes the JSON object a route takes, from its request type.
+type bodyFields struct {
+	names   string // every field, in order: "order_id, amount, …"
+	fields  string // "required: …; optional: …"
+	example string // the required fields with example values
+}
+
+// exampleValues are shown in the example of an empty body's hint.
+var exampleValues = map[string]string{
+	"order_id": `"SHOP20240001"`, "amount": `100`, "description": `"咖啡 coffee"`, "scene": `"native"`,
+	"out_refund_no": `"SHOP20240001R1"`, "reason": `"少杯"`,
+}
+
+// bodyShape reads v's JSON field names: fields without omitempty are required.
+func bodyShape(v any) bodyFields {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return bodyFields{names: "(none)", fields: "a JSON object", example: "{}"}
+	}
+	var all, req, opt, ex []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, rest, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		all = append(all, name)
+		if strings.Contains(rest, "omitempty") {
+			opt = append(opt, name)
+			continue
+		}
+		req = append(req, name)
+		val, ok := exampleValues[name]
+		if !ok {
+			val = `"…"`
+		}
+		ex = append(ex, `"`+name+`":`+val)
+	}
+	fields := "required: " + strings.Join(req, ", ")
+	if len(opt) > 0 {
+		fields += "; optional: " + strings.Join(opt, ", ")
+	}
+	return bodyFields{names: strings.Join(all, ", "), fields: fields, example: "{" + strings.Join(ex, ",") + "}"}
 }

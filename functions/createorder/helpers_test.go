@@ -22,8 +22,8 @@ import (
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
-	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/store/storetest"
 )
@@ -71,6 +71,8 @@ type env struct {
 }
 
 type envOptions struct {
+	// logger receives createorder's (and its ledger's) log; discarded when nil.
+	logger  *slog.Logger
 	partner bool
 	lease   time.Duration
 	recheck time.Duration
@@ -88,7 +90,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{id: id, st: &storetest.Counting{Store: bolt}, clock: &testClock{t: time.Now()}, partner: o.partner}
+	// Every write to a money record must come from the ledger (paymenttest.Check).
+	guarded := paymenttest.Check(t, bolt)
+	e := &env{id: id, st: &storetest.Counting{Store: guarded}, clock: &testClock{t: time.Now()}, partner: o.partner}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}
@@ -123,12 +127,21 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.mutate(&cfg)
 	}
 	e.cfg = cfg
-	nh, err := notify.New(cfg, bolt, quiet)
+	nh, err := notify.New(cfg, guarded, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One business clock for every function, as under `wxpay serve`.
+	nh.Ledger.Now = e.clock.Now
+	if nh.Deliverer != nil {
+		nh.Deliverer.Now = e.clock.Now
+	}
 	mux.Handle("/notify", nh)
-	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: quiet, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
+	logger := quiet
+	if o.logger != nil {
+		logger = o.logger
+	}
+	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: logger, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,30 +207,33 @@ func (e *env) callRaw(t testing.TB, method, path string, body any, hdr ...string
 	return resp.StatusCode, raw
 }
 
-// order reads an order attempt straight from the store.
-func (e *env) order(t testing.TB, outTradeNo string) (store.Record, bool) {
+// order reads an order attempt through the ledger (typed).
+func (e *env) order(t testing.TB, outTradeNo string) (*payment.Order, bool) {
 	t.Helper()
-	rec, err := e.st.Store.Get(context.Background(), payment.OrderKey(e.owner(), outTradeNo))
-	if errors.Is(err, store.ErrNotFound) {
-		return rec, false
+	o, err := e.ledger().Attempt(context.Background(), e.owner(), outTradeNo)
+	if errors.Is(err, payment.ErrNotFound) {
+		return &payment.Order{}, false
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rec, true
+	return o, true
 }
 
+// ledger reads the env's store (reads only: every write goes through the handlers).
+func (e *env) ledger() *payment.Ledger { return &payment.Ledger{Store: e.st.Store, Now: e.clock.Now} }
+
 // waitState waits until the stored attempt reaches state (notify applied it).
-func (e *env) waitState(t testing.TB, outTradeNo, state string) store.Record {
+func (e *env) waitState(t testing.TB, outTradeNo, state string) *payment.Order {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		rec, ok := e.order(t, outTradeNo)
-		if ok && rec.Attrs[payment.AttrState] == state {
-			return rec
+		o, ok := e.order(t, outTradeNo)
+		if ok && o.Status() == state {
+			return o
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("order %s never reached %s: %v", outTradeNo, state, rec.Attrs)
+			t.Fatalf("order %s never reached %s: %+v", outTradeNo, state, o)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -258,6 +274,3 @@ func str(m map[string]any, path ...string) string {
 	s, _ := cur.(string)
 	return s
 }
-
-func storeChange(set map[string]string) store.Change { return store.Change{Set: set} }
-func storeExists() store.Condition                   { return store.Condition{Exists: true} }

@@ -98,12 +98,11 @@ func TestCrashedClaimIsTakenOver(t *testing.T) {
 		t.Fatalf("hung prepay: %d %v", status, a)
 	}
 	rec, ok := e.order(t, "CRASH00001")
-	if !ok || rec.Attrs["co_claim"] != "" {
-		t.Fatalf("after a failed prepay the attempt should exist without a claim: %v", rec.Attrs)
+	if !ok || rec.Claim.Live(e.clock.Now()) {
+		t.Fatalf("after a failed prepay the attempt should exist without a live claim: %+v", rec.Claim)
 	}
-	// Crash: a claim whose owner is gone, expiring in a second.
-	until := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
-	if _, err := e.st.Store.Update(context.Background(), rec.Key, storeChange(map[string]string{"co_claim": until, "co_claim_id": "dead"}), storeExists()); err != nil {
+	// Crash: a claim whose owner is gone, its lease (business clock) ending in a second.
+	if _, err := e.ledger().Claim(context.Background(), rec, payment.ClaimRequest{ID: "dead", PayloadHash: rec.Claim.PayloadHash, Lease: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
@@ -132,8 +131,8 @@ func TestRepricing(t *testing.T) {
 		t.Fatalf("re-price: %d %v", status, a)
 	}
 	old, _ := e.order(t, "REPRICE001")
-	if old.Attrs[payment.AttrCloseOwed] != "1" || old.Attrs[payment.AttrState] != "NOTPAY" || old.Pending != payment.PendingOrders {
-		t.Fatalf("young attempt: %v (pending %q), want its close recorded for reconcile", old.Attrs, old.Pending)
+	if old.Close == nil || old.State != "NOTPAY" || old.Record().Pending != payment.PendingOrders {
+		t.Fatalf("young attempt: %v (pending %q), want its close recorded for reconcile", old, old.Record().Pending)
 	}
 	if st := e.simOrder(t, "REPRICE001").Transaction.TradeState; st != "NOTPAY" {
 		t.Fatalf("WeChat Pay was asked to close a young order: %s", st)
@@ -151,8 +150,8 @@ func TestRepricing(t *testing.T) {
 	if st := e.simOrder(t, "REPRICE001_2").Transaction.TradeState; st != "CLOSED" {
 		t.Fatalf("attempt 2 at WeChat Pay is %s, want CLOSED", st)
 	}
-	if rec, _ := e.order(t, "REPRICE001_2"); rec.Attrs[payment.AttrState] != "CLOSED" {
-		t.Fatalf("attempt 2 stored as %v", rec.Attrs)
+	if rec, _ := e.order(t, "REPRICE001_2"); rec.State != "CLOSED" {
+		t.Fatalf("attempt 2 stored as %+v", rec)
 	}
 	// Paid: never re-priced; the same content reads as paid.
 	e.pay(t, "REPRICE001_3")
@@ -208,8 +207,8 @@ func TestExpiredOrderGetsNewAttempt(t *testing.T) {
 	if s != 201 || a["out_trade_no"] != "EXPIRE0001_2" {
 		t.Fatalf("%d %v", s, a)
 	}
-	if rec, _ := e.order(t, "EXPIRE0001"); rec.Attrs[payment.AttrState] != "CLOSED" {
-		t.Fatalf("expired attempt: %v", rec.Attrs)
+	if rec, _ := e.order(t, "EXPIRE0001"); rec.State != "CLOSED" {
+		t.Fatalf("expired attempt: %+v", rec)
 	}
 }
 
@@ -236,26 +235,28 @@ func TestPaymentOfReplacedAttempt(t *testing.T) {
 	}
 }
 
-// A re-pricer that died between moving the pointer and writing its attempt: reads fall
-// back to the newest attempt, and the next create writes the missing attempt itself.
-func TestStalePointerAfterCrashedReprice(t *testing.T) {
+// A re-pricer that died between reserving its attempt and moving the pointer: reads
+// stay on the attempt the pointer names, and the next re-price takes the stale
+// reservation over once its claim's lease has passed.
+func TestStaleReservationAfterCrashedReprice(t *testing.T) {
 	e := newEnv(t, envOptions{lease: time.Second})
 	if s, a := e.call(t, "POST", "/orders", nativeOrder("STALEPTR01", 500)); s != 201 {
 		t.Fatalf("%d %v", s, a)
 	}
-	rec, _ := e.order(t, "STALEPTR01")
-	old := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
-	if _, err := e.st.Store.Update(context.Background(), rec.Key, storeChange(map[string]string{"co_current": "2", "co_current_at": old}), storeExists()); err != nil {
+	first, _ := e.order(t, "STALEPTR01")
+	if _, err := e.ledger().CreateOrder(context.Background(), payment.NewOrder{MchID: first.Owner, AppID: first.AppID, OrderID: "STALEPTR01",
+		Attempt: 2, Amount: 999, Scene: first.Scene, Claim: &payment.ClaimRequest{ID: "dead", PayloadHash: "other", Lease: time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	if s, g := e.call(t, "GET", "/orders/STALEPTR01", nil); s != 200 || g["out_trade_no"] != "STALEPTR01" {
 		t.Fatalf("GET: %d %v", s, g)
 	}
+	e.clock.Advance(2 * time.Second) // the dead re-pricer's lease has passed
 	s, a := e.call(t, "POST", "/orders", nativeOrder("STALEPTR01", 450))
 	if s != 201 || a["out_trade_no"] != "STALEPTR01_2" || a["amount"] != float64(450) {
 		t.Fatalf("create after the crash: %d %v", s, a)
 	}
-	if s, g := e.call(t, "GET", "/orders/STALEPTR01", nil); s != 200 || g["out_trade_no"] != "STALEPTR01_2" {
+	if s, g := e.call(t, "GET", "/orders/STALEPTR01", nil); s != 200 || g["out_trade_no"] != "STALEPTR01_2" || g["amount"] != float64(450) {
 		t.Fatalf("GET: %d %v", s, g)
 	}
 }

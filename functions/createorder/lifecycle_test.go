@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -18,7 +18,7 @@ import (
 func TestGetSettlesDroppedNotification(t *testing.T) {
 	for _, partner := range []bool{false, true} {
 		t.Run(map[bool]string{false: "direct", true: "partner"}[partner], func(t *testing.T) {
-			e := newEnv(t, envOptions{partner: partner, recheck: 400 * time.Millisecond})
+			e := newEnv(t, envOptions{partner: partner, recheck: 5 * time.Second})
 			if err := e.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
 				t.Fatal(err)
 			}
@@ -31,26 +31,26 @@ func TestGetSettlesDroppedNotification(t *testing.T) {
 			}
 			e.pay(t, "DROPPED001")
 			time.Sleep(50 * time.Millisecond)
-			if rec, _ := e.order(t, "DROPPED001"); rec.Attrs[payment.AttrState] != "NOTPAY" {
-				t.Fatalf("the notification was supposed to be dropped: %v", rec.Attrs)
+			if rec, _ := e.order(t, "DROPPED001"); rec.Status() != "NOTPAY" {
+				t.Fatalf("the notification was supposed to be dropped: %+v", rec)
 			}
 			// Checked a moment ago: the store answers (no query storm from a polling page).
 			v3 := e.v3.Load()
 			if status, g = e.call(t, "GET", "/orders/DROPPED001", nil); g["state"] != "NOTPAY" || e.v3.Load() != v3 {
 				t.Fatalf("within the recheck window: %d %v, %d WeChat Pay calls", status, g, e.v3.Load()-v3)
 			}
-			time.Sleep(450 * time.Millisecond)
+			e.clock.Advance(6 * time.Second) // past the recheck window, on the business clock
 			status, g = e.call(t, "GET", "/orders/DROPPED001", nil)
 			if status != 200 || g["state"] != "SUCCESS" || str(g, "transaction_id") == "" {
 				t.Fatalf("after the recheck window: %d %v", status, g)
 			}
 			rec, _ := e.order(t, "DROPPED001")
 			hasEvent := false
-			for k, v := range rec.Attrs {
-				hasEvent = hasEvent || strings.HasPrefix(k, "evt_") && strings.Contains(v, "order.paid")
+			for _, ev := range events.Entries(rec.Record()) {
+				hasEvent = hasEvent || ev.Type == events.OrderPaid
 			}
-			if rec.Attrs[payment.AttrState] != "SUCCESS" || !hasEvent {
-				t.Fatalf("stored: %v — want SUCCESS with its order.paid event, as notify would have written", rec.Attrs)
+			if rec.Status() != "SUCCESS" || !hasEvent {
+				t.Fatalf("stored: %+v — want SUCCESS with its order.paid event, as notify would have written", rec)
 			}
 		})
 	}
@@ -76,8 +76,8 @@ func testClose(t *testing.T, partner bool) {
 	if status != http.StatusAccepted || a["close"] != "scheduled" || str(a, "close_at") == "" || a["state"] != "NOTPAY" {
 		t.Fatalf("young close: %d %v", status, a)
 	}
-	if rec, _ := e.order(t, "CLOSE00001"); rec.Attrs[payment.AttrCloseOwed] != "1" {
-		t.Fatalf("young close not recorded: %v", rec.Attrs)
+	if rec, _ := e.order(t, "CLOSE00001"); rec.Close == nil {
+		t.Fatalf("young close not recorded: %+v", rec)
 	}
 	if st := e.simOrder(t, "CLOSE00001").Transaction.TradeState; st != "NOTPAY" {
 		t.Fatalf("WeChat Pay saw a close in the first 5 minutes: %s", st)
@@ -103,8 +103,8 @@ func testClose(t *testing.T, partner bool) {
 	if status != http.StatusConflict || a["code"] != "ORDERPAID" {
 		t.Fatalf("closing a paid order: %d %v", status, a)
 	}
-	if rec, _ := e.order(t, "CLOSE00003"); rec.Attrs[payment.AttrState] != "SUCCESS" {
-		t.Fatalf("the payment WeChat Pay reported was not applied: %v", rec.Attrs)
+	if rec, _ := e.order(t, "CLOSE00003"); rec.Status() != "SUCCESS" {
+		t.Fatalf("the payment WeChat Pay reported was not applied: %+v", rec)
 	}
 	// Closing again is harmless.
 	if status, a = e.call(t, "POST", "/orders/CLOSE00002/close", nil); status != 200 || a["state"] != "CLOSED" {
@@ -231,8 +231,8 @@ func TestRefundRetryAfterWeChatFailure(t *testing.T) {
 	if s != 200 || a["state"] != "PROCESSING" {
 		t.Fatalf("retry: %d %v", s, a)
 	}
-	if rec, _ := e.order(t, "REFUNDFAIL"); rec.Attrs[payment.AttrRefundReserved] != "700" {
-		t.Fatalf("reserved %q after a retried refund, want 700", rec.Attrs[payment.AttrRefundReserved])
+	if rec, _ := e.order(t, "REFUNDFAIL"); rec.Reserved() != 700 {
+		t.Fatalf("reserved %d after a retried refund, want 700", rec.Reserved())
 	}
 	if s, a = e.call(t, "POST", "/orders/REFUNDFAIL/refunds", map[string]any{"out_refund_no": "RFFAIL0002", "amount": 301}); s != http.StatusConflict {
 		t.Fatalf("over-refund after the retry: %d %v", s, a)

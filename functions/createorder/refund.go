@@ -2,29 +2,19 @@ package createorder
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
+	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/randid"
-	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
-
-// attrRefundPrefix names an order's refunds on it (co_rf_<hash> = out_refund_no), so
-// GET /orders/{order_id} can list them.
-const attrRefundPrefix = "co_rf_"
-
-func refundMarker(outRefundNo string) string {
-	s := sha256.Sum256([]byte(outRefundNo))
-	return attrRefundPrefix + hex.EncodeToString(s[:8])
-}
 
 // RefundRequest is the body of POST /orders/{order_id}/refunds.
 type RefundRequest struct {
@@ -37,20 +27,22 @@ type RefundRequest struct {
 
 // RefundView is a refund as the API shows it.
 type RefundView struct {
-	OutRefundNo string `json:"out_refund_no"`
-	OutTradeNo  string `json:"out_trade_no"`
-	OrderID     string `json:"order_id,omitempty"`
-	State       string `json:"state"` // PROCESSING, SUCCESS, ABNORMAL, CLOSED (or REVIEW)
-	Amount      int64  `json:"amount"`
-	RefundID    string `json:"refund_id,omitempty"`
-	SuccessTime string `json:"success_time,omitempty"`
+	OutRefundNo  string `json:"out_refund_no"`
+	OutTradeNo   string `json:"out_trade_no"`
+	OrderID      string `json:"order_id,omitempty"`
+	State        string `json:"state"` // PROCESSING, SUCCESS, ABNORMAL, CLOSED (or REVIEW)
+	Amount       int64  `json:"amount"`
+	RefundID     string `json:"refund_id,omitempty"`
+	SuccessTime  string `json:"success_time,omitempty"`
+	ReviewReason string `json:"review_reason,omitempty"`
+	// ReviewCauses are why the refund is REVIEW (refund_names_another_order, …).
+	ReviewCauses []CauseView `json:"review_causes,omitempty"`
 }
 
-func refundView(rec store.Record) RefundView {
+func refundView(r *payment.Refund) RefundView {
 	return RefundView{
-		OutRefundNo: rec.Attrs[payment.AttrOutRefundNo], OutTradeNo: rec.Attrs[payment.AttrOutTradeNo],
-		OrderID: rec.Attrs[payment.AttrOrderID], State: rec.Attrs[payment.AttrState], Amount: payment.Fen(rec, payment.AttrAmount),
-		RefundID: rec.Attrs[payment.AttrRefundID], SuccessTime: rec.Attrs[payment.AttrSuccessTime],
+		OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, OrderID: r.OrderID, State: r.Status(), Amount: r.Amount,
+		RefundID: r.RefundID, SuccessTime: r.SuccessTime, ReviewReason: r.Review.Reason(), ReviewCauses: causeViews(r.Review.Pending()),
 	}
 }
 
@@ -67,7 +59,7 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.OutRefundNo == "" {
-		req.OutRefundNo = "RF" + randid.Alnum(30)
+		req.OutRefundNo = "RF" + rand.Text() // 28 characters of A-Z2-7
 	}
 	if err := wechatpay.ValidateOutTradeNo("out_refund_no", req.OutRefundNo, 64); err != nil {
 		h.writeError(w, r, err)
@@ -77,66 +69,49 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "reason is %d characters; WeChat Pay accepts at most 80", n))
 		return
 	}
-	_, cur, err := h.lookup(ctx, r)
+	hist, err := h.lookup(ctx, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	rec, err := h.refund(ctx, cur, req.OutRefundNo, amount, req.Reason)
+	rf, err := h.refund(ctx, hist.Current, req.OutRefundNo, amount, req.Reason)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	apiauth.WriteJSON(w, http.StatusOK, refundView(rec))
+	apiauth.WriteJSON(w, http.StatusOK, refundView(rf))
 }
 
-// refund asks for a refund of a paid attempt: the amount is reserved on the order first
-// (atomically against every other refund), the PROCESSING refund is recorded, then
-// WeChat Pay is asked; an immediate final result is applied at once, a later one
+// refund asks for a refund of a paid attempt: the ledger reserves the amount on the
+// order (atomically against every other refund) and records the PROCESSING refund,
+// then WeChat Pay is asked; an immediate final result is applied at once, a later one
 // arrives by notification or reconcile.
-func (h *Handler) refund(ctx context.Context, order store.Record, outRefundNo string, amount int64, reason string) (store.Record, error) {
-	owner := order.Attrs[payment.AttrMchID]
-	rkey := payment.RefundKey(owner, outRefundNo)
-	if ex, err := h.st.Get(ctx, rkey); err == nil {
-		if ex.Attrs[payment.AttrOutTradeNo] != order.Attrs[payment.AttrOutTradeNo] || payment.Fen(ex, payment.AttrAmount) != amount {
-			return store.Record{}, fail(http.StatusConflict, "OUT_REFUND_NO_USED",
-				fmt.Sprintf("out_refund_no %s is already a refund of %d fen of out_trade_no %s", outRefundNo, payment.Fen(ex, payment.AttrAmount), ex.Attrs[payment.AttrOutTradeNo]),
-				"a retry must repeat the request exactly; a new refund needs a new out_refund_no")
-		}
-		if ex.Attrs[payment.AttrState] != wechatpay.RefundStatusProcessing {
-			return ex, nil // settled: the same answer
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return store.Record{}, fmt.Errorf("createorder: read refund %s: %w", outRefundNo, err)
-	}
-	if _, err := h.ledger.ReserveRefund(ctx, order.Key, outRefundNo, amount); err != nil {
+func (h *Handler) refund(ctx context.Context, order *payment.Order, outRefundNo string, amount int64, reason string) (*payment.Refund, error) {
+	rf, err := h.ledger.RequestRefund(ctx, order, payment.RefundRequest{OutRefundNo: outRefundNo, Amount: amount, Reason: reason})
+	if err != nil {
 		switch {
-		case errors.Is(err, payment.ErrOverRefund):
-			return store.Record{}, fail(http.StatusConflict, "REFUND_EXCEEDS_REMAINDER", err.Error(),
-				"ask for at most what is left (GET /orders/{order_id} shows the refunds) · 申请退款金额超过订单可退金额")
-		case errors.Is(err, payment.ErrNotRefundable):
-			return store.Record{}, fail(http.StatusConflict, "ORDER_NOT_PAID", err.Error(), "only a paid order can be refunded · 订单未支付，不能退款")
 		case errors.Is(err, payment.ErrRefundConflict):
-			return store.Record{}, fail(http.StatusConflict, "OUT_REFUND_NO_USED", err.Error(), "a new refund needs a new out_refund_no")
+			return nil, fail(http.StatusConflict, "OUT_REFUND_NO_USED", message(err),
+				"a retry must repeat the request exactly; a new refund needs a new out_refund_no")
+		case errors.Is(err, payment.ErrOverRefund):
+			return nil, fail(http.StatusConflict, "REFUND_EXCEEDS_REMAINDER", message(err),
+				"ask for at most what is left (GET /orders/{order_id} shows the refunds) · 申请退款金额超过订单可退金额")
+		case errors.Is(err, payment.ErrInReview):
+			return nil, fail(http.StatusConflict, "ORDER_IN_REVIEW", message(err), "look at the order (GET /orders/{order_id}) and settle it by hand")
+		case errors.Is(err, payment.ErrNotRefundable):
+			return nil, fail(http.StatusConflict, "ORDER_NOT_PAID", message(err), "only a paid order can be refunded · 订单未支付，不能退款")
 		case errors.Is(err, payment.ErrInvalid):
-			return store.Record{}, badRequest(wechatpay.CodeParamError, "%v", err)
+			return nil, badRequest(wechatpay.CodeParamError, "%s", message(err))
 		}
-		return store.Record{}, err
+		return nil, err
 	}
-	if m := refundMarker(outRefundNo); order.Attrs[m] == "" {
-		if _, err := h.st.Update(ctx, order.Key, store.Change{Set: map[string]string{m: outRefundNo}}, store.Condition{Exists: true}); err != nil {
-			h.log.Warn("refund not listed on its order", "key", order.Key, "out_refund_no", outRefundNo, "error", err.Error())
-		}
+	if rf.State != wechatpay.RefundStatusProcessing {
+		return rf, nil // settled: the same answer
 	}
-	_, err := h.ledger.RecordRefundRequest(ctx, payment.RefundRequest{MchID: owner, OutRefundNo: outRefundNo,
-		OutTradeNo: order.Attrs[payment.AttrOutTradeNo], OrderID: order.Attrs[payment.AttrOrderID], Amount: amount, Reason: reason})
-	if err != nil && !errors.Is(err, store.ErrConditionFailed) {
-		return store.Record{}, err
-	}
-	cl := h.clientFor(owner, order.Attrs[attrSubAppID])
-	rf, err := cl.CreateRefund(ctx, wechatpay.RefundRequest{
-		OutTradeNo: order.Attrs[payment.AttrOutTradeNo], OutRefundNo: outRefundNo, Reason: reason, NotifyURL: h.notifyURL,
-		Amount: wechatpay.RefundAmount{Refund: amount, Total: payment.Fen(order, payment.AttrAmount), Currency: "CNY"},
+	cl := h.clientFor(order.Owner, order.Create.SubAppID)
+	wrf, err := cl.CreateRefund(ctx, wechatpay.RefundRequest{
+		OutTradeNo: rf.OutTradeNo, OutRefundNo: outRefundNo, Reason: rf.Reason, NotifyURL: h.notifyURL,
+		Amount: wechatpay.RefundAmount{Refund: amount, Total: rf.Total, Currency: "CNY"},
 	})
 	if err != nil {
 		var we *wechatpay.APIError
@@ -144,79 +119,103 @@ func (h *Handler) refund(ctx context.Context, order store.Record, outRefundNo st
 		if (errors.As(err, &we) && we.StatusCode < 500 && !we.Retryable() && we.Code != wechatpay.CodeNotEnough) || errors.As(err, &ve) {
 			// WeChat Pay refused it for good: the refund never existed; release the
 			// reservation by closing it.
-			n := h.notice(owner, order, outRefundNo, amount)
+			n := h.notice(rf)
 			n.RefundStatus = wechatpay.RefundStatusClosed
 			if _, aerr := h.ledger.ApplyRefund(ctx, n, source); aerr != nil {
 				h.log.Error("refused refund not released; reconcile will", "out_refund_no", outRefundNo, "error", aerr.Error())
 			}
 		}
-		return store.Record{}, err
+		return nil, err
 	}
-	if rf.Status != wechatpay.RefundStatusProcessing {
-		if err := h.applyRefund(ctx, owner, order, rf); err != nil {
-			return store.Record{}, err
+	if wrf.Status != wechatpay.RefundStatusProcessing {
+		if err := h.applyRefund(ctx, rf.Owner, wrf); err != nil {
+			return nil, err
 		}
 	}
-	return h.st.Get(ctx, payment.RefundKey(owner, outRefundNo))
+	return h.ledger.Refund(ctx, rf.Owner, outRefundNo)
 }
 
-func (h *Handler) notice(owner string, order store.Record, outRefundNo string, amount int64) *wechatpay.RefundNotice {
-	n := &wechatpay.RefundNotice{OutTradeNo: order.Attrs[payment.AttrOutTradeNo], TransactionID: order.Attrs[payment.AttrTransactionID],
-		OutRefundNo: outRefundNo, Amount: wechatpay.RefundAmount{Refund: amount, Total: payment.Fen(order, payment.AttrAmount), Currency: "CNY"}}
+// message is an error's text for a merchant: without the package's prefix.
+func message(err error) string {
+	return strings.TrimPrefix(err.Error(), "payment: ")
+}
+
+// notice is the refund as the ledger recorded it, in the shape of a result.
+func (h *Handler) notice(rf *payment.Refund) *wechatpay.RefundNotice {
+	n := &wechatpay.RefundNotice{OutTradeNo: rf.OutTradeNo, TransactionID: rf.TransactionID, OutRefundNo: rf.OutRefundNo,
+		Amount: wechatpay.RefundAmount{Refund: rf.Amount, Total: rf.Total, Currency: "CNY"}}
+	h.owned(n, rf.Owner)
+	return n
+}
+
+func (h *Handler) owned(n *wechatpay.RefundNotice, owner string) {
 	if h.partner {
 		n.SpMchID, n.SubMchID = h.cfg.MchID, owner
 	} else {
 		n.MchID = owner
 	}
-	return n
 }
 
-// applyRefund applies a final refund result from a create or query answer.
-func (h *Handler) applyRefund(ctx context.Context, owner string, order store.Record, rf *wechatpay.Refund) error {
-	n := h.notice(owner, order, rf.OutRefundNo, rf.Amount.Refund)
-	n.RefundID, n.RefundStatus, n.SuccessTime, n.UserReceivedAccount = rf.RefundID, rf.Status, rf.SuccessTime, rf.UserReceivedAccount
-	if rf.TransactionID != "" {
-		n.TransactionID = rf.TransactionID
-	}
-	if rf.Amount.Total > 0 {
-		n.Amount.Total = rf.Amount.Total
-	}
+// applyRefund applies a final refund result from a create or query answer: what WeChat
+// Pay says (its out_trade_no, its transaction), judged by the ledger against the order
+// the refund belongs to — never the order it was read under.
+func (h *Handler) applyRefund(ctx context.Context, owner string, rf *wechatpay.Refund) error {
+	n := &wechatpay.RefundNotice{OutTradeNo: rf.OutTradeNo, TransactionID: rf.TransactionID, OutRefundNo: rf.OutRefundNo,
+		RefundID: rf.RefundID, RefundStatus: rf.Status, SuccessTime: rf.SuccessTime, UserReceivedAccount: rf.UserReceivedAccount, Amount: rf.Amount}
+	h.owned(n, owner)
 	_, err := h.ledger.ApplyRefund(ctx, n, "refund_api")
 	return err
 }
 
+// belongs reports whether refund rf is one of order hist's: recorded for it, or for one
+// of the attempts it holds (read under another order it does not exist).
+func belongs(hist *payment.History, rf *payment.Refund) bool {
+	orderID := hist.First.OrderID
+	if !judgment.RefundVsOrder.On() {
+		return rf.OrderID == "" || rf.OrderID == orderID
+	}
+	if rf.OrderID != "" {
+		return rf.OrderID == orderID
+	}
+	return rf.OutTradeNo == hist.Current.OutTradeNo || rf.OutTradeNo == hist.First.OutTradeNo
+}
+
 func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, cur, err := h.lookup(ctx, r)
+	hist, err := h.lookup(ctx, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	no := r.PathValue("out_refund_no")
-	owner := cur.Attrs[payment.AttrMchID]
-	rec, err := h.st.Get(ctx, payment.RefundKey(owner, no))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Attrs[payment.AttrOrderID] != "" && rec.Attrs[payment.AttrOrderID] != cur.Attrs[payment.AttrOrderID]) {
-		h.writeError(w, r, fail(http.StatusNotFound, "REFUND_NOT_FOUND", "order "+cur.Attrs[payment.AttrOrderID]+" has no refund "+no, ""))
+	owner := hist.Current.Owner
+	rf, err := h.ledger.Refund(ctx, owner, no)
+	if errors.Is(err, payment.ErrNotFound) || err == nil && !belongs(hist, rf) {
+		h.writeError(w, r, fail(http.StatusNotFound, "REFUND_NOT_FOUND", "order "+hist.First.OrderID+" has no refund "+no, ""))
 		return
 	}
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	if rec.Attrs[payment.AttrState] == wechatpay.RefundStatusProcessing && !h.recentlyChecked(rec.Key) {
-		qctx, cancel := context.WithTimeout(ctx, 5e9)
-		rf, qerr := h.clientFor(owner, cur.Attrs[attrSubAppID]).QueryRefund(qctx, no)
+	if rf.State == wechatpay.RefundStatusProcessing && !rf.InReview() && !h.recentlyChecked(rf.Key()) {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		wrf, qerr := h.clientFor(owner, hist.Current.Create.SubAppID).QueryRefund(qctx, no)
 		cancel()
 		switch {
 		case qerr != nil:
-			h.log.Warn("refund status: query failed; answering from the store", "key", rec.Key, "error", qerr.Error())
-		case rf.Status != wechatpay.RefundStatusProcessing:
-			if err := h.applyRefund(ctx, owner, cur, rf); err != nil {
-				h.log.Warn("refund status: result not applied", "key", rec.Key, "error", err.Error())
-			} else if fresh, err := h.st.Get(ctx, rec.Key); err == nil {
-				rec = fresh
+			h.log.Warn("refund status: query failed; answering from the store", "key", rf.Key(), "error", qerr.Error())
+		case wrf.Status != wechatpay.RefundStatusProcessing:
+			if !judgment.RefundVsOrder.On() {
+				// The defect the judgment prevents: the answer applied to the order in the URL.
+				wrf.OutTradeNo, wrf.TransactionID = hist.Current.OutTradeNo, ""
+			}
+			if err := h.applyRefund(ctx, owner, wrf); err != nil {
+				h.log.Warn("refund status: result not applied", "key", rf.Key(), "error", err.Error())
+			} else if fresh, err := h.ledger.Refund(ctx, owner, no); err == nil {
+				rf = fresh
 			}
 		}
 	}
-	apiauth.WriteJSON(w, http.StatusOK, refundView(rec))
+	apiauth.WriteJSON(w, http.StatusOK, refundView(rf))
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -113,13 +114,27 @@ func parseAmount(raw json.RawMessage) (int64, *apiError) {
 		return 0, badRequest(wechatpay.CodeParamError, "amount %s is not an integer number of fen", s).withHint(hint)
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil {
-		return 0, badRequest(wechatpay.CodeParamError, "amount %s is out of range", s).withHint(hint)
-	}
-	if neg || n <= 0 {
+	if neg || (err == nil && n <= 0) {
 		return 0, badRequest(wechatpay.CodeParamError, "amount must be positive, got %s", s).withHint(hint)
 	}
+	if err != nil || n > wechatpay.MaxAmount {
+		return 0, badRequest(wechatpay.CodeParamError, "amount %s fen is more than WeChat Pay accepts: amount.total is at most %d fen (¥%s)", s, wechatpay.MaxAmount, yuan(wechatpay.MaxAmount)).
+			withHint("WeChat Pay's amount.total is a 32-bit integer of fen; split a larger sum into several orders · 订单金额超出微信支付上限")
+	}
 	return n, nil
+}
+
+// yuan formats fen as yuan with thousands separators: 2147483647 → 21,474,836.47.
+func yuan(fen int64) string {
+	whole := strconv.FormatInt(fen/100, 10)
+	var b strings.Builder
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return fmt.Sprintf("%s.%02d", b.String(), fen%100)
 }
 
 // ValidateOrderID checks an order_id: 6 to 29 characters of digits, letters and _-*|.
@@ -156,7 +171,7 @@ func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiErr
 		return nil, e
 	}
 	if err := wechatpay.ValidateDescription(req.Description); err != nil {
-		return nil, badRequest(wechatpay.CodeParamError, "%v", err).withHint("description is shown in the user's WeChat bill: 1 to 127 characters · 商品描述不能超过127个字符")
+		return nil, badRequest(wechatpay.CodeParamError, "%s", fieldIssueOf(err)).withHint("description is shown in the user's WeChat bill: 1 to 127 characters · 商品描述不能超过127个字符")
 	}
 	if len(req.Attach) > 128 {
 		return nil, badRequest(wechatpay.CodeParamError, "attach is %d bytes; WeChat Pay accepts at most 128", len(req.Attach))
@@ -286,6 +301,15 @@ func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiErr
 	}
 	o.fp = fingerprint(o)
 	return o, nil
+}
+
+// fieldIssueOf words a validation error as a sentence ("description is required").
+func fieldIssueOf(err error) string {
+	var ve *wechatpay.ValidationError
+	if errors.As(err, &ve) {
+		return fieldIssue(ve)
+	}
+	return err.Error()
 }
 
 func hasOpenID(p *Payer) bool {

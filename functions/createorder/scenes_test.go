@@ -16,7 +16,6 @@ import (
 
 	"rsc.io/qr"
 
-	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -114,14 +113,14 @@ func TestEveryScene(t *testing.T) {
 						checkQR(t, str(pay, "code_url"), str(pay, "qr_png"))
 					}
 					rec, ok := e.order(t, orderID)
-					if !ok || rec.Attrs[payment.AttrMchID] != e.owner() || rec.Attrs[payment.AttrAppID] != appID || rec.Attrs[payment.AttrAmount] != "1999" {
-						t.Fatalf("stored order = %v", rec.Attrs)
+					if !ok || rec.Owner != e.owner() || rec.AppID != appID || rec.Amount != 1999 {
+						t.Fatalf("stored order = %+v", rec)
 					}
 					// The user pays; notify applies the payment against the stored order.
 					e.pay(t, orderID)
 					paid := e.waitState(t, orderID, wechatpay.TradeStateSuccess)
 					status, g := e.call(t, "GET", "/orders/"+orderID, nil)
-					if status != 200 || g["state"] != "SUCCESS" || g["transaction_id"] != paid.Attrs[payment.AttrTransactionID] || g["paid_at"] == "" {
+					if status != 200 || g["state"] != "SUCCESS" || g["transaction_id"] != paid.Payment.TransactionID || g["paid_at"] == "" {
 						t.Fatalf("GET after pay: %d %v", status, g)
 					}
 				})

@@ -5,14 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -28,14 +23,36 @@ type OrderView struct {
 	PaidAt        string `json:"paid_at,omitempty"`
 	ExpiresAt     string `json:"expires_at,omitempty"`
 	// ClosePending: a close was asked for and WeChat Pay's 5-minute rule defers it.
-	ClosePending bool         `json:"close_pending,omitempty"`
-	Refunded     int64        `json:"refunded,omitempty"`
-	Attempts     int          `json:"attempts"`
-	ReviewReason string       `json:"review_reason,omitempty"`
+	ClosePending bool   `json:"close_pending,omitempty"`
+	Refunded     int64  `json:"refunded,omitempty"`
+	Attempts     int    `json:"attempts"`
+	ReviewReason string `json:"review_reason,omitempty"`
+	// ReviewCauses are why the order is REVIEW, first first: kind (second_payment,
+	// amount_mismatch, refund_exceeds_paid, earlier_attempt_paid, …) and detail.
+	ReviewCauses []CauseView  `json:"review_causes,omitempty"`
 	Refunds      []RefundView `json:"refunds"`
 	// Previous lists the replaced attempts of a re-priced order. One of them paid (a
 	// payment that raced its close) makes the order REVIEW.
 	Previous []AttemptView `json:"previous,omitempty"`
+}
+
+// CauseView is one reason a record is in REVIEW.
+type CauseView struct {
+	Kind          string `json:"kind"`
+	Detail        string `json:"detail"`
+	TransactionID string `json:"transaction_id,omitempty"`
+	OutRefundNo   string `json:"out_refund_no,omitempty"`
+	Amount        int64  `json:"amount,omitempty"`
+	At            string `json:"at,omitempty"`
+}
+
+func causeViews(cs []payment.Cause) []CauseView {
+	var out []CauseView
+	for _, c := range cs {
+		out = append(out, CauseView{Kind: string(c.Kind), Detail: c.Detail, TransactionID: c.TransactionID, OutRefundNo: c.OutRefundNo,
+			Amount: c.Amount, At: wechatpay.FormatTime(c.At)})
+	}
+	return out
 }
 
 // AttemptView is a replaced attempt of a re-priced order.
@@ -62,68 +79,51 @@ func (h *Handler) owner(r *http.Request) (string, *apiError) {
 	return "", badRequest(wechatpay.CodeParamError, "sub_mchid is required in partner mode: add ?sub_mchid=… (or set WXPAY_SUB_MCHID)")
 }
 
-// lookup finds an order's current attempt, or answers 404.
-func (h *Handler) lookup(ctx context.Context, r *http.Request) (first, cur store.Record, err error) {
+// lookup finds an order named in the URL, or answers 404: also for an order_id that
+// is another order's attempt (it is not an order).
+func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History, error) {
 	orderID := r.PathValue("order_id")
 	if e := ValidateOrderID(orderID); e != nil {
-		return first, cur, e
+		return nil, e
 	}
 	owner, e := h.owner(r)
 	if e != nil {
-		return first, cur, e
+		return nil, e
 	}
-	f, c, err := h.current(ctx, owner, orderID)
-	if err != nil {
-		return first, cur, err
-	}
-	if f == nil {
-		return first, cur, fail(http.StatusNotFound, "ORDER_NOT_FOUND", "no order "+orderID,
+	hist, err := h.ledger.Order(ctx, owner, orderID)
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		return nil, fail(http.StatusNotFound, "ORDER_NOT_FOUND", "no order "+orderID,
 			"create it with POST /orders; in partner mode check ?sub_mchid=")
+	case err != nil:
+		return nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
 	}
-	if c == nil {
-		// Re-priced to an attempt not written yet: in a moment it will be; if its creator
-		// died, the newest attempt that exists is the order until the next create.
-		n, _ := strconv.Atoi(f.Attrs[attrCurrent])
-		if time.Since(payment.ParseStamp(f.Attrs[attrCurrentAt])) <= h.lease {
-			return first, cur, fail(http.StatusConflict, "CREATE_IN_PROGRESS", "order "+orderID+" is being re-priced right now",
-				"read it again in a moment")
-		}
-		for i := n - 1; i >= 1 && c == nil; i-- {
-			rec, err := h.st.Get(ctx, payment.OrderKey(owner, attemptNo(orderID, i)))
-			if err == nil {
-				c = &rec
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return first, cur, fmt.Errorf("createorder: read attempt %d of %s: %w", i, orderID, err)
-			}
-		}
-		if c == nil {
-			c = f
-		}
-	}
-	return *f, *c, nil
+	return hist, nil
 }
 
 func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, cur, err := h.lookup(ctx, r)
+	hist, err := h.lookup(ctx, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
+	cur := hist.Current
 	// Not settled and not looked at just now: ask WeChat Pay, so a page polling after
 	// the user returns learns the truth even when the notification is late or lost.
-	if st := cur.Attrs[payment.AttrState]; unsettled(st) && hasAnswer(cur) && !h.recentlyChecked(cur.Key) {
+	if cur.Unsettled() && !cur.InReview() && cur.Claim.Answer.Any() && !h.recentlyChecked(cur.Key()) {
 		if rec, err := h.settle(ctx, cur); err != nil {
 			if !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist) {
-				h.log.Warn("order status: query failed; answering from the store", "key", cur.Key, "error", err.Error())
+				h.log.Warn("order status: query failed; answering from the store", "key", cur.Key(), "error", err.Error())
 			}
-		} else if rec.Key == cur.Key {
-			cur = rec
-		} else if fresh, err := h.st.Get(ctx, cur.Key); err == nil {
-			cur = fresh
+		} else {
+			hist.Current = rec
+			if rec.Key() == hist.First.Key() {
+				hist.First = rec
+			}
 		}
 	}
-	view, err := h.view(ctx, cur)
+	view, err := h.view(ctx, hist)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -131,55 +131,52 @@ func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) {
 	apiauth.WriteJSON(w, http.StatusOK, view)
 }
 
-func unsettled(state string) bool {
-	switch state {
-	case wechatpay.TradeStateNotPay, wechatpay.TradeStateUserPaying, wechatpay.TradeStatePayError:
-		return true
-	}
-	return false
-}
-
-func (h *Handler) view(ctx context.Context, rec store.Record) (*OrderView, error) {
+func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, error) {
+	rec := hist.Current
 	v := &OrderView{
-		OrderID: rec.Attrs[payment.AttrOrderID], OutTradeNo: rec.Attrs[payment.AttrOutTradeNo], Scene: rec.Attrs[payment.AttrScene],
-		State: rec.Attrs[payment.AttrState], Amount: payment.Fen(rec, payment.AttrAmount), Description: rec.Attrs[attrDesc],
-		TransactionID: rec.Attrs[payment.AttrTransactionID], PaidAt: rec.Attrs[payment.AttrSuccessTime],
-		ClosePending: rec.Attrs[payment.AttrCloseOwed] != "" && unsettled(rec.Attrs[payment.AttrState]),
-		Refunded:     payment.Fen(rec, payment.AttrRefundSettled), Attempts: attemptOf(rec),
-		ReviewReason: rec.Attrs[payment.AttrReason], Refunds: []RefundView{},
+		OrderID: hist.First.OrderID, OutTradeNo: rec.OutTradeNo, Scene: rec.Scene,
+		State: rec.Status(), Amount: rec.Amount, Description: rec.Create.Description,
+		ClosePending: rec.Close != nil && rec.Unsettled(),
+		Refunded:     rec.Refunded(), Attempts: max(rec.Attempt, 1),
+		ReviewReason: rec.Review.Reason(), ReviewCauses: causeViews(rec.Review.Pending()), Refunds: []RefundView{},
 	}
-	if exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt]); !exp.IsZero() {
-		v.ExpiresAt = wechatpay.FormatTime(exp)
+	if rec.Payment != nil {
+		v.TransactionID, v.PaidAt = rec.Payment.TransactionID, rec.Payment.SuccessTime
 	}
-	prev, err := h.previous(ctx, rec)
-	if err != nil {
+	if !rec.ExpiresAt.IsZero() {
+		v.ExpiresAt = wechatpay.FormatTime(rec.ExpiresAt)
+	}
+	if err := h.ledger.Previous(ctx, hist); err != nil {
 		return nil, err
 	}
-	for _, p := range prev {
-		st := p.Attrs[payment.AttrState]
-		v.Previous = append(v.Previous, AttemptView{OutTradeNo: p.Attrs[payment.AttrOutTradeNo], State: st,
-			Amount: payment.Fen(p, payment.AttrAmount), TransactionID: p.Attrs[payment.AttrTransactionID]})
-		if (isPaid(st) || st == payment.StateReview) && v.State != payment.StateReview {
-			v.State = payment.StateReview
-			v.ReviewReason = "attempt " + p.Attrs[payment.AttrOutTradeNo] + " was paid after it was replaced (" + or(p.Attrs[payment.AttrReason], st) + ")"
+	attempts := append(append([]*payment.Order{}, hist.Previous...), rec)
+	for _, p := range hist.Previous {
+		pv := AttemptView{OutTradeNo: p.OutTradeNo, State: p.Status(), Amount: p.Amount}
+		if p.Payment != nil {
+			pv.TransactionID = p.Payment.TransactionID
+		}
+		v.Previous = append(v.Previous, pv)
+		if p.Paid() || p.InReview() {
+			// The order is paid, or needs a person, through an attempt it replaced.
+			detail := "attempt " + p.OutTradeNo + " was paid after it was replaced"
+			if r := p.Review.Reason(); r != "" {
+				detail += " (" + r + ")"
+			}
+			if !rec.InReview() && v.State != payment.StateReview {
+				v.State, v.ReviewReason = payment.StateReview, detail
+			}
+			v.ReviewCauses = append(v.ReviewCauses, CauseView{Kind: string(payment.CauseEarlierAttemptPaid), Detail: detail,
+				TransactionID: pv.TransactionID, Amount: p.Amount})
 		}
 	}
-	var nos []string
-	for k, no := range rec.Attrs {
-		if strings.HasPrefix(k, attrRefundPrefix) {
-			nos = append(nos, no)
-		}
-	}
-	sort.Strings(nos)
-	for _, no := range nos {
-		rf, err := h.st.Get(ctx, payment.RefundKey(rec.Attrs[payment.AttrMchID], no))
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
+	for _, a := range attempts {
+		refunds, err := h.ledger.RefundsOf(ctx, a)
 		if err != nil {
-			return nil, fmt.Errorf("createorder: read refund %s: %w", no, err)
+			return nil, err
 		}
-		v.Refunds = append(v.Refunds, refundView(rf))
+		for _, rf := range refunds {
+			v.Refunds = append(v.Refunds, refundView(rf))
+		}
 	}
 	return v, nil
 }
@@ -199,50 +196,52 @@ type CloseAnswer struct {
 
 func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, cur, err := h.lookup(ctx, r)
+	hist, err := h.lookup(ctx, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	ans := CloseAnswer{OrderID: cur.Attrs[payment.AttrOrderID], OutTradeNo: cur.Attrs[payment.AttrOutTradeNo]}
-	created := payment.ParseStamp(cur.Attrs[payment.AttrCreatedAt])
-	st := cur.Attrs[payment.AttrState]
+	cur := hist.Current
+	ans := CloseAnswer{OrderID: hist.First.OrderID, OutTradeNo: cur.OutTradeNo}
 	switch {
-	case isPaid(st):
-		h.writeError(w, r, paidError(cur))
-		return
-	case st == payment.StateReview:
+	case cur.InReview():
 		h.writeError(w, r, fail(http.StatusConflict, "ORDER_IN_REVIEW", "order "+ans.OrderID+" is under review and cannot be closed", "look at it by hand"))
 		return
-	case isClosed(cur):
-		ans.State, ans.Close, ans.Message = st, "done", "the order is closed"
+	case cur.Paid():
+		h.writeError(w, r, paidError(ans.OrderID, cur))
+		return
+	case cur.Closed():
+		ans.State, ans.Close, ans.Message = cur.State, "done", "the order is closed"
 		apiauth.WriteJSON(w, http.StatusOK, ans)
 		return
-	case cur.Attrs[payment.AttrCloseOwed] != "" || h.now().Sub(created) < closeAfter:
-		at := created.Add(closeAfter)
-		if err := h.deferClose(ctx, cur, at); err != nil {
+	case cur.Close != nil || h.now().Sub(cur.CreatedAt) < closeAfter:
+		at := cur.CreatedAt.Add(closeAfter)
+		if cur.Close != nil {
+			at = cur.Close.At
+		}
+		if _, err := h.deferClose(ctx, cur, at, "merchant"); err != nil {
 			if errors.Is(err, errPaid) {
-				h.writeError(w, r, paidError(cur))
+				h.writeError(w, r, paidError(ans.OrderID, cur))
 				return
 			}
 			h.writeError(w, r, err)
 			return
 		}
-		ans.State, ans.Close, ans.CloseAt = st, "scheduled", wechatpay.FormatTime(at)
+		ans.State, ans.Close, ans.CloseAt = cur.Status(), "scheduled", wechatpay.FormatTime(at)
 		ans.Message = "WeChat Pay does not close an order in its first 5 minutes (订单生成后5分钟内不能关单): the close is recorded and carried out at close_at; a payment made before then is kept for review, never lost"
 		apiauth.WriteJSON(w, http.StatusAccepted, ans)
 		return
 	}
 	rec, err := h.closeNow(ctx, cur)
 	if errors.Is(err, errPaid) {
-		if fresh, gerr := h.st.Get(ctx, cur.Key); gerr == nil {
+		if fresh, gerr := h.ledger.Attempt(ctx, cur.Owner, cur.OutTradeNo); gerr == nil {
 			rec = fresh
 		}
-		h.writeError(w, r, paidError(rec))
+		h.writeError(w, r, paidError(ans.OrderID, rec))
 		return
 	}
 	if errors.Is(err, errDeferred) {
-		ans.State, ans.Close = rec.Attrs[payment.AttrState], "scheduled"
+		ans.State, ans.Close = rec.Status(), "scheduled"
 		ans.Message = "WeChat Pay refused the close for now (订单生成后5分钟内不能关单): it is recorded and carried out later by reconcile"
 		apiauth.WriteJSON(w, http.StatusAccepted, ans)
 		return
@@ -251,12 +250,12 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	ans.State, ans.Close, ans.Message = rec.Attrs[payment.AttrState], "done", "closed at WeChat Pay"
+	ans.State, ans.Close, ans.Message = rec.Status(), "done", "closed at WeChat Pay"
 	apiauth.WriteJSON(w, http.StatusOK, ans)
 }
 
-func paidError(rec store.Record) *apiError {
+func paidError(orderID string, rec *payment.Order) *apiError {
 	return fail(http.StatusConflict, wechatpay.CodeOrderPaid,
-		fmt.Sprintf("order %s is paid (state %s, out_trade_no %s) and cannot be closed", rec.Attrs[payment.AttrOrderID], rec.Attrs[payment.AttrState], rec.Attrs[payment.AttrOutTradeNo]),
+		fmt.Sprintf("order %s is paid (state %s, out_trade_no %s) and cannot be closed", orderID, rec.Status(), rec.OutTradeNo),
 		"refund it instead: POST /orders/{order_id}/refunds · 订单已支付，请走退款")
 }

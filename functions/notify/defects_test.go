@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -54,16 +55,13 @@ func TestReviewKeepsEveryPaymentOverHTTP(t *testing.T) {
 	want204(t, f.pay(t, "REVIEW0001", "4200000000000000B", 100), "B")
 	want204(t, f.pay(t, "REVIEW0001", "4200000000000000C", 100), "C")
 	rec := f.order(t, "REVIEW0001")
-	if rec.Attrs[payment.AttrState] != payment.StateReview || rec.Attrs[payment.AttrTransactionID] != "4200000000000000A" {
-		t.Fatalf("order = %s / %s, want REVIEW keeping A", rec.Attrs[payment.AttrState], rec.Attrs[payment.AttrTransactionID])
+	o := ord(t, rec)
+	if o.Status() != payment.StateReview || o.Payment.TransactionID != "4200000000000000A" {
+		t.Fatalf("order = %s / %s, want REVIEW keeping A", o.Status(), o.Payment.TransactionID)
 	}
-	kept := map[string]bool{rec.Attrs[payment.AttrTransactionID]: true}
-	for _, c := range payment.Conflicts(rec) {
-		var v struct {
-			TransactionID string `json:"transaction_id"`
-		}
-		json.Unmarshal(c, &v)
-		kept[v.TransactionID] = true
+	kept := map[string]bool{o.Payment.TransactionID: true}
+	for _, c := range o.Conflicts {
+		kept[c.TransactionID] = true
 	}
 	for _, id := range []string{"4200000000000000A", "4200000000000000B", "4200000000000000C"} {
 		if !kept[id] {
@@ -83,7 +81,7 @@ func TestReviewKeepsEveryPaymentOverHTTP(t *testing.T) {
 	}
 	want204(t, f.pay(t, "REVIEW0002", "4200000000000000X", 90), "X")
 	want204(t, f.pay(t, "REVIEW0002", "4200000000000000Y", 80), "Y")
-	if n := len(payment.Conflicts(f.order(t, "REVIEW0002"))); n != 2 {
+	if n := len(ord(t, f.order(t, "REVIEW0002")).Conflicts); n != 2 {
 		t.Fatalf("amount mismatches kept: %d, want 2", n)
 	}
 }
@@ -112,18 +110,18 @@ func TestRefundResultsOverHTTP(t *testing.T) {
 	send(refund("0001", wechatpay.RefundStatusSuccess), wechatpay.EventRefundSuccess)
 	send(refund("0001", wechatpay.RefundStatusAbnormal), wechatpay.EventRefundAbnormal)
 	rec := get("0001")
-	if rec.Attrs[payment.AttrState] != payment.StateReview || rec.Attrs[payment.AttrReason] == "" {
-		t.Fatalf("SUCCESS then ABNORMAL: %+v", rec.Attrs)
+	if r := rfd(t, rec); r.Status() != payment.StateReview || r.Review.Reason() == "" || r.Review.First().Kind != payment.CauseRefundContradicts {
+		t.Fatalf("SUCCESS then ABNORMAL: %+v", r)
 	}
 	send(refund("0001", wechatpay.RefundStatusAbnormal), wechatpay.EventRefundAbnormal)
 	send(refund("0001", wechatpay.RefundStatusSuccess), wechatpay.EventRefundSuccess)
-	if again := get("0001"); again.Version != rec.Version || again.Attrs[payment.AttrReason] != rec.Attrs[payment.AttrReason] {
-		t.Fatalf("retries rewrote the REVIEW: version %d → %d, reason %q → %q", rec.Version, again.Version, rec.Attrs[payment.AttrReason], again.Attrs[payment.AttrReason])
+	if again := get("0001"); again.Version != rec.Version || rfd(t, again).Review.Reason() != rfd(t, rec).Review.Reason() {
+		t.Fatalf("retries rewrote the REVIEW: version %d → %d, reason %q → %q", rec.Version, again.Version, rfd(t, rec).Review.Reason(), rfd(t, again).Review.Reason())
 	}
 
 	send(refund("0002", wechatpay.RefundStatusAbnormal), wechatpay.EventRefundAbnormal)
 	send(refund("0002", wechatpay.RefundStatusSuccess), wechatpay.EventRefundSuccess)
-	if st := get("0002").Attrs[payment.AttrState]; st != wechatpay.RefundStatusSuccess {
+	if st := rfd(t, get("0002")).Status(); st != wechatpay.RefundStatusSuccess {
 		t.Fatalf("ABNORMAL then SUCCESS: state %s, want SUCCESS", st)
 	}
 }
@@ -177,7 +175,7 @@ func TestForeignMerchantIsKeptForReviewAndAcknowledged(t *testing.T) {
 		t.Fatal("a foreign merchant's payment became an order")
 	}
 	rec, err := f.st.Get(ctx, payment.ForeignKey("1900000109", "4200000000300001"))
-	if err != nil || rec.Attrs[payment.AttrState] != payment.StateReview || !strings.Contains(rec.Attrs[payment.AttrReason], "1900000109") {
+	if err != nil || ord(t, rec).Status() != payment.StateReview || !strings.Contains(ord(t, rec).Review.Reason(), "1900000109") {
 		t.Fatalf("foreign payment record = %+v, %v", rec.Attrs, err)
 	}
 	if evs := events.Entries(rec); len(evs) != 1 || evs[0].Type != events.OrderReview {
@@ -209,21 +207,48 @@ func (s stalled) Update(ctx context.Context, key string, ch store.Change, c stor
 	return s.Store.Update(ctx, key, ch, c)
 }
 
-// Defect 4: a stalled store is answered 5xx before WeChat Pay's 5 s timeout (it held a
-// request for 8 s before), and the answer does not say what the store is.
+// Defect 4: a stalled store is answered 5xx before WeChat Pay's 5 s timeout, on both
+// formats (v3 held a request for 8 s once; v2 had no deadline and answered after
+// 10 s), and the answer does not say what the store is.
 func TestStalledStoreIsAnswered5xxWithinTheBudget(t *testing.T) {
-	f := newFixture(t)
-	release := make(chan struct{})
-	defer close(release)
-	f.h.Ledger = &payment.Ledger{Store: stalled{Store: f.st, release: release}}
-	body := f.body(t, wechatpay.EventTransactionSuccess, f.transaction("STALL00001", "4200000000400001", 100))
-	start := time.Now()
-	w := f.post(t, body, f.signed(t, body))
-	took := time.Since(start)
-	if w.Code < 500 || took >= 5*time.Second || took < 3*time.Second {
-		t.Fatalf("stalled store: %d after %v, want 5xx after the 4 s budget and before 5 s", w.Code, took)
+	for _, format := range []string{"v3", "v2"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			release := make(chan struct{})
+			defer close(release)
+			f.h.Ledger = &payment.Ledger{Store: stalled{Store: f.st, release: release}}
+			f.h.APIv2Key = config.NewSecret([]byte(f.id.APIv2Key))
+			xml := f.v2payment(t, "STALLV2001", "4200000000400002", 100, "", f.id.APIv2Key)
+			send := func() *httptest.ResponseRecorder { return postXML(t, f.handler, xml) }
+			if format == "v3" {
+				body := f.body(t, wechatpay.EventTransactionSuccess, f.transaction("STALL00001", "4200000000400001", 100))
+				sig := f.signed(t, body)
+				send = func() *httptest.ResponseRecorder { return f.post(t, body, sig) }
+			}
+			answered := make(chan *httptest.ResponseRecorder, 1)
+			start := time.Now()
+			go func() { answered <- send() }()
+			var w *httptest.ResponseRecorder
+			select {
+			case w = <-answered:
+			case <-time.After(6 * time.Second):
+				t.Fatal("no answer after 6 s: WeChat Pay gave up at 5 s")
+			}
+			took := time.Since(start)
+			if w.Code != http.StatusServiceUnavailable || took >= 5*time.Second || took < 3*time.Second {
+				t.Fatalf("stalled store: %d after %v, want 503 after the 4 s budget and before 5 s", w.Code, took)
+			}
+			if format == "v2" {
+				wantXML(t, w.Code, w.Body.Bytes(), http.StatusServiceUnavailable, "FAIL", "retry")
+			} else {
+				wantFail(t, w, http.StatusServiceUnavailable, "retry")
+			}
+			if strings.Contains(w.Body.String(), "bolt") || strings.Contains(w.Body.String(), "store") {
+				t.Fatalf("the answer names the store: %s", w.Body)
+			}
+		})
 	}
-	wantFail(t, w, http.StatusServiceUnavailable, "retry")
 }
 
 // logCapture collects JSON log lines.
@@ -251,33 +276,53 @@ func (c *logCapture) lines() []map[string]any {
 	return out
 }
 
-// Defect 6: a REVIEW is an ERROR with its reason and a metric (a field and a CloudWatch
-// EMF block), and the ledger recorded an order.review event — not an INFO "applied".
+// Defect 6: a REVIEW is loud exactly once, from the ledger: one ERROR line carrying its
+// typed cause and the PaymentReview metric (a field and a CloudWatch EMF block — the
+// same line), and one order.review event; notify's own line is not a second ERROR, and
+// a further conflict on the order under review is listed, not announced again.
 func TestReviewIsAnErrorWithAMetricAndAnEvent(t *testing.T) {
 	f := newFixture(t)
 	var logs logCapture
 	f.h.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	f.h.Ledger.Log = f.h.Logger
 	want204(t, f.pay(t, "LOUD000001", "4200000000500001", 100), "first payment")
 	want204(t, f.pay(t, "LOUD000001", "4200000000500002", 100), "second payment")
-	var review map[string]any
-	for _, l := range logs.lines() {
-		if l["outcome"] == "review" {
-			review = l
-		}
-	}
-	if review == nil || review["level"] != "ERROR" || !strings.Contains(review["reason"].(string), "second payment") || review["metric"] != "payment_review" {
-		t.Fatalf("REVIEW log = %v", review)
-	}
-	emf, _ := review["_aws"].(map[string]any)
-	if review["PaymentReview"] != float64(1) || emf == nil || emf["CloudWatchMetrics"] == nil {
-		t.Fatalf("REVIEW log lacks the EMF metric: %v", review)
-	}
+	want204(t, f.pay(t, "LOUD000001", "4200000000500003", 100), "third payment")
+	want204(t, f.pay(t, "LOUD000001", "4200000000500002", 100), "second payment again")
+	wantLoudOnce(t, logs.lines(), "second_payment")
 	var types []string
 	for _, e := range events.Entries(f.order(t, "LOUD000001")) {
 		types = append(types, e.Type)
 	}
 	if strings.Join(types, ",") != "order.paid,order.review" {
 		t.Fatalf("events on the order = %v, want order.paid then order.review", types)
+	}
+	if o := ord(t, f.order(t, "LOUD000001")); len(o.Review.Causes) != 2 || o.Review.Causes[0].TransactionID != "4200000000500002" {
+		t.Fatalf("causes = %+v, want both conflicts listed, the first first", o.Review.Causes)
+	}
+}
+
+// wantLoudOnce checks that log lines hold exactly one REVIEW alarm — an ERROR line with
+// the cause kind and the PaymentReview EMF metric — and no other ERROR line about it.
+func wantLoudOnce(t *testing.T, lines []map[string]any, kind string) {
+	t.Helper()
+	var loud []map[string]any
+	metrics := 0
+	for _, l := range lines {
+		if _, ok := l["_aws"]; ok && l["PaymentReview"] != nil {
+			metrics++
+		}
+		if l["level"] == "ERROR" {
+			loud = append(loud, l)
+		}
+	}
+	if len(loud) != 1 || metrics != 1 {
+		t.Fatalf("%d ERROR lines and %d PaymentReview metrics, want one of each: %v", len(loud), metrics, loud)
+	}
+	l := loud[0]
+	emf, _ := l["_aws"].(map[string]any)
+	if l["cause"] != kind || l["metric"] != "payment_review" || l["PaymentReview"] != float64(1) || emf == nil || emf["CloudWatchMetrics"] == nil {
+		t.Fatalf("REVIEW line = %v, want cause %s with the PaymentReview metric", l, kind)
 	}
 }
 
@@ -314,7 +359,7 @@ func newReceiver(t *testing.T, delay time.Duration) *receiver {
 func TestEventDeliveredRightAfterTheWrite(t *testing.T) {
 	f := newFixture(t)
 	rcv := newReceiver(t, 0)
-	f.h.Deliverer = &events.Deliverer{Store: f.st, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
+	f.h.Deliverer = &events.Deliverer{Store: f.st, Marker: f.h.Ledger, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
 	want204(t, f.pay(t, "DELIVER001", "4200000000600001", 100), "payment")
 	want204(t, f.pay(t, "DELIVER001", "4200000000600001", 100), "duplicate")
 	if rcv.hits.Load() != 1 {
@@ -330,7 +375,7 @@ func TestEventDeliveredRightAfterTheWrite(t *testing.T) {
 func TestSlowWebhookDoesNotDelayTheAnswer(t *testing.T) {
 	f := newFixture(t)
 	rcv := newReceiver(t, 10*time.Second)
-	f.h.Deliverer = &events.Deliverer{Store: f.st, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
+	f.h.Deliverer = &events.Deliverer{Store: f.st, Marker: f.h.Ledger, Sink: &events.Webhook{URL: rcv.srv.URL, Secret: []byte("s")}}
 	f.h.DeliverWithin = 300 * time.Millisecond
 	start := time.Now()
 	want204(t, f.pay(t, "DELIVER002", "4200000000600002", 100), "payment")

@@ -31,7 +31,7 @@ func withEvents(h *Handler, cfg config.Config, st store.Store, log *slog.Logger,
 	if log != nil && sink == nil {
 		log.Info("merchant events are recorded but not delivered: set WXPAY_WEBHOOK_URL (and WXPAY_WEBHOOK_SECRET) or WXPAY_EVENT_BUS; GET /events?undelivered=1 lists them")
 	}
-	h.Deliverer = &events.Deliverer{Store: st, Sink: sink, Log: log}
+	h.Deliverer = &events.Deliverer{Store: st, Marker: h.Ledger, Sink: sink, Log: log}
 	return nil
 }
 
@@ -40,7 +40,7 @@ func withEvents(h *Handler, cfg config.Config, st store.Store, log *slog.Logger,
 // a stage or a custom path in front of /notify).
 func WithEvents(h *Handler, cfg config.Config) http.Handler {
 	mux := http.NewServeMux()
-	(&events.API{Store: h.Ledger.Store, Token: cfg.Bundle.APIToken.Reveal(), Deliverer: h.Deliverer}).Routes(mux)
+	(&events.API{Store: h.Ledger.Store, Marker: h.Ledger, Token: cfg.Bundle.APIToken.Reveal(), Deliverer: h.Deliverer}).Routes(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/events" || strings.HasPrefix(r.URL.Path, "/events/") {
 			mux.ServeHTTP(w, r)
@@ -55,5 +55,5 @@ func WithEvents(h *Handler, cfg config.Config) http.Handler {
 // bundle's API token (WXPAY_API_TOKEN).
 func Routes(mux *http.ServeMux, h *Handler, cfg config.Config) {
 	mux.Handle("/notify", h)
-	(&events.API{Store: h.Ledger.Store, Token: cfg.Bundle.APIToken.Reveal(), Deliverer: h.Deliverer}).Routes(mux)
+	(&events.API{Store: h.Ledger.Store, Marker: h.Ledger, Token: cfg.Bundle.APIToken.Reveal(), Deliverer: h.Deliverer}).Routes(mux)
 }

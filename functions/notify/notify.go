@@ -1,14 +1,20 @@
-// Package notify is the notify function: POST /notify receives WeChat Pay's v3 payment
-// and refund notifications, verifies them on the raw bytes, decrypts them, applies them
-// to the store through the payment state machine, and answers as WeChat Pay expects:
-// 204 once the result is durably written (or was already), 4xx/5xx with
-// {"code":"FAIL","message":…} otherwise, so that WeChat Pay retries.
+// Package notify is the notify function: POST /notify receives WeChat Pay's
+// notifications — v3 JSON and v2 XML on the same notify_url — and applies the payment
+// and refund results they carry through the ledger. One pipeline serves both formats:
+//
+//	read the body once (one limit)        read          (decode.go)
+//	tell v2 XML from v3 JSON              read
+//	verify and decode to one notice       decode
+//	apply the notice through the ledger   apply         (apply.go)
+//	answer from one error→status table    answer        (answer.go)
+//
+// all inside one budget, shorter than the 5 s WeChat Pay waits for an answer. Success
+// is answered (204, or v2's XML SUCCESS) only once the result is durably written, or
+// was already; anything else gets a non-2xx, so that WeChat Pay delivers it again.
 package notify
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -21,21 +27,22 @@ import (
 
 // Handler serves POST /notify.
 type Handler struct {
+	// Notifier verifies and decrypts v3 notifications.
 	Notifier *wechatpay.Notifier
 	// Ledger applies results to the store (its Merchants guard against foreign ones).
 	Ledger *payment.Ledger
 	Logger *slog.Logger
-	// APIv2Key verifies v2 XML notifications (v2.go); unset, they are refused with a
-	// message saying to set WXPAY_APIV2_KEY.
+	// APIv2Key verifies v2 XML notifications; unset, they are refused with a message
+	// saying to set WXPAY_APIV2_KEY.
 	APIv2Key config.Secret
 	// Deliverer, when set with a Sink, sends the merchant event a notification's
 	// transition recorded once, right after the write and before the answer, within
 	// DeliverWithin. Whatever it does not deliver stays in the outbox for the timer
 	// (`wxpay serve`) or reconcile.
 	Deliverer *events.Deliverer
-	// Budget bounds the whole request (verification, certificate download, store
-	// writes, the delivery attempt): WeChat Pay gives a notify_url 5 s and counts a
-	// slower answer as failed. Default DefaultBudget.
+	// Budget bounds the whole request, either format (verification, certificate
+	// download, store writes, the delivery attempt): WeChat Pay gives a notify_url 5 s
+	// and counts a slower answer as failed. Default DefaultBudget.
 	Budget time.Duration
 	// DeliverWithin bounds the immediate delivery attempt. Default DefaultDeliverWithin.
 	DeliverWithin time.Duration
@@ -47,129 +54,77 @@ const (
 	DefaultDeliverWithin = time.Second
 )
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP is the pipeline, top to bottom.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	log := h.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	ctx, cancel := context.WithTimeout(r.Context(), positiveOr(h.Budget, DefaultBudget))
+	defer cancel()
+	log := h.logger().With("request_id", r.Header.Get(wechatpay.HeaderRequestID), "serial", r.Header.Get(wechatpay.HeaderSerial))
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		fail(w, http.StatusMethodNotAllowed, "WeChat Pay notifications are POSTed")
+		answer(ctx, w, log, v3, errMethod)
 		return
 	}
-	if h.serveV2(w, r, log) {
-		return
-	}
-	log = log.With("request_id", r.Header.Get(wechatpay.HeaderRequestID), "serial", r.Header.Get(wechatpay.HeaderSerial))
-	budget := h.Budget
-	if budget <= 0 {
-		budget = DefaultBudget
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), budget)
-	defer cancel()
-	res, err := h.handleWithin(ctx, r.WithContext(ctx))
+	body, f, err := read(r)
+	log = log.With("format", f.String())
 	if err != nil {
-		status := wechatpay.NotifyStatus(err)
-		switch {
-		case errors.Is(err, payment.ErrInvalid):
-			// Input that can never succeed: 400, so WeChat Pay does not retry it for a day.
-			status = http.StatusBadRequest
-		case errors.Is(err, errDeadline):
-			status = http.StatusServiceUnavailable
-		}
-		lvl := slog.LevelWarn
-		if status >= http.StatusInternalServerError {
-			lvl = slog.LevelError
-		}
-		log.Log(ctx, lvl, "notification rejected", "status", status, "event_type", res.event, "notification_id", res.id, "error", err.Error())
-		fail(w, status, publicMessage(status, err))
+		answer(ctx, w, log, f, err)
 		return
 	}
-	h.logOutcome(ctx, log, res)
-	if res.applied.Event != nil {
-		h.deliverNow(ctx, log, res.applied.Record)
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-type result struct {
-	event, id, key, state string
-	outcome               payment.Outcome
-	applied               payment.Result
-}
-
-// errV2XML is answered to v2 notifications, which arrive as XML.
-var errV2XML = &wechatpay.NotifyError{Class: wechatpay.ErrNotifyMalformed,
-	Err: errors.New("this is a v2 XML notification (APIv2, or a refund made by hand in the merchant platform); this endpoint takes v3 JSON notifications")}
-
-// handle verifies, decrypts and applies one notification. Its error maps to the HTTP
-// status through wechatpay.NotifyStatus: 401 for the signature, 400 for input that can
-// never succeed, 500 for everything that may pass (a wrong APIv3 key, the store down),
-// so that WeChat Pay retries.
-func (h *Handler) handle(r *http.Request) (result, error) {
-	var res result
-	env, plain, body, err := h.Notifier.ParseRequest(r)
+	sig := wechatpay.HeadersFrom(r.Header)
+	n, res, err := h.within(ctx, func(ctx context.Context) (notice, applied, error) {
+		n, err := h.decode(ctx, f, sig, body)
+		if err != nil {
+			return n, applied{}, err
+		}
+		res, err := apply(ctx, h.Ledger, n)
+		return n, res, err
+	})
+	log = log.With("event_type", n.event, "notification_id", n.id)
 	if err != nil {
-		if len(body) > 0 && body[0] == '<' {
-			return res, errV2XML
-		}
-		return res, err
+		answer(ctx, w, log, f, err)
+		return
 	}
-	res.event, res.id = env.EventType, env.ID
-	ctx := r.Context()
-	var applied payment.Result
-	switch env.EventType {
-	case wechatpay.EventTransactionSuccess:
-		tx, err := wechatpay.DecodeTransaction(env, plain)
-		if err != nil {
-			return res, err
-		}
-		applied, err = h.Ledger.ApplyTransaction(ctx, tx, "notify")
-		if err != nil {
-			return res, err
-		}
-	case wechatpay.EventRefundSuccess, wechatpay.EventRefundAbnormal, wechatpay.EventRefundClosed:
-		rn, err := wechatpay.DecodeRefundNotice(env, plain)
-		if err != nil {
-			return res, err
-		}
-		applied, err = h.Ledger.ApplyRefund(ctx, rn, "notify")
-		if err != nil {
-			return res, err
-		}
-	default:
-		// Acknowledge events this bundle does not act on, or WeChat Pay retries for a day.
-		res.outcome = "ignored"
-		return res, nil
+	logOutcome(ctx, log, res)
+	if res.recorded {
+		h.deliverNow(ctx, log, res.record)
 	}
-	res.outcome, res.key, res.state = applied.Outcome, applied.Record.Key, applied.Record.Attrs[payment.AttrState]
-	res.applied = applied
-	return res, nil
+	answer(ctx, w, log, f, nil)
 }
 
-// publicMessage is what the answer body says. Problems with the notification itself
-// (signature, format, a wrong APIv3 key) are explained, because that is what a person
-// testing the endpoint needs; internal failures (the store) are not, because anyone
-// can POST here — the log has the detail.
-func publicMessage(status int, err error) string {
-	if errors.Is(err, wechatpay.ErrUnknownSerial) {
-		// The resolver's error may carry the certificate download's failure (addresses,
-		// DNS answers): that is for the log. The sender is told what is wrong with its
-		// notification.
-		return "the Wechatpay-Serial of this notification matches no platform certificate or public key this deployment knows, also after refreshing its platform certificates: check that this notify_url belongs to the merchant that signed it, or configure the platform public key (PUB_KEY_ID_…) it is signed with"
+// within runs work but returns by ctx's deadline even when the store ignores the
+// context (a stalled bbolt lock, a hung connection): the work goes on in the
+// background with a cancelled context, and if it lands after all, WeChat Pay's retry
+// finds a duplicate. Nothing of the request is touched after ServeHTTP returns: the
+// body and the signature headers are read before.
+func (h *Handler) within(ctx context.Context, work func(context.Context) (notice, applied, error)) (notice, applied, error) {
+	type result struct {
+		n   notice
+		res applied
+		err error
 	}
-	if errors.Is(err, errDeadline) {
-		return "the notification could not be recorded in time; it was not applied — retry"
+	done := make(chan result, 1)
+	go func() {
+		n, res, err := work(ctx)
+		done <- result{n, res, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.res, r.err
+	case <-ctx.Done():
+		return notice{}, applied{}, errDeadline
 	}
-	if status < http.StatusInternalServerError || errors.Is(err, wechatpay.ErrNotifyDecrypt) {
-		return err.Error()
-	}
-	return "temporary failure recording the notification; it was not applied — retry"
 }
 
-func fail(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(wechatpay.NotifyAck{Code: "FAIL", Message: msg})
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+func positiveOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -43,12 +44,13 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	guarded := paymenttest.Check(t, st) // every money write from the ledger
 	aead, err := wechatpay.NewAEAD(id.APIv3Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &notify.Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, AEAD: aead}, Ledger: &payment.Ledger{Store: st}}
-	return &fixture{id: id, st: st, h: h, aead: aead, handler: h,
+	h := &notify.Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, AEAD: aead}, Ledger: &payment.Ledger{Store: guarded}}
+	return &fixture{id: id, st: guarded, h: h, aead: aead, handler: h,
 		signer: &wechatpay.PlatformSigner{Serial: id.PlatformSerial(), Key: id.PlatformKey}}
 }
 
@@ -113,7 +115,7 @@ func TestGenuinePaymentIsAppliedOnceAndDuplicatesAcknowledged(t *testing.T) {
 		t.Fatalf("status = %d body %q, want 204 and no body", w.Code, w.Body)
 	}
 	rec, err := f.st.Get(context.Background(), payment.OrderKey(f.id.MchID, "ORDER100001"))
-	if err != nil || rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess || rec.Attrs[payment.AttrTransactionID] != "4200000000100001" {
+	if err != nil || ord(t, rec).Status() != wechatpay.TradeStateSuccess || ord(t, rec).Payment.TransactionID != "4200000000100001" {
 		t.Fatalf("record = %+v, %v", rec.Attrs, err)
 	}
 	// WeChat Pay redelivers: a new nonce and signature over the same body.
@@ -212,7 +214,7 @@ func TestRefundNotification(t *testing.T) {
 		t.Fatalf("status %d %s", w.Code, w.Body)
 	}
 	rec, err := f.st.Get(context.Background(), payment.RefundKey(f.id.MchID, "REFUND100006"))
-	if err != nil || rec.Attrs[payment.AttrState] != wechatpay.RefundStatusSuccess {
+	if err != nil || rfd(t, rec).Status() != wechatpay.RefundStatusSuccess {
 		t.Fatalf("refund record = %+v, %v", rec.Attrs, err)
 	}
 }
@@ -227,4 +229,23 @@ func TestInputThatIsNotAV3Notification(t *testing.T) {
 
 	notJSON := []byte(`{"id":`)
 	wantFail(t, f.post(t, notJSON, f.signed(t, notJSON)), http.StatusBadRequest, "JSON")
+}
+
+// ord and rfd decode records as the ledger keeps them.
+func ord(t testing.TB, rec store.Record) *payment.Order {
+	t.Helper()
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func rfd(t testing.TB, rec store.Record) *payment.Refund {
+	t.Helper()
+	r, err := payment.RefundOf(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

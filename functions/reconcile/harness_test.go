@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
@@ -122,7 +124,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h.st = st
+	h.st = paymenttest.Check(t, st) // every money write from the ledger
 	if h.cfg, err = config.FromKeysDir(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,18 @@ func (h *harness) state(key string) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return rec.Attrs[payment.AttrState]
+	if strings.HasPrefix(key, "refund/") {
+		r, err := payment.RefundOf(rec)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return r.Status()
+	}
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return o.Status()
 }
 
 func (h *harness) pass(j *reconcile.Job) reconcile.Report {

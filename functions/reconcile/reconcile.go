@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,7 +109,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 		st: st, client: client, opts: opts, log: opts.Logger, refundAll: cfg.Bundle.RefundLatePayments,
 		ledger: &payment.Ledger{Store: st, Now: opts.Now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: opts.Logger},
 	}
-	j.deliverer = &events.Deliverer{Store: st, Sink: sink, Now: opts.Now, Log: opts.Logger, Grace: opts.EventGrace}
+	j.deliverer = &events.Deliverer{Store: st, Marker: j.ledger, Sink: sink, Now: opts.Now, Log: opts.Logger, Grace: opts.EventGrace}
 	return j, nil
 }
 
@@ -270,61 +269,45 @@ func (j *Job) each(ctx context.Context, index string, now time.Time, fn func(con
 	}
 }
 
-// outTradeNo is the attempt's out_trade_no (from its key for records written without
-// the attribute).
-func outTradeNo(rec store.Record) string {
-	if v := rec.Attrs[payment.AttrOutTradeNo]; v != "" {
-		return v
-	}
-	return rec.Key[strings.LastIndexByte(rec.Key, '/')+1:]
-}
-
-func closable(state string) bool {
-	switch state {
-	case wechatpay.TradeStateNotPay, wechatpay.TradeStateUserPaying, wechatpay.TradeStatePayError:
-		return true
-	}
-	return false
-}
-
 // order settles, closes or reschedules one due attempt.
 func (j *Job) order(ctx context.Context, rec store.Record, now time.Time, c *counters, lim *limiter) {
 	c.examined.Add(1)
 	log := j.log.With("key", rec.Key)
-	if !closable(rec.Attrs[payment.AttrState]) {
-		// Settled meanwhile: its own transition placed it (its bill day); only a query
-		// schedule left behind is removed.
-		if rec.Attrs[events.AttrSchedIndex] != payment.PendingOrders {
-			return
-		}
-		if _, err := j.ledger.Reschedule(ctx, rec, "", time.Time{}, time.Time{}); err != nil {
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		c.errors.Add(1)
+		log.Error("reconcile: decode order", "error", err.Error())
+		return
+	}
+	if !o.Unsettled() {
+		// Settled meanwhile: its own transition placed it; a stale query schedule goes.
+		if _, err := j.ledger.Reschedule(ctx, o, time.Time{}, time.Time{}); err != nil {
 			c.errors.Add(1)
 			log.Error("reconcile: unschedule a settled order", "error", err.Error())
 		}
 		return
 	}
-	client := payclient.ForOwner(j.client, rec.Attrs[payment.AttrMchID])
-	no := outTradeNo(rec)
+	client := payclient.ForOwner(j.client, o.Owner)
 	if err := lim.wait(ctx); err != nil {
 		return
 	}
-	tx, err := client.QueryByOutTradeNo(ctx, no)
+	tx, err := client.QueryByOutTradeNo(ctx, o.OutTradeNo)
 	switch {
 	case wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
 		// The prepay never reached WeChat Pay: nothing can be paid. Close it locally once
 		// it is due to close; until then keep checking (a prepay may still be in flight).
-		if j.dueToClose(rec, now) {
-			j.closeLocally(ctx, rec, c, log)
+		if j.dueToClose(o, now) {
+			j.closeLocally(ctx, o, c, log)
 			return
 		}
-		j.reschedule(ctx, rec, now, c, log)
+		j.reschedule(ctx, o, now, c, log)
 		return
 	case err != nil:
-		j.failed(ctx, rec, now, err, c, lim, log)
+		j.failed(ctx, o, now, err, c, lim, log)
 		return
 	}
 	lim.ok()
-	res, err := j.ledger.ApplyQueried(ctx, rec, tx, "reconcile")
+	res, err := j.ledger.ApplyQueried(ctx, o, tx, "reconcile")
 	if err != nil {
 		c.errors.Add(1)
 		log.Error("reconcile: apply query result", "error", err.Error())
@@ -343,37 +326,42 @@ func (j *Job) order(ctx context.Context, rec store.Record, now time.Time, c *cou
 		}
 		return
 	}
-	if !j.dueToClose(res.Record, now) {
+	if res.Order != nil {
+		o = res.Order
+	}
+	if !j.dueToClose(o, now) {
 		c.pending.Add(1)
 		return
 	}
-	j.close(ctx, res.Record, client, now, c, lim, log)
+	j.close(ctx, o, client, now, c, lim, log)
 }
 
-// dueToClose: a close was requested, or the attempt expired.
-func (j *Job) dueToClose(rec store.Record, now time.Time) bool {
-	if rec.Attrs[payment.AttrCloseOwed] != "" {
+// dueToClose: a close was requested, or the attempt expired. An order the bundle did
+// not create is never closed by it.
+func (j *Job) dueToClose(o *payment.Order, now time.Time) bool {
+	if o.Unknown {
+		return false
+	}
+	if o.Close != nil {
 		return true // as soon as WeChat Pay allows: close() waits out the 5-minute rule
 	}
-	exp := payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt])
-	return !exp.IsZero() && now.After(exp)
+	return !o.ExpiresAt.IsZero() && now.After(o.ExpiresAt)
 }
 
 // minCloseAge is WeChat Pay's rule: no close in an order's first 5 minutes.
 const minCloseAge = 5 * time.Minute
 
 // close closes an unpaid attempt at WeChat Pay, then locally with order.closed.
-func (j *Job) close(ctx context.Context, rec store.Record, client *wechatpay.Client, now time.Time, c *counters, lim *limiter, log *slog.Logger) {
-	created := payment.ParseStamp(rec.Attrs[payment.AttrCreatedAt])
-	if earliest := created.Add(minCloseAge + time.Second); !created.IsZero() && now.Before(earliest) {
-		j.rescheduleAt(ctx, rec, earliest, c, log)
+func (j *Job) close(ctx context.Context, o *payment.Order, client *wechatpay.Client, now time.Time, c *counters, lim *limiter, log *slog.Logger) {
+	if earliest := o.CreatedAt.Add(minCloseAge + time.Second); !o.CreatedAt.IsZero() && now.Before(earliest) {
+		j.rescheduleAt(ctx, o, earliest, c, log)
 		c.pending.Add(1)
 		return
 	}
 	if err := lim.wait(ctx); err != nil {
 		return
 	}
-	err := client.Close(ctx, outTradeNo(rec))
+	err := client.Close(ctx, o.OutTradeNo)
 	switch {
 	case err == nil, wechatpay.IsCode(err, wechatpay.CodeOrderClosed):
 		lim.ok()
@@ -383,33 +371,33 @@ func (j *Job) close(ctx context.Context, rec store.Record, client *wechatpay.Cli
 		lim.ok()
 	case wechatpay.IsCode(err, wechatpay.CodeOrderPaid):
 		// Paid while we decided: the next query (due now) settles it.
-		j.rescheduleAt(ctx, rec, now, c, log)
+		j.rescheduleAt(ctx, o, now, c, log)
 		return
 	case wechatpay.IsCode(err, codeRuleLimit):
-		j.rescheduleAt(ctx, rec, now.Add(time.Minute), c, log)
+		j.rescheduleAt(ctx, o, now.Add(time.Minute), c, log)
 		c.pending.Add(1)
 		return
 	default:
-		j.failed(ctx, rec, now, err, c, lim, log)
+		j.failed(ctx, o, now, err, c, lim, log)
 		return
 	}
-	j.closeLocally(ctx, rec, c, log)
+	j.closeLocally(ctx, o, c, log)
 }
 
-func (j *Job) closeLocally(ctx context.Context, rec store.Record, c *counters, log *slog.Logger) {
-	res, err := j.ledger.MarkClosed(ctx, rec.Key, "reconcile")
+func (j *Job) closeLocally(ctx context.Context, o *payment.Order, c *counters, log *slog.Logger) {
+	res, err := j.ledger.MarkClosed(ctx, o.Key(), "reconcile")
 	switch {
 	case err != nil:
 		c.errors.Add(1)
 		log.Error("reconcile: record close", "error", err.Error())
 	case res.Outcome == payment.Applied:
 		c.closed.Add(1)
-		log.Info("reconcile closed an order", "reason", closeReason(rec))
+		log.Info("reconcile closed an order", "reason", closeReason(o))
 	}
 }
 
-func closeReason(rec store.Record) string {
-	if rec.Attrs[payment.AttrCloseOwed] != "" {
+func closeReason(o *payment.Order) string {
+	if o.Close != nil {
 		return "close requested"
 	}
 	return "expired"
@@ -417,9 +405,18 @@ func closeReason(rec store.Record) string {
 
 // failed handles a WeChat Pay error: throttling slows the run down, anything else is
 // counted; either way the record is retried a minute later, never dropped.
-func (j *Job) failed(ctx context.Context, rec store.Record, now time.Time, err error, c *counters, lim *limiter, log *slog.Logger) {
+func (j *Job) failed(ctx context.Context, o *payment.Order, now time.Time, err error, c *counters, lim *limiter, log *slog.Logger) {
+	if !j.failure(ctx, err, c, lim, log) {
+		return
+	}
+	j.rescheduleAt(ctx, o, now.Add(time.Minute), c, log)
+}
+
+// failure counts a failed WeChat Pay call; false when the run's deadline cut it (the
+// record stays due for the next run).
+func (j *Job) failure(ctx context.Context, err error, c *counters, lim *limiter, log *slog.Logger) bool {
 	if ctx.Err() != nil {
-		return // cut by the deadline: still due for the next run
+		return false
 	}
 	if wechatpay.IsCode(err, wechatpay.CodeFrequencyLimited) {
 		c.throttled.Add(1)
@@ -430,21 +427,16 @@ func (j *Job) failed(ctx context.Context, rec store.Record, now time.Time, err e
 		log.Error("reconcile: WeChat Pay call failed", "error", err.Error())
 	}
 	c.pending.Add(1)
-	j.rescheduleAt(ctx, rec, now.Add(time.Minute), c, log)
+	return true
 }
 
-func (j *Job) reschedule(ctx context.Context, rec store.Record, now time.Time, c *counters, log *slog.Logger) {
+func (j *Job) reschedule(ctx context.Context, o *payment.Order, now time.Time, c *counters, log *slog.Logger) {
 	c.pending.Add(1)
-	next := payment.NextCheck(payment.ParseStamp(rec.Attrs[payment.AttrCreatedAt]), payment.ParseStamp(rec.Attrs[payment.AttrExpiresAt]), now)
-	j.rescheduleAt(ctx, rec, next, c, log)
+	j.rescheduleAt(ctx, o, payment.NextCheck(o.CreatedAt, o.ExpiresAt, now), c, log)
 }
 
-func (j *Job) rescheduleAt(ctx context.Context, rec store.Record, at time.Time, c *counters, log *slog.Logger) {
-	index := rec.Attrs[events.AttrSchedIndex]
-	if index == "" {
-		index = rec.Pending
-	}
-	if _, err := j.ledger.Reschedule(ctx, rec, index, at, time.Time{}); err != nil {
+func (j *Job) rescheduleAt(ctx context.Context, o *payment.Order, at time.Time, c *counters, log *slog.Logger) {
+	if _, err := j.ledger.Reschedule(ctx, o, at, time.Time{}); err != nil {
 		c.errors.Add(1)
 		log.Error("reconcile: reschedule", "error", err.Error())
 	}

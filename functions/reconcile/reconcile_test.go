@@ -128,8 +128,9 @@ func TestNotifyAndConcurrentRunsTransitionOnce(t *testing.T) {
 				n++
 			}
 		}
-		if n != 1 || rec.Attrs[payment.AttrState] != wechatpay.TradeStateSuccess || len(payment.Conflicts(rec)) != 0 {
-			t.Fatalf("%s: %d order.paid events, state %s, %d conflicts", no, n, rec.Attrs[payment.AttrState], len(payment.Conflicts(rec)))
+		o, _ := payment.OrderOf(rec)
+		if n != 1 || o.Status() != wechatpay.TradeStateSuccess || len(o.Conflicts) != 0 {
+			t.Fatalf("%s: %d order.paid events, state %s, %d conflicts", no, n, o.Status(), len(o.Conflicts))
 		}
 		paidEvents += n
 	}
@@ -146,7 +147,7 @@ func TestExpiryAndDeferredClose(t *testing.T) {
 	old := h.order("EXPIRE000001", 100, 30*time.Minute)
 	h.clock.Advance(31 * time.Minute)
 	young := h.order("DEFER0000001", 100, 2*time.Hour)
-	if r, err := h.ledger.RequestClose(h.ctx, young, h.clock.Now().Add(time.Minute)); err != nil || r.Outcome != payment.Applied {
+	if r, err := h.ledger.RequestClose(h.ctx, young, h.clock.Now().Add(time.Minute), "merchant"); err != nil || r.Outcome != payment.Applied {
 		t.Fatalf("request close: %v %v", r.Outcome, err)
 	}
 	h.clock.Advance(2 * time.Minute) // young is 2 minutes old: WeChat Pay would refuse
@@ -280,10 +281,11 @@ func TestRefunds(t *testing.T) {
 	h.clock.Advance(2 * time.Minute)
 	h.pass(h.job(reconcile.Options{}))
 	refund := func(no string, amount int64, submit bool) {
-		if _, err := h.ledger.ReserveRefund(h.ctx, key, no, amount); err != nil {
+		o, err := h.ledger.Attempt(h.ctx, h.cfg.MchID, "REFUND000001")
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.ledger.RecordRefundRequest(h.ctx, payment.RefundRequest{MchID: h.cfg.MchID, OutRefundNo: no, OutTradeNo: "REFUND000001", Amount: amount}); err != nil {
+		if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: no, Amount: amount}); err != nil {
 			t.Fatal(err)
 		}
 		if submit {
@@ -305,8 +307,8 @@ func TestRefunds(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	rec, _ := h.st.Get(h.ctx, key)
-	if payment.Fen(rec, payment.AttrRefundSettled) != 300 || rec.Attrs[payment.AttrState] != wechatpay.TradeStateRefund {
-		t.Fatalf("order after the refund: %+v", rec.Attrs)
+	if o, _ := payment.OrderOf(rec); o.Refunded() != 300 || o.Status() != wechatpay.TradeStateRefund {
+		t.Fatalf("order after the refund: %+v", o)
 	}
 	if rf, err := h.client.QueryRefund(h.ctx, "RFNEVERSENT1"); err != nil || rf.Amount.Refund != 500 {
 		t.Fatalf("never-sent refund was not submitted: %+v %v", rf, err)
@@ -333,7 +335,7 @@ func TestAttemptNeverPlacedIsClosedLocally(t *testing.T) {
 	}
 	expired := placeholder("NEVER0000001")
 	owed := placeholder("NEVER0000002")
-	if r, err := h.ledger.RequestClose(h.ctx, owed, h.clock.Now().Add(5*time.Minute)); err != nil || r.Outcome != payment.Applied {
+	if r, err := h.ledger.RequestClose(h.ctx, owed, h.clock.Now().Add(5*time.Minute), "merchant"); err != nil || r.Outcome != payment.Applied {
 		t.Fatalf("request close: %v %v", r.Outcome, err)
 	}
 	j := h.job(reconcile.Options{})
@@ -350,7 +352,7 @@ func TestAttemptNeverPlacedIsClosedLocally(t *testing.T) {
 	// A placed order owing a close whose query says NOTPAY but whose close answers
 	// ORDER_NOT_EXIST (the order vanished in between): closed locally, not counted as an error.
 	key := h.order("NOEXIST00001", 100, 2*time.Hour)
-	if r, err := h.ledger.RequestClose(h.ctx, key, h.clock.Now().Add(5*time.Minute)); err != nil || r.Outcome != payment.Applied {
+	if r, err := h.ledger.RequestClose(h.ctx, key, h.clock.Now().Add(5*time.Minute), "merchant"); err != nil || r.Outcome != payment.Applied {
 		t.Fatalf("request close: %v %v", r.Outcome, err)
 	}
 	h.clock.Advance(6 * time.Minute)

@@ -2,11 +2,8 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"time"
 
-	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -32,54 +29,59 @@ func nextRefundCheck(created, now time.Time) time.Time {
 func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *counters, lim *limiter) {
 	c.examined.Add(1)
 	log := j.log.With("key", rec.Key)
-	if rec.Attrs[payment.AttrOrderSync] != "" {
-		var err error
-		if rec, err = j.ledger.SyncRefund(ctx, rec); err != nil {
+	r, err := payment.RefundOf(rec)
+	if err != nil {
+		c.errors.Add(1)
+		log.Error("reconcile: decode refund", "error", err.Error())
+		return
+	}
+	if r.SyncOwed {
+		res, err := j.ledger.SyncRefund(ctx, r)
+		if err != nil {
 			c.errors.Add(1)
 			log.Error("reconcile: apply refund to its order", "error", err.Error())
 			return
 		}
-	}
-	if rec.Attrs[payment.AttrState] != wechatpay.RefundStatusProcessing {
-		if rec.Attrs[events.AttrSchedIndex] != payment.PendingRefunds {
-			return // final, and placed by its own transition (its bill day)
+		if res.Refund != nil {
+			r = res.Refund
 		}
-		if _, err := j.ledger.Reschedule(ctx, rec, "", time.Time{}, time.Time{}); err != nil {
-			c.errors.Add(1)
-			log.Error("reconcile: unschedule a final refund", "error", err.Error())
-		}
-		return
 	}
-	no := rec.Attrs[payment.AttrOutRefundNo]
-	client := payclient.ForOwner(j.client, rec.Attrs[payment.AttrMchID])
+	if r.State != wechatpay.RefundStatusProcessing || r.InReview() {
+		return // final (or under review): placed by its own transition
+	}
+	client := payclient.ForOwner(j.client, r.Owner)
 	if err := lim.wait(ctx); err != nil {
 		return
 	}
-	r, err := client.QueryRefund(ctx, no)
+	rf, err := client.QueryRefund(ctx, r.OutRefundNo)
 	if wechatpay.IsCode(err, wechatpay.CodeResourceNotExists) {
 		// Recorded but never submitted (the creator stopped between its write and the
 		// call): submit it now; out_refund_no makes the call idempotent at WeChat Pay.
-		r, err = j.submitRefund(ctx, client, rec)
+		rf, err = j.submitRefund(ctx, client, r)
 	}
 	if err != nil {
-		j.failed(ctx, rec, now, err, c, lim, log)
+		if j.failure(ctx, err, c, lim, log) {
+			if _, err := j.ledger.RescheduleRefund(ctx, r, now.Add(time.Minute), time.Time{}); err != nil {
+				c.errors.Add(1)
+				log.Error("reconcile: reschedule refund", "error", err.Error())
+			}
+		}
 		return
 	}
 	lim.ok()
-	if r.Status == wechatpay.RefundStatusProcessing {
-		created := payment.ParseStamp(rec.Attrs[payment.AttrCreatedAt])
-		if !created.IsZero() && now.Sub(created) >= StuckAfter {
+	if rf.Status == wechatpay.RefundStatusProcessing {
+		if !r.CreatedAt.IsZero() && now.Sub(r.CreatedAt) >= StuckAfter {
 			c.stuck.Add(1)
-			log.Error("refund still PROCESSING after 8 days: check it in the merchant platform (退款处理中超过8天，请登录商户平台核查)", "out_refund_no", no, "metric", "refund_stuck")
+			log.Error("refund still PROCESSING after 8 days: check it in the merchant platform (退款处理中超过8天，请登录商户平台核查)", "out_refund_no", r.OutRefundNo, "metric", "refund_stuck")
 		}
 		c.pending.Add(1)
-		if _, err := j.ledger.Reschedule(ctx, rec, payment.PendingRefunds, nextRefundCheck(created, now), now); err != nil {
+		if _, err := j.ledger.RescheduleRefund(ctx, r, nextRefundCheck(r.CreatedAt, now), now); err != nil {
 			c.errors.Add(1)
 			log.Error("reconcile: reschedule refund", "error", err.Error())
 		}
 		return
 	}
-	res, err := j.ledger.ApplyRefund(ctx, noticeFrom(r, rec), "reconcile")
+	res, err := j.ledger.ApplyRefund(ctx, noticeFrom(rf, r), "reconcile")
 	if err != nil {
 		c.errors.Add(1)
 		log.Error("reconcile: apply refund result", "error", err.Error())
@@ -90,31 +92,33 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 	}
 }
 
-// noticeFrom turns a refund query answer into the notification shape the ledger takes.
-func noticeFrom(r *wechatpay.Refund, rec store.Record) *wechatpay.RefundNotice {
-	n := &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
-		RefundID: r.RefundID, RefundStatus: r.Status, SuccessTime: r.SuccessTime, UserReceivedAccount: r.UserReceivedAccount, Amount: r.Amount}
+// noticeFrom turns a refund query answer into the notification shape the ledger takes:
+// what WeChat Pay says (its out_trade_no, transaction_id), judged by the ledger against
+// the order the refund belongs to.
+func noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.RefundNotice {
+	n := &wechatpay.RefundNotice{OutTradeNo: rf.OutTradeNo, TransactionID: rf.TransactionID, OutRefundNo: rf.OutRefundNo,
+		RefundID: rf.RefundID, RefundStatus: rf.Status, SuccessTime: rf.SuccessTime, UserReceivedAccount: rf.UserReceivedAccount, Amount: rf.Amount}
 	// The owner as recorded: mchid in direct mode, the sub-merchant in partner mode.
-	n.MchID = rec.Attrs[payment.AttrMchID]
+	n.MchID = r.Owner
 	return n
 }
 
-// submitRefund (re)submits a recorded refund, reading the order for its total.
-func (j *Job) submitRefund(ctx context.Context, client *wechatpay.Client, rec store.Record) (*wechatpay.Refund, error) {
-	total := payment.Fen(rec, "total")
+// submitRefund (re)submits a recorded refund.
+func (j *Job) submitRefund(ctx context.Context, client *wechatpay.Client, r *payment.Refund) (*wechatpay.Refund, error) {
+	total := r.Total
 	if total == 0 {
-		order, err := j.st.Get(ctx, payment.OrderKey(rec.Attrs[payment.AttrMchID], rec.Attrs[payment.AttrOutTradeNo]))
+		o, err := j.ledger.Attempt(ctx, r.Owner, r.OutTradeNo)
 		if err != nil {
 			return nil, err
 		}
-		total = payment.Fen(order, payment.AttrAmount)
+		total = o.Amount
 	}
-	req := wechatpay.RefundRequest{OutRefundNo: rec.Attrs[payment.AttrOutRefundNo], Reason: rec.Attrs["reason"], NotifyURL: j.opts.NotifyURL,
-		Amount: wechatpay.RefundAmount{Refund: payment.Fen(rec, payment.AttrAmount), Total: total, Currency: "CNY"}}
-	if txid := rec.Attrs[payment.AttrTransactionID]; txid != "" {
-		req.TransactionID = txid
+	req := wechatpay.RefundRequest{OutRefundNo: r.OutRefundNo, Reason: r.Reason, NotifyURL: j.opts.NotifyURL,
+		Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: total, Currency: "CNY"}}
+	if r.TransactionID != "" {
+		req.TransactionID = r.TransactionID
 	} else {
-		req.OutTradeNo = rec.Attrs[payment.AttrOutTradeNo]
+		req.OutTradeNo = r.OutTradeNo
 	}
 	return client.CreateRefund(ctx, req)
 }
@@ -124,18 +128,22 @@ func (j *Job) submitRefund(ctx context.Context, client *wechatpay.Client, rec st
 func (j *Job) lateRefund(ctx context.Context, rec store.Record, now time.Time, c *counters, lim *limiter) {
 	c.examined.Add(1)
 	log := j.log.With("key", rec.Key)
-	if j.refundAll && rec.Attrs[payment.AttrPrevState] == wechatpay.TradeStateClosed {
-		for _, raw := range payment.Conflicts(rec) {
-			var cx struct {
-				TransactionID string `json:"transaction_id"`
-				Amount        int64  `json:"amount"`
-			}
-			if json.Unmarshal(raw, &cx) != nil || cx.TransactionID == "" {
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		c.errors.Add(1)
+		log.Error("reconcile: decode order", "error", err.Error())
+		return
+	}
+	if j.refundAll && o.LateRefundsOwed {
+		for _, cx := range o.Conflicts {
+			if cx.Cause != payment.CausePaidAfterClose || cx.TransactionID == "" {
 				continue
 			}
-			if err := j.refundLate(ctx, rec, cx.TransactionID, cx.Amount, lim); err != nil {
-				if ctx.Err() == nil {
-					j.failed(ctx, rec, now, err, c, lim, log)
+			if err := j.refundLate(ctx, o, cx.TransactionID, cx.Amount, lim); err != nil {
+				if j.failure(ctx, err, c, lim, log) {
+					if _, err := j.ledger.Reschedule(ctx, o, now.Add(time.Minute), time.Time{}); err != nil {
+						log.Error("reconcile: reschedule late refunds", "error", err.Error())
+					}
 				}
 				return
 			}
@@ -143,9 +151,9 @@ func (j *Job) lateRefund(ctx context.Context, rec store.Record, now time.Time, c
 			log.Warn("reconcile refunded a payment made after the order closed", "transaction_id", cx.TransactionID, "amount", cx.Amount)
 		}
 	}
-	if _, err := j.ledger.Reschedule(ctx, rec, "", time.Time{}, time.Time{}); err != nil {
+	if _, err := j.ledger.LateRefundsDone(ctx, o); err != nil {
 		c.errors.Add(1)
-		log.Error("reconcile: unschedule late refunds", "error", err.Error())
+		log.Error("reconcile: record late refunds done", "error", err.Error())
 	}
 }
 
@@ -153,20 +161,18 @@ func (j *Job) lateRefund(ctx context.Context, rec store.Record, now time.Time, c
 // from the transaction, so repeating it can never refund twice.
 func LateRefundNo(transactionID string) string { return "LATE" + transactionID }
 
-func (j *Job) refundLate(ctx context.Context, order store.Record, txid string, amount int64, lim *limiter) error {
-	owner := order.Attrs[payment.AttrMchID]
+func (j *Job) refundLate(ctx context.Context, o *payment.Order, txid string, amount int64, lim *limiter) error {
 	no := LateRefundNo(txid)
 	// Recorded first, so the refund is followed (queried, applied) like any other; an
 	// earlier run's record is fine: submitting again is idempotent at WeChat Pay.
-	_, err := j.ledger.RecordRefundRequest(ctx, payment.RefundRequest{MchID: owner, OutRefundNo: no, OutTradeNo: outTradeNo(order), Amount: amount, Reason: "payment after the order closed", TransactionID: txid})
-	if err != nil && !errors.Is(err, store.ErrConditionFailed) {
+	if _, err := j.ledger.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: no, Amount: amount, Reason: "payment after the order closed", TransactionID: txid}); err != nil {
 		return err
 	}
 	if err := lim.wait(ctx); err != nil {
 		return err
 	}
-	client := payclient.ForOwner(j.client, owner)
-	_, err = client.CreateRefund(ctx, wechatpay.RefundRequest{TransactionID: txid, OutRefundNo: no, Reason: "订单已关闭后支付，自动退款 (paid after close)",
+	client := payclient.ForOwner(j.client, o.Owner)
+	_, err := client.CreateRefund(ctx, wechatpay.RefundRequest{TransactionID: txid, OutRefundNo: no, Reason: "订单已关闭后支付，自动退款 (paid after close)",
 		NotifyURL: j.opts.NotifyURL, Amount: wechatpay.RefundAmount{Refund: amount, Total: amount, Currency: "CNY"}})
 	if err != nil {
 		return err

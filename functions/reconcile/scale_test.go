@@ -10,6 +10,7 @@ import (
 
 	"github.com/paysls/wxpay/functions/reconcile"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/storetest"
@@ -44,9 +45,12 @@ func TestStoreReadsGrowWithDueNotTable(t *testing.T) {
 				defer wg.Done()
 				for i := range next {
 					no := fmt.Sprintf("OLD%09d", i)
-					_, err := h.st.Put(h.ctx, store.Record{Key: payment.OrderKey(h.cfg.MchID, no), Attrs: map[string]string{
-						payment.AttrState: wechatpay.TradeStateSuccess, payment.AttrAmount: "100", payment.AttrMchID: h.cfg.MchID,
-						payment.AttrOutTradeNo: no, payment.AttrTransactionID: "42" + no}}, store.Condition{Absent: true})
+					raw := h.st.(*paymenttest.Guard).Store // the table is filled by hand, not by the ledger
+					_, err := raw.Put(h.ctx, store.Record{Key: payment.OrderKey(h.cfg.MchID, no), Attrs: map[string]string{
+						// Written as a store record directly (a table to be left unread): the
+						// flat shape of records written before the typed ledger.
+						"state": wechatpay.TradeStateSuccess, "amount": "100", "mchid": h.cfg.MchID,
+						"out_trade_no": no, "transaction_id": "42" + no}}, store.Condition{Absent: true})
 					if err != nil {
 						t.Error(err)
 						return

@@ -4,6 +4,9 @@
 // scf_bootstrap that `make package` writes. Functions are found from
 // functions/*/cmd/lambda/main.go, so a new function is covered by adding its mains (and,
 // for a meaningful check, a probe in probes below). It also starts every build with
-// every setting it cannot honour (settings_test.go) and holds each build to what it
-// leaves out (builds_test.go).
+// every setting it cannot honour (settings_test.go), holds each build to what it
+// leaves out (builds_test.go), renders template.yaml and the Tencent files as their
+// tools would and starts the builds they deploy — the Lambda build, the SCF packages of
+// `make package` — with exactly that environment (render_test.go, firstdeploy_test.go),
+// and holds the handlers' routes to the deployments' (routes_test.go).
 package deploytest

@@ -24,6 +24,7 @@ var askFor = []struct {
 	{"STORE_URL=redis://127.0.0.1:9/0", "STORE_URL=redis://", []string{buildSCFWeb, buildSCFEvent, buildLocal}, false},
 	{"WXPAY_SECRET_ARN=arn:aws:secretsmanager:ap-east-1:123456789012:secret:wxpay-AbCdEf", "WXPAY_SECRET_ARN", []string{buildLambda, buildLocal}, false},
 	{"WXPAY_SECRET_SSM_PARAMETER=/wxpay/merchant", "WXPAY_SECRET_SSM_PARAMETER", []string{buildLambda, buildLocal}, false},
+	{"WXPAY_TENCENT_SECRET_NAME=wxpay-prod", "WXPAY_TENCENT_SECRET_NAME", []string{buildSCFWeb, buildSCFEvent, buildLocal}, false},
 	{"WXPAY_EVENT_BUS=wxpay", "WXPAY_EVENT_BUS", []string{buildLambda, buildLocal}, true},
 }
 

@@ -40,8 +40,8 @@ type Loader func(ctx context.Context, opts Options) (aws.Config, error)
 // FromEnv builds the configuration by hand from the environment: region from
 // AWS_REGION (or AWS_DEFAULT_REGION), credentials from AWS_ACCESS_KEY_ID /
 // AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, which Lambda sets from the function's
-// execution role for the life of the execution environment. Nothing else (files,
-// SSO, IMDS) is consulted.
+// execution role for the life of the execution environment, and AWS_ENDPOINT_URL
+// (tests). Nothing else (files, SSO, IMDS) is consulted.
 func FromEnv(_ context.Context, opts Options) (aws.Config, error) {
 	region := opts.Region
 	if region == "" {
@@ -58,6 +58,12 @@ func FromEnv(_ context.Context, opts Options) (aws.Config, error) {
 		cfg.Credentials = StaticCredentials(id, secret, os.Getenv("AWS_SESSION_TOKEN"))
 	default:
 		return aws.Config{}, errors.New("awsconf: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them from the function's role; a local build reads the AWS default chain instead)")
+	}
+	// AWS_ENDPOINT_URL, the SDKs' documented override of every service endpoint
+	// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
+	// never set on Lambda; deploytest points a Lambda build at moto with it.
+	if u := os.Getenv("AWS_ENDPOINT_URL"); u != "" {
+		cfg.BaseEndpoint = aws.String(u)
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("awsconf: AWS_REGION is not set (Lambda sets it; pass region= in the store URL elsewhere)")

@@ -24,8 +24,8 @@ import (
 // "secretsmanager", "events"), target the X-Amz-Target header
 // ("AmazonSSM.GetParameter"); endpoint, when not "", replaces the regional endpoint
 // (https://docs.aws.amazon.com/general/latest/gr/rande.html; China regions end in
-// amazonaws.com.cn). An error names the service's error type and message, never the
-// request.
+// amazonaws.com.cn), else cfg.BaseEndpoint does (AWS_ENDPOINT_URL). An error names
+// the service's error type and message, never the request.
 func CallJSON(ctx context.Context, cfg aws.Config, endpoint, service, target string, in any) ([]byte, error) {
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("no AWS region")
@@ -33,6 +33,9 @@ func CallJSON(ctx context.Context, cfg aws.Config, endpoint, service, target str
 	url := "https://" + service + "." + cfg.Region + ".amazonaws.com/"
 	if strings.HasPrefix(cfg.Region, "cn-") {
 		url = "https://" + service + "." + cfg.Region + ".amazonaws.com.cn/"
+	}
+	if endpoint == "" && cfg.BaseEndpoint != nil {
+		endpoint = *cfg.BaseEndpoint // AWS_ENDPOINT_URL
 	}
 	if endpoint != "" {
 		url = strings.TrimRight(endpoint, "/") + "/"

@@ -55,60 +55,73 @@ type Bundle struct {
 	PublicURL          string
 }
 
-// bundleFromLookup reads the bundle settings. Malformed values are errors naming the
-// variable; unset ones take their defaults.
-func bundleFromLookup(lookup func(string) (string, bool), c *Config) []error {
+// bundleFromLookup reads the bundle settings, recording in c.Sources where each came
+// from (its variable, or "default"). Malformed values are errors naming the variable;
+// unset ones keep what the keys dir gave, else their defaults. The keys dir's
+// identity secrets (APIv2 key, AppSecret) are taken from the environment only when
+// identityFromEnv.
+func bundleFromLookup(lookup func(string) (string, bool), c *Config, identityFromEnv bool) []error {
 	var errs []error
 	get := func(env string) string {
 		v, _ := lookup(env)
 		return strings.TrimSpace(v)
 	}
 	b := &c.Bundle
-	if v, ok := lookup(EnvAPIToken); ok && strings.TrimSpace(v) != "" {
-		b.APIToken = NewSecret([]byte(strings.TrimSpace(v)))
-		c.Sources["APIToken"] = EnvAPIToken
+	secret := func(dst *Secret, field, env string) {
+		if v := get(env); v != "" {
+			*dst = NewSecret([]byte(v))
+			c.Sources[field] = env
+		}
 	}
-	if v, ok := lookup(EnvWebhookSecret); ok && strings.TrimSpace(v) != "" {
-		b.WebhookSecret = NewSecret([]byte(strings.TrimSpace(v)))
-		c.Sources["WebhookSecret"] = EnvWebhookSecret
+	secret(&b.APIToken, "APIToken", EnvAPIToken)
+	secret(&b.WebhookSecret, "WebhookSecret", EnvWebhookSecret)
+	if identityFromEnv {
+		secret(&b.AppSecret, "AppSecret", EnvAppSecret)
+		secret(&c.APIv2Key, "APIv2Key", EnvAPIv2Key)
 	}
-	if v, ok := lookup(EnvAppSecret); ok && strings.TrimSpace(v) != "" {
-		b.AppSecret = NewSecret([]byte(strings.TrimSpace(v)))
-		c.Sources["AppSecret"] = EnvAppSecret
+	// text sets a string setting from its variable, else keeps what it has, else def.
+	text := func(dst *string, field, env, def string) {
+		switch v := get(env); {
+		case v != "":
+			*dst = v
+			c.Sources[field] = env
+		case *dst == "" && def != "":
+			*dst = def
+			c.Sources[field] = SourceDefault
+		}
 	}
-	if v, ok := lookup(EnvAPIv2Key); ok && strings.TrimSpace(v) != "" {
-		c.APIv2Key = NewSecret([]byte(strings.TrimSpace(v)))
-		c.Sources["APIv2Key"] = EnvAPIv2Key
-	}
-	if v := get(EnvWebhookURL); v != "" {
-		b.WebhookURL = v
-	}
-	b.EventBus = or(get(EnvEventBus), b.EventBus)
-	b.OAuthBase = or(get(EnvOAuthBase), or(b.OAuthBase, DefaultOAuthBase))
-	b.OAuthAuthorizeBase = or(get(EnvOAuthAuthorizeBase), or(b.OAuthAuthorizeBase, DefaultOAuthAuthorizeBase))
-	b.SubMchID = or(get(EnvSubMchID), b.SubMchID)
-	b.SubAppID = or(get(EnvSubAppID), b.SubAppID)
-	b.MerchantName = or(get(EnvMerchantName), b.MerchantName)
-	b.PublicURL = strings.TrimRight(or(get(EnvPublicURL), b.PublicURL), "/")
-	flag := func(env string, dst *bool) {
+	text(&b.WebhookURL, "WebhookURL", EnvWebhookURL, "")
+	text(&b.EventBus, "EventBus", EnvEventBus, "")
+	text(&b.OAuthBase, "OAuthBase", EnvOAuthBase, DefaultOAuthBase)
+	text(&b.OAuthAuthorizeBase, "OAuthAuthorizeBase", EnvOAuthAuthorizeBase, DefaultOAuthAuthorizeBase)
+	text(&b.SubMchID, "SubMchID", EnvSubMchID, "")
+	text(&b.SubAppID, "SubAppID", EnvSubAppID, "")
+	text(&b.MerchantName, "MerchantName", EnvMerchantName, "")
+	text(&b.PublicURL, "PublicURL", EnvPublicURL, "")
+	b.PublicURL = strings.TrimRight(b.PublicURL, "/")
+	flag := func(field, env string, dst *bool) {
 		switch v := strings.ToLower(get(env)); v {
 		case "":
+			c.Sources[field] = SourceDefault
 		case "1", "true", "yes", "on":
 			*dst = true
+			c.Sources[field] = env
 		case "0", "false", "no", "off":
 			*dst = false
+			c.Sources[field] = env
 		default:
 			errs = append(errs, fmt.Errorf("config: %s=%q: want 1 or 0", env, v))
 		}
 	}
-	flag(EnvPartner, &b.Partner)
-	flag(EnvRefundLatePayments, &b.RefundLatePayments)
+	flag("Partner", EnvPartner, &b.Partner)
+	flag("RefundLatePayments", EnvRefundLatePayments, &b.RefundLatePayments)
 	if v := get(EnvTrustedProxies); v != "" {
 		p, err := ParseTrustedProxies(v)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("config: %s: %w", EnvTrustedProxies, err))
 		}
 		b.TrustedProxies = p
+		c.Sources["TrustedProxies"] = EnvTrustedProxies
 	}
 	if v := get(EnvOrderTTL); v != "" {
 		d, err := time.ParseDuration(v)
@@ -116,12 +129,88 @@ func bundleFromLookup(lookup func(string) (string, bool), c *Config) []error {
 			errs = append(errs, fmt.Errorf("config: %s=%q: want a Go duration of at least 1m, e.g. 2h", EnvOrderTTL, v))
 		} else {
 			b.OrderTTL = d
+			c.Sources["OrderTTL"] = EnvOrderTTL
 		}
 	}
 	if b.OrderTTL == 0 {
 		b.OrderTTL = DefaultOrderTTL
 	}
+	if _, ok := c.Sources["OrderTTL"]; !ok {
+		c.Sources["OrderTTL"] = SourceDefault
+	}
 	return errs
+}
+
+// SourceDefault is the source of a setting nothing set.
+const SourceDefault = "default"
+
+// Setting is one setting in force, for a start-up banner: its variable, its value as
+// it may be printed (a secret only says whether it is set), and where it came from.
+type Setting struct {
+	Name   string // the environment variable that sets it
+	Value  string
+	Source string // the variable itself, "default", "keys dir …", a flag, …
+}
+
+// Settings lists the settings in force (not the WeChat Pay identity), in a fixed
+// order, each with its source. Unset optional settings are listed as "(unset)".
+func (c Config) Settings() []Setting {
+	b := c.Bundle
+	onOff := func(v bool) string {
+		if v {
+			return "on"
+		}
+		return "off"
+	}
+	secret := func(s Secret) string {
+		if s.IsZero() {
+			return "(unset)"
+		}
+		return "(set, " + fmt.Sprint(s.Len()) + " bytes)"
+	}
+	orUnset := func(v string) string {
+		if v == "" {
+			return "(unset)"
+		}
+		return v
+	}
+	proxies := make([]string, len(b.TrustedProxies))
+	for i, p := range b.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	rows := []struct{ field, env, value string }{
+		{"NotifyURL", EnvNotifyURL, orUnset(c.NotifyURL)},
+		{"APIBase", EnvAPIBase, c.APIBase},
+		{"APIToken", EnvAPIToken, secret(b.APIToken)},
+		{"WebhookURL", EnvWebhookURL, orUnset(b.WebhookURL)},
+		{"WebhookSecret", EnvWebhookSecret, secret(b.WebhookSecret)},
+		{"EventBus", EnvEventBus, orUnset(b.EventBus)},
+		{"Partner", EnvPartner, onOff(b.Partner)},
+		{"SubMchID", EnvSubMchID, orUnset(b.SubMchID)},
+		{"SubAppID", EnvSubAppID, orUnset(b.SubAppID)},
+		{"TrustedProxies", EnvTrustedProxies, orUnset(strings.Join(proxies, ","))},
+		{"OrderTTL", EnvOrderTTL, b.OrderTTL.String()},
+		{"RefundLatePayments", EnvRefundLatePayments, onOff(b.RefundLatePayments)},
+		{"PublicURL", EnvPublicURL, orUnset(b.PublicURL)},
+		{"MerchantName", EnvMerchantName, orUnset(b.MerchantName)},
+		{"OAuthBase", EnvOAuthBase, b.OAuthBase},
+		{"OAuthAuthorizeBase", EnvOAuthAuthorizeBase, b.OAuthAuthorizeBase},
+		{"AppSecret", EnvAppSecret, secret(b.AppSecret)},
+	}
+	out := make([]Setting, 0, len(rows))
+	for _, r := range rows {
+		src, ok := c.Sources[r.field]
+		switch {
+		case !ok && strings.HasPrefix(r.value, "(unset)"):
+			src = "-"
+		case !ok:
+			src = SourceDefault
+		case src == r.env:
+			src = "environment"
+		}
+		out = append(out, Setting{Name: r.env, Value: r.value, Source: src})
+	}
+	return out
 }
 
 // ParseTrustedProxies parses a comma-separated list of CIDRs or single addresses.
@@ -147,11 +236,4 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,6 +1,9 @@
-// Package config is the one place the merchant configuration comes from: environment
-// variables (what Lambda, SCF and containers provide) or a keys directory (what
-// `wxpay sim --keys-dir` writes). It keeps values raw — as the user set them — so that
+// Package config is the one place the configuration comes from, in every mode (a
+// deployed function, `wxpay serve` with or without the simulator, the CLI): a keys
+// directory (what `wxpay sim --keys-dir` writes, or a merchant's own files) or a secret
+// store supplies identity and secrets, the environment supplies the settings (Load,
+// LoadKeysDir; FromEnv is Load of $WXPAY_KEYS_DIR). Config.Sources and Settings say
+// where each value came from. It keeps values raw — as the user set them — so that
 // `wxpay doctor` can say precisely what is wrong with each; the helpers parse on use.
 //
 // Environment variables:
@@ -84,6 +87,11 @@ type Config struct {
 	NotifyURL string
 	APIBase   string
 
+	// StorePassword, from a secret store's store_password, is the password of a Redis
+	// STORE_URL that carries none (shared/host puts it in), so the URL in the function's
+	// plain environment holds no secret.
+	StorePassword Secret
+
 	// Bundle holds the settings of the bundle's own features (order API token, merchant
 	// events, OAuth, partner mode, trusted proxies); see bundle.go.
 	Bundle Bundle
@@ -122,18 +130,44 @@ func (c Config) Source(field string) string {
 	return "not set"
 }
 
-// FromEnv reads the configuration from the environment, then merges over it what the
-// secret stores given hold (secretsource.go). Missing variables leave fields
-// empty (doctor reports them); the error lists unreadable files and contradictions,
-// and the Config holds whatever could be read.
-func FromEnv(secrets ...SecretSource) (Config, error) { return fromLookup(os.LookupEnv, secrets...) }
+// FromEnv reads the configuration from the environment (and the keys dir
+// WXPAY_KEYS_DIR names, which the WXPAY_* variables override), then merges over it
+// what the secret stores given hold (secretsource.go). Missing variables leave
+// fields empty (doctor reports them); the error lists unreadable files and
+// contradictions, and the Config holds whatever could be read.
+func FromEnv(secrets ...SecretSource) (Config, error) {
+	return load("", os.LookupEnv, true, secrets)
+}
+
+// Load is the one loader of every mode: the keys dir (keysDir, else $WXPAY_KEYS_DIR),
+// the WXPAY_* identity variables and the secret stores given supply identity and
+// secrets, the environment supplies the settings (notify_url, API base, webhook,
+// partner mode, trusted proxies, order lifetime, …). Config.Sources and Settings say
+// where each value came from.
+func Load(keysDir string, secrets ...SecretSource) (Config, error) {
+	return load(keysDir, os.LookupEnv, true, secrets)
+}
+
+// LoadKeysDir is Load for an identity that must come from keysDir alone: a simulator's,
+// whose keys the simulator signs and verifies with. The WeChat Pay identity variables
+// (WXPAY_MCHID, WXPAY_PRIVATE_KEY, WXPAY_APIV3_KEY, …) and secret stores are not mixed
+// in; the bundle's own secrets (WXPAY_API_TOKEN, WXPAY_WEBHOOK_SECRET) and every
+// setting still come from the environment.
+func LoadKeysDir(keysDir string) (Config, error) { return load(keysDir, os.LookupEnv, false, nil) }
 
 func fromLookup(lookup func(string) (string, bool), secrets ...SecretSource) (Config, error) {
+	return load("", lookup, true, secrets)
+}
+
+func load(keysDir string, lookup func(string) (string, bool), identityFromEnv bool, secrets []SecretSource) (Config, error) {
 	var c Config
 	var errs []error
-	if dir, ok := lookup(EnvKeysDir); ok && dir != "" {
+	if keysDir == "" {
+		keysDir, _ = lookup(EnvKeysDir)
+	}
+	if keysDir != "" {
 		var err error
-		if c, err = FromKeysDir(dir); err != nil {
+		if c, err = FromKeysDir(keysDir); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -157,12 +191,29 @@ func fromLookup(lookup func(string) (string, bool), secrets ...SecretSource) (Co
 			c.Sources[field] = env + " " + p
 		}
 	}
+	// Settings: from the environment in every mode.
+	str(&c.NotifyURL, "NotifyURL", EnvNotifyURL)
+	str(&c.APIBase, "APIBase", EnvAPIBase)
+	if c.APIBase == "" {
+		c.APIBase = DefaultAPIBase
+	}
+	if identityFromEnv {
+		errs = append(errs, identityFromLookup(lookup, &c, str, file)...)
+	}
+	errs = append(errs, bundleFromLookup(lookup, &c, identityFromEnv)...)
+	if identityFromEnv {
+		errs = append(errs, applySecretSources(lookup, &c, secrets)...) // secretsource.go
+	}
+	return c, errors.Join(errs...)
+}
+
+// identityFromLookup reads the WeChat Pay identity variables over what the keys dir gave.
+func identityFromLookup(lookup func(string) (string, bool), c *Config, str func(*string, string, string), file func(*[]byte, string, string)) []error {
+	var errs []error
 	str(&c.MchID, "MchID", EnvMchID)
 	str(&c.AppID, "AppID", EnvAppID)
 	str(&c.MerchantSerial, "MerchantSerial", EnvMerchantSerial)
 	str(&c.PlatformPublicKeyID, "PlatformPublicKeyID", EnvPlatformPublicKeyID)
-	str(&c.NotifyURL, "NotifyURL", EnvNotifyURL)
-	str(&c.APIBase, "APIBase", EnvAPIBase)
 	file(&c.MerchantCert, "MerchantCert", EnvMerchantCertFile)
 	// Platform keys are public: given inline (Lambda/SCF environment, where files are
 	// awkward) or as a file, not both.
@@ -203,12 +254,7 @@ func fromLookup(lookup func(string) (string, bool), secrets ...SecretSource) (Co
 		c.APIv3Key = NewSecret([]byte(v))
 		c.Sources["APIv3Key"] = EnvAPIv3Key
 	}
-	if c.APIBase == "" {
-		c.APIBase = DefaultAPIBase
-	}
-	errs = append(errs, bundleFromLookup(lookup, &c)...)
-	errs = append(errs, applySecretSources(lookup, &c, secrets)...) // secretsource.go
-	return c, errors.Join(errs...)
+	return errs
 }
 
 // unescapePEM turns a PEM pasted into a one-line variable (Lambda console, SCF, .env

@@ -2,8 +2,8 @@ package config
 
 import "fmt"
 
-// Secret stores read at run time (AWS Secrets Manager, SSM SecureString; see
-// shared/secrets). The deployment passes where the secrets are — an ARN or a
+// Secret stores read at run time (AWS Secrets Manager, SSM SecureString: see
+// shared/secrets; Tencent Cloud SSM: shared/secrets/tencentssm). The deployment passes where the secrets are — an ARN or a
 // parameter name — never the secrets themselves, so they stay out of the function's
 // plain environment; FromEnv asks every source it is given and merges what each
 // returns over the environment.
@@ -19,11 +19,14 @@ type SecretValues struct {
 	AppSecret     Secret
 	// PlatformPublicKey is public, but travels with the secrets for convenience.
 	PlatformPublicKey []byte
+	// StorePassword is the Redis password of STORE_URL (Config.StorePassword).
+	StorePassword Secret
 }
 
 // SecretSource is a secret store FromEnv consults when a program passes it: a
-// function's main lists the sources its build contains (shared/secrets for AWS
-// Secrets Manager and SSM), so what a binary can read is what its main imports.
+// function's main lists the sources its build contains (secrets.Source for AWS
+// Secrets Manager and SSM, tencentssm.Source for Tencent Cloud SSM), so what a binary
+// can read is what its main imports.
 type SecretSource struct {
 	// Name names the store in errors ("AWS Secrets Manager / SSM").
 	Name string
@@ -72,6 +75,7 @@ func (c *Config) MergeSecrets(from string, v SecretValues) {
 	set(&c.Bundle.APIToken, v.APIToken, "APIToken")
 	set(&c.Bundle.WebhookSecret, v.WebhookSecret, "WebhookSecret")
 	set(&c.Bundle.AppSecret, v.AppSecret, "AppSecret")
+	set(&c.StorePassword, v.StorePassword, "StorePassword")
 	if len(v.PlatformPublicKey) > 0 {
 		c.PlatformPublicKey = v.PlatformPublicKey
 		c.Sources["PlatformPublicKey"] = from

@@ -26,6 +26,8 @@ type API struct {
 	Store store.Store
 	// Token is the bearer token (WXPAY_API_TOKEN); empty refuses every request.
 	Token []byte
+	// Marker records a resend on the event's record (the ledger).
+	Marker Marker
 	// Deliverer, when set, attempts a resent event at once (else the next delivery run
 	// sends it).
 	Deliverer *Deliverer
@@ -169,7 +171,15 @@ func (a *API) resend(w http.ResponseWriter, r *http.Request, id string) {
 	if _, _, ok := a.find(w, r, id); !ok {
 		return
 	}
-	if _, err := Resend(r.Context(), a.Store, id, a.now()); err != nil {
+	m := a.Marker
+	if m == nil && a.Deliverer != nil {
+		m = a.Deliverer.Marker
+	}
+	if m == nil {
+		apiauth.Error(w, http.StatusServiceUnavailable, "NOT_CONFIGURED", "this deployment cannot record a resend", "")
+		return
+	}
+	if _, err := Resend(r.Context(), a.Store, m, id, a.now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+strconv.Quote(id), "")
 			return

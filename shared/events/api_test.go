@@ -33,7 +33,7 @@ func TestAPIListsShowsAndResends(t *testing.T) {
 		ids = append(ids, putWithEvent(t, st, k, now).ID)
 	}
 	mux := http.NewServeMux()
-	(&events.API{Store: st, Token: []byte("tok")}).Routes(mux)
+	(&events.API{Store: st, Marker: storeMarker{st}, Token: []byte("tok")}).Routes(mux)
 
 	if code, _ := call(t, mux, http.MethodGet, "/events?undelivered=1", ""); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
@@ -127,7 +127,7 @@ func TestDeliverDueGrace(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
 	defer srv.Close()
 	clock := now.Add(time.Second)
-	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return clock }, Grace: 5 * time.Second}
+	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return clock }, Grace: 5 * time.Second}
 	if res, _ := d.DeliverDue(context.Background()); res.Delivered != 0 || hits != 0 {
 		t.Fatalf("an event 1 s old was taken from its recorder: %+v", res)
 	}

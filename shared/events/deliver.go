@@ -3,42 +3,26 @@ package events
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/internal/judgment"
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/webhook"
 )
 
-// Headers of a webhook delivery.
+// Headers of a webhook delivery (package webhook defines the scheme). Wxpay-Event-Id is
+// not covered by the signature: receivers de-duplicate by the signed body's id.
 const (
-	HeaderEventID   = "Wxpay-Event-Id"
-	HeaderSignature = "Wxpay-Signature"
+	HeaderEventID   = webhook.HeaderEventID
+	HeaderSignature = webhook.HeaderSignature
 )
-
-// Sign is the Wxpay-Signature value for body at t: "t=<unix>,v1=<hex HMAC-SHA256(secret,
-// t + "." + body)>" — Stripe's scheme, so merchants know how to verify it.
-func Sign(secret []byte, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + mac(secret, ts, body)
-}
-
-func mac(secret []byte, ts string, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(ts))
-	m.Write([]byte("."))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
 
 // Sink receives events. Send returns nil once the event is acknowledged.
 type Sink interface {
@@ -59,11 +43,15 @@ func (e *SendError) Error() string {
 }
 func (e *SendError) Unwrap() error { return e.Err }
 
-// Webhook POSTs events to a URL, signed with the webhook secret. Any 2xx acknowledges.
+// Webhook POSTs events to a URL, signed with the webhook secret (webhook.Sign). Any
+// 2xx acknowledges. Redirects are not followed: a 3xx is a failed attempt naming the
+// Location, because a client following a 301/302/303 re-sends as a bodiless GET, and a
+// page answering that GET with 200 would mark the event delivered while its body
+// never arrived.
 type Webhook struct {
 	URL    string
 	Secret []byte
-	HTTP   *http.Client // a client with a 10 s timeout when nil
+	HTTP   *http.Client // a client with a 10 s timeout when nil; its redirect policy is replaced
 	Now    func() time.Time
 }
 
@@ -80,21 +68,35 @@ func (w *Webhook) Send(ctx context.Context, ev Event, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "wxpay-events/1")
 	req.Header.Set(HeaderEventID, ev.ID)
-	req.Header.Set(HeaderSignature, Sign(w.Secret, now(), body))
-	hc := w.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := hc.Do(req)
+	req.Header.Set(HeaderSignature, webhook.Sign(body, now(), w.Secret))
+	resp, err := w.client().Do(req)
 	if err != nil {
 		return &SendError{Err: err}
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	if resp.StatusCode/100 != 2 {
-		return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("%q", bytes.TrimSpace(snippet))}
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode/100 == 3:
+		loc := resp.Header.Get("Location")
+		if u, err := resp.Location(); err == nil {
+			loc = u.String() // resolved against the webhook URL
+		}
+		return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("redirect to %q is not a delivery (the event's body does not follow a redirect): set %s to the URL that answers the POST itself",
+			loc, config.EnvWebhookURL)}
 	}
-	return nil
+	return &SendError{Status: resp.StatusCode, Err: fmt.Errorf("%q", bytes.TrimSpace(snippet))}
+}
+
+// client is w.HTTP (or a default) that hands back every redirect as the answer.
+func (w *Webhook) client() *http.Client {
+	c := http.Client{Timeout: 10 * time.Second}
+	if w.HTTP != nil {
+		c = *w.HTTP
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
 }
 
 // Backoff is the delay before attempt n+1 after n failed attempts: 30 s doubling to a
@@ -114,10 +116,13 @@ const GiveUpAfter = 72 * time.Hour
 
 // Deliverer sends owed events and records the outcome on their records.
 type Deliverer struct {
-	Store store.Store
-	Sink  Sink // nil: events accumulate until a sink is configured
-	Now   func() time.Time
-	Log   *slog.Logger
+	Store store.Store // lists the outbox
+	// Marker records each outcome on the event's record: the ledger (payment.Ledger),
+	// the only writer of the records events live on.
+	Marker Marker
+	Sink   Sink // nil: events accumulate until a sink is configured
+	Now    func() time.Time
+	Log    *slog.Logger
 	// Backoff is the delay before the next attempt after n failed ones; nil: Backoff.
 	// (`wxpay serve --retry-scale` shortens it for tests and the soak.)
 	Backoff func(n int) time.Duration
@@ -195,9 +200,16 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 	if d.Sink == nil {
 		return res, rec, nil
 	}
+	if d.Marker == nil {
+		return res, rec, errors.New("events: the deliverer has no Marker to record outcomes with (wire the ledger)")
+	}
+	causal := judgment.CausalEvents.On()
 	now := d.now()
 	for _, e := range Owed(rec) {
 		if !force && (e.NextAt.After(now) || e.Attempts == 0 && now.Sub(e.CreatedAt) < d.Grace) {
+			if causal {
+				break // a record's events go in sequence: nothing after one held back
+			}
 			continue // not due, or young enough to be its recorder's to send
 		}
 		body, err := json.Marshal(Payload(rec, e.Event))
@@ -236,6 +248,9 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 		if err != nil {
 			return res, rec, err
 		}
+		if sendErr != nil && causal {
+			break // the later events of this record wait for this one
+		}
 	}
 	return res, rec, nil
 }
@@ -245,16 +260,13 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 // recorded a delivery.
 func (d *Deliverer) mark(ctx context.Context, rec store.Record, e Entry) (store.Record, error) {
 	for range 8 {
-		attrs := cloneAttrs(rec.Attrs)
 		if cur, ok := rec.Attrs[e.Attr]; ok {
 			var old Entry
 			if json.Unmarshal([]byte(cur), &old) == nil && !old.DeliveredAt.IsZero() {
 				return rec, nil // another deliverer got there first
 			}
 		}
-		attrs[e.Attr] = Encode(e)
-		idx, since := Placement(attrs)
-		out, err := d.Store.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
+		out, err := d.Marker.MarkEvent(ctx, rec, e)
 		if err == nil {
 			return out, nil
 		}
@@ -289,8 +301,9 @@ func Payload(rec store.Record, ev Event) Event {
 	return ev
 }
 
-// Resend makes an event owed again, due now (POST /events/{id}/resend).
-func Resend(ctx context.Context, st store.Store, id string, now time.Time) (Entry, error) {
+// Resend makes an event owed again, due now (POST /events/{id}/resend), recording it
+// through m.
+func Resend(ctx context.Context, st store.Store, m Marker, id string, now time.Time) (Entry, error) {
 	key, attr, err := Locate(id)
 	if err != nil {
 		return Entry{}, err
@@ -306,10 +319,7 @@ func Resend(ctx context.Context, st store.Store, id string, now time.Time) (Entr
 		}
 		e.Attr, e.Key = attr, key
 		e.DeliveredAt, e.NextAt = time.Time{}, now.UTC()
-		attrs := cloneAttrs(rec.Attrs)
-		attrs[attr] = Encode(e)
-		idx, since := Placement(attrs)
-		_, err = st.Update(ctx, key, store.Change{Set: map[string]string{attr: attrs[attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
+		_, err = m.MarkEvent(ctx, rec, e)
 		if err == nil {
 			return e, nil
 		}
@@ -320,51 +330,9 @@ func Resend(ctx context.Context, st store.Store, id string, now time.Time) (Entr
 	return Entry{}, fmt.Errorf("events: resend %s: too much contention", id)
 }
 
-func cloneAttrs(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// Errors of VerifySignature.
-var (
-	ErrNoSignature       = errors.New("events: Wxpay-Signature lacks t= or v1=")
-	ErrTooOld            = errors.New("events: Wxpay-Signature timestamp outside the tolerance (a replay, or a clock off)")
-	ErrSignatureMismatch = errors.New("events: Wxpay-Signature does not match the body (wrong WXPAY_WEBHOOK_SECRET, or the body was changed)")
-)
-
-// VerifySignature is the receiving side of Sign, for merchants' Go code and this
-// repository's tests: header is Wxpay-Signature, body the exact bytes received; the
-// timestamp must be within tolerance of now, and the MAC is compared in constant time.
-func VerifySignature(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	t, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || sig == "" {
-		return ErrNoSignature
-	}
-	if now.Sub(time.Unix(t, 0)).Abs() > tolerance {
-		return ErrTooOld
-	}
-	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
-		return ErrSignatureMismatch
-	}
-	return nil
 }

@@ -8,10 +8,12 @@
 // On the record an event is one attribute, evt_<suffix>, holding its JSON Entry (the
 // event and its delivery state). Delivery marks the entry with a version-conditioned
 // write: two deliverers racing send at most one extra copy of the same id, which
-// merchants de-duplicate by Wxpay-Event-Id.
+// merchants de-duplicate by the id in the signed body (package webhook).
 package events
 
 import (
+	"context"
+	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -20,18 +22,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/store"
 )
 
 // Event types.
 const (
-	OrderPaid       = "order.paid"
-	OrderRefunded   = "order.refunded"
-	OrderClosed     = "order.closed"
-	OrderReview     = "order.review"
-	RefundSucceeded = "refund.succeeded"
-	RefundFailed    = "refund.failed"
+	OrderPaid     = "order.paid"
+	OrderRefunded = "order.refunded"
+	OrderClosed   = "order.closed"
+	OrderReview   = "order.review"
+	// OrderReviewResolved: a person marked a REVIEW resolved (who, note); money is
+	// never edited by it.
+	OrderReviewResolved = "order.review_resolved"
+	RefundSucceeded     = "refund.succeeded"
+	RefundFailed        = "refund.failed"
 )
 
 // IndexOutbox is the pending index of records that owe an event.
@@ -57,6 +62,11 @@ type Event struct {
 // Entry is an event as kept on its record, with its delivery state.
 type Entry struct {
 	Event
+	// Seq orders the events of one record: the transition that records an event gives
+	// it the record's next number, so delivery follows the order transitions happened
+	// in, whatever their timestamps (a virtual clock makes ties common). 0 for events
+	// recorded before sequences existed (ordered by time, then id).
+	Seq int64 `json:"seq,omitempty"`
 	// Attempts counts delivery attempts so far.
 	Attempts int `json:"attempts,omitempty"`
 	// NextAt is when the next attempt is due (zero once delivered or abandoned).
@@ -80,15 +90,29 @@ func (e Entry) Owed() bool { return e.DeliveredAt.IsZero() && !e.NextAt.IsZero()
 var keyCodec = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // New builds the event of a transition on record key, as the attribute (name, value)
-// the transition's write sets. The event is due for delivery at now.
+// the transition's write sets. The event is due for delivery at now. Its id is random;
+// records that carry a sequence use NewSeq.
 func New(key, typ string, now time.Time, data any) (attr, value string, ev Event, err error) {
+	return build(key, typ, strings.ToLower(rand.Text()[:16]), 0, now, data) // a-z2-7: unique on its record, URL-safe
+}
+
+// NewSeq is New for the seq-th event of record key (1, 2, …): its id and attribute
+// derive from the sequence, so they are deterministic and the record's events sort in
+// the order they were recorded. The id stays unique because it embeds the key.
+func NewSeq(key, typ string, seq int64, now time.Time, data any) (attr, value string, ev Event, err error) {
+	if seq <= 0 {
+		return "", "", Event{}, fmt.Errorf("events: sequence %d of %s must be positive", seq, typ)
+	}
+	return build(key, typ, fmt.Sprintf("%010d", seq), seq, now, data)
+}
+
+func build(key, typ, suffix string, seq int64, now time.Time, data any) (attr, value string, ev Event, err error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return "", "", Event{}, fmt.Errorf("events: encode %s data: %w", typ, err)
 	}
-	suffix := strings.ToLower(randid.Alnum(12))
 	ev = Event{ID: "evt_" + suffix + "." + keyCodec.EncodeToString([]byte(key)), Type: typ, CreatedAt: now.UTC(), Data: raw}
-	b, err := json.Marshal(Entry{Event: ev, NextAt: now.UTC()})
+	b, err := json.Marshal(Entry{Event: ev, Seq: seq, NextAt: now.UTC()})
 	if err != nil {
 		return "", "", Event{}, fmt.Errorf("events: encode %s: %w", typ, err)
 	}
@@ -112,8 +136,9 @@ func Locate(id string) (key, attr string, err error) {
 	return string(k), AttrPrefix + suffix, nil
 }
 
-// Entries decodes every event kept on rec, oldest first. Malformed attributes are
-// skipped (they cannot have been written by New).
+// Entries decodes every event kept on rec, in the order they were recorded (by
+// sequence; unsequenced ones by time, then id). Malformed attributes are skipped (they
+// cannot have been written by New).
 func Entries(rec store.Record) []Entry {
 	var out []Entry
 	for name, v := range rec.Attrs {
@@ -128,6 +153,12 @@ func Entries(rec store.Record) []Entry {
 		out = append(out, e)
 	}
 	slices.SortFunc(out, func(a, b Entry) int {
+		if a.Seq != b.Seq && judgment.CausalEvents.On() {
+			if a.Seq < b.Seq {
+				return -1
+			}
+			return 1
+		}
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
@@ -158,6 +189,25 @@ func Encode(e Entry) string {
 // job acts on it when "due", so it never pulls a record's outbox position earlier.
 const PassivePrefix = "billday_"
 
+// ListPrefix names the other passive listings (e.g. the records in REVIEW): found by
+// listing the index, never acted on when "due".
+const ListPrefix = "list_"
+
+// Passive reports whether index is a passive listing.
+func Passive(index string) bool {
+	return strings.HasPrefix(index, PassivePrefix) || strings.HasPrefix(index, ListPrefix)
+}
+
+// Marker writes an event's delivery state (e, as encoded by Encode into attribute
+// e.Attr) onto the record holding it, conditioned on rec's version, and places the
+// record where Placement says. A lost race fails with a *store.ConditionFailedError
+// carrying the record as it is now. The records that carry events are money records,
+// written only by their ledger (shared/payment), which implements Marker; the
+// deliverer and the events API never write a record themselves.
+type Marker interface {
+	MarkEvent(ctx context.Context, rec store.Record, e Entry) (store.Record, error)
+}
+
 // Placement is the pending index a record with these attributes belongs in, and its
 // position: the outbox while an event is owed, else the record's own schedule
 // (sched_index at sched_at), else none (""). In the outbox the position is the earliest
@@ -168,14 +218,22 @@ const PassivePrefix = "billday_"
 func Placement(attrs map[string]string) (index string, since time.Time) {
 	var first time.Time
 	for _, e := range Entries(store.Record{Attrs: attrs}) {
-		if e.Owed() && (first.IsZero() || e.NextAt.Before(first)) {
+		if !e.Owed() {
+			continue
+		}
+		if judgment.CausalEvents.On() {
+			// Delivered in sequence: the record is due when its first owed event is.
+			first = e.NextAt
+			break
+		}
+		if first.IsZero() || e.NextAt.Before(first) {
 			first = e.NextAt
 		}
 	}
 	idx, at := Schedule(attrs)
 	switch {
 	case !first.IsZero():
-		if idx != "" && !strings.HasPrefix(idx, PassivePrefix) && at.Before(first) {
+		if idx != "" && !Passive(idx) && at.Before(first) {
 			first = at
 		}
 		return IndexOutbox, first

@@ -2,9 +2,6 @@ package events_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -19,6 +16,7 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
+	"github.com/paysls/wxpay/shared/webhook"
 )
 
 func openStore(t *testing.T) store.Store {
@@ -46,21 +44,10 @@ func putWithEvent(t *testing.T, st store.Store, key string, now time.Time) event
 	return ev
 }
 
-// verify is the merchant's side: the 10-line verifier the README shows.
+// verify is the merchant's side: package webhook, as the README shows.
 func verify(secret, header string, body []byte) bool {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(part, "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(ts + "." + string(body)))
-	return hmac.Equal([]byte(hex.EncodeToString(m.Sum(nil))), []byte(sig))
+	_, err := webhook.Verify(body, header, 0, []byte(secret))
+	return err == nil
 }
 
 func TestDeliverSignedThenBackToSchedule(t *testing.T) {
@@ -85,7 +72,7 @@ func TestDeliverSignedThenBackToSchedule(t *testing.T) {
 	}))
 	defer srv.Close()
 	clock := now
-	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("whsec")}, Now: func() time.Time { return clock }}
+	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("whsec")}, Now: func() time.Time { return clock }}
 	clock = now.Add(time.Second)
 	res, err := d.DeliverDue(ctx)
 	if err != nil || res.Failed != 1 || res.Delivered != 0 {
@@ -110,13 +97,13 @@ func TestDeliverSignedThenBackToSchedule(t *testing.T) {
 	if rec.Pending != "orders" || len(events.Owed(rec)) != 0 {
 		t.Fatalf("delivered record must return to its own schedule: pending %q owed %d", rec.Pending, len(events.Owed(rec)))
 	}
-	if _, err := events.Resend(ctx, st, ev.ID, clock); err != nil {
+	if _, err := events.Resend(ctx, st, storeMarker{st}, ev.ID, clock); err != nil {
 		t.Fatal(err)
 	}
 	if rec, _ = st.Get(ctx, "order/1900000001/ORDER-1"); rec.Pending != events.IndexOutbox {
 		t.Fatalf("resend must put the record back in the outbox: %q", rec.Pending)
 	}
-	if _, err := events.Resend(ctx, st, "evt_nope.aaaa", clock); err == nil {
+	if _, err := events.Resend(ctx, st, storeMarker{st}, "evt_nope.aaaa", clock); err == nil {
 		t.Fatal("resend of an unknown event succeeded")
 	}
 }
@@ -143,7 +130,7 @@ func TestConcurrentDeliverers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return now.Add(time.Second) }}
+			d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return now.Add(time.Second) }}
 			if _, err := d.DeliverDue(ctx); err != nil {
 				t.Error(err)
 			}
@@ -172,28 +159,69 @@ func TestLocateRejectsForgedIDs(t *testing.T) {
 	}
 }
 
-func TestVerifySignature(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	body := []byte(`{"id":"evt_x"}`)
-	good := events.Sign([]byte("whsec"), now, body)
-	cases := []struct {
-		name   string
-		secret string
-		header string
-		body   []byte
-		at     time.Time
-		want   error
-	}{
-		{"good", "whsec", good, body, now.Add(time.Minute), nil},
-		{"wrong secret", "other", good, body, now, events.ErrSignatureMismatch},
-		{"body changed", "whsec", good, []byte(`{"id":"evt_y"}`), now, events.ErrSignatureMismatch},
-		{"too old", "whsec", good, body, now.Add(6 * time.Minute), events.ErrTooOld},
-		{"no v1", "whsec", "t=1800000000", body, now, events.ErrNoSignature},
-		{"garbage", "whsec", "v1=abc", body, now, events.ErrNoSignature},
+// storeMarker records delivery marks straight on the store: these tests' records are
+// not money records (the ledger is the Marker of those).
+type storeMarker struct{ st store.Store }
+
+func (m storeMarker) MarkEvent(ctx context.Context, rec store.Record, e events.Entry) (store.Record, error) {
+	attrs := map[string]string{}
+	for k, v := range rec.Attrs {
+		attrs[k] = v
 	}
-	for _, c := range cases {
-		if err := events.VerifySignature([]byte(c.secret), c.header, c.body, c.at, 5*time.Minute); err != c.want {
-			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+	attrs[e.Attr] = events.Encode(e)
+	idx, since := events.Placement(attrs)
+	return m.st.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
+}
+
+// A record's events go out in their sequence — not by timestamp (here all equal) or by
+// id — and one that fails holds back the later ones until it is delivered.
+func TestDeliveryFollowsTheSequence(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC()
+	key := "order/1900000001/SEQ0000001"
+	attrs := map[string]string{}
+	for i, typ := range []string{events.OrderPaid, events.RefundSucceeded, events.OrderRefunded} {
+		attr, val, _, err := events.NewSeq(key, typ, int64(i+1), now, map[string]any{"n": i})
+		if err != nil {
+			t.Fatal(err)
 		}
+		attrs[attr] = val
+	}
+	idx, since := events.Placement(attrs)
+	rec, err := st.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	fail := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.Header.Get(events.HeaderEventID))
+		if fail {
+			fail = false
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	clock := now
+	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return clock }}
+	res, rec, err := d.DeliverRecord(ctx, rec, false)
+	if err != nil || res.Failed != 1 || res.Delivered != 0 || len(got) != 1 {
+		t.Fatalf("first pass: %+v %v, %d sent", res, err, len(got))
+	}
+	clock = clock.Add(time.Hour)
+	if res, _, err = d.DeliverRecord(ctx, rec, false); err != nil || res.Delivered != 3 {
+		t.Fatalf("second pass: %+v %v", res, err)
+	}
+	var want []string
+	for _, e := range events.Entries(rec) {
+		want = append(want, e.ID)
+	}
+	want = append([]string{want[0]}, want...)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("sent %v, want %v", got, want)
 	}
 }

@@ -10,9 +10,10 @@
 //
 //	lambda    AWS Lambda (shared/host/awslambda): DynamoDB, bbolt; Secrets Manager/SSM;
 //	          webhook or EventBridge; AWS credentials from the Lambda environment only
-//	scfweb    Tencent SCF web function, HTTP on :9000 (shared/host/scfweb): Redis, bbolt
+//	scfweb    Tencent SCF web function, HTTP on :9000 (shared/host/scfweb): Redis, bbolt;
+//	          Tencent Cloud SSM; webhook
 //	scfevent  Tencent SCF event function on the Go1 runtime (shared/host/scfevent):
-//	          timer events for jobs, API gateway / function URL events for HTTP
+//	          timer events for jobs, API gateway / function URL events for HTTP; as scfweb
 //	local     a plain server, or one run of a job (LocalHTTP, LocalJobs): every store,
 //	          secret source and sink, AWS credentials through the SDK's default chain
 //
@@ -26,8 +27,9 @@
 //   - the body is exactly the bytes the client sent: gateway base64 bodies are
 //     decoded, never re-encoded or re-marshalled (signatures cover these bytes);
 //   - r.RemoteAddr is the gateway's source IP (a bare IP on Lambda and SCF,
-//     "ip:port" locally), and X-Forwarded-For is left exactly as sent, so a
-//     handler that needs the real client IP can choose which one to trust.
+//     "ip:port" locally; on an SCF web function only under TRUSTED_PROXIES, see
+//     scfweb), and X-Forwarded-For is left exactly as sent, so a handler that needs
+//     the real client IP can choose which one to trust.
 package host
 
 import (
@@ -152,7 +154,8 @@ func run(b Build, getenv func(string) string, environ []string, log *slog.Logger
 
 // start does what every function needs before its own part, in the order that lets
 // a misconfigured build fail fastest: the platform's contract, the settings this
-// build cannot honour, the configuration (and its secret stores), the store, the sink.
+// build cannot honour, the configuration (and its secret stores), the store (with the
+// secret's store_password), the sink.
 func start(b Build, getenv func(string) string, environ []string, log *slog.Logger) (Env, error) {
 	if b.Platform.Ready != nil {
 		if err := b.Platform.Ready(getenv); err != nil {
@@ -166,8 +169,12 @@ func start(b Build, getenv func(string) string, environ []string, log *slog.Logg
 	if err != nil {
 		return Env{}, err
 	}
+	storeURL, err := withStorePassword(getenv(envStoreURL), cfg.StorePassword)
+	if err != nil {
+		return Env{}, err
+	}
 	ctx := context.Background()
-	st, err := store.OpenURL(ctx, getenv(envStoreURL), b.Stores...)
+	st, err := store.OpenURL(ctx, storeURL, b.Stores...)
 	if err != nil {
 		return Env{}, err
 	}

@@ -17,8 +17,11 @@ const (
 	envSecretPrefix = "WXPAY_SECRET_" // every secret store's settings start so (WXPAY_SECRET_ARN, …)
 	envSecretARN    = "WXPAY_SECRET_ARN"
 	envSSMParameter = "WXPAY_SECRET_SSM_PARAMETER"
-	envEventBus     = "WXPAY_EVENT_BUS"
-	envWebhookURL   = "WXPAY_WEBHOOK_URL"
+	// envTencentSecret names a Tencent Cloud SSM secret (shared/secrets/tencentssm);
+	// its region and version settings ask for nothing without it.
+	envTencentSecret = "WXPAY_TENCENT_SECRET_NAME"
+	envEventBus      = "WXPAY_EVENT_BUS"
+	envWebhookURL    = "WXPAY_WEBHOOK_URL"
 )
 
 // The builds of a function: the folders under functions/<fn>/cmd.
@@ -47,6 +50,7 @@ var offers = []offer{
 	{envStoreURL, "rediss", "Redis store", []string{buildSCFWeb, buildSCFEvent, buildLocal}},
 	{envSecretARN, "", "AWS Secrets Manager secret source", []string{buildLambda, buildLocal}},
 	{envSSMParameter, "", "AWS SSM parameter secret source", []string{buildLambda, buildLocal}},
+	{envTencentSecret, "", "Tencent Cloud SSM secret source", []string{buildSCFWeb, buildSCFEvent, buildLocal}},
 	{envEventBus, "", "EventBridge event sink", []string{buildLambda, buildLocal}},
 	{envWebhookURL, "", "signed webhook sink", []string{buildLambda, buildSCFWeb, buildSCFEvent, buildLocal}},
 }
@@ -81,7 +85,7 @@ func checkSettings(b Build, getenv func(string) string, environ []string) error 
 	}
 	var secretVars []string
 	for _, kv := range environ {
-		if name, val, _ := strings.Cut(kv, "="); strings.HasPrefix(name, envSecretPrefix) && val != "" && !read[name] {
+		if name, val, _ := strings.Cut(kv, "="); (strings.HasPrefix(name, envSecretPrefix) || name == envTencentSecret) && val != "" && !read[name] {
 			secretVars = append(secretVars, name)
 		}
 	}

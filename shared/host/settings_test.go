@@ -62,6 +62,8 @@ func TestSettingsThisBuildCannotHonour(t *testing.T) {
 		{"a job has no web build", Build{Function: "reconcile", Platform: Platform{Build: "lambda", Run: func(Job, *slog.Logger) error { return nil }}, Stores: []store.Driver{dynamo}},
 			[]string{"STORE_URL=rediss://h:6379/0"},
 			"STORE_URL=rediss://…: this build (functions/reconcile/cmd/lambda) has no Redis store; functions/reconcile/cmd/scfevent and functions/reconcile/cmd/local have it"},
+		{"lambda given a Tencent SSM secret", lambdaNotify(), []string{"WXPAY_TENCENT_SECRET_NAME=wxpay-prod", "WXPAY_TENCENT_REGION=ap-guangzhou"},
+			"WXPAY_TENCENT_SECRET_NAME: this build (functions/notify/cmd/lambda) has no Tencent Cloud SSM secret source; functions/notify/cmd/scfweb, functions/notify/cmd/scfevent and functions/notify/cmd/local have it"},
 		{"an unknown secret store", lambdaNotify(), []string{"WXPAY_SECRET_TENCENT=wxpay/prod"},
 			"WXPAY_SECRET_TENCENT: this build (functions/notify/cmd/lambda) has no secret source that reads it"},
 		{"two at once, one line", scfWebNotify(), []string{"STORE_URL=dynamodb://t", "WXPAY_SECRET_SSM_PARAMETER=/wxpay"},

@@ -33,7 +33,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -153,7 +152,7 @@ func Generate() (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keysdir: platform key: %w", err)
 	}
-	mchid := "1900" + randid.Digits(6)
+	mchid := "1900" + randomFrom(digitChars, 6)
 	mcert, err := selfSigned(mk, "商户API证书 "+mchid, 5*365*24*time.Hour)
 	if err != nil {
 		return nil, err
@@ -162,18 +161,38 @@ func Generate() (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	v3, err := wechatpay.NewAPIv3Key(randid.Alnum(32))
+	v3, err := wechatpay.NewAPIv3Key(randomFrom(alnumChars, 32))
 	if err != nil {
 		return nil, err
 	}
 	return &Identity{
-		MchID: mchid, AppID: "wx" + strings.ToLower(randid.Alnum(16)),
+		MchID: mchid, AppID: "wx" + strings.ToLower(randomFrom(alnumChars, 16)),
 		MerchantKey: mk, MerchantSerial: wechatpay.CertificateSerial(mcert), MerchantCert: mcert,
 		PlatformCert: pcert, PlatformPublicKey: &pk.PublicKey,
-		PlatformPublicKeyID: wechatpay.PublicKeyIDPrefix + "01" + randid.Digits(30),
-		PlatformKey:         pk, APIv3Key: v3, APIv2Key: randid.Alnum(32),
+		PlatformPublicKeyID: wechatpay.PublicKeyIDPrefix + "01" + randomFrom(digitChars, 30),
+		PlatformKey:         pk, APIv3Key: v3, APIv2Key: randomFrom(alnumChars, 32),
 		AppSecret: newAppSecret(),
 	}, nil
+}
+
+const (
+	digitChars = "0123456789"
+	alnumChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+)
+
+// randomFrom draws n characters of set from crypto/rand (the APIv3 and APIv2 keys are
+// secrets), without bias.
+func randomFrom(set string, n int) string {
+	limit := 256 - 256%len(set)
+	out := make([]byte, 0, n)
+	var b [1]byte
+	for len(out) < n {
+		_, _ = rand.Read(b[:]) // crypto/rand never fails (Go 1.24+)
+		if int(b[0]) < limit {
+			out = append(out, set[int(b[0])%len(set)])
+		}
+	}
+	return string(out)
 }
 
 // newAppSecret looks like a WeChat AppSecret: 32 lower-case hex digits.
@@ -358,6 +377,24 @@ func Load(dir string) (*Identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// HasIdentity reports whether dir holds an identity (its mchid file): LoadOrCreate
+// creates one where it does not.
+func HasIdentity(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, FileMchID))
+	return err == nil
+}
+
+// IsSimulator reports whether dir holds a simulator's identity: one with the platform
+// private key (platform_private_key.pem), which only a simulator has — a merchant's
+// keys dir never does. Commands use it to talk to the simulator, not to WeChat Pay.
+func IsSimulator(dir string) bool {
+	if !HasIdentity(dir) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, FilePlatformKey))
+	return err == nil
 }
 
 // LoadOrCreate loads dir's identity, or generates and saves one when dir holds none

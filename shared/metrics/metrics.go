@@ -41,3 +41,20 @@ func Emit(ctx context.Context, log *slog.Logger, fn string, now time.Time, count
 	}
 	log.InfoContext(ctx, "metrics", attrs...)
 }
+
+// Count returns the log attributes that make one log line also the EMF record of one
+// count metric (no dimension): the line a person reads is the metric CloudWatch
+// counts, so the two can never disagree or be emitted twice.
+func Count(now time.Time, name string) []any {
+	return []any{
+		"_aws", map[string]any{
+			"Timestamp": now.UnixMilli(),
+			"CloudWatchMetrics": []map[string]any{{
+				"Namespace":  Namespace,
+				"Dimensions": [][]string{{}},
+				"Metrics":    []map[string]string{{"Name": name, "Unit": "Count"}},
+			}},
+		},
+		name, 1,
+	}
+}

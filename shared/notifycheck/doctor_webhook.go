@@ -3,15 +3,16 @@ package notifycheck
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/shared/randid"
+	"github.com/paysls/wxpay/shared/webhook"
 )
 
 // Merchant-event delivery headers: Wxpay-Signature is "t=<unix seconds>,v1=<hex
@@ -22,8 +23,10 @@ const (
 )
 
 // SignWebhook returns the Wxpay-Signature value for body sent at t: the bundle's own
-// scheme (events.Sign), so a receiver that accepts doctor's ping accepts real events.
-func SignWebhook(secret []byte, t time.Time, body []byte) string { return events.Sign(secret, t, body) }
+// scheme (webhook.Sign), so a receiver that accepts doctor's ping accepts real events.
+func SignWebhook(secret []byte, t time.Time, body []byte) string {
+	return webhook.Sign(body, t, secret)
+}
 
 // checkWebhook posts a signed "ping" event to WXPAY_WEBHOOK_URL, as the bundle posts
 // merchant events, and wants a 2xx: anything else the bundle would retry forever.
@@ -42,7 +45,7 @@ func (d *Doctor) checkWebhook(ctx context.Context) Check {
 			"set "+config.EnvWebhookSecret+" (or the keys dir file webhook_secret); the receiver checks Wxpay-Signature with it")
 	}
 	now := d.now()
-	id := "evt_doctor_" + randid.Alnum(16)
+	id := "evt_doctor_" + strings.ToLower(rand.Text()[:16])
 	body, _ := json.Marshal(map[string]any{
 		"id": id, "type": "ping", "created_at": now.UTC().Format(time.RFC3339),
 		"data": map[string]string{"message": "wxpay doctor: a signed test event; acknowledge it with any 2xx"},
@@ -56,7 +59,10 @@ func (d *Doctor) checkWebhook(ctx context.Context) Check {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderWebhookSignature, SignWebhook(b.WebhookSecret.Reveal(), now, body))
 	req.Header.Set(HeaderWebhookEventID, id)
-	resp, err := d.httpClient().Do(req)
+	hc := *d.httpClient()
+	// As the deliverer: a redirect is not a delivery (the event's body does not follow it).
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fail(name, fmt.Sprintf("%s is not reachable: %v", b.WebhookURL, err),
 			"确认商户服务在运行、地址可从函数所在网络访问", "make sure the receiver runs and is reachable from where the functions run")
@@ -64,6 +70,9 @@ func (d *Doctor) checkWebhook(ctx context.Context) Check {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if loc := resp.Header.Get("Location"); loc != "" {
+			b.WebhookURL += " (redirecting to " + loc + ": set the final URL)"
+		}
 		return fail(name, fmt.Sprintf("%s answered HTTP %d to a signed ping event: events would be retried, never acknowledged", b.WebhookURL, resp.StatusCode),
 			"接收端应校验 Wxpay-Signature（HMAC-SHA256(secret, t + \".\" + body)）后对任何事件（包括 type=ping）返回 2xx",
 			"the receiver should verify Wxpay-Signature (HMAC-SHA256(secret, t + \".\" + body)) and answer any event, type ping included, with a 2xx")

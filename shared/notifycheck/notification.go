@@ -16,11 +16,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/paysls/wxpay/shared/paysim"
 	"net/http"
 	"time"
 
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -142,6 +142,9 @@ type Message struct {
 }
 
 // Build makes the plaintext resource for ev, encrypts it and wraps it in the envelope.
+// fakeIDs makes the WeChat-shaped ids of a triggered notification (the simulator's).
+var fakeIDs = paysim.NewIDs(nil)
+
 func (s *Sender) Build(ev Event) (*Message, error) {
 	if err := wechatpay.ValidateOutTradeNo("out_trade_no", ev.OutTradeNo, 32); err != nil {
 		return nil, err
@@ -151,7 +154,7 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 	}
 	now := s.now().In(beijing)
 	if ev.TransactionID == "" {
-		ev.TransactionID = randid.TransactionID(now)
+		ev.TransactionID = fakeIDs.TransactionID(now)
 	}
 	var (
 		plaintext    any
@@ -160,7 +163,7 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 	switch ev.Type {
 	case wechatpay.EventTransactionSuccess:
 		if ev.OpenID == "" {
-			ev.OpenID = "o" + randid.Alnum(27)
+			ev.OpenID = fakeIDs.OpenID()
 		}
 		plaintext = wechatpay.Transaction{
 			AppID: s.AppID, MchID: s.MchID, OutTradeNo: ev.OutTradeNo, TransactionID: ev.TransactionID,
@@ -181,7 +184,7 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 			return nil, fmt.Errorf("refund amount %d fen must be between 1 and the order amount %d", refund, ev.Amount)
 		}
 		if ev.RefundID == "" {
-			ev.RefundID = randid.RefundID(now)
+			ev.RefundID = fakeIDs.RefundID(now)
 		}
 		switch ev.Type {
 		case wechatpay.EventRefundSuccess:

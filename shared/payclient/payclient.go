@@ -8,15 +8,12 @@
 package payclient
 
 import (
-	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/certcache"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -30,46 +27,37 @@ type Options struct {
 	AllowLoopbackNotifyURL bool
 }
 
-// Keys is the verification key set: configured keys first, then downloaded platform
-// certificates (nil Certs when the merchant credentials needed to download are missing).
-type Keys struct {
-	Static wechatpay.StaticKeys
-	Certs  *wechatpay.CertificateManager
-}
-
-// PublicKey implements wechatpay.KeyResolver.
-func (k *Keys) PublicKey(ctx context.Context, serial string) (*rsa.PublicKey, error) {
-	key, err := k.Static.PublicKey(ctx, serial)
-	if err == nil || k.Certs == nil || strings.HasPrefix(serial, wechatpay.PublicKeyIDPrefix) {
-		return key, err
-	}
-	return k.Certs.PublicKey(ctx, serial)
-}
-
-// VerificationKeys builds the key set from cfg. It fails only when nothing could
-// verify, or a configured key does not parse.
-func VerificationKeys(cfg config.Config, st store.Store, opts Options) (*Keys, error) {
+// VerificationKeys builds, from cfg, the key set answers and notifications are verified
+// with: the configured keys (platform public key, platform certificate), and — when the
+// merchant credentials to download with are there — platform certificates downloaded
+// lazily from /v3/certificates and cached in st. A Verifier's Keys resolves a serial in
+// one call (wechatpay.CertificateManager); nothing is downloaded here. It fails only when
+// nothing could verify, or a configured key does not parse.
+func VerificationKeys(cfg config.Config, st store.Store, opts Options) (wechatpay.KeyResolver, error) {
 	static, staticErr := cfg.PlatformKeys()
-	var certs *wechatpay.CertificateManager
-	if cfg.MchID != "" && cfg.MerchantSerial != "" && !cfg.PrivateKey.IsZero() {
-		signer, err := merchantSigner(cfg)
-		if err != nil {
-			return nil, err
+	if cfg.MchID == "" || cfg.MerchantSerial == "" || cfg.PrivateKey.IsZero() {
+		if staticErr != nil {
+			return nil, staticErr // nothing to verify with, or a configured key that does not parse
 		}
-		// Downloaded certificates are encrypted with the APIv3 key; with a bad key there is
-		// nothing to download with (the caller reports the key itself).
-		aead, err := v3AEAD(cfg)
-		if err != nil {
-			return &Keys{Static: static}, staticErr
-		}
-		downloader := &wechatpay.Client{BaseURL: cfg.APIBase, HTTP: httpClient(opts, 5*time.Second), Signer: signer, MchID: cfg.MchID}
-		certs = wechatpay.NewCertificateManager(downloader, aead, certcache.Store{Store: st, MchID: cfg.MchID})
-		certs.Bootstrap = static
+		return static, nil
 	}
-	if staticErr != nil && (certs == nil || len(cfg.PlatformCert) > 0 || len(cfg.PlatformPublicKey) > 0) {
-		return nil, staticErr // nothing to verify with, or a configured key that does not parse
+	signer, err := merchantSigner(cfg)
+	if err != nil {
+		return nil, err
 	}
-	return &Keys{Static: static, Certs: certs}, nil
+	// Downloaded certificates are encrypted with the APIv3 key; with a bad key there is
+	// nothing to download with (the caller reports the key itself).
+	aead, err := v3AEAD(cfg)
+	if err != nil {
+		return static, staticErr
+	}
+	if staticErr != nil && (len(cfg.PlatformCert) > 0 || len(cfg.PlatformPublicKey) > 0) {
+		return nil, staticErr // a configured key that does not parse
+	}
+	downloader := &wechatpay.Client{BaseURL: cfg.APIBase, HTTP: httpClient(opts, 5*time.Second), Signer: signer, MchID: cfg.MchID}
+	certs := wechatpay.NewCertificateManager(downloader, aead, certStore{st: st, mchid: cfg.MchID})
+	certs.Configured = static
+	return certs, nil
 }
 
 func v3AEAD(cfg config.Config) (*wechatpay.AEAD, error) {
@@ -98,7 +86,7 @@ func httpClient(opts Options, timeout time.Duration) *http.Client {
 // New builds the API client for cfg: direct mode, or partner mode (cfg.Bundle.Partner:
 // MchID/AppID are the service provider's sp_mchid/sp_appid; use ForSub per
 // sub-merchant). keys may be nil, then VerificationKeys is built here.
-func New(cfg config.Config, st store.Store, keys *Keys, opts Options) (*wechatpay.Client, error) {
+func New(cfg config.Config, st store.Store, keys wechatpay.KeyResolver, opts Options) (*wechatpay.Client, error) {
 	var errs []error
 	if cfg.MchID == "" {
 		errs = append(errs, fmt.Errorf("%s is not set", config.EnvMchID))

@@ -1,358 +1,572 @@
 package payment_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/boltstore"
+	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-func ledger(st store.Store) *payment.Ledger {
-	return &payment.Ledger{Store: st, Now: func() time.Time { return now }, Merchants: []string{"1900000001"}}
-}
+const mch = "1900000001"
 
-func get(t *testing.T, st store.Store, key string) store.Record {
+var now = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func openStore(t testing.TB) store.Store {
 	t.Helper()
-	rec, err := st.Get(context.Background(), key)
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rec
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
-func eventTypes(rec store.Record) []string {
+// logs collects the ledger's JSON log lines.
+type logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *logs) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(p)
+}
+
+// loud counts REVIEW alarms: ERROR lines carrying the PaymentReview metric.
+func (c *logs) loud() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, l := range bytes.Split(c.buf.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(l, &m) == nil && m["level"] == "ERROR" && m["PaymentReview"] == float64(1) && m["_aws"] != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func newLedger(t testing.TB) (*payment.Ledger, *logs) {
+	var lg logs
+	return &payment.Ledger{Store: openStore(t), Now: func() time.Time { return now }, Merchants: []string{mch},
+		Log: slog.New(slog.NewJSONHandler(&lg, nil))}, &lg
+}
+
+func order(t testing.TB, l *payment.Ledger, no string, amount int64) *payment.Order {
+	t.Helper()
+	o, err := l.CreateOrder(context.Background(), payment.NewOrder{MchID: mch, AppID: "wxapp", OrderID: no, Amount: amount, Scene: "native"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func paid(no, txid string, total int64) *wechatpay.Transaction {
+	return &wechatpay.Transaction{MchID: mch, AppID: "wxapp", OutTradeNo: no, TransactionID: txid,
+		TradeState: wechatpay.TradeStateSuccess, SuccessTime: "2026-11-23T18:00:00+08:00",
+		Amount: &wechatpay.Amount{Total: total, PayerTotal: total, Currency: "CNY"}}
+}
+
+func refunded(no, txid, refundNo, status string, amount int64) *wechatpay.RefundNotice {
+	return &wechatpay.RefundNotice{MchID: mch, OutTradeNo: no, TransactionID: txid, OutRefundNo: refundNo, RefundID: "503" + refundNo,
+		RefundStatus: status, Amount: wechatpay.RefundAmount{Refund: amount, Total: amount}}
+}
+
+func attempt(t testing.TB, l *payment.Ledger, no string) *payment.Order {
+	t.Helper()
+	o, err := l.Attempt(context.Background(), mch, no)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func eventTypes(rec store.Record) string {
 	var out []string
 	for _, e := range events.Entries(rec) {
 		out = append(out, e.Type)
 	}
-	slices.Sort(out)
-	return out
+	return strings.Join(out, ",")
 }
 
-// Issue 8 defect 1: A pays, B pays (REVIEW), C pays: every transaction stays on record,
-// and a retry of any of them writes nothing.
-func TestEveryTransactionIsKept(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	pendingOrder(t, st, "1900000001", "KEEPALL001", "100")
-	key := payment.OrderKey("1900000001", "KEEPALL001")
-	for i, txid := range []string{"4200000A", "4200000B", "4200000C"} {
-		r, err := l.ApplyTransaction(ctx, paid("1900000001", "KEEPALL001", txid, 100), "notify")
-		want := payment.Review
-		if i == 0 {
-			want = payment.Applied
-		}
-		if err != nil || r.Outcome != want || r.Event == nil {
-			t.Fatalf("%s: %v %v %v", txid, r.Outcome, r.Event, err)
-		}
+func apply(t testing.TB, l *payment.Ledger, tx *wechatpay.Transaction, want payment.Outcome) payment.Result {
+	t.Helper()
+	r, err := l.ApplyTransaction(context.Background(), tx, "notify")
+	if err != nil || r.Outcome != want {
+		t.Fatalf("apply %s: %v %v, want %v", tx.TransactionID, r.Outcome, err, want)
 	}
-	rec := get(t, st, key)
-	if rec.Attrs[payment.AttrTransactionID] != "4200000A" || len(payment.Conflicts(rec)) != 2 || rec.Attrs[payment.AttrState] != payment.StateReview {
-		t.Fatalf("record lost a payment: %+v", rec.Attrs)
-	}
-	for _, txid := range []string{"4200000A", "4200000B", "4200000C"} {
-		r, err := l.ApplyTransaction(ctx, paid("1900000001", "KEEPALL001", txid, 100), "notify")
-		if err != nil || r.Outcome != payment.Duplicate || r.Event != nil {
-			t.Fatalf("retry of %s: %v %v", txid, r.Outcome, err)
-		}
-	}
-	if again := get(t, st, key); again.Version != rec.Version {
-		t.Fatalf("retries rewrote the record: version %d → %d", rec.Version, again.Version)
-	}
-	if got := eventTypes(rec); fmt.Sprint(got) != "[order.paid order.review order.review]" {
-		t.Fatalf("events = %v", got)
-	}
+	return r
 }
 
-// Amount mismatch X (REVIEW) followed by Y keeps X and Y.
-func TestMismatchThenPaymentKeepsBoth(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	pendingOrder(t, st, "1900000001", "KEEPALL002", "100")
-	for _, tx := range []*wechatpay.Transaction{paid("1900000001", "KEEPALL002", "4200000X", 1), paid("1900000001", "KEEPALL002", "4200000Y", 100)} {
-		if r, err := l.ApplyTransaction(ctx, tx, "notify"); err != nil || r.Outcome != payment.Review {
-			t.Fatalf("%s: %v %v", tx.TransactionID, r.Outcome, err)
-		}
+func applyRefund(t testing.TB, l *payment.Ledger, n *wechatpay.RefundNotice, want payment.Outcome) payment.Result {
+	t.Helper()
+	r, err := l.ApplyRefund(context.Background(), n, "notify")
+	if err != nil || r.Outcome != want {
+		t.Fatalf("refund %s %s: %v %v, want %v", n.OutRefundNo, n.RefundStatus, r.Outcome, err, want)
 	}
-	rec := get(t, st, payment.OrderKey("1900000001", "KEEPALL002"))
-	if n := len(payment.Conflicts(rec)); n != 2 || rec.Attrs[payment.AttrTransactionID] != "" {
-		t.Fatalf("want both payments kept as conflicts, none taken as the payment: %d, %+v", n, rec.Attrs)
+	return r
+}
+
+// A pays, B pays (REVIEW), C pays: every transaction stays, the first cause is never
+// overwritten, every cause is listed, the review is loud once, and retries write
+// nothing.
+func TestEveryTransactionIsKeptAndReviewIsLoudOnce(t *testing.T) {
+	l, lg := newLedger(t)
+	order(t, l, "KEEPALL001", 100)
+	apply(t, l, paid("KEEPALL001", "4200000A", 100), payment.Applied)
+	apply(t, l, paid("KEEPALL001", "4200000B", 100), payment.Review)
+	apply(t, l, paid("KEEPALL001", "4200000C", 90), payment.Review)
+	o := attempt(t, l, "KEEPALL001")
+	if o.Status() != payment.StateReview || o.State != wechatpay.TradeStateSuccess || o.Payment.TransactionID != "4200000A" || len(o.Conflicts) != 2 {
+		t.Fatalf("order = %+v", o)
+	}
+	if c := o.Review.Causes; len(c) != 2 || c[0].Kind != payment.CauseSecondPayment || c[0].TransactionID != "4200000B" || c[1].TransactionID != "4200000C" {
+		t.Fatalf("causes = %+v", c)
+	}
+	if lg.loud() != 1 || eventTypes(o.Record()) != "order.paid,order.review" {
+		t.Fatalf("%d alarms, events %s; want 1 and order.paid,order.review", lg.loud(), eventTypes(o.Record()))
+	}
+	for _, txid := range []string{"4200000A", "4200000C", "4200000B"} {
+		apply(t, l, paid("KEEPALL001", txid, 100), payment.Duplicate)
+	}
+	if again := attempt(t, l, "KEEPALL001"); again.Record().Version != o.Record().Version {
+		t.Fatal("retries of known transactions wrote")
 	}
 }
 
-// Concurrent copies of two conflicting payments: no error (it used to be 500 on a
-// version race), both kept, one paid and one review event.
+// Each mismatch is typed; an amount mismatch keeps the order unpaid beneath its review.
+func TestCausesAreTyped(t *testing.T) {
+	l, _ := newLedger(t)
+	cases := []struct {
+		no   string
+		tx   func(*wechatpay.Transaction)
+		kind payment.CauseKind
+	}{
+		{"CAUSEAMT01", func(tx *wechatpay.Transaction) { tx.Amount.Total = 99 }, payment.CauseAmountMismatch},
+		{"CAUSEAPP01", func(tx *wechatpay.Transaction) { tx.AppID = "wxother" }, payment.CauseAppMismatch},
+	}
+	for _, c := range cases {
+		order(t, l, c.no, 100)
+		tx := paid(c.no, "42"+c.no, 100)
+		c.tx(tx)
+		r := apply(t, l, tx, payment.Review)
+		if r.Cause == nil || r.Cause.Kind != c.kind || r.Order.State != wechatpay.TradeStateNotPay || r.Order.Payment != nil {
+			t.Fatalf("%s: %+v", c.no, r.Order)
+		}
+	}
+	// Closed, then paid: paid_after_close; a close requested, then paid: the other kind.
+	order(t, l, "CAUSECLS01", 100)
+	if _, err := l.MarkClosed(context.Background(), payment.OrderKey(mch, "CAUSECLS01"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if r := apply(t, l, paid("CAUSECLS01", "42CLS", 100), payment.Review); r.Cause.Kind != payment.CausePaidAfterClose {
+		t.Fatalf("closed: %+v", r.Cause)
+	}
+	order(t, l, "CAUSEREQ01", 100)
+	if _, err := l.RequestClose(context.Background(), payment.OrderKey(mch, "CAUSEREQ01"), now.Add(5*time.Minute), "reprice"); err != nil {
+		t.Fatal(err)
+	}
+	if r := apply(t, l, paid("CAUSEREQ01", "42REQ", 100), payment.Review); r.Cause.Kind != payment.CausePaidAfterCloseRequested {
+		t.Fatalf("close requested: %+v", r.Cause)
+	}
+}
+
 func TestConcurrentConflictingPayments(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	pendingOrder(t, st, "1900000001", "RACE000001", "100")
+	l, lg := newLedger(t)
+	order(t, l, "RACE000001", 100)
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			txid := []string{"4200000P", "4200000Q"}[i%2]
-			if _, err := l.ApplyTransaction(ctx, paid("1900000001", "RACE000001", txid, 100), "notify"); err != nil {
+			if _, err := l.ApplyTransaction(context.Background(), paid("RACE000001", txid, 100), "notify"); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	rec := get(t, st, payment.OrderKey("1900000001", "RACE000001"))
-	if rec.Attrs[payment.AttrTransactionID] == "" || len(payment.Conflicts(rec)) != 1 || fmt.Sprint(eventTypes(rec)) != "[order.paid order.review]" {
-		t.Fatalf("record = %+v events %v", rec.Attrs, eventTypes(rec))
+	o := attempt(t, l, "RACE000001")
+	if o.Payment == nil || len(o.Conflicts) != 1 || eventTypes(o.Record()) != "order.paid,order.review" || lg.loud() != 1 {
+		t.Fatalf("order = %+v events %s, %d alarms", o, eventTypes(o.Record()), lg.loud())
 	}
 }
 
-// Issue 8 defect 3: results that can never succeed are ErrInvalid (notify answers 400).
 func TestInvalidResults(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	notPay := paid("1900000001", "INVALID001", "42", 100)
-	notPay.TradeState = wechatpay.TradeStateNotPay
-	noAmount := paid("1900000001", "INVALID002", "42", 100)
-	noAmount.Amount = nil
-	long := paid("1900000001", "X234567890123456789012345678901234", "42", 100)
-	for name, tx := range map[string]*wechatpay.Transaction{"not paid": notPay, "no amount": noAmount, "long out_trade_no": long} {
-		if _, err := l.ApplyTransaction(ctx, tx, "notify"); !errors.Is(err, payment.ErrInvalid) {
-			t.Errorf("%s: %v, want ErrInvalid", name, err)
-		}
+	l, _ := newLedger(t)
+	bad := paid("INVALID001", "", 100)
+	if _, err := l.ApplyTransaction(context.Background(), bad, "notify"); !errors.Is(err, payment.ErrInvalid) {
+		t.Fatalf("no transaction id: %v", err)
 	}
-	proc := &wechatpay.RefundNotice{MchID: "1900000001", OutRefundNo: "R1", RefundStatus: wechatpay.RefundStatusProcessing, Amount: wechatpay.RefundAmount{Refund: 1}}
-	if _, err := l.ApplyRefund(ctx, proc, "notify"); !errors.Is(err, payment.ErrInvalid) {
-		t.Errorf("PROCESSING refund: %v, want ErrInvalid", err)
-	}
-	page, _ := st.ListPending(ctx, events.IndexOutbox, store.ListOptions{})
-	if len(page.Records) != 0 {
-		t.Fatalf("invalid input wrote %d records", len(page.Records))
+	n := refunded("", "42", "RFINVALID1", wechatpay.RefundStatusSuccess, 10)
+	if _, err := l.ApplyRefund(context.Background(), n, "notify"); !errors.Is(err, payment.ErrInvalid) {
+		t.Fatalf("a refund naming no order: %v", err)
 	}
 }
 
-// Issue 8 defect 7: a foreign merchant's payment never becomes a paid order here.
 func TestForeignMerchantKeptForReview(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	tx := paid("1900000999", "FOREIGN001", "4200000F", 100)
-	r, err := l.ApplyTransaction(ctx, tx, "notify")
-	if err != nil || r.Outcome != payment.Review || r.Event == nil || r.Event.Type != events.OrderReview {
-		t.Fatalf("foreign: %+v %v", r, err)
+	l, lg := newLedger(t)
+	tx := paid("FOREIGN001", "4200000F", 100)
+	tx.MchID = "1900000109"
+	r := apply(t, l, tx, payment.Review)
+	if r.Cause.Kind != payment.CauseForeignMerchant || r.Record.Key != payment.ForeignKey("1900000109", "4200000F") {
+		t.Fatalf("foreign: %+v", r)
 	}
-	if _, err := st.Get(ctx, payment.OrderKey("1900000999", "FOREIGN001")); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("a paid order was created under the foreign merchant: %v", err)
+	apply(t, l, tx, payment.Duplicate)
+	if _, err := l.Attempt(context.Background(), "1900000109", "FOREIGN001"); !errors.Is(err, payment.ErrNotFound) {
+		t.Fatal("a foreign payment became an order")
 	}
-	if r, err := l.ApplyTransaction(ctx, tx, "notify"); err != nil || r.Outcome != payment.Duplicate {
-		t.Fatalf("repeat: %v %v", r.Outcome, err)
-	}
-	// Partner mode: the account is sp_mchid; a sub-merchant of ours is fine.
-	sub := paid("1900000001", "PARTNER001", "4200000S", 100)
-	sub.SpMchID, sub.SubMchID, sub.MchID = "1900000001", "1900000777", ""
-	if r, err := l.ApplyTransaction(ctx, sub, "notify"); err != nil || r.Outcome != payment.Applied {
-		t.Fatalf("partner payment: %v %v", r.Outcome, err)
+	if lg.loud() != 1 {
+		t.Fatalf("%d alarms", lg.loud())
 	}
 }
 
-// Issue 8 defect 2: SUCCESS then ABNORMAL goes to REVIEW once and keeps both; ABNORMAL
-// then SUCCESS is a legitimate sequence.
-func TestRefundResults(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	n := func(no, status string) *wechatpay.RefundNotice {
-		return &wechatpay.RefundNotice{MchID: "1900000001", OutTradeNo: "ORDERRF001", OutRefundNo: no, RefundID: "503" + no,
-			RefundStatus: status, Amount: wechatpay.RefundAmount{Refund: 40, Total: 100}}
-	}
-	if r, err := l.ApplyRefund(ctx, n("RF1", "SUCCESS"), "notify"); err != nil || r.Outcome != payment.Applied || r.Event.Type != events.RefundSucceeded {
-		t.Fatalf("success: %+v %v", r, err)
-	}
-	r, err := l.ApplyRefund(ctx, n("RF1", "ABNORMAL"), "notify")
-	if err != nil || r.Outcome != payment.Review {
-		t.Fatalf("abnormal after success: %v %v", r.Outcome, err)
-	}
-	rec := get(t, st, payment.RefundKey("1900000001", "RF1"))
-	for range 3 {
-		if r, err := l.ApplyRefund(ctx, n("RF1", "ABNORMAL"), "notify"); err != nil || r.Outcome != payment.Duplicate {
-			t.Fatalf("retry: %v %v", r.Outcome, err)
-		}
-		if r, err := l.ApplyRefund(ctx, n("RF1", "SUCCESS"), "notify"); err != nil || r.Outcome != payment.Duplicate {
-			t.Fatalf("retry of the original: %v %v", r.Outcome, err)
-		}
-	}
-	after := get(t, st, payment.RefundKey("1900000001", "RF1"))
-	if after.Version != rec.Version || after.Attrs[payment.AttrPrevState] != "SUCCESS" || len(payment.Conflicts(after)) != 1 {
-		t.Fatalf("retries must not rewrite; original kept: v%d→v%d %+v", rec.Version, after.Version, after.Attrs)
-	}
-	if r, err := l.ApplyRefund(ctx, n("RF2", "ABNORMAL"), "notify"); err != nil || r.Outcome != payment.Applied || r.Event.Type != events.RefundFailed {
-		t.Fatalf("abnormal: %+v %v", r, err)
-	}
-	if r, err := l.ApplyRefund(ctx, n("RF2", "SUCCESS"), "notify"); err != nil || r.Outcome != payment.Applied || r.Event.Type != events.RefundSucceeded {
-		t.Fatalf("abnormal then success must apply: %+v %v", r, err)
-	}
-}
-
-func paidOrder(t *testing.T, st store.Store, no string, amount int64) string {
-	t.Helper()
-	pendingOrder(t, st, "1900000001", no, fmt.Sprint(amount))
-	if _, err := ledger(st).ApplyTransaction(context.Background(), paid("1900000001", no, "42"+no, amount), "notify"); err != nil {
-		t.Fatal(err)
-	}
-	return payment.OrderKey("1900000001", no)
-}
-
-// Two concurrent refunds can never exceed the paid amount.
-func TestReserveRefundIsAtomic(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	key := paidOrder(t, st, "REFUNDS001", 100)
+// A refund requested through the API reserves its amount atomically: 20 concurrent
+// requests of 30 on an order of 100 leave at most 100 reserved.
+func TestRequestRefundIsAtomic(t *testing.T) {
+	l, _ := newLedger(t)
+	order(t, l, "RESERVE001", 100)
+	apply(t, l, paid("RESERVE001", "42RES", 100), payment.Applied)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	ok, over := 0, 0
-	won := ""
-	for i := range 10 {
+	ok := 0
+	for i := range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := l.ReserveRefund(ctx, key, fmt.Sprintf("RFA%03d", i), 30)
-			mu.Lock()
-			defer mu.Unlock()
+			o := attempt(t, l, "RESERVE001")
+			_, err := l.RequestRefund(context.Background(), o, payment.RefundRequest{OutRefundNo: fmt.Sprintf("RFRES%03d", i), Amount: 30})
 			switch {
 			case err == nil:
+				mu.Lock()
 				ok++
-				won = fmt.Sprintf("RFA%03d", i)
-			case errors.Is(err, payment.ErrOverRefund):
-				over++
-			default:
+				mu.Unlock()
+			case !errors.Is(err, payment.ErrOverRefund):
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if ok != 3 || over != 7 || payment.Fen(get(t, st, key), payment.AttrRefundReserved) != 90 {
-		t.Fatalf("ok=%d over=%d reserved=%d", ok, over, payment.Fen(get(t, st, key), payment.AttrRefundReserved))
+	if o := attempt(t, l, "RESERVE001"); ok != 3 || o.Reserved() != 90 {
+		t.Fatalf("%d refunds accepted, %d reserved; want 3 and 90", ok, o.Reserved())
 	}
-	if r, err := l.ReserveRefund(ctx, key, won, 30); err != nil || r.Outcome != payment.Duplicate {
-		t.Fatalf("same out_refund_no again: %v %v", r.Outcome, err)
+	// The same request again is the same refund; another amount under its number is not.
+	o := attempt(t, l, "RESERVE001")
+	var first string
+	for _, line := range o.Refunds {
+		first = line.OutRefundNo
+		break
 	}
-	if _, err := l.ReserveRefund(ctx, key, won, 20); !errors.Is(err, payment.ErrRefundConflict) {
-		t.Fatalf("same out_refund_no, other amount: %v", err)
+	if _, err := l.RequestRefund(context.Background(), o, payment.RefundRequest{OutRefundNo: first, Amount: 30}); err != nil {
+		t.Fatalf("repeat: %v", err)
+	}
+	if _, err := l.RequestRefund(context.Background(), o, payment.RefundRequest{OutRefundNo: first, Amount: 10}); !errors.Is(err, payment.ErrRefundConflict) {
+		t.Fatalf("another amount: %v", err)
 	}
 }
 
-// Refunds that add up to the order make it REFUND with one order.refunded event; a
-// closed refund releases its reservation.
-func TestRefundsSyncToOrder(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	key := paidOrder(t, st, "REFUNDS002", 100)
-	for _, no := range []string{"RFB1", "RFB2", "RFB3"} {
-		if _, err := l.ReserveRefund(ctx, key, no, 50); err != nil && no != "RFB3" {
+// Refund results on the refund: SUCCESS then ABNORMAL is a contradiction kept for
+// review (loud once, first cause kept); ABNORMAL then SUCCESS is legitimate. The order
+// takes the settled refund and announces order.refunded once.
+func TestRefundResults(t *testing.T) {
+	l, lg := newLedger(t)
+	order(t, l, "RFORDER001", 100)
+	apply(t, l, paid("RFORDER001", "42RF1", 100), payment.Applied)
+	applyRefund(t, l, refunded("RFORDER001", "42RF1", "RF0001", wechatpay.RefundStatusAbnormal, 100), payment.Applied)
+	applyRefund(t, l, refunded("RFORDER001", "42RF1", "RF0001", wechatpay.RefundStatusSuccess, 100), payment.Applied)
+	applyRefund(t, l, refunded("RFORDER001", "42RF1", "RF0001", wechatpay.RefundStatusSuccess, 100), payment.Duplicate)
+	r := applyRefund(t, l, refunded("RFORDER001", "42RF1", "RF0001", wechatpay.RefundStatusClosed, 100), payment.Review)
+	if r.Cause.Kind != payment.CauseRefundContradicts {
+		t.Fatalf("cause %+v", r.Cause)
+	}
+	applyRefund(t, l, refunded("RFORDER001", "42RF1", "RF0001", wechatpay.RefundStatusClosed, 100), payment.Duplicate)
+	o := attempt(t, l, "RFORDER001")
+	if o.Status() != wechatpay.TradeStateRefund || o.Refunded() != 100 || eventTypes(o.Record()) != "order.paid,refund.failed,refund.succeeded,order.refunded" {
+		t.Fatalf("order %s refunded %d events %s", o.Status(), o.Refunded(), eventTypes(o.Record()))
+	}
+	if lg.loud() != 1 {
+		t.Fatalf("%d alarms", lg.loud())
+	}
+}
+
+// A refund seen before its payment waits on its order (recorded to hold it): when the
+// payment arrives the order is REFUND and its events read paid, refunded.
+func TestRefundBeforePayment(t *testing.T) {
+	l, _ := newLedger(t)
+	applyRefund(t, l, refunded("EARLY00001", "42EARLY", "RFEARLY1", wechatpay.RefundStatusSuccess, 800), payment.Applied)
+	o := attempt(t, l, "EARLY00001")
+	if !o.Unknown || len(o.Refunds) != 1 || o.Refunded() != 0 || eventTypes(o.Record()) != "" {
+		t.Fatalf("before the payment: %+v events %q", o, eventTypes(o.Record()))
+	}
+	apply(t, l, paid("EARLY00001", "42EARLY", 800), payment.Applied)
+	o = attempt(t, l, "EARLY00001")
+	if o.Status() != wechatpay.TradeStateRefund || o.Refunded() != 800 || eventTypes(o.Record()) != "order.paid,refund.succeeded,order.refunded" {
+		t.Fatalf("after: %s %d %s", o.Status(), o.Refunded(), eventTypes(o.Record()))
+	}
+	rf, err := l.Refund(context.Background(), mch, "RFEARLY1")
+	if err != nil || rf.SyncOwed || rf.OutTradeNo != "EARLY00001" {
+		t.Fatalf("refund %+v %v", rf, err)
+	}
+}
+
+// Refunds beyond what the order was paid are kept as excess, the order in REVIEW; a
+// later result naming another order is a conflict on the refund, never a re-point.
+func TestRefundsJudgedAgainstTheirOrder(t *testing.T) {
+	l, lg := newLedger(t)
+	order(t, l, "OVER000001", 500)
+	apply(t, l, paid("OVER000001", "42OVER", 500), payment.Applied)
+	for i, amt := range []int64{500, 500, 400} {
+		applyRefund(t, l, refunded("OVER000001", "42OVER", fmt.Sprintf("RFOVER%d", i), wechatpay.RefundStatusSuccess, amt), []payment.Outcome{payment.Applied, payment.Review, payment.Review}[i])
+	}
+	o := attempt(t, l, "OVER000001")
+	if o.Status() != payment.StateReview || o.Refunded() != 500 || len(o.Refunds) != 3 || o.Review.Causes[0].Kind != payment.CauseRefundExceedsPaid || len(o.Review.Causes) != 2 {
+		t.Fatalf("order %+v", o)
+	}
+	if got := strings.Count(eventTypes(o.Record()), "order.refunded"); got != 1 {
+		t.Fatalf("%d order.refunded", got)
+	}
+	order(t, l, "OTHER00001", 300)
+	apply(t, l, paid("OTHER00001", "42OTH", 300), payment.Applied)
+	applyRefund(t, l, refunded("OVER000001", "42OVER", "RFMOVE1", wechatpay.RefundStatusAbnormal, 100), payment.Applied)
+	r := applyRefund(t, l, refunded("OTHER00001", "42OTH", "RFMOVE1", wechatpay.RefundStatusSuccess, 100), payment.Review)
+	if r.Cause.Kind != payment.CauseRefundNamesAnotherOrder || r.Refund.OutTradeNo != "OVER000001" {
+		t.Fatalf("re-pointed: %+v", r.Refund)
+	}
+	if other := attempt(t, l, "OTHER00001"); len(other.Refunds) != 0 || other.Status() != wechatpay.TradeStateSuccess {
+		t.Fatalf("the other order changed: %+v", other)
+	}
+	if lg.loud() != 2 { // the order's review, the refund's review
+		t.Fatalf("%d alarms", lg.loud())
+	}
+}
+
+// ResolveReview: an order.review_resolved event, the money state shown again, nothing
+// of money edited; a new cause afterwards opens a new review (loud again).
+func TestResolveReview(t *testing.T) {
+	l, lg := newLedger(t)
+	order(t, l, "RESOLVE001", 100)
+	apply(t, l, paid("RESOLVE001", "42RSA", 100), payment.Applied)
+	apply(t, l, paid("RESOLVE001", "42RSB", 100), payment.Review)
+	before := attempt(t, l, "RESOLVE001")
+	r, err := l.ResolveReview(context.Background(), before.Key(), "ops@shop", "refunded B by hand")
+	if err != nil || r.Outcome != payment.Applied || r.Event == nil || r.Event.Type != events.OrderReviewResolved {
+		t.Fatalf("resolve: %+v %v", r, err)
+	}
+	o := attempt(t, l, "RESOLVE001")
+	if o.Status() != wechatpay.TradeStateSuccess || o.Payment.TransactionID != "42RSA" || len(o.Conflicts) != 1 || len(o.Review.Causes) != 1 || o.Review.Resolutions[0].By != "ops@shop" {
+		t.Fatalf("after resolving: %+v", o)
+	}
+	if r, _ := l.ResolveReview(context.Background(), o.Key(), "ops@shop", "again"); r.Outcome != payment.Refused {
+		t.Fatalf("resolving a resolved review: %v", r.Outcome)
+	}
+	apply(t, l, paid("RESOLVE001", "42RSC", 100), payment.Review)
+	if o := attempt(t, l, "RESOLVE001"); o.Review.First().TransactionID != "42RSC" || lg.loud() != 2 {
+		t.Fatalf("new review: first %+v, %d alarms", o.Review.First(), lg.loud())
+	}
+}
+
+// Reviews lists every record in REVIEW without scanning: the review listing, and the
+// outbox entries whose schedule it is.
+func TestReviewsListing(t *testing.T) {
+	l, _ := newLedger(t)
+	for _, no := range []string{"LISTREV001", "LISTREV002", "LISTOK0001"} {
+		order(t, l, no, 100)
+		apply(t, l, paid(no, "42"+no, 100), payment.Applied)
+	}
+	apply(t, l, paid("LISTREV001", "42X1", 100), payment.Review)
+	apply(t, l, paid("LISTREV002", "42X2", 100), payment.Review)
+	applyRefund(t, l, refunded("LISTOK0001", "42LISTOK0001", "RFLIST1", wechatpay.RefundStatusSuccess, 100), payment.Applied)
+	applyRefund(t, l, refunded("LISTOK0001", "42LISTOK0001", "RFLIST1", wechatpay.RefundStatusClosed, 100), payment.Review)
+	// LISTREV002's events are delivered: it leaves the outbox for the review listing.
+	rec := attempt(t, l, "LISTREV002").Record()
+	for _, e := range events.Owed(rec) {
+		e.DeliveredAt, e.NextAt = now, time.Time{}
+		var err error
+		if rec, err = l.MarkEvent(context.Background(), rec, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	notice := func(no, status string) *wechatpay.RefundNotice {
-		return &wechatpay.RefundNotice{MchID: "1900000001", OutTradeNo: "REFUNDS002", OutRefundNo: no, RefundID: "5" + no,
-			RefundStatus: status, Amount: wechatpay.RefundAmount{Refund: 50, Total: 100}}
+	if rec.Pending != payment.IndexReview {
+		t.Fatalf("delivered review record sits in %q", rec.Pending)
 	}
-	if _, err := l.RecordRefundRequest(ctx, payment.RefundRequest{MchID: "1900000001", OutRefundNo: "RFB1", OutTradeNo: "REFUNDS002", Amount: 50}); err != nil {
+	var got []string
+	if err := l.Reviews(context.Background(), func(it payment.ReviewItem) error { got = append(got, it.Key); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	for _, step := range []struct{ no, status string }{{"RFB1", "SUCCESS"}, {"RFB2", "CLOSED"}} {
-		if _, err := l.ApplyRefund(ctx, notice(step.no, step.status), "notify"); err != nil {
-			t.Fatal(err)
+	want := []string{payment.OrderKey(mch, "LISTREV002"), payment.OrderKey(mch, "LISTREV001"), payment.RefundKey(mch, "RFLIST1")}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("reviews %v, want %v", got, want)
+	}
+}
+
+// A record's events carry a sequence: with one timestamp (a frozen clock) they still
+// read, and are delivered, in the order recorded.
+func TestEventsFollowTheirSequence(t *testing.T) {
+	l, _ := newLedger(t)
+	order(t, l, "SEQUENCE01", 100)
+	apply(t, l, paid("SEQUENCE01", "42SEQ", 100), payment.Applied)
+	for i := range 5 {
+		applyRefund(t, l, refunded("SEQUENCE01", "42SEQ", fmt.Sprintf("RFSEQ%d", i), wechatpay.RefundStatusSuccess, 20), payment.Applied)
+	}
+	es := events.Entries(attempt(t, l, "SEQUENCE01").Record())
+	for i, e := range es {
+		if e.Seq != int64(i+1) || !strings.HasPrefix(e.ID, fmt.Sprintf("evt_%010d.", i+1)) {
+			t.Fatalf("event %d: seq %d id %s", i, e.Seq, e.ID)
 		}
 	}
-	rec := get(t, st, key)
-	if rec.Attrs[payment.AttrState] != wechatpay.TradeStateRefund || payment.Fen(rec, payment.AttrRefundReserved) != 50 || payment.Fen(rec, payment.AttrRefundSettled) != 50 {
-		t.Fatalf("after one success and one closed: %+v", rec.Attrs)
-	}
-	if _, err := l.ReserveRefund(ctx, key, "RFB4", 50); err != nil {
-		t.Fatalf("the closed refund's 50 must be refundable again: %v", err)
-	}
-	if _, err := l.ApplyRefund(ctx, notice("RFB4", "SUCCESS"), "notify"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.ApplyRefund(ctx, notice("RFB4", "SUCCESS"), "notify"); err != nil {
-		t.Fatal(err)
-	}
-	rec = get(t, st, key)
-	if got := fmt.Sprint(eventTypes(rec)); got != "[order.paid order.refunded]" || payment.Fen(rec, payment.AttrRefundSettled) != 100 {
-		t.Fatalf("events %s settled %d", got, payment.Fen(rec, payment.AttrRefundSettled))
-	}
-	if r := get(t, st, payment.RefundKey("1900000001", "RFB4")); r.Attrs[payment.AttrOrderSync] != "" {
-		t.Fatalf("order sync still owed: %+v", r.Attrs)
+	if got := eventTypes(attempt(t, l, "SEQUENCE01").Record()); got != "order.paid,refund.succeeded,refund.succeeded,refund.succeeded,refund.succeeded,refund.succeeded,order.refunded" {
+		t.Fatalf("events %s", got)
 	}
 }
 
-// Paid after close, and paid after a close was requested: REVIEW, never silently paid.
-func TestPaidAfterClose(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	l.RefundLatePayments = true
-	pendingOrder(t, st, "1900000001", "LATEPAY001", "100")
-	pendingOrder(t, st, "1900000001", "LATEPAY002", "100")
-	k1, k2 := payment.OrderKey("1900000001", "LATEPAY001"), payment.OrderKey("1900000001", "LATEPAY002")
-	if r, err := l.MarkClosed(ctx, k1, "reconcile"); err != nil || r.Outcome != payment.Applied || r.Event.Type != events.OrderClosed {
-		t.Fatalf("close: %+v %v", r, err)
+// Store calls, measured: a notification is one read and at most one write; a repeat
+// is the read alone.
+func TestStoreCallsPerNotification(t *testing.T) {
+	l, _ := newLedger(t)
+	counting := &storetest.Counting{Store: l.Store}
+	l.Store = counting
+	order(t, l, "CALLS00001", 100)
+	step := func(name string, reads, writes int64, f func()) {
+		t.Helper()
+		r0, w0 := counting.Reads.Load(), counting.Writes.Load()
+		f()
+		if r, w := counting.Reads.Load()-r0, counting.Writes.Load()-w0; r != reads || w != writes {
+			t.Errorf("%s: %d reads %d writes, want %d and %d", name, r, w, reads, writes)
+		}
 	}
-	if r, err := l.MarkClosed(ctx, k1, "reconcile"); err != nil || r.Outcome != payment.Duplicate {
-		t.Fatalf("close again: %v %v", r.Outcome, err)
+	step("payment of a pending order", 1, 1, func() { apply(t, l, paid("CALLS00001", "42CALLS", 100), payment.Applied) })
+	step("duplicate delivery", 1, 0, func() { apply(t, l, paid("CALLS00001", "42CALLS", 100), payment.Duplicate) })
+	step("payment of an order never seen", 1, 1, func() { apply(t, l, paid("CALLS00002", "42CALLS2", 100), payment.Applied) })
+	step("second payment, to review", 1, 1, func() { apply(t, l, paid("CALLS00001", "42CALLS3", 100), payment.Review) })
+	step("refund result", 2, 3, func() {
+		applyRefund(t, l, refunded("CALLS00002", "42CALLS2", "RFCALLS1", wechatpay.RefundStatusSuccess, 50), payment.Applied)
+	})
+	step("refund result again", 1, 0, func() {
+		applyRefund(t, l, refunded("CALLS00002", "42CALLS2", "RFCALLS1", wechatpay.RefundStatusSuccess, 50), payment.Duplicate)
+	})
+}
+
+// The create's claim follows Powertools' contract, on the business clock.
+func TestClaimContract(t *testing.T) {
+	l, _ := newLedger(t)
+	clock := now
+	l.Now = func() time.Time { return clock }
+	o, err := l.CreateOrder(context.Background(), payment.NewOrder{MchID: mch, OrderID: "CLAIM00001", Amount: 100,
+		Claim: &payment.ClaimRequest{ID: "c1", PayloadHash: "fp1", Lease: 8 * time.Second}})
+	if err != nil || o.Claim.Status != payment.ClaimInProgress || !o.Claim.Live(clock) || o.Claim.Live(clock.Add(8*time.Second)) {
+		t.Fatalf("in progress: %+v %v", o.Claim, err)
 	}
-	if r, err := l.ApplyTransaction(ctx, paid("1900000001", "LATEPAY001", "42L1", 100), "notify"); err != nil || r.Outcome != payment.Review {
-		t.Fatalf("paid after close: %v %v", r.Outcome, err)
+	if _, err := l.Complete(context.Background(), o, "other", payment.Prepay{PrepayID: "wx1"}, clock.Add(time.Hour)); !errors.Is(err, payment.ErrClaimLost) {
+		t.Fatalf("completing another's claim: %v", err)
 	}
-	rec := get(t, st, k1)
-	if rec.Attrs[events.AttrSchedIndex] != payment.PendingLateRefunds || rec.Pending != events.IndexOutbox {
-		t.Fatalf("late payment must owe an event, then a refund: %+v pending %q", rec.Attrs, rec.Pending)
+	o, err = l.Complete(context.Background(), o, "c1", payment.Prepay{PrepayID: "wx1"}, clock.Add(time.Hour))
+	if err != nil || o.Claim.Status != payment.ClaimCompleted || o.Claim.PayloadHash != "fp1" || !o.Claim.Replayable(clock) || o.Claim.Replayable(clock.Add(time.Hour)) {
+		t.Fatalf("completed: %+v %v", o.Claim, err)
 	}
-	if r, err := l.RequestClose(ctx, k2, now.Add(5*time.Minute)); err != nil || r.Outcome != payment.Applied {
-		t.Fatalf("request close: %v %v", r.Outcome, err)
+	var ex *payment.ExistsError
+	if _, err := l.CreateOrder(context.Background(), payment.NewOrder{MchID: mch, OrderID: "CLAIM00001", Amount: 100}); !errors.As(err, &ex) || ex.Order.OrderID != "CLAIM00001" {
+		t.Fatalf("taken out_trade_no: %v", err)
 	}
-	if r, err := l.ApplyTransaction(ctx, paid("1900000001", "LATEPAY002", "42L2", 100), "notify"); err != nil || r.Outcome != payment.Review {
-		t.Fatalf("paid after close requested: %v %v", r.Outcome, err)
+	// A stale read cannot take the claim.
+	if _, err := l.Claim(context.Background(), o, payment.ClaimRequest{ID: "c2", PayloadHash: "fp1", Lease: time.Second}); err != nil {
+		t.Fatal(err)
 	}
-	if r, err := l.MarkClosed(ctx, k2, "reconcile"); err != nil || r.Outcome != payment.Refused {
-		t.Fatalf("closing an order under review: %v %v", r.Outcome, err)
+	if _, err := l.Claim(context.Background(), o, payment.ClaimRequest{ID: "c3", PayloadHash: "fp1", Lease: time.Second}); !errors.Is(err, payment.ErrRaced) {
+		t.Fatalf("claim from a stale read: %v", err)
 	}
 }
 
-// The outbox: every transition's event is listed once, delivered, and the record then
-// returns to its own schedule (or none).
-func TestOutboxPlacement(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	l := ledger(st)
-	o, err := l.CreateOrder(ctx, payment.NewOrder{MchID: "1900000001", AppID: "wxapp", OutTradeNo: "OUTBOX0001", OrderID: "OUTBOX0001", Amount: 100, Scene: "native", ExpiresAt: now.Add(2 * time.Hour)})
-	if err != nil || o.Pending != payment.PendingOrders || !o.PendingSince.Equal(now.Add(time.Minute)) {
-		t.Fatalf("create: %+v %v", o, err)
+// An order never reads another order's attempt: X_2 is an order of its own, so X's
+// re-price cannot reserve it, and reading X_2 as an order of X's is refused.
+func TestAttemptsCannotCollide(t *testing.T) {
+	l, _ := newLedger(t)
+	order(t, l, "COLLIDE_2", 100)
+	first := order(t, l, "COLLIDE", 100)
+	var ex *payment.ExistsError
+	_, err := l.CreateOrder(context.Background(), payment.NewOrder{MchID: mch, OrderID: "COLLIDE", Attempt: 2, Amount: 200})
+	if !errors.As(err, &ex) || ex.Order.OrderID != "COLLIDE_2" {
+		t.Fatalf("reserving a taken attempt: %v", err)
 	}
-	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: "1900000001", OutTradeNo: "OUTBOX0001", Amount: 100}); !errors.Is(err, store.ErrConditionFailed) {
-		t.Fatalf("create twice: %v", err)
+	if h, err := l.Order(context.Background(), mch, "COLLIDE"); err != nil || h.Current.Key() != first.Key() {
+		t.Fatalf("order after the failed reservation: %+v %v", h, err)
 	}
-	r, err := l.ApplyTransaction(ctx, paid("1900000001", "OUTBOX0001", "42OB", 100), "notify")
-	if err != nil || r.Record.Pending != events.IndexOutbox {
-		t.Fatalf("paid: %+v %v", r.Record, err)
+	y := order(t, l, "ATTEMPTY", 100)
+	if _, err := l.CreateOrder(context.Background(), payment.NewOrder{MchID: mch, OrderID: "ATTEMPTY", Attempt: 2, Amount: 200}); err != nil {
+		t.Fatal(err)
 	}
-	owed := events.Owed(r.Record)
-	if len(owed) != 1 || owed[0].ID != r.Event.ID {
-		t.Fatalf("owed = %+v", owed)
+	if _, err := l.PointTo(context.Background(), y, 1, 2); err != nil {
+		t.Fatal(err)
 	}
-	key, attr, err := events.Locate(r.Event.ID)
-	if err != nil || key != r.Record.Key || attr != owed[0].Attr {
-		t.Fatalf("locate %s = %s %s %v", r.Event.ID, key, attr, err)
+	var other *payment.OtherOrderError
+	if _, err := l.Order(context.Background(), mch, "ATTEMPTY_2"); !errors.As(err, &other) || !errors.Is(err, payment.ErrNotFound) || other.Holder != "ATTEMPTY" {
+		t.Fatalf("reading an attempt as an order: %v", err)
 	}
+	if h, err := l.Order(context.Background(), mch, "ATTEMPTY"); err != nil || h.Current.OutTradeNo != "ATTEMPTY_2" {
+		t.Fatalf("re-priced order: %+v %v", h, err)
+	}
+}
+
+// A record written before the typed ledger (flat attributes) is read, and its first
+// typed write replaces the flat attributes.
+func TestLegacyRecordsAreRead(t *testing.T) {
+	l, _ := newLedger(t)
+	key := payment.OrderKey(mch, "LEGACY0001")
+	if _, err := l.Store.Put(context.Background(), store.Record{Key: key, Attrs: map[string]string{"state": "NOTPAY", "amount": "100", "mchid": mch,
+		"appid": "wxapp", "out_trade_no": "LEGACY0001", "order_id": "LEGACY0001", "co_fp": "fp"}}, store.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	o := attempt(t, l, "LEGACY0001")
+	if o.Amount != 100 || o.OrderID != "LEGACY0001" || o.Claim.PayloadHash != "fp" {
+		t.Fatalf("legacy order %+v", o)
+	}
+	apply(t, l, paid("LEGACY0001", "42LEG", 100), payment.Applied)
+	rec := attempt(t, l, "LEGACY0001").Record()
+	if _, flat := rec.Attrs["state"]; flat || rec.Attrs["doc"] == "" {
+		t.Fatalf("attributes after a typed write: %v", rec.Attrs)
+	}
+}
+
+// The judgment switches reintroduce what they prevent (for the simulation test).
+func TestJudgmentSwitches(t *testing.T) {
+	t.Run("refund-vs-order", func(t *testing.T) {
+		t.Cleanup(judgment.RefundVsOrder.Set(false))
+		l, _ := newLedger(t)
+		order(t, l, "SWREFUND01", 100)
+		apply(t, l, paid("SWREFUND01", "42SW1", 100), payment.Applied)
+		applyRefund(t, l, refunded("SWREFUND01", "42SW1", "RFSW1", wechatpay.RefundStatusSuccess, 100), payment.Applied)
+		applyRefund(t, l, refunded("SWREFUND01", "42SW1", "RFSW2", wechatpay.RefundStatusSuccess, 100), payment.Applied)
+		if o := attempt(t, l, "SWREFUND01"); o.Refunded() != 200 || o.InReview() {
+			t.Fatalf("switched off, refunds should go unjudged: %d %v", o.Refunded(), o.InReview())
+		}
+	})
+	t.Run("causal-events", func(t *testing.T) {
+		t.Cleanup(judgment.CausalEvents.Set(false))
+		l, _ := newLedger(t)
+		clock := now
+		l.Now = func() time.Time { return clock }
+		order(t, l, "SWCAUSAL01", 100)
+		applyRefund(t, l, refunded("SWCAUSAL01", "42SW2", "RFSW3", wechatpay.RefundStatusSuccess, 100), payment.Applied)
+		clock = clock.Add(time.Second)
+		apply(t, l, paid("SWCAUSAL01", "42SW2", 100), payment.Applied)
+		o := attempt(t, l, "SWCAUSAL01")
+		if es := events.Entries(o.Record()); len(es) == 0 || es[len(es)-1].Type != events.OrderPaid || o.Refunded() != 100 {
+			t.Fatalf("switched off, order.paid should come last on a refunded order: %s %d", eventTypes(o.Record()), o.Refunded())
+		}
+	})
 }

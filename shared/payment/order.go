@@ -4,62 +4,278 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
+// History is a merchant order as its attempts tell it.
+type History struct {
+	// First is attempt 1 (out_trade_no = order_id), which points at the current one.
+	First *Order
+	// Current is the attempt payments are expected on now.
+	Current *Order
+	// Previous are the replaced attempts, oldest first (filled by Ledger.Previous).
+	Previous []*Order
+}
+
+// Order reads order orderID of owner: attempt 1 and the current attempt (one read,
+// two once re-priced). An out_trade_no that is another order's attempt, or a payment
+// the bundle did not create, is not an order: *OtherOrderError (matching ErrNotFound).
+// Every attempt followed is verified to be this order's.
+func (l *Ledger) Order(ctx context.Context, owner, orderID string) (*History, error) {
+	first, err := l.Attempt(ctx, owner, orderID)
+	if err != nil {
+		return nil, err
+	}
+	verify := judgment.AttemptReservation.On()
+	if first.OrderID != orderID || (verify && first.Attempt > 1) {
+		return nil, &OtherOrderError{OutTradeNo: orderID, Holder: first.OrderID, Attempt: first.Attempt}
+	}
+	h := &History{First: first, Current: first}
+	if first.Current <= 1 {
+		return h, nil
+	}
+	cur, err := l.Attempt(ctx, owner, AttemptNo(orderID, first.Current))
+	switch {
+	case err == nil && (!verify || cur.OrderID == orderID && cur.Attempt == first.Current):
+		h.Current = cur
+	case err == nil, errors.Is(err, ErrNotFound):
+		// Written by a version before reservations, or removed: the order stays on the
+		// newest attempt that is its own.
+		l.log().Error("order points at an attempt that is not its own; answering from the newest own attempt", "order_id", orderID, "attempt", first.Current)
+		for n := first.Current - 1; n > 1; n-- {
+			if a, err := l.Attempt(ctx, owner, AttemptNo(orderID, n)); err == nil && a.OrderID == orderID && a.Attempt == n {
+				h.Current = a
+				break
+			}
+		}
+	default:
+		return nil, err
+	}
+	return h, nil
+}
+
+// Previous fills h.Previous: the attempts before the current one (one read each after
+// the first). Attempts that are not this order's are left out.
+func (l *Ledger) Previous(ctx context.Context, h *History) error {
+	h.Previous = nil
+	for n := 1; n < h.Current.Attempt; n++ {
+		if n == 1 {
+			h.Previous = append(h.Previous, h.First)
+			continue
+		}
+		a, err := l.Attempt(ctx, h.First.Owner, AttemptNo(h.First.OrderID, n))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if a.OrderID == h.First.OrderID || !judgment.AttemptReservation.On() {
+			h.Previous = append(h.Previous, a)
+		}
+	}
+	return nil
+}
+
+// Attempt reads one order attempt by its out_trade_no.
+func (l *Ledger) Attempt(ctx context.Context, owner, outTradeNo string) (*Order, error) {
+	key := OrderKey(owner, outTradeNo)
+	rec, err := l.Store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("payment: order %s: %w", outTradeNo, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payment: read %s: %w", key, err)
+	}
+	return OrderOf(rec)
+}
+
 // NewOrder is an order attempt as createorder records it before calling prepay.
 type NewOrder struct {
 	MchID      string // the owner: mchid, or sub_mchid in partner mode
 	AppID      string // the app the user pays in (appid, sub_appid or sp_appid)
-	OutTradeNo string
+	OutTradeNo string // AttemptNo(OrderID, Attempt) when empty
 	OrderID    string // the merchant's order id (out_trade_no of its first attempt)
+	Attempt    int    // 1 when zero
 	Amount     int64  // fen
 	Scene      string
 	ExpiresAt  time.Time
-	// Extra attributes createorder keeps on the attempt (names must not collide with
-	// the ledger's).
-	Extra map[string]string
+	Create     CreateInfo
+	// Claim, when set, is the create's in-progress claim, written with the attempt.
+	Claim *ClaimRequest
 }
 
-// CreateOrder writes a new NOTPAY attempt in one put-if-absent write, scheduled for its
-// first query a minute later — the record notify's one conditional write checks
-// against. An existing attempt fails with a *store.ConditionFailedError carrying it.
-func (l *Ledger) CreateOrder(ctx context.Context, o NewOrder) (store.Record, error) {
-	if err := wechatpay.ValidateOutTradeNo("out_trade_no", o.OutTradeNo, 32); err != nil {
-		return store.Record{}, invalid("%v", err)
+// ClaimRequest is a create taking an attempt's idempotency claim.
+type ClaimRequest struct {
+	ID          string
+	PayloadHash string
+	Lease       time.Duration // on the business clock
+}
+
+// ExistsError is CreateOrder's answer when the out_trade_no is taken: Order is the
+// attempt as it is (this order's, or another's). It matches store.ErrConditionFailed.
+type ExistsError struct{ Order *Order }
+
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("payment: out_trade_no %s already exists", e.Order.OutTradeNo)
+}
+
+// Is makes errors.Is(err, store.ErrConditionFailed) true.
+func (e *ExistsError) Is(t error) bool { return t == store.ErrConditionFailed }
+
+// CreateOrder writes a new NOTPAY attempt in one put-if-absent write — reserving its
+// out_trade_no — scheduled for its first query a minute later, with the create's claim
+// when given. A taken out_trade_no fails with *ExistsError carrying the attempt there.
+func (l *Ledger) CreateOrder(ctx context.Context, n NewOrder) (*Order, error) {
+	if n.Attempt == 0 {
+		n.Attempt = 1
 	}
-	if o.Amount <= 0 || o.MchID == "" {
-		return store.Record{}, invalid("order %s: amount %d and merchant %q are required", o.OutTradeNo, o.Amount, o.MchID)
+	if n.OutTradeNo == "" {
+		n.OutTradeNo = AttemptNo(n.OrderID, n.Attempt)
+	}
+	if err := wechatpay.ValidateOutTradeNo("out_trade_no", n.OutTradeNo, 32); err != nil {
+		return nil, invalid("%v", err)
+	}
+	if n.Amount <= 0 || n.MchID == "" {
+		return nil, invalid("order %s: amount %d and merchant %q are required", n.OutTradeNo, n.Amount, n.MchID)
 	}
 	now := l.now()
-	attrs := map[string]string{}
-	for k, v := range o.Extra {
-		attrs[k] = v
-	}
-	for k, v := range map[string]string{
-		AttrState: wechatpay.TradeStateNotPay, AttrAmount: strconv.FormatInt(o.Amount, 10),
-		AttrMchID: o.MchID, AttrAppID: o.AppID, AttrOutTradeNo: o.OutTradeNo, AttrOrderID: o.OrderID,
-		AttrScene: o.Scene, AttrCreatedAt: stamp(now), AttrUpdatedAt: stamp(now),
-	} {
-		if v != "" {
-			attrs[k] = v
+	var exists *Order
+	res, err := onOrder(l, ctx, OrderKey(n.MchID, n.OutTradeNo), assumeAbsent, func(o *Order, found bool) (step, error) {
+		if found {
+			exists = o
+			return step{outcome: Refused}, nil
 		}
+		*o = Order{Owner: n.MchID, OutTradeNo: n.OutTradeNo, OrderID: n.OrderID, AppID: n.AppID, Amount: n.Amount,
+			Scene: n.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: n.ExpiresAt, Create: n.Create,
+			NextCheck: NextCheck(now, n.ExpiresAt, now)}
+		if n.OrderID != "" {
+			o.Attempt = n.Attempt
+		}
+		if n.Claim != nil {
+			o.Claim = Claim{Status: ClaimInProgress, ID: n.Claim.ID, PayloadHash: n.Claim.PayloadHash, LeaseUntil: now.Add(n.Claim.Lease)}
+		}
+		return step{outcome: Applied}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("payment: create order %s: %w", n.OutTradeNo, err)
 	}
-	if !o.ExpiresAt.IsZero() {
-		attrs[AttrExpiresAt] = stamp(o.ExpiresAt)
+	if exists != nil {
+		return nil, &ExistsError{Order: exists}
 	}
-	next := NextCheck(now, o.ExpiresAt, now)
-	attrs[events.AttrSchedIndex], attrs[events.AttrSchedAt] = PendingOrders, stamp(next)
-	rec, err := l.Store.Put(ctx, store.Record{Key: OrderKey(o.MchID, o.OutTradeNo), Attrs: attrs, Pending: PendingOrders, PendingSince: next}, store.Condition{Absent: true})
+	return res.Order, nil
+}
+
+// Claim takes o's idempotency claim for a create that will place the payment (again):
+// INPROGRESS with a lease on the business clock, conditioned on the version o was read
+// at (ErrRaced when it changed: read again and judge anew).
+func (l *Ledger) Claim(ctx context.Context, o *Order, c ClaimRequest) (*Order, error) {
+	return l.exactly(ctx, o, func(cur *Order) {
+		cur.Claim.Status, cur.Claim.ID, cur.Claim.LeaseUntil = ClaimInProgress, c.ID, l.now().Add(c.Lease)
+		cur.Claim.PayloadHash = c.PayloadHash
+	})
+}
+
+// Upgrade is the cashier placeholder becoming a real scene's payment, in place.
+type Upgrade struct {
+	Scene, AppID string
+	Create       CreateInfo
+	Claim        ClaimRequest
+}
+
+// Upgrade turns o — a scene "cashier" attempt that never reached WeChat Pay — into u's
+// payment, in place (same out_trade_no: nothing at WeChat Pay to close), with u's
+// claim; conditioned on o's version (ErrRaced).
+func (l *Ledger) Upgrade(ctx context.Context, o *Order, u Upgrade) (*Order, error) {
+	return l.exactly(ctx, o, func(cur *Order) {
+		cur.Scene, cur.AppID, cur.Create = u.Scene, u.AppID, u.Create
+		cur.Claim = Claim{Status: ClaimInProgress, ID: u.Claim.ID, PayloadHash: u.Claim.PayloadHash, LeaseUntil: l.now().Add(u.Claim.Lease)}
+	})
+}
+
+// PointTo moves order first's current attempt from attempt `from` to attempt `to`,
+// conditioned on the version read (ErrRaced). The attempt `to` must already be
+// reserved (CreateOrder): a pointer never names an out_trade_no the order does not
+// hold.
+func (l *Ledger) PointTo(ctx context.Context, first *Order, from, to int) (*Order, error) {
+	if first.Current > 1 && first.Current != from || first.Current <= 1 && from > 1 {
+		return nil, ErrRaced
+	}
+	return l.exactly(ctx, first, func(cur *Order) { cur.Current = to })
+}
+
+// exactly applies change to o conditioned on exactly the version o was read at.
+func (l *Ledger) exactly(ctx context.Context, o *Order, change func(*Order)) (*Order, error) {
+	raw := o.raw
+	first := true
+	res, err := onOrder(l, ctx, o.Key(), &raw, func(cur *Order, exists bool) (step, error) {
+		if !exists || !first {
+			return step{}, ErrRaced
+		}
+		first = false
+		change(cur)
+		return step{outcome: Applied}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.Order, nil
+}
+
+// Complete records the answer of the prepay a claim placed (COMPLETED, replayable until
+// expiry) and releases the claim. Recorded whatever else changed on the attempt
+// meanwhile (a payment), unless another create took the claim over (ErrClaimLost).
+func (l *Ledger) Complete(ctx context.Context, o *Order, claimID string, ans Prepay, expiry time.Time) (*Order, error) {
+	raw := o.raw
+	res, err := onOrder(l, ctx, o.Key(), &raw, func(cur *Order, exists bool) (step, error) {
+		if !exists || cur.Claim.ID != claimID {
+			return step{}, ErrClaimLost
+		}
+		if cur.Claim.Status == ClaimCompleted && cur.Claim.Answer == ans {
+			return step{outcome: Duplicate}, nil
+		}
+		cur.Claim = Claim{Status: ClaimCompleted, ID: claimID, PayloadHash: cur.Claim.PayloadHash, Answer: ans, Expiry: expiry}
+		return step{outcome: Applied}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.Order, nil
+}
+
+// Release gives up a claim after a failed prepay, so a retry need not wait out the
+// lease. A claim taken over meanwhile is left alone.
+func (l *Ledger) Release(ctx context.Context, o *Order, claimID string) error {
+	_, err := onOrder(l, ctx, o.Key(), nil, func(cur *Order, exists bool) (step, error) {
+		if !exists || cur.Claim.ID != claimID || cur.Claim.Status != ClaimInProgress {
+			return step{outcome: Duplicate}, nil
+		}
+		cur.Claim.Status, cur.Claim.LeaseUntil = "", time.Time{}
+		if cur.Claim.Answer.Any() {
+			cur.Claim.Status = ClaimCompleted
+		}
+		return step{outcome: Applied}, nil
+	})
+	return err
+}
+
+// Abandon removes a reserved attempt that was never placed (no prepay, no payment, no
+// event), after re-pricing found the order paid meanwhile: the order is left as it was.
+// Anything else on the attempt keeps it.
+func (l *Ledger) Abandon(ctx context.Context, o *Order) error {
+	if o.Claim.Answer.Any() || o.Payment != nil || len(o.Conflicts) > 0 || o.EventSeq > 0 || !payable(o.State) {
+		return nil
+	}
+	err := l.Store.Delete(ctx, o.Key(), store.Condition{Version: o.raw.Version})
 	if err != nil && !errors.Is(err, store.ErrConditionFailed) {
-		return store.Record{}, fmt.Errorf("payment: create order %s: %w", o.OutTradeNo, err)
+		return fmt.Errorf("payment: abandon %s: %w", o.Key(), err)
 	}
-	return rec, err
+	return nil
 }
 
 // NextCheck is when an unpaid order is next queried, on a schedule that decays with its
@@ -84,142 +300,135 @@ func NextCheck(created, expires, now time.Time) time.Time {
 	return next
 }
 
-// closable are the states a close may follow.
-var closable = []string{wechatpay.TradeStateNotPay, wechatpay.TradeStateUserPaying, wechatpay.TradeStatePayError}
-
-// get reads a record, wrapping errors with the key.
-func (l *Ledger) get(ctx context.Context, key string) (store.Record, error) {
-	rec, err := l.Store.Get(ctx, key)
-	if err != nil {
-		return store.Record{}, fmt.Errorf("payment: read %s: %w", key, err)
-	}
-	return rec, nil
-}
+// unknownQueriesFor is how long an order recorded from a refund seen first (not created
+// by the bundle) is queried for its payment.
+const unknownQueriesFor = 7 * 24 * time.Hour
 
 // RequestClose records that an unpaid attempt must be closed at WeChat Pay, due at at
 // (WeChat Pay refuses a close in an order's first 5 minutes, so createorder defers it;
 // reconcile carries it out). A payment arriving afterwards goes to REVIEW. Refused when
 // the attempt is no longer closable (paid, closed, in review).
-func (l *Ledger) RequestClose(ctx context.Context, key string, at time.Time) (Result, error) {
-	cur, err := l.get(ctx, key)
-	if err != nil {
-		return Result{}, err
-	}
-	for range maxRetries {
-		if !contains(closable, cur.Attrs[AttrState]) {
-			return Result{Outcome: Refused, Record: cur, Reason: "the order is " + cur.Attrs[AttrState]}, nil
+func (l *Ledger) RequestClose(ctx context.Context, key string, at time.Time, by string) (Result, error) {
+	return onOrder(l, ctx, key, nil, func(o *Order, exists bool) (step, error) {
+		if !exists {
+			return step{}, fmt.Errorf("payment: close %s: %w", key, ErrNotFound)
 		}
-		if cur.Attrs[AttrCloseOwed] != "" {
-			return Result{Outcome: Duplicate, Record: cur}, nil
+		switch {
+		case !payable(o.State) || o.InReview():
+			return step{outcome: Refused, reason: "the order is " + o.Status()}, nil
+		case o.Close != nil:
+			return step{outcome: Duplicate}, nil
 		}
-		set := map[string]string{AttrCloseOwed: "1", AttrUpdatedAt: stamp(l.now()),
-			events.AttrSchedIndex: PendingOrders, events.AttrSchedAt: stamp(at)}
-		rec, err := l.update(ctx, cur, set, nil)
-		if c, ok := raced(err); ok {
-			cur = *c
-			continue
+		o.Close = &CloseRequest{At: at, By: by}
+		if o.NextCheck.IsZero() || at.Before(o.NextCheck) {
+			o.NextCheck = at
 		}
-		if err != nil {
-			return Result{}, fmt.Errorf("payment: request close of %s: %w", key, err)
-		}
-		return Result{Outcome: Applied, Record: rec}, nil
-	}
-	return Result{}, fmt.Errorf("payment: request close of %s: too much contention", key)
+		return step{outcome: Applied}, nil
+	})
 }
 
 // MarkClosed records that an attempt is closed (closed at WeChat Pay by us, or found
 // CLOSED/REVOKED by a query), with an order.closed event. Refused when the attempt was
 // paid or is in review meanwhile; Duplicate when it was already closed.
 func (l *Ledger) MarkClosed(ctx context.Context, key, source string) (Result, error) {
-	cur, err := l.get(ctx, key)
-	if err != nil {
-		return Result{}, err
-	}
-	for range maxRetries {
-		switch st := cur.Attrs[AttrState]; {
-		case st == wechatpay.TradeStateClosed || st == wechatpay.TradeStateRevoked:
-			return Result{Outcome: Duplicate, Record: cur}, nil
-		case !contains(closable, st):
-			return Result{Outcome: Refused, Record: cur, Reason: "the order is " + st}, nil
+	return onOrder(l, ctx, key, nil, func(o *Order, exists bool) (step, error) {
+		if !exists {
+			return step{}, fmt.Errorf("payment: close %s: %w", key, ErrNotFound)
 		}
-		now := l.now()
-		set := map[string]string{AttrState: wechatpay.TradeStateClosed, AttrSource: source, AttrUpdatedAt: stamp(now)}
-		attrs := clone(cur.Attrs)
-		for k, v := range set {
-			attrs[k] = v
+		switch {
+		case o.Closed():
+			return step{outcome: Duplicate}, nil
+		case !payable(o.State) || o.InReview():
+			return step{outcome: Refused, reason: "the order is " + o.Status()}, nil
 		}
-		set, evt, err := withEvent(cur.Key, events.OrderClosed, now, set, orderEvent(attrs))
-		if err != nil {
-			return Result{}, err
-		}
-		rec, err := l.update(ctx, cur, set, []string{AttrCloseOwed, events.AttrSchedIndex, events.AttrSchedAt})
-		if c, ok := raced(err); ok {
-			cur = *c
-			continue
-		}
-		if err != nil {
-			return Result{}, fmt.Errorf("payment: close %s: %w", key, err)
-		}
-		return Result{Outcome: Applied, Record: rec, Event: evt}, nil
-	}
-	return Result{}, fmt.Errorf("payment: close %s: too much contention", key)
+		o.State, o.Source, o.Close, o.NextCheck = wechatpay.TradeStateClosed, source, nil, time.Time{}
+		st := step{outcome: Applied, events: []pendingEvent{{events.OrderClosed, o.event()}}}
+		// A refund settled for it meanwhile means a payment this store does not know.
+		return o.judgeLines(st, l.now(), source), nil
+	})
 }
 
-// Reschedule moves rec's own schedule (query or close due) to index at at ("" leaves
-// the schedule), recording checkedAt when non-zero, conditioned on the version read. A
-// lost race re-reads and goes on only while the record still has the schedule it had
-// when read: whoever changed it (a payment moving it to its bill day) decided.
-func (l *Ledger) Reschedule(ctx context.Context, rec store.Record, index string, at, checkedAt time.Time) (store.Record, error) {
-	was := rec.Attrs[events.AttrSchedIndex]
-	cur := rec
-	for range maxRetries {
-		set := map[string]string{}
-		var remove []string
-		if index == "" {
-			remove = []string{events.AttrSchedIndex, events.AttrSchedAt}
-		} else {
-			set[events.AttrSchedIndex], set[events.AttrSchedAt] = index, stamp(at)
+// Reschedule moves an unpaid attempt's next query to next (noting checkedAt when not
+// zero). A settled attempt is left where its own transition placed it.
+func (l *Ledger) Reschedule(ctx context.Context, o *Order, next, checkedAt time.Time) (*Order, error) {
+	raw := o.raw
+	res, err := onOrder(l, ctx, o.Key(), &raw, func(cur *Order, exists bool) (step, error) {
+		if !exists || !payable(cur.State) {
+			return step{outcome: Duplicate}, nil
 		}
+		if cur.Unknown && next.Sub(cur.CreatedAt) > unknownQueriesFor {
+			next = time.Time{} // its payment never came: stop asking
+		}
+		cur.NextCheck = next
 		if !checkedAt.IsZero() {
-			set[AttrCheckedAt] = stamp(checkedAt)
+			cur.CheckedAt = checkedAt
 		}
-		out, err := l.update(ctx, cur, set, remove)
-		if c, ok := raced(err); ok {
-			cur = *c
-			if cur.Attrs[events.AttrSchedIndex] != was {
-				return cur, nil
-			}
-			continue
-		}
-		if err != nil {
-			return store.Record{}, fmt.Errorf("payment: reschedule %s: %w", rec.Key, err)
-		}
-		return out, nil
+		return step{outcome: Applied}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return store.Record{}, fmt.Errorf("payment: reschedule %s: too much contention", rec.Key)
+	return res.Order, nil
 }
 
 // ApplyQueried applies what a query of WeChat Pay said about an attempt (reconcile, GET
 // /orders, billfetch): paid (SUCCESS, or REFUND — it was paid) goes through
 // ApplyTransaction; CLOSED/REVOKED closes the attempt; anything else only moves the
 // attempt's next check along its decaying schedule.
-func (l *Ledger) ApplyQueried(ctx context.Context, rec store.Record, tx *wechatpay.Transaction, source string) (Result, error) {
+func (l *Ledger) ApplyQueried(ctx context.Context, o *Order, tx *wechatpay.Transaction, source string) (Result, error) {
 	switch tx.TradeState {
 	case wechatpay.TradeStateSuccess, wechatpay.TradeStateRefund:
 		return l.ApplyTransaction(ctx, tx, source)
 	case wechatpay.TradeStateClosed, wechatpay.TradeStateRevoked:
-		return l.MarkClosed(ctx, rec.Key, source)
+		return l.MarkClosed(ctx, o.Key(), source)
 	}
 	now := l.now()
-	if !contains(closable, rec.Attrs[AttrState]) {
-		return Result{Outcome: Duplicate, Record: rec}, nil
+	if !payable(o.State) {
+		return Result{Outcome: Duplicate, Record: o.raw, Order: o}, nil
 	}
-	next := NextCheck(ParseStamp(rec.Attrs[AttrCreatedAt]), ParseStamp(rec.Attrs[AttrExpiresAt]), now)
-	if rec.Attrs[AttrCloseOwed] != "" {
-		if at := ParseStamp(rec.Attrs[events.AttrSchedAt]); at.After(now) && at.Before(next) {
-			next = at
+	next := NextCheck(o.CreatedAt, o.ExpiresAt, now)
+	if o.Close != nil && o.Close.At.After(now) && o.Close.At.Before(next) {
+		next = o.Close.At
+	}
+	out, err := l.Reschedule(ctx, o, next, now)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Outcome: Duplicate, Record: out.raw, Order: out}, nil
+}
+
+// NoteBill records what billfetch found for a settled order or refund (key): the bill
+// date that listed it (it leaves its bill day's listing), or the next day's date when
+// a near-midnight success is to be rechecked there. It never touches money.
+func (l *Ledger) NoteBill(ctx context.Context, rec store.Record, note BillNote) (store.Record, error) {
+	apply := func(b *BillNote) bool {
+		was := *b
+		if note.Seen != "" {
+			b.Seen, b.Recheck = note.Seen, ""
+		} else if note.Recheck != "" && b.Seen == "" {
+			b.Recheck = note.Recheck
 		}
+		return *b != was
 	}
-	out, err := l.Reschedule(ctx, rec, PendingOrders, next, now)
-	return Result{Outcome: Duplicate, Record: out}, err
+	var res Result
+	var err error
+	if len(rec.Key) > len(prefixRefund) && rec.Key[:len(prefixRefund)] == prefixRefund {
+		res, err = onRefund(l, ctx, rec.Key, &rec, func(r *Refund, exists bool) (step, error) {
+			if !exists || !apply(&r.Bill) {
+				return step{outcome: Duplicate}, nil
+			}
+			return step{outcome: Applied}, nil
+		})
+	} else {
+		res, err = onOrder(l, ctx, rec.Key, &rec, func(o *Order, exists bool) (step, error) {
+			if !exists || !apply(&o.Bill) {
+				return step{outcome: Duplicate}, nil
+			}
+			return step{outcome: Applied}, nil
+		})
+	}
+	if err != nil {
+		return store.Record{}, fmt.Errorf("payment: note bill on %s: %w", rec.Key, err)
+	}
+	return res.Record, nil
 }

@@ -5,34 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
-)
-
-// RefundEvent is the data of refund.* events.
-type RefundEvent struct {
-	OutRefundNo   string `json:"out_refund_no"`
-	RefundID      string `json:"refund_id,omitempty"`
-	OutTradeNo    string `json:"out_trade_no"`
-	OrderID       string `json:"order_id,omitempty"`
-	MchID         string `json:"mchid"`
-	State         string `json:"state"`
-	Amount        int64  `json:"amount"`
-	SuccessTime   string `json:"success_time,omitempty"`
-	UserAccount   string `json:"user_received_account,omitempty"`
-	TransactionID string `json:"transaction_id,omitempty"`
-}
-
-// ErrNotRefundable and ErrOverRefund are ReserveRefund's refusals.
-var (
-	ErrNotRefundable = errors.New("payment: the order is not paid, so it cannot be refunded")
-	ErrOverRefund    = errors.New("payment: the refund exceeds the order's refundable remainder")
-	// ErrRefundConflict: the out_refund_no is already used with a different amount or order.
-	ErrRefundConflict = errors.New("payment: out_refund_no already used for a different refund")
 )
 
 // refundOwner is the merchant owning a refund: sub_mchid in partner mode.
@@ -58,8 +36,9 @@ func ValidateRefundNotice(n *wechatpay.RefundNotice) error {
 		return invalid("refund %s: merchant id %q is empty or too long", n.OutRefundNo, refundOwner(n))
 	case n.Amount.Refund <= 0:
 		return invalid("refund %s: amount.refund %d", n.OutRefundNo, n.Amount.Refund)
-	case len(n.OutTradeNo) > 32:
-		return invalid("refund %s: out_trade_no longer than 32 characters", n.OutRefundNo)
+	case n.OutTradeNo == "" || len(n.OutTradeNo) > 32:
+		// The order a refund belongs to is named by its out_trade_no, never guessed.
+		return invalid("refund %s: out_trade_no %q is empty or longer than 32 characters", n.OutRefundNo, n.OutTradeNo)
 	}
 	return nil
 }
@@ -73,20 +52,14 @@ func refundFrom(status string) []string {
 	return []string{wechatpay.RefundStatusProcessing, wechatpay.RefundStatusAbnormal}
 }
 
-func refundEventType(status string) string {
-	if status == wechatpay.RefundStatusSuccess {
-		return events.RefundSucceeded
-	}
-	return events.RefundFailed
-}
-
-// ApplyRefund applies a refund result to its refund record in one conditional write
-// with its refund.succeeded / refund.failed event. An unknown refund (made by hand in
-// the merchant platform) is created; a duplicate is recognised from the failed
-// condition. A result contradicting a final one (SUCCESS then CLOSED, …) is kept on the
-// record, which moves to REVIEW once; repeats write nothing. A final result also owes
-// its effect on the order (refunded amount, full refund → order.refunded), which
-// SyncRefund applies — right away here, or by reconcile after a crash.
+// ApplyRefund applies a refund result (notification v3 or v2, query, bill) to its
+// refund, then the refund's effect to its order. The refund is recorded the first time
+// it is seen, for the order its result names (out_trade_no, transaction_id) — for good:
+// a later result naming another order, another amount, or contradicting a final result
+// is kept as a conflict and the refund goes to REVIEW. The order's side (SyncRefund)
+// records the merchant's refund.* events on the order, in causal order, judged against
+// what the order was paid; if it cannot be written now the refund stays scheduled and
+// reconcile finishes it.
 func (l *Ledger) ApplyRefund(ctx context.Context, n *wechatpay.RefundNotice, source string) (Result, error) {
 	if err := ValidateRefundNotice(n); err != nil {
 		return Result{}, err
@@ -94,285 +67,396 @@ func (l *Ledger) ApplyRefund(ctx context.Context, n *wechatpay.RefundNotice, sou
 	if acct := accountMchID(n.SpMchID, n.MchID); !l.ours(acct) {
 		return Result{}, invalid("refund %s is for merchant %s, which this deployment does not serve", n.OutRefundNo, acct)
 	}
-	now := l.now()
-	owner := refundOwner(n)
-	key := RefundKey(owner, n.OutRefundNo)
 	data, err := json.Marshal(n)
 	if err != nil {
 		return Result{}, fmt.Errorf("payment: encode refund: %w", err)
 	}
-	amount := strconv.FormatInt(n.Amount.Refund, 10)
-	set := map[string]string{
-		AttrState: n.RefundStatus, AttrRefundID: n.RefundID, AttrOutTradeNo: n.OutTradeNo, AttrOutRefundNo: n.OutRefundNo,
-		AttrTransactionID: n.TransactionID, AttrAmount: amount, AttrMchID: owner, AttrSuccessTime: n.SuccessTime,
-		AttrSource: source, AttrUpdatedAt: stamp(now), AttrData: string(data),
-		AttrOrderSync: "1", events.AttrSchedIndex: PendingRefunds, events.AttrSchedAt: stamp(now),
+	key := RefundKey(refundOwner(n), n.OutRefundNo)
+	res, err := onRefund(l, ctx, key, nil, func(r *Refund, exists bool) (step, error) {
+		return decideRefundResult(r, exists, n, data, source, l.now()), nil
+	})
+	if err != nil || !res.Refund.SyncOwed {
+		return res, err
 	}
-	if n.RefundStatus == wechatpay.RefundStatusAbnormal {
-		// Nothing to apply to the order yet: the money is neither back nor lost.
-		delete(set, AttrOrderSync)
-		delete(set, events.AttrSchedIndex)
-		delete(set, events.AttrSchedAt)
-	}
-	evData := RefundEvent{OutRefundNo: n.OutRefundNo, RefundID: n.RefundID, OutTradeNo: n.OutTradeNo, MchID: owner,
-		State: n.RefundStatus, Amount: n.Amount.Refund, SuccessTime: n.SuccessTime, UserAccount: n.UserReceivedAccount, TransactionID: n.TransactionID}
-	full, evt, err := withEvent(key, refundEventType(n.RefundStatus), now, set, evData)
+	synced, err := l.SyncRefund(ctx, res.Refund)
 	if err != nil {
-		return Result{}, err
-	}
-	remove := []string{}
-	if _, ok := set[events.AttrSchedIndex]; !ok {
-		remove = append(remove, events.AttrSchedIndex, events.AttrSchedAt)
-	}
-	outbox := events.IndexOutbox
-	cond := store.Condition{Attrs: []store.AttrTest{store.AttrIn(AttrState, refundFrom(n.RefundStatus)...), store.AttrIn(AttrAmount, amount)}}
-	rec, err := l.Store.Update(ctx, key, store.Change{Set: full, Remove: remove, Pending: &outbox, PendingSince: now}, cond)
-	if err == nil {
-		return l.afterRefund(ctx, Result{Outcome: Applied, Record: rec, Event: evt})
-	}
-	var cf *store.ConditionFailedError
-	if !errors.As(err, &cf) {
-		return Result{}, fmt.Errorf("payment: apply refund %s: %w", key, err)
-	}
-	if cf.Current == nil {
-		rec, err := l.Store.Put(ctx, store.Record{Key: key, Attrs: full, Pending: events.IndexOutbox, PendingSince: now}, store.Condition{Absent: true})
-		if err == nil {
-			return l.afterRefund(ctx, Result{Outcome: Applied, Record: rec, Event: evt})
-		}
-		c, ok := raced(err)
-		if !ok {
-			return Result{}, fmt.Errorf("payment: record refund %s: %w", key, err)
-		}
-		cf.Current = c
-	}
-	return l.judgeRefund(ctx, *cf.Current, n, string(data), source)
-}
-
-// afterRefund applies a final refund result to its order right away; if that fails the
-// refund stays scheduled (order_sync) and reconcile finishes it.
-func (l *Ledger) afterRefund(ctx context.Context, res Result) (Result, error) {
-	if res.Record.Attrs[AttrOrderSync] == "" {
+		l.log().Warn("refund applied; its effect on the order is left to reconcile", "key", key, "error", err.Error())
 		return res, nil
 	}
-	rec, err := l.SyncRefund(ctx, res.Record)
-	if err != nil {
-		l.log().Warn("refund applied; its effect on the order is left to reconcile", "key", res.Record.Key, "error", err.Error())
-		return res, nil
+	if synced.Event != nil {
+		res.Record, res.Event, res.Events, res.Order = synced.Record, synced.Event, synced.Events, synced.Order
 	}
-	res.Record = rec
+	if synced.Outcome == Review && res.Outcome == Applied {
+		res.Outcome, res.Cause, res.Reason = Review, synced.Cause, synced.Reason
+	}
+	if synced.Refund != nil {
+		res.Refund = synced.Refund
+	}
 	return res, nil
 }
 
-func (l *Ledger) judgeRefund(ctx context.Context, cur store.Record, n *wechatpay.RefundNotice, data, source string) (Result, error) {
-	amount := strconv.FormatInt(n.Amount.Refund, 10)
-	cx := marker(prefixConflict, n.RefundStatus+"/"+n.RefundID+"/"+amount)
-	for range maxRetries {
-		st := cur.Attrs[AttrState]
-		known := st == n.RefundStatus || (st == StateReview && cur.Attrs[AttrPrevState] == n.RefundStatus)
-		if (known && cur.Attrs[AttrAmount] == amount) || cur.Attrs[cx] != "" {
-			return Result{Outcome: Duplicate, Record: cur}, nil
-		}
-		if contains(refundFrom(n.RefundStatus), st) && cur.Attrs[AttrAmount] == amount {
-			// A concurrent writer moved it between states that still allow this result.
-			return l.ApplyRefund(ctx, n, source)
-		}
-		var reason string
-		switch {
-		case cur.Attrs[AttrAmount] != amount:
-			reason = fmt.Sprintf("refund %s reported %s fen, %s fen was requested", n.OutRefundNo, amount, cur.Attrs[AttrAmount])
-		case st == StateReview:
-			reason = fmt.Sprintf("refund result %s arrived for a refund already under review", n.RefundStatus)
-		default:
-			reason = fmt.Sprintf("refund result %s arrived for a refund already %s", n.RefundStatus, st)
-		}
-		b, _ := json.Marshal(conflict{OutRefundNo: n.OutRefundNo, Amount: n.Amount.Refund, SuccessTime: n.SuccessTime,
-			Status: n.RefundStatus, Source: source, ReceivedAt: stamp(l.now()), Reason: reason, Data: json.RawMessage(data)})
-		res, err := l.review(ctx, cur, cx, reason, string(b), func(ev *OrderEvent) { ev.Refund = n })
-		if c, ok := raced(err); ok {
-			cur = *c
-			continue
-		}
-		return res, err
+// decideRefundResult judges a refund result against the refund as it is.
+func decideRefundResult(r *Refund, exists bool, n *wechatpay.RefundNotice, data json.RawMessage, source string, now time.Time) step {
+	owner := refundOwner(n)
+	if !exists {
+		*r = Refund{Owner: owner, OutRefundNo: n.OutRefundNo, OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID, RefundID: n.RefundID,
+			Amount: n.Amount.Refund, Total: n.Amount.Total, State: n.RefundStatus, SuccessTime: n.SuccessTime, UserAccount: n.UserReceivedAccount,
+			Source: source, Data: data, SyncOwed: true, CreatedAt: now}
+		return step{outcome: Applied}
 	}
-	return Result{}, fmt.Errorf("payment: judge refund %s: too much contention", cur.Key)
+	conflict := func(kind CauseKind, detail string) step {
+		for _, c := range r.Conflicts {
+			if c.Cause == kind && c.Status == n.RefundStatus && c.RefundID == n.RefundID && c.Amount == n.Amount.Refund && c.OutTradeNo == n.OutTradeNo {
+				return step{outcome: Duplicate}
+			}
+		}
+		c := Cause{Kind: kind, Detail: detail, TransactionID: n.TransactionID, OutRefundNo: n.OutRefundNo, Amount: n.Amount.Refund, Source: source, At: now}
+		r.Conflicts = append(r.Conflicts, Conflict{Cause: kind, TransactionID: n.TransactionID, OutRefundNo: n.OutRefundNo, RefundID: n.RefundID,
+			OutTradeNo: n.OutTradeNo, Amount: n.Amount.Refund, Status: n.RefundStatus, SuccessTime: n.SuccessTime, Source: source, ReceivedAt: now, Data: data})
+		opened := r.Review.add(c)
+		st := step{outcome: Review, cause: &c, loud: opened, reason: detail}
+		if opened {
+			ev := OrderEvent{OrderID: r.OrderID, OutTradeNo: r.OutTradeNo, MchID: r.Owner, State: StateReview, Amount: r.Amount,
+				TransactionID: r.TransactionID, Reason: detail, Cause: &c, Refund: n, Source: source}
+			st.events = []pendingEvent{{events.OrderReview, ev}}
+		}
+		return st
+	}
+	namesOther := (n.OutTradeNo != r.OutTradeNo) || (n.TransactionID != "" && r.TransactionID != "" && n.TransactionID != r.TransactionID)
+	if namesOther && r.OutTradeNo != "" {
+		if !judgment.RefundVsOrder.On() {
+			// The defect this judgment prevents: the refund follows the latest result.
+			r.OutTradeNo, r.TransactionID, r.OrderID = n.OutTradeNo, n.TransactionID, ""
+		} else {
+			return conflict(CauseRefundNamesAnotherOrder, fmt.Sprintf("refund %s belongs to out_trade_no %s (transaction %s); a %s result names out_trade_no %s (transaction %s)",
+				r.OutRefundNo, r.OutTradeNo, r.TransactionID, n.RefundStatus, n.OutTradeNo, n.TransactionID))
+		}
+	}
+	if r.State == n.RefundStatus && r.Amount == n.Amount.Refund {
+		return step{outcome: Duplicate}
+	}
+	if r.Amount != n.Amount.Refund {
+		return conflict(CauseRefundAmountDiffers, fmt.Sprintf("refund %s reported %d fen, %d fen was requested", r.OutRefundNo, n.Amount.Refund, r.Amount))
+	}
+	if !contains(refundFrom(n.RefundStatus), r.State) {
+		return conflict(CauseRefundContradicts, fmt.Sprintf("refund result %s arrived for a refund already %s", n.RefundStatus, r.State))
+	}
+	r.State, r.Source, r.Data, r.SyncOwed, r.NextCheck = n.RefundStatus, source, data, true, time.Time{}
+	r.RefundID = or(n.RefundID, r.RefundID)
+	r.SuccessTime, r.UserAccount = or(n.SuccessTime, r.SuccessTime), or(n.UserReceivedAccount, r.UserAccount)
+	r.TransactionID = or(r.TransactionID, n.TransactionID)
+	if n.Amount.Total > 0 {
+		r.Total = n.Amount.Total
+	}
+	return step{outcome: Applied}
 }
 
-// ReserveRefund holds amount of order key for refund outRefundNo, atomically against
-// every other refund of the order: two concurrent refunds can never exceed the paid
-// amount. Reserving the same out_refund_no again with the same amount is a no-op
-// (Duplicate); with another amount it is ErrRefundConflict.
-func (l *Ledger) ReserveRefund(ctx context.Context, key, outRefundNo string, amount int64) (Result, error) {
-	if amount <= 0 {
-		return Result{}, invalid("refund amount %d must be positive", amount)
+// SyncRefund writes a refund's result to its order — the order it was first recorded
+// for — then clears the refund's debt. The order's refund line takes the result (an
+// order never seen is recorded to hold it), and is judged there: see judgeLines. Each
+// write is version-conditioned and idempotent, so reconcile can call it again after
+// any crash. It returns the order's side of the work (its record holds the events).
+func (l *Ledger) SyncRefund(ctx context.Context, r *Refund) (Result, error) {
+	if !r.SyncOwed {
+		return Result{Outcome: Duplicate, Record: r.raw, Refund: r}, nil
 	}
-	cur, err := l.get(ctx, key)
+	now := l.now()
+	res, err := onOrder(l, ctx, OrderKey(r.Owner, r.OutTradeNo), nil, func(o *Order, exists bool) (step, error) {
+		return decideLine(o, exists, r, now), nil
+	})
 	if err != nil {
 		return Result{}, err
 	}
-	rr := marker(prefixReserved, outRefundNo)
-	for range maxRetries {
-		if v := cur.Attrs[rr]; v != "" {
-			if v == strconv.FormatInt(amount, 10) {
-				return Result{Outcome: Duplicate, Record: cur}, nil
-			}
-			return Result{}, fmt.Errorf("%w: %s holds %s fen of this order, not %d", ErrRefundConflict, outRefundNo, v, amount)
+	raw := r.raw
+	cleared, err := onRefund(l, ctx, r.Key(), &raw, func(cur *Refund, exists bool) (step, error) {
+		if !exists || !cur.SyncOwed {
+			return step{outcome: Duplicate}, nil
 		}
-		if st := cur.Attrs[AttrState]; st != wechatpay.TradeStateSuccess && st != wechatpay.TradeStateRefund {
-			return Result{}, fmt.Errorf("%w (state %s)", ErrNotRefundable, st)
+		cur.SyncOwed = false
+		if cur.OrderID == "" && res.Order != nil && judgment.RefundVsOrder.On() {
+			cur.OrderID = res.Order.OrderID
 		}
-		reserved := Fen(cur, AttrRefundReserved)
-		if remaining := Fen(cur, AttrAmount) - reserved; amount > remaining {
-			return Result{}, fmt.Errorf("%w: asked %d fen, %d of %d fen left", ErrOverRefund, amount, remaining, Fen(cur, AttrAmount))
-		}
-		set := map[string]string{AttrRefundReserved: strconv.FormatInt(reserved+amount, 10), rr: strconv.FormatInt(amount, 10), AttrUpdatedAt: stamp(l.now())}
-		rec, err := l.update(ctx, cur, set, nil)
-		if c, ok := raced(err); ok {
-			cur = *c
-			continue
-		}
-		if err != nil {
-			return Result{}, fmt.Errorf("payment: reserve refund %s on %s: %w", outRefundNo, key, err)
-		}
-		return Result{Outcome: Applied, Record: rec}, nil
+		return step{outcome: Applied}, nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("payment: clear order sync of %s: %w", r.Key(), err)
 	}
-	return Result{}, fmt.Errorf("payment: reserve refund on %s: too much contention", key)
+	res.Refund = cleared.Refund
+	return res, nil
 }
 
-// RefundRequest is a refund as createorder records it before calling WeChat Pay.
+// decideLine puts a refund's result on its order's line and judges it.
+func decideLine(o *Order, exists bool, r *Refund, now time.Time) step {
+	if !exists {
+		// A refund of an order this store never had (made outside the bundle, or seen
+		// before the order's payment): the order is recorded to hold it, and queried
+		// like any unpaid order until its payment is known.
+		*o = Order{Owner: r.Owner, OutTradeNo: r.OutTradeNo, State: wechatpay.TradeStateNotPay, Unknown: true, CreatedAt: now,
+			NextCheck: now.Add(time.Minute)}
+	}
+	line := o.Line(r.OutRefundNo)
+	if line == nil {
+		o.Refunds = append(o.Refunds, RefundLine{OutRefundNo: r.OutRefundNo, Amount: r.Amount, State: wechatpay.RefundStatusProcessing,
+			TransactionID: r.TransactionID, At: now})
+		line = &o.Refunds[len(o.Refunds)-1]
+	}
+	changed := !exists
+	if line.State != r.State && (line.State == wechatpay.RefundStatusProcessing || line.State == wechatpay.RefundStatusAbnormal) {
+		line.State, changed = r.State, true
+	}
+	line.RefundID, line.SuccessTime, line.UserAccount = or(r.RefundID, line.RefundID), or(r.SuccessTime, line.SuccessTime), or(r.UserAccount, line.UserAccount)
+	line.TransactionID = or(line.TransactionID, r.TransactionID)
+	st := o.judgeLines(step{outcome: Applied}, now, r.Source)
+	if !changed && len(st.events) == 0 && st.cause == nil {
+		return step{outcome: Duplicate}
+	}
+	return st
+}
+
+// judgeLines judges the refund lines not yet judged in their current state, in the
+// order they were recorded, and adds what it finds to st. A settled refund counts
+// against what the order holds (PaidTotal); one that would exceed it is kept as excess
+// and puts the order in REVIEW. Each judged line is announced (refund.succeeded,
+// refund.failed) and a fully refunded order announces order.refunded, once. While the
+// order holds no payment (a refund seen before it), lines wait: the merchant's events
+// then read order.paid, refund.succeeded, order.refunded — causal order.
+func (o *Order) judgeLines(st step, now time.Time, source string) step {
+	causal, bounded := judgment.CausalEvents.On(), judgment.RefundVsOrder.On()
+	unpaid := o.PaidTotal() == 0
+	if unpaid && o.Closed() && !o.Review.Open() {
+		// Money went back for an order closed unpaid here: its payment is unknown.
+		for _, l := range o.Refunds {
+			if l.State == wechatpay.RefundStatusSuccess && l.Judged == "" {
+				return o.addCause(st, Cause{Kind: CauseRefundWithoutPayment, OutRefundNo: l.OutRefundNo, Amount: l.Amount, Source: source, At: now,
+					Detail: fmt.Sprintf("refund %s of %d fen settled for an order closed unpaid here", l.OutRefundNo, l.Amount)}, nil)
+			}
+		}
+	}
+	if unpaid && causal {
+		return st // judged and announced once the payment is known
+	}
+	for i := range o.Refunds {
+		l := &o.Refunds[i]
+		if l.State == l.Judged || l.State == wechatpay.RefundStatusProcessing {
+			continue
+		}
+		ev := RefundEvent{OutRefundNo: l.OutRefundNo, RefundID: l.RefundID, OutTradeNo: o.OutTradeNo, OrderID: o.OrderID, MchID: o.Owner,
+			State: l.State, Amount: l.Amount, SuccessTime: l.SuccessTime, UserAccount: l.UserAccount, TransactionID: l.TransactionID}
+		switch l.State {
+		case wechatpay.RefundStatusSuccess:
+			if bounded && !unpaid && o.Refunded()+l.Amount > o.PaidTotal() {
+				l.Excess, l.Judged = true, l.State
+				c := Cause{Kind: CauseRefundExceedsPaid, OutRefundNo: l.OutRefundNo, Amount: l.Amount, TransactionID: l.TransactionID, Source: source, At: now,
+					Detail: fmt.Sprintf("refund %s of %d fen settled; with %d fen refunded before it would exceed the %d fen the order was paid", l.OutRefundNo, l.Amount, o.Refunded(), o.PaidTotal())}
+				st = o.addCause(st, c, func(e *OrderEvent) {
+					e.Refund = &wechatpay.RefundNotice{OutRefundNo: l.OutRefundNo, RefundID: l.RefundID, OutTradeNo: o.OutTradeNo, TransactionID: l.TransactionID,
+						RefundStatus: l.State, SuccessTime: l.SuccessTime, Amount: wechatpay.RefundAmount{Refund: l.Amount}}
+				})
+				continue
+			}
+			l.Judged = l.State
+			st.events = append(st.events, pendingEvent{events.RefundSucceeded, ev})
+		default: // ABNORMAL (the reservation stays: it may still succeed), CLOSED (released)
+			l.Judged = l.State
+			st.events = append(st.events, pendingEvent{events.RefundFailed, ev})
+		}
+	}
+	if o.Refunded() > 0 && o.State == wechatpay.TradeStateSuccess {
+		o.State = wechatpay.TradeStateRefund
+	}
+	if !o.FullyRefunded && o.Refunded() > 0 && o.Refunded() >= o.Amount && !o.InReview() {
+		o.FullyRefunded = true
+		st.events = append(st.events, pendingEvent{events.OrderRefunded, o.event()})
+	}
+	return st
+}
+
+// addCause adds c to st: opening the review (order.review, loud) or listed beside an
+// open one.
+func (o *Order) addCause(st step, c Cause, decorate func(*OrderEvent)) step {
+	rv := o.review(c, decorate)
+	st.events = append(st.events, rv.events...)
+	if st.cause == nil || rv.loud {
+		st.cause, st.loud = rv.cause, rv.loud || st.loud
+	}
+	st.outcome, st.reason = Review, rv.reason
+	return st
+}
+
+// RefundRequest is a refund as createorder (or reconcile, for a late payment) asks for
+// it before calling WeChat Pay.
 type RefundRequest struct {
-	MchID       string // owner (sub_mchid in partner mode)
 	OutRefundNo string
-	OutTradeNo  string
-	OrderID     string
 	Amount      int64
 	Reason      string
-	// TransactionID names the payment refunded when it is not the order's own (a late
-	// payment kept on a closed order).
+	// TransactionID names the payment refunded when it is not the order's own: a late
+	// payment kept on a closed order (reconcile's automatic refund).
 	TransactionID string
 }
 
-// RecordRefundRequest writes a PROCESSING refund (put-if-absent), scheduled for a query
-// after a minute. An existing refund fails with a *store.ConditionFailedError carrying it.
-func (l *Ledger) RecordRefundRequest(ctx context.Context, r RefundRequest) (store.Record, error) {
-	now := l.now()
-	next := now.Add(time.Minute)
-	attrs := map[string]string{
-		AttrState: wechatpay.RefundStatusProcessing, AttrAmount: strconv.FormatInt(r.Amount, 10), AttrMchID: r.MchID,
-		AttrOutRefundNo: r.OutRefundNo, AttrOutTradeNo: r.OutTradeNo, AttrCreatedAt: stamp(now), AttrUpdatedAt: stamp(now),
-		events.AttrSchedIndex: PendingRefunds, events.AttrSchedAt: stamp(next),
+// RequestRefund reserves amount of order o for refund req.OutRefundNo — atomically
+// against every other refund of the order, so concurrent refunds never exceed what it
+// was paid — and records the refund PROCESSING, scheduled for a query, before WeChat
+// Pay is asked. Asking again for the same refund (same order, amount) is a no-op
+// answering the refund as it is; anything else under that out_refund_no is
+// ErrRefundConflict.
+func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest) (*Refund, error) {
+	if req.Amount <= 0 {
+		return nil, invalid("refund amount %d must be positive", req.Amount)
 	}
-	if r.OrderID != "" {
-		attrs[AttrOrderID] = r.OrderID
-	}
-	if r.Reason != "" {
-		attrs["reason"] = r.Reason
-	}
-	if r.TransactionID != "" {
-		attrs[AttrTransactionID] = r.TransactionID
-	}
-	rec, err := l.Store.Put(ctx, store.Record{Key: RefundKey(r.MchID, r.OutRefundNo), Attrs: attrs, Pending: PendingRefunds, PendingSince: next}, store.Condition{Absent: true})
-	if err != nil && !errors.Is(err, store.ErrConditionFailed) {
-		return store.Record{}, fmt.Errorf("payment: record refund %s: %w", r.OutRefundNo, err)
-	}
-	return rec, err
-}
-
-// SyncRefund applies a final refund's effect to its order — SUCCESS adds to the
-// refunded amount (the order becomes REFUND, and order.refunded is recorded when all of
-// it is refunded); CLOSED releases its reservation — then clears the refund's
-// order_sync debt. Each write is version-conditioned and idempotent (a marker per refund
-// on the order), so reconcile can call it again after any crash.
-func (l *Ledger) SyncRefund(ctx context.Context, refund store.Record) (store.Record, error) {
-	if refund.Attrs[AttrOrderSync] == "" {
-		return refund, nil
-	}
-	owner, outRefundNo := refund.Attrs[AttrMchID], refund.Attrs[AttrOutRefundNo]
-	if err := l.syncOrder(ctx, OrderKey(owner, refund.Attrs[AttrOutTradeNo]), outRefundNo, refund.Attrs[AttrState], Fen(refund, AttrAmount)); err != nil {
-		return refund, err
-	}
-	cur := refund
-	for range maxRetries {
-		if cur.Attrs[AttrOrderSync] == "" {
-			return cur, nil
+	rkey := RefundKey(o.Owner, req.OutRefundNo)
+	existing, err := l.Refund(ctx, o.Owner, req.OutRefundNo)
+	switch {
+	case err == nil:
+		if existing.OutTradeNo != o.OutTradeNo || existing.Amount != req.Amount {
+			return nil, fmt.Errorf("%w: %s is already a refund of %d fen of out_trade_no %s", ErrRefundConflict, req.OutRefundNo, existing.Amount, existing.OutTradeNo)
 		}
-		// A successful refund then waits in its bill day's listing for billfetch: the day
-		// WeChat Pay accepted it (our request), or its success for refunds made elsewhere.
-		set := map[string]string{}
-		remove := []string{AttrOrderSync, events.AttrSchedIndex, events.AttrSchedAt}
-		if cur.Attrs[AttrState] == wechatpay.RefundStatusSuccess {
-			at := ParseStamp(cur.Attrs[AttrCreatedAt])
-			if at.IsZero() {
-				at = successAt(cur.Attrs[AttrSuccessTime], l.now())
+		if existing.State != wechatpay.RefundStatusProcessing {
+			return existing, nil
+		}
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	late := req.TransactionID != "" && (o.Payment == nil || req.TransactionID != o.Payment.TransactionID)
+	raw := o.raw
+	res, err := onOrder(l, ctx, o.Key(), &raw, func(cur *Order, exists bool) (step, error) {
+		if !exists {
+			return step{}, fmt.Errorf("payment: refund of %s: %w", o.Key(), ErrNotFound)
+		}
+		if line := cur.Line(req.OutRefundNo); line != nil {
+			if line.Amount == req.Amount {
+				return step{outcome: Duplicate}, nil
 			}
-			set[events.AttrSchedIndex], set[events.AttrSchedAt] = BillDayIndex(owner, at), stamp(at)
-			remove = []string{AttrOrderSync}
+			return step{}, fmt.Errorf("%w: %s holds %d fen of this order, not %d", ErrRefundConflict, req.OutRefundNo, line.Amount, req.Amount)
 		}
-		rec, err := l.update(ctx, cur, set, remove)
-		if c, ok := raced(err); ok {
-			cur = *c
-			continue
+		var room int64
+		switch {
+		case late:
+			// A kept payment of a closed order: bounded by that payment.
+			for _, c := range cur.Conflicts {
+				if c.TransactionID == req.TransactionID && c.OutRefundNo == "" {
+					room = c.Amount
+				}
+			}
+			for _, l := range cur.Refunds {
+				if l.TransactionID == req.TransactionID && l.State != wechatpay.RefundStatusClosed && !l.Excess {
+					room -= l.Amount
+				}
+			}
+			if room <= 0 && !cur.Knows(req.TransactionID) {
+				return step{}, fmt.Errorf("%w: transaction %s is not kept on this order", ErrNotRefundable, req.TransactionID)
+			}
+		case cur.InReview():
+			return step{}, fmt.Errorf("%w (%s)", ErrInReview, cur.Review.Reason())
+		case !cur.Paid():
+			return step{}, fmt.Errorf("%w (state %s)", ErrNotRefundable, cur.Status())
+		default:
+			room = cur.PaidTotal() - cur.Reserved()
 		}
-		if err != nil {
-			return refund, fmt.Errorf("payment: clear order sync of %s: %w", refund.Key, err)
+		if req.Amount > room {
+			return step{}, fmt.Errorf("%w: asked %d fen, %d of %d fen left", ErrOverRefund, req.Amount, max(room, 0), cur.PaidTotal())
 		}
-		return rec, nil
+		txid := req.TransactionID
+		if txid == "" && cur.Payment != nil {
+			txid = cur.Payment.TransactionID
+		}
+		cur.Refunds = append(cur.Refunds, RefundLine{OutRefundNo: req.OutRefundNo, Amount: req.Amount, State: wechatpay.RefundStatusProcessing,
+			Requested: true, TransactionID: txid, At: l.now()})
+		return step{outcome: Applied}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return refund, fmt.Errorf("payment: clear order sync of %s: too much contention", refund.Key)
+	order := res.Order
+	now := l.now()
+	rres, err := onRefund(l, ctx, rkey, nil, func(r *Refund, exists bool) (step, error) {
+		if exists {
+			if r.OutTradeNo != order.OutTradeNo || r.Amount != req.Amount {
+				return step{}, fmt.Errorf("%w: %s is already a refund of %d fen of out_trade_no %s", ErrRefundConflict, req.OutRefundNo, r.Amount, r.OutTradeNo)
+			}
+			return step{outcome: Duplicate}, nil
+		}
+		line := order.Line(req.OutRefundNo)
+		*r = Refund{Owner: order.Owner, OutRefundNo: req.OutRefundNo, OutTradeNo: order.OutTradeNo, OrderID: order.OrderID,
+			TransactionID: line.TransactionID, Amount: req.Amount, State: wechatpay.RefundStatusProcessing, Requested: true,
+			Reason: req.Reason, Source: "refund_api", NextCheck: now.Add(time.Minute), CreatedAt: now}
+		if late {
+			r.Total = req.Amount
+		} else {
+			r.Total = order.Amount
+		}
+		return step{outcome: Applied}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rres.Refund, nil
 }
 
-func (l *Ledger) syncOrder(ctx context.Context, key, outRefundNo, status string, amount int64) error {
-	cur, err := l.Store.Get(ctx, key)
+// LateRefundsDone records that reconcile has asked WeChat Pay to refund every late
+// payment kept on o; the order stays in REVIEW for a person to see.
+func (l *Ledger) LateRefundsDone(ctx context.Context, o *Order) (*Order, error) {
+	raw := o.raw
+	res, err := onOrder(l, ctx, o.Key(), &raw, func(cur *Order, exists bool) (step, error) {
+		if !exists || !cur.LateRefundsOwed {
+			return step{outcome: Duplicate}, nil
+		}
+		cur.LateRefundsOwed = false
+		return step{outcome: Applied}, nil
+	})
+	return res.Order, err
+}
+
+// RescheduleRefund moves a PROCESSING refund's next query to next, noting checkedAt.
+func (l *Ledger) RescheduleRefund(ctx context.Context, r *Refund, next, checkedAt time.Time) (*Refund, error) {
+	raw := r.raw
+	res, err := onRefund(l, ctx, r.Key(), &raw, func(cur *Refund, exists bool) (step, error) {
+		if !exists || cur.State != wechatpay.RefundStatusProcessing || cur.SyncOwed {
+			return step{outcome: Duplicate}, nil
+		}
+		cur.NextCheck = next
+		if !checkedAt.IsZero() {
+			cur.CheckedAt = checkedAt
+		}
+		return step{outcome: Applied}, nil
+	})
+	return res.Refund, err
+}
+
+// Refund reads a refund.
+func (l *Ledger) Refund(ctx context.Context, owner, outRefundNo string) (*Refund, error) {
+	rec, err := l.Store.Get(ctx, RefundKey(owner, outRefundNo))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil // a refund of an order this store never had: nothing to apply
+		return nil, fmt.Errorf("payment: refund %s: %w", outRefundNo, ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("payment: read %s: %w", key, err)
+		return nil, fmt.Errorf("payment: read refund %s: %w", outRefundNo, err)
 	}
-	rs, rr := marker(prefixSynced, outRefundNo), marker(prefixReserved, outRefundNo)
-	for range maxRetries {
-		if cur.Attrs[rs] != "" {
-			return nil
-		}
-		now := l.now()
-		set := map[string]string{rs: status, AttrUpdatedAt: stamp(now)}
-		var remove []string
-		switch status {
-		case wechatpay.RefundStatusSuccess:
-			settled := Fen(cur, AttrRefundSettled) + amount
-			set[AttrRefundSettled] = strconv.FormatInt(settled, 10)
-			if cur.Attrs[rr] == "" { // made outside the bundle: count it as held too
-				set[AttrRefundReserved] = strconv.FormatInt(Fen(cur, AttrRefundReserved)+amount, 10)
-				set[rr] = strconv.FormatInt(amount, 10)
-			}
-			if cur.Attrs[AttrState] == wechatpay.TradeStateSuccess {
-				set[AttrState] = wechatpay.TradeStateRefund
-			}
-			if settled >= Fen(cur, AttrAmount) && cur.Attrs[AttrState] != StateReview {
-				attrs := clone(cur.Attrs)
-				for k, v := range set {
-					attrs[k] = v
-				}
-				var err error
-				if set, _, err = withEvent(cur.Key, events.OrderRefunded, now, set, orderEvent(attrs)); err != nil {
-					return err
-				}
-			}
-		case wechatpay.RefundStatusClosed:
-			if v := cur.Attrs[rr]; v != "" {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				set[AttrRefundReserved] = strconv.FormatInt(max(Fen(cur, AttrRefundReserved)-n, 0), 10)
-				remove = append(remove, rr)
-			}
-		}
-		_, err := l.update(ctx, cur, set, remove)
-		if c, ok := raced(err); ok {
-			cur = *c
+	return RefundOf(rec)
+}
+
+// RefundsOf reads the refunds of the order's lines, in the order they were recorded
+// (one read each; a line whose refund record is not written yet is skipped).
+func (l *Ledger) RefundsOf(ctx context.Context, o *Order) ([]*Refund, error) {
+	var out []*Refund
+	for _, line := range o.Refunds {
+		r, err := l.Refund(ctx, o.Owner, line.OutRefundNo)
+		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("payment: apply refund %s to %s: %w", outRefundNo, key, err)
+			return nil, err
 		}
-		return nil
+		out = append(out, r)
 	}
-	return fmt.Errorf("payment: apply refund %s to %s: too much contention", outRefundNo, key)
+	return out, nil
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -253,7 +252,7 @@ func (s *Simulator) offerBill(r *apiRequest, body []byte, gz bool) *reply {
 		}
 		data = b.Bytes()
 	}
-	token := randid.Alnum(48)
+	token := s.ids.Alnum(48)
 	s.mu.Lock()
 	s.st.bills[token] = &billFile{data: data, expires: s.now().Add(billURLLifetime)}
 	s.mu.Unlock()

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -71,7 +70,7 @@ func (s *Simulator) RotatePlatformKey() error {
 	if err != nil {
 		return err
 	}
-	k := &platformKey{key: key, cert: cert, serial: wechatpay.CertificateSerial(cert), pubKeyID: wechatpay.PublicKeyIDPrefix + "01" + randid.Digits(30)}
+	k := &platformKey{key: key, cert: cert, serial: wechatpay.CertificateSerial(cert), pubKeyID: wechatpay.PublicKeyIDPrefix + "01" + s.ids.Digits(30)}
 	s.mu.Lock()
 	s.keys = append(s.keys, k)
 	s.mu.Unlock()
@@ -132,7 +131,7 @@ func (s *Simulator) certificates(*apiRequest) *reply {
 	}
 	var out wechatpay.PlatformCertificates
 	for _, k := range s.PlatformKeys() {
-		nonce := randid.Alnum(12)
+		nonce := s.ids.Alnum(12)
 		ct, err := aead.Seal(nonce, "certificate", []byte(k.CertPEM))
 		if err != nil {
 			return errReply(http.StatusInternalServerError, "SYSTEM_ERROR", "paysim: "+err.Error())

@@ -56,6 +56,10 @@ func (s *Simulator) notify(url, event string, plaintext any) (string, error) {
 		return "", fmt.Errorf("paysim: %w", err)
 	}
 	n := &notification{id: env.ID, url: url, event: event, body: body}
+	if s.cfg.ManualDelivery {
+		s.enqueue(n, plaintext)
+		return n.id, nil
+	}
 	s.schedule(n)
 	return n.id, nil
 }

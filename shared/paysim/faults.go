@@ -37,6 +37,9 @@ type Faults struct {
 	RotateCertificate bool `json:"rotate_certificate,omitempty"`
 	// Endpoints make matching /v3 requests fail with a 5xx or 429, or hang.
 	Endpoints []EndpointFault `json:"endpoints,omitempty"`
+	// CombineFailSubOrder makes the next N combine payments fail their last sub-order
+	// (PAYERROR) while the others are paid; the combine's one notification carries both.
+	CombineFailSubOrder int `json:"combine_fail_sub_order,omitempty"`
 	// FrequencyLimited is a FREQUENCY_LIMITED storm: a share of /v3 requests is
 	// answered 429 {"code":"FREQUENCY_LIMITED","message":"频率超限"}, signed, as WeChat
 	// Pay answers a merchant over its rate limit.
@@ -107,6 +110,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func (f *Faults) validate() error {
 	if f.DropNext < 0 {
 		return fmt.Errorf("paysim: drop_next must not be negative")
+	}
+	if f.CombineFailSubOrder < 0 {
+		return fmt.Errorf("paysim: combine_fail_sub_order must not be negative")
 	}
 	if f.Delay < 0 {
 		return fmt.Errorf("paysim: delay must not be negative")

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -74,7 +73,7 @@ var payTmpl = template.Must(template.New("pay").Parse(pageHead + `
 
 // newH5Link registers a fresh h5_url for o. Called under s.mu.
 func (s *Simulator) newH5Link(base, prepayID, outTradeNo string, now time.Time) string {
-	pkg := randid.Digits(10)
+	pkg := s.ids.Digits(10)
 	s.st.h5Links[prepayID] = &h5Link{outTradeNo: outTradeNo, pkg: pkg, created: now}
 	return base + "/sim/h5/" + prepayID + "?package=" + pkg
 }
@@ -174,6 +173,9 @@ func (s *Simulator) h5Page(w http.ResponseWriter, r *http.Request) {
 		f.write(w)
 		return
 	}
+	if s.combineH5Page(w, t) {
+		return
+	}
 	s.mu.Lock()
 	o := s.st.orders[t.link.outTradeNo]
 	now := s.now()
@@ -234,6 +236,9 @@ func (s *Simulator) h5Action(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	if s.payCombineH5(w, r, t, back) {
 		return
 	}
 	s.mu.Lock()

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -72,7 +71,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			// minutes, so an H5 order whose link has lapsed gets a fresh one.
 			if o.Kind == "h5" {
 				if l := s.st.h5Links[o.prepayID]; l == nil || now.After(l.created.Add(h5LinkLifetime)) {
-					o.prepayID = newPrepayID(now)
+					o.prepayID = s.ids.PrepayID(now)
 					o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), o.prepayID, o.Request.OutTradeNo, now)
 				}
 			}
@@ -85,7 +84,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			Kind: kind, Partner: partner, Request: req, RawRequest: json.RawMessage(bytes.Clone(r.Body)),
 			fingerprint: fp, TradeState: wechatpay.TradeStateNotPay, CreatedAt: now, ExpireAt: expire,
 		}
-		prepayID := newPrepayID(now)
+		prepayID := s.ids.PrepayID(now)
 		switch kind {
 		case "h5":
 			// WeChat's is https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=…&package=…;
@@ -93,7 +92,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			o.prepayID = prepayID
 			o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), prepayID, req.OutTradeNo, now)
 		case "native":
-			o.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + randid.Alnum(9)
+			o.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + s.ids.Alnum(9)
 		default:
 			o.Response.PrepayID = prepayID
 		}
@@ -321,13 +320,18 @@ func queryParamError(field, value, issue string) *reply {
 }
 
 func orderNotExist(what string) *reply {
-	return errReply(http.StatusNotFound, "ORDER_NOT_EXIST", "订单不存在: no order with "+what+" (was it placed with this merchant, on this endpoint?)")
+	return errReply(http.StatusNotFound, "ORDER_NOT_EXIST", "订单不存在: no order with "+what+" (was it placed with this merchant and sub_mchid, on this endpoint? a combine's sub-order is read with the combine query)")
 }
 
 // lookup finds an order under s.mu, applying expiry; partner must match the endpoint.
-func (s *Simulator) lookupOrder(outTradeNo string, partner bool) *order {
+// An out_trade_no is unique under the service provider's mchid across its sub-merchants
+// ("且在同一个服务商商户号下唯一", pay.weixin.qq.com/docs/partner/products/
+// partner-mini-program-payment/apilist.html), yet an order is reached only under its own
+// sub_mchid; a combine's sub-order only through the combine APIs ("请勿使用非合单支付的
+// 查单接口查询合单订单", pay.weixin.qq.com/doc/v3/merchant/4012557006).
+func (s *Simulator) lookupOrder(outTradeNo string, partner bool, subMchID string) *order {
 	o, ok := s.st.orders[outTradeNo]
-	if !ok || o.Partner != partner {
+	if !ok || o.Partner != partner || o.Combine != "" || (partner && o.Request.SubMchID != subMchID) {
 		return nil
 	}
 	s.expire(o, s.now())
@@ -342,7 +346,7 @@ func (s *Simulator) queryByOutTradeNo(partner bool) func(*apiRequest) *reply {
 		no := r.PathValue("out_trade_no")
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		o := s.lookupOrder(no, partner)
+		o := s.lookupOrder(no, partner, r.URL.Query().Get("sub_mchid"))
 		if o == nil {
 			return orderNotExist("out_trade_no " + no)
 		}
@@ -359,7 +363,7 @@ func (s *Simulator) queryByID(partner bool) func(*apiRequest) *reply {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		o, ok := s.st.byTransaction[id]
-		if !ok || o.Partner != partner {
+		if !ok || o.Partner != partner || o.Combine != "" || (partner && o.Request.SubMchID != r.URL.Query().Get("sub_mchid")) {
 			return orderNotExist("transaction_id " + id + " (an unpaid order has no transaction_id yet: query it by out_trade_no)")
 		}
 		s.expire(o, s.now())
@@ -392,7 +396,7 @@ func (s *Simulator) closeOrder(partner bool) func(*apiRequest) *reply {
 		no := r.PathValue("out_trade_no")
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		o := s.lookupOrder(no, partner)
+		o := s.lookupOrder(no, partner, req.SubMchID)
 		if o == nil {
 			return orderNotExist("out_trade_no " + no)
 		}
@@ -458,6 +462,10 @@ func (s *Simulator) Pay(outTradeNo string, p PayRequest) (tx wechatpay.Transacti
 		s.mu.Unlock()
 		return tx, "", http.StatusNotFound, fmt.Errorf("no order %q: place it with a prepay call first", outTradeNo)
 	}
+	if o.Combine != "" {
+		s.mu.Unlock()
+		return tx, "", http.StatusConflict, fmt.Errorf("order %q is a sub-order of combine %q: pay the combine (POST /sim/combines/%s/pay)", outTradeNo, o.Combine, o.Combine)
+	}
 	now := s.now()
 	s.expire(o, now)
 	if o.TradeState != wechatpay.TradeStateNotPay && o.TradeState != wechatpay.TradeStateUserPaying {
@@ -467,14 +475,14 @@ func (s *Simulator) Pay(outTradeNo string, p PayRequest) (tx wechatpay.Transacti
 	}
 	o.TradeState = p.Result
 	if p.Result != wechatpay.TradeStateUserPaying {
-		o.TransactionID = randid.TransactionID(now)
+		o.TransactionID = s.ids.TransactionID(now)
 		s.st.byTransaction[o.TransactionID] = o
 		o.OpenID = p.OpenID
 		if py := o.Request.Payer; o.OpenID == "" && py != nil {
 			o.OpenID = firstNonEmpty(py.OpenID, py.SpOpenID, py.SubOpenID)
 		}
 		if o.OpenID == "" {
-			o.OpenID = "o" + randid.Alnum(27)
+			o.OpenID = s.ids.OpenID()
 		}
 		o.BankType = p.BankType
 		if o.BankType == "" {

@@ -36,6 +36,9 @@ func (s *Simulator) simPayBy(w http.ResponseWriter, r *http.Request) {
 		simError(w, http.StatusBadRequest, "name the order by exactly one of code_url, prepay_id or out_trade_no")
 		return
 	}
+	if s.payCombineBy(w, p) {
+		return
+	}
 	no := p.OutTradeNo
 	if no == "" {
 		no = s.findOrder(p.CodeURL, strings.TrimPrefix(p.PrepayID, "prepay_id="))

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -76,7 +75,7 @@ func (s *Simulator) createRefund(r *apiRequest) *reply {
 	}
 	now := s.now()
 	rf := &refund{
-		Request: req, fingerprint: fp, OutTradeNo: o.Request.OutTradeNo, RefundID: randid.RefundID(now),
+		Request: req, fingerprint: fp, OutTradeNo: o.Request.OutTradeNo, RefundID: s.ids.RefundID(now),
 		Status: wechatpay.RefundStatusProcessing, CreatedAt: now,
 	}
 	s.st.refunds[req.OutRefundNo] = rf
@@ -117,6 +116,7 @@ func (s *Simulator) refundView(rf *refund) wechatpay.Refund {
 	if !rf.SuccessTime.IsZero() {
 		v.SuccessTime = rfc3339CST(rf.SuccessTime)
 	}
+	s.abnormalDestination(rf, &v) // 异常退款 re-routed it: abnormal_refunds.go
 	return v
 }
 
@@ -210,13 +210,14 @@ func (s *Simulator) SettleRefund(outRefundNo, status string) (view wechatpay.Ref
 		notice.MchID = o.Request.MchID
 	}
 	url := rf.Request.NotifyURL
+	payload := s.refundNoticePayload(rf, notice) // e-commerce refunds add refund_account: ecommerce_refunds.go
 	s.mu.Unlock()
 
 	if url == "" {
 		s.log.Info("paysim: refund settled without notify_url: no notification", "out_refund_no", outRefundNo, "status", status)
 		return view, "", 0, nil
 	}
-	notificationID, err = s.notify(url, event, notice)
+	notificationID, err = s.notify(url, event, payload)
 	if err != nil {
 		return view, "", http.StatusInternalServerError, err
 	}
@@ -241,4 +242,8 @@ func (s *Simulator) simRefund(w http.ResponseWriter, r *http.Request) {
 
 func sortViews(v []OrderView) {
 	sort.Slice(v, func(i, j int) bool { return v[i].CreatedAt < v[j].CreatedAt })
+}
+
+func sortByOutTradeNo(v []OrderView) {
+	sort.Slice(v, func(i, j int) bool { return v[i].Transaction.OutTradeNo < v[j].Transaction.OutTradeNo })
 }

@@ -83,6 +83,15 @@ type Config struct {
 	// Faults are switched on from the start; they can be changed with SetFaults and
 	// POST /sim/faults.
 	Faults Faults
+	// IDs is the source of the ids the simulator hands out (transaction_id, refund_id,
+	// prepay_id, …; see IDs); crypto/rand when nil. A seeded source replays the same ids.
+	IDs io.Reader
+	// ManualDelivery queues notifications instead of sending them on WeChat Pay's
+	// retry schedule in real time: the caller lists them (Queued) and delivers, repeats
+	// or drops each one when it chooses (DeliverQueued, DropQueued). Faults that act on
+	// delivery (drop, duplicate, out of order, delay, probes) do not apply. It is the
+	// deterministic simulation's hook (internal/dst); see queue.go.
+	ManualDelivery bool
 	// SubMchIDs are the sub-merchants (特约商户) the identity may act for on the partner
 	// endpoints, where the identity's MchID is the sp_mchid. Empty accepts any
 	// sub_mchid. Direct-merchant endpoints work either way.
@@ -97,6 +106,7 @@ type Simulator struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	client *http.Client
+	ids    *IDs
 
 	mu     sync.Mutex // guards everything below and the state
 	st     *state
@@ -152,7 +162,7 @@ func New(cfg Config) (*Simulator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Simulator{
-		cfg: cfg, id: id, log: cfg.Logger, client: cfg.HTTPClient,
+		cfg: cfg, id: id, log: cfg.Logger, client: cfg.HTTPClient, ids: NewIDs(cfg.IDs),
 		st:     newState(),
 		closed: make(chan struct{}),
 	}
@@ -166,7 +176,11 @@ func New(cfg Config) (*Simulator, error) {
 		return nil, err
 	}
 	s.routes()
-	go s.sched.run()
+	if cfg.ManualDelivery {
+		close(s.sched.done) // no scheduler: the caller delivers (queue.go)
+	} else {
+		go s.sched.run()
+	}
 	return s, nil
 }
 
@@ -216,6 +230,7 @@ func (s *Simulator) routes() {
 	m.Handle("GET /v3/bill/tradebill", s.api(s.tradeBill))
 	m.Handle("GET /v3/bill/fundflowbill", s.api(s.fundFlowBill))
 	m.Handle("GET /v3/billdownload/file", s.api(s.downloadBill))
+	s.routesSharing(m) // profit sharing, subsidies, encrypted fund bills: profitsharing.go
 	// Anything else under /v3/ is still authenticated and answered like WeChat Pay.
 	m.Handle("/v3/", s.api(func(*apiRequest) *reply {
 		return errReply(http.StatusNotFound, "NOT_FOUND", "paysim does not simulate this API")
@@ -237,6 +252,7 @@ func (s *Simulator) routes() {
 	m.HandleFunc("GET /sim/h5/{prepay_id}", s.h5Page)
 	m.HandleFunc("POST /sim/h5/{prepay_id}/{action}", s.h5Action)
 	m.HandleFunc("GET /sim/oauth/openid", s.simOpenID)
+	s.routesCombine(m) // combine orders, e-commerce refunds, 异常退款: combine.go
 
 	// WeChat's web OAuth, at the paths WeChat serves it (open.weixin.qq.com and
 	// api.weixin.qq.com): point WXPAY_OAUTH_AUTHORIZE_BASE and WXPAY_OAUTH_BASE here.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -14,8 +13,12 @@ var cst = time.FixedZone("CST", 8*3600)
 // rfc3339CST formats t as WeChat Pay does: 2006-01-02T15:04:05+08:00.
 func rfc3339CST(t time.Time) string { return wechatpay.FormatTime(t) }
 
-// state is everything the simulator holds, all in memory, guarded by Simulator.mu.
-// The simulator is a test tool: nothing needs to survive a restart.
+// state is everything the simulator holds, in memory, guarded by Simulator.mu. Under
+// `wxpay serve` it survives a restart (persist.go: a snapshot is the JSON of this
+// struct), so new state goes here as an exported field with a JSON tag, in plain maps
+// and slices of structs whose fields are exported too; an index pointing into another
+// map is tagged json:"-" and rebuilt in reindex. The unexported fields below predate
+// that rule and are carried explicitly by persist.go.
 type state struct {
 	orders        map[string]*order  // by out_trade_no
 	byTransaction map[string]*order  // by transaction_id
@@ -24,6 +27,20 @@ type state struct {
 	bills         map[string]*billFile
 	oauthCodes    map[string]*oauthCode // by code
 	h5Links       map[string]*h5Link    // by prepay_id
+
+	// Combines are combine orders (combine.go) by combine_out_trade_no, a namespace of its
+	// own; their sub-orders are orders above, each with Combine set.
+	Combines map[string]*combineOrder `json:"combines"`
+	// CombineLinks maps an H5 combine's prepay_id to its combine_out_trade_no.
+	CombineLinks map[string]string `json:"combine_links"`
+	// EcommerceRefunds is what an e-commerce refund adds to its refund, by out_refund_no.
+	EcommerceRefunds map[string]*ecommerceRefund `json:"ecommerce_refunds"`
+	// AbnormalRefunds are 异常退款 applications, by out_refund_no.
+	AbnormalRefunds map[string]*abnormalRefund `json:"abnormal_refunds"`
+	// Sharing is profit sharing and subsidies (profitsharing.go).
+	Sharing *sharingState `json:"sharing"`
+	// Queued are the notifications of Config.ManualDelivery, oldest first (queue.go).
+	Queued []*QueuedNotification `json:"queued,omitempty"`
 }
 
 func newState() *state {
@@ -31,6 +48,8 @@ func newState() *state {
 		orders: map[string]*order{}, byTransaction: map[string]*order{},
 		refunds: map[string]*refund{}, bills: map[string]*billFile{},
 		oauthCodes: map[string]*oauthCode{}, h5Links: map[string]*h5Link{},
+		Combines: map[string]*combineOrder{}, CombineLinks: map[string]string{}, EcommerceRefunds: map[string]*ecommerceRefund{}, AbnormalRefunds: map[string]*abnormalRefund{},
+		Sharing: newSharingState(),
 	}
 }
 
@@ -53,6 +72,9 @@ type order struct {
 	OpenID        string    `json:"openid,omitempty"`
 	BankType      string    `json:"bank_type,omitempty"`
 	Refunds       []string  `json:"refunds,omitempty"` // out_refund_no, in order
+	// Combine is the combine_out_trade_no of a combine's sub-order: paid, queried and
+	// closed only through its combine.
+	Combine string `json:"combine,omitempty"`
 }
 
 // tradeType maps the prepay endpoint to trade_type.
@@ -117,9 +139,4 @@ type Delivery struct {
 	NextRetryAfter string    `json:"next_retry_after,omitempty"`
 	// RequestID is the Request-ID header the attempt carried, as WeChat Pay's do.
 	RequestID string `json:"request_id,omitempty"`
-}
-
-// newPrepayID looks like wx + yyyyMMddHHmmss + random, 36 characters.
-func newPrepayID(t time.Time) string {
-	return "wx" + t.In(cst).Format("20060102150405") + randid.Alnum(20)
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 	"github.com/paysls/wxpay/shared/wxv2"
 )
@@ -109,7 +108,7 @@ func (s *Simulator) NotifyV2(ctx context.Context, req V2NotifyRequest) (res V2No
 		return res, http.StatusBadRequest, fmt.Errorf("the order has no notify_url: pass url")
 	}
 	res.Kind, res.Forged, res.Body = req.Kind, req.Forge, string(body)
-	d := Delivery{ID: "v2-" + randid.Alnum(16), URL: res.URL, Event: "v2." + req.Kind, Attempt: 1, Time: time.Now(), Probe: req.Forge}
+	d := Delivery{ID: "v2-" + s.ids.Alnum(16), URL: res.URL, Event: "v2." + req.Kind, Attempt: 1, Time: time.Now(), Probe: req.Forge}
 	st, answer, perr := s.postV2(ctx, res.URL, body)
 	res.Status, res.ResponseBody = st, truncate(string(answer), 2048)
 	res.Acknowledged = perr == nil && wxv2.Acknowledged(st, answer)
@@ -147,13 +146,13 @@ func (s *Simulator) v2Payment(req V2NotifyRequest, key string) ([]byte, string, 
 	switch o.TradeState {
 	case wechatpay.TradeStateNotPay, wechatpay.TradeStateUserPaying:
 		o.TradeState = wechatpay.TradeStateSuccess
-		o.TransactionID = randid.TransactionID(now)
+		o.TransactionID = s.ids.TransactionID(now)
 		s.st.byTransaction[o.TransactionID] = o
 		if py := o.Request.Payer; py != nil {
 			o.OpenID = firstNonEmpty(py.OpenID, py.SpOpenID, py.SubOpenID)
 		}
 		if o.OpenID == "" {
-			o.OpenID = "o" + randid.Alnum(27)
+			o.OpenID = s.ids.OpenID()
 		}
 		o.BankType = "OTHERS"
 		o.SuccessTime = now
@@ -227,14 +226,14 @@ func (s *Simulator) v2Refund(req V2NotifyRequest, key string) ([]byte, string, m
 		}
 		no := req.OutRefundNo
 		if no == "" {
-			no = "MANUAL" + randid.Digits(16)
+			no = "MANUAL" + s.ids.Digits(16)
 		}
 		rf = &refund{
 			Request: wechatpay.RefundRequest{
 				SubMchID: o.Request.SubMchID, OutTradeNo: o.Request.OutTradeNo, OutRefundNo: no,
 				Reason: "商户平台手动退款", Amount: wechatpay.RefundAmount{Refund: fee, Total: o.Request.Amount.Total, Currency: "CNY"},
 			},
-			OutTradeNo: o.Request.OutTradeNo, RefundID: randid.RefundID(now), Status: status, CreatedAt: now,
+			OutTradeNo: o.Request.OutTradeNo, RefundID: s.ids.RefundID(now), Status: status, CreatedAt: now,
 		}
 		if status == wechatpay.RefundStatusSuccess {
 			rf.SuccessTime = now

@@ -12,7 +12,7 @@
 // not silently leave a key unset):
 //
 //	private_key, apiv3_key, apiv2_key, api_token, webhook_secret, app_secret,
-//	platform_public_key
+//	platform_public_key, store_password
 //
 // The Lambda and local mains include it (secrets.Source(awsconf.FromEnv), or the
 // default chain locally); a build without it refuses these settings at start-up
@@ -21,10 +21,7 @@ package secrets
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +39,7 @@ const (
 const Timeout = 10 * time.Second
 
 // Keys of the secret's JSON object.
-var Keys = []string{"private_key", "apiv3_key", "apiv2_key", "api_token", "webhook_secret", "app_secret", "platform_public_key"}
+var Keys = config.SecretJSONKeys
 
 // Source is the secret source of a build that reads AWS credentials with load
 // (awsconf.FromEnv on Lambda). It does no I/O until config.FromEnv asks it.
@@ -96,48 +93,6 @@ func Load(ctx context.Context, getenv func(string) string, load awsconf.Loader, 
 	return strings.Join(from, " + "), v, nil
 }
 
-// decode merges the JSON object s into v. Errors name keys, never values.
-func decode(s string, v *config.SecretValues) error {
-	var m map[string]string
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		// json's syntax errors quote no input, but type errors might: say less.
-		return errors.New("value is not a JSON object of strings (keys: " + strings.Join(Keys, ", ") + ")")
-	}
-	var unknown []string
-	for k, val := range m {
-		if val == "" {
-			continue
-		}
-		switch k {
-		case "private_key":
-			v.PrivateKey = config.NewSecret([]byte(unescapePEM(val)))
-		case "apiv3_key":
-			v.APIv3Key = config.NewSecret([]byte(val))
-		case "apiv2_key":
-			v.APIv2Key = config.NewSecret([]byte(strings.TrimSpace(val)))
-		case "api_token":
-			v.APIToken = config.NewSecret([]byte(strings.TrimSpace(val)))
-		case "webhook_secret":
-			v.WebhookSecret = config.NewSecret([]byte(strings.TrimSpace(val)))
-		case "app_secret":
-			v.AppSecret = config.NewSecret([]byte(strings.TrimSpace(val)))
-		case "platform_public_key":
-			v.PlatformPublicKey = []byte(unescapePEM(val))
-		default:
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return fmt.Errorf("unknown key(s) %s (known: %s)", strings.Join(unknown, ", "), strings.Join(Keys, ", "))
-	}
-	return nil
-}
-
-// unescapePEM turns "\n" escapes back into newlines, as config does for env.
-func unescapePEM(s string) string {
-	if !strings.Contains(s, "\n") && strings.Contains(s, `\n`) {
-		s = strings.ReplaceAll(s, `\n`, "\n")
-	}
-	return s
-}
+// decode merges the JSON object s into v (config.SecretValues.DecodeJSON: the format
+// is shared with Tencent Cloud SSM). Errors name keys, never values.
+func decode(s string, v *config.SecretValues) error { return v.DecodeJSON([]byte(s)) }

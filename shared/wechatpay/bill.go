@@ -112,46 +112,11 @@ func (c *Client) DownloadBill(ctx context.Context, b BillResponse, gzipped bool,
 	if !strings.EqualFold(b.HashType, "SHA1") {
 		return 0, fmt.Errorf("wechatpay: bill: unsupported hash_type %q (want SHA1)", b.HashType)
 	}
-	u, err := url.Parse(b.DownloadURL)
-	if err != nil || u.Host == "" {
-		return 0, fmt.Errorf("wechatpay: bill: bad download_url %q", b.DownloadURL)
-	}
-	// Only send our signature to WeChat Pay (https) or to the configured BaseURL host
-	// (the simulator).
-	if base, _ := url.Parse(c.baseURL()); u.Scheme != "https" && (base == nil || base.Host != u.Host) {
-		return 0, fmt.Errorf("wechatpay: bill: download_url %q is neither https nor on %s", b.DownloadURL, c.baseURL())
-	}
-	if c.Signer == nil || c.Signer.Key == nil {
-		return 0, fmt.Errorf("%w: Signer with the merchant private key is required", ErrConfig)
-	}
-	auth, err := c.Signer.Authorization(http.MethodGet, RequestTarget(u), nil)
+	resp, err := c.openBillURL(ctx, b.DownloadURL, BillURLLifetime)
 	if err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return 0, fmt.Errorf("wechatpay: bill: %w", err)
-	}
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Accept", "application/json") // as WeChat Pay's examples send it
-	req.Header.Set("User-Agent", UserAgent)
-	hc := c.HTTP
-	if hc == nil {
-		hc = downloadHTTP
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("wechatpay: bill download: %w", err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		e := decodeAPIError(resp.StatusCode, resp.Header, body)
-		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-			return 0, fmt.Errorf("wechatpay: bill download: %w (a download_url is valid for only %s after TradeBill/FundFlowBill returned it: apply again and download at once)", e, BillURLLifetime)
-		}
-		return 0, fmt.Errorf("wechatpay: bill download: %w", e)
-	}
 	var src io.Reader = resp.Body
 	if gzipped {
 		zr, err := gzip.NewReader(resp.Body)
@@ -170,6 +135,52 @@ func (c *Client) DownloadBill(ctx context.Context, b BillResponse, gzipped bool,
 		return n, fmt.Errorf("%w: got %s, want %s", ErrBillHash, got, b.HashValue)
 	}
 	return n, nil
+}
+
+// openBillURL sends the signed GET of a bill's download_url and returns the answer
+// when it is 200; lifetime is how long the URL lives, for the error that says so.
+func (c *Client) openBillURL(ctx context.Context, downloadURL string, lifetime time.Duration) (*http.Response, error) {
+	u, err := url.Parse(downloadURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("wechatpay: bill: bad download_url %q", downloadURL)
+	}
+	// Only send our signature to WeChat Pay (https) or to the configured BaseURL host
+	// (the simulator).
+	if base, _ := url.Parse(c.baseURL()); u.Scheme != "https" && (base == nil || base.Host != u.Host) {
+		return nil, fmt.Errorf("wechatpay: bill: download_url %q is neither https nor on %s", downloadURL, c.baseURL())
+	}
+	if c.Signer == nil || c.Signer.Key == nil {
+		return nil, fmt.Errorf("%w: Signer with the merchant private key is required", ErrConfig)
+	}
+	auth, err := c.Signer.Authorization(http.MethodGet, RequestTarget(u), nil)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("wechatpay: bill: %w", err)
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Accept", "application/json") // as WeChat Pay's examples send it
+	req.Header.Set("User-Agent", UserAgent)
+	hc := c.HTTP
+	if hc == nil {
+		hc = downloadHTTP
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("wechatpay: bill download: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		e := decodeAPIError(resp.StatusCode, resp.Header, body)
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+			return nil, fmt.Errorf("wechatpay: bill download: %w (a download_url is valid for only %s after the bill API returned it: apply again and download at once)", e, lifetime)
+		}
+		return nil, fmt.Errorf("wechatpay: bill download: %w", e)
+	}
+	return resp, nil
 }
 
 func sumHex(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }

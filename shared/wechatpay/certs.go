@@ -52,12 +52,14 @@ const DefaultRefreshInterval = time.Minute
 // refreshes, so that the successor is known before WeChat Pay switches to it.
 const renewBefore = 24 * time.Hour
 
-// CertificateManager resolves Wechatpay-Serial platform-certificate serials
-// (KeyResolver). It downloads /v3/certificates lazily — on the first lookup when the
-// cache is empty, on an unknown serial, and when the newest certificate expires within
-// 24 h — never in the background, because serverless runtimes freeze idle goroutines.
-// Only one download runs at a time; concurrent lookups wait for it and share its
-// result.
+// CertificateManager resolves Wechatpay-Serial values (KeyResolver): the configured
+// keys first (the platform public key under its PUB_KEY_ID_…, a configured platform
+// certificate), then platform certificates, which it downloads from /v3/certificates
+// lazily — on the first lookup when the cache is empty, on an unknown serial, and when
+// the newest certificate expires within 24 h — never in the background, because
+// serverless runtimes freeze idle goroutines. Only one download runs at a time;
+// concurrent lookups wait for it and share its result. It is the whole key set of a
+// Verifier: one lookup, no resolver wrapped around another.
 type CertificateManager struct {
 	// Client downloads the certificates. Its Verifier may resolve through this manager:
 	// the download is verified here, not by the client.
@@ -66,9 +68,11 @@ type CertificateManager struct {
 	AEAD *AEAD
 	// Cache, optional, persists the certificates.
 	Cache CertCache
-	// Bootstrap, optional, verifies the download when WeChat Pay signs it with a key
-	// that is not among the certificates (platform public-key mode, during migration).
-	Bootstrap KeyResolver
+	// Configured, optional, holds the keys the merchant configured. They resolve
+	// before any certificate (a configured serial never costs a store read), and they
+	// verify the download when WeChat Pay signs it with a key that is not among the
+	// certificates (platform public-key mode, during the migration to it).
+	Configured StaticKeys
 	// MinInterval is the least time between downloads caused by unknown serials
 	// (default DefaultRefreshInterval): a flood of forged serials costs at most one
 	// download per interval.
@@ -110,10 +114,13 @@ func (m *CertificateManager) interval() time.Duration {
 
 // PublicKey implements KeyResolver.
 func (m *CertificateManager) PublicKey(ctx context.Context, serial string) (*rsa.PublicKey, error) {
+	if k, err := m.Configured.PublicKey(ctx, serial); err == nil {
+		return k, nil
+	}
 	serial = strings.ToUpper(strings.TrimSpace(serial))
 	if strings.HasPrefix(serial, PublicKeyIDPrefix) {
 		// /v3/certificates never lists public keys: downloading cannot help.
-		return nil, fmt.Errorf("%w: %s is a platform public-key id; configure the platform public key (pub_key.pem) with its id", ErrUnknownSerial, serial)
+		return nil, fmt.Errorf("%w: %s is a platform public-key id that is not configured; configure the platform public key (pub_key.pem) with its id (商户平台 → API安全 → 微信支付公钥)", ErrUnknownSerial, serial)
 	}
 	m.loadCache(ctx)
 
@@ -341,10 +348,8 @@ func (m *CertificateManager) verifyDownload(ctx context.Context, r *response, fr
 		if c, ok := fresh[serial]; ok {
 			return c.PublicKey.(*rsa.PublicKey), nil
 		}
-		if m.Bootstrap != nil {
-			if k, err := m.Bootstrap.PublicKey(ctx, h.Serial); err == nil {
-				return k, nil
-			}
+		if k, err := m.Configured.PublicKey(ctx, h.Serial); err == nil {
+			return k, nil
 		}
 		m.mu.Lock()
 		c, ok := m.certs[serial]
@@ -368,28 +373,4 @@ type keyResolverFunc func(ctx context.Context, serial string) (*rsa.PublicKey, e
 
 func (f keyResolverFunc) PublicKey(ctx context.Context, serial string) (*rsa.PublicKey, error) {
 	return f(ctx, serial)
-}
-
-// Keys resolves both kinds of Wechatpay-Serial, for merchants migrating from platform
-// certificates to the platform public key (or running both, as WeChat Pay does during
-// the switch): PUB_KEY_ID_… from the configured public key, certificate serials from
-// the manager. Either part may be nil.
-type Keys struct {
-	PublicKeyID  string
-	Key          *rsa.PublicKey
-	Certificates *CertificateManager
-}
-
-// PublicKey implements KeyResolver.
-func (k Keys) PublicKey(ctx context.Context, serial string) (*rsa.PublicKey, error) {
-	if strings.HasPrefix(serial, PublicKeyIDPrefix) {
-		if k.Key != nil && serial == k.PublicKeyID {
-			return k.Key, nil
-		}
-		return nil, fmt.Errorf("%w: %q; the configured platform public-key id is %q — download pub_key.pem and its id again from 商户平台 → API安全 → 微信支付公钥", ErrUnknownSerial, serial, k.PublicKeyID)
-	}
-	if k.Certificates != nil {
-		return k.Certificates.PublicKey(ctx, serial)
-	}
-	return nil, fmt.Errorf("%w: %q is a platform-certificate serial but only the platform public key %s is configured", ErrUnknownSerial, serial, k.PublicKeyID)
 }

@@ -243,7 +243,7 @@ func TestCertificateManagerRejectsBadDownloads(t *testing.T) {
 			x.f.signer.Key = x.keyB
 		}, "signature does not verify"},
 		{"expired only", func(t *testing.T, x *certFixture) {
-			x.m.Bootstrap = StaticKeys{fixturePlatformSer: &platformKey(t).PublicKey}
+			x.m.Configured = StaticKeys{fixturePlatformSer: &platformKey(t).PublicKey}
 			x.setBody(certificatesBody(t, testAEAD(t), certEntry{cert: makeCert(t, platformKey(t), fixturePlatformSer, x.now.AddDate(-2, 0, 0), x.now.AddDate(-1, 0, 0))}))
 		}, "no unexpired"},
 	}
@@ -277,32 +277,31 @@ func TestCertificateManagerBootstrapWithPublicKey(t *testing.T) {
 	if err := x.m.Refresh(context.Background()); !errors.Is(err, ErrCertificateDownload) {
 		t.Fatalf("without bootstrap keys: %v", err)
 	}
-	x.m.Bootstrap = StaticKeys{fixturePublicKeyID: &platformKey(t).PublicKey}
+	x.m.Configured = StaticKeys{fixturePublicKeyID: &platformKey(t).PublicKey}
 	if err := x.m.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestKeysMigrationResolver(t *testing.T) {
+// During the migration to the platform public key WeChat Pay signs with either: one
+// manager resolves both kinds of Wechatpay-Serial, configured keys without a download.
+func TestManagerResolvesConfiguredKeysAndCertificates(t *testing.T) {
 	x := newCertFixture(t)
 	keyB := x.keyB
-	keys := Keys{PublicKeyID: fixturePublicKeyID, Key: &keyB.PublicKey, Certificates: x.m}
+	x.m.Configured = StaticKeys{fixturePublicKeyID: &keyB.PublicKey}
 	ctx := context.Background()
-	if k, err := keys.PublicKey(ctx, fixturePublicKeyID); err != nil || !k.Equal(&keyB.PublicKey) {
-		t.Fatalf("public key id: %v", err)
+	if k, err := x.m.PublicKey(ctx, fixturePublicKeyID); err != nil || !k.Equal(&keyB.PublicKey) || x.m.Downloads() != 0 {
+		t.Fatalf("public key id: %v (downloads %d)", err, x.m.Downloads())
 	}
-	if k, err := keys.PublicKey(ctx, fixturePlatformSer); err != nil || !k.Equal(&platformKey(t).PublicKey) {
+	if k, err := x.m.PublicKey(ctx, fixturePlatformSer); err != nil || !k.Equal(&platformKey(t).PublicKey) {
 		t.Fatalf("certificate serial: %v", err)
 	}
-	if _, err := keys.PublicKey(ctx, "PUB_KEY_ID_OTHER"); !errors.Is(err, ErrUnknownSerial) || !strings.Contains(err.Error(), fixturePublicKeyID) {
-		t.Fatalf("other id: %v", err)
+	downloads := x.m.Downloads()
+	if _, err := x.m.PublicKey(ctx, "PUB_KEY_ID_OTHER"); !errors.Is(err, ErrUnknownSerial) || !strings.Contains(err.Error(), "pub_key.pem") || x.m.Downloads() != downloads {
+		t.Fatalf("other id: %v (a public-key id must never cause a download)", err)
 	}
-	onlyPK := Keys{PublicKeyID: fixturePublicKeyID, Key: &keyB.PublicKey}
-	if _, err := onlyPK.PublicKey(ctx, fixturePlatformSer); !errors.Is(err, ErrUnknownSerial) {
-		t.Fatalf("serial without manager: %v", err)
-	}
-	// Both kinds verify through one Verifier during migration.
-	v := &Verifier{Keys: keys, Now: x.clock}
+	// Both kinds verify through one Verifier whose Keys is the manager.
+	v := &Verifier{Keys: x.m, Now: x.clock}
 	for _, ps := range []*PlatformSigner{
 		{Serial: fixturePublicKeyID, Key: keyB, Now: x.clock},
 		{Serial: fixturePlatformSer, Key: platformKey(t), Now: x.clock},

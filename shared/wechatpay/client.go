@@ -240,8 +240,11 @@ func retrySafe(cl call) bool {
 		return false
 	}
 	p := cl.path
+	if retrySafeEcommerce(p) {
+		return true
+	}
 	return strings.HasPrefix(p, "/v3/pay/transactions/") || strings.HasPrefix(p, "/v3/pay/partner/transactions/") ||
-		p == "/v3/refund/domestic/refunds"
+		p == "/v3/refund/domestic/refunds" || sharingRetrySafe(p)
 }
 
 // attempt sends one signed request and reads the whole answer.

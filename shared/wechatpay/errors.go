@@ -48,7 +48,7 @@ var codeHints = map[string]string{
 	CodeResourceNotExists:  "WeChat Pay has no such resource: check the identifier and the merchant it belongs to",
 	CodeAppIDMchIDNotMatch: "the appid is not bound to this mchid: bind it in 商户平台 → 产品中心 → AppID账号管理, or use the right appid",
 	CodeMchNotExists:       "the mchid does not exist: check the merchant id configured",
-	CodeNotEnough:          "the merchant's available balance is not enough for this refund: top up the operating account or retry later",
+	CodeNotEnough:          "not enough money: for a refund, the merchant's available balance (top up or retry later); for a split (分账), what the order still holds (query its unsplit amount)",
 	CodeNoAuth:             "the merchant has no permission for this API or product: apply for it in 商户平台 → 产品中心",
 	CodeFrequencyLimited:   "rate limited by WeChat Pay: slow down and retry with back-off",
 	CodeSystemError:        "a WeChat Pay system error: retry with exactly the same parameters (same out_trade_no / out_refund_no)",

@@ -5,20 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/paysls/wxpay/shared/randid"
 )
 
 // ResourceTypeEncrypted is the resource_type of every APIv3 notification.
 const ResourceTypeEncrypted = "encrypt-resource"
-
-// MaxNotificationBody bounds a notification read by Notifier.ParseRequest. Real ones
-// are about 1 KiB.
-const MaxNotificationBody = 64 << 10
 
 // Notification failure classes. Every error of ParseNotification matches exactly one,
 // and NotifyStatus maps it to the HTTP status to answer. Any non-2xx answer makes
@@ -112,20 +105,6 @@ func (n *Notifier) Parse(ctx context.Context, h SignatureHeaders, body []byte) (
 	return ParseNotification(ctx, n.Verifier, n.AEAD, h, body)
 }
 
-// ParseRequest reads an http.Request's body (at most MaxNotificationBody) and parses
-// it. It returns the raw body too, for storing or logging after success.
-func (n *Notifier) ParseRequest(r *http.Request) (*Notification, []byte, []byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxNotificationBody+1))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("wechatpay: reading notification: %w", err)
-	}
-	if len(body) > MaxNotificationBody {
-		return nil, nil, nil, notifyErr(ErrNotifyMalformed, fmt.Errorf("body larger than %d bytes", MaxNotificationBody))
-	}
-	env, pt, err := n.Parse(r.Context(), HeadersFrom(r.Header), body)
-	return env, pt, body, err
-}
-
 // DecodeTransaction decodes the plaintext of a TRANSACTION.* notification.
 func DecodeTransaction(n *Notification, plaintext []byte) (*Transaction, error) {
 	if !strings.HasPrefix(n.EventType, "TRANSACTION.") {
@@ -181,7 +160,7 @@ func BuildNotification(aead *AEAD, in NotificationInput) ([]byte, error) {
 }
 
 func buildNotification(aead *AEAD, in NotificationInput) (Notification, []byte, error) {
-	nonce := randid.Alnum(12)
+	nonce := aeadNonce()
 	ct, err := aead.Seal(nonce, in.AssociatedData, in.Resource)
 	if err != nil {
 		return Notification{}, nil, err

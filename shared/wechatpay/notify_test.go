@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -151,20 +149,5 @@ func TestParseNotificationFailures(t *testing.T) {
 	}
 	if _, _, err := ParseNotification(ctx, nil, nil, SignatureHeaders{}, nil); !errors.Is(err, ErrConfig) {
 		t.Fatal("nil verifier")
-	}
-}
-
-func TestNotifierParseRequest(t *testing.T) {
-	f := newNotifyFixture(t)
-	body, h := f.build(t, EventTransactionSuccess, "transaction", "transaction", txResource)
-	r := httptest.NewRequest("POST", "/notify", bytes.NewReader(body))
-	h.Apply(r.Header)
-	n, pt, raw, err := f.notifier.ParseRequest(r)
-	if err != nil || n.ID != "EV-2018022511223320873" || string(pt) != txResource || !bytes.Equal(raw, body) {
-		t.Fatalf("%v", err)
-	}
-	big := httptest.NewRequest("POST", "/notify", strings.NewReader(strings.Repeat("x", MaxNotificationBody+1)))
-	if _, _, _, err := f.notifier.ParseRequest(big); NotifyStatus(err) != http.StatusBadRequest {
-		t.Fatalf("oversized: %v", err)
 	}
 }

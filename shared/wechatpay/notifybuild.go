@@ -1,12 +1,11 @@
 package wechatpay
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/paysls/wxpay/shared/randid"
 )
 
 // beijing is the +08:00 offset WeChat Pay writes its times in.
@@ -38,9 +37,21 @@ func SealNotification(aead *AEAD, eventType string, resource any, now time.Time)
 	if summary == "" {
 		summary = eventType
 	}
-	return buildNotification(aead, NotificationInput{ID: randid.UUID(), CreateTime: now, EventType: eventType,
+	return buildNotification(aead, NotificationInput{ID: newUUID(), CreateTime: now, EventType: eventType,
 		Summary: summary, OriginalType: original, AssociatedData: original, Resource: plain})
 }
 
 // FormatTime writes t as WeChat Pay does (RFC 3339 in +08:00), e.g. success_time.
 func FormatTime(t time.Time) string { return t.In(beijing).Format(time.RFC3339) }
+
+// newUUID is a random RFC 4122 version-4 id, the shape of notification ids.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// aeadNonce is a fresh 12-character AEAD_AES_256_GCM nonce.
+func aeadNonce() string { return rand.Text()[:12] }

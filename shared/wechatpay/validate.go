@@ -118,8 +118,17 @@ func ValidateAmount(field string, fen int64) error {
 	if fen <= 0 {
 		return invalid(field, "must be a positive whole number of fen (分), got %d", fen)
 	}
+	if fen > MaxAmount {
+		return invalid(field, "%d fen is more than WeChat Pay's amounts hold: at most %d fen", fen, MaxAmount)
+	}
 	return nil
 }
+
+// MaxAmount is the largest amount in fen WeChat Pay takes: amount.total is an int
+// (32-bit) in its APIv3 order APIs (JSAPI下单: "总金额 total int 订单总金额，单位为分",
+// https://pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter3_1_1.shtml; the official
+// Java SDK's Amount.total is an Integer), so 2,147,483,647 fen (¥21,474,836.47).
+const MaxAmount = 1<<31 - 1
 
 // ValidateDescription checks an order description: 1 to 127 characters.
 func ValidateDescription(s string) error {

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/paysls/wxpay/shared/randid"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -25,7 +24,7 @@ func PaymentParams(tx *wechatpay.Transaction) (Params, error) {
 		return nil, fmt.Errorf("wxv2: success_time %q: %w", tx.SuccessTime, err)
 	}
 	p := Params{
-		"return_code": "SUCCESS", "result_code": "SUCCESS", "nonce_str": randid.Alnum(32),
+		"return_code": "SUCCESS", "result_code": "SUCCESS", "nonce_str": rand.Text(),
 		"out_trade_no": tx.OutTradeNo, "transaction_id": tx.TransactionID, "trade_type": tx.TradeType,
 		"bank_type": tx.BankType, "attach": tx.Attach, "time_end": end.In(beijing).Format(layoutTimeEnd),
 		"total_fee": strconv.FormatInt(tx.Amount.Total, 10), "fee_type": tx.Amount.Currency,
@@ -112,7 +111,7 @@ func RefundParams(n *wechatpay.RefundNotice, o RefundOptions) (outer, inner Para
 	default:
 		return nil, nil, fmt.Errorf("wxv2: refund %s: status %q has no v2 result", n.OutRefundNo, n.RefundStatus)
 	}
-	outer = Params{"return_code": "SUCCESS", "appid": o.AppID, "nonce_str": randid.Alnum(32)}
+	outer = Params{"return_code": "SUCCESS", "appid": o.AppID, "nonce_str": rand.Text()}
 	if n.SubMchID != "" {
 		outer["mch_id"], outer["sub_mch_id"] = n.SpMchID, n.SubMchID
 	} else {

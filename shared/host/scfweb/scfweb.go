@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/host/internal/request"
 )
@@ -42,17 +44,28 @@ func ready(getenv func(string) string) error {
 	return nil
 }
 
-// clientIP gives a web function's handler the client's address as RemoteAddr. A
-// web function is reached through SCF's in-container proxy, so the connection's
-// peer is that proxy, never the client; SCF's function URL front end names the
-// client in the x-scf-remote-addr header (documented for function URL requests,
-// https://cloud.tencent.cn/document/product/583/96099, and the header the event
-// adapter reads too). The value may carry a port. Without a parsable header
-// RemoteAddr stays the proxy's address, which no trusted-proxy list should contain,
-// so X-Forwarded-For is then never trusted either.
+// clientIP gives a web function's handler the client's address as RemoteAddr only
+// where it is certain. A web function is reached through SCF's in-container proxy, so
+// the connection's peer is that proxy, never the client. The web function docs list
+// the headers SCF adds ("函数公共请求头", https://cloud.tencent.com/document/product/583/56124:
+// request id, memory, timeout, version, name, namespace, region, the role's key) and
+// no client address; x-scf-remote-addr is documented for function URL event payloads
+// (https://cloud.tencent.cn/document/product/583/96099), not for web functions. So the
+// address is taken only when the merchant vouches for the proxy by listing its
+// address in TRUSTED_PROXIES: then x-scf-remote-addr (the platform's view, port
+// dropped), else the handler walks X-Forwarded-For from that trusted hop. Otherwise
+// RemoteAddr becomes unknownClient, which is not an address: the scenes that need the
+// user's IP (H5's payer_client_ip) refuse with CLIENT_IP_UNKNOWN instead of sending
+// WeChat Pay the proxy's loopback address.
 func clientIP(h http.Handler) http.Handler {
+	// A malformed list trusts nothing here; config.FromEnv has already stopped the
+	// function naming it.
+	trusted, _ := config.ParseTrustedProxies(os.Getenv(config.EnvTrustedProxies))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if vs := r.Header.Values(request.SCFRemoteAddr); len(vs) > 0 {
+		peer, err := netip.ParseAddr(request.HostOnly(r.RemoteAddr))
+		if err != nil || !slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(peer.Unmap()) }) {
+			r.RemoteAddr = unknownClient
+		} else if vs := r.Header.Values(request.SCFRemoteAddr); len(vs) > 0 {
 			if ip, err := netip.ParseAddr(request.HostOnly(vs[0])); err == nil {
 				r.RemoteAddr = ip.Unmap().String()
 			}
@@ -60,3 +73,7 @@ func clientIP(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// unknownClient is an SCF web request's RemoteAddr when its client address is not
+// certain; it reads as the fix in the error a handler reports.
+const unknownClient = "client-address-unknown-on-SCF-web-set-TRUSTED_PROXIES"

@@ -1,8 +1,8 @@
 // Command local is createorder (the order API and its cashier page; WXPAY_API_TOKEN and
 // WXPAY_NOTIFY_URL are required) on any host as a plain server on -addr (default
 // 127.0.0.1:8080). Stores: bbolt (the default), DynamoDB, Redis. Secrets: AWS Secrets
-// Manager / SSM over the environment and the keys dir; AWS credentials through the SDK's
-// default chain (profiles, SSO, roles).
+// Manager / SSM and Tencent Cloud SSM over the environment and the keys dir; AWS
+// credentials through the SDK's default chain (profiles, SSO, roles).
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).
@@ -16,6 +16,7 @@ import (
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/secrets"
+	"github.com/paysls/wxpay/shared/secrets/tencentssm"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/store/dynamostore"
@@ -29,6 +30,6 @@ func main() {
 		Function: "createorder",
 		Platform: host.LocalHTTP(*addr),
 		Stores:   []store.Driver{boltstore.URL, dynamostore.URL(defaultchain.Load), redisstore.URL},
-		Secrets:  []config.SecretSource{secrets.Source(defaultchain.Load)},
+		Secrets:  []config.SecretSource{secrets.Source(defaultchain.Load), tencentssm.Source()},
 	}, withcashier.New)
 }

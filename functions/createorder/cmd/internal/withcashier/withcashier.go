@@ -1,12 +1,14 @@
 // Package withcashier is what every createorder build serves: the order API, with the
 // hosted cashier page under /pay/ (scene "cashier" links point there: set
-// WXPAY_PUBLIC_URL to the URL browsers reach the function at). The mains
+// WXPAY_PUBLIC_URL to the URL browsers reach the function at) and 公众平台's domain
+// verification file at the root (WXPAY_MP_VERIFY). The mains
 // (functions/createorder/cmd/<build>) differ only in platform, store drivers and
 // secret sources.
 package withcashier
 
 import (
 	"net/http"
+	"os"
 
 	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/functions/createorder"
@@ -27,6 +29,12 @@ func New(env host.Env) (http.Handler, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
+	// 公众平台's domain verification file at the root (WXPAY_MP_VERIFY; public).
+	if pattern, verify, err := createorder.MPVerify(os.Getenv(createorder.EnvMPVerify)); err != nil {
+		return nil, err
+	} else if verify != nil {
+		mux.Handle(pattern, verify)
+	}
 	mux.Handle("/pay/", page)
 	mux.Handle("/", h)
 	return mux, nil

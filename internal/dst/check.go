@@ -1,0 +1,481 @@
+package dst
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/orderapi"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// Violation is an invariant a history broke.
+type Violation struct {
+	Invariant string `json:"invariant"`
+	Detail    string `json:"detail"`
+}
+
+// The invariants. WeChat Pay (the simulator's ledger) is the truth; the bundle is read
+// through what it exposes — GET /orders, the merchant's webhook, the events API — and,
+// where those do not show enough, the ledger's records (ledgerview.go).
+const (
+	// Isolation: an order shows only its own attempts and refunds (an out_trade_no is
+	// an order's when WeChat Pay holds it for that order), and a refund read under an
+	// order is that order's.
+	InvIsolation = "isolation"
+	// Accounted: every transaction and refund WeChat Pay holds for an order the bundle
+	// created is on that order: as its payment, a refund, or a kept conflict.
+	InvAccounted = "accounted"
+	// Bounded: no order's settled refunds exceed its payment unless it is REVIEW.
+	InvBounded = "bounded"
+	// Agrees: each order's final state equals WeChat Pay's, or is REVIEW with a cause.
+	InvAgrees = "agrees"
+	// Asked: WeChat Pay holds no prepay and no refund the merchant did not ask for.
+	InvAsked = "asked"
+	// EventsOnce: every transition produced exactly one event, every event was
+	// delivered (the outbox is empty once settled), and an event id always carries
+	// one content.
+	InvEventsOnce = "events-once"
+	// EventsCausal: an order's events reach the merchant in causal order: nothing
+	// about its refunds before order.paid, order.paid never last of a fully refunded
+	// order, never paid after closed without a review.
+	InvEventsCausal = "events-causal"
+	// NoInternalError: the API never answers 500 INTERNAL (an unexpected error).
+	InvNoInternalError = "internal-error"
+	// NoPanic: nothing panics; NotStuck: every step ends.
+	InvNoPanic  = "panic"
+	InvNotStuck = "stuck"
+)
+
+// Invariants lists every invariant name.
+var Invariants = []string{InvIsolation, InvAccounted, InvBounded, InvAgrees, InvAsked, InvEventsOnce, InvEventsCausal, InvNoInternalError, InvNoPanic, InvNotStuck}
+
+func (w *world) violate(inv, format string, a ...any) {
+	w.violations = append(w.violations, Violation{Invariant: inv, Detail: fmt.Sprintf("step %d: ", w.step) + fmt.Sprintf(format, a...)})
+}
+
+// ownedBy: WeChat Pay holds out_trade_no t for order id, or does not hold it at all
+// (an attempt never placed, whatever the ledger names its attempts).
+func ownedBy(tr *truth, t, id string) bool {
+	if tag, ok := tr.tagOf(t); ok {
+		return tag == id
+	}
+	return true
+}
+
+// checkAnswers holds what the API answered in a step to isolation, as soon as the step
+// ends: an answer is what the merchant acts on.
+func (w *world) checkAnswers(answers []answer) {
+	tr := w.truth()
+	for _, a := range answers {
+		op := a.op
+		if a.status == 500 && a.code == "INTERNAL" {
+			w.violate(InvNoInternalError, "%s answered 500 INTERNAL", op)
+		}
+		if a.status != 200 {
+			continue
+		}
+		switch {
+		case a.create != nil:
+			if !ownedBy(tr, a.create.OutTradeNo, op.Order) {
+				w.violate(InvIsolation, "POST /orders %s answered out_trade_no %s, which WeChat Pay holds for order %q", op.Order, a.create.OutTradeNo, tagOr(tr, a.create.OutTradeNo))
+			}
+		case a.view != nil:
+			w.checkView(tr, op.Order, a.view, "GET /orders/"+op.Order)
+		case a.refund != nil:
+			path := "POST /orders/" + op.Order + "/refunds"
+			if op.Op == "getrefund" {
+				path = "GET /orders/" + op.Order + "/refunds/" + op.Refund
+			}
+			if !ownedBy(tr, a.refund.OutTradeNo, op.Order) {
+				w.violate(InvIsolation, "%s answered a refund of out_trade_no %s (WeChat Pay's order %q)", path, a.refund.OutTradeNo, tagOr(tr, a.refund.OutTradeNo))
+			} else if r := tr.refunds[a.refund.OutRefundNo]; r != nil && !ownedBy(tr, r.outTradeNo, op.Order) {
+				w.violate(InvIsolation, "%s answered refund %s, which WeChat Pay holds for out_trade_no %s (order %q)", path, r.no, r.outTradeNo, tagOr(tr, r.outTradeNo))
+			}
+		}
+	}
+}
+
+func tagOr(tr *truth, t string) string {
+	if tag, ok := tr.tagOf(t); ok {
+		return tag
+	}
+	return "none: not at WeChat Pay"
+}
+
+// checkView holds one GET /orders answer to isolation.
+func (w *world) checkView(tr *truth, id string, v *orderapi.OrderView, what string) {
+	if v.OrderID != id {
+		w.violate(InvIsolation, "%s answered order_id %q", what, v.OrderID)
+	}
+	if !ownedBy(tr, v.OutTradeNo, id) {
+		w.violate(InvIsolation, "%s shows out_trade_no %s (state %s, transaction %s), which WeChat Pay holds for order %q", what, v.OutTradeNo, v.State, v.TransactionID, tagOr(tr, v.OutTradeNo))
+	}
+	for _, p := range v.Previous {
+		if !ownedBy(tr, p.OutTradeNo, id) {
+			w.violate(InvIsolation, "%s lists attempt %s, which WeChat Pay holds for order %q", what, p.OutTradeNo, tagOr(tr, p.OutTradeNo))
+		}
+	}
+	for _, r := range v.Refunds {
+		if !ownedBy(tr, r.OutTradeNo, id) {
+			w.violate(InvIsolation, "%s lists refund %s of out_trade_no %s (order %q)", what, r.OutRefundNo, r.OutTradeNo, tagOr(tr, r.OutTradeNo))
+		}
+	}
+}
+
+// checkFinal checks the settled bundle against WeChat Pay.
+func (w *world) checkFinal() {
+	ctx := context.Background()
+	tr := w.truth()
+	views := map[string]*orderapi.OrderView{}
+	for _, id := range w.model.ids {
+		v, err := w.inc.api.Order(ctx, id, "")
+		if err == nil {
+			views[id] = v
+			w.checkView(tr, id, v, "finally GET /orders/"+id)
+		} else if !orderapi.IsCode(err, "ORDER_NOT_FOUND") && !orderapi.IsCode(err, "ORDER_ID_COLLISION") {
+			w.violate(InvAgrees, "finally GET /orders/%s: %v", id, err)
+		}
+	}
+	shown := func(id, t string) (state, txid string, ok bool) {
+		v := views[id]
+		if v == nil {
+			return "", "", false
+		}
+		if v.OutTradeNo == t {
+			return v.State, v.TransactionID, true
+		}
+		for _, p := range v.Previous {
+			if p.OutTradeNo == t {
+				return p.State, p.TransactionID, true
+			}
+		}
+		return "", "", false
+	}
+
+	for _, t := range tr.trades {
+		o := tr.orders[t]
+		if o.tag == "" {
+			continue
+		}
+		id := o.tag
+		mo := w.model.orders[id]
+		if mo == nil || !mo.amounts[o.amount] {
+			w.violate(InvAsked, "WeChat Pay holds prepay %s of %d fen for order %s, which the merchant never asked for", t, o.amount, id)
+		}
+		lr := w.ledgerOrder(t)
+		state, txid, isShown := shown(id, t)
+		if o.paid() {
+			if !isShown || (txid != o.txid && !lr.knows(o.txid)) {
+				w.violate(InvAccounted, "WeChat Pay holds payment %s (%d fen) of %s for order %s; GET /orders/%s does not show it (shown: %t, transaction %q; the order shows %s)", o.txid, o.amount, t, id, id, isShown, txid, describe(views[id]))
+			}
+		}
+		v := views[id]
+		if isShown && v != nil {
+			w.checkAgrees(tr, o, v, state, lr)
+		}
+		// Refunds.
+		for _, no := range o.refunds {
+			r := tr.refunds[no]
+			if r.manual {
+				if !w.model.manual[no] {
+					w.violate(InvAsked, "WeChat Pay holds refund %s of %s made by hand that the merchant never made", no, t)
+				}
+			} else if w.cfg.Bundle.RefundLatePayments && no == "LATE"+o.txid && r.amount == o.amount {
+				// The deployment refunds payments made after their order closed.
+			} else if !w.model.askedFor(id, no, r.amount) {
+				w.violate(InvAsked, "WeChat Pay holds refund %s of %d fen of %s (order %s), which the merchant never asked for on that order%s", no, r.amount, t, id, w.model.askedDesc(no))
+			}
+			listed := false
+			if v != nil {
+				for _, rv := range v.Refunds {
+					if rv.OutRefundNo == no {
+						listed = true
+						if rv.State != r.status && rv.State != reviewState {
+							w.violate(InvAgrees, "order %s lists refund %s as %s; WeChat Pay has it %s", id, no, rv.State, r.status)
+						}
+					}
+				}
+			}
+			if !listed && !lr.keepsRefund(no) {
+				w.violate(InvAccounted, "WeChat Pay holds refund %s (%s, %d fen) of %s; order %s neither lists it nor keeps it", no, r.status, r.amount, t, id)
+			}
+		}
+		// The ledger's own bound, whatever the API shows.
+		if lr.found && lr.state != reviewState && lr.settled > lr.amount {
+			w.violate(InvBounded, "record %s has %d fen of refunds settled on a payment of %d fen and is %s", lr.key, lr.settled, lr.amount, lr.state)
+		}
+	}
+	for _, id := range w.model.ids {
+		v := views[id]
+		if v == nil || v.State == reviewState {
+			continue
+		}
+		var sum int64
+		for _, r := range v.Refunds {
+			if r.State == wechatpay.RefundStatusSuccess {
+				sum += r.Amount
+			}
+		}
+		if v.Refunded > v.Amount || sum > v.Amount {
+			w.violate(InvBounded, "order %s (%s) shows %d fen refunded (%d in its refund list) of %d fen paid", id, v.State, v.Refunded, sum, v.Amount)
+		}
+	}
+	w.checkEvents(tr)
+}
+
+// checkAgrees compares attempt o as the bundle shows it with WeChat Pay.
+func (w *world) checkAgrees(tr *truth, o *simOrder, v *orderapi.OrderView, state string, lr ledgerRecord) {
+	id, t := o.tag, o.outTradeNo
+	current := v.OutTradeNo == t
+	if current && v.State == reviewState {
+		if v.ReviewReason == "" {
+			w.violate(InvAgrees, "order %s is REVIEW without a cause", id)
+		}
+		return
+	}
+	paidHere := state == wechatpay.TradeStateSuccess || state == wechatpay.TradeStateRefund
+	switch {
+	case o.paid() && !current && v.State != reviewState:
+		w.violate(InvAgrees, "WeChat Pay holds payment %s on %s, a replaced attempt of order %s, which is %s (not REVIEW)", o.txid, t, id, v.State)
+	case o.paid() && current && !paidHere:
+		w.violate(InvAgrees, "order %s is %s; WeChat Pay has %s paid (%s)", id, state, t, o.state)
+	case !o.paid() && paidHere && state != reviewState:
+		w.violate(InvAgrees, "order %s shows %s %s; WeChat Pay has it %s", id, t, state, o.state)
+	case o.state == wechatpay.TradeStateClosed && current && state != wechatpay.TradeStateClosed:
+		w.violate(InvAgrees, "order %s is %s; WeChat Pay has %s CLOSED", id, state, t)
+	}
+	if current && o.paid() {
+		settled := tr.settledRefunds(t)
+		if v.Refunded != settled || (settled > 0) != (v.State == wechatpay.TradeStateRefund) {
+			w.violate(InvAgrees, "order %s is %s with %d fen refunded; WeChat Pay has %d fen of refunds settled on %s", id, v.State, v.Refunded, settled, t)
+		}
+	}
+}
+
+func (m *model) askedFor(order, no string, amount int64) bool {
+	for _, r := range m.asked {
+		if r.no == no && r.order == order && r.amount == amount {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *model) askedDesc(no string) string {
+	var s []string
+	for _, r := range m.asked {
+		if r.no == no {
+			s = append(s, fmt.Sprintf("%d fen on order %s", r.amount, r.order))
+		}
+	}
+	if len(s) == 0 {
+		return " (never asked)"
+	}
+	return " (asked: " + strings.Join(s, "; ") + ")"
+}
+
+// checkEvents holds the merchant's deliveries to the ledger's records and to causality.
+func (w *world) checkEvents(tr *truth) {
+	w.merchant.mu.Lock()
+	received := append([]receipt(nil), w.merchant.received...)
+	w.merchant.mu.Unlock()
+
+	bodies := map[string]string{}
+	var order []receipt // first arrival of each id
+	for _, r := range received {
+		if b, ok := bodies[r.ID]; ok {
+			if b != r.Body {
+				w.violate(InvEventsOnce, "event %s (%s) was delivered with two contents:\n  %s\n  %s", r.ID, r.Type, b, r.Body)
+			}
+			continue
+		}
+		bodies[r.ID] = r.Body
+		order = append(order, r)
+	}
+
+	// Every event the ledger recorded was delivered; nothing was delivered that it did
+	// not record (on whichever record the ledger keeps it).
+	keys := map[string]bool{}
+	for _, r := range order {
+		keys[r.Key] = true
+	}
+	for _, t := range tr.trades {
+		keys[w.ledgerOrder(t).key] = true
+	}
+	for no := range tr.refunds {
+		keys[w.ledgerRefund(no).key] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, key := range sorted {
+		lr := w.ledger(key)
+		if !lr.found {
+			continue
+		}
+		recorded := map[string]bool{}
+		for _, e := range lr.events {
+			recorded[e.ID] = true
+		}
+		for _, r := range order {
+			if r.Key == key && !recorded[r.ID] {
+				w.violate(InvEventsOnce, "the merchant received event %s (%s) of %s, which the record does not hold", r.ID, r.Type, key)
+			}
+		}
+	}
+
+	// Each transition produced one event: counted per order attempt and per refund
+	// from what the merchant received (the event's data names them).
+	count := map[string]int{} // entity + " " + type
+	for _, r := range order {
+		count[entityOf(r)+" "+r.Type]++
+	}
+	for k, n := range count {
+		ent, typ, _ := strings.Cut(k, " ")
+		if n > 1 && typ != events.OrderReview && typ != events.RefundFailed {
+			w.violate(InvEventsOnce, "the merchant received %d %s events for %s", n, typ, ent)
+		}
+	}
+	for _, t := range tr.trades {
+		lr := w.ledgerOrder(t)
+		if !lr.found {
+			continue
+		}
+		has := func(typ string) bool { return count["trade:"+t+" "+typ] > 0 }
+		want := ""
+		switch lr.state {
+		case wechatpay.TradeStateSuccess, wechatpay.TradeStateRefund:
+			want = events.OrderPaid
+		case wechatpay.TradeStateClosed:
+			want = events.OrderClosed
+		case reviewState:
+			want = events.OrderReview
+		}
+		if want != "" && !has(want) {
+			w.violate(InvEventsOnce, "order %s is %s but the merchant received no %s for it", t, lr.state, want)
+		}
+		if lr.state != reviewState && lr.amount > 0 && lr.settled >= lr.amount && !has(events.OrderRefunded) {
+			w.violate(InvEventsOnce, "order %s is fully refunded (%d of %d fen) but the merchant received no order.refunded", t, lr.settled, lr.amount)
+		}
+	}
+	nos := make([]string, 0, len(tr.refunds))
+	for no := range tr.refunds {
+		nos = append(nos, no)
+	}
+	sort.Strings(nos)
+	for _, no := range nos {
+		if lr := w.ledgerRefund(no); lr.found && lr.state == wechatpay.RefundStatusSuccess && count["refund:"+no+" "+events.RefundSucceeded] == 0 {
+			w.violate(InvEventsOnce, "refund %s is SUCCESS but the merchant received no refund.succeeded for it", no)
+		}
+	}
+
+	// The outbox is empty once settled: the merchant's own view, GET /events?undelivered=1.
+	req, _ := http.NewRequest(http.MethodGet, "http://bundle/events?undelivered=1&limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	var owed events.Listing
+	if resp := serve(w.inc.events, req); resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&owed) != nil {
+		w.violate(InvEventsOnce, "GET /events?undelivered=1 answered %d", resp.StatusCode)
+	}
+	for _, e := range owed.Events {
+		w.violate(InvEventsOnce, "event %s (%s) is still owed once settled (attempts %d, last error %q)", e.ID, e.Type, e.Delivery.Attempts, e.Delivery.LastError)
+	}
+
+	// Causal order, per attempt: its order.* events and the refund.* events naming it.
+	byTrade := map[string][]receipt{}
+	for _, r := range order {
+		if t, ok := tradeOfKey(r.Key); ok {
+			byTrade[t] = append(byTrade[t], r)
+			continue
+		}
+		var ev struct {
+			Data struct {
+				OutTradeNo string `json:"out_trade_no"`
+			} `json:"data"`
+		}
+		if json.Unmarshal([]byte(r.Body), &ev) == nil && ev.Data.OutTradeNo != "" {
+			byTrade[ev.Data.OutTradeNo] = append(byTrade[ev.Data.OutTradeNo], r)
+		}
+	}
+	trades := make([]string, 0, len(byTrade))
+	for t := range byTrade {
+		trades = append(trades, t)
+	}
+	sort.Strings(trades)
+	for _, t := range trades {
+		seq := byTrade[t]
+		types := make([]string, len(seq))
+		paidAt, closedAt, reviewAfterClose := -1, -1, false
+		for i, r := range seq {
+			types[i] = r.Type
+			switch r.Type {
+			case events.OrderPaid:
+				if paidAt < 0 {
+					paidAt = i
+				}
+			case events.OrderClosed:
+				if closedAt < 0 {
+					closedAt = i
+				}
+			case events.OrderReview:
+				if closedAt >= 0 {
+					reviewAfterClose = true
+				}
+			}
+		}
+		lr := w.ledgerOrder(t)
+		for i, r := range seq {
+			if (r.Type == events.RefundSucceeded || r.Type == events.OrderRefunded) && (paidAt < 0 || paidAt > i) && (paidAt >= 0 || lr.state != reviewState) {
+				w.violate(InvEventsCausal, "%s: %s reached the merchant before order.paid (events: %s)", t, r.Type, strings.Join(types, ", "))
+				break
+			}
+		}
+		fully := (lr.found && lr.amount > 0 && lr.settled >= lr.amount) || (tr.orders[t] != nil && tr.orders[t].paid() && tr.settledRefunds(t) >= tr.orders[t].amount)
+		if fully && types[len(types)-1] == events.OrderPaid {
+			w.violate(InvEventsCausal, "%s is fully refunded and its last event is order.paid (events: %s)", t, strings.Join(types, ", "))
+		}
+		if closedAt >= 0 && paidAt > closedAt && !reviewAfterClose {
+			w.violate(InvEventsCausal, "%s: order.paid after order.closed without order.review (events: %s)", t, strings.Join(types, ", "))
+		}
+	}
+}
+
+// entityOf is what an event is about: "trade:<out_trade_no>" for order.* events,
+// "refund:<out_refund_no>" for refund.* events (read from its data, else its record).
+func entityOf(r receipt) string {
+	var ev struct {
+		Data struct {
+			OutTradeNo  string `json:"out_trade_no"`
+			OutRefundNo string `json:"out_refund_no"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal([]byte(r.Body), &ev)
+	if strings.HasPrefix(r.Type, "refund.") && ev.Data.OutRefundNo != "" {
+		return "refund:" + ev.Data.OutRefundNo
+	}
+	if ev.Data.OutTradeNo != "" {
+		return "trade:" + ev.Data.OutTradeNo
+	}
+	if t, ok := tradeOfKey(r.Key); ok {
+		return "trade:" + t
+	}
+	return "key:" + r.Key
+}
+
+// describe summarises an order view for a message: its attempts and their states.
+func describe(v *orderapi.OrderView) string {
+	if v == nil {
+		return "nothing (not found)"
+	}
+	s := fmt.Sprintf("%s %s", v.OutTradeNo, v.State)
+	for _, p := range v.Previous {
+		s += fmt.Sprintf(", previous %s %s", p.OutTradeNo, p.State)
+	}
+	return s
+}

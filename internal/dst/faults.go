@@ -1,0 +1,72 @@
+package dst
+
+import (
+	"errors"
+	"sync"
+)
+
+// Fault is one fault of a step, injected at the At-th call (1-based) of its kind in
+// that step, whichever thread makes it:
+//
+//	on "write" (store Put/Update/Delete): crash-before, crash-after (the process dies
+//	    with the write not done / done; in-flight work is abandoned, the store closed
+//	    and reopened), unavailable (refused, not done), timeout (done, answer lost)
+//	on "read" (store Get/ListPending): unavailable
+//	on "wechatpay" (a call to WeChat Pay): 5xx (SYSTEM_ERROR, not done), lost (done,
+//	    the answer never arrives)
+//	on "webhook" (a delivery to the merchant): down (the merchant answers 503)
+type Fault struct {
+	On   string `json:"on"`
+	At   int    `json:"at"`
+	Kind string `json:"kind"`
+}
+
+// Fault kinds.
+const (
+	onWrite     = "write"
+	onRead      = "read"
+	onWeChatPay = "wechatpay"
+	onWebhook   = "webhook"
+
+	crashBefore = "crash-before"
+	crashAfter  = "crash-after"
+	unavailable = "unavailable"
+	timeout     = "timeout"
+	fault5xx    = "5xx"
+	lostAnswer  = "lost"
+	webhookDown = "down"
+)
+
+// errCrashed is what every call of a crashed incarnation gets.
+var errCrashed = errors.New("dst: the process crashed")
+
+// faultPlan counts the calls of the running step and says which one fails.
+type faultPlan struct {
+	mu     sync.Mutex
+	faults []Fault
+	counts map[string]int
+	fired  int
+}
+
+func (p *faultPlan) reset(faults []Fault) {
+	p.mu.Lock()
+	p.faults, p.counts, p.fired = faults, map[string]int{}, 0
+	p.mu.Unlock()
+}
+
+// next counts a call of kind on and returns the fault to inject ("" for none).
+func (p *faultPlan) next(on string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counts == nil {
+		return ""
+	}
+	p.counts[on]++
+	for _, f := range p.faults {
+		if f.On == on && f.At == p.counts[on] {
+			p.fired++
+			return f.Kind
+		}
+	}
+	return ""
+}

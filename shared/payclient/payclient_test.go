@@ -1,0 +1,125 @@
+package payclient_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/payclient"
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/store/boltstore"
+	"github.com/paysls/wxpay/shared/store/storetest"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// The key set of a merchant in certificate mode: built without any network or store
+// call; the first certificate serial downloads /v3/certificates once and caches it in
+// the store; a cold start verifies from the store with WeChat Pay unreachable; the
+// configured platform public key resolves without touching either. Verifier →
+// CertificateManager → store: one resolver, no wrapper around another.
+func TestVerificationKeysAreLazyAndCachedInTheStore(t *testing.T) {
+	dir := t.TempDir()
+	id, err := keysdir.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := paysim.New(paysim.Config{Identity: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	var calls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		sim.ServeHTTP(w, r)
+	}))
+	cfg, err := config.FromKeysDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PlatformCert = nil // certificates come from /v3/certificates; the public key stays configured
+	cfg.APIBase = api.URL
+	bolt, err := boltstore.Open(filepath.Join(dir, "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	st := &storetest.Counting{Store: bolt}
+	ctx := context.Background()
+
+	keys, err := payclient.VerificationKeys(cfg, st, payclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := keys.(*wechatpay.CertificateManager); !ok {
+		t.Fatalf("keys are a %T, want the one resolver *wechatpay.CertificateManager", keys)
+	}
+	if calls.Load() != 0 || st.Calls() != 0 {
+		t.Fatalf("construction made %d API and %d store calls, want none", calls.Load(), st.Calls())
+	}
+	if _, err := keys.PublicKey(ctx, id.PlatformPublicKeyID); err != nil || calls.Load() != 0 || st.Calls() != 0 {
+		t.Fatalf("configured public key: %v (%d API, %d store calls)", err, calls.Load(), st.Calls())
+	}
+	serial := id.PlatformSerial()
+	for range 3 {
+		if _, err := keys.PublicKey(ctx, serial); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls.Load() != 1 || st.Writes.Load() != 1 {
+		t.Fatalf("three lookups: %d downloads and %d store writes, want one of each", calls.Load(), st.Writes.Load())
+	}
+
+	api.Close() // a cold start with WeChat Pay unreachable
+	cold, err := payclient.VerificationKeys(cfg, st, payclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cold.PublicKey(ctx, serial); err != nil {
+		t.Fatalf("cold start from the store: %v", err)
+	}
+	if _, err := cold.PublicKey(ctx, "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"); !errors.Is(err, wechatpay.ErrUnknownSerial) {
+		t.Fatalf("unknown serial: %v", err)
+	}
+}
+
+// Without merchant credentials only the configured keys verify; without those either,
+// nothing could, and VerificationKeys says so.
+func TestVerificationKeysWithoutCredentials(t *testing.T) {
+	dir := t.TempDir()
+	id, err := keysdir.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.FromKeysDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PrivateKey = config.Secret{}
+	keys, err := payclient.VerificationKeys(cfg, nil, payclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := keys.(wechatpay.StaticKeys); !ok {
+		t.Fatalf("keys are a %T, want the configured wechatpay.StaticKeys", keys)
+	}
+	if _, err := keys.PublicKey(context.Background(), id.PlatformPublicKeyID); err != nil {
+		t.Fatal(err)
+	}
+	cfg.PlatformCert, cfg.PlatformPublicKey, cfg.PlatformPublicKeyID = nil, nil, ""
+	if _, err := payclient.VerificationKeys(cfg, nil, payclient.Options{}); err == nil {
+		t.Fatal("no credentials and no platform keys: accepted")
+	}
+}
