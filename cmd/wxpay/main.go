@@ -44,6 +44,7 @@ func commands() []command {
 		{"order", "create, read, pay (simulator), refund or close an order through the bundle's order API", runOrder},
 		{"reconcile", "run one reconcile pass now: settle missed payments, close expired orders, deliver events", runReconcile},
 		{"billfetch", "fetch, verify, keep and reconcile daily bills (--date D [--to D2] backfills)", runBillfetch},
+		{"console", "print the console_users line of an operator of the operations console (passwd NAME)", runConsole},
 		{"version", "print the module version and VCS commit", runVersion},
 		{"help", "show help for a command", runHelp},
 	}

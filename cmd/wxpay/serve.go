@@ -94,6 +94,8 @@ type bundle struct {
 	// jobs are the scheduled functions (reconcile, billfetch); stopJobs ends their timer.
 	jobs     *jobSet
 	stopJobs func()
+	// consolePassword is the password of the console user serve made (printed once).
+	consolePassword string
 }
 
 func (b *bundle) clock() clock.Func { return clock.Or(b.now) }
@@ -248,6 +250,10 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		b.now = b.sim.Clock().Now
 		configureServeSimulator(&cfg, o)
 	}
+	if b.consolePassword, err = localConsoleUser(&cfg, o); err != nil {
+		b.Close()
+		return nil, err
+	}
 	b.cfg = cfg
 	// The CLI links every sink: the signed webhook, and EventBridge (--live with WXPAY_EVENT_BUS).
 	sink, err := events.SinkFromConfig(ctx, cfg.Bundle, nil, events.WebhookSink, eventbridge.Sink(defaultchain.Load))
@@ -387,6 +393,7 @@ func printServeBanner(w io.Writer, o serveOptions, b *bundle, base string) {
 	fmt.Fprintf(w, "  POST %s/orders …     the order API: create, read, close, refund (Authorization: Bearer <api_token>)\n", base)
 	fmt.Fprintf(w, "  POST %s/notify       WeChat Pay notifications (notify_url)\n", base)
 	printEventsBanner(w, o, b.cfg, base)
+	printConsoleBanner(w, o, b, base)
 	if b.jobs != nil && len(b.jobs.jobs) > 0 {
 		fmt.Fprintf(w, "  POST %s/jobs/{name}  run a scheduled function now (%s); they also run on timers\n", base, joinNames(b.jobs.names()))
 	}

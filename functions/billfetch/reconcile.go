@@ -67,6 +67,8 @@ type BillReport struct {
 	Rows          int64          `json:"rows"`
 	Matched       int64          `json:"matched"`
 	Settled       int64          `json:"settled"`
+	Payments      int64          `json:"payments,omitempty"` // trade bill rows of payments and of refunds (the console's Today)
+	Refunds       int64          `json:"refunds,omitempty"`
 	Recheck       int64          `json:"pending_recheck,omitempty"`
 	Counts        map[string]int `json:"discrepancy_counts,omitempty"`
 	Discrepancies []Discrepancy  `json:"discrepancies"`
@@ -395,11 +397,13 @@ func (r *reconciler) row(ctx context.Context, row *TradeRow) error {
 	// Whatever the row says about ours, the bill listed it: it leaves its bill day's
 	// listing, so what is left there afterwards is exactly what the bill did not list.
 	case wechatpay.TradeStateSuccess:
+		r.count(&r.rep.Payments)
 		if err := r.payment(ctx, row); err != nil {
 			return err
 		}
 		return r.noteSeen(ctx, "order", row.OutTradeNo)
 	case wechatpay.TradeStateRefund:
+		r.count(&r.rep.Refunds)
 		if err := r.refund(ctx, row); err != nil || row.OutRefundNo == "" {
 			return err
 		}

@@ -172,25 +172,67 @@ func (h *Handler) judge(cur *payment.Order, o *order) (action, error) {
 	return actPrepay, nil
 }
 
+// How a create waits for another create's live claim: it looks again after a pause
+// that doubles from firstPoll up to maxPoll. Whether the claim is still live or was
+// abandoned is judged on the business clock (payment.Claim.Live: the lease); how long
+// the request waits is bounded twice — by the lease plus 2 s of business time, and by
+// as many polls as cover that much real time, so that a clock that does not move (a
+// test's, a simulation's) cannot hold a request forever.
+const (
+	firstPoll = 10 * time.Millisecond
+	maxPoll   = 200 * time.Millisecond
+	// maxRetries bounds the races a create may lose in a row before it answers
+	// CREATE_IN_PROGRESS (each one re-reads the order and judges anew).
+	maxRetries = 32
+)
+
+// pollsFor is how many polls, from firstPoll doubling up to maxPoll, cover d.
+func pollsFor(d time.Duration) int {
+	n := 0
+	for p, sum := firstPoll, time.Duration(0); sum < d; p = min(p*2, maxPoll) {
+		sum += p
+		n++
+	}
+	return n
+}
+
+// sleep is the real pause between two looks at a live claim.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // create runs the idempotent create: it returns the attempt to answer with and whether
-// this call placed the prepay. Claims and their leases are on the business clock; how
-// long this request waits for another one's claim is a network budget (wall clock).
+// this call placed the prepay. Claims and their leases are on the business clock, and
+// so is the decision that a claim was abandoned; see firstPoll for how long a create
+// waits for a live one.
 func (h *Handler) create(ctx context.Context, o *order) (*payment.Order, bool, error) {
-	deadline := time.Now().Add(h.lease + 2*time.Second)
-	pause := 10 * time.Millisecond
+	began := h.now()
+	wait := h.lease + 2*time.Second
+	polls, retries := 0, 0
+	pause := firstPoll
+	busy := func() error {
+		return fail(http.StatusConflict, "CREATE_IN_PROGRESS",
+			fmt.Sprintf("order %s is being created by another request that has not finished", o.orderID),
+			"retry the same request in a few seconds; it is safe to repeat")
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		if time.Now().After(deadline) {
-			return nil, false, fail(http.StatusConflict, "CREATE_IN_PROGRESS",
-				fmt.Sprintf("order %s is being created by another request that has not finished", o.orderID),
-				"retry the same request in a few seconds; it is safe to repeat")
-		}
 		rec, claim, err := h.step(ctx, o)
 		switch {
 		case errors.Is(err, errRetry):
-			continue
+			if retries++; retries < maxRetries {
+				continue
+			}
+			return nil, false, busy()
 		case errors.Is(err, errWait):
 		case errors.Is(err, errReplay):
 			return rec, false, nil
@@ -200,14 +242,14 @@ func (h *Handler) create(ctx context.Context, o *order) (*payment.Order, bool, e
 			return h.prepay(ctx, o, rec, claim)
 		}
 		// A live claim: wait for its answer, polling the record.
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, false, ctx.Err()
-		case <-t.C:
+		if polls >= pollsFor(wait) || h.now().Sub(began) >= wait {
+			return nil, false, busy()
 		}
-		pause = min(pause*2, 200*time.Millisecond)
+		if err := h.sleep(ctx, pause); err != nil {
+			return nil, false, err
+		}
+		polls, retries = polls+1, 0
+		pause = min(pause*2, maxPoll)
 	}
 }
 
@@ -437,26 +479,26 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 	if !judgment.AttemptReservation.On() {
 		return h.repriceUnreserved(ctx, o, first, cur, n)
 	}
+	// The pointer moves from the attempt attempt 1 names (the same as cur's, unless
+	// it names one that is gone: then from there).
+	from := max(cur.Attempt, first.Current)
 	rec, claim, err := h.newAttempt(ctx, o, n)
 	if errors.Is(err, errRetry) {
-		// Attempt n is this order's already, yet the pointer is not on it: another
-		// re-pricer is between its reservation and the pointer, or died there.
-		if a, aerr := h.ledger.Attempt(ctx, o.owner, payment.AttemptNo(o.orderID, n)); aerr == nil && a.OrderID == o.orderID {
-			if a.Claim.Live(h.now()) {
-				return nil, "", errWait
-			}
-			if err := h.ledger.Abandon(ctx, a); err != nil {
-				return nil, "", err
-			}
-		}
-		return nil, "", errRetry
+		return h.takeOver(ctx, o, first, cur, from, n)
 	}
 	if err != nil {
 		return nil, "", err
 	}
+	// From here on the reservation is never removed, not even by this request: its
+	// name may already be what the order points at (a pointer move whose answer was
+	// lost), and once another create has read it, a removal followed by a new
+	// reservation of the same name would hand that create's conditioned writes a
+	// record they never read (a re-created record's version starts again). A
+	// reservation this request gives up is released, for the next create to take
+	// over.
 	retired, err := h.retire(ctx, cur)
 	if err != nil {
-		h.abandon(rec)
+		h.release(rec, claim)
 		if errors.Is(err, errPaid) {
 			return nil, "", errRetry // judged again: paid → 409
 		}
@@ -465,8 +507,8 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 	if retired != nil && retired.Key() == first.Key() {
 		first = retired
 	}
-	if _, err := h.ledger.PointTo(ctx, first, cur.Attempt, n); err != nil {
-		h.abandon(rec)
+	if _, err := h.ledger.PointTo(ctx, first, from, n); err != nil {
+		h.release(rec, claim)
 		if errors.Is(err, payment.ErrRaced) {
 			return nil, "", errRetry
 		}
@@ -475,6 +517,45 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 	h.log.Info("order re-priced", "order_id", o.orderID, "previous", cur.OutTradeNo, "attempt", n,
 		"amount", o.amount, "previous_amount", cur.Amount)
 	return rec, claim, nil
+}
+
+// takeOver handles a re-price that found attempt n reserved by this order already,
+// while the pointer is not on it: another create is between its reservation and the
+// pointer move, gave up there, or died there. While its claim is live (business
+// clock) it is waited for. After that the reservation is finished, never removed: its
+// creator, however late, can still move the pointer and place the attempt at WeChat
+// Pay, and only a pointer that reaches it keeps that payment on the order. So this
+// request closes the current attempt and moves the pointer to attempt n as its
+// creator would have, without placing anything; then the order is judged anew on
+// attempt n (the same content: its claim is taken and it is placed; other content: a
+// re-price to n+1, which closes it).
+func (h *Handler) takeOver(ctx context.Context, o *order, first, cur *payment.Order, from, n int) (*payment.Order, string, error) {
+	a, err := h.ledger.Attempt(ctx, o.owner, payment.AttemptNo(o.orderID, n))
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		return nil, "", errRetry
+	case err != nil:
+		return nil, "", fmt.Errorf("createorder: read attempt %d of %s: %w", n, o.orderID, err)
+	case a.OrderID != o.orderID || a.Attempt != n:
+		return nil, "", errRetry // judged again: newAttempt names the holder
+	case a.Claim.Live(h.now()):
+		return nil, "", errWait
+	}
+	retired, err := h.retire(ctx, cur)
+	if err != nil {
+		if errors.Is(err, errPaid) {
+			return nil, "", errRetry // judged again: paid → 409 (attempt n stays unplaced)
+		}
+		return nil, "", err
+	}
+	if retired != nil && retired.Key() == first.Key() {
+		first = retired
+	}
+	if _, err := h.ledger.PointTo(ctx, first, from, n); err != nil && !errors.Is(err, payment.ErrRaced) {
+		return nil, "", fmt.Errorf("createorder: move %s to attempt %d: %w", o.orderID, n, err)
+	}
+	h.log.Info("re-price taken over", "order_id", o.orderID, "previous", cur.OutTradeNo, "attempt", n)
+	return nil, "", errRetry
 }
 
 // repriceUnreserved is re-pricing without the reservation (the judgment switched off
@@ -497,14 +578,6 @@ func (h *Handler) repriceUnreserved(ctx context.Context, o *order, first, cur *p
 		return nil, "", err
 	}
 	return h.newAttempt(ctx, o, n)
-}
-
-func (h *Handler) abandon(rec *payment.Order) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := h.ledger.Abandon(ctx, rec); err != nil {
-		h.log.Warn("reserved attempt not removed; the next re-price takes it over", "key", rec.Key(), "error", err.Error())
-	}
 }
 
 // retire closes an unpaid attempt being replaced. Within WeChat Pay's first 5 minutes

@@ -19,6 +19,7 @@
 package createorder
 
 import (
+	"context"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -52,8 +53,13 @@ type Options struct {
 	Simulator bool
 	// Lease is how long an in-progress create holds its claim on the business clock
 	// (default 8 s): a crashed creator's claim is taken over after it; a live one is
-	// waited for (at most the lease plus 2 s of real time: a network budget).
+	// waited for, at most the lease plus 2 s of business time (and as many polls as
+	// cover that much real time).
 	Lease time.Duration
+	// Sleep is how a create waiting for another's claim pauses between two looks at
+	// it: a real timer when nil (ending early with ctx). A simulation passes one that
+	// moves its virtual clock instead.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Recheck is how long a status read trusts the store before asking WeChat Pay
 	// again about an unsettled order (default 5 s).
 	Recheck time.Duration
@@ -72,6 +78,7 @@ type Handler struct {
 	notifyURL string
 	partner   bool
 	lease     time.Duration
+	sleep     func(ctx context.Context, d time.Duration) error
 	recheck   time.Duration
 	handler   http.Handler
 	// publicURL is WXPAY_PUBLIC_URL: the base of cashier links ("" refuses scene cashier).
@@ -142,11 +149,15 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 		publicURL:  strings.TrimRight(cfg.Bundle.PublicURL, "/"),
 		cashierKey: cashier.DeriveKey(cfg.Bundle.APIToken.Reveal()),
 		lease:      opts.Lease,
+		sleep:      opts.Sleep,
 		recheck:    opts.Recheck,
 		checked:    map[string]time.Time{},
 	}
 	if h.lease <= 0 {
 		h.lease = 8 * time.Second
+	}
+	if h.sleep == nil {
+		h.sleep = sleep
 	}
 	if h.recheck <= 0 {
 		h.recheck = 5 * time.Second
@@ -160,7 +171,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
 	// Unknown paths answer 404 and known paths under another method 405 (with Allow),
 	// both as {code, message, hint}.
-	h.handler = apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes))
+	h.handler = h.withConsole(apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes)))
 	return h, nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/store/storetest"
 )
@@ -77,6 +78,10 @@ type envOptions struct {
 	lease   time.Duration
 	recheck time.Duration
 	mutate  func(*config.Config)
+	// wrap, when set, stands between createorder and the store (to hold a call).
+	wrap func(store.Store) store.Store
+	// sleep is createorder's pause while it waits for a live claim (real when nil).
+	sleep func(context.Context, time.Duration) error
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -141,7 +146,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.logger != nil {
 		logger = o.logger
 	}
-	e.h, err = createorder.New(cfg, e.st, createorder.Options{Logger: logger, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck})
+	var cst store.Store = e.st
+	if o.wrap != nil {
+		cst = o.wrap(cst)
+	}
+	e.h, err = createorder.New(cfg, cst, createorder.Options{Logger: logger, Now: e.clock.Now, Simulator: true, Lease: o.lease, Recheck: o.recheck, Sleep: o.sleep})
 	if err != nil {
 		t.Fatal(err)
 	}

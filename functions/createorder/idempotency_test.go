@@ -236,8 +236,9 @@ func TestPaymentOfReplacedAttempt(t *testing.T) {
 }
 
 // A re-pricer that died between reserving its attempt and moving the pointer: reads
-// stay on the attempt the pointer names, and the next re-price takes the stale
-// reservation over once its claim's lease has passed.
+// stay on the attempt the pointer names, and once its claim's lease has passed the
+// next re-price finishes the dead one's pointer move (never removing the reservation:
+// a re-pricer that only stalled may still place it) and re-prices from there.
 func TestStaleReservationAfterCrashedReprice(t *testing.T) {
 	e := newEnv(t, envOptions{lease: time.Second})
 	if s, a := e.call(t, "POST", "/orders", nativeOrder("STALEPTR01", 500)); s != 201 {
@@ -253,10 +254,14 @@ func TestStaleReservationAfterCrashedReprice(t *testing.T) {
 	}
 	e.clock.Advance(2 * time.Second) // the dead re-pricer's lease has passed
 	s, a := e.call(t, "POST", "/orders", nativeOrder("STALEPTR01", 450))
-	if s != 201 || a["out_trade_no"] != "STALEPTR01_2" || a["amount"] != float64(450) {
+	if s != 201 || a["out_trade_no"] != "STALEPTR01_3" || a["amount"] != float64(450) {
 		t.Fatalf("create after the crash: %d %v", s, a)
 	}
-	if s, g := e.call(t, "GET", "/orders/STALEPTR01", nil); s != 200 || g["out_trade_no"] != "STALEPTR01_2" || g["amount"] != float64(450) {
+	s, g := e.call(t, "GET", "/orders/STALEPTR01", nil)
+	if prev, _ := g["previous"].([]any); s != 200 || g["out_trade_no"] != "STALEPTR01_3" || g["amount"] != float64(450) || len(prev) != 2 {
 		t.Fatalf("GET: %d %v", s, g)
+	}
+	if dead, _ := e.order(t, "STALEPTR01_2"); dead.Close == nil || dead.Amount != 999 {
+		t.Fatalf("the dead re-pricer's attempt: %+v, want it kept with its close recorded", dead)
 	}
 }

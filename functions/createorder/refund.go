@@ -74,7 +74,7 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	rf, err := h.refund(ctx, hist.Current, req.OutRefundNo, amount, req.Reason)
+	rf, err := h.refund(ctx, hist.Current, payment.RefundRequest{OutRefundNo: req.OutRefundNo, Amount: amount, Reason: req.Reason})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -85,9 +85,12 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 // refund asks for a refund of a paid attempt: the ledger reserves the amount on the
 // order (atomically against every other refund) and records the PROCESSING refund,
 // then WeChat Pay is asked; an immediate final result is applied at once, a later one
-// arrives by notification or reconcile.
-func (h *Handler) refund(ctx context.Context, order *payment.Order, outRefundNo string, amount int64, reason string) (*payment.Refund, error) {
-	rf, err := h.ledger.RequestRefund(ctx, order, payment.RefundRequest{OutRefundNo: outRefundNo, Amount: amount, Reason: reason})
+// arrives by notification or reconcile. req.TransactionID names a payment kept on the
+// order that is not its own (the console refunds a kept transaction): it is bounded by
+// that payment and refunded by its transaction_id.
+func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.RefundRequest) (*payment.Refund, error) {
+	outRefundNo, amount := req.OutRefundNo, req.Amount
+	rf, err := h.ledger.RequestRefund(ctx, order, req)
 	if err != nil {
 		switch {
 		case errors.Is(err, payment.ErrRefundConflict):
@@ -109,10 +112,14 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, outRefundNo 
 		return rf, nil // settled: the same answer
 	}
 	cl := h.clientFor(order.Owner, order.Create.SubAppID)
-	wrf, err := cl.CreateRefund(ctx, wechatpay.RefundRequest{
+	wreq := wechatpay.RefundRequest{
 		OutTradeNo: rf.OutTradeNo, OutRefundNo: outRefundNo, Reason: rf.Reason, NotifyURL: h.notifyURL,
 		Amount: wechatpay.RefundAmount{Refund: amount, Total: rf.Total, Currency: "CNY"},
-	})
+	}
+	if req.TransactionID != "" {
+		wreq.OutTradeNo, wreq.TransactionID = "", req.TransactionID
+	}
+	wrf, err := cl.CreateRefund(ctx, wreq)
 	if err != nil {
 		var we *wechatpay.APIError
 		var ve *wechatpay.ValidationError

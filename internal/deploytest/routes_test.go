@@ -176,7 +176,8 @@ func TestRouteParity(t *testing.T) {
 		})
 	}
 	// The routes template.yaml adds, named: GET /events/{id} (defect 4) among them.
-	for _, want := range []string{"GET /events/{id}", "GET /MP_verify_" + paritySampleMPVerify + ".txt", "GET /pay/{proxy+}"} {
+	for _, want := range []string{"GET /events/{id}", "GET /MP_verify_" + paritySampleMPVerify + ".txt", "GET /pay/{proxy+}",
+		"GET /console", "GET /console/{proxy+}", "POST /console/{proxy+}"} {
 		found := false
 		for _, r := range routed {
 			found = found || r.method+" "+r.path == want

@@ -124,15 +124,21 @@ func newWorld(seed int64, opts Options) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Today's createorder keeps its create claims and its status recheck window on the
-	// wall clock: a lease shorter than any step makes every claim look abandoned — a
-	// create never waits in real time, and a crashed creator's claim is taken over at
-	// once (a create slower than its lease, which production allows) — and the recheck
-	// window is either always open or never. With the ledger's claims on the business
-	// clock a realistic lease (8 s) becomes possible once createorder's wait for a live
-	// claim is bounded by the business clock or a count of polls, not a wall-clock
-	// deadline (today lease+2 s of real time: a crashed holder costs every waiter that).
-	w.lease = time.Microsecond
+	// createorder judges its create claims on the business clock, and a create
+	// waiting for a live claim pauses through Options.Sleep, which here moves the
+	// virtual clock (restart): waiting costs no wall time. Half the histories run the
+	// production lease (8 s): a create waits for a live claim and takes over a crashed
+	// creator's once its lease has passed on the business clock. The other half run a
+	// lease shorter than one scheduling decision, as if every creator stalled past its
+	// lease (a slow process, which production allows): a concurrent create takes the
+	// claim over while its creator is still going — the races a realistic lease in a
+	// simulation that never stalls would almost never reach.
+	w.lease = 8 * time.Second
+	if (seed>>1)%2 == 1 {
+		w.lease = time.Microsecond
+	}
+	// The status recheck window is on the business clock too: always open for odd
+	// seeds, an hour for even ones.
 	w.recheck = time.Nanosecond
 	if seed%2 == 0 {
 		w.recheck = time.Hour
@@ -218,7 +224,17 @@ func (w *world) restart() error {
 	sink := merchantSink{w: w, inc: inc}
 	cfg := w.cfg
 
-	inc.co, err = createorder.New(cfg, inc.st, createorder.Options{Logger: w.log, Now: w.clk.Now, HTTP: toWX, Simulator: true, Lease: w.lease, Recheck: w.recheck})
+	// A create waiting for another's claim moves the virtual clock instead of sleeping
+	// (the waiting thread is the only one running: the move is deterministic).
+	pause := func(ctx context.Context, d time.Duration) error {
+		if inc.dead.Load() {
+			return errCrashed
+		}
+		w.clk.advance(d)
+		return ctx.Err()
+	}
+	inc.co, err = createorder.New(cfg, inc.st, createorder.Options{Logger: w.log, Now: w.clk.Now, HTTP: toWX, Simulator: true,
+		Lease: w.lease, Recheck: w.recheck, Sleep: pause})
 	if err != nil {
 		return err
 	}

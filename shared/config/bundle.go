@@ -28,6 +28,11 @@ const (
 	EnvPublicURL          = "WXPAY_PUBLIC_URL"           // the bundle's public base URL (cashier links, OAuth redirect)
 )
 
+// EnvConsoleUsers holds the operator console's users, one `name:pbkdf2-sha256$…` line
+// each (`wxpay console passwd NAME` prints one); a secret like the API token: the keys
+// dir's console_users file, or the secret store's console_users key, on a deployment.
+const EnvConsoleUsers = "WXPAY_CONSOLE_USERS"
+
 // Defaults of the bundle settings.
 const (
 	DefaultOAuthBase          = "https://api.weixin.qq.com"
@@ -53,6 +58,8 @@ type Bundle struct {
 	OrderTTL           time.Duration
 	MerchantName       string
 	PublicURL          string
+	// ConsoleUsers are the operator console's users (EnvConsoleUsers).
+	ConsoleUsers Secret
 }
 
 // bundleFromLookup reads the bundle settings, recording in c.Sources where each came
@@ -75,6 +82,7 @@ func bundleFromLookup(lookup func(string) (string, bool), c *Config, identityFro
 	}
 	secret(&b.APIToken, "APIToken", EnvAPIToken)
 	secret(&b.WebhookSecret, "WebhookSecret", EnvWebhookSecret)
+	secret(&b.ConsoleUsers, "ConsoleUsers", EnvConsoleUsers)
 	if identityFromEnv {
 		secret(&b.AppSecret, "AppSecret", EnvAppSecret)
 		secret(&c.APIv2Key, "APIv2Key", EnvAPIv2Key)
@@ -196,6 +204,7 @@ func (c Config) Settings() []Setting {
 		{"OAuthBase", EnvOAuthBase, b.OAuthBase},
 		{"OAuthAuthorizeBase", EnvOAuthAuthorizeBase, b.OAuthAuthorizeBase},
 		{"AppSecret", EnvAppSecret, secret(b.AppSecret)},
+		{"ConsoleUsers", EnvConsoleUsers, secret(b.ConsoleUsers)},
 	}
 	out := make([]Setting, 0, len(rows))
 	for _, r := range rows {

@@ -62,6 +62,7 @@ const (
 const (
 	FileAPIToken      = "api_token"
 	FileWebhookSecret = "webhook_secret"
+	FileConsoleUsers  = "console_users"
 	// FileNotifyURL holds the notify_url, so a keys dir can be the whole configuration.
 	FileNotifyURL = "notify_url"
 )
@@ -316,6 +317,9 @@ func FromKeysDir(dir string) (Config, error) {
 	}
 	if b := read(FileWebhookSecret, "WebhookSecret"); b != nil {
 		c.Bundle.WebhookSecret = NewSecret([]byte(strings.TrimSpace(string(b))))
+	}
+	if b := read(FileConsoleUsers, "ConsoleUsers"); b != nil {
+		c.Bundle.ConsoleUsers = NewSecret([]byte(strings.TrimSpace(string(b))))
 	}
 	c.Bundle.OrderTTL = DefaultOrderTTL
 	c.Bundle.OAuthBase, c.Bundle.OAuthAuthorizeBase = DefaultOAuthBase, DefaultOAuthAuthorizeBase

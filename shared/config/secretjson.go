@@ -11,7 +11,7 @@ import (
 // The secret a secret store holds (AWS Secrets Manager, an SSM SecureString,
 // Tencent Cloud SSM) is one JSON object of strings. Its keys, all optional (an
 // unknown key is an error, so a typo does not silently leave a key unset):
-var SecretJSONKeys = []string{"private_key", "apiv3_key", "apiv2_key", "api_token", "webhook_secret", "app_secret", "platform_public_key", "store_password"}
+var SecretJSONKeys = []string{"private_key", "apiv3_key", "apiv2_key", "api_token", "webhook_secret", "app_secret", "platform_public_key", "store_password", "console_users"}
 
 // DecodeJSON merges the secret JSON object b into v: keys present and non-empty
 // replace v's fields. Errors name keys, never values. store_password is the
@@ -45,6 +45,8 @@ func (v *SecretValues) DecodeJSON(b []byte) error {
 			v.PlatformPublicKey = []byte(unescapePEM(val))
 		case "store_password":
 			v.StorePassword = NewSecret([]byte(val))
+		case "console_users":
+			v.ConsoleUsers = NewSecret([]byte(strings.TrimSpace(val)))
 		default:
 			unknown = append(unknown, k)
 		}

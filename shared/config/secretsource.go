@@ -21,6 +21,8 @@ type SecretValues struct {
 	PlatformPublicKey []byte
 	// StorePassword is the Redis password of STORE_URL (Config.StorePassword).
 	StorePassword Secret
+	// ConsoleUsers are the operator console's users (Bundle.ConsoleUsers).
+	ConsoleUsers Secret
 }
 
 // SecretSource is a secret store FromEnv consults when a program passes it: a
@@ -74,6 +76,7 @@ func (c *Config) MergeSecrets(from string, v SecretValues) {
 	set(&c.APIv2Key, v.APIv2Key, "APIv2Key")
 	set(&c.Bundle.APIToken, v.APIToken, "APIToken")
 	set(&c.Bundle.WebhookSecret, v.WebhookSecret, "WebhookSecret")
+	set(&c.Bundle.ConsoleUsers, v.ConsoleUsers, "ConsoleUsers")
 	set(&c.Bundle.AppSecret, v.AppSecret, "AppSecret")
 	set(&c.StorePassword, v.StorePassword, "StorePassword")
 	if len(v.PlatformPublicKey) > 0 {

@@ -182,10 +182,12 @@ type OrderView struct {
 	PaidAt        string `json:"paid_at,omitempty"`
 	ExpiresAt     string `json:"expires_at,omitempty"`
 	// ClosePending: a close was asked for and WeChat Pay's 5-minute rule defers it.
-	ClosePending bool         `json:"close_pending,omitempty"`
-	Refunded     int64        `json:"refunded,omitempty"`
-	Attempts     int          `json:"attempts"`
-	ReviewReason string       `json:"review_reason,omitempty"`
+	ClosePending bool   `json:"close_pending,omitempty"`
+	Refunded     int64  `json:"refunded,omitempty"`
+	Attempts     int    `json:"attempts"`
+	ReviewReason string `json:"review_reason,omitempty"`
+	// ReviewCauses are why the order is REVIEW, first first (typed: second_payment, …).
+	ReviewCauses []Cause      `json:"review_causes,omitempty"`
 	Refunds      []RefundView `json:"refunds"`
 	// Previous lists the replaced attempts of a re-priced order.
 	Previous []AttemptView `json:"previous,omitempty"`
@@ -216,6 +218,20 @@ type RefundView struct {
 	Amount      int64  `json:"amount"`
 	RefundID    string `json:"refund_id,omitempty"`
 	SuccessTime string `json:"success_time,omitempty"`
+	// ReviewReason and ReviewCauses say why the refund is REVIEW (refund_names_another_order, …).
+	ReviewReason string  `json:"review_reason,omitempty"`
+	ReviewCauses []Cause `json:"review_causes,omitempty"`
+}
+
+// Cause is one reason an order or refund is in REVIEW: a kind tools branch on, and a
+// detail for people.
+type Cause struct {
+	Kind          string `json:"kind"`
+	Detail        string `json:"detail"`
+	TransactionID string `json:"transaction_id,omitempty"`
+	OutRefundNo   string `json:"out_refund_no,omitempty"`
+	Amount        int64  `json:"amount,omitempty"`
+	At            string `json:"at,omitempty"`
 }
 
 // CloseAnswer is the answer of POST /orders/{order_id}/close: 200 when closed, 202

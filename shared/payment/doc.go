@@ -78,7 +78,12 @@
 // Re-pricing reserves the new attempt's out_trade_no (CreateOrder, put-if-absent, with
 // the create's claim) before attempt 1's pointer moves (PointTo); a failed reservation
 // leaves the order as it was, and an order never reads an attempt that is not its own
-// (Order verifies order_id and attempt number of every attempt it follows).
+// (Order verifies order_id and attempt number of every attempt it follows). An attempt
+// is placed at WeChat Pay only once the pointer reaches it, and a reservation is never
+// removed: a create finding one whose pointer move is not done waits out its claim's
+// lease (business clock), then finishes the move itself — so every attempt WeChat Pay
+// holds is one the order's pointer reaches (Order and Previous read attempts 1 to the
+// pointer).
 //
 // # Listings
 //

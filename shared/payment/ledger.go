@@ -471,6 +471,8 @@ func (r *Refund) schedule() (string, time.Time) {
 		return PendingRefunds, r.UpdatedAt
 	case r.InReview():
 		return IndexReview, r.Review.First().At
+	case r.State == wechatpay.RefundStatusAbnormal:
+		return r.abnormalSchedule() // abnormal.go
 	case r.State == wechatpay.RefundStatusProcessing && !r.NextCheck.IsZero():
 		return PendingRefunds, r.NextCheck
 	case r.State == wechatpay.RefundStatusSuccess && r.Bill.Seen == "":

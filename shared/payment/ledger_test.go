@@ -263,8 +263,8 @@ func TestRequestRefundIsAtomic(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if o := attempt(t, l, "RESERVE001"); ok != 3 || o.Reserved() != 90 {
-		t.Fatalf("%d refunds accepted, %d reserved; want 3 and 90", ok, o.Reserved())
+	if o := attempt(t, l, "RESERVE001"); ok != 3 || o.ReservedOf(o.Payment.TransactionID) != 90 {
+		t.Fatalf("%d refunds accepted, %d reserved; want 3 and 90", ok, o.ReservedOf(o.Payment.TransactionID))
 	}
 	// The same request again is the same refund; another amount under its number is not.
 	o := attempt(t, l, "RESERVE001")
@@ -565,8 +565,62 @@ func TestJudgmentSwitches(t *testing.T) {
 		clock = clock.Add(time.Second)
 		apply(t, l, paid("SWCAUSAL01", "42SW2", 100), payment.Applied)
 		o := attempt(t, l, "SWCAUSAL01")
-		if es := events.Entries(o.Record()); len(es) == 0 || es[len(es)-1].Type != events.OrderPaid || o.Refunded() != 100 {
-			t.Fatalf("switched off, order.paid should come last on a refunded order: %s %d", eventTypes(o.Record()), o.Refunded())
+		if es := events.Entries(o.Record()); len(es) == 0 || es[0].Type != events.RefundSucceeded || o.Refunded() != 100 {
+			t.Fatalf("switched off, the refund should be announced before the payment it returns: %s %d", eventTypes(o.Record()), o.Refunded())
 		}
 	})
+}
+
+// A refund of a payment kept on the order (a second payment) counts against that
+// payment, never against the order's own: the order is not REFUND, not announced
+// refunded, and its own payment can still be refunded in full — but not beyond it,
+// whatever the kept payment holds. A result refunding more than the kept payment paid
+// is excess, kept for review.
+func TestKeptPaymentRefundsCountAgainstTheKeptPayment(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLedger(t)
+	order(t, l, "KEPTREF001", 1200)
+	apply(t, l, paid("KEPTREF001", "4200OWN", 1200), payment.Applied)
+	apply(t, l, paid("KEPTREF001", "4200KEPT", 1000), payment.Review)
+	o := attempt(t, l, "KEPTREF001")
+	if _, err := l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: "RFKEPT1", Amount: 1001, TransactionID: "4200KEPT"}); !errors.Is(err, payment.ErrOverRefund) {
+		t.Fatalf("refund of 1001 fen of a 1000 fen kept payment: %v, want ErrOverRefund", err)
+	}
+	if _, err := l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: "RFKEPT1", Amount: 1000, TransactionID: "4200KEPT"}); err != nil {
+		t.Fatal(err)
+	}
+	applyRefund(t, l, refunded("KEPTREF001", "4200KEPT", "RFKEPT1", wechatpay.RefundStatusSuccess, 1000), payment.Applied)
+	o = attempt(t, l, "KEPTREF001")
+	if o.Refunded() != 0 || o.RefundedKept() != 1000 || o.State != wechatpay.TradeStateSuccess || strings.Contains(eventTypes(o.Record()), "order.refunded") {
+		t.Fatalf("after the kept payment's refund: own refunded %d, kept refunded %d, state %s, events %s; want 0, 1000, SUCCESS, no order.refunded",
+			o.Refunded(), o.RefundedKept(), o.State, eventTypes(o.Record()))
+	}
+	if _, err := l.ResolveReview(ctx, o.Key(), "ops", "second payment refunded"); err != nil {
+		t.Fatal(err)
+	}
+	o = attempt(t, l, "KEPTREF001")
+	if _, err := l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: "RFOWN1", Amount: 1201}); !errors.Is(err, payment.ErrOverRefund) {
+		t.Fatalf("refund of 1201 fen of the own 1200 fen payment: %v, want ErrOverRefund (the kept payment's room is not the order's)", err)
+	}
+	if _, err := l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: "RFOWN1", Amount: 1200}); err != nil {
+		t.Fatal(err)
+	}
+	applyRefund(t, l, refunded("KEPTREF001", "4200OWN", "RFOWN1", wechatpay.RefundStatusSuccess, 1200), payment.Applied)
+	o = attempt(t, l, "KEPTREF001")
+	if o.Refunded() != 1200 || o.State != wechatpay.TradeStateRefund || strings.Count(eventTypes(o.Record()), "order.refunded") != 1 {
+		t.Fatalf("after the own refund: refunded %d, state %s, events %s", o.Refunded(), o.State, eventTypes(o.Record()))
+	}
+
+	// A result refunding more of a kept payment than it paid is excess, whatever the
+	// order holds in all.
+	order(t, l, "KEPTREF002", 1200)
+	apply(t, l, paid("KEPTREF002", "4200OWN2", 1200), payment.Applied)
+	apply(t, l, paid("KEPTREF002", "4200KEPT2", 100), payment.Review)
+	r := applyRefund(t, l, refunded("KEPTREF002", "4200KEPT2", "RFKEPT2", wechatpay.RefundStatusSuccess, 500), payment.Review)
+	if r.Cause == nil || r.Cause.Kind != payment.CauseRefundExceedsPaid {
+		t.Fatalf("500 fen refunded of a 100 fen kept payment: cause %+v, want refund_exceeds_paid", r.Cause)
+	}
+	if o := attempt(t, l, "KEPTREF002"); o.Refunded() != 0 || o.RefundedKept() != 0 {
+		t.Fatalf("the excess refund was counted: own %d, kept %d", o.Refunded(), o.RefundedKept())
+	}
 }

@@ -201,7 +201,10 @@ func (l *Ledger) Upgrade(ctx context.Context, o *Order, u Upgrade) (*Order, erro
 // PointTo moves order first's current attempt from attempt `from` to attempt `to`,
 // conditioned on the version read (ErrRaced). The attempt `to` must already be
 // reserved (CreateOrder): a pointer never names an out_trade_no the order does not
-// hold.
+// hold. A reservation whose pointer move is not done (its creator stalled, crashed or
+// lost the race) stays reserved: the next create of the order moves the pointer to it
+// once its claim's lease has passed, because its creator may still place it at WeChat
+// Pay, and only the pointer keeps what is placed there on the order.
 func (l *Ledger) PointTo(ctx context.Context, first *Order, from, to int) (*Order, error) {
 	if first.Current > 1 && first.Current != from || first.Current <= 1 && from > 1 {
 		return nil, ErrRaced
@@ -265,8 +268,15 @@ func (l *Ledger) Release(ctx context.Context, o *Order, claimID string) error {
 }
 
 // Abandon removes a reserved attempt that was never placed (no prepay, no payment, no
-// event), after re-pricing found the order paid meanwhile: the order is left as it was.
-// Anything else on the attempt keeps it.
+// event), conditioned on the version o was read at. Anything else on the attempt
+// keeps it.
+//
+// createorder no longer calls it for an order's attempts: a reservation of a re-price
+// is finished by whoever comes next, never removed (see PointTo). Removing one is
+// safe only for the write's own creator, before anyone else can have read it or moved
+// a pointer to it: a store counts a re-created record's version from 1 again, so a
+// conditioned write prepared on the removed record can land on a later reservation of
+// the same name.
 func (l *Ledger) Abandon(ctx context.Context, o *Order) error {
 	if o.Claim.Answer.Any() || o.Payment != nil || len(o.Conflicts) > 0 || o.EventSeq > 0 || !payable(o.State) {
 		return nil

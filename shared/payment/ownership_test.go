@@ -23,6 +23,12 @@ import (
 var writers = map[string]string{
 	"github.com/paysls/wxpay/shared/payclient.certStore.SaveCerts": "certStore.key: the platform-certificate cache",
 	"github.com/paysls/wxpay/functions/billfetch.(*Job).finish":    "billfetch.ReportKey: a bill's report",
+	// The operations console's own records, all under console/ (never money).
+	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).audit":      "console/audit/…: the audit listing",
+	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).newSession": "console/session/…: a session",
+	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).session":    "console/session/…: a session's idle expiry",
+	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).endSession": "console/session/…: a session ended",
+	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).failed":     "console/signin_failures/…: failed sign-ins",
 }
 
 // storePackages implement or wrap a store: their writes pass a caller's write on (the

@@ -212,6 +212,9 @@ type Refund struct {
 	UpdatedAt time.Time  `json:"updated_at"`
 	EventSeq  int64      `json:"event_seq,omitempty"`
 
+	// Reissues are the 异常退款 sent while it was ABNORMAL (abnormal.go).
+	Reissues []Reissue `json:"reissues,omitempty"`
+
 	raw store.Record
 }
 
@@ -260,22 +263,87 @@ func (o *Order) PaidTotal() int64 {
 	return n
 }
 
-// Refunded is what has been refunded and counted: settled, judged lines.
-func (o *Order) Refunded() int64 {
+// Refunds are counted per transaction: a refund line refunds the transaction it names
+// (the order's own payment when it names none), and is bounded by what that
+// transaction paid. A refund of a payment kept on the order (a second or late payment)
+// never counts as a refund of the order's own payment: the order is REFUND, and
+// announced fully refunded, by its own payment's refunds alone.
+
+// lineTx is the transaction line l refunds: the one it names, else the order's own
+// payment ("" while the order has none).
+func (o *Order) lineTx(l RefundLine) string {
+	if l.TransactionID != "" {
+		return l.TransactionID
+	}
+	if o.Payment != nil {
+		return o.Payment.TransactionID
+	}
+	return ""
+}
+
+// paidOf is what transaction txid paid on this order: its own payment or a kept one
+// (0 for a transaction the order does not hold).
+func (o *Order) paidOf(txid string) int64 {
+	if o.Payment != nil && (txid == "" || txid == o.Payment.TransactionID) {
+		return o.Payment.Amount
+	}
+	for _, c := range o.Conflicts {
+		if txid != "" && c.TransactionID == txid && c.OutRefundNo == "" {
+			return c.Amount
+		}
+	}
+	return 0
+}
+
+// RefundedOf is what has been refunded and counted of transaction txid: settled,
+// judged lines refunding it.
+func (o *Order) RefundedOf(txid string) int64 {
 	var n int64
 	for _, l := range o.Refunds {
-		if l.State == wechatpay.RefundStatusSuccess && l.Judged == wechatpay.RefundStatusSuccess && !l.Excess {
+		if l.State == wechatpay.RefundStatusSuccess && l.Judged == wechatpay.RefundStatusSuccess && !l.Excess && o.lineTx(l) == txid {
 			n += l.Amount
 		}
 	}
 	return n
 }
 
-// Reserved is what refunds hold of the order: every line not closed and not excess.
+// ReservedOf is what refunds hold of transaction txid: every line refunding it that is
+// not closed and not excess.
+func (o *Order) ReservedOf(txid string) int64 {
+	var n int64
+	for _, l := range o.Refunds {
+		if l.State != wechatpay.RefundStatusClosed && !l.Excess && o.lineTx(l) == txid {
+			n += l.Amount
+		}
+	}
+	return n
+}
+
+// Reserved is what refunds hold of every payment the order holds.
 func (o *Order) Reserved() int64 {
 	var n int64
 	for _, l := range o.Refunds {
 		if l.State != wechatpay.RefundStatusClosed && !l.Excess {
+			n += l.Amount
+		}
+	}
+	return n
+}
+
+// Refunded is what has been refunded of the order's own payment.
+func (o *Order) Refunded() int64 {
+	if o.Payment == nil {
+		return 0
+	}
+	return o.RefundedOf(o.Payment.TransactionID)
+}
+
+// RefundedKept is what has been refunded of the payments kept on the order.
+func (o *Order) RefundedKept() int64 {
+	var n int64
+	for _, l := range o.Refunds {
+		if l.State == wechatpay.RefundStatusSuccess && l.Judged == wechatpay.RefundStatusSuccess && !l.Excess &&
+			(o.Payment == nil || o.lineTx(l) != o.Payment.TransactionID) {
 			n += l.Amount
 		}
 	}

@@ -244,10 +244,11 @@ func (o *Order) judgeLines(st step, now time.Time, source string) step {
 			State: l.State, Amount: l.Amount, SuccessTime: l.SuccessTime, UserAccount: l.UserAccount, TransactionID: l.TransactionID}
 		switch l.State {
 		case wechatpay.RefundStatusSuccess:
-			if bounded && !unpaid && o.Refunded()+l.Amount > o.PaidTotal() {
+			if tx := o.lineTx(*l); bounded && !unpaid && o.RefundedOf(tx)+l.Amount > o.paidOf(tx) {
 				l.Excess, l.Judged = true, l.State
 				c := Cause{Kind: CauseRefundExceedsPaid, OutRefundNo: l.OutRefundNo, Amount: l.Amount, TransactionID: l.TransactionID, Source: source, At: now,
-					Detail: fmt.Sprintf("refund %s of %d fen settled; with %d fen refunded before it would exceed the %d fen the order was paid", l.OutRefundNo, l.Amount, o.Refunded(), o.PaidTotal())}
+					Detail: fmt.Sprintf("refund %s of %d fen settled; with %d fen refunded before it would exceed the %d fen transaction %s paid on this order",
+						l.OutRefundNo, l.Amount, o.RefundedOf(tx), o.paidOf(tx), or(tx, "(none yet)"))}
 				st = o.addCause(st, c, func(e *OrderEvent) {
 					e.Refund = &wechatpay.RefundNotice{OutRefundNo: l.OutRefundNo, RefundID: l.RefundID, OutTradeNo: o.OutTradeNo, TransactionID: l.TransactionID,
 						RefundStatus: l.State, SuccessTime: l.SuccessTime, Amount: wechatpay.RefundAmount{Refund: l.Amount}}
@@ -332,17 +333,8 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		var room int64
 		switch {
 		case late:
-			// A kept payment of a closed order: bounded by that payment.
-			for _, c := range cur.Conflicts {
-				if c.TransactionID == req.TransactionID && c.OutRefundNo == "" {
-					room = c.Amount
-				}
-			}
-			for _, l := range cur.Refunds {
-				if l.TransactionID == req.TransactionID && l.State != wechatpay.RefundStatusClosed && !l.Excess {
-					room -= l.Amount
-				}
-			}
+			// A payment kept on the order: bounded by that payment.
+			room = cur.paidOf(req.TransactionID) - cur.ReservedOf(req.TransactionID)
 			if room <= 0 && !cur.Knows(req.TransactionID) {
 				return step{}, fmt.Errorf("%w: transaction %s is not kept on this order", ErrNotRefundable, req.TransactionID)
 			}
@@ -351,10 +343,11 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		case !cur.Paid():
 			return step{}, fmt.Errorf("%w (state %s)", ErrNotRefundable, cur.Status())
 		default:
-			room = cur.PaidTotal() - cur.Reserved()
+			// The order's own payment: bounded by it, whatever kept payments hold.
+			room = cur.Payment.Amount - cur.ReservedOf(cur.Payment.TransactionID)
 		}
 		if req.Amount > room {
-			return step{}, fmt.Errorf("%w: asked %d fen, %d of %d fen left", ErrOverRefund, req.Amount, max(room, 0), cur.PaidTotal())
+			return step{}, fmt.Errorf("%w: asked %d fen, %d of %d fen left", ErrOverRefund, req.Amount, max(room, 0), cur.paidOf(req.TransactionID))
 		}
 		txid := req.TransactionID
 		if txid == "" && cur.Payment != nil {

@@ -12,7 +12,7 @@
 // not silently leave a key unset):
 //
 //	private_key, apiv3_key, apiv2_key, api_token, webhook_secret, app_secret,
-//	platform_public_key, store_password
+//	platform_public_key, store_password, console_users
 //
 // The Lambda and local mains include it (secrets.Source(awsconf.FromEnv), or the
 // default chain locally); a build without it refuses these settings at start-up

@@ -1,0 +1,123 @@
+package createorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/paysls/wxpay/functions/createorder/console"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// ConsolePrefix is where the operator's console is served: by this handler, beside the
+// order API, so every build that mounts the order API at "/" serves it (wxpay serve
+// mounts ConsolePrefix and ConsolePrefix+"/" too).
+const ConsolePrefix = "/console"
+
+// withConsole serves the operator's console under ConsolePrefix and the order API
+// everywhere else. The console signs its own users in (console_users): the API's bearer
+// token is neither asked for nor accepted there.
+func (h *Handler) withConsole(api http.Handler) http.Handler {
+	con := h.console()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == ConsolePrefix || strings.HasPrefix(r.URL.Path, ConsolePrefix+"/") {
+			con.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// console is the operator's console (package console) over this order API's ledger:
+// a kept transaction is refunded through the same refund path as POST
+// /orders/{order_id}/refunds, reviews are resolved by the ledger, events resent
+// through it. Without console_users (or with a malformed one) it is one page saying
+// how to configure it; the order API is unaffected either way.
+func (h *Handler) console() http.Handler {
+	users := h.cfg.Bundle.ConsoleUsers.Reveal()
+	if len(users) == 0 {
+		return console.Unconfigured(ConsolePrefix, nil)
+	}
+	sink, name := h.consoleSink()
+	src := &console.LedgerSource{
+		Ledger:        h.ledger,
+		Client:        h.client,
+		Refund:        h.consoleRefund,
+		EncryptionKey: h.encryptionKey,
+		Deliverer:     &events.Deliverer{Store: h.st, Marker: h.ledger, Sink: sink, Now: h.now, Log: h.log},
+		Owners:        []string{h.cfg.MchID},
+		FundMchID:     h.cfg.MchID,
+		Sink:          name,
+	}
+	if h.partner && h.cfg.Bundle.SubMchID != "" {
+		src.Owners = []string{h.cfg.Bundle.SubMchID}
+	}
+	c, err := console.New(console.Options{Users: users, Store: h.st, Source: src, Now: h.now, Logger: h.log, Prefix: ConsolePrefix})
+	if err != nil {
+		h.log.Error("operations console off: console_users cannot be read", "error", err.Error())
+		return console.Unconfigured(ConsolePrefix, err)
+	}
+	return c
+}
+
+// consoleSink is the sink a resent event is delivered to at once (the one notify and
+// reconcile use), and its name for the Events view. Without one (or with an event bus
+// this build leaves out) a resent event is due now and the next delivery run sends it.
+func (h *Handler) consoleSink() (events.Sink, string) {
+	b := h.cfg.Bundle
+	name := b.EventBus
+	if u, err := url.Parse(b.WebhookURL); err == nil && b.WebhookURL != "" {
+		name = u.Host
+	}
+	sink, err := events.SinkFromConfig(context.Background(), b, h.http)
+	if err != nil {
+		if !errors.Is(err, events.ErrNoSink) {
+			h.log.Warn("console: resent events wait for the next delivery run", "error", err.Error())
+		}
+		return nil, name
+	}
+	return sink, name
+}
+
+// consoleRefund is the order API's refund path for the console: its refusals (the
+// ledger's bounds, WeChat Pay's 4xx answers) are shown to the operator as they would be
+// answered to a merchant.
+func (h *Handler) consoleRefund(ctx context.Context, o *payment.Order, req payment.RefundRequest) (*payment.Refund, error) {
+	rf, err := h.refund(ctx, o, req)
+	var ae *apiError
+	var we *wechatpay.APIError
+	switch {
+	case errors.As(err, &ae) && ae.status < 500:
+		return nil, fmt.Errorf("%w: %s (%s)", console.ErrRefused, ae.message, ae.code)
+	case errors.As(err, &we) && we.StatusCode < 500 && !we.Retryable():
+		return nil, fmt.Errorf("%w: WeChat Pay: %s %s", console.ErrRefused, we.Code, we.Message)
+	}
+	return rf, err
+}
+
+// encryptionKey is the key 异常退款's card fields are encrypted with: the platform
+// public key when one is configured (WeChat Pay's public-key mode), else the newest
+// platform certificate (downloaded and cached like the verification keys).
+func (h *Handler) encryptionKey(ctx context.Context) (wechatpay.EncryptionKey, error) {
+	if id := h.cfg.PlatformPublicKeyID; id != "" && len(h.cfg.PlatformPublicKey) > 0 {
+		pub, err := wechatpay.ParsePublicKey(h.cfg.PlatformPublicKey)
+		if err != nil {
+			return wechatpay.EncryptionKey{}, err
+		}
+		return wechatpay.EncryptionKey{Serial: id, Key: pub}, nil
+	}
+	if m, ok := h.client.Verifier.Keys.(*wechatpay.CertificateManager); ok {
+		return m.EncryptionKey(ctx)
+	}
+	cert, err := h.cfg.PlatformCertificate()
+	if err != nil || cert == nil {
+		return wechatpay.EncryptionKey{}, fmt.Errorf("no platform certificate or public key configured (%s)", config.EnvPlatformPublicKeyID)
+	}
+	return wechatpay.EncryptionKeyFromCertificate(cert)
+}

@@ -1,0 +1,70 @@
+package console
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/paysls/wxpay/functions/billfetch"
+	"github.com/paysls/wxpay/functions/reconcile"
+)
+
+// The console reads billfetch's stored reports without importing the job: the key and
+// the fields it reads must be billfetch's.
+func TestBillReportShapeIsBillfetchs(t *testing.T) {
+	if got, want := reportKey("1900000109", billfetch.TypeTrade, "2026-12-07"), billfetch.ReportKey("1900000109", billfetch.TypeTrade, "2026-12-07"); got != want {
+		t.Fatalf("report key %q, billfetch's %q", got, want)
+	}
+	if billTrade != billfetch.TypeTrade || billFundFlow != billfetch.TypeFundFlow || billReconciled != billfetch.StatusReconciled || billNoStatement != billfetch.StatusNoStatement {
+		t.Fatal("bill types or statuses differ from billfetch's")
+	}
+	in := billfetch.BillReport{MchID: "1900000109", Type: billfetch.TypeTrade, Date: "2026-12-07", Status: billfetch.StatusReconciled, HashOK: true,
+		Rows: 7, Matched: 6, Settled: 1, Payments: 5, Refunds: 2, Truncated: true, Error: "e",
+		Discrepancies: []billfetch.Discrepancy{{Kind: billfetch.KindAmount, OutTradeNo: "A1", OutRefundNo: "R1", Ours: "1 fen", Theirs: "2 fen", Note: "n"}},
+		Totals:        billfetch.TradeTotals{Settle: 4490, Refund: 1300}}
+	b, _ := json.Marshal(in)
+	var out billReport
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	d := out.Discrepancies
+	if out.Rows != 7 || out.Matched != 6 || out.Settled != 1 || out.Payments != 5 || out.Refunds != 2 || !out.HashOK || !out.Truncated || out.Error != "e" ||
+		out.Totals.Settle != 4490 || out.Totals.Refund != 1300 || len(d) != 1 || d[0].Kind != billfetch.KindAmount || d[0].OutRefundNo != "R1" || d[0].Theirs != "2 fen" {
+		t.Fatalf("decoded %+v from %s", out, b)
+	}
+}
+
+// A kept payment is refunded under reconcile's number for it, so the console and
+// reconcile's automatic late refund converge on one refund.
+func TestKeptRefundNoIsReconciles(t *testing.T) {
+	if keptRefundNo("4200000000000000000000000001") != reconcile.LateRefundNo("4200000000000000000000000001") {
+		t.Fatal("the console and reconcile number a kept payment's refund differently")
+	}
+}
+
+func TestWorkingDays(t *testing.T) {
+	fri := time.Date(2026, 12, 4, 15, 0, 0, 0, cst) // a Friday
+	for _, c := range []struct {
+		to   time.Time
+		want int
+	}{
+		{fri, 0}, {fri.AddDate(0, 0, 1), 0}, {fri.AddDate(0, 0, 3), 1}, {fri.AddDate(0, 0, 11), 7}, {fri.AddDate(0, 0, 12), 8},
+	} {
+		if got := workingDays(fri, c.to); got != c.want {
+			t.Errorf("Friday to %s: %d working days, want %d", c.to.Format("Mon 01-02"), got, c.want)
+		}
+	}
+}
+
+func TestQueriesThatCannotBeIDs(t *testing.T) {
+	for _, q := range []string{"", "a/b", "../x", "<script>", "x y", "订单", string(make([]byte, 65))} {
+		if validQuery(q) {
+			t.Errorf("%q accepted as an id", q)
+		}
+	}
+	for _, q := range []string{"ORDER_1-2*3|4", "RF@1", "4200000000000000000000000001"} {
+		if !validQuery(q) {
+			t.Errorf("%q refused", q)
+		}
+	}
+}
