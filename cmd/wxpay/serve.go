@@ -96,6 +96,8 @@ type bundle struct {
 	stopJobs func()
 	// consolePassword is the password of the console user serve made (printed once).
 	consolePassword string
+	// sink is where merchant events go (nil: recorded, not sent).
+	sink events.Sink
 }
 
 func (b *bundle) clock() clock.Func { return clock.Or(b.now) }
@@ -256,11 +258,13 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 	}
 	b.cfg = cfg
 	// The CLI links every sink: the signed webhook, and EventBridge (--live with WXPAY_EVENT_BUS).
+	// notify delivers through it, and the console (createorder) resends through it.
 	sink, err := events.SinkFromConfig(ctx, cfg.Bundle, nil, events.WebhookSink, eventbridge.Sink(defaultchain.Load))
 	if err != nil && !errors.Is(err, events.ErrNoSink) {
 		b.Close()
 		return nil, err
 	}
+	b.sink = sink
 	nh, err := notify.New(cfg, b.store, log.With("function", "notify"), notify.WithSink(sink))
 	if err != nil {
 		b.Close()

@@ -28,8 +28,9 @@ var askFor = []struct {
 	{"WXPAY_EVENT_BUS=wxpay", "WXPAY_EVENT_BUS", []string{buildLambda, buildLocal}, true},
 }
 
-// delivers are the functions whose mains list event sinks.
-var delivers = []string{"notify", "reconcile"}
+// delivers are the functions whose mains list event sinks (createorder: the console
+// resends events).
+var delivers = []string{"createorder", "notify", "reconcile"}
 
 // hermetic keeps every AWS call on loopback: a dead HTTPS proxy refuses each at once,
 // and the default chain reads no files and no instance metadata.

@@ -56,8 +56,8 @@ type Build struct {
 	// Secrets are read over the environment and the keys dir (secrets.Source(…)).
 	Secrets []config.SecretSource
 	// Sinks deliver merchant events (events.WebhookSink, eventbridge.Sink(…)); only
-	// functions that deliver events (notify, reconcile) list any, and only they have
-	// Env.Sink and have the sink settings checked.
+	// functions that deliver events (notify, reconcile, createorder's console) list
+	// any, and only they have Env.Sink and have the sink settings checked.
 	Sinks []events.SinkDriver
 }
 

@@ -3,6 +3,8 @@
 // build). Stores: DynamoDB (or a bbolt file). Secrets: AWS Secrets Manager / SSM
 // (WXPAY_SECRET_ARN, WXPAY_SECRET_SSM_PARAMETER) over the environment and the keys dir.
 // AWS credentials and region come from the Lambda environment only (awsconf.FromEnv).
+// Merchant events the console resends: the signed webhook (WXPAY_WEBHOOK_URL) or
+// EventBridge (WXPAY_EVENT_BUS).
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).
@@ -12,6 +14,8 @@ import (
 	"github.com/paysls/wxpay/functions/createorder/cmd/internal/withcashier"
 	"github.com/paysls/wxpay/shared/awsconf"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/events/eventbridge"
 	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/host/awslambda"
 	"github.com/paysls/wxpay/shared/secrets"
@@ -26,5 +30,6 @@ func main() {
 		Platform: awslambda.HTTP(),
 		Stores:   []store.Driver{dynamostore.URL(awsconf.FromEnv), boltstore.URL},
 		Secrets:  []config.SecretSource{secrets.Source(awsconf.FromEnv)},
+		Sinks:    []events.SinkDriver{events.WebhookSink, eventbridge.Sink(awsconf.FromEnv)},
 	}, withcashier.New)
 }

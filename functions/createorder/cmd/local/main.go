@@ -3,6 +3,8 @@
 // 127.0.0.1:8080). Stores: bbolt (the default), DynamoDB, Redis. Secrets: AWS Secrets
 // Manager / SSM and Tencent Cloud SSM over the environment and the keys dir; AWS
 // credentials through the SDK's default chain (profiles, SSO, roles).
+// Merchant events the console resends: the signed webhook (WXPAY_WEBHOOK_URL) or
+// EventBridge (WXPAY_EVENT_BUS).
 //
 // What this binary contains is what main lists below; a setting it cannot honour stops
 // it at start-up, naming the build that has it (shared/host).
@@ -14,6 +16,8 @@ import (
 	"github.com/paysls/wxpay/functions/createorder/cmd/internal/withcashier"
 	"github.com/paysls/wxpay/shared/awsconf/defaultchain"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/events/eventbridge"
 	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/secrets"
 	"github.com/paysls/wxpay/shared/secrets/tencentssm"
@@ -31,5 +35,6 @@ func main() {
 		Platform: host.LocalHTTP(*addr),
 		Stores:   []store.Driver{boltstore.URL, dynamostore.URL(defaultchain.Load), redisstore.URL},
 		Secrets:  []config.SecretSource{secrets.Source(defaultchain.Load), tencentssm.Source()},
+		Sinks:    []events.SinkDriver{events.WebhookSink, eventbridge.Sink(defaultchain.Load)},
 	}, withcashier.New)
 }

@@ -2,8 +2,8 @@
 // hosted cashier page under /pay/ (scene "cashier" links point there: set
 // WXPAY_PUBLIC_URL to the URL browsers reach the function at) and 公众平台's domain
 // verification file at the root (WXPAY_MP_VERIFY). The mains
-// (functions/createorder/cmd/<build>) differ only in platform, store drivers and
-// secret sources.
+// (functions/createorder/cmd/<build>) differ only in platform, store drivers, secret
+// sources and event sinks (the console resends merchant events through them).
 package withcashier
 
 import (
@@ -17,7 +17,7 @@ import (
 
 // New builds the handler from what host started.
 func New(env host.Env) (http.Handler, error) {
-	h, err := createorder.New(env.Config, env.Store, createorder.Options{Logger: env.Log})
+	h, err := createorder.New(env.Config, env.Store, createorder.Options{Logger: env.Log, Sink: env.Sink})
 	if err != nil {
 		return nil, err
 	}
