@@ -65,6 +65,8 @@ type serveOptions struct {
 	webhookURL  string
 	apiBase     string // this server's base URL: the simulator's API base
 	reset       bool   // start the simulated world afresh (store, simulator state, bills)
+	// wrapStore, in tests, wraps the store every function uses (a crash at a write).
+	wrapStore func(store.Store) store.Store
 }
 
 // stateDir holds what the bundle keeps beside the keys dir: the bbolt store, the
@@ -226,6 +228,9 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 	if b.store, err = storeurl.Open(ctx, b.dbURL); err != nil {
 		return nil, err
 	}
+	if o.wrapStore != nil {
+		b.store = o.wrapStore(b.store)
+	}
 	if err := configureServeEvents(&cfg, o, b); err != nil {
 		b.Close()
 		return nil, err
@@ -251,6 +256,7 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		}
 		b.now = b.sim.Clock().Now
 		configureServeSimulator(&cfg, o)
+		configureSimSharing(b.sim, cfg.NotifyURL, log) // serve_sharing.go
 	}
 	if b.consolePassword, err = localConsoleUser(&cfg, o); err != nil {
 		b.Close()

@@ -33,9 +33,11 @@ func (b *bundle) mountOrders(mux *http.ServeMux, cfg config.Config, log *slog.Lo
 	mux.Handle("/orders", h)
 	mux.Handle("/orders/", h)
 	mux.Handle("/oauth/openid", h)
+	mux.Handle("/profitsharing/", h)
 	mux.Handle(createorder.ConsolePrefix, h) // the operations console, served by the order API's handler
 	mux.Handle(createorder.ConsolePrefix+"/", h)
 	routes := []string{"POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid (bearer api_token)",
+		"POST /orders/{order_id}/settle, POST /orders/{order_id}/subsidy[/cancel|/returns], POST|DELETE /profitsharing/receivers (profit sharing)",
 		"GET /console/ (the operations console; console_users)"}
 	page, err := cashier.New(cfg, cashier.APIOrders{API: h, Token: string(cfg.Bundle.APIToken.Reveal())},
 		cashier.Options{Logger: log.With("function", "cashier"), Now: b.clock()})

@@ -24,6 +24,7 @@ import (
 	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/platform"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -78,7 +79,9 @@ type Job struct {
 	tmp       string
 	workers   int
 	merchants []merchant // whose trade bills to fetch
-	fundMchID string     // whose fund-flow bill (the merchant / service provider itself)
+	api       platform.API
+	fundMchID string // whose fund-flow bill (the merchant / service provider itself)
+	ecommerce bool   // a platform: its sub-merchants' encrypted fund bills too
 
 	// beforeDownload runs between applying for a bill and downloading it (tests let
 	// the download_url lapse there).
@@ -88,6 +91,8 @@ type Job struct {
 type merchant struct {
 	mchid  string
 	client *wechatpay.Client
+	// all: the platform's full bill, every sub-merchant's rows (platform.go).
+	all bool
 }
 
 // New builds the job. It does no network I/O.
@@ -126,7 +131,12 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 		}
 		j.client = c
 	}
-	if cfg.Bundle.Partner {
+	j.api = platform.API{Client: j.client, Mode: cfg.Bundle.ModeName()}
+	if cfg.Bundle.Ecommerce() {
+		// A platform's sub-merchants are many: one bill lists them all (platform.go).
+		j.merchants = []merchant{{mchid: cfg.MchID, client: j.client, all: true}}
+		j.fundMchID, j.ecommerce = cfg.MchID, true
+	} else if cfg.Bundle.Partner {
 		if cfg.Bundle.SubMchID == "" {
 			return nil, fmt.Errorf("billfetch: partner mode (%s=1) needs %s: the sub-merchant whose bills to fetch", config.EnvPartner, config.EnvSubMchID)
 		}
@@ -168,6 +178,11 @@ func (j *Job) RunDate(ctx context.Context, date string) (host.Report, error) {
 	r, err := j.fundFlowBill(ctx, day)
 	reports = append(reports, r)
 	errs = append(errs, err)
+	if j.ecommerce { // a platform's sub-merchant fund bills (fundbill.go)
+		r, err := j.subFundBill(ctx, day)
+		reports = append(reports, r)
+		errs = append(errs, err)
+	}
 	out := host.Report{"date": date, "bills": reports}
 	return out, errors.Join(errs...)
 }

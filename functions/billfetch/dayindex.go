@@ -42,10 +42,10 @@ func succeededAt(rec store.Record) time.Time {
 // noteSeen takes a success the bill listed out of its day's listing (a ledger note,
 // never money). A record already taken out (a re-run) is left alone: a re-run writes
 // nothing.
-func (r *reconciler) noteSeen(ctx context.Context, kind, no string) error {
-	key := payment.OrderKey(r.m.mchid, no)
+func (r *reconciler) noteSeen(ctx context.Context, owner, kind, no string) error {
+	key := payment.OrderKey(owner, no)
 	if kind == "refund" {
-		key = payment.RefundKey(r.m.mchid, no)
+		key = payment.RefundKey(owner, no)
 	}
 	rec, err := r.j.st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -65,8 +65,8 @@ func (r *reconciler) noteSeen(ctx context.Context, kind, no string) error {
 
 // eachMarker lists the records a date's listing holds: those waiting in it, and those
 // still in the outbox (an event not yet delivered) whose listing it is.
-func (r *reconciler) eachMarker(ctx context.Context, date string, fn func(store.Record) error) error {
-	idx := payment.BillDayIndex(r.m.mchid, dayOf(date))
+func (r *reconciler) eachMarker(ctx context.Context, owner, date string, fn func(store.Record) error) error {
+	idx := payment.BillDayIndex(owner, dayOf(date))
 	for _, index := range []string{idx, events.IndexOutbox} {
 		opts := store.ListOptions{Limit: store.MaxListLimit}
 		for {
@@ -94,9 +94,18 @@ func (r *reconciler) eachMarker(ctx context.Context, date string, fn func(store.
 // longCheck reports the successes of this day (and the near-midnight ones of the day
 // before, rechecked) that the bill did not list.
 func (r *reconciler) longCheck(ctx context.Context) error {
+	for _, owner := range r.owners() { // platform.go
+		if err := r.longCheckOf(ctx, owner); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *reconciler) longCheckOf(ctx context.Context, owner string) error {
 	next := r.day.AddDate(0, 0, 1).Format(time.DateOnly)
 	end := r.day.AddDate(0, 0, 1)
-	err := r.eachMarker(ctx, r.date, func(m store.Record) error {
+	err := r.eachMarker(ctx, owner, r.date, func(m store.Record) error {
 		if billNote(m).Recheck != "" {
 			r.count(&r.rep.Recheck)
 			return nil
@@ -114,7 +123,7 @@ func (r *reconciler) longCheck(ctx context.Context) error {
 		return err
 	}
 	prev := r.day.AddDate(0, 0, -1).Format(time.DateOnly)
-	return r.eachMarker(ctx, prev, func(m store.Record) error {
+	return r.eachMarker(ctx, owner, prev, func(m store.Record) error {
 		if billNote(m).Recheck != r.date {
 			return nil
 		}

@@ -75,6 +75,10 @@ type BillReport struct {
 	Truncated     bool           `json:"discrepancies_truncated,omitempty"`
 	Totals        any            `json:"totals,omitempty"`
 	Error         string         `json:"error,omitempty"`
+	// Files and Rejected: an encrypted bill's files, and each time one was rejected
+	// (GCM tag or hash: tampered or damaged) and applied for again (fundbill.go).
+	Files    int      `json:"files,omitempty"`
+	Rejected []string `json:"rejected,omitempty"`
 }
 
 // ReportKey is the store key of a bill's report.
@@ -329,8 +333,10 @@ type reconciler struct {
 	m    merchant
 	date string
 	day  time.Time
-	mu   sync.Mutex // guards rep
+	mu   sync.Mutex // guards rep and seen
 	rep  *BillReport
+	// seen are the sub-merchants whose rows a platform's full bill listed (platform.go).
+	seen map[string]bool
 }
 
 func (r *reconciler) count(n *int64) {
@@ -388,8 +394,8 @@ func (r *reconciler) add(d Discrepancy) {
 }
 
 func (r *reconciler) row(ctx context.Context, row *TradeRow) error {
-	if owner := row.Owner(); owner != r.m.mchid {
-		r.add(Discrepancy{Kind: KindMerchant, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Ours: r.m.mchid, Theirs: owner,
+	if !r.owns(row) { // platform.go
+		r.add(Discrepancy{Kind: KindMerchant, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Ours: r.m.mchid, Theirs: row.Owner(),
 			Note: "the bill lists a row of another merchant"})
 		return nil
 	}
@@ -401,13 +407,13 @@ func (r *reconciler) row(ctx context.Context, row *TradeRow) error {
 		if err := r.payment(ctx, row); err != nil {
 			return err
 		}
-		return r.noteSeen(ctx, "order", row.OutTradeNo)
+		return r.noteSeen(ctx, row.Owner(), "order", row.OutTradeNo)
 	case wechatpay.TradeStateRefund:
 		r.count(&r.rep.Refunds)
 		if err := r.refund(ctx, row); err != nil || row.OutRefundNo == "" {
 			return err
 		}
-		return r.noteSeen(ctx, "refund", row.OutRefundNo)
+		return r.noteSeen(ctx, row.Owner(), "refund", row.OutRefundNo)
 	default:
 		r.add(Discrepancy{Kind: KindState, OutTradeNo: row.OutTradeNo, Ours: "-", Theirs: row.TradeState, Note: "unexpected trade state in the bill"})
 		return nil
@@ -441,6 +447,8 @@ func (r *reconciler) payment(ctx context.Context, row *TradeRow) error {
 		r.add(Discrepancy{Kind: reviewKind(c.Kind), OutTradeNo: row.OutTradeNo, Ours: payment.StateReview,
 			Theirs: wechatpay.TradeStateSuccess + " " + fen(amount), Note: c.Detail})
 		return nil
+	case o.Combine != nil && (o.Unsettled() || !o.Paid() && !o.InReview()):
+		return r.settleSubOrder(ctx, row, o) // platform.go: through its combine
 	case o.Unsettled():
 		return r.settle(ctx, row, o.Status())
 	case o.Paid():
@@ -483,7 +491,7 @@ func causeOf(o *payment.Order, txid string) payment.Cause {
 // settle queries the order (the query, not the bill, is the authority) and applies the
 // payment through the state machine.
 func (r *reconciler) settle(ctx context.Context, row *TradeRow, ours string) error {
-	tx, err := r.m.client.QueryByOutTradeNo(ctx, row.OutTradeNo)
+	tx, err := r.client(row).QueryByOutTradeNo(ctx, row.OutTradeNo)
 	if err != nil {
 		return fmt.Errorf("billfetch: query %s (paid in the bill, %s here): %w", row.OutTradeNo, ours, err)
 	}
@@ -504,7 +512,7 @@ func (r *reconciler) settle(ctx context.Context, row *TradeRow, ours string) err
 	switch res.Outcome {
 	case payment.Applied:
 		r.count(&r.rep.Settled)
-		r.j.log.Info("payment settled from the bill", "mchid", r.m.mchid, "out_trade_no", row.OutTradeNo, "state_before", ours)
+		r.j.log.Info("payment settled from the bill", "mchid", row.Owner(), "out_trade_no", row.OutTradeNo, "state_before", ours)
 		r.add(settledPayment(row.OutTradeNo))
 	case payment.Duplicate:
 		r.count(&r.rep.Matched)
@@ -592,7 +600,7 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 	if ours == "" {
 		ours = "absent"
 	}
-	rf, err := r.m.client.QueryRefund(ctx, row.OutRefundNo)
+	rf, err := r.j.api.QueryRefund(ctx, row.Owner(), "", row.OutRefundNo) // the mode's refund API (shared/platform)
 	if err != nil {
 		return fmt.Errorf("billfetch: query refund %s (in the bill, %s here): %w", row.OutRefundNo, ours, err)
 	}
@@ -609,7 +617,7 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 	n := &wechatpay.RefundNotice{OutTradeNo: rf.OutTradeNo, TransactionID: rf.TransactionID, OutRefundNo: rf.OutRefundNo,
 		RefundID: rf.RefundID, RefundStatus: rf.Status, SuccessTime: rf.SuccessTime, UserReceivedAccount: rf.UserReceivedAccount, Amount: rf.Amount}
 	if r.m.client.Partner() {
-		n.SpMchID, n.SubMchID = r.m.client.SpMchID, r.m.mchid
+		n.SpMchID, n.SubMchID = r.m.client.SpMchID, row.Owner()
 	} else {
 		n.MchID = r.m.mchid
 	}
@@ -620,7 +628,7 @@ func (r *reconciler) settleRefund(ctx context.Context, row *TradeRow, ours strin
 	switch res.Outcome {
 	case payment.Applied:
 		r.count(&r.rep.Settled)
-		r.j.log.Info("refund settled from the bill", "mchid", r.m.mchid, "out_refund_no", row.OutRefundNo, "state_before", ours)
+		r.j.log.Info("refund settled from the bill", "mchid", row.Owner(), "out_refund_no", row.OutRefundNo, "state_before", ours)
 		d = settledRefund(row.OutTradeNo, row.OutRefundNo, rf.Status)
 	case payment.Duplicate:
 		r.count(&r.rep.Matched)

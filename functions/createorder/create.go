@@ -60,6 +60,9 @@ func (h *Handler) current(ctx context.Context, owner, orderID string) (*payment.
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
+	case hist.First.Combine != nil:
+		return nil, fail(http.StatusConflict, "ORDER_IS_SUB_ORDER", fmt.Sprintf("order %s is a sub-order of combine %s", orderID, hist.First.Combine.OrderID),
+			"a sub-order is placed, re-priced and closed with its combine (POST /orders with the combine's order_id and sub_orders)")
 	}
 	return hist, nil
 }
@@ -68,6 +71,9 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 	var req CreateRequest
 	if e := decodeBody(r, &req); e != nil {
 		h.writeError(w, r, e)
+		return
+	}
+	if h.combineCreate(w, r, &req) { // combine.go
 		return
 	}
 	o, e := h.validate(r, &req)
@@ -321,7 +327,7 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (*payment.Ord
 	}
 	rec, err := h.ledger.CreateOrder(ctx, payment.NewOrder{
 		MchID: o.owner, AppID: o.appID, OrderID: o.orderID, Attempt: n, Amount: o.amount,
-		Scene: o.scene, ExpiresAt: exp, Create: createInfo(o), Claim: cr,
+		Scene: o.scene, ExpiresAt: exp, Create: createInfo(o), Claim: cr, Sharing: o.sharing,
 	})
 	var ex *payment.ExistsError
 	if errors.As(err, &ex) {
@@ -360,6 +366,9 @@ func (h *Handler) prepay(ctx context.Context, o *order, rec *payment.Order, clai
 	}
 	if o.wx == wechatpay.SceneH5 {
 		req.SceneInfo = &wechatpay.SceneInfo{PayerClientIP: o.clientIP, H5Info: o.h5}
+	}
+	if rec.Sharing != nil {
+		req.SettleInfo = &wechatpay.SettleInfo{ProfitSharing: true} // frozen until split (sharing.go)
 	}
 	budget := h.lease - time.Second
 	if budget < time.Second {

@@ -37,6 +37,7 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/platform"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -76,6 +77,7 @@ type Handler struct {
 	st        store.Store
 	ledger    *payment.Ledger
 	client    *wechatpay.Client
+	api       platform.API // the mode's refund API (e-commerce refunds on a platform)
 	key       *rsa.PrivateKey
 	now       clock.Func
 	log       *slog.Logger
@@ -160,6 +162,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 		recheck:    opts.Recheck,
 		checked:    map[string]time.Time{},
 	}
+	h.api = platform.New(client, cfg)
 	if h.lease <= 0 {
 		h.lease = 8 * time.Second
 	}
@@ -176,6 +179,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	mux.HandleFunc("POST /orders/{order_id}/refunds", h.createRefund)
 	mux.HandleFunc("GET /orders/{order_id}/refunds/{out_refund_no}", h.getRefund)
 	mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
+	h.routesSharing(mux) // sharing.go
 	// Unknown paths answer 404 and known paths under another method 405 (with Allow),
 	// both as {code, message, hint}.
 	h.handler = h.withConsole(apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes)))
@@ -183,7 +187,8 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 }
 
 // Routes are the order API's routes, as a 404's hint lists them.
-const Routes = "POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid"
+const Routes = "POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid, " +
+	"POST /orders/{order_id}/settle, POST /orders/{order_id}/subsidy[/cancel|/returns], POST /profitsharing/receivers, DELETE /profitsharing/receivers/{account}"
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }

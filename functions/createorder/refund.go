@@ -37,12 +37,19 @@ type RefundView struct {
 	ReviewReason string `json:"review_reason,omitempty"`
 	// ReviewCauses are why the refund is REVIEW (refund_names_another_order, …).
 	ReviewCauses []CauseView `json:"review_causes,omitempty"`
+	// WaitingFor says why a refund of a shared order is not yet asked of WeChat Pay: its
+	// shares are being taken back first (分账回退); reconcile asks for it after.
+	WaitingFor string `json:"waiting_for,omitempty"`
+	// Advance is the platform's advance of the refund (垫付) and its return (ecommerce).
+	Advance *AdvanceView `json:"advance,omitempty"`
 }
 
 func refundView(r *payment.Refund) RefundView {
 	return RefundView{
 		OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, OrderID: r.OrderID, State: r.Status(), Amount: r.Amount,
 		RefundID: r.RefundID, SuccessTime: r.SuccessTime, ReviewReason: r.Review.Reason(), ReviewCauses: causeViews(r.Review.Pending()),
+		WaitingFor: r.Held,
+		Advance:    advanceView(r.Advance), // combine.go
 	}
 }
 
@@ -69,6 +76,10 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "reason is %d characters; WeChat Pay accepts at most 80", n))
 		return
 	}
+	if c, err := h.combineIn(r); err != nil || c != nil { // combine.go
+		h.combineRoute(w, r, c, err, h.refundCombine)
+		return
+	}
 	hist, err := h.lookup(ctx, r)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -90,6 +101,9 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 // that payment and refunded by its transaction_id.
 func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.RefundRequest) (*payment.Refund, error) {
 	outRefundNo, amount := req.OutRefundNo, req.Amount
+	if req.TransactionID == "" {
+		req.Advance = h.cfg.Bundle.RefundAdvance // WXPAY_REFUND_ADVANCE: the platform advances it (垫付)
+	}
 	rf, err := h.ledger.RequestRefund(ctx, order, req)
 	if err != nil {
 		switch {
@@ -108,10 +122,10 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 		}
 		return nil, err
 	}
-	if rf.State != wechatpay.RefundStatusProcessing {
-		return rf, nil // settled: the same answer
+	if rf.State != wechatpay.RefundStatusProcessing || rf.Held != "" {
+		return rf, nil // settled: the same answer; or held until its order's shares are back
 	}
-	cl := h.clientFor(order.Owner, order.Create.SubAppID)
+	// The mode's refund API: an e-commerce refund on a platform (shared/platform).
 	wreq := wechatpay.RefundRequest{
 		OutTradeNo: rf.OutTradeNo, OutRefundNo: outRefundNo, Reason: rf.Reason, NotifyURL: h.notifyURL,
 		Amount: wechatpay.RefundAmount{Refund: amount, Total: rf.Total, Currency: "CNY"},
@@ -119,7 +133,7 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 	if req.TransactionID != "" {
 		wreq.OutTradeNo, wreq.TransactionID = "", req.TransactionID
 	}
-	wrf, err := cl.CreateRefund(ctx, wreq)
+	wrf, err := h.api.Refund(ctx, order.Owner, order.Create.SubAppID, wreq, rf.Advance != nil)
 	if err != nil {
 		var we *wechatpay.APIError
 		var ve *wechatpay.ValidationError
@@ -205,9 +219,9 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	if rf.State == wechatpay.RefundStatusProcessing && !rf.InReview() && !h.recentlyChecked(rf.Key()) {
+	if rf.State == wechatpay.RefundStatusProcessing && rf.Held == "" && !rf.InReview() && !h.recentlyChecked(rf.Key()) {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		wrf, qerr := h.clientFor(owner, hist.Current.Create.SubAppID).QueryRefund(qctx, no)
+		wrf, qerr := h.api.QueryRefund(qctx, owner, hist.Current.Create.SubAppID, no)
 		cancel()
 		switch {
 		case qerr != nil:

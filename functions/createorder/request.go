@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -64,6 +65,11 @@ type CreateRequest struct {
 	SubMchID    string            `json:"sub_mchid,omitempty"`
 	SubAppID    string            `json:"sub_appid,omitempty"`
 	UserAgent   string            `json:"user_agent,omitempty"`
+	// SubOrders make the order a combine (合单, combine.go): given instead of amount.
+	SubOrders []SubOrderRequest `json:"sub_orders,omitempty"`
+	// ProfitSharing places the order for profit sharing (分账, sharing.go): true, or
+	// {receivers, hold_until?}.
+	ProfitSharing json.RawMessage `json:"profit_sharing,omitempty"`
 }
 
 // Payer names the paying user: openid (direct mode; in partner mode it is taken as
@@ -98,6 +104,8 @@ type order struct {
 	// onto its real-scene attempts while the amount is unchanged (so the merchant's
 	// replayed cashier create still answers the same link).
 	cashierFP string
+	// sharing is the order's profit sharing (sharing.go), nil when not shared.
+	sharing *payment.Sharing
 }
 
 // parseAmount accepts a JSON integer only: 100 is ¥1.00; 1.5, 1e2, "100" and null are
@@ -299,6 +307,9 @@ func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiErr
 		}
 		o.expire = t
 	}
+	if o.sharing, e = h.parseSharing(r.Context(), req.ProfitSharing, "profit_sharing", o.owner, o.amount, false); e != nil { // sharing.go
+		return nil, e
+	}
 	o.fp = fingerprint(o)
 	return o, nil
 }
@@ -365,7 +376,8 @@ func fingerprint(o *order) string {
 		Amount                                                 int64
 		Payer                                                  *wechatpay.Payer
 		H5                                                     *wechatpay.H5Info
-	}{o.scene, o.description, o.attach, o.goodsTag, stampOrEmpty(o.expire), o.subAppID, o.amount, o.payer, o.h5})
+		Sharing                                                *payment.Sharing `json:",omitempty"`
+	}{o.scene, o.description, o.attach, o.goodsTag, stampOrEmpty(o.expire), o.subAppID, o.amount, o.payer, o.h5, o.sharing})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }

@@ -34,6 +34,10 @@ type OrderView struct {
 	// Previous lists the replaced attempts of a re-priced order. One of them paid (a
 	// payment that raced its close) makes the order REVIEW.
 	Previous []AttemptView `json:"previous,omitempty"`
+	// CombineOrderID is the combine (合单) the order is a sub-order of.
+	CombineOrderID string `json:"combine_order_id,omitempty"`
+	// ProfitSharing is the order's profit sharing and subsidy (sharing_view.go).
+	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
 }
 
 // CauseView is one reason a record is in REVIEW.
@@ -98,17 +102,27 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History
 	case err != nil:
 		return nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
 	}
-	return hist, nil
+	return h.followCombine(ctx, hist) // combine.go: a sub-order follows its re-priced combine
 }
 
 func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if c, err := h.combineIn(r); err != nil || c != nil { // combine.go
+		h.combineRoute(w, r, c, err, h.getCombine)
+		return
+	}
 	hist, err := h.lookup(ctx, r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	cur := hist.Current
+	if cur.Combine != nil && cur.Unsettled() && !cur.InReview() && !h.recentlyChecked(cur.Key()) {
+		hist.Current = h.settleSubOrder(ctx, cur) // a sub-order is queried through its combine
+		if hist.Current.Key() == hist.First.Key() {
+			hist.First = hist.Current
+		}
+	}
 	// Not settled and not looked at just now: ask WeChat Pay, so a page polling after
 	// the user returns learns the truth even when the notification is late or lost.
 	if cur.Unsettled() && !cur.InReview() && cur.Claim.Answer.Any() && !h.recentlyChecked(cur.Key()) {
@@ -146,6 +160,10 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, 
 	if !rec.ExpiresAt.IsZero() {
 		v.ExpiresAt = wechatpay.FormatTime(rec.ExpiresAt)
 	}
+	if rec.Combine != nil {
+		v.CombineOrderID = rec.Combine.OrderID
+	}
+	v.ProfitSharing = sharingView(rec, h.now())
 	if err := h.ledger.Previous(ctx, hist); err != nil {
 		return nil, err
 	}
@@ -196,6 +214,10 @@ type CloseAnswer struct {
 
 func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if c, err := h.combineIn(r); err != nil || c != nil { // combine.go
+		h.combineRoute(w, r, c, err, h.closeCombine)
+		return
+	}
 	hist, err := h.lookup(ctx, r)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -204,6 +226,10 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 	cur := hist.Current
 	ans := CloseAnswer{OrderID: hist.First.OrderID, OutTradeNo: cur.OutTradeNo}
 	switch {
+	case cur.Combine != nil:
+		h.writeError(w, r, fail(http.StatusConflict, "ORDER_IS_SUB_ORDER", "order "+ans.OrderID+" is a sub-order of combine "+cur.Combine.OrderID+": it is closed with its combine",
+			"POST /orders/"+cur.Combine.OrderID+"/close closes the combine and every sub-order · 合单子单须通过合单关单"))
+		return
 	case cur.InReview():
 		h.writeError(w, r, fail(http.StatusConflict, "ORDER_IN_REVIEW", "order "+ans.OrderID+" is under review and cannot be closed", "look at it by hand"))
 		return

@@ -15,6 +15,8 @@ type applied struct {
 	// recorded: the transition recorded a merchant event on record, to deliver now.
 	recorded bool
 	record   store.Record
+	// more are further records with events to deliver (a combine's sub-orders).
+	more []store.Record
 }
 
 // ignored is the outcome of a notice with nothing to apply.
@@ -26,6 +28,10 @@ func apply(ctx context.Context, l *payment.Ledger, n notice) (applied, error) {
 	var res payment.Result
 	var err error
 	switch {
+	case n.combine != nil:
+		return applyCombine(ctx, l, n) // combine.go
+	case n.sharing != nil:
+		res, err = l.ApplyShareNotice(ctx, n.sharing, n.source) // shared/payment/sharing_steps.go
 	case n.refund != nil:
 		res, err = l.ApplyRefund(ctx, n.refund, n.source)
 	case n.tx != nil:

@@ -51,6 +51,10 @@ type notice struct {
 	source string
 	tx     *wechatpay.Transaction
 	refund *wechatpay.RefundNotice
+	// combine is a combine order's result (合单): every sub-order's (combine.go).
+	combine *wechatpay.CombineTransaction
+	// sharing is a profit-sharing notification (分账动账通知): a share or a return.
+	sharing *wechatpay.ProfitSharingNotice
 }
 
 // maxBody bounds a notification body, either format: real ones are 1–2 KiB.
@@ -100,8 +104,16 @@ func (h *Handler) decodeV3(ctx context.Context, sig wechatpay.SignatureHeaders, 
 		return notice{}, err
 	}
 	n := notice{event: env.EventType, id: env.ID, source: sourceV3}
+	if wechatpay.IsProfitSharingNotice(env, plain) { // before payments, which may share TRANSACTION.SUCCESS
+		n.sharing, err = wechatpay.DecodeProfitSharingNotice(env, plain)
+		return n, err
+	}
 	switch env.EventType {
 	case wechatpay.EventTransactionSuccess:
+		if wechatpay.IsCombineResource(plain) { // a combine's: same event_type
+			n.combine, err = wechatpay.DecodeCombineTransaction(env, plain)
+			break
+		}
 		n.tx, err = wechatpay.DecodeTransaction(env, plain)
 	case wechatpay.EventRefundSuccess, wechatpay.EventRefundAbnormal, wechatpay.EventRefundClosed:
 		n.refund, err = wechatpay.DecodeRefundNotice(env, plain)

@@ -88,6 +88,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if res.recorded {
 		h.deliverNow(ctx, log, res.record)
 	}
+	for _, rec := range res.more {
+		h.deliverNow(ctx, log, rec)
+	}
 	answer(ctx, w, log, f, nil)
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/paysls/wxpay/shared/metrics"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/platform"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -73,6 +74,7 @@ type Job struct {
 	st        store.Store
 	ledger    *payment.Ledger
 	client    *wechatpay.Client
+	api       platform.API // the mode's refund API (combines.go, refunds.go)
 	deliverer *events.Deliverer
 	opts      Options
 	log       *slog.Logger
@@ -109,6 +111,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 		st: st, client: client, opts: opts, log: opts.Logger, refundAll: cfg.Bundle.RefundLatePayments,
 		ledger: &payment.Ledger{Store: st, Now: opts.Now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: opts.Logger},
 	}
+	j.api = platform.API{Client: client, Mode: cfg.Bundle.ModeName(), NotifyURL: opts.NotifyURL}
 	j.deliverer = &events.Deliverer{Store: st, Marker: j.ledger, Sink: sink, Now: opts.Now, Log: opts.Logger, Grace: opts.EventGrace}
 	return j, nil
 }
@@ -126,7 +129,11 @@ type Report struct {
 	LateRefunds    int    `json:"late_refunds"`
 	Throttled      int    `json:"throttled"`
 	EventsFailed   int    `json:"events_failed"`
-	Stopped        string `json:"stopped,omitempty"` // "deadline" when the run was cut short
+	AdvanceReturns int    `json:"advance_returns,omitempty"` // returns of advanced refunds recorded (combines.go)
+	Stopped        string `json:"stopped,omitempty"`         // "deadline" when the run was cut short
+
+	// Sharing is the profit-sharing phase (sharing.go).
+	Sharing SharingReport `json:"sharing,omitzero"`
 }
 
 func (r Report) asMap() host.Report {
@@ -134,6 +141,10 @@ func (r Report) asMap() host.Report {
 		"examined": r.Examined, "settled": r.Settled, "closed": r.Closed, "still_pending": r.StillPending,
 		"delivered": r.Delivered, "errors": r.Errors, "refunds_settled": r.RefundsSettled,
 		"refunds_stuck": r.RefundsStuck, "late_refunds": r.LateRefunds, "throttled": r.Throttled, "events_failed": r.EventsFailed,
+		"advance_returns": r.AdvanceReturns,
+	}
+	if r.Sharing != (SharingReport{}) {
+		m["sharing"] = r.Sharing
 	}
 	if r.Stopped != "" {
 		m["stopped"] = r.Stopped
@@ -143,7 +154,9 @@ func (r Report) asMap() host.Report {
 
 // counters are a run's report under concurrency.
 type counters struct {
-	examined, settled, closed, pending, errors, refundsSettled, stuck, late, throttled atomic.Int64
+	examined, settled, closed, pending, errors, refundsSettled, stuck, late, throttled, advances atomic.Int64
+	// the profit-sharing phase (sharing.go)
+	sharesExamined, shares, finishes, returns, refundsReleased, sharesFailed atomic.Int64
 }
 
 // Run is the host.Job: one pass over everything due at now.
@@ -160,11 +173,14 @@ func (j *Job) Pass(ctx context.Context, now time.Time) (Report, error) {
 	lim := newLimiter(j.opts.Rate)
 	var errs []error
 	handlers := map[string]func(context.Context, store.Record, time.Time, *counters, *limiter){
-		payment.PendingOrders:      j.order,
-		payment.PendingRefunds:     j.refund,
-		payment.PendingLateRefunds: j.lateRefund,
+		payment.PendingOrders:         j.order,
+		payment.PendingRefunds:        j.refund,
+		payment.PendingLateRefunds:    j.lateRefund,
+		payment.PendingCombines:       j.combine,       // combines.go
+		payment.PendingAdvanceReturns: j.advanceReturn, // combines.go
+		payment.PendingShares:         j.share,         // sharing.go
 	}
-	for _, index := range []string{payment.PendingOrders, payment.PendingRefunds, payment.PendingLateRefunds} {
+	for _, index := range []string{payment.PendingOrders, payment.PendingRefunds, payment.PendingLateRefunds, payment.PendingCombines, payment.PendingAdvanceReturns, payment.PendingShares} {
 		if err := j.each(work, index, now, func(ctx context.Context, rec store.Record) { handlers[index](ctx, rec, now, &c, lim) }); err != nil {
 			errs = append(errs, err)
 		}
@@ -195,7 +211,9 @@ func (j *Job) Pass(ctx context.Context, now time.Time) (Report, error) {
 		StillPending: int(c.pending.Load()), Errors: int(c.errors.Load()) + len(errs),
 		RefundsSettled: int(c.refundsSettled.Load()), RefundsStuck: int(c.stuck.Load()), LateRefunds: int(c.late.Load()),
 		Throttled: int(c.throttled.Load()), Delivered: delivered.Delivered, EventsFailed: delivered.Failed + delivered.Abandoned,
+		AdvanceReturns: int(c.advances.Load()),
 	}
+	rep.Sharing = c.sharingReport() // sharing.go
 	if work.Err() != nil && ctx.Err() == nil {
 		rep.Stopped = "deadline"
 		j.log.Warn("reconcile stopped before its deadline; what is still due stays in the index for the next run")

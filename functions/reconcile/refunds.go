@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -49,15 +48,14 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 	if r.State != wechatpay.RefundStatusProcessing || r.InReview() {
 		return // final (or under review): placed by its own transition
 	}
-	client := payclient.ForOwner(j.client, r.Owner)
 	if err := lim.wait(ctx); err != nil {
 		return
 	}
-	rf, err := client.QueryRefund(ctx, r.OutRefundNo)
+	rf, err := j.api.QueryRefund(ctx, r.Owner, "", r.OutRefundNo) // the mode's refund API (shared/platform)
 	if wechatpay.IsCode(err, wechatpay.CodeResourceNotExists) {
 		// Recorded but never submitted (the creator stopped between its write and the
 		// call): submit it now; out_refund_no makes the call idempotent at WeChat Pay.
-		rf, err = j.submitRefund(ctx, client, r)
+		rf, err = j.submitRefund(ctx, r)
 	}
 	if err != nil {
 		if j.failure(ctx, err, c, lim, log) {
@@ -81,7 +79,7 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 		}
 		return
 	}
-	res, err := j.ledger.ApplyRefund(ctx, noticeFrom(rf, r), "reconcile")
+	res, err := j.ledger.ApplyRefund(ctx, j.noticeFrom(rf, r), "reconcile")
 	if err != nil {
 		c.errors.Add(1)
 		log.Error("reconcile: apply refund result", "error", err.Error())
@@ -95,16 +93,21 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 // noticeFrom turns a refund query answer into the notification shape the ledger takes:
 // what WeChat Pay says (its out_trade_no, transaction_id), judged by the ledger against
 // the order the refund belongs to.
-func noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.RefundNotice {
+func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.RefundNotice {
 	n := &wechatpay.RefundNotice{OutTradeNo: rf.OutTradeNo, TransactionID: rf.TransactionID, OutRefundNo: rf.OutRefundNo,
 		RefundID: rf.RefundID, RefundStatus: rf.Status, SuccessTime: rf.SuccessTime, UserReceivedAccount: rf.UserReceivedAccount, Amount: rf.Amount}
-	// The owner as recorded: mchid in direct mode, the sub-merchant in partner mode.
-	n.MchID = r.Owner
+	// The owner as recorded: mchid in direct mode; in partner and ecommerce mode the
+	// sub-merchant, under the deployment's sp_mchid (the merchant the ledger serves).
+	if j.client.Partner() {
+		n.SpMchID, n.SubMchID = j.client.SpMchID, r.Owner
+	} else {
+		n.MchID = r.Owner
+	}
 	return n
 }
 
 // submitRefund (re)submits a recorded refund.
-func (j *Job) submitRefund(ctx context.Context, client *wechatpay.Client, r *payment.Refund) (*wechatpay.Refund, error) {
+func (j *Job) submitRefund(ctx context.Context, r *payment.Refund) (*wechatpay.Refund, error) {
 	total := r.Total
 	if total == 0 {
 		o, err := j.ledger.Attempt(ctx, r.Owner, r.OutTradeNo)
@@ -120,7 +123,7 @@ func (j *Job) submitRefund(ctx context.Context, client *wechatpay.Client, r *pay
 	} else {
 		req.OutTradeNo = r.OutTradeNo
 	}
-	return client.CreateRefund(ctx, req)
+	return j.api.Refund(ctx, r.Owner, "", req, r.Advance != nil)
 }
 
 // lateRefund refunds every payment that arrived for an order after it was closed, when
@@ -171,9 +174,8 @@ func (j *Job) refundLate(ctx context.Context, o *payment.Order, txid string, amo
 	if err := lim.wait(ctx); err != nil {
 		return err
 	}
-	client := payclient.ForOwner(j.client, o.Owner)
-	_, err := client.CreateRefund(ctx, wechatpay.RefundRequest{TransactionID: txid, OutRefundNo: no, Reason: "订单已关闭后支付，自动退款 (paid after close)",
-		NotifyURL: j.opts.NotifyURL, Amount: wechatpay.RefundAmount{Refund: amount, Total: amount, Currency: "CNY"}})
+	_, err := j.api.Refund(ctx, o.Owner, "", wechatpay.RefundRequest{TransactionID: txid, OutRefundNo: no, Reason: "订单已关闭后支付，自动退款 (paid after close)",
+		NotifyURL: j.opts.NotifyURL, Amount: wechatpay.RefundAmount{Refund: amount, Total: amount, Currency: "CNY"}}, false)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ func (w *world) forge(ctx context.Context, op Op, tr *truth) {
 	default:
 		return
 	}
+	w.refundParty(&n) // platform.go
 	n.RefundStatus = wechatpay.RefundStatusSuccess
 	n.SuccessTime = wechatpay.FormatTime(w.clk.Now())
 	n.UserReceivedAccount = "支付用户零钱"

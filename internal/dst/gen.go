@@ -114,9 +114,18 @@ func (g *gen) fault() Fault {
 // op makes one operation of kind (any kind when "").
 func (g *gen) op(w *world, t *truth, kind string) Op {
 	if kind == "" {
+		if op := g.platformOp(w); op.Op != "" { // platform.go
+			return op
+		}
+		if op := g.sharingOp(w); op.Op != "" { // sharing.go
+			return op
+		}
 		kind = g.weighted(
 			[]string{"create", "pay", "deliver", "refund", "getrefund", "get", "close", "settle", "v2refund", "v2pay", "advance", "reconcile", "billfetch", "restart", "forge"},
 			[]int{18, 12, 16, 10, 5, 7, 5, 6, 5, 2, 8, 5, 2, 2, 1})
+	}
+	if w.cfg.Bundle.Partner && (kind == "v2pay" || kind == "v2refund") {
+		return Op{} // v2 XML notifications of a platform's sub-merchants are not simulated
 	}
 	m := &w.model
 	switch kind {

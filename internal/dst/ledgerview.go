@@ -51,8 +51,8 @@ func (w *world) ledger(key string) ledgerRecord {
 }
 
 func (w *world) ledgerOrder(outTradeNo string) ledgerRecord {
-	key := payment.OrderKey(w.id.MchID, outTradeNo)
-	o, err := w.readLedger().Attempt(context.Background(), w.id.MchID, outTradeNo)
+	key := payment.OrderKey(w.owner(), outTradeNo)
+	o, err := w.readLedger().Attempt(context.Background(), w.owner(), outTradeNo)
 	if err != nil {
 		return ledgerRecord{key: key}
 	}
@@ -71,8 +71,8 @@ func (w *world) ledgerOrder(outTradeNo string) ledgerRecord {
 }
 
 func (w *world) ledgerRefund(outRefundNo string) ledgerRecord {
-	key := payment.RefundKey(w.id.MchID, outRefundNo)
-	r, err := w.readLedger().Refund(context.Background(), w.id.MchID, outRefundNo)
+	key := payment.RefundKey(w.owner(), outRefundNo)
+	r, err := w.readLedger().Refund(context.Background(), w.owner(), outRefundNo)
 	if err != nil {
 		return ledgerRecord{key: key}
 	}

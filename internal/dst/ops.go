@@ -177,6 +177,10 @@ func (w *world) exec(op Op) answer {
 		_, _ = w.inc.bill.RunDate(ctx, op.Status)
 	case "restart":
 		w.crash(w.inc)
+	case "combine", "paycombine":
+		w.execPlatform(op, &a) // platform.go
+	case "sharecombine", "settleshare":
+		w.execSharing(op, &a) // sharing.go
 	default:
 		panic("dst: unknown op " + op.Op)
 	}
@@ -230,6 +234,8 @@ type model struct {
 	asked   []mRefund
 	manual  map[string]bool // out_refund_no of refunds made by hand at WeChat Pay
 	refunds []string        // every out_refund_no used, in order
+	// platform is what the merchant asked of combines (platform.go).
+	platform platformModel
 }
 
 type mOrder struct {

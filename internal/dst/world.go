@@ -145,6 +145,7 @@ func newWorld(seed int64, opts Options) (*world, error) {
 	}
 	// A third of the deployments refund payments that arrive after their order closed.
 	w.cfg.Bundle.RefundLatePayments = seed%3 == 0
+	w.platformConfig(seed) // platform.go: a quarter are e-commerce platforms
 	if w.tmp, err = os.MkdirTemp(tmpRoot(), "wxpay-dst-"); err != nil {
 		return nil, err
 	}

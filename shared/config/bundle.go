@@ -51,6 +51,10 @@ type Bundle struct {
 	OAuthBase          string
 	OAuthAuthorizeBase string
 	Partner            bool
+	// Mode is WXPAY_MODE (mode.go); Partner follows it.
+	Mode Mode
+	// RefundAdvance: e-commerce refunds are advanced by the platform (mode.go).
+	RefundAdvance      bool
 	SubMchID           string
 	SubAppID           string
 	TrustedProxies     []netip.Prefix
@@ -131,6 +135,7 @@ func bundleFromLookup(lookup func(string) (string, bool), c *Config, identityFro
 		b.TrustedProxies = p
 		c.Sources["TrustedProxies"] = EnvTrustedProxies
 	}
+	errs = append(errs, ApplyMode(lookup, c)...) // mode.go
 	if v := get(EnvOrderTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute {
@@ -194,6 +199,8 @@ func (c Config) Settings() []Setting {
 		{"WebhookSecret", EnvWebhookSecret, secret(b.WebhookSecret)},
 		{"EventBus", EnvEventBus, orUnset(b.EventBus)},
 		{"Partner", EnvPartner, onOff(b.Partner)},
+		{"Mode", EnvMode, string(b.ModeName())},
+		{"RefundAdvance", EnvRefundAdvance, onOff(b.RefundAdvance)},
 		{"SubMchID", EnvSubMchID, orUnset(b.SubMchID)},
 		{"SubAppID", EnvSubAppID, orUnset(b.SubAppID)},
 		{"TrustedProxies", EnvTrustedProxies, orUnset(strings.Join(proxies, ","))},

@@ -224,6 +224,9 @@ func TestShapesMatchCreateorder(t *testing.T) {
 		{orderapi.RefundView{}, createorder.RefundView{}},
 		{orderapi.CloseAnswer{}, createorder.CloseAnswer{}},
 		{orderapi.OpenIDAnswer{}, createorder.OpenIDAnswer{}},
+		{orderapi.CombineView{}, createorder.CombineView{}},
+		{orderapi.SubOrderView{}, createorder.SubOrderView{}},
+		{orderapi.Advance{}, createorder.AdvanceView{}},
 	}
 	for _, p := range pairs {
 		ours, theirs := jsonFields(reflect.TypeOf(p.ours)), jsonFields(reflect.TypeOf(p.theirs))

@@ -85,6 +85,11 @@ type CreateRequest struct {
 	SubMchID   string `json:"sub_mchid,omitempty"`
 	SubAppID   string `json:"sub_appid,omitempty"`
 	UserAgent  string `json:"user_agent,omitempty"`
+	// SubOrders make the order a combine (合单, combine.go): Amount is then left 0.
+	SubOrders []SubOrder `json:"sub_orders,omitempty"`
+	// ProfitSharing places the order for profit sharing (sharing.go): true, or
+	// {receivers, hold_until?}.
+	ProfitSharing json.RawMessage `json:"profit_sharing,omitempty"`
 }
 
 // Payer names the paying user: openid (direct mode; in partner mode sub_openid when
@@ -191,6 +196,10 @@ type OrderView struct {
 	Refunds      []RefundView `json:"refunds"`
 	// Previous lists the replaced attempts of a re-priced order.
 	Previous []AttemptView `json:"previous,omitempty"`
+	// CombineOrderID is the combine the order is a sub-order of (combine.go).
+	CombineOrderID string `json:"combine_order_id,omitempty"`
+	// ProfitSharing is the order's profit sharing (sharing.go).
+	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
 }
 
 // AttemptView is a replaced attempt of a re-priced order.
@@ -221,6 +230,10 @@ type RefundView struct {
 	// ReviewReason and ReviewCauses say why the refund is REVIEW (refund_names_another_order, …).
 	ReviewReason string  `json:"review_reason,omitempty"`
 	ReviewCauses []Cause `json:"review_causes,omitempty"`
+	// Advance is the platform's advance of the refund and its return (combine.go).
+	Advance *Advance `json:"advance,omitempty"`
+	// WaitingFor: a refund of a shared order held until its shares are returned.
+	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
 // Cause is one reason an order or refund is in REVIEW: a kind tools branch on, and a

@@ -36,7 +36,8 @@ const (
 
 // MoneyKey reports whether key names a record only the ledger may write.
 func MoneyKey(key string) bool {
-	return strings.HasPrefix(key, prefixOrder) || strings.HasPrefix(key, prefixRefund) || strings.HasPrefix(key, prefixForeign)
+	return strings.HasPrefix(key, prefixOrder) || strings.HasPrefix(key, prefixRefund) || strings.HasPrefix(key, prefixForeign) ||
+		strings.HasPrefix(key, prefixCombine)
 }
 
 // OrderKey is the store key of an order attempt. out_trade_no is unique per merchant,
@@ -220,7 +221,7 @@ type step struct {
 
 // doc is a typed record.
 type doc interface {
-	*Order | *Refund
+	*Order | *Refund | *Combine
 }
 
 // OrderOf decodes an order (or foreign payment) record listed from the store.
@@ -253,6 +254,8 @@ func decode[T doc](rec store.Record, d T) error {
 	case *Order:
 		x.raw = rec
 	case *Refund:
+		x.raw = rec
+	case *Combine:
 		x.raw = rec
 	}
 	return nil
@@ -337,6 +340,8 @@ func seqOf[T doc](d T) int64 {
 		return x.EventSeq
 	case *Refund:
 		return x.EventSeq
+	case *Combine:
+		return x.EventSeq
 	}
 	return 0
 }
@@ -347,6 +352,8 @@ func setSeq[T doc](d T, seq int64, now time.Time) {
 		x.EventSeq, x.UpdatedAt = seq, now
 	case *Refund:
 		x.EventSeq, x.UpdatedAt = seq, now
+	case *Combine:
+		x.EventSeq, x.UpdatedAt = seq, now
 	}
 }
 
@@ -355,6 +362,8 @@ func setRaw[T doc](d T, rec store.Record) {
 	case *Order:
 		x.raw = rec
 	case *Refund:
+		x.raw = rec
+	case *Combine:
 		x.raw = rec
 	}
 }
@@ -446,6 +455,8 @@ func (l *Ledger) schedule(d any) (string, time.Time) {
 		return x.schedule()
 	case *Refund:
 		return x.schedule()
+	case *Combine:
+		return x.schedule()
 	}
 	return "", time.Time{}
 }
@@ -458,9 +469,13 @@ func (o *Order) schedule() (string, time.Time) {
 		return IndexReview, o.Review.First().At
 	case payable(o.State) && !o.NextCheck.IsZero():
 		return PendingOrders, o.NextCheck
+	case o.Sharing != nil && o.shareScheduled(): // sharing.go
+		return PendingShares, o.shareAt()
 	case o.Paid() && o.Bill.Seen == "":
 		at := successAt(o.Payment.SuccessTime, o.Payment.ReceivedAt)
 		return BillDayIndex(o.Owner, at), at
+	case o.Sharing != nil && o.fundUnseen(): // sharing_bill.go
+		return o.fundSchedule()
 	}
 	return "", time.Time{}
 }
@@ -469,6 +484,8 @@ func (r *Refund) schedule() (string, time.Time) {
 	switch {
 	case r.SyncOwed:
 		return PendingRefunds, r.UpdatedAt
+	case r.Advance.owed(r.State): // advance.go
+		return PendingAdvanceReturns, r.Advance.dueAt(r.UpdatedAt)
 	case r.InReview():
 		return IndexReview, r.Review.First().At
 	case r.State == wechatpay.RefundStatusAbnormal:

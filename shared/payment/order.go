@@ -108,6 +108,11 @@ type NewOrder struct {
 	Create     CreateInfo
 	// Claim, when set, is the create's in-progress claim, written with the attempt.
 	Claim *ClaimRequest
+	// Combine, when set, makes the attempt a sub-order of a combine (combine.go): it is
+	// queried and closed through its combine, never on a schedule of its own.
+	Combine *CombineRef
+	// Sharing, when set, places the order for profit sharing (sharing.go).
+	Sharing *Sharing
 }
 
 // ClaimRequest is a create taking an attempt's idempotency claim.
@@ -153,7 +158,10 @@ func (l *Ledger) CreateOrder(ctx context.Context, n NewOrder) (*Order, error) {
 		}
 		*o = Order{Owner: n.MchID, OutTradeNo: n.OutTradeNo, OrderID: n.OrderID, AppID: n.AppID, Amount: n.Amount,
 			Scene: n.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: n.ExpiresAt, Create: n.Create,
-			NextCheck: NextCheck(now, n.ExpiresAt, now)}
+			NextCheck: NextCheck(now, n.ExpiresAt, now), Combine: n.Combine, Sharing: n.Sharing}
+		if n.Combine != nil {
+			o.NextCheck = time.Time{}
+		}
 		if n.OrderID != "" {
 			o.Attempt = n.Attempt
 		}

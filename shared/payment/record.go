@@ -64,6 +64,10 @@ type Order struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// EventSeq is the sequence number of the record's last event.
 	EventSeq int64 `json:"event_seq,omitempty"`
+	// Combine names the combine order (合单) this attempt is a sub-order of (combine.go).
+	Combine *CombineRef `json:"combine,omitempty"`
+	// Sharing is the order's profit sharing and subsidy (sharing.go).
+	Sharing *Sharing `json:"sharing,omitempty"`
 
 	raw store.Record
 }
@@ -211,6 +215,11 @@ type Refund struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	EventSeq  int64      `json:"event_seq,omitempty"`
+	// Advance is the platform's advance of this refund (垫付) and its return (advance.go).
+	Advance *Advance `json:"advance,omitempty"`
+	// Held says why the refund is not yet asked of WeChat Pay: its order's shares must
+	// be taken back first (sharing.go); "" once asked.
+	Held string `json:"held,omitempty"`
 
 	// Reissues are the 异常退款 sent while it was ABNORMAL (abnormal.go).
 	Reissues []Reissue `json:"reissues,omitempty"`

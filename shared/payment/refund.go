@@ -293,6 +293,8 @@ type RefundRequest struct {
 	// TransactionID names the payment refunded when it is not the order's own: a late
 	// payment kept on a closed order (reconcile's automatic refund).
 	TransactionID string
+	// Advance: the platform is asked to advance the refund (垫付, advance.go).
+	Advance bool
 }
 
 // RequestRefund reserves amount of order o for refund req.OutRefundNo — atomically
@@ -355,6 +357,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		}
 		cur.Refunds = append(cur.Refunds, RefundLine{OutRefundNo: req.OutRefundNo, Amount: req.Amount, State: wechatpay.RefundStatusProcessing,
 			Requested: true, TransactionID: txid, At: l.now()})
+		holdForShares(cur, req.OutRefundNo, req.Amount, l.now()) // sharing_steps.go: shares taken back first
 		return step{outcome: Applied}, nil
 	})
 	if err != nil {
@@ -373,6 +376,12 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		*r = Refund{Owner: order.Owner, OutRefundNo: req.OutRefundNo, OutTradeNo: order.OutTradeNo, OrderID: order.OrderID,
 			TransactionID: line.TransactionID, Amount: req.Amount, State: wechatpay.RefundStatusProcessing, Requested: true,
 			Reason: req.Reason, Source: "refund_api", NextCheck: now.Add(time.Minute), CreatedAt: now}
+		if req.Advance {
+			r.Advance = &Advance{}
+		}
+		if order.Holding(req.OutRefundNo) {
+			r.Held, r.NextCheck = HeldReason(order), time.Time{} // asked of WeChat Pay once the shares are back
+		}
 		if late {
 			r.Total = req.Amount
 		} else {

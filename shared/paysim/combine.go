@@ -434,6 +434,7 @@ func (s *Simulator) PayCombine(combineOutTradeNo string, p CombinePayRequest) (t
 		// Every sub-order is a transaction of its own, with its own transaction_id.
 		o.TransactionID = s.ids.TransactionID(now)
 		s.st.byTransaction[o.TransactionID] = o
+		s.flagSubsidy(o) // subsidies.go: the sub-order's settle_info.subsidy_amount (补差标识)
 		o.OpenID = c.OpenID
 		o.BankType = firstNonEmpty(p.BankType, "OTHERS")
 		if result == wechatpay.TradeStateSuccess {

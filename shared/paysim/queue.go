@@ -37,6 +37,10 @@ func (s *Simulator) enqueue(n *notification, plaintext any) {
 		q.OutTradeNo = v.OutTradeNo
 	case wechatpay.RefundNotice:
 		q.OutTradeNo, q.OutRefundNo = v.OutTradeNo, v.OutRefundNo
+	case wechatpay.EcommerceRefundNotice:
+		q.OutTradeNo, q.OutRefundNo = v.OutTradeNo, v.OutRefundNo
+	case wechatpay.CombineTransaction:
+		q.OutTradeNo = v.CombineOutTradeNo // a combine's, named by its combine number
 	}
 	s.mu.Lock()
 	s.st.Queued = append(s.st.Queued, q)

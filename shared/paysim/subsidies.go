@@ -314,3 +314,13 @@ func (s *Simulator) simSubsidy(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	simJSON(w, http.StatusOK, v)
 }
+
+// flagSubsidy records the subsidy amount a paid combine sub-order was placed with
+// (settle_info.subsidy_amount, the 补差标识 请求补差 checks against). Called under s.mu.
+func (s *Simulator) flagSubsidy(o *order) {
+	var sub wechatpay.CombineSubOrder
+	if o.Combine == "" || json.Unmarshal(o.RawRequest, &sub) != nil || sub.SettleInfo == nil || sub.SettleInfo.SubsidyAmount <= 0 {
+		return
+	}
+	s.st.Sharing.SubsidyFlags[o.TransactionID] = sub.SettleInfo.SubsidyAmount
+}

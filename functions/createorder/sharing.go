@@ -1,0 +1,563 @@
+package createorder
+
+// Profit sharing (分账) and subsidies (补差) through the order API, for a platform
+// (WXPAY_MODE=ecommerce) or a service provider (partner). An order — or a combine's
+// sub-order — is created with profit_sharing: true (the split decided later) or
+// {receivers, hold_until?, subsidy_amount?} (decided up front); its payment is then
+// placed with settle_info.profit_sharing=true and stays frozen at WeChat Pay until the
+// sharing job (reconcile's phase, functions/reconcile/sharing.go) splits it and finishes
+// it. The merchant confirms an order (e.g. delivered) with POST /orders/{id}/settle,
+// which ends its hold and may give (or replace a failed) plan. The ledger keeps it all
+// on the order (shared/payment/sharing.go); GET /orders/{id} shows it.
+//
+// Receivers are added and removed through WeChat Pay's receivers API with POST
+// /profitsharing/receivers and DELETE /profitsharing/receivers/{account}; a plan naming
+// a receiver never added (other than the platform itself and the paying sub-merchant)
+// is refused before anything is sent.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// SharingRequest is profit_sharing of POST /orders (or of a sub-order) when it is an
+// object: the split decided up front.
+type SharingRequest struct {
+	Receivers []ReceiverRequest `json:"receivers"`
+	// HoldUntil (RFC 3339) keeps the split back until then, unless the merchant settles
+	// the order earlier (POST /orders/{id}/settle).
+	HoldUntil string `json:"hold_until,omitempty"`
+	// SubsidyAmount is the platform's subsidy of a combine's sub-order (补差, fen), sent
+	// as settle_info.subsidy_amount and asked of WeChat Pay before the split.
+	SubsidyAmount json.RawMessage `json:"subsidy_amount,omitempty"`
+}
+
+// ReceiverRequest is one receiver of a split: amount (fen) or rate (a fraction of what
+// the order holds when it is split, e.g. 0.05), never both.
+type ReceiverRequest struct {
+	Type        string          `json:"type"`
+	Account     string          `json:"account"`
+	Amount      json.RawMessage `json:"amount,omitempty"`
+	Rate        json.RawMessage `json:"rate,omitempty"`
+	Description string          `json:"description,omitempty"`
+}
+
+// defaultShareDescription is a share's description when none is given (required by
+// WeChat Pay, at most 80 characters, shown to the receiver).
+const defaultShareDescription = "分账"
+
+// shareHint names the shape of profit_sharing.
+const shareHint = `profit_sharing is true (receivers decided later, at POST /orders/{id}/settle) or {"receivers":[{"type":"MERCHANT_ID","account":"<mchid>","rate":0.05}],"hold_until":"<RFC 3339>"} · 分账接收方金额(amount,分)与比例(rate)二选一`
+
+// parseSharing reads profit_sharing (field names the place in the request) for an
+// order of owner and amount fen: nil when absent or false. combine allows
+// subsidy_amount (WeChat Pay takes it with a combine's sub-orders only).
+func (h *Handler) parseSharing(ctx context.Context, raw json.RawMessage, field, owner string, amount int64, combine bool) (*payment.Sharing, *apiError) {
+	v := strings.TrimSpace(string(raw))
+	switch v {
+	case "", "null", "false":
+		return nil, nil
+	}
+	api := h.api.ShareAPI()
+	if api == "" {
+		return nil, badRequest("SHARING_NOT_AVAILABLE", "%s: profit sharing (分账) is a platform's or service provider's; this deployment is a direct merchant", field).
+			withHint("set " + config.EnvMode + "=ecommerce (电商收付通) or partner")
+	}
+	s := &payment.Sharing{API: api}
+	if v == "true" {
+		return s, nil
+	}
+	var req SharingRequest
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, badRequest(wechatpay.CodeParamError, "%s is not true or the expected object: %v", field, err).withHint(shareHint)
+	}
+	if req.HoldUntil != "" {
+		t, err := time.Parse(time.RFC3339, req.HoldUntil)
+		if err != nil {
+			return nil, badRequest(wechatpay.CodeParamError, "%s.hold_until %q is not an RFC 3339 time", field, req.HoldUntil).withHint("e.g. 2026-03-17T12:00:00+08:00")
+		}
+		if t.After(h.now().Add(wechatpay.EcommerceFreeze)) {
+			return nil, badRequest(wechatpay.CodeParamError, "%s.hold_until is beyond WeChat Pay's freeze of %d days: the funds are released by WeChat Pay then, unsplit", field, int(wechatpay.EcommerceFreeze.Hours()/24))
+		}
+		s.HoldUntil = t.UTC()
+	}
+	if sa := strings.TrimSpace(string(req.SubsidyAmount)); sa != "" && sa != "null" && sa != "0" {
+		if !combine {
+			return nil, badRequest(wechatpay.CodeParamError, "%s.subsidy_amount: WeChat Pay takes a subsidy (补差) with a combine's sub-orders only (合单 settle_info.subsidy_amount)", field).
+				withHint("place the order as a combine sub-order, or leave subsidy_amount out")
+		}
+		n, e := parseAmount(req.SubsidyAmount)
+		if e != nil {
+			e.message = field + ".subsidy_amount: " + e.message
+			return nil, e
+		}
+		if n > wechatpay.MaxSubsidyAmount || n > amount {
+			return nil, badRequest(wechatpay.CodeParamError, "%s.subsidy_amount %d fen: at most the sub-order's %d fen and WeChat Pay's 5000 yuan (%d fen)", field, n, amount, wechatpay.MaxSubsidyAmount)
+		}
+		s.SubsidyAmount = n
+	}
+	rs, e := h.parseReceivers(ctx, req.Receivers, field+".receivers", owner, amount+s.SubsidyAmount)
+	if e != nil {
+		return nil, e
+	}
+	s.Receivers, s.Planned = rs, true
+	if err := payment.ValidatePlan(api, rs, amount, s.SubsidyAmount); err != nil {
+		return nil, badRequest(wechatpay.CodeParamError, "%s: %s", field, message(err)).withHint(shareHint)
+	}
+	return s, nil
+}
+
+// parseReceivers reads receivers (field names them) and checks each was added here
+// (POST /profitsharing/receivers), or is the platform or the paying sub-merchant.
+func (h *Handler) parseReceivers(ctx context.Context, in []ReceiverRequest, field, owner string, holds int64) ([]payment.ShareReceiver, *apiError) {
+	out := make([]payment.ShareReceiver, 0, len(in))
+	for i, r := range in {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		rc := payment.ShareReceiver{Type: r.Type, Account: strings.TrimSpace(r.Account), Description: or(r.Description, defaultShareDescription)}
+		amt, rate := strings.TrimSpace(string(r.Amount)), strings.TrimSpace(string(r.Rate))
+		hasAmt, hasRate := amt != "" && amt != "null", rate != "" && rate != "null"
+		switch {
+		case hasAmt && hasRate:
+			return nil, badRequest(wechatpay.CodeParamError, "%s gives both amount and rate: a share is one or the other", f).withHint(shareHint)
+		case hasAmt:
+			n, e := parseAmount(r.Amount)
+			if e != nil {
+				e.message = f + ".amount: " + e.message
+				return nil, e
+			}
+			rc.Amount = n
+		case hasRate:
+			n, ok := parseRate(rate)
+			if !ok {
+				return nil, badRequest(wechatpay.CodeParamError, "%s.rate %s is not a fraction above 0 and at most 1 with at most 4 decimals (0.05 is 5%%)", f, rate).withHint(shareHint)
+			}
+			rc.Rate = n
+		default:
+			return nil, badRequest(wechatpay.CodeParamError, "%s needs amount (fen) or rate", f).withHint(shareHint)
+		}
+		switch rc.Type {
+		case wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID, wechatpay.ReceiverPersonalSubOpenID:
+		default:
+			return nil, badRequest(wechatpay.CodeParamError, "%s.type %q is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", f, r.Type).
+				withHint("分账接收方类型: MERCHANT_ID 商户号, PERSONAL_OPENID 个人openid")
+		}
+		if rc.Account == "" {
+			return nil, badRequest(wechatpay.CodeParamError, "%s.account is required: the receiver's mchid or openid", f)
+		}
+		if !(rc.Type == wechatpay.ReceiverMerchant && (rc.Account == h.cfg.MchID || rc.Account == owner)) {
+			if got, err := h.ledger.Receiver(ctx, h.receiverScope(owner), rc.Type, rc.Account); errors.Is(err, payment.ErrNotFound) || err == nil && !got.Added {
+				return nil, fail(http.StatusBadRequest, "RECEIVER_NOT_ADDED", fmt.Sprintf("%s: %s %s was never added as a receiver here", f, rc.Type, rc.Account),
+					"add it first: POST /profitsharing/receivers {\"type\",\"account\",\"name\",\"relation_type\"} · 分账接收方须先添加")
+			} else if err != nil {
+				return nil, fail(http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be reached", "retry the same request")
+			}
+		}
+		out = append(out, rc)
+	}
+	return out, nil
+}
+
+// parseRate reads a rate: a decimal fraction in (0, 1] with at most 4 decimals, as
+// ten-thousandths (exactly: never through a float).
+func parseRate(s string) (int64, bool) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if (whole != "0" && whole != "1") || len(frac) > 4 || strings.Trim(frac, "0123456789") != "" {
+		return 0, false
+	}
+	n := int64(0)
+	if whole == "1" {
+		n = payment.RatioUnit
+	}
+	scale := int64(payment.RatioUnit / 10)
+	for _, c := range frac {
+		n += int64(c-'0') * scale
+		scale /= 10
+	}
+	return n, n > 0 && n <= payment.RatioUnit
+}
+
+// receiverScope is where a receiver is noted: the platform's own list, or a service
+// provider's sub-merchant's.
+func (h *Handler) receiverScope(owner string) string {
+	if h.api.ShareAPI() == payment.ShareAPIEcommerce {
+		return payment.ShareAPIEcommerce
+	}
+	return owner
+}
+
+// SettleRequest is the optional body of POST /orders/{order_id}/settle.
+type SettleRequest struct {
+	// Receivers give the split decided later, or replace one that failed. An empty
+	// list splits nothing: the order is finished, everything released to the
+	// sub-merchant.
+	Receivers *[]ReceiverRequest `json:"receivers,omitempty"`
+}
+
+// SettleView answers POST /orders/{order_id}/settle.
+type SettleView struct {
+	OrderID       string       `json:"order_id"`
+	SubMchID      string       `json:"sub_mchid,omitempty"`
+	State         string       `json:"state"`
+	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
+	// SubOrders answer the settle of a combine: each sub-order settled.
+	SubOrders []SettleView `json:"sub_orders,omitempty"`
+	Error     *apiauthErr  `json:"error,omitempty"`
+}
+
+type apiauthErr struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// settleOrder serves POST /orders/{order_id}/settle: the merchant confirms the order
+// (e.g. delivered) and its split may go ahead. For a combine every sub-order is
+// settled with the same body.
+func (h *Handler) settleOrder(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var req SettleRequest
+	if r.ContentLength != 0 {
+		if e := decodeBody(r, &req); e != nil {
+			h.writeError(w, r, e)
+			return
+		}
+	}
+	if c, err := h.combineIn(r); err != nil || c != nil {
+		h.combineRoute(w, r, c, err, func(w http.ResponseWriter, r *http.Request, c *payment.CombineHistory) {
+			subs, err := h.ledger.SubOrders(ctx, c.Current)
+			if err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+			v := SettleView{OrderID: c.First.OrderID, State: "settled"}
+			for i, o := range subs {
+				sv := SettleView{OrderID: c.Current.SubOrders[i].OrderID, SubMchID: c.Current.SubOrders[i].SubMchID}
+				if o == nil {
+					sv.Error = &apiauthErr{Code: "ORDER_NOT_FOUND", Message: "the sub-order was never placed"}
+				} else if got, err := h.settleShares(ctx, o, req); err != nil {
+					ae := h.apiErr(err)
+					if ae == nil {
+						h.writeError(w, r, err)
+						return
+					}
+					sv.Error, v.State = &apiauthErr{Code: ae.code, Message: ae.message, Hint: ae.hint}, "partial"
+					sv.State = o.Status()
+				} else {
+					sv.State, sv.ProfitSharing = got.Status(), sharingView(got, h.now())
+				}
+				v.SubOrders = append(v.SubOrders, sv)
+			}
+			apiauth.WriteJSON(w, http.StatusOK, v)
+		})
+		return
+	}
+	hist, err := h.lookup(ctx, r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	o, err := h.settleShares(ctx, hist.Current, req)
+	if err != nil {
+		h.writeError(w, r, h.orErr(err))
+		return
+	}
+	apiauth.WriteJSON(w, http.StatusOK, SettleView{OrderID: hist.First.OrderID, SubMchID: subOf(h, o), State: o.Status(), ProfitSharing: sharingView(o, h.now())})
+}
+
+func subOf(h *Handler, o *payment.Order) string {
+	if h.partner {
+		return o.Owner
+	}
+	return ""
+}
+
+// settleShares settles one order through the ledger.
+func (h *Handler) settleShares(ctx context.Context, o *payment.Order, req SettleRequest) (*payment.Order, error) {
+	sr := payment.SettleRequest{}
+	if req.Receivers != nil {
+		var holds int64 = o.Amount
+		rs, e := h.parseReceivers(ctx, *req.Receivers, "receivers", o.Owner, holds)
+		if e != nil {
+			return nil, e
+		}
+		sr.Plan, sr.Receivers = true, rs
+	}
+	if o.Sharing == nil {
+		return nil, fail(http.StatusConflict, "ORDER_NOT_SHARED", "order "+o.OrderID+" was not placed for profit sharing",
+			"create orders with profit_sharing (settle_info.profit_sharing=true) to split them; this one is settled to its merchant already")
+	}
+	res, err := h.ledger.Settle(ctx, o, sr)
+	if err != nil {
+		return nil, err
+	}
+	return res.Order, nil
+}
+
+// apiErr is err as the API answers it.
+func (h *Handler) apiErr(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	m := message(err)
+	switch {
+	case errors.Is(err, payment.ErrOrderClosed):
+		return fail(http.StatusConflict, "ORDER_CLOSED", m, "a closed order holds no money to share · 订单已关闭")
+	case errors.Is(err, payment.ErrInReview):
+		return fail(http.StatusConflict, "ORDER_IN_REVIEW", m, "a person must settle the review first (GET /orders/{order_id}) · 订单待人工核查")
+	case errors.Is(err, payment.ErrNotPaid):
+		return fail(http.StatusConflict, "ORDER_NOT_PAID", m, "profit sharing follows the payment · 订单未支付，不能分账")
+	case errors.Is(err, payment.ErrNotShared):
+		return fail(http.StatusConflict, "ORDER_NOT_SHARED", m, "create the order with profit_sharing to split it")
+	case errors.Is(err, payment.ErrShareBusy):
+		return fail(http.StatusConflict, "SPLIT_IN_PROGRESS", m, "wait for the split's result (GET /orders/{order_id})")
+	case errors.Is(err, payment.ErrShareFinished):
+		return fail(http.StatusConflict, "SHARING_FINISHED", m, "the order was finished (完结分账): its rest is the sub-merchant's")
+	case errors.Is(err, payment.ErrShareStarted):
+		return fail(http.StatusConflict, "ALREADY_SPLIT", m, "")
+	case errors.Is(err, payment.ErrNoPlan):
+		return fail(http.StatusBadRequest, "RECEIVERS_REQUIRED", m, `send {"receivers":[…]} — or {"receivers":[]} to release everything to the sub-merchant`)
+	case errors.Is(err, payment.ErrSubsidy):
+		return fail(http.StatusConflict, "SUBSIDY_REFUSED", m, "")
+	case errors.Is(err, payment.ErrInvalid):
+		return badRequest(wechatpay.CodeParamError, "%s", m).withHint(shareHint)
+	}
+	return nil
+}
+
+// SubsidyRequest is the body of POST /orders/{order_id}/subsidy (and of /cancel).
+type SubsidyRequest struct {
+	// Amount is the subsidy in fen: the sub-order's subsidy_amount when left out (less
+	// only after a refund, naming it with out_refund_no).
+	Amount      json.RawMessage `json:"amount,omitempty"`
+	Description string          `json:"description,omitempty"`
+	OutRefundNo string          `json:"out_refund_no,omitempty"`
+}
+
+// SubsidyReturnRequest is the body of POST /orders/{order_id}/subsidy/returns.
+type SubsidyReturnRequest struct {
+	OutRefundNo string          `json:"out_refund_no"`
+	Amount      json.RawMessage `json:"amount"`
+}
+
+// subsidyOrder serves POST /orders/{order_id}/subsidy, …/subsidy/cancel and
+// …/subsidy/returns: the ledger records the request, WeChat Pay is asked at once and
+// its answer recorded (reconcile asks again after a crash: the numbers make it safe).
+func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	hist, err := h.lookup(ctx, r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	o := hist.Current
+	if o.Sharing == nil {
+		h.writeError(w, r, fail(http.StatusConflict, "ORDER_NOT_SHARED", "order "+o.OrderID+" was not placed for profit sharing", "subsidies (补差) go with combine sub-orders placed with profit_sharing.subsidy_amount"))
+		return
+	}
+	if h.api.ShareAPI() != payment.ShareAPIEcommerce {
+		h.writeError(w, r, badRequest("SUBSIDY_NOT_AVAILABLE", "subsidies (补差) are an e-commerce platform's").withHint("set "+config.EnvMode+"=ecommerce"))
+		return
+	}
+	txid := ""
+	if o.Payment != nil {
+		txid = o.Payment.TransactionID
+	}
+	var next *payment.Order
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/returns"):
+		var req SubsidyReturnRequest
+		if e := decodeBody(r, &req); e != nil {
+			h.writeError(w, r, e)
+			return
+		}
+		amt, e := parseAmount(req.Amount)
+		if e != nil {
+			h.writeError(w, r, e)
+			return
+		}
+		rf, err := h.ledger.Refund(ctx, o.Owner, req.OutRefundNo)
+		if err != nil || !o.Knows(rf.TransactionID) && rf.OutTradeNo != o.OutTradeNo {
+			h.writeError(w, r, fail(http.StatusNotFound, "REFUND_NOT_FOUND", "order "+o.OrderID+" has no refund "+req.OutRefundNo, "a subsidy return follows a refund of the order (补差回退需要订单退款)"))
+			return
+		}
+		o2, sr, err := h.ledger.RequestSubsidyReturn(ctx, o, req.OutRefundNo, rf.RefundID, amt)
+		if err != nil {
+			h.writeError(w, r, h.orErr(err))
+			return
+		}
+		next = o2
+		if sr.State == payment.SharePending {
+			a, err := h.api.ReturnSubsidy(ctx, o.Owner, txid, *sr, o2.Sharing.Subsidy.SubsidyID)
+			if next, err = h.subsidyAnswer(ctx, o2, sr.OutOrderNo, a, err); err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+		}
+	default:
+		var req SubsidyRequest
+		if r.ContentLength != 0 {
+			if e := decodeBody(r, &req); e != nil {
+				h.writeError(w, r, e)
+				return
+			}
+		}
+		var err error
+		var line *payment.SubsidyLine
+		if strings.HasSuffix(r.URL.Path, "/cancel") {
+			next, err = h.ledger.RequestSubsidyCancel(ctx, o, req.Description)
+			if err == nil {
+				line = next.Sharing.Subsidy
+			}
+		} else {
+			amt := o.Sharing.SubsidyAmount
+			if a := strings.TrimSpace(string(req.Amount)); a != "" && a != "null" {
+				var e *apiError
+				if amt, e = parseAmount(req.Amount); e != nil {
+					h.writeError(w, r, e)
+					return
+				}
+			}
+			refundID := ""
+			if req.OutRefundNo != "" {
+				if rf, err := h.ledger.Refund(ctx, o.Owner, req.OutRefundNo); err == nil && rf.OutTradeNo == o.OutTradeNo {
+					refundID = rf.RefundID
+				}
+			}
+			next, line, err = h.ledger.RequestSubsidy(ctx, o, amt, req.Description, refundID)
+		}
+		if err != nil {
+			h.writeError(w, r, h.orErr(err))
+			return
+		}
+		if line != nil && line.State == payment.SharePending {
+			a, err := h.api.Subsidy(ctx, o.Owner, txid, *line)
+			if next, err = h.subsidyAnswer(ctx, next, "", a, err); err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+		}
+	}
+	apiauth.WriteJSON(w, http.StatusOK, SettleView{OrderID: hist.First.OrderID, SubMchID: subOf(h, next), State: next.Status(), ProfitSharing: sharingView(next, h.now())})
+}
+
+// subsidyAnswer records WeChat Pay's answer (or refusal) to a subsidy call.
+func (h *Handler) subsidyAnswer(ctx context.Context, o *payment.Order, no string, a payment.SubsidyAnswer, callErr error) (*payment.Order, error) {
+	if callErr == nil {
+		return h.ledger.ApplySubsidy(ctx, o, no, a)
+	}
+	var we *wechatpay.APIError
+	var ve *wechatpay.ValidationError
+	if errors.As(callErr, &ve) || errors.As(callErr, &we) && we.StatusCode < 500 && !we.Retryable() {
+		if no == "" {
+			no = o.Sharing.Subsidy.OutSubsidyNo
+		}
+		if _, err := h.ledger.RefuseShare(ctx, o, no, strings.TrimPrefix(callErr.Error(), "wechatpay: "), time.Time{}); err != nil {
+			h.log.Error("subsidy refusal not recorded; reconcile asks again", "out_trade_no", o.OutTradeNo, "error", err.Error())
+		}
+	}
+	return nil, callErr // a transient failure stays PENDING: reconcile asks again
+}
+
+func (h *Handler) orErr(err error) error {
+	if ae := h.apiErr(err); ae != nil {
+		return ae
+	}
+	return err
+}
+
+// ReceiverAddRequest is the body of POST /profitsharing/receivers.
+type ReceiverAddRequest struct {
+	Type    string `json:"type"`
+	Account string `json:"account"`
+	// Name is a MERCHANT_ID receiver's full name (商户全称), required by WeChat Pay.
+	Name string `json:"name,omitempty"`
+	// RelationType is the receiver's relation to the platform (SUPPLIER, DISTRIBUTOR,
+	// SERVICE_PROVIDER, PLATFORM, OTHERS; a service provider's list is longer).
+	RelationType string `json:"relation_type"`
+	// SubMchID: a service provider's receivers belong to one sub-merchant.
+	SubMchID string `json:"sub_mchid,omitempty"`
+}
+
+// receivers serves POST /profitsharing/receivers (add) and DELETE
+// /profitsharing/receivers/{account} (remove, ?type=, ?sub_mchid=): WeChat Pay's
+// receivers API first, then the ledger's note. Both are safe to repeat.
+func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if h.api.ShareAPI() == "" {
+		h.writeError(w, r, badRequest("SHARING_NOT_AVAILABLE", "profit-sharing receivers are a platform's or service provider's; this deployment is a direct merchant").
+			withHint("set "+config.EnvMode+"=ecommerce (电商收付通) or partner"))
+		return
+	}
+	var req ReceiverAddRequest
+	add := r.Method == http.MethodPost
+	if add {
+		if e := decodeBody(r, &req); e != nil {
+			h.writeError(w, r, e)
+			return
+		}
+	} else {
+		q := r.URL.Query()
+		req = ReceiverAddRequest{Type: or(q.Get("type"), wechatpay.ReceiverMerchant), Account: r.PathValue("account"), SubMchID: q.Get("sub_mchid")}
+	}
+	switch req.Type {
+	case wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID, wechatpay.ReceiverPersonalSubOpenID:
+	default:
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "type %q is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", req.Type))
+		return
+	}
+	if req.Account == "" {
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "account is required: the receiver's mchid or openid"))
+		return
+	}
+	scope := payment.ShareAPIEcommerce
+	if h.api.ShareAPI() == payment.ShareAPIPartner {
+		scope = or(req.SubMchID, h.cfg.Bundle.SubMchID)
+		if scope == "" {
+			h.writeError(w, r, badRequest(wechatpay.CodeParamError, "sub_mchid is required: a service provider's receivers belong to one sub-merchant"))
+			return
+		}
+	}
+	in := struct {
+		typ, account, name, rel string
+	}{req.Type, req.Account, req.Name, or(req.RelationType, "OTHERS")}
+	var err error
+	pin := platformReceiver(scope, in.typ, in.account, in.name, in.rel)
+	if add {
+		err = h.api.AddReceiver(ctx, pin)
+	} else {
+		err = h.api.DeleteReceiver(ctx, pin)
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	rec := payment.ShareReceiverRecord{Scope: scope, Type: in.typ, Account: in.account, Name: in.name, RelationType: in.rel, Added: add}
+	if err := h.ledger.NoteReceiver(ctx, rec); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	apiauth.WriteJSON(w, http.StatusOK, map[string]any{"type": in.typ, "account": in.account, "added": add, "scope": scope})
+}
+
+// routesSharing adds the profit-sharing and subsidy routes.
+func (h *Handler) routesSharing(mux *http.ServeMux) {
+	mux.HandleFunc("POST /orders/{order_id}/settle", h.settleOrder)
+	mux.HandleFunc("POST /orders/{order_id}/subsidy", h.subsidyOrder)
+	mux.HandleFunc("POST /orders/{order_id}/subsidy/cancel", h.subsidyOrder)
+	mux.HandleFunc("POST /orders/{order_id}/subsidy/returns", h.subsidyOrder)
+	mux.HandleFunc("POST /profitsharing/receivers", h.receivers)
+	mux.HandleFunc("DELETE /profitsharing/receivers/{account}", h.receivers)
+}

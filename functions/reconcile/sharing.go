@@ -1,0 +1,343 @@
+package reconcile
+
+// The profit-sharing job (分账) is a phase of reconcile, not a function of its own: it
+// takes what is due from the pending index "shares" (payment.PendingShares) — an order
+// sits there only while a step of its sharing is due, at the time it is due — so one run
+// costs what is due, never the table; reconcile already runs every minute on both
+// clouds with the WeChat Pay client, the ledger, the rate limiter and the deadline
+// handling a split needs, and a split is due at minute granularity (WeChat Pay takes it
+// no sooner than a minute after payment). One more function would be one more deploy,
+// schedule and IAM role on each cloud for the same loop.
+//
+// For each due order the phase takes the steps payment.Order.NextShare names, one
+// ledger transition around each WeChat Pay call, until nothing is due now:
+//
+//   - the subsidy first (补差, when the order was placed with one: WeChat Pay splits a
+//     subsidised order only after it), then the split (请求分账: reserved in the ledger
+//     with its amounts, then asked; idempotent by out_order_no, so a crash between the
+//     two asks again the same), followed by query (and the PROFITSHARING.* notifications,
+//     functions/notify) until FINISHED, then the finish (完结分账: the rest released);
+//   - a refund of a shared order that would leave the shares above what the order
+//     holds is held by the ledger: the phase reserves the returns it needs (分账回退),
+//     asks for them, and asks WeChat Pay for the refund only once they succeeded. A
+//     return that fails leaves the refund waiting and visible (GET …/refunds/{no}
+//     shows waiting_for) and is tried again later.
+//
+// WeChat Pay's answers are sorted three ways: a final refusal (the item FAILED with
+// WeChat Pay's message, its event recorded, a person to act), "too early"
+// (订单处理中,暂时无法分账 a minute after payment: asked again a minute later) and
+// transient failures (network, SYSTEM_ERROR, FREQUENCY_LIMITED: the order stays due,
+// retried with back-off).
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// SharingReport is what the profit-sharing phase did in one run.
+type SharingReport struct {
+	Examined        int `json:"examined"`         // due orders taken from the index
+	Split           int `json:"split"`            // splits seen FINISHED
+	Finished        int `json:"finished"`         // finishes seen FINISHED
+	Returned        int `json:"returned"`         // returns that succeeded
+	RefundsReleased int `json:"refunds_released"` // held refunds asked of WeChat Pay
+	Refused         int `json:"refused"`          // requests WeChat Pay refused for good
+}
+
+func (c *counters) sharingReport() SharingReport {
+	return SharingReport{Examined: int(c.sharesExamined.Load()), Split: int(c.shares.Load()), Finished: int(c.finishes.Load()),
+		Returned: int(c.returns.Load()), RefundsReleased: int(c.refundsReleased.Load()), Refused: int(c.sharesFailed.Load())}
+}
+
+// maxShareSteps bounds the steps one order takes in one run (a split, its query, the
+// finish and its query are four); what is left stays due for the next run.
+const maxShareSteps = 8
+
+// share carries out what is due of one order's profit sharing.
+func (j *Job) share(ctx context.Context, rec store.Record, now time.Time, c *counters, lim *limiter) {
+	c.sharesExamined.Add(1)
+	log := j.log.With("key", rec.Key)
+	o, err := payment.OrderOf(rec)
+	if err != nil {
+		c.errors.Add(1)
+		log.Error("reconcile: decode order", "error", err.Error())
+		return
+	}
+	for range maxShareSteps {
+		// The business clock moves on during the run (the ledger stamps a follow-up due
+		// "now" with it): a step due by then is taken in this run.
+		now = later(now, j.opts.Now())
+		act, at := o.NextShare(now)
+		if act == payment.ActNone || at.After(now) || ctx.Err() != nil {
+			return
+		}
+		if err := lim.wait(ctx); err != nil {
+			return
+		}
+		next, err := j.shareStep(ctx, o, act, now, c)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			j.shareFailure(ctx, o, err, now, c, lim, log)
+			return
+		}
+		lim.ok()
+		if next == nil {
+			return
+		}
+		o = next
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// shareFailure reschedules an order after a step failed before WeChat Pay answered
+// (transient): a minute later, then with back-off.
+func (j *Job) shareFailure(ctx context.Context, o *payment.Order, err error, now time.Time, c *counters, lim *limiter, log *slog.Logger) {
+	if !j.failure(ctx, err, c, lim, log) {
+		return
+	}
+	tries := 0
+	if o.Sharing != nil {
+		tries = o.Sharing.Tries
+	}
+	at := now.Add(time.Minute << min(tries, 6))
+	if _, err := j.ledger.RetryShare(ctx, o, at, ""); err != nil {
+		c.errors.Add(1)
+		log.Error("reconcile: reschedule sharing", "error", err.Error())
+	}
+}
+
+// refusal sorts a WeChat Pay error of a sharing call: final (the item fails with
+// WeChat Pay's message), too early (asked again at retry), or transient (returned as
+// is, for shareFailure).
+func refusal(err error, now time.Time) (reason string, retry time.Time, final bool) {
+	var we *wechatpay.APIError
+	var ve *wechatpay.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return ve.Error(), time.Time{}, true
+	case !errors.As(err, &we) || we.StatusCode >= 500 || we.Retryable() || we.Code == wechatpay.CodeFrequencyLimited:
+		return "", time.Time{}, false
+	case strings.Contains(we.Message, "订单处理中"):
+		// 分账常见问题: asked too soon after payment; call it again a minute later.
+		return we.Message, now.Add(wechatpay.ShareNotBefore), true
+	}
+	return strings.TrimSpace(we.Code + " " + we.Message), time.Time{}, true
+}
+
+// refuse records a refusal of item no on o, or returns the transient error.
+func (j *Job) refuse(ctx context.Context, o *payment.Order, no string, err error, now time.Time, c *counters) (*payment.Order, error) {
+	reason, retry, final := refusal(err, now)
+	if !final {
+		return nil, err
+	}
+	if retry.IsZero() {
+		c.sharesFailed.Add(1)
+		j.log.Warn("WeChat Pay refused a profit-sharing request", "out_trade_no", o.OutTradeNo, "no", no, "reason", reason)
+	}
+	return j.ledger.RefuseShare(ctx, o, no, reason, retry)
+}
+
+// shareStep takes one step; it returns the order after it (nil: stop for this run).
+func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.ShareAction, now time.Time, c *counters) (*payment.Order, error) {
+	s := o.Sharing
+	txid := o.Payment.TransactionID
+	switch act {
+	case payment.ActSubsidy, payment.ActSubsidyCancel:
+		if s.Subsidy == nil {
+			next, _, err := j.ledger.RequestSubsidy(ctx, o, s.SubsidyAmount, "", "")
+			if err != nil {
+				return nil, err
+			}
+			o, s = next, next.Sharing
+		}
+		if sub := s.Subsidy; sub.State == payment.SharePending {
+			a, err := j.api.Subsidy(ctx, o.Owner, txid, *sub)
+			if err != nil {
+				return j.refuse(ctx, o, sub.OutSubsidyNo, err, now, c)
+			}
+			return j.ledger.ApplySubsidy(ctx, o, "", a)
+		}
+		for _, sr := range o.PendingSubsidyReturns() {
+			a, err := j.api.ReturnSubsidy(ctx, o.Owner, txid, sr, s.Subsidy.SubsidyID)
+			if err != nil {
+				return j.refuse(ctx, o, sr.OutOrderNo, err, now, c)
+			}
+			if o, err = j.ledger.ApplySubsidy(ctx, o, sr.OutOrderNo, a); err != nil {
+				return nil, err
+			}
+		}
+		return o, nil
+
+	case payment.ActSplit:
+		next, line, err := j.ledger.ReserveSplit(ctx, o)
+		if err != nil || line == nil || line.State != payment.SharePending {
+			return next, err
+		}
+		return j.sendSplit(ctx, next, *line, now, c)
+
+	case payment.ActQuerySplit:
+		for _, sp := range s.Splits {
+			switch sp.State {
+			case payment.SharePending:
+				return j.sendSplit(ctx, o, sp, now, c)
+			case wechatpay.ShareProcessing:
+				res, err := j.api.QuerySplit(ctx, o.Owner, txid, sp.OutOrderNo)
+				if err != nil {
+					return nil, err
+				}
+				next, out, err := j.ledger.ApplySplit(ctx, o, sp.OutOrderNo, res)
+				if err == nil && out == payment.Applied && res.State == wechatpay.ShareFinished {
+					c.shares.Add(1)
+				}
+				return next, err
+			}
+		}
+		return nil, nil
+
+	case payment.ActFinish:
+		next, f, err := j.ledger.ReserveFinish(ctx, o)
+		if err != nil || f == nil || f.State != payment.SharePending {
+			return next, err
+		}
+		return j.sendFinish(ctx, next, f.OutOrderNo, now, c)
+
+	case payment.ActQueryFinish:
+		if s.Finish.State == payment.SharePending {
+			return j.sendFinish(ctx, o, s.Finish.OutOrderNo, now, c)
+		}
+		res, err := j.api.QuerySplit(ctx, o.Owner, txid, s.Finish.OutOrderNo)
+		if err != nil {
+			return nil, err
+		}
+		next, out, err := j.ledger.ApplyFinish(ctx, o, res)
+		if err == nil && out == payment.Applied && res.State == wechatpay.ShareFinished {
+			c.finishes.Add(1)
+		}
+		return next, err
+
+	case payment.ActReturns:
+		next, lines, err := j.ledger.ReserveReturns(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, rl := range lines {
+			if next, err = j.sendReturn(ctx, next, rl, now, c); err != nil || next == nil {
+				return next, err
+			}
+		}
+		if len(lines) == 0 {
+			return nil, nil // nothing could be reserved now: retried at the order's RetryAt
+		}
+		return next, nil
+
+	case payment.ActQueryReturn:
+		for _, rl := range s.Returns {
+			switch rl.State {
+			case payment.SharePending:
+				return j.sendReturn(ctx, o, rl, now, c)
+			case wechatpay.ReturnProcessing:
+				res, err := j.api.QueryReturn(ctx, o.Owner, rl)
+				if err != nil {
+					return nil, err
+				}
+				next, _, err := j.ledger.ApplyReturn(ctx, o, rl.OutReturnNo, res)
+				if err == nil && res.Result == wechatpay.ReturnSuccess {
+					c.returns.Add(1)
+				}
+				return next, err
+			}
+		}
+		return nil, nil
+
+	case payment.ActReleaseRefunds:
+		for _, h := range o.ReleasableRefunds() {
+			r, err := j.ledger.Refund(ctx, o.Owner, h.OutRefundNo)
+			if err != nil {
+				return nil, err
+			}
+			if r.State == wechatpay.RefundStatusProcessing && r.Held != "" {
+				if _, err := j.submitRefund(ctx, r); err != nil {
+					if _, _, final := refusal(err, now); final {
+						// WeChat Pay refused the refund for good: it never existed; the
+						// reservation is released by closing it, as the order API does.
+						n := &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
+							RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}
+						j.ownNotice(n, r.Owner)
+						if _, err := j.ledger.ApplyRefund(ctx, n, "reconcile"); err != nil {
+							return nil, err
+						}
+					} else {
+						return nil, err
+					}
+				}
+			}
+			next, err := j.ledger.ReleaseHeldRefund(ctx, o, h.OutRefundNo)
+			if err != nil {
+				return nil, err
+			}
+			o = next
+			c.refundsReleased.Add(1)
+		}
+		return o, nil
+	}
+	return nil, nil
+}
+
+func (j *Job) ownNotice(n *wechatpay.RefundNotice, owner string) {
+	if j.client.Partner() {
+		n.SpMchID, n.SubMchID = j.client.SpMchID, owner
+	} else {
+		n.MchID = owner
+	}
+}
+
+func (j *Job) sendSplit(ctx context.Context, o *payment.Order, sp payment.SplitLine, now time.Time, c *counters) (*payment.Order, error) {
+	res, err := j.api.Split(ctx, o.Owner, o.Payment.TransactionID, sp)
+	if err != nil {
+		return j.refuse(ctx, o, sp.OutOrderNo, err, now, c)
+	}
+	next, out, err := j.ledger.ApplySplit(ctx, o, sp.OutOrderNo, res)
+	if err == nil && out == payment.Applied && res.State == wechatpay.ShareFinished {
+		c.shares.Add(1)
+	}
+	return next, err
+}
+
+func (j *Job) sendFinish(ctx context.Context, o *payment.Order, no string, now time.Time, c *counters) (*payment.Order, error) {
+	res, err := j.api.Finish(ctx, o.Owner, o.Payment.TransactionID, no)
+	if err != nil {
+		return j.refuse(ctx, o, no, err, now, c)
+	}
+	next, out, err := j.ledger.ApplyFinish(ctx, o, res)
+	if err == nil && out == payment.Applied && res.State == wechatpay.ShareFinished {
+		c.finishes.Add(1)
+	}
+	return next, err
+}
+
+func (j *Job) sendReturn(ctx context.Context, o *payment.Order, rl payment.ReturnLine, now time.Time, c *counters) (*payment.Order, error) {
+	res, err := j.api.Return(ctx, o.Owner, o.Payment.TransactionID, rl)
+	if err != nil {
+		return j.refuse(ctx, o, rl.OutReturnNo, err, now, c)
+	}
+	next, _, err := j.ledger.ApplyReturn(ctx, o, rl.OutReturnNo, res)
+	if err == nil && res.Result == wechatpay.ReturnSuccess {
+		c.returns.Add(1)
+	}
+	return next, err
+}

@@ -1,0 +1,342 @@
+package reconcile_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/payclient"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/payment/paymenttest"
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/platform"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/storetest"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+const shareSub = "1900000109"
+
+// platform turns the harness into an e-commerce platform (WXPAY_MODE=ecommerce).
+func (h *harness) platform() {
+	h.t.Helper()
+	h.cfg.Bundle.Mode, h.cfg.Bundle.Partner = config.ModeEcommerce, true
+	var err error
+	if h.client, err = payclient.New(h.cfg, h.st, nil, payclient.Options{AllowLoopbackNotifyURL: true}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// sharedOrder records and places a sub-merchant's order for profit sharing with plan,
+// pays it and settles it in the ledger (as notify would).
+func (h *harness) sharedOrder(no string, amount int64, plan *payment.Sharing) *payment.Order {
+	h.t.Helper()
+	exp := h.clock.Now().Add(time.Hour)
+	if _, err := h.ledger.CreateOrder(h.ctx, payment.NewOrder{MchID: shareSub, AppID: h.cfg.AppID, OutTradeNo: no, OrderID: no, Amount: amount,
+		Scene: "native", ExpiresAt: exp, Sharing: plan}); err != nil {
+		h.t.Fatal(err)
+	}
+	cl := h.client.ForSub(shareSub, "")
+	if _, err := cl.Prepay(h.ctx, wechatpay.SceneNative, wechatpay.PrepayRequest{OutTradeNo: no, Description: "shared", NotifyURL: h.cfg.NotifyURL,
+		TimeExpire: wechatpay.FormatTime(exp), Amount: wechatpay.Amount{Total: amount, Currency: "CNY"},
+		SettleInfo: &wechatpay.SettleInfo{ProfitSharing: true}}); err != nil {
+		h.t.Fatal(err)
+	}
+	tx, _, _, err := h.sim.Pay(no, paysim.PayRequest{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.ledger.ApplyTransaction(h.ctx, &tx, "test"); err != nil {
+		h.t.Fatal(err)
+	}
+	return h.read(no)
+}
+
+func (h *harness) read(no string) *payment.Order {
+	h.t.Helper()
+	o, err := h.ledger.Attempt(h.ctx, shareSub, no)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return o
+}
+
+func commission(h *harness, rate int64) *payment.Sharing {
+	return &payment.Sharing{API: payment.ShareAPIEcommerce, Planned: true,
+		Receivers: []payment.ShareReceiver{{Type: wechatpay.ReceiverMerchant, Account: h.cfg.MchID, Rate: rate, Description: "平台佣金"}}}
+}
+
+// conserved checks the simulator's money and the ledger's bound on every order given.
+func (h *harness) conserved(orders ...string) {
+	h.t.Helper()
+	if b := h.sim.SharingBalances(); !b.Conserved {
+		h.t.Fatalf("simulator money not conserved: in %d, out %d", b.In, b.Out)
+	}
+	for _, no := range orders {
+		o := h.read(no)
+		if o.SharedOut() > o.Holds() {
+			h.t.Fatalf("%s: shares to others %d exceed what the order holds %d", no, o.SharedOut(), o.Holds())
+		}
+	}
+}
+
+// A shared order's life through reconcile's sharing phase: nothing before the minute
+// WeChat Pay asks for, then the split (5 % to the platform), its result, the finish;
+// a full refund then takes the share back first (the refund held until the return
+// succeeded), and only then reaches WeChat Pay. Every step one event, money conserved.
+func TestSharingSplitFinishReturnThenRefund(t *testing.T) {
+	h := newHarness(t)
+	h.platform()
+	j := h.job(reconcile.Options{})
+	o := h.sharedOrder("SHARE0001", 10000, commission(h, 500))
+	if rep := h.pass(j); rep.Sharing.Examined != 0 {
+		t.Fatalf("a split before the minute after payment: %+v", rep.Sharing)
+	}
+	h.clock.Advance(wechatpay.ShareNotBefore + time.Second)
+	rep := h.pass(j)
+	o = h.read("SHARE0001")
+	s := o.Sharing
+	if rep.Sharing.Split != 1 || rep.Sharing.Finished != 1 || len(s.Splits) != 1 || s.Splits[0].State != wechatpay.ShareFinished ||
+		s.Finish == nil || s.Finish.State != wechatpay.ShareFinished {
+		t.Fatalf("after the run: %+v, sharing %+v", rep.Sharing, s)
+	}
+	if got := s.Splits[0].Receivers[0].Amount; got != 500 {
+		t.Fatalf("commission %d, want 500", got)
+	}
+	m := h.sim.SharingBalances()
+	if len(m.SubMerchants) != 1 || m.SubMerchants[0].Frozen != 0 || m.SubMerchants[0].Released != 10000-60-500 {
+		t.Fatalf("simulator: %+v", m.SubMerchants)
+	}
+	if s.Finish.Amount != 10000-60-500 {
+		t.Fatalf("released %d", s.Finish.Amount)
+	}
+	h.conserved("SHARE0001")
+	if act, _ := o.NextShare(h.clock.Now()); act != payment.ActNone {
+		t.Fatalf("still due: %s", act)
+	}
+
+	// The full refund: held, the return first.
+	rf, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFSHARE0001", Amount: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rf.Held == "" || !rf.NextCheck.IsZero() {
+		t.Fatalf("refund not held: %+v", rf)
+	}
+	rep = h.pass(j)
+	o = h.read("SHARE0001")
+	if rep.Sharing.Returned != 1 || rep.Sharing.RefundsReleased != 1 || len(o.Sharing.Held) != 0 || o.Sharing.Returned() != 500 {
+		t.Fatalf("after the return: %+v, %+v", rep.Sharing, o.Sharing)
+	}
+	if rf, _ = h.ledger.Refund(h.ctx, shareSub, "RFSHARE0001"); rf.Held != "" || rf.NextCheck.IsZero() {
+		t.Fatalf("refund not released: %+v", rf)
+	}
+	if _, _, _, err := h.sim.SettleRefund("RFSHARE0001", wechatpay.RefundStatusSuccess); err != nil {
+		t.Fatalf("the refund never reached WeChat Pay: %v", err)
+	}
+	h.conserved("SHARE0001")
+	for typ, want := range map[string]int{payment.EventShareSucceeded: 1, payment.EventShareFinished: 1, payment.EventShareReturned: 1} {
+		if got := eventsOf(t, h, "SHARE0001")[typ]; got != want {
+			t.Errorf("%s: %d events, want %d", typ, got, want)
+		}
+	}
+}
+
+// A return that fails leaves the refund waiting and visible, never sent; once the
+// receiver can return again, a later run takes it back and the refund goes.
+func TestSharingFailedReturnHoldsRefund(t *testing.T) {
+	h := newHarness(t)
+	h.platform()
+	j := h.job(reconcile.Options{})
+	h.sharedOrder("SHARE0002", 20000, commission(h, 1000))
+	h.clock.Advance(2 * time.Minute)
+	h.pass(j)
+	o := h.read("SHARE0002")
+	if o.Sharing.Finish == nil || o.Sharing.Finish.State != wechatpay.ShareFinished {
+		t.Fatalf("not finished: %+v", o.Sharing)
+	}
+	h.simPost("/sim/profitsharing/receivers/"+h.cfg.MchID+"/invalid", `{"reason":"ACCOUNT_ABNORMAL"}`)
+	if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFSHARE0002", Amount: 19000}); err != nil {
+		t.Fatal(err)
+	}
+	h.pass(j)
+	o = h.read("SHARE0002")
+	rf, _ := h.ledger.Refund(h.ctx, shareSub, "RFSHARE0002")
+	if len(o.Sharing.Held) != 1 || rf.Held == "" || o.Sharing.HoldProblem == "" || len(o.Sharing.Returns) != 1 || o.Sharing.Returns[0].State != payment.ShareFailed {
+		t.Fatalf("after a failed return: %+v, refund %+v", o.Sharing, rf)
+	}
+	if _, _, _, err := h.sim.SettleRefund("RFSHARE0002", wechatpay.RefundStatusSuccess); err == nil {
+		t.Fatal("the refund reached WeChat Pay before its return")
+	}
+	h.conserved("SHARE0002")
+	h.simDelete("/sim/profitsharing/receivers/" + h.cfg.MchID + "/invalid")
+	h.clock.Advance(30 * time.Minute)
+	if rep := h.pass(j); rep.Sharing.Examined != 0 {
+		t.Fatalf("retried before its back-off: %+v", rep.Sharing)
+	}
+	h.clock.Advance(time.Hour)
+	rep := h.pass(j)
+	o = h.read("SHARE0002")
+	if rep.Sharing.RefundsReleased != 1 || len(o.Sharing.Held) != 0 || o.Sharing.Returned() != 2000-1000 || o.Sharing.HoldProblem != "" {
+		t.Fatalf("after the retry: %+v, %+v", rep.Sharing, o.Sharing)
+	}
+	h.conserved("SHARE0002")
+	ev := eventsOf(t, h, "SHARE0002")
+	if ev[payment.EventShareReturnFail] != 1 || ev[payment.EventShareReturned] != 1 {
+		t.Fatalf("events %v", ev)
+	}
+}
+
+// The split job's store reads per run grow with what is due, never with the table:
+// the same due orders cost the same reads beside 0 or N finished shared orders.
+func TestSharingReadsGrowWithDue(t *testing.T) {
+	settled := envInt("WXPAY_SHARING_SETTLED", 1000)
+	due := envInt("WXPAY_SHARING_DUE", 50)
+	reads := func(settledN int) (int64, time.Duration) {
+		h := newHarness(t)
+		h.platform()
+		j := h.job(reconcile.Options{})
+		raw := h.st.(*paymenttest.Guard).Store // the table is filled by hand, not by the ledger
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					// Finished shared orders as the ledger leaves them: in no index.
+					if _, err := raw.Put(h.ctx, finishedShare(t, h, i), store.Condition{Absent: true}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		for i := range settledN {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		for i := range due {
+			h.sharedOrder(dueNo(i), 1000, commission(h, 300))
+		}
+		h.clock.Advance(2 * time.Minute)
+		cs := &storetest.Counting{Store: h.st}
+		h.st = cs
+		j = h.job(reconcile.Options{})
+		start := time.Now()
+		rep := h.pass(j)
+		if rep.Sharing.Finished != due {
+			t.Fatalf("report %+v", rep.Sharing)
+		}
+		t.Logf("%d due beside %d finished: %d reads, %d writes", due, settledN, cs.Reads.Load(), cs.Writes.Load())
+		return cs.Reads.Load(), time.Since(start)
+	}
+	r0, _ := reads(0)
+	rN, took := reads(settled)
+	t.Logf("%d due shared orders: %d store reads per run beside 0 finished, %d beside %d finished; wall %v", due, r0, rN, settled, took.Round(time.Millisecond))
+	if rN != r0 {
+		t.Fatalf("store reads grew with the table: %d → %d", r0, rN)
+	}
+}
+
+func dueNo(i int) string { return fmt.Sprintf("SHDUE%06d", i) }
+
+// finishedShare is a shared order whose sharing is over, as the ledger stores it (the
+// typed document in its "doc" attribute) — written by hand to fill a table fast.
+func finishedShare(t *testing.T, h *harness, i int) store.Record {
+	no := fmt.Sprintf("SHOLD%07d", i)
+	at := h.clock.Now().Add(-48 * time.Hour)
+	o := payment.Order{Owner: shareSub, OutTradeNo: no, OrderID: no, Attempt: 1, Amount: 1000, State: wechatpay.TradeStateSuccess,
+		CreatedAt: at, UpdatedAt: at, Bill: payment.BillNote{Seen: "2026-01-01"},
+		Payment: &payment.Payment{TransactionID: "42" + no, Amount: 1000, MchID: h.cfg.MchID, Source: "notify", ReceivedAt: at},
+		Sharing: &payment.Sharing{API: payment.ShareAPIPartner, Planned: true, Receivers: commission(h, 300).Receivers,
+			Splits: []payment.SplitLine{{OutOrderNo: no + "@S1", State: wechatpay.ShareFinished, At: at,
+				Receivers: []payment.SplitReceiver{{Type: wechatpay.ReceiverMerchant, Account: h.cfg.MchID, Amount: 30, Result: wechatpay.ShareResultSuccess}}}},
+			Finish: &payment.FinishLine{OutOrderNo: no + "@F", State: wechatpay.ShareFinished, Amount: 964, At: at, FinishedAt: at}}}
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.Record{Key: payment.OrderKey(shareSub, no), Attrs: map[string]string{"doc": string(b)}}
+}
+
+// eventsOf counts an order's merchant events by type.
+func eventsOf(t *testing.T, h *harness, no string) map[string]int {
+	t.Helper()
+	rec, err := h.st.Get(h.ctx, payment.OrderKey(shareSub, no))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, e := range events.Entries(rec) {
+		out[e.Type]++
+	}
+	return out
+}
+
+func (h *harness) simCall(method, path, body string) {
+	h.t.Helper()
+	req, _ := http.NewRequest(method, h.simSrv.URL+path, strings.NewReader(body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode >= 300 {
+		h.t.Fatalf("%s %s: %d", method, path, res.StatusCode)
+	}
+}
+
+func (h *harness) simPost(path, body string) { h.simCall(http.MethodPost, path, body) }
+func (h *harness) simDelete(path string)     { h.simCall(http.MethodDelete, path, "") }
+
+// A service provider's ordinary profit sharing (服务商分账, WXPAY_MODE=partner) follows
+// the same model through /v3/profitsharing/*: the receiver is added for the
+// sub-merchant, the split made, and the rest released with unfreeze (which does not say
+// how much). A share to a person cannot be returned (returns come only from MERCHANT_ID
+// receivers): a full refund afterwards waits, visibly, instead of being sent.
+func TestSharingPartnerUnfreeze(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Bundle.Mode, h.cfg.Bundle.Partner = config.ModePartner, true
+	var err error
+	if h.client, err = payclient.New(h.cfg, h.st, nil, payclient.Options{AllowLoopbackNotifyURL: true}); err != nil {
+		t.Fatal(err)
+	}
+	api := platform.API{Client: h.client, Mode: config.ModePartner}
+	if err := api.AddReceiver(h.ctx, platform.ReceiverInput{SubMchID: shareSub, Type: wechatpay.ReceiverPersonalOpenID, Account: "oReceiver0001", RelationType: "USER"}); err != nil {
+		t.Fatal(err)
+	}
+	plan := &payment.Sharing{API: payment.ShareAPIPartner, Planned: true,
+		Receivers: []payment.ShareReceiver{{Type: wechatpay.ReceiverPersonalOpenID, Account: "oReceiver0001", Amount: 50, Description: "推广佣金"}}}
+	h.sharedOrder("PSHARE001", 1000, plan)
+	h.clock.Advance(2 * time.Minute)
+	j := h.job(reconcile.Options{})
+	rep := h.pass(j)
+	o := h.read("PSHARE001")
+	if rep.Sharing.Finished != 1 || o.Sharing.Splits[0].State != wechatpay.ShareFinished || o.Sharing.Finish.State != wechatpay.ShareFinished || o.Sharing.Finish.Amount != -1 {
+		t.Fatalf("partner sharing: %+v %+v", rep.Sharing, o.Sharing)
+	}
+	var view paysim.SharePaymentView
+	h.simGet("/sim/profitsharing/payments/"+o.Payment.TransactionID, &view)
+	if !view.Money.Finished || view.Money.SharedOut != 50 || view.Money.Frozen != 0 {
+		t.Fatalf("simulator: %+v", view.Money)
+	}
+	if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFPSHARE1", Amount: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	h.pass(j)
+	o = h.read("PSHARE001")
+	rf, _ := h.ledger.Refund(h.ctx, shareSub, "RFPSHARE1")
+	if len(o.Sharing.Held) != 1 || rf.Held == "" || !strings.Contains(o.Sharing.HoldProblem, "cannot be returned") {
+		t.Fatalf("a share to a person: %+v refund %+v", o.Sharing, rf)
+	}
+	h.conserved("PSHARE001")
+}

@@ -1,0 +1,177 @@
+package dst
+
+// Profit sharing (issue #19) in the simulation: in platform histories (platform.go)
+// some combines are placed for profit sharing — every sub-order pays the platform a
+// commission (a rate), some held until the merchant settles them — and the history may
+// settle them (POST /orders/{combine}/settle). Payments, refunds of their sub-orders
+// (which take the shares back first), notifications, crashes and store faults come
+// from the ordinary operations; reconcile's sharing phase splits, follows, finishes and
+// returns. Checked at the end, once settled:
+//
+//   - bounded: no order's shares to others exceed what it holds at WeChat Pay (payment
+//     and subsidy less the refunds asked of WeChat Pay and the subsidy returned);
+//   - accounted: WeChat Pay's money is conserved (the simulator's balances: paid − fees
+//     + subsidies − refunds = frozen + available + receivers' balances), and every
+//     split, return and finish WeChat Pay holds for an order is on the order, in the same
+//     state; no refund is still held once everything settled;
+//   - events-once: each split, return and finish the ledger judged was announced once.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/shared/wechatpay"
+)
+
+// shareEvent reports whether typ is a profit-sharing or subsidy event: one per split,
+// return or finish, so an order may have several of a type (checked per item here).
+func shareEvent(typ string) bool {
+	return strings.HasPrefix(typ, "profitsharing.") || strings.HasPrefix(typ, "subsidy.")
+}
+
+// sharingOp makes a profit-sharing operation of a platform history, or none.
+func (g *gen) sharingOp(w *world) Op {
+	if !w.cfg.Bundle.Ecommerce() || g.r.IntN(10) >= 2 {
+		return Op{}
+	}
+	pm := &w.model.platform
+	if g.r.IntN(3) > 0 || len(pm.shared) == 0 {
+		g.orders++
+		op := Op{Op: "sharecombine", Order: fmt.Sprintf("share%d", g.orders), Scene: "native",
+			Amount: amounts[g.r.IntN(len(amounts))], Status: strconv.Itoa(2 + g.r.IntN(2)), Refund: strconv.Itoa(100 * (1 + g.r.IntN(30)))}
+		if g.r.IntN(2) == 0 {
+			op.Mode = "hold"
+		}
+		return op
+	}
+	return Op{Op: "settleshare", Order: g.pick(pm.shared)}
+}
+
+// execSharing runs a profit-sharing operation in its thread.
+func (w *world) execSharing(op Op, a *answer) {
+	pm := &w.model.platform
+	var path string
+	var body map[string]any
+	switch op.Op {
+	case "sharecombine":
+		n, _ := strconv.Atoi(op.Status)
+		if pm.combines == nil {
+			pm.combines = map[string]*mCombine{}
+		}
+		if pm.combines[op.Order] == nil {
+			pm.ids = append(pm.ids, op.Order)
+			pm.shared = append(pm.shared, op.Order)
+		}
+		pm.combines[op.Order] = &mCombine{id: op.Order, n: n, amount: op.Amount, scene: op.Scene}
+		rate, _ := strconv.Atoi(op.Refund) // the commission, in ten-thousandths
+		plan := map[string]any{"receivers": []any{map[string]any{"type": wechatpay.ReceiverMerchant, "account": w.id.MchID,
+			"rate": float64(rate) / payment.RatioUnit, "description": "平台佣金"}}}
+		if op.Mode == "hold" {
+			plan["hold_until"] = w.clk.Now().Add(72 * 3600e9).Format("2006-01-02T15:04:05Z07:00")
+		}
+		subs := make([]map[string]any, n)
+		for i := range subs {
+			id, amount := subOrderID(op.Order, i), op.Amount+100*int64(i)
+			w.model.created(id, amount, op.Scene)
+			subs[i] = map[string]any{"order_id": id, "sub_mchid": dstSubMchID, "amount": amount, "description": description(id), "profit_sharing": plan}
+		}
+		path, body = "/orders", map[string]any{"order_id": op.Order, "scene": op.Scene, "sub_orders": subs}
+	case "settleshare":
+		path, body = "/orders/"+op.Order+"/settle", map[string]any{}
+	}
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://bundle"+path, strings.NewReader(string(raw)))
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	req.Header.Set("Content-Type", "application/json")
+	inc := w.inc
+	resp := serve(inc.co, req)
+	b, _ := io.ReadAll(resp.Body)
+	var e struct{ Code string }
+	_ = json.Unmarshal(b, &e)
+	a.status, a.code = resp.StatusCode, e.Code
+	if a.status/100 == 2 {
+		a.status = 200
+	}
+	if inc.dead.Load() {
+		a.status, a.code = 0, "CRASHED"
+	}
+}
+
+// checkSharing checks the shared orders once the history settled.
+func (w *world) checkSharing(tr *truth) {
+	if !w.cfg.Bundle.Ecommerce() {
+		return
+	}
+	if b := w.sim.SharingBalances(); !b.Conserved {
+		w.violate(InvAccounted, "WeChat Pay's profit-sharing money is not conserved: in %d, out %d", b.In, b.Out)
+	}
+	for _, t := range tr.trades {
+		lr := w.ledgerOrder(t)
+		o := lr.order
+		if !lr.found || o == nil || o.Sharing == nil || o.Payment == nil {
+			continue
+		}
+		s := o.Sharing
+		if o.SharedOut() > o.Holds() {
+			w.violate(InvBounded, "order %s shares %d fen to others, above the %d fen it holds at WeChat Pay", t, o.SharedOut(), o.Holds())
+		}
+		if len(s.Held) > 0 && !o.InReview() {
+			w.violate(InvAccounted, "order %s still holds refund %s once settled (%s)", t, s.Held[0].OutRefundNo, s.HoldProblem)
+		}
+		var view paysim.SharePaymentView
+		req, _ := http.NewRequest(http.MethodGet, "http://sim/sim/profitsharing/payments/"+o.Payment.TransactionID, nil)
+		if resp := serve(w.sim, req); resp.StatusCode == http.StatusOK {
+			_ = json.NewDecoder(resp.Body).Decode(&view)
+		}
+		theirs := map[string]string{}
+		for _, sp := range view.Splits {
+			theirs[sp.OutOrderNo] = sp.Status
+		}
+		for _, r := range view.Returns {
+			theirs[r.OutReturnNo] = r.Result
+		}
+		judged := map[string]int{}
+		for _, e := range lr.events {
+			if !shareEvent(e.Type) {
+				continue
+			}
+			var d payment.ShareEvent
+			_ = json.Unmarshal(e.Data, &d)
+			no := d.OutOrderNo
+			if d.OutReturnNo != "" {
+				no = d.OutReturnNo
+			}
+			judged[no]++
+		}
+		for _, sp := range s.Splits {
+			if got := theirs[sp.OutOrderNo]; sp.State != payment.ShareFailed && got != sp.State {
+				w.violate(InvAccounted, "order %s: split %s is %s here, %q at WeChat Pay", t, sp.OutOrderNo, sp.State, got)
+			}
+			if (sp.State == wechatpay.ShareFinished || sp.State == payment.ShareFailed) && judged[sp.OutOrderNo] != 1 {
+				w.violate(InvEventsOnce, "order %s: split %s (%s) announced %d times", t, sp.OutOrderNo, sp.State, judged[sp.OutOrderNo])
+			}
+		}
+		for _, rl := range s.Returns {
+			final := rl.State == wechatpay.ReturnSuccess || rl.State == payment.ShareFailed
+			if got := theirs[rl.OutReturnNo]; rl.State == wechatpay.ReturnSuccess && got != wechatpay.ReturnSuccess {
+				w.violate(InvAccounted, "order %s: return %s succeeded here, %q at WeChat Pay", t, rl.OutReturnNo, got)
+			}
+			if final && judged[rl.OutReturnNo] != 1 {
+				w.violate(InvEventsOnce, "order %s: return %s (%s) announced %d times", t, rl.OutReturnNo, rl.State, judged[rl.OutReturnNo])
+			}
+		}
+		if f := s.Finish; f != nil && f.State == wechatpay.ShareFinished {
+			if !view.Money.Finished || judged[f.OutOrderNo] != 1 {
+				w.violate(InvAccounted, "order %s: finished here (announced %d times); at WeChat Pay finished: %t", t, judged[f.OutOrderNo], view.Money.Finished)
+			}
+		} else if view.Money.Finished {
+			w.violate(InvAccounted, "order %s: finished at WeChat Pay only", t)
+		}
+	}
+}
