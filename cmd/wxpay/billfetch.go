@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/paysls/wxpay/functions/billfetch"
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/store/storeurl"
 )
@@ -85,7 +87,7 @@ func runBillfetch(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		defer st.Close()
-		bills, err := billstore.Open(ctx, firstNonEmpty(*billsURL, firstNonEmpty(os.Getenv("BILLS_URL"), "file://"+filepath.Join(t.stateDir, "bills"))))
+		bills, err := billstore.Open(ctx, cmp.Or(*billsURL, os.Getenv("BILLS_URL"), "file://"+filepath.Join(t.stateDir, "bills")))
 		if err != nil {
 			return err
 		}
@@ -176,8 +178,7 @@ func runBillfetch(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // billDates validates --date/--to: dates before today (UTC+8), first ≤ last, a range
 // of at most maxBackfillDays.
 func billDates(from, to string, now time.Time) (first, last time.Time, err error) {
-	cst := time.FixedZone("UTC+8", 8*3600)
-	today := now.In(cst).Format(time.DateOnly)
+	today := now.In(clock.CST).Format(time.DateOnly)
 	if from == "" {
 		if to != "" {
 			return first, last, usagef("--to needs --date")
@@ -187,10 +188,10 @@ func billDates(from, to string, now time.Time) (first, last time.Time, err error
 	if to == "" {
 		to = from
 	}
-	if first, err = time.ParseInLocation(time.DateOnly, from, cst); err != nil {
+	if first, err = time.ParseInLocation(time.DateOnly, from, clock.CST); err != nil {
 		return first, last, usagef("--date %q: want YYYY-MM-DD", from)
 	}
-	if last, err = time.ParseInLocation(time.DateOnly, to, cst); err != nil {
+	if last, err = time.ParseInLocation(time.DateOnly, to, clock.CST); err != nil {
 		return first, last, usagef("--to %q: want YYYY-MM-DD", to)
 	}
 	switch {

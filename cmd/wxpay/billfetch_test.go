@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/billfetch"
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -29,9 +30,8 @@ func (c *simClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 // whose notification never arrived; the backfill settles it.
 func TestBillfetchCommandBackfills(t *testing.T) {
 	id, keys := keysdirtest.Dir(t)
-	cst := time.FixedZone("UTC+8", 8*3600)
-	now := time.Now().In(cst)
-	yesterday := time.Date(now.Year(), now.Month(), now.Day()-1, 10, 0, 0, 0, cst)
+	now := time.Now().In(clock.CST)
+	yesterday := time.Date(now.Year(), now.Month(), now.Day()-1, 10, 0, 0, 0, clock.CST)
 	clock := &simClock{t: yesterday}
 	sim, err := paysim.New(paysim.Config{Identity: id, Now: clock.Now, RetryScale: 0.001, Faults: paysim.Faults{DropAll: true}})
 	if err != nil {
@@ -88,7 +88,7 @@ func TestBillfetchCommandBackfills(t *testing.T) {
 
 func TestBillfetchCommandUsage(t *testing.T) {
 	now := time.Now()
-	today := now.In(time.FixedZone("UTC+8", 8*3600)).Format(time.DateOnly)
+	today := now.In(clock.CST).Format(time.DateOnly)
 	for _, args := range [][]string{
 		{"billfetch", "--date", "2026-13-01"},
 		{"billfetch", "--date", "2026-03-10", "--to", "2026-03-09"},

@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/doctor"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/notifycheck"
 )
 
 const doctorSynopsis = `[--keys-dir DIR] [--notify-url URL] [--api-base URL] [--probe] [--json]
@@ -36,7 +36,7 @@ the environment still apply.`
 
 // doctorResolver resolves the notify_url host; nil means net.DefaultResolver. Tests
 // replace it because CI machines (and this sandbox) often have no DNS.
-var doctorResolver notifycheck.Resolver
+var doctorResolver doctor.Resolver
 
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("doctor", doctorSynopsis, stdout, stderr)
@@ -56,8 +56,8 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *apiBase != "" {
 		cfg.APIBase = *apiBase
 	}
-	d := &notifycheck.Doctor{Config: cfg, ConfigErr: cfgErr, Source: source, Probe: *probe, Resolver: doctorResolver,
-		KeysDir: *keysDir, StoreURL: os.Getenv(notifycheck.EnvStoreURL)}
+	d := &doctor.Doctor{Config: cfg, ConfigErr: cfgErr, Source: source, Probe: *probe, Resolver: doctorResolver,
+		KeysDir: *keysDir, StoreURL: os.Getenv(doctor.EnvStoreURL)}
 	if *keysDir == "" {
 		d.Env = os.LookupEnv
 		d.KeysDir = os.Getenv(config.EnvKeysDir)

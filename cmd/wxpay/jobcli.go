@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,7 +40,7 @@ func resolveJobTarget(keysDir string) jobTarget {
 	if keysDir == "" && keysdir.HasIdentity(defaultKeysDir) {
 		keysDir = defaultKeysDir
 	}
-	t := jobTarget{keysDir: keysDir, stateDir: filepath.Dir(filepath.Clean(firstNonEmpty(keysDir, defaultKeysDir)))}
+	t := jobTarget{keysDir: keysDir, stateDir: filepath.Dir(filepath.Clean(cmp.Or(keysDir, defaultKeysDir)))}
 	if keysDir != "" {
 		t.simulator = keysdir.IsSimulator(keysDir)
 		if info, ok := liveServe(t.stateDir); ok {
@@ -62,7 +63,7 @@ func (t jobTarget) config() (config.Config, error) {
 // storeURL is the store the job opens itself: --store, else $STORE_URL, else the one
 // wxpay serve uses for this keys dir.
 func (t jobTarget) storeURL(flagValue string) string {
-	return firstNonEmpty(flagValue, firstNonEmpty(os.Getenv("STORE_URL"), "bolt://"+filepath.Join(t.stateDir, "wxpay.db")))
+	return cmp.Or(flagValue, os.Getenv("STORE_URL"), "bolt://"+filepath.Join(t.stateDir, "wxpay.db"))
 }
 
 // noSimulator explains why a simulator's keys dir cannot be used without its serve.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -206,7 +207,7 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 	if !o.live && o.apiBase == "" {
 		// Where this bundle is reached: runServe knows it after listening; a caller that
 		// does not say gets the listen address, or the default one.
-		o.apiBase = "http://" + firstNonEmpty(o.addr, "127.0.0.1:8080")
+		o.apiBase = "http://" + cmp.Or(o.addr, "127.0.0.1:8080")
 	}
 	b := &bundle{dbURL: o.storeURL}
 	if b.dbURL == "" {

@@ -98,7 +98,7 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 		}
 		log.Warn("billfetch not scheduled", "error", err.Error())
 	} else {
-		b.jobs.add("billfetch", dailyAt(10, 30, shanghai), func(ctx context.Context, q url.Values, now time.Time) (host.Report, error) {
+		b.jobs.add("billfetch", dailyAt(10, 30, clock.CST), func(ctx context.Context, q url.Values, now time.Time) (host.Report, error) {
 			if d := q.Get("date"); d != "" {
 				if _, err := time.Parse(time.DateOnly, d); err != nil {
 					return nil, badInput{fmt.Errorf("date %q: want YYYY-MM-DD", d)}
@@ -119,8 +119,6 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 	b.stopJobs = b.jobs.start(jobTick)
 	return []string{"POST /jobs/{name} (" + joinNames(b.jobs.names()) + "; billfetch takes ?date=YYYY-MM-DD)"}, nil
 }
-
-var shanghai = time.FixedZone("Asia/Shanghai", 8*3600)
 
 // badInput marks a job error caused by the request (answered 400).
 type badInput struct{ error }

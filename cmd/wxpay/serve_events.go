@@ -77,13 +77,6 @@ func configureServeEvents(cfg *config.Config, o serveOptions, b *bundle) error {
 // sourceSimulator is the source of a setting serve points at its own simulator.
 const sourceSimulator = "simulator (this server)"
 
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return strings.TrimSpace(b)
-}
-
 // loadOrCreateSecret reads a secret file (the API token, the webhook secret), or writes
 // a fresh random one, prefix + 64 hex digits, with mode 0600.
 func loadOrCreateSecret(path, prefix string) (string, error) {

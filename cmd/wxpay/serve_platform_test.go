@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -280,7 +281,7 @@ func TestServeEcommerceCombinesEndToEnd(t *testing.T) {
 	// The day's bill, matched row by row: every sub-order is a row of its own.
 	_, g := p.call("GET", "/orders/CART04NAT-A?sub_mchid=1900000109", nil, true)
 	paidAt, _ := time.Parse(time.RFC3339, g["paid_at"].(string))
-	day := paidAt.In(shanghai).Format(time.DateOnly)
+	day := paidAt.In(clock.CST).Format(time.DateOnly)
 	p.call("POST", "/sim/clock", map[string]any{"advance": "34h"}, false)
 	status, rep := p.call("POST", "/jobs/billfetch?date="+day, nil, true)
 	if status != 200 {

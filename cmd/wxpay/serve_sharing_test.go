@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payment"
 )
@@ -84,7 +85,7 @@ func TestServeEcommerceSharingEndToEnd(t *testing.T) {
 	// Start the day at 10:00 (UTC+8), so that everything below happens on one bill day.
 	_, ck := p.call("GET", "/sim/clock", nil, false)
 	now, _ := time.Parse(time.RFC3339, ck["now"].(string))
-	next := time.Date(now.In(shanghai).Year(), now.In(shanghai).Month(), now.In(shanghai).Day()+1, 10, 0, 0, 0, shanghai)
+	next := time.Date(now.In(clock.CST).Year(), now.In(clock.CST).Month(), now.In(clock.CST).Day()+1, 10, 0, 0, 0, clock.CST)
 	p.call("POST", "/sim/clock", map[string]any{"advance": next.Sub(now).Round(time.Second).String()}, false)
 	day := next.Format(time.DateOnly)
 	hold := next.AddDate(0, 0, 7).Format(time.RFC3339) // e.g. the buyer's 7 days to confirm receipt

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/notifycheck"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -45,18 +45,18 @@ or platform_public_key.pem + platform_public_key_id). Example:
 func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("trigger", triggerSynopsis, stdout, stderr)
 	var (
-		ev      notifycheck.Event
+		ev      trigger.Event
 		target  = fs.String("url", "", "notify endpoint `URL` to POST to (required; local http URLs are fine)")
 		keysDir = fs.String("keys-dir", "", "keys `DIR` written by wxpay sim --keys-dir (default $"+config.EnvKeysDir+", else "+filepath.Join(".wxpay", "sim")+")")
 		mode    = fs.String("mode", "", "Wechatpay-Serial to sign under: cert (platform certificate serial) or pubkey (PUB_KEY_ID_…); default cert when the dir has one")
 		repeat  = fs.Int("repeat", 1, "deliver the same notification `N` times (duplicate-delivery test)")
 		signTst = fs.Bool("signtest", false, "send a WECHATPAY/SIGNTEST/ probe: the endpoint must refuse it")
-		timeout = fs.Duration("timeout", notifycheck.WeChatPayTimeout, "how long to wait for the answer; WeChat Pay waits 5s")
+		timeout = fs.Duration("timeout", trigger.WeChatPayTimeout, "how long to wait for the answer; WeChat Pay waits 5s")
 		asJSON  = fs.Bool("json", false, "print the report as JSON")
 		v2      = fs.Bool("v2", false, "send an APIv2 XML notification (signed/encrypted with the keys dir's apiv2_key) instead of v3")
 		v2Sign  = fs.String("sign-type", "MD5", "with --v2: sign type of payment results, MD5 or HMAC-SHA256")
 	)
-	fs.StringVar(&ev.Type, "event", wechatpay.EventTransactionSuccess, "event type: "+strings.Join(notifycheck.Events, ", "))
+	fs.StringVar(&ev.Type, "event", wechatpay.EventTransactionSuccess, "event type: "+strings.Join(trigger.Events, ", "))
 	fs.StringVar(&ev.OutTradeNo, "out-trade-no", "", "merchant order number (required)")
 	fs.Int64Var(&ev.Amount, "amount", 0, "order amount in `FEN` (分), e.g. 100 = ¥1.00 (required)")
 	fs.Int64Var(&ev.RefundAmount, "refund-amount", 0, "refund amount in fen for REFUND.* events (default: the whole --amount)")
@@ -76,25 +76,25 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("--out-trade-no is required")
 	case ev.Amount <= 0:
 		return usagef("--amount must be a positive number of fen (分)")
-	case !slices.Contains(notifycheck.Events, ev.Type):
-		return usagef("--event %q: want one of %s", ev.Type, strings.Join(notifycheck.Events, ", "))
+	case !slices.Contains(trigger.Events, ev.Type):
+		return usagef("--event %q: want one of %s", ev.Type, strings.Join(trigger.Events, ", "))
 	case strings.HasPrefix(ev.Type, "REFUND.") && ev.OutRefundNo == "":
 		return usagef("--out-refund-no is required for %s", ev.Type)
 	case *repeat < 1:
 		return usagef("--repeat must be at least 1")
 	case *v2 && *v2Sign != "MD5" && *v2Sign != "HMAC-SHA256":
 		return usagef("--sign-type %q: want MD5 or HMAC-SHA256", *v2Sign)
-	case *mode != "" && *mode != notifycheck.ModeCert && *mode != notifycheck.ModePubKey:
+	case *mode != "" && *mode != trigger.ModeCert && *mode != trigger.ModePubKey:
 		return usagef("--mode %q: want cert or pubkey", *mode)
 	}
-	if err := notifycheck.ValidateTargetURL(*target); err != nil {
+	if err := trigger.ValidateTargetURL(*target); err != nil {
 		return usagef("%v", err)
 	}
 	sender, err := loadSender(*keysDir, *mode)
 	if err != nil {
 		return err
 	}
-	sender.Client = notifycheck.NewClient(*timeout)
+	sender.Client = trigger.NewClient(*timeout)
 	// When the endpoint is a wxpay bundle's /notify, read the order before and after,
 	// so the report says what the notification changed (a second payment for a paid
 	// order puts it in REVIEW: that is never silent).
@@ -105,10 +105,10 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	before := probe.read(ctx)
 	warnSecondPayment(effects, before, ev, *signTst)
-	opts := notifycheck.TriggerOptions{URL: *target, Event: ev, Repeat: *repeat, SignTest: *signTst}
-	var report *notifycheck.TriggerReport
+	opts := trigger.Options{URL: *target, Event: ev, Repeat: *repeat, SignTest: *signTst}
+	var report *trigger.Report
 	if *v2 {
-		report, err = sender.TriggerV2(ctx, notifycheck.TriggerV2Options{TriggerOptions: opts, SignType: *v2Sign})
+		report, err = sender.TriggerV2(ctx, trigger.V2Options{Options: opts, SignType: *v2Sign})
 	} else {
 		report, err = sender.Trigger(ctx, opts)
 	}
@@ -144,7 +144,7 @@ func defaultSimKeysDir() string {
 }
 
 // loadSender reads the simulator's identity and prepares to sign as WeChat Pay.
-func loadSender(dir, mode string) (*notifycheck.Sender, error) {
+func loadSender(dir, mode string) (*trigger.Sender, error) {
 	if _, err := os.Stat(filepath.Join(dir, keysdir.FileMchID)); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("keys dir %s holds no identity: run `wxpay sim --keys-dir %s` once to create one, or pass --keys-dir", dir, dir)
 	}
@@ -152,11 +152,11 @@ func loadSender(dir, mode string) (*notifycheck.Sender, error) {
 	if err != nil {
 		return nil, err // keysdir's errors name the file
 	}
-	s, err := notifycheck.NewSender(id, mode)
+	s, err := trigger.NewSender(id, mode)
 	if err != nil {
 		return nil, err
 	}
-	s.Client = notifycheck.NewClient(notifycheck.WeChatPayTimeout)
+	s.Client = trigger.NewClient(trigger.WeChatPayTimeout)
 	return s, nil
 }
 
@@ -203,7 +203,7 @@ func (p *orderProbe) read(ctx context.Context) map[string]any {
 // warnSecondPayment says, before sending, that a payment notification with another
 // transaction id for a paid order is a second payment: the bundle keeps it and puts the
 // order in REVIEW.
-func warnSecondPayment(w io.Writer, before map[string]any, ev notifycheck.Event, signTest bool) {
+func warnSecondPayment(w io.Writer, before map[string]any, ev trigger.Event, signTest bool) {
 	if before == nil || signTest || ev.Type != wechatpay.EventTransactionSuccess {
 		return
 	}

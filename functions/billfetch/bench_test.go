@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/paysls/wxpay/shared/clock"
 )
 
 // writeBill writes an n-row ALL trade bill, every tenth row a refund, gzip-compressed
@@ -47,7 +49,7 @@ func writeBill(tb testing.TB, path string, n int) {
 		}
 		return fmt.Sprintf("%s%d.%02d", s, fen/100, fen%100)
 	}
-	base := time.Date(2026, 3, 10, 0, 0, 0, 0, cst)
+	base := time.Date(2026, 3, 10, 0, 0, 0, 0, clock.CST)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < n; i++ {
 		at := base.Add(time.Duration(i) * 86400 * time.Second / time.Duration(n)).Format("2006-01-02 15:04:05")

@@ -45,9 +45,6 @@ const (
 	StatusFailed       = "failed"
 )
 
-// cst is the time zone of bill dates (UTC+8, no DST).
-var cst = time.FixedZone("Asia/Shanghai", 8*3600)
-
 // Options are the job's dependencies beside the configuration.
 type Options struct {
 	Logger *slog.Logger
@@ -153,7 +150,9 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 }
 
 // Yesterday is the bill date a run at now fetches: the day before now in UTC+8.
-func Yesterday(now time.Time) string { return now.In(cst).AddDate(0, 0, -1).Format(time.DateOnly) }
+func Yesterday(now time.Time) string {
+	return now.In(clock.CST).AddDate(0, 0, -1).Format(time.DateOnly)
+}
 
 // Run is the scheduled entry point: the bills of yesterday (UTC+8).
 func (j *Job) Run(ctx context.Context, now time.Time) (host.Report, error) {
@@ -164,7 +163,7 @@ func (j *Job) Run(ctx context.Context, now time.Time) (host.Report, error) {
 // "not ready yet" are reported, not errors; a hash mismatch, a totals mismatch or a
 // failure is an error, after the report of every bill was written.
 func (j *Job) RunDate(ctx context.Context, date string) (host.Report, error) {
-	day, err := time.ParseInLocation(time.DateOnly, date, cst)
+	day, err := time.ParseInLocation(time.DateOnly, date, clock.CST)
 	if err != nil {
 		return nil, fmt.Errorf("billfetch: date %q: want YYYY-MM-DD", date)
 	}

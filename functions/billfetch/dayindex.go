@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -26,7 +27,7 @@ import (
 const nearMidnight = 10 * time.Minute
 
 func dayOf(date string) time.Time {
-	d, _ := time.ParseInLocation(time.DateOnly, date, cst)
+	d, _ := time.ParseInLocation(time.DateOnly, date, clock.CST)
 	return d
 }
 
@@ -54,7 +55,7 @@ func (r *reconciler) noteSeen(ctx context.Context, owner, kind, no string) error
 	if err != nil {
 		return fmt.Errorf("billfetch: read %s: %w", key, err)
 	}
-	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, events.PassivePrefix) {
+	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, payment.BillDayPrefix) {
 		return nil
 	}
 	if _, err := r.j.ledger.NoteBill(ctx, rec, payment.BillNote{Seen: r.date}); err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/keysdir"
@@ -70,7 +71,7 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 // day is the simulated business day whose bill the tests fetch.
-var day = time.Date(2026, 3, 10, 0, 0, 0, 0, cst)
+var day = time.Date(2026, 3, 10, 0, 0, 0, 0, clock.CST)
 
 const dayStr = "2026-03-10"
 
@@ -294,7 +295,7 @@ func (e *env) placeOnBillDay(key string, at time.Time) {
 	for k, v := range set {
 		attrs[k] = v
 	}
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, func(idx string) bool { return strings.HasPrefix(idx, payment.BillDayPrefix) })
 	if _, err := e.st.Update(context.Background(), key, store.Change{Set: set, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version}); err != nil {
 		e.t.Fatal(err)
 	}

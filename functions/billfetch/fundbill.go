@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -283,7 +284,7 @@ func (j *Job) fundDayCheck(ctx context.Context, day time.Time, rep *BillReport) 
 					return fmt.Errorf("billfetch: check %s: %w", rec.Key, err)
 				}
 				for _, m := range c.Missing {
-					rep.add(Discrepancy{Kind: m.Kind + suffixMissing, OutTradeNo: m.No, Ours: fmt.Sprintf("%s %s at %s", m.Kind, fen(abs(m.Amount)), m.At.In(cst).Format(time.DateTime)), Theirs: "absent"})
+					rep.add(Discrepancy{Kind: m.Kind + suffixMissing, OutTradeNo: m.No, Ours: fmt.Sprintf("%s %s at %s", m.Kind, fen(abs(m.Amount)), m.At.In(clock.CST).Format(time.DateTime)), Theirs: "absent"})
 				}
 				switch {
 				case !c.Release:

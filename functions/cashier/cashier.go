@@ -23,6 +23,7 @@
 package cashier
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -86,8 +87,8 @@ func New(cfg config.Config, orders Orders, opts Options) (*Handler, error) {
 	h := &Handler{
 		orders: orders, key: DeriveKey(cfg.Bundle.APIToken.Reveal()), log: opts.Logger, now: clock.Or(opts.Now),
 		http: opts.HTTP, merchant: cfg.Bundle.MerchantName, appID: cfg.AppID, appSecret: cfg.Bundle.AppSecret.Reveal(),
-		authBase:  strings.TrimRight(or(cfg.Bundle.OAuthAuthorizeBase, config.DefaultOAuthAuthorizeBase), "/"),
-		oauthBase: strings.TrimRight(or(cfg.Bundle.OAuthBase, config.DefaultOAuthBase), "/"),
+		authBase:  strings.TrimRight(cmp.Or(cfg.Bundle.OAuthAuthorizeBase, config.DefaultOAuthAuthorizeBase), "/"),
+		oauthBase: strings.TrimRight(cmp.Or(cfg.Bundle.OAuthBase, config.DefaultOAuthBase), "/"),
 		trusted:   cfg.Bundle.TrustedProxies,
 	}
 	if cfg.Bundle.Partner && cfg.Bundle.SubAppID != "" {
@@ -99,7 +100,7 @@ func New(cfg config.Config, orders Orders, opts Options) (*Handler, error) {
 	if h.http == nil {
 		h.http = &http.Client{Timeout: 10 * time.Second}
 	}
-	if p := strings.TrimRight(or(opts.PublicURL, cfg.Bundle.PublicURL), "/"); p != "" {
+	if p := strings.TrimRight(cmp.Or(opts.PublicURL, cfg.Bundle.PublicURL), "/"); p != "" {
 		u, err := url.Parse(p)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return nil, fmt.Errorf("cashier: %s=%q: want an absolute http(s) URL such as https://pay.example.com", config.EnvPublicURL, p)
@@ -134,14 +135,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // Link is the cashier URL of orderID valid for ttl, on this handler's public URL
 // (base, when PublicURL is not configured).
 func (h *Handler) Link(base, orderID string, ttl time.Duration) string {
-	return Link(or(h.public, base), orderID, h.key, h.now(), ttl)
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return Link(cmp.Or(h.public, base), orderID, h.key, h.now(), ttl)
 }
 
 // base is the public base URL for links leaving the page (OAuth, H5 return).

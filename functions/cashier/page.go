@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paysls/wxpay/shared/clock"
 )
 
 // Yuan formats an amount in fen as "¥12.34": integer arithmetic, never a float.
@@ -107,7 +109,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		StatusURL: h.path(id, "/status", tq), PageLink: h.path(id, "", tq),
 	}
 	if e, err := time.Parse(time.RFC3339, st.ExpiresAt); err == nil {
-		d.ExpiresAt = e.In(shanghai).Format("2006-01-02 15:04")
+		d.ExpiresAt = e.In(clock.CST).Format("2006-01-02 15:04")
 	}
 	switch h.viewOf(st) {
 	case "paid":
@@ -195,9 +197,6 @@ func (h *Handler) jsapi(w http.ResponseWriter, r *http.Request, id, t string, st
 	d.JSAPI = string(b)
 	h.render(w, d)
 }
-
-// shanghai is China Standard Time (no daylight saving), without needing tzdata.
-var shanghai = time.FixedZone("CST", 8*3600)
 
 var assetTypes = map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 

@@ -17,6 +17,7 @@ package createorder
 // only through the combine APIs, never in the first 5 minutes.
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -222,7 +223,7 @@ func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *paym
 		if req.Payer != nil && req.Payer.SubOpenID != "" {
 			return nil, badRequest(wechatpay.CodeParamError, "a combine's payer is payer.openid under the platform's appid %s (combine_payer_info.openid); sub_openid is not taken", h.cfg.AppID)
 		}
-		o.payer = &wechatpay.Payer{OpenID: or(o.payer.SpOpenID, o.payer.OpenID)}
+		o.payer = &wechatpay.Payer{OpenID: cmp.Or(o.payer.SpOpenID, o.payer.OpenID)}
 	}
 	o.owner = h.cfg.MchID
 	co.order, co.subs = o, subs
@@ -285,7 +286,7 @@ func (h *Handler) validateSubOrders(ctx context.Context, req *CreateRequest) ([]
 			return nil, 0, badRequest(wechatpay.CodeParamError, "%s: %v", f("description"), err).
 				withHint("each sub-order's description is shown in the user's WeChat bill: 1 to 127 characters")
 		}
-		attach := or(s.Attach, s.OrderID)
+		attach := cmp.Or(s.Attach, s.OrderID)
 		if len(attach) > 128 {
 			return nil, 0, badRequest(wechatpay.CodeParamError, "%s is %d bytes; WeChat Pay accepts at most 128", f("attach"), len(attach))
 		}
@@ -794,7 +795,7 @@ func (h *Handler) prepayCombine(ctx context.Context, co *combineOrder, c *paymen
 		req.TimeExpire = wechatpay.FormatTime(c.ExpiresAt)
 	}
 	for i, s := range c.SubOrders {
-		so := wechatpay.CombineSubOrder{MchID: h.cfg.MchID, Attach: or(s.Attach, s.OrderID), OutTradeNo: s.OutTradeNo, SubMchID: s.SubMchID,
+		so := wechatpay.CombineSubOrder{MchID: h.cfg.MchID, Attach: cmp.Or(s.Attach, s.OrderID), OutTradeNo: s.OutTradeNo, SubMchID: s.SubMchID,
 			SubAppID: s.SubAppID, Description: s.Description, Amount: wechatpay.CombineAmount{TotalAmount: s.Amount, Currency: "CNY"}}
 		if s.ProfitSharing {
 			so.SettleInfo = &wechatpay.CombineSettleInfo{ProfitSharing: true}

@@ -2,6 +2,7 @@ package createorder
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,18 +130,11 @@ func fromWeChat(e *wechatpay.APIError) *apiError {
 		return fail(http.StatusTooManyRequests, e.Code, msg, "")
 	}
 	if e.Retryable() {
-		return fail(http.StatusServiceUnavailable, or(e.Code, "WECHATPAY_ERROR"), msg, "retry the same request: it is safe to repeat · 请用相同参数重试")
+		return fail(http.StatusServiceUnavailable, cmp.Or(e.Code, "WECHATPAY_ERROR"), msg, "retry the same request: it is safe to repeat · 请用相同参数重试")
 	}
 	// SIGN_ERROR, NO_AUTH, APPID_MCHID_NOT_MATCH, MCH_NOT_EXISTS: the deployment's
 	// configuration, not the caller's request.
-	return fail(http.StatusBadGateway, or(e.Code, "WECHATPAY_ERROR"), msg, "the deployment's WeChat Pay configuration needs fixing (run `wxpay doctor`)")
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return fail(http.StatusBadGateway, cmp.Or(e.Code, "WECHATPAY_ERROR"), msg, "the deployment's WeChat Pay configuration needs fixing (run `wxpay doctor`)")
 }
 
 // maxBody bounds request bodies of the order API.

@@ -1,6 +1,7 @@
 package createorder
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,7 +83,7 @@ func (h *Handler) oauthOpenID(w http.ResponseWriter, r *http.Request) {
 // exchangeCode calls /sns/oauth2/access_token. Errors never carry the URL (it holds
 // the AppSecret).
 func (h *Handler) exchangeCode(ctx context.Context, code string) (*OpenIDAnswer, error) {
-	base := strings.TrimRight(or(h.cfg.Bundle.OAuthBase, config.DefaultOAuthBase), "/")
+	base := strings.TrimRight(cmp.Or(h.cfg.Bundle.OAuthBase, config.DefaultOAuthBase), "/")
 	q := url.Values{"appid": {h.cfg.AppID}, "secret": {string(h.cfg.Bundle.AppSecret.Reveal())}, "code": {code}, "grant_type": {"authorization_code"}}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

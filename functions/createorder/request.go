@@ -1,6 +1,7 @@
 package createorder
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -190,7 +191,7 @@ func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiErr
 
 	// Merchant: direct, or partner with a sub-merchant.
 	if h.partner {
-		o.subMchID, o.subAppID = or(req.SubMchID, h.cfg.Bundle.SubMchID), or(req.SubAppID, h.cfg.Bundle.SubAppID)
+		o.subMchID, o.subAppID = cmp.Or(req.SubMchID, h.cfg.Bundle.SubMchID), cmp.Or(req.SubAppID, h.cfg.Bundle.SubAppID)
 		if o.subMchID == "" {
 			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid is required in partner mode").
 				withHint("send sub_mchid (the sub-merchant the order is for) or set WXPAY_SUB_MCHID · 服务商模式须指定子商户号")

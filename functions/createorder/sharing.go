@@ -16,6 +16,7 @@ package createorder
 // is refused before anything is sent.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -125,7 +126,7 @@ func (h *Handler) parseReceivers(ctx context.Context, in []ReceiverRequest, fiel
 	out := make([]payment.ShareReceiver, 0, len(in))
 	for i, r := range in {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		rc := payment.ShareReceiver{Type: r.Type, Account: strings.TrimSpace(r.Account), Description: or(r.Description, defaultShareDescription)}
+		rc := payment.ShareReceiver{Type: r.Type, Account: strings.TrimSpace(r.Account), Description: cmp.Or(r.Description, defaultShareDescription)}
 		amt, rate := strings.TrimSpace(string(r.Amount)), strings.TrimSpace(string(r.Rate))
 		hasAmt, hasRate := amt != "" && amt != "null", rate != "" && rate != "null"
 		switch {
@@ -510,7 +511,7 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		q := r.URL.Query()
-		req = ReceiverAddRequest{Type: or(q.Get("type"), wechatpay.ReceiverMerchant), Account: r.PathValue("account"), SubMchID: q.Get("sub_mchid")}
+		req = ReceiverAddRequest{Type: cmp.Or(q.Get("type"), wechatpay.ReceiverMerchant), Account: r.PathValue("account"), SubMchID: q.Get("sub_mchid")}
 	}
 	switch req.Type {
 	case wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID, wechatpay.ReceiverPersonalSubOpenID:
@@ -524,7 +525,7 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 	}
 	scope := payment.ShareAPIEcommerce
 	if h.api.ShareAPI() == payment.ShareAPIPartner {
-		scope = or(req.SubMchID, h.cfg.Bundle.SubMchID)
+		scope = cmp.Or(req.SubMchID, h.cfg.Bundle.SubMchID)
 		if scope == "" {
 			h.writeError(w, r, badRequest(wechatpay.CodeParamError, "sub_mchid is required: a service provider's receivers belong to one sub-merchant"))
 			return
@@ -532,7 +533,7 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 	}
 	in := struct {
 		typ, account, name, rel string
-	}{req.Type, req.Account, req.Name, or(req.RelationType, "OTHERS")}
+	}{req.Type, req.Account, req.Name, cmp.Or(req.RelationType, "OTHERS")}
 	var err error
 	pin := platformReceiver(scope, in.typ, in.account, in.name, in.rel)
 	if add {

@@ -1,6 +1,7 @@
 package createorder
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,7 +78,7 @@ func (h *Handler) owner(r *http.Request) (string, *apiError) {
 		}
 		return h.cfg.MchID, nil
 	}
-	if s := or(q, h.cfg.Bundle.SubMchID); s != "" {
+	if s := cmp.Or(q, h.cfg.Bundle.SubMchID); s != "" {
 		return s, nil
 	}
 	return "", badRequest(wechatpay.CodeParamError, "sub_mchid is required in partner mode: add ?sub_mchid=… (or set WXPAY_SUB_MCHID)")

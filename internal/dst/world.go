@@ -32,7 +32,7 @@ import (
 
 // start is where every history's business calendar begins: a fixed instant, so that a
 // seed replays across days (bill days, the 5-minute rule) exactly.
-var start = time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
+var start = time.Date(2026, 3, 2, 10, 0, 0, 0, clock.CST)
 
 // dstClock is the business clock of the bundle and the simulator: it moves only when a
 // history advances it, plus one microsecond at every scheduling decision, so that no

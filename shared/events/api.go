@@ -52,8 +52,17 @@ type Delivery struct {
 	LastError   string    `json:"last_error,omitempty"`
 }
 
-// View is e as the API shows it.
-func View(rec store.Record, e Entry) EventView {
+// marker is the records' owner: Marker, else the deliverer's; nil when neither is set.
+func (a *API) marker() Marker {
+	if a.Marker == nil && a.Deliverer != nil {
+		return a.Deliverer.Marker
+	}
+	return a.Marker
+}
+
+// view is e as the API shows it: the payload as the merchant receives it (the
+// Marker's), plus its delivery state.
+func (a *API) view(rec store.Record, e Entry) EventView {
 	d := Delivery{Attempts: e.Attempts, NextAt: e.NextAt, DeliveredAt: e.DeliveredAt, LastStatus: e.LastStatus, LastError: e.LastError}
 	switch {
 	case !e.DeliveredAt.IsZero():
@@ -63,7 +72,11 @@ func View(rec store.Record, e Entry) EventView {
 	default:
 		d.State = "abandoned"
 	}
-	return EventView{Event: Payload(rec, e.Event), Delivery: d}
+	ev := e.Event
+	if m := a.marker(); m != nil {
+		ev = m.EventPayload(rec, ev)
+	}
+	return EventView{Event: ev, Delivery: d}
 }
 
 // Listing is the answer of GET /events.
@@ -133,7 +146,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	out := Listing{Events: []EventView{}, NextCursor: page.Cursor}
 	for _, rec := range page.Records {
 		for _, e := range Owed(rec) {
-			out.Events = append(out.Events, View(rec, e))
+			out.Events = append(out.Events, a.view(rec, e))
 		}
 	}
 	apiauth.WriteJSON(w, http.StatusOK, out)
@@ -163,7 +176,7 @@ func (a *API) find(w http.ResponseWriter, r *http.Request, id string) (store.Rec
 
 func (a *API) show(w http.ResponseWriter, r *http.Request, id string) {
 	if rec, e, ok := a.find(w, r, id); ok {
-		apiauth.WriteJSON(w, http.StatusOK, View(rec, e))
+		apiauth.WriteJSON(w, http.StatusOK, a.view(rec, e))
 	}
 }
 
@@ -171,10 +184,7 @@ func (a *API) resend(w http.ResponseWriter, r *http.Request, id string) {
 	if _, _, ok := a.find(w, r, id); !ok {
 		return
 	}
-	m := a.Marker
-	if m == nil && a.Deliverer != nil {
-		m = a.Deliverer.Marker
-	}
+	m := a.marker()
 	if m == nil {
 		apiauth.Error(w, http.StatusServiceUnavailable, "NOT_CONFIGURED", "this deployment cannot record a resend", "")
 		return
@@ -200,5 +210,5 @@ func (a *API) resend(w http.ResponseWriter, r *http.Request, id string) {
 			}
 		}
 	}
-	apiauth.WriteJSON(w, http.StatusAccepted, View(rec, e))
+	apiauth.WriteJSON(w, http.StatusAccepted, a.view(rec, e))
 }

@@ -117,8 +117,8 @@ const GiveUpAfter = 72 * time.Hour
 // Deliverer sends owed events and records the outcome on their records.
 type Deliverer struct {
 	Store store.Store // lists the outbox
-	// Marker records each outcome on the event's record: the ledger (payment.Ledger),
-	// the only writer of the records events live on.
+	// Marker records each outcome on the event's record and makes each event's
+	// payload: the ledger (payment.Ledger), the owner of the records events live on.
 	Marker Marker
 	Sink   Sink // nil: events accumulate until a sink is configured
 	Now    func() time.Time
@@ -212,7 +212,7 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 			}
 			continue // not due, or young enough to be its recorder's to send
 		}
-		body, err := json.Marshal(Payload(rec, e.Event))
+		body, err := json.Marshal(d.Marker.EventPayload(rec, e.Event))
 		if err != nil {
 			return res, rec, fmt.Errorf("events: encode %s: %w", e.ID, err)
 		}
@@ -277,28 +277,6 @@ func (d *Deliverer) mark(ctx context.Context, rec store.Record, e Entry) (store.
 		rec = *cf.Current
 	}
 	return rec, fmt.Errorf("events: mark %s: too much contention on %s", e.ID, rec.Key)
-}
-
-// Payload is the event as a merchant receives it. Transitions written without reading
-// the record first (a notification's one write) cannot know the merchant's order_id; it
-// is filled in here from the record the event lives on.
-func Payload(rec store.Record, ev Event) Event {
-	oid := rec.Attrs["order_id"]
-	if oid == "" || len(ev.Data) == 0 || ev.Data[0] != '{' {
-		return ev
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(ev.Data, &m) != nil {
-		return ev
-	}
-	if v, ok := m["order_id"]; ok && string(v) != `""` {
-		return ev
-	}
-	m["order_id"], _ = json.Marshal(oid)
-	if b, err := json.Marshal(m); err == nil {
-		ev.Data = b
-	}
-	return ev
 }
 
 // Resend makes an event owed again, due now (POST /events/{id}/resend), recording it

@@ -184,28 +184,21 @@ func Encode(e Entry) string {
 	return string(b)
 }
 
-// PassivePrefix names passive listings: a record waits in such an index to be found by
-// a date range (the bill day index: payments and refunds a daily bill should list), no
-// job acts on it when "due", so it never pulls a record's outbox position earlier.
-const PassivePrefix = "billday_"
-
-// ListPrefix names the other passive listings (e.g. the records in REVIEW): found by
-// listing the index, never acted on when "due".
-const ListPrefix = "list_"
-
-// Passive reports whether index is a passive listing.
-func Passive(index string) bool {
-	return strings.HasPrefix(index, PassivePrefix) || strings.HasPrefix(index, ListPrefix)
-}
-
-// Marker writes an event's delivery state (e, as encoded by Encode into attribute
+// Marker is the owner of the records events live on: the money records, written only by
+// their ledger (shared/payment), which implements it; the deliverer and the events API
+// never write a record themselves, nor know what a record holds.
+//
+// MarkEvent writes an event's delivery state (e, as encoded by Encode into attribute
 // e.Attr) onto the record holding it, conditioned on rec's version, and places the
 // record where Placement says. A lost race fails with a *store.ConditionFailedError
-// carrying the record as it is now. The records that carry events are money records,
-// written only by their ledger (shared/payment), which implements Marker; the
-// deliverer and the events API never write a record themselves.
+// carrying the record as it is now.
+//
+// EventPayload is ev as a merchant receives it from rec: the event as recorded, plus
+// what its recorder did not know and the record does. The deliverer sends it and the
+// events API shows it.
 type Marker interface {
 	MarkEvent(ctx context.Context, rec store.Record, e Entry) (store.Record, error)
+	EventPayload(rec store.Record, ev Event) Event
 }
 
 // Placement is the pending index a record with these attributes belongs in, and its
@@ -215,7 +208,11 @@ type Marker interface {
 // (a late refund, a refund's effect on its order) is never held up by a webhook that
 // keeps failing: reconcile, listing the outbox, serves both. Every writer of a record
 // that carries events computes Pending through it, so the index never loses a debt.
-func Placement(attrs map[string]string) (index string, since time.Time) {
+//
+// passive names the writer's passive listings: indexes a record waits in only to be
+// found by listing them (a bill day, the records in review), which no job acts on when
+// "due" — so they never pull the record's position in the outbox earlier.
+func Placement(attrs map[string]string, passive func(index string) bool) (index string, since time.Time) {
 	var first time.Time
 	for _, e := range Entries(store.Record{Attrs: attrs}) {
 		if !e.Owed() {
@@ -233,7 +230,7 @@ func Placement(attrs map[string]string) (index string, since time.Time) {
 	idx, at := Schedule(attrs)
 	switch {
 	case !first.IsZero():
-		if idx != "" && !Passive(idx) && at.Before(first) {
+		if idx != "" && !passive(idx) && at.Before(first) {
 			first = at
 		}
 		return IndexOutbox, first
@@ -255,11 +252,4 @@ func Schedule(attrs map[string]string) (index string, at time.Time) {
 		t = time.Unix(0, 0).UTC() // a schedule without a time is due now, never lost
 	}
 	return idx, t
-}
-
-// Change returns the store Change fields that place a record with attrs (after the
-// change) where Placement says.
-func PlacementChange(attrs map[string]string) (*string, time.Time) {
-	idx, since := Placement(attrs)
-	return &idx, since
 }

@@ -37,7 +37,7 @@ func putWithEvent(t *testing.T, st store.Store, key string, now time.Time) event
 		t.Fatal(err)
 	}
 	attrs := map[string]string{attr: val, "order_id": "ORDER-1", events.AttrSchedIndex: "orders", events.AttrSchedAt: now.Add(time.Hour).Format(time.RFC3339Nano)}
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, noPassive)
 	if _, err := st.Put(context.Background(), store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{Absent: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +160,20 @@ func TestLocateRejectsForgedIDs(t *testing.T) {
 }
 
 // storeMarker records delivery marks straight on the store: these tests' records are
-// not money records (the ledger is the Marker of those).
+// not money records (the ledger is the Marker of those). Its payloads add the record's
+// "order_id" attribute to the event's data, so the tests see that what is sent and
+// shown is the Marker's payload, not the event as recorded.
 type storeMarker struct{ st store.Store }
+
+func (storeMarker) EventPayload(rec store.Record, ev events.Event) events.Event {
+	var m map[string]any
+	if json.Unmarshal(ev.Data, &m) != nil || rec.Attrs["order_id"] == "" {
+		return ev
+	}
+	m["order_id"] = rec.Attrs["order_id"]
+	ev.Data, _ = json.Marshal(m)
+	return ev
+}
 
 func (m storeMarker) MarkEvent(ctx context.Context, rec store.Record, e events.Entry) (store.Record, error) {
 	attrs := map[string]string{}
@@ -169,7 +181,7 @@ func (m storeMarker) MarkEvent(ctx context.Context, rec store.Record, e events.E
 		attrs[k] = v
 	}
 	attrs[e.Attr] = events.Encode(e)
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, noPassive)
 	return m.st.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
 }
 
@@ -188,7 +200,7 @@ func TestDeliveryFollowsTheSequence(t *testing.T) {
 		}
 		attrs[attr] = val
 	}
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, noPassive)
 	rec, err := st.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{})
 	if err != nil {
 		t.Fatal(err)

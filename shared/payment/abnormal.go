@@ -21,7 +21,7 @@ import (
 
 // IndexAbnormalRefunds is the passive listing of refunds in ABNORMAL (not in review:
 // a refund in review waits in IndexReview and is found there).
-const IndexAbnormalRefunds = events.ListPrefix + "abnormal_refunds"
+const IndexAbnormalRefunds = listPrefix + "abnormal_refunds"
 
 // ErrNotAbnormal refuses a reissue of a refund that is not ABNORMAL (any more).
 var ErrNotAbnormal = errors.New("payment: the refund is not ABNORMAL")

@@ -25,6 +25,7 @@ package payment
 // reserved and leaves the combine as it was.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -502,10 +503,10 @@ func (l *Ledger) ClaimCombine(ctx context.Context, c *Combine, r ClaimRequest) (
 // payment, in place; ErrRaced when c changed since it was read.
 func (l *Ledger) UpgradeCombine(ctx context.Context, c *Combine, u Upgrade) (*Combine, error) {
 	return l.exactlyCombine(ctx, c, func(cur *Combine) {
-		cur.Scene, cur.AppID = u.Scene, or(u.AppID, cur.AppID)
+		cur.Scene, cur.AppID = u.Scene, cmp.Or(u.AppID, cur.AppID)
 		cashierFP := cur.Create.CashierFP
 		cur.Create = u.Create
-		cur.Create.CashierFP = or(u.Create.CashierFP, cashierFP)
+		cur.Create.CashierFP = cmp.Or(u.Create.CashierFP, cashierFP)
 		cur.Claim = Claim{Status: ClaimInProgress, ID: u.Claim.ID, PayloadHash: u.Claim.PayloadHash, LeaseUntil: l.now().Add(u.Claim.Lease)}
 	})
 }
@@ -1051,6 +1052,6 @@ func (l *Ledger) newRecord(key string, d any) (store.Record, error) {
 	if idx, at := l.schedule(d); idx != "" {
 		attrs[events.AttrSchedIndex], attrs[events.AttrSchedAt] = idx, stamp(at)
 	}
-	pidx, since := events.Placement(attrs)
+	pidx, since := events.Placement(attrs, passive)
 	return store.Record{Key: key, Attrs: attrs, Pending: pidx, PendingSince: since}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -270,9 +271,7 @@ func commit[T doc](l *Ledger, ctx context.Context, key string, cur *store.Record
 	var remove []string
 	attrs := map[string]string{}
 	if cur != nil {
-		for k, v := range cur.Attrs {
-			attrs[k] = v
-		}
+		maps.Copy(attrs, cur.Attrs)
 		// Records written before the ledger was typed: their flat attributes go.
 		for k := range cur.Attrs {
 			if k != attrDoc && k != events.AttrSchedIndex && k != events.AttrSchedAt && !strings.HasPrefix(k, events.AttrPrefix) {
@@ -321,7 +320,7 @@ func commit[T doc](l *Ledger, ctx context.Context, key string, cur *store.Record
 			set[events.AttrSchedAt], attrs[events.AttrSchedAt] = s, s
 		}
 	}
-	pidx, since := events.Placement(attrs)
+	pidx, since := events.Placement(attrs, passive)
 	var out store.Record
 	if cur == nil {
 		out, err = l.Store.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: pidx, PendingSince: since}, store.Condition{Absent: true})
@@ -504,8 +503,20 @@ func (r *Refund) schedule() (string, time.Time) {
 	return "", time.Time{}
 }
 
-// cst is China Standard Time: bill days are in UTC+8.
-var cst = time.FixedZone("CST", 8*3600)
+// Passive listings: indexes a record waits in only to be found by listing them, never
+// acted on when "due" (events.Placement keeps them from pulling a record's outbox
+// position earlier). BillDayPrefix begins every bill-day listing (BillDayIndex);
+// listPrefix the others (IndexReview, IndexAbnormalRefunds). The names are stored
+// index names: they never change.
+const (
+	BillDayPrefix = "billday_"
+	listPrefix    = "list_"
+)
+
+// passive reports whether index is one of the ledger's passive listings.
+func passive(index string) bool {
+	return strings.HasPrefix(index, BillDayPrefix) || strings.HasPrefix(index, listPrefix)
+}
 
 // BillDayIndex is the passive listing of what a merchant's bill for the day of at
 // (UTC+8) should list: every payment and successful refund is placed there, at its
@@ -513,7 +524,7 @@ var cst = time.FixedZone("CST", 8*3600)
 // billfetch takes it out when the bill lists it. What is left after the bill is paid
 // here but absent from WeChat Pay's ledger (本地长款) — found without scanning the table.
 func BillDayIndex(mchid string, at time.Time) string {
-	return events.PassivePrefix + strings.ToLower(mchid) + "_" + at.In(cst).Format("20060102")
+	return BillDayPrefix + strings.ToLower(mchid) + "_" + at.In(clock.CST).Format("20060102")
 }
 
 // successAt parses a WeChat Pay success_time, falling back to fallback.
@@ -536,12 +547,9 @@ func (l *Ledger) MarkEvent(ctx context.Context, rec store.Record, e events.Entry
 	if _, ok := rec.Attrs[e.Attr]; !ok {
 		return store.Record{}, fmt.Errorf("payment: mark %s on %s: %w", e.ID, rec.Key, ErrNotFound)
 	}
-	attrs := make(map[string]string, len(rec.Attrs))
-	for k, v := range rec.Attrs {
-		attrs[k] = v
-	}
+	attrs := maps.Clone(rec.Attrs) // not nil: it holds e.Attr
 	attrs[e.Attr] = events.Encode(e)
-	idx, since := events.Placement(attrs)
+	idx, since := events.Placement(attrs, passive)
 	return l.Store.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since},
 		store.Condition{Version: rec.Version})
 }

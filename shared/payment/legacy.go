@@ -1,14 +1,40 @@
 package payment
 
 import (
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
+
+// EventPayload is ev as a merchant receives it from rec (events.Marker). A typed
+// record's events carry the order's order_id from the start. An event on a record
+// written before the ledger was typed may not: that code recorded a notification's
+// transition without reading the record, so the order_id comes from the record's flat
+// order_id attribute when the event is sent or shown, exactly as it did then.
+func (l *Ledger) EventPayload(rec store.Record, ev events.Event) events.Event {
+	oid := rec.Attrs["order_id"]
+	if oid == "" || len(ev.Data) == 0 || ev.Data[0] != '{' {
+		return ev
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(ev.Data, &m) != nil {
+		return ev
+	}
+	if v, ok := m["order_id"]; ok && string(v) != `""` {
+		return ev
+	}
+	m["order_id"], _ = json.Marshal(oid)
+	if b, err := json.Marshal(m); err == nil {
+		ev.Data = b
+	}
+	return ev
+}
 
 // decodeLegacy reads a record written before the ledger was typed (flat attributes:
 // state, amount, transaction_id, cx_… conflicts, createorder's co_… attributes), so a
@@ -50,7 +76,7 @@ func decodeLegacy(rec store.Record, d any) {
 	}
 	switch x := d.(type) {
 	case *Order:
-		*x = Order{Owner: owner, OutTradeNo: or(a["out_trade_no"], no), OrderID: a["order_id"], AppID: a["appid"], Amount: fen("amount"),
+		*x = Order{Owner: owner, OutTradeNo: cmp.Or(a["out_trade_no"], no), OrderID: a["order_id"], AppID: a["appid"], Amount: fen("amount"),
 			Scene: a["scene"], State: state, Unknown: a["unknown_order"] != "", CreatedAt: at("created_at"), ExpiresAt: at("time_expire"),
 			Conflicts: conflicts, Review: review, Source: a["source"], UpdatedAt: at("updated_at"), CheckedAt: at("checked_at"),
 			Create: CreateInfo{Description: a["co_description"], Attach: a["co_attach"], SignAppID: a["co_sign_appid"], SubAppID: a["co_sub_appid"], CashierFP: a["co_cashier_fp"]},
@@ -87,7 +113,7 @@ func decodeLegacy(rec store.Record, d any) {
 			x.NextCheck = at("sched_at")
 		}
 	case *Refund:
-		*x = Refund{Owner: owner, OutRefundNo: or(a["out_refund_no"], no), OutTradeNo: a["out_trade_no"], OrderID: a["order_id"],
+		*x = Refund{Owner: owner, OutRefundNo: cmp.Or(a["out_refund_no"], no), OutTradeNo: a["out_trade_no"], OrderID: a["order_id"],
 			TransactionID: a["transaction_id"], RefundID: a["refund_id"], Amount: fen("amount"), Total: fen("total"), State: state,
 			Reason: a["reason"], SuccessTime: a["success_time"], Source: a["source"], SyncOwed: a["order_sync"] != "",
 			Conflicts: conflicts, Review: review, CreatedAt: at("created_at"), UpdatedAt: at("updated_at"), CheckedAt: at("checked_at"),
@@ -126,11 +152,4 @@ func splitKey(key string) (owner, no string) {
 		return parts[1], parts[2]
 	}
 	return "", key
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

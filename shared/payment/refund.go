@@ -1,10 +1,12 @@
 package payment
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/paysls/wxpay/internal/judgment"
@@ -138,13 +140,13 @@ func decideRefundResult(r *Refund, exists bool, n *wechatpay.RefundNotice, data 
 	if r.Amount != n.Amount.Refund {
 		return conflict(CauseRefundAmountDiffers, fmt.Sprintf("refund %s reported %d fen, %d fen was requested", r.OutRefundNo, n.Amount.Refund, r.Amount))
 	}
-	if !contains(refundFrom(n.RefundStatus), r.State) {
+	if !slices.Contains(refundFrom(n.RefundStatus), r.State) {
 		return conflict(CauseRefundContradicts, fmt.Sprintf("refund result %s arrived for a refund already %s", n.RefundStatus, r.State))
 	}
 	r.State, r.Source, r.Data, r.SyncOwed, r.NextCheck = n.RefundStatus, source, data, true, time.Time{}
-	r.RefundID = or(n.RefundID, r.RefundID)
-	r.SuccessTime, r.UserAccount = or(n.SuccessTime, r.SuccessTime), or(n.UserReceivedAccount, r.UserAccount)
-	r.TransactionID = or(r.TransactionID, n.TransactionID)
+	r.RefundID = cmp.Or(n.RefundID, r.RefundID)
+	r.SuccessTime, r.UserAccount = cmp.Or(n.SuccessTime, r.SuccessTime), cmp.Or(n.UserReceivedAccount, r.UserAccount)
+	r.TransactionID = cmp.Or(r.TransactionID, n.TransactionID)
 	if n.Amount.Total > 0 {
 		r.Total = n.Amount.Total
 	}
@@ -204,8 +206,8 @@ func decideLine(o *Order, exists bool, r *Refund, now time.Time) step {
 	if line.State != r.State && (line.State == wechatpay.RefundStatusProcessing || line.State == wechatpay.RefundStatusAbnormal) {
 		line.State, changed = r.State, true
 	}
-	line.RefundID, line.SuccessTime, line.UserAccount = or(r.RefundID, line.RefundID), or(r.SuccessTime, line.SuccessTime), or(r.UserAccount, line.UserAccount)
-	line.TransactionID = or(line.TransactionID, r.TransactionID)
+	line.RefundID, line.SuccessTime, line.UserAccount = cmp.Or(r.RefundID, line.RefundID), cmp.Or(r.SuccessTime, line.SuccessTime), cmp.Or(r.UserAccount, line.UserAccount)
+	line.TransactionID = cmp.Or(line.TransactionID, r.TransactionID)
 	st := o.judgeLines(step{outcome: Applied}, now, r.Source)
 	if !changed && len(st.events) == 0 && st.cause == nil {
 		return step{outcome: Duplicate}
@@ -248,7 +250,7 @@ func (o *Order) judgeLines(st step, now time.Time, source string) step {
 				l.Excess, l.Judged = true, l.State
 				c := Cause{Kind: CauseRefundExceedsPaid, OutRefundNo: l.OutRefundNo, Amount: l.Amount, TransactionID: l.TransactionID, Source: source, At: now,
 					Detail: fmt.Sprintf("refund %s of %d fen settled; with %d fen refunded before it would exceed the %d fen transaction %s paid on this order",
-						l.OutRefundNo, l.Amount, o.RefundedOf(tx), o.paidOf(tx), or(tx, "(none yet)"))}
+						l.OutRefundNo, l.Amount, o.RefundedOf(tx), o.paidOf(tx), cmp.Or(tx, "(none yet)"))}
 				st = o.addCause(st, c, func(e *OrderEvent) {
 					e.Refund = &wechatpay.RefundNotice{OutRefundNo: l.OutRefundNo, RefundID: l.RefundID, OutTradeNo: o.OutTradeNo, TransactionID: l.TransactionID,
 						RefundStatus: l.State, SuccessTime: l.SuccessTime, Amount: wechatpay.RefundAmount{Refund: l.Amount}}
@@ -452,13 +454,4 @@ func (l *Ledger) RefundsOf(ctx context.Context, o *Order) ([]*Refund, error) {
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

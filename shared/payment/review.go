@@ -102,7 +102,7 @@ func (r *ReviewLog) add(c Cause) (opened bool) {
 // foreign payments): a record in review waits there when it owes nothing else, or
 // carries it as its schedule while it sits in the outbox or the late-refund schedule,
 // so Reviews finds every one without scanning the table.
-const IndexReview = events.ListPrefix + "review"
+const IndexReview = listPrefix + "review"
 
 // loud makes a REVIEW heard, once, from the ledger, whatever path caused it: one ERROR
 // line that is also the PaymentReview metric (EMF), beside the order.review event the

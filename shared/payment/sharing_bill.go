@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -26,7 +26,7 @@ import (
 // FundBillDayIndex is the passive listing of the orders whose sharing moved money on
 // day (UTC+8) under platform mchid and whose fund bill has not listed it yet.
 func FundBillDayIndex(mchid string, day time.Time) string {
-	return events.PassivePrefix + "fund_" + strings.ToLower(mchid) + "_" + day.In(cst).Format("20060102")
+	return BillDayPrefix + "fund_" + strings.ToLower(mchid) + "_" + day.In(clock.CST).Format("20060102")
 }
 
 // Fund movement kinds, as the bill's 业务类型 names them.
@@ -280,7 +280,7 @@ func (l *Ledger) CheckFundDay(ctx context.Context, rec store.Record, date string
 	if err != nil || o.Sharing == nil {
 		return FundDayCheck{}, err
 	}
-	day, err := time.ParseInLocation(time.DateOnly, date, cst)
+	day, err := time.ParseInLocation(time.DateOnly, date, clock.CST)
 	if err != nil {
 		return FundDayCheck{}, invalid("date %q", date)
 	}

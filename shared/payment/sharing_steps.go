@@ -7,6 +7,7 @@ package payment
 // of something known writes nothing.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -231,7 +232,7 @@ func decideSplit(o *Order, s *Sharing, outOrderNo string, res ShareResult, now t
 		if got.Result != "" && got.Result != r.Result && r.Result != wechatpay.ShareResultSuccess && r.Result != wechatpay.ShareResultClosed {
 			r.Result, changed = got.Result, true
 		}
-		r.FailReason, r.DetailID = or(got.FailReason, r.FailReason), or(got.DetailID, r.DetailID)
+		r.FailReason, r.DetailID = cmp.Or(got.FailReason, r.FailReason), cmp.Or(got.DetailID, r.DetailID)
 		if got.FinishTime != "" && r.FinishTime != got.FinishTime {
 			r.FinishTime, changed = got.FinishTime, true
 		}
@@ -241,7 +242,7 @@ func decideSplit(o *Order, s *Sharing, outOrderNo string, res ShareResult, now t
 		state = wechatpay.ShareFinished
 		for i := range sp.Receivers {
 			if sp.Receivers[i].Result != wechatpay.ShareResultSuccess {
-				sp.Receivers[i].Result, sp.Receivers[i].FailReason = wechatpay.ShareResultClosed, or(sp.Receivers[i].FailReason, wechatpay.ShareCloseReasonNoAuth)
+				sp.Receivers[i].Result, sp.Receivers[i].FailReason = wechatpay.ShareResultClosed, cmp.Or(sp.Receivers[i].FailReason, wechatpay.ShareCloseReasonNoAuth)
 			}
 		}
 	}
@@ -539,12 +540,12 @@ func decideReturn(o *Order, s *Sharing, no string, res ReturnResult, now time.Ti
 	if res.Amount != 0 && res.Amount != rl.Amount {
 		return step{outcome: Duplicate, reason: fmt.Sprintf("return %s answered %d fen, %d asked", no, res.Amount, rl.Amount)}
 	}
-	rl.ReturnID = or(res.ReturnID, rl.ReturnID)
+	rl.ReturnID = cmp.Or(res.ReturnID, rl.ReturnID)
 	ev := o.shareEvent("", rl.Amount)
 	ev.OutOrderNo, ev.OutReturnNo, ev.ReturnMchID, ev.OutRefundNo = rl.OutOrderNo, no, rl.ReturnMchID, rl.Refund
 	switch res.Result {
 	case wechatpay.ReturnSuccess:
-		rl.State, rl.FinishTime, rl.Judged = wechatpay.ReturnSuccess, or(res.FinishTime, rl.FinishTime), wechatpay.ReturnSuccess
+		rl.State, rl.FinishTime, rl.Judged = wechatpay.ReturnSuccess, cmp.Or(res.FinishTime, rl.FinishTime), wechatpay.ReturnSuccess
 		s.RetryAt, s.Tries = time.Time{}, 0
 		if o.SharedOut() <= o.ShareRoom() {
 			s.HoldProblem = ""
@@ -618,7 +619,7 @@ func (l *Ledger) ReleaseHeldRefund(ctx context.Context, o *Order, outRefundNo st
 // for a number this bundle did not make, or already known, writes nothing.
 func (l *Ledger) ApplyShareNotice(ctx context.Context, n *wechatpay.ProfitSharingNotice, source string) (Result, error) {
 	tradeNo, kind, ok := ParseShareNo(n.OutOrderNo)
-	owner := or(n.SubMchID, n.MchID)
+	owner := cmp.Or(n.SubMchID, n.MchID)
 	if !ok || owner == "" {
 		return Result{Outcome: Duplicate, Reason: "out_order_no " + n.OutOrderNo + " is not a number this bundle made"}, nil
 	}
@@ -688,7 +689,7 @@ func (l *Ledger) RequestSubsidy(ctx context.Context, o *Order, amount int64, des
 		}
 		// A new try after a failure takes a new number: WeChat Pay answers a number it
 		// knows as it answered it the first time (同一补差单号多次请求等同一次).
-		s.Subsidy = &SubsidyLine{OutSubsidyNo: subsidyNo(o, s), Amount: amount, Description: or(description, "平台补差"),
+		s.Subsidy = &SubsidyLine{OutSubsidyNo: subsidyNo(o, s), Amount: amount, Description: cmp.Or(description, "平台补差"),
 			RefundID: refundID, State: SharePending, At: now, Try: s.Subsidy.try() + 1}
 		s.RetryAt, s.Tries = time.Time{}, 0
 		c := *s.Subsidy
@@ -775,7 +776,7 @@ func (l *Ledger) RequestSubsidyCancel(ctx context.Context, o *Order, description
 		case s.SubsidyAmount <= 0:
 			return step{}, fmt.Errorf("%w: the order was placed without a subsidy amount", ErrSubsidy)
 		}
-		s.Subsidy = &SubsidyLine{OutSubsidyNo: subsidyNo(o, s), Amount: s.SubsidyAmount, Description: or(description, "取消补差"),
+		s.Subsidy = &SubsidyLine{OutSubsidyNo: subsidyNo(o, s), Amount: s.SubsidyAmount, Description: cmp.Or(description, "取消补差"),
 			State: SharePending, Cancel: true, At: now, Try: s.Subsidy.try() + 1}
 		s.RetryAt, s.Tries = time.Time{}, 0
 		return step{outcome: Applied}, nil

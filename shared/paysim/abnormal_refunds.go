@@ -13,6 +13,7 @@ package paysim
 // are kept: the simulator's state is snapshotted as JSON.
 
 import (
+	"cmp"
 	"crypto/rsa"
 	"encoding/json"
 	"net/http"
@@ -166,7 +167,7 @@ func (s *Simulator) abnormalDestination(rf *refund, v *wechatpay.Refund) {
 		v.UserReceivedAccount = "商户结算银行账户"
 		return
 	}
-	v.UserReceivedAccount = firstNonEmpty(bankNames[a.BankType], a.BankType) + "借记卡" + a.AccountTail
+	v.UserReceivedAccount = cmp.Or(bankNames[a.BankType], a.BankType) + "借记卡" + a.AccountTail
 }
 
 func headerParamError(field, value, issue string) *reply {

@@ -7,11 +7,13 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -55,7 +57,7 @@ func yuan(fen int64) string {
 // fee is the simulated 0.6% fee in fen, rounded half up.
 func fee(fen int64) int64 { return (fen*6 + 500) / 1000 }
 
-func billTime(t time.Time) string { return t.In(cst).Format("2006-01-02 15:04:05") }
+func billTime(t time.Time) string { return t.In(clock.CST).Format("2006-01-02 15:04:05") }
 
 // billDay parses and checks bill_date: a past day whose bill has been generated,
 // within the last three months.
@@ -64,12 +66,12 @@ func (s *Simulator) billDay(r *apiRequest) (time.Time, *reply) {
 	if raw == "" {
 		return time.Time{}, queryParamError("bill_date", "", "is required, as yyyy-MM-dd")
 	}
-	day, err := time.ParseInLocation("2006-01-02", raw, cst)
+	day, err := time.ParseInLocation("2006-01-02", raw, clock.CST)
 	if err != nil {
 		return time.Time{}, queryParamError("bill_date", raw, "must be yyyy-MM-dd, e.g. 2024-06-11")
 	}
-	now := s.now().In(cst)
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, cst)
+	now := s.now().In(clock.CST)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, clock.CST)
 	if !day.Before(today) || (day.Equal(today.AddDate(0, 0, -1)) && now.Hour() < billReadyHour) {
 		return time.Time{}, errReply(http.StatusBadRequest, "STATEMENT_CREATING", "账单生成中: the bill of "+raw+" is generated from 09:00 (+08:00) the next day; ask after 10:00 and retry every half hour until it is ready or NO_STATEMENT_EXIST")
 	}
@@ -138,7 +140,7 @@ func (s *Simulator) tradeRows(day time.Time, billType string) []billRow {
 	for _, o := range s.sortedOrders() {
 		base := s.orderColumns(o)
 		if billType != "REFUND" && in(o.SuccessTime) {
-			c := clone(base)
+			c := maps.Clone(base)
 			total := o.Request.Amount.Total
 			f := fee(total)
 			c["交易时间"] = billTime(o.SuccessTime)
@@ -156,7 +158,7 @@ func (s *Simulator) tradeRows(day time.Time, billType string) []billRow {
 			if rf == nil || !in(rf.CreatedAt) {
 				continue
 			}
-			c := clone(base)
+			c := maps.Clone(base)
 			amt := rf.Request.Amount.Refund
 			f := -fee(amt)
 			c["交易时间"] = billTime(rf.CreatedAt)
@@ -193,14 +195,6 @@ func (s *Simulator) orderColumns(o *order) map[string]string {
 		c["设备号"] = req.SceneInfo.DeviceID
 	}
 	return c
-}
-
-func clone(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+8)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // renderBill writes a bill as WeChat Pay does: a header line, data lines whose every

@@ -14,13 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 func TestTradeBill(t *testing.T) {
 	e := newEnv(t, Config{})
 	rc := newReceiver(t, nil)
-	day := time.Date(2024, 6, 11, 10, 0, 0, 0, cst)
+	day := time.Date(2024, 6, 11, 10, 0, 0, 0, clock.CST)
 	e.clock.mu.Lock()
 	e.clock.t = day
 	e.clock.mu.Unlock()

@@ -68,7 +68,7 @@ func TestClockMovesTheCalendar(t *testing.T) {
 	rc := newReceiver(t, nil)
 	e.placeNative("CLOCK0000003", 100, rc.url())
 	e.simCall("POST", "/sim/orders/CLOCK0000003/pay", nil, nil)
-	day := e.sim.now().In(cst).Format("2006-01-02")
+	day := e.sim.now().In(clock.CST).Format("2006-01-02")
 	if r := e.call("GET", "/v3/bill/tradebill?bill_date="+day, nil); r.errorBody(t).Code != "STATEMENT_CREATING" {
 		t.Fatalf("same-day bill: %s", r.body)
 	}

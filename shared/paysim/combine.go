@@ -15,6 +15,7 @@ package paysim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -416,7 +417,7 @@ func (s *Simulator) PayCombine(combineOutTradeNo string, p CombinePayRequest) (t
 		fail[subs[len(subs)-1].Request.OutTradeNo] = true
 	}
 	if p.Result != wechatpay.TradeStateUserPaying {
-		c.OpenID = firstNonEmpty(p.OpenID, payerOpenID(c.Request.CombinePayerInfo))
+		c.OpenID = cmp.Or(p.OpenID, payerOpenID(c.Request.CombinePayerInfo))
 		if c.OpenID == "" {
 			c.OpenID = "o" + s.ids.Alnum(27)
 		}
@@ -436,7 +437,7 @@ func (s *Simulator) PayCombine(combineOutTradeNo string, p CombinePayRequest) (t
 		s.st.byTransaction[o.TransactionID] = o
 		s.flagSubsidy(o) // subsidies.go: the sub-order's settle_info.subsidy_amount (补差标识)
 		o.OpenID = c.OpenID
-		o.BankType = firstNonEmpty(p.BankType, "OTHERS")
+		o.BankType = cmp.Or(p.BankType, "OTHERS")
 		if result == wechatpay.TradeStateSuccess {
 			o.SuccessTime = now
 			paid++

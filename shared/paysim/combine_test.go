@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -425,7 +426,7 @@ func TestCombineBillRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.simCall("POST", "/sim/combines/BILL01/pay", nil, nil)
-	day := e.sim.now().In(cst).Format("2006-01-02")
+	day := e.sim.now().In(clock.CST).Format("2006-01-02")
 	e.advance("34h")
 	b, err := c.TradeBill(ctx, wechatpay.TradeBillRequest{BillDate: day})
 	if err != nil {

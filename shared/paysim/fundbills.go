@@ -2,6 +2,7 @@ package paysim
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/sha1"
 	"encoding/hex"
@@ -158,7 +159,7 @@ func (s *Simulator) subFundRows(day time.Time, sub string) []billRow {
 			}
 		}
 		if sb := sh.Subsidies[tx]; sb != nil && sb.Result == wechatpay.SubsidySuccess && in(sb.SuccessTime) {
-			add(sm, sb.SuccessTime, sb.SubsidyID, "补差", "补差", sb.Amount, sb.Description, firstNonEmpty(sb.OutSubsidyNo, tx))
+			add(sm, sb.SuccessTime, sb.SubsidyID, "补差", "补差", sb.Amount, sb.Description, cmp.Or(sb.OutSubsidyNo, tx))
 		}
 		for _, sr := range s.subsidyReturnsOf(tx) {
 			if sr.Result == wechatpay.SubsidySuccess && in(sr.SuccessTime) {

@@ -12,6 +12,7 @@ package paysim
 //     it queries the order.
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -243,7 +244,7 @@ func (s *Simulator) h5Action(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	o := s.st.orders[t.link.outTradeNo]
-	appID := firstNonEmpty(o.Request.AppID, o.Request.SubAppID, o.Request.SpAppID)
+	appID := cmp.Or(o.Request.AppID, o.Request.SubAppID, o.Request.SpAppID)
 	s.mu.Unlock()
 	if _, _, status, err := s.Pay(t.link.outTradeNo, PayRequest{OpenID: OpenID(appID, DefaultSimUser)}); err != nil {
 		simPage(w, status, "支付失败", "Payment failed", err.Error(), t.redirect)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/paysls/wxpay/shared/clock"
 )
 
 // IDs makes the identifiers WeChat Pay hands out, in its shapes: transaction_id,
@@ -75,17 +77,17 @@ func (g *IDs) UUID() string {
 // TransactionID looks like a WeChat Pay transaction_id: 28 digits, "4200…" and the
 // Beijing date.
 func (g *IDs) TransactionID(t time.Time) string {
-	return "4200" + g.Digits(6) + t.In(cst).Format("20060102") + g.Digits(10)
+	return "4200" + g.Digits(6) + t.In(clock.CST).Format("20060102") + g.Digits(10)
 }
 
 // RefundID looks like a WeChat Pay refund_id: 29 digits starting "50".
 func (g *IDs) RefundID(t time.Time) string {
-	return "50" + g.Digits(9) + t.In(cst).Format("20060102") + g.Digits(10)
+	return "50" + g.Digits(9) + t.In(clock.CST).Format("20060102") + g.Digits(10)
 }
 
 // PrepayID looks like wx + yyyyMMddHHmmss + 20 characters, 36 in all.
 func (g *IDs) PrepayID(t time.Time) string {
-	return "wx" + t.In(cst).Format("20060102150405") + g.Alnum(20)
+	return "wx" + t.In(clock.CST).Format("20060102150405") + g.Alnum(20)
 }
 
 // OpenID looks like an openid: "o" and 27 characters.

@@ -2,10 +2,12 @@ package paysim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,15 +143,7 @@ func (s *Simulator) checkMerchant(req *wechatpay.PrepayRequest, partner bool) *r
 }
 
 func (s *Simulator) knownSubMch(id string) bool {
-	if len(s.cfg.SubMchIDs) == 0 {
-		return true
-	}
-	for _, v := range s.cfg.SubMchIDs {
-		if v == id {
-			return true
-		}
-	}
-	return false
+	return len(s.cfg.SubMchIDs) == 0 || slices.Contains(s.cfg.SubMchIDs, id)
 }
 
 // checkPrepay applies the field rules of a prepay body, in WeChat Pay's PARAM_ERROR form.
@@ -479,7 +473,7 @@ func (s *Simulator) Pay(outTradeNo string, p PayRequest) (tx wechatpay.Transacti
 		s.st.byTransaction[o.TransactionID] = o
 		o.OpenID = p.OpenID
 		if py := o.Request.Payer; o.OpenID == "" && py != nil {
-			o.OpenID = firstNonEmpty(py.OpenID, py.SpOpenID, py.SubOpenID)
+			o.OpenID = cmp.Or(py.OpenID, py.SpOpenID, py.SubOpenID)
 		}
 		if o.OpenID == "" {
 			o.OpenID = s.ids.OpenID()
@@ -560,13 +554,4 @@ func (s *Simulator) simOrders(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Unlock()
 	sortViews(out)
 	simJSON(w, http.StatusOK, out)
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

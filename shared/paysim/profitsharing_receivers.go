@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -33,7 +34,7 @@ func (s *Simulator) addReceiver(mode string) func(*apiRequest) *reply {
 		if mode == modePartner {
 			relations = partnerRelations
 		}
-		if !sharingOneOf(relations, req.RelationType) {
+		if !slices.Contains(relations, req.RelationType) {
 			return paramError("relation_type", nonEmpty(req.RelationType), "must be one of "+strings.Join(relations, ", "))
 		}
 		if req.RelationType == "CUSTOM" && req.CustomRelation == "" {
@@ -125,7 +126,7 @@ func (s *Simulator) checkReceiverBody(mode string, req *wechatpay.Receiver) *rep
 	if mode == modePartner {
 		types = append(types, wechatpay.ReceiverPersonalSubOpenID)
 	}
-	if !sharingOneOf(types, req.Type) {
+	if !slices.Contains(types, req.Type) {
 		return paramError("type", nonEmpty(req.Type), "must be one of "+strings.Join(types, ", "))
 	}
 	if req.Account == "" {
@@ -155,13 +156,4 @@ func (s *Simulator) deleteReceiver(mode string) func(*apiRequest) *reply {
 		ans := wechatpay.ReceiverAnswer{Type: req.Type, Account: req.Account, SubMchID: req.SubMchID}
 		return jsonReply(http.StatusOK, ans)
 	}
-}
-
-func sharingOneOf(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -3,11 +3,13 @@ package paysim
 // Returns (分账回退) of both API families.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -70,7 +72,7 @@ func (s *Simulator) createReturn(mode string, req wechatpay.ReturnRequest, fp st
 		}
 	}
 	if sp == nil {
-		return nil, notes, errReply(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "分账单不存在: no split "+firstNonEmpty(req.OrderID, req.OutOrderNo)+" of sub_mchid "+req.SubMchID)
+		return nil, notes, errReply(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "分账单不存在: no split "+cmp.Or(req.OrderID, req.OutOrderNo)+" of sub_mchid "+req.SubMchID)
 	}
 	if sp.Status != wechatpay.ShareFinished {
 		return nil, notes, errReply(http.StatusBadRequest, "INVALID_REQUEST", "分账单处理中,不能回退: only a FINISHED split is returned")
@@ -102,7 +104,7 @@ func (s *Simulator) createReturn(mode string, req wechatpay.ReturnRequest, fp st
 		return nil, notes, errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("剩余可回退的金额不足: %s received %d fen from this split and already returned %d", req.ReturnMchID, rc.Amount, taken))
 	}
 	ret := &shareReturn{Mode: mode, SplitKey: key, SubMchID: req.SubMchID, OrderID: sp.OrderID, OutOrderNo: sp.OutOrderNo, OutReturnNo: req.OutReturnNo,
-		ReturnMchID: req.ReturnMchID, Amount: req.Amount, Description: req.Description, ReturnID: "9" + now.In(cst).Format("20060102") + s.ids.Digits(19),
+		ReturnMchID: req.ReturnMchID, Amount: req.Amount, Description: req.Description, ReturnID: "9" + now.In(clock.CST).Format("20060102") + s.ids.Digits(19),
 		Result: wechatpay.ReturnProcessing, CreatedAt: now, Fingerprint: fp}
 	sh.Returns[rk] = ret
 	if !sh.Config.ReturnPending {
@@ -126,7 +128,7 @@ func (s *Simulator) settleReturn(ret *shareReturn, now time.Time, force, reason 
 	ret.FinishTime = now
 	switch {
 	case force == "FAIL":
-		ret.Result, ret.FailReason = returnFailed(ret.Mode), firstNonEmpty(reason, wechatpay.ReturnFailAccountAbnormal)
+		ret.Result, ret.FailReason = returnFailed(ret.Mode), cmp.Or(reason, wechatpay.ReturnFailAccountAbnormal)
 	case sh.Invalid[ret.ReturnMchID] != "":
 		ret.Result, ret.FailReason = returnFailed(ret.Mode), wechatpay.ReturnFailAccountAbnormal
 	case s.receiverBalance(ret.ReturnMchID) < ret.Amount:

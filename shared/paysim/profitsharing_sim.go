@@ -1,8 +1,10 @@
 package paysim
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -65,11 +67,11 @@ func (s *Simulator) simSettleSplit(w http.ResponseWriter, r *http.Request) {
 		simError(w, http.StatusBadRequest, "result %q: want SUCCESS or CLOSED", p.Result)
 		return
 	}
-	if p.FailReason != "" && !sharingOneOf(shareFailReasons, p.FailReason) {
+	if p.FailReason != "" && !slices.Contains(shareFailReasons, p.FailReason) {
 		simError(w, http.StatusBadRequest, "fail_reason %q: want one of %v", p.FailReason, shareFailReasons)
 		return
 	}
-	mode := firstNonEmpty(p.Mode, modeEcommerce)
+	mode := cmp.Or(p.Mode, modeEcommerce)
 	if mode != modeEcommerce && mode != modePartner {
 		simError(w, http.StatusBadRequest, "mode %q: want ecommerce or partner", p.Mode)
 		return
@@ -123,7 +125,7 @@ func (s *Simulator) simSettleReturn(w http.ResponseWriter, r *http.Request) {
 		simError(w, http.StatusBadRequest, "result %q: want SUCCESS or FAIL", p.Result)
 		return
 	}
-	mode := firstNonEmpty(p.Mode, modeEcommerce)
+	mode := cmp.Or(p.Mode, modeEcommerce)
 	no := r.PathValue("out_return_no")
 	s.mu.Lock()
 	now := s.now()
@@ -175,8 +177,8 @@ func (s *Simulator) simInvalidReceiver(w http.ResponseWriter, r *http.Request) {
 		simError(w, simBodyStatus(err), "%v", err)
 		return
 	}
-	reason := firstNonEmpty(p.Reason, wechatpay.ShareFailAccountAbnormal)
-	if !sharingOneOf(shareFailReasons, reason) {
+	reason := cmp.Or(p.Reason, wechatpay.ShareFailAccountAbnormal)
+	if !slices.Contains(shareFailReasons, reason) {
 		simError(w, http.StatusBadRequest, "reason %q: want one of %v", reason, shareFailReasons)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -27,7 +28,7 @@ type sharingEnv struct {
 
 func newSharingEnv(t *testing.T) *sharingEnv {
 	t.Helper()
-	clock := newClock(time.Date(2026, 3, 10, 9, 30, 0, 0, cst))
+	clock := newClock(time.Date(2026, 3, 10, 9, 30, 0, 0, clock.CST))
 	e := newEnv(t, Config{SubMchIDs: []string{testSubMch, "1900000110"}, Now: clock.Now})
 	e.clock = clock
 	c := &wechatpay.Client{BaseURL: e.srv.URL, Signer: e.id.MerchantSigner(), Verifier: &wechatpay.Verifier{Keys: e.sim.Resolver()},

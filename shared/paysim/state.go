@@ -7,9 +7,6 @@ import (
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// cst is China Standard Time: WeChat Pay's timestamps and bill days are in +08:00.
-var cst = time.FixedZone("CST", 8*3600)
-
 // rfc3339CST formats t as WeChat Pay does: 2006-01-02T15:04:05+08:00.
 func rfc3339CST(t time.Time) string { return wechatpay.FormatTime(t) }
 

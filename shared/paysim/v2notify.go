@@ -2,6 +2,7 @@ package paysim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -149,7 +150,7 @@ func (s *Simulator) v2Payment(req V2NotifyRequest, key string) ([]byte, string, 
 		o.TransactionID = s.ids.TransactionID(now)
 		s.st.byTransaction[o.TransactionID] = o
 		if py := o.Request.Payer; py != nil {
-			o.OpenID = firstNonEmpty(py.OpenID, py.SpOpenID, py.SubOpenID)
+			o.OpenID = cmp.Or(py.OpenID, py.SpOpenID, py.SubOpenID)
 		}
 		if o.OpenID == "" {
 			o.OpenID = s.ids.OpenID()
@@ -256,7 +257,7 @@ func (s *Simulator) v2Refund(req V2NotifyRequest, key string) ([]byte, string, m
 	} else {
 		notice.MchID = o.Request.MchID
 	}
-	url := firstNonEmpty(rf.Request.NotifyURL, o.Request.NotifyURL)
+	url := cmp.Or(rf.Request.NotifyURL, o.Request.NotifyURL)
 	outer, inner, err := wxv2.RefundParams(&notice, wxv2.RefundOptions{AppID: appid, RequestSource: source, RefundAccount: "REFUND_SOURCE_UNSETTLED_FUNDS"})
 	if err != nil {
 		return nil, "", nil, http.StatusInternalServerError, err

@@ -6,6 +6,7 @@
 package platform
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -71,8 +72,8 @@ func (a API) Refund(ctx context.Context, owner, subAppID string, req wechatpay.R
 		return nil, err
 	}
 	out := refundOf(rf)
-	out.OutTradeNo = or(out.OutTradeNo, req.OutTradeNo)
-	out.TransactionID = or(out.TransactionID, req.TransactionID)
+	out.OutTradeNo = cmp.Or(out.OutTradeNo, req.OutTradeNo)
+	out.TransactionID = cmp.Or(out.TransactionID, req.TransactionID)
 	if out.Amount.Total == 0 {
 		out.Amount.Total = req.Amount.Total
 	}
@@ -103,7 +104,7 @@ func refundOf(rf *wechatpay.EcommerceRefund) *wechatpay.Refund {
 		Channel: rf.Channel, UserReceivedAccount: rf.UserReceivedAccount, SuccessTime: rf.SuccessTime, CreateTime: rf.CreateTime,
 		Status: status, FundsAccount: rf.FundsAccount,
 		Amount: wechatpay.RefundAmount{Refund: rf.Amount.Refund, Total: rf.Amount.Total, PayerTotal: rf.Amount.PayerTotal,
-			PayerRefund: rf.Amount.PayerRefund, Currency: or(rf.Amount.Currency, "CNY")}}
+			PayerRefund: rf.Amount.PayerRefund, Currency: cmp.Or(rf.Amount.Currency, "CNY")}}
 }
 
 // ErrNotAdvanced: WeChat Pay refuses the return of a refund it did not advance ("必须是垫付
@@ -130,11 +131,4 @@ func (a API) ReturnAdvance(ctx context.Context, owner, refundID string) (*wechat
 		return nil, errors.Join(ErrNotAdvanced, err)
 	}
 	return ret, err
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

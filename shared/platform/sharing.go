@@ -8,6 +8,7 @@ package platform
 // code path for both (shared/wechatpay/profitsharing*.go cite the docs).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -113,7 +114,7 @@ func (a API) Finish(ctx context.Context, owner, txid, outOrderNo string) (paymen
 func ecomResult(res *wechatpay.EcommerceShareOrder) payment.ShareResult {
 	out := payment.ShareResult{OrderID: res.OrderID, State: res.Status, FinishAmount: res.FinishAmount}
 	for _, r := range res.Receivers {
-		out.Receivers = append(out.Receivers, payment.SplitReceiver{Type: r.Type, Account: or(r.ReceiverAccount, r.ReceiverMchID), Amount: r.Amount,
+		out.Receivers = append(out.Receivers, payment.SplitReceiver{Type: r.Type, Account: cmp.Or(r.ReceiverAccount, r.ReceiverMchID), Amount: r.Amount,
 			Description: r.Description, Result: r.Result, FailReason: r.FailReason, DetailID: r.DetailID, FinishTime: r.FinishTime})
 	}
 	return out
@@ -180,7 +181,7 @@ func (a API) QueryReturn(ctx context.Context, owner string, rl payment.ReturnLin
 }
 
 func returnResult(res *wechatpay.ReturnOrder) payment.ReturnResult {
-	return payment.ReturnResult{ReturnID: or(res.ReturnNo, res.ReturnID), Result: res.Result, FailReason: res.FailReason, FinishTime: res.FinishTime, Amount: res.Amount}
+	return payment.ReturnResult{ReturnID: cmp.Or(res.ReturnNo, res.ReturnID), Result: res.Result, FailReason: res.FailReason, FinishTime: res.FinishTime, Amount: res.Amount}
 }
 
 // Subsidy asks for the order's subsidy (请求补差; e-commerce only), or its cancel.

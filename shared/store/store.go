@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -79,7 +81,7 @@ func (c Condition) Holds(rec *Record, now time.Time) bool {
 		return false
 	}
 	for _, t := range c.Attrs {
-		if rec == nil || !contains(t.Values, rec.Attrs[t.Name]) {
+		if rec == nil || !slices.Contains(t.Values, rec.Attrs[t.Name]) {
 			return false
 		}
 	}
@@ -89,15 +91,6 @@ func (c Condition) Holds(rec *Record, now time.Time) bool {
 // RequiresExistence reports whether c can only hold for an existing record.
 func (c Condition) RequiresExistence() bool {
 	return c.Exists || c.Version != 0 || len(c.Attrs) > 0
-}
-
-func contains(values []string, v string) bool {
-	for _, x := range values {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // AttrTest requires attribute Name to hold one of Values.
@@ -169,9 +162,7 @@ func (ch Change) Apply(rec *Record, now time.Time) {
 	for _, name := range ch.Remove {
 		delete(rec.Attrs, name)
 	}
-	for name, v := range ch.Set {
-		rec.Attrs[name] = v
-	}
+	maps.Copy(rec.Attrs, ch.Set)
 	if ch.Pending != nil {
 		rec.Pending = *ch.Pending
 		rec.PendingSince = time.Time{}
@@ -439,9 +430,7 @@ func validTime(what string, t time.Time) error {
 // Call it after ValidateRecord.
 func Normalize(rec Record, now time.Time) Record {
 	attrs := make(map[string]string, len(rec.Attrs))
-	for k, v := range rec.Attrs {
-		attrs[k] = v
-	}
+	maps.Copy(attrs, rec.Attrs)
 	rec.Attrs = attrs
 	rec.Version = 0
 	if rec.Pending == "" {

@@ -18,6 +18,7 @@ package wechatpay
 //     that key (its PUB_KEY_ID_… or certificate serial).
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -128,7 +129,7 @@ func ValidateAbnormalRefund(r *AbnormalRefundRequest) error {
 // PROCESSING; its result arrives like any refund's.
 func (c *Client) ApplyAbnormalRefund(ctx context.Context, refundID string, a AbnormalRefund, key EncryptionKey) (*Refund, error) {
 	if c.Partner() {
-		a.SubMchID = or(a.SubMchID, c.SubMchID)
+		a.SubMchID = cmp.Or(a.SubMchID, c.SubMchID)
 		if a.SubMchID == "" {
 			return nil, invalid("sub_mchid", "is required in partner mode: use client.ForSub")
 		}
@@ -148,7 +149,7 @@ func (c *Client) ApplyEcommerceAbnormalRefund(ctx context.Context, refundID stri
 	if !c.Partner() {
 		return nil, fmt.Errorf("%w: e-commerce refunds are a platform's (电商平台) API: set SpMchID/SpAppID", ErrConfig)
 	}
-	a.SubMchID = or(a.SubMchID, c.SubMchID)
+	a.SubMchID = cmp.Or(a.SubMchID, c.SubMchID)
 	if a.SubMchID == "" {
 		return nil, invalid("sub_mchid", "is required: use client.ForSub")
 	}

@@ -45,6 +45,7 @@ package wechatpay
 //     combine's prepay_id with combine_appid; APP's partnerid is combine_mchid.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
@@ -355,19 +356,19 @@ func ValidateCombine(scene Scene, req *CombinePrepayRequest, partner bool, opt N
 // OUT_TRADE_NO_USED.
 func (c *Client) CombinePrepay(ctx context.Context, scene Scene, req CombinePrepayRequest) (*PrepayResponse, error) {
 	if c.Partner() {
-		req.CombineAppID = or(req.CombineAppID, c.SpAppID)
-		req.CombineMchID = or(req.CombineMchID, c.SpMchID)
+		req.CombineAppID = cmp.Or(req.CombineAppID, c.SpAppID)
+		req.CombineMchID = cmp.Or(req.CombineMchID, c.SpMchID)
 	} else {
-		req.CombineAppID = or(req.CombineAppID, c.AppID)
-		req.CombineMchID = or(req.CombineMchID, c.MchID)
+		req.CombineAppID = cmp.Or(req.CombineAppID, c.AppID)
+		req.CombineMchID = cmp.Or(req.CombineMchID, c.MchID)
 	}
 	req.SubOrders = append([]CombineSubOrder(nil), req.SubOrders...)
 	for i := range req.SubOrders {
 		s := &req.SubOrders[i]
 		if c.Partner() {
-			s.MchID = or(s.MchID, req.CombineMchID)
+			s.MchID = cmp.Or(s.MchID, req.CombineMchID)
 		}
-		s.Amount.Currency = or(s.Amount.Currency, "CNY")
+		s.Amount.Currency = cmp.Or(s.Amount.Currency, "CNY")
 	}
 	if err := ValidateCombine(scene, &req, c.Partner(), c.NotifyURLOptions); err != nil {
 		return nil, err

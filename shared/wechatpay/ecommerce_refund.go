@@ -29,6 +29,7 @@ package wechatpay
 //     chapter7_6_3.shtml).
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -187,10 +188,10 @@ func (c *Client) CreateEcommerceRefund(ctx context.Context, req EcommerceRefundR
 	if !c.Partner() {
 		return nil, fmt.Errorf("%w: e-commerce refunds are a platform's (电商平台) API: set SpMchID/SpAppID", ErrConfig)
 	}
-	req.SubMchID = or(req.SubMchID, c.SubMchID)
-	req.SpAppID = or(req.SpAppID, c.SpAppID)
-	req.SubAppID = or(req.SubAppID, c.SubAppID)
-	req.Amount.Currency = or(req.Amount.Currency, "CNY")
+	req.SubMchID = cmp.Or(req.SubMchID, c.SubMchID)
+	req.SpAppID = cmp.Or(req.SpAppID, c.SpAppID)
+	req.SubAppID = cmp.Or(req.SubAppID, c.SubAppID)
+	req.Amount.Currency = cmp.Or(req.Amount.Currency, "CNY")
 	if err := ValidateEcommerceRefund(&req, c.NotifyURLOptions); err != nil {
 		return nil, err
 	}

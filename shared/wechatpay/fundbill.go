@@ -2,6 +2,7 @@ package wechatpay
 
 import (
 	"bufio"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rsa"
@@ -113,11 +114,11 @@ func (c *Client) SubMerchantFundFlowBill(ctx context.Context, r SubMerchantFundF
 	if err := checkBillDate(r.BillDate); err != nil {
 		return nil, err
 	}
-	sub := or(r.SubMchID, c.SubMchID)
+	sub := cmp.Or(r.SubMchID, c.SubMchID)
 	if sub == "" {
 		return nil, invalid("sub_mchid", "is required: name the sub-merchant whose bill to fetch")
 	}
-	acct := or(r.AccountType, AccountTypeBasic)
+	acct := cmp.Or(r.AccountType, AccountTypeBasic)
 	switch acct {
 	case AccountTypeBasic, AccountTypeOperation, AccountTypeFees, AccountTypeDeposit:
 	default:

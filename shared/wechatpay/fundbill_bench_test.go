@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/paysls/wxpay/shared/clock"
 )
 
 const benchNonce = "a8607ef79034c49c"
@@ -49,7 +51,7 @@ func writeFundBill(tb testing.TB, dir string, n int) (encPath, gzPath, sum strin
 	var t FundBillTotals
 	var bal int64
 	rng := rand.New(rand.NewPCG(3, 4))
-	day := time.Date(2026, 3, 10, 0, 0, 0, 0, beijing)
+	day := time.Date(2026, 3, 10, 0, 0, 0, 0, clock.CST)
 	for i := 0; i < n; i++ {
 		at := day.Add(time.Duration(i) * 86400 * time.Second / time.Duration(n)).Format("2006-01-02 15:04:05")
 		tx := fmt.Sprintf("4200002%03d%018d", i%1000, rng.Uint64()%1e18)

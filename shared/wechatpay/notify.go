@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/paysls/wxpay/shared/clock"
 )
 
 // ResourceTypeEncrypted is the resource_type of every APIv3 notification.
@@ -166,7 +168,7 @@ func buildNotification(aead *AEAD, in NotificationInput) (Notification, []byte, 
 		return Notification{}, nil, err
 	}
 	n := Notification{
-		ID: in.ID, CreateTime: in.CreateTime.In(beijing).Format(time.RFC3339), ResourceType: ResourceTypeEncrypted,
+		ID: in.ID, CreateTime: in.CreateTime.In(clock.CST).Format(time.RFC3339), ResourceType: ResourceTypeEncrypted,
 		EventType: in.EventType, Summary: in.Summary,
 		Resource: EncryptedResource{OriginalType: in.OriginalType, Algorithm: AlgorithmAEAD, Ciphertext: ct,
 			AssociatedData: in.AssociatedData, Nonce: nonce},

@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// beijing is the +08:00 offset WeChat Pay writes its times in.
-var beijing = time.FixedZone("CST", 8*3600)
+	"github.com/paysls/wxpay/shared/clock"
+)
 
 // eventSummaries are the summary texts WeChat Pay puts in notification envelopes.
 var eventSummaries = map[string]string{
@@ -42,7 +41,7 @@ func SealNotification(aead *AEAD, eventType string, resource any, now time.Time)
 }
 
 // FormatTime writes t as WeChat Pay does (RFC 3339 in +08:00), e.g. success_time.
-func FormatTime(t time.Time) string { return t.In(beijing).Format(time.RFC3339) }
+func FormatTime(t time.Time) string { return t.In(clock.CST).Format(time.RFC3339) }
 
 // newUUID is a random RFC 4122 version-4 id, the shape of notification ids.
 func newUUID() string {

@@ -1,6 +1,7 @@
 package wechatpay
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -51,10 +52,10 @@ func (c *Client) fillPrepay(scene Scene, req *PrepayRequest) error {
 		if req.AppID != "" || req.MchID != "" {
 			return invalid("appid/mchid", "are direct-mode fields; in partner mode set sp_appid/sp_mchid/sub_mchid (the client fills them in)")
 		}
-		req.SpMchID = or(req.SpMchID, c.SpMchID)
-		req.SpAppID = or(req.SpAppID, c.SpAppID)
-		req.SubMchID = or(req.SubMchID, c.SubMchID)
-		req.SubAppID = or(req.SubAppID, c.SubAppID)
+		req.SpMchID = cmp.Or(req.SpMchID, c.SpMchID)
+		req.SpAppID = cmp.Or(req.SpAppID, c.SpAppID)
+		req.SubMchID = cmp.Or(req.SubMchID, c.SubMchID)
+		req.SubAppID = cmp.Or(req.SubAppID, c.SubAppID)
 		if req.SubMchID == "" {
 			return invalid("sub_mchid", "is required in partner mode: use client.ForSub(subMchID, subAppID)")
 		}
@@ -65,8 +66,8 @@ func (c *Client) fillPrepay(scene Scene, req *PrepayRequest) error {
 		if req.SpMchID != "" || req.SpAppID != "" || req.SubMchID != "" || req.SubAppID != "" {
 			return invalid("sp_*/sub_*", "are partner-mode fields; this client is in direct mode (set SpMchID to use partner mode)")
 		}
-		req.MchID = or(req.MchID, c.MchID)
-		req.AppID = or(req.AppID, c.AppID)
+		req.MchID = cmp.Or(req.MchID, c.MchID)
+		req.AppID = cmp.Or(req.AppID, c.AppID)
 		if req.MchID == "" {
 			return invalid("mchid", "is required: set Client.MchID")
 		}
@@ -126,13 +127,6 @@ func (c *Client) checkPayer(p *Payer) error {
 		return invalid("payer", "sp_openid/sub_openid are partner-mode fields; in direct mode use openid")
 	}
 	return nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // QueryByTransactionID queries an order by WeChat Pay's transaction_id.

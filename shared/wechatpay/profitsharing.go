@@ -1,6 +1,7 @@
 package wechatpay
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,7 +225,7 @@ func checkShareAmount(field string, amount int64) error {
 }
 
 func (c *Client) subMchID(v string) (string, error) {
-	v = or(v, c.SubMchID)
+	v = cmp.Or(v, c.SubMchID)
 	if v == "" {
 		return "", invalid("sub_mchid", "is required: the sub-merchant whose funds are split (use client.ForSub)")
 	}
@@ -255,7 +256,7 @@ func (c *Client) EcommerceShare(ctx context.Context, req EcommerceShareRequest) 
 		case ReceiverMerchant:
 		case ReceiverPersonalOpenID:
 			if req.AppID == "" {
-				req.AppID = or(c.SpAppID, c.AppID)
+				req.AppID = cmp.Or(c.SpAppID, c.AppID)
 			}
 			if req.AppID == "" {
 				return nil, invalid("appid", "is required with a PERSONAL_OPENID receiver: the appid the openid belongs to")
@@ -481,7 +482,7 @@ func (c *Client) checkEcommerceReceiver(r *EcommerceReceiver, add bool) error {
 	switch r.Type {
 	case ReceiverMerchant:
 	case ReceiverPersonalOpenID:
-		r.AppID = or(r.AppID, or(c.SpAppID, c.AppID))
+		r.AppID = cmp.Or(r.AppID, c.SpAppID, c.AppID)
 		if r.AppID == "" {
 			return invalid("appid", "is required with a PERSONAL_OPENID receiver: the appid the openid belongs to")
 		}

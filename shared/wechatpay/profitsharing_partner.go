@@ -1,6 +1,7 @@
 package wechatpay
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -83,12 +84,12 @@ func (c *Client) Share(ctx context.Context, req ShareRequest) (*ShareOrder, erro
 		switch r.Type {
 		case ReceiverMerchant:
 		case ReceiverPersonalOpenID:
-			req.AppID = or(req.AppID, or(c.SpAppID, c.AppID))
+			req.AppID = cmp.Or(req.AppID, c.SpAppID, c.AppID)
 			if req.AppID == "" {
 				return nil, invalid("appid", "is required with a PERSONAL_OPENID receiver")
 			}
 		case ReceiverPersonalSubOpenID:
-			req.SubAppID = or(req.SubAppID, c.SubAppID)
+			req.SubAppID = cmp.Or(req.SubAppID, c.SubAppID)
 			if req.SubAppID == "" {
 				return nil, invalid("sub_appid", "is required with a PERSONAL_SUB_OPENID receiver")
 			}
@@ -247,7 +248,7 @@ func (c *Client) checkReceiver(r *Receiver, add bool) error {
 	if r.SubMchID, err = c.subMchID(r.SubMchID); err != nil {
 		return err
 	}
-	r.AppID = or(r.AppID, or(c.SpAppID, c.AppID))
+	r.AppID = cmp.Or(r.AppID, c.SpAppID, c.AppID)
 	if r.AppID == "" {
 		return invalid("appid", "is required")
 	}

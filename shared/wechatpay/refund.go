@@ -1,6 +1,7 @@
 package wechatpay
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -34,7 +35,7 @@ func (c *Client) CreateRefund(ctx context.Context, req RefundRequest) (*Refund, 
 		}
 	}
 	if c.Partner() {
-		req.SubMchID = or(req.SubMchID, c.SubMchID)
+		req.SubMchID = cmp.Or(req.SubMchID, c.SubMchID)
 		if req.SubMchID == "" {
 			return nil, invalid("sub_mchid", "is required in partner mode: use client.ForSub")
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -26,7 +27,7 @@ func PaymentParams(tx *wechatpay.Transaction) (Params, error) {
 	p := Params{
 		"return_code": "SUCCESS", "result_code": "SUCCESS", "nonce_str": rand.Text(),
 		"out_trade_no": tx.OutTradeNo, "transaction_id": tx.TransactionID, "trade_type": tx.TradeType,
-		"bank_type": tx.BankType, "attach": tx.Attach, "time_end": end.In(beijing).Format(layoutTimeEnd),
+		"bank_type": tx.BankType, "attach": tx.Attach, "time_end": end.In(clock.CST).Format(layoutTimeEnd),
 		"total_fee": strconv.FormatInt(tx.Amount.Total, 10), "fee_type": tx.Amount.Currency,
 		"cash_fee": strconv.FormatInt(tx.Amount.PayerTotal, 10), "is_subscribe": "N",
 	}
@@ -131,7 +132,7 @@ func RefundParams(n *wechatpay.RefundNotice, o RefundOptions) (outer, inner Para
 		if err != nil {
 			return nil, nil, fmt.Errorf("wxv2: success_time %q: %w", n.SuccessTime, err)
 		}
-		inner["success_time"] = t.In(beijing).Format(layoutSuccessTime)
+		inner["success_time"] = t.In(clock.CST).Format(layoutSuccessTime)
 	}
 	for _, p := range []Params{outer, inner} {
 		for k, v := range p {

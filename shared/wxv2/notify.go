@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -28,8 +29,6 @@ const (
 	layoutTimeEnd     = "20060102150405"
 	layoutSuccessTime = "2006-01-02 15:04:05"
 )
-
-var beijing = time.FixedZone("CST", 8*3600)
 
 // Notification is a verified v2 notification, converted to the v3 shapes.
 type Notification struct {
@@ -147,7 +146,7 @@ func Transaction(p Params) (*wechatpay.Transaction, error) {
 			return nil, err
 		}
 	}
-	end, err := time.ParseInLocation(layoutTimeEnd, p["time_end"], beijing)
+	end, err := time.ParseInLocation(layoutTimeEnd, p["time_end"], clock.CST)
 	if err != nil {
 		return nil, formatErr("time_end %q is not yyyyMMddHHmmss", p["time_end"])
 	}
@@ -233,7 +232,7 @@ func RefundNotice(outer, in Params) (*wechatpay.RefundNotice, error) {
 		n.MchID = outer["mch_id"]
 	}
 	if st := in["success_time"]; st != "" {
-		t, err := time.ParseInLocation(layoutSuccessTime, st, beijing)
+		t, err := time.ParseInLocation(layoutSuccessTime, st, clock.CST)
 		if err != nil {
 			return nil, formatErr("success_time %q is not yyyy-MM-dd HH:mm:ss", st)
 		}

@@ -2,6 +2,7 @@ package wxv2_test
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
@@ -39,7 +40,7 @@ func TestSignKnownAnswers(t *testing.T) {
 		}
 	}
 	// Verify accepts the documented signs and nothing else.
-	md5 := clone(p)
+	md5 := maps.Clone(p)
 	md5["sign"] = "9A0A8659F005D6984697E2CA0A9CF3B7"
 	if err := wxv2.Verify(md5, docKey); err != nil {
 		t.Errorf("Verify(documented MD5 sign) = %v", err)
@@ -47,7 +48,7 @@ func TestSignKnownAnswers(t *testing.T) {
 	// sign_type is itself a signed field, so the documented HMAC value (computed
 	// without it) verifies only on a message that has no sign_type — which Verify
 	// then reads as MD5. Check the HMAC path with sign_type present instead.
-	h := clone(p)
+	h := maps.Clone(p)
 	if err := wxv2.SignParams(h, wxv2.SignTypeHMACSHA256, docKey); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestSignKnownAnswers(t *testing.T) {
 			p["sign_type"] = wxv2.SignTypeHMACSHA256
 		},
 	} {
-		q := clone(md5)
+		q := maps.Clone(md5)
 		mut(q)
 		if err := wxv2.Verify(q, docKey); !errors.Is(err, wxv2.ErrSignature) {
 			t.Errorf("%s: Verify = %v, want ErrSignature", name, err)
@@ -71,18 +72,18 @@ func TestSignKnownAnswers(t *testing.T) {
 	if err := wxv2.Verify(md5, docKey[:31]); !errors.Is(err, wxv2.ErrSignature) {
 		t.Errorf("wrong key: Verify = %v", err)
 	}
-	lower := clone(md5)
+	lower := maps.Clone(md5)
 	lower["sign"] = strings.ToLower(lower["sign"])
 	if err := wxv2.Verify(lower, docKey); err != nil {
 		t.Errorf("lower-case hex sign: %v", err)
 	}
 	// Empty values are not signed: adding one changes nothing.
-	empty := clone(md5)
+	empty := maps.Clone(md5)
 	empty["attach"] = ""
 	if err := wxv2.Verify(empty, docKey); err != nil {
 		t.Errorf("empty field changed the signature: %v", err)
 	}
-	bad := clone(md5)
+	bad := maps.Clone(md5)
 	bad["sign_type"] = "SHA1"
 	if err := wxv2.Verify(bad, docKey); !errors.Is(err, wxv2.ErrFormat) {
 		t.Errorf("unknown sign_type: %v", err)
@@ -234,7 +235,7 @@ func TestParseRefusals(t *testing.T) {
 		"nonce_str": "n", "out_trade_no": "T1", "transaction_id": "42", "total_fee": "100", "cash_fee": "100",
 		"time_end": "20240520120000", "trade_type": "JSAPI"}
 	signed := func(mut func(wxv2.Params)) []byte {
-		p := clone(good)
+		p := maps.Clone(good)
 		mut(p)
 		if err := wxv2.SignParams(p, "", key); err != nil {
 			t.Fatal(err)
@@ -300,14 +301,6 @@ func TestAnswers(t *testing.T) {
 	if err != nil || p["return_code"] != "FAIL" || p["return_msg"] != "bad ]]> sign" || wxv2.Acknowledged(200, f) {
 		t.Errorf("FailXML = %s (%v, %v)", f, p, err)
 	}
-}
-
-func clone(p wxv2.Params) wxv2.Params {
-	q := wxv2.Params{}
-	for k, v := range p {
-		q[k] = v
-	}
-	return q
 }
 
 func read(t *testing.T, name string) []byte {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paysls/wxpay/shared/clock"
 )
 
 // Pages are written by hand, as the cashier's are: html/template's reflection keeps
@@ -29,14 +31,11 @@ func yuan(fen int64) string {
 	return s
 }
 
-// cst is UTC+8, the calendar of WeChat Pay and its bills.
-var cst = time.FixedZone("UTC+8", 8*3600)
-
 func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
-	return t.In(cst).Format("2006-01-02 15:04:05")
+	return t.In(clock.CST).Format("2006-01-02 15:04:05")
 }
 
 // page accumulates one HTML answer.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
@@ -193,7 +194,7 @@ func (s *LedgerSource) isRefund(key string) bool {
 
 // Days implements Source.
 func (s *LedgerSource) Days(ctx context.Context, n int) ([]Day, error) {
-	today := s.now().In(cst)
+	today := s.now().In(clock.CST)
 	var outbox []store.Record
 	out := make([]Day, 0, n)
 	for i := range n {
@@ -371,7 +372,7 @@ const maxLookups = 300
 
 // Bills implements Source.
 func (s *LedgerSource) Bills(ctx context.Context, days int) ([]BillDay, error) {
-	today := s.now().In(cst)
+	today := s.now().In(clock.CST)
 	lookups := 0
 	var out []BillDay
 	for i := range days {
@@ -419,8 +420,8 @@ const stuckAfter = 7
 // Public holidays are not known here: the count errs towards patience.
 func workingDays(from, to time.Time) int {
 	n := 0
-	d := from.In(cst)
-	end := to.In(cst)
+	d := from.In(clock.CST)
+	end := to.In(clock.CST)
 	for d = d.AddDate(0, 0, 1); !d.After(end); d = d.AddDate(0, 0, 1) {
 		if wd := d.Weekday(); wd != time.Saturday && wd != time.Sunday {
 			n++

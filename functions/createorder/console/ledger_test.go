@@ -7,6 +7,7 @@ import (
 
 	"github.com/paysls/wxpay/functions/billfetch"
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/shared/clock"
 )
 
 // The console reads billfetch's stored reports without importing the job: the key and
@@ -43,7 +44,7 @@ func TestKeptRefundNoIsReconciles(t *testing.T) {
 }
 
 func TestWorkingDays(t *testing.T) {
-	fri := time.Date(2026, 12, 4, 15, 0, 0, 0, cst) // a Friday
+	fri := time.Date(2026, 12, 4, 15, 0, 0, 0, clock.CST) // a Friday
 	for _, c := range []struct {
 		to   time.Time
 		want int

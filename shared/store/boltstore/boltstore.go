@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,9 +192,7 @@ func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond st
 		prev := *old
 		rec = *old
 		rec.Attrs = make(map[string]string, len(old.Attrs)+len(ch.Set))
-		for k, v := range old.Attrs {
-			rec.Attrs[k] = v
-		}
+		maps.Copy(rec.Attrs, old.Attrs)
 		ch.Apply(&rec, now)
 		rec.Version = old.Version + 1
 		if n := rec.Size(); n > store.MaxRecordSize {

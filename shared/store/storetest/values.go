@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -109,7 +110,7 @@ func testEmptyValues(t *testing.T, s store.Store) {
 }
 
 func testNormalization(t *testing.T, s store.Store) {
-	since := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CST", 8*3600))
+	since := time.Date(2024, 5, 6, 7, 8, 9, 123456789, clock.CST)
 	exp := time.Now().Add(time.Hour)
 	got := mustPut(t, s, store.Record{Key: "n", Pending: "p", PendingSince: since, ExpiresAt: exp}, store.Condition{})
 	if !got.PendingSince.Equal(since.Truncate(time.Microsecond)) {

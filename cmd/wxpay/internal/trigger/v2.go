@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"bytes"
@@ -14,41 +14,41 @@ import (
 	"github.com/paysls/wxpay/shared/wxv2"
 )
 
-// ModeV2 is the Mode of a report on a v2 XML notification (`wxpay trigger --v2`).
-const ModeV2 = "v2"
+// modeV2 is the Mode of a report on a v2 XML notification (`wxpay trigger --v2`).
+const modeV2 = "v2"
 
-// ErrNoAPIv2Key: the keys dir has no apiv2_key, so v2 notifications cannot be signed.
-var ErrNoAPIv2Key = errors.New("notifycheck: the keys dir has no apiv2_key: v2 notifications are signed (payments) and encrypted (refunds) with the APIv2 key; " +
+// errNoAPIv2Key: the keys dir has no apiv2_key, so v2 notifications cannot be signed.
+var errNoAPIv2Key = errors.New("the keys dir has no apiv2_key: v2 notifications are signed (payments) and encrypted (refunds) with the APIv2 key; " +
 	"use a keys dir written by `wxpay sim --keys-dir DIR` and configure the endpoint with its apiv2_key (WXPAY_APIV2_KEY)")
 
-// TriggerV2Options is one `wxpay trigger --v2` run: Event.Type picks a payment result
+// V2Options is one `wxpay trigger --v2` run: Event.Type picks a payment result
 // (TRANSACTION.SUCCESS) or a refund result (REFUND.SUCCESS → SUCCESS, REFUND.ABNORMAL →
 // CHANGE, REFUND.CLOSED → REFUNDCLOSE); SignTest forges it (a random key instead of the
 // APIv2 key), which a verifying endpoint must refuse.
-type TriggerV2Options struct {
-	TriggerOptions
+type V2Options struct {
+	Options
 	SignType string // MD5 (default) or HMAC-SHA256; payments only
 }
 
-// BuildV2 makes the v2 XML notification for ev: the same business content as Build's
+// buildV2 makes the v2 XML notification for ev: the same business content as build's
 // v3 resource, in WeChat Pay's v2 fields. It returns the body and the fields a receiver
 // should read (for a refund, req_info decrypted).
-func (s *Sender) BuildV2(ev Event, signType string, forge bool) (body []byte, fields wxv2.Params, err error) {
-	key := s.APIv2Key
+func (s *Sender) buildV2(ev Event, signType string, forge bool) (body []byte, fields wxv2.Params, err error) {
+	key := s.apiv2Key
 	if key == "" {
-		return nil, nil, ErrNoAPIv2Key
+		return nil, nil, errNoAPIv2Key
 	}
 	if forge {
 		key = wxv2.ForgeryKey()
 	}
-	msg, err := s.Build(ev)
+	msg, err := s.build(ev)
 	if err != nil {
 		return nil, nil, err
 	}
 	if ev.Type == wechatpay.EventTransactionSuccess {
 		var tx wechatpay.Transaction
 		if err := json.Unmarshal(msg.Plaintext, &tx); err != nil {
-			return nil, nil, fmt.Errorf("notifycheck: %w", err)
+			return nil, nil, err
 		}
 		p, err := wxv2.PaymentParams(&tx)
 		if err != nil {
@@ -61,9 +61,9 @@ func (s *Sender) BuildV2(ev Event, signType string, forge bool) (body []byte, fi
 	}
 	var rn wechatpay.RefundNotice
 	if err := json.Unmarshal(msg.Plaintext, &rn); err != nil {
-		return nil, nil, fmt.Errorf("notifycheck: %w", err)
+		return nil, nil, err
 	}
-	outer, inner, err := wxv2.RefundParams(&rn, wxv2.RefundOptions{AppID: s.AppID, RequestSource: "VENDOR_PLATFORM", RefundAccount: "REFUND_SOURCE_UNSETTLED_FUNDS"})
+	outer, inner, err := wxv2.RefundParams(&rn, wxv2.RefundOptions{AppID: s.appID, RequestSource: "VENDOR_PLATFORM", RefundAccount: "REFUND_SOURCE_UNSETTLED_FUNDS"})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -74,16 +74,16 @@ func (s *Sender) BuildV2(ev Event, signType string, forge bool) (body []byte, fi
 // TriggerV2 builds one v2 notification and delivers it opts.Repeat times (WeChat
 // Pay's v2 retries repeat the same bytes), judging each answer by v2's rule: HTTP 200
 // with return_code SUCCESS in the XML body acknowledges.
-func (s *Sender) TriggerV2(ctx context.Context, opts TriggerV2Options) (*TriggerReport, error) {
+func (s *Sender) TriggerV2(ctx context.Context, opts V2Options) (*Report, error) {
 	if err := ValidateTargetURL(opts.URL); err != nil {
 		return nil, err
 	}
 	switch opts.SignType {
 	case "", wxv2.SignTypeMD5, wxv2.SignTypeHMACSHA256:
 	default:
-		return nil, fmt.Errorf("notifycheck: sign type %q: want MD5 or HMAC-SHA256", opts.SignType)
+		return nil, fmt.Errorf("sign type %q: want MD5 or HMAC-SHA256", opts.SignType)
 	}
-	body, fields, err := s.BuildV2(opts.Event, opts.SignType, opts.SignTest)
+	body, fields, err := s.buildV2(opts.Event, opts.SignType, opts.SignTest)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (s *Sender) TriggerV2(ctx context.Context, opts TriggerV2Options) (*Trigger
 	}
 	resource, err := json.Marshal(shown)
 	if err != nil {
-		return nil, fmt.Errorf("notifycheck: %w", err)
+		return nil, err
 	}
 	kind := "payment result (支付结果通知), sign_type " + orMD5(opts.SignType)
 	if opts.Event.Type != wechatpay.EventTransactionSuccess {
@@ -105,9 +105,9 @@ func (s *Sender) TriggerV2(ctx context.Context, opts TriggerV2Options) (*Trigger
 	if s.Client != nil && s.Client.Timeout > 0 {
 		timeout = s.Client.Timeout
 	}
-	r := &TriggerReport{
-		URL: opts.URL, URLWarning: ProductionWarning(opts.URL), EventType: "v2 " + kind,
-		NotificationID: fields["nonce_str"], Mode: ModeV2, SignTest: opts.SignTest, Resource: resource,
+	r := &Report{
+		URL: opts.URL, URLWarning: productionWarning(opts.URL), EventType: "v2 " + kind,
+		NotificationID: fields["nonce_str"], Mode: modeV2, SignTest: opts.SignTest, Resource: resource,
 	}
 	if r.NotificationID == "" {
 		p, _ := wxv2.ParseXML(body, "xml")
@@ -116,7 +116,7 @@ func (s *Sender) TriggerV2(ctx context.Context, opts TriggerV2Options) (*Trigger
 	n := max(opts.Repeat, 1)
 	for i := 1; i <= n && ctx.Err() == nil; i++ {
 		a := s.deliverXML(ctx, opts.URL, body)
-		r.Deliveries = append(r.Deliveries, Delivery{N: i, Attempt: a, Verdict: JudgeV2(a, opts.SignTest, timeout)})
+		r.Deliveries = append(r.Deliveries, Delivery{N: i, Attempt: a, Verdict: judgeV2(a, opts.SignTest, timeout)})
 	}
 	r.OK, r.Summary = summarize(r.Deliveries, n, opts.SignTest)
 	return r, nil
@@ -133,7 +133,7 @@ func orMD5(t string) string {
 func (s *Sender) deliverXML(ctx context.Context, url string, body []byte) Attempt {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return Attempt{Failure: FailNetwork, Error: err.Error()}
+		return Attempt{Failure: failNetwork, Error: err.Error()}
 	}
 	req.Header.Set("Content-Type", "text/xml")
 	req.Header.Set("Accept", "*/*")
@@ -159,9 +159,9 @@ func (s *Sender) deliverXML(ctx context.Context, url string, body []byte) Attemp
 	return a
 }
 
-// JudgeV2 applies v2's rule — HTTP 200 whose XML body says return_code SUCCESS, within
+// judgeV2 applies v2's rule — HTTP 200 whose XML body says return_code SUCCESS, within
 // the timeout — or, for a forged notification, the inverted one.
-func JudgeV2(a Attempt, forged bool, timeout time.Duration) Verdict {
+func judgeV2(a Attempt, forged bool, timeout time.Duration) Verdict {
 	acked := a.Failure == "" && wxv2.Acknowledged(a.Status, []byte(a.Body))
 	if forged {
 		switch {
@@ -187,7 +187,7 @@ func JudgeV2(a Attempt, forged bool, timeout time.Duration) Verdict {
 		}
 		return v
 	}
-	v := Verdict{Headline: "NOT acknowledged: WeChat Pay will retry " + RetrySchedule + ", then give up"}
+	v := Verdict{Headline: "NOT acknowledged: WeChat Pay will retry " + retrySchedule + ", then give up"}
 	switch {
 	case a.Failure != "":
 		v.Cause = cause(a, timeout, "")

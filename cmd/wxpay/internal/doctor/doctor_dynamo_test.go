@@ -1,4 +1,4 @@
-package notifycheck
+package doctor
 
 import (
 	"context"
@@ -32,7 +32,9 @@ func TestDoctorStoreRedis(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			addr := testserver.Run(t, "redis-server", "apt-get install redis-server", func(port int) []string {
-				return append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1"}, c.args...)
+				// --dir: with appendonly yes, redis-server writes appendonlydir/ into its
+				// working directory, which is this package's source directory.
+				return append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir()}, c.args...)
 			}).Addr()
 			d := goodDoctor(t)
 			d.StoreURL = "redis://" + addr + "/0" + c.query

@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"bytes"
@@ -18,12 +18,12 @@ import (
 
 // Failure kinds of an attempt that got no HTTP answer.
 const (
-	FailTimeout     = "timeout"
-	FailRefused     = "connection_refused"
-	FailDNS         = "dns"
-	FailTLS         = "tls"
-	FailNetwork     = "network"
-	FailInterrupted = "interrupted"
+	failTimeout     = "timeout"
+	failRefused     = "connection_refused"
+	failDNS         = "dns"
+	failTLS         = "tls"
+	failNetwork     = "network"
+	failInterrupted = "interrupted"
 )
 
 // maxBody is how much of the endpoint's answer is kept for display.
@@ -42,11 +42,11 @@ type Attempt struct {
 	Error         string        `json:"error,omitempty"`
 }
 
-// Deliver POSTs body with the signature headers h to url, as WeChat Pay does.
-func (s *Sender) Deliver(ctx context.Context, url string, body []byte, h wechatpay.SignatureHeaders) Attempt {
+// deliver POSTs body with the signature headers h to url, as WeChat Pay does.
+func (s *Sender) deliver(ctx context.Context, url string, body []byte, h wechatpay.SignatureHeaders) Attempt {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return Attempt{Failure: FailNetwork, Error: err.Error()}
+		return Attempt{Failure: failNetwork, Error: err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "*/*")
@@ -83,7 +83,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // classify names why a request got no answer; the verdict's advice depends on it.
 func classify(ctx context.Context, err error) string {
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return FailInterrupted
+		return failInterrupted
 	}
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
@@ -93,15 +93,15 @@ func classify(ctx context.Context, err error) string {
 	var netErr net.Error
 	switch {
 	case errors.As(err, &dnsErr):
-		return FailDNS
+		return failDNS
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return FailRefused
+		return failRefused
 	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &unknownCA), errors.As(err, &hostErr):
-		return FailTLS
+		return failTLS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return FailTimeout
+		return failTimeout
 	default:
-		return FailNetwork
+		return failNetwork
 	}
 }
 

@@ -1,4 +1,4 @@
-package notifycheck
+package doctor
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -17,11 +18,6 @@ import (
 // expiryWindow is how early doctor fails a certificate: platform certificates are
 // rotated by WeChat Pay, and a month is the time to notice and redeploy.
 const expiryWindow = 30 * 24 * time.Hour
-
-// APIv3KeyConsolePath is where the APIv3 key is set in the merchant platform, as
-// WeChat Pay's guide names it (pay.weixin.qq.com/docs/partner/development/interface-rules/apiv3key.html).
-// The README quotes the same path.
-const APIv3KeyConsolePath = "商户平台 → 账户中心 → API安全 → 设置APIv3密钥"
 
 func (d *Doctor) checkMchID() Check {
 	const name = "mchid"
@@ -160,8 +156,8 @@ func (d *Doctor) checkAPIv3Key() Check {
 	raw := string(cfg.APIv3Key.Reveal())
 	key := strings.TrimSpace(raw)
 	src := cfg.Source("APIv3Key")
-	zhSet := "在 " + APIv3KeyConsolePath + " 设置的32位密钥（与APIv2密钥不同），完整复制到 " + d.place("APIv3Key")
-	enSet := "copy the exact 32-character key set in " + APIv3KeyConsolePath + " (not the APIv2 key) to " + d.place("APIv3Key")
+	zhSet := "在 " + trigger.APIv3KeyConsolePath + " 设置的32位密钥（与APIv2密钥不同），完整复制到 " + d.place("APIv3Key")
+	enSet := "copy the exact 32-character key set in " + trigger.APIv3KeyConsolePath + " (not the APIv2 key) to " + d.place("APIv3Key")
 	switch {
 	case cfg.APIv3Key.IsZero():
 		if p := d.unloaded("APIv3Key"); p != nil {
@@ -271,7 +267,6 @@ func (d *Doctor) checkDownload(ctx context.Context) Check {
 		Signer: &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(strings.TrimSpace(cfg.MerchantSerial)), Key: d.key},
 	}
 	m := wechatpay.NewCertificateManager(client, aead, nil)
-	m.Now = d.Now
 	err = m.Refresh(ctx)
 	var newest *x509.Certificate
 	if err == nil {
@@ -286,7 +281,7 @@ func (d *Doctor) checkDownload(ctx context.Context) Check {
 		return fail(name, fmt.Sprintf("GET %s/v3/certificates was refused: %v", base, err), zh, en)
 	case errors.Is(err, wechatpay.ErrDecrypt):
 		return fail(name, "downloaded, but the APIv3 key does not decrypt them: notifications would not decrypt either",
-			"APIv3 密钥与 "+APIv3KeyConsolePath+" 中设置的不一致", "the APIv3 key differs from the one set in "+APIv3KeyConsolePath)
+			"APIv3 密钥与 "+trigger.APIv3KeyConsolePath+" 中设置的不一致", "the APIv3 key differs from the one set in "+trigger.APIv3KeyConsolePath)
 	case errors.Is(err, wechatpay.ErrCertificateDownload):
 		return fail(name, err.Error(), "检查 API base 是否为微信支付（"+config.DefaultAPIBase+"）", "check that the API base is WeChat Pay's ("+config.DefaultAPIBase+")")
 	case errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):

@@ -1,4 +1,4 @@
-package notifycheck
+package doctor
 
 import (
 	"context"
@@ -17,11 +17,11 @@ import (
 // EnvStoreURL is the variable the functions open their store from.
 const EnvStoreURL = "STORE_URL"
 
-// DurabilityChecker is implemented by stores that can tell whether what they
+// durabilityChecker is implemented by stores that can tell whether what they
 // acknowledge survives a restart — for Redis, that the append-only file is on with an
 // fsync policy; without it a restart forgets payments WeChat Pay was told were
 // recorded.
-type DurabilityChecker interface {
+type durabilityChecker interface {
 	CheckDurability(ctx context.Context) (redisstore.Durability, error)
 }
 
@@ -43,13 +43,9 @@ func (d *Doctor) checkStore(ctx context.Context) []Check {
 	if perr == nil {
 		shown = u.Redacted()
 	}
-	open := d.OpenStore
-	if open == nil {
-		open = storeurl.Open
-	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	s, err := open(ctx, raw)
+	s, err := storeurl.Open(ctx, raw)
 	if err != nil {
 		return []Check{fail(name, fmt.Sprintf("%s cannot be opened: %v", shown, err),
 			"检查 "+EnvStoreURL+"（bolt:///path.db、dynamodb://TABLE?region=…、redis://host:6379/0）以及网络、凭证",
@@ -72,7 +68,7 @@ func (d *Doctor) checkStore(ctx context.Context) []Check {
 		scheme = u.Scheme
 	}
 	const dname = "store durability"
-	switch dc, isDC := s.(DurabilityChecker); {
+	switch dc, isDC := s.(durabilityChecker); {
 	case isDC:
 		dur, err := dc.CheckDurability(ctx)
 		switch {

@@ -1,4 +1,7 @@
-package notifycheck
+// Package doctor checks a merchant configuration before it costs money, doing what the
+// functions will do (keys, platform certificates, notify_url, clock, store, webhook) and
+// saying for each failure how to fix it. `wxpay doctor` wraps it.
+package doctor
 
 import (
 	"context"
@@ -12,8 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/store"
 )
 
 // Status of one doctor check.
@@ -57,21 +60,17 @@ type Doctor struct {
 	KeysDir string
 	Env     func(string) (string, bool)
 
-	// StoreURL is STORE_URL as the functions read it; OpenStore opens it (default
-	// storeurl.Open). The store check is skipped when SkipStore is set.
+	// StoreURL is STORE_URL as the functions read it. The store check is skipped when
+	// skipStore is set (tests without a store).
 	StoreURL  string
-	OpenStore func(ctx context.Context, url string) (store.Store, error)
-	SkipStore bool
+	skipStore bool
 
-	Resolver   Resolver      // default net.DefaultResolver
-	DNSTimeout time.Duration // default 3 s
-	HTTP       *http.Client  // for the clock check; default 5 s timeout
-	Now        func() time.Time
+	Resolver Resolver // default net.DefaultResolver
 
 	// Probe asks for real deliveries to notify_url. ProbeSender plays WeChat Pay; when
 	// it is nil, ProbeErr says why (usually: no platform private key).
 	Probe       bool
-	ProbeSender *Sender
+	ProbeSender *trigger.Sender
 	ProbeErr    error
 
 	// What the checks found usable, for the checks that build on it (no ✔ may follow
@@ -81,8 +80,8 @@ type Doctor struct {
 	explained             map[string]bool // fields whose loading problem a check reported
 }
 
-// DoctorReport is the checklist's outcome.
-type DoctorReport struct {
+// Report is the checklist's outcome.
+type Report struct {
 	Source   string  `json:"source"`
 	Checks   []Check `json:"checks"`
 	Failed   int     `json:"failed"`
@@ -90,16 +89,13 @@ type DoctorReport struct {
 	OK       bool    `json:"ok"`
 }
 
-func (d *Doctor) now() time.Time {
-	if d.Now != nil {
-		return d.Now()
-	}
-	return time.Now()
-}
+// now is the wall clock: doctor compares it with the API server's (signatures carry
+// wall-clock timestamps) and judges certificate expiry by it.
+func (d *Doctor) now() time.Time { return time.Now() }
 
 // Run performs every check, in the order a user should fix them.
-func (d *Doctor) Run(ctx context.Context) *DoctorReport {
-	r := &DoctorReport{Source: d.Source}
+func (d *Doctor) Run(ctx context.Context) *Report {
+	r := &Report{Source: d.Source}
 	d.key, d.mchOK, d.serialOK, d.v3OK, d.explained = nil, false, false, false, nil
 	add := func(cs ...Check) { r.Checks = append(r.Checks, cs...) }
 	if c := d.checkKeysDir(); c != nil {
@@ -111,7 +107,7 @@ func (d *Doctor) Run(ctx context.Context) *DoctorReport {
 		add(d.checkPlatform(ctx)...)
 		add(d.checkNotifyURL(ctx)...)
 		add(d.checkClock(ctx))
-		if !d.SkipStore {
+		if !d.skipStore {
 			add(d.checkStore(ctx)...)
 		}
 		add(d.checkWebhook(ctx))
@@ -159,15 +155,10 @@ func (d *Doctor) apiBase() string {
 	return config.DefaultAPIBase
 }
 
-func (d *Doctor) httpClient() *http.Client {
-	if d.HTTP != nil {
-		return d.HTTP
-	}
-	return &http.Client{Timeout: 5 * time.Second}
-}
+func (d *Doctor) httpClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
 
 // WriteText prints the checklist for a terminal.
-func (r *DoctorReport) WriteText(w io.Writer) {
+func (r *Report) WriteText(w io.Writer) {
 	if r.Source != "" {
 		fmt.Fprintf(w, "wxpay doctor — configuration from %s\n", r.Source)
 	}
@@ -197,7 +188,7 @@ func (r *DoctorReport) WriteText(w io.Writer) {
 }
 
 // WriteJSON prints the report for machines.
-func (r *DoctorReport) WriteJSON(w io.Writer) error {
+func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"context"

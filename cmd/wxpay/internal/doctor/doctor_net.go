@@ -1,106 +1,17 @@
-package notifycheck
+package doctor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
-
-// NotifyURLIssues lists every notify_url rule raw breaks, not just the first.
-// wechatpay.ValidateNotifyURL stops at the first problem (right for an API error); a
-// checklist should show them all, so after each issue the URL is repaired in exactly
-// that respect and validated again. The repairs follow the validator's order.
-func NotifyURLIssues(raw string) []string {
-	var issues []string
-	seen := map[string]bool{}
-	cur := raw
-	for range 10 {
-		err := wechatpay.ValidateNotifyURL(cur, wechatpay.NotifyURLOptions{})
-		if err == nil {
-			break
-		}
-		issue := err.Error()
-		var ve *wechatpay.ValidationError
-		if errors.As(err, &ve) {
-			issue = ve.Issue
-		}
-		if !seen[issue] {
-			seen[issue] = true
-			issues = append(issues, issue)
-		}
-		next := repairOnce(cur)
-		if next == cur {
-			break
-		}
-		cur = next
-	}
-	return issues
-}
-
-var slashes = regexp.MustCompile(`/{2,}`)
-
-// repairOnce fixes the first broken rule of raw, in ValidateNotifyURL's order. Hosts
-// that are IPs or not public are swapped for a placeholder so later rules can be seen.
-func repairOnce(raw string) string {
-	if strings.ContainsAny(raw, " \t\r\n") {
-		return strings.Join(strings.Fields(raw), "")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	host := u.Hostname()
-	switch {
-	case u.Scheme != "https":
-		u.Scheme = "https"
-	case u.User != nil:
-		u.User = nil
-	case host == "" || net.ParseIP(host) != nil:
-		u.Host = "notify.example.com" + portSuffix(u)
-	case u.Port() != "":
-		u.Host = host
-	case !strings.Contains(host, ".") || host == "localhost" || strings.HasSuffix(host, ".local") || strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".localhost"):
-		u.Host = "notify.example.com"
-	case u.RawQuery != "" || u.ForceQuery:
-		u.RawQuery, u.ForceQuery = "", false
-	case u.Fragment != "":
-		u.Fragment, u.RawFragment = "", ""
-	default:
-		u.Path = slashes.ReplaceAllString(u.Path, "/")
-		u.RawPath = ""
-	}
-	return u.String()
-}
-
-// numbered joins issues as "(1) … (2) …": the issues themselves contain semicolons.
-func numbered(issues []string) string {
-	if len(issues) == 1 {
-		return issues[0]
-	}
-	var b strings.Builder
-	for i, s := range issues {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "(%d) %s", i+1, s)
-	}
-	return b.String()
-}
-
-func portSuffix(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return ":" + p
-	}
-	return ""
-}
 
 func (d *Doctor) checkNotifyURL(ctx context.Context) []Check {
 	const name = "notify_url"
@@ -112,8 +23,8 @@ func (d *Doctor) checkNotifyURL(ctx context.Context) []Check {
 		return []Check{c}
 	}
 	var out []Check
-	if issues := NotifyURLIssues(raw); len(issues) > 0 {
-		out = append(out, fail(name, fmt.Sprintf("%q is rejected by WeChat Pay: %s", raw, numbered(issues)),
+	if issues := trigger.NotifyURLIssues(raw); issues != "" {
+		out = append(out, fail(name, fmt.Sprintf("%q is rejected by WeChat Pay: %s", raw, issues),
 			"回调地址必须是 https:// 开头的公网域名，不能带端口、参数（?）、IP，路径中不能有 // 或空格，且不超过255字符",
 			"notify_url must be https:// on a public domain name: no port, no ?query, no IP, no // or whitespace in the path, at most 255 characters"))
 	} else {
@@ -137,11 +48,7 @@ func (d *Doctor) checkDNS(ctx context.Context, raw string) Check {
 	if ip := net.ParseIP(host); ip != nil {
 		return skip(name, "the host is an IP address, not a name")
 	}
-	timeout := d.DNSTimeout
-	if timeout == 0 {
-		timeout = 3 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	addrs, err := d.resolver().LookupHost(ctx, host)
 	if err != nil {
@@ -208,11 +115,11 @@ func (d *Doctor) checkClock(ctx context.Context) Check {
 	}
 }
 
-// EchoAPIHint explains how to test a notify_url against the real service, where only
+// echoAPIHint explains how to test a notify_url against the real service, where only
 // WeChat Pay can sign. POST /v3/security/echo is documented in the partner (服务商)
 // docs at pay.weixin.qq.com/doc/v3/partner/4015139289 (callback SECURITY_ECHO.SUCCESS,
 // doc 4019605946); wxpay does not call it yet.
-const EchoAPIHint = "against the real service only WeChat Pay can sign a notification: its 商户签名验签/加解密测试 API, " +
+const echoAPIHint = "against the real service only WeChat Pay can sign a notification: its 商户签名验签/加解密测试 API, " +
 	"POST /v3/security/echo with {\"notify_url\":…,\"echo_message\":…}, makes it send a SECURITY_ECHO.SUCCESS callback " +
 	"(documented for 服务商/平台商户; wxpay does not call it yet)"
 
@@ -223,21 +130,21 @@ func (d *Doctor) checkProbe(ctx context.Context) []Check {
 		if d.ProbeErr != nil {
 			why = d.ProbeErr.Error()
 		}
-		return []Check{fail("probe", "cannot sign as WeChat Pay: "+why+". "+EchoAPIHint,
+		return []Check{fail("probe", "cannot sign as WeChat Pay: "+why+". "+echoAPIHint,
 			"--probe 需要模拟器的 keys dir（wxpay sim --keys-dir）；对真实环境请用微信支付的 /v3/security/echo 接口测试回调",
 			"--probe needs the simulator's keys dir (wxpay sim --keys-dir); against the real service use WeChat Pay's /v3/security/echo")}
 	}
 	if d.Config.NotifyURL == "" {
 		return []Check{skip("probe", "no notify_url to probe")}
 	}
-	ev := Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "DOCTOR" + d.now().Format("20060102150405"), Amount: 1}
+	ev := trigger.Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "DOCTOR" + d.now().Format("20060102150405"), Amount: 1}
 	var out []Check
 	for _, signTest := range []bool{false, true} {
 		name := "probe: signed notification"
 		if signTest {
 			name = "probe: forged signature"
 		}
-		r, err := d.ProbeSender.Trigger(ctx, TriggerOptions{URL: d.Config.NotifyURL, Event: ev, SignTest: signTest})
+		r, err := d.ProbeSender.Trigger(ctx, trigger.Options{URL: d.Config.NotifyURL, Event: ev, SignTest: signTest})
 		if err != nil {
 			out = append(out, fail(name, err.Error(), "检查 notify_url", "check notify_url"))
 			continue

@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// TriggerOptions is one `wxpay trigger` run.
-type TriggerOptions struct {
+// Options is one `wxpay trigger` run.
+type Options struct {
 	URL      string
 	Event    Event
 	Repeat   int  // deliveries of the same notification; 0 means 1
@@ -24,8 +24,8 @@ type Delivery struct {
 	Verdict Verdict `json:"verdict"`
 }
 
-// TriggerReport is everything trigger learned; it prints as text or JSON.
-type TriggerReport struct {
+// Report is everything trigger learned; it prints as text or JSON.
+type Report struct {
 	URL            string          `json:"url"`
 	URLWarning     string          `json:"url_warning,omitempty"`
 	EventType      string          `json:"event_type"`
@@ -52,21 +52,21 @@ func ValidateTargetURL(raw string) error {
 	return nil
 }
 
-// ProductionWarning says which notify_url rules WeChat Pay would reject raw for, or "".
-func ProductionWarning(raw string) string {
-	if issues := NotifyURLIssues(raw); len(issues) > 0 {
-		return "WeChat Pay would reject this as notify_url in production: " + numbered(issues)
+// productionWarning says which notify_url rules WeChat Pay would reject raw for, or "".
+func productionWarning(raw string) string {
+	if issues := NotifyURLIssues(raw); issues != "" {
+		return "WeChat Pay would reject this as notify_url in production: " + issues
 	}
 	return ""
 }
 
 // Trigger builds one notification and delivers it opts.Repeat times, re-signing each
 // time (WeChat Pay's retries carry the same body with a fresh timestamp and nonce).
-func (s *Sender) Trigger(ctx context.Context, opts TriggerOptions) (*TriggerReport, error) {
+func (s *Sender) Trigger(ctx context.Context, opts Options) (*Report, error) {
 	if err := ValidateTargetURL(opts.URL); err != nil {
 		return nil, err
 	}
-	msg, err := s.Build(opts.Event)
+	msg, err := s.build(opts.Event)
 	if err != nil {
 		return nil, err
 	}
@@ -75,21 +75,21 @@ func (s *Sender) Trigger(ctx context.Context, opts TriggerOptions) (*TriggerRepo
 	if s.Client != nil && s.Client.Timeout > 0 {
 		timeout = s.Client.Timeout
 	}
-	r := &TriggerReport{
-		URL: opts.URL, URLWarning: ProductionWarning(opts.URL), EventType: opts.Event.Type,
-		NotificationID: msg.Envelope.ID, Mode: s.Mode, Serial: s.Signer.Serial,
+	r := &Report{
+		URL: opts.URL, URLWarning: productionWarning(opts.URL), EventType: opts.Event.Type,
+		NotificationID: msg.Envelope.ID, Mode: s.mode, Serial: s.signer.Serial,
 		SignTest: opts.SignTest, Resource: msg.Plaintext,
 	}
 	for i := 1; i <= n; i++ {
 		if ctx.Err() != nil {
 			break
 		}
-		h, err := s.Sign(msg.Body, opts.SignTest)
+		h, err := s.sign(msg.Body, opts.SignTest)
 		if err != nil {
 			return nil, err
 		}
-		a := s.Deliver(ctx, opts.URL, msg.Body, h)
-		r.Deliveries = append(r.Deliveries, Delivery{N: i, Attempt: a, Verdict: Judge(a, opts.SignTest, timeout, s.Signer.Serial)})
+		a := s.deliver(ctx, opts.URL, msg.Body, h)
+		r.Deliveries = append(r.Deliveries, Delivery{N: i, Attempt: a, Verdict: judge(a, opts.SignTest, timeout, s.signer.Serial)})
 	}
 	r.OK, r.Summary = summarize(r.Deliveries, n, opts.SignTest)
 	return r, nil
@@ -122,7 +122,7 @@ func summarize(ds []Delivery, want int, signTest bool) (bool, string) {
 }
 
 // WriteText prints the report for a terminal.
-func (r *TriggerReport) WriteText(w io.Writer) {
+func (r *Report) WriteText(w io.Writer) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	if r.URLWarning != "" {
 		p("warning: %s (fine for local testing)", r.URLWarning)
@@ -132,7 +132,7 @@ func (r *TriggerReport) WriteText(w io.Writer) {
 		kind = "forged WECHATPAY/SIGNTEST/ signature — a correct endpoint must refuse it"
 	}
 	p("POST %s", r.URL)
-	if r.Mode == ModeV2 {
+	if r.Mode == modeV2 {
 		p("  %s, nonce_str %s, %s", r.EventType, r.NotificationID, v2Kind(r.SignTest))
 	} else {
 		p("  event %s, id %s, %s mode, Wechatpay-Serial %s, %s", r.EventType, r.NotificationID, r.Mode, r.Serial, kind)

@@ -1,4 +1,4 @@
-package notifycheck
+package doctor
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/paysim"
@@ -76,7 +77,7 @@ func keysDirDoctor(t *testing.T, dir, apiBase string) *Doctor {
 		cfg.APIBase = apiBase
 	}
 	return &Doctor{Config: cfg, ConfigErr: err, KeysDir: dir, Source: "keys dir " + dir,
-		Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}, SkipStore: true}
+		Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}, skipStore: true}
 }
 
 // envVars are every variable the environment doctor reads; envDoctor clears them all.
@@ -96,7 +97,7 @@ func envDoctor(t *testing.T, env map[string]string) *Doctor {
 	}
 	cfg, err := config.FromEnv()
 	return &Doctor{Config: cfg, ConfigErr: err, Env: os.LookupEnv, KeysDir: env[config.EnvKeysDir], Source: "environment",
-		Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}, SkipStore: true}
+		Resolver: fakeResolver{"pay.example.com": {"203.0.113.7"}}, skipStore: true}
 }
 
 // merchantEnv is a real merchant's environment: credentials only, certificates lazily.
@@ -113,13 +114,13 @@ func merchantEnv(t *testing.T, apiBase string) map[string]string {
 	}
 }
 
-func report(r *DoctorReport) string {
+func report(r *Report) string {
 	var b strings.Builder
 	r.WriteText(&b)
 	return b.String()
 }
 
-func wantStatus(t *testing.T, r *DoctorReport, name string, st Status, detail ...string) Check {
+func wantStatus(t *testing.T, r *Report, name string, st Status, detail ...string) Check {
 	t.Helper()
 	c := find(t, r, name)
 	if c.Status != st {
@@ -162,7 +163,7 @@ func TestDoctorDownloadsPlatformCertificatesLikeNotify(t *testing.T) {
 		env[config.EnvAPIv3Key] = strings.Repeat("x", 32)
 		r := envDoctor(t, env).Run(context.Background())
 		c := wantStatus(t, r, "platform certificates", StatusFail, "APIv3 key does not decrypt")
-		if !strings.Contains(c.FixZH, APIv3KeyConsolePath) {
+		if !strings.Contains(c.FixZH, trigger.APIv3KeyConsolePath) {
 			t.Errorf("fix %q lacks the console path", c.FixZH)
 		}
 	})

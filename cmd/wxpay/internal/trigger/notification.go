@@ -1,13 +1,13 @@
-// Package notifycheck plays WeChat Pay against a merchant's notify endpoint and checks a
-// merchant configuration before it costs money. `wxpay trigger` and `wxpay doctor` are
-// thin wrappers around it.
+// Package trigger plays WeChat Pay against a merchant's notify endpoint: it builds,
+// signs and delivers a notification (v3 JSON or v2 XML) and judges the answer as WeChat
+// Pay would. `wxpay trigger` wraps it; `wxpay doctor --probe` uses it.
 //
 // A notification built here is byte-for-byte what WeChat Pay sends: a JSON envelope
 // whose resource is AEAD_AES_256_GCM-encrypted with the APIv3 key, signed with
 // SHA256withRSA over "timestamp\nnonce\nbody\n" by the platform private key. Only a keys
 // directory written by the simulator holds that private key, which is why trigger needs
 // one: against the real service only WeChat Pay itself can sign.
-package notifycheck
+package trigger
 
 import (
 	"crypto/rand"
@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -36,9 +37,6 @@ var Events = []string{
 	wechatpay.EventRefundAbnormal, wechatpay.EventRefundClosed,
 }
 
-// beijing is the +08:00 offset WeChat Pay writes every time in.
-var beijing = time.FixedZone("CST", 8*3600)
-
 // ErrNoPlatformKey means the keys directory has no platform private key: the user
 // pointed trigger at a real merchant's keys, which cannot sign as WeChat Pay.
 var ErrNoPlatformKey = errors.New("the keys dir has no " + keysdir.FilePlatformKey +
@@ -48,15 +46,14 @@ var ErrNoPlatformKey = errors.New("the keys dir has no " + keysdir.FilePlatformK
 
 // Sender builds, signs and delivers notifications as WeChat Pay would.
 type Sender struct {
-	MchID    string
-	AppID    string
-	APIv3Key wechatpay.APIv3Key
-	APIv2Key string // v2 XML notifications (TriggerV2)
-	Signer   *wechatpay.PlatformSigner
-	Mode     string
 	// Client delivers; its Timeout should be WeChat Pay's 5 s (NewSender sets it).
 	Client *http.Client
-	Now    func() time.Time
+
+	mchID, appID string
+	apiv3Key     wechatpay.APIv3Key
+	apiv2Key     string // v2 XML notifications (TriggerV2)
+	signer       *wechatpay.PlatformSigner
+	mode         string
 }
 
 // WeChatPayTimeout is how long WeChat Pay waits for the answer to a notification: the
@@ -97,8 +94,8 @@ func NewSender(id *keysdir.Identity, mode string) (*Sender, error) {
 		return nil, fmt.Errorf("%s does not belong to the %s key (serial %s) in the keys dir", keysdir.FilePlatformKey, mode, serial)
 	}
 	return &Sender{
-		MchID: id.MchID, AppID: id.AppID, APIv3Key: id.APIv3Key, APIv2Key: id.APIv2Key, Mode: mode,
-		Signer: &wechatpay.PlatformSigner{Serial: serial, Key: id.PlatformKey},
+		mchID: id.MchID, appID: id.AppID, apiv3Key: id.APIv3Key, apiv2Key: id.APIv2Key, mode: mode,
+		signer: &wechatpay.PlatformSigner{Serial: serial, Key: id.PlatformKey},
 		Client: NewClient(WeChatPayTimeout),
 	}, nil
 }
@@ -115,12 +112,9 @@ func NewClient(timeout time.Duration) *http.Client {
 	}
 }
 
-func (s *Sender) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+// now is the wall clock: a notification's timestamp is a signature timestamp, which
+// the endpoint checks against its own clock (±5 min).
+func (s *Sender) now() time.Time { return time.Now() }
 
 // Event describes the business content of one notification.
 type Event struct {
@@ -134,25 +128,25 @@ type Event struct {
 	OpenID        string // generated when empty
 }
 
-// Message is one built notification.
-type Message struct {
+// message is one built notification.
+type message struct {
 	Envelope  wechatpay.Notification
 	Body      []byte // the exact bytes to sign and send
 	Plaintext []byte // the decrypted resource, for display and tests
 }
 
-// Build makes the plaintext resource for ev, encrypts it and wraps it in the envelope.
 // fakeIDs makes the WeChat-shaped ids of a triggered notification (the simulator's).
 var fakeIDs = paysim.NewIDs(nil)
 
-func (s *Sender) Build(ev Event) (*Message, error) {
+// build makes the plaintext resource for ev, encrypts it and wraps it in the envelope.
+func (s *Sender) build(ev Event) (*message, error) {
 	if err := wechatpay.ValidateOutTradeNo("out_trade_no", ev.OutTradeNo, 32); err != nil {
 		return nil, err
 	}
 	if err := wechatpay.ValidateAmount("amount", ev.Amount); err != nil {
 		return nil, err
 	}
-	now := s.now().In(beijing)
+	now := s.now().In(clock.CST)
 	if ev.TransactionID == "" {
 		ev.TransactionID = fakeIDs.TransactionID(now)
 	}
@@ -166,7 +160,7 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 			ev.OpenID = fakeIDs.OpenID()
 		}
 		plaintext = wechatpay.Transaction{
-			AppID: s.AppID, MchID: s.MchID, OutTradeNo: ev.OutTradeNo, TransactionID: ev.TransactionID,
+			AppID: s.appID, MchID: s.mchID, OutTradeNo: ev.OutTradeNo, TransactionID: ev.TransactionID,
 			TradeType: wechatpay.TradeTypeJSAPI, TradeState: wechatpay.TradeStateSuccess,
 			TradeStateDesc: "支付成功", BankType: "OTHERS", SuccessTime: now.Format(time.RFC3339),
 			Payer:  &wechatpay.Payer{OpenID: ev.OpenID},
@@ -195,7 +189,7 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 			refundStatus = wechatpay.RefundStatusClosed
 		}
 		n := wechatpay.RefundNotice{
-			MchID: s.MchID, OutTradeNo: ev.OutTradeNo, TransactionID: ev.TransactionID,
+			MchID: s.mchID, OutTradeNo: ev.OutTradeNo, TransactionID: ev.TransactionID,
 			OutRefundNo: ev.OutRefundNo, RefundID: ev.RefundID, RefundStatus: refundStatus,
 			UserReceivedAccount: "支付用户零钱",
 			Amount:              wechatpay.RefundAmount{Total: ev.Amount, Refund: refund, PayerTotal: ev.Amount, PayerRefund: refund},
@@ -207,30 +201,30 @@ func (s *Sender) Build(ev Event) (*Message, error) {
 	default:
 		return nil, fmt.Errorf("event %q: want one of %v", ev.Type, Events)
 	}
-	aead, err := wechatpay.NewAEAD(s.APIv3Key)
+	aead, err := wechatpay.NewAEAD(s.apiv3Key)
 	if err != nil {
 		return nil, err
 	}
 	env, body, err := wechatpay.SealNotification(aead, ev.Type, plaintext, now)
 	if err != nil {
-		return nil, fmt.Errorf("notifycheck: %w", err)
+		return nil, err
 	}
 	pt, err := json.Marshal(plaintext)
 	if err != nil {
-		return nil, fmt.Errorf("notifycheck: encode resource: %w", err)
+		return nil, fmt.Errorf("encode resource: %w", err)
 	}
-	return &Message{Envelope: env, Body: body, Plaintext: pt}, nil
+	return &message{Envelope: env, Body: body, Plaintext: pt}, nil
 }
 
-// Sign returns the Wechatpay-* headers for body. With signTest the signature is a
+// sign returns the Wechatpay-* headers for body. With signTest the signature is a
 // WECHATPAY/SIGNTEST/ probe, as WeChat Pay sends to check that merchants verify: the
 // body and other headers are genuine, so only a verifying endpoint can tell.
-func (s *Sender) Sign(body []byte, signTest bool) (wechatpay.SignatureHeaders, error) {
-	p := *s.Signer
+func (s *Sender) sign(body []byte, signTest bool) (wechatpay.SignatureHeaders, error) {
+	p := *s.signer
 	p.Now = s.now
 	h, err := p.Sign(body)
 	if err != nil {
-		return h, fmt.Errorf("notifycheck: sign: %w", err)
+		return h, fmt.Errorf("sign: %w", err)
 	}
 	if signTest {
 		junk := make([]byte, 256)

@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"fmt"
@@ -6,9 +6,14 @@ import (
 	"time"
 )
 
-// RetrySchedule is WeChat Pay's documented retry plan for a notification that was not
+// retrySchedule is WeChat Pay's documented retry plan for a notification that was not
 // acknowledged: intervals between deliveries, about 24 hours in all.
-const RetrySchedule = "15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h (24h4m in total)"
+const retrySchedule = "15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h (24h4m in total)"
+
+// APIv3KeyConsolePath is where the APIv3 key is set in the merchant platform, as
+// WeChat Pay's guide names it (pay.weixin.qq.com/docs/partner/development/interface-rules/apiv3key.html).
+// The README quotes the same path.
+const APIv3KeyConsolePath = "商户平台 → 账户中心 → API安全 → 设置APIv3密钥"
 
 // Verdict judges one attempt from WeChat Pay's point of view.
 type Verdict struct {
@@ -18,10 +23,10 @@ type Verdict struct {
 	Warning  string `json:"warning,omitempty"` // OK, but worth knowing
 }
 
-// Judge applies WeChat Pay's rule — only HTTP 200 or 204 within the timeout
+// judge applies WeChat Pay's rule — only HTTP 200 or 204 within the timeout
 // acknowledges a notification, whatever the body says — or, for a SIGNTEST probe, the
 // inverted rule: a correct endpoint must refuse it.
-func Judge(a Attempt, signTest bool, timeout time.Duration, serial string) Verdict {
+func judge(a Attempt, signTest bool, timeout time.Duration, serial string) Verdict {
 	if signTest {
 		return judgeProbe(a, timeout)
 	}
@@ -33,24 +38,24 @@ func Judge(a Attempt, signTest bool, timeout time.Duration, serial string) Verdi
 		return v
 	}
 	return Verdict{
-		Headline: "NOT acknowledged: WeChat Pay will retry " + RetrySchedule + ", then give up; only reconcile (querying the order/refund) would still learn the result",
+		Headline: "NOT acknowledged: WeChat Pay will retry " + retrySchedule + ", then give up; only reconcile (querying the order/refund) would still learn the result",
 		Cause:    cause(a, timeout, serial),
 	}
 }
 
 func cause(a Attempt, timeout time.Duration, serial string) string {
 	switch a.Failure {
-	case FailTimeout:
+	case failTimeout:
 		return fmt.Sprintf("too slow: no answer within %s. WeChat Pay waits 5 s for the answer (收到通知需在5秒内应答); verify, store, answer — move anything slow out of the handler, and watch cold starts", timeout)
-	case FailRefused:
+	case failRefused:
 		return "not reachable: connection refused — nothing listens at that host and port (server down, wrong port, or the function is not deployed)"
-	case FailDNS:
+	case failDNS:
 		return "not reachable: the host name does not resolve. WeChat Pay must resolve it from the public Internet: add the DNS record, and do not use URL forwarding (域名转发)"
-	case FailTLS:
+	case failTLS:
 		return "TLS failed (" + a.Error + "): WeChat Pay needs https with a certificate valid for this exact domain; an http-only port answered, or the certificate is self-signed, expired or for another name"
-	case FailInterrupted:
+	case failInterrupted:
 		return "interrupted before an answer arrived"
-	case FailNetwork:
+	case failNetwork:
 		return "not reachable (" + a.Error + "): a firewall or security group may block WeChat Pay's callback IPs (回调IP段白名单)"
 	}
 	switch s := a.Status; {

@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func TestTriggerTransactionVerifiedAndDecrypted(t *testing.T) {
 	for _, mode := range []string{ModeCert, ModePubKey} {
 		t.Run(mode, func(t *testing.T) {
 			ep, srv := newEndpoint(t)
-			r, err := sender(t, mode).Trigger(context.Background(), TriggerOptions{
+			r, err := sender(t, mode).Trigger(context.Background(), Options{
 				URL:   srv.URL + "/notify",
 				Event: Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "T20240520001", Amount: 1999, OpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
 			})
@@ -80,7 +80,7 @@ func TestTriggerRefundEvents(t *testing.T) {
 	} {
 		t.Run(event, func(t *testing.T) {
 			ep, srv := newEndpoint(t)
-			r, err := sender(t, "").Trigger(context.Background(), TriggerOptions{URL: srv.URL, Event: Event{
+			r, err := sender(t, "").Trigger(context.Background(), Options{URL: srv.URL, Event: Event{
 				Type: event, OutTradeNo: "T20240520002", OutRefundNo: "R20240520002", Amount: 500, RefundAmount: 200, TransactionID: "4200001234202405201234567890",
 			}})
 			if err != nil || !r.OK {
@@ -114,8 +114,8 @@ func TestTriggerBuildRejectsBadInput(t *testing.T) {
 		"refund above total":    {Type: wechatpay.EventRefundSuccess, OutTradeNo: "T20240520003", OutRefundNo: "R20240520003", Amount: 1, RefundAmount: 2},
 		"unknown event":         {Type: "TRANSACTION.CLOSED", OutTradeNo: "T20240520003", Amount: 1},
 	} {
-		if _, err := s.Build(ev); err == nil {
-			t.Errorf("%s: Build accepted %+v", name, ev)
+		if _, err := s.build(ev); err == nil {
+			t.Errorf("%s: build accepted %+v", name, ev)
 		}
 	}
 }
@@ -141,13 +141,13 @@ func TestTriggerNotAcknowledged(t *testing.T) {
 		{"401 wrong platform key", fixed(t, 401, "").URL, "", "signature verification failed", 401},
 		{"201 is not an ack", fixed(t, 201, "").URL, "", "only 200 or 204", 201},
 		{"502 gateway", fixed(t, 502, "").URL, "", "gateway", 502},
-		{"timeout", slow.URL, FailTimeout, "too slow", 0},
-		{"refused", closed.URL, FailRefused, "connection refused", 0},
+		{"timeout", slow.URL, failTimeout, "too slow", 0},
+		{"refused", closed.URL, failRefused, "connection refused", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := sender(t, "")
 			s.Client = NewClient(200 * time.Millisecond)
-			r, err := s.Trigger(context.Background(), TriggerOptions{URL: tc.url, Event: Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "T20240520004", Amount: 1}})
+			r, err := s.Trigger(context.Background(), Options{URL: tc.url, Event: Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "T20240520004", Amount: 1}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestTriggerSignTest(t *testing.T) {
 	ev := Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "T20240520005", Amount: 1}
 	t.Run("verifying endpoint refuses: good", func(t *testing.T) {
 		ep, srv := newEndpoint(t)
-		r, err := sender(t, "").Trigger(context.Background(), TriggerOptions{URL: srv.URL, Event: ev, SignTest: true})
+		r, err := sender(t, "").Trigger(context.Background(), Options{URL: srv.URL, Event: ev, SignTest: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func TestTriggerSignTest(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 		}))
 		t.Cleanup(srv.Close)
-		r, err := sender(t, "").Trigger(context.Background(), TriggerOptions{URL: srv.URL, Event: ev, SignTest: true})
+		r, err := sender(t, "").Trigger(context.Background(), Options{URL: srv.URL, Event: ev, SignTest: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +197,7 @@ func TestTriggerSignTest(t *testing.T) {
 		}
 	})
 	t.Run("404 is inconclusive, not a pass", func(t *testing.T) {
-		r, err := sender(t, "").Trigger(context.Background(), TriggerOptions{URL: fixed(t, 404, "").URL, Event: ev, SignTest: true})
+		r, err := sender(t, "").Trigger(context.Background(), Options{URL: fixed(t, 404, "").URL, Event: ev, SignTest: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func TestTriggerRepeat(t *testing.T) {
 	ev := Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "T20240520006", Amount: 1}
 	t.Run("same notification, fresh signatures", func(t *testing.T) {
 		ep, srv := newEndpoint(t)
-		r, err := sender(t, "").Trigger(context.Background(), TriggerOptions{URL: srv.URL, Event: ev, Repeat: 3})
+		r, err := sender(t, "").Trigger(context.Background(), Options{URL: srv.URL, Event: ev, Repeat: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +239,7 @@ func TestTriggerRepeat(t *testing.T) {
 			}
 			return http.StatusConflict // "already processed"
 		}
-		r, err := sender(t, "").Trigger(context.Background(), TriggerOptions{URL: srv.URL, Event: ev, Repeat: 2})
+		r, err := sender(t, "").Trigger(context.Background(), Options{URL: srv.URL, Event: ev, Repeat: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +261,7 @@ func TestNewSenderNeedsPlatformKey(t *testing.T) {
 		t.Fatal("cert mode without a platform certificate was accepted")
 	}
 	s, err := NewSender(&id, "")
-	if err != nil || s.Mode != ModePubKey {
+	if err != nil || s.mode != ModePubKey {
 		t.Fatalf("default mode without a certificate: %v, %v", s, err)
 	}
 	other, err := keysdir.Generate()
@@ -276,10 +276,10 @@ func TestNewSenderNeedsPlatformKey(t *testing.T) {
 }
 
 func TestProductionWarning(t *testing.T) {
-	if w := ProductionWarning("http://127.0.0.1:8080/notify"); !strings.Contains(w, "http") {
+	if w := productionWarning("http://127.0.0.1:8080/notify"); !strings.Contains(w, "http") {
 		t.Errorf("local http URL: warning %q", w)
 	}
-	if w := ProductionWarning("https://pay.example.com/wxpay/notify"); w != "" {
+	if w := productionWarning("https://pay.example.com/wxpay/notify"); w != "" {
 		t.Errorf("valid URL warned: %q", w)
 	}
 	if err := ValidateTargetURL("pay.example.com/notify"); err == nil {
@@ -288,7 +288,7 @@ func TestProductionWarning(t *testing.T) {
 }
 
 func TestNotifyURLIssuesListsEveryRule(t *testing.T) {
-	issues := NotifyURLIssues("http://pay.example.com:8443/pay//notify?id=10086")
+	issues := notifyURLIssues("http://pay.example.com:8443/pay//notify?id=10086")
 	joined := strings.Join(issues, " | ")
 	for _, want := range []string{"uses http", "port 8443", "query string", "empty segment"} {
 		if !strings.Contains(joined, want) {
@@ -298,17 +298,17 @@ func TestNotifyURLIssuesListsEveryRule(t *testing.T) {
 	if len(issues) != 4 {
 		t.Errorf("want 4 issues, got %d: %q", len(issues), joined)
 	}
-	if got := NotifyURLIssues("https://192.168.1.3:8080/notify"); len(got) != 2 {
+	if got := notifyURLIssues("https://192.168.1.3:8080/notify"); len(got) != 2 {
 		t.Errorf("IP and port: got %q", got)
 	}
-	if got := NotifyURLIssues("https://pay.example.com/wxpay/notify"); len(got) != 0 {
+	if got := notifyURLIssues("https://pay.example.com/wxpay/notify"); len(got) != 0 {
 		t.Errorf("valid URL: got %q", got)
 	}
 }
 
 func TestTriggerReportText(t *testing.T) {
 	_, srv := newEndpoint(t)
-	r, err := sender(t, "").Trigger(context.Background(), TriggerOptions{URL: srv.URL + "/notify", Event: Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "T20240520007", Amount: 1}})
+	r, err := sender(t, "").Trigger(context.Background(), Options{URL: srv.URL + "/notify", Event: Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "T20240520007", Amount: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

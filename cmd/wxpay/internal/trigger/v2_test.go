@@ -1,4 +1,4 @@
-package notifycheck
+package trigger
 
 import (
 	"context"
@@ -37,16 +37,16 @@ func v2Endpoint(t *testing.T, key string) (*httptest.Server, func() []*wxv2.Noti
 func TestTriggerV2(t *testing.T) {
 	s := sender(t, "")
 	ctx := context.Background()
-	srv, got := v2Endpoint(t, s.APIv2Key)
+	srv, got := v2Endpoint(t, s.apiv2Key)
 	pay := Event{Type: wechatpay.EventTransactionSuccess, OutTradeNo: "T20240520001", Amount: 1999}
 	for _, typ := range []string{"", wxv2.SignTypeHMACSHA256} {
-		r, err := s.TriggerV2(ctx, TriggerV2Options{TriggerOptions: TriggerOptions{URL: srv.URL, Event: pay, Repeat: 2}, SignType: typ})
-		if err != nil || !r.OK || len(r.Deliveries) != 2 || r.Mode != ModeV2 {
+		r, err := s.TriggerV2(ctx, V2Options{Options: Options{URL: srv.URL, Event: pay, Repeat: 2}, SignType: typ})
+		if err != nil || !r.OK || len(r.Deliveries) != 2 || r.Mode != modeV2 {
 			t.Fatalf("%s: %+v, %v", typ, r, err)
 		}
 	}
 	refund := Event{Type: wechatpay.EventRefundAbnormal, OutTradeNo: "T20240520001", Amount: 1999, RefundAmount: 999, OutRefundNo: "R20240520001"}
-	if r, err := s.TriggerV2(ctx, TriggerV2Options{TriggerOptions: TriggerOptions{URL: srv.URL, Event: refund}}); err != nil || !r.OK ||
+	if r, err := s.TriggerV2(ctx, V2Options{Options: Options{URL: srv.URL, Event: refund}}); err != nil || !r.OK ||
 		!strings.Contains(string(r.Resource), `"refund_status":"CHANGE"`) {
 		t.Fatalf("refund: %+v, %v", r, err)
 	}
@@ -57,11 +57,11 @@ func TestTriggerV2(t *testing.T) {
 	}
 	// Forged: a verifying endpoint refuses, an endpoint that acknowledges anything is flagged.
 	for _, ev := range []Event{pay, refund} {
-		r, err := s.TriggerV2(ctx, TriggerV2Options{TriggerOptions: TriggerOptions{URL: srv.URL, Event: ev, SignTest: true}})
+		r, err := s.TriggerV2(ctx, V2Options{Options: Options{URL: srv.URL, Event: ev, SignTest: true}})
 		if err != nil || !r.OK || !strings.Contains(r.Deliveries[0].Verdict.Headline, "refused the forged") || r.Deliveries[0].Attempt.Status != http.StatusUnauthorized {
 			t.Fatalf("forged %s: %+v, %v", ev.Type, r, err)
 		}
-		r, err = s.TriggerV2(ctx, TriggerV2Options{TriggerOptions: TriggerOptions{URL: fixed(t, 200, wxv2.AckXML).URL, Event: ev, SignTest: true}})
+		r, err = s.TriggerV2(ctx, V2Options{Options: Options{URL: fixed(t, 200, wxv2.AckXML).URL, Event: ev, SignTest: true}})
 		if err != nil || r.OK || !strings.Contains(r.Deliveries[0].Verdict.Headline, "DANGER") {
 			t.Fatalf("gullible endpoint %s: %+v, %v", ev.Type, r, err)
 		}
@@ -79,19 +79,19 @@ func TestTriggerV2(t *testing.T) {
 		{fixed(t, 401, string(wxv2.FailXML("sign"))), "WXPAY_APIV2_KEY"},
 		{fixed(t, 400, "bad json"), "not JSON"},
 	} {
-		r, err := s.TriggerV2(ctx, TriggerV2Options{TriggerOptions: TriggerOptions{URL: c.srv.URL, Event: pay}})
+		r, err := s.TriggerV2(ctx, V2Options{Options: Options{URL: c.srv.URL, Event: pay}})
 		if err != nil || r.OK || !strings.Contains(r.Deliveries[0].Verdict.Cause, c.want) {
 			t.Errorf("want cause %q: %+v, %v", c.want, r, err)
 		}
 	}
 	var b strings.Builder
-	r, _ := s.TriggerV2(ctx, TriggerV2Options{TriggerOptions: TriggerOptions{URL: srv.URL, Event: pay}})
+	r, _ := s.TriggerV2(ctx, V2Options{Options: Options{URL: srv.URL, Event: pay}})
 	r.WriteText(&b)
-	if out := b.String(); !strings.Contains(out, "v2 payment result") || !strings.Contains(out, "VERDICT ✔") || strings.Contains(out, s.APIv2Key) {
+	if out := b.String(); !strings.Contains(out, "v2 payment result") || !strings.Contains(out, "VERDICT ✔") || strings.Contains(out, s.apiv2Key) {
 		t.Errorf("text report:\n%s", out)
 	}
-	s.APIv2Key = ""
-	if _, err := s.TriggerV2(ctx, TriggerV2Options{TriggerOptions: TriggerOptions{URL: srv.URL, Event: pay}}); err != ErrNoAPIv2Key {
+	s.apiv2Key = ""
+	if _, err := s.TriggerV2(ctx, V2Options{Options: Options{URL: srv.URL, Event: pay}}); err != errNoAPIv2Key {
 		t.Errorf("no key: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package notifycheck
+package doctor
 
 import (
 	"bytes"
@@ -11,22 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/webhook"
 )
-
-// Merchant-event delivery headers: Wxpay-Signature is "t=<unix seconds>,v1=<hex
-// HMAC-SHA256(secret, t + "." + body)>"; Wxpay-Event-Id is the id to de-duplicate by.
-const (
-	HeaderWebhookSignature = "Wxpay-Signature"
-	HeaderWebhookEventID   = "Wxpay-Event-Id"
-)
-
-// SignWebhook returns the Wxpay-Signature value for body sent at t: the bundle's own
-// scheme (webhook.Sign), so a receiver that accepts doctor's ping accepts real events.
-func SignWebhook(secret []byte, t time.Time, body []byte) string {
-	return webhook.Sign(body, t, secret)
-}
 
 // checkWebhook posts a signed "ping" event to WXPAY_WEBHOOK_URL, as the bundle posts
 // merchant events, and wants a 2xx: anything else the bundle would retry forever.
@@ -50,15 +38,17 @@ func (d *Doctor) checkWebhook(ctx context.Context) Check {
 		"id": id, "type": "ping", "created_at": now.UTC().Format(time.RFC3339),
 		"data": map[string]string{"message": "wxpay doctor: a signed test event; acknowledge it with any 2xx"},
 	})
-	ctx, cancel := context.WithTimeout(ctx, WeChatPayTimeout)
+	ctx, cancel := context.WithTimeout(ctx, trigger.WeChatPayTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.WebhookURL, bytes.NewReader(body))
 	if err != nil {
 		return fail(name, fmt.Sprintf("%s is not a usable URL: %v", config.EnvWebhookURL, err), "填写完整的 https:// 地址", "give a full https:// URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderWebhookSignature, SignWebhook(b.WebhookSecret.Reveal(), now, body))
-	req.Header.Set(HeaderWebhookEventID, id)
+	// Signed as the deliverer signs (webhook.Sign): a receiver that accepts this ping
+	// accepts real events.
+	req.Header.Set(webhook.HeaderSignature, webhook.Sign(body, now, b.WebhookSecret.Reveal()))
+	req.Header.Set(webhook.HeaderEventID, id)
 	hc := *d.httpClient()
 	// As the deliverer: a redirect is not a delivery (the event's body does not follow it).
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -1,4 +1,4 @@
-package notifycheck
+package doctor
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -59,7 +60,7 @@ func goodDoctor(t *testing.T) *Doctor {
 		StoreURL: "bolt://" + filepath.Join(t.TempDir(), "wxpay.db")}
 }
 
-func find(t *testing.T, r *DoctorReport, name string) Check {
+func find(t *testing.T, r *Report, name string) Check {
 	t.Helper()
 	for _, c := range r.Checks {
 		if c.Name == name {
@@ -205,7 +206,7 @@ func TestDoctorWarningsDoNotFail(t *testing.T) {
 
 func TestDoctorProbe(t *testing.T) {
 	t.Run("verifying endpoint", func(t *testing.T) {
-		_, srv := newEndpoint(t)
+		srv := newEndpoint(t)
 		d := goodDoctor(t)
 		d.Config.NotifyURL = srv.URL + "/notify"
 		d.Probe, d.ProbeSender = true, sender(t, "")
@@ -230,7 +231,7 @@ func TestDoctorProbe(t *testing.T) {
 	})
 	t.Run("no platform key", func(t *testing.T) {
 		d := goodDoctor(t)
-		d.Probe, d.ProbeErr = true, ErrNoPlatformKey
+		d.Probe, d.ProbeErr = true, trigger.ErrNoPlatformKey
 		c := find(t, d.Run(context.Background()), "probe")
 		if c.Status != StatusFail || !strings.Contains(c.Detail, "/v3/security/echo") {
 			t.Errorf("probe: %+v", c)
@@ -247,7 +248,7 @@ func TestDoctorOutputHasNoSecrets(t *testing.T) {
 	if err := r.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	var back DoctorReport
+	var back Report
 	if err := json.Unmarshal([]byte(js.String()), &back); err != nil || len(back.Checks) != len(r.Checks) || back.OK {
 		t.Fatalf("JSON round trip: %v %+v", err, back)
 	}
