@@ -148,7 +148,7 @@ func TestRouteParity(t *testing.T) {
 			// function as its Function URL does.
 			extra := []string{"WXPAY_MP_VERIFY=" + paritySampleMPVerify}
 			api := newRuntimeAPI(t)
-			start(t, build(t, fn.name, lambdaTags), env(t, append(extra, "AWS_LAMBDA_RUNTIME_API="+api.addr(), "AWS_REGION=ap-east-1",
+			start(t, build(t, fn.name, buildLambda), env(t, append(extra, "AWS_LAMBDA_RUNTIME_API="+api.addr(), "AWS_REGION=ap-east-1",
 				"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_LAMBDA_FUNCTION_NAME=wxpay-"+fn.name)...))
 			if err := packageOnce(); err != nil {
 				t.Fatal(err)
