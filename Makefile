@@ -10,7 +10,9 @@
 #   make bench    benchmarks, printed with their ratios against in-run baselines
 #   make build    AWS Lambda only: arm64 Linux bootstraps in build/<fn>/ (sam build uses
 #                 build-<Name>Function), plus the host CLI build/wxpay. No SCF binaries:
-#   make package  Tencent SCF: x86-64 zips in build/scf/<fn>.zip (web functions carry scf_bootstrap)
+#   make package  Tencent SCF: x86-64 zips in build/scf/<fn>.zip (HTTP functions: the scfweb build
+#                 with scf_bootstrap; jobs: the scfevent build, also in build/scf/jobs/)
+#   make lint     go vet of every main's configuration, gofmt, cfn-lint
 #   make deploy-aws / deploy-tencent   sam deploy / scf deploy of the whole bundle
 #   make sizes    every bootstrap's and zip's size;  make startup  exec→ready vs hello-world
 #   make soak     10,000 notifications against a real `wxpay serve` on bbolt and Redis,
@@ -22,8 +24,9 @@ GO          ?= go
 TESTFLAGS   ?=
 ADDR        ?= 127.0.0.1:8080
 KEYS_DIR    ?= .wxpay/sim
-# Functions that have a main package; each becomes build/<name>/bootstrap.
-FUNCTIONS   := $(patsubst functions/%/cmd/main.go,%,$(wildcard functions/*/cmd/main.go))
+# A function is a folder functions/<name> with a Lambda main (cmd/lambda); each becomes
+# build/<name>/bootstrap.
+FUNCTIONS   := $(patsubst functions/%/cmd/lambda/main.go,%,$(wildcard functions/*/cmd/lambda/main.go))
 LAMBDA_ENV  := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LDFLAGS     := -s -w
 
@@ -96,27 +99,23 @@ run: install
 	$(WXPAY) serve $(SERVE_FLAGS)
 
 # ---------------------------------------------------------------------------
-# Builds. Every functions/<name>/cmd/main.go is a function; nothing below names
-# one, so a new function is built, packaged and tested by adding its main.
+# Builds. Every functions/<name>/cmd/lambda/main.go is a function; nothing below names
+# one, so a new function is built, packaged and tested by adding its mains.
 #
-# Build tags leave out what a platform never runs:
-#   lambda.norpc  aws-lambda-go without its legacy net/rpc mode
-#   wxpay_noscf   no scf-go-lib (its net/rpc links html/template)
-#   wxpay_lambda  AWS config from the Lambda environment only (no sso/ssooidc/sts/imds)
-#                 and no Redis store (DynamoDB is the Lambda store); LAMBDA_REDIS=1
-#                 adds wxpay_redis to build Redis back in
-#   wxpay_noaws   no AWS SDK, no aws-lambda-go: the Tencent SCF builds
-comma := ,
-LAMBDA_REDIS ?=
-LAMBDA_TAGS  := lambda.norpc,wxpay_noscf,wxpay_lambda$(if $(LAMBDA_REDIS),$(comma)wxpay_redis)
-BUILD_TAGS   := $(LAMBDA_TAGS)
-# SCF: HTTP functions deploy as web functions (scf_bootstrap starts the binary on
-# 0.0.0.0:9000), which need no scf-go-lib; scheduled ones as event functions on the
-# Go1 runtime, served by scf-go-lib. A function is an HTTP function when its main
-# calls runtime.ServeHTTP.
-SCF_WEB_TAGS   := lambda.norpc,wxpay_noaws,wxpay_noscf
-SCF_EVENT_TAGS := lambda.norpc,wxpay_noaws
-HTTP_FUNCTIONS := $(sort $(foreach f,$(FUNCTIONS),$(if $(shell grep -l 'runtime.ServeHTTP' functions/$(f)/cmd/*.go 2>/dev/null),$(f))))
+# No build tags: what a binary contains is what its main imports. Each function has a
+# main per platform (shared/host says which drivers each lists):
+#   functions/<fn>/cmd/lambda    AWS Lambda (make build, sam build)
+#   functions/<fn>/cmd/scfweb    SCF web function (make package; HTTP functions)
+#   functions/<fn>/cmd/scfevent  SCF event function (make package for jobs; HTTP functions
+#                                behind API gateway or function URL event triggers)
+#   functions/<fn>/cmd/local     a plain server, or one run of a job
+# lambda.norpc is aws-lambda-go's own tag: no net/rpc for the retired go1.x runtime.
+GO_TAGS := lambda.norpc
+# SCF: an HTTP function (one that has a web-function main) deploys as a web function
+# (scf_bootstrap starts the binary on 0.0.0.0:9000); a scheduled one as an event
+# function on the Go1 runtime.
+SCF_WEB_FUNCTIONS := $(patsubst functions/%/cmd/scfweb/main.go,%,$(wildcard functions/*/cmd/scfweb/main.go))
+scf_main = ./functions/$(1)/cmd/$(if $(filter $(1),$(SCF_WEB_FUNCTIONS)),scfweb,scfevent)
 
 # The soak (cmd/wxpay-soak): SOAKFLAGS e.g. -backends bolt -orders 1000 -notifications 3000 -keep.
 SOAKFLAGS ?=
@@ -127,7 +126,7 @@ build: $(FUNCTIONS:%=build/%/bootstrap) build/wxpay
 
 # Lambda (provided.al2023, arm64): build/<fn>/bootstrap.
 build/%/bootstrap: FORCE
-	$(LAMBDA_ENV) $(GO) build -trimpath -tags $(LAMBDA_TAGS) -ldflags '$(LDFLAGS)' -o $@ ./functions/$*/cmd
+	$(LAMBDA_ENV) $(GO) build -trimpath -tags $(GO_TAGS) -ldflags '$(LDFLAGS)' -o $@ ./functions/$*/cmd/lambda
 
 build/wxpay: FORCE
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/wxpay
@@ -136,19 +135,20 @@ FORCE:
 
 # sam build (BuildMethod: makefile) runs `make build-<LogicalId>` with ARTIFACTS_DIR
 # set. Logical ids are <Name>Function, <Name> the function's folder in any case
-# (CreateOrderFunction → functions/createorder).
+# (CreateOrderFunction → functions/createorder/cmd/lambda).
 build-%Function:
-	$(LAMBDA_ENV) $(GO) build -trimpath -tags $(LAMBDA_TAGS) -ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$*' | tr A-Z a-z)/cmd
+	$(LAMBDA_ENV) $(GO) build -trimpath -tags $(GO_TAGS) -ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$*' | tr A-Z a-z)/cmd/lambda
 
+# Every main is in ./..., so one vet covers every configuration the Makefile builds;
+# the second is the builds' own tag set.
 lint:
 	$(GO) vet ./...
-	$(GO) vet -tags $(LAMBDA_TAGS) ./...
-	$(GO) vet -tags $(SCF_EVENT_TAGS) ./shared/... ./functions/...
+	$(GO) vet -tags $(GO_TAGS) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@if command -v cfn-lint >/dev/null; then cfn-lint template.yaml; else echo "cfn-lint not installed: template.yaml not linted"; fi
 
-# Tencent SCF (x86-64): build/scf/<fn>.zip holding bootstrap and, for a web
-# function, scf_bootstrap — 0755, #!/bin/bash, LF endings, exec'ing the binary,
+# Tencent SCF (x86-64): build/scf/<fn>.zip holding bootstrap (the function's scfweb
+# build if it has one, else its scfevent build) and, for a web function, scf_bootstrap — 0755, #!/bin/bash, LF endings, exec'ing the binary,
 # which listens on 0.0.0.0:9000 (https://cloud.tencent.com/document/product/583/56126).
 # SCF_KEYS_DIR=<dir> copies a keys directory into every package as keys/ (PEM files
 # do not fit SCF's 4 KB environment; set WXPAY_KEYS_DIR=/var/user/keys).
@@ -158,10 +158,10 @@ package: $(FUNCTIONS:%=build/scf/%.zip) build/scf/jobs
 
 build/scf/%.zip: FORCE
 	@rm -rf build/scf/$* $@ && mkdir -p build/scf/$*
-	$(SCF_ENV) $(GO) build -trimpath -tags $(if $(filter $*,$(HTTP_FUNCTIONS)),$(SCF_WEB_TAGS),$(SCF_EVENT_TAGS)) -ldflags '$(LDFLAGS)' -o build/scf/$*/bootstrap ./functions/$*/cmd
-	@if [ -n "$(filter $*,$(HTTP_FUNCTIONS))" ]; then \
-	  printf '%s\n' '#!/bin/bash' '# SCF web function: serve on 0.0.0.0:9000 (WXPAY_SCF_MODE=web selects web mode).' \
-	    'export WXPAY_SCF_MODE=web' 'cd "$$(dirname "$$0")"' 'exec ./bootstrap' > build/scf/$*/scf_bootstrap; \
+	$(SCF_ENV) $(GO) build -trimpath -tags $(GO_TAGS) -ldflags '$(LDFLAGS)' -o build/scf/$*/bootstrap $(call scf_main,$*)
+	@if [ -n "$(filter $*,$(SCF_WEB_FUNCTIONS))" ]; then \
+	  printf '%s\n' '#!/bin/bash' '# SCF web function: the scfweb build serves on 0.0.0.0:9000.' \
+	    'cd "$$(dirname "$$0")"' 'exec ./bootstrap' > build/scf/$*/scf_bootstrap; \
 	  chmod 0755 build/scf/$*/scf_bootstrap; \
 	fi
 	@if [ -n "$(SCF_KEYS_DIR)" ]; then mkdir -p build/scf/$*/keys && cp -R "$(SCF_KEYS_DIR)"/. build/scf/$*/keys/ && chmod -R go-rwx build/scf/$*/keys; fi
@@ -171,7 +171,7 @@ build/scf/%.zip: FORCE
 # its own name (the Go1 handler), keys/ when packaged. multi-scf re-zips a function that
 # has its own src without the exec bit; a shared folder is uploaded as the CLI zipped it,
 # modes kept (serverless.yml says where in their sources).
-SCF_JOBS := $(filter-out $(HTTP_FUNCTIONS),$(FUNCTIONS))
+SCF_JOBS := $(filter-out $(SCF_WEB_FUNCTIONS),$(FUNCTIONS))
 build/scf/jobs: $(SCF_JOBS:%=build/scf/%.zip) FORCE
 	@rm -rf $@ && mkdir -p $@
 	@for f in $(SCF_JOBS); do cp -p build/scf/$$f/bootstrap $@/$$f && chmod 0755 $@/$$f; done

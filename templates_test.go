@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 
-	"github.com/paysls/wxpay/shared/runtime"
+	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/store/dynamostore"
 )
 
@@ -174,7 +174,7 @@ var wantSchedules = map[string][2]string{
 type fn struct {
 	name    string
 	http    bool
-	hasMain bool // functions/<name>/cmd/main.go exists
+	hasMain bool // functions/<name>/cmd/lambda/main.go exists
 	hasCmd  bool // functions/<name>/cmd/ exists
 }
 
@@ -198,14 +198,14 @@ func requireBuilt(t *testing.T, f fn, built, want string) {
 			t.Errorf("functions/%s is deployed but the Makefile does not build it (no %q)", f.name, want)
 		}
 		if slices.Contains(awaitingMain, f.name) {
-			t.Logf("functions/%s/cmd/main.go has landed: remove %s from awaitingMain", f.name, f.name)
+			t.Logf("functions/%s/cmd/lambda/main.go has landed: remove %s from awaitingMain", f.name, f.name)
 		}
 	case f.hasCmd:
-		t.Errorf("functions/%s/cmd has no main.go: a deployed function must be built", f.name)
+		t.Errorf("functions/%s/cmd has no lambda/main.go: a deployed function must be built", f.name)
 	case slices.Contains(awaitingMain, f.name):
 		t.Logf("functions/%s has no cmd/ yet (awaitingMain): deployed, not built", f.name)
 	default:
-		t.Errorf("functions/%s is deployed but has no cmd/main.go to build", f.name)
+		t.Errorf("functions/%s is deployed but has no cmd/lambda/main.go to build", f.name)
 	}
 }
 
@@ -225,9 +225,9 @@ func functionsInRepo(t *testing.T) []fn {
 		if st, err := os.Stat(filepath.Join("functions", d.Name(), "cmd")); err == nil && st.IsDir() {
 			f.hasCmd = true
 		}
-		if src, err := os.ReadFile(filepath.Join("functions", d.Name(), "cmd", "main.go")); err == nil {
+		if src, err := os.ReadFile(filepath.Join("functions", d.Name(), "cmd", "lambda", "main.go")); err == nil {
 			f.hasMain = true
-			isHTTP := bytes.Contains(src, []byte("runtime.ServeHTTP"))
+			isHTTP := bytes.Contains(src, []byte("host.ServeHTTP"))
 			if planned, ok := plannedHTTP[f.name]; ok && planned != isHTTP {
 				t.Errorf("functions/%s/cmd: HTTP function = %t, the plan says %t", f.name, isHTTP, planned)
 			}
@@ -241,12 +241,12 @@ func functionsInRepo(t *testing.T) []fn {
 }
 
 // envRead are the environment variables the code reads: every Env* string constant
-// of shared/config, shared/secrets (and its Tencent SSM client), shared/runtime and
-// functions/createorder, plus STORE_URL and BILLS_URL.
+// of shared/config, shared/secrets (and its Tencent SSM client), shared/host (and its
+// adapters) and functions/createorder, plus STORE_URL and BILLS_URL.
 func envRead(t *testing.T) []string {
 	t.Helper()
 	names := []string{"STORE_URL", "BILLS_URL"}
-	for _, dir := range []string{"shared/config", "shared/secrets", "shared/secrets/tencentssm", "shared/runtime", "functions/createorder"} {
+	for _, dir := range []string{"shared/config", "shared/secrets", "shared/secrets/tencentssm", "shared/host", "shared/host/awslambda", "shared/host/scfweb", "shared/host/scfevent", "functions/createorder"} {
 		pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -272,7 +272,7 @@ func envRead(t *testing.T) []string {
 			}
 		}
 	}
-	for _, must := range []string{"WXPAY_MCHID", "WXPAY_SECRET_ARN", "WXPAY_SCF_MODE"} {
+	for _, must := range []string{"WXPAY_MCHID", "WXPAY_SECRET_ARN", "_LAMBDA_SERVER_PORT"} {
 		if !slices.Contains(names, must) {
 			t.Fatalf("envRead found no %s: the scan of the code is broken (%v)", must, names)
 		}
@@ -385,12 +385,12 @@ func TestSAMTemplateMatchesCode(t *testing.T) {
 			}
 			// sam build runs `make build-<LogicalId>` with ARTIFACTS_DIR set.
 			cmd := makeDryRun(t, "build-"+logical, "ARTIFACTS_DIR=/artifacts")
-			for _, want := range []string{"GOARCH=arm64", "-tags lambda.norpc,wxpay_noscf,wxpay_lambda", "-o /artifacts/bootstrap ./functions/" + f.name + "/cmd"} {
+			for _, want := range []string{"GOARCH=arm64", "-tags lambda.norpc", "-o /artifacts/bootstrap ./functions/" + f.name + "/cmd/lambda"} {
 				if !strings.Contains(cmd, want) {
 					t.Errorf("make build-%s: %q lacks %q", logical, cmd, want)
 				}
 			}
-			requireBuilt(t, f, makeDryRun(t, "build"), "-o build/"+f.name+"/bootstrap ./functions/"+f.name+"/cmd")
+			requireBuilt(t, f, makeDryRun(t, "build"), "-o build/"+f.name+"/bootstrap ./functions/"+f.name+"/cmd/lambda")
 			vars, _ := get(res, "Properties", "Environment", "Variables").(map[string]any)
 			for _, need := range wantEnv(f.name, false) {
 				if _, ok := merge(global, vars)[need]; !ok {
@@ -439,11 +439,11 @@ func TestSAMTemplateMatchesCode(t *testing.T) {
 				if get(s, "ScheduleExpression") != wantSchedules[f.name][0] || get(s, "ScheduleExpressionTimezone") != "Asia/Shanghai" {
 					t.Errorf("schedule %v, want %s in Asia/Shanghai", s, wantSchedules[f.name][0])
 				}
-				var in runtime.SchedulerInput
+				var in host.SchedulerInput
 				dec := json.NewDecoder(strings.NewReader(fmt.Sprint(get(s, "Input"))))
 				dec.DisallowUnknownFields()
-				if err := dec.Decode(&in); err != nil || in.Source != runtime.SchedulerSource || in.Job != f.name || in.ScheduledTime != "<aws.scheduler.scheduled-time>" {
-					t.Errorf("Input %v (%v): want runtime.SchedulerInput for %s carrying <aws.scheduler.scheduled-time>", get(s, "Input"), err, f.name)
+				if err := dec.Decode(&in); err != nil || in.Source != host.SchedulerSource || in.Job != f.name || in.ScheduledTime != "<aws.scheduler.scheduled-time>" {
+					t.Errorf("Input %v (%v): want host.SchedulerInput for %s carrying <aws.scheduler.scheduled-time>", get(s, "Input"), err, f.name)
 				}
 			}
 			logGroup := false
@@ -598,7 +598,8 @@ func TestSCFFilesMatchCode(t *testing.T) {
 		repo[f.name] = f
 		t.Run(f.name, func(t *testing.T) {
 			// What make package writes for this function, and that it zips that folder.
-			requireBuilt(t, f, pkg, "-o build/scf/"+f.name+"/bootstrap ./functions/"+f.name+"/cmd")
+			scfMain := map[bool]string{true: "scfweb", false: "scfevent"}[f.http]
+			requireBuilt(t, f, pkg, "-o build/scf/"+f.name+"/bootstrap ./functions/"+f.name+"/cmd/"+scfMain)
 			if f.hasMain && !strings.Contains(pkg, "cd build/scf/"+f.name+" && zip ") {
 				t.Errorf("make package does not zip build/scf/%s into build/scf/%s.zip", f.name, f.name)
 			}

@@ -12,12 +12,12 @@ import (
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/clock"
-	"github.com/paysls/wxpay/shared/runtime"
+	"github.com/paysls/wxpay/shared/host"
 )
 
 // jobRun runs a scheduled function once; q carries a manual run's query parameters
 // (billfetch's date).
-type jobRun func(ctx context.Context, q url.Values, now time.Time) (runtime.Report, error)
+type jobRun func(ctx context.Context, q url.Values, now time.Time) (host.Report, error)
 
 // scheduledJob is one of the bundle's scheduled functions as `wxpay serve` runs it: on a
 // timer, as EventBridge or an SCF timer would, and on POST /jobs/{name}.
@@ -71,7 +71,7 @@ func (s *jobSet) names() []string {
 }
 
 // runNow runs a job now and returns its report.
-func (s *jobSet) runNow(ctx context.Context, j *scheduledJob, q url.Values, trigger string) (runtime.Report, error) {
+func (s *jobSet) runNow(ctx context.Context, j *scheduledJob, q url.Values, trigger string) (host.Report, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	now := s.now()

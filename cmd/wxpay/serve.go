@@ -19,8 +19,11 @@ import (
 
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/awsconf/defaultchain"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/events/eventbridge"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
@@ -96,6 +99,8 @@ type bundle struct {
 	stopJobs func()
 	// consolePassword is the password of the console user serve made (printed once).
 	consolePassword string
+	// sink is where merchant events go (nil: recorded, not sent).
+	sink events.Sink
 }
 
 func (b *bundle) clock() clock.Func { return clock.Or(b.now) }
@@ -259,7 +264,15 @@ func newBundle(ctx context.Context, o serveOptions, log *slog.Logger) (*bundle, 
 		return nil, err
 	}
 	b.cfg = cfg
-	nh, err := notify.New(cfg, b.store, log.With("function", "notify"))
+	// The CLI links every sink: the signed webhook, and EventBridge (--live with WXPAY_EVENT_BUS).
+	// notify delivers through it, and the console (createorder) resends through it.
+	sink, err := events.SinkFromConfig(ctx, cfg.Bundle, nil, events.WebhookSink, eventbridge.Sink(defaultchain.Load))
+	if err != nil && !errors.Is(err, events.ErrNoSink) {
+		b.Close()
+		return nil, err
+	}
+	b.sink = sink
+	nh, err := notify.New(cfg, b.store, log.With("function", "notify"), notify.WithSink(sink))
 	if err != nil {
 		b.Close()
 		return nil, err // "notify: configuration: …"

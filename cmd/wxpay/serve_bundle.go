@@ -15,7 +15,7 @@ import (
 	"github.com/paysls/wxpay/functions/reconcile"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/runtime"
+	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/store/billstore"
 )
 
@@ -77,7 +77,7 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 		}
 		log.Warn("reconcile not scheduled: the merchant configuration cannot call WeChat Pay", "error", err.Error())
 	} else {
-		b.jobs.add("reconcile", every(reconcileEvery), func(ctx context.Context, _ url.Values, now time.Time) (runtime.Report, error) {
+		b.jobs.add("reconcile", every(reconcileEvery), func(ctx context.Context, _ url.Values, now time.Time) (host.Report, error) {
 			return rj.Run(ctx, now)
 		})
 	}
@@ -98,7 +98,7 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 		}
 		log.Warn("billfetch not scheduled", "error", err.Error())
 	} else {
-		b.jobs.add("billfetch", dailyAt(10, 30, clock.CST), func(ctx context.Context, q url.Values, now time.Time) (runtime.Report, error) {
+		b.jobs.add("billfetch", dailyAt(10, 30, clock.CST), func(ctx context.Context, q url.Values, now time.Time) (host.Report, error) {
 			if d := q.Get("date"); d != "" {
 				if _, err := time.Parse(time.DateOnly, d); err != nil {
 					return nil, badInput{fmt.Errorf("date %q: want YYYY-MM-DD", d)}

@@ -21,7 +21,7 @@ func (b *bundle) mountOrders(mux *http.ServeMux, cfg config.Config, log *slog.Lo
 	if b.token != "" {
 		cfg.Bundle.APIToken = config.NewSecret([]byte(b.token))
 	}
-	h, err := createorder.New(cfg, b.store, createorder.Options{Logger: log.With("function", "createorder"), Simulator: b.sim != nil, Now: b.clock()})
+	h, err := createorder.New(cfg, b.store, createorder.Options{Logger: log.With("function", "createorder"), Simulator: b.sim != nil, Now: b.clock(), Sink: b.sink})
 	if err != nil {
 		if b.sim == nil {
 			log.Warn("order API not mounted", "error", err.Error())

@@ -81,13 +81,21 @@ func TestServeBundleEndToEnd(t *testing.T) {
 			if err != nil || tx.TradeState != wechatpay.TradeStateSuccess || tx.TransactionID != o.Payment.TransactionID {
 				t.Fatalf("query = %+v, %v; store has transaction %s", tx, err, o.Payment.TransactionID)
 			}
-			// The simulator saw our 204 as an acknowledgement: one attempt, no retries.
-			res, err := http.Get(srv.URL + "/sim/deliveries")
-			if err != nil {
-				t.Fatal(err)
+			// The simulator saw our 204 as an acknowledgement: one attempt, no retries. It
+			// records the answer after notify has written the order, so it is waited for.
+			var body []byte
+			for {
+				res, err := http.Get(srv.URL + "/sim/deliveries")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ = io.ReadAll(res.Body)
+				res.Body.Close()
+				if strings.Contains(string(body), "204") || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
-			defer res.Body.Close()
-			body, _ := io.ReadAll(res.Body)
 			if !strings.Contains(string(body), "204") {
 				t.Fatalf("deliveries = %s", body)
 			}

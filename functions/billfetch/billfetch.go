@@ -3,7 +3,7 @@
 // SHA1 WeChat Pay published over the uncompressed file, keeps the raw file (local
 // folder, S3 or COS), parses it as a stream in constant memory, checks its totals block
 // against its rows and reconciles every row with the store — settling payments the
-// store missed through the payment state machine. It runs through runtime.RunJob
+// store missed through the payment state machine. It runs through host.RunJob
 // (EventBridge Scheduler / SCF timer at 10:30 Asia/Shanghai) and `wxpay billfetch`.
 package billfetch
 
@@ -21,10 +21,10 @@ import (
 
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/platform"
-	"github.com/paysls/wxpay/shared/runtime"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -155,14 +155,14 @@ func Yesterday(now time.Time) string {
 }
 
 // Run is the scheduled entry point: the bills of yesterday (UTC+8).
-func (j *Job) Run(ctx context.Context, now time.Time) (runtime.Report, error) {
+func (j *Job) Run(ctx context.Context, now time.Time) (host.Report, error) {
 	return j.RunDate(ctx, Yesterday(now))
 }
 
 // RunDate fetches and reconciles the bills of date (YYYY-MM-DD, UTC+8). "No bill" and
 // "not ready yet" are reported, not errors; a hash mismatch, a totals mismatch or a
 // failure is an error, after the report of every bill was written.
-func (j *Job) RunDate(ctx context.Context, date string) (runtime.Report, error) {
+func (j *Job) RunDate(ctx context.Context, date string) (host.Report, error) {
 	day, err := time.ParseInLocation(time.DateOnly, date, clock.CST)
 	if err != nil {
 		return nil, fmt.Errorf("billfetch: date %q: want YYYY-MM-DD", date)
@@ -182,7 +182,7 @@ func (j *Job) RunDate(ctx context.Context, date string) (runtime.Report, error) 
 		reports = append(reports, r)
 		errs = append(errs, err)
 	}
-	out := runtime.Report{"date": date, "bills": reports}
+	out := host.Report{"date": date, "bills": reports}
 	return out, errors.Join(errs...)
 }
 

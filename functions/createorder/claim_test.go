@@ -76,6 +76,17 @@ func (g *gate) Delete(ctx context.Context, key string, cond store.Condition) (er
 	return err
 }
 
+// PutAll is the multi-record write of a store that has one (bbolt), through the gate
+// (counted under the first record's key); store.ErrNoMultiPut otherwise.
+func (g *gate) PutAll(ctx context.Context, recs []store.Record, conds []store.Condition) (out []store.Record, err error) {
+	mp, ok := g.Store.(store.MultiPutter)
+	if !ok || len(recs) == 0 {
+		return nil, store.ErrNoMultiPut
+	}
+	g.call("PutAll", recs[0].Key, func() { out, err = mp.PutAll(ctx, recs, conds) })
+	return out, err
+}
+
 // reach waits for a held call (done closing first means it was never made).
 func reach(t *testing.T, what string, h *held, done <-chan struct{}) {
 	t.Helper()

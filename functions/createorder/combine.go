@@ -284,41 +284,57 @@ func combineFingerprint(o *order, subs []payment.SubOrder) string {
 }
 
 // placeCombine runs the idempotent create of a combine, like create: the attempt to
-// answer with, its sub-orders, and whether this call placed it.
+// answer with, its sub-orders, and whether this call placed it. It waits for another
+// create's live claim as create does (firstPoll): the claim is judged on the business
+// clock, the wait bounded by the lease plus 2 s of it and by a number of polls.
 func (h *Handler) placeCombine(ctx context.Context, co *combineOrder) (*payment.Combine, []*payment.Order, bool, func(), error) {
-	deadline := time.Now().Add(h.lease + 2*time.Second)
-	pause := 10 * time.Millisecond
+	began := h.now()
+	wait := h.lease + 2*time.Second
+	polls, retries := 0, 0
+	pause := firstPoll
 	none := func() {}
+	busy := func() error {
+		return fail(http.StatusConflict, "CREATE_IN_PROGRESS",
+			fmt.Sprintf("combine %s is being created by another request that has not finished", co.orderID),
+			"retry the same request in a few seconds; it is safe to repeat")
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, false, none, err
 		}
-		if time.Now().After(deadline) {
-			return nil, nil, false, none, fail(http.StatusConflict, "CREATE_IN_PROGRESS",
-				fmt.Sprintf("combine %s is being created by another request that has not finished", co.orderID),
-				"retry the same request in a few seconds; it is safe to repeat")
-		}
 		c, claim, subs, err := h.combineStep(ctx, co)
 		switch {
 		case errors.Is(err, errRetry):
-			continue
+			if retries++; retries < maxRetries {
+				continue
+			}
+			return nil, nil, false, none, busy()
 		case errors.Is(err, errWait):
 		case errors.Is(err, errReplay):
 			return c, subs, false, none, nil
 		case err != nil:
 			return nil, nil, false, none, err
 		default:
+			if co.scene != SceneCashier {
+				// What is placed is the combine record: its sub-orders carry it first
+				// (a concurrent re-price of the same attempt may have reserved them).
+				if subs, err = h.ledger.SyncSubOrders(ctx, c, subs); err != nil {
+					h.releaseCombine(c, claim)
+					return nil, nil, false, none, err
+				}
+			}
 			c, wait, err := h.prepayCombine(ctx, co, c, claim)
 			return c, subs, err == nil, wait, err
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, false, none, ctx.Err()
-		case <-t.C:
+		// A live claim: wait for its answer, polling the record.
+		if polls >= pollsFor(wait) || h.now().Sub(began) >= wait {
+			return nil, nil, false, none, busy()
 		}
-		pause = min(pause*2, 200*time.Millisecond)
+		if err := h.sleep(ctx, pause); err != nil {
+			return nil, nil, false, none, err
+		}
+		polls, retries = polls+1, 0
+		pause = min(pause*2, maxPoll)
 	}
 }
 
@@ -552,14 +568,6 @@ func (h *Handler) takenError(err error, co *combineOrder, n int) error {
 	return err
 }
 
-func (h *Handler) abandonCombine(c *payment.Combine) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.ledger.AbandonCombine(ctx, c); err != nil {
-		h.log.Warn("reserved combine not removed; the next create takes it over", "key", c.Key(), "error", err.Error())
-	}
-}
-
 func (h *Handler) releaseCombine(c *payment.Combine, claim string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -569,8 +577,9 @@ func (h *Handler) releaseCombine(c *payment.Combine, claim string) {
 }
 
 // repriceCombine replaces the current attempt by a new one: a new combine number and
-// new sub-order numbers, reserved first; then the old attempt is closed (or its close
-// recorded, within WeChat Pay's 5 minutes) and the pointers move.
+// new sub-order numbers, reserved first (PlaceCombine: nothing is left of a refused
+// reservation); then the old attempt is closed (or its close recorded, within WeChat
+// Pay's 5 minutes) and the pointers move — the combine's, then its sub-orders'.
 func (h *Handler) repriceCombine(ctx context.Context, co *combineOrder, hist *payment.CombineHistory, subs []*payment.Order) (*payment.Combine, string, []*payment.Order, error) {
 	first, cur := hist.First, hist.Current
 	n := cur.Attempt + 1
@@ -588,26 +597,25 @@ func (h *Handler) repriceCombine(ctx context.Context, co *combineOrder, hist *pa
 			fmt.Sprintf("combine %s was placed with other sub-orders (order_id and sub_mchid); a re-priced combine keeps its sub-orders and may change their amounts and descriptions", co.orderID),
 			"close the combine (POST /orders/{order_id}/close) and place the new cart under a new order_id")
 	}
+	// The pointer moves from the attempt attempt 1 names (the same as cur's, unless
+	// it names one that is gone: then from there).
+	from := max(cur.Attempt, first.Current)
 	c, claim, newSubs, err := h.newCombine(ctx, co, n)
 	if errors.Is(err, errRetry) {
-		// Attempt n is this combine's already but the pointer is not on it: another
-		// re-pricer is between its reservation and the pointer, or died there.
-		if a, aerr := h.ledger.CombineAttempt(ctx, h.cfg.MchID, payment.AttemptNo(co.orderID, n)); aerr == nil && a.OrderID == co.orderID {
-			if a.Claim.Live(h.now()) {
-				return nil, "", nil, errWait
-			}
-			if err := h.ledger.AbandonCombine(ctx, a); err != nil {
-				return nil, "", nil, err
-			}
-		}
-		return nil, "", nil, errRetry
+		return nil, "", nil, h.takeOverCombine(ctx, co, first, cur, subs, from, n)
 	}
 	if err != nil {
 		return nil, "", nil, err
 	}
+	// From here on the reservation — the combine and its sub-orders — is never
+	// removed, not even by this request, for the reasons a single order's is not
+	// (reprice in create.go): its pointers may already have moved (an answer lost), and
+	// a removed record re-created under the same name starts its version again under
+	// the conditioned writes of whoever read it. A reservation this request gives up
+	// is released, for the next create to take over (takeOverCombine).
 	retired, err := h.retireCombine(ctx, cur, subs, "reprice")
 	if err != nil && !errors.Is(err, errDeferred) {
-		h.abandonCombine(c)
+		h.releaseCombine(c, claim)
 		if errors.Is(err, errPaid) {
 			return nil, "", nil, errRetry // judged again: paid → 409
 		}
@@ -616,8 +624,8 @@ func (h *Handler) repriceCombine(ctx context.Context, co *combineOrder, hist *pa
 	if retired != nil && retired.Key() == first.Key() {
 		first = retired
 	}
-	if _, err := h.ledger.PointCombine(ctx, first, cur.Attempt, n); err != nil {
-		h.abandonCombine(c)
+	if _, err := h.ledger.PointCombine(ctx, first, from, n); err != nil {
+		h.releaseCombine(c, claim)
 		if errors.Is(err, payment.ErrRaced) {
 			return nil, "", nil, errRetry
 		}
@@ -629,6 +637,64 @@ func (h *Handler) repriceCombine(ctx context.Context, co *combineOrder, hist *pa
 	}
 	h.log.Info("combine re-priced", "order_id", co.orderID, "previous", cur.CombineNo, "attempt", n, "amount", co.amount, "previous_amount", cur.Total())
 	return c, claim, newSubs, nil
+}
+
+// takeOverCombine handles a re-price that found attempt n reserved by this combine
+// already while the combine's pointer is not on it: another create is between its
+// reservation and the pointer moves, gave up there, or died there. As for a single
+// order (takeOver in create.go), its live claim is waited for (business clock); after
+// that the reservation is finished, never removed — its creator, however late, can
+// still move the pointers and place the combine at WeChat Pay, and only pointers that
+// reach attempt n keep what is paid there on the combine (GET /orders/{combine id})
+// and on each sub-order (GET /orders/{sub order id}). So this request closes the
+// current attempt and moves the combine's pointer, then its sub-orders', to attempt n
+// as its creator would have, without placing anything, and answers errRetry: the
+// combine is judged anew on attempt n (the same content: its claim is taken and it is
+// placed; other content: a re-price to n+1, which closes it).
+func (h *Handler) takeOverCombine(ctx context.Context, co *combineOrder, first, cur *payment.Combine, subs []*payment.Order, from, n int) error {
+	a, err := h.ledger.CombineAttempt(ctx, h.cfg.MchID, payment.AttemptNo(co.orderID, n))
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		return errRetry
+	case err != nil:
+		return fmt.Errorf("createorder: read attempt %d of combine %s: %w", n, co.orderID, err)
+	case a.OrderID != co.orderID || a.Attempt != n:
+		return errRetry // judged again: newCombine names the holder
+	case a.Claim.Live(h.now()):
+		return errWait
+	}
+	// PlaceCombine writes a combine after all its sub-orders; one written otherwise
+	// (by an earlier version, one record at a time) may lack some: reserve them before
+	// any pointer can name them.
+	have, err := h.ledger.SubOrders(ctx, a)
+	if err != nil {
+		return err
+	}
+	if missing(have) {
+		if _, err := h.ledger.ReserveSubOrders(ctx, a); err != nil {
+			return h.takenError(err, co, n)
+		}
+	}
+	retired, err := h.retireCombine(ctx, cur, subs, "reprice")
+	if err != nil && !errors.Is(err, errDeferred) {
+		if errors.Is(err, errPaid) {
+			return errRetry // judged again: paid → 409 (attempt n stays unplaced)
+		}
+		return err
+	}
+	if retired != nil && retired.Key() == first.Key() {
+		first = retired
+	}
+	if _, err := h.ledger.PointCombine(ctx, first, from, n); err != nil && !errors.Is(err, payment.ErrRaced) {
+		return fmt.Errorf("createorder: move combine %s to attempt %d: %w", co.orderID, n, err)
+	}
+	// PointSubOrders moves them only once the combine's pointer reaches attempt n
+	// (a raced move above may have been another change of attempt 1).
+	if err := h.ledger.PointSubOrders(ctx, a); err != nil {
+		h.log.Warn("sub-order pointers not moved yet", "order_id", co.orderID, "attempt", n, "error", err.Error())
+	}
+	h.log.Info("combine re-price taken over", "order_id", co.orderID, "previous", cur.CombineNo, "attempt", n)
+	return errRetry
 }
 
 func sameSubOrderIDs(a, b []payment.SubOrder) bool {

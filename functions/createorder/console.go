@@ -74,15 +74,19 @@ func (h *Handler) console() http.Handler {
 }
 
 // consoleSink is the sink a resent event is delivered to at once (the one notify and
-// reconcile use), and its name for the Events view. Without one (or with an event bus
-// this build leaves out) a resent event is due now and the next delivery run sends it.
+// reconcile use: Options.Sink, else the webhook the settings name), and its name for
+// the Events view. Without one (or with an event bus this program leaves out) a
+// resent event is due now and the next delivery run sends it.
 func (h *Handler) consoleSink() (events.Sink, string) {
 	b := h.cfg.Bundle
 	name := b.EventBus
 	if u, err := url.Parse(b.WebhookURL); err == nil && b.WebhookURL != "" {
 		name = u.Host
 	}
-	sink, err := events.SinkFromConfig(context.Background(), b, h.http)
+	if h.sink != nil {
+		return h.sink, name
+	}
+	sink, err := events.SinkFromConfig(context.Background(), b, h.http, events.WebhookSink)
 	if err != nil {
 		if !errors.Is(err, events.ErrNoSink) {
 			h.log.Warn("console: resent events wait for the next delivery run", "error", err.Error())

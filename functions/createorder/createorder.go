@@ -37,6 +37,7 @@ import (
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
@@ -68,6 +69,10 @@ type Options struct {
 	// Recheck is how long a status read trusts the store before asking WeChat Pay
 	// again about an unsettled order (default 5 s).
 	Recheck time.Duration
+	// Sink delivers an event the console resends at once: the sink shared/host built
+	// from the sink drivers the main lists (EventBridge on AWS). Nil: the signed
+	// webhook the settings name, if any.
+	Sink events.Sink
 }
 
 // Handler serves the order API.
@@ -85,6 +90,7 @@ type Handler struct {
 	partner   bool
 	lease     time.Duration
 	sleep     func(ctx context.Context, d time.Duration) error
+	sink      events.Sink // Options.Sink
 	recheck   time.Duration
 	handler   http.Handler
 	// publicURL is WXPAY_PUBLIC_URL: the base of cashier links ("" refuses scene cashier).
@@ -156,6 +162,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 		cashierKey: cashier.DeriveKey(cfg.Bundle.APIToken.Reveal()),
 		lease:      opts.Lease,
 		sleep:      opts.Sleep,
+		sink:       opts.Sink,
 		recheck:    opts.Recheck,
 		checked:    map[string]time.Time{},
 	}

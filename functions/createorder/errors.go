@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/orderapi"
@@ -86,12 +87,15 @@ func fieldIssue(ve *wechatpay.ValidationError) string {
 }
 
 // internalPrefixes are the package names errors of the code below carry in their text
-// ("payment: the refund exceeds …"): meaningful in a log, noise in an answer.
-var internalPrefixes = regexp.MustCompile(`\b(payment|wechatpay|createorder|payclient|certcache|paysim|ledger|boltstore|redisstore|dynamostore): `)
+// ("payment: the refund exceeds …"): meaningful in a log, noise in an answer. Compiled
+// at the first error answer: 0.1 ms a cold start does not need.
+var internalPrefixes = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\b(payment|wechatpay|createorder|payclient|certcache|paysim|ledger|boltstore|redisstore|dynamostore): `)
+})
 
 // merchantText removes internal package prefixes from a message or hint.
 func merchantText(s string) string {
-	return internalPrefixes.ReplaceAllString(s, "")
+	return internalPrefixes().ReplaceAllString(s, "")
 }
 
 // defaultHint is the hint of an answer that came without one.

@@ -3,7 +3,6 @@ package createorder
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 )
 
@@ -15,7 +14,19 @@ import (
 // serves the file from this function, so no static host is needed in front of it.
 const EnvMPVerify = "WXPAY_MP_VERIFY"
 
-var mpVerifyToken = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+// mpVerifyToken: 1 to 64 ASCII letters and digits. Not a regexp: {1,64} compiles to 64
+// copies of its class, 0.2-0.9 ms of every createorder cold start.
+func mpVerifyToken(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // MPVerify returns the route and handler serving the verification file for setting
 // (EnvMPVerify's value; "MP_verify_X.txt" is taken as X), or "" and nil when it is
@@ -25,7 +36,7 @@ func MPVerify(setting string) (pattern string, h http.Handler, err error) {
 	if token == "" {
 		return "", nil, nil
 	}
-	if !mpVerifyToken.MatchString(token) {
+	if !mpVerifyToken(token) {
 		return "", nil, fmt.Errorf("%s=%q: want the letters and digits of the file 公众平台 offers (MP_verify_<these>.txt)", EnvMPVerify, setting)
 	}
 	return "GET /MP_verify_" + token + ".txt", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -13,11 +13,18 @@ import (
 	"github.com/paysls/wxpay/shared/store"
 )
 
-// withEvents gives h its Deliverer: the sink the bundle settings name (webhook or
-// EventBridge), or none — then events are recorded, listed by GET /events, and
+// withEvents gives h its Deliverer: the sink WithSink gives or the bundle settings
+// name (webhook), or none — then events are recorded, listed by GET /events, and
 // delivered once a sink is configured.
-func withEvents(h *Handler, cfg config.Config, st store.Store, log *slog.Logger) error {
-	sink, err := events.SinkFromConfig(context.Background(), cfg.Bundle, nil)
+func withEvents(h *Handler, cfg config.Config, st store.Store, log *slog.Logger, opts []Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sink, err := o.sink, error(nil)
+	if !o.sinkSet {
+		sink, err = events.SinkFromConfig(context.Background(), cfg.Bundle, nil, events.WebhookSink)
+	}
 	if err != nil && !errors.Is(err, events.ErrNoSink) {
 		return fmt.Errorf("notify: configuration: %w", err)
 	}

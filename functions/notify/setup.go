@@ -19,7 +19,7 @@ import (
 // when configured; and, when the merchant credentials are there, platform certificates
 // downloaded from /v3/certificates on the first serial not configured — cached in the
 // store, so rotation needs no redeploy and cold starts no download.
-func New(cfg config.Config, st store.Store, log *slog.Logger) (*Handler, error) {
+func New(cfg config.Config, st store.Store, log *slog.Logger, opts ...Option) (*Handler, error) {
 	var errs []error
 	key, err := cfg.V3Key()
 	if err != nil {
@@ -42,5 +42,5 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) (*Handler, error) 
 	}
 	h := &Handler{Notifier: &wechatpay.Notifier{Verifier: &wechatpay.Verifier{Keys: keys}, AEAD: aead}, Ledger: ledger, Logger: log,
 		APIv2Key: cfg.APIv2Key}
-	return h, withEvents(h, cfg, st, log)
+	return h, withEvents(h, cfg, st, log, opts)
 }

@@ -30,11 +30,11 @@ import (
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/host"
 	"github.com/paysls/wxpay/shared/metrics"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/platform"
-	"github.com/paysls/wxpay/shared/runtime"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -136,8 +136,8 @@ type Report struct {
 	Sharing SharingReport `json:"sharing,omitzero"`
 }
 
-func (r Report) asMap() runtime.Report {
-	m := runtime.Report{
+func (r Report) asMap() host.Report {
+	m := host.Report{
 		"examined": r.Examined, "settled": r.Settled, "closed": r.Closed, "still_pending": r.StillPending,
 		"delivered": r.Delivered, "errors": r.Errors, "refunds_settled": r.RefundsSettled,
 		"refunds_stuck": r.RefundsStuck, "late_refunds": r.LateRefunds, "throttled": r.Throttled, "events_failed": r.EventsFailed,
@@ -159,8 +159,8 @@ type counters struct {
 	sharesExamined, shares, finishes, returns, refundsReleased, sharesFailed atomic.Int64
 }
 
-// Run is the runtime.Job: one pass over everything due at now.
-func (j *Job) Run(ctx context.Context, now time.Time) (runtime.Report, error) {
+// Run is the host.Job: one pass over everything due at now.
+func (j *Job) Run(ctx context.Context, now time.Time) (host.Report, error) {
 	r, err := j.Pass(ctx, now)
 	return r.asMap(), err
 }

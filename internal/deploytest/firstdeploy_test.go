@@ -107,8 +107,8 @@ func runToExit(t *testing.T, bin string, env []string, args ...string) (exited b
 	}
 }
 
-// stopLine is the one log line a function that cannot start ends with.
-func stopLine(stderr string) string {
+// lastLine is the one log line a function that cannot start ends with.
+func lastLine(stderr string) string {
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	return lines[len(lines)-1]
 }
@@ -150,20 +150,31 @@ func TestFirstDeployAWS(t *testing.T) {
 			if env["WXPAY_SECRET_ARN"] != "wxpay/prod" || env["STORE_URL"] != "dynamodb://"+tableName {
 				t.Errorf("WXPAY_SECRET_ARN %q, STORE_URL %q", env["WXPAY_SECRET_ARN"], env["STORE_URL"])
 			}
-			bin := build(t, fn.name, lambdaTags)
-			api := newRuntimeAPI(t)
-			platform := []string{"AWS_LAMBDA_RUNTIME_API=" + api.addr(), "AWS_REGION=" + samRegion, "AWS_ACCESS_KEY_ID=test",
-				"AWS_SECRET_ACCESS_KEY=test", "AWS_SESSION_TOKEN=test", "AWS_LAMBDA_FUNCTION_NAME=wxpay-" + fn.name, "HOME=" + t.TempDir(),
-				"AWS_ENDPOINT_URL=" + moto, "WXPAY_API_BASE=" + dead}
+			bin := build(t, fn.name, buildLambda)
+			platform := func(api *runtimeAPI) []string {
+				return []string{"AWS_LAMBDA_RUNTIME_API=" + api.addr(), "AWS_REGION=" + samRegion, "AWS_ACCESS_KEY_ID=test",
+					"AWS_SECRET_ACCESS_KEY=test", "AWS_SESSION_TOKEN=test", "AWS_LAMBDA_FUNCTION_NAME=wxpay-" + fn.name, "HOME=" + t.TempDir(),
+					"AWS_ENDPOINT_URL=" + moto, "WXPAY_API_BASE=" + dead}
+			}
 			if fn.name == "createorder" {
-				// The old default: with no notify_url createorder stops, naming it.
-				old := maps(env, map[string]string{"WXPAY_NOTIFY_URL": ""})
-				exited, stderr := runToExit(t, bin, envList(old, platform...))
-				if !exited || !strings.Contains(stopLine(stderr), "WXPAY_NOTIFY_URL") {
-					t.Errorf("createorder without a notify_url: exited %t, last line %q; want a stop naming WXPAY_NOTIFY_URL", exited, stopLine(stderr))
+				// The old default: with no notify_url createorder stops, naming it (in its
+				// log and in the init error it posts to its own Runtime API).
+				old, oldAPI := maps(env, map[string]string{"WXPAY_NOTIFY_URL": ""}), newRuntimeAPI(t)
+				exited, stderr := runToExit(t, bin, envList(old, platform(oldAPI)...))
+				if !exited || !strings.Contains(lastLine(stderr), "WXPAY_NOTIFY_URL") {
+					t.Errorf("createorder without a notify_url: exited %t, last line %q; want a stop naming WXPAY_NOTIFY_URL", exited, lastLine(stderr))
+				}
+				select {
+				case r := <-oldAPI.results:
+					if r.kind != "init-error" || !strings.Contains(string(r.body), "WXPAY_NOTIFY_URL") {
+						t.Errorf("createorder without a notify_url posted %s %s, want an init error naming WXPAY_NOTIFY_URL", r.kind, r.body)
+					}
+				default:
+					t.Error("createorder without a notify_url posted no init error")
 				}
 			}
-			start(t, bin, envList(env, platform...))
+			api := newRuntimeAPI(t)
+			start(t, bin, envList(env, platform(api)...))
 			if !fn.http {
 				r := api.invoke(t, "first-run", scheduledInput(fn.name))
 				checkJobResult(t, r.kind, r.body)
@@ -501,8 +512,8 @@ func TestFirstDeployTencentRegressions(t *testing.T) {
 	}
 	bin := filepath.Join(root, "build", "scf", "jobs", reconcile.handler)
 	exited, stderr := runToExit(t, bin, envList(reconcile.env, scfPlatform(t, reconcile.role, ssm, fmt.Sprintf("_LAMBDA_SERVER_PORT=%d", freePort(t)))...))
-	if !exited || !strings.Contains(stopLine(stderr), `WXPAY_PARTNER=\"undefined\"`) {
-		t.Errorf("reconcile with the old file: exited %t, last line %q; want a stop naming WXPAY_PARTNER=\"undefined\"", exited, stopLine(stderr))
+	if !exited || !strings.Contains(lastLine(stderr), `WXPAY_PARTNER=\"undefined\"`) {
+		t.Errorf("reconcile with the old file: exited %t, last line %q; want a stop naming WXPAY_PARTNER=\"undefined\"", exited, lastLine(stderr))
 	}
 
 	var billfetch scfFunction
@@ -513,7 +524,7 @@ func TestFirstDeployTencentRegressions(t *testing.T) {
 	}
 	bin = filepath.Join(root, "build", "scf", "jobs", billfetch.handler)
 	exited, stderr = runToExit(t, bin, envList(billfetch.env, scfPlatform(t, "", ssm, fmt.Sprintf("_LAMBDA_SERVER_PORT=%d", freePort(t)))...))
-	if line := stopLine(stderr); !exited || !strings.Contains(line, "execution role") || strings.Count(strings.TrimSpace(stderr), "\n") > 3 {
+	if line := lastLine(stderr); !exited || !strings.Contains(line, "execution role") || strings.Count(strings.TrimSpace(stderr), "\n") > 3 {
 		t.Errorf("billfetch without a role: exited %t, stderr:\n%s\nwant a short stop naming the execution role", exited, stderr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,31 +27,48 @@ import (
 
 const root = "../.."
 
-// The tag sets of the Makefile's builds.
+// goTags is the Makefile's tag set: aws-lambda-go's own lambda.norpc, nothing of ours.
+const goTags = "lambda.norpc"
+
+// The builds of a function: the mains under functions/<fn>/cmd.
 const (
-	lambdaTags   = "lambda.norpc,wxpay_noscf,wxpay_lambda"
-	scfEventTags = "lambda.norpc,wxpay_noaws"
+	buildLambda   = "lambda"
+	buildSCFWeb   = "scfweb" // HTTP functions only
+	buildSCFEvent = "scfevent"
+	buildLocal    = "local"
 )
 
 type function struct {
-	name string
-	http bool // its main calls runtime.ServeHTTP; otherwise runtime.RunJob
+	name   string
+	http   bool     // it has a web-function main (scfweb); otherwise it is a job
+	builds []string // the folders under cmd/ that hold a main
 }
 
-// functions lists functions/*/cmd/main.go, as the Makefile does.
+// functions lists functions/*/cmd/lambda/main.go, as the Makefile does.
 func functions(t *testing.T) []function {
 	t.Helper()
-	mains, err := filepath.Glob(filepath.Join(root, "functions", "*", "cmd", "main.go"))
+	mains, err := filepath.Glob(filepath.Join(root, "functions", "*", "cmd", "lambda", "main.go"))
 	if err != nil || len(mains) == 0 {
-		t.Fatalf("no functions/*/cmd/main.go: %v", err)
+		t.Fatalf("no functions/*/cmd/lambda/main.go: %v", err)
 	}
 	var fs []function
 	for _, m := range mains {
-		src, err := os.ReadFile(m)
-		if err != nil {
-			t.Fatal(err)
+		fn := function{name: filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(m))))}
+		for _, b := range []string{buildLambda, buildSCFWeb, buildSCFEvent, buildLocal} {
+			if _, err := os.Stat(filepath.Join(root, "functions", fn.name, "cmd", b, "main.go")); err == nil {
+				fn.builds = append(fn.builds, b)
+			}
 		}
-		fs = append(fs, function{name: filepath.Base(filepath.Dir(filepath.Dir(m))), http: bytes.Contains(src, []byte("runtime.ServeHTTP"))})
+		fn.http = slices.Contains(fn.builds, buildSCFWeb)
+		if want := []string{buildLambda, buildSCFEvent, buildLocal}; fn.http {
+			want = []string{buildLambda, buildSCFWeb, buildSCFEvent, buildLocal}
+			if !slices.Equal(fn.builds, want) {
+				t.Errorf("functions/%s/cmd holds %v, an HTTP function has %v", fn.name, fn.builds, want)
+			}
+		} else if !slices.Equal(fn.builds, want) {
+			t.Errorf("functions/%s/cmd holds %v, a job has %v", fn.name, fn.builds, want)
+		}
+		fs = append(fs, fn)
 	}
 	return fs
 }
@@ -99,12 +117,13 @@ var (
 	built   = map[string]string{}
 )
 
-// build compiles a function for this machine with the given tags (cached per test run).
-func build(t *testing.T, fn, tags string) string {
+// build compiles a function's main for this machine as the Makefile does (cached per
+// test run).
+func build(t *testing.T, fn, main string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	key := fn + " " + tags
+	key := fn + " " + main
 	if p, ok := built[key]; ok {
 		return p
 	}
@@ -113,11 +132,11 @@ func build(t *testing.T, fn, tags string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "bootstrap")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", tags, "-ldflags", "-s -w", "-o", out, "./functions/"+fn+"/cmd")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", goTags, "-ldflags", "-s -w", "-o", out, "./functions/"+fn+"/cmd/"+main)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s (%s): %v\n%s", fn, tags, err, b)
+		t.Fatalf("build functions/%s/cmd/%s: %v\n%s", fn, main, err, b)
 	}
 	built[key] = out
 	return out
@@ -209,7 +228,7 @@ func waitPort(t *testing.T, addr string) {
 
 func fixture(t *testing.T, name string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "shared", "runtime", "testdata", name))
+	b, err := os.ReadFile(filepath.Join(root, "shared", "host", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,9 +283,10 @@ type invocation struct {
 }
 
 type result struct {
-	id   string
-	kind string // "response", "error" or "init-error"
-	body []byte
+	id        string
+	kind      string // "response", "error" or "init-error"
+	body      []byte
+	errorType string // Lambda-Runtime-Function-Error-Type
 }
 
 func newRuntimeAPI(t *testing.T) *runtimeAPI {
@@ -291,7 +311,7 @@ func newRuntimeAPI(t *testing.T) *runtimeAPI {
 	collect := func(kind string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
-			api.results <- result{id: r.PathValue("id"), kind: kind, body: b}
+			api.results <- result{id: r.PathValue("id"), kind: kind, body: b, errorType: r.Header.Get("Lambda-Runtime-Function-Error-Type")}
 			w.WriteHeader(http.StatusAccepted)
 		}
 	}
@@ -323,7 +343,7 @@ func (api *runtimeAPI) invoke(t *testing.T, id string, payload []byte) result {
 func TestLambdaBinary(t *testing.T) {
 	for _, fn := range functions(t) {
 		t.Run(fn.name, func(t *testing.T) {
-			bin := build(t, fn.name, lambdaTags)
+			bin := build(t, fn.name, buildLambda)
 			api := newRuntimeAPI(t)
 			start(t, bin, env(t, "AWS_LAMBDA_RUNTIME_API="+api.addr(), "AWS_REGION=ap-east-1",
 				"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_LAMBDA_FUNCTION_NAME=wxpay-"+fn.name))
@@ -418,7 +438,7 @@ func scfInvoke(t *testing.T, client *rpc.Client, id string, payload []byte) mess
 func TestSCFEventBinary(t *testing.T) {
 	for _, fn := range functions(t) {
 		t.Run(fn.name, func(t *testing.T) {
-			bin := build(t, fn.name, scfEventTags)
+			bin := build(t, fn.name, buildSCFEvent)
 			port := freePort(t)
 			start(t, bin, env(t, fmt.Sprintf("_LAMBDA_SERVER_PORT=%d", port), "SCF_RUNTIME=Go1", "TENCENTCLOUD_RUNENV=SCF", "SCF_FUNCTIONNAME=wxpay-"+fn.name))
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -504,7 +524,7 @@ func TestSCFWebPackage(t *testing.T) {
 			}
 			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			// Only what SCF gives a web function: no _LAMBDA_SERVER_PORT, no SCF_RUNTIME;
-			// scf_bootstrap's WXPAY_SCF_MODE=web alone selects web mode.
+			// the package holds the scfweb build, which serves HTTP whatever the environment.
 			start(t, "/bin/bash", env(t, "WXPAY_SCF_WEB_ADDR="+addr), boot)
 			waitPort(t, addr)
 			p := probeFor(fn.name)

@@ -19,9 +19,9 @@ import (
 // handler route, GET /events/{id}, that the HTTP API answered 404.)
 
 // handlerPackages are the packages whose ServeMux patterns each HTTP function's main
-// mounts (createorder's main mounts the order API's handler under /, which serves the
-// cashier page under /pay/;
-// notify's mounts the events API under /events and the notification handler elsewhere).
+// mounts (createorder's mains mount the order API's handler under /, which serves the
+// cashier page under /pay/; notify's mount the events API under /events and the
+// notification handler elsewhere).
 var handlerPackages = map[string][]string{
 	"createorder": {"functions/createorder", "functions/createorder/cashier"},
 	"notify":      {"functions/notify", "shared/events"},
@@ -149,7 +149,7 @@ func TestRouteParity(t *testing.T) {
 			// function as its Function URL does.
 			extra := []string{"WXPAY_MP_VERIFY=" + paritySampleMPVerify}
 			api := newRuntimeAPI(t)
-			start(t, build(t, fn.name, lambdaTags), env(t, append(extra, "AWS_LAMBDA_RUNTIME_API="+api.addr(), "AWS_REGION=ap-east-1",
+			start(t, build(t, fn.name, buildLambda), env(t, append(extra, "AWS_LAMBDA_RUNTIME_API="+api.addr(), "AWS_REGION=ap-east-1",
 				"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_LAMBDA_FUNCTION_NAME=wxpay-"+fn.name)...))
 			if err := packageOnce(); err != nil {
 				t.Fatal(err)

@@ -226,8 +226,9 @@ func (w *world) checkFinal() {
 		}
 	}
 	w.checkEvents(tr)
-	w.checkCombines(tr) // platform.go
-	w.checkSharing(tr)  // sharing.go
+	w.checkCombines(tr)     // platform.go
+	w.checkCombineReads(tr) // platform.go
+	w.checkSharing(tr)      // sharing.go
 }
 
 // checkAgrees compares attempt o as the bundle shows it with WeChat Pay.

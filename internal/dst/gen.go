@@ -55,6 +55,9 @@ func (g *gen) pick(list []string) string {
 // concurrent are the operations a step may run side by side.
 var concurrent = []string{"create", "refund", "get", "getrefund", "close", "deliver", "pay", "settle", "v2refund", "reconcile"}
 
+// concurrentPlatform are those of a platform history: combine creates besides.
+var concurrentPlatform = append(slices.Clone(concurrent), "combine")
+
 func (g *gen) step(w *world) Step {
 	t := w.truth()
 	st := Step{Sched: g.r.Uint64()}
@@ -64,9 +67,12 @@ func (g *gen) step(w *world) Step {
 	}
 	for len(st.Ops) < n {
 		var op Op
-		if n == 1 {
+		switch {
+		case n == 1:
 			op = g.op(w, t, "")
-		} else {
+		case w.cfg.Bundle.Ecommerce():
+			op = g.op(w, t, g.pick(concurrentPlatform)) // platform.go
+		default:
 			op = g.op(w, t, g.pick(concurrent))
 		}
 		if op.Op == "" {
@@ -129,6 +135,8 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 	}
 	m := &w.model
 	switch kind {
+	case "combine":
+		return g.combineOp(w, true) // platform.go
 	case "create":
 		return g.create(m)
 	case "get", "close":

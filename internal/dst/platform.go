@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -95,19 +96,7 @@ func (g *gen) platformOp(w *world) Op {
 	pm := &w.model.platform
 	switch k := g.r.IntN(10); {
 	case k < 4 || len(pm.ids) == 0:
-		op := Op{Op: "combine", Scene: g.pick(scenes), Amount: amounts[g.r.IntN(len(amounts))], Status: strconv.Itoa(2 + g.r.IntN(3))}
-		switch {
-		case len(pm.ids) == 0 || g.r.IntN(2) == 0:
-			g.orders++
-			op.Order = fmt.Sprintf("combine%d", g.orders)
-		case g.r.IntN(2) == 0: // the same request again
-			c := pm.combines[g.pick(pm.ids)]
-			op.Order, op.Amount, op.Scene, op.Status = c.id, c.amount, c.scene, strconv.Itoa(c.n)
-		default: // re-priced
-			c := pm.combines[g.pick(pm.ids)]
-			op.Order, op.Status = c.id, strconv.Itoa(c.n)
-		}
-		return op
+		return g.combineOp(w, false)
 	case k < 7:
 		var unpaid []string
 		for _, c := range w.simCombines() {
@@ -128,6 +117,33 @@ func (g *gen) platformOp(w *world) Op {
 		}
 	}
 	return Op{}
+}
+
+// combineOp makes a combine create: a new combine, the same request again, or a
+// re-price of an existing one (new amounts, maybe another scene). In a step of
+// concurrent operations (concurrently) it is mostly a re-price, which the step often
+// doubles (a client's retry racing itself): two identical re-prices at once, one of
+// them taking over the other's reservation when its claim has lapsed — at once under
+// the short lease, after a wait on the business clock under the real one.
+func (g *gen) combineOp(w *world, concurrently bool) Op {
+	pm := &w.model.platform
+	op := Op{Op: "combine", Scene: g.pick(scenes), Amount: amounts[g.r.IntN(len(amounts))], Status: strconv.Itoa(2 + g.r.IntN(3))}
+	fresh, replay := 2, 1 // of 4: a new combine, the same request again, else a re-price
+	if concurrently {
+		fresh, replay = 1, 1
+	}
+	switch k := g.r.IntN(4); {
+	case len(pm.ids) == 0 || k < fresh:
+		g.orders++
+		op.Order = fmt.Sprintf("combine%d", g.orders)
+	case k < fresh+replay: // the same request again
+		c := pm.combines[g.pick(pm.ids)]
+		op.Order, op.Amount, op.Scene, op.Status = c.id, c.amount, c.scene, strconv.Itoa(c.n)
+	default: // re-priced
+		c := pm.combines[g.pick(pm.ids)]
+		op.Order, op.Status = c.id, strconv.Itoa(c.n)
+	}
+	return op
 }
 
 // simCombines lists the combines WeChat Pay holds (GET /sim/combines).
@@ -237,4 +253,85 @@ func (w *world) checkCombines(tr *truth) {
 			w.violate(InvEventsOnce, "combine %s: not every sub-order was paid here, yet the merchant received %d combine.paid", no, n)
 		}
 	}
+}
+
+// checkCombineReads: whatever WeChat Pay holds paid for a combine is reachable from the
+// combine's own read. GET /orders/{combine id} counts the attempts its pointer reaches
+// (a paid combine number beyond them is a payment the combine cannot show), and when
+// the paid number is its current attempt, each paid sub-order shows its transaction
+// (or REVIEW, when the payment is kept as a conflict). A paid replaced attempt is kept
+// on its sub-orders, which GET /orders/{sub order id} lists (checkFinal).
+func (w *world) checkCombineReads(tr *truth) {
+	if !w.cfg.Bundle.Ecommerce() {
+		return
+	}
+	pm := &w.model.platform
+	for _, c := range w.simCombines() {
+		no := c.Transaction.CombineOutTradeNo
+		id, k := no, 1
+		if pm.combines[no] == nil {
+			i := strings.LastIndexByte(no, '_')
+			n, err := strconv.Atoi(no[i+1:])
+			if i < 0 || err != nil || pm.combines[no[:i]] == nil {
+				continue // not a combine of the merchant's (InvAsked checks its sub-orders)
+			}
+			id, k = no[:i], n
+		}
+		var paid []wechatpay.CombineSubTransaction
+		for _, s := range c.Transaction.SubOrders {
+			o := tr.orders[s.OutTradeNo]
+			if o == nil {
+				continue
+			}
+			// Each sub-order's record holds what was placed for it: a payment of exactly
+			// that is its payment, never a mismatch for a person to settle.
+			if lr := w.ledgerOrder(s.OutTradeNo); lr.found && lr.amount != o.amount {
+				w.violate(InvAgrees, "sub-order %s of combine %s is %d fen here; WeChat Pay was asked for %d fen", s.OutTradeNo, no, lr.amount, o.amount)
+			}
+			if o.paid() {
+				paid = append(paid, s)
+			}
+		}
+		if len(paid) == 0 {
+			continue
+		}
+		v, err := w.combineView(id)
+		if err != nil {
+			w.violate(InvAgrees, "finally GET /orders/%s: %v", id, err)
+			continue
+		}
+		if k > v.Attempts {
+			w.violate(InvAccounted, "WeChat Pay holds combine %s (attempt %d) with %d paid sub-orders; GET /orders/%s reaches %d attempts (current %s)", no, k, len(paid), id, v.Attempts, v.CombineOutTradeNo)
+			continue
+		}
+		if k < v.Attempts || v.CombineOutTradeNo != no {
+			continue
+		}
+		for _, s := range paid {
+			o := tr.orders[s.OutTradeNo]
+			shown := false
+			for _, sv := range v.SubOrders {
+				shown = shown || sv.OutTradeNo == s.OutTradeNo && (sv.TransactionID == o.txid || sv.State == reviewState)
+			}
+			if !shown {
+				w.violate(InvAccounted, "WeChat Pay holds payment %s of sub-order %s of combine %s; GET /orders/%s does not show it", o.txid, s.OutTradeNo, no, id)
+			}
+		}
+	}
+}
+
+// combineView is GET /orders/{id} of a combine.
+func (w *world) combineView(id string) (*orderapi.CombineView, error) {
+	req, _ := http.NewRequest(http.MethodGet, "http://bundle/orders/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	resp := serve(w.inc.co, req)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%d %s", resp.StatusCode, b)
+	}
+	var v orderapi.CombineView
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
 }

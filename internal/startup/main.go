@@ -2,14 +2,23 @@
 // hello-world Go HTTP server built on the same machine, and prints the medians and
 // their ratios (make startup). It is a measurement, not a test: it asserts nothing.
 //
-// Ready means:
-//   - hello-world and SCF web builds: the listener accepts a TCP connection;
+// Every main is measured: functions/<fn>/cmd/<build> for the builds lambda, scfweb,
+// scfevent and, for HTTP functions, local (a local job runs once and exits: there is
+// no ready to wait for). Ready means:
+//   - hello-world, SCF web and local builds: the HTTP listener accepts a TCP connection;
+//   - SCF event builds: the listener on _LAMBDA_SERVER_PORT accepts one;
 //   - Lambda builds: the binary's first GET /2018-06-01/runtime/invocation/next
-//     reaches a stand-in Runtime API (configuration read, store opened, handler built).
+//     reaches a stand-in Runtime API.
 //
-// Binaries are built for this machine with the Makefile's tag sets, so the numbers
-// compare code paths, not CPUs. -extra name=path adds another Lambda binary (e.g.
-// one built from an older commit) to the same interleaved runs.
+// Each means the configuration was read, the store opened and the handler built.
+// The two signals cost differently — a listener is found by dialling it in a loop, a
+// Runtime API request arrives by itself — so hello-world is measured both ways (a
+// listener, and a client of the stand-in Runtime API), and each build's ratio is to the
+// hello-world with its own signal (on this machine polling adds about 0.5 ms).
+// Binaries are built for this machine as the Makefile builds them (-tags lambda.norpc),
+// so the numbers compare code paths, not CPUs. -extra "name build=path" adds another
+// binary (e.g. one built from an older commit; build is lambda, scfweb, scfevent or
+// local) to the same interleaved runs.
 package main
 
 import (
@@ -36,6 +45,10 @@ import (
 )
 
 func main() {
+	if api := os.Getenv("AWS_LAMBDA_RUNTIME_API"); api != "" { // ready as a Lambda runtime is
+		http.Get("http://" + api + "/2018-06-01/runtime/invocation/next")
+		select {}
+	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) })
 	if err := http.ListenAndServe(os.Getenv("ADDR"), nil); err != nil {
 		os.Exit(1)
@@ -44,8 +57,9 @@ func main() {
 `
 
 type subject struct {
-	name, bin, kind string // kind: "listen" or "lambda"
-	env             []string
+	name, bin string
+	build     string // lambda, scfweb, scfevent, local; "" for hello-world
+	env       []string
 }
 
 type extraFlag []string
@@ -56,7 +70,7 @@ func (e *extraFlag) Set(v string) error { *e = append(*e, v); return nil }
 func main() {
 	runs := flag.Int("runs", 15, "runs per binary (the median is reported; at least 7)")
 	var extra extraFlag
-	flag.Var(&extra, "extra", "name=path of another Lambda binary to measure (repeatable)")
+	flag.Var(&extra, "extra", "\"name build=path\" of another binary to measure (repeatable)")
 	flag.Parse()
 	if *runs < 7 {
 		*runs = 7
@@ -89,39 +103,46 @@ func run(runs int, extra []string) error {
 	if err := id.Save(keys); err != nil {
 		return err
 	}
-	mains, _ := filepath.Glob("functions/*/cmd/main.go")
+	mains, _ := filepath.Glob("functions/*/cmd/*/main.go")
 	if len(mains) == 0 {
-		return fmt.Errorf("no functions/*/cmd/main.go: run from the repository root")
+		return fmt.Errorf("no functions/*/cmd/*/main.go: run from the repository root")
 	}
 	// createorder checks its notify_url and needs the API token at start-up.
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tmp, "WXPAY_KEYS_DIR=" + keys, "BILLS_URL=file://" + tmp,
 		"WXPAY_NOTIFY_URL=https://pay.example.com/wxpay/notify", "WXPAY_API_TOKEN=startup-token"}
-	lambdaEnv := append(slices.Clone(base), "AWS_REGION=ap-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x",
-		"STORE_URL=dynamodb://wxpay?endpoint=http://127.0.0.1:9") // Open contacts nothing
-	subjects := []subject{{name: "hello-world", bin: helloBin, kind: "listen"}}
+	env := map[string][]string{
+		"lambda": append(slices.Clone(base), "AWS_REGION=ap-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x",
+			"STORE_URL=dynamodb://wxpay?endpoint=http://127.0.0.1:9"), // Open contacts nothing
+		// SCF's store is Redis, whose Open pings the server: a bbolt file keeps the
+		// measurement to the binary.
+		"scfweb":   append(slices.Clone(base), "STORE_URL=bolt://"+filepath.Join(tmp, "scfweb.db")),
+		"scfevent": append(slices.Clone(base), "STORE_URL=bolt://"+filepath.Join(tmp, "scfevent.db")),
+		"local":    append(slices.Clone(base), "STORE_URL=bolt://"+filepath.Join(tmp, "local.db")),
+	}
+	// The floors: hello-world ready as a listener, and as a Lambda runtime.
+	subjects := []subject{{name: "hello-world", bin: helloBin}, {name: "hello-world lambda", bin: helloBin, build: "lambda"}}
 	for _, m := range mains {
-		fn := filepath.Base(filepath.Dir(filepath.Dir(m)))
-		src, _ := os.ReadFile(m)
-		lb := filepath.Join(tmp, fn+"-lambda")
-		if err := gobuild(".", lb, "lambda.norpc,wxpay_noscf,wxpay_lambda", "./functions/"+fn+"/cmd"); err != nil {
+		dir := filepath.Dir(m)
+		build, fn := filepath.Base(dir), filepath.Base(filepath.Dir(filepath.Dir(dir)))
+		if _, known := env[build]; !known {
+			continue
+		}
+		if src, _ := os.ReadFile(m); build == "local" && !strings.Contains(string(src), "host.ServeHTTP") {
+			continue // a local job runs once and exits
+		}
+		bin := filepath.Join(tmp, fn+"-"+build)
+		if err := gobuild(".", bin, "lambda.norpc", "./"+dir); err != nil {
 			return err
 		}
-		subjects = append(subjects, subject{name: fn + " lambda", bin: lb, kind: "lambda", env: lambdaEnv})
-		if strings.Contains(string(src), "runtime.ServeHTTP") {
-			wb := filepath.Join(tmp, fn+"-scfweb")
-			if err := gobuild(".", wb, "lambda.norpc,wxpay_noaws,wxpay_noscf", "./functions/"+fn+"/cmd"); err != nil {
-				return err
-			}
-			subjects = append(subjects, subject{name: fn + " scf-web", bin: wb, kind: "listen",
-				env: append(slices.Clone(base), "WXPAY_SCF_MODE=web", "STORE_URL=bolt://"+filepath.Join(tmp, fn+".db"))})
-		}
+		subjects = append(subjects, subject{name: fn + " " + build, bin: bin, build: build, env: env[build]})
 	}
 	for _, e := range extra {
 		name, path, ok := strings.Cut(e, "=")
-		if !ok {
-			return fmt.Errorf("-extra %q: want name=path", e)
+		build := name[strings.LastIndexByte(name, ' ')+1:]
+		if _, known := env[build]; !ok || !known {
+			return fmt.Errorf("-extra %q: want \"name build=path\", build one of lambda, scfweb, scfevent, local", e)
 		}
-		subjects = append(subjects, subject{name: name, bin: path, kind: "lambda", env: lambdaEnv})
+		subjects = append(subjects, subject{name: name, bin: path, build: build, env: env[build]})
 	}
 
 	times := make([][]time.Duration, len(subjects))
@@ -136,11 +157,14 @@ func run(runs int, extra []string) error {
 			}
 		}
 	}
-	floor := median(times[0])
-	fmt.Printf("exec → ready, median of %d runs on this machine (%s)\n", runs, floor)
+	listening, lambda := median(times[0]), median(times[1])
+	fmt.Printf("exec → ready, median of %d runs on this machine (hello-world: %s listening, %s as a Lambda runtime)\n", runs, listening, lambda)
 	for j, s := range subjects {
 		st, _ := os.Stat(s.bin)
-		m := median(times[j])
+		m, floor := median(times[j]), listening
+		if s.build == "lambda" {
+			floor = lambda
+		}
 		fmt.Printf("  %-22s %8.2f ms  %5.2f× hello-world  (binary %5.1f MB)\n", s.name, float64(m.Microseconds())/1000, float64(m)/float64(floor), float64(st.Size())/1e6)
 	}
 	return nil
@@ -172,24 +196,9 @@ func freeAddr() (string, error) {
 // measure starts s once and returns exec → ready.
 func measure(s subject) (time.Duration, error) {
 	env := slices.Clone(s.env)
+	var args []string
 	var ready func(deadline time.Time) (time.Time, error)
-	switch s.kind {
-	case "listen":
-		addr, err := freeAddr()
-		if err != nil {
-			return 0, err
-		}
-		env = append(env, "ADDR="+addr, "WXPAY_SCF_WEB_ADDR="+addr)
-		ready = func(deadline time.Time) (time.Time, error) {
-			for time.Now().Before(deadline) {
-				if c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond); err == nil {
-					c.Close()
-					return time.Now(), nil
-				}
-				time.Sleep(100 * time.Microsecond)
-			}
-			return time.Time{}, fmt.Errorf("never listened on %s", addr)
-		}
+	switch s.build {
 	case "lambda":
 		got := make(chan time.Time, 1)
 		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -209,8 +218,34 @@ func measure(s subject) (time.Duration, error) {
 				return time.Time{}, fmt.Errorf("never asked the Runtime API for an invocation")
 			}
 		}
+	default: // a listener: hello-world (ADDR), SCF web, SCF event, local (-addr)
+		addr, err := freeAddr()
+		if err != nil {
+			return 0, err
+		}
+		switch s.build {
+		case "":
+			env = append(env, "ADDR="+addr)
+		case "scfweb":
+			env = append(env, "WXPAY_SCF_WEB_ADDR="+addr)
+		case "scfevent":
+			_, port, _ := net.SplitHostPort(addr)
+			env = append(env, "_LAMBDA_SERVER_PORT="+port)
+		case "local":
+			args = []string{"-addr", addr}
+		}
+		ready = func(deadline time.Time) (time.Time, error) {
+			for time.Now().Before(deadline) {
+				if c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond); err == nil {
+					c.Close()
+					return time.Now(), nil
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			return time.Time{}, fmt.Errorf("never listened on %s", addr)
+		}
 	}
-	cmd := exec.Command(s.bin)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Env = env
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -89,7 +89,7 @@ type Config struct {
 	APIBase   string
 
 	// StorePassword, from a secret store's store_password, is the password of a Redis
-	// STORE_URL that carries none (fnmain puts it in), so the URL in the function's
+	// STORE_URL that carries none (shared/host puts it in), so the URL in the function's
 	// plain environment holds no secret.
 	StorePassword Secret
 
@@ -132,28 +132,35 @@ func (c Config) Source(field string) string {
 }
 
 // FromEnv reads the configuration from the environment (and the keys dir
-// WXPAY_KEYS_DIR names, which the WXPAY_* variables override). Missing variables leave
+// WXPAY_KEYS_DIR names, which the WXPAY_* variables override), then merges over it
+// what the secret stores given hold (secretsource.go). Missing variables leave
 // fields empty (doctor reports them); the error lists unreadable files and
 // contradictions, and the Config holds whatever could be read.
-func FromEnv() (Config, error) { return load("", os.LookupEnv, true) }
+func FromEnv(secrets ...SecretSource) (Config, error) {
+	return load("", os.LookupEnv, true, secrets)
+}
 
-// Load is the one loader of every mode: the keys dir (keysDir, else $WXPAY_KEYS_DIR)
-// and the WXPAY_* identity variables and secret stores supply identity and secrets,
-// the environment supplies the settings (notify_url, API base, webhook, partner mode,
-// trusted proxies, order lifetime, …). Config.Sources and Settings say where each
-// value came from.
-func Load(keysDir string) (Config, error) { return load(keysDir, os.LookupEnv, true) }
+// Load is the one loader of every mode: the keys dir (keysDir, else $WXPAY_KEYS_DIR),
+// the WXPAY_* identity variables and the secret stores given supply identity and
+// secrets, the environment supplies the settings (notify_url, API base, webhook,
+// partner mode, trusted proxies, order lifetime, …). Config.Sources and Settings say
+// where each value came from.
+func Load(keysDir string, secrets ...SecretSource) (Config, error) {
+	return load(keysDir, os.LookupEnv, true, secrets)
+}
 
 // LoadKeysDir is Load for an identity that must come from keysDir alone: a simulator's,
 // whose keys the simulator signs and verifies with. The WeChat Pay identity variables
-// (WXPAY_MCHID, WXPAY_PRIVATE_KEY, WXPAY_APIV3_KEY, …) are not mixed in; the bundle's
-// own secrets (WXPAY_API_TOKEN, WXPAY_WEBHOOK_SECRET) and every setting still come from
-// the environment.
-func LoadKeysDir(keysDir string) (Config, error) { return load(keysDir, os.LookupEnv, false) }
+// (WXPAY_MCHID, WXPAY_PRIVATE_KEY, WXPAY_APIV3_KEY, …) and secret stores are not mixed
+// in; the bundle's own secrets (WXPAY_API_TOKEN, WXPAY_WEBHOOK_SECRET) and every
+// setting still come from the environment.
+func LoadKeysDir(keysDir string) (Config, error) { return load(keysDir, os.LookupEnv, false, nil) }
 
-func fromLookup(lookup func(string) (string, bool)) (Config, error) { return load("", lookup, true) }
+func fromLookup(lookup func(string) (string, bool), secrets ...SecretSource) (Config, error) {
+	return load("", lookup, true, secrets)
+}
 
-func load(keysDir string, lookup func(string) (string, bool), identityFromEnv bool) (Config, error) {
+func load(keysDir string, lookup func(string) (string, bool), identityFromEnv bool, secrets []SecretSource) (Config, error) {
 	var c Config
 	var errs []error
 	if keysDir == "" {
@@ -196,7 +203,7 @@ func load(keysDir string, lookup func(string) (string, bool), identityFromEnv bo
 	}
 	errs = append(errs, bundleFromLookup(lookup, &c, identityFromEnv)...)
 	if identityFromEnv {
-		errs = append(errs, applySecretSources(lookup, &c)...) // secretsource.go
+		errs = append(errs, applySecretSources(lookup, &c, secrets)...) // secretsource.go
 	}
 	return c, errors.Join(errs...)
 }
@@ -319,12 +326,13 @@ func FromKeysDir(dir string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// MerchantKey parses the merchant private key (PKCS#8 or PKCS#1).
+// MerchantKey parses the merchant private key (PKCS#8 or PKCS#1), once per Secret
+// (merchantkey.go). The key returned is shared: use it, do not change it.
 func (c Config) MerchantKey() (*rsa.PrivateKey, error) {
 	if c.PrivateKey.IsZero() {
 		return nil, fmt.Errorf("config: merchant private key not set (%s or %s)", EnvPrivateKey, EnvPrivateKeyFile)
 	}
-	return wechatpay.ParsePrivateKey(c.PrivateKey.Reveal())
+	return c.PrivateKey.rsaKey()
 }
 
 // V3Key checks and returns the APIv3 key (surrounding whitespace removed).

@@ -26,7 +26,7 @@ func TestLoadKeysDirIdentityEnvironmentSettings(t *testing.T) {
 		EnvWebhookSecret:      "whsec_from_env",
 		EnvNotifyURL:          "https://pay.example.com/notify",
 	}
-	c, err := load(dir, lookupOf(env), false)
+	c, err := load(dir, lookupOf(env), false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestLoadKeysDirIdentityEnvironmentSettings(t *testing.T) {
 	}
 
 	// Load (live mode): the same keys dir, the merchant variables override it.
-	c, err = load(dir, lookupOf(env), true)
+	c, err = load(dir, lookupOf(env), true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestLoadRefusesMalformedSettings(t *testing.T) {
 		{EnvPartner: "maybe"},
 	} {
 		for _, identityFromEnv := range []bool{false, true} {
-			_, err := load(dir, lookupOf(env), identityFromEnv)
+			_, err := load(dir, lookupOf(env), identityFromEnv, nil)
 			for k := range env {
 				if err == nil || !strings.Contains(err.Error(), k) {
 					t.Errorf("%v (identity from env %v): %v", env, identityFromEnv, err)

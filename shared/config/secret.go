@@ -14,7 +14,10 @@ import (
 // that is an address, never the key.
 type Secret struct{ p *secretBytes }
 
-type secretBytes struct{ b []byte }
+type secretBytes struct {
+	b   []byte
+	rsa parsedKey // MerchantKey's parse of b (merchantkey.go)
+}
 
 // NewSecret wraps b. The slice is copied so the caller's buffer can be reused.
 func NewSecret(b []byte) Secret {

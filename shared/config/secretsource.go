@@ -1,15 +1,12 @@
 package config
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
-// Secret stores read at run time (AWS Secrets Manager, SSM SecureString; see
-// shared/secrets). The deployment passes where the secrets are — an ARN or a
+// Secret stores read at run time (AWS Secrets Manager, SSM SecureString: see
+// shared/secrets; Tencent Cloud SSM: shared/secrets/tencentssm). The deployment passes where the secrets are — an ARN or a
 // parameter name — never the secrets themselves, so they stay out of the function's
-// plain environment; FromEnv asks every registered source once per process and
-// merges what it returns over the environment.
+// plain environment; FromEnv asks every source it is given and merges what each
+// returns over the environment.
 
 // SecretValues are the secrets a store may hold. Unset fields leave the
 // configuration as the environment made it.
@@ -28,51 +25,36 @@ type SecretValues struct {
 	ConsoleUsers Secret
 }
 
-// SecretSource is a secret store FromEnv consults. Load is called at most once
-// per process (the result is cached for the container's life); it returns
-// where the values came from (for Config.Sources, e.g. "Secrets Manager
-// arn:…"), or "" when the source is not configured in this environment.
+// SecretSource is a secret store FromEnv consults when a program passes it: a
+// function's main lists the sources its build contains (secrets.Source for AWS
+// Secrets Manager and SSM, tencentssm.Source for Tencent Cloud SSM), so what a binary
+// can read is what its main imports.
 type SecretSource struct {
+	// Name names the store in errors ("AWS Secrets Manager / SSM").
 	Name string
+	// Settings are the environment variables that point at the store
+	// (WXPAY_SECRET_ARN, …): a build without the source refuses them by name
+	// instead of ignoring them (shared/host).
+	Settings []string
+	// Load reads the store. It returns where the values came from (for
+	// Config.Sources, e.g. "Secrets Manager arn:…"), or "" when none of the source's
+	// settings is set. FromEnv calls it once per call; a function calls FromEnv once
+	// per cold start.
 	Load func(getenv func(string) string) (from string, v SecretValues, err error)
 }
 
-var (
-	secretSourcesMu sync.Mutex
-	secretSources   []*cachedSource
-)
-
-type cachedSource struct {
-	src  SecretSource
-	once sync.Once
-	from string
-	v    SecretValues
-	err  error
-}
-
-// RegisterSecretSource adds a secret store. Call it from an init function: it
-// does no I/O, the store is read when FromEnv first needs it.
-func RegisterSecretSource(s SecretSource) {
-	secretSourcesMu.Lock()
-	defer secretSourcesMu.Unlock()
-	secretSources = append(secretSources, &cachedSource{src: s})
-}
-
-// applySecretSources merges every configured source's values into c.
-func applySecretSources(lookup func(string) (string, bool), c *Config) []error {
-	secretSourcesMu.Lock()
-	srcs := append([]*cachedSource(nil), secretSources...)
-	secretSourcesMu.Unlock()
+// applySecretSources merges every configured source's values into c, in order.
+func applySecretSources(lookup func(string) (string, bool), c *Config, srcs []SecretSource) []error {
 	getenv := func(k string) string { v, _ := lookup(k); return v }
 	var errs []error
 	for _, s := range srcs {
-		s.once.Do(func() { s.from, s.v, s.err = s.src.Load(getenv) })
-		if s.err != nil {
-			errs = append(errs, fmt.Errorf("config: %s: %w", s.src.Name, s.err))
+		from, v, err := s.Load(getenv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config: %s: %w", s.Name, err))
 			continue
 		}
-		if s.from != "" {
-			c.MergeSecrets(s.from, s.v)
+		if from != "" {
+			c.MergeSecrets(from, v)
 		}
 	}
 	return errs

@@ -7,21 +7,11 @@ import (
 	"testing"
 )
 
-func withSources(t *testing.T, srcs ...SecretSource) {
-	t.Helper()
-	secretSourcesMu.Lock()
-	saved := secretSources
-	secretSources = nil
-	secretSourcesMu.Unlock()
-	for _, s := range srcs {
-		RegisterSecretSource(s)
-	}
-	t.Cleanup(func() { secretSourcesMu.Lock(); secretSources = saved; secretSourcesMu.Unlock() })
-}
-
-func TestSecretSourceMergedOncePerProcess(t *testing.T) {
+// The sources given are read once per FromEnv (a function calls it once per cold start)
+// and their values merged over the environment.
+func TestSecretSourceMergedOverTheEnvironment(t *testing.T) {
 	calls := 0
-	withSources(t, SecretSource{Name: "test store", Load: func(getenv func(string) string) (string, SecretValues, error) {
+	src := SecretSource{Name: "test store", Settings: []string{"TEST_SECRET_ARN"}, Load: func(getenv func(string) string) (string, SecretValues, error) {
 		calls++
 		arn := getenv("TEST_SECRET_ARN")
 		if arn == "" {
@@ -31,11 +21,11 @@ func TestSecretSourceMergedOncePerProcess(t *testing.T) {
 			PrivateKey: NewSecret([]byte(fakePEMHeader)), APIv3Key: NewSecret([]byte("0123456789abcdef0123456789abcdef")),
 			APIv2Key: NewSecret([]byte("v2")), APIToken: NewSecret([]byte("tok")), WebhookSecret: NewSecret([]byte("whs")),
 		}, nil
-	}})
+	}}
 	env := map[string]string{"TEST_SECRET_ARN": "arn:x", EnvMchID: "1900000001", EnvAPIv3Key: "from-env-is-replaced-by-the-store"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	for range 3 {
-		c, err := fromLookup(lookup)
+		c, err := fromLookup(lookup, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,16 +40,21 @@ func TestSecretSourceMergedOncePerProcess(t *testing.T) {
 			t.Errorf("printed config leaks the key: %s", s)
 		}
 	}
-	if calls != 1 {
-		t.Errorf("store read %d times, want once per process", calls)
+	if calls != 3 {
+		t.Errorf("store read %d times in 3 loads, want once each", calls)
+	}
+	// Without the source the same environment leaves the environment's key.
+	c, err := fromLookup(lookup)
+	if err != nil || string(c.APIv3Key.Reveal()) != "from-env-is-replaced-by-the-store" {
+		t.Errorf("without sources: %v", err)
 	}
 }
 
 func TestSecretSourceErrorNamesTheSource(t *testing.T) {
-	withSources(t, SecretSource{Name: "Secrets Manager", Load: func(func(string) string) (string, SecretValues, error) {
+	src := SecretSource{Name: "Secrets Manager", Load: func(func(string) string) (string, SecretValues, error) {
 		return "", SecretValues{}, errors.New("AccessDeniedException")
-	}})
-	_, err := fromLookup(func(string) (string, bool) { return "", false })
+	}}
+	_, err := fromLookup(func(string) (string, bool) { return "", false }, src)
 	if err == nil || !strings.Contains(err.Error(), "Secrets Manager") || !strings.Contains(err.Error(), "AccessDenied") {
 		t.Fatalf("err = %v", err)
 	}

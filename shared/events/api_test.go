@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,21 +96,25 @@ func TestAPIListsShowsAndResends(t *testing.T) {
 
 func TestSinkFromConfig(t *testing.T) {
 	ctx := context.Background()
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{}, nil); !errors.Is(err, events.ErrNoSink) {
+	if _, err := events.SinkFromConfig(ctx, config.Bundle{}, nil, events.WebhookSink); !errors.Is(err, events.ErrNoSink) {
 		t.Fatalf("no sink configured: %v", err)
 	}
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook"}, nil); err == nil {
+	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook"}, nil, events.WebhookSink); err == nil {
 		t.Fatal("a webhook without a secret was accepted")
 	}
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "ftp://x", WebhookSecret: config.NewSecret([]byte("s"))}, nil); err == nil {
+	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "ftp://x", WebhookSecret: config.NewSecret([]byte("s"))}, nil, events.WebhookSink); err == nil {
 		t.Fatal("a non-http webhook URL was accepted")
 	}
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook", WebhookSecret: config.NewSecret([]byte("s")), EventBus: "b"}, nil); err == nil {
+	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook", WebhookSecret: config.NewSecret([]byte("s")), EventBus: "b"}, nil, events.WebhookSink); err == nil {
 		t.Fatal("two sinks at once were accepted")
 	}
-	s, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook", WebhookSecret: config.NewSecret([]byte("s"))}, nil)
+	s, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook", WebhookSecret: config.NewSecret([]byte("s"))}, nil, events.WebhookSink)
 	if w, ok := s.(*events.Webhook); err != nil || !ok || string(w.Secret) != "s" {
 		t.Fatalf("webhook sink = %#v, %v", s, err)
+	}
+	// A setting whose driver the program does not link is refused by name.
+	if _, err := events.SinkFromConfig(ctx, config.Bundle{EventBus: "pay"}, nil, events.WebhookSink); err == nil || !strings.Contains(err.Error(), config.EnvEventBus) {
+		t.Fatalf("event bus without its driver: %v", err)
 	}
 }
 

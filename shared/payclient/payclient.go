@@ -8,6 +8,7 @@
 package payclient
 
 import (
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,8 +32,9 @@ type Options struct {
 // with: the configured keys (platform public key, platform certificate), and — when the
 // merchant credentials to download with are there — platform certificates downloaded
 // lazily from /v3/certificates and cached in st. A Verifier's Keys resolves a serial in
-// one call (wechatpay.CertificateManager); nothing is downloaded here. It fails only when
-// nothing could verify, or a configured key does not parse.
+// one call (wechatpay.CertificateManager); nothing is downloaded, and the merchant key
+// not parsed, here. It fails only when nothing could verify, or a configured platform
+// key does not parse.
 func VerificationKeys(cfg config.Config, st store.Store, opts Options) (wechatpay.KeyResolver, error) {
 	static, staticErr := cfg.PlatformKeys()
 	if cfg.MchID == "" || cfg.MerchantSerial == "" || cfg.PrivateKey.IsZero() {
@@ -41,10 +43,13 @@ func VerificationKeys(cfg config.Config, st store.Store, opts Options) (wechatpa
 		}
 		return static, nil
 	}
-	signer, err := merchantSigner(cfg)
-	if err != nil {
-		return nil, err
-	}
+	// The downloader's key is parsed at its first download, not here: a function that
+	// only verifies (notify) and whose configured keys or cached certificates cover
+	// every serial never parses it, and a cold start does not pay for it. A key that
+	// does not parse fails that download, naming the key and its source (the functions
+	// that sign, and wxpay doctor, report it at start).
+	signer := &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(cfg.MerchantSerial),
+		LoadKey: func() (*rsa.PrivateKey, error) { return merchantKey(cfg) }}
 	// Downloaded certificates are encrypted with the APIv3 key; with a bad key there is
 	// nothing to download with (the caller reports the key itself).
 	aead, err := v3AEAD(cfg)
@@ -69,11 +74,21 @@ func v3AEAD(cfg config.Config) (*wechatpay.AEAD, error) {
 }
 
 func merchantSigner(cfg config.Config) (*wechatpay.Signer, error) {
+	mk, err := merchantKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(cfg.MerchantSerial), Key: mk}, nil
+}
+
+// merchantKey is cfg's merchant key (parsed once per Secret), its error naming where
+// the key came from.
+func merchantKey(cfg config.Config) (*rsa.PrivateKey, error) {
 	mk, err := cfg.MerchantKey()
 	if err != nil {
 		return nil, fmt.Errorf("merchant private key (%s): %w", cfg.Source("PrivateKey"), err)
 	}
-	return &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(cfg.MerchantSerial), Key: mk}, nil
+	return mk, nil
 }
 
 func httpClient(opts Options, timeout time.Duration) *http.Client {

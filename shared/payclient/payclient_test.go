@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -121,5 +122,47 @@ func TestVerificationKeysWithoutCredentials(t *testing.T) {
 	cfg.PlatformCert, cfg.PlatformPublicKey, cfg.PlatformPublicKeyID = nil, nil, ""
 	if _, err := payclient.VerificationKeys(cfg, nil, payclient.Options{}); err == nil {
 		t.Fatal("no credentials and no platform keys: accepted")
+	}
+}
+
+// The downloader's merchant key is parsed at its first download, not at construction:
+// a key that does not parse costs a verifier whose configured keys cover every serial
+// nothing, and fails the first download naming the key and where it came from.
+func TestVerificationKeysParseTheMerchantKeyAtTheFirstDownload(t *testing.T) {
+	dir := t.TempDir()
+	id, err := keysdir.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer api.Close()
+	cfg, err := config.FromKeysDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PlatformCert, cfg.APIBase = nil, api.URL
+	cfg.PrivateKey = config.NewSecret([]byte("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"))
+	cfg.Sources["PrivateKey"] = "test"
+	bolt, err := boltstore.Open(filepath.Join(dir, "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+
+	keys, err := payclient.VerificationKeys(cfg, bolt, payclient.Options{})
+	if err != nil {
+		t.Fatalf("a malformed merchant key failed construction: %v", err)
+	}
+	ctx := context.Background()
+	if _, err := keys.PublicKey(ctx, id.PlatformPublicKeyID); err != nil {
+		t.Fatalf("configured public key: %v", err)
+	}
+	_, err = keys.PublicKey(ctx, id.PlatformSerial())
+	if err == nil || !strings.Contains(err.Error(), "merchant private key (test)") || calls.Load() != 0 {
+		t.Fatalf("first download with a malformed key: %v (%d API calls), want the key named and no call", err, calls.Load())
 	}
 }

@@ -21,8 +21,13 @@ package payment
 //
 // Re-pricing a combine makes a new attempt: a new combine_out_trade_no
 // ({order_id}_n) and new sub-order numbers ({sub order_id}_n), all reserved
-// (put-if-absent) before any pointer moves; a failed reservation removes what it
-// reserved and leaves the combine as it was.
+// (put-if-absent, PlaceCombine) before any pointer moves; a reservation refused as a
+// whole leaves the combine as it was. Once a combine attempt is written it is never
+// removed, and neither are its sub-orders, as an order's attempts are not (PointTo):
+// whoever finds it reserved but not pointed to finishes the pointer moves once its
+// creator's claim has lapsed (createorder), because that creator, however late, may
+// still place it at WeChat Pay, and only pointers that reach it keep what is paid
+// there on the combine and its sub-orders.
 
 import (
 	"cmp"
@@ -221,8 +226,8 @@ func (e *CombineExistsError) Is(t error) bool { return t == store.ErrConditionFa
 
 // CreateCombine writes a new combine attempt in one put-if-absent write — reserving its
 // combine_out_trade_no — with the create's claim, scheduled for its first query. Its
-// sub-orders are reserved next (ReserveSubOrders). A taken number fails with
-// *CombineExistsError.
+// sub-orders are reserved apart (ReserveSubOrders; PlaceCombine does both, sub-orders
+// first). A taken number fails with *CombineExistsError.
 func (l *Ledger) CreateCombine(ctx context.Context, n NewCombine) (*Combine, error) {
 	if n.Attempt == 0 {
 		n.Attempt = 1
@@ -335,7 +340,8 @@ func ownedBy(o *Order, c *Combine) bool {
 // ReserveSubOrders writes c's sub-orders (put-if-absent each, concurrently): the NOTPAY
 // orders notify judges each sub-order's payment against. A sub-order already written
 // for c (a create resumed after a crash) is kept. One held by another order fails the
-// whole with *SubOrderTakenError; what this call wrote stays for AbandonCombine.
+// whole with *SubOrderTakenError; what this call wrote stays (c exists: its sub-orders
+// are never removed).
 func (l *Ledger) ReserveSubOrders(ctx context.Context, c *Combine) ([]*Order, error) {
 	out := make([]*Order, len(c.SubOrders))
 	err := each(len(c.SubOrders), func(i int) error {
@@ -354,13 +360,9 @@ func (l *Ledger) ReserveSubOrders(ctx context.Context, c *Combine) ([]*Order, er
 func (l *Ledger) reserveSub(ctx context.Context, c *Combine, i int) (*Order, bool, error) {
 	s := c.SubOrders[i]
 	ref := &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}
-	app := c.AppID
-	if s.SubAppID != "" {
-		app = s.SubAppID // WeChat Pay reports the payment under sub_appid when the sub-order has one
-	}
-	o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: app, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
-		Amount: s.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: s.Sharing,
-		Create: CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID}})
+	p := placedAs(c, i)
+	o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: p.AppID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
+		Amount: p.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: p.Sharing, Create: p.Create})
 	var ex *ExistsError
 	switch {
 	case errors.As(err, &ex) && ownedBy(ex.Order, c):
@@ -373,15 +375,111 @@ func (l *Ledger) reserveSub(ctx context.Context, c *Combine, i int) (*Order, boo
 	return o, true, nil
 }
 
-// PlaceCombine is CreateCombine and ReserveSubOrders in one round: on a store with a
+// placed is what a sub-order's payment is judged by (and shows) that its combine
+// places at WeChat Pay: the amount, the app the user pays in, the description and
+// attach, the profit-sharing plan.
+type placed struct {
+	AppID   string
+	Amount  int64
+	Create  CreateInfo
+	Sharing *Sharing
+}
+
+// placedAs is what combine c places for its sub-order i.
+func placedAs(c *Combine, i int) placed {
+	s := c.SubOrders[i]
+	app := c.AppID
+	if s.SubAppID != "" {
+		app = s.SubAppID // WeChat Pay reports the payment under sub_appid when the sub-order has one
+	}
+	return placed{AppID: app, Amount: s.Amount, Sharing: s.Sharing,
+		Create: CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID}}
+}
+
+// placedOf is what sub-order o carries of it.
+func placedOf(o *Order) placed {
+	return placed{AppID: o.AppID, Amount: o.Amount, Sharing: o.Sharing,
+		Create: CreateInfo{Description: o.Create.Description, Attach: o.Create.Attach, SubAppID: o.Create.SubAppID, SignAppID: o.Create.SignAppID}}
+}
+
+// samePlaced compares as stored (a plan read back and one just parsed differ in
+// representation only).
+func samePlaced(a, b placed) bool {
+	x, errx := json.Marshal(a)
+	y, erry := json.Marshal(b)
+	return errx == nil && erry == nil && string(x) == string(y)
+}
+
+// SyncSubOrders makes c's sub-orders carry what c places for them at WeChat Pay
+// (placed) before c is placed; createorder calls it before every combine prepay. The
+// combine record is what is placed, and it is written last; its sub-orders may have
+// been reserved, one record at a time, by a concurrent create of the same attempt
+// with other content (another re-price), which PlaceCombine adopts as they are. subs
+// are c's sub-orders as read (nil: read here); one that differs and is untouched
+// (unpaid, nothing recorded on it) is rewritten, conditioned on its version. When
+// they agree nothing is read or written. It returns the sub-orders as they are.
+func (l *Ledger) SyncSubOrders(ctx context.Context, c *Combine, subs []*Order) ([]*Order, error) {
+	out := make([]*Order, len(c.SubOrders))
+	err := each(len(c.SubOrders), func(i int) error {
+		want := placedAs(c, i)
+		var have *store.Record
+		if i < len(subs) && subs[i] != nil {
+			if samePlaced(placedOf(subs[i]), want) {
+				out[i] = subs[i]
+				return nil
+			}
+			rec := subs[i].raw
+			have = &rec
+		}
+		s := c.SubOrders[i]
+		res, err := onOrder(l, ctx, OrderKey(s.SubMchID, s.OutTradeNo), have, func(o *Order, exists bool) (step, error) {
+			switch {
+			case !exists || !ownedBy(o, c):
+				return step{}, fmt.Errorf("payment: sub-order %s of combine %s: %w", s.OutTradeNo, c.CombineNo, ErrNotFound)
+			case samePlaced(placedOf(o), want):
+				return step{outcome: Duplicate}, nil
+			case o.Payment != nil || len(o.Conflicts) > 0 || o.EventSeq > 0 || !payable(o.State):
+				return step{outcome: Duplicate}, nil // judged already: left as it is
+			}
+			o.AppID, o.Amount, o.Sharing = want.AppID, want.Amount, want.Sharing
+			o.Create.Description, o.Create.Attach, o.Create.SubAppID, o.Create.SignAppID = want.Create.Description, want.Create.Attach, want.Create.SubAppID, want.Create.SignAppID
+			return step{outcome: Applied}, nil
+		})
+		out[i] = res.Order
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PlaceCombine is ReserveSubOrders and CreateCombine in one round: on a store with a
 // multi-record write (store.MultiPutter: bbolt) the combine and every sub-order are
 // put-if-absent in one atomic write — about one write's latency, all reserved or none;
-// otherwise (or when some record exists already: a create resumed after a crash) they
-// are written concurrently, each put-if-absent. Those writes are independent: a crash
-// between them leaves sub-orders whose CombineRef names a combine not written yet,
-// which the next create of that combine takes over (or AbandonCombine removes). A refusal removes what this call wrote — unless the
-// combine turned out to be this same attempt written by a concurrent create (then the
-// sub-orders are its, and the answer is *CombineExistsError for the caller to re-read).
+// otherwise (or when some record exists already: a create resumed after a crash) one
+// record at a time: every sub-order first (concurrently, each put-if-absent), the
+// combine last, once all of them are reserved. A taken combine number fails with
+// *CombineExistsError (the caller re-reads when it is this same attempt, written by a
+// concurrent create), a sub-order held by another order with *SubOrderTakenError.
+//
+// A refusal leaves nothing this call wrote, and the undo is safe because the refused
+// group was never seen by anyone who could act on it:
+//
+//   - the atomic write, refused, writes nothing;
+//   - one record at a time, a refusal comes before the combine record is written, and
+//     until it is, its sub-orders are reachable by nobody who could act on them: every
+//     pointer move, close and prepay of attempt n starts from the combine record
+//     (PointCombine, PointSubOrders, RequestCombineClose, createorder's claim), and
+//     nothing is paid under a number never placed. Only another create of the same
+//     attempt meets them, and it adopts each with a write (placeSub) before it writes
+//     the combine — so this call's undo, conditioned on the version it wrote
+//     (Abandon), fails once anyone has adopted a sub-order, and the sub-order stays.
+//
+// Any other failure (a store error, a crash) leaves what was written for the next
+// create of the combine, which resumes it. Sub-orders met already are adopted as they
+// are, whatever their content: what the combine places is its own record, and
+// SyncSubOrders makes them carry it before it is placed.
 func (l *Ledger) PlaceCombine(ctx context.Context, n NewCombine) (*Combine, []*Order, error) {
 	if n.Attempt == 0 {
 		n.Attempt = 1
@@ -420,25 +518,25 @@ func (l *Ledger) PlaceCombine(ctx context.Context, n NewCombine) (*Combine, []*O
 	}
 	subs := make([]*Order, len(n.SubOrders))
 	created := make([]bool, len(n.SubOrders))
-	written = nil
-	err = each(len(n.SubOrders)+1, func(i int) error {
-		if i == len(n.SubOrders) {
-			var err error
-			written, err = l.CreateCombine(ctx, n)
-			return err
-		}
+	err = each(len(n.SubOrders), func(i int) error {
 		var err error
-		subs[i], created[i], err = l.reserveSub(ctx, c, i)
+		subs[i], created[i], err = l.placeSub(ctx, c, i)
 		return err
 	})
 	if err == nil {
-		return written, subs, nil
+		if written, err = l.CreateCombine(ctx, n); err == nil {
+			return written, subs, nil
+		}
 	}
 	var ex *CombineExistsError
-	if errors.As(err, &ex) && ex.Combine.OrderID == n.OrderID && ex.Combine.Attempt == n.Attempt {
-		return nil, nil, err // this same attempt, written by a concurrent create
+	var taken *SubOrderTakenError
+	switch {
+	case errors.As(err, &ex) && ex.Combine.OrderID == n.OrderID && ex.Combine.Attempt == n.Attempt:
+		return nil, nil, err // this same attempt, written by a concurrent create: the sub-orders are its
+	case !errors.As(err, &ex) && !errors.As(err, &taken):
+		return nil, nil, err // not a refusal: what was written stays for the next create
 	}
-	// Undo what this call wrote: nothing of it was placed at WeChat Pay.
+	// Refused as a whole before the combine was written: undo what this call wrote.
 	for i, o := range subs {
 		if created[i] && o != nil {
 			if aerr := l.Abandon(ctx, o); aerr != nil {
@@ -446,12 +544,25 @@ func (l *Ledger) PlaceCombine(ctx context.Context, n NewCombine) (*Combine, []*O
 			}
 		}
 	}
-	if written != nil {
-		if derr := l.Store.Delete(ctx, written.Key(), store.Condition{Version: written.raw.Version}); derr != nil && !errors.Is(derr, store.ErrConditionFailed) {
-			return nil, nil, errors.Join(err, derr)
+	return nil, nil, err
+}
+
+// placeSub reserves sub-order i of c for PlaceCombine as reserveSub does, except that
+// one another create reserved for c already is adopted with a write (its version moves
+// on), so that its creator's undo — conditioned on the version it wrote — can no longer
+// remove it; one removed meanwhile is reserved again.
+func (l *Ledger) placeSub(ctx context.Context, c *Combine, i int) (*Order, bool, error) {
+	for range maxRetries {
+		o, created, err := l.reserveSub(ctx, c, i)
+		if err != nil || created {
+			return o, created, err
+		}
+		adopted, err := l.exactly(ctx, o, func(*Order) {})
+		if !errors.Is(err, ErrRaced) {
+			return adopted, false, err
 		}
 	}
-	return nil, nil, err
+	return nil, false, fmt.Errorf("payment: reserve sub-order %s: too much contention", c.SubOrders[i].OrderID)
 }
 
 // SubOrders reads c's sub-orders (concurrently), in c's order. A sub-order not written
@@ -542,41 +653,6 @@ func (l *Ledger) ReleaseCombine(ctx context.Context, c *Combine, claimID string)
 	return err
 }
 
-// AbandonCombine removes a reserved combine attempt that was never placed — its
-// sub-orders first (only those of this attempt, unpaid, without events), then the
-// combine — after a failed reservation or a re-price that found the combine paid.
-// Anything placed or paid keeps it.
-func (l *Ledger) AbandonCombine(ctx context.Context, c *Combine) error {
-	if c.Placed() || c.Closed {
-		return nil
-	}
-	subs, err := l.SubOrders(ctx, c)
-	if err != nil {
-		return err
-	}
-	kept := false
-	for _, o := range subs {
-		if o == nil {
-			continue
-		}
-		if o.Payment != nil || len(o.Conflicts) > 0 || o.EventSeq > 0 || !payable(o.State) {
-			kept = true
-			continue
-		}
-		if err := l.Abandon(ctx, o); err != nil {
-			return err
-		}
-	}
-	if kept {
-		return nil
-	}
-	err = l.Store.Delete(ctx, c.Key(), store.Condition{Version: c.raw.Version})
-	if err != nil && !errors.Is(err, store.ErrConditionFailed) {
-		return fmt.Errorf("payment: abandon %s: %w", c.Key(), err)
-	}
-	return nil
-}
-
 // PointCombine moves combine first's current attempt from `from` to `to` (already
 // reserved, with its sub-orders), conditioned on the version read (ErrRaced). The
 // sub-orders' own pointers follow (PointSubOrders).
@@ -588,10 +664,22 @@ func (l *Ledger) PointCombine(ctx context.Context, first *Combine, from, to int)
 }
 
 // PointSubOrders moves each sub-order's attempt-1 pointer to c's attempt (a re-priced
-// combine's sub-orders are read at their new numbers). Idempotent: a pointer already
-// there, or further, is left; run again after a crash it finishes the move.
+// combine's sub-orders are read at their new numbers) once the combine's own pointer
+// reaches c — never before: a reservation whose pointer move is not done (or never
+// will be: its re-price found the combine paid) is not the sub-orders' attempt.
+// Idempotent: a pointer already there, or further, is left; run again after a crash it
+// finishes the move. One read of the combine's attempt 1 besides the sub-orders'.
 func (l *Ledger) PointSubOrders(ctx context.Context, c *Combine) error {
 	if c.Attempt <= 1 {
+		return nil
+	}
+	first, err := l.CombineAttempt(ctx, c.Owner, c.OrderID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case first.OrderID != c.OrderID || first.Attempt > 1 || first.Current < c.Attempt:
 		return nil
 	}
 	return each(len(c.SubOrders), func(i int) error {
@@ -1003,14 +1091,10 @@ func (l *Ledger) placeAtomic(ctx context.Context, n NewCombine, c *Combine) (*Co
 	recs, conds = append(recs, rec), append(conds, store.Condition{Absent: true})
 	for i, s := range c.SubOrders {
 		// Each sub-order as reserveSub (CreateOrder) writes it.
-		app := c.AppID
-		if s.SubAppID != "" {
-			app = s.SubAppID
-		}
-		o := &Order{Owner: s.SubMchID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt, AppID: app, Amount: s.Amount,
-			Scene: c.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: c.ExpiresAt,
-			Create:  CreateInfo{Description: s.Description, Attach: s.Attach, SubAppID: s.SubAppID, SignAppID: c.AppID},
-			Combine: &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}, Sharing: s.Sharing}
+		p := placedAs(c, i)
+		o := &Order{Owner: s.SubMchID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt, AppID: p.AppID, Amount: p.Amount,
+			Scene: c.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: c.ExpiresAt, Create: p.Create,
+			Combine: &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}, Sharing: p.Sharing}
 		rec, err := l.newRecord(o.Key(), o)
 		if err != nil {
 			return nil, nil, err

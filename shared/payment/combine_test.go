@@ -207,17 +207,64 @@ func TestReservingASubOrderHeldByAnotherOrderFails(t *testing.T) {
 	if _, err := l.ReserveSubOrders(ctx, c); !errors.As(err, &taken) || taken.OrderID != "CART000007-2" {
 		t.Fatalf("reserve: %v, want the taken sub-order", err)
 	}
-	if err := l.AbandonCombine(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.CombineAttempt(ctx, mch, "CART000007"); !errors.Is(err, payment.ErrNotFound) {
-		t.Errorf("abandoned combine still there: %v", err)
-	}
-	if _, err := l.Attempt(ctx, "sub1", "CART000007-1"); !errors.Is(err, payment.ErrNotFound) {
-		t.Errorf("abandoned sub-order still there: %v", err)
+	// The combine exists: what was reserved for it stays (never removed).
+	if o, err := l.Attempt(ctx, "sub1", "CART000007-1"); err != nil || o.Combine == nil || o.Combine.CombineNo != "CART000007" {
+		t.Errorf("the sub-order reserved for the combine: %+v %v", o, err)
 	}
 	if o, err := l.Attempt(ctx, "sub2", "CART000007-2"); err != nil || o.Combine != nil || o.Amount != 5 {
 		t.Errorf("the other order was touched: %+v %v", o, err)
+	}
+}
+
+// oneByOne is a store without a multi-record write (as Redis and DynamoDB): PlaceCombine
+// writes one record at a time.
+type oneByOne struct{ store.Store }
+
+// On a store without a multi-record write, PlaceCombine reserves the sub-orders first
+// and the combine last: a refusal (a sub-order held by another order) leaves nothing
+// it wrote, and no combine record was ever visible. A sub-order another create of the
+// same attempt adopted meanwhile is never removed by the refused one's undo.
+func TestPlaceCombineOneByOne(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	l.Store = oneByOne{l.Store}
+	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: "sub2", OrderID: "CART000010-2", Amount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	subs := []payment.SubOrder{{OrderID: "CART000010-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000010-2", SubMchID: "sub2", Amount: 200}}
+	var taken *payment.SubOrderTakenError
+	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs}); !errors.As(err, &taken) || taken.Holder != "CART000010-2" {
+		t.Fatalf("place: %v, want the taken sub-order", err)
+	}
+	if _, err := l.Attempt(ctx, "sub1", "CART000010-1"); !errors.Is(err, payment.ErrNotFound) {
+		t.Errorf("a refused reservation left its sub-order: %v", err)
+	}
+	if _, err := l.CombineAttempt(ctx, mch, "CART000010"); !errors.Is(err, payment.ErrNotFound) {
+		t.Errorf("a refused reservation wrote its combine: %v", err)
+	}
+	if o, err := l.Attempt(ctx, "sub2", "CART000010-2"); err != nil || o.Combine != nil || o.Amount != 5 {
+		t.Errorf("the other order was touched: %+v %v", o, err)
+	}
+	// A sub-order written by one create (which the refusal will undo), adopted by
+	// another of the same attempt before the undo: the adoption moved its version, so
+	// the undo conditioned on the version written leaves it.
+	subs[1].OrderID = "CART000010-3"
+	c, placed, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs})
+	if err != nil || len(placed) != 2 || c.CombineNo != "CART000010" {
+		t.Fatalf("place: %+v %v", placed, err)
+	}
+	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs}); !errors.As(err, new(*payment.CombineExistsError)) {
+		t.Fatalf("again: %v", err)
+	}
+	adopted, err := l.Attempt(ctx, "sub1", "CART000010-1")
+	if err != nil || adopted.Record().Version <= placed[0].Record().Version {
+		t.Fatalf("the sub-order met again is adopted with a write: %+v %v", adopted, err)
+	}
+	if err := l.Abandon(ctx, placed[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Attempt(ctx, "sub1", "CART000010-1"); err != nil {
+		t.Errorf("an adopted sub-order was removed by its creator's undo: %v", err)
 	}
 }
 
@@ -387,4 +434,54 @@ func medianF(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// Two creates of one combine attempt with other content, one record at a time: the
+// first reserved the sub-orders (its amounts) and stopped before its combine; the
+// second adopted them and wrote the combine (its amounts), which is what WeChat Pay
+// is asked for. Before the combine is placed, SyncSubOrders makes each sub-order carry
+// what the combine places for it, so the payment matches instead of going to REVIEW.
+func TestSubOrdersCarryWhatTheirCombinePlaces(t *testing.T) {
+	l, lg := newLedger(t)
+	ctx := context.Background()
+	l.Store = oneByOne{l.Store}
+	sub := func(amount1, amount2 int64, desc string) []payment.SubOrder {
+		return []payment.SubOrder{{OrderID: "CART000011-1", SubMchID: "sub1", Amount: amount1, Description: desc},
+			{OrderID: "CART000011-2", SubMchID: "sub2", Amount: amount2, Description: desc}}
+	}
+	first := &payment.Combine{Owner: mch, CombineNo: "CART000011", OrderID: "CART000011", Attempt: 1, AppID: "wxapp", Scene: "native",
+		SubOrders: sub(100, 200, "first")}
+	for i := range first.SubOrders {
+		first.SubOrders[i].OutTradeNo = first.SubOrders[i].OrderID
+	}
+	if _, err := l.ReserveSubOrders(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	c, subs, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, AppID: "wxapp", OrderID: "CART000011", Scene: "native", SubOrders: sub(150, 250, "second")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subs[0].Amount != 100 || c.SubOrders[0].Amount != 150 {
+		t.Fatalf("adopted sub-order %d fen, combine places %d: the race this test is about did not happen", subs[0].Amount, c.SubOrders[0].Amount)
+	}
+	synced, err := l.SyncSubOrders(ctx, c, subs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range synced {
+		stored, err := l.Attempt(ctx, o.Owner, o.OutTradeNo)
+		if err != nil || stored.Amount != c.SubOrders[i].Amount || stored.Create.Description != "second" || o.Amount != stored.Amount {
+			t.Fatalf("sub-order %d after sync: %+v %v, want %d fen", i, stored, err, c.SubOrders[i].Amount)
+		}
+	}
+	// In agreement: nothing is written.
+	cs := &storetest.Counting{Store: l.Store}
+	l.Store = cs
+	if _, err := l.SyncSubOrders(ctx, c, synced); err != nil || cs.Writes.Load() != 0 || cs.Reads.Load() != 0 {
+		t.Fatalf("sync of agreeing sub-orders: %v, %d reads %d writes", err, cs.Reads.Load(), cs.Writes.Load())
+	}
+	res, err := l.ApplyCombine(ctx, combinePaid(c), "notify")
+	if err != nil || !res.Paid || !res.Announced || lg.loud() != 0 {
+		t.Fatalf("paying the combine: paid %v announced %v loud %d %v", res.Paid, res.Announced, lg.loud(), err)
+	}
 }

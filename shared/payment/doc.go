@@ -83,7 +83,8 @@
 // removed: a create finding one whose pointer move is not done waits out its claim's
 // lease (business clock), then finishes the move itself — so every attempt WeChat Pay
 // holds is one the order's pointer reaches (Order and Previous read attempts 1 to the
-// pointer).
+// pointer). A combine's attempts follow the same rule, its sub-orders with it
+// (combine.go: PlaceCombine, PointCombine, PointSubOrders).
 //
 // # Listings
 //

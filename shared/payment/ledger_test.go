@@ -624,3 +624,42 @@ func TestKeptPaymentRefundsCountAgainstTheKeptPayment(t *testing.T) {
 		t.Fatalf("the excess refund was counted: own %d, kept %d", o.Refunded(), o.RefundedKept())
 	}
 }
+
+// Closing an attempt re-pricing replaced (or reserved and never reached) closes the
+// attempt, not the merchant's order: its order.closed names the attempt the order goes
+// on under, so a merchant keyed by order_id does not cancel an order still payable.
+func TestReplacedAttemptsCloseAsAttempts(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLedger(t)
+	first := order(t, l, "REPLACED01", 100)
+	for n := 2; n <= 3; n++ {
+		if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: mch, AppID: "wxapp", OrderID: "REPLACED01", Attempt: n, Amount: 100 * int64(n), Scene: "native"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := l.PointTo(ctx, first, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := func(no string) map[string]any {
+		t.Helper()
+		if _, err := l.MarkClosed(ctx, payment.OrderKey(mch, no), "reconcile"); err != nil {
+			t.Fatal(err)
+		}
+		es := events.Entries(attempt(t, l, no).Record())
+		var data map[string]any
+		if len(es) == 0 || es[len(es)-1].Type != events.OrderClosed || json.Unmarshal(es[len(es)-1].Data, &data) != nil {
+			t.Fatalf("%s: events %s", no, eventTypes(attempt(t, l, no).Record()))
+		}
+		return data
+	}
+	if d := closed("REPLACED01"); d["replaced_by"] != "REPLACED01_2" {
+		t.Fatalf("attempt 1 replaced by _2: order.closed %v", d)
+	}
+	if d := closed("REPLACED01_3"); d["replaced_by"] != "REPLACED01_2" {
+		t.Fatalf("attempt 3 reserved, never reached: order.closed %v", d)
+	}
+	if d := closed("REPLACED01_2"); d["replaced_by"] != nil {
+		t.Fatalf("the current attempt closed is the order closed: order.closed %v", d)
+	}
+}

@@ -366,6 +366,16 @@ func (l *Ledger) RequestClose(ctx context.Context, key string, at time.Time, by 
 // CLOSED/REVOKED by a query), with an order.closed event. Refused when the attempt was
 // paid or is in review meanwhile; Duplicate when it was already closed.
 func (l *Ledger) MarkClosed(ctx context.Context, key, source string) (Result, error) {
+	// An attempt re-pricing replaced (or reserved and never reached) is closed as an
+	// attempt, not as the merchant's order: its order.closed names the attempt the
+	// order goes on under. Attempt 1 knows its pointer; a later attempt asks attempt 1.
+	current := 0
+	owner, no := splitKey(key)
+	if o, err := l.Attempt(ctx, owner, no); err == nil && o.Attempt > 1 && o.OrderID != "" {
+		if first, err := l.Attempt(ctx, o.Owner, o.OrderID); err == nil && first.OrderID == o.OrderID {
+			current = max(first.Current, 1)
+		}
+	}
 	return onOrder(l, ctx, key, nil, func(o *Order, exists bool) (step, error) {
 		if !exists {
 			return step{}, fmt.Errorf("payment: close %s: %w", key, ErrNotFound)
@@ -377,7 +387,14 @@ func (l *Ledger) MarkClosed(ctx context.Context, key, source string) (Result, er
 			return step{outcome: Refused, reason: "the order is " + o.Status()}, nil
 		}
 		o.State, o.Source, o.Close, o.NextCheck = wechatpay.TradeStateClosed, source, nil, time.Time{}
-		st := step{outcome: Applied, events: []pendingEvent{{events.OrderClosed, o.event()}}}
+		ev := o.event()
+		switch {
+		case o.Attempt == 1 && o.Current > 1:
+			ev.ReplacedBy = AttemptNo(o.OrderID, o.Current)
+		case o.Attempt > 1 && current > 0 && current != o.Attempt:
+			ev.ReplacedBy = AttemptNo(o.OrderID, current)
+		}
+		st := step{outcome: Applied, events: []pendingEvent{{events.OrderClosed, ev}}}
 		// A refund settled for it meanwhile means a payment this store does not know.
 		return o.judgeLines(st, l.now(), source), nil
 	})

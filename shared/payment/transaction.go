@@ -25,6 +25,10 @@ type OrderEvent struct {
 	Conflict      *wechatpay.Transaction  `json:"conflicting_transaction,omitempty"`
 	Refund        *wechatpay.RefundNotice `json:"conflicting_refund,omitempty"`
 	Source        string                  `json:"source,omitempty"`
+	// ReplacedBy is set on the order.closed of an attempt that is no longer the
+	// order's: re-pricing replaced it, and the order goes on under this out_trade_no.
+	// The merchant's order is not closed.
+	ReplacedBy string `json:"replaced_by,omitempty"`
 }
 
 // event is the order as order.* events show it.

@@ -1,6 +1,6 @@
 // Package secrets reads the merchant's secrets at run time from AWS Secrets
-// Manager or an SSM SecureString parameter, once per cold start, and hands them
-// to shared/config (config.RegisterSecretSource), so they never sit in a Lambda
+// Manager or an SSM SecureString parameter, once per cold start, as a
+// config.SecretSource a main passes on (Source), so they never sit in a Lambda
 // function's plain environment where lambda:GetFunctionConfiguration shows them.
 //
 // The deployment sets where the secret is, not what it is:
@@ -12,10 +12,11 @@
 // not silently leave a key unset):
 //
 //	private_key, apiv3_key, apiv2_key, api_token, webhook_secret, app_secret,
-//	platform_public_key, store_password
+//	platform_public_key, store_password, console_users
 //
-// Importing the package registers the source; it does no I/O until config.FromEnv
-// runs. Lambda builds import it through shared/runtime (-tags wxpay_lambda).
+// The Lambda and local mains include it (secrets.Source(awsconf.FromEnv), or the
+// default chain locally); a build without it refuses these settings at start-up
+// instead of ignoring them (shared/host).
 package secrets
 
 import (
@@ -40,25 +41,30 @@ const Timeout = 10 * time.Second
 // Keys of the secret's JSON object.
 var Keys = config.SecretJSONKeys
 
-func init() {
-	config.RegisterSecretSource(config.SecretSource{Name: "secrets", Load: func(getenv func(string) string) (string, config.SecretValues, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-		defer cancel()
-		return Load(ctx, getenv, nil)
-	}})
+// Source is the secret source of a build that reads AWS credentials with load
+// (awsconf.FromEnv on Lambda). It does no I/O until config.FromEnv asks it.
+func Source(load awsconf.Loader) config.SecretSource {
+	return config.SecretSource{
+		Name:     "AWS Secrets Manager / SSM",
+		Settings: []string{EnvSecretARN, EnvSSMParameter},
+		Load: func(getenv func(string) string) (string, config.SecretValues, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+			defer cancel()
+			return Load(ctx, getenv, load, "")
+		},
+	}
 }
 
-// Endpoint overrides the AWS endpoints (tests against moto); nil in production.
-type Endpoint = *string
-
-// Load reads the configured secret(s). Without either variable it returns "" and
-// nothing. With both, SSM's values are merged over Secrets Manager's.
-func Load(ctx context.Context, getenv func(string) string, endpoint Endpoint) (string, config.SecretValues, error) {
+// Load reads the configured secret(s) with the AWS configuration load gives;
+// endpoint, when not "", replaces AWS's (tests against moto). Without either
+// variable it returns "" and nothing. With both, SSM's values are merged over
+// Secrets Manager's.
+func Load(ctx context.Context, getenv func(string) string, load awsconf.Loader, endpoint string) (string, config.SecretValues, error) {
 	arn, param := strings.TrimSpace(getenv(EnvSecretARN)), strings.TrimSpace(getenv(EnvSSMParameter))
 	if arn == "" && param == "" {
 		return "", config.SecretValues{}, nil
 	}
-	cfg, err := awsconf.Load(ctx, awsconf.Options{})
+	cfg, err := load(ctx, awsconf.Options{})
 	if err != nil {
 		return "", config.SecretValues{}, fmt.Errorf("secrets: %w", err)
 	}

@@ -24,7 +24,7 @@ func TestLoadFromSecretsManagerAndSSM(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	ctx := context.Background()
-	cfg, err := awsconf.Load(ctx, awsconf.Options{})
+	cfg, err := awsconf.FromEnv(ctx, awsconf.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestLoadFromSecretsManagerAndSSM(t *testing.T) {
 	}
 
 	env := map[string]string{EnvSecretARN: *created.ARN, EnvSSMParameter: "/wxpay/extra"}
-	from, v, err := Load(ctx, func(k string) string { return env[k] }, aws.String(endpoint))
+	from, v, err := Load(ctx, func(k string) string { return env[k] }, awsconf.FromEnv, endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestLoadFromSecretsManagerAndSSM(t *testing.T) {
 
 	// Errors name the secret and the variable, never a value.
 	env = map[string]string{EnvSSMParameter: "/wxpay/missing"}
-	if _, _, err := Load(ctx, func(k string) string { return env[k] }, aws.String(endpoint)); err == nil ||
+	if _, _, err := Load(ctx, func(k string) string { return env[k] }, awsconf.FromEnv, endpoint); err == nil ||
 		!strings.Contains(err.Error(), "/wxpay/missing") || !strings.Contains(err.Error(), "ParameterNotFound") {
 		t.Errorf("missing parameter: %v", err)
 	}
@@ -67,14 +67,14 @@ func TestLoadFromSecretsManagerAndSSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	env = map[string]string{EnvSecretARN: *created.ARN}
-	_, _, err = Load(ctx, func(k string) string { return env[k] }, aws.String(endpoint))
+	_, _, err = Load(ctx, func(k string) string { return env[k] }, awsconf.FromEnv, endpoint)
 	if err == nil || !strings.Contains(err.Error(), `unknown key(s) apiv3key`) || strings.Contains(err.Error(), "0123456789abcdef") {
 		t.Errorf("typo in a key: %v", err)
 	}
 }
 
 func TestNotConfiguredReadsNothing(t *testing.T) {
-	from, v, err := Load(context.Background(), func(string) string { return "" }, nil)
+	from, v, err := Load(context.Background(), func(string) string { return "" }, awsconf.FromEnv, "")
 	if err != nil || from != "" || !v.PrivateKey.IsZero() {
 		t.Fatalf("%q %v %v", from, v, err)
 	}

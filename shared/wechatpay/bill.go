@@ -149,7 +149,7 @@ func (c *Client) openBillURL(ctx context.Context, downloadURL string, lifetime t
 	if base, _ := url.Parse(c.baseURL()); u.Scheme != "https" && (base == nil || base.Host != u.Host) {
 		return nil, fmt.Errorf("wechatpay: bill: download_url %q is neither https nor on %s", downloadURL, c.baseURL())
 	}
-	if c.Signer == nil || c.Signer.Key == nil {
+	if !c.Signer.hasKey() {
 		return nil, fmt.Errorf("%w: Signer with the merchant private key is required", ErrConfig)
 	}
 	auth, err := c.Signer.Authorization(http.MethodGet, RequestTarget(u), nil)

@@ -181,7 +181,7 @@ func (c *Client) apiError(ctx context.Context, r *response) error {
 // the last answer read in full. Non-2xx answers are returned, not turned into errors,
 // so that the caller decides; retry decisions look at their code.
 func (c *Client) roundTrip(ctx context.Context, cl call) (*response, error) {
-	if c.Signer == nil || c.Signer.Key == nil {
+	if !c.Signer.hasKey() {
 		return nil, fmt.Errorf("%w: Signer with the merchant private key is required", ErrConfig)
 	}
 	var payload []byte

@@ -167,7 +167,7 @@ var ErrBillList = errors.New("wechatpay: download_bill_list is not a complete bi
 
 // FetchEncryptedBill downloads every file of list at once (their URLs live
 // EncryptedBillURLLifetime), unwraps each key with the merchant private key
-// (c.Signer.Key), and decrypts and authenticates each file as a stream into a
+// (c.Signer's key), and decrypts and authenticates each file as a stream into a
 // temporary file, in constant memory. It returns only when every file's GCM tag
 // verified: what Open then reads is authentic. The SHA1 of each file is checked as
 // Open reads it. Close the bill to remove the temporary files.
@@ -188,7 +188,7 @@ func (c *Client) FetchEncryptedBill(ctx context.Context, list *EncryptedBillList
 			return nil, fmt.Errorf("wechatpay: bill file %d: unsupported hash_type %q (want SHA1)", p.BillSequence, p.HashType)
 		}
 	}
-	if c.Signer == nil || c.Signer.Key == nil {
+	if !c.Signer.hasKey() {
 		return nil, fmt.Errorf("%w: Signer with the merchant private key is required", ErrConfig)
 	}
 	bill := &DecryptedBill{gzipped: opt.Gzipped, parts: make([]*billPart, len(parts))}
@@ -217,7 +217,11 @@ func (c *Client) FetchEncryptedBill(ctx context.Context, list *EncryptedBillList
 }
 
 func (c *Client) fetchPart(ctx context.Context, p EncryptedBill, dir string) (*billPart, error) {
-	key, err := UnwrapBillKey(c.Signer.Key, p.EncryptKey)
+	mk, err := c.Signer.key()
+	if err != nil {
+		return nil, fmt.Errorf("bill file %d: %w", p.BillSequence, err)
+	}
+	key, err := UnwrapBillKey(mk, p.EncryptKey)
 	if err != nil {
 		return nil, fmt.Errorf("bill file %d: %w", p.BillSequence, err)
 	}

@@ -128,8 +128,22 @@ type Signer struct {
 	MchID  string
 	Serial string // the merchant API certificate serial (商户API证书序列号)
 	Key    *rsa.PrivateKey
-	Now    func() time.Time
-	Rand   io.Reader
+	// LoadKey, when Key is nil, gives the key at each signature (it must be cheap after
+	// its first call): a signer that may never sign — notify's certificate downloader,
+	// when the platform public key verifies everything — parses no key at cold start.
+	LoadKey func() (*rsa.PrivateKey, error)
+	Now     func() time.Time
+	Rand    io.Reader
+}
+
+// hasKey reports whether s can sign: it holds a key or a way to load one.
+func (s *Signer) hasKey() bool { return s != nil && (s.Key != nil || s.LoadKey != nil) }
+
+func (s *Signer) key() (*rsa.PrivateKey, error) {
+	if s.Key != nil || s.LoadKey == nil {
+		return s.Key, nil
+	}
+	return s.LoadKey()
 }
 
 // String keeps the private key out of any formatted output. Value receivers, so that
@@ -167,7 +181,11 @@ func (s *Signer) Authorization(method, target string, body []byte) (string, erro
 		return "", err
 	}
 	ts := s.now().Unix()
-	sig, err := SignMessage(s.Key, RequestMessage(method, target, ts, nonce, body))
+	key, err := s.key()
+	if err != nil {
+		return "", err
+	}
+	sig, err := SignMessage(key, RequestMessage(method, target, ts, nonce, body))
 	if err != nil {
 		return "", err
 	}

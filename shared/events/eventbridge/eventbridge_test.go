@@ -7,36 +7,33 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awseb "github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
+	"github.com/paysls/wxpay/internal/testserver"
+	"github.com/paysls/wxpay/shared/awsconf"
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/events/eventbridge"
-
-	"github.com/paysls/wxpay/internal/testserver"
 )
 
-func client(endpoint string) *awseb.Client {
-	return awseb.New(awseb.Options{Region: "ap-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-}
-
-// The sink against moto's EventBridge: accepted on an existing bus, refused (an error,
-// so the event stays owed) on a bus that does not exist.
+// The hand-signed PutEvents against moto's EventBridge: accepted on an existing bus,
+// refused (an error, so the event stays owed) on a bus that does not exist.
 func TestSinkPutsEventsOnMoto(t *testing.T) {
 	endpoint := testserver.Moto(t)
-	c := client(endpoint)
+	cfg := aws.Config{Region: "ap-east-1", Credentials: awsconf.StaticCredentials("test", "test", "")}
 	ctx := context.Background()
+	// The SDK client only sets the scene up.
+	c := awseb.NewFromConfig(cfg, func(o *awseb.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	if _, err := c.CreateEventBus(ctx, &awseb.CreateEventBusInput{Name: aws.String("wxpay-test")}); err != nil {
 		t.Fatal(err)
 	}
 	ev := events.Event{ID: "evt_abc.x", Type: events.OrderPaid, CreatedAt: time.Now(), Data: json.RawMessage(`{"out_trade_no":"ORDER1"}`)}
 	body, _ := json.Marshal(ev)
-	s := &eventbridge.Sink{Client: c, Bus: "wxpay-test"}
+	s := &eventbridge.Bus{AWS: cfg, Name: "wxpay-test", Endpoint: endpoint}
 	if err := s.Send(ctx, ev, body); err != nil {
 		t.Fatalf("PutEvents on an existing bus: %v", err)
 	}
-	missing := &eventbridge.Sink{Client: c, Bus: "no-such-bus"}
+	missing := &eventbridge.Bus{AWS: cfg, Name: "no-such-bus", Endpoint: endpoint}
 	if err := missing.Send(ctx, ev, body); err == nil {
 		t.Fatal("an event for a bus that does not exist was taken as delivered")
 	} else {
@@ -48,17 +45,28 @@ func TestSinkPutsEventsOnMoto(t *testing.T) {
 func TestEntryShape(t *testing.T) {
 	created := time.Date(2026, 11, 26, 10, 0, 0, 123, time.UTC)
 	ev := events.Event{ID: "evt_abc.x", Type: events.RefundSucceeded, CreatedAt: created}
-	e := eventbridge.Entry("arn:aws:events:ap-east-1:123456789012:event-bus/pay", ev, []byte(`{"id":"evt_abc.x"}`))
-	if aws.ToString(e.Source) != "wxpay" || aws.ToString(e.DetailType) != "refund.succeeded" ||
-		aws.ToString(e.Detail) != `{"id":"evt_abc.x"}` || aws.ToString(e.EventBusName) != "arn:aws:events:ap-east-1:123456789012:event-bus/pay" ||
-		!e.Time.Equal(created.Truncate(time.Second)) {
-		t.Fatalf("entry = %+v", e)
+	b, err := json.Marshal(eventbridge.NewEntry("arn:aws:events:ap-east-1:123456789012:event-bus/pay", ev, []byte(`{"id":"evt_abc.x"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"EventBusName":"arn:aws:events:ap-east-1:123456789012:event-bus/pay","Source":"wxpay","DetailType":"refund.succeeded","Detail":"{\"id\":\"evt_abc.x\"}","Resources":[],"Time":1795687200}`
+	if string(b) != want {
+		t.Fatalf("entry\n got %s\nwant %s", b, want)
 	}
 }
 
-// Importing the package registers it as the bundle's event-bus sink.
-func TestRegistered(t *testing.T) {
-	if events.EventBusSink == nil {
-		t.Fatal("events.EventBusSink not set by importing eventbridge")
+// The driver answers WXPAY_EVENT_BUS and builds the bus from the bundle setting
+// without contacting AWS.
+func TestDriver(t *testing.T) {
+	t.Setenv("AWS_REGION", "ap-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	d := eventbridge.Sink(awsconf.FromEnv)
+	if d.Setting != config.EnvEventBus {
+		t.Fatalf("setting %q", d.Setting)
+	}
+	s, err := events.SinkFromConfig(context.Background(), config.Bundle{EventBus: "pay"}, nil, events.WebhookSink, d)
+	if b, ok := s.(*eventbridge.Bus); err != nil || !ok || b.Name != "pay" || b.AWS.Region != "ap-east-1" {
+		t.Fatalf("sink %#v, %v", s, err)
 	}
 }

@@ -10,8 +10,9 @@
 // The credentials are the execution role's (运行角色) temporary key, which SCF gives a
 // function as TENCENTCLOUD_SECRETID / TENCENTCLOUD_SECRETKEY / TENCENTCLOUD_SESSIONTOKEN
 // (https://cloud.tencent.com/document/product/583/32748, "已内置环境变量"). The secret's
-// SecretString is the same JSON object as the AWS secret's (see shared/config's
-// secret JSON); this package returns its bytes and knows nothing of its keys.
+// SecretString is the same JSON object as the AWS secret's: Load returns its bytes,
+// Source (the config.SecretSource the SCF and local mains list) decodes it with
+// shared/config's secret JSON.
 //
 // Calls (API version 2019-09-23, endpoint ssm.tencentcloudapi.com):
 // GetSecretValue (https://cloud.tencent.com/document/api/1140/40522; VersionId is

@@ -38,14 +38,27 @@ type Key struct {
 	Date  string // YYYY-MM-DD (UTC+8), the bill's day
 }
 
-var (
-	keyPart = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	keyDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
-)
+// keyDate is a key's date. A part is checked by keyPart, not by a regexp: the
+// bounded repetition {1,64} compiles to 64 copies of its class, 0.2-0.9 ms of
+// package init in every binary that links this package.
+var keyDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// keyPart: 1 to 64 ASCII letters, digits, '_' or '-'.
+func keyPart(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks that every part is safe as a path segment.
 func (k Key) Validate() error {
-	if !keyPart.MatchString(k.MchID) || !keyPart.MatchString(k.Type) || !keyDate.MatchString(k.Date) {
+	if !keyPart(k.MchID) || !keyPart(k.Type) || !keyDate.MatchString(k.Date) {
 		return fmt.Errorf("billstore: bad key %q/%q/%q (want digits/letters, and a date YYYY-MM-DD)", k.MchID, k.Type, k.Date)
 	}
 	return nil

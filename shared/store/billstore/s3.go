@@ -22,8 +22,8 @@ import (
 // sigv4.go. The SDK's service/s3 client added its endpoint rules, checksum and
 // serialisation code — 1.05 MB — to the billfetch Lambda bootstrap for these four
 // calls (shared/secrets does the same for SSM and Secrets Manager), and the SDK as a
-// whole to the Tencent SCF build, which must do without it (wxpay_noaws) and stores
-// its bills in COS through this same code.
+// whole to the Tencent SCF build, which must do without it and stores its bills in
+// COS through this same code.
 //
 // Signing (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html):
 // every request carries x-amz-content-sha256, signed, holding the hex SHA-256 of the
@@ -56,7 +56,7 @@ type S3Options struct {
 	// path-style (endpoint/bucket), for services that require it.
 	VirtualHost bool
 	// Credentials, when set, replace the default chain (tests, local servers):
-	// StaticCredentials, or in AWS builds any aws.CredentialsProvider.
+	// StaticCredentials, or any CredentialsProvider.
 	Credentials CredentialsProvider
 	// HTTPClient, when set, sends the requests (default http.DefaultClient). It
 	// must not have a Timeout shorter than a download: Open streams the body.
@@ -93,16 +93,16 @@ func openS3(ctx context.Context, u *url.URL) (Store, error) {
 	return NewS3(ctx, o)
 }
 
-// NewS3 builds the client from the AWS configuration (shared/awsconf) adjusted by o.
-// It does not contact the bucket.
+// NewS3 builds the client from the environment's credentials and region (creds.go)
+// adjusted by o. It does not contact the bucket.
 func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	if o.Bucket == "" {
 		return nil, errors.New("billstore: s3 URL must name a bucket: s3://BUCKET/prefix")
 	}
 	creds, region := o.Credentials, o.Region
 	if creds == nil || region == "" {
-		// The environment's credentials and region (creds_aws.go, creds_noaws.go);
-		// not consulted when o gives both.
+		// The environment's credentials and region (creds.go); not consulted when o
+		// gives both.
 		var err error
 		if creds, region, err = loadConfig(ctx, o.Region); err != nil {
 			return nil, err

@@ -16,8 +16,7 @@ import (
 // path once, never twice), every header already on req is signed along with host,
 // and payloadHash (hex SHA-256 of the body) goes into x-amz-content-sha256, which S3
 // requires on every SigV4 request. The SDK's signer would do, but the Tencent SCF
-// builds (wxpay_noaws) must not link the SDK, and their bills go to COS through this
-// same code.
+// builds must not link the SDK, and their bills go to COS through this same code.
 func signV4(req *http.Request, c Credentials, region, service, payloadHash string, now time.Time) {
 	amzDate := now.UTC().Format("20060102T150405Z")
 	day := amzDate[:8]

@@ -38,6 +38,7 @@ type Option func(*settings)
 
 type settings struct {
 	aws    awsconf.Options
+	load   awsconf.Loader // nil: awsconf.FromEnv
 	client []func(*dynamodb.Options)
 }
 
@@ -61,8 +62,8 @@ func WithClientOptions(fn func(*dynamodb.Options)) Option {
 	return func(s *settings) { s.client = append(s.client, fn) }
 }
 
-// Open builds a client from the AWS configuration (shared/awsconf: the default chain,
-// or the Lambda environment alone in -tags wxpay_lambda builds) adjusted by opts. It
+// Open builds a client from the AWS configuration (the environment alone, as Lambda
+// provides it, unless WithLoader names another awsconf.Loader) adjusted by opts. It
 // does not contact DynamoDB.
 func Open(ctx context.Context, table string, opts ...Option) (*Store, error) {
 	if table == "" {
@@ -72,7 +73,11 @@ func Open(ctx context.Context, table string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(&st)
 	}
-	cfg, err := awsconf.Load(ctx, st.aws)
+	load := st.load
+	if load == nil {
+		load = awsconf.FromEnv
+	}
+	cfg, err := load(ctx, st.aws)
 	if err != nil {
 		return nil, fmt.Errorf("dynamostore: %w", err)
 	}

@@ -1,9 +1,8 @@
-//go:build !wxpay_noaws && (!wxpay_lambda || wxpay_redis)
-
 package storeurl
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/store/dynamostore"
+	"github.com/paysls/wxpay/shared/store/redisstore"
 )
 
 func TestDefaultIsBoltUnderXDG(t *testing.T) {
@@ -66,7 +66,8 @@ func TestBoltPaths(t *testing.T) {
 }
 
 func TestDynamoURL(t *testing.T) {
-	// What Lambda provides; the wxpay_lambda build reads nothing else.
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	s, err := Open(context.Background(), "dynamodb://orders?region=us-east-1&endpoint=http://127.0.0.1:1")
@@ -82,7 +83,7 @@ func TestDynamoURL(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	cases := map[string]string{
-		"ftp://x":                               "unknown store URL scheme \"ftp\"",
+		"ftp://x":                               "does not open ftp:// stores",
 		"bolt://":                               "bolt URL has no file path",
 		"bolt:///x.db?mode=1":                   "takes no query parameters",
 		"dynamodb://":                           "must name a table",
@@ -109,4 +110,24 @@ func TestErrors(t *testing.T) {
 			t.Errorf("%s: error echoes the password: %v", raw, err)
 		}
 	}
+}
+
+// A program that lists only some drivers refuses the others by scheme, and has no
+// default store without bbolt.
+func TestDriversListed(t *testing.T) {
+	ctx := context.Background()
+	_, err := store.OpenURL(ctx, "redis://:s3cret@127.0.0.1:1/0", boltstore.URL)
+	var nd *store.NoDriverError
+	if !errors.As(err, &nd) || nd.Scheme != "redis" || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "bolt://") {
+		t.Errorf("redis without its driver: %v", err)
+	}
+	_, err = store.OpenURL(ctx, "", redisstore.URL)
+	if !errors.As(err, &nd) || nd.Scheme != "" {
+		t.Errorf("empty URL without bbolt: %v", err)
+	}
+	s, err := store.OpenURL(ctx, "bolt://"+filepath.Join(t.TempDir(), "x.db"), redisstore.URL, boltstore.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }

@@ -1,0 +1,39 @@
+// Command scfevent is notify (POST /notify, v3 JSON and v2 XML notifications, and the
+// merchant events API) as a Tencent Cloud SCF event function on the Go1 runtime. Stores:
+// Redis (or a bbolt file). Secrets: Tencent Cloud SSM (WXPAY_TENCENT_SECRET_NAME) over
+// the environment and the keys dir (WXPAY_KEYS_DIR). No AWS code. Merchant events: the
+// signed webhook (WXPAY_WEBHOOK_URL).
+//
+// What this binary contains is what main lists below; a setting it cannot honour stops
+// it at start-up, naming the build that has it (shared/host).
+package main
+
+import (
+	"net/http"
+
+	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/host"
+	"github.com/paysls/wxpay/shared/host/scfevent"
+	"github.com/paysls/wxpay/shared/secrets/tencentssm"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/boltstore"
+	"github.com/paysls/wxpay/shared/store/redisstore"
+)
+
+func main() {
+	host.ServeHTTP(host.Build{
+		Function: "notify",
+		Platform: scfevent.HTTP(),
+		Stores:   []store.Driver{redisstore.URL, boltstore.URL},
+		Secrets:  []config.SecretSource{tencentssm.Source()},
+		Sinks:    []events.SinkDriver{events.WebhookSink},
+	}, func(env host.Env) (http.Handler, error) {
+		h, err := notify.New(env.Config, env.Store, env.Log, notify.WithSink(env.Sink))
+		if err != nil {
+			return nil, err
+		}
+		return notify.WithEvents(h, env.Config), nil
+	})
+}
