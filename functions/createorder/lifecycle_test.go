@@ -28,17 +28,26 @@ func TestGetSettlesDroppedNotification(t *testing.T) {
 			if g := e.view(t, "DROPPED001"); g.State != "NOTPAY" {
 				t.Fatalf("before paying: %+v", g)
 			}
-			e.pay(t, "DROPPED001")
-			time.Sleep(50 * time.Millisecond)
+			_, nid, status, err := e.sim.Pay("DROPPED001", paysim.PayRequest{})
+			if err != nil {
+				t.Fatalf("pay: %d %v", status, err)
+			}
+			// The simulator drops the notification as Pay sends it (no wait needed): its
+			// record of the attempt says so, and nothing reached the store.
+			if !droppedNotification(e.sim.Deliveries(), nid) {
+				t.Fatalf("notification %s was not dropped: %+v", nid, e.sim.Deliveries())
+			}
 			if rec, _ := e.order(t, "DROPPED001"); rec.Status() != "NOTPAY" {
 				t.Fatalf("the notification was supposed to be dropped: %+v", rec)
 			}
-			// Checked a moment ago: the store answers (no query storm from a polling page).
+			// Checked 4 s ago (business time): the store answers (no query storm from a
+			// polling page).
+			e.clock.Advance(4 * time.Second)
 			v3 := e.v3.Load()
 			if g := e.view(t, "DROPPED001"); g.State != "NOTPAY" || e.v3.Load() != v3 {
 				t.Fatalf("within the recheck window: %+v, %d WeChat Pay calls", g, e.v3.Load()-v3)
 			}
-			e.clock.Advance(6 * time.Second) // past the recheck window, on the business clock
+			e.clock.Advance(2 * time.Second) // past the recheck window, on the business clock
 			if g := e.view(t, "DROPPED001"); g.State != "SUCCESS" || g.TransactionID == "" {
 				t.Fatalf("after the recheck window: %+v", g)
 			}
@@ -238,4 +247,15 @@ func TestRefundRetryAfterWeChatFailure(t *testing.T) {
 	if _, err := refund("RFFAIL0002", 301); !isAPIError(err, http.StatusConflict, "") {
 		t.Fatalf("over-refund after the retry: %v", err)
 	}
+}
+
+// droppedNotification reports whether the simulator dropped notification id by a fault
+// (never attempted).
+func droppedNotification(ds []paysim.Delivery, id string) bool {
+	for _, d := range ds {
+		if d.ID == id && d.Attempt == 0 && strings.Contains(d.Error, "dropped") {
+			return true
+		}
+	}
+	return false
 }
