@@ -50,6 +50,8 @@ type env struct {
 	closes  atomic.Int64 // close requests among them
 	// api is the merchant's typed client of the order API (over HTTP, with the token).
 	api *orderapi.Client
+	// notified tells when notify has accepted a notification (applied it).
+	notified *testenv.Notified
 }
 
 type envOptions struct {
@@ -112,7 +114,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if nh.Deliverer != nil {
 		nh.Deliverer.Now = e.clock.Now
 	}
-	mux.Handle("/notify", nh)
+	e.notified = testenv.NotifiedBy(nh)
+	mux.Handle("/notify", e.notified)
 	logger := quiet
 	if o.logger != nil {
 		logger = o.logger
@@ -204,19 +207,22 @@ func (e *env) order(t testing.TB, outTradeNo string) (*payment.Order, bool) {
 // ledger reads the env's store (reads only: every write goes through the handlers).
 func (e *env) ledger() *payment.Ledger { return &payment.Ledger{Store: e.st.Store, Now: e.clock.Now} }
 
-// waitState waits until the stored attempt reaches state (notify applied it).
+// waitState waits until the stored attempt reaches state, looking again each time
+// notify accepts a notification (the change it waits for is a notification applied).
 func (e *env) waitState(t testing.TB, outTradeNo, state string) *payment.Order {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for {
+		next := e.notified.Next()
 		o, ok := e.order(t, outTradeNo)
 		if ok && o.Status() == state {
 			return o
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-next:
+		case <-timeout:
 			t.Fatalf("order %s never reached %s: %+v", outTradeNo, state, o)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -189,27 +189,18 @@ func TestRefunds(t *testing.T) {
 				t.Fatalf("concurrent refunds: %d accepted, %d refused; want 4 and 6", ok, refused)
 			}
 			// WeChat Pay settles the first refund; the notification applies it.
-			if _, _, _, err := e.sim.SettleRefund("RF00000001", wechatpay.RefundStatusSuccess); err != nil {
+			_, nid, _, err := e.sim.SettleRefund("RF00000001", wechatpay.RefundStatusSuccess)
+			if err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				a, err = e.api.RefundStatus(ctx, "REFUND0001", sub, "RF00000001")
-				if err != nil || a.State == "SUCCESS" || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			e.notified.Wait(t, nid)
+			a, err = e.api.RefundStatus(ctx, "REFUND0001", sub, "RF00000001")
 			if err != nil || a.State != "SUCCESS" || a.OrderID != "REFUND0001" {
 				t.Fatalf("GET refund: %+v %v", a, err)
 			}
-			// The refund's effect on the order follows its own write (ledger.SyncRefund).
-			var g *orderapi.OrderView
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				if g = e.view(t, "REFUND0001"); g.Refunded == 600 || time.Now().After(deadline) {
-					break
-				}
-			}
+			// The refund's effect on the order follows its own write (ledger.SyncRefund),
+			// in the same application of the notification.
+			g := e.view(t, "REFUND0001")
 			if g.State != "REFUND" || len(g.Refunds) != 5 || g.Refunded != 600 {
 				t.Fatalf("GET order: %+v", g)
 			}

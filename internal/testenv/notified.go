@@ -18,6 +18,7 @@ type Notified struct {
 	h    http.Handler
 	mu   sync.Mutex
 	done map[string]chan struct{}
+	next chan struct{} // closed at the next acceptance
 }
 
 // NotifiedBy wraps the notify handler h.
@@ -55,6 +56,10 @@ func (n *Notified) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := n.ch(env.ID)
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.next != nil {
+		close(n.next)
+		n.next = nil
+	}
 	select {
 	case <-c: // a duplicate delivery, accepted again
 	default:
@@ -71,6 +76,19 @@ func (n *Notified) Wait(t testing.TB, id string) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("notification %s was not accepted by notify within 10 s", id)
 	}
+}
+
+// Next is a channel closed when notify next accepts a notification (any), after the
+// call. A test waiting for a state that a notification will bring takes Next, looks,
+// and when the state is not there yet waits on the channel: no acceptance between the
+// look and the wait is missed.
+func (n *Notified) Next() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.next == nil {
+		n.next = make(chan struct{})
+	}
+	return n.next
 }
 
 // Accepted reports whether notification id has been accepted.
