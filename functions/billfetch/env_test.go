@@ -95,6 +95,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One business clock for every function, as under `wxpay serve`.
+	nh.Ledger.Now = e.clock.Now
+	if nh.Deliverer != nil {
+		nh.Deliverer.Now = e.clock.Now
+	}
 	e.notified = testenv.NotifiedBy(nh)
 	e.notify = httptest.NewServer(e.notified)
 	e.bills, err = billstore.NewDir(t.TempDir())
