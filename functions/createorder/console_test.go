@@ -1,6 +1,7 @@
 package createorder_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,10 +9,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/functions/createorder/console"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/store"
 )
 
 // Without console_users the console is one page saying how to configure it, for every
@@ -123,5 +127,71 @@ func TestConsoleFindsByTransactionIDAndRefusesOwnPayment(t *testing.T) {
 	}
 	if o, _ := e.order(t, "FINDTX0001"); o.Reserved() != 200 {
 		t.Fatalf("a refused action reserved money: %d reserved", o.Reserved())
+	}
+}
+
+// An event the webhook never took within 72 hours is abandoned: the Events view still
+// lists it, marked so, and Resend all revives it. It used to vanish from every listing.
+func TestConsoleListsAbandonedEvents(t *testing.T) {
+	const password = "correct horse battery staple"
+	line, err := console.HashPassword("ops", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{mutate: func(c *config.Config) { c.Bundle.ConsoleUsers = config.NewSecret([]byte(line)) }})
+	srv := httptest.NewTLSServer(e.h)
+	defer srv.Close()
+	cl := srv.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := cl.PostForm(srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var cookie string
+	for _, c := range res.Cookies() {
+		if c.Name == "wxpay_console" {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	do := func(method, path string, form url.Values) string {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("Accept-Language", "en")
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+
+	e.call(t, "POST", "/orders", map[string]any{"order_id": "GONEEVT001", "amount": 300, "description": "x", "scene": "native"})
+	e.pay(t, "GONEEVT001")
+	e.waitState(t, "GONEEVT001", "SUCCESS")
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone fishing", http.StatusBadGateway) }))
+	defer down.Close()
+	d := &events.Deliverer{Store: e.st, Sink: &events.Webhook{URL: down.URL, Secret: []byte("s")}, Marker: e.ledger(), Now: e.clock.Now}
+	e.clock.Advance(events.GiveUpAfter + time.Minute)
+	if r, err := d.DeliverDue(context.Background()); err != nil || r.Abandoned == 0 {
+		t.Fatalf("delivery pass: %+v %v", r, err)
+	}
+	page := do("GET", "/console/events", nil)
+	if !strings.Contains(page, "order.paid") || !strings.Contains(page, "abandoned: undelivered for 72 h") || !strings.Contains(page, "gone fishing") {
+		t.Fatalf("the Events view without the abandoned event:\n%s", page)
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatal("no CSRF token")
+	}
+	do("POST", "/console/events/resend-all", url.Values{"csrf": {csrf[1]}})
+	if page := do("GET", "/console/events", nil); strings.Contains(page, "abandoned: undelivered") {
+		t.Fatalf("still abandoned after Resend all:\n%s", page)
+	}
+	if gone, _, err := events.Abandoned(context.Background(), e.st, store.ListOptions{}); err != nil || len(gone) != 0 {
+		t.Fatalf("abandoned after Resend all: %d %v", len(gone), err)
 	}
 }

@@ -98,6 +98,7 @@ var msg = map[string][2]string{
 	"events.attempts":  {"尝试次数", "Attempts"},
 	"events.next":      {"下次尝试", "Next attempt"},
 	"events.lasterr":   {"最近错误", "Last error"},
+	"events.abandoned": {"已放弃：72 小时内未送达，不再自动重试，请重发", "abandoned: undelivered for 72 h, no more automatic retries — resend it"},
 	"bills.heading":    {"每日对账", "Daily reconciliation"},
 	"bills.hash":       {"哈希校验", "Hash"},
 	"bills.rows":       {"行数", "Rows"},

@@ -344,14 +344,43 @@ func (s *LedgerSource) Events(ctx context.Context) ([]EventItem, error) {
 		return nil, err
 	}
 	var out []EventItem
+	item := func(e events.Entry) EventItem {
+		return EventItem{ID: e.ID, Type: e.Type, Sink: s.Sink, CreatedAt: e.CreatedAt, Attempts: e.Attempts, NextAt: e.NextAt,
+			LastStatus: e.LastStatus, LastError: e.LastError, OrderID: orderOfEvent(e.Data)}
+	}
 	for _, rec := range recs {
 		for _, e := range events.Owed(rec) {
-			out = append(out, EventItem{ID: e.ID, Type: e.Type, Sink: s.Sink, CreatedAt: e.CreatedAt, Attempts: e.Attempts, NextAt: e.NextAt,
-				LastStatus: e.LastStatus, LastError: e.LastError, OrderID: orderOfEvent(e.Data)})
+			out = append(out, item(e))
 		}
+	}
+	gone, err := s.abandoned(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range gone {
+		it := item(u.Entry)
+		it.Abandoned = true
+		out = append(out, it)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
+}
+
+// abandoned reads the events retries gave up on (up to maxListed).
+func (s *LedgerSource) abandoned(ctx context.Context) ([]events.Undelivered, error) {
+	var out []events.Undelivered
+	opts := store.ListOptions{Limit: store.MaxListLimit}
+	for {
+		page, next, err := events.Abandoned(ctx, s.st(), opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" || len(out) >= maxListed {
+			return out, nil
+		}
+		opts.Cursor = next
+	}
 }
 
 // orderOfEvent reads the order an event's data names (order_id, else out_trade_no).
@@ -746,7 +775,8 @@ func (s *LedgerSource) Resend(ctx context.Context, who, id string) error {
 	return nil
 }
 
-// ResendAll implements Source: every event the outbox owes, due now.
+// ResendAll implements Source: every event the outbox owes, and every one retries gave
+// up on, due now.
 func (s *LedgerSource) ResendAll(ctx context.Context, who string) (int, error) {
 	recs, err := s.list(ctx, events.IndexOutbox, 0)
 	if err != nil {
@@ -761,6 +791,23 @@ func (s *LedgerSource) ResendAll(ctx context.Context, who string) (int, error) {
 			n++
 		}
 		if fresh, err := s.st().Get(ctx, rec.Key); err == nil {
+			s.deliver(ctx, fresh)
+		}
+	}
+	gone, err := s.abandoned(ctx)
+	if err != nil {
+		return n, err
+	}
+	for _, u := range gone {
+		e, err := events.Resend(ctx, s.st(), s.Ledger, u.Entry.ID, s.now())
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+		if fresh, err := s.st().Get(ctx, e.Key); err == nil {
 			s.deliver(ctx, fresh)
 		}
 	}

@@ -90,6 +90,8 @@ type EventItem struct {
 	LastStatus int
 	LastError  string
 	OrderID    string
+	// Abandoned: retries gave up (events.GiveUpAfter); only a resend sends it again.
+	Abandoned bool
 }
 
 // BillDay is one stored bill report.

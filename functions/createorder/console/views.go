@@ -309,7 +309,13 @@ func (c *call) events(p *page) error {
 		p.raw(`</td><td class="num">`)
 		p.text(strconv.Itoa(e.Attempts))
 		p.raw("</td><td>")
-		p.text(stamp(e.NextAt))
+		if e.Abandoned {
+			p.raw(`<span class="abandoned">`)
+			p.t("events.abandoned")
+			p.raw("</span>")
+		} else {
+			p.text(stamp(e.NextAt))
+		}
 		p.raw(`</td><td class="err">`)
 		if e.LastStatus != 0 {
 			p.text("HTTP " + strconv.Itoa(e.LastStatus) + " ")
