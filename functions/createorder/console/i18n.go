@@ -115,7 +115,7 @@ var msg = map[string][2]string{
 	"refunds.name":     {"户名", "Account holder"},
 	"refunds.send":     {"提交异常退款", "Send abnormal refund"},
 	"find.heading":     {"查找订单", "Find an order"},
-	"find.hint":        {"order_id、out_trade_no、transaction_id 或 out_refund_no", "order_id, out_trade_no, transaction_id or out_refund_no"},
+	"find.hint":        {"order_id、out_trade_no、transaction_id 或 out_refund_no（其他子商户：sub_mchid/单号）", "order_id, out_trade_no, transaction_id or out_refund_no (another sub-merchant: sub_mchid/id)"},
 	"find.go":          {"查找", "Find"},
 	"find.nothing":     {"没有找到。", "Nothing found."},
 	"col.order":        {"订单", "Order"},
