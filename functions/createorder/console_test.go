@@ -298,14 +298,14 @@ func TestEcommerceConsoleAbnormalRefund(t *testing.T) {
 	if st, m := e.call(t, "POST", "/orders/ECABN00001/refunds", map[string]any{"out_refund_no": "ECRFABN001", "amount": 300}); st != http.StatusOK {
 		t.Fatalf("refund: %d %v", st, m)
 	}
-	if _, _, _, err := e.sim.SettleRefund("ECRFABN001", "ABNORMAL"); err != nil {
+	_, nid, _, err := e.sim.SettleRefund("ECRFABN001", "ABNORMAL")
+	if err != nil {
 		t.Fatal(err)
 	}
-	var page string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, page = do("GET", "/console/refunds", nil); strings.Contains(page, `data-state="ABNORMAL"`) || time.Now().After(deadline) {
-			break
-		}
+	e.notified.Wait(t, nid)
+	_, page := do("GET", "/console/refunds", nil)
+	if !strings.Contains(page, `data-state="ABNORMAL"`) {
+		t.Fatalf("the Refunds view after the ABNORMAL notification:\n%s", page)
 	}
 	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
 	if csrf == nil || !strings.Contains(page, "ECRFABN001") {
