@@ -106,3 +106,20 @@ func TestProfitSharingNotification(t *testing.T) {
 		t.Fatalf("a stray notification wrote something: %v", err)
 	}
 }
+
+// A genuine PROFITSHARING.SUCCESS naming a split number of the bundle's shape
+// ({out_trade_no}@S1) for an order this deployment does not hold — another system's
+// on the same platform, or an order removed — is acknowledged and writes nothing. It
+// was answered 500 (the store's not-found taken for a failure), so WeChat Pay would
+// have retried it for a day and the log would have shown a store error every time.
+func TestProfitSharingNotificationForUnknownOrder(t *testing.T) {
+	f := newFixture(t)
+	n := shareNotice(f, "PSNUNKNOWN1")
+	body := f.body(t, wechatpay.EventProfitSharingSuccess, n)
+	if w := f.post(t, body, f.signed(t, body)); w.Code != http.StatusNoContent {
+		t.Fatalf("answer %d %s, want 204", w.Code, w.Body)
+	}
+	if _, err := f.st.Get(context.Background(), payment.OrderKey("1900000109", "PSNUNKNOWN1")); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("the notification wrote an order: %v", err)
+	}
+}

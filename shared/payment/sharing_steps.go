@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -628,7 +629,7 @@ func (l *Ledger) ApplyShareNotice(ctx context.Context, n *wechatpay.ProfitSharin
 	}
 	rec, err := l.Store.Get(ctx, OrderKey(owner, tradeNo))
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) { // the store's: ErrNotFound wraps it, not the reverse
 			return Result{Outcome: Duplicate, Reason: "no order " + tradeNo + " of " + owner}, nil
 		}
 		return Result{}, fmt.Errorf("payment: read %s: %w", OrderKey(owner, tradeNo), err)
