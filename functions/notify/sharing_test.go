@@ -123,3 +123,32 @@ func TestProfitSharingNotificationForUnknownOrder(t *testing.T) {
 		t.Fatalf("the notification wrote an order: %v", err)
 	}
 }
+
+// A refund WeChat Pay reports for a shared order — made by hand in the merchant
+// platform, say — that with the shares already paid out to others exceeds what the
+// order was paid is kept and puts the order in REVIEW (DESIGN: settled refunds and
+// shares never exceed what the order was paid). It left the order REFUND with
+// shared_out 30 above room 0 and nothing for a person to look at.
+func TestRefundBeyondWhatSharesLeaveIsReviewed(t *testing.T) {
+	f := newFixture(t)
+	sharedSplit(t, f, "PSNREFUND1")
+	rn := wechatpay.RefundNotice{SpMchID: f.id.MchID, SubMchID: "1900000109", OutTradeNo: "PSNREFUND1", TransactionID: "4200PSNREFUND1",
+		OutRefundNo: "MANUALPSN1", RefundID: "50300000PSN1", RefundStatus: wechatpay.RefundStatusSuccess, SuccessTime: wechatpay.FormatTime(time.Now()),
+		Amount: wechatpay.RefundAmount{Total: 1000, Refund: 1000, PayerTotal: 1000, PayerRefund: 1000}}
+	body := f.body(t, wechatpay.EventRefundSuccess, rn)
+	for range 2 {
+		if w := f.post(t, body, f.signed(t, body)); w.Code != http.StatusNoContent {
+			t.Fatalf("answer %d %s", w.Code, w.Body)
+		}
+	}
+	o, err := (&payment.Ledger{Store: f.st}).Attempt(context.Background(), "1900000109", "PSNREFUND1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.InReview() || o.Review.Causes[0].Kind != payment.CauseRefundExceedsPaid || o.Review.Causes[0].OutRefundNo != "MANUALPSN1" {
+		t.Fatalf("order %s (shared out %d, holds %d), review %+v", o.Status(), o.SharedOut(), o.Holds(), o.Review)
+	}
+	if got := shareEvents(t, f, "PSNREFUND1"); got[events.OrderReview] != 1 || got[events.RefundSucceeded] != 1 {
+		t.Fatalf("events %v", got)
+	}
+}
