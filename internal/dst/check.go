@@ -251,6 +251,9 @@ func (w *world) checkAgrees(tr *truth, o *simOrder, v *orderapi.OrderView, state
 		w.violate(InvAgrees, "order %s shows %s %s; WeChat Pay has it %s", id, t, state, o.state)
 	case o.state == wechatpay.TradeStateClosed && current && state != wechatpay.TradeStateClosed:
 		w.violate(InvAgrees, "order %s is %s; WeChat Pay has %s CLOSED", id, state, t)
+	case o.state == wechatpay.TradeStatePayError && current && (state == wechatpay.TradeStateNotPay || state == wechatpay.TradeStateUserPaying):
+		// Once settled (past expiry, reconciled) a failed payment is final.
+		w.violate(InvAgrees, "order %s is still %s; WeChat Pay has %s PAYERROR, never to be paid", id, state, t)
 	}
 	if current && o.paid() {
 		settled := tr.settledRefunds(t)
