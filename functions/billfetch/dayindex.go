@@ -55,7 +55,10 @@ func (r *reconciler) noteSeen(ctx context.Context, owner, kind, no string) error
 	if err != nil {
 		return fmt.Errorf("billfetch: read %s: %w", key, err)
 	}
-	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, payment.BillDayPrefix) {
+	// An order whose profit sharing has a step due waits in that schedule instead of its
+	// bill day's listing (a record waits in one place): it is noted all the same, or it
+	// would land, once its sharing is done, in the listing of a day already checked.
+	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, payment.BillDayPrefix) && idx != payment.PendingShares {
 		return nil
 	}
 	if _, err := r.j.ledger.NoteBill(ctx, rec, payment.BillNote{Seen: r.date}); err != nil {
@@ -67,13 +70,18 @@ func (r *reconciler) noteSeen(ctx context.Context, owner, kind, no string) error
 // eachMarker lists the records a date's listing holds: those waiting in it, and those
 // still in the outbox (an event not yet delivered) whose listing it is.
 func (r *reconciler) eachMarker(ctx context.Context, owner, date string, fn func(store.Record) error) error {
-	idx := payment.BillDayIndex(owner, dayOf(date))
+	return r.eachListed(ctx, payment.BillDayIndex(owner, dayOf(date)), fn)
+}
+
+// eachListed lists the records waiting in idx: in it, or in the outbox with it as their
+// schedule.
+func (r *reconciler) eachListed(ctx context.Context, idx string, fn func(store.Record) error) error {
 	for _, index := range []string{idx, events.IndexOutbox} {
 		opts := store.ListOptions{Limit: store.MaxListLimit}
 		for {
 			page, err := r.j.st.ListPending(ctx, index, opts)
 			if err != nil {
-				return fmt.Errorf("billfetch: list the successes of %s: %w", date, err)
+				return fmt.Errorf("billfetch: list %s: %w", idx, err)
 			}
 			for _, rec := range page.Records {
 				if rec.Attrs[events.AttrSchedIndex] != idx {
@@ -100,13 +108,58 @@ func (r *reconciler) longCheck(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return r.longCheckShared(ctx)
+}
+
+// longCheckShared is longCheck for the payments waiting for a step of their profit
+// sharing (a split after a hold of days, say): they wait in payment.PendingShares, not
+// in their bill day's listing, and a bill that did not list one went unseen. The
+// sharing schedule is one listing for every merchant: the bill's own are those it
+// answers for (on a platform's full bill, every sub-merchant's — also one with no row
+// in the day's bill at all).
+func (r *reconciler) longCheckShared(ctx context.Context) error {
+	end := r.day.AddDate(0, 0, 1)
+	next, prev := end.Format(time.DateOnly), r.day.AddDate(0, 0, -1).Format(time.DateOnly)
+	return r.eachListed(ctx, payment.PendingShares, func(rec store.Record) error {
+		o, err := payment.OrderOf(rec)
+		if err != nil {
+			return fmt.Errorf("billfetch: decode %s: %w", rec.Key, err)
+		}
+		if !o.Paid() || o.InReview() || o.Bill.Seen != "" || !r.answersFor(o) {
+			return nil
+		}
+		at, err := time.Parse(time.RFC3339, o.Payment.SuccessTime)
+		if err != nil {
+			at = o.Payment.ReceivedAt
+		}
+		switch {
+		case o.Bill.Recheck == r.date:
+			return r.missing(rec, "succeeded here near midnight on "+prev+"; absent from that bill and this one")
+		case o.Bill.Recheck == next:
+			r.count(&r.rep.Recheck) // noted by an earlier run of this day
+			return nil
+		case o.Bill.Recheck != "":
+			return nil
+		case at.In(clock.CST).Format(time.DateOnly) != r.date:
+			return nil
+		case end.Sub(at) <= nearMidnight:
+			if _, err := r.j.ledger.NoteBill(ctx, rec, payment.BillNote{Recheck: next}); err != nil {
+				return fmt.Errorf("billfetch: note recheck of %s: %w", rec.Key, err)
+			}
+			r.count(&r.rep.Recheck)
+			return nil
+		}
+		return r.missing(rec, "")
+	})
 }
 
 func (r *reconciler) longCheckOf(ctx context.Context, owner string) error {
 	next := r.day.AddDate(0, 0, 1).Format(time.DateOnly)
 	end := r.day.AddDate(0, 0, 1)
 	err := r.eachMarker(ctx, owner, r.date, func(m store.Record) error {
+		if !r.listedHere(m) {
+			return nil
+		}
 		if billNote(m).Recheck != "" {
 			r.count(&r.rep.Recheck)
 			return nil
@@ -125,7 +178,7 @@ func (r *reconciler) longCheckOf(ctx context.Context, owner string) error {
 	}
 	prev := r.day.AddDate(0, 0, -1).Format(time.DateOnly)
 	return r.eachMarker(ctx, owner, prev, func(m store.Record) error {
-		if billNote(m).Recheck != r.date {
+		if !r.listedHere(m) || billNote(m).Recheck != r.date {
 			return nil
 		}
 		return r.missing(m, "succeeded here near midnight on "+prev+"; absent from that bill and this one")

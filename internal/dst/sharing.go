@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -221,6 +222,13 @@ func (w *world) checkSharing(tr *truth) {
 		}
 		if len(s.Held) > 0 && !o.InReview() {
 			w.violate(InvAccounted, "order %s still holds refund %s once settled (%s)", t, s.Held[0].OutRefundNo, s.HoldProblem)
+		}
+		// Every day's trade bill was fetched: a payment WeChat Pay holds was listed by
+		// its day's bill, and billfetch noted it whatever its sharing had due — one it
+		// did not note was never checked against the bill (a payment missing from the
+		// bill would have gone unseen).
+		if tt := tr.orders[t]; tt.paid() && tt.txid == o.Payment.TransactionID && !o.InReview() && o.Bill.Seen == "" && o.Bill.Recheck == "" {
+			w.violate(InvAccounted, "order %s (paid %s by %s, waiting in %q) was never checked against its day's trade bill", t, o.Payment.SuccessTime, o.Payment.TransactionID, lr.rec.Attrs[events.AttrSchedIndex])
 		}
 		var view paysim.SharePaymentView
 		req, _ := http.NewRequest(http.MethodGet, "http://sim/sim/profitsharing/payments/"+o.Payment.TransactionID, nil)
