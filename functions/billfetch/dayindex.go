@@ -11,6 +11,7 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 // The bill day index answers "what does this store hold as paid (or refunded) on day
@@ -55,10 +56,13 @@ func (r *reconciler) noteSeen(ctx context.Context, owner, kind, no string) error
 	if err != nil {
 		return fmt.Errorf("billfetch: read %s: %w", key, err)
 	}
-	// An order whose profit sharing has a step due waits in that schedule instead of its
-	// bill day's listing (a record waits in one place): it is noted all the same, or it
-	// would land, once its sharing is done, in the listing of a day already checked.
-	if idx, _ := events.Schedule(rec.Attrs); !strings.HasPrefix(idx, payment.BillDayPrefix) && idx != payment.PendingShares {
+	// An order whose profit sharing has a step due, or a refund whose advance is still to
+	// be returned, waits in that schedule instead of its bill day's listing (a record
+	// waits in one place): it is noted all the same, or it would land, once that is
+	// done, in the listing of a day already checked.
+	switch idx, _ := events.Schedule(rec.Attrs); {
+	case strings.HasPrefix(idx, payment.BillDayPrefix), idx == payment.PendingShares, idx == payment.PendingAdvanceReturns:
+	default:
 		return nil
 	}
 	if _, err := r.j.ledger.NoteBill(ctx, rec, payment.BillNote{Seen: r.date}); err != nil {
@@ -108,39 +112,27 @@ func (r *reconciler) longCheck(ctx context.Context) error {
 			return err
 		}
 	}
-	return r.longCheckShared(ctx)
+	return r.longCheckWaiting(ctx)
 }
 
-// longCheckShared is longCheck for the payments waiting for a step of their profit
-// sharing (a split after a hold of days, say): they wait in payment.PendingShares, not
-// in their bill day's listing, and a bill that did not list one went unseen. The
-// sharing schedule is one listing for every merchant: the bill's own are those it
-// answers for (on a platform's full bill, every sub-merchant's — also one with no row
-// in the day's bill at all).
-func (r *reconciler) longCheckShared(ctx context.Context) error {
+// longCheckWaiting is longCheck for the successes waiting elsewhere than in their bill
+// day's listing (a record waits in one place): payments with a step of their profit
+// sharing due (a split held for days) in payment.PendingShares, refunds whose advance
+// (垫付) is still to be returned in payment.PendingAdvanceReturns. A bill that did not
+// list one went unseen. Those schedules are one listing for every merchant: the bill's
+// own are those it answers for (on a platform's full bill, every sub-merchant's — also
+// one with no row in the day's bill at all).
+func (r *reconciler) longCheckWaiting(ctx context.Context) error {
 	end := r.day.AddDate(0, 0, 1)
 	next, prev := end.Format(time.DateOnly), r.day.AddDate(0, 0, -1).Format(time.DateOnly)
-	return r.eachListed(ctx, payment.PendingShares, func(rec store.Record) error {
-		o, err := payment.OrderOf(rec)
-		if err != nil {
-			return fmt.Errorf("billfetch: decode %s: %w", rec.Key, err)
-		}
-		if !o.Paid() || o.InReview() || o.Bill.Seen != "" || !r.answersFor(o) {
-			return nil
-		}
-		at, err := time.Parse(time.RFC3339, o.Payment.SuccessTime)
-		if err != nil {
-			at = o.Payment.ReceivedAt
-		}
+	check := func(rec store.Record, at time.Time, bill payment.BillNote) error {
 		switch {
-		case o.Bill.Recheck == r.date:
+		case bill.Recheck == r.date:
 			return r.missing(rec, "succeeded here near midnight on "+prev+"; absent from that bill and this one")
-		case o.Bill.Recheck == next:
+		case bill.Recheck == next:
 			r.count(&r.rep.Recheck) // noted by an earlier run of this day
 			return nil
-		case o.Bill.Recheck != "":
-			return nil
-		case at.In(clock.CST).Format(time.DateOnly) != r.date:
+		case bill.Recheck != "" || at.In(clock.CST).Format(time.DateOnly) != r.date:
 			return nil
 		case end.Sub(at) <= nearMidnight:
 			if _, err := r.j.ledger.NoteBill(ctx, rec, payment.BillNote{Recheck: next}); err != nil {
@@ -150,7 +142,42 @@ func (r *reconciler) longCheckShared(ctx context.Context) error {
 			return nil
 		}
 		return r.missing(rec, "")
+	}
+	err := r.eachListed(ctx, payment.PendingShares, func(rec store.Record) error {
+		o, err := payment.OrderOf(rec)
+		if err != nil {
+			return fmt.Errorf("billfetch: decode %s: %w", rec.Key, err)
+		}
+		if !o.Paid() || o.InReview() || o.Bill.Seen != "" || !r.answersFor(o) {
+			return nil
+		}
+		return check(rec, successAt(o.Payment.SuccessTime, o.Payment.ReceivedAt), o.Bill)
 	})
+	if err != nil {
+		return err
+	}
+	return r.eachListed(ctx, payment.PendingAdvanceReturns, func(rec store.Record) error {
+		rf, err := payment.RefundOf(rec)
+		if err != nil {
+			return fmt.Errorf("billfetch: decode %s: %w", rec.Key, err)
+		}
+		if rf.State != wechatpay.RefundStatusSuccess || rf.InReview() || rf.Bill.Seen != "" || !(r.m.all || rf.Owner == r.m.mchid) {
+			return nil
+		}
+		at := rf.CreatedAt // the day WeChat Pay accepted it (Refund.schedule)
+		if !rf.Requested {
+			at = successAt(rf.SuccessTime, rf.UpdatedAt)
+		}
+		return check(rec, at, rf.Bill)
+	})
+}
+
+// successAt parses a WeChat Pay success_time, falling back to fallback.
+func successAt(s string, fallback time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t
+	}
+	return fallback
 }
 
 func (r *reconciler) longCheckOf(ctx context.Context, owner string) error {

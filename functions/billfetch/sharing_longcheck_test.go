@@ -93,3 +93,50 @@ func TestPlatformBillChecksASubMerchantWithoutRows(t *testing.T) {
 		t.Fatalf("SUBA000001, listed by the bill, not noted: %+v", o.Bill)
 	}
 }
+
+// A refund whose advance (垫付) is still to be returned waits in the advance returns'
+// schedule, not its bill day's listing: like a payment waiting for its sharing, it was
+// neither checked against the bill nor noted when the bill listed it. RADV000001 (and
+// its payment) succeeded here only: both are reported missing from the bill.
+func TestRefundAwaitingItsAdvanceReturnIsCheckedAgainstTheBill(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mch := e.id.MchID
+	l := &payment.Ledger{Store: e.st, Now: e.clock.Now}
+	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: mch, AppID: e.id.AppID, OrderID: "ADVPAY0001", Amount: 1000, Scene: "native"}); err != nil {
+		t.Fatal(err)
+	}
+	tx := wechatpay.Transaction{MchID: mch, AppID: e.id.AppID, OutTradeNo: "ADVPAY0001", TransactionID: "4200000000000000000780",
+		TradeState: wechatpay.TradeStateSuccess, TradeType: wechatpay.TradeTypeNative, SuccessTime: wechatpay.FormatTime(e.clock.Now()),
+		Amount: &wechatpay.Amount{Total: 1000, PayerTotal: 1000, Currency: "CNY", PayerCurrency: "CNY"}}
+	res, err := l.ApplyTransaction(ctx, &tx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RequestRefund(ctx, res.Order, payment.RefundRequest{OutRefundNo: "RADV000001", Amount: 300, Advance: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(day.Add(12 * time.Hour))
+	n := wechatpay.RefundNotice{MchID: mch, OutTradeNo: "ADVPAY0001", TransactionID: tx.TransactionID, OutRefundNo: "RADV000001",
+		RefundID: "50000000000000000000000001", RefundStatus: wechatpay.RefundStatusSuccess, SuccessTime: wechatpay.FormatTime(e.clock.Now()),
+		Amount: wechatpay.RefundAmount{Total: 1000, Refund: 300, PayerTotal: 1000, PayerRefund: 300}}
+	if _, err := l.ApplyRefund(ctx, &n, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if idx := e.get(payment.RefundKey(mch, "RADV000001")).Attrs[events.AttrSchedIndex]; idx != payment.PendingAdvanceReturns {
+		t.Fatalf("RADV000001 waits in %q, want the advance returns' schedule", idx)
+	}
+	e.nextMorning()
+	rep, err := e.job().Run(ctx, e.clock.Now())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, e.logs)
+	}
+	trade, _ := bills(t, rep)
+	got := map[string]string{}
+	for _, d := range trade.Discrepancies {
+		got[d.OutTradeNo+"/"+d.OutRefundNo] = d.Kind
+	}
+	if len(got) != 2 || got["ADVPAY0001/"] != KindMissingFromBill || got["ADVPAY0001/RADV000001"] != KindRefundMissingFromBill {
+		t.Fatalf("discrepancies %v:\n%s\nlogs:\n%s", got, dump(trade), e.logs)
+	}
+}

@@ -204,6 +204,13 @@ func (w *world) checkFinal() {
 			if !listed && !lr.keepsRefund(no) {
 				w.violate(InvAccounted, "WeChat Pay holds refund %s (%s, %d fen) of %s; order %s neither lists it nor keeps it", no, r.status, r.amount, t, id)
 			}
+			// Every day's trade bill was fetched: a refund WeChat Pay settled was listed
+			// by its day's bill, and billfetch noted it whatever else it owed (an
+			// advance's return, say) — else it was never checked against the bill.
+			if rr, err := w.readLedger().Refund(context.Background(), w.owner(), no); err == nil && r.status == wechatpay.RefundStatusSuccess &&
+				rr.State == wechatpay.RefundStatusSuccess && rr.OutTradeNo == t && !rr.InReview() && rr.Bill.Seen == "" && rr.Bill.Recheck == "" {
+				w.violate(InvAccounted, "refund %s of %s (settled %s) was never checked against its day's trade bill (waiting in %q)", no, t, rr.SuccessTime, rr.Record().Attrs[events.AttrSchedIndex])
+			}
 		}
 		// The ledger's own bound, whatever the API shows.
 		if lr.found && lr.state != reviewState && lr.settled > lr.amount {
