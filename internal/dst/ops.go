@@ -52,6 +52,8 @@ type Step struct {
 //	           reported on Trade)
 //	outside    a refund of shared sub-order Trade made outside the bundle (by hand in the
 //	           platform, sharing.go): new Refund of Amount fen, settled SUCCESS at once
+//	returnoutcome  WeChat Pay answers the return of refund Refund's advance (垫付回补)
+//	           with Status (PROCESSING, SUCCESS, FAILED) from now on (sharing.go)
 //	advance    the clock moves forward by Advance
 //	reconcile  one reconcile run;  billfetch  the bills of yesterday
 //	restart    the process restarts (nothing in flight)
@@ -170,6 +172,8 @@ func (w *world) exec(op Op) answer {
 		w.forge(ctx, op, w.truth())
 	case "outside":
 		w.refundOutside(ctx, op) // sharing.go
+	case "returnoutcome":
+		w.returnOutcome(op) // sharing.go
 	case "advance":
 		d, _ := time.ParseDuration(op.Advance)
 		w.clk.advance(d)

@@ -45,6 +45,13 @@ func (g *gen) sharingOp(w *world) Op {
 		return Op{}
 	}
 	pm := &w.model.platform
+	if w.cfg.Bundle.RefundAdvance && g.r.IntN(2) == 0 {
+		// An advance's return that takes days (or fails): the refund waits for it.
+		t := w.truth()
+		if no := g.pick(refundNos(&w.model, t)); no != "" && t.refunds[no] != nil && t.refunds[no].refundID != "" {
+			return Op{Op: "returnoutcome", Refund: no, Status: g.weighted([]string{"PROCESSING", "SUCCESS", "FAILED"}, []int{4, 1, 1})}
+		}
+	}
 	if len(pm.shared) > 0 && g.r.IntN(3) == 0 {
 		if op := g.outsideOp(w); op.Op != "" {
 			return op
@@ -142,6 +149,18 @@ func (w *world) refundOutside(ctx context.Context, op Op) {
 		_, _, _, err = w.sim.SettleRefund(op.Refund, wechatpay.RefundStatusSuccess)
 	}
 	w.note("outside refund %s of %s: refused %t", op.Refund, op.Trade, err != nil)
+}
+
+// returnOutcome sets how WeChat Pay answers the return of a refund's advance.
+func (w *world) returnOutcome(op Op) {
+	r := w.truth().refunds[op.Refund]
+	if r == nil || r.refundID == "" {
+		return
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://sim/sim/ecommerce/refunds/"+r.refundID+"/return-advance",
+		strings.NewReader(`{"result":"`+op.Status+`"}`))
+	resp := serve(w.sim, req)
+	w.note("return outcome of %s: %s (%d)", op.Refund, op.Status, resp.StatusCode)
 }
 
 // direct serves WeChat Pay calls made outside the bundle: no scheduling, no faults.
