@@ -90,6 +90,9 @@ type merchant struct {
 	client *wechatpay.Client
 	// all: the platform's full bill, every sub-merchant's rows (platform.go).
 	all bool
+	// sp: in partner mode, the service provider, under whose bill day listings the
+	// sub-merchant's payments wait (the account paid).
+	sp string
 }
 
 // New builds the job. It does no network I/O.
@@ -137,7 +140,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 		if cfg.Bundle.SubMchID == "" {
 			return nil, fmt.Errorf("billfetch: partner mode (%s=1) needs %s: the sub-merchant whose bills to fetch", config.EnvPartner, config.EnvSubMchID)
 		}
-		j.merchants = []merchant{{mchid: cfg.Bundle.SubMchID, client: j.client.ForSub(cfg.Bundle.SubMchID, cfg.Bundle.SubAppID)}}
+		j.merchants = []merchant{{mchid: cfg.Bundle.SubMchID, client: j.client.ForSub(cfg.Bundle.SubMchID, cfg.Bundle.SubAppID), sp: cfg.MchID}}
 		j.fundMchID = cfg.MchID
 	} else {
 		j.merchants = []merchant{{mchid: cfg.MchID, client: j.client}}

@@ -1,11 +1,14 @@
 package billfetch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -14,9 +17,10 @@ import (
 // 全量账单", 申请所有/单个子商户交易账单, pay.weixin.qq.com/docs/partner/apis/
 // partner-jsapi-payment/get-trade-bill.html): each row names its sub-merchant
 // (特约商户号) and is matched against that sub-merchant's order or refund — a combine's
-// sub-orders are rows of their own. The bill day listings are per sub-merchant: the
-// long check covers every sub-merchant the bill lists (a sub-merchant with payments
-// here and none in the bill is not listed by it; see the README).
+// sub-orders are rows of their own. A sub-merchant's payments wait in the platform's
+// bill day listing (the account paid, payment.Order.schedule), so the long check covers
+// every sub-merchant's payments — also one with no row in the day's bill; refunds wait
+// in the sub-merchant's listing, covered for every sub-merchant the bill lists.
 
 // owns reports whether a bill row is this merchant's: its own rows, or on a platform's
 // full bill any row of the platform (商户号 = sp_mchid).
@@ -44,19 +48,44 @@ func (r *reconciler) client(row *TradeRow) *wechatpay.Client {
 	return r.m.client.ForSub(row.Owner(), "")
 }
 
-// owners are the merchants whose bill day listings the bill answers for, sorted.
+// answersFor reports whether the bill answers for paid order o: its merchant's, or on a
+// platform's full bill any sub-merchant's the platform was paid for.
+func (r *reconciler) answersFor(o *payment.Order) bool {
+	if r.m.all {
+		return o.Payment != nil && o.Payment.MchID == r.m.mchid
+	}
+	return o.Owner == r.m.mchid
+}
+
+// owners are the merchants whose bill day listings hold what the bill answers for,
+// sorted: the merchant's own; in partner mode the service provider's too (the account
+// a sub-merchant's payments are listed under; refunds and payments listed before that
+// are under the sub-merchant); on a platform's full bill the platform's (every
+// sub-merchant's payments) and every sub-merchant's the bill lists (their refunds).
 func (r *reconciler) owners() []string {
 	if !r.m.all {
-		return []string{r.m.mchid}
+		return slices.Compact(slices.Sorted(slices.Values([]string{r.m.mchid, cmp.Or(r.m.sp, r.m.mchid)})))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.seen))
+	out := []string{r.m.mchid}
 	for o := range r.seen {
-		out = append(out, o)
+		if o != r.m.mchid {
+			out = append(out, o)
+		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// listedHere reports whether a record of a bill day listing is one the bill answers
+// for: in partner mode the service provider's listing holds every sub-merchant's.
+func (r *reconciler) listedHere(rec store.Record) bool {
+	if r.m.all || r.m.sp == "" {
+		return true
+	}
+	parts := strings.SplitN(rec.Key, "/", 3)
+	return len(parts) == 3 && parts[1] == r.m.mchid
 }
 
 // settleSubOrder settles a combine's sub-order the bill lists as paid while it is not

@@ -131,6 +131,12 @@ func (j *Job) tradeBillInto(ctx context.Context, m merchant, day time.Time, rep 
 		return m.client.TradeBill(ctx, wechatpay.TradeBillRequest{BillDate: date, BillType: wechatpay.BillTypeAll, Gzip: true})
 	}, m.client)
 	rep.Status = status
+	if err == nil && status == StatusNoStatement {
+		// No transaction at all that day for WeChat Pay: whatever succeeded here that day
+		// is absent from its ledger (本地长款), reported like a bill without its row.
+		rc := &reconciler{j: j, m: m, date: date, day: day, rep: rep}
+		return rc.longCheck(ctx)
+	}
 	if err != nil || status != "" {
 		if bill != nil {
 			rep.Hash = bill.HashValue

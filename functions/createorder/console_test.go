@@ -128,6 +128,21 @@ func TestConsoleFindsByTransactionIDAndRefusesOwnPayment(t *testing.T) {
 	if o, _ := e.order(t, "FINDTX0001"); o.Reserved() != 200 {
 		t.Fatalf("a refused action reserved money: %d reserved", o.Reserved())
 	}
+
+	// Resolving a record that does not exist (a stale page, an edited form) is refused
+	// as such, not shown as the store failing (暂时无法读取数据) with an ERROR logged.
+	form = url.Values{"csrf": {csrf[1]}, "ref": {"order/" + e.owner() + "/NOSUCHREVIEW1"}, "note": {"checked"}}
+	req, _ = http.NewRequest("POST", srv.URL+"/console/review/resolve", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", cookie)
+	res, err = cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if loc, _ := url.QueryUnescape(res.Header.Get("Location")); res.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "refused=no such record") {
+		t.Fatalf("resolve of a record that does not exist: %d %s", res.StatusCode, loc)
+	}
 }
 
 // An event the webhook never took within 72 hours is abandoned: the Events view still

@@ -176,6 +176,10 @@ func decodeBody(r *http.Request, v any) *apiError {
 		return badRequest(wechatpay.CodeParamError, "the body has data after the JSON object").
 			withHint("send exactly one JSON object · 请求体须为单个 JSON 对象")
 	}
+	if k := duplicateKey(b); k != "" {
+		return badRequest(wechatpay.CodeParamError, "the field %q is given twice in one JSON object", k).
+			withHint("send each field once (field names are matched without regard to case) · 同一字段不能重复出现")
+	}
 	// An amount left out decodes as 0: say it is required, not that 0 is too little.
 	if a, ok := amountOf(v); ok && a == 0 {
 		var fields map[string]json.RawMessage
@@ -187,6 +191,56 @@ func decodeBody(r *http.Request, v any) *apiError {
 		}
 	}
 	return nil
+}
+
+// duplicateKey returns the first key that appears twice in one object of the JSON
+// value b (compared without case, as encoding/json matches fields), "" when none does.
+// A body like {"amount":1,"amount":100000} means one amount to a parser that keeps the
+// first value (a proxy, a signature check, a log) and another to Go, which keeps the
+// last: the API refuses it rather than choose. b has already decoded without error.
+func duplicateKey(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		key    bool // the next token of an object is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				if top != nil && top.object {
+					top.key = true // the value of the key just read
+				}
+				stack = append(stack, &frame{object: d == '{', keys: map[string]bool{}, key: d == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		if top == nil || !top.object {
+			continue
+		}
+		if top.key {
+			k := tok.(string)
+			// Upper then lower: encoding/json also takes ſ for s and the Kelvin sign for k.
+			if fk := strings.ToLower(strings.ToUpper(k)); top.keys[fk] {
+				return k
+			} else {
+				top.keys[fk] = true
+			}
+		}
+		top.key = !top.key
+	}
 }
 
 // amountOf is the amount of a request body that has one.

@@ -52,6 +52,13 @@ func TestErrorAnswers(t *testing.T) {
 		{"not JSON", "POST", "/orders", "amount=100", false, 400, "PARAM_ERROR", []string{"not valid JSON"}, ""},
 		{"not an object", "POST", "/orders", "[1,2]", false, 400, "PARAM_ERROR", []string{"must be a JSON object"}, ""},
 		{"trailing data", "POST", "/orders", create("") + "{}", false, 400, "PARAM_ERROR", []string{"after the JSON object"}, ""},
+		// A key given twice is read by one parser as its first value and by Go as its last
+		// (and Go matches keys case-insensitively): refused, never a silent choice of amount.
+		{"duplicate key", "POST", "/orders", create(`,"amount":99999`), false, 400, "PARAM_ERROR", []string{`"amount" is given twice`}, ""},
+		{"duplicate key in another case", "POST", "/orders", create(`,"AMOUNT":99999`), false, 400, "PARAM_ERROR", []string{`"AMOUNT" is given twice`}, ""},
+		{"duplicate key Go folds (ſ is s)", "POST", "/orders", create(`,"ſcene":"h5"`), false, 400, "PARAM_ERROR", []string{`"ſcene" is given twice`}, ""},
+		{"duplicate key in a nested object", "POST", "/orders", create(`,"payer":{"openid":"oA","openid":"oB"}`), false, 400, "PARAM_ERROR", []string{`"openid" is given twice`}, ""},
+		{"duplicate key in a refund", "POST", "/orders/ERRPAID001/refunds", `{"out_refund_no":"ERRDUPKEY1","amount":1,"amount":100}`, false, 400, "PARAM_ERROR", []string{`"amount" is given twice`}, ""},
 		{"cut short", "POST", "/orders", `{"order_id":"ERRORS0001",`, false, 400, "PARAM_ERROR", []string{"JSON"}, ""},
 		{"amount beyond WeChat Pay's int32 total", "POST", "/orders", `{"order_id":"ERRORS0001","amount":2147483648,"description":"x","scene":"native"}`, false, 400, "PARAM_ERROR",
 			[]string{"at most 2147483647 fen", "21,474,836.47"}, ""},

@@ -106,3 +106,49 @@ func TestProfitSharingNotification(t *testing.T) {
 		t.Fatalf("a stray notification wrote something: %v", err)
 	}
 }
+
+// A genuine PROFITSHARING.SUCCESS naming a split number of the bundle's shape
+// ({out_trade_no}@S1) for an order this deployment does not hold — another system's
+// on the same platform, or an order removed — is acknowledged and writes nothing. It
+// was answered 500 (the store's not-found taken for a failure), so WeChat Pay would
+// have retried it for a day and the log would have shown a store error every time.
+func TestProfitSharingNotificationForUnknownOrder(t *testing.T) {
+	f := newFixture(t)
+	n := shareNotice(f, "PSNUNKNOWN1")
+	body := f.body(t, wechatpay.EventProfitSharingSuccess, n)
+	if w := f.post(t, body, f.signed(t, body)); w.Code != http.StatusNoContent {
+		t.Fatalf("answer %d %s, want 204", w.Code, w.Body)
+	}
+	if _, err := f.st.Get(context.Background(), payment.OrderKey("1900000109", "PSNUNKNOWN1")); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("the notification wrote an order: %v", err)
+	}
+}
+
+// A refund WeChat Pay reports for a shared order — made by hand in the merchant
+// platform, say — that with the shares already paid out to others exceeds what the
+// order was paid is kept and puts the order in REVIEW (DESIGN: settled refunds and
+// shares never exceed what the order was paid). It left the order REFUND with
+// shared_out 30 above room 0 and nothing for a person to look at.
+func TestRefundBeyondWhatSharesLeaveIsReviewed(t *testing.T) {
+	f := newFixture(t)
+	sharedSplit(t, f, "PSNREFUND1")
+	rn := wechatpay.RefundNotice{SpMchID: f.id.MchID, SubMchID: "1900000109", OutTradeNo: "PSNREFUND1", TransactionID: "4200PSNREFUND1",
+		OutRefundNo: "MANUALPSN1", RefundID: "50300000PSN1", RefundStatus: wechatpay.RefundStatusSuccess, SuccessTime: wechatpay.FormatTime(time.Now()),
+		Amount: wechatpay.RefundAmount{Total: 1000, Refund: 1000, PayerTotal: 1000, PayerRefund: 1000}}
+	body := f.body(t, wechatpay.EventRefundSuccess, rn)
+	for range 2 {
+		if w := f.post(t, body, f.signed(t, body)); w.Code != http.StatusNoContent {
+			t.Fatalf("answer %d %s", w.Code, w.Body)
+		}
+	}
+	o, err := (&payment.Ledger{Store: f.st}).Attempt(context.Background(), "1900000109", "PSNREFUND1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.InReview() || o.Review.Causes[0].Kind != payment.CauseRefundExceedsPaid || o.Review.Causes[0].OutRefundNo != "MANUALPSN1" {
+		t.Fatalf("order %s (shared out %d, holds %d), review %+v", o.Status(), o.SharedOut(), o.Holds(), o.Review)
+	}
+	if got := shareEvents(t, f, "PSNREFUND1"); got[events.OrderReview] != 1 || got[events.RefundSucceeded] != 1 {
+		t.Fatalf("events %v", got)
+	}
+}

@@ -81,6 +81,10 @@ func (j *Job) combine(ctx context.Context, rec store.Record, now time.Time, c *c
 		}
 	}
 	if final(ct) {
+		if !j.closeFailed(ctx, ct, c, log) {
+			j.rescheduleCombine(ctx, cb, now.Add(time.Minute), time.Time{}, false, c, log)
+			return
+		}
 		j.rescheduleCombine(ctx, cb, time.Time{}, now, true, c, log)
 		return
 	}
@@ -107,6 +111,34 @@ func final(ct *wechatpay.CombineTransaction) bool {
 		}
 	}
 	return true
+}
+
+// closeFailed closes here the sub-orders of a final combine whose payment failed
+// (PAYERROR), with order.closed: WeChat Pay never lets the combine be paid again, and a
+// combine with a paid sub-order cannot be closed there (ORDERPAID), so nothing else
+// would ever settle them — they stayed NOTPAY, payable to the merchant's eyes. Should
+// one be paid after all, the payment is kept in REVIEW (paid after close). It reports
+// whether every one is recorded.
+func (j *Job) closeFailed(ctx context.Context, ct *wechatpay.CombineTransaction, c *counters, log *slog.Logger) bool {
+	ok := true
+	txs := ct.Transactions()
+	for i := range txs {
+		if txs[i].TradeState != wechatpay.TradeStatePayError {
+			continue
+		}
+		res, err := j.ledger.MarkClosed(ctx, payment.OrderKey(payment.OwnerMchID(&txs[i]), txs[i].OutTradeNo), "reconcile")
+		switch {
+		case errors.Is(err, payment.ErrNotFound):
+		case err != nil:
+			ok = false
+			c.errors.Add(1)
+			log.Error("reconcile: record the close of a failed combine sub-order", "out_trade_no", txs[i].OutTradeNo, "error", err.Error())
+		case res.Outcome == payment.Applied:
+			c.closed.Add(1)
+			log.Info("reconcile closed a combine sub-order whose payment failed", "out_trade_no", txs[i].OutTradeNo)
+		}
+	}
+	return ok
 }
 
 func allSettled(subs []*payment.Order) bool {

@@ -204,6 +204,13 @@ func (w *world) checkFinal() {
 			if !listed && !lr.keepsRefund(no) {
 				w.violate(InvAccounted, "WeChat Pay holds refund %s (%s, %d fen) of %s; order %s neither lists it nor keeps it", no, r.status, r.amount, t, id)
 			}
+			// Every day's trade bill was fetched: a refund WeChat Pay settled was listed
+			// by its day's bill, and billfetch noted it whatever else it owed (an
+			// advance's return, say) — else it was never checked against the bill.
+			if rr, err := w.readLedger().Refund(context.Background(), w.owner(), no); err == nil && r.status == wechatpay.RefundStatusSuccess &&
+				rr.State == wechatpay.RefundStatusSuccess && rr.OutTradeNo == t && !rr.InReview() && rr.Bill.Seen == "" && rr.Bill.Recheck == "" {
+				w.violate(InvAccounted, "refund %s of %s (settled %s) was never checked against its day's trade bill (waiting in %q)", no, t, rr.SuccessTime, rr.Record().Attrs[events.AttrSchedIndex])
+			}
 		}
 		// The ledger's own bound, whatever the API shows.
 		if lr.found && lr.state != reviewState && lr.settled > lr.amount {
@@ -251,6 +258,9 @@ func (w *world) checkAgrees(tr *truth, o *simOrder, v *orderapi.OrderView, state
 		w.violate(InvAgrees, "order %s shows %s %s; WeChat Pay has it %s", id, t, state, o.state)
 	case o.state == wechatpay.TradeStateClosed && current && state != wechatpay.TradeStateClosed:
 		w.violate(InvAgrees, "order %s is %s; WeChat Pay has %s CLOSED", id, state, t)
+	case o.state == wechatpay.TradeStatePayError && current && (state == wechatpay.TradeStateNotPay || state == wechatpay.TradeStateUserPaying):
+		// Once settled (past expiry, reconciled) a failed payment is final.
+		w.violate(InvAgrees, "order %s is still %s; WeChat Pay has %s PAYERROR, never to be paid", id, state, t)
 	}
 	if current && o.paid() {
 		settled := tr.settledRefunds(t)

@@ -50,6 +50,10 @@ type Step struct {
 //	forge      a refund result WeChat Pay's ledger contradicts (forge.go): Mode "over"
 //	           (refund Refund of Amount fen on Trade) or "repoint" (refund Refund
 //	           reported on Trade)
+//	outside    a refund of shared sub-order Trade made outside the bundle (by hand in the
+//	           platform, sharing.go): new Refund of Amount fen, settled SUCCESS at once
+//	returnoutcome  WeChat Pay answers the return of refund Refund's advance (垫付回补)
+//	           with Status (PROCESSING, SUCCESS, FAILED) from now on (sharing.go)
 //	advance    the clock moves forward by Advance
 //	reconcile  one reconcile run;  billfetch  the bills of yesterday
 //	restart    the process restarts (nothing in flight)
@@ -166,6 +170,10 @@ func (w *world) exec(op Op) answer {
 		_, _, _, _ = w.sim.SettleRefund(op.Refund, op.Status)
 	case "forge":
 		w.forge(ctx, op, w.truth())
+	case "outside":
+		w.refundOutside(ctx, op) // sharing.go
+	case "returnoutcome":
+		w.returnOutcome(op) // sharing.go
 	case "advance":
 		d, _ := time.ParseDuration(op.Advance)
 		w.clk.Advance(d)

@@ -9,7 +9,8 @@ package dst
 // returns. Checked at the end, once settled:
 //
 //   - bounded: no order's shares to others exceed what it holds at WeChat Pay (payment
-//     and subsidy less the refunds asked of WeChat Pay and the subsidy returned);
+//     and subsidy less the refunds asked of WeChat Pay and the subsidy returned) — but
+//     for one a refund made outside the bundle broke (outside), kept in REVIEW;
 //   - accounted: WeChat Pay's money is conserved (the simulator's balances: paid − fees
 //     + subsidies − refunds = frozen + available + receivers' balances), and every
 //     split, return and finish WeChat Pay holds for an order is on the order, in the same
@@ -17,13 +18,16 @@ package dst
 //   - events-once: each split, return and finish the ledger judged was announced once.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -41,6 +45,18 @@ func (g *gen) sharingOp(w *world) Op {
 		return Op{}
 	}
 	pm := &w.model.platform
+	if w.cfg.Bundle.RefundAdvance && g.r.IntN(2) == 0 {
+		// An advance's return that takes days (or fails): the refund waits for it.
+		t := w.truth()
+		if no := g.pick(refundNos(&w.model, t)); no != "" && t.refunds[no] != nil && t.refunds[no].refundID != "" {
+			return Op{Op: "returnoutcome", Refund: no, Status: g.weighted([]string{"PROCESSING", "SUCCESS", "FAILED"}, []int{4, 1, 1})}
+		}
+	}
+	if len(pm.shared) > 0 && g.r.IntN(3) == 0 {
+		if op := g.outsideOp(w); op.Op != "" {
+			return op
+		}
+	}
 	if g.r.IntN(3) > 0 || len(pm.shared) == 0 {
 		g.orders++
 		op := Op{Op: "sharecombine", Order: fmt.Sprintf("share%d", g.orders), Scene: "native",
@@ -52,6 +68,105 @@ func (g *gen) sharingOp(w *world) Op {
 	}
 	return Op{Op: "settleshare", Order: g.pick(pm.shared)}
 }
+
+// outsideOp makes a refund of a paid shared sub-order made outside the bundle — by hand
+// in the merchant platform, or by another system of the platform — for what is left of
+// it (sometimes half): WeChat Pay takes it whatever the shares paid out to others, and
+// the ledger must keep it and put the order in REVIEW when the shares exceed what the
+// order then holds.
+func (g *gen) outsideOp(w *world) Op {
+	t := w.truth()
+	var paid []string
+	for _, no := range t.trades {
+		o := t.orders[no]
+		if !o.paid() {
+			continue
+		}
+		for _, c := range w.model.platform.shared {
+			if strings.HasPrefix(o.tag, c+"-") {
+				paid = append(paid, no)
+				break
+			}
+		}
+	}
+	// Mostly one WeChat Pay has split already: the refund then takes money the shares
+	// to others need.
+	var split []string
+	for _, no := range paid {
+		var view struct {
+			Splits []struct{ Kind string } `json:"splits"`
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://sim/sim/profitsharing/payments/"+t.orders[no].txid, nil)
+		if resp := serve(w.sim, req); resp.StatusCode == http.StatusOK {
+			_ = json.NewDecoder(resp.Body).Decode(&view)
+		}
+		if slices.ContainsFunc(view.Splits, func(sp struct{ Kind string }) bool { return sp.Kind == "split" }) {
+			split = append(split, no)
+		}
+	}
+	if len(split) > 0 && g.r.IntN(4) > 0 {
+		paid = split
+	}
+	trade := g.pick(paid)
+	if trade == "" {
+		return Op{}
+	}
+	left := t.orders[trade].amount
+	for _, no := range t.orders[trade].refunds {
+		if r := t.refunds[no]; r != nil && r.status != wechatpay.RefundStatusClosed {
+			left -= r.amount
+		}
+	}
+	if left <= 0 {
+		return Op{}
+	}
+	if left > 1 && g.r.IntN(4) == 0 {
+		left /= 2
+	}
+	g.refund++
+	return Op{Op: "outside", Trade: trade, Refund: fmt.Sprintf("outside%d", g.refund), Amount: left}
+}
+
+// refundOutside applies for the refund at WeChat Pay as the platform, outside the
+// bundle (no fault: the bundle is not involved), with the bundle's notify_url, and
+// settles it: its REFUND.SUCCESS waits for a deliver like any notification. Its
+// reason marks it made by hand (truth.go), so the checks do not take it for one the
+// merchant never made.
+func (w *world) refundOutside(ctx context.Context, op Op) {
+	t := w.truth().orders[op.Trade]
+	if t == nil {
+		return
+	}
+	w.model.manual[op.Refund] = true
+	w.model.noteRefund(op.Refund)
+	c := &wechatpay.Client{BaseURL: wechatPayBase, HTTP: &http.Client{Transport: direct{w.sim}}, Signer: w.id.MerchantSigner(),
+		Verifier: &wechatpay.Verifier{Keys: w.id.PlatformKeys()}, MchID: w.id.MchID, SpMchID: w.id.MchID, SpAppID: w.id.AppID,
+		SubMchID: w.owner(), NotifyURLOptions: wechatpay.NotifyURLOptions{AllowLoopback: true}, MaxAttempts: 1}
+	_, err := c.CreateEcommerceRefund(ctx, wechatpay.EcommerceRefundRequest{OutTradeNo: op.Trade, OutRefundNo: op.Refund, Reason: manualReason,
+		Amount: wechatpay.RefundAmount{Refund: op.Amount, Total: t.amount}, NotifyURL: notifyURL})
+	if err == nil {
+		// Made by hand it settles at once, like the merchant platform's (v2refund).
+		_, _, _, err = w.sim.SettleRefund(op.Refund, wechatpay.RefundStatusSuccess)
+	}
+	w.note("outside refund %s of %s: refused %t", op.Refund, op.Trade, err != nil)
+}
+
+// returnOutcome sets how WeChat Pay answers the return of a refund's advance.
+func (w *world) returnOutcome(op Op) {
+	r := w.truth().refunds[op.Refund]
+	if r == nil || r.refundID == "" {
+		return
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://sim/sim/ecommerce/refunds/"+r.refundID+"/return-advance",
+		strings.NewReader(`{"result":"`+op.Status+`"}`))
+	resp := serve(w.sim, req)
+	w.note("return outcome of %s: %s (%d)", op.Refund, op.Status, resp.StatusCode)
+}
+
+// direct serves WeChat Pay calls made outside the bundle: no scheduling, no faults.
+type direct struct{ h http.Handler }
+
+func (d direct) RoundTrip(req *http.Request) (*http.Response, error) { return serve(d.h, req), nil }
 
 // execSharing runs a profit-sharing operation in its thread.
 func (w *world) execSharing(op Op, a *answer) {
@@ -118,11 +233,21 @@ func (w *world) checkSharing(tr *truth) {
 			continue
 		}
 		s := o.Sharing
-		if o.SharedOut() > o.Holds() {
+		// A refund made outside the bundle (by hand in the merchant platform, refundOutside)
+		// can take money the shares need: the ledger cannot refuse what WeChat Pay did,
+		// only keep it for a person (refund_exceeds_paid on the order's review).
+		if o.SharedOut() > o.Holds() && !slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool { return c.Kind == payment.CauseRefundExceedsPaid }) {
 			w.violate(InvBounded, "order %s shares %d fen to others, above the %d fen it holds at WeChat Pay", t, o.SharedOut(), o.Holds())
 		}
 		if len(s.Held) > 0 && !o.InReview() {
 			w.violate(InvAccounted, "order %s still holds refund %s once settled (%s)", t, s.Held[0].OutRefundNo, s.HoldProblem)
+		}
+		// Every day's trade bill was fetched: a payment WeChat Pay holds was listed by
+		// its day's bill, and billfetch noted it whatever its sharing had due — one it
+		// did not note was never checked against the bill (a payment missing from the
+		// bill would have gone unseen).
+		if tt := tr.orders[t]; tt.paid() && tt.txid == o.Payment.TransactionID && !o.InReview() && o.Bill.Seen == "" && o.Bill.Recheck == "" {
+			w.violate(InvAccounted, "order %s (paid %s by %s, waiting in %q) was never checked against its day's trade bill", t, o.Payment.SuccessTime, o.Payment.TransactionID, lr.rec.Attrs[events.AttrSchedIndex])
 		}
 		var view paysim.SharePaymentView
 		req, _ := http.NewRequest(http.MethodGet, "http://sim/sim/profitsharing/payments/"+o.Payment.TransactionID, nil)

@@ -17,7 +17,13 @@ import (
 func Require(token []byte, next http.Handler) http.Handler {
 	want := append([]byte(nil), token...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if msg := check(want, r.Header.Get("Authorization")); msg != "" {
+		msg := check(want, r.Header.Get("Authorization"))
+		if len(r.Header.Values("Authorization")) > 1 {
+			// Which one counts would be up to each hop (this API read the first, a proxy
+			// may read the last): a request carrying two is refused whatever they hold.
+			msg = "more than one Authorization header: send exactly one"
+		}
+		if msg != "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wxpay"`)
 			Error(w, http.StatusUnauthorized, "UNAUTHORIZED", msg,
 				"send Authorization: Bearer <token>, the value of WXPAY_API_TOKEN (wxpay serve writes it to <keys-dir>/api_token) · 请在请求头携带 Authorization: Bearer <WXPAY_API_TOKEN>")

@@ -21,6 +21,18 @@ func TestRequire(t *testing.T) {
 		{"wrong", "s3cret", "Bearer s3cre", 401, "invalid API token"},
 		{"no token configured", "", "Bearer ", 401, "no API token configured"},
 	}
+	// Two Authorization headers, the good one first or last: refused either way.
+	for _, hs := range [][]string{{"Bearer s3cret", "Bearer wrong"}, {"Bearer wrong", "Bearer s3cret"}, {"Bearer s3cret", "Bearer s3cret"}} {
+		r := httptest.NewRequest("GET", "/orders/x", nil)
+		for _, h := range hs {
+			r.Header.Add("Authorization", h)
+		}
+		w := httptest.NewRecorder()
+		Require([]byte("s3cret"), ok).ServeHTTP(w, r)
+		if w.Code != 401 || !strings.Contains(w.Body.String(), "more than one Authorization header") {
+			t.Fatalf("%q: got %d %s, want 401", hs, w.Code, w.Body)
+		}
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/orders/x", nil)

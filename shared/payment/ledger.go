@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -477,8 +478,11 @@ func (o *Order) schedule() (string, time.Time) {
 	case o.Sharing != nil && o.shareScheduled(): // sharing.go
 		return PendingShares, o.shareAt()
 	case o.Paid() && o.Bill.Seen == "":
+		// Listed under the account paid, whose bill lists it: a sub-merchant's payment
+		// under its platform (sp_mchid), whose full bill answers for every sub-merchant —
+		// also one with no row at all in the day's bill.
 		at := successAt(o.Payment.SuccessTime, o.Payment.ReceivedAt)
-		return BillDayIndex(o.Owner, at), at
+		return BillDayIndex(cmp.Or(o.Payment.MchID, o.Owner), at), at
 	case o.Sharing != nil && o.fundUnseen(): // sharing_bill.go
 		return o.fundSchedule()
 	}

@@ -259,6 +259,15 @@ func (o *Order) judgeLines(st step, now time.Time, source string) step {
 			}
 			l.Judged = l.State
 			st.events = append(st.events, pendingEvent{events.RefundSucceeded, ev})
+			if bounded && !unpaid && o.SharedOut() > o.Holds() {
+				// Refunds and shares together beyond what the order holds: a refund the
+				// ledger did not hold for returns (made by hand in the merchant platform,
+				// say) after shares were paid out to others. The refund happened; the
+				// shares' money is owed back by someone a person must find.
+				st = o.addCause(st, Cause{Kind: CauseRefundExceedsPaid, OutRefundNo: l.OutRefundNo, Amount: l.Amount, TransactionID: l.TransactionID, Source: source, At: now,
+					Detail: fmt.Sprintf("refund %s of %d fen settled while %d fen of the order were shared out to others: refunds and shares exceed its payment and subsidy (%d fen left after refunds)",
+						l.OutRefundNo, l.Amount, o.SharedOut(), o.Holds())}, nil)
+			}
 		default: // ABNORMAL (the reservation stays: it may still succeed), CLOSED (released)
 			l.Judged = l.State
 			st.events = append(st.events, pendingEvent{events.RefundFailed, ev})

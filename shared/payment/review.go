@@ -154,7 +154,7 @@ func (l *Ledger) ResolveReview(ctx context.Context, key, who, note string) (Resu
 	case strings.HasPrefix(key, prefixRefund):
 		return onRefund(l, ctx, key, nil, func(r *Refund, exists bool) (step, error) {
 			if !exists {
-				return step{}, fmt.Errorf("payment: resolve %s: %w", key, store.ErrNotFound)
+				return step{}, fmt.Errorf("resolve %s: %w", key, ErrNotFound)
 			}
 			st, err := resolve(&r.Review, ReviewEvent{Key: key, OrderID: r.OrderID, OutTradeNo: r.OutTradeNo, OutRefund: r.OutRefundNo})
 			if st.outcome == Applied {
@@ -165,7 +165,7 @@ func (l *Ledger) ResolveReview(ctx context.Context, key, who, note string) (Resu
 	case strings.HasPrefix(key, prefixOrder), strings.HasPrefix(key, prefixForeign):
 		return onOrder(l, ctx, key, nil, func(o *Order, exists bool) (step, error) {
 			if !exists {
-				return step{}, fmt.Errorf("payment: resolve %s: %w", key, store.ErrNotFound)
+				return step{}, fmt.Errorf("resolve %s: %w", key, ErrNotFound)
 			}
 			st, err := resolve(&o.Review, ReviewEvent{Key: key, OrderID: o.OrderID, OutTradeNo: o.OutTradeNo})
 			if st.outcome == Applied {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -628,7 +629,7 @@ func (l *Ledger) ApplyShareNotice(ctx context.Context, n *wechatpay.ProfitSharin
 	}
 	rec, err := l.Store.Get(ctx, OrderKey(owner, tradeNo))
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) { // the store's: ErrNotFound wraps it, not the reverse
 			return Result{Outcome: Duplicate, Reason: "no order " + tradeNo + " of " + owner}, nil
 		}
 		return Result{}, fmt.Errorf("payment: read %s: %w", OrderKey(owner, tradeNo), err)
@@ -811,6 +812,13 @@ func (l *Ledger) RequestSubsidyReturn(ctx context.Context, o *Order, outRefundNo
 			return step{}, fmt.Errorf("%w: a subsidy return needs a successful refund of the order (补差回退需要订单退款); %s is not one", ErrSubsidy, outRefundNo)
 		case amount <= 0 || amount > in-back:
 			return step{}, invalid("a subsidy return is 1 to the %d fen of the subsidy left, got %d", in-back, amount)
+		case o.SharedOut() > o.ShareRoom()-amount:
+			// The money rule (SharedOut <= Holds): what was shared out to others stays
+			// covered by what the order holds. A full refund leaves the subsidy as the
+			// order's only money, and the shares were paid out of it.
+			free := max(o.ShareRoom()-o.SharedOut(), 0)
+			return step{}, fmt.Errorf("%w: returning %d fen of the subsidy would leave the order holding %d fen for the %d fen shared out to others; at most %d fen can be returned now (the rest went to the receivers)",
+				ErrSubsidy, amount, o.ShareRoom()-amount, o.SharedOut(), free)
 		}
 		sr := SubsidyReturn{OutOrderNo: ShareNo(o.OutTradeNo, NoSubsidyReturn, len(sub.Returns)+1), OutRefundNo: outRefundNo, RefundID: refundID,
 			Amount: amount, State: SharePending, At: now}

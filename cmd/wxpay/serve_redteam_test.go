@@ -1,0 +1,61 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// A combine sub-order whose payment failed at WeChat Pay (PAYERROR) can never be paid:
+// WeChat Pay refuses to pay the combine again, and a combine with a paid sub-order
+// cannot be closed (ORDERPAID). Reconcile took the combine as final and stopped
+// following it, leaving the failed sub-order NOTPAY — payable to the merchant's eyes —
+// for ever, with no order.closed. Once the combine is final it is CLOSED, announced
+// once; the paid sub-orders are untouched. A combine whose payment failed whole is
+// closed the same way.
+func TestServeFailedCombineSubOrderIsClosed(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "ecommerce")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	for _, id := range []string{"CARTFAIL01", "CARTFAIL02"} {
+		if status, a := p.call("POST", "/orders", cart(id, "native"), true); status != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", id, status, a)
+		}
+	}
+	// One sub-order fails, the others are paid: one notification carries both.
+	if status, _ := p.call("POST", "/sim/combines/CARTFAIL01/pay", map[string]any{"fail_sub_orders": []string{"CARTFAIL01-C"}}, false); status/100 != 2 {
+		t.Fatalf("pay CARTFAIL01: %d", status)
+	}
+	if status, _ := p.call("POST", "/sim/combines/CARTFAIL02/pay", map[string]any{"result": "PAYERROR"}, false); status/100 != 2 {
+		t.Fatalf("pay CARTFAIL02: %d", status)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, g := p.call("GET", "/orders/CARTFAIL01-A?sub_mchid=1900000109", nil, true); g["state"] == "SUCCESS" {
+			break
+		}
+	}
+	p.call("POST", "/sim/clock", map[string]any{"advance": "10m"}, false)
+	p.reconcile()
+	p.call("POST", "/sim/clock", map[string]any{"advance": "3h"}, false)
+	p.reconcile()
+	want := map[string]string{"CARTFAIL01-A": "SUCCESS", "CARTFAIL01-B": "SUCCESS", "CARTFAIL01-C": "CLOSED",
+		"CARTFAIL02-A": "CLOSED", "CARTFAIL02-B": "CLOSED", "CARTFAIL02-C": "CLOSED"}
+	subs := map[byte]string{'A': "1900000109", 'B': "1900000110", 'C': "1900000111"}
+	for id, state := range want {
+		if _, g := p.call("GET", "/orders/"+id+"?sub_mchid="+subs[id[len(id)-1]], nil, true); g["state"] != state {
+			t.Errorf("%s: %v, want %s", id, g["state"], state)
+		}
+	}
+	evs := p.eventsOf()
+	if got := countEvents(evs, "CARTFAIL01-C"); got["order.closed"] != 1 || got["order.paid"] != 0 {
+		t.Errorf("CARTFAIL01-C events %v", got)
+	}
+	if got := countEvents(evs, "CARTFAIL01-A", "CARTFAIL01-B"); got["order.paid"] != 2 || got["order.closed"] != 0 {
+		t.Errorf("paid sub-orders' events %v", got)
+	}
+}
