@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -15,12 +13,12 @@ import (
 // through a placeholder, so names never clash with DynamoDB's reserved words.
 type expr struct {
 	names  map[string]string
-	values map[string]types.AttributeValue
+	values item
 	n      int
 }
 
 func newExpr(now time.Time) *expr {
-	e := &expr{names: map[string]string{}, values: map[string]types.AttributeValue{}}
+	e := &expr{names: map[string]string{}, values: item{}}
 	for _, a := range []string{attrPK, attrVersion, attrAttrs, attrPending, attrPendingSince, attrExpiresAt, attrExpiresMS} {
 		e.names["#"+a] = a
 	}
@@ -41,7 +39,7 @@ func (e *expr) attr(name string) string {
 	return "#attrs." + k
 }
 
-func (e *expr) val(v types.AttributeValue) string {
+func (e *expr) val(v *av) string {
 	e.n++
 	k := fmt.Sprintf(":v%d", e.n)
 	e.values[k] = v
@@ -95,7 +93,7 @@ func and(a, b string) string {
 
 // used drops the placeholders an expression does not mention: DynamoDB rejects
 // unused expression attribute names and values.
-func (e *expr) used(exprs ...string) (map[string]string, map[string]types.AttributeValue) {
+func (e *expr) used(exprs ...string) (map[string]string, item) {
 	all := strings.Join(exprs, " ")
 	names := map[string]string{}
 	for k, v := range e.names {
@@ -103,7 +101,7 @@ func (e *expr) used(exprs ...string) (map[string]string, map[string]types.Attrib
 			names[k] = v
 		}
 	}
-	values := map[string]types.AttributeValue{}
+	values := item{}
 	for k, v := range e.values {
 		if containsToken(all, k) {
 			values[k] = v

@@ -6,8 +6,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -56,24 +54,26 @@ func parseSinceKey(s string) (int64, error) {
 	return int64(u ^ (1 << 63)), nil
 }
 
-func value(v string) types.AttributeValue {
+func value(v string) *av {
 	if utf8.ValidString(v) {
-		return &types.AttributeValueMemberS{Value: v}
+		return str(v)
 	}
-	return &types.AttributeValueMemberB{Value: []byte(v)}
+	b := []byte(v)
+	return &av{B: &b}
 }
 
-func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+func str(v string) *av { return &av{S: &v} }
+func num(n int64) *av {
+	s := strconv.FormatInt(n, 10)
+	return &av{N: &s}
 }
 
-func attrsValue(attrs map[string]string) types.AttributeValue {
-	m := make(map[string]types.AttributeValue, len(attrs))
+func attrsValue(attrs map[string]string) *av {
+	m := make(map[string]*av, len(attrs))
 	for k, v := range attrs {
 		m[k] = value(v)
 	}
-	return &types.AttributeValueMemberM{Value: m}
+	return &av{M: &m}
 }
 
 // expirySeconds rounds up, so DynamoDB's TTL deletion never precedes the expiry.
@@ -86,8 +86,8 @@ func expirySeconds(t time.Time) int64 {
 	return s
 }
 
-func toItem(rec *store.Record) map[string]types.AttributeValue {
-	item := map[string]types.AttributeValue{
+func toItem(rec *store.Record) item {
+	item := item{
 		attrPK:      str(rec.Key),
 		attrVersion: num(rec.Version),
 		attrAttrs:   attrsValue(rec.Attrs),
@@ -103,47 +103,47 @@ func toItem(rec *store.Record) map[string]types.AttributeValue {
 	return item
 }
 
-func fromItem(item map[string]types.AttributeValue) (store.Record, error) {
+func fromItem(item item) (store.Record, error) {
 	var rec store.Record
 	var err error
 	getNum := func(name string) int64 {
-		v, ok := item[name].(*types.AttributeValueMemberN)
-		if !ok {
-			err = fmt.Errorf("item attribute %s is %T, want N", name, item[name])
+		v := item[name]
+		if v == nil || v.N == nil {
+			err = fmt.Errorf("item attribute %s is not a number", name)
 			return 0
 		}
-		n, perr := strconv.ParseInt(v.Value, 10, 64)
+		n, perr := strconv.ParseInt(*v.N, 10, 64)
 		if perr != nil {
 			err = fmt.Errorf("item attribute %s: %w", name, perr)
 		}
 		return n
 	}
-	pk, ok := item[attrPK].(*types.AttributeValueMemberS)
-	if !ok {
+	pk := item[attrPK]
+	if pk == nil || pk.S == nil {
 		return rec, fmt.Errorf("item without %s", attrPK)
 	}
-	rec.Key = pk.Value
+	rec.Key = *pk.S
 	rec.Version = getNum(attrVersion)
 	rec.Attrs = map[string]string{}
-	if m, ok := item[attrAttrs].(*types.AttributeValueMemberM); ok {
-		for k, v := range m.Value {
-			switch v := v.(type) {
-			case *types.AttributeValueMemberS:
-				rec.Attrs[k] = v.Value
-			case *types.AttributeValueMemberB:
-				rec.Attrs[k] = string(v.Value)
+	if m := item[attrAttrs]; m != nil && m.M != nil {
+		for k, v := range *m.M {
+			switch {
+			case v != nil && v.S != nil:
+				rec.Attrs[k] = *v.S
+			case v != nil && v.B != nil:
+				rec.Attrs[k] = string(*v.B)
 			default:
-				return rec, fmt.Errorf("attribute %s is %T, want S or B", k, v)
+				return rec, fmt.Errorf("attribute %s is neither S nor B", k)
 			}
 		}
 	}
-	if p, ok := item[attrPending].(*types.AttributeValueMemberS); ok {
-		rec.Pending = p.Value
-		ps, ok := item[attrPendingSince].(*types.AttributeValueMemberS)
-		if !ok {
+	if p := item[attrPending]; p != nil && p.S != nil {
+		rec.Pending = *p.S
+		ps := item[attrPendingSince]
+		if ps == nil || ps.S == nil {
 			return rec, fmt.Errorf("pending item without %s", attrPendingSince)
 		}
-		us, perr := parseSinceKey(ps.Value)
+		us, perr := parseSinceKey(*ps.S)
 		if perr != nil {
 			return rec, perr
 		}
@@ -157,7 +157,7 @@ func fromItem(item map[string]types.AttributeValue) (store.Record, error) {
 
 // liveRecord decodes an item returned by a failed condition or a read: nil when there
 // is none or it has expired (DynamoDB's TTL deletes items up to days late).
-func liveRecord(item map[string]types.AttributeValue, now time.Time) (*store.Record, error) {
+func liveRecord(item item, now time.Time) (*store.Record, error) {
 	if len(item) == 0 {
 		return nil, nil
 	}
@@ -171,6 +171,6 @@ func liveRecord(item map[string]types.AttributeValue, now time.Time) (*store.Rec
 	return &rec, nil
 }
 
-func keyOf(key string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{attrPK: str(key)}
+func keyOf(key string) item {
+	return item{attrPK: str(key)}
 }
