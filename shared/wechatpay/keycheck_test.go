@@ -102,3 +102,50 @@ func BenchmarkParsePrivateKey(b *testing.B) {
 		}
 	}
 }
+
+// The check's own walk takes the keys WeChat Pay's tool and keysdir produce (PKCS#8,
+// and PKCS#1) without falling back to the parse.
+func TestCheckPrivateKeyTakesRealKeysItself(t *testing.T) {
+	for _, f := range []string{"merchant_key.pem", "merchant_key_pkcs1.pem"} {
+		block, _ := pem.Decode(readFixture(t, f))
+		if block == nil || !wellFormedRSAKey(block) {
+			t.Errorf("%s: not taken by the walk", f)
+		}
+	}
+}
+
+// What the walk takes, encoding/asn1 reads as crypto/x509 does (the structure; the
+// arithmetic is the parse's): the walk is never the laxer.
+func FuzzWellFormedRSAKeyIsNoLaxerThanASN1(f *testing.F) {
+	for _, name := range []string{"merchant_key.pem", "merchant_key_pkcs1.pem"} {
+		block, _ := pem.Decode(readFixture(f, name))
+		f.Add(block.Type == "PRIVATE KEY", block.Bytes)
+	}
+	f.Fuzz(func(t *testing.T, pkcs8 bool, der []byte) {
+		typ := "RSA PRIVATE KEY"
+		if pkcs8 {
+			typ = "PRIVATE KEY"
+		}
+		if !wellFormedRSAKey(&pem.Block{Type: typ, Bytes: der}) {
+			return
+		}
+		if pkcs8 {
+			var info struct {
+				Version int
+				Algo    struct {
+					Algorithm  asn1.ObjectIdentifier
+					Parameters asn1.RawValue `asn1:"optional"`
+				}
+				PrivateKey []byte
+			}
+			if _, err := asn1.Unmarshal(der, &info); err != nil {
+				t.Fatalf("walk took a PKCS#8 that asn1 refuses: %v", err)
+			}
+			der = info.PrivateKey
+		}
+		var k pkcs1Numbers
+		if rest, err := asn1.Unmarshal(der, &k); err != nil || len(rest) > 0 || k.N.Sign() <= 0 || k.D.Sign() <= 0 || k.P.Sign() <= 0 || k.Q.Sign() <= 0 {
+			t.Fatalf("walk took a PKCS#1 that asn1 refuses: %v", err)
+		}
+	})
+}
