@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
 
 	"github.com/paysls/wxpay/shared/host"
@@ -150,7 +151,7 @@ func toStrings(v any) []string {
 	return out
 }
 
-func wantKeys(ks []dynamostore.KeySchemaElement) []string {
+func wantKeys(ks []types.KeySchemaElement) []string {
 	var out []string
 	for _, k := range ks {
 		out = append(out, *k.AttributeName+":"+string(k.KeyType))

@@ -23,9 +23,6 @@ var leftOut = map[string][]string{
 		// start (a third of a hello-world server's start). go.mod keeps v1.68; do not
 		// upgrade it without measuring `make startup`.
 		"github.com/aws/aws-sdk-go-v2/service/dynamodb/schemas",
-		// dynamostore speaks DynamoDB's JSON itself: the client's endpoint tables and
-		// rules are 0.3-0.4 ms of package init.
-		"github.com/aws/aws-sdk-go-v2/service/dynamodb",
 		"github.com/redis/go-redis/v9", "github.com/tencentyun/scf-go-lib/cloudfunction", "net/rpc", "html/template",
 		// Tencent Cloud SSM: the SCF and local mains' secret source.
 		"github.com/paysls/wxpay/shared/secrets/tencentssm",

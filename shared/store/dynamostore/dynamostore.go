@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/paysls/wxpay/shared/awsconf"
 	"github.com/paysls/wxpay/shared/store"
@@ -24,7 +26,7 @@ import (
 
 // Store is a store.Store on one DynamoDB table.
 type Store struct {
-	client *client
+	client *dynamodb.Client
 	table  string
 	now    func() time.Time
 }
@@ -35,11 +37,9 @@ var _ store.Store = (*Store)(nil)
 type Option func(*settings)
 
 type settings struct {
-	aws         awsconf.Options
-	load        awsconf.Loader // nil: awsconf.FromEnv
-	endpoint    string
-	http        aws.HTTPClient
-	maxAttempts int
+	aws    awsconf.Options
+	load   awsconf.Loader // nil: awsconf.FromEnv
+	client []func(*dynamodb.Options)
 }
 
 // WithRegion sets the AWS region.
@@ -49,7 +49,7 @@ func WithRegion(region string) Option {
 
 // WithEndpoint points the client at another endpoint (DynamoDB Local, moto).
 func WithEndpoint(url string) Option {
-	return func(s *settings) { s.endpoint = url }
+	return WithClientOptions(func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(url) })
 }
 
 // WithStaticCredentials uses fixed credentials (local endpoints accept any).
@@ -57,16 +57,9 @@ func WithStaticCredentials(id, secret string) Option {
 	return func(s *settings) { s.aws.AccessKeyID, s.aws.SecretAccessKey = id, secret }
 }
 
-// WithHTTPClient sends the calls through hc (the AWS configuration's, else a client
-// on http.DefaultTransport).
-func WithHTTPClient(hc aws.HTTPClient) Option {
-	return func(s *settings) { s.http = hc }
-}
-
-// WithMaxAttempts bounds the tries of one call (retries included; default 3, the
-// SDK's standard retryer's).
-func WithMaxAttempts(n int) Option {
-	return func(s *settings) { s.maxAttempts = n }
+// WithClientOptions adjusts the DynamoDB client (retries, APIOptions middleware, …).
+func WithClientOptions(fn func(*dynamodb.Options)) Option {
+	return func(s *settings) { s.client = append(s.client, fn) }
 }
 
 // Open builds a client from the AWS configuration (the environment alone, as Lambda
@@ -88,13 +81,18 @@ func Open(ctx context.Context, table string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamostore: %w", err)
 	}
-	return &Store{client: newClient(cfg, st.endpoint, st.http, st.maxAttempts), table: table, now: time.Now}, nil
+	return New(dynamodb.NewFromConfig(cfg, st.client...), table), nil
+}
+
+// New uses an existing client.
+func New(client *dynamodb.Client, table string) *Store {
+	return &Store{client: client, table: table, now: time.Now}
 }
 
 // Table is the table name.
 func (s *Store) Table() string { return s.table }
 
-// Close releases nothing: the client holds no resources that need closing.
+// Close releases nothing: the SDK client holds no resources that need closing.
 func (s *Store) Close() error { return nil }
 
 // TTLAttribute is the attribute DynamoDB's TTL deletes expired items by.
@@ -103,103 +101,57 @@ const TTLAttribute = attrExpiresAt
 // TableDefinition is the table this store needs: partition key pk, on-demand billing,
 // and the sparse pending index. template.yaml declares the same table (a test holds
 // the two together); TTL on TTLAttribute is enabled separately.
-func TableDefinition(table string) *CreateTableInput {
-	return &CreateTableInput{
+func TableDefinition(table string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),
-		BillingMode: "PAY_PER_REQUEST",
-		AttributeDefinitions: []AttributeDefinition{
-			{AttributeName: aws.String(attrPK), AttributeType: "S"},
-			{AttributeName: aws.String(attrPending), AttributeType: "S"},
-			{AttributeName: aws.String(attrPendingSince), AttributeType: "S"},
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrPending), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrPendingSince), AttributeType: types.ScalarAttributeTypeS},
 		},
-		KeySchema: []KeySchemaElement{{AttributeName: aws.String(attrPK), KeyType: "HASH"}},
-		GlobalSecondaryIndexes: []GlobalSecondaryIndex{{
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName: aws.String(PendingIndex),
-			KeySchema: []KeySchemaElement{
-				{AttributeName: aws.String(attrPending), KeyType: "HASH"},
-				{AttributeName: aws.String(attrPendingSince), KeyType: "RANGE"},
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrPending), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrPendingSince), KeyType: types.KeyTypeRange},
 			},
 			// ALL: a page of the index is the records themselves, no second read.
-			Projection: &Projection{ProjectionType: "ALL"},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
 	}
 }
 
-// CreateTableInput is DynamoDB's CreateTable request, as much of it as the table
-// uses (member names and types as the API reference and the SDK have them).
-type CreateTableInput struct {
-	TableName              *string
-	BillingMode            string
-	AttributeDefinitions   []AttributeDefinition
-	KeySchema              []KeySchemaElement
-	GlobalSecondaryIndexes []GlobalSecondaryIndex `json:",omitempty"`
-}
-
-// AttributeDefinition is a key attribute's name and type (S).
-type AttributeDefinition struct {
-	AttributeName *string
-	AttributeType string
-}
-
-// KeySchemaElement is a key attribute and its role (HASH, RANGE).
-type KeySchemaElement struct {
-	AttributeName *string
-	KeyType       string
-}
-
-// GlobalSecondaryIndex is an index's name, key and projection.
-type GlobalSecondaryIndex struct {
-	IndexName  *string
-	KeySchema  []KeySchemaElement
-	Projection *Projection
-}
-
-// Projection is what an index holds (ALL).
-type Projection struct{ ProjectionType string }
-
 // CreateTable creates the table (on-demand billing), its pending GSI and the TTL
 // setting, and waits until it is active. An existing table is left as it is.
 func (s *Store) CreateTable(ctx context.Context) error {
-	err := s.client.call(ctx, "CreateTable", TableDefinition(s.table), nil)
-	var api *apiError
-	if errors.As(err, &api) && api.Code == "ResourceInUseException" {
+	_, err := s.client.CreateTable(ctx, TableDefinition(s.table))
+	var inUse *types.ResourceInUseException
+	if errors.As(err, &inUse) {
 		return nil
 	}
 	if err != nil {
 		return classify(fmt.Sprintf("create table %s", s.table), err)
 	}
-	// Wait as the SDK's TableExistsWaiter does: until the table is ACTIVE, polling
-	// from 200 ms up to 2 s apart, for 5 minutes at most.
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	for pause := 200 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
-		var out describeTableOutput
-		err := s.client.call(wctx, "DescribeTable", tableNameInput{TableName: s.table}, &out)
-		if err == nil && out.Table.TableStatus == "ACTIVE" {
-			break
-		}
-		if err != nil && !errors.As(err, &api) {
-			return classify(fmt.Sprintf("wait for table %s", s.table), err)
-		}
-		select {
-		case <-wctx.Done():
-			return classify(fmt.Sprintf("wait for table %s", s.table), cmpErr(err, wctx.Err()))
-		case <-time.After(pause):
-		}
+	waiter := dynamodb.NewTableExistsWaiter(s.client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 200 * time.Millisecond
+		o.MaxDelay = 2 * time.Second
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)}, 5*time.Minute); err != nil {
+		return classify(fmt.Sprintf("wait for table %s", s.table), err)
 	}
-	in := updateTimeToLiveInput{TableName: s.table}
-	in.TimeToLiveSpecification.AttributeName, in.TimeToLiveSpecification.Enabled = attrExpiresAt, true
-	if err := s.client.call(ctx, "UpdateTimeToLive", in, nil); err != nil {
+	_, err = s.client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(s.table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(attrExpiresAt),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil {
 		return classify(fmt.Sprintf("enable TTL on %s", s.table), err)
 	}
 	return nil
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // Get is a strongly consistent GetItem.
@@ -207,8 +159,11 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	if err := store.ValidateKey(key); err != nil {
 		return store.Record{}, err
 	}
-	var out getItemOutput
-	err := s.client.call(ctx, "GetItem", getItemInput{TableName: s.table, Key: keyOf(key), ConsistentRead: true}, &out)
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            map[string]types.AttributeValue{attrPK: str(key)},
+		ConsistentRead: aws.Bool(true),
+	})
 	if err != nil {
 		return store.Record{}, classify(fmt.Sprintf("get %q", key), err)
 	}
@@ -241,8 +196,8 @@ func (s *Store) Put(ctx context.Context, rec store.Record, cond store.Condition)
 		if err == nil {
 			return out, nil
 		}
-		ccf, ok := conditionFailed(err)
-		if !ok {
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
 			return store.Record{}, classify(fmt.Sprintf("put %q", rec.Key), err)
 		}
 		old, derr := fromFailure(ccf)
@@ -257,7 +212,7 @@ func (s *Store) Put(ctx context.Context, rec store.Record, cond store.Condition)
 		if err == nil {
 			return out, nil
 		}
-		if _, ok := conditionFailed(err); !ok {
+		if !errors.As(err, &ccf) {
 			return store.Record{}, classify(fmt.Sprintf("put %q", rec.Key), err)
 		}
 		// Someone re-created it meanwhile: evaluate cond against that record.
@@ -273,26 +228,25 @@ func (s *Store) putOver(ctx context.Context, rec store.Record, cond store.Condit
 	update := u.String()
 	condExpr := and(exprNotExpired, e.cond(cond))
 	names, values := e.used(update, condExpr)
-	var out updateItemOutput
-	err := s.client.call(ctx, "UpdateItem", writeInput{
-		TableName:                           s.table,
-		Key:                                 keyOf(rec.Key),
-		UpdateExpression:                    update,
-		ConditionExpression:                 condExpr,
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 map[string]types.AttributeValue{attrPK: str(rec.Key)},
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String(condExpr),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
-		ReturnValues:                        "UPDATED_NEW",
-		ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-	}, &out)
+		ReturnValues:                        types.ReturnValueUpdatedNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
 	if err != nil {
 		return store.Record{}, err
 	}
-	v := out.Attributes[attrVersion]
-	if v == nil || v.N == nil {
+	v, ok := out.Attributes[attrVersion].(*types.AttributeValueMemberN)
+	if !ok {
 		return store.Record{}, fmt.Errorf("dynamostore: put %q: no version in reply", rec.Key)
 	}
-	if _, err := fmt.Sscan(*v.N, &rec.Version); err != nil {
-		return store.Record{}, fmt.Errorf("dynamostore: put %q: version %q: %w", rec.Key, *v.N, err)
+	if _, err := fmt.Sscan(v.Value, &rec.Version); err != nil {
+		return store.Record{}, fmt.Errorf("dynamostore: put %q: version %q: %w", rec.Key, v.Value, err)
 	}
 	return rec, nil
 }
@@ -302,14 +256,14 @@ func (s *Store) putFresh(ctx context.Context, rec store.Record, now time.Time) (
 	rec.Version = 1
 	e := newExpr(now)
 	names, values := e.used(exprAbsent)
-	err := s.client.call(ctx, "PutItem", writeInput{
-		TableName:                           s.table,
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                           aws.String(s.table),
 		Item:                                toItem(&rec),
-		ConditionExpression:                 exprAbsent,
+		ConditionExpression:                 aws.String(exprAbsent),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
-		ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-	}, nil)
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
 	return rec, err
 }
 
@@ -344,17 +298,16 @@ func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond st
 	update := u.String()
 	condExpr := and(exprLive, e.cond(cond))
 	names, values := e.used(update, condExpr)
-	var out updateItemOutput
-	err := s.client.call(ctx, "UpdateItem", writeInput{
-		TableName:                           s.table,
-		Key:                                 keyOf(key),
-		UpdateExpression:                    update,
-		ConditionExpression:                 condExpr,
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 map[string]types.AttributeValue{attrPK: str(key)},
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String(condExpr),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
-		ReturnValues:                        "ALL_NEW",
-		ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-	}, &out)
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
 	if err != nil {
 		return store.Record{}, s.failed(fmt.Sprintf("update %q", key), key, err, now)
 	}
@@ -375,12 +328,16 @@ func (s *Store) Delete(ctx context.Context, key string, cond store.Condition) er
 	}
 	now := s.now()
 	e := newExpr(now)
-	in := writeInput{TableName: s.table, Key: keyOf(key), ReturnValuesOnConditionCheckFailure: "ALL_OLD"}
+	in := &dynamodb.DeleteItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 map[string]types.AttributeValue{attrPK: str(key)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
 	if c := e.cond(cond); c != "" {
-		in.ConditionExpression = c
+		in.ConditionExpression = aws.String(c)
 		in.ExpressionAttributeNames, in.ExpressionAttributeValues = e.used(c)
 	}
-	if err := s.client.call(ctx, "DeleteItem", in, nil); err != nil {
+	if _, err := s.client.DeleteItem(ctx, in); err != nil {
 		return s.failed(fmt.Sprintf("delete %q", key), key, err, now)
 	}
 	return nil
@@ -400,13 +357,13 @@ func (s *Store) ListPending(ctx context.Context, index string, opts store.ListOp
 	}
 	filter := "attribute_not_exists(#expires_ms) OR #expires_ms > :now"
 	names, values := e.used(keyCond, filter)
-	var start item
+	var start map[string]types.AttributeValue
 	if opts.Cursor != "" {
 		pos, err := store.DecodeCursor(index, opts.Cursor)
 		if err != nil {
 			return store.Page{}, err
 		}
-		start = item{
+		start = map[string]types.AttributeValue{
 			attrPK:           str(pos.Key),
 			attrPending:      str(index),
 			attrPendingSince: str(sinceKey(pos.Since, pos.Key)),
@@ -414,19 +371,18 @@ func (s *Store) ListPending(ctx context.Context, index string, opts store.ListOp
 	}
 	var page store.Page
 	for {
-		var out queryOutput
-		err := s.client.call(ctx, "Query", queryInput{
-			TableName:                 s.table,
-			IndexName:                 PendingIndex,
-			KeyConditionExpression:    keyCond,
-			FilterExpression:          filter,
+		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			IndexName:                 aws.String(PendingIndex),
+			KeyConditionExpression:    aws.String(keyCond),
+			FilterExpression:          aws.String(filter),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
 			ExclusiveStartKey:         start,
 			// Limit counts items read before the filter, so keep asking until the page
 			// is full or the index is exhausted.
-			Limit: int32(limit - len(page.Records)),
-		}, &out)
+			Limit: aws.Int32(int32(limit - len(page.Records))),
+		})
 		if err != nil {
 			return store.Page{}, classify(fmt.Sprintf("list %q", index), err)
 		}
@@ -452,8 +408,8 @@ func (s *Store) ListPending(ctx context.Context, index string, opts store.ListOp
 // failed turns a write error into a *ConditionFailedError carrying the item DynamoDB
 // returned with it, or classifies it.
 func (s *Store) failed(op, key string, err error, now time.Time) error {
-	ccf, ok := conditionFailed(err)
-	if !ok {
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
 		return classify(op, err)
 	}
 	old, derr := fromFailure(ccf)
@@ -463,17 +419,8 @@ func (s *Store) failed(op, key string, err error, now time.Time) error {
 	return &store.ConditionFailedError{Key: key, Current: live(old, now)}
 }
 
-// conditionFailed is err as a failed condition.
-func conditionFailed(err error) (*apiError, bool) {
-	var api *apiError
-	if errors.As(err, &api) && api.Code == codeConditionFailed {
-		return api, true
-	}
-	return nil, false
-}
-
 // fromFailure decodes the ALL_OLD item of a failed condition (nil when absent).
-func fromFailure(ccf *apiError) (*store.Record, error) {
+func fromFailure(ccf *types.ConditionalCheckFailedException) (*store.Record, error) {
 	if len(ccf.Item) == 0 {
 		return nil, nil
 	}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/paysls/wxpay/internal/testserver"
 	"github.com/paysls/wxpay/shared/store"
@@ -102,8 +105,7 @@ func TestExpiredNotYetDeleted(t *testing.T) {
 	if _, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"a": "1"}, ExpiresAt: time.Now().Add(-time.Hour)}, store.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	var out getItemOutput
-	err := s.client.call(ctx, "GetItem", getItemInput{TableName: s.table, Key: keyOf("k")}, &out)
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: keyOf("k")})
 	if err != nil || len(out.Item) == 0 {
 		t.Fatalf("the expired item should still be in the table here: %v", err)
 	}
@@ -117,27 +119,43 @@ func TestExpiredNotYetDeleted(t *testing.T) {
 	}
 }
 
-// counter counts HTTP requests: each API call's attempts, retries included.
-type counter struct {
-	n    atomic.Int64
-	next http.RoundTripper
+// counter is smithy middleware counting API calls (each is one HTTP round trip, as
+// retries are off in the counting test).
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) ID() string { return "callCounter" }
+func (c *counter) HandleInitialize(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	c.n.Add(1)
+	return next.HandleInitialize(ctx, in)
 }
 
-func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.next.RoundTrip(r)
+// attempts counts HTTP attempts (retries included) at the finalize step.
+type attempts struct{ n atomic.Int64 }
+
+func (a *attempts) ID() string { return "attemptCounter" }
+func (a *attempts) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	a.n.Add(1)
+	return next.HandleFinalize(ctx, in)
 }
 
 func TestRoundTrips(t *testing.T) {
-	tries := &counter{next: http.DefaultTransport}
-	s := open(t, WithHTTPClient(&http.Client{Transport: tries}))
+	calls, tries := &counter{}, &attempts{}
+	s := open(t, WithClientOptions(func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			if err := st.Initialize.Add(calls, middleware.Before); err != nil {
+				return err
+			}
+			return st.Finalize.Add(tries, middleware.After)
+		})
+	}))
 	ctx := context.Background()
 	count := func(what string, fn func()) {
 		t.Helper()
-		t0 := tries.n.Load()
+		c0, t0 := calls.n.Load(), tries.n.Load()
 		fn()
-		if a := tries.n.Load() - t0; a != 1 {
-			t.Fatalf("%s: %d HTTP requests; want 1", what, a)
+		c, a := calls.n.Load()-c0, tries.n.Load()-t0
+		if c != 1 || a != 1 {
+			t.Fatalf("%s: %d API calls, %d HTTP attempts; want 1 and 1", what, c, a)
 		}
 		t.Logf("%s: 1 API call, 1 HTTP round trip", what)
 	}
@@ -175,7 +193,9 @@ func TestKilledServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Kill()
-	s := openAt(t, srv, WithMaxAttempts(2))
+	s := openAt(t, srv, WithClientOptions(func(o *dynamodb.Options) {
+		o.RetryMaxAttempts = 2
+	}))
 	ctx := context.Background()
 	rec, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"state": "A"}}, store.Condition{})
 	if err != nil {

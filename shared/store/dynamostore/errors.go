@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/paysls/wxpay/shared/store"
 )
@@ -18,9 +22,9 @@ func classify(op string, err error) error {
 	if retryable(err) {
 		return store.Unavailable("dynamostore: "+op, err)
 	}
-	var api *apiError
-	if errors.As(err, &api) && api.Code == "ValidationException" && strings.Contains(strings.ToLower(api.Message), "size") {
-		return fmt.Errorf("dynamostore: %s: %w: %s", op, store.ErrInvalid, api.Message)
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "ValidationException" && strings.Contains(strings.ToLower(api.ErrorMessage()), "size") {
+		return fmt.Errorf("dynamostore: %s: %w: %s", op, store.ErrInvalid, api.ErrorMessage())
 	}
 	return fmt.Errorf("dynamostore: %s: %w", op, err)
 }
@@ -39,11 +43,21 @@ func retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
+	var canceled *aws.RequestCanceledError
+	var attempts *retry.MaxAttemptsError
 	var ne net.Error
 	var oe *net.OpError
-	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return true // the connection failed, or broke mid-answer
+	if errors.As(err, &canceled) || errors.As(err, &ne) || errors.As(err, &oe) {
+		return true
 	}
-	var api *apiError
-	return errors.As(err, &api) && (retryableCodes[api.Code] || api.Status >= 500)
+	var api smithy.APIError
+	if errors.As(err, &api) && retryableCodes[api.ErrorCode()] {
+		return true
+	}
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 {
+		return true
+	}
+	// Retries exhausted on something the SDK itself deemed retryable.
+	return errors.As(err, &attempts)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -13,12 +15,12 @@ import (
 // through a placeholder, so names never clash with DynamoDB's reserved words.
 type expr struct {
 	names  map[string]string
-	values item
+	values map[string]types.AttributeValue
 	n      int
 }
 
 func newExpr(now time.Time) *expr {
-	e := &expr{names: map[string]string{}, values: item{}}
+	e := &expr{names: map[string]string{}, values: map[string]types.AttributeValue{}}
 	for _, a := range []string{attrPK, attrVersion, attrAttrs, attrPending, attrPendingSince, attrExpiresAt, attrExpiresMS} {
 		e.names["#"+a] = a
 	}
@@ -39,7 +41,7 @@ func (e *expr) attr(name string) string {
 	return "#attrs." + k
 }
 
-func (e *expr) val(v *av) string {
+func (e *expr) val(v types.AttributeValue) string {
 	e.n++
 	k := fmt.Sprintf(":v%d", e.n)
 	e.values[k] = v
@@ -93,7 +95,7 @@ func and(a, b string) string {
 
 // used drops the placeholders an expression does not mention: DynamoDB rejects
 // unused expression attribute names and values.
-func (e *expr) used(exprs ...string) (map[string]string, item) {
+func (e *expr) used(exprs ...string) (map[string]string, map[string]types.AttributeValue) {
 	all := strings.Join(exprs, " ")
 	names := map[string]string{}
 	for k, v := range e.names {
@@ -101,7 +103,7 @@ func (e *expr) used(exprs ...string) (map[string]string, item) {
 			names[k] = v
 		}
 	}
-	values := item{}
+	values := map[string]types.AttributeValue{}
 	for k, v := range e.values {
 		if containsToken(all, k) {
 			values[k] = v

@@ -6,6 +6,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -54,26 +56,24 @@ func parseSinceKey(s string) (int64, error) {
 	return int64(u ^ (1 << 63)), nil
 }
 
-func value(v string) *av {
+func value(v string) types.AttributeValue {
 	if utf8.ValidString(v) {
-		return str(v)
+		return &types.AttributeValueMemberS{Value: v}
 	}
-	b := []byte(v)
-	return &av{B: &b}
+	return &types.AttributeValueMemberB{Value: []byte(v)}
 }
 
-func str(v string) *av { return &av{S: &v} }
-func num(n int64) *av {
-	s := strconv.FormatInt(n, 10)
-	return &av{N: &s}
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
-func attrsValue(attrs map[string]string) *av {
-	m := make(map[string]*av, len(attrs))
+func attrsValue(attrs map[string]string) types.AttributeValue {
+	m := make(map[string]types.AttributeValue, len(attrs))
 	for k, v := range attrs {
 		m[k] = value(v)
 	}
-	return &av{M: &m}
+	return &types.AttributeValueMemberM{Value: m}
 }
 
 // expirySeconds rounds up, so DynamoDB's TTL deletion never precedes the expiry.
@@ -86,8 +86,8 @@ func expirySeconds(t time.Time) int64 {
 	return s
 }
 
-func toItem(rec *store.Record) item {
-	item := item{
+func toItem(rec *store.Record) map[string]types.AttributeValue {
+	item := map[string]types.AttributeValue{
 		attrPK:      str(rec.Key),
 		attrVersion: num(rec.Version),
 		attrAttrs:   attrsValue(rec.Attrs),
@@ -103,47 +103,47 @@ func toItem(rec *store.Record) item {
 	return item
 }
 
-func fromItem(item item) (store.Record, error) {
+func fromItem(item map[string]types.AttributeValue) (store.Record, error) {
 	var rec store.Record
 	var err error
 	getNum := func(name string) int64 {
-		v := item[name]
-		if v == nil || v.N == nil {
-			err = fmt.Errorf("item attribute %s is not a number", name)
+		v, ok := item[name].(*types.AttributeValueMemberN)
+		if !ok {
+			err = fmt.Errorf("item attribute %s is %T, want N", name, item[name])
 			return 0
 		}
-		n, perr := strconv.ParseInt(*v.N, 10, 64)
+		n, perr := strconv.ParseInt(v.Value, 10, 64)
 		if perr != nil {
 			err = fmt.Errorf("item attribute %s: %w", name, perr)
 		}
 		return n
 	}
-	pk := item[attrPK]
-	if pk == nil || pk.S == nil {
+	pk, ok := item[attrPK].(*types.AttributeValueMemberS)
+	if !ok {
 		return rec, fmt.Errorf("item without %s", attrPK)
 	}
-	rec.Key = *pk.S
+	rec.Key = pk.Value
 	rec.Version = getNum(attrVersion)
 	rec.Attrs = map[string]string{}
-	if m := item[attrAttrs]; m != nil && m.M != nil {
-		for k, v := range *m.M {
-			switch {
-			case v != nil && v.S != nil:
-				rec.Attrs[k] = *v.S
-			case v != nil && v.B != nil:
-				rec.Attrs[k] = string(*v.B)
+	if m, ok := item[attrAttrs].(*types.AttributeValueMemberM); ok {
+		for k, v := range m.Value {
+			switch v := v.(type) {
+			case *types.AttributeValueMemberS:
+				rec.Attrs[k] = v.Value
+			case *types.AttributeValueMemberB:
+				rec.Attrs[k] = string(v.Value)
 			default:
-				return rec, fmt.Errorf("attribute %s is neither S nor B", k)
+				return rec, fmt.Errorf("attribute %s is %T, want S or B", k, v)
 			}
 		}
 	}
-	if p := item[attrPending]; p != nil && p.S != nil {
-		rec.Pending = *p.S
-		ps := item[attrPendingSince]
-		if ps == nil || ps.S == nil {
+	if p, ok := item[attrPending].(*types.AttributeValueMemberS); ok {
+		rec.Pending = p.Value
+		ps, ok := item[attrPendingSince].(*types.AttributeValueMemberS)
+		if !ok {
 			return rec, fmt.Errorf("pending item without %s", attrPendingSince)
 		}
-		us, perr := parseSinceKey(*ps.S)
+		us, perr := parseSinceKey(ps.Value)
 		if perr != nil {
 			return rec, perr
 		}
@@ -157,7 +157,7 @@ func fromItem(item item) (store.Record, error) {
 
 // liveRecord decodes an item returned by a failed condition or a read: nil when there
 // is none or it has expired (DynamoDB's TTL deletes items up to days late).
-func liveRecord(item item, now time.Time) (*store.Record, error) {
+func liveRecord(item map[string]types.AttributeValue, now time.Time) (*store.Record, error) {
 	if len(item) == 0 {
 		return nil, nil
 	}
@@ -171,6 +171,6 @@ func liveRecord(item item, now time.Time) (*store.Record, error) {
 	return &rec, nil
 }
 
-func keyOf(key string) item {
-	return item{attrPK: str(key)}
+func keyOf(key string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: str(key)}
 }
