@@ -30,10 +30,9 @@ var leftOut = map[string][]string{
 	buildSCFWeb: {
 		"github.com/aws/aws-sdk-go-v2/aws", "github.com/aws/aws-lambda-go/lambda", "github.com/tencentyun/scf-go-lib/cloudfunction", "net/rpc", "html/template",
 	},
-	// scf-go-lib's messages only: its cloudfunction (net/rpc) doubled the binary (host/scfevent/rpc.go);
-	// encoding/gob's init is 0.2-0.3 ms of a cold start (host/scfevent/gob.go speaks the stream).
+	// scf-go-lib's messages only: its cloudfunction (net/rpc) doubled the binary (host/scfevent/rpc.go).
 	buildSCFEvent: {"github.com/aws/aws-sdk-go-v2/aws", "github.com/aws/aws-lambda-go/lambda", "github.com/awslabs/aws-lambda-go-api-proxy/core",
-		"github.com/tencentyun/scf-go-lib/cloudfunction", "net/rpc", "encoding/gob", "html/template"},
+		"github.com/tencentyun/scf-go-lib/cloudfunction", "net/rpc", "html/template"},
 	buildLocal: {"github.com/aws/aws-lambda-go/lambda", "github.com/tencentyun/scf-go-lib/cloudfunction", "net/rpc"},
 }
 

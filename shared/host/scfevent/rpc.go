@@ -3,6 +3,7 @@ package scfevent
 import (
 	"bufio"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +28,19 @@ import (
 // scf-go-lib's own types; a net/rpc client drives the built binary in
 // internal/deploytest.
 
+// rpcRequest and rpcResponse are net/rpc's Request and Response headers as gob sends
+// them (gob matches fields by name).
+type rpcRequest struct {
+	ServiceMethod string
+	Seq           uint64
+}
+
+type rpcResponse struct {
+	ServiceMethod string
+	Seq           uint64
+	Error         string
+}
+
 // invokeFunc is what Invoke runs: the event in, the answer to JSON-encode out.
 type invokeFunc func(ctx context.Context, payload json.RawMessage) (any, error)
 
@@ -42,141 +56,41 @@ func serve(ln net.Listener, invoke invokeFunc) error {
 }
 
 // serveConn answers one connection's calls in turn, as net/rpc's gob codec frames
-// them: a header (net/rpc's Request: ServiceMethod, Seq) then a body each way
-// (gob.go reads and writes them). A malformed stream closes the connection.
+// them: a header then a body each way. A malformed stream closes the connection.
 func serveConn(conn io.ReadWriteCloser, invoke invokeFunc) {
 	defer conn.Close()
 	w := bufio.NewWriter(conn)
-	dec, enc := newGobReader(conn), newGobWriter(w)
+	dec, enc := gob.NewDecoder(bufio.NewReader(conn)), gob.NewEncoder(w)
 	for {
-		hdr, err := dec.next()
-		if err != nil || hdr == nil {
+		var req rpcRequest
+		if err := dec.Decode(&req); err != nil {
 			return
 		}
-		method, _ := hdr["ServiceMethod"].(string)
-		seq, _ := hdr["Seq"].(uint64)
-		body, err := dec.next()
-		if err != nil {
-			return
-		}
-		rpcErr := ""
-		var answer func(e *gobEnc)
-		id := idEmpty
-		switch method {
+		resp := rpcResponse{ServiceMethod: req.ServiceMethod, Seq: req.Seq}
+		var body any
+		switch req.ServiceMethod {
 		case "Function.Invoke":
-			in, ok := invokeRequest(body)
-			if !ok {
+			var in messages.InvokeRequest
+			if err := dec.Decode(&in); err != nil {
 				return
 			}
-			out := invokeOnce(in, invoke)
-			id, answer = idInvokeResponse, func(e *gobEnc) { writeInvokeResponse(e, out) }
+			body = invokeOnce(&in, invoke)
 		case "Function.Ping":
-			id = idPingResponse
+			var in messages.PingRequest
+			if err := dec.Decode(&in); err != nil {
+				return
+			}
+			body = &messages.PingResponse{}
 		default:
-			rpcErr = "rpc: can't find method " + method
+			if err := dec.DecodeValue(reflect.Value{}); err != nil { // discard the body
+				return
+			}
+			resp.Error = "rpc: can't find method " + req.ServiceMethod
+			body = struct{}{}
 		}
-		enc.write(idResponse, func(e *gobEnc) {
-			e.stringField(0, method)
-			if seq != 0 {
-				e.field(1)
-				e.uint(seq)
-			}
-			e.stringField(2, rpcErr)
-		})
-		enc.write(id, func(e *gobEnc) {
-			if answer != nil {
-				answer(e)
-			}
-		})
-		if w.Flush() != nil {
+		if enc.Encode(&resp) != nil || enc.Encode(body) != nil || w.Flush() != nil {
 			return
 		}
-	}
-}
-
-// invokeRequest is scf-go-lib's InvokeRequest from its gob fields; false when a
-// field has another type than scf-go-lib's.
-func invokeRequest(v map[string]any) (*messages.InvokeRequest, bool) {
-	if v == nil {
-		return nil, false
-	}
-	in := &messages.InvokeRequest{}
-	ok := true
-	str := func(name string, dst *string) {
-		if x, there := v[name]; there {
-			s, is := x.(string)
-			*dst, ok = s, ok && is
-		}
-	}
-	bytes := func(name string, dst *[]byte) {
-		if x, there := v[name]; there {
-			b, is := x.([]byte)
-			*dst, ok = b, ok && is
-		}
-	}
-	int32s := func(name string, dst *int32) {
-		if x, there := v[name]; there {
-			n, is := x.(int64)
-			*dst, ok = int32(n), ok && is && n == int64(int32(n))
-		}
-	}
-	bytes("Payload", &in.Payload)
-	str("RequestId", &in.RequestId)
-	str("TraceId", &in.TraceId)
-	if x, there := v["Deadline"]; there {
-		d, is := x.(map[string]any)
-		ok = ok && is
-		if is {
-			s, _ := d["Seconds"].(int64)
-			n, _ := d["Nanos"].(int64)
-			in.Deadline = messages.InvokeRequest_Timestamp{Seconds: s, Nanos: n}
-		}
-	}
-	str("InvokedFunctionUnique", &in.InvokedFunctionUnique)
-	bytes("ClientContext", &in.ClientContext)
-	str("Namespace", &in.Namespace)
-	str("FunctionName", &in.FunctionName)
-	str("FunctionVersion", &in.FunctionVersion)
-	int32s("MemoryLimitInMb", &in.MemoryLimitInMb)
-	int32s("TimeLimitInMs", &in.TimeLimitInMs)
-	str("Environment", &in.Environment)
-	str("TencentcloudRegion", &in.TencentcloudRegion)
-	str("TencentcloudAppID", &in.TencentcloudAppID)
-	str("TencentcloudUin", &in.TencentcloudUin)
-	str("FunctionTrace", &in.FunctionTrace)
-	return in, ok
-}
-
-// writeInvokeResponse writes out's fields (gobDefs' InvokeResponse).
-func writeInvokeResponse(e *gobEnc, out *messages.InvokeResponse) {
-	e.bytesField(0, out.Payload)
-	if x := out.Error; x != nil {
-		e.field(1)
-		e.open()
-		e.stringField(0, x.Message)
-		e.stringField(1, x.Type)
-		if len(x.StackTrace) > 0 {
-			e.field(2)
-			e.uint(uint64(len(x.StackTrace)))
-			for _, f := range x.StackTrace {
-				if f == nil {
-					f = &messages.InvokeResponse_Error_StackFrame{}
-				}
-				e.open()
-				e.stringField(0, f.Path)
-				if f.Line != 0 {
-					e.field(1)
-					e.int(int64(f.Line))
-				}
-				e.stringField(2, f.Label)
-				e.close()
-			}
-		}
-		if x.ShouldExit {
-			e.field(3)
-			e.uint(1)
-		}
-		e.close()
 	}
 }
 
