@@ -1,13 +1,15 @@
 package wechatpay
 
 import (
-	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"strings"
 )
@@ -63,94 +65,50 @@ func CheckPrivateKey(pemBytes []byte) error {
 	return err
 }
 
-// derRSAAlgorithm is PKCS#8's AlgorithmIdentifier of an RSA key as DER: SEQUENCE {
-// OID 1.2.840.113549.1.1.1 (rsaEncryption, RFC 8017 A.1), NULL }.
-var derRSAAlgorithm = []byte{0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00}
+// oidRSAEncryption is PKCS#8's algorithm identifier of an RSA key (RFC 8017 A.1).
+var oidRSAEncryption = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
 
 // wellFormedRSAKey is CheckPrivateKey's shape check of a decoded block: the
 // structures crypto/x509 reads (RFC 5208 PrivateKeyInfo, RFC 8017 RSAPrivateKey),
-// walked as DER by hand — encoding/asn1's reflection cost more than the rest of the
-// check on a cold start. It is stricter than crypto/x509 (exactly these elements,
-// minimal encodings, nothing trailing), which is safe: what it refuses is parsed.
+// read the way it reads them, with no arithmetic.
 func wellFormedRSAKey(block *pem.Block) bool {
 	der := block.Bytes
 	switch block.Type {
 	case "PRIVATE KEY":
-		seq, rest, ok := derElement(der, 0x30)
-		if !ok || len(rest) > 0 {
+		var info struct {
+			Version    int
+			Algo       pkix.AlgorithmIdentifier
+			PrivateKey []byte
+		}
+		if rest, err := asn1.Unmarshal(der, &info); err != nil || len(rest) > 0 || !info.Algo.Algorithm.Equal(oidRSAEncryption) {
 			return false
 		}
-		v, seq, ok := derElement(seq, 0x02)
-		if !ok || !bytes.Equal(v, []byte{0}) || !bytes.HasPrefix(seq, derRSAAlgorithm) {
-			return false
-		}
-		if der, rest, ok = derElement(seq[len(derRSAAlgorithm):], 0x04); !ok || len(rest) > 0 {
-			return false
-		}
+		der = info.PrivateKey
 	case "RSA PRIVATE KEY":
 	default:
 		return false
 	}
-	seq, rest, ok := derElement(der, 0x30)
-	if !ok || len(rest) > 0 {
+	var k struct {
+		Version          int
+		N                *big.Int
+		E                int
+		D, P, Q          *big.Int
+		Dp, Dq, Qinv     *big.Int        `asn1:"optional"`
+		AdditionalPrimes []asn1.RawValue `asn1:"optional,omitempty"`
+	}
+	if rest, err := asn1.Unmarshal(der, &k); err != nil || len(rest) > 0 {
 		return false
 	}
-	var ints [9][]byte // version, n, e, d, p, q, dP, dQ, qInv
-	for i := range ints {
-		if ints[i], seq, ok = derElement(seq, 0x02); !ok || !positiveInteger(ints[i]) && i > 0 {
-			return false
+	positive := func(ns ...*big.Int) bool {
+		for _, n := range ns {
+			if n == nil || n.Sign() <= 0 {
+				return false
+			}
 		}
+		return true
 	}
-	version, n, e := ints[0], ints[1], ints[2]
-	if len(seq) > 0 || !bytes.Equal(version, []byte{0}) || len(e) > 4 || e[len(e)-1]&1 == 0 {
-		return false
-	}
-	ev := 0
-	for _, c := range e {
-		ev = ev<<8 | int(c)
-	}
-	if n[0] == 0 {
-		n = n[1:]
-	}
-	return ev >= 3 && len(n) >= 256 // 2048 bits and more
-}
-
-// derElement reads one DER element of the given tag: its content and what follows.
-// Lengths must be minimal (DER), and at most 4 bytes long.
-func derElement(b []byte, tag byte) (content, rest []byte, ok bool) {
-	if len(b) < 2 || b[0] != tag {
-		return nil, nil, false
-	}
-	l, b := int(b[1]), b[2:]
-	if l >= 0x80 {
-		n := l & 0x7f
-		if n == 0 || n > 4 || len(b) < n || b[0] == 0 {
-			return nil, nil, false
-		}
-		l = 0
-		for _, c := range b[:n] {
-			l = l<<8 | int(c)
-		}
-		if l < 0x80 {
-			return nil, nil, false
-		}
-		b = b[n:]
-	}
-	if l > len(b) {
-		return nil, nil, false
-	}
-	return b[:l], b[l:], true
-}
-
-// positiveInteger: a DER INTEGER's content, minimally encoded and above zero.
-func positiveInteger(c []byte) bool {
-	if len(c) == 0 || c[0]&0x80 != 0 {
-		return false // empty or negative
-	}
-	if len(c) > 1 && c[0] == 0 && c[1]&0x80 == 0 {
-		return false // not minimal
-	}
-	return len(c) > 1 || c[0] != 0
+	return k.Version == 0 && len(k.AdditionalPrimes) == 0 && k.E >= 3 && k.E%2 == 1 &&
+		k.N.BitLen() >= 2048 && positive(k.N, k.D, k.P, k.Q, k.Dp, k.Dq, k.Qinv)
 }
 
 // LoadPrivateKeyFile reads and parses a private key file.
