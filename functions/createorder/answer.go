@@ -65,13 +65,13 @@ func (h *Handler) answer(o *order, rec *payment.Order) (*orderapi.CreateAnswer, 
 		pay = orderapi.CashierPay{CashierURL: link, QRPNG: png}
 	case SceneJSAPI, SceneMiniProgram:
 		// Signature timestamps are wall-clock: WeChat checks them against its own.
-		p, err := wechatpay.SignJSAPI(h.key, rec.Create.SignAppID, ans.PrepayID, time.Now())
+		p, err := wechatpay.SignJSAPI(h.key(), rec.Create.SignAppID, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign JSAPI: %w", err)
 		}
 		pay = orderapi.JSAPIPay(p)
 	case SceneApp:
-		p, err := wechatpay.SignAPP(h.key, rec.Create.SignAppID, rec.Owner, ans.PrepayID, time.Now())
+		p, err := wechatpay.SignAPP(h.key(), rec.Create.SignAppID, rec.Owner, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign APP: %w", err)
 		}

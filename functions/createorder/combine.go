@@ -956,14 +956,14 @@ func (h *Handler) combineAnswer(co *combineOrder, c *payment.Combine, subs []*pa
 		}
 		v.Pay = rawJSON(orderapi.CashierPay{CashierURL: link, QRPNG: png})
 	case SceneJSAPI, SceneMiniProgram:
-		p, err := wechatpay.SignJSAPI(h.key, h.cfg.AppID, ans.PrepayID, time.Now())
+		p, err := wechatpay.SignJSAPI(h.key(), h.cfg.AppID, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign JSAPI: %w", err)
 		}
 		v.Pay = rawJSON(orderapi.JSAPIPay(p))
 	case SceneApp:
 		// 合单 APP调起支付: appid is combine_appid, partnerid combine_mchid.
-		p, err := wechatpay.SignAPP(h.key, h.cfg.AppID, h.cfg.MchID, ans.PrepayID, time.Now())
+		p, err := wechatpay.SignAPP(h.key(), h.cfg.AppID, h.cfg.MchID, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign APP: %w", err)
 		}

@@ -107,9 +107,12 @@ func run(runs int, extra []string) error {
 	if len(mains) == 0 {
 		return fmt.Errorf("no functions/*/cmd/*/main.go: run from the repository root")
 	}
-	// createorder checks its notify_url and needs the API token at start-up.
+	// createorder checks its notify_url and needs the API token at start-up; the
+	// deployed functions have a public URL (template.yaml and deploy/tencent set
+	// WXPAY_PUBLIC_URL), without which the cashier logs a warning a deployed start
+	// does not.
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tmp, "WXPAY_KEYS_DIR=" + keys, "BILLS_URL=file://" + tmp,
-		"WXPAY_NOTIFY_URL=https://pay.example.com/wxpay/notify", "WXPAY_API_TOKEN=startup-token"}
+		"WXPAY_NOTIFY_URL=https://pay.example.com/wxpay/notify", "WXPAY_API_TOKEN=startup-token", "WXPAY_PUBLIC_URL=https://pay.example.com"}
 	env := map[string][]string{
 		"lambda": append(slices.Clone(base), "AWS_REGION=ap-east-1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x",
 			"STORE_URL=dynamodb://wxpay?endpoint=http://127.0.0.1:9"), // Open contacts nothing

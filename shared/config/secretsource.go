@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Secret stores read at run time (AWS Secrets Manager, SSM SecureString: see
 // shared/secrets; Tencent Cloud SSM: shared/secrets/tencentssm). The deployment passes where the secrets are — an ARN or a
@@ -48,6 +51,12 @@ func applySecretSources(lookup func(string) (string, bool), c *Config, srcs []Se
 	getenv := func(k string) string { v, _ := lookup(k); return v }
 	var errs []error
 	for _, s := range srcs {
+		if !anySet(getenv, s.Settings) {
+			// None of its settings: Load would answer "" (its contract) after setting
+			// up its call (a context timer, the first of the process) in every cold
+			// start of a build that carries a source it is not configured for.
+			continue
+		}
 		from, v, err := s.Load(getenv)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("config: %s: %w", s.Name, err))
@@ -58,6 +67,17 @@ func applySecretSources(lookup func(string) (string, bool), c *Config, srcs []Se
 		}
 	}
 	return errs
+}
+
+// anySet: one of settings is set to something other than blanks, or there are none
+// to judge by.
+func anySet(getenv func(string) string, settings []string) bool {
+	for _, k := range settings {
+		if strings.TrimSpace(getenv(k)) != "" {
+			return true
+		}
+	}
+	return len(settings) == 0
 }
 
 // MergeSecrets sets every field v holds, recording from as its source.

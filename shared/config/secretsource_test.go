@@ -62,3 +62,28 @@ func TestSecretSourceErrorNamesTheSource(t *testing.T) {
 
 // fakePEMHeader is not a key: split so that scans for committed private keys stay quiet.
 const fakePEMHeader = "-----BEGIN " + "PRIVATE KEY-----"
+
+// A source none of whose settings is set is not asked (it would answer nothing, after
+// setting up its call): a build carries sources it is not configured for.
+func TestSecretSourceWithoutItsSettingsIsNotAsked(t *testing.T) {
+	calls := 0
+	src := SecretSource{Name: "test store", Settings: []string{"TEST_SECRET_ARN", "TEST_SECRET_PARAM"}, Load: func(func(string) string) (string, SecretValues, error) {
+		calls++
+		return "", SecretValues{}, nil
+	}}
+	for env, want := range map[string]int{"": 0, " ": 0, "arn:x": 1} {
+		calls = 0
+		lookup := func(k string) (string, bool) {
+			if k == "TEST_SECRET_PARAM" {
+				return env, true
+			}
+			return "", false
+		}
+		if _, err := fromLookup(lookup, src); err != nil {
+			t.Fatal(err)
+		}
+		if calls != want {
+			t.Errorf("TEST_SECRET_PARAM=%q: asked %d times, want %d", env, calls, want)
+		}
+	}
+}

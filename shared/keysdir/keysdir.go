@@ -64,10 +64,52 @@ var Aliases = map[string][]string{
 // none exists the error wraps fs.ErrNotExist and path is the canonical name; when two
 // exist it is an error that names both, since they might differ.
 func Find(dir, name string) (path string, err error) {
+	return find(dir, name, func(p string) error { _, err := os.Stat(p); return err })
+}
+
+// Listing is a directory's names, read once: its Find answers as Find does without a
+// stat per name. A function's cold start reads every file of its keys dir; a stat of
+// each name and alias cost more than reading the directory.
+type Listing struct {
+	dir   string
+	names map[string]bool
+}
+
+// List reads dir's names. A directory that cannot be listed but can be searched
+// (mode --x) gives a Listing whose Find is Find.
+func List(dir string) (Listing, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if st, serr := os.Stat(dir); serr == nil && st.IsDir() && errors.Is(err, fs.ErrPermission) {
+			return Listing{dir: dir}, nil
+		}
+		return Listing{}, err
+	}
+	l := Listing{dir: dir, names: make(map[string]bool, len(entries))}
+	for _, e := range entries {
+		l.names[e.Name()] = true
+	}
+	return l, nil
+}
+
+// Find is Find(dir, name) for the listed dir.
+func (l Listing) Find(name string) (path string, err error) {
+	if l.names == nil {
+		return Find(l.dir, name)
+	}
+	return find(l.dir, name, func(p string) error {
+		if l.names[filepath.Base(p)] {
+			return nil
+		}
+		return fs.ErrNotExist
+	})
+}
+
+func find(dir, name string, exists func(path string) error) (path string, err error) {
 	var found []string
 	for _, n := range append([]string{name}, Aliases[name]...) {
 		p := filepath.Join(dir, n)
-		if _, err := os.Stat(p); err == nil {
+		if err := exists(p); err == nil {
 			found = append(found, p)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return p, err

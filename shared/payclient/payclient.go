@@ -73,12 +73,16 @@ func v3AEAD(cfg config.Config) (*wechatpay.AEAD, error) {
 	return wechatpay.NewAEAD(key)
 }
 
+// merchantSigner is the signer of cfg's merchant. Its key is checked here, at
+// start-up (a wrong or damaged key stops the function, naming it), and parsed at the
+// first signature: the parse's arithmetic checks are 0.2–0.3 ms of a cold start that
+// signs nothing (config.CheckMerchantKey).
 func merchantSigner(cfg config.Config) (*wechatpay.Signer, error) {
-	mk, err := merchantKey(cfg)
-	if err != nil {
-		return nil, err
+	if err := cfg.CheckMerchantKey(); err != nil {
+		return nil, fmt.Errorf("merchant private key (%s): %w", cfg.Source("PrivateKey"), err)
 	}
-	return &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(cfg.MerchantSerial), Key: mk}, nil
+	return &wechatpay.Signer{MchID: cfg.MchID, Serial: strings.ToUpper(cfg.MerchantSerial),
+		LoadKey: func() (*rsa.PrivateKey, error) { return merchantKey(cfg) }}, nil
 }
 
 // merchantKey is cfg's merchant key (parsed once per Secret), its error naming where

@@ -166,3 +166,59 @@ func TestVerificationKeysParseTheMerchantKeyAtTheFirstDownload(t *testing.T) {
 		t.Fatalf("first download with a malformed key: %v (%d API calls), want the key named and no call", err, calls.Load())
 	}
 }
+
+// A client that signs checks its merchant key at construction — a cold start with no
+// key, another file, or a damaged paste stops there, naming the setting — and parses
+// it at its first signature (the parse's arithmetic is a tenth of a cold start).
+func TestNewChecksTheMerchantKeyAtStartAndParsesItAtTheFirstSignature(t *testing.T) {
+	dir := t.TempDir()
+	id, err := keysdir.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	good, err := config.FromKeysDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := string(good.PrivateKey.Reveal())
+	lines := strings.Split(strings.TrimSpace(pemKey), "\n")
+	for name, key := range map[string]string{
+		"missing":     "",
+		"certificate": string(good.MerchantCert),
+		"half cut":    strings.Join(append(lines[:len(lines)/2:len(lines)/2], lines[len(lines)-1]), "\n"),
+		"not PEM":     "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+	} {
+		cfg := good
+		cfg.Sources = map[string]string{"PrivateKey": config.EnvPrivateKey}
+		cfg.PrivateKey = config.NewSecret([]byte(key))
+		if key == "" {
+			cfg.PrivateKey = config.Secret{}
+		}
+		if _, err := payclient.New(cfg, nil, wechatpay.StaticKeys{}, payclient.Options{}); err == nil || !strings.Contains(err.Error(), "PRIVATE_KEY") {
+			t.Errorf("%s key: New = %v, want an error at start naming the setting", name, err)
+		}
+	}
+
+	var auth atomic.Value
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer api.Close()
+	cfg := good
+	cfg.APIBase = api.URL
+	c, err := payclient.New(cfg, nil, wechatpay.StaticKeys{}, payclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Signer.Key != nil || c.Signer.LoadKey == nil {
+		t.Fatal("the merchant key was parsed at construction")
+	}
+	_ = c.Close(context.Background(), "startup-check-1") // its answer is unsigned: only the request matters
+	if a, _ := auth.Load().(string); !strings.Contains(a, `signature="`) {
+		t.Fatalf("first request's Authorization %q: not signed", a)
+	}
+}

@@ -57,6 +57,9 @@ func ResponseMessage(timestamp, nonce string, body []byte) []byte {
 
 // SignMessage signs msg with SHA256withRSA (PKCS#1 v1.5) and returns base64.
 func SignMessage(key *rsa.PrivateKey, msg []byte) (string, error) {
+	if key == nil {
+		return "", errors.New("wechatpay: sign: no merchant private key")
+	}
 	sum := sha256.Sum256(msg)
 	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
 	if err != nil {

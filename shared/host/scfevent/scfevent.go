@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,7 +45,7 @@ func Jobs() host.Platform {
 // listen serves invocations on the port the Go1 runtime gives; it returns only when
 // the listener fails.
 func listen(invoke invokeFunc) error {
-	ln, err := net.Listen("tcp", "0.0.0.0:"+os.Getenv(envGoServerPort))
+	ln, err := host.Listen("0.0.0.0:" + os.Getenv(envGoServerPort))
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", envGoServerPort, err)
 	}

@@ -27,7 +27,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -38,10 +37,22 @@ type Key struct {
 	Date  string // YYYY-MM-DD (UTC+8), the bill's day
 }
 
-// keyDate is a key's date. A part is checked by keyPart, not by a regexp: the
-// bounded repetition {1,64} compiles to 64 copies of its class, 0.2-0.9 ms of
-// package init in every binary that links this package.
-var keyDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+// Key parts are checked by loops, not regexps: a regexp is compiled at package init
+// in every binary that links this package (a bounded repetition such as {1,64}
+// compiles to 64 copies of its class: 0.2–0.9 ms), and the date's alone was 0.1 ms.
+
+// keyDate: YYYY-MM-DD, ASCII digits.
+func keyDate(s string) bool {
+	if len(s) != len("2006-01-02") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if dash := i == 4 || i == 7; dash != (s[i] == '-') || !dash && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // keyPart: 1 to 64 ASCII letters, digits, '_' or '-'.
 func keyPart(s string) bool {
@@ -58,7 +69,7 @@ func keyPart(s string) bool {
 
 // Validate checks that every part is safe as a path segment.
 func (k Key) Validate() error {
-	if !keyPart(k.MchID) || !keyPart(k.Type) || !keyDate.MatchString(k.Date) {
+	if !keyPart(k.MchID) || !keyPart(k.Type) || !keyDate(k.Date) {
 		return fmt.Errorf("billstore: bad key %q/%q/%q (want digits/letters, and a date YYYY-MM-DD)", k.MchID, k.Type, k.Date)
 	}
 	return nil

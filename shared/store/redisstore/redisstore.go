@@ -183,7 +183,7 @@ func (s *Store) Put(ctx context.Context, rec store.Record, cond store.Condition)
 	for k, v := range rec.Attrs {
 		args = append(args, k, v)
 	}
-	res, err := putScript.Run(ctx, s.client, []string{s.recordKey(rec.Key)}, args...).Slice()
+	res, err := scripts().put.Run(ctx, s.client, []string{s.recordKey(rec.Key)}, args...).Slice()
 	if err != nil {
 		return store.Record{}, classify(fmt.Sprintf("put %q", rec.Key), err)
 	}
@@ -236,7 +236,7 @@ func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond st
 	default:
 		args = append(args, "1", strconv.FormatInt(norm.ExpiresAt.UnixMilli(), 10))
 	}
-	res, err := updateScript.Run(ctx, s.client, []string{s.recordKey(key)}, args...).Slice()
+	res, err := scripts().update.Run(ctx, s.client, []string{s.recordKey(key)}, args...).Slice()
 	if err != nil {
 		return store.Record{}, classify(fmt.Sprintf("update %q", key), err)
 	}
@@ -270,7 +270,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond store.Condition) er
 		return err
 	}
 	args := appendCond([]any{s.indexPrefix(), key}, cond)
-	res, err := deleteScript.Run(ctx, s.client, []string{s.recordKey(key)}, args...).Slice()
+	res, err := scripts().delete.Run(ctx, s.client, []string{s.recordKey(key)}, args...).Slice()
 	if err != nil {
 		return classify(fmt.Sprintf("delete %q", key), err)
 	}
@@ -301,7 +301,7 @@ func (s *Store) ListPending(ctx context.Context, index string, opts store.ListOp
 	if !opts.Before.IsZero() {
 		max = "(" + strconv.FormatInt(opts.Before.UnixMicro(), 10)
 	}
-	res, err := listScript.Run(ctx, s.client, []string{s.indexPrefix() + index}, s.prefix+"r:", min, after, max, limit, index).Slice()
+	res, err := scripts().list.Run(ctx, s.client, []string{s.indexPrefix() + index}, s.prefix+"r:", min, after, max, limit, index).Slice()
 	if err != nil {
 		return store.Page{}, classify(fmt.Sprintf("list %q", index), err)
 	}

@@ -136,7 +136,7 @@ func TestRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	// The first call of each script may cost EVALSHA + EVAL (NOSCRIPT) when the
 	// server has not seen it; warm the scripts up first, then count.
-	for _, sc := range []*redis.Script{putScript, updateScript, deleteScript, listScript} {
+	for _, sc := range []*redis.Script{scripts().put, scripts().update, scripts().delete, scripts().list} {
 		if err := sc.Load(ctx, s.client).Err(); err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,10 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Layout: a record is the hash PREFIX "r:" KEY; attributes are fields under their own
 // names, and the record's own fields start with "_" (attribute names cannot):
@@ -62,9 +66,9 @@ local function hset(rkey, kv)
 end
 `
 
-// putScript: KEYS[1] record hash; ARGV: zprefix member cond... pending since expiry
+// putSource: KEYS[1] record hash; ARGV: zprefix member cond... pending since expiry
 // nattrs {name value}. Returns {1, version} or {0, current hash}.
-var putScript = redis.NewScript(prelude + `
+const putSource = prelude + `
 local rkey, zprefix, member = KEYS[1], ARGV[1], ARGV[2]
 local ok, i = cond_holds(rkey, 3)
 if not ok then return {0, redis.call('HGETALL', rkey)} end
@@ -87,13 +91,13 @@ for j = i, i + 2*n - 1 do table.insert(kv, ARGV[j]) end
 hset(rkey, kv)
 if exp ~= '' then redis.call('PEXPIREAT', rkey, exp) end
 return {1, ver}
-`)
+`
 
-// updateScript: KEYS[1] record hash; ARGV: zprefix member maxsize cond... nset
+// updateSource: KEYS[1] record hash; ARGV: zprefix member maxsize cond... nset
 // {name value} nremove {name} pendingop(”/'0'/'1') pending since expiryop(”/'0'/'1')
 // expiry. Returns {1, new hash}, {0, current hash} or {2, size} when the record would
 // grow past maxsize (nothing written: the check runs before any write).
-var updateScript = redis.NewScript(prelude + `
+const updateSource = prelude + `
 local rkey, zprefix, member, maxsize = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 local ok, i = cond_holds(rkey, 4)
 if not ok or redis.call('EXISTS', rkey) == 0 then return {0, redis.call('HGETALL', rkey)} end
@@ -143,11 +147,11 @@ redis.call('HINCRBY', rkey, '_v', 1)
 local stored = redis.call('HGETALL', rkey)
 if eop == '1' then redis.call('PEXPIREAT', rkey, exp) end
 return {1, stored}
-`)
+`
 
-// deleteScript: KEYS[1] record hash; ARGV: zprefix member cond... Returns {1} or
+// deleteSource: KEYS[1] record hash; ARGV: zprefix member cond... Returns {1} or
 // {0, current hash}.
-var deleteScript = redis.NewScript(prelude + `
+const deleteSource = prelude + `
 local rkey, zprefix, member = KEYS[1], ARGV[1], ARGV[2]
 local ok = cond_holds(rkey, 3)
 if not ok then return {0, redis.call('HGETALL', rkey)} end
@@ -156,13 +160,13 @@ if redis.call('EXISTS', rkey) == 1 then
   redis.call('DEL', rkey)
 end
 return {1}
-`)
+`
 
-// listScript: KEYS[1] index zset; ARGV: record prefix, min score (cursor's or -inf),
+// listSource: KEYS[1] index zset; ARGV: record prefix, min score (cursor's or -inf),
 // cursor member (” = none), max score ('(before' or +inf), limit. Returns
 // {more, member, hash, member, hash...}. Members whose hash is gone (the record
 // expired natively) or no longer points at this entry are removed on the way.
-var listScript = redis.NewScript(`
+const listSource = `
 local zkey, rprefix, min, after, max, limit = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 -- le compares bytes; Lua's own string order follows the server's locale.
 local function le(a, b)
@@ -207,4 +211,13 @@ end
 for _, m in ipairs(stale) do redis.call('ZREM', zkey, m) end
 out[1] = more
 return out
-`)
+`
+
+// scripts are made at their first use, not at package init: redis.NewScript hashes
+// each source (SHA-1, the name EVALSHA calls it by), work a cold start does not need.
+var scripts = sync.OnceValue(func() scriptSet {
+	return scriptSet{put: redis.NewScript(putSource), update: redis.NewScript(updateSource),
+		delete: redis.NewScript(deleteSource), list: redis.NewScript(listSource)}
+})
+
+type scriptSet struct{ put, update, delete, list *redis.Script }
