@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/paysls/wxpay/functions/createorder/console"
@@ -74,6 +75,9 @@ func (h *Handler) console() http.Handler {
 			}
 		}
 		src.Ecommerce = h.cfg.Bundle.Ecommerce()
+		// Payments are listed under the account paid (this mchid), refunds under their
+		// sub-merchant.
+		src.Listings = slices.Compact(slices.Sorted(slices.Values(append([]string{h.cfg.MchID}, src.Owners...))))
 	}
 	c, err := console.New(console.Options{Users: users, Store: h.st, Source: src, Now: h.now, Logger: h.log, Prefix: ConsolePrefix})
 	if err != nil {

@@ -60,6 +60,10 @@ type LedgerSource struct {
 	// fund-flow bills'.
 	BillMchIDs []string
 	FundMchID  string
+	// Listings are the merchants whose bill-day listings (payment.BillDayIndex) hold a
+	// day not billed yet: the account paid (payments; a platform's or provider's for its
+	// sub-merchants') and the owners (refunds). nil: Owners.
+	Listings []string
 	// Ecommerce: refunds are e-commerce refunds, sent to 异常退款 through
 	// /v3/ecommerce/refunds/{refund_id}/apply-abnormal-refund.
 	Ecommerce bool
@@ -244,8 +248,12 @@ func (s *LedgerSource) Days(ctx context.Context, n int) ([]Day, error) {
 		// Not billed yet: what the ledger holds as succeeded that day and the bill
 		// has not listed — for a day not billed, everything.
 		d.Paid, d.Refunded, d.PaidCount, d.RefundCount = 0, 0, 0, 0
-		for _, owner := range s.Owners {
-			err := s.eachListed(ctx, payment.BillDayIndex(owner, day), &outbox, func(rec store.Record) error {
+		listings := s.Listings
+		if listings == nil {
+			listings = s.Owners
+		}
+		for _, mchid := range listings {
+			err := s.eachListed(ctx, payment.BillDayIndex(mchid, day), &outbox, func(rec store.Record) error {
 				if s.isRefund(rec.Key) {
 					r, err := payment.RefundOf(rec)
 					if err == nil {
