@@ -23,6 +23,9 @@ import (
 var writers = map[string]string{
 	"github.com/paysls/wxpay/shared/payclient.certStore.SaveCerts": "certStore.key: the platform-certificate cache",
 	"github.com/paysls/wxpay/functions/billfetch.(*Job).finish":    "billfetch.ReportKey: a bill's report",
+	// Markers of events retries gave up on, under abandoned/ (pointers, never money).
+	"github.com/paysls/wxpay/shared/events.noteAbandoned":   "abandoned/…: an abandoned event's marker",
+	"github.com/paysls/wxpay/shared/events.forgetAbandoned": "abandoned/…: the marker removed by a resend",
 	// The operations console's own records, all under console/ (never money).
 	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).audit":      "console/audit/…: the audit listing",
 	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).newSession": "console/session/…: a session",
