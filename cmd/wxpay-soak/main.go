@@ -36,6 +36,7 @@ import (
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store/storeurl"
 	"github.com/paysls/wxpay/shared/webhook"
@@ -245,15 +246,18 @@ func (s *soak) run(ctx context.Context) (summary, error) {
 
 // createOrders makes n orders through the running serve's order API and pays each at
 // its simulator, returning the genuine transactions whose notifications the storm
-// delivers: POST {serve}/orders (Authorization: Bearer <keys>/api_token, scene native)
-// — the merchant's path, one conditional write and one prepay per order — then POST
+// delivers: POST {serve}/orders through the order API's client (orderapi, with
+// <keys>/api_token; scene native) — the merchant's path, one conditional write and one
+// prepay per order — then POST
 // {serve}/sim/orders/{out_trade_no}/pay with the simulator's drop_all fault on, so its
 // own notifications are lost and the soak's senders are the storm. (serve's reconcile
 // may settle a few orders by query before the storm reaches them; their notifications
 // are then duplicates, and each order still transitions once.)
 func createOrders(ctx context.Context, base, token string, n int) ([]wechatpay.Transaction, error) {
 	client := &http.Client{Timeout: 30 * time.Second}
-	call := func(method, path string, body any, auth bool, out any) error {
+	api := orderapi.New(base, token, client)
+	// call is the simulator's driver API (/sim/…).
+	call := func(method, path string, body any, out any) error {
 		var rd io.Reader
 		if body != nil {
 			b, err := json.Marshal(body)
@@ -267,9 +271,6 @@ func createOrders(ctx context.Context, base, token string, n int) ([]wechatpay.T
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
-		if auth {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
 		res, err := client.Do(req)
 		if err != nil {
 			return err
@@ -289,7 +290,7 @@ func createOrders(ctx context.Context, base, token string, n int) ([]wechatpay.T
 		}
 		return nil
 	}
-	if err := call(http.MethodPost, "/sim/faults", map[string]bool{"drop_all": true}, false, nil); err != nil {
+	if err := call(http.MethodPost, "/sim/faults", map[string]bool{"drop_all": true}, nil); err != nil {
 		return nil, fmt.Errorf("simulator fault drop_all: %w", err)
 	}
 	txs := make([]wechatpay.Transaction, n)
@@ -307,11 +308,8 @@ func createOrders(ctx context.Context, base, token string, n int) ([]wechatpay.T
 				}
 				id := fmt.Sprintf("SOAK%010d", i)
 				amount := int64(1 + rand.IntN(100000))
-				var created struct {
-					OutTradeNo string `json:"out_trade_no"`
-					Amount     int64  `json:"amount"`
-				}
-				if err := call(http.MethodPost, "/orders", map[string]any{"order_id": id, "amount": amount, "description": "soak", "scene": "native"}, true, &created); err != nil {
+				created, err := api.Create(ctx, orderapi.CreateRequest{OrderID: id, Amount: orderapi.Fen(amount), Description: "soak", Scene: orderapi.SceneNative})
+				if err != nil {
 					errc <- fmt.Errorf("create order %s: %w", id, err)
 					return
 				}
@@ -322,7 +320,7 @@ func createOrders(ctx context.Context, base, token string, n int) ([]wechatpay.T
 				var paid struct {
 					Transaction wechatpay.Transaction `json:"transaction"`
 				}
-				if err := call(http.MethodPost, "/sim/orders/"+id+"/pay", nil, false, &paid); err != nil {
+				if err := call(http.MethodPost, "/sim/orders/"+id+"/pay", nil, &paid); err != nil {
 					errc <- fmt.Errorf("pay %s: %w", id, err)
 					return
 				}

@@ -16,6 +16,8 @@ import (
 	"rsc.io/qr"
 
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/orderapi"
+	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 const orderSynopsis = `create|get|pay|close|refund [flags]
@@ -44,58 +46,55 @@ var orderSubSynopsis = map[string]string{
 	"refund": "ORDER_ID --amount FEN [--out-refund-no N] [--reason TEXT] [flags]\n\nRefunds part or all of a paid order (POST /orders/{order_id}/refunds).",
 }
 
-// orderClient calls the order API of a running bundle.
-type orderClient struct {
-	base  string
-	token string
-	http  *http.Client
+// simDriver calls the simulator's driver API (POST /sim/pay) of a running wxpay serve:
+// it plays the payer. The order API itself is called through orderapi.Client.
+type simDriver struct {
+	base string
+	http *http.Client
 }
 
-func (c *orderClient) do(ctx context.Context, method, path string, body any) (map[string]any, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, rd)
+// pay posts one of code_url / out_trade_no to /sim/pay and returns the transaction paid.
+func (d simDriver) pay(ctx context.Context, field, value string) (*wechatpay.Transaction, error) {
+	b, _ := json.Marshal(map[string]string{field: value})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(d.base, "/")+"/sim/pay", bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w (is wxpay serve running? start it with make start, or wxpay up)", method, path, err)
+		return nil, fmt.Errorf("POST /sim/pay: %w (is wxpay serve running? start it with make start, or wxpay up)", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+		return nil, fmt.Errorf("POST /sim/pay: reading the answer: %w", err)
 	}
-	var out map[string]any
-	if len(bytes.TrimSpace(raw)) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, fmt.Errorf("%s %s: HTTP %d, not JSON: %.200s", method, path, resp.StatusCode, raw)
-		}
+	var out struct {
+		Transaction wechatpay.Transaction `json:"transaction"`
+		Error       string                `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("POST /sim/pay: HTTP %d, not JSON: %.200s", resp.StatusCode, raw)
 	}
 	if resp.StatusCode/100 != 2 {
-		var msg string
-		if e, ok := out["error"].(string); ok && out["message"] == nil {
-			msg = fmt.Sprintf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, e) // the simulator's driver API
-		} else {
-			msg = fmt.Sprintf("%s %s: HTTP %d %v: %v", method, path, resp.StatusCode, out["code"], out["message"])
-		}
-		if h, ok := out["hint"].(string); ok && h != "" {
-			msg += "\n  hint: " + h
-		}
-		return out, errors.New(msg)
+		return nil, fmt.Errorf("POST /sim/pay: HTTP %d: %s", resp.StatusCode, out.Error)
 	}
-	return out, nil
+	return &out.Transaction, nil
+}
+
+// apiFailure words an order API failure for the terminal: the route, the status, the
+// API's code and message, and its hint on a line of its own.
+func apiFailure(route string, err error) error {
+	var e *orderapi.Error
+	if !errors.As(err, &e) {
+		return fmt.Errorf("%s: %w (is wxpay serve running? start it with make start, or wxpay up)", route, err)
+	}
+	msg := fmt.Sprintf("%s: HTTP %d %s: %s", route, e.Status, e.Code, e.Message)
+	if e.Hint != "" {
+		msg += "\n  hint: " + e.Hint
+	}
+	return errors.New(msg)
 }
 
 func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -167,33 +166,31 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	c := &orderClient{base: *base, token: tok, http: &http.Client{Timeout: 30 * time.Second}}
-	var out map[string]any
+	hc := &http.Client{Timeout: 30 * time.Second}
+	c := orderapi.New(*base, tok, hc)
+	var out any
 	switch sub {
 	case "create":
 		if orderID == "" {
 			orderID = "T" + time.Now().Format("20060102150405")
 		}
-		body := map[string]any{"order_id": orderID, "amount": amount, "description": desc, "scene": scene}
+		req := orderapi.CreateRequest{OrderID: orderID, Amount: orderapi.Fen(amount), Description: desc, Scene: scene}
 		if openid != "" {
-			body["payer"] = map[string]string{"openid": openid}
+			req.Payer = &orderapi.Payer{OpenID: openid}
 		}
-		out, err = c.do(ctx, http.MethodPost, "/orders", body)
+		out, err = c.Create(ctx, req)
+		err = wrap("POST /orders", err)
 	case "get":
-		out, err = c.do(ctx, http.MethodGet, "/orders/"+orderID, nil)
+		out, err = c.Order(ctx, orderID, "")
+		err = wrap("GET /orders/"+orderID, err)
 	case "close":
-		out, err = c.do(ctx, http.MethodPost, "/orders/"+orderID+"/close", nil)
+		out, err = c.Close(ctx, orderID, "")
+		err = wrap("POST /orders/"+orderID+"/close", err)
 	case "refund":
-		body := map[string]any{"amount": amount}
-		if outRefundNo != "" {
-			body["out_refund_no"] = outRefundNo
-		}
-		if reason != "" {
-			body["reason"] = reason
-		}
-		out, err = c.do(ctx, http.MethodPost, "/orders/"+orderID+"/refunds", body)
+		out, err = c.Refund(ctx, orderID, "", orderapi.RefundRequest{OutRefundNo: outRefundNo, Amount: orderapi.Fen(amount), Reason: reason})
+		err = wrap("POST /orders/"+orderID+"/refunds", err)
 	case "pay":
-		out, err = c.pay(ctx, orderID)
+		out, err = pay(ctx, c, simDriver{base: *base, http: hc}, orderID)
 	}
 	if err != nil {
 		return err
@@ -203,36 +200,47 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s\n", b)
 		return nil
 	}
-	printOrder(stdout, sub, out)
+	printAnswer(stdout, out)
 	return nil
 }
 
+// wrap is apiFailure for a failed call, nil otherwise.
+func wrap(route string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return apiFailure(route, err)
+}
+
 // pay plays the payer through the simulator: it pays the order's current attempt, or
-// "scans" a Native code_url (weixin://wxpay/bizpayurl?pr=…) given instead of an order id.
-func (c *orderClient) pay(ctx context.Context, orderID string) (map[string]any, error) {
+// "scans" a Native code_url (weixin://wxpay/bizpayurl?pr=…) given instead of an order
+// id. Paying an order waits for the notification's effect and answers the order.
+func pay(ctx context.Context, c *orderapi.Client, sim simDriver, orderID string) (any, error) {
 	if strings.HasPrefix(orderID, "weixin://") {
-		out, err := c.do(ctx, http.MethodPost, "/sim/pay", map[string]string{"code_url": orderID})
+		tx, err := sim.pay(ctx, "code_url", orderID)
 		if err != nil {
 			return nil, fmt.Errorf("%w\n  (pay works against wxpay serve's simulator only: a real code is scanned in WeChat)", err)
 		}
-		return out, nil
+		return tx, nil
 	}
-	view, err := c.do(ctx, http.MethodGet, "/orders/"+orderID, nil)
+	view, err := c.Order(ctx, orderID, "")
 	if err != nil {
-		return nil, err
+		return nil, apiFailure("GET /orders/"+orderID, err)
 	}
-	no, _ := view["out_trade_no"].(string)
-	if _, err := c.do(ctx, http.MethodPost, "/sim/pay", map[string]string{"out_trade_no": no}); err != nil {
+	if _, err := sim.pay(ctx, "out_trade_no", view.OutTradeNo); err != nil {
 		return nil, fmt.Errorf("%w\n  (pay works against wxpay serve's simulator only: a real order is paid in WeChat)", err)
 	}
 	// The notification is delivered asynchronously; read the state it produced.
 	for range 20 {
-		if view, err = c.do(ctx, http.MethodGet, "/orders/"+orderID, nil); err != nil || view["state"] == "SUCCESS" {
+		if view, err = c.Order(ctx, orderID, ""); err != nil || view.State == "SUCCESS" {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return view, err
+	if err != nil {
+		return nil, apiFailure("GET /orders/"+orderID, err)
+	}
+	return view, nil
 }
 
 func apiToken(flagToken, keysDir string) (string, error) {
@@ -249,44 +257,61 @@ func apiToken(flagToken, keysDir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// printOrder shows an answer for a person: state, amount in yuan, and for Native the QR
-// code in the terminal beside the code_url it holds.
-func printOrder(w io.Writer, sub string, out map[string]any) {
-	str := func(k string) string { s, _ := out[k].(string); return s }
-	if id := str("out_refund_no"); id != "" && sub == "refund" {
-		fmt.Fprintf(w, "refund %s: %s, %s\n", id, str("state"), yuanOf(out["amount"]))
-		return
-	}
-	fmt.Fprintf(w, "order %s (out_trade_no %s): %s, %s\n", str("order_id"), str("out_trade_no"), str("state"), yuanOf(out["amount"]))
-	if m := str("message"); m != "" {
-		fmt.Fprintf(w, "%s\n", m)
-	}
-	pay, _ := out["pay"].(map[string]any)
-	if code, _ := pay["code_url"].(string); code != "" {
-		fmt.Fprintf(w, "scan with WeChat (or: wxpay order pay %s):\n", str("order_id"))
-		printQR(w, code)
-		fmt.Fprintf(w, "code_url: %s\n", code)
-	}
-	if u, _ := pay["h5_url"].(string); u != "" {
-		fmt.Fprintf(w, "open in the phone's browser (not inside WeChat): %s\n", u)
-	}
-	if u, _ := pay["cashier_url"].(string); u != "" {
-		fmt.Fprintf(w, "cashier: %s\n", u)
-	}
-	if pkg, _ := pay["package"].(string); pkg != "" {
-		b, _ := json.MarshalIndent(pay, "  ", "  ")
-		fmt.Fprintf(w, "pay parameters for the client:\n  %s\n", b)
+// printAnswer shows an answer for a person: state, amount in yuan, and for Native the
+// QR code in the terminal beside the code_url it holds.
+func printAnswer(w io.Writer, out any) {
+	switch a := out.(type) {
+	case *orderapi.CreateAnswer:
+		fmt.Fprintf(w, "order %s (out_trade_no %s): %s, %s\n", a.OrderID, a.OutTradeNo, a.State, yuan(a.Amount))
+		printPay(w, a)
+	case *orderapi.OrderView:
+		fmt.Fprintf(w, "order %s (out_trade_no %s): %s, %s\n", a.OrderID, a.OutTradeNo, a.State, yuan(a.Amount))
+	case *orderapi.CloseAnswer:
+		fmt.Fprintf(w, "order %s (out_trade_no %s): %s\n%s\n", a.OrderID, a.OutTradeNo, a.State, a.Message)
+	case *orderapi.RefundView:
+		fmt.Fprintf(w, "refund %s: %s, %s\n", a.OutRefundNo, a.State, yuan(a.Amount))
+	case *wechatpay.Transaction:
+		amount := "amount unknown"
+		if a.Amount != nil {
+			amount = yuan(a.Amount.Total)
+		}
+		fmt.Fprintf(w, "out_trade_no %s (transaction %s): %s, %s\n", a.OutTradeNo, a.TransactionID, a.TradeState, amount)
 	}
 }
 
-func yuanOf(v any) string {
-	f, ok := v.(float64)
-	if !ok {
-		return "amount unknown"
+// printPay shows how a created order is paid, by scene.
+func printPay(w io.Writer, a *orderapi.CreateAnswer) {
+	if len(a.Pay) == 0 {
+		return
 	}
-	fen := int64(f)
-	return fmt.Sprintf("¥%d.%02d", fen/100, fen%100)
+	switch a.Scene {
+	case orderapi.SceneNative:
+		var p orderapi.NativePay
+		if a.DecodePay(&p) == nil && p.CodeURL != "" {
+			fmt.Fprintf(w, "scan with WeChat (or: wxpay order pay %s):\n", a.OrderID)
+			printQR(w, p.CodeURL)
+			fmt.Fprintf(w, "code_url: %s\n", p.CodeURL)
+		}
+	case orderapi.SceneH5:
+		var p orderapi.H5Pay
+		if a.DecodePay(&p) == nil {
+			fmt.Fprintf(w, "open in the phone's browser (not inside WeChat): %s\n", p.H5URL)
+		}
+	case orderapi.SceneCashier:
+		var p orderapi.CashierPay
+		if a.DecodePay(&p) == nil {
+			fmt.Fprintf(w, "cashier: %s\n", p.CashierURL)
+		}
+	default: // jsapi, miniprogram, app: the client's pay parameters
+		var p bytes.Buffer
+		if json.Indent(&p, a.Pay, "  ", "  ") == nil {
+			fmt.Fprintf(w, "pay parameters for the client:\n  %s\n", p.String())
+		}
+	}
 }
+
+// yuan formats fen as ¥12.34.
+func yuan(fen int64) string { return fmt.Sprintf("¥%d.%02d", fen/100, fen%100) }
 
 // printQR draws a QR code with half-block characters: two modules a character row, a
 // quiet zone of 2 modules, dark on a light terminal background inverted so that phone

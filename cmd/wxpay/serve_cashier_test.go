@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paysls/wxpay/shared/orderapi"
 )
 
 // The cashier through `wxpay serve`: POST /orders with scene "cashier" answers a link
@@ -37,23 +40,18 @@ func TestServeCashier(t *testing.T) {
 		raw, _ := io.ReadAll(res.Body)
 		return res.StatusCode, res.Header, raw
 	}
-	api := func(method, path, body string) (int, map[string]any) {
-		t.Helper()
-		status, _, raw := do(method, path, body, "Authorization", "Bearer "+token, "Content-Type", "application/json")
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			t.Fatalf("%s %s: %d %q", method, path, status, raw)
-		}
-		return status, m
-	}
+	api := orderapi.New(base, token, nil)
+	ctx := context.Background()
 
-	status, a := api("POST", "/orders", `{"order_id":"SERVECASH01","amount":2500,"description":"咖啡 coffee","scene":"cashier"}`)
-	pay, _ := a["pay"].(map[string]any)
-	link, _ := pay["cashier_url"].(string)
-	qrPNG, _ := pay["qr_png"].(string)
-	if status != 201 || a["scene"] != "cashier" || !strings.HasPrefix(link, base+"/pay/SERVECASH01?t=") || !strings.HasPrefix(qrPNG, "data:image/png;base64,") {
-		t.Fatalf("cashier create: %d %v", status, a)
+	a, err := api.Create(ctx, orderapi.CreateRequest{OrderID: "SERVECASH01", Amount: 2500, Description: "咖啡 coffee", Scene: orderapi.SceneCashier})
+	if err != nil {
+		t.Fatal(err)
 	}
+	var pay orderapi.CashierPay
+	if err := a.DecodePay(&pay); err != nil || a.Replayed || a.Scene != "cashier" || !strings.HasPrefix(pay.CashierURL, base+"/pay/SERVECASH01?t=") || !strings.HasPrefix(pay.QRPNG, "data:image/png;base64,") {
+		t.Fatalf("cashier create: %+v %+v %v", a, pay, err)
+	}
+	link := pay.CashierURL
 	status, hdr, page := do("GET", link, "", "User-Agent", desktop)
 	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || hdr.Get("Content-Security-Policy") == "" {
 		t.Fatalf("page: %d %v %.300q", status, hdr, page)
@@ -62,9 +60,9 @@ func TestServeCashier(t *testing.T) {
 		t.Fatalf("the desktop page shows no QR code, amount or description: %.2000s", page)
 	}
 	// The page placed the Native payment on the order itself.
-	status, g := api("GET", "/orders/SERVECASH01", "")
-	if status != 200 || g["scene"] != "native" || g["out_trade_no"] != "SERVECASH01" || g["description"] != "咖啡 coffee" {
-		t.Fatalf("order after the page opened: %d %v", status, g)
+	g, err := api.Order(ctx, "SERVECASH01", "")
+	if err != nil || g.Scene != "native" || g.OutTradeNo != "SERVECASH01" || g.Description != "咖啡 coffee" {
+		t.Fatalf("order after the page opened: %+v %v", g, err)
 	}
 	// Its status route follows the payment.
 	u, _ := url.Parse(link)

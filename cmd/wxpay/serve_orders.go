@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/shared/config"
 )
@@ -34,20 +33,12 @@ func (b *bundle) mountOrders(mux *http.ServeMux, cfg config.Config, log *slog.Lo
 	mux.Handle("/orders/", h)
 	mux.Handle("/oauth/openid", h)
 	mux.Handle("/profitsharing/", h)
-	mux.Handle(createorder.ConsolePrefix, h) // the operations console, served by the order API's handler
+	// The operations console and the cashier page are served by the order API's handler.
+	mux.Handle(createorder.ConsolePrefix, h)
 	mux.Handle(createorder.ConsolePrefix+"/", h)
-	routes := []string{"POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid (bearer api_token)",
+	mux.Handle(createorder.CashierPrefix, h)
+	return []string{"POST /orders, GET /orders/{order_id}, POST /orders/{order_id}/close, POST /orders/{order_id}/refunds, GET /orders/{order_id}/refunds/{out_refund_no}, GET /oauth/openid (bearer api_token)",
 		"POST /orders/{order_id}/settle, POST /orders/{order_id}/subsidy[/cancel|/returns], POST|DELETE /profitsharing/receivers (profit sharing)",
-		"GET /console/ (the operations console; console_users)"}
-	page, err := cashier.New(cfg, cashier.APIOrders{API: h, Token: string(cfg.Bundle.APIToken.Reveal())},
-		cashier.Options{Logger: log.With("function", "cashier"), Now: b.clock()})
-	if err != nil {
-		if b.sim == nil {
-			log.Warn("cashier page not mounted", "error", err.Error())
-			return routes, nil
-		}
-		return nil, err
-	}
-	mux.Handle("/pay/", page)
-	return append(routes, "GET /pay/{order_id}?t=… (cashier page for scene \"cashier\" links; public)"), nil
+		"GET /console/ (the operations console; console_users)",
+		"GET /pay/{order_id}?t=… (cashier page for scene \"cashier\" links; public)"}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -162,8 +163,8 @@ func loadSender(dir, mode string) (*trigger.Sender, error) {
 
 // orderProbe reads an order from the wxpay bundle whose /notify trigger posts to.
 type orderProbe struct {
-	base, token, outTradeNo string
-	http                    *http.Client
+	api        *orderapi.Client
+	outTradeNo string
 }
 
 // newOrderProbe is a probe of target's bundle, or nil when target is not a /notify
@@ -178,12 +179,12 @@ func newOrderProbe(target, keysDir, outTradeNo string) *orderProbe {
 		return nil
 	}
 	u.Path, u.RawQuery = strings.TrimSuffix(u.Path, "/notify"), ""
-	return &orderProbe{base: u.String(), token: tok, outTradeNo: outTradeNo, http: &http.Client{Timeout: 3 * time.Second}}
+	return &orderProbe{api: orderapi.New(u.String(), tok, &http.Client{Timeout: 3 * time.Second}), outTradeNo: outTradeNo}
 }
 
 // read is the order's view, or nil when the bundle does not know it (or is not one).
 // A re-priced attempt {order_id}_N is read under its order_id.
-func (p *orderProbe) read(ctx context.Context) map[string]any {
+func (p *orderProbe) read(ctx context.Context) *orderapi.OrderView {
 	if p == nil {
 		return nil
 	}
@@ -192,8 +193,7 @@ func (p *orderProbe) read(ctx context.Context) map[string]any {
 		ids = append(ids, p.outTradeNo[:i])
 	}
 	for _, id := range ids {
-		c := &orderClient{base: p.base, token: p.token, http: p.http}
-		if v, err := c.do(ctx, http.MethodGet, "/orders/"+url.PathEscape(id), nil); err == nil && v["state"] != nil {
+		if v, err := p.api.Order(ctx, id, ""); err == nil && v.State != "" {
 			return v
 		}
 	}
@@ -203,41 +203,41 @@ func (p *orderProbe) read(ctx context.Context) map[string]any {
 // warnSecondPayment says, before sending, that a payment notification with another
 // transaction id for a paid order is a second payment: the bundle keeps it and puts the
 // order in REVIEW.
-func warnSecondPayment(w io.Writer, before map[string]any, ev trigger.Event, signTest bool) {
+func warnSecondPayment(w io.Writer, before *orderapi.OrderView, ev trigger.Event, signTest bool) {
 	if before == nil || signTest || ev.Type != wechatpay.EventTransactionSuccess {
 		return
 	}
-	paid, _ := before["transaction_id"].(string)
-	if before["state"] != wechatpay.TradeStateSuccess || paid == "" || paid == ev.TransactionID {
+	paid := before.TransactionID
+	if before.State != wechatpay.TradeStateSuccess || paid == "" || paid == ev.TransactionID {
 		return
 	}
 	fmt.Fprintf(w, "note: order %v is already paid (transaction %s); this notification carries another transaction id,\n"+
 		"  so the bundle keeps it as a second payment and puts the order in REVIEW. To replay the\n"+
-		"  original payment instead (a duplicate, which changes nothing): --transaction-id %s\n\n", before["order_id"], paid, paid)
+		"  original payment instead (a duplicate, which changes nothing): --transaction-id %s\n\n", before.OrderID, paid, paid)
 }
 
 // printEffect says what the notification changed on the order.
-func printEffect(w io.Writer, before, after map[string]any) {
+func printEffect(w io.Writer, before, after *orderapi.OrderView) {
 	if after == nil {
 		return
 	}
-	desc := func(v map[string]any) string {
-		s := fmt.Sprint(v["state"])
-		if tx, _ := v["transaction_id"].(string); tx != "" {
-			s += " (transaction " + tx + ")"
+	desc := func(v *orderapi.OrderView) string {
+		s := v.State
+		if v.TransactionID != "" {
+			s += " (transaction " + v.TransactionID + ")"
 		}
-		if r, ok := v["refunded"].(float64); ok && r > 0 {
-			s += fmt.Sprintf(", %.0f fen refunded", r)
+		if v.Refunded > 0 {
+			s += fmt.Sprintf(", %d fen refunded", v.Refunded)
 		}
 		return s
 	}
 	b, a := desc(before), desc(after)
 	if a == b {
-		fmt.Fprintf(w, "effect on the bundle: order %v unchanged: %s\n", after["order_id"], a)
+		fmt.Fprintf(w, "effect on the bundle: order %v unchanged: %s\n", after.OrderID, a)
 		return
 	}
-	fmt.Fprintf(w, "effect on the bundle: order %v %s → %s\n", after["order_id"], b, a)
-	if reason, _ := after["review_reason"].(string); reason != "" && after["state"] == "REVIEW" {
+	fmt.Fprintf(w, "effect on the bundle: order %v %s → %s\n", after.OrderID, b, a)
+	if reason := after.ReviewReason; reason != "" && after.State == "REVIEW" {
 		fmt.Fprintf(w, "  REVIEW: %s — see README \"REVIEW: payments a person must resolve\"\n", reason)
 	}
 }

@@ -1,7 +1,9 @@
 package createorder
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -9,43 +11,11 @@ import (
 
 	"rsc.io/qr"
 
-	"github.com/paysls/wxpay/functions/cashier"
+	"github.com/paysls/wxpay/functions/createorder/cashier"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
-
-// CreateAnswer is the answer of POST /orders.
-type CreateAnswer struct {
-	OrderID    string `json:"order_id"`
-	OutTradeNo string `json:"out_trade_no"`
-	Scene      string `json:"scene"`
-	State      string `json:"state"`
-	Amount     int64  `json:"amount"`
-	ExpiresAt  string `json:"expires_at,omitempty"`
-	// Pay is what the client needs to pay: JSAPIPay, APPPay, H5Pay or NativePay by
-	// scene; absent once the order is paid.
-	Pay any `json:"pay,omitempty"`
-}
-
-// H5Pay is the pay part of an H5 order: open h5_url in the mobile browser.
-type H5Pay struct {
-	H5URL string `json:"h5_url"`
-}
-
-// NativePay is the pay part of a Native order: show qr_png; code_url is the QR
-// code's content (a weixin:// link no browser can open).
-type NativePay struct {
-	CodeURL string `json:"code_url"`
-	QRPNG   string `json:"qr_png"`
-}
-
-// CashierPay is the pay part of a cashier order: send the user to cashier_url, or
-// show qr_png (its QR code). The page picks JSAPI inside WeChat, H5 in a phone browser
-// and Native on a desktop. The link is signed and valid until the order expires.
-type CashierPay struct {
-	CashierURL string `json:"cashier_url"`
-	QRPNG      string `json:"qr_png"`
-}
 
 // QRScale is the pixels per QR module of qr_png (plus a 4-module quiet zone).
 const QRScale = 8
@@ -62,8 +32,8 @@ func QRPNG(text string) (string, error) {
 
 // answer renders an attempt for the caller: pay-sign fields are made fresh each time
 // (they carry a timestamp and nonce); h5_url gets the request's redirect_url.
-func (h *Handler) answer(o *order, rec *payment.Order) (*CreateAnswer, error) {
-	a := &CreateAnswer{
+func (h *Handler) answer(o *order, rec *payment.Order) (*orderapi.CreateAnswer, error) {
+	a := &orderapi.CreateAnswer{
 		OrderID: o.orderID, OutTradeNo: rec.OutTradeNo, Scene: rec.Scene,
 		State: rec.Status(), Amount: rec.Amount,
 	}
@@ -78,6 +48,7 @@ func (h *Handler) answer(o *order, rec *payment.Order) (*CreateAnswer, error) {
 		return a, nil
 	}
 	ans := rec.Claim.Answer
+	var pay any
 	switch a.Scene {
 	case SceneCashier:
 		exp := rec.ExpiresAt
@@ -91,20 +62,20 @@ func (h *Handler) answer(o *order, rec *payment.Order) (*CreateAnswer, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.Pay = CashierPay{CashierURL: link, QRPNG: png}
+		pay = orderapi.CashierPay{CashierURL: link, QRPNG: png}
 	case SceneJSAPI, SceneMiniProgram:
 		// Signature timestamps are wall-clock: WeChat checks them against its own.
 		p, err := wechatpay.SignJSAPI(h.key, rec.Create.SignAppID, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign JSAPI: %w", err)
 		}
-		a.Pay = p
+		pay = orderapi.JSAPIPay(p)
 	case SceneApp:
 		p, err := wechatpay.SignAPP(h.key, rec.Create.SignAppID, rec.Owner, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign APP: %w", err)
 		}
-		a.Pay = p
+		pay = orderapi.APPPay(p)
 	case SceneH5:
 		u := ans.H5URL
 		if o.redirectURL != "" {
@@ -114,7 +85,7 @@ func (h *Handler) answer(o *order, rec *payment.Order) (*CreateAnswer, error) {
 			}
 			u += sep + "redirect_url=" + url.QueryEscape(o.redirectURL)
 		}
-		a.Pay = H5Pay{H5URL: u}
+		pay = orderapi.H5Pay{H5URL: u}
 		// h5_url lives 5 minutes: that is when this answer expires.
 		a.ExpiresAt = wechatpay.FormatTime(rec.Claim.Expiry)
 	case SceneNative:
@@ -122,7 +93,21 @@ func (h *Handler) answer(o *order, rec *payment.Order) (*CreateAnswer, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.Pay = NativePay{CodeURL: ans.CodeURL, QRPNG: png}
+		pay = orderapi.NativePay{CodeURL: ans.CodeURL, QRPNG: png}
+	}
+	if pay != nil {
+		a.Pay = rawJSON(pay)
 	}
 	return a, nil
+}
+
+// rawJSON encodes the pay part as apiauth.WriteJSON encodes the answer around it (no
+// HTML escaping: an h5_url's & stays &), so the answer's bytes are what they were when
+// the part was a field of its own.
+func rawJSON(v any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // strings only: nothing can fail
+	return bytes.TrimRight(b.Bytes(), "\n")
 }

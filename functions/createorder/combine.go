@@ -26,81 +26,26 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/paysls/wxpay/functions/cashier"
+	"github.com/paysls/wxpay/functions/createorder/cashier"
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 // MinCombineSubOrders is the fewest sub-orders the order API takes in a combine: a
 // single one is an ordinary order (send amount instead).
-const MinCombineSubOrders = 2
+const MinCombineSubOrders = orderapi.MinCombineSubOrders
 
 // h5DeviceID is the scene_info.device_id of an H5 combine: WeChat Pay requires the
 // merchant's terminal id there (合单下单-H5: "device_id 必填 商户端设备号",
 // pay.weixin.qq.com/doc/v3/partner/4012760626); the bundle is that terminal.
 const h5DeviceID = "WXPAY-H5"
-
-// SubOrderRequest is one sub_orders[] entry of POST /orders.
-type SubOrderRequest struct {
-	OrderID  string `json:"order_id"`
-	SubMchID string `json:"sub_mchid"`
-	SubAppID string `json:"sub_appid,omitempty"`
-	// Amount is integer fen, kept raw so 1.5 and "100" are refused.
-	Amount      json.RawMessage `json:"amount"`
-	Description string          `json:"description"`
-	// Attach comes back in the notification and the bill; the sub-order's order_id when
-	// empty (WeChat Pay requires one per sub-order).
-	Attach string `json:"attach,omitempty"`
-	// ProfitSharing true freezes the sub-order's funds for profit sharing
-	// (settle_info.profit_sharing).
-	ProfitSharing json.RawMessage `json:"profit_sharing,omitempty"`
-}
-
-// SubOrderView is a sub-order as the combine's answers show it.
-type SubOrderView struct {
-	OrderID       string `json:"order_id"`
-	OutTradeNo    string `json:"out_trade_no"`
-	SubMchID      string `json:"sub_mchid"`
-	SubAppID      string `json:"sub_appid,omitempty"`
-	Amount        int64  `json:"amount"`
-	Description   string `json:"description"`
-	State         string `json:"state"`
-	TransactionID string `json:"transaction_id,omitempty"`
-	PaidAt        string `json:"paid_at,omitempty"`
-	Refunded      int64  `json:"refunded,omitempty"`
-	ReviewReason  string `json:"review_reason,omitempty"`
-	// ProfitSharing is the sub-order's profit sharing (sharing_view.go).
-	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
-}
-
-// CombineView is a combine as POST /orders (its create) and GET /orders/{order_id} answer
-// it. State is the combine's as a whole: NOTPAY (or USERPAYING) until paid; SUCCESS when
-// every sub-order is paid; PARTIAL when some are and others failed (each sub-order's
-// state says which); REFUND once paid and a sub-order refunded; CLOSED; REVIEW when a
-// sub-order needs a person.
-type CombineView struct {
-	OrderID           string `json:"order_id"`
-	CombineOutTradeNo string `json:"combine_out_trade_no"`
-	Combine           bool   `json:"combine"`
-	Scene             string `json:"scene"`
-	State             string `json:"state"`
-	Amount            int64  `json:"amount"`
-	Description       string `json:"description"`
-	ExpiresAt         string `json:"expires_at,omitempty"`
-	ClosePending      bool   `json:"close_pending,omitempty"`
-	Attempts          int    `json:"attempts"`
-	// Pay is the combine's pay parameters, as for a single order of its scene (POST
-	// /orders only; absent once paid).
-	Pay       any            `json:"pay,omitempty"`
-	SubOrders []SubOrderView `json:"sub_orders"`
-}
 
 // combineOrder is a validated combine create.
 type combineOrder struct {
@@ -114,7 +59,7 @@ type combineOrder struct {
 // combineCreate serves POST /orders for a combine: a body with sub_orders, or — in a
 // mode with combines — a body without sub_orders and sub_mchid for an order_id that is
 // a combine (the cashier page placing it). It reports whether it answered.
-func (h *Handler) combineCreate(w http.ResponseWriter, r *http.Request, req *CreateRequest) bool {
+func (h *Handler) combineCreate(w http.ResponseWriter, r *http.Request, req *orderapi.CreateRequest) bool {
 	ctx := r.Context()
 	var rec *payment.Combine
 	if len(req.SubOrders) == 0 {
@@ -162,7 +107,7 @@ func (h *Handler) combineCreate(w http.ResponseWriter, r *http.Request, req *Cre
 // validateCombine refuses a combine create the API or WeChat Pay would not take, before
 // anything reaches the store or WeChat Pay. rec, when set, is the combine the request
 // (without sub_orders) places in a scene.
-func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *payment.Combine) (*combineOrder, *apiError) {
+func (h *Handler) validateCombine(r *http.Request, req *orderapi.CreateRequest, rec *payment.Combine) (*combineOrder, *apiError) {
 	if !h.partner {
 		return nil, badRequest("COMBINE_NOT_AVAILABLE", "combine orders (合单, sub_orders) are placed by a platform or a service provider for its sub-merchants; this deployment is a direct merchant").
 			withHint("set " + config.EnvMode + "=ecommerce (电商收付通) or partner, or send one order per merchant with amount")
@@ -190,13 +135,13 @@ func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *paym
 		co.fromRecord = true
 		subs = append(subs, rec.SubOrders...)
 		total = rec.Total()
-		if amt, e := parseAmount(req.Amount); e != nil || amt != total {
+		if amt := int64(req.Amount); amt != total {
 			return nil, fail(http.StatusConflict, "COMBINE_AMOUNT_DIFFERS",
-				fmt.Sprintf("order %s is a combine of %d fen; the request says %s", req.OrderID, total, string(req.Amount)),
+				fmt.Sprintf("order %s is a combine of %d fen; the request says %d", req.OrderID, total, amt),
 				"a combine's amount is the sum of its sub_orders; to change it send the combine again with its sub_orders")
 		}
 	} else {
-		if a := strings.TrimSpace(string(req.Amount)); a != "" && a != "null" && a != "0" { // 0: a typed client's zero
+		if req.Amount != 0 { // left out, or a typed client's zero
 			return nil, badRequest(wechatpay.CodeParamError, "a combine has no amount of its own: it is the sum of its sub_orders").
 				withHint("leave amount out and give each sub-order its amount in fen · 合单金额为各子单金额之和")
 		}
@@ -210,7 +155,7 @@ func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *paym
 		desc = combineDescription(subs)
 	}
 	single := *req
-	single.Amount = json.RawMessage(strconv.FormatInt(total, 10))
+	single.Amount = orderapi.Fen(total)
 	single.Description, single.SubMchID, single.SubAppID, single.SubOrders = desc, subs[0].SubMchID, "", nil
 	o, e := h.validate(r, &single)
 	if e != nil {
@@ -238,7 +183,7 @@ func (h *Handler) validateCombine(r *http.Request, req *CreateRequest, rec *paym
 // service provider: "最多支持子单条数:50", 合单下单-H5, pay.weixin.qq.com/doc/v3/partner/
 // 4012760626), each an order_id of its own (not the combine's, not repeated), a
 // sub-merchant, an amount in integer fen, a description.
-func (h *Handler) validateSubOrders(ctx context.Context, req *CreateRequest) ([]payment.SubOrder, int64, *apiError) {
+func (h *Handler) validateSubOrders(ctx context.Context, req *orderapi.CreateRequest) ([]payment.SubOrder, int64, *apiError) {
 	n := len(req.SubOrders)
 	hint := fmt.Sprintf("a combine has %d to %d sub-orders; one sub-order is an ordinary order (send amount instead of sub_orders) · 合单须包含%d-%d笔子单",
 		MinCombineSubOrders, wechatpay.MaxCombineSubOrders, MinCombineSubOrders, wechatpay.MaxCombineSubOrders)
@@ -274,8 +219,8 @@ func (h *Handler) validateSubOrders(ctx context.Context, req *CreateRequest) ([]
 		if len(sub) > 32 || len(s.SubAppID) > 32 {
 			return nil, 0, badRequest(wechatpay.CodeParamError, "%s/sub_appid are at most 32 characters", f("sub_mchid"))
 		}
-		amt, e := parseAmount(s.Amount)
-		if e != nil {
+		amt := int64(s.Amount)
+		if e := checkAmount(s.Amount); e != nil {
 			e.message = f("amount") + ": " + e.message
 			return nil, 0, e
 		}
@@ -961,15 +906,15 @@ func combineState(c *payment.Combine, subs []*payment.Order) string {
 	return wechatpay.TradeStateNotPay
 }
 
-func (h *Handler) combineView(c *payment.Combine, subs []*payment.Order) *CombineView {
-	v := &CombineView{OrderID: c.OrderID, CombineOutTradeNo: c.CombineNo, Combine: true, Scene: c.Scene, State: combineState(c, subs),
+func (h *Handler) combineView(c *payment.Combine, subs []*payment.Order) *orderapi.CombineView {
+	v := &orderapi.CombineView{OrderID: c.OrderID, CombineOutTradeNo: c.CombineNo, Combine: true, Scene: c.Scene, State: combineState(c, subs),
 		Amount: c.Total(), Description: c.Create.Description, Attempts: max(c.Attempt, 1),
-		ClosePending: c.Close != nil && !c.Closed, SubOrders: make([]SubOrderView, len(c.SubOrders))}
+		ClosePending: c.Close != nil && !c.Closed, SubOrders: make([]orderapi.SubOrderView, len(c.SubOrders))}
 	if !c.ExpiresAt.IsZero() {
 		v.ExpiresAt = wechatpay.FormatTime(c.ExpiresAt)
 	}
 	for i, s := range c.SubOrders {
-		sv := SubOrderView{OrderID: s.OrderID, OutTradeNo: s.OutTradeNo, SubMchID: s.SubMchID, SubAppID: s.SubAppID, Amount: s.Amount,
+		sv := orderapi.SubOrderView{OrderID: s.OrderID, OutTradeNo: s.OutTradeNo, SubMchID: s.SubMchID, SubAppID: s.SubAppID, Amount: s.Amount,
 			Description: s.Description, State: wechatpay.TradeStateNotPay}
 		if c.Closed {
 			sv.State = wechatpay.TradeStateClosed
@@ -988,7 +933,7 @@ func (h *Handler) combineView(c *payment.Combine, subs []*payment.Order) *Combin
 
 // combineAnswer renders a combine for its create: its view and, while unpaid, the pay
 // parameters of its scene exactly as for a single order (fresh pay-sign fields).
-func (h *Handler) combineAnswer(co *combineOrder, c *payment.Combine, subs []*payment.Order) (*CombineView, error) {
+func (h *Handler) combineAnswer(co *combineOrder, c *payment.Combine, subs []*payment.Order) (*orderapi.CombineView, error) {
 	v := h.combineView(c, subs)
 	if co.scene == SceneCashier {
 		v.Scene = SceneCashier
@@ -1009,20 +954,20 @@ func (h *Handler) combineAnswer(co *combineOrder, c *payment.Combine, subs []*pa
 		if err != nil {
 			return nil, err
 		}
-		v.Pay = CashierPay{CashierURL: link, QRPNG: png}
+		v.Pay = rawJSON(orderapi.CashierPay{CashierURL: link, QRPNG: png})
 	case SceneJSAPI, SceneMiniProgram:
 		p, err := wechatpay.SignJSAPI(h.key, h.cfg.AppID, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign JSAPI: %w", err)
 		}
-		v.Pay = p
+		v.Pay = rawJSON(orderapi.JSAPIPay(p))
 	case SceneApp:
 		// 合单 APP调起支付: appid is combine_appid, partnerid combine_mchid.
 		p, err := wechatpay.SignAPP(h.key, h.cfg.AppID, h.cfg.MchID, ans.PrepayID, time.Now())
 		if err != nil {
 			return nil, fmt.Errorf("createorder: sign APP: %w", err)
 		}
-		v.Pay = p
+		v.Pay = rawJSON(orderapi.APPPay(p))
 	case SceneH5:
 		u := ans.H5URL
 		if co.redirectURL != "" {
@@ -1032,14 +977,14 @@ func (h *Handler) combineAnswer(co *combineOrder, c *payment.Combine, subs []*pa
 			}
 			u += sep + "redirect_url=" + url.QueryEscape(co.redirectURL)
 		}
-		v.Pay = H5Pay{H5URL: u}
+		v.Pay = rawJSON(orderapi.H5Pay{H5URL: u})
 		v.ExpiresAt = wechatpay.FormatTime(c.Claim.Expiry)
 	case SceneNative:
 		png, err := QRPNG(ans.CodeURL)
 		if err != nil {
 			return nil, err
 		}
-		v.Pay = NativePay{CodeURL: ans.CodeURL, QRPNG: png}
+		v.Pay = rawJSON(orderapi.NativePay{CodeURL: ans.CodeURL, QRPNG: png})
 	}
 	return v, nil
 }
@@ -1103,7 +1048,7 @@ func (h *Handler) closeCombine(w http.ResponseWriter, r *http.Request, hist *pay
 		h.writeError(w, r, err)
 		return
 	}
-	ans := CloseAnswer{OrderID: cur.OrderID, OutTradeNo: cur.CombineNo}
+	ans := orderapi.CloseAnswer{OrderID: cur.OrderID, OutTradeNo: cur.CombineNo}
 	paidErr := fail(http.StatusConflict, wechatpay.CodeOrderPaid, fmt.Sprintf("combine %s is paid and cannot be closed", cur.OrderID),
 		"refund its sub-orders instead: POST /orders/{sub order_id}/refunds?sub_mchid=… · 合单已支付，请按子单退款")
 	state := combineState(cur, subs)
@@ -1190,18 +1135,7 @@ func (h *Handler) combineRoute(w http.ResponseWriter, r *http.Request, c *paymen
 	serve(w, r, c)
 }
 
-// AdvanceView is a refund's advance by the platform (垫付, WXPAY_REFUND_ADVANCE=1) as
-// the API shows it: state OWED until the return is asked for (once the refund has
-// succeeded), then WeChat Pay's return result (PROCESSING, SUCCESS, FAILED), or NONE when WeChat
-// Pay did not advance it.
-type AdvanceView struct {
-	State           string `json:"state"`
-	ReturnAmount    int64  `json:"return_amount,omitempty"`
-	AdvanceReturnID string `json:"advance_return_id,omitempty"`
-	SuccessTime     string `json:"success_time,omitempty"`
-}
-
-func advanceView(a *payment.Advance) *AdvanceView {
+func advanceView(a *payment.Advance) *orderapi.Advance {
 	if a == nil {
 		return nil
 	}
@@ -1209,7 +1143,7 @@ func advanceView(a *payment.Advance) *AdvanceView {
 	if state == payment.AdvanceOwed {
 		state = "OWED"
 	}
-	return &AdvanceView{State: state, ReturnAmount: a.Amount, AdvanceReturnID: a.ReturnID, SuccessTime: a.SuccessTime}
+	return &orderapi.Advance{State: state, ReturnAmount: a.Amount, AdvanceReturnID: a.ReturnID, SuccessTime: a.SuccessTime}
 }
 
 // followCombine reads a sub-order at its combine's current attempt: a re-priced

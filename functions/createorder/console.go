@@ -20,17 +20,24 @@ import (
 // mounts ConsolePrefix and ConsolePrefix+"/" too).
 const ConsolePrefix = "/console"
 
-// withConsole serves the operator's console under ConsolePrefix and the order API
-// everywhere else. The console signs its own users in (console_users): the API's bearer
-// token is neither asked for nor accepted there.
-func (h *Handler) withConsole(api http.Handler) http.Handler {
+// CashierPrefix is where the hosted cashier page is served (GET /pay/{order_id}?t=…).
+const CashierPrefix = "/pay/"
+
+// withPages serves the operator's console under ConsolePrefix, the cashier page under
+// CashierPrefix and the order API everywhere else. The console signs its own users in
+// (console_users), the cashier's links carry their own token: the API's bearer token is
+// neither asked for nor accepted there.
+func (h *Handler) withPages(api, cashierPage http.Handler) http.Handler {
 	con := h.console()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == ConsolePrefix || strings.HasPrefix(r.URL.Path, ConsolePrefix+"/") {
+		switch p := r.URL.Path; {
+		case p == ConsolePrefix || strings.HasPrefix(p, ConsolePrefix+"/"):
 			con.ServeHTTP(w, r)
-			return
+		case strings.HasPrefix(p, CashierPrefix):
+			cashierPage.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
 		}
-		api.ServeHTTP(w, r)
 	})
 }
 

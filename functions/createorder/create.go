@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -68,7 +69,7 @@ func (h *Handler) current(ctx context.Context, owner, orderID string) (*payment.
 }
 
 func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
-	var req CreateRequest
+	var req orderapi.CreateRequest
 	if e := decodeBody(r, &req); e != nil {
 		h.writeError(w, r, e)
 		return
@@ -111,6 +112,7 @@ const (
 	actPrepay                // same content, no live answer: prepay again on this attempt
 	actReprice               // a new attempt
 	actUpgrade               // the cashier placeholder becomes this scene's payment, in place
+	actSwitch                // the cashier page's order changes scene (scene.go)
 )
 
 // placeholder reports whether an attempt is a scene "cashier" attempt that never reached
@@ -154,7 +156,7 @@ func (h *Handler) judge(cur *payment.Order, o *order) (action, error) {
 		return 0, fail(http.StatusConflict, wechatpay.CodeOrderPaid,
 			fmt.Sprintf("order %s is paid (out_trade_no %s, %d fen); a paid order is never re-priced", o.orderID, cur.OutTradeNo, cur.Amount),
 			"a new payment needs a new order_id; to give money back use POST /orders/{order_id}/refunds · 订单已支付，不能改价")
-	case cur.Closed(), cur.Close != nil:
+	case cur.Closed(), cur.Close != nil && !cur.Parked():
 		return actReprice, nil
 	}
 	if cur.Claim.Live(now) {
@@ -165,6 +167,9 @@ func (h *Handler) judge(cur *payment.Order, o *order) (action, error) {
 	}
 	if placeholder(cur) && o.scene != SceneCashier && cur.Amount == o.amount {
 		return actUpgrade, nil
+	}
+	if o.cashierFP != "" && (cur.Parked() || !same) {
+		return actSwitch, nil
 	}
 	if !same {
 		return actReprice, nil
@@ -292,6 +297,8 @@ func (h *Handler) step(ctx context.Context, o *order) (*payment.Order, string, e
 		return rec, claim, nil
 	case actUpgrade:
 		return h.upgrade(ctx, o, cur)
+	case actSwitch:
+		return h.switchScene(ctx, o, hist)
 	default:
 		return h.reprice(ctx, o, hist)
 	}
@@ -467,7 +474,7 @@ func (h *Handler) release(rec *payment.Order, claim string) {
 // attempt 1's pointer moves to the reserved attempt.
 func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) (*payment.Order, string, error) {
 	first, cur := hist.First, hist.Current
-	n := cur.Attempt + 1
+	n := first.NewestAttempt() + 1
 	if n > maxAttempts || len(payment.AttemptNo(o.orderID, n)) > 32 {
 		return nil, "", fail(http.StatusConflict, "TOO_MANY_ATTEMPTS",
 			fmt.Sprintf("order %s has been re-priced %d times; no out_trade_no is left within 32 characters", o.orderID, n-1),
@@ -493,7 +500,7 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 	from := max(cur.Attempt, first.Current)
 	rec, claim, err := h.newAttempt(ctx, o, n)
 	if errors.Is(err, errRetry) {
-		return h.takeOver(ctx, o, first, cur, from, n)
+		return h.takeOver(ctx, o, first, cur, from, n, h.retire)
 	}
 	if err != nil {
 		return nil, "", err
@@ -525,6 +532,7 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 	}
 	h.log.Info("order re-priced", "order_id", o.orderID, "previous", cur.OutTradeNo, "attempt", n,
 		"amount", o.amount, "previous_amount", cur.Amount)
+	h.retireParked(ctx, hist.Previous) // the other scenes' payments are at the old price
 	return rec, claim, nil
 }
 
@@ -537,8 +545,10 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 // request closes the current attempt and moves the pointer to attempt n as its
 // creator would have, without placing anything; then the order is judged anew on
 // attempt n (the same content: its claim is taken and it is placed; other content: a
-// re-price to n+1, which closes it).
-func (h *Handler) takeOver(ctx context.Context, o *order, first, cur *payment.Order, from, n int) (*payment.Order, string, error) {
+// re-price to n+1, which closes it). leave is what becomes of the current attempt:
+// retired (a re-price), or parked when the cashier page switches scene.
+func (h *Handler) takeOver(ctx context.Context, o *order, first, cur *payment.Order, from, n int,
+	leave func(context.Context, *payment.Order) (*payment.Order, error)) (*payment.Order, string, error) {
 	a, err := h.ledger.Attempt(ctx, o.owner, payment.AttemptNo(o.orderID, n))
 	switch {
 	case errors.Is(err, payment.ErrNotFound):
@@ -550,7 +560,7 @@ func (h *Handler) takeOver(ctx context.Context, o *order, first, cur *payment.Or
 	case a.Claim.Live(h.now()):
 		return nil, "", errWait
 	}
-	retired, err := h.retire(ctx, cur)
+	retired, err := leave(ctx, cur)
 	if err != nil {
 		if errors.Is(err, errPaid) {
 			return nil, "", errRetry // judged again: paid → 409 (attempt n stays unplaced)
@@ -594,7 +604,7 @@ func (h *Handler) repriceUnreserved(ctx context.Context, o *order, first, cur *p
 // arriving meanwhile goes to REVIEW. errPaid when the attempt turned out paid. It
 // returns the attempt as written (nil when nothing was).
 func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Order, error) {
-	if cur.Closed() || cur.Close != nil {
+	if cur.Closed() || cur.Close != nil && !cur.Parked() {
 		return nil, nil
 	}
 	if cur.Paid() || cur.InReview() {

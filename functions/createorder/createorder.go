@@ -1,11 +1,14 @@
 // Package createorder is the order API a merchant's backend calls to take money with
-// WeChat Pay: create an order for any scene (JSAPI / mini-program, APP, H5, Native, or
-// chosen from the user agent), in direct or partner mode; read its state (asking WeChat
-// Pay when a notification is late); close it; refund it; and exchange an OAuth
-// snsapi_base code for the openid JSAPI needs.
+// WeChat Pay: create an order for any scene (JSAPI / mini-program, APP, H5, Native,
+// chosen from the user agent, or a link to the hosted cashier page), in direct or
+// partner mode; read its state (asking WeChat Pay when a notification is late); close
+// it; refund it; and exchange an OAuth snsapi_base code for the openid JSAPI needs. Its
+// requests and answers are package orderapi's types.
 //
-// Every route is behind the bundle's bearer token (apiauth). Errors are
-// {"code","message","hint"}.
+// Every API route is behind the bundle's bearer token (apiauth). Errors are
+// {"code","message","hint"}. Two pages are served beside the API by the same handler,
+// public: the cashier under /pay/ (package cashier; its link token guards it) and the
+// operator's console under /console (package console; its own sign-in).
 //
 // Idempotency. order_id is the merchant's key. Attempt 1 of an order is the stored order
 // order/{mchid}/{order_id} itself (its out_trade_no is the order_id), and it carries the
@@ -30,11 +33,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/paysls/wxpay/functions/cashier"
+	"github.com/paysls/wxpay/functions/createorder/cashier"
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/platform"
@@ -182,7 +186,14 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	h.routesSharing(mux) // sharing.go
 	// Unknown paths answer 404 and known paths under another method 405 (with Allow),
 	// both as {code, message, hint}.
-	h.handler = h.withConsole(apiauth.Require(cfg.Bundle.APIToken.Reveal(), apiauth.RouteErrors(mux, Routes)))
+	token := cfg.Bundle.APIToken.Reveal()
+	api := apiauth.Require(token, apiauth.RouteErrors(mux, Routes))
+	// The cashier page is a client of this API like any other, called in process.
+	page, err := cashier.New(cfg, orderapi.InProcess(api, string(token)), cashier.Options{Logger: log.With("component", "cashier"), Now: now, HTTP: hc})
+	if err != nil {
+		return nil, fmt.Errorf("createorder: %w", err)
+	}
+	h.handler = h.withPages(api, page)
 	return h, nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/orderapi"
+	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -55,6 +57,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, context.DeadlineExceeded):
 		ae = fail(http.StatusGatewayTimeout, "WECHATPAY_TIMEOUT", "WeChat Pay did not answer in time",
 			"retry the same request: order_id makes it safe (the same order is never created twice) · 请用相同参数重试")
+	case errors.Is(err, payment.ErrContended):
+		ae = fail(http.StatusServiceUnavailable, "BUSY", "the order is being changed by many requests at this moment; this one changed nothing",
+			"retry the same request in a moment; it is safe to repeat · 请稍后用相同参数重试")
 	case errors.Is(err, store.ErrUnavailable):
 		ae = fail(http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be reached",
 			"retry the same request; it is safe to repeat")
@@ -160,13 +165,39 @@ func decodeBody(r *http.Request, v any) *apiError {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var ae *orderapi.AmountError
+		if errors.As(err, &ae) {
+			_, e := parseAmount(ae.Raw)
+			return e
+		}
 		return bodyError(err, shape)
 	}
 	if dec.More() {
 		return badRequest(wechatpay.CodeParamError, "the body has data after the JSON object").
 			withHint("send exactly one JSON object · 请求体须为单个 JSON 对象")
 	}
+	// An amount left out decodes as 0: say it is required, not that 0 is too little.
+	if a, ok := amountOf(v); ok && a == 0 {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(b, &fields) == nil {
+			if _, given := fields["amount"]; !given {
+				_, e := parseAmount("")
+				return e
+			}
+		}
+	}
 	return nil
+}
+
+// amountOf is the amount of a request body that has one.
+func amountOf(v any) (orderapi.Fen, bool) {
+	switch r := v.(type) {
+	case *orderapi.CreateRequest:
+		return r.Amount, len(r.SubOrders) == 0 // a combine's amount is its sub-orders
+	case *orderapi.RefundRequest:
+		return r.Amount, true
+	}
+	return 0, false
 }
 
 // bodyError words a JSON decoding error for the caller.

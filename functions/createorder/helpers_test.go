@@ -21,6 +21,7 @@ import (
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
@@ -69,6 +70,9 @@ type env struct {
 	partner bool
 	v3      atomic.Int64 // every request to the simulated WeChat Pay API
 	prepays atomic.Int64 // prepay requests among them
+	closes  atomic.Int64 // close requests among them
+	// api is the merchant's typed client of the order API (over HTTP, with the token).
+	api *orderapi.Client
 }
 
 type envOptions struct {
@@ -112,7 +116,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.v3.Add(1)
-		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/") && !strings.HasSuffix(r.URL.Path, "/close") {
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/close"):
+			e.closes.Add(1)
+		case r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/"):
 			e.prepays.Add(1)
 		}
 		e.sim.ServeHTTP(w, r)
@@ -157,6 +164,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	mux.Handle("/orders", e.h)
 	mux.Handle("/orders/", e.h)
 	mux.Handle("/oauth/openid", e.h)
+	e.api = orderapi.New(e.srv.URL, testToken, nil)
 	return e
 }
 
@@ -282,4 +290,14 @@ func str(m map[string]any, path ...string) string {
 	}
 	s, _ := cur.(string)
 	return s
+}
+
+// asError is errors.As for the order API's *orderapi.Error.
+func asError(err error, target **orderapi.Error) bool { return errors.As(err, target) }
+
+// isAPIError reports whether err is the order API's refusal with status and code (any
+// code when code is "").
+func isAPIError(err error, status int, code string) bool {
+	var e *orderapi.Error
+	return errors.As(err, &e) && e.Status == status && (code == "" || e.Code == code)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -21,20 +22,20 @@ func nativeOrder(id string, amount any) map[string]any {
 // and pay-sign fields are fresh while the prepay_id is the same.
 func TestWritesPerCreate(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	body := map[string]any{"order_id": "WRITES0001", "amount": 100, "description": "writes", "scene": "jsapi", "payer": map[string]string{"openid": openID}}
+	body := orderapi.CreateRequest{OrderID: "WRITES0001", Amount: 100, Description: "writes", Scene: "jsapi", Payer: &orderapi.Payer{OpenID: openID}}
 	w0, r0 := e.st.Writes.Load(), e.st.Reads.Load()
-	status, first := e.call(t, "POST", "/orders", body)
-	if status != http.StatusCreated {
-		t.Fatalf("create: %d %v", status, first)
+	first := e.post(t, body)
+	if first.Replayed {
+		t.Fatalf("create answered as a replay: %+v", first)
 	}
 	if w := e.st.Writes.Load() - w0; w != 2 {
 		t.Errorf("a new order took %d store writes, want 2 (claim+attempt, then the answer)", w)
 	}
 	t.Logf("new order: %d writes, %d reads", e.st.Writes.Load()-w0, e.st.Reads.Load()-r0)
 	w1, r1 := e.st.Writes.Load(), e.st.Reads.Load()
-	status, again := e.call(t, "POST", "/orders", body)
-	if status != http.StatusOK {
-		t.Fatalf("replay: %d %v", status, again)
+	again := e.post(t, body)
+	if !again.Replayed {
+		t.Fatalf("replay: %+v", again)
 	}
 	if w := e.st.Writes.Load() - w1; w != 0 {
 		t.Errorf("a replay took %d store writes, want 0", w)
@@ -43,9 +44,9 @@ func TestWritesPerCreate(t *testing.T) {
 	if e.prepays.Load() != 1 {
 		t.Errorf("%d prepays, want 1", e.prepays.Load())
 	}
-	p1, p2 := first["pay"].(map[string]any), again["pay"].(map[string]any)
-	if p1["package"] != p2["package"] || p1["nonceStr"] == p2["nonceStr"] {
-		t.Errorf("replay pay = %v, first %v: want the same prepay_id with fresh sign fields", p2, p1)
+	p1, p2 := pays[orderapi.JSAPIPay](t, first), pays[orderapi.JSAPIPay](t, again)
+	if p1.Package != p2.Package || p1.NonceStr == p2.NonceStr {
+		t.Errorf("replay pay = %+v, first %+v: want the same prepay_id with fresh sign fields", p2, p1)
 	}
 	checkJSAPI(t, &e.id.MerchantKey.PublicKey, p2, e.id.AppID)
 }
@@ -264,4 +265,9 @@ func TestStaleReservationAfterCrashedReprice(t *testing.T) {
 	if dead, _ := e.order(t, "STALEPTR01_2"); dead.Close == nil || dead.Amount != 999 {
 		t.Fatalf("the dead re-pricer's attempt: %+v, want it kept with its close recorded", dead)
 	}
+}
+
+// nativeRequest is nativeOrder for the typed client.
+func nativeRequest(id string, amount int64) orderapi.CreateRequest {
+	return orderapi.CreateRequest{OrderID: id, Amount: orderapi.Fen(amount), Description: "replay test", Scene: orderapi.SceneNative}
 }

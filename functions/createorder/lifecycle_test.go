@@ -1,6 +1,7 @@
 package createorder_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -22,12 +24,9 @@ func TestGetSettlesDroppedNotification(t *testing.T) {
 			if err := e.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
 				t.Fatal(err)
 			}
-			if status, a := e.call(t, "POST", "/orders", nativeOrder("DROPPED001", 4200)); status != 201 {
-				t.Fatalf("%d %v", status, a)
-			}
-			status, g := e.call(t, "GET", "/orders/DROPPED001", nil)
-			if status != 200 || g["state"] != "NOTPAY" {
-				t.Fatalf("before paying: %d %v", status, g)
+			e.post(t, nativeRequest("DROPPED001", 4200))
+			if g := e.view(t, "DROPPED001"); g.State != "NOTPAY" {
+				t.Fatalf("before paying: %+v", g)
 			}
 			e.pay(t, "DROPPED001")
 			time.Sleep(50 * time.Millisecond)
@@ -36,13 +35,12 @@ func TestGetSettlesDroppedNotification(t *testing.T) {
 			}
 			// Checked a moment ago: the store answers (no query storm from a polling page).
 			v3 := e.v3.Load()
-			if status, g = e.call(t, "GET", "/orders/DROPPED001", nil); g["state"] != "NOTPAY" || e.v3.Load() != v3 {
-				t.Fatalf("within the recheck window: %d %v, %d WeChat Pay calls", status, g, e.v3.Load()-v3)
+			if g := e.view(t, "DROPPED001"); g.State != "NOTPAY" || e.v3.Load() != v3 {
+				t.Fatalf("within the recheck window: %+v, %d WeChat Pay calls", g, e.v3.Load()-v3)
 			}
 			e.clock.Advance(6 * time.Second) // past the recheck window, on the business clock
-			status, g = e.call(t, "GET", "/orders/DROPPED001", nil)
-			if status != 200 || g["state"] != "SUCCESS" || str(g, "transaction_id") == "" {
-				t.Fatalf("after the recheck window: %d %v", status, g)
+			if g := e.view(t, "DROPPED001"); g.State != "SUCCESS" || g.TransactionID == "" {
+				t.Fatalf("after the recheck window: %+v", g)
 			}
 			rec, _ := e.order(t, "DROPPED001")
 			hasEvent := false
@@ -68,13 +66,15 @@ func TestClose(t *testing.T) {
 func testClose(t *testing.T, partner bool) {
 	e := newEnv(t, envOptions{partner: partner})
 	for _, id := range []string{"CLOSE00001", "CLOSE00002", "CLOSE00003", "CLOSE00004"} {
-		if status, a := e.call(t, "POST", "/orders", nativeOrder(id, 300)); status != 201 {
-			t.Fatalf("%d %v", status, a)
-		}
+		e.post(t, nativeRequest(id, 300))
 	}
-	status, a := e.call(t, "POST", "/orders/CLOSE00001/close", nil)
-	if status != http.StatusAccepted || a["close"] != "scheduled" || str(a, "close_at") == "" || a["state"] != "NOTPAY" {
-		t.Fatalf("young close: %d %v", status, a)
+	ctx, sub := context.Background(), ""
+	if partner {
+		sub = testSubMchID
+	}
+	a, err := e.api.Close(ctx, "CLOSE00001", sub)
+	if err != nil || a.Close != "scheduled" || a.CloseAt == "" || a.State != "NOTPAY" {
+		t.Fatalf("young close: %+v %v", a, err)
 	}
 	if rec, _ := e.order(t, "CLOSE00001"); rec.Close == nil {
 		t.Fatalf("young close not recorded: %+v", rec)
@@ -82,8 +82,8 @@ func testClose(t *testing.T, partner bool) {
 	if st := e.simOrder(t, "CLOSE00001").Transaction.TradeState; st != "NOTPAY" {
 		t.Fatalf("WeChat Pay saw a close in the first 5 minutes: %s", st)
 	}
-	if status, g := e.call(t, "GET", "/orders/CLOSE00001", nil); g["close_pending"] != true {
-		t.Fatalf("GET after deferred close: %d %v", status, g)
+	if g := e.view(t, "CLOSE00001"); !g.ClosePending {
+		t.Fatalf("GET after deferred close: %+v", g)
 	}
 	// Paid at WeChat Pay, notification lost, then closed after 5 minutes: 409 and the
 	// payment is applied.
@@ -92,26 +92,24 @@ func testClose(t *testing.T, partner bool) {
 	}
 	e.pay(t, "CLOSE00003")
 	e.clock.Advance(6 * time.Minute)
-	status, a = e.call(t, "POST", "/orders/CLOSE00002/close", nil)
-	if status != 200 || a["state"] != "CLOSED" || a["close"] != "done" {
-		t.Fatalf("old close: %d %v", status, a)
+	if a, err = e.api.Close(ctx, "CLOSE00002", sub); err != nil || a.State != "CLOSED" || a.Close != "done" {
+		t.Fatalf("old close: %+v %v", a, err)
 	}
 	if st := e.simOrder(t, "CLOSE00002").Transaction.TradeState; st != "CLOSED" {
 		t.Fatalf("WeChat Pay has the order %s", st)
 	}
-	status, a = e.call(t, "POST", "/orders/CLOSE00003/close", nil)
-	if status != http.StatusConflict || a["code"] != "ORDERPAID" {
-		t.Fatalf("closing a paid order: %d %v", status, a)
+	if _, err = e.api.Close(ctx, "CLOSE00003", sub); !isAPIError(err, http.StatusConflict, "ORDERPAID") {
+		t.Fatalf("closing a paid order: %v", err)
 	}
 	if rec, _ := e.order(t, "CLOSE00003"); rec.Status() != "SUCCESS" {
 		t.Fatalf("the payment WeChat Pay reported was not applied: %+v", rec)
 	}
 	// Closing again is harmless.
-	if status, a = e.call(t, "POST", "/orders/CLOSE00002/close", nil); status != 200 || a["state"] != "CLOSED" {
-		t.Fatalf("second close: %d %v", status, a)
+	if a, err = e.api.Close(ctx, "CLOSE00002", sub); err != nil || a.State != "CLOSED" {
+		t.Fatalf("second close: %+v %v", a, err)
 	}
-	if status, a = e.call(t, "POST", "/orders/NOSUCHORDER/close", nil); status != 404 {
-		t.Fatalf("unknown order: %d %v", status, a)
+	if _, err = e.api.Close(ctx, "NOSUCHORDER", sub); !isAPIError(err, http.StatusNotFound, "ORDER_NOT_FOUND") {
+		t.Fatalf("unknown order: %v", err)
 	}
 }
 
@@ -121,33 +119,37 @@ func TestRefunds(t *testing.T) {
 	for _, partner := range []bool{false, true} {
 		t.Run(map[bool]string{false: "direct", true: "partner"}[partner], func(t *testing.T) {
 			e := newEnv(t, envOptions{partner: partner})
-			if status, a := e.call(t, "POST", "/orders", nativeOrder("REFUND0001", 1000)); status != 201 {
-				t.Fatalf("%d %v", status, a)
+			ctx, sub := context.Background(), ""
+			if partner {
+				sub = testSubMchID
 			}
-			status, a := e.call(t, "POST", "/orders/REFUND0001/refunds", map[string]any{"out_refund_no": "RF00000001", "amount": 100})
-			if status != http.StatusConflict || a["code"] != "ORDER_NOT_PAID" {
-				t.Fatalf("refund of an unpaid order: %d %v", status, a)
+			refund := func(no string, amount orderapi.Fen, reason string) (*orderapi.RefundView, error) {
+				return e.api.Refund(ctx, "REFUND0001", sub, orderapi.RefundRequest{OutRefundNo: no, Amount: amount, Reason: reason})
+			}
+			e.post(t, nativeRequest("REFUND0001", 1000))
+			if _, err := refund("RF00000001", 100, ""); !isAPIError(err, http.StatusConflict, "ORDER_NOT_PAID") {
+				t.Fatalf("refund of an unpaid order: %v", err)
 			}
 			e.pay(t, "REFUND0001")
 			e.waitState(t, "REFUND0001", wechatpay.TradeStateSuccess)
 
-			status, a = e.call(t, "POST", "/orders/REFUND0001/refunds", map[string]any{"out_refund_no": "RF00000001", "amount": 600, "reason": "退货"})
-			if status != 200 || a["state"] != "PROCESSING" || a["amount"] != float64(600) || a["out_refund_no"] != "RF00000001" {
-				t.Fatalf("refund: %d %v", status, a)
+			a, err := refund("RF00000001", 600, "退货")
+			if err != nil || a.State != "PROCESSING" || a.Amount != 600 || a.OutRefundNo != "RF00000001" {
+				t.Fatalf("refund: %+v %v", a, err)
 			}
 			v3 := e.v3.Load()
-			if status, a = e.call(t, "POST", "/orders/REFUND0001/refunds", map[string]any{"out_refund_no": "RF00000001", "amount": 600, "reason": "退货"}); status != 200 || a["state"] != "PROCESSING" {
-				t.Fatalf("repeat: %d %v", status, a)
+			if a, err = refund("RF00000001", 600, "退货"); err != nil || a.State != "PROCESSING" {
+				t.Fatalf("repeat: %+v %v", a, err)
 			}
 			if e.v3.Load()-v3 > 1 {
 				t.Fatalf("a repeated refund made %d WeChat Pay calls", e.v3.Load()-v3)
 			}
-			if status, a = e.call(t, "POST", "/orders/REFUND0001/refunds", map[string]any{"out_refund_no": "RF00000001", "amount": 500}); status != http.StatusConflict || a["code"] != "OUT_REFUND_NO_USED" {
-				t.Fatalf("same out_refund_no, other amount: %d %v", status, a)
+			if _, err = refund("RF00000001", 500, ""); !isAPIError(err, http.StatusConflict, "OUT_REFUND_NO_USED") {
+				t.Fatalf("same out_refund_no, other amount: %v", err)
 			}
 			v3 = e.v3.Load()
-			if status, a = e.call(t, "POST", "/orders/REFUND0001/refunds", map[string]any{"out_refund_no": "RF00000002", "amount": 401}); status != http.StatusConflict || a["code"] != "REFUND_EXCEEDS_REMAINDER" {
-				t.Fatalf("over-refund: %d %v", status, a)
+			if _, err = refund("RF00000002", 401, ""); !isAPIError(err, http.StatusConflict, "REFUND_EXCEEDS_REMAINDER") {
+				t.Fatalf("over-refund: %v", err)
 			}
 			if e.v3.Load() != v3 {
 				t.Fatalf("an over-refund reached WeChat Pay")
@@ -160,16 +162,16 @@ func TestRefunds(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					s, b := e.call(t, "POST", "/orders/REFUND0001/refunds", map[string]any{"out_refund_no": fmt.Sprintf("RFC%07d", i), "amount": 100})
+					_, err := refund(fmt.Sprintf("RFC%07d", i), 100, "")
 					mu.Lock()
 					defer mu.Unlock()
 					switch {
-					case s == 200:
+					case err == nil:
 						ok++
-					case s == http.StatusConflict && b["code"] == "REFUND_EXCEEDS_REMAINDER":
+					case isAPIError(err, http.StatusConflict, "REFUND_EXCEEDS_REMAINDER"):
 						refused++
 					default:
-						t.Errorf("concurrent refund %d: %d %v", i, s, b)
+						t.Errorf("concurrent refund %d: %v", i, err)
 					}
 				}()
 			}
@@ -183,29 +185,27 @@ func TestRefunds(t *testing.T) {
 			}
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				status, a = e.call(t, "GET", "/orders/REFUND0001/refunds/RF00000001", nil)
-				if a["state"] == "SUCCESS" || time.Now().After(deadline) {
+				a, err = e.api.RefundStatus(ctx, "REFUND0001", sub, "RF00000001")
+				if err != nil || a.State == "SUCCESS" || time.Now().After(deadline) {
 					break
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if status != 200 || a["state"] != "SUCCESS" || a["order_id"] != "REFUND0001" {
-				t.Fatalf("GET refund: %d %v", status, a)
+			if err != nil || a.State != "SUCCESS" || a.OrderID != "REFUND0001" {
+				t.Fatalf("GET refund: %+v %v", a, err)
 			}
 			// The refund's effect on the order follows its own write (ledger.SyncRefund).
-			var g map[string]any
+			var g *orderapi.OrderView
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				status, g = e.call(t, "GET", "/orders/REFUND0001", nil)
-				if g["refunded"] == float64(600) || time.Now().After(deadline) {
+				if g = e.view(t, "REFUND0001"); g.Refunded == 600 || time.Now().After(deadline) {
 					break
 				}
 			}
-			refunds, _ := g["refunds"].([]any)
-			if status != 200 || g["state"] != "REFUND" || len(refunds) != 5 || g["refunded"] != float64(600) {
-				t.Fatalf("GET order: %d %v", status, g)
+			if g.State != "REFUND" || len(g.Refunds) != 5 || g.Refunded != 600 {
+				t.Fatalf("GET order: %+v", g)
 			}
-			if status, a = e.call(t, "GET", "/orders/REFUND0001/refunds/RF99999999", nil); status != 404 {
-				t.Fatalf("unknown refund: %d %v", status, a)
+			if _, err = e.api.RefundStatus(ctx, "REFUND0001", sub, "RF99999999"); !isAPIError(err, http.StatusNotFound, "") {
+				t.Fatalf("unknown refund: %v", err)
 			}
 		})
 	}
@@ -215,26 +215,27 @@ func TestRefunds(t *testing.T) {
 // same out_refund_no goes through and the amount is held once, not twice.
 func TestRefundRetryAfterWeChatFailure(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	if s, a := e.call(t, "POST", "/orders", nativeOrder("REFUNDFAIL", 1000)); s != 201 {
-		t.Fatalf("%d %v", s, a)
+	e.post(t, nativeRequest("REFUNDFAIL", 1000))
+	refund := func(no string, amount orderapi.Fen) (*orderapi.RefundView, error) {
+		return e.api.Refund(context.Background(), "REFUNDFAIL", "", orderapi.RefundRequest{OutRefundNo: no, Amount: amount})
 	}
 	e.pay(t, "REFUNDFAIL")
 	e.waitState(t, "REFUNDFAIL", wechatpay.TradeStateSuccess)
 	if err := e.sim.SetFaults(paysim.Faults{Endpoints: []paysim.EndpointFault{{Pattern: "POST /v3/refund/*", Status: 500, Times: 3}}}); err != nil {
 		t.Fatal(err)
 	}
-	s, a := e.call(t, "POST", "/orders/REFUNDFAIL/refunds", map[string]any{"out_refund_no": "RFFAIL0001", "amount": 700})
-	if s/100 != 5 || !strings.Contains(str(a, "hint"), "retry") {
-		t.Fatalf("refund while WeChat Pay fails: %d %v", s, a)
+	_, err := refund("RFFAIL0001", 700)
+	var ae *orderapi.Error
+	if !asError(err, &ae) || ae.Status/100 != 5 || !strings.Contains(ae.Hint, "retry") {
+		t.Fatalf("refund while WeChat Pay fails: %v", err)
 	}
-	s, a = e.call(t, "POST", "/orders/REFUNDFAIL/refunds", map[string]any{"out_refund_no": "RFFAIL0001", "amount": 700})
-	if s != 200 || a["state"] != "PROCESSING" {
-		t.Fatalf("retry: %d %v", s, a)
+	if a, err := refund("RFFAIL0001", 700); err != nil || a.State != "PROCESSING" {
+		t.Fatalf("retry: %+v %v", a, err)
 	}
 	if rec, _ := e.order(t, "REFUNDFAIL"); rec.Reserved() != 700 {
 		t.Fatalf("reserved %d after a retried refund, want 700", rec.Reserved())
 	}
-	if s, a = e.call(t, "POST", "/orders/REFUNDFAIL/refunds", map[string]any{"out_refund_no": "RFFAIL0002", "amount": 301}); s != http.StatusConflict {
-		t.Fatalf("over-refund after the retry: %d %v", s, a)
+	if _, err := refund("RFFAIL0002", 301); !isAPIError(err, http.StatusConflict, "") {
+		t.Fatalf("over-refund after the retry: %v", err)
 	}
 }

@@ -14,19 +14,8 @@ import (
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/orderapi"
 )
-
-// OpenIDAnswer is the answer of GET /oauth/openid. The access_token WeChat returns
-// beside the openid is never passed on: snsapi_base needs only the openid.
-type OpenIDAnswer struct {
-	OpenID  string `json:"openid"`
-	AppID   string `json:"appid"`
-	Scope   string `json:"scope,omitempty"`
-	UnionID string `json:"unionid,omitempty"`
-	// PayerField is where the openid goes in POST /orders: payer.openid (direct mode),
-	// payer.sp_openid (partner mode: it is the service provider's app's openid).
-	PayerField string `json:"payer_field"`
-}
 
 // oauthAnswer is WeChat's /sns/oauth2/access_token answer (errors: errcode/errmsg).
 type oauthAnswer struct {
@@ -82,7 +71,7 @@ func (h *Handler) oauthOpenID(w http.ResponseWriter, r *http.Request) {
 
 // exchangeCode calls /sns/oauth2/access_token. Errors never carry the URL (it holds
 // the AppSecret).
-func (h *Handler) exchangeCode(ctx context.Context, code string) (*OpenIDAnswer, error) {
+func (h *Handler) exchangeCode(ctx context.Context, code string) (*orderapi.OpenIDAnswer, error) {
 	base := strings.TrimRight(cmp.Or(h.cfg.Bundle.OAuthBase, config.DefaultOAuthBase), "/")
 	q := url.Values{"appid": {h.cfg.AppID}, "secret": {string(h.cfg.Bundle.AppSecret.Reveal())}, "code": {code}, "grant_type": {"authorization_code"}}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -124,5 +113,5 @@ func (h *Handler) exchangeCode(ctx context.Context, code string) (*OpenIDAnswer,
 	if h.partner {
 		field = "payer.sp_openid"
 	}
-	return &OpenIDAnswer{OpenID: a.OpenID, AppID: h.cfg.AppID, Scope: a.Scope, UnionID: a.UnionID, PayerField: field}, nil
+	return &orderapi.OpenIDAnswer{OpenID: a.OpenID, AppID: h.cfg.AppID, Scope: a.Scope, UnionID: a.UnionID, PayerField: field}, nil
 }

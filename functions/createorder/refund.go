@@ -3,7 +3,6 @@ package createorder
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -12,40 +11,13 @@ import (
 
 	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// RefundRequest is the body of POST /orders/{order_id}/refunds.
-type RefundRequest struct {
-	// OutRefundNo makes the call safe to repeat; one is generated when empty (then a
-	// retry is a second refund, still bounded by what is left to refund).
-	OutRefundNo string          `json:"out_refund_no,omitempty"`
-	Amount      json.RawMessage `json:"amount"`
-	Reason      string          `json:"reason,omitempty"`
-}
-
-// RefundView is a refund as the API shows it.
-type RefundView struct {
-	OutRefundNo  string `json:"out_refund_no"`
-	OutTradeNo   string `json:"out_trade_no"`
-	OrderID      string `json:"order_id,omitempty"`
-	State        string `json:"state"` // PROCESSING, SUCCESS, ABNORMAL, CLOSED (or REVIEW)
-	Amount       int64  `json:"amount"`
-	RefundID     string `json:"refund_id,omitempty"`
-	SuccessTime  string `json:"success_time,omitempty"`
-	ReviewReason string `json:"review_reason,omitempty"`
-	// ReviewCauses are why the refund is REVIEW (refund_names_another_order, …).
-	ReviewCauses []CauseView `json:"review_causes,omitempty"`
-	// WaitingFor says why a refund of a shared order is not yet asked of WeChat Pay: its
-	// shares are being taken back first (分账回退); reconcile asks for it after.
-	WaitingFor string `json:"waiting_for,omitempty"`
-	// Advance is the platform's advance of the refund (垫付) and its return (ecommerce).
-	Advance *AdvanceView `json:"advance,omitempty"`
-}
-
-func refundView(r *payment.Refund) RefundView {
-	return RefundView{
+func refundView(r *payment.Refund) orderapi.RefundView {
+	return orderapi.RefundView{
 		OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, OrderID: r.OrderID, State: r.Status(), Amount: r.Amount,
 		RefundID: r.RefundID, SuccessTime: r.SuccessTime, ReviewReason: r.Review.Reason(), ReviewCauses: causeViews(r.Review.Pending()),
 		WaitingFor: r.Held,
@@ -55,16 +27,16 @@ func refundView(r *payment.Refund) RefundView {
 
 func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	var req RefundRequest
+	var req orderapi.RefundRequest
 	if e := decodeBody(r, &req); e != nil {
 		h.writeError(w, r, e)
 		return
 	}
-	amount, e := parseAmount(req.Amount)
-	if e != nil {
+	if e := checkAmount(req.Amount); e != nil {
 		h.writeError(w, r, e)
 		return
 	}
+	amount := int64(req.Amount)
 	if req.OutRefundNo == "" {
 		req.OutRefundNo = "RF" + rand.Text() // 28 characters of A-Z2-7
 	}

@@ -16,22 +16,21 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// Scenes of POST /orders.
+// Scenes of POST /orders (orderapi's words; cashier answers a link to the hosted
+// cashier page, package cashier, and sends nothing to WeChat Pay until it is opened).
 const (
-	SceneJSAPI       = "jsapi"
-	SceneMiniProgram = "miniprogram"
-	SceneApp         = "app"
-	SceneH5          = "h5"
-	SceneNative      = "native"
-	SceneAuto        = "auto"
-	// SceneCashier answers a link to the hosted cashier page (functions/cashier) and its
-	// QR code instead of a payment: the page places the payment in the scene that fits
-	// the browser it is opened in. Nothing is sent to WeChat Pay until then.
-	SceneCashier = "cashier"
+	SceneJSAPI       = orderapi.SceneJSAPI
+	SceneMiniProgram = orderapi.SceneMiniProgram
+	SceneApp         = orderapi.SceneApp
+	SceneH5          = orderapi.SceneH5
+	SceneNative      = orderapi.SceneNative
+	SceneAuto        = orderapi.SceneAuto
+	SceneCashier     = orderapi.SceneCashier
 )
 
 // MaxOrderIDLen leaves room for the attempt suffix of a re-priced order: out_trade_no
@@ -49,37 +48,6 @@ const (
 	msgH5InWeChat     = "请在微信外打开订单，进行支付"
 	msgJSAPIOutWeChat = "该商户暂不支持通过外部拉起微信完成支付"
 )
-
-// CreateRequest is the body of POST /orders.
-type CreateRequest struct {
-	OrderID string `json:"order_id"`
-	// Amount is integer fen; kept raw so 1.5 and "100" are refused, not rounded.
-	Amount      json.RawMessage   `json:"amount"`
-	Description string            `json:"description"`
-	Scene       string            `json:"scene"`
-	Payer       *Payer            `json:"payer,omitempty"`
-	H5          *wechatpay.H5Info `json:"h5,omitempty"`
-	RedirectURL string            `json:"redirect_url,omitempty"`
-	Attach      string            `json:"attach,omitempty"`
-	TimeExpire  string            `json:"time_expire,omitempty"`
-	GoodsTag    string            `json:"goods_tag,omitempty"`
-	SubMchID    string            `json:"sub_mchid,omitempty"`
-	SubAppID    string            `json:"sub_appid,omitempty"`
-	UserAgent   string            `json:"user_agent,omitempty"`
-	// SubOrders make the order a combine (合单, combine.go): given instead of amount.
-	SubOrders []SubOrderRequest `json:"sub_orders,omitempty"`
-	// ProfitSharing places the order for profit sharing (分账, sharing.go): true, or
-	// {receivers, hold_until?}.
-	ProfitSharing json.RawMessage `json:"profit_sharing,omitempty"`
-}
-
-// Payer names the paying user: openid (direct mode; in partner mode it is taken as
-// sub_openid when sub_appid is set, else sp_openid), or sp_openid / sub_openid.
-type Payer struct {
-	OpenID    string `json:"openid,omitempty"`
-	SpOpenID  string `json:"sp_openid,omitempty"`
-	SubOpenID string `json:"sub_openid,omitempty"`
-}
 
 // order is a validated create request.
 type order struct {
@@ -109,28 +77,46 @@ type order struct {
 	sharing *payment.Sharing
 }
 
-// parseAmount accepts a JSON integer only: 100 is ¥1.00; 1.5, 1e2, "100" and null are
-// refused.
-func parseAmount(raw json.RawMessage) (int64, *apiError) {
-	s := strings.TrimSpace(string(raw))
-	hint := "amount is an integer number of fen (分): 100 means ¥1.00 · 金额单位为分，须为正整数"
+// parseAmount words what is wrong with an amount's raw JSON (orderapi.Fen refuses
+// anything but a JSON integer while decoding): 1.5, 1e2, "100", null and numbers beyond
+// int64 are refused here with the same sentences as checkAmount's.
+func parseAmount(raw string) (int64, *apiError) {
+	s := strings.TrimSpace(raw)
 	if s == "" || s == "null" {
-		return 0, badRequest(wechatpay.CodeParamError, "amount is required").withHint(hint)
+		return 0, badRequest(wechatpay.CodeParamError, "amount is required").withHint(amountHint)
 	}
 	neg := strings.HasPrefix(s, "-")
 	digits := strings.TrimPrefix(s, "-")
 	if digits == "" || strings.Trim(digits, "0123456789") != "" {
-		return 0, badRequest(wechatpay.CodeParamError, "amount %s is not an integer number of fen", s).withHint(hint)
+		return 0, badRequest(wechatpay.CodeParamError, "amount %s is not an integer number of fen", s).withHint(amountHint)
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
-	if neg || (err == nil && n <= 0) {
-		return 0, badRequest(wechatpay.CodeParamError, "amount must be positive, got %s", s).withHint(hint)
+	if err != nil {
+		return 0, tooMuch(s)
 	}
-	if err != nil || n > wechatpay.MaxAmount {
-		return 0, badRequest(wechatpay.CodeParamError, "amount %s fen is more than WeChat Pay accepts: amount.total is at most %d fen (¥%s)", s, wechatpay.MaxAmount, yuan(wechatpay.MaxAmount)).
-			withHint("WeChat Pay's amount.total is a 32-bit integer of fen; split a larger sum into several orders · 订单金额超出微信支付上限")
+	if neg {
+		n = -n
 	}
-	return n, nil
+	return n, checkAmount(orderapi.Fen(n))
+}
+
+const amountHint = "amount is an integer number of fen (分): 100 means ¥1.00 · 金额单位为分，须为正整数"
+
+// checkAmount accepts 1 fen up to WeChat Pay's amount.total limit.
+func checkAmount(f orderapi.Fen) *apiError {
+	n := int64(f)
+	if n <= 0 {
+		return badRequest(wechatpay.CodeParamError, "amount must be positive, got %d", n).withHint(amountHint)
+	}
+	if n > wechatpay.MaxAmount {
+		return tooMuch(strconv.FormatInt(n, 10))
+	}
+	return nil
+}
+
+func tooMuch(s string) *apiError {
+	return badRequest(wechatpay.CodeParamError, "amount %s fen is more than WeChat Pay accepts: amount.total is at most %d fen (¥%s)", s, wechatpay.MaxAmount, yuan(wechatpay.MaxAmount)).
+		withHint("WeChat Pay's amount.total is a 32-bit integer of fen; split a larger sum into several orders · 订单金额超出微信支付上限")
 }
 
 // yuan formats fen as yuan with thousands separators: 2147483647 → 21,474,836.47.
@@ -170,15 +156,15 @@ func mobileUA(ua string) bool {
 
 // validate turns a create request into an order, or refuses it. Nothing here touches
 // the store or WeChat Pay.
-func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiError) {
+func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order, *apiError) {
 	o := &order{orderID: req.OrderID, description: req.Description, attach: req.Attach, goodsTag: req.GoodsTag, redirectURL: req.RedirectURL}
 	if e := ValidateOrderID(req.OrderID); e != nil {
 		return nil, e
 	}
-	var e *apiError
-	if o.amount, e = parseAmount(req.Amount); e != nil {
+	if e := checkAmount(req.Amount); e != nil {
 		return nil, e
 	}
+	o.amount = int64(req.Amount)
 	if err := wechatpay.ValidateDescription(req.Description); err != nil {
 		return nil, badRequest(wechatpay.CodeParamError, "%s", fieldIssueOf(err)).withHint("description is shown in the user's WeChat bill: 1 to 127 characters · 商品描述不能超过127个字符")
 	}
@@ -273,7 +259,7 @@ func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiErr
 		o.wx = wechatpay.SceneH5
 		info := wechatpay.H5Info{Type: "Wap"}
 		if req.H5 != nil {
-			info = *req.H5
+			info = wechatpay.H5Info(*req.H5)
 			if info.Type == "" {
 				info.Type = "Wap"
 			}
@@ -308,6 +294,7 @@ func (h *Handler) validate(r *http.Request, req *CreateRequest) (*order, *apiErr
 		}
 		o.expire = t
 	}
+	var e *apiError
 	if o.sharing, e = h.parseSharing(r.Context(), req.ProfitSharing, "profit_sharing", o.owner, o.amount, false); e != nil { // sharing.go
 		return nil, e
 	}
@@ -324,13 +311,13 @@ func fieldIssueOf(err error) string {
 	return err.Error()
 }
 
-func hasOpenID(p *Payer) bool {
+func hasOpenID(p *orderapi.Payer) bool {
 	return p != nil && (p.OpenID != "" || p.SpOpenID != "" || p.SubOpenID != "")
 }
 
 // payer maps the request's payer to the prepay field of the mode, and picks the app
 // the pay bundle is signed for.
-func (h *Handler) payer(p *Payer, o *order) (*wechatpay.Payer, *apiError) {
+func (h *Handler) payer(p *orderapi.Payer, o *order) (*wechatpay.Payer, *apiError) {
 	hint := "get the openid with OAuth snsapi_base (GET /oauth/openid?code=…) or wx.login in a mini-program · JSAPI支付须传用户openid"
 	if !hasOpenID(p) {
 		return nil, badRequest(wechatpay.CodeParamError, "%s needs payer.openid: the paying user's openid under appid %s", o.scene, o.signAppID).withHint(hint)

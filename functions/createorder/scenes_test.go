@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"rsc.io/qr"
 
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -39,46 +39,35 @@ func TestEveryScene(t *testing.T) {
 			pub := &e.id.MerchantKey.PublicKey
 			cases := []struct {
 				name, scene, ua string
-				payer           map[string]string
+				payer           *orderapi.Payer
 				want            string // resolved scene
 				signApp         string
 			}{
-				{name: "jsapi", scene: "jsapi", payer: map[string]string{"openid": openID}, want: "jsapi"},
-				{name: "miniprogram", scene: "miniprogram", payer: map[string]string{"openid": openID}, want: "miniprogram"},
+				{name: "jsapi", scene: "jsapi", payer: &orderapi.Payer{OpenID: openID}, want: "jsapi"},
+				{name: "miniprogram", scene: "miniprogram", payer: &orderapi.Payer{OpenID: openID}, want: "miniprogram"},
 				{name: "app", scene: "app", want: "app"},
 				{name: "h5", scene: "h5", want: "h5"},
 				{name: "native", scene: "native", want: "native"},
-				{name: "auto-wechat", scene: "auto", ua: uaWeChat, payer: map[string]string{"openid": openID}, want: "jsapi"},
+				{name: "auto-wechat", scene: "auto", ua: uaWeChat, payer: &orderapi.Payer{OpenID: openID}, want: "jsapi"},
 				{name: "auto-mobile", scene: "auto", ua: uaMobile, want: "h5"},
 				{name: "auto-desktop", scene: "auto", ua: uaDesktop, want: "native"},
 			}
 			if partner {
 				cases = append(cases, struct {
 					name, scene, ua string
-					payer           map[string]string
+					payer           *orderapi.Payer
 					want            string
 					signApp         string
-				}{name: "jsapi-sp_openid", scene: "jsapi", payer: map[string]string{"sp_openid": openID}, want: "jsapi", signApp: e.id.AppID})
+				}{name: "jsapi-sp_openid", scene: "jsapi", payer: &orderapi.Payer{SpOpenID: openID}, want: "jsapi", signApp: e.id.AppID})
 			}
 			for i, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					orderID := fmt.Sprintf("SC%s%02d%d", mode[:1], i, time.Now().UnixNano()%1e9)
-					body := map[string]any{"order_id": orderID, "amount": 1999, "description": "测试商品-" + c.name, "scene": c.scene,
-						"redirect_url": "https://shop.example.com/paid?order=" + orderID + "&x=1"}
-					if c.payer != nil {
-						body["payer"] = c.payer
+					a := e.post(t, orderapi.CreateRequest{OrderID: orderID, Amount: 1999, Description: "测试商品-" + c.name, Scene: c.scene,
+						RedirectURL: "https://shop.example.com/paid?order=" + orderID + "&x=1", Payer: c.payer, UserAgent: c.ua})
+					if a.Replayed || a.OutTradeNo != orderID || a.Scene != c.want || a.State != "NOTPAY" || a.Amount != 1999 || a.OrderID != orderID {
+						t.Fatalf("answer = %+v", a)
 					}
-					if c.ua != "" {
-						body["user_agent"] = c.ua
-					}
-					status, a := e.call(t, "POST", "/orders", body)
-					if status != http.StatusCreated {
-						t.Fatalf("create: %d %v", status, a)
-					}
-					if a["out_trade_no"] != orderID || a["scene"] != c.want || a["state"] != "NOTPAY" || a["amount"] != float64(1999) || a["order_id"] != orderID {
-						t.Fatalf("answer = %v", a)
-					}
-					pay, _ := a["pay"].(map[string]any)
 					appID, signApp := e.id.AppID, e.id.AppID
 					if partner {
 						appID, signApp = testSubAppID, testSubAppID
@@ -88,21 +77,21 @@ func TestEveryScene(t *testing.T) {
 					}
 					switch c.want {
 					case "jsapi", "miniprogram":
-						checkJSAPI(t, pub, pay, signApp)
+						checkJSAPI(t, pub, pays[orderapi.JSAPIPay](t, a), signApp)
 					case "app":
 						partnerID := e.owner()
-						checkAPP(t, pub, pay, signApp, partnerID)
+						checkAPP(t, pub, pays[orderapi.APPPay](t, a), signApp, partnerID)
 					case "h5":
-						u := str(pay, "h5_url")
+						u := pays[orderapi.H5Pay](t, a).H5URL
 						want := "&redirect_url=" + url.QueryEscape("https://shop.example.com/paid?order="+orderID+"&x=1")
 						// The simulator's h5_url is its own page (/sim/h5/{prepay_id}); WeChat's is
 						// https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=….
 						if !strings.Contains(u, "/sim/h5/wx") || !strings.HasSuffix(u, want) {
 							t.Fatalf("h5_url = %q, want the redirect_url appended URL-encoded (%s)", u, want)
 						}
-						exp, err := time.Parse(time.RFC3339, str(a, "expires_at"))
+						exp, err := time.Parse(time.RFC3339, a.ExpiresAt)
 						if d := exp.Sub(e.clock.Now()); err != nil || d > 5*time.Minute || d < 4*time.Minute {
-							t.Fatalf("h5 expires_at = %v (%v from now), want 5 minutes on", a["expires_at"], d)
+							t.Fatalf("h5 expires_at = %v (%v from now), want 5 minutes on", a.ExpiresAt, d)
 						}
 						sv := e.simOrder(t, orderID)
 						var sent wechatpay.PrepayRequest
@@ -110,7 +99,8 @@ func TestEveryScene(t *testing.T) {
 							t.Fatalf("prepay request = %s, want payer_client_ip 127.0.0.1 (the test client)", sv.Request)
 						}
 					case "native":
-						checkQR(t, str(pay, "code_url"), str(pay, "qr_png"))
+						np := pays[orderapi.NativePay](t, a)
+						checkQR(t, np.CodeURL, np.QRPNG)
 					}
 					rec, ok := e.order(t, orderID)
 					if !ok || rec.Owner != e.owner() || rec.AppID != appID || rec.Amount != 1999 {
@@ -119,9 +109,8 @@ func TestEveryScene(t *testing.T) {
 					// The user pays; notify applies the payment against the stored order.
 					e.pay(t, orderID)
 					paid := e.waitState(t, orderID, wechatpay.TradeStateSuccess)
-					status, g := e.call(t, "GET", "/orders/"+orderID, nil)
-					if status != 200 || g["state"] != "SUCCESS" || g["transaction_id"] != paid.Payment.TransactionID || g["paid_at"] == "" {
-						t.Fatalf("GET after pay: %d %v", status, g)
+					if g := e.view(t, orderID); g.State != "SUCCESS" || g.TransactionID != paid.Payment.TransactionID || g.PaidAt == "" {
+						t.Fatalf("GET after pay: %+v", g)
 					}
 				})
 			}
@@ -129,22 +118,22 @@ func TestEveryScene(t *testing.T) {
 	}
 }
 
-func checkJSAPI(t *testing.T, pub *rsa.PublicKey, pay map[string]any, appID string) {
+func checkJSAPI(t *testing.T, pub *rsa.PublicKey, pay orderapi.JSAPIPay, appID string) {
 	t.Helper()
-	if str(pay, "appId") != appID || str(pay, "signType") != "RSA" || !strings.HasPrefix(str(pay, "package"), "prepay_id=wx") {
-		t.Fatalf("JSAPI pay = %v (want appId %s)", pay, appID)
+	if pay.AppID != appID || pay.SignType != "RSA" || !strings.HasPrefix(pay.Package, "prepay_id=wx") {
+		t.Fatalf("JSAPI pay = %+v (want appId %s)", pay, appID)
 	}
-	msg := str(pay, "appId") + "\n" + str(pay, "timeStamp") + "\n" + str(pay, "nonceStr") + "\n" + str(pay, "package") + "\n"
-	verify(t, pub, msg, str(pay, "paySign"))
+	msg := pay.AppID + "\n" + pay.TimeStamp + "\n" + pay.NonceStr + "\n" + pay.Package + "\n"
+	verify(t, pub, msg, pay.PaySign)
 }
 
-func checkAPP(t *testing.T, pub *rsa.PublicKey, pay map[string]any, appID, partnerID string) {
+func checkAPP(t *testing.T, pub *rsa.PublicKey, pay orderapi.APPPay, appID, partnerID string) {
 	t.Helper()
-	if str(pay, "appid") != appID || str(pay, "partnerid") != partnerID || str(pay, "package") != "Sign=WXPay" || !strings.HasPrefix(str(pay, "prepayid"), "wx") {
-		t.Fatalf("APP pay = %v (want appid %s partnerid %s)", pay, appID, partnerID)
+	if pay.AppID != appID || pay.PartnerID != partnerID || pay.Package != "Sign=WXPay" || !strings.HasPrefix(pay.PrepayID, "wx") {
+		t.Fatalf("APP pay = %+v (want appid %s partnerid %s)", pay, appID, partnerID)
 	}
-	msg := str(pay, "appid") + "\n" + str(pay, "timestamp") + "\n" + str(pay, "noncestr") + "\n" + str(pay, "prepayid") + "\n"
-	verify(t, pub, msg, str(pay, "sign"))
+	msg := pay.AppID + "\n" + pay.TimeStamp + "\n" + pay.NonceStr + "\n" + pay.PrepayID + "\n"
+	verify(t, pub, msg, pay.Sign)
 }
 
 func verify(t *testing.T, pub *rsa.PublicKey, msg, sig string) {

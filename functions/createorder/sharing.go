@@ -27,31 +27,10 @@ import (
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
-
-// SharingRequest is profit_sharing of POST /orders (or of a sub-order) when it is an
-// object: the split decided up front.
-type SharingRequest struct {
-	Receivers []ReceiverRequest `json:"receivers"`
-	// HoldUntil (RFC 3339) keeps the split back until then, unless the merchant settles
-	// the order earlier (POST /orders/{id}/settle).
-	HoldUntil string `json:"hold_until,omitempty"`
-	// SubsidyAmount is the platform's subsidy of a combine's sub-order (补差, fen), sent
-	// as settle_info.subsidy_amount and asked of WeChat Pay before the split.
-	SubsidyAmount json.RawMessage `json:"subsidy_amount,omitempty"`
-}
-
-// ReceiverRequest is one receiver of a split: amount (fen) or rate (a fraction of what
-// the order holds when it is split, e.g. 0.05), never both.
-type ReceiverRequest struct {
-	Type        string          `json:"type"`
-	Account     string          `json:"account"`
-	Amount      json.RawMessage `json:"amount,omitempty"`
-	Rate        json.RawMessage `json:"rate,omitempty"`
-	Description string          `json:"description,omitempty"`
-}
 
 // defaultShareDescription is a share's description when none is given (required by
 // WeChat Pay, at most 80 characters, shown to the receiver).
@@ -78,7 +57,7 @@ func (h *Handler) parseSharing(ctx context.Context, raw json.RawMessage, field, 
 	if v == "true" {
 		return s, nil
 	}
-	var req SharingRequest
+	var req orderapi.SharingRequest
 	dec := json.NewDecoder(strings.NewReader(v))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -99,7 +78,7 @@ func (h *Handler) parseSharing(ctx context.Context, raw json.RawMessage, field, 
 			return nil, badRequest(wechatpay.CodeParamError, "%s.subsidy_amount: WeChat Pay takes a subsidy (补差) with a combine's sub-orders only (合单 settle_info.subsidy_amount)", field).
 				withHint("place the order as a combine sub-order, or leave subsidy_amount out")
 		}
-		n, e := parseAmount(req.SubsidyAmount)
+		n, e := parseAmount(string(req.SubsidyAmount))
 		if e != nil {
 			e.message = field + ".subsidy_amount: " + e.message
 			return nil, e
@@ -122,7 +101,7 @@ func (h *Handler) parseSharing(ctx context.Context, raw json.RawMessage, field, 
 
 // parseReceivers reads receivers (field names them) and checks each was added here
 // (POST /profitsharing/receivers), or is the platform or the paying sub-merchant.
-func (h *Handler) parseReceivers(ctx context.Context, in []ReceiverRequest, field, owner string, holds int64) ([]payment.ShareReceiver, *apiError) {
+func (h *Handler) parseReceivers(ctx context.Context, in []orderapi.ReceiverRequest, field, owner string, holds int64) ([]payment.ShareReceiver, *apiError) {
 	out := make([]payment.ShareReceiver, 0, len(in))
 	for i, r := range in {
 		f := fmt.Sprintf("%s[%d]", field, i)
@@ -133,7 +112,7 @@ func (h *Handler) parseReceivers(ctx context.Context, in []ReceiverRequest, fiel
 		case hasAmt && hasRate:
 			return nil, badRequest(wechatpay.CodeParamError, "%s gives both amount and rate: a share is one or the other", f).withHint(shareHint)
 		case hasAmt:
-			n, e := parseAmount(r.Amount)
+			n, e := parseAmount(string(r.Amount))
 			if e != nil {
 				e.message = f + ".amount: " + e.message
 				return nil, e
@@ -198,37 +177,12 @@ func (h *Handler) receiverScope(owner string) string {
 	return owner
 }
 
-// SettleRequest is the optional body of POST /orders/{order_id}/settle.
-type SettleRequest struct {
-	// Receivers give the split decided later, or replace one that failed. An empty
-	// list splits nothing: the order is finished, everything released to the
-	// sub-merchant.
-	Receivers *[]ReceiverRequest `json:"receivers,omitempty"`
-}
-
-// SettleView answers POST /orders/{order_id}/settle.
-type SettleView struct {
-	OrderID       string       `json:"order_id"`
-	SubMchID      string       `json:"sub_mchid,omitempty"`
-	State         string       `json:"state"`
-	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
-	// SubOrders answer the settle of a combine: each sub-order settled.
-	SubOrders []SettleView `json:"sub_orders,omitempty"`
-	Error     *apiauthErr  `json:"error,omitempty"`
-}
-
-type apiauthErr struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Hint    string `json:"hint,omitempty"`
-}
-
 // settleOrder serves POST /orders/{order_id}/settle: the merchant confirms the order
 // (e.g. delivered) and its split may go ahead. For a combine every sub-order is
 // settled with the same body.
 func (h *Handler) settleOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	var req SettleRequest
+	var req orderapi.SettleRequest
 	if r.ContentLength != 0 {
 		if e := decodeBody(r, &req); e != nil {
 			h.writeError(w, r, e)
@@ -242,18 +196,18 @@ func (h *Handler) settleOrder(w http.ResponseWriter, r *http.Request) {
 				h.writeError(w, r, err)
 				return
 			}
-			v := SettleView{OrderID: c.First.OrderID, State: "settled"}
+			v := orderapi.SettleView{OrderID: c.First.OrderID, State: "settled"}
 			for i, o := range subs {
-				sv := SettleView{OrderID: c.Current.SubOrders[i].OrderID, SubMchID: c.Current.SubOrders[i].SubMchID}
+				sv := orderapi.SettleView{OrderID: c.Current.SubOrders[i].OrderID, SubMchID: c.Current.SubOrders[i].SubMchID}
 				if o == nil {
-					sv.Error = &apiauthErr{Code: "ORDER_NOT_FOUND", Message: "the sub-order was never placed"}
+					sv.Error = &orderapi.ErrorBody{Code: "ORDER_NOT_FOUND", Message: "the sub-order was never placed"}
 				} else if got, err := h.settleShares(ctx, o, req); err != nil {
 					ae := h.apiErr(err)
 					if ae == nil {
 						h.writeError(w, r, err)
 						return
 					}
-					sv.Error, v.State = &apiauthErr{Code: ae.code, Message: ae.message, Hint: ae.hint}, "partial"
+					sv.Error, v.State = &orderapi.ErrorBody{Code: ae.code, Message: ae.message, Hint: ae.hint}, "partial"
 					sv.State = o.Status()
 				} else {
 					sv.State, sv.ProfitSharing = got.Status(), sharingView(got, h.now())
@@ -274,7 +228,7 @@ func (h *Handler) settleOrder(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, h.orErr(err))
 		return
 	}
-	apiauth.WriteJSON(w, http.StatusOK, SettleView{OrderID: hist.First.OrderID, SubMchID: subOf(h, o), State: o.Status(), ProfitSharing: sharingView(o, h.now())})
+	apiauth.WriteJSON(w, http.StatusOK, orderapi.SettleView{OrderID: hist.First.OrderID, SubMchID: subOf(h, o), State: o.Status(), ProfitSharing: sharingView(o, h.now())})
 }
 
 func subOf(h *Handler, o *payment.Order) string {
@@ -285,7 +239,7 @@ func subOf(h *Handler, o *payment.Order) string {
 }
 
 // settleShares settles one order through the ledger.
-func (h *Handler) settleShares(ctx context.Context, o *payment.Order, req SettleRequest) (*payment.Order, error) {
+func (h *Handler) settleShares(ctx context.Context, o *payment.Order, req orderapi.SettleRequest) (*payment.Order, error) {
 	sr := payment.SettleRequest{}
 	if req.Receivers != nil {
 		var holds int64 = o.Amount
@@ -338,21 +292,6 @@ func (h *Handler) apiErr(err error) *apiError {
 	return nil
 }
 
-// SubsidyRequest is the body of POST /orders/{order_id}/subsidy (and of /cancel).
-type SubsidyRequest struct {
-	// Amount is the subsidy in fen: the sub-order's subsidy_amount when left out (less
-	// only after a refund, naming it with out_refund_no).
-	Amount      json.RawMessage `json:"amount,omitempty"`
-	Description string          `json:"description,omitempty"`
-	OutRefundNo string          `json:"out_refund_no,omitempty"`
-}
-
-// SubsidyReturnRequest is the body of POST /orders/{order_id}/subsidy/returns.
-type SubsidyReturnRequest struct {
-	OutRefundNo string          `json:"out_refund_no"`
-	Amount      json.RawMessage `json:"amount"`
-}
-
 // subsidyOrder serves POST /orders/{order_id}/subsidy, …/subsidy/cancel and
 // …/subsidy/returns: the ledger records the request, WeChat Pay is asked at once and
 // its answer recorded (reconcile asks again after a crash: the numbers make it safe).
@@ -379,12 +318,12 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 	var next *payment.Order
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/returns"):
-		var req SubsidyReturnRequest
+		var req orderapi.SubsidyReturnRequest
 		if e := decodeBody(r, &req); e != nil {
 			h.writeError(w, r, e)
 			return
 		}
-		amt, e := parseAmount(req.Amount)
+		amt, e := parseAmount(string(req.Amount))
 		if e != nil {
 			h.writeError(w, r, e)
 			return
@@ -408,7 +347,7 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	default:
-		var req SubsidyRequest
+		var req orderapi.SubsidyRequest
 		if r.ContentLength != 0 {
 			if e := decodeBody(r, &req); e != nil {
 				h.writeError(w, r, e)
@@ -426,7 +365,7 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 			amt := o.Sharing.SubsidyAmount
 			if a := strings.TrimSpace(string(req.Amount)); a != "" && a != "null" {
 				var e *apiError
-				if amt, e = parseAmount(req.Amount); e != nil {
+				if amt, e = parseAmount(string(req.Amount)); e != nil {
 					h.writeError(w, r, e)
 					return
 				}
@@ -451,7 +390,7 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	apiauth.WriteJSON(w, http.StatusOK, SettleView{OrderID: hist.First.OrderID, SubMchID: subOf(h, next), State: next.Status(), ProfitSharing: sharingView(next, h.now())})
+	apiauth.WriteJSON(w, http.StatusOK, orderapi.SettleView{OrderID: hist.First.OrderID, SubMchID: subOf(h, next), State: next.Status(), ProfitSharing: sharingView(next, h.now())})
 }
 
 // subsidyAnswer records WeChat Pay's answer (or refusal) to a subsidy call.
@@ -479,19 +418,6 @@ func (h *Handler) orErr(err error) error {
 	return err
 }
 
-// ReceiverAddRequest is the body of POST /profitsharing/receivers.
-type ReceiverAddRequest struct {
-	Type    string `json:"type"`
-	Account string `json:"account"`
-	// Name is a MERCHANT_ID receiver's full name (商户全称), required by WeChat Pay.
-	Name string `json:"name,omitempty"`
-	// RelationType is the receiver's relation to the platform (SUPPLIER, DISTRIBUTOR,
-	// SERVICE_PROVIDER, PLATFORM, OTHERS; a service provider's list is longer).
-	RelationType string `json:"relation_type"`
-	// SubMchID: a service provider's receivers belong to one sub-merchant.
-	SubMchID string `json:"sub_mchid,omitempty"`
-}
-
 // receivers serves POST /profitsharing/receivers (add) and DELETE
 // /profitsharing/receivers/{account} (remove, ?type=, ?sub_mchid=): WeChat Pay's
 // receivers API first, then the ledger's note. Both are safe to repeat.
@@ -502,7 +428,7 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 			withHint("set "+config.EnvMode+"=ecommerce (电商收付通) or partner"))
 		return
 	}
-	var req ReceiverAddRequest
+	var req orderapi.ReceiverAddRequest
 	add := r.Method == http.MethodPost
 	if add {
 		if e := decodeBody(r, &req); e != nil {
@@ -511,7 +437,7 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		q := r.URL.Query()
-		req = ReceiverAddRequest{Type: cmp.Or(q.Get("type"), wechatpay.ReceiverMerchant), Account: r.PathValue("account"), SubMchID: q.Get("sub_mchid")}
+		req = orderapi.ReceiverAddRequest{Type: cmp.Or(q.Get("type"), wechatpay.ReceiverMerchant), Account: r.PathValue("account"), SubMchID: q.Get("sub_mchid")}
 	}
 	switch req.Type {
 	case wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID, wechatpay.ReceiverPersonalSubOpenID:

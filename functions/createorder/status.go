@@ -8,64 +8,20 @@ import (
 	"net/http"
 
 	"github.com/paysls/wxpay/shared/apiauth"
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// OrderView is the answer of GET /orders/{order_id}.
-type OrderView struct {
-	OrderID       string `json:"order_id"`
-	OutTradeNo    string `json:"out_trade_no"`
-	Scene         string `json:"scene"`
-	State         string `json:"state"` // WeChat Pay's trade_state words, plus REVIEW
-	Amount        int64  `json:"amount"`
-	Description   string `json:"description"`
-	TransactionID string `json:"transaction_id,omitempty"`
-	PaidAt        string `json:"paid_at,omitempty"`
-	ExpiresAt     string `json:"expires_at,omitempty"`
-	// ClosePending: a close was asked for and WeChat Pay's 5-minute rule defers it.
-	ClosePending bool   `json:"close_pending,omitempty"`
-	Refunded     int64  `json:"refunded,omitempty"`
-	Attempts     int    `json:"attempts"`
-	ReviewReason string `json:"review_reason,omitempty"`
-	// ReviewCauses are why the order is REVIEW, first first: kind (second_payment,
-	// amount_mismatch, refund_exceeds_paid, earlier_attempt_paid, …) and detail.
-	ReviewCauses []CauseView  `json:"review_causes,omitempty"`
-	Refunds      []RefundView `json:"refunds"`
-	// Previous lists the replaced attempts of a re-priced order. One of them paid (a
-	// payment that raced its close) makes the order REVIEW.
-	Previous []AttemptView `json:"previous,omitempty"`
-	// CombineOrderID is the combine (合单) the order is a sub-order of.
-	CombineOrderID string `json:"combine_order_id,omitempty"`
-	// ProfitSharing is the order's profit sharing and subsidy (sharing_view.go).
-	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
-}
-
-// CauseView is one reason a record is in REVIEW.
-type CauseView struct {
-	Kind          string `json:"kind"`
-	Detail        string `json:"detail"`
-	TransactionID string `json:"transaction_id,omitempty"`
-	OutRefundNo   string `json:"out_refund_no,omitempty"`
-	Amount        int64  `json:"amount,omitempty"`
-	At            string `json:"at,omitempty"`
-}
-
-func causeViews(cs []payment.Cause) []CauseView {
-	var out []CauseView
+// causeViews are a record's review causes as the API shows them (kind:
+// second_payment, amount_mismatch, refund_exceeds_paid, earlier_attempt_paid, …).
+func causeViews(cs []payment.Cause) []orderapi.Cause {
+	var out []orderapi.Cause
 	for _, c := range cs {
-		out = append(out, CauseView{Kind: string(c.Kind), Detail: c.Detail, TransactionID: c.TransactionID, OutRefundNo: c.OutRefundNo,
+		out = append(out, orderapi.Cause{Kind: string(c.Kind), Detail: c.Detail, TransactionID: c.TransactionID, OutRefundNo: c.OutRefundNo,
 			Amount: c.Amount, At: wechatpay.FormatTime(c.At)})
 	}
 	return out
-}
-
-// AttemptView is a replaced attempt of a re-priced order.
-type AttemptView struct {
-	OutTradeNo    string `json:"out_trade_no"`
-	State         string `json:"state"`
-	Amount        int64  `json:"amount"`
-	TransactionID string `json:"transaction_id,omitempty"`
 }
 
 // owner is the merchant owning an order named in a URL: the configured merchant, or in
@@ -143,17 +99,21 @@ func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	if cur := hist.Current; !cur.Unsettled() || cur.InReview() {
+		// Paid, closed or in review: the cashier page's other scenes are not wanted.
+		h.retireParked(ctx, hist.Previous)
+	}
 	apiauth.WriteJSON(w, http.StatusOK, view)
 }
 
-func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, error) {
+func (h *Handler) view(ctx context.Context, hist *payment.History) (*orderapi.OrderView, error) {
 	rec := hist.Current
-	v := &OrderView{
+	v := &orderapi.OrderView{
 		OrderID: hist.First.OrderID, OutTradeNo: rec.OutTradeNo, Scene: rec.Scene,
 		State: rec.Status(), Amount: rec.Amount, Description: rec.Create.Description,
-		ClosePending: rec.Close != nil && rec.Unsettled(),
-		Refunded:     rec.Refunded(), Attempts: max(rec.Attempt, 1),
-		ReviewReason: rec.Review.Reason(), ReviewCauses: causeViews(rec.Review.Pending()), Refunds: []RefundView{},
+		ClosePending: rec.Close != nil && rec.Unsettled() && !rec.Parked(),
+		Refunded:     rec.Refunded(), Attempts: max(rec.Attempt, hist.First.NewestAttempt()),
+		ReviewReason: rec.Review.Reason(), ReviewCauses: causeViews(rec.Review.Pending()), Refunds: []orderapi.RefundView{},
 	}
 	if rec.Payment != nil {
 		v.TransactionID, v.PaidAt = rec.Payment.TransactionID, rec.Payment.SuccessTime
@@ -170,7 +130,7 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, 
 	}
 	attempts := append(append([]*payment.Order{}, hist.Previous...), rec)
 	for _, p := range hist.Previous {
-		pv := AttemptView{OutTradeNo: p.OutTradeNo, State: p.Status(), Amount: p.Amount}
+		pv := orderapi.AttemptView{OutTradeNo: p.OutTradeNo, State: p.Status(), Amount: p.Amount}
 		if p.Payment != nil {
 			pv.TransactionID = p.Payment.TransactionID
 		}
@@ -184,7 +144,7 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, 
 			if !rec.InReview() && v.State != payment.StateReview {
 				v.State, v.ReviewReason = payment.StateReview, detail
 			}
-			v.ReviewCauses = append(v.ReviewCauses, CauseView{Kind: string(payment.CauseEarlierAttemptPaid), Detail: detail,
+			v.ReviewCauses = append(v.ReviewCauses, orderapi.Cause{Kind: string(payment.CauseEarlierAttemptPaid), Detail: detail,
 				TransactionID: pv.TransactionID, Amount: p.Amount})
 		}
 	}
@@ -200,19 +160,6 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*OrderView, 
 	return v, nil
 }
 
-// CloseAnswer is the answer of POST /orders/{order_id}/close.
-type CloseAnswer struct {
-	OrderID    string `json:"order_id"`
-	OutTradeNo string `json:"out_trade_no"`
-	State      string `json:"state"`
-	// Close is "done" (closed at WeChat Pay) or "scheduled" (WeChat Pay refuses a close
-	// in an order's first 5 minutes: it is recorded and carried out by reconcile at
-	// close_at; a payment arriving before is kept for review).
-	Close   string `json:"close"`
-	CloseAt string `json:"close_at,omitempty"`
-	Message string `json:"message"`
-}
-
 func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if c, err := h.combineIn(r); err != nil || c != nil { // combine.go
@@ -225,7 +172,13 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cur := hist.Current
-	ans := CloseAnswer{OrderID: hist.First.OrderID, OutTradeNo: cur.OutTradeNo}
+	ans := orderapi.CloseAnswer{OrderID: hist.First.OrderID, OutTradeNo: cur.OutTradeNo}
+	if hist.First.NewestAttempt() > 1 {
+		// The cashier page's other scenes close with the order.
+		if err := h.ledger.Previous(ctx, hist); err == nil {
+			h.retireParked(ctx, hist.Previous)
+		}
+	}
 	switch {
 	case cur.Combine != nil:
 		h.writeError(w, r, fail(http.StatusConflict, "ORDER_IS_SUB_ORDER", "order "+ans.OrderID+" is a sub-order of combine "+cur.Combine.OrderID+": it is closed with its combine",
@@ -243,7 +196,7 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	case cur.Close != nil || h.now().Sub(cur.CreatedAt) < closeAfter:
 		at := cur.CreatedAt.Add(closeAfter)
-		if cur.Close != nil {
+		if cur.Close != nil && !cur.Parked() {
 			at = cur.Close.At
 		}
 		if _, err := h.deferClose(ctx, cur, at, "merchant"); err != nil {

@@ -360,6 +360,11 @@ func (j *Job) dueToClose(o *payment.Order, now time.Time) bool {
 	if o.Unknown {
 		return false
 	}
+	if o.Parked() {
+		// Left by the cashier page for another scene: payable until its expiry, when
+		// WeChat Pay closes it anyway; the page may switch back to it meanwhile.
+		return !now.Before(o.Close.At)
+	}
 	if o.Close != nil {
 		return true // as soon as WeChat Pay allows: close() waits out the 5-minute rule
 	}

@@ -173,6 +173,32 @@ func TestExpiryAndDeferredClose(t *testing.T) {
 	}
 }
 
+// An attempt the cashier page parked (it switched to another scene and may switch back)
+// is queried but not closed before its close is due — its expiry, when WeChat Pay
+// closes it anyway — and closed then.
+func TestParkedAttemptClosedAtItsExpiry(t *testing.T) {
+	h := newHarness(t)
+	parked := h.order("PARKED000001", 100, time.Hour)
+	o, err := h.ledger.Attempt(h.ctx, h.cfg.MchID, "PARKED000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := h.ledger.Park(h.ctx, parked, o.ExpiresAt); err != nil || r.Outcome != payment.Applied {
+		t.Fatalf("park: %v %v", r.Outcome, err)
+	}
+	j := h.job(reconcile.Options{})
+	for range 5 { // 10-minute steps through the attempt's hour
+		h.clock.Advance(10 * time.Minute)
+		if rep := h.pass(j); rep.Closed != 0 || h.state(parked) != wechatpay.TradeStateNotPay {
+			t.Fatalf("at %v: %+v, state %s; a parked attempt is closed only when its close is due", h.clock.Now().Sub(o.CreatedAt), rep, h.state(parked))
+		}
+	}
+	h.clock.Advance(11 * time.Minute)
+	if rep := h.pass(j); rep.Closed != 1 || h.state(parked) != wechatpay.TradeStateClosed {
+		t.Fatalf("after its expiry: %+v, state %s", rep, h.state(parked))
+	}
+}
+
 // A payment that arrives after the order was closed is never dropped: REVIEW, and with
 // WXPAY_REFUND_LATE_PAYMENTS the payment is refunded automatically.
 func TestPaidAfterCloseIsRefunded(t *testing.T) {

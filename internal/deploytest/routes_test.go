@@ -19,10 +19,11 @@ import (
 // handler route, GET /events/{id}, that the HTTP API answered 404.)
 
 // handlerPackages are the packages whose ServeMux patterns each HTTP function's main
-// mounts (createorder's main mounts the cashier under /pay/ and the order API under /;
-// notify's mounts the events API under /events and the notification handler elsewhere).
+// mounts (createorder's mains mount the order API's handler under /, which serves the
+// cashier page under /pay/; notify's mount the events API under /events and the
+// notification handler elsewhere).
 var handlerPackages = map[string][]string{
-	"createorder": {"functions/createorder", "functions/cashier"},
+	"createorder": {"functions/createorder", "functions/createorder/cashier"},
 	"notify":      {"functions/notify", "shared/events"},
 }
 

@@ -33,9 +33,26 @@ func New(baseURL, token string, hc *http.Client) *Client {
 // InProcess is a client that calls h directly, without a network: each request is
 // served by h.ServeHTTP in the calling goroutine. Requests come from RemoteAddr
 // 127.0.0.1 (what an H5 order takes as the user's IP unless TRUSTED_PROXIES says
-// otherwise).
+// otherwise), or from the user a context names (OnBehalfOf).
 func InProcess(h http.Handler, token string) *Client {
 	return New("http://in-process", token, &http.Client{Transport: handlerTransport{h}})
+}
+
+type peerKey struct{}
+
+// peer is where a user's request came from, as the platform handed it over.
+type peer struct {
+	remoteAddr   string
+	forwardedFor []string
+}
+
+// OnBehalfOf marks the in-process calls made with the returned context as made for the
+// user whose request r is (a page served beside the API, such as the cashier): the
+// handler sees r's RemoteAddr and X-Forwarded-For, so the API's client-IP rule
+// (TRUSTED_PROXIES) finds the user's address exactly as it would on the user's own
+// call. Over HTTP it changes nothing: the API sees the caller.
+func OnBehalfOf(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, peerKey{}, peer{remoteAddr: r.RemoteAddr, forwardedFor: r.Header.Values("X-Forwarded-For")})
 }
 
 // Error is an answer of the API other than 2xx: the status and the API's code,
@@ -186,6 +203,13 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	in := req.Clone(req.Context())
 	in.RequestURI = in.URL.RequestURI()
 	in.RemoteAddr = "127.0.0.1:1"
+	in.Header.Del("X-Forwarded-For")
+	if p, ok := req.Context().Value(peerKey{}).(peer); ok {
+		in.RemoteAddr = p.remoteAddr
+		for _, v := range p.forwardedFor {
+			in.Header.Add("X-Forwarded-For", v)
+		}
+	}
 	if in.Body == nil {
 		in.Body = http.NoBody
 	}

@@ -1,56 +1,74 @@
 package orderapi
 
-// Combine orders (合单) and e-commerce refunds of a platform (WXPAY_MODE=ecommerce):
-// the shapes of functions/createorder/combine.go.
+import "encoding/json"
 
-// SubOrder is one sub_orders[] entry of a combine create.
+// Combine orders (合单) and e-commerce refunds of a platform (WXPAY_MODE=ecommerce).
+
+// MinCombineSubOrders is the fewest sub-orders a combine takes: a single one is an
+// ordinary order (send amount instead).
+const MinCombineSubOrders = 2
+
+// SubOrder is one sub_orders[] entry of a combine create (CreateRequest.SubOrders).
 type SubOrder struct {
-	OrderID       string `json:"order_id"`
-	SubMchID      string `json:"sub_mchid"`
-	SubAppID      string `json:"sub_appid,omitempty"`
-	Amount        Fen    `json:"amount"`
-	Description   string `json:"description"`
-	Attach        string `json:"attach,omitempty"`
-	ProfitSharing bool   `json:"profit_sharing,omitempty"`
+	OrderID     string `json:"order_id"`
+	SubMchID    string `json:"sub_mchid"`
+	SubAppID    string `json:"sub_appid,omitempty"`
+	Amount      Fen    `json:"amount"`
+	Description string `json:"description"`
+	// Attach comes back in the notification and the bill; the sub-order's order_id when
+	// empty (WeChat Pay requires one per sub-order).
+	Attach string `json:"attach,omitempty"`
+	// ProfitSharing places the sub-order for profit sharing: true (receivers decided
+	// later, at POST /orders/{id}/settle) or a SharingRequest object.
+	ProfitSharing json.RawMessage `json:"profit_sharing,omitempty"`
 }
 
-// CombineView is a combine as its create and GET /orders/{order_id} answer it.
+// CombineView is a combine as POST /orders (its create) and GET /orders/{order_id}
+// answer it. State is the combine's as a whole: NOTPAY (or USERPAYING) until paid;
+// SUCCESS when every sub-order is paid; PARTIAL when some are and others failed (each
+// sub-order's state says which); REFUND once paid and a sub-order refunded; CLOSED;
+// REVIEW when a sub-order needs a person.
 type CombineView struct {
-	OrderID           string         `json:"order_id"`
-	CombineOutTradeNo string         `json:"combine_out_trade_no"`
-	Combine           bool           `json:"combine"`
-	Scene             string         `json:"scene"`
-	State             string         `json:"state"`
-	Amount            Fen            `json:"amount"`
-	Description       string         `json:"description"`
-	ExpiresAt         string         `json:"expires_at,omitempty"`
-	ClosePending      bool           `json:"close_pending,omitempty"`
-	Attempts          int            `json:"attempts"`
-	Pay               any            `json:"pay,omitempty"`
-	SubOrders         []SubOrderView `json:"sub_orders"`
+	OrderID           string `json:"order_id"`
+	CombineOutTradeNo string `json:"combine_out_trade_no"`
+	Combine           bool   `json:"combine"`
+	Scene             string `json:"scene"`
+	State             string `json:"state"`
+	Amount            int64  `json:"amount"`
+	Description       string `json:"description"`
+	ExpiresAt         string `json:"expires_at,omitempty"`
+	ClosePending      bool   `json:"close_pending,omitempty"`
+	Attempts          int    `json:"attempts"`
+	// Pay is the combine's pay parameters, as for a single order of its scene (POST
+	// /orders only; absent once paid): JSAPIPay, APPPay, H5Pay, NativePay or CashierPay.
+	Pay       json.RawMessage `json:"pay,omitempty"`
+	SubOrders []SubOrderView  `json:"sub_orders"`
 }
 
-// SubOrderView is a sub-order in a CombineView.
+// SubOrderView is a sub-order as the combine's answers show it.
 type SubOrderView struct {
 	OrderID       string `json:"order_id"`
 	OutTradeNo    string `json:"out_trade_no"`
 	SubMchID      string `json:"sub_mchid"`
 	SubAppID      string `json:"sub_appid,omitempty"`
-	Amount        Fen    `json:"amount"`
+	Amount        int64  `json:"amount"`
 	Description   string `json:"description"`
 	State         string `json:"state"`
 	TransactionID string `json:"transaction_id,omitempty"`
 	PaidAt        string `json:"paid_at,omitempty"`
-	Refunded      Fen    `json:"refunded,omitempty"`
+	Refunded      int64  `json:"refunded,omitempty"`
 	ReviewReason  string `json:"review_reason,omitempty"`
 	// ProfitSharing is the sub-order's profit sharing.
 	ProfitSharing *SharingView `json:"profit_sharing,omitempty"`
 }
 
-// Advance is a refund's advance by the platform (垫付) and its return.
+// Advance is a refund's advance by the platform (垫付, WXPAY_REFUND_ADVANCE=1): state
+// OWED until the return is asked for (once the refund has succeeded), then WeChat Pay's
+// return result (PROCESSING, SUCCESS, FAILED), or NONE when WeChat Pay did not advance
+// it.
 type Advance struct {
 	State           string `json:"state"`
-	ReturnAmount    Fen    `json:"return_amount,omitempty"`
+	ReturnAmount    int64  `json:"return_amount,omitempty"`
 	AdvanceReturnID string `json:"advance_return_id,omitempty"`
 	SuccessTime     string `json:"success_time,omitempty"`
 }

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -204,67 +202,31 @@ func TestFenStrict(t *testing.T) {
 	}
 }
 
-// TestShapesMatchCreateorder holds the contract to the API as createorder serves it:
-// every type has exactly the JSON fields of its createorder counterpart, recursively.
-// A field added on one side only fails here.
-func TestShapesMatchCreateorder(t *testing.T) {
-	pairs := []struct{ ours, theirs any }{
-		{orderapi.CreateRequest{}, createorder.CreateRequest{}},
-		{orderapi.Payer{}, createorder.Payer{}},
-		{orderapi.H5{}, wechatpay.H5Info{}},
-		{orderapi.CreateAnswer{}, createorder.CreateAnswer{}},
-		{orderapi.JSAPIPay{}, wechatpay.JSAPIParams{}},
-		{orderapi.APPPay{}, wechatpay.APPParams{}},
-		{orderapi.H5Pay{}, createorder.H5Pay{}},
-		{orderapi.NativePay{}, createorder.NativePay{}},
-		{orderapi.CashierPay{}, createorder.CashierPay{}},
-		{orderapi.OrderView{}, createorder.OrderView{}},
-		{orderapi.AttemptView{}, createorder.AttemptView{}},
-		{orderapi.RefundRequest{}, createorder.RefundRequest{}},
-		{orderapi.RefundView{}, createorder.RefundView{}},
-		{orderapi.CloseAnswer{}, createorder.CloseAnswer{}},
-		{orderapi.OpenIDAnswer{}, createorder.OpenIDAnswer{}},
-		{orderapi.CombineView{}, createorder.CombineView{}},
-		{orderapi.SubOrderView{}, createorder.SubOrderView{}},
-		{orderapi.Advance{}, createorder.AdvanceView{}},
+// TestOnBehalfOf: an in-process call made for a user's request is seen by the API as
+// coming from that user's peer (RemoteAddr and X-Forwarded-For, for its client-IP rule);
+// without it, from 127.0.0.1 with no forwarding header, whatever the caller's context
+// held before.
+func TestOnBehalfOf(t *testing.T) {
+	var seen *http.Request
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"order_id":"oa00000001","state":"NOTPAY","refunds":[]}`)
+	})
+	c := orderapi.InProcess(h, token)
+	user := httptest.NewRequest(http.MethodGet, "/pay/oa00000001", nil)
+	user.RemoteAddr = "10.0.0.7:4431"
+	user.Header.Add("X-Forwarded-For", "203.0.113.9, 10.0.0.3")
+	if _, err := c.Order(orderapi.OnBehalfOf(context.Background(), user), "oa00000001", ""); err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range pairs {
-		ours, theirs := jsonFields(reflect.TypeOf(p.ours)), jsonFields(reflect.TypeOf(p.theirs))
-		if !reflect.DeepEqual(ours, theirs) {
-			t.Errorf("%T has JSON fields\n  %v\n%T has\n  %v", p.ours, ours, p.theirs, theirs)
-		}
+	if seen.RemoteAddr != "10.0.0.7:4431" || seen.Header.Get("X-Forwarded-For") != "203.0.113.9, 10.0.0.3" || seen.Header.Get("Authorization") != "Bearer "+token {
+		t.Fatalf("on behalf of the user the API saw %s, XFF %q", seen.RemoteAddr, seen.Header.Get("X-Forwarded-For"))
 	}
-}
-
-// jsonFields lists a struct's JSON field names with their kind (omitempty counts:
-// it changes what a client sees).
-func jsonFields(t reflect.Type) []string {
-	var out []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" || !f.IsExported() {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "" {
-			name = f.Name
-		}
-		ft := f.Type
-		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
-			ft = ft.Elem()
-		}
-		kind := ft.Kind().String()
-		switch {
-		case name == "amount":
-			kind = "int64" // Fen here; raw JSON checked as an integer in createorder
-		case f.Type.String() == "json.RawMessage" || ft.Kind() == reflect.Interface:
-			kind = "any" // the pay part: raw on the client, typed by scene on the server
-		case ft.Kind() == reflect.Struct:
-			kind = "object"
-		}
-		out = append(out, name+":"+kind+":"+opts)
+	if _, err := c.Order(context.Background(), "oa00000001", ""); err != nil {
+		t.Fatal(err)
 	}
-	sort.Strings(out)
-	return out
+	if seen.RemoteAddr != "127.0.0.1:1" || len(seen.Header.Values("X-Forwarded-For")) != 0 {
+		t.Fatalf("a plain in-process call came from %s, XFF %q", seen.RemoteAddr, seen.Header.Values("X-Forwarded-For"))
+	}
 }

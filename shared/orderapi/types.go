@@ -1,7 +1,10 @@
-// Package orderapi is the contract of the bundle's order API (functions/createorder):
-// its request and answer types, in exactly the JSON the API speaks, and a typed Client
-// that calls it over HTTP (base URL and bearer token) or in process over an
-// http.Handler. Errors come back as *Error with the API's code, message and hint.
+// Package orderapi is the contract of the bundle's order API: its request and answer
+// types, in exactly the JSON the API speaks, and a typed Client that calls it over HTTP
+// (base URL and bearer token) or in process over an http.Handler. functions/createorder
+// decodes its requests into these types and encodes its answers from them, so there is
+// one definition of the API; its callers (the cashier page, wxpay order, the soak, the
+// tests) use the Client. Errors come back as *Error with the API's code, message and
+// hint.
 //
 //	c := orderapi.New("https://pay.example.com", token, nil)
 //	a, err := c.Create(ctx, orderapi.CreateRequest{OrderID: "20240101000123", Amount: 100,
@@ -230,10 +233,11 @@ type RefundView struct {
 	// ReviewReason and ReviewCauses say why the refund is REVIEW (refund_names_another_order, …).
 	ReviewReason string  `json:"review_reason,omitempty"`
 	ReviewCauses []Cause `json:"review_causes,omitempty"`
-	// Advance is the platform's advance of the refund and its return (combine.go).
-	Advance *Advance `json:"advance,omitempty"`
-	// WaitingFor: a refund of a shared order held until its shares are returned.
+	// WaitingFor says why a refund of a shared order is not yet asked of WeChat Pay: its
+	// shares are being taken back first (分账回退); reconcile asks for it after.
 	WaitingFor string `json:"waiting_for,omitempty"`
+	// Advance is the platform's advance of the refund (垫付) and its return (ecommerce).
+	Advance *Advance `json:"advance,omitempty"`
 }
 
 // Cause is one reason an order or refund is in REVIEW: a kind tools branch on, and a

@@ -59,11 +59,17 @@ func (l *Ledger) Order(ctx context.Context, owner, orderID string) (*History, er
 	return h, nil
 }
 
-// Previous fills h.Previous: the attempts before the current one (one read each after
-// the first). Attempts that are not this order's are left out.
+// Previous fills h.Previous: the order's attempts other than the current one, oldest
+// first (one read each after the first) — those before it, and those after it when
+// the pointer went back (NewestAttempt). Attempts that are not this order's are left
+// out.
 func (l *Ledger) Previous(ctx context.Context, h *History) error {
 	h.Previous = nil
-	for n := 1; n < h.Current.Attempt; n++ {
+	cur := max(h.Current.Attempt, 1)
+	for n := 1; n <= max(h.First.NewestAttempt(), cur); n++ {
+		if n == cur {
+			continue
+		}
 		if n == 1 {
 			h.Previous = append(h.Previous, h.First)
 			continue
@@ -213,12 +219,22 @@ func (l *Ledger) Upgrade(ctx context.Context, o *Order, u Upgrade) (*Order, erro
 // lost the race) stays reserved: the next create of the order moves the pointer to it
 // once its claim's lease has passed, because its creator may still place it at WeChat
 // Pay, and only the pointer keeps what is placed there on the order.
+//
+// The pointer may also go back to an earlier attempt (a cashier page switching back to
+// a scene whose payment still lives): Newest keeps the highest attempt it named.
 func (l *Ledger) PointTo(ctx context.Context, first *Order, from, to int) (*Order, error) {
 	if first.Current > 1 && first.Current != from || first.Current <= 1 && from > 1 {
 		return nil, ErrRaced
 	}
-	return l.exactly(ctx, first, func(cur *Order) { cur.Current = to })
+	return l.exactly(ctx, first, func(cur *Order) {
+		cur.Newest = max(cur.NewestAttempt(), to)
+		cur.Current = to
+	})
 }
+
+// NewestAttempt is, on attempt 1, the highest attempt number of the order that the
+// pointer has named: the next re-price reserves the one after it.
+func (o *Order) NewestAttempt() int { return max(o.Newest, o.Current, o.Attempt, 1) }
 
 // exactly applies change to o conditioned on exactly the version o was read at.
 func (l *Ledger) exactly(ctx context.Context, o *Order, change func(*Order)) (*Order, error) {
@@ -334,9 +350,10 @@ func (l *Ledger) RequestClose(ctx context.Context, key string, at time.Time, by 
 		switch {
 		case !payable(o.State) || o.InReview():
 			return step{outcome: Refused, reason: "the order is " + o.Status()}, nil
-		case o.Close != nil:
+		case o.Close != nil && !o.Parked():
 			return step{outcome: Duplicate}, nil
 		}
+		// A close asked for an attempt a scene switch parked supersedes the parking.
 		o.Close = &CloseRequest{At: at, By: by}
 		if o.NextCheck.IsZero() || at.Before(o.NextCheck) {
 			o.NextCheck = at

@@ -29,6 +29,10 @@ type Order struct {
 	AppID   string `json:"appid,omitempty"` // the app the user pays in
 	Amount  int64  `json:"amount"`          // fen
 	Scene   string `json:"scene,omitempty"`
+	// Newest is, on attempt 1, the highest attempt number the pointer has named (0:
+	// Current). It exceeds Current when the pointer went back to an earlier attempt —
+	// a cashier page switching back to a scene whose payment still lives (scene.go).
+	Newest int `json:"newest,omitempty"`
 	// State is WeChat Pay's trade_state of this attempt as the ledger knows it: NOTPAY,
 	// USERPAYING, PAYERROR, SUCCESS, REFUND, CLOSED, REVOKED. Never REVIEW: see Status.
 	State     string    `json:"state"`
@@ -75,7 +79,7 @@ type Order struct {
 // CloseRequest is a close asked for and owed at WeChat Pay.
 type CloseRequest struct {
 	At time.Time `json:"at"`           // due (WeChat Pay refuses a close in an order's first 5 minutes)
-	By string    `json:"by,omitempty"` // "merchant" (POST …/close) or "reprice"
+	By string    `json:"by,omitempty"` // "merchant" (POST …/close), "reprice" or CloseByScene
 }
 
 // Payment is a transaction accepted as an order's payment.

@@ -129,6 +129,8 @@ func decidePayment(o *Order, exists bool, tx *wechatpay.Transaction, data json.R
 		kind, detail = CauseSecondPayment, fmt.Sprintf("second payment %s (%d fen) for an order already paid by %s", tx.TransactionID, amount, o.Payment.TransactionID)
 	case o.Closed():
 		kind, detail = CausePaidAfterClose, fmt.Sprintf("payment %s (%d fen) arrived for an order already closed", tx.TransactionID, amount)
+	case o.Close != nil && o.Close.By == CloseByScene:
+		kind, detail = CausePaidAfterCloseRequested, fmt.Sprintf("payment %s (%d fen) arrived for attempt %s after the cashier page had switched the order to another scene's payment", tx.TransactionID, amount, o.OutTradeNo)
 	case o.Close != nil:
 		kind, detail = CausePaidAfterCloseRequested, fmt.Sprintf("payment %s (%d fen) arrived after the order's close was requested (cancelled or re-priced)", tx.TransactionID, amount)
 	case o.Amount != amount:

@@ -1,7 +1,8 @@
-// Package withcashier is what every createorder build serves: the order API, with the
-// hosted cashier page under /pay/ (scene "cashier" links point there: set
-// WXPAY_PUBLIC_URL to the URL browsers reach the function at) and 公众平台's domain
-// verification file at the root (WXPAY_MP_VERIFY). The mains
+// Package withcashier is what every createorder build serves: the order API — whose
+// handler also serves the hosted cashier page under /pay/ (scene "cashier" links point
+// there: set WXPAY_PUBLIC_URL to the URL browsers reach the function at) and the
+// console under /console — and 公众平台's domain verification file at the root
+// (WXPAY_MP_VERIFY). The mains
 // (functions/createorder/cmd/<build>) differ only in platform, store drivers, secret
 // sources and event sinks (the console resends merchant events through them).
 package withcashier
@@ -10,7 +11,6 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/shared/host"
 )
@@ -21,13 +21,6 @@ func New(env host.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The hosted cashier page (GET /pay/…, public: its link token guards it) places
-	// payments through this same order API, in process.
-	page, err := cashier.New(env.Config, cashier.APIOrders{API: h, Token: string(env.Config.Bundle.APIToken.Reveal())},
-		cashier.Options{Logger: env.Log.With("component", "cashier")})
-	if err != nil {
-		return nil, err
-	}
 	mux := http.NewServeMux()
 	// 公众平台's domain verification file at the root (WXPAY_MP_VERIFY; public).
 	if pattern, verify, err := createorder.MPVerify(os.Getenv(createorder.EnvMPVerify)); err != nil {
@@ -35,7 +28,6 @@ func New(env host.Env) (http.Handler, error) {
 	} else if verify != nil {
 		mux.Handle(pattern, verify)
 	}
-	mux.Handle("/pay/", page)
 	mux.Handle("/", h)
 	return mux, nil
 }

@@ -43,8 +43,8 @@ func mac(key []byte, parts ...string) []byte {
 	return m.Sum(nil)[:macLen]
 }
 
-// Token mints t for orderID, valid until now+ttl.
-func Token(key []byte, orderID string, now time.Time, ttl time.Duration) string {
+// token mints t for orderID, valid until now+ttl.
+func token(key []byte, orderID string, now time.Time, ttl time.Duration) string {
 	exp := strconv.FormatInt(now.Add(ttl).Unix(), 10)
 	return exp + "." + base64.RawURLEncoding.EncodeToString(mac(key, "t", orderID, exp))
 }
@@ -53,7 +53,7 @@ func Token(key []byte, orderID string, now time.Time, ttl time.Duration) string 
 // + /pay/{order_id}?t=…, valid for ttl from now. createorder answers it for
 // scene "cashier" as pay.cashier_url (with its QR code as pay.qr_png).
 func Link(base, orderID string, key []byte, now time.Time, ttl time.Duration) string {
-	return strings.TrimRight(base, "/") + "/pay/" + url.PathEscape(orderID) + "?t=" + url.QueryEscape(Token(key, orderID, now, ttl))
+	return strings.TrimRight(base, "/") + "/pay/" + url.PathEscape(orderID) + "?t=" + url.QueryEscape(token(key, orderID, now, ttl))
 }
 
 // Token refusals.

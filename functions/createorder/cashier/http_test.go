@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysls/wxpay/functions/cashier"
 	"github.com/paysls/wxpay/shared/config"
 )
 
@@ -51,8 +49,8 @@ func get(t *testing.T, c *http.Client, u, ua string) (*http.Response, string) {
 
 func TestLinkTokenRefusals(t *testing.T) {
 	h := newHarness(t)
-	h.orders.add("TOKEN000001", 1234, "令牌测试 Token test", 2*time.Hour)
-	h.orders.add("TOKEN000002", 99, "另一单 Other", 2*time.Hour)
+	h.add("TOKEN000001", 1234, "令牌测试 Token test", 2*time.Hour)
+	h.add("TOKEN000002", 99, "另一单 Other", 2*time.Hour)
 	c := browserless(t)
 	good := h.link("TOKEN000001", time.Hour)
 	if resp, body := get(t, c, good, uaDesktop); resp.StatusCode != 200 || !strings.Contains(body, "¥12.34") {
@@ -90,8 +88,8 @@ func TestLinkTokenRefusals(t *testing.T) {
 			t.Errorf("%s: a refused link shows the order:\n%s", name, body)
 		}
 	}
-	if n := len(h.orders.calls()); n != 1 {
-		t.Errorf("%d creates; refused links must create nothing (want the good link's 1)", n)
+	if n := len(h.simOrders()); n != 1 {
+		t.Errorf("%d payments placed at WeChat Pay; refused links must place nothing (want the good link's 1)", n)
 	}
 	// Expired: the same link after its hour.
 	h.clk.Advance(time.Hour + time.Second)
@@ -134,8 +132,8 @@ func oauthReturn(t *testing.T, h *harness, c *http.Client, auth *url.URL) string
 
 func TestOAuthStateAndCodeReplay(t *testing.T) {
 	h := newHarness(t)
-	h.orders.add("OAUTH00001A", 500, "授权测试 OAuth test", 2*time.Hour)
-	h.orders.add("OAUTH00001B", 700, "另一单 Other", 2*time.Hour)
+	h.add("OAUTH00001A", 500, "授权测试 OAuth test", 2*time.Hour)
+	h.add("OAUTH00001B", 700, "另一单 Other", 2*time.Hour)
 	linkA, linkB := h.link("OAUTH00001A", time.Hour), h.link("OAUTH00001B", time.Hour)
 	c := browserless(t)
 
@@ -213,21 +211,15 @@ func TestOAuthStateAndCodeReplay(t *testing.T) {
 			t.Errorf("the %s is in the log", name)
 		}
 	}
-	// Only the one good exchange made a payer: one JSAPI create.
-	n := 0
-	for _, call := range h.orders.calls() {
-		if call.req.Scene == cashier.SceneJSAPI {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Errorf("%d JSAPI creates, want 1", n)
+	// Only the one good exchange made a payer: one JSAPI payment placed.
+	if n := h.prepaidAs()["jsapi"]; n != 1 {
+		t.Errorf("%d JSAPI payments placed, want 1", n)
 	}
 }
 
 func TestPageHeadersAndAssets(t *testing.T) {
 	h := newHarness(t)
-	h.orders.add("HEADERS0001", 100, "头部 Headers", 2*time.Hour)
+	h.add("HEADERS0001", 100, "头部 Headers", 2*time.Hour)
 	c := browserless(t)
 	resp, body := get(t, c, h.link("HEADERS0001", time.Hour), uaSafari)
 	if resp.StatusCode != 200 {
@@ -257,27 +249,18 @@ func TestPageHeadersAndAssets(t *testing.T) {
 	}
 	// Unknown order with a valid token (e.g. a lost store): 404 page, nothing created.
 	resp, _ = get(t, c, h.link("NOSUCHORDER1", time.Hour), uaDesktop)
-	if resp.StatusCode != 404 || len(h.orders.calls()) != 0 {
-		t.Errorf("unknown order: %d, %d creates", resp.StatusCode, len(h.orders.calls()))
+	if resp.StatusCode != 404 || len(h.simOrders()) != 0 {
+		t.Errorf("unknown order: %d, %d payments placed", resp.StatusCode, len(h.simOrders()))
 	}
 }
 
 // Inside WeChat without an AppSecret there is no openid to be had: say so, do not
 // send the user to an OAuth that cannot complete.
 func TestWeChatWithoutAppSecret(t *testing.T) {
-	h := newHarness(t)
-	cfg := h.cfg
-	cfg.Bundle.AppSecret = config.Secret{}
-	ch, err := cashier.New(cfg, h.orders, cashier.Options{Logger: quiet(), Now: h.clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.orders.add("NOSECRET001", 100, "无密钥 No secret", 2*time.Hour)
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, h.link("NOSECRET001", time.Hour), nil)
-	req.Header.Set("User-Agent", uaWeChat)
-	ch.ServeHTTP(rec, req)
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "浏览器") {
-		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	h := newHarnessWith(t, func(c *config.Config) { c.Bundle.AppSecret = config.Secret{} })
+	h.add("NOSECRET001", 100, "无密钥 No secret", 2*time.Hour)
+	resp, body := get(t, browserless(t), h.link("NOSECRET001", time.Hour), uaWeChat)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "浏览器") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }

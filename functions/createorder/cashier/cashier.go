@@ -6,12 +6,17 @@
 //     WeixinJSBridge getBrandWCPayRequest. get_brand_wcpay_request:ok only starts
 //     "confirming…": the page shows paid once the server says SUCCESS (seed 003).
 //   - A phone browser outside WeChat: an H5 payment; h5_url carries redirect_url back to
-//     the page's return view (URL-encoded), which asks the user to tap "I have paid"
-//     before anything is queried (seed 004).
+//     the page's return view (URL-encoded), which shows paid once the order API has the
+//     payment and otherwise asks the user to tap "I have paid" — never "unpaid" (seed 004).
 //   - A desktop browser: the Native QR code, with live status (polling) that turns the
 //     page to paid without a reload. An expired or closed order offers nothing to pay.
 //
-// Routes (public; the link token t guards them — see Link and CheckToken):
+// Every load asks the order API for the scene's payment; the API answers the scene's
+// live prepay when the order has one, so reloads and switches between a desktop and a
+// phone place one payment per scene (createorder/scene.go), never one per load.
+//
+// Routes (public; the link token t guards them — see Link and CheckToken), served by
+// createorder's handler beside the order API:
 //
 //	GET /pay/{order_id}?t=…            the page (&return=1: H5 return view; &check=1: "I have paid")
 //	GET /pay/{order_id}/status?t=…     {"state","view"} for the page's polling
@@ -19,7 +24,12 @@
 //	GET /pay/{order_id}/oauth?t=…&code=…&state=…   the OAuth return
 //	GET /pay/_/cashier.js, /pay/_/cashier.css      embedded assets
 //
-// Orders are created and read through the Orders interface (functions/createorder).
+// The page is a client of the order API like any merchant backend: it reads the order
+// (GET /orders/{order_id}) and places its payment in the browser's scene (POST /orders)
+// through an orderapi.Client — in process over createorder's handler, on behalf of the
+// browser's request (orderapi.OnBehalfOf), so the API's client-IP rule (TRUSTED_PROXIES)
+// and its scene checks judge the user exactly as on a direct call. It imports nothing
+// of createorder: createorder imports it (to mount it and to sign its links).
 package cashier
 
 import (
@@ -31,15 +41,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/orderapi"
 )
 
 //go:embed assets
@@ -59,7 +68,7 @@ type Options struct {
 
 // Handler serves the cashier.
 type Handler struct {
-	orders    Orders
+	api       *orderapi.Client
 	key       []byte
 	log       *slog.Logger
 	now       clock.Func
@@ -71,25 +80,25 @@ type Handler struct {
 	appSecret []byte
 	authBase  string
 	oauthBase string
-	trusted   []netip.Prefix
 	mux       *http.ServeMux
 }
 
-// New builds the cashier. The API token is required (it keys the links); without an
-// AppSecret the page cannot get an openid inside WeChat and says so there.
-func New(cfg config.Config, orders Orders, opts Options) (*Handler, error) {
-	if orders == nil {
-		return nil, errors.New("cashier: an Orders implementation is required")
+// New builds the cashier over api, a client of the order API (createorder passes
+// orderapi.InProcess over its own handler). The API token is required (it keys the
+// links); without an AppSecret the page cannot get an openid inside WeChat and says so
+// there.
+func New(cfg config.Config, api *orderapi.Client, opts Options) (*Handler, error) {
+	if api == nil {
+		return nil, errors.New("cashier: an order API client is required")
 	}
 	if cfg.Bundle.APIToken.IsZero() {
 		return nil, fmt.Errorf("cashier: %s is not set: it keys the cashier links", config.EnvAPIToken)
 	}
 	h := &Handler{
-		orders: orders, key: DeriveKey(cfg.Bundle.APIToken.Reveal()), log: opts.Logger, now: clock.Or(opts.Now),
+		api: api, key: DeriveKey(cfg.Bundle.APIToken.Reveal()), log: opts.Logger, now: clock.Or(opts.Now),
 		http: opts.HTTP, merchant: cfg.Bundle.MerchantName, appID: cfg.AppID, appSecret: cfg.Bundle.AppSecret.Reveal(),
 		authBase:  strings.TrimRight(cmp.Or(cfg.Bundle.OAuthAuthorizeBase, config.DefaultOAuthAuthorizeBase), "/"),
 		oauthBase: strings.TrimRight(cmp.Or(cfg.Bundle.OAuthBase, config.DefaultOAuthBase), "/"),
-		trusted:   cfg.Bundle.TrustedProxies,
 	}
 	if cfg.Bundle.Partner && cfg.Bundle.SubAppID != "" {
 		h.appID = cfg.Bundle.SubAppID
@@ -131,12 +140,6 @@ func New(cfg config.Config, orders Orders, opts Options) (*Handler, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
-
-// Link is the cashier URL of orderID valid for ttl, on this handler's public URL
-// (base, when PublicURL is not configured).
-func (h *Handler) Link(base, orderID string, ttl time.Duration) string {
-	return Link(cmp.Or(h.public, base), orderID, h.key, h.now(), ttl)
-}
 
 // base is the public base URL for links leaving the page (OAuth, H5 return).
 func (h *Handler) base(r *http.Request) string {
@@ -203,11 +206,11 @@ func isMobile(ua string) bool {
 func sceneFor(ua string) string {
 	switch {
 	case isWeChat(ua):
-		return SceneJSAPI
+		return orderapi.SceneJSAPI
 	case isMobile(ua):
-		return SceneH5
+		return orderapi.SceneH5
 	}
-	return SceneNative
+	return orderapi.SceneNative
 }
 
 func paid(state string) bool { return state == "SUCCESS" || state == "REFUND" }
@@ -215,7 +218,7 @@ func paid(state string) bool { return state == "SUCCESS" || state == "REFUND" }
 func closed(state string) bool { return state == "CLOSED" || state == "REVOKED" }
 
 // over reports whether the order can no longer be paid: closed, or past its expiry.
-func (h *Handler) over(st *Status) bool {
+func (h *Handler) over(st *orderapi.OrderView) bool {
 	if closed(st.State) {
 		return true
 	}
@@ -228,7 +231,7 @@ func (h *Handler) over(st *Status) bool {
 }
 
 // viewOf is the page view for a status: paid, closed or pending.
-func (h *Handler) viewOf(st *Status) string {
+func (h *Handler) viewOf(st *orderapi.OrderView) string {
 	switch {
 	case paid(st.State):
 		return "paid"
@@ -240,45 +243,6 @@ func (h *Handler) viewOf(st *Status) string {
 	return "pending"
 }
 
-// clientIP is the user's address as the platform saw it: RemoteAddr, or behind
-// TRUSTED_PROXIES the first X-Forwarded-For entry from the right that is not a trusted
-// proxy (the leftmost entry is the client's own claim and never trusted).
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	addr = addr.Unmap()
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
-	if !isTrusted(addr) {
-		return addr.String()
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		a = a.Unmap()
-		if !isTrusted(a) {
-			return a.String()
-		}
-		addr = a
-	}
-	return addr.String()
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -287,16 +251,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// status answers the page's polling: {"state","view"}; asks WeChat Pay when unsettled.
+// status answers the page's polling: {"state","view"}. GET /orders asks WeChat Pay
+// about an unsettled order (at most once per recheck window), so the page learns a
+// payment whose notification is late.
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	id, _, ok := h.guard(w, r, true)
 	if !ok {
 		return
 	}
-	st, err := h.orders.Status(r.Context(), id, true)
+	st, err := h.api.Order(r.Context(), id, "")
 	if err != nil {
 		code := http.StatusBadGateway
-		if errors.Is(err, ErrNotFound) {
+		if notFound(err) {
 			code = http.StatusNotFound
 		}
 		h.log.Warn("cashier: status", "order_id", id, "err", err.Error())
@@ -405,7 +371,7 @@ func (h *Handler) h5(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	back := h.path(id, "", url.Values{"t": {t}})
-	st, err := h.orders.Status(r.Context(), id, false)
+	st, err := h.api.Order(r.Context(), id, "")
 	if err != nil {
 		h.orderError(w, r, id, err)
 		return
@@ -415,28 +381,44 @@ func (h *Handler) h5(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ret := h.abs(r, h.path(id, "", url.Values{"t": {t}, "return": {"1"}}))
-	ans, err := h.orders.Create(r.Context(), CreateRequest{OrderID: id, Amount: st.Amount, Description: st.Description,
-		Scene: SceneH5, H5: &H5Info{Type: "Wap"}, RedirectURL: ret, TimeExpire: st.ExpiresAt}, clientIP(r, h.trusted), r.UserAgent())
+	ans, err := h.place(r, st, orderapi.CreateRequest{Scene: orderapi.SceneH5, H5: &orderapi.H5{Type: "Wap"}, RedirectURL: ret})
 	if err != nil {
 		h.orderError(w, r, id, err)
 		return
 	}
-	u, err := url.Parse(ans.Pay.H5URL)
+	var p orderapi.H5Pay
+	_ = ans.DecodePay(&p)
+	u, err := url.Parse(p.H5URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
 		h.log.Error("cashier: H5 answer without a usable h5_url", "order_id", id)
 		h.fail(w, r, http.StatusBadGateway, "暂时无法发起支付，请稍后再试", "Payment could not start, try again later", back)
 		return
 	}
-	http.Redirect(w, r, ans.Pay.H5URL, http.StatusSeeOther)
+	http.Redirect(w, r, p.H5URL, http.StatusSeeOther)
 }
+
+// place asks the order API for the order's payment in req's scene (POST /orders), on
+// behalf of the browser of r: the order's amount, description and expiry as read in st
+// (createorder adds the order's attach), the browser's user agent, and the browser's
+// address as the API's client-IP rule sees it. The order API answers the scene's live
+// payment when it has one (the same prepay, never a new one per page load) and places
+// one otherwise.
+func (h *Handler) place(r *http.Request, st *orderapi.OrderView, req orderapi.CreateRequest) (*orderapi.CreateAnswer, error) {
+	req.OrderID, req.Amount, req.Description, req.TimeExpire = st.OrderID, orderapi.Fen(st.Amount), st.Description, st.ExpiresAt
+	req.UserAgent = r.UserAgent()
+	return h.api.Create(orderapi.OnBehalfOf(r.Context(), r), req)
+}
+
+// notFound reports whether the order API said there is no such order.
+func notFound(err error) bool { return orderapi.IsCode(err, "ORDER_NOT_FOUND") }
 
 // orderError shows a failure of the order API.
 func (h *Handler) orderError(w http.ResponseWriter, r *http.Request, id string, err error) {
-	if errors.Is(err, ErrNotFound) {
+	if notFound(err) {
 		h.fail(w, r, http.StatusNotFound, "订单不存在", "No such order", "")
 		return
 	}
-	var e *Error
+	var e *orderapi.Error
 	if errors.As(err, &e) {
 		h.log.Warn("cashier: order API refused", "order_id", id, "code", e.Code, "message", e.Message)
 		status := e.Status

@@ -1,14 +1,13 @@
 package cashier
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"net/netip"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paysls/wxpay/shared/orderapi"
 )
 
 func TestYuan(t *testing.T) {
@@ -16,21 +15,21 @@ func TestYuan(t *testing.T) {
 		0: "¥0.00", 1: "¥0.01", 9: "¥0.09", 10: "¥0.10", 100: "¥1.00", 1234: "¥12.34", 19900: "¥199.00",
 		123456789: "¥1234567.89", 9007199254740993: "¥90071992547409.93", -5: "-¥0.05",
 	} {
-		if got := Yuan(fen); got != want {
-			t.Errorf("Yuan(%d) = %q, want %q", fen, got, want)
+		if got := yuan(fen); got != want {
+			t.Errorf("yuan(%d) = %q, want %q", fen, got, want)
 		}
 	}
 }
 
 func TestSceneFor(t *testing.T) {
 	for ua, want := range map[string]string{
-		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800322d) NetType/WIFI Language/zh_CN":                                                                         SceneJSAPI,
-		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0 Mobile Safari/537.36 XWEB/1160065 MMWEBSDK/20231202 MicroMessenger/8.0.47.2560(0x28002F30) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN": SceneJSAPI,
-		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1":                                                                                                             SceneH5,
-		"Mozilla/5.0 (Linux; Android 14; SM-S9180) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36":                                                                                                                              SceneH5,
-		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36":                                                                                                                                               SceneNative,
-		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0":                                                                                                                       SceneNative,
-		"": SceneNative,
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800322d) NetType/WIFI Language/zh_CN":                                                                         orderapi.SceneJSAPI,
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0 Mobile Safari/537.36 XWEB/1160065 MMWEBSDK/20231202 MicroMessenger/8.0.47.2560(0x28002F30) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN": orderapi.SceneJSAPI,
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1":                                                                                                             orderapi.SceneH5,
+		"Mozilla/5.0 (Linux; Android 14; SM-S9180) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36":                                                                                                                              orderapi.SceneH5,
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36":                                                                                                                                               orderapi.SceneNative,
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0":                                                                                                                       orderapi.SceneNative,
+		"": orderapi.SceneNative,
 	} {
 		if got := sceneFor(ua); got != want {
 			t.Errorf("sceneFor(%q) = %s, want %s", ua, got, want)
@@ -38,36 +37,10 @@ func TestSceneFor(t *testing.T) {
 	}
 }
 
-func TestClientIP(t *testing.T) {
-	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
-	cases := []struct {
-		remote, xff string
-		trusted     []netip.Prefix
-		want        string
-	}{
-		{"203.0.113.7:5555", "", nil, "203.0.113.7"},
-		{"203.0.113.7:5555", "198.51.100.1", nil, "203.0.113.7"},                  // no trusted proxies: XFF ignored
-		{"10.1.2.3:80", "198.51.100.9, 203.0.113.5", trusted, "203.0.113.5"},      // rightmost untrusted, not the leftmost claim
-		{"10.1.2.3:80", "1.1.1.1, 203.0.113.5, 10.9.9.9", trusted, "203.0.113.5"}, // walks past a trusted hop
-		{"203.0.113.7:5555", "10.1.1.1", trusted, "203.0.113.7"},                  // XFF from an untrusted peer is not read
-		{"[::ffff:203.0.113.8]:1", "", nil, "203.0.113.8"},
-	}
-	for _, c := range cases {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.RemoteAddr = c.remote
-		if c.xff != "" {
-			r.Header.Set("X-Forwarded-For", c.xff)
-		}
-		if got := clientIP(r, c.trusted); got != c.want {
-			t.Errorf("clientIP(%s, XFF %q) = %s, want %s", c.remote, c.xff, got, c.want)
-		}
-	}
-}
-
 func TestTokenRoundTrip(t *testing.T) {
 	key := DeriveKey([]byte("token"))
 	now := time.Unix(1_800_000_000, 0)
-	tok := Token(key, "ORDER123456", now, time.Hour)
+	tok := token(key, "ORDER123456", now, time.Hour)
 	if _, err := CheckToken(key, "ORDER123456", tok, now.Add(59*time.Minute)); err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/clock"
+	"github.com/paysls/wxpay/shared/orderapi"
 )
 
-// Yuan formats an amount in fen as "¥12.34": integer arithmetic, never a float.
-func Yuan(fen int64) string {
+// yuan formats an amount in fen as "¥12.34": integer arithmetic, never a float.
+func yuan(fen int64) string {
 	sign := ""
 	if fen < 0 {
 		sign, fen = "-", -fen
@@ -97,15 +98,17 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	check := q.Get("check") == "1"
 	ret := q.Get("return") == "1"
-	// The H5 return view reads the stored state only; "I have paid" (check) asks.
-	st, err := h.orders.Status(ctx, id, check)
+	// The H5 return view shows "I have paid" rather than concluding anything unpaid;
+	// GET /orders asks WeChat Pay about an unsettled order on its own, so a payment it
+	// learns that way shows at once.
+	st, err := h.api.Order(ctx, id, "")
 	if err != nil {
 		h.orderError(w, r, id, err)
 		return
 	}
 	tq := url.Values{"t": {t}}
 	d := &pageData{
-		Description: st.Description, Yuan: Yuan(st.Amount), OrderID: id,
+		Description: st.Description, Yuan: yuan(st.Amount), OrderID: id,
 		StatusURL: h.path(id, "/status", tq), PageLink: h.path(id, "", tq),
 	}
 	if e, err := time.Parse(time.RFC3339, st.ExpiresAt); err == nil {
@@ -128,11 +131,11 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	ua := r.UserAgent()
 	scene := sceneFor(ua)
 	if ret || check {
-		scene = SceneH5
+		scene = orderapi.SceneH5
 	}
 	d.Mode, d.View = scene, "pay"
 	switch scene {
-	case SceneH5:
+	case orderapi.SceneH5:
 		if isWeChat(ua) {
 			// Back in WeChat with an H5 link: JSAPI is the way here.
 			http.Redirect(w, r, h.path(id, "", tq), http.StatusSeeOther)
@@ -144,27 +147,28 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 			d.CheckLink = h.path(id, "", url.Values{"t": {t}, "check": {"1"}})
 		}
 		h.render(w, d)
-	case SceneNative:
-		ans, err := h.orders.Create(ctx, CreateRequest{OrderID: id, Amount: st.Amount, Description: st.Description,
-			Scene: SceneNative, TimeExpire: st.ExpiresAt}, clientIP(r, h.trusted), ua)
+	case orderapi.SceneNative:
+		ans, err := h.place(r, st, orderapi.CreateRequest{Scene: orderapi.SceneNative})
 		if err != nil {
 			h.orderError(w, r, id, err)
 			return
 		}
-		if !strings.HasPrefix(ans.Pay.QRPNG, "data:image/png;base64,") {
+		var p orderapi.NativePay
+		_ = ans.DecodePay(&p)
+		if !strings.HasPrefix(p.QRPNG, "data:image/png;base64,") {
 			h.log.Error("cashier: native answer without a PNG QR code", "order_id", id)
 			h.fail(w, r, http.StatusBadGateway, "暂时无法显示付款码", "The payment code is unavailable, try again later", d.PageLink)
 			return
 		}
-		d.QR = ans.Pay.QRPNG // a data:image/png;base64 URL checked above
+		d.QR = p.QRPNG // a data:image/png;base64 URL checked above
 		h.render(w, d)
-	case SceneJSAPI:
+	case orderapi.SceneJSAPI:
 		h.jsapi(w, r, id, t, st, d)
 	}
 }
 
 // jsapi: without the payer's openid, off to WeChat OAuth; with it, the JSAPI payment.
-func (h *Handler) jsapi(w http.ResponseWriter, r *http.Request, id, t string, st *Status, d *pageData) {
+func (h *Handler) jsapi(w http.ResponseWriter, r *http.Request, id, t string, st *orderapi.OrderView, d *pageData) {
 	openid := ""
 	if c, err := r.Cookie(cookiePayer); err == nil {
 		openid, _ = checkPayer(h.key, h.appID, c.Value, h.now())
@@ -181,14 +185,15 @@ func (h *Handler) jsapi(w http.ResponseWriter, r *http.Request, id, t string, st
 		http.Redirect(w, r, h.authorizeURL(redirect, makeState(h.key, id, nonce, h.now())), http.StatusFound)
 		return
 	}
-	ans, err := h.orders.Create(r.Context(), CreateRequest{OrderID: id, Amount: st.Amount, Description: st.Description,
-		Scene: SceneJSAPI, Payer: &Payer{OpenID: openid}, TimeExpire: st.ExpiresAt}, clientIP(r, h.trusted), r.UserAgent())
+	ans, err := h.place(r, st, orderapi.CreateRequest{Scene: orderapi.SceneJSAPI, Payer: &orderapi.Payer{OpenID: openid}})
 	if err != nil {
 		h.orderError(w, r, id, err)
 		return
 	}
-	p := ans.Pay
-	b, err := json.Marshal(JSAPI{AppID: p.AppID, TimeStamp: p.TimeStamp, NonceStr: p.NonceStr, Package: p.Package, SignType: p.SignType, PaySign: p.PaySign})
+	// The object WeixinJSBridge.invoke('getBrandWCPayRequest', …) takes.
+	var p orderapi.JSAPIPay
+	_ = ans.DecodePay(&p)
+	b, err := json.Marshal(p)
 	if err != nil || p.PaySign == "" {
 		h.log.Error("cashier: JSAPI answer without pay-sign fields", "order_id", id)
 		h.fail(w, r, http.StatusBadGateway, "暂时无法发起支付，请稍后再试", "Payment could not start, try again later", d.PageLink)
