@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +32,7 @@ it from a terminal. The API token comes from --token, $WXPAY_API_TOKEN or
 subcommand's flags.
 
   wxpay order create --order-id ORDER10001 --amount 100 --description "Coffee" --scene native
+  wxpay order create --order-id CART10001 --sub 1900000101:300 --sub 1900000102:200   (合单, ecommerce mode)
   wxpay order get ORDER10001
   wxpay order pay ORDER10001            (the simulator plays the payer: wxpay serve without credentials)
   wxpay order pay 'weixin://wxpay/bizpayurl?pr=…'   (or "scans" a Native code_url)
@@ -36,10 +41,12 @@ subcommand's flags.
 
 // orderSubSynopsis is each subcommand's usage line and what it does.
 var orderSubSynopsis = map[string]string{
-	"create": "--amount FEN [--order-id ID] [--description TEXT] [--scene native|h5|jsapi|miniprogram|app|auto|cashier] [--openid OPENID] [flags]\n\n" +
+	"create": "--amount FEN [--order-id ID] [--description TEXT] [--scene native|h5|jsapi|miniprogram|app|auto|cashier] [--openid OPENID] [flags]\n" +
+		"       --sub SUB_MCHID:FEN[:ORDER_ID] --sub … [--order-id ID] [flags]   (a combine order, 合单)\n\n" +
 		"Creates an order through POST /orders and shows how it is paid: for native a QR code in the\n" +
 		"terminal (pay it with 'wxpay order pay ORDER_ID' under wxpay serve). Repeating it with the\n" +
-		"same --order-id answers the same order; another amount re-prices it.",
+		"same --order-id answers the same order; another amount re-prices it. Two or more --sub make\n" +
+		"a combine order (WXPAY_MODE=ecommerce): one payment for sub-orders of several sub-merchants.",
 	"get":    "ORDER_ID [flags]\n\nReads an order (GET /orders/{order_id}); the bundle asks WeChat Pay when it is not settled.",
 	"pay":    "ORDER_ID|CODE_URL [flags]\n\nPlays the payer at wxpay serve's simulator: pays the order's current attempt, or \"scans\" a\nNative code_url (weixin://wxpay/bizpayurl?pr=…), then shows the order once notified.",
 	"close":  "ORDER_ID [flags]\n\nCloses an unpaid order (POST /orders/{order_id}/close); in its first 5 minutes the close is\nrecorded and carried out by reconcile, as WeChat Pay requires.",
@@ -55,30 +62,40 @@ type simDriver struct {
 
 // pay posts one of code_url / out_trade_no to /sim/pay and returns the transaction paid.
 func (d simDriver) pay(ctx context.Context, field, value string) (*wechatpay.Transaction, error) {
-	b, _ := json.Marshal(map[string]string{field: value})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(d.base, "/")+"/sim/pay", bytes.NewReader(b))
+	return d.post(ctx, "/sim/pay", map[string]string{field: value})
+}
+
+// payCombine pays every sub-order of a combine: POST /sim/combines/{id}/pay.
+func (d simDriver) payCombine(ctx context.Context, combineOutTradeNo string) error {
+	_, err := d.post(ctx, "/sim/combines/"+url.PathEscape(combineOutTradeNo)+"/pay", map[string]string{})
+	return err
+}
+
+func (d simDriver) post(ctx context.Context, route string, body map[string]string) (*wechatpay.Transaction, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(d.base, "/")+route, bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := d.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("POST /sim/pay: %w (is wxpay serve running? start it with make start, or wxpay up)", err)
+		return nil, fmt.Errorf("POST %s: %w (is wxpay serve running? start it with make start, or wxpay up)", route, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("POST /sim/pay: reading the answer: %w", err)
+		return nil, fmt.Errorf("POST %s: reading the answer: %w", route, err)
 	}
 	var out struct {
 		Transaction wechatpay.Transaction `json:"transaction"`
 		Error       string                `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("POST /sim/pay: HTTP %d, not JSON: %.200s", resp.StatusCode, raw)
+		return nil, fmt.Errorf("POST %s: HTTP %d, not JSON: %.200s", route, resp.StatusCode, raw)
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("POST /sim/pay: HTTP %d: %s", resp.StatusCode, out.Error)
+		return nil, fmt.Errorf("POST %s: HTTP %d: %s", route, resp.StatusCode, out.Error)
 	}
 	return &out.Transaction, nil
 }
@@ -116,11 +133,16 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	token := fs.String("token", "", "the API `TOKEN` (default $"+config.EnvAPIToken+", else <keys-dir>/api_token)")
 	asJSON := fs.Bool("json", false, "print the raw JSON answer")
 	var (
-		orderID, desc, scene, openid, outRefundNo, reason string
-		amount                                            int64
+		orderID, desc, scene, openid, outRefundNo, reason, subMchID string
+		amount                                                      int64
+		subs                                                        subOrderFlags
 	)
+	if sub != "pay" {
+		fs.StringVar(&subMchID, "sub-mchid", "", "the sub-merchant (partner and ecommerce mode; default: the bundle's)")
+	}
 	switch sub {
 	case "create":
+		fs.Var(&subs, "sub", "a combine's sub-order `SUB_MCHID:FEN[:ORDER_ID]` (repeat; two or more make a combine order)")
 		fs.StringVar(&orderID, "order-id", "", "your order id (the idempotency key; default: generated)")
 		fs.Int64Var(&amount, "amount", 0, "amount in `FEN` (分): 100 = ¥1.00 (required)")
 		fs.StringVar(&desc, "description", "wxpay test order", "what is bought")
@@ -146,7 +168,16 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sub != "create" && orderID == "" {
 		return usagef("which order? wxpay order %s ORDER_ID", sub)
 	}
-	if sub == "create" || sub == "refund" {
+	if len(subs) > 0 {
+		switch {
+		case len(subs) < orderapi.MinCombineSubOrders:
+			return usagef("one --sub is not a combine: give two or more (or --amount for a single order)")
+		case flagSet(fs, "amount"):
+			return usagef("--amount and --sub: a combine's amount is its sub-orders' sum; give one or the other")
+		case subMchID != "":
+			return usagef("--sub-mchid and --sub: each sub-order names its sub-merchant")
+		}
+	} else if sub == "create" || sub == "refund" {
 		switch {
 		case !flagSet(fs, "amount"):
 			return usagef("--amount is required: a positive number of fen (分), e.g. --amount 100 for ¥1.00")
@@ -174,20 +205,25 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if orderID == "" {
 			orderID = "T" + time.Now().Format("20060102150405")
 		}
-		req := orderapi.CreateRequest{OrderID: orderID, Amount: orderapi.Fen(amount), Description: desc, Scene: scene}
+		req := orderapi.CreateRequest{OrderID: orderID, Amount: orderapi.Fen(amount), Description: desc, Scene: scene, SubMchID: subMchID}
 		if openid != "" {
 			req.Payer = &orderapi.Payer{OpenID: openid}
 		}
-		out, err = c.Create(ctx, req)
+		if len(subs) > 0 {
+			req.SubOrders = subs.orders(orderID, desc)
+			out, err = c.CreateCombine(ctx, req)
+		} else {
+			out, err = c.Create(ctx, req)
+		}
 		err = wrap("POST /orders", err)
 	case "get":
-		out, err = c.Order(ctx, orderID, "")
+		out, err = getOrder(ctx, c, orderID, subMchID)
 		err = wrap("GET /orders/"+orderID, err)
 	case "close":
-		out, err = c.Close(ctx, orderID, "")
+		out, err = c.Close(ctx, orderID, subMchID)
 		err = wrap("POST /orders/"+orderID+"/close", err)
 	case "refund":
-		out, err = c.Refund(ctx, orderID, "", orderapi.RefundRequest{OutRefundNo: outRefundNo, Amount: orderapi.Fen(amount), Reason: reason})
+		out, err = c.Refund(ctx, orderID, subMchID, orderapi.RefundRequest{OutRefundNo: outRefundNo, Amount: orderapi.Fen(amount), Reason: reason})
 		err = wrap("POST /orders/"+orderID+"/refunds", err)
 	case "pay":
 		out, err = pay(ctx, c, simDriver{base: *base, http: hc}, orderID)
@@ -202,6 +238,48 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	printAnswer(stdout, out)
 	return nil
+}
+
+// subOrderFlags are the --sub flags of a combine create: SUB_MCHID:FEN[:ORDER_ID].
+type subOrderFlags []orderapi.SubOrder
+
+func (f *subOrderFlags) String() string { return "" }
+
+func (f *subOrderFlags) Set(v string) error {
+	parts := strings.Split(v, ":")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+		return fmt.Errorf("want SUB_MCHID:FEN[:ORDER_ID], e.g. 1900000101:300, got %q", v)
+	}
+	fen, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || fen <= 0 {
+		return fmt.Errorf("%q: the amount is a positive number of fen (分), e.g. 1900000101:300 for ¥3.00", v)
+	}
+	so := orderapi.SubOrder{SubMchID: parts[0], Amount: orderapi.Fen(fen)}
+	if len(parts) == 3 {
+		so.OrderID = parts[2]
+	}
+	*f = append(*f, so)
+	return nil
+}
+
+// orders are the sub-orders of combine orderID: unnamed ones are orderID-1, -2, …
+func (f subOrderFlags) orders(orderID, desc string) []orderapi.SubOrder {
+	out := slices.Clone(f)
+	for i := range out {
+		out[i].OrderID = cmp.Or(out[i].OrderID, fmt.Sprintf("%s-%d", orderID, i+1))
+		out[i].Description = desc
+	}
+	return out
+}
+
+// getOrder reads an order, or a combine: GET /orders/{id} answers a combine with its
+// sub-orders and no out_trade_no of its own, so one without is read again as such.
+func getOrder(ctx context.Context, c *orderapi.Client, orderID, subMchID string) (any, error) {
+	v, err := c.Order(ctx, orderID, subMchID)
+	if err != nil || v.OutTradeNo != "" || subMchID != "" {
+		return v, err
+	}
+	return c.Combine(ctx, orderID)
 }
 
 // wrap is apiFailure for a failed call, nil otherwise.
@@ -227,6 +305,9 @@ func pay(ctx context.Context, c *orderapi.Client, sim simDriver, orderID string)
 	if err != nil {
 		return nil, apiFailure("GET /orders/"+orderID, err)
 	}
+	if view.OutTradeNo == "" { // a combine order
+		return payCombine(ctx, c, sim, orderID)
+	}
 	if _, err := sim.pay(ctx, "out_trade_no", view.OutTradeNo); err != nil {
 		return nil, fmt.Errorf("%w\n  (pay works against wxpay serve's simulator only: a real order is paid in WeChat)", err)
 	}
@@ -241,6 +322,28 @@ func pay(ctx context.Context, c *orderapi.Client, sim simDriver, orderID string)
 		return nil, apiFailure("GET /orders/"+orderID, err)
 	}
 	return view, nil
+}
+
+// payCombine pays a combine's sub-orders at the simulator and answers the combine once
+// its one notification is applied.
+func payCombine(ctx context.Context, c *orderapi.Client, sim simDriver, orderID string) (any, error) {
+	cv, err := c.Combine(ctx, orderID)
+	if err != nil {
+		return nil, apiFailure("GET /orders/"+orderID, err)
+	}
+	if err := sim.payCombine(ctx, cv.CombineOutTradeNo); err != nil {
+		return nil, fmt.Errorf("%w\n  (pay works against wxpay serve's simulator only: a real order is paid in WeChat)", err)
+	}
+	for range 20 {
+		if cv, err = c.Combine(ctx, orderID); err != nil || cv.State == "SUCCESS" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, apiFailure("GET /orders/"+orderID, err)
+	}
+	return cv, nil
 }
 
 func apiToken(flagToken, keysDir string) (string, error) {
@@ -264,6 +367,14 @@ func printAnswer(w io.Writer, out any) {
 	case *orderapi.CreateAnswer:
 		fmt.Fprintf(w, "order %s (out_trade_no %s): %s, %s\n", a.OrderID, a.OutTradeNo, a.State, yuan(a.Amount))
 		printPay(w, a)
+	case *orderapi.CombineView:
+		fmt.Fprintf(w, "combine order %s (combine_out_trade_no %s): %s, %s\n", a.OrderID, a.CombineOutTradeNo, a.State, yuan(a.Amount))
+		for _, so := range a.SubOrders {
+			fmt.Fprintf(w, "  sub-order %s (out_trade_no %s, sub_mchid %s): %s, %s\n", so.OrderID, so.OutTradeNo, so.SubMchID, so.State, yuan(so.Amount))
+		}
+		if len(a.Pay) > 0 {
+			printPay(w, &orderapi.CreateAnswer{OrderID: a.OrderID, Scene: a.Scene, Pay: a.Pay})
+		}
 	case *orderapi.OrderView:
 		fmt.Fprintf(w, "order %s (out_trade_no %s): %s, %s\n", a.OrderID, a.OutTradeNo, a.State, yuan(a.Amount))
 	case *orderapi.CloseAnswer:

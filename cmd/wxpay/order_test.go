@@ -62,3 +62,46 @@ func TestOrderCommand(t *testing.T) {
 		t.Fatalf("create without amount: %d %s", code, errs)
 	}
 }
+
+// A platform (WXPAY_MODE=ecommerce) tries a combine order from the terminal: --sub makes
+// the sub-orders, pay by the combine's order id pays all of them, get shows each, and
+// a combine given one --sub or an --amount beside them is refused before any call.
+func TestOrderCommandCombine(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "ecommerce")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	run := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"order"}, args...), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	common := []string{"--url", srv.base, "--keys-dir", srv.keys}
+	out, errs, code := run(append([]string{"create", "--order-id", "CLICART01", "--sub", "1900000101:300", "--sub", "1900000102:200:CLISHOE01"}, common...)...)
+	if code != 0 || !strings.Contains(out, "combine order CLICART01") || !strings.Contains(out, "NOTPAY, ¥5.00") ||
+		!strings.Contains(out, "sub-order CLICART01-1") || !strings.Contains(out, "sub-order CLISHOE01") || !strings.Contains(out, "code_url: weixin://") {
+		t.Fatalf("create: %d\n%s%s", code, out, errs)
+	}
+	if out, errs, code = run(append([]string{"pay", "CLICART01"}, common...)...); code != 0 || !strings.Contains(out, "SUCCESS, ¥5.00") || strings.Count(out, ": SUCCESS, ") != 3 {
+		t.Fatalf("pay: %d\n%s%s", code, out, errs)
+	}
+	if out, errs, code = run(append([]string{"get", "CLICART01"}, common...)...); code != 0 || !strings.Contains(out, "sub-order CLISHOE01 (out_trade_no") {
+		t.Fatalf("get: %d\n%s%s", code, out, errs)
+	}
+	if out, errs, code = run(append([]string{"get", "CLISHOE01", "--sub-mchid", "1900000102"}, common...)...); code != 0 || !strings.Contains(out, "SUCCESS, ¥2.00") {
+		t.Fatalf("get a sub-order: %d\n%s%s", code, out, errs)
+	}
+	for _, bad := range [][]string{
+		{"create", "--sub", "1900000101:300"},
+		{"create", "--sub", "1900000101:300", "--sub", "1900000102:200", "--amount", "500"},
+		{"create", "--sub", "1900000101:-3", "--sub", "1900000102:200"},
+		{"create", "--sub", "1900000101"},
+	} {
+		if _, errs, code := run(append(bad, common...)...); code != 2 || errs == "" {
+			t.Fatalf("%v: %d %s", bad, code, errs)
+		}
+	}
+}

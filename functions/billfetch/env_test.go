@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,17 +17,16 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/store/billstore/s3test"
-	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -56,20 +53,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testClock is the simulated calendar shared by the simulator and the job.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // day is the simulated business day whose bill the tests fetch.
 var day = time.Date(2026, 3, 10, 0, 0, 0, 0, clock.CST)
 
@@ -78,19 +61,21 @@ const dayStr = "2026-03-10"
 // env is a simulated WeChat Pay (real signatures, httptest), the notify function
 // receiving its notifications into a bbolt store, and the job under test.
 type env struct {
-	t       *testing.T
-	id      *keysdir.Identity
-	cfg     config.Config
-	clock   *testClock
-	sim     *paysim.Simulator
-	srv     *httptest.Server
-	notify  *httptest.Server
-	st      *storetest.Counting
-	bills   billstore.Store
-	client  *wechatpay.Client // the merchant's, for placing orders and refunds
-	owner   string            // the merchant owning the orders (sub_mchid in partner mode)
-	metrics *bytes.Buffer
-	logs    *bytes.Buffer
+	t      *testing.T
+	id     *keysdir.Identity
+	cfg    config.Config
+	clock  *testenv.Clock
+	sim    *paysim.Simulator
+	srv    *httptest.Server
+	notify *httptest.Server
+	// notified tells when notify has accepted a notification (applied it).
+	notified *testenv.Notified
+	st       *storetest.Counting
+	bills    billstore.Store
+	client   *wechatpay.Client // the merchant's, for placing orders and refunds
+	owner    string            // the merchant owning the orders (sub_mchid in partner mode)
+	metrics  *bytes.Buffer
+	logs     *bytes.Buffer
 
 	// tamper, when set, rewrites bill downloads; applications counts bill applications.
 	tamper       func([]byte) []byte
@@ -99,30 +84,24 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	id, dir := keysdirtest.Dir(t)
-	e := &env{t: t, id: id, owner: id.MchID, clock: &testClock{t: day.Add(9 * time.Hour)}, metrics: &bytes.Buffer{}, logs: &bytes.Buffer{}}
-	sim, err := paysim.New(paysim.Config{Identity: id, Now: e.clock.Now, RetryScale: 0.001})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sim = sim
-	e.srv = httptest.NewServer(http.HandlerFunc(e.serveSim))
-	db, err := boltstore.Open(filepath.Join(t.TempDir(), "wxpay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := &env{t: t, metrics: &bytes.Buffer{}, logs: &bytes.Buffer{}}
+	w := testenv.New(t, testenv.Options{Start: day.Add(9 * time.Hour), WrapV3: func(sim http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { e.serveSim(sim, rw, r) })
+	}})
+	e.id, e.owner, e.clock, e.sim, e.srv, e.cfg = w.ID, w.ID.MchID, w.Clock, w.Sim, w.Server, w.Config
+	id, cfg, db := w.ID, w.Config, w.Store
 	e.st = &storetest.Counting{Store: db}
-	cfg, err := config.FromKeysDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.APIBase = e.srv.URL
-	e.cfg = cfg
 	nh, err := notify.New(cfg, db, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.notify = httptest.NewServer(nh)
+	// One business clock for every function, as under `wxpay serve`.
+	nh.Ledger.Now = e.clock.Now
+	if nh.Deliverer != nil {
+		nh.Deliverer.Now = e.clock.Now
+	}
+	e.notified = testenv.NotifiedBy(nh)
+	e.notify = httptest.NewServer(e.notified)
 	e.bills, err = billstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -130,23 +109,20 @@ func newEnv(t *testing.T) *env {
 	e.client = &wechatpay.Client{BaseURL: e.srv.URL, Signer: id.MerchantSigner(),
 		Verifier: &wechatpay.Verifier{Keys: id.PlatformKeys()}, MchID: id.MchID, AppID: id.AppID,
 		NotifyURLOptions: wechatpay.NotifyURLOptions{AllowLoopback: true}}
-	t.Cleanup(func() {
-		e.srv.Close()
-		e.notify.Close()
-		sim.Close()
-		db.Close()
-	})
+	t.Cleanup(e.notify.Close)
 	return e
 }
 
-func (e *env) serveSim(w http.ResponseWriter, r *http.Request) {
+// serveSim stands in front of the simulator's /v3/: it counts bill applications and
+// lets a test tamper with bill downloads.
+func (e *env) serveSim(sim http.Handler, w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/v3/bill/tradebill", "/v3/bill/fundflowbill":
 		e.applications.Add(1)
 	case "/v3/billdownload/file":
 		if e.tamper != nil {
 			rec := httptest.NewRecorder()
-			e.sim.ServeHTTP(rec, r)
+			sim.ServeHTTP(rec, r)
 			for k, v := range rec.Header() {
 				w.Header()[k] = v
 			}
@@ -160,7 +136,7 @@ func (e *env) serveSim(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	e.sim.ServeHTTP(w, r)
+	sim.ServeHTTP(w, r)
 }
 
 // partner switches the env to partner mode: the identity is the service provider,
@@ -230,11 +206,15 @@ func (e *env) pay(no string, dropped bool) {
 			e.t.Fatal(err)
 		}
 	}
-	if _, _, _, err := e.sim.Pay(no, paysim.PayRequest{}); err != nil {
+	_, nid, _, err := e.sim.Pay(no, paysim.PayRequest{})
+	if err != nil {
 		e.t.Fatal(err)
 	}
 	if !dropped {
-		e.waitState(payment.OrderKey(e.owner, no), func(s string) bool { return s != wechatpay.TradeStateNotPay })
+		e.notified.Wait(e.t, nid)
+		if st := statusOf(e.t, e.get(payment.OrderKey(e.owner, no))); st == wechatpay.TradeStateNotPay {
+			e.t.Fatalf("notify accepted the payment of %s but the order is %s", no, st)
+		}
 	}
 	e.clock.Advance(time.Minute)
 }
@@ -253,31 +233,17 @@ func (e *env) refund(no, refundNo string, amount, total int64, status string, dr
 			e.t.Fatal(err)
 		}
 	}
-	if _, _, _, err := e.sim.SettleRefund(refundNo, status); err != nil {
+	_, nid, _, err := e.sim.SettleRefund(refundNo, status)
+	if err != nil {
 		e.t.Fatal(err)
 	}
 	if !dropped {
-		e.waitState(payment.RefundKey(e.owner, refundNo), func(s string) bool { return s != "" })
+		e.notified.Wait(e.t, nid)
+		if st := statusOf(e.t, e.get(payment.RefundKey(e.owner, refundNo))); st == "" {
+			e.t.Fatalf("notify accepted refund %s but did not record its result", refundNo)
+		}
 	}
 	e.clock.Advance(time.Minute)
-}
-
-func (e *env) waitState(key string, ok func(string) bool) {
-	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rec, err := e.st.Get(context.Background(), key)
-		if err == nil && ok(statusOf(e.t, rec)) {
-			return
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			e.t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s never reached the expected state (now %+v, %v)", key, rec.Attrs, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // placeOnBillDay does what the ledger does when a payment or refund succeeds (records

@@ -126,19 +126,13 @@ func TestCombineReplayRepriceAndClose(t *testing.T) {
 		t.Fatalf("closing a sub-order: %d %v", s, c)
 	}
 	// Paying the replaced attempt now is kept for review, never lost.
-	if _, _, status, err := e.sim.PayCombine("CARTRP0001", paysim.CombinePayRequest{}); err != nil {
+	_, nid, status, err := e.sim.PayCombine("CARTRP0001", paysim.CombinePayRequest{})
+	if err != nil {
 		t.Fatalf("pay attempt 1: %d %v", status, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		o, _ := e.ledger().Attempt(t.Context(), "1900000101", "CARTRP0001-01")
-		if o != nil && o.InReview() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replaced attempt's payment is not in review: %+v", o)
-		}
-		time.Sleep(20 * time.Millisecond)
+	e.notified.Wait(t, nid)
+	if o, _ := e.ledger().Attempt(t.Context(), "1900000101", "CARTRP0001-01"); o == nil || !o.InReview() {
+		t.Fatalf("the replaced attempt's payment is not in review: %+v", o)
 	}
 	if s, g := e.call(t, "GET", "/orders/CARTRP0001", nil); s != 200 || g["state"] == "SUCCESS" {
 		t.Fatalf("combine after a late payment of its replaced attempt: %d %v", s, g)

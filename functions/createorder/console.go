@@ -62,8 +62,18 @@ func (h *Handler) console() http.Handler {
 		FundMchID:     h.cfg.MchID,
 		Sink:          name,
 	}
-	if h.partner && h.cfg.Bundle.SubMchID != "" {
-		src.Owners = []string{h.cfg.Bundle.SubMchID}
+	if h.partner {
+		// Records are the sub-merchants': the listings show them all, actions act on
+		// any of them, Find takes "sub_mchid/id" (the default sub_mchid without it).
+		src.AnyOwner = true
+		src.BillMchIDs = src.Owners // billfetch: a platform's one bill (below), else the default sub-merchant's
+		if sub := h.cfg.Bundle.SubMchID; sub != "" {
+			src.Owners = []string{sub}
+			if !h.cfg.Bundle.Ecommerce() {
+				src.BillMchIDs = src.Owners
+			}
+		}
+		src.Ecommerce = h.cfg.Bundle.Ecommerce()
 	}
 	c, err := console.New(console.Options{Users: users, Store: h.st, Source: src, Now: h.now, Logger: h.log, Prefix: ConsolePrefix})
 	if err != nil {

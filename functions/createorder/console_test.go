@@ -1,6 +1,7 @@
 package createorder_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,10 +9,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/functions/createorder/console"
 	"github.com/paysls/wxpay/shared/config"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/store"
 )
 
 // Without console_users the console is one page saying how to configure it, for every
@@ -123,5 +127,196 @@ func TestConsoleFindsByTransactionIDAndRefusesOwnPayment(t *testing.T) {
 	}
 	if o, _ := e.order(t, "FINDTX0001"); o.Reserved() != 200 {
 		t.Fatalf("a refused action reserved money: %d reserved", o.Reserved())
+	}
+}
+
+// An event the webhook never took within 72 hours is abandoned: the Events view still
+// lists it, marked so, and Resend all revives it. It used to vanish from every listing.
+func TestConsoleListsAbandonedEvents(t *testing.T) {
+	const password = "correct horse battery staple"
+	line, err := console.HashPassword("ops", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{mutate: func(c *config.Config) { c.Bundle.ConsoleUsers = config.NewSecret([]byte(line)) }})
+	srv := httptest.NewTLSServer(e.h)
+	defer srv.Close()
+	cl := srv.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := cl.PostForm(srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var cookie string
+	for _, c := range res.Cookies() {
+		if c.Name == "wxpay_console" {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	do := func(method, path string, form url.Values) string {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("Accept-Language", "en")
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+
+	e.call(t, "POST", "/orders", map[string]any{"order_id": "GONEEVT001", "amount": 300, "description": "x", "scene": "native"})
+	e.pay(t, "GONEEVT001")
+	e.waitState(t, "GONEEVT001", "SUCCESS")
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone fishing", http.StatusBadGateway) }))
+	defer down.Close()
+	d := &events.Deliverer{Store: e.st, Sink: &events.Webhook{URL: down.URL, Secret: []byte("s")}, Marker: e.ledger(), Now: e.clock.Now}
+	e.clock.Advance(events.GiveUpAfter + time.Minute)
+	if r, err := d.DeliverDue(context.Background()); err != nil || r.Abandoned == 0 {
+		t.Fatalf("delivery pass: %+v %v", r, err)
+	}
+	page := do("GET", "/console/events", nil)
+	if !strings.Contains(page, "order.paid") || !strings.Contains(page, "abandoned: undelivered for 72 h") || !strings.Contains(page, "gone fishing") {
+		t.Fatalf("the Events view without the abandoned event:\n%s", page)
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatal("no CSRF token")
+	}
+	do("POST", "/console/events/resend-all", url.Values{"csrf": {csrf[1]}})
+	if page := do("GET", "/console/events", nil); strings.Contains(page, "abandoned: undelivered") {
+		t.Fatalf("still abandoned after Resend all:\n%s", page)
+	}
+	if gone, _, err := events.Abandoned(context.Background(), e.st, store.ListOptions{}); err != nil || len(gone) != 0 {
+		t.Fatalf("abandoned after Resend all: %d %v", len(gone), err)
+	}
+}
+
+// A service provider's console shows every sub-merchant's records: Find takes
+// "sub_mchid/id" for a sub-merchant that is not the default, and an id alone still
+// looks under the default only.
+func TestPartnerConsoleFindsAnySubMerchant(t *testing.T) {
+	const password = "correct horse battery staple"
+	line, err := console.HashPassword("ops", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{partner: true, mutate: func(c *config.Config) { c.Bundle.ConsoleUsers = config.NewSecret([]byte(line)) }})
+	srv := httptest.NewTLSServer(e.h)
+	defer srv.Close()
+	cl := srv.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := cl.PostForm(srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var cookie string
+	for _, c := range res.Cookies() {
+		if c.Name == "wxpay_console" {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	get := func(path string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("Accept-Language", "en")
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	const other = "1900000777"
+	if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "SUBFIND001", "amount": 500, "description": "x", "scene": "native", "sub_mchid": other}); st != http.StatusCreated {
+		t.Fatalf("create for %s: %d %v", other, st, m)
+	}
+	if page := get("/console/find?q=" + other + "/SUBFIND001"); !strings.Contains(page, "SUBFIND001 · NOTPAY") || !strings.Contains(page, other) {
+		t.Fatalf("find %s/SUBFIND001:\n%s", other, page)
+	}
+	for _, q := range []string{"SUBFIND001", "1900000778/SUBFIND001", "abc/SUBFIND001", other + "/../x"} {
+		if page := get("/console/find?q=" + url.QueryEscape(q)); !strings.Contains(page, `id="nothing"`) {
+			t.Fatalf("find %q found something:\n%s", q, page)
+		}
+	}
+}
+
+// An e-commerce platform's ABNORMAL refund goes to 异常退款 through the e-commerce
+// endpoint (/v3/ecommerce/refunds/{refund_id}/apply-abnormal-refund), which is the only
+// one that knows it: the domestic one answers RESOURCE_NOT_EXISTS.
+func TestEcommerceConsoleAbnormalRefund(t *testing.T) {
+	const password = "correct horse battery staple"
+	line, err := console.HashPassword("ops", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{partner: true, mutate: func(c *config.Config) {
+		c.Bundle.Mode = config.ModeEcommerce
+		c.Bundle.ConsoleUsers = config.NewSecret([]byte(line))
+	}})
+	srv := httptest.NewTLSServer(e.h)
+	defer srv.Close()
+	cl := srv.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := cl.PostForm(srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var cookie string
+	for _, c := range res.Cookies() {
+		if c.Name == "wxpay_console" {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	do := func(method, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("Accept-Language", "en")
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "ECABN00001", "amount": 800, "description": "x", "scene": "native", "sub_mchid": e.owner()}); st != http.StatusCreated {
+		t.Fatalf("create: %d %v", st, m)
+	}
+	e.pay(t, "ECABN00001")
+	e.waitState(t, "ECABN00001", "SUCCESS")
+	if st, m := e.call(t, "POST", "/orders/ECABN00001/refunds", map[string]any{"out_refund_no": "ECRFABN001", "amount": 300}); st != http.StatusOK {
+		t.Fatalf("refund: %d %v", st, m)
+	}
+	_, nid, _, err := e.sim.SettleRefund("ECRFABN001", "ABNORMAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.notified.Wait(t, nid)
+	_, page := do("GET", "/console/refunds", nil)
+	if !strings.Contains(page, `data-state="ABNORMAL"`) {
+		t.Fatalf("the Refunds view after the ABNORMAL notification:\n%s", page)
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if csrf == nil || !strings.Contains(page, "ECRFABN001") {
+		t.Fatalf("the Refunds view:\n%s", page)
+	}
+	res, _ = do("POST", "/console/refunds/abnormal", url.Values{"csrf": {csrf[1]}, "out_refund_no": {"ECRFABN001"}, "mchid": {e.owner()}, "type": {"MERCHANT_BANK_CARD"}})
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || strings.Contains(loc, "refused=") || strings.Contains(loc, "failed") {
+		t.Fatalf("异常退款: %d %s", res.StatusCode, loc)
+	}
+	r, err := e.ledger().Refund(context.Background(), e.owner(), "ECRFABN001")
+	if err != nil || len(r.Reissues) != 1 {
+		t.Fatalf("the ledger's refund after 异常退款: %+v %v", r, err)
 	}
 }

@@ -329,8 +329,9 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (*payment.Ord
 	claim := newClaimID()
 	cr := &payment.ClaimRequest{ID: claim, PayloadHash: o.fp, Lease: h.lease}
 	if o.scene == SceneCashier {
-		// Nothing is placed at WeChat Pay, so there is no claim to hold.
-		cr.ID, claim = "", ""
+		// Nothing is placed at WeChat Pay, so there is no claim to hold: no owner, and a
+		// lease over at once, or a replayed cashier create would wait out the lease.
+		cr.ID, claim, cr.Lease = "", "", 0
 	}
 	rec, err := h.ledger.CreateOrder(ctx, payment.NewOrder{
 		MchID: o.owner, AppID: o.appID, OrderID: o.orderID, Attempt: n, Amount: o.amount,

@@ -9,24 +9,21 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/store/storetest"
 )
 
@@ -35,26 +32,6 @@ const (
 	testSubMchID = "1900000109"
 	testSubAppID = "wxd678efh567hg6999"
 )
-
-// testClock is the business calendar shared by the simulator and the handler.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t.Add(time.Since(start))
-}
-
-var start = time.Now()
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // env is the order API, notify and the simulator on one test server — the shape of
 // `wxpay serve` — with counters on WeChat Pay's API and the store.
@@ -66,13 +43,15 @@ type env struct {
 	st      *storetest.Counting
 	h       *createorder.Handler
 	cfg     config.Config
-	clock   *testClock
+	clock   *testenv.Clock
 	partner bool
 	v3      atomic.Int64 // every request to the simulated WeChat Pay API
 	prepays atomic.Int64 // prepay requests among them
 	closes  atomic.Int64 // close requests among them
 	// api is the merchant's typed client of the order API (over HTTP, with the token).
 	api *orderapi.Client
+	// notified tells when notify has accepted a notification (applied it).
+	notified *testenv.Notified
 }
 
 type envOptions struct {
@@ -90,45 +69,32 @@ type envOptions struct {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	id, dir := keysdirtest.Dir(t)
-	cfg, err := config.FromKeysDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "wxpay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every write to a money record must come from the ledger (paymenttest.Check).
-	guarded := paymenttest.Check(t, bolt)
-	e := &env{id: id, st: &storetest.Counting{Store: guarded}, clock: &testClock{t: time.Now()}, partner: o.partner}
+	e := &env{partner: o.partner}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}
-	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e.sim, err = paysim.New(paysim.Config{Identity: id, Now: e.clock.Now, RetryScale: 0.001, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
+	counted := func(sim http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			e.v3.Add(1)
+			switch {
+			case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/close"):
+				e.closes.Add(1)
+			case r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/"):
+				e.prepays.Add(1)
+			}
+			sim.ServeHTTP(w, r)
+		})
 	}
-	mux := http.NewServeMux()
-	e.srv = httptest.NewServer(mux)
-	t.Cleanup(func() { e.sim.Close(); e.srv.Close(); bolt.Close() }) // the simulator first: it releases requests a hang fault holds
-
-	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.v3.Add(1)
-		switch {
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/close"):
-			e.closes.Add(1)
-		case r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/"):
-			e.prepays.Add(1)
-		}
-		e.sim.ServeHTTP(w, r)
-	})
-	mux.Handle("/v3/", counted)
-	mux.Handle("/sim/", e.sim)
+	quiet := testenv.Quiet()
+	w := testenv.New(t, testenv.Options{Sim: paysim.Config{Logger: quiet}, WrapV3: counted})
+	e.id, e.sim, e.srv, e.clock = w.ID, w.Sim, w.Server, w.Clock
+	cfg := w.Config
+	// Every write to a money record must come from the ledger (paymenttest.Check).
+	guarded := paymenttest.Check(t, w.Store)
+	e.st = &storetest.Counting{Store: guarded}
+	mux := w.Mux
 
 	cfg.NotifyURL = e.srv.URL + "/notify"
-	cfg.APIBase = e.srv.URL
 	cfg.Bundle.APIToken = config.NewSecret([]byte(testToken))
 	cfg.Bundle.OrderTTL = 2 * time.Hour
 	if o.partner {
@@ -148,7 +114,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if nh.Deliverer != nil {
 		nh.Deliverer.Now = e.clock.Now
 	}
-	mux.Handle("/notify", nh)
+	e.notified = testenv.NotifiedBy(nh)
+	mux.Handle("/notify", e.notified)
 	logger := quiet
 	if o.logger != nil {
 		logger = o.logger
@@ -240,19 +207,22 @@ func (e *env) order(t testing.TB, outTradeNo string) (*payment.Order, bool) {
 // ledger reads the env's store (reads only: every write goes through the handlers).
 func (e *env) ledger() *payment.Ledger { return &payment.Ledger{Store: e.st.Store, Now: e.clock.Now} }
 
-// waitState waits until the stored attempt reaches state (notify applied it).
+// waitState waits until the stored attempt reaches state, looking again each time
+// notify accepts a notification (the change it waits for is a notification applied).
 func (e *env) waitState(t testing.TB, outTradeNo, state string) *payment.Order {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for {
+		next := e.notified.Next()
 		o, ok := e.order(t, outTradeNo)
 		if ok && o.Status() == state {
 			return o
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-next:
+		case <-timeout:
 			t.Fatalf("order %s never reached %s: %+v", outTradeNo, state, o)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -28,17 +28,26 @@ func TestGetSettlesDroppedNotification(t *testing.T) {
 			if g := e.view(t, "DROPPED001"); g.State != "NOTPAY" {
 				t.Fatalf("before paying: %+v", g)
 			}
-			e.pay(t, "DROPPED001")
-			time.Sleep(50 * time.Millisecond)
+			_, nid, status, err := e.sim.Pay("DROPPED001", paysim.PayRequest{})
+			if err != nil {
+				t.Fatalf("pay: %d %v", status, err)
+			}
+			// The simulator drops the notification as Pay sends it (no wait needed): its
+			// record of the attempt says so, and nothing reached the store.
+			if !droppedNotification(e.sim.Deliveries(), nid) {
+				t.Fatalf("notification %s was not dropped: %+v", nid, e.sim.Deliveries())
+			}
 			if rec, _ := e.order(t, "DROPPED001"); rec.Status() != "NOTPAY" {
 				t.Fatalf("the notification was supposed to be dropped: %+v", rec)
 			}
-			// Checked a moment ago: the store answers (no query storm from a polling page).
+			// Checked 4 s ago (business time): the store answers (no query storm from a
+			// polling page).
+			e.clock.Advance(4 * time.Second)
 			v3 := e.v3.Load()
 			if g := e.view(t, "DROPPED001"); g.State != "NOTPAY" || e.v3.Load() != v3 {
 				t.Fatalf("within the recheck window: %+v, %d WeChat Pay calls", g, e.v3.Load()-v3)
 			}
-			e.clock.Advance(6 * time.Second) // past the recheck window, on the business clock
+			e.clock.Advance(2 * time.Second) // past the recheck window, on the business clock
 			if g := e.view(t, "DROPPED001"); g.State != "SUCCESS" || g.TransactionID == "" {
 				t.Fatalf("after the recheck window: %+v", g)
 			}
@@ -180,27 +189,18 @@ func TestRefunds(t *testing.T) {
 				t.Fatalf("concurrent refunds: %d accepted, %d refused; want 4 and 6", ok, refused)
 			}
 			// WeChat Pay settles the first refund; the notification applies it.
-			if _, _, _, err := e.sim.SettleRefund("RF00000001", wechatpay.RefundStatusSuccess); err != nil {
+			_, nid, _, err := e.sim.SettleRefund("RF00000001", wechatpay.RefundStatusSuccess)
+			if err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				a, err = e.api.RefundStatus(ctx, "REFUND0001", sub, "RF00000001")
-				if err != nil || a.State == "SUCCESS" || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			e.notified.Wait(t, nid)
+			a, err = e.api.RefundStatus(ctx, "REFUND0001", sub, "RF00000001")
 			if err != nil || a.State != "SUCCESS" || a.OrderID != "REFUND0001" {
 				t.Fatalf("GET refund: %+v %v", a, err)
 			}
-			// The refund's effect on the order follows its own write (ledger.SyncRefund).
-			var g *orderapi.OrderView
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				if g = e.view(t, "REFUND0001"); g.Refunded == 600 || time.Now().After(deadline) {
-					break
-				}
-			}
+			// The refund's effect on the order follows its own write (ledger.SyncRefund),
+			// in the same application of the notification.
+			g := e.view(t, "REFUND0001")
 			if g.State != "REFUND" || len(g.Refunds) != 5 || g.Refunded != 600 {
 				t.Fatalf("GET order: %+v", g)
 			}
@@ -238,4 +238,15 @@ func TestRefundRetryAfterWeChatFailure(t *testing.T) {
 	if _, err := refund("RFFAIL0002", 301); !isAPIError(err, http.StatusConflict, "") {
 		t.Fatalf("over-refund after the retry: %v", err)
 	}
+}
+
+// droppedNotification reports whether the simulator dropped notification id by a fault
+// (never attempted).
+func droppedNotification(ds []paysim.Delivery, id string) bool {
+	for _, d := range ds {
+		if d.ID == id && d.Attempt == 0 && strings.Contains(d.Error, "dropped") {
+			return true
+		}
+	}
+	return false
 }

@@ -122,12 +122,16 @@ func (e *env) create(t testing.TB, orderID string, amount int64) map[string]any 
 	return a
 }
 
-// payNow pays out_trade_no at the simulator and waits until the ledger has it.
+// payNow pays out_trade_no at the simulator and waits until notify has applied its
+// notification (unless a fault dropped it).
 func (e *env) payNow(t testing.TB, outTradeNo string) wechatpay.Transaction {
 	t.Helper()
-	tx, _, status, err := e.sim.Pay(outTradeNo, paysim.PayRequest{})
+	tx, nid, status, err := e.sim.Pay(outTradeNo, paysim.PayRequest{})
 	if err != nil {
 		t.Fatalf("pay %s: %d %v", outTradeNo, status, err)
+	}
+	if !droppedNotification(e.sim.Deliveries(), nid) {
+		e.notified.Wait(t, nid)
 	}
 	return tx
 }

@@ -10,9 +10,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
@@ -145,7 +145,8 @@ func TestV2Refusals(t *testing.T) {
 func TestV2EndToEndThroughTheSimulator(t *testing.T) {
 	f := newFixture(t)
 	f.h.APIv2Key = config.NewSecret([]byte(f.id.APIv2Key))
-	notifySrv := httptest.NewServer(f.handler)
+	notified := testenv.NotifiedBy(f.handler)
+	notifySrv := httptest.NewServer(notified)
 	t.Cleanup(notifySrv.Close)
 	wrongKey := &notify.Handler{Notifier: f.h.Notifier, Ledger: f.h.Ledger, APIv2Key: config.NewSecret([]byte(wxv2.ForgeryKey()))}
 	wrongSrv := httptest.NewServer(wrongKey)
@@ -281,18 +282,13 @@ func TestV2EndToEndThroughTheSimulator(t *testing.T) {
 
 	// v3 still works on the same endpoint.
 	order("E2EV3PAY004", 100)
-	if _, _, _, err := sim.Pay("E2EV3PAY004", paysim.PayRequest{}); err != nil {
+	_, nid, _, err := sim.Pay("E2EV3PAY004", paysim.PayRequest{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if rec, err := f.st.Get(ctx, payment.OrderKey(f.id.MchID, "E2EV3PAY004")); err == nil && ord(t, rec).Source == "notify" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the v3 notification was not applied: %+v", sim.Deliveries())
-		}
-		time.Sleep(10 * time.Millisecond)
+	notified.Wait(t, nid)
+	if rec, err := f.st.Get(ctx, payment.OrderKey(f.id.MchID, "E2EV3PAY004")); err != nil || ord(t, rec).Source != "notify" {
+		t.Fatalf("the v3 notification was not applied: %v %+v", err, sim.Deliveries())
 	}
 	// Every v2 attempt is listed with the simulator's deliveries.
 	n := 0

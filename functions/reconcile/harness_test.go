@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,35 +14,16 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
-
-// testClock is the simulated calendar shared by the simulator, the ledger and the job.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // webhook records merchant events, failing each event's first attempt when flaky.
 type webhook struct {
@@ -89,7 +69,7 @@ type harness struct {
 	st     store.Store
 	sim    *paysim.Simulator
 	simSrv *httptest.Server
-	clock  *testClock
+	clock  *testenv.Clock
 	client *wechatpay.Client
 	ledger *payment.Ledger
 	hook   *webhook
@@ -101,37 +81,24 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	id, dir := keysdirtest.Dir(t)
-	h := &harness{t: t, ctx: context.Background(), clock: &testClock{t: time.Now().UTC()}}
-	sim, err := paysim.New(paysim.Config{Identity: id, Now: h.clock.Now, RetryScale: 0.001})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	h.sim = sim
-	h.simSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.URL.Path) > 4 && r.URL.Path[:4] == "/v3/" {
-			h.calls.Add(1)
-			if f := h.intercept.Load(); f != nil && (*f)(w, r) {
-				return
-			}
-		}
-		sim.ServeHTTP(w, r)
-	}))
-	t.Cleanup(h.simSrv.Close)
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "reconcile.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	h.st = paymenttest.Check(t, st) // every money write from the ledger
-	if h.cfg, err = config.FromKeysDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	h.cfg.APIBase = h.simSrv.URL
+	h := &harness{t: t, ctx: context.Background()}
+	w := testenv.New(t, testenv.Options{Start: time.Now().UTC(), StoreFile: "reconcile.db",
+		WrapV3: func(sim http.Handler) http.Handler {
+			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				h.calls.Add(1)
+				if f := h.intercept.Load(); f != nil && (*f)(rw, r) {
+					return
+				}
+				sim.ServeHTTP(rw, r)
+			})
+		}})
+	h.sim, h.simSrv, h.clock, h.cfg = w.Sim, w.Server, w.Clock, w.Config
+	st := w.Store
+	h.st = paymenttest.Check(t, st)               // every money write from the ledger
 	h.cfg.NotifyURL = "http://127.0.0.1:9/notify" // nobody listens: notifications are lost
 	h.hook = newWebhook(t, true)
 	h.cfg.Bundle.WebhookURL, h.cfg.Bundle.WebhookSecret = h.hook.srv.URL, config.NewSecret([]byte("whsec"))
+	var err error
 	if h.client, err = payclient.New(h.cfg, st, nil, payclient.Options{AllowLoopbackNotifyURL: true}); err != nil {
 		t.Fatal(err)
 	}

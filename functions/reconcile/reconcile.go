@@ -11,7 +11,8 @@
 //     reported), and refunds whose effect on the order is still owed;
 //   - "late_refunds": payments that arrived for closed orders, refunded automatically
 //     when WXPAY_REFUND_LATE_PAYMENTS=1;
-//   - "outbox": merchant events owed, delivered with back-off.
+//   - "outbox": merchant events owed, delivered with back-off (after 72 h without
+//     success an event is abandoned: listed in "abandoned" until resent).
 //
 // A run stops cleanly before its platform deadline; whatever is still due stays in the
 // index for the next run, so no cursor needs keeping.

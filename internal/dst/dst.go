@@ -227,19 +227,19 @@ func (w *world) settle() error {
 		if err := deliverAll(); err != nil {
 			return err
 		}
-		w.clk.advance(10 * time.Minute)
+		w.clk.Advance(10 * time.Minute)
 		if err := one(Op{Op: "reconcile"}); err != nil {
 			return err
 		}
 	}
 	// Past every order's expiry (2 hours), then to 10:00 of the next day for the bills.
-	w.clk.advance(3 * time.Hour)
+	w.clk.Advance(3 * time.Hour)
 	if err := one(Op{Op: "reconcile"}); err != nil {
 		return err
 	}
 	now := w.clk.Now().In(start.Location())
 	next := time.Date(now.Year(), now.Month(), now.Day()+1, 10, 0, 0, 0, start.Location())
-	w.clk.advance(next.Sub(now))
+	w.clk.Advance(next.Sub(now))
 	for d := start; !d.After(next.AddDate(0, 0, -1)); d = d.AddDate(0, 0, 1) {
 		date := d.Format(time.DateOnly)
 		if err := w.runStep(Step{Ops: []Op{{Op: "billfetch-date", Status: date}}}); err != nil {
@@ -254,7 +254,7 @@ func (w *world) settle() error {
 		if err := one(Op{Op: "reconcile"}); err != nil {
 			return err
 		}
-		w.clk.advance(150 * time.Minute)
+		w.clk.Advance(150 * time.Minute)
 	}
 	return one(Op{Op: "reconcile"})
 }

@@ -168,7 +168,7 @@ func (w *world) exec(op Op) answer {
 		w.forge(ctx, op, w.truth())
 	case "advance":
 		d, _ := time.ParseDuration(op.Advance)
-		w.clk.advance(d)
+		w.clk.Advance(d)
 	case "reconcile":
 		_, _ = w.inc.rec.Pass(ctx, w.clk.Now())
 	case "billfetch":

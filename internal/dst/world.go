@@ -19,6 +19,7 @@ import (
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/internal/testenv/testclock"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
@@ -34,26 +35,12 @@ import (
 // seed replays across days (bill days, the 5-minute rule) exactly.
 var start = time.Date(2026, 3, 2, 10, 0, 0, 0, clock.CST)
 
-// dstClock is the business clock of the bundle and the simulator: it moves only when a
-// history advances it, plus one microsecond at every scheduling decision, so that no
-// two transitions share an instant (the order of an order's events is decided by their
-// times, never by the random part of their ids).
-type dstClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *dstClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *dstClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// dstClock is the business clock of the bundle and the simulator (the tests' one clock,
+// internal/testenv/testclock): it moves only when a history advances it, plus one
+// microsecond at every scheduling decision, so that no two transitions share an
+// instant (the order of an order's events is decided by their times, never by the
+// random part of their ids).
+type dstClock = testclock.Clock
 
 // world is one history's universe: WeChat Pay (the simulator), the merchant's webhook,
 // the store, and the current incarnation of the bundle's process.
@@ -105,14 +92,14 @@ func newWorld(seed int64, opts Options) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{opts: opts, id: id, cfg: bundleConfig(id), clk: &dstClock{t: start.UTC()},
+	w := &world{opts: opts, id: id, cfg: bundleConfig(id), clk: testclock.New(start.UTC()),
 		log: slog.New(slog.DiscardHandler), trace: sha256.New()}
 	if opts.Log != nil {
 		w.log = opts.Log
 	}
 	w.model.init()
 	w.sched = newScheduler(func(thread int, label string) {
-		w.clk.advance(time.Microsecond)
+		w.clk.Advance(time.Microsecond)
 		w.note("grant %d %s", thread, label)
 	})
 	var idSeed [32]byte
@@ -237,7 +224,7 @@ func (w *world) restart() error {
 		if inc.dead.Load() {
 			return errCrashed
 		}
-		w.clk.advance(d)
+		w.clk.Advance(d)
 		return ctx.Err()
 	}
 	inc.co, err = createorder.New(cfg, inc.st, createorder.Options{Logger: w.log, Now: w.clk.Now, HTTP: toWX, Simulator: true,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/apiauth"
@@ -134,22 +135,52 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Limit = n
 	}
-	page, err := a.Store.ListPending(r.Context(), IndexOutbox, opts)
-	if err != nil {
-		if opts.Cursor != "" {
-			apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "the cursor is not one this listing returned, or it expired", "start again without cursor")
+	// The listing walks the outbox (events owed), then the abandoned index (events
+	// retries gave up on: undelivered too); a cursor into the second carries a prefix.
+	out := Listing{Events: []EventView{}}
+	inner, abandoned := strings.CutPrefix(opts.Cursor, abandonedCursor)
+	if !abandoned {
+		page, err := a.Store.ListPending(r.Context(), IndexOutbox, opts)
+		if err != nil {
+			a.listFailed(w, opts.Cursor)
 			return
 		}
-		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", "")
+		for _, rec := range page.Records {
+			for _, e := range Owed(rec) {
+				out.Events = append(out.Events, a.view(rec, e))
+			}
+		}
+		if page.Cursor != "" {
+			out.NextCursor = page.Cursor
+			apiauth.WriteJSON(w, http.StatusOK, out)
+			return
+		}
+		inner = ""
+	}
+	opts.Cursor = inner
+	gone, next, err := Abandoned(r.Context(), a.Store, opts)
+	if err != nil {
+		a.listFailed(w, opts.Cursor)
 		return
 	}
-	out := Listing{Events: []EventView{}, NextCursor: page.Cursor}
-	for _, rec := range page.Records {
-		for _, e := range Owed(rec) {
-			out.Events = append(out.Events, a.view(rec, e))
-		}
+	for _, u := range gone {
+		out.Events = append(out.Events, a.view(u.Record, u.Entry))
+	}
+	if next != "" {
+		out.NextCursor = abandonedCursor + next
 	}
 	apiauth.WriteJSON(w, http.StatusOK, out)
+}
+
+// abandonedCursor prefixes a listing cursor that points into the abandoned index.
+const abandonedCursor = "abandoned~"
+
+func (a *API) listFailed(w http.ResponseWriter, cursor string) {
+	if cursor != "" {
+		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "the cursor is not one this listing returned, or it expired", "start again without cursor")
+		return
+	}
+	apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", "")
 }
 
 // find reads the event id names, answering 400/404/503 itself when it cannot.

@@ -232,6 +232,11 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 			e.LastError = truncate(sendErr.Error(), 300)
 			if now.Sub(e.CreatedAt) >= GiveUpAfter {
 				e.NextAt = time.Time{}
+				// The marker first: a crash before the mark leaves a stale marker
+				// (lists nothing) rather than an abandoned event no listing shows.
+				if err := noteAbandoned(ctx, d.Store, e, now); err != nil {
+					return res, rec, err
+				}
 				res.Abandoned++
 				d.log().Error("event abandoned after retries; resend it with POST /events/{id}/resend", append(attrs, "status", e.LastStatus, "error", e.LastError)...)
 			} else {
@@ -299,6 +304,8 @@ func Resend(ctx context.Context, st store.Store, m Marker, id string, now time.T
 		e.DeliveredAt, e.NextAt = time.Time{}, now.UTC()
 		_, err = m.MarkEvent(ctx, rec, e)
 		if err == nil {
+			// Best effort: a marker left behind lists nothing once the event is due again.
+			_ = forgetAbandoned(ctx, st, id)
 			return e, nil
 		}
 		if !errors.Is(err, store.ErrConditionFailed) {

@@ -90,6 +90,24 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (*CreateAnswer, 
 	return &a, nil
 }
 
+// CreateCombine is POST /orders for a combine order (合单): req.SubOrders set, Amount 0.
+func (c *Client) CreateCombine(ctx context.Context, req CreateRequest) (*CombineView, error) {
+	var v CombineView
+	if _, err := c.do(ctx, http.MethodPost, "/orders", req, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Combine is GET /orders/{order_id} of a combine order.
+func (c *Client) Combine(ctx context.Context, orderID string) (*CombineView, error) {
+	var v CombineView
+	if _, err := c.do(ctx, http.MethodGet, orderPath(orderID, "", ""), nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
 // Order is GET /orders/{order_id}. subMchID is for partner mode ("" = the default).
 func (c *Client) Order(ctx context.Context, orderID, subMchID string) (*OrderView, error) {
 	var v OrderView

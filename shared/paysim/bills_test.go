@@ -22,9 +22,7 @@ func TestTradeBill(t *testing.T) {
 	e := newEnv(t, Config{})
 	rc := newReceiver(t, nil)
 	day := time.Date(2024, 6, 11, 10, 0, 0, 0, clock.CST)
-	e.clock.mu.Lock()
-	e.clock.t = day
-	e.clock.mu.Unlock()
+	e.clock.Set(day)
 	e.placeNative("BILL00000001", 12345, rc.url())
 	e.placeNative("BILL00000002", 500, rc.url())
 	e.placeNative("BILL00000003", 700, rc.url()) // never paid: not in the bill

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/testenv/testclock"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -18,25 +19,8 @@ import (
 
 func testIdentity(t *testing.T) *keysdir.Identity { return keysdirtest.Identity(t) }
 
-// testClock is a settable simulated calendar.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *testClock { return &testClock{t: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is the tests' business clock (internal/testenv/testclock), standing at t.
+func newClock(t time.Time) *testclock.Clock { return testclock.New(t) }
 
 // env is a running simulator behind an httptest server, with a merchant client.
 type env struct {
@@ -44,7 +28,7 @@ type env struct {
 	id    *keysdir.Identity
 	sim   *Simulator
 	srv   *httptest.Server
-	clock *testClock
+	clock *testclock.Clock
 }
 
 func newEnv(t *testing.T, cfg Config) *env {

@@ -252,10 +252,12 @@ func TestBrowserWeChatJSAPI(t *testing.T) {
 
 	// err_msg ok, but nothing is paid yet: the page keeps asking and stays on confirming.
 	polls := h.statusPolls.Load()
-	time.Sleep(3500 * time.Millisecond)
-	if h.statusPolls.Load() <= polls {
-		t.Fatal("the page did not poll the status after get_brand_wcpay_request:ok")
-	}
+	waitFor(t, 10*time.Second, "the page to poll the status after get_brand_wcpay_request:ok", func() bool { return h.statusPolls.Load() > polls })
+	// Past the recheck window: the poll after this one asks WeChat Pay, which knows of
+	// no payment either.
+	h.clk.Advance(recheck)
+	polls = h.statusPolls.Load()
+	waitFor(t, 10*time.Second, "another status poll", func() bool { return h.statusPolls.Load() > polls })
 	if v := b.eval(`document.getElementById('cashier').getAttribute('data-view')`); v != "confirming" {
 		t.Fatalf("view %q before any payment; the page trusted err_msg", v)
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,15 +19,13 @@ import (
 
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/functions/createorder/cashier"
-	"github.com/paysls/wxpay/shared/clock"
+	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -41,7 +38,7 @@ type harness struct {
 	ctx context.Context
 	id  *keysdir.Identity
 	cfg config.Config
-	clk *clock.Virtual
+	clk *testenv.Clock
 	sim *paysim.Simulator
 	srv *httptest.Server
 	st  store.Store
@@ -64,6 +61,10 @@ type jsapiCheck struct {
 
 const apiToken = "test-api-token-0123456789"
 
+// recheck is how long the order API trusts its store about an unpaid order before
+// asking WeChat Pay again (business time).
+const recheck = 5 * time.Second
+
 func newHarness(t *testing.T) *harness {
 	return newHarnessWith(t, nil)
 }
@@ -71,26 +72,18 @@ func newHarness(t *testing.T) *harness {
 // newHarnessWith builds the harness with mutate applied to the configuration.
 func newHarnessWith(t *testing.T, mutate func(*config.Config)) *harness {
 	t.Helper()
-	id, dir := keysdirtest.Dir(t)
-	h := &harness{t: t, ctx: context.Background(), id: id, clk: &clock.Virtual{}}
-	sim, err := paysim.New(paysim.Config{Identity: id, Clock: h.clk, RetryScale: 0.001, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	h.sim = sim
-	h.srv = httptest.NewUnstartedServer(nil)
-	h.srv.Start()
-	t.Cleanup(h.srv.Close)
-
-	if h.st, err = boltstore.Open(filepath.Join(t.TempDir(), "cashier.db")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.st.Close() })
-	if h.cfg, err = config.FromKeysDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	h.cfg.APIBase = h.srv.URL
+	h := &harness{t: t, ctx: context.Background()}
+	w := testenv.New(t, testenv.Options{StoreFile: "cashier.db", Sim: paysim.Config{Logger: quiet()},
+		WrapV3: func(sim http.Handler) http.Handler {
+			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/") && !strings.Contains(r.URL.Path, "/out-trade-no/") {
+					h.prepayCalls.Add(1)
+				}
+				sim.ServeHTTP(rw, r)
+			})
+		}})
+	id := w.ID
+	h.id, h.clk, h.sim, h.srv, h.st, h.cfg = id, w.Clock, w.Sim, w.Server, w.Store, w.Config
 	h.cfg.NotifyURL = "http://127.0.0.1:9/notify" // nobody listens: the page must learn by asking
 	h.cfg.Bundle.APIToken = config.NewSecret([]byte(apiToken))
 	h.cfg.Bundle.AppSecret = config.NewSecret([]byte(id.AppSecret))
@@ -102,13 +95,13 @@ func newHarnessWith(t *testing.T, mutate func(*config.Config)) *harness {
 	}
 	h.logs = &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
-	co, err := createorder.New(h.cfg, h.st, createorder.Options{Logger: logger, Now: h.clk.Now, Simulator: true, Recheck: 300 * time.Millisecond})
+	co, err := createorder.New(h.cfg, h.st, createorder.Options{Logger: logger, Now: h.clk.Now, Simulator: true, Recheck: recheck})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.key = cashier.DeriveKey([]byte(apiToken))
 
-	mux := http.NewServeMux()
+	mux := w.Mux
 	mux.Handle("/pay/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/status") {
 			h.statusPolls.Add(1)
@@ -118,14 +111,6 @@ func newHarnessWith(t *testing.T, mutate func(*config.Config)) *harness {
 	mux.Handle("/orders", co)
 	mux.Handle("/orders/", co)
 	mux.HandleFunc("POST /test/jsapi", h.verifyJSAPI)
-	mux.Handle("/v3/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/") && !strings.Contains(r.URL.Path, "/out-trade-no/") {
-			h.prepayCalls.Add(1)
-		}
-		sim.ServeHTTP(w, r)
-	}))
-	mux.Handle("/", sim)
-	h.srv.Config.Handler = mux
 	h.api = orderapi.New(h.srv.URL, apiToken, nil)
 	return h
 }
@@ -294,4 +279,7 @@ func (h *harness) simPay(field, value string) {
 	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("POST /sim/pay %s: %d %s", field, resp.StatusCode, out)
 	}
+	// Paying takes the user a while: the order API's recheck window passes, so the
+	// page's next status poll asks WeChat Pay (nobody listens at notify_url).
+	h.clk.Advance(recheck)
 }

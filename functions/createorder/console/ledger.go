@@ -1,11 +1,13 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,10 +49,20 @@ type LedgerSource struct {
 	// Deliverer, with a Sink, sends a resent event at once; without one the event is
 	// due now and the next delivery run (notify, reconcile, serve's timer) sends it.
 	Deliverer *events.Deliverer
-	// Owners are the merchants whose records and trade bills the console shows: the
-	// mchid, or the sub_mchid in partner mode. FundMchID is the fund-flow bills'.
-	Owners    []string
-	FundMchID string
+	// Owners are the merchants Find looks an id up under: the mchid, or in partner and
+	// ecommerce mode the default sub_mchid (another is named in the query:
+	// "sub_mchid/order_id"). AnyOwner (partner, ecommerce) lets the views' actions act
+	// on records of every sub-merchant, as the listings show them all.
+	Owners   []string
+	AnyOwner bool
+	// BillMchIDs are the merchants whose trade bills billfetch keeps (nil: Owners); an
+	// e-commerce platform's one bill lists all its sub-merchants. FundMchID is the
+	// fund-flow bills'.
+	BillMchIDs []string
+	FundMchID  string
+	// Ecommerce: refunds are e-commerce refunds, sent to 异常退款 through
+	// /v3/ecommerce/refunds/{refund_id}/apply-abnormal-refund.
+	Ecommerce bool
 	// Sink names where events go (the webhook's host, the event bus), for the Events view.
 	Sink string
 }
@@ -65,6 +77,13 @@ func (s *LedgerSource) now() time.Time {
 }
 
 func (s *LedgerSource) st() store.Store { return s.Ledger.Store }
+
+func (s *LedgerSource) billMchIDs() []string {
+	if s.BillMchIDs != nil {
+		return s.BillMchIDs
+	}
+	return s.Owners
+}
 
 func logOr(l *slog.Logger) *slog.Logger {
 	if l != nil {
@@ -184,6 +203,10 @@ func (s *LedgerSource) list(ctx context.Context, index string, limit int) ([]sto
 }
 
 func (s *LedgerSource) isRefund(key string) bool {
+	if s.AnyOwner {
+		_, _, ok := splitOwned(key, payment.RefundKey)
+		return ok
+	}
 	for _, o := range s.Owners {
 		if strings.HasPrefix(key, payment.RefundKey(o, "")) {
 			return true
@@ -200,8 +223,8 @@ func (s *LedgerSource) Days(ctx context.Context, n int) ([]Day, error) {
 	for i := range n {
 		day := today.AddDate(0, 0, -i)
 		d := Day{Date: day.Format(time.DateOnly), FromBill: true}
-		for _, owner := range s.Owners {
-			r, err := s.report(ctx, owner, billTrade, d.Date)
+		for _, mchid := range s.billMchIDs() {
+			r, err := s.report(ctx, mchid, billTrade, d.Date)
 			if err != nil {
 				return nil, err
 			}
@@ -212,10 +235,17 @@ func (s *LedgerSource) Days(ctx context.Context, n int) ([]Day, error) {
 				d.RefundCount += int(r.Refunds)
 				continue
 			}
-			// Not billed yet: what the ledger holds as succeeded that day and the bill
-			// has not listed — for a day not billed, everything.
 			d.FromBill = false
-			err = s.eachListed(ctx, payment.BillDayIndex(owner, day), &outbox, func(rec store.Record) error {
+		}
+		if d.FromBill {
+			out = append(out, d)
+			continue
+		}
+		// Not billed yet: what the ledger holds as succeeded that day and the bill
+		// has not listed — for a day not billed, everything.
+		d.Paid, d.Refunded, d.PaidCount, d.RefundCount = 0, 0, 0, 0
+		for _, owner := range s.Owners {
+			err := s.eachListed(ctx, payment.BillDayIndex(owner, day), &outbox, func(rec store.Record) error {
 				if s.isRefund(rec.Key) {
 					r, err := payment.RefundOf(rec)
 					if err == nil {
@@ -250,6 +280,7 @@ func (s *LedgerSource) Reviews(ctx context.Context) ([]Review, error) {
 		}
 		seen[it.Key] = true
 		rv := reviewOf(it.Key, it.Order, it.Refund)
+		rv.Find = s.findQuery(rv.MchID, rv.OrderID, rv.OutTradeNo)
 		if o := it.Order; o != nil && o.OrderID != "" && o.Payment == nil {
 			// A replaced attempt paid after the order moved on: the order's own payment
 			// (on its current attempt) is shown beside what was kept, one read more.
@@ -344,14 +375,43 @@ func (s *LedgerSource) Events(ctx context.Context) ([]EventItem, error) {
 		return nil, err
 	}
 	var out []EventItem
+	item := func(e events.Entry) EventItem {
+		return EventItem{ID: e.ID, Type: e.Type, Sink: s.Sink, CreatedAt: e.CreatedAt, Attempts: e.Attempts, NextAt: e.NextAt,
+			LastStatus: e.LastStatus, LastError: e.LastError, OrderID: orderOfEvent(e.Data)}
+	}
 	for _, rec := range recs {
 		for _, e := range events.Owed(rec) {
-			out = append(out, EventItem{ID: e.ID, Type: e.Type, Sink: s.Sink, CreatedAt: e.CreatedAt, Attempts: e.Attempts, NextAt: e.NextAt,
-				LastStatus: e.LastStatus, LastError: e.LastError, OrderID: orderOfEvent(e.Data)})
+			out = append(out, item(e))
 		}
+	}
+	gone, err := s.abandoned(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range gone {
+		it := item(u.Entry)
+		it.Abandoned = true
+		out = append(out, it)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
+}
+
+// abandoned reads the events retries gave up on (up to maxListed).
+func (s *LedgerSource) abandoned(ctx context.Context) ([]events.Undelivered, error) {
+	var out []events.Undelivered
+	opts := store.ListOptions{Limit: store.MaxListLimit}
+	for {
+		page, next, err := events.Abandoned(ctx, s.st(), opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" || len(out) >= maxListed {
+			return out, nil
+		}
+		opts.Cursor = next
+	}
 }
 
 // orderOfEvent reads the order an event's data names (order_id, else out_trade_no).
@@ -379,7 +439,7 @@ func (s *LedgerSource) Bills(ctx context.Context, days int) ([]BillDay, error) {
 		date := today.AddDate(0, 0, -i).Format(time.DateOnly)
 		type which struct{ mchid, typ string }
 		var bills []which
-		for _, o := range s.Owners {
+		for _, o := range s.billMchIDs() {
 			bills = append(bills, which{o, billTrade})
 		}
 		if s.FundMchID != "" {
@@ -444,7 +504,7 @@ func (s *LedgerSource) Refunds(ctx context.Context) ([]StuckRefund, error) {
 			return nil
 		}
 		if wd := workingDays(r.CreatedAt, now); wd > stuckAfter {
-			sr := stuckOf(r, r.CreatedAt)
+			sr := s.stuckOf(r, r.CreatedAt)
 			sr.WorkingDays = wd
 			out = append(out, sr)
 		}
@@ -454,16 +514,26 @@ func (s *LedgerSource) Refunds(ctx context.Context) ([]StuckRefund, error) {
 		return nil, err
 	}
 	err = s.Ledger.AbnormalRefunds(ctx, func(r *payment.Refund) error {
-		out = append(out, stuckOf(r, r.UpdatedAt))
+		out = append(out, s.stuckOf(r, r.UpdatedAt))
 		return nil
 	})
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
 	return out, err
 }
 
-func stuckOf(r *payment.Refund, since time.Time) StuckRefund {
+func (s *LedgerSource) stuckOf(r *payment.Refund, since time.Time) StuckRefund {
 	return StuckRefund{OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, OrderID: r.OrderID, OutTradeNo: r.OutTradeNo, MchID: r.Owner,
-		State: r.Status(), Amount: r.Amount, Since: since, Reissues: len(r.Reissues)}
+		State: r.Status(), Amount: r.Amount, Since: since, Reissues: len(r.Reissues), Find: s.findQuery(r.Owner, r.OrderID, r.OutTradeNo)}
+}
+
+// findQuery is the Find query of a record of owner: qualified with the sub-merchant
+// when the records are many sub-merchants' ("" otherwise: the id alone finds it).
+func (s *LedgerSource) findQuery(owner, orderID, outTradeNo string) string {
+	id := cmp.Or(orderID, outTradeNo)
+	if !s.AnyOwner || id == "" || owner == "" {
+		return ""
+	}
+	return owner + "/" + id
 }
 
 // validQuery: order ids, out_trade_no, transaction_id and out_refund_no are all made of
@@ -497,6 +567,13 @@ func transactionLike(q string) bool {
 // and a transaction_id, for each merchant, by key; a transaction_id no key names is
 // asked of WeChat Pay, whose answer names its out_trade_no.
 func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
+	if owner, no, qualified := strings.Cut(q, "/"); qualified {
+		// "sub_mchid/id": a sub-merchant the defaults do not name.
+		if !s.AnyOwner && !slices.Contains(s.Owners, owner) || !isMchID(owner) || !validQuery(no) {
+			return nil, nil
+		}
+		return s.findOwned(ctx, owner, no)
+	}
 	if !validQuery(q) {
 		return nil, nil
 	}
@@ -645,12 +722,42 @@ func storyEvents(rec store.Record) []StoryEvent {
 // owned splits a record key the console was given back (a form's ref) into its owner
 // and number, refusing keys of merchants the console does not show.
 func (s *LedgerSource) owned(ref string, key func(owner, no string) string) (owner, no string, ok bool) {
+	if s.AnyOwner {
+		return splitOwned(ref, key)
+	}
 	for _, o := range s.Owners {
 		if rest, found := strings.CutPrefix(ref, key(o, "")); found && validQuery(rest) {
 			return o, rest, true
 		}
 	}
 	return "", "", false
+}
+
+// splitOwned splits a record key of any merchant ("order/{mchid}/{no}") into its owner
+// and number; ok only when both are ids (a mchid is digits).
+func splitOwned(ref string, key func(owner, no string) string) (owner, no string, ok bool) {
+	rest, found := strings.CutPrefix(ref, strings.TrimSuffix(key("", ""), "/"))
+	if !found {
+		return "", "", false
+	}
+	owner, no, _ = strings.Cut(rest, "/")
+	if !isMchID(owner) || !validQuery(no) {
+		return "", "", false
+	}
+	return owner, no, true
+}
+
+// isMchID: a merchant number is 8 to 12 digits.
+func isMchID(s string) bool {
+	if len(s) < 8 || len(s) > 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // keptRefundNo is the out_refund_no of the refund of a kept payment: derived from the
@@ -746,7 +853,8 @@ func (s *LedgerSource) Resend(ctx context.Context, who, id string) error {
 	return nil
 }
 
-// ResendAll implements Source: every event the outbox owes, due now.
+// ResendAll implements Source: every event the outbox owes, and every one retries gave
+// up on, due now.
 func (s *LedgerSource) ResendAll(ctx context.Context, who string) (int, error) {
 	recs, err := s.list(ctx, events.IndexOutbox, 0)
 	if err != nil {
@@ -764,6 +872,23 @@ func (s *LedgerSource) ResendAll(ctx context.Context, who string) (int, error) {
 			s.deliver(ctx, fresh)
 		}
 	}
+	gone, err := s.abandoned(ctx)
+	if err != nil {
+		return n, err
+	}
+	for _, u := range gone {
+		e, err := events.Resend(ctx, s.st(), s.Ledger, u.Entry.ID, s.now())
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+		if fresh, err := s.st().Get(ctx, e.Key); err == nil {
+			s.deliver(ctx, fresh)
+		}
+	}
 	return n, nil
 }
 
@@ -773,7 +898,11 @@ func (s *LedgerSource) AbnormalRefund(ctx context.Context, who string, req Abnor
 		return fmt.Errorf("%w: no such refund", ErrRefused)
 	}
 	var r *payment.Refund
-	for _, owner := range s.Owners {
+	owners := s.Owners
+	if req.MchID != "" && (s.AnyOwner || slices.Contains(s.Owners, req.MchID)) {
+		owners = []string{req.MchID}
+	}
+	for _, owner := range owners {
 		got, err := s.Ledger.Refund(ctx, owner, req.OutRefundNo)
 		if err == nil {
 			r = got
@@ -808,7 +937,11 @@ func (s *LedgerSource) AbnormalRefund(ctx context.Context, who string, req Abnor
 		}
 	}
 	cl := payclient.ForOwner(s.Client, r.Owner)
-	if _, err := cl.ApplyAbnormalRefund(ctx, r.RefundID, a, key); err != nil {
+	apply := func() error { _, err := cl.ApplyAbnormalRefund(ctx, r.RefundID, a, key); return err }
+	if s.Ecommerce {
+		apply = func() error { _, err := cl.ApplyEcommerceAbnormalRefund(ctx, r.RefundID, a, key); return err }
+	}
+	if err := apply(); err != nil {
 		var ve *wechatpay.ValidationError
 		var ae *wechatpay.APIError
 		switch {

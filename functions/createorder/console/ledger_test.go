@@ -8,6 +8,7 @@ import (
 	"github.com/paysls/wxpay/functions/billfetch"
 	"github.com/paysls/wxpay/functions/reconcile"
 	"github.com/paysls/wxpay/shared/clock"
+	"github.com/paysls/wxpay/shared/payment"
 )
 
 // The console reads billfetch's stored reports without importing the job: the key and
@@ -66,6 +67,32 @@ func TestQueriesThatCannotBeIDs(t *testing.T) {
 	for _, q := range []string{"ORDER_1-2*3|4", "RF@1", "4200000000000000000000000001"} {
 		if !validQuery(q) {
 			t.Errorf("%q refused", q)
+		}
+	}
+}
+
+// With every sub-merchant's records shown, an action's record key names its owner; keys
+// that are not a merchant's record are refused.
+func TestOwnedByAnySubMerchant(t *testing.T) {
+	many := &LedgerSource{AnyOwner: true, Owners: []string{"1900000109"}}
+	one := &LedgerSource{Owners: []string{"1900000109"}}
+	for _, c := range []struct {
+		src       *LedgerSource
+		ref       string
+		owner, no string
+	}{
+		{many, "order/1900000777/ORDER-1", "1900000777", "ORDER-1"},
+		{many, "order/1900000109/ORDER-1", "1900000109", "ORDER-1"},
+		{one, "order/1900000109/ORDER-1", "1900000109", "ORDER-1"},
+		{one, "order/1900000777/ORDER-1", "", ""},
+		{many, "order/19000/ORDER-1", "", ""},
+		{many, "order/1900000777/../x", "", ""},
+		{many, "order/1900000777", "", ""},
+		{many, "refund/1900000777/R1", "", ""},
+	} {
+		owner, no, ok := c.src.owned(c.ref, payment.OrderKey)
+		if owner != c.owner || no != c.no || ok != (c.owner != "") {
+			t.Errorf("owned(%q, AnyOwner %v) = %q %q %v", c.ref, c.src.AnyOwner, owner, no, ok)
 		}
 	}
 }

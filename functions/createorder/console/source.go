@@ -75,8 +75,10 @@ type Review struct {
 	MchID      string
 	Amount     int64
 	Since      time.Time
-	Causes     []Cause
-	Kept       []Kept
+	// Find is the query Find shows its order by ("": the order_id).
+	Find   string
+	Causes []Cause
+	Kept   []Kept
 }
 
 // EventItem is an event still owed to the merchant.
@@ -90,6 +92,8 @@ type EventItem struct {
 	LastStatus int
 	LastError  string
 	OrderID    string
+	// Abandoned: retries gave up (events.GiveUpAfter); only a resend sends it again.
+	Abandoned bool
 }
 
 // BillDay is one stored bill report.
@@ -123,13 +127,16 @@ type StuckRefund struct {
 	WorkingDays int
 	// Reissues are the 异常退款 already sent for it.
 	Reissues int
+	// Find is the query Find shows its order by ("": the order_id).
+	Find string
 }
 
 // AbnormalRequest is an 异常退款 application. The card fields are encrypted with WeChat
 // Pay's public key before they leave the process and are never stored or logged.
 type AbnormalRequest struct {
 	OutRefundNo string
-	ToMerchant  bool // MERCHANT_BANK_CARD, else USER_BANK_CARD
+	MchID       string // the refund's merchant (sub_mchid), as listed
+	ToMerchant  bool   // MERCHANT_BANK_CARD, else USER_BANK_CARD
 	BankType    string
 	BankAccount string
 	RealName    string

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -248,7 +249,7 @@ func (c *call) reviews(p *page) error {
 		p.raw(`<span class="tag">`)
 		p.t("kind." + it.Kind)
 		p.raw("</span> ")
-		c.findLink(p, it.OrderID, it.OutTradeNo)
+		c.findLinkAs(p, it.Find, it.OrderID, it.OutTradeNo)
 		if it.OutRefund != "" {
 			p.raw(" · ")
 			p.text(it.OutRefund)
@@ -309,7 +310,13 @@ func (c *call) events(p *page) error {
 		p.raw(`</td><td class="num">`)
 		p.text(strconv.Itoa(e.Attempts))
 		p.raw("</td><td>")
-		p.text(stamp(e.NextAt))
+		if e.Abandoned {
+			p.raw(`<span class="abandoned">`)
+			p.t("events.abandoned")
+			p.raw("</span>")
+		} else {
+			p.text(stamp(e.NextAt))
+		}
 		p.raw(`</td><td class="err">`)
 		if e.LastStatus != 0 {
 			p.text("HTTP " + strconv.Itoa(e.LastStatus) + " ")
@@ -413,7 +420,7 @@ func (c *call) refunds(p *page) error {
 	for _, rf := range items {
 		p.raw(`<section class="card refund" data-state="` + esc(rf.State) + `"><h2>`)
 		p.text(rf.OutRefundNo + " · " + rf.State + " · ")
-		c.findLink(p, rf.OrderID, rf.OutTradeNo)
+		c.findLinkAs(p, rf.Find, rf.OrderID, rf.OutTradeNo)
 		p.raw(` <span class="muted">`)
 		if rf.OrderID != "" && rf.OrderID != rf.OutTradeNo {
 			p.text(rf.OutTradeNo + " · ")
@@ -444,7 +451,7 @@ func (c *call) refunds(p *page) error {
 		if rf.State == "ABNORMAL" {
 			pre := esc(c.h.prefix)
 			p.raw(`<form method="post" action="` + pre + `/refunds/abnormal" class="abnormal" autocomplete="off">` + csrfField(c.s.csrf) +
-				`<input type="hidden" name="out_refund_no" value="` + esc(rf.OutRefundNo) + `"><fieldset><legend>`)
+				`<input type="hidden" name="out_refund_no" value="` + esc(rf.OutRefundNo) + `"><input type="hidden" name="mchid" value="` + esc(rf.MchID) + `"><fieldset><legend>`)
 			p.t("refunds.abnormal")
 			p.raw(`</legend><label><input type="radio" name="type" value="USER_BANK_CARD" checked> `)
 			p.t("refunds.touser")
@@ -477,15 +484,21 @@ func age(d time.Duration) string {
 
 // findLink links an order (by order_id, else out_trade_no) to its story.
 func (c *call) findLink(p *page, orderID, outTradeNo string) {
-	q := orderID
-	if q == "" {
-		q = outTradeNo
+	c.findLinkAs(p, "", orderID, outTradeNo)
+}
+
+// findLinkAs links the story Find shows for query (its order_id, else out_trade_no,
+// when query is ""), labelled with the order's id.
+func (c *call) findLinkAs(p *page, query, orderID, outTradeNo string) {
+	label := orderID
+	if label == "" {
+		label = outTradeNo
 	}
-	if q == "" {
+	if label == "" {
 		return
 	}
-	p.raw(`<a href="` + esc(c.h.prefix) + `/find?q=` + esc(url.QueryEscape(q)) + `">`)
-	p.text(q)
+	p.raw(`<a href="` + esc(c.h.prefix) + `/find?q=` + esc(url.QueryEscape(cmp.Or(query, label))) + `">`)
+	p.text(label)
 	p.raw("</a>")
 }
 
@@ -724,7 +737,7 @@ func (c *call) post(path string) {
 		c.h.audit(ctx, c.s.user, "resend_all", "", done+" "+errText(err))
 	case "refunds/abnormal":
 		back = "/refunds"
-		req := AbnormalRequest{OutRefundNo: f("out_refund_no"), ToMerchant: f("type") == "MERCHANT_BANK_CARD",
+		req := AbnormalRequest{OutRefundNo: f("out_refund_no"), MchID: f("mchid"), ToMerchant: f("type") == "MERCHANT_BANK_CARD",
 			BankType: strings.TrimSpace(f("bank_type")), BankAccount: strings.TrimSpace(f("bank_account")), RealName: strings.TrimSpace(f("real_name"))}
 		err = c.h.src.AbnormalRefund(ctx, c.s.user, req)
 		done = req.OutRefundNo

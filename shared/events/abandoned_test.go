@@ -1,0 +1,99 @@
+package events_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/store"
+)
+
+// An event retries gave up on is still undelivered: GET /events?undelivered=1 lists it
+// (state abandoned, with its last error) after the owed ones, across pages; a resend
+// delivers it and it is listed no more. It used to leave every listing when abandoned.
+func TestAbandonedEventsStayListedUntilResent(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	var up atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
+
+	var gone []string
+	for _, k := range []string{"order/1900000001/GONE-1", "order/1900000001/GONE-2", "order/1900000001/GONE-3"} {
+		gone = append(gone, putWithEvent(t, st, k, now).ID)
+	}
+	now = now.Add(events.GiveUpAfter) // every attempt from now on is the last
+	if res, err := d.DeliverDue(ctx); err != nil || res.Abandoned != 3 {
+		t.Fatalf("delivery pass: %+v, %v", res, err)
+	}
+	owed := putWithEvent(t, st, "order/1900000001/OWED-1", now).ID
+
+	mux := http.NewServeMux()
+	api := &events.API{Store: st, Marker: storeMarker{st}, Deliverer: d, Token: []byte("tok"), Now: clock}
+	api.Routes(mux)
+	list := func() map[string]events.Delivery {
+		t.Helper()
+		seen := map[string]events.Delivery{}
+		cursor := ""
+		for range 10 {
+			code, body := call(t, mux, http.MethodGet, "/events?undelivered=1&limit=1&cursor="+cursor, "tok")
+			var l events.Listing
+			if code != http.StatusOK || json.Unmarshal(body, &l) != nil {
+				t.Fatalf("list: %d %s", code, body)
+			}
+			for _, e := range l.Events {
+				seen[e.ID] = e.Delivery
+			}
+			if cursor = l.NextCursor; cursor == "" {
+				return seen
+			}
+		}
+		t.Fatal("the listing did not end")
+		return nil
+	}
+	seen := list()
+	if len(seen) != 4 || seen[owed].State != "pending" {
+		t.Fatalf("listed %v", seen)
+	}
+	for _, id := range gone {
+		if d := seen[id]; d.State != "abandoned" || d.LastStatus != 503 || d.LastError == "" {
+			t.Fatalf("abandoned %s listed as %+v", id, d)
+		}
+	}
+
+	up.Store(true)
+	if code, body := call(t, mux, http.MethodPost, "/events/"+gone[0]+"/resend", "tok"); code != http.StatusAccepted {
+		t.Fatalf("resend: %d %s", code, body)
+	}
+	seen = list()
+	if _, ok := seen[gone[0]]; ok || len(seen) != 3 {
+		t.Fatalf("after resending %s: %v", gone[0], seen)
+	}
+	// A marker whose removal was lost (a crash after the resend) lists nothing.
+	if _, err := st.Get(ctx, "abandoned/"+gone[0]); err == nil {
+		t.Fatal("the resend left its marker")
+	}
+	if _, err := events.Resend(ctx, st, storeMarker{st}, gone[1], now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, store.Record{Key: "abandoned/" + gone[1], Attrs: map[string]string{"event_id": gone[1]}, Pending: events.IndexAbandoned}, store.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	if seen = list(); seen[gone[1]].State != "pending" {
+		t.Fatalf("a resent event with a stale marker: %v", seen)
+	}
+}
