@@ -281,3 +281,75 @@ func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
 }
+
+// troubleshootingQuotes are words the troubleshooting tables of both READMEs quote as
+// what the bundle says. Each must still be in the code (a non-test .go file), so a
+// reworded message fails here until the tables say what a merchant will read.
+var troubleshootingQuotes = []string{
+	"APIv3 key is not set (设置APIv3密钥 in 商户平台 → 账户中心 → API安全); v3 notifications cannot be decrypted without it",
+	"contains an empty segment (//); WeChat Pay posts to exactly this path",
+	"notify_url must not carry a port — serve it on 443 behind your domain",
+	"uses the IP address",
+	"uses http; WeChat Pay requires https://",
+	"has a query string",
+	"notification signature rejected",
+	"is too far from local time (more than 5 minutes: check the server clock, or this is a replay)",
+	"AEAD_AES_256_GCM decryption failed: the APIv3 key configured here is not the one set in 商户平台 → API安全, or the resource was altered",
+	"the APIv3 key must be exactly 32 bytes",
+	"signature is a WECHATPAY/SIGNTEST/ probe and must be rejected",
+	"the notification could not be recorded in time; it was not applied — retry",
+	"temporary failure recording the notification; it was not applied — retry",
+	"refund still PROCESSING after",
+	"退款处理中超过8天，请登录商户平台核查",
+	"该商户暂不支持通过外部拉起微信完成支付", "JSAPI payment runs only inside the WeChat client, and user_agent is not WeChat's",
+	"请在微信外打开订单，进行支付", "H5 payment cannot be opened inside the WeChat client",
+	"needs payer.openid: the paying user's openid under appid",
+	"the user is inside WeChat, where only JSAPI can pay, and JSAPI needs the user's openid (payer.openid)",
+	"40163 code been used",
+	"40029 invalid code",
+	"WeChat Pay does not close an order in its first 5 minutes (订单生成后5分钟内不能关单): the close is recorded and carried out at close_at",
+	"payment put in REVIEW",
+}
+
+func TestTroubleshootingQuotesWhatTheCodeSays(t *testing.T) {
+	var code strings.Builder
+	err := filepath.WalkDir(".", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && p != "." || d.Name() == "testdata" || d.Name() == "build") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			code.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, readme := range []string{"README.md", "README.zh-CN.md"} {
+		b, err := os.ReadFile(readme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, table, ok := strings.Cut(string(b), "Troubleshooting")
+		if !ok {
+			t.Fatalf("%s has no troubleshooting section", readme)
+		}
+		for _, q := range troubleshootingQuotes {
+			if !strings.Contains(table, q) {
+				t.Errorf("%s's troubleshooting no longer quotes %q: drop it from troubleshootingQuotes or quote it again", readme, q)
+			}
+		}
+	}
+	for _, q := range troubleshootingQuotes {
+		if !strings.Contains(code.String(), q) {
+			t.Errorf("the READMEs quote %q, which no code says any more: quote what it says now", q)
+		}
+	}
+}

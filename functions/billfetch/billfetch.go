@@ -138,7 +138,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 		j.fundMchID, j.ecommerce = cfg.MchID, true
 	} else if cfg.Bundle.Partner {
 		if cfg.Bundle.SubMchID == "" {
-			return nil, fmt.Errorf("billfetch: partner mode (%s=1) needs %s: the sub-merchant whose bills to fetch", config.EnvPartner, config.EnvSubMchID)
+			return nil, fmt.Errorf("billfetch: partner mode (%s=partner or %s=1) needs %s: the sub-merchant whose bills to fetch", config.EnvMode, config.EnvPartner, config.EnvSubMchID)
 		}
 		j.merchants = []merchant{{mchid: cfg.Bundle.SubMchID, client: j.client.ForSub(cfg.Bundle.SubMchID, cfg.Bundle.SubAppID), sp: cfg.MchID}}
 		j.fundMchID = cfg.MchID

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -191,4 +192,19 @@ func simCombine(t testing.TB, e *env, no string) paysim.CombineView {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// A platform's single order without sub_mchid is refused naming the mode it is in: the
+// merchant set WXPAY_MODE=ecommerce, so "partner mode" alone would send them looking
+// for a setting they never made.
+func TestPlatformOrderWithoutSubMchidNamesEcommerce(t *testing.T) {
+	e := newPlatformEnv(t)
+	st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "NOSUBMCH01", "amount": 100, "description": "x", "scene": "native"})
+	if st != 400 || m["code"] != "PARAM_ERROR" || !strings.Contains(fmt.Sprint(m["message"]), "ecommerce mode") {
+		t.Fatalf("create without sub_mchid: %d %v", st, m)
+	}
+	st, m = e.call(t, "GET", "/orders/NOSUBMCH01", nil)
+	if st != 400 || !strings.Contains(fmt.Sprint(m["message"]), "ecommerce mode") {
+		t.Fatalf("read without sub_mchid: %d %v", st, m)
+	}
 }

@@ -191,8 +191,8 @@ func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order
 	if h.partner {
 		o.subMchID, o.subAppID = cmp.Or(req.SubMchID, h.cfg.Bundle.SubMchID), cmp.Or(req.SubAppID, h.cfg.Bundle.SubAppID)
 		if o.subMchID == "" {
-			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid is required in partner mode").
-				withHint("send sub_mchid (the sub-merchant the order is for) or set WXPAY_SUB_MCHID · 服务商模式须指定子商户号")
+			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid is required in partner and ecommerce mode").
+				withHint("send sub_mchid (the sub-merchant the order is for) or set WXPAY_SUB_MCHID · 服务商与电商平台模式须指定子商户号")
 		}
 		if len(o.subMchID) > 32 || len(o.subAppID) > 32 {
 			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid/sub_appid are at most 32 characters")

@@ -37,7 +37,7 @@ func (h *Handler) owner(r *http.Request) (string, *apiError) {
 	if s := cmp.Or(q, h.cfg.Bundle.SubMchID); s != "" {
 		return s, nil
 	}
-	return "", badRequest(wechatpay.CodeParamError, "sub_mchid is required in partner mode: add ?sub_mchid=… (or set WXPAY_SUB_MCHID)")
+	return "", badRequest(wechatpay.CodeParamError, "sub_mchid is required in partner and ecommerce mode: add ?sub_mchid=… (or set WXPAY_SUB_MCHID)")
 }
 
 // lookup finds an order named in the URL, or answers 404: also for an order_id that

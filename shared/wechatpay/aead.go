@@ -24,7 +24,7 @@ type AEAD struct{ gcm cipher.AEAD }
 // NewAEAD prepares AES-256-GCM with the APIv3 key.
 func NewAEAD(key APIv3Key) (*AEAD, error) {
 	if key.IsZero() {
-		return nil, errors.New("wechatpay: APIv3 key is not set (设置APIv3密钥 in 商户平台 → 账户中心 → API安全); v3 notifications cannot be decrypted without it")
+		return nil, ErrAPIv3KeyNotSet
 	}
 	block, err := aes.NewCipher(key.Bytes())
 	if err != nil {

@@ -104,6 +104,16 @@ func TestLoadPrivateKeyFile(t *testing.T) {
 	}
 }
 
+// An empty key is a key never set (收不到回调 情况一): it says so, not "got 0 bytes".
+func TestNewAPIv3KeyNotSet(t *testing.T) {
+	for _, in := range []string{"", "   \n"} {
+		_, err := NewAPIv3Key(in)
+		if !errors.Is(err, ErrAPIv3KeyNotSet) || errors.Is(err, ErrAPIv3KeyLength) {
+			t.Fatalf("NewAPIv3Key(%q) = %v, want ErrAPIv3KeyNotSet", in, err)
+		}
+	}
+}
+
 func TestNewAPIv3Key(t *testing.T) {
 	k32 := fixtureAPIv3KeyText
 	for _, c := range []struct {
@@ -116,8 +126,6 @@ func TestNewAPIv3Key(t *testing.T) {
 		{"CRLF and spaces", "  " + k32 + "\r\n", true},
 		{"31 bytes", k32[:31], false},
 		{"33 bytes", k32 + "x", false},
-		{"empty", "", false},
-		{"only whitespace", "   \n", false},
 		{"the 32-char hex of a 16-byte key is fine", strings.Repeat("ab", 16), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
