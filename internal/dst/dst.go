@@ -188,6 +188,7 @@ func (w *world) runStep(st Step) error {
 		w.note("answer %s: %d %s", a.op.Op, a.status, a.code)
 	}
 	w.checkAnswers(seen)
+	w.checkCurrentOnly() // scenes.go
 	if w.inc.dead.Load() {
 		return w.restart()
 	}
