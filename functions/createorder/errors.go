@@ -16,6 +16,7 @@ import (
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/orderapi"
+	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -56,6 +57,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, context.DeadlineExceeded):
 		ae = fail(http.StatusGatewayTimeout, "WECHATPAY_TIMEOUT", "WeChat Pay did not answer in time",
 			"retry the same request: order_id makes it safe (the same order is never created twice) · 请用相同参数重试")
+	case errors.Is(err, payment.ErrContended):
+		ae = fail(http.StatusServiceUnavailable, "BUSY", "the order is being changed by many requests at this moment; this one changed nothing",
+			"retry the same request in a moment; it is safe to repeat · 请稍后用相同参数重试")
 	case errors.Is(err, store.ErrUnavailable):
 		ae = fail(http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be reached",
 			"retry the same request; it is safe to repeat")

@@ -562,7 +562,7 @@ func (l *Ledger) placeSub(ctx context.Context, c *Combine, i int) (*Order, bool,
 			return adopted, false, err
 		}
 	}
-	return nil, false, fmt.Errorf("payment: reserve sub-order %s: too much contention", c.SubOrders[i].OrderID)
+	return nil, false, fmt.Errorf("payment: reserve sub-order %s: %w", c.SubOrders[i].OrderID, ErrContended)
 }
 
 // SubOrders reads c's sub-orders (concurrently), in c's order. A sub-order not written
@@ -700,7 +700,7 @@ func (l *Ledger) PointSubOrders(ctx context.Context, c *Combine) error {
 				return err
 			}
 		}
-		return fmt.Errorf("payment: point sub-order %s: too much contention", s.OrderID)
+		return fmt.Errorf("payment: point sub-order %s: %w", s.OrderID, ErrContended)
 	})
 }
 

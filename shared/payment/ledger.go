@@ -132,6 +132,9 @@ var (
 	ErrInvalid = errors.New("payment: invalid result")
 	// ErrNotFound matches reads of records that do not exist (also store.ErrNotFound).
 	ErrNotFound = fmt.Errorf("payment: %w", store.ErrNotFound)
+	// ErrContended: so many writers changed the record at once that this transition
+	// lost every round; nothing was written and a retry is safe.
+	ErrContended = errors.New("too many concurrent changes to the same record")
 	// ErrRaced: the record changed since it was read; read it again and judge anew.
 	ErrRaced = errors.New("payment: the record changed since it was read")
 	// ErrNotRefundable and ErrOverRefund are RequestRefund's refusals.
@@ -195,9 +198,12 @@ func (l *Ledger) ours(merchant string) bool {
 	return len(l.Merchants) == 0 || slices.Contains(l.Merchants, merchant)
 }
 
-// maxRetries bounds re-judging after lost races; each loss means another writer made
-// progress, so this is never reached in practice.
-const maxRetries = 16
+// maxRetries bounds re-judging after lost races. Each loss means another writer made
+// progress, so the system never livelocks, but one writer among many (a cashier link
+// hammered from two devices, a combine's sub-orders) can lose many rounds in a row:
+// the bound is generous, and reaching it is ErrContended — nothing was written, and
+// the caller may safely retry.
+const maxRetries = 64
 
 // attrDoc holds a record's typed document. The other attributes of a money record are
 // its events (events.AttrPrefix…) and its schedule (events.AttrSchedIndex/At), both in
@@ -422,7 +428,7 @@ func transact[T doc](l *Ledger, ctx context.Context, key string, have *store.Rec
 		}
 		return res, d, nil
 	}
-	return Result{}, zero, fmt.Errorf("payment: write %s: too much contention", key)
+	return Result{}, zero, fmt.Errorf("payment: write %s: %w", key, ErrContended)
 }
 
 // assumeAbsent, passed as the record read, skips the read: the write is
