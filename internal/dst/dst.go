@@ -58,6 +58,8 @@ type Result struct {
 	Err      error
 	Duration time.Duration
 	Trace    []string
+	// Scenes is what the history did with the cashier page's scenes (scenes.go).
+	Scenes SceneCover
 }
 
 // Failed reports whether the history broke an invariant.
@@ -137,6 +139,7 @@ func execute(h History, opts Options, generate bool) (res Result) {
 			res.Err = err
 		} else {
 			w.checkFinal()
+			res.Scenes = w.sceneCover() // scenes.go
 		}
 	}
 	res.Violations = w.violations

@@ -23,6 +23,7 @@ package dst
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -57,7 +58,11 @@ var pageKey = cashier.DeriveKey([]byte(apiToken))
 // of its page in a scene, or the user paying one of its attempts — one the page left
 // for another scene, or the one it is on.
 func (g *gen) sceneOp(w *world) Op {
-	if g.r.IntN(10) >= 2 {
+	rate := 2
+	if w.cfg.Bundle.Ecommerce() {
+		rate = 4 // a platform's histories also run its other combine operations
+	}
+	if g.r.IntN(10) >= rate {
 		return Op{}
 	}
 	ids := w.cashierIDs()
@@ -65,12 +70,28 @@ func (g *gen) sceneOp(w *world) Op {
 		return g.newCashier(w)
 	}
 	id := g.pick(ids)
+	if combines := w.cashierCombines(ids); len(combines) > 0 && g.r.IntN(2) == 0 {
+		id = g.pick(combines) // a combine's switches touch every sub-order: more to get wrong
+	}
 	if g.r.IntN(3) == 0 {
 		if op := g.payScene(w, id); op.Op != "" {
 			return op
 		}
 	}
-	return g.pageOp(id, "")
+	not := ""
+	if w.isCombine(id) && g.r.IntN(3) != 0 {
+		not = w.combineScene(id) // mostly a switch: the page opened elsewhere
+	}
+	return g.pageOp(id, not)
+}
+
+// combineScene is the scene of combine id's current attempt ("" when unknown).
+func (w *world) combineScene(id string) string {
+	h, err := w.readLedger().Combine(context.Background(), w.id.MchID, id)
+	if err != nil {
+		return ""
+	}
+	return h.Current.Scene
 }
 
 // pageKind is the "page" operation of a concurrent step: a load of a cashier order's
@@ -107,12 +128,12 @@ func (g *gen) sceneStep(st *Step) {
 	}
 }
 
-// newCashier makes a new cashier order: a single order, or on a platform as often a
+// newCashier makes a new cashier order: a single order, or on a platform mostly a
 // combine.
 func (g *gen) newCashier(w *world) Op {
 	amount := amounts[g.r.IntN(len(amounts))]
 	g.orders++
-	if w.cfg.Bundle.Ecommerce() && g.r.IntN(2) == 0 {
+	if w.cfg.Bundle.Ecommerce() && g.r.IntN(4) != 0 {
 		return Op{Op: "combine", Order: "combine" + strconv.Itoa(g.orders), Scene: orderapi.SceneCashier, Amount: amount,
 			Status: strconv.Itoa(2 + g.r.IntN(2))}
 	}
@@ -150,6 +171,17 @@ func (w *world) cashierIDs() []string {
 	}
 	for _, id := range w.model.platform.ids {
 		if h, err := l.Combine(ctx, w.id.MchID, id); err == nil && h.First.Create.CashierFP != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// cashierCombines are the combines among cashier orders ids.
+func (w *world) cashierCombines(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if w.isCombine(id) {
 			out = append(out, id)
 		}
 	}
@@ -325,6 +357,7 @@ func (w *world) checkCurrentOnly() {
 			continue // a sub-order: checked with its combine
 		}
 		cur := max(h.First.Current, 1)
+		w.noteBack(id, cur, h.First.NewestAttempt())
 		for n, unpaid := range sortedAttempts(p) {
 			if !unpaid || n == cur {
 				continue
@@ -345,6 +378,7 @@ func (w *world) checkCurrentOnly() {
 			continue
 		}
 		cur := max(h.First.Current, 1)
+		w.noteBack(id, cur, h.First.NewestAttempt())
 		for n, unpaid := range sortedAttempts(p) {
 			if !unpaid || n == cur {
 				continue
@@ -405,4 +439,109 @@ func (w *world) checkPaidCurrent(tr *truth) {
 				o.txid, t, n, id, cur)
 		}
 	}
+}
+
+// SceneCover counts what histories did with the cashier page's scenes, as the ledger
+// holds it once a history settles: cashier orders placed in more than one scene, those
+// whose pointer was seen after a step back on an attempt older than their newest (the
+// page came back to a scene whose payment still lived), and attempts paid while parked (kept for
+// review); for single orders and for combines. It shows the histories reach what
+// InvCurrentOnly guards (TestSceneCoverage; `make dst` prints it).
+type SceneCover struct {
+	Switched, Back, ParkedPaid                      int
+	CombineSwitched, CombineBack, CombineParkedPaid int
+}
+
+func (c *SceneCover) add(o SceneCover) {
+	c.Switched += o.Switched
+	c.Back += o.Back
+	c.ParkedPaid += o.ParkedPaid
+	c.CombineSwitched += o.CombineSwitched
+	c.CombineBack += o.CombineBack
+	c.CombineParkedPaid += o.CombineParkedPaid
+}
+
+// String is the line `make dst` prints before its last.
+func (c SceneCover) String() string {
+	return fmt.Sprintf("dst: cashier scenes — orders switched %d, back on an older attempt %d, paid while parked %d; combines switched %d, back %d, paid while parked %d",
+		c.Switched, c.Back, c.ParkedPaid, c.CombineSwitched, c.CombineBack, c.CombineParkedPaid)
+}
+
+// paidParked reports whether attempt o was paid while the cashier page had left it:
+// its payment kept for review with the cause a parking gives (payment/transaction.go).
+func paidParked(o *payment.Order) bool {
+	if o == nil {
+		return false
+	}
+	for _, c := range o.Review.Causes {
+		if c.Kind == payment.CausePaidAfterCloseRequested && strings.Contains(c.Detail, "another scene") {
+			return true
+		}
+	}
+	return false
+}
+
+// noteBack notes an order whose pointer names attempt cur, older than its newest.
+func (w *world) noteBack(id string, cur, newest int) {
+	if cur >= newest {
+		return
+	}
+	if w.wentBack == nil {
+		w.wentBack = map[string]bool{}
+	}
+	w.wentBack[id] = true
+}
+
+// sceneCover counts the history's cashier orders (SceneCover).
+func (w *world) sceneCover() SceneCover {
+	ctx := context.Background()
+	l := w.readLedger()
+	var c SceneCover
+	var combines []paysim.CombineView
+	if len(w.model.platform.ids) > 0 {
+		combines = w.simCombines()
+	}
+	for _, id := range w.cashierIDs() {
+		if w.isCombine(id) {
+			h, err := l.Combine(ctx, w.id.MchID, id)
+			if err != nil || len(w.placed(id, combines)) < 2 {
+				continue
+			}
+			c.CombineSwitched++
+			if w.wentBack[id] {
+				c.CombineBack++
+			}
+			if err := l.CombinePrevious(ctx, h); err != nil {
+				continue
+			}
+		paid:
+			for _, a := range append(h.Previous, h.Current) {
+				for _, s := range a.SubOrders {
+					if paidParked(w.ledgerOrder(s.OutTradeNo).order) {
+						c.CombineParkedPaid++
+						break paid
+					}
+				}
+			}
+			continue
+		}
+		h, err := l.Order(ctx, w.owner(), id)
+		if err != nil || len(w.placed(id, nil)) < 2 {
+			continue
+		}
+		c.Switched++
+		if w.wentBack[id] {
+			c.Back++
+		}
+		if err := l.Previous(ctx, h); err != nil {
+			continue
+		}
+		for _, a := range append(h.Previous, h.Current) {
+			if paidParked(a) {
+				c.ParkedPaid++
+				break
+			}
+		}
+	}
+	return c
 }
