@@ -47,14 +47,15 @@ const (
 	// NoInternalError: the API never answers 500 INTERNAL (an unexpected error).
 	InvNoInternalError = "internal-error"
 	// CurrentOnly (InvCurrentOnly, scenes.go): only an order's current attempt can be
-	// paid without review.
+	// paid without review. ParkedLive (InvParkedLive, scenes.go): an attempt the
+	// cashier page parked is not closed before its close is due (its expiry).
 	// NoPanic: nothing panics; NotStuck: every step ends.
 	InvNoPanic  = "panic"
 	InvNotStuck = "stuck"
 )
 
 // Invariants lists every invariant name.
-var Invariants = []string{InvIsolation, InvAccounted, InvBounded, InvAgrees, InvAsked, InvEventsOnce, InvEventsCausal, InvCurrentOnly, InvNoInternalError, InvNoPanic, InvNotStuck}
+var Invariants = []string{InvIsolation, InvAccounted, InvBounded, InvAgrees, InvAsked, InvEventsOnce, InvEventsCausal, InvCurrentOnly, InvParkedLive, InvNoInternalError, InvNoPanic, InvNotStuck}
 
 func (w *world) violate(inv, format string, a ...any) {
 	w.violations = append(w.violations, Violation{Invariant: inv, Detail: fmt.Sprintf("step %d: ", w.step) + fmt.Sprintf(format, a...)})

@@ -157,6 +157,10 @@ func execute(h History, opts Options, generate bool) (res Result) {
 func (w *world) runStep(st Step) error {
 	w.plan.reset(st.Faults)
 	w.note("step %d: %v faults %v", w.step, st.Ops, st.Faults)
+	var parked map[string]time.Time
+	if reconcileOnly(st) {
+		parked = w.parkedNow() // scenes.go
+	}
 	answers := make([]answer, len(st.Ops))
 	var amu sync.Mutex // a thread detached by a crash may finish after the step
 	fns := make([]func(), len(st.Ops))
@@ -191,7 +195,8 @@ func (w *world) runStep(st Step) error {
 		w.note("answer %s: %d %s", a.op.Op, a.status, a.code)
 	}
 	w.checkAnswers(seen)
-	w.checkCurrentOnly() // scenes.go
+	w.checkCurrentOnly()      // scenes.go
+	w.checkParkedLive(parked) // scenes.go
 	if w.inc.dead.Load() {
 		return w.restart()
 	}

@@ -24,8 +24,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +41,11 @@ import (
 
 // InvCurrentOnly: only an order's current attempt can be paid without review.
 const InvCurrentOnly = "current-only"
+
+// InvParkedLive: an attempt the cashier page left for another scene keeps its prepay
+// until its close is due (its expiry) — the page may come back to it — unless a real
+// close (re-price, the merchant's, the order paid) supersedes the parking.
+const InvParkedLive = "parked-live"
 
 // pageScenes are the scenes the cashier page places a payment in.
 var pageScenes = []string{orderapi.SceneNative, orderapi.SceneH5, orderapi.SceneJSAPI}
@@ -394,6 +401,72 @@ func (w *world) checkCurrentOnly() {
 					break
 				}
 			}
+		}
+	}
+}
+
+// parkedNow lists the attempts of cashier orders (single and combine) the page has
+// parked, by out_trade_no or combine number, with when their close is due.
+func (w *world) parkedNow() map[string]time.Time {
+	ctx := context.Background()
+	l := w.readLedger()
+	out := map[string]time.Time{}
+	for _, id := range w.cashierIDs() {
+		if w.isCombine(id) {
+			h, err := l.Combine(ctx, w.id.MchID, id)
+			if err != nil || l.CombinePrevious(ctx, h) != nil {
+				continue
+			}
+			for _, c := range append(h.Previous, h.Current) {
+				if c.Parked() {
+					out[c.CombineNo] = c.Close.At
+				}
+			}
+			continue
+		}
+		h, err := l.Order(ctx, w.owner(), id)
+		if err != nil || l.Previous(ctx, h) != nil {
+			continue
+		}
+		for _, o := range append(h.Previous, h.Current) {
+			if o.Parked() {
+				out[o.OutTradeNo] = o.Close.At
+			}
+		}
+	}
+	return out
+}
+
+// reconcileOnly reports whether a step runs reconcile and nothing else: nothing in it
+// can supersede a parking, so an attempt parked before it is still parked after it.
+func reconcileOnly(st Step) bool {
+	for _, op := range st.Ops {
+		if op.Op != "reconcile" {
+			return false
+		}
+	}
+	return len(st.Ops) > 0
+}
+
+// checkParkedLive holds a step of reconcile alone to InvParkedLive: no attempt parked
+// before it (parked, from parkedNow) is closed at WeChat Pay after it while its close
+// is not due yet.
+func (w *world) checkParkedLive(parked map[string]time.Time) {
+	if len(parked) == 0 {
+		return
+	}
+	closed := map[string]bool{}
+	for no, o := range w.truth().orders {
+		closed[no] = o.state == wechatpay.TradeStateClosed
+	}
+	for _, c := range w.simCombines() {
+		closed[c.Transaction.CombineOutTradeNo] = c.ClosedAt != ""
+	}
+	now := w.clk.Now()
+	for _, no := range slices.Sorted(maps.Keys(parked)) {
+		if closed[no] && now.Before(parked[no]) {
+			w.violate(InvParkedLive, "%s was parked by a scene switch, its close due at %s, and reconcile closed it at WeChat Pay by %s",
+				no, parked[no].Format(time.RFC3339), now.Format(time.RFC3339))
 		}
 	}
 }
