@@ -229,6 +229,23 @@ func TestCashierCombineSwitchBack(t *testing.T) {
 	if s, a := e.call(t, "POST", "/orders", combinePage(g, "h5", uaMobile)); s != http.StatusOK || a["state"] != "SUCCESS" || a["pay"] != nil {
 		t.Fatalf("the page on the phone after the payment: %d %v", s, a)
 	}
+	// The phone's H5 page, still open before its close is carried out, pays the h5
+	// combine too: a second paid attempt, every sub-order's money kept for REVIEW, and
+	// the combine in REVIEW with a typed cause per sub-order.
+	if _, _, status, err := e.sim.PayCombine(id+"_2", paysim.CombinePayRequest{}); err != nil {
+		t.Fatalf("pay %s_2: %d %v", id, status, err)
+	}
+	for i := 1; i <= 3; i++ {
+		o := e.waitSub(t, i, fmt.Sprintf("%s-%02d_2", id, i), (*payment.Order).InReview)
+		if c := o.Review.First(); c.Kind != payment.CausePaidAfterCloseRequested || len(o.Conflicts) != 1 || o.Conflicts[0].Amount != 100 {
+			t.Fatalf("sub-order %s paid after the combine was: cause %+v, kept %+v", o.OutTradeNo, c, o.Conflicts)
+		}
+	}
+	s, v := e.call(t, "GET", "/orders/"+id, nil)
+	causes, _ := v["review_causes"].([]any)
+	if s != 200 || v["state"] != payment.StateReview || len(causes) != 3 || !hasCause(v, string(payment.CauseEarlierAttemptPaid)) {
+		t.Fatalf("GET with two attempts paid: %d %v", s, v)
+	}
 }
 
 // A payment on the combine the page left (a QR code still on a desktop) keeps every
