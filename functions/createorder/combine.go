@@ -402,6 +402,8 @@ func (h *Handler) combineStep(ctx context.Context, co *combineOrder) (*payment.C
 			}
 		}
 		return c, claim, subs, nil
+	case actSwitch:
+		return h.switchCombine(ctx, co, hist, subs) // combine_scene.go
 	}
 	return h.repriceCombine(ctx, co, hist, subs)
 }
@@ -437,7 +439,7 @@ func (h *Handler) judgeCombine(cur *payment.Combine, subs []*payment.Order, co *
 		return 0, fail(http.StatusConflict, wechatpay.CodeOrderPaid,
 			fmt.Sprintf("combine %s is paid (combine_out_trade_no %s); a paid combine is never re-priced", co.orderID, cur.CombineNo),
 			"a new payment needs a new order_id; to give money back refund its sub-orders: POST /orders/{sub order_id}/refunds?sub_mchid=… · 合单已支付，不能改价")
-	case cur.Closed, cur.Close != nil:
+	case cur.Closed, cur.Close != nil && !cur.Parked():
 		return actReprice, nil
 	}
 	if cur.Claim.Live(now) {
@@ -448,6 +450,9 @@ func (h *Handler) judgeCombine(cur *payment.Combine, subs []*payment.Order, co *
 	}
 	if cur.Scene == SceneCashier && !cur.Claim.Answer.Any() && co.scene != SceneCashier && sameSubOrders(cur.SubOrders, co.subs) {
 		return actUpgrade, nil
+	}
+	if co.cashierFP != "" && (combineParked(cur, subs) || !same) {
+		return actSwitch, nil // combine_scene.go
 	}
 	if !same {
 		return actReprice, nil
@@ -582,27 +587,33 @@ func (h *Handler) releaseCombine(c *payment.Combine, claim string) {
 // Pay's 5 minutes) and the pointers move — the combine's, then its sub-orders'.
 func (h *Handler) repriceCombine(ctx context.Context, co *combineOrder, hist *payment.CombineHistory, subs []*payment.Order) (*payment.Combine, string, []*payment.Order, error) {
 	first, cur := hist.First, hist.Current
-	n := cur.Attempt + 1
-	tooLong := n > maxAttempts || len(payment.AttemptNo(co.orderID, n)) > 32
-	for _, s := range co.subs {
-		tooLong = tooLong || len(payment.AttemptNo(s.OrderID, n)) > 32
-	}
-	if tooLong {
-		return nil, "", nil, fail(http.StatusConflict, "TOO_MANY_ATTEMPTS",
-			fmt.Sprintf("combine %s has been re-priced %d times; no number is left within 32 characters", co.orderID, n-1),
-			"use a new order_id (shorter ids leave room for more attempts)")
+	n := first.NewestAttempt() + 1
+	if e := h.attemptsLeft(co, n); e != nil {
+		return nil, "", nil, e
 	}
 	if !sameSubOrderIDs(cur.SubOrders, co.subs) {
 		return nil, "", nil, fail(http.StatusConflict, "COMBINE_SUB_ORDERS_CHANGED",
 			fmt.Sprintf("combine %s was placed with other sub-orders (order_id and sub_mchid); a re-priced combine keeps its sub-orders and may change their amounts and descriptions", co.orderID),
 			"close the combine (POST /orders/{order_id}/close) and place the new cart under a new order_id")
 	}
+	// An earlier attempt paid (a payment on an attempt replaced or left for another
+	// scene is kept for review) means the combine is paid: never re-priced.
+	prev, err := h.previousCombines(ctx, hist)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := paidEarlier(co.orderID, prev); err != nil {
+		return nil, "", nil, err
+	}
 	// The pointer moves from the attempt attempt 1 names (the same as cur's, unless
 	// it names one that is gone: then from there).
 	from := max(cur.Attempt, first.Current)
+	retire := func(ctx context.Context, c *payment.Combine, subs []*payment.Order) (*payment.Combine, error) {
+		return h.retireCombine(ctx, c, subs, "reprice")
+	}
 	c, claim, newSubs, err := h.newCombine(ctx, co, n)
 	if errors.Is(err, errRetry) {
-		return nil, "", nil, h.takeOverCombine(ctx, co, first, cur, subs, from, n)
+		return nil, "", nil, h.takeOverCombine(ctx, co, first, cur, subs, from, n, retire)
 	}
 	if err != nil {
 		return nil, "", nil, err
@@ -636,6 +647,7 @@ func (h *Handler) repriceCombine(ctx context.Context, co *combineOrder, hist *pa
 		h.log.Warn("sub-order pointers not moved yet", "order_id", co.orderID, "attempt", n, "error", err.Error())
 	}
 	h.log.Info("combine re-priced", "order_id", co.orderID, "previous", cur.CombineNo, "attempt", n, "amount", co.amount, "previous_amount", cur.Total())
+	h.retireParkedCombines(ctx, combinesOf(prev)) // the other scenes' payments are at the old price
 	return c, claim, newSubs, nil
 }
 
@@ -650,8 +662,11 @@ func (h *Handler) repriceCombine(ctx context.Context, co *combineOrder, hist *pa
 // current attempt and moves the combine's pointer, then its sub-orders', to attempt n
 // as its creator would have, without placing anything, and answers errRetry: the
 // combine is judged anew on attempt n (the same content: its claim is taken and it is
-// placed; other content: a re-price to n+1, which closes it).
-func (h *Handler) takeOverCombine(ctx context.Context, co *combineOrder, first, cur *payment.Combine, subs []*payment.Order, from, n int) error {
+// placed; other content: a re-price to n+1, which closes it). leave is what becomes of
+// the current attempt: retired (a re-price), or parked when the cashier page switches
+// scene.
+func (h *Handler) takeOverCombine(ctx context.Context, co *combineOrder, first, cur *payment.Combine, subs []*payment.Order, from, n int,
+	leave func(context.Context, *payment.Combine, []*payment.Order) (*payment.Combine, error)) error {
 	a, err := h.ledger.CombineAttempt(ctx, h.cfg.MchID, payment.AttemptNo(co.orderID, n))
 	switch {
 	case errors.Is(err, payment.ErrNotFound):
@@ -675,7 +690,7 @@ func (h *Handler) takeOverCombine(ctx context.Context, co *combineOrder, first, 
 			return h.takenError(err, co, n)
 		}
 	}
-	retired, err := h.retireCombine(ctx, cur, subs, "reprice")
+	retired, err := leave(ctx, cur, subs)
 	if err != nil && !errors.Is(err, errDeferred) {
 		if errors.Is(err, errPaid) {
 			return errRetry // judged again: paid → 409 (attempt n stays unplaced)
@@ -714,13 +729,20 @@ func sameSubOrderIDs(a, b []payment.SubOrder) bool {
 // Pay now. errPaid when a sub-order turned out paid; errDeferred when WeChat Pay
 // refused it as too early (recorded).
 func (h *Handler) retireCombine(ctx context.Context, cur *payment.Combine, subs []*payment.Order, by string) (*payment.Combine, error) {
-	if cur.Closed || cur.Close != nil {
+	if cur.Closed {
 		return nil, nil
 	}
 	for _, o := range subs {
 		if o != nil && (o.Paid() || o.InReview()) {
 			return nil, errPaid
 		}
+	}
+	if cur.Close != nil && !cur.Parked() {
+		// Its close was asked for already, but a process stopped between the combine's
+		// write and its sub-orders' leaves some of them without it: finish marking them
+		// (a read each, a write for those left), so that nothing of this attempt is
+		// payable without review once the pointer moves on.
+		return h.deferCombineClose(ctx, cur, cur.Close.At, cur.Close.By)
 	}
 	if cur.Claim.Status == "" && !cur.Claim.Answer.Any() {
 		// Never sent to WeChat Pay (a cashier link not opened yet): nothing there to close.
@@ -909,7 +931,7 @@ func combineState(c *payment.Combine, subs []*payment.Order) string {
 func (h *Handler) combineView(c *payment.Combine, subs []*payment.Order) *orderapi.CombineView {
 	v := &orderapi.CombineView{OrderID: c.OrderID, CombineOutTradeNo: c.CombineNo, Combine: true, Scene: c.Scene, State: combineState(c, subs),
 		Amount: c.Total(), Description: c.Create.Description, Attempts: max(c.Attempt, 1),
-		ClosePending: c.Close != nil && !c.Closed, SubOrders: make([]orderapi.SubOrderView, len(c.SubOrders))}
+		ClosePending: c.Close != nil && !c.Closed && !c.Parked(), SubOrders: make([]orderapi.SubOrderView, len(c.SubOrders))}
 	if !c.ExpiresAt.IsZero() {
 		v.ExpiresAt = wechatpay.FormatTime(c.ExpiresAt)
 	}
@@ -1034,7 +1056,49 @@ func (h *Handler) getCombine(w http.ResponseWriter, r *http.Request, hist *payme
 			return
 		}
 	}
-	apiauth.WriteJSON(w, http.StatusOK, h.combineView(cur, subs))
+	v := h.combineView(cur, subs)
+	prev, err := h.previousCombines(ctx, hist) // combine_scene.go
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.previousView(v, hist.First, prev)
+	if v.State != wechatpay.TradeStateNotPay && v.State != wechatpay.TradeStateUserPaying {
+		// Paid, closed or in review: the cashier page's other scenes are not wanted.
+		h.retireParkedCombines(ctx, combinesOf(prev))
+	}
+	apiauth.WriteJSON(w, http.StatusOK, v)
+}
+
+// previousView adds a combine's other attempts to its view (GET): each with its
+// sub-orders; a sub-order paid or in review there puts the combine in REVIEW, as an
+// earlier attempt's payment does for a single order.
+func (h *Handler) previousView(v *orderapi.CombineView, first *payment.Combine, prev []combineAttempt) {
+	v.Attempts = max(v.Attempts, first.NewestAttempt())
+	for _, p := range prev {
+		pv := h.combineView(p.c, p.subs)
+		v.Previous = append(v.Previous, orderapi.CombineAttempt{CombineOutTradeNo: p.c.CombineNo, Scene: p.c.Scene, State: pv.State,
+			Amount: pv.Amount, SubOrders: pv.SubOrders})
+		for _, o := range p.subs {
+			if o == nil || (!o.Paid() && !o.InReview()) {
+				continue
+			}
+			detail := fmt.Sprintf("sub-order %s of attempt %s was paid after the combine left that attempt (%s)", o.OutTradeNo, p.c.CombineNo, o.Status())
+			if r := o.Review.Reason(); r != "" {
+				detail += ": " + r
+			}
+			if v.State != payment.StateReview {
+				v.State, v.ReviewReason = payment.StateReview, detail
+			}
+			c := orderapi.Cause{Kind: string(payment.CauseEarlierAttemptPaid), Detail: detail, Amount: o.Amount}
+			if o.Payment != nil {
+				c.TransactionID = o.Payment.TransactionID
+			} else if f := o.Review.First(); f != nil {
+				c.TransactionID, c.Amount = f.TransactionID, f.Amount // the money kept for review
+			}
+			v.ReviewCauses = append(v.ReviewCauses, c)
+		}
+	}
 }
 
 // closeCombine answers POST /orders/{order_id}/close for a combine: it closes the
@@ -1064,12 +1128,16 @@ func (h *Handler) closeCombine(w http.ResponseWriter, r *http.Request, hist *pay
 		h.writeError(w, r, paidErr)
 		return
 	}
+	if prev, err := h.previousCombines(ctx, hist); err == nil {
+		h.retireParkedCombines(ctx, combinesOf(prev)) // the cashier page's other scenes close with the combine
+	}
 	at := cur.CreatedAt.Add(closeAfter)
-	if cur.Close != nil {
+	closing := cur.Close != nil && !cur.Parked()
+	if closing {
 		at = cur.Close.At
 	}
 	var c *payment.Combine
-	if cur.Close != nil || (h.now().Before(at) && (cur.Claim.Status != "" || cur.Placed())) {
+	if closing || (h.now().Before(at) && (cur.Claim.Status != "" || cur.Placed())) {
 		c, err = h.deferCombineClose(ctx, cur, at, "merchant")
 		if err == nil {
 			err = errDeferred
@@ -1146,17 +1214,17 @@ func advanceView(a *payment.Advance) *orderapi.Advance {
 	return &orderapi.Advance{State: state, ReturnAmount: a.Amount, AdvanceReturnID: a.ReturnID, SuccessTime: a.SuccessTime}
 }
 
-// followCombine reads a sub-order at its combine's current attempt: a re-priced
-// combine moves its sub-orders' pointers after its own, and a process stopped between
-// the two leaves a sub-order behind, which its next read finishes moving
-// (payment.PointSubOrders). Other orders are returned as they are.
+// followCombine reads a sub-order at its combine's current attempt: a re-priced (or
+// scene-switched) combine moves its sub-orders' pointers after its own, and a process
+// stopped between the two leaves a sub-order behind (or ahead), which its next read
+// finishes moving (payment.PointSubOrders). Other orders are returned as they are.
 func (h *Handler) followCombine(ctx context.Context, hist *payment.History) (*payment.History, error) {
 	ref := hist.First.Combine
 	if ref == nil {
 		return hist, nil
 	}
 	ch, err := h.ledger.Combine(ctx, ref.Owner, ref.OrderID)
-	if err != nil || ch.Current.Attempt <= max(hist.Current.Attempt, 1) {
+	if err != nil || max(ch.Current.Attempt, 1) == max(hist.Current.Attempt, 1) {
 		return hist, nil // a combine not found here is not the sub-order's problem
 	}
 	if err := h.ledger.PointSubOrders(ctx, ch.Current); err != nil {

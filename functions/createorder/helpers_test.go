@@ -48,6 +48,8 @@ type env struct {
 	v3      atomic.Int64 // every request to the simulated WeChat Pay API
 	prepays atomic.Int64 // prepay requests among them
 	closes  atomic.Int64 // close requests among them
+	// combinePrepays are the combine prepay requests (合单下单) among them.
+	combinePrepays atomic.Int64
 	// api is the merchant's typed client of the order API (over HTTP, with the token).
 	api *orderapi.Client
 	// notified tells when notify has accepted a notification (applied it).
@@ -81,6 +83,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 				e.closes.Add(1)
 			case r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/"):
 				e.prepays.Add(1)
+			case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v3/combine-transactions/") && !strings.Contains(r.URL.Path, "/out-trade-no/"):
+				e.combinePrepays.Add(1)
 			}
 			sim.ServeHTTP(w, r)
 		})

@@ -151,6 +151,10 @@ func allSettled(subs []*payment.Order) bool {
 }
 
 func (j *Job) combineDueToClose(cb *payment.Combine, now time.Time) bool {
+	if cb.Parked() {
+		// Left by the cashier page for another scene, as an order (dueToClose).
+		return !now.Before(cb.Close.At)
+	}
 	if cb.Close != nil {
 		return true
 	}

@@ -46,13 +46,16 @@ const (
 	InvEventsCausal = "events-causal"
 	// NoInternalError: the API never answers 500 INTERNAL (an unexpected error).
 	InvNoInternalError = "internal-error"
+	// CurrentOnly (InvCurrentOnly, scenes.go): only an order's current attempt can be
+	// paid without review. ParkedLive (InvParkedLive, scenes.go): an attempt the
+	// cashier page parked is not closed before its close is due (its expiry).
 	// NoPanic: nothing panics; NotStuck: every step ends.
 	InvNoPanic  = "panic"
 	InvNotStuck = "stuck"
 )
 
 // Invariants lists every invariant name.
-var Invariants = []string{InvIsolation, InvAccounted, InvBounded, InvAgrees, InvAsked, InvEventsOnce, InvEventsCausal, InvNoInternalError, InvNoPanic, InvNotStuck}
+var Invariants = []string{InvIsolation, InvAccounted, InvBounded, InvAgrees, InvAsked, InvEventsOnce, InvEventsCausal, InvCurrentOnly, InvParkedLive, InvNoInternalError, InvNoPanic, InvNotStuck}
 
 func (w *world) violate(inv, format string, a ...any) {
 	w.violations = append(w.violations, Violation{Invariant: inv, Detail: fmt.Sprintf("step %d: ", w.step) + fmt.Sprintf(format, a...)})
@@ -236,6 +239,7 @@ func (w *world) checkFinal() {
 	w.checkCombines(tr)     // platform.go
 	w.checkCombineReads(tr) // platform.go
 	w.checkSharing(tr)      // sharing.go
+	w.checkPaidCurrent(tr)  // scenes.go
 }
 
 // checkAgrees compares attempt o as the bundle shows it with WeChat Pay.

@@ -58,6 +58,8 @@ type Result struct {
 	Err      error
 	Duration time.Duration
 	Trace    []string
+	// Scenes is what the history did with the cashier page's scenes (scenes.go).
+	Scenes SceneCover
 }
 
 // Failed reports whether the history broke an invariant.
@@ -137,6 +139,7 @@ func execute(h History, opts Options, generate bool) (res Result) {
 			res.Err = err
 		} else {
 			w.checkFinal()
+			res.Scenes = w.sceneCover() // scenes.go
 		}
 	}
 	res.Violations = w.violations
@@ -154,6 +157,10 @@ func execute(h History, opts Options, generate bool) (res Result) {
 func (w *world) runStep(st Step) error {
 	w.plan.reset(st.Faults)
 	w.note("step %d: %v faults %v", w.step, st.Ops, st.Faults)
+	var parked map[string]time.Time
+	if reconcileOnly(st) {
+		parked = w.parkedNow() // scenes.go
+	}
 	answers := make([]answer, len(st.Ops))
 	var amu sync.Mutex // a thread detached by a crash may finish after the step
 	fns := make([]func(), len(st.Ops))
@@ -188,6 +195,8 @@ func (w *world) runStep(st Step) error {
 		w.note("answer %s: %d %s", a.op.Op, a.status, a.code)
 	}
 	w.checkAnswers(seen)
+	w.checkCurrentOnly()      // scenes.go
+	w.checkParkedLive(parked) // scenes.go
 	if w.inc.dead.Load() {
 		return w.restart()
 	}

@@ -53,7 +53,7 @@ func (g *gen) pick(list []string) string {
 }
 
 // concurrent are the operations a step may run side by side.
-var concurrent = []string{"create", "refund", "get", "getrefund", "close", "deliver", "pay", "settle", "v2refund", "reconcile"}
+var concurrent = []string{"create", "refund", "get", "getrefund", "close", "deliver", "pay", "settle", "v2refund", "reconcile", "page"}
 
 // concurrentPlatform are those of a platform history: combine creates besides.
 var concurrentPlatform = append(slices.Clone(concurrent), "combine")
@@ -86,6 +86,7 @@ func (g *gen) step(w *world) Step {
 	if len(st.Ops) > 3 {
 		st.Ops = st.Ops[:3]
 	}
+	g.sceneStep(&st) // scenes.go
 	// Two refunds of one order at once, each for what is left: together they ask for
 	// more than the order was paid.
 	if n > 1 && st.Ops[0].Op == "refund" && g.r.IntN(2) == 0 {
@@ -126,6 +127,9 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		if op := g.sharingOp(w); op.Op != "" { // sharing.go
 			return op
 		}
+		if op := g.sceneOp(w); op.Op != "" { // scenes.go
+			return op
+		}
 		kind = g.weighted(
 			[]string{"create", "pay", "deliver", "refund", "getrefund", "get", "close", "settle", "v2refund", "v2pay", "advance", "reconcile", "billfetch", "restart", "forge"},
 			[]int{18, 12, 16, 10, 5, 7, 5, 6, 5, 2, 8, 5, 2, 2, 1})
@@ -137,6 +141,8 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 	switch kind {
 	case "combine":
 		return g.combineOp(w, true) // platform.go
+	case "page":
+		return g.pageKind(w) // scenes.go
 	case "create":
 		return g.create(m)
 	case "get", "close":

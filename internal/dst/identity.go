@@ -25,7 +25,7 @@ const (
 	dstMchID = "1900000001"
 	dstAppID = "wxd930ea5d5a258f4f"
 	apiToken = "dst-api-token-0123456789abcdef0123"
-	// publicURL lets scene cashier answer its link (the page itself is not driven).
+	// publicURL lets scene cashier answer its link; the history loads it (scenes.go).
 	publicURL = "https://pay.dst.example"
 )
 

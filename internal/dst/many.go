@@ -12,6 +12,8 @@ import (
 type Stats struct {
 	Histories, Failed, Errors int
 	Elapsed                   time.Duration
+	// Scenes sums the histories' cashier scene switches (scenes.go).
+	Scenes SceneCover
 }
 
 // PerMinute is the batch's throughput.
@@ -55,6 +57,7 @@ func Many(first int64, n, parallel int, opts Options, report func(Result)) Stats
 				r := Run(first+i, opts)
 				mu.Lock()
 				st.Histories++
+				st.Scenes.add(r.Scenes)
 				if r.Failed() {
 					st.Failed++
 				}

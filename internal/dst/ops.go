@@ -57,6 +57,8 @@ type Step struct {
 //	advance    the clock moves forward by Advance
 //	reconcile  one reconcile run;  billfetch  the bills of yesterday
 //	restart    the process restarts (nothing in flight)
+//	page       the cashier page of Order loaded in Scene (native: a desktop, h5: a phone
+//	           browser, jsapi: inside WeChat; Mode "other": another payer) (scenes.go)
 type Op struct {
 	Op      string `json:"op"`
 	Order   string `json:"order,omitempty"`
@@ -189,6 +191,8 @@ func (w *world) exec(op Op) answer {
 		w.execPlatform(op, &a) // platform.go
 	case "sharecombine", "settleshare":
 		w.execSharing(op, &a) // sharing.go
+	case "page":
+		w.execPage(op, &a) // scenes.go
 	default:
 		panic("dst: unknown op " + op.Op)
 	}

@@ -70,6 +70,8 @@ type world struct {
 	step int
 	// lease and recheck are createorder's (see newWorld).
 	lease, recheck time.Duration
+	// wentBack: cashier orders whose pointer went back to an older attempt (scenes.go).
+	wentBack map[string]bool
 }
 
 // incarnation is one life of the bundle's process: the functions built on a fresh

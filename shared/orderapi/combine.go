@@ -27,7 +27,8 @@ type SubOrder struct {
 // answer it. State is the combine's as a whole: NOTPAY (or USERPAYING) until paid;
 // SUCCESS when every sub-order is paid; PARTIAL when some are and others failed (each
 // sub-order's state says which); REFUND once paid and a sub-order refunded; CLOSED;
-// REVIEW when a sub-order needs a person.
+// REVIEW when a sub-order needs a person — of this attempt, or of one the combine
+// replaced (Previous: a re-priced one, or one the cashier page left for another scene).
 type CombineView struct {
 	OrderID           string `json:"order_id"`
 	CombineOutTradeNo string `json:"combine_out_trade_no"`
@@ -41,8 +42,25 @@ type CombineView struct {
 	Attempts          int    `json:"attempts"`
 	// Pay is the combine's pay parameters, as for a single order of its scene (POST
 	// /orders only; absent once paid): JSAPIPay, APPPay, H5Pay, NativePay or CashierPay.
-	Pay       json.RawMessage `json:"pay,omitempty"`
-	SubOrders []SubOrderView  `json:"sub_orders"`
+	Pay          json.RawMessage `json:"pay,omitempty"`
+	SubOrders    []SubOrderView  `json:"sub_orders"`
+	ReviewReason string          `json:"review_reason,omitempty"`
+	// ReviewCauses (GET) are typed: earlier_attempt_paid for each sub-order paid (or in
+	// review) on an attempt the combine left.
+	ReviewCauses []Cause `json:"review_causes,omitempty"`
+	// Previous are the combine's other attempts (GET only), oldest first.
+	Previous []CombineAttempt `json:"previous,omitempty"`
+}
+
+// CombineAttempt is an attempt of a combine other than its current one: re-priced, or
+// left by the cashier page for another scene (WeChat Pay binds a combine_out_trade_no
+// to one scene). A payment on it shows here, and puts the combine in REVIEW.
+type CombineAttempt struct {
+	CombineOutTradeNo string         `json:"combine_out_trade_no"`
+	Scene             string         `json:"scene"`
+	State             string         `json:"state"`
+	Amount            int64          `json:"amount"`
+	SubOrders         []SubOrderView `json:"sub_orders"`
 }
 
 // SubOrderView is a sub-order as the combine's answers show it.

@@ -65,7 +65,13 @@ type Combine struct {
 	OrderID   string `json:"order_id"`
 	Attempt   int    `json:"attempt"`
 	// Current is, on attempt 1 of a re-priced combine, the current attempt's number.
-	Current   int        `json:"current,omitempty"`
+	Current int `json:"current,omitempty"`
+	// Newest is, on attempt 1, the highest attempt number the pointer has named (0:
+	// Current); Moves counts the pointer's moves, which its sub-orders' pointers follow
+	// in order (PointSubOrders). The pointer goes back when the cashier page switches
+	// back to a scene whose combine still lives (scene.go).
+	Newest    int        `json:"newest,omitempty"`
+	Moves     int        `json:"moves,omitempty"`
 	AppID     string     `json:"appid,omitempty"` // combine_appid
 	Scene     string     `json:"scene,omitempty"`
 	SubOrders []SubOrder `json:"sub_orders"`
@@ -110,11 +116,16 @@ type CombineRef struct {
 	// Last marks the sub-order whose write announces combine.paid; Announced that it did.
 	Last      bool `json:"last,omitempty"`
 	Announced bool `json:"announced,omitempty"`
+	// Move is, on the sub-order's attempt 1, the move of the combine's pointer (Moves)
+	// its own pointer follows: an older move never overrides a newer one.
+	Move int `json:"move,omitempty"`
 }
 
-// CombineHistory is a merchant's combine order as its attempts tell it.
+// CombineHistory is a merchant's combine order as its attempts tell it. Previous is
+// filled by CombinePrevious.
 type CombineHistory struct {
 	First, Current *Combine
+	Previous       []*Combine
 }
 
 // Key is the store key of the combine attempt.
@@ -660,18 +671,29 @@ func (l *Ledger) PointCombine(ctx context.Context, first *Combine, from, to int)
 	if first.Current > 1 && first.Current != from || first.Current <= 1 && from > 1 {
 		return nil, ErrRaced
 	}
-	return l.exactlyCombine(ctx, first, func(cur *Combine) { cur.Current = to })
+	return l.exactlyCombine(ctx, first, func(cur *Combine) {
+		cur.Newest = max(cur.NewestAttempt(), to)
+		cur.Current = to
+		cur.Moves++
+	})
 }
+
+// NewestAttempt is, on attempt 1, the highest attempt number of the combine the
+// pointer has named: the next re-price reserves the one after it.
+func (c *Combine) NewestAttempt() int { return max(c.Newest, c.Current, c.Attempt, 1) }
 
 // PointSubOrders moves each sub-order's attempt-1 pointer to c's attempt (a re-priced
 // combine's sub-orders are read at their new numbers) once the combine's own pointer
-// reaches c — never before: a reservation whose pointer move is not done (or never
-// will be: its re-price found the combine paid) is not the sub-orders' attempt.
-// Idempotent: a pointer already there, or further, is left; run again after a crash it
-// finishes the move. One read of the combine's attempt 1 besides the sub-orders'.
+// names c — never before: a reservation whose pointer move is not done (or never will
+// be: its re-price found the combine paid) is not the sub-orders' attempt. The pointer
+// may go back (the cashier page switching back to a scene), so a sub-order's pointer
+// records the combine's move it follows (CombineRef.Move) and is never set by an older
+// move than the one it shows. Idempotent: a pointer already there is left; run again
+// after a crash it finishes the move. One read of the combine's attempt 1 besides the
+// sub-orders' (none for a combine whose pointer never moved).
 func (l *Ledger) PointSubOrders(ctx context.Context, c *Combine) error {
-	if c.Attempt <= 1 {
-		return nil
+	if c.Attempt <= 1 && c.Moves == 0 {
+		return nil // attempt 1 as read, its pointer never moved
 	}
 	first, err := l.CombineAttempt(ctx, c.Owner, c.OrderID)
 	switch {
@@ -679,24 +701,35 @@ func (l *Ledger) PointSubOrders(ctx context.Context, c *Combine) error {
 		return nil
 	case err != nil:
 		return err
-	case first.OrderID != c.OrderID || first.Attempt > 1 || first.Current < c.Attempt:
+	case first.OrderID != c.OrderID || first.Attempt > 1 || max(first.Current, 1) != max(c.Attempt, 1):
 		return nil
 	}
+	to, move := max(c.Attempt, 1), first.Moves
 	return each(len(c.SubOrders), func(i int) error {
 		s := c.SubOrders[i]
 		for range maxRetries {
-			first, err := l.Attempt(ctx, s.SubMchID, s.OrderID)
+			sf, err := l.Attempt(ctx, s.SubMchID, s.OrderID)
 			if errors.Is(err, ErrNotFound) {
 				return nil // never written: nothing points anywhere (createorder writes it before re-pricing)
 			}
 			if err != nil {
 				return err
 			}
-			from := max(first.Current, 1)
-			if from >= c.Attempt {
-				return nil
+			seen := 0
+			if sf.Combine != nil {
+				seen = sf.Combine.Move
 			}
-			if _, err := l.PointTo(ctx, first, from, c.Attempt); !errors.Is(err, ErrRaced) {
+			if seen > move || max(sf.Current, 1) == to && seen >= move {
+				return nil // there, or a newer move decided
+			}
+			_, err = l.exactly(ctx, sf, func(cur *Order) {
+				cur.Newest = max(cur.NewestAttempt(), to)
+				cur.Current = to
+				if cur.Combine != nil {
+					cur.Combine.Move = move
+				}
+			})
+			if !errors.Is(err, ErrRaced) {
 				return err
 			}
 		}
@@ -715,9 +748,10 @@ func (l *Ledger) RequestCombineClose(ctx context.Context, c *Combine, at time.Ti
 			return step{}, fmt.Errorf("payment: close %s: %w", c.Key(), ErrNotFound)
 		case cur.Closed:
 			return step{outcome: Duplicate}, nil
-		case cur.Close != nil:
+		case cur.Close != nil && !cur.Parked():
 			return step{outcome: Duplicate}, nil
 		}
+		// A close asked for a combine a scene switch parked supersedes the parking.
 		cur.Close = &CloseRequest{At: at, By: by}
 		if cur.NextCheck.IsZero() || at.Before(cur.NextCheck) {
 			cur.NextCheck = at
@@ -738,7 +772,7 @@ func (l *Ledger) RequestCombineClose(ctx context.Context, c *Combine, at time.Ti
 				return step{outcome: Duplicate}, nil // never written: nothing can pay it
 			case !payable(o.State) || o.InReview():
 				return step{outcome: Refused, reason: "sub-order " + o.OrderID + " is " + o.Status()}, nil
-			case o.Close != nil:
+			case o.Close != nil && !o.Parked():
 				return step{outcome: Duplicate}, nil
 			}
 			o.Close = &CloseRequest{At: at, By: by} // no schedule: the combine closes it

@@ -2,6 +2,7 @@ package payment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -53,20 +54,26 @@ func (o *Order) Parked() bool {
 // the attempt is paid, closed or in review; a real close asked for it stays (Duplicate).
 func (l *Ledger) Park(ctx context.Context, key string, at time.Time) (Result, error) {
 	return onOrder(l, ctx, key, nil, func(o *Order, exists bool) (step, error) {
-		switch {
-		case !exists:
+		if !exists {
 			return step{}, fmt.Errorf("payment: park %s: %w", key, ErrNotFound)
-		case !payable(o.State) || o.InReview() || o.Payment != nil:
-			return step{outcome: Refused, reason: "the order is " + o.Status()}, nil
-		case o.Close != nil && o.Close.By != CloseByScene:
-			return step{outcome: Duplicate}, nil
 		}
-		o.Close = &CloseRequest{At: at, By: CloseByScene}
-		if o.NextCheck.IsZero() || at.Before(o.NextCheck) {
-			o.NextCheck = at
-		}
-		return step{outcome: Applied}, nil
+		return park(o, at), nil
 	})
+}
+
+// park decides a parking of attempt o (Park, ParkCombine).
+func park(o *Order, at time.Time) step {
+	switch {
+	case !payable(o.State) || o.InReview() || o.Payment != nil:
+		return step{outcome: Refused, reason: "the order is " + o.Status()}
+	case o.Close != nil && o.Close.By != CloseByScene:
+		return step{outcome: Duplicate}
+	}
+	o.Close = &CloseRequest{At: at, By: CloseByScene}
+	if o.Combine == nil && (o.NextCheck.IsZero() || at.Before(o.NextCheck)) {
+		o.NextCheck = at // a sub-order has no schedule: its combine's is its
+	}
+	return step{outcome: Applied}
 }
 
 // Resume withdraws the parking of o — the attempt the pointer now names again — so a
@@ -82,6 +89,130 @@ func (l *Ledger) Resume(ctx context.Context, o *Order) (*Order, error) {
 	}
 	return l.exactly(ctx, o, func(cur *Order) {
 		cur.Close = nil
-		cur.NextCheck = NextCheck(cur.CreatedAt, cur.ExpiresAt, l.now())
+		if cur.Combine == nil {
+			cur.NextCheck = NextCheck(cur.CreatedAt, cur.ExpiresAt, l.now())
+		}
 	})
+}
+
+// Combines paid through the cashier page switch scenes the same way (createorder's
+// combine_scene.go): a combine attempt and its sub-orders are parked together
+// (ParkCombine: the combine record, then each sub-order), the combine's pointer moves
+// (PointCombine, conditioned on attempt 1 as read), then the attempt it moved to is
+// resumed (ResumeCombine: the combine record, then each sub-order, each conditioned on
+// the version read before the pointer moved), and the sub-orders' pointers follow
+// (PointSubOrders). A payment lands on a sub-order, so the argument above holds per
+// sub-order: a switcher that read the combine's pointer after another's move parks each
+// sub-order of the attempt that move named after that other switcher read it, so each
+// of the other's resumes either comes first (and is parked again) or fails. An attempt
+// left partly parked while current is resumed by the next create.
+
+// Parked reports whether combine attempt c was left by a scene switch (its sub-orders
+// are parked with it): still payable at WeChat Pay, but a payment on it now goes to
+// REVIEW.
+func (c *Combine) Parked() bool {
+	return c.Close != nil && c.Close.By == CloseByScene && !c.Closed
+}
+
+// ParkCombine records that the cashier page left combine attempt c for another scene:
+// the combine's close owed at at (its expiry), and each sub-order parked (Park). Every
+// call writes the combine and each unpaid sub-order, so that a ResumeCombine prepared
+// before it fails. Refused when the combine is closed, or a sub-order is paid, closed
+// or in review (the sub-orders before it are parked: a payment there goes to REVIEW);
+// a real close asked for it stays (Duplicate).
+func (l *Ledger) ParkCombine(ctx context.Context, c *Combine, at time.Time) (*Combine, Outcome, error) {
+	cur, out, err := onCombine(l, ctx, c.Key(), nil, func(cur *Combine, exists bool) (step, error) {
+		switch {
+		case !exists:
+			return step{}, fmt.Errorf("payment: park %s: %w", c.Key(), ErrNotFound)
+		case cur.Closed:
+			return step{outcome: Refused, reason: "the combine is closed"}, nil
+		case cur.Close != nil && !cur.Parked():
+			return step{outcome: Duplicate}, nil
+		}
+		cur.Close = &CloseRequest{At: at, By: CloseByScene}
+		if cur.NextCheck.IsZero() || at.Before(cur.NextCheck) {
+			cur.NextCheck = at
+		}
+		cur.Settled = false
+		return step{outcome: Applied}, nil
+	})
+	if err != nil || out != Applied {
+		return cur, out, err
+	}
+	for _, s := range cur.SubOrders {
+		res, err := onOrder(l, ctx, OrderKey(s.SubMchID, s.OutTradeNo), nil, func(o *Order, exists bool) (step, error) {
+			if !exists || !ownedBy(o, cur) {
+				return step{outcome: Duplicate}, nil // never written: nothing can pay it
+			}
+			return park(o, at), nil
+		})
+		switch {
+		case err != nil:
+			return cur, out, err
+		case res.Outcome == Refused && !res.Order.Closed():
+			return cur, Refused, nil
+		}
+	}
+	return cur, out, nil
+}
+
+// ResumeCombine withdraws the parking of combine attempt c — the attempt the pointer
+// now names again — and of each of its sub-orders subs (as read with c), each
+// conditioned on exactly the version it was read at (ErrRaced: another switch parked it
+// again, or something else happened to it; read again and judge anew). Records that
+// are not parked are left as they are.
+func (l *Ledger) ResumeCombine(ctx context.Context, c *Combine, subs []*Order) (*Combine, error) {
+	switch {
+	case c.Close == nil:
+	case !c.Parked():
+		return nil, ErrRaced
+	default:
+		var err error
+		c, err = l.exactlyCombine(ctx, c, func(cur *Combine) {
+			cur.Close = nil
+			cur.NextCheck = NextCheck(cur.CreatedAt, cur.ExpiresAt, l.now())
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range subs {
+		if o == nil || !ownedBy(o, c) {
+			continue
+		}
+		if _, err := l.Resume(ctx, o); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// CombinePrevious fills h.Previous: the combine's attempts other than the current one,
+// oldest first (one read each after the first) — those before it, and those after it
+// when the pointer went back (NewestAttempt). Attempts that are not this combine's are
+// left out.
+func (l *Ledger) CombinePrevious(ctx context.Context, h *CombineHistory) error {
+	h.Previous = nil
+	cur := max(h.Current.Attempt, 1)
+	for n := 1; n <= max(h.First.NewestAttempt(), cur); n++ {
+		switch {
+		case n == cur:
+			continue
+		case n == 1:
+			h.Previous = append(h.Previous, h.First)
+			continue
+		}
+		c, err := l.CombineAttempt(ctx, h.First.Owner, AttemptNo(h.First.OrderID, n))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return err
+		case c.OrderID != h.First.OrderID || c.Attempt != n:
+			continue
+		}
+		h.Previous = append(h.Previous, c)
+	}
+	return nil
 }

@@ -51,6 +51,9 @@ type harness struct {
 	prepayCalls atomic.Int64 // POST /v3/pay/…/transactions/{scene} at the simulator
 	jsapiMu     sync.Mutex
 	jsapiSeen   []jsapiCheck // what the WeixinJSBridge stub sent, as verified
+
+	// combinePrepayCalls: POST /v3/combine-transactions/{scene} (合单下单) at the simulator
+	combinePrepayCalls atomic.Int64
 }
 
 type jsapiCheck struct {
@@ -78,6 +81,9 @@ func newHarnessWith(t *testing.T, mutate func(*config.Config)) *harness {
 			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/transactions/") && !strings.Contains(r.URL.Path, "/out-trade-no/") {
 					h.prepayCalls.Add(1)
+				}
+				if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v3/combine-transactions/") && !strings.Contains(r.URL.Path, "/out-trade-no/") {
+					h.combinePrepayCalls.Add(1)
 				}
 				sim.ServeHTTP(rw, r)
 			})

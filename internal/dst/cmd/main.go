@@ -96,6 +96,7 @@ func main() {
 	if *issue16 {
 		seq.print(first, opts, *shrink, *keep)
 	}
+	fmt.Println(st.Scenes)
 	fmt.Println(st)
 	if st.Errors > 0 {
 		stop()
