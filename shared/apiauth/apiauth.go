@@ -50,17 +50,17 @@ func check(want []byte, header string) string {
 	return ""
 }
 
-// ErrorBody is the error shape of the bundle's API: code is ours or WeChat Pay's
+// errorBody is the error shape of the bundle's API: code is ours or WeChat Pay's
 // (PARAM_ERROR, OUT_TRADE_NO_USED, ORDERPAID…), hint says what to do.
-type ErrorBody struct {
+type errorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Hint    string `json:"hint,omitempty"`
 }
 
-// Error writes an ErrorBody with status.
+// Error writes an errorBody with status.
 func Error(w http.ResponseWriter, status int, code, message, hint string) {
-	WriteJSON(w, status, ErrorBody{Code: code, Message: message, Hint: hint})
+	WriteJSON(w, status, errorBody{Code: code, Message: message, Hint: hint})
 }
 
 // WriteJSON writes v as the JSON answer, without HTML escaping (URLs stay readable).

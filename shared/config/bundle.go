@@ -16,15 +16,15 @@ const (
 	EnvEventBus           = "WXPAY_EVENT_BUS"            // AWS: EventBridge bus name, an alternative sink
 	EnvAppSecret          = "WXPAY_APP_SECRET"           // AppSecret of the official account, for OAuth snsapi_base
 	EnvOAuthBase          = "WXPAY_OAUTH_BASE"           // code exchange, default https://api.weixin.qq.com
-	EnvOAuthAuthorizeBase = "WXPAY_OAUTH_AUTHORIZE_BASE" // authorize redirect, default https://open.weixin.qq.com
+	envOAuthAuthorizeBase = "WXPAY_OAUTH_AUTHORIZE_BASE" // authorize redirect, default https://open.weixin.qq.com
 	EnvPartner            = "WXPAY_PARTNER"              // "1": service-provider / e-commerce mode (MchID/AppID are sp_*)
 	EnvSubMchID           = "WXPAY_SUB_MCHID"            // partner mode: default sub_mchid
-	EnvSubAppID           = "WXPAY_SUB_APPID"            // partner mode: default sub_appid
+	envSubAppID           = "WXPAY_SUB_APPID"            // partner mode: default sub_appid
 	EnvTrustedProxies     = "TRUSTED_PROXIES"            // CIDRs whose X-Forwarded-For entries are trusted
 	EnvAPIv2Key           = "WXPAY_APIV2_KEY"            // APIv2 key: v2 XML notifications (manual refunds)
-	EnvRefundLatePayments = "WXPAY_REFUND_LATE_PAYMENTS" // "1": refund a payment that arrives for a closed order
-	EnvOrderTTL           = "WXPAY_ORDER_TTL"            // default order lifetime (Go duration), default 2h
-	EnvMerchantName       = "WXPAY_MERCHANT_NAME"        // shown on the cashier page
+	envRefundLatePayments = "WXPAY_REFUND_LATE_PAYMENTS" // "1": refund a payment that arrives for a closed order
+	envOrderTTL           = "WXPAY_ORDER_TTL"            // default order lifetime (Go duration), default 2h
+	envMerchantName       = "WXPAY_MERCHANT_NAME"        // shown on the cashier page
 	EnvPublicURL          = "WXPAY_PUBLIC_URL"           // the bundle's public base URL (cashier links, OAuth redirect)
 )
 
@@ -37,7 +37,7 @@ const EnvConsoleUsers = "WXPAY_CONSOLE_USERS"
 const (
 	DefaultOAuthBase          = "https://api.weixin.qq.com"
 	DefaultOAuthAuthorizeBase = "https://open.weixin.qq.com"
-	DefaultOrderTTL           = 2 * time.Hour
+	defaultOrderTTL           = 2 * time.Hour
 )
 
 // Bundle is the configuration of the bundle's own features, read beside the merchant
@@ -99,22 +99,22 @@ func bundleFromLookup(lookup func(string) (string, bool), c *Config, identityFro
 			c.Sources[field] = env
 		case *dst == "" && def != "":
 			*dst = def
-			c.Sources[field] = SourceDefault
+			c.Sources[field] = sourceDefault
 		}
 	}
 	text(&b.WebhookURL, "WebhookURL", EnvWebhookURL, "")
 	text(&b.EventBus, "EventBus", EnvEventBus, "")
 	text(&b.OAuthBase, "OAuthBase", EnvOAuthBase, DefaultOAuthBase)
-	text(&b.OAuthAuthorizeBase, "OAuthAuthorizeBase", EnvOAuthAuthorizeBase, DefaultOAuthAuthorizeBase)
+	text(&b.OAuthAuthorizeBase, "OAuthAuthorizeBase", envOAuthAuthorizeBase, DefaultOAuthAuthorizeBase)
 	text(&b.SubMchID, "SubMchID", EnvSubMchID, "")
-	text(&b.SubAppID, "SubAppID", EnvSubAppID, "")
-	text(&b.MerchantName, "MerchantName", EnvMerchantName, "")
+	text(&b.SubAppID, "SubAppID", envSubAppID, "")
+	text(&b.MerchantName, "MerchantName", envMerchantName, "")
 	text(&b.PublicURL, "PublicURL", EnvPublicURL, "")
 	b.PublicURL = strings.TrimRight(b.PublicURL, "/")
 	flag := func(field, env string, dst *bool) {
 		switch v := strings.ToLower(get(env)); v {
 		case "":
-			c.Sources[field] = SourceDefault
+			c.Sources[field] = sourceDefault
 		case "1", "true", "yes", "on":
 			*dst = true
 			c.Sources[field] = env
@@ -126,7 +126,7 @@ func bundleFromLookup(lookup func(string) (string, bool), c *Config, identityFro
 		}
 	}
 	flag("Partner", EnvPartner, &b.Partner)
-	flag("RefundLatePayments", EnvRefundLatePayments, &b.RefundLatePayments)
+	flag("RefundLatePayments", envRefundLatePayments, &b.RefundLatePayments)
 	if v := get(EnvTrustedProxies); v != "" {
 		p, err := ParseTrustedProxies(v)
 		if err != nil {
@@ -135,31 +135,31 @@ func bundleFromLookup(lookup func(string) (string, bool), c *Config, identityFro
 		b.TrustedProxies = p
 		c.Sources["TrustedProxies"] = EnvTrustedProxies
 	}
-	errs = append(errs, ApplyMode(lookup, c)...) // mode.go
-	if v := get(EnvOrderTTL); v != "" {
+	errs = append(errs, applyMode(lookup, c)...) // mode.go
+	if v := get(envOrderTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute {
-			errs = append(errs, fmt.Errorf("config: %s=%q: want a Go duration of at least 1m, e.g. 2h", EnvOrderTTL, v))
+			errs = append(errs, fmt.Errorf("config: %s=%q: want a Go duration of at least 1m, e.g. 2h", envOrderTTL, v))
 		} else {
 			b.OrderTTL = d
-			c.Sources["OrderTTL"] = EnvOrderTTL
+			c.Sources["OrderTTL"] = envOrderTTL
 		}
 	}
 	if b.OrderTTL == 0 {
-		b.OrderTTL = DefaultOrderTTL
+		b.OrderTTL = defaultOrderTTL
 	}
 	if _, ok := c.Sources["OrderTTL"]; !ok {
-		c.Sources["OrderTTL"] = SourceDefault
+		c.Sources["OrderTTL"] = sourceDefault
 	}
 	return errs
 }
 
-// SourceDefault is the source of a setting nothing set.
-const SourceDefault = "default"
+// sourceDefault is the source of a setting nothing set.
+const sourceDefault = "default"
 
-// Setting is one setting in force, for a start-up banner: its variable, its value as
+// setting is one setting in force, for a start-up banner: its variable, its value as
 // it may be printed (a secret only says whether it is set), and where it came from.
-type Setting struct {
+type setting struct {
 	Name   string // the environment variable that sets it
 	Value  string
 	Source string // the variable itself, "default", "keys dir …", a flag, …
@@ -167,7 +167,7 @@ type Setting struct {
 
 // Settings lists the settings in force (not the WeChat Pay identity), in a fixed
 // order, each with its source. Unset optional settings are listed as "(unset)".
-func (c Config) Settings() []Setting {
+func (c Config) Settings() []setting {
 	b := c.Bundle
 	onOff := func(v bool) string {
 		if v {
@@ -200,31 +200,31 @@ func (c Config) Settings() []Setting {
 		{"EventBus", EnvEventBus, orUnset(b.EventBus)},
 		{"Partner", EnvPartner, onOff(b.Partner)},
 		{"Mode", EnvMode, string(b.ModeName())},
-		{"RefundAdvance", EnvRefundAdvance, onOff(b.RefundAdvance)},
+		{"RefundAdvance", envRefundAdvance, onOff(b.RefundAdvance)},
 		{"SubMchID", EnvSubMchID, orUnset(b.SubMchID)},
-		{"SubAppID", EnvSubAppID, orUnset(b.SubAppID)},
+		{"SubAppID", envSubAppID, orUnset(b.SubAppID)},
 		{"TrustedProxies", EnvTrustedProxies, orUnset(strings.Join(proxies, ","))},
-		{"OrderTTL", EnvOrderTTL, b.OrderTTL.String()},
-		{"RefundLatePayments", EnvRefundLatePayments, onOff(b.RefundLatePayments)},
+		{"OrderTTL", envOrderTTL, b.OrderTTL.String()},
+		{"RefundLatePayments", envRefundLatePayments, onOff(b.RefundLatePayments)},
 		{"PublicURL", EnvPublicURL, orUnset(b.PublicURL)},
-		{"MerchantName", EnvMerchantName, orUnset(b.MerchantName)},
+		{"MerchantName", envMerchantName, orUnset(b.MerchantName)},
 		{"OAuthBase", EnvOAuthBase, b.OAuthBase},
-		{"OAuthAuthorizeBase", EnvOAuthAuthorizeBase, b.OAuthAuthorizeBase},
+		{"OAuthAuthorizeBase", envOAuthAuthorizeBase, b.OAuthAuthorizeBase},
 		{"AppSecret", EnvAppSecret, secret(b.AppSecret)},
 		{"ConsoleUsers", EnvConsoleUsers, secret(b.ConsoleUsers)},
 	}
-	out := make([]Setting, 0, len(rows))
+	out := make([]setting, 0, len(rows))
 	for _, r := range rows {
 		src, ok := c.Sources[r.field]
 		switch {
 		case !ok && strings.HasPrefix(r.value, "(unset)"):
 			src = "-"
 		case !ok:
-			src = SourceDefault
+			src = sourceDefault
 		case src == r.env:
 			src = "environment"
 		}
-		out = append(out, Setting{Name: r.env, Value: r.value, Source: src})
+		out = append(out, setting{Name: r.env, Value: r.value, Source: src})
 	}
 	return out
 }

@@ -324,7 +324,7 @@ func FromKeysDir(dir string) (Config, error) {
 	if b := read(FileConsoleUsers, "ConsoleUsers"); b != nil {
 		c.Bundle.ConsoleUsers = NewSecret([]byte(strings.TrimSpace(string(b))))
 	}
-	c.Bundle.OrderTTL = DefaultOrderTTL
+	c.Bundle.OrderTTL = defaultOrderTTL
 	c.Bundle.OAuthBase, c.Bundle.OAuthAuthorizeBase = DefaultOAuthBase, DefaultOAuthAuthorizeBase
 	return c, errors.Join(errs...)
 }

@@ -20,8 +20,8 @@ func TestLoadKeysDirIdentityEnvironmentSettings(t *testing.T) {
 		EnvAPIv3Key:           "0123456789abcdef0123456789abcdef",
 		EnvTrustedProxies:     "10.0.0.0/8, 192.168.1.1",
 		EnvPartner:            "1",
-		EnvRefundLatePayments: "yes",
-		EnvOrderTTL:           "45m",
+		envRefundLatePayments: "yes",
+		envOrderTTL:           "45m",
 		EnvWebhookURL:         "https://merchant.example.com/hook",
 		EnvWebhookSecret:      "whsec_from_env",
 		EnvNotifyURL:          "https://pay.example.com/notify",
@@ -41,19 +41,19 @@ func TestLoadKeysDirIdentityEnvironmentSettings(t *testing.T) {
 		b.WebhookURL != env[EnvWebhookURL] || string(b.WebhookSecret.Reveal()) != "whsec_from_env" || c.NotifyURL != env[EnvNotifyURL] {
 		t.Errorf("settings not taken from the environment: %+v notify %s", b, c.NotifyURL)
 	}
-	got := map[string]Setting{}
+	got := map[string]setting{}
 	for _, s := range c.Settings() {
 		got[s.Name] = s
 	}
 	for name, want := range map[string][2]string{
 		EnvTrustedProxies:     {"10.0.0.0/8,192.168.1.1/32", "environment"},
 		EnvPartner:            {"on", "environment"},
-		EnvRefundLatePayments: {"on", "environment"},
-		EnvOrderTTL:           {"45m0s", "environment"},
+		envRefundLatePayments: {"on", "environment"},
+		envOrderTTL:           {"45m0s", "environment"},
 		EnvWebhookSecret:      {"(set, 14 bytes)", "environment"},
 		EnvAPIBase:            {DefaultAPIBase, "default"},
 		EnvOAuthBase:          {DefaultOAuthBase, "default"},
-		EnvMerchantName:       {"(unset)", "-"},
+		envMerchantName:       {"(unset)", "-"},
 	} {
 		if s := got[name]; s.Value != want[0] || s.Source != want[1] {
 			t.Errorf("%s = %+v, want %q from %q", name, s, want[0], want[1])
@@ -80,7 +80,7 @@ func TestLoadRefusesMalformedSettings(t *testing.T) {
 	_, dir := savedDir(t)
 	for _, env := range []map[string]string{
 		{EnvTrustedProxies: "10.0.0.0/33"},
-		{EnvOrderTTL: "2 hours"},
+		{envOrderTTL: "2 hours"},
 		{EnvPartner: "maybe"},
 	} {
 		for _, identityFromEnv := range []bool{false, true} {

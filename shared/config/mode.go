@@ -8,8 +8,8 @@ import (
 // EnvMode picks which kind of WeChat Pay merchant the deployment is.
 const EnvMode = "WXPAY_MODE"
 
-// EnvRefundAdvance asks, in ecommerce mode, that refunds be advanced by the platform.
-const EnvRefundAdvance = "WXPAY_REFUND_ADVANCE"
+// envRefundAdvance asks, in ecommerce mode, that refunds be advanced by the platform.
+const envRefundAdvance = "WXPAY_REFUND_ADVANCE"
 
 // Mode is the kind of WeChat Pay merchant the deployment is (WXPAY_MODE):
 //
@@ -28,15 +28,15 @@ type Mode string
 
 // Modes.
 const (
-	ModeDirect    Mode = "direct"
+	modeDirect    Mode = "direct"
 	ModePartner   Mode = "partner"
 	ModeEcommerce Mode = "ecommerce"
 )
 
-// ParseMode reads a WXPAY_MODE value.
-func ParseMode(s string) (Mode, error) {
+// parseMode reads a WXPAY_MODE value.
+func parseMode(s string) (Mode, error) {
 	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
-	case ModeDirect, ModePartner, ModeEcommerce:
+	case modeDirect, ModePartner, ModeEcommerce:
 		return m, nil
 	}
 	return "", fmt.Errorf("config: %s=%q: want direct, partner or ecommerce", EnvMode, s)
@@ -53,14 +53,14 @@ func (b Bundle) ModeName() Mode {
 	case b.Partner:
 		return ModePartner
 	}
-	return ModeDirect
+	return modeDirect
 }
 
-// ApplyMode reads WXPAY_MODE and WXPAY_REFUND_ADVANCE into c.Bundle. Partner follows the
+// applyMode reads WXPAY_MODE and WXPAY_REFUND_ADVANCE into c.Bundle. Partner follows the
 // mode: partner and ecommerce deployments act for sub-merchants (sp_mchid, sp_appid);
 // WXPAY_MODE=direct with WXPAY_PARTNER=1 contradicts itself and is refused. Calling it
 // again with the same environment changes nothing.
-func ApplyMode(lookup func(string) (string, bool), c *Config) []error {
+func applyMode(lookup func(string) (string, bool), c *Config) []error {
 	get := func(env string) string {
 		v, _ := lookup(env)
 		return strings.TrimSpace(v)
@@ -68,11 +68,11 @@ func ApplyMode(lookup func(string) (string, bool), c *Config) []error {
 	b := &c.Bundle
 	var errs []error
 	if v := get(EnvMode); v != "" {
-		m, err := ParseMode(v)
+		m, err := parseMode(v)
 		if err != nil {
 			return []error{err}
 		}
-		if m == ModeDirect && b.Partner {
+		if m == modeDirect && b.Partner {
 			return []error{fmt.Errorf("config: %s=direct contradicts %s=1: a service provider is partner (or ecommerce) mode", EnvMode, EnvPartner)}
 		}
 		b.Mode = m
@@ -81,21 +81,21 @@ func ApplyMode(lookup func(string) (string, bool), c *Config) []error {
 		}
 	}
 	b.Mode = b.ModeName()
-	b.Partner = b.Mode != ModeDirect
-	switch v := strings.ToLower(get(EnvRefundAdvance)); v {
+	b.Partner = b.Mode != modeDirect
+	switch v := strings.ToLower(get(envRefundAdvance)); v {
 	case "":
 	case "1", "true", "yes", "on":
 		if b.Mode != ModeEcommerce {
-			errs = append(errs, fmt.Errorf("config: %s=1 needs %s=ecommerce: only a platform's e-commerce refunds can be advanced (垫付)", EnvRefundAdvance, EnvMode))
+			errs = append(errs, fmt.Errorf("config: %s=1 needs %s=ecommerce: only a platform's e-commerce refunds can be advanced (垫付)", envRefundAdvance, EnvMode))
 		}
 		b.RefundAdvance = true
 		if c.Sources != nil {
-			c.Sources["RefundAdvance"] = EnvRefundAdvance
+			c.Sources["RefundAdvance"] = envRefundAdvance
 		}
 	case "0", "false", "no", "off":
 		b.RefundAdvance = false
 	default:
-		errs = append(errs, fmt.Errorf("config: %s=%q: want 1 or 0", EnvRefundAdvance, v))
+		errs = append(errs, fmt.Errorf("config: %s=%q: want 1 or 0", envRefundAdvance, v))
 	}
 	return errs
 }

@@ -119,19 +119,19 @@ func build(key, typ, suffix string, seq int64, now time.Time, data any) (attr, v
 	return AttrPrefix + suffix, string(b), ev, nil
 }
 
-// ErrBadID matches ids that no event could have.
-var ErrBadID = errors.New("events: malformed event id")
+// errBadID matches ids that no event could have.
+var errBadID = errors.New("events: malformed event id")
 
 // Locate returns the record key and attribute of an event id.
 func Locate(id string) (key, attr string, err error) {
 	rest, ok := strings.CutPrefix(id, "evt_")
 	suffix, enc, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 || suffix == "" || len(suffix) > 32 || strings.Trim(suffix, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
-		return "", "", fmt.Errorf("%w: %q", ErrBadID, id)
+		return "", "", fmt.Errorf("%w: %q", errBadID, id)
 	}
 	k, err := keyCodec.DecodeString(enc)
 	if err != nil || len(k) == 0 {
-		return "", "", fmt.Errorf("%w: %q", ErrBadID, id)
+		return "", "", fmt.Errorf("%w: %q", errBadID, id)
 	}
 	return string(k), AttrPrefix + suffix, nil
 }

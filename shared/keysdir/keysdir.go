@@ -67,25 +67,25 @@ func Find(dir, name string) (path string, err error) {
 	return find(dir, name, func(p string) error { _, err := os.Stat(p); return err })
 }
 
-// Listing is a directory's names, read once: its Find answers as Find does without a
+// listing is a directory's names, read once: its Find answers as Find does without a
 // stat per name. A function's cold start reads every file of its keys dir; a stat of
 // each name and alias cost more than reading the directory.
-type Listing struct {
+type listing struct {
 	dir   string
 	names map[string]bool
 }
 
 // List reads dir's names. A directory that cannot be listed but can be searched
 // (mode --x) gives a Listing whose Find is Find.
-func List(dir string) (Listing, error) {
+func List(dir string) (listing, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if st, serr := os.Stat(dir); serr == nil && st.IsDir() && errors.Is(err, fs.ErrPermission) {
-			return Listing{dir: dir}, nil
+			return listing{dir: dir}, nil
 		}
-		return Listing{}, err
+		return listing{}, err
 	}
-	l := Listing{dir: dir, names: make(map[string]bool, len(entries))}
+	l := listing{dir: dir, names: make(map[string]bool, len(entries))}
 	for _, e := range entries {
 		l.names[e.Name()] = true
 	}
@@ -93,7 +93,7 @@ func List(dir string) (Listing, error) {
 }
 
 // Find is Find(dir, name) for the listed dir.
-func (l Listing) Find(name string) (path string, err error) {
+func (l listing) Find(name string) (path string, err error) {
 	if l.names == nil {
 		return Find(l.dir, name)
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/paysls/wxpay/shared/store"
 )
 
-// certStore keeps the downloaded platform certificates in the store (a
-// wechatpay.CertCache), one record per merchant, so that a cold-started function
+// certStore keeps the downloaded platform certificates in the store (the cache
+// wechatpay's CertificateManager saves to), one record per merchant, so that a cold-started function
 // verifies without calling /v3/certificates first and every instance shares one
 // download.
 type certStore struct {

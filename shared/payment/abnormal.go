@@ -19,9 +19,9 @@ import (
 // ABNORMAL refund waits in a passive listing of its own — placed there by the refund's
 // own write, like IndexReview — where the console finds every one without a scan.
 
-// IndexAbnormalRefunds is the passive listing of refunds in ABNORMAL (not in review:
+// indexAbnormalRefunds is the passive listing of refunds in ABNORMAL (not in review:
 // a refund in review waits in IndexReview and is found there).
-const IndexAbnormalRefunds = listPrefix + "abnormal_refunds"
+const indexAbnormalRefunds = listPrefix + "abnormal_refunds"
 
 // ErrNotAbnormal refuses a reissue of a refund that is not ABNORMAL (any more).
 var ErrNotAbnormal = errors.New("payment: the refund is not ABNORMAL")
@@ -38,7 +38,7 @@ type Reissue struct {
 // abnormalSchedule is where an ABNORMAL refund waits (Refund.schedule): in its
 // listing, at the time it was last written (when it turned ABNORMAL).
 func (r *Refund) abnormalSchedule() (string, time.Time) {
-	return IndexAbnormalRefunds, r.UpdatedAt
+	return indexAbnormalRefunds, r.UpdatedAt
 }
 
 // Reissued records that WeChat Pay accepted a 异常退款 of r (ABNORMAL): the refund is
@@ -85,7 +85,7 @@ func (l *Ledger) Reissued(ctx context.Context, r *Refund, re Reissue) (*Refund, 
 // reads only the listing (and the outbox entries whose schedule it is), never the
 // table: its cost grows with the ABNORMAL refunds.
 func (l *Ledger) AbnormalRefunds(ctx context.Context, fn func(*Refund) error) error {
-	for _, index := range []string{IndexAbnormalRefunds, events.IndexOutbox} {
+	for _, index := range []string{indexAbnormalRefunds, events.IndexOutbox} {
 		opts := store.ListOptions{Limit: store.MaxListLimit}
 		for {
 			page, err := l.Store.ListPending(ctx, index, opts)
@@ -93,7 +93,7 @@ func (l *Ledger) AbnormalRefunds(ctx context.Context, fn func(*Refund) error) er
 				return fmt.Errorf("payment: list %s: %w", index, err)
 			}
 			for _, rec := range page.Records {
-				if rec.Attrs[events.AttrSchedIndex] != IndexAbnormalRefunds {
+				if rec.Attrs[events.AttrSchedIndex] != indexAbnormalRefunds {
 					continue
 				}
 				r, err := RefundOf(rec)

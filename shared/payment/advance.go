@@ -35,8 +35,8 @@ import (
 // return is PROCESSING).
 const PendingAdvanceReturns = "advance_returns"
 
-// CauseAdvanceReturnFailed: the return of a refund's advance failed for good.
-const CauseAdvanceReturnFailed CauseKind = "advance_return_failed"
+// causeAdvanceReturnFailed: the return of a refund's advance failed for good.
+const causeAdvanceReturnFailed CauseKind = "advance_return_failed"
 
 // Advance states beyond WeChat Pay's return results (SUCCESS, PROCESSING, FAILED).
 const (
@@ -116,7 +116,7 @@ func (l *Ledger) RecordAdvanceReturn(ctx context.Context, r *Refund, ret *wechat
 			a.State, a.NextCheck = ret.Result, time.Time{}
 			detail := fmt.Sprintf("the return of refund %s's advance (%d fen) from sub-merchant %s FAILED: WeChat Pay no longer retries it (回补失败); settle it with the sub-merchant by hand",
 				cur.OutRefundNo, ret.ReturnAmount, cur.Owner)
-			c := Cause{Kind: CauseAdvanceReturnFailed, Detail: detail, OutRefundNo: cur.OutRefundNo, Amount: ret.ReturnAmount, Source: source, At: now}
+			c := Cause{Kind: causeAdvanceReturnFailed, Detail: detail, OutRefundNo: cur.OutRefundNo, Amount: ret.ReturnAmount, Source: source, At: now}
 			opened := cur.Review.add(c)
 			st := step{outcome: Review, cause: &c, loud: opened, reason: detail}
 			if opened {

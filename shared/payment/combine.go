@@ -2,7 +2,7 @@ package payment
 
 // Combine orders (合单支付): one payment by the user for several sub-orders, each an order
 // of its own at WeChat Pay (own out_trade_no, own sub_mchid, own transaction_id) and
-// here (an Order, owner = its sub_mchid, with a CombineRef). The combine itself is a
+// here (an Order, owner = its sub_mchid, with a combineRef). The combine itself is a
 // record of its own, combine/{combine_mchid}/{combine_out_trade_no}: the create's claim
 // and prepay answer, the list of its sub-orders, the schedule of its queries and close.
 //
@@ -13,7 +13,7 @@ package payment
 // result, and ApplyCombine applies each one through the ordinary payment transition.
 //
 // combine.paid. When every sub-order of a combine holds its payment, one combine.paid event is
-// recorded — on the combine's last sub-order (CombineRef.Last), in the same write as
+// recorded — on the combine's last sub-order (combineRef.Last), in the same write as
 // that sub-order's own transition, after every other sub-order's payment is durably
 // recorded. So a combine notification costs at most n conditional writes (one per
 // sub-order, none for a duplicate), a redelivery or a crash between sub-orders never
@@ -78,7 +78,7 @@ type Combine struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt time.Time  `json:"expires_at,omitzero"`
 	// Close is set once a close was asked for (re-priced or cancelled).
-	Close *CloseRequest `json:"close,omitempty"`
+	Close *closeRequest `json:"close,omitempty"`
 	// Closed: closed at WeChat Pay (or never placed there), its unpaid sub-orders closed.
 	Closed bool `json:"closed,omitempty"`
 	// Settled: every sub-order has a result; nothing is left to query.
@@ -108,8 +108,8 @@ type SubOrder struct {
 	Sharing *Sharing `json:"sharing,omitempty"`
 }
 
-// CombineRef is what a sub-order knows of its combine.
-type CombineRef struct {
+// combineRef is what a sub-order knows of its combine.
+type combineRef struct {
 	Owner     string `json:"owner"`
 	OrderID   string `json:"order_id"`
 	CombineNo string `json:"combine_out_trade_no"`
@@ -162,8 +162,8 @@ func CombineOf(rec store.Record) (*Combine, error) {
 	return c, nil
 }
 
-// IsCombineKey reports whether key names a combine record.
-func IsCombineKey(key string) bool { return strings.HasPrefix(key, prefixCombine) }
+// isCombineKey reports whether key names a combine record.
+func isCombineKey(key string) bool { return strings.HasPrefix(key, prefixCombine) }
 
 func onCombine(l *Ledger, ctx context.Context, key string, have *store.Record, decide func(*Combine, bool) (step, error)) (*Combine, Outcome, error) {
 	res, c, err := transact(l, ctx, key, have, func() *Combine { return &Combine{} }, decide)
@@ -370,7 +370,7 @@ func (l *Ledger) ReserveSubOrders(ctx context.Context, c *Combine) ([]*Order, er
 // call wrote it.
 func (l *Ledger) reserveSub(ctx context.Context, c *Combine, i int) (*Order, bool, error) {
 	s := c.SubOrders[i]
-	ref := &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}
+	ref := &combineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}
 	p := placedAs(c, i)
 	o, err := l.CreateOrder(ctx, NewOrder{MchID: s.SubMchID, AppID: p.AppID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt,
 		Amount: p.Amount, Scene: c.Scene, ExpiresAt: c.ExpiresAt, Combine: ref, Sharing: p.Sharing, Create: p.Create})
@@ -687,7 +687,7 @@ func (c *Combine) NewestAttempt() int { return max(c.Newest, c.Current, c.Attemp
 // names c — never before: a reservation whose pointer move is not done (or never will
 // be: its re-price found the combine paid) is not the sub-orders' attempt. The pointer
 // may go back (the cashier page switching back to a scene), so a sub-order's pointer
-// records the combine's move it follows (CombineRef.Move) and is never set by an older
+// records the combine's move it follows (combineRef.Move) and is never set by an older
 // move than the one it shows. Idempotent: a pointer already there is left; run again
 // after a crash it finishes the move. One read of the combine's attempt 1 besides the
 // sub-orders' (none for a combine whose pointer never moved).
@@ -752,7 +752,7 @@ func (l *Ledger) RequestCombineClose(ctx context.Context, c *Combine, at time.Ti
 			return step{outcome: Duplicate}, nil
 		}
 		// A close asked for a combine a scene switch parked supersedes the parking.
-		cur.Close = &CloseRequest{At: at, By: by}
+		cur.Close = &closeRequest{At: at, By: by}
 		if cur.NextCheck.IsZero() || at.Before(cur.NextCheck) {
 			cur.NextCheck = at
 		}
@@ -775,7 +775,7 @@ func (l *Ledger) RequestCombineClose(ctx context.Context, c *Combine, at time.Ti
 			case o.Close != nil && !o.Parked():
 				return step{outcome: Duplicate}, nil
 			}
-			o.Close = &CloseRequest{At: at, By: by} // no schedule: the combine closes it
+			o.Close = &closeRequest{At: at, By: by} // no schedule: the combine closes it
 			return step{outcome: Applied}, nil
 		})
 		if err == nil && res.Outcome == Refused && !res.Order.Closed() {
@@ -860,8 +860,8 @@ func SubSettled(o *Order) bool {
 	return o != nil && (!payable(o.State) || o.InReview())
 }
 
-// CombineResult is what ApplyCombine did.
-type CombineResult struct {
+// combineResult is what ApplyCombine did.
+type combineResult struct {
 	// Results has one entry per sub-order of the combine result, in its order (a
 	// sub-order without a payment, e.g. PAYERROR or NOTPAY, has Outcome Duplicate).
 	Results []Result
@@ -872,7 +872,7 @@ type CombineResult struct {
 }
 
 // Events are the merchant events the call recorded, by record.
-func (r CombineResult) Recorded() []store.Record {
+func (r combineResult) Recorded() []store.Record {
 	var out []store.Record
 	for _, res := range r.Results {
 		if res.Event != nil {
@@ -888,11 +888,11 @@ type CombineEvent struct {
 	CombineOutTradeNo string          `json:"combine_out_trade_no"`
 	MchID             string          `json:"mchid"`
 	Amount            int64           `json:"amount"`
-	SubOrders         []CombineSubPay `json:"sub_orders"`
+	SubOrders         []combineSubPay `json:"sub_orders"`
 }
 
-// CombineSubPay is one paid sub-order in combine.paid.
-type CombineSubPay struct {
+// combineSubPay is one paid sub-order in combine.paid.
+type combineSubPay struct {
 	OrderID       string `json:"order_id,omitempty"`
 	OutTradeNo    string `json:"out_trade_no"`
 	SubMchID      string `json:"sub_mchid"`
@@ -900,17 +900,17 @@ type CombineSubPay struct {
 	TransactionID string `json:"transaction_id"`
 }
 
-// ValidateCombine checks a combine result (notification or query) before anything of
+// validateCombine checks a combine result (notification or query) before anything of
 // it is applied: every paid sub-order must be a valid payment. Its error matches
 // ErrInvalid.
-func ValidateCombine(ct *wechatpay.CombineTransaction) error {
+func validateCombine(ct *wechatpay.CombineTransaction) error {
 	if ct.CombineOutTradeNo == "" || len(ct.SubOrders) == 0 {
 		return invalid("combine result without combine_out_trade_no or sub_orders")
 	}
 	txs := ct.Transactions()
 	for i := range txs {
 		if paidState(txs[i].TradeState) {
-			if err := ValidateTransaction(&txs[i]); err != nil {
+			if err := validateTransaction(&txs[i]); err != nil {
 				return err
 			}
 		}
@@ -927,15 +927,15 @@ func paidState(s string) bool {
 // sub-order is one read and at most one conditional write with its events; a
 // sub-order CLOSED or REVOKED at WeChat Pay (a query's answer) is closed; anything else
 // (NOTPAY, USERPAYING, PAYERROR) writes nothing. The sub-orders are applied
-// concurrently, the combine's last one (CombineRef.Last) after all the others: when
+// concurrently, the combine's last one (combineRef.Last) after all the others: when
 // every sub-order is then paid, it records combine.paid in its own write.
-func (l *Ledger) ApplyCombine(ctx context.Context, ct *wechatpay.CombineTransaction, source string) (CombineResult, error) {
-	if err := ValidateCombine(ct); err != nil {
-		return CombineResult{}, err
+func (l *Ledger) ApplyCombine(ctx context.Context, ct *wechatpay.CombineTransaction, source string) (combineResult, error) {
+	if err := validateCombine(ct); err != nil {
+		return combineResult{}, err
 	}
 	txs := ct.Transactions()
 	n := len(txs)
-	res := CombineResult{Results: make([]Result, n)}
+	res := combineResult{Results: make([]Result, n)}
 	paid := make([]*Order, n)
 	var mu sync.Mutex
 	var deferred []int
@@ -1070,7 +1070,7 @@ func announcement(o *Order, ct *wechatpay.CombineTransaction, paid []*Order, sel
 			return pendingEvent{}, false
 		}
 		ev.Amount += p.Payment.Amount
-		ev.SubOrders = append(ev.SubOrders, CombineSubPay{OrderID: p.OrderID, OutTradeNo: p.OutTradeNo, SubMchID: p.Owner,
+		ev.SubOrders = append(ev.SubOrders, combineSubPay{OrderID: p.OrderID, OutTradeNo: p.OutTradeNo, SubMchID: p.Owner,
 			Amount: p.Payment.Amount, TransactionID: p.Payment.TransactionID})
 	}
 	return pendingEvent{EventCombinePaid, ev}, true
@@ -1128,7 +1128,7 @@ func (l *Ledger) placeAtomic(ctx context.Context, n NewCombine, c *Combine) (*Co
 		p := placedAs(c, i)
 		o := &Order{Owner: s.SubMchID, OutTradeNo: s.OutTradeNo, OrderID: s.OrderID, Attempt: c.Attempt, AppID: p.AppID, Amount: p.Amount,
 			Scene: c.Scene, State: wechatpay.TradeStateNotPay, CreatedAt: now, ExpiresAt: c.ExpiresAt, Create: p.Create,
-			Combine: &CombineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}, Sharing: p.Sharing}
+			Combine: &combineRef{Owner: c.Owner, OrderID: c.OrderID, CombineNo: c.CombineNo, Last: i == len(c.SubOrders)-1}, Sharing: p.Sharing}
 		rec, err := l.newRecord(o.Key(), o)
 		if err != nil {
 			return nil, nil, err

@@ -72,8 +72,8 @@ func OwnerMchID(tx *wechatpay.Transaction) string {
 	return tx.MchID
 }
 
-// PayingAppID is the app the user paid in: sub_appid or sp_appid in partner mode.
-func PayingAppID(tx *wechatpay.Transaction) string {
+// payingAppID is the app the user paid in: sub_appid or sp_appid in partner mode.
+func payingAppID(tx *wechatpay.Transaction) string {
 	switch {
 	case tx.SubAppID != "":
 		return tx.SubAppID
@@ -516,7 +516,7 @@ func (r *Refund) schedule() (string, time.Time) {
 // Passive listings: indexes a record waits in only to be found by listing them, never
 // acted on when "due" (events.Placement keeps them from pulling a record's outbox
 // position earlier). BillDayPrefix begins every bill-day listing (BillDayIndex);
-// listPrefix the others (IndexReview, IndexAbnormalRefunds). The names are stored
+// listPrefix the others (IndexReview, indexAbnormalRefunds). The names are stored
 // index names: they never change.
 const (
 	BillDayPrefix = "billday_"

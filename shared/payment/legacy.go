@@ -48,7 +48,7 @@ func decodeLegacy(rec store.Record, d any) {
 		owner = v
 	}
 	state, reason, prev := a["state"], a["review_reason"], a["review_prev_state"]
-	var review ReviewLog
+	var review reviewLog
 	if state == StateReview {
 		state = prev
 		review.Causes = []Cause{{Kind: legacyKind(reason), Detail: reason, At: at("updated_at")}}
@@ -87,7 +87,7 @@ func decodeLegacy(rec store.Record, d any) {
 		}
 		x.Current, _ = strconv.Atoi(a["co_current"])
 		if a["close_owed"] != "" {
-			x.Close = &CloseRequest{At: at("sched_at")}
+			x.Close = &closeRequest{At: at("sched_at")}
 		}
 		if txid := a["transaction_id"]; txid != "" {
 			x.Payment = &Payment{TransactionID: txid, Amount: x.Amount, MchID: owner, AppID: x.AppID, SuccessTime: a["success_time"],
@@ -98,7 +98,7 @@ func decodeLegacy(rec store.Record, d any) {
 		}
 		if x.State == wechatpay.TradeStateSuccess || x.State == wechatpay.TradeStateRefund || x.State == StateReview {
 			if settled := fen("refund_settled"); settled > 0 {
-				x.Refunds = append(x.Refunds, RefundLine{OutRefundNo: "(before the typed ledger)", Amount: settled,
+				x.Refunds = append(x.Refunds, refundLine{OutRefundNo: "(before the typed ledger)", Amount: settled,
 					State: wechatpay.RefundStatusSuccess, Judged: wechatpay.RefundStatusSuccess, At: at("updated_at")})
 				x.FullyRefunded = settled >= x.Amount
 			}
@@ -141,7 +141,7 @@ func legacyKind(reason string) CauseKind {
 	case strings.Contains(reason, "which this deployment does not serve"):
 		return CauseForeignMerchant
 	case strings.Contains(reason, "was requested"):
-		return CauseRefundAmountDiffers
+		return causeRefundAmountDiffers
 	}
 	return CauseRefundContradicts
 }

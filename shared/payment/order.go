@@ -116,7 +116,7 @@ type NewOrder struct {
 	Claim *ClaimRequest
 	// Combine, when set, makes the attempt a sub-order of a combine (combine.go): it is
 	// queried and closed through its combine, never on a schedule of its own.
-	Combine *CombineRef
+	Combine *combineRef
 	// Sharing, when set, places the order for profit sharing (sharing.go).
 	Sharing *Sharing
 }
@@ -354,7 +354,7 @@ func (l *Ledger) RequestClose(ctx context.Context, key string, at time.Time, by 
 			return step{outcome: Duplicate}, nil
 		}
 		// A close asked for an attempt a scene switch parked supersedes the parking.
-		o.Close = &CloseRequest{At: at, By: by}
+		o.Close = &closeRequest{At: at, By: by}
 		if o.NextCheck.IsZero() || at.Before(o.NextCheck) {
 			o.NextCheck = at
 		}

@@ -41,15 +41,15 @@ type Order struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Close is set once a close was asked for (re-priced or cancelled) and is owed at
 	// WeChat Pay; a payment arriving afterwards needs a person.
-	Close *CloseRequest `json:"close,omitempty"`
+	Close *closeRequest `json:"close,omitempty"`
 	// Payment is the order's payment: the first transaction that matched it.
 	Payment *Payment `json:"payment,omitempty"`
 	// Conflicts are every other result WeChat Pay reported for the order, kept whole.
 	Conflicts []Conflict `json:"conflicts,omitempty"`
 	// Refunds are the order's refund lines: requested through the API (reserved before
 	// WeChat Pay is asked) or first seen in a notification, query or bill.
-	Refunds []RefundLine `json:"refunds,omitempty"`
-	Review  ReviewLog    `json:"review,omitzero"`
+	Refunds []refundLine `json:"refunds,omitempty"`
+	Review  reviewLog    `json:"review,omitzero"`
 	// LateRefundsOwed: payments kept after the order closed are to be refunded
 	// automatically (WXPAY_REFUND_LATE_PAYMENTS=1); reconcile does it.
 	LateRefundsOwed bool `json:"late_refunds_owed,omitempty"`
@@ -69,17 +69,17 @@ type Order struct {
 	// EventSeq is the sequence number of the record's last event.
 	EventSeq int64 `json:"event_seq,omitempty"`
 	// Combine names the combine order (合单) this attempt is a sub-order of (combine.go).
-	Combine *CombineRef `json:"combine,omitempty"`
+	Combine *combineRef `json:"combine,omitempty"`
 	// Sharing is the order's profit sharing and subsidy (sharing.go).
 	Sharing *Sharing `json:"sharing,omitempty"`
 
 	raw store.Record
 }
 
-// CloseRequest is a close asked for and owed at WeChat Pay.
-type CloseRequest struct {
+// closeRequest is a close asked for and owed at WeChat Pay.
+type closeRequest struct {
 	At time.Time `json:"at"`           // due (WeChat Pay refuses a close in an order's first 5 minutes)
-	By string    `json:"by,omitempty"` // "merchant" (POST …/close), "reprice" or CloseByScene
+	By string    `json:"by,omitempty"` // "merchant" (POST …/close), "reprice" or closeByScene
 }
 
 // Payment is a transaction accepted as an order's payment.
@@ -109,8 +109,8 @@ type Conflict struct {
 	Data          json.RawMessage `json:"data,omitempty"`
 }
 
-// RefundLine is one refund of an order, as the order counts it.
-type RefundLine struct {
+// refundLine is one refund of an order, as the order counts it.
+type refundLine struct {
 	OutRefundNo string `json:"out_refund_no"`
 	Amount      int64  `json:"amount"`
 	// State is PROCESSING, SUCCESS, ABNORMAL or CLOSED.
@@ -212,7 +212,7 @@ type Refund struct {
 	// SyncOwed: the result's effect on its order is still to be written.
 	SyncOwed  bool       `json:"sync_owed,omitempty"`
 	Conflicts []Conflict `json:"conflicts,omitempty"`
-	Review    ReviewLog  `json:"review,omitzero"`
+	Review    reviewLog  `json:"review,omitzero"`
 	Bill      BillNote   `json:"bill,omitzero"`
 	NextCheck time.Time  `json:"next_check,omitzero"`
 	CheckedAt time.Time  `json:"checked_at,omitzero"`
@@ -284,7 +284,7 @@ func (o *Order) PaidTotal() int64 {
 
 // lineTx is the transaction line l refunds: the one it names, else the order's own
 // payment ("" while the order has none).
-func (o *Order) lineTx(l RefundLine) string {
+func (o *Order) lineTx(l refundLine) string {
 	if l.TransactionID != "" {
 		return l.TransactionID
 	}
@@ -364,7 +364,7 @@ func (o *Order) RefundedKept() int64 {
 }
 
 // Line is the order's refund line for outRefundNo, or nil.
-func (o *Order) Line(outRefundNo string) *RefundLine {
+func (o *Order) Line(outRefundNo string) *refundLine {
 	for i := range o.Refunds {
 		if o.Refunds[i].OutRefundNo == outRefundNo {
 			return &o.Refunds[i]

@@ -23,9 +23,9 @@ func refundOwner(n *wechatpay.RefundNotice) string {
 	return n.MchID
 }
 
-// ValidateRefundNotice checks what a refund result must carry; its error matches
+// validateRefundNotice checks what a refund result must carry; its error matches
 // ErrInvalid (PROCESSING is not a result: notifications never carry it).
-func ValidateRefundNotice(n *wechatpay.RefundNotice) error {
+func validateRefundNotice(n *wechatpay.RefundNotice) error {
 	switch n.RefundStatus {
 	case wechatpay.RefundStatusSuccess, wechatpay.RefundStatusAbnormal, wechatpay.RefundStatusClosed:
 	default:
@@ -63,7 +63,7 @@ func refundFrom(status string) []string {
 // what the order was paid; if it cannot be written now the refund stays scheduled and
 // reconcile finishes it.
 func (l *Ledger) ApplyRefund(ctx context.Context, n *wechatpay.RefundNotice, source string) (Result, error) {
-	if err := ValidateRefundNotice(n); err != nil {
+	if err := validateRefundNotice(n); err != nil {
 		return Result{}, err
 	}
 	if acct := accountMchID(n.SpMchID, n.MchID); !l.ours(acct) {
@@ -138,7 +138,7 @@ func decideRefundResult(r *Refund, exists bool, n *wechatpay.RefundNotice, data 
 		return step{outcome: Duplicate}
 	}
 	if r.Amount != n.Amount.Refund {
-		return conflict(CauseRefundAmountDiffers, fmt.Sprintf("refund %s reported %d fen, %d fen was requested", r.OutRefundNo, n.Amount.Refund, r.Amount))
+		return conflict(causeRefundAmountDiffers, fmt.Sprintf("refund %s reported %d fen, %d fen was requested", r.OutRefundNo, n.Amount.Refund, r.Amount))
 	}
 	if !slices.Contains(refundFrom(n.RefundStatus), r.State) {
 		return conflict(CauseRefundContradicts, fmt.Sprintf("refund result %s arrived for a refund already %s", n.RefundStatus, r.State))
@@ -198,7 +198,7 @@ func decideLine(o *Order, exists bool, r *Refund, now time.Time) step {
 	}
 	line := o.Line(r.OutRefundNo)
 	if line == nil {
-		o.Refunds = append(o.Refunds, RefundLine{OutRefundNo: r.OutRefundNo, Amount: r.Amount, State: wechatpay.RefundStatusProcessing,
+		o.Refunds = append(o.Refunds, refundLine{OutRefundNo: r.OutRefundNo, Amount: r.Amount, State: wechatpay.RefundStatusProcessing,
 			TransactionID: r.TransactionID, At: now})
 		line = &o.Refunds[len(o.Refunds)-1]
 	}
@@ -229,7 +229,7 @@ func (o *Order) judgeLines(st step, now time.Time, source string) step {
 		// Money went back for an order closed unpaid here: its payment is unknown.
 		for _, l := range o.Refunds {
 			if l.State == wechatpay.RefundStatusSuccess && l.Judged == "" {
-				return o.addCause(st, Cause{Kind: CauseRefundWithoutPayment, OutRefundNo: l.OutRefundNo, Amount: l.Amount, Source: source, At: now,
+				return o.addCause(st, Cause{Kind: causeRefundWithoutPayment, OutRefundNo: l.OutRefundNo, Amount: l.Amount, Source: source, At: now,
 					Detail: fmt.Sprintf("refund %s of %d fen settled for an order closed unpaid here", l.OutRefundNo, l.Amount)}, nil)
 			}
 		}
@@ -242,7 +242,7 @@ func (o *Order) judgeLines(st step, now time.Time, source string) step {
 		if l.State == l.Judged || l.State == wechatpay.RefundStatusProcessing {
 			continue
 		}
-		ev := RefundEvent{OutRefundNo: l.OutRefundNo, RefundID: l.RefundID, OutTradeNo: o.OutTradeNo, OrderID: o.OrderID, MchID: o.Owner,
+		ev := refundEvent{OutRefundNo: l.OutRefundNo, RefundID: l.RefundID, OutTradeNo: o.OutTradeNo, OrderID: o.OrderID, MchID: o.Owner,
 			State: l.State, Amount: l.Amount, SuccessTime: l.SuccessTime, UserAccount: l.UserAccount, TransactionID: l.TransactionID}
 		switch l.State {
 		case wechatpay.RefundStatusSuccess:
@@ -366,7 +366,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		if txid == "" && cur.Payment != nil {
 			txid = cur.Payment.TransactionID
 		}
-		cur.Refunds = append(cur.Refunds, RefundLine{OutRefundNo: req.OutRefundNo, Amount: req.Amount, State: wechatpay.RefundStatusProcessing,
+		cur.Refunds = append(cur.Refunds, refundLine{OutRefundNo: req.OutRefundNo, Amount: req.Amount, State: wechatpay.RefundStatusProcessing,
 			Requested: true, TransactionID: txid, At: l.now()})
 		holdForShares(cur, req.OutRefundNo, req.Amount, l.now()) // sharing_steps.go: shares taken back first
 		return step{outcome: Applied}, nil
@@ -391,7 +391,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 			r.Advance = &Advance{}
 		}
 		if order.Holding(req.OutRefundNo) {
-			r.Held, r.NextCheck = HeldReason(order), time.Time{} // asked of WeChat Pay once the shares are back
+			r.Held, r.NextCheck = heldReason(order), time.Time{} // asked of WeChat Pay once the shares are back
 		}
 		if late {
 			r.Total = req.Amount

@@ -26,10 +26,10 @@ const (
 	CausePaidAfterCloseRequested CauseKind = "paid_after_close_request"   // paid after a close was asked for (cancelled or re-priced)
 	CauseEarlierAttemptPaid      CauseKind = "earlier_attempt_paid"       // a replaced attempt of a re-priced order was paid (shown on the order)
 	CauseForeignMerchant         CauseKind = "foreign_merchant"           // a payment for a merchant this deployment does not serve
-	CauseRefundWithoutPayment    CauseKind = "refund_without_payment"     // a refund settled for an order closed unpaid here
+	causeRefundWithoutPayment    CauseKind = "refund_without_payment"     // a refund settled for an order closed unpaid here
 	CauseRefundExceedsPaid       CauseKind = "refund_exceeds_paid"        // settled refunds would exceed what the order was paid
 	CauseRefundNamesAnotherOrder CauseKind = "refund_names_another_order" // a refund result names another out_trade_no or transaction than its order's
-	CauseRefundAmountDiffers     CauseKind = "refund_amount_differs"      // a refund result's amount differs from the refund's
+	causeRefundAmountDiffers     CauseKind = "refund_amount_differs"      // a refund result's amount differs from the refund's
 	CauseRefundContradicts       CauseKind = "refund_result_contradicts"  // a refund result contradicts a final one
 )
 
@@ -44,18 +44,18 @@ type Cause struct {
 	At            time.Time `json:"at"`
 }
 
-// ReviewLog is a record's review history: every cause in the order found (the first is
+// reviewLog is a record's review history: every cause in the order found (the first is
 // never overwritten), and every resolution. The record is in review while a cause is
 // not yet covered by a resolution.
-type ReviewLog struct {
+type reviewLog struct {
 	Causes []Cause `json:"causes,omitempty"`
 	// Resolved counts the causes (from the first) a resolution covers.
 	Resolved    int          `json:"resolved,omitempty"`
-	Resolutions []Resolution `json:"resolutions,omitempty"`
+	Resolutions []resolution `json:"resolutions,omitempty"`
 }
 
-// Resolution is a person marking a review resolved. It never edits money.
-type Resolution struct {
+// resolution is a person marking a review resolved. It never edits money.
+type resolution struct {
 	By     string    `json:"by"`
 	Note   string    `json:"note,omitempty"`
 	At     time.Time `json:"at"`
@@ -63,10 +63,10 @@ type Resolution struct {
 }
 
 // Open reports whether a cause is not yet resolved.
-func (r ReviewLog) Open() bool { return len(r.Causes) > r.Resolved }
+func (r reviewLog) Open() bool { return len(r.Causes) > r.Resolved }
 
 // First is the first cause (the one that opened the current review), or nil.
-func (r ReviewLog) First() *Cause {
+func (r reviewLog) First() *Cause {
 	if !r.Open() {
 		return nil
 	}
@@ -74,7 +74,7 @@ func (r ReviewLog) First() *Cause {
 }
 
 // Open returns the causes not yet resolved.
-func (r ReviewLog) Pending() []Cause {
+func (r reviewLog) Pending() []Cause {
 	if !r.Open() {
 		return nil
 	}
@@ -82,7 +82,7 @@ func (r ReviewLog) Pending() []Cause {
 }
 
 // Reason is the open causes' details joined, for people.
-func (r ReviewLog) Reason() string {
+func (r reviewLog) Reason() string {
 	var parts []string
 	for _, c := range r.Pending() {
 		parts = append(parts, c.Detail)
@@ -92,7 +92,7 @@ func (r ReviewLog) Reason() string {
 
 // add records c and reports whether it opened the review (the record was not in
 // review): only then is it loud.
-func (r *ReviewLog) add(c Cause) (opened bool) {
+func (r *reviewLog) add(c Cause) (opened bool) {
 	opened = !r.Open()
 	r.Causes = append(r.Causes, c)
 	return opened
@@ -119,8 +119,8 @@ func (l *Ledger) loud(ctx context.Context, key string, c Cause) {
 		append(attrs, metrics.Count(l.now(), "PaymentReview")...)...)
 }
 
-// ReviewEvent is the data of order.review_resolved events.
-type ReviewEvent struct {
+// reviewEvent is the data of order.review_resolved events.
+type reviewEvent struct {
 	Key        string  `json:"record"`
 	OrderID    string  `json:"order_id,omitempty"`
 	OutTradeNo string  `json:"out_trade_no,omitempty"`
@@ -140,12 +140,12 @@ func (l *Ledger) ResolveReview(ctx context.Context, key, who, note string) (Resu
 		return Result{}, invalid("a resolution names who resolved it")
 	}
 	now := l.now()
-	resolve := func(rv *ReviewLog, ev ReviewEvent) (step, error) {
+	resolve := func(rv *reviewLog, ev reviewEvent) (step, error) {
 		if !rv.Open() {
 			return step{outcome: Refused, reason: "the record is not in review"}, nil
 		}
 		ev.Causes = rv.Pending()
-		rv.Resolutions = append(rv.Resolutions, Resolution{By: who, Note: note, At: now, Causes: len(rv.Causes)})
+		rv.Resolutions = append(rv.Resolutions, resolution{By: who, Note: note, At: now, Causes: len(rv.Causes)})
 		rv.Resolved = len(rv.Causes)
 		ev.ResolvedBy, ev.Note = who, note
 		return step{outcome: Applied, events: []pendingEvent{{events.OrderReviewResolved, ev}}}, nil
@@ -156,7 +156,7 @@ func (l *Ledger) ResolveReview(ctx context.Context, key, who, note string) (Resu
 			if !exists {
 				return step{}, fmt.Errorf("resolve %s: %w", key, ErrNotFound)
 			}
-			st, err := resolve(&r.Review, ReviewEvent{Key: key, OrderID: r.OrderID, OutTradeNo: r.OutTradeNo, OutRefund: r.OutRefundNo})
+			st, err := resolve(&r.Review, reviewEvent{Key: key, OrderID: r.OrderID, OutTradeNo: r.OutTradeNo, OutRefund: r.OutRefundNo})
 			if st.outcome == Applied {
 				st.events[0].data = withState(st.events[0].data, r.Status())
 			}
@@ -167,7 +167,7 @@ func (l *Ledger) ResolveReview(ctx context.Context, key, who, note string) (Resu
 			if !exists {
 				return step{}, fmt.Errorf("resolve %s: %w", key, ErrNotFound)
 			}
-			st, err := resolve(&o.Review, ReviewEvent{Key: key, OrderID: o.OrderID, OutTradeNo: o.OutTradeNo})
+			st, err := resolve(&o.Review, reviewEvent{Key: key, OrderID: o.OrderID, OutTradeNo: o.OutTradeNo})
 			if st.outcome == Applied {
 				o.LateRefundsOwed = false
 				st.events[0].data = withState(st.events[0].data, o.Status())
@@ -179,7 +179,7 @@ func (l *Ledger) ResolveReview(ctx context.Context, key, who, note string) (Resu
 }
 
 func withState(data any, state string) any {
-	ev := data.(ReviewEvent)
+	ev := data.(reviewEvent)
 	ev.State = state
 	return ev
 }

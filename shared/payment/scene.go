@@ -20,7 +20,7 @@ import (
 //
 // It needs no more than one per scene, though. When the page switches scene, the
 // attempt it leaves is parked rather than closed: its close is owed at its expiry
-// (CloseByScene), so a payment arriving on it is kept for REVIEW like any payment after
+// (closeByScene), so a payment arriving on it is kept for REVIEW like any payment after
 // a close was asked for, yet its prepay (a code_url or prepay_id lives 2 hours) can be
 // answered again when the user switches back: Resume withdraws the parking and the
 // pointer goes back to it (PointTo). A link holder alternating a desktop and a phone
@@ -38,14 +38,14 @@ import (
 // other's resume. An attempt left parked while current (a crash, a lost resume) is
 // resumed by the next create, through the same three steps.
 
-// CloseByScene marks a close owed because the cashier page switched to another scene:
+// closeByScene marks a close owed because the cashier page switched to another scene:
 // due at the attempt's expiry, withdrawn (Resume) when the page switches back.
-const CloseByScene = "scene"
+const closeByScene = "scene"
 
 // Parked reports whether o was left by a scene switch: still payable at WeChat Pay,
 // but a payment on it now goes to REVIEW.
 func (o *Order) Parked() bool {
-	return o.Close != nil && o.Close.By == CloseByScene && o.Unsettled() && !o.InReview()
+	return o.Close != nil && o.Close.By == closeByScene && o.Unsettled() && !o.InReview()
 }
 
 // Park records that the cashier page left attempt key for another scene: a close owed
@@ -66,10 +66,10 @@ func park(o *Order, at time.Time) step {
 	switch {
 	case !payable(o.State) || o.InReview() || o.Payment != nil:
 		return step{outcome: Refused, reason: "the order is " + o.Status()}
-	case o.Close != nil && o.Close.By != CloseByScene:
+	case o.Close != nil && o.Close.By != closeByScene:
 		return step{outcome: Duplicate}
 	}
-	o.Close = &CloseRequest{At: at, By: CloseByScene}
+	o.Close = &closeRequest{At: at, By: closeByScene}
 	if o.Combine == nil && (o.NextCheck.IsZero() || at.Before(o.NextCheck)) {
 		o.NextCheck = at // a sub-order has no schedule: its combine's is its
 	}
@@ -111,7 +111,7 @@ func (l *Ledger) Resume(ctx context.Context, o *Order) (*Order, error) {
 // are parked with it): still payable at WeChat Pay, but a payment on it now goes to
 // REVIEW.
 func (c *Combine) Parked() bool {
-	return c.Close != nil && c.Close.By == CloseByScene && !c.Closed
+	return c.Close != nil && c.Close.By == closeByScene && !c.Closed
 }
 
 // ParkCombine records that the cashier page left combine attempt c for another scene:
@@ -130,7 +130,7 @@ func (l *Ledger) ParkCombine(ctx context.Context, c *Combine, at time.Time) (*Co
 		case cur.Close != nil && !cur.Parked():
 			return step{outcome: Duplicate}, nil
 		}
-		cur.Close = &CloseRequest{At: at, By: CloseByScene}
+		cur.Close = &closeRequest{At: at, By: closeByScene}
 		if cur.NextCheck.IsZero() || at.Before(cur.NextCheck) {
 			cur.NextCheck = at
 		}

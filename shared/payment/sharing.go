@@ -57,11 +57,11 @@ const (
 	EventShareReturned    = "profitsharing.returned"      // a return (分账回退) succeeded
 	EventShareReturnFail  = "profitsharing.return_failed" // a return failed; the refund it serves waits
 	EventShareFinished    = "profitsharing.finished"      // the order finished (完结分账): the rest released
-	EventShareFinishFail  = "profitsharing.finish_failed" // WeChat Pay refused the finish
+	eventShareFinishFail  = "profitsharing.finish_failed" // WeChat Pay refused the finish
 	EventSubsidySucceeded = "subsidy.succeeded"
-	EventSubsidyFailed    = "subsidy.failed"
-	EventSubsidyReturned  = "subsidy.returned"
-	EventSubsidyCancelled = "subsidy.cancelled"
+	eventSubsidyFailed    = "subsidy.failed"
+	eventSubsidyReturned  = "subsidy.returned"
+	eventSubsidyCancelled = "subsidy.cancelled"
 )
 
 // Sharing APIs: which of WeChat Pay's two profit-sharing families an order uses.
@@ -77,8 +77,8 @@ const (
 	SharePending = "PENDING"
 	// ShareFailed: WeChat Pay refused the request, or the return failed.
 	ShareFailed = "FAILED"
-	// SubsidyCancelled: the subsidy was cancelled (取消补差).
-	SubsidyCancelled = "CANCELLED"
+	// subsidyCancelled: the subsidy was cancelled (取消补差).
+	subsidyCancelled = "CANCELLED"
 )
 
 // RatioUnit is a rate's unit: rates are ten-thousandths (WeChat Pay's max_ratio unit).
@@ -108,7 +108,7 @@ type Sharing struct {
 	Returns       []ReturnLine `json:"returns,omitempty"`
 	Finish        *FinishLine  `json:"finish,omitempty"`
 	// Held are refunds waiting for returns before they are asked of WeChat Pay.
-	Held []HeldRefund `json:"held,omitempty"`
+	Held []heldRefund `json:"held,omitempty"`
 	// RetryAt is when something in flight is next queried, or a step that failed for a
 	// while is tried again; Tries counts those tries.
 	RetryAt time.Time `json:"retry_at,omitzero"`
@@ -192,14 +192,14 @@ type FinishLine struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Snapshot is the ledger's side of the release, noted when the finish was asked:
 	// WeChat Pay releases the payment less its fee, plus the subsidy, less these.
-	Snapshot FinishSnapshot `json:"snapshot"`
+	Snapshot finishSnapshot `json:"snapshot"`
 	Judged   string         `json:"judged,omitempty"`
 	// Checked is the fund bill date whose reconciliation checked the release.
 	Checked string `json:"checked,omitempty"`
 }
 
-// FinishSnapshot is what the order had given out when its finish was asked.
-type FinishSnapshot struct {
+// finishSnapshot is what the order had given out when its finish was asked.
+type finishSnapshot struct {
 	Paid            int64 `json:"paid"`
 	Subsidy         int64 `json:"subsidy"`
 	Shared          int64 `json:"shared"` // every share not CLOSED, the payer's own included
@@ -207,8 +207,8 @@ type FinishSnapshot struct {
 	SubsidyReturned int64 `json:"subsidy_returned"`
 }
 
-// HeldRefund is a refund held until returns make room for it.
-type HeldRefund struct {
+// heldRefund is a refund held until returns make room for it.
+type heldRefund struct {
 	OutRefundNo string    `json:"out_refund_no"`
 	Amount      int64     `json:"amount"`
 	At          time.Time `json:"at"`
@@ -221,7 +221,7 @@ type SubsidyLine struct {
 	Description  string `json:"description"`
 	// RefundID is given when the subsidy is smaller than the order's after a refund.
 	RefundID string `json:"refund_id,omitempty"`
-	// State is SharePending, SUCCESS, ShareFailed or SubsidyCancelled (a cancel asked:
+	// State is SharePending, SUCCESS, ShareFailed or subsidyCancelled (a cancel asked:
 	// SharePending with Cancel set).
 	State       string          `json:"state"`
 	Cancel      bool            `json:"cancel,omitempty"`
@@ -287,8 +287,8 @@ func ParseShareNo(no string) (outTradeNo, kind string, ok bool) {
 	return "", "", false
 }
 
-// IsShareNo reports whether no is one of this bundle's sharing numbers.
-func IsShareNo(no string) bool { _, _, ok := ParseShareNo(no); return ok }
+// isShareNo reports whether no is one of this bundle's sharing numbers.
+func isShareNo(no string) bool { _, _, ok := ParseShareNo(no); return ok }
 
 // sharedPayment is the transaction the order's sharing splits: its own payment.
 func (o *Order) sharedPayment() (string, int64) {
@@ -316,7 +316,7 @@ func (o *Order) refundsAsked() (all, asked int64) {
 }
 
 func (s *Sharing) holds(outRefundNo string) bool {
-	return s != nil && slices.ContainsFunc(s.Held, func(h HeldRefund) bool { return h.OutRefundNo == outRefundNo })
+	return s != nil && slices.ContainsFunc(s.Held, func(h heldRefund) bool { return h.OutRefundNo == outRefundNo })
 }
 
 // Holding reports whether refund outRefundNo is held for returns.
@@ -383,7 +383,7 @@ func (o *Order) SharedOut() int64 {
 }
 
 // sharedAll is every share not CLOSED, the payer's own included: what left the frozen
-// money (FinishSnapshot).
+// money (finishSnapshot).
 func (s *Sharing) sharedAll() int64 {
 	var n int64
 	for _, sp := range s.Splits {

@@ -8,7 +8,7 @@ package payment
 // what is left unnoted of a day is missing from the bill; the release is checked by
 // arithmetic — WeChat Pay releases the payment less its fee (the bill's 扣除交易手续费
 // line, noted too), plus the subsidy, less what was shared, refunded and subsidy-returned
-// when the finish was asked (FinishSnapshot). Without scanning: an order with unnoted
+// when the finish was asked (finishSnapshot). Without scanning: an order with unnoted
 // movements waits in the passive listing FundBillDayIndex of its first unnoted day.
 
 import (
@@ -36,11 +36,11 @@ const (
 	FundSubsidy       = "subsidy"        // 补差/补差
 	FundSubsidyReturn = "subsidy_return" // 补差/补差回退
 	FundFee           = "fee"            // 交易/扣除交易手续费 (noted for the release check)
-	FundRelease       = "release"        // a finish: no line
+	fundRelease       = "release"        // a finish: no line
 )
 
-// FundMovement is one movement of an order's sharing, for the fund bill.
-type FundMovement struct {
+// fundMovement is one movement of an order's sharing, for the fund bill.
+type fundMovement struct {
 	Kind   string    `json:"kind"`
 	No     string    `json:"no"`     // the merchant number: split, return, subsidy, subsidy return, finish
 	Amount int64     `json:"amount"` // fen, signed as the bill books it for the sub-merchant
@@ -56,34 +56,34 @@ func wxTime(s string, fallback time.Time) time.Time {
 }
 
 // FundMovements lists the order's movements a fund bill books, oldest first.
-func (o *Order) FundMovements() []FundMovement {
+func (o *Order) FundMovements() []fundMovement {
 	s := o.Sharing
 	if s == nil {
 		return nil
 	}
-	var out []FundMovement
+	var out []fundMovement
 	for _, sp := range s.Splits {
 		for _, r := range sp.Receivers {
 			if r.Result == wechatpay.ShareResultSuccess && r.Account != o.Owner {
-				out = append(out, FundMovement{Kind: FundShare, No: sp.OutOrderNo, Amount: -r.Amount, At: wxTime(r.FinishTime, sp.At), Bill: r.Bill})
+				out = append(out, fundMovement{Kind: FundShare, No: sp.OutOrderNo, Amount: -r.Amount, At: wxTime(r.FinishTime, sp.At), Bill: r.Bill})
 			}
 		}
 	}
 	for _, r := range s.Returns {
 		if r.State == wechatpay.ReturnSuccess {
-			out = append(out, FundMovement{Kind: FundReturn, No: r.OutReturnNo, Amount: r.Amount, At: wxTime(r.FinishTime, r.At), Bill: r.Bill})
+			out = append(out, fundMovement{Kind: FundReturn, No: r.OutReturnNo, Amount: r.Amount, At: wxTime(r.FinishTime, r.At), Bill: r.Bill})
 		}
 	}
 	if sub := s.Subsidy; sub != nil && sub.State == wechatpay.SubsidySuccess {
-		out = append(out, FundMovement{Kind: FundSubsidy, No: sub.OutSubsidyNo, Amount: sub.Amount, At: wxTime(sub.SuccessTime, sub.At), Bill: sub.Bill})
+		out = append(out, fundMovement{Kind: FundSubsidy, No: sub.OutSubsidyNo, Amount: sub.Amount, At: wxTime(sub.SuccessTime, sub.At), Bill: sub.Bill})
 		for _, r := range sub.Returns {
 			if r.State == wechatpay.SubsidySuccess {
-				out = append(out, FundMovement{Kind: FundSubsidyReturn, No: r.OutOrderNo, Amount: -r.Amount, At: wxTime(r.SuccessTime, r.At), Bill: r.Bill})
+				out = append(out, fundMovement{Kind: FundSubsidyReturn, No: r.OutOrderNo, Amount: -r.Amount, At: wxTime(r.SuccessTime, r.At), Bill: r.Bill})
 			}
 		}
 	}
 	if f := s.Finish; f != nil && f.State == wechatpay.ShareFinished {
-		out = append(out, FundMovement{Kind: FundRelease, No: f.OutOrderNo, Amount: f.Amount, At: f.FinishedAt, Bill: f.Checked})
+		out = append(out, fundMovement{Kind: fundRelease, No: f.OutOrderNo, Amount: f.Amount, At: f.FinishedAt, Bill: f.Checked})
 	}
 	return out
 }
@@ -121,23 +121,23 @@ type FundLine struct {
 	Note   string // 备注: a share's description
 }
 
-// FundVerdict is how a fund bill line compares with the ledger.
-type FundVerdict string
+// fundVerdict is how a fund bill line compares with the ledger.
+type fundVerdict string
 
 // Verdicts.
 const (
-	FundMatched    FundVerdict = "matched"       // noted (or noted before: a re-run)
-	FundUnknown    FundVerdict = "unknown"       // no such order or number here
-	FundAmount     FundVerdict = "amount"        // the number is known with another amount
-	FundState      FundVerdict = "state"         // known, but not a success here (or every such line already noted)
-	FundIrrelevant FundVerdict = "not_sharing"   // a fee line of an order without sharing
-	FundNoted      FundVerdict = "noted_earlier" // the line was noted on another bill date
+	FundMatched    fundVerdict = "matched"       // noted (or noted before: a re-run)
+	FundUnknown    fundVerdict = "unknown"       // no such order or number here
+	FundAmount     fundVerdict = "amount"        // the number is known with another amount
+	FundState      fundVerdict = "state"         // known, but not a success here (or every such line already noted)
+	FundIrrelevant fundVerdict = "not_sharing"   // a fee line of an order without sharing
+	FundNoted      fundVerdict = "noted_earlier" // the line was noted on another bill date
 )
 
 // NoteFundLine compares one fund bill line with its order and notes it on the movement
 // (or, for the fee, on the order): the verdict says how it compared; ours is the
 // ledger's side for a report. One read, and one write when something is noted.
-func (l *Ledger) NoteFundLine(ctx context.Context, ln FundLine) (FundVerdict, string, error) {
+func (l *Ledger) NoteFundLine(ctx context.Context, ln FundLine) (fundVerdict, string, error) {
 	tradeNo, kind := ln.No, ""
 	if ln.Kind != FundFee {
 		var ok bool
@@ -166,7 +166,7 @@ func (l *Ledger) NoteFundLine(ctx context.Context, ln FundLine) (FundVerdict, st
 		}
 		return FundUnknown, "", nil
 	}
-	var verdict FundVerdict
+	var verdict fundVerdict
 	var ours string
 	_, err = l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
 		verdict, ours = noteFund(o, s, ln)
@@ -182,8 +182,8 @@ func (l *Ledger) NoteFundLine(ctx context.Context, ln FundLine) (FundVerdict, st
 }
 
 // noteFund notes ln on s; ours "noted" means it was noted before (no write).
-func noteFund(o *Order, s *Sharing, ln FundLine) (FundVerdict, string) {
-	mark := func(bill *string, amount int64, state string, ok bool) (FundVerdict, string) {
+func noteFund(o *Order, s *Sharing, ln FundLine) (fundVerdict, string) {
+	mark := func(bill *string, amount int64, state string, ok bool) (fundVerdict, string) {
 		switch {
 		case !ok:
 			return FundState, state
@@ -259,11 +259,11 @@ func noteFund(o *Order, s *Sharing, ln FundLine) (FundVerdict, string) {
 	return FundUnknown, ""
 }
 
-// FundDayCheck is what the end of a day's fund bill found on one listed order.
-type FundDayCheck struct {
+// fundDayCheck is what the end of a day's fund bill found on one listed order.
+type fundDayCheck struct {
 	Order *Order
 	// Missing are the day's movements the bill did not list.
-	Missing []FundMovement
+	Missing []fundMovement
 	// Release: the finish of the day, with what the ledger expected it to release
 	// (Expected, -1 when WeChat Pay's fee is unknown: the payment's fund bill was not
 	// read) and what WeChat Pay said it released (Released, -1 when not said).
@@ -275,23 +275,23 @@ type FundDayCheck struct {
 // the day's movements still unnoted are missing from the bill; the day's release is
 // checked by arithmetic and, when it agrees, noted (a release that disagrees, or
 // cannot be checked, stays listed and is reported again by a re-run).
-func (l *Ledger) CheckFundDay(ctx context.Context, rec store.Record, date string) (FundDayCheck, error) {
+func (l *Ledger) CheckFundDay(ctx context.Context, rec store.Record, date string) (fundDayCheck, error) {
 	o, err := OrderOf(rec)
 	if err != nil || o.Sharing == nil {
-		return FundDayCheck{}, err
+		return fundDayCheck{}, err
 	}
 	day, err := time.ParseInLocation(time.DateOnly, date, clock.CST)
 	if err != nil {
-		return FundDayCheck{}, invalid("date %q", date)
+		return fundDayCheck{}, invalid("date %q", date)
 	}
 	end := day.AddDate(0, 0, 1)
 	in := func(t time.Time) bool { return !t.Before(day) && t.Before(end) }
-	out := FundDayCheck{Order: o}
+	out := fundDayCheck{Order: o}
 	for _, m := range o.FundMovements() {
 		if m.Bill != "" || !in(m.At) {
 			continue
 		}
-		if m.Kind != FundRelease {
+		if m.Kind != fundRelease {
 			out.Missing = append(out.Missing, m)
 			continue
 		}

@@ -19,9 +19,9 @@ import (
 
 const prefixReceiver = "receiver/"
 
-// ReceiverKey is the store key of a receiver: scope is "ecommerce" or the sub_mchid
+// receiverKey is the store key of a receiver: scope is "ecommerce" or the sub_mchid
 // of a service provider's.
-func ReceiverKey(scope, typ, account string) string {
+func receiverKey(scope, typ, account string) string {
 	return prefixReceiver + scope + "/" + typ + "/" + account
 }
 
@@ -38,7 +38,7 @@ type ShareReceiverRecord struct {
 
 // Receiver reads a receiver the deployment noted (ErrNotFound: never added).
 func (l *Ledger) Receiver(ctx context.Context, scope, typ, account string) (*ShareReceiverRecord, error) {
-	rec, err := l.Store.Get(ctx, ReceiverKey(scope, typ, account))
+	rec, err := l.Store.Get(ctx, receiverKey(scope, typ, account))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("payment: receiver %s %s: %w", typ, account, ErrNotFound)
 	}
@@ -59,7 +59,7 @@ func (l *Ledger) NoteReceiver(ctx context.Context, r ShareReceiverRecord) error 
 	if err != nil {
 		return err
 	}
-	_, err = l.Store.Put(ctx, store.Record{Key: ReceiverKey(r.Scope, r.Type, r.Account), Attrs: map[string]string{attrDoc: string(b)}}, store.Condition{})
+	_, err = l.Store.Put(ctx, store.Record{Key: receiverKey(r.Scope, r.Type, r.Account), Attrs: map[string]string{attrDoc: string(b)}}, store.Condition{})
 	if err != nil {
 		return fmt.Errorf("payment: note receiver %s: %w", r.Account, err)
 	}

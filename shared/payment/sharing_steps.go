@@ -324,7 +324,7 @@ func (l *Ledger) RefuseShare(ctx context.Context, o *Order, no, reason string, r
 				return step{outcome: Duplicate}, nil
 			}
 			s.Finish.State, s.Finish.Reason, s.Finish.Judged = ShareFailed, reason, ShareFailed
-			ev.OutOrderNo, typ = no, EventShareFinishFail
+			ev.OutOrderNo, typ = no, eventShareFinishFail
 			s.Problem = "finish " + no + " refused: " + reason
 		case NoReturn:
 			r := s.returnLine(no)
@@ -342,7 +342,7 @@ func (l *Ledger) RefuseShare(ctx context.Context, o *Order, no, reason string, r
 				return step{outcome: Duplicate}, nil
 			}
 			sub.State, sub.Reason, sub.Judged = ShareFailed, reason, ShareFailed
-			ev.OutOrderNo, ev.Amount, typ = no, sub.Amount, EventSubsidyFailed
+			ev.OutOrderNo, ev.Amount, typ = no, sub.Amount, eventSubsidyFailed
 			if sub.Cancel {
 				ev.Reason = "cancel refused: " + reason
 			}
@@ -353,7 +353,7 @@ func (l *Ledger) RefuseShare(ctx context.Context, o *Order, no, reason string, r
 				return step{outcome: Duplicate}, nil
 			}
 			sr.State, sr.Reason, sr.Judged = ShareFailed, reason, ShareFailed
-			ev.OutOrderNo, ev.Amount, ev.OutRefundNo, typ = no, sr.Amount, sr.OutRefundNo, EventSubsidyFailed
+			ev.OutOrderNo, ev.Amount, ev.OutRefundNo, typ = no, sr.Amount, sr.OutRefundNo, eventSubsidyFailed
 			ev.Reason = "subsidy return refused: " + reason
 		}
 		return step{outcome: Applied, events: []pendingEvent{{typ, ev}}}, nil
@@ -362,7 +362,7 @@ func (l *Ledger) RefuseShare(ctx context.Context, o *Order, no, reason string, r
 }
 
 // ReserveFinish records the finish (完结分账, or a partner's unfreeze) before WeChat Pay
-// is asked, with the ledger's side of the release (FinishSnapshot).
+// is asked, with the ledger's side of the release (finishSnapshot).
 func (l *Ledger) ReserveFinish(ctx context.Context, o *Order) (*Order, *FinishLine, error) {
 	var line *FinishLine
 	res, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
@@ -378,7 +378,7 @@ func (l *Ledger) ReserveFinish(ctx context.Context, o *Order) (*Order, *FinishLi
 		_, asked := o.refundsAsked()
 		in, back := s.subsidy()
 		s.Finish = &FinishLine{OutOrderNo: ShareNo(o.OutTradeNo, NoFinish, 0), State: SharePending, Amount: -1, At: now,
-			Snapshot: FinishSnapshot{Paid: paid, Subsidy: in, Shared: s.sharedAll(), Refunded: asked, SubsidyReturned: back}}
+			Snapshot: finishSnapshot{Paid: paid, Subsidy: in, Shared: s.sharedAll(), Refunded: asked, SubsidyReturned: back}}
 		s.RetryAt, s.Tries = time.Time{}, 0
 		c := *s.Finish
 		line = &c
@@ -425,13 +425,13 @@ func holdForShares(o *Order, outRefundNo string, amount int64, now time.Time) bo
 	if s.splitInFlight() == nil && o.SharedOut() <= o.ShareRoom() && len(s.Held) == 0 {
 		return false
 	}
-	s.Held = append(s.Held, HeldRefund{OutRefundNo: outRefundNo, Amount: amount, At: now})
+	s.Held = append(s.Held, heldRefund{OutRefundNo: outRefundNo, Amount: amount, At: now})
 	s.RetryAt, s.Tries = time.Time{}, 0
 	return true
 }
 
-// HeldReason says why a held refund waits, for the order API.
-func HeldReason(o *Order) string {
+// heldReason says why a held refund waits, for the order API.
+func heldReason(o *Order) string {
 	s := o.Sharing
 	if s == nil {
 		return ""
@@ -570,12 +570,12 @@ func decideReturn(o *Order, s *Sharing, no string, res ReturnResult, now time.Ti
 
 // ReleasableRefunds are the held refunds that may be asked of WeChat Pay now: all of
 // them, once the shares to others fit what the order holds and nothing is in flight.
-func (o *Order) ReleasableRefunds() []HeldRefund {
+func (o *Order) ReleasableRefunds() []heldRefund {
 	s := o.Sharing
 	if s == nil || len(s.Held) == 0 || s.splitInFlight() != nil || s.returnInFlight() != nil || o.SharedOut() > o.ShareRoom() {
 		return nil
 	}
-	return append([]HeldRefund(nil), s.Held...)
+	return append([]heldRefund(nil), s.Held...)
 }
 
 // ReleaseHeldRefund lets a held refund go to WeChat Pay: the refund record first (no
@@ -599,7 +599,7 @@ func (l *Ledger) ReleaseHeldRefund(ctx context.Context, o *Order, outRefundNo st
 		return nil, err
 	}
 	res, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
-		i := slices.IndexFunc(s.Held, func(h HeldRefund) bool { return h.OutRefundNo == outRefundNo })
+		i := slices.IndexFunc(s.Held, func(h heldRefund) bool { return h.OutRefundNo == outRefundNo })
 		if i < 0 {
 			return step{outcome: Duplicate}, nil
 		}
@@ -685,7 +685,7 @@ func (l *Ledger) RequestSubsidy(ctx context.Context, o *Order, amount int64, des
 			return step{}, invalid("a subsidy is 1 to %d fen (5000 yuan per order), got %d", wechatpay.MaxSubsidyAmount, amount)
 		case s.SubsidyAmount > 0 && amount > s.SubsidyAmount:
 			return step{}, fmt.Errorf("%w: %d fen asked, the order was placed with a subsidy of %d", ErrSubsidy, amount, s.SubsidyAmount)
-		case s.Subsidy != nil && s.Subsidy.State == SubsidyCancelled:
+		case s.Subsidy != nil && s.Subsidy.State == subsidyCancelled:
 			return step{}, fmt.Errorf("%w: the subsidy was cancelled", ErrSubsidy)
 		}
 		// A new try after a failure takes a new number: WeChat Pay answers a number it
@@ -731,11 +731,11 @@ func (l *Ledger) ApplySubsidy(ctx context.Context, o *Order, outOrderNo string, 
 			if a.Result != wechatpay.SubsidySuccess {
 				sr.State, sr.Judged = ShareFailed, ShareFailed
 				ev.State, ev.Reason = ShareFailed, "subsidy return failed"
-				return step{outcome: Applied, events: []pendingEvent{{EventSubsidyFailed, ev}}}, nil
+				return step{outcome: Applied, events: []pendingEvent{{eventSubsidyFailed, ev}}}, nil
 			}
 			sr.State, sr.ReturnID, sr.SuccessTime, sr.Judged = wechatpay.SubsidySuccess, a.ID, a.SuccessTime, wechatpay.SubsidySuccess
 			ev.Room = o.ShareRoom()
-			return step{outcome: Applied, events: []pendingEvent{{EventSubsidyReturned, ev}}}, nil
+			return step{outcome: Applied, events: []pendingEvent{{eventSubsidyReturned, ev}}}, nil
 		}
 		if sub.State != SharePending {
 			return step{outcome: Duplicate}, nil
@@ -749,12 +749,12 @@ func (l *Ledger) ApplySubsidy(ctx context.Context, o *Order, outOrderNo string, 
 			sub.State, sub.Judged = ShareFailed, ShareFailed
 			s.Problem = "subsidy " + sub.OutSubsidyNo + " failed at WeChat Pay"
 			ev.State, ev.Reason = ShareFailed, s.Problem
-			return step{outcome: Applied, events: []pendingEvent{{EventSubsidyFailed, ev}}}, nil
+			return step{outcome: Applied, events: []pendingEvent{{eventSubsidyFailed, ev}}}, nil
 		case sub.Cancel:
-			sub.State, sub.Judged = SubsidyCancelled, SubsidyCancelled
+			sub.State, sub.Judged = subsidyCancelled, subsidyCancelled
 			s.SubsidyAmount = 0 // nothing to subsidise before the split any more
-			ev.State = SubsidyCancelled
-			return step{outcome: Applied, events: []pendingEvent{{EventSubsidyCancelled, ev}}}, nil
+			ev.State = subsidyCancelled
+			return step{outcome: Applied, events: []pendingEvent{{eventSubsidyCancelled, ev}}}, nil
 		}
 		sub.State, sub.SubsidyID, sub.SuccessTime, sub.Judged = wechatpay.SubsidySuccess, a.ID, a.SuccessTime, wechatpay.SubsidySuccess
 		ev.Room = o.ShareRoom()
@@ -768,7 +768,7 @@ func (l *Ledger) ApplySubsidy(ctx context.Context, o *Order, outOrderNo string, 
 func (l *Ledger) RequestSubsidyCancel(ctx context.Context, o *Order, description string) (*Order, error) {
 	res, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
 		switch sub := s.Subsidy; {
-		case sub != nil && (sub.State == SubsidyCancelled || sub.State == SharePending && sub.Cancel):
+		case sub != nil && (sub.State == subsidyCancelled || sub.State == SharePending && sub.Cancel):
 			return step{outcome: Duplicate}, nil
 		case sub != nil && sub.State == wechatpay.SubsidySuccess:
 			return step{}, fmt.Errorf("%w: the order was subsidised; return the subsidy after a refund instead (订单已补差,不能取消)", ErrSubsidy)

@@ -41,8 +41,8 @@ func (o *Order) event() OrderEvent {
 	return ev
 }
 
-// RefundEvent is the data of refund.* events.
-type RefundEvent struct {
+// refundEvent is the data of refund.* events.
+type refundEvent struct {
 	OutRefundNo   string `json:"out_refund_no"`
 	RefundID      string `json:"refund_id,omitempty"`
 	OutTradeNo    string `json:"out_trade_no"`
@@ -55,9 +55,9 @@ type RefundEvent struct {
 	TransactionID string `json:"transaction_id,omitempty"`
 }
 
-// ValidateTransaction checks what a paid transaction must carry; its error matches
+// validateTransaction checks what a paid transaction must carry; its error matches
 // ErrInvalid. trade_state REFUND counts as paid (the order was paid, then refunded).
-func ValidateTransaction(tx *wechatpay.Transaction) error {
+func validateTransaction(tx *wechatpay.Transaction) error {
 	switch {
 	case tx.TradeState != wechatpay.TradeStateSuccess && tx.TradeState != wechatpay.TradeStateRefund:
 		return invalid("transaction %s has trade_state %q; only SUCCESS (or REFUND) is a payment", tx.TransactionID, tx.TradeState)
@@ -83,7 +83,7 @@ func ValidateTransaction(tx *wechatpay.Transaction) error {
 // order never seen is recorded as paid; anything else is a conflict, kept on the order,
 // which goes to REVIEW (order.review, loud once).
 func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction, source string) (Result, error) {
-	if err := ValidateTransaction(tx); err != nil {
+	if err := validateTransaction(tx); err != nil {
 		return Result{}, err
 	}
 	if acct := accountMchID(tx.SpMchID, tx.MchID); !l.ours(acct) {
@@ -101,7 +101,7 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 
 // decidePayment judges a paid transaction against the order as it is.
 func decidePayment(o *Order, exists bool, tx *wechatpay.Transaction, data json.RawMessage, source string, now time.Time, lateRefunds bool) step {
-	owner, app := OwnerMchID(tx), PayingAppID(tx)
+	owner, app := OwnerMchID(tx), payingAppID(tx)
 	pay := &Payment{TransactionID: tx.TransactionID, Amount: tx.Amount.Total, MchID: accountMchID(tx.SpMchID, tx.MchID), AppID: app,
 		SuccessTime: tx.SuccessTime, Source: source, ReceivedAt: now, Data: data}
 	if !exists {
@@ -129,7 +129,7 @@ func decidePayment(o *Order, exists bool, tx *wechatpay.Transaction, data json.R
 		kind, detail = CauseSecondPayment, fmt.Sprintf("second payment %s (%d fen) for an order already paid by %s", tx.TransactionID, amount, o.Payment.TransactionID)
 	case o.Closed():
 		kind, detail = CausePaidAfterClose, fmt.Sprintf("payment %s (%d fen) arrived for an order already closed", tx.TransactionID, amount)
-	case o.Close != nil && o.Close.By == CloseByScene:
+	case o.Close != nil && o.Close.By == closeByScene:
 		kind, detail = CausePaidAfterCloseRequested, fmt.Sprintf("payment %s (%d fen) arrived for attempt %s after the cashier page had switched the order to another scene's payment", tx.TransactionID, amount, o.OutTradeNo)
 	case o.Close != nil:
 		kind, detail = CausePaidAfterCloseRequested, fmt.Sprintf("payment %s (%d fen) arrived after the order's close was requested (cancelled or re-priced)", tx.TransactionID, amount)
@@ -183,7 +183,7 @@ func (l *Ledger) foreign(ctx context.Context, tx *wechatpay.Transaction, acct, s
 			return step{outcome: Duplicate, reason: o.Review.Reason()}, nil
 		}
 		now := l.now()
-		*o = Order{Owner: OwnerMchID(tx), OutTradeNo: tx.OutTradeNo, AppID: PayingAppID(tx), Amount: tx.Amount.Total, State: tx.TradeState,
+		*o = Order{Owner: OwnerMchID(tx), OutTradeNo: tx.OutTradeNo, AppID: payingAppID(tx), Amount: tx.Amount.Total, State: tx.TradeState,
 			Unknown: true, CreatedAt: now}
 		detail := fmt.Sprintf("payment %s is for merchant %s, which this deployment does not serve (it serves %v): check WXPAY_MCHID and the notify_url configured for that merchant", tx.TransactionID, acct, l.Merchants)
 		c := Cause{Kind: CauseForeignMerchant, Detail: detail, TransactionID: tx.TransactionID, Amount: tx.Amount.Total, Source: source, At: now}

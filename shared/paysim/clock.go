@@ -11,24 +11,24 @@ import (
 // months, refunds settle within days), short of time.Duration's 292-year limit.
 const maxClockOffset = 10 * 365 * 24 * time.Hour
 
-// ClockRequest is the body of POST /sim/clock.
-type ClockRequest struct {
+// clockRequest is the body of POST /sim/clock.
+type clockRequest struct {
 	// Advance is a Go duration ("90s", "2h", "48h30m") to move the simulated calendar
 	// forward by. Time never runs back: negative values are refused.
 	Advance string `json:"advance"`
 }
 
-// ClockView is what GET and POST /sim/clock answer.
-type ClockView struct {
+// clockView is what GET and POST /sim/clock answer.
+type clockView struct {
 	Now    string `json:"now"`    // the simulated calendar, RFC 3339 in +08:00 as WeChat Pay writes times
 	Offset string `json:"offset"` // how far it is ahead of the base clock (the wall clock), e.g. "2h0m0s"
 	// OffsetSeconds is Offset as a number.
 	OffsetSeconds float64 `json:"offset_seconds"`
 }
 
-func (s *Simulator) clockView() ClockView {
+func (s *Simulator) clockView() clockView {
 	off := s.cfg.Clock.Offset()
-	return ClockView{Now: rfc3339CST(s.now()), Offset: off.String(), OffsetSeconds: off.Seconds()}
+	return clockView{Now: rfc3339CST(s.now()), Offset: off.String(), OffsetSeconds: off.Seconds()}
 }
 
 func (s *Simulator) simGetClock(w http.ResponseWriter, _ *http.Request) {
@@ -37,7 +37,7 @@ func (s *Simulator) simGetClock(w http.ResponseWriter, _ *http.Request) {
 
 // simAdvanceClock handles POST /sim/clock {"advance":"2h"}.
 func (s *Simulator) simAdvanceClock(w http.ResponseWriter, r *http.Request) {
-	var req ClockRequest
+	var req clockRequest
 	if err := readSimBody(r, &req); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return

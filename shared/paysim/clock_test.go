@@ -54,7 +54,7 @@ func TestClockMovesTheCalendar(t *testing.T) {
 	if s := state("CLOCK0000002"); s != "CLOSED" {
 		t.Fatalf("after time_expire on the virtual clock: %s", s)
 	}
-	var got ClockView
+	var got clockView
 	if e.simCall("GET", "/sim/clock", nil, &got) != 200 || got.Offset != "10m1s" {
 		t.Fatalf("GET /sim/clock: %+v", got)
 	}

@@ -43,7 +43,7 @@ type combineOrder struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpireAt  time.Time `json:"expire_at"`
 	ClosedAt  time.Time `json:"closed_at,omitzero"`
-	// OpenID is the payer under combine_appid, once paid.
+	// openID is the payer under combine_appid, once paid.
 	OpenID string `json:"openid,omitempty"`
 }
 
@@ -536,7 +536,7 @@ func (s *Simulator) simCombines(w http.ResponseWriter, _ *http.Request) {
 
 // payCombineBy is the combine half of POST /sim/pay: a combine's code_url or prepay_id
 // pays the combine. It reports whether it answered.
-func (s *Simulator) payCombineBy(w http.ResponseWriter, p PayByRequest) bool {
+func (s *Simulator) payCombineBy(w http.ResponseWriter, p payByRequest) bool {
 	if p.OutTradeNo != "" {
 		return false
 	}
@@ -622,7 +622,7 @@ func (s *Simulator) payCombineH5(w http.ResponseWriter, r *http.Request, t *h5Ta
 	if !ok {
 		return false
 	}
-	if _, _, status, err := s.PayCombine(no, CombinePayRequest{OpenID: OpenID(appID, DefaultSimUser)}); err != nil {
+	if _, _, status, err := s.PayCombine(no, CombinePayRequest{OpenID: openID(appID, defaultSimUser)}); err != nil {
 		simPage(w, status, "支付失败", "Payment failed", err.Error(), t.redirect)
 		return true
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// RetrySchedule is WeChat Pay's notification retry schedule: the waits after the
+// retrySchedule is WeChat Pay's notification retry schedule: the waits after the
 // first failed attempt, 15 retries over about 24 hours (scaled by Config.RetryScale).
-var RetrySchedule = []time.Duration{
+var retrySchedule = []time.Duration{
 	15 * time.Second, 15 * time.Second, 30 * time.Second, 3 * time.Minute, 10 * time.Minute,
 	20 * time.Minute, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute, 60 * time.Minute,
 	3 * time.Hour, 3 * time.Hour, 3 * time.Hour, 6 * time.Hour, 6 * time.Hour,
@@ -236,8 +236,8 @@ func (s *Simulator) attempt(ctx context.Context, j *job) {
 		} else {
 			d.Verdict = "ok: the receiver rejected the signature probe"
 		}
-	case !ok && j.attempt <= len(RetrySchedule) && ctx.Err() == nil:
-		wait := time.Duration(float64(RetrySchedule[j.attempt-1]) * s.cfg.RetryScale)
+	case !ok && j.attempt <= len(retrySchedule) && ctx.Err() == nil:
+		wait := time.Duration(float64(retrySchedule[j.attempt-1]) * s.cfg.RetryScale)
 		d.NextRetryAfter = wait.String()
 		retry = &job{n: n, due: time.Now().Add(wait), attempt: j.attempt + 1, copy: j.copy}
 	}

@@ -272,8 +272,8 @@ func (s *Simulator) returnAdvanceView(rf *refund, e *ecommerceRefund) wechatpay.
 	return v
 }
 
-// ReturnAdvanceOutcome is the body of POST /sim/ecommerce/refunds/{refund_id}/return-advance.
-type ReturnAdvanceOutcome struct {
+// returnAdvanceOutcome is the body of POST /sim/ecommerce/refunds/{refund_id}/return-advance.
+type returnAdvanceOutcome struct {
 	// Result is what the return of this refund's advance comes to: SUCCESS (default),
 	// PROCESSING (the sub-merchant's balance is short; WeChat Pay keeps retrying) or
 	// FAILED. A PROCESSING return already asked for is settled at once by SUCCESS or
@@ -282,7 +282,7 @@ type ReturnAdvanceOutcome struct {
 }
 
 func (s *Simulator) simReturnAdvance(w http.ResponseWriter, r *http.Request) {
-	var p ReturnAdvanceOutcome
+	var p returnAdvanceOutcome
 	if err := readSimBody(r, &p); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return

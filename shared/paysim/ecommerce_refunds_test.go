@@ -145,7 +145,7 @@ func TestEcommerceRefundAdvance(t *testing.T) {
 	// Advanced, the sub-merchant short: PROCESSING, then the driver settles it.
 	slow := refund(2, "ADVR000003", true)
 	c2 := platform.ForSub(testSubMchs[2], "")
-	if st := e.simCall("POST", "/sim/ecommerce/refunds/"+slow.RefundID+"/return-advance", ReturnAdvanceOutcome{Result: "PROCESSING"}, nil); st != 200 {
+	if st := e.simCall("POST", "/sim/ecommerce/refunds/"+slow.RefundID+"/return-advance", returnAdvanceOutcome{Result: "PROCESSING"}, nil); st != 200 {
 		t.Fatal(st)
 	}
 	if ra, err := c2.ReturnAdvance(ctx, slow.RefundID); err != nil || ra.Result != wechatpay.ReturnAdvanceProcessing || ra.SuccessTime != "" {
@@ -154,7 +154,7 @@ func TestEcommerceRefundAdvance(t *testing.T) {
 	if ra, _ := c2.QueryReturnAdvance(ctx, slow.RefundID); ra.Result != wechatpay.ReturnAdvanceProcessing {
 		t.Fatalf("%+v", ra)
 	}
-	if st := e.simCall("POST", "/sim/ecommerce/refunds/"+slow.RefundID+"/return-advance", ReturnAdvanceOutcome{Result: "SUCCESS"}, nil); st != 200 {
+	if st := e.simCall("POST", "/sim/ecommerce/refunds/"+slow.RefundID+"/return-advance", returnAdvanceOutcome{Result: "SUCCESS"}, nil); st != 200 {
 		t.Fatal(st)
 	}
 	if ra, _ := c2.QueryReturnAdvance(ctx, slow.RefundID); ra.Result != wechatpay.ReturnAdvanceSuccess || ra.SuccessTime == "" {
@@ -163,7 +163,7 @@ func TestEcommerceRefundAdvance(t *testing.T) {
 
 	// FAILED is final: no new return can be asked.
 	failed := refund(2, "ADVR000004", true)
-	e.simCall("POST", "/sim/ecommerce/refunds/"+failed.RefundID+"/return-advance", ReturnAdvanceOutcome{Result: "FAILED"}, nil)
+	e.simCall("POST", "/sim/ecommerce/refunds/"+failed.RefundID+"/return-advance", returnAdvanceOutcome{Result: "FAILED"}, nil)
 	if ra, err := c2.ReturnAdvance(ctx, failed.RefundID); err != nil || ra.Result != wechatpay.ReturnAdvanceFailed {
 		t.Fatalf("%v %+v", err, ra)
 	}
@@ -206,7 +206,7 @@ func TestAbnormalRefund(t *testing.T) {
 		if _, err := c.ApplyAbnormalRefund(ctx, refund.RefundID, card, key); !wechatpay.IsCode(err, "INVALID_REQUEST") {
 			t.Fatalf("a PROCESSING refund: %v", err)
 		}
-		e.simCall("POST", "/sim/refunds/ABNR000001/settle", SettleRequest{Status: "ABNORMAL"}, nil)
+		e.simCall("POST", "/sim/refunds/ABNR000001/settle", settleRequest{Status: "ABNORMAL"}, nil)
 		var notice wechatpay.RefundNotice
 		if n := e.open(t, rc.next(t), &notice); n.EventType != wechatpay.EventRefundAbnormal || notice.RefundStatus != "ABNORMAL" {
 			t.Fatalf("%s %+v", n.EventType, notice)
@@ -282,7 +282,7 @@ func TestAbnormalRefund(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.simCall("POST", "/sim/refunds/ABNER00001/settle", SettleRequest{Status: "ABNORMAL"}, nil)
+		e.simCall("POST", "/sim/refunds/ABNER00001/settle", settleRequest{Status: "ABNORMAL"}, nil)
 		var notice wechatpay.EcommerceRefundNotice
 		e.open(t, rc.next(t), &notice)
 		if notice.RefundStatus != "ABNORMAL" || notice.RefundAccount == "" {
@@ -309,7 +309,7 @@ func TestAbnormalRefund(t *testing.T) {
 			t.Fatalf("%v %+v", err, q)
 		}
 		// Settled ABNORMAL again, then sent to the merchant's account with our client.
-		e.simCall("POST", "/sim/refunds/ABNER00001/settle", SettleRequest{Status: "ABNORMAL"}, nil)
+		e.simCall("POST", "/sim/refunds/ABNER00001/settle", settleRequest{Status: "ABNORMAL"}, nil)
 		e.open(t, rc.next(t), &notice)
 		out, err := c.ApplyEcommerceAbnormalRefund(ctx, rf.RefundID, wechatpay.AbnormalRefund{OutRefundNo: "ABNER00001",
 			Type: wechatpay.AbnormalRefundMerchantBankCard}, wechatpay.EncryptionKey{})

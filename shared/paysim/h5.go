@@ -246,7 +246,7 @@ func (s *Simulator) h5Action(w http.ResponseWriter, r *http.Request) {
 	o := s.st.orders[t.link.outTradeNo]
 	appID := cmp.Or(o.Request.AppID, o.Request.SubAppID, o.Request.SpAppID)
 	s.mu.Unlock()
-	if _, _, status, err := s.Pay(t.link.outTradeNo, PayRequest{OpenID: OpenID(appID, DefaultSimUser)}); err != nil {
+	if _, _, status, err := s.Pay(t.link.outTradeNo, PayRequest{OpenID: openID(appID, defaultSimUser)}); err != nil {
 		simPage(w, status, "支付失败", "Payment failed", err.Error(), t.redirect)
 		return
 	}

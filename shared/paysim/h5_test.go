@@ -89,7 +89,7 @@ func TestH5PagePaysAndReturns(t *testing.T) {
 	}
 	var tx wechatpay.Transaction
 	e.open(t, rc.next(t), &tx)
-	if tx.OutTradeNo != "H5PAY0000001" || tx.TradeType != wechatpay.TradeTypeMWeb || tx.Payer.OpenID != OpenID(e.id.AppID, DefaultSimUser) {
+	if tx.OutTradeNo != "H5PAY0000001" || tx.TradeType != wechatpay.TradeTypeMWeb || tx.Payer.OpenID != openID(e.id.AppID, defaultSimUser) {
 		t.Fatalf("notification %+v", tx)
 	}
 	// Opening the link again shows it paid, with the way back.

@@ -10,22 +10,22 @@ import (
 	"github.com/paysls/wxpay/shared/clock"
 )
 
-// IDs makes the identifiers WeChat Pay hands out, in its shapes: transaction_id,
+// ids makes the identifiers WeChat Pay hands out, in its shapes: transaction_id,
 // refund_id, prepay_id, code_url tokens, openids, notification ids. They come from one
 // source: crypto/rand by default, or a seeded one (Config.IDs), so that a deterministic
 // simulation (internal/dst) replays the same ids from the same seed. They are not
 // secrets: WeChat Pay shows them to anyone holding the order.
-type IDs struct {
+type ids struct {
 	mu sync.Mutex
 	r  io.Reader
 }
 
 // NewIDs makes ids from r; crypto/rand when r is nil.
-func NewIDs(r io.Reader) *IDs {
+func NewIDs(r io.Reader) *ids {
 	if r == nil {
 		r = rand.Reader
 	}
-	return &IDs{r: r}
+	return &ids{r: r}
 }
 
 const (
@@ -35,7 +35,7 @@ const (
 
 // from draws n characters of set without bias (bytes past the last whole multiple of
 // len(set) are drawn again).
-func (g *IDs) from(set string, n int) string {
+func (g *ids) from(set string, n int) string {
 	limit := 256 - 256%len(set)
 	out := make([]byte, 0, n)
 	var buf [64]byte
@@ -55,13 +55,13 @@ func (g *IDs) from(set string, n int) string {
 }
 
 // Digits returns n decimal digits.
-func (g *IDs) Digits(n int) string { return g.from(digitSet, n) }
+func (g *ids) Digits(n int) string { return g.from(digitSet, n) }
 
 // Alnum returns n ASCII letters and digits.
-func (g *IDs) Alnum(n int) string { return g.from(alnumSet, n) }
+func (g *ids) Alnum(n int) string { return g.from(alnumSet, n) }
 
 // UUID returns an RFC 4122 version-4 id, the shape of notification ids.
-func (g *IDs) UUID() string {
+func (g *ids) UUID() string {
 	var b [16]byte
 	g.mu.Lock()
 	_, err := io.ReadFull(g.r, b[:])
@@ -76,19 +76,19 @@ func (g *IDs) UUID() string {
 
 // TransactionID looks like a WeChat Pay transaction_id: 28 digits, "4200…" and the
 // Beijing date.
-func (g *IDs) TransactionID(t time.Time) string {
+func (g *ids) TransactionID(t time.Time) string {
 	return "4200" + g.Digits(6) + t.In(clock.CST).Format("20060102") + g.Digits(10)
 }
 
 // RefundID looks like a WeChat Pay refund_id: 29 digits starting "50".
-func (g *IDs) RefundID(t time.Time) string {
+func (g *ids) RefundID(t time.Time) string {
 	return "50" + g.Digits(9) + t.In(clock.CST).Format("20060102") + g.Digits(10)
 }
 
 // PrepayID looks like wx + yyyyMMddHHmmss + 20 characters, 36 in all.
-func (g *IDs) PrepayID(t time.Time) string {
+func (g *ids) PrepayID(t time.Time) string {
 	return "wx" + t.In(clock.CST).Format("20060102150405") + g.Alnum(20)
 }
 
-// OpenID looks like an openid: "o" and 27 characters.
-func (g *IDs) OpenID() string { return "o" + g.Alnum(27) }
+// openID looks like an openid: "o" and 27 characters.
+func (g *ids) OpenID() string { return "o" + g.Alnum(27) }

@@ -41,12 +41,12 @@ const (
 	oauthCodeLifetime = 5 * time.Minute
 	// oauthTokenLifetime is expires_in of a web access_token (7200 s).
 	oauthTokenLifetime = 2 * time.Hour
-	// DefaultSimUser is the simulated WeChat user when a request names none.
-	DefaultSimUser = "alice"
-	// SimUserParam and SimUserHeader choose the simulated WeChat user on
+	// defaultSimUser is the simulated WeChat user when a request names none.
+	defaultSimUser = "alice"
+	// simUserParam and simUserHeader choose the simulated WeChat user on
 	// /connect/oauth2/authorize (the query parameter wins).
-	SimUserParam  = "sim_user"
-	SimUserHeader = "X-Sim-User"
+	simUserParam  = "sim_user"
+	simUserHeader = "X-Sim-User"
 )
 
 // oauthCode is one authorization code handed out by the authorize redirect.
@@ -56,10 +56,10 @@ type oauthCode struct {
 	used                 bool
 }
 
-// OpenID is the openid the simulator gives user under appid: deterministic (the same
+// openID is the openid the simulator gives user under appid: deterministic (the same
 // on every run and machine), different per app as WeChat's are, 28 characters
 // starting with "o" like real ones.
-func OpenID(appID, user string) string {
+func openID(appID, user string) string {
 	sum := sha256.Sum256([]byte("paysim openid\x00" + appID + "\x00" + user))
 	return "o" + base64.RawURLEncoding.EncodeToString(sum[:])[:27]
 }
@@ -122,12 +122,12 @@ func (s *Simulator) oauthAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("redirect_uri 参数错误", fmt.Sprintf("redirect_uri %q must be an absolute http(s) URL, URL-encoded into the authorize link", redirect))
 		return
 	}
-	user := q.Get(SimUserParam)
+	user := q.Get(simUserParam)
 	if user == "" {
-		user = r.Header.Get(SimUserHeader)
+		user = r.Header.Get(simUserHeader)
 	}
 	if user == "" {
-		user = DefaultSimUser
+		user = defaultSimUser
 	}
 	// WeChat appends code and state to the query, before any #fragment (an SPA's hash
 	// route keeps working). A refused snsapi_userinfo consent comes back with state only.
@@ -135,7 +135,7 @@ func (s *Simulator) oauthAuthorize(w http.ResponseWriter, r *http.Request) {
 	if scope != "snsapi_userinfo" || q.Get("sim_deny") != "1" {
 		code := s.ids.Alnum(32)
 		s.mu.Lock()
-		s.st.oauthCodes[code] = &oauthCode{appID: appID, openID: OpenID(appID, user), scope: scope, expires: s.now().Add(oauthCodeLifetime)}
+		s.st.oauthCodes[code] = &oauthCode{appID: appID, openID: openID(appID, user), scope: scope, expires: s.now().Add(oauthCodeLifetime)}
 		s.mu.Unlock()
 		enc = "code=" + code + "&" + enc
 	}
@@ -231,9 +231,9 @@ func (s *Simulator) simOpenID(w http.ResponseWriter, r *http.Request) {
 		appID = s.id.AppID
 	}
 	if user == "" {
-		user = DefaultSimUser
+		user = defaultSimUser
 	}
-	simJSON(w, http.StatusOK, map[string]string{"appid": appID, "user": user, "openid": OpenID(appID, user)})
+	simJSON(w, http.StatusOK, map[string]string{"appid": appID, "user": user, "openid": openID(appID, user)})
 }
 
 // simPage writes a small bilingual HTML page, as WeChat shows its own errors.

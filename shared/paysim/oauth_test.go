@@ -21,7 +21,7 @@ func (e *env) authorizeURL(appID, redirect, scope, state string, extra ...string
 // authorize follows the authorize link as WeChat's browser would and returns the code.
 func (e *env) authorize(t *testing.T, appID, user string) string {
 	t.Helper()
-	resp, _ := get(t, e.authorizeURL(appID, "https://shop.example.com/oauth/cb", "snsapi_base", "ORDER42", SimUserParam, user), uaWeChat)
+	resp, _ := get(t, e.authorizeURL(appID, "https://shop.example.com/oauth/cb", "snsapi_base", "ORDER42", simUserParam, user), uaWeChat)
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("authorize: %d", resp.StatusCode)
 	}
@@ -67,7 +67,7 @@ func TestOAuthSnsapiBase(t *testing.T) {
 	code := u.Query().Get("code")
 
 	a := e.exchange(t, id.AppID, id.AppSecret, code, "authorization_code")
-	if a.ErrCode != 0 || a.OpenID != OpenID(id.AppID, DefaultSimUser) || a.Scope != "snsapi_base" || a.ExpiresIn != 7200 ||
+	if a.ErrCode != 0 || a.OpenID != openID(id.AppID, defaultSimUser) || a.Scope != "snsapi_base" || a.ExpiresIn != 7200 ||
 		a.AccessToken == "" || a.RefreshToken == "" || len(a.OpenID) != 28 || a.OpenID[0] != 'o' {
 		t.Fatalf("exchange: %+v", a)
 	}
@@ -121,11 +121,11 @@ func TestOAuthUsersAndApps(t *testing.T) {
 	id := e.id
 	alice := e.exchange(t, id.AppID, id.AppSecret, e.authorize(t, id.AppID, "alice"), "authorization_code").OpenID
 	bob := e.exchange(t, id.AppID, id.AppSecret, e.authorize(t, id.AppID, "bob"), "authorization_code").OpenID
-	if alice == "" || alice == bob || alice != OpenID(id.AppID, "alice") || bob != OpenID(id.AppID, "bob") {
+	if alice == "" || alice == bob || alice != openID(id.AppID, "alice") || bob != openID(id.AppID, "bob") {
 		t.Fatalf("openids alice %q bob %q", alice, bob)
 	}
 	// The header chooses the user too.
-	resp, _ := get(t, e.authorizeURL(id.AppID, "https://shop.example.com/cb", "snsapi_base", "S"), uaWeChat, SimUserHeader, "bob")
+	resp, _ := get(t, e.authorizeURL(id.AppID, "https://shop.example.com/cb", "snsapi_base", "S"), uaWeChat, simUserHeader, "bob")
 	u, _ := url.Parse(resp.Header.Get("Location"))
 	if got := e.exchange(t, id.AppID, id.AppSecret, u.Query().Get("code"), "authorization_code").OpenID; got != bob {
 		t.Fatalf("X-Sim-User: %q, want %q", got, bob)
@@ -139,7 +139,7 @@ func TestOAuthUsersAndApps(t *testing.T) {
 	if a := e.exchange(t, subApp, id.AppSecret, code, "authorization_code"); a.ErrCode != 40125 {
 		t.Fatalf("the main app's secret for the sub app: %+v", a)
 	}
-	if a := e.exchange(t, subApp, subSecret, code, "authorization_code"); a.ErrCode != 0 || a.OpenID != OpenID(subApp, "alice") || a.OpenID == alice {
+	if a := e.exchange(t, subApp, subSecret, code, "authorization_code"); a.ErrCode != 0 || a.OpenID != openID(subApp, "alice") || a.OpenID == alice {
 		t.Fatalf("sub app: %+v", a)
 	}
 	var v map[string]string

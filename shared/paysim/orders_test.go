@@ -198,7 +198,7 @@ func TestRefundRules(t *testing.T) {
 		t.Fatalf("over-refund: %d %s", r.status, r.body)
 	}
 	// A closed refund gives its money back.
-	e.simCall("POST", "/sim/refunds/RF0000000001/settle", SettleRequest{Status: "CLOSED"}, nil)
+	e.simCall("POST", "/sim/refunds/RF0000000001/settle", settleRequest{Status: "CLOSED"}, nil)
 	var notice wechatpay.RefundNotice
 	n := e.open(t, rc.next(t), &notice)
 	if n.EventType != "REFUND.CLOSED" || notice.RefundStatus != "CLOSED" {

@@ -15,7 +15,7 @@ func (e *env) partnerOrder(no string) wechatpay.PrepayRequest {
 	return wechatpay.PrepayRequest{
 		SpAppID: e.id.AppID, SpMchID: e.id.MchID, SubMchID: testSubMch, Description: "服务商测试", OutTradeNo: no,
 		NotifyURL: "https://merchant.example.com/pay/notify", Amount: wechatpay.Amount{Total: 300, Currency: "CNY"},
-		Payer: &wechatpay.Payer{SpOpenID: OpenID(e.id.AppID, "carol")},
+		Payer: &wechatpay.Payer{SpOpenID: openID(e.id.AppID, "carol")},
 	}
 }
 
@@ -129,7 +129,7 @@ func TestPartnerQueryPayClose(t *testing.T) {
 	var paid wechatpay.Transaction
 	e.open(t, rc.next(t), &paid)
 	if paid.SpMchID != e.id.MchID || paid.SubMchID != testSubMch || paid.MchID != "" || paid.Payer == nil ||
-		paid.Payer.SpOpenID != OpenID(e.id.AppID, "carol") || paid.TradeState != "SUCCESS" || paid.TransactionID == "" {
+		paid.Payer.SpOpenID != openID(e.id.AppID, "carol") || paid.TradeState != "SUCCESS" || paid.TransactionID == "" {
 		t.Fatalf("partner notification: %+v payer %+v", paid, paid.Payer)
 	}
 	r = e.call("GET", "/v3/pay/partner/transactions/id/"+paid.TransactionID+q, nil)
@@ -160,14 +160,14 @@ func TestPartnerSubOpenID(t *testing.T) {
 	rc := newReceiver(t, nil)
 	p := e.partnerOrder("PARTNER00020")
 	p.NotifyURL, p.SubAppID = rc.url(), "wx3333333333333333"
-	p.Payer = &wechatpay.Payer{SubOpenID: OpenID("wx3333333333333333", "dave")}
+	p.Payer = &wechatpay.Payer{SubOpenID: openID("wx3333333333333333", "dave")}
 	if r := e.call("POST", "/v3/pay/partner/transactions/jsapi", p); r.status != 200 {
 		t.Fatal(r.status, string(r.body))
 	}
 	e.simCall("POST", "/sim/orders/PARTNER00020/pay", nil, nil)
 	var paid wechatpay.Transaction
 	e.open(t, rc.next(t), &paid)
-	if paid.SubAppID != "wx3333333333333333" || paid.Payer == nil || paid.Payer.SubOpenID != OpenID("wx3333333333333333", "dave") {
+	if paid.SubAppID != "wx3333333333333333" || paid.Payer == nil || paid.Payer.SubOpenID != openID("wx3333333333333333", "dave") {
 		t.Fatalf("payer %+v in %+v", paid.Payer, paid)
 	}
 }

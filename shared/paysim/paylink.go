@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// PayByRequest is the body of POST /sim/pay: the order is named by whatever the payer's
+// payByRequest is the body of POST /sim/pay: the order is named by whatever the payer's
 // side holds — the Native code_url a user scans, the prepay_id a JSAPI/APP page or an
 // h5_url carries, or the out_trade_no — plus the PayRequest options.
-type PayByRequest struct {
+type payByRequest struct {
 	CodeURL    string `json:"code_url,omitempty"`
 	PrepayID   string `json:"prepay_id,omitempty"`
 	OutTradeNo string `json:"out_trade_no,omitempty"`
@@ -21,7 +21,7 @@ type PayByRequest struct {
 // JSAPI/APP payment by its prepay_id (a JS bridge stub does that), then pay as
 // /sim/orders/{out_trade_no}/pay does.
 func (s *Simulator) simPayBy(w http.ResponseWriter, r *http.Request) {
-	var p PayByRequest
+	var p payByRequest
 	if err := readSimBody(r, &p); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return

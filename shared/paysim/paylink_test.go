@@ -16,24 +16,24 @@ func TestPayByCodeURLAndPrepayID(t *testing.T) {
 	var out struct {
 		Transaction wechatpay.Transaction `json:"transaction"`
 	}
-	if st := e.simCall("POST", "/sim/pay", PayByRequest{CodeURL: native.CodeURL}, &out); st != 200 || out.Transaction.OutTradeNo != "SCAN00000001" || out.Transaction.TradeState != "SUCCESS" {
+	if st := e.simCall("POST", "/sim/pay", payByRequest{CodeURL: native.CodeURL}, &out); st != 200 || out.Transaction.OutTradeNo != "SCAN00000001" || out.Transaction.TradeState != "SUCCESS" {
 		t.Fatalf("scan: %d %+v", st, out)
 	}
 	rc.next(t)
 
 	p := e.nativeOrder("JSAPI0000001", 100, rc.url())
-	p.Payer = &wechatpay.Payer{OpenID: OpenID(e.id.AppID, "erin")}
+	p.Payer = &wechatpay.Payer{OpenID: openID(e.id.AppID, "erin")}
 	r := e.call("POST", "/v3/pay/transactions/jsapi", p)
 	var pr wechatpay.PrepayResponse
 	if r.status != 200 || json.Unmarshal(r.body, &pr) != nil {
 		t.Fatal(r.status, string(r.body))
 	}
 	// The JS bridge sees package "prepay_id=…"; either form works.
-	if st := e.simCall("POST", "/sim/pay", PayByRequest{PrepayID: "prepay_id=" + pr.PrepayID}, &out); st != 200 || out.Transaction.Payer.OpenID != OpenID(e.id.AppID, "erin") {
+	if st := e.simCall("POST", "/sim/pay", payByRequest{PrepayID: "prepay_id=" + pr.PrepayID}, &out); st != 200 || out.Transaction.Payer.OpenID != openID(e.id.AppID, "erin") {
 		t.Fatalf("jsapi: %d %+v", st, out)
 	}
 	e.placeH5("H5SCAN000001", 100, rc.url())
-	if st := e.simCall("POST", "/sim/pay", PayByRequest{OutTradeNo: "H5SCAN000001", Result: "USERPAYING"}, nil); st != 200 || e.tradeState("H5SCAN000001") != "USERPAYING" {
+	if st := e.simCall("POST", "/sim/pay", payByRequest{OutTradeNo: "H5SCAN000001", Result: "USERPAYING"}, nil); st != 200 || e.tradeState("H5SCAN000001") != "USERPAYING" {
 		t.Fatalf("by out_trade_no: %d", st)
 	}
 	for _, c := range []struct {

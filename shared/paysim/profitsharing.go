@@ -36,10 +36,10 @@ const (
 	modePartner   = "partner"
 )
 
-// SharingConfig is how the simulated profit sharing behaves; GET and POST
+// sharingConfig is how the simulated profit sharing behaves; GET and POST
 // /sim/profitsharing/config read and change it (a POST changes only the fields it
 // names).
-type SharingConfig struct {
+type sharingConfig struct {
 	// SettleAfter keeps a split PROCESSING for this long on the simulated clock before
 	// it settles (the next profit-sharing call or /sim read after that settles it); 0
 	// settles at once, right after the request is answered PROCESSING.
@@ -69,7 +69,7 @@ type SharingConfig struct {
 	FundBillFault string `json:"fund_bill_fault,omitempty"`
 }
 
-func (c SharingConfig) maxRatio() int64 {
+func (c sharingConfig) maxRatio() int64 {
 	if c.MaxRatio <= 0 {
 		return wechatpay.DefaultMaxShareRatio
 	}
@@ -78,7 +78,7 @@ func (c SharingConfig) maxRatio() int64 {
 
 // sharingState is the profit-sharing part of the simulator's state.
 type sharingState struct {
-	Config SharingConfig `json:"config"`
+	Config sharingConfig `json:"config"`
 	// Receivers by receiverKey: the platform's (e-commerce) or a sub-merchant's (partner).
 	Receivers map[string]*simReceiver `json:"receivers"`
 	// Payments by transaction_id: what profit sharing did to a payment.
@@ -309,8 +309,8 @@ func (s *Simulator) payment(transactionID, mode string) *sharePayment {
 	return p
 }
 
-// PaymentMoney is where a profit-sharing payment's money is, in fen.
-type PaymentMoney struct {
+// paymentMoney is where a profit-sharing payment's money is, in fen.
+type paymentMoney struct {
 	TransactionID   string `json:"transaction_id"`
 	OutTradeNo      string `json:"out_trade_no"`
 	SubMchID        string `json:"sub_mchid"`
@@ -330,9 +330,9 @@ type PaymentMoney struct {
 }
 
 // money computes where a payment's money is. Called under s.mu.
-func (s *Simulator) money(o *order) PaymentMoney {
+func (s *Simulator) money(o *order) paymentMoney {
 	total := o.Request.Amount.Total
-	m := PaymentMoney{TransactionID: o.TransactionID, OutTradeNo: o.Request.OutTradeNo, SubMchID: o.Request.SubMchID,
+	m := paymentMoney{TransactionID: o.TransactionID, OutTradeNo: o.Request.OutTradeNo, SubMchID: o.Request.SubMchID,
 		Total: total, Fee: fee(total), Refunded: s.refunded(o)}
 	sh := s.st.Sharing
 	if sub := sh.Subsidies[o.TransactionID]; sub != nil && sub.Result == wechatpay.SubsidySuccess {
@@ -947,7 +947,7 @@ func (s *Simulator) unsplitAmount(r *apiRequest) *reply {
 	s.mu.Lock()
 	notes := s.sharingTick(s.now())
 	o := s.st.byTransaction[tx]
-	var m PaymentMoney
+	var m paymentMoney
 	if o != nil {
 		m = s.money(o)
 		if p := s.st.Sharing.Payments[tx]; p == nil && !o.SuccessTime.IsZero() && !s.now().Before(o.SuccessTime.Add(wechatpay.EcommerceFreeze)) {

@@ -40,8 +40,8 @@ func (s *Simulator) simSharingConfig(w http.ResponseWriter, r *http.Request) {
 	simJSON(w, http.StatusOK, c)
 }
 
-// SettleSplitRequest is the optional body of POST /sim/profitsharing/orders/{out_order_no}/settle.
-type SettleSplitRequest struct {
+// settleSplitRequest is the optional body of POST /sim/profitsharing/orders/{out_order_no}/settle.
+type settleSplitRequest struct {
 	// Result is SUCCESS (default: each pending receiver succeeds unless its account is
 	// invalid or its relation was deleted) or CLOSED (each pending receiver fails).
 	Result string `json:"result,omitempty"`
@@ -56,7 +56,7 @@ var shareFailReasons = []string{wechatpay.ShareFailAccountAbnormal, wechatpay.Sh
 	wechatpay.ShareFailRealNameMissing, wechatpay.ShareFailNoAuth}
 
 func (s *Simulator) simSettleSplit(w http.ResponseWriter, r *http.Request) {
-	var p SettleSplitRequest
+	var p settleSplitRequest
 	if err := readSimBody(r, &p); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return
@@ -107,8 +107,8 @@ func (s *Simulator) simSettleSplit(w http.ResponseWriter, r *http.Request) {
 	simJSON(w, http.StatusOK, v)
 }
 
-// SettleReturnRequest is the optional body of POST /sim/profitsharing/returns/{out_return_no}/settle.
-type SettleReturnRequest struct {
+// settleReturnRequest is the optional body of POST /sim/profitsharing/returns/{out_return_no}/settle.
+type settleReturnRequest struct {
 	Result     string `json:"result,omitempty"`      // SUCCESS (default) or FAIL
 	FailReason string `json:"fail_reason,omitempty"` // of FAIL: ACCOUNT_ABNORMAL (default), BALANCE_NOT_ENOUGH, TIME_OUT_CLOSED, PAYER_ACCOUNT_ABNORMAL
 	SubMchID   string `json:"sub_mchid"`
@@ -116,7 +116,7 @@ type SettleReturnRequest struct {
 }
 
 func (s *Simulator) simSettleReturn(w http.ResponseWriter, r *http.Request) {
-	var p SettleReturnRequest
+	var p settleReturnRequest
 	if err := readSimBody(r, &p); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return
@@ -156,8 +156,8 @@ func (s *Simulator) simSettleReturn(w http.ResponseWriter, r *http.Request) {
 	simJSON(w, http.StatusOK, v)
 }
 
-// InvalidReceiverRequest is the optional body of POST /sim/profitsharing/receivers/{account}/invalid.
-type InvalidReceiverRequest struct {
+// invalidReceiverRequest is the optional body of POST /sim/profitsharing/receivers/{account}/invalid.
+type invalidReceiverRequest struct {
 	Reason string `json:"reason,omitempty"` // ACCOUNT_ABNORMAL (default) or another share fail reason
 }
 
@@ -172,7 +172,7 @@ func (s *Simulator) simInvalidReceiver(w http.ResponseWriter, r *http.Request) {
 		simJSON(w, http.StatusOK, map[string]any{"account": account, "invalid": false})
 		return
 	}
-	var p InvalidReceiverRequest
+	var p invalidReceiverRequest
 	if err := readSimBody(r, &p); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return
@@ -188,15 +188,15 @@ func (s *Simulator) simInvalidReceiver(w http.ResponseWriter, r *http.Request) {
 	simJSON(w, http.StatusOK, map[string]any{"account": account, "invalid": true, "reason": reason})
 }
 
-// WithdrawRequest is the body of POST /sim/profitsharing/accounts/{account}/withdraw.
-type WithdrawRequest struct {
+// withdrawRequest is the body of POST /sim/profitsharing/accounts/{account}/withdraw.
+type withdrawRequest struct {
 	Amount int64 `json:"amount"` // fen taken out of what the receiver got from splits
 }
 
 // simWithdraw plays a receiver spending its shares, so that a later return fails
 // BALANCE_NOT_ENOUGH.
 func (s *Simulator) simWithdraw(w http.ResponseWriter, r *http.Request) {
-	var p WithdrawRequest
+	var p withdrawRequest
 	if err := readSimBody(r, &p); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return
@@ -220,7 +220,7 @@ func (s *Simulator) simWithdraw(w http.ResponseWriter, r *http.Request) {
 // SharePaymentView is GET /sim/profitsharing/payments/{transaction_id}: a payment's
 // money, splits, returns and subsidy.
 type SharePaymentView struct {
-	Money          PaymentMoney     `json:"money"`
+	Money          paymentMoney     `json:"money"`
 	Splits         []*split         `json:"splits"`
 	Returns        []*shareReturn   `json:"returns"`
 	Subsidy        *subsidy         `json:"subsidy,omitempty"`
@@ -253,22 +253,22 @@ func (s *Simulator) simSharePayment(w http.ResponseWriter, r *http.Request) {
 	simJSON(w, http.StatusOK, v)
 }
 
-// Balances is GET /sim/profitsharing/balances: every sub-merchant's frozen and
+// balances is GET /sim/profitsharing/balances: every sub-merchant's frozen and
 // available money from profit-sharing payments, every receiver's balance, and the
 // check that nothing was created or lost:
 //
 //	paid − fees + subsidies − refunds − subsidy returns
 //	  = frozen + available + receivers' balances + withdrawn + pending shares
-type Balances struct {
-	SubMerchants []SubMerchantBalance `json:"sub_merchants"`
-	Receivers    []ReceiverBalance    `json:"receivers"`
+type balances struct {
+	SubMerchants []subMerchantBalance `json:"sub_merchants"`
+	Receivers    []receiverBalance    `json:"receivers"`
 	In           int64                `json:"in"`  // paid − fees + subsidies − refunds − subsidy returns
 	Out          int64                `json:"out"` // frozen + available + receivers + withdrawn + pending
 	Conserved    bool                 `json:"conserved"`
 }
 
-// SubMerchantBalance sums a sub-merchant's profit-sharing payments.
-type SubMerchantBalance struct {
+// subMerchantBalance sums a sub-merchant's profit-sharing payments.
+type subMerchantBalance struct {
 	SubMchID        string `json:"sub_mchid"`
 	Payments        int    `json:"payments"`
 	Paid            int64  `json:"paid"`
@@ -284,8 +284,8 @@ type SubMerchantBalance struct {
 	Available       int64  `json:"available"`
 }
 
-// ReceiverBalance is what a receiver holds from splits.
-type ReceiverBalance struct {
+// receiverBalance is what a receiver holds from splits.
+type receiverBalance struct {
 	Account   string `json:"account"`
 	Received  int64  `json:"received"`
 	Returned  int64  `json:"returned"`
@@ -294,7 +294,7 @@ type ReceiverBalance struct {
 }
 
 // SharingBalances computes Balances; tests call it directly.
-func (s *Simulator) SharingBalances() Balances {
+func (s *Simulator) SharingBalances() balances {
 	s.mu.Lock()
 	notes := s.sharingTick(s.now())
 	b := s.balances()
@@ -304,10 +304,10 @@ func (s *Simulator) SharingBalances() Balances {
 }
 
 // balances is SharingBalances under s.mu.
-func (s *Simulator) balances() Balances {
+func (s *Simulator) balances() balances {
 	sh := s.st.Sharing
-	subs := map[string]*SubMerchantBalance{}
-	var b Balances
+	subs := map[string]*subMerchantBalance{}
+	var b balances
 	for _, o := range s.sortedOrders() {
 		if !o.Partner || o.TransactionID == "" || o.SuccessTime.IsZero() || o.Request.SettleInfo == nil || !o.Request.SettleInfo.ProfitSharing {
 			continue
@@ -320,7 +320,7 @@ func (s *Simulator) balances() Balances {
 		}
 		sb := subs[m.SubMchID]
 		if sb == nil {
-			sb = &SubMerchantBalance{SubMchID: m.SubMchID}
+			sb = &subMerchantBalance{SubMchID: m.SubMchID}
 			subs[m.SubMchID] = sb
 		}
 		sb.Payments++
@@ -338,10 +338,10 @@ func (s *Simulator) balances() Balances {
 		b.In += m.Total - m.Fee + m.Subsidy - m.Refunded - m.SubsidyReturned
 		b.Out += m.Frozen + m.Available + m.Pending
 	}
-	accounts := map[string]*ReceiverBalance{}
-	get := func(a string) *ReceiverBalance {
+	accounts := map[string]*receiverBalance{}
+	get := func(a string) *receiverBalance {
 		if accounts[a] == nil {
-			accounts[a] = &ReceiverBalance{Account: a}
+			accounts[a] = &receiverBalance{Account: a}
 		}
 		return accounts[a]
 	}

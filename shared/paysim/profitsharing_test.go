@@ -434,7 +434,7 @@ func TestReceiverNameEncryptionAndLegacyEvent(t *testing.T) {
 	if _, err := e.c.AddReceiver(ctx, r); apiCode(t, err) != "PARAM_ERROR" {
 		t.Fatalf("a name for another key: %v", err)
 	}
-	person := wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverPersonalOpenID, Account: OpenID(e.id.AppID, "dave"), RelationType: wechatpay.RelationDistributor,
+	person := wechatpay.EcommerceReceiver{Type: wechatpay.ReceiverPersonalOpenID, Account: openID(e.id.AppID, "dave"), RelationType: wechatpay.RelationDistributor,
 		EncryptedName: name, Serial: e.id.PlatformSerial()}
 	if _, err := e.c.EcommerceAddReceiver(ctx, person); err != nil {
 		t.Fatal(err)

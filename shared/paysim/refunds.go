@@ -144,13 +144,13 @@ func (s *Simulator) queryRefund(r *apiRequest) *reply {
 	return jsonReply(http.StatusOK, s.refundView(rf))
 }
 
-// SettleRequest is the optional body of POST /sim/refunds/{out_refund_no}/settle.
-type SettleRequest struct {
+// settleRequest is the optional body of POST /sim/refunds/{out_refund_no}/settle.
+type settleRequest struct {
 	Status string `json:"status,omitempty"` // SUCCESS (default), ABNORMAL or CLOSED
 }
 
 func (s *Simulator) simSettleRefund(w http.ResponseWriter, r *http.Request) {
-	var p SettleRequest
+	var p settleRequest
 	if err := readSimBody(r, &p); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return

@@ -106,7 +106,7 @@ type Simulator struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	client *http.Client
-	ids    *IDs
+	ids    *ids
 
 	mu     sync.Mutex // guards everything below and the state
 	st     *state

@@ -37,13 +37,13 @@ func simErrorOf(t *testing.T, b []byte) string {
 }
 
 // advance moves the simulator's clock through the driver API.
-func (e *env) advance(d string) ClockView {
+func (e *env) advance(d string) clockView {
 	e.t.Helper()
 	st, b := e.simRaw("POST", "/sim/clock", []byte(`{"advance":"`+d+`"}`))
 	if st != 200 {
 		e.t.Fatalf("advance %s: %d %s", d, st, b)
 	}
-	var v ClockView
+	var v clockView
 	if err := json.Unmarshal(b, &v); err != nil {
 		e.t.Fatal(err)
 	}

@@ -277,14 +277,14 @@ func (s *Simulator) cancelSubsidy(r *apiRequest) *reply {
 	return jsonReply(http.StatusOK, ans)
 }
 
-// FlagSubsidyRequest is the body of POST /sim/subsidies/{transaction_id}/flag.
-type FlagSubsidyRequest struct {
+// flagSubsidyRequest is the body of POST /sim/subsidies/{transaction_id}/flag.
+type flagSubsidyRequest struct {
 	Amount int64 `json:"amount"` // the subsidy amount the order was placed with, fen
 }
 
 // simFlagSubsidy marks a paid order as placed with a subsidy amount (补差标识).
 func (s *Simulator) simFlagSubsidy(w http.ResponseWriter, r *http.Request) {
-	var p FlagSubsidyRequest
+	var p flagSubsidyRequest
 	if err := readSimBody(r, &p); err != nil {
 		simError(w, simBodyStatus(err), "%v", err)
 		return

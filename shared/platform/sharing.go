@@ -18,8 +18,8 @@ import (
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
-// ErrNoSharing: a direct merchant has no profit sharing in this bundle.
-var ErrNoSharing = errors.New("platform: profit sharing needs WXPAY_MODE=ecommerce or partner")
+// errNoSharing: a direct merchant has no profit sharing in this bundle.
+var errNoSharing = errors.New("platform: profit sharing needs WXPAY_MODE=ecommerce or partner")
 
 // ShareAPI is the profit-sharing API family of the mode ("" for a direct merchant).
 func (a API) ShareAPI() string {
@@ -62,7 +62,7 @@ func (a API) Split(ctx context.Context, owner, txid string, sp payment.SplitLine
 		}
 		return partnerResult(res), nil
 	}
-	return payment.ShareResult{}, ErrNoSharing
+	return payment.ShareResult{}, errNoSharing
 }
 
 // QuerySplit reads a split, or a finish, by its out_order_no (查询分账结果).
@@ -82,7 +82,7 @@ func (a API) QuerySplit(ctx context.Context, owner, txid, outOrderNo string) (pa
 		}
 		return partnerResult(res), nil
 	}
-	return payment.ShareResult{}, ErrNoSharing
+	return payment.ShareResult{}, errNoSharing
 }
 
 // Finish releases what the payment still holds to the sub-merchant: 完结分账
@@ -108,7 +108,7 @@ func (a API) Finish(ctx context.Context, owner, txid, outOrderNo string) (paymen
 		}
 		return partnerResult(res), nil
 	}
-	return payment.ShareResult{}, ErrNoSharing
+	return payment.ShareResult{}, errNoSharing
 }
 
 func ecomResult(res *wechatpay.EcommerceShareOrder) payment.ShareResult {
@@ -153,7 +153,7 @@ func (a API) Return(ctx context.Context, owner, txid string, rl payment.ReturnLi
 	case payment.ShareAPIPartner:
 		res, err = cl.ReturnShare(ctx, req)
 	default:
-		return payment.ReturnResult{}, ErrNoSharing
+		return payment.ReturnResult{}, errNoSharing
 	}
 	if err != nil {
 		return payment.ReturnResult{}, err
@@ -172,7 +172,7 @@ func (a API) QueryReturn(ctx context.Context, owner string, rl payment.ReturnLin
 	case payment.ShareAPIPartner:
 		res, err = cl.QueryReturn(ctx, owner, rl.OutOrderNo, rl.OutReturnNo)
 	default:
-		return payment.ReturnResult{}, ErrNoSharing
+		return payment.ReturnResult{}, errNoSharing
 	}
 	if err != nil {
 		return payment.ReturnResult{}, err
@@ -256,7 +256,7 @@ func (a API) AddReceiver(ctx context.Context, r ReceiverInput) error {
 		_, err := a.Client.AddReceiver(ctx, rc)
 		return err
 	}
-	return ErrNoSharing
+	return errNoSharing
 }
 
 // DeleteReceiver removes a receiver (删除分账接收方).
@@ -269,5 +269,5 @@ func (a API) DeleteReceiver(ctx context.Context, r ReceiverInput) error {
 		_, err := a.Client.DeleteReceiver(ctx, wechatpay.Receiver{SubMchID: r.SubMchID, Type: r.Type, Account: r.Account})
 		return err
 	}
-	return ErrNoSharing
+	return errNoSharing
 }

@@ -31,24 +31,24 @@ import (
 
 // Environment variables naming the secret.
 const (
-	EnvSecretARN    = "WXPAY_SECRET_ARN"
-	EnvSSMParameter = "WXPAY_SECRET_SSM_PARAMETER"
+	envSecretARN    = "WXPAY_SECRET_ARN"
+	envSSMParameter = "WXPAY_SECRET_SSM_PARAMETER"
 )
 
-// Timeout bounds the read at cold start.
-const Timeout = 10 * time.Second
+// timeout bounds the read at cold start.
+const timeout = 10 * time.Second
 
-// Keys of the secret's JSON object.
-var Keys = config.SecretJSONKeys
+// keys of the secret's JSON object.
+var keys = config.SecretJSONKeys
 
 // Source is the secret source of a build that reads AWS credentials with load
 // (awsconf.FromEnv on Lambda). It does no I/O until config.FromEnv asks it.
 func Source(load awsconf.Loader) config.SecretSource {
 	return config.SecretSource{
 		Name:     "AWS Secrets Manager / SSM",
-		Settings: []string{EnvSecretARN, EnvSSMParameter},
+		Settings: []string{envSecretARN, envSSMParameter},
 		Load: func(getenv func(string) string) (string, config.SecretValues, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			return Load(ctx, getenv, load, "")
 		},
@@ -60,7 +60,7 @@ func Source(load awsconf.Loader) config.SecretSource {
 // variable it returns "" and nothing. With both, SSM's values are merged over
 // Secrets Manager's.
 func Load(ctx context.Context, getenv func(string) string, load awsconf.Loader, endpoint string) (string, config.SecretValues, error) {
-	arn, param := strings.TrimSpace(getenv(EnvSecretARN)), strings.TrimSpace(getenv(EnvSSMParameter))
+	arn, param := strings.TrimSpace(getenv(envSecretARN)), strings.TrimSpace(getenv(envSSMParameter))
 	if arn == "" && param == "" {
 		return "", config.SecretValues{}, nil
 	}
@@ -73,7 +73,7 @@ func Load(ctx context.Context, getenv func(string) string, load awsconf.Loader, 
 	if arn != "" {
 		val, err := getSecretString(ctx, cfg, endpoint, arn)
 		if err != nil {
-			return "", config.SecretValues{}, fmt.Errorf("secrets: read Secrets Manager secret %s (%s): %w", arn, EnvSecretARN, err)
+			return "", config.SecretValues{}, fmt.Errorf("secrets: read Secrets Manager secret %s (%s): %w", arn, envSecretARN, err)
 		}
 		if err := decode(val, &v); err != nil {
 			return "", config.SecretValues{}, fmt.Errorf("secrets: Secrets Manager secret %s: %w", arn, err)
@@ -83,7 +83,7 @@ func Load(ctx context.Context, getenv func(string) string, load awsconf.Loader, 
 	if param != "" {
 		val, err := getParameter(ctx, cfg, endpoint, param)
 		if err != nil {
-			return "", config.SecretValues{}, fmt.Errorf("secrets: read SSM parameter %s (%s): %w", param, EnvSSMParameter, err)
+			return "", config.SecretValues{}, fmt.Errorf("secrets: read SSM parameter %s (%s): %w", param, envSSMParameter, err)
 		}
 		if err := decode(val, &v); err != nil {
 			return "", config.SecretValues{}, fmt.Errorf("secrets: SSM parameter %s: %w", param, err)

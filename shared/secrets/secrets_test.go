@@ -44,7 +44,7 @@ func TestLoadFromSecretsManagerAndSSM(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env := map[string]string{EnvSecretARN: *created.ARN, EnvSSMParameter: "/wxpay/extra"}
+	env := map[string]string{envSecretARN: *created.ARN, envSSMParameter: "/wxpay/extra"}
 	from, v, err := Load(ctx, func(k string) string { return env[k] }, awsconf.FromEnv, endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestLoadFromSecretsManagerAndSSM(t *testing.T) {
 	}
 
 	// Errors name the secret and the variable, never a value.
-	env = map[string]string{EnvSSMParameter: "/wxpay/missing"}
+	env = map[string]string{envSSMParameter: "/wxpay/missing"}
 	if _, _, err := Load(ctx, func(k string) string { return env[k] }, awsconf.FromEnv, endpoint); err == nil ||
 		!strings.Contains(err.Error(), "/wxpay/missing") || !strings.Contains(err.Error(), "ParameterNotFound") {
 		t.Errorf("missing parameter: %v", err)
@@ -66,7 +66,7 @@ func TestLoadFromSecretsManagerAndSSM(t *testing.T) {
 	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: created.ARN, SecretString: aws.String(`{"apiv3key":"0123456789abcdef0123456789abcdef"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	env = map[string]string{EnvSecretARN: *created.ARN}
+	env = map[string]string{envSecretARN: *created.ARN}
 	_, _, err = Load(ctx, func(k string) string { return env[k] }, awsconf.FromEnv, endpoint)
 	if err == nil || !strings.Contains(err.Error(), `unknown key(s) apiv3key`) || strings.Contains(err.Error(), "0123456789abcdef") {
 		t.Errorf("typo in a key: %v", err)

@@ -228,9 +228,9 @@ var ErrInvalid = errors.New("store: invalid input")
 // own fields, so all backends accept the same records.
 const MaxRecordSize = 390 << 10
 
-// MaxListLimit caps ListOptions.Limit; DefaultListLimit applies when it is 0.
+// MaxListLimit caps ListOptions.Limit; defaultListLimit applies when it is 0.
 const (
-	DefaultListLimit = 100
+	defaultListLimit = 100
 	MaxListLimit     = 1000
 )
 
@@ -276,12 +276,12 @@ func ValidateRecord(rec Record) error {
 		return err
 	}
 	for name := range rec.Attrs {
-		if err := ValidateAttrName(name); err != nil {
+		if err := validateAttrName(name); err != nil {
 			return err
 		}
 	}
 	if rec.Pending != "" {
-		if err := ValidateIndexName(rec.Pending); err != nil {
+		if err := validateIndexName(rec.Pending); err != nil {
 			return err
 		}
 		if err := validTime("PendingSince", rec.PendingSince); err != nil {
@@ -303,29 +303,29 @@ func ValidateUpdate(key string, ch Change, cond Condition) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
-	if err := ValidateChange(ch); err != nil {
+	if err := validateChange(ch); err != nil {
 		return err
 	}
 	return ValidateCondition(cond)
 }
 
-// ValidateChange checks a change before any backend sees it. The merged record's size
+// validateChange checks a change before any backend sees it. The merged record's size
 // is checked by the backends that see it (bbolt, Redis) or by DynamoDB's item limit.
-func ValidateChange(ch Change) error {
+func validateChange(ch Change) error {
 	n := 0
 	for name, v := range ch.Set {
-		if err := ValidateAttrName(name); err != nil {
+		if err := validateAttrName(name); err != nil {
 			return err
 		}
 		n += len(name) + len(v)
 	}
 	for _, name := range ch.Remove {
-		if err := ValidateAttrName(name); err != nil {
+		if err := validateAttrName(name); err != nil {
 			return err
 		}
 	}
 	if ch.Pending != nil && *ch.Pending != "" {
-		if err := ValidateIndexName(*ch.Pending); err != nil {
+		if err := validateIndexName(*ch.Pending); err != nil {
 			return err
 		}
 		if err := validTime("PendingSince", ch.PendingSince); err != nil {
@@ -349,7 +349,7 @@ func ValidateCondition(c Condition) error {
 		return invalid("negative version %d in condition", c.Version)
 	}
 	for _, t := range c.Attrs {
-		if err := ValidateAttrName(t.Name); err != nil {
+		if err := validateAttrName(t.Name); err != nil {
 			return err
 		}
 		if len(t.Values) == 0 {
@@ -364,7 +364,7 @@ func ValidateCondition(c Condition) error {
 
 // ValidateListOptions checks list options and returns the effective limit.
 func ValidateListOptions(index string, opts ListOptions) (int, error) {
-	if err := ValidateIndexName(index); err != nil {
+	if err := validateIndexName(index); err != nil {
 		return 0, err
 	}
 	if err := validTime("Before", opts.Before); err != nil {
@@ -374,7 +374,7 @@ func ValidateListOptions(index string, opts ListOptions) (int, error) {
 	case opts.Limit < 0:
 		return 0, invalid("negative list limit %d", opts.Limit)
 	case opts.Limit == 0:
-		return DefaultListLimit, nil
+		return defaultListLimit, nil
 	case opts.Limit > MaxListLimit:
 		return MaxListLimit, nil
 	}
@@ -395,8 +395,8 @@ func ValidateKey(key string) error {
 	return nil
 }
 
-// ValidateAttrName checks an attribute name.
-func ValidateAttrName(name string) error {
+// validateAttrName checks an attribute name.
+func validateAttrName(name string) error {
 	if !attrName.MatchString(name) {
 		return invalid("attribute name %q must match [a-z][a-z0-9_]{0,63}", name)
 	}
@@ -406,8 +406,8 @@ func ValidateAttrName(name string) error {
 	return nil
 }
 
-// ValidateIndexName checks a pending index name; it follows the attribute-name rule.
-func ValidateIndexName(name string) error {
+// validateIndexName checks a pending index name; it follows the attribute-name rule.
+func validateIndexName(name string) error {
 	if !attrName.MatchString(name) {
 		return invalid("pending index name %q must match [a-z][a-z0-9_]{0,63}", name)
 	}

@@ -71,15 +71,15 @@ func TestValidation(t *testing.T) {
 		ValidateKey(""),
 		ValidateKey(strings.Repeat("k", 1025)),
 		ValidateKey("\xff"),
-		ValidateAttrName("Upper"),
-		ValidateAttrName("version"),
-		ValidateAttrName(strings.Repeat("a", 65)),
-		ValidateIndexName("a b"),
+		validateAttrName("Upper"),
+		validateAttrName("version"),
+		validateAttrName(strings.Repeat("a", 65)),
+		validateIndexName("a b"),
 		ValidateRecord(Record{Key: "k", Attrs: map[string]string{"x": strings.Repeat("v", MaxRecordSize)}}),
 		ValidateRecord(Record{Key: "k", Pending: "p", PendingSince: time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)}),
 		ValidateCondition(Condition{Attrs: []AttrTest{{Name: "a"}}}),
 		ValidateCondition(Condition{Version: -1}),
-		ValidateChange(Change{Remove: []string{"pk"}}),
+		validateChange(Change{Remove: []string{"pk"}}),
 	}
 	for i, err := range bad {
 		if !errors.Is(err, ErrInvalid) {
@@ -92,7 +92,7 @@ func TestValidation(t *testing.T) {
 	if n, _ := ValidateListOptions("p", ListOptions{Limit: 5000}); n != MaxListLimit {
 		t.Errorf("limit capped to %d", n)
 	}
-	if n, _ := ValidateListOptions("p", ListOptions{}); n != DefaultListLimit {
+	if n, _ := ValidateListOptions("p", ListOptions{}); n != defaultListLimit {
 		t.Errorf("default limit %d", n)
 	}
 	good := []error{

@@ -24,7 +24,7 @@ type AEAD struct{ gcm cipher.AEAD }
 // NewAEAD prepares AES-256-GCM with the APIv3 key.
 func NewAEAD(key APIv3Key) (*AEAD, error) {
 	if key.IsZero() {
-		return nil, ErrAPIv3KeyNotSet
+		return nil, errAPIv3KeyNotSet
 	}
 	block, err := aes.NewCipher(key.Bytes())
 	if err != nil {

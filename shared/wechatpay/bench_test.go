@@ -71,7 +71,7 @@ func newNotifyBench(b *testing.B) *notifyBench {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := sha256.Sum256(ResponseMessage(h.Timestamp, h.Nonce, body))
+	d := sha256.Sum256(responseMessage(h.Timestamp, h.Nonce, body))
 	nb.digest = d[:]
 	nb.sig, _ = base64.StdEncoding.DecodeString(h.Signature)
 	var n Notification

@@ -19,8 +19,8 @@ import (
 // (account_type).
 const (
 	BillTypeAll     = "ALL"
-	BillTypeSuccess = "SUCCESS"
-	BillTypeRefund  = "REFUND"
+	billTypeSuccess = "SUCCESS"
+	billTypeRefund  = "REFUND"
 
 	AccountTypeBasic     = "BASIC"
 	AccountTypeOperation = "OPERATION"
@@ -152,7 +152,7 @@ func (c *Client) openBillURL(ctx context.Context, downloadURL string, lifetime t
 	if !c.Signer.hasKey() {
 		return nil, fmt.Errorf("%w: Signer with the merchant private key is required", ErrConfig)
 	}
-	auth, err := c.Signer.Authorization(http.MethodGet, RequestTarget(u), nil)
+	auth, err := c.Signer.Authorization(http.MethodGet, requestTarget(u), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (c *Client) openBillURL(ctx context.Context, downloadURL string, lifetime t
 	}
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Accept", "application/json") // as WeChat Pay's examples send it
-	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set("User-Agent", userAgent)
 	hc := c.HTTP
 	if hc == nil {
 		hc = downloadHTTP

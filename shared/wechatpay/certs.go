@@ -15,38 +15,38 @@ import (
 	"time"
 )
 
-// CertCache persists the downloaded platform certificates between cold starts, so that
+// certCache persists the downloaded platform certificates between cold starts, so that
 // a new function instance verifies without calling /v3/certificates first. The bytes
 // are opaque to the cache (concatenated PEM certificates).
-type CertCache interface {
+type certCache interface {
 	LoadCerts(ctx context.Context) ([]byte, error)
 	SaveCerts(ctx context.Context, b []byte) error
 }
 
-// MemoryCertCache is a CertCache in process memory, for tests and single processes.
-type MemoryCertCache struct {
+// memoryCertCache is a certCache in process memory, for tests and single processes.
+type memoryCertCache struct {
 	mu sync.Mutex
 	b  []byte
 }
 
-// LoadCerts implements CertCache.
-func (m *MemoryCertCache) LoadCerts(context.Context) ([]byte, error) {
+// LoadCerts implements certCache.
+func (m *memoryCertCache) LoadCerts(context.Context) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return bytes.Clone(m.b), nil
 }
 
-// SaveCerts implements CertCache.
-func (m *MemoryCertCache) SaveCerts(_ context.Context, b []byte) error {
+// SaveCerts implements certCache.
+func (m *memoryCertCache) SaveCerts(_ context.Context, b []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.b = bytes.Clone(b)
 	return nil
 }
 
-// DefaultRefreshInterval is the least time between two downloads of /v3/certificates
+// defaultRefreshInterval is the least time between two downloads of /v3/certificates
 // that were triggered by unknown serials.
-const DefaultRefreshInterval = time.Minute
+const defaultRefreshInterval = time.Minute
 
 // renewBefore: when the newest certificate expires within this, the next lookup
 // refreshes, so that the successor is known before WeChat Pay switches to it.
@@ -67,14 +67,14 @@ type CertificateManager struct {
 	// AEAD decrypts encrypt_certificate with the APIv3 key.
 	AEAD *AEAD
 	// Cache, optional, persists the certificates.
-	Cache CertCache
+	Cache certCache
 	// Configured, optional, holds the keys the merchant configured. They resolve
 	// before any certificate (a configured serial never costs a store read), and they
 	// verify the download when WeChat Pay signs it with a key that is not among the
 	// certificates (platform public-key mode, during the migration to it).
 	Configured StaticKeys
 	// MinInterval is the least time between downloads caused by unknown serials
-	// (default DefaultRefreshInterval): a flood of forged serials costs at most one
+	// (default defaultRefreshInterval): a flood of forged serials costs at most one
 	// download per interval.
 	MinInterval time.Duration
 	// Now defaults to the client's clock.
@@ -91,7 +91,7 @@ type CertificateManager struct {
 }
 
 // NewCertificateManager builds a manager downloading with c and decrypting with aead.
-func NewCertificateManager(c *Client, aead *AEAD, cache CertCache) *CertificateManager {
+func NewCertificateManager(c *Client, aead *AEAD, cache certCache) *CertificateManager {
 	return &CertificateManager{Client: c, AEAD: aead, Cache: cache}
 }
 
@@ -109,7 +109,7 @@ func (m *CertificateManager) interval() time.Duration {
 	if m.MinInterval > 0 {
 		return m.MinInterval
 	}
-	return DefaultRefreshInterval
+	return defaultRefreshInterval
 }
 
 // PublicKey implements KeyResolver.

@@ -45,7 +45,7 @@ type certFixture struct {
 	f        *fakeWX
 	c        *Client
 	m        *CertificateManager
-	cache    *MemoryCertCache
+	cache    *memoryCertCache
 	certA    *x509.Certificate // the fixture platform key's certificate
 	certB    *x509.Certificate // a second platform certificate
 	keyB     *rsa.PrivateKey
@@ -59,7 +59,7 @@ type certFixture struct {
 
 func newCertFixture(t *testing.T) *certFixture {
 	t.Helper()
-	x := &certFixture{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), cache: &MemoryCertCache{}}
+	x := &certFixture{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), cache: &memoryCertCache{}}
 	_, x.keyB = generatedKeys(t)
 	x.certA = makeCert(t, platformKey(t), fixturePlatformSer, x.now.AddDate(-1, 0, 0), x.now.AddDate(4, 0, 0))
 	x.certB = makeCert(t, x.keyB, "7E1C5A3D2B4F6E8D0A1B2C3D4E5F60718293A4B5", x.now.AddDate(0, -1, 0), x.now.AddDate(5, 0, 0))
@@ -155,7 +155,7 @@ func TestCertificateManagerUnknownSerialRateLimited(t *testing.T) {
 	}
 	// After the interval, a new serial (certificate rotation) triggers one refresh.
 	x.setBody(certificatesBody(t, testAEAD(t), certEntry{cert: x.certA}, certEntry{cert: x.certB}))
-	x.advance(DefaultRefreshInterval)
+	x.advance(defaultRefreshInterval)
 	if _, err := x.m.PublicKey(ctx, CertificateSerial(x.certB)); err != nil {
 		t.Fatal(err)
 	}
@@ -163,13 +163,13 @@ func TestCertificateManagerUnknownSerialRateLimited(t *testing.T) {
 		t.Fatalf("%d downloads, want 2", x.hits.Load())
 	}
 	// Still unknown after the refresh → ErrUnknownSerial with a clear message.
-	x.advance(DefaultRefreshInterval)
+	x.advance(defaultRefreshInterval)
 	_, err = x.m.PublicKey(ctx, "0BADC0DE")
 	if !errors.Is(err, ErrUnknownSerial) || !strings.Contains(err.Error(), "not among") || x.hits.Load() != 3 {
 		t.Fatalf("err = %v, downloads %d", err, x.hits.Load())
 	}
 	// PUB_KEY_ID serials never trigger a download.
-	x.advance(DefaultRefreshInterval)
+	x.advance(defaultRefreshInterval)
 	if _, err := x.m.PublicKey(ctx, fixturePublicKeyID); !errors.Is(err, ErrUnknownSerial) || x.hits.Load() != 3 {
 		t.Fatalf("public key id: %v", err)
 	}
@@ -263,7 +263,7 @@ func TestCertificateManagerRejectsBadDownloads(t *testing.T) {
 	x.f.setRoute(func(*http.Request, []byte) reply {
 		return reply{status: 401, body: `{"code":"SIGN_ERROR","message":"签名错误"}`}
 	})
-	if err := x.m.Refresh(ctx); !IsCode(err, CodeSignError) {
+	if err := x.m.Refresh(ctx); !IsCode(err, codeSignError) {
 		t.Fatalf("API error: %v", err)
 	}
 }

@@ -14,13 +14,13 @@ import (
 	"time"
 )
 
-// DefaultBaseURL is WeChat Pay's main API domain. api2.mch.weixin.qq.com is the backup
+// defaultBaseURL is WeChat Pay's main API domain. api2.mch.weixin.qq.com is the backup
 // domain, reaching a different site.
-const DefaultBaseURL = "https://api.mch.weixin.qq.com"
+const defaultBaseURL = "https://api.mch.weixin.qq.com"
 
-// UserAgent is sent on every request; WeChat Pay asks integrations to identify
+// userAgent is sent on every request; WeChat Pay asks integrations to identify
 // themselves.
-const UserAgent = "wxpay/1 (+https://github.com/paysls/wxpay)"
+const userAgent = "wxpay/1 (+https://github.com/paysls/wxpay)"
 
 // maxResponseBody bounds what an API call reads into memory. APIv3 JSON answers are a
 // few KiB; bills, the only large downloads, are streamed by DownloadBill instead.
@@ -33,7 +33,7 @@ var ErrConfig = errors.New("wechatpay: client misconfigured")
 // answer is verified with Verifier before it is decoded. A Client is safe for
 // concurrent use; copy it (see ForSub) rather than mutating a shared one.
 type Client struct {
-	// BaseURL defaults to DefaultBaseURL. Tests and the simulator point it elsewhere.
+	// BaseURL defaults to defaultBaseURL. Tests and the simulator point it elsewhere.
 	BaseURL string
 	// HTTP defaults to a client with a 30 s timeout; per-call deadlines come from ctx.
 	HTTP *http.Client
@@ -100,7 +100,7 @@ func (c *Client) baseURL() string {
 	if c.BaseURL != "" {
 		return strings.TrimRight(c.BaseURL, "/")
 	}
-	return DefaultBaseURL
+	return defaultBaseURL
 }
 
 // call is one API call as the client sends it.
@@ -249,7 +249,7 @@ func retrySafe(cl call) bool {
 
 // attempt sends one signed request and reads the whole answer.
 func (c *Client) attempt(ctx context.Context, method string, u *url.URL, payload []byte, serial string) (*response, error) {
-	auth, err := c.Signer.Authorization(method, RequestTarget(u), payload)
+	auth, err := c.Signer.Authorization(method, requestTarget(u), payload)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func (c *Client) attempt(ctx context.Context, method string, u *url.URL, payload
 	}
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set("User-Agent", userAgent)
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

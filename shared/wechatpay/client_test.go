@@ -164,7 +164,7 @@ func TestClientRejectsUnsignedOrBadlySigned2xx(t *testing.T) {
 			} else {
 				_, err = c.QueryByOutTradeNo(context.Background(), "123456")
 			}
-			want := ErrMissingSignature
+			want := errMissingSignature
 			if rp.badSig {
 				want = ErrBadSignature
 			}
@@ -209,7 +209,7 @@ func TestClientSignErrorFromServer(t *testing.T) {
 	c, sleeps := f.client()
 	c.Signer.Key = platformKey(t) // a key that does not belong to the serial
 	_, err := c.QueryByOutTradeNo(context.Background(), "123456")
-	if !IsCode(err, CodeSignError) || !strings.Contains(err.Error(), "private key") {
+	if !IsCode(err, codeSignError) || !strings.Contains(err.Error(), "private key") {
 		t.Fatalf("err = %v", err)
 	}
 	if len(*sleeps) != 0 || len(f.requests()) != 1 {
@@ -261,7 +261,7 @@ func TestClientRetriesAreBounded(t *testing.T) {
 	c, _ := f.client()
 	c.MaxAttempts = 4
 	_, err := c.CreateRefund(context.Background(), RefundRequest{OutTradeNo: "1234567", OutRefundNo: "R1234567", Amount: RefundAmount{Refund: 1, Total: 1}})
-	if !IsCode(err, CodeSystemError) || !IsRetryable(err) {
+	if !IsCode(err, codeSystemError) || !IsRetryable(err) {
 		t.Fatalf("err = %v", err)
 	}
 	if len(f.requests()) != 4 {

@@ -63,9 +63,9 @@ import (
 const (
 	// MaxCombineSubOrders is the most sub-orders of a partner or e-commerce combine.
 	MaxCombineSubOrders = 50
-	// MinCombineSubOrdersDirect and MaxCombineSubOrdersDirect bound a direct merchant's.
-	MinCombineSubOrdersDirect = 2
-	MaxCombineSubOrdersDirect = 10
+	// minCombineSubOrdersDirect and maxCombineSubOrdersDirect bound a direct merchant's.
+	minCombineSubOrdersDirect = 2
+	maxCombineSubOrdersDirect = 10
 )
 
 // CodeRuleLimit is WeChat Pay's 403 answer to a close in an order's or a combine's
@@ -255,8 +255,8 @@ func ValidateCombine(scene Scene, req *CombinePrepayRequest, partner bool, opt N
 		if n < 1 || n > MaxCombineSubOrders {
 			return invalid("sub_orders", "has %d sub-orders; a partner or e-commerce combine takes 1 to %d", n, MaxCombineSubOrders)
 		}
-	} else if n < MinCombineSubOrdersDirect || n > MaxCombineSubOrdersDirect {
-		return invalid("sub_orders", "has %d sub-orders; a direct merchant's combine takes %d to %d", n, MinCombineSubOrdersDirect, MaxCombineSubOrdersDirect)
+	} else if n < minCombineSubOrdersDirect || n > maxCombineSubOrdersDirect {
+		return invalid("sub_orders", "has %d sub-orders; a direct merchant's combine takes %d to %d", n, minCombineSubOrdersDirect, maxCombineSubOrdersDirect)
 	}
 	seen := make(map[string]int, n)
 	for i := range req.SubOrders {
@@ -451,13 +451,13 @@ func DecodeCombineTransaction(n *Notification, plaintext []byte) (*CombineTransa
 
 // SignCombineJSAPI is the JSAPI / mini-program pay bundle of a combine: the ordinary
 // one, over the combine's prepay_id, under combine_appid.
-func SignCombineJSAPI(key *rsa.PrivateKey, req *CombinePrepayRequest, prepayID string, now time.Time) (JSAPIParams, error) {
+func SignCombineJSAPI(key *rsa.PrivateKey, req *CombinePrepayRequest, prepayID string, now time.Time) (jsapiParams, error) {
 	return SignJSAPI(key, req.CombineAppID, prepayID, now)
 }
 
-// SignCombineAPP is the APP pay bundle of a combine: appid is combine_appid and
+// signCombineAPP is the APP pay bundle of a combine: appid is combine_appid and
 // partnerid combine_mchid (合单 APP调起支付: "partnerid 请填写服务商平台商户号sp_mchid
 // 对应的值").
-func SignCombineAPP(key *rsa.PrivateKey, req *CombinePrepayRequest, prepayID string, now time.Time) (APPParams, error) {
+func signCombineAPP(key *rsa.PrivateKey, req *CombinePrepayRequest, prepayID string, now time.Time) (appParams, error) {
 	return SignAPP(key, req.CombineAppID, req.CombineMchID, prepayID, now)
 }

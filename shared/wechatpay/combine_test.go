@@ -86,7 +86,7 @@ func TestCombinePrepaySendsWhatTheDocsAsk(t *testing.T) {
 	if err := VerifyMessage(&merchantKey(t).PublicKey, lines(js.AppID, js.TimeStamp, js.NonceStr, js.Package), js.PaySign); err != nil {
 		t.Fatalf("JSAPI paySign: %v", err)
 	}
-	app, err := SignCombineAPP(merchantKey(t), &filled, out.PrepayID, now)
+	app, err := signCombineAPP(merchantKey(t), &filled, out.PrepayID, now)
 	if err != nil || app.PartnerID != "1230000109" || app.AppID != "wx8888888888888888" {
 		t.Fatalf("%v %+v", err, app)
 	}

@@ -276,9 +276,9 @@ func (c *Client) QueryReturnAdvance(ctx context.Context, refundID string) (*Retu
 	return &out, nil
 }
 
-// DecodeEcommerceRefundNotice decodes the plaintext of an e-commerce refund's REFUND.*
+// decodeEcommerceRefundNotice decodes the plaintext of an e-commerce refund's REFUND.*
 // notification.
-func DecodeEcommerceRefundNotice(n *Notification, plaintext []byte) (*EcommerceRefundNotice, error) {
+func decodeEcommerceRefundNotice(n *Notification, plaintext []byte) (*EcommerceRefundNotice, error) {
 	if !strings.HasPrefix(n.EventType, "REFUND.") {
 		return nil, notifyErr(ErrNotifyMalformed, fmt.Errorf("event_type %q is not a refund notification", n.EventType))
 	}

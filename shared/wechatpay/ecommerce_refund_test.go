@@ -97,14 +97,14 @@ func TestDecodeEcommerceRefundNotice(t *testing.T) {
 	pt := []byte(`{"sp_mchid":"1900000100","sub_mchid":"1900000109","transaction_id":"1008450740201411110005820873","out_trade_no":"20150806125346",
 "refund_id":"50200207182018070300011301001","out_refund_no":"7752501201407033233368018","refund_status":"SUCCESS","success_time":"2018-06-08T10:34:56+08:00",
 "user_received_account":"招商银行信用卡0403","amount":{"total":999,"refund":999,"payer_total":999,"payer_refund":999},"refund_account":"REFUND_SOURCE_SUB_MERCHANT"}`)
-	n, err := DecodeEcommerceRefundNotice(&Notification{EventType: EventRefundSuccess}, pt)
+	n, err := decodeEcommerceRefundNotice(&Notification{EventType: EventRefundSuccess}, pt)
 	if err != nil || n.SubMchID != "1900000109" || n.RefundAccount != RefundSourceSubMerchant || n.Amount.PayerRefund != 999 {
 		t.Fatalf("%v %+v", err, n)
 	}
-	if _, err := DecodeEcommerceRefundNotice(&Notification{EventType: EventTransactionSuccess}, pt); !errors.Is(err, ErrNotifyMalformed) {
+	if _, err := decodeEcommerceRefundNotice(&Notification{EventType: EventTransactionSuccess}, pt); !errors.Is(err, ErrNotifyMalformed) {
 		t.Fatalf("payment event: %v", err)
 	}
-	if _, err := DecodeEcommerceRefundNotice(&Notification{EventType: EventRefundSuccess}, []byte(`{"refund_id":"1"}`)); !errors.Is(err, ErrNotifyMalformed) {
+	if _, err := decodeEcommerceRefundNotice(&Notification{EventType: EventRefundSuccess}, []byte(`{"refund_id":"1"}`)); !errors.Is(err, ErrNotifyMalformed) {
 		t.Fatalf("no out_refund_no: %v", err)
 	}
 }

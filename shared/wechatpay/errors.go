@@ -15,19 +15,19 @@ import (
 const (
 	CodeParamError         = "PARAM_ERROR"           // 400: a parameter is missing or malformed; detail names it
 	CodeInvalidRequest     = "INVALID_REQUEST"       // 400: the request breaks a business rule (e.g. state of the order)
-	CodeSignError          = "SIGN_ERROR"            // 401: the Authorization signature did not verify
-	CodeNoAuth             = "NO_AUTH"               // 403: the merchant lacks the product permission
+	codeSignError          = "SIGN_ERROR"            // 401: the Authorization signature did not verify
+	codeNoAuth             = "NO_AUTH"               // 403: the merchant lacks the product permission
 	CodeOutTradeNoUsed     = "OUT_TRADE_NO_USED"     // 403: out_trade_no already used with different parameters
 	CodeOrderPaid          = "ORDERPAID"             // 403: the order is already paid
 	CodeOrderClosed        = "ORDER_CLOSED"          // 400/403: the order is closed
 	CodeOrderNotExist      = "ORDER_NOT_EXIST"       // 404: no such order
 	CodeResourceNotExists  = "RESOURCE_NOT_EXISTS"   // 404: no such refund/bill
-	CodeAppIDMchIDNotMatch = "APPID_MCHID_NOT_MATCH" // 400: appid not bound to mchid
-	CodeMchNotExists       = "MCH_NOT_EXISTS"        // 400: unknown merchant id
+	codeAppIDMchIDNotMatch = "APPID_MCHID_NOT_MATCH" // 400: appid not bound to mchid
+	codeMchNotExists       = "MCH_NOT_EXISTS"        // 400: unknown merchant id
 	CodeNotEnough          = "NOT_ENOUGH"            // 403: refund: not enough balance
 	CodeFrequencyLimited   = "FREQUENCY_LIMITED"     // 429: rate limited
-	CodeSystemError        = "SYSTEM_ERROR"          // 500: WeChat Pay side error; retry with the same parameters
-	CodeBankError          = "BANK_ERROR"            // 500: bank side error; retry later
+	codeSystemError        = "SYSTEM_ERROR"          // 500: WeChat Pay side error; retry with the same parameters
+	codeBankError          = "BANK_ERROR"            // 500: bank side error; retry later
 	CodeNoStatementExist   = "NO_STATEMENT_EXIST"    // 400: bill: no bill for that date
 	CodeStatementCreating  = "STATEMENT_CREATING"    // 400: bill: not generated yet (after 10:00 the next day)
 )
@@ -35,7 +35,7 @@ const (
 // codeHints say, in the user's terms, what to do about a code. They are appended to
 // APIError.Error() so a log line alone tells the operator how to fix it.
 var codeHints = map[string]string{
-	CodeSignError: "WeChat Pay could not verify our request signature: the private key, the merchant " +
+	codeSignError: "WeChat Pay could not verify our request signature: the private key, the merchant " +
 		"certificate serial (serial_no) and the mchid must all belong to the same merchant API certificate; " +
 		"also check that the server clock is correct and that the body sent is exactly the body signed",
 	CodeParamError:     "a request parameter is missing or malformed",
@@ -46,13 +46,13 @@ var codeHints = map[string]string{
 	CodeOrderNotExist: "WeChat Pay has no such order: check the out_trade_no/transaction_id and that it was placed " +
 		"under this mchid (and sub_mchid); an order whose prepay call failed never existed",
 	CodeResourceNotExists:  "WeChat Pay has no such resource: check the identifier and the merchant it belongs to",
-	CodeAppIDMchIDNotMatch: "the appid is not bound to this mchid: bind it in 商户平台 → 产品中心 → AppID账号管理, or use the right appid",
-	CodeMchNotExists:       "the mchid does not exist: check the merchant id configured",
+	codeAppIDMchIDNotMatch: "the appid is not bound to this mchid: bind it in 商户平台 → 产品中心 → AppID账号管理, or use the right appid",
+	codeMchNotExists:       "the mchid does not exist: check the merchant id configured",
 	CodeNotEnough:          "not enough money: for a refund, the merchant's available balance (top up or retry later); for a split (分账), what the order still holds (query its unsplit amount)",
-	CodeNoAuth:             "the merchant has no permission for this API or product: apply for it in 商户平台 → 产品中心",
+	codeNoAuth:             "the merchant has no permission for this API or product: apply for it in 商户平台 → 产品中心",
 	CodeFrequencyLimited:   "rate limited by WeChat Pay: slow down and retry with back-off",
-	CodeSystemError:        "a WeChat Pay system error: retry with exactly the same parameters (same out_trade_no / out_refund_no)",
-	CodeBankError:          "a bank system error: retry later with the same parameters",
+	codeSystemError:        "a WeChat Pay system error: retry with exactly the same parameters (same out_trade_no / out_refund_no)",
+	codeBankError:          "a bank system error: retry later with the same parameters",
 	CodeNoStatementExist:   "no bill exists for that date (no transactions, or the date is out of range)",
 	CodeStatementCreating:  "the bill is still being generated: bills are ready after about 10:00 (UTC+8) the next day",
 }
@@ -113,9 +113,9 @@ func (e *APIError) Error() string {
 // parameter or signature errors, which fail the same way every time.
 func (e *APIError) Retryable() bool {
 	switch e.Code {
-	case CodeSystemError, CodeBankError, CodeFrequencyLimited:
+	case codeSystemError, codeBankError, CodeFrequencyLimited:
 		return true
-	case CodeParamError, CodeSignError, CodeInvalidRequest, CodeNoAuth:
+	case CodeParamError, codeSignError, CodeInvalidRequest, codeNoAuth:
 		return false
 	}
 	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests

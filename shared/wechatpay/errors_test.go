@@ -49,10 +49,10 @@ func TestAPIErrorHints(t *testing.T) {
 		CodeOrderPaid:        "already paid",
 		CodeOrderNotExist:    "no such order",
 		CodeFrequencyLimited: "retry",
-		CodeSystemError:      "same parameters",
-		CodeNoAuth:           "permission",
+		codeSystemError:      "same parameters",
+		codeNoAuth:           "permission",
 		CodeInvalidRequest:   "business rule",
-		CodeSignError:        "private key",
+		codeSignError:        "private key",
 	} {
 		e := &APIError{StatusCode: 400, Code: code}
 		if !strings.Contains(e.Error(), want) {
@@ -66,12 +66,12 @@ func TestRetryability(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{&APIError{StatusCode: 500, Code: CodeSystemError}, true},
+		{&APIError{StatusCode: 500, Code: codeSystemError}, true},
 		{&APIError{StatusCode: 429, Code: CodeFrequencyLimited}, true},
-		{&APIError{StatusCode: 400, Code: CodeSystemError}, true},
+		{&APIError{StatusCode: 400, Code: codeSystemError}, true},
 		{&APIError{StatusCode: 503}, true},
 		{&APIError{StatusCode: 400, Code: CodeParamError}, false},
-		{&APIError{StatusCode: 401, Code: CodeSignError}, false},
+		{&APIError{StatusCode: 401, Code: codeSignError}, false},
 		{&APIError{StatusCode: 500, Code: CodeParamError}, false},
 		{&APIError{StatusCode: 404, Code: CodeOrderNotExist}, false},
 		{fmt.Errorf("wrapped: %w", &APIError{StatusCode: 500}), true},

@@ -135,8 +135,8 @@ func (c *Client) SubMerchantFundFlowBill(ctx context.Context, r SubMerchantFundF
 	return &out, nil
 }
 
-// UnwrapBillKey decrypts a file's encrypt_key with the merchant private key.
-func UnwrapBillKey(key *rsa.PrivateKey, encryptKey string) ([]byte, error) {
+// unwrapBillKey decrypts a file's encrypt_key with the merchant private key.
+func unwrapBillKey(key *rsa.PrivateKey, encryptKey string) ([]byte, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%w: the merchant private key is needed to unwrap a bill's encrypt_key", ErrConfig)
 	}
@@ -161,9 +161,9 @@ type FetchOptions struct {
 	Parallel int
 }
 
-// ErrBillList is matched by a download_bill_list that is not a whole bill: a count
+// errBillList is matched by a download_bill_list that is not a whole bill: a count
 // that differs from the entries, or sequences that are not 1…n.
-var ErrBillList = errors.New("wechatpay: download_bill_list is not a complete bill")
+var errBillList = errors.New("wechatpay: download_bill_list is not a complete bill")
 
 // FetchEncryptedBill downloads every file of list at once (their URLs live
 // EncryptedBillURLLifetime), unwraps each key with the merchant private key
@@ -173,16 +173,16 @@ var ErrBillList = errors.New("wechatpay: download_bill_list is not a complete bi
 // Open reads it. Close the bill to remove the temporary files.
 func (c *Client) FetchEncryptedBill(ctx context.Context, list *EncryptedBillList, opt FetchOptions) (*DecryptedBill, error) {
 	if list == nil {
-		return nil, fmt.Errorf("%w: no list", ErrBillList)
+		return nil, fmt.Errorf("%w: no list", errBillList)
 	}
 	parts := append([]EncryptedBill(nil), list.DownloadBillList...)
 	sort.Slice(parts, func(i, j int) bool { return parts[i].BillSequence < parts[j].BillSequence })
 	if len(parts) != list.DownloadBillCount || len(parts) == 0 {
-		return nil, fmt.Errorf("%w: download_bill_count %d, %d entries", ErrBillList, list.DownloadBillCount, len(parts))
+		return nil, fmt.Errorf("%w: download_bill_count %d, %d entries", errBillList, list.DownloadBillCount, len(parts))
 	}
 	for i, p := range parts {
 		if p.BillSequence != i+1 {
-			return nil, fmt.Errorf("%w: bill_sequence %d where %d was expected (sequences are 1…%d)", ErrBillList, p.BillSequence, i+1, len(parts))
+			return nil, fmt.Errorf("%w: bill_sequence %d where %d was expected (sequences are 1…%d)", errBillList, p.BillSequence, i+1, len(parts))
 		}
 		if !strings.EqualFold(p.HashType, "SHA1") {
 			return nil, fmt.Errorf("wechatpay: bill file %d: unsupported hash_type %q (want SHA1)", p.BillSequence, p.HashType)
@@ -221,7 +221,7 @@ func (c *Client) fetchPart(ctx context.Context, p EncryptedBill, dir string) (*b
 	if err != nil {
 		return nil, fmt.Errorf("bill file %d: %w", p.BillSequence, err)
 	}
-	key, err := UnwrapBillKey(mk, p.EncryptKey)
+	key, err := unwrapBillKey(mk, p.EncryptKey)
 	if err != nil {
 		return nil, fmt.Errorf("bill file %d: %w", p.BillSequence, err)
 	}
@@ -235,7 +235,7 @@ func (c *Client) fetchPart(ctx context.Context, p EncryptedBill, dir string) (*b
 		return nil, fmt.Errorf("wechatpay: bill file %d: temporary file: %w", p.BillSequence, err)
 	}
 	os.Remove(f.Name()) // unlinked: it goes with the handle, whatever happens
-	n, err := OpenBillPart(f, resp.Body, key, p.Nonce)
+	n, err := openBillPart(f, resp.Body, key, p.Nonce)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("bill file %d: %w", p.BillSequence, err)

@@ -131,7 +131,7 @@ func decryptParse(tb testing.TB, encPath, sum, tmp string) (rows int64) {
 		tb.Fatal(err)
 	}
 	os.Remove(spool.Name())
-	size, err := OpenBillPart(spool, src, benchKey, benchNonce)
+	size, err := openBillPart(spool, src, benchKey, benchNonce)
 	if err != nil {
 		tb.Fatal(err)
 	}

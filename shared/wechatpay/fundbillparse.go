@@ -22,28 +22,28 @@ import (
 
 // Column and totals names of the fund-flow bill.
 const (
-	FundColTime      = "记账时间"
-	FundColBizNo     = "微信支付业务单号"
-	FundColFlowNo    = "资金流水单号"
-	FundColName      = "业务名称"
-	FundColKind      = "业务类型"
-	FundColDirection = "收支类型"
-	FundColAmount    = "收支金额（元）"
-	FundColBalance   = "账户结余（元）"
-	FundColApplicant = "资金变更提交申请人"
-	FundColNote      = "备注"
-	FundColVoucher   = "业务凭证号"
+	fundColTime      = "记账时间"
+	fundColBizNo     = "微信支付业务单号"
+	fundColFlowNo    = "资金流水单号"
+	fundColName      = "业务名称"
+	fundColKind      = "业务类型"
+	fundColDirection = "收支类型"
+	fundColAmount    = "收支金额（元）"
+	fundColBalance   = "账户结余（元）"
+	fundColApplicant = "资金变更提交申请人"
+	fundColNote      = "备注"
+	fundColVoucher   = "业务凭证号"
 	// FundColSubMchID names the sub-merchant of a line in a bill covering several
 	// (account_type=ALL of /v3/ecommerce/bill/fundflowbill). WeChat Pay's docs do not
 	// show that bill's header; the simulator writes this column and the parser reads it
 	// when present, so a real file without it still parses.
 	FundColSubMchID = "二级商户号"
 
-	FundTotCount    = "资金流水总笔数"
-	FundTotInCount  = "收入笔数"
-	FundTotIn       = "收入金额"
-	FundTotOutCount = "支出笔数"
-	FundTotOut      = "支出金额"
+	fundTotCount    = "资金流水总笔数"
+	fundTotInCount  = "收入笔数"
+	fundTotIn       = "收入金额"
+	fundTotOutCount = "支出笔数"
+	fundTotOut      = "支出金额"
 
 	FundIncome  = "收入"
 	FundExpense = "支出"
@@ -73,12 +73,12 @@ type FundBillTotals struct {
 	Out      int64 `json:"expense_fen"`
 }
 
-// ErrFundBillTotals is matched by a bill whose totals block disagrees with its lines or
+// errFundBillTotals is matched by a bill whose totals block disagrees with its lines or
 // is missing (a truncated file).
-var ErrFundBillTotals = errors.New("wechatpay: fund-flow bill totals do not match its lines")
+var errFundBillTotals = errors.New("wechatpay: fund-flow bill totals do not match its lines")
 
-// FundBillParser reads a fund-flow bill one line at a time in constant memory.
-type FundBillParser struct {
+// fundBillParser reads a fund-flow bill one line at a time in constant memory.
+type fundBillParser struct {
 	br     *bufio.Reader
 	buf    []byte
 	fields [][]byte
@@ -92,8 +92,8 @@ type FundBillParser struct {
 }
 
 // NewFundBillParser reads the header line and locates the columns by name.
-func NewFundBillParser(r io.Reader) (*FundBillParser, error) {
-	p := &FundBillParser{br: bufio.NewReaderSize(r, 256<<10), fields: make([][]byte, 0, 16)}
+func NewFundBillParser(r io.Reader) (*fundBillParser, error) {
+	p := &fundBillParser{br: bufio.NewReaderSize(r, 256<<10), fields: make([][]byte, 0, 16)}
 	line, err := p.line()
 	if err == io.EOF {
 		return nil, errors.New("wechatpay: fund-flow bill is empty")
@@ -112,11 +112,11 @@ func NewFundBillParser(r io.Reader) (*FundBillParser, error) {
 		return -1
 	}
 	x := &p.ix
-	x.time, x.biz, x.flow, x.name, x.kind = col(FundColTime), col(FundColBizNo), col(FundColFlowNo), col(FundColName), col(FundColKind)
-	x.dir, x.amount, x.balance, x.applicant = col(FundColDirection), col(FundColAmount), col(FundColBalance), col(FundColApplicant)
-	x.note, x.voucher, x.sub = col(FundColNote), col(FundColVoucher), col(FundColSubMchID)
+	x.time, x.biz, x.flow, x.name, x.kind = col(fundColTime), col(fundColBizNo), col(fundColFlowNo), col(fundColName), col(fundColKind)
+	x.dir, x.amount, x.balance, x.applicant = col(fundColDirection), col(fundColAmount), col(fundColBalance), col(fundColApplicant)
+	x.note, x.voucher, x.sub = col(fundColNote), col(fundColVoucher), col(FundColSubMchID)
 	if x.dir < 0 || x.amount < 0 || x.biz < 0 {
-		return nil, fmt.Errorf("wechatpay: fund-flow bill header lacks %s, %s or %s (header: %q)", FundColBizNo, FundColDirection, FundColAmount, line)
+		return nil, fmt.Errorf("wechatpay: fund-flow bill header lacks %s, %s or %s (header: %q)", fundColBizNo, fundColDirection, fundColAmount, line)
 	}
 	return p, nil
 }
@@ -132,7 +132,7 @@ func sameColumn(a, b string) bool {
 }
 
 // line reads the next non-empty line without its ending.
-func (p *FundBillParser) line() ([]byte, error) {
+func (p *fundBillParser) line() ([]byte, error) {
 	for {
 		l, err := p.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -168,7 +168,7 @@ func (p *FundBillParser) line() ([]byte, error) {
 // split cuts a line into fields. Data lines start every field with a backtick, so a
 // field ends at a comma followed by a backtick (a comma inside a note does not cut
 // it); header lines are plain comma-separated names.
-func (p *FundBillParser) split(l []byte) {
+func (p *fundBillParser) split(l []byte) {
 	p.fields, p.spans = p.fields[:0], p.spans[:0]
 	add := func(start, end int) {
 		p.fields = append(p.fields, l[start:end])
@@ -202,7 +202,7 @@ func (p *FundBillParser) split(l []byte) {
 	}
 }
 
-func (p *FundBillParser) field(i int) []byte {
+func (p *fundBillParser) field(i int) []byte {
 	if i < 0 || i >= len(p.fields) {
 		return nil
 	}
@@ -210,7 +210,7 @@ func (p *FundBillParser) field(i int) []byte {
 }
 
 // str is field i as a string sharing the line's one allocation.
-func (p *FundBillParser) str(i int) string {
+func (p *fundBillParser) str(i int) string {
 	if i < 0 || i >= len(p.spans) {
 		return ""
 	}
@@ -218,34 +218,34 @@ func (p *FundBillParser) str(i int) string {
 }
 
 // Next fills row with the next line. After the last line it checks the totals block
-// against the lines and returns io.EOF, or an error matching ErrFundBillTotals.
-func (p *FundBillParser) Next(row *FundBillRow) error {
+// against the lines and returns io.EOF, or an error matching errFundBillTotals.
+func (p *fundBillParser) Next(row *FundBillRow) error {
 	if p.totals != nil {
 		return io.EOF
 	}
 	l, err := p.line()
 	if err == io.EOF {
-		return fmt.Errorf("%w: the bill ends after %d lines without its totals block (truncated?)", ErrFundBillTotals, p.sums.Count)
+		return fmt.Errorf("%w: the bill ends after %d lines without its totals block (truncated?)", errFundBillTotals, p.sums.Count)
 	}
 	if err != nil {
 		return err
 	}
 	p.split(l)
-	if l[0] != '`' && len(p.fields) > 0 && string(p.fields[0]) == FundTotCount {
+	if l[0] != '`' && len(p.fields) > 0 && string(p.fields[0]) == fundTotCount {
 		return p.readTotals()
 	}
 	if len(p.fields) != p.ncol {
 		return fmt.Errorf("wechatpay: fund-flow bill line %d has %d fields, the header %d", p.lineNo, len(p.fields), p.ncol)
 	}
 	x := &p.ix
-	amt, err := ParseYuan(p.field(x.amount))
+	amt, err := parseYuan(p.field(x.amount))
 	if err != nil {
-		return fmt.Errorf("wechatpay: fund-flow bill line %d, %s: %w", p.lineNo, FundColAmount, err)
+		return fmt.Errorf("wechatpay: fund-flow bill line %d, %s: %w", p.lineNo, fundColAmount, err)
 	}
 	var bal int64
 	if x.balance >= 0 {
-		if bal, err = ParseYuan(p.field(x.balance)); err != nil {
-			return fmt.Errorf("wechatpay: fund-flow bill line %d, %s: %w", p.lineNo, FundColBalance, err)
+		if bal, err = parseYuan(p.field(x.balance)); err != nil {
+			return fmt.Errorf("wechatpay: fund-flow bill line %d, %s: %w", p.lineNo, fundColBalance, err)
 		}
 	}
 	// One allocation per line: the unique columns are slices of it; the columns that
@@ -271,7 +271,7 @@ func (p *FundBillParser) Next(row *FundBillRow) error {
 		s.OutCount++
 		s.Out += amt
 	default:
-		return fmt.Errorf("wechatpay: fund-flow bill line %d: %s %q is neither %s nor %s", p.lineNo, FundColDirection, dir, FundIncome, FundExpense)
+		return fmt.Errorf("wechatpay: fund-flow bill line %d: %s %q is neither %s nor %s", p.lineNo, fundColDirection, dir, FundIncome, FundExpense)
 	}
 	return nil
 }
@@ -285,14 +285,14 @@ func reuseString(prev string, b []byte) string {
 	return string(b)
 }
 
-func (p *FundBillParser) readTotals() error {
+func (p *fundBillParser) readTotals() error {
 	names := make([]string, len(p.fields))
 	for i, f := range p.fields {
 		names[i] = string(f)
 	}
 	l, err := p.line()
 	if err != nil {
-		return fmt.Errorf("%w: totals header without a totals line", ErrFundBillTotals)
+		return fmt.Errorf("%w: totals header without a totals line", errFundBillTotals)
 	}
 	p.split(l)
 	get := func(name string) []byte {
@@ -315,26 +315,26 @@ func (p *FundBillParser) readTotals() error {
 		*dst = n
 	}
 	amount := func(name string, dst *int64) {
-		v, err := ParseYuan(get(name))
+		v, err := parseYuan(get(name))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 		*dst = v
 	}
-	count(FundTotCount, &t.Count)
-	count(FundTotInCount, &t.InCount)
-	amount(FundTotIn, &t.In)
-	count(FundTotOutCount, &t.OutCount)
-	amount(FundTotOut, &t.Out)
+	count(fundTotCount, &t.Count)
+	count(fundTotInCount, &t.InCount)
+	amount(fundTotIn, &t.In)
+	count(fundTotOutCount, &t.OutCount)
+	amount(fundTotOut, &t.Out)
 	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrFundBillTotals, errors.Join(errs...))
+		return fmt.Errorf("%w: %w", errFundBillTotals, errors.Join(errs...))
 	}
 	if t != p.sums {
-		return fmt.Errorf("%w: totals block %+v, lines add up to %+v", ErrFundBillTotals, t, p.sums)
+		return fmt.Errorf("%w: totals block %+v, lines add up to %+v", errFundBillTotals, t, p.sums)
 	}
 	if _, err := p.line(); err != io.EOF {
 		if err == nil {
-			return fmt.Errorf("%w: line %d after the totals line", ErrFundBillTotals, p.lineNo)
+			return fmt.Errorf("%w: line %d after the totals line", errFundBillTotals, p.lineNo)
 		}
 		return err
 	}
@@ -343,16 +343,16 @@ func (p *FundBillParser) readTotals() error {
 }
 
 // Totals are the verified totals, once Next returned io.EOF.
-func (p *FundBillParser) Totals() FundBillTotals {
+func (p *fundBillParser) Totals() FundBillTotals {
 	if p.totals == nil {
 		return FundBillTotals{}
 	}
 	return *p.totals
 }
 
-// ParseYuan turns a bill amount in yuan ("12.34", "-0.5", "7") into fen, exactly:
+// parseYuan turns a bill amount in yuan ("12.34", "-0.5", "7") into fen, exactly:
 // never through a float.
-func ParseYuan(b []byte) (int64, error) {
+func parseYuan(b []byte) (int64, error) {
 	s := b
 	neg := false
 	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {

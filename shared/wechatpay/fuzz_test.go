@@ -21,7 +21,7 @@ func FuzzParseAuthorization(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		a, err := ParseAuthorization(h)
 		if err != nil {
-			if !errors.Is(err, ErrMalformedAuthorization) {
+			if !errors.Is(err, errMalformedAuthorization) {
 				t.Fatalf("error not classified: %v", err)
 			}
 			return
@@ -62,7 +62,7 @@ func FuzzVerifierHeaders(f *testing.F) {
 		if strings.HasPrefix(sig, SignTestPrefix) {
 			t.Fatal("accepted a SIGNTEST probe")
 		}
-		if err := VerifyMessage(&platformKey(t).PublicKey, ResponseMessage(ts, nonce, body), sig); err != nil {
+		if err := VerifyMessage(&platformKey(t).PublicKey, responseMessage(ts, nonce, body), sig); err != nil {
 			t.Fatalf("accepted an invalid signature: %v", err)
 		}
 	})
@@ -96,7 +96,7 @@ func FuzzParseNotification(f *testing.F) {
 		if n == nil || pt == nil {
 			t.Fatal("nil result without error")
 		}
-		if err := VerifyMessage(&platformKey(t).PublicKey, ResponseMessage(ts, nonce, body), sig); err != nil {
+		if err := VerifyMessage(&platformKey(t).PublicKey, responseMessage(ts, nonce, body), sig); err != nil {
 			t.Fatalf("accepted a notification without a valid signature: %v", err)
 		}
 	})

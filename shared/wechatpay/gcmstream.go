@@ -216,13 +216,13 @@ func (c *ctr32) xor(dst, src []byte) {
 	}
 }
 
-// OpenBillPart decrypts one encrypted bill file: src is the file exactly as
+// openBillPart decrypts one encrypted bill file: src is the file exactly as
 // downloaded (ciphertext then the 16-byte tag), key the 32-byte key unwrapped from
-// encrypt_key (UnwrapBillKey), nonce the entry's nonce. The plaintext is written to
+// encrypt_key (unwrapBillKey), nonce the entry's nonce. The plaintext is written to
 // dst as it is decrypted, in constant memory, before the tag can be checked: dst must
-// be a spool (a temporary file) whose content is used only if OpenBillPart returns
+// be a spool (a temporary file) whose content is used only if openBillPart returns
 // nil. A wrong key, nonce or a changed byte returns an error matching ErrBillDecrypt.
-func OpenBillPart(dst io.Writer, src io.Reader, key []byte, nonce string) (int64, error) {
+func openBillPart(dst io.Writer, src io.Reader, key []byte, nonce string) (int64, error) {
 	s, err := newGCMStream(key, []byte(nonce))
 	if err != nil {
 		return 0, err
@@ -268,7 +268,7 @@ func OpenBillPart(dst io.Writer, src io.Reader, key []byte, nonce string) (int64
 }
 
 // SealBillPart encrypts a bill file as WeChat Pay does (the simulator's side of
-// OpenBillPart): src's bytes then the tag are written to dst, in constant memory.
+// openBillPart): src's bytes then the tag are written to dst, in constant memory.
 func SealBillPart(dst io.Writer, src io.Reader, key []byte, nonce string) (int64, error) {
 	s, err := newGCMStream(key, []byte(nonce))
 	if err != nil {

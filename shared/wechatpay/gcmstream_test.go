@@ -39,7 +39,7 @@ func TestGCMStreamMatchesStandardLibrary(t *testing.T) {
 				t.Fatalf("nonce %q, %d bytes: SealBillPart differs from cipher.GCM", nonce, n)
 			}
 			var opened bytes.Buffer
-			if _, err := OpenBillPart(&opened, bytes.NewReader(want), key, nonce); err != nil {
+			if _, err := openBillPart(&opened, bytes.NewReader(want), key, nonce); err != nil {
 				t.Fatalf("nonce %q, %d bytes: %v", nonce, n, err)
 			}
 			if !bytes.Equal(opened.Bytes(), plain) {
@@ -75,12 +75,12 @@ func TestOpenBillPartRejectsTampering(t *testing.T) {
 	}
 	for name, mk := range cases {
 		c, k, n := mk()
-		_, err := OpenBillPart(&bytes.Buffer{}, bytes.NewReader(c), k, n)
+		_, err := openBillPart(&bytes.Buffer{}, bytes.NewReader(c), k, n)
 		if !errors.Is(err, ErrBillDecrypt) {
 			t.Errorf("%s: err = %v, want ErrBillDecrypt", name, err)
 		}
 	}
-	if _, err := OpenBillPart(&bytes.Buffer{}, bytes.NewReader(ct), key[:16], "n"); err == nil || errors.Is(err, ErrBillDecrypt) {
+	if _, err := openBillPart(&bytes.Buffer{}, bytes.NewReader(ct), key[:16], "n"); err == nil || errors.Is(err, ErrBillDecrypt) {
 		t.Errorf("a 16-byte key must be refused as a key error, got %v", err)
 	}
 }

@@ -103,7 +103,7 @@ func makeCert(t testing.TB, k *rsa.PrivateKey, serialHex string, notBefore, notA
 	return c
 }
 
-// zeroReader makes NewNonce deterministic.
+// zeroReader makes newNonce deterministic.
 type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) {

@@ -59,7 +59,7 @@ func TestRequestMessageKAT(t *testing.T) {
 }
 
 func TestResponseMessageKAT(t *testing.T) {
-	msg := ResponseMessage("1554209980", "c5ac7061fccab6bf3e254dcf98995b8c", []byte(`{"data":[]}`))
+	msg := responseMessage("1554209980", "c5ac7061fccab6bf3e254dcf98995b8c", []byte(`{"data":[]}`))
 	if want := "1554209980\nc5ac7061fccab6bf3e254dcf98995b8c\n{\"data\":[]}\n"; string(msg) != want {
 		t.Fatalf("got %q want %q", msg, want)
 	}
@@ -71,7 +71,7 @@ func TestResponseMessageKAT(t *testing.T) {
 		t.Fatalf("signature %s, want %s", sig, katSigResp)
 	}
 	// An empty body (204) is still terminated.
-	if got := ResponseMessage("1", "n", nil); string(got) != "1\nn\n\n" {
+	if got := responseMessage("1", "n", nil); string(got) != "1\nn\n\n" {
 		t.Fatalf("empty body: %q", got)
 	}
 }
@@ -84,7 +84,7 @@ func TestPaySignKAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := JSAPIParams{AppID: "wx8888888888888888", TimeStamp: "1414561699", NonceStr: nonce,
+	want := jsapiParams{AppID: "wx8888888888888888", TimeStamp: "1414561699", NonceStr: nonce,
 		Package: "prepay_id=wx201410272009395522657a690389285100", SignType: "RSA", PaySign: katSigJSAPI}
 	if j != want {
 		t.Fatalf("JSAPI\n got %+v\nwant %+v", j, want)
@@ -93,7 +93,7 @@ func TestPaySignKAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantA := APPParams{AppID: "wx8888888888888888", PartnerID: "1900000109", PrepayID: "WX1217752501201407033233368018",
+	wantA := appParams{AppID: "wx8888888888888888", PartnerID: "1900000109", PrepayID: "WX1217752501201407033233368018",
 		Package: "Sign=WXPay", NonceStr: nonce, TimeStamp: "1414561699", Sign: katSigAPP}
 	if a != wantA {
 		t.Fatalf("APP\n got %+v\nwant %+v", a, wantA)

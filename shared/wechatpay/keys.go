@@ -111,8 +111,8 @@ func wellFormedRSAKey(block *pem.Block) bool {
 		k.N.BitLen() >= 2048 && positive(k.N, k.D, k.P, k.Q, k.Dp, k.Dq, k.Qinv)
 }
 
-// LoadPrivateKeyFile reads and parses a private key file.
-func LoadPrivateKeyFile(path string) (*rsa.PrivateKey, error) {
+// loadPrivateKeyFile reads and parses a private key file.
+func loadPrivateKeyFile(path string) (*rsa.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("wechatpay: private key: %w", err)
@@ -224,12 +224,12 @@ func EncodeCertificatePEM(c *x509.Certificate) []byte {
 // redacts itself when formatted or logged.
 type APIv3Key struct{ b [32]byte }
 
-// ErrAPIv3KeyLength is returned by NewAPIv3Key for a key that is not 32 bytes.
-var ErrAPIv3KeyLength = errors.New("wechatpay: the APIv3 key must be exactly 32 bytes (32 ASCII characters as set in 商户平台 → 账户中心 → API安全 → APIv3密钥; it is not the APIv2 key and not the certificate serial)")
+// errAPIv3KeyLength is returned by NewAPIv3Key for a key that is not 32 bytes.
+var errAPIv3KeyLength = errors.New("wechatpay: the APIv3 key must be exactly 32 bytes (32 ASCII characters as set in 商户平台 → 账户中心 → API安全 → APIv3密钥; it is not the APIv2 key and not the certificate serial)")
 
-// ErrAPIv3KeyNotSet is returned by NewAPIv3Key for an empty key: the merchant never set
+// errAPIv3KeyNotSet is returned by NewAPIv3Key for an empty key: the merchant never set
 // one (收不到回调 情况一), which is a different fix from a key of the wrong length.
-var ErrAPIv3KeyNotSet = errors.New("wechatpay: APIv3 key is not set (设置APIv3密钥 in 商户平台 → 账户中心 → API安全); v3 notifications cannot be decrypted without it")
+var errAPIv3KeyNotSet = errors.New("wechatpay: APIv3 key is not set (设置APIv3密钥 in 商户平台 → 账户中心 → API安全); v3 notifications cannot be decrypted without it")
 
 // NewAPIv3Key checks and wraps an APIv3 key. Surrounding whitespace (a trailing
 // newline from a file or a secret) is removed first, because it is never part of a key.
@@ -237,10 +237,10 @@ func NewAPIv3Key(s string) (APIv3Key, error) {
 	s = strings.TrimSpace(s)
 	var k APIv3Key
 	if s == "" {
-		return k, ErrAPIv3KeyNotSet
+		return k, errAPIv3KeyNotSet
 	}
 	if len(s) != 32 {
-		return k, fmt.Errorf("%w: got %d bytes", ErrAPIv3KeyLength, len(s))
+		return k, fmt.Errorf("%w: got %d bytes", errAPIv3KeyLength, len(s))
 	}
 	copy(k.b[:], s)
 	return k, nil

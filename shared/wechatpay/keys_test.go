@@ -92,14 +92,14 @@ func TestParseKeyWrongTypes(t *testing.T) {
 }
 
 func TestLoadPrivateKeyFile(t *testing.T) {
-	if _, err := LoadPrivateKeyFile(filepath.Join("testdata", "merchant_key.pem")); err != nil {
+	if _, err := loadPrivateKeyFile(filepath.Join("testdata", "merchant_key.pem")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadPrivateKeyFile(filepath.Join("testdata", "merchant_cert.pem"))
+	_, err := loadPrivateKeyFile(filepath.Join("testdata", "merchant_cert.pem"))
 	if err == nil || !strings.Contains(err.Error(), "merchant_cert.pem") {
 		t.Fatalf("error should name the file: %v", err)
 	}
-	if _, err := LoadPrivateKeyFile(filepath.Join(t.TempDir(), "missing.pem")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := loadPrivateKeyFile(filepath.Join(t.TempDir(), "missing.pem")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
@@ -108,7 +108,7 @@ func TestLoadPrivateKeyFile(t *testing.T) {
 func TestNewAPIv3KeyNotSet(t *testing.T) {
 	for _, in := range []string{"", "   \n"} {
 		_, err := NewAPIv3Key(in)
-		if !errors.Is(err, ErrAPIv3KeyNotSet) || errors.Is(err, ErrAPIv3KeyLength) {
+		if !errors.Is(err, errAPIv3KeyNotSet) || errors.Is(err, errAPIv3KeyLength) {
 			t.Fatalf("NewAPIv3Key(%q) = %v, want ErrAPIv3KeyNotSet", in, err)
 		}
 	}
@@ -139,7 +139,7 @@ func TestNewAPIv3Key(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrAPIv3KeyLength) {
+			if !errors.Is(err, errAPIv3KeyLength) {
 				t.Fatalf("err = %v", err)
 			}
 			if want := fmt.Sprintf("got %d bytes", len(strings.TrimSpace(c.in))); !strings.Contains(err.Error(), want) {

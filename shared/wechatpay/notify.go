@@ -12,8 +12,8 @@ import (
 	"github.com/paysls/wxpay/shared/clock"
 )
 
-// ResourceTypeEncrypted is the resource_type of every APIv3 notification.
-const ResourceTypeEncrypted = "encrypt-resource"
+// resourceTypeEncrypted is the resource_type of every APIv3 notification.
+const resourceTypeEncrypted = "encrypt-resource"
 
 // Notification failure classes. Every error of ParseNotification matches exactly one,
 // and NotifyStatus maps it to the HTTP status to answer. Any non-2xx answer makes
@@ -78,8 +78,8 @@ func ParseNotification(ctx context.Context, v *Verifier, aead *AEAD, h Signature
 	if err := decodeEnvelope(body, n); err != nil {
 		return nil, nil, notifyErr(ErrNotifyMalformed, fmt.Errorf("envelope is not JSON: %w", err))
 	}
-	if n.ResourceType != ResourceTypeEncrypted {
-		return nil, nil, notifyErr(ErrNotifyMalformed, fmt.Errorf("resource_type %q, want %q", n.ResourceType, ResourceTypeEncrypted))
+	if n.ResourceType != resourceTypeEncrypted {
+		return nil, nil, notifyErr(ErrNotifyMalformed, fmt.Errorf("resource_type %q, want %q", n.ResourceType, resourceTypeEncrypted))
 	}
 	r := &n.Resource
 	if r.Algorithm != AlgorithmAEAD {
@@ -168,7 +168,7 @@ func buildNotification(aead *AEAD, in NotificationInput) (Notification, []byte, 
 		return Notification{}, nil, err
 	}
 	n := Notification{
-		ID: in.ID, CreateTime: in.CreateTime.In(clock.CST).Format(time.RFC3339), ResourceType: ResourceTypeEncrypted,
+		ID: in.ID, CreateTime: in.CreateTime.In(clock.CST).Format(time.RFC3339), ResourceType: resourceTypeEncrypted,
 		EventType: in.EventType, Summary: in.Summary,
 		Resource: EncryptedResource{OriginalType: in.OriginalType, Algorithm: AlgorithmAEAD, Ciphertext: ct,
 			AssociatedData: in.AssociatedData, Nonce: nonce},

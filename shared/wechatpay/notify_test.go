@@ -50,7 +50,7 @@ func TestParseNotificationTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.EventType != EventTransactionSuccess || n.ResourceType != ResourceTypeEncrypted || n.CreateTime != "2023-11-15T06:13:20+08:00" || string(pt) != txResource {
+	if n.EventType != EventTransactionSuccess || n.ResourceType != resourceTypeEncrypted || n.CreateTime != "2023-11-15T06:13:20+08:00" || string(pt) != txResource {
 		t.Fatalf("%+v %s", n, pt)
 	}
 	tx, err := DecodeTransaction(n, pt)
@@ -108,7 +108,7 @@ func TestParseNotificationFailures(t *testing.T) {
 		}, ErrNotifyMalformed, 400, "not JSON"},
 		{"wrong resource_type", func() ([]byte, SignatureHeaders) {
 			b, _ := f.build(t, EventTransactionSuccess, "transaction", "transaction", txResource)
-			b = bytes.Replace(b, []byte(ResourceTypeEncrypted), []byte("plain"), 1)
+			b = bytes.Replace(b, []byte(resourceTypeEncrypted), []byte("plain"), 1)
 			return b, resign(b)
 		}, ErrNotifyMalformed, 400, "resource_type"},
 		{"wrong algorithm", func() ([]byte, SignatureHeaders) {

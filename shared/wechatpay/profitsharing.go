@@ -52,9 +52,9 @@ const (
 const (
 	RelationSupplier        = "SUPPLIER"
 	RelationDistributor     = "DISTRIBUTOR"
-	RelationServiceProvider = "SERVICE_PROVIDER"
+	relationServiceProvider = "SERVICE_PROVIDER"
 	RelationPlatform        = "PLATFORM"
-	RelationOthers          = "OTHERS"
+	relationOthers          = "OTHERS"
 )
 
 // States of a split order: status (e-commerce) or state (partner).
@@ -77,7 +77,7 @@ const (
 	ShareFailRealNameMissing  = "RECEIVER_REAL_NAME_NOT_VERIFIED"
 	ShareFailNoAuth           = "NO_AUTH"
 	ShareCloseReasonNoAuth    = "NO_AUTH"
-	ShareFailBalanceNotEnough = "BALANCE_NOT_ENOUGH"
+	shareFailBalanceNotEnough = "BALANCE_NOT_ENOUGH"
 )
 
 // Results of a return (分账回退) and why it failed. The e-commerce and brand docs spell
@@ -92,8 +92,8 @@ const (
 	ReturnFailAccountAbnormal      = "ACCOUNT_ABNORMAL"
 	ReturnFailBalanceNotEnough     = "BALANCE_NOT_ENOUGH"
 	ReturnFailTimeOutClosed        = "TIME_OUT_CLOSED"
-	ReturnFailPayerAccountAbnormal = "PAYER_ACCOUNT_ABNORMAL"
-	ReturnFailInvalidRequest       = "INVALID_REQUEST"
+	returnFailPayerAccountAbnormal = "PAYER_ACCOUNT_ABNORMAL"
+	returnFailInvalidRequest       = "INVALID_REQUEST"
 )
 
 // WeChat Pay's limits and timing rules of profit sharing (see the sources above).
@@ -500,7 +500,7 @@ func (c *Client) checkEcommerceReceiver(r *EcommerceReceiver, add bool) error {
 		return invalid("name", "is required for a MERCHANT_ID receiver: the merchant's full name (商户全称)")
 	}
 	switch r.RelationType {
-	case RelationSupplier, RelationDistributor, RelationServiceProvider, RelationPlatform, RelationOthers:
+	case RelationSupplier, RelationDistributor, relationServiceProvider, RelationPlatform, relationOthers:
 	default:
 		return invalid("relation_type", "must be SUPPLIER, DISTRIBUTOR, SERVICE_PROVIDER, PLATFORM or OTHERS, got %q", r.RelationType)
 	}

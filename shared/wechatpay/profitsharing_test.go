@@ -144,17 +144,17 @@ func TestFundBillParser(t *testing.T) {
 		for err == nil {
 			err = p.Next(&r)
 		}
-		if !errors.Is(err, ErrFundBillTotals) {
+		if !errors.Is(err, errFundBillTotals) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	for in, want := range map[string]int64{"12.34": 1234, "-0.5": -50, "7": 700, "0.01": 1} {
-		if got, err := ParseYuan([]byte(in)); err != nil || got != want {
+		if got, err := parseYuan([]byte(in)); err != nil || got != want {
 			t.Errorf("ParseYuan(%q) = %d, %v", in, got, err)
 		}
 	}
 	for _, in := range []string{"", "1.234", "1e3", "-", "1.2.3"} {
-		if _, err := ParseYuan([]byte(in)); err == nil {
+		if _, err := parseYuan([]byte(in)); err == nil {
 			t.Errorf("ParseYuan(%q) must fail", in)
 		}
 	}
@@ -210,11 +210,11 @@ func TestFetchEncryptedBill(t *testing.T) {
 	}
 	broken := list
 	broken.DownloadBillCount = 4
-	if _, err := c.FetchEncryptedBill(context.Background(), &broken, FetchOptions{}); !errors.Is(err, ErrBillList) {
+	if _, err := c.FetchEncryptedBill(context.Background(), &broken, FetchOptions{}); !errors.Is(err, errBillList) {
 		t.Fatalf("count mismatch: %v", err)
 	}
 	broken = EncryptedBillList{DownloadBillCount: 2, DownloadBillList: []EncryptedBill{list.DownloadBillList[0], list.DownloadBillList[0]}}
-	if _, err := c.FetchEncryptedBill(context.Background(), &broken, FetchOptions{}); !errors.Is(err, ErrBillList) {
+	if _, err := c.FetchEncryptedBill(context.Background(), &broken, FetchOptions{}); !errors.Is(err, errBillList) {
 		t.Fatalf("sequence gap: %v", err)
 	}
 	// A key wrapped for another merchant does not unwrap; no temporary file stays.

@@ -41,10 +41,10 @@ func RequestMessage(method, pathAndQuery string, timestamp int64, nonce string, 
 	return b
 }
 
-// ResponseMessage builds the string WeChat Pay signs for responses and notifications:
+// responseMessage builds the string WeChat Pay signs for responses and notifications:
 // TIMESTAMP\nNONCE\nBODY\n, with TIMESTAMP and NONCE taken verbatim from the
 // Wechatpay-Timestamp and Wechatpay-Nonce headers and BODY the raw body bytes.
-func ResponseMessage(timestamp, nonce string, body []byte) []byte {
+func responseMessage(timestamp, nonce string, body []byte) []byte {
 	b := make([]byte, 0, len(timestamp)+len(nonce)+len(body)+3)
 	b = append(b, timestamp...)
 	b = append(b, '\n')
@@ -77,7 +77,7 @@ func VerifyMessage(pub *rsa.PublicKey, msg []byte, signatureB64 string) error {
 	return verifyDigest(pub, sum[:], signatureB64)
 }
 
-// verifyResponse is VerifyMessage(pub, ResponseMessage(timestamp, nonce, body), sig)
+// verifyResponse is VerifyMessage(pub, responseMessage(timestamp, nonce, body), sig)
 // without building the message: the hash is fed the parts, so a notification body is
 // never copied.
 func verifyResponse(pub *rsa.PublicKey, timestamp, nonce string, body []byte, signatureB64 string) error {
@@ -112,9 +112,9 @@ func verifyDigest(pub *rsa.PublicKey, digest []byte, signatureB64 string) error 
 	return nil
 }
 
-// NewNonce returns a 32-character random nonce (upper-case hex of 16 bytes from
+// newNonce returns a 32-character random nonce (upper-case hex of 16 bytes from
 // crypto/rand), the form WeChat Pay's own SDKs send.
-func NewNonce(r io.Reader) (string, error) {
+func newNonce(r io.Reader) (string, error) {
 	if r == nil {
 		r = rand.Reader
 	}
@@ -179,7 +179,7 @@ func (s *Signer) now() time.Time {
 // Authorization returns the Authorization header value for a request. target is the
 // request URL's absolute path plus query (u.RequestURI() of the URL actually sent).
 func (s *Signer) Authorization(method, target string, body []byte) (string, error) {
-	nonce, err := NewNonce(s.Rand)
+	nonce, err := newNonce(s.Rand)
 	if err != nil {
 		return "", err
 	}
@@ -195,9 +195,9 @@ func (s *Signer) Authorization(method, target string, body []byte) (string, erro
 	return Authorization{MchID: s.MchID, Nonce: nonce, Signature: sig, Timestamp: ts, Serial: s.Serial}.String(), nil
 }
 
-// RequestTarget is the path-and-query that is signed for u: what goes on the request
+// requestTarget is the path-and-query that is signed for u: what goes on the request
 // line, escaped exactly as sent.
-func RequestTarget(u *url.URL) string { return u.RequestURI() }
+func requestTarget(u *url.URL) string { return u.RequestURI() }
 
 // Authorization is the parsed merchant Authorization header.
 type Authorization struct {
@@ -214,8 +214,8 @@ func (a Authorization) String() string {
 		`",timestamp="` + strconv.FormatInt(a.Timestamp, 10) + `",serial_no="` + a.Serial + `"`
 }
 
-// ErrMalformedAuthorization is matched by every ParseAuthorization error.
-var ErrMalformedAuthorization = errors.New("wechatpay: malformed Authorization header")
+// errMalformedAuthorization is matched by every ParseAuthorization error.
+var errMalformedAuthorization = errors.New("wechatpay: malformed Authorization header")
 
 // ParseAuthorization parses `WECHATPAY2-SHA256-RSA2048 k="v",…` in any key order.
 // Every one of mchid, nonce_str, signature, timestamp and serial_no must appear once.
@@ -223,28 +223,28 @@ func ParseAuthorization(h string) (Authorization, error) {
 	var a Authorization
 	scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
 	if !ok || scheme != AuthScheme {
-		return a, fmt.Errorf("%w: scheme must be %s", ErrMalformedAuthorization, AuthScheme)
+		return a, fmt.Errorf("%w: scheme must be %s", errMalformedAuthorization, AuthScheme)
 	}
 	seen := 0
 	for rest = strings.TrimSpace(rest); rest != ""; {
 		eq := strings.IndexByte(rest, '=')
 		if eq <= 0 {
-			return a, fmt.Errorf("%w: expected key=\"value\"", ErrMalformedAuthorization)
+			return a, fmt.Errorf("%w: expected key=\"value\"", errMalformedAuthorization)
 		}
 		k := strings.TrimSpace(rest[:eq])
 		rest = rest[eq+1:]
 		if len(rest) == 0 || rest[0] != '"' {
-			return a, fmt.Errorf("%w: value of %s must be quoted", ErrMalformedAuthorization, k)
+			return a, fmt.Errorf("%w: value of %s must be quoted", errMalformedAuthorization, k)
 		}
 		end := strings.IndexByte(rest[1:], '"')
 		if end < 0 {
-			return a, fmt.Errorf("%w: unterminated value of %s", ErrMalformedAuthorization, k)
+			return a, fmt.Errorf("%w: unterminated value of %s", errMalformedAuthorization, k)
 		}
 		v := rest[1 : 1+end]
 		rest = strings.TrimSpace(rest[end+2:])
 		if rest != "" {
 			if rest[0] != ',' {
-				return a, fmt.Errorf("%w: expected ',' after %s", ErrMalformedAuthorization, k)
+				return a, fmt.Errorf("%w: expected ',' after %s", errMalformedAuthorization, k)
 			}
 			rest = strings.TrimSpace(rest[1:])
 		}
@@ -259,7 +259,7 @@ func ParseAuthorization(h string) (Authorization, error) {
 		case "timestamp":
 			ts, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || ts < 0 {
-				return a, fmt.Errorf("%w: timestamp %q is not Unix seconds", ErrMalformedAuthorization, v)
+				return a, fmt.Errorf("%w: timestamp %q is not Unix seconds", errMalformedAuthorization, v)
 			}
 			a.Timestamp, bit = ts, 8
 		case "serial_no":
@@ -268,7 +268,7 @@ func ParseAuthorization(h string) (Authorization, error) {
 			continue // unknown parameters are ignored, as WeChat Pay does
 		}
 		if seen&bit != 0 {
-			return a, fmt.Errorf("%w: %s given twice", ErrMalformedAuthorization, k)
+			return a, fmt.Errorf("%w: %s given twice", errMalformedAuthorization, k)
 		}
 		seen |= bit
 	}
@@ -279,7 +279,7 @@ func ParseAuthorization(h string) (Authorization, error) {
 				missing = append(missing, n)
 			}
 		}
-		return a, fmt.Errorf("%w: missing %s", ErrMalformedAuthorization, strings.Join(missing, ", "))
+		return a, fmt.Errorf("%w: missing %s", errMalformedAuthorization, strings.Join(missing, ", "))
 	}
 	return a, nil
 }

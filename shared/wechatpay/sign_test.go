@@ -54,15 +54,15 @@ func TestSignerAuthorizationParsesAndVerifies(t *testing.T) {
 }
 
 func TestNewNonce(t *testing.T) {
-	a, err := NewNonce(nil)
+	a, err := newNonce(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := NewNonce(nil)
+	b, _ := newNonce(nil)
 	if len(a) != 32 || a == b || strings.ToUpper(a) != a {
 		t.Fatalf("nonces %q %q", a, b)
 	}
-	if _, err := NewNonce(strings.NewReader("short")); err == nil {
+	if _, err := newNonce(strings.NewReader("short")); err == nil {
 		t.Fatal("want error from a failing reader")
 	}
 }
@@ -110,7 +110,7 @@ func TestParseAuthorization(t *testing.T) {
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseAuthorization(c.in)
-			if !errors.Is(err, ErrMalformedAuthorization) {
+			if !errors.Is(err, errMalformedAuthorization) {
 				t.Fatalf("err = %v, want ErrMalformedAuthorization", err)
 			}
 			if !strings.Contains(err.Error(), c.wantMsg) {

@@ -31,7 +31,7 @@ const MaxSubsidyAmount = 500000
 // Subsidy results.
 const (
 	SubsidySuccess = "SUCCESS"
-	SubsidyFail    = "FAIL"
+	subsidyFail    = "FAIL"
 )
 
 // SubsidyRequest is the body of POST /v3/ecommerce/subsidies/create.

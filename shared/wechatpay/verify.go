@@ -15,11 +15,11 @@ import (
 
 // Headers WeChat Pay sets on signed responses and notifications.
 const (
-	HeaderTimestamp     = "Wechatpay-Timestamp"
+	headerTimestamp     = "Wechatpay-Timestamp"
 	HeaderNonce         = "Wechatpay-Nonce"
 	HeaderSignature     = "Wechatpay-Signature"
 	HeaderSerial        = "Wechatpay-Serial"
-	HeaderSignatureType = "Wechatpay-Signature-Type"
+	headerSignatureType = "Wechatpay-Signature-Type"
 	HeaderRequestID     = "Request-ID"
 )
 
@@ -31,12 +31,12 @@ const PublicKeyIDPrefix = "PUB_KEY_ID_"
 // sent to check that a merchant really verifies signatures. They must fail.
 const SignTestPrefix = "WECHATPAY/SIGNTEST/"
 
-// DefaultTolerance is how far Wechatpay-Timestamp may be from the local clock.
-const DefaultTolerance = 5 * time.Minute
+// defaultTolerance is how far Wechatpay-Timestamp may be from the local clock.
+const defaultTolerance = 5 * time.Minute
 
 // Verification errors. Each error returned by Verifier.Verify matches exactly one.
 var (
-	ErrMissingSignature = errors.New("wechatpay: response or notification is not signed (missing Wechatpay-Timestamp/Nonce/Signature/Serial headers)")
+	errMissingSignature = errors.New("wechatpay: response or notification is not signed (missing Wechatpay-Timestamp/Nonce/Signature/Serial headers)")
 	ErrSignatureProbe   = errors.New("wechatpay: signature is a WECHATPAY/SIGNTEST/ probe and must be rejected")
 	ErrTimestampSkew    = errors.New("wechatpay: Wechatpay-Timestamp is too far from local time (more than 5 minutes: check the server clock, or this is a replay)")
 	ErrUnknownSerial    = errors.New("wechatpay: Wechatpay-Serial matches no known platform certificate or public key")
@@ -53,7 +53,7 @@ type SignatureHeaders struct {
 // HeadersFrom extracts the signature headers from an http.Header.
 func HeadersFrom(h http.Header) SignatureHeaders {
 	return SignatureHeaders{
-		Timestamp: h.Get(HeaderTimestamp),
+		Timestamp: h.Get(headerTimestamp),
 		Nonce:     h.Get(HeaderNonce),
 		Signature: h.Get(HeaderSignature),
 		Serial:    h.Get(HeaderSerial),
@@ -86,7 +86,7 @@ func (s StaticKeys) PublicKey(_ context.Context, serial string) (*rsa.PublicKey,
 // Verifier checks WeChat Pay's signature on responses and notifications.
 type Verifier struct {
 	Keys KeyResolver
-	// Tolerance defaults to DefaultTolerance.
+	// Tolerance defaults to defaultTolerance.
 	Tolerance time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
@@ -97,7 +97,7 @@ type Verifier struct {
 // signatures. The body must be the raw bytes received, never re-marshalled JSON.
 func (v *Verifier) Verify(ctx context.Context, h SignatureHeaders, body []byte) error {
 	if h.Timestamp == "" || h.Nonce == "" || h.Signature == "" || h.Serial == "" {
-		return ErrMissingSignature
+		return errMissingSignature
 	}
 	if strings.HasPrefix(h.Signature, SignTestPrefix) {
 		return ErrSignatureProbe
@@ -112,7 +112,7 @@ func (v *Verifier) Verify(ctx context.Context, h SignatureHeaders, body []byte) 
 	}
 	tol := v.Tolerance
 	if tol == 0 {
-		tol = DefaultTolerance
+		tol = defaultTolerance
 	}
 	// Compare without subtracting ts: a hostile timestamp near MinInt64 would overflow.
 	n, t := now().Unix(), int64(tol/time.Second)
@@ -166,12 +166,12 @@ func (p *PlatformSigner) Sign(body []byte) (SignatureHeaders, error) {
 	if p.Now != nil {
 		now = p.Now
 	}
-	nonce, err := NewNonce(nil)
+	nonce, err := newNonce(nil)
 	if err != nil {
 		return SignatureHeaders{}, err
 	}
 	ts := strconv.FormatInt(now().Unix(), 10)
-	sig, err := SignMessage(p.Key, ResponseMessage(ts, nonce, body))
+	sig, err := SignMessage(p.Key, responseMessage(ts, nonce, body))
 	if err != nil {
 		return SignatureHeaders{}, err
 	}
@@ -180,9 +180,9 @@ func (p *PlatformSigner) Sign(body []byte) (SignatureHeaders, error) {
 
 // Apply sets the headers on an http.Header.
 func (h SignatureHeaders) Apply(dst http.Header) {
-	dst.Set(HeaderTimestamp, h.Timestamp)
+	dst.Set(headerTimestamp, h.Timestamp)
 	dst.Set(HeaderNonce, h.Nonce)
 	dst.Set(HeaderSignature, h.Signature)
 	dst.Set(HeaderSerial, h.Serial)
-	dst.Set(HeaderSignatureType, AuthScheme)
+	dst.Set(headerSignatureType, AuthScheme)
 }

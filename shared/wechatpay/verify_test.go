@@ -47,17 +47,17 @@ func TestVerifierRejects(t *testing.T) {
 		m    mut
 		want error
 	}{
-		{"missing timestamp", func(h *SignatureHeaders, _ *[]byte) { h.Timestamp = "" }, ErrMissingSignature},
-		{"missing nonce", func(h *SignatureHeaders, _ *[]byte) { h.Nonce = "" }, ErrMissingSignature},
-		{"missing signature", func(h *SignatureHeaders, _ *[]byte) { h.Signature = "" }, ErrMissingSignature},
-		{"missing serial", func(h *SignatureHeaders, _ *[]byte) { h.Serial = "" }, ErrMissingSignature},
+		{"missing timestamp", func(h *SignatureHeaders, _ *[]byte) { h.Timestamp = "" }, errMissingSignature},
+		{"missing nonce", func(h *SignatureHeaders, _ *[]byte) { h.Nonce = "" }, errMissingSignature},
+		{"missing signature", func(h *SignatureHeaders, _ *[]byte) { h.Signature = "" }, errMissingSignature},
+		{"missing serial", func(h *SignatureHeaders, _ *[]byte) { h.Serial = "" }, errMissingSignature},
 		{"SIGNTEST probe", func(h *SignatureHeaders, _ *[]byte) { h.Signature = SignTestPrefix + h.Signature }, ErrSignatureProbe},
 		{"timestamp not a number", func(h *SignatureHeaders, _ *[]byte) { h.Timestamp = "17e8" }, ErrTimestampSkew},
 		{"unknown serial", func(h *SignatureHeaders, _ *[]byte) { h.Serial = "00DEADBEEF" }, ErrUnknownSerial},
 		{"tampered body", func(_ *SignatureHeaders, b *[]byte) { *b = bytes.Replace(*b, []byte("x"), []byte("y"), 1) }, ErrBadSignature},
 		{"other nonce", func(h *SignatureHeaders, _ *[]byte) { h.Nonce += "0" }, ErrBadSignature},
 		{"signature of another message", func(h *SignatureHeaders, _ *[]byte) {
-			s, _ := SignMessage(merchantKey(t), ResponseMessage(h.Timestamp, h.Nonce, body))
+			s, _ := SignMessage(merchantKey(t), responseMessage(h.Timestamp, h.Nonce, body))
 			h.Signature = s
 		}, ErrBadSignature},
 		{"re-marshalled JSON body", func(_ *SignatureHeaders, b *[]byte) {
@@ -136,7 +136,7 @@ func TestHeadersFromAndApply(t *testing.T) {
 	if got := HeadersFrom(hh); got != in {
 		t.Fatalf("got %+v", got)
 	}
-	if hh.Get(HeaderSignatureType) != AuthScheme {
+	if hh.Get(headerSignatureType) != AuthScheme {
 		t.Fatal("signature type not set")
 	}
 	// Header names are case-insensitive on the wire.

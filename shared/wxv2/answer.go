@@ -22,19 +22,19 @@ func FailXML(reason string) []byte {
 	return b.Bytes()
 }
 
-// ContentType is the Content-Type of answers.
-const ContentType = "text/xml; charset=utf-8"
+// contentType is the Content-Type of answers.
+const contentType = "text/xml; charset=utf-8"
 
 // WriteAck answers 200 with AckXML.
 func WriteAck(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(AckXML))
 }
 
 // WriteFail answers status with FailXML(reason).
 func WriteFail(w http.ResponseWriter, status int, reason string) {
-	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	_, _ = w.Write(FailXML(reason))
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // This file builds notifications as WeChat Pay sends them, for the simulator,
-// `wxpay trigger --v2` and tests: the inverse of Transaction and RefundNotice.
+// `wxpay trigger --v2` and tests: the inverse of Transaction and refundNotice.
 
 // PaymentParams renders a successful v3 transaction as the fields of a v2 payment
 // result notification, unsigned (see SignParams).

@@ -95,7 +95,7 @@ func parsePayment(p Params, key string) (*Notification, error) {
 	if p["result_code"] != "SUCCESS" {
 		return n, nil
 	}
-	tx, err := Transaction(p)
+	tx, err := transaction(p)
 	if err != nil {
 		return nil, classify(wechatpay.ErrNotifyMalformed, err)
 	}
@@ -108,7 +108,7 @@ func parseRefund(p Params, key string) (*Notification, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrDecrypt):
-			return nil, classify(wechatpay.ErrNotifySignature, fmt.Errorf("%w: the notification is forged, or %s is not this merchant's APIv2 key (商户平台 → 账户中心 → API安全 → APIv2密钥)", err, EnvKeyName))
+			return nil, classify(wechatpay.ErrNotifySignature, fmt.Errorf("%w: the notification is forged, or %s is not this merchant's APIv2 key (商户平台 → 账户中心 → API安全 → APIv2密钥)", err, envKeyName))
 		case errors.Is(err, ErrFormat):
 			return nil, classify(wechatpay.ErrNotifyMalformed, err)
 		}
@@ -118,19 +118,19 @@ func parseRefund(p Params, key string) (*Notification, error) {
 	if err != nil {
 		// It decrypted with valid padding, yet is not XML: with a wrong key that is a
 		// 1-in-256 accident, so say both.
-		return nil, classify(wechatpay.ErrNotifySignature, fmt.Errorf("%w: decrypted req_info is not XML (%v): the notification is forged, or %s is wrong", ErrDecrypt, err, EnvKeyName))
+		return nil, classify(wechatpay.ErrNotifySignature, fmt.Errorf("%w: decrypted req_info is not XML (%v): the notification is forged, or %s is wrong", ErrDecrypt, err, envKeyName))
 	}
-	rn, err := RefundNotice(p, inner)
+	rn, err := refundNotice(p, inner)
 	if err != nil {
 		return nil, classify(wechatpay.ErrNotifyMalformed, err)
 	}
 	return &Notification{Kind: KindRefund, Params: p, ReqInfo: inner, Refund: rn}, nil
 }
 
-// Transaction converts a successful v2 payment result to the v3 transaction the
+// transaction converts a successful v2 payment result to the v3 transaction the
 // payment state machine takes. In partner mode (sub_mch_id present) appid/mch_id are
 // the service provider's (sp_appid/sp_mchid) and openid is the user's id under sp_appid.
-func Transaction(p Params) (*wechatpay.Transaction, error) {
+func transaction(p Params) (*wechatpay.Transaction, error) {
 	for _, k := range []string{"out_trade_no", "transaction_id", "mch_id", "total_fee", "time_end"} {
 		if p[k] == "" {
 			return nil, formatErr("payment result lacks %s", k)
@@ -200,10 +200,10 @@ func couponType(t string) string {
 	return t
 }
 
-// RefundNotice converts a refund result — the outer fields and the decrypted req_info
+// refundNotice converts a refund result — the outer fields and the decrypted req_info
 // — to the v3 refund notice. refund_status CHANGE (退款异常) becomes ABNORMAL and
 // REFUNDCLOSE (退款关闭) CLOSED; success_time becomes RFC 3339 in +08:00.
-func RefundNotice(outer, in Params) (*wechatpay.RefundNotice, error) {
+func refundNotice(outer, in Params) (*wechatpay.RefundNotice, error) {
 	for _, k := range []string{"out_refund_no", "refund_id", "out_trade_no", "transaction_id", "refund_status", "refund_fee", "total_fee"} {
 		if in[k] == "" {
 			return nil, formatErr("req_info lacks %s", k)

@@ -84,13 +84,13 @@ func Verify(p Params, key string) error {
 	// WeChat Pay sends upper-case hex; accept lower case too, it is the same value.
 	if subtle.ConstantTimeCompare([]byte(strings.ToUpper(got)), []byte(want)) != 1 {
 		return fmt.Errorf("%w: sign does not match (sign_type %s): the message was not signed with the configured APIv2 key — it is forged, or %s is not this merchant's APIv2 key (商户平台 → 账户中心 → API安全 → APIv2密钥)",
-			ErrSignature, signTypeName(p["sign_type"]), EnvKeyName)
+			ErrSignature, signTypeName(p["sign_type"]), envKeyName)
 	}
 	return nil
 }
 
-// EnvKeyName is the environment variable holding the APIv2 key, named in messages.
-const EnvKeyName = "WXPAY_APIV2_KEY"
+// envKeyName is the environment variable holding the APIv2 key, named in messages.
+const envKeyName = "WXPAY_APIV2_KEY"
 
 func signTypeName(t string) string {
 	if t == "" {

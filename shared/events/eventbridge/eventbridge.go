@@ -23,8 +23,8 @@ import (
 	"github.com/paysls/wxpay/shared/events"
 )
 
-// Source is the EventBridge source of every event; rules match on it and DetailType.
-const Source = "wxpay"
+// source is the EventBridge source of every event; rules match on it and DetailType.
+const source = "wxpay"
 
 // Sink is the events.SinkDriver of WXPAY_EVENT_BUS, reading AWS credentials and region
 // with load (awsconf.FromEnv on Lambda). It contacts nothing until an event is sent.
@@ -45,9 +45,9 @@ type Bus struct {
 	Endpoint string // "" = the region's EventBridge endpoint; else e.g. a local emulator
 }
 
-// Entry is a PutEventsRequestEntry; Time is in epoch seconds, as the JSON protocol
+// entry is a PutEventsRequestEntry; Time is in epoch seconds, as the JSON protocol
 // sends timestamps.
-type Entry struct {
+type entry struct {
 	EventBusName string   `json:"EventBusName"`
 	Source       string   `json:"Source"`
 	DetailType   string   `json:"DetailType"`
@@ -57,14 +57,14 @@ type Entry struct {
 }
 
 // NewEntry is the PutEvents entry of an event.
-func NewEntry(bus string, ev events.Event, body []byte) Entry {
-	return Entry{EventBusName: bus, Source: Source, DetailType: ev.Type, Detail: string(body), Resources: []string{}, Time: ev.CreatedAt.Unix()}
+func NewEntry(bus string, ev events.Event, body []byte) entry {
+	return entry{EventBusName: bus, Source: source, DetailType: ev.Type, Detail: string(body), Resources: []string{}, Time: ev.CreatedAt.Unix()}
 }
 
 // Send implements events.Sink: acknowledged when EventBridge accepted the entry.
 func (b *Bus) Send(ctx context.Context, ev events.Event, body []byte) error {
 	raw, err := awsconf.CallJSON(ctx, b.AWS, b.Endpoint, "events", "AWSEvents.PutEvents",
-		map[string][]Entry{"Entries": {NewEntry(b.Name, ev, body)}})
+		map[string][]entry{"Entries": {NewEntry(b.Name, ev, body)}})
 	if err != nil {
 		return &events.SendError{Err: fmt.Errorf("eventbridge PutEvents: %w", err)}
 	}

@@ -97,7 +97,7 @@ type identity struct {
 	SourceIP string `json:"sourceIp,omitempty"`
 }
 
-// Response is an event function's answer to an API gateway or function
+// response is an event function's answer to an API gateway or function
 // URL request.
 //
 // The documented response (function URL: https://cloud.tencent.cn/document/product/583/96099,
@@ -111,7 +111,7 @@ type identity struct {
 // be joined (RFC 6265 §3) and which gets its first value. That SCF's front ends honour
 // multiValueHeaders is not documented: the deployment files therefore run HTTP
 // functions as web functions (plain HTTP, no translation, every field kept).
-type Response struct {
+type response struct {
 	IsBase64Encoded   bool                `json:"isBase64Encoded"`
 	StatusCode        int                 `json:"statusCode"`
 	Headers           map[string]string   `json:"headers"`
@@ -166,8 +166,8 @@ func ready(getenv func(string) string) error {
 
 // Wrap returns the invocation handler for h: API gateway and function URL events in,
 // their responses out.
-func Wrap(h http.Handler) func(context.Context, json.RawMessage) (*Response, error) {
-	return func(ctx context.Context, raw json.RawMessage) (*Response, error) {
+func Wrap(h http.Handler) func(context.Context, json.RawMessage) (*response, error) {
+	return func(ctx context.Context, raw json.RawMessage) (*response, error) {
 		var ev httpEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, fmt.Errorf("decode SCF HTTP event: %w", err)
@@ -273,7 +273,7 @@ func (w *scfResponseWriter) Write(b []byte) (int, error) {
 	return w.body.Write(b)
 }
 
-func (w *scfResponseWriter) response() *Response {
+func (w *scfResponseWriter) response() *response {
 	status := w.status
 	if status == 0 {
 		status = http.StatusOK
@@ -302,7 +302,7 @@ func (w *scfResponseWriter) response() *Response {
 		}
 		multi[k] = slices.Clone(vs)
 	}
-	resp := &Response{StatusCode: status, Headers: headers, MultiValueHeaders: multi}
+	resp := &response{StatusCode: status, Headers: headers, MultiValueHeaders: multi}
 	if isText(w.header.Get("Content-Type")) && utf8.Valid(body) {
 		resp.Body = string(body)
 	} else {

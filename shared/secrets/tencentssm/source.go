@@ -18,7 +18,7 @@ func Source() config.SecretSource {
 		Name:     "Tencent Cloud SSM",
 		Settings: []string{EnvSecretName, EnvSecretVersion},
 		Load: func(getenv func(string) string) (string, config.SecretValues, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			from, b, err := Load(ctx, getenv)
 			if err != nil || from == "" {

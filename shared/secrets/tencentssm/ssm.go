@@ -49,17 +49,17 @@ const (
 	envSessionToken = "TENCENTCLOUD_SESSIONTOKEN"
 )
 
-// DefaultEndpoint is SSM's API endpoint; it routes to the nearest region, the
+// defaultEndpoint is SSM's API endpoint; it routes to the nearest region, the
 // region itself travels in X-TC-Region.
-const DefaultEndpoint = "https://ssm.tencentcloudapi.com"
+const defaultEndpoint = "https://ssm.tencentcloudapi.com"
 
 const (
 	service    = "ssm"
 	apiVersion = "2019-09-23"
 )
 
-// Timeout bounds the whole read at cold start.
-const Timeout = 10 * time.Second
+// timeout bounds the whole read at cold start.
+const timeout = 10 * time.Second
 
 // Credentials are a Tencent Cloud key: SecretId, SecretKey and, for a temporary key,
 // its token.
@@ -70,14 +70,14 @@ type Credentials struct {
 // String never shows the key.
 func (c Credentials) String() string { return "Credentials{SecretID:" + c.SecretID + "}" }
 
-// CredentialsFromEnv returns the execution role's temporary key SCF put in the
+// credentialsFromEnv returns the execution role's temporary key SCF put in the
 // environment, and whether there is one.
-func CredentialsFromEnv(getenv func(string) string) (Credentials, bool) {
+func credentialsFromEnv(getenv func(string) string) (Credentials, bool) {
 	c := Credentials{SecretID: getenv(envSecretID), SecretKey: getenv(envSecretKey), Token: getenv(envSessionToken)}
 	return c, c.SecretID != "" && c.SecretKey != ""
 }
 
-// Client calls SSM. The zero value uses DefaultEndpoint, http.DefaultClient and the
+// Client calls SSM. The zero value uses defaultEndpoint, http.DefaultClient and the
 // wall clock (signatures carry the current time; the API refuses one 5 minutes off).
 type Client struct {
 	Endpoint   string
@@ -85,9 +85,9 @@ type Client struct {
 	Now        func() time.Time
 }
 
-// Fetch returns the value of the secret name in region (its newest version), read
+// fetch returns the value of the secret name in region (its newest version), read
 // with creds. For a secret stored as binary (SecretBinary) it is the decoded bytes.
-func Fetch(ctx context.Context, creds Credentials, region, name string) ([]byte, error) {
+func fetch(ctx context.Context, creds Credentials, region, name string) ([]byte, error) {
 	return (&Client{}).GetSecretValue(ctx, creds, region, name, "")
 }
 
@@ -104,7 +104,7 @@ func Load(ctx context.Context, getenv func(string) string) (from string, value [
 	if region == "" {
 		return "", nil, fmt.Errorf("%s is set but %s is not: name the region the secret is in (e.g. ap-guangzhou)", EnvSecretName, EnvRegion)
 	}
-	creds, ok := CredentialsFromEnv(getenv)
+	creds, ok := credentialsFromEnv(getenv)
 	if !ok {
 		return "", nil, fmt.Errorf("%s is set but there is no %s/%s: give the function an execution role (role: in its serverless.yml) allowed ssm:GetSecretValue on the secret", EnvSecretName, envSecretID, envSecretKey)
 	}
@@ -187,7 +187,7 @@ func (c *Client) call(ctx context.Context, creds Credentials, region, action str
 	}
 	endpoint := c.Endpoint
 	if endpoint == "" {
-		endpoint = DefaultEndpoint
+		endpoint = defaultEndpoint
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+"/", bytes.NewReader(body))
 	if err != nil {

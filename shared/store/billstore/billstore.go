@@ -105,7 +105,7 @@ type Store interface {
 // Open opens the store named by rawURL ("" = the default local folder).
 func Open(ctx context.Context, rawURL string) (Store, error) {
 	if rawURL == "" {
-		dir, err := DefaultDir()
+		dir, err := defaultDir()
 		if err != nil {
 			return nil, err
 		}
@@ -132,8 +132,8 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	}
 }
 
-// DefaultDir is the folder used when BILLS_URL is not set: beside the default store.
-func DefaultDir() (string, error) {
+// defaultDir is the folder used when BILLS_URL is not set: beside the default store.
+func defaultDir() (string, error) {
 	dir := os.Getenv("XDG_DATA_HOME")
 	if dir == "" {
 		home, err := os.UserHomeDir()
@@ -145,28 +145,28 @@ func DefaultDir() (string, error) {
 	return filepath.Join(dir, "wxpay", "bills"), nil
 }
 
-// Dir is a Store in a local folder: {dir}/{mchid}/{type}/{date}.csv.gz and, beside it,
+// dir is a Store in a local folder: {dir}/{mchid}/{type}/{date}.csv.gz and, beside it,
 // {date}.sha1 holding "SHA1 <hex> <size> <rows>".
-type Dir struct{ root string }
+type dir struct{ root string }
 
 // NewDir creates (if needed) and uses root.
-func NewDir(root string) (*Dir, error) {
+func NewDir(root string) (*dir, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("billstore: create %s: %w", root, err)
 	}
-	return &Dir{root: root}, nil
+	return &dir{root: root}, nil
 }
 
-func (d *Dir) String() string { return "file://" + d.root }
+func (d *dir) String() string { return "file://" + d.root }
 
-func (d *Dir) paths(k Key) (data, meta string) {
+func (d *dir) paths(k Key) (data, meta string) {
 	data = filepath.Join(d.root, filepath.FromSlash(k.Path()))
 	return data, strings.TrimSuffix(data, ".csv.gz") + ".sha1"
 }
 
 // Put writes the file and its meta through temporary files renamed into place, so a
 // crash never leaves a half file under the final name.
-func (d *Dir) Put(_ context.Context, k Key, body io.ReadSeeker, size int64, m Meta) error {
+func (d *dir) Put(_ context.Context, k Key, body io.ReadSeeker, size int64, m Meta) error {
 	if err := k.Validate(); err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 }
 
 // Stat reads the meta file.
-func (d *Dir) Stat(_ context.Context, k Key) (Meta, error) {
+func (d *dir) Stat(_ context.Context, k Key) (Meta, error) {
 	if err := k.Validate(); err != nil {
 		return Meta{}, err
 	}
@@ -233,7 +233,7 @@ func (d *Dir) Stat(_ context.Context, k Key) (Meta, error) {
 }
 
 // Open opens the stored file.
-func (d *Dir) Open(ctx context.Context, k Key) (io.ReadCloser, Meta, error) {
+func (d *dir) Open(ctx context.Context, k Key) (io.ReadCloser, Meta, error) {
 	m, err := d.Stat(ctx, k)
 	if err != nil {
 		return nil, Meta{}, err

@@ -6,22 +6,22 @@ import (
 	"os"
 )
 
-// Credentials are an access key, its secret and, for temporary keys, a session token.
-type Credentials struct {
+// credentials are an access key, its secret and, for temporary keys, a session token.
+type credentials struct {
 	AccessKeyID, SecretAccessKey, SessionToken string
 }
 
-// CredentialsProvider gives the credentials of each request.
-type CredentialsProvider interface {
-	Retrieve(ctx context.Context) (Credentials, error)
+// credentialsProvider gives the credentials of each request.
+type credentialsProvider interface {
+	Retrieve(ctx context.Context) (credentials, error)
 }
 
-type staticCredentials Credentials
+type staticCredentials credentials
 
-func (s staticCredentials) Retrieve(context.Context) (Credentials, error) { return Credentials(s), nil }
+func (s staticCredentials) Retrieve(context.Context) (credentials, error) { return credentials(s), nil }
 
 // StaticCredentials always gives the same key (tests, local servers).
-func StaticCredentials(id, secret, token string) CredentialsProvider {
+func StaticCredentials(id, secret, token string) credentialsProvider {
 	return staticCredentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: token}
 }
 
@@ -33,7 +33,7 @@ func StaticCredentials(id, secret, token string) CredentialsProvider {
 // COS accepts on its S3-compatible endpoint. The package links no AWS SDK, so every
 // build carries it; a program that wants another source (a profile, an instance role)
 // passes S3Options.Credentials.
-func loadConfig(ctx context.Context, region string) (CredentialsProvider, string, error) {
+func loadConfig(ctx context.Context, region string) (credentialsProvider, string, error) {
 	if region == "" {
 		region = os.Getenv("AWS_REGION")
 	}
@@ -45,12 +45,12 @@ func loadConfig(ctx context.Context, region string) (CredentialsProvider, string
 
 type envCredentials struct{}
 
-func (envCredentials) Retrieve(context.Context) (Credentials, error) {
+func (envCredentials) Retrieve(context.Context) (credentials, error) {
 	switch {
 	case os.Getenv("AWS_ACCESS_KEY_ID") != "" && os.Getenv("AWS_SECRET_ACCESS_KEY") != "":
-		return Credentials{os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}, nil
+		return credentials{os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}, nil
 	case os.Getenv("TENCENTCLOUD_SECRETID") != "" && os.Getenv("TENCENTCLOUD_SECRETKEY") != "":
-		return Credentials{os.Getenv("TENCENTCLOUD_SECRETID"), os.Getenv("TENCENTCLOUD_SECRETKEY"), os.Getenv("TENCENTCLOUD_SESSIONTOKEN")}, nil
+		return credentials{os.Getenv("TENCENTCLOUD_SECRETID"), os.Getenv("TENCENTCLOUD_SECRETKEY"), os.Getenv("TENCENTCLOUD_SESSIONTOKEN")}, nil
 	}
-	return Credentials{}, errors.New("billstore: no credentials for s3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the SCF function an execution role (TENCENTCLOUD_SECRETID/SECRETKEY)")
+	return credentials{}, errors.New("billstore: no credentials for s3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the SCF function an execution role (TENCENTCLOUD_SECRETID/SECRETKEY)")
 }

@@ -36,7 +36,7 @@ import (
 
 // S3 is a Store in an S3 bucket (or Tencent COS, which speaks the S3 API).
 type S3 struct {
-	creds    CredentialsProvider
+	creds    credentialsProvider
 	region   string
 	client   *http.Client
 	base     *url.URL // scheme, host (bucket.host when virtual) and base path
@@ -56,8 +56,8 @@ type S3Options struct {
 	// path-style (endpoint/bucket), for services that require it.
 	VirtualHost bool
 	// Credentials, when set, replace the default chain (tests, local servers):
-	// StaticCredentials, or any CredentialsProvider.
-	Credentials CredentialsProvider
+	// StaticCredentials, or any credentialsProvider.
+	Credentials credentialsProvider
 	// HTTPClient, when set, sends the requests (default http.DefaultClient). It
 	// must not have a Timeout shorter than a download: Open streams the body.
 	HTTPClient *http.Client

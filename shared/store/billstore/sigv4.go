@@ -17,7 +17,7 @@ import (
 // and payloadHash (hex SHA-256 of the body) goes into x-amz-content-sha256, which S3
 // requires on every SigV4 request. The SDK's signer would do, but the Tencent SCF
 // builds must not link the SDK, and their bills go to COS through this same code.
-func signV4(req *http.Request, c Credentials, region, service, payloadHash string, now time.Time) {
+func signV4(req *http.Request, c credentials, region, service, payloadHash string, now time.Time) {
 	amzDate := now.UTC().Format("20060102T150405Z")
 	day := amzDate[:8]
 	req.Header.Set("X-Amz-Date", amzDate)

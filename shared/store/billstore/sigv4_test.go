@@ -13,7 +13,7 @@ import (
 // The worked examples of https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
 // (GET Object with a Range header; PUT Object with a key needing escaping).
 func TestSignV4MatchesAWSExamples(t *testing.T) {
-	creds := Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+	creds := credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 	at := time.Date(2013, 5, 24, 0, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
 		method, path, body string
@@ -44,7 +44,7 @@ func TestSignV4MatchesAWSExamples(t *testing.T) {
 
 func TestSignV4SessionTokenAndDefaultPort(t *testing.T) {
 	req, _ := http.NewRequest("GET", "https://cos.ap-guangzhou.myqcloud.com:443/b/k", nil)
-	signV4(req, Credentials{AccessKeyID: "id", SecretAccessKey: "s", SessionToken: "tok"}, "ap-guangzhou", "s3", emptySHA256, time.Now())
+	signV4(req, credentials{AccessKeyID: "id", SecretAccessKey: "s", SessionToken: "tok"}, "ap-guangzhou", "s3", emptySHA256, time.Now())
 	if req.Header.Get("X-Amz-Security-Token") != "tok" || !strings.Contains(req.Header.Get("Authorization"), "x-amz-security-token") {
 		t.Fatalf("session token not sent and signed: %v", req.Header)
 	}

@@ -34,8 +34,8 @@ var (
 // sweepBatch bounds the expired records a single write deletes on the side.
 const sweepBatch = 16
 
-// LockTimeout is how long Open waits for another process's lock on the file.
-const LockTimeout = 2 * time.Second
+// lockTimeout is how long Open waits for another process's lock on the file.
+const lockTimeout = 2 * time.Second
 
 // Store is a store.Store on a bbolt file.
 type Store struct {
@@ -58,9 +58,9 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the bbolt database at path. A file held by another
-// process fails after LockTimeout instead of hanging.
+// process fails after lockTimeout instead of hanging.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: LockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: database file %s is locked by another process", path)
 	}

@@ -42,7 +42,7 @@ func TestLockedFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "locked by another process") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("second Open = %v, want a locked-file error naming %s", err, path)
 	}
-	if d := time.Since(start); d > LockTimeout+2*time.Second {
+	if d := time.Since(start); d > lockTimeout+2*time.Second {
 		t.Fatalf("second Open took %v", d)
 	}
 }

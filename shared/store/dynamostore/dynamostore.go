@@ -33,8 +33,8 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Option configures Open.
-type Option func(*settings)
+// option configures Open.
+type option func(*settings)
 
 type settings struct {
 	aws    awsconf.Options
@@ -43,29 +43,29 @@ type settings struct {
 }
 
 // WithRegion sets the AWS region.
-func WithRegion(region string) Option {
+func WithRegion(region string) option {
 	return func(s *settings) { s.aws.Region = region }
 }
 
 // WithEndpoint points the client at another endpoint (DynamoDB Local, moto).
-func WithEndpoint(url string) Option {
-	return WithClientOptions(func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(url) })
+func WithEndpoint(url string) option {
+	return withClientOptions(func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(url) })
 }
 
 // WithStaticCredentials uses fixed credentials (local endpoints accept any).
-func WithStaticCredentials(id, secret string) Option {
+func WithStaticCredentials(id, secret string) option {
 	return func(s *settings) { s.aws.AccessKeyID, s.aws.SecretAccessKey = id, secret }
 }
 
-// WithClientOptions adjusts the DynamoDB client (retries, APIOptions middleware, …).
-func WithClientOptions(fn func(*dynamodb.Options)) Option {
+// withClientOptions adjusts the DynamoDB client (retries, APIOptions middleware, …).
+func withClientOptions(fn func(*dynamodb.Options)) option {
 	return func(s *settings) { s.client = append(s.client, fn) }
 }
 
 // Open builds a client from the AWS configuration (the environment alone, as Lambda
-// provides it, unless WithLoader names another awsconf.Loader) adjusted by opts. It
+// provides it, unless withLoader names another awsconf.Loader) adjusted by opts. It
 // does not contact DynamoDB.
-func Open(ctx context.Context, table string, opts ...Option) (*Store, error) {
+func Open(ctx context.Context, table string, opts ...option) (*Store, error) {
 	if table == "" {
 		return nil, errors.New("dynamostore: empty table name")
 	}

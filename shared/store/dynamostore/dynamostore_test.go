@@ -61,9 +61,9 @@ func need(t testing.TB) { t.Helper(); testserver.Need(t, startErr, install) }
 
 func endpoint(srv *testserver.Server) string { return "http://" + srv.Addr() }
 
-func openAt(t testing.TB, srv *testserver.Server, opts ...Option) *Store {
+func openAt(t testing.TB, srv *testserver.Server, opts ...option) *Store {
 	t.Helper()
-	base := []Option{WithRegion("us-east-1"), WithEndpoint(endpoint(srv)), WithStaticCredentials("test", "test")}
+	base := []option{WithRegion("us-east-1"), WithEndpoint(endpoint(srv)), WithStaticCredentials("test", "test")}
 	s, err := Open(context.Background(), fmt.Sprintf("wxpay-test-%d", tableSeq.Add(1)), append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func openAt(t testing.TB, srv *testserver.Server, opts ...Option) *Store {
 }
 
 // open creates a fresh table on the shared moto server.
-func open(t testing.TB, opts ...Option) *Store {
+func open(t testing.TB, opts ...option) *Store {
 	t.Helper()
 	need(t)
 	return openAt(t, server, opts...)
@@ -140,7 +140,7 @@ func (a *attempts) HandleFinalize(ctx context.Context, in middleware.FinalizeInp
 
 func TestRoundTrips(t *testing.T) {
 	calls, tries := &counter{}, &attempts{}
-	s := open(t, WithClientOptions(func(o *dynamodb.Options) {
+	s := open(t, withClientOptions(func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
 			if err := st.Initialize.Add(calls, middleware.Before); err != nil {
 				return err
@@ -193,7 +193,7 @@ func TestKilledServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Kill()
-	s := openAt(t, srv, WithClientOptions(func(o *dynamodb.Options) {
+	s := openAt(t, srv, withClientOptions(func(o *dynamodb.Options) {
 		o.RetryMaxAttempts = 2
 	}))
 	ctx := context.Background()

@@ -27,8 +27,8 @@ func URL(load awsconf.Loader) store.Driver {
 	}
 }
 
-// WithLoader reads the AWS configuration with load instead of awsconf.FromEnv.
-func WithLoader(load awsconf.Loader) Option {
+// withLoader reads the AWS configuration with load instead of awsconf.FromEnv.
+func withLoader(load awsconf.Loader) option {
 	return func(s *settings) { s.load = load }
 }
 
@@ -40,7 +40,7 @@ func openURL(ctx context.Context, u *url.URL, load awsconf.Loader) (store.Store,
 	if u.User != nil {
 		return nil, errors.New("dynamostore: dynamodb URL must not carry credentials; use the AWS environment or profile")
 	}
-	opts := []Option{WithLoader(load)}
+	opts := []option{withLoader(load)}
 	create := false
 	q := u.Query()
 	names := make([]string, 0, len(q))

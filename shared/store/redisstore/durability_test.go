@@ -68,7 +68,7 @@ func startWith(t *testing.T, args ...string) *testserver.Server {
 func openLogged(t *testing.T, url string) (*Store, *syncBuffer) {
 	t.Helper()
 	sink := &syncBuffer{}
-	s, err := Open(context.Background(), url, WithLogger(slog.New(slog.NewJSONHandler(sink, nil))))
+	s, err := Open(context.Background(), url, withLogger(slog.New(slog.NewJSONHandler(sink, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +183,10 @@ func TestDurabilityURL(t *testing.T) {
 func TestGoRedisLogsJSON(t *testing.T) {
 	need(t)
 	sink := &syncBuffer{}
-	s, err := Open(context.Background(), "redis://"+server.Addr()+"/0", WithLogger(slog.New(slog.NewJSONHandler(sink, nil))),
+	s, err := Open(context.Background(), "redis://"+server.Addr()+"/0", withLogger(slog.New(slog.NewJSONHandler(sink, nil))),
 		// A read buffer below go-redis's RESP3 minimum makes it log a warning while
 		// building the client: a real line from go-redis itself.
-		WithClientOptions(func(o *redis.Options) { o.ReadBufferSize = 64 }))
+		withClientOptions(func(o *redis.Options) { o.ReadBufferSize = 64 }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/paysls/wxpay/shared/store"
 )
 
-// DefaultPrefix namespaces every key the store writes.
-const DefaultPrefix = "wxpay:"
+// defaultPrefix namespaces every key the store writes.
+const defaultPrefix = "wxpay:"
 
 // Store is a store.Store on Redis.
 type Store struct {
@@ -39,8 +39,8 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Option configures Open.
-type Option func(*config)
+// option configures Open.
+type option func(*config)
 
 type config struct {
 	prefix string
@@ -48,16 +48,16 @@ type config struct {
 	log    *slog.Logger
 }
 
-// WithLogger sets where the store's warnings and go-redis's own log lines go
+// withLogger sets where the store's warnings and go-redis's own log lines go
 // (default: JSON on stderr). go-redis has one logger per process: the last Open's
 // logger receives them.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+func withLogger(l *slog.Logger) option { return func(c *config) { c.log = l } }
 
 // WithPrefix sets the key prefix (default "wxpay:").
-func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+func WithPrefix(p string) option { return func(c *config) { c.prefix = p } }
 
-// WithClientOptions adjusts the go-redis options parsed from the URL (timeouts, pool).
-func WithClientOptions(fn func(*redis.Options)) Option {
+// withClientOptions adjusts the go-redis options parsed from the URL (timeouts, pool).
+func withClientOptions(fn func(*redis.Options)) option {
 	return func(c *config) { c.client = append(c.client, fn) }
 }
 
@@ -74,8 +74,8 @@ func WithClientOptions(fn func(*redis.Options)) Option {
 // warning would come only after a notification had been acknowledged on a server that
 // may forget it. A server that is not durable (unless the URL waives it) is logged at
 // WARN with what to set; Durability returns the finding and CheckDurability re-reads it.
-func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
-	cfg := config{prefix: DefaultPrefix}
+func Open(ctx context.Context, rawURL string, opts ...option) (*Store, error) {
+	cfg := config{prefix: defaultPrefix}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("redisstore: malformed URL") // url errors echo the URL, password included

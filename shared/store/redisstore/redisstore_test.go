@@ -45,11 +45,11 @@ func need(t testing.TB) { t.Helper(); testserver.Need(t, startErr, install) }
 
 // open connects with a fresh key prefix, so every subtest has its own namespace. The
 // test server persists nothing on purpose, so the URL waives durability.
-func open(t testing.TB, opts ...Option) *Store {
+func open(t testing.TB, opts ...option) *Store {
 	t.Helper()
 	need(t)
 	prefix := fmt.Sprintf("test%d:", nsSeq.Add(1))
-	s, err := Open(context.Background(), "redis://"+server.Addr()+"/0?durability=none", append([]Option{WithPrefix(prefix)}, opts...)...)
+	s, err := Open(context.Background(), "redis://"+server.Addr()+"/0?durability=none", append([]option{WithPrefix(prefix)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestKilledServer(t *testing.T) {
 	}
 	defer srv.Kill()
 	ctx := context.Background()
-	s, err := Open(ctx, "redis://"+srv.Addr()+"/0", WithClientOptions(func(o *redis.Options) {
+	s, err := Open(ctx, "redis://"+srv.Addr()+"/0", withClientOptions(func(o *redis.Options) {
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
 		o.MaxRetries = -1
 	}))
@@ -221,7 +221,7 @@ func TestKilledServer(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("failing took %v", d)
 	}
-	_, err = Open(ctx, "redis://"+srv.Addr()+"/0", WithClientOptions(func(o *redis.Options) { o.MaxRetries = -1; o.DialTimeout = 300 * time.Millisecond }))
+	_, err = Open(ctx, "redis://"+srv.Addr()+"/0", withClientOptions(func(o *redis.Options) { o.MaxRetries = -1; o.DialTimeout = 300 * time.Millisecond }))
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Open of a dead server: %v, want ErrUnavailable", err)
 	}

@@ -23,16 +23,16 @@ import (
 	"github.com/paysls/wxpay/shared/store/redisstore"
 )
 
-// Drivers are every backend: bbolt (also the default store), DynamoDB through the AWS
+// drivers are every backend: bbolt (also the default store), DynamoDB through the AWS
 // default chain, Redis.
-func Drivers() []store.Driver {
+func drivers() []store.Driver {
 	return []store.Driver{boltstore.URL, dynamostore.URL(defaultchain.Load), redisstore.URL}
 }
 
 // Open opens the store named by rawURL ("" = the local default bbolt file).
 func Open(ctx context.Context, rawURL string) (store.Store, error) {
-	return store.OpenURL(ctx, rawURL, Drivers()...)
+	return store.OpenURL(ctx, rawURL, drivers()...)
 }
 
-// DefaultPath is the bbolt file used when no store URL is configured.
-func DefaultPath() (string, error) { return boltstore.DefaultPath() }
+// defaultPath is the bbolt file used when no store URL is configured.
+func defaultPath() (string, error) { return boltstore.DefaultPath() }

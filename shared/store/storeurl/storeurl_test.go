@@ -32,7 +32,7 @@ func TestDefaultWithoutXDG(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", "")
 	t.Setenv("HOME", home)
-	p, err := DefaultPath()
+	p, err := defaultPath()
 	if err != nil || p != filepath.Join(home, ".local", "share", "wxpay", "wxpay.db") {
 		t.Fatalf("DefaultPath = %q, %v", p, err)
 	}
