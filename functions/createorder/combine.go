@@ -513,7 +513,9 @@ func (h *Handler) newCombine(ctx context.Context, co *combineOrder, n int) (*pay
 	claim := newClaimID()
 	cr := &payment.ClaimRequest{ID: claim, PayloadHash: co.fp, Lease: h.lease}
 	if co.scene == SceneCashier {
-		cr.ID, claim = "", ""
+		// Nothing is placed at WeChat Pay, so there is no claim to hold: no owner, and a
+		// lease over at once, or the page's first create would wait out the lease.
+		cr.ID, claim, cr.Lease = "", "", 0
 	}
 	c, subs, err := h.ledger.PlaceCombine(ctx, payment.NewCombine{Owner: h.cfg.MchID, AppID: h.cfg.AppID, OrderID: co.orderID, Attempt: n,
 		Scene: co.scene, ExpiresAt: exp, SubOrders: co.subs, Create: combineInfo(co), Claim: cr})
