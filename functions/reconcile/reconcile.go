@@ -157,7 +157,7 @@ func (r Report) asMap() host.Report {
 type counters struct {
 	examined, settled, closed, pending, errors, refundsSettled, stuck, late, throttled, advances atomic.Int64
 	// the profit-sharing phase (sharing.go)
-	sharesExamined, shares, finishes, returns, refundsReleased, sharesFailed atomic.Int64
+	sharesExamined, sharesAsked, shares, finishes, returns, refundsReleased, sharesFailed atomic.Int64
 }
 
 // Run is the host.Job: one pass over everything due at now.

@@ -43,7 +43,11 @@ import (
 
 // SharingReport is what the profit-sharing phase did in one run.
 type SharingReport struct {
-	Examined        int `json:"examined"`         // due orders taken from the index
+	Examined int `json:"examined"` // due orders taken from the index
+	// Asked are the splits and finishes WeChat Pay accepted this run; their results
+	// come later (a query, or a profit-sharing notification notify applies), so Split
+	// and Finished count only those this run saw FINISHED.
+	Asked           int `json:"asked"`
 	Split           int `json:"split"`            // splits seen FINISHED
 	Finished        int `json:"finished"`         // finishes seen FINISHED
 	Returned        int `json:"returned"`         // returns that succeeded
@@ -52,7 +56,7 @@ type SharingReport struct {
 }
 
 func (c *counters) sharingReport() SharingReport {
-	return SharingReport{Examined: int(c.sharesExamined.Load()), Split: int(c.shares.Load()), Finished: int(c.finishes.Load()),
+	return SharingReport{Examined: int(c.sharesExamined.Load()), Asked: int(c.sharesAsked.Load()), Split: int(c.shares.Load()), Finished: int(c.finishes.Load()),
 		Returned: int(c.returns.Load()), RefundsReleased: int(c.refundsReleased.Load()), Refused: int(c.sharesFailed.Load())}
 }
 
@@ -311,6 +315,7 @@ func (j *Job) sendSplit(ctx context.Context, o *payment.Order, sp payment.SplitL
 	if err != nil {
 		return j.refuse(ctx, o, sp.OutOrderNo, err, now, c)
 	}
+	c.sharesAsked.Add(1)
 	next, out, err := j.ledger.ApplySplit(ctx, o, sp.OutOrderNo, res)
 	if err == nil && out == payment.Applied && res.State == wechatpay.ShareFinished {
 		c.shares.Add(1)
@@ -323,6 +328,7 @@ func (j *Job) sendFinish(ctx context.Context, o *payment.Order, no string, now t
 	if err != nil {
 		return j.refuse(ctx, o, no, err, now, c)
 	}
+	c.sharesAsked.Add(1)
 	next, out, err := j.ledger.ApplyFinish(ctx, o, res)
 	if err == nil && out == payment.Applied && res.State == wechatpay.ShareFinished {
 		c.finishes.Add(1)

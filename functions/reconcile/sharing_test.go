@@ -103,7 +103,7 @@ func TestSharingSplitFinishReturnThenRefund(t *testing.T) {
 	rep := h.pass(j)
 	o = h.read("SHARE0001")
 	s := o.Sharing
-	if rep.Sharing.Split != 1 || rep.Sharing.Finished != 1 || len(s.Splits) != 1 || s.Splits[0].State != wechatpay.ShareFinished ||
+	if rep.Sharing.Asked != 2 || rep.Sharing.Split != 1 || rep.Sharing.Finished != 1 || len(s.Splits) != 1 || s.Splits[0].State != wechatpay.ShareFinished ||
 		s.Finish == nil || s.Finish.State != wechatpay.ShareFinished {
 		t.Fatalf("after the run: %+v, sharing %+v", rep.Sharing, s)
 	}
