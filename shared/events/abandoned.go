@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -64,8 +65,9 @@ func (e Entry) isAbandoned() bool {
 }
 
 // noteAbandoned writes e's marker into the abandoned index. Repeating it is harmless.
+// Each write carries a fresh nonce, so a resend removes only the marker it saw.
 func noteAbandoned(ctx context.Context, st store.Store, e Entry, at time.Time) error {
-	_, err := st.Put(ctx, store.Record{Key: abandonedKey + e.ID, Attrs: map[string]string{"event_id": e.ID},
+	_, err := st.Put(ctx, store.Record{Key: abandonedKey + e.ID, Attrs: map[string]string{"event_id": e.ID, "nonce": rand.Text()},
 		Pending: IndexAbandoned, PendingSince: at}, store.Condition{})
 	if err != nil {
 		return fmt.Errorf("events: note %s abandoned: %w", e.ID, err)
@@ -73,12 +75,16 @@ func noteAbandoned(ctx context.Context, st store.Store, e Entry, at time.Time) e
 	return nil
 }
 
-// forgetAbandoned removes e's marker after a resend revived it. A failure leaves a
-// stale marker, which lists nothing (see Abandoned), so it is only logged by callers.
-func forgetAbandoned(ctx context.Context, st store.Store, id string) error {
-	err := st.Delete(ctx, abandonedKey+id, store.Condition{})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("events: forget abandoned %s: %w", id, err)
+// forgetAbandoned removes the marker m (as read before a resend revived its event), if
+// it is still that one: a marker written since (the resent event failed again) stays.
+// A marker left behind lists nothing once its event is due again (see Abandoned).
+func forgetAbandoned(ctx context.Context, st store.Store, m store.Record) error {
+	if m.Key == "" {
+		return nil
+	}
+	err := st.Delete(ctx, m.Key, store.Condition{Attrs: []store.AttrTest{{Name: "nonce", Values: []string{m.Attrs["nonce"]}}}})
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConditionFailed) {
+		return fmt.Errorf("events: forget %s: %w", m.Key, err)
 	}
 	return nil
 }

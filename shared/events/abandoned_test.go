@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,5 +96,63 @@ func TestAbandonedEventsStayListedUntilResent(t *testing.T) {
 	}
 	if seen = list(); seen[gone[1]].State != "pending" {
 		t.Fatalf("a resent event with a stale marker: %v", seen)
+	}
+}
+
+// hookStore runs after() once, right after an abandoned marker is written: a resend
+// landing between the deliverer's marker and its mark of the abandonment.
+type hookStore struct {
+	store.Store
+	after func()
+}
+
+func (h *hookStore) Put(ctx context.Context, r store.Record, c store.Condition) (store.Record, error) {
+	out, err := h.Store.Put(ctx, r, c)
+	if strings.HasPrefix(r.Key, "abandoned/") && h.after != nil {
+		f := h.after
+		h.after = nil
+		f()
+	}
+	return out, err
+}
+
+// A resend racing the abandonment it undoes: the deliverer's failed attempt loses the
+// write race to the resend and must not abandon the event again over it (it used to:
+// the event ended undelivered, not owed and without a marker — in no listing).
+func TestResendRacingAnAbandonmentKeepsTheEventOwed(t *testing.T) {
+	ctx := context.Background()
+	base := openStore(t)
+	hs := &hookStore{Store: base}
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
+	defer srv.Close()
+	d := &events.Deliverer{Store: hs, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{base}, Now: clock}
+	ev := putWithEvent(t, base, "order/1900000001/RACE-1", now)
+	now = now.Add(events.GiveUpAfter)
+	hs.after = func() {
+		if _, err := events.Resend(ctx, base, storeMarker{base}, ev.ID, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := base.Get(ctx, "order/1900000001/RACE-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e events.Entry
+	for _, x := range events.Entries(rec) {
+		if x.ID == ev.ID {
+			e = x
+		}
+	}
+	gone, _, _ := events.Abandoned(ctx, base, store.ListOptions{Limit: 100})
+	if !e.Owed() && len(gone) == 0 {
+		t.Fatalf("event %s undelivered, not owed and not listed as abandoned: %+v", ev.ID, e)
+	}
+	if !e.Owed() {
+		t.Fatalf("the resend was undone by the attempt it raced: %+v", e)
 	}
 }

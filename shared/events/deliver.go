@@ -206,6 +206,7 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 	causal := judgment.CausalEvents.On()
 	now := d.now()
 	for _, e := range Owed(rec) {
+		base := e // as read: mark keeps what another writer made of it since
 		if !force && (e.NextAt.After(now) || e.Attempts == 0 && now.Sub(e.CreatedAt) < d.Grace) {
 			if causal {
 				break // a record's events go in sequence: nothing after one held back
@@ -249,7 +250,7 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 				d.log().Warn("event delivery failed; will retry", append(attrs, "status", e.LastStatus, "error", e.LastError, "next_at", e.NextAt)...)
 			}
 		}
-		rec, err = d.mark(ctx, rec, e)
+		rec, err = d.mark(ctx, rec, base, e)
 		if err != nil {
 			return res, rec, err
 		}
@@ -262,13 +263,22 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 
 // mark writes e's delivery state onto rec, conditioned on rec's version; on a race it
 // retries against the record the failed write returns, unless someone else already
-// recorded a delivery.
-func (d *Deliverer) mark(ctx context.Context, rec store.Record, e Entry) (store.Record, error) {
+// recorded a delivery or, for a failed attempt, moved the event on since base (the
+// event as read before the attempt) was read.
+func (d *Deliverer) mark(ctx context.Context, rec store.Record, base, e Entry) (store.Record, error) {
 	for range 8 {
 		if cur, ok := rec.Attrs[e.Attr]; ok {
 			var old Entry
-			if json.Unmarshal([]byte(cur), &old) == nil && !old.DeliveredAt.IsZero() {
-				return rec, nil // another deliverer got there first
+			if json.Unmarshal([]byte(cur), &old) == nil {
+				switch {
+				case !old.DeliveredAt.IsZero():
+					return rec, nil // another deliverer got there first
+				case e.DeliveredAt.IsZero() && (old.Attempts != base.Attempts || !old.NextAt.Equal(base.NextAt)):
+					// A failure, while someone else moved the event on since it was read: a
+					// resend made it due again (it must not be abandoned over that), or
+					// another deliverer recorded its own attempt. Theirs stands.
+					return rec, nil
+				}
 			}
 		}
 		out, err := d.Marker.MarkEvent(ctx, rec, e)
@@ -291,6 +301,12 @@ func Resend(ctx context.Context, st store.Store, m Marker, id string, now time.T
 	if err != nil {
 		return Entry{}, err
 	}
+	// The abandoned marker as it is before the resend: only that one is removed after,
+	// not one a deliverer writes when the resent event fails again meanwhile.
+	marker, err := st.Get(ctx, abandonedKey+id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Entry{}, fmt.Errorf("events: resend %s: %w", id, err)
+	}
 	for range 8 {
 		rec, err := st.Get(ctx, key)
 		if err != nil {
@@ -305,7 +321,7 @@ func Resend(ctx context.Context, st store.Store, m Marker, id string, now time.T
 		_, err = m.MarkEvent(ctx, rec, e)
 		if err == nil {
 			// Best effort: a marker left behind lists nothing once the event is due again.
-			_ = forgetAbandoned(ctx, st, id)
+			_ = forgetAbandoned(ctx, st, marker)
 			return e, nil
 		}
 		if !errors.Is(err, store.ErrConditionFailed) {

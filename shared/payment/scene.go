@@ -118,9 +118,21 @@ func (c *Combine) Parked() bool {
 // the combine's close owed at at (its expiry), and each sub-order parked (Park). Every
 // call writes the combine and each unpaid sub-order, so that a ResumeCombine prepared
 // before it fails. Refused when the combine is closed, or a sub-order is paid, closed
-// or in review (the sub-orders before it are parked: a payment there goes to REVIEW);
-// a real close asked for it stays (Duplicate).
+// or in review; a real close asked for it stays (Duplicate). A sub-order the ledger
+// already holds paid or in review refuses before anything is written: parking the
+// others would send the rest of that payment's own notification to REVIEW. Only a
+// payment landing while the sub-orders are parked finds some parked (a payment there
+// goes to REVIEW, as on any parked attempt).
 func (l *Ledger) ParkCombine(ctx context.Context, c *Combine, at time.Time) (*Combine, Outcome, error) {
+	subs, err := l.SubOrders(ctx, c)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, o := range subs {
+		if o != nil && (o.Payment != nil || o.InReview()) {
+			return c, Refused, nil
+		}
+	}
 	cur, out, err := onCombine(l, ctx, c.Key(), nil, func(cur *Combine, exists bool) (step, error) {
 		switch {
 		case !exists:
