@@ -59,3 +59,55 @@ func TestServeFailedCombineSubOrderIsClosed(t *testing.T) {
 		t.Errorf("paid sub-orders' events %v", got)
 	}
 }
+
+// On a platform numbers are unique across the sub-merchants, and the ledger keys orders
+// per sub-merchant: a sub-order (or a single order) given a number another
+// sub-merchant's order holds is refused by WeChat Pay (OUT_TRADE_NO_USED) after the
+// attempt was stored. That attempt used to be closed by reconcile later with an
+// order.closed naming the other order's number — a merchant keyed on order_id would
+// close a paid order. It is now closed at once without an event; the paid order and
+// its events are untouched.
+func TestServeNumberTakenByAnotherSubMerchantIsNotAnnounced(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "ecommerce")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	if status, a := p.call("POST", "/orders", cart("CARTTAKEN1", "native"), true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	if status, _ := p.call("POST", "/sim/combines/CARTTAKEN1/pay", map[string]any{}, false); status/100 != 2 {
+		t.Fatalf("pay: %d", status)
+	}
+	p.waitState("CARTTAKEN1", "SUCCESS")
+	// CARTTAKEN1-A is 1900000109's; a combine names it under 1900000110, and a single
+	// order under 1900000111.
+	thief := map[string]any{"order_id": "CARTTAKEN2", "scene": "native", "description": "x", "sub_orders": []map[string]any{
+		{"order_id": "CARTTAKEN2-A", "sub_mchid": "1900000109", "amount": 100, "description": "a"},
+		{"order_id": "CARTTAKEN1-A", "sub_mchid": "1900000110", "amount": 200, "description": "b"}}}
+	if status, a := p.call("POST", "/orders", thief, true); status != http.StatusConflict || a["code"] != "OUT_TRADE_NO_USED" {
+		t.Fatalf("combine with a taken number: %d %v", status, a)
+	}
+	single := map[string]any{"order_id": "CARTTAKEN1-A", "sub_mchid": "1900000111", "amount": 300, "description": "c", "scene": "native"}
+	// WeChat Pay answers a paid number ORDERPAID, an unpaid one OUT_TRADE_NO_USED.
+	if status, a := p.call("POST", "/orders", single, true); status != http.StatusConflict || a["code"] != "OUT_TRADE_NO_USED" && a["code"] != "ORDERPAID" {
+		t.Fatalf("single order with a taken number: %d %v", status, a)
+	}
+	p.call("POST", "/sim/clock", map[string]any{"advance": "3h"}, false)
+	p.reconcile()
+	got := countEvents(p.eventsOf(), "CARTTAKEN1-A")
+	if got["order.closed"] != 0 || got["order.paid"] != 1 {
+		t.Fatalf("events naming CARTTAKEN1-A: %v", got)
+	}
+	if _, g := p.call("GET", "/orders/CARTTAKEN1-A?sub_mchid=1900000109", nil, true); g["state"] != "SUCCESS" {
+		t.Fatalf("the paid order: %v", g)
+	}
+	for _, q := range []string{"/orders/CARTTAKEN1-A?sub_mchid=1900000111", "/orders/CARTTAKEN2"} {
+		if _, g := p.call("GET", q, nil, true); g["state"] != "CLOSED" {
+			t.Errorf("%s: %v, want CLOSED", q, g["state"])
+		}
+	}
+}

@@ -852,6 +852,16 @@ func (h *Handler) prepayCombine(ctx context.Context, co *combineOrder, c *paymen
 	cancel()
 	if err != nil {
 		h.releaseCombine(c, claim)
+		if wechatpay.IsCode(err, wechatpay.CodeOutTradeNoUsed) {
+			// A sub-order's number is another order's at WeChat Pay (another sub-merchant's:
+			// the ledger's SUB_ORDER_ID_TAKEN sees only the same sub-merchant's). Closed
+			// without events, as discardIfTaken does for a single order.
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			if _, _, derr := h.ledger.DiscardCombine(dctx, c); derr != nil {
+				h.log.Warn("a combine WeChat Pay refused as OUT_TRADE_NO_USED was not closed; reconcile closes it", "key", c.Key(), "error", derr.Error())
+			}
+			dcancel()
+		}
 		return nil, none, err
 	}
 	now := h.now()

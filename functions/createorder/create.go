@@ -383,10 +383,12 @@ func (h *Handler) prepay(ctx context.Context, o *order, rec *payment.Order, clai
 		budget = time.Second
 	}
 	pctx, cancel := context.WithTimeout(ctx, budget)
-	resp, err := h.clientFor(o.subMchID, o.subAppID).Prepay(pctx, o.wx, req)
+	cl := h.clientFor(o.subMchID, o.subAppID)
+	resp, err := cl.Prepay(pctx, o.wx, req)
 	cancel()
 	if err != nil {
 		h.release(rec, claim)
+		h.discardIfTaken(ctx, cl, rec, err)
 		return nil, false, err
 	}
 	now := h.now()
@@ -457,6 +459,36 @@ func (h *Handler) upgrade(ctx context.Context, o *order, cur *payment.Order) (*p
 	}
 	h.log.Info("cashier order placed", "order_id", o.orderID, "out_trade_no", cur.OutTradeNo, "scene", o.scene)
 	return rec, claim, nil
+}
+
+// discardIfTaken closes, without an event, an attempt WeChat Pay refused to create
+// because its out_trade_no is another order's there: OUT_TRADE_NO_USED, or ORDERPAID
+// when that order is paid and WeChat Pay holds no order of this number for this
+// sub-merchant (a query answers ORDER_NOT_EXIST). On a platform or a service provider
+// numbers are unique across the sub-merchants while the ledger keys orders per
+// sub-merchant, so the attempt stored first would otherwise be closed by reconcile
+// later with an order.closed naming the number another sub-merchant's order holds —
+// and a merchant keyed on it would close that order. The merchant has the refusal as
+// the create's answer.
+func (h *Handler) discardIfTaken(ctx context.Context, cl *wechatpay.Client, rec *payment.Order, err error) {
+	if !h.partner {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	switch {
+	case wechatpay.IsCode(err, wechatpay.CodeOutTradeNoUsed):
+	case wechatpay.IsCode(err, wechatpay.CodeOrderPaid):
+		// Paid: this sub-merchant's own (a payment the notification brings) or another's.
+		if _, qerr := cl.QueryByOutTradeNo(ctx, rec.OutTradeNo); !wechatpay.IsCode(qerr, wechatpay.CodeOrderNotExist) {
+			return
+		}
+	default:
+		return
+	}
+	if _, err := h.ledger.Discard(ctx, rec.Key()); err != nil {
+		h.log.Warn("an attempt whose number WeChat Pay holds for another order was not closed; reconcile closes it", "key", rec.Key(), "error", err.Error())
+	}
 }
 
 // release gives up a claim after a failed prepay, so a retry need not wait out the lease.
