@@ -48,7 +48,7 @@ var orderSubSynopsis = map[string]string{
 		"same --order-id answers the same order; another amount re-prices it. Two or more --sub make\n" +
 		"a combine order (WXPAY_MODE=ecommerce): one payment for sub-orders of several sub-merchants.",
 	"get":    "ORDER_ID [flags]\n\nReads an order (GET /orders/{order_id}); the bundle asks WeChat Pay when it is not settled.",
-	"pay":    "ORDER_ID|CODE_URL [flags]\n\nPlays the payer at wxpay serve's simulator: pays the order's current attempt, or \"scans\" a\nNative code_url (weixin://wxpay/bizpayurl?pr=…), then shows the order once notified.",
+	"pay":    "ORDER_ID|CODE_URL [--sub-mchid ID] [flags]\n\nPlays the payer at wxpay serve's simulator: pays the order's current attempt, or \"scans\" a\nNative code_url (weixin://wxpay/bizpayurl?pr=…), then shows the order once notified.",
 	"close":  "ORDER_ID [flags]\n\nCloses an unpaid order (POST /orders/{order_id}/close); in its first 5 minutes the close is\nrecorded and carried out by reconcile, as WeChat Pay requires.",
 	"refund": "ORDER_ID --amount FEN [--out-refund-no N] [--reason TEXT] [flags]\n\nRefunds part or all of a paid order (POST /orders/{order_id}/refunds).",
 }
@@ -111,6 +111,9 @@ func apiFailure(route string, err error) error {
 	if e.Hint != "" {
 		msg += "\n  hint: " + e.Hint
 	}
+	if strings.Contains(e.Message, "sub_mchid is required") {
+		msg += "\n  (wxpay order: name it with --sub-mchid)"
+	}
 	return errors.New(msg)
 }
 
@@ -137,9 +140,7 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		amount                                                      int64
 		subs                                                        subOrderFlags
 	)
-	if sub != "pay" {
-		fs.StringVar(&subMchID, "sub-mchid", "", "the sub-merchant (partner and ecommerce mode; default: the bundle's)")
-	}
+	fs.StringVar(&subMchID, "sub-mchid", "", "the sub-merchant (partner and ecommerce mode; default: the bundle's)")
 	switch sub {
 	case "create":
 		fs.Var(&subs, "sub", "a combine's sub-order `SUB_MCHID:FEN[:ORDER_ID]` (repeat; two or more make a combine order)")
@@ -226,7 +227,7 @@ func runOrder(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		out, err = c.Refund(ctx, orderID, subMchID, orderapi.RefundRequest{OutRefundNo: outRefundNo, Amount: orderapi.Fen(amount), Reason: reason})
 		err = wrap("POST /orders/"+orderID+"/refunds", err)
 	case "pay":
-		out, err = pay(ctx, c, simDriver{base: *base, http: hc}, orderID)
+		out, err = pay(ctx, c, simDriver{base: *base, http: hc}, orderID, subMchID)
 	}
 	if err != nil {
 		return err
@@ -293,7 +294,7 @@ func wrap(route string, err error) error {
 // pay plays the payer through the simulator: it pays the order's current attempt, or
 // "scans" a Native code_url (weixin://wxpay/bizpayurl?pr=…) given instead of an order
 // id. Paying an order waits for the notification's effect and answers the order.
-func pay(ctx context.Context, c *orderapi.Client, sim simDriver, orderID string) (any, error) {
+func pay(ctx context.Context, c *orderapi.Client, sim simDriver, orderID, subMchID string) (any, error) {
 	if strings.HasPrefix(orderID, "weixin://") {
 		tx, err := sim.pay(ctx, "code_url", orderID)
 		if err != nil {
@@ -301,11 +302,11 @@ func pay(ctx context.Context, c *orderapi.Client, sim simDriver, orderID string)
 		}
 		return tx, nil
 	}
-	view, err := c.Order(ctx, orderID, "")
+	view, err := c.Order(ctx, orderID, subMchID)
 	if err != nil {
 		return nil, apiFailure("GET /orders/"+orderID, err)
 	}
-	if view.OutTradeNo == "" { // a combine order
+	if view.OutTradeNo == "" && subMchID == "" { // a combine order
 		return payCombine(ctx, c, sim, orderID)
 	}
 	if _, err := sim.pay(ctx, "out_trade_no", view.OutTradeNo); err != nil {
@@ -313,7 +314,7 @@ func pay(ctx context.Context, c *orderapi.Client, sim simDriver, orderID string)
 	}
 	// The notification is delivered asynchronously; read the state it produced.
 	for range 20 {
-		if view, err = c.Order(ctx, orderID, ""); err != nil || view.State == "SUCCESS" {
+		if view, err = c.Order(ctx, orderID, subMchID); err != nil || view.State == "SUCCESS" {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

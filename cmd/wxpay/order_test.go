@@ -94,6 +94,17 @@ func TestOrderCommandCombine(t *testing.T) {
 	if out, errs, code = run(append([]string{"get", "CLISHOE01", "--sub-mchid", "1900000102"}, common...)...); code != 0 || !strings.Contains(out, "SUCCESS, ¥2.00") {
 		t.Fatalf("get a sub-order: %d\n%s%s", code, out, errs)
 	}
+	// A single order of a sub-merchant: pay and get name it with --sub-mchid, and
+	// without it the refusal says so.
+	if out, errs, code = run(append([]string{"create", "--order-id", "CLISINGLE1", "--amount", "700", "--sub-mchid", "1900000103"}, common...)...); code != 0 {
+		t.Fatalf("create single: %d\n%s%s", code, out, errs)
+	}
+	if _, errs, code = run(append([]string{"pay", "CLISINGLE1"}, common...)...); code != 1 || !strings.Contains(errs, "--sub-mchid") {
+		t.Fatalf("pay without --sub-mchid: %d %s", code, errs)
+	}
+	if out, errs, code = run(append([]string{"pay", "CLISINGLE1", "--sub-mchid", "1900000103"}, common...)...); code != 0 || !strings.Contains(out, "SUCCESS, ¥7.00") {
+		t.Fatalf("pay single: %d\n%s%s", code, out, errs)
+	}
 	for _, bad := range [][]string{
 		{"create", "--sub", "1900000101:300"},
 		{"create", "--sub", "1900000101:300", "--sub", "1900000102:200", "--amount", "500"},

@@ -256,6 +256,17 @@ func TestPartnerConsoleFindsAnySubMerchant(t *testing.T) {
 	if page := get("/console/find?q=" + other + "/SUBFIND001"); !strings.Contains(page, "SUBFIND001 · NOTPAY") || !strings.Contains(page, other) {
 		t.Fatalf("find %s/SUBFIND001:\n%s", other, page)
 	}
+	// Its event links to its story under its sub-merchant.
+	e.pay(t, "SUBFIND001")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		page := get("/console/events")
+		if strings.Contains(page, `find?q=`+other+`%2FSUBFIND001`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Events view links the sub-merchant's order without its sub_mchid:\n%s", page)
+		}
+	}
 	for _, q := range []string{"SUBFIND001", "1900000778/SUBFIND001", "abc/SUBFIND001", other + "/../x"} {
 		if page := get("/console/find?q=" + url.QueryEscape(q)); !strings.Contains(page, `id="nothing"`) {
 			t.Fatalf("find %q found something:\n%s", q, page)

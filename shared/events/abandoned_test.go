@@ -56,6 +56,9 @@ func TestAbandonedEventsStayListedUntilResent(t *testing.T) {
 			if code != http.StatusOK || json.Unmarshal(body, &l) != nil {
 				t.Fatalf("list: %d %s", code, body)
 			}
+			if len(l.Events) > 1 {
+				t.Fatalf("limit=1 answered %d events", len(l.Events)) // one event a record here
+			}
 			for _, e := range l.Events {
 				seen[e.ID] = e.Delivery
 			}

@@ -155,6 +155,12 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 			apiauth.WriteJSON(w, http.StatusOK, out)
 			return
 		}
+		// The outbox is done: the rest of this page comes from the abandoned index.
+		if opts.Limit -= len(out.Events); opts.Limit <= 0 {
+			out.NextCursor = abandonedCursor
+			apiauth.WriteJSON(w, http.StatusOK, out)
+			return
+		}
 		inner = ""
 	}
 	opts.Cursor = inner

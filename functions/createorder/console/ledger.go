@@ -384,8 +384,9 @@ func (s *LedgerSource) Events(ctx context.Context) ([]EventItem, error) {
 	}
 	var out []EventItem
 	item := func(e events.Entry) EventItem {
+		order, mchid := orderOfEvent(e.Data)
 		return EventItem{ID: e.ID, Type: e.Type, Sink: s.Sink, CreatedAt: e.CreatedAt, Attempts: e.Attempts, NextAt: e.NextAt,
-			LastStatus: e.LastStatus, LastError: e.LastError, OrderID: orderOfEvent(e.Data)}
+			LastStatus: e.LastStatus, LastError: e.LastError, OrderID: order, Find: s.findQuery(mchid, order, "")}
 	}
 	for _, rec := range recs {
 		for _, e := range events.Owed(rec) {
@@ -422,17 +423,17 @@ func (s *LedgerSource) abandoned(ctx context.Context) ([]events.Undelivered, err
 	}
 }
 
-// orderOfEvent reads the order an event's data names (order_id, else out_trade_no).
-func orderOfEvent(data json.RawMessage) string {
+// orderOfEvent reads the order an event's data names (order_id, else out_trade_no) and
+// its merchant (the sub-merchant on a platform).
+func orderOfEvent(data json.RawMessage) (order, mchid string) {
 	var v struct {
 		OrderID    string `json:"order_id"`
 		OutTradeNo string `json:"out_trade_no"`
+		MchID      string `json:"mchid"`
+		SubMchID   string `json:"sub_mchid"`
 	}
 	_ = json.Unmarshal(data, &v)
-	if v.OrderID != "" {
-		return v.OrderID
-	}
-	return v.OutTradeNo
+	return cmp.Or(v.OrderID, v.OutTradeNo), cmp.Or(v.SubMchID, v.MchID)
 }
 
 // maxLookups bounds the reads Bills makes to name each discrepancy's order.

@@ -94,6 +94,8 @@ type EventItem struct {
 	OrderID    string
 	// Abandoned: retries gave up (events.GiveUpAfter); only a resend sends it again.
 	Abandoned bool
+	// Find is the query Find shows its order by ("": the order_id).
+	Find string
 }
 
 // BillDay is one stored bill report.

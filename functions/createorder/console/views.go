@@ -304,7 +304,7 @@ func (c *call) events(p *page) error {
 		p.raw("</span></td><td><code>")
 		p.text(e.Type)
 		p.raw("</code></td><td>")
-		c.findLink(p, e.OrderID, "")
+		c.findLinkAs(p, e.Find, e.OrderID, "")
 		p.raw("</td><td>")
 		p.text(stamp(e.CreatedAt))
 		p.raw(`</td><td class="num">`)
