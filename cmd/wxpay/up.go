@@ -199,7 +199,11 @@ func printUp(w io.Writer, info *serveInfo, logPath string) {
 	for _, n := range info.Notes {
 		fmt.Fprintf(w, "  %s\n", n)
 	}
-	fmt.Fprintf(w, "  banner, settings in force and logs: %s · stop it: wxpay down (make stop)\n", logPath)
+	stop := "wxpay down (make stop)"
+	if kd := filepath.Clean(info.KeysDir); info.KeysDir != "" && kd != filepath.Clean(defaultKeysDir) {
+		stop = fmt.Sprintf("wxpay down --keys-dir %s (make stop KEYS_DIR=%s)", kd, kd)
+	}
+	fmt.Fprintf(w, "  banner, settings in force and logs: %s · stop it: %s\n", logPath, stop)
 }
 
 // printLogFrom copies what serve wrote to its log since from.
