@@ -425,6 +425,12 @@ func (h *Handler) orderError(w http.ResponseWriter, r *http.Request, id string, 
 		if status < 400 {
 			status = http.StatusBadGateway
 		}
+		if e.Code == "CREATE_IN_PROGRESS" || e.Code == "BUSY" {
+			// The link is being opened on another device (or tab) this very moment: that
+			// create finishes within seconds, and loading the page again then shows it.
+			h.fail(w, r, status, "另一台设备正在发起这笔支付，请稍后重试", "This payment is being started on another device; try again in a moment ("+e.Code+")", r.URL.RequestURI())
+			return
+		}
 		h.fail(w, r, status, "暂时无法付款", "This order cannot be paid right now ("+e.Code+")", "")
 		return
 	}

@@ -1,6 +1,9 @@
 package cashier
 
 import (
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -157,6 +160,20 @@ func TestPageEscapes(t *testing.T) {
 		}
 		if !strings.Contains(s, "&lt;script&gt;") && view != "confirming/jsapi" {
 			t.Errorf("page %s does not show the escaped text", view)
+		}
+	}
+}
+
+// A link opened on two devices at once: the second load finds the first one's create in
+// progress. It says so and offers the same page again, not a dead end.
+func TestCreateInProgressOffersTryAgain(t *testing.T) {
+	h := &Handler{log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	for code, again := range map[string]bool{"CREATE_IN_PROGRESS": true, "BUSY": true, "ORDER_IN_REVIEW": false} {
+		w := httptest.NewRecorder()
+		h.orderError(w, httptest.NewRequest("GET", "/pay/ORDER0001?t=x", nil), "ORDER0001", &orderapi.Error{Status: 409, Code: code})
+		body := w.Body.String()
+		if has := strings.Contains(body, `href="/pay/ORDER0001?t=x"`) && strings.Contains(body, "Try again"); has != again {
+			t.Errorf("%s: offers the page again %v, want %v:\n%s", code, has, again, body)
 		}
 	}
 }
