@@ -219,6 +219,9 @@ func (h *Handler) validateSubOrders(ctx context.Context, req *orderapi.CreateReq
 		if len(sub) > 32 || len(s.SubAppID) > 32 {
 			return nil, 0, badRequest(wechatpay.CodeParamError, "%s/sub_appid are at most 32 characters", f("sub_mchid"))
 		}
+		if !digits(sub) {
+			return nil, 0, badRequest(wechatpay.CodeParamError, "%s %q is not a merchant number: a sub_mchid is digits, e.g. 1900000109", f("sub_mchid"), sub)
+		}
 		amt := int64(s.Amount)
 		if e := checkAmount(s.Amount); e != nil {
 			e.message = f("amount") + ": " + e.message

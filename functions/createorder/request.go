@@ -197,6 +197,9 @@ func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order
 		if len(o.subMchID) > 32 || len(o.subAppID) > 32 {
 			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid/sub_appid are at most 32 characters")
 		}
+		if !digits(o.subMchID) {
+			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid %q is not a merchant number: a sub_mchid is digits, e.g. 1900000109", o.subMchID)
+		}
 		o.owner = o.subMchID
 	} else {
 		if req.SubMchID != "" || req.SubAppID != "" {
@@ -443,4 +446,15 @@ func parseHostIP(s string) (netip.Addr, error) {
 		return netip.Addr{}, err
 	}
 	return a.Unmap().WithZone(""), nil
+}
+
+// digits reports whether s is a merchant number: WeChat Pay's mchid and sub_mchid are
+// digits only.
+func digits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -267,3 +267,22 @@ func sentClientIP(t *testing.T, e *env, no string) string {
 	}
 	return req.SceneInfo.PayerClientIP
 }
+
+// A sub_mchid is a merchant number: one that is not digits is refused before WeChat
+// Pay, for a single order and for a combine's sub-order.
+func TestSubMchIDMustBeDigits(t *testing.T) {
+	e := newEnv(t, envOptions{partner: true})
+	if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "SUBDIGIT01", "amount": 100, "description": "x", "scene": "native", "sub_mchid": "abc"}); st != 400 || !strings.Contains(str(m, "message"), "is not a merchant number") {
+		t.Fatalf("single order: %d %v", st, m)
+	}
+	cart := map[string]any{"order_id": "SUBDIGIT02", "scene": "native", "description": "x", "sub_orders": []map[string]any{
+		{"order_id": "SUBDIGIT02-1", "sub_mchid": "1900000109", "amount": 100, "description": "a"},
+		{"order_id": "SUBDIGIT02-2", "sub_mchid": "19000001x0", "amount": 100, "description": "b"}}}
+	e2 := newEnv(t, envOptions{partner: true, mutate: func(c *config.Config) { c.Bundle.Mode = config.ModeEcommerce }})
+	if st, m := e2.call(t, "POST", "/orders", cart); st != 400 || !strings.Contains(str(m, "message"), "is not a merchant number") {
+		t.Fatalf("combine: %d %v", st, m)
+	}
+	if e.prepays.Load()+e2.prepays.Load()+e2.combinePrepays.Load() != 0 {
+		t.Fatal("a refused sub_mchid reached WeChat Pay")
+	}
+}
