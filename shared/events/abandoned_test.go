@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,5 +158,80 @@ func TestResendRacingAnAbandonmentKeepsTheEventOwed(t *testing.T) {
 	}
 	if !e.Owed() {
 		t.Fatalf("the resend was undone by the attempt it raced: %+v", e)
+	}
+}
+
+// An abandoned event holds back what its record recorded after it: a merchant must not
+// receive refund.succeeded for a payment whose order.paid it never got. Once the
+// abandoned event is resent, both go, in their sequence.
+func TestAbandonedEventHoldsBackTheLaterOnes(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	var mu sync.Mutex
+	var got []string
+	up := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		var ev events.Event
+		json.NewDecoder(r.Body).Decode(&ev)
+		got = append(got, ev.Type)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
+	key := "order/1900000001/HOLD-1"
+	attr, val, paid, err := events.NewSeq(key, events.OrderPaid, 1, now, map[string]any{"out_trade_no": "HOLD-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := map[string]string{attr: val}
+	idx, since := events.Placement(attrs, noPassive)
+	if _, err := st.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{Absent: true}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(events.GiveUpAfter)
+	if r, err := d.DeliverDue(ctx); err != nil || r.Abandoned != 1 {
+		t.Fatalf("first pass: %+v %v", r, err)
+	}
+	// The refund is recorded after the payment's event was abandoned; the webhook is back.
+	rec, _ := st.Get(ctx, key)
+	attr2, val2, _, _ := events.NewSeq(key, events.RefundSucceeded, 2, now, map[string]any{"out_trade_no": "HOLD-1"})
+	attrs = map[string]string{}
+	for k, v := range rec.Attrs {
+		attrs[k] = v
+	}
+	attrs[attr2] = val2
+	idx, since = events.Placement(attrs, noPassive)
+	if _, err := st.Update(ctx, key, store.Change{Set: map[string]string{attr2: val2}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	if _, err := d.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(got) != 0 {
+		t.Fatalf("delivered %v while order.paid is abandoned", got)
+	}
+	mu.Unlock()
+	if _, err := events.Resend(ctx, st, storeMarker{st}, paid.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0] != events.OrderPaid || got[1] != events.RefundSucceeded {
+		t.Fatalf("after the resend: %v", got)
 	}
 }

@@ -205,7 +205,23 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 	}
 	causal := judgment.CausalEvents.On()
 	now := d.now()
-	for _, e := range Owed(rec) {
+entries:
+	for _, e := range Entries(rec) {
+		switch {
+		case !e.DeliveredAt.IsZero():
+			continue
+		case e.isAbandoned():
+			if causal {
+				// Retries gave up on it: what the record recorded after it waits until it
+				// is resent and delivered (a merchant must not learn of a refund before
+				// the payment it refunds), and shows as owed meanwhile.
+				break entries
+			}
+			continue
+		}
+		if !e.Owed() {
+			continue
+		}
 		base := e // as read: mark keeps what another writer made of it since
 		if !force && (e.NextAt.After(now) || e.Attempts == 0 && now.Sub(e.CreatedAt) < d.Grace) {
 			if causal {
