@@ -79,6 +79,9 @@ func (h *Handler) switchTo(ctx context.Context, o *order, first, cur *payment.Or
 			return nil, "", errWait
 		}
 		left, err := h.park(ctx, cur)
+		if errors.Is(err, errPaid) {
+			return nil, "", errRetry // paid meanwhile: judged again, the answer is 409 ORDERPAID
+		}
 		if err != nil {
 			return nil, "", err
 		}

@@ -449,7 +449,10 @@ func (l *Ledger) Refund(ctx context.Context, owner, outRefundNo string) (*Refund
 }
 
 // RefundsOf reads the refunds of the order's lines, in the order they were recorded
-// (one read each; a line whose refund record is not written yet is skipped).
+// (one read each; a line whose refund record is not written yet is skipped, and so is
+// one whose out_refund_no another order's refund record holds: a reservation cut short
+// by a crash before its record was written, the number then taken by another order's
+// refund — that refund is never shown as this order's).
 func (l *Ledger) RefundsOf(ctx context.Context, o *Order) ([]*Refund, error) {
 	var out []*Refund
 	for _, line := range o.Refunds {
@@ -459,6 +462,9 @@ func (l *Ledger) RefundsOf(ctx context.Context, o *Order) ([]*Refund, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if r.OutTradeNo != "" && r.OutTradeNo != o.OutTradeNo {
+			continue
 		}
 		out = append(out, r)
 	}
