@@ -9,10 +9,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,10 +18,10 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/paysls/wxpay/internal/testbrowser"
 )
 
 // The operations console driven in Chromium against `wxpay serve` with the simulator,
@@ -39,87 +37,19 @@ import (
 // hostile is put into every value an operator or a third party controls.
 const hostile = `"><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'`
 
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("WXPAY_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatal("CI is set and no Chromium is on PATH: the console's browser tests must run in CI (.ci/run installs Debian's chromium; WXPAY_CHROMIUM names another binary)")
-	}
-	t.Skip("the console's browser tests need Chromium: apt-get install -y chromium (or set WXPAY_CHROMIUM); skipped because CI is not set")
-	return ""
-}
-
 type consoleBrowser struct {
-	t        *testing.T
-	ctx      context.Context
-	dir      string
-	base     string
-	mu       sync.Mutex
-	problems []string
+	t    *testing.T
+	ctx  context.Context
+	dir  string
+	base string
 }
 
 func newConsoleBrowser(t *testing.T, base string) *consoleBrowser {
 	t.Helper()
-	exe := chromiumPath(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "zh-CN"))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	b := &consoleBrowser{t: t, base: base}
-	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithListener(b.listen))
-	t.Cleanup(cancelC)
-	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(cancelT)
-	b.ctx = ctx
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatalf("start Chromium (%s): %v", exe, err)
-	}
-	b.dir = os.Getenv("WXPAY_SCREENSHOTS")
-	if b.dir != "" {
-		b.dir = filepath.Join(b.dir, t.Name())
-		if err := os.MkdirAll(b.dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		b.dir = t.ArtifactDir()
-	}
-	t.Cleanup(func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		for _, p := range b.problems {
-			t.Errorf("browser: %s", p)
-		}
-	})
-	return b
-}
-
-// listen records CSP violations and uncaught script errors (403/401 answers the test
-// asks for are logged by Chromium as failed loads: those are expected).
-func (b *consoleBrowser) listen(ev any) {
-	var msg string
-	switch e := ev.(type) {
-	case *log.EventEntryAdded:
-		if e.Entry != nil && (strings.Contains(e.Entry.Text, "Content Security Policy") ||
-			e.Entry.Level == log.EntryLevelError && !strings.Contains(e.Entry.Text, "status of 40")) {
-			msg = fmt.Sprintf("console %s: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL)
-		}
-	case *runtime.EventExceptionThrown:
-		if e.ExceptionDetails != nil {
-			msg = "uncaught: " + e.ExceptionDetails.Text
-		}
-	}
-	if msg != "" {
-		b.mu.Lock()
-		b.problems = append(b.problems, msg)
-		b.mu.Unlock()
-	}
+	tab := testbrowser.Open(t, testbrowser.Options{What: "the console's", Width: 1280, Height: 900, Timeout: 4 * time.Minute,
+		// 403/401 answers the test asks for are logged by Chromium as failed loads.
+		Expected: func(text, _ string) bool { return strings.Contains(text, "status of 40") }})
+	return &consoleBrowser{t: t, ctx: tab.Ctx, dir: tab.Dir, base: base}
 }
 
 func (b *consoleBrowser) do(what string, steps ...chromedp.Action[chromedp.Void]) {

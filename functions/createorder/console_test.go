@@ -47,43 +47,8 @@ func TestConsoleWithoutUsersSaysHowToConfigureIt(t *testing.T) {
 // names (it asks WeChat Pay, whose answer names the out_trade_no), by out_refund_no,
 // and refuses to refund a transaction that is the order's own payment.
 func TestConsoleFindsByTransactionIDAndRefusesOwnPayment(t *testing.T) {
-	const password = "correct horse battery staple"
-	line, err := console.HashPassword("ops", password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, envOptions{mutate: func(c *config.Config) { c.Bundle.ConsoleUsers = config.NewSecret([]byte(line)) }})
-	srv := httptest.NewTLSServer(e.h) // the session cookie is Secure
-	defer srv.Close()
-	cl := srv.Client()
-	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := cl.PostForm(srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	var cookie string
-	for _, c := range res.Cookies() {
-		if c.Name == "wxpay_console" {
-			cookie = c.Name + "=" + c.Value
-		}
-	}
-	if cookie == "" {
-		t.Fatalf("sign-in: %d, no session cookie", res.StatusCode)
-	}
-	get := func(path string) string {
-		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.Header.Set("Cookie", cookie)
-		req.Header.Set("Accept-Language", "en")
-		res, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return string(b)
-	}
+	e := newConsoleEnv(t, envOptions{})
+	get := e.get
 
 	e.call(t, "POST", "/orders", map[string]any{"order_id": "FINDTX0001", "amount": 700, "description": "x", "scene": "native"})
 	e.pay(t, "FINDTX0001")
@@ -114,14 +79,7 @@ func TestConsoleFindsByTransactionIDAndRefusesOwnPayment(t *testing.T) {
 		t.Fatal("no CSRF token")
 	}
 	form := url.Values{"csrf": {csrf[1]}, "ref": {"order/" + e.owner() + "/FINDTX0001"}, "transaction_id": {txid}}
-	req, _ := http.NewRequest("POST", srv.URL+"/console/review/refund", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Cookie", cookie)
-	res, err = cl.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	res, _ := e.do("POST", "/console/review/refund", form)
 	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "refused=") {
 		t.Fatalf("refund of the order's own payment: %d %s", res.StatusCode, loc)
 	}
@@ -132,14 +90,7 @@ func TestConsoleFindsByTransactionIDAndRefusesOwnPayment(t *testing.T) {
 	// Resolving a record that does not exist (a stale page, an edited form) is refused
 	// as such, not shown as the store failing (暂时无法读取数据) with an ERROR logged.
 	form = url.Values{"csrf": {csrf[1]}, "ref": {"order/" + e.owner() + "/NOSUCHREVIEW1"}, "note": {"checked"}}
-	req, _ = http.NewRequest("POST", srv.URL+"/console/review/resolve", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Cookie", cookie)
-	res, err = cl.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	res, _ = e.do("POST", "/console/review/resolve", form)
 	if loc, _ := url.QueryUnescape(res.Header.Get("Location")); res.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "refused=no such record") {
 		t.Fatalf("resolve of a record that does not exist: %d %s", res.StatusCode, loc)
 	}
@@ -148,41 +99,8 @@ func TestConsoleFindsByTransactionIDAndRefusesOwnPayment(t *testing.T) {
 // An event the webhook never took within 72 hours is abandoned: the Events view still
 // lists it, marked so, and Resend all revives it. It used to vanish from every listing.
 func TestConsoleListsAbandonedEvents(t *testing.T) {
-	const password = "correct horse battery staple"
-	line, err := console.HashPassword("ops", password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, envOptions{mutate: func(c *config.Config) { c.Bundle.ConsoleUsers = config.NewSecret([]byte(line)) }})
-	srv := httptest.NewTLSServer(e.h)
-	defer srv.Close()
-	cl := srv.Client()
-	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := cl.PostForm(srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	var cookie string
-	for _, c := range res.Cookies() {
-		if c.Name == "wxpay_console" {
-			cookie = c.Name + "=" + c.Value
-		}
-	}
-	do := func(method, path string, form url.Values) string {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Cookie", cookie)
-		req.Header.Set("Accept-Language", "en")
-		res, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return string(b)
-	}
+	e := newConsoleEnv(t, envOptions{})
+	do := func(method, path string, form url.Values) string { _, page := e.do(method, path, form); return page }
 
 	e.call(t, "POST", "/orders", map[string]any{"order_id": "GONEEVT001", "amount": 300, "description": "x", "scene": "native"})
 	e.pay(t, "GONEEVT001")
@@ -215,40 +133,8 @@ func TestConsoleListsAbandonedEvents(t *testing.T) {
 // "sub_mchid/id" for a sub-merchant that is not the default, and an id alone still
 // looks under the default only.
 func TestPartnerConsoleFindsAnySubMerchant(t *testing.T) {
-	const password = "correct horse battery staple"
-	line, err := console.HashPassword("ops", password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, envOptions{partner: true, mutate: func(c *config.Config) { c.Bundle.ConsoleUsers = config.NewSecret([]byte(line)) }})
-	srv := httptest.NewTLSServer(e.h)
-	defer srv.Close()
-	cl := srv.Client()
-	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := cl.PostForm(srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	var cookie string
-	for _, c := range res.Cookies() {
-		if c.Name == "wxpay_console" {
-			cookie = c.Name + "=" + c.Value
-		}
-	}
-	get := func(path string) string {
-		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.Header.Set("Cookie", cookie)
-		req.Header.Set("Accept-Language", "en")
-		res, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return string(b)
-	}
+	e := newConsoleEnv(t, envOptions{partner: true})
+	get := e.get
 	const other = "1900000777"
 	if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "SUBFIND001", "amount": 500, "description": "x", "scene": "native", "sub_mchid": other}); st != http.StatusCreated {
 		t.Fatalf("create for %s: %d %v", other, st, m)
@@ -278,44 +164,8 @@ func TestPartnerConsoleFindsAnySubMerchant(t *testing.T) {
 // endpoint (/v3/ecommerce/refunds/{refund_id}/apply-abnormal-refund), which is the only
 // one that knows it: the domestic one answers RESOURCE_NOT_EXISTS.
 func TestEcommerceConsoleAbnormalRefund(t *testing.T) {
-	const password = "correct horse battery staple"
-	line, err := console.HashPassword("ops", password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, envOptions{partner: true, mutate: func(c *config.Config) {
-		c.Bundle.Mode = config.ModeEcommerce
-		c.Bundle.ConsoleUsers = config.NewSecret([]byte(line))
-	}})
-	srv := httptest.NewTLSServer(e.h)
-	defer srv.Close()
-	cl := srv.Client()
-	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	res, err := cl.PostForm(srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	var cookie string
-	for _, c := range res.Cookies() {
-		if c.Name == "wxpay_console" {
-			cookie = c.Name + "=" + c.Value
-		}
-	}
-	do := func(method, path string, form url.Values) (*http.Response, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Cookie", cookie)
-		req.Header.Set("Accept-Language", "en")
-		res, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res, string(b)
-	}
+	e := newConsoleEnv(t, envOptions{partner: true, mutate: func(c *config.Config) { c.Bundle.Mode = config.ModeEcommerce }})
+	do := e.do
 	if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "ECABN00001", "amount": 800, "description": "x", "scene": "native", "sub_mchid": e.owner()}); st != http.StatusCreated {
 		t.Fatalf("create: %d %v", st, m)
 	}
@@ -337,7 +187,7 @@ func TestEcommerceConsoleAbnormalRefund(t *testing.T) {
 	if csrf == nil || !strings.Contains(page, "ECRFABN001") {
 		t.Fatalf("the Refunds view:\n%s", page)
 	}
-	res, _ = do("POST", "/console/refunds/abnormal", url.Values{"csrf": {csrf[1]}, "out_refund_no": {"ECRFABN001"}, "mchid": {e.owner()}, "type": {"MERCHANT_BANK_CARD"}})
+	res, _ := do("POST", "/console/refunds/abnormal", url.Values{"csrf": {csrf[1]}, "out_refund_no": {"ECRFABN001"}, "mchid": {e.owner()}, "type": {"MERCHANT_BANK_CARD"}})
 	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || strings.Contains(loc, "refused=") || strings.Contains(loc, "failed") {
 		t.Fatalf("异常退款: %d %s", res.StatusCode, loc)
 	}
@@ -345,4 +195,73 @@ func TestEcommerceConsoleAbnormalRefund(t *testing.T) {
 	if err != nil || len(r.Reissues) != 1 {
 		t.Fatalf("the ledger's refund after 异常退款: %+v %v", r, err)
 	}
+}
+
+// consoleEnv is newEnv with the console on (one operator, "ops") served over TLS — its
+// session cookie is Secure — and that operator signed in.
+type consoleEnv struct {
+	*env
+	t      *testing.T
+	srv    *httptest.Server
+	cl     *http.Client
+	cookie string
+}
+
+func newConsoleEnv(t *testing.T, o envOptions) *consoleEnv {
+	t.Helper()
+	const password = "correct horse battery staple"
+	line, err := console.HashPassword("ops", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutate := o.mutate
+	o.mutate = func(c *config.Config) {
+		if mutate != nil {
+			mutate(c)
+		}
+		c.Bundle.ConsoleUsers = config.NewSecret([]byte(line))
+	}
+	c := &consoleEnv{env: newEnv(t, o), t: t}
+	c.srv = httptest.NewTLSServer(c.h)
+	t.Cleanup(c.srv.Close)
+	c.cl = c.srv.Client()
+	c.cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := c.cl.PostForm(c.srv.URL+createorder.ConsolePrefix+"/signin", url.Values{"user": {"ops"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	for _, ck := range res.Cookies() {
+		if ck.Name == "wxpay_console" {
+			c.cookie = ck.Name + "=" + ck.Value
+		}
+	}
+	if c.cookie == "" {
+		t.Fatalf("sign-in: %d, no session cookie", res.StatusCode)
+	}
+	return c
+}
+
+// do makes one console request as the signed-in operator (a form body when form is
+// not nil; redirects not followed) and returns the answer with its body read.
+func (c *consoleEnv) do(method, path string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", c.cookie)
+	req.Header.Set("Accept-Language", "en")
+	res, err := c.cl.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// get is a page as the signed-in operator sees it.
+func (c *consoleEnv) get(path string) string {
+	c.t.Helper()
+	_, page := c.do("GET", path, nil)
+	return page
 }

@@ -26,7 +26,7 @@ func TestCheckPrivateKeyAgreesWithParse(t *testing.T) {
 		"EC key":           readFixture(t, "ec_key.pem"),
 		"not PEM":          []byte("MIIEv..."),
 		"empty":            nil,
-		"other block":      []byte("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"),
+		"other block":      ecBlock,
 		"corrupt PKCS#8":   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{0, 0, 0}}),
 		"corrupt PKCS#1":   pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}),
 		"PKCS#1 as PKCS#8": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs1DER(t, nil)}),
@@ -102,3 +102,7 @@ func BenchmarkParsePrivateKey(b *testing.B) {
 		}
 	}
 }
+
+// ecBlock is a PEM block of another key type, made here so that no key-shaped text sits
+// in the source.
+var ecBlock = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte{0, 0, 0}})

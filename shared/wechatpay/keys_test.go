@@ -70,7 +70,7 @@ func TestParseKeyWrongTypes(t *testing.T) {
 		{"private: public key given", func(b []byte) error { _, err := ParsePrivateKey(b); return err }, readFixture(t, "merchant_pub.pem"), "PUBLIC KEY"},
 		{"private: EC key", func(b []byte) error { _, err := ParsePrivateKey(b); return err }, readFixture(t, "ec_key.pem"), "RSA"},
 		{"private: not PEM", func(b []byte) error { _, err := ParsePrivateKey(b); return err }, []byte("MIIEv..."), "no PEM block"},
-		{"private: other block", func(b []byte) error { _, err := ParsePrivateKey(b); return err }, []byte("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"), "unsupported PEM block"},
+		{"private: other block", func(b []byte) error { _, err := ParsePrivateKey(b); return err }, ecBlock, "unsupported PEM block"},
 		{"private: corrupt PKCS#8", func(b []byte) error { _, err := ParsePrivateKey(b); return err }, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{0, 0, 0}}), "malformed PKCS#8"},
 		{"cert: key given", func(b []byte) error { _, err := ParseCertificate(b); return err }, readFixture(t, "merchant_key.pem"), "want CERTIFICATE"},
 		{"cert: not PEM", func(b []byte) error { _, err := ParseCertificate(b); return err }, nil, "no PEM block"},

@@ -9,114 +9,31 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"rsc.io/qr"
 
+	"github.com/paysls/wxpay/internal/testbrowser"
 	"github.com/paysls/wxpay/shared/orderapi"
 )
 
-// chromium finds the browser. Outside CI a missing browser skips the test; in CI
-// (CI=true) it fails it: .ci/run installs Debian's chromium.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("WXPAY_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatal("CI is set and no Chromium is on PATH: the cashier's browser tests must run in CI (.ci/run installs Debian's chromium; WXPAY_CHROMIUM names another binary)")
-	}
-	t.Skip("the cashier's browser tests need Chromium: apt-get install -y chromium (or set WXPAY_CHROMIUM); skipped because CI is not set")
-	return ""
-}
-
 // browser is one headless Chromium tab with the given user agent and viewport.
 type browser struct {
-	t        *testing.T
-	ctx      context.Context
-	dir      string
-	mu       sync.Mutex
-	problems []string // CSP violations, script errors
+	t   *testing.T
+	ctx context.Context
+	dir string
 }
 
 func newBrowser(t *testing.T, ua string, width, height int64, mobile bool) *browser {
 	t.Helper()
-	exe := chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.UserAgent(ua), chromedp.WindowSize(int(width), int(height)), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("lang", "zh-CN"))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	b := &browser{t: t}
-	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithListener(b.listen))
-	t.Cleanup(cancelC)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancelT)
-	b.ctx = ctx
-	vp := []chromedp.EmulateViewportOption{}
-	if mobile {
-		vp = append(vp, chromedp.EmulateMobile, chromedp.EmulateScale(2))
-	}
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height, vp...)); err != nil {
-		t.Fatalf("start Chromium (%s): %v", exe, err)
-	}
-	b.dir = os.Getenv("WXPAY_SCREENSHOTS")
-	if b.dir != "" {
-		b.dir = filepath.Join(b.dir, t.Name())
-		if err := os.MkdirAll(b.dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		b.dir = t.ArtifactDir()
-	}
-	t.Cleanup(func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		for _, p := range b.problems {
-			t.Errorf("browser: %s", p)
-		}
-	})
-	return b
-}
-
-// listen records CSP violations and uncaught script errors (it runs on chromedp's
-// event goroutine and must not block).
-func (b *browser) listen(ev any) {
-	var msg string
-	switch e := ev.(type) {
-	case *log.EventEntryAdded:
-		if e.Entry != nil && (e.Entry.Level == log.EntryLevelError || strings.Contains(e.Entry.Text, "Content Security Policy")) &&
-			!strings.HasSuffix(e.Entry.URL, "/favicon.ico") {
-			msg = fmt.Sprintf("console %s: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL)
-		}
-	case *runtime.EventExceptionThrown:
-		if e.ExceptionDetails != nil {
-			msg = "uncaught: " + e.ExceptionDetails.Text
-			if e.ExceptionDetails.Exception != nil {
-				msg += " " + e.ExceptionDetails.Exception.Description
-			}
-		}
-	}
-	if msg != "" {
-		b.mu.Lock()
-		b.problems = append(b.problems, msg)
-		b.mu.Unlock()
-	}
+	tab := testbrowser.Open(t, testbrowser.Options{What: "the cashier's", UserAgent: ua, Width: width, Height: height, Mobile: mobile,
+		Timeout: 90 * time.Second, Expected: func(_, url string) bool { return strings.HasSuffix(url, "/favicon.ico") }})
+	return &browser{t: t, ctx: tab.Ctx, dir: tab.Dir}
 }
 
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
