@@ -235,3 +235,70 @@ func TestAbandonedEventHoldsBackTheLaterOnes(t *testing.T) {
 		t.Fatalf("after the resend: %v", got)
 	}
 }
+
+// A resend is an operator saying "try again": it gets a full retry window from the
+// resend, as a new event gets from its creation. An event resent 73 h after it was
+// made used to be abandoned again at its first failed attempt.
+func TestResentEventGetsAFullRetryWindow(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	var up atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
+	key := "order/1900000001/AGAIN-1"
+	ev := putWithEvent(t, st, key, now)
+	now = now.Add(events.GiveUpAfter + time.Hour)
+	if res, err := d.DeliverDue(ctx); err != nil || res.Abandoned != 1 {
+		t.Fatalf("first pass: %+v, %v", res, err)
+	}
+	if _, err := events.Resend(ctx, st, storeMarker{st}, ev.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	entry := func() events.Entry {
+		t.Helper()
+		rec, err := st.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events.Entries(rec) {
+			if e.ID == ev.ID {
+				return e
+			}
+		}
+		t.Fatalf("event %s gone from %s", ev.ID, key)
+		return events.Entry{}
+	}
+	// Still down: the resent event fails and is retried, for 72 h after the resend.
+	resentAt := now
+	for now.Sub(resentAt) < events.GiveUpAfter-3*time.Hour {
+		res, err := d.DeliverDue(ctx)
+		if err != nil || res.Abandoned != 0 {
+			t.Fatalf("%s after the resend: %+v, %v", now.Sub(resentAt), res, err)
+		}
+		if e := entry(); !e.Owed() {
+			t.Fatalf("%s after the resend the event is not owed: %+v", now.Sub(resentAt), e)
+		}
+		now = now.Add(2 * time.Hour)
+	}
+	if gone, _, _ := events.Abandoned(ctx, st, store.ListOptions{Limit: 10}); len(gone) != 0 {
+		t.Fatalf("resent event listed as abandoned while retried: %+v", gone)
+	}
+	// The receiver is back: delivered.
+	up.Store(true)
+	now = now.Add(2 * time.Hour)
+	if res, err := d.DeliverDue(ctx); err != nil || res.Delivered != 1 {
+		t.Fatalf("after the receiver came back: %+v, %v", res, err)
+	}
+	if e := entry(); e.DeliveredAt.IsZero() || e.ResentAt.IsZero() {
+		t.Fatalf("delivered entry: %+v", e)
+	}
+}

@@ -110,7 +110,8 @@ func Backoff(n int) time.Duration {
 	return min(d, 2*time.Hour)
 }
 
-// GiveUpAfter is how long after its creation an undelivered event stops being retried.
+// GiveUpAfter is how long after its creation (or its last resend) an undelivered event
+// stops being retried.
 // It stays on its record (GET /events lists it; POST /events/{id}/resend revives it).
 const GiveUpAfter = 72 * time.Hour
 
@@ -247,7 +248,7 @@ entries:
 				e.LastStatus = se.Status
 			}
 			e.LastError = truncate(sendErr.Error(), 300)
-			if now.Sub(e.CreatedAt) >= GiveUpAfter {
+			if now.Sub(e.retriesSince()) >= GiveUpAfter {
 				e.NextAt = time.Time{}
 				// The marker first: a crash before the mark leaves a stale marker
 				// (lists nothing) rather than an abandoned event no listing shows.
@@ -333,7 +334,7 @@ func Resend(ctx context.Context, st store.Store, m Marker, id string, now time.T
 			return Entry{}, fmt.Errorf("events: resend %s: %w", id, store.ErrNotFound)
 		}
 		e.Attr, e.Key = attr, key
-		e.DeliveredAt, e.NextAt = time.Time{}, now.UTC()
+		e.DeliveredAt, e.NextAt, e.ResentAt = time.Time{}, now.UTC(), now.UTC()
 		_, err = m.MarkEvent(ctx, rec, e)
 		if err == nil {
 			// Best effort: a marker left behind lists nothing once the event is due again.

@@ -73,6 +73,10 @@ type Entry struct {
 	NextAt time.Time `json:"next_at,omitzero"`
 	// DeliveredAt is when a sink acknowledged the event (any 2xx).
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	// ResentAt is when an operator last resent the event (POST /events/{id}/resend):
+	// retries give up GiveUpAfter after it, as they do after CreatedAt for an event
+	// never resent, so a resend past 72 h gets a full retry window, not one attempt.
+	ResentAt time.Time `json:"resent_at,omitzero"`
 	// LastStatus and LastError describe the last failed attempt.
 	LastStatus int    `json:"last_status,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
@@ -80,6 +84,14 @@ type Entry struct {
 	Attr string `json:"-"`
 	// Key is the record the event belongs to (not serialised).
 	Key string `json:"-"`
+}
+
+// retriesSince is when the event's current retry window began.
+func (e Entry) retriesSince() time.Time {
+	if e.ResentAt.After(e.CreatedAt) {
+		return e.ResentAt
+	}
+	return e.CreatedAt
 }
 
 // Owed reports whether the event still has to be delivered.
