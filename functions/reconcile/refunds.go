@@ -45,13 +45,28 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 			r = res.Refund
 		}
 	}
-	if r.State != wechatpay.RefundStatusProcessing || r.InReview() {
-		return // final (or under review): placed by its own transition
+	if r.State != wechatpay.RefundStatusProcessing {
+		return // final: placed by its own transition
 	}
+	// A refund in REVIEW still PROCESSING is queried all the same: a result naming
+	// another order put it there, but the refund is settling on its own order, and that
+	// order must show what WeChat Pay settles. It is never submitted (below) while in
+	// REVIEW: a person decides first.
 	if err := lim.wait(ctx); err != nil {
 		return
 	}
 	rf, err := j.api.QueryRefund(ctx, r.Owner, "", r.OutRefundNo) // the mode's refund API (shared/platform)
+	if wechatpay.IsCode(err, wechatpay.CodeResourceNotExists) && r.InReview() {
+		// Never submitted, and in REVIEW: not submitted now either. Asked again on the
+		// refund's slowing schedule, in case it was submitted after all.
+		c.pending.Add(1)
+		log.Warn("reconcile: refund in REVIEW was never submitted to WeChat Pay; left for the review", "out_refund_no", r.OutRefundNo)
+		if _, err := j.ledger.RescheduleRefund(ctx, r, nextRefundCheck(r.CreatedAt, now), now); err != nil {
+			c.errors.Add(1)
+			log.Error("reconcile: reschedule refund", "error", err.Error())
+		}
+		return
+	}
 	if wechatpay.IsCode(err, wechatpay.CodeResourceNotExists) {
 		// Recorded but never submitted (the creator stopped between its write and the
 		// call): submit it now; out_refund_no makes the call idempotent at WeChat Pay.

@@ -495,12 +495,15 @@ func (r *Refund) schedule() (string, time.Time) {
 		return PendingRefunds, r.UpdatedAt
 	case r.Advance.owed(r.State): // advance.go
 		return PendingAdvanceReturns, r.Advance.dueAt(r.UpdatedAt)
+	case r.State == wechatpay.RefundStatusProcessing && !r.NextCheck.IsZero():
+		// Still owed a query even in REVIEW: a refund put there by a result naming
+		// another order is still settling on its own, and WeChat Pay's answer is what
+		// its order must show (Reviews lists it here too).
+		return PendingRefunds, r.NextCheck
 	case r.InReview():
 		return IndexReview, r.Review.First().At
 	case r.State == wechatpay.RefundStatusAbnormal:
 		return r.abnormalSchedule() // abnormal.go
-	case r.State == wechatpay.RefundStatusProcessing && !r.NextCheck.IsZero():
-		return PendingRefunds, r.NextCheck
 	case r.State == wechatpay.RefundStatusSuccess && r.Bill.Seen == "":
 		// The day WeChat Pay accepted it (our request), or its success for refunds
 		// made elsewhere.
