@@ -134,7 +134,9 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 	j.api = platform.API{Client: j.client, Mode: cfg.Bundle.ModeName()}
 	if cfg.Bundle.Ecommerce() {
 		// A platform's sub-merchants are many: one bill lists them all (platform.go).
-		j.merchants = []merchant{{mchid: cfg.MchID, client: j.client, all: true}}
+		// Without sub_mchid (a client made with a default sub-merchant would send it and
+		// get that one sub-merchant's bill only).
+		j.merchants = []merchant{{mchid: cfg.MchID, client: j.client.ForSub("", ""), all: true}}
 		j.fundMchID, j.ecommerce = cfg.MchID, true
 	} else if cfg.Bundle.Partner {
 		if cfg.Bundle.SubMchID == "" {
@@ -172,7 +174,11 @@ func (j *Job) RunDate(ctx context.Context, date string) (host.Report, error) {
 	}
 	var reports []*BillReport
 	var errs []error
-	for _, m := range j.merchants {
+	merchants, err := j.merchantsOf(ctx, day) // platform.go
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, m := range merchants {
 		r, err := j.tradeBill(ctx, m, day)
 		reports = append(reports, r)
 		errs = append(errs, err)
