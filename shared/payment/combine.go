@@ -854,6 +854,47 @@ func (l *Ledger) RescheduleCombine(ctx context.Context, c *Combine, next, checke
 	}))
 }
 
+// CombineStatus is a combine attempt's state as a whole, from its sub-orders subs (as
+// SubOrders reads them; nil: never written): REVIEW, REFUND, SUCCESS, PARTIAL (some
+// paid), CLOSED, USERPAYING or NOTPAY. The order API and the console show it.
+func CombineStatus(c *Combine, subs []*Order) string {
+	var paid, closed, refunded, review, paying int
+	for _, o := range subs {
+		switch {
+		case o == nil:
+			if c.Closed {
+				closed++
+			}
+		case o.InReview():
+			review++
+		case o.Paid():
+			paid++
+			if o.Refunded() > 0 {
+				refunded++
+			}
+		case o.Closed():
+			closed++
+		case o.State == wechatpay.TradeStateUserPaying:
+			paying++
+		}
+	}
+	switch {
+	case review > 0:
+		return StateReview
+	case refunded > 0:
+		return wechatpay.TradeStateRefund
+	case paid == len(subs):
+		return wechatpay.TradeStateSuccess
+	case paid > 0:
+		return "PARTIAL"
+	case c.Closed || closed == len(subs):
+		return wechatpay.TradeStateClosed
+	case paying > 0:
+		return wechatpay.TradeStateUserPaying
+	}
+	return wechatpay.TradeStateNotPay
+}
+
 // SubSettled reports whether a sub-order has its result: paid (or refunded), closed, in
 // review. A sub-order never written counts as settled once its combine is closed.
 func SubSettled(o *Order) bool {

@@ -64,6 +64,9 @@ type LedgerSource struct {
 	// day not billed yet: the account paid (payments; a platform's or provider's for its
 	// sub-merchants') and the owners (refunds). nil: Owners.
 	Listings []string
+	// Platform is the mchid combines (合单) are kept under (the platform's, sp_mchid):
+	// Find looks a combine up by its order_id there. "": no combines.
+	Platform string
 	// Ecommerce: refunds are e-commerce refunds, sent to 异常退款 through
 	// /v3/ecommerce/refunds/{refund_id}/apply-abnormal-refund.
 	Ecommerce bool
@@ -592,6 +595,9 @@ func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
 			return st, err
 		}
 	}
+	if st, err := s.findCombine(ctx, q); st != nil || err != nil {
+		return st, err
+	}
 	if transactionLike(q) && s.Client != nil {
 		for _, owner := range s.Owners {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -646,6 +652,65 @@ func (s *LedgerSource) findOwned(ctx context.Context, owner, q string) (*Story, 
 		return s.story(ctx, &payment.History{First: o, Current: o})
 	}
 	return nil, nil
+}
+
+// findCombine finds a combine (合单) by its order_id or an attempt's
+// combine_out_trade_no: its story is the combine's attempts and the current attempt's
+// sub-orders, each linked to its own story (the sub-orders are orders of their
+// sub-merchants; their causes, kept payments and actions are there).
+func (s *LedgerSource) findCombine(ctx context.Context, q string) (*Story, error) {
+	if s.Platform == "" {
+		return nil, nil
+	}
+	hist, err := s.Ledger.Combine(ctx, s.Platform, q)
+	var other *payment.OtherOrderError
+	if errors.As(err, &other) && other.Holder != "" {
+		hist, err = s.Ledger.Combine(ctx, s.Platform, other.Holder)
+	}
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if hist.Current != hist.First {
+		if err := s.Ledger.CombinePrevious(ctx, hist); err != nil {
+			return nil, err
+		}
+	}
+	cur := hist.Current
+	subs, err := s.Ledger.SubOrders(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
+	st := &Story{OrderID: hist.First.OrderID, OutTradeNo: cur.CombineNo, MchID: cur.Owner, State: payment.CombineStatus(cur, subs), Amount: cur.Total()}
+	for _, c := range append(slices.Clone(hist.Previous), cur) {
+		csubs := subs
+		if c != cur {
+			if csubs, err = s.Ledger.SubOrders(ctx, c); err != nil {
+				return nil, err
+			}
+		}
+		st.Attempts = append(st.Attempts, Attempt{OutTradeNo: c.CombineNo, State: payment.CombineStatus(c, csubs), Scene: c.Scene, Amount: c.Total(), CreatedAt: c.CreatedAt})
+		st.Events = append(st.Events, storyEvents(c.Record())...)
+	}
+	for i, so := range cur.SubOrders {
+		sv := StorySubOrder{OrderID: so.OrderID, OutTradeNo: so.OutTradeNo, SubMchID: so.SubMchID, Amount: so.Amount,
+			State: wechatpay.TradeStateNotPay, Find: so.SubMchID + "/" + so.OrderID}
+		if cur.Closed {
+			sv.State = wechatpay.TradeStateClosed
+		}
+		if o := subs[i]; o != nil {
+			sv.State, st.Refunded = o.Status(), st.Refunded+o.Refunded()
+			if o.Payment != nil {
+				sv.TransactionID = o.Payment.TransactionID
+			}
+			st.Events = append(st.Events, storyEvents(o.Record())...)
+		}
+		st.SubOrders = append(st.SubOrders, sv)
+	}
+	sort.SliceStable(st.Events, func(i, j int) bool { return st.Events[i].CreatedAt.Before(st.Events[j].CreatedAt) })
+	return st, nil
 }
 
 // attemptStory is the story of the order an attempt belongs to (or of the attempt
