@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -77,5 +78,50 @@ func TestPartnerChecksEverySubMerchantWithMoneyThatDay(t *testing.T) {
 	// A re-run finds the same and writes nothing new.
 	if _, err := e.job().Run(ctx, e.clock.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// On a platform's full bill, a sub-merchant's refund was checked only when the day's
+// bill had a row of that sub-merchant: refunds waited in the sub-merchant's own bill day
+// listing. They now wait in the platform's (the account paid) beside the payments, so
+// RSUBB00002 — refunded here, unknown to WeChat Pay, of a sub-merchant without a row —
+// is reported missing from the bill.
+func TestPlatformBillChecksASubMerchantsRefundWithoutRows(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const subA, subB = "1900000201", "1900000202"
+	e.partner(subA)
+	e.cfg.Bundle.Mode = config.ModeEcommerce
+	e.order("SUBA000002", 1200)
+	e.pay("SUBA000002", false)
+	sp := e.id.MchID
+	l := &payment.Ledger{Store: e.st, Now: e.clock.Now, Merchants: []string{sp}}
+	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: subB, AppID: e.id.AppID, OrderID: "SUBB000002", Amount: 500, Scene: "native"}); err != nil {
+		t.Fatal(err)
+	}
+	tx := wechatpay.Transaction{SpMchID: sp, SubMchID: subB, SpAppID: e.id.AppID, OutTradeNo: "SUBB000002", TransactionID: "4200000000000000000779",
+		TradeState: wechatpay.TradeStateSuccess, TradeType: wechatpay.TradeTypeNative, SuccessTime: wechatpay.FormatTime(day.Add(12 * time.Hour)),
+		Amount: &wechatpay.Amount{Total: 500, PayerTotal: 500, Currency: "CNY", PayerCurrency: "CNY"}}
+	if _, err := l.ApplyTransaction(ctx, &tx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.ApplyRefund(ctx, &wechatpay.RefundNotice{SpMchID: sp, SubMchID: subB, OutTradeNo: "SUBB000002", TransactionID: tx.TransactionID,
+		OutRefundNo: "RSUBB00002", RefundID: "50000000000000000000000000B2", RefundStatus: wechatpay.RefundStatusSuccess,
+		SuccessTime: wechatpay.FormatTime(day.Add(13 * time.Hour)), Amount: wechatpay.RefundAmount{Refund: 200, Total: 500, PayerRefund: 200, PayerTotal: 500}}, "test")
+	if err != nil || res.Refund == nil || res.Refund.Account != sp {
+		t.Fatalf("refund: %+v %v", res.Refund, err)
+	}
+	e.nextMorning()
+	rep, err := e.job().Run(ctx, e.clock.Now())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, e.logs)
+	}
+	trade, _ := bills(t, rep)
+	got := map[string]string{}
+	for _, d := range trade.Discrepancies {
+		got[d.OutTradeNo+"/"+d.OutRefundNo] = d.Kind
+	}
+	if trade.Matched != 1 || len(got) != 2 || got["SUBB000002/"] != KindMissingFromBill || got["SUBB000002/RSUBB00002"] != KindRefundMissingFromBill {
+		t.Fatalf("discrepancies %v:\n%s\nlogs:\n%s", got, dump(trade), e.logs)
 	}
 }
