@@ -93,6 +93,9 @@ type merchant struct {
 	// sp: in partner mode, the service provider, under whose bill day listings the
 	// sub-merchant's payments wait (the account paid).
 	sp string
+	// others: on the configured sub-merchant, the other sub-merchants whose bills a run
+	// fetches for the day (BillReport.SubMerchants).
+	others []string
 }
 
 // New builds the job. It does no network I/O.

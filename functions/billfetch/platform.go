@@ -177,12 +177,19 @@ func (j *Job) merchantsOf(ctx context.Context, day time.Time) ([]merchant, error
 		return j.merchants, fmt.Errorf("billfetch: sub-merchants with money on %s: %w", date, err)
 	}
 	out := make([]merchant, 0, len(subs))
+	var others []string
 	for _, sub := range slices.Sorted(maps.Keys(subs)) {
 		m := base
 		if sub != base.mchid {
 			m.mchid, m.client = sub, j.client.ForSub(sub, "")
+			others = append(others, sub)
 		}
 		out = append(out, m)
+	}
+	for i := range out {
+		if out[i].mchid == base.mchid {
+			out[i].others = others
+		}
 	}
 	return out, nil
 }

@@ -139,6 +139,35 @@ type billReport struct {
 		Refund int64 `json:"refund_fen"`
 	} `json:"totals"`
 	Error string `json:"error"`
+	// SubMerchants: the other sub-merchants whose trade bills billfetch fetched that day
+	// (a service provider's), each with a report of its own.
+	SubMerchants []string `json:"sub_merchants"`
+}
+
+// tradeMchIDs are the merchants whose trade bill reports of date to read: billMchIDs,
+// and the sub-merchants their reports name (a service provider's run fetches the bill of
+// every sub-merchant with money that day), each once.
+func (s *LedgerSource) tradeMchIDs(ctx context.Context, date string) ([]string, error) {
+	out := slices.Clone(s.billMchIDs())
+	for _, mchid := range s.billMchIDs() {
+		r, err := s.report(ctx, mchid, billTrade, date)
+		if err != nil {
+			return nil, err
+		}
+		for _, sub := range r.subMerchants() {
+			if isMchID(sub) && !slices.Contains(out, sub) {
+				out = append(out, sub)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (r *billReport) subMerchants() []string {
+	if r == nil {
+		return nil
+	}
+	return r.SubMerchants
 }
 
 // report reads a stored bill report; nil when there is none.
@@ -230,7 +259,11 @@ func (s *LedgerSource) Days(ctx context.Context, n int) ([]Day, error) {
 	for i := range n {
 		day := today.AddDate(0, 0, -i)
 		d := Day{Date: day.Format(time.DateOnly), FromBill: true}
-		for _, mchid := range s.billMchIDs() {
+		mchids, err := s.tradeMchIDs(ctx, d.Date)
+		if err != nil {
+			return nil, err
+		}
+		for _, mchid := range mchids {
 			r, err := s.report(ctx, mchid, billTrade, d.Date)
 			if err != nil {
 				return nil, err
@@ -451,7 +484,11 @@ func (s *LedgerSource) Bills(ctx context.Context, days int) ([]BillDay, error) {
 		date := today.AddDate(0, 0, -i).Format(time.DateOnly)
 		type which struct{ mchid, typ string }
 		var bills []which
-		for _, o := range s.billMchIDs() {
+		mchids, err := s.tradeMchIDs(ctx, date)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range mchids {
 			bills = append(bills, which{o, billTrade})
 		}
 		if s.FundMchID != "" {
