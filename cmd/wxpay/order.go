@@ -114,6 +114,9 @@ func apiFailure(route string, err error) error {
 	if strings.Contains(e.Message, "sub_mchid is required") {
 		msg += "\n  (wxpay order: name it with --sub-mchid)"
 	}
+	if e.Code == "ORDER_IS_COMBINE" {
+		msg += "\n  (wxpay order: name a combine without --sub-mchid)"
+	}
 	return errors.New(msg)
 }
 

@@ -94,6 +94,11 @@ func TestOrderCommandCombine(t *testing.T) {
 	if out, errs, code = run(append([]string{"get", "CLISHOE01", "--sub-mchid", "1900000102"}, common...)...); code != 0 || !strings.Contains(out, "SUCCESS, ¥2.00") {
 		t.Fatalf("get a sub-order: %d\n%s%s", code, out, errs)
 	}
+	// The combine named with --sub-mchid is said to be a combine, not "no order".
+	if _, errs, code = run(append([]string{"get", "CLICART01", "--sub-mchid", "1900000102"}, common...)...); code != 1 ||
+		!strings.Contains(errs, "ORDER_IS_COMBINE") || !strings.Contains(errs, "GET /orders/CLISHOE01?sub_mchid=1900000102") || !strings.Contains(errs, "without --sub-mchid") {
+		t.Fatalf("get a combine with --sub-mchid: %d %s", code, errs)
+	}
 	// A single order of a sub-merchant: pay and get name it with --sub-mchid, and
 	// without it the refusal says so.
 	if out, errs, code = run(append([]string{"create", "--order-id", "CLISINGLE1", "--amount", "700", "--sub-mchid", "1900000103"}, common...)...); code != 0 {

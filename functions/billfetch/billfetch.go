@@ -93,6 +93,9 @@ type merchant struct {
 	// sp: in partner mode, the service provider, under whose bill day listings the
 	// sub-merchant's payments wait (the account paid).
 	sp string
+	// others: on the configured sub-merchant, the other sub-merchants whose bills a run
+	// fetches for the day (BillReport.SubMerchants).
+	others []string
 }
 
 // New builds the job. It does no network I/O.
@@ -134,7 +137,9 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 	j.api = platform.API{Client: j.client, Mode: cfg.Bundle.ModeName()}
 	if cfg.Bundle.Ecommerce() {
 		// A platform's sub-merchants are many: one bill lists them all (platform.go).
-		j.merchants = []merchant{{mchid: cfg.MchID, client: j.client, all: true}}
+		// Without sub_mchid (a client made with a default sub-merchant would send it and
+		// get that one sub-merchant's bill only).
+		j.merchants = []merchant{{mchid: cfg.MchID, client: j.client.ForSub("", ""), all: true}}
 		j.fundMchID, j.ecommerce = cfg.MchID, true
 	} else if cfg.Bundle.Partner {
 		if cfg.Bundle.SubMchID == "" {
@@ -172,7 +177,11 @@ func (j *Job) RunDate(ctx context.Context, date string) (host.Report, error) {
 	}
 	var reports []*BillReport
 	var errs []error
-	for _, m := range j.merchants {
+	merchants, err := j.merchantsOf(ctx, day) // platform.go
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, m := range merchants {
 		r, err := j.tradeBill(ctx, m, day)
 		reports = append(reports, r)
 		errs = append(errs, err)

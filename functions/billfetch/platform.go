@@ -4,8 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/paysls/wxpay/shared/clock"
 
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
@@ -19,8 +23,9 @@ import (
 // (特约商户号) and is matched against that sub-merchant's order or refund — a combine's
 // sub-orders are rows of their own. A sub-merchant's payments wait in the platform's
 // bill day listing (the account paid, payment.Order.schedule), so the long check covers
-// every sub-merchant's payments — also one with no row in the day's bill; refunds wait
-// in the sub-merchant's listing, covered for every sub-merchant the bill lists.
+// every sub-merchant's payments — also one with no row in the day's bill — and their
+// refunds (payment.Refund.Account; refunds recorded before it wait in the sub-merchant's
+// listing, covered for every sub-merchant the bill lists).
 
 // owns reports whether a bill row is this merchant's: its own rows, or on a platform's
 // full bill any row of the platform (商户号 = sp_mchid).
@@ -121,4 +126,70 @@ func (r *reconciler) settleSubOrder(ctx context.Context, row *TradeRow, o *payme
 	}
 	r.add(Discrepancy{Kind: KindState, OutTradeNo: row.OutTradeNo, Ours: ours, Theirs: "SUCCESS in the bill, not paid in its combine's query"})
 	return nil
+}
+
+// merchantsOf are the merchants whose trade bills a run for day fetches. A service
+// provider (partner mode) serves every sub-merchant an order names, but a bill with
+// sub_mchid lists that one sub-merchant only (申请交易账单, pay.weixin.qq.com/docs/
+// partner/apis/partner-jsapi-payment/get-trade-bill.html): beside the configured
+// sub-merchant, every sub-merchant with money in the ledger that day gets its own bill
+// — found in the provider's bill day listing, where each one's payments and refunds wait
+// (the account paid), and among the successes waiting for a profit-sharing step. A
+// sub-merchant with nothing at WeChat Pay that day gets NO_STATEMENT_EXIST, an empty
+// bill, so its ledger entries are reported missing like any other.
+func (j *Job) merchantsOf(ctx context.Context, day time.Time) ([]merchant, error) {
+	if len(j.merchants) != 1 || j.merchants[0].sp == "" {
+		return j.merchants, nil
+	}
+	base := j.merchants[0]
+	date := day.Format(time.DateOnly)
+	subs := map[string]bool{base.mchid: true}
+	rc := &reconciler{j: j, m: base, date: date, day: day}
+	note := func(rec store.Record) error {
+		if parts := strings.SplitN(rec.Key, "/", 3); len(parts) == 3 {
+			subs[parts[1]] = true
+		}
+		return nil
+	}
+	err := rc.eachMarker(ctx, base.sp, date, note)
+	if err == nil { // near-midnight successes of the day before, rechecked today
+		err = rc.eachMarker(ctx, base.sp, day.AddDate(0, 0, -1).Format(time.DateOnly), func(rec store.Record) error {
+			if billNote(rec).Recheck != date {
+				return nil
+			}
+			return note(rec)
+		})
+	}
+	if err == nil {
+		err = rc.eachListed(ctx, payment.PendingShares, func(rec store.Record) error {
+			o, err := payment.OrderOf(rec)
+			if err != nil || !o.Paid() || o.InReview() || o.Bill.Seen != "" || o.Payment.MchID != base.sp {
+				return nil
+			}
+			if successAt(o.Payment.SuccessTime, o.Payment.ReceivedAt).In(clock.CST).Format(time.DateOnly) == date {
+				subs[o.Owner] = true
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		// The configured sub-merchant's bill is still fetched and checked.
+		return j.merchants, fmt.Errorf("billfetch: sub-merchants with money on %s: %w", date, err)
+	}
+	out := make([]merchant, 0, len(subs))
+	var others []string
+	for _, sub := range slices.Sorted(maps.Keys(subs)) {
+		m := base
+		if sub != base.mchid {
+			m.mchid, m.client = sub, j.client.ForSub(sub, "")
+			others = append(others, sub)
+		}
+		out = append(out, m)
+	}
+	for i := range out {
+		if out[i].mchid == base.mchid {
+			out[i].others = others
+		}
+	}
+	return out, nil
 }

@@ -79,6 +79,10 @@ type BillReport struct {
 	// (GCM tag or hash: tampered or damaged) and applied for again (fundbill.go).
 	Files    int      `json:"files,omitempty"`
 	Rejected []string `json:"rejected,omitempty"`
+	// SubMerchants, on the configured sub-merchant's report in partner mode, are the
+	// other sub-merchants whose trade bills the run fetched for the day (each has its own
+	// report): the console finds their reports through it (platform.go: merchantsOf).
+	SubMerchants []string `json:"sub_merchants,omitempty"`
 }
 
 // ReportKey is the store key of a bill's report.
@@ -114,7 +118,7 @@ func compareDiscrepancy(a, b Discrepancy) int {
 // tradeBill fetches, keeps and reconciles one merchant's trade bill.
 func (j *Job) tradeBill(ctx context.Context, m merchant, day time.Time) (*BillReport, error) {
 	date := day.Format(time.DateOnly)
-	rep := &BillReport{MchID: m.mchid, Type: TypeTrade, Date: date, Discrepancies: []Discrepancy{}}
+	rep := &BillReport{MchID: m.mchid, Type: TypeTrade, Date: date, Discrepancies: []Discrepancy{}, SubMerchants: m.others}
 	err := j.tradeBillInto(ctx, m, day, rep)
 	if err != nil {
 		rep.Error = err.Error()

@@ -906,41 +906,7 @@ func (h *Handler) prepayCombine(ctx context.Context, co *combineOrder, c *paymen
 
 // combineState is the combine's state as a whole (see CombineView).
 func combineState(c *payment.Combine, subs []*payment.Order) string {
-	var paid, closed, refunded, review, paying int
-	for _, o := range subs {
-		switch {
-		case o == nil:
-			if c.Closed {
-				closed++
-			}
-		case o.InReview():
-			review++
-		case o.Paid():
-			paid++
-			if o.Refunded() > 0 {
-				refunded++
-			}
-		case o.Closed():
-			closed++
-		case o.State == wechatpay.TradeStateUserPaying:
-			paying++
-		}
-	}
-	switch {
-	case review > 0:
-		return payment.StateReview
-	case refunded > 0:
-		return wechatpay.TradeStateRefund
-	case paid == len(subs):
-		return wechatpay.TradeStateSuccess
-	case paid > 0:
-		return "PARTIAL"
-	case c.Closed || closed == len(subs):
-		return wechatpay.TradeStateClosed
-	case paying > 0:
-		return wechatpay.TradeStateUserPaying
-	}
-	return wechatpay.TradeStateNotPay
+	return payment.CombineStatus(c, subs)
 }
 
 func (h *Handler) combineView(c *payment.Combine, subs []*payment.Order) *orderapi.CombineView {

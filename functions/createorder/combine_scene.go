@@ -181,16 +181,16 @@ func (h *Handler) switchCombineTo(ctx context.Context, co *combineOrder, first *
 
 // switchCombineNew makes a new combine attempt for the scene (no attempt holds it yet,
 // or its holder expired or closed): reserved with this request's claim (PlaceCombine),
-// the current attempt parked (or retired, when it is this scene's: another payer), the
-// combine's pointer moved, then its sub-orders'. Another attempt of this scene still
-// parked is replaced: its close is asked for.
+// the current attempt parked (or retired, when it is this scene's and payer's:
+// replacesCombine), the combine's pointer moved, then its sub-orders'. Another attempt of
+// this scene and payer still parked is replaced: its close is asked for.
 func (h *Handler) switchCombineNew(ctx context.Context, co *combineOrder, first *payment.Combine, cur combineAttempt, prev []combineAttempt, from int) (*payment.Combine, string, []*payment.Order, error) {
 	n := first.NewestAttempt() + 1
 	if e := h.attemptsLeft(co, n); e != nil {
 		return nil, "", nil, e
 	}
 	leave := func(ctx context.Context, c *payment.Combine, subs []*payment.Order) (*payment.Combine, error) {
-		if c.Scene == co.scene {
+		if replacesCombine(c, co) {
 			left, err := h.retireCombine(ctx, c, subs, "reprice")
 			if errors.Is(err, errDeferred) {
 				err = nil
@@ -229,7 +229,7 @@ func (h *Handler) switchCombineNew(ctx context.Context, co *combineOrder, first 
 	}
 	var sameScene []*payment.Combine
 	for _, p := range prev {
-		if p.c.Scene == co.scene {
+		if replacesCombine(p.c, co) {
 			sameScene = append(sameScene, p.c)
 		}
 	}
@@ -237,6 +237,15 @@ func (h *Handler) switchCombineNew(ctx context.Context, co *combineOrder, first 
 	h.log.Info("cashier combine placed in another scene", "order_id", co.orderID, "combine_out_trade_no", c.CombineNo,
 		"scene", co.scene, "left", cur.c.CombineNo)
 	return c, claim, newSubs, nil
+}
+
+// replacesCombine is replaces (scene.go) for a combine attempt: another JSAPI payer's
+// attempt is parked for that payer, not closed.
+func replacesCombine(c *payment.Combine, co *combineOrder) bool {
+	if c.Scene != co.scene {
+		return false
+	}
+	return co.scene != SceneJSAPI || c.Claim.PayloadHash == co.fp
 }
 
 // attemptsLeft refuses attempt n of a combine when its combine number or a sub-order's

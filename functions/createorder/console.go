@@ -75,8 +75,9 @@ func (h *Handler) console() http.Handler {
 			}
 		}
 		src.Ecommerce = h.cfg.Bundle.Ecommerce()
-		// Payments are listed under the account paid (this mchid), refunds under their
-		// sub-merchant.
+		src.Platform = h.cfg.MchID // combines are kept under it
+		// Payments and refunds are listed under the account paid (this mchid); refunds
+		// recorded before payment.Refund.Account under their sub-merchant.
 		src.Listings = slices.Compact(slices.Sorted(slices.Values(append([]string{h.cfg.MchID}, src.Owners...))))
 	}
 	c, err := console.New(console.Options{Users: users, Store: h.st, Source: src, Now: h.now, Logger: h.log, Prefix: ConsolePrefix})

@@ -26,8 +26,8 @@ import (
 // answers its live prepay — native code_url and JSAPI prepay_id live 2 hours; an
 // h5_url older than 5 minutes is asked for again under the same out_trade_no. An order
 // has at most one attempt per scene (and per JSAPI payer: another payer's attempt in
-// the same scene is replaced and closed), only the current attempt can be paid without
-// review, and nothing is closed at WeChat Pay while the user switches. Re-pricing, the
+// the same scene is parked like another scene's, see replaces), only the current attempt
+// can be paid without review, and nothing is closed at WeChat Pay while the users switch. Re-pricing, the
 // merchant's close and the order's payment close the parked attempts (retireParked).
 
 // switchScene serves a create from the cashier page that the current attempt does not
@@ -109,10 +109,25 @@ func (h *Handler) switchTo(ctx context.Context, o *order, first, cur *payment.Or
 	return nil, "", errRetry
 }
 
+// replaces reports whether a new attempt for o replaces attempt a — a's payment is no
+// longer wanted, so its close is asked for — rather than leaving it parked: a is of o's
+// scene and, inside WeChat, of o's payer. A JSAPI prepay belongs to the openid it was
+// placed for (payer.openid, JSAPI下单), so another payer's attempt is parked, not
+// closed: each payer who comes back to the link (a shop's QR code opened by several
+// people, two of them taking turns) is answered its own live prepay instead of burning
+// one of the order's 99 attempts per turn. Within one cashier order the content is the
+// order's, so a JSAPI attempt whose fingerprint differs from o's is another payer's.
+func replaces(a *payment.Order, o *order) bool {
+	if a.Scene != o.scene {
+		return false
+	}
+	return o.scene != SceneJSAPI || a.Claim.PayloadHash == o.fp
+}
+
 // switchNew makes a new attempt for the scene (no attempt holds it yet, or its holder
 // expired or closed): reserved with this request's claim, the current attempt parked
-// (or closed, when it is this scene's, for another payer), the pointer moved. Another
-// attempt of this scene still parked is replaced: its close is asked for.
+// (or closed, when this one replaces it: replaces), the pointer moved. Another attempt of
+// this scene (and payer) still parked is replaced: its close is asked for.
 func (h *Handler) switchNew(ctx context.Context, o *order, hist *payment.History, from int) (*payment.Order, string, error) {
 	first, cur := hist.First, hist.Current
 	n := first.NewestAttempt() + 1
@@ -122,7 +137,7 @@ func (h *Handler) switchNew(ctx context.Context, o *order, hist *payment.History
 			"use a new order_id (a shorter one leaves room for more attempts)")
 	}
 	leave := func(ctx context.Context, a *payment.Order) (*payment.Order, error) {
-		if a.Scene == o.scene {
+		if replaces(a, o) {
 			return h.retire(ctx, a)
 		}
 		return h.park(ctx, a)
@@ -154,7 +169,7 @@ func (h *Handler) switchNew(ctx context.Context, o *order, hist *payment.History
 	}
 	var sameScene []*payment.Order
 	for _, p := range hist.Previous {
-		if p.Scene == o.scene {
+		if replaces(p, o) {
 			sameScene = append(sameScene, p)
 		}
 	}

@@ -54,12 +54,43 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History
 	hist, err := h.ledger.Order(ctx, owner, orderID)
 	switch {
 	case errors.Is(err, payment.ErrNotFound):
+		if e := h.combineNamed(ctx, orderID, owner); e != nil {
+			return nil, e
+		}
 		return nil, fail(http.StatusNotFound, "ORDER_NOT_FOUND", "no order "+orderID,
 			"create it with POST /orders; in partner mode check ?sub_mchid=")
 	case err != nil:
 		return nil, fmt.Errorf("createorder: read order %s: %w", orderID, err)
 	}
 	return h.followCombine(ctx, hist) // combine.go: a sub-order follows its re-priced combine
+}
+
+// combineNamed is the answer to a sub-merchant's order_id that is none of its orders but
+// a combine (合单): a combine is the platform's, asked for without sub_mchid, and "no
+// order" would send the merchant looking for an order that exists. nil when orderID is
+// no combine either.
+func (h *Handler) combineNamed(ctx context.Context, orderID, owner string) error {
+	if !h.partner {
+		return nil
+	}
+	hist, err := h.ledger.Combine(ctx, h.cfg.MchID, orderID)
+	if err != nil {
+		return nil // not a combine (or unreadable): the order's own answer stands
+	}
+	subs := hist.Current.SubOrders
+	example := ""
+	for _, s := range subs {
+		if s.SubMchID == owner {
+			example = s.OrderID
+			break
+		}
+	}
+	hint := "ask for the combine without sub_mchid: GET /orders/" + orderID + "; a sub-order by its own order_id with its sub_mchid"
+	if example != "" {
+		hint += ", e.g. GET /orders/" + example + "?sub_mchid=" + owner
+	}
+	return fail(http.StatusBadRequest, "ORDER_IS_COMBINE",
+		fmt.Sprintf("order %s is a combine (合单) of %d sub-orders, not an order of sub-merchant %s: a combine takes no sub_mchid", orderID, len(subs), owner), hint)
 }
 
 func (h *Handler) getOrder(w http.ResponseWriter, r *http.Request) {

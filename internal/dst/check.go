@@ -177,6 +177,13 @@ func (w *world) checkFinal() {
 				w.violate(InvAccounted, "WeChat Pay holds payment %s (%d fen) of %s for order %s; GET /orders/%s does not show it (shown: %t, transaction %q; the order shows %s)", o.txid, o.amount, t, id, id, isShown, txid, describe(views[id]))
 			}
 		}
+		// Every day's trade bill was fetched: a payment WeChat Pay holds and the ledger
+		// accepted was listed by its day's bill and noted by billfetch — else it was never
+		// checked against the bill (shared orders: sharing.go).
+		if lo := lr.order; o.paid() && lo != nil && lo.Payment != nil && lo.Payment.TransactionID == o.txid && !lo.InReview() &&
+			lo.Sharing == nil && lo.Bill.Seen == "" && lo.Bill.Recheck == "" {
+			w.violate(InvAccounted, "payment %s of %s (paid %s) was never checked against its day's trade bill (waiting in %q)", o.txid, t, lo.Payment.SuccessTime, lr.rec.Attrs[events.AttrSchedIndex])
+		}
 		v := views[id]
 		if isShown && v != nil {
 			w.checkAgrees(tr, o, v, state, lr)

@@ -232,9 +232,12 @@ func (w *world) settle() error {
 		}
 		return nil
 	}
-	for range 2 {
+	for i := range 2 {
 		if err := deliverAll(); err != nil {
 			return err
+		}
+		if i == 0 {
+			w.checkFailedSubOrders() // platform.go: before reconcile closes them
 		}
 		w.clk.Advance(10 * time.Minute)
 		if err := one(Op{Op: "reconcile"}); err != nil {

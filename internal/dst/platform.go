@@ -320,6 +320,35 @@ func (w *world) checkCombineReads(tr *truth) {
 	}
 }
 
+// checkFailedSubOrders: a combine sub-order whose payment failed at WeChat Pay
+// (PAYERROR) reads PAYERROR once the notification carrying it was accepted, never
+// NOTPAY (payable to the merchant's eyes) until a reconcile run closes it. It runs when
+// every notification was delivered and before reconcile (settle).
+func (w *world) checkFailedSubOrders() {
+	if !w.cfg.Bundle.Ecommerce() {
+		return
+	}
+	acked := map[string]bool{}
+	for _, q := range w.sim.Queued() {
+		acked[q.OutTradeNo] = acked[q.OutTradeNo] || q.Acknowledged
+	}
+	for _, c := range w.simCombines() {
+		if !acked[c.Transaction.CombineOutTradeNo] {
+			continue
+		}
+		for _, s := range c.Transaction.SubOrders {
+			if s.TradeState != wechatpay.TradeStatePayError {
+				continue
+			}
+			switch lr := w.ledgerOrder(s.OutTradeNo); {
+			case !lr.found, lr.state == wechatpay.TradeStatePayError, lr.state == wechatpay.TradeStateClosed, lr.state == reviewState:
+			default:
+				w.violate(InvAgrees, "sub-order %s of combine %s failed at WeChat Pay (PAYERROR) and its notification was accepted; it reads %s", s.OutTradeNo, c.Transaction.CombineOutTradeNo, lr.state)
+			}
+		}
+	}
+}
+
 // combineView is GET /orders/{id} of a combine.
 func (w *world) combineView(id string) (*orderapi.CombineView, error) {
 	req, _ := http.NewRequest(http.MethodGet, "http://bundle/orders/"+id, nil)

@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -120,7 +121,18 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	// url.URL.Query drops a pair it cannot unescape: a cursor with a broken
+	// percent-escape would silently restart the listing from its first page.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		if badCursor(r.URL.RawQuery) {
+			invalidCursor(w, "the cursor is not percent-encoded correctly ("+err.Error()+")")
+			return
+		}
+		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "the query string is not percent-encoded correctly: "+err.Error(),
+			"encode each parameter value (encodeURIComponent, url.QueryEscape)")
+		return
+	}
 	if q.Get("undelivered") != "1" {
 		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "GET /events lists undelivered events only: add undelivered=1",
 			"delivered events are not indexed (listing them would read every record); GET /events/{id} shows any one event by its Wxpay-Event-Id")
@@ -183,10 +195,29 @@ const abandonedCursor = "abandoned~"
 
 func (a *API) listFailed(w http.ResponseWriter, cursor string) {
 	if cursor != "" {
-		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "the cursor is not one this listing returned, or it expired", "start again without cursor")
+		invalidCursor(w, "the cursor is not one this listing returned, or it expired")
 		return
 	}
 	apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", "")
+}
+
+// invalidCursor answers 400 INVALID_CURSOR: nothing was listed, nothing changed.
+func invalidCursor(w http.ResponseWriter, message string) {
+	apiauth.Error(w, http.StatusBadRequest, "INVALID_CURSOR", message,
+		"pass next_cursor exactly as the last page returned it, percent-encoded (url.QueryEscape), or start again without cursor")
+}
+
+// badCursor reports whether a cursor parameter of raw cannot be unescaped.
+func badCursor(raw string) bool {
+	for pair := range strings.SplitSeq(raw, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(k); err == nil && k == "cursor" {
+			if _, err := url.QueryUnescape(v); err != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // find reads the event id names, answering 400/404/503 itself when it cannot.

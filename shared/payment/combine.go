@@ -854,6 +854,47 @@ func (l *Ledger) RescheduleCombine(ctx context.Context, c *Combine, next, checke
 	}))
 }
 
+// CombineStatus is a combine attempt's state as a whole, from its sub-orders subs (as
+// SubOrders reads them; nil: never written): REVIEW, REFUND, SUCCESS, PARTIAL (some
+// paid), CLOSED, USERPAYING or NOTPAY. The order API and the console show it.
+func CombineStatus(c *Combine, subs []*Order) string {
+	var paid, closed, refunded, review, paying int
+	for _, o := range subs {
+		switch {
+		case o == nil:
+			if c.Closed {
+				closed++
+			}
+		case o.InReview():
+			review++
+		case o.Paid():
+			paid++
+			if o.Refunded() > 0 {
+				refunded++
+			}
+		case o.Closed():
+			closed++
+		case o.State == wechatpay.TradeStateUserPaying:
+			paying++
+		}
+	}
+	switch {
+	case review > 0:
+		return StateReview
+	case refunded > 0:
+		return wechatpay.TradeStateRefund
+	case paid == len(subs):
+		return wechatpay.TradeStateSuccess
+	case paid > 0:
+		return "PARTIAL"
+	case c.Closed || closed == len(subs):
+		return wechatpay.TradeStateClosed
+	case paying > 0:
+		return wechatpay.TradeStateUserPaying
+	}
+	return wechatpay.TradeStateNotPay
+}
+
 // SubSettled reports whether a sub-order has its result: paid (or refunded), closed, in
 // review. A sub-order never written counts as settled once its combine is closed.
 func SubSettled(o *Order) bool {
@@ -863,7 +904,7 @@ func SubSettled(o *Order) bool {
 // combineResult is what ApplyCombine did.
 type combineResult struct {
 	// Results has one entry per sub-order of the combine result, in its order (a
-	// sub-order without a payment, e.g. PAYERROR or NOTPAY, has Outcome Duplicate).
+	// sub-order without a payment, e.g. NOTPAY, has Outcome Duplicate).
 	Results []Result
 	// Writes counts the conditional writes made (at most one per sub-order).
 	Writes int
@@ -925,8 +966,9 @@ func paidState(s string) bool {
 // ApplyCombine applies a combine's result — its notification, or the combine query's
 // answer — per sub-order through the payment transition (decidePayment): each paid
 // sub-order is one read and at most one conditional write with its events; a
-// sub-order CLOSED or REVOKED at WeChat Pay (a query's answer) is closed; anything else
-// (NOTPAY, USERPAYING, PAYERROR) writes nothing. The sub-orders are applied
+// sub-order CLOSED or REVOKED at WeChat Pay (a query's answer) is closed; one whose
+// payment failed (PAYERROR) reads PAYERROR (recordPayError); anything else (NOTPAY,
+// USERPAYING) writes nothing. The sub-orders are applied
 // concurrently, the combine's last one (combineRef.Last) after all the others: when
 // every sub-order is then paid, it records combine.paid in its own write.
 func (l *Ledger) ApplyCombine(ctx context.Context, ct *wechatpay.CombineTransaction, source string) (combineResult, error) {
@@ -945,6 +987,18 @@ func (l *Ledger) ApplyCombine(ctx context.Context, ct *wechatpay.CombineTransact
 		case paidState(tx.TradeState):
 		case tx.TradeState == wechatpay.TradeStateClosed || tx.TradeState == wechatpay.TradeStateRevoked:
 			r, err := l.MarkClosed(ctx, OrderKey(OwnerMchID(tx), tx.OutTradeNo), source)
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			res.Results[i] = r
+			if r.Outcome == Applied {
+				mu.Lock()
+				res.Writes++
+				mu.Unlock()
+			}
+			return err
+		case tx.TradeState == wechatpay.TradeStatePayError:
+			r, err := l.recordPayError(ctx, tx, source)
 			if errors.Is(err, ErrNotFound) {
 				return nil
 			}
@@ -1003,6 +1057,25 @@ func (l *Ledger) ApplyCombine(ctx context.Context, ct *wechatpay.CombineTransact
 		}
 	}
 	return res, nil
+}
+
+// recordPayError records that a sub-order's payment failed (PAYERROR in a combine
+// notification or query): the order reads PAYERROR at once instead of NOTPAY. It is no
+// money and no merchant event: WeChat Pay never lets the combine be paid again, and
+// reconcile closes the sub-order once the combine is final (closeFailed), with the one
+// order.closed a single order gets when it ends unpaid. A payment reported later is
+// judged as for any payable order; a sub-order paid, closed or in REVIEW is left alone.
+func (l *Ledger) recordPayError(ctx context.Context, tx *wechatpay.Transaction, source string) (Result, error) {
+	if acct := accountMchID(tx.SpMchID, tx.MchID); !l.ours(acct) {
+		return Result{Outcome: Duplicate}, nil
+	}
+	return onOrder(l, ctx, OrderKey(OwnerMchID(tx), tx.OutTradeNo), nil, func(o *Order, exists bool) (step, error) {
+		if !exists || o.InReview() || (o.State != wechatpay.TradeStateNotPay && o.State != wechatpay.TradeStateUserPaying) {
+			return step{outcome: Duplicate}, nil
+		}
+		o.State, o.Source = wechatpay.TradeStatePayError, source
+		return step{outcome: Applied}, nil
+	})
 }
 
 // holds reports whether sub-order o accepted transaction txid as its payment (a REVIEW

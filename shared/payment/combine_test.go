@@ -172,8 +172,17 @@ func TestCombineWithAFailedSubOrderIsNotAnnounced(t *testing.T) {
 	ct := combinePaid(c)
 	ct.SubOrders[2].TradeState, ct.SubOrders[2].TransactionID, ct.SubOrders[2].SuccessTime = wechatpay.TradeStatePayError, "", ""
 	res, err := l.ApplyCombine(ctx, ct, "notify")
-	if err != nil || res.Announced || res.Paid || res.Writes != 2 {
+	// Two payments and the failure recorded: three writes.
+	if err != nil || res.Announced || res.Paid || res.Writes != 3 {
 		t.Fatalf("err %v announced %v paid %v writes %d", err, res.Announced, res.Paid, res.Writes)
+	}
+	failed, err := l.Attempt(ctx, ct.SubOrders[2].SubMchID, ct.SubOrders[2].OutTradeNo)
+	if err != nil || failed.Status() != wechatpay.TradeStatePayError || len(events.Entries(failed.Record())) != 0 {
+		t.Fatalf("failed sub-order: %+v %v", failed, err)
+	}
+	// Once recorded, the same result writes nothing.
+	if res, err := l.ApplyCombine(ctx, ct, "notify"); err != nil || res.Writes != 0 {
+		t.Fatalf("repeat: writes %d, %v", res.Writes, err)
 	}
 }
 

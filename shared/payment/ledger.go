@@ -511,7 +511,7 @@ func (r *Refund) schedule() (string, time.Time) {
 		if !r.Requested {
 			at = successAt(r.SuccessTime, r.UpdatedAt)
 		}
-		return BillDayIndex(r.Owner, at), at
+		return BillDayIndex(cmp.Or(r.Account, r.Owner), at), at
 	}
 	return "", time.Time{}
 }

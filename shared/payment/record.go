@@ -193,7 +193,12 @@ type BillNote struct {
 // a query or a bill. It belongs to the order (OutTradeNo, TransactionID) it was first
 // recorded for, for good: a later result naming another order is a kept conflict.
 type Refund struct {
-	Owner         string `json:"owner"`
+	Owner string `json:"owner"`
+	// Account is the account the order was paid to when it is not Owner: a sub-merchant's
+	// service provider or platform (sp_mchid), whose bill day listing the refund waits in
+	// beside the payment, so billfetch finds every sub-merchant's refunds of a day without
+	// a row of theirs in the bill. "" (also records from before it): Owner's listing.
+	Account       string `json:"account,omitempty"`
 	OutRefundNo   string `json:"out_refund_no"`
 	OutTradeNo    string `json:"out_trade_no"`
 	OrderID       string `json:"order_id,omitempty"`

@@ -23,6 +23,22 @@ func refundOwner(n *wechatpay.RefundNotice) string {
 	return n.MchID
 }
 
+// otherThan is acct unless it is owner ("": the owner's own account).
+func otherThan(owner, acct string) string {
+	if acct == owner {
+		return ""
+	}
+	return acct
+}
+
+// accountPaid is the account the order's payment went to ("" before a payment).
+func (o *Order) accountPaid() string {
+	if o.Payment == nil {
+		return ""
+	}
+	return o.Payment.MchID
+}
+
 // validateRefundNotice checks what a refund result must carry; its error matches
 // ErrInvalid (PROCESSING is not a result: notifications never carry it).
 func validateRefundNotice(n *wechatpay.RefundNotice) error {
@@ -101,7 +117,7 @@ func (l *Ledger) ApplyRefund(ctx context.Context, n *wechatpay.RefundNotice, sou
 func decideRefundResult(r *Refund, exists bool, n *wechatpay.RefundNotice, data json.RawMessage, source string, now time.Time) step {
 	owner := refundOwner(n)
 	if !exists {
-		*r = Refund{Owner: owner, OutRefundNo: n.OutRefundNo, OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID, RefundID: n.RefundID,
+		*r = Refund{Owner: owner, Account: otherThan(owner, accountMchID(n.SpMchID, n.MchID)), OutRefundNo: n.OutRefundNo, OutTradeNo: n.OutTradeNo, TransactionID: n.TransactionID, RefundID: n.RefundID,
 			Amount: n.Amount.Refund, Total: n.Amount.Total, State: n.RefundStatus, SuccessTime: n.SuccessTime, UserAccount: n.UserReceivedAccount,
 			Source: source, Data: data, SyncOwed: true, CreatedAt: now}
 		return step{outcome: Applied}
@@ -384,7 +400,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 			return step{outcome: Duplicate}, nil
 		}
 		line := order.Line(req.OutRefundNo)
-		*r = Refund{Owner: order.Owner, OutRefundNo: req.OutRefundNo, OutTradeNo: order.OutTradeNo, OrderID: order.OrderID,
+		*r = Refund{Owner: order.Owner, Account: otherThan(order.Owner, order.accountPaid()), OutRefundNo: req.OutRefundNo, OutTradeNo: order.OutTradeNo, OrderID: order.OrderID,
 			TransactionID: line.TransactionID, Amount: req.Amount, State: wechatpay.RefundStatusProcessing, Requested: true,
 			Reason: req.Reason, Source: "refund_api", NextCheck: now.Add(time.Minute), CreatedAt: now}
 		if req.Advance {

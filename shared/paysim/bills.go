@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -105,7 +106,16 @@ func (s *Simulator) tradeBill(r *apiRequest) *reply {
 		return rep
 	}
 	rows := s.tradeRows(day, billType)
+	if sub := q.Get("sub_mchid"); sub != "" {
+		// A service provider's bill of one sub-merchant lists that sub-merchant's rows only;
+		// without sub_mchid it lists every sub-merchant's (申请交易账单, pay.weixin.qq.com/
+		// docs/partner/apis/partner-jsapi-payment/get-trade-bill.html).
+		rows = slices.DeleteFunc(rows, func(r billRow) bool { return r.cols["特约商户号"] != sub })
+	}
 	if len(rows) == 0 {
+		// A day without a transaction has no bill: 400 {"code":"NO_STATEMENT_EXIST",
+		// "message":"请求的账单文件不存在"}, for a sub-merchant's bill likewise (常见问题,
+		// pay.weixin.qq.com/doc/v3/merchant/4013071254: "请检查商户号当日是否有产生交易或退款").
 		return errReply(http.StatusBadRequest, "NO_STATEMENT_EXIST", "请求的账单文件不存在: the merchant had no "+strings.ToLower(billType)+" transactions on "+day.Format("2006-01-02"))
 	}
 	var tot struct{ settle, refund, fee, order, apply int64 }

@@ -134,3 +134,27 @@ func readCSV(b []byte) ([][]string, error) {
 	r.FieldsPerRecord = -1
 	return r.ReadAll()
 }
+
+// A service provider's bill with sub_mchid lists that sub-merchant's rows only, and a
+// sub-merchant without a transaction that day has no bill: NO_STATEMENT_EXIST, as for
+// any merchant (before, every sub-merchant's rows were served whatever sub_mchid said).
+func TestSubMerchantTradeBill(t *testing.T) {
+	e := newEnv(t, Config{SubMchIDs: testSubMchs})
+	day := time.Date(2024, 6, 11, 10, 0, 0, 0, clock.CST)
+	e.clock.Set(day)
+	p := e.partnerOrder("SUBBILL0001")
+	p.SubMchID = testSubMchs[0]
+	if r := e.call("POST", "/v3/pay/partner/transactions/jsapi", p); r.status != 200 {
+		t.Fatal(r.status, string(r.body))
+	}
+	e.simCall("POST", "/sim/orders/SUBBILL0001/pay", nil, nil)
+	e.clock.Advance(24 * time.Hour)
+	if r := e.call("GET", "/v3/bill/tradebill?bill_date=2024-06-11&sub_mchid="+testSubMchs[1], nil); r.status != 400 || r.errorBody(t).Code != "NO_STATEMENT_EXIST" {
+		t.Fatalf("quiet sub-merchant: %d %s", r.status, r.body)
+	}
+	for _, q := range []string{"&sub_mchid=" + testSubMchs[0], ""} {
+		if r := e.call("GET", "/v3/bill/tradebill?bill_date=2024-06-11"+q, nil); r.status != 200 {
+			t.Fatalf("bill%s: %d %s", q, r.status, r.body)
+		}
+	}
+}

@@ -64,6 +64,9 @@ type LedgerSource struct {
 	// day not billed yet: the account paid (payments; a platform's or provider's for its
 	// sub-merchants') and the owners (refunds). nil: Owners.
 	Listings []string
+	// Platform is the mchid combines (合单) are kept under (the platform's, sp_mchid):
+	// Find looks a combine up by its order_id there. "": no combines.
+	Platform string
 	// Ecommerce: refunds are e-commerce refunds, sent to 异常退款 through
 	// /v3/ecommerce/refunds/{refund_id}/apply-abnormal-refund.
 	Ecommerce bool
@@ -136,6 +139,35 @@ type billReport struct {
 		Refund int64 `json:"refund_fen"`
 	} `json:"totals"`
 	Error string `json:"error"`
+	// SubMerchants: the other sub-merchants whose trade bills billfetch fetched that day
+	// (a service provider's), each with a report of its own.
+	SubMerchants []string `json:"sub_merchants"`
+}
+
+// tradeMchIDs are the merchants whose trade bill reports of date to read: billMchIDs,
+// and the sub-merchants their reports name (a service provider's run fetches the bill of
+// every sub-merchant with money that day), each once.
+func (s *LedgerSource) tradeMchIDs(ctx context.Context, date string) ([]string, error) {
+	out := slices.Clone(s.billMchIDs())
+	for _, mchid := range s.billMchIDs() {
+		r, err := s.report(ctx, mchid, billTrade, date)
+		if err != nil {
+			return nil, err
+		}
+		for _, sub := range r.subMerchants() {
+			if isMchID(sub) && !slices.Contains(out, sub) {
+				out = append(out, sub)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (r *billReport) subMerchants() []string {
+	if r == nil {
+		return nil
+	}
+	return r.SubMerchants
 }
 
 // report reads a stored bill report; nil when there is none.
@@ -227,7 +259,11 @@ func (s *LedgerSource) Days(ctx context.Context, n int) ([]Day, error) {
 	for i := range n {
 		day := today.AddDate(0, 0, -i)
 		d := Day{Date: day.Format(time.DateOnly), FromBill: true}
-		for _, mchid := range s.billMchIDs() {
+		mchids, err := s.tradeMchIDs(ctx, d.Date)
+		if err != nil {
+			return nil, err
+		}
+		for _, mchid := range mchids {
 			r, err := s.report(ctx, mchid, billTrade, d.Date)
 			if err != nil {
 				return nil, err
@@ -448,7 +484,11 @@ func (s *LedgerSource) Bills(ctx context.Context, days int) ([]BillDay, error) {
 		date := today.AddDate(0, 0, -i).Format(time.DateOnly)
 		type which struct{ mchid, typ string }
 		var bills []which
-		for _, o := range s.billMchIDs() {
+		mchids, err := s.tradeMchIDs(ctx, date)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range mchids {
 			bills = append(bills, which{o, billTrade})
 		}
 		if s.FundMchID != "" {
@@ -592,6 +632,9 @@ func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
 			return st, err
 		}
 	}
+	if st, err := s.findCombine(ctx, q); st != nil || err != nil {
+		return st, err
+	}
 	if transactionLike(q) && s.Client != nil {
 		for _, owner := range s.Owners {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -646,6 +689,65 @@ func (s *LedgerSource) findOwned(ctx context.Context, owner, q string) (*Story, 
 		return s.story(ctx, &payment.History{First: o, Current: o})
 	}
 	return nil, nil
+}
+
+// findCombine finds a combine (合单) by its order_id or an attempt's
+// combine_out_trade_no: its story is the combine's attempts and the current attempt's
+// sub-orders, each linked to its own story (the sub-orders are orders of their
+// sub-merchants; their causes, kept payments and actions are there).
+func (s *LedgerSource) findCombine(ctx context.Context, q string) (*Story, error) {
+	if s.Platform == "" {
+		return nil, nil
+	}
+	hist, err := s.Ledger.Combine(ctx, s.Platform, q)
+	var other *payment.OtherOrderError
+	if errors.As(err, &other) && other.Holder != "" {
+		hist, err = s.Ledger.Combine(ctx, s.Platform, other.Holder)
+	}
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if hist.Current != hist.First {
+		if err := s.Ledger.CombinePrevious(ctx, hist); err != nil {
+			return nil, err
+		}
+	}
+	cur := hist.Current
+	subs, err := s.Ledger.SubOrders(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
+	st := &Story{OrderID: hist.First.OrderID, OutTradeNo: cur.CombineNo, MchID: cur.Owner, State: payment.CombineStatus(cur, subs), Amount: cur.Total()}
+	for _, c := range append(slices.Clone(hist.Previous), cur) {
+		csubs := subs
+		if c != cur {
+			if csubs, err = s.Ledger.SubOrders(ctx, c); err != nil {
+				return nil, err
+			}
+		}
+		st.Attempts = append(st.Attempts, Attempt{OutTradeNo: c.CombineNo, State: payment.CombineStatus(c, csubs), Scene: c.Scene, Amount: c.Total(), CreatedAt: c.CreatedAt})
+		st.Events = append(st.Events, storyEvents(c.Record())...)
+	}
+	for i, so := range cur.SubOrders {
+		sv := StorySubOrder{OrderID: so.OrderID, OutTradeNo: so.OutTradeNo, SubMchID: so.SubMchID, Amount: so.Amount,
+			State: wechatpay.TradeStateNotPay, Find: so.SubMchID + "/" + so.OrderID}
+		if cur.Closed {
+			sv.State = wechatpay.TradeStateClosed
+		}
+		if o := subs[i]; o != nil {
+			sv.State, st.Refunded = o.Status(), st.Refunded+o.Refunded()
+			if o.Payment != nil {
+				sv.TransactionID = o.Payment.TransactionID
+			}
+			st.Events = append(st.Events, storyEvents(o.Record())...)
+		}
+		st.SubOrders = append(st.SubOrders, sv)
+	}
+	sort.SliceStable(st.Events, func(i, j int) bool { return st.Events[i].CreatedAt.Before(st.Events[j].CreatedAt) })
+	return st, nil
 }
 
 // attemptStory is the story of the order an attempt belongs to (or of the attempt

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,6 +11,8 @@ import (
 	"github.com/paysls/wxpay/functions/reconcile"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/store"
+	"github.com/paysls/wxpay/shared/store/boltstore"
 )
 
 // The console reads billfetch's stored reports without importing the job: the key and
@@ -23,7 +27,7 @@ func TestBillReportShapeIsBillfetchs(t *testing.T) {
 	in := billfetch.BillReport{MchID: "1900000109", Type: billfetch.TypeTrade, Date: "2026-12-07", Status: billfetch.StatusReconciled, HashOK: true,
 		Rows: 7, Matched: 6, Settled: 1, Payments: 5, Refunds: 2, Truncated: true, Error: "e",
 		Discrepancies: []billfetch.Discrepancy{{Kind: billfetch.KindAmount, OutTradeNo: "A1", OutRefundNo: "R1", Ours: "1 fen", Theirs: "2 fen", Note: "n"}},
-		Totals:        billfetch.TradeTotals{Settle: 4490, Refund: 1300}}
+		Totals:        billfetch.TradeTotals{Settle: 4490, Refund: 1300}, SubMerchants: []string{"1900000110"}}
 	b, _ := json.Marshal(in)
 	var out billReport
 	if err := json.Unmarshal(b, &out); err != nil {
@@ -31,7 +35,8 @@ func TestBillReportShapeIsBillfetchs(t *testing.T) {
 	}
 	d := out.Discrepancies
 	if out.Rows != 7 || out.Matched != 6 || out.Settled != 1 || out.Payments != 5 || out.Refunds != 2 || !out.HashOK || !out.Truncated || out.Error != "e" ||
-		out.Totals.Settle != 4490 || out.Totals.Refund != 1300 || len(d) != 1 || d[0].Kind != billfetch.KindAmount || d[0].OutRefundNo != "R1" || d[0].Theirs != "2 fen" {
+		out.Totals.Settle != 4490 || out.Totals.Refund != 1300 || len(d) != 1 || d[0].Kind != billfetch.KindAmount || d[0].OutRefundNo != "R1" || d[0].Theirs != "2 fen" ||
+		len(out.SubMerchants) != 1 || out.SubMerchants[0] != "1900000110" {
 		t.Fatalf("decoded %+v from %s", out, b)
 	}
 }
@@ -94,5 +99,50 @@ func TestOwnedByAnySubMerchant(t *testing.T) {
 		if owner != c.owner || no != c.no || ok != (c.owner != "") {
 			t.Errorf("owned(%q, AnyOwner %v) = %q %q %v", c.ref, c.src.AnyOwner, owner, no, ok)
 		}
+	}
+}
+
+// A service provider's billfetch fetches the bill of every sub-merchant with money that
+// day, each with its own report; the configured sub-merchant's report names the others.
+// The Bills view shows their reports too — discrepancies of a sub-merchant without a
+// bill of its own (NO_STATEMENT_EXIST) included — and the day's totals add them up.
+func TestBillsShowEverySubMerchantsReport(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "console.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	now := time.Date(2026, 12, 8, 11, 0, 0, 0, clock.CST)
+	date := "2026-12-07"
+	put := func(r billfetch.BillReport) {
+		b, _ := json.Marshal(r)
+		if _, err := st.Put(context.Background(), store.Record{Key: billfetch.ReportKey(r.MchID, r.Type, r.Date), Attrs: map[string]string{"report": string(b)}}, store.Condition{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(billfetch.BillReport{MchID: "1900000109", Type: billfetch.TypeTrade, Date: date, Status: billfetch.StatusReconciled, Payments: 1,
+		Totals: billfetch.TradeTotals{Settle: 500}, SubMerchants: []string{"1900000110"}})
+	put(billfetch.BillReport{MchID: "1900000110", Type: billfetch.TypeTrade, Date: date, Status: billfetch.StatusNoStatement,
+		Discrepancies: []billfetch.Discrepancy{{Kind: billfetch.KindMissingFromBill, OutTradeNo: "SUBB0001", Ours: "SUCCESS 700 fen", Theirs: "absent"}}})
+	s := &LedgerSource{Ledger: &payment.Ledger{Store: st, Now: func() time.Time { return now }}, Owners: []string{"1900000109"}, AnyOwner: true}
+	bills, err := s.Bills(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other *BillDay
+	for i := range bills {
+		if bills[i].MchID == "1900000110" {
+			other = &bills[i]
+		}
+	}
+	if other == nil || other.Status != billfetch.StatusNoStatement || len(other.Discrepancies) != 1 || other.Discrepancies[0].OutTradeNo != "SUBB0001" {
+		t.Fatalf("bills %+v", bills)
+	}
+	days, err := s.Days(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := days[1]; d.Date != date || !d.FromBill || d.Paid != 500 || d.PaidCount != 1 {
+		t.Fatalf("day %+v", d)
 	}
 }

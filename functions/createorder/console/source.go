@@ -160,6 +160,17 @@ type Story struct {
 	ReviewRef  string
 	// Resolutions are the reviews people resolved, with their notes.
 	Resolutions []Resolution
+	// SubOrders are a combine's (合单) sub-orders, of its current attempt: the story is
+	// the combine's, each sub-order's own story is a Find of its Find query away.
+	SubOrders []StorySubOrder
+}
+
+// StorySubOrder is one sub-order of a combine in its story.
+type StorySubOrder struct {
+	OrderID, OutTradeNo, SubMchID, State, TransactionID string
+	Amount                                              int64
+	// Find is the Find query of its own story (sub_mchid/order_id).
+	Find string
 }
 
 // Resolution is a person marking a review resolved.

@@ -595,6 +595,28 @@ func (c *call) find(p *page) error {
 		p.raw("</td></tr>\n")
 	}
 	p.raw("</tbody></table>\n")
+	if len(st.SubOrders) > 0 {
+		p.raw("<h3>")
+		p.t("find.suborders")
+		p.raw("</h3>\n")
+		p.thead("col.order", "col.merchant", "col.state", "col.amount", "col.outtradeno", "col.tx")
+		for _, so := range st.SubOrders {
+			p.raw("<tr><td>")
+			c.findLinkAs(p, so.Find, so.OrderID, so.OutTradeNo)
+			p.raw("</td><td><code>")
+			p.text(so.SubMchID)
+			p.raw("</code></td><td>")
+			p.text(so.State)
+			p.raw(`</td><td class="num">`)
+			p.text(yuan(so.Amount))
+			p.raw("</td><td><code>")
+			p.text(so.OutTradeNo)
+			p.raw("</code></td><td><code>")
+			p.text(so.TransactionID)
+			p.raw("</code></td></tr>\n")
+		}
+		p.raw("</tbody></table>\n")
+	}
 	if len(st.Refunds) > 0 {
 		p.raw("<h3>")
 		p.t("nav.refunds")
