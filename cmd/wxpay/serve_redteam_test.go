@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/paysls/wxpay/shared/config"
 )
 
 // A combine sub-order whose payment failed at WeChat Pay (PAYERROR) can never be paid:
@@ -109,5 +111,49 @@ func TestServeNumberTakenByAnotherSubMerchantIsNotAnnounced(t *testing.T) {
 		if _, g := p.call("GET", q, nil, true); g["state"] != "CLOSED" {
 			t.Errorf("%s: %v, want CLOSED", q, g["state"])
 		}
+	}
+}
+
+// A combine's settle that no sub-order can take — bad receivers, an unpaid combine —
+// answered 200 {"state":"partial"} with an error per sub-order: a client checking the
+// status read "settled", and the README's ORDER_NOT_PAID / PARAM_ERROR refusals held
+// only for a single order. Nothing settled is a refusal with {code,message,hint}; the
+// sub-orders are untouched. A settle some sub-orders took stays 200 "partial".
+func TestServeCombineSettleNoSubOrderTakesIsRefused(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "ecommerce")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	cfg, err := config.FromKeysDir(srv.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, r := p.call("POST", "/profitsharing/receivers", map[string]any{"type": "MERCHANT_ID", "account": "1900000201", "name": "示例供应商有限公司", "relation_type": "SUPPLIER"}, true); status != 200 || r["added"] != true {
+		t.Fatalf("add receiver: %d %v", status, r)
+	}
+	if status, a := p.call("POST", "/orders", sharingCart("RTSETTLE1", cfg.MchID, ""), true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	p.expect(409, "ORDER_NOT_PAID", "POST", "/orders/RTSETTLE1/settle", map[string]any{"receivers": []any{}})
+	if status, _ := p.call("POST", "/sim/combines/RTSETTLE1/pay", nil, false); status/100 != 2 {
+		t.Fatalf("pay: %d", status)
+	}
+	p.waitState("RTSETTLE1", "SUCCESS")
+	p.expect(400, "PARAM_ERROR", "POST", "/orders/RTSETTLE1/settle",
+		map[string]any{"receivers": []any{map[string]any{"type": "WALLET", "account": "1900000201", "amount": 1}}})
+	for _, s := range []struct{ id, sub string }{{"RTSETTLE1-A", "1900000109"}, {"RTSETTLE1-B", "1900000110"}, {"RTSETTLE1-C", "1900000111"}} {
+		if ps := p.sharingOf(s.id, s.sub); ps["settled_at"] != nil {
+			t.Errorf("%s settled by a refused settle: %v", s.id, ps)
+		}
+	}
+	// A single order's refusals are unchanged; a settle every sub-order takes is 200.
+	p.expect(400, "PARAM_ERROR", "POST", "/orders/RTSETTLE1-B/settle?sub_mchid=1900000110",
+		map[string]any{"receivers": []any{map[string]any{"type": "WALLET", "account": "1900000201", "amount": 1}}})
+	if status, s := p.call("POST", "/orders/RTSETTLE1/settle", nil, true); status != 200 || s["state"] != "settled" {
+		t.Fatalf("settle: %d %v", status, s)
 	}
 }

@@ -197,10 +197,13 @@ func (h *Handler) settleOrder(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			v := orderapi.SettleView{OrderID: c.First.OrderID, State: "settled"}
+			var refused *apiError // the first sub-order's refusal, one not "not shared" preferred
+			took := 0
 			for i, o := range subs {
 				sv := orderapi.SettleView{OrderID: c.Current.SubOrders[i].OrderID, SubMchID: c.Current.SubOrders[i].SubMchID}
 				if o == nil {
 					sv.Error = &orderapi.ErrorBody{Code: "ORDER_NOT_FOUND", Message: "the sub-order was never placed"}
+					v.State = "partial"
 				} else if got, err := h.settleShares(ctx, o, req); err != nil {
 					ae := h.apiErr(err)
 					if ae == nil {
@@ -209,10 +212,21 @@ func (h *Handler) settleOrder(w http.ResponseWriter, r *http.Request) {
 					}
 					sv.Error, v.State = &orderapi.ErrorBody{Code: ae.code, Message: ae.message, Hint: ae.hint}, "partial"
 					sv.State = o.Status()
+					if refused == nil || refused.code == "ORDER_NOT_SHARED" && ae.code != "ORDER_NOT_SHARED" {
+						refused = fail(ae.status, ae.code, "no sub-order of combine "+c.First.OrderID+" was settled: sub-order "+sv.OrderID+": "+ae.message, ae.hint)
+					}
 				} else {
 					sv.State, sv.ProfitSharing = got.Status(), sharingView(got, h.now())
+					took++
 				}
 				v.SubOrders = append(v.SubOrders, sv)
+			}
+			// Nothing settled is a refusal, answered as a single order's is (ORDER_NOT_PAID,
+			// PARAM_ERROR, …): a 200 "partial" would read as settled to a client checking
+			// the status. "partial" is for a settle some sub-orders took.
+			if took == 0 && refused != nil {
+				h.writeError(w, r, refused)
+				return
 			}
 			apiauth.WriteJSON(w, http.StatusOK, v)
 		})
