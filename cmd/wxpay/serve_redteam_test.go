@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,5 +156,28 @@ func TestServeCombineSettleNoSubOrderTakesIsRefused(t *testing.T) {
 		map[string]any{"receivers": []any{map[string]any{"type": "WALLET", "account": "1900000201", "amount": 1}}})
 	if status, s := p.call("POST", "/orders/RTSETTLE1/settle", nil, true); status != 200 || s["state"] != "settled" {
 		t.Fatalf("settle: %d %v", status, s)
+	}
+}
+
+// A genuine payment for an out_trade_no this API never created is kept (recorded as
+// paid, announced by an order.paid without order_id) and POST /orders refuses the id
+// (ORDER_ID_COLLISION). GET /orders/{id} answered 404 "no order …, create it with
+// POST /orders" — a hint whose only outcome is that refusal, and no word that money
+// arrived under the number. It now says a payment this API did not create holds it.
+func TestServeGetPaymentNotCreatedHereSaysSo(t *testing.T) {
+	s := startRunServe(t)
+	defer s.stop()
+	code, out, errOut := runCmd(t, "trigger", "--keys-dir", s.keys, "--url", s.base+"/notify", "--out-trade-no", "RTUNKNOWN1", "--amount", "777")
+	if code != 0 {
+		t.Fatalf("trigger: exit %d\n%s%s", code, out, errOut)
+	}
+	st, m := s.call(t, "GET", "/orders/RTUNKNOWN1", "")
+	msg, _ := m["message"].(string)
+	hint, _ := m["hint"].(string)
+	if st != 404 || m["code"] != "ORDER_NOT_FOUND" || !strings.Contains(msg, "did not create") || strings.Contains(hint, "create it with POST /orders") || hint == "" {
+		t.Errorf("GET: %d %v", st, m)
+	}
+	if st, m := s.call(t, "POST", "/orders", `{"order_id":"RTUNKNOWN1","amount":777,"description":"x","scene":"native"}`); st != 409 || m["code"] != "ORDER_ID_COLLISION" {
+		t.Errorf("create: %d %v", st, m)
 	}
 }

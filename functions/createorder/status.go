@@ -52,7 +52,13 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History
 		return nil, e
 	}
 	hist, err := h.ledger.Order(ctx, owner, orderID)
+	var other *payment.OtherOrderError
 	switch {
+	case errors.As(err, &other) && other.Holder == "":
+		// Money arrived under this number (an order.paid without order_id announced
+		// it) and POST /orders refuses the id: "create it" would only lead there.
+		return nil, fail(http.StatusNotFound, "ORDER_NOT_FOUND", "no order "+orderID+": "+other.Error()+"; what WeChat Pay reported for it is kept",
+			"it is not an order of this API and cannot be created or refunded here: look it up in the console (查找 · Find), or by its transaction_id in the merchant platform")
 	case errors.Is(err, payment.ErrNotFound):
 		if e := h.combineNamed(ctx, orderID, owner); e != nil {
 			return nil, e
