@@ -181,3 +181,33 @@ func TestServeGetPaymentNotCreatedHereSaysSo(t *testing.T) {
 		t.Errorf("create: %d %v", st, m)
 	}
 }
+
+// DELETE /profitsharing/receivers/{account} is documented safe to repeat, but a repeat
+// — a retry after a lost answer, or after the ledger's note failed — reached WeChat
+// Pay's "not a receiver" (404 RESOURCE_NOT_EXISTS) and answered it with the order
+// routes' hint ("check the order_id … in the path"), leaving the ledger's note as it
+// was. The receiver being gone is what a delete asks for: it is noted removed and
+// answered 200, and a plan naming it is refused before anything is sent.
+func TestServeRemovingAReceiverTwiceIsSafe(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "ecommerce")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	if status, r := p.call("POST", "/profitsharing/receivers", map[string]any{"type": "MERCHANT_ID", "account": "1900000203", "name": "乙公司", "relation_type": "SUPPLIER"}, true); status != 200 || r["added"] != true {
+		t.Fatalf("add: %d %v", status, r)
+	}
+	for i := range 2 {
+		if status, r := p.call("DELETE", "/profitsharing/receivers/1900000203", nil, true); status != 200 || r["added"] != false {
+			t.Fatalf("delete %d: %d %v", i+1, status, r)
+		}
+	}
+	c := map[string]any{"order_id": "RTRECV01", "scene": "native", "description": "c", "sub_orders": []map[string]any{
+		{"order_id": "RTRECV01-A", "sub_mchid": "1900000109", "amount": 100, "description": "a",
+			"profit_sharing": map[string]any{"receivers": []any{map[string]any{"type": "MERCHANT_ID", "account": "1900000203", "amount": 10}}}},
+		{"order_id": "RTRECV01-B", "sub_mchid": "1900000110", "amount": 100, "description": "b"}}}
+	p.expect(400, "RECEIVER_NOT_ADDED", "POST", "/orders", c)
+}
