@@ -211,3 +211,29 @@ func TestServeRemovingAReceiverTwiceIsSafe(t *testing.T) {
 		{"order_id": "RTRECV01-B", "sub_mchid": "1900000110", "amount": 100, "description": "b"}}}
 	p.expect(400, "RECEIVER_NOT_ADDED", "POST", "/orders", c)
 }
+
+// A service provider (partner mode) adds a MERCHANT_ID receiver with its full name,
+// which the partner API takes encrypted with WeChat Pay's public key or platform
+// certificate. The order API never handed the receivers route that key, so every such
+// add answered 500 INTERNAL ("client misconfigured") whatever was configured, and no
+// order could name a receiver other than the provider itself (RECEIVER_NOT_ADDED).
+func TestServePartnerAddsANamedReceiver(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "partner")
+	t.Setenv("WXPAY_SUB_MCHID", "1900000109")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	add := map[string]any{"type": "MERCHANT_ID", "account": "1900000201", "name": "示例供应商有限公司", "relation_type": "SUPPLIER", "sub_mchid": "1900000110"}
+	if status, r := p.call("POST", "/profitsharing/receivers", add, true); status != 200 || r["added"] != true {
+		t.Fatalf("add receiver: %d %v", status, r)
+	}
+	order := map[string]any{"order_id": "RTPARTNER01", "sub_mchid": "1900000110", "amount": 1000, "description": "x", "scene": "native",
+		"profit_sharing": map[string]any{"receivers": []any{map[string]any{"type": "MERCHANT_ID", "account": "1900000201", "amount": 100, "description": "供应商"}}}}
+	if status, a := p.call("POST", "/orders", order, true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+}

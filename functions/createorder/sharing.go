@@ -476,6 +476,16 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 	}{req.Type, req.Account, req.Name, cmp.Or(req.RelationType, "OTHERS")}
 	var err error
 	pin := platformReceiver(scope, in.typ, in.account, in.name, in.rel)
+	if add && in.name != "" && h.api.ShareAPI() == payment.ShareAPIPartner {
+		// The partner API takes the name encrypted (WeChat Pay's public key, else the
+		// platform certificate): the same key 异常退款's card fields use.
+		key, err := h.encryptionKey(ctx)
+		if err != nil {
+			h.writeError(w, r, fmt.Errorf("createorder: the receiver's name cannot be encrypted for WeChat Pay: %w", err))
+			return
+		}
+		pin.Key = key
+	}
 	if add {
 		err = h.api.AddReceiver(ctx, pin)
 	} else if err = h.api.DeleteReceiver(ctx, pin); wechatpay.IsCode(err, wechatpay.CodeResourceNotExists) {
