@@ -237,3 +237,49 @@ func TestServePartnerAddsANamedReceiver(t *testing.T) {
 		t.Fatalf("create: %d %v", status, a)
 	}
 }
+
+// A service provider's own profit sharing (/v3/profitsharing/*) needs every receiver
+// added for the sub-merchant — the provider itself too; only an e-commerce platform is
+// a receiver of its splits from the start. The order API let a partner plan name the
+// provider unadded: the order was placed, and a minute after payment WeChat Pay
+// refused the split (分账接收方关系不存在), leaving the order's sharing stopped with a
+// problem. It is now refused at create (RECEIVER_NOT_ADDED), before anything is sent;
+// once the provider is added the split goes through.
+func TestServePartnerProviderIsAReceiverOnceAdded(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "partner")
+	t.Setenv("WXPAY_SUB_MCHID", "1900000109")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	cfg, err := config.FromKeysDir(srv.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := map[string]any{"order_id": "RTPROVIDER1", "sub_mchid": "1900000110", "amount": 1000, "description": "x", "scene": "native",
+		"profit_sharing": map[string]any{"receivers": []any{map[string]any{"type": "MERCHANT_ID", "account": cfg.MchID, "rate": 0.1, "description": "佣金"}}}}
+	p.expect(400, "RECEIVER_NOT_ADDED", "POST", "/orders", order)
+	p.expect(404, "ORDER_NOT_FOUND", "GET", "/orders/RTPROVIDER1?sub_mchid=1900000110", nil)
+	add := map[string]any{"type": "MERCHANT_ID", "account": cfg.MchID, "name": "服务商有限公司", "relation_type": "SERVICE_PROVIDER", "sub_mchid": "1900000110"}
+	if status, r := p.call("POST", "/profitsharing/receivers", add, true); status != 200 || r["added"] != true {
+		t.Fatalf("add the provider: %d %v", status, r)
+	}
+	if status, a := p.call("POST", "/orders", order, true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	if status, _ := p.call("POST", "/sim/orders/RTPROVIDER1/pay", nil, false); status/100 != 2 {
+		t.Fatalf("pay: %d", status)
+	}
+	p.call("POST", "/sim/clock", map[string]any{"advance": "2m"}, false)
+	for range 3 {
+		p.reconcile()
+	}
+	ps := p.sharingOf("RTPROVIDER1", "1900000110")
+	splits, _ := ps["splits"].([]any)
+	if len(splits) != 1 || splits[0].(map[string]any)["state"] != "FINISHED" || ps["problem"] != nil {
+		t.Fatalf("sharing %v", ps)
+	}
+}

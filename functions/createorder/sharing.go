@@ -136,7 +136,12 @@ func (h *Handler) parseReceivers(ctx context.Context, in []orderapi.ReceiverRequ
 		if rc.Account == "" {
 			return nil, badRequest(wechatpay.CodeParamError, "%s.account is required: the receiver's mchid or openid", f)
 		}
-		if !(rc.Type == wechatpay.ReceiverMerchant && (rc.Account == h.cfg.MchID || rc.Account == owner)) {
+		// The paying sub-merchant needs no adding, and an e-commerce platform is a receiver
+		// of its splits from the start; a service provider adds itself for each
+		// sub-merchant like any receiver (WeChat Pay refuses its split otherwise:
+		// 分账接收方关系不存在).
+		platformSelf := rc.Account == h.cfg.MchID && h.api.ShareAPI() == payment.ShareAPIEcommerce
+		if !(rc.Type == wechatpay.ReceiverMerchant && (platformSelf || rc.Account == owner)) {
 			if got, err := h.ledger.Receiver(ctx, h.receiverScope(owner), rc.Type, rc.Account); errors.Is(err, payment.ErrNotFound) || err == nil && !got.Added {
 				return nil, fail(http.StatusBadRequest, "RECEIVER_NOT_ADDED", fmt.Sprintf("%s: %s %s was never added as a receiver here", f, rc.Type, rc.Account),
 					"add it first: POST /profitsharing/receivers {\"type\",\"account\",\"name\",\"relation_type\"} · 分账接收方须先添加")
