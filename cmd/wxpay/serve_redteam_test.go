@@ -283,3 +283,22 @@ func TestServePartnerProviderIsAReceiverOnceAdded(t *testing.T) {
 		t.Fatalf("sharing %v", ps)
 	}
 }
+
+// README: "Unknown ids are 404, malformed ones 400". An event id whose key part is
+// valid base32 but decodes to no possible record key (bytes that are not UTF-8, as
+// "zzzz" does) reached the store, whose refusal of the key was taken for an outage:
+// 503 STORE_UNAVAILABLE "try again", with nothing in the log — a client retries it
+// for ever and an operator looks for a store problem that is not there.
+func TestServeEventIDThatNamesNoKeyIsMalformed(t *testing.T) {
+	s := startRunServe(t)
+	defer s.stop()
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/events/evt_0000000001.zzzz"},
+		{"POST", "/events/evt_0000000001.zzzz/resend"},
+	} {
+		st, m := s.call(t, c.method, c.path, "")
+		if st != 400 || m["code"] != "PARAM_ERROR" {
+			t.Errorf("%s %s: %d %v, want 400 PARAM_ERROR", c.method, c.path, st, m)
+		}
+	}
+}

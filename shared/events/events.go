@@ -142,7 +142,9 @@ func Locate(id string) (key, attr string, err error) {
 		return "", "", fmt.Errorf("%w: %q", errBadID, id)
 	}
 	k, err := keyCodec.DecodeString(enc)
-	if err != nil || len(k) == 0 {
+	// A key no record can have (not UTF-8, say) is a malformed id, not a question for
+	// the store: its refusal would read as an outage (503 "try again").
+	if err != nil || store.ValidateKey(string(k)) != nil {
 		return "", "", fmt.Errorf("%w: %q", errBadID, id)
 	}
 	return string(k), AttrPrefix + suffix, nil
