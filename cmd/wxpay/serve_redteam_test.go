@@ -302,3 +302,48 @@ func TestServeEventIDThatNamesNoKeyIsMalformed(t *testing.T) {
 		}
 	}
 }
+
+// A ?sub_mchid= or an out_refund_no in the path that no record key can hold (bytes
+// that are not UTF-8, 2,000 digits) reached the store, whose refusal of the key was
+// answered 500 INTERNAL "retry later" on every order route: bad input must be a 400
+// with {code,message,hint} (README: the order API's errors). A sub_mchid of letters,
+// which no sub-merchant has, was answered as a missing order.
+func TestServeBadSubMchIDOrRefundNoInURLIsRefused(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "ecommerce")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	if status, a := p.call("POST", "/orders", cart("RTBADURL1", "native"), true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	long := strings.Repeat("1", 2000)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/orders/RTBADURL1-A?sub_mchid=%FF"},
+		{"GET", "/orders/RTBADURL1-A?sub_mchid=" + long},
+		{"GET", "/orders/RTBADURL1-A?sub_mchid=abc"},
+		{"POST", "/orders/RTBADURL1-A/refunds?sub_mchid=%FF"},
+		{"POST", "/orders/RTBADURL1-A/close?sub_mchid=%FF"},
+		{"POST", "/orders/RTBADURL1-A/settle?sub_mchid=%FF"},
+		{"GET", "/orders/RTBADURL1-A/refunds/%FF%FE?sub_mchid=1900000109"},
+		{"GET", "/orders/RTBADURL1-A/refunds/" + strings.Repeat("R", 100) + "?sub_mchid=1900000109"},
+		{"DELETE", "/profitsharing/receivers/%FF%FE"},
+		{"DELETE", "/profitsharing/receivers/" + long},
+	} {
+		var body any
+		if strings.Contains(c.path, "/refunds?") {
+			body = map[string]any{"out_refund_no": "RTBADURL1R1", "amount": 1}
+		}
+		status, e := p.call(c.method, c.path, body, true)
+		if status != 400 || e["code"] != "PARAM_ERROR" || e["message"] == "" || e["hint"] == "" {
+			t.Errorf("%s %.80s: %d %v, want 400 PARAM_ERROR", c.method, c.path, status, e)
+		}
+	}
+	// The order is as it was.
+	if _, g := p.call("GET", "/orders/RTBADURL1-A?sub_mchid=1900000109", nil, true); g["state"] != "NOTPAY" {
+		t.Fatalf("order: %v", g)
+	}
+}

@@ -181,6 +181,10 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	no := r.PathValue("out_refund_no")
+	if !refundNoShape(no) {
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "out_refund_no %.80q is not a refund number: 1 to 64 digits, letters and _-*|", no))
+		return
+	}
 	owner := hist.Current.Owner
 	rf, err := h.ledger.Refund(ctx, owner, no)
 	if errors.Is(err, payment.ErrNotFound) || err == nil && !belongs(hist, rf) {
@@ -211,4 +215,20 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	apiauth.WriteJSON(w, http.StatusOK, refundView(rf))
+}
+
+// refundNoShape tells whether s could be an out_refund_no: WeChat Pay's 1 to 64
+// characters of digits, letters and _-*|. Looser than a create's rule (at least 6): a
+// refund made outside the bundle — by hand in the merchant platform — is read too.
+func refundNoShape(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-' || c == '*' || c == '|') {
+			return false
+		}
+	}
+	return true
 }

@@ -468,6 +468,16 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "account is required: the receiver's mchid or openid"))
 		return
 	}
+	// What no mchid or openid looks like is refused here: it would reach the store's
+	// key (refused there when not UTF-8 or too long: a 500) after WeChat Pay.
+	if !receiverAccountShape(req.Type, req.Account) {
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "account %.70q is not a %s: a merchant number is digits, an openid up to 64 letters, digits, _ and -", req.Account, req.Type))
+		return
+	}
+	if req.SubMchID != "" && (len(req.SubMchID) > 32 || !digits(req.SubMchID)) {
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "sub_mchid %.40q is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", req.SubMchID))
+		return
+	}
 	scope := payment.ShareAPIEcommerce
 	if h.api.ShareAPI() == payment.ShareAPIPartner {
 		scope = cmp.Or(req.SubMchID, h.cfg.Bundle.SubMchID)
@@ -518,4 +528,22 @@ func (h *Handler) routesSharing(mux *http.ServeMux) {
 	mux.HandleFunc("POST /orders/{order_id}/subsidy/returns", h.subsidyOrder)
 	mux.HandleFunc("POST /profitsharing/receivers", h.receivers)
 	mux.HandleFunc("DELETE /profitsharing/receivers/{account}", h.receivers)
+}
+
+// receiverAccountShape tells whether account could be a receiver of type typ: a
+// MERCHANT_ID is up to 32 digits, an openid up to 64 letters, digits, _ and -.
+func receiverAccountShape(typ, account string) bool {
+	if typ == wechatpay.ReceiverMerchant {
+		return len(account) <= 32 && digits(account)
+	}
+	if account == "" || len(account) > 64 {
+		return false
+	}
+	for i := 0; i < len(account); i++ {
+		c := account[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
