@@ -347,3 +347,42 @@ func TestServeBadSubMchIDOrRefundNoInURLIsRefused(t *testing.T) {
 		t.Fatalf("order: %v", g)
 	}
 }
+
+// A refund asked for right after the user paid, before WeChat Pay's notification
+// arrived (or when it was lost): the order API refused it 409 ORDER_NOT_PAID, "the
+// order is not paid", answering from the store while WeChat Pay held the payment —
+// a misstatement of money, and the customer-service refund refused. GET /orders
+// asks WeChat Pay for an unsettled order; a refund now does too before refusing, for a
+// single order and a combine's sub-order alike. An order WeChat Pay has not paid is
+// still refused ORDER_NOT_PAID.
+func TestServeRefundRightAfterAPaymentNotYetNotified(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "ecommerce")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	single := map[string]any{"order_id": "RTLOST0001", "sub_mchid": "1900000109", "amount": 1000, "description": "x", "scene": "native"}
+	for _, o := range []map[string]any{single, cart("RTLOST0002", "native")} {
+		if status, a := p.call("POST", "/orders", o, true); status != http.StatusCreated {
+			t.Fatalf("create: %d %v", status, a)
+		}
+	}
+	p.expect(409, "ORDER_NOT_PAID", "POST", "/orders/RTLOST0001/refunds?sub_mchid=1900000109", map[string]any{"out_refund_no": "RTLOST0001R0", "amount": 100})
+	p.call("POST", "/sim/faults", map[string]any{"drop_all": true}, false)
+	p.call("POST", "/sim/orders/RTLOST0001/pay", nil, false)
+	p.call("POST", "/sim/combines/RTLOST0002/pay", nil, false)
+	for _, c := range []struct{ path, no string }{
+		{"/orders/RTLOST0001/refunds?sub_mchid=1900000109", "RTLOST0001R1"},
+		{"/orders/RTLOST0002-B/refunds?sub_mchid=1900000110", "RTLOST0002R1"},
+	} {
+		if status, rf := p.call("POST", c.path, map[string]any{"out_refund_no": c.no, "amount": 100}, true); status != 200 || rf["state"] != "PROCESSING" {
+			t.Errorf("refund %s of a paid order whose notification was lost: %d %v", c.no, status, rf)
+		}
+	}
+	if _, g := p.call("GET", "/orders/RTLOST0001?sub_mchid=1900000109", nil, true); g["state"] != "SUCCESS" {
+		t.Errorf("order: %v", g)
+	}
+}

@@ -57,12 +57,37 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	rf, err := h.refund(ctx, hist.Current, payment.RefundRequest{OutRefundNo: req.OutRefundNo, Amount: amount, Reason: req.Reason})
+	rf, err := h.refund(ctx, h.freshen(ctx, hist.Current), payment.RefundRequest{OutRefundNo: req.OutRefundNo, Amount: amount, Reason: req.Reason})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	apiauth.WriteJSON(w, http.StatusOK, refundView(rf))
+}
+
+// freshen asks WeChat Pay about an order the store holds unsettled, as GET
+// /orders/{order_id} does, so that a refund asked for before the payment's
+// notification arrived (or after it was lost) is not refused as "not paid" while
+// WeChat Pay holds the money. A sub-order is asked through its combine. Any failure
+// leaves the order as stored: the ledger then judges it as before.
+func (h *Handler) freshen(ctx context.Context, cur *payment.Order) *payment.Order {
+	if !cur.Unsettled() || cur.InReview() {
+		return cur
+	}
+	if cur.Combine != nil {
+		return h.settleSubOrder(ctx, cur)
+	}
+	if !cur.Claim.Answer.Any() {
+		return cur // never placed at WeChat Pay (a cashier page not opened): nothing to ask
+	}
+	rec, err := h.settle(ctx, cur)
+	if err != nil {
+		if !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist) {
+			h.log.Warn("refund: query of the unsettled order failed; judging it as stored", "key", cur.Key(), "error", err.Error())
+		}
+		return cur
+	}
+	return rec
 }
 
 // refund asks for a refund of a paid attempt: the ledger reserves the amount on the
