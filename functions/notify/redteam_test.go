@@ -65,3 +65,34 @@ func TestProfitSharingNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 		t.Errorf("a split of 900 fen never asked for: in review %v, events %v", o.InReview(), shareEvents(t, f, "PSNCONFL2"))
 	}
 }
+
+// README (Notifications): "A genuine notification for a merchant this deployment does
+// not serve is acknowledged and kept for review". A payment is (foreign/<mchid>/…, in
+// REVIEW), but a genuine REFUND.SUCCESS naming another service provider or merchant
+// was answered 400 "invalid result" — WeChat Pay does not retry a 400 — and nothing
+// was kept: a refund of someone's money reported to this notify_url vanished without
+// a review.
+func TestForeignMerchantRefundNoticeIsKeptForReview(t *testing.T) {
+	t.Skip("redteam: shared/payment refuses a genuine refund notice for a merchant this deployment does not serve as an invalid result (400, nothing kept) instead of acknowledging it and keeping it in REVIEW (foreign_merchant), as payments are")
+	f := newFixture(t)
+	ctx := context.Background()
+	rn := wechatpay.RefundNotice{SpMchID: "1900000001", SubMchID: "1900000109", OutTradeNo: "FOREIGNR01", TransactionID: "4200FOREIGNR01",
+		OutRefundNo: "FOREIGNR01R1", RefundID: "50300000FOREIGN1", RefundStatus: wechatpay.RefundStatusSuccess, SuccessTime: wechatpay.FormatTime(time.Now()),
+		Amount: wechatpay.RefundAmount{Total: 1000, Refund: 100, PayerTotal: 1000, PayerRefund: 100}}
+	body := f.body(t, wechatpay.EventRefundSuccess, rn)
+	if w := f.post(t, body, f.signed(t, body)); w.Code != http.StatusNoContent {
+		t.Fatalf("answer %d %s, want 204: acknowledged and kept", w.Code, w.Body)
+	}
+	kept := 0
+	if err := (&payment.Ledger{Store: f.st}).Reviews(ctx, func(it payment.ReviewItem) error {
+		if it.Refund != nil && it.Refund.OutRefundNo == "FOREIGNR01R1" || it.Order != nil && it.Order.OutTradeNo == "FOREIGNR01" {
+			kept++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if kept == 0 {
+		t.Fatal("the foreign refund is not kept in REVIEW")
+	}
+}
