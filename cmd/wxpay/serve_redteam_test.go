@@ -386,3 +386,50 @@ func TestServeRefundRightAfterAPaymentNotYetNotified(t *testing.T) {
 		t.Errorf("order: %v", g)
 	}
 }
+
+// A subsidy return (补差回退) above the subsidy was refused 400 PARAM_ERROR "invalid
+// result: …" with the profit-sharing plan's hint ("profit_sharing is true … or
+// {\"receivers\":…} · 分账接收方金额(amount,分)与比例(rate)二选一"): the merchant was told
+// to fix receivers it never sent. The refusal now speaks of the subsidy.
+func TestServeSubsidyReturnRefusalSpeaksOfTheSubsidy(t *testing.T) {
+	t.Setenv("WXPAY_MODE", "ecommerce")
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	cfg, err := config.FromKeysDir(srv.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, r := p.call("POST", "/profitsharing/receivers", map[string]any{"type": "MERCHANT_ID", "account": "1900000201", "name": "示例供应商有限公司", "relation_type": "SUPPLIER"}, true); status != 200 {
+		t.Fatalf("add receiver: %d %v", status, r)
+	}
+	if status, a := p.call("POST", "/orders", sharingCart("RTSUBHINT1", cfg.MchID, ""), true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	if status, _ := p.call("POST", "/sim/combines/RTSUBHINT1/pay", nil, false); status/100 != 2 {
+		t.Fatalf("pay: %d", status)
+	}
+	p.waitState("RTSUBHINT1", "SUCCESS")
+	p.call("POST", "/sim/clock", map[string]any{"advance": "2m"}, false)
+	p.reconcile()
+	const path = "/orders/RTSUBHINT1-C"
+	if status, rf := p.call("POST", path+"/refunds?sub_mchid=1900000111", map[string]any{"out_refund_no": "RTSUBHINT1R", "amount": 300}, true); status != 200 {
+		t.Fatalf("refund: %d %v", status, rf)
+	}
+	p.reconcile()
+	p.call("POST", "/sim/refunds/RTSUBHINT1R/settle", nil, false)
+	var rf map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && (rf == nil || rf["state"] != "SUCCESS"); time.Sleep(50 * time.Millisecond) {
+		_, rf = p.call("GET", path+"/refunds/RTSUBHINT1R?sub_mchid=1900000111", nil, true)
+	}
+	status, e := p.call("POST", path+"/subsidy/returns?sub_mchid=1900000111", map[string]any{"out_refund_no": "RTSUBHINT1R", "amount": 60}, true)
+	msg, _ := e["message"].(string)
+	hint, _ := e["hint"].(string)
+	if status != 400 || e["code"] != "PARAM_ERROR" || strings.Contains(msg, "invalid result") || !strings.Contains(hint, "补差") || strings.Contains(hint, "receivers") {
+		t.Fatalf("subsidy return above the subsidy: %d %v", status, e)
+	}
+}

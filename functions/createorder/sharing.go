@@ -354,7 +354,7 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 		}
 		o2, sr, err := h.ledger.RequestSubsidyReturn(ctx, o, req.OutRefundNo, rf.RefundID, amt)
 		if err != nil {
-			h.writeError(w, r, h.orErr(err))
+			h.writeError(w, r, h.subsidyErr(err))
 			return
 		}
 		next = o2
@@ -398,7 +398,7 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 			next, line, err = h.ledger.RequestSubsidy(ctx, o, amt, req.Description, refundID)
 		}
 		if err != nil {
-			h.writeError(w, r, h.orErr(err))
+			h.writeError(w, r, h.subsidyErr(err))
 			return
 		}
 		if line != nil && line.State == payment.SharePending {
@@ -428,6 +428,16 @@ func (h *Handler) subsidyAnswer(ctx context.Context, o *payment.Order, no string
 		}
 	}
 	return nil, callErr // a transient failure stays PENDING: reconcile asks again
+}
+
+// subsidyErr is a subsidy call's refusal as the API answers it: an amount the ledger
+// finds invalid is explained as a subsidy's, not with the receivers' hint of a plan.
+func (h *Handler) subsidyErr(err error) error {
+	if errors.Is(err, payment.ErrInvalid) {
+		return badRequest(wechatpay.CodeParamError, "%s", strings.TrimPrefix(message(err), "invalid result: ")).
+			withHint("a subsidy (补差) is 1 fen to 5000 yuan, at most what the order was placed with; a return (补差回退) at most what is left of it, one per refund (GET /orders/{order_id} shows profit_sharing.subsidy) · 补差及补差回退金额须在补差范围内")
+	}
+	return h.orErr(err)
 }
 
 func (h *Handler) orErr(err error) error {
