@@ -394,10 +394,20 @@ func TestServeCombineNotificationCutByACrash(t *testing.T) {
 	if r == nil || !r.AdvanceOwed() {
 		t.Fatalf("refund %+v: its advance is owed once it succeeded", r)
 	}
-	if status, rep := p.call("POST", "/jobs/reconcile", nil, true); status != 200 {
-		t.Fatalf("reconcile: %d %v", status, rep)
+	// A pass cut short by its deadline (a loaded machine) leaves the return to the
+	// next run, as the cron would; three passes are plenty, and each report is kept.
+	var reports []map[string]any
+	for range 3 {
+		status, rep := p.call("POST", "/jobs/reconcile", nil, true)
+		if status != 200 {
+			t.Fatalf("reconcile: %d %v", status, rep)
+		}
+		reports = append(reports, rep)
+		if r, err = ledger.Refund(ctx, "1900000111", "RFADVANCE1"); err == nil && !r.AdvanceOwed() {
+			break
+		}
 	}
 	if r, err = ledger.Refund(ctx, "1900000111", "RFADVANCE1"); err != nil || r.Advance == nil || r.Advance.State != "SUCCESS" || r.Advance.Amount != 300 {
-		t.Fatalf("advance after reconcile: %+v %v", r.Advance, err)
+		t.Fatalf("advance after reconcile: %+v %v (refund %+v; reconcile reports %v)", r.Advance, err, r, reports)
 	}
 }
