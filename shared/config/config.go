@@ -33,6 +33,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/paysls/wxpay/shared/keysdir"
@@ -273,26 +274,41 @@ func unescapePEM(s string) string {
 func FromKeysDir(dir string) (Config, error) {
 	c := Config{Sources: map[string]string{}, APIBase: DefaultAPIBase}
 	var errs []error
-	// The directory is listed once and each file read with a few system calls
-	// (readFile): every function's cold start does this, a dozen files.
-	files, err := keysdir.List(dir)
-	if err != nil {
+	// Each file is opened by its name (and the merchant platform's alias, keysdir.Aliases)
+	// and read in a few system calls (readFile); a name that is not there costs one
+	// failed open. Every function's cold start does this, for a dozen files: listing
+	// the directory first to learn which names exist cost more (about 0.1 ms, the
+	// process's first directory read) than the opens it spared.
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return c, fmt.Errorf("config: keys dir %s is not a readable directory", dir)
 	}
 	read := func(name, field string) []byte {
-		p, err := files.Find(name) // apiclient_key.pem is merchant_private_key.pem
+		var found []string
 		var b []byte
-		if err == nil {
-			b, err = readFile(p)
-		}
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("config: keys dir: %w", err))
+		for _, n := range append([]string{name}, keysdir.Aliases[name]...) {
+			p := filepath.Join(dir, n)
+			data, err := readFile(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
 			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("config: keys dir: %w", err))
+				return nil
+			}
+			if found = append(found, p); len(found) == 1 {
+				b = data
+			}
+		}
+		switch len(found) {
+		case 0:
+			return nil
+		case 1:
+			c.Sources[field] = "keys dir " + found[0]
+			return b
+		default: // they might differ: which one is meant is the merchant's to say
+			errs = append(errs, fmt.Errorf("config: keys dir: both %s and %s exist in %s: keep one", filepath.Base(found[0]), filepath.Base(found[1]), dir))
 			return nil
 		}
-		c.Sources[field] = "keys dir " + p
-		return b
 	}
 	c.MchID = strings.TrimSpace(string(read(keysdir.FileMchID, "MchID")))
 	c.AppID = strings.TrimSpace(string(read(keysdir.FileAppID, "AppID")))

@@ -67,44 +67,6 @@ func Find(dir, name string) (path string, err error) {
 	return find(dir, name, func(p string) error { _, err := os.Stat(p); return err })
 }
 
-// listing is a directory's names, read once: its Find answers as Find does without a
-// stat per name. A function's cold start reads every file of its keys dir; a stat of
-// each name and alias cost more than reading the directory.
-type listing struct {
-	dir   string
-	names map[string]bool
-}
-
-// List reads dir's names. A directory that cannot be listed but can be searched
-// (mode --x) gives a Listing whose Find is Find.
-func List(dir string) (listing, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if st, serr := os.Stat(dir); serr == nil && st.IsDir() && errors.Is(err, fs.ErrPermission) {
-			return listing{dir: dir}, nil
-		}
-		return listing{}, err
-	}
-	l := listing{dir: dir, names: make(map[string]bool, len(entries))}
-	for _, e := range entries {
-		l.names[e.Name()] = true
-	}
-	return l, nil
-}
-
-// Find is Find(dir, name) for the listed dir.
-func (l listing) Find(name string) (path string, err error) {
-	if l.names == nil {
-		return Find(l.dir, name)
-	}
-	return find(l.dir, name, func(p string) error {
-		if l.names[filepath.Base(p)] {
-			return nil
-		}
-		return fs.ErrNotExist
-	})
-}
-
 func find(dir, name string, exists func(path string) error) (path string, err error) {
 	var found []string
 	for _, n := range append([]string{name}, Aliases[name]...) {

@@ -44,6 +44,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/paysls/wxpay/shared/clock"
@@ -80,7 +81,7 @@ type Handler struct {
 	appSecret []byte
 	authBase  string
 	oauthBase string
-	mux       *http.ServeMux
+	mux       func() *http.ServeMux // built by the first request (New)
 }
 
 // New builds the cashier over api, a client of the order API (createorder passes
@@ -124,22 +125,27 @@ func New(cfg config.Config, api *orderapi.Client, opts Options) (*Handler, error
 		h.log.Warn("cashier: no AppSecret: inside WeChat the page cannot get the payer's openid for JSAPI",
 			"fix", config.EnvAppSecret)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /pay/_/cashier.js", h.asset)
-	mux.HandleFunc("GET /pay/_/cashier.css", h.asset)
-	mux.HandleFunc("GET /pay/{order_id}", h.page)
-	mux.HandleFunc("GET /pay/{order_id}/status", h.status)
-	mux.HandleFunc("GET /pay/{order_id}/h5", h.h5)
-	mux.HandleFunc("GET /pay/{order_id}/oauth", h.oauth)
-	mux.HandleFunc("/pay/", func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, http.StatusNotFound, "页面不存在", "Page not found", "")
+	// The page's routes are registered by its first request, not at start (a cold
+	// start is most often an order API call, and the first ServeMux registrations of
+	// a process are its most expensive); they depend on no setting.
+	h.mux = sync.OnceValue(func() *http.ServeMux {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /pay/_/cashier.js", h.asset)
+		mux.HandleFunc("GET /pay/_/cashier.css", h.asset)
+		mux.HandleFunc("GET /pay/{order_id}", h.page)
+		mux.HandleFunc("GET /pay/{order_id}/status", h.status)
+		mux.HandleFunc("GET /pay/{order_id}/h5", h.h5)
+		mux.HandleFunc("GET /pay/{order_id}/oauth", h.oauth)
+		mux.HandleFunc("/pay/", func(w http.ResponseWriter, r *http.Request) {
+			h.fail(w, r, http.StatusNotFound, "页面不存在", "Page not found", "")
+		})
+		return mux
 	})
-	h.mux = mux
 	return h, nil
 }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux().ServeHTTP(w, r) }
 
 // base is the public base URL for links leaving the page (OAuth, H5 return).
 func (h *Handler) base(r *http.Request) string {

@@ -174,7 +174,7 @@ func (c *call) causes(p *page, cs []Cause) {
 	p.raw(`<ol class="causes">`)
 	for _, k := range cs {
 		p.raw(`<li>`)
-		if label, ok := msg["cause."+k.Kind]; ok {
+		if label, ok := msg()["cause."+k.Kind]; ok {
 			p.raw(`<span class="cause">`)
 			p.text(pick(c.lang, label))
 			p.raw("</span>")

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/paysls/wxpay/shared/keysdir"
+)
+
+// FromKeysDir opens each file by name instead of listing the directory first; it
+// still takes the merchant platform's names (apiclient_key.pem, apiclient_cert.pem),
+// refuses a directory holding a file under both names, leaves an absent file unset
+// without an error, and refuses a keys dir that is not a directory.
+func TestFromKeysDirNamesAliasesAndAbsentFiles(t *testing.T) {
+	id, dir := savedDir(t)
+	key, err := os.ReadFile(filepath.Join(dir, keysdir.FileMerchantKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The merchant platform's names instead of ours; no notify_url, api_token, … files.
+	for from, to := range map[string]string{keysdir.FileMerchantKey: "apiclient_key.pem", keysdir.FileMerchantCert: "apiclient_cert.pem"} {
+		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := FromKeysDir(dir)
+	if err != nil {
+		t.Fatalf("keys dir with the merchant platform's names: %v", err)
+	}
+	if !bytes.Equal(c.PrivateKey.Reveal(), key) || c.Source("PrivateKey") != "keys dir "+filepath.Join(dir, "apiclient_key.pem") || len(c.MerchantCert) == 0 {
+		t.Errorf("apiclient_key.pem / apiclient_cert.pem not read as the merchant key and certificate: source %q, cert %d bytes", c.Source("PrivateKey"), len(c.MerchantCert))
+	}
+	if c.MchID != id.MchID || c.NotifyURL != "" || !c.Bundle.APIToken.IsZero() || c.Source("NotifyURL") != "not set" {
+		t.Errorf("mchid %q, notify_url %q (%s), api token set %t", c.MchID, c.NotifyURL, c.Source("NotifyURL"), !c.Bundle.APIToken.IsZero())
+	}
+
+	// Both names: which one is meant is not ours to guess.
+	if err := os.WriteFile(filepath.Join(dir, keysdir.FileMerchantKey), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = FromKeysDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "both merchant_private_key.pem and apiclient_key.pem exist in "+dir+": keep one") {
+		t.Errorf("both merchant_private_key.pem and apiclient_key.pem: error %v", err)
+	}
+	if !c.PrivateKey.IsZero() || c.MchID != id.MchID {
+		t.Errorf("ambiguous key taken (%t) or the other files dropped (mchid %q)", !c.PrivateKey.IsZero(), c.MchID)
+	}
+
+	for _, bad := range []string{filepath.Join(dir, "missing"), filepath.Join(dir, keysdir.FileMchID)} {
+		if _, err := FromKeysDir(bad); err == nil || !strings.Contains(err.Error(), "keys dir "+bad+" is not a readable directory") {
+			t.Errorf("FromKeysDir(%s): %v", bad, err)
+		}
+	}
+}
