@@ -11,15 +11,16 @@ import (
 )
 
 // Review causes of profit-sharing notifications (分账动账通知). A genuine notification
-// says WeChat Pay moved money out of an order; one the ledger cannot account for is
+// says WeChat Pay moved money out of an order (a split) or back to it (a return); one the ledger cannot account for is
 // kept whole on the order, which goes to REVIEW — it used to be acknowledged as a
 // duplicate and dropped, leaving only the next day's fund bill to notice.
 const (
-	// CauseShareNotAsked: a split of the order that this ledger never asked for (the
-	// order not placed for sharing, or its split still held until the merchant settles).
+	// CauseShareNotAsked: a split or return of the order that this ledger never asked
+	// for (the order not placed for sharing, or its split still held until the
+	// merchant settles).
 	CauseShareNotAsked CauseKind = "share_not_asked"
-	// CauseShareContradicts: a split result that contradicts the split asked — another
-	// amount or receiver, another transaction, a split that failed here or a share
+	// CauseShareContradicts: a split or return result that contradicts the one asked —
+	// another amount or receiver, another transaction, one that failed here or a share
 	// closed here reported as succeeded.
 	CauseShareContradicts CauseKind = "share_result_contradicts"
 )
@@ -66,7 +67,32 @@ func splitNoticeConflict(o *Order, s *Sharing, n *wechatpay.ProfitSharingNotice)
 	return CauseShareContradicts, fmt.Sprintf("%s; the split asked for %v fen to that receiver", got, asked)
 }
 
-// keepShareNotice keeps a split notification that contradicts the ledger on the
+// returnNoticeConflict judges a return notification (PROFITSHARING.RETURN: money back
+// from a receiver) against the order's sharing as splitNoticeConflict judges a split.
+func returnNoticeConflict(o *Order, s *Sharing, n *wechatpay.ProfitSharingNotice) (CauseKind, string) {
+	got := fmt.Sprintf("WeChat Pay reports return %s (%s) of order %s: %d fen back from %s %s", n.OutOrderNo, n.OrderID, o.OutTradeNo,
+		n.Receiver.Amount, n.Receiver.Type, n.Receiver.Account)
+	if txid, _ := o.sharedPayment(); n.TransactionID != "" && txid != "" && n.TransactionID != txid {
+		return CauseShareContradicts, fmt.Sprintf("%s, of transaction %s; the order was paid by %s", got, n.TransactionID, txid)
+	}
+	if s == nil {
+		return CauseShareNotAsked, got + "; the order was not placed for profit sharing here"
+	}
+	rl := s.returnLine(n.OutOrderNo)
+	switch {
+	case rl == nil:
+		return CauseShareNotAsked, got + "; this ledger never asked for it"
+	case rl.State == ShareFailed:
+		return CauseShareContradicts, fmt.Sprintf("%s; that return failed here (%s)", got, rl.FailReason)
+	case rl.Amount != n.Receiver.Amount:
+		return CauseShareContradicts, fmt.Sprintf("%s; the return asked for %d fen", got, rl.Amount)
+	case rl.ReturnMchID != "" && n.Receiver.Account != "" && rl.ReturnMchID != n.Receiver.Account:
+		return CauseShareContradicts, fmt.Sprintf("%s; the return asked for it from %s", got, rl.ReturnMchID)
+	}
+	return "", ""
+}
+
+// keepShareNotice keeps a split or return notification that contradicts the ledger on the
 // order, whole (the notification, as Data), and puts the order in REVIEW with cause
 // kind: loud and announced (order.review) when it opens the review, listed beside an
 // open one. The same notification again writes nothing. The split lines are left as
@@ -88,19 +114,27 @@ func (o *Order) keepShareNotice(kind CauseKind, detail string, n *wechatpay.Prof
 	return o.review(c, nil), nil
 }
 
-// applySplitNotice applies a split notification to the order it names: kept for
-// review when it contradicts the ledger (splitNoticeConflict), else the receiver's
-// result goes to its split (decideSplit). One read (the order, given) and at most one
+// applyShareNotice applies a split or return notification (kind NoSplit, NoReturn)
+// to the order it names: kept for review when it contradicts the ledger
+// (splitNoticeConflict, returnNoticeConflict), else the result goes to its split
+// (decideSplit) or return (decideReturn). One read (the order, given) and at most one
 // write, as any notification.
-func (l *Ledger) applySplitNotice(ctx context.Context, o *Order, n *wechatpay.ProfitSharingNotice, source string) (Result, error) {
+func (l *Ledger) applyShareNotice(ctx context.Context, o *Order, n *wechatpay.ProfitSharingNotice, kind, source string) (Result, error) {
 	raw := o.raw
 	now := l.now()
 	return onOrder(l, ctx, raw.Key, &raw, func(cur *Order, exists bool) (step, error) {
 		if !exists {
 			return step{}, fmt.Errorf("payment: order %s: %w", o.OutTradeNo, ErrNotFound)
 		}
-		if kind, detail := splitNoticeConflict(cur, cur.Sharing, n); kind != "" {
-			return cur.keepShareNotice(kind, detail, n, source, now)
+		judge := splitNoticeConflict
+		if kind == NoReturn {
+			judge = returnNoticeConflict
+		}
+		if cause, detail := judge(cur, cur.Sharing, n); cause != "" {
+			return cur.keepShareNotice(cause, detail, n, source, now)
+		}
+		if kind == NoReturn {
+			return decideReturn(cur, cur.Sharing, n.OutOrderNo, ReturnResult{ReturnID: n.OrderID, Result: wechatpay.ReturnSuccess, FinishTime: n.SuccessTime, Amount: n.Receiver.Amount}, now), nil
 		}
 		got := SplitReceiver{Type: n.Receiver.Type, Account: n.Receiver.Account, Amount: n.Receiver.Amount, Result: wechatpay.ShareResultSuccess, FinishTime: n.SuccessTime}
 		return decideSplit(cur, cur.Sharing, n.OutOrderNo, ShareResult{OrderID: n.OrderID, Receivers: []SplitReceiver{got}}, now), nil

@@ -106,3 +106,74 @@ func TestSplitNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 		t.Fatalf("%d alarms, want one per order put in review (7)", lg.loud())
 	}
 }
+
+func returnNotice(no, outReturnNo, account string, amount int64) *wechatpay.ProfitSharingNotice {
+	n := splitNotice(no, outReturnNo, account, amount)
+	n.OrderID, n.Kind = "3008R"+no, "return"
+	return n
+}
+
+// A genuine return notification (money back from a receiver) the ledger cannot
+// account for is kept the same way: a return never asked, or another amount than the
+// return asked. The return asked, reported as asked, applies.
+func TestReturnNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
+	l, clk := sharingLedger(t)
+	var lg logs
+	l.Log = slog.New(slog.NewJSONHandler(&lg, nil))
+	ctx := context.Background()
+	// returning is an order of 1000 that split 300 to 1900000002, then was refunded 800:
+	// it holds 200, so 100 must come back from the receiver first (return 1, asked).
+	returning := func(t *testing.T, no string) string {
+		t.Helper()
+		o := sharedPaid(t, l, no, 1000, commissionPlan(3000))
+		*clk = now.Add(2 * time.Minute)
+		o, sp, err := l.ReserveSplit(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := l.ApplySplit(ctx, o, sp.OutOrderNo, payment.ShareResult{State: wechatpay.ShareFinished,
+			Receivers: []payment.SplitReceiver{{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 300, Result: wechatpay.ShareResultSuccess}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.RequestRefund(ctx, attempt(t, l, no), payment.RefundRequest{OutRefundNo: "RF" + no, Amount: 800}); err != nil {
+			t.Fatal(err)
+		}
+		_, rets, err := l.ReserveReturns(ctx, attempt(t, l, no))
+		if err != nil || len(rets) != 1 || rets[0].Amount != 100 {
+			t.Fatalf("returns of %s: %+v %v", no, rets, err)
+		}
+		return rets[0].OutReturnNo
+	}
+	for _, c := range []struct {
+		name, no string
+		n        func(t *testing.T, no string) *wechatpay.ProfitSharingNotice
+		want     payment.CauseKind
+	}{
+		{"another amount", "RNAMOUNT01", func(t *testing.T, no string) *wechatpay.ProfitSharingNotice {
+			return returnNotice(no, returning(t, no), "1900000002", 150)
+		}, payment.CauseShareContradicts},
+		{"never asked", "RNNEVER001", func(t *testing.T, no string) *wechatpay.ProfitSharingNotice {
+			returning(t, no)
+			return returnNotice(no, payment.ShareNo(no, payment.NoReturn, 7), "1900000002", 100)
+		}, payment.CauseShareNotAsked},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := c.n(t, c.no)
+			res, err := l.ApplyShareNotice(ctx, n, "notify")
+			if err != nil || res.Outcome != payment.Review || res.Cause == nil || res.Cause.Kind != c.want {
+				t.Fatalf("%v %+v, want REVIEW %s", err, res, c.want)
+			}
+			if res, err := l.ApplyShareNotice(ctx, n, "notify"); err != nil || res.Outcome != payment.Duplicate {
+				t.Fatalf("again: %v %v", res.Outcome, err)
+			}
+		})
+	}
+	no := returning(t, "RNMATCH001")
+	res, err := l.ApplyShareNotice(ctx, returnNotice("RNMATCH001", no, "1900000002", 100), "notify")
+	if err != nil || res.Outcome != payment.Applied || res.Order.InReview() {
+		t.Fatalf("the return asked: %v %v", res.Outcome, err)
+	}
+	if lg.loud() != 2 {
+		t.Fatalf("%d alarms, want 2", lg.loud())
+	}
+}
