@@ -18,7 +18,6 @@ import (
 // Both were acknowledged as "duplicate" (an INFO line) and dropped: no REVIEW, no
 // order.review, nothing kept; only the next day's fund bill could notice.
 func TestProfitSharingNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
-	t.Skip("redteam: shared/payment ApplyShareNotice/decideSplit drop a genuine split notice that contradicts the ledger (other amount; split never asked) as Duplicate instead of REVIEW with a typed cause")
 	f := newFixture(t)
 	ctx := context.Background()
 
@@ -73,8 +72,10 @@ func TestProfitSharingNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 // was kept: a refund of someone's money reported to this notify_url vanished without
 // a review.
 func TestForeignMerchantRefundNoticeIsKeptForReview(t *testing.T) {
-	t.Skip("redteam: shared/payment refuses a genuine refund notice for a merchant this deployment does not serve as an invalid result (400, nothing kept) instead of acknowledging it and keeping it in REVIEW (foreign_merchant), as payments are")
 	f := newFixture(t)
+	// As setup.go configures it: this deployment serves its own mchid (an empty list
+	// serves every merchant, and nothing would be foreign).
+	f.h.Ledger.Merchants = []string{f.id.MchID}
 	ctx := context.Background()
 	rn := wechatpay.RefundNotice{SpMchID: "1900000001", SubMchID: "1900000109", OutTradeNo: "FOREIGNR01", TransactionID: "4200FOREIGNR01",
 		OutRefundNo: "FOREIGNR01R1", RefundID: "50300000FOREIGN1", RefundStatus: wechatpay.RefundStatusSuccess, SuccessTime: wechatpay.FormatTime(time.Now()),
@@ -94,5 +95,19 @@ func TestForeignMerchantRefundNoticeIsKeptForReview(t *testing.T) {
 	}
 	if kept == 0 {
 		t.Fatal("the foreign refund is not kept in REVIEW")
+	}
+	// Loud once (one order.review), and a redelivery writes nothing.
+	rec, err := f.st.Get(ctx, payment.ForeignRefundKey("1900000001", &rn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := events.Entries(rec); len(evs) != 1 || evs[0].Type != events.OrderReview {
+		t.Fatalf("foreign refund events = %+v, want one order.review", evs)
+	}
+	if w := f.post(t, body, f.signed(t, body)); w.Code != http.StatusNoContent {
+		t.Fatalf("redelivery: answer %d %s", w.Code, w.Body)
+	}
+	if again, _ := f.st.Get(ctx, rec.Key); again.Version != rec.Version {
+		t.Fatal("a redelivered foreign refund wrote again")
 	}
 }

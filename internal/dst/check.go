@@ -28,7 +28,8 @@ const (
 	// order is that order's.
 	InvIsolation = "isolation"
 	// Accounted: every transaction and refund WeChat Pay holds for an order the bundle
-	// created is on that order: as its payment, a refund, or a kept conflict.
+	// created is on that order: as its payment, a refund, or a kept conflict; and
+	// every genuine notification the bundle acknowledged is kept (forge.go).
 	InvAccounted = "accounted"
 	// Bounded: no order's settled refunds exceed its payment unless it is REVIEW.
 	InvBounded = "bounded"
@@ -247,6 +248,7 @@ func (w *world) checkFinal() {
 	w.checkCombineReads(tr) // platform.go
 	w.checkSharing(tr)      // sharing.go
 	w.checkPaidCurrent(tr)  // scenes.go
+	w.checkForged()         // forge.go
 }
 
 // checkAgrees compares attempt o as the bundle shows it with WeChat Pay.

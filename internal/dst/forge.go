@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -22,9 +24,37 @@ import (
 //	         (the other kept, for REVIEW). A refund the bundle has not seen yet is
 //	         never forged: its first report fixes its order, and a lie there could not
 //	         be told from the truth.
+//	foreign  a REFUND.SUCCESS for a merchant this deployment does not serve (another
+//	         mchid / sp_mchid): acknowledged, it must be kept for review (foreign/…)
+//	share    a PROFITSHARING.SUCCESS of a shared order the ledger cannot account for —
+//	         a split never asked (the order held, or its plan not split yet) or, once
+//	         its splits are done, split 1 reported with another amount: acknowledged, it
+//	         must be kept on the order, in REVIEW. Forged only while nothing of the
+//	         order's sharing is in flight: REVIEW stops the order's sharing, and a
+//	         split left in flight at WeChat Pay would no longer be followed.
+//
+// What the bundle acknowledged (2xx) is checked at the end (checkForged): kept.
+
+// foreignMchID is the merchant of forged foreign refunds: never a deployment's (their
+// mchid is 1900…).
+const foreignMchID = "2999999999"
+
+// forged is a forged notification the bundle acknowledged, to find kept at the end.
+type forged struct {
+	mode        string // foreign, share
+	trade       string // share: the order's out_trade_no
+	key         string // foreign: where it must be kept
+	outRefundNo string
+	amount      int64
+	status      int // the bundle's answer: 2xx acknowledged; a 4xx is never retried
+}
 
 // forge sends one such notification to the bundle, as WeChat Pay would.
 func (w *world) forge(ctx context.Context, op Op, tr *truth) {
+	if op.Mode == "share" {
+		w.forgeShare(ctx, op)
+		return
+	}
 	var n wechatpay.RefundNotice
 	switch op.Mode {
 	case "over":
@@ -42,30 +72,131 @@ func (w *world) forge(ctx context.Context, op Op, tr *truth) {
 		}
 		n = wechatpay.RefundNotice{MchID: w.id.MchID, OutTradeNo: o.outTradeNo, TransactionID: o.txid, OutRefundNo: r.no,
 			RefundID: r.refundID, Amount: wechatpay.RefundAmount{Refund: r.amount, Total: o.amount, Currency: "CNY", PayerRefund: r.amount, PayerTotal: o.amount}}
+	case "foreign":
+		// Another merchant's refund of another merchant's payment: nothing of ours.
+		n = wechatpay.RefundNotice{OutTradeNo: "F" + op.Refund, TransactionID: "4200000000F" + op.Refund, OutRefundNo: op.Refund,
+			RefundID: "50300000000F" + op.Refund, Amount: wechatpay.RefundAmount{Refund: op.Amount, Total: op.Amount, Currency: "CNY", PayerRefund: op.Amount, PayerTotal: op.Amount}}
 	default:
 		return
 	}
 	w.refundParty(&n) // platform.go
+	if op.Mode == "foreign" {
+		if n.SpMchID != "" {
+			n.SpMchID = foreignMchID
+		} else {
+			n.MchID = foreignMchID
+		}
+	}
 	n.RefundStatus = wechatpay.RefundStatusSuccess
 	n.SuccessTime = wechatpay.FormatTime(w.clk.Now())
 	n.UserReceivedAccount = "支付用户零钱"
-	aead, err := wechatpay.NewAEAD(w.id.APIv3Key)
-	if err != nil {
+	if code := w.sendForged(ctx, wechatpay.EventRefundSuccess, n); op.Mode == "foreign" && code/100 != 5 && code != 0 {
+		w.keepForged(forged{mode: op.Mode, key: payment.ForeignRefundKey(foreignMchID, &n), outRefundNo: n.OutRefundNo, amount: op.Amount, status: code})
+	}
+}
+
+// forgeShare reports a split of shared order op.Trade that the ledger cannot account
+// for (see above), when nothing of its sharing is in flight.
+func (w *world) forgeShare(ctx context.Context, op Op) {
+	lr := w.ledgerOrder(op.Trade)
+	o := lr.order
+	if o == nil || o.Sharing == nil || o.Payment == nil {
 		return
 	}
-	_, body, err := wechatpay.SealNotification(aead, wechatpay.EventRefundSuccess, n, w.clk.Now())
-	if err != nil {
+	s := o.Sharing
+	inFlight := func(state string) bool { return state == payment.SharePending || state == wechatpay.ShareProcessing }
+	for _, sp := range s.Splits {
+		if inFlight(sp.State) {
+			return
+		}
+	}
+	for _, r := range s.Returns {
+		if inFlight(r.State) {
+			return
+		}
+	}
+	if s.Finish != nil && inFlight(s.Finish.State) {
 		return
+	}
+	no, amount := payment.ShareNo(op.Trade, payment.NoSplit, len(s.Splits)+1), op.Amount // a split never asked
+	if len(s.Splits) > 0 && len(s.Splits[0].Receivers) > 0 {
+		no, amount = s.Splits[0].OutOrderNo, s.Splits[0].Receivers[0].Amount+op.Amount // asked, reported otherwise
+	}
+	n := wechatpay.ProfitSharingNotice{SpMchID: w.id.MchID, SubMchID: o.Owner, TransactionID: o.Payment.TransactionID,
+		OrderID: "3008000000F" + op.Trade, OutOrderNo: no, SuccessTime: wechatpay.FormatTime(w.clk.Now())}
+	n.Receiver.Type, n.Receiver.Account, n.Receiver.Amount, n.Receiver.Description = wechatpay.ReceiverMerchant, w.id.MchID, amount, "平台佣金"
+	if code := w.sendForged(ctx, wechatpay.EventProfitSharingSuccess, n); code/100 != 5 && code != 0 {
+		w.keepForged(forged{mode: op.Mode, trade: op.Trade, amount: amount, status: code})
+	}
+}
+
+// sendForged sends a notification signed with the platform key to the bundle, as
+// WeChat Pay would, and answers the bundle's status (0: no answer, a crash). A 5xx
+// would be retried by WeChat Pay; the forged notification is not (it proves nothing).
+func (w *world) sendForged(ctx context.Context, event string, resource any) int {
+	aead, err := wechatpay.NewAEAD(w.id.APIv3Key)
+	if err != nil {
+		return 0
+	}
+	_, body, err := wechatpay.SealNotification(aead, event, resource, w.clk.Now())
+	if err != nil {
+		return 0
 	}
 	signer := wechatpay.PlatformSigner{Serial: w.id.PlatformSerial(), Key: w.id.PlatformKey, Now: time.Now}
 	hdr, err := signer.Sign(body)
 	if err != nil {
-		return
+		return 0
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, notifyURL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	hdr.Apply(req.Header)
-	if resp, err := (toBundle{w}).RoundTrip(req); err == nil {
-		resp.Body.Close()
+	resp, err := (toBundle{w}).RoundTrip(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	w.note("forged %s: answered %d", event, resp.StatusCode)
+	return resp.StatusCode
+}
+
+func (w *world) keepForged(f forged) {
+	w.forgedMu.Lock()
+	defer w.forgedMu.Unlock()
+	w.forged = append(w.forged, f)
+}
+
+// checkForged: every forged notification the bundle answered without a 5xx was
+// acknowledged (a 4xx is never retried: it would be lost) and is kept, in review
+// (causes are never removed, so a resolution would not hide it).
+func (w *world) checkForged() {
+	w.forgedMu.Lock()
+	all := append([]forged(nil), w.forged...)
+	w.forgedMu.Unlock()
+	for _, f := range all {
+		if f.status/100 != 2 {
+			w.violate(InvAccounted, "a genuine %s notification (%s%s, %d fen) was answered %d: WeChat Pay does not retry it, and it is lost",
+				f.mode, f.trade, f.outRefundNo, f.amount, f.status)
+			continue
+		}
+		switch f.mode {
+		case "foreign":
+			rec, err := w.inc.raw.Get(context.Background(), f.key)
+			var o *payment.Order
+			if err == nil {
+				o, err = payment.OrderOf(rec)
+			}
+			if err != nil || !slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool {
+				return c.Kind == payment.CauseForeignMerchant && c.OutRefundNo == f.outRefundNo && c.Amount == f.amount
+			}) {
+				w.violate(InvAccounted, "a foreign merchant's refund %s (%d fen) was acknowledged but is not kept for review at %s (%v)", f.outRefundNo, f.amount, f.key, err)
+			}
+		case "share":
+			o := w.ledgerOrder(f.trade).order
+			if o == nil || !slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool {
+				return (c.Kind == payment.CauseShareNotAsked || c.Kind == payment.CauseShareContradicts) && c.Amount == f.amount
+			}) {
+				w.violate(InvAccounted, "a split of %d fen of order %s the ledger cannot account for was acknowledged but is not kept for review", f.amount, f.trade)
+			}
+		}
 	}
 }

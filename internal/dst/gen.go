@@ -205,8 +205,17 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		}
 		g.refund++
 		amount := t.orders[trade].amount + 100
-		if g.r.IntN(2) == 0 {
+		// One draw, as before the foreign and share modes were added (forge.go), so
+		// that the histories of other operations stay as they were.
+		switch g.r.IntN(4) {
+		case 0:
 			amount = 99_999_999
+		case 2:
+			return Op{Op: kind, Mode: "foreign", Trade: trade, Refund: fmt.Sprintf("foreign%d", g.refund), Amount: t.orders[trade].amount}
+		case 3:
+			if shared := g.sharedPaid(w, t); len(shared) > 0 {
+				return Op{Op: kind, Mode: "share", Trade: g.pick(shared), Amount: 1 + t.orders[trade].amount/10}
+			}
 		}
 		return Op{Op: kind, Mode: "over", Trade: trade, Refund: fmt.Sprintf("forged%d", g.refund), Amount: amount}
 	case "advance":

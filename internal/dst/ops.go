@@ -49,7 +49,10 @@ type Step struct {
 //	settle     WeChat Pay settles refund Refund (Status SUCCESS, ABNORMAL, CLOSED)
 //	forge      a refund result WeChat Pay's ledger contradicts (forge.go): Mode "over"
 //	           (refund Refund of Amount fen on Trade) or "repoint" (refund Refund
-//	           reported on Trade)
+//	           reported on Trade); or a genuine notification the ledger must keep for
+//	           review: Mode "foreign" (a refund Refund of Amount fen for another
+//	           merchant) or "share" (a split of shared order Trade never asked, or
+//	           reported Amount fen above what was asked)
 //	outside    a refund of shared sub-order Trade made outside the bundle (by hand in the
 //	           platform, sharing.go): new Refund of Amount fen, settled SUCCESS at once
 //	returnoutcome  WeChat Pay answers the return of refund Refund's advance (垫付回补)

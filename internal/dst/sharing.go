@@ -53,6 +53,12 @@ func (g *gen) sharingOp(w *world) Op {
 		}
 	}
 	if len(pm.shared) > 0 && g.r.IntN(3) == 0 {
+		if g.r.IntN(4) == 0 {
+			// A split notification the ledger cannot account for (forge.go).
+			if paid := g.sharedPaid(w, w.truth()); len(paid) > 0 {
+				return Op{Op: "forge", Mode: "share", Trade: g.pick(paid), Amount: 1 + int64(g.r.IntN(100))}
+			}
+		}
 		if op := g.outsideOp(w); op.Op != "" {
 			return op
 		}
@@ -69,13 +75,8 @@ func (g *gen) sharingOp(w *world) Op {
 	return Op{Op: "settleshare", Order: g.pick(pm.shared)}
 }
 
-// outsideOp makes a refund of a paid shared sub-order made outside the bundle — by hand
-// in the merchant platform, or by another system of the platform — for what is left of
-// it (sometimes half): WeChat Pay takes it whatever the shares paid out to others, and
-// the ledger must keep it and put the order in REVIEW when the shares exceed what the
-// order then holds.
-func (g *gen) outsideOp(w *world) Op {
-	t := w.truth()
+// sharedPaid lists the paid sub-orders of combines placed for profit sharing.
+func (g *gen) sharedPaid(w *world, t *truth) []string {
 	var paid []string
 	for _, no := range t.trades {
 		o := t.orders[no]
@@ -89,6 +90,17 @@ func (g *gen) outsideOp(w *world) Op {
 			}
 		}
 	}
+	return paid
+}
+
+// outsideOp makes a refund of a paid shared sub-order made outside the bundle — by hand
+// in the merchant platform, or by another system of the platform — for what is left of
+// it (sometimes half): WeChat Pay takes it whatever the shares paid out to others, and
+// the ledger must keep it and put the order in REVIEW when the shares exceed what the
+// order then holds.
+func (g *gen) outsideOp(w *world) Op {
+	t := w.truth()
+	paid := g.sharedPaid(w, t)
 	// Mostly one WeChat Pay has split already: the refund then takes money the shares
 	// to others need.
 	var split []string

@@ -59,8 +59,11 @@ type world struct {
 	bills   billstore.Store
 	log     *slog.Logger
 
-	merchant   merchant
-	model      model
+	merchant merchant
+	model    model
+	// forged are the forged notifications the bundle acknowledged (forge.go).
+	forgedMu   sync.Mutex
+	forged     []forged
 	violations []Violation
 	tr         *truth // WeChat Pay's ledger as of the last step (truth())
 	trace      hash.Hash

@@ -22,7 +22,8 @@
 //     notification, query or bill, by the out_trade_no and transaction_id its result
 //     names (never by the URL it is read under).
 //   - A payment for a merchant this deployment does not serve is an Order under
-//     foreign/{mchid}/{transaction_id}, in REVIEW.
+//     foreign/{mchid}/{transaction_id}, in REVIEW; a refund result for one, an Order
+//     under foreign/{mchid}/{refund_id} (ForeignRefundKey), in REVIEW.
 //
 // On the store a record is one JSON attribute ("doc") for the typed document, its
 // merchant events (evt_…, in package events' encoding), and its schedule

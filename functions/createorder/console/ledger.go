@@ -359,6 +359,9 @@ func reviewOf(key string, o *payment.Order, r *payment.Refund) Review {
 		Causes: causes(o.Review.Pending()), Kept: kept(o)}
 	if o.OrderID == "" {
 		rv.Kind = "payment"
+		if no, amount := foreignRefund(o); no != "" {
+			rv.Kind, rv.OutRefund, rv.Amount = "refund", no, amount
+		}
 	}
 	if f := o.Review.First(); f != nil {
 		rv.Since = f.At
@@ -392,6 +395,20 @@ func kept(o *payment.Order) []Kept {
 		out = append(out, k)
 	}
 	return out
+}
+
+// foreignRefund is the refund a foreign record keeps (a refund result for a merchant
+// this deployment does not serve, payment.ForeignRefundKey) and its amount; "" for a
+// foreign payment. Shown as a refund, not as a payment of the order's amount.
+func foreignRefund(o *payment.Order) (string, int64) {
+	if len(o.Conflicts) == 0 || o.Payment != nil {
+		return "", 0
+	}
+	c := o.Conflicts[0]
+	if c.Cause != payment.CauseForeignMerchant || c.OutRefundNo == "" {
+		return "", 0
+	}
+	return c.OutRefundNo, c.Amount
 }
 
 // refundsOf lists the refunds of transaction txid on o ("RF1 SUCCESS, RF2 PROCESSING").
