@@ -344,6 +344,15 @@ func (o *Order) ShareRoom() int64 {
 	return paid + in - refunds - back
 }
 
+// returnsOwed is what returns (分账回退) must still take back before the held refunds
+// may be asked of WeChat Pay: the shares to others above what the order holds with the
+// refunds. Never more than the shares: refunds that ask more than the order holds at
+// all (one made elsewhere took part of it since ours was held) leave nothing a return
+// could make room for — WeChat Pay refuses what it cannot refund, and the refund closes.
+func (o *Order) returnsOwed() int64 {
+	return o.SharedOut() - max(o.ShareRoom(), 0)
+}
+
 // Holds is what the order holds at WeChat Pay for its shares: like ShareRoom, but
 // counting only the refunds WeChat Pay was asked for (a held refund has not happened).
 // The ledger's money rule, which the tests and the simulation check, is
@@ -547,7 +556,7 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 		return retry(ActQueryFinish)
 	}
 	if len(s.Held) > 0 {
-		if o.SharedOut() <= o.ShareRoom() {
+		if o.returnsOwed() <= 0 {
 			return retry(ActReleaseRefunds)
 		}
 		return retry(ActReturns) // what cannot be returned yet is retried later (RetryAt)

@@ -422,7 +422,7 @@ func holdForShares(o *Order, outRefundNo string, amount int64, now time.Time) bo
 	if s == nil || s.holds(outRefundNo) {
 		return s.holds(outRefundNo)
 	}
-	if s.splitInFlight() == nil && o.SharedOut() <= o.ShareRoom() && len(s.Held) == 0 {
+	if s.splitInFlight() == nil && o.returnsOwed() <= 0 && len(s.Held) == 0 {
 		return false
 	}
 	s.Held = append(s.Held, heldRefund{OutRefundNo: outRefundNo, Amount: amount, At: now})
@@ -436,7 +436,7 @@ func heldReason(o *Order) string {
 	if s == nil {
 		return ""
 	}
-	need := o.SharedOut() - o.ShareRoom()
+	need := o.returnsOwed()
 	msg := fmt.Sprintf("profit-sharing returns (分账回退) of %d fen before the refund is asked of WeChat Pay", max(need, 0))
 	if s.splitInFlight() != nil {
 		msg = "the split in progress to finish, then " + msg
@@ -457,7 +457,7 @@ func (l *Ledger) ReserveReturns(ctx context.Context, o *Order) (*Order, []Return
 	var out []ReturnLine
 	res, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
 		out = nil
-		need := o.SharedOut() - o.ShareRoom()
+		need := o.returnsOwed()
 		if len(s.Held) == 0 || need <= 0 || s.returnInFlight() != nil || s.splitInFlight() != nil {
 			return step{outcome: Duplicate}, nil
 		}
@@ -548,7 +548,7 @@ func decideReturn(o *Order, s *Sharing, no string, res ReturnResult, now time.Ti
 	case wechatpay.ReturnSuccess:
 		rl.State, rl.FinishTime, rl.Judged = wechatpay.ReturnSuccess, cmp.Or(res.FinishTime, rl.FinishTime), wechatpay.ReturnSuccess
 		s.RetryAt, s.Tries = time.Time{}, 0
-		if o.SharedOut() <= o.ShareRoom() {
+		if o.returnsOwed() <= 0 {
 			s.HoldProblem = ""
 		}
 		ev.State, ev.SharedOut = wechatpay.ReturnSuccess, o.SharedOut()
@@ -572,7 +572,7 @@ func decideReturn(o *Order, s *Sharing, no string, res ReturnResult, now time.Ti
 // them, once the shares to others fit what the order holds and nothing is in flight.
 func (o *Order) ReleasableRefunds() []heldRefund {
 	s := o.Sharing
-	if s == nil || len(s.Held) == 0 || s.splitInFlight() != nil || s.returnInFlight() != nil || o.SharedOut() > o.ShareRoom() {
+	if s == nil || len(s.Held) == 0 || s.splitInFlight() != nil || s.returnInFlight() != nil || o.returnsOwed() > 0 {
 		return nil
 	}
 	return append([]heldRefund(nil), s.Held...)
