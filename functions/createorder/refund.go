@@ -72,7 +72,7 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 // order that is not its own (the console refunds a kept transaction): it is bounded by
 // that payment and refunded by its transaction_id.
 func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.RefundRequest) (*payment.Refund, error) {
-	outRefundNo, amount := req.OutRefundNo, req.Amount
+	outRefundNo := req.OutRefundNo
 	if req.TransactionID == "" {
 		req.Advance = h.cfg.Bundle.RefundAdvance // WXPAY_REFUND_ADVANCE: the platform advances it (垫付)
 	}
@@ -97,15 +97,11 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 	if rf.State != wechatpay.RefundStatusProcessing || rf.Held != "" {
 		return rf, nil // settled: the same answer; or held until its order's shares are back
 	}
-	// The mode's refund API: an e-commerce refund on a platform (shared/platform).
-	wreq := wechatpay.RefundRequest{
-		OutTradeNo: rf.OutTradeNo, OutRefundNo: outRefundNo, Reason: rf.Reason, NotifyURL: h.notifyURL,
-		Amount: wechatpay.RefundAmount{Refund: amount, Total: rf.Total, Currency: "CNY"},
-	}
-	if req.TransactionID != "" {
-		wreq.OutTradeNo, wreq.TransactionID = "", req.TransactionID
-	}
-	wrf, err := h.api.Refund(ctx, order.Owner, order.Create.SubAppID, wreq, rf.Advance != nil)
+	// The mode's refund API: an e-commerce refund on a platform (shared/platform), asked
+	// as reconcile asks it (payment.WeChatRefund): a repeat after reconcile released a
+	// held refund must be the same request.
+	wreq, subAppID := payment.WeChatRefund(order, rf, h.notifyURL)
+	wrf, err := h.api.Refund(ctx, order.Owner, subAppID, wreq, rf.Advance != nil)
 	if err != nil {
 		var we *wechatpay.APIError
 		var ve *wechatpay.ValidationError

@@ -121,24 +121,16 @@ func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.Ref
 	return n
 }
 
-// submitRefund (re)submits a recorded refund.
+// submitRefund (re)submits a recorded refund, as createorder asks it
+// (payment.WeChatRefund): WeChat Pay takes an out_refund_no again only as the same
+// request, and the merchant may repeat a refund reconcile submitted.
 func (j *Job) submitRefund(ctx context.Context, r *payment.Refund) (*wechatpay.Refund, error) {
-	total := r.Total
-	if total == 0 {
-		o, err := j.ledger.Attempt(ctx, r.Owner, r.OutTradeNo)
-		if err != nil {
-			return nil, err
-		}
-		total = o.Amount
+	o, err := j.ledger.Attempt(ctx, r.Owner, r.OutTradeNo)
+	if err != nil {
+		return nil, err
 	}
-	req := wechatpay.RefundRequest{OutRefundNo: r.OutRefundNo, Reason: r.Reason, NotifyURL: j.opts.NotifyURL,
-		Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: total, Currency: "CNY"}}
-	if r.TransactionID != "" {
-		req.TransactionID = r.TransactionID
-	} else {
-		req.OutTradeNo = r.OutTradeNo
-	}
-	return j.api.Refund(ctx, r.Owner, "", req, r.Advance != nil)
+	req, subAppID := payment.WeChatRefund(o, r, j.opts.NotifyURL)
+	return j.api.Refund(ctx, r.Owner, subAppID, req, r.Advance != nil)
 }
 
 // lateRefund refunds every payment that arrived for an order after it was closed, when
