@@ -271,10 +271,15 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 	case payment.ActReleaseRefunds:
 		for _, h := range o.ReleasableRefunds() {
 			r, err := j.ledger.Refund(ctx, o.Owner, h.OutRefundNo)
-			if err != nil {
+			if err != nil && !errors.Is(err, payment.ErrNotFound) {
 				return nil, err
 			}
-			if r.State == wechatpay.RefundStatusProcessing && r.Held != "" {
+			// No record: the refund's request stopped between the order's write (the
+			// hold) and the refund's, answered with an error, and nothing was asked of
+			// WeChat Pay. Its hold is let go all the same (the shares are back): the
+			// merchant's retry records it and asks WeChat Pay at once, as for a refund
+			// never held; kept, the hold would wait for it for ever.
+			if r != nil && r.State == wechatpay.RefundStatusProcessing && r.Held != "" {
 				if _, err := j.submitRefund(ctx, r); err != nil {
 					if _, _, final := refusal(err, now); final {
 						// WeChat Pay refused the refund for good: it never existed; the
