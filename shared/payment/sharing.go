@@ -524,7 +524,7 @@ const (
 // it, and so is what the job does.
 func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 	s := o.Sharing
-	if s == nil || o.Payment == nil || !o.Paid() || o.InReview() {
+	if s == nil || o.Payment == nil || !o.Paid() {
 		return ActNone, time.Time{}
 	}
 	retry := func(a ShareAction) (ShareAction, time.Time) {
@@ -532,6 +532,22 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 			return a, now
 		}
 		return a, s.RetryAt
+	}
+	if o.InReview() {
+		// Nothing new is asked of WeChat Pay until a person resolved the review, but what
+		// was asked already — a split, return or finish reserved or PROCESSING — settles
+		// there all the same, and the order must show its result: it is still followed
+		// (queried, never sent: the job's query of a reserved item withdraws it when
+		// WeChat Pay never received it, WithdrawShare).
+		switch f := s.Finish; {
+		case s.splitInFlight() != nil:
+			return retry(ActQuerySplit)
+		case s.returnInFlight() != nil:
+			return retry(ActQueryReturn)
+		case f != nil && (f.State == SharePending || f.State == wechatpay.ShareProcessing):
+			return retry(ActQueryFinish)
+		}
+		return ActNone, time.Time{}
 	}
 	if sub := s.Subsidy; sub != nil && sub.State == SharePending {
 		if sub.Cancel {
