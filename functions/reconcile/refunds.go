@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/paysls/wxpay/shared/payment"
@@ -126,7 +127,10 @@ func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.Ref
 // request, and the merchant may repeat a refund reconcile submitted.
 func (j *Job) submitRefund(ctx context.Context, r *payment.Refund) (*wechatpay.Refund, error) {
 	o, err := j.ledger.Attempt(ctx, r.Owner, r.OutTradeNo)
-	if err != nil {
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		o = &payment.Order{} // a refund of an order not held here: named by its record alone
+	case err != nil:
 		return nil, err
 	}
 	req, subAppID := payment.WeChatRefund(o, r, j.opts.NotifyURL)
