@@ -72,6 +72,22 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 		// Recorded but never submitted (the creator stopped between its write and the
 		// call): submit it now; out_refund_no makes the call idempotent at WeChat Pay.
 		rf, err = j.submitRefund(ctx, r)
+		if refusedForGood(err) {
+			// Refused for good. Closed only once WeChat Pay says again that it holds no
+			// such refund (a request of it in another form may have reached it since
+			// the query): then it never existed — more than is left to refund, say,
+			// after a refund made elsewhere — and its reservation is released, as
+			// createorder does; asked again every run, it stayed PROCESSING for ever.
+			held, qerr := j.api.QueryRefund(ctx, r.Owner, "", r.OutRefundNo)
+			switch {
+			case wechatpay.IsCode(qerr, wechatpay.CodeResourceNotExists):
+				log.Warn("reconcile: WeChat Pay refused a refund it never received; closed", "out_refund_no", r.OutRefundNo, "error", err.Error())
+				rf, err = &wechatpay.Refund{OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, Status: wechatpay.RefundStatusClosed,
+					Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}, nil
+			case qerr == nil:
+				rf, err = held, nil
+			}
+		}
 	}
 	if err != nil {
 		if j.failure(ctx, err, c, lim, log) {
@@ -120,6 +136,15 @@ func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.Ref
 		n.MchID = r.Owner
 	}
 	return n
+}
+
+// refusedForGood reports whether WeChat Pay refused a refund request for good (not a
+// transient failure, a rate limit, or the account's balance short for now).
+func refusedForGood(err error) bool {
+	var we *wechatpay.APIError
+	var ve *wechatpay.ValidationError
+	return errors.As(err, &ve) || errors.As(err, &we) && we.StatusCode < 500 && !we.Retryable() &&
+		we.Code != wechatpay.CodeNotEnough && we.Code != wechatpay.CodeFrequencyLimited
 }
 
 // submitRefund (re)submits a recorded refund, as createorder asks it
