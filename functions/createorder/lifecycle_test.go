@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/orderapi"
+	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -249,4 +250,45 @@ func droppedNotification(ds []paysim.Delivery, id string) bool {
 		}
 	}
 	return false
+}
+
+// A refund WeChat Pay already holds under the out_refund_no, asked in another form (by
+// an earlier version, or under another notify_url), refuses createorder's repeat as a
+// different request: that refusal is not read as "never existed" — WeChat Pay is asked
+// first, and the refund it holds stands (PROCESSING, reserved), never closed while it
+// is paid out.
+func TestRefusedRepeatOfAHeldRefundStands(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	e.post(t, nativeRequest("REFUSEREP1", 1000))
+	e.pay(t, "REFUSEREP1")
+	e.waitState(t, "REFUSEREP1", wechatpay.TradeStateSuccess)
+	o, _ := e.order(t, "REFUSEREP1")
+	cl, err := payclient.New(e.cfg, e.st.Store, nil, payclient.Options{AllowLoopbackNotifyURL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateRefund(ctx, wechatpay.RefundRequest{TransactionID: o.Payment.TransactionID, OutRefundNo: "RFREFUSE01", NotifyURL: e.cfg.NotifyURL,
+		Amount: wechatpay.RefundAmount{Refund: 300, Total: 1000, Currency: "CNY"}}); err != nil {
+		t.Fatal(err)
+	}
+	rf, err := e.api.Refund(ctx, "REFUSEREP1", "", orderapi.RefundRequest{OutRefundNo: "RFREFUSE01", Amount: 300})
+	if err != nil || rf.State != wechatpay.RefundStatusProcessing {
+		t.Fatalf("refund WeChat Pay holds, asked again in another form: %+v %v", rf, err)
+	}
+	if o, _ := e.order(t, "REFUSEREP1"); o.Reserved() != 300 {
+		t.Fatalf("reserved %d, want the 300 WeChat Pay is refunding", o.Reserved())
+	}
+	// A refusal of a refund WeChat Pay does not hold still releases it: the rest was
+	// refunded outside the bundle, so WeChat Pay refuses 700 more.
+	if _, err := cl.CreateRefund(ctx, wechatpay.RefundRequest{TransactionID: o.Payment.TransactionID, OutRefundNo: "RFOUTSIDE1", NotifyURL: e.cfg.NotifyURL,
+		Amount: wechatpay.RefundAmount{Refund: 700, Total: 1000, Currency: "CNY"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api.Refund(ctx, "REFUSEREP1", "", orderapi.RefundRequest{OutRefundNo: "RFREFUSE02", Amount: 700}); err == nil {
+		t.Fatal("a refund WeChat Pay refused answered as accepted")
+	}
+	if r, err := e.ledger().Refund(ctx, e.owner(), "RFREFUSE02"); err != nil || r.State != wechatpay.RefundStatusClosed {
+		t.Fatalf("refused refund WeChat Pay does not hold: %+v %v", r, err)
+	}
 }

@@ -97,7 +97,7 @@ func (h *Handler) freshen(ctx context.Context, cur *payment.Order) *payment.Orde
 // order that is not its own (the console refunds a kept transaction): it is bounded by
 // that payment and refunded by its transaction_id.
 func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.RefundRequest) (*payment.Refund, error) {
-	outRefundNo, amount := req.OutRefundNo, req.Amount
+	outRefundNo := req.OutRefundNo
 	if req.TransactionID == "" {
 		req.Advance = h.cfg.Bundle.RefundAdvance // WXPAY_REFUND_ADVANCE: the platform advances it (垫付)
 	}
@@ -122,28 +122,42 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 	if rf.State != wechatpay.RefundStatusProcessing || rf.Held != "" {
 		return rf, nil // settled: the same answer; or held until its order's shares are back
 	}
-	// The mode's refund API: an e-commerce refund on a platform (shared/platform).
-	wreq := wechatpay.RefundRequest{
-		OutTradeNo: rf.OutTradeNo, OutRefundNo: outRefundNo, Reason: rf.Reason, NotifyURL: h.notifyURL,
-		Amount: wechatpay.RefundAmount{Refund: amount, Total: rf.Total, Currency: "CNY"},
-	}
-	if req.TransactionID != "" {
-		wreq.OutTradeNo, wreq.TransactionID = "", req.TransactionID
-	}
-	wrf, err := h.api.Refund(ctx, order.Owner, order.Create.SubAppID, wreq, rf.Advance != nil)
+	// The mode's refund API: an e-commerce refund on a platform (shared/platform), asked
+	// as reconcile asks it (payment.WeChatRefund): a repeat after reconcile released a
+	// held refund must be the same request.
+	wreq, subAppID := payment.WeChatRefund(order, rf, h.notifyURL)
+	wrf, err := h.api.Refund(ctx, order.Owner, subAppID, wreq, rf.Advance != nil)
 	if err != nil {
 		var we *wechatpay.APIError
 		var ve *wechatpay.ValidationError
-		if (errors.As(err, &we) && we.StatusCode < 500 && !we.Retryable() && we.Code != wechatpay.CodeNotEnough) || errors.As(err, &ve) {
-			// WeChat Pay refused it for good: the refund never existed; release the
-			// reservation by closing it.
-			n := h.notice(rf)
-			n.RefundStatus = wechatpay.RefundStatusClosed
-			if _, aerr := h.ledger.ApplyRefund(ctx, n, source); aerr != nil {
-				h.log.Error("refused refund not released; reconcile will", "out_refund_no", outRefundNo, "error", aerr.Error())
-			}
+		if errors.As(err, &ve) {
+			// Refused before it left: the refund never existed; release the reservation
+			// by closing it.
+			h.closeRefused(ctx, rf)
+			return nil, err
 		}
-		return nil, err
+		if !errors.As(err, &we) || we.StatusCode >= 500 || we.Retryable() || we.Code == wechatpay.CodeNotEnough {
+			return nil, err
+		}
+		// WeChat Pay refused this request for good. A repeat of a refund it already
+		// holds is refused too when it differs from the first request (asked before
+		// this deployment asked in one form, or under another notify_url): closing that
+		// one would show 0 refunded while WeChat Pay pays it out. Closed only once
+		// WeChat Pay says it holds no such refund; held, the refund stands as it is
+		// there; unknown, it stays PROCESSING for reconcile, which queries it.
+		got, qerr := h.api.QueryRefund(ctx, order.Owner, subAppID, outRefundNo)
+		switch {
+		case wechatpay.IsCode(qerr, wechatpay.CodeResourceNotExists):
+			h.closeRefused(ctx, rf)
+			return nil, err
+		case qerr != nil:
+			h.log.Warn("refused refund left PROCESSING: WeChat Pay could not say whether it holds it; reconcile follows it",
+				"out_refund_no", outRefundNo, "error", qerr.Error())
+			return nil, err
+		}
+		h.log.Warn("a repeated refund request was refused, but WeChat Pay holds the refund: it stands",
+			"out_refund_no", outRefundNo, "refusal", err.Error())
+		wrf = got
 	}
 	if wrf.Status != wechatpay.RefundStatusProcessing {
 		if err := h.applyRefund(ctx, rf.Owner, wrf); err != nil {
@@ -151,6 +165,15 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 		}
 	}
 	return h.ledger.Refund(ctx, rf.Owner, outRefundNo)
+}
+
+// closeRefused releases the reservation of a refund WeChat Pay never took, by closing it.
+func (h *Handler) closeRefused(ctx context.Context, rf *payment.Refund) {
+	n := h.notice(rf)
+	n.RefundStatus = wechatpay.RefundStatusClosed
+	if _, err := h.ledger.ApplyRefund(ctx, n, source); err != nil {
+		h.log.Error("refused refund not released; reconcile will", "out_refund_no", rf.OutRefundNo, "error", err.Error())
+	}
 }
 
 // message is an error's text for a merchant: without the package's prefix.

@@ -361,6 +361,41 @@ func TestRefunds(t *testing.T) {
 	}
 }
 
+// A refund recorded but never submitted (the creator stopped before the call), which
+// WeChat Pay then refuses — a refund made elsewhere left less than it asks — never
+// existed: reconcile closes it (refund.failed, the reservation released) once WeChat
+// Pay says again it holds no such refund, instead of asking every run for ever.
+func TestNeverSubmittedRefundRefusedIsClosed(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetFaults(paysim.Faults{DropAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	key := h.order("REFUSED00001", 1000, 2*time.Hour)
+	h.pay("REFUSED00001")
+	h.clock.Advance(2 * time.Minute)
+	h.pass(h.job(reconcile.Options{}))
+	o, err := h.ledger.Attempt(h.ctx, h.cfg.MchID, "REFUSED00001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFREFUSED001", Amount: 600}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.CreateRefund(h.ctx, wechatpay.RefundRequest{OutTradeNo: "REFUSED00001", OutRefundNo: "RFELSEWHERE1", NotifyURL: h.cfg.NotifyURL,
+		Amount: wechatpay.RefundAmount{Refund: 1000, Total: 1000, Currency: "CNY"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(2 * time.Minute)
+	h.pass(h.job(reconcile.Options{}))
+	if got := h.state("refund/" + h.cfg.MchID + "/RFREFUSED001"); got != wechatpay.RefundStatusClosed {
+		t.Fatalf("a refund WeChat Pay refused and does not hold: %s, want CLOSED", got)
+	}
+	rec, _ := h.st.Get(h.ctx, key)
+	if o, _ := payment.OrderOf(rec); o.Reserved() != 0 {
+		t.Fatalf("the refused refund still reserves %d fen", o.Reserved())
+	}
+}
+
 // An attempt that never reached WeChat Pay (the cashier's placeholder, or a prepay that
 // never arrived) is closed locally once due: the query answers ORDER_NOT_EXIST, and so
 // does a close that raced it — neither is a failure.

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/paysls/wxpay/shared/payment"
@@ -71,6 +72,22 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 		// Recorded but never submitted (the creator stopped between its write and the
 		// call): submit it now; out_refund_no makes the call idempotent at WeChat Pay.
 		rf, err = j.submitRefund(ctx, r)
+		if refusedForGood(err) {
+			// Refused for good. Closed only once WeChat Pay says again that it holds no
+			// such refund (a request of it in another form may have reached it since
+			// the query): then it never existed — more than is left to refund, say,
+			// after a refund made elsewhere — and its reservation is released, as
+			// createorder does; asked again every run, it stayed PROCESSING for ever.
+			held, qerr := j.api.QueryRefund(ctx, r.Owner, "", r.OutRefundNo)
+			switch {
+			case wechatpay.IsCode(qerr, wechatpay.CodeResourceNotExists):
+				log.Warn("reconcile: WeChat Pay refused a refund it never received; closed", "out_refund_no", r.OutRefundNo, "error", err.Error())
+				rf, err = &wechatpay.Refund{OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, Status: wechatpay.RefundStatusClosed,
+					Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}, nil
+			case qerr == nil:
+				rf, err = held, nil
+			}
+		}
 	}
 	if err != nil {
 		if j.failure(ctx, err, c, lim, log) {
@@ -121,24 +138,28 @@ func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.Ref
 	return n
 }
 
-// submitRefund (re)submits a recorded refund.
+// refusedForGood reports whether WeChat Pay refused a refund request for good (not a
+// transient failure, a rate limit, or the account's balance short for now).
+func refusedForGood(err error) bool {
+	var we *wechatpay.APIError
+	var ve *wechatpay.ValidationError
+	return errors.As(err, &ve) || errors.As(err, &we) && we.StatusCode < 500 && !we.Retryable() &&
+		we.Code != wechatpay.CodeNotEnough && we.Code != wechatpay.CodeFrequencyLimited
+}
+
+// submitRefund (re)submits a recorded refund, as createorder asks it
+// (payment.WeChatRefund): WeChat Pay takes an out_refund_no again only as the same
+// request, and the merchant may repeat a refund reconcile submitted.
 func (j *Job) submitRefund(ctx context.Context, r *payment.Refund) (*wechatpay.Refund, error) {
-	total := r.Total
-	if total == 0 {
-		o, err := j.ledger.Attempt(ctx, r.Owner, r.OutTradeNo)
-		if err != nil {
-			return nil, err
-		}
-		total = o.Amount
+	o, err := j.ledger.Attempt(ctx, r.Owner, r.OutTradeNo)
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		o = &payment.Order{} // a refund of an order not held here: named by its record alone
+	case err != nil:
+		return nil, err
 	}
-	req := wechatpay.RefundRequest{OutRefundNo: r.OutRefundNo, Reason: r.Reason, NotifyURL: j.opts.NotifyURL,
-		Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: total, Currency: "CNY"}}
-	if r.TransactionID != "" {
-		req.TransactionID = r.TransactionID
-	} else {
-		req.OutTradeNo = r.OutTradeNo
-	}
-	return j.api.Refund(ctx, r.Owner, "", req, r.Advance != nil)
+	req, subAppID := payment.WeChatRefund(o, r, j.opts.NotifyURL)
+	return j.api.Refund(ctx, r.Owner, subAppID, req, r.Advance != nil)
 }
 
 // lateRefund refunds every payment that arrived for an order after it was closed, when

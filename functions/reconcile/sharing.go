@@ -198,11 +198,14 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 		for _, sp := range s.Splits {
 			switch sp.State {
 			case payment.SharePending:
-				return j.sendSplit(ctx, o, sp, now, c)
+				if !o.InReview() {
+					return j.sendSplit(ctx, o, sp, now, c)
+				}
+				fallthrough // in REVIEW: queried, never sent (reviewQuery)
 			case wechatpay.ShareProcessing:
 				res, err := j.api.QuerySplit(ctx, o.Owner, txid, sp.OutOrderNo)
 				if err != nil {
-					return nil, err
+					return j.reviewQuery(ctx, o, sp.OutOrderNo, sp.State, sp.At, err, now)
 				}
 				next, out, err := j.ledger.ApplySplit(ctx, o, sp.OutOrderNo, res)
 				if err == nil && out == payment.Applied && res.State == wechatpay.ShareFinished {
@@ -221,12 +224,12 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 		return j.sendFinish(ctx, next, f.OutOrderNo, now, c)
 
 	case payment.ActQueryFinish:
-		if s.Finish.State == payment.SharePending {
+		if s.Finish.State == payment.SharePending && !o.InReview() {
 			return j.sendFinish(ctx, o, s.Finish.OutOrderNo, now, c)
 		}
 		res, err := j.api.QuerySplit(ctx, o.Owner, txid, s.Finish.OutOrderNo)
 		if err != nil {
-			return nil, err
+			return j.reviewQuery(ctx, o, s.Finish.OutOrderNo, s.Finish.State, s.Finish.At, err, now)
 		}
 		next, out, err := j.ledger.ApplyFinish(ctx, o, res)
 		if err == nil && out == payment.Applied && res.State == wechatpay.ShareFinished {
@@ -253,11 +256,14 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 		for _, rl := range s.Returns {
 			switch rl.State {
 			case payment.SharePending:
-				return j.sendReturn(ctx, o, rl, now, c)
+				if !o.InReview() {
+					return j.sendReturn(ctx, o, rl, now, c)
+				}
+				fallthrough // in REVIEW: queried, never sent (reviewQuery)
 			case wechatpay.ReturnProcessing:
 				res, err := j.api.QueryReturn(ctx, o.Owner, rl)
 				if err != nil {
-					return nil, err
+					return j.reviewQuery(ctx, o, rl.OutReturnNo, rl.State, rl.At, err, now)
 				}
 				next, _, err := j.ledger.ApplyReturn(ctx, o, rl.OutReturnNo, res)
 				if err == nil && res.Result == wechatpay.ReturnSuccess {
@@ -271,10 +277,15 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 	case payment.ActReleaseRefunds:
 		for _, h := range o.ReleasableRefunds() {
 			r, err := j.ledger.Refund(ctx, o.Owner, h.OutRefundNo)
-			if err != nil {
+			if err != nil && !errors.Is(err, payment.ErrNotFound) {
 				return nil, err
 			}
-			if r.State == wechatpay.RefundStatusProcessing && r.Held != "" {
+			// No record: the refund's request stopped between the order's write (the
+			// hold) and the refund's, answered with an error, and nothing was asked of
+			// WeChat Pay. Its hold is let go all the same (the shares are back): the
+			// merchant's retry records it and asks WeChat Pay at once, as for a refund
+			// never held; kept, the hold would wait for it for ever.
+			if r != nil && r.State == wechatpay.RefundStatusProcessing && r.Held != "" {
 				if _, err := j.submitRefund(ctx, r); err != nil {
 					if _, _, final := refusal(err, now); final {
 						// WeChat Pay refused the refund for good: it never existed; the
@@ -300,6 +311,32 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 		return o, nil
 	}
 	return nil, nil
+}
+
+// withdrawAfter is how long a reserved item (split, return, finish) of an order in
+// REVIEW that WeChat Pay does not know is left before it is withdrawn: the run that
+// reserved it sends it at once and gives up within its client's timeout (seconds), so
+// a send still on its way when another run queried is never withdrawn under it.
+const withdrawAfter = 2 * time.Minute
+
+// reviewQuery handles the failed query of item no in state, reserved at: an order in
+// REVIEW sends nothing new, so a reserved item WeChat Pay never received
+// (RESOURCE_NOT_EXISTS) is withdrawn (payment.WithdrawShare: FAILED, its event), once
+// withdrawAfter has passed since it was reserved (until then it is queried again). Any
+// other error is returned as is (shareFailure retries it).
+func (j *Job) reviewQuery(ctx context.Context, o *payment.Order, no, state string, at time.Time, err error, now time.Time) (*payment.Order, error) {
+	if state != payment.SharePending || !o.InReview() || !wechatpay.IsCode(err, wechatpay.CodeResourceNotExists) {
+		return nil, err
+	}
+	if due := at.Add(withdrawAfter); now.Before(due) {
+		next, err := j.ledger.RetryShare(ctx, o, due, "")
+		if err != nil {
+			return nil, err
+		}
+		return next, nil
+	}
+	j.log.Warn("reconcile: a profit-sharing request of an order in REVIEW never reached WeChat Pay; withdrawn, not sent", "out_trade_no", o.OutTradeNo, "no", no)
+	return j.ledger.WithdrawShare(ctx, o, no)
 }
 
 func (j *Job) ownNotice(n *wechatpay.RefundNotice, owner string) {

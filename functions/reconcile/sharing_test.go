@@ -340,3 +340,58 @@ func TestSharingPartnerUnfreeze(t *testing.T) {
 	}
 	h.conserved("PSHARE001")
 }
+
+// An order put in REVIEW after its split was reserved, before it was sent (the run that
+// reserved it stopped): reconcile still follows the split — asks WeChat Pay about it —
+// but never sends it. WeChat Pay does not know it, so once the reservation is old
+// enough that no send of it can still arrive, it is withdrawn (FAILED, announced once);
+// until then the order is asked about again.
+func TestSharingInReviewQueriesNeverSends(t *testing.T) {
+	h := newHarness(t)
+	h.platform()
+	j := h.job(reconcile.Options{})
+	o := h.sharedOrder("SHAREREV01", 10000, commission(h, 500))
+	h.clock.Advance(wechatpay.ShareNotBefore + time.Second)
+	o, sp, err := h.ledger.ReserveSplit(h.ctx, o)
+	if err != nil || sp == nil || sp.State != payment.SharePending {
+		t.Fatalf("reserve: %+v %v", sp, err)
+	}
+	tx, err := h.client.ForSub(shareSub, "").QueryByOutTradeNo(h.ctx, "SHAREREV01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.TransactionID += "9" // a second payment of the order: REVIEW
+	if r, err := h.ledger.ApplyTransaction(h.ctx, tx, "notify"); err != nil || r.Outcome != payment.Review {
+		t.Fatalf("second payment: %v %v", r.Outcome, err)
+	}
+	splits := func() int {
+		var view paysim.SharePaymentView
+		h.simGet("/sim/profitsharing/payments/"+o.Payment.TransactionID, &view)
+		return len(view.Splits)
+	}
+	rep := h.pass(j)
+	if o = h.read("SHAREREV01"); rep.Sharing.Examined != 1 || rep.Sharing.Asked != 0 || splits() != 0 || o.Sharing.Splits[0].State != payment.SharePending {
+		t.Fatalf("first run in review: %+v, split %+v, %d splits at WeChat Pay", rep.Sharing, o.Sharing.Splits[0], splits())
+	}
+	if act, at := o.NextShare(h.clock.Now()); act != payment.ActQuerySplit || at.Before(sp.At.Add(2*time.Minute)) {
+		t.Fatalf("next: %s at %v, want the query once the reservation is 2 minutes old", act, at)
+	}
+	h.clock.Advance(3 * time.Minute)
+	rep = h.pass(j)
+	o = h.read("SHAREREV01")
+	if rep.Sharing.Asked != 0 || splits() != 0 || o.Sharing.Splits[0].State != payment.ShareFailed || !o.InReview() {
+		t.Fatalf("second run in review: %+v, split %+v, %d splits at WeChat Pay", rep.Sharing, o.Sharing.Splits[0], splits())
+	}
+	n := 0
+	for _, e := range events.Entries(o.Record()) {
+		if e.Type == payment.EventShareFailed {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the withdrawn split announced %d times", n)
+	}
+	if act, _ := o.NextShare(h.clock.Now()); act != payment.ActNone {
+		t.Fatalf("after the withdrawal: %s due", act)
+	}
+}

@@ -471,12 +471,15 @@ func (o *Order) schedule() (string, time.Time) {
 	switch {
 	case o.LateRefundsOwed:
 		return PendingLateRefunds, o.UpdatedAt
+	case o.Sharing != nil && o.shareScheduled(): // sharing.go
+		// Before the review listing: an order in REVIEW still follows the splits,
+		// returns and finish it had asked WeChat Pay for (NextShare; Reviews lists
+		// PendingShares too).
+		return PendingShares, o.shareAt()
 	case o.InReview():
 		return IndexReview, o.Review.First().At
 	case payable(o.State) && !o.NextCheck.IsZero():
 		return PendingOrders, o.NextCheck
-	case o.Sharing != nil && o.shareScheduled(): // sharing.go
-		return PendingShares, o.shareAt()
 	case o.Paid() && o.Bill.Seen == "":
 		// Listed under the account paid, whose bill lists it: a sub-merchant's payment
 		// under its platform (sp_mchid), whose full bill answers for every sub-merchant —

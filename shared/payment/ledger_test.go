@@ -663,3 +663,50 @@ func TestReplacedAttemptsCloseAsAttempts(t *testing.T) {
 		t.Fatalf("the current attempt closed is the order closed: order.closed %v", d)
 	}
 }
+
+// A refund is asked of WeChat Pay in one form whoever asks (createorder at once,
+// reconcile after a hold or a lost submit): the order's own payment by out_trade_no, a
+// payment kept on the order by its transaction_id, with the reason and total recorded
+// and the order's sub_appid. A repeat in another form under the same out_refund_no is
+// refused by WeChat Pay, and a refusal read as final closes a refund it is paying.
+func TestWeChatRefundOneForm(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	order(t, l, "ONEFORM001", 800)
+	apply(t, l, paid("ONEFORM001", "42ONEFORM", 800), payment.Applied)
+	o := attempt(t, l, "ONEFORM001")
+	o.Create.SubAppID = "wxsub"
+	r, err := l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: "RFONEFORM1", Amount: 300, Reason: "退货"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, app := payment.WeChatRefund(o, r, "https://n.example/notify")
+	if req.OutTradeNo != "ONEFORM001" || req.TransactionID != "" || req.OutRefundNo != "RFONEFORM1" || req.Reason != "退货" ||
+		req.Amount.Refund != 300 || req.Amount.Total != 800 || req.NotifyURL != "https://n.example/notify" || app != "wxsub" {
+		t.Fatalf("own payment: %+v, sub_appid %q", req, app)
+	}
+	// The form does not depend on what the record holds beyond that: the record read
+	// back (as reconcile reads it) asks the same.
+	again, err := l.Refund(ctx, mch, "RFONEFORM1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req2, _ := payment.WeChatRefund(o, again, "https://n.example/notify"); req2 != req {
+		t.Fatalf("read back: %+v, first %+v", req2, req)
+	}
+
+	// A payment kept on a closed order is named by its transaction.
+	key := order(t, l, "ONEFORM002", 500).Key()
+	if _, err := l.MarkClosed(ctx, key, "test"); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, l, paid("ONEFORM002", "43ONEFORM", 500), payment.Review)
+	o = attempt(t, l, "ONEFORM002")
+	r, err = l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: "RFONEFORM2", Amount: 500, TransactionID: "43ONEFORM"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req, _ := payment.WeChatRefund(o, r, ""); req.OutTradeNo != "" || req.TransactionID != "43ONEFORM" || req.Amount.Total != 500 {
+		t.Fatalf("kept payment: %+v", req)
+	}
+}

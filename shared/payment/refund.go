@@ -422,6 +422,23 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 	return rres.Refund, nil
 }
 
+// WeChatRefund is the request WeChat Pay is asked with for refund r of attempt o: the
+// same whoever asks — createorder at once, reconcile when it releases a refund held for
+// profit-sharing returns or finds one WeChat Pay never received. WeChat Pay takes an
+// out_refund_no again only as the same request ("同一退款单号多次请求只退一笔"); asked
+// with other content under it, it refuses, and a refusal read as final would close a
+// refund WeChat Pay is paying out. The order's own payment is named by out_trade_no, a
+// payment kept on the order by its transaction_id (RequestRefund's two kinds), with
+// the order's sub_appid (subAppID, for the client) and the total the record keeps.
+func WeChatRefund(o *Order, r *Refund, notifyURL string) (req wechatpay.RefundRequest, subAppID string) {
+	req = wechatpay.RefundRequest{OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, Reason: r.Reason, NotifyURL: notifyURL,
+		Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: cmp.Or(r.Total, o.Amount), Currency: "CNY"}}
+	if kept := r.TransactionID != "" && (o.Payment == nil || r.TransactionID != o.Payment.TransactionID); kept {
+		req.OutTradeNo, req.TransactionID = "", r.TransactionID
+	}
+	return req, o.Create.SubAppID
+}
+
 // LateRefundsDone records that reconcile has asked WeChat Pay to refund every late
 // payment kept on o; the order stays in REVIEW for a person to see.
 func (l *Ledger) LateRefundsDone(ctx context.Context, o *Order) (*Order, error) {

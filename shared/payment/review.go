@@ -193,10 +193,11 @@ type ReviewItem struct {
 }
 
 // Reviews calls fn for every record in REVIEW, oldest review first within each
-// listing. It reads only listings (the review index, and the outbox, late-refund and
-// refund-query schedules for records that also owe something there), never the table.
+// listing. It reads only listings (the review index, and the outbox, late-refund,
+// refund-query and sharing schedules for records that also owe something there), never
+// the table.
 func (l *Ledger) Reviews(ctx context.Context, fn func(ReviewItem) error) error {
-	for _, index := range []string{IndexReview, events.IndexOutbox, PendingLateRefunds, PendingRefunds} {
+	for _, index := range []string{IndexReview, events.IndexOutbox, PendingLateRefunds, PendingRefunds, PendingShares} {
 		opts := store.ListOptions{Limit: store.MaxListLimit}
 		for {
 			page, err := l.Store.ListPending(ctx, index, opts)
@@ -204,7 +205,7 @@ func (l *Ledger) Reviews(ctx context.Context, fn func(ReviewItem) error) error {
 				return fmt.Errorf("payment: list %s: %w", index, err)
 			}
 			for _, rec := range page.Records {
-				if sched := rec.Attrs[events.AttrSchedIndex]; index == events.IndexOutbox && sched != IndexReview && sched != PendingLateRefunds && sched != PendingRefunds {
+				if sched := rec.Attrs[events.AttrSchedIndex]; index == events.IndexOutbox && sched != IndexReview && sched != PendingLateRefunds && sched != PendingRefunds && sched != PendingShares {
 					continue
 				}
 				item, ok, err := reviewItem(rec)

@@ -344,6 +344,15 @@ func (o *Order) ShareRoom() int64 {
 	return paid + in - refunds - back
 }
 
+// returnsOwed is what returns (分账回退) must still take back before the held refunds
+// may be asked of WeChat Pay: the shares to others above what the order holds with the
+// refunds. Never more than the shares: refunds that ask more than the order holds at
+// all (one made elsewhere took part of it since ours was held) leave nothing a return
+// could make room for — WeChat Pay refuses what it cannot refund, and the refund closes.
+func (o *Order) returnsOwed() int64 {
+	return o.SharedOut() - max(o.ShareRoom(), 0)
+}
+
 // Holds is what the order holds at WeChat Pay for its shares: like ShareRoom, but
 // counting only the refunds WeChat Pay was asked for (a held refund has not happened).
 // The ledger's money rule, which the tests and the simulation check, is
@@ -515,7 +524,7 @@ const (
 // it, and so is what the job does.
 func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 	s := o.Sharing
-	if s == nil || o.Payment == nil || !o.Paid() || o.InReview() {
+	if s == nil || o.Payment == nil || !o.Paid() {
 		return ActNone, time.Time{}
 	}
 	retry := func(a ShareAction) (ShareAction, time.Time) {
@@ -523,6 +532,22 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 			return a, now
 		}
 		return a, s.RetryAt
+	}
+	if o.InReview() {
+		// Nothing new is asked of WeChat Pay until a person resolved the review, but what
+		// was asked already — a split, return or finish reserved or PROCESSING — settles
+		// there all the same, and the order must show its result: it is still followed
+		// (queried, never sent: the job's query of a reserved item withdraws it when
+		// WeChat Pay never received it, WithdrawShare).
+		switch f := s.Finish; {
+		case s.splitInFlight() != nil:
+			return retry(ActQuerySplit)
+		case s.returnInFlight() != nil:
+			return retry(ActQueryReturn)
+		case f != nil && (f.State == SharePending || f.State == wechatpay.ShareProcessing):
+			return retry(ActQueryFinish)
+		}
+		return ActNone, time.Time{}
 	}
 	if sub := s.Subsidy; sub != nil && sub.State == SharePending {
 		if sub.Cancel {
@@ -547,7 +572,7 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 		return retry(ActQueryFinish)
 	}
 	if len(s.Held) > 0 {
-		if o.SharedOut() <= o.ShareRoom() {
+		if o.returnsOwed() <= 0 {
 			return retry(ActReleaseRefunds)
 		}
 		return retry(ActReturns) // what cannot be returned yet is retried later (RetryAt)

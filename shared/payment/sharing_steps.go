@@ -307,58 +307,88 @@ func (l *Ledger) RefuseShare(ctx context.Context, o *Order, no, reason string, r
 			s.RetryAt, s.Tries = retryAt, s.Tries+1
 			return step{outcome: Applied}, nil
 		}
-		ev := o.shareEvent(ShareFailed, 0)
-		ev.Reason = reason
-		var typ string
-		switch kind {
-		case NoSplit:
-			sp := s.splitLine(no)
-			if sp == nil || sp.State != SharePending {
-				return step{outcome: Duplicate}, nil
-			}
-			sp.State, sp.Reason, sp.Judged = ShareFailed, reason, ShareFailed
-			ev.OutOrderNo, ev.Receivers, ev.Amount, typ = no, sp.Receivers, sumReceivers(sp.Receivers), EventShareFailed
-			s.Problem = "split " + no + " refused: " + reason
-		case NoFinish:
-			if s.Finish == nil || s.Finish.State != SharePending {
-				return step{outcome: Duplicate}, nil
-			}
-			s.Finish.State, s.Finish.Reason, s.Finish.Judged = ShareFailed, reason, ShareFailed
-			ev.OutOrderNo, typ = no, eventShareFinishFail
-			s.Problem = "finish " + no + " refused: " + reason
-		case NoReturn:
-			r := s.returnLine(no)
-			if r == nil || r.State != SharePending {
-				return step{outcome: Duplicate}, nil
-			}
-			r.State, r.FailReason, r.Judged = ShareFailed, reason, ShareFailed
-			ev.OutOrderNo, ev.OutReturnNo, ev.ReturnMchID, ev.Amount, ev.OutRefundNo, typ = r.OutOrderNo, no, r.ReturnMchID, r.Amount, r.Refund, EventShareReturnFail
-			s.HoldProblem = "return " + no + " refused: " + reason + "; the refund waits"
-			s.RetryAt = backoff(now, s.Tries)
-			s.Tries++
-		case NoSubsidy:
-			sub := s.Subsidy
-			if sub == nil || sub.State != SharePending {
-				return step{outcome: Duplicate}, nil
-			}
-			sub.State, sub.Reason, sub.Judged = ShareFailed, reason, ShareFailed
-			ev.OutOrderNo, ev.Amount, typ = no, sub.Amount, eventSubsidyFailed
-			if sub.Cancel {
-				ev.Reason = "cancel refused: " + reason
-			}
-			s.Problem = "subsidy " + no + " refused: " + reason
-		case NoSubsidyReturn:
-			sr := s.subsidyReturn(no)
-			if sr == nil || sr.State != SharePending {
-				return step{outcome: Duplicate}, nil
-			}
-			sr.State, sr.Reason, sr.Judged = ShareFailed, reason, ShareFailed
-			ev.OutOrderNo, ev.Amount, ev.OutRefundNo, typ = no, sr.Amount, sr.OutRefundNo, eventSubsidyFailed
-			ev.Reason = "subsidy return refused: " + reason
-		}
-		return step{outcome: Applied, events: []pendingEvent{{typ, ev}}}, nil
+		return failItem(o, s, no, kind, "refused", reason, now), nil
 	})
 	return res.Order, err
+}
+
+// WithdrawShare records that item no (a split, return or finish reserved here) of an
+// order in REVIEW never reached WeChat Pay — its query answered that no such record
+// exists — and is not sent now: nothing new is asked of WeChat Pay until a person
+// resolved the review. The item is FAILED as a refusal is, with its event, so that it
+// no longer holds shares or keeps the order on the sharing schedule; a split withdrawn
+// waits for the merchant's settle, a return is reserved again once the review is
+// resolved. Outside REVIEW (or once the item is answered) it writes nothing: the job
+// then asks WeChat Pay again, the number making that idempotent.
+func (l *Ledger) WithdrawShare(ctx context.Context, o *Order, no string) (*Order, error) {
+	res, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
+		_, kind, ok := ParseShareNo(no)
+		if !ok {
+			return step{}, invalid("%s is not a sharing number of this bundle", no)
+		}
+		if !o.InReview() {
+			return step{outcome: Duplicate, reason: "the order is not in review: " + no + " is asked again"}, nil
+		}
+		return failItem(o, s, no, kind, "withdrawn", "WeChat Pay never received it, and nothing is sent while the order is in REVIEW ("+o.Review.Reason()+")", now), nil
+	})
+	return res.Order, err
+}
+
+// failItem marks PENDING item no FAILED (how says "refused" or "withdrawn", for people)
+// with its event; an item not PENDING is left as it is.
+func failItem(o *Order, s *Sharing, no, kind, how, reason string, now time.Time) step {
+	ev := o.shareEvent(ShareFailed, 0)
+	ev.Reason = reason
+	var typ string
+	switch kind {
+	case NoSplit:
+		sp := s.splitLine(no)
+		if sp == nil || sp.State != SharePending {
+			return step{outcome: Duplicate}
+		}
+		sp.State, sp.Reason, sp.Judged = ShareFailed, reason, ShareFailed
+		ev.OutOrderNo, ev.Receivers, ev.Amount, typ = no, sp.Receivers, sumReceivers(sp.Receivers), EventShareFailed
+		s.Problem = "split " + no + " " + how + ": " + reason
+	case NoFinish:
+		if s.Finish == nil || s.Finish.State != SharePending {
+			return step{outcome: Duplicate}
+		}
+		s.Finish.State, s.Finish.Reason, s.Finish.Judged = ShareFailed, reason, ShareFailed
+		ev.OutOrderNo, typ = no, eventShareFinishFail
+		s.Problem = "finish " + no + " " + how + ": " + reason
+	case NoReturn:
+		r := s.returnLine(no)
+		if r == nil || r.State != SharePending {
+			return step{outcome: Duplicate}
+		}
+		r.State, r.FailReason, r.Judged = ShareFailed, reason, ShareFailed
+		ev.OutOrderNo, ev.OutReturnNo, ev.ReturnMchID, ev.Amount, ev.OutRefundNo, typ = r.OutOrderNo, no, r.ReturnMchID, r.Amount, r.Refund, EventShareReturnFail
+		s.HoldProblem = "return " + no + " " + how + ": " + reason + "; the refund waits"
+		s.RetryAt = backoff(now, s.Tries)
+		s.Tries++
+	case NoSubsidy:
+		sub := s.Subsidy
+		if sub == nil || sub.State != SharePending {
+			return step{outcome: Duplicate}
+		}
+		sub.State, sub.Reason, sub.Judged = ShareFailed, reason, ShareFailed
+		ev.OutOrderNo, ev.Amount, typ = no, sub.Amount, eventSubsidyFailed
+		if sub.Cancel {
+			ev.Reason = "cancel " + how + ": " + reason
+		}
+		s.Problem = "subsidy " + no + " " + how + ": " + reason
+	case NoSubsidyReturn:
+		sr := s.subsidyReturn(no)
+		if sr == nil || sr.State != SharePending {
+			return step{outcome: Duplicate}
+		}
+		sr.State, sr.Reason, sr.Judged = ShareFailed, reason, ShareFailed
+		ev.OutOrderNo, ev.Amount, ev.OutRefundNo, typ = no, sr.Amount, sr.OutRefundNo, eventSubsidyFailed
+		ev.Reason = "subsidy return " + how + ": " + reason
+	default:
+		return step{outcome: Duplicate}
+	}
+	return step{outcome: Applied, events: []pendingEvent{{typ, ev}}}
 }
 
 // ReserveFinish records the finish (完结分账, or a partner's unfreeze) before WeChat Pay
@@ -422,7 +452,7 @@ func holdForShares(o *Order, outRefundNo string, amount int64, now time.Time) bo
 	if s == nil || s.holds(outRefundNo) {
 		return s.holds(outRefundNo)
 	}
-	if s.splitInFlight() == nil && o.SharedOut() <= o.ShareRoom() && len(s.Held) == 0 {
+	if s.splitInFlight() == nil && o.returnsOwed() <= 0 && len(s.Held) == 0 {
 		return false
 	}
 	s.Held = append(s.Held, heldRefund{OutRefundNo: outRefundNo, Amount: amount, At: now})
@@ -436,7 +466,7 @@ func heldReason(o *Order) string {
 	if s == nil {
 		return ""
 	}
-	need := o.SharedOut() - o.ShareRoom()
+	need := o.returnsOwed()
 	msg := fmt.Sprintf("profit-sharing returns (分账回退) of %d fen before the refund is asked of WeChat Pay", max(need, 0))
 	if s.splitInFlight() != nil {
 		msg = "the split in progress to finish, then " + msg
@@ -457,9 +487,14 @@ func (l *Ledger) ReserveReturns(ctx context.Context, o *Order) (*Order, []Return
 	var out []ReturnLine
 	res, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
 		out = nil
-		need := o.SharedOut() - o.ShareRoom()
+		need := o.returnsOwed()
 		if len(s.Held) == 0 || need <= 0 || s.returnInFlight() != nil || s.splitInFlight() != nil {
 			return step{outcome: Duplicate}, nil
+		}
+		if o.InReview() {
+			// A return reserved now would be sent: nothing new is asked of WeChat Pay
+			// while a person has the order (the held refunds wait for the resolution).
+			return step{outcome: Duplicate, reason: "the order is in review"}, nil
 		}
 		refund := s.Held[0].OutRefundNo
 		for i := len(s.Splits) - 1; i >= 0 && need > 0; i-- {
@@ -548,7 +583,7 @@ func decideReturn(o *Order, s *Sharing, no string, res ReturnResult, now time.Ti
 	case wechatpay.ReturnSuccess:
 		rl.State, rl.FinishTime, rl.Judged = wechatpay.ReturnSuccess, cmp.Or(res.FinishTime, rl.FinishTime), wechatpay.ReturnSuccess
 		s.RetryAt, s.Tries = time.Time{}, 0
-		if o.SharedOut() <= o.ShareRoom() {
+		if o.returnsOwed() <= 0 {
 			s.HoldProblem = ""
 		}
 		ev.State, ev.SharedOut = wechatpay.ReturnSuccess, o.SharedOut()
@@ -572,7 +607,7 @@ func decideReturn(o *Order, s *Sharing, no string, res ReturnResult, now time.Ti
 // them, once the shares to others fit what the order holds and nothing is in flight.
 func (o *Order) ReleasableRefunds() []heldRefund {
 	s := o.Sharing
-	if s == nil || len(s.Held) == 0 || s.splitInFlight() != nil || s.returnInFlight() != nil || o.SharedOut() > o.ShareRoom() {
+	if s == nil || len(s.Held) == 0 || s.splitInFlight() != nil || s.returnInFlight() != nil || o.returnsOwed() > 0 {
 		return nil
 	}
 	return append([]heldRefund(nil), s.Held...)

@@ -3,9 +3,11 @@ package payment_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -246,5 +248,86 @@ func TestReplanAfterAClosedShare(t *testing.T) {
 	}
 	if act, _ := res.Order.NextShare(*clk); act != payment.ActFinish {
 		t.Fatalf("an empty plan: %s, want the finish", act)
+	}
+}
+
+// An order put in REVIEW with sharing in flight still follows what it had asked WeChat
+// Pay for — its schedule stays the sharing one (before the review listing), Reviews
+// still lists it, NextShare names only queries — but asks for nothing new: a reserved
+// split WeChat Pay never received is withdrawn (FAILED, announced once), not sent, and
+// no return is reserved for a held refund while the review is open.
+func TestSharingInReviewFollowsWhatWasAsked(t *testing.T) {
+	l, clk := sharingLedger(t)
+	ctx := context.Background()
+	*clk = now.Add(2 * time.Minute)
+	o := sharedPaid(t, l, "INREVIEW01", 1000, commissionPlan(1000))
+	o, sp, err := l.ReserveSplit(ctx, o)
+	if err != nil || sp == nil || sp.State != payment.SharePending {
+		t.Fatalf("reserve: %+v %v", sp, err)
+	}
+	apply(t, l, paid("INREVIEW01", "43INREVIEW", 1000), payment.Review) // a second payment
+	o = attempt(t, l, "INREVIEW01")
+	if act, _ := o.NextShare(*clk); act != payment.ActQuerySplit {
+		t.Fatalf("in review with a split reserved: %q, want its query", act)
+	}
+	if got := o.Record().Attrs[events.AttrSchedIndex]; got != payment.PendingShares {
+		t.Fatalf("in review with a split reserved, scheduled in %q, want %q", got, payment.PendingShares)
+	}
+	listed := 0
+	if err := l.Reviews(ctx, func(it payment.ReviewItem) error {
+		if it.Order != nil && it.Order.OutTradeNo == "INREVIEW01" {
+			listed++
+		}
+		return nil
+	}); err != nil || listed != 1 {
+		t.Fatalf("Reviews listed the order %d times (%v), want once", listed, err)
+	}
+	if _, line, err := l.ReserveSplit(ctx, o); err != nil || line == nil || line.OutOrderNo != sp.OutOrderNo || len(attempt(t, l, "INREVIEW01").Sharing.Splits) != 1 {
+		t.Fatalf("a second split reserved in review: %+v %v", line, err)
+	}
+
+	o, err = l.WithdrawShare(ctx, o, sp.OutOrderNo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Sharing.Splits[0]; got.State != payment.ShareFailed || o.Sharing.Problem == "" {
+		t.Fatalf("withdrawn split: %+v, problem %q", got, o.Sharing.Problem)
+	}
+	if got := eventTypes(o.Record()); strings.Count(got, payment.EventShareFailed) != 1 {
+		t.Fatalf("events %s: want the split's failure once", got)
+	}
+	if act, _ := o.NextShare(*clk); act != payment.ActNone || o.Record().Attrs[events.AttrSchedIndex] != payment.IndexReview {
+		t.Fatalf("after the withdrawal: %q, scheduled in %q", act, o.Record().Attrs[events.AttrSchedIndex])
+	}
+	if again, err := l.WithdrawShare(ctx, o, sp.OutOrderNo); err != nil || again.Record().Version != o.Record().Version {
+		t.Fatalf("withdrawn twice: %v", err)
+	}
+
+	// Outside REVIEW a reserved split is asked again, never withdrawn.
+	o = sharedPaid(t, l, "NOREVIEW01", 1000, commissionPlan(1000))
+	o, sp, err = l.ReserveSplit(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err = l.WithdrawShare(ctx, o, sp.OutOrderNo); err != nil || o.Sharing.Splits[0].State != payment.SharePending {
+		t.Fatalf("withdrawn outside review: %+v %v", o.Sharing.Splits[0], err)
+	}
+
+	// A held refund's returns are not reserved while the order is in REVIEW.
+	o, _, err = l.ApplySplit(ctx, o, sp.OutOrderNo, payment.ShareResult{State: wechatpay.ShareFinished,
+		Receivers: []payment.SplitReceiver{{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 100, Result: wechatpay.ShareResultSuccess}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rf, err := l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: "RFNOREV01", Amount: 1000}); err != nil || rf.Held == "" {
+		t.Fatalf("full refund of a split order: %+v %v", rf, err)
+	}
+	apply(t, l, paid("NOREVIEW01", "43NOREVIEW", 1000), payment.Review)
+	o, rets, err := l.ReserveReturns(ctx, attempt(t, l, "NOREVIEW01"))
+	if err != nil || len(rets) != 0 || len(o.Sharing.Returns) != 0 {
+		t.Fatalf("returns reserved in review: %+v %v", rets, err)
+	}
+	if act, _ := o.NextShare(*clk); act != payment.ActNone {
+		t.Fatalf("in review with a refund held: %q, want nothing", act)
 	}
 }
