@@ -43,8 +43,8 @@ type Notification struct {
 	Refund      *wechatpay.RefundNotice
 }
 
-// Ref names the notification in logs: kind and the merchant's number.
-func (n *Notification) Ref() string {
+// ref names the notification in logs: kind and the merchant's number.
+func (n *Notification) ref() string {
 	switch {
 	case n.Refund != nil:
 		return "refund " + n.Refund.OutRefundNo
