@@ -13,7 +13,7 @@ import (
 // An abandoned event (retries gave up after GiveUpAfter) leaves the outbox: it is no
 // longer due, so its record returns to its own schedule. It is still undelivered, and
 // an operator must find it without reading every record. So the deliverer writes one
-// small marker record per abandoned event into IndexAbandoned before it records the
+// small marker record per abandoned event into indexAbandoned before it records the
 // abandonment; a resend removes the marker. The marker is only a pointer: whether the
 // event is still abandoned is read from the event itself, so a marker left stale by a
 // crash (between the marker and the mark, or the resend and the removal) lists nothing.

@@ -24,9 +24,9 @@ func reqInfoKey(apiv2Key string) []byte {
 	return []byte(hex.EncodeToString(sum[:]))
 }
 
-// decryptReqInfo decodes req_info: base64, then AES-256-ECB with ReqInfoKey, then
+// decryptReqInfo decodes req_info: base64, then AES-256-ECB with reqInfoKey, then
 // PKCS#7 unpadding (解密方式 steps 1–3). The padding is checked in full, so a wrong key
-// is reported as ErrDecrypt with overwhelming probability.
+// is reported as errDecrypt with overwhelming probability.
 func decryptReqInfo(reqInfo, apiv2Key string) ([]byte, error) {
 	if apiv2Key == "" {
 		return nil, ErrNoKey
@@ -64,7 +64,7 @@ func decryptReqInfo(reqInfo, apiv2Key string) ([]byte, error) {
 	return pt[:len(pt)-n], nil
 }
 
-// encryptReqInfo is the inverse of DecryptReqInfo, for the simulator, trigger and tests.
+// encryptReqInfo is the inverse of decryptReqInfo, for the simulator, trigger and tests.
 func encryptReqInfo(plaintext []byte, apiv2Key string) (string, error) {
 	if apiv2Key == "" {
 		return "", ErrNoKey

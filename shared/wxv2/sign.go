@@ -68,7 +68,7 @@ func sign(p Params, signType, key string) (string, error) {
 
 // verify checks p's sign with the APIv2 key under p's sign_type (MD5 when absent), in
 // constant time. An unknown sign_type is a format error; a missing or wrong sign is
-// ErrSignature.
+// errSignature.
 func verify(p Params, key string) error {
 	if key == "" {
 		return ErrNoKey
