@@ -18,6 +18,8 @@ import (
 
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/internal/paysim"
+	"github.com/paysls/wxpay/internal/s3test"
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
@@ -26,8 +28,6 @@ import (
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/billstore"
-	"github.com/paysls/wxpay/shared/store/billstore/s3test"
-	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -17,6 +17,7 @@ import (
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/internal/paysim"
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
@@ -24,7 +25,6 @@ import (
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/storetest"
 )
 
 const (

@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysls/wxpay/functions/reconcile"
 	"github.com/paysls/wxpay/internal/paysim"
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payclient"
@@ -18,7 +19,6 @@ import (
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
 	"github.com/paysls/wxpay/shared/platform"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -25,11 +25,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/paysls/wxpay/internal/keysdirtest"
+	"github.com/paysls/wxpay/internal/ssmtest"
 	"github.com/paysls/wxpay/internal/testserver"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/secrets/tencentssm"
-	"github.com/paysls/wxpay/shared/secrets/tencentssm/ssmtest"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/store/dynamostore"
 )

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/internal/testenv/testclock"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

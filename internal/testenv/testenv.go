@@ -19,11 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/internal/testenv/testclock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 )
 

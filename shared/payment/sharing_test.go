@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

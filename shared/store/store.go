@@ -7,7 +7,7 @@
 // the belief is wrong the write fails with a *ConditionFailedError that carries the
 // record as it is now, so a duplicate delivery or a race is recognised from the write
 // itself, with no second read. Backends: bbolt (embedded default), DynamoDB, Redis —
-// all held to the same behaviour by the conformance suite in storetest.
+// all held to the same behaviour by the conformance suite in internal/storetest.
 package store
 
 import (

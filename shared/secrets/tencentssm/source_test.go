@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysls/wxpay/internal/ssmtest"
 	"github.com/paysls/wxpay/shared/secrets/tencentssm"
-	"github.com/paysls/wxpay/shared/secrets/tencentssm/ssmtest"
 )
 
 // Source decodes the secret as shared/config's secret JSON (store_password included),

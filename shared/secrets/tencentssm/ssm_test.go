@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysls/wxpay/internal/ssmtest"
 	"github.com/paysls/wxpay/shared/secrets/tencentssm"
-	"github.com/paysls/wxpay/shared/secrets/tencentssm/ssmtest"
 )
 
 const secretJSON = `{"apiv3_key":"0123456789abcdef0123456789abcdef","store_password":"redis-pass"}`
