@@ -243,7 +243,7 @@ func (o *Order) Key() string { return OrderKey(o.Owner, o.OutTradeNo) }
 func (o *Order) Record() store.Record { return o.raw }
 
 // InReview reports whether a person must look at the order.
-func (o *Order) InReview() bool { return o.Review.Open() }
+func (o *Order) InReview() bool { return o.Review.open() }
 
 // Status is the state the API shows: REVIEW while in review, else State.
 func (o *Order) Status() string {
@@ -396,7 +396,7 @@ func (r *Refund) Key() string { return RefundKey(r.Owner, r.OutRefundNo) }
 func (r *Refund) Record() store.Record { return r.raw }
 
 // InReview reports whether a person must look at the refund.
-func (r *Refund) InReview() bool { return r.Review.Open() }
+func (r *Refund) InReview() bool { return r.Review.open() }
 
 // Status is the state the API shows: REVIEW while in review, else State.
 func (r *Refund) Status() string {

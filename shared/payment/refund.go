@@ -241,7 +241,7 @@ func decideLine(o *Order, exists bool, r *Refund, now time.Time) step {
 func (o *Order) judgeLines(st step, now time.Time, source string) step {
 	causal, bounded := judgment.CausalEvents.On(), judgment.RefundVsOrder.On()
 	unpaid := o.PaidTotal() == 0
-	if unpaid && o.Closed() && !o.Review.Open() {
+	if unpaid && o.Closed() && !o.Review.open() {
 		// Money went back for an order closed unpaid here: its payment is unknown.
 		for _, l := range o.Refunds {
 			if l.State == wechatpay.RefundStatusSuccess && l.Judged == "" {
