@@ -298,7 +298,7 @@ func (api *runtimeAPI) httpV2(t *testing.T, method, path, body string, header ma
 // ------------------------------------------------------------------ Tencent Cloud
 
 // The role's temporary key SCF gives a function that has an execution role.
-var scfRoleKey = tencentssm.Credentials{SecretID: "AKIDscfrole", SecretKey: "scf-role-secret-key", Token: "scf-role-session-token"}
+var scfRoleKey = ssmtest.Key{SecretID: "AKIDscfrole", SecretKey: "scf-role-secret-key", Token: "scf-role-session-token"}
 
 const (
 	scfRegion     = "ap-guangzhou"
