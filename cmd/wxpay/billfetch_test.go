@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/billfetch"
+	"github.com/paysls/wxpay/internal/keysdirtest"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/clock"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/internal/paysim"
 )
 
 // configureSimSharing points the simulator's profit-sharing notifications (分账动账通知,

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 )
 
 // call is one request to a running serve with its API token; it decodes the JSON answer.

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/paysim"
 )
 
 // multiFlag collects a repeatable string flag.
@@ -133,6 +133,6 @@ func printSimBanner(w io.Writer, dir string, created bool, id *keysdir.Identity,
 	fmt.Fprintf(w, "  curl -X POST %s/sim/faults -d '{\"duplicate\":true}'     # faults ({} clears)\n", base)
 	fmt.Fprintf(w, "  curl -X POST %s/sim/clock -d '{\"advance\":\"2h\"}'        # move the simulated calendar\n", base)
 	fmt.Fprintf(w, "  curl %s/sim/platform                                    # platform certificates and keys\n", base)
-	fmt.Fprintf(w, "  Every route and fault: shared/paysim/README.md\n\n")
+	fmt.Fprintf(w, "  Every route and fault: internal/paysim/README.md\n\n")
 	fmt.Fprintf(w, "Serving until Ctrl-C. Logs (JSON) go to stderr.\n")
 }

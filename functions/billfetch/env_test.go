@@ -17,17 +17,17 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/internal/paysim"
+	"github.com/paysls/wxpay/internal/s3test"
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/billstore"
-	"github.com/paysls/wxpay/shared/store/billstore/s3test"
-	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 )
 

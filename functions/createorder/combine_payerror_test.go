@@ -3,8 +3,8 @@ package createorder_test
 import (
 	"testing"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/shared/paysim"
 )
 
 // A combine sub-order whose payment failed (PAYERROR in the combine notification) read

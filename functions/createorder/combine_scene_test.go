@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 )
 
 // combineCashierEnv is a platform (WXPAY_MODE=ecommerce) whose cashier page is public.

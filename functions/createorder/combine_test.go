@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/paysim"
 )
 
 // newPlatformEnv is the env of an e-commerce platform (WXPAY_MODE=ecommerce).

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/paysim"
 )
 
 // The console's Find did not know combines (合单): a combine's order_id found nothing.

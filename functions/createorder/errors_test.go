@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/internal/paysim"
 )
 
 // packagePrefix is an internal Go package name leading a phrase ("payment: the refund

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/internal/paysim"
 )
 
 type logLines struct {

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/internal/judgment"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/createorder"
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 )
 

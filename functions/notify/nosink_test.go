@@ -13,7 +13,7 @@ import (
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/internal/paysim"
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -26,9 +26,9 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/platform"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"

@@ -25,11 +25,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/paysls/wxpay/internal/keysdirtest"
+	"github.com/paysls/wxpay/internal/ssmtest"
 	"github.com/paysls/wxpay/internal/testserver"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/secrets/tencentssm"
-	"github.com/paysls/wxpay/shared/secrets/tencentssm/ssmtest"
 	"github.com/paysls/wxpay/shared/store/billstore"
 	"github.com/paysls/wxpay/shared/store/dynamostore"
 )
@@ -298,7 +298,7 @@ func (api *runtimeAPI) httpV2(t *testing.T, method, path, body string, header ma
 // ------------------------------------------------------------------ Tencent Cloud
 
 // The role's temporary key SCF gives a function that has an execution role.
-var scfRoleKey = tencentssm.Credentials{SecretID: "AKIDscfrole", SecretKey: "scf-role-secret-key", Token: "scf-role-session-token"}
+var scfRoleKey = ssmtest.Key{SecretID: "AKIDscfrole", SecretKey: "scf-role-secret-key", Token: "scf-role-session-token"}
 
 const (
 	scfRegion     = "ap-guangzhou"

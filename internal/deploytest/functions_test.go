@@ -22,7 +22,7 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
+	"github.com/paysls/wxpay/internal/keysdirtest"
 )
 
 const root = "../.."

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
+	"github.com/paysls/wxpay/internal/keysdirtest"
 )
 
 // TestSCFPackageIsWhatIsDeployed holds `make package SCF_KEYS_DIR=…` to what the Tencent

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/orderapi"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 	"github.com/paysls/wxpay/shared/wxv2"
 )

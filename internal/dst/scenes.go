@@ -33,9 +33,9 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/createorder/cashier"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

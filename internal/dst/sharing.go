@@ -27,9 +27,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -19,6 +19,7 @@ import (
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/internal/testenv/testclock"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
@@ -26,7 +27,6 @@ import (
 	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payclient"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/billstore"
 )

@@ -1,7 +1,7 @@
 // Package testenv is the one test environment of the bundle's functions: the business
 // clock (testclock: it moves only when a test moves it), a generated merchant identity
 // written to a keys directory, a bbolt store in a temporary directory, and the
-// simulated WeChat Pay (shared/paysim) on its own httptest server, on that clock, with
+// simulated WeChat Pay (internal/paysim) on its own httptest server, on that clock, with
 // the merchant configuration pointing at it — the shape `wxpay serve` runs.
 //
 // Each package's tests keep their own small env or harness (its newEnv / newHarness)
@@ -19,11 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/keysdirtest"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/internal/testenv/testclock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 )
 

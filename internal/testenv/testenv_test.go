@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/clock"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 )
 
 func savedDir(t *testing.T) (*keysdir.Identity, string) { return keysdirtest.Dir(t) }

@@ -26,7 +26,7 @@ func TestConsoleUsersFromEverySource(t *testing.T) {
 	if err := v.DecodeJSON([]byte(`{"console_users":"` + "ops:x\\nlead:y" + `"}`)); err != nil {
 		t.Fatal(err)
 	}
-	c.MergeSecrets("secret", v)
+	c.mergeSecrets("secret", v)
 	if string(c.Bundle.ConsoleUsers.Reveal()) != "ops:x\nlead:y" || c.Source("ConsoleUsers") != "secret" {
 		t.Errorf("secret JSON: %q from %q", c.Bundle.ConsoleUsers.Reveal(), c.Source("ConsoleUsers"))
 	}

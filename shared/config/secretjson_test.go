@@ -14,7 +14,7 @@ func TestSecretJSONStorePassword(t *testing.T) {
 		t.Errorf("store_password = %q", v.StorePassword.Reveal())
 	}
 	var c Config
-	c.MergeSecrets("test", v)
+	c.mergeSecrets("test", v)
 	if string(c.StorePassword.Reveal()) != "p@ss word" || c.Source("StorePassword") != "test" {
 		t.Errorf("merged: %q from %q", c.StorePassword.Reveal(), c.Source("StorePassword"))
 	}

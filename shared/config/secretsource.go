@@ -63,7 +63,7 @@ func applySecretSources(lookup func(string) (string, bool), c *Config, srcs []Se
 			continue
 		}
 		if from != "" {
-			c.MergeSecrets(from, v)
+			c.mergeSecrets(from, v)
 		}
 	}
 	return errs
@@ -80,8 +80,8 @@ func anySet(getenv func(string) string, settings []string) bool {
 	return len(settings) == 0
 }
 
-// MergeSecrets sets every field v holds, recording from as its source.
-func (c *Config) MergeSecrets(from string, v SecretValues) {
+// mergeSecrets sets every field v holds, recording from as its source.
+func (c *Config) mergeSecrets(from string, v SecretValues) {
 	if c.Sources == nil {
 		c.Sources = map[string]string{}
 	}

@@ -13,12 +13,12 @@ import (
 // An abandoned event (retries gave up after GiveUpAfter) leaves the outbox: it is no
 // longer due, so its record returns to its own schedule. It is still undelivered, and
 // an operator must find it without reading every record. So the deliverer writes one
-// small marker record per abandoned event into IndexAbandoned before it records the
+// small marker record per abandoned event into indexAbandoned before it records the
 // abandonment; a resend removes the marker. The marker is only a pointer: whether the
 // event is still abandoned is read from the event itself, so a marker left stale by a
 // crash (between the marker and the mark, or the resend and the removal) lists nothing.
 const (
-	IndexAbandoned = "abandoned"
+	indexAbandoned = "abandoned"
 	abandonedKey   = "abandoned/"
 )
 
@@ -32,7 +32,7 @@ type Undelivered struct {
 // the abandoned index (opts as for ListPending). It reads one marker and one record per
 // abandoned event: the cost grows with what was abandoned, not with the table.
 func Abandoned(ctx context.Context, st store.Store, opts store.ListOptions) ([]Undelivered, string, error) {
-	page, err := st.ListPending(ctx, IndexAbandoned, opts)
+	page, err := st.ListPending(ctx, indexAbandoned, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("events: list abandoned: %w", err)
 	}
@@ -68,7 +68,7 @@ func (e Entry) isAbandoned() bool {
 // Each write carries a fresh nonce, so a resend removes only the marker it saw.
 func noteAbandoned(ctx context.Context, st store.Store, e Entry, at time.Time) error {
 	_, err := st.Put(ctx, store.Record{Key: abandonedKey + e.ID, Attrs: map[string]string{"event_id": e.ID, "nonce": rand.Text()},
-		Pending: IndexAbandoned, PendingSince: at}, store.Condition{})
+		Pending: indexAbandoned, PendingSince: at}, store.Condition{})
 	if err != nil {
 		return fmt.Errorf("events: note %s abandoned: %w", e.ID, err)
 	}

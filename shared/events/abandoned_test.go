@@ -1,4 +1,4 @@
-package events_test
+package events
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/store"
 )
 
@@ -32,28 +31,28 @@ func TestAbandonedEventsStayListedUntilResent(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
+	d := &Deliverer{Store: st, Sink: &Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
 
 	var gone []string
 	for _, k := range []string{"order/1900000001/GONE-1", "order/1900000001/GONE-2", "order/1900000001/GONE-3"} {
 		gone = append(gone, putWithEvent(t, st, k, now).ID)
 	}
-	now = now.Add(events.GiveUpAfter) // every attempt from now on is the last
+	now = now.Add(GiveUpAfter) // every attempt from now on is the last
 	if res, err := d.DeliverDue(ctx); err != nil || res.Abandoned != 3 {
 		t.Fatalf("delivery pass: %+v, %v", res, err)
 	}
 	owed := putWithEvent(t, st, "order/1900000001/OWED-1", now).ID
 
 	mux := http.NewServeMux()
-	api := &events.API{Store: st, Marker: storeMarker{st}, Deliverer: d, Token: []byte("tok"), Now: clock}
+	api := &API{Store: st, Marker: storeMarker{st}, Deliverer: d, Token: []byte("tok"), Now: clock}
 	api.Routes(mux)
-	list := func() map[string]events.Delivery {
+	list := func() map[string]Delivery {
 		t.Helper()
-		seen := map[string]events.Delivery{}
+		seen := map[string]Delivery{}
 		cursor := ""
 		for range 10 {
 			code, body := call(t, mux, http.MethodGet, "/events?undelivered=1&limit=1&cursor="+cursor, "tok")
-			var l events.Listing
+			var l Listing
 			if code != http.StatusOK || json.Unmarshal(body, &l) != nil {
 				t.Fatalf("list: %d %s", code, body)
 			}
@@ -92,10 +91,10 @@ func TestAbandonedEventsStayListedUntilResent(t *testing.T) {
 	if _, err := st.Get(ctx, "abandoned/"+gone[0]); err == nil {
 		t.Fatal("the resend left its marker")
 	}
-	if _, err := events.Resend(ctx, st, storeMarker{st}, gone[1], now); err != nil {
+	if _, err := Resend(ctx, st, storeMarker{st}, gone[1], now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Put(ctx, store.Record{Key: "abandoned/" + gone[1], Attrs: map[string]string{"event_id": gone[1]}, Pending: events.IndexAbandoned}, store.Condition{}); err != nil {
+	if _, err := st.Put(ctx, store.Record{Key: "abandoned/" + gone[1], Attrs: map[string]string{"event_id": gone[1]}, Pending: indexAbandoned}, store.Condition{}); err != nil {
 		t.Fatal(err)
 	}
 	if seen = list(); seen[gone[1]].State != "pending" {
@@ -131,11 +130,11 @@ func TestResendRacingAnAbandonmentKeepsTheEventOwed(t *testing.T) {
 	clock := func() time.Time { return now }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
 	defer srv.Close()
-	d := &events.Deliverer{Store: hs, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{base}, Now: clock}
+	d := &Deliverer{Store: hs, Sink: &Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{base}, Now: clock}
 	ev := putWithEvent(t, base, "order/1900000001/RACE-1", now)
-	now = now.Add(events.GiveUpAfter)
+	now = now.Add(GiveUpAfter)
 	hs.after = func() {
-		if _, err := events.Resend(ctx, base, storeMarker{base}, ev.ID, now); err != nil {
+		if _, err := Resend(ctx, base, storeMarker{base}, ev.ID, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,17 +145,17 @@ func TestResendRacingAnAbandonmentKeepsTheEventOwed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e events.Entry
-	for _, x := range events.Entries(rec) {
+	var e Entry
+	for _, x := range Entries(rec) {
 		if x.ID == ev.ID {
 			e = x
 		}
 	}
-	gone, _, _ := events.Abandoned(ctx, base, store.ListOptions{Limit: 100})
-	if !e.Owed() && len(gone) == 0 {
+	gone, _, _ := Abandoned(ctx, base, store.ListOptions{Limit: 100})
+	if !e.owed() && len(gone) == 0 {
 		t.Fatalf("event %s undelivered, not owed and not listed as abandoned: %+v", ev.ID, e)
 	}
-	if !e.Owed() {
+	if !e.owed() {
 		t.Fatalf("the resend was undone by the attempt it raced: %+v", e)
 	}
 }
@@ -179,36 +178,36 @@ func TestAbandonedEventHoldsBackTheLaterOnes(t *testing.T) {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
-		var ev events.Event
+		var ev Event
 		json.NewDecoder(r.Body).Decode(&ev)
 		got = append(got, ev.Type)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
+	d := &Deliverer{Store: st, Sink: &Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
 	key := "order/1900000001/HOLD-1"
-	attr, val, paid, err := events.NewSeq(key, events.OrderPaid, 1, now, map[string]any{"out_trade_no": "HOLD-1"})
+	attr, val, paid, err := NewSeq(key, OrderPaid, 1, now, map[string]any{"out_trade_no": "HOLD-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	attrs := map[string]string{attr: val}
-	idx, since := events.Placement(attrs, noPassive)
+	idx, since := Placement(attrs, noPassive)
 	if _, err := st.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{Absent: true}); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(events.GiveUpAfter)
+	now = now.Add(GiveUpAfter)
 	if r, err := d.DeliverDue(ctx); err != nil || r.Abandoned != 1 {
 		t.Fatalf("first pass: %+v %v", r, err)
 	}
 	// The refund is recorded after the payment's event was abandoned; the webhook is back.
 	rec, _ := st.Get(ctx, key)
-	attr2, val2, _, _ := events.NewSeq(key, events.RefundSucceeded, 2, now, map[string]any{"out_trade_no": "HOLD-1"})
+	attr2, val2, _, _ := NewSeq(key, RefundSucceeded, 2, now, map[string]any{"out_trade_no": "HOLD-1"})
 	attrs = map[string]string{}
 	for k, v := range rec.Attrs {
 		attrs[k] = v
 	}
 	attrs[attr2] = val2
-	idx, since = events.Placement(attrs, noPassive)
+	idx, since = Placement(attrs, noPassive)
 	if _, err := st.Update(ctx, key, store.Change{Set: map[string]string{attr2: val2}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version}); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +222,7 @@ func TestAbandonedEventHoldsBackTheLaterOnes(t *testing.T) {
 		t.Fatalf("delivered %v while order.paid is abandoned", got)
 	}
 	mu.Unlock()
-	if _, err := events.Resend(ctx, st, storeMarker{st}, paid.ID, now); err != nil {
+	if _, err := Resend(ctx, st, storeMarker{st}, paid.ID, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.DeliverDue(ctx); err != nil {
@@ -231,7 +230,7 @@ func TestAbandonedEventHoldsBackTheLaterOnes(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 2 || got[0] != events.OrderPaid || got[1] != events.RefundSucceeded {
+	if len(got) != 2 || got[0] != OrderPaid || got[1] != RefundSucceeded {
 		t.Fatalf("after the resend: %v", got)
 	}
 }
@@ -253,43 +252,43 @@ func TestResentEventGetsAFullRetryWindow(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	d := &events.Deliverer{Store: st, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
+	d := &Deliverer{Store: st, Sink: &Webhook{URL: srv.URL, Secret: []byte("s")}, Marker: storeMarker{st}, Now: clock}
 	key := "order/1900000001/AGAIN-1"
 	ev := putWithEvent(t, st, key, now)
-	now = now.Add(events.GiveUpAfter + time.Hour)
+	now = now.Add(GiveUpAfter + time.Hour)
 	if res, err := d.DeliverDue(ctx); err != nil || res.Abandoned != 1 {
 		t.Fatalf("first pass: %+v, %v", res, err)
 	}
-	if _, err := events.Resend(ctx, st, storeMarker{st}, ev.ID, now); err != nil {
+	if _, err := Resend(ctx, st, storeMarker{st}, ev.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	entry := func() events.Entry {
+	entry := func() Entry {
 		t.Helper()
 		rec, err := st.Get(ctx, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range events.Entries(rec) {
+		for _, e := range Entries(rec) {
 			if e.ID == ev.ID {
 				return e
 			}
 		}
 		t.Fatalf("event %s gone from %s", ev.ID, key)
-		return events.Entry{}
+		return Entry{}
 	}
 	// Still down: the resent event fails and is retried, for 72 h after the resend.
 	resentAt := now
-	for now.Sub(resentAt) < events.GiveUpAfter-3*time.Hour {
+	for now.Sub(resentAt) < GiveUpAfter-3*time.Hour {
 		res, err := d.DeliverDue(ctx)
 		if err != nil || res.Abandoned != 0 {
 			t.Fatalf("%s after the resend: %+v, %v", now.Sub(resentAt), res, err)
 		}
-		if e := entry(); !e.Owed() {
+		if e := entry(); !e.owed() {
 			t.Fatalf("%s after the resend the event is not owed: %+v", now.Sub(resentAt), e)
 		}
 		now = now.Add(2 * time.Hour)
 	}
-	if gone, _, _ := events.Abandoned(ctx, st, store.ListOptions{Limit: 10}); len(gone) != 0 {
+	if gone, _, _ := Abandoned(ctx, st, store.ListOptions{Limit: 10}); len(gone) != 0 {
 		t.Fatalf("resent event listed as abandoned while retried: %+v", gone)
 	}
 	// The receiver is back: delivered.

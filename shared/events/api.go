@@ -69,7 +69,7 @@ func (a *API) view(rec store.Record, e Entry) EventView {
 	switch {
 	case !e.DeliveredAt.IsZero():
 		d.State = "delivered"
-	case e.Owed():
+	case e.owed():
 		d.State = "pending"
 	default:
 		d.State = "abandoned"

@@ -1,4 +1,4 @@
-package events_test
+package events
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/events"
 )
 
 func call(t *testing.T, h http.Handler, method, path, token string) (int, []byte) {
@@ -33,7 +32,7 @@ func TestAPIListsShowsAndResends(t *testing.T) {
 		ids = append(ids, putWithEvent(t, st, k, now).ID)
 	}
 	mux := http.NewServeMux()
-	(&events.API{Store: st, Marker: storeMarker{st}, Token: []byte("tok")}).Routes(mux)
+	(&API{Store: st, Marker: storeMarker{st}, Token: []byte("tok")}).Routes(mux)
 
 	if code, _ := call(t, mux, http.MethodGet, "/events?undelivered=1", ""); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
@@ -51,7 +50,7 @@ func TestAPIListsShowsAndResends(t *testing.T) {
 	cursor := ""
 	for range 5 {
 		code, body := call(t, mux, http.MethodGet, "/events?undelivered=1&limit=2&cursor="+cursor, "tok")
-		var l events.Listing
+		var l Listing
 		if code != http.StatusOK || json.Unmarshal(body, &l) != nil {
 			t.Fatalf("list: %d %s", code, body)
 		}
@@ -75,8 +74,8 @@ func TestAPIListsShowsAndResends(t *testing.T) {
 	}
 
 	code, body := call(t, mux, http.MethodGet, "/events/"+ids[0], "tok")
-	var v events.EventView
-	if code != http.StatusOK || json.Unmarshal(body, &v) != nil || v.ID != ids[0] || v.Type != events.OrderPaid {
+	var v EventView
+	if code != http.StatusOK || json.Unmarshal(body, &v) != nil || v.ID != ids[0] || v.Type != OrderPaid {
 		t.Fatalf("show: %d %s", code, body)
 	}
 	if code, body := call(t, mux, http.MethodPost, "/events/"+ids[1]+"/resend", "tok"); code != http.StatusAccepted {
@@ -96,24 +95,24 @@ func TestAPIListsShowsAndResends(t *testing.T) {
 
 func TestSinkFromConfig(t *testing.T) {
 	ctx := context.Background()
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{}, nil, events.WebhookSink); !errors.Is(err, events.ErrNoSink) {
+	if _, err := SinkFromConfig(ctx, config.Bundle{}, nil, WebhookSink); !errors.Is(err, ErrNoSink) {
 		t.Fatalf("no sink configured: %v", err)
 	}
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook"}, nil, events.WebhookSink); err == nil {
+	if _, err := SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook"}, nil, WebhookSink); err == nil {
 		t.Fatal("a webhook without a secret was accepted")
 	}
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "ftp://x", WebhookSecret: config.NewSecret([]byte("s"))}, nil, events.WebhookSink); err == nil {
+	if _, err := SinkFromConfig(ctx, config.Bundle{WebhookURL: "ftp://x", WebhookSecret: config.NewSecret([]byte("s"))}, nil, WebhookSink); err == nil {
 		t.Fatal("a non-http webhook URL was accepted")
 	}
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook", WebhookSecret: config.NewSecret([]byte("s")), EventBus: "b"}, nil, events.WebhookSink); err == nil {
+	if _, err := SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook", WebhookSecret: config.NewSecret([]byte("s")), EventBus: "b"}, nil, WebhookSink); err == nil {
 		t.Fatal("two sinks at once were accepted")
 	}
-	s, err := events.SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook", WebhookSecret: config.NewSecret([]byte("s"))}, nil, events.WebhookSink)
-	if w, ok := s.(*events.Webhook); err != nil || !ok || string(w.Secret) != "s" {
+	s, err := SinkFromConfig(ctx, config.Bundle{WebhookURL: "https://m.example.com/hook", WebhookSecret: config.NewSecret([]byte("s"))}, nil, WebhookSink)
+	if w, ok := s.(*Webhook); err != nil || !ok || string(w.Secret) != "s" {
 		t.Fatalf("webhook sink = %#v, %v", s, err)
 	}
 	// A setting whose driver the program does not link is refused by name.
-	if _, err := events.SinkFromConfig(ctx, config.Bundle{EventBus: "pay"}, nil, events.WebhookSink); err == nil || !strings.Contains(err.Error(), config.EnvEventBus) {
+	if _, err := SinkFromConfig(ctx, config.Bundle{EventBus: "pay"}, nil, WebhookSink); err == nil || !strings.Contains(err.Error(), config.EnvEventBus) {
 		t.Fatalf("event bus without its driver: %v", err)
 	}
 }
@@ -127,7 +126,7 @@ func TestDeliverDueGrace(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
 	defer srv.Close()
 	clock := now.Add(time.Second)
-	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return clock }, Grace: 5 * time.Second}
+	d := &Deliverer{Store: st, Marker: storeMarker{st}, Sink: &Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return clock }, Grace: 5 * time.Second}
 	if res, _ := d.DeliverDue(context.Background()); res.Delivered != 0 || hits != 0 {
 		t.Fatalf("an event 1 s old was taken from its recorder: %+v", res)
 	}

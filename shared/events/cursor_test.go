@@ -1,4 +1,4 @@
-package events_test
+package events
 
 import (
 	"encoding/json"
@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"testing"
 	"time"
-
-	"github.com/paysls/wxpay/shared/events"
 )
 
 // A cursor whose percent-escape is broken was dropped by the query parser and the
@@ -21,9 +19,9 @@ func TestMalformedCursorIsRefused(t *testing.T) {
 		putWithEvent(t, st, k, now)
 	}
 	mux := http.NewServeMux()
-	(&events.API{Store: st, Marker: storeMarker{st}, Token: []byte("tok")}).Routes(mux)
+	(&API{Store: st, Marker: storeMarker{st}, Token: []byte("tok")}).Routes(mux)
 	code, body := call(t, mux, http.MethodGet, "/events?undelivered=1&limit=1", "tok")
-	var first events.Listing
+	var first Listing
 	if code != http.StatusOK || json.Unmarshal(body, &first) != nil || first.NextCursor == "" {
 		t.Fatalf("first page: %d %s", code, body)
 	}
@@ -45,7 +43,7 @@ func TestMalformedCursorIsRefused(t *testing.T) {
 	}
 	// The cursor as returned, encoded, still pages on.
 	code, body = call(t, mux, http.MethodGet, "/events?undelivered=1&limit=1&cursor="+url.QueryEscape(first.NextCursor), "tok")
-	var second events.Listing
+	var second Listing
 	if code != http.StatusOK || json.Unmarshal(body, &second) != nil || len(second.Events) != 1 || second.Events[0].ID == first.Events[0].ID {
 		t.Fatalf("second page: %d %s", code, body)
 	}

@@ -220,7 +220,7 @@ entries:
 			}
 			continue
 		}
-		if !e.Owed() {
+		if !e.owed() {
 			continue
 		}
 		base := e // as read: mark keeps what another writer made of it since

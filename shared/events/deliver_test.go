@@ -1,4 +1,4 @@
-package events_test
+package events
 
 import (
 	"bytes"
@@ -15,14 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/webhook"
 )
 
 // What the deliverer sends verifies with package webhook, and the event Verify returns
 // is the one sent, read from the signed body.
 func TestWebhookDeliveryVerifiesWithPackageWebhook(t *testing.T) {
-	ev := events.Event{ID: "evt_abc.nzxq", Type: events.OrderPaid, CreatedAt: time.Now().UTC().Truncate(time.Second), Data: json.RawMessage(`{"order_id":"A1"}`)}
+	ev := Event{ID: "evt_abc.nzxq", Type: OrderPaid, CreatedAt: time.Now().UTC().Truncate(time.Second), Data: json.RawMessage(`{"order_id":"A1"}`)}
 	body, _ := json.Marshal(ev)
 	var got webhook.Event
 	var verr error
@@ -32,7 +31,7 @@ func TestWebhookDeliveryVerifiesWithPackageWebhook(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	if err := (&events.Webhook{URL: srv.URL, Secret: []byte("whsec")}).Send(context.Background(), ev, body); err != nil {
+	if err := (&Webhook{URL: srv.URL, Secret: []byte("whsec")}).Send(context.Background(), ev, body); err != nil {
 		t.Fatal(err)
 	}
 	if verr != nil || got.ID != ev.ID || got.Type != ev.Type || !got.CreatedAt.Equal(ev.CreatedAt) || string(got.Data) != string(ev.Data) {
@@ -49,8 +48,8 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
 		srv := httptest.NewServer(http.RedirectHandler(landing.URL+"/hooks", code))
 		for _, hc := range []*http.Client{nil, srv.Client(), {}} {
-			err := (&events.Webhook{URL: srv.URL, Secret: []byte("s"), HTTP: hc}).Send(context.Background(), events.Event{ID: "evt_x"}, []byte(`{"id":"evt_x"}`))
-			var se *events.SendError
+			err := (&Webhook{URL: srv.URL, Secret: []byte("s"), HTTP: hc}).Send(context.Background(), Event{ID: "evt_x"}, []byte(`{"id":"evt_x"}`))
+			var se *SendError
 			if !errors.As(err, &se) || se.Status != code || !strings.Contains(err.Error(), landing.URL+"/hooks") {
 				t.Fatalf("%d: %v, want a SendError with the status and the Location", code, err)
 			}
@@ -100,23 +99,23 @@ func TestRedirectingReceiverIsRetriedUntilFixed(t *testing.T) {
 
 	var logs bytes.Buffer
 	clock := now.Add(time.Second)
-	sink := &events.Webhook{URL: srv.URL + "/hooks", Secret: []byte("whsec")}
-	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: sink, Now: func() time.Time { return clock }, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	sink := &Webhook{URL: srv.URL + "/hooks", Secret: []byte("whsec")}
+	d := &Deliverer{Store: st, Marker: storeMarker{st}, Sink: sink, Now: func() time.Time { return clock }, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
 
 	if res, err := d.DeliverDue(ctx); err != nil || res.Failed != 1 || res.Delivered != 0 {
 		t.Fatalf("first pass: %+v %v", res, err)
 	}
 	rec, _ := st.Get(ctx, "order/1900000001/MOVED-1")
-	owed := events.Owed(rec)
+	owed := Owed(rec)
 	if len(owed) != 1 || owed[0].LastStatus != http.StatusMovedPermanently || !strings.Contains(owed[0].LastError, srv.URL+"/new-hooks") ||
-		!owed[0].NextAt.Equal(clock.Add(events.Backoff(1))) {
+		!owed[0].NextAt.Equal(clock.Add(Backoff(1))) {
 		t.Fatalf("after a 301: owed %+v", owed)
 	}
 	if !strings.Contains(logs.String(), `"status":301`) || !strings.Contains(logs.String(), "/new-hooks") {
 		t.Fatalf("the failure log does not name the Location: %s", logs.String())
 	}
 	// Not due before the back-off; due after it, still redirecting: a second failure.
-	clock = clock.Add(events.Backoff(1) - time.Second)
+	clock = clock.Add(Backoff(1) - time.Second)
 	if res, _ := d.DeliverDue(ctx); res.Delivered+res.Failed != 0 {
 		t.Fatalf("retried before its back-off: %+v", res)
 	}
@@ -129,7 +128,7 @@ func TestRedirectingReceiverIsRetriedUntilFixed(t *testing.T) {
 	mu.Lock()
 	fixed = true
 	mu.Unlock()
-	clock = clock.Add(events.Backoff(2) + time.Second)
+	clock = clock.Add(Backoff(2) + time.Second)
 	if res, err := d.DeliverDue(ctx); err != nil || res.Delivered != 1 {
 		t.Fatalf("after the fix: %+v %v", res, err)
 	}
@@ -139,7 +138,7 @@ func TestRedirectingReceiverIsRetriedUntilFixed(t *testing.T) {
 		t.Fatalf("receiver got %d GETs and POSTs %v; want only the one POST of %s", gets, posts, ev.ID)
 	}
 	rec, _ = st.Get(ctx, "order/1900000001/MOVED-1")
-	if len(events.Owed(rec)) != 0 {
-		t.Fatalf("still owed after delivery: %+v", events.Owed(rec))
+	if len(Owed(rec)) != 0 {
+		t.Fatalf("still owed after delivery: %+v", Owed(rec))
 	}
 }

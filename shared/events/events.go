@@ -94,8 +94,8 @@ func (e Entry) retriesSince() time.Time {
 	return e.CreatedAt
 }
 
-// Owed reports whether the event still has to be delivered.
-func (e Entry) Owed() bool { return e.DeliveredAt.IsZero() && !e.NextAt.IsZero() }
+// owed reports whether the event still has to be delivered.
+func (e Entry) owed() bool { return e.DeliveredAt.IsZero() && !e.NextAt.IsZero() }
 
 // keyCodec encodes record keys into event ids: lowercase base32 without padding is
 // URL-path safe and cannot contain the "." separator.
@@ -185,7 +185,7 @@ func Entries(rec store.Record) []Entry {
 func Owed(rec store.Record) []Entry {
 	var out []Entry
 	for _, e := range Entries(rec) {
-		if e.Owed() {
+		if e.owed() {
 			out = append(out, e)
 		}
 	}
@@ -229,7 +229,7 @@ type Marker interface {
 func Placement(attrs map[string]string, passive func(index string) bool) (index string, since time.Time) {
 	var first time.Time
 	for _, e := range Entries(store.Record{Attrs: attrs}) {
-		if !e.Owed() {
+		if !e.owed() {
 			continue
 		}
 		if judgment.CausalEvents.On() {

@@ -1,4 +1,4 @@
-package events_test
+package events
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/webhook"
@@ -30,14 +29,14 @@ func openStore(t *testing.T) store.Store {
 }
 
 // putWithEvent writes a record that owes one event, as a transition would.
-func putWithEvent(t *testing.T, st store.Store, key string, now time.Time) events.Event {
+func putWithEvent(t *testing.T, st store.Store, key string, now time.Time) Event {
 	t.Helper()
-	attr, val, ev, err := events.New(key, events.OrderPaid, now, map[string]any{"out_trade_no": "X"})
+	attr, val, ev, err := New(key, OrderPaid, now, map[string]any{"out_trade_no": "X"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	attrs := map[string]string{attr: val, "order_id": "ORDER-1", events.AttrSchedIndex: "orders", events.AttrSchedAt: now.Add(time.Hour).Format(time.RFC3339Nano)}
-	idx, since := events.Placement(attrs, noPassive)
+	attrs := map[string]string{attr: val, "order_id": "ORDER-1", AttrSchedIndex: "orders", AttrSchedAt: now.Add(time.Hour).Format(time.RFC3339Nano)}
+	idx, since := Placement(attrs, noPassive)
 	if _, err := st.Put(context.Background(), store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{Absent: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +58,7 @@ func TestDeliverSignedThenBackToSchedule(t *testing.T) {
 	var got []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if !verify("whsec", r.Header.Get(events.HeaderSignature), body) || r.Header.Get(events.HeaderEventID) != ev.ID {
+		if !verify("whsec", r.Header.Get(HeaderSignature), body) || r.Header.Get(HeaderEventID) != ev.ID {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
@@ -72,38 +71,38 @@ func TestDeliverSignedThenBackToSchedule(t *testing.T) {
 	}))
 	defer srv.Close()
 	clock := now
-	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("whsec")}, Now: func() time.Time { return clock }}
+	d := &Deliverer{Store: st, Marker: storeMarker{st}, Sink: &Webhook{URL: srv.URL, Secret: []byte("whsec")}, Now: func() time.Time { return clock }}
 	clock = now.Add(time.Second)
 	res, err := d.DeliverDue(ctx)
 	if err != nil || res.Failed != 1 || res.Delivered != 0 {
 		t.Fatalf("first pass: %+v %v", res, err)
 	}
 	rec, _ := st.Get(ctx, "order/1900000001/ORDER-1")
-	if rec.Pending != events.IndexOutbox || !rec.PendingSince.After(clock) || events.Owed(rec)[0].LastStatus != 503 {
+	if rec.Pending != IndexOutbox || !rec.PendingSince.After(clock) || Owed(rec)[0].LastStatus != 503 {
 		t.Fatalf("failed attempt must be rescheduled: %+v", rec)
 	}
 	if res, _ := d.DeliverDue(ctx); res.Delivered+res.Failed != 0 {
 		t.Fatalf("not due yet, yet attempted: %+v", res)
 	}
-	clock = clock.Add(events.Backoff(1) + time.Second)
+	clock = clock.Add(Backoff(1) + time.Second)
 	if res, err := d.DeliverDue(ctx); err != nil || res.Delivered != 1 {
 		t.Fatalf("second pass: %+v %v", res, err)
 	}
-	var sent events.Event
+	var sent Event
 	if err := json.Unmarshal(got, &sent); err != nil || sent.ID != ev.ID || !strings.Contains(string(sent.Data), `"order_id":"ORDER-1"`) {
 		t.Fatalf("delivered %s, %v", got, err)
 	}
 	rec, _ = st.Get(ctx, "order/1900000001/ORDER-1")
-	if rec.Pending != "orders" || len(events.Owed(rec)) != 0 {
-		t.Fatalf("delivered record must return to its own schedule: pending %q owed %d", rec.Pending, len(events.Owed(rec)))
+	if rec.Pending != "orders" || len(Owed(rec)) != 0 {
+		t.Fatalf("delivered record must return to its own schedule: pending %q owed %d", rec.Pending, len(Owed(rec)))
 	}
-	if _, err := events.Resend(ctx, st, storeMarker{st}, ev.ID, clock); err != nil {
+	if _, err := Resend(ctx, st, storeMarker{st}, ev.ID, clock); err != nil {
 		t.Fatal(err)
 	}
-	if rec, _ = st.Get(ctx, "order/1900000001/ORDER-1"); rec.Pending != events.IndexOutbox {
+	if rec, _ = st.Get(ctx, "order/1900000001/ORDER-1"); rec.Pending != IndexOutbox {
 		t.Fatalf("resend must put the record back in the outbox: %q", rec.Pending)
 	}
-	if _, err := events.Resend(ctx, st, storeMarker{st}, "evt_nope.aaaa", clock); err == nil {
+	if _, err := Resend(ctx, st, storeMarker{st}, "evt_nope.aaaa", clock); err == nil {
 		t.Fatal("resend of an unknown event succeeded")
 	}
 }
@@ -121,7 +120,7 @@ func TestConcurrentDeliverers(t *testing.T) {
 	seen := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		seen[r.Header.Get(events.HeaderEventID)]++
+		seen[r.Header.Get(HeaderEventID)]++
 		mu.Unlock()
 	}))
 	defer srv.Close()
@@ -130,7 +129,7 @@ func TestConcurrentDeliverers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return now.Add(time.Second) }}
+			d := &Deliverer{Store: st, Marker: storeMarker{st}, Sink: &Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return now.Add(time.Second) }}
 			if _, err := d.DeliverDue(ctx); err != nil {
 				t.Error(err)
 			}
@@ -145,7 +144,7 @@ func TestConcurrentDeliverers(t *testing.T) {
 			t.Fatalf("%s sent %d times", id, n)
 		}
 	}
-	page, _ := st.ListPending(ctx, events.IndexOutbox, store.ListOptions{})
+	page, _ := st.ListPending(ctx, IndexOutbox, store.ListOptions{})
 	if len(page.Records) != 0 {
 		t.Fatalf("%d records still in the outbox", len(page.Records))
 	}
@@ -153,7 +152,7 @@ func TestConcurrentDeliverers(t *testing.T) {
 
 func TestLocateRejectsForgedIDs(t *testing.T) {
 	for _, id := range []string{"", "evt_", "evt_abc", "evt_ABC.nzxq", "evt_abc.!!", "xyz_abc.nzxq"} {
-		if _, _, err := events.Locate(id); err == nil {
+		if _, _, err := Locate(id); err == nil {
 			t.Errorf("Locate(%q) accepted", id)
 		}
 	}
@@ -165,7 +164,7 @@ func TestLocateRejectsForgedIDs(t *testing.T) {
 // shown is the Marker's payload, not the event as recorded.
 type storeMarker struct{ st store.Store }
 
-func (storeMarker) EventPayload(rec store.Record, ev events.Event) events.Event {
+func (storeMarker) EventPayload(rec store.Record, ev Event) Event {
 	var m map[string]any
 	if json.Unmarshal(ev.Data, &m) != nil || rec.Attrs["order_id"] == "" {
 		return ev
@@ -175,13 +174,13 @@ func (storeMarker) EventPayload(rec store.Record, ev events.Event) events.Event 
 	return ev
 }
 
-func (m storeMarker) MarkEvent(ctx context.Context, rec store.Record, e events.Entry) (store.Record, error) {
+func (m storeMarker) MarkEvent(ctx context.Context, rec store.Record, e Entry) (store.Record, error) {
 	attrs := map[string]string{}
 	for k, v := range rec.Attrs {
 		attrs[k] = v
 	}
-	attrs[e.Attr] = events.Encode(e)
-	idx, since := events.Placement(attrs, noPassive)
+	attrs[e.Attr] = Encode(e)
+	idx, since := Placement(attrs, noPassive)
 	return m.st.Update(ctx, rec.Key, store.Change{Set: map[string]string{e.Attr: attrs[e.Attr]}, Pending: &idx, PendingSince: since}, store.Condition{Version: rec.Version})
 }
 
@@ -193,14 +192,14 @@ func TestDeliveryFollowsTheSequence(t *testing.T) {
 	now := time.Now().UTC()
 	key := "order/1900000001/SEQ0000001"
 	attrs := map[string]string{}
-	for i, typ := range []string{events.OrderPaid, events.RefundSucceeded, events.OrderRefunded} {
-		attr, val, _, err := events.NewSeq(key, typ, int64(i+1), now, map[string]any{"n": i})
+	for i, typ := range []string{OrderPaid, RefundSucceeded, OrderRefunded} {
+		attr, val, _, err := NewSeq(key, typ, int64(i+1), now, map[string]any{"n": i})
 		if err != nil {
 			t.Fatal(err)
 		}
 		attrs[attr] = val
 	}
-	idx, since := events.Placement(attrs, noPassive)
+	idx, since := Placement(attrs, noPassive)
 	rec, err := st.Put(ctx, store.Record{Key: key, Attrs: attrs, Pending: idx, PendingSince: since}, store.Condition{})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +210,7 @@ func TestDeliveryFollowsTheSequence(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
-		got = append(got, r.Header.Get(events.HeaderEventID))
+		got = append(got, r.Header.Get(HeaderEventID))
 		if fail {
 			fail = false
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -219,7 +218,7 @@ func TestDeliveryFollowsTheSequence(t *testing.T) {
 	}))
 	defer srv.Close()
 	clock := now
-	d := &events.Deliverer{Store: st, Marker: storeMarker{st}, Sink: &events.Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return clock }}
+	d := &Deliverer{Store: st, Marker: storeMarker{st}, Sink: &Webhook{URL: srv.URL, Secret: []byte("k")}, Now: func() time.Time { return clock }}
 	res, rec, err := d.DeliverRecord(ctx, rec, false)
 	if err != nil || res.Failed != 1 || res.Delivered != 0 || len(got) != 1 {
 		t.Fatalf("first pass: %+v %v, %d sent", res, err, len(got))
@@ -229,7 +228,7 @@ func TestDeliveryFollowsTheSequence(t *testing.T) {
 		t.Fatalf("second pass: %+v %v", res, err)
 	}
 	var want []string
-	for _, e := range events.Entries(rec) {
+	for _, e := range Entries(rec) {
 		want = append(want, e.ID)
 	}
 	want = append([]string{want[0]}, want...)

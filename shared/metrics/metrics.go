@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// Namespace is the CloudWatch namespace of every wxpay metric.
-const Namespace = "wxpay"
+// namespace is the CloudWatch namespace of every wxpay metric.
+const namespace = "wxpay"
 
 // Emit logs one EMF record: counts under the dimension function=fn. Zero counts are
 // emitted too (a flat line is information). Keys are sorted for stable output.
@@ -28,7 +28,7 @@ func Emit(ctx context.Context, log *slog.Logger, fn string, now time.Time, count
 		"_aws", map[string]any{
 			"Timestamp": now.UnixMilli(),
 			"CloudWatchMetrics": []map[string]any{{
-				"Namespace":  Namespace,
+				"Namespace":  namespace,
 				"Dimensions": [][]string{{"function"}},
 				"Metrics":    &defs,
 			}},
@@ -50,7 +50,7 @@ func Count(now time.Time, name string) []any {
 		"_aws", map[string]any{
 			"Timestamp": now.UnixMilli(),
 			"CloudWatchMetrics": []map[string]any{{
-				"Namespace":  Namespace,
+				"Namespace":  namespace,
 				"Dimensions": [][]string{{}},
 				"Metrics":    []map[string]string{{"Name": name, "Unit": "Count"}},
 			}},

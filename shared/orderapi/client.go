@@ -144,8 +144,8 @@ func (c *Client) RefundStatus(ctx context.Context, orderID, subMchID, outRefundN
 	return &v, nil
 }
 
-// OpenID is GET /oauth/openid?code=…: the openid of an OAuth snsapi_base code.
-func (c *Client) OpenID(ctx context.Context, code string) (*OpenIDAnswer, error) {
+// openID is GET /oauth/openid?code=…: the openid of an OAuth snsapi_base code.
+func (c *Client) openID(ctx context.Context, code string) (*OpenIDAnswer, error) {
 	var a OpenIDAnswer
 	if _, err := c.do(ctx, http.MethodGet, "/oauth/openid?code="+url.QueryEscape(code), nil, &a); err != nil {
 		return nil, err

@@ -15,10 +15,10 @@ import (
 
 	"github.com/paysls/wxpay/functions/createorder"
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/internal/keysdirtest"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/orderapi"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )

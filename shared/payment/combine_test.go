@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

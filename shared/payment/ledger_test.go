@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/internal/judgment"
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
-	"github.com/paysls/wxpay/shared/store/storetest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

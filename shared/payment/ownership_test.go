@@ -35,10 +35,11 @@ var writers = map[string]string{
 }
 
 // storePackages implement or wrap a store: their writes pass a caller's write on (the
-// deterministic simulation's scheduler wraps the store the bundle under test uses).
+// deterministic simulation's scheduler wraps the store the bundle under test uses), or
+// exercise one (the conformance suite every backend passes).
 func storePackage(path string) bool {
 	return path == "github.com/paysls/wxpay/shared/store" || strings.HasPrefix(path, "github.com/paysls/wxpay/shared/store/") ||
-		path == "github.com/paysls/wxpay/internal/dst"
+		path == "github.com/paysls/wxpay/internal/dst" || path == "github.com/paysls/wxpay/internal/storetest"
 }
 
 // TestOnlyTheLedgerWritesMoney type-checks every non-test package of the module and

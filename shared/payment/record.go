@@ -243,7 +243,7 @@ func (o *Order) Key() string { return OrderKey(o.Owner, o.OutTradeNo) }
 func (o *Order) Record() store.Record { return o.raw }
 
 // InReview reports whether a person must look at the order.
-func (o *Order) InReview() bool { return o.Review.Open() }
+func (o *Order) InReview() bool { return o.Review.open() }
 
 // Status is the state the API shows: REVIEW while in review, else State.
 func (o *Order) Status() string {
@@ -313,9 +313,9 @@ func (o *Order) paidOf(txid string) int64 {
 	return 0
 }
 
-// RefundedOf is what has been refunded and counted of transaction txid: settled,
+// refundedOf is what has been refunded and counted of transaction txid: settled,
 // judged lines refunding it.
-func (o *Order) RefundedOf(txid string) int64 {
+func (o *Order) refundedOf(txid string) int64 {
 	var n int64
 	for _, l := range o.Refunds {
 		if l.State == wechatpay.RefundStatusSuccess && l.Judged == wechatpay.RefundStatusSuccess && !l.Excess && o.lineTx(l) == txid {
@@ -353,7 +353,7 @@ func (o *Order) Refunded() int64 {
 	if o.Payment == nil {
 		return 0
 	}
-	return o.RefundedOf(o.Payment.TransactionID)
+	return o.refundedOf(o.Payment.TransactionID)
 }
 
 // RefundedKept is what has been refunded of the payments kept on the order.
@@ -396,7 +396,7 @@ func (r *Refund) Key() string { return RefundKey(r.Owner, r.OutRefundNo) }
 func (r *Refund) Record() store.Record { return r.raw }
 
 // InReview reports whether a person must look at the refund.
-func (r *Refund) InReview() bool { return r.Review.Open() }
+func (r *Refund) InReview() bool { return r.Review.open() }
 
 // Status is the state the API shows: REVIEW while in review, else State.
 func (r *Refund) Status() string {
@@ -406,9 +406,9 @@ func (r *Refund) Status() string {
 	return r.State
 }
 
-// Final reports whether the refund has a result (SUCCESS, CLOSED; ABNORMAL may still
+// final reports whether the refund has a result (SUCCESS, CLOSED; ABNORMAL may still
 // change).
-func (r *Refund) Final() bool {
+func (r *Refund) final() bool {
 	return r.State == wechatpay.RefundStatusSuccess || r.State == wechatpay.RefundStatusClosed
 }
 

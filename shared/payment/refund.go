@@ -241,7 +241,7 @@ func decideLine(o *Order, exists bool, r *Refund, now time.Time) step {
 func (o *Order) judgeLines(st step, now time.Time, source string) step {
 	causal, bounded := judgment.CausalEvents.On(), judgment.RefundVsOrder.On()
 	unpaid := o.PaidTotal() == 0
-	if unpaid && o.Closed() && !o.Review.Open() {
+	if unpaid && o.Closed() && !o.Review.open() {
 		// Money went back for an order closed unpaid here: its payment is unknown.
 		for _, l := range o.Refunds {
 			if l.State == wechatpay.RefundStatusSuccess && l.Judged == "" {
@@ -262,11 +262,11 @@ func (o *Order) judgeLines(st step, now time.Time, source string) step {
 			State: l.State, Amount: l.Amount, SuccessTime: l.SuccessTime, UserAccount: l.UserAccount, TransactionID: l.TransactionID}
 		switch l.State {
 		case wechatpay.RefundStatusSuccess:
-			if tx := o.lineTx(*l); bounded && !unpaid && o.RefundedOf(tx)+l.Amount > o.paidOf(tx) {
+			if tx := o.lineTx(*l); bounded && !unpaid && o.refundedOf(tx)+l.Amount > o.paidOf(tx) {
 				l.Excess, l.Judged = true, l.State
 				c := Cause{Kind: CauseRefundExceedsPaid, OutRefundNo: l.OutRefundNo, Amount: l.Amount, TransactionID: l.TransactionID, Source: source, At: now,
 					Detail: fmt.Sprintf("refund %s of %d fen settled; with %d fen refunded before it would exceed the %d fen transaction %s paid on this order",
-						l.OutRefundNo, l.Amount, o.RefundedOf(tx), o.paidOf(tx), cmp.Or(tx, "(none yet)"))}
+						l.OutRefundNo, l.Amount, o.refundedOf(tx), o.paidOf(tx), cmp.Or(tx, "(none yet)"))}
 				st = o.addCause(st, c, func(e *OrderEvent) {
 					e.Refund = &wechatpay.RefundNotice{OutRefundNo: l.OutRefundNo, RefundID: l.RefundID, OutTradeNo: o.OutTradeNo, TransactionID: l.TransactionID,
 						RefundStatus: l.State, SuccessTime: l.SuccessTime, Amount: wechatpay.RefundAmount{Refund: l.Amount}}
@@ -406,7 +406,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		if req.Advance {
 			r.Advance = &Advance{}
 		}
-		if order.Holding(req.OutRefundNo) {
+		if order.holding(req.OutRefundNo) {
 			r.Held, r.NextCheck = heldReason(order), time.Time{} // asked of WeChat Pay once the shares are back
 		}
 		if late {

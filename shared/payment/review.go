@@ -62,12 +62,12 @@ type resolution struct {
 	Causes int       `json:"causes"` // how many causes it covers
 }
 
-// Open reports whether a cause is not yet resolved.
-func (r reviewLog) Open() bool { return len(r.Causes) > r.Resolved }
+// open reports whether a cause is not yet resolved.
+func (r reviewLog) open() bool { return len(r.Causes) > r.Resolved }
 
 // First is the first cause (the one that opened the current review), or nil.
 func (r reviewLog) First() *Cause {
-	if !r.Open() {
+	if !r.open() {
 		return nil
 	}
 	return &r.Causes[r.Resolved]
@@ -75,7 +75,7 @@ func (r reviewLog) First() *Cause {
 
 // Open returns the causes not yet resolved.
 func (r reviewLog) Pending() []Cause {
-	if !r.Open() {
+	if !r.open() {
 		return nil
 	}
 	return r.Causes[r.Resolved:]
@@ -93,7 +93,7 @@ func (r reviewLog) Reason() string {
 // add records c and reports whether it opened the review (the record was not in
 // review): only then is it loud.
 func (r *reviewLog) add(c Cause) (opened bool) {
-	opened = !r.Open()
+	opened = !r.open()
 	r.Causes = append(r.Causes, c)
 	return opened
 }
@@ -141,7 +141,7 @@ func (l *Ledger) ResolveReview(ctx context.Context, key, who, note string) (Resu
 	}
 	now := l.now()
 	resolve := func(rv *reviewLog, ev reviewEvent) (step, error) {
-		if !rv.Open() {
+		if !rv.open() {
 			return step{outcome: Refused, reason: "the record is not in review"}, nil
 		}
 		ev.Causes = rv.Pending()

@@ -319,8 +319,8 @@ func (s *Sharing) holds(outRefundNo string) bool {
 	return s != nil && slices.ContainsFunc(s.Held, func(h heldRefund) bool { return h.OutRefundNo == outRefundNo })
 }
 
-// Holding reports whether refund outRefundNo is held for returns.
-func (o *Order) Holding(outRefundNo string) bool { return o.Sharing.holds(outRefundNo) }
+// holding reports whether refund outRefundNo is held for returns.
+func (o *Order) holding(outRefundNo string) bool { return o.Sharing.holds(outRefundNo) }
 
 // subsidy is the subsidy WeChat Pay paid in, and what of it was returned.
 func (s *Sharing) subsidy() (in, returned int64) {
@@ -423,7 +423,7 @@ func (s *Sharing) Returned() int64 {
 }
 
 // Succeeded is what successful shares to others paid out.
-func (o *Order) SharesSucceeded() int64 {
+func (o *Order) sharesSucceeded() int64 {
 	var n int64
 	if o.Sharing == nil {
 		return 0

@@ -55,8 +55,8 @@ func wxTime(s string, fallback time.Time) time.Time {
 	return fallback
 }
 
-// FundMovements lists the order's movements a fund bill books, oldest first.
-func (o *Order) FundMovements() []fundMovement {
+// fundMovements lists the order's movements a fund bill books, oldest first.
+func (o *Order) fundMovements() []fundMovement {
 	s := o.Sharing
 	if s == nil {
 		return nil
@@ -93,7 +93,7 @@ func (o *Order) fundUnseen() bool {
 	if o.Sharing == nil || o.Sharing.API != ShareAPIEcommerce || o.Payment == nil {
 		return false
 	}
-	for _, m := range o.FundMovements() {
+	for _, m := range o.fundMovements() {
 		if m.Bill == "" {
 			return true
 		}
@@ -103,7 +103,7 @@ func (o *Order) fundUnseen() bool {
 
 func (o *Order) fundSchedule() (string, time.Time) {
 	var first time.Time
-	for _, m := range o.FundMovements() {
+	for _, m := range o.fundMovements() {
 		if m.Bill == "" && (first.IsZero() || m.At.Before(first)) {
 			first = m.At
 		}
@@ -287,7 +287,7 @@ func (l *Ledger) CheckFundDay(ctx context.Context, rec store.Record, date string
 	end := day.AddDate(0, 0, 1)
 	in := func(t time.Time) bool { return !t.Before(day) && t.Before(end) }
 	out := fundDayCheck{Order: o}
-	for _, m := range o.FundMovements() {
+	for _, m := range o.fundMovements() {
 		if m.Bill != "" || !in(m.At) {
 			continue
 		}

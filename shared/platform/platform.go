@@ -30,8 +30,8 @@ func New(client *wechatpay.Client, cfg config.Config) API {
 	return API{Client: client, Mode: cfg.Bundle.ModeName(), NotifyURL: cfg.NotifyURL}
 }
 
-// Ecommerce reports whether refunds go through the e-commerce refund API.
-func (a API) Ecommerce() bool { return a.Mode == config.ModeEcommerce }
+// ecommerce reports whether refunds go through the e-commerce refund API.
+func (a API) ecommerce() bool { return a.Mode == config.ModeEcommerce }
 
 // For is the client acting for the merchant that owns an order: the deployment's own
 // in direct mode, a copy for the sub-merchant (sub_mchid, sub_appid) otherwise.
@@ -53,7 +53,7 @@ func (a API) Refund(ctx context.Context, owner, subAppID string, req wechatpay.R
 	if req.NotifyURL == "" {
 		req.NotifyURL = a.NotifyURL
 	}
-	if !a.Ecommerce() {
+	if !a.ecommerce() {
 		if advance {
 			return nil, errors.New("platform: only an e-commerce platform's refunds can be advanced (垫付)")
 		}
@@ -84,7 +84,7 @@ func (a API) Refund(ctx context.Context, owner, subAppID string, req wechatpay.R
 // /v3/ecommerce/refunds/out-refund-no/{out_refund_no}?sub_mchid=.
 func (a API) QueryRefund(ctx context.Context, owner, subAppID, outRefundNo string) (*wechatpay.Refund, error) {
 	cl := a.For(owner, subAppID)
-	if !a.Ecommerce() {
+	if !a.ecommerce() {
 		return cl.QueryRefund(ctx, outRefundNo)
 	}
 	rf, err := cl.QueryEcommerceRefund(ctx, outRefundNo)

@@ -7,7 +7,7 @@
 // the belief is wrong the write fails with a *ConditionFailedError that carries the
 // record as it is now, so a duplicate delivery or a race is recognised from the write
 // itself, with no second read. Backends: bbolt (embedded default), DynamoDB, Redis —
-// all held to the same behaviour by the conformance suite in storetest.
+// all held to the same behaviour by the conformance suite in internal/storetest.
 package store
 
 import (
@@ -240,7 +240,7 @@ var attrName = nameRule{}
 
 type nameRule struct{}
 
-func (nameRule) MatchString(s string) bool {
+func (nameRule) matchString(s string) bool {
 	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
 		return false
 	}
@@ -397,7 +397,7 @@ func ValidateKey(key string) error {
 
 // validateAttrName checks an attribute name.
 func validateAttrName(name string) error {
-	if !attrName.MatchString(name) {
+	if !attrName.matchString(name) {
 		return invalid("attribute name %q must match [a-z][a-z0-9_]{0,63}", name)
 	}
 	if reserved[name] {
@@ -408,7 +408,7 @@ func validateAttrName(name string) error {
 
 // validateIndexName checks a pending index name; it follows the attribute-name rule.
 func validateIndexName(name string) error {
-	if !attrName.MatchString(name) {
+	if !attrName.matchString(name) {
 		return invalid("pending index name %q must match [a-z][a-z0-9_]{0,63}", name)
 	}
 	return nil

@@ -142,7 +142,7 @@ func TestAttrNameRuleMatchesRegexp(t *testing.T) {
 		cases = append(cases, "a"+string(rune(c)), string(rune(c)))
 	}
 	for _, s := range cases {
-		if got, want := attrName.MatchString(s), re.MatchString(s); got != want {
+		if got, want := attrName.matchString(s), re.MatchString(s); got != want {
 			t.Errorf("%q: rule %t, regexp %t", s, got, want)
 		}
 	}

@@ -79,7 +79,7 @@ func SignParams(p Params, signType, key string) error {
 	if signType == SignTypeHMACSHA256 {
 		p["sign_type"] = SignTypeHMACSHA256
 	}
-	s, err := Sign(p, signType, key)
+	s, err := sign(p, signType, key)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func RefundParams(n *wechatpay.RefundNotice, o RefundOptions) (outer, inner Para
 // SealRefund encrypts inner (as <root>…</root>, the way WeChat Pay does) into
 // outer's req_info and returns the notification body.
 func SealRefund(outer, inner Params, key string) ([]byte, error) {
-	ri, err := EncryptReqInfo(inner.encode("root"), key)
+	ri, err := encryptReqInfo(inner.encode("root"), key)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package wxv2_test
+package wxv2
 
 import (
 	"errors"
@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/paysls/wxpay/shared/wechatpay"
-	"github.com/paysls/wxpay/shared/wxv2"
 )
 
 // fuzzKey signs and encrypts the seed corpus in testdata/fuzz/FuzzParse, so the fuzzer
@@ -24,7 +23,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		n, err := wxv2.Parse(body, fuzzKey)
+		n, err := Parse(body, fuzzKey)
 		if err != nil {
 			var ne *wechatpay.NotifyError
 			if !errors.As(err, &ne) {
@@ -32,16 +31,16 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		back, err := wxv2.ParseXML(n.Params.EncodeXML(), "xml")
+		back, err := ParseXML(n.Params.EncodeXML(), "xml")
 		if err != nil || !reflect.DeepEqual(back, n.Params) {
 			t.Fatalf("round trip: %v, %v != %v", err, back, n.Params)
 		}
-		if n.Kind == wxv2.KindPayment {
-			if err := wxv2.Verify(back, fuzzKey); err != nil {
+		if n.Kind == KindPayment {
+			if err := verify(back, fuzzKey); err != nil {
 				t.Fatalf("accepted payment no longer verifies: %v", err)
 			}
 		}
-		if n.Kind == wxv2.KindRefund && n.Refund == nil {
+		if n.Kind == KindRefund && n.Refund == nil {
 			t.Fatal("refund without notice")
 		}
 	})

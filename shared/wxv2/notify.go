@@ -43,8 +43,8 @@ type Notification struct {
 	Refund      *wechatpay.RefundNotice
 }
 
-// Ref names the notification in logs: kind and the merchant's number.
-func (n *Notification) Ref() string {
+// ref names the notification in logs: kind and the merchant's number.
+func (n *Notification) ref() string {
 	switch {
 	case n.Refund != nil:
 		return "refund " + n.Refund.OutRefundNo
@@ -79,11 +79,11 @@ func Parse(body []byte, key string) (*Notification, error) {
 }
 
 func parsePayment(p Params, key string) (*Notification, error) {
-	if err := Verify(p, key); err != nil {
-		if errors.Is(err, ErrSignature) {
+	if err := verify(p, key); err != nil {
+		if errors.Is(err, errSignature) {
 			return nil, classify(wechatpay.ErrNotifySignature, err)
 		}
-		if errors.Is(err, ErrFormat) {
+		if errors.Is(err, errFormat) {
 			return nil, classify(wechatpay.ErrNotifyMalformed, err)
 		}
 		return nil, err
@@ -104,12 +104,12 @@ func parsePayment(p Params, key string) (*Notification, error) {
 }
 
 func parseRefund(p Params, key string) (*Notification, error) {
-	pt, err := DecryptReqInfo(p["req_info"], key)
+	pt, err := decryptReqInfo(p["req_info"], key)
 	if err != nil {
 		switch {
-		case errors.Is(err, ErrDecrypt):
+		case errors.Is(err, errDecrypt):
 			return nil, classify(wechatpay.ErrNotifySignature, fmt.Errorf("%w: the notification is forged, or %s is not this merchant's APIv2 key (商户平台 → 账户中心 → API安全 → APIv2密钥)", err, envKeyName))
-		case errors.Is(err, ErrFormat):
+		case errors.Is(err, errFormat):
 			return nil, classify(wechatpay.ErrNotifyMalformed, err)
 		}
 		return nil, err
@@ -118,7 +118,7 @@ func parseRefund(p Params, key string) (*Notification, error) {
 	if err != nil {
 		// It decrypted with valid padding, yet is not XML: with a wrong key that is a
 		// 1-in-256 accident, so say both.
-		return nil, classify(wechatpay.ErrNotifySignature, fmt.Errorf("%w: decrypted req_info is not XML (%v): the notification is forged, or %s is wrong", ErrDecrypt, err, envKeyName))
+		return nil, classify(wechatpay.ErrNotifySignature, fmt.Errorf("%w: decrypted req_info is not XML (%v): the notification is forged, or %s is wrong", errDecrypt, err, envKeyName))
 	}
 	rn, err := refundNotice(p, inner)
 	if err != nil {

@@ -10,24 +10,24 @@ import (
 	"fmt"
 )
 
-// ErrDecrypt: req_info does not decrypt under the configured APIv2 key. Refund
+// errDecrypt: req_info does not decrypt under the configured APIv2 key. Refund
 // notifications carry no sign — req_info's encryption is their only authentication —
 // so this means the notification is forged, or the key configured is not this
 // merchant's APIv2 key.
-var ErrDecrypt = errors.New("wxv2: req_info does not decrypt with the configured APIv2 key")
+var errDecrypt = errors.New("wxv2: req_info does not decrypt with the configured APIv2 key")
 
-// ReqInfoKey is the AES-256 key of req_info: the lower-case hex MD5 of the APIv2 key,
+// reqInfoKey is the AES-256 key of req_info: the lower-case hex MD5 of the APIv2 key,
 // used as 32 ASCII bytes (解密方式 step 2, "对商户key做md5，得到32位小写key*").
 // https://pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=9_16&index=10
-func ReqInfoKey(apiv2Key string) []byte {
+func reqInfoKey(apiv2Key string) []byte {
 	sum := md5.Sum([]byte(apiv2Key))
 	return []byte(hex.EncodeToString(sum[:]))
 }
 
-// DecryptReqInfo decodes req_info: base64, then AES-256-ECB with ReqInfoKey, then
+// decryptReqInfo decodes req_info: base64, then AES-256-ECB with reqInfoKey, then
 // PKCS#7 unpadding (解密方式 steps 1–3). The padding is checked in full, so a wrong key
-// is reported as ErrDecrypt with overwhelming probability.
-func DecryptReqInfo(reqInfo, apiv2Key string) ([]byte, error) {
+// is reported as errDecrypt with overwhelming probability.
+func decryptReqInfo(reqInfo, apiv2Key string) ([]byte, error) {
 	if apiv2Key == "" {
 		return nil, ErrNoKey
 	}
@@ -41,7 +41,7 @@ func DecryptReqInfo(reqInfo, apiv2Key string) ([]byte, error) {
 	if len(ct) > MaxBody {
 		return nil, formatErr("req_info larger than %d bytes", MaxBody)
 	}
-	block, err := aes.NewCipher(ReqInfoKey(apiv2Key))
+	block, err := aes.NewCipher(reqInfoKey(apiv2Key))
 	if err != nil {
 		return nil, fmt.Errorf("wxv2: %w", err)
 	}
@@ -51,7 +51,7 @@ func DecryptReqInfo(reqInfo, apiv2Key string) ([]byte, error) {
 	}
 	n := int(pt[len(pt)-1])
 	if n == 0 || n > aes.BlockSize {
-		return nil, ErrDecrypt
+		return nil, errDecrypt
 	}
 	pad := pt[len(pt)-n:]
 	want := make([]byte, n)
@@ -59,17 +59,17 @@ func DecryptReqInfo(reqInfo, apiv2Key string) ([]byte, error) {
 		want[i] = byte(n)
 	}
 	if subtle.ConstantTimeCompare(pad, want) != 1 {
-		return nil, ErrDecrypt
+		return nil, errDecrypt
 	}
 	return pt[:len(pt)-n], nil
 }
 
-// EncryptReqInfo is the inverse of DecryptReqInfo, for the simulator, trigger and tests.
-func EncryptReqInfo(plaintext []byte, apiv2Key string) (string, error) {
+// encryptReqInfo is the inverse of decryptReqInfo, for the simulator, trigger and tests.
+func encryptReqInfo(plaintext []byte, apiv2Key string) (string, error) {
 	if apiv2Key == "" {
 		return "", ErrNoKey
 	}
-	block, err := aes.NewCipher(ReqInfoKey(apiv2Key))
+	block, err := aes.NewCipher(reqInfoKey(apiv2Key))
 	if err != nil {
 		return "", fmt.Errorf("wxv2: %w", err)
 	}

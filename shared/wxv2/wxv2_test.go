@@ -1,4 +1,4 @@
-package wxv2_test
+package wxv2
 
 import (
 	"errors"
@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/paysls/wxpay/shared/wechatpay"
-	"github.com/paysls/wxpay/shared/wxv2"
 )
 
 // docKey is the APIv2 key of the example in WeChat Pay's 签名算法 document.
@@ -21,20 +20,20 @@ const docKey = "192006250b4c09247ec02edce69f6a2d"
 // stringA, and the MD5 and HMAC-SHA256 signs it prints. The two values were also
 // recomputed here with md5sum and `openssl dgst -sha256 -hmac`.
 func TestSignKnownAnswers(t *testing.T) {
-	p := wxv2.Params{
+	p := Params{
 		"appid": "wxd930ea5d5a258f4f", "mch_id": "10000100", "device_info": "1000",
 		"body": "test", "nonce_str": "ibuaiVcKdpRxkhJA",
 	}
 	const stringA = "appid=wxd930ea5d5a258f4f&body=test&device_info=1000&mch_id=10000100&nonce_str=ibuaiVcKdpRxkhJA"
-	if got := wxv2.StringToSign(p); got != stringA {
+	if got := stringToSign(p); got != stringA {
 		t.Fatalf("stringA = %q, want %q", got, stringA)
 	}
 	for _, c := range []struct{ typ, want string }{
-		{wxv2.SignTypeMD5, "9A0A8659F005D6984697E2CA0A9CF3B7"},
+		{SignTypeMD5, "9A0A8659F005D6984697E2CA0A9CF3B7"},
 		{"", "9A0A8659F005D6984697E2CA0A9CF3B7"}, // MD5 is the default
-		{wxv2.SignTypeHMACSHA256, "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6"},
+		{SignTypeHMACSHA256, "6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6"},
 	} {
-		got, err := wxv2.Sign(p, c.typ, docKey)
+		got, err := sign(p, c.typ, docKey)
 		if err != nil || got != c.want {
 			t.Errorf("Sign(%q) = %s, %v; want %s", c.typ, got, err, c.want)
 		}
@@ -42,50 +41,50 @@ func TestSignKnownAnswers(t *testing.T) {
 	// Verify accepts the documented signs and nothing else.
 	md5 := maps.Clone(p)
 	md5["sign"] = "9A0A8659F005D6984697E2CA0A9CF3B7"
-	if err := wxv2.Verify(md5, docKey); err != nil {
+	if err := verify(md5, docKey); err != nil {
 		t.Errorf("Verify(documented MD5 sign) = %v", err)
 	}
 	// sign_type is itself a signed field, so the documented HMAC value (computed
 	// without it) verifies only on a message that has no sign_type — which Verify
 	// then reads as MD5. Check the HMAC path with sign_type present instead.
 	h := maps.Clone(p)
-	if err := wxv2.SignParams(h, wxv2.SignTypeHMACSHA256, docKey); err != nil {
+	if err := SignParams(h, SignTypeHMACSHA256, docKey); err != nil {
 		t.Fatal(err)
 	}
-	if err := wxv2.Verify(h, docKey); err != nil {
+	if err := verify(h, docKey); err != nil {
 		t.Errorf("Verify(HMAC-SHA256) = %v", err)
 	}
-	for name, mut := range map[string]func(wxv2.Params){
-		"tampered field": func(p wxv2.Params) { p["body"] = "tesT" },
-		"extra field":    func(p wxv2.Params) { p["total_fee"] = "1" },
-		"no sign":        func(p wxv2.Params) { delete(p, "sign") },
-		"md5 sign as hmac": func(p wxv2.Params) {
-			p["sign_type"] = wxv2.SignTypeHMACSHA256
+	for name, mut := range map[string]func(Params){
+		"tampered field": func(p Params) { p["body"] = "tesT" },
+		"extra field":    func(p Params) { p["total_fee"] = "1" },
+		"no sign":        func(p Params) { delete(p, "sign") },
+		"md5 sign as hmac": func(p Params) {
+			p["sign_type"] = SignTypeHMACSHA256
 		},
 	} {
 		q := maps.Clone(md5)
 		mut(q)
-		if err := wxv2.Verify(q, docKey); !errors.Is(err, wxv2.ErrSignature) {
+		if err := verify(q, docKey); !errors.Is(err, errSignature) {
 			t.Errorf("%s: Verify = %v, want ErrSignature", name, err)
 		}
 	}
-	if err := wxv2.Verify(md5, docKey[:31]); !errors.Is(err, wxv2.ErrSignature) {
+	if err := verify(md5, docKey[:31]); !errors.Is(err, errSignature) {
 		t.Errorf("wrong key: Verify = %v", err)
 	}
 	lower := maps.Clone(md5)
 	lower["sign"] = strings.ToLower(lower["sign"])
-	if err := wxv2.Verify(lower, docKey); err != nil {
+	if err := verify(lower, docKey); err != nil {
 		t.Errorf("lower-case hex sign: %v", err)
 	}
 	// Empty values are not signed: adding one changes nothing.
 	empty := maps.Clone(md5)
 	empty["attach"] = ""
-	if err := wxv2.Verify(empty, docKey); err != nil {
+	if err := verify(empty, docKey); err != nil {
 		t.Errorf("empty field changed the signature: %v", err)
 	}
 	bad := maps.Clone(md5)
 	bad["sign_type"] = "SHA1"
-	if err := wxv2.Verify(bad, docKey); !errors.Is(err, wxv2.ErrFormat) {
+	if err := verify(bad, docKey); !errors.Is(err, errFormat) {
 		t.Errorf("unknown sign_type: %v", err)
 	}
 }
@@ -93,24 +92,24 @@ func TestSignKnownAnswers(t *testing.T) {
 // TestReqInfoKnownAnswer decrypts a req_info produced by openssl (not by this code)
 // from the refund document's decrypted example, and checks the key derivation.
 func TestReqInfoKnownAnswer(t *testing.T) {
-	if got := string(wxv2.ReqInfoKey(docKey)); got != "d96eb16afdd491fa1e705096edbc2205" {
+	if got := string(reqInfoKey(docKey)); got != "d96eb16afdd491fa1e705096edbc2205" {
 		t.Fatalf("ReqInfoKey = %s", got)
 	}
 	plain := read(t, "testdata/refund_req_info_plain.xml")
 	ct := strings.TrimSpace(string(read(t, "testdata/refund_req_info_openssl.b64")))
-	got, err := wxv2.DecryptReqInfo(ct, docKey)
+	got, err := decryptReqInfo(ct, docKey)
 	if err != nil || string(got) != string(plain) {
 		t.Fatalf("DecryptReqInfo = %q, %v", got, err)
 	}
-	back, err := wxv2.EncryptReqInfo(plain, docKey)
+	back, err := encryptReqInfo(plain, docKey)
 	if err != nil || back != ct {
 		t.Fatalf("EncryptReqInfo differs from openssl:\n%s\n%s", back, ct)
 	}
-	if _, err := wxv2.DecryptReqInfo(ct, "another key"); !errors.Is(err, wxv2.ErrDecrypt) {
+	if _, err := decryptReqInfo(ct, "another key"); !errors.Is(err, errDecrypt) {
 		t.Errorf("wrong key: %v, want ErrDecrypt", err)
 	}
 	for _, junk := range []string{"", "not base64!", "AAAA", strings.Repeat("A", 20)} {
-		if _, err := wxv2.DecryptReqInfo(junk, docKey); !errors.Is(err, wxv2.ErrFormat) {
+		if _, err := decryptReqInfo(junk, docKey); !errors.Is(err, errFormat) {
 			t.Errorf("DecryptReqInfo(%q) = %v, want ErrFormat", junk, err)
 		}
 	}
@@ -123,7 +122,7 @@ func TestRefundDocumentExample(t *testing.T) {
 	body := "<xml><return_code>SUCCESS</return_code><appid><![CDATA[wx2421b1c4370ec43b]]></appid>" +
 		"<mch_id><![CDATA[10000100]]></mch_id><nonce_str><![CDATA[TeqClE3i0mvn3DrK]]></nonce_str>" +
 		"<req_info><![CDATA[" + ct + "]]></req_info></xml>"
-	n, err := wxv2.Parse([]byte(body), docKey)
+	n, err := Parse([]byte(body), docKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +133,13 @@ func TestRefundDocumentExample(t *testing.T) {
 		UserReceivedAccount: "支付用户零钱",
 		Amount:              wechatpay.RefundAmount{Refund: 3960, Total: 3960, Currency: "CNY", SettlementRefund: 3960, SettlementTotal: 3960},
 	}
-	if n.Kind != wxv2.KindRefund || !reflect.DeepEqual(n.Refund, want) {
+	if n.Kind != KindRefund || !reflect.DeepEqual(n.Refund, want) {
 		t.Fatalf("refund = %+v\nwant     %+v", n.Refund, want)
 	}
 	if n.ReqInfo["refund_request_source"] != "API" {
 		t.Errorf("req_info fields: %v", n.ReqInfo)
 	}
-	if _, err := wxv2.Parse([]byte(body), "0123456789abcdef0123456789abcdef"); wechatpay.NotifyStatus(err) != http.StatusUnauthorized {
+	if _, err := Parse([]byte(body), "0123456789abcdef0123456789abcdef"); wechatpay.NotifyStatus(err) != http.StatusUnauthorized {
 		t.Errorf("wrong key: %v (status %d), want 401", err, wechatpay.NotifyStatus(err))
 	}
 }
@@ -149,21 +148,21 @@ func TestRefundDocumentExample(t *testing.T) {
 // published, so it is re-signed with the 签名算法 example key) and checks the v3 shape.
 func TestPaymentDocumentExample(t *testing.T) {
 	body := read(t, "testdata/payment_doc_example.xml")
-	p, err := wxv2.ParseXML(body, "xml")
+	p, err := ParseXML(body, "xml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p["sign"] != "B552ED6B279343CB493C5DD0D78AB241" || p["total_fee"] != "1" || p["attach"] != "支付测试" || len(p) != 20 {
 		t.Fatalf("parsed %d fields: %v", len(p), p)
 	}
-	if _, err := wxv2.Parse(body, docKey); wechatpay.NotifyStatus(err) != http.StatusUnauthorized {
+	if _, err := Parse(body, docKey); wechatpay.NotifyStatus(err) != http.StatusUnauthorized {
 		t.Fatalf("a sign made with another key must be refused 401; got %v", err)
 	}
-	for _, typ := range []string{wxv2.SignTypeMD5, wxv2.SignTypeHMACSHA256} {
-		if err := wxv2.SignParams(p, typ, docKey); err != nil {
+	for _, typ := range []string{SignTypeMD5, SignTypeHMACSHA256} {
+		if err := SignParams(p, typ, docKey); err != nil {
 			t.Fatal(err)
 		}
-		n, err := wxv2.Parse(p.EncodeXML(), docKey)
+		n, err := Parse(p.EncodeXML(), docKey)
 		if err != nil {
 			t.Fatalf("%s: %v", typ, err)
 		}
@@ -181,7 +180,7 @@ func TestPaymentDocumentExample(t *testing.T) {
 }
 
 func TestRoundTripPartnerAndStatuses(t *testing.T) {
-	key := wxv2.ForgeryKey()
+	key := ForgeryKey()
 	tx := &wechatpay.Transaction{
 		SpAppID: "wxsp", SpMchID: "1900000100", SubAppID: "wxsub", SubMchID: "1900000109",
 		OutTradeNo: "T2024-05_20|01*", TransactionID: "4200000000202405200000000001", TradeType: "NATIVE",
@@ -194,14 +193,14 @@ func TestRoundTripPartnerAndStatuses(t *testing.T) {
 		},
 		SceneInfo: &wechatpay.SceneInfo{DeviceID: "013467007045764"},
 	}
-	p, err := wxv2.PaymentParams(tx)
+	p, err := PaymentParams(tx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wxv2.SignParams(p, wxv2.SignTypeHMACSHA256, key); err != nil {
+	if err := SignParams(p, SignTypeHMACSHA256, key); err != nil {
 		t.Fatal(err)
 	}
-	n, err := wxv2.Parse(p.EncodeXML(), key)
+	n, err := Parse(p.EncodeXML(), key)
 	if err != nil || !reflect.DeepEqual(n.Transaction, tx) {
 		t.Fatalf("round trip: %+v, %v\nwant %+v", n.Transaction, err, tx)
 	}
@@ -214,15 +213,15 @@ func TestRoundTripPartnerAndStatuses(t *testing.T) {
 		if v3 == "SUCCESS" {
 			rn.SuccessTime = "2024-05-21T00:00:01+08:00"
 		}
-		outer, inner, err := wxv2.RefundParams(rn, wxv2.RefundOptions{AppID: "wxsp", RequestSource: "VENDOR_PLATFORM"})
+		outer, inner, err := RefundParams(rn, RefundOptions{AppID: "wxsp", RequestSource: "VENDOR_PLATFORM"})
 		if err != nil || inner["refund_status"] != v2 {
 			t.Fatalf("%s: %v %v", v3, inner, err)
 		}
-		body, err := wxv2.SealRefund(outer, inner, key)
+		body, err := SealRefund(outer, inner, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := wxv2.Parse(body, key)
+		n, err := Parse(body, key)
 		if err != nil || !reflect.DeepEqual(n.Refund, rn) {
 			t.Fatalf("%s round trip: %+v, %v\nwant %+v", v3, n.Refund, err, rn)
 		}
@@ -230,20 +229,20 @@ func TestRoundTripPartnerAndStatuses(t *testing.T) {
 }
 
 func TestParseRefusals(t *testing.T) {
-	key := wxv2.ForgeryKey()
-	good := wxv2.Params{"return_code": "SUCCESS", "result_code": "SUCCESS", "appid": "wx1", "mch_id": "1",
+	key := ForgeryKey()
+	good := Params{"return_code": "SUCCESS", "result_code": "SUCCESS", "appid": "wx1", "mch_id": "1",
 		"nonce_str": "n", "out_trade_no": "T1", "transaction_id": "42", "total_fee": "100", "cash_fee": "100",
 		"time_end": "20240520120000", "trade_type": "JSAPI"}
-	signed := func(mut func(wxv2.Params)) []byte {
+	signed := func(mut func(Params)) []byte {
 		p := maps.Clone(good)
 		mut(p)
-		if err := wxv2.SignParams(p, "", key); err != nil {
+		if err := SignParams(p, "", key); err != nil {
 			t.Fatal(err)
 		}
 		return p.EncodeXML()
 	}
-	ok := signed(func(wxv2.Params) {})
-	if _, err := wxv2.Parse(ok, key); err != nil {
+	ok := signed(func(Params) {})
+	if _, err := Parse(ok, key); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -263,42 +262,42 @@ func TestParseRefusals(t *testing.T) {
 		{"gbk", `<?xml version="1.0" encoding="GBK"?><xml><return_code>SUCCESS</return_code></xml>`, 400},
 		{"return FAIL", `<xml><return_code>FAIL</return_code><return_msg>签名失败</return_msg></xml>`, 400},
 		{"truncated", string(ok[:len(ok)-3]), 400},
-		{"too big", "<xml><a>" + strings.Repeat("x", wxv2.MaxBody) + "</a></xml>", 400},
+		{"too big", "<xml><a>" + strings.Repeat("x", MaxBody) + "</a></xml>", 400},
 		{"forged", strings.Replace(string(ok), "<total_fee><![CDATA[100]]>", "<total_fee><![CDATA[1]]>", 1), 401},
 		{"unsigned", string(good.EncodeXML()), 401},
-		{"bad amount", string(signed(func(p wxv2.Params) { p["total_fee"] = "1.00" })), 400},
-		{"bad time", string(signed(func(p wxv2.Params) { p["time_end"] = "2024-05-20 12:00:00" })), 400},
-		{"no out_trade_no", string(signed(func(p wxv2.Params) { delete(p, "out_trade_no") })), 400},
+		{"bad amount", string(signed(func(p Params) { p["total_fee"] = "1.00" })), 400},
+		{"bad time", string(signed(func(p Params) { p["time_end"] = "2024-05-20 12:00:00" })), 400},
+		{"no out_trade_no", string(signed(func(p Params) { delete(p, "out_trade_no") })), 400},
 		{"refund junk", `<xml><return_code>SUCCESS</return_code><mch_id>1</mch_id><req_info>AAAAAAAAAAAAAAAAAAAAAA==</req_info></xml>`, 401},
 	}
 	for _, c := range cases {
-		_, err := wxv2.Parse([]byte(c.body), key)
+		_, err := Parse([]byte(c.body), key)
 		if got := wechatpay.NotifyStatus(err); got != c.status {
 			t.Errorf("%s: status %d (%v), want %d", c.name, got, err, c.status)
 		}
 	}
-	if _, err := wxv2.Parse(ok, ""); !errors.Is(err, wxv2.ErrNoKey) || wechatpay.NotifyStatus(err) != 500 {
+	if _, err := Parse(ok, ""); !errors.Is(err, ErrNoKey) || wechatpay.NotifyStatus(err) != 500 {
 		t.Errorf("no key: %v", err)
 	}
 	// A signed failed payment is acknowledged with nothing to apply.
-	n, err := wxv2.Parse(signed(func(p wxv2.Params) { p["result_code"] = "FAIL" }), key)
+	n, err := Parse(signed(func(p Params) { p["result_code"] = "FAIL" }), key)
 	if err != nil || n.Transaction != nil {
 		t.Errorf("result_code FAIL: %+v, %v", n, err)
 	}
 	// The forged-signature message names the key to check, never the key itself.
-	_, err = wxv2.Parse([]byte(cases[13].body), key)
+	_, err = Parse([]byte(cases[13].body), key)
 	if !strings.Contains(err.Error(), "WXPAY_APIV2_KEY") || strings.Contains(err.Error(), key) {
 		t.Errorf("message: %v", err)
 	}
 }
 
 func TestAnswers(t *testing.T) {
-	if !wxv2.Acknowledged(200, []byte(wxv2.AckXML)) || wxv2.Acknowledged(500, []byte(wxv2.AckXML)) {
+	if !Acknowledged(200, []byte(AckXML)) || Acknowledged(500, []byte(AckXML)) {
 		t.Error("AckXML")
 	}
-	f := wxv2.FailXML("bad ]]> sign")
-	p, err := wxv2.ParseXML(f, "xml")
-	if err != nil || p["return_code"] != "FAIL" || p["return_msg"] != "bad ]]> sign" || wxv2.Acknowledged(200, f) {
+	f := FailXML("bad ]]> sign")
+	p, err := ParseXML(f, "xml")
+	if err != nil || p["return_code"] != "FAIL" || p["return_msg"] != "bad ]]> sign" || Acknowledged(200, f) {
 		t.Errorf("FailXML = %s (%v, %v)", f, p, err)
 	}
 }

@@ -46,11 +46,11 @@ const maxFields = 256
 // Params is a flat v2 message: field name → value, as the XML carried it.
 type Params map[string]string
 
-// ErrFormat is the class of every parsing error: the body is not a v2 message.
-var ErrFormat = errors.New("wxv2: not a v2 XML message")
+// errFormat is the class of every parsing error: the body is not a v2 message.
+var errFormat = errors.New("wxv2: not a v2 XML message")
 
 func formatErr(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrFormat}, a...)...)
+	return fmt.Errorf("%w: "+format, append([]any{errFormat}, a...)...)
 }
 
 // ParseXML reads a flat v2 XML message. root is the required root element name

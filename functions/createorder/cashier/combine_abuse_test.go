@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/paysim"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

@@ -2,7 +2,7 @@
 // it, so a test decides exactly how much business time passes between two steps and a
 // slow or loaded machine changes nothing. It is a leaf package (it imports only the
 // standard library) so that any package's internal tests can use it, including those
-// of packages internal/testenv itself imports (shared/paysim).
+// of packages internal/testenv itself imports (internal/paysim).
 package testclock
 
 import (

@@ -34,12 +34,12 @@ func Sink(load awsconf.Loader) events.SinkDriver {
 		if err != nil {
 			return nil, fmt.Errorf("eventbridge: AWS configuration: %w", err)
 		}
-		return &Bus{AWS: cfg, Name: b.EventBus}, nil
+		return &bus{AWS: cfg, Name: b.EventBus}, nil
 	}}
 }
 
-// Bus puts events on an EventBridge bus.
-type Bus struct {
+// bus puts events on an EventBridge bus.
+type bus struct {
 	AWS      aws.Config
 	Name     string // bus name or ARN
 	Endpoint string // "" = the region's EventBridge endpoint; else e.g. a local emulator
@@ -56,15 +56,15 @@ type entry struct {
 	Time         int64    `json:"Time"`
 }
 
-// NewEntry is the PutEvents entry of an event.
-func NewEntry(bus string, ev events.Event, body []byte) entry {
+// newEntry is the PutEvents entry of an event.
+func newEntry(bus string, ev events.Event, body []byte) entry {
 	return entry{EventBusName: bus, Source: source, DetailType: ev.Type, Detail: string(body), Resources: []string{}, Time: ev.CreatedAt.Unix()}
 }
 
 // Send implements events.Sink: acknowledged when EventBridge accepted the entry.
-func (b *Bus) Send(ctx context.Context, ev events.Event, body []byte) error {
+func (b *bus) Send(ctx context.Context, ev events.Event, body []byte) error {
 	raw, err := awsconf.CallJSON(ctx, b.AWS, b.Endpoint, "events", "AWSEvents.PutEvents",
-		map[string][]entry{"Entries": {NewEntry(b.Name, ev, body)}})
+		map[string][]entry{"Entries": {newEntry(b.Name, ev, body)}})
 	if err != nil {
 		return &events.SendError{Err: fmt.Errorf("eventbridge PutEvents: %w", err)}
 	}

@@ -1,4 +1,4 @@
-package eventbridge_test
+package eventbridge
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"github.com/paysls/wxpay/shared/awsconf"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/shared/events/eventbridge"
 )
 
 // The hand-signed PutEvents against moto's EventBridge: accepted on an existing bus,
@@ -29,11 +28,11 @@ func TestSinkPutsEventsOnMoto(t *testing.T) {
 	}
 	ev := events.Event{ID: "evt_abc.x", Type: events.OrderPaid, CreatedAt: time.Now(), Data: json.RawMessage(`{"out_trade_no":"ORDER1"}`)}
 	body, _ := json.Marshal(ev)
-	s := &eventbridge.Bus{AWS: cfg, Name: "wxpay-test", Endpoint: endpoint}
+	s := &bus{AWS: cfg, Name: "wxpay-test", Endpoint: endpoint}
 	if err := s.Send(ctx, ev, body); err != nil {
 		t.Fatalf("PutEvents on an existing bus: %v", err)
 	}
-	missing := &eventbridge.Bus{AWS: cfg, Name: "no-such-bus", Endpoint: endpoint}
+	missing := &bus{AWS: cfg, Name: "no-such-bus", Endpoint: endpoint}
 	if err := missing.Send(ctx, ev, body); err == nil {
 		t.Fatal("an event for a bus that does not exist was taken as delivered")
 	} else {
@@ -45,7 +44,7 @@ func TestSinkPutsEventsOnMoto(t *testing.T) {
 func TestEntryShape(t *testing.T) {
 	created := time.Date(2026, 11, 26, 10, 0, 0, 123, time.UTC)
 	ev := events.Event{ID: "evt_abc.x", Type: events.RefundSucceeded, CreatedAt: created}
-	b, err := json.Marshal(eventbridge.NewEntry("arn:aws:events:ap-east-1:123456789012:event-bus/pay", ev, []byte(`{"id":"evt_abc.x"}`)))
+	b, err := json.Marshal(newEntry("arn:aws:events:ap-east-1:123456789012:event-bus/pay", ev, []byte(`{"id":"evt_abc.x"}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +60,12 @@ func TestDriver(t *testing.T) {
 	t.Setenv("AWS_REGION", "ap-east-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	d := eventbridge.Sink(awsconf.FromEnv)
+	d := Sink(awsconf.FromEnv)
 	if d.Setting != config.EnvEventBus {
 		t.Fatalf("setting %q", d.Setting)
 	}
 	s, err := events.SinkFromConfig(context.Background(), config.Bundle{EventBus: "pay"}, nil, events.WebhookSink, d)
-	if b, ok := s.(*eventbridge.Bus); err != nil || !ok || b.Name != "pay" || b.AWS.Region != "ap-east-1" {
+	if b, ok := s.(*bus); err != nil || !ok || b.Name != "pay" || b.AWS.Region != "ap-east-1" {
 		t.Fatalf("sink %#v, %v", s, err)
 	}
 }

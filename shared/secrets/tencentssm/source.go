@@ -16,11 +16,11 @@ import (
 func Source() config.SecretSource {
 	return config.SecretSource{
 		Name:     "Tencent Cloud SSM",
-		Settings: []string{EnvSecretName, EnvSecretVersion},
+		Settings: []string{envSecretName, envSecretVersion},
 		Load: func(getenv func(string) string) (string, config.SecretValues, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			from, b, err := Load(ctx, getenv)
+			from, b, err := load(ctx, getenv)
 			if err != nil || from == "" {
 				return "", config.SecretValues{}, err
 			}

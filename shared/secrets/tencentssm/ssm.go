@@ -15,7 +15,7 @@
 // shared/config's secret JSON.
 //
 // Calls (API version 2019-09-23, endpoint ssm.tencentcloudapi.com):
-// GetSecretValue (https://cloud.tencent.com/document/api/1140/40522; VersionId is
+// getSecretValue (https://cloud.tencent.com/document/api/1140/40522; VersionId is
 // required) and, when no version is configured, ListSecretVersionIds
 // (https://cloud.tencent.com/document/api/1140/40520) to find the newest.
 package tencentssm
@@ -35,9 +35,9 @@ import (
 
 // Environment variables naming the secret.
 const (
-	EnvSecretName    = "WXPAY_TENCENT_SECRET_NAME"
-	EnvSecretVersion = "WXPAY_TENCENT_SECRET_VERSION"
-	EnvRegion        = "WXPAY_TENCENT_REGION"
+	envSecretName    = "WXPAY_TENCENT_SECRET_NAME"
+	envSecretVersion = "WXPAY_TENCENT_SECRET_VERSION"
+	envRegion        = "WXPAY_TENCENT_REGION"
 	// EnvEndpoint replaces https://ssm.tencentcloudapi.com (tests: a local stand-in).
 	EnvEndpoint = "WXPAY_TENCENT_SSM_ENDPOINT"
 )
@@ -61,25 +61,25 @@ const (
 // timeout bounds the whole read at cold start.
 const timeout = 10 * time.Second
 
-// Credentials are a Tencent Cloud key: SecretId, SecretKey and, for a temporary key,
+// credentials are a Tencent Cloud key: SecretId, SecretKey and, for a temporary key,
 // its token.
-type Credentials struct {
+type credentials struct {
 	SecretID, SecretKey, Token string
 }
 
 // String never shows the key.
-func (c Credentials) String() string { return "Credentials{SecretID:" + c.SecretID + "}" }
+func (c credentials) String() string { return "Credentials{SecretID:" + c.SecretID + "}" }
 
 // credentialsFromEnv returns the execution role's temporary key SCF put in the
 // environment, and whether there is one.
-func credentialsFromEnv(getenv func(string) string) (Credentials, bool) {
-	c := Credentials{SecretID: getenv(envSecretID), SecretKey: getenv(envSecretKey), Token: getenv(envSessionToken)}
+func credentialsFromEnv(getenv func(string) string) (credentials, bool) {
+	c := credentials{SecretID: getenv(envSecretID), SecretKey: getenv(envSecretKey), Token: getenv(envSessionToken)}
 	return c, c.SecretID != "" && c.SecretKey != ""
 }
 
-// Client calls SSM. The zero value uses defaultEndpoint, http.DefaultClient and the
+// client calls SSM. The zero value uses defaultEndpoint, http.DefaultClient and the
 // wall clock (signatures carry the current time; the API refuses one 5 minutes off).
-type Client struct {
+type client struct {
 	Endpoint   string
 	HTTPClient *http.Client
 	Now        func() time.Time
@@ -87,43 +87,43 @@ type Client struct {
 
 // fetch returns the value of the secret name in region (its newest version), read
 // with creds. For a secret stored as binary (SecretBinary) it is the decoded bytes.
-func fetch(ctx context.Context, creds Credentials, region, name string) ([]byte, error) {
-	return (&Client{}).GetSecretValue(ctx, creds, region, name, "")
+func fetch(ctx context.Context, creds credentials, region, name string) ([]byte, error) {
+	return (&client{}).getSecretValue(ctx, creds, region, name, "")
 }
 
-// Load reads the secret the environment names (EnvSecretName …), once: the caller
+// load reads the secret the environment names (envSecretName …), once: the caller
 // keeps the result for the container's life. It returns where the value came from
 // ("Tencent SSM secret NAME@VERSION in REGION"), or "" and no error when no secret is
 // configured. Errors name settings and the API's error code, never a value.
-func Load(ctx context.Context, getenv func(string) string) (from string, value []byte, err error) {
-	name := strings.TrimSpace(getenv(EnvSecretName))
+func load(ctx context.Context, getenv func(string) string) (from string, value []byte, err error) {
+	name := strings.TrimSpace(getenv(envSecretName))
 	if name == "" {
 		return "", nil, nil
 	}
-	region := strings.TrimSpace(getenv(EnvRegion))
+	region := strings.TrimSpace(getenv(envRegion))
 	if region == "" {
-		return "", nil, fmt.Errorf("%s is set but %s is not: name the region the secret is in (e.g. ap-guangzhou)", EnvSecretName, EnvRegion)
+		return "", nil, fmt.Errorf("%s is set but %s is not: name the region the secret is in (e.g. ap-guangzhou)", envSecretName, envRegion)
 	}
 	creds, ok := credentialsFromEnv(getenv)
 	if !ok {
-		return "", nil, fmt.Errorf("%s is set but there is no %s/%s: give the function an execution role (role: in its serverless.yml) allowed ssm:GetSecretValue on the secret", EnvSecretName, envSecretID, envSecretKey)
+		return "", nil, fmt.Errorf("%s is set but there is no %s/%s: give the function an execution role (role: in its serverless.yml) allowed ssm:GetSecretValue on the secret", envSecretName, envSecretID, envSecretKey)
 	}
-	c := &Client{Endpoint: strings.TrimSpace(getenv(EnvEndpoint))}
-	version := strings.TrimSpace(getenv(EnvSecretVersion))
+	c := &client{Endpoint: strings.TrimSpace(getenv(EnvEndpoint))}
+	version := strings.TrimSpace(getenv(envSecretVersion))
 	if version == "" {
 		if version, err = c.latestVersion(ctx, creds, region, name); err != nil {
-			return "", nil, fmt.Errorf("list the versions of Tencent SSM secret %s (%s): %w", name, EnvSecretName, err)
+			return "", nil, fmt.Errorf("list the versions of Tencent SSM secret %s (%s): %w", name, envSecretName, err)
 		}
 	}
-	value, err = c.GetSecretValue(ctx, creds, region, name, version)
+	value, err = c.getSecretValue(ctx, creds, region, name, version)
 	if err != nil {
-		return "", nil, fmt.Errorf("read Tencent SSM secret %s version %s (%s): %w", name, version, EnvSecretName, err)
+		return "", nil, fmt.Errorf("read Tencent SSM secret %s version %s (%s): %w", name, version, envSecretName, err)
 	}
 	return "Tencent SSM secret " + name + "@" + version + " in " + region, value, nil
 }
 
-// GetSecretValue returns one version of a secret; version "" is the newest.
-func (c *Client) GetSecretValue(ctx context.Context, creds Credentials, region, name, version string) ([]byte, error) {
+// getSecretValue returns one version of a secret; version "" is the newest.
+func (c *client) getSecretValue(ctx context.Context, creds credentials, region, name, version string) ([]byte, error) {
 	if version == "" {
 		v, err := c.latestVersion(ctx, creds, region, name)
 		if err != nil {
@@ -152,7 +152,7 @@ func (c *Client) GetSecretValue(ctx context.Context, creds Credentials, region, 
 }
 
 // latestVersion is the version created last.
-func (c *Client) latestVersion(ctx context.Context, creds Credentials, region, name string) (string, error) {
+func (c *client) latestVersion(ctx context.Context, creds credentials, region, name string) (string, error) {
 	var out struct {
 		Versions []struct {
 			VersionID  string `json:"VersionId"`
@@ -171,7 +171,7 @@ func (c *Client) latestVersion(ctx context.Context, creds Credentials, region, n
 		}
 	}
 	if best == "" {
-		return "", errors.New("the secret has no version: put one (PutSecretValue) or set " + EnvSecretVersion)
+		return "", errors.New("the secret has no version: put one (PutSecretValue) or set " + envSecretVersion)
 	}
 	return best, nil
 }
@@ -180,7 +180,7 @@ func (c *Client) latestVersion(ctx context.Context, creds Credentials, region, n
 // come back with HTTP 200 and Response.Error {Code, Message} (API 3.0's 返回结果,
 // the same for every product, e.g. AuthFailure.SignatureFailure,
 // ResourceNotFound).
-func (c *Client) call(ctx context.Context, creds Credentials, region, action string, in any, out any) error {
+func (c *client) call(ctx context.Context, creds credentials, region, action string, in any, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package tencentssm_test
+package tencentssm
 
 import (
 	"context"
@@ -6,17 +6,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysls/wxpay/shared/secrets/tencentssm"
-	"github.com/paysls/wxpay/shared/secrets/tencentssm/ssmtest"
+	"github.com/paysls/wxpay/internal/ssmtest"
 )
 
 const secretJSON = `{"apiv3_key":"0123456789abcdef0123456789abcdef","store_password":"redis-pass"}`
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-func start(t *testing.T) (*ssmtest.Server, tencentssm.Credentials) {
-	creds := tencentssm.Credentials{SecretID: "AKIDrole", SecretKey: "role-secret-key", Token: "role-session-token"}
-	srv := ssmtest.Start(t, creds, map[string][]ssmtest.Version{
+func start(t *testing.T) (*ssmtest.Server, credentials) {
+	creds := credentials{SecretID: "AKIDrole", SecretKey: "role-secret-key", Token: "role-session-token"}
+	srv := ssmtest.Start(t, ssmtest.Key(creds), map[string][]ssmtest.Version{
 		"ap-guangzhou/wxpay-prod": {
 			{ID: "v1", CreateTime: 1700000000, String: `{"apiv3_key":"old"}`},
 			{ID: "v2", CreateTime: 1700000500, String: secretJSON},
@@ -26,9 +25,9 @@ func start(t *testing.T) (*ssmtest.Server, tencentssm.Credentials) {
 	return srv, creds
 }
 
-func roleEnv(srv *ssmtest.Server, creds tencentssm.Credentials, extra map[string]string) func(string) string {
+func roleEnv(srv *ssmtest.Server, creds credentials, extra map[string]string) func(string) string {
 	m := map[string]string{
-		tencentssm.EnvSecretName: "wxpay-prod", tencentssm.EnvRegion: "ap-guangzhou", tencentssm.EnvEndpoint: srv.URL,
+		envSecretName: "wxpay-prod", envRegion: "ap-guangzhou", EnvEndpoint: srv.URL,
 		"TENCENTCLOUD_SECRETID": creds.SecretID, "TENCENTCLOUD_SECRETKEY": creds.SecretKey, "TENCENTCLOUD_SESSIONTOKEN": creds.Token,
 	}
 	for k, v := range extra {
@@ -45,7 +44,7 @@ func roleEnv(srv *ssmtest.Server, creds tencentssm.Credentials, extra map[string
 // order the API lists them in), two signed calls, the value as stored.
 func TestLoadReadsTheNewestVersion(t *testing.T) {
 	srv, creds := start(t)
-	from, v, err := tencentssm.Load(context.Background(), roleEnv(srv, creds, nil))
+	from, v, err := load(context.Background(), roleEnv(srv, creds, nil))
 	if err != nil {
 		t.Fatalf("Load: %v (refused: %v)", err, srv.Refused())
 	}
@@ -59,7 +58,7 @@ func TestLoadReadsTheNewestVersion(t *testing.T) {
 
 func TestLoadPinnedVersion(t *testing.T) {
 	srv, creds := start(t)
-	_, v, err := tencentssm.Load(context.Background(), roleEnv(srv, creds, map[string]string{tencentssm.EnvSecretVersion: "v1"}))
+	_, v, err := load(context.Background(), roleEnv(srv, creds, map[string]string{envSecretVersion: "v1"}))
 	if err != nil || string(v) != `{"apiv3_key":"old"}` {
 		t.Fatalf("Load v1 = %q, %v", v, err)
 	}
@@ -69,9 +68,9 @@ func TestLoadPinnedVersion(t *testing.T) {
 }
 
 func TestLoadNotConfigured(t *testing.T) {
-	from, v, err := tencentssm.Load(context.Background(), env(nil))
+	from, v, err := load(context.Background(), env(nil))
 	if from != "" || v != nil || err != nil {
-		t.Errorf("without %s: %q %q %v, want nothing", tencentssm.EnvSecretName, from, v, err)
+		t.Errorf("without %s: %q %q %v, want nothing", envSecretName, from, v, err)
 	}
 }
 
@@ -82,16 +81,16 @@ func TestLoadFailuresNameTheSetting(t *testing.T) {
 		extra map[string]string
 		want  []string
 	}{
-		"no region":            {map[string]string{tencentssm.EnvRegion: ""}, []string{tencentssm.EnvRegion}},
+		"no region":            {map[string]string{envRegion: ""}, []string{envRegion}},
 		"no role":              {map[string]string{"TENCENTCLOUD_SECRETID": "", "TENCENTCLOUD_SECRETKEY": ""}, []string{"execution role", "TENCENTCLOUD_SECRETID"}},
-		"wrong key":            {map[string]string{"TENCENTCLOUD_SECRETKEY": "not-the-key"}, []string{"AuthFailure.SignatureFailure", tencentssm.EnvSecretName}},
+		"wrong key":            {map[string]string{"TENCENTCLOUD_SECRETKEY": "not-the-key"}, []string{"AuthFailure.SignatureFailure", envSecretName}},
 		"no session token":     {map[string]string{"TENCENTCLOUD_SESSIONTOKEN": ""}, []string{"AuthFailure.TokenFailure"}},
-		"no such secret":       {map[string]string{tencentssm.EnvSecretName: "nope"}, []string{"ResourceNotFound", "nope"}},
-		"no such version":      {map[string]string{tencentssm.EnvSecretVersion: "v9"}, []string{"ResourceNotFound", "v9"}},
-		"another region":       {map[string]string{tencentssm.EnvRegion: "ap-shanghai"}, []string{"ResourceNotFound"}},
-		"endpoint unreachable": {map[string]string{tencentssm.EnvEndpoint: "http://127.0.0.1:1"}, []string{tencentssm.EnvSecretName}},
+		"no such secret":       {map[string]string{envSecretName: "nope"}, []string{"ResourceNotFound", "nope"}},
+		"no such version":      {map[string]string{envSecretVersion: "v9"}, []string{"ResourceNotFound", "v9"}},
+		"another region":       {map[string]string{envRegion: "ap-shanghai"}, []string{"ResourceNotFound"}},
+		"endpoint unreachable": {map[string]string{EnvEndpoint: "http://127.0.0.1:1"}, []string{envSecretName}},
 	} {
-		_, _, err := tencentssm.Load(context.Background(), roleEnv(srv, creds, c.extra))
+		_, _, err := load(context.Background(), roleEnv(srv, creds, c.extra))
 		if err == nil {
 			t.Errorf("%s: no error", name)
 			continue
@@ -112,8 +111,8 @@ func TestLoadFailuresNameTheSetting(t *testing.T) {
 // Fetch is the small API the composed mains call with credentials they hold.
 func TestFetch(t *testing.T) {
 	srv, creds := start(t)
-	c := &tencentssm.Client{Endpoint: srv.URL}
-	v, err := c.GetSecretValue(context.Background(), creds, "ap-guangzhou", "wxpay-prod", "")
+	c := &client{Endpoint: srv.URL}
+	v, err := c.getSecretValue(context.Background(), creds, "ap-guangzhou", "wxpay-prod", "")
 	if err != nil || string(v) != secretJSON {
 		t.Fatalf("GetSecretValue = %q, %v", v, err)
 	}

@@ -4,10 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,7 +71,7 @@ func signature(secretKey string, ts int64, service, toSign string) string {
 
 // sign sets X-TC-Timestamp, X-TC-Token (temporary credentials) and Authorization on
 // req, whose Content-Type and X-TC-Action are already set; body is what will be sent.
-func sign(req *http.Request, c Credentials, service string, body []byte, now time.Time) {
+func sign(req *http.Request, c credentials, service string, body []byte, now time.Time) {
 	ts := now.Unix()
 	req.Header.Set("X-TC-Timestamp", strconv.FormatInt(ts, 10))
 	if c.Token != "" {
@@ -93,59 +91,4 @@ func sign(req *http.Request, c Credentials, service string, body []byte, now tim
 	toSign := stringToSign(ts, service, canonicalRequest(req.Method, req.URL.RawQuery, signedHeaderNames, get, body))
 	req.Header.Set("Authorization", fmt.Sprintf("%s Credential=%s/%s, SignedHeaders=%s, Signature=%s",
 		algorithm, c.SecretID, scope(ts, service), strings.Join(signedHeaderNames, ";"), signature(c.SecretKey, ts, service, toSign)))
-}
-
-// Verify checks a TC3-HMAC-SHA256 request as the API does, recomputing the signature
-// from the request as received: the algorithm, a credential scope naming service and
-// the UTC date of X-TC-Timestamp, a timestamp within 5 minutes of now, content-type
-// and host among the signed headers, and X-TC-Token when the key is temporary.
-// secretFor returns the key (and its token, "" for a permanent key) of a SecretId.
-// It exists for stand-ins of Tencent's endpoints in tests (ssmtest).
-func Verify(r *http.Request, body []byte, service string, now time.Time, secretFor func(secretID string) (key, token string, ok bool)) error {
-	auth := r.Header.Get("Authorization")
-	rest, ok := strings.CutPrefix(auth, algorithm+" ")
-	if !ok {
-		return errors.New("AuthFailure.SignatureFailure: not a TC3-HMAC-SHA256 Authorization header")
-	}
-	fields := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		fields[k] = v
-	}
-	cred := strings.Split(fields["Credential"], "/")
-	if len(cred) != 4 || cred[2] != service || cred[3] != "tc3_request" {
-		return fmt.Errorf("AuthFailure.SignatureFailure: credential %q does not name service %s", fields["Credential"], service)
-	}
-	ts, err := strconv.ParseInt(r.Header.Get("X-TC-Timestamp"), 10, 64)
-	if err != nil {
-		return errors.New("AuthFailure.InvalidTimestamp: X-TC-Timestamp missing or not a number")
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > 5*time.Minute || d < -5*time.Minute {
-		return fmt.Errorf("AuthFailure.SignatureExpire: timestamp %d is %v from now", ts, d.Round(time.Second))
-	}
-	if cred[1] != time.Unix(ts, 0).UTC().Format("2006-01-02") {
-		return fmt.Errorf("AuthFailure.SignatureFailure: credential date %s is not the UTC date of the timestamp", cred[1])
-	}
-	key, token, ok := secretFor(cred[0])
-	if !ok {
-		return errors.New("AuthFailure.SecretIdNotFound: unknown SecretId")
-	}
-	if token != "" && r.Header.Get("X-TC-Token") != token {
-		return errors.New("AuthFailure.TokenFailure: X-TC-Token does not belong to this temporary key")
-	}
-	names := strings.Split(fields["SignedHeaders"], ";")
-	if !slices.Contains(names, "content-type") || !slices.Contains(names, "host") || !slices.IsSorted(names) {
-		return fmt.Errorf("AuthFailure.SignatureFailure: SignedHeaders %q must be sorted and include content-type and host", fields["SignedHeaders"])
-	}
-	get := func(n string) string {
-		if n == "host" {
-			return r.Host
-		}
-		return r.Header.Get(n)
-	}
-	want := signature(key, ts, service, stringToSign(ts, service, canonicalRequest(r.Method, r.URL.RawQuery, names, get, body)))
-	if !hmac.Equal([]byte(want), []byte(fields["Signature"])) {
-		return errors.New("AuthFailure.SignatureFailure: the signature does not match the request")
-	}
-	return nil
 }

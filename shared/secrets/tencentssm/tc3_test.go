@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paysls/wxpay/internal/ssmtest"
 )
 
 // The worked example of "签名方法 v3" (https://cloud.tencent.com/document/api/213/30654;
@@ -59,7 +61,7 @@ func TestSignWritesThePublishedAuthorization(t *testing.T) {
 	saved := signedHeaderNames
 	signedHeaderNames = []string{"content-type", "host"} // the example signs these two
 	defer func() { signedHeaderNames = saved }()
-	sign(req, Credentials{SecretID: "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE", SecretKey: docSecretKey}, "cvm", []byte(docPayload), time.Unix(docTimestamp, 0))
+	sign(req, credentials{SecretID: "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE", SecretKey: docSecretKey}, "cvm", []byte(docPayload), time.Unix(docTimestamp, 0))
 	want := "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE/2019-02-25/cvm/tc3_request, SignedHeaders=content-type;host, Signature=" + docSignature
 	if got := req.Header.Get("Authorization"); got != want {
 		t.Errorf("Authorization:\n%s\nwant\n%s", got, want)
@@ -77,9 +79,10 @@ func TestScopeIsUTCDate(t *testing.T) {
 	}
 }
 
-// Verify accepts what sign writes and refuses every kind of tampering.
+// The stand-in's verifier (ssmtest.Verify, its own copy of the steps) accepts what
+// sign writes and refuses every kind of tampering.
 func TestVerifyRoundTrip(t *testing.T) {
-	creds := Credentials{SecretID: "AKIDtest", SecretKey: "key-1", Token: "tok-1"}
+	creds := credentials{SecretID: "AKIDtest", SecretKey: "key-1", Token: "tok-1"}
 	now := time.Unix(1700000000, 0)
 	body := []byte(`{"SecretName":"wxpay","VersionId":"v1"}`)
 	newReq := func() *http.Request {
@@ -90,7 +93,7 @@ func TestVerifyRoundTrip(t *testing.T) {
 		return req
 	}
 	lookup := func(id string) (string, string, bool) { return creds.SecretKey, creds.Token, id == creds.SecretID }
-	if err := Verify(newReq(), body, "ssm", now, lookup); err != nil {
+	if err := ssmtest.Verify(newReq(), body, "ssm", now, lookup); err != nil {
 		t.Fatalf("a request sign wrote: %v", err)
 	}
 	for name, c := range map[string]struct {
@@ -110,7 +113,7 @@ func TestVerifyRoundTrip(t *testing.T) {
 	} {
 		r := newReq()
 		b := c.mut(r)
-		err := Verify(r, b, "ssm", c.when, lookup)
+		err := ssmtest.Verify(r, b, "ssm", c.when, lookup)
 		if err == nil || !strings.Contains(err.Error(), c.code) {
 			t.Errorf("%s: %v, want %s", name, err, c.code)
 		}

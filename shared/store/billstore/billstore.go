@@ -67,8 +67,8 @@ func keyPart(s string) bool {
 	return true
 }
 
-// Validate checks that every part is safe as a path segment.
-func (k Key) Validate() error {
+// validate checks that every part is safe as a path segment.
+func (k Key) validate() error {
 	if !keyPart(k.MchID) || !keyPart(k.Type) || !keyDate(k.Date) {
 		return fmt.Errorf("billstore: bad key %q/%q/%q (want digits/letters, and a date YYYY-MM-DD)", k.MchID, k.Type, k.Date)
 	}
@@ -167,7 +167,7 @@ func (d *dir) paths(k Key) (data, meta string) {
 // Put writes the file and its meta through temporary files renamed into place, so a
 // crash never leaves a half file under the final name.
 func (d *dir) Put(_ context.Context, k Key, body io.ReadSeeker, size int64, m Meta) error {
-	if err := k.Validate(); err != nil {
+	if err := k.validate(); err != nil {
 		return err
 	}
 	data, meta := d.paths(k)
@@ -211,7 +211,7 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 
 // Stat reads the meta file.
 func (d *dir) Stat(_ context.Context, k Key) (Meta, error) {
-	if err := k.Validate(); err != nil {
+	if err := k.validate(); err != nil {
 		return Meta{}, err
 	}
 	data, meta := d.paths(k)

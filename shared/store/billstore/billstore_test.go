@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysls/wxpay/internal/s3test"
 	"github.com/paysls/wxpay/shared/store/billstore"
-	"github.com/paysls/wxpay/shared/store/billstore/s3test"
 )
 
 var (

@@ -170,7 +170,7 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 
 // Put uploads the file with its hash as object metadata.
 func (s *S3) Put(ctx context.Context, k Key, body io.ReadSeeker, size int64, m Meta) error {
-	if err := k.Validate(); err != nil {
+	if err := k.validate(); err != nil {
 		return err
 	}
 	where := "put s3://" + s.bucket + "/" + s.key(k)
@@ -210,7 +210,7 @@ func (s *S3) Put(ctx context.Context, k Key, body io.ReadSeeker, size int64, m M
 
 // Stat reads the object's metadata.
 func (s *S3) Stat(ctx context.Context, k Key) (Meta, error) {
-	if err := k.Validate(); err != nil {
+	if err := k.validate(); err != nil {
 		return Meta{}, err
 	}
 	resp, err := s.do(ctx, http.MethodHead, s.objectURL(k), nil, emptySHA256, 0, nil)
@@ -231,7 +231,7 @@ func (s *S3) Stat(ctx context.Context, k Key) (Meta, error) {
 
 // Open downloads the object: the body streams from the response.
 func (s *S3) Open(ctx context.Context, k Key) (io.ReadCloser, Meta, error) {
-	if err := k.Validate(); err != nil {
+	if err := k.validate(); err != nil {
 		return nil, Meta{}, err
 	}
 	resp, err := s.do(ctx, http.MethodGet, s.objectURL(k), nil, emptySHA256, 0, nil)

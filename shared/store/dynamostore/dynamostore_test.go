@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/internal/testserver"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/storetest"
 )
 
 const install = "pip install 'moto[server]'"

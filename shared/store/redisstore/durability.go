@@ -27,11 +27,11 @@ type Durability struct {
 	Waived bool
 }
 
-// Durable reports whether an acknowledged write survives a restart of Redis: the
+// durable reports whether an acknowledged write survives a restart of Redis: the
 // append-only file is on and fsynced on every write (always) or every second
 // (everysec, which can lose up to about a second of writes if the machine itself —
 // not just redis-server — crashes).
-func (d Durability) Durable() bool {
+func (d Durability) durable() bool {
 	return d.Checked && d.AppendOnly && (d.AppendFsync == "always" || d.AppendFsync == "everysec")
 }
 
@@ -39,7 +39,7 @@ func (d Durability) Durable() bool {
 // the settings could not be read (see Checked and Reason).
 func (d Durability) Problem() string {
 	switch {
-	case !d.Checked || d.Durable():
+	case !d.Checked || d.durable():
 		return ""
 	case d.AppendOnly:
 		return fmt.Sprintf("Redis appends every write to its AOF but fsyncs it only when the OS decides (appendfsync %s): a crash of the machine loses the writes of the last seconds", d.AppendFsync)
@@ -138,7 +138,7 @@ func firstLine(s string) string {
 // warnDurability logs, loudly and once per Open, a store whose acknowledged writes
 // may not survive a Redis restart.
 func (s *Store) warnDurability(ctx context.Context, d Durability) {
-	if d.Waived || d.Durable() {
+	if d.Waived || d.durable() {
 		return
 	}
 	if !d.Checked {

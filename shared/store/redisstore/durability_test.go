@@ -100,8 +100,8 @@ func TestDurability(t *testing.T) {
 			srv := startWith(t, tc.args...)
 			s, sink := openLogged(t, "redis://"+srv.Addr()+"/0"+tc.query)
 			d := s.Durability()
-			if d.Durable() != tc.durable || d.Checked != tc.checked {
-				t.Fatalf("Durability = %+v: durable %v checked %v, want %v %v", d, d.Durable(), d.Checked, tc.durable, tc.checked)
+			if d.durable() != tc.durable || d.Checked != tc.checked {
+				t.Fatalf("Durability = %+v: durable %v checked %v, want %v %v", d, d.durable(), d.Checked, tc.durable, tc.checked)
 			}
 			if d.Waived != strings.Contains(tc.query, "durability=none") {
 				t.Fatalf("Waived = %v for query %q", d.Waived, tc.query)
@@ -144,17 +144,17 @@ func TestCheckDurabilityRereads(t *testing.T) {
 	srv := startWith(t, "--appendonly", "no", "--save", "")
 	s, _ := openLogged(t, "redis://"+srv.Addr()+"/0")
 	ctx := context.Background()
-	if d, err := s.CheckDurability(ctx); err != nil || d.Durable() {
+	if d, err := s.CheckDurability(ctx); err != nil || d.durable() {
 		t.Fatalf("before: %+v, %v", d, err)
 	}
 	if err := s.client.ConfigSet(ctx, "appendonly", "yes").Err(); err != nil {
 		t.Fatal(err)
 	}
 	d, err := s.CheckDurability(ctx)
-	if err != nil || !d.Durable() || d.Problem() != "" {
+	if err != nil || !d.durable() || d.Problem() != "" {
 		t.Fatalf("after CONFIG SET appendonly yes: %+v, %v", d, err)
 	}
-	if s.Durability().Durable() {
+	if s.Durability().durable() {
 		t.Fatal("Durability() changed without a check")
 	}
 	srv.Kill()
@@ -232,7 +232,7 @@ func TestRestartKeepsOnlyWhatDurabilityPromises(t *testing.T) {
 			ctx := context.Background()
 			srv := start()
 			s, _ := openLogged(t, "redis://"+srv.Addr()+"/0")
-			promised := s.Durability().Durable()
+			promised := s.Durability().durable()
 			if _, err := s.Put(ctx, store.Record{Key: "paid", Attrs: map[string]string{"state": "SUCCESS"}}, store.Condition{Absent: true}); err != nil {
 				t.Fatal(err)
 			}

@@ -13,9 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/internal/testserver"
 	"github.com/paysls/wxpay/shared/store"
-	"github.com/paysls/wxpay/shared/store/storetest"
 )
 
 const install = "apt-get install -y redis-server"

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/paysim"
 )
 
 // These tests drive each case of issue 12's "doctor never says something false" and

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/paysls/wxpay/cmd/wxpay/internal/trigger"
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 

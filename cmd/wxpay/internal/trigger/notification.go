@@ -16,7 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/paysls/wxpay/shared/paysim"
+	"github.com/paysls/wxpay/internal/paysim"
 	"net/http"
 	"time"
 

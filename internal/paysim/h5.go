@@ -74,7 +74,7 @@ var payTmpl = template.Must(template.New("pay").Parse(pageHead + `
 
 // newH5Link registers a fresh h5_url for o. Called under s.mu.
 func (s *Simulator) newH5Link(base, prepayID, outTradeNo string, now time.Time) string {
-	pkg := s.ids.Digits(10)
+	pkg := s.ids.digits(10)
 	s.st.h5Links[prepayID] = &h5Link{outTradeNo: outTradeNo, pkg: pkg, created: now}
 	return base + "/sim/h5/" + prepayID + "?package=" + pkg
 }

@@ -161,7 +161,7 @@ func TestFaultSkewClock(t *testing.T) {
 	}
 	e.simCall("POST", "/sim/orders/SKEW00000001/pay", nil, nil)
 	r := rc.next(t)
-	v := &wechatpay.Verifier{Keys: e.sim.Resolver()}
+	v := &wechatpay.Verifier{Keys: e.sim.resolver()}
 	if err := v.Verify(context.Background(), wechatpay.HeadersFrom(r.header), r.body); !errors.Is(err, wechatpay.ErrTimestampSkew) {
 		t.Fatalf("want a skewed timestamp, got %v", err)
 	}
@@ -175,7 +175,7 @@ func TestFaultSkewClock(t *testing.T) {
 func TestFaultSignTestProbe(t *testing.T) {
 	// The receiver verifies like a merchant should: the probe must be rejected.
 	e := newEnv(t, Config{Faults: Faults{SignTestProbe: true}})
-	v := &wechatpay.Verifier{Keys: e.sim.Resolver()}
+	v := &wechatpay.Verifier{Keys: e.sim.resolver()}
 	var probes atomic.Int32
 	rc := newReceiver(t, nil)
 	rc.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

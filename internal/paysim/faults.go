@@ -231,7 +231,7 @@ func (s *Simulator) SetFaults(f Faults) error {
 		return err
 	}
 	if f.RotateCertificate {
-		if err := s.RotatePlatformKey(); err != nil {
+		if err := s.rotatePlatformKey(); err != nil {
 			return err
 		}
 		f.RotateCertificate = false
@@ -257,8 +257,8 @@ func (s *Simulator) SetFaults(f Faults) error {
 	return nil
 }
 
-// CurrentFaults returns the active faults.
-func (s *Simulator) CurrentFaults() Faults {
+// currentFaults returns the active faults.
+func (s *Simulator) currentFaults() Faults {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.faults
@@ -278,7 +278,7 @@ type faultsView struct {
 }
 
 func (s *Simulator) simGetFaults(w http.ResponseWriter, _ *http.Request) {
-	f := s.CurrentFaults()
+	f := s.currentFaults()
 	s.mu.Lock()
 	v := faultsView{Faults: f, Rotations: len(s.keys) - 1, Held: s.held != nil}
 	s.mu.Unlock()

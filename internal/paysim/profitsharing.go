@@ -259,7 +259,7 @@ func (s *Simulator) sendNotes(notes []sharingNote) {
 			s.log.Error("paysim: profit-sharing notification", "err", err)
 			continue
 		}
-		id := s.ids.UUID()
+		id := s.ids.uuid()
 		body, err := wechatpay.BuildNotification(aead, wechatpay.NotificationInput{ID: id, CreateTime: s.now(), EventType: event,
 			Summary: summary, OriginalType: "profitsharing", AssociatedData: "profitsharing", Resource: plain})
 		if err != nil {
@@ -649,12 +649,12 @@ func (s *Simulator) createSplit(r *apiRequest, in splitInput) (*split, []sharing
 		return nil, notes, errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("分账金额超出最大分账比例: shares to others would total %d fen, above %d (%d.%02d%% of the %d fen splittable)",
 			prev+others, ceiling, sh.Config.maxRatio()/100, sh.Config.maxRatio()%100, m.Splittable))
 	}
-	sp := &split{Mode: in.mode, Kind: "split", OrderID: "30" + now.In(clock.CST).Format("20060102") + s.ids.Digits(18), OutOrderNo: in.outOrderNo,
+	sp := &split{Mode: in.mode, Kind: "split", OrderID: "30" + now.In(clock.CST).Format("20060102") + s.ids.digits(18), OutOrderNo: in.outOrderNo,
 		SubMchID: in.subMchID, TransactionID: in.transactionID, AppID: in.appID, Finish: in.finish,
 		Status: wechatpay.ShareProcessing, CreatedAt: now, Fingerprint: in.fingerprint}
 	for _, rc := range in.receivers {
 		sp.Receivers = append(sp.Receivers, splitReceiver{Type: rc.typ, Account: rc.account, Amount: rc.amount, Description: rc.description,
-			Result: wechatpay.ShareResultPending, DetailID: "36" + now.In(clock.CST).Format("20060102") + s.ids.Digits(18)})
+			Result: wechatpay.ShareResultPending, DetailID: "36" + now.In(clock.CST).Format("20060102") + s.ids.digits(18)})
 	}
 	s.schedulePending(sp, now)
 	sh.Splits[key] = sp
@@ -897,7 +897,7 @@ func (s *Simulator) finish(mode, subMchID, transactionID, outOrderNo, descriptio
 		return nil, notes, rep
 	}
 	p := s.payment(transactionID, mode)
-	sp := &split{Mode: mode, Kind: "finish", OrderID: "30" + now.In(clock.CST).Format("20060102") + s.ids.Digits(18), OutOrderNo: outOrderNo,
+	sp := &split{Mode: mode, Kind: "finish", OrderID: "30" + now.In(clock.CST).Format("20060102") + s.ids.digits(18), OutOrderNo: outOrderNo,
 		SubMchID: subMchID, TransactionID: transactionID, Finish: true, Description: description,
 		Status: wechatpay.ShareProcessing, CreatedAt: now, Fingerprint: fp}
 	s.schedulePending(sp, now)

@@ -194,7 +194,7 @@ func TestAbnormalRefund(t *testing.T) {
 		}
 		var refund wechatpay.Refund
 		mustJSON(t, r.body, &refund)
-		c := &wechatpay.Client{BaseURL: e.srv.URL, Signer: e.id.MerchantSigner(), Verifier: &wechatpay.Verifier{Keys: e.sim.Resolver()},
+		c := &wechatpay.Client{BaseURL: e.srv.URL, Signer: e.id.MerchantSigner(), Verifier: &wechatpay.Verifier{Keys: e.sim.resolver()},
 			MchID: e.id.MchID, AppID: e.id.AppID}
 		key, err := wechatpay.EncryptionKeyFromCertificate(e.id.PlatformCert)
 		if err != nil {

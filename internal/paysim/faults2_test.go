@@ -52,7 +52,7 @@ func TestFaultFrequencyLimited(t *testing.T) {
 		t.Fatalf("a rate-limited prepay must not place the order: %d %s", r.status, r.body)
 	}
 	e.placeNative("FREQ00000002", 100, "https://merchant.example.com/n") // the storm is over
-	if f := e.sim.CurrentFaults(); f.FrequencyLimited != nil {
+	if f := e.sim.currentFaults(); f.FrequencyLimited != nil {
 		t.Fatalf("times spent, storm still on: %+v", f.FrequencyLimited)
 	}
 	// The same answer as an endpoint fault with status 429.
@@ -88,7 +88,7 @@ func TestSimFaultsBody(t *testing.T) {
 	e := newEnv(t, Config{Faults: Faults{Duplicate: true}})
 	still := func(when string) {
 		t.Helper()
-		if !e.sim.CurrentFaults().Duplicate {
+		if !e.sim.currentFaults().Duplicate {
 			t.Fatalf("%s: the active faults were replaced", when)
 		}
 	}
@@ -126,7 +126,7 @@ func TestSimFaultsBody(t *testing.T) {
 		t.Fatalf("pay body: %d %s", st, b)
 	}
 	// An empty body still means "no options", and {} still clears the faults.
-	if st, _ := e.simRaw("POST", "/sim/faults", []byte(`{}`)); st != 200 || e.sim.CurrentFaults().Duplicate {
+	if st, _ := e.simRaw("POST", "/sim/faults", []byte(`{}`)); st != 200 || e.sim.currentFaults().Duplicate {
 		t.Fatal("{} clears the faults")
 	}
 }

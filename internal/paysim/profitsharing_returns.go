@@ -104,7 +104,7 @@ func (s *Simulator) createReturn(mode string, req wechatpay.ReturnRequest, fp st
 		return nil, notes, errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("剩余可回退的金额不足: %s received %d fen from this split and already returned %d", req.ReturnMchID, rc.Amount, taken))
 	}
 	ret := &shareReturn{Mode: mode, SplitKey: key, SubMchID: req.SubMchID, OrderID: sp.OrderID, OutOrderNo: sp.OutOrderNo, OutReturnNo: req.OutReturnNo,
-		ReturnMchID: req.ReturnMchID, Amount: req.Amount, Description: req.Description, ReturnID: "9" + now.In(clock.CST).Format("20060102") + s.ids.Digits(19),
+		ReturnMchID: req.ReturnMchID, Amount: req.Amount, Description: req.Description, ReturnID: "9" + now.In(clock.CST).Format("20060102") + s.ids.digits(19),
 		Result: wechatpay.ReturnProcessing, CreatedAt: now, Fingerprint: fp}
 	sh.Returns[rk] = ret
 	if !sh.Config.ReturnPending {

@@ -31,7 +31,7 @@ func newSharingEnv(t *testing.T) *sharingEnv {
 	clock := newClock(time.Date(2026, 3, 10, 9, 30, 0, 0, clock.CST))
 	e := newEnv(t, Config{SubMchIDs: []string{testSubMch, "1900000110"}, Now: clock.Now})
 	e.clock = clock
-	c := &wechatpay.Client{BaseURL: e.srv.URL, Signer: e.id.MerchantSigner(), Verifier: &wechatpay.Verifier{Keys: e.sim.Resolver()},
+	c := &wechatpay.Client{BaseURL: e.srv.URL, Signer: e.id.MerchantSigner(), Verifier: &wechatpay.Verifier{Keys: e.sim.resolver()},
 		SpMchID: e.id.MchID, SpAppID: e.id.AppID, SubMchID: testSubMch, MaxAttempts: 1,
 		NotifyURLOptions: wechatpay.NotifyURLOptions{AllowLoopback: true}}
 	return &sharingEnv{env: e, c: c}

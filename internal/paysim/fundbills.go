@@ -237,7 +237,7 @@ func (s *Simulator) offerEncryptedBill(r *apiRequest, body []byte, gz bool) *rep
 			}
 			data = b.Bytes()
 		}
-		key, nonce := s.ids.Alnum(32), s.ids.Alnum(16)
+		key, nonce := s.ids.alnum(32), s.ids.alnum(16)
 		var ct bytes.Buffer
 		if _, err := wechatpay.SealBillPart(&ct, bytes.NewReader(data), []byte(key), nonce); err != nil {
 			return errReply(http.StatusInternalServerError, "SYSTEM_ERROR", "paysim: sealing the bill: "+err.Error())
@@ -257,7 +257,7 @@ func (s *Simulator) offerEncryptedBill(r *apiRequest, body []byte, gz bool) *rep
 				hash = hex.EncodeToString(other[:])
 			}
 		}
-		token := s.ids.Alnum(48)
+		token := s.ids.alnum(48)
 		s.mu.Lock()
 		s.st.bills[token] = &billFile{data: file, expires: now.Add(encryptedBillLifetime)}
 		s.mu.Unlock()

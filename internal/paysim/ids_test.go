@@ -14,9 +14,9 @@ func TestIDShapes(t *testing.T) {
 		got string
 		re  string
 	}{
-		{g.Digits(7), `^[0-9]{7}$`},
-		{g.Alnum(12), `^[A-Za-z0-9]{12}$`},
-		{g.UUID(), `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`},
+		{g.digits(7), `^[0-9]{7}$`},
+		{g.alnum(12), `^[A-Za-z0-9]{12}$`},
+		{g.uuid(), `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`},
 		{g.TransactionID(at), `^4200[0-9]{6}20261124[0-9]{10}$`},
 		{g.RefundID(at), `^50[0-9]{9}20261124[0-9]{10}$`},
 		{g.PrepayID(at), `^wx20261124040000[A-Za-z0-9]{20}$`},
@@ -27,7 +27,7 @@ func TestIDShapes(t *testing.T) {
 			t.Errorf("%q does not match %s", c.got, c.re)
 		}
 	}
-	if g.UUID() == g.UUID() || g.Alnum(16) == g.Alnum(16) {
+	if g.uuid() == g.uuid() || g.alnum(16) == g.alnum(16) {
 		t.Fatal("ids repeat")
 	}
 }
@@ -37,7 +37,7 @@ func TestIDsSeeded(t *testing.T) {
 	seq := func(seed uint64) string {
 		g := NewIDs(rand.NewChaCha8([32]byte{byte(seed)}))
 		at := time.Unix(1_700_000_000, 0)
-		return g.TransactionID(at) + g.RefundID(at) + g.UUID() + g.Alnum(40)
+		return g.TransactionID(at) + g.RefundID(at) + g.uuid() + g.alnum(40)
 	}
 	if seq(1) != seq(1) {
 		t.Fatal("the same seed gave different ids")

@@ -1,9 +1,9 @@
 // Package ssmtest is a stand-in for Tencent Cloud SSM's API endpoint in tests (there
 // is no Tencent server here): GetSecretValue and ListSecretVersionIds, answered in
 // the API 3.0 shape, for requests whose TC3-HMAC-SHA256 signature really verifies
-// against the test's key (tencentssm.Verify recomputes it from the request as
-// received). A request signed wrongly, with another key, without the temporary
-// key's token or with a stale timestamp is refused with the API's error codes.
+// against the test's key (Verify recomputes it from the request as received). A
+// request signed wrongly, with another key, without the temporary key's token or with
+// a stale timestamp is refused with the API's error codes.
 package ssmtest
 
 import (
@@ -16,9 +16,14 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/paysls/wxpay/shared/secrets/tencentssm"
 )
+
+// Key is a Tencent Cloud API key: SecretId, SecretKey and, for a temporary key, its
+// session token (the fields of the client's credentials in shared/secrets/tencentssm,
+// which convert to it).
+type Key struct {
+	SecretID, SecretKey, Token string
+}
 
 // Version is one version of a secret.
 type Version struct {
@@ -30,7 +35,7 @@ type Version struct {
 // Server is a running stand-in.
 type Server struct {
 	URL   string
-	creds tencentssm.Credentials
+	creds Key
 
 	mu      sync.Mutex
 	secrets map[string][]Version // by region + "/" + name
@@ -39,7 +44,7 @@ type Server struct {
 }
 
 // Start serves secrets (keyed by "region/name") for the key creds until the test ends.
-func Start(t testing.TB, creds tencentssm.Credentials, secrets map[string][]Version) *Server {
+func Start(t testing.TB, creds Key, secrets map[string][]Version) *Server {
 	t.Helper()
 	s := &Server{creds: creds, secrets: secrets}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
@@ -77,7 +82,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fail("InvalidParameter", "POST with X-TC-Version 2019-09-23")
 		return
 	}
-	if err := tencentssm.Verify(r, body, "ssm", time.Now(), func(id string) (string, string, bool) {
+	if err := Verify(r, body, "ssm", time.Now(), func(id string) (string, string, bool) {
 		if id != s.creds.SecretID {
 			return "", "", false
 		}

@@ -94,7 +94,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			o.prepayID = prepayID
 			o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), prepayID, req.OutTradeNo, now)
 		case "native":
-			o.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + s.ids.Alnum(9)
+			o.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + s.ids.alnum(9)
 		default:
 			o.Response.PrepayID = prepayID
 		}

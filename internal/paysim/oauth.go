@@ -133,7 +133,7 @@ func (s *Simulator) oauthAuthorize(w http.ResponseWriter, r *http.Request) {
 	// route keeps working). A refused snsapi_userinfo consent comes back with state only.
 	enc := "state=" + url.QueryEscape(st)
 	if scope != "snsapi_userinfo" || q.Get("sim_deny") != "1" {
-		code := s.ids.Alnum(32)
+		code := s.ids.alnum(32)
 		s.mu.Lock()
 		s.st.oauthCodes[code] = &oauthCode{appID: appID, openID: openID(appID, user), scope: scope, expires: s.now().Add(oauthCodeLifetime)}
 		s.mu.Unlock()
@@ -217,8 +217,8 @@ func (s *Simulator) oauthAccessToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.log.Info("paysim: oauth code exchanged", "appid", appID, "scope", c.scope)
 	simJSON(w, http.StatusOK, OAuthToken{
-		AccessToken: s.ids.Alnum(86), ExpiresIn: int(oauthTokenLifetime / time.Second),
-		RefreshToken: s.ids.Alnum(86), OpenID: c.openID, Scope: c.scope,
+		AccessToken: s.ids.alnum(86), ExpiresIn: int(oauthTokenLifetime / time.Second),
+		RefreshToken: s.ids.alnum(86), OpenID: c.openID, Scope: c.scope,
 	})
 }
 

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/internal/testenv/testclock"
 	"github.com/paysls/wxpay/shared/keysdir"
-	"github.com/paysls/wxpay/shared/keysdir/keysdirtest"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -113,7 +113,7 @@ func (e *env) callWith(signer *wechatpay.Signer, method, target string, body any
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	v := &wechatpay.Verifier{Keys: e.sim.Resolver()}
+	v := &wechatpay.Verifier{Keys: e.sim.resolver()}
 	return response{status: resp.StatusCode, header: resp.Header, body: b,
 		sigErr: v.Verify(context.Background(), wechatpay.HeadersFrom(resp.Header), b)}
 }
@@ -212,7 +212,7 @@ func (rc *receiver) none(t *testing.T, d time.Duration) {
 // wechatpay code (the SDK does the same in the acceptance test).
 func (e *env) open(t *testing.T, r received, into any) wechatpay.Notification {
 	t.Helper()
-	v := &wechatpay.Verifier{Keys: e.sim.Resolver()}
+	v := &wechatpay.Verifier{Keys: e.sim.resolver()}
 	if err := v.Verify(context.Background(), wechatpay.HeadersFrom(r.header), r.body); err != nil {
 		t.Fatalf("notification signature: %v", err)
 	}

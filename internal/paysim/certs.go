@@ -57,11 +57,11 @@ func selfSignedPlatformCert(k *rsa.PrivateKey) (*x509.Certificate, error) {
 	return x509.ParseCertificate(der)
 }
 
-// RotatePlatformKey puts a new platform key in service, as WeChat Pay does when a
+// rotatePlatformKey puts a new platform key in service, as WeChat Pay does when a
 // platform certificate nears expiry: a new RSA key with a new certificate serial (and a
 // new PUB_KEY_ID) signs everything from now on, and /v3/certificates lists both the
 // old and the new certificate so clients can pick the new one up.
-func (s *Simulator) RotatePlatformKey() error {
+func (s *Simulator) rotatePlatformKey() error {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return fmt.Errorf("paysim: rotate platform key: %w", err)
@@ -70,7 +70,7 @@ func (s *Simulator) RotatePlatformKey() error {
 	if err != nil {
 		return err
 	}
-	k := &platformKey{key: key, cert: cert, serial: wechatpay.CertificateSerial(cert), pubKeyID: wechatpay.PublicKeyIDPrefix + "01" + s.ids.Digits(30)}
+	k := &platformKey{key: key, cert: cert, serial: wechatpay.CertificateSerial(cert), pubKeyID: wechatpay.PublicKeyIDPrefix + "01" + s.ids.digits(30)}
 	s.mu.Lock()
 	s.keys = append(s.keys, k)
 	s.mu.Unlock()
@@ -105,9 +105,9 @@ func (s *Simulator) PlatformKeys() []PlatformKey {
 	return out
 }
 
-// Resolver returns a wechatpay.KeyResolver that knows every platform key under both
+// resolver returns a wechatpay.KeyResolver that knows every platform key under both
 // its certificate serial and its PUB_KEY_ID.
-func (s *Simulator) Resolver() wechatpay.StaticKeys {
+func (s *Simulator) resolver() wechatpay.StaticKeys {
 	keys := wechatpay.StaticKeys{}
 	for _, k := range s.PlatformKeys() {
 		keys[k.Serial] = k.PublicKey
@@ -131,7 +131,7 @@ func (s *Simulator) certificates(*apiRequest) *reply {
 	}
 	var out wechatpay.PlatformCertificates
 	for _, k := range s.PlatformKeys() {
-		nonce := s.ids.Alnum(12)
+		nonce := s.ids.alnum(12)
 		ct, err := aead.Seal(nonce, "certificate", []byte(k.CertPEM))
 		if err != nil {
 			return errReply(http.StatusInternalServerError, "SYSTEM_ERROR", "paysim: "+err.Error())

@@ -22,7 +22,7 @@ var testSubMchs = []string{"1900000109", "1900000110", "1900000111"}
 // the platform (sp_mchid = the identity's mchid) against the simulator.
 func (e *env) platformClient() *wechatpay.Client {
 	return &wechatpay.Client{
-		BaseURL: e.srv.URL, Signer: e.id.MerchantSigner(), Verifier: &wechatpay.Verifier{Keys: e.sim.Resolver()},
+		BaseURL: e.srv.URL, Signer: e.id.MerchantSigner(), Verifier: &wechatpay.Verifier{Keys: e.sim.resolver()},
 		SpMchID: e.id.MchID, SpAppID: e.id.AppID, NotifyURLOptions: wechatpay.NotifyURLOptions{AllowLoopback: true},
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}
@@ -49,7 +49,7 @@ func (e *env) openCombine(t *testing.T, r received) (*wechatpay.Notification, *w
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, pt, err := wechatpay.ParseNotification(context.Background(), &wechatpay.Verifier{Keys: e.sim.Resolver()}, aead,
+	n, pt, err := wechatpay.ParseNotification(context.Background(), &wechatpay.Verifier{Keys: e.sim.resolver()}, aead,
 		wechatpay.HeadersFrom(r.header), r.body)
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +387,7 @@ func TestCombineNotificationFaults(t *testing.T) {
 		tx3.SubOrders[2].SuccessTime != "" {
 		t.Fatalf("fault: %+v", tx3.SubOrders)
 	}
-	if f := e.sim.CurrentFaults(); f.CombineFailSubOrder != 0 {
+	if f := e.sim.currentFaults(); f.CombineFailSubOrder != 0 {
 		t.Fatalf("fault not consumed: %+v", f)
 	}
 	// …and by the driver, naming the sub-order.

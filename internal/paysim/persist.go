@@ -171,9 +171,9 @@ func (st *state) reindex() {
 	}
 }
 
-// Snapshot is the simulator's world as JSON: its state, the virtual clock and the
+// snapshot is the simulator's world as JSON: its state, the virtual clock and the
 // notifications still to deliver. It can be taken while the simulator serves.
-func (s *Simulator) Snapshot() ([]byte, error) {
+func (s *Simulator) snapshot() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap := snapshot{Version: snapshotVersion, SavedAt: time.Now().UTC(), ClockOffset: s.cfg.Clock.Offset(), State: s.st}
@@ -289,7 +289,7 @@ func (f *StateFile) run() {
 func (f *StateFile) Save() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b, err := f.s.Snapshot()
+	b, err := f.s.snapshot()
 	if err != nil {
 		return err
 	}

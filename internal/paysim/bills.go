@@ -256,7 +256,7 @@ func (s *Simulator) offerBill(r *apiRequest, body []byte, gz bool) *reply {
 		}
 		data = b.Bytes()
 	}
-	token := s.ids.Alnum(48)
+	token := s.ids.alnum(48)
 	s.mu.Lock()
 	s.st.bills[token] = &billFile{data: data, expires: s.now().Add(billURLLifetime)}
 	s.mu.Unlock()

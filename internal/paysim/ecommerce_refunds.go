@@ -238,7 +238,7 @@ func (s *Simulator) returnAdvanceApply(r *apiRequest) *reply {
 	now := s.now()
 	switch {
 	case e.Return == nil:
-		e.Return = &returnAdvance{AdvanceReturnID: s.ids.Digits(28), Result: wechatpay.ReturnAdvanceProcessing, CreatedAt: now}
+		e.Return = &returnAdvance{AdvanceReturnID: s.ids.digits(28), Result: wechatpay.ReturnAdvanceProcessing, CreatedAt: now}
 		s.settleReturnAdvance(e, now)
 	case e.Return.Result == wechatpay.ReturnAdvanceFailed:
 		// "回补结果将置为回补失败,系统不再重试,商户也无法重试" (垫付退款回补).

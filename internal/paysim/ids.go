@@ -54,14 +54,14 @@ func (g *ids) from(set string, n int) string {
 	return string(out)
 }
 
-// Digits returns n decimal digits.
-func (g *ids) Digits(n int) string { return g.from(digitSet, n) }
+// digits returns n decimal digits.
+func (g *ids) digits(n int) string { return g.from(digitSet, n) }
 
-// Alnum returns n ASCII letters and digits.
-func (g *ids) Alnum(n int) string { return g.from(alnumSet, n) }
+// alnum returns n ASCII letters and digits.
+func (g *ids) alnum(n int) string { return g.from(alnumSet, n) }
 
-// UUID returns an RFC 4122 version-4 id, the shape of notification ids.
-func (g *ids) UUID() string {
+// uuid returns an RFC 4122 version-4 id, the shape of notification ids.
+func (g *ids) uuid() string {
 	var b [16]byte
 	g.mu.Lock()
 	_, err := io.ReadFull(g.r, b[:])
@@ -77,18 +77,18 @@ func (g *ids) UUID() string {
 // TransactionID looks like a WeChat Pay transaction_id: 28 digits, "4200…" and the
 // Beijing date.
 func (g *ids) TransactionID(t time.Time) string {
-	return "4200" + g.Digits(6) + t.In(clock.CST).Format("20060102") + g.Digits(10)
+	return "4200" + g.digits(6) + t.In(clock.CST).Format("20060102") + g.digits(10)
 }
 
 // RefundID looks like a WeChat Pay refund_id: 29 digits starting "50".
 func (g *ids) RefundID(t time.Time) string {
-	return "50" + g.Digits(9) + t.In(clock.CST).Format("20060102") + g.Digits(10)
+	return "50" + g.digits(9) + t.In(clock.CST).Format("20060102") + g.digits(10)
 }
 
 // PrepayID looks like wx + yyyyMMddHHmmss + 20 characters, 36 in all.
 func (g *ids) PrepayID(t time.Time) string {
-	return "wx" + t.In(clock.CST).Format("20060102150405") + g.Alnum(20)
+	return "wx" + t.In(clock.CST).Format("20060102150405") + g.alnum(20)
 }
 
 // openID looks like an openid: "o" and 27 characters.
-func (g *ids) OpenID() string { return "o" + g.Alnum(27) }
+func (g *ids) OpenID() string { return "o" + g.alnum(27) }

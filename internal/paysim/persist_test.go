@@ -41,7 +41,7 @@ func TestRestoreResumesTheSameWorld(t *testing.T) {
 			t.Fatal("the refused attempt was never recorded")
 		}
 	}
-	snap, err := e.sim.Snapshot()
+	snap, err := e.sim.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestRestoreResumesTheSameWorld(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Restoring and taking a snapshot again gives the same state: every field round-trips.
-	again, err := e2.sim.Snapshot()
+	again, err := e2.sim.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}

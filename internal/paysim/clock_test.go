@@ -121,7 +121,7 @@ func TestClockShared(t *testing.T) {
 	if sim.Clock() != vc {
 		t.Fatal("Clock() must return the configured clock")
 	}
-	if _, err := sim.AdvanceClock("2h"); err != nil {
+	if _, err := sim.advanceClock("2h"); err != nil {
 		t.Fatal(err)
 	}
 	if vc.Offset() != 2*time.Hour {

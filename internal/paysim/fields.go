@@ -39,7 +39,7 @@ func unknownFieldHint(unknown string, v any) string {
 	for _, path := range nested {
 		b.WriteString("; in " + path + ": " + strings.Join(groups[path], ", "))
 	}
-	b.WriteString(" (every field is described in shared/paysim/README.md)")
+	b.WriteString(" (every field is described in internal/paysim/README.md)")
 	return b.String()
 }
 

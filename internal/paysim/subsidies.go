@@ -148,7 +148,7 @@ func (s *Simulator) createSubsidy(r *apiRequest) *reply {
 	case req.Amount < want && (req.RefundID == "" || !s.hasRefund(o, req.RefundID)):
 		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("补差金额与下单时的补差金额不一致: %d fen asked, the order says %d; a smaller subsidy needs a refund of the order (refund_id)", req.Amount, want))
 	}
-	sub := &subsidy{SubMchID: req.SubMchID, TransactionID: req.TransactionID, SubsidyID: "30" + now.In(clock.CST).Format("20060102") + s.ids.Digits(18),
+	sub := &subsidy{SubMchID: req.SubMchID, TransactionID: req.TransactionID, SubsidyID: "30" + now.In(clock.CST).Format("20060102") + s.ids.digits(18),
 		OutSubsidyNo: req.OutSubsidyNo, Amount: req.Amount, Description: req.Description, RefundID: req.RefundID,
 		Result: wechatpay.SubsidySuccess, SuccessTime: now, Fingerprint: fp}
 	sh.Subsidies[req.TransactionID] = sub
@@ -225,7 +225,7 @@ func (s *Simulator) returnSubsidy(r *apiRequest) *reply {
 		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("补差回退金额超过补差金额: %d fen asked, %d of the %d fen subsidy left", req.Amount, sub.Amount-returned, sub.Amount))
 	}
 	ret := &subsidyReturn{SubMchID: req.SubMchID, OutOrderNo: req.OutOrderNo, TransactionID: req.TransactionID,
-		SubsidyRefundID: "30" + now.In(clock.CST).Format("20060102") + s.ids.Digits(18), RefundID: req.RefundID, Amount: req.Amount,
+		SubsidyRefundID: "30" + now.In(clock.CST).Format("20060102") + s.ids.digits(18), RefundID: req.RefundID, Amount: req.Amount,
 		Description: req.Description, Result: wechatpay.SubsidySuccess, SuccessTime: now, Fingerprint: fp}
 	sh.SubsidyReturns[key] = ret
 	return jsonReply(http.StatusOK, subsidyReturnView(ret))

@@ -109,7 +109,7 @@ func (s *Simulator) NotifyV2(ctx context.Context, req V2NotifyRequest) (res V2No
 		return res, http.StatusBadRequest, fmt.Errorf("the order has no notify_url: pass url")
 	}
 	res.Kind, res.Forged, res.Body = req.Kind, req.Forge, string(body)
-	d := Delivery{ID: "v2-" + s.ids.Alnum(16), URL: res.URL, Event: "v2." + req.Kind, Attempt: 1, Time: time.Now(), Probe: req.Forge}
+	d := Delivery{ID: "v2-" + s.ids.alnum(16), URL: res.URL, Event: "v2." + req.Kind, Attempt: 1, Time: time.Now(), Probe: req.Forge}
 	st, answer, perr := s.postV2(ctx, res.URL, body)
 	res.Status, res.ResponseBody = st, truncate(string(answer), 2048)
 	res.Acknowledged = perr == nil && wxv2.Acknowledged(st, answer)
@@ -227,7 +227,7 @@ func (s *Simulator) v2Refund(req V2NotifyRequest, key string) ([]byte, string, m
 		}
 		no := req.OutRefundNo
 		if no == "" {
-			no = "MANUAL" + s.ids.Digits(16)
+			no = "MANUAL" + s.ids.digits(16)
 		}
 		rf = &refund{
 			Request: wechatpay.RefundRequest{

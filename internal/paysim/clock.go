@@ -42,7 +42,7 @@ func (s *Simulator) simAdvanceClock(w http.ResponseWriter, r *http.Request) {
 		simError(w, simBodyStatus(err), "%v", err)
 		return
 	}
-	d, err := s.AdvanceClock(req.Advance)
+	d, err := s.advanceClock(req.Advance)
 	if err != nil {
 		simError(w, http.StatusBadRequest, "%v", err)
 		return
@@ -51,10 +51,10 @@ func (s *Simulator) simAdvanceClock(w http.ResponseWriter, r *http.Request) {
 	simJSON(w, http.StatusOK, s.clockView())
 }
 
-// AdvanceClock moves the simulated calendar forward by a Go duration string and
+// advanceClock moves the simulated calendar forward by a Go duration string and
 // returns the parsed duration. Negative, malformed and absurdly large values are
 // refused with an error meant for the person who typed them.
-func (s *Simulator) AdvanceClock(advance string) (time.Duration, error) {
+func (s *Simulator) advanceClock(advance string) (time.Duration, error) {
 	advance = strings.TrimSpace(advance)
 	if advance == "" {
 		return 0, fmt.Errorf(`advance is required: a Go duration such as "90s", "10m", "2h" or "48h" (there is no "d" unit)`)

@@ -20,8 +20,8 @@ import (
 	"github.com/paysls/wxpay/shared/store/billstore"
 )
 
-// Install says how to get the server.
-const Install = "pip install 'moto[server]'"
+// install says how to get the server.
+const install = "pip install 'moto[server]'"
 
 // Server is a running moto_server.
 type Server struct {
@@ -111,7 +111,7 @@ func (s *Server) iam(form url.Values, out any) error {
 
 // Need skips (developer machine without moto) or fails (CI, broken install) a test
 // whose server did not start.
-func Need(t testing.TB, startErr error) { t.Helper(); testserver.Need(t, startErr, Install) }
+func Need(t testing.TB, startErr error) { t.Helper(); testserver.Need(t, startErr, install) }
 
 // Endpoint is the server's base URL.
 func (s *Server) Endpoint() string { return "http://" + s.srv.Addr() }

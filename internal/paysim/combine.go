@@ -119,7 +119,7 @@ func (s *Simulator) combinePrepay(kind string) func(*apiRequest) *reply {
 		case "h5":
 			c.Response.H5URL = s.newCombineH5Link(r.Request, c, now)
 		case "native":
-			c.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + s.ids.Alnum(9)
+			c.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + s.ids.alnum(9)
 		default:
 			c.Response.PrepayID = c.PrepayID
 		}
@@ -419,7 +419,7 @@ func (s *Simulator) PayCombine(combineOutTradeNo string, p CombinePayRequest) (t
 	if p.Result != wechatpay.TradeStateUserPaying {
 		c.OpenID = cmp.Or(p.OpenID, payerOpenID(c.Request.CombinePayerInfo))
 		if c.OpenID == "" {
-			c.OpenID = "o" + s.ids.Alnum(27)
+			c.OpenID = "o" + s.ids.alnum(27)
 		}
 	}
 	paid := 0
