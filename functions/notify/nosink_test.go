@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/paysls/wxpay/functions/notify"
+	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/internal/keysdirtest"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 )
 
