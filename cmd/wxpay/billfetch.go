@@ -185,8 +185,9 @@ func billDates(from, to string, now time.Time) (first, last time.Time, err error
 		}
 		from = billfetch.Yesterday(now)
 	}
+	toFlag := "--to" // the flag a message about the range's end names: the one given
 	if to == "" {
-		to = from
+		to, toFlag = from, "--date"
 	}
 	if first, err = time.ParseInLocation(time.DateOnly, from, clock.CST); err != nil {
 		return first, last, usagef("--date %q: want YYYY-MM-DD", from)
@@ -198,7 +199,7 @@ func billDates(from, to string, now time.Time) (first, last time.Time, err error
 	case last.Before(first):
 		return first, last, usagef("--to %s is before --date %s", to, from)
 	case strings.Compare(to, today) >= 0:
-		return first, last, usagef("--to %s: the bill of a day exists from about 10:00 (UTC+8) the next day; the latest is %s", to, billfetch.Yesterday(now))
+		return first, last, usagef("%s %s: the bill of a day exists from about 10:00 (UTC+8) the next day; the latest is %s", toFlag, to, billfetch.Yesterday(now))
 	case last.Sub(first) >= maxBackfillDays*24*time.Hour:
 		return first, last, usagef("%s..%s is more than %d days (WeChat Pay keeps bills for three months)", from, to, maxBackfillDays)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -158,6 +159,10 @@ func decodeBody(r *http.Request, v any) *apiError {
 			withHint("an order API request is a small JSON object · 请求体过大")
 	}
 	shape := bodyShape(v)
+	form, e := bodyMediaType(r)
+	if e != nil {
+		return e
+	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return badRequest(wechatpay.CodeParamError, "the request body is empty; %s %s takes a JSON object", r.Method, r.URL.Path).
 			withHint("send e.g. " + shape.example + " (" + shape.fields + ") · 请求体不能为空")
@@ -169,6 +174,13 @@ func decodeBody(r *http.Request, v any) *apiError {
 		if errors.As(err, &ae) {
 			_, e := parseAmount(ae.Raw)
 			return e
+		}
+		var syn *json.SyntaxError
+		if form && errors.As(err, &syn) {
+			// A real form post (key=value&…) would otherwise read "invalid character
+			// 'o' looking for beginning of value": say what it is.
+			return badRequest(wechatpay.CodeParamError, "the body is form data (Content-Type %s), not JSON", r.Header.Get("Content-Type")).
+				withHint("send a JSON object with Content-Type: application/json, e.g. " + shape.example + " · 请求体须为 JSON")
 		}
 		return bodyError(err, shape)
 	}
@@ -191,6 +203,32 @@ func decodeBody(r *http.Request, v any) *apiError {
 		}
 	}
 	return nil
+}
+
+// bodyMediaType refuses a body declared to be another format than JSON (an APIv2
+// habit of XML, a multipart form): decoding it as JSON anyway would either fail with a
+// syntax error at byte 1 or, worse, act on a request whose sender meant something else.
+// Accepted are no Content-Type, application/json and any +json type, and the two a JSON
+// body plausibly arrives with undeclared: application/x-www-form-urlencoded (curl -d's
+// default, as the README's examples are pasted), text/plain (fetch with a string
+// body) and application/octet-stream (bytes of no declared kind, as some gateways and
+// HTTP libraries label a body they pass on). form reports the form type, so that a real form body is named as such.
+func bodyMediaType(r *http.Request) (form bool, e *apiError) {
+	ct := r.Header.Get("Content-Type")
+	if strings.TrimSpace(ct) == "" {
+		return false, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	switch {
+	case err != nil:
+	case mt == "application/json", strings.HasSuffix(mt, "+json"), mt == "text/plain", mt == "application/octet-stream":
+		return false, nil
+	case mt == "application/x-www-form-urlencoded":
+		return true, nil
+	}
+	return false, fail(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
+		fmt.Sprintf("Content-Type %q: %s %s takes a JSON body", ct, r.Method, r.URL.Path),
+		"send the JSON object with Content-Type: application/json · 请求体须为 JSON（Content-Type: application/json）")
 }
 
 // duplicateKey returns the first key that appears twice in one object of the JSON

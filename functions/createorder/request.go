@@ -341,6 +341,12 @@ func (h *Handler) payer(p *orderapi.Payer, o *order) (*wechatpay.Payer, *apiErro
 		if len(v) > 128 {
 			return nil, badRequest(wechatpay.CodeParamError, "payer openid is longer than 128 characters")
 		}
+		// An openid is letters, digits, _ and - (28 of them from WeChat). A padded or
+		// templated value ("   ", "{{openid}}") would be sent to WeChat Pay, recorded
+		// as an order and fail only when the user tries to pay.
+		if strings.TrimLeft(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+			return nil, badRequest(wechatpay.CodeParamError, "payer openid %q is not an openid: it has characters other than letters, digits, _ and -", v).withHint(hint)
+		}
 	}
 	if !h.partner {
 		if p.SpOpenID != "" || p.SubOpenID != "" {

@@ -175,6 +175,15 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*orderapi.Or
 		pv := orderapi.AttemptView{OutTradeNo: p.OutTradeNo, State: p.Status(), Amount: p.Amount}
 		if p.Payment != nil {
 			pv.TransactionID = p.Payment.TransactionID
+		} else {
+			// A payment of a replaced attempt is not its Payment but the cause that put
+			// it in REVIEW: the person resolving it refunds that transaction, so show it.
+			for _, c := range p.Review.Causes {
+				if c.TransactionID != "" {
+					pv.TransactionID = c.TransactionID
+					break
+				}
+			}
 		}
 		v.Previous = append(v.Previous, pv)
 		if p.Paid() || p.InReview() {

@@ -2,6 +2,8 @@ package apiauth
 
 import (
 	"net/http"
+	"path"
+	"strconv"
 	"strings"
 )
 
@@ -11,6 +13,15 @@ import (
 // under other methods. routes is the hint: the routes a caller can use.
 func RouteErrors(mux *http.ServeMux, routes string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux answers a path with an empty or dot segment with a bare redirect to
+		// its cleaned form: /orders//refunds (an order_id variable left empty) would go
+		// to /orders/refunds, a route about an order named "refunds". Say what is wrong.
+		if p := r.URL.EscapedPath(); p != "" && p != cleanPath(p) {
+			Error(w, http.StatusBadRequest, "PARAM_ERROR",
+				"the path "+strconvQuote(p)+" has an empty segment (//) or a . or .. segment: a value it should carry (order_id, out_refund_no, …) is missing",
+				"check the variables that build the URL — an empty one leaves //; routes: "+routes+" · 请求路径中缺少参数（如订单号为空）")
+			return
+		}
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
@@ -56,4 +67,26 @@ func (s *statusRecorder) WriteHeader(code int) {
 func (s *statusRecorder) Write(p []byte) (int, error) {
 	s.WriteHeader(http.StatusOK)
 	return len(p), nil
+}
+
+// cleanPath is the canonical form ServeMux redirects to: path.Clean, keeping a trailing
+// slash.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// strconvQuote quotes a path for a message, bounded: a path can be as long as a client
+// makes it.
+func strconvQuote(p string) string {
+	if len(p) > 200 {
+		p = p[:200] + "…"
+	}
+	return strconv.Quote(p)
 }
