@@ -161,7 +161,9 @@ func (o *order) key() string { return orderKey(o.Request.SubMchID, o.Request.Out
 
 // orderOf is the order a refund refunds (nil if none): refunds carry the sub_mchid of
 // their order in their request.
-func (st *state) orderOf(rf *refund) *order { return st.orders[orderKey(rf.Request.SubMchID, rf.OutTradeNo)] }
+func (st *state) orderOf(rf *refund) *order {
+	return st.orders[orderKey(rf.Request.SubMchID, rf.OutTradeNo)]
+}
 
 // findOrder resolves a driver's reference to an order (/sim routes, Pay): a full key
 // ("sub_mchid/out_trade_no", or a direct order's out_trade_no), or a bare out_trade_no
