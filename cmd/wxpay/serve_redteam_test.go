@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,13 +64,14 @@ func TestServeFailedCombineSubOrderIsClosed(t *testing.T) {
 	}
 }
 
-// On a platform numbers are unique across the sub-merchants, and the ledger keys orders
-// per sub-merchant: a sub-order (or a single order) given a number another
-// sub-merchant's order holds is refused by WeChat Pay (OUT_TRADE_NO_USED) after the
-// attempt was stored. That attempt used to be closed by reconcile later with an
-// order.closed naming the other order's number — a merchant keyed on order_id would
-// close a paid order. It is now closed at once without an event; the paid order and
-// its events are untouched.
+// On a platform the ledger keys orders per sub-merchant, and so does WeChat Pay
+// (out_trade_no "在同一个商户号下唯一"): a sub-order (or a single order) given a number
+// another sub-merchant's order holds is an order of its own. The paid order and its
+// events are untouched by it: no event of another sub-merchant's order under the same
+// number says paid, and none closes the paid one. (When the simulator kept numbers
+// unique across sub-merchants, WeChat Pay refused such an order after its attempt was
+// stored; reconcile used to close that attempt with an order.closed naming the paid
+// order's number — a merchant keyed on order_id would have closed a paid order.)
 func TestServeNumberTakenByAnotherSubMerchantIsNotAnnounced(t *testing.T) {
 	t.Setenv("WXPAY_MODE", "ecommerce")
 	srv := startRunServe(t, "--retry-scale", "0.001")
@@ -88,30 +90,41 @@ func TestServeNumberTakenByAnotherSubMerchantIsNotAnnounced(t *testing.T) {
 	p.waitState("CARTTAKEN1", "SUCCESS")
 	// CARTTAKEN1-A is 1900000109's; a combine names it under 1900000110, and a single
 	// order under 1900000111.
-	thief := map[string]any{"order_id": "CARTTAKEN2", "scene": "native", "description": "x", "sub_orders": []map[string]any{
+	other := map[string]any{"order_id": "CARTTAKEN2", "scene": "native", "description": "x", "sub_orders": []map[string]any{
 		{"order_id": "CARTTAKEN2-A", "sub_mchid": "1900000109", "amount": 100, "description": "a"},
 		{"order_id": "CARTTAKEN1-A", "sub_mchid": "1900000110", "amount": 200, "description": "b"}}}
-	if status, a := p.call("POST", "/orders", thief, true); status != http.StatusConflict || a["code"] != "OUT_TRADE_NO_USED" {
-		t.Fatalf("combine with a taken number: %d %v", status, a)
+	if status, a := p.call("POST", "/orders", other, true); status != http.StatusCreated || a["state"] != "NOTPAY" {
+		t.Fatalf("combine with another sub-merchant's number: %d %v", status, a)
 	}
 	single := map[string]any{"order_id": "CARTTAKEN1-A", "sub_mchid": "1900000111", "amount": 300, "description": "c", "scene": "native"}
-	// WeChat Pay answers a paid number ORDERPAID, an unpaid one OUT_TRADE_NO_USED.
-	if status, a := p.call("POST", "/orders", single, true); status != http.StatusConflict || a["code"] != "OUT_TRADE_NO_USED" && a["code"] != "ORDERPAID" {
-		t.Fatalf("single order with a taken number: %d %v", status, a)
+	if status, a := p.call("POST", "/orders", single, true); status != http.StatusCreated || a["amount"] != float64(300) {
+		t.Fatalf("single order with another sub-merchant's number: %d %v", status, a)
 	}
 	p.call("POST", "/sim/clock", map[string]any{"advance": "3h"}, false)
 	p.reconcile()
-	got := countEvents(p.eventsOf(), "CARTTAKEN1-A")
-	if got["order.closed"] != 0 || got["order.paid"] != 1 {
-		t.Fatalf("events naming CARTTAKEN1-A: %v", got)
+	byMch := map[string]map[string]int{}
+	for _, e := range p.eventsOf() {
+		if d, _ := e["data"].(map[string]any); d["order_id"] == "CARTTAKEN1-A" {
+			m := fmt.Sprint(d["mchid"])
+			if byMch[m] == nil {
+				byMch[m] = map[string]int{}
+			}
+			byMch[m][e["type"].(string)]++
+		}
 	}
-	if _, g := p.call("GET", "/orders/CARTTAKEN1-A?sub_mchid=1900000109", nil, true); g["state"] != "SUCCESS" {
+	if got := byMch["1900000109"]; got["order.closed"] != 0 || got["order.paid"] != 1 {
+		t.Fatalf("events of 1900000109's CARTTAKEN1-A: %v (all: %v)", got, byMch)
+	}
+	for _, m := range []string{"1900000110", "1900000111"} {
+		if byMch[m]["order.paid"] != 0 {
+			t.Errorf("events of %s's unpaid CARTTAKEN1-A: %v", m, byMch[m])
+		}
+	}
+	if _, g := p.call("GET", "/orders/CARTTAKEN1-A?sub_mchid=1900000109", nil, true); g["state"] != "SUCCESS" || g["amount"] != float64(100) {
 		t.Fatalf("the paid order: %v", g)
 	}
-	for _, q := range []string{"/orders/CARTTAKEN1-A?sub_mchid=1900000111", "/orders/CARTTAKEN2"} {
-		if _, g := p.call("GET", q, nil, true); g["state"] != "CLOSED" {
-			t.Errorf("%s: %v, want CLOSED", q, g["state"])
-		}
+	if _, g := p.call("GET", "/orders/CARTTAKEN1-A?sub_mchid=1900000111", nil, true); g["state"] == "SUCCESS" || g["amount"] != float64(300) || g["transaction_id"] != nil {
+		t.Errorf("1900000111's order: %v", g)
 	}
 }
 

@@ -414,10 +414,16 @@ func (w *world) checkEvents(tr *truth) {
 	}
 
 	// Causal order, per attempt: its order.* events and the refund.* events naming it.
+	// The twin's (twin.go) are grouped apart, as "{twin}/{out_trade_no}": it shares
+	// numbers with the default sub-merchant.
 	byTrade := map[string][]receipt{}
 	for _, r := range order {
+		scope := ""
+		if ownerOfKey(r.Key) == dstTwinSubMchID {
+			scope = dstTwinSubMchID + "/"
+		}
 		if t, ok := tradeOfKey(r.Key); ok {
-			byTrade[t] = append(byTrade[t], r)
+			byTrade[scope+t] = append(byTrade[scope+t], r)
 			continue
 		}
 		var ev struct {
@@ -426,7 +432,7 @@ func (w *world) checkEvents(tr *truth) {
 			} `json:"data"`
 		}
 		if json.Unmarshal([]byte(r.Body), &ev) == nil && ev.Data.OutTradeNo != "" {
-			byTrade[ev.Data.OutTradeNo] = append(byTrade[ev.Data.OutTradeNo], r)
+			byTrade[scope+ev.Data.OutTradeNo] = append(byTrade[scope+ev.Data.OutTradeNo], r)
 		}
 	}
 	trades := make([]string, 0, len(byTrade))
@@ -455,14 +461,17 @@ func (w *world) checkEvents(tr *truth) {
 				}
 			}
 		}
-		lr := w.ledgerOrder(t)
+		lr, twin := w.ledgerOrder(t), false
+		if no, ok := strings.CutPrefix(t, dstTwinSubMchID+"/"); ok {
+			lr, twin = w.ledgerOrderOf(dstTwinSubMchID, no), true
+		}
 		for i, r := range seq {
 			if (r.Type == events.RefundSucceeded || r.Type == events.OrderRefunded) && (paidAt < 0 || paidAt > i) && (paidAt >= 0 || lr.state != reviewState) {
 				w.violate(InvEventsCausal, "%s: %s reached the merchant before order.paid (events: %s)", t, r.Type, strings.Join(types, ", "))
 				break
 			}
 		}
-		fully := (lr.found && lr.amount > 0 && lr.settled >= lr.amount) || (tr.orders[t] != nil && tr.orders[t].paid() && tr.settledRefunds(t) >= tr.orders[t].amount)
+		fully := (lr.found && lr.amount > 0 && lr.settled >= lr.amount) || (!twin && tr.orders[t] != nil && tr.orders[t].paid() && tr.settledRefunds(t) >= tr.orders[t].amount)
 		if fully && types[len(types)-1] == events.OrderPaid {
 			w.violate(InvEventsCausal, "%s is fully refunded and its last event is order.paid (events: %s)", t, strings.Join(types, ", "))
 		}
@@ -475,6 +484,9 @@ func (w *world) checkEvents(tr *truth) {
 // entityOf is what an event is about: "trade:<out_trade_no>" for order.* events,
 // "refund:<out_refund_no>" for refund.* events (read from its data, else its record).
 func entityOf(r receipt) string {
+	if ownerOfKey(r.Key) == dstTwinSubMchID {
+		return "twin-" + entityOf(receipt{ID: r.ID, Type: r.Type, Body: r.Body}) // its numbers are the default sub-merchant's too (twin.go)
+	}
 	var ev struct {
 		Data struct {
 			OutTradeNo  string `json:"out_trade_no"`

@@ -124,6 +124,9 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		if op := g.platformOp(w); op.Op != "" { // platform.go
 			return op
 		}
+		if op := g.twinOp(w); op.Op != "" { // twin.go
+			return op
+		}
 		if op := g.sharingOp(w); op.Op != "" { // sharing.go
 			return op
 		}

@@ -39,20 +39,36 @@ func (w *world) readLedger() *payment.Ledger {
 	return &payment.Ledger{Store: w.inc.raw, Now: w.clk.Now, Merchants: []string{w.id.MchID}}
 }
 
+// ledger reads the record at key, under the owner the key names: the twin's records
+// (twin.go) share numbers with the default sub-merchant's.
 func (w *world) ledger(key string) ledgerRecord {
+	owner := ownerOfKey(key)
 	switch {
 	case strings.HasPrefix(key, "order/"):
 		t, _ := tradeOfKey(key)
-		return w.ledgerOrder(t)
+		return w.ledgerOrderOf(owner, t)
 	case strings.HasPrefix(key, "refund/"):
-		return w.ledgerRefund(key[strings.LastIndexByte(key, '/')+1:])
+		return w.ledgerRefundOf(owner, key[strings.LastIndexByte(key, '/')+1:])
 	}
 	return ledgerRecord{key: key}
 }
 
+// ownerOfKey reads the owner of an order or refund key ("order/{owner}/{no}").
+func ownerOfKey(key string) string {
+	parts := strings.SplitN(key, "/", 3)
+	if len(parts) < 3 {
+		return ""
+	}
+	return parts[1]
+}
+
 func (w *world) ledgerOrder(outTradeNo string) ledgerRecord {
-	key := payment.OrderKey(w.owner(), outTradeNo)
-	o, err := w.readLedger().Attempt(context.Background(), w.owner(), outTradeNo)
+	return w.ledgerOrderOf(w.owner(), outTradeNo)
+}
+
+func (w *world) ledgerOrderOf(owner, outTradeNo string) ledgerRecord {
+	key := payment.OrderKey(owner, outTradeNo)
+	o, err := w.readLedger().Attempt(context.Background(), owner, outTradeNo)
 	if err != nil {
 		return ledgerRecord{key: key}
 	}
@@ -71,8 +87,12 @@ func (w *world) ledgerOrder(outTradeNo string) ledgerRecord {
 }
 
 func (w *world) ledgerRefund(outRefundNo string) ledgerRecord {
-	key := payment.RefundKey(w.owner(), outRefundNo)
-	r, err := w.readLedger().Refund(context.Background(), w.owner(), outRefundNo)
+	return w.ledgerRefundOf(w.owner(), outRefundNo)
+}
+
+func (w *world) ledgerRefundOf(owner, outRefundNo string) ledgerRecord {
+	key := payment.RefundKey(owner, outRefundNo)
+	r, err := w.readLedger().Refund(context.Background(), owner, outRefundNo)
 	if err != nil {
 		return ledgerRecord{key: key}
 	}

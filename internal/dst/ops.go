@@ -156,7 +156,7 @@ func (w *world) exec(op Op) answer {
 		_, err := api.Close(ctx, op.Order, "")
 		apiErr(err)
 	case "pay":
-		_, _, _, _ = w.sim.Pay(op.Trade, paysim.PayRequest{Result: op.Status})
+		_, _, _, _ = w.sim.Pay(w.tradeRef(op.Trade), paysim.PayRequest{Result: op.Status})
 	case "deliver":
 		w.deliver(ctx, op)
 	case "v2pay":
@@ -196,6 +196,8 @@ func (w *world) exec(op Op) answer {
 		w.execSharing(op, &a) // sharing.go
 	case "page":
 		w.execPage(op, &a) // scenes.go
+	case "twin":
+		w.execTwin(ctx, op) // twin.go
 	default:
 		panic("dst: unknown op " + op.Op)
 	}
@@ -236,6 +238,9 @@ func (w *world) deliver(ctx context.Context, op Op) {
 }
 
 func matches(q paysim.QueuedNotification, op Op) bool {
+	if q.SubMchID == dstTwinSubMchID {
+		return false // the twin delivers its own (twin.go)
+	}
 	if op.Event == "refund" {
 		return strings.HasPrefix(q.Event, "REFUND.") && q.OutRefundNo == op.Refund
 	}

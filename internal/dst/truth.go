@@ -44,6 +44,9 @@ func (w *world) truth() *truth {
 	}
 	t := &truth{orders: map[string]*simOrder{}, refunds: map[string]*simRefund{}}
 	for _, v := range w.sim.Orders() {
+		if v.Transaction.SubMchID == dstTwinSubMchID {
+			continue // the twin's orders are not the model's (twin.go)
+		}
 		var req wechatpay.PrepayRequest
 		_ = json.Unmarshal(v.Request, &req)
 		o := &simOrder{outTradeNo: v.Transaction.OutTradeNo, state: v.Transaction.TradeState, txid: v.Transaction.TransactionID,

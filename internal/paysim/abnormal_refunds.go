@@ -70,7 +70,7 @@ func (s *Simulator) applyAbnormalRefund(ecommerce bool) func(*apiRequest) *reply
 		if rf == nil {
 			return errReply(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "退款单不存在: no refund with refund_id "+id+" on this endpoint (an e-commerce refund is sent again on /v3/ecommerce/refunds/…, any other on /v3/refund/domestic/refunds/…)")
 		}
-		if o := s.st.orders[rf.OutTradeNo]; o.Partner && req.SubMchID != o.Request.SubMchID {
+		if o := s.st.orderOf(rf); o.Partner && req.SubMchID != o.Request.SubMchID {
 			if req.SubMchID == "" {
 				return paramError("sub_mchid", nil, "is required of a service provider: the refund's sub-merchant")
 			}

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -98,16 +99,16 @@ func (s *Simulator) combinePrepay(kind string) func(*apiRequest) *reply {
 		if c, ok := s.st.Combines[req.CombineOutTradeNo]; ok {
 			return s.repeatCombinePrepay(r, c, kind, fp, now)
 		}
-		// A sub-order's out_trade_no is an order number of the platform like any other:
-		// unique under its mchid across every sub-merchant ("且在同一个服务商商户号下唯一").
+		// A sub-order's out_trade_no is an order number of its merchant like any other
+		// (orderKey): unique under its sub_mchid (its mchid in direct mode).
 		for i, sub := range req.SubOrders {
-			if o, ok := s.st.orders[sub.OutTradeNo]; ok {
+			if o, ok := s.st.orders[orderKey(sub.SubMchID, sub.OutTradeNo)]; ok {
 				owner := "an order"
 				if o.Combine != "" {
 					owner = "a sub-order of combine " + o.Combine
 				}
-				return errReply(http.StatusForbidden, "OUT_TRADE_NO_USED", fmt.Sprintf("商户订单号重复: sub_orders[%d].out_trade_no %s is already %s of merchant %s; out_trade_no is unique under the platform's mchid, across all its sub-merchants, so a sub-order needs a number of its own",
-					i, sub.OutTradeNo, owner, s.id.MchID))
+				return errReply(http.StatusForbidden, "OUT_TRADE_NO_USED", fmt.Sprintf("商户订单号重复: sub_orders[%d].out_trade_no %s is already %s of merchant %s; out_trade_no is unique under each merchant, so a sub-order needs a number of its own",
+					i, sub.OutTradeNo, owner, cmp.Or(sub.SubMchID, s.id.MchID)))
 			}
 		}
 		if expire.IsZero() {
@@ -124,7 +125,7 @@ func (s *Simulator) combinePrepay(kind string) func(*apiRequest) *reply {
 			c.Response.PrepayID = c.PrepayID
 		}
 		for _, sub := range req.SubOrders {
-			s.st.orders[sub.OutTradeNo] = s.subOrder(c, sub, partner)
+			s.st.orders[orderKey(sub.SubMchID, sub.OutTradeNo)] = s.subOrder(c, sub, partner)
 		}
 		s.st.Combines[req.CombineOutTradeNo] = c
 		s.log.Info("paysim: combine placed", "combine_out_trade_no", req.CombineOutTradeNo, "kind", kind, "sub_orders", len(req.SubOrders))
@@ -217,7 +218,7 @@ func (s *Simulator) subOrder(c *combineOrder, sub wechatpay.CombineSubOrder, par
 func (s *Simulator) subOrders(c *combineOrder) []*order {
 	out := make([]*order, len(c.Request.SubOrders))
 	for i, sub := range c.Request.SubOrders {
-		out[i] = s.st.orders[sub.OutTradeNo]
+		out[i] = s.st.orders[orderKey(sub.SubMchID, sub.OutTradeNo)]
 	}
 	return out
 }
@@ -256,7 +257,7 @@ func (s *Simulator) combineTransaction(c *combineOrder) wechatpay.CombineTransac
 		t.CombinePayerInfo = &wechatpay.CombinePayerInfo{OpenID: c.OpenID}
 	}
 	for i, sub := range req.SubOrders {
-		o := s.st.orders[sub.OutTradeNo]
+		o := s.st.orders[orderKey(sub.SubMchID, sub.OutTradeNo)]
 		st := wechatpay.CombineSubTransaction{MchID: sub.MchID, TradeState: o.TradeState, Attach: sub.Attach,
 			OutTradeNo: sub.OutTradeNo, SubMchID: sub.SubMchID, SubAppID: sub.SubAppID,
 			Amount: wechatpay.CombineAmount{TotalAmount: sub.Amount.TotalAmount, Currency: "CNY"}}
@@ -405,7 +406,7 @@ func (s *Simulator) PayCombine(combineOutTradeNo string, p CombinePayRequest) (t
 	}
 	fail := map[string]bool{}
 	for _, no := range p.FailSubOrders {
-		if o := s.st.orders[no]; o == nil || o.Combine != combineOutTradeNo {
+		if !slices.ContainsFunc(c.Request.SubOrders, func(sub wechatpay.CombineSubOrder) bool { return sub.OutTradeNo == no }) {
 			s.mu.Unlock()
 			return tx, "", http.StatusBadRequest, fmt.Errorf("fail_sub_orders: %q is not a sub-order of combine %q", no, combineOutTradeNo)
 		}

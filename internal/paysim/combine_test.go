@@ -175,9 +175,10 @@ func TestCombineRules(t *testing.T) {
 	if _, err := c.CombinePrepay(ctx, wechatpay.SceneJSAPI, changed); !wechatpay.IsCode(err, "OUT_TRADE_NO_USED") {
 		t.Fatalf("re-priced combine: %v", err)
 	}
-	// A sub-order's number is an order number of the platform: another combine, or an
-	// ordinary partner order, cannot take it; the combine's own number can.
-	other := cart("RULES02", "https://merchant.example.com/pay/notify", testSubMchs[0])
+	// A sub-order's number is an order number of its sub-merchant: another combine, or an
+	// ordinary partner order, cannot take it under that sub-merchant; the combine's own
+	// number can. (Another sub-merchant may: TestOutTradeNoScope.)
+	other := cart("RULES02", "https://merchant.example.com/pay/notify", testSubMchs[1])
 	other.SubOrders[0].OutTradeNo = "RULES01-2"
 	if _, err := c.CombinePrepay(ctx, wechatpay.SceneNative, other); !wechatpay.IsCode(err, "OUT_TRADE_NO_USED") {
 		t.Fatalf("a sub-order number taken twice: %v", err)
@@ -243,8 +244,9 @@ func TestCombineRules(t *testing.T) {
 	}
 }
 
-// TestOutTradeNoScope: an out_trade_no is unique under the service provider across its
-// sub-merchants, and an order is reached only under its own sub_mchid.
+// TestOutTradeNoScope: an out_trade_no is unique per merchant (orderKey): two
+// sub-merchants may each place "SCOPE00001", and each order is reached, paid, refunded
+// and closed only under its own sub_mchid.
 func TestOutTradeNoScope(t *testing.T) {
 	e := newEnv(t, Config{SubMchIDs: testSubMchs})
 	a := e.partnerOrder("SCOPE00001")
@@ -253,27 +255,65 @@ func TestOutTradeNoScope(t *testing.T) {
 		t.Fatal(r.status, string(r.body))
 	}
 	b := a
-	b.SubMchID = testSubMchs[1]
-	if r := e.call("POST", "/v3/pay/partner/transactions/jsapi", b); r.status != http.StatusForbidden || r.errorBody(t).Code != "OUT_TRADE_NO_USED" {
+	b.SubMchID, b.Amount.Total = testSubMchs[1], 700
+	if r := e.call("POST", "/v3/pay/partner/transactions/jsapi", b); r.status != 200 {
 		t.Fatalf("the same number for another sub-merchant: %d %s", r.status, r.body)
 	}
-	e.simCall("POST", "/sim/orders/SCOPE00001/pay", nil, nil)
+	// Within one sub-merchant the number is still taken.
+	a2 := a
+	a2.Amount.Total = 301
+	if r := e.call("POST", "/v3/pay/partner/transactions/jsapi", a2); r.status != http.StatusForbidden || r.errorBody(t).Code != "OUT_TRADE_NO_USED" {
+		t.Fatalf("the same number re-priced under the same sub-merchant: %d %s", r.status, r.body)
+	}
+	// The driver must say whose order it pays when two share the number.
+	if st, body := e.simRaw("POST", "/sim/orders/SCOPE00001/pay", nil); st != http.StatusConflict || !strings.Contains(simErrorOf(t, body), testSubMchs[1]) {
+		t.Fatalf("ambiguous pay: %d %s", st, body)
+	}
+	e.simCall("POST", "/sim/orders/SCOPE00001/pay?sub_mchid="+testSubMchs[0], nil, nil)
 	var v OrderView
-	e.simCall("GET", "/sim/orders/SCOPE00001", nil, &v)
-	for _, target := range []string{
-		"/v3/pay/partner/transactions/out-trade-no/SCOPE00001?sp_mchid=" + e.id.MchID + "&sub_mchid=" + testSubMchs[1],
-		"/v3/pay/partner/transactions/id/" + v.Transaction.TransactionID + "?sp_mchid=" + e.id.MchID + "&sub_mchid=" + testSubMchs[1],
-	} {
-		if r := e.call("GET", target, nil); r.status != 404 || r.errorBody(t).Code != "ORDER_NOT_EXIST" {
-			t.Fatalf("%s under another sub_mchid: %d %s", target, r.status, r.body)
+	e.simCall("GET", "/sim/orders/SCOPE00001?sub_mchid="+testSubMchs[0], nil, &v)
+	if v.Transaction.SubMchID != testSubMchs[0] || v.Transaction.Amount.Total != 300 || v.Transaction.TradeState != "SUCCESS" {
+		t.Fatalf("sub-merchant 0's order: %+v", v.Transaction)
+	}
+	query := func(sub string) wechatpay.Transaction {
+		t.Helper()
+		r := e.call("GET", "/v3/pay/partner/transactions/out-trade-no/SCOPE00001?sp_mchid="+e.id.MchID+"&sub_mchid="+sub, nil)
+		var tx wechatpay.Transaction
+		if r.status != 200 || json.Unmarshal(r.body, &tx) != nil {
+			t.Fatalf("query under %s: %d %s", sub, r.status, r.body)
 		}
+		return tx
 	}
-	if r := e.call("GET", "/v3/pay/partner/transactions/out-trade-no/SCOPE00001?sp_mchid="+e.id.MchID+"&sub_mchid="+testSubMchs[0], nil); r.status != 200 {
-		t.Fatalf("under its own sub_mchid: %d %s", r.status, r.body)
+	if tx := query(testSubMchs[1]); tx.TradeState != "NOTPAY" || tx.Amount.Total != 700 || tx.SubMchID != testSubMchs[1] {
+		t.Fatalf("sub-merchant 1 sees: %+v", tx)
 	}
+	if tx := query(testSubMchs[0]); tx.TradeState != "SUCCESS" || tx.Amount.Total != 300 {
+		t.Fatalf("sub-merchant 0 sees: %+v", tx)
+	}
+	// transaction_id is global, yet reached only under its own sub_mchid.
+	if r := e.call("GET", "/v3/pay/partner/transactions/id/"+v.Transaction.TransactionID+"?sp_mchid="+e.id.MchID+"&sub_mchid="+testSubMchs[1], nil); r.status != 404 || r.errorBody(t).Code != "ORDER_NOT_EXIST" {
+		t.Fatalf("transaction_id under another sub_mchid: %d %s", r.status, r.body)
+	}
+	// A refund under sub-merchant 1 finds its own (unpaid) order, not 0's paid one.
+	refund := wechatpay.RefundRequest{OutTradeNo: "SCOPE00001", OutRefundNo: "SCOPERF00001", SubMchID: testSubMchs[1],
+		Amount: wechatpay.RefundAmount{Refund: 100, Total: 700, Currency: "CNY"}}
+	if r := e.call("POST", "/v3/refund/domestic/refunds", refund); r.status != 400 || r.errorBody(t).Code != "INVALID_REQUEST" {
+		t.Fatalf("refund of sub-merchant 1's unpaid order: %d %s", r.status, r.body)
+	}
+	refund.SubMchID, refund.Amount.Total = testSubMchs[0], 300
+	if r := e.call("POST", "/v3/refund/domestic/refunds", refund); r.status != 200 {
+		t.Fatalf("refund of sub-merchant 0's order: %d %s", r.status, r.body)
+	}
+	// Closing sub-merchant 1's order leaves 0's alone.
 	e.advance("5m1s")
-	if r := e.call("POST", "/v3/pay/partner/transactions/out-trade-no/SCOPE00001/close", map[string]string{"sp_mchid": e.id.MchID, "sub_mchid": testSubMchs[1]}); r.status != 404 {
-		t.Fatalf("close under another sub_mchid: %d %s", r.status, r.body)
+	if r := e.call("POST", "/v3/pay/partner/transactions/out-trade-no/SCOPE00001/close", map[string]string{"sp_mchid": e.id.MchID, "sub_mchid": testSubMchs[1]}); r.status != http.StatusNoContent {
+		t.Fatalf("close under sub-merchant 1: %d %s", r.status, r.body)
+	}
+	if tx := query(testSubMchs[1]); tx.TradeState != "CLOSED" {
+		t.Fatalf("sub-merchant 1 after close: %s", tx.TradeState)
+	}
+	if tx := query(testSubMchs[0]); tx.TradeState != "REFUND" {
+		t.Fatalf("sub-merchant 0 after 1's close: %s", tx.TradeState)
 	}
 }
 

@@ -79,7 +79,7 @@ func (s *Simulator) ecommerceRefundApply(r *apiRequest) *reply {
 	if req.TransactionID != "" {
 		o = s.st.byTransaction[req.TransactionID]
 	} else {
-		o = s.st.orders[req.OutTradeNo]
+		o = s.st.orders[orderKey(req.SubMchID, req.OutTradeNo)]
 	}
 	// An order is reached only under its own sub-merchant.
 	if o == nil || !o.Partner || o.Request.SubMchID != req.SubMchID {

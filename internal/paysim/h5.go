@@ -28,7 +28,7 @@ const h5LinkLifetime = 5 * time.Minute
 
 // h5Link is one h5_url handed out by an H5 prepay.
 type h5Link struct {
-	outTradeNo string
+	outTradeNo string // the order's orderKey (sub_mchid/out_trade_no in partner mode)
 	pkg        string // the package parameter, checked like WeChat checks it
 	created    time.Time
 }

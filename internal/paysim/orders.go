@@ -56,7 +56,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		now := s.now()
-		if o, ok := s.st.orders[req.OutTradeNo]; ok {
+		if o, ok := s.st.orders[orderKey(req.SubMchID, req.OutTradeNo)]; ok {
 			s.expire(o, now)
 			switch o.TradeState {
 			case wechatpay.TradeStateSuccess, wechatpay.TradeStateRefund:
@@ -74,7 +74,7 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			if o.Kind == "h5" {
 				if l := s.st.h5Links[o.prepayID]; l == nil || now.After(l.created.Add(h5LinkLifetime)) {
 					o.prepayID = s.ids.PrepayID(now)
-					o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), o.prepayID, o.Request.OutTradeNo, now)
+					o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), o.prepayID, o.key(), now)
 				}
 			}
 			return jsonReply(http.StatusOK, o.Response)
@@ -92,13 +92,13 @@ func (s *Simulator) prepay(kind string, partner bool) func(*apiRequest) *reply {
 			// WeChat's is https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=…&package=…;
 			// the simulator's page is its own (h5.go), so a browser can pay there.
 			o.prepayID = prepayID
-			o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), prepayID, req.OutTradeNo, now)
+			o.Response.H5URL = s.newH5Link(s.baseURL(r.Request), prepayID, o.key(), now)
 		case "native":
 			o.Response.CodeURL = "weixin://wxpay/bizpayurl?pr=" + s.ids.alnum(9)
 		default:
 			o.Response.PrepayID = prepayID
 		}
-		s.st.orders[req.OutTradeNo] = o
+		s.st.orders[o.key()] = o
 		s.log.Info("paysim: order placed", "out_trade_no", req.OutTradeNo, "kind", kind, "total", req.Amount.Total)
 		return jsonReply(http.StatusOK, o.Response)
 	}
@@ -318,13 +318,15 @@ func orderNotExist(what string) *reply {
 }
 
 // lookup finds an order under s.mu, applying expiry; partner must match the endpoint.
-// An out_trade_no is unique under the service provider's mchid across its sub-merchants
-// ("且在同一个服务商商户号下唯一", pay.weixin.qq.com/docs/partner/products/
-// partner-mini-program-payment/apilist.html), yet an order is reached only under its own
-// sub_mchid; a combine's sub-order only through the combine APIs ("请勿使用非合单支付的
+// An out_trade_no is unique per merchant (orderKey): a partner order is reached only under
+// its own sub_mchid; a combine's sub-order only through the combine APIs ("请勿使用非合单支付的
 // 查单接口查询合单订单", pay.weixin.qq.com/doc/v3/merchant/4012557006).
 func (s *Simulator) lookupOrder(outTradeNo string, partner bool, subMchID string) *order {
-	o, ok := s.st.orders[outTradeNo]
+	key := outTradeNo
+	if partner {
+		key = orderKey(subMchID, outTradeNo)
+	}
+	o, ok := s.st.orders[key]
 	if !ok || o.Partner != partner || o.Combine != "" || (partner && o.Request.SubMchID != subMchID) {
 		return nil
 	}
@@ -420,6 +422,12 @@ type PayRequest struct {
 	BankType string `json:"bank_type,omitempty"`
 }
 
+// simOrderRef is the order a /sim/orders/{out_trade_no} route names: the number, or
+// sub_mchid/number when ?sub_mchid= says whose (two sub-merchants may share a number).
+func simOrderRef(r *http.Request) string {
+	return orderKey(r.URL.Query().Get("sub_mchid"), r.PathValue("out_trade_no"))
+}
+
 // simPay plays the payer: it settles the order and, on success, notifies.
 func (s *Simulator) simPay(w http.ResponseWriter, r *http.Request) {
 	var p PayRequest
@@ -430,7 +438,7 @@ func (s *Simulator) simPay(w http.ResponseWriter, r *http.Request) {
 	if p.Result == "" {
 		p.Result = wechatpay.TradeStateSuccess
 	}
-	tx, notificationID, status, err := s.Pay(r.PathValue("out_trade_no"), p)
+	tx, notificationID, status, err := s.Pay(simOrderRef(r), p)
 	if err != nil {
 		simError(w, status, "%v", err)
 		return
@@ -451,8 +459,12 @@ func (s *Simulator) Pay(outTradeNo string, p PayRequest) (tx wechatpay.Transacti
 		return tx, "", http.StatusBadRequest, fmt.Errorf("result %q: want SUCCESS, PAYERROR or USERPAYING", p.Result)
 	}
 	s.mu.Lock()
-	o, ok := s.st.orders[outTradeNo]
-	if !ok {
+	o, err := s.st.findOrder(outTradeNo)
+	if err != nil {
+		s.mu.Unlock()
+		return tx, "", http.StatusConflict, err
+	}
+	if o == nil {
 		s.mu.Unlock()
 		return tx, "", http.StatusNotFound, fmt.Errorf("no order %q: place it with a prepay call first", outTradeNo)
 	}
@@ -528,15 +540,20 @@ func (s *Simulator) orderView(o *order) OrderView {
 }
 
 func (s *Simulator) simOrder(w http.ResponseWriter, r *http.Request) {
-	no := r.PathValue("out_trade_no")
+	no := simOrderRef(r)
 	s.mu.Lock()
-	o, ok := s.st.orders[no]
+	o, err := s.st.findOrder(no)
+	ok := o != nil
 	var v OrderView
 	if ok {
 		s.expire(o, s.now())
 		v = s.orderView(o)
 	}
 	s.mu.Unlock()
+	if err != nil {
+		simError(w, http.StatusConflict, "%v", err)
+		return
+	}
 	if !ok {
 		simError(w, http.StatusNotFound, "no order %q", no)
 		return

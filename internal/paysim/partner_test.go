@@ -142,10 +142,11 @@ func TestPartnerQueryPayClose(t *testing.T) {
 	if r := e.call("POST", "/v3/pay/partner/transactions/out-trade-no/PARTNER00010/close", good); r.status != http.StatusForbidden || r.errorBody(t).Code != "ORDERPAID" {
 		t.Fatalf("closing a paid partner order: %d %s", r.status, r.body)
 	}
-	// A refund must name the order's sub-merchant.
+	// A refund must name the order's sub-merchant: out_trade_no is per sub-merchant, so
+	// under another there is no such order.
 	refund := wechatpay.RefundRequest{OutTradeNo: "PARTNER00010", OutRefundNo: "PRF000000001", SubMchID: "1900000999",
 		Amount: wechatpay.RefundAmount{Refund: 100, Total: 300, Currency: "CNY"}}
-	if r := e.call("POST", "/v3/refund/domestic/refunds", refund); r.status != 400 || r.errorBody(t).Detail.Field != "sub_mchid" {
+	if r := e.call("POST", "/v3/refund/domestic/refunds", refund); r.status != 404 || r.errorBody(t).Code != "RESOURCE_NOT_EXISTS" {
 		t.Fatalf("refund with another sub_mchid: %d %s", r.status, r.body)
 	}
 	refund.SubMchID = testSubMch

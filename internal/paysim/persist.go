@@ -163,6 +163,13 @@ func (st *state) UnmarshalJSON(b []byte) error {
 // reindex rebuilds the indexes that point into other maps (they would be copies, not
 // the same records, if they were kept in the snapshot).
 func (st *state) reindex() {
+	// A snapshot from before orders were keyed per merchant holds them by out_trade_no
+	// alone: key every order afresh.
+	orders := make(map[string]*order, len(st.orders))
+	for _, o := range st.orders {
+		orders[o.key()] = o
+	}
+	st.orders = orders
 	st.byTransaction = map[string]*order{}
 	for _, o := range st.orders {
 		if o.TransactionID != "" {

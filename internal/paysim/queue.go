@@ -24,6 +24,9 @@ type QueuedNotification struct {
 	// OutTradeNo and OutRefundNo say what the notification is about.
 	OutTradeNo  string `json:"out_trade_no,omitempty"`
 	OutRefundNo string `json:"out_refund_no,omitempty"`
+	// SubMchID is the sub-merchant of the order (partner mode): two sub-merchants may
+	// share an out_trade_no.
+	SubMchID string `json:"sub_mchid,omitempty"`
 	// Attempts counts deliveries; Acknowledged is set by the first 2xx answer.
 	Attempts     int  `json:"attempts"`
 	Acknowledged bool `json:"acknowledged,omitempty"`
@@ -34,11 +37,11 @@ func (s *Simulator) enqueue(n *notification, plaintext any) {
 	q := &QueuedNotification{ID: n.id, URL: n.url, Event: n.event, Body: n.body}
 	switch v := plaintext.(type) {
 	case wechatpay.Transaction:
-		q.OutTradeNo = v.OutTradeNo
+		q.OutTradeNo, q.SubMchID = v.OutTradeNo, v.SubMchID
 	case wechatpay.RefundNotice:
-		q.OutTradeNo, q.OutRefundNo = v.OutTradeNo, v.OutRefundNo
+		q.OutTradeNo, q.OutRefundNo, q.SubMchID = v.OutTradeNo, v.OutRefundNo, v.SubMchID
 	case wechatpay.EcommerceRefundNotice:
-		q.OutTradeNo, q.OutRefundNo = v.OutTradeNo, v.OutRefundNo
+		q.OutTradeNo, q.OutRefundNo, q.SubMchID = v.OutTradeNo, v.OutRefundNo, v.SubMchID
 	case wechatpay.CombineTransaction:
 		q.OutTradeNo = v.CombineOutTradeNo // a combine's, named by its combine number
 	}

@@ -44,7 +44,7 @@ func (s *Simulator) createRefund(r *apiRequest) *reply {
 	if req.TransactionID != "" {
 		o = s.st.byTransaction[req.TransactionID]
 	} else {
-		o = s.st.orders[req.OutTradeNo]
+		o = s.st.orders[orderKey(req.SubMchID, req.OutTradeNo)]
 	}
 	if o == nil || (req.TransactionID != "" && req.OutTradeNo != "" && o.Request.OutTradeNo != req.OutTradeNo) {
 		return errReply(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "订单不存在: no paid order with "+orderRef(req))
@@ -106,7 +106,7 @@ func (s *Simulator) refunded(o *order) int64 {
 
 // refundView renders a refund as create and query answer it. Called under s.mu.
 func (s *Simulator) refundView(rf *refund) wechatpay.Refund {
-	o := s.st.orders[rf.OutTradeNo]
+	o := s.st.orderOf(rf)
 	v := wechatpay.Refund{
 		RefundID: rf.RefundID, OutRefundNo: rf.Request.OutRefundNo, TransactionID: o.TransactionID,
 		OutTradeNo: rf.OutTradeNo, Channel: "ORIGINAL", UserReceivedAccount: "支付用户零钱",
@@ -197,7 +197,7 @@ func (s *Simulator) SettleRefund(outRefundNo, status string) (view wechatpay.Ref
 	if status == wechatpay.RefundStatusSuccess {
 		rf.SuccessTime = now
 	}
-	o := s.st.orders[rf.OutTradeNo]
+	o := s.st.orderOf(rf)
 	view = s.refundView(rf)
 	notice := wechatpay.RefundNotice{
 		OutTradeNo: rf.OutTradeNo, TransactionID: o.TransactionID, OutRefundNo: outRefundNo,

@@ -2,6 +2,9 @@ package paysim
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -17,7 +20,7 @@ func rfc3339CST(t time.Time) string { return wechatpay.FormatTime(t) }
 // map is tagged json:"-" and rebuilt in reindex. The unexported fields below predate
 // that rule and are carried explicitly by persist.go.
 type state struct {
-	orders        map[string]*order  // by out_trade_no
+	orders        map[string]*order  // by orderKey: sub_mchid/out_trade_no (partner), out_trade_no (direct)
 	byTransaction map[string]*order  // by transaction_id
 	refunds       map[string]*refund // by out_refund_no
 	deliveries    []*Delivery        // every notification attempt, oldest first
@@ -136,4 +139,55 @@ type Delivery struct {
 	NextRetryAfter string    `json:"next_retry_after,omitempty"`
 	// RequestID is the Request-ID header the attempt carried, as WeChat Pay's do.
 	RequestID string `json:"request_id,omitempty"`
+}
+
+// orderKey is where an order lives in state.orders. WeChat Pay keys out_trade_no per
+// merchant: the partner docs call it "商户系统内部订单号，只能是数字、大小写字母_-*且在同一个商户号下唯一"
+// and reach an order only with sp_mchid and sub_mchid together
+// (pay.weixin.qq.com/wiki/doc/apiv3_partner/apis/chapter4_2_2.shtml, 查询订单), so two
+// sub-merchants of one service provider (or platform) may each have an order "A1". A
+// partner order is keyed "sub_mchid/out_trade_no"; a direct merchant's by out_trade_no
+// alone (the simulator serves one direct merchant). out_trade_no cannot contain "/"
+// (digits, letters and _-*|@ only), so the two kinds of key never meet.
+func orderKey(subMchID, outTradeNo string) string {
+	if subMchID == "" {
+		return outTradeNo
+	}
+	return subMchID + "/" + outTradeNo
+}
+
+// key is where o lives in state.orders.
+func (o *order) key() string { return orderKey(o.Request.SubMchID, o.Request.OutTradeNo) }
+
+// orderOf is the order a refund refunds (nil if none): refunds carry the sub_mchid of
+// their order in their request.
+func (st *state) orderOf(rf *refund) *order {
+	return st.orders[orderKey(rf.Request.SubMchID, rf.OutTradeNo)]
+}
+
+// findOrder resolves a driver's reference to an order (/sim routes, Pay): a full key
+// ("sub_mchid/out_trade_no", or a direct order's out_trade_no), or a bare out_trade_no
+// that only one sub-merchant uses. A bare number two sub-merchants share is ambiguous:
+// the driver must say whose (?sub_mchid=), rather than the simulator picking one and
+// moving the wrong merchant's money.
+func (st *state) findOrder(ref string) (*order, error) {
+	if o, ok := st.orders[ref]; ok {
+		return o, nil
+	}
+	var found *order
+	var subs []string
+	for _, o := range st.orders {
+		if o.Request.OutTradeNo == ref {
+			found = o
+			subs = append(subs, o.Request.SubMchID)
+		}
+	}
+	switch len(subs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return found, nil
+	}
+	slices.Sort(subs)
+	return nil, fmt.Errorf("out_trade_no %q is used by sub_mchids %s: say whose (sub_mchid/out_trade_no, or ?sub_mchid=)", ref, strings.Join(subs, ", "))
 }

@@ -137,8 +137,12 @@ func (s *Simulator) NotifyV2(ctx context.Context, req V2NotifyRequest) (res V2No
 // v2Payment pays the order if needed and builds its signed payment result.
 func (s *Simulator) v2Payment(req V2NotifyRequest, key string) ([]byte, string, int, error) {
 	s.mu.Lock()
-	o, ok := s.st.orders[req.OutTradeNo]
-	if !ok {
+	o, err := s.st.findOrder(req.OutTradeNo)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, "", http.StatusConflict, err
+	}
+	if o == nil {
 		s.mu.Unlock()
 		return nil, "", http.StatusNotFound, fmt.Errorf("no order %q: place it with a prepay call first", req.OutTradeNo)
 	}
@@ -210,8 +214,11 @@ func (s *Simulator) v2Refund(req V2NotifyRequest, key string) ([]byte, string, m
 	case ok:
 		// Settled already: send the result again.
 	default:
-		o, found := s.st.orders[req.OutTradeNo]
-		if !found {
+		o, err := s.st.findOrder(req.OutTradeNo)
+		if err != nil {
+			return nil, "", nil, http.StatusConflict, err
+		}
+		if o == nil {
 			return nil, "", nil, http.StatusNotFound, fmt.Errorf("no order %q", req.OutTradeNo)
 		}
 		if o.TradeState != wechatpay.TradeStateSuccess && o.TradeState != wechatpay.TradeStateRefund {
@@ -244,7 +251,7 @@ func (s *Simulator) v2Refund(req V2NotifyRequest, key string) ([]byte, string, m
 		o.TradeState = wechatpay.TradeStateRefund
 		source = "VENDOR_PLATFORM"
 	}
-	o := s.st.orders[rf.OutTradeNo]
+	o := s.st.orderOf(rf)
 	view := s.refundView(rf)
 	notice := wechatpay.RefundNotice{
 		OutTradeNo: rf.OutTradeNo, TransactionID: o.TransactionID, OutRefundNo: rf.Request.OutRefundNo,
