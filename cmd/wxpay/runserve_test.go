@@ -62,3 +62,18 @@ func startRunServeAt(t *testing.T, keys string, extra ...string) *runningServe {
 	s.token = strings.TrimSpace(string(tok))
 	return s
 }
+
+// startPlatformServe starts `wxpay serve` in a platform mode (partner or ecommerce)
+// with retries sped up, stops it when the test ends (an unclean stop fails the test)
+// and returns it with an order-API caller holding its token.
+func startPlatformServe(t *testing.T, mode string) (*runningServe, platformAPI) {
+	t.Helper()
+	t.Setenv("WXPAY_MODE", mode)
+	srv := startRunServe(t, "--retry-scale", "0.001")
+	t.Cleanup(func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return srv, platformAPI{t: t, base: srv.base, token: srv.token}
+}

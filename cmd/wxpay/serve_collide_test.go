@@ -14,14 +14,7 @@ import (
 // pays and refunds its own "SHARED01"; each GET shows only its own money, and each
 // order's events are delivered once and name its own sub_mchid.
 func TestServeSubMerchantsShareOrderNumbers(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	_, p := startPlatformServe(t, "ecommerce")
 	subs := []string{"1900000109", "1900000110"}
 	amount := map[string]float64{subs[0]: 100, subs[1]: 250}
 	for _, sub := range subs {

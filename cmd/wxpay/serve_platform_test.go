@@ -124,14 +124,7 @@ func countEvents(evs []map[string]any, orders ...string) map[string]int {
 // e-commerce refund API; a notification delivered twice; one dropped and settled by
 // reconcile; the day's bill matched row by row.
 func TestServeEcommerceCombinesEndToEnd(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	_, p := startPlatformServe(t, "ecommerce")
 	scenes := []string{"jsapi", "miniprogram", "app", "h5", "native", "auto", "cashier"}
 	for i, scene := range scenes {
 		id := fmt.Sprintf("CART%02d%s", i, strings.ToUpper((scene + "xx")[:3]))

@@ -18,14 +18,7 @@ import (
 // once; the paid sub-orders are untouched. A combine whose payment failed whole is
 // closed the same way.
 func TestServeFailedCombineSubOrderIsClosed(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	_, p := startPlatformServe(t, "ecommerce")
 	for _, id := range []string{"CARTFAIL01", "CARTFAIL02"} {
 		if status, a := p.call("POST", "/orders", cart(id, "native"), true); status != http.StatusCreated {
 			t.Fatalf("create %s: %d %v", id, status, a)
@@ -73,14 +66,7 @@ func TestServeFailedCombineSubOrderIsClosed(t *testing.T) {
 // stored; reconcile used to close that attempt with an order.closed naming the paid
 // order's number — a merchant keyed on order_id would have closed a paid order.)
 func TestServeNumberTakenByAnotherSubMerchantIsNotAnnounced(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	_, p := startPlatformServe(t, "ecommerce")
 	if status, a := p.call("POST", "/orders", cart("CARTTAKEN1", "native"), true); status != http.StatusCreated {
 		t.Fatalf("create: %d %v", status, a)
 	}
@@ -134,14 +120,7 @@ func TestServeNumberTakenByAnotherSubMerchantIsNotAnnounced(t *testing.T) {
 // only for a single order. Nothing settled is a refusal with {code,message,hint}; the
 // sub-orders are untouched. A settle some sub-orders took stays 200 "partial".
 func TestServeCombineSettleNoSubOrderTakesIsRefused(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	srv, p := startPlatformServe(t, "ecommerce")
 	cfg, err := config.FromKeysDir(srv.keys)
 	if err != nil {
 		t.Fatal(err)
@@ -202,14 +181,7 @@ func TestServeGetPaymentNotCreatedHereSaysSo(t *testing.T) {
 // was. The receiver being gone is what a delete asks for: it is noted removed and
 // answered 200, and a plan naming it is refused before anything is sent.
 func TestServeRemovingAReceiverTwiceIsSafe(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	_, p := startPlatformServe(t, "ecommerce")
 	if status, r := p.call("POST", "/profitsharing/receivers", map[string]any{"type": "MERCHANT_ID", "account": "1900000203", "name": "乙公司", "relation_type": "SUPPLIER"}, true); status != 200 || r["added"] != true {
 		t.Fatalf("add: %d %v", status, r)
 	}
@@ -322,14 +294,7 @@ func TestServeEventIDThatNamesNoKeyIsMalformed(t *testing.T) {
 // with {code,message,hint} (README: the order API's errors). A sub_mchid of letters,
 // which no sub-merchant has, was answered as a missing order.
 func TestServeBadSubMchIDOrRefundNoInURLIsRefused(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	_, p := startPlatformServe(t, "ecommerce")
 	if status, a := p.call("POST", "/orders", cart("RTBADURL1", "native"), true); status != http.StatusCreated {
 		t.Fatalf("create: %d %v", status, a)
 	}
@@ -369,14 +334,7 @@ func TestServeBadSubMchIDOrRefundNoInURLIsRefused(t *testing.T) {
 // single order and a combine's sub-order alike. An order WeChat Pay has not paid is
 // still refused ORDER_NOT_PAID.
 func TestServeRefundRightAfterAPaymentNotYetNotified(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	_, p := startPlatformServe(t, "ecommerce")
 	single := map[string]any{"order_id": "RTLOST0001", "sub_mchid": "1900000109", "amount": 1000, "description": "x", "scene": "native"}
 	for _, o := range []map[string]any{single, cart("RTLOST0002", "native")} {
 		if status, a := p.call("POST", "/orders", o, true); status != http.StatusCreated {
@@ -405,14 +363,7 @@ func TestServeRefundRightAfterAPaymentNotYetNotified(t *testing.T) {
 // {\"receivers\":…} · 分账接收方金额(amount,分)与比例(rate)二选一"): the merchant was told
 // to fix receivers it never sent. The refusal now speaks of the subsidy.
 func TestServeSubsidyReturnRefusalSpeaksOfTheSubsidy(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	srv, p := startPlatformServe(t, "ecommerce")
 	cfg, err := config.FromKeysDir(srv.keys)
 	if err != nil {
 		t.Fatal(err)

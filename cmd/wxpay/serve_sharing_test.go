@@ -69,14 +69,7 @@ func (p platformAPI) expect(status int, code, method, path string, body any) {
 // discrepancy; a tampered file and a wrong hash rejected. Bad input is refused with
 // {code,message,hint} and nothing sent.
 func TestServeEcommerceSharingEndToEnd(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	srv, p := startPlatformServe(t, "ecommerce")
 	cfg, err := config.FromKeysDir(srv.keys)
 	if err != nil {
 		t.Fatal(err)

@@ -16,14 +16,7 @@ import (
 // the 17 shared out — the sub-merchant's balance at WeChat Pay went 19 fen below zero. It is
 // refused with the most that can go back now (33), which is accepted.
 func TestServeSubsidyReturnKeepsSharesWithinWhatTheOrderHolds(t *testing.T) {
-	t.Setenv("WXPAY_MODE", "ecommerce")
-	srv := startRunServe(t, "--retry-scale", "0.001")
-	defer func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	p := platformAPI{t: t, base: srv.base, token: srv.token}
+	srv, p := startPlatformServe(t, "ecommerce")
 	cfg, err := config.FromKeysDir(srv.keys)
 	if err != nil {
 		t.Fatal(err)
