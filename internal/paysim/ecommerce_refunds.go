@@ -17,7 +17,6 @@ package paysim
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -96,17 +95,8 @@ func (s *Simulator) ecommerceRefundApply(r *apiRequest) *reply {
 		// The same application again is the same refund: "同一退款单号多次请求只退一笔".
 		return jsonReply(http.StatusOK, s.ecommerceApplyView(rf, e))
 	}
-	if o.TradeState != wechatpay.TradeStateSuccess && o.TradeState != wechatpay.TradeStateRefund {
-		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("订单状态不正确: order %s is %s (%s); only paid orders can be refunded",
-			o.Request.OutTradeNo, o.TradeState, tradeStateDesc(o.TradeState)))
-	}
-	if req.Amount.Total != o.Request.Amount.Total {
-		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("订单金额或退款金额与之前请求不一致,请核实后再试: amount.total must be the order's total %d fen, got %d",
-			o.Request.Amount.Total, req.Amount.Total))
-	}
-	if rem := o.Request.Amount.Total - s.refunded(o); req.Amount.Refund > rem {
-		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("申请退款金额超过订单可退金额: refund %d fen, but only %d fen of the order's %d remain refundable",
-			req.Amount.Refund, rem, o.Request.Amount.Total))
+	if refused := s.refuseRefund(o, req.Amount); refused != nil {
+		return refused
 	}
 	now := s.now()
 	rf := &refund{

@@ -61,17 +61,8 @@ func (s *Simulator) createRefund(r *apiRequest) *reply {
 		// Retrying the same application returns the same refund: exactly one refund.
 		return jsonReply(http.StatusOK, s.refundView(existing))
 	}
-	if o.TradeState != wechatpay.TradeStateSuccess && o.TradeState != wechatpay.TradeStateRefund {
-		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("订单状态不正确: order %s is %s (%s); only paid orders can be refunded",
-			o.Request.OutTradeNo, o.TradeState, tradeStateDesc(o.TradeState)))
-	}
-	if req.Amount.Total != o.Request.Amount.Total {
-		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("订单金额或退款金额与之前请求不一致,请核实后再试: amount.total must be the order's total %d fen, got %d",
-			o.Request.Amount.Total, req.Amount.Total))
-	}
-	if rem := o.Request.Amount.Total - s.refunded(o); req.Amount.Refund > rem {
-		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("申请退款金额超过订单可退金额: refund %d fen, but only %d fen of the order's %d remain refundable",
-			req.Amount.Refund, rem, o.Request.Amount.Total))
+	if refused := s.refuseRefund(o, req.Amount); refused != nil {
+		return refused
 	}
 	now := s.now()
 	rf := &refund{
@@ -91,6 +82,25 @@ func orderRef(req wechatpay.RefundRequest) string {
 		return "transaction_id " + req.TransactionID
 	}
 	return "out_trade_no " + req.OutTradeNo
+}
+
+// refuseRefund is WeChat Pay's refusal of a refund of o asking amount, or nil: only a
+// paid order is refunded, amount.total must be the order's, and no more than what is
+// left. Both refund APIs (direct/partner and e-commerce) judge alike. Called under s.mu.
+func (s *Simulator) refuseRefund(o *order, amount wechatpay.RefundAmount) *reply {
+	if o.TradeState != wechatpay.TradeStateSuccess && o.TradeState != wechatpay.TradeStateRefund {
+		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("订单状态不正确: order %s is %s (%s); only paid orders can be refunded",
+			o.Request.OutTradeNo, o.TradeState, tradeStateDesc(o.TradeState)))
+	}
+	if amount.Total != o.Request.Amount.Total {
+		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("订单金额或退款金额与之前请求不一致,请核实后再试: amount.total must be the order's total %d fen, got %d",
+			o.Request.Amount.Total, amount.Total))
+	}
+	if rem := o.Request.Amount.Total - s.refunded(o); amount.Refund > rem {
+		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("申请退款金额超过订单可退金额: refund %d fen, but only %d fen of the order's %d remain refundable",
+			amount.Refund, rem, o.Request.Amount.Total))
+	}
+	return nil
 }
 
 // refunded sums the refunds of o that hold money: all but CLOSED ones. Called under s.mu.
