@@ -83,6 +83,9 @@ func TestSplitAnswerContradictingTheAskIsReviewed(t *testing.T) {
 			if k.Cause != payment.CauseShareContradicts || !strings.Contains(string(k.Data), c.outOrderNo) || !strings.Contains(string(k.Data), c.res.Receivers[len(c.res.Receivers)-1].Account) {
 				t.Fatalf("the answer is not kept whole: %+v %s", k, k.Data)
 			}
+			if got.PaidTotal() != before.PaidTotal() || got.Knows(k.TransactionID) && k.TransactionID != "" {
+				t.Fatalf("the kept answer counts as a payment: paid %d, was %d", got.PaidTotal(), before.PaidTotal())
+			}
 			line := splitOf(got, c.outOrderNo)
 			if line.State == wechatpay.ShareFinished || line.State == payment.ShareFailed {
 				t.Fatalf("the split was judged from a contradicting answer: %+v", line)

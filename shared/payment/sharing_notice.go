@@ -118,10 +118,13 @@ func (o *Order) keptShare(kind CauseKind, data []byte) bool {
 }
 
 // keepShare keeps a profit-sharing result the ledger cannot account for on the order,
-// whole (data), and puts the order in REVIEW with cause kind.
+// whole (data), and puts the order in REVIEW with cause kind. The transaction it names
+// is on the cause and in data, never on the conflict: a conflict with a transaction and
+// no refund number is a payment kept on the order (PaidTotal, paidOf, Knows, the
+// console's refundable kept payments), and a split is money going out, not a payment.
 func (o *Order) keepShare(kind CauseKind, detail string, data []byte, txid string, amount int64, status, successTime, source string, now time.Time) step {
 	c := Cause{Kind: kind, Detail: detail, TransactionID: txid, Amount: amount, Source: source, At: now}
-	o.Conflicts = append(o.Conflicts, Conflict{Cause: kind, TransactionID: txid, OutTradeNo: o.OutTradeNo, Amount: amount,
+	o.Conflicts = append(o.Conflicts, Conflict{Cause: kind, OutTradeNo: o.OutTradeNo, Amount: amount,
 		Status: status, SuccessTime: successTime, Source: source, ReceivedAt: now, Data: data})
 	return o.review(c, nil)
 }
