@@ -213,6 +213,13 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		switch g.r.IntN(4) {
 		case 0:
 			amount = 99_999_999
+		case 1:
+			// A payment of an unpaid current attempt WeChat Pay does not hold, then its
+			// refund (forge.go); one more draw only here, so that other histories stay.
+			if unpaid := g.unpaidCurrent(w, t); len(unpaid) > 0 && g.r.IntN(2) == 0 {
+				no := g.pick(unpaid)
+				return Op{Op: kind, Mode: "unpaid", Trade: no, Order: t.orders[no].tag, Refund: fmt.Sprintf("unpaid%d", g.refund), Amount: min(100, t.orders[no].amount)}
+			}
 		case 2:
 			return Op{Op: kind, Mode: "foreign", Trade: trade, Refund: fmt.Sprintf("foreign%d", g.refund), Amount: t.orders[trade].amount}
 		case 3:
@@ -227,6 +234,21 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		return Op{Op: kind}
 	}
 	return Op{}
+}
+
+// unpaidCurrent lists the attempts WeChat Pay holds unpaid (NOTPAY) for orders of the
+// merchant's, in a direct history: targets of a forged payment (forge.go "unpaid").
+func (g *gen) unpaidCurrent(w *world, t *truth) []string {
+	if w.cfg.Bundle.Partner {
+		return nil
+	}
+	var out []string
+	for _, no := range t.trades {
+		if o := t.orders[no]; o.tag != "" && o.state == wechatpay.TradeStateNotPay && w.model.orders[o.tag] != nil {
+			out = append(out, no)
+		}
+	}
+	return out
 }
 
 func (g *gen) newOrderID() string {

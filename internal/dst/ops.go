@@ -52,7 +52,8 @@ type Step struct {
 //	           reported on Trade); or a genuine notification the ledger must keep for
 //	           review: Mode "foreign" (a refund Refund of Amount fen for another
 //	           merchant) or "share" (a split of shared order Trade never asked, or
-//	           reported Amount fen above what was asked)
+//	           reported Amount fen above what was asked); or Mode "unpaid": a payment
+//	           of order Order's unpaid attempt Trade, then its refund Refund of Amount fen
 //	outside    a refund of shared sub-order Trade made outside the bundle (by hand in the
 //	           platform, sharing.go): new Refund of Amount fen, settled SUCCESS at once
 //	returnoutcome  WeChat Pay answers the return of refund Refund's advance (垫付回补)
