@@ -15,6 +15,9 @@ import (
 //	on "wechatpay" (a call to WeChat Pay): 5xx (SYSTEM_ERROR, not done), lost (done,
 //	    the answer never arrives)
 //	on "webhook" (a delivery to the merchant): down (the merchant answers 503)
+//	on "subsidy" (every call to WeChat Pay's subsidy API in the step, At not counted):
+//	    lost — done, the answer never arrives, the client's retries' neither (a
+//	    subsidy asked, its result unknown here: sharing.go)
 type Fault struct {
 	On   string `json:"on"`
 	At   int    `json:"at"`
@@ -27,6 +30,7 @@ const (
 	onRead      = "read"
 	onWeChatPay = "wechatpay"
 	onWebhook   = "webhook"
+	onSubsidy   = "subsidy"
 
 	crashBefore = "crash-before"
 	crashAfter  = "crash-after"
@@ -64,6 +68,19 @@ func (p *faultPlan) next(on string) string {
 	p.counts[on]++
 	for _, f := range p.faults {
 		if f.On == on && f.At == p.counts[on] {
+			p.fired++
+			return f.Kind
+		}
+	}
+	return ""
+}
+
+// every returns the kind of a fault on every call of kind on in the step ("" for none).
+func (p *faultPlan) every(on string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.faults {
+		if f.On == on {
 			p.fired++
 			return f.Kind
 		}

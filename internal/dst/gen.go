@@ -98,6 +98,12 @@ func (g *gen) step(w *world) Step {
 	if g.r.IntN(5) == 0 {
 		st.Faults = []Fault{g.fault()}
 	}
+	// A platform's reconcile may lose every answer of WeChat Pay's subsidy API (补差):
+	// the subsidy stays asked, its result unknown here (sharing.go). One more draw only
+	// for such steps, so that other histories stay as they were.
+	if w.cfg.Bundle.Ecommerce() && slices.ContainsFunc(st.Ops, func(op Op) bool { return op.Op == "reconcile" }) && g.r.IntN(6) == 0 {
+		st.Faults = append(st.Faults, Fault{On: onSubsidy, Kind: lostAnswer})
+	}
 	return st
 }
 

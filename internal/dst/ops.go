@@ -74,6 +74,8 @@ type Op struct {
 	Status  string `json:"status,omitempty"`
 	Mode    string `json:"mode,omitempty"`
 	Advance string `json:"advance,omitempty"`
+	// Subsidy is a shared combine's subsidy (补差) per sub-order, fen (sharing.go).
+	Subsidy int64 `json:"subsidy,omitempty"`
 }
 
 func (o Op) String() string {
@@ -87,6 +89,9 @@ func (o Op) String() string {
 	}
 	if o.Amount != 0 {
 		fmt.Fprintf(&b, " amount=%d", o.Amount)
+	}
+	if o.Subsidy != 0 {
+		fmt.Fprintf(&b, " subsidy=%d", o.Subsidy)
 	}
 	return b.String()
 }
