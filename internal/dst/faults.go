@@ -18,6 +18,10 @@ import (
 //	on "subsidy" (every call to WeChat Pay's subsidy API in the step, At not counted):
 //	    lost — done, the answer never arrives, the client's retries' neither (a
 //	    subsidy asked, its result unknown here: sharing.go)
+//	on "share-answer" (every answer about a split in the step — its create's and its
+//	    queries' — At not counted): lie —
+//	    WeChat Pay answers 1 fen more to the first receiver than it holds, signed
+//	    (forge.go: the ledger must keep it for review, not pass it over)
 type Fault struct {
 	On   string `json:"on"`
 	At   int    `json:"at"`
@@ -26,11 +30,13 @@ type Fault struct {
 
 // Fault kinds.
 const (
-	onWrite     = "write"
-	onRead      = "read"
-	onWeChatPay = "wechatpay"
-	onWebhook   = "webhook"
-	onSubsidy   = "subsidy"
+	onWrite       = "write"
+	onRead        = "read"
+	onWeChatPay   = "wechatpay"
+	onWebhook     = "webhook"
+	onSubsidy     = "subsidy"
+	onShareAnswer = "share-answer"
+	shareLie      = "lie"
 
 	crashBefore = "crash-before"
 	crashAfter  = "crash-after"

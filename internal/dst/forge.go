@@ -3,8 +3,11 @@ package dst
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/orderapi"
@@ -41,6 +44,10 @@ import (
 //	         must be kept on the order, in REVIEW. Forged only while nothing of the
 //	         order's sharing is in flight: REVIEW stops the order's sharing, and a
 //	         split left in flight at WeChat Pay would no longer be followed.
+//
+// And answers: under the step fault "share-answer" (faults.go) WeChat Pay answers a
+// split asked, or its query, with another amount than asked (lieAboutSplit): the order
+// must keep the answer for review (share_result_contradicts), never pass it over.
 //
 // What the bundle acknowledged (2xx) is checked at the end (checkForged): kept.
 
@@ -141,6 +148,47 @@ func (w *world) forgeShare(ctx context.Context, op Op) {
 	if code := w.sendForged(ctx, wechatpay.EventProfitSharingSuccess, n); code/100 != 5 && code != 0 {
 		w.keepForged(forged{mode: op.Mode, trade: op.Trade, amount: amount, status: code})
 	}
+}
+
+// lieAboutSplit is WeChat Pay's answer about a split (resp, honest) made to contradict
+// it: the first receiver 1 fen more than asked, signed with the platform key as WeChat
+// Pay signs answers. A split answered so is noted (mode "shareanswer"): the order must
+// keep the answer for review (share_result_contradicts); the next honest answer then
+// settles the split as WeChat Pay holds it.
+func (w *world) lieAboutSplit(req *http.Request, resp *http.Response) *http.Response {
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	honest := response(req, resp.StatusCode, resp.Header, body)
+	var m map[string]any
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &m) != nil {
+		return honest
+	}
+	no, _ := m["out_order_no"].(string)
+	trade, kind, ok := payment.ParseShareNo(no)
+	rs, _ := m["receivers"].([]any)
+	if !ok || kind != payment.NoSplit || len(rs) == 0 {
+		return honest
+	}
+	r0, _ := rs[0].(map[string]any)
+	amount, _ := r0["amount"].(float64)
+	if r0 == nil || amount <= 0 {
+		return honest
+	}
+	r0["amount"] = amount + 1
+	lie, err := json.Marshal(m)
+	if err != nil {
+		return honest
+	}
+	signer := wechatpay.PlatformSigner{Serial: w.id.PlatformSerial(), Key: w.id.PlatformKey, Now: time.Now}
+	hdr, err := signer.Sign(lie)
+	if err != nil {
+		return honest
+	}
+	h := resp.Header.Clone()
+	hdr.Apply(h)
+	w.keepForged(forged{mode: "shareanswer", trade: trade, outRefundNo: no, amount: int64(amount) + 1, status: http.StatusOK})
+	w.note("lied about split %s of %s: %v fen to the first receiver", no, trade, amount+1)
+	return response(req, http.StatusOK, h, lie)
 }
 
 // forgedTxid is the transaction of a forged payment of out_trade_no t: never one WeChat
@@ -270,6 +318,13 @@ func (w *world) checkForged() {
 			}) {
 				w.violate(InvAgrees, "refund %s of %s, which WeChat Pay holds unpaid while the ledger holds it paid (transaction %s), was refused and closed; the order is %s without cause %s",
 					f.outRefundNo, f.trade, forgedTxid(f.trade), orderState(o), payment.CausePaymentNotHeld)
+			}
+		case "shareanswer":
+			o := w.ledgerOrder(f.trade).order
+			if o == nil || !slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool {
+				return c.Kind == payment.CauseShareContradicts && strings.Contains(c.Detail, f.outRefundNo)
+			}) {
+				w.violate(InvAccounted, "WeChat Pay answered split %s of %s with %d fen to a receiver, not what was asked; the order did not keep it for review", f.outRefundNo, f.trade, f.amount)
 			}
 		case "share":
 			o := w.ledgerOrder(f.trade).order

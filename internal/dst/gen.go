@@ -103,6 +103,11 @@ func (g *gen) step(w *world) Step {
 	// for such steps, so that other histories stay as they were.
 	if w.cfg.Bundle.Ecommerce() && slices.ContainsFunc(st.Ops, func(op Op) bool { return op.Op == "reconcile" }) && g.r.IntN(6) == 0 {
 		st.Faults = append(st.Faults, Fault{On: onSubsidy, Kind: lostAnswer})
+		// Or WeChat Pay's answers about splits contradict what was asked (forge.go) — in a
+		// step without other faults, so that the answer reaches the ledger.
+		if len(st.Faults) == 1 && g.r.IntN(2) == 0 {
+			st.Faults[0] = Fault{On: onShareAnswer, Kind: shareLie}
+		}
 	}
 	return st
 }
