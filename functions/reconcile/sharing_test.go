@@ -474,3 +474,39 @@ func TestSharingInReviewFollowsAPendingSubsidy(t *testing.T) {
 		})
 	}
 }
+
+// A held refund released once its return succeeded, which WeChat Pay then refuses
+// because it holds no paid order to refund (RESOURCE_NOT_EXISTS "订单不存在"): closed,
+// as a refusal for good is, and the order — paid here — goes to REVIEW
+// (payment_not_held) with the refusal kept.
+func TestSharingReleasedRefundRefusedForAPaymentNotHeld(t *testing.T) {
+	h := newHarness(t)
+	h.platform()
+	j := h.job(reconcile.Options{})
+	o := h.sharedOrder("SHARENH001", 10000, commission(h, 500))
+	h.clock.Advance(wechatpay.ShareNotBefore + time.Second)
+	h.pass(j)
+	o = h.read("SHARENH001")
+	if rf, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFSHARENH1", Amount: 10000}); err != nil || rf.Held == "" {
+		t.Fatalf("refund not held: %+v %v", rf, err)
+	}
+	notHeld := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || r.URL.Path != "/v3/ecommerce/refunds/apply" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"code":"RESOURCE_NOT_EXISTS","message":"订单不存在"}`))
+		return true
+	}
+	h.intercept.Store(&notHeld)
+	h.pass(j)
+	h.intercept.Store(nil)
+	o = h.read("SHARENH001")
+	if rf, err := h.ledger.Refund(h.ctx, shareSub, "RFSHARENH1"); err != nil || rf.State != wechatpay.RefundStatusClosed {
+		t.Fatalf("the refused refund: %+v %v, want CLOSED", rf, err)
+	}
+	if !o.InReview() || o.Review.First().Kind != payment.CausePaymentNotHeld || len(o.Sharing.Held) != 0 || o.Reserved() != 0 {
+		t.Fatalf("order %s, causes %+v, held %v, reserved %d", o.Status(), o.Review.Causes, o.Sharing.Held, o.Reserved())
+	}
+}
