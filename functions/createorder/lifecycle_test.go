@@ -291,4 +291,7 @@ func TestRefusedRepeatOfAHeldRefundStands(t *testing.T) {
 	if r, err := e.ledger().Refund(ctx, e.owner(), "RFREFUSE02"); err != nil || r.State != wechatpay.RefundStatusClosed {
 		t.Fatalf("refused refund WeChat Pay does not hold: %+v %v", r, err)
 	}
+	if o, _ := e.order(t, "REFUSEREP1"); o.InReview() {
+		t.Fatalf("a plain refusal (more than is left) put the order in REVIEW: %+v", o.Review.Causes)
+	}
 }

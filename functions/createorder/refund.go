@@ -148,7 +148,26 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 		got, qerr := h.api.QueryRefund(ctx, order.Owner, subAppID, outRefundNo)
 		switch {
 		case wechatpay.IsCode(qerr, wechatpay.CodeResourceNotExists):
+			// A refusal saying WeChat Pay holds no paid order to refund (申请退款
+			// RESOURCE_NOT_EXISTS "订单不存在", payment.RefusalDeniesPayment) contradicts
+			// the ledger, which holds it paid: the order goes to REVIEW first, so that a
+			// stop before the close leaves the refund PROCESSING for reconcile, which is
+			// refused the same and does both.
+			refusal, denies := payment.RefusalDeniesPayment(outRefundNo, err)
+			if denies {
+				if _, perr := h.ledger.PaymentNotHeld(ctx, rf, refusal, source); perr != nil {
+					h.log.Error("refused refund left PROCESSING: WeChat Pay holds no payment to refund, not recorded yet; reconcile follows it",
+						"out_refund_no", outRefundNo, "error", perr.Error())
+					return nil, err
+				}
+			}
 			h.closeRefused(ctx, rf)
+			if denies {
+				return nil, fail(http.StatusConflict, "ORDER_IN_REVIEW",
+					"WeChat Pay refused the refund: it holds no paid order "+order.OutTradeNo+" ("+refusal.Code+" "+refusal.Message+
+						") while this deployment holds it paid; the refund is closed and the order is in REVIEW",
+					"look at the order (GET /orders/{order_id}) and check its payment in the merchant platform · 微信支付查无该订单的支付，订单已转人工核查")
+			}
 			return nil, err
 		case qerr != nil:
 			h.log.Warn("refused refund left PROCESSING: WeChat Pay could not say whether it holds it; reconcile follows it",

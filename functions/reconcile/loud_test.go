@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/payment"
+	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 type lines struct {
@@ -62,5 +66,77 @@ func TestQueryReviewIsLoudOnce(t *testing.T) {
 	}
 	if errs, metrics, causes := out.alarms(); errs != 1 || metrics != 1 || causes[0] != "paid_after_close_request" {
 		t.Fatalf("%d ERROR lines (%v), %d metrics; want one of each, cause paid_after_close_request", errs, causes, metrics)
+	}
+}
+
+// A refund of an order the ledger holds paid, which WeChat Pay refuses because it holds
+// no paid order to refund (申请退款 RESOURCE_NOT_EXISTS "订单不存在": the order unpaid
+// there, or unknown): the refund never existed and is closed, as before, but the ledger
+// and WeChat Pay contradict each other about the payment — the order goes to REVIEW
+// (payment_not_held) with the refusal kept beside its payment, loud once however many
+// runs follow. Before, the refund was closed with a WARN and the order stayed PAID.
+func TestRefundRefusedForAPaymentNotHeldIsReviewed(t *testing.T) {
+	for _, c := range []struct{ name, no string }{{"unpaid there", "NOTHELD00001"}, {"unknown there", "NOTHELD00002"}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			exp := h.clock.Now().Add(2 * time.Hour)
+			key := payment.OrderKey(h.cfg.MchID, c.no)
+			if c.no == "NOTHELD00001" {
+				h.order(c.no, 1000, 2*time.Hour) // placed at WeChat Pay, never paid there
+			} else if _, err := h.ledger.CreateOrder(h.ctx, payment.NewOrder{MchID: h.cfg.MchID, AppID: h.cfg.AppID, OutTradeNo: c.no, OrderID: c.no,
+				Amount: 1000, Scene: "native", ExpiresAt: exp}); err != nil {
+				t.Fatal(err)
+			}
+			// The ledger holds it paid (a payment result WeChat Pay does not hold).
+			tx := &wechatpay.Transaction{AppID: h.cfg.AppID, MchID: h.cfg.MchID, OutTradeNo: c.no, TransactionID: "4200000000" + c.no, TradeType: "NATIVE",
+				TradeState: wechatpay.TradeStateSuccess, SuccessTime: wechatpay.FormatTime(h.clock.Now()),
+				Amount: &wechatpay.Amount{Total: 1000, PayerTotal: 1000, Currency: "CNY", PayerCurrency: "CNY"}}
+			if r, err := h.ledger.ApplyTransaction(h.ctx, tx, "notify"); err != nil || r.Outcome != payment.Applied {
+				t.Fatalf("paid here: %v %v", r.Outcome, err)
+			}
+			o, err := h.ledger.Attempt(h.ctx, h.cfg.MchID, c.no)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RF" + c.no, Amount: 600}); err != nil {
+				t.Fatal(err)
+			}
+			var out lines
+			j := h.job(reconcile.Options{Logger: slog.New(slog.NewJSONHandler(&out, nil))})
+			for range 3 {
+				h.clock.Advance(2 * time.Minute)
+				h.pass(j)
+			}
+			if got := h.state("refund/" + h.cfg.MchID + "/RF" + c.no); got != wechatpay.RefundStatusClosed {
+				t.Fatalf("the refused refund: %s, want CLOSED", got)
+			}
+			rec, err := h.st.Get(h.ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, _ = payment.OrderOf(rec)
+			if !o.InReview() || o.Review.First().Kind != payment.CausePaymentNotHeld || o.Reserved() != 0 {
+				t.Fatalf("order %s, causes %+v, reserved %d: want REVIEW payment_not_held, nothing reserved", o.Status(), o.Review.Causes, o.Reserved())
+			}
+			if o.Payment == nil || o.Payment.TransactionID != tx.TransactionID {
+				t.Fatalf("the payment held here was not kept: %+v", o.Payment)
+			}
+			k := o.Conflicts[len(o.Conflicts)-1]
+			if k.Cause != payment.CausePaymentNotHeld || k.OutRefundNo != "RF"+c.no || !strings.Contains(string(k.Data), wechatpay.CodeResourceNotExists) {
+				t.Fatalf("the refusal is not kept: %+v %s", k, k.Data)
+			}
+			if errs, metrics, causes := out.alarms(); errs != 1 || metrics != 1 || causes[0] != string(payment.CausePaymentNotHeld) {
+				t.Fatalf("%d ERROR lines (%v), %d metrics; want one of each, cause payment_not_held", errs, causes, metrics)
+			}
+			n := 0
+			for _, e := range events.Entries(rec) {
+				if e.Type == events.OrderReview {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("order.review recorded %d times", n)
+			}
+		})
 	}
 }

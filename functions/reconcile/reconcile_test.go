@@ -391,8 +391,8 @@ func TestNeverSubmittedRefundRefusedIsClosed(t *testing.T) {
 		t.Fatalf("a refund WeChat Pay refused and does not hold: %s, want CLOSED", got)
 	}
 	rec, _ := h.st.Get(h.ctx, key)
-	if o, _ := payment.OrderOf(rec); o.Reserved() != 0 {
-		t.Fatalf("the refused refund still reserves %d fen", o.Reserved())
+	if o, _ := payment.OrderOf(rec); o.Reserved() != 0 || o.InReview() {
+		t.Fatalf("the refused refund still reserves %d fen; order %s (a plain refusal contradicts nothing)", o.Reserved(), o.Status())
 	}
 }
 

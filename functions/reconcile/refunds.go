@@ -81,6 +81,11 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 			held, qerr := j.api.QueryRefund(ctx, r.Owner, "", r.OutRefundNo)
 			switch {
 			case wechatpay.IsCode(qerr, wechatpay.CodeResourceNotExists):
+				if perr := j.paymentNotHeld(ctx, r, err); perr != nil {
+					c.errors.Add(1)
+					log.Error("reconcile: record that WeChat Pay holds no payment to refund; the refund stays PROCESSING", "out_refund_no", r.OutRefundNo, "error", perr.Error())
+					return
+				}
 				log.Warn("reconcile: WeChat Pay refused a refund it never received; closed", "out_refund_no", r.OutRefundNo, "error", err.Error())
 				rf, err = &wechatpay.Refund{OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, Status: wechatpay.RefundStatusClosed,
 					Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}, nil
@@ -136,6 +141,19 @@ func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.Ref
 		n.MchID = r.Owner
 	}
 	return n
+}
+
+// paymentNotHeld puts r's order in REVIEW when WeChat Pay's refusal of r says it holds
+// no paid order to refund (payment.RefusalDeniesPayment: 申请退款 RESOURCE_NOT_EXISTS
+// "订单不存在"), while the ledger holds it paid — the refusal kept, loud once. Called
+// before r is closed; any other refusal (NOT_ENOUGH, more than is left) writes nothing.
+func (j *Job) paymentNotHeld(ctx context.Context, r *payment.Refund, refusal error) error {
+	rr, ok := payment.RefusalDeniesPayment(r.OutRefundNo, refusal)
+	if !ok {
+		return nil
+	}
+	_, err := j.ledger.PaymentNotHeld(ctx, r, rr, "reconcile")
+	return err
 }
 
 // refusedForGood reports whether WeChat Pay refused a refund request for good (not a

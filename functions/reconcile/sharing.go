@@ -289,7 +289,12 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 				if _, err := j.submitRefund(ctx, r); err != nil {
 					if _, _, final := refusal(err, now); final {
 						// WeChat Pay refused the refund for good: it never existed; the
-						// reservation is released by closing it, as the order API does.
+						// reservation is released by closing it, as the order API does —
+						// after the order went to REVIEW if the refusal says WeChat Pay
+						// holds no payment to refund (refunds.go).
+						if err := j.paymentNotHeld(ctx, r, err); err != nil {
+							return nil, err
+						}
 						n := &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
 							RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}
 						j.ownNotice(n, r.Owner)

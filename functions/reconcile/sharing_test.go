@@ -395,3 +395,118 @@ func TestSharingInReviewQueriesNeverSends(t *testing.T) {
 		t.Fatalf("after the withdrawal: %s due", act)
 	}
 }
+
+// A subsidy (补差) asked for before the order went to REVIEW, its answer never heard
+// (the run stopped, or the answer was lost after WeChat Pay charged it): reconcile
+// still follows it — asks WeChat Pay again with the same number and amount, which
+// charges it at most once (请求补差 is re-entrant) — and records its result, announced
+// once; nothing new is sent (no split, no other subsidy). Before, an order in REVIEW
+// left its PENDING subsidy alone for good while WeChat Pay had charged it.
+func TestSharingInReviewFollowsAPendingSubsidy(t *testing.T) {
+	for _, charged := range []bool{false, true} {
+		t.Run(map[bool]string{false: "never reached", true: "answer lost"}[charged], func(t *testing.T) {
+			h := newHarness(t)
+			h.platform()
+			j := h.job(reconcile.Options{})
+			no := map[bool]string{false: "SUBREV0001", true: "SUBREV0002"}[charged]
+			plan := commission(h, 500)
+			plan.SubsidyAmount = 300
+			o := h.sharedOrder(no, 10000, plan)
+			h.simPost("/sim/subsidies/"+o.Payment.TransactionID+"/flag", `{"amount":300}`)
+			h.clock.Advance(wechatpay.ShareNotBefore + time.Second)
+			o, sub, err := h.ledger.RequestSubsidy(h.ctx, o, 300, "", "")
+			if err != nil || sub.State != payment.SharePending {
+				t.Fatalf("subsidy: %+v %v", sub, err)
+			}
+			api := platform.API{Client: h.client, Mode: h.cfg.Bundle.Mode}
+			if charged {
+				if _, err := api.Subsidy(h.ctx, shareSub, o.Payment.TransactionID, *sub); err != nil {
+					t.Fatal(err) // WeChat Pay charged it; the ledger never heard
+				}
+			}
+			tx, err := h.client.ForSub(shareSub, "").QueryByOutTradeNo(h.ctx, no)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx.TransactionID += "9" // a second payment of the order: REVIEW
+			if r, err := h.ledger.ApplyTransaction(h.ctx, tx, "notify"); err != nil || r.Outcome != payment.Review {
+				t.Fatalf("second payment: %v %v", r.Outcome, err)
+			}
+			if act, _ := h.read(no).NextShare(h.clock.Now()); act != payment.ActSubsidy {
+				t.Fatalf("in review with a subsidy pending: %q, want it followed", act)
+			}
+			subsidy := func() (n int64) {
+				var view struct {
+					Subsidy *struct {
+						Amount int64  `json:"amount"`
+						Result string `json:"result"`
+					} `json:"subsidy"`
+				}
+				h.simGet("/sim/subsidies/"+o.Payment.TransactionID, &view)
+				if view.Subsidy != nil && view.Subsidy.Result == wechatpay.SubsidySuccess {
+					n = view.Subsidy.Amount
+				}
+				return n
+			}
+			splits := func() int {
+				var view paysim.SharePaymentView
+				h.simGet("/sim/profitsharing/payments/"+o.Payment.TransactionID, &view)
+				return len(view.Splits)
+			}
+			for range 2 {
+				h.pass(j)
+				h.clock.Advance(10 * time.Minute)
+			}
+			o = h.read(no)
+			if s := o.Sharing; s.Subsidy.State != wechatpay.SubsidySuccess || s.Subsidy.OutSubsidyNo != sub.OutSubsidyNo || !o.InReview() || len(s.Splits) != 0 {
+				t.Fatalf("after the runs: subsidy %+v, splits %+v, in review %v", s.Subsidy, s.Splits, o.InReview())
+			}
+			if got := subsidy(); got != 300 || splits() != 0 {
+				t.Fatalf("WeChat Pay holds a subsidy of %d fen and %d splits: want the one subsidy asked (300), nothing new", got, splits())
+			}
+			if n := eventsOf(t, h, no)[payment.EventSubsidySucceeded]; n != 1 {
+				t.Fatalf("subsidy.succeeded announced %d times", n)
+			}
+			if act, _ := o.NextShare(h.clock.Now()); act != payment.ActNone {
+				t.Fatalf("after the subsidy, in review: %s due", act)
+			}
+			h.conserved(no)
+		})
+	}
+}
+
+// A held refund released once its return succeeded, which WeChat Pay then refuses
+// because it holds no paid order to refund (RESOURCE_NOT_EXISTS "订单不存在"): closed,
+// as a refusal for good is, and the order — paid here — goes to REVIEW
+// (payment_not_held) with the refusal kept.
+func TestSharingReleasedRefundRefusedForAPaymentNotHeld(t *testing.T) {
+	h := newHarness(t)
+	h.platform()
+	j := h.job(reconcile.Options{})
+	o := h.sharedOrder("SHARENH001", 10000, commission(h, 500))
+	h.clock.Advance(wechatpay.ShareNotBefore + time.Second)
+	h.pass(j)
+	o = h.read("SHARENH001")
+	if rf, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFSHARENH1", Amount: 10000}); err != nil || rf.Held == "" {
+		t.Fatalf("refund not held: %+v %v", rf, err)
+	}
+	notHeld := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || r.URL.Path != "/v3/ecommerce/refunds/apply" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"code":"RESOURCE_NOT_EXISTS","message":"订单不存在"}`))
+		return true
+	}
+	h.intercept.Store(&notHeld)
+	h.pass(j)
+	h.intercept.Store(nil)
+	o = h.read("SHARENH001")
+	if rf, err := h.ledger.Refund(h.ctx, shareSub, "RFSHARENH1"); err != nil || rf.State != wechatpay.RefundStatusClosed {
+		t.Fatalf("the refused refund: %+v %v, want CLOSED", rf, err)
+	}
+	if !o.InReview() || o.Review.First().Kind != payment.CausePaymentNotHeld || len(o.Sharing.Held) != 0 || o.Reserved() != 0 {
+		t.Fatalf("order %s, causes %+v, held %v, reserved %d", o.Status(), o.Review.Causes, o.Sharing.Held, o.Reserved())
+	}
+}

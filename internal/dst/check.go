@@ -267,7 +267,7 @@ func (w *world) checkAgrees(tr *truth, o *simOrder, v *orderapi.OrderView, state
 		w.violate(InvAgrees, "WeChat Pay holds payment %s on %s, a replaced attempt of order %s, which is %s (not REVIEW)", o.txid, t, id, v.State)
 	case o.paid() && current && !paidHere:
 		w.violate(InvAgrees, "order %s is %s; WeChat Pay has %s paid (%s)", id, state, t, o.state)
-	case !o.paid() && paidHere && state != reviewState:
+	case !o.paid() && paidHere && state != reviewState && !w.untold(t):
 		w.violate(InvAgrees, "order %s shows %s %s; WeChat Pay has it %s", id, t, state, o.state)
 	case o.state == wechatpay.TradeStateClosed && current && state != wechatpay.TradeStateClosed:
 		w.violate(InvAgrees, "order %s is %s; WeChat Pay has %s CLOSED", id, state, t)

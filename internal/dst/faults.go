@@ -15,6 +15,13 @@ import (
 //	on "wechatpay" (a call to WeChat Pay): 5xx (SYSTEM_ERROR, not done), lost (done,
 //	    the answer never arrives)
 //	on "webhook" (a delivery to the merchant): down (the merchant answers 503)
+//	on "subsidy" (every call to WeChat Pay's subsidy API in the step, At not counted):
+//	    lost — done, the answer never arrives, the client's retries' neither (a
+//	    subsidy asked, its result unknown here: sharing.go)
+//	on "share-answer" (every answer about a split in the step — its create's and its
+//	    queries' — At not counted): lie —
+//	    WeChat Pay answers 1 fen more to the first receiver than it holds, signed
+//	    (forge.go: the ledger must keep it for review, not pass it over)
 type Fault struct {
 	On   string `json:"on"`
 	At   int    `json:"at"`
@@ -23,10 +30,13 @@ type Fault struct {
 
 // Fault kinds.
 const (
-	onWrite     = "write"
-	onRead      = "read"
-	onWeChatPay = "wechatpay"
-	onWebhook   = "webhook"
+	onWrite       = "write"
+	onRead        = "read"
+	onWeChatPay   = "wechatpay"
+	onWebhook     = "webhook"
+	onSubsidy     = "subsidy"
+	onShareAnswer = "share-answer"
+	shareLie      = "lie"
 
 	crashBefore = "crash-before"
 	crashAfter  = "crash-after"
@@ -64,6 +74,19 @@ func (p *faultPlan) next(on string) string {
 	p.counts[on]++
 	for _, f := range p.faults {
 		if f.On == on && f.At == p.counts[on] {
+			p.fired++
+			return f.Kind
+		}
+	}
+	return ""
+}
+
+// every returns the kind of a fault on every call of kind on in the step ("" for none).
+func (p *faultPlan) every(on string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.faults {
+		if f.On == on {
 			p.fired++
 			return f.Kind
 		}

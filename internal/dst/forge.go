@@ -3,10 +3,14 @@ package dst
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
@@ -26,12 +30,24 @@ import (
 //	         be told from the truth.
 //	foreign  a REFUND.SUCCESS for a merchant this deployment does not serve (another
 //	         mchid / sp_mchid): acknowledged, it must be kept for review (foreign/…)
+//	unpaid   a TRANSACTION.SUCCESS of the current attempt of an order WeChat Pay holds
+//	         unpaid (a lie the ledger cannot tell from the truth, so it holds the order
+//	         paid), then the merchant's refund of it: WeChat Pay refuses it, holding no
+//	         paid order to refund (RESOURCE_NOT_EXISTS), and the ledger must put the
+//	         order in REVIEW (payment_not_held) as it closes the refund — a refund
+//	         closed for good while the order stays PAID here hides the contradiction.
+//	         Until a refund of it is recorded, the order's PAID state is exempt from
+//	         agrees (untold): nothing has told the ledger otherwise.
 //	share    a PROFITSHARING.SUCCESS of a shared order the ledger cannot account for —
 //	         a split never asked (the order held, or its plan not split yet) or, once
 //	         its splits are done, split 1 reported with another amount: acknowledged, it
 //	         must be kept on the order, in REVIEW. Forged only while nothing of the
 //	         order's sharing is in flight: REVIEW stops the order's sharing, and a
 //	         split left in flight at WeChat Pay would no longer be followed.
+//
+// And answers: under the step fault "share-answer" (faults.go) WeChat Pay answers a
+// split asked, or its query, with another amount than asked (lieAboutSplit): the order
+// must keep the answer for review (share_result_contradicts), never pass it over.
 //
 // What the bundle acknowledged (2xx) is checked at the end (checkForged): kept.
 
@@ -51,8 +67,12 @@ type forged struct {
 
 // forge sends one such notification to the bundle, as WeChat Pay would.
 func (w *world) forge(ctx context.Context, op Op, tr *truth) {
-	if op.Mode == "share" {
+	switch op.Mode {
+	case "share":
 		w.forgeShare(ctx, op)
+		return
+	case "unpaid":
+		w.forgeUnpaid(ctx, op, tr)
 		return
 	}
 	var n wechatpay.RefundNotice
@@ -130,6 +150,94 @@ func (w *world) forgeShare(ctx context.Context, op Op) {
 	}
 }
 
+// lieAboutSplit is WeChat Pay's answer about a split (resp, honest) made to contradict
+// it: the first receiver 1 fen more than asked, signed with the platform key as WeChat
+// Pay signs answers. A split answered so is noted (mode "shareanswer"): the order must
+// keep the answer for review (share_result_contradicts); the next honest answer then
+// settles the split as WeChat Pay holds it.
+func (w *world) lieAboutSplit(req *http.Request, resp *http.Response) *http.Response {
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	honest := response(req, resp.StatusCode, resp.Header, body)
+	var m map[string]any
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &m) != nil {
+		return honest
+	}
+	no, _ := m["out_order_no"].(string)
+	trade, kind, ok := payment.ParseShareNo(no)
+	rs, _ := m["receivers"].([]any)
+	if !ok || kind != payment.NoSplit || len(rs) == 0 {
+		return honest
+	}
+	r0, _ := rs[0].(map[string]any)
+	amount, _ := r0["amount"].(float64)
+	if r0 == nil || amount <= 0 {
+		return honest
+	}
+	r0["amount"] = amount + 1
+	lie, err := json.Marshal(m)
+	if err != nil {
+		return honest
+	}
+	signer := wechatpay.PlatformSigner{Serial: w.id.PlatformSerial(), Key: w.id.PlatformKey, Now: time.Now}
+	hdr, err := signer.Sign(lie)
+	if err != nil {
+		return honest
+	}
+	h := resp.Header.Clone()
+	hdr.Apply(h)
+	w.keepForged(forged{mode: "shareanswer", trade: trade, outRefundNo: no, amount: int64(amount) + 1, status: http.StatusOK})
+	w.note("lied about split %s of %s: %v fen to the first receiver", no, trade, amount+1)
+	return response(req, http.StatusOK, h, lie)
+}
+
+// forgedTxid is the transaction of a forged payment of out_trade_no t: never one WeChat
+// Pay makes (theirs are digits).
+func forgedTxid(t string) string { return "42000000FG" + t }
+
+// forgeUnpaid reports a payment of order op.Order's current attempt op.Trade, which
+// WeChat Pay holds unpaid, then asks for refund op.Refund of op.Amount fen of it, as
+// the merchant would once told it is paid (see above). Direct histories only (a
+// platform's payment notification is another shape); never an order placed for
+// sharing or a combine's sub-order (their money is the platform checks').
+func (w *world) forgeUnpaid(ctx context.Context, op Op, tr *truth) {
+	o := tr.orders[op.Trade]
+	if w.cfg.Bundle.Partner || o == nil || o.paid() || o.tag != op.Order {
+		return
+	}
+	api := w.inc.api
+	v, err := api.Order(ctx, op.Order, "")
+	if err != nil || v.OutTradeNo != op.Trade || v.State != wechatpay.TradeStateNotPay {
+		return
+	}
+	lo := w.ledgerOrder(op.Trade).order
+	if lo == nil || lo.Sharing != nil || lo.Combine != nil || !lo.Unsettled() || lo.InReview() {
+		return
+	}
+	tx := wechatpay.Transaction{AppID: lo.AppID, MchID: w.id.MchID, OutTradeNo: op.Trade, TransactionID: forgedTxid(op.Trade), TradeType: "NATIVE",
+		TradeState: wechatpay.TradeStateSuccess, TradeStateDesc: "支付成功", BankType: "OTHERS", SuccessTime: wechatpay.FormatTime(w.clk.Now()),
+		Payer: &wechatpay.Payer{OpenID: "odstforged"}, Amount: &wechatpay.Amount{Total: lo.Amount, PayerTotal: lo.Amount, Currency: "CNY", PayerCurrency: "CNY"}}
+	code := w.sendForged(ctx, wechatpay.EventTransactionSuccess, tx)
+	w.keepForged(forged{mode: op.Mode, trade: op.Trade, outRefundNo: op.Refund, amount: lo.Amount, status: code})
+	w.model.refundAsked(op.Order, op.Refund, op.Amount)
+	_, err = api.Refund(ctx, op.Order, "", orderapi.RefundRequest{OutRefundNo: op.Refund, Amount: orderapi.Fen(op.Amount), Reason: "dst"})
+	w.note("forged payment of unpaid %s (answered %d), refund %s: %v", op.Trade, code, op.Refund, err)
+}
+
+// untold reports whether attempt t is held paid here only by a forged payment (forge
+// "unpaid") that no refund has yet contradicted: the ledger cannot tell that payment
+// from the truth until WeChat Pay refuses a refund of it.
+func (w *world) untold(t string) bool {
+	w.forgedMu.Lock()
+	defer w.forgedMu.Unlock()
+	for _, f := range w.forged {
+		if f.mode == "unpaid" && f.trade == t && !w.ledgerRefund(f.outRefundNo).found {
+			return true
+		}
+	}
+	return false
+}
+
 // sendForged sends a notification signed with the platform key to the bundle, as
 // WeChat Pay would, and answers the bundle's status (0: no answer, a crash). A 5xx
 // would be retried by WeChat Pay; the forged notification is not (it proves nothing).
@@ -159,6 +267,13 @@ func (w *world) sendForged(ctx context.Context, event string, resource any) int 
 	return resp.StatusCode
 }
 
+func orderState(o *payment.Order) string {
+	if o == nil {
+		return "not held"
+	}
+	return o.Status()
+}
+
 func (w *world) keepForged(f forged) {
 	w.forgedMu.Lock()
 	defer w.forgedMu.Unlock()
@@ -173,7 +288,7 @@ func (w *world) checkForged() {
 	all := append([]forged(nil), w.forged...)
 	w.forgedMu.Unlock()
 	for _, f := range all {
-		if f.status/100 != 2 {
+		if f.status/100 != 2 && f.mode != "unpaid" { // a lie about a payment, not a notification to keep
 			w.violate(InvAccounted, "a genuine %s notification (%s%s, %d fen) was answered %d: WeChat Pay does not retry it, and it is lost",
 				f.mode, f.trade, f.outRefundNo, f.amount, f.status)
 			continue
@@ -189,6 +304,27 @@ func (w *world) checkForged() {
 				return c.Kind == payment.CauseForeignMerchant && c.OutRefundNo == f.outRefundNo && c.Amount == f.amount
 			}) {
 				w.violate(InvAccounted, "a foreign merchant's refund %s (%d fen) was acknowledged but is not kept for review at %s (%v)", f.outRefundNo, f.amount, f.key, err)
+			}
+		case "unpaid":
+			// The refund of a payment WeChat Pay does not hold was refused: closed here
+			// (WeChat Pay holds no such refund), and the order must say why.
+			rr, err := w.readLedger().Refund(context.Background(), w.owner(), f.outRefundNo)
+			if err != nil || rr.State != wechatpay.RefundStatusClosed || w.truth().refunds[f.outRefundNo] != nil {
+				continue
+			}
+			o := w.ledgerOrder(f.trade).order
+			if o == nil || !slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool {
+				return c.Kind == payment.CausePaymentNotHeld && c.OutRefundNo == f.outRefundNo
+			}) {
+				w.violate(InvAgrees, "refund %s of %s, which WeChat Pay holds unpaid while the ledger holds it paid (transaction %s), was refused and closed; the order is %s without cause %s",
+					f.outRefundNo, f.trade, forgedTxid(f.trade), orderState(o), payment.CausePaymentNotHeld)
+			}
+		case "shareanswer":
+			o := w.ledgerOrder(f.trade).order
+			if o == nil || !slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool {
+				return c.Kind == payment.CauseShareContradicts && strings.Contains(c.Detail, f.outRefundNo)
+			}) {
+				w.violate(InvAccounted, "WeChat Pay answered split %s of %s with %d fen to a receiver, not what was asked; the order did not keep it for review", f.outRefundNo, f.trade, f.amount)
 			}
 		case "share":
 			o := w.ledgerOrder(f.trade).order

@@ -98,6 +98,17 @@ func (g *gen) step(w *world) Step {
 	if g.r.IntN(5) == 0 {
 		st.Faults = []Fault{g.fault()}
 	}
+	// A platform's reconcile may lose every answer of WeChat Pay's subsidy API (补差):
+	// the subsidy stays asked, its result unknown here (sharing.go). One more draw only
+	// for such steps, so that other histories stay as they were.
+	if w.cfg.Bundle.Ecommerce() && slices.ContainsFunc(st.Ops, func(op Op) bool { return op.Op == "reconcile" }) && g.r.IntN(6) == 0 {
+		st.Faults = append(st.Faults, Fault{On: onSubsidy, Kind: lostAnswer})
+		// Or WeChat Pay's answers about splits contradict what was asked (forge.go) — in a
+		// step without other faults, so that the answer reaches the ledger.
+		if len(st.Faults) == 1 && g.r.IntN(2) == 0 {
+			st.Faults[0] = Fault{On: onShareAnswer, Kind: shareLie}
+		}
+	}
 	return st
 }
 
@@ -213,6 +224,13 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		switch g.r.IntN(4) {
 		case 0:
 			amount = 99_999_999
+		case 1:
+			// A payment of an unpaid current attempt WeChat Pay does not hold, then its
+			// refund (forge.go); one more draw only here, so that other histories stay.
+			if unpaid := g.unpaidCurrent(w, t); len(unpaid) > 0 && g.r.IntN(2) == 0 {
+				no := g.pick(unpaid)
+				return Op{Op: kind, Mode: "unpaid", Trade: no, Order: t.orders[no].tag, Refund: fmt.Sprintf("unpaid%d", g.refund), Amount: min(100, t.orders[no].amount)}
+			}
 		case 2:
 			return Op{Op: kind, Mode: "foreign", Trade: trade, Refund: fmt.Sprintf("foreign%d", g.refund), Amount: t.orders[trade].amount}
 		case 3:
@@ -227,6 +245,21 @@ func (g *gen) op(w *world, t *truth, kind string) Op {
 		return Op{Op: kind}
 	}
 	return Op{}
+}
+
+// unpaidCurrent lists the attempts WeChat Pay holds unpaid (NOTPAY) for orders of the
+// merchant's, in a direct history: targets of a forged payment (forge.go "unpaid").
+func (g *gen) unpaidCurrent(w *world, t *truth) []string {
+	if w.cfg.Bundle.Partner {
+		return nil
+	}
+	var out []string
+	for _, no := range t.trades {
+		if o := t.orders[no]; o.tag != "" && o.state == wechatpay.TradeStateNotPay && w.model.orders[o.tag] != nil {
+			out = append(out, no)
+		}
+	}
+	return out
 }
 
 func (g *gen) newOrderID() string {

@@ -52,7 +52,8 @@ type Step struct {
 //	           reported on Trade); or a genuine notification the ledger must keep for
 //	           review: Mode "foreign" (a refund Refund of Amount fen for another
 //	           merchant) or "share" (a split of shared order Trade never asked, or
-//	           reported Amount fen above what was asked)
+//	           reported Amount fen above what was asked); or Mode "unpaid": a payment
+//	           of order Order's unpaid attempt Trade, then its refund Refund of Amount fen
 //	outside    a refund of shared sub-order Trade made outside the bundle (by hand in the
 //	           platform, sharing.go): new Refund of Amount fen, settled SUCCESS at once
 //	returnoutcome  WeChat Pay answers the return of refund Refund's advance (垫付回补)
@@ -73,6 +74,8 @@ type Op struct {
 	Status  string `json:"status,omitempty"`
 	Mode    string `json:"mode,omitempty"`
 	Advance string `json:"advance,omitempty"`
+	// Subsidy is a shared combine's subsidy (补差) per sub-order, fen (sharing.go).
+	Subsidy int64 `json:"subsidy,omitempty"`
 }
 
 func (o Op) String() string {
@@ -86,6 +89,9 @@ func (o Op) String() string {
 	}
 	if o.Amount != 0 {
 		fmt.Fprintf(&b, " amount=%d", o.Amount)
+	}
+	if o.Subsidy != 0 {
+		fmt.Fprintf(&b, " subsidy=%d", o.Subsidy)
 	}
 	return b.String()
 }

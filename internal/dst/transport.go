@@ -41,6 +41,13 @@ func (t toWeChatPay) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != strings.TrimPrefix(wechatPayBase, "http://") {
 		return nil, fmt.Errorf("dst: no route to %s", req.URL.Host)
 	}
+	if strings.HasPrefix(req.URL.Path, "/v3/ecommerce/subsidies/") && t.w.plan.every(onSubsidy) == lostAnswer {
+		serve(t.w.sim, req)
+		return nil, errors.New("dst: connection reset after the subsidy request was sent (the answer is lost)")
+	}
+	if req.URL.Path == "/v3/ecommerce/profitsharing/orders" && t.w.plan.every(onShareAnswer) == shareLie { // a split asked, or its query
+		return t.w.lieAboutSplit(req, serve(t.w.sim, req)), nil
+	}
 	switch t.w.plan.next(onWeChatPay) {
 	case fault5xx:
 		return response(req, http.StatusInternalServerError, http.Header{"Content-Type": {"application/json"}},

@@ -297,7 +297,7 @@ func TestOutTradeNoScope(t *testing.T) {
 	// A refund under sub-merchant 1 finds its own (unpaid) order, not 0's paid one.
 	refund := wechatpay.RefundRequest{OutTradeNo: "SCOPE00001", OutRefundNo: "SCOPERF00001", SubMchID: testSubMchs[1],
 		Amount: wechatpay.RefundAmount{Refund: 100, Total: 700, Currency: "CNY"}}
-	if r := e.call("POST", "/v3/refund/domestic/refunds", refund); r.status != 400 || r.errorBody(t).Code != "INVALID_REQUEST" {
+	if r := e.call("POST", "/v3/refund/domestic/refunds", refund); r.status != 404 || r.errorBody(t).Code != "RESOURCE_NOT_EXISTS" || !strings.Contains(r.errorBody(t).Message, "is NOTPAY") {
 		t.Fatalf("refund of sub-merchant 1's unpaid order: %d %s", r.status, r.body)
 	}
 	refund.SubMchID, refund.Amount.Total = testSubMchs[0], 300

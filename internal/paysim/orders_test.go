@@ -172,7 +172,7 @@ func TestRefundRules(t *testing.T) {
 			Amount: wechatpay.RefundAmount{Refund: amt, Total: total, Currency: "CNY"},
 		})
 	}
-	if r := refund("RF0000000001", 100, 1000); r.status != 400 || !strings.Contains(r.errorBody(t).Message, "订单状态不正确") {
+	if r := refund("RF0000000001", 100, 1000); r.status != 404 || r.errorBody(t).Code != "RESOURCE_NOT_EXISTS" || !strings.Contains(r.errorBody(t).Message, "未支付的订单不能发起退款") {
 		t.Fatalf("refund before payment: %d %s", r.status, r.body)
 	}
 	e.simCall("POST", "/sim/orders/REFUND000001/pay", nil, nil)

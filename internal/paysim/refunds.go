@@ -87,9 +87,14 @@ func orderRef(req wechatpay.RefundRequest) string {
 // refuseRefund is WeChat Pay's refusal of a refund of o asking amount, or nil: only a
 // paid order is refunded, amount.total must be the order's, and no more than what is
 // left. Both refund APIs (direct/partner and e-commerce) judge alike. Called under s.mu.
+//
+// An order not paid (NOTPAY, CLOSED, REVOKED, PAYERROR, USERPAYING) is refused as one
+// not found: 申请退款's 错误码 list 404 RESOURCE_NOT_EXISTS "订单不存在" with "请检查订单号
+// 是否正确且是否已支付，未支付的订单不能发起退款" (pay.weixin.qq.com/wiki/doc/apiv3/apis/
+// chapter3_2_9.shtml) — the refusal that says WeChat Pay holds no payment to refund.
 func (s *Simulator) refuseRefund(o *order, amount wechatpay.RefundAmount) *reply {
 	if o.TradeState != wechatpay.TradeStateSuccess && o.TradeState != wechatpay.TradeStateRefund {
-		return errReply(http.StatusBadRequest, "INVALID_REQUEST", fmt.Sprintf("订单状态不正确: order %s is %s (%s); only paid orders can be refunded",
+		return errReply(http.StatusNotFound, "RESOURCE_NOT_EXISTS", fmt.Sprintf("订单不存在: order %s is %s (%s); 未支付的订单不能发起退款 (only paid orders can be refunded)",
 			o.Request.OutTradeNo, o.TradeState, tradeStateDesc(o.TradeState)))
 	}
 	if amount.Total != o.Request.Amount.Total {

@@ -539,6 +539,24 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 		// there all the same, and the order must show its result: it is still followed
 		// (queried, never sent: the job's query of a reserved item withdraws it when
 		// WeChat Pay never received it, WithdrawShare).
+		//
+		// So is a subsidy (补差), its cancel or a subsidy return asked already (PENDING):
+		// WeChat Pay may have charged it, and the order's money counts it only once
+		// known. WeChat Pay has no query of a subsidy; its answer is learnt by asking
+		// again with the same parameters, which it charges once (请求补差: "该接口支持重入，
+		// 请求参数相同只会扣款一次，重入有效期180天"; 请求补差回退: "同一补差回退单号多次请求等同
+		// 一次"), the ledger's number and amount unchanged — never a new subsidy, cancel or
+		// return while in REVIEW (RequestSubsidy refuses one). Left alone, a subsidy
+		// charged at WeChat Pay stayed PENDING here for good.
+		if sub := s.Subsidy; sub != nil && sub.State == SharePending {
+			if sub.Cancel {
+				return retry(ActSubsidyCancel)
+			}
+			return retry(ActSubsidy)
+		}
+		if len(o.PendingSubsidyReturns()) > 0 {
+			return retry(ActSubsidy)
+		}
 		switch f := s.Finish; {
 		case s.splitInFlight() != nil:
 			return retry(ActQuerySplit)

@@ -2,9 +2,11 @@ package payment
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -103,15 +105,115 @@ func (o *Order) keepShareNotice(kind CauseKind, detail string, n *wechatpay.Prof
 	if err != nil {
 		return step{}, fmt.Errorf("payment: encode profit-sharing notification %s: %w", n.OutOrderNo, err)
 	}
-	for _, c := range o.Conflicts {
-		if c.Cause == kind && bytes.Equal(c.Data, data) {
-			return step{outcome: Duplicate, reason: o.Review.Reason()}, nil
+	if o.keptShare(kind, data) {
+		return step{outcome: Duplicate, reason: o.Review.Reason()}, nil
+	}
+	return o.keepShare(kind, detail, data, n.TransactionID, n.Receiver.Amount, wechatpay.ShareResultSuccess, n.SuccessTime, source, now), nil
+}
+
+// keptShare reports whether a profit-sharing result (data, whole) is kept already
+// under cause kind.
+func (o *Order) keptShare(kind CauseKind, data []byte) bool {
+	return slices.ContainsFunc(o.Conflicts, func(c Conflict) bool { return c.Cause == kind && bytes.Equal(c.Data, data) })
+}
+
+// keepShare keeps a profit-sharing result the ledger cannot account for on the order,
+// whole (data), and puts the order in REVIEW with cause kind. The transaction it names
+// is on the cause and in data, never on the conflict: a conflict with a transaction and
+// no refund number is a payment kept on the order (PaidTotal, paidOf, Knows, the
+// console's refundable kept payments), and a split is money going out, not a payment.
+func (o *Order) keepShare(kind CauseKind, detail string, data []byte, txid string, amount int64, status, successTime, source string, now time.Time) step {
+	c := Cause{Kind: kind, Detail: detail, TransactionID: txid, Amount: amount, Source: source, At: now}
+	o.Conflicts = append(o.Conflicts, Conflict{Cause: kind, OutTradeNo: o.OutTradeNo, Amount: amount,
+		Status: status, SuccessTime: successTime, Source: source, ReceivedAt: now, Data: data})
+	return o.review(c, nil)
+}
+
+// shareAnswer is WeChat Pay's answer about a split or return (a create's or a query's),
+// kept whole on the order when it contradicts what was asked.
+type shareAnswer struct {
+	Kind       string        `json:"kind"` // split, return
+	OutOrderNo string        `json:"out_order_no"`
+	Split      *ShareResult  `json:"split,omitempty"`
+	Return     *ReturnResult `json:"return,omitempty"`
+}
+
+// splitAnswerConflict judges WeChat Pay's answer about split sp (its create's or a
+// query's) against what the split asked, as splitNoticeConflict judges a notification:
+// every receiver the answer names must be one asked, for the amount asked, and must not
+// contradict a final result here. It answers the cause, the detail for people and the
+// amount of the receiver that contradicts; "" when the answer fits (decideSplit
+// applies it). Before, such an answer was passed over receiver by receiver: the split
+// stayed PROCESSING here while WeChat Pay had moved other money.
+func splitAnswerConflict(o *Order, sp *SplitLine, res ShareResult) (CauseKind, string, int64) {
+	final := func(r string) bool { return r == wechatpay.ShareResultSuccess || r == wechatpay.ShareResultClosed }
+	for _, got := range res.Receivers {
+		says := fmt.Sprintf("WeChat Pay answers split %s (%s) of order %s: %d fen to %s %s (%s)", sp.OutOrderNo, res.OrderID, o.OutTradeNo,
+			got.Amount, got.Type, got.Account, cmp.Or(got.Result, res.State))
+		var asked []int64
+		fits := false
+		for _, r := range sp.Receivers {
+			if r.Account != got.Account {
+				continue
+			}
+			if r.Amount != got.Amount {
+				asked = append(asked, r.Amount)
+				continue
+			}
+			if final(r.Result) && final(got.Result) && r.Result != got.Result {
+				return CauseShareContradicts, fmt.Sprintf("%s; that share is %s here", says, r.Result), got.Amount
+			}
+			fits = true
+		}
+		switch {
+		case fits:
+		case len(asked) == 0:
+			return CauseShareContradicts, says + "; the split asked for nothing to that receiver", got.Amount
+		default:
+			return CauseShareContradicts, fmt.Sprintf("%s; the split asked for %v fen to that receiver", says, asked), got.Amount
 		}
 	}
-	c := Cause{Kind: kind, Detail: detail, TransactionID: n.TransactionID, Amount: n.Receiver.Amount, Source: source, At: now}
-	o.Conflicts = append(o.Conflicts, Conflict{Cause: kind, TransactionID: n.TransactionID, OutTradeNo: o.OutTradeNo, Amount: n.Receiver.Amount,
-		Status: wechatpay.ShareResultSuccess, SuccessTime: n.SuccessTime, Source: source, ReceivedAt: now, Data: data})
-	return o.review(c, nil), nil
+	return "", "", 0
+}
+
+// returnAnswerConflict judges WeChat Pay's answer about return rl against what it
+// asked: the amount, and the receiver it comes back from.
+func returnAnswerConflict(o *Order, rl *ReturnLine, res ReturnResult) (CauseKind, string) {
+	says := fmt.Sprintf("WeChat Pay answers return %s (%s) of order %s: %d fen back from %s (%s)", rl.OutReturnNo, res.ReturnID, o.OutTradeNo,
+		res.Amount, cmp.Or(res.ReturnMchID, "a receiver not named"), res.Result)
+	switch {
+	case res.Amount != 0 && res.Amount != rl.Amount:
+		return CauseShareContradicts, fmt.Sprintf("%s; the return asked for %d fen", says, rl.Amount)
+	case res.ReturnMchID != "" && res.ReturnMchID != rl.ReturnMchID:
+		return CauseShareContradicts, fmt.Sprintf("%s; the return asked for it from %s", says, rl.ReturnMchID)
+	}
+	return "", ""
+}
+
+// keepShareAnswer keeps an answer about item no that contradicts what was asked on the
+// order, whole, in REVIEW with cause kind (loud once, as keepShareNotice). The item is
+// left as it was — in flight, still followed (queried, never sent again: NextShare in
+// REVIEW) — and its next query is put off as any answer's (followUp), so that the same
+// answer again, which keeps nothing new, does not make the job ask at once again.
+func (o *Order) keepShareAnswer(kind CauseKind, detail string, a shareAnswer, amount int64, now time.Time) (step, error) {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return step{}, fmt.Errorf("payment: encode the answer about %s: %w", a.OutOrderNo, err)
+	}
+	s := o.Sharing
+	s.RetryAt = followUp(now, max(s.Tries, 1)) // not at once: the same answer would come back
+	s.Tries++
+	if o.keptShare(kind, data) {
+		return step{outcome: Review, reason: o.Review.Reason()}, nil // rescheduled only
+	}
+	txid, _ := o.sharedPayment()
+	status := ""
+	if a.Split != nil {
+		status = a.Split.State
+	} else if a.Return != nil {
+		status = a.Return.Result
+	}
+	return o.keepShare(kind, detail, data, txid, amount, status, "", "reconcile", now), nil
 }
 
 // applyShareNotice applies a split or return notification (kind NoSplit, NoReturn)

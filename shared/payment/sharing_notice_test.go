@@ -87,6 +87,9 @@ func TestSplitNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 			if k.Cause != c.want || k.Amount != c.n.Receiver.Amount || !strings.Contains(string(k.Data), c.n.Receiver.Account) {
 				t.Fatalf("kept: %+v", k)
 			}
+			if want := o.Payment.Amount; o.PaidTotal() != want {
+				t.Fatalf("the kept split counts as a payment: paid %d, its payment %d", o.PaidTotal(), want)
+			}
 			if res, err := l.ApplyShareNotice(ctx, c.n, "notify"); err != nil || res.Outcome != payment.Duplicate {
 				t.Fatalf("again: %v %v", res.Outcome, err)
 			}

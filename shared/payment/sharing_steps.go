@@ -196,10 +196,10 @@ func (l *Ledger) ReserveSplit(ctx context.Context, o *Order) (*Order, *SplitLine
 // ShareResult is WeChat Pay's answer about a split or a finish, in either API's shape
 // (shared/platform turns the answers into it).
 type ShareResult struct {
-	OrderID      string // WeChat Pay's number of the split
-	State        string // PROCESSING, FINISHED (CLOSED: an older e-commerce answer, every share closed)
-	Receivers    []SplitReceiver
-	FinishAmount int64 // a finish: what was released (-1: not said)
+	OrderID      string          `json:"order_id,omitempty"` // WeChat Pay's number of the split
+	State        string          `json:"state,omitempty"`    // PROCESSING, FINISHED (CLOSED: an older e-commerce answer, every share closed)
+	Receivers    []SplitReceiver `json:"receivers,omitempty"`
+	FinishAmount int64           `json:"finish_amount"` // a finish: what was released (-1: not said)
 }
 
 // ApplySplit records WeChat Pay's answer (create or query) about split outOrderNo of
@@ -208,6 +208,11 @@ type ShareResult struct {
 // was closed (the order then waits for a new plan: POST /orders/{id}/settle).
 func (l *Ledger) ApplySplit(ctx context.Context, o *Order, outOrderNo string, res ShareResult) (*Order, Outcome, error) {
 	r, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
+		if sp := s.splitLine(outOrderNo); sp != nil && (sp.State == SharePending || sp.State == wechatpay.ShareProcessing) {
+			if kind, detail, amount := splitAnswerConflict(o, sp, res); kind != "" { // sharing_notice.go
+				return o.keepShareAnswer(kind, detail, shareAnswer{Kind: "split", OutOrderNo: outOrderNo, Split: &res}, amount, now)
+			}
+		}
 		return decideSplit(o, s, outOrderNo, res, now), nil
 	})
 	return r.Order, r.Outcome, err
@@ -550,11 +555,14 @@ func (l *Ledger) ReserveReturns(ctx context.Context, o *Order) (*Order, []Return
 
 // ReturnResult is WeChat Pay's answer about a return.
 type ReturnResult struct {
-	ReturnID   string
-	Result     string // PROCESSING, SUCCESS, FAIL / FAILED
-	FailReason string
-	FinishTime string
-	Amount     int64
+	ReturnID   string `json:"return_id,omitempty"`
+	Result     string `json:"result,omitempty"` // PROCESSING, SUCCESS, FAIL / FAILED
+	FailReason string `json:"fail_reason,omitempty"`
+	FinishTime string `json:"finish_time,omitempty"`
+	Amount     int64  `json:"amount"`
+	// ReturnMchID is the receiver the money comes back from, as WeChat Pay says it
+	// ("" when the answer does not say: a notification's path).
+	ReturnMchID string `json:"return_mchid,omitempty"`
 }
 
 // ApplyReturn records WeChat Pay's answer about return outReturnNo: PROCESSING is
@@ -563,6 +571,11 @@ type ReturnResult struct {
 // return is tried again later (the receiver's balance may come back).
 func (l *Ledger) ApplyReturn(ctx context.Context, o *Order, outReturnNo string, res ReturnResult) (*Order, Outcome, error) {
 	r, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
+		if rl := s.returnLine(outReturnNo); rl != nil && (rl.State == SharePending || rl.State == wechatpay.ReturnProcessing) {
+			if kind, detail := returnAnswerConflict(o, rl, res); kind != "" { // sharing_notice.go
+				return o.keepShareAnswer(kind, detail, shareAnswer{Kind: "return", OutOrderNo: outReturnNo, Return: &res}, res.Amount, now)
+			}
+		}
 		return decideReturn(o, s, outReturnNo, res, now), nil
 	})
 	return r.Order, r.Outcome, err

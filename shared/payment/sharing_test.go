@@ -331,3 +331,47 @@ func TestSharingInReviewFollowsWhatWasAsked(t *testing.T) {
 		t.Fatalf("in review with a refund held: %q, want nothing", act)
 	}
 }
+
+// A subsidy (补差), its cancel or a subsidy return asked before the order went to
+// REVIEW is still followed there (asked again as it was: WeChat Pay charges the same
+// request once), and the order stays on the sharing schedule until it is answered;
+// nothing new is asked meanwhile.
+func TestSubsidyInReviewIsFollowed(t *testing.T) {
+	l, clk := sharingLedger(t)
+	ctx := context.Background()
+	*clk = now.Add(2 * time.Minute)
+	subsidised := func(no string) *payment.Order {
+		plan := commissionPlan(1000)
+		plan.SubsidyAmount = 300
+		return sharedPaid(t, l, no, 1000, plan)
+	}
+	o := subsidised("SUBINREV01")
+	o, sub, err := l.RequestSubsidy(ctx, o, 300, "", "")
+	if err != nil || sub.State != payment.SharePending {
+		t.Fatalf("subsidy: %+v %v", sub, err)
+	}
+	apply(t, l, paid("SUBINREV01", "43SUBINREV", 1000), payment.Review) // a second payment
+	o = attempt(t, l, "SUBINREV01")
+	if act, _ := o.NextShare(*clk); act != payment.ActSubsidy || o.Record().Attrs[events.AttrSchedIndex] != payment.PendingShares {
+		t.Fatalf("in review with a subsidy pending: %q, scheduled in %q", act, o.Record().Attrs[events.AttrSchedIndex])
+	}
+	if _, _, err := l.RequestSubsidy(ctx, o, 200, "", ""); err == nil {
+		t.Fatal("another subsidy asked in review")
+	}
+	o, err = l.ApplySubsidy(ctx, o, "", payment.SubsidyAnswer{ID: "30SUB", Result: wechatpay.SubsidySuccess, Amount: 300})
+	if err != nil || o.Sharing.Subsidy.State != wechatpay.SubsidySuccess {
+		t.Fatalf("answer: %+v %v", o.Sharing.Subsidy, err)
+	}
+	if act, _ := o.NextShare(*clk); act != payment.ActNone || o.Record().Attrs[events.AttrSchedIndex] != payment.IndexReview {
+		t.Fatalf("after the subsidy, in review: %q, scheduled in %q (nothing new: no split)", act, o.Record().Attrs[events.AttrSchedIndex])
+	}
+
+	c := subsidised("SUBCANCEL1")
+	if c, err = l.RequestSubsidyCancel(ctx, c, ""); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, l, paid("SUBCANCEL1", "43SUBCANCE", 1000), payment.Review)
+	if act, _ := attempt(t, l, "SUBCANCEL1").NextShare(*clk); act != payment.ActSubsidyCancel {
+		t.Fatalf("in review with a cancel pending: %q", act)
+	}
+}

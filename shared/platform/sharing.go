@@ -181,7 +181,8 @@ func (a API) QueryReturn(ctx context.Context, owner string, rl payment.ReturnLin
 }
 
 func returnResult(res *wechatpay.ReturnOrder) payment.ReturnResult {
-	return payment.ReturnResult{ReturnID: cmp.Or(res.ReturnNo, res.ReturnID), Result: res.Result, FailReason: res.FailReason, FinishTime: res.FinishTime, Amount: res.Amount}
+	return payment.ReturnResult{ReturnID: cmp.Or(res.ReturnNo, res.ReturnID), Result: res.Result, FailReason: res.FailReason, FinishTime: res.FinishTime,
+		Amount: res.Amount, ReturnMchID: res.ReturnMchID}
 }
 
 // Subsidy asks for the order's subsidy (请求补差; e-commerce only), or its cancel.

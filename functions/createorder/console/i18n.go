@@ -152,6 +152,7 @@ var msg = sync.OnceValue(func() map[string][2]string {
 		"cause.refund_names_another_order": {"退款指向其他订单", "refund names another order"},
 		"cause.refund_amount_differs":      {"退款金额不符", "refund amount differs"},
 		"cause.refund_result_contradicts":  {"退款结果矛盾", "contradicting refund results"},
+		"cause.payment_not_held":           {"微信支付查无该支付", "WeChat Pay holds no such payment"},
 		"col.outtradeno":                   {"商户订单号", "out_trade_no"},
 		"col.created":                      {"创建时间", "Created"},
 		"col.paid":                         {"支付时间", "Paid"},
