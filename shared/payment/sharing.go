@@ -256,10 +256,10 @@ type SubsidyReturn struct {
 // notification or a bill line to the order without a lookup.
 const (
 	NoSplit         = "S"
-	NoReturn        = "R"
-	NoFinish        = "F"
-	NoSubsidy       = "B"
-	NoSubsidyReturn = "BR"
+	noReturn        = "R"
+	noFinish        = "F"
+	noSubsidy       = "B"
+	noSubsidyReturn = "BR"
 )
 
 // ShareNo is the merchant number of the n-th (from 1) item of kind on outTradeNo.
@@ -270,14 +270,14 @@ func ShareNo(outTradeNo, kind string, n int) string {
 	return outTradeNo + "@" + kind + strconv.Itoa(n)
 }
 
-// ParseShareNo reads a ShareNo back: the order's out_trade_no and the kind.
-func ParseShareNo(no string) (outTradeNo, kind string, ok bool) {
+// parseShareNo reads a ShareNo back: the order's out_trade_no and the kind.
+func parseShareNo(no string) (outTradeNo, kind string, ok bool) {
 	i := strings.LastIndexByte(no, '@')
 	if i <= 0 {
 		return "", "", false
 	}
 	rest := no[i+1:]
-	for _, k := range []string{NoSubsidyReturn, NoSplit, NoReturn, NoFinish, NoSubsidy} {
+	for _, k := range []string{noSubsidyReturn, NoSplit, noReturn, noFinish, noSubsidy} {
 		if strings.HasPrefix(rest, k) {
 			if _, err := strconv.Atoi(strings.TrimPrefix(rest, k)); err == nil || rest == k {
 				return no[:i], k, true
@@ -288,7 +288,7 @@ func ParseShareNo(no string) (outTradeNo, kind string, ok bool) {
 }
 
 // isShareNo reports whether no is one of this bundle's sharing numbers.
-func isShareNo(no string) bool { _, _, ok := ParseShareNo(no); return ok }
+func isShareNo(no string) bool { _, _, ok := parseShareNo(no); return ok }
 
 // sharedPayment is the transaction the order's sharing splits: its own payment.
 func (o *Order) sharedPayment() (string, int64) {

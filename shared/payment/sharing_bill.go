@@ -141,11 +141,11 @@ func (l *Ledger) NoteFundLine(ctx context.Context, ln FundLine) (fundVerdict, st
 	tradeNo, kind := ln.No, ""
 	if ln.Kind != FundFee {
 		var ok bool
-		if tradeNo, kind, ok = ParseShareNo(ln.No); !ok {
+		if tradeNo, kind, ok = parseShareNo(ln.No); !ok {
 			return FundUnknown, "", nil
 		}
 	}
-	want := map[string]string{FundShare: NoSplit, FundReturn: NoReturn, FundSubsidy: NoSubsidy, FundSubsidyReturn: NoSubsidyReturn, FundFee: ""}[ln.Kind]
+	want := map[string]string{FundShare: NoSplit, FundReturn: noReturn, FundSubsidy: noSubsidy, FundSubsidyReturn: noSubsidyReturn, FundFee: ""}[ln.Kind]
 	if kind != want {
 		return FundUnknown, "", nil
 	}

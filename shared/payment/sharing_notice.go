@@ -114,7 +114,7 @@ func (o *Order) keepShareNotice(kind CauseKind, detail string, n *wechatpay.Prof
 	return o.review(c, nil), nil
 }
 
-// applyShareNotice applies a split or return notification (kind NoSplit, NoReturn)
+// applyShareNotice applies a split or return notification (kind NoSplit, noReturn)
 // to the order it names: kept for review when it contradicts the ledger
 // (splitNoticeConflict, returnNoticeConflict), else the result goes to its split
 // (decideSplit) or return (decideReturn). One read (the order, given) and at most one
@@ -127,13 +127,13 @@ func (l *Ledger) applyShareNotice(ctx context.Context, o *Order, n *wechatpay.Pr
 			return step{}, fmt.Errorf("payment: order %s: %w", o.OutTradeNo, ErrNotFound)
 		}
 		judge := splitNoticeConflict
-		if kind == NoReturn {
+		if kind == noReturn {
 			judge = returnNoticeConflict
 		}
 		if cause, detail := judge(cur, cur.Sharing, n); cause != "" {
 			return cur.keepShareNotice(cause, detail, n, source, now)
 		}
-		if kind == NoReturn {
+		if kind == noReturn {
 			return decideReturn(cur, cur.Sharing, n.OutOrderNo, ReturnResult{ReturnID: n.OrderID, Result: wechatpay.ReturnSuccess, FinishTime: n.SuccessTime, Amount: n.Receiver.Amount}, now), nil
 		}
 		got := SplitReceiver{Type: n.Receiver.Type, Account: n.Receiver.Account, Amount: n.Receiver.Amount, Result: wechatpay.ShareResultSuccess, FinishTime: n.SuccessTime}
