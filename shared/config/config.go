@@ -389,8 +389,11 @@ func (c Config) MerchantCertificate() (*x509.Certificate, error) {
 
 // PlatformKeys is the verification key set: the certificate under its serial and the
 // public key under its PUB_KEY_ID_… id, whichever are configured. Their PEM is checked
-// here, the keys parsed at their first lookup (wechatpay.ConfiguredKeys says why).
-func (c Config) PlatformKeys() (*wechatpay.ConfiguredKeys, error) {
+// here, the keys parsed at their first lookup (wechatpay.NewConfiguredKeys says why).
+func (c Config) PlatformKeys() (wechatpay.KeyResolver, error) {
+	if len(c.PlatformCert) == 0 && len(c.PlatformPublicKey) == 0 {
+		return nil, fmt.Errorf("config: neither %s nor %s is set: responses and notifications cannot be verified", EnvPlatformCertFile, EnvPlatformPubKeyFile)
+	}
 	if len(c.PlatformPublicKey) > 0 && !strings.HasPrefix(c.PlatformPublicKeyID, wechatpay.PublicKeyIDPrefix) {
 		return nil, fmt.Errorf("config: %s must start with %s, got %q", EnvPlatformPublicKeyID, wechatpay.PublicKeyIDPrefix, c.PlatformPublicKeyID)
 	}
@@ -401,9 +404,6 @@ func (c Config) PlatformKeys() (*wechatpay.ConfiguredKeys, error) {
 			field = "PlatformCert"
 		}
 		return nil, fmt.Errorf("config: %s: %w", c.Source(field), err)
-	}
-	if keys.Empty() {
-		return nil, fmt.Errorf("config: neither %s nor %s is set: responses and notifications cannot be verified", EnvPlatformCertFile, EnvPlatformPubKeyFile)
 	}
 	return keys, nil
 }

@@ -44,7 +44,7 @@ func (m *memoryCertCache) SaveCerts(_ context.Context, b []byte) error {
 	return nil
 }
 
-// ConfiguredKeys resolves the platform keys a merchant configured: the platform public
+// configuredKeys resolves the platform keys a merchant configured: the platform public
 // key (pub_key.pem) under its PUB_KEY_ID_… id, and a platform certificate under its
 // serial (matched case-insensitively, as hex). NewConfiguredKeys checks their PEM
 // blocks, so a wrong or damaged file stops a start; each key is parsed at its first
@@ -54,7 +54,7 @@ func (m *memoryCertCache) SaveCerts(_ context.Context, b []byte) error {
 // public key while migrating to it) is never parsed. DER that does not parse inside a
 // sound PEM block fails every lookup that needs that key, with an error matching
 // ErrConfig that names the key — not ErrUnknownSerial, so no download hides it.
-type ConfiguredKeys struct {
+type configuredKeys struct {
 	publicKeyID string
 	publicKey   func() (*rsa.PublicKey, error)    // nil: none configured
 	certificate func() (*x509.Certificate, error) // nil: none configured
@@ -62,9 +62,10 @@ type ConfiguredKeys struct {
 
 // NewConfiguredKeys checks the configured keys' PEM — certPEM as ParseCertificate
 // reads it, publicKeyPEM as ParsePublicKey does — and returns them to be parsed at
-// first use. Either may be empty (not configured); the caller checks publicKeyID.
-func NewConfiguredKeys(certPEM, publicKeyPEM []byte, publicKeyID string) (*ConfiguredKeys, error) {
-	k := &ConfiguredKeys{publicKeyID: publicKeyID}
+// first use (configuredKeys). Either may be empty (not configured); the caller checks
+// publicKeyID, and that there is a key at all.
+func NewConfiguredKeys(certPEM, publicKeyPEM []byte, publicKeyID string) (KeyResolver, error) {
+	k := &configuredKeys{publicKeyID: publicKeyID}
 	if len(certPEM) > 0 {
 		if _, err := certificateBlock(certPEM); err != nil {
 			return nil, err
@@ -92,16 +93,16 @@ func NewConfiguredKeys(certPEM, publicKeyPEM []byte, publicKeyID string) (*Confi
 	return k, nil
 }
 
-// Empty reports whether no key is configured.
-func (k *ConfiguredKeys) Empty() bool {
+// empty reports whether no key is configured.
+func (k *configuredKeys) empty() bool {
 	return k == nil || (k.publicKey == nil && k.certificate == nil)
 }
 
 // PublicKey implements KeyResolver.
-func (k *ConfiguredKeys) PublicKey(_ context.Context, serial string) (*rsa.PublicKey, error) {
+func (k *configuredKeys) PublicKey(_ context.Context, serial string) (*rsa.PublicKey, error) {
 	upper := strings.ToUpper(serial)
 	switch {
-	case k.Empty():
+	case k.empty():
 	case k.publicKey != nil && (serial == k.publicKeyID || upper == k.publicKeyID):
 		return k.publicKey()
 	case k.certificate != nil && !strings.HasPrefix(upper, PublicKeyIDPrefix):
@@ -140,7 +141,7 @@ type CertificateManager struct {
 	AEAD *AEAD
 	// Cache, optional, persists the certificates.
 	Cache certCache
-	// Configured, optional, holds the keys the merchant configured (ConfiguredKeys).
+	// Configured, optional, holds the keys the merchant configured (NewConfiguredKeys).
 	// They resolve before any certificate (a configured serial never costs a store
 	// read), and they verify the download when WeChat Pay signs it with a key that is
 	// not among the certificates (platform public-key mode, during the migration to

@@ -373,7 +373,7 @@ func TestConfiguredKeysParseAtFirstLookup(t *testing.T) {
 			t.Errorf("%s: start-up error %v, want the parse's %v", c.name, err, want)
 		}
 	}
-	if !(&ConfiguredKeys{}).Empty() || keys.Empty() {
-		t.Error("Empty")
+	if !(&configuredKeys{}).empty() || keys.(*configuredKeys).empty() {
+		t.Error("empty")
 	}
 }
