@@ -52,8 +52,9 @@ func (m *memoryCertCache) SaveCerts(_ context.Context, b []byte) error {
 // that is not a public-key id. A cold start thus skips the x509 parses (about 40 µs,
 // their code's first run), and a key nothing names (a certificate kept beside the
 // public key while migrating to it) is never parsed. DER that does not parse inside a
-// sound PEM block fails every lookup that needs that key, with an error matching
-// ErrConfig that names the key — not ErrUnknownSerial, so no download hides it.
+// sound PEM block fails every lookup that needs that key — for a certificate, whose
+// serial it holds, every lookup of a certificate serial — with an error matching
+// ErrConfig that names the key, not ErrUnknownSerial, so no download hides it.
 type configuredKeys struct {
 	publicKeyID string
 	publicKey   func() (*rsa.PublicKey, error)    // nil: none configured
