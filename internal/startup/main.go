@@ -184,7 +184,26 @@ func gobuild(dir, out, tags string, pkg string) error {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
-	return nil
+	return rewrite(out)
+}
+
+// rewrite writes the binary at path again with write(2), as a deployment's unzip
+// writes it. The Go linker writes its output through a memory mapping; on this
+// machine a binary written that way started 0.15-0.5 ms slower than the same bytes
+// written by cp (paired starts: hello-world -158 µs, notify's Lambda build -222 µs;
+// likely its page cache is in smaller folios, so exec takes more page faults), and a
+// larger binary loses more. Every subject, hello-world too, is measured as a
+// platform runs it; -extra binaries are measured as given.
+func rewrite(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func freeAddr() (string, error) {

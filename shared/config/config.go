@@ -388,28 +388,22 @@ func (c Config) MerchantCertificate() (*x509.Certificate, error) {
 }
 
 // PlatformKeys is the verification key set: the certificate under its serial and the
-// public key under its PUB_KEY_ID_… id, whichever are configured.
-func (c Config) PlatformKeys() (wechatpay.StaticKeys, error) {
-	keys := wechatpay.StaticKeys{}
-	cert, err := c.PlatformCertificate()
-	if err != nil {
-		return nil, err
-	}
-	if cert != nil {
-		keys[wechatpay.CertificateSerial(cert)] = cert.PublicKey.(*rsa.PublicKey)
-	}
-	if len(c.PlatformPublicKey) > 0 {
-		pub, err := wechatpay.ParsePublicKey(c.PlatformPublicKey)
-		if err != nil {
-			return nil, err
-		}
-		if !strings.HasPrefix(c.PlatformPublicKeyID, wechatpay.PublicKeyIDPrefix) {
-			return nil, fmt.Errorf("config: %s must start with %s, got %q", EnvPlatformPublicKeyID, wechatpay.PublicKeyIDPrefix, c.PlatformPublicKeyID)
-		}
-		keys[c.PlatformPublicKeyID] = pub
-	}
-	if len(keys) == 0 {
+// public key under its PUB_KEY_ID_… id, whichever are configured. Their PEM is checked
+// here, the keys parsed at their first lookup (wechatpay.NewConfiguredKeys says why).
+func (c Config) PlatformKeys() (wechatpay.KeyResolver, error) {
+	if len(c.PlatformCert) == 0 && len(c.PlatformPublicKey) == 0 {
 		return nil, fmt.Errorf("config: neither %s nor %s is set: responses and notifications cannot be verified", EnvPlatformCertFile, EnvPlatformPubKeyFile)
+	}
+	if len(c.PlatformPublicKey) > 0 && !strings.HasPrefix(c.PlatformPublicKeyID, wechatpay.PublicKeyIDPrefix) {
+		return nil, fmt.Errorf("config: %s must start with %s, got %q", EnvPlatformPublicKeyID, wechatpay.PublicKeyIDPrefix, c.PlatformPublicKeyID)
+	}
+	keys, err := wechatpay.NewConfiguredKeys(c.PlatformCert, c.PlatformPublicKey, c.PlatformPublicKeyID)
+	if err != nil { // named by where it came from: the certificate's source if it is the one refused
+		field := "PlatformPublicKey"
+		if _, certErr := wechatpay.NewConfiguredKeys(c.PlatformCert, nil, ""); certErr != nil {
+			field = "PlatformCert"
+		}
+		return nil, fmt.Errorf("config: %s: %w", c.Source(field), err)
 	}
 	return keys, nil
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -52,8 +53,13 @@ func TestFromEnvWithFiles(t *testing.T) {
 		t.Fatalf("APIv3 key: %v", err)
 	}
 	keys, err := c.PlatformKeys()
-	if err != nil || len(keys) != 2 || keys[id.PlatformSerial()] == nil || keys[id.PlatformPublicKeyID] == nil {
-		t.Fatalf("platform keys %v: %v", keys, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, serial := range []string{id.PlatformSerial(), id.PlatformPublicKeyID} {
+		if k, err := keys.PublicKey(context.Background(), serial); err != nil || k == nil {
+			t.Fatalf("platform key %s: %v", serial, err)
+		}
 	}
 	if cert, err := c.MerchantCertificate(); err != nil || cert == nil {
 		t.Fatalf("merchant cert: %v", err)
@@ -118,8 +124,12 @@ func TestFromEnvInlinePlatformKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !keys[id.PlatformPublicKeyID].Equal(id.PlatformPublicKey) || keys[id.PlatformSerial()] == nil {
-		t.Fatalf("keys = %v", keys)
+	k, err := keys.PublicKey(context.Background(), id.PlatformPublicKeyID)
+	if err != nil || !k.Equal(id.PlatformPublicKey) {
+		t.Fatalf("public key: %v", err)
+	}
+	if k, err := keys.PublicKey(context.Background(), id.PlatformSerial()); err != nil || !k.Equal(id.PlatformCert.PublicKey) {
+		t.Fatalf("certificate's key: %v", err)
 	}
 	t.Setenv(EnvPlatformPubKeyFile, filepath.Join(dir, keysdir.FilePlatformPublicKey))
 	if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "set only one") {

@@ -32,14 +32,15 @@ type Options struct {
 // with: the configured keys (platform public key, platform certificate), and — when the
 // merchant credentials to download with are there — platform certificates downloaded
 // lazily from /v3/certificates and cached in st. A Verifier's Keys resolves a serial in
-// one call (wechatpay.CertificateManager); nothing is downloaded, and the merchant key
-// not parsed, here. It fails only when nothing could verify, or a configured platform
-// key does not parse.
+// one call (wechatpay.CertificateManager); nothing is downloaded, and neither the
+// merchant key nor the configured platform keys parsed, here (their PEM is checked).
+// It fails only when nothing could verify, or a configured platform key's PEM is
+// wrong.
 func VerificationKeys(cfg config.Config, st store.Store, opts Options) (wechatpay.KeyResolver, error) {
 	static, staticErr := cfg.PlatformKeys()
 	if cfg.MchID == "" || cfg.MerchantSerial == "" || cfg.PrivateKey.IsZero() {
 		if staticErr != nil {
-			return nil, staticErr // nothing to verify with, or a configured key that does not parse
+			return nil, staticErr // nothing to verify with, or a configured key whose PEM is wrong
 		}
 		return static, nil
 	}
@@ -54,14 +55,19 @@ func VerificationKeys(cfg config.Config, st store.Store, opts Options) (wechatpa
 	// nothing to download with (the caller reports the key itself).
 	aead, err := v3AEAD(cfg)
 	if err != nil {
-		return static, staticErr
+		if staticErr != nil {
+			return nil, staticErr
+		}
+		return static, nil
 	}
 	if staticErr != nil && (len(cfg.PlatformCert) > 0 || len(cfg.PlatformPublicKey) > 0) {
-		return nil, staticErr // a configured key that does not parse
+		return nil, staticErr // a configured key whose PEM is wrong
 	}
 	downloader := &wechatpay.Client{BaseURL: cfg.APIBase, HTTP: httpClient(opts, 5*time.Second), Signer: signer, MchID: cfg.MchID}
 	certs := wechatpay.NewCertificateManager(downloader, aead, certStore{st: st, mchid: cfg.MchID})
-	certs.Configured = static
+	if staticErr == nil {
+		certs.Configured = static
+	}
 	return certs, nil
 }
 

@@ -114,8 +114,8 @@ func TestVerificationKeysWithoutCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := keys.(wechatpay.StaticKeys); !ok {
-		t.Fatalf("keys are a %T, want the configured wechatpay.StaticKeys", keys)
+	if _, ok := keys.(*wechatpay.CertificateManager); ok {
+		t.Fatal("keys are a CertificateManager without credentials to download with: want the configured keys")
 	}
 	if _, err := keys.PublicKey(context.Background(), id.PlatformPublicKeyID); err != nil {
 		t.Fatal(err)

@@ -17,10 +17,10 @@ import (
 // 异常退款 (apply-abnormal-refund, to the user's or the merchant's bank card), after which
 // it is PROCESSING and ends like any refund. Nothing but a person can do that, so an
 // ABNORMAL refund waits in a passive listing of its own — placed there by the refund's
-// own write, like IndexReview — where the console finds every one without a scan.
+// own write, like indexReview — where the console finds every one without a scan.
 
 // indexAbnormalRefunds is the passive listing of refunds in ABNORMAL (not in review:
-// a refund in review waits in IndexReview and is found there).
+// a refund in review waits in indexReview and is found there).
 const indexAbnormalRefunds = listPrefix + "abnormal_refunds"
 
 // ErrNotAbnormal refuses a reissue of a refund that is not ABNORMAL (any more).

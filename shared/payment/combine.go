@@ -225,7 +225,7 @@ type NewCombine struct {
 	Claim     *ClaimRequest
 }
 
-// CombineExistsError is CreateCombine's answer when the combine number is taken.
+// CombineExistsError is createCombine's answer when the combine number is taken.
 type CombineExistsError struct{ Combine *Combine }
 
 func (e *CombineExistsError) Error() string {
@@ -235,11 +235,11 @@ func (e *CombineExistsError) Error() string {
 // Is makes errors.Is(err, store.ErrConditionFailed) true.
 func (e *CombineExistsError) Is(t error) bool { return t == store.ErrConditionFailed }
 
-// CreateCombine writes a new combine attempt in one put-if-absent write — reserving its
+// createCombine writes a new combine attempt in one put-if-absent write — reserving its
 // combine_out_trade_no — with the create's claim, scheduled for its first query. Its
 // sub-orders are reserved apart (ReserveSubOrders; PlaceCombine does both, sub-orders
 // first). A taken number fails with *CombineExistsError.
-func (l *Ledger) CreateCombine(ctx context.Context, n NewCombine) (*Combine, error) {
+func (l *Ledger) createCombine(ctx context.Context, n NewCombine) (*Combine, error) {
 	if n.Attempt == 0 {
 		n.Attempt = 1
 	}
@@ -268,7 +268,7 @@ func (l *Ledger) CreateCombine(ctx context.Context, n NewCombine) (*Combine, err
 		*c = Combine{Owner: n.Owner, CombineNo: no, OrderID: n.OrderID, Attempt: n.Attempt, AppID: n.AppID, Scene: n.Scene,
 			SubOrders: subs, CreatedAt: now, ExpiresAt: n.ExpiresAt, Create: n.Create, NextCheck: NextCheck(now, n.ExpiresAt, now)}
 		if n.Claim != nil {
-			c.Claim = Claim{Status: ClaimInProgress, ID: n.Claim.ID, PayloadHash: n.Claim.PayloadHash, LeaseUntil: now.Add(n.Claim.Lease)}
+			c.Claim = Claim{Status: claimInProgress, ID: n.Claim.ID, PayloadHash: n.Claim.PayloadHash, LeaseUntil: now.Add(n.Claim.Lease)}
 		}
 		return step{outcome: Applied}, nil
 	})
@@ -465,7 +465,7 @@ func (l *Ledger) SyncSubOrders(ctx context.Context, c *Combine, subs []*Order) (
 	return out, nil
 }
 
-// PlaceCombine is ReserveSubOrders and CreateCombine in one round: on a store with a
+// PlaceCombine is ReserveSubOrders and createCombine in one round: on a store with a
 // multi-record write (store.MultiPutter: bbolt) the combine and every sub-order are
 // put-if-absent in one atomic write — about one write's latency, all reserved or none;
 // otherwise (or when some record exists already: a create resumed after a crash) one
@@ -495,7 +495,7 @@ func (l *Ledger) PlaceCombine(ctx context.Context, n NewCombine) (*Combine, []*O
 	if n.Attempt == 0 {
 		n.Attempt = 1
 	}
-	// The combine as CreateCombine will write it, for its sub-orders' references.
+	// The combine as createCombine will write it, for its sub-orders' references.
 	c := &Combine{Owner: n.Owner, CombineNo: AttemptNo(n.OrderID, n.Attempt), OrderID: n.OrderID, Attempt: n.Attempt, AppID: n.AppID,
 		Scene: n.Scene, ExpiresAt: n.ExpiresAt, SubOrders: make([]SubOrder, len(n.SubOrders))}
 	for i, s := range n.SubOrders {
@@ -535,7 +535,7 @@ func (l *Ledger) PlaceCombine(ctx context.Context, n NewCombine) (*Combine, []*O
 		return err
 	})
 	if err == nil {
-		if written, err = l.CreateCombine(ctx, n); err == nil {
+		if written, err = l.createCombine(ctx, n); err == nil {
 			return written, subs, nil
 		}
 	}
@@ -550,7 +550,7 @@ func (l *Ledger) PlaceCombine(ctx context.Context, n NewCombine) (*Combine, []*O
 	// Refused as a whole before the combine was written: undo what this call wrote.
 	for i, o := range subs {
 		if created[i] && o != nil {
-			if aerr := l.Abandon(ctx, o); aerr != nil {
+			if aerr := l.abandon(ctx, o); aerr != nil {
 				return nil, nil, errors.Join(err, aerr)
 			}
 		}
@@ -617,7 +617,7 @@ func first0(c *Combine, _ Outcome, err error) (*Combine, error) { return c, err 
 // ErrRaced when c changed since it was read.
 func (l *Ledger) ClaimCombine(ctx context.Context, c *Combine, r ClaimRequest) (*Combine, error) {
 	return l.exactlyCombine(ctx, c, func(cur *Combine) {
-		cur.Claim.Status, cur.Claim.ID, cur.Claim.LeaseUntil, cur.Claim.PayloadHash = ClaimInProgress, r.ID, l.now().Add(r.Lease), r.PayloadHash
+		cur.Claim.Status, cur.Claim.ID, cur.Claim.LeaseUntil, cur.Claim.PayloadHash = claimInProgress, r.ID, l.now().Add(r.Lease), r.PayloadHash
 	})
 }
 
@@ -629,17 +629,17 @@ func (l *Ledger) UpgradeCombine(ctx context.Context, c *Combine, u Upgrade) (*Co
 		cashierFP := cur.Create.CashierFP
 		cur.Create = u.Create
 		cur.Create.CashierFP = cmp.Or(u.Create.CashierFP, cashierFP)
-		cur.Claim = Claim{Status: ClaimInProgress, ID: u.Claim.ID, PayloadHash: u.Claim.PayloadHash, LeaseUntil: l.now().Add(u.Claim.Lease)}
+		cur.Claim = Claim{Status: claimInProgress, ID: u.Claim.ID, PayloadHash: u.Claim.PayloadHash, LeaseUntil: l.now().Add(u.Claim.Lease)}
 	})
 }
 
 // CompleteCombine records the prepay answer a claim placed (COMPLETED, replayable until
-// expiry); ErrClaimLost when another create took the claim over.
+// expiry); errClaimLost when another create took the claim over.
 func (l *Ledger) CompleteCombine(ctx context.Context, c *Combine, claimID string, ans Prepay, expiry time.Time) (*Combine, error) {
 	raw := c.raw
 	return first0(onCombine(l, ctx, c.Key(), &raw, func(cur *Combine, exists bool) (step, error) {
 		if !exists || cur.Claim.ID != claimID {
-			return step{}, ErrClaimLost
+			return step{}, errClaimLost
 		}
 		if cur.Claim.Status == ClaimCompleted && cur.Claim.Answer == ans {
 			return step{outcome: Duplicate}, nil
@@ -652,7 +652,7 @@ func (l *Ledger) CompleteCombine(ctx context.Context, c *Combine, claimID string
 // ReleaseCombine gives up a claim after a failed prepay.
 func (l *Ledger) ReleaseCombine(ctx context.Context, c *Combine, claimID string) error {
 	_, _, err := onCombine(l, ctx, c.Key(), nil, func(cur *Combine, exists bool) (step, error) {
-		if !exists || cur.Claim.ID != claimID || cur.Claim.Status != ClaimInProgress {
+		if !exists || cur.Claim.ID != claimID || cur.Claim.Status != claimInProgress {
 			return step{outcome: Duplicate}, nil
 		}
 		cur.Claim.Status, cur.Claim.LeaseUntil = "", time.Time{}
@@ -1180,14 +1180,14 @@ func (l *Ledger) placeAtomic(ctx context.Context, n NewCombine, c *Combine) (*Co
 	now := l.now()
 	for _, s := range c.SubOrders {
 		if err := wechatpay.ValidateOutTradeNo("out_trade_no", s.OutTradeNo, 32); err != nil || s.Amount <= 0 || s.SubMchID == "" {
-			return nil, nil, store.ErrNoMultiPut // CreateCombine/CreateOrder say what is wrong
+			return nil, nil, store.ErrNoMultiPut // createCombine/CreateOrder say what is wrong
 		}
 	}
-	// The combine as CreateCombine writes it.
+	// The combine as createCombine writes it.
 	cb := *c
 	cb.CreatedAt, cb.Create, cb.NextCheck = now, n.Create, NextCheck(now, n.ExpiresAt, now)
 	if n.Claim != nil {
-		cb.Claim = Claim{Status: ClaimInProgress, ID: n.Claim.ID, PayloadHash: n.Claim.PayloadHash, LeaseUntil: now.Add(n.Claim.Lease)}
+		cb.Claim = Claim{Status: claimInProgress, ID: n.Claim.ID, PayloadHash: n.Claim.PayloadHash, LeaseUntil: now.Add(n.Claim.Lease)}
 	}
 	recs := make([]store.Record, 0, len(c.SubOrders)+1)
 	conds := make([]store.Condition, 0, len(c.SubOrders)+1)

@@ -1,4 +1,4 @@
-package payment_test
+package payment
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/paysls/wxpay/shared/payment"
 )
 
 // The cashier page's scene switch for a combine: the attempt left is parked with its
@@ -21,7 +19,7 @@ func TestCombineSceneAttempts(t *testing.T) {
 	l, _ := newLedger(t)
 	expires := now.Add(2 * time.Hour)
 	c1 := combineOf(t, l, "CARTSC0001", 2)
-	c2, err := l.CreateCombine(ctx, payment.NewCombine{Owner: mch, AppID: "wxapp", OrderID: "CARTSC0001", Attempt: 2, Scene: "h5", SubOrders: c1.SubOrders})
+	c2, err := l.createCombine(ctx, NewCombine{Owner: mch, AppID: "wxapp", OrderID: "CARTSC0001", Attempt: 2, Scene: "h5", SubOrders: c1.SubOrders})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +36,7 @@ func TestCombineSceneAttempts(t *testing.T) {
 	}
 	// Desktop → phone: attempt 1 parked with its sub-orders, the pointers on 2.
 	c1, out, err := l.ParkCombine(ctx, c1, expires)
-	if err != nil || out != payment.Applied || !c1.Parked() || !c1.Close.At.Equal(expires) {
+	if err != nil || out != Applied || !c1.Parked() || !c1.Close.At.Equal(expires) {
 		t.Fatalf("park: %+v %s %v", c1, out, err)
 	}
 	subs1, err := l.SubOrders(ctx, c1)
@@ -122,7 +120,7 @@ func TestCombineSceneAttempts(t *testing.T) {
 	if _, _, err := l.ParkCombine(ctx, parked, expires); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.ResumeCombine(ctx, parked, parkedSubs); !errors.Is(err, payment.ErrRaced) {
+	if _, err := l.ResumeCombine(ctx, parked, parkedSubs); !errors.Is(err, ErrRaced) {
 		t.Fatalf("stale resume: %v, want ErrRaced", err)
 	}
 	// Each sub-order's resume is conditioned on its own version: the combine record read
@@ -132,7 +130,7 @@ func TestCombineSceneAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.ResumeCombine(ctx, fresh, parkedSubs); !errors.Is(err, payment.ErrRaced) {
+	if _, err := l.ResumeCombine(ctx, fresh, parkedSubs); !errors.Is(err, ErrRaced) {
 		t.Fatalf("resume with stale sub-orders: %v, want ErrRaced", err)
 	}
 	if now, _ := l.SubOrders(ctx, fresh); !now[0].Parked() {
@@ -151,14 +149,14 @@ func TestCombineSceneAttempts(t *testing.T) {
 	}
 	for i, o := range subs2 {
 		c := o.Review.First()
-		if res.Results[i].Outcome != payment.Review || !o.InReview() || c == nil || c.Kind != payment.CausePaidAfterCloseRequested ||
+		if res.Results[i].Outcome != Review || !o.InReview() || c == nil || c.Kind != CausePaidAfterCloseRequested ||
 			!strings.Contains(c.Detail, "another scene") || len(o.Conflicts) != 1 || o.Conflicts[0].Amount != o.Amount {
 			t.Fatalf("sub-order %s paid while parked: outcome %s, cause %+v, kept %+v", o.OutTradeNo, res.Results[i].Outcome, c, o.Conflicts)
 		}
 	}
 	// A parked combine cannot be parked again once a sub-order is in review; a real close
 	// supersedes the parking of attempt 1.
-	if _, out, err := l.ParkCombine(ctx, c2, expires); err != nil || out != payment.Refused {
+	if _, out, err := l.ParkCombine(ctx, c2, expires); err != nil || out != Refused {
 		t.Fatalf("parking a paid combine: %s %v", out, err)
 	}
 	h, _ = l.Combine(ctx, mch, "CARTSC0001")

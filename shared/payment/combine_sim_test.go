@@ -1,4 +1,4 @@
-package payment_test
+package payment
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/shared/payment"
+
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/store/boltstore"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -72,7 +72,7 @@ func (c *crashing) restart(r *rand.Rand) {
 
 // combineTruth is WeChat Pay's side of one combine in a history.
 type combineTruth struct {
-	c      *payment.Combine
+	c      *Combine
 	paid   bool
 	failed int // the sub-order whose payment failed (-1: none)
 	// refunds are the refunds WeChat Pay accepted, by sub-order.
@@ -138,15 +138,15 @@ func combineHistory(dir string, seed uint64) error {
 		return err
 	}
 	defer bolt.Close()
-	defer payment.SetSubOrderParallel(1 + r.IntN(3))()
+	defer SetSubOrderParallel(1 + r.IntN(3))()
 	cs := &crashing{Store: bolt}
 	clock := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	l := &payment.Ledger{Store: cs, Now: func() time.Time { return clock }, Merchants: []string{mch}}
+	l := &Ledger{Store: cs, Now: func() time.Time { return clock }, Merchants: []string{mch}}
 	ctx := context.Background()
 
 	var world []*combineTruth
 	for k := range 1 + r.IntN(3) {
-		c := combineOf(nilT{}, &payment.Ledger{Store: bolt, Now: l.Now}, fmt.Sprintf("H%dC%d", seed, k), 2+r.IntN(4))
+		c := combineOf(nilT{}, &Ledger{Store: bolt, Now: l.Now}, fmt.Sprintf("H%dC%d", seed, k), 2+r.IntN(4))
 		ct := &combineTruth{c: c, failed: -1, refunds: map[int][]refundTruth{}}
 		if r.IntN(5) == 0 {
 			ct.failed = r.IntN(len(c.SubOrders))
@@ -177,7 +177,7 @@ func combineHistory(dir string, seed uint64) error {
 			refundNo++
 			amount := int64(1 + r.IntN(int(ct.c.SubOrders[i].Amount)))
 			no := fmt.Sprintf("H%dR%d", seed, refundNo)
-			rf, err := l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: no, Amount: amount, Advance: r.IntN(2) == 0})
+			rf, err := l.RequestRefund(ctx, o, RefundRequest{OutRefundNo: no, Amount: amount, Advance: r.IntN(2) == 0})
 			// WeChat Pay accepts what it can: never more than its own remainder.
 			if err == nil && rf != nil && ct.refunded(i)+amount <= ct.c.SubOrders[i].Amount {
 				ct.refunds[i] = append(ct.refunds[i], refundTruth{no: no, amount: amount, status: wechatpay.RefundStatusProcessing})
@@ -223,12 +223,12 @@ func combineHistory(dir string, seed uint64) error {
 			}
 		}
 	}
-	page, err := bolt.ListPending(ctx, payment.PendingRefunds, store.ListOptions{Limit: 1000})
+	page, err := bolt.ListPending(ctx, PendingRefunds, store.ListOptions{Limit: 1000})
 	if err != nil {
 		return err
 	}
 	for _, rec := range page.Records {
-		rf, err := payment.RefundOf(rec)
+		rf, err := RefundOf(rec)
 		if err != nil {
 			return err
 		}
@@ -246,7 +246,7 @@ func refundNotice(ct *combineTruth, i int, rt refundTruth) *wechatpay.RefundNoti
 		Amount: wechatpay.RefundAmount{Refund: rt.amount, Total: s.Amount}}
 }
 
-func checkCombineWorld(ctx context.Context, l *payment.Ledger, world []*combineTruth) error {
+func checkCombineWorld(ctx context.Context, l *Ledger, world []*combineTruth) error {
 	for _, ct := range world {
 		subs, err := l.SubOrders(ctx, ct.c)
 		if err != nil {
@@ -262,7 +262,7 @@ func checkCombineWorld(ctx context.Context, l *payment.Ledger, world []*combineT
 			for _, e := range events.Entries(o.Record()) {
 				kinds[e.Type]++
 			}
-			announced += kinds[payment.EventCombinePaid]
+			announced += kinds[EventCombinePaid]
 			wantPaid := ct.paid && i != ct.failed
 			switch {
 			case o.InReview():
@@ -282,8 +282,8 @@ func checkCombineWorld(ctx context.Context, l *payment.Ledger, world []*combineT
 					succeeded++
 				}
 			}
-			if o.Refunded() != want || o.Refunded() > o.PaidTotal() {
-				return fmt.Errorf("%s: sub-order %s refunded %d here, %d at WeChat Pay (paid %d)", ct.c.CombineNo, o.OutTradeNo, o.Refunded(), want, o.PaidTotal())
+			if o.Refunded() != want || o.Refunded() > o.paidTotal() {
+				return fmt.Errorf("%s: sub-order %s refunded %d here, %d at WeChat Pay (paid %d)", ct.c.CombineNo, o.OutTradeNo, o.Refunded(), want, o.paidTotal())
 			}
 			if kinds[events.RefundSucceeded] != succeeded {
 				return fmt.Errorf("%s: sub-order %s: %d refund.succeeded for %d refunds", ct.c.CombineNo, o.OutTradeNo, kinds[events.RefundSucceeded], succeeded)

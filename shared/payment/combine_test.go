@@ -1,4 +1,4 @@
-package payment_test
+package payment
 
 import (
 	"context"
@@ -10,22 +10,22 @@ import (
 
 	"github.com/paysls/wxpay/internal/storetest"
 	"github.com/paysls/wxpay/shared/events"
-	"github.com/paysls/wxpay/shared/payment"
+
 	"github.com/paysls/wxpay/shared/store"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 // combineOf creates (and reserves the sub-orders of) a combine of n sub-orders of
 // sub-merchants sub1, sub2, … paying 100, 200, … fen.
-func combineOf(t testing.TB, l *payment.Ledger, orderID string, n int) *payment.Combine {
+func combineOf(t testing.TB, l *Ledger, orderID string, n int) *Combine {
 	t.Helper()
 	ctx := context.Background()
-	subs := make([]payment.SubOrder, n)
+	subs := make([]SubOrder, n)
 	for i := range subs {
-		subs[i] = payment.SubOrder{OrderID: fmt.Sprintf("%s-%d", orderID, i+1), SubMchID: fmt.Sprintf("sub%d", i+1),
+		subs[i] = SubOrder{OrderID: fmt.Sprintf("%s-%d", orderID, i+1), SubMchID: fmt.Sprintf("sub%d", i+1),
 			Amount: int64(100 * (i + 1)), Description: "item", Attach: "a"}
 	}
-	c, err := l.CreateCombine(ctx, payment.NewCombine{Owner: mch, AppID: "wxapp", OrderID: orderID, Scene: "native", SubOrders: subs})
+	c, err := l.createCombine(ctx, NewCombine{Owner: mch, AppID: "wxapp", OrderID: orderID, Scene: "native", SubOrders: subs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func combineOf(t testing.TB, l *payment.Ledger, orderID string, n int) *payment.
 }
 
 // combinePaid is WeChat Pay's combine notification for c, every sub-order paid.
-func combinePaid(c *payment.Combine) *wechatpay.CombineTransaction {
+func combinePaid(c *Combine) *wechatpay.CombineTransaction {
 	ct := &wechatpay.CombineTransaction{CombineAppID: "wxapp", CombineMchID: mch, CombineOutTradeNo: c.CombineNo,
 		CombinePayerInfo: &wechatpay.CombinePayerInfo{OpenID: "o1"}}
 	for i, s := range c.SubOrders {
@@ -48,7 +48,7 @@ func combinePaid(c *payment.Combine) *wechatpay.CombineTransaction {
 }
 
 // eventsOf counts the event types recorded on c's sub-orders.
-func eventsOf(t *testing.T, l *payment.Ledger, c *payment.Combine) map[string]int {
+func eventsOf(t *testing.T, l *Ledger, c *Combine) map[string]int {
 	t.Helper()
 	subs, err := l.SubOrders(context.Background(), c)
 	if err != nil {
@@ -79,7 +79,7 @@ func TestCombineNotificationAppliesEachSubOrderOnce(t *testing.T) {
 	if w := cs.Writes.Load(); w != 3 {
 		t.Errorf("%d store writes for a combine of 3, want 3 (one conditional write per sub-order)", w)
 	}
-	if got := eventsOf(t, l, c); got[events.OrderPaid] != 3 || got[payment.EventCombinePaid] != 1 {
+	if got := eventsOf(t, l, c); got[events.OrderPaid] != 3 || got[EventCombinePaid] != 1 {
 		t.Errorf("events %v, want 3 order.paid and 1 combine.paid", got)
 	}
 	// Redelivered: nothing is written, nothing announced again.
@@ -88,7 +88,7 @@ func TestCombineNotificationAppliesEachSubOrderOnce(t *testing.T) {
 	if err != nil || res.Announced || res.Writes != 0 || cs.Writes.Load() != w0 {
 		t.Fatalf("redelivery: err %v announced %v writes %d/%d", err, res.Announced, res.Writes, cs.Writes.Load()-w0)
 	}
-	if got := eventsOf(t, l, c); got[events.OrderPaid] != 3 || got[payment.EventCombinePaid] != 1 {
+	if got := eventsOf(t, l, c); got[events.OrderPaid] != 3 || got[EventCombinePaid] != 1 {
 		t.Errorf("after redelivery: events %v", got)
 	}
 }
@@ -110,7 +110,7 @@ func (f *failAfter) Update(ctx context.Context, key string, ch store.Change, con
 }
 
 func TestCombineNotificationCutByACrashIsFinishedByTheNextDelivery(t *testing.T) {
-	defer payment.SetSubOrderParallel(1)() // the crash after exactly one write
+	defer SetSubOrderParallel(1)() // the crash after exactly one write
 	l, _ := newLedger(t)
 	ctx := context.Background()
 	c := combineOf(t, l, "CART000002", 3)
@@ -119,7 +119,7 @@ func TestCombineNotificationCutByACrashIsFinishedByTheNextDelivery(t *testing.T)
 	if _, err := l.ApplyCombine(ctx, combinePaid(c), "notify"); !errors.Is(err, errCrash) {
 		t.Fatalf("first delivery: %v, want the crash", err)
 	}
-	if got := eventsOf(t, &payment.Ledger{Store: real}, c); got[events.OrderPaid] != 1 || got[payment.EventCombinePaid] != 0 {
+	if got := eventsOf(t, &Ledger{Store: real}, c); got[events.OrderPaid] != 1 || got[EventCombinePaid] != 0 {
 		t.Fatalf("after the crash: events %v, want one sub-order paid and no combine.paid", got)
 	}
 	l.Store = real
@@ -127,7 +127,7 @@ func TestCombineNotificationCutByACrashIsFinishedByTheNextDelivery(t *testing.T)
 	if err != nil || !res.Announced || res.Writes != 2 {
 		t.Fatalf("redelivery: err %v announced %v writes %d, want the two remaining sub-orders", err, res.Announced, res.Writes)
 	}
-	if got := eventsOf(t, l, c); got[events.OrderPaid] != 3 || got[payment.EventCombinePaid] != 1 {
+	if got := eventsOf(t, l, c); got[events.OrderPaid] != 3 || got[EventCombinePaid] != 1 {
 		t.Errorf("events %v, want 3 order.paid and 1 combine.paid", got)
 	}
 }
@@ -145,7 +145,7 @@ func TestCombineSubOrderSettledByAQueryFirst(t *testing.T) {
 	if err != nil || !res.Announced || res.Writes != 3 {
 		t.Fatalf("err %v announced %v writes %d: two payments and the announcement", err, res.Announced, res.Writes)
 	}
-	if got := eventsOf(t, l, c); got[events.OrderPaid] != 3 || got[payment.EventCombinePaid] != 1 {
+	if got := eventsOf(t, l, c); got[events.OrderPaid] != 3 || got[EventCombinePaid] != 1 {
 		t.Errorf("events %v", got)
 	}
 }
@@ -160,7 +160,7 @@ func TestCombineAnnouncerMetBeforeTheEnd(t *testing.T) {
 	if err != nil || !res.Announced || !res.Paid {
 		t.Fatalf("err %v announced %v paid %v", err, res.Announced, res.Paid)
 	}
-	if got := eventsOf(t, l, c); got[events.OrderPaid] != 4 || got[payment.EventCombinePaid] != 1 {
+	if got := eventsOf(t, l, c); got[events.OrderPaid] != 4 || got[EventCombinePaid] != 1 {
 		t.Errorf("events %v", got)
 	}
 }
@@ -196,7 +196,7 @@ func TestCombinePaymentOfTheWrongAmountIsReviewed(t *testing.T) {
 	if err != nil || res.Announced || res.Paid {
 		t.Fatalf("err %v announced %v paid %v", err, res.Announced, res.Paid)
 	}
-	if res.Results[0].Outcome != payment.Review || lg.loud() != 1 {
+	if res.Results[0].Outcome != Review || lg.loud() != 1 {
 		t.Errorf("outcome %s, loud %d: the wrong amount is a REVIEW, loud once", res.Results[0].Outcome, lg.loud())
 	}
 }
@@ -204,15 +204,15 @@ func TestCombinePaymentOfTheWrongAmountIsReviewed(t *testing.T) {
 func TestReservingASubOrderHeldByAnotherOrderFails(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
-	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: "sub2", OrderID: "CART000007-2", Amount: 5}); err != nil {
+	if _, err := l.CreateOrder(ctx, NewOrder{MchID: "sub2", OrderID: "CART000007-2", Amount: 5}); err != nil {
 		t.Fatal(err)
 	}
-	subs := []payment.SubOrder{{OrderID: "CART000007-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000007-2", SubMchID: "sub2", Amount: 200}}
-	c, err := l.CreateCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000007", SubOrders: subs})
+	subs := []SubOrder{{OrderID: "CART000007-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000007-2", SubMchID: "sub2", Amount: 200}}
+	c, err := l.createCombine(ctx, NewCombine{Owner: mch, OrderID: "CART000007", SubOrders: subs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var taken *payment.SubOrderTakenError
+	var taken *SubOrderTakenError
 	if _, err := l.ReserveSubOrders(ctx, c); !errors.As(err, &taken) || taken.OrderID != "CART000007-2" {
 		t.Fatalf("reserve: %v, want the taken sub-order", err)
 	}
@@ -237,18 +237,18 @@ func TestPlaceCombineOneByOne(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
 	l.Store = oneByOne{l.Store}
-	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: "sub2", OrderID: "CART000010-2", Amount: 5}); err != nil {
+	if _, err := l.CreateOrder(ctx, NewOrder{MchID: "sub2", OrderID: "CART000010-2", Amount: 5}); err != nil {
 		t.Fatal(err)
 	}
-	subs := []payment.SubOrder{{OrderID: "CART000010-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000010-2", SubMchID: "sub2", Amount: 200}}
-	var taken *payment.SubOrderTakenError
-	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs}); !errors.As(err, &taken) || taken.Holder != "CART000010-2" {
+	subs := []SubOrder{{OrderID: "CART000010-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000010-2", SubMchID: "sub2", Amount: 200}}
+	var taken *SubOrderTakenError
+	if _, _, err := l.PlaceCombine(ctx, NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs}); !errors.As(err, &taken) || taken.Holder != "CART000010-2" {
 		t.Fatalf("place: %v, want the taken sub-order", err)
 	}
-	if _, err := l.Attempt(ctx, "sub1", "CART000010-1"); !errors.Is(err, payment.ErrNotFound) {
+	if _, err := l.Attempt(ctx, "sub1", "CART000010-1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a refused reservation left its sub-order: %v", err)
 	}
-	if _, err := l.CombineAttempt(ctx, mch, "CART000010"); !errors.Is(err, payment.ErrNotFound) {
+	if _, err := l.CombineAttempt(ctx, mch, "CART000010"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a refused reservation wrote its combine: %v", err)
 	}
 	if o, err := l.Attempt(ctx, "sub2", "CART000010-2"); err != nil || o.Combine != nil || o.Amount != 5 {
@@ -258,18 +258,18 @@ func TestPlaceCombineOneByOne(t *testing.T) {
 	// another of the same attempt before the undo: the adoption moved its version, so
 	// the undo conditioned on the version written leaves it.
 	subs[1].OrderID = "CART000010-3"
-	c, placed, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs})
+	c, placed, err := l.PlaceCombine(ctx, NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs})
 	if err != nil || len(placed) != 2 || c.CombineNo != "CART000010" {
 		t.Fatalf("place: %+v %v", placed, err)
 	}
-	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs}); !errors.As(err, new(*payment.CombineExistsError)) {
+	if _, _, err := l.PlaceCombine(ctx, NewCombine{Owner: mch, OrderID: "CART000010", SubOrders: subs}); !errors.As(err, new(*CombineExistsError)) {
 		t.Fatalf("again: %v", err)
 	}
 	adopted, err := l.Attempt(ctx, "sub1", "CART000010-1")
 	if err != nil || adopted.Record().Version <= placed[0].Record().Version {
 		t.Fatalf("the sub-order met again is adopted with a write: %+v %v", adopted, err)
 	}
-	if err := l.Abandon(ctx, placed[0]); err != nil {
+	if err := l.abandon(ctx, placed[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Attempt(ctx, "sub1", "CART000010-1"); err != nil {
@@ -281,9 +281,9 @@ func TestRepricedCombineMovesItsSubOrders(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
 	c1 := combineOf(t, l, "CART000008", 2)
-	subs := append([]payment.SubOrder(nil), c1.SubOrders...)
+	subs := append([]SubOrder(nil), c1.SubOrders...)
 	subs[0].Amount = 150
-	c2, err := l.CreateCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000008", Attempt: 2, SubOrders: subs})
+	c2, err := l.createCombine(ctx, NewCombine{Owner: mch, OrderID: "CART000008", Attempt: 2, SubOrders: subs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestRepricedCombineMovesItsSubOrders(t *testing.T) {
 	}
 	// A payment of the replaced attempt's sub-order is kept for review, never lost.
 	res, err := l.ApplyCombine(ctx, combinePaid(c1), "notify")
-	if err != nil || res.Paid || res.Results[0].Outcome != payment.Review {
+	if err != nil || res.Paid || res.Results[0].Outcome != Review {
 		t.Fatalf("late payment of attempt 1: err %v paid %v outcome %s", err, res.Paid, res.Results[0].Outcome)
 	}
 }
@@ -329,7 +329,7 @@ func TestAdvanceReturn(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, _ = l.Attempt(ctx, mch, o.OutTradeNo)
-	rf, err := l.RequestRefund(ctx, o, payment.RefundRequest{OutRefundNo: "RFADV1", Amount: 300, Advance: true})
+	rf, err := l.RequestRefund(ctx, o, RefundRequest{OutRefundNo: "RFADV1", Amount: 300, Advance: true})
 	if err != nil || rf.Advance == nil {
 		t.Fatalf("refund %+v %v: the advance is recorded with the request", rf, err)
 	}
@@ -342,7 +342,7 @@ func TestAdvanceReturn(t *testing.T) {
 		t.Fatal(err)
 	}
 	rf = res.Refund
-	if idx, _ := events.Schedule(rf.Record().Attrs); !rf.AdvanceOwed() || idx != payment.PendingAdvanceReturns {
+	if idx, _ := events.Schedule(rf.Record().Attrs); !rf.AdvanceOwed() || idx != PendingAdvanceReturns {
 		t.Fatalf("succeeded refund: owed %v schedule %q", rf.AdvanceOwed(), idx)
 	}
 	ret := &wechatpay.ReturnAdvance{RefundID: "50300000001", AdvanceReturnID: "R1", ReturnAmount: 300, Result: wechatpay.ReturnAdvanceProcessing}
@@ -352,10 +352,10 @@ func TestAdvanceReturn(t *testing.T) {
 	}
 	ret.Result = wechatpay.ReturnAdvanceFailed
 	r2, err := l.RecordAdvanceReturn(ctx, r1.Refund, ret, false, "reconcile")
-	if err != nil || r2.Outcome != payment.Review || r2.Refund.AdvanceOwed() || lg.loud() != 1 {
+	if err != nil || r2.Outcome != Review || r2.Refund.AdvanceOwed() || lg.loud() != 1 {
 		t.Fatalf("failed: outcome %s owed %v loud %d err %v", r2.Outcome, r2.Refund.AdvanceOwed(), lg.loud(), err)
 	}
-	if r3, err := l.RecordAdvanceReturn(ctx, r2.Refund, ret, false, "reconcile"); err != nil || r3.Outcome != payment.Duplicate {
+	if r3, err := l.RecordAdvanceReturn(ctx, r2.Refund, ret, false, "reconcile"); err != nil || r3.Outcome != Duplicate {
 		t.Fatalf("repeat: %s %v", r3.Outcome, err)
 	}
 }
@@ -363,15 +363,15 @@ func TestAdvanceReturn(t *testing.T) {
 func TestPlaceCombineIsAllOrNothing(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
-	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: "sub2", OrderID: "CART000009-2", Amount: 5}); err != nil {
+	if _, err := l.CreateOrder(ctx, NewOrder{MchID: "sub2", OrderID: "CART000009-2", Amount: 5}); err != nil {
 		t.Fatal(err)
 	}
 	cs := &storetest.Counting{Store: l.Store}
 	l.Store = cs
-	subs := []payment.SubOrder{{OrderID: "CART000009-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000009-2", SubMchID: "sub2", Amount: 200},
+	subs := []SubOrder{{OrderID: "CART000009-1", SubMchID: "sub1", Amount: 100}, {OrderID: "CART000009-2", SubMchID: "sub2", Amount: 200},
 		{OrderID: "CART000009-3", SubMchID: "sub3", Amount: 300}}
-	var taken *payment.SubOrderTakenError
-	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs}); !errors.As(err, &taken) || taken.Holder != "CART000009-2" {
+	var taken *SubOrderTakenError
+	if _, _, err := l.PlaceCombine(ctx, NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs}); !errors.As(err, &taken) || taken.Holder != "CART000009-2" {
 		t.Fatalf("place: %v, want the taken sub-order", err)
 	}
 	if cs.Applied.Load() != 0 {
@@ -379,7 +379,7 @@ func TestPlaceCombineIsAllOrNothing(t *testing.T) {
 	}
 	subs[1].OrderID = "CART000009-4"
 	w0 := cs.Writes.Load()
-	c, placed, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs})
+	c, placed, err := l.PlaceCombine(ctx, NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs})
 	if err != nil || len(placed) != 3 || !placed[2].Combine.Last || placed[0].Combine.CombineNo != c.CombineNo {
 		t.Fatalf("place: %+v %v", placed, err)
 	}
@@ -387,7 +387,7 @@ func TestPlaceCombineIsAllOrNothing(t *testing.T) {
 		t.Errorf("%d store writes to place a combine of 3, want 1 (one multi-record write)", w)
 	}
 	// Placed again (a resumed create): the existing records are this attempt's.
-	if _, _, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs}); !errors.As(err, new(*payment.CombineExistsError)) {
+	if _, _, err := l.PlaceCombine(ctx, NewCombine{Owner: mch, OrderID: "CART000009", SubOrders: subs}); !errors.As(err, new(*CombineExistsError)) {
 		t.Fatalf("again: %v", err)
 	}
 	res, err := l.ApplyCombine(ctx, combinePaid(c), "notify")
@@ -454,11 +454,11 @@ func TestSubOrdersCarryWhatTheirCombinePlaces(t *testing.T) {
 	l, lg := newLedger(t)
 	ctx := context.Background()
 	l.Store = oneByOne{l.Store}
-	sub := func(amount1, amount2 int64, desc string) []payment.SubOrder {
-		return []payment.SubOrder{{OrderID: "CART000011-1", SubMchID: "sub1", Amount: amount1, Description: desc},
+	sub := func(amount1, amount2 int64, desc string) []SubOrder {
+		return []SubOrder{{OrderID: "CART000011-1", SubMchID: "sub1", Amount: amount1, Description: desc},
 			{OrderID: "CART000011-2", SubMchID: "sub2", Amount: amount2, Description: desc}}
 	}
-	first := &payment.Combine{Owner: mch, CombineNo: "CART000011", OrderID: "CART000011", Attempt: 1, AppID: "wxapp", Scene: "native",
+	first := &Combine{Owner: mch, CombineNo: "CART000011", OrderID: "CART000011", Attempt: 1, AppID: "wxapp", Scene: "native",
 		SubOrders: sub(100, 200, "first")}
 	for i := range first.SubOrders {
 		first.SubOrders[i].OutTradeNo = first.SubOrders[i].OrderID
@@ -466,7 +466,7 @@ func TestSubOrdersCarryWhatTheirCombinePlaces(t *testing.T) {
 	if _, err := l.ReserveSubOrders(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	c, subs, err := l.PlaceCombine(ctx, payment.NewCombine{Owner: mch, AppID: "wxapp", OrderID: "CART000011", Scene: "native", SubOrders: sub(150, 250, "second")})
+	c, subs, err := l.PlaceCombine(ctx, NewCombine{Owner: mch, AppID: "wxapp", OrderID: "CART000011", Scene: "native", SubOrders: sub(150, 250, "second")})
 	if err != nil {
 		t.Fatal(err)
 	}

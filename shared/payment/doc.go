@@ -92,7 +92,7 @@
 // What a job acts on sits in the store's pending index (one index per record): the
 // outbox while an event is owed, else its own schedule — "orders" (a query or close
 // due), "refunds" (a query, or a result's effect on its order), "late_refunds" — or a
-// passive listing: IndexReview for records in REVIEW (Reviews lists it, with the outbox
+// passive listing: indexReview for records in REVIEW (Reviews lists it, with the outbox
 // and late_refunds entries whose schedule it is, without a scan), and the bill day
 // listing (BillDayIndex) for successes waiting for their bill.
 //

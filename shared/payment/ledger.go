@@ -144,8 +144,8 @@ var (
 	ErrInReview      = errors.New("payment: the order is under review")
 	// ErrRefundConflict: the out_refund_no is already used with a different amount or order.
 	ErrRefundConflict = errors.New("payment: out_refund_no already used for a different refund")
-	// ErrClaimLost: another request took over the create's claim (its lease ran out).
-	ErrClaimLost = errors.New("payment: the create's claim was taken over")
+	// errClaimLost: another request took over the create's claim (its lease ran out).
+	errClaimLost = errors.New("payment: the create's claim was taken over")
 )
 
 // OtherOrderError is the answer of reading, creating or reserving an out_trade_no that
@@ -477,7 +477,7 @@ func (o *Order) schedule() (string, time.Time) {
 		// PendingShares too).
 		return PendingShares, o.shareAt()
 	case o.InReview():
-		return IndexReview, o.Review.First().At
+		return indexReview, o.Review.First().At
 	case payable(o.State) && !o.NextCheck.IsZero():
 		return PendingOrders, o.NextCheck
 	case o.Paid() && o.Bill.Seen == "":
@@ -504,7 +504,7 @@ func (r *Refund) schedule() (string, time.Time) {
 		// its order must show (Reviews lists it here too).
 		return PendingRefunds, r.NextCheck
 	case r.InReview():
-		return IndexReview, r.Review.First().At
+		return indexReview, r.Review.First().At
 	case r.State == wechatpay.RefundStatusAbnormal:
 		return r.abnormalSchedule() // abnormal.go
 	case r.State == wechatpay.RefundStatusSuccess && r.Bill.Seen == "":
@@ -522,7 +522,7 @@ func (r *Refund) schedule() (string, time.Time) {
 // Passive listings: indexes a record waits in only to be found by listing them, never
 // acted on when "due" (events.Placement keeps them from pulling a record's outbox
 // position earlier). BillDayPrefix begins every bill-day listing (BillDayIndex);
-// listPrefix the others (IndexReview, indexAbnormalRefunds). The names are stored
+// listPrefix the others (indexReview, indexAbnormalRefunds). The names are stored
 // index names: they never change.
 const (
 	BillDayPrefix = "billday_"

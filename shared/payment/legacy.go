@@ -133,7 +133,7 @@ func legacyKind(reason string) CauseKind {
 	case strings.HasPrefix(reason, "paid in app"):
 		return CauseAppMismatch
 	case strings.HasPrefix(reason, "second payment"):
-		return CauseSecondPayment
+		return causeSecondPayment
 	case strings.Contains(reason, "already closed"):
 		return CausePaidAfterClose
 	case strings.Contains(reason, "close was requested"):

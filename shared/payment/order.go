@@ -172,7 +172,7 @@ func (l *Ledger) CreateOrder(ctx context.Context, n NewOrder) (*Order, error) {
 			o.Attempt = n.Attempt
 		}
 		if n.Claim != nil {
-			o.Claim = Claim{Status: ClaimInProgress, ID: n.Claim.ID, PayloadHash: n.Claim.PayloadHash, LeaseUntil: now.Add(n.Claim.Lease)}
+			o.Claim = Claim{Status: claimInProgress, ID: n.Claim.ID, PayloadHash: n.Claim.PayloadHash, LeaseUntil: now.Add(n.Claim.Lease)}
 		}
 		return step{outcome: Applied}, nil
 	})
@@ -190,7 +190,7 @@ func (l *Ledger) CreateOrder(ctx context.Context, n NewOrder) (*Order, error) {
 // at (ErrRaced when it changed: read again and judge anew).
 func (l *Ledger) Claim(ctx context.Context, o *Order, c ClaimRequest) (*Order, error) {
 	return l.exactly(ctx, o, func(cur *Order) {
-		cur.Claim.Status, cur.Claim.ID, cur.Claim.LeaseUntil = ClaimInProgress, c.ID, l.now().Add(c.Lease)
+		cur.Claim.Status, cur.Claim.ID, cur.Claim.LeaseUntil = claimInProgress, c.ID, l.now().Add(c.Lease)
 		cur.Claim.PayloadHash = c.PayloadHash
 	})
 }
@@ -208,7 +208,7 @@ type Upgrade struct {
 func (l *Ledger) Upgrade(ctx context.Context, o *Order, u Upgrade) (*Order, error) {
 	return l.exactly(ctx, o, func(cur *Order) {
 		cur.Scene, cur.AppID, cur.Create = u.Scene, u.AppID, u.Create
-		cur.Claim = Claim{Status: ClaimInProgress, ID: u.Claim.ID, PayloadHash: u.Claim.PayloadHash, LeaseUntil: l.now().Add(u.Claim.Lease)}
+		cur.Claim = Claim{Status: claimInProgress, ID: u.Claim.ID, PayloadHash: u.Claim.PayloadHash, LeaseUntil: l.now().Add(u.Claim.Lease)}
 	})
 }
 
@@ -256,12 +256,12 @@ func (l *Ledger) exactly(ctx context.Context, o *Order, change func(*Order)) (*O
 
 // Complete records the answer of the prepay a claim placed (COMPLETED, replayable until
 // expiry) and releases the claim. Recorded whatever else changed on the attempt
-// meanwhile (a payment), unless another create took the claim over (ErrClaimLost).
+// meanwhile (a payment), unless another create took the claim over (errClaimLost).
 func (l *Ledger) Complete(ctx context.Context, o *Order, claimID string, ans Prepay, expiry time.Time) (*Order, error) {
 	raw := o.raw
 	res, err := onOrder(l, ctx, o.Key(), &raw, func(cur *Order, exists bool) (step, error) {
 		if !exists || cur.Claim.ID != claimID {
-			return step{}, ErrClaimLost
+			return step{}, errClaimLost
 		}
 		if cur.Claim.Status == ClaimCompleted && cur.Claim.Answer == ans {
 			return step{outcome: Duplicate}, nil
@@ -279,7 +279,7 @@ func (l *Ledger) Complete(ctx context.Context, o *Order, claimID string, ans Pre
 // lease. A claim taken over meanwhile is left alone.
 func (l *Ledger) Release(ctx context.Context, o *Order, claimID string) error {
 	_, err := onOrder(l, ctx, o.Key(), nil, func(cur *Order, exists bool) (step, error) {
-		if !exists || cur.Claim.ID != claimID || cur.Claim.Status != ClaimInProgress {
+		if !exists || cur.Claim.ID != claimID || cur.Claim.Status != claimInProgress {
 			return step{outcome: Duplicate}, nil
 		}
 		cur.Claim.Status, cur.Claim.LeaseUntil = "", time.Time{}
@@ -291,7 +291,7 @@ func (l *Ledger) Release(ctx context.Context, o *Order, claimID string) error {
 	return err
 }
 
-// Abandon removes a reserved attempt that was never placed (no prepay, no payment, no
+// abandon removes a reserved attempt that was never placed (no prepay, no payment, no
 // event), conditioned on the version o was read at. Anything else on the attempt
 // keeps it.
 //
@@ -301,7 +301,7 @@ func (l *Ledger) Release(ctx context.Context, o *Order, claimID string) error {
 // a pointer to it: a store counts a re-created record's version from 1 again, so a
 // conditioned write prepared on the removed record can land on a later reservation of
 // the same name.
-func (l *Ledger) Abandon(ctx context.Context, o *Order) error {
+func (l *Ledger) abandon(ctx context.Context, o *Order) error {
 	if o.Claim.Answer.Any() || o.Payment != nil || len(o.Conflicts) > 0 || o.EventSeq > 0 || !payable(o.State) {
 		return nil
 	}

@@ -1,11 +1,9 @@
-package payment_test
+package payment
 
 import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/paysls/wxpay/shared/payment"
 )
 
 // A combine paid as a whole at WeChat Pay, its notification applied one sub-order at a
@@ -21,7 +19,7 @@ func TestParkCombineRefusesAPaidCombineBeforeParkingAny(t *testing.T) {
 	if _, err := l.ApplyTransaction(ctx, &txs[1], "notify"); err != nil {
 		t.Fatal(err)
 	}
-	if _, out, err := l.ParkCombine(ctx, c, now.Add(2*time.Hour)); err != nil || out != payment.Refused {
+	if _, out, err := l.ParkCombine(ctx, c, now.Add(2*time.Hour)); err != nil || out != Refused {
 		t.Fatalf("ParkCombine of a combine with a paid sub-order: %s %v", out, err)
 	}
 	if cur, err := l.CombineAttempt(ctx, mch, c.OrderID); err != nil || cur.Parked() {

@@ -137,7 +137,7 @@ type refundLine struct {
 // COMPLETED with the answer and until when it is replayed. The payload hash is the
 // request's fingerprint: a replay with another payload is not a replay.
 type Claim struct {
-	Status      string    `json:"status,omitempty"` // "", ClaimInProgress or ClaimCompleted
+	Status      string    `json:"status,omitempty"` // "", claimInProgress or ClaimCompleted
 	ID          string    `json:"id,omitempty"`
 	PayloadHash string    `json:"payload_hash,omitempty"`
 	LeaseUntil  time.Time `json:"lease_until,omitzero"` // INPROGRESS: business clock
@@ -147,13 +147,13 @@ type Claim struct {
 
 // Claim statuses.
 const (
-	ClaimInProgress = "INPROGRESS"
+	claimInProgress = "INPROGRESS"
 	ClaimCompleted  = "COMPLETED"
 )
 
 // Live reports whether an in-progress claim still holds at now.
 func (c Claim) Live(now time.Time) bool {
-	return c.Status == ClaimInProgress && now.Before(c.LeaseUntil)
+	return c.Status == claimInProgress && now.Before(c.LeaseUntil)
 }
 
 // Replayable reports whether the completed answer may be given again at now.
@@ -266,9 +266,9 @@ func (o *Order) Closed() bool {
 	return o.State == wechatpay.TradeStateClosed || o.State == wechatpay.TradeStateRevoked
 }
 
-// PaidTotal is every payment the order holds: its own and those kept as conflicts
+// paidTotal is every payment the order holds: its own and those kept as conflicts
 // (a refund of a kept payment counts against it).
-func (o *Order) PaidTotal() int64 {
+func (o *Order) paidTotal() int64 {
 	var n int64
 	if o.Payment != nil {
 		n = o.Payment.Amount
@@ -325,9 +325,9 @@ func (o *Order) refundedOf(txid string) int64 {
 	return n
 }
 
-// ReservedOf is what refunds hold of transaction txid: every line refunding it that is
+// reservedOf is what refunds hold of transaction txid: every line refunding it that is
 // not closed and not excess.
-func (o *Order) ReservedOf(txid string) int64 {
+func (o *Order) reservedOf(txid string) int64 {
 	var n int64
 	for _, l := range o.Refunds {
 		if l.State != wechatpay.RefundStatusClosed && !l.Excess && o.lineTx(l) == txid {
@@ -356,8 +356,8 @@ func (o *Order) Refunded() int64 {
 	return o.refundedOf(o.Payment.TransactionID)
 }
 
-// RefundedKept is what has been refunded of the payments kept on the order.
-func (o *Order) RefundedKept() int64 {
+// refundedKept is what has been refunded of the payments kept on the order.
+func (o *Order) refundedKept() int64 {
 	var n int64
 	for _, l := range o.Refunds {
 		if l.State == wechatpay.RefundStatusSuccess && l.Judged == wechatpay.RefundStatusSuccess && !l.Excess &&

@@ -146,7 +146,7 @@ func decideRefundResult(r *Refund, exists bool, n *wechatpay.RefundNotice, data 
 			// The defect this judgment prevents: the refund follows the latest result.
 			r.OutTradeNo, r.TransactionID, r.OrderID = n.OutTradeNo, n.TransactionID, ""
 		} else {
-			return conflict(CauseRefundNamesAnotherOrder, fmt.Sprintf("refund %s belongs to out_trade_no %s (transaction %s); a %s result names out_trade_no %s (transaction %s)",
+			return conflict(causeRefundNamesAnotherOrder, fmt.Sprintf("refund %s belongs to out_trade_no %s (transaction %s); a %s result names out_trade_no %s (transaction %s)",
 				r.OutRefundNo, r.OutTradeNo, r.TransactionID, n.RefundStatus, n.OutTradeNo, n.TransactionID))
 		}
 	}
@@ -233,14 +233,14 @@ func decideLine(o *Order, exists bool, r *Refund, now time.Time) step {
 
 // judgeLines judges the refund lines not yet judged in their current state, in the
 // order they were recorded, and adds what it finds to st. A settled refund counts
-// against what the order holds (PaidTotal); one that would exceed it is kept as excess
+// against what the order holds (paidTotal); one that would exceed it is kept as excess
 // and puts the order in REVIEW. Each judged line is announced (refund.succeeded,
 // refund.failed) and a fully refunded order announces order.refunded, once. While the
 // order holds no payment (a refund seen before it), lines wait: the merchant's events
 // then read order.paid, refund.succeeded, order.refunded — causal order.
 func (o *Order) judgeLines(st step, now time.Time, source string) step {
 	causal, bounded := judgment.CausalEvents.On(), judgment.RefundVsOrder.On()
-	unpaid := o.PaidTotal() == 0
+	unpaid := o.paidTotal() == 0
 	if unpaid && o.Closed() && !o.Review.open() {
 		// Money went back for an order closed unpaid here: its payment is unknown.
 		for _, l := range o.Refunds {
@@ -363,7 +363,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		switch {
 		case late:
 			// A payment kept on the order: bounded by that payment.
-			room = cur.paidOf(req.TransactionID) - cur.ReservedOf(req.TransactionID)
+			room = cur.paidOf(req.TransactionID) - cur.reservedOf(req.TransactionID)
 			if room <= 0 && !cur.Knows(req.TransactionID) {
 				return step{}, fmt.Errorf("%w: transaction %s is not kept on this order", ErrNotRefundable, req.TransactionID)
 			}
@@ -373,7 +373,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 			return step{}, fmt.Errorf("%w (state %s)", ErrNotRefundable, cur.Status())
 		default:
 			// The order's own payment: bounded by it, whatever kept payments hold.
-			room = cur.Payment.Amount - cur.ReservedOf(cur.Payment.TransactionID)
+			room = cur.Payment.Amount - cur.reservedOf(cur.Payment.TransactionID)
 		}
 		if req.Amount > room {
 			return step{}, fmt.Errorf("%w: asked %d fen, %d of %d fen left", ErrOverRefund, req.Amount, max(room, 0), cur.paidOf(req.TransactionID))

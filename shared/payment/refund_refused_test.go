@@ -1,4 +1,4 @@
-package payment_test
+package payment
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -24,7 +23,7 @@ func TestRefusalDeniesPayment(t *testing.T) {
 		{&wechatpay.APIError{StatusCode: 400, Code: wechatpay.CodeParamError, Message: "out_refund_no"}, false},
 		{context.DeadlineExceeded, false},
 	} {
-		r, got := payment.RefusalDeniesPayment("RF1", c.err)
+		r, got := RefusalDeniesPayment("RF1", c.err)
 		if got != c.want || got && (r.Code != wechatpay.CodeResourceNotExists || r.HTTPStatus != 404 || r.OutRefundNo != "RF1" || !r.Verified) {
 			t.Errorf("%v: %v %+v, want %v", c.err, got, r, c.want)
 		}
@@ -39,24 +38,24 @@ func TestPaymentNotHeldReviewsTheOrder(t *testing.T) {
 	l, lg := newLedger(t)
 	ctx := context.Background()
 	order(t, l, "NOTHELD001", 1000)
-	apply(t, l, paid("NOTHELD001", "42NOTHELD001", 1000), payment.Applied)
-	rf, err := l.RequestRefund(ctx, attempt(t, l, "NOTHELD001"), payment.RefundRequest{OutRefundNo: "RFNOTHELD1", Amount: 400})
+	apply(t, l, paid("NOTHELD001", "42NOTHELD001", 1000), Applied)
+	rf, err := l.RequestRefund(ctx, attempt(t, l, "NOTHELD001"), RefundRequest{OutRefundNo: "RFNOTHELD1", Amount: 400})
 	if err != nil {
 		t.Fatal(err)
 	}
-	refusal, _ := payment.RefusalDeniesPayment(rf.OutRefundNo, &wechatpay.APIError{StatusCode: 404, Code: wechatpay.CodeResourceNotExists, Message: "订单不存在"})
+	refusal, _ := RefusalDeniesPayment(rf.OutRefundNo, &wechatpay.APIError{StatusCode: 404, Code: wechatpay.CodeResourceNotExists, Message: "订单不存在"})
 	res, err := l.PaymentNotHeld(ctx, rf, refusal, "reconcile")
-	if err != nil || res.Outcome != payment.Review || res.Cause == nil || res.Cause.Kind != payment.CausePaymentNotHeld ||
+	if err != nil || res.Outcome != Review || res.Cause == nil || res.Cause.Kind != CausePaymentNotHeld ||
 		!strings.Contains(res.Cause.Detail, "RFNOTHELD1") || !strings.Contains(res.Cause.Detail, "42NOTHELD001") {
 		t.Fatalf("%v %+v", err, res)
 	}
 	o := attempt(t, l, "NOTHELD001")
 	k := o.Conflicts[len(o.Conflicts)-1]
-	if !o.InReview() || o.Payment.TransactionID != "42NOTHELD001" || k.Cause != payment.CausePaymentNotHeld || k.Amount != 1000 ||
+	if !o.InReview() || o.Payment.TransactionID != "42NOTHELD001" || k.Cause != CausePaymentNotHeld || k.Amount != 1000 ||
 		!strings.Contains(string(k.Data), "订单不存在") || eventTypes(o.Record()) != "order.paid,order.review" {
 		t.Fatalf("order %s, kept %+v %s, events %s", o.Status(), k, k.Data, eventTypes(o.Record()))
 	}
-	if res, err := l.PaymentNotHeld(ctx, rf, refusal, "createorder"); err != nil || res.Outcome != payment.Duplicate || attempt(t, l, "NOTHELD001").Record().Version != o.Record().Version {
+	if res, err := l.PaymentNotHeld(ctx, rf, refusal, "createorder"); err != nil || res.Outcome != Duplicate || attempt(t, l, "NOTHELD001").Record().Version != o.Record().Version {
 		t.Fatalf("again: %v %v", res.Outcome, err)
 	}
 	if lg.loud() != 1 {
@@ -64,10 +63,10 @@ func TestPaymentNotHeldReviewsTheOrder(t *testing.T) {
 	}
 
 	unpaid := order(t, l, "NOTHELD002", 1000)
-	if res, err := l.PaymentNotHeld(ctx, &payment.Refund{Owner: mch, OutRefundNo: "RFNOTHELD2", OutTradeNo: unpaid.OutTradeNo, Amount: 100}, refusal, "reconcile"); err != nil || res.Outcome != payment.Duplicate {
+	if res, err := l.PaymentNotHeld(ctx, &Refund{Owner: mch, OutRefundNo: "RFNOTHELD2", OutTradeNo: unpaid.OutTradeNo, Amount: 100}, refusal, "reconcile"); err != nil || res.Outcome != Duplicate {
 		t.Fatalf("an order unpaid here: %v %v", res.Outcome, err)
 	}
-	if res, err := l.PaymentNotHeld(ctx, &payment.Refund{Owner: mch, OutRefundNo: "RFNOTHELD3", OutTradeNo: "NOSUCHORDER", Amount: 100}, refusal, "reconcile"); err != nil || res.Outcome != payment.Duplicate {
+	if res, err := l.PaymentNotHeld(ctx, &Refund{Owner: mch, OutRefundNo: "RFNOTHELD3", OutTradeNo: "NOSUCHORDER", Amount: 100}, refusal, "reconcile"); err != nil || res.Outcome != Duplicate {
 		t.Fatalf("an order not held: %v %v", res.Outcome, err)
 	}
 }

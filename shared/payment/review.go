@@ -18,7 +18,7 @@ type CauseKind string
 // Review causes.
 const (
 	// Payments.
-	CauseSecondPayment           CauseKind = "second_payment"             // another transaction for a paid order
+	causeSecondPayment           CauseKind = "second_payment"             // another transaction for a paid order
 	CauseAmountMismatch          CauseKind = "amount_mismatch"            // paid amount differs from the order's
 	CauseMerchantMismatch        CauseKind = "merchant_mismatch"          // paid to another merchant than the order's
 	CauseAppMismatch             CauseKind = "app_mismatch"               // paid in another app than the order's
@@ -28,7 +28,7 @@ const (
 	CauseForeignMerchant         CauseKind = "foreign_merchant"           // a payment for a merchant this deployment does not serve
 	causeRefundWithoutPayment    CauseKind = "refund_without_payment"     // a refund settled for an order closed unpaid here
 	CauseRefundExceedsPaid       CauseKind = "refund_exceeds_paid"        // settled refunds would exceed what the order was paid
-	CauseRefundNamesAnotherOrder CauseKind = "refund_names_another_order" // a refund result names another out_trade_no or transaction than its order's
+	causeRefundNamesAnotherOrder CauseKind = "refund_names_another_order" // a refund result names another out_trade_no or transaction than its order's
 	causeRefundAmountDiffers     CauseKind = "refund_amount_differs"      // a refund result's amount differs from the refund's
 	CauseRefundContradicts       CauseKind = "refund_result_contradicts"  // a refund result contradicts a final one
 )
@@ -98,11 +98,11 @@ func (r *reviewLog) add(c Cause) (opened bool) {
 	return opened
 }
 
-// IndexReview is the passive listing of the records in REVIEW (orders, refunds,
+// indexReview is the passive listing of the records in REVIEW (orders, refunds,
 // foreign payments): a record in review waits there when it owes nothing else, or
 // carries it as its schedule while it sits in the outbox or the late-refund schedule,
 // so Reviews finds every one without scanning the table.
-const IndexReview = listPrefix + "review"
+const indexReview = listPrefix + "review"
 
 // loud makes a REVIEW heard, once, from the ledger, whatever path caused it: one ERROR
 // line that is also the PaymentReview metric (EMF), beside the order.review event the
@@ -197,7 +197,7 @@ type ReviewItem struct {
 // refund-query and sharing schedules for records that also owe something there), never
 // the table.
 func (l *Ledger) Reviews(ctx context.Context, fn func(ReviewItem) error) error {
-	for _, index := range []string{IndexReview, events.IndexOutbox, PendingLateRefunds, PendingRefunds, PendingShares} {
+	for _, index := range []string{indexReview, events.IndexOutbox, PendingLateRefunds, PendingRefunds, PendingShares} {
 		opts := store.ListOptions{Limit: store.MaxListLimit}
 		for {
 			page, err := l.Store.ListPending(ctx, index, opts)
@@ -205,7 +205,7 @@ func (l *Ledger) Reviews(ctx context.Context, fn func(ReviewItem) error) error {
 				return fmt.Errorf("payment: list %s: %w", index, err)
 			}
 			for _, rec := range page.Records {
-				if sched := rec.Attrs[events.AttrSchedIndex]; index == events.IndexOutbox && sched != IndexReview && sched != PendingLateRefunds && sched != PendingRefunds && sched != PendingShares {
+				if sched := rec.Attrs[events.AttrSchedIndex]; index == events.IndexOutbox && sched != indexReview && sched != PendingLateRefunds && sched != PendingRefunds && sched != PendingShares {
 					continue
 				}
 				item, ok, err := reviewItem(rec)

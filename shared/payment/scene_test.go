@@ -1,4 +1,4 @@
-package payment_test
+package payment
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/paysls/wxpay/shared/payment"
 )
 
 // The cashier page's scene switch: the attempt left is parked (a close owed at its
@@ -19,16 +17,16 @@ func TestSceneAttempts(t *testing.T) {
 	ctx := context.Background()
 	l, lg := newLedger(t)
 	expires := now.Add(2 * time.Hour)
-	first, err := l.CreateOrder(ctx, payment.NewOrder{MchID: mch, AppID: "wxapp", OrderID: "SCENE0001", Amount: 100, Scene: "native", ExpiresAt: expires})
+	first, err := l.CreateOrder(ctx, NewOrder{MchID: mch, AppID: "wxapp", OrderID: "SCENE0001", Amount: 100, Scene: "native", ExpiresAt: expires})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.CreateOrder(ctx, payment.NewOrder{MchID: mch, AppID: "wxapp", OrderID: "SCENE0001", Attempt: 2, Amount: 100, Scene: "h5", ExpiresAt: expires}); err != nil {
+	if _, err := l.CreateOrder(ctx, NewOrder{MchID: mch, AppID: "wxapp", OrderID: "SCENE0001", Attempt: 2, Amount: 100, Scene: "h5", ExpiresAt: expires}); err != nil {
 		t.Fatal(err)
 	}
 	// Desktop → phone: attempt 1 parked, the pointer on 2.
 	res, err := l.Park(ctx, first.Key(), expires)
-	if err != nil || res.Outcome != payment.Applied || !res.Order.Parked() || !res.Order.Close.At.Equal(expires) {
+	if err != nil || res.Outcome != Applied || !res.Order.Parked() || !res.Order.Close.At.Equal(expires) {
 		t.Fatalf("park: %+v %v", res, err)
 	}
 	first = res.Order
@@ -36,7 +34,7 @@ func TestSceneAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Phone → desktop: attempt 2 parked, the pointer back on 1, attempt 1 resumed.
-	if _, err := l.Park(ctx, payment.OrderKey(mch, "SCENE0001_2"), expires); err != nil {
+	if _, err := l.Park(ctx, OrderKey(mch, "SCENE0001_2"), expires); err != nil {
 		t.Fatal(err)
 	}
 	if first, err = l.PointTo(ctx, first, 2, 1); err != nil {
@@ -62,24 +60,24 @@ func TestSceneAttempts(t *testing.T) {
 	if _, err := l.Park(ctx, a2.Key(), expires); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Resume(ctx, a2); !errors.Is(err, payment.ErrRaced) {
+	if _, err := l.Resume(ctx, a2); !errors.Is(err, ErrRaced) {
 		t.Fatalf("resume of a stale read: %v, want ErrRaced", err)
 	}
 
 	// A payment on the parked attempt is kept for REVIEW, loudly, naming the switch.
-	r := apply(t, l, paid("SCENE0001_2", "4200000001", 100), payment.Review)
-	if r.Cause == nil || r.Cause.Kind != payment.CausePaidAfterCloseRequested || !strings.Contains(r.Cause.Detail, "another scene") || lg.loud() != 1 {
+	r := apply(t, l, paid("SCENE0001_2", "4200000001", 100), Review)
+	if r.Cause == nil || r.Cause.Kind != CausePaidAfterCloseRequested || !strings.Contains(r.Cause.Detail, "another scene") || lg.loud() != 1 {
 		t.Fatalf("payment on a parked attempt: %+v (loud %d)", r.Cause, lg.loud())
 	}
 	if a2 = attempt(t, l, "SCENE0001_2"); a2.Parked() {
 		t.Fatal("an attempt in REVIEW still reads as parked")
 	}
-	if _, err := l.Resume(ctx, a2); !errors.Is(err, payment.ErrRaced) {
+	if _, err := l.Resume(ctx, a2); !errors.Is(err, ErrRaced) {
 		t.Fatalf("resume of a paid attempt: %v", err)
 	}
 
 	// A real close supersedes a parking; a parking does not replace a real close.
-	o3, err := l.CreateOrder(ctx, payment.NewOrder{MchID: mch, AppID: "wxapp", OrderID: "SCENE0002", Amount: 100, Scene: "native", ExpiresAt: expires})
+	o3, err := l.CreateOrder(ctx, NewOrder{MchID: mch, AppID: "wxapp", OrderID: "SCENE0002", Amount: 100, Scene: "native", ExpiresAt: expires})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +85,16 @@ func TestSceneAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	soon := now.Add(5 * time.Minute)
-	if res, err := l.RequestClose(ctx, o3.Key(), soon, "reprice"); err != nil || res.Outcome != payment.Applied || res.Order.Parked() || !res.Order.Close.At.Equal(soon) {
+	if res, err := l.RequestClose(ctx, o3.Key(), soon, "reprice"); err != nil || res.Outcome != Applied || res.Order.Parked() || !res.Order.Close.At.Equal(soon) {
 		t.Fatalf("close of a parked attempt: %+v %v", res, err)
 	}
-	if res, err := l.Park(ctx, o3.Key(), expires); err != nil || res.Outcome != payment.Duplicate {
+	if res, err := l.Park(ctx, o3.Key(), expires); err != nil || res.Outcome != Duplicate {
 		t.Fatalf("parking a closing attempt: %+v %v", res, err)
 	}
 	if o3 = attempt(t, l, "SCENE0002"); o3.Close.By != "reprice" || !o3.Close.At.Equal(soon) {
 		t.Fatalf("the real close was replaced: %+v", o3.Close)
 	}
-	if _, err := l.Resume(ctx, o3); !errors.Is(err, payment.ErrRaced) {
+	if _, err := l.Resume(ctx, o3); !errors.Is(err, ErrRaced) {
 		t.Fatalf("resume withdrew a real close: %v", err)
 	}
 }

@@ -256,10 +256,10 @@ type SubsidyReturn struct {
 // notification or a bill line to the order without a lookup.
 const (
 	NoSplit         = "S"
-	NoReturn        = "R"
-	NoFinish        = "F"
-	NoSubsidy       = "B"
-	NoSubsidyReturn = "BR"
+	noReturn        = "R"
+	noFinish        = "F"
+	noSubsidy       = "B"
+	noSubsidyReturn = "BR"
 )
 
 // ShareNo is the merchant number of the n-th (from 1) item of kind on outTradeNo.
@@ -277,7 +277,7 @@ func ParseShareNo(no string) (outTradeNo, kind string, ok bool) {
 		return "", "", false
 	}
 	rest := no[i+1:]
-	for _, k := range []string{NoSubsidyReturn, NoSplit, NoReturn, NoFinish, NoSubsidy} {
+	for _, k := range []string{noSubsidyReturn, NoSplit, noReturn, noFinish, noSubsidy} {
 		if strings.HasPrefix(rest, k) {
 			if _, err := strconv.Atoi(strings.TrimPrefix(rest, k)); err == nil || rest == k {
 				return no[:i], k, true

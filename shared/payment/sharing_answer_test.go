@@ -1,4 +1,4 @@
-package payment_test
+package payment
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -27,18 +26,18 @@ func TestSplitAnswerContradictingTheAskIsReviewed(t *testing.T) {
 		o := sharedPaid(t, l, no, 1000, commissionPlan(1000))
 		*clk = now.Add(2 * time.Minute)
 		_, sp, err := l.ReserveSplit(ctx, o)
-		if err != nil || sp.State != payment.SharePending {
+		if err != nil || sp.State != SharePending {
 			t.Fatalf("reserve %s: %+v %v", no, sp, err)
 		}
 		return sp.OutOrderNo
 	}
-	answer := func(account string, amount int64, result string) payment.ShareResult {
-		return payment.ShareResult{OrderID: "3008ANSWER", State: wechatpay.ShareFinished, Receivers: []payment.SplitReceiver{
+	answer := func(account string, amount int64, result string) ShareResult {
+		return ShareResult{OrderID: "3008ANSWER", State: wechatpay.ShareFinished, Receivers: []SplitReceiver{
 			{Type: wechatpay.ReceiverMerchant, Account: account, Amount: amount, Result: result, FinishTime: "2026-11-23T18:05:00+08:00"}}}
 	}
 	// A split of two shares, one SUCCESS here by its notification while the other is
 	// pending: then answered CLOSED for it.
-	twoPlan := &payment.Sharing{API: payment.ShareAPIEcommerce, Planned: true, Receivers: []payment.ShareReceiver{
+	twoPlan := &Sharing{API: ShareAPIEcommerce, Planned: true, Receivers: []ShareReceiver{
 		{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 100, Description: "a"},
 		{Type: wechatpay.ReceiverMerchant, Account: "1900000003", Amount: 50, Description: "b"}}}
 	o := sharedPaid(t, l, "SAFINAL001", 1000, twoPlan)
@@ -47,21 +46,21 @@ func TestSplitAnswerContradictingTheAskIsReviewed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := l.ApplyShareNotice(ctx, splitNotice("SAFINAL001", sp.OutOrderNo, "1900000002", 100), "notify"); err != nil || res.Outcome != payment.Applied {
+	if res, err := l.ApplyShareNotice(ctx, splitNotice("SAFINAL001", sp.OutOrderNo, "1900000002", 100), "notify"); err != nil || res.Outcome != Applied {
 		t.Fatalf("notice of one share: %v %v", res.Outcome, err)
 	}
 
 	for _, c := range []struct {
 		name, no, outOrderNo string
-		res                  payment.ShareResult
+		res                  ShareResult
 		detail               string
 	}{
 		{"another amount", "SAAMOUNT01", inFlight("SAAMOUNT01"), answer("1900000002", 140, wechatpay.ShareResultSuccess), "asked for [100] fen"},
 		{"another receiver", "SARECV0001", inFlight("SARECV0001"), answer("1900000099", 100, wechatpay.ShareResultSuccess), "nothing to that receiver"},
-		{"a receiver never asked besides", "SAEXTRA001", inFlight("SAEXTRA001"), payment.ShareResult{State: wechatpay.ShareProcessing, Receivers: []payment.SplitReceiver{
+		{"a receiver never asked besides", "SAEXTRA001", inFlight("SAEXTRA001"), ShareResult{State: wechatpay.ShareProcessing, Receivers: []SplitReceiver{
 			{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 100, Result: wechatpay.ShareResultPending},
 			{Type: wechatpay.ReceiverMerchant, Account: "1900000077", Amount: 30, Result: wechatpay.ShareResultPending}}}, "nothing to that receiver"},
-		{"closed, succeeded here", "SAFINAL001", sp.OutOrderNo, payment.ShareResult{State: wechatpay.ShareFinished, Receivers: []payment.SplitReceiver{
+		{"closed, succeeded here", "SAFINAL001", sp.OutOrderNo, ShareResult{State: wechatpay.ShareFinished, Receivers: []SplitReceiver{
 			{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 100, Result: wechatpay.ShareResultClosed},
 			{Type: wechatpay.ReceiverMerchant, Account: "1900000003", Amount: 50, Result: wechatpay.ShareResultSuccess}}}, "SUCCESS here"},
 	} {
@@ -69,33 +68,33 @@ func TestSplitAnswerContradictingTheAskIsReviewed(t *testing.T) {
 			before := attempt(t, l, c.no)
 			events := eventTypes(before.Record())
 			got, out, err := l.ApplySplit(ctx, before, c.outOrderNo, c.res)
-			if err != nil || out != payment.Review || !got.InReview() {
+			if err != nil || out != Review || !got.InReview() {
 				t.Fatalf("%v %v, in review %v: want REVIEW", out, err, got != nil && got.InReview())
 			}
 			cause := got.Review.First()
-			if cause.Kind != payment.CauseShareContradicts || !strings.Contains(cause.Detail, c.detail) || cause.Source != "reconcile" {
-				t.Fatalf("cause %+v, want %s (%q)", cause, payment.CauseShareContradicts, c.detail)
+			if cause.Kind != CauseShareContradicts || !strings.Contains(cause.Detail, c.detail) || cause.Source != "reconcile" {
+				t.Fatalf("cause %+v, want %s (%q)", cause, CauseShareContradicts, c.detail)
 			}
 			if eventTypes(got.Record()) != events+",order.review" {
 				t.Fatalf("events %s (before: %s)", eventTypes(got.Record()), events)
 			}
 			k := got.Conflicts[len(got.Conflicts)-1]
-			if k.Cause != payment.CauseShareContradicts || !strings.Contains(string(k.Data), c.outOrderNo) || !strings.Contains(string(k.Data), c.res.Receivers[len(c.res.Receivers)-1].Account) {
+			if k.Cause != CauseShareContradicts || !strings.Contains(string(k.Data), c.outOrderNo) || !strings.Contains(string(k.Data), c.res.Receivers[len(c.res.Receivers)-1].Account) {
 				t.Fatalf("the answer is not kept whole: %+v %s", k, k.Data)
 			}
-			if got.PaidTotal() != before.PaidTotal() || got.Knows(k.TransactionID) && k.TransactionID != "" {
-				t.Fatalf("the kept answer counts as a payment: paid %d, was %d", got.PaidTotal(), before.PaidTotal())
+			if got.paidTotal() != before.paidTotal() || got.Knows(k.TransactionID) && k.TransactionID != "" {
+				t.Fatalf("the kept answer counts as a payment: paid %d, was %d", got.paidTotal(), before.paidTotal())
 			}
 			line := splitOf(got, c.outOrderNo)
-			if line.State == wechatpay.ShareFinished || line.State == payment.ShareFailed {
+			if line.State == wechatpay.ShareFinished || line.State == ShareFailed {
 				t.Fatalf("the split was judged from a contradicting answer: %+v", line)
 			}
-			if act, at := got.NextShare(*clk); act != payment.ActQuerySplit || !at.After(*clk) {
+			if act, at := got.NextShare(*clk); act != ActQuerySplit || !at.After(*clk) {
 				t.Fatalf("next %s at %v: the split in flight is followed, later", act, at)
 			}
 			*clk = got.Sharing.RetryAt // the query due
 			again, out, err := l.ApplySplit(ctx, got, c.outOrderNo, c.res)
-			if err != nil || out != payment.Review || len(again.Conflicts) != len(got.Conflicts) || len(again.Review.Causes) != len(got.Review.Causes) ||
+			if err != nil || out != Review || len(again.Conflicts) != len(got.Conflicts) || len(again.Review.Causes) != len(got.Review.Causes) ||
 				eventTypes(again.Record()) != eventTypes(got.Record()) || !again.Sharing.RetryAt.After(got.Sharing.RetryAt) {
 				t.Fatalf("the same answer again: %v %v, conflicts %d→%d, next query %v→%v", out, err, len(got.Conflicts), len(again.Conflicts),
 					got.Sharing.RetryAt, again.Sharing.RetryAt)
@@ -105,7 +104,7 @@ func TestSplitAnswerContradictingTheAskIsReviewed(t *testing.T) {
 	// The split asked, answered as asked: applied, no review.
 	no := inFlight("SAMATCH001")
 	got, out, err := l.ApplySplit(ctx, attempt(t, l, "SAMATCH001"), no, answer("1900000002", 100, wechatpay.ShareResultSuccess))
-	if err != nil || out != payment.Applied || got.InReview() || !strings.HasSuffix(eventTypes(got.Record()), payment.EventShareSucceeded) {
+	if err != nil || out != Applied || got.InReview() || !strings.HasSuffix(eventTypes(got.Record()), EventShareSucceeded) {
 		t.Fatalf("the split asked: %v %v, events %s", out, err, eventTypes(got.Record()))
 	}
 	if lg.loud() != 4 {
@@ -131,11 +130,11 @@ func TestReturnAnswerContradictingTheAskIsReviewed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := l.ApplySplit(ctx, o, sp.OutOrderNo, payment.ShareResult{State: wechatpay.ShareFinished,
-			Receivers: []payment.SplitReceiver{{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 300, Result: wechatpay.ShareResultSuccess}}}); err != nil {
+		if _, _, err := l.ApplySplit(ctx, o, sp.OutOrderNo, ShareResult{State: wechatpay.ShareFinished,
+			Receivers: []SplitReceiver{{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 300, Result: wechatpay.ShareResultSuccess}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.RequestRefund(ctx, attempt(t, l, no), payment.RefundRequest{OutRefundNo: "RF" + no, Amount: 800}); err != nil {
+		if _, err := l.RequestRefund(ctx, attempt(t, l, no), RefundRequest{OutRefundNo: "RF" + no, Amount: 800}); err != nil {
 			t.Fatal(err)
 		}
 		_, rets, err := l.ReserveReturns(ctx, attempt(t, l, no))
@@ -146,35 +145,35 @@ func TestReturnAnswerContradictingTheAskIsReviewed(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, no string
-		res      payment.ReturnResult
+		res      ReturnResult
 		detail   string
 	}{
-		{"another amount", "RAAMOUNT01", payment.ReturnResult{ReturnID: "3008RA1", Result: wechatpay.ReturnSuccess, Amount: 150, ReturnMchID: "1900000002"}, "asked for 100 fen"},
-		{"another receiver", "RARECV0001", payment.ReturnResult{ReturnID: "3008RA2", Result: wechatpay.ReturnSuccess, Amount: 100, ReturnMchID: "1900000099"}, "from 1900000002"},
+		{"another amount", "RAAMOUNT01", ReturnResult{ReturnID: "3008RA1", Result: wechatpay.ReturnSuccess, Amount: 150, ReturnMchID: "1900000002"}, "asked for 100 fen"},
+		{"another receiver", "RARECV0001", ReturnResult{ReturnID: "3008RA2", Result: wechatpay.ReturnSuccess, Amount: 100, ReturnMchID: "1900000099"}, "from 1900000002"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			no := returning(t, c.no)
 			got, out, err := l.ApplyReturn(ctx, attempt(t, l, c.no), no, c.res)
-			if err != nil || out != payment.Review || !got.InReview() {
+			if err != nil || out != Review || !got.InReview() {
 				t.Fatalf("%v %v: want REVIEW", out, err)
 			}
-			if cause := got.Review.First(); cause.Kind != payment.CauseShareContradicts || !strings.Contains(cause.Detail, c.detail) {
+			if cause := got.Review.First(); cause.Kind != CauseShareContradicts || !strings.Contains(cause.Detail, c.detail) {
 				t.Fatalf("cause %+v, want %q", cause, c.detail)
 			}
 			if k := got.Conflicts[len(got.Conflicts)-1]; !strings.Contains(string(k.Data), no) || !strings.Contains(string(k.Data), c.res.ReturnID) {
 				t.Fatalf("the answer is not kept whole: %s", k.Data)
 			}
-			if rl := got.Sharing.Returns[0]; rl.State != payment.SharePending && rl.State != wechatpay.ReturnProcessing {
+			if rl := got.Sharing.Returns[0]; rl.State != SharePending && rl.State != wechatpay.ReturnProcessing {
 				t.Fatalf("the return was judged from a contradicting answer: %+v", rl)
 			}
-			if act, _ := got.NextShare(*clk); act != payment.ActQueryReturn {
+			if act, _ := got.NextShare(*clk); act != ActQueryReturn {
 				t.Fatalf("next %s: the return in flight is followed", act)
 			}
 		})
 	}
 	no := returning(t, "RAMATCH001")
-	got, out, err := l.ApplyReturn(ctx, attempt(t, l, "RAMATCH001"), no, payment.ReturnResult{ReturnID: "3008RA3", Result: wechatpay.ReturnSuccess, Amount: 100, ReturnMchID: "1900000002"})
-	if err != nil || out != payment.Applied || got.InReview() {
+	got, out, err := l.ApplyReturn(ctx, attempt(t, l, "RAMATCH001"), no, ReturnResult{ReturnID: "3008RA3", Result: wechatpay.ReturnSuccess, Amount: 100, ReturnMchID: "1900000002"})
+	if err != nil || out != Applied || got.InReview() {
 		t.Fatalf("the return asked: %v %v", out, err)
 	}
 	if lg.loud() != 2 {
@@ -182,11 +181,11 @@ func TestReturnAnswerContradictingTheAskIsReviewed(t *testing.T) {
 	}
 }
 
-func splitOf(o *payment.Order, no string) payment.SplitLine {
+func splitOf(o *Order, no string) SplitLine {
 	for _, sp := range o.Sharing.Splits {
 		if sp.OutOrderNo == no {
 			return sp
 		}
 	}
-	return payment.SplitLine{}
+	return SplitLine{}
 }

@@ -145,7 +145,7 @@ func (l *Ledger) NoteFundLine(ctx context.Context, ln FundLine) (fundVerdict, st
 			return FundUnknown, "", nil
 		}
 	}
-	want := map[string]string{FundShare: NoSplit, FundReturn: NoReturn, FundSubsidy: NoSubsidy, FundSubsidyReturn: NoSubsidyReturn, FundFee: ""}[ln.Kind]
+	want := map[string]string{FundShare: NoSplit, FundReturn: noReturn, FundSubsidy: noSubsidy, FundSubsidyReturn: noSubsidyReturn, FundFee: ""}[ln.Kind]
 	if kind != want {
 		return FundUnknown, "", nil
 	}

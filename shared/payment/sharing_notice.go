@@ -216,7 +216,7 @@ func (o *Order) keepShareAnswer(kind CauseKind, detail string, a shareAnswer, am
 	return o.keepShare(kind, detail, data, txid, amount, status, "", "reconcile", now), nil
 }
 
-// applyShareNotice applies a split or return notification (kind NoSplit, NoReturn)
+// applyShareNotice applies a split or return notification (kind NoSplit, noReturn)
 // to the order it names: kept for review when it contradicts the ledger
 // (splitNoticeConflict, returnNoticeConflict), else the result goes to its split
 // (decideSplit) or return (decideReturn). One read (the order, given) and at most one
@@ -229,13 +229,13 @@ func (l *Ledger) applyShareNotice(ctx context.Context, o *Order, n *wechatpay.Pr
 			return step{}, fmt.Errorf("payment: order %s: %w", o.OutTradeNo, ErrNotFound)
 		}
 		judge := splitNoticeConflict
-		if kind == NoReturn {
+		if kind == noReturn {
 			judge = returnNoticeConflict
 		}
 		if cause, detail := judge(cur, cur.Sharing, n); cause != "" {
 			return cur.keepShareNotice(cause, detail, n, source, now)
 		}
-		if kind == NoReturn {
+		if kind == noReturn {
 			return decideReturn(cur, cur.Sharing, n.OutOrderNo, ReturnResult{ReturnID: n.OrderID, Result: wechatpay.ReturnSuccess, FinishTime: n.SuccessTime, Amount: n.Receiver.Amount}, now), nil
 		}
 		got := SplitReceiver{Type: n.Receiver.Type, Account: n.Receiver.Account, Amount: n.Receiver.Amount, Result: wechatpay.ShareResultSuccess, FinishTime: n.SuccessTime}

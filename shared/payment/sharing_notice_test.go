@@ -1,4 +1,4 @@
-package payment_test
+package payment
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -32,7 +31,7 @@ func TestSplitNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 		o := sharedPaid(t, l, no, 1000, commissionPlan(1000))
 		*clk = now.Add(2 * time.Minute)
 		_, sp, err := l.ReserveSplit(ctx, o)
-		if err != nil || sp.State != payment.SharePending {
+		if err != nil || sp.State != SharePending {
 			t.Fatalf("reserve %s: %+v %v", no, sp, err)
 		}
 		return sp.OutOrderNo
@@ -41,19 +40,19 @@ func TestSplitNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 	held.HoldUntil = now.Add(7 * 24 * time.Hour)
 	sharedPaid(t, l, "SNHELD0001", 1000, held)
 	order(t, l, "SNPLAIN001", 1000)
-	apply(t, l, paid("SNPLAIN001", "42SNPLAIN001", 1000), payment.Applied)
-	failed := sharedPaid(t, l, "SNFAIL0001", 1000, &payment.Sharing{API: payment.ShareAPIEcommerce, Planned: true,
-		Receivers: []payment.ShareReceiver{{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 600, Description: "d"}}})
-	if _, err := l.RequestRefund(ctx, failed, payment.RefundRequest{OutRefundNo: "RFSNFAIL01", Amount: 500}); err != nil {
+	apply(t, l, paid("SNPLAIN001", "42SNPLAIN001", 1000), Applied)
+	failed := sharedPaid(t, l, "SNFAIL0001", 1000, &Sharing{API: ShareAPIEcommerce, Planned: true,
+		Receivers: []ShareReceiver{{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 600, Description: "d"}}})
+	if _, err := l.RequestRefund(ctx, failed, RefundRequest{OutRefundNo: "RFSNFAIL01", Amount: 500}); err != nil {
 		t.Fatal(err)
 	}
 	*clk = now.Add(2 * time.Minute)
-	if _, sp, err := l.ReserveSplit(ctx, attempt(t, l, "SNFAIL0001")); err != nil || sp.State != payment.ShareFailed {
+	if _, sp, err := l.ReserveSplit(ctx, attempt(t, l, "SNFAIL0001")); err != nil || sp.State != ShareFailed {
 		t.Fatalf("a split above the remainder: %+v %v", sp, err)
 	}
 	closedNo := inFlight("SNCLOSED01")
-	if _, _, err := l.ApplySplit(ctx, attempt(t, l, "SNCLOSED01"), closedNo, payment.ShareResult{State: wechatpay.ShareFinished,
-		Receivers: []payment.SplitReceiver{{Account: "1900000002", Amount: 100, Result: wechatpay.ShareResultClosed, FailReason: wechatpay.ShareFailAccountAbnormal}}}); err != nil {
+	if _, _, err := l.ApplySplit(ctx, attempt(t, l, "SNCLOSED01"), closedNo, ShareResult{State: wechatpay.ShareFinished,
+		Receivers: []SplitReceiver{{Account: "1900000002", Amount: 100, Result: wechatpay.ShareResultClosed, FailReason: wechatpay.ShareFailAccountAbnormal}}}); err != nil {
 		t.Fatal(err)
 	}
 	otherTx := splitNotice("SNOTHERTX1", inFlight("SNOTHERTX1"), "1900000002", 100)
@@ -62,21 +61,21 @@ func TestSplitNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 	for _, c := range []struct {
 		name, no string
 		n        *wechatpay.ProfitSharingNotice
-		want     payment.CauseKind
+		want     CauseKind
 		detail   string
 	}{
-		{"another amount", "SNAMOUNT01", splitNotice("SNAMOUNT01", inFlight("SNAMOUNT01"), "1900000002", 140), payment.CauseShareContradicts, "asked for [100] fen"},
-		{"another receiver", "SNRECV0001", splitNotice("SNRECV0001", inFlight("SNRECV0001"), "1900000099", 100), payment.CauseShareContradicts, "nothing to that receiver"},
-		{"held, never asked", "SNHELD0001", splitNotice("SNHELD0001", payment.ShareNo("SNHELD0001", payment.NoSplit, 1), "1900000002", 900), payment.CauseShareNotAsked, "held until"},
-		{"not placed for sharing", "SNPLAIN001", splitNotice("SNPLAIN001", payment.ShareNo("SNPLAIN001", payment.NoSplit, 1), "1900000002", 100), payment.CauseShareNotAsked, "not placed for profit sharing"},
-		{"failed here", "SNFAIL0001", splitNotice("SNFAIL0001", payment.ShareNo("SNFAIL0001", payment.NoSplit, 1), "1900000002", 600), payment.CauseShareContradicts, "failed here"},
-		{"closed here", "SNCLOSED01", splitNotice("SNCLOSED01", closedNo, "1900000002", 100), payment.CauseShareContradicts, "closed here"},
-		{"another transaction", "SNOTHERTX1", otherTx, payment.CauseShareContradicts, "4200000000OTHER"},
+		{"another amount", "SNAMOUNT01", splitNotice("SNAMOUNT01", inFlight("SNAMOUNT01"), "1900000002", 140), CauseShareContradicts, "asked for [100] fen"},
+		{"another receiver", "SNRECV0001", splitNotice("SNRECV0001", inFlight("SNRECV0001"), "1900000099", 100), CauseShareContradicts, "nothing to that receiver"},
+		{"held, never asked", "SNHELD0001", splitNotice("SNHELD0001", ShareNo("SNHELD0001", NoSplit, 1), "1900000002", 900), CauseShareNotAsked, "held until"},
+		{"not placed for sharing", "SNPLAIN001", splitNotice("SNPLAIN001", ShareNo("SNPLAIN001", NoSplit, 1), "1900000002", 100), CauseShareNotAsked, "not placed for profit sharing"},
+		{"failed here", "SNFAIL0001", splitNotice("SNFAIL0001", ShareNo("SNFAIL0001", NoSplit, 1), "1900000002", 600), CauseShareContradicts, "failed here"},
+		{"closed here", "SNCLOSED01", splitNotice("SNCLOSED01", closedNo, "1900000002", 100), CauseShareContradicts, "closed here"},
+		{"another transaction", "SNOTHERTX1", otherTx, CauseShareContradicts, "4200000000OTHER"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := eventTypes(attempt(t, l, c.no).Record())
 			res, err := l.ApplyShareNotice(ctx, c.n, "notify")
-			if err != nil || res.Outcome != payment.Review || res.Cause == nil || res.Cause.Kind != c.want || !strings.Contains(res.Cause.Detail, c.detail) {
+			if err != nil || res.Outcome != Review || res.Cause == nil || res.Cause.Kind != c.want || !strings.Contains(res.Cause.Detail, c.detail) {
 				t.Fatalf("%v %+v, want REVIEW %s (%q)", err, res, c.want, c.detail)
 			}
 			o := attempt(t, l, c.no)
@@ -87,10 +86,10 @@ func TestSplitNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 			if k.Cause != c.want || k.Amount != c.n.Receiver.Amount || !strings.Contains(string(k.Data), c.n.Receiver.Account) {
 				t.Fatalf("kept: %+v", k)
 			}
-			if want := o.Payment.Amount; o.PaidTotal() != want {
-				t.Fatalf("the kept split counts as a payment: paid %d, its payment %d", o.PaidTotal(), want)
+			if want := o.Payment.Amount; o.paidTotal() != want {
+				t.Fatalf("the kept split counts as a payment: paid %d, its payment %d", o.paidTotal(), want)
 			}
-			if res, err := l.ApplyShareNotice(ctx, c.n, "notify"); err != nil || res.Outcome != payment.Duplicate {
+			if res, err := l.ApplyShareNotice(ctx, c.n, "notify"); err != nil || res.Outcome != Duplicate {
 				t.Fatalf("again: %v %v", res.Outcome, err)
 			}
 			if again := attempt(t, l, c.no); again.Record().Version != o.Record().Version {
@@ -102,7 +101,7 @@ func TestSplitNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 	// The split asked, reported as asked: applied, no review.
 	no := inFlight("SNMATCH001")
 	res, err := l.ApplyShareNotice(ctx, splitNotice("SNMATCH001", no, "1900000002", 100), "notify")
-	if err != nil || res.Outcome != payment.Applied || res.Order.InReview() || !strings.HasSuffix(eventTypes(res.Order.Record()), payment.EventShareSucceeded) {
+	if err != nil || res.Outcome != Applied || res.Order.InReview() || !strings.HasSuffix(eventTypes(res.Order.Record()), EventShareSucceeded) {
 		t.Fatalf("the split asked: %v %v, events %s", res.Outcome, err, eventTypes(res.Order.Record()))
 	}
 	if lg.loud() != 7 {
@@ -134,11 +133,11 @@ func TestReturnNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := l.ApplySplit(ctx, o, sp.OutOrderNo, payment.ShareResult{State: wechatpay.ShareFinished,
-			Receivers: []payment.SplitReceiver{{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 300, Result: wechatpay.ShareResultSuccess}}}); err != nil {
+		if _, _, err := l.ApplySplit(ctx, o, sp.OutOrderNo, ShareResult{State: wechatpay.ShareFinished,
+			Receivers: []SplitReceiver{{Type: wechatpay.ReceiverMerchant, Account: "1900000002", Amount: 300, Result: wechatpay.ShareResultSuccess}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.RequestRefund(ctx, attempt(t, l, no), payment.RefundRequest{OutRefundNo: "RF" + no, Amount: 800}); err != nil {
+		if _, err := l.RequestRefund(ctx, attempt(t, l, no), RefundRequest{OutRefundNo: "RF" + no, Amount: 800}); err != nil {
 			t.Fatal(err)
 		}
 		_, rets, err := l.ReserveReturns(ctx, attempt(t, l, no))
@@ -150,30 +149,30 @@ func TestReturnNoticeContradictingTheLedgerIsReviewed(t *testing.T) {
 	for _, c := range []struct {
 		name, no string
 		n        func(t *testing.T, no string) *wechatpay.ProfitSharingNotice
-		want     payment.CauseKind
+		want     CauseKind
 	}{
 		{"another amount", "RNAMOUNT01", func(t *testing.T, no string) *wechatpay.ProfitSharingNotice {
 			return returnNotice(no, returning(t, no), "1900000002", 150)
-		}, payment.CauseShareContradicts},
+		}, CauseShareContradicts},
 		{"never asked", "RNNEVER001", func(t *testing.T, no string) *wechatpay.ProfitSharingNotice {
 			returning(t, no)
-			return returnNotice(no, payment.ShareNo(no, payment.NoReturn, 7), "1900000002", 100)
-		}, payment.CauseShareNotAsked},
+			return returnNotice(no, ShareNo(no, noReturn, 7), "1900000002", 100)
+		}, CauseShareNotAsked},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			n := c.n(t, c.no)
 			res, err := l.ApplyShareNotice(ctx, n, "notify")
-			if err != nil || res.Outcome != payment.Review || res.Cause == nil || res.Cause.Kind != c.want {
+			if err != nil || res.Outcome != Review || res.Cause == nil || res.Cause.Kind != c.want {
 				t.Fatalf("%v %+v, want REVIEW %s", err, res, c.want)
 			}
-			if res, err := l.ApplyShareNotice(ctx, n, "notify"); err != nil || res.Outcome != payment.Duplicate {
+			if res, err := l.ApplyShareNotice(ctx, n, "notify"); err != nil || res.Outcome != Duplicate {
 				t.Fatalf("again: %v %v", res.Outcome, err)
 			}
 		})
 	}
 	no := returning(t, "RNMATCH001")
 	res, err := l.ApplyShareNotice(ctx, returnNotice("RNMATCH001", no, "1900000002", 100), "notify")
-	if err != nil || res.Outcome != payment.Applied || res.Order.InReview() {
+	if err != nil || res.Outcome != Applied || res.Order.InReview() {
 		t.Fatalf("the return asked: %v %v", res.Outcome, err)
 	}
 	if lg.loud() != 2 {

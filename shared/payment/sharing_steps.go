@@ -354,14 +354,14 @@ func failItem(o *Order, s *Sharing, no, kind, how, reason string, now time.Time)
 		sp.State, sp.Reason, sp.Judged = ShareFailed, reason, ShareFailed
 		ev.OutOrderNo, ev.Receivers, ev.Amount, typ = no, sp.Receivers, sumReceivers(sp.Receivers), EventShareFailed
 		s.Problem = "split " + no + " " + how + ": " + reason
-	case NoFinish:
+	case noFinish:
 		if s.Finish == nil || s.Finish.State != SharePending {
 			return step{outcome: Duplicate}
 		}
 		s.Finish.State, s.Finish.Reason, s.Finish.Judged = ShareFailed, reason, ShareFailed
 		ev.OutOrderNo, typ = no, eventShareFinishFail
 		s.Problem = "finish " + no + " " + how + ": " + reason
-	case NoReturn:
+	case noReturn:
 		r := s.returnLine(no)
 		if r == nil || r.State != SharePending {
 			return step{outcome: Duplicate}
@@ -371,7 +371,7 @@ func failItem(o *Order, s *Sharing, no, kind, how, reason string, now time.Time)
 		s.HoldProblem = "return " + no + " " + how + ": " + reason + "; the refund waits"
 		s.RetryAt = backoff(now, s.Tries)
 		s.Tries++
-	case NoSubsidy:
+	case noSubsidy:
 		sub := s.Subsidy
 		if sub == nil || sub.State != SharePending {
 			return step{outcome: Duplicate}
@@ -382,7 +382,7 @@ func failItem(o *Order, s *Sharing, no, kind, how, reason string, now time.Time)
 			ev.Reason = "cancel " + how + ": " + reason
 		}
 		s.Problem = "subsidy " + no + " " + how + ": " + reason
-	case NoSubsidyReturn:
+	case noSubsidyReturn:
 		sr := s.subsidyReturn(no)
 		if sr == nil || sr.State != SharePending {
 			return step{outcome: Duplicate}
@@ -412,7 +412,7 @@ func (l *Ledger) ReserveFinish(ctx context.Context, o *Order) (*Order, *FinishLi
 		_, paid := o.sharedPayment()
 		_, asked := o.refundsAsked()
 		in, back := s.subsidy()
-		s.Finish = &FinishLine{OutOrderNo: ShareNo(o.OutTradeNo, NoFinish, 0), State: SharePending, Amount: -1, At: now,
+		s.Finish = &FinishLine{OutOrderNo: ShareNo(o.OutTradeNo, noFinish, 0), State: SharePending, Amount: -1, At: now,
 			Snapshot: finishSnapshot{Paid: paid, Subsidy: in, Shared: s.sharedAll(), Refunded: asked, SubsidyReturned: back}}
 		s.RetryAt, s.Tries = time.Time{}, 0
 		c := *s.Finish
@@ -530,7 +530,7 @@ func (l *Ledger) ReserveReturns(ctx context.Context, o *Order) (*Order, []Return
 				if take <= 0 {
 					continue
 				}
-				rl := ReturnLine{OutReturnNo: ShareNo(o.OutTradeNo, NoReturn, len(s.Returns)+1), OutOrderNo: sp.OutOrderNo, SplitID: sp.OrderID,
+				rl := ReturnLine{OutReturnNo: ShareNo(o.OutTradeNo, noReturn, len(s.Returns)+1), OutOrderNo: sp.OutOrderNo, SplitID: sp.OrderID,
 					ReturnMchID: rc.Account, Amount: take, State: SharePending, Refund: refund, At: now}
 				s.Returns = append(s.Returns, rl)
 				out = append(out, rl)
@@ -674,7 +674,7 @@ func (l *Ledger) ApplyShareNotice(ctx context.Context, n *wechatpay.ProfitSharin
 	if !ok || owner == "" {
 		return Result{Outcome: Duplicate, Reason: "out_order_no " + n.OutOrderNo + " is not a number this bundle made"}, nil
 	}
-	if (n.Kind == "split" && kind != NoSplit) || (n.Kind == "return" && kind != NoReturn) {
+	if (n.Kind == "split" && kind != NoSplit) || (n.Kind == "return" && kind != noReturn) {
 		return Result{Outcome: Duplicate, Reason: "a " + n.Kind + " notification names " + n.OutOrderNo}, nil
 	}
 	rec, err := l.Store.Get(ctx, OrderKey(owner, tradeNo))
@@ -688,7 +688,7 @@ func (l *Ledger) ApplyShareNotice(ctx context.Context, n *wechatpay.ProfitSharin
 	if err != nil {
 		return Result{}, err
 	}
-	if kind != NoSplit && kind != NoReturn {
+	if kind != NoSplit && kind != noReturn {
 		return Result{Outcome: Duplicate, Reason: "a notification names " + n.OutOrderNo}, nil
 	}
 	return l.applyShareNotice(ctx, o, n, kind, source) // sharing_notice.go: a contradiction is kept for review
@@ -857,7 +857,7 @@ func (l *Ledger) RequestSubsidyReturn(ctx context.Context, o *Order, outRefundNo
 			return step{}, fmt.Errorf("%w: returning %d fen of the subsidy would leave the order holding %d fen for the %d fen shared out to others; at most %d fen can be returned now (the rest went to the receivers)",
 				ErrSubsidy, amount, o.ShareRoom()-amount, o.SharedOut(), free)
 		}
-		sr := SubsidyReturn{OutOrderNo: ShareNo(o.OutTradeNo, NoSubsidyReturn, len(sub.Returns)+1), OutRefundNo: outRefundNo, RefundID: refundID,
+		sr := SubsidyReturn{OutOrderNo: ShareNo(o.OutTradeNo, noSubsidyReturn, len(sub.Returns)+1), OutRefundNo: outRefundNo, RefundID: refundID,
 			Amount: amount, State: SharePending, At: now}
 		sub.Returns = append(sub.Returns, sr)
 		s.RetryAt, s.Tries = time.Time{}, 0
@@ -886,9 +886,9 @@ func (sub *SubsidyLine) try() int {
 // then @B2, @B3, …
 func subsidyNo(o *Order, s *Sharing) string {
 	if s.Subsidy == nil {
-		return ShareNo(o.OutTradeNo, NoSubsidy, 0)
+		return ShareNo(o.OutTradeNo, noSubsidy, 0)
 	}
-	return ShareNo(o.OutTradeNo, NoSubsidy, s.Subsidy.try()+1)
+	return ShareNo(o.OutTradeNo, noSubsidy, s.Subsidy.try()+1)
 }
 
 func (s *Sharing) subsidyReturn(no string) *SubsidyReturn {

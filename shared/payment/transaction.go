@@ -126,7 +126,7 @@ func decidePayment(o *Order, exists bool, tx *wechatpay.Transaction, data json.R
 	case o.AppID != "" && o.AppID != app:
 		kind, detail = CauseAppMismatch, fmt.Sprintf("paid in app %s, the order was made for %s", app, o.AppID)
 	case o.Payment != nil:
-		kind, detail = CauseSecondPayment, fmt.Sprintf("second payment %s (%d fen) for an order already paid by %s", tx.TransactionID, amount, o.Payment.TransactionID)
+		kind, detail = causeSecondPayment, fmt.Sprintf("second payment %s (%d fen) for an order already paid by %s", tx.TransactionID, amount, o.Payment.TransactionID)
 	case o.Closed():
 		kind, detail = CausePaidAfterClose, fmt.Sprintf("payment %s (%d fen) arrived for an order already closed", tx.TransactionID, amount)
 	case o.Close != nil && o.Close.By == closeByScene:
@@ -136,7 +136,7 @@ func decidePayment(o *Order, exists bool, tx *wechatpay.Transaction, data json.R
 	case o.Amount != amount:
 		kind, detail = CauseAmountMismatch, fmt.Sprintf("paid amount %d fen differs from the order's %d fen (transaction %s)", amount, o.Amount, tx.TransactionID)
 	case !payable(o.State):
-		kind, detail = CauseSecondPayment, fmt.Sprintf("payment %s arrived for an order in state %s", tx.TransactionID, o.State)
+		kind, detail = causeSecondPayment, fmt.Sprintf("payment %s arrived for an order in state %s", tx.TransactionID, o.State)
 	}
 	if kind != "" {
 		c := Cause{Kind: kind, Detail: detail, TransactionID: tx.TransactionID, Amount: amount, Source: source, At: now}

@@ -44,6 +44,80 @@ func (m *memoryCertCache) SaveCerts(_ context.Context, b []byte) error {
 	return nil
 }
 
+// configuredKeys resolves the platform keys a merchant configured: the platform public
+// key (pub_key.pem) under its PUB_KEY_ID_… id, and a platform certificate under its
+// serial (matched case-insensitively, as hex). NewConfiguredKeys checks their PEM
+// blocks, so a wrong or damaged file stops a start; each key is parsed at its first
+// lookup — the certificate with its serial, whatever Wechatpay-Serial asks for first
+// that is not a public-key id. A cold start thus skips the x509 parses (about 40 µs,
+// their code's first run), and a key nothing names (a certificate kept beside the
+// public key while migrating to it) is never parsed. DER that does not parse inside a
+// sound PEM block fails every lookup that needs that key — for a certificate, whose
+// serial it holds, every lookup of a certificate serial — with an error matching
+// ErrConfig that names the key, not ErrUnknownSerial, so no download hides it.
+type configuredKeys struct {
+	publicKeyID string
+	publicKey   func() (*rsa.PublicKey, error)    // nil: none configured
+	certificate func() (*x509.Certificate, error) // nil: none configured
+}
+
+// NewConfiguredKeys checks the configured keys' PEM — certPEM as ParseCertificate
+// reads it, publicKeyPEM as ParsePublicKey does — and returns them to be parsed at
+// first use (configuredKeys). Either may be empty (not configured); the caller checks
+// publicKeyID, and that there is a key at all.
+func NewConfiguredKeys(certPEM, publicKeyPEM []byte, publicKeyID string) (KeyResolver, error) {
+	k := &configuredKeys{publicKeyID: publicKeyID}
+	if len(certPEM) > 0 {
+		if _, err := certificateBlock(certPEM); err != nil {
+			return nil, err
+		}
+		k.certificate = sync.OnceValues(func() (*x509.Certificate, error) {
+			c, err := ParseCertificate(certPEM)
+			if err != nil {
+				return nil, fmt.Errorf("%w: the configured platform certificate: %w", ErrConfig, err)
+			}
+			return c, nil
+		})
+	}
+	if len(publicKeyPEM) > 0 {
+		if _, err := publicKeyBlock(publicKeyPEM); err != nil {
+			return nil, err
+		}
+		k.publicKey = sync.OnceValues(func() (*rsa.PublicKey, error) {
+			pub, err := ParsePublicKey(publicKeyPEM)
+			if err != nil {
+				return nil, fmt.Errorf("%w: the configured platform public key %s: %w", ErrConfig, publicKeyID, err)
+			}
+			return pub, nil
+		})
+	}
+	return k, nil
+}
+
+// empty reports whether no key is configured.
+func (k *configuredKeys) empty() bool {
+	return k == nil || (k.publicKey == nil && k.certificate == nil)
+}
+
+// PublicKey implements KeyResolver.
+func (k *configuredKeys) PublicKey(_ context.Context, serial string) (*rsa.PublicKey, error) {
+	upper := strings.ToUpper(serial)
+	switch {
+	case k.empty():
+	case k.publicKey != nil && (serial == k.publicKeyID || upper == k.publicKeyID):
+		return k.publicKey()
+	case k.certificate != nil && !strings.HasPrefix(upper, PublicKeyIDPrefix):
+		c, err := k.certificate()
+		if err != nil {
+			return nil, err
+		}
+		if CertificateSerial(c) == upper {
+			return c.PublicKey.(*rsa.PublicKey), nil // ParseCertificate admits RSA keys only
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownSerial, serial)
+}
+
 // defaultRefreshInterval is the least time between two downloads of /v3/certificates
 // that were triggered by unknown serials.
 const defaultRefreshInterval = time.Minute
@@ -68,11 +142,13 @@ type CertificateManager struct {
 	AEAD *AEAD
 	// Cache, optional, persists the certificates.
 	Cache certCache
-	// Configured, optional, holds the keys the merchant configured. They resolve
-	// before any certificate (a configured serial never costs a store read), and they
-	// verify the download when WeChat Pay signs it with a key that is not among the
-	// certificates (platform public-key mode, during the migration to it).
-	Configured StaticKeys
+	// Configured, optional, holds the keys the merchant configured (NewConfiguredKeys).
+	// They resolve before any certificate (a configured serial never costs a store
+	// read), and they verify the download when WeChat Pay signs it with a key that is
+	// not among the certificates (platform public-key mode, during the migration to
+	// it). A configured key that does not parse fails its lookups: no download is
+	// tried in its place.
+	Configured KeyResolver
 	// MinInterval is the least time between downloads caused by unknown serials
 	// (default defaultRefreshInterval): a flood of forged serials costs at most one
 	// download per interval.
@@ -114,8 +190,14 @@ func (m *CertificateManager) interval() time.Duration {
 
 // PublicKey implements KeyResolver.
 func (m *CertificateManager) PublicKey(ctx context.Context, serial string) (*rsa.PublicKey, error) {
-	if k, err := m.Configured.PublicKey(ctx, serial); err == nil {
-		return k, nil
+	if m.Configured != nil {
+		k, err := m.Configured.PublicKey(ctx, serial)
+		if err == nil {
+			return k, nil
+		}
+		if !errors.Is(err, ErrUnknownSerial) {
+			return nil, err
+		}
 	}
 	serial = strings.ToUpper(strings.TrimSpace(serial))
 	if strings.HasPrefix(serial, PublicKeyIDPrefix) {
@@ -348,8 +430,14 @@ func (m *CertificateManager) verifyDownload(ctx context.Context, r *response, fr
 		if c, ok := fresh[serial]; ok {
 			return c.PublicKey.(*rsa.PublicKey), nil
 		}
-		if k, err := m.Configured.PublicKey(ctx, h.Serial); err == nil {
-			return k, nil
+		if m.Configured != nil {
+			k, err := m.Configured.PublicKey(ctx, h.Serial)
+			if err == nil {
+				return k, nil
+			}
+			if !errors.Is(err, ErrUnknownSerial) {
+				return nil, err
+			}
 		}
 		m.mu.Lock()
 		c, ok := m.certs[serial]

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"strings"
@@ -310,5 +311,69 @@ func TestManagerResolvesConfiguredKeysAndCertificates(t *testing.T) {
 		if err := v.Verify(ctx, h, []byte(`{"ok":true}`)); err != nil {
 			t.Fatalf("%s: %v", ps.Serial, err)
 		}
+	}
+}
+
+// Configured keys are checked as PEM at start and parsed at their first lookup: a
+// certificate whose DER is damaged inside a sound PEM block passes the start, is never
+// parsed while only the public key is asked for, and then fails the lookups that need
+// it with ErrConfig — never as an unknown serial, which would start a download in its
+// place. A PEM block of the wrong kind stops the start with the parse's own error.
+func TestConfiguredKeysParseAtFirstLookup(t *testing.T) {
+	x := newCertFixture(t)
+	ctx := context.Background()
+	pubPEM := EncodePublicKeyPEM(&platformKey(t).PublicKey)
+	certPEM := EncodeCertificatePEM(x.certA)
+
+	keys, err := NewConfiguredKeys(certPEM, pubPEM, fixturePublicKeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, serial := range []string{fixturePublicKeyID, fixturePlatformSer, strings.ToLower(fixturePlatformSer)} {
+		if k, err := keys.PublicKey(ctx, serial); err != nil || !k.Equal(&platformKey(t).PublicKey) {
+			t.Fatalf("%s: %v", serial, err)
+		}
+	}
+	for _, serial := range []string{"PUB_KEY_ID_OTHER", "7E1C5A3D2B4F6E8D0A1B2C3D4E5F60718293A4B5"} {
+		if _, err := keys.PublicKey(ctx, serial); !errors.Is(err, ErrUnknownSerial) {
+			t.Fatalf("%s: %v, want ErrUnknownSerial", serial, err)
+		}
+	}
+
+	block, _ := pem.Decode(certPEM)
+	damaged := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes[:len(block.Bytes)/2]})
+	keys, err = NewConfiguredKeys(damaged, pubPEM, fixturePublicKeyID)
+	if err != nil {
+		t.Fatalf("a sound PEM block refused at start: %v", err)
+	}
+	if _, err := keys.PublicKey(ctx, fixturePublicKeyID); err != nil {
+		t.Fatalf("the public key needs no certificate: %v", err)
+	}
+	if _, err := keys.PublicKey(ctx, fixturePlatformSer); !errors.Is(err, ErrConfig) || errors.Is(err, ErrUnknownSerial) || !strings.Contains(err.Error(), "platform certificate") {
+		t.Fatalf("damaged certificate: %v, want ErrConfig naming the platform certificate", err)
+	}
+	x.m.Configured = keys
+	if _, err := x.m.PublicKey(ctx, fixturePlatformSer); !errors.Is(err, ErrConfig) || x.hits.Load() != 0 {
+		t.Fatalf("manager: %v after %d downloads, want the configured certificate's ErrConfig and none", err, x.hits.Load())
+	}
+
+	privPEM := readFixture(t, "merchant_key.pem")
+	for _, c := range []struct {
+		name      string
+		cert, pub []byte
+	}{{"certificate: a private key", privPEM, nil}, {"certificate: no PEM", []byte("MIIE…"), nil}, {"public key: a private key", nil, privPEM}} {
+		_, err := NewConfiguredKeys(c.cert, c.pub, fixturePublicKeyID)
+		var want error
+		if c.cert != nil {
+			_, want = ParseCertificate(c.cert)
+		} else {
+			_, want = ParsePublicKey(c.pub)
+		}
+		if err == nil || err.Error() != want.Error() {
+			t.Errorf("%s: start-up error %v, want the parse's %v", c.name, err, want)
+		}
+	}
+	if !(&configuredKeys{}).empty() || keys.(*configuredKeys).empty() {
+		t.Error("empty")
 	}
 }

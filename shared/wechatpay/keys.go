@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -127,12 +128,9 @@ func loadPrivateKeyFile(path string) (*rsa.PrivateKey, error) {
 // ParseCertificate reads one PEM certificate (a merchant apiclient_cert.pem or a
 // WeChat Pay platform certificate).
 func ParseCertificate(pemBytes []byte) (*x509.Certificate, error) {
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		return nil, errors.New("wechatpay: certificate: no PEM block found")
-	}
-	if block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("wechatpay: certificate: PEM block is %q, want CERTIFICATE", block.Type)
+	block, err := certificateBlock(pemBytes)
+	if err != nil {
+		return nil, err
 	}
 	c, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
@@ -144,33 +142,50 @@ func ParseCertificate(pemBytes []byte) (*x509.Certificate, error) {
 	return c, nil
 }
 
+// certificateBlock is the PEM block ParseCertificate parses, refused with its errors.
+func certificateBlock(pemBytes []byte) (*pem.Block, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("wechatpay: certificate: no PEM block found")
+	}
+	if block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("wechatpay: certificate: PEM block is %q, want CERTIFICATE", block.Type)
+	}
+	return block, nil
+}
+
 // CertificateSerial is the serial number as WeChat Pay and its SDKs write it: the
 // serial's bytes in upper-case hex (%X), e.g. in serial_no of the Authorization header
 // and in Wechatpay-Serial. Formatting the number instead (Text(16)) would drop a
-// leading zero nibble and name a different serial.
+// leading zero nibble and name a different serial. (encoding/hex, not fmt's %X: the
+// same text, without fmt's first run in a cold start.)
 func CertificateSerial(c *x509.Certificate) string {
-	return fmt.Sprintf("%X", c.SerialNumber.Bytes())
+	return strings.ToUpper(hex.EncodeToString(c.SerialNumber.Bytes()))
+}
+
+// publicKeyBlock is the PEM block ParsePublicKey parses, refused with its errors.
+func publicKeyBlock(pemBytes []byte) (*pem.Block, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("wechatpay: public key: no PEM block found")
+	}
+	switch block.Type {
+	case "PUBLIC KEY", "RSA PUBLIC KEY", "CERTIFICATE":
+		return block, nil
+	default:
+		return nil, fmt.Errorf("wechatpay: public key: unsupported PEM block %q", block.Type)
+	}
 }
 
 // ParsePublicKey reads an RSA public key: the WeChat Pay platform public key
 // (pub_key.pem, "BEGIN PUBLIC KEY"), a PKCS#1 "BEGIN RSA PUBLIC KEY", or the key inside
 // a certificate.
 func ParsePublicKey(pemBytes []byte) (*rsa.PublicKey, error) {
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		return nil, errors.New("wechatpay: public key: no PEM block found")
+	block, err := publicKeyBlock(pemBytes)
+	if err != nil {
+		return nil, err
 	}
 	switch block.Type {
-	case "PUBLIC KEY":
-		k, err := x509.ParsePKIXPublicKey(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("wechatpay: public key: %w", err)
-		}
-		rk, ok := k.(*rsa.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("wechatpay: public key: got %T, want RSA", k)
-		}
-		return rk, nil
 	case "RSA PUBLIC KEY":
 		k, err := x509.ParsePKCS1PublicKey(block.Bytes)
 		if err != nil {
@@ -183,8 +198,16 @@ func ParsePublicKey(pemBytes []byte) (*rsa.PublicKey, error) {
 			return nil, err
 		}
 		return c.PublicKey.(*rsa.PublicKey), nil
-	default:
-		return nil, fmt.Errorf("wechatpay: public key: unsupported PEM block %q", block.Type)
+	default: // "PUBLIC KEY": publicKeyBlock admits no other type
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("wechatpay: public key: %w", err)
+		}
+		rk, ok := k.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("wechatpay: public key: got %T, want RSA", k)
+		}
+		return rk, nil
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,7 +27,11 @@ import (
 
 // Store is a store.Store on one DynamoDB table.
 type Store struct {
-	client *dynamodb.Client
+	// client is built at the first call (Open): constructing the SDK client — its
+	// options, retryer, endpoint resolver and middleware — is 50-90 µs of a cold
+	// start that contacts nothing and can find nothing wrong that the configuration
+	// Open loads has not already.
+	client func() *dynamodb.Client
 	table  string
 	now    func() time.Time
 }
@@ -62,9 +67,10 @@ func withClientOptions(fn func(*dynamodb.Options)) option {
 	return func(s *settings) { s.client = append(s.client, fn) }
 }
 
-// Open builds a client from the AWS configuration (the environment alone, as Lambda
-// provides it, unless withLoader names another awsconf.Loader) adjusted by opts. It
-// does not contact DynamoDB.
+// Open loads the AWS configuration (the environment alone, as Lambda provides it,
+// unless withLoader names another awsconf.Loader) adjusted by opts — a missing region
+// or credentials fail here — and builds the client from it at the first call. It does
+// not contact DynamoDB.
 func Open(ctx context.Context, table string, opts ...option) (*Store, error) {
 	if table == "" {
 		return nil, errors.New("dynamostore: empty table name")
@@ -81,12 +87,13 @@ func Open(ctx context.Context, table string, opts ...option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamostore: %w", err)
 	}
-	return New(dynamodb.NewFromConfig(cfg, st.client...), table), nil
+	return &Store{client: sync.OnceValue(func() *dynamodb.Client { return dynamodb.NewFromConfig(cfg, st.client...) }),
+		table: table, now: time.Now}, nil
 }
 
 // New uses an existing client.
 func New(client *dynamodb.Client, table string) *Store {
-	return &Store{client: client, table: table, now: time.Now}
+	return &Store{client: func() *dynamodb.Client { return client }, table: table, now: time.Now}
 }
 
 // Table is the table name.
@@ -126,7 +133,7 @@ func TableDefinition(table string) *dynamodb.CreateTableInput {
 // CreateTable creates the table (on-demand billing), its pending GSI and the TTL
 // setting, and waits until it is active. An existing table is left as it is.
 func (s *Store) CreateTable(ctx context.Context) error {
-	_, err := s.client.CreateTable(ctx, TableDefinition(s.table))
+	_, err := s.client().CreateTable(ctx, TableDefinition(s.table))
 	var inUse *types.ResourceInUseException
 	if errors.As(err, &inUse) {
 		return nil
@@ -134,14 +141,14 @@ func (s *Store) CreateTable(ctx context.Context) error {
 	if err != nil {
 		return classify(fmt.Sprintf("create table %s", s.table), err)
 	}
-	waiter := dynamodb.NewTableExistsWaiter(s.client, func(o *dynamodb.TableExistsWaiterOptions) {
+	waiter := dynamodb.NewTableExistsWaiter(s.client(), func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay = 200 * time.Millisecond
 		o.MaxDelay = 2 * time.Second
 	})
 	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)}, 5*time.Minute); err != nil {
 		return classify(fmt.Sprintf("wait for table %s", s.table), err)
 	}
-	_, err = s.client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+	_, err = s.client().UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName: aws.String(s.table),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{
 			AttributeName: aws.String(attrExpiresAt),
@@ -159,7 +166,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	if err := store.ValidateKey(key); err != nil {
 		return store.Record{}, err
 	}
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+	out, err := s.client().GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
 		Key:            map[string]types.AttributeValue{attrPK: str(key)},
 		ConsistentRead: aws.Bool(true),
@@ -228,7 +235,7 @@ func (s *Store) putOver(ctx context.Context, rec store.Record, cond store.Condit
 	update := u.String()
 	condExpr := and(exprNotExpired, e.cond(cond))
 	names, values := e.used(update, condExpr)
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.client().UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
 		Key:                                 map[string]types.AttributeValue{attrPK: str(rec.Key)},
 		UpdateExpression:                    aws.String(update),
@@ -256,7 +263,7 @@ func (s *Store) putFresh(ctx context.Context, rec store.Record, now time.Time) (
 	rec.Version = 1
 	e := newExpr(now)
 	names, values := e.used(exprAbsent)
-	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+	_, err := s.client().PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.table),
 		Item:                                toItem(&rec),
 		ConditionExpression:                 aws.String(exprAbsent),
@@ -298,7 +305,7 @@ func (s *Store) Update(ctx context.Context, key string, ch store.Change, cond st
 	update := u.String()
 	condExpr := and(exprLive, e.cond(cond))
 	names, values := e.used(update, condExpr)
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.client().UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
 		Key:                                 map[string]types.AttributeValue{attrPK: str(key)},
 		UpdateExpression:                    aws.String(update),
@@ -337,7 +344,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond store.Condition) er
 		in.ConditionExpression = aws.String(c)
 		in.ExpressionAttributeNames, in.ExpressionAttributeValues = e.used(c)
 	}
-	if _, err := s.client.DeleteItem(ctx, in); err != nil {
+	if _, err := s.client().DeleteItem(ctx, in); err != nil {
 		return s.failed(fmt.Sprintf("delete %q", key), key, err, now)
 	}
 	return nil
@@ -371,7 +378,7 @@ func (s *Store) ListPending(ctx context.Context, index string, opts store.ListOp
 	}
 	var page store.Page
 	for {
-		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		out, err := s.client().Query(ctx, &dynamodb.QueryInput{
 			TableName:                 aws.String(s.table),
 			IndexName:                 aws.String(PendingIndex),
 			KeyConditionExpression:    aws.String(keyCond),

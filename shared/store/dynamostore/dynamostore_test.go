@@ -105,7 +105,7 @@ func TestExpiredNotYetDeleted(t *testing.T) {
 	if _, err := s.Put(ctx, store.Record{Key: "k", Attrs: map[string]string{"a": "1"}, ExpiresAt: time.Now().Add(-time.Hour)}, store.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: keyOf("k")})
+	out, err := s.client().GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: keyOf("k")})
 	if err != nil || len(out.Item) == 0 {
 		t.Fatalf("the expired item should still be in the table here: %v", err)
 	}
@@ -247,4 +247,33 @@ func BenchmarkGet(b *testing.B) {
 	s := open(b)
 	defer s.Close()
 	storetest.BenchmarkGet(b, s)
+}
+
+// Open checks the AWS configuration and builds the SDK client at the first call, not
+// before: a start without credentials still fails at Open, and one with them pays for
+// the client (its options run once, here counted) only when the store is first used.
+func TestOpenBuildsTheClientAtTheFirstCall(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_REGION", "ap-east-1")
+	if _, err := Open(context.Background(), "wxpay"); err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
+		t.Fatalf("no credentials: Open returned %v, want the missing setting named", err)
+	}
+	var built atomic.Int32
+	s, err := Open(context.Background(), "wxpay", WithStaticCredentials("x", "x"), WithEndpoint("http://127.0.0.1:9"),
+		withClientOptions(func(o *dynamodb.Options) { built.Add(1); o.RetryMaxAttempts = 1 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := built.Load(); n != 0 {
+		t.Fatalf("Open built the client (%d times) before any call", n)
+	}
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _ = s.Get(ctx, "k") // nothing listens: the call fails, after building the client
+		cancel()
+	}
+	if n := built.Load(); n != 1 {
+		t.Fatalf("client built %d times by two calls, want once", n)
+	}
 }
