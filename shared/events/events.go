@@ -73,6 +73,11 @@ type Entry struct {
 	NextAt time.Time `json:"next_at,omitzero"`
 	// DeliveredAt is when a sink acknowledged the event (any 2xx).
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	// ClaimedUntil is the lease of the deliverer sending the event now (Deliverer.claim):
+	// NextAt is moved to it too, so no other deliverer finds the event due meanwhile,
+	// and a deliverer that dies mid-attempt leaves it due again when the lease ends.
+	// Zero once the attempt's outcome is recorded.
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 	// ResentAt is when an operator last resent the event (POST /events/{id}/resend):
 	// retries give up GiveUpAfter after it, as they do after CreatedAt for an event
 	// never resent, so a resend past 72 h gets a full retry window, not one attempt.
