@@ -6,9 +6,11 @@
 // delivering is a ListPending(before=now) and touches nothing else.
 //
 // On the record an event is one attribute, evt_<suffix>, holding its JSON Entry (the
-// event and its delivery state). Delivery marks the entry with a version-conditioned
-// write: two deliverers racing send at most one extra copy of the same id, which
-// merchants de-duplicate by the id in the signed body (package webhook).
+// event and its delivery state). A deliverer claims an event before sending it (a
+// version-conditioned write giving it a lease), then marks the outcome: two deliverers
+// racing never both send it. Only a deliverer that dies (or cannot write) between its
+// send and its mark leaves a copy to be sent again when its lease ends, which merchants
+// de-duplicate by the id in the signed body (package webhook).
 package events
 
 import (
