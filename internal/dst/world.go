@@ -197,6 +197,17 @@ func (w *world) note(format string, a ...any) {
 	}
 }
 
+// noteFrom is note for an operation's thread, which may outlive its step: once inc
+// (the incarnation the operation runs on) has crashed, the step goes on without the
+// thread, and a line it added would land in the trace at a moment no seed decides.
+// (While inc lives, the thread is the one the scheduler let run: the line is in order.)
+func (w *world) noteFrom(inc *incarnation, format string, a ...any) {
+	if inc.dead.Load() {
+		return
+	}
+	w.note(format, a...)
+}
+
 // crash kills inc: every call it makes fails from now on, threads parked on it are
 // released to find that out. The step finishes, then the process restarts.
 func (w *world) crash(inc *incarnation) {
