@@ -97,7 +97,7 @@ func TestClaimOfADeadDelivererLapses(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
-	if rec.Pending != IndexOutbox || !rec.PendingSince.Equal(now.Add(ClaimLease).Truncate(time.Microsecond)) {
+	if rec.Pending != IndexOutbox || !rec.PendingSince.Equal(now.Add(claimLease).Truncate(time.Microsecond)) {
 		t.Fatalf("a claimed record sits in %q at %v, want the outbox at the lease's end", rec.Pending, rec.PendingSince)
 	}
 	list := func(at time.Time) int {
@@ -107,10 +107,10 @@ func TestClaimOfADeadDelivererLapses(t *testing.T) {
 		}
 		return len(page.Records)
 	}
-	if n := list(now.Add(ClaimLease - time.Second)); n != 0 {
+	if n := list(now.Add(claimLease - time.Second)); n != 0 {
 		t.Fatalf("the outbox lists %d records before the lease ends", n)
 	}
-	for _, at := range []time.Time{now.Add(ClaimLease / 2), now.Add(ClaimLease + time.Second)} {
+	for _, at := range []time.Time{now.Add(claimLease / 2), now.Add(claimLease + time.Second)} {
 		d.Now = func() time.Time { return at }
 		res, out, err := d.DeliverRecord(ctx, rec, false)
 		if err != nil {
@@ -118,11 +118,11 @@ func TestClaimOfADeadDelivererLapses(t *testing.T) {
 		}
 		rec = out
 		want := 0
-		if at.After(now.Add(ClaimLease)) {
+		if at.After(now.Add(claimLease)) {
 			want = 1
 		}
 		if res.Delivered != want {
-			t.Fatalf("at lease+%v: delivered %d, want %d", at.Sub(now.Add(ClaimLease)), res.Delivered, want)
+			t.Fatalf("at lease+%v: delivered %d, want %d", at.Sub(now.Add(claimLease)), res.Delivered, want)
 		}
 	}
 }

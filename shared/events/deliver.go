@@ -305,14 +305,14 @@ entries:
 	return res, rec, nil
 }
 
-// ClaimLease is how long a claimed event is left to the deliverer that claimed it.
+// claimLease is how long a claimed event is left to the deliverer that claimed it.
 // A send gets at most half of it (send), so the outcome is recorded before the lease
 // ends and nobody sends the event again meanwhile; if the deliverer dies, the event is
 // due again when the lease ends.
-const ClaimLease = time.Minute
+const claimLease = time.Minute
 
 // claim takes e for one attempt: a write conditioned on rec's version that moves its
-// next attempt to the end of a lease (ClaimLease), so every other deliverer finds it
+// next attempt to the end of a lease (claimLease), so every other deliverer finds it
 // not due. A write lost to a change elsewhere on the record is tried again on the
 // record as it is now; one lost to another deliverer (the event's delivery state
 // changed since it was read: claimed, sent, resent) leaves the event to it (ok false).
@@ -323,7 +323,7 @@ func (d *Deliverer) claim(ctx context.Context, rec store.Record, e Entry, now ti
 	}
 	for range 8 {
 		c := e
-		c.ClaimedUntil = now.Add(ClaimLease).UTC()
+		c.ClaimedUntil = now.Add(claimLease).UTC()
 		c.NextAt = c.ClaimedUntil
 		out, err := d.Marker.MarkEvent(ctx, rec, c)
 		if err == nil {
@@ -351,7 +351,7 @@ func sameDelivery(a, b Entry) bool {
 // send is one attempt, bounded by half the claim's lease (whatever the sink's own
 // timeout), so that its outcome is recorded while the claim still holds.
 func (d *Deliverer) send(ctx context.Context, e Entry, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, ClaimLease/2)
+	ctx, cancel := context.WithTimeout(ctx, claimLease/2)
 	defer cancel()
 	return d.Sink.Send(ctx, e.Event, body)
 }
