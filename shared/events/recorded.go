@@ -42,10 +42,12 @@ func Recording(ctx context.Context) (context.Context, func() []Recorded) {
 }
 
 // Note tells the Recording of ctx, if there is one, that a write left rec with evs
-// newly recorded on it. Writers that record events call it after each such write.
+// newly recorded on it. Writers of records that carry events call it after each write,
+// also those that record none: the delivery then starts from the record's latest
+// version, not one a later write of the same handler made stale.
 func Note(ctx context.Context, rec store.Record, evs []Event) {
 	r, _ := ctx.Value(recordingKey{}).(*recording)
-	if r == nil || len(evs) == 0 {
+	if r == nil {
 		return
 	}
 	ids := make([]string, len(evs))
@@ -89,6 +91,9 @@ func (d *Deliverer) DeliverRecorded(ctx context.Context, recorded []Recorded) (R
 	}
 	var errs []error
 	for _, k := range keys {
+		if len(byKey[k].own) == 0 {
+			continue // written, but no event recorded on it
+		}
 		if ctx.Err() != nil {
 			break // what is left is in the outbox, due now
 		}
