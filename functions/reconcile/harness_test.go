@@ -81,8 +81,15 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessSim(t, paysim.Config{})
+}
+
+// newHarnessSim is newHarness with the simulator configured by sim (e.g. its manual
+// delivery queue: a notification late by as long as the test likes).
+func newHarnessSim(t *testing.T, sim paysim.Config) *harness {
+	t.Helper()
 	h := &harness{t: t, ctx: context.Background()}
-	w := testenv.New(t, testenv.Options{Start: time.Now().UTC(), StoreFile: "reconcile.db",
+	w := testenv.New(t, testenv.Options{Start: time.Now().UTC(), StoreFile: "reconcile.db", Sim: sim,
 		WrapV3: func(sim http.Handler) http.Handler {
 			return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 				h.calls.Add(1)

@@ -14,6 +14,9 @@
 //   - "outbox": merchant events owed, delivered with back-off (after 72 h without
 //     success an event is abandoned: listed in "abandoned" until resent).
 //
+// The events a run's own transitions record (a payment it settled, a refund, a close)
+// are delivered in the same run, right after their record is handled.
+//
 // A run stops cleanly before its platform deadline; whatever is still due stays in the
 // index for the next run, so no cursor needs keeping.
 package reconcile
@@ -61,8 +64,10 @@ type Options struct {
 	// (default 3 s, or a tenth of the time left when that is shorter).
 	Margin time.Duration
 	// EventGrace leaves events younger than this to whoever recorded them (notify tries
-	// once right after its write, within its 4 s budget): reconcile racing that attempt
-	// would send an extra copy. Default 5 s.
+	// once right after its write, within its 4 s budget), when the outbox pass finds
+	// them. The events this run's own transitions record are not held by it: they are
+	// delivered right after their record is handled. Either way a claim per event
+	// keeps two deliverers from sending one event twice. Default 5 s.
 	EventGrace time.Duration
 	// NotifyURL is sent with re-submitted refunds (default cfg.NotifyURL).
 	NotifyURL string
@@ -173,7 +178,8 @@ func (j *Job) Pass(ctx context.Context, now time.Time) (Report, error) {
 	var c counters
 	lim := newLimiter(j.opts.Rate)
 	var errs []error
-	handlers := map[string]func(context.Context, store.Record, time.Time, *counters, *limiter){
+	type handler = func(context.Context, store.Record, time.Time, *counters, *limiter)
+	handlers := map[string]handler{
 		payment.PendingOrders:         j.order,
 		payment.PendingRefunds:        j.refund,
 		payment.PendingLateRefunds:    j.lateRefund,
@@ -181,27 +187,46 @@ func (j *Job) Pass(ctx context.Context, now time.Time) (Report, error) {
 		payment.PendingAdvanceReturns: j.advanceReturn, // combines.go
 		payment.PendingShares:         j.share,         // sharing.go
 	}
+	var mu sync.Mutex
+	var delivered events.Result
+	deliveries := func(r events.Result) {
+		mu.Lock()
+		delivered.Add(r)
+		mu.Unlock()
+	}
+	// run handles one due record, then delivers the events its transitions recorded
+	// (the ledger notes them to the Recording of the handler's context) before taking
+	// the next: a payment settled here after a lost notification reaches the merchant
+	// in this pass, not the next. Only its own: a young event a racing notification
+	// recorded on the same record stays that notification's to send (the grace), and
+	// the claim keeps the two from ever sending one event twice.
+	run := func(ctx context.Context, handle handler, rec store.Record) {
+		hctx, recorded := events.Recording(ctx)
+		handle(hctx, rec, now, &c, lim)
+		r, err := j.deliverer.DeliverRecorded(ctx, recorded())
+		deliveries(r)
+		if err != nil {
+			c.errors.Add(1)
+			j.log.Error("reconcile: delivering the events this run recorded; they stay in the outbox", "key", rec.Key, "error", err.Error())
+		}
+	}
 	for _, index := range []string{payment.PendingOrders, payment.PendingRefunds, payment.PendingLateRefunds, payment.PendingCombines, payment.PendingAdvanceReturns, payment.PendingShares} {
-		if err := j.each(work, index, now, func(ctx context.Context, rec store.Record) { handlers[index](ctx, rec, now, &c, lim) }); err != nil {
+		if err := j.each(work, index, now, func(ctx context.Context, rec store.Record) { run(ctx, handlers[index], rec) }); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	// The outbox: owed events, and the own debts of records that also owe events
 	// (events.Placement keeps them there at the earlier of the two).
-	var mu sync.Mutex
-	var delivered events.Result
 	err := j.each(work, events.IndexOutbox, now, func(ctx context.Context, rec store.Record) {
 		r, rec, err := j.deliverer.DeliverRecord(ctx, rec, false)
-		mu.Lock()
-		delivered.Add(r)
-		mu.Unlock()
+		deliveries(r)
 		if err != nil {
 			c.errors.Add(1)
 			j.log.Error("reconcile: event delivery", "key", rec.Key, "error", err.Error())
 			return
 		}
 		if idx, at := events.Schedule(rec.Attrs); handlers[idx] != nil && !at.After(now) {
-			handlers[idx](ctx, rec, now, &c, lim)
+			run(ctx, handlers[idx], rec)
 		}
 	})
 	if err != nil {

@@ -38,8 +38,9 @@ const (
 	// Asked: WeChat Pay holds no prepay and no refund the merchant did not ask for.
 	InvAsked = "asked"
 	// EventsOnce: every transition produced exactly one event, every event was
-	// delivered (the outbox is empty once settled), and an event id always carries
-	// one content.
+	// delivered (the outbox is empty once settled), an event id always carries one
+	// content, and reaches the merchant once — again only after a crash or a store
+	// fault could have kept its deliverer from recording the delivery.
 	InvEventsOnce = "events-once"
 	// EventsCausal: an order's events reach the merchant in causal order: nothing
 	// about its refunds before order.paid, order.paid never last of a fully refunded
@@ -312,15 +313,25 @@ func (w *world) checkEvents(tr *truth) {
 	w.merchant.mu.Unlock()
 
 	bodies := map[string]string{}
-	var order []receipt // first arrival of each id
+	last := map[string]receipt{} // the latest arrival of each id
+	var order []receipt          // first arrival of each id
 	for _, r := range received {
 		if b, ok := bodies[r.ID]; ok {
 			if b != r.Body {
 				w.violate(InvEventsOnce, "event %s (%s) was delivered with two contents:\n  %s\n  %s", r.ID, r.Type, b, r.Body)
 			}
+			// A copy is sent again only when its deliverer could not record the
+			// delivery (it crashed, or the store refused or lost the write) and the
+			// claim's lease ran out. With nothing of the kind since the last copy, two
+			// deliverers sent it at once: the claim failed.
+			if prev := last[r.ID]; prev.Disruptions == r.Disruptions {
+				w.violate(InvEventsOnce, "event %s (%s) of %s was delivered twice (steps %d and %d) with no crash or store fault between the copies", r.ID, r.Type, r.Key, prev.Step, r.Step)
+			}
+			last[r.ID] = r
 			continue
 		}
 		bodies[r.ID] = r.Body
+		last[r.ID] = r
 		order = append(order, r)
 	}
 

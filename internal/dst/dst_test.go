@@ -161,6 +161,33 @@ var switches = []struct {
 	{"RefundVsOrder", judgment.RefundVsOrder, []string{InvBounded, InvIsolation, InvAgrees}},
 	{"AttemptReservation", judgment.AttemptReservation, []string{InvIsolation, InvAsked, InvAccounted}},
 	{"CausalEvents", judgment.CausalEvents, []string{InvEventsCausal}},
+	{"EventClaim", judgment.EventClaim, []string{InvEventsOnce}},
+}
+
+// TestRacingDeliveryNeedsTheClaim: the kept race of notify and reconcile on one order
+// (testdata/race-notify-reconcile-events-once.json, which TestRegressions replays with
+// the claim) sends refund.succeeded twice once the claim is turned off — and
+// events-once says so.
+func TestRacingDeliveryNeedsTheClaim(t *testing.T) {
+	b, err := os.ReadFile("testdata/race-notify-reconcile-events-once.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Case
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	defer judgment.EventClaim.Set(false)()
+	r := Replay(c.History, Options{})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	for _, v := range r.Violations {
+		if v.Invariant == InvEventsOnce && strings.Contains(v.Detail, "refund.succeeded") && strings.Contains(v.Detail, "delivered twice") {
+			return
+		}
+	}
+	t.Fatalf("without the claim the race broke %v, want a double refund.succeeded (events-once): %+v", r.Broke(), r.Violations)
 }
 
 // TestJudgmentSwitches shows the simulation can fail: with one judgment of the ledger

@@ -242,6 +242,7 @@ func (w *world) untold(t string) bool {
 // WeChat Pay would, and answers the bundle's status (0: no answer, a crash). A 5xx
 // would be retried by WeChat Pay; the forged notification is not (it proves nothing).
 func (w *world) sendForged(ctx context.Context, event string, resource any) int {
+	inc := w.inc
 	aead, err := wechatpay.NewAEAD(w.id.APIv3Key)
 	if err != nil {
 		return 0
@@ -263,7 +264,7 @@ func (w *world) sendForged(ctx context.Context, event string, resource any) int 
 		return 0
 	}
 	resp.Body.Close()
-	w.note("forged %s: answered %d", event, resp.StatusCode)
+	w.noteFrom(inc, "forged %s: answered %d", event, resp.StatusCode)
 	return resp.StatusCode
 }
 

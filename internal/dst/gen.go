@@ -61,6 +61,10 @@ var concurrentPlatform = append(slices.Clone(concurrent), "combine")
 func (g *gen) step(w *world) Step {
 	t := w.truth()
 	st := Step{Sched: g.r.Uint64()}
+	if race, ok := g.raceStep(w); ok { // race.go
+		race.Sched = st.Sched
+		return race
+	}
 	n := 1
 	if g.r.IntN(4) == 0 {
 		n = 2 + g.r.IntN(2)

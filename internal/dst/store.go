@@ -76,6 +76,7 @@ func (s *faultStore) write(op, key string, do func(context.Context) error) error
 		s.w.crash(s.inc)
 		return errCrashed
 	case unavailable:
+		s.w.disruptions.Add(1)
 		return store.Unavailable(op, fmt.Errorf("dst: injected"))
 	}
 	c, cancel := s.ctx(context.Background())
@@ -86,6 +87,7 @@ func (s *faultStore) write(op, key string, do func(context.Context) error) error
 		s.w.crash(s.inc)
 		return errCrashed
 	case timeout:
+		s.w.disruptions.Add(1)
 		return store.Unavailable(op, fmt.Errorf("dst: injected timeout after the write"))
 	}
 	return err

@@ -60,19 +60,20 @@ func (w *world) tradeRef(trade string) string {
 // execTwin runs a twin operation: create, pay, notify, read, refund, settle, notify,
 // read — all under the twin's sub_mchid. Twin operations run alone in their step.
 func (w *world) execTwin(ctx context.Context, op Op) {
-	api := w.inc.api
+	inc := w.inc
+	api := inc.api
 	c, err := api.Create(ctx, orderapi.CreateRequest{OrderID: op.Order, Amount: orderapi.Fen(op.Amount), Description: "twin " + op.Order,
 		Scene: orderapi.SceneNative, SubMchID: dstTwinSubMchID})
 	if err != nil {
-		w.note("twin: create %s: %s", op.Order, apiCode(err))
+		w.noteFrom(inc, "twin: create %s: %s", op.Order, apiCode(err))
 		return // e.g. the twin's earlier order with this id is paid: WeChat Pay's answer stands
 	}
 	tx, _, _, err := w.sim.Pay(dstTwinSubMchID+"/"+c.OutTradeNo, paysim.PayRequest{})
 	if err != nil {
-		w.note("twin: pay %s: %v", c.OutTradeNo, err)
+		w.noteFrom(inc, "twin: pay %s: %v", c.OutTradeNo, err)
 		return
 	}
-	w.note("twin: paid %s as %s", c.OutTradeNo, tx.TransactionID)
+	w.noteFrom(inc, "twin: paid %s as %s", c.OutTradeNo, tx.TransactionID)
 	w.deliverTwin(ctx, wechatpay.EventTransactionSuccess, c.OutTradeNo, "")
 	what := fmt.Sprintf("GET /orders/%s?sub_mchid=%s", op.Order, dstTwinSubMchID)
 	if v, err := api.Order(ctx, op.Order, dstTwinSubMchID); err == nil && v.TransactionID != "" && v.OutTradeNo == c.OutTradeNo &&
@@ -81,10 +82,10 @@ func (w *world) execTwin(ctx context.Context, op Op) {
 	}
 	r, err := api.Refund(ctx, op.Order, dstTwinSubMchID, orderapi.RefundRequest{OutRefundNo: op.Refund, Amount: 100, Reason: "dst twin"})
 	if err != nil {
-		w.note("twin: refund %s: %s", op.Refund, apiCode(err))
+		w.noteFrom(inc, "twin: refund %s: %s", op.Refund, apiCode(err))
 		return // the number is the default sub-merchant's already (out_refund_no is the platform's)
 	}
-	w.note("twin: refund %s %s", op.Refund, r.State)
+	w.noteFrom(inc, "twin: refund %s %s", op.Refund, r.State)
 	if r.OutTradeNo != c.OutTradeNo || r.Amount != 100 {
 		w.violate(InvIsolation, "POST /orders/%s/refunds?sub_mchid=%s answered a refund of %s for %d fen; asked 100 fen of %s", op.Order, dstTwinSubMchID, r.OutTradeNo, r.Amount, c.OutTradeNo)
 	}

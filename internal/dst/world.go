@@ -60,7 +60,11 @@ type world struct {
 	log     *slog.Logger
 
 	merchant merchant
-	model    model
+	// disruptions counts what can leave a delivered event unmarked — a crash, a store
+	// write refused or whose answer was lost — so that checkEvents tells a re-delivery
+	// after one from two deliverers racing (no disruption between the two copies).
+	disruptions atomic.Int64
+	model       model
 	// forged are the forged notifications the bundle acknowledged (forge.go).
 	forgedMu   sync.Mutex
 	forged     []forged
@@ -193,12 +197,24 @@ func (w *world) note(format string, a ...any) {
 	}
 }
 
+// noteFrom is note for an operation's thread, which may outlive its step: once inc
+// (the incarnation the operation runs on) has crashed, the step goes on without the
+// thread, and a line it added would land in the trace at a moment no seed decides.
+// (While inc lives, the thread is the one the scheduler let run: the line is in order.)
+func (w *world) noteFrom(inc *incarnation, format string, a ...any) {
+	if inc.dead.Load() {
+		return
+	}
+	w.note(format, a...)
+}
+
 // crash kills inc: every call it makes fails from now on, threads parked on it are
 // released to find that out. The step finishes, then the process restarts.
 func (w *world) crash(inc *incarnation) {
 	if inc.dead.Swap(true) {
 		return
 	}
+	w.disruptions.Add(1)
 	w.note("crash %d", inc.n)
 	w.sched.crashed(inc)
 }
@@ -245,7 +261,9 @@ func (w *world) restart() error {
 	}
 	// notify's ledger and deliverer keep the wall clock unless given one.
 	nh.Ledger.Now = w.clk.Now
-	nh.Deliverer = &events.Deliverer{Store: inc.st, Sink: sink, Now: w.clk.Now, Log: w.log}
+	// Its immediate attempt is the production one, marking through the ledger: without
+	// a Marker it would send nothing, and notify's deliveries never race reconcile's.
+	nh.Deliverer = &events.Deliverer{Store: inc.st, Marker: nh.Ledger, Sink: sink, Now: w.clk.Now, Log: w.log}
 	// Its budgets are real-time deadlines past which the work goes on in the background
 	// (a second thread): long enough never to fire here.
 	nh.Budget, nh.DeliverWithin = time.Hour, 30*time.Minute
@@ -283,6 +301,10 @@ type receipt struct {
 	Type string
 	Key  string // the record the event lives on (from its id)
 	Body string
+	// Disruptions is the world's count of disruptions when the event arrived; Step the
+	// step it arrived in.
+	Disruptions int64
+	Step        int
 }
 
 // merchantSink delivers one incarnation's events to the merchant.
@@ -304,7 +326,7 @@ func (s merchantSink) Send(ctx context.Context, ev events.Event, body []byte) er
 	}
 	key, _, _ := events.Locate(ev.ID)
 	s.w.merchant.mu.Lock()
-	s.w.merchant.received = append(s.w.merchant.received, receipt{ID: ev.ID, Type: ev.Type, Key: key, Body: string(body)})
+	s.w.merchant.received = append(s.w.merchant.received, receipt{ID: ev.ID, Type: ev.Type, Key: key, Body: string(body), Disruptions: s.w.disruptions.Load(), Step: s.w.step})
 	s.w.merchant.mu.Unlock()
 	s.w.note("webhook %s %s", ev.Type, key)
 	return nil

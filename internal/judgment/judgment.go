@@ -40,7 +40,12 @@ var (
 	// delivered in it (a failed one holds back the later ones); refund results seen
 	// before the payment are announced after order.paid.
 	CausalEvents = &Switch{name: "causal-events"}
+	// EventClaim: a deliverer claims an event (a version-conditioned write giving it a
+	// lease) before it sends it, so deliverers racing on one record — notify's attempt,
+	// reconcile delivering what its own pass recorded, an outbox timer — never both
+	// send the same event.
+	EventClaim = &Switch{name: "event-claim"}
 )
 
 // All lists every switch.
-func All() []*Switch { return []*Switch{RefundVsOrder, AttemptReservation, CausalEvents} }
+func All() []*Switch { return []*Switch{RefundVsOrder, AttemptReservation, CausalEvents, EventClaim} }

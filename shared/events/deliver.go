@@ -194,9 +194,17 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (Result, error) {
 
 // DeliverRecord sends rec's owed events that are due (all owed ones when force) and
 // marks each outcome with a version-conditioned write; a lost race re-reads the record
-// from the failed write and carries on with what is still owed.
+// from the failed write and carries on with what is still owed. Each event is claimed
+// before it is sent (claim), so a deliverer racing this one never sends it too.
 // It returns the record as last written.
 func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force bool) (Result, store.Record, error) {
+	return d.deliverRecord(ctx, rec, force, nil)
+}
+
+// deliverRecord is DeliverRecord; the events named in own were recorded by the
+// caller's own writes (DeliverRecorded), so the grace, which leaves young events to
+// whoever recorded them, does not hold them back.
+func (d *Deliverer) deliverRecord(ctx context.Context, rec store.Record, force bool, own map[string]bool) (Result, store.Record, error) {
 	var res Result
 	if d.Sink == nil {
 		return res, rec, nil
@@ -207,7 +215,12 @@ func (d *Deliverer) DeliverRecord(ctx context.Context, rec store.Record, force b
 	causal := judgment.CausalEvents.On()
 	now := d.now()
 entries:
-	for _, e := range Entries(rec) {
+	for _, listed := range Entries(rec) {
+		// As the record is now: every claim and mark below moves it on.
+		e, ok := entryIn(rec, listed.Attr)
+		if !ok {
+			continue
+		}
 		switch {
 		case !e.DeliveredAt.IsZero():
 			continue
@@ -223,21 +236,35 @@ entries:
 		if !e.owed() {
 			continue
 		}
-		base := e // as read: mark keeps what another writer made of it since
-		if !force && (e.NextAt.After(now) || e.Attempts == 0 && now.Sub(e.CreatedAt) < d.Grace) {
+		young := e.Attempts == 0 && now.Sub(e.CreatedAt) < d.Grace && !own[e.ID]
+		if !force && (e.NextAt.After(now) || young) {
 			if causal {
 				break // a record's events go in sequence: nothing after one held back
 			}
 			continue // not due, or young enough to be its recorder's to send
 		}
+		base, out, ok, err := d.claim(ctx, rec, e, now)
+		rec = out
+		if err != nil {
+			return res, rec, err
+		}
+		if !ok {
+			// Another deliverer holds it or has recorded its outcome since rec was read.
+			if cur, _ := entryIn(rec, e.Attr); causal && cur.DeliveredAt.IsZero() {
+				break
+			}
+			continue
+		}
+		e = base
 		body, err := json.Marshal(d.Marker.EventPayload(rec, e.Event))
 		if err != nil {
 			return res, rec, fmt.Errorf("events: encode %s: %w", e.ID, err)
 		}
 		start := time.Now()
-		sendErr := d.Sink.Send(ctx, e.Event, body)
+		sendErr := d.send(ctx, e, body)
 		attrs := []any{"event_id", e.ID, "type", e.Type, "attempt", e.Attempts + 1, "latency_ms", time.Since(start).Milliseconds()}
 		e.Attempts++
+		e.ClaimedUntil = time.Time{}
 		if sendErr == nil {
 			e.DeliveredAt, e.NextAt, e.LastError, e.LastStatus = now.UTC(), time.Time{}, "", 0
 			res.Delivered++
@@ -276,6 +303,68 @@ entries:
 		}
 	}
 	return res, rec, nil
+}
+
+// claimLease is how long a claimed event is left to the deliverer that claimed it.
+// A send gets at most half of it (send), so the outcome is recorded before the lease
+// ends and nobody sends the event again meanwhile; if the deliverer dies, the event is
+// due again when the lease ends.
+const claimLease = time.Minute
+
+// claim takes e for one attempt: a write conditioned on rec's version that moves its
+// next attempt to the end of a lease (claimLease), so every other deliverer finds it
+// not due. A write lost to a change elsewhere on the record is tried again on the
+// record as it is now; one lost to another deliverer (the event's delivery state
+// changed since it was read: claimed, sent, resent) leaves the event to it (ok false).
+// It returns the event as claimed — the base of the outcome's mark — and the record.
+func (d *Deliverer) claim(ctx context.Context, rec store.Record, e Entry, now time.Time) (Entry, store.Record, bool, error) {
+	if !judgment.EventClaim.On() {
+		return e, rec, true, nil
+	}
+	for range 8 {
+		c := e
+		c.ClaimedUntil = now.Add(claimLease).UTC()
+		c.NextAt = c.ClaimedUntil
+		out, err := d.Marker.MarkEvent(ctx, rec, c)
+		if err == nil {
+			return c, out, true, nil
+		}
+		var cf *store.ConditionFailedError
+		if !errors.As(err, &cf) || cf.Current == nil {
+			return e, rec, false, fmt.Errorf("events: claim %s: %w", e.ID, err)
+		}
+		rec = *cf.Current
+		cur, ok := entryIn(rec, e.Attr)
+		if !ok || !sameDelivery(cur, e) {
+			return cur, rec, false, nil
+		}
+	}
+	return e, rec, false, fmt.Errorf("events: claim %s: too much contention on %s", e.ID, rec.Key)
+}
+
+// sameDelivery: no deliverer (nor a resend) touched the event between a and b.
+func sameDelivery(a, b Entry) bool {
+	return a.Attempts == b.Attempts && a.NextAt.Equal(b.NextAt) && a.DeliveredAt.Equal(b.DeliveredAt) &&
+		a.ClaimedUntil.Equal(b.ClaimedUntil) && a.ResentAt.Equal(b.ResentAt)
+}
+
+// send is one attempt, bounded by half the claim's lease (whatever the sink's own
+// timeout), so that its outcome is recorded while the claim still holds.
+func (d *Deliverer) send(ctx context.Context, e Entry, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, claimLease/2)
+	defer cancel()
+	return d.Sink.Send(ctx, e.Event, body)
+}
+
+// entryIn decodes the event kept in attribute attr of rec.
+func entryIn(rec store.Record, attr string) (Entry, bool) {
+	var e Entry
+	v, ok := rec.Attrs[attr]
+	if !ok || json.Unmarshal([]byte(v), &e) != nil || e.ID == "" {
+		return Entry{}, false
+	}
+	e.Attr, e.Key = attr, rec.Key
+	return e, true
 }
 
 // mark writes e's delivery state onto rec, conditioned on rec's version; on a race it
@@ -334,7 +423,7 @@ func Resend(ctx context.Context, st store.Store, m Marker, id string, now time.T
 			return Entry{}, fmt.Errorf("events: resend %s: %w", id, store.ErrNotFound)
 		}
 		e.Attr, e.Key = attr, key
-		e.DeliveredAt, e.NextAt, e.ResentAt = time.Time{}, now.UTC(), now.UTC()
+		e.DeliveredAt, e.NextAt, e.ResentAt, e.ClaimedUntil = time.Time{}, now.UTC(), now.UTC(), time.Time{}
 		_, err = m.MarkEvent(ctx, rec, e)
 		if err == nil {
 			// Best effort: a marker left behind lists nothing once the event is due again.

@@ -6,9 +6,11 @@
 // delivering is a ListPending(before=now) and touches nothing else.
 //
 // On the record an event is one attribute, evt_<suffix>, holding its JSON Entry (the
-// event and its delivery state). Delivery marks the entry with a version-conditioned
-// write: two deliverers racing send at most one extra copy of the same id, which
-// merchants de-duplicate by the id in the signed body (package webhook).
+// event and its delivery state). A deliverer claims an event before sending it (a
+// version-conditioned write giving it a lease), then marks the outcome: two deliverers
+// racing never both send it. Only a deliverer that dies (or cannot write) between its
+// send and its mark leaves a copy to be sent again when its lease ends, which merchants
+// de-duplicate by the id in the signed body (package webhook).
 package events
 
 import (
@@ -73,6 +75,11 @@ type Entry struct {
 	NextAt time.Time `json:"next_at,omitzero"`
 	// DeliveredAt is when a sink acknowledged the event (any 2xx).
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	// ClaimedUntil is the lease of the deliverer sending the event now (Deliverer.claim):
+	// NextAt is moved to it too, so no other deliverer finds the event due meanwhile,
+	// and a deliverer that dies mid-attempt leaves it due again when the lease ends.
+	// Zero once the attempt's outcome is recorded.
+	ClaimedUntil time.Time `json:"claimed_until,omitzero"`
 	// ResentAt is when an operator last resent the event (POST /events/{id}/resend):
 	// retries give up GiveUpAfter after it, as they do after CreatedAt for an event
 	// never resent, so a resend past 72 h gets a full retry window, not one attempt.

@@ -420,6 +420,7 @@ func transact[T doc](l *Ledger, ctx context.Context, key string, have *store.Rec
 			return Result{}, zero, fmt.Errorf("payment: write %s: %w", key, err)
 		}
 		setRaw(d, rec)
+		events.Note(ctx, rec, evs) // to a caller that delivers what its own writes recorded (reconcile)
 		res := Result{Outcome: st.outcome, Record: rec, Events: evs, Cause: st.cause, Reason: st.reason}
 		if len(evs) > 0 {
 			res.Event = &evs[0]

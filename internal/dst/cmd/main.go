@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/internal/dst"
+	"github.com/paysls/wxpay/internal/judgment"
 	"github.com/paysls/wxpay/internal/testserver"
 )
 
@@ -33,7 +34,21 @@ func main() {
 	trace := flag.Bool("trace", false, "with -seed: print the trace")
 	replay := flag.String("replay", "", "replay the history of a kept case (testdata/*.json)")
 	issue16 := flag.Bool("issue16", false, "with -seeds: say which of issue #16's four sequences the histories show, and (with -keep) keep the first of each, shrunk")
+	off := flag.String("off", "", "turn this judgment off (e.g. event-claim): show that the histories catch its absence")
 	flag.Parse()
+	if *off != "" {
+		found := false
+		for _, sw := range judgment.All() {
+			if sw.Name() == *off {
+				sw.Set(false)
+				found = true
+			}
+		}
+		if !found {
+			fmt.Fprintf(os.Stderr, "dst: -off %q names no judgment\n", *off)
+			os.Exit(2)
+		}
+	}
 
 	opts := dst.Options{Backend: *backend, Steps: *steps, Trace: *trace}
 	stop, err := servers(&opts)
