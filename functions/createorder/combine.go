@@ -520,6 +520,11 @@ func (h *Handler) newCombine(ctx context.Context, co *combineOrder, n int) (*pay
 		// lease over at once, or the page's first create would wait out the lease.
 		cr.ID, claim, cr.Lease = "", "", 0
 	}
+	for _, s := range co.subs {
+		if err := h.noteHolder(ctx, s.OrderID, s.SubMchID); err != nil { // holders.go
+			return nil, "", nil, err
+		}
+	}
 	c, subs, err := h.ledger.PlaceCombine(ctx, payment.NewCombine{Owner: h.cfg.MchID, AppID: h.cfg.AppID, OrderID: co.orderID, Attempt: n,
 		Scene: co.scene, ExpiresAt: exp, SubOrders: co.subs, Create: combineInfo(co), Claim: cr})
 	var ex *payment.CombineExistsError

@@ -333,6 +333,9 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (*payment.Ord
 		// lease over at once, or a replayed cashier create would wait out the lease.
 		cr.ID, claim, cr.Lease = "", "", 0
 	}
+	if err := h.noteHolder(ctx, o.orderID, o.owner); err != nil { // holders.go: the console's Find names every sub-merchant holding the number
+		return nil, "", err
+	}
 	rec, err := h.ledger.CreateOrder(ctx, payment.NewOrder{
 		MchID: o.owner, AppID: o.appID, OrderID: o.orderID, Attempt: n, Amount: o.amount,
 		Scene: o.scene, ExpiresAt: exp, Create: createInfo(o), Claim: cr, Sharing: o.sharing,
