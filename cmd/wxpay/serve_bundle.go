@@ -13,6 +13,7 @@ import (
 	"github.com/paysls/wxpay/functions/billfetch"
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/host"
@@ -101,7 +102,7 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 		b.jobs.add("billfetch", dailyAt(10, 30, clock.CST), func(ctx context.Context, q url.Values, now time.Time) (host.Report, error) {
 			if d := q.Get("date"); d != "" {
 				if _, err := time.Parse(time.DateOnly, d); err != nil {
-					return nil, badInput{fmt.Errorf("date %q: want YYYY-MM-DD", d)}
+					return nil, badInput{fmt.Errorf("date %s: want YYYY-MM-DD", apiauth.Echo(d))}
 				}
 				return bj.RunDate(ctx, d)
 			}

@@ -220,7 +220,7 @@ func (h *Handler) validateSubOrders(ctx context.Context, req *orderapi.CreateReq
 			return nil, 0, badRequest(wechatpay.CodeParamError, "%s/sub_appid are at most 32 characters", f("sub_mchid"))
 		}
 		if !digits(sub) {
-			return nil, 0, badRequest(wechatpay.CodeParamError, "%s %q is not a merchant number: a sub_mchid is digits, e.g. 1900000109", f("sub_mchid"), sub)
+			return nil, 0, badRequest(wechatpay.CodeParamError, "%s %s is not a merchant number: a sub_mchid is digits, e.g. 1900000109", f("sub_mchid"), apiauth.Echo(sub))
 		}
 		amt := int64(s.Amount)
 		if e := checkAmount(s.Amount); e != nil {

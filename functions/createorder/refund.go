@@ -230,7 +230,7 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 	}
 	no := r.PathValue("out_refund_no")
 	if !refundNoShape(no) {
-		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "out_refund_no %.80q is not a refund number: 1 to 64 digits, letters and _-*|", no))
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "out_refund_no %s is not a refund number: 1 to 64 digits, letters and _-*|", apiauth.Echo(no)))
 		return
 	}
 	owner := hist.Current.Owner

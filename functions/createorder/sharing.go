@@ -66,7 +66,7 @@ func (h *Handler) parseSharing(ctx context.Context, raw json.RawMessage, field, 
 	if req.HoldUntil != "" {
 		t, err := time.Parse(time.RFC3339, req.HoldUntil)
 		if err != nil {
-			return nil, badRequest(wechatpay.CodeParamError, "%s.hold_until %q is not an RFC 3339 time", field, req.HoldUntil).withHint("e.g. 2026-03-17T12:00:00+08:00")
+			return nil, badRequest(wechatpay.CodeParamError, "%s.hold_until %s is not an RFC 3339 time", field, apiauth.Echo(req.HoldUntil)).withHint("e.g. 2026-03-17T12:00:00+08:00")
 		}
 		if t.After(h.now().Add(wechatpay.EcommerceFreeze)) {
 			return nil, badRequest(wechatpay.CodeParamError, "%s.hold_until is beyond WeChat Pay's freeze of %d days: the funds are released by WeChat Pay then, unsplit", field, int(wechatpay.EcommerceFreeze.Hours()/24))
@@ -130,7 +130,7 @@ func (h *Handler) parseReceivers(ctx context.Context, in []orderapi.ReceiverRequ
 		switch rc.Type {
 		case wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID, wechatpay.ReceiverPersonalSubOpenID:
 		default:
-			return nil, badRequest(wechatpay.CodeParamError, "%s.type %q is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", f, r.Type).
+			return nil, badRequest(wechatpay.CodeParamError, "%s.type %s is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", f, apiauth.Echo(r.Type)).
 				withHint("分账接收方类型: MERCHANT_ID 商户号, PERSONAL_OPENID 个人openid")
 		}
 		if rc.Account == "" {
@@ -471,7 +471,7 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 	switch req.Type {
 	case wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID, wechatpay.ReceiverPersonalSubOpenID:
 	default:
-		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "type %q is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", req.Type))
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "type %s is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", apiauth.Echo(req.Type)))
 		return
 	}
 	if req.Account == "" {
@@ -481,11 +481,11 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 	// What no mchid or openid looks like is refused here: it would reach the store's
 	// key (refused there when not UTF-8 or too long: a 500) after WeChat Pay.
 	if !receiverAccountShape(req.Type, req.Account) {
-		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "account %.70q is not a %s: a merchant number is digits, an openid up to 64 letters, digits, _ and -", req.Account, req.Type))
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "account %s is not a %s: a merchant number is digits, an openid up to 64 letters, digits, _ and -", apiauth.Echo(req.Account), req.Type))
 		return
 	}
 	if req.SubMchID != "" && (len(req.SubMchID) > 32 || !digits(req.SubMchID)) {
-		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "sub_mchid %.40q is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", req.SubMchID))
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "sub_mchid %s is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", apiauth.Echo(req.SubMchID)))
 		return
 	}
 	scope := payment.ShareAPIEcommerce

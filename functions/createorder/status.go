@@ -37,7 +37,7 @@ func (h *Handler) owner(r *http.Request) (string, *apiError) {
 	if q != "" && (len(q) > 32 || !digits(q)) {
 		// Checked as POST /orders checks it: a value no sub-merchant has would otherwise
 		// reach the store, which refuses a key that is not UTF-8 or too long (a 500).
-		return "", badRequest(wechatpay.CodeParamError, "sub_mchid %.40q is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", q)
+		return "", badRequest(wechatpay.CodeParamError, "sub_mchid %s is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", apiauth.Echo(q))
 	}
 	if s := cmp.Or(q, h.cfg.Bundle.SubMchID); s != "" {
 		return s, nil

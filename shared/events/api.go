@@ -224,7 +224,7 @@ func badCursor(raw string) bool {
 func (a *API) find(w http.ResponseWriter, r *http.Request, id string) (store.Record, Entry, bool) {
 	key, attr, err := Locate(id)
 	if err != nil {
-		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "malformed event id: "+strconv.Quote(id), "use the id of an event as delivered (Wxpay-Event-Id) or listed by GET /events")
+		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "malformed event id: "+apiauth.Echo(id), "use the id of an event as delivered (Wxpay-Event-Id) or listed by GET /events")
 		return store.Record{}, Entry{}, false
 	}
 	rec, err := a.Store.Get(r.Context(), key)
@@ -238,7 +238,7 @@ func (a *API) find(w http.ResponseWriter, r *http.Request, id string) (store.Rec
 		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", "")
 		return store.Record{}, Entry{}, false
 	}
-	apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+strconv.Quote(id), "")
+	apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+apiauth.Echo(id), "")
 	return store.Record{}, Entry{}, false
 }
 
@@ -259,7 +259,7 @@ func (a *API) resend(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	if _, err := Resend(r.Context(), a.Store, m, id, a.now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+strconv.Quote(id), "")
+			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+apiauth.Echo(id), "")
 			return
 		}
 		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the event could not be marked for resending; try again", "")
