@@ -61,7 +61,7 @@ func (h *Handler) parseSharing(ctx context.Context, raw json.RawMessage, field, 
 	dec := json.NewDecoder(strings.NewReader(v))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return nil, badRequest(wechatpay.CodeParamError, "%s is not true or the expected object: %v", field, err).withHint(shareHint)
+		return nil, sharingShapeError(field, err, &req)
 	}
 	if req.HoldUntil != "" {
 		t, err := time.Parse(time.RFC3339, req.HoldUntil)
@@ -556,4 +556,22 @@ func receiverAccountShape(typ, account string) bool {
 		}
 	}
 	return true
+}
+
+// sharingShapeError words profit_sharing's decoding error as the body's are worded
+// (errors.go): "profit_sharing must be true or an object …, got string", not Go's
+// "cannot unmarshal string into Go value of type orderapi.SharingRequest".
+func sharingShapeError(field string, err error, req *orderapi.SharingRequest) *apiError {
+	names := bodyShape(req).names
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typ) && typ.Field == "":
+		return badRequest(wechatpay.CodeParamError, "%s must be true or an object (%s), got %s", field, names, typ.Value).withHint(shareHint)
+	case errors.As(err, &typ):
+		return badRequest(wechatpay.CodeParamError, "%s.%s must be a JSON %s, got %s", field, typ.Field, jsonKind(typ.Type), typ.Value).withHint(shareHint)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return badRequest(wechatpay.CodeParamError, "%s has an unknown field %s: its fields are %s", field, echoJSONName(name), names).withHint(shareHint)
+	}
+	return badRequest(wechatpay.CodeParamError, "%s is not true or the expected object: %s", field, strings.TrimPrefix(err.Error(), "json: ")).withHint(shareHint)
 }
