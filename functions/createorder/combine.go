@@ -222,6 +222,9 @@ func (h *Handler) validateSubOrders(ctx context.Context, req *orderapi.CreateReq
 		if !digits(sub) {
 			return nil, 0, badRequest(wechatpay.CodeParamError, "%s %s is not a merchant number: a sub_mchid is digits, e.g. 1900000109", f("sub_mchid"), apiauth.Echo(sub))
 		}
+		if e := h.notOwnMchID(f("sub_mchid"), sub, s.SubMchID == ""); e != nil {
+			return nil, 0, e
+		}
 		amt := int64(s.Amount)
 		if e := checkAmount(s.Amount); e != nil {
 			e.message = f("amount") + ": " + e.message

@@ -201,6 +201,9 @@ func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order
 		if !digits(o.subMchID) {
 			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid %s is not a merchant number: a sub_mchid is digits, e.g. 1900000109", apiauth.Echo(o.subMchID))
 		}
+		if e := h.notOwnMchID("sub_mchid", o.subMchID, req.SubMchID == ""); e != nil {
+			return nil, e
+		}
 		o.owner = o.subMchID
 	} else {
 		if req.SubMchID != "" || req.SubAppID != "" {
@@ -464,4 +467,22 @@ func digits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// notOwnMchID refuses this deployment's own mchid (the platform's or service provider's
+// sp_mchid) where a sub-merchant is named: an order is paid to a sub-merchant (子商户,
+// 二级商户), never to the platform itself, and WeChat Pay refuses such an order. The
+// simulator took it, so a merchant confusing WXPAY_MCHID with a sub_mchid placed
+// orders locally that would fail live — and kept under the platform's own number.
+// fromDefault: the value came from WXPAY_SUB_MCHID.
+func (h *Handler) notOwnMchID(field, sub string, fromDefault bool) *apiError {
+	if sub != h.cfg.MchID {
+		return nil
+	}
+	where := field
+	if fromDefault {
+		where = field + " (from " + config.EnvSubMchID + ")"
+	}
+	return badRequest(wechatpay.CodeParamError, "%s %s is this deployment's own mchid (%s, the platform's or service provider's sp_mchid): an order is paid to a sub-merchant, never to the platform itself", where, sub, config.EnvMchID).
+		withHint("name the sub-merchant the order is for (子商户/二级商户号), not WXPAY_MCHID · sub_mchid 须为子商户号，不能是服务商/平台自身的商户号")
 }

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// A newcomer names the platform's own mchid (WXPAY_MCHID) as the sub_mchid of an order
+// or of one combine sub-order. WeChat Pay refuses such an order; the bundle (and the
+// simulator) took it, keeping an order under the platform's own number. It is refused
+// with the reason, naming the field, and nothing is created — the combine's good
+// sub-order included.
+func TestServeOrderForThePlatformItselfIsRefused(t *testing.T) {
+	for _, mode := range []string{"partner", "ecommerce"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "partner" {
+				t.Setenv("WXPAY_SUB_MCHID", "1900000109")
+			}
+			_, p := startPlatformServe(t, mode)
+			_, plat := p.call("GET", "/sim/platform", nil, false)
+			own, _ := plat["mchid"].(string)
+			if own == "" {
+				t.Fatalf("/sim/platform: %v", plat)
+			}
+			refused := func(what string, status int, a map[string]any, field string) {
+				t.Helper()
+				msg, _ := a["message"].(string)
+				if status != http.StatusBadRequest || a["code"] != "PARAM_ERROR" || !strings.HasPrefix(msg, field+" "+own+" is this deployment's own mchid") || a["hint"] == "" {
+					t.Errorf("%s: %d %v, want 400 PARAM_ERROR naming %s", what, status, a, field)
+				}
+			}
+			status, a := p.call("POST", "/orders", map[string]any{"order_id": "OWNMCH0001", "sub_mchid": own, "amount": 100, "description": "x", "scene": "native"}, true)
+			refused("an order", status, a, "sub_mchid")
+			if status, g := p.call("GET", "/orders/OWNMCH0001?sub_mchid="+own, nil, true); status != http.StatusNotFound {
+				t.Errorf("after the refusal OWNMCH0001 reads %d %v", status, g)
+			}
+			if mode != "ecommerce" {
+				return
+			}
+			status, a = p.call("POST", "/orders", map[string]any{"order_id": "OWNCART001", "scene": "native", "description": "cart", "sub_orders": []map[string]any{
+				{"order_id": "OWNCART001-A", "sub_mchid": "1900000109", "amount": 100, "description": "a"},
+				{"order_id": "OWNCART001-B", "sub_mchid": own, "amount": 200, "description": "b"}}}, true)
+			refused("a combine's sub-order", status, a, "sub_orders[1].sub_mchid")
+			// No combine: without ?sub_mchid= its number is taken for a single order's,
+			// which needs one (400); the good sub-order was not kept either.
+			if status, g := p.call("GET", "/orders/OWNCART001", nil, true); status != http.StatusBadRequest || !strings.HasPrefix(g["message"].(string), "sub_mchid is required") {
+				t.Errorf("after the refusal OWNCART001 reads %d %v", status, g)
+			}
+			if status, g := p.call("GET", "/orders/OWNCART001-A?sub_mchid=1900000109", nil, true); status != http.StatusNotFound {
+				t.Errorf("after the refusal OWNCART001-A reads %d %v", status, g)
+			}
+		})
+	}
+}
