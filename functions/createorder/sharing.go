@@ -347,6 +347,11 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, e)
 			return
 		}
+		if req.OutRefundNo == "" {
+			h.writeError(w, r, badRequest(wechatpay.CodeParamError, "out_refund_no is required: the refund of order %s whose subsidy part is given back", o.OrderID).
+				withHint(`send {"out_refund_no":"<the refund's>","amount":<fen>} · 补差回退须指明对应的退款单号`))
+			return
+		}
 		rf, err := h.ledger.Refund(ctx, o.Owner, req.OutRefundNo)
 		if err != nil || !o.Knows(rf.TransactionID) && rf.OutTradeNo != o.OutTradeNo {
 			h.writeError(w, r, fail(http.StatusNotFound, "REFUND_NOT_FOUND", "order "+o.OrderID+" has no refund "+req.OutRefundNo, "a subsidy return follows a refund of the order (补差回退需要订单退款)"))
@@ -394,6 +399,22 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 				if rf, err := h.ledger.Refund(ctx, o.Owner, req.OutRefundNo); err == nil && rf.OutTradeNo == o.OutTradeNo {
 					refundID = rf.RefundID
 				}
+				if refundID == "" {
+					// A refund this order does not have (or not yet known to WeChat Pay) was
+					// left out of the request, which WeChat Pay then refused as a subsidy
+					// below the order's: a failed subsidy recorded and announced for a typo.
+					h.writeError(w, r, fail(http.StatusNotFound, "REFUND_NOT_FOUND", "order "+o.OrderID+" has no refund "+apiauth.Echo(req.OutRefundNo)+" WeChat Pay has accepted",
+						"name a refund of this order (GET /orders/{order_id} lists them) · 补差须对应本订单的退款"))
+					return
+				}
+			}
+			if placed := o.Sharing.SubsidyAmount; placed > 0 && (amt > placed || refundID == "" && amt != placed) {
+				// WeChat Pay takes the subsidy the order was placed with, or less after a
+				// refund (refund_id), never more: anything else is refused there, after a FAILED
+				// subsidy was recorded here and announced. Nothing is sent or recorded.
+				h.writeError(w, r, badRequest(wechatpay.CodeParamError, "amount %d fen differs from the %d fen subsidy order %s was placed with", amt, o.Sharing.SubsidyAmount, o.OrderID).
+					withHint("leave amount out to ask for the subsidy placed; ask for less only after a refund, naming its out_refund_no · 补差金额须与下单时一致，减少补差须先退款并指明退款单号"))
+				return
 			}
 			next, line, err = h.ledger.RequestSubsidy(ctx, o, amt, req.Description, refundID)
 		}
