@@ -64,7 +64,7 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&ev.OutRefundNo, "out-refund-no", "", "merchant refund number (required for REFUND.* events)")
 	fs.StringVar(&ev.TransactionID, "transaction-id", "", "WeChat Pay transaction id (default: a generated 28-digit 4200…)")
 	fs.StringVar(&ev.OpenID, "openid", "", "payer openid (default: generated)")
-	fs.StringVar(&ev.SubMchID, "sub-mchid", "", "a service provider's or platform's sub-merchant: the notification carries sp_mchid and this sub_mchid, as for partner and e-commerce orders")
+	fs.StringVar(&ev.SubMchID, "sub-mchid", "", "the `SUB_MCHID` of a service provider's or platform's order: the notification carries sp_mchid and sub_mchid, as WeChat Pay sends it for partner and e-commerce orders")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
