@@ -205,6 +205,17 @@ func TestPlatformConsoleFindNamesEverySubMerchantHoldingANumber(t *testing.T) {
 	if page := e.get("/console/find?q=SHAREDNO01_2"); !strings.Contains(page, "SHAREDNO01 · NOTPAY") || !strings.Contains(page, b) {
 		t.Errorf("find SHAREDNO01_2 (%s's second attempt):\n%s", b, page)
 	}
+	// A refund number alone finds its order under the sub-merchant that asked for it.
+	if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "RFHOLDER01", "amount": 500, "description": "x", "scene": "native", "sub_mchid": c}); st != http.StatusCreated {
+		t.Fatalf("create under %s: %d %v", c, st, m)
+	}
+	e.pay(t, "RFHOLDER01")
+	if st, m := e.call(t, "POST", "/orders/RFHOLDER01/refunds?sub_mchid="+c, map[string]any{"out_refund_no": "RFHOLDERNO1", "amount": 100}); st != http.StatusOK {
+		t.Fatalf("refund under %s: %d %v", c, st, m)
+	}
+	if page := e.get("/console/find?q=RFHOLDERNO1"); !strings.Contains(page, "RFHOLDER01 · ") || !strings.Contains(page, c) || !strings.Contains(page, "RFHOLDERNO1") {
+		t.Errorf("find RFHOLDERNO1 (a refund of %s's RFHOLDER01):\n%s", c, page)
+	}
 }
 
 // An e-commerce platform's ABNORMAL refund goes to 异常退款 through the e-commerce

@@ -25,7 +25,8 @@ const holdersPrefix = "holders/"
 const holderAttr = "h_"
 
 // holdersKey is the record listing the sub-merchants of platform (sp_mchid) holding
-// orderID.
+// orderID — or a refund number: the order API notes out_refund_no the same way, and
+// Find tries a number as either under each holder.
 func holdersKey(platform, orderID string) string { return holdersPrefix + platform + "/" + orderID }
 
 // noteHolder records that owner (a sub_mchid) holds orderID. It runs before the ledger

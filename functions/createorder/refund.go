@@ -57,6 +57,12 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	// The console's Find, given the refund number alone, looks it up under the
+	// sub-merchants noted here (holders.go), as it does an order number.
+	if err := h.noteHolder(ctx, req.OutRefundNo, hist.Current.Owner); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	rf, err := h.refund(ctx, h.freshen(ctx, hist.Current), payment.RefundRequest{OutRefundNo: req.OutRefundNo, Amount: amount, Reason: req.Reason})
 	if err != nil {
 		h.writeError(w, r, err)
