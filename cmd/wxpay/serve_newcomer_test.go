@@ -53,3 +53,30 @@ func TestServeOrderForThePlatformItselfIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A service provider's receivers are each sub-merchant's: one added for sub-merchant A
+// and named in sub-merchant B's plan was refused as "never added as a receiver here" —
+// it was added, for A. The refusal names the sub-merchant it is missing for and the
+// body that adds it there; nothing is created.
+func TestServePartnerReceiverMissingForThisSubMerchantSaysWhose(t *testing.T) {
+	t.Setenv("WXPAY_SUB_MCHID", "1900000109")
+	_, p := startPlatformServe(t, "partner")
+	if status, a := p.call("POST", "/profitsharing/receivers", map[string]any{"type": "MERCHANT_ID", "account": "1900000200", "name": "示例供应商有限公司",
+		"relation_type": "SUPPLIER", "sub_mchid": "1900000110"}, true); status != http.StatusOK {
+		t.Fatalf("add for 1900000110: %d %v", status, a)
+	}
+	plan := map[string]any{"receivers": []any{map[string]any{"type": "MERCHANT_ID", "account": "1900000200", "amount": 10}}}
+	status, a := p.call("POST", "/orders", map[string]any{"order_id": "RCVWHOSE01", "sub_mchid": "1900000111", "amount": 100, "description": "x", "scene": "native", "profit_sharing": plan}, true)
+	msg, _ := a["message"].(string)
+	hint, _ := a["hint"].(string)
+	if status != http.StatusBadRequest || a["code"] != "RECEIVER_NOT_ADDED" || !strings.Contains(msg, "never added as a receiver for sub-merchant 1900000111") || !strings.Contains(hint, `"sub_mchid":"1900000111"`) {
+		t.Errorf("a receiver added for another sub-merchant: %d %v", status, a)
+	}
+	if status, g := p.call("GET", "/orders/RCVWHOSE01?sub_mchid=1900000111", nil, true); status != http.StatusNotFound {
+		t.Errorf("after the refusal RCVWHOSE01 reads %d %v", status, g)
+	}
+	// Under the sub-merchant it was added for, the same plan is taken.
+	if status, a := p.call("POST", "/orders", map[string]any{"order_id": "RCVWHOSE02", "sub_mchid": "1900000110", "amount": 100, "description": "x", "scene": "native", "profit_sharing": plan}, true); status != http.StatusCreated {
+		t.Errorf("the plan under 1900000110: %d %v", status, a)
+	}
+}

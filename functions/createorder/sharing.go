@@ -142,9 +142,16 @@ func (h *Handler) parseReceivers(ctx context.Context, in []orderapi.ReceiverRequ
 		// 分账接收方关系不存在).
 		platformSelf := rc.Account == h.cfg.MchID && h.api.ShareAPI() == payment.ShareAPIEcommerce
 		if !(rc.Type == wechatpay.ReceiverMerchant && (platformSelf || rc.Account == owner)) {
-			if got, err := h.ledger.Receiver(ctx, h.receiverScope(owner), rc.Type, rc.Account); errors.Is(err, payment.ErrNotFound) || err == nil && !got.Added {
-				return nil, fail(http.StatusBadRequest, "RECEIVER_NOT_ADDED", fmt.Sprintf("%s: %s %s was never added as a receiver here", f, rc.Type, rc.Account),
-					"add it first: POST /profitsharing/receivers {\"type\",\"account\",\"name\",\"relation_type\"} · 分账接收方须先添加")
+			scope := h.receiverScope(owner)
+			if got, err := h.ledger.Receiver(ctx, scope, rc.Type, rc.Account); errors.Is(err, payment.ErrNotFound) || err == nil && !got.Added {
+				// A service provider's receivers are each sub-merchant's own: one added for
+				// another sub-merchant is not this one's, and the answer must say whose.
+				whose, body := "here", `{"type","account","name","relation_type"}`
+				if scope != payment.ShareAPIEcommerce {
+					whose, body = "for sub-merchant "+scope, `{"type","account","name","relation_type","sub_mchid":"`+scope+`"}`
+				}
+				return nil, fail(http.StatusBadRequest, "RECEIVER_NOT_ADDED", fmt.Sprintf("%s: %s %s was never added as a receiver %s", f, rc.Type, rc.Account, whose),
+					"add it first: POST /profitsharing/receivers "+body+" · 分账接收方须先添加")
 			} else if err != nil {
 				return nil, fail(http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be reached", "retry the same request")
 			}
