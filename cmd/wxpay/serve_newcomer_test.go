@@ -80,3 +80,38 @@ func TestServePartnerReceiverMissingForThisSubMerchantSaysWhose(t *testing.T) {
 		t.Errorf("the plan under 1900000110: %d %v", status, a)
 	}
 }
+
+// ?sub_mchid= given twice named whichever sub-merchant came first: a refund, close or
+// receiver removal could act on a sub-merchant the caller did not mean (a client
+// appending its default to a URL that already had one). It is refused, and nothing
+// moves.
+func TestServeSubMchIDGivenTwiceIsRefused(t *testing.T) {
+	t.Setenv("WXPAY_SUB_MCHID", "1900000109")
+	_, p := startPlatformServe(t, "partner")
+	for _, sub := range []string{"1900000109", "1900000110"} {
+		if status, a := p.call("POST", "/orders", map[string]any{"order_id": "TWICE00001", "sub_mchid": sub, "amount": 100, "description": "x", "scene": "native"}, true); status != http.StatusCreated {
+			t.Fatalf("create under %s: %d %v", sub, status, a)
+		}
+	}
+	const q = "?sub_mchid=1900000110&sub_mchid=1900000109"
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/orders/TWICE00001" + q},
+		{"POST", "/orders/TWICE00001/close" + q},
+		{"POST", "/orders/TWICE00001/refunds" + q},
+		{"DELETE", "/profitsharing/receivers/1900000200" + q},
+	} {
+		var body any
+		if strings.HasSuffix(c.path, "/refunds"+q) {
+			body = map[string]any{"amount": 1}
+		}
+		status, a := p.call(c.method, c.path, body, true)
+		if msg, _ := a["message"].(string); status != http.StatusBadRequest || a["code"] != "PARAM_ERROR" || msg != "sub_mchid is given 2 times in the query; send it once" || a["hint"] == "" {
+			t.Errorf("%s %s: %d %v", c.method, c.path, status, a)
+		}
+	}
+	for _, sub := range []string{"1900000109", "1900000110"} {
+		if _, g := p.call("GET", "/orders/TWICE00001?sub_mchid="+sub, nil, true); g["state"] != "NOTPAY" {
+			t.Errorf("%s's TWICE00001 after the refusals: %v", sub, g)
+		}
+	}
+}

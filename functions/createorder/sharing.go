@@ -494,6 +494,14 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		q := r.URL.Query()
+		for _, name := range []string{"sub_mchid", "type"} {
+			if n := len(q[name]); n > 1 {
+				// Whose receiver is removed must not depend on which copy is read.
+				h.writeError(w, r, badRequest(wechatpay.CodeParamError, "%s is given %d times in the query; send it once", name, n).
+					withHint("e.g. DELETE /profitsharing/receivers/1900000200?type=MERCHANT_ID&sub_mchid=1900000109"))
+				return
+			}
+		}
 		req = orderapi.ReceiverAddRequest{Type: cmp.Or(q.Get("type"), wechatpay.ReceiverMerchant), Account: r.PathValue("account"), SubMchID: q.Get("sub_mchid")}
 	}
 	switch req.Type {

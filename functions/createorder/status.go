@@ -27,6 +27,13 @@ func causeViews(cs []payment.Cause) []orderapi.Cause {
 // owner is the merchant owning an order named in a URL: the configured merchant, or in
 // partner mode ?sub_mchid= (default WXPAY_SUB_MCHID).
 func (h *Handler) owner(r *http.Request) (string, *apiError) {
+	vs := r.URL.Query()["sub_mchid"]
+	if len(vs) > 1 {
+		// Which one counts would be up to each reader (this API read the first): a
+		// refund or close must not act on a sub-merchant the caller did not mean.
+		return "", badRequest(wechatpay.CodeParamError, "sub_mchid is given %d times in the query; send it once", len(vs)).
+			withHint("name the order's sub-merchant once: ?sub_mchid=1900000109 · sub_mchid 只能出现一次")
+	}
 	q := r.URL.Query().Get("sub_mchid")
 	if !h.partner {
 		if q != "" {
