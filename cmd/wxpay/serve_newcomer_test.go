@@ -115,3 +115,35 @@ func TestServeSubMchIDGivenTwiceIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// The other routes take ?sub_mchid=, so a newcomer sends POST /orders?sub_mchid=B with
+// no sub_mchid in the body: the order was created under WXPAY_SUB_MCHID (A) — the
+// payment would go to A. It is refused, naming where sub_mchid belongs, and nothing is
+// created under either; the body's sub_mchid (with or without the same query) works.
+func TestServeCreateWithSubMchIDInTheQueryIsRefused(t *testing.T) {
+	t.Setenv("WXPAY_SUB_MCHID", "1900000109")
+	_, p := startPlatformServe(t, "partner")
+	order := map[string]any{"order_id": "QUERYSUB01", "amount": 100, "description": "x", "scene": "native"}
+	status, a := p.call("POST", "/orders?sub_mchid=1900000110", order, true)
+	if msg, _ := a["message"].(string); status != http.StatusBadRequest || a["code"] != "PARAM_ERROR" || !strings.Contains(msg, "belongs in the body of POST /orders") || a["hint"] == "" {
+		t.Errorf("POST /orders?sub_mchid=: %d %v", status, a)
+	}
+	for _, sub := range []string{"1900000109", "1900000110"} {
+		if status, g := p.call("GET", "/orders/QUERYSUB01?sub_mchid="+sub, nil, true); status != http.StatusNotFound {
+			t.Errorf("after the refusal %s's QUERYSUB01 reads %d %v", sub, status, g)
+		}
+	}
+	combine := map[string]any{"order_id": "QUERYCART1", "scene": "native", "description": "cart", "sub_orders": []map[string]any{
+		{"order_id": "QUERYCART1-A", "sub_mchid": "1900000109", "amount": 100, "description": "a"},
+		{"order_id": "QUERYCART1-B", "sub_mchid": "1900000110", "amount": 200, "description": "b"}}}
+	if status, a := p.call("POST", "/orders?sub_mchid=1900000110", combine, true); status != http.StatusBadRequest || !strings.Contains(a["message"].(string), "sub_orders[] entry") {
+		t.Errorf("a combine with ?sub_mchid=: %d %v", status, a)
+	}
+	order["sub_mchid"] = "1900000110"
+	if status, a := p.call("POST", "/orders?sub_mchid=1900000110", order, true); status != http.StatusCreated {
+		t.Errorf("the same sub_mchid in the body and the query: %d %v", status, a)
+	}
+	if status, g := p.call("GET", "/orders/QUERYSUB01?sub_mchid=1900000110", nil, true); status != http.StatusOK {
+		t.Errorf("QUERYSUB01 under 1900000110: %d %v", status, g)
+	}
+}

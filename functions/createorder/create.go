@@ -74,6 +74,10 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, e)
 		return
 	}
+	if e := queryNotBody(r, &req); e != nil {
+		h.writeError(w, r, e)
+		return
+	}
 	if h.combineCreate(w, r, &req) { // combine.go
 		return
 	}
@@ -726,4 +730,25 @@ func (h *Handler) settle(ctx context.Context, cur *payment.Order) (*payment.Orde
 		return res.Order, nil
 	}
 	return h.ledger.Attempt(ctx, cur.Owner, cur.OutTradeNo)
+}
+
+// queryNotBody refuses POST /orders?sub_mchid=… (or sub_appid) that the body does not
+// say the same: the other routes take ?sub_mchid=, so a newcomer puts it there, and the
+// order was created under WXPAY_SUB_MCHID — paid to the default sub-merchant, not the
+// one the URL named. POST /orders reads its body only.
+func queryNotBody(r *http.Request, req *orderapi.CreateRequest) *apiError {
+	q := r.URL.Query()
+	for _, f := range []struct{ name, body string }{{"sub_mchid", req.SubMchID}, {"sub_appid", req.SubAppID}} {
+		vs, given := q[f.name]
+		if !given || len(vs) == 1 && vs[0] == f.body && len(req.SubOrders) == 0 {
+			continue
+		}
+		where := "the body of POST /orders"
+		if len(req.SubOrders) > 0 {
+			where = "each sub_orders[] entry of a combine"
+		}
+		return badRequest(wechatpay.CodeParamError, "?%s= in the URL of POST /orders is not read: it belongs in %s", f.name, where).
+			withHint(`send {"order_id":…,"` + f.name + `":"…",…} and no ?` + f.name + `= (the other routes take ?sub_mchid=) · 下单时 sub_mchid 须放在请求体中`)
+	}
+	return nil
 }
