@@ -147,3 +147,36 @@ func TestServeCreateWithSubMchIDInTheQueryIsRefused(t *testing.T) {
 		t.Errorf("QUERYSUB01 under 1900000110: %d %v", status, g)
 	}
 }
+
+// POST /orders/{id}/close ignored its body, so {"sub_mchid":"B"} (where ?sub_mchid=
+// belongs) asked to close the default sub-merchant A's order of that number: A's
+// buyer, paying a minute later, was a payment after a close request — REVIEW. A body
+// with fields is refused; A's order is untouched and is paid as any other.
+func TestServeCloseWithABodyIsRefused(t *testing.T) {
+	t.Setenv("WXPAY_SUB_MCHID", "1900000109")
+	_, p := startPlatformServe(t, "partner")
+	var codeURL string
+	for _, sub := range []string{"1900000109", "1900000110"} {
+		status, a := p.call("POST", "/orders", map[string]any{"order_id": "CLOSEBODY1", "sub_mchid": sub, "amount": 100, "description": "x", "scene": "native"}, true)
+		if status != http.StatusCreated {
+			t.Fatalf("create under %s: %d %v", sub, status, a)
+		}
+		if sub == "1900000109" {
+			codeURL, _ = a["pay"].(map[string]any)["code_url"].(string)
+		}
+	}
+	status, a := p.call("POST", "/orders/CLOSEBODY1/close", map[string]any{"sub_mchid": "1900000110"}, true)
+	if msg, _ := a["message"].(string); status != http.StatusBadRequest || a["code"] != "PARAM_ERROR" || !strings.Contains(msg, `takes no body; it was sent fields "sub_mchid"`) || a["hint"] == "" {
+		t.Errorf("close with a body: %d %v", status, a)
+	}
+	if status, a := p.call("POST", "/orders/CLOSEBODY1/close?sub_mchid=1900000110", "{}", true); status/100 != 2 {
+		t.Errorf("close of 1900000110's with {}: %d %v", status, a)
+	}
+	if status, a := p.call("POST", "/sim/pay", map[string]any{"code_url": codeURL}, false); status != http.StatusOK {
+		t.Fatalf("pay 1900000109's: %d %v", status, a)
+	}
+	p.waitPaid("CLOSEBODY1", "1900000109")
+	if _, g := p.call("GET", "/orders/CLOSEBODY1?sub_mchid=1900000109", nil, true); g["review_causes"] != nil {
+		t.Errorf("1900000109's order after its payment: %v", g)
+	}
+}

@@ -1,11 +1,16 @@
 package createorder
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/orderapi"
@@ -220,6 +225,10 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*orderapi.Or
 
 func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if e := noFields(r); e != nil {
+		h.writeError(w, r, e)
+		return
+	}
 	if c, err := h.combineIn(r); err != nil || c != nil { // combine.go
 		h.combineRoute(w, r, c, err, h.closeCombine)
 		return
@@ -296,4 +305,36 @@ func paidError(orderID string, rec *payment.Order) *apiError {
 	return fail(http.StatusConflict, wechatpay.CodeOrderPaid,
 		fmt.Sprintf("order %s is paid (state %s, out_trade_no %s) and cannot be closed", orderID, rec.Status(), rec.OutTradeNo),
 		"refund it instead: POST /orders/{order_id}/refunds · 订单已支付，请走退款")
+}
+
+// noFields refuses a body with fields on a route that takes none (close): it was
+// ignored, so {"sub_mchid":"B"} closed the default sub-merchant's order of that number
+// — someone else's — instead of B's. An empty body, {} or null is fine.
+func noFields(r *http.Request) *apiError {
+	if r.Body == nil {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return badRequest("INVALID_REQUEST", "could not read the request body: %v", err)
+	}
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || string(t) == "null" {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(t, &fields) == nil && len(fields) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, apiauth.Echo(k))
+	}
+	slices.Sort(names)
+	what := "a body"
+	if len(names) > 0 {
+		what = "fields " + strings.Join(names, ", ")
+	}
+	return badRequest(wechatpay.CodeParamError, "%s %s takes no body; it was sent %s", r.Method, apiauth.Clip(r.URL.Path), what).
+		withHint("send no body (or {}); a platform names the order's sub-merchant with ?sub_mchid= · 关单无需请求体，子商户号请放在 ?sub_mchid=")
 }
