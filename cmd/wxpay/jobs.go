@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -125,6 +128,12 @@ func (s *jobSet) handler(token []byte) http.Handler {
 		j := s.jobs[r.PathValue("name")]
 		if j == nil {
 			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no job named "+apiauth.Echo(r.PathValue("name")), "jobs: "+joinNames(s.names()))
+			return
+		}
+		if b, _ := io.ReadAll(io.LimitReader(r.Body, 4<<10)); len(bytes.TrimSpace(b)) > 0 && !slices.Contains([]string{"{}", "null"}, string(bytes.TrimSpace(b))) {
+			// A job reads its query only: {"date":"…"} in the body ran yesterday's bills.
+			apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "POST /jobs/"+apiauth.Clip(r.PathValue("name"))+" takes no body; its parameters are in the query",
+				"e.g. POST /jobs/billfetch?date=2026-03-01 · 任务参数请放在查询串中")
 			return
 		}
 		rep, err := s.runNow(r.Context(), j, r.URL.Query(), "http")

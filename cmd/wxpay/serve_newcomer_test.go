@@ -180,3 +180,17 @@ func TestServeCloseWithABodyIsRefused(t *testing.T) {
 		t.Errorf("1900000109's order after its payment: %v", g)
 	}
 }
+
+// POST /jobs/billfetch {"date":"…"} — the parameter in the body, not the query — ran
+// yesterday's bills and answered 200 as if it had done what was asked. A body is
+// refused, naming the query; an empty one (or {}) runs the job.
+func TestServeJobWithABodyIsRefused(t *testing.T) {
+	_, p := startPlatformServe(t, "ecommerce")
+	status, a := p.call("POST", "/jobs/billfetch", map[string]any{"date": "2026-03-01"}, true)
+	if status != http.StatusBadRequest || a["code"] != "PARAM_ERROR" || !strings.Contains(a["hint"].(string), "?date=") {
+		t.Errorf("billfetch with a body: %d %v", status, a)
+	}
+	if status, a := p.call("POST", "/jobs/reconcile", "{}", true); status != http.StatusOK {
+		t.Errorf("reconcile with {}: %d %v", status, a)
+	}
+}
