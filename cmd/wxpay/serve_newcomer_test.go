@@ -194,3 +194,27 @@ func TestServeJobWithABodyIsRefused(t *testing.T) {
 		t.Errorf("reconcile with {}: %d %v", status, a)
 	}
 }
+
+// A subsidy or a refund's read asked of a combine with no ?sub_mchid= (the platform's
+// default sub-merchant looked in) was answered "not an order of sub-merchant …: a
+// combine takes no sub_mchid" — to a request that sent none — with a hint to GET the
+// combine. It says the route is the sub-orders' and names them, route and sub_mchid.
+func TestServeSubOrderRouteAskedOfACombineNamesTheSubOrders(t *testing.T) {
+	t.Setenv("WXPAY_SUB_MCHID", "1900000109")
+	_, p := startPlatformServe(t, "ecommerce")
+	if status, a := p.call("POST", "/orders", cart("NAMEDCART1", "native"), true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	for _, c := range []struct{ method, path, want string }{
+		{"POST", "/orders/NAMEDCART1/subsidy", "POST /orders/NAMEDCART1-B/subsidy?sub_mchid=1900000110"},
+		{"GET", "/orders/NAMEDCART1/refunds/NAMEDRF001", "GET /orders/NAMEDCART1-A/refunds/NAMEDRF001?sub_mchid=1900000109"},
+	} {
+		status, a := p.call(c.method, c.path, nil, true)
+		msg, _ := a["message"].(string)
+		hint, _ := a["hint"].(string)
+		if status != http.StatusBadRequest || a["code"] != "ORDER_IS_COMBINE" || strings.Contains(msg, "takes no sub_mchid") ||
+			!strings.Contains(msg, "is asked of each sub-order") || !strings.Contains(hint, c.want) {
+			t.Errorf("%s %s: %d %v, want ORDER_IS_COMBINE naming %s", c.method, c.path, status, a, c.want)
+		}
+	}
+}

@@ -77,7 +77,7 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History
 		return nil, fail(http.StatusNotFound, "ORDER_NOT_FOUND", "no order "+orderID+": "+other.Error()+"; what WeChat Pay reported for it is kept",
 			"it is not an order of this API and cannot be created or refunded here: look it up in the console (查找 · Find), or by its transaction_id in the merchant platform")
 	case errors.Is(err, payment.ErrNotFound):
-		if e := h.combineNamed(ctx, orderID, owner); e != nil {
+		if e := h.combineNamed(ctx, r, orderID, owner); e != nil {
 			return nil, e
 		}
 		return nil, fail(http.StatusNotFound, "ORDER_NOT_FOUND", "no order "+orderID,
@@ -92,7 +92,7 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History
 // a combine (合单): a combine is the platform's, asked for without sub_mchid, and "no
 // order" would send the merchant looking for an order that exists. nil when orderID is
 // no combine either.
-func (h *Handler) combineNamed(ctx context.Context, orderID, owner string) error {
+func (h *Handler) combineNamed(ctx context.Context, r *http.Request, orderID, owner string) error {
 	if !h.partner {
 		return nil
 	}
@@ -101,6 +101,19 @@ func (h *Handler) combineNamed(ctx context.Context, orderID, owner string) error
 		return nil // not a combine (or unreadable): the order's own answer stands
 	}
 	subs := hist.Current.SubOrders
+	if !r.URL.Query().Has("sub_mchid") {
+		// No sub_mchid was sent (the default's was looked in) on a route that has no
+		// combine form — a refund's read, a subsidy: "a combine takes no sub_mchid"
+		// answered a request that gave none. It is the sub-orders' route.
+		tail := strings.TrimPrefix(r.URL.Path, "/orders/"+orderID)
+		var each []string
+		for _, s := range subs[:min(len(subs), 3)] {
+			each = append(each, r.Method+" /orders/"+s.OrderID+tail+"?sub_mchid="+s.SubMchID)
+		}
+		return fail(http.StatusBadRequest, "ORDER_IS_COMBINE",
+			fmt.Sprintf("order %s is a combine (合单) of %d sub-orders: %s %s is asked of each sub-order, under its sub_mchid", orderID, len(subs), r.Method, apiauth.Clip(r.URL.Path)),
+			"e.g. "+strings.Join(each, "; ")+" · 合单请按子单操作")
+	}
 	example := ""
 	for _, s := range subs {
 		if s.SubMchID == owner {
