@@ -218,3 +218,23 @@ func TestServeSubOrderRouteAskedOfACombineNamesTheSubOrders(t *testing.T) {
 		}
 	}
 }
+
+// POST /jobs/billfetch?date= for a day WeChat Pay has no bill of: a day not over yet
+// answered 200 with "not_ready" bills, as if they would come; one beyond the three
+// months WeChat Pay keeps answered 500 JOB_FAILED saying the request "breaks a
+// business rule for the order's current state". Both are the caller's: 400, the reason.
+func TestServeBillfetchOfADayWithoutABillIsRefused(t *testing.T) {
+	_, p := startPlatformServe(t, "ecommerce")
+	_, clk := p.call("GET", "/sim/clock", nil, false)
+	now, _ := clk["now"].(string)
+	for _, c := range []struct{ date, want string }{
+		{now[:10], "is not over yet"},
+		{"2099-01-01", "is not over yet"},
+		{"1999-01-01", "more than three months ago"},
+	} {
+		status, a := p.call("POST", "/jobs/billfetch?date="+c.date, nil, true)
+		if msg, _ := a["message"].(string); status != http.StatusBadRequest || !strings.Contains(msg, c.want) || a["hint"] == "" {
+			t.Errorf("billfetch of %s: %d %v, want 400 %q", c.date, status, a, c.want)
+		}
+	}
+}
