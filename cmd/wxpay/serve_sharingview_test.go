@@ -44,6 +44,8 @@ func TestServeSharingOfTheWrongShapeIsWorded(t *testing.T) {
 		{`"yes"`, "profit_sharing must be true or an object (receivers, hold_until, subsidy_amount), got string"},
 		{`{"receivers":"all"}`, "profit_sharing.receivers must be a JSON array, got string"},
 		{`{"hold":"2026-01-01T00:00:00+08:00"}`, `profit_sharing has an unknown field "hold": its fields are receivers, hold_until, subsidy_amount`},
+		// The ledger's plan check, worded without its "invalid result:".
+		{`{"receivers":[{"type":"MERCHANT_ID","account":"1900000109","amount":2000}]}`, "profit_sharing: the shares sum to 2000 fen, above the 1000 fen the order holds"},
 	} {
 		body := `{"order_id":"SHAPE00001","sub_mchid":"1900000109","amount":1000,"description":"x","scene":"native","profit_sharing":` + c.sharing + `}`
 		status, a := p.call("POST", "/orders", body, true)

@@ -184,7 +184,9 @@ func (h *Handler) closeRefused(ctx context.Context, rf *payment.Refund) {
 
 // message is an error's text for a merchant: without the package's prefix.
 func message(err error) string {
-	return strings.TrimPrefix(err.Error(), "payment: ")
+	// "payment: invalid result: the shares sum to …" is the ledger's wording of
+	// ErrInvalid; a merchant reads only what is wrong.
+	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), "payment: "), "invalid result: ")
 }
 
 // notice is the refund as the ledger recorded it, in the shape of a result.
