@@ -653,7 +653,15 @@ func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
 		return nil, err
 	}
 	var found *Story
-	for _, owner := range owners {
+	for _, h := range owners {
+		owner := h.owner
+		if found != nil {
+			// A platform's sub-merchants may share a number ("000001" may be hundreds of
+			// them): the first holder's story is read and shown, every later holder only
+			// named, a Find of its own away — one page costs the reads of one story.
+			found.Holders = append(found.Holders, s.findQuery(owner, h.no, ""))
+			continue
+		}
 		st, err := s.findOwned(ctx, owner, q)
 		if err != nil {
 			return nil, err
@@ -664,11 +672,7 @@ func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
 		if !s.AnyOwner {
 			return st, nil
 		}
-		// A platform's sub-merchants may share a number: every holder is named, the
-		// first one's story shown.
-		if found == nil {
-			found = st
-		}
+		found = st
 		found.Holders = append(found.Holders, s.findQuery(owner, st.OrderID, st.OutTradeNo))
 	}
 	if found != nil {
@@ -699,8 +703,12 @@ func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
 // holders are the merchants a bare query is looked up under: the Owners, then (on a
 // platform) every sub-merchant the order API noted as holding the number — for a
 // re-priced attempt's number (order_id_2) the order_id's.
-func (s *LedgerSource) holders(ctx context.Context, q string) ([]string, error) {
-	owners := slices.Clone(s.Owners)
+func (s *LedgerSource) holders(ctx context.Context, q string) ([]holder, error) {
+	var owners []holder
+	seen := map[string]bool{}
+	for _, o := range s.Owners {
+		owners, seen[o] = append(owners, holder{o, q}), true
+	}
 	if !s.AnyOwner || s.Holders == nil {
 		return owners, nil
 	}
@@ -714,13 +722,17 @@ func (s *LedgerSource) holders(ctx context.Context, q string) ([]string, error) 
 			return nil, err
 		}
 		for _, h := range hs {
-			if !slices.Contains(owners, h) && isMchID(h) {
-				owners = append(owners, h)
+			if !seen[h] && isMchID(h) {
+				owners, seen[h] = append(owners, holder{h, no}), true
 			}
 		}
 	}
 	return owners, nil
 }
+
+// holder is a merchant a bare query is looked up under, and the number it holds (the
+// query, or the order_id of the re-priced attempt the query names).
+type holder struct{ owner, no string }
 
 // cutAttempt splits a re-priced attempt's number "{order_id}_{n}" (payment.AttemptNo).
 func cutAttempt(no string) (string, int, bool) {
