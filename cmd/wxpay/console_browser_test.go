@@ -227,6 +227,20 @@ func (a bundleAPI) advance(d string) {
 	a.call("POST", "/sim/clock", `{"advance":"`+d+`"}`, http.StatusOK)
 }
 
+// untilNextDayAt is how far the simulator's clock is from hour:minute (+08:00) of the
+// next day, as an advance ("…s").
+func (a bundleAPI) untilNextDayAt(hour, minute int) string {
+	a.t.Helper()
+	raw, _ := a.call("GET", "/sim/clock", "", http.StatusOK)["now"].(string)
+	now, err := time.Parse(time.RFC3339, raw)
+	if err != nil {
+		a.t.Fatalf("the simulator's clock reads %q: %v", raw, err)
+	}
+	y, m, d := now.Date() // the simulator's clock reads in UTC+8
+	target := time.Date(y, m, d+1, hour, minute, 0, 0, now.Location())
+	return fmt.Sprintf("%ds", int64(target.Sub(now).Seconds())+1)
+}
+
 func (a bundleAPI) today() string {
 	a.t.Helper()
 	now, _ := a.call("GET", "/sim/clock", "", http.StatusOK)["now"].(string)
@@ -314,9 +328,9 @@ func TestBrowserConsole(t *testing.T) {
 	b.shot("03-review")
 
 	// 3. The day's bill, fetched while the review is open: its discrepancy names the order.
-	// WeChat Pay serves a day's bill from 10:00 (+08:00) the next day: 35 h after any
-	// time of the day is past that (24 h was not, from 00:00 to 10:00 in China).
-	api.advance("35h")
+	// WeChat Pay (and the simulator) has a day's bill from 10:00 the next day: "24h" from a
+	// run between midnight and 10:00 (+08:00) asked too early (STATEMENT_CREATING).
+	api.advance(api.untilNextDayAt(10, 30))
 	api.call("POST", "/jobs/billfetch?date="+day, "", http.StatusOK)
 	b.open("/console/bills")
 	if txt := b.text(); !strings.Contains(txt, day) || !strings.Contains(txt, "state_mismatch") || !strings.Contains(txt, "REV0000001") {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -124,17 +127,25 @@ func (s *jobSet) handler(token []byte) http.Handler {
 	return apiauth.Require(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		j := s.jobs[r.PathValue("name")]
 		if j == nil {
-			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no job named "+r.PathValue("name"), "jobs: "+joinNames(s.names()))
+			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no job named "+apiauth.Echo(r.PathValue("name")), "jobs: "+joinNames(s.names()))
+			return
+		}
+		if b, _ := io.ReadAll(io.LimitReader(r.Body, 4<<10)); len(bytes.TrimSpace(b)) > 0 && !slices.Contains([]string{"{}", "null"}, string(bytes.TrimSpace(b))) {
+			// A job reads its query only: {"date":"…"} in the body ran yesterday's bills.
+			apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "POST /jobs/"+apiauth.Clip(r.PathValue("name"))+" takes no body; its parameters are in the query",
+				"e.g. POST /jobs/billfetch?date=2026-03-01 · 任务参数请放在查询串中")
 			return
 		}
 		rep, err := s.runNow(r.Context(), j, r.URL.Query(), "http")
 		if err != nil {
 			var bad interface{ BadInput() bool }
 			status := http.StatusInternalServerError
+			hint := "serve's log (stderr; .wxpay/serve.log under make start) has the detail; a job is safe to run again"
 			if errors.As(err, &bad) && bad.BadInput() {
 				status = http.StatusBadRequest
+				hint = "fix the query as the message says and run the job again · 请按提示修改后重试"
 			}
-			apiauth.WriteJSON(w, status, map[string]any{"code": "JOB_FAILED", "message": err.Error(), "report": rep})
+			apiauth.WriteJSON(w, status, map[string]any{"code": "JOB_FAILED", "message": err.Error(), "hint": hint, "report": rep})
 			return
 		}
 		apiauth.WriteJSON(w, http.StatusOK, rep)

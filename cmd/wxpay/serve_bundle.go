@@ -13,6 +13,7 @@ import (
 	"github.com/paysls/wxpay/functions/billfetch"
 	"github.com/paysls/wxpay/functions/notify"
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/clock"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/host"
@@ -100,8 +101,12 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 	} else {
 		b.jobs.add("billfetch", dailyAt(10, 30, clock.CST), func(ctx context.Context, q url.Values, now time.Time) (host.Report, error) {
 			if d := q.Get("date"); d != "" {
-				if _, err := time.Parse(time.DateOnly, d); err != nil {
-					return nil, badInput{fmt.Errorf("date %q: want YYYY-MM-DD", d)}
+				day, err := time.ParseInLocation(time.DateOnly, d, clock.CST)
+				if err != nil {
+					return nil, badInput{fmt.Errorf("date %s: want YYYY-MM-DD", apiauth.Echo(d))}
+				}
+				if err := billableDay(day, now); err != nil {
+					return nil, badInput{err}
 				}
 				return bj.RunDate(ctx, d)
 			}
@@ -118,6 +123,22 @@ func (b *bundle) mountJobs(mux *http.ServeMux, cfg config.Config, o serveOptions
 	mux.Handle("POST /jobs/{name}", b.jobs.handler(token))
 	b.stopJobs = b.jobs.start(jobTick)
 	return []string{"POST /jobs/{name} (" + joinNames(b.jobs.names()) + "; billfetch takes ?date=YYYY-MM-DD)"}, nil
+}
+
+// billableDay refuses a bill date WeChat Pay has no bill for, whatever is asked: a day
+// not over yet (a future one answered 200 "not_ready", as if it would come) or one
+// beyond its three months (answered 500 JOB_FAILED, "breaks a business rule for the
+// order's current state").
+func billableDay(day, now time.Time) error {
+	n := now.In(clock.CST)
+	today := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, clock.CST)
+	switch {
+	case !day.Before(today):
+		return fmt.Errorf("date %s is not over yet (today is %s, +08:00): a day's bill is ready from 10:00 the next day", day.Format(time.DateOnly), today.Format(time.DateOnly))
+	case day.Before(today.AddDate(0, -3, 0)):
+		return fmt.Errorf("date %s is more than three months ago: WeChat Pay keeps bills for three months (仅支持三个月内的账单)", day.Format(time.DateOnly))
+	}
+	return nil
 }
 
 // badInput marks a job error caused by the request (answered 400).

@@ -64,6 +64,7 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&ev.OutRefundNo, "out-refund-no", "", "merchant refund number (required for REFUND.* events)")
 	fs.StringVar(&ev.TransactionID, "transaction-id", "", "WeChat Pay transaction id (default: a generated 28-digit 4200…)")
 	fs.StringVar(&ev.OpenID, "openid", "", "payer openid (default: generated)")
+	fs.StringVar(&ev.SubMchID, "sub-mchid", "", "the `SUB_MCHID` of a service provider's or platform's order: the notification carries sp_mchid and sub_mchid, as WeChat Pay sends it for partner and e-commerce orders")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// When the endpoint is a wxpay bundle's /notify, read the order before and after,
 	// so the report says what the notification changed (a second payment for a paid
 	// order puts it in REVIEW: that is never silent).
-	probe := newOrderProbe(*target, *keysDir, ev.OutTradeNo)
+	probe := newOrderProbe(*target, *keysDir, ev.OutTradeNo, ev.SubMchID)
 	effects := stdout
 	if *asJSON {
 		effects = stderr
@@ -165,11 +166,12 @@ func loadSender(dir, mode string) (*trigger.Sender, error) {
 type orderProbe struct {
 	api        *orderapi.Client
 	outTradeNo string
+	subMchID   string // the order's sub-merchant on a platform ("": the default)
 }
 
 // newOrderProbe is a probe of target's bundle, or nil when target is not a /notify
 // path or the keys dir holds no API token (an endpoint of the user's own).
-func newOrderProbe(target, keysDir, outTradeNo string) *orderProbe {
+func newOrderProbe(target, keysDir, outTradeNo, subMchID string) *orderProbe {
 	u, err := url.Parse(target)
 	if err != nil || !strings.HasSuffix(u.Path, "/notify") {
 		return nil
@@ -179,7 +181,7 @@ func newOrderProbe(target, keysDir, outTradeNo string) *orderProbe {
 		return nil
 	}
 	u.Path, u.RawQuery = strings.TrimSuffix(u.Path, "/notify"), ""
-	return &orderProbe{api: orderapi.New(u.String(), tok, &http.Client{Timeout: 3 * time.Second}), outTradeNo: outTradeNo}
+	return &orderProbe{api: orderapi.New(u.String(), tok, &http.Client{Timeout: 3 * time.Second}), outTradeNo: outTradeNo, subMchID: subMchID}
 }
 
 // read is the order's view, or nil when the bundle does not know it (or is not one).
@@ -193,7 +195,7 @@ func (p *orderProbe) read(ctx context.Context) *orderapi.OrderView {
 		ids = append(ids, p.outTradeNo[:i])
 	}
 	for _, id := range ids {
-		if v, err := p.api.Order(ctx, id, ""); err == nil && v.State != "" {
+		if v, err := p.api.Order(ctx, id, p.subMchID); err == nil && v.State != "" {
 			return v
 		}
 	}

@@ -57,7 +57,11 @@ func (h *Handler) answer(o *order, rec *payment.Order) (*orderapi.CreateAnswer, 
 		if exp.IsZero() || ttl < time.Minute {
 			ttl = time.Minute
 		}
-		link := cashier.Link(h.publicURL, o.orderID, h.cashierKey, now, ttl)
+		id := o.orderID
+		if h.partner && o.owner != h.cfg.Bundle.SubMchID {
+			id = cashier.LinkID(o.orderID, o.owner) // the page looks it up under its own sub-merchant
+		}
+		link := cashier.Link(h.publicURL, id, h.cashierKey, now, ttl)
 		png, err := QRPNG(link)
 		if err != nil {
 			return nil, err

@@ -220,7 +220,10 @@ func (h *Handler) validateSubOrders(ctx context.Context, req *orderapi.CreateReq
 			return nil, 0, badRequest(wechatpay.CodeParamError, "%s/sub_appid are at most 32 characters", f("sub_mchid"))
 		}
 		if !digits(sub) {
-			return nil, 0, badRequest(wechatpay.CodeParamError, "%s %q is not a merchant number: a sub_mchid is digits, e.g. 1900000109", f("sub_mchid"), sub)
+			return nil, 0, badRequest(wechatpay.CodeParamError, "%s %s is not a merchant number: a sub_mchid is digits, e.g. 1900000109", f("sub_mchid"), apiauth.Echo(sub))
+		}
+		if e := h.notOwnMchID(f("sub_mchid"), sub, s.SubMchID == ""); e != nil {
+			return nil, 0, e
 		}
 		amt := int64(s.Amount)
 		if e := checkAmount(s.Amount); e != nil {
@@ -519,6 +522,11 @@ func (h *Handler) newCombine(ctx context.Context, co *combineOrder, n int) (*pay
 		// Nothing is placed at WeChat Pay, so there is no claim to hold: no owner, and a
 		// lease over at once, or the page's first create would wait out the lease.
 		cr.ID, claim, cr.Lease = "", "", 0
+	}
+	for _, s := range co.subs {
+		if err := h.noteHolder(ctx, s.OrderID, s.SubMchID); err != nil { // holders.go
+			return nil, "", nil, err
+		}
 	}
 	c, subs, err := h.ledger.PlaceCombine(ctx, payment.NewCombine{Owner: h.cfg.MchID, AppID: h.cfg.AppID, OrderID: co.orderID, Attempt: n,
 		Scene: co.scene, ExpiresAt: exp, SubOrders: co.subs, Create: combineInfo(co), Claim: cr})

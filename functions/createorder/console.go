@@ -74,6 +74,7 @@ func (h *Handler) console() http.Handler {
 				src.BillMchIDs = src.Owners
 			}
 		}
+		src.Holders = h.holdersOf // holders.go: Find given a number alone names every sub-merchant holding it
 		src.Ecommerce = h.cfg.Bundle.Ecommerce()
 		src.Platform = h.cfg.MchID // combines are kept under it
 		// Payments and refunds are listed under the account paid (this mchid); refunds

@@ -130,8 +130,8 @@ func TestConsoleListsAbandonedEvents(t *testing.T) {
 }
 
 // A service provider's console shows every sub-merchant's records: Find takes
-// "sub_mchid/id" for a sub-merchant that is not the default, and an id alone still
-// looks under the default only.
+// "sub_mchid/id" for a sub-merchant that is not the default, and an id alone finds it
+// too (the order API noted the sub-merchant holding the number).
 func TestPartnerConsoleFindsAnySubMerchant(t *testing.T) {
 	e := newConsoleEnv(t, envOptions{partner: true})
 	get := e.get
@@ -153,10 +153,68 @@ func TestPartnerConsoleFindsAnySubMerchant(t *testing.T) {
 			t.Fatalf("the Events view links the sub-merchant's order without its sub_mchid:\n%s", page)
 		}
 	}
-	for _, q := range []string{"SUBFIND001", "1900000778/SUBFIND001", "abc/SUBFIND001", other + "/../x"} {
+	if page := get("/console/find?q=SUBFIND001"); !strings.Contains(page, "SUBFIND001 · SUCCESS") || !strings.Contains(page, other) || strings.Contains(page, `id="holders"`) {
+		t.Fatalf("find SUBFIND001 (held by %s alone):\n%s", other, page)
+	}
+	for _, q := range []string{"SUBFIND002", "1900000778/SUBFIND001", "abc/SUBFIND001", other + "/../x"} {
 		if page := get("/console/find?q=" + url.QueryEscape(q)); !strings.Contains(page, `id="nothing"`) {
 			t.Fatalf("find %q found something:\n%s", q, page)
 		}
+	}
+}
+
+// Order numbers are unique per sub-merchant only: the default sub-merchant and two
+// others each hold SHAREDNO01 (one of them inside a combine, one re-priced). Find
+// given the number alone showed the default's order and nothing of the others; it
+// names every holder, each linked to its own story, and a re-priced attempt's number
+// finds its order too.
+func TestPlatformConsoleFindNamesEverySubMerchantHoldingANumber(t *testing.T) {
+	e := newConsoleEnv(t, envOptions{partner: true, mutate: func(c *config.Config) { c.Bundle.Mode = config.ModeEcommerce }})
+	const b, c = "1900000778", "1900000779"
+	for _, sub := range []string{e.owner(), b} {
+		if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "SHAREDNO01", "amount": 500, "description": "x", "scene": "native", "sub_mchid": sub}); st != http.StatusCreated {
+			t.Fatalf("create under %s: %d %v", sub, st, m)
+		}
+	}
+	// b's is re-priced: its second attempt is SHAREDNO01_2.
+	if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "SHAREDNO01", "amount": 600, "description": "x", "scene": "native", "sub_mchid": b}); st != http.StatusCreated || m["out_trade_no"] != "SHAREDNO01_2" {
+		t.Fatalf("re-price under %s: %d %v", b, st, m)
+	}
+	cart := map[string]any{"order_id": "SHAREDCART1", "scene": "native", "description": "cart", "sub_orders": []map[string]any{
+		{"order_id": "SHAREDNO01", "sub_mchid": c, "amount": 100, "description": "a"},
+		{"order_id": "SHAREDCART1-B", "sub_mchid": b, "amount": 200, "description": "b"}}}
+	if st, m := e.call(t, "POST", "/orders", cart); st != http.StatusCreated {
+		t.Fatalf("combine: %d %v", st, m)
+	}
+	holders := func(page string) []string {
+		return regexp.MustCompile(`find\?q=(\d+)%2FSHAREDNO01"`).FindAllString(page[max(strings.Index(page, `id="holders"`), 0):], -1)
+	}
+	page := e.get("/console/find?q=SHAREDNO01")
+	if !strings.Contains(page, `id="holders"`) || len(holders(page)) != 3 {
+		t.Fatalf("find SHAREDNO01 names %d holders, want 3 (%s, %s, %s):\n%s", len(holders(page)), e.owner(), b, c, page)
+	}
+	for _, sub := range []string{e.owner(), b, c} {
+		if !strings.Contains(page, `find?q=`+sub+`%2FSHAREDNO01"`) {
+			t.Errorf("find SHAREDNO01 does not link %s's:\n%s", sub, page)
+		}
+		// Each link is that sub-merchant's own story.
+		if own := e.get("/console/find?q=" + sub + "/SHAREDNO01"); !strings.Contains(own, sub) || !strings.Contains(own, "SHAREDNO01 · NOTPAY") {
+			t.Errorf("find %s/SHAREDNO01:\n%s", sub, own)
+		}
+	}
+	if page := e.get("/console/find?q=SHAREDNO01_2"); !strings.Contains(page, "SHAREDNO01 · NOTPAY") || !strings.Contains(page, b) {
+		t.Errorf("find SHAREDNO01_2 (%s's second attempt):\n%s", b, page)
+	}
+	// A refund number alone finds its order under the sub-merchant that asked for it.
+	if st, m := e.call(t, "POST", "/orders", map[string]any{"order_id": "RFHOLDER01", "amount": 500, "description": "x", "scene": "native", "sub_mchid": c}); st != http.StatusCreated {
+		t.Fatalf("create under %s: %d %v", c, st, m)
+	}
+	e.pay(t, "RFHOLDER01")
+	if st, m := e.call(t, "POST", "/orders/RFHOLDER01/refunds?sub_mchid="+c, map[string]any{"out_refund_no": "RFHOLDERNO1", "amount": 100}); st != http.StatusOK {
+		t.Fatalf("refund under %s: %d %v", c, st, m)
+	}
+	if page := e.get("/console/find?q=RFHOLDERNO1"); !strings.Contains(page, "RFHOLDER01 · ") || !strings.Contains(page, c) || !strings.Contains(page, "RFHOLDERNO1") {
+		t.Errorf("find RFHOLDERNO1 (a refund of %s's RFHOLDER01):\n%s", c, page)
 	}
 }
 

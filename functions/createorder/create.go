@@ -74,6 +74,10 @@ func (h *Handler) createOrder(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, e)
 		return
 	}
+	if e := queryNotBody(r, &req); e != nil {
+		h.writeError(w, r, e)
+		return
+	}
 	if h.combineCreate(w, r, &req) { // combine.go
 		return
 	}
@@ -332,6 +336,9 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (*payment.Ord
 		// Nothing is placed at WeChat Pay, so there is no claim to hold: no owner, and a
 		// lease over at once, or a replayed cashier create would wait out the lease.
 		cr.ID, claim, cr.Lease = "", "", 0
+	}
+	if err := h.noteHolder(ctx, o.orderID, o.owner); err != nil { // holders.go: the console's Find names every sub-merchant holding the number
+		return nil, "", err
 	}
 	rec, err := h.ledger.CreateOrder(ctx, payment.NewOrder{
 		MchID: o.owner, AppID: o.appID, OrderID: o.orderID, Attempt: n, Amount: o.amount,
@@ -723,4 +730,25 @@ func (h *Handler) settle(ctx context.Context, cur *payment.Order) (*payment.Orde
 		return res.Order, nil
 	}
 	return h.ledger.Attempt(ctx, cur.Owner, cur.OutTradeNo)
+}
+
+// queryNotBody refuses POST /orders?sub_mchid=… (or sub_appid) that the body does not
+// say the same: the other routes take ?sub_mchid=, so a newcomer puts it there, and the
+// order was created under WXPAY_SUB_MCHID — paid to the default sub-merchant, not the
+// one the URL named. POST /orders reads its body only.
+func queryNotBody(r *http.Request, req *orderapi.CreateRequest) *apiError {
+	q := r.URL.Query()
+	for _, f := range []struct{ name, body string }{{"sub_mchid", req.SubMchID}, {"sub_appid", req.SubAppID}} {
+		vs, given := q[f.name]
+		if !given || len(vs) == 1 && vs[0] == f.body && len(req.SubOrders) == 0 {
+			continue
+		}
+		where := "the body of POST /orders"
+		if len(req.SubOrders) > 0 {
+			where = "each sub_orders[] entry of a combine"
+		}
+		return badRequest(wechatpay.CodeParamError, "?%s= in the URL of POST /orders is not read: it belongs in %s", f.name, where).
+			withHint(`send {"order_id":…,"` + f.name + `":"…",…} and no ?` + f.name + `= (the other routes take ?sub_mchid=) · 下单时 sub_mchid 须放在请求体中`)
+	}
+	return nil
 }

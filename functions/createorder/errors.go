@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -189,7 +190,7 @@ func decodeBody(r *http.Request, v any) *apiError {
 			withHint("send exactly one JSON object · 请求体须为单个 JSON 对象")
 	}
 	if k := duplicateKey(b); k != "" {
-		return badRequest(wechatpay.CodeParamError, "the field %q is given twice in one JSON object", k).
+		return badRequest(wechatpay.CodeParamError, "the field %s is given twice in one JSON object", apiauth.Echo(k)).
 			withHint("send each field once (field names are matched without regard to case) · 同一字段不能重复出现")
 	}
 	// An amount left out decodes as 0: say it is required, not that 0 is too little.
@@ -227,7 +228,7 @@ func bodyMediaType(r *http.Request) (form bool, e *apiError) {
 		return true, nil
 	}
 	return false, fail(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
-		fmt.Sprintf("Content-Type %q: %s %s takes a JSON body", ct, r.Method, r.URL.Path),
+		fmt.Sprintf("Content-Type %s: %s %s takes a JSON body", apiauth.Echo(ct), r.Method, apiauth.Clip(r.URL.Path)),
 		"send the JSON object with Content-Type: application/json · 请求体须为 JSON（Content-Type: application/json）")
 }
 
@@ -308,7 +309,7 @@ func bodyError(err error, shape bodyFields) *apiError {
 		return badRequest(wechatpay.CodeParamError, "the body ends in the middle of its JSON").withHint(hint)
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return badRequest(wechatpay.CodeParamError, "unknown field %s: the fields are %s", name, shape.names).
+		return badRequest(wechatpay.CodeParamError, "unknown field %s: the fields are %s", echoJSONName(name), shape.names).
 			withHint("check the spelling: field names are lower-case snake_case, as listed · 请检查字段名")
 	}
 	return badRequest(wechatpay.CodeParamError, "the body is not the expected JSON: %s", strings.TrimPrefix(err.Error(), "json: ")).withHint(hint)
@@ -380,4 +381,13 @@ func bodyShape(v any) bodyFields {
 		fields += "; optional: " + strings.Join(opt, ", ")
 	}
 	return bodyFields{names: strings.Join(all, ", "), fields: fields, example: "{" + strings.Join(ex, ",") + "}"}
+}
+
+// echoJSONName is a field name as encoding/json quotes it in "unknown field" (a Go
+// quoted string), clipped as every echo of input is (apiauth.Echo).
+func echoJSONName(quoted string) string {
+	if name, err := strconv.Unquote(quoted); err == nil {
+		return apiauth.Echo(name)
+	}
+	return apiauth.Clip(quoted)
 }

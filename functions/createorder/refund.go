@@ -57,6 +57,12 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	// The console's Find, given the refund number alone, looks it up under the
+	// sub-merchants noted here (holders.go), as it does an order number.
+	if err := h.noteHolder(ctx, req.OutRefundNo, hist.Current.Owner); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	rf, err := h.refund(ctx, h.freshen(ctx, hist.Current), payment.RefundRequest{OutRefundNo: req.OutRefundNo, Amount: amount, Reason: req.Reason})
 	if err != nil {
 		h.writeError(w, r, err)
@@ -197,7 +203,9 @@ func (h *Handler) closeRefused(ctx context.Context, rf *payment.Refund) {
 
 // message is an error's text for a merchant: without the package's prefix.
 func message(err error) string {
-	return strings.TrimPrefix(err.Error(), "payment: ")
+	// "payment: invalid result: the shares sum to …" is the ledger's wording of
+	// ErrInvalid; a merchant reads only what is wrong.
+	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), "payment: "), "invalid result: ")
 }
 
 // notice is the refund as the ledger recorded it, in the shape of a result.
@@ -249,7 +257,7 @@ func (h *Handler) getRefund(w http.ResponseWriter, r *http.Request) {
 	}
 	no := r.PathValue("out_refund_no")
 	if !refundNoShape(no) {
-		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "out_refund_no %.80q is not a refund number: 1 to 64 digits, letters and _-*|", no))
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "out_refund_no %s is not a refund number: 1 to 64 digits, letters and _-*|", apiauth.Echo(no)))
 		return
 	}
 	owner := hist.Current.Owner

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/orderapi"
 	"github.com/paysls/wxpay/shared/payment"
@@ -100,7 +101,7 @@ func parseAmount(raw string) (int64, *apiError) {
 	neg := strings.HasPrefix(s, "-")
 	digits := strings.TrimPrefix(s, "-")
 	if digits == "" || strings.Trim(digits, "0123456789") != "" {
-		return 0, badRequest(wechatpay.CodeParamError, "amount %s is not an integer number of fen", s).withHint(amountHint)
+		return 0, badRequest(wechatpay.CodeParamError, "amount %s is not an integer number of fen", apiauth.Clip(s)).withHint(amountHint)
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
@@ -127,7 +128,7 @@ func checkAmount(f orderapi.Fen) *apiError {
 }
 
 func tooMuch(s string) *apiError {
-	return badRequest(wechatpay.CodeParamError, "amount %s fen is more than WeChat Pay accepts: amount.total is at most %d fen (¥%s)", s, wechatpay.MaxAmount, yuan(wechatpay.MaxAmount)).
+	return badRequest(wechatpay.CodeParamError, "amount %s fen is more than WeChat Pay accepts: amount.total is at most %d fen (¥%s)", apiauth.Clip(s), wechatpay.MaxAmount, yuan(wechatpay.MaxAmount)).
 		withHint("WeChat Pay's amount.total is a 32-bit integer of fen; split a larger sum into several orders · 订单金额超出微信支付上限")
 }
 
@@ -147,7 +148,7 @@ func yuan(fen int64) string {
 // ValidateOrderID checks an order_id: 6 to 29 characters of digits, letters and _-*|.
 func ValidateOrderID(id string) *apiError {
 	if !validOrderID(id) {
-		return badRequest(wechatpay.CodeParamError, "order_id %q must be 6 to %d characters of digits, letters and _-*| (it becomes out_trade_no; re-priced attempts add _2, _3, … within WeChat Pay's 32)", id, MaxOrderIDLen).
+		return badRequest(wechatpay.CodeParamError, "order_id %s must be 6 to %d characters of digits, letters and _-*| (it becomes out_trade_no; re-priced attempts add _2, _3, … within WeChat Pay's 32)", apiauth.Echo(id), MaxOrderIDLen).
 			withHint("use your own order number, e.g. 20240101000123 · 商户订单号须为6-29位数字、字母或_-*|")
 	}
 	return nil
@@ -198,7 +199,10 @@ func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order
 			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid/sub_appid are at most 32 characters")
 		}
 		if !digits(o.subMchID) {
-			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid %q is not a merchant number: a sub_mchid is digits, e.g. 1900000109", o.subMchID)
+			return nil, badRequest(wechatpay.CodeParamError, "sub_mchid %s is not a merchant number: a sub_mchid is digits, e.g. 1900000109", apiauth.Echo(o.subMchID))
+		}
+		if e := h.notOwnMchID("sub_mchid", o.subMchID, req.SubMchID == ""); e != nil {
+			return nil, e
 		}
 		o.owner = o.subMchID
 	} else {
@@ -250,7 +254,7 @@ func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order
 	case "":
 		return nil, badRequest(wechatpay.CodeParamError, "scene is required: jsapi, miniprogram, app, h5, native, auto or cashier")
 	default:
-		return nil, badRequest(wechatpay.CodeParamError, "unknown scene %q: want jsapi, miniprogram, app, h5, native, auto or cashier", req.Scene)
+		return nil, badRequest(wechatpay.CodeParamError, "unknown scene %s: want jsapi, miniprogram, app, h5, native, auto or cashier", apiauth.Echo(req.Scene))
 	}
 	o.scene = scene
 	o.appID, o.signAppID = h.cfg.AppID, h.cfg.AppID
@@ -282,7 +286,7 @@ func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order
 		switch info.Type {
 		case "Wap", "iOS", "Android":
 		default:
-			return nil, badRequest(wechatpay.CodeParamError, "h5.type %q: want Wap (mobile web), iOS or Android (an app opening H5 pay)", info.Type)
+			return nil, badRequest(wechatpay.CodeParamError, "h5.type %s: want Wap (mobile web), iOS or Android (an app opening H5 pay)", apiauth.Echo(info.Type))
 		}
 		o.h5 = &info
 		ip, err := ClientIP(r, h.cfg.Bundle.TrustedProxies)
@@ -294,14 +298,14 @@ func (h *Handler) validate(r *http.Request, req *orderapi.CreateRequest) (*order
 		if req.RedirectURL != "" {
 			u, err := url.Parse(req.RedirectURL)
 			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return nil, badRequest(wechatpay.CodeParamError, "redirect_url %q must be an absolute http(s) URL on your H5 domain", req.RedirectURL)
+				return nil, badRequest(wechatpay.CodeParamError, "redirect_url %s must be an absolute http(s) URL on your H5 domain", apiauth.Echo(req.RedirectURL))
 			}
 		}
 	}
 	if req.TimeExpire != "" {
 		t, err := time.Parse(time.RFC3339, req.TimeExpire)
 		if err != nil {
-			return nil, badRequest(wechatpay.CodeParamError, "time_expire %q is not RFC 3339 with a zone, e.g. 2024-06-08T10:34:56+08:00", req.TimeExpire)
+			return nil, badRequest(wechatpay.CodeParamError, "time_expire %s is not RFC 3339 with a zone, e.g. 2024-06-08T10:34:56+08:00", apiauth.Echo(req.TimeExpire))
 		}
 		if !t.After(h.now()) {
 			return nil, badRequest(wechatpay.CodeParamError, "time_expire %s is in the past", req.TimeExpire).
@@ -345,7 +349,7 @@ func (h *Handler) payer(p *orderapi.Payer, o *order) (*wechatpay.Payer, *apiErro
 		// templated value ("   ", "{{openid}}") would be sent to WeChat Pay, recorded
 		// as an order and fail only when the user tries to pay.
 		if strings.TrimLeft(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
-			return nil, badRequest(wechatpay.CodeParamError, "payer openid %q is not an openid: it has characters other than letters, digits, _ and -", v).withHint(hint)
+			return nil, badRequest(wechatpay.CodeParamError, "payer openid %s is not an openid: it has characters other than letters, digits, _ and -", apiauth.Echo(v)).withHint(hint)
 		}
 	}
 	if !h.partner {
@@ -463,4 +467,22 @@ func digits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// notOwnMchID refuses this deployment's own mchid (the platform's or service provider's
+// sp_mchid) where a sub-merchant is named: an order is paid to a sub-merchant (子商户,
+// 二级商户), never to the platform itself, and WeChat Pay refuses such an order. The
+// simulator took it, so a merchant confusing WXPAY_MCHID with a sub_mchid placed
+// orders locally that would fail live — and kept under the platform's own number.
+// fromDefault: the value came from WXPAY_SUB_MCHID.
+func (h *Handler) notOwnMchID(field, sub string, fromDefault bool) *apiError {
+	if sub != h.cfg.MchID {
+		return nil
+	}
+	where := field
+	if fromDefault {
+		where = field + " (from " + config.EnvSubMchID + ")"
+	}
+	return badRequest(wechatpay.CodeParamError, "%s %s is this deployment's own mchid (%s, the platform's or service provider's sp_mchid): an order is paid to a sub-merchant, never to the platform itself", where, sub, config.EnvMchID).
+		withHint("name the sub-merchant the order is for (子商户/二级商户号), not WXPAY_MCHID · sub_mchid 须为子商户号，不能是服务商/平台自身的商户号")
 }

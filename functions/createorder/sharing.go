@@ -61,12 +61,12 @@ func (h *Handler) parseSharing(ctx context.Context, raw json.RawMessage, field, 
 	dec := json.NewDecoder(strings.NewReader(v))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return nil, badRequest(wechatpay.CodeParamError, "%s is not true or the expected object: %v", field, err).withHint(shareHint)
+		return nil, sharingShapeError(field, err, &req)
 	}
 	if req.HoldUntil != "" {
 		t, err := time.Parse(time.RFC3339, req.HoldUntil)
 		if err != nil {
-			return nil, badRequest(wechatpay.CodeParamError, "%s.hold_until %q is not an RFC 3339 time", field, req.HoldUntil).withHint("e.g. 2026-03-17T12:00:00+08:00")
+			return nil, badRequest(wechatpay.CodeParamError, "%s.hold_until %s is not an RFC 3339 time", field, apiauth.Echo(req.HoldUntil)).withHint("e.g. 2026-03-17T12:00:00+08:00")
 		}
 		if t.After(h.now().Add(wechatpay.EcommerceFreeze)) {
 			return nil, badRequest(wechatpay.CodeParamError, "%s.hold_until is beyond WeChat Pay's freeze of %d days: the funds are released by WeChat Pay then, unsplit", field, int(wechatpay.EcommerceFreeze.Hours()/24))
@@ -130,7 +130,7 @@ func (h *Handler) parseReceivers(ctx context.Context, in []orderapi.ReceiverRequ
 		switch rc.Type {
 		case wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID, wechatpay.ReceiverPersonalSubOpenID:
 		default:
-			return nil, badRequest(wechatpay.CodeParamError, "%s.type %q is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", f, r.Type).
+			return nil, badRequest(wechatpay.CodeParamError, "%s.type %s is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", f, apiauth.Echo(r.Type)).
 				withHint("分账接收方类型: MERCHANT_ID 商户号, PERSONAL_OPENID 个人openid")
 		}
 		if rc.Account == "" {
@@ -142,9 +142,16 @@ func (h *Handler) parseReceivers(ctx context.Context, in []orderapi.ReceiverRequ
 		// 分账接收方关系不存在).
 		platformSelf := rc.Account == h.cfg.MchID && h.api.ShareAPI() == payment.ShareAPIEcommerce
 		if !(rc.Type == wechatpay.ReceiverMerchant && (platformSelf || rc.Account == owner)) {
-			if got, err := h.ledger.Receiver(ctx, h.receiverScope(owner), rc.Type, rc.Account); errors.Is(err, payment.ErrNotFound) || err == nil && !got.Added {
-				return nil, fail(http.StatusBadRequest, "RECEIVER_NOT_ADDED", fmt.Sprintf("%s: %s %s was never added as a receiver here", f, rc.Type, rc.Account),
-					"add it first: POST /profitsharing/receivers {\"type\",\"account\",\"name\",\"relation_type\"} · 分账接收方须先添加")
+			scope := h.receiverScope(owner)
+			if got, err := h.ledger.Receiver(ctx, scope, rc.Type, rc.Account); errors.Is(err, payment.ErrNotFound) || err == nil && !got.Added {
+				// A service provider's receivers are each sub-merchant's own: one added for
+				// another sub-merchant is not this one's, and the answer must say whose.
+				whose, body := "here", `{"type","account","name","relation_type"}`
+				if scope != payment.ShareAPIEcommerce {
+					whose, body = "for sub-merchant "+scope, `{"type","account","name","relation_type","sub_mchid":"`+scope+`"}`
+				}
+				return nil, fail(http.StatusBadRequest, "RECEIVER_NOT_ADDED", fmt.Sprintf("%s: %s %s was never added as a receiver %s", f, rc.Type, rc.Account, whose),
+					"add it first: POST /profitsharing/receivers "+body+" · 分账接收方须先添加")
 			} else if err != nil {
 				return nil, fail(http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be reached", "retry the same request")
 			}
@@ -347,6 +354,11 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, e)
 			return
 		}
+		if req.OutRefundNo == "" {
+			h.writeError(w, r, badRequest(wechatpay.CodeParamError, "out_refund_no is required: the refund of order %s whose subsidy part is given back", o.OrderID).
+				withHint(`send {"out_refund_no":"<the refund's>","amount":<fen>} · 补差回退须指明对应的退款单号`))
+			return
+		}
 		rf, err := h.ledger.Refund(ctx, o.Owner, req.OutRefundNo)
 		if err != nil || !o.Knows(rf.TransactionID) && rf.OutTradeNo != o.OutTradeNo {
 			h.writeError(w, r, fail(http.StatusNotFound, "REFUND_NOT_FOUND", "order "+o.OrderID+" has no refund "+req.OutRefundNo, "a subsidy return follows a refund of the order (补差回退需要订单退款)"))
@@ -394,6 +406,22 @@ func (h *Handler) subsidyOrder(w http.ResponseWriter, r *http.Request) {
 				if rf, err := h.ledger.Refund(ctx, o.Owner, req.OutRefundNo); err == nil && rf.OutTradeNo == o.OutTradeNo {
 					refundID = rf.RefundID
 				}
+				if refundID == "" {
+					// A refund this order does not have (or not yet known to WeChat Pay) was
+					// left out of the request, which WeChat Pay then refused as a subsidy
+					// below the order's: a failed subsidy recorded and announced for a typo.
+					h.writeError(w, r, fail(http.StatusNotFound, "REFUND_NOT_FOUND", "order "+o.OrderID+" has no refund "+apiauth.Echo(req.OutRefundNo)+" WeChat Pay has accepted",
+						"name a refund of this order (GET /orders/{order_id} lists them) · 补差须对应本订单的退款"))
+					return
+				}
+			}
+			if placed := o.Sharing.SubsidyAmount; placed > 0 && (amt > placed || refundID == "" && amt != placed) {
+				// WeChat Pay takes the subsidy the order was placed with, or less after a
+				// refund (refund_id), never more: anything else is refused there, after a FAILED
+				// subsidy was recorded here and announced. Nothing is sent or recorded.
+				h.writeError(w, r, badRequest(wechatpay.CodeParamError, "amount %d fen differs from the %d fen subsidy order %s was placed with", amt, o.Sharing.SubsidyAmount, o.OrderID).
+					withHint("leave amount out to ask for the subsidy placed; ask for less only after a refund, naming its out_refund_no · 补差金额须与下单时一致，减少补差须先退款并指明退款单号"))
+				return
 			}
 			next, line, err = h.ledger.RequestSubsidy(ctx, o, amt, req.Description, refundID)
 		}
@@ -466,12 +494,20 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		q := r.URL.Query()
+		for _, name := range []string{"sub_mchid", "type"} {
+			if n := len(q[name]); n > 1 {
+				// Whose receiver is removed must not depend on which copy is read.
+				h.writeError(w, r, badRequest(wechatpay.CodeParamError, "%s is given %d times in the query; send it once", name, n).
+					withHint("e.g. DELETE /profitsharing/receivers/1900000200?type=MERCHANT_ID&sub_mchid=1900000109"))
+				return
+			}
+		}
 		req = orderapi.ReceiverAddRequest{Type: cmp.Or(q.Get("type"), wechatpay.ReceiverMerchant), Account: r.PathValue("account"), SubMchID: q.Get("sub_mchid")}
 	}
 	switch req.Type {
 	case wechatpay.ReceiverMerchant, wechatpay.ReceiverPersonalOpenID, wechatpay.ReceiverPersonalSubOpenID:
 	default:
-		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "type %q is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", req.Type))
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "type %s is not a receiver type: MERCHANT_ID, PERSONAL_OPENID (or PERSONAL_SUB_OPENID for a service provider)", apiauth.Echo(req.Type)))
 		return
 	}
 	if req.Account == "" {
@@ -481,11 +517,11 @@ func (h *Handler) receivers(w http.ResponseWriter, r *http.Request) {
 	// What no mchid or openid looks like is refused here: it would reach the store's
 	// key (refused there when not UTF-8 or too long: a 500) after WeChat Pay.
 	if !receiverAccountShape(req.Type, req.Account) {
-		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "account %.70q is not a %s: a merchant number is digits, an openid up to 64 letters, digits, _ and -", req.Account, req.Type))
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "account %s is not a %s: a merchant number is digits, an openid up to 64 letters, digits, _ and -", apiauth.Echo(req.Account), req.Type))
 		return
 	}
 	if req.SubMchID != "" && (len(req.SubMchID) > 32 || !digits(req.SubMchID)) {
-		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "sub_mchid %.40q is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", req.SubMchID))
+		h.writeError(w, r, badRequest(wechatpay.CodeParamError, "sub_mchid %s is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", apiauth.Echo(req.SubMchID)))
 		return
 	}
 	scope := payment.ShareAPIEcommerce
@@ -556,4 +592,22 @@ func receiverAccountShape(typ, account string) bool {
 		}
 	}
 	return true
+}
+
+// sharingShapeError words profit_sharing's decoding error as the body's are worded
+// (errors.go): "profit_sharing must be true or an object …, got string", not Go's
+// "cannot unmarshal string into Go value of type orderapi.SharingRequest".
+func sharingShapeError(field string, err error, req *orderapi.SharingRequest) *apiError {
+	names := bodyShape(req).names
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typ) && typ.Field == "":
+		return badRequest(wechatpay.CodeParamError, "%s must be true or an object (%s), got %s", field, names, typ.Value).withHint(shareHint)
+	case errors.As(err, &typ):
+		return badRequest(wechatpay.CodeParamError, "%s.%s must be a JSON %s, got %s", field, typ.Field, jsonKind(typ.Type), typ.Value).withHint(shareHint)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return badRequest(wechatpay.CodeParamError, "%s has an unknown field %s: its fields are %s", field, echoJSONName(name), names).withHint(shareHint)
+	}
+	return badRequest(wechatpay.CodeParamError, "%s is not true or the expected object: %s", field, strings.TrimPrefix(err.Error(), "json: ")).withHint(shareHint)
 }

@@ -9,6 +9,10 @@ import (
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
+// The view's rates are the ledger's, in the same unit (a negative constant does not
+// convert to uint: this fails to compile if the two ever differ).
+const _ = uint(payment.RatioUnit-orderapi.RatioUnit) + uint(orderapi.RatioUnit-payment.RatioUnit)
+
 // sharingView is o's sharing as the API shows it (nil when the order is not shared).
 func sharingView(o *payment.Order, now time.Time) *orderapi.SharingView {
 	s := o.Sharing
@@ -18,7 +22,7 @@ func sharingView(o *payment.Order, now time.Time) *orderapi.SharingView {
 	v := &orderapi.SharingView{API: s.API, SharedOut: o.SharedOut(), Room: o.ShareRoom(), Returned: s.Returned(),
 		SubsidyAmount: s.SubsidyAmount, Problem: s.Problem, HoldProblem: s.HoldProblem}
 	for _, r := range s.Receivers {
-		v.Receivers = append(v.Receivers, orderapi.ShareReceiver(r))
+		v.Receivers = append(v.Receivers, orderapi.ShareReceiver{Type: r.Type, Account: r.Account, Amount: r.Amount, Rate: orderapi.Ratio(r.Rate), Description: r.Description})
 	}
 	for _, hr := range s.Held {
 		v.HeldRefunds = append(v.HeldRefunds, orderapi.HeldRefund(hr))

@@ -1,11 +1,16 @@
 package createorder
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/paysls/wxpay/shared/apiauth"
 	"github.com/paysls/wxpay/shared/orderapi"
@@ -27,6 +32,13 @@ func causeViews(cs []payment.Cause) []orderapi.Cause {
 // owner is the merchant owning an order named in a URL: the configured merchant, or in
 // partner mode ?sub_mchid= (default WXPAY_SUB_MCHID).
 func (h *Handler) owner(r *http.Request) (string, *apiError) {
+	vs := r.URL.Query()["sub_mchid"]
+	if len(vs) > 1 {
+		// Which one counts would be up to each reader (this API read the first): a
+		// refund or close must not act on a sub-merchant the caller did not mean.
+		return "", badRequest(wechatpay.CodeParamError, "sub_mchid is given %d times in the query; send it once", len(vs)).
+			withHint("name the order's sub-merchant once: ?sub_mchid=1900000109 · sub_mchid 只能出现一次")
+	}
 	q := r.URL.Query().Get("sub_mchid")
 	if !h.partner {
 		if q != "" {
@@ -37,7 +49,7 @@ func (h *Handler) owner(r *http.Request) (string, *apiError) {
 	if q != "" && (len(q) > 32 || !digits(q)) {
 		// Checked as POST /orders checks it: a value no sub-merchant has would otherwise
 		// reach the store, which refuses a key that is not UTF-8 or too long (a 500).
-		return "", badRequest(wechatpay.CodeParamError, "sub_mchid %.40q is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", q)
+		return "", badRequest(wechatpay.CodeParamError, "sub_mchid %s is not a merchant number: a sub_mchid is up to 32 digits, e.g. 1900000109", apiauth.Echo(q))
 	}
 	if s := cmp.Or(q, h.cfg.Bundle.SubMchID); s != "" {
 		return s, nil
@@ -65,7 +77,7 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History
 		return nil, fail(http.StatusNotFound, "ORDER_NOT_FOUND", "no order "+orderID+": "+other.Error()+"; what WeChat Pay reported for it is kept",
 			"it is not an order of this API and cannot be created or refunded here: look it up in the console (查找 · Find), or by its transaction_id in the merchant platform")
 	case errors.Is(err, payment.ErrNotFound):
-		if e := h.combineNamed(ctx, orderID, owner); e != nil {
+		if e := h.combineNamed(ctx, r, orderID, owner); e != nil {
 			return nil, e
 		}
 		return nil, fail(http.StatusNotFound, "ORDER_NOT_FOUND", "no order "+orderID,
@@ -80,7 +92,7 @@ func (h *Handler) lookup(ctx context.Context, r *http.Request) (*payment.History
 // a combine (合单): a combine is the platform's, asked for without sub_mchid, and "no
 // order" would send the merchant looking for an order that exists. nil when orderID is
 // no combine either.
-func (h *Handler) combineNamed(ctx context.Context, orderID, owner string) error {
+func (h *Handler) combineNamed(ctx context.Context, r *http.Request, orderID, owner string) error {
 	if !h.partner {
 		return nil
 	}
@@ -89,6 +101,19 @@ func (h *Handler) combineNamed(ctx context.Context, orderID, owner string) error
 		return nil // not a combine (or unreadable): the order's own answer stands
 	}
 	subs := hist.Current.SubOrders
+	if !r.URL.Query().Has("sub_mchid") {
+		// No sub_mchid was sent (the default's was looked in) on a route that has no
+		// combine form — a refund's read, a subsidy: "a combine takes no sub_mchid"
+		// answered a request that gave none. It is the sub-orders' route.
+		tail := strings.TrimPrefix(r.URL.Path, "/orders/"+orderID)
+		var each []string
+		for _, s := range subs[:min(len(subs), 3)] {
+			each = append(each, r.Method+" /orders/"+s.OrderID+tail+"?sub_mchid="+s.SubMchID)
+		}
+		return fail(http.StatusBadRequest, "ORDER_IS_COMBINE",
+			fmt.Sprintf("order %s is a combine (合单) of %d sub-orders: %s %s is asked of each sub-order, under its sub_mchid", orderID, len(subs), r.Method, apiauth.Clip(r.URL.Path)),
+			"e.g. "+strings.Join(each, "; ")+" · 合单请按子单操作")
+	}
 	example := ""
 	for _, s := range subs {
 		if s.SubMchID == owner {
@@ -213,6 +238,10 @@ func (h *Handler) view(ctx context.Context, hist *payment.History) (*orderapi.Or
 
 func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if e := noFields(r); e != nil {
+		h.writeError(w, r, e)
+		return
+	}
 	if c, err := h.combineIn(r); err != nil || c != nil { // combine.go
 		h.combineRoute(w, r, c, err, h.closeCombine)
 		return
@@ -289,4 +318,36 @@ func paidError(orderID string, rec *payment.Order) *apiError {
 	return fail(http.StatusConflict, wechatpay.CodeOrderPaid,
 		fmt.Sprintf("order %s is paid (state %s, out_trade_no %s) and cannot be closed", orderID, rec.Status(), rec.OutTradeNo),
 		"refund it instead: POST /orders/{order_id}/refunds · 订单已支付，请走退款")
+}
+
+// noFields refuses a body with fields on a route that takes none (close): it was
+// ignored, so {"sub_mchid":"B"} closed the default sub-merchant's order of that number
+// — someone else's — instead of B's. An empty body, {} or null is fine.
+func noFields(r *http.Request) *apiError {
+	if r.Body == nil {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return badRequest("INVALID_REQUEST", "could not read the request body: %v", err)
+	}
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || string(t) == "null" {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(t, &fields) == nil && len(fields) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, apiauth.Echo(k))
+	}
+	slices.Sort(names)
+	what := "a body"
+	if len(names) > 0 {
+		what = "fields " + strings.Join(names, ", ")
+	}
+	return badRequest(wechatpay.CodeParamError, "%s %s takes no body; it was sent %s", r.Method, apiauth.Clip(r.URL.Path), what).
+		withHint("send no body (or {}); a platform names the order's sub-merchant with ?sub_mchid= · 关单无需请求体，子商户号请放在 ?sub_mchid=")
 }

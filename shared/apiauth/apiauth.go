@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -72,3 +73,24 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
+
+// EchoLimit is how many characters of a client's input an error message repeats.
+const EchoLimit = 64
+
+// Clip is s cut to its first EchoLimit characters, "…" marking the cut: an answer that
+// names the input it refuses (an order_id, a field name, a header) must not hand back
+// all of it — a 100 KB order_id would come back whole, in the answer and in the log
+// line beside it — and its start is enough to recognise it.
+func Clip(s string) string {
+	n := 0
+	for i := range s {
+		if n == EchoLimit {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
+// Echo is Clip(s) quoted as %q quotes (control characters and invalid UTF-8 escaped).
+func Echo(s string) string { return strconv.Quote(Clip(s)) }

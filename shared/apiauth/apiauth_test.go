@@ -50,3 +50,22 @@ func TestRequire(t *testing.T) {
 		})
 	}
 }
+
+// Clip keeps 64 characters (not bytes: a Chinese order description or a multi-byte
+// id is never cut inside a character) and marks a cut; Echo quotes what Clip keeps.
+func TestClipKeepsSixtyFourCharacters(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{strings.Repeat("a", 64), strings.Repeat("a", 64)},
+		{strings.Repeat("a", 65), strings.Repeat("a", 64) + "…"},
+		{strings.Repeat("单", 64), strings.Repeat("单", 64)},
+		{strings.Repeat("单", 100), strings.Repeat("单", 64) + "…"},
+	} {
+		if got := Clip(c.in); got != c.want {
+			t.Errorf("Clip(%d characters) = %q, want %q", len([]rune(c.in)), got, c.want)
+		}
+	}
+	if got, want := Echo("a\n"+strings.Repeat("b", 100)), `"a\n`+strings.Repeat("b", 62)+`…"`; got != want {
+		t.Errorf("Echo = %s, want %s", got, want)
+	}
+}

@@ -142,7 +142,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "limit must be an integer from 1 to 1000", "")
+			apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "limit must be an integer from 1 to 1000", "leave limit out for 100 a page, or send e.g. limit=500; next_cursor pages on")
 			return
 		}
 		opts.Limit = n
@@ -198,7 +198,7 @@ func (a *API) listFailed(w http.ResponseWriter, cursor string) {
 		invalidCursor(w, "the cursor is not one this listing returned, or it expired")
 		return
 	}
-	apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", "")
+	apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", retryHint)
 }
 
 // invalidCursor answers 400 INVALID_CURSOR: nothing was listed, nothing changed.
@@ -220,11 +220,15 @@ func badCursor(raw string) bool {
 	return false
 }
 
+// retryHint is the hint of a store failure: nothing was changed, so the same request
+// is safe to send again.
+const retryHint = "retry the same request in a moment: it is safe to repeat · 请稍后重试"
+
 // find reads the event id names, answering 400/404/503 itself when it cannot.
 func (a *API) find(w http.ResponseWriter, r *http.Request, id string) (store.Record, Entry, bool) {
 	key, attr, err := Locate(id)
 	if err != nil {
-		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "malformed event id: "+strconv.Quote(id), "use the id of an event as delivered (Wxpay-Event-Id) or listed by GET /events")
+		apiauth.Error(w, http.StatusBadRequest, "PARAM_ERROR", "malformed event id: "+apiauth.Echo(id), "use the id of an event as delivered (Wxpay-Event-Id) or listed by GET /events")
 		return store.Record{}, Entry{}, false
 	}
 	rec, err := a.Store.Get(r.Context(), key)
@@ -235,10 +239,10 @@ func (a *API) find(w http.ResponseWriter, r *http.Request, id string) (store.Rec
 			}
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
-		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", "")
+		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store could not be read; try again", retryHint)
 		return store.Record{}, Entry{}, false
 	}
-	apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+strconv.Quote(id), "")
+	apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+apiauth.Echo(id), "the id is the Wxpay-Event-Id of a delivery or an id GET /events?undelivered=1 lists; an event is kept with its order, so an id of a record since removed finds nothing")
 	return store.Record{}, Entry{}, false
 }
 
@@ -254,15 +258,15 @@ func (a *API) resend(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	m := a.marker()
 	if m == nil {
-		apiauth.Error(w, http.StatusServiceUnavailable, "NOT_CONFIGURED", "this deployment cannot record a resend", "")
+		apiauth.Error(w, http.StatusServiceUnavailable, "NOT_CONFIGURED", "this deployment cannot record a resend", "this events API was built without the ledger that marks an event for resending (a deployment fault): resend it from the operations console meanwhile")
 		return
 	}
 	if _, err := Resend(r.Context(), a.Store, m, id, a.now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+strconv.Quote(id), "")
+			apiauth.Error(w, http.StatusNotFound, "NOT_FOUND", "no event "+apiauth.Echo(id), "the id is the Wxpay-Event-Id of a delivery or an id GET /events?undelivered=1 lists; an event is kept with its order, so an id of a record since removed finds nothing")
 			return
 		}
-		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the event could not be marked for resending; try again", "")
+		apiauth.Error(w, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the event could not be marked for resending; try again", retryHint)
 		return
 	}
 	rec, e, ok := a.find(w, r, id)

@@ -135,3 +135,31 @@ func TestDeliverDueGrace(t *testing.T) {
 		t.Fatalf("after the grace: %+v", res)
 	}
 }
+
+// Every refusal of the events API is {code,message,hint}: a limit out of range, an
+// unknown event (of a record that exists, and of none), a malformed id, a resend of an
+// unknown event. Four of them answered without a hint.
+func TestAPIRefusalsCarryAHint(t *testing.T) {
+	st := openStore(t)
+	id := putWithEvent(t, st, "order/1900000001/HINT-A", time.Now().UTC()).ID
+	mux := http.NewServeMux()
+	(&API{Store: st, Marker: storeMarker{st}, Token: []byte("tok")}).Routes(mux)
+	unknown := id[:4] + "zzzzzzzzzzzz" + id[16:]
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/events?undelivered=1&limit=0", http.StatusBadRequest},
+		{http.MethodGet, "/events?undelivered=1&limit=x", http.StatusBadRequest},
+		{http.MethodGet, "/events/" + unknown, http.StatusNotFound},
+		{http.MethodGet, "/events/evt_nope.aaaa", http.StatusNotFound},
+		{http.MethodPost, "/events/" + unknown + "/resend", http.StatusNotFound},
+		{http.MethodPost, "/events/garbage/resend", http.StatusBadRequest},
+	} {
+		code, body := call(t, mux, c.method, c.path, "tok")
+		var e map[string]string
+		if code != c.status || json.Unmarshal(body, &e) != nil || e["code"] == "" || e["message"] == "" || e["hint"] == "" {
+			t.Errorf("%s %s: %d %s, want %d with code, message and hint", c.method, c.path, code, body, c.status)
+		}
+	}
+}

@@ -230,3 +230,27 @@ func TestOnBehalfOf(t *testing.T) {
 		t.Fatalf("a plain in-process call came from %s, XFF %q", seen.RemoteAddr, seen.Header.Values("X-Forwarded-For"))
 	}
 }
+
+// A rate reads and writes as the fraction a merchant sends, exactly, whatever its
+// decimals: the view of a plan shows 0.05, not the ledger's 500.
+func TestRatioIsAFractionInJSON(t *testing.T) {
+	for _, c := range []struct {
+		r    orderapi.Ratio
+		json string
+	}{{500, "0.05"}, {10000, "1"}, {3000, "0.3"}, {1, "0.0001"}, {1234, "0.1234"}, {0, "0"}} {
+		b, err := json.Marshal(c.r)
+		if err != nil || string(b) != c.json {
+			t.Errorf("Marshal(%d) = %s %v, want %s", c.r, b, err, c.json)
+		}
+		var back orderapi.Ratio
+		if err := json.Unmarshal(b, &back); err != nil || back != c.r {
+			t.Errorf("Unmarshal(%s) = %d %v, want %d", b, back, err, c.r)
+		}
+	}
+	for _, bad := range []string{`0.00001`, `"0.05"`, `1e-2`, `.5`} {
+		var r orderapi.Ratio
+		if err := json.Unmarshal([]byte(bad), &r); err == nil {
+			t.Errorf("Unmarshal(%s) = %d, want an error", bad, r)
+		}
+	}
+}

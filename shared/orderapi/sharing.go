@@ -2,6 +2,8 @@ package orderapi
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -106,14 +108,66 @@ type SharingView struct {
 	HoldProblem   string       `json:"hold_problem,omitempty"`
 }
 
-// ShareReceiver is a receiver of the order's split: amount (fen) or rate (in 1/10000
-// of what the order holds).
+// ShareReceiver is a receiver of the order's split: amount (fen) or rate (a fraction of
+// what the order holds, as asked for: 0.05 is 5 %).
 type ShareReceiver struct {
 	Type        string `json:"type"` // MERCHANT_ID, PERSONAL_OPENID, PERSONAL_SUB_OPENID (partner)
 	Account     string `json:"account"`
 	Amount      int64  `json:"amount,omitempty"`
-	Rate        int64  `json:"rate,omitempty"`
+	Rate        Ratio  `json:"rate,omitempty"`
 	Description string `json:"description"`
+}
+
+// RatioUnit is what a Ratio of 1 (100 %) holds: rates are kept in 1/10000, WeChat Pay's
+// finest (4 decimals).
+const RatioUnit = 10000
+
+// Ratio is a rate in 1/10000, written and read in JSON as the fraction a merchant sends
+// (500 is 0.05): GET /orders/{order_id} showed the plan's 0.05 as "rate":500, which
+// reads as fifty thousand per cent.
+type Ratio int64
+
+// MarshalJSON writes r as a decimal fraction with at most 4 decimals, exactly.
+func (r Ratio) MarshalJSON() ([]byte, error) {
+	n := int64(r)
+	sign := ""
+	if n < 0 {
+		sign, n = "-", -n
+	}
+	s := fmt.Sprintf("%s%d", sign, n/RatioUnit)
+	if frac := n % RatioUnit; frac != 0 {
+		s += "." + strings.TrimRight(fmt.Sprintf("%04d", frac), "0")
+	}
+	return []byte(s), nil
+}
+
+// UnmarshalJSON reads a decimal fraction of at most 4 decimals (0.05, 1, 0.0005),
+// exactly: no float rounding.
+func (r *Ratio) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" {
+		return nil
+	}
+	neg := strings.HasPrefix(s, "-")
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	if whole == "" || len(frac) > 4 || strings.Trim(whole+frac, "0123456789") != "" || len(whole) > 12 {
+		return fmt.Errorf("orderapi: rate %.20s is not a fraction with at most 4 decimals", s)
+	}
+	var n int64
+	for _, c := range whole {
+		n = n*10 + int64(c-'0')
+	}
+	n *= RatioUnit
+	scale := int64(RatioUnit / 10)
+	for _, c := range frac {
+		n += int64(c-'0') * scale
+		scale /= 10
+	}
+	if neg {
+		n = -n
+	}
+	*r = Ratio(n)
+	return nil
 }
 
 // HeldRefund is a refund of a shared order waiting for its shares to come back.

@@ -26,6 +26,8 @@ var writers = map[string]string{
 	// Markers of events retries gave up on, under abandoned/ (pointers, never money).
 	"github.com/paysls/wxpay/shared/events.noteAbandoned":   "abandoned/…: an abandoned event's marker",
 	"github.com/paysls/wxpay/shared/events.forgetAbandoned": "abandoned/…: the marker removed by a resend",
+	// The sub-merchants holding an order number, for the console's Find (a pointer, never money).
+	"github.com/paysls/wxpay/functions/createorder.(*Handler).noteHolder": "holders/…: the sub-merchants holding an order number",
 	// The operations console's own records, all under console/ (never money).
 	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).audit":      "console/audit/…: the audit listing",
 	"github.com/paysls/wxpay/functions/createorder/console.(*Handler).newSession": "console/session/…: a session",

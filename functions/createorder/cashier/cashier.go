@@ -265,7 +265,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, err := h.api.Order(r.Context(), id, "")
+	st, err := h.order(r.Context(), id)
 	if err != nil {
 		code := http.StatusBadGateway
 		if notFound(err) {
@@ -377,7 +377,7 @@ func (h *Handler) h5(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	back := h.path(id, "", url.Values{"t": {t}})
-	st, err := h.api.Order(r.Context(), id, "")
+	st, err := h.order(r.Context(), id)
 	if err != nil {
 		h.orderError(w, r, id, err)
 		return
@@ -387,7 +387,7 @@ func (h *Handler) h5(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ret := h.abs(r, h.path(id, "", url.Values{"t": {t}, "return": {"1"}}))
-	ans, err := h.place(r, st, orderapi.CreateRequest{Scene: orderapi.SceneH5, H5: &orderapi.H5{Type: "Wap"}, RedirectURL: ret})
+	ans, err := h.place(r, id, st, orderapi.CreateRequest{Scene: orderapi.SceneH5, H5: &orderapi.H5{Type: "Wap"}, RedirectURL: ret})
 	if err != nil {
 		h.orderError(w, r, id, err)
 		return
@@ -404,12 +404,13 @@ func (h *Handler) h5(w http.ResponseWriter, r *http.Request) {
 }
 
 // place asks the order API for the order's payment in req's scene (POST /orders), on
-// behalf of the browser of r: the order's amount, description and expiry as read in st
+// behalf of the browser of r, under the link id's sub-merchant (LinkID): the order's amount, description and expiry as read in st
 // (createorder adds the order's attach), the browser's user agent, and the browser's
 // address as the API's client-IP rule sees it. The order API answers the scene's live
 // payment when it has one (the same prepay, never a new one per page load) and places
 // one otherwise.
-func (h *Handler) place(r *http.Request, st *orderapi.OrderView, req orderapi.CreateRequest) (*orderapi.CreateAnswer, error) {
+func (h *Handler) place(r *http.Request, id string, st *orderapi.OrderView, req orderapi.CreateRequest) (*orderapi.CreateAnswer, error) {
+	_, req.SubMchID = orderOf(id)
 	req.OrderID, req.Amount, req.Description, req.TimeExpire = st.OrderID, orderapi.Fen(st.Amount), st.Description, st.ExpiresAt
 	req.UserAgent = r.UserAgent()
 	return h.api.Create(orderapi.OnBehalfOf(r.Context(), r), req)
@@ -442,4 +443,10 @@ func (h *Handler) orderError(w http.ResponseWriter, r *http.Request, id string, 
 	}
 	h.log.Error("cashier: order API", "order_id", id, "err", err.Error())
 	h.fail(w, r, http.StatusBadGateway, "暂时无法发起支付，请稍后再试", "Payment could not start, try again later", "")
+}
+
+// order reads the order a link id names (LinkID), under its sub-merchant.
+func (h *Handler) order(ctx context.Context, id string) (*orderapi.OrderView, error) {
+	oid, sub := orderOf(id)
+	return h.api.Order(ctx, oid, sub)
 }

@@ -101,14 +101,14 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	// The H5 return view shows "I have paid" rather than concluding anything unpaid;
 	// GET /orders asks WeChat Pay about an unsettled order on its own, so a payment it
 	// learns that way shows at once.
-	st, err := h.api.Order(ctx, id, "")
+	st, err := h.order(ctx, id)
 	if err != nil {
 		h.orderError(w, r, id, err)
 		return
 	}
 	tq := url.Values{"t": {t}}
 	d := &pageData{
-		Description: st.Description, Yuan: yuan(st.Amount), OrderID: id,
+		Description: st.Description, Yuan: yuan(st.Amount), OrderID: st.OrderID,
 		StatusURL: h.path(id, "/status", tq), PageLink: h.path(id, "", tq),
 	}
 	if e, err := time.Parse(time.RFC3339, st.ExpiresAt); err == nil {
@@ -148,7 +148,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		}
 		h.render(w, d)
 	case orderapi.SceneNative:
-		ans, err := h.place(r, st, orderapi.CreateRequest{Scene: orderapi.SceneNative})
+		ans, err := h.place(r, id, st, orderapi.CreateRequest{Scene: orderapi.SceneNative})
 		if err != nil {
 			h.orderError(w, r, id, err)
 			return
@@ -185,7 +185,7 @@ func (h *Handler) jsapi(w http.ResponseWriter, r *http.Request, id, t string, st
 		http.Redirect(w, r, h.authorizeURL(redirect, makeState(h.key, id, nonce, h.now())), http.StatusFound)
 		return
 	}
-	ans, err := h.place(r, st, orderapi.CreateRequest{Scene: orderapi.SceneJSAPI, Payer: &orderapi.Payer{OpenID: openid}})
+	ans, err := h.place(r, id, st, orderapi.CreateRequest{Scene: orderapi.SceneJSAPI, Payer: &orderapi.Payer{OpenID: openid}})
 	if err != nil {
 		h.orderError(w, r, id, err)
 		return

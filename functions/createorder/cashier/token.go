@@ -56,6 +56,27 @@ func Link(base, orderID string, key []byte, now time.Time, ttl time.Duration) st
 	return strings.TrimRight(base, "/") + "/pay/" + url.PathEscape(orderID) + "?t=" + url.QueryEscape(token(key, orderID, now, ttl))
 }
 
+// LinkID is the path segment of an order's cashier link: its order_id, or on a
+// platform "{sub_mchid}.{order_id}" for an order of a sub-merchant other than the
+// default (WXPAY_SUB_MCHID). The page looked every order up under the default, so a
+// link to another sub-merchant's order showed "No such order". An order_id never holds
+// a '.', and the token covers the whole segment: the sub-merchant cannot be changed.
+func LinkID(orderID, subMchID string) string {
+	if subMchID == "" {
+		return orderID
+	}
+	return subMchID + "." + orderID
+}
+
+// orderOf splits a link id (LinkID) into the order_id and its sub-merchant ("": the
+// default), as the order API's Order takes them.
+func orderOf(id string) (orderID, subMchID string) {
+	if sub, oid, ok := strings.Cut(id, "."); ok {
+		return oid, sub
+	}
+	return id, ""
+}
+
 // Token refusals.
 var (
 	errTokenMissing  = errors.New("cashier: link token missing")

@@ -172,6 +172,7 @@ var msg = sync.OnceValue(func() map[string][2]string {
 		"refunds.abnormal.why":             {"银行退款失败（如用户银行卡已注销或冻结）。可发起异常退款，退到用户的其他银行卡或商户的银行账户。", "The bank refused the refund (the user's card cancelled or frozen, say). Send it again with 异常退款: to another card of the user's, or to the merchant's bank account."},
 		"refunds.abnormal.again":           {"已发起过异常退款，但再次失败。", "An abnormal refund was sent before and failed again."},
 		"find.refunded":                    {"已退", "refunded"},
+		"find.holders":                     {"此单号在多个子商户下各有一笔订单（下为第一个）：", "Several sub-merchants each hold an order with this number (the first is shown):"},
 		"find.toreview":                    {"到待复核处理", "Handle it under Review"},
 		"find.resolutions":                 {"处理记录", "Resolutions"},
 		"find.attempts":                    {"支付单（每次改价一个）", "Attempts (one per price)"},

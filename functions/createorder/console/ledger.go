@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +68,10 @@ type LedgerSource struct {
 	// Platform is the mchid combines (合单) are kept under (the platform's, sp_mchid):
 	// Find looks a combine up by its order_id there. "": no combines.
 	Platform string
+	// Holders (partner, ecommerce) lists the sub-merchants an order number was created
+	// under (the order API notes each), so Find given the number alone shows every
+	// sub-merchant holding it, not only the default one. nil: Owners only.
+	Holders func(ctx context.Context, orderID string) ([]string, error)
 	// Ecommerce: refunds are e-commerce refunds, sent to 异常退款 through
 	// /v3/ecommerce/refunds/{refund_id}/apply-abnormal-refund.
 	Ecommerce bool
@@ -643,11 +648,38 @@ func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
 	if !validQuery(q) {
 		return nil, nil
 	}
-	for _, owner := range s.Owners {
-		st, err := s.findOwned(ctx, owner, q)
-		if st != nil || err != nil {
-			return st, err
+	owners, err := s.holders(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var found *Story
+	for _, h := range owners {
+		owner := h.owner
+		if found != nil {
+			// A platform's sub-merchants may share a number ("000001" may be hundreds of
+			// them): the first holder's story is read and shown, every later holder only
+			// named, a Find of its own away — one page costs the reads of one story.
+			found.Holders = append(found.Holders, s.findQuery(owner, h.no, ""))
+			continue
 		}
+		st, err := s.findOwned(ctx, owner, q)
+		if err != nil {
+			return nil, err
+		}
+		if st == nil {
+			continue
+		}
+		if !s.AnyOwner {
+			return st, nil
+		}
+		found = st
+		found.Holders = append(found.Holders, s.findQuery(owner, st.OrderID, st.OutTradeNo))
+	}
+	if found != nil {
+		if len(found.Holders) < 2 {
+			found.Holders = nil
+		}
+		return found, nil
 	}
 	if st, err := s.findCombine(ctx, q); st != nil || err != nil {
 		return st, err
@@ -666,6 +698,53 @@ func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
 		}
 	}
 	return nil, nil
+}
+
+// holders are the merchants a bare query is looked up under: the Owners, then (on a
+// platform) every sub-merchant the order API noted as holding the number — for a
+// re-priced attempt's number (order_id_2) the order_id's.
+func (s *LedgerSource) holders(ctx context.Context, q string) ([]holder, error) {
+	var owners []holder
+	seen := map[string]bool{}
+	for _, o := range s.Owners {
+		owners, seen[o] = append(owners, holder{o, q}), true
+	}
+	if !s.AnyOwner || s.Holders == nil {
+		return owners, nil
+	}
+	nos := []string{q}
+	if base, n, ok := cutAttempt(q); ok && n > 1 {
+		nos = append(nos, base)
+	}
+	for _, no := range nos {
+		hs, err := s.Holders(ctx, no)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hs {
+			if !seen[h] && isMchID(h) {
+				owners, seen[h] = append(owners, holder{h, no}), true
+			}
+		}
+	}
+	return owners, nil
+}
+
+// holder is a merchant a bare query is looked up under, and the number it holds (the
+// query, or the order_id of the re-priced attempt the query names).
+type holder struct{ owner, no string }
+
+// cutAttempt splits a re-priced attempt's number "{order_id}_{n}" (payment.AttemptNo).
+func cutAttempt(no string) (string, int, bool) {
+	i := strings.LastIndexByte(no, '_')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(no[i+1:])
+	if err != nil || n < 2 || strconv.Itoa(n) != no[i+1:] {
+		return "", 0, false
+	}
+	return no[:i], n, true
 }
 
 func (s *LedgerSource) findOwned(ctx context.Context, owner, q string) (*Story, error) {

@@ -163,6 +163,10 @@ type Story struct {
 	// SubOrders are a combine's (合单) sub-orders, of its current attempt: the story is
 	// the combine's, each sub-order's own story is a Find of its Find query away.
 	SubOrders []StorySubOrder
+	// Holders are the Find queries (sub_mchid/id) of every sub-merchant holding the
+	// number a bare query named, this story's first, when more than one does: order
+	// numbers are unique per sub-merchant only, so "SHARED01" may be several orders.
+	Holders []string
 }
 
 // StorySubOrder is one sub-order of a combine in its story.

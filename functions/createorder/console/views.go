@@ -545,6 +545,16 @@ func (c *call) find(p *page) error {
 		p.text(" ¥" + yuan(st.Refunded))
 	}
 	p.raw("</span></h2>\n")
+	if len(st.Holders) > 1 {
+		// The number alone names an order of each: every one is listed, each a Find away.
+		p.raw(`<p class="holders" id="holders">`)
+		p.t("find.holders")
+		for _, h := range st.Holders {
+			p.raw(" ")
+			c.findLinkAs(p, h, h, "")
+		}
+		p.raw("</p>\n")
+	}
 	if len(st.Causes) > 0 {
 		p.raw("<h3>")
 		p.t("review.causes")

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"github.com/paysls/wxpay/internal/paysim"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/paysls/wxpay/shared/clock"
@@ -126,6 +127,10 @@ type Event struct {
 	TransactionID string // generated when empty
 	RefundID      string // generated when empty
 	OpenID        string // generated when empty
+	// SubMchID names the sub-merchant of a service provider's or platform's order: the
+	// notification then carries sp_appid/sp_mchid (the keys dir's) and sub_mchid, as
+	// WeChat Pay sends it for partner and e-commerce orders ("": a direct merchant's).
+	SubMchID string
 }
 
 // message is one built notification.
@@ -146,6 +151,9 @@ func (s *Sender) build(ev Event) (*message, error) {
 	if err := wechatpay.ValidateAmount("amount", ev.Amount); err != nil {
 		return nil, err
 	}
+	if ev.SubMchID != "" && strings.Trim(ev.SubMchID, "0123456789") != "" {
+		return nil, fmt.Errorf("sub_mchid %q is not a merchant number (digits)", ev.SubMchID)
+	}
 	now := s.now().In(clock.CST)
 	if ev.TransactionID == "" {
 		ev.TransactionID = fakeIDs.TransactionID(now)
@@ -159,13 +167,19 @@ func (s *Sender) build(ev Event) (*message, error) {
 		if ev.OpenID == "" {
 			ev.OpenID = fakeIDs.OpenID()
 		}
-		plaintext = wechatpay.Transaction{
+		tx := wechatpay.Transaction{
 			AppID: s.appID, MchID: s.mchID, OutTradeNo: ev.OutTradeNo, TransactionID: ev.TransactionID,
 			TradeType: wechatpay.TradeTypeJSAPI, TradeState: wechatpay.TradeStateSuccess,
 			TradeStateDesc: "支付成功", BankType: "OTHERS", SuccessTime: now.Format(time.RFC3339),
 			Payer:  &wechatpay.Payer{OpenID: ev.OpenID},
 			Amount: &wechatpay.Amount{Total: ev.Amount, PayerTotal: ev.Amount, Currency: "CNY", PayerCurrency: "CNY"},
 		}
+		if ev.SubMchID != "" {
+			// A partner payment names both merchants; the payer is the sp_appid's user.
+			tx.AppID, tx.MchID, tx.SpAppID, tx.SpMchID, tx.SubMchID = "", "", s.appID, s.mchID, ev.SubMchID
+			tx.Payer = &wechatpay.Payer{SpOpenID: ev.OpenID}
+		}
+		plaintext = tx
 	case wechatpay.EventRefundSuccess, wechatpay.EventRefundAbnormal, wechatpay.EventRefundClosed:
 		if err := wechatpay.ValidateOutTradeNo("out_refund_no", ev.OutRefundNo, 64); err != nil {
 			return nil, err
@@ -193,6 +207,9 @@ func (s *Sender) build(ev Event) (*message, error) {
 			OutRefundNo: ev.OutRefundNo, RefundID: ev.RefundID, RefundStatus: refundStatus,
 			UserReceivedAccount: "支付用户零钱",
 			Amount:              wechatpay.RefundAmount{Total: ev.Amount, Refund: refund, PayerTotal: ev.Amount, PayerRefund: refund},
+		}
+		if ev.SubMchID != "" {
+			n.MchID, n.SpMchID, n.SubMchID = "", s.mchID, ev.SubMchID
 		}
 		if refundStatus == wechatpay.RefundStatusSuccess {
 			n.SuccessTime = now.Format(time.RFC3339) // only a successful refund has one
