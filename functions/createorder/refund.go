@@ -156,11 +156,23 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 		case wechatpay.IsCode(qerr, wechatpay.CodeResourceNotExists):
 			// A refusal saying WeChat Pay holds no paid order to refund (申请退款
 			// RESOURCE_NOT_EXISTS "订单不存在", payment.RefusalDeniesPayment) contradicts
-			// the ledger, which holds it paid: the order goes to REVIEW first, so that a
-			// stop before the close leaves the refund PROCESSING for reconcile, which is
-			// refused the same and does both.
+			// the ledger, which holds it paid — once WeChat Pay's order query confirms it
+			// (payment.ConfirmRefusal): it is reported to answer so for a moment right
+			// after a payment, and the same request to succeed when repeated. Unconfirmed,
+			// the refund is neither closed nor reviewed: it stays PROCESSING, the merchant
+			// is told to retry it, and reconcile submits it again meanwhile. Confirmed, the
+			// order goes to REVIEW first, so that a stop before the close leaves the
+			// refund PROCESSING for reconcile, which is refused the same and does both.
 			refusal, denies := payment.RefusalDeniesPayment(outRefundNo, err)
 			if denies {
+				if cerr := h.confirmRefusal(ctx, order, rf); cerr != nil {
+					h.log.Warn("refund refused as if the order were not paid, unconfirmed: left PROCESSING, submitted again by reconcile",
+						"out_refund_no", outRefundNo, "refusal", err.Error(), "confirmation", cerr.Error())
+					return nil, fail(http.StatusServiceUnavailable, "REFUND_RETRY_LATER",
+						"WeChat Pay refused the refund as if order "+order.OutTradeNo+" were not paid ("+refusal.Code+" "+refusal.Message+
+							"), but does not confirm it (it answers so for a moment right after a payment); the refund is kept PROCESSING and is submitted again",
+						"retry the same request (the same out_refund_no) in a minute: it is safe to repeat, the refund is never made twice · 请稍后用相同的退款单号重试")
+				}
 				if _, perr := h.ledger.PaymentNotHeld(ctx, rf, refusal, source); perr != nil {
 					h.log.Error("refused refund left PROCESSING: WeChat Pay holds no payment to refund, not recorded yet; reconcile follows it",
 						"out_refund_no", outRefundNo, "error", perr.Error())
@@ -190,6 +202,16 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 		}
 	}
 	return h.ledger.Refund(ctx, rf.Owner, outRefundNo)
+}
+
+// confirmRefusal asks WeChat Pay's order query whether it holds order's payment that
+// rf refunds paid, after a refusal that says it does not: nil when the answer confirms
+// the refusal (payment.ConfirmRefusal), payment.ErrRefusalUnconfirmed otherwise.
+func (h *Handler) confirmRefusal(ctx context.Context, order *payment.Order, rf *payment.Refund) error {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	state, err := h.api.PaymentState(qctx, order, rf.TransactionID)
+	return payment.ConfirmRefusal(state, err)
 }
 
 // closeRefused releases the reservation of a refund WeChat Pay never took, by closing it.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/functions/reconcile"
+	"github.com/paysls/wxpay/internal/paysim"
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
@@ -138,5 +139,64 @@ func TestRefundRefusedForAPaymentNotHeldIsReviewed(t *testing.T) {
 				t.Fatalf("order.review recorded %d times", n)
 			}
 		})
+	}
+}
+
+// The same refusal for an order WeChat Pay holds paid (merchants report 申请退款
+// answering RESOURCE_NOT_EXISTS "订单不存在" for a moment right after a payment) is
+// not the contradiction: WeChat Pay's order query answers SUCCESS, so the refund is
+// neither closed nor reviewed, but submitted again a minute later — and accepted.
+// Before the order query, it was closed and the order went to REVIEW.
+func TestRefundRefusedTransientlyIsSubmittedAgain(t *testing.T) {
+	h := newHarness(t)
+	no := "TRANSIENT001"
+	key := h.order(no, 1000, 2*time.Hour)
+	h.pay(no)
+	o, err := h.ledger.Attempt(h.ctx, h.cfg.MchID, no)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := h.client.QueryByOutTradeNo(h.ctx, no)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := h.ledger.ApplyTransaction(h.ctx, tx, "notify"); err != nil || r.Outcome != payment.Applied {
+		t.Fatalf("paid here: %v %v", r.Outcome, err)
+	}
+	if o, err = h.ledger.Attempt(h.ctx, h.cfg.MchID, no); err != nil {
+		t.Fatal(err)
+	}
+	// Recorded, never submitted (the creator stopped): reconcile submits it.
+	if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RF" + no, Amount: 600}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.SetFaults(paysim.Faults{RefuseRefundOnce: []string{no}}); err != nil {
+		t.Fatal(err)
+	}
+	rkey := "refund/" + h.cfg.MchID + "/RF" + no
+	j := h.job(reconcile.Options{})
+	h.clock.Advance(2 * time.Minute)
+	h.pass(j)
+	rec, err := h.st.Get(h.ctx, rkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := payment.RefundOf(rec)
+	if r.State != wechatpay.RefundStatusProcessing || r.InReview() || !r.NextCheck.Equal(h.clock.Now().Add(time.Minute)) {
+		t.Fatalf("after the refusal: refund %s, next check %v (now %v); want PROCESSING, a minute later", r.Status(), r.NextCheck, h.clock.Now())
+	}
+	if st := h.state(key); st != wechatpay.TradeStateSuccess {
+		t.Fatalf("order %s after the refusal, want SUCCESS (paid)", st)
+	}
+	h.clock.Advance(2 * time.Minute)
+	h.pass(j)
+	if got, err := h.client.QueryRefund(h.ctx, "RF"+no); err != nil || got.Amount.Refund != 600 {
+		t.Fatalf("the refund at WeChat Pay: %+v %v; want it submitted again", got, err)
+	}
+	if st := h.state(key); st == "REVIEW" {
+		t.Fatalf("order %s after the refund went through", st)
+	}
+	if st := h.state(rkey); st == wechatpay.RefundStatusClosed {
+		t.Fatalf("refund %s", st)
 	}
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/paysls/wxpay/shared/payment"
@@ -81,7 +82,18 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 			held, qerr := j.api.QueryRefund(ctx, r.Owner, "", r.OutRefundNo)
 			switch {
 			case wechatpay.IsCode(qerr, wechatpay.CodeResourceNotExists):
-				if perr := j.paymentNotHeld(ctx, r, err); perr != nil {
+				if perr := j.paymentNotHeld(ctx, r, err); errors.Is(perr, payment.ErrRefusalUnconfirmed) {
+					// Taken for a transient refusal: neither closed nor reviewed, the same
+					// out_refund_no is submitted again a minute later.
+					c.pending.Add(1)
+					log.Warn("reconcile: WeChat Pay refused a refund as if the order were not paid, unconfirmed; submitted again in a minute",
+						"out_refund_no", r.OutRefundNo, "refusal", err.Error(), "confirmation", perr.Error())
+					if _, err := j.ledger.RescheduleRefund(ctx, r, now.Add(time.Minute), time.Time{}); err != nil {
+						c.errors.Add(1)
+						log.Error("reconcile: reschedule refund", "error", err.Error())
+					}
+					return
+				} else if perr != nil {
 					c.errors.Add(1)
 					log.Error("reconcile: record that WeChat Pay holds no payment to refund; the refund stays PROCESSING", "out_refund_no", r.OutRefundNo, "error", perr.Error())
 					return
@@ -145,14 +157,32 @@ func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.Ref
 
 // paymentNotHeld puts r's order in REVIEW when WeChat Pay's refusal of r says it holds
 // no paid order to refund (payment.RefusalDeniesPayment: 申请退款 RESOURCE_NOT_EXISTS
-// "订单不存在"), while the ledger holds it paid — the refusal kept, loud once. Called
-// before r is closed; any other refusal (NOT_ENOUGH, more than is left) writes nothing.
+// "订单不存在"), while the ledger holds it paid, and WeChat Pay's order query confirms
+// the refusal (payment.ConfirmRefusal) — the refusal kept, loud once. Called before r
+// is closed; any other refusal (NOT_ENOUGH, more than is left), or one for a payment
+// the ledger does not hold paid, writes nothing. Unconfirmed (paid there after all, or
+// the query failed), it returns payment.ErrRefusalUnconfirmed: the refusal is taken
+// for a transient one, and r must be neither closed nor reviewed.
 func (j *Job) paymentNotHeld(ctx context.Context, r *payment.Refund, refusal error) error {
 	rr, ok := payment.RefusalDeniesPayment(r.OutRefundNo, refusal)
 	if !ok {
 		return nil
 	}
-	_, err := j.ledger.PaymentNotHeld(ctx, r, rr, "reconcile")
+	o, err := j.ledger.Attempt(ctx, r.Owner, r.OutTradeNo)
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		return nil // an order not held here: nothing to contradict
+	case err != nil:
+		return fmt.Errorf("reconcile: read order %s of refund %s: %w", r.OutTradeNo, r.OutRefundNo, err)
+	}
+	if !o.HoldsPaid(r) {
+		return nil
+	}
+	state, qerr := j.api.PaymentState(ctx, o, r.TransactionID)
+	if err := payment.ConfirmRefusal(state, qerr); err != nil {
+		return err
+	}
+	_, err = j.ledger.PaymentNotHeld(ctx, r, rr, "reconcile")
 	return err
 }
 

@@ -292,14 +292,24 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 						// reservation is released by closing it, as the order API does —
 						// after the order went to REVIEW if the refusal says WeChat Pay
 						// holds no payment to refund (refunds.go).
-						if err := j.paymentNotHeld(ctx, r, err); err != nil {
-							return nil, err
-						}
-						n := &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
-							RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}
-						j.ownNotice(n, r.Owner)
-						if _, err := j.ledger.ApplyRefund(ctx, n, "reconcile"); err != nil {
-							return nil, err
+						// Unless WeChat Pay's order query does not confirm that refusal
+						// (payment.ErrRefusalUnconfirmed): taken for a transient one, the
+						// refund is released still PROCESSING, and the refund's own
+						// follow-up submits it again a minute later (ReleaseHeldRefund).
+						perr := j.paymentNotHeld(ctx, r, err)
+						switch {
+						case errors.Is(perr, payment.ErrRefusalUnconfirmed):
+							j.log.Warn("reconcile: WeChat Pay refused a released refund as if the order were not paid, unconfirmed; submitted again in a minute",
+								"out_refund_no", r.OutRefundNo, "refusal", err.Error(), "confirmation", perr.Error())
+						case perr != nil:
+							return nil, perr
+						default:
+							n := &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
+								RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}
+							j.ownNotice(n, r.Owner)
+							if _, err := j.ledger.ApplyRefund(ctx, n, "reconcile"); err != nil {
+								return nil, err
+							}
 						}
 					} else {
 						return nil, err

@@ -476,9 +476,10 @@ func TestSharingInReviewFollowsAPendingSubsidy(t *testing.T) {
 }
 
 // A held refund released once its return succeeded, which WeChat Pay then refuses
-// because it holds no paid order to refund (RESOURCE_NOT_EXISTS "订单不存在"): closed,
-// as a refusal for good is, and the order — paid here — goes to REVIEW
-// (payment_not_held) with the refusal kept.
+// because it holds no paid order to refund (RESOURCE_NOT_EXISTS "订单不存在"), and its
+// order query confirms it holds none (ORDER_NOT_EXIST): closed, as a refusal for good
+// is, and the order — paid here — goes to REVIEW (payment_not_held) with the refusal
+// kept.
 func TestSharingReleasedRefundRefusedForAPaymentNotHeld(t *testing.T) {
 	h := newHarness(t)
 	h.platform()
@@ -491,12 +492,18 @@ func TestSharingReleasedRefundRefusedForAPaymentNotHeld(t *testing.T) {
 		t.Fatalf("refund not held: %+v %v", rf, err)
 	}
 	notHeld := func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method != http.MethodPost || r.URL.Path != "/v3/ecommerce/refunds/apply" {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v3/ecommerce/refunds/apply":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"code":"RESOURCE_NOT_EXISTS","message":"订单不存在"}`))
+		case r.Method == http.MethodGet && r.URL.Path == "/v3/pay/partner/transactions/out-trade-no/SHARENH001":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"code":"ORDER_NOT_EXIST","message":"订单不存在"}`))
+		default:
 			return false
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"code":"RESOURCE_NOT_EXISTS","message":"订单不存在"}`))
 		return true
 	}
 	h.intercept.Store(&notHeld)
@@ -508,5 +515,43 @@ func TestSharingReleasedRefundRefusedForAPaymentNotHeld(t *testing.T) {
 	}
 	if !o.InReview() || o.Review.First().Kind != payment.CausePaymentNotHeld || len(o.Sharing.Held) != 0 || o.Reserved() != 0 {
 		t.Fatalf("order %s, causes %+v, held %v, reserved %d", o.Status(), o.Review.Causes, o.Sharing.Held, o.Reserved())
+	}
+}
+
+// The same refusal of a released refund while WeChat Pay holds the order paid (the
+// transient refusal merchants report, paysim's refuse_refund_once): its order query
+// answers SUCCESS, so the refund is released still PROCESSING — neither closed nor
+// reviewed — and submitted again by its own follow-up a minute later. Before the order
+// query, it was closed and the order went to REVIEW.
+func TestSharingReleasedRefundRefusedTransiently(t *testing.T) {
+	h := newHarness(t)
+	h.platform()
+	j := h.job(reconcile.Options{})
+	o := h.sharedOrder("SHARENT001", 10000, commission(h, 500))
+	h.clock.Advance(wechatpay.ShareNotBefore + time.Second)
+	h.pass(j)
+	o = h.read("SHARENT001")
+	if rf, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFSHARENT1", Amount: 10000}); err != nil || rf.Held == "" {
+		t.Fatalf("refund not held: %+v %v", rf, err)
+	}
+	if err := h.sim.SetFaults(paysim.Faults{RefuseRefundOnce: []string{"SHARENT001"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.pass(j)
+	o = h.read("SHARENT001")
+	rf, err := h.ledger.Refund(h.ctx, shareSub, "RFSHARENT1")
+	if err != nil || rf.State != wechatpay.RefundStatusProcessing || rf.Held != "" {
+		t.Fatalf("the refused refund: %+v %v, want PROCESSING, released", rf, err)
+	}
+	if o.InReview() || len(o.Sharing.Held) != 0 || o.Reserved() != 10000 {
+		t.Fatalf("order %s, causes %+v, held %v, reserved %d", o.Status(), o.Review.Causes, o.Sharing.Held, o.Reserved())
+	}
+	h.clock.Advance(2 * time.Minute)
+	h.pass(j)
+	if got, err := (platform.API{Client: h.client, Mode: config.ModeEcommerce}).QueryRefund(h.ctx, shareSub, "", "RFSHARENT1"); err != nil || got.Amount.Refund != 10000 {
+		t.Fatalf("the refund at WeChat Pay: %+v %v; want it submitted again", got, err)
+	}
+	if o = h.read("SHARENT001"); o.InReview() {
+		t.Fatalf("order in REVIEW: %+v", o.Review.Causes)
 	}
 }

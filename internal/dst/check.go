@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/paysls/wxpay/shared/events"
 	"github.com/paysls/wxpay/shared/orderapi"
+	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
@@ -185,6 +187,14 @@ func (w *world) checkFinal() {
 		if lo := lr.order; o.paid() && lo != nil && lo.Payment != nil && lo.Payment.TransactionID == o.txid && !lo.InReview() &&
 			lo.Sharing == nil && lo.Bill.Seen == "" && lo.Bill.Recheck == "" {
 			w.violate(InvAccounted, "payment %s of %s (paid %s) was never checked against its day's trade bill (waiting in %q)", o.txid, t, lo.Payment.SuccessTime, lr.rec.Attrs[events.AttrSchedIndex])
+		}
+		// A payment WeChat Pay holds paid is never reviewed as one it does not hold
+		// (payment_not_held): a refusal of its refund ("订单不存在", the step fault
+		// "refund") is transient while its order query says it is paid.
+		if lo := lr.order; o.paid() && lo != nil && slices.ContainsFunc(lo.Review.Causes, func(c payment.Cause) bool {
+			return c.Kind == payment.CausePaymentNotHeld && c.TransactionID == o.txid
+		}) {
+			w.violate(InvAgrees, "order %s is in review as %s for payment %s of %s, which WeChat Pay holds %s", id, payment.CausePaymentNotHeld, o.txid, t, o.state)
 		}
 		v := views[id]
 		if isShown && v != nil {

@@ -22,6 +22,11 @@ import (
 //	    queries' — At not counted): lie —
 //	    WeChat Pay answers 1 fen more to the first receiver than it holds, signed
 //	    (forge.go: the ledger must keep it for review, not pass it over)
+//	on "refund" (a refund request to WeChat Pay, either refund API): refused —
+//	    answered 404 RESOURCE_NOT_EXISTS "订单不存在", not done, although WeChat Pay
+//	    holds the order paid: the transient refusal reported right after a payment.
+//	    The order must not be reviewed for it (payment_not_held, check.go): WeChat
+//	    Pay's order query says it is paid
 type Fault struct {
 	On   string `json:"on"`
 	At   int    `json:"at"`
@@ -37,6 +42,8 @@ const (
 	onSubsidy     = "subsidy"
 	onShareAnswer = "share-answer"
 	shareLie      = "lie"
+	onRefund      = "refund"
+	refundRefused = "refused"
 
 	crashBefore = "crash-before"
 	crashAfter  = "crash-after"

@@ -101,6 +101,12 @@ func (g *gen) step(w *world) Step {
 	}
 	if g.r.IntN(5) == 0 {
 		st.Faults = []Fault{g.fault()}
+		// Half the WeChat Pay faults of a step that asks for a refund become the
+		// transient refusal of that refund (faults.go); one more draw only for such
+		// steps, so that other histories stay as they were.
+		if st.Faults[0].On == onWeChatPay && slices.ContainsFunc(st.Ops, func(op Op) bool { return op.Op == "refund" }) && g.r.IntN(2) == 0 {
+			st.Faults[0] = Fault{On: onRefund, At: 1, Kind: refundRefused}
+		}
 	}
 	// A platform's reconcile may lose every answer of WeChat Pay's subsidy API (补差):
 	// the subsidy stays asked, its result unknown here (sharing.go). One more draw only

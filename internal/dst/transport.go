@@ -48,6 +48,11 @@ func (t toWeChatPay) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Path == "/v3/ecommerce/profitsharing/orders" && t.w.plan.every(onShareAnswer) == shareLie { // a split asked, or its query
 		return t.w.lieAboutSplit(req, serve(t.w.sim, req)), nil
 	}
+	if req.Method == http.MethodPost && (req.URL.Path == "/v3/refund/domestic/refunds" || req.URL.Path == "/v3/ecommerce/refunds/apply") &&
+		t.w.plan.next(onRefund) == refundRefused {
+		return response(req, http.StatusNotFound, http.Header{"Content-Type": {"application/json"}},
+			[]byte(`{"code":"RESOURCE_NOT_EXISTS","message":"订单不存在 (dst fault: refused once, the order is paid)"}`)), nil
+	}
 	switch t.w.plan.next(onWeChatPay) {
 	case fault5xx:
 		return response(req, http.StatusInternalServerError, http.Header{"Content-Type": {"application/json"}},

@@ -95,6 +95,9 @@ func (s *Simulator) ecommerceRefundApply(r *apiRequest) *reply {
 		// The same application again is the same refund: "同一退款单号多次请求只退一笔".
 		return jsonReply(http.StatusOK, s.ecommerceApplyView(rf, e))
 	}
+	if refused := s.refuseRefundOnce(o); refused != nil {
+		return refused
+	}
 	if refused := s.refuseRefund(o, req.Amount); refused != nil {
 		return refused
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,6 +45,12 @@ type Faults struct {
 	// answered 429 {"code":"FREQUENCY_LIMITED","message":"频率超限"}, signed, as WeChat
 	// Pay answers a merchant over its rate limit.
 	FrequencyLimited *FrequencyLimit `json:"frequency_limited,omitempty"`
+	// RefuseRefundOnce names orders (out_trade_no) whose next new refund request, on
+	// either refund API, is refused once with 404 RESOURCE_NOT_EXISTS "订单不存在"
+	// although the order is paid, and the name is then dropped: the transient refusal
+	// merchants report right after a payment, which the same request, repeated,
+	// gets past. The refund is not created; the order's query still answers its state.
+	RefuseRefundOnce []string `json:"refuse_refund_once,omitempty"`
 }
 
 // FrequencyLimit configures the FREQUENCY_LIMITED storm.
@@ -183,6 +190,18 @@ func (s *Simulator) frequencyLimited(r *http.Request) bool {
 	return true
 }
 
+// refuseRefundOnce is the one-shot transient refusal of a refund of o
+// (Faults.RefuseRefundOnce), or nil; it consumes o's entry. Called under s.mu.
+func (s *Simulator) refuseRefundOnce(o *order) *reply {
+	i := slices.Index(s.faults.RefuseRefundOnce, o.Request.OutTradeNo)
+	if i < 0 {
+		return nil
+	}
+	s.faults.RefuseRefundOnce = slices.Delete(s.faults.RefuseRefundOnce, i, i+1)
+	s.log.Info("paysim: refund refused once (fault refuse_refund_once)", "out_trade_no", o.Request.OutTradeNo, "trade_state", o.TradeState)
+	return errReply(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "订单不存在: no paid order with out_trade_no "+o.Request.OutTradeNo)
+}
+
 func splitPattern(p string) (method, pathPattern string) {
 	p = strings.TrimSpace(p)
 	if m, rest, ok := strings.Cut(p, " "); ok && !strings.HasPrefix(m, "/") {
@@ -240,6 +259,7 @@ func (s *Simulator) SetFaults(f Faults) error {
 		fl := *f.FrequencyLimited // the simulator's own copy: it counts on it
 		f.FrequencyLimited = &fl
 	}
+	f.RefuseRefundOnce = slices.Clone(f.RefuseRefundOnce) // consumed as it fires
 	s.mu.Lock()
 	s.faults = f
 	var release []*job
@@ -263,6 +283,7 @@ func (s *Simulator) currentFaults() Faults {
 	defer s.mu.Unlock()
 	f := s.faults
 	f.Endpoints = append([]EndpointFault(nil), f.Endpoints...)
+	f.RefuseRefundOnce = slices.Clone(f.RefuseRefundOnce)
 	if f.FrequencyLimited != nil {
 		fl := *f.FrequencyLimited
 		f.FrequencyLimited = &fl

@@ -157,3 +157,42 @@ func TestNotificationRequestID(t *testing.T) {
 		t.Fatalf("/sim/deliveries: %s", raw)
 	}
 }
+
+// TestFaultRefuseRefundOnce: the named order's next refund is refused once with 404
+// RESOURCE_NOT_EXISTS "订单不存在" while the order stays paid (its query says SUCCESS),
+// and the same request repeated is accepted; other orders are untouched.
+func TestFaultRefuseRefundOnce(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, no := range []string{"ONCE00000001", "ONCE00000002"} {
+		e.placeNative(no, 100, "https://merchant.example.com/n")
+		e.simCall("POST", "/sim/orders/"+no+"/pay", nil, nil)
+	}
+	if st, b := e.simRaw("POST", "/sim/faults", []byte(`{"refuse_refund_once":["ONCE00000001"]}`)); st != 200 {
+		t.Fatalf("%d %s", st, b)
+	}
+	refund := func(no, rno string) response {
+		return e.call("POST", "/v3/refund/domestic/refunds", wechatpay.RefundRequest{OutTradeNo: no, OutRefundNo: rno,
+			Amount: wechatpay.RefundAmount{Refund: 40, Total: 100, Currency: "CNY"}})
+	}
+	if r := refund("ONCE00000002", "ONCERF000002"); r.status != 200 {
+		t.Fatalf("another order's refund: %d %s", r.status, r.body)
+	}
+	r := refund("ONCE00000001", "ONCERF000001")
+	if r.status != http.StatusNotFound || r.errorBody(t).Code != wechatpay.CodeResourceNotExists || !strings.HasPrefix(r.errorBody(t).Message, "订单不存在") {
+		t.Fatalf("the refused refund: %d %s", r.status, r.body)
+	}
+	q := e.call("GET", "/v3/pay/transactions/out-trade-no/ONCE00000001?mchid="+e.id.MchID, nil)
+	var tx wechatpay.Transaction
+	if err := json.Unmarshal(q.body, &tx); err != nil || tx.TradeState != wechatpay.TradeStateSuccess {
+		t.Fatalf("the order after the refusal: %d %s", q.status, q.body)
+	}
+	if r := e.call("GET", "/v3/refund/domestic/refunds/ONCERF000001", nil); r.status != http.StatusNotFound {
+		t.Fatalf("the refused refund exists: %d %s", r.status, r.body)
+	}
+	if r := refund("ONCE00000001", "ONCERF000001"); r.status != 200 {
+		t.Fatalf("the same request repeated: %d %s", r.status, r.body)
+	}
+	if f := e.sim.currentFaults(); len(f.RefuseRefundOnce) != 0 {
+		t.Fatalf("the fault outlived its shot: %v", f.RefuseRefundOnce)
+	}
+}

@@ -61,6 +61,9 @@ func (s *Simulator) createRefund(r *apiRequest) *reply {
 		// Retrying the same application returns the same refund: exactly one refund.
 		return jsonReply(http.StatusOK, s.refundView(existing))
 	}
+	if refused := s.refuseRefundOnce(o); refused != nil {
+		return refused
+	}
 	if refused := s.refuseRefund(o, req.Amount); refused != nil {
 		return refused
 	}

@@ -45,11 +45,51 @@ func RefusalDeniesPayment(outRefundNo string, err error) (RefundRefusal, bool) {
 	return RefundRefusal{OutRefundNo: outRefundNo, HTTPStatus: we.StatusCode, Code: we.Code, Message: we.Message, RequestID: we.RequestID, Verified: we.Verified}, true
 }
 
+// ErrRefusalUnconfirmed: WeChat Pay refused a refund as holding no paid order to
+// refund (RefusalDeniesPayment), but its order query does not confirm it — the order
+// is paid there (SUCCESS, REFUND), still being paid (USERPAYING), or the query failed.
+// The refusal is then taken for a transient one: 申请退款 is reported to answer
+// RESOURCE_NOT_EXISTS "订单不存在" for a short while right after a payment, and the same
+// request to succeed when repeated. The refund is neither closed nor reviewed: the
+// same out_refund_no is submitted again later.
+var ErrRefusalUnconfirmed = errors.New("payment: WeChat Pay refused the refund as if it held no paid order, but does not confirm it")
+
+// ConfirmRefusal judges WeChat Pay's answer to the order query (查询订单: the order's
+// trade_state, or the query's error) asked after a refusal that denies the payment
+// (RefusalDeniesPayment): nil when the answer confirms that WeChat Pay holds no paid
+// order — unknown to it (ORDER_NOT_EXIST), or NOTPAY, CLOSED, REVOKED, PAYERROR (the
+// states 申请退款's 错误码 names: "未支付的订单不能发起退款",
+// pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter3_2_9.shtml) — and only then may the
+// order go to REVIEW (PaymentNotHeld). Anything else is ErrRefusalUnconfirmed with
+// what the query said: a review is never opened on a guess.
+func ConfirmRefusal(tradeState string, queryErr error) error {
+	switch {
+	case wechatpay.IsCode(queryErr, wechatpay.CodeOrderNotExist):
+		return nil
+	case queryErr != nil:
+		return fmt.Errorf("%w: the order query failed: %w", ErrRefusalUnconfirmed, queryErr)
+	}
+	switch tradeState {
+	case wechatpay.TradeStateNotPay, wechatpay.TradeStateClosed, wechatpay.TradeStateRevoked, wechatpay.TradeStatePayError:
+		return nil
+	}
+	return fmt.Errorf("%w: the order query answers trade_state %q", ErrRefusalUnconfirmed, tradeState)
+}
+
+// HoldsPaid reports whether this ledger holds paid the payment refund r takes money
+// from — o's own, or a payment kept on o that r names: the payment a refusal that
+// denies it (RefusalDeniesPayment) would contradict.
+func (o *Order) HoldsPaid(r *Refund) bool {
+	_, _, held := o.paymentRefunded(r)
+	return held
+}
+
 // PaymentNotHeld records that WeChat Pay refused refund r because it holds no paid
 // order to refund (RefusalDeniesPayment) while this ledger holds r's order — or the kept
 // payment r refunds — paid: the order goes to REVIEW (CausePaymentNotHeld) with the
 // refusal kept whole beside its payment, loud and announced once (order.review) when
-// it opens the review. The caller then closes the refund, as any refusal for good;
+// it opens the review. Called only once WeChat Pay's order query confirmed the refusal
+// (ConfirmRefusal). The caller then closes the refund, as any refusal for good;
 // called first, so that a crash between the two leaves the refund PROCESSING for
 // reconcile, which is refused the same and comes here again. The same refusal of the
 // same refund again writes nothing; an order this ledger does not hold paid (or does
