@@ -119,7 +119,7 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 			// Held, the refund would wait for ever for a share WeChat Pay never returns
 			// (shared/payment/sharing_unreturnable.go): refused, naming what can be.
 			return nil, fail(http.StatusConflict, "REFUND_NEEDS_PERSONAL_SHARE", message(err),
-				fmt.Sprintf("ask for at most %d fen: %d fen of the order were shared to a person (PERSONAL_OPENID), and WeChat Pay returns no share paid to a person (分账回退只能从商户类型的接收方回退)",
+				fmt.Sprintf("ask for at most %d fen: %d fen of the order were shared where WeChat Pay returns nothing from — a person (PERSONAL_OPENID) — and a refund above it would wait for ever for their return (分账回退只能从商户类型的接收方回退)",
 					max(unreturnable.Max, 0), unreturnable.Unreturnable))
 		case errors.Is(err, payment.ErrOverRefund):
 			return nil, fail(http.StatusConflict, "REFUND_EXCEEDS_REMAINDER", message(err),

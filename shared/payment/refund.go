@@ -382,7 +382,7 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 			// Held, it would wait for ever for a share WeChat Pay never returns (a
 			// person's), reserving its amount and refusing every smaller refund
 			// (sharing_unreturnable.go): refused now, naming what can be refunded.
-			return step{}, fmt.Errorf("payment: refund of %s: %w", cur.Key(), &SharesNotReturnableError{Asked: req.Amount, Max: min(most, room), Unreturnable: cur.unreturnable()})
+			return step{}, &SharesNotReturnableError{Asked: req.Amount, Max: min(most, room), Unreturnable: cur.unreturnable()}
 		}
 		txid := req.TransactionID
 		if txid == "" && cur.Payment != nil {
