@@ -288,12 +288,23 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 			if err != nil && !errors.Is(err, payment.ErrNotFound) {
 				return nil, err
 			}
-			if r != nil && r.State == wechatpay.RefundStatusProcessing && r.Held != "" {
-				j.log.Warn("reconcile: a held refund needs back a profit share WeChat Pay never returns (a person's); closed, never asked",
-					"out_trade_no", o.OutTradeNo, "out_refund_no", r.OutRefundNo, "amount", r.Amount)
-				n := &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
+			// No record: the refund's request stopped between the order's write (the hold)
+			// and the refund's, and its line still reserves on the order: closed all the
+			// same (the ledger records the closed refund and closes the line), or letting
+			// the hold go would leave the line reserving for ever.
+			var n *wechatpay.RefundNotice
+			switch line := o.Line(h.OutRefundNo); {
+			case r != nil && r.State == wechatpay.RefundStatusProcessing && r.Held != "":
+				n = &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
 					RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}
-				j.ownNotice(n, r.Owner)
+			case r == nil && line != nil && line.State == wechatpay.RefundStatusProcessing:
+				n = &wechatpay.RefundNotice{OutTradeNo: o.OutTradeNo, TransactionID: line.TransactionID, OutRefundNo: h.OutRefundNo,
+					RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: line.Amount, Total: o.Amount, Currency: "CNY"}}
+			}
+			if n != nil {
+				j.log.Warn("reconcile: a held refund needs back a profit share WeChat Pay never returns (a person's); closed, never asked",
+					"out_trade_no", o.OutTradeNo, "out_refund_no", n.OutRefundNo, "amount", n.Amount.Refund)
+				j.ownNotice(n, o.Owner)
 				if _, err := j.ledger.ApplyRefund(ctx, n, "reconcile"); err != nil {
 					return nil, err
 				}

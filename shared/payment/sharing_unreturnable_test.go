@@ -158,3 +158,44 @@ func TestRefundHeldForAPersonsShareIsClosed(t *testing.T) {
 		t.Fatalf("bound broken: %d > %d", o.SharedOut(), o.Holds())
 	}
 }
+
+// The same hold whose refund record was never written (the old request stopped between
+// the order's write and the refund's): reconcile closes it from the order's line — a
+// CLOSED result for a refund the ledger has no record of records it closed and closes
+// the line — so letting the hold go leaves nothing reserved.
+func TestRefundHeldForAPersonsShareWithoutRecordIsClosed(t *testing.T) {
+	l, clk := sharingLedger(t)
+	ctx := context.Background()
+	plan := &Sharing{API: ShareAPIEcommerce, Planned: true,
+		Receivers: []ShareReceiver{{Type: wechatpay.ReceiverPersonalOpenID, Account: "oPerson0001", Amount: 100, Description: "推广"}}}
+	o := splitFinished(t, l, clk, sharedPaid(t, l, "PERSON0003", 1000, plan))
+	at := l.now()
+	res, err := onOrder(l, ctx, o.Key(), &o.raw, func(cur *Order, _ bool) (step, error) {
+		cur.Refunds = append(cur.Refunds, refundLine{OutRefundNo: "RFNOREC", Amount: 1000, State: wechatpay.RefundStatusProcessing,
+			Requested: true, TransactionID: cur.Payment.TransactionID, At: at})
+		cur.Sharing.Held = append(cur.Sharing.Held, heldRefund{OutRefundNo: "RFNOREC", Amount: 1000, At: at})
+		return step{outcome: Applied}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = res.Order
+	if got := o.UnreleasableRefunds(); len(got) != 1 || o.Reserved() != 1000 {
+		t.Fatalf("unreleasable %+v, reserved %d", got, o.Reserved())
+	}
+	line := o.Line("RFNOREC")
+	n := &wechatpay.RefundNotice{MchID: mch, OutTradeNo: o.OutTradeNo, TransactionID: line.TransactionID, OutRefundNo: "RFNOREC",
+		RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: line.Amount, Total: o.Amount, Currency: "CNY"}}
+	if _, err := l.ApplyRefund(ctx, n, "reconcile"); err != nil {
+		t.Fatal(err)
+	}
+	if o, err = l.ReleaseHeldRefund(ctx, attempt(t, l, "PERSON0003"), "RFNOREC"); err != nil || len(o.Sharing.Held) != 0 || o.Reserved() != 0 {
+		t.Fatalf("let go: held %+v, reserved %d, %v", o.Sharing.Held, o.Reserved(), err)
+	}
+	if rf, err := l.Refund(ctx, mch, "RFNOREC"); err != nil || rf.State != wechatpay.RefundStatusClosed {
+		t.Fatalf("the refund: %+v %v", rf, err)
+	}
+	if rf, err := l.RequestRefund(ctx, o, RefundRequest{OutRefundNo: "RFREST2", Amount: 900}); err != nil || rf.Held != "" {
+		t.Fatalf("the 900 left: %+v %v", rf, err)
+	}
+}
