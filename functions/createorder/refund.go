@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -108,11 +109,18 @@ func (h *Handler) refund(ctx context.Context, order *payment.Order, req payment.
 		req.Advance = h.cfg.Bundle.RefundAdvance // WXPAY_REFUND_ADVANCE: the platform advances it (垫付)
 	}
 	rf, err := h.ledger.RequestRefund(ctx, order, req)
+	var unreturnable *payment.SharesNotReturnableError
 	if err != nil {
 		switch {
 		case errors.Is(err, payment.ErrRefundConflict):
 			return nil, fail(http.StatusConflict, "OUT_REFUND_NO_USED", message(err),
 				"a retry must repeat the request exactly; a new refund needs a new out_refund_no")
+		case errors.As(err, &unreturnable):
+			// Held, the refund would wait for ever for a share WeChat Pay never returns
+			// (shared/payment/sharing_unreturnable.go): refused, naming what can be.
+			return nil, fail(http.StatusConflict, "REFUND_NEEDS_PERSONAL_SHARE", message(err),
+				fmt.Sprintf("ask for at most %d fen: %d fen of the order were shared where WeChat Pay returns nothing from — a person (PERSONAL_OPENID) — and a refund above it would wait for ever for their return (分账回退只能从商户类型的接收方回退)",
+					max(unreturnable.Max, 0), unreturnable.Unreturnable))
 		case errors.Is(err, payment.ErrOverRefund):
 			return nil, fail(http.StatusConflict, "REFUND_EXCEEDS_REMAINDER", message(err),
 				"ask for at most what is left (GET /orders/{order_id} shows the refunds) · 申请退款金额超过订单可退金额")

@@ -274,6 +274,49 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 		}
 		return nil, nil
 
+	case payment.ActCloseHeld:
+		// Held refunds no return can make room for — held by an older ledger for a
+		// share paid to a person, which WeChat Pay never returns (the ledger now refuses
+		// such a refund up front, sharing_unreturnable.go): kept, each would wait for ever
+		// and reserve its amount, refusing every smaller refund. Each is closed as a
+		// refund WeChat Pay refused for good is above — never asked of WeChat Pay, its
+		// reservation released, refund.failed once — and its hold let go. A crash between
+		// the two leaves the refund closed and still listed: it reserves nothing then, so
+		// the next run lets it go (ActReleaseRefunds, which asks nothing of a closed one).
+		for _, h := range o.UnreleasableRefunds() {
+			r, err := j.ledger.Refund(ctx, o.Owner, h.OutRefundNo)
+			if err != nil && !errors.Is(err, payment.ErrNotFound) {
+				return nil, err
+			}
+			// No record: the refund's request stopped between the order's write (the hold)
+			// and the refund's, and its line still reserves on the order: closed all the
+			// same (the ledger records the closed refund and closes the line), or letting
+			// the hold go would leave the line reserving for ever.
+			var n *wechatpay.RefundNotice
+			switch line := o.Line(h.OutRefundNo); {
+			case r != nil && r.State == wechatpay.RefundStatusProcessing && r.Held != "":
+				n = &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
+					RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}
+			case r == nil && line != nil && line.State == wechatpay.RefundStatusProcessing:
+				n = &wechatpay.RefundNotice{OutTradeNo: o.OutTradeNo, TransactionID: line.TransactionID, OutRefundNo: h.OutRefundNo,
+					RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: line.Amount, Total: o.Amount, Currency: "CNY"}}
+			}
+			if n != nil {
+				j.log.Warn("reconcile: a held refund needs back a profit share WeChat Pay never returns (a person's); closed, never asked",
+					"out_trade_no", o.OutTradeNo, "out_refund_no", n.OutRefundNo, "amount", n.Amount.Refund)
+				j.ownNotice(n, o.Owner)
+				if _, err := j.ledger.ApplyRefund(ctx, n, "reconcile"); err != nil {
+					return nil, err
+				}
+			}
+			next, err := j.ledger.ReleaseHeldRefund(ctx, o, h.OutRefundNo)
+			if err != nil {
+				return nil, err
+			}
+			o = next
+		}
+		return o, nil
+
 	case payment.ActReleaseRefunds:
 		for _, h := range o.ReleasableRefunds() {
 			r, err := j.ledger.Refund(ctx, o.Owner, h.OutRefundNo)

@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -329,14 +330,23 @@ func TestSharingPartnerUnfreeze(t *testing.T) {
 	if !view.Money.Finished || view.Money.SharedOut != 50 || view.Money.Frozen != 0 {
 		t.Fatalf("simulator: %+v", view.Money)
 	}
-	if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFPSHARE1", Amount: 1000}); err != nil {
-		t.Fatal(err)
+	// The 50 fen shared to a person never come back (WeChat Pay returns only from
+	// MERCHANT_ID receivers): a refund needing them is refused up front — held, it
+	// would wait for ever — and one within the rest is asked at once.
+	var refused *payment.SharesNotReturnableError
+	if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFPSHARE1", Amount: 1000}); !errors.As(err, &refused) || refused.Max != 950 || refused.Unreturnable != 50 {
+		t.Fatalf("a refund needing a person's share back: %v", err)
+	}
+	if _, err := h.ledger.Refund(h.ctx, shareSub, "RFPSHARE1"); !errors.Is(err, payment.ErrNotFound) {
+		t.Fatalf("the refused refund was recorded: %v", err)
+	}
+	if rf, err := h.ledger.RequestRefund(h.ctx, h.read("PSHARE001"), payment.RefundRequest{OutRefundNo: "RFPSHARE2", Amount: 950}); err != nil || rf.Held != "" {
+		t.Fatalf("a refund within what the person did not get: %+v %v", rf, err)
 	}
 	h.pass(j)
 	o = h.read("PSHARE001")
-	rf, _ := h.ledger.Refund(h.ctx, shareSub, "RFPSHARE1")
-	if len(o.Sharing.Held) != 1 || rf.Held == "" || !strings.Contains(o.Sharing.HoldProblem, "cannot be returned") {
-		t.Fatalf("a share to a person: %+v refund %+v", o.Sharing, rf)
+	if len(o.Sharing.Held) != 0 || o.Sharing.HoldProblem != "" {
+		t.Fatalf("a share to a person: %+v", o.Sharing)
 	}
 	h.conserved("PSHARE001")
 }
@@ -554,4 +564,88 @@ func TestSharingReleasedRefundRefusedTransiently(t *testing.T) {
 	if o = h.read("SHARENT001"); o.InReview() {
 		t.Fatalf("order in REVIEW: %+v", o.Review.Causes)
 	}
+}
+
+// A refund held for returns that only a person's share could cover can never be asked
+// of WeChat Pay (a share paid to a person never comes back): an older ledger held such
+// refunds for ever. Here one is held legitimately — 900 of 1000 fen, the merchant's 200
+// can make room — and then a refund made elsewhere (100 fen, at WeChat Pay, learnt from
+// its notification) leaves the order less than the person's 50: no return can make room
+// any more. Reconcile closes it without asking WeChat Pay (refund.failed once, its
+// reservation released, its hold let go), and what is left can be refunded.
+func TestSharingHeldRefundNoReturnCanCoverIsClosed(t *testing.T) {
+	h := newHarness(t)
+	h.platform()
+	api := platform.API{Client: h.client, Mode: config.ModeEcommerce, NotifyURL: h.cfg.NotifyURL}
+	if err := api.AddReceiver(h.ctx, platform.ReceiverInput{SubMchID: shareSub, Type: wechatpay.ReceiverPersonalOpenID, Account: "oReceiver0002", RelationType: "DISTRIBUTOR"}); err != nil {
+		t.Fatal(err)
+	}
+	plan := &payment.Sharing{API: payment.ShareAPIEcommerce, Planned: true, Receivers: []payment.ShareReceiver{
+		{Type: wechatpay.ReceiverMerchant, Account: h.cfg.MchID, Amount: 200, Description: "平台佣金"},
+		{Type: wechatpay.ReceiverPersonalOpenID, Account: "oReceiver0002", Amount: 50, Description: "推广佣金"}}}
+	o := h.sharedOrder("PSHARE002", 1000, plan)
+	h.clock.Advance(wechatpay.ShareNotBefore + time.Second)
+	j := h.job(reconcile.Options{})
+	h.pass(j)
+	if o = h.read("PSHARE002"); o.SharedOut() != 250 || o.Sharing.Finish == nil || o.Sharing.Finish.State != wechatpay.ShareFinished {
+		t.Fatalf("sharing: %+v", o.Sharing)
+	}
+	if rf, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFPHELD1", Amount: 900}); err != nil || rf.Held == "" {
+		t.Fatalf("a refund the merchant's return can make room for: %+v %v", rf, err)
+	}
+	if _, err := api.Refund(h.ctx, shareSub, "", wechatpay.RefundRequest{OutTradeNo: "PSHARE002", OutRefundNo: "RFELSE1",
+		Amount: wechatpay.RefundAmount{Refund: 100, Total: 1000, Currency: "CNY"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	view, _, _, err := h.sim.SettleRefund("RFELSE1", wechatpay.RefundStatusSuccess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &wechatpay.RefundNotice{SpMchID: h.cfg.MchID, SubMchID: shareSub, OutTradeNo: "PSHARE002", TransactionID: o.Payment.TransactionID, OutRefundNo: "RFELSE1",
+		RefundID: view.RefundID, RefundStatus: wechatpay.RefundStatusSuccess, SuccessTime: view.SuccessTime, Amount: wechatpay.RefundAmount{Refund: 100, Total: 1000, Currency: "CNY"}}
+	if _, err := h.ledger.ApplyRefund(h.ctx, n, "notify"); err != nil {
+		t.Fatal(err)
+	}
+	if o = h.read("PSHARE002"); o.InReview() || len(o.UnreleasableRefunds()) != 1 {
+		t.Fatalf("after the refund made elsewhere: review %v, unreleasable %+v, sharing %+v", o.InReview(), o.UnreleasableRefunds(), o.Sharing)
+	}
+	asked := 0
+	count := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v3/ecommerce/refunds/apply") {
+			asked++
+		}
+		return false
+	}
+	h.intercept.Store(&count)
+	h.pass(j)
+	h.pass(j)
+	h.intercept.Store(nil)
+	o = h.read("PSHARE002")
+	rf, err := h.ledger.Refund(h.ctx, shareSub, "RFPHELD1")
+	if err != nil || rf.State != wechatpay.RefundStatusClosed || rf.Held != "" || asked != 0 {
+		t.Fatalf("the held refund: %+v %v, asked of WeChat Pay %d times", rf, err, asked)
+	}
+	if len(o.Sharing.Held) != 0 || o.Reserved() != 100 || o.InReview() {
+		t.Fatalf("order: held %+v, reserved %d, review %v", o.Sharing.Held, o.Reserved(), o.InReview())
+	}
+	if n := eventsOf(t, h, "PSHARE002")[events.RefundFailed]; n != 1 {
+		t.Fatalf("refund.failed announced %d times", n)
+	}
+	if act, _ := o.NextShare(h.clock.Now()); act != payment.ActNone {
+		t.Fatalf("still due: %s", act)
+	}
+	// 900 left, 250 shared out, 50 of it to the person: 850 can be refunded, the
+	// merchant's 200 returned first.
+	var refused *payment.SharesNotReturnableError
+	if _, err := h.ledger.RequestRefund(h.ctx, o, payment.RefundRequest{OutRefundNo: "RFPHELD2", Amount: 900}); !errors.As(err, &refused) || refused.Max != 850 {
+		t.Fatalf("a refund of all that is left: %v, want refused naming 850", err)
+	}
+	if rf, err := h.ledger.RequestRefund(h.ctx, h.read("PSHARE002"), payment.RefundRequest{OutRefundNo: "RFPHELD3", Amount: 850}); err != nil || rf.Held == "" {
+		t.Fatalf("a refund of 850: %+v %v", rf, err)
+	}
+	h.pass(j)
+	if rf, err := h.ledger.Refund(h.ctx, shareSub, "RFPHELD3"); err != nil || rf.Held != "" {
+		t.Fatalf("the 850 after the merchant's return: %+v %v", rf, err)
+	}
+	h.conserved("PSHARE002")
 }

@@ -378,6 +378,12 @@ func (l *Ledger) RequestRefund(ctx context.Context, o *Order, req RefundRequest)
 		if req.Amount > room {
 			return step{}, fmt.Errorf("%w: asked %d fen, %d of %d fen left", ErrOverRefund, req.Amount, max(room, 0), cur.paidOf(req.TransactionID))
 		}
+		if most := cur.refundableKeepingShares(); !late && cur.Sharing != nil && req.Amount > most {
+			// Held, it would wait for ever for a share WeChat Pay never returns (a
+			// person's), reserving its amount and refusing every smaller refund
+			// (sharing_unreturnable.go): refused now, naming what can be refunded.
+			return step{}, &SharesNotReturnableError{Asked: req.Amount, Max: min(most, room), Unreturnable: cur.unreturnable()}
+		}
 		txid := req.TransactionID
 		if txid == "" && cur.Payment != nil {
 			txid = cur.Payment.TransactionID

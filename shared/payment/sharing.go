@@ -515,6 +515,7 @@ const (
 	ActQueryFinish    ShareAction = "query_finish"    // the finish in flight
 	ActReturns        ShareAction = "returns"         // reserve the returns a held refund needs
 	ActReleaseRefunds ShareAction = "release_refunds" // ask WeChat Pay for the held refunds
+	ActCloseHeld      ShareAction = "close_held"      // close the held refunds no return can make room for
 	ActSplit          ShareAction = "split"           // reserve and ask for the planned split
 	ActFinish         ShareAction = "finish"          // reserve and ask for the finish
 )
@@ -590,6 +591,9 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 		return retry(ActQueryFinish)
 	}
 	if len(s.Held) > 0 {
+		if len(o.UnreleasableRefunds()) > 0 {
+			return ActCloseHeld, now // held for a share no return takes back: closed, never asked
+		}
 		if o.returnsOwed() <= 0 {
 			return retry(ActReleaseRefunds)
 		}
