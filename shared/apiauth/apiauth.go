@@ -74,17 +74,17 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// EchoLimit is how many characters of a client's input an error message repeats.
-const EchoLimit = 64
+// echoLimit is how many characters of a client's input an error message repeats.
+const echoLimit = 64
 
-// Clip is s cut to its first EchoLimit characters, "…" marking the cut: an answer that
+// Clip is s cut to its first echoLimit characters, "…" marking the cut: an answer that
 // names the input it refuses (an order_id, a field name, a header) must not hand back
 // all of it — a 100 KB order_id would come back whole, in the answer and in the log
 // line beside it — and its start is enough to recognise it.
 func Clip(s string) string {
 	n := 0
 	for i := range s {
-		if n == EchoLimit {
+		if n == echoLimit {
 			return s[:i] + "…"
 		}
 		n++

@@ -24,9 +24,9 @@ import (
 // (SharesNotReturnableError), naming the most that can be refunded without it; and a
 // refund held so by an older ledger is closed, never asked (UnreleasableRefunds).
 
-// ErrSharesNotReturnable is what a refund that would need a share WeChat Pay never
+// errSharesNotReturnable is what a refund that would need a share WeChat Pay never
 // returns (a person's) wraps: see SharesNotReturnableError.
-var ErrSharesNotReturnable = errors.New("payment: the refund would need back a profit share WeChat Pay cannot return")
+var errSharesNotReturnable = errors.New("payment: the refund would need back a profit share WeChat Pay cannot return")
 
 // SharesNotReturnableError refuses a refund of Asked fen: the order's shares to people
 // (Unreturnable fen) cannot come back, so at most Max fen can be refunded now.
@@ -36,10 +36,10 @@ type SharesNotReturnableError struct {
 
 func (e *SharesNotReturnableError) Error() string {
 	return fmt.Sprintf("%s: asked %d fen, at most %d fen can be refunded: %d fen were shared to receivers WeChat Pay returns nothing from (a person's balance, 分账到零钱)",
-		ErrSharesNotReturnable.Error(), e.Asked, max(e.Max, 0), e.Unreturnable)
+		errSharesNotReturnable.Error(), e.Asked, max(e.Max, 0), e.Unreturnable)
 }
 
-func (e *SharesNotReturnableError) Unwrap() error { return ErrSharesNotReturnable }
+func (e *SharesNotReturnableError) Unwrap() error { return errSharesNotReturnable }
 
 // unreturnable is what of the shares to others (SharedOut) no return can take back:
 // shares pending or successful, of splits not failed, to receivers that are not

@@ -56,7 +56,7 @@ func TestRefundNeedingAPersonsShareIsRefused(t *testing.T) {
 				t.Helper()
 				var e *SharesNotReturnableError
 				_, err := l.RequestRefund(ctx, attempt(t, l, "PERSON0001"), RefundRequest{OutRefundNo: no, Amount: amount})
-				if !errors.As(err, &e) || !errors.Is(err, ErrSharesNotReturnable) || e.Max != most || e.Unreturnable != 100 || !strings.Contains(err.Error(), "at most "+strconv.FormatInt(most, 10)+" fen") {
+				if !errors.As(err, &e) || !errors.Is(err, errSharesNotReturnable) || e.Max != most || e.Unreturnable != 100 || !strings.Contains(err.Error(), "at most "+strconv.FormatInt(most, 10)+" fen") {
 					t.Fatalf("refund of %d: %v, want refused naming at most %d", amount, err, most)
 				}
 				if o := attempt(t, l, "PERSON0001"); o.Line(no) != nil {
