@@ -53,14 +53,20 @@ func TestRetriesFollowScaledScheduleAndStopOn2xx(t *testing.T) {
 		}
 	}
 	rc.none(t, 500*time.Millisecond)
+	// The schedule is judged by what the simulator decided (each delivery's
+	// next_retry_after) and by a lower bound on the real gaps: a retry never comes
+	// early. No upper bound: on a loaded machine a timer fires late (1.46 s for a
+	// 300 ms gap was seen under the full suite), which says nothing of the schedule.
 	want := []time.Duration{150 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond}
+	d := e.sim.Deliveries()
 	for i, w := range want {
-		got := at[i+1].Sub(at[i])
-		if got < w-20*time.Millisecond || got > w+250*time.Millisecond {
-			t.Errorf("gap %d: %v, want about %v", i+1, got, w)
+		if got := at[i+1].Sub(at[i]); got < w-20*time.Millisecond {
+			t.Errorf("gap %d: %v, want at least %v", i+1, got, w)
+		}
+		if i < len(d) && d[i].NextRetryAfter != w.String() {
+			t.Errorf("delivery %d: next_retry_after %q, want %v", i+1, d[i].NextRetryAfter, w)
 		}
 	}
-	d := e.sim.Deliveries()
 	if len(d) != 4 || d[3].Attempt != 4 || d[3].Status != 204 || d[0].Status != 500 || d[0].NextRetryAfter != "150ms" || d[0].ID != id || d[3].ID != id {
 		t.Fatalf("deliveries %+v", d)
 	}
