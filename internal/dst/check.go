@@ -280,7 +280,11 @@ func (w *world) checkAgrees(tr *truth, o *simOrder, v *orderapi.OrderView, state
 		w.violate(InvAgrees, "order %s is %s; WeChat Pay has %s paid (%s)", id, state, t, o.state)
 	case !o.paid() && paidHere && state != reviewState && !w.untold(t):
 		w.violate(InvAgrees, "order %s shows %s %s; WeChat Pay has it %s", id, t, state, o.state)
-	case o.state == wechatpay.TradeStateClosed && current && state != wechatpay.TradeStateClosed:
+	case o.state == wechatpay.TradeStateClosed && current && state != wechatpay.TradeStateClosed && !(paidHere && w.untold(t)):
+		// Held paid only by a forged payment nothing has contradicted (the refund that
+		// would have crashed before it was asked, say): the case above lets it be, and
+		// WeChat Pay closing the unpaid order tells the ledger nothing either — a paid
+		// order is not queried (seed7700040-agrees).
 		w.violate(InvAgrees, "order %s is %s; WeChat Pay has %s CLOSED", id, state, t)
 	case o.state == wechatpay.TradeStatePayError && current && (state == wechatpay.TradeStateNotPay || state == wechatpay.TradeStateUserPaying):
 		// Once settled (past expiry, reconciled) a failed payment is final.
@@ -418,7 +422,7 @@ func (w *world) checkEvents(tr *truth) {
 	}
 	sort.Strings(nos)
 	for _, no := range nos {
-		if lr := w.ledgerRefund(no); lr.found && lr.state == wechatpay.RefundStatusSuccess && count["refund:"+no+" "+events.RefundSucceeded] == 0 {
+		if lr := w.ledgerRefund(no); lr.found && lr.state == wechatpay.RefundStatusSuccess && count["refund:"+no+" "+events.RefundSucceeded] == 0 && !w.keptAsExcess(no) {
 			w.violate(InvEventsOnce, "refund %s is SUCCESS but the merchant received no refund.succeeded for it", no)
 		}
 	}
@@ -537,4 +541,27 @@ func describe(v *orderapi.OrderView) string {
 		s += fmt.Sprintf(", previous %s %s", p.OutTradeNo, p.State)
 	}
 	return s
+}
+
+// keptAsExcess: refund no settled beyond what its order holds paid of the payment it
+// names, so the ledger kept it as excess with cause refund_exceeds_paid rather than
+// announcing it (refund.succeeded would tell the merchant the refund came out of a
+// payment the order does not hold). The merchant hears of it through the order's
+// review: order.review when this cause opens it, or the review already announced when
+// another cause opened it first (a cause beside an open review is listed, not
+// announced again) — e.g. a payment WeChat Pay never held (forge "unpaid") and then
+// the real payment's refund made by hand (seed7400081-events-once).
+func (w *world) keptAsExcess(no string) bool {
+	r, err := w.readLedger().Refund(context.Background(), w.owner(), no)
+	if err != nil {
+		return false
+	}
+	o := w.ledgerOrder(r.OutTradeNo).order
+	if o == nil {
+		return false
+	}
+	l := o.Line(no)
+	return l != nil && l.Excess && o.InReview() && slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool {
+		return c.Kind == payment.CauseRefundExceedsPaid && c.OutRefundNo == no
+	})
 }

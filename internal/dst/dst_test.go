@@ -46,16 +46,7 @@ func TestSeeds(t *testing.T) {
 	known := knownFailures(t)
 	for _, backend := range []string{Bolt, Redis, Dynamo} {
 		t.Run(backend, func(t *testing.T) {
-			opts := Options{Backend: backend}
-			switch backend {
-			case Redis:
-				s := testserver.Run(t, "redis-server", "apt-get install -y redis-server", func(port int) []string {
-					return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
-				})
-				opts.RedisAddr = s.Addr()
-			case Dynamo:
-				opts.DynamoEndpoint = testserver.Moto(t)
-			}
+			opts := backendOptions(t, backend)
 			if testing.Short() && backend != Bolt {
 				t.Skip("-short: bbolt only")
 			}
@@ -89,6 +80,22 @@ func TestSeeds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// backendOptions starts the server backend needs (redis-server, moto) for the test's
+// lifetime and returns the options that run histories on it.
+func backendOptions(t *testing.T, backend string) Options {
+	opts := Options{Backend: backend}
+	switch backend {
+	case Redis:
+		s := testserver.Run(t, "redis-server", "apt-get install -y redis-server", func(port int) []string {
+			return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+		})
+		opts.RedisAddr = s.Addr()
+	case Dynamo:
+		opts.DynamoEndpoint = testserver.Moto(t)
+	}
+	return opts
 }
 
 // TestDeterminism: the same seed gives the same history, trace and failures — through
@@ -188,6 +195,43 @@ func TestRacingDeliveryNeedsTheClaim(t *testing.T) {
 		}
 	}
 	t.Fatalf("without the claim the race broke %v, want a double refund.succeeded (events-once): %+v", r.Broke(), r.Violations)
+}
+
+// TestClaimOnEveryStore: the delivery claim is a version-conditioned write, and each
+// store implements the condition itself (bbolt in a transaction, Redis in a script,
+// DynamoDB in a ConditionExpression). The kept case — two refund notifications of one
+// order delivered at once, each notify trying the order's owed events — sends each
+// event once on every store with the claim, and twice without it (so the replay can
+// tell a claim that holds from none on that store).
+func TestClaimOnEveryStore(t *testing.T) {
+	b, err := os.ReadFile("testdata/seed7100114-events-once.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Case
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, backend := range []string{Bolt, Redis, Dynamo} {
+		t.Run(backend, func(t *testing.T) {
+			if testing.Short() && backend != Bolt {
+				t.Skip("-short: bbolt only")
+			}
+			opts := backendOptions(t, backend)
+			if r := Replay(c.History, opts); r.Err != nil || r.Failed() {
+				t.Fatalf("with the claim: err %v, broke %v: %+v", r.Err, r.Broke(), r.Violations)
+			}
+			restore := judgment.EventClaim.Set(false)
+			r := Replay(c.History, opts)
+			restore()
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if !slices.Contains(r.Broke(), InvEventsOnce) {
+				t.Fatalf("without the claim the case broke %v, want events-once: the replay cannot tell a claim from none on %s", r.Broke(), backend)
+			}
+		})
+	}
 }
 
 // TestJudgmentSwitches shows the simulation can fail: with one judgment of the ledger
