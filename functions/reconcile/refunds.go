@@ -145,13 +145,7 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.RefundNotice {
 	n := &wechatpay.RefundNotice{OutTradeNo: rf.OutTradeNo, TransactionID: rf.TransactionID, OutRefundNo: rf.OutRefundNo,
 		RefundID: rf.RefundID, RefundStatus: rf.Status, SuccessTime: rf.SuccessTime, UserReceivedAccount: rf.UserReceivedAccount, Amount: rf.Amount}
-	// The owner as recorded: mchid in direct mode; in partner and ecommerce mode the
-	// sub-merchant, under the deployment's sp_mchid (the merchant the ledger serves).
-	if j.client.Partner() {
-		n.SpMchID, n.SubMchID = j.client.SpMchID, r.Owner
-	} else {
-		n.MchID = r.Owner
-	}
+	j.ownNotice(n, r.Owner)
 	return n
 }
 

@@ -295,16 +295,13 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 			var n *wechatpay.RefundNotice
 			switch line := o.Line(h.OutRefundNo); {
 			case r != nil && r.State == wechatpay.RefundStatusProcessing && r.Held != "":
-				n = &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
-					RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}
+				n = j.closedNotice(o.Owner, r.OutTradeNo, r.TransactionID, r.OutRefundNo, r.Amount, r.Total)
 			case r == nil && line != nil && line.State == wechatpay.RefundStatusProcessing:
-				n = &wechatpay.RefundNotice{OutTradeNo: o.OutTradeNo, TransactionID: line.TransactionID, OutRefundNo: h.OutRefundNo,
-					RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: line.Amount, Total: o.Amount, Currency: "CNY"}}
+				n = j.closedNotice(o.Owner, o.OutTradeNo, line.TransactionID, h.OutRefundNo, line.Amount, o.Amount)
 			}
 			if n != nil {
 				j.log.Warn("reconcile: a held refund needs back a profit share WeChat Pay never returns (a person's); closed, never asked",
 					"out_trade_no", o.OutTradeNo, "out_refund_no", n.OutRefundNo, "amount", n.Amount.Refund)
-				j.ownNotice(n, o.Owner)
 				if _, err := j.ledger.ApplyRefund(ctx, n, "reconcile"); err != nil {
 					return nil, err
 				}
@@ -347,9 +344,7 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 						case perr != nil:
 							return nil, perr
 						default:
-							n := &wechatpay.RefundNotice{OutTradeNo: r.OutTradeNo, TransactionID: r.TransactionID, OutRefundNo: r.OutRefundNo,
-								RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: r.Amount, Total: r.Total, Currency: "CNY"}}
-							j.ownNotice(n, r.Owner)
+							n := j.closedNotice(r.Owner, r.OutTradeNo, r.TransactionID, r.OutRefundNo, r.Amount, r.Total)
 							if _, err := j.ledger.ApplyRefund(ctx, n, "reconcile"); err != nil {
 								return nil, err
 							}
@@ -397,6 +392,19 @@ func (j *Job) reviewQuery(ctx context.Context, o *payment.Order, no, state strin
 	return j.ledger.WithdrawShare(ctx, o, no)
 }
 
+// closedNotice is the result that closes a refund WeChat Pay never took (refused for
+// good, or never to be asked): applied, the ledger records it CLOSED, releases its
+// reservation and announces refund.failed once.
+func (j *Job) closedNotice(owner, outTradeNo, transactionID, outRefundNo string, amount, total int64) *wechatpay.RefundNotice {
+	n := &wechatpay.RefundNotice{OutTradeNo: outTradeNo, TransactionID: transactionID, OutRefundNo: outRefundNo,
+		RefundStatus: wechatpay.RefundStatusClosed, Amount: wechatpay.RefundAmount{Refund: amount, Total: total, Currency: "CNY"}}
+	j.ownNotice(n, owner)
+	return n
+}
+
+// ownNotice names the refund's owner as recorded: mchid in direct mode; in partner and
+// ecommerce mode the sub-merchant, under the deployment's sp_mchid (the merchant the
+// ledger serves).
 func (j *Job) ownNotice(n *wechatpay.RefundNotice, owner string) {
 	if j.client.Partner() {
 		n.SpMchID, n.SubMchID = j.client.SpMchID, owner
