@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,6 +56,7 @@ type simWorld struct {
 	orders []string
 	step   int
 	trace  []string
+	spent  map[string]bool // receivers that withdrew what they got: no return from them can succeed for good
 }
 
 func (w *simWorld) fail(format string, a ...any) {
@@ -142,6 +144,10 @@ func (w *simWorld) op() {
 		for _, b := range h.sim.SharingBalances().Receivers {
 			if b.Balance > 0 && r.IntN(2) == 0 {
 				w.note("withdraw %s %d", b.Account, b.Balance)
+				if w.spent == nil {
+					w.spent = map[string]bool{}
+				}
+				w.spent[b.Account] = true
 				h.simPost("/sim/profitsharing/accounts/"+b.Account+"/withdraw", fmt.Sprintf(`{"amount":%d}`, b.Balance))
 			}
 		}
@@ -253,6 +259,20 @@ func (w *simWorld) invariants() {
 	}
 }
 
+// spentReturn reports whether a hold's problem is a return refused for the balance of a
+// receiver this world made spend it.
+func (w *simWorld) spentReturn(problem string) bool {
+	if !strings.Contains(problem, "BALANCE_NOT_ENOUGH") {
+		return false
+	}
+	for acct := range w.spent {
+		if strings.Contains(problem, "from "+acct+" ") {
+			return true
+		}
+	}
+	return false
+}
+
 // final compares the ledger with WeChat Pay's record of every order.
 func (w *simWorld) final() {
 	h := w.h
@@ -260,6 +280,14 @@ func (w *simWorld) final() {
 		o := h.read(no)
 		s := o.Sharing
 		for _, hr := range s.Held {
+			// A return from a receiver that spent its balance fails (BALANCE_NOT_ENOUGH)
+			// until it is credited again, which this world may never do: the refund
+			// rightly waits, retried, with the problem shown. Which held refund's return
+			// the balance still covered depends on the order reconcile's workers reach
+			// the orders in, so a seed lands here only sometimes.
+			if w.spentReturn(s.HoldProblem) {
+				continue
+			}
 			w.fail("%s: refund %s still held after everything settled: %s", no, hr.OutRefundNo, s.HoldProblem)
 		}
 		var view paysim.SharePaymentView
