@@ -532,7 +532,8 @@ func (s *Simulator) decryptsName(r *apiRequest, field, name string) *reply {
 	s.mu.Unlock()
 	known := false
 	for _, k := range keys {
-		if strings.EqualFold(serial, k.serial) || serial == k.pubKeyID {
+		// A missing header names no key, even one without a PUB_KEY_ID.
+		if serial != "" && (strings.EqualFold(serial, k.serial) || serial == k.pubKeyID) {
 			known = true
 			if _, err := wechatpay.DecryptOAEP(k.key, name); err == nil {
 				return nil

@@ -425,6 +425,12 @@ func TestReceiverNameEncryptionAndLegacyEvent(t *testing.T) {
 	if _, err := e.c.AddReceiver(ctx, r); err == nil || !errors.Is(err, wechatpay.ErrInvalid) {
 		t.Fatalf("an encrypted name without Serial must fail locally: %v", err)
 	}
+	// Sent anyway, without the header, WeChat Pay cannot tell which key encrypted it.
+	raw := map[string]string{"sub_mchid": testSubMch, "appid": e.id.AppID, "type": "MERCHANT_ID", "account": testSupplier,
+		"name": name, "relation_type": "SUPPLIER"}
+	if resp := e.call("POST", "/v3/profitsharing/receivers/add", raw); resp.status != http.StatusBadRequest || resp.errorBody(t).Detail.Field != "Wechatpay-Serial" {
+		t.Fatalf("an encrypted name without Wechatpay-Serial: %d %s", resp.status, resp.body)
+	}
 	r.Serial = e.id.PlatformSerial()
 	if _, err := e.c.AddReceiver(ctx, r); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/cipher/decryptors"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/cipher/encryptors"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/notify"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/option"
 	"github.com/wechatpay-apiv3/wechatpay-go/services/payments"
@@ -84,6 +86,9 @@ func newSDKMerchant(t *testing.T, dir, mode, simURL string) *sdkMerchant {
 		opts = []core.ClientOption{
 			option.WithMerchantCredential(m.mchid, m.serial, key),
 			option.WithWechatPayCertificate([]*x509.Certificate{cert}),
+			// The SDK encrypts sensitive fields (a receiver's name) only with a cipher:
+			// in certificate mode it is configured apart from the verifier.
+			option.WithWechatPayCipher(encryptors.NewWechatPayEncryptor(core.NewCertificateMapWithList([]*x509.Certificate{cert})), decryptors.NewWechatPayDecryptor(key)),
 		}
 		verifier = verifiers.NewSHA256WithRSAVerifier(core.NewCertificateMapWithList([]*x509.Certificate{cert}))
 	case ModePubKey:
