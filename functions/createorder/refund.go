@@ -3,6 +3,8 @@ package createorder
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,7 +41,12 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 	}
 	amount := int64(req.Amount)
 	if req.OutRefundNo == "" {
-		req.OutRefundNo = "RF" + rand.Text() // 28 characters of A-Z2-7
+		no, e := refundNumber(r)
+		if e != nil {
+			h.writeError(w, r, e)
+			return
+		}
+		req.OutRefundNo = no
 	}
 	if err := wechatpay.ValidateOutTradeNo("out_refund_no", req.OutRefundNo, 64); err != nil {
 		h.writeError(w, r, err)
@@ -336,4 +343,28 @@ func refundNoShape(s string) bool {
 		}
 	}
 	return true
+}
+
+// maxIdempotencyKey bounds the Idempotency-Key header (Stripe allows 255 characters).
+const maxIdempotencyKey = 255
+
+// refundNumber is the out_refund_no of a refund asked for without one. out_refund_no
+// is what makes a refund safe to repeat (WeChat Pay refunds one number once), so a
+// number the API made up would make a retried POST a second refund. With an
+// Idempotency-Key header the number is derived from the key, the order and the
+// sub-merchant: the same request repeated names the same refund. Without either, the
+// number is random and each POST is a new refund (the README says so).
+func refundNumber(r *http.Request) (string, error) {
+	keys := r.Header.Values("Idempotency-Key")
+	if len(keys) == 0 {
+		return "RF" + rand.Text(), nil // 28 characters of A-Z2-7
+	}
+	key := keys[0]
+	if len(keys) > 1 || key == "" || len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		return "", badRequest(wechatpay.CodeParamError, "Idempotency-Key must be one header of 1–%d printable ASCII characters", maxIdempotencyKey).
+			withHint("send one key per refund, e.g. a UUID, and the same key when you retry it; or send out_refund_no in the body")
+	}
+	sum := sha256.Sum256([]byte(r.PathValue("order_id") + "\x00" + r.URL.Query().Get("sub_mchid") + "\x00" + key))
+	// "RK" + 26 characters of A-Z2-7 (128 bits): within out_refund_no's 64 and its charset.
+	return "RK" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:16]), nil
 }

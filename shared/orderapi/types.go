@@ -214,7 +214,8 @@ type AttemptView struct {
 }
 
 // RefundRequest is the body of POST /orders/{order_id}/refunds. OutRefundNo makes the
-// call safe to repeat; without it the API makes one (and a retry is a second refund).
+// call safe to repeat; without it the API derives one from an Idempotency-Key header,
+// or, without that either, makes a random one (and a retry is a second refund).
 type RefundRequest struct {
 	OutRefundNo string `json:"out_refund_no,omitempty"`
 	Amount      Fen    `json:"amount"`
