@@ -94,7 +94,11 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 		return Result{}, fmt.Errorf("payment: encode transaction: %w", err)
 	}
 	key := OrderKey(OwnerMchID(tx), tx.OutTradeNo)
-	return onOrder(l, ctx, key, nil, func(o *Order, exists bool) (step, error) {
+	have, err := l.notedRead(ctx, key, tx) // txindex.go
+	if err != nil {
+		return Result{}, err
+	}
+	return onOrder(l, ctx, key, have, func(o *Order, exists bool) (step, error) {
 		return decidePayment(o, exists, tx, data, source, l.now(), l.RefundLatePayments), nil
 	})
 }
