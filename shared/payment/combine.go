@@ -1099,7 +1099,7 @@ func hasEvent(evs []events.Event, typ string) bool {
 // skipped, to be applied last.
 func (l *Ledger) applySub(ctx context.Context, tx *wechatpay.Transaction, source string, last bool,
 	announce func(*Order) (pendingEvent, bool)) (res Result, wrote, skipped bool, err error) {
-	if acct := accountMchID(tx.SpMchID, tx.MchID); !l.ours(acct) {
+	if acct := accountMchID(tx.SpMchID, tx.MchID); !l.ours(acct) || l.Partner && tx.SubMchID == "" {
 		r, err := l.foreign(ctx, tx, acct, source)
 		return r, r.Outcome != Duplicate, false, err
 	}
