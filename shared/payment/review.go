@@ -18,23 +18,25 @@ type CauseKind string
 // Review causes.
 const (
 	// Payments.
-	causeSecondPayment           CauseKind = "second_payment"           // another transaction for a paid order
-	CauseAmountMismatch          CauseKind = "amount_mismatch"          // paid amount differs from the order's
-	CauseMerchantMismatch        CauseKind = "merchant_mismatch"        // paid to another merchant than the order's
-	CauseAppMismatch             CauseKind = "app_mismatch"             // paid in another app than the order's
-	CausePaidAfterClose          CauseKind = "paid_after_close"         // paid after the order closed
-	CausePaidAfterCloseRequested CauseKind = "paid_after_close_request" // paid after a close was asked for (cancelled or re-priced)
-	CauseEarlierAttemptPaid      CauseKind = "earlier_attempt_paid"     // a replaced attempt of a re-priced order was paid (shown on the order)
-	CauseForeignMerchant         CauseKind = "foreign_merchant"         // a payment for a merchant this deployment does not serve
-	// A payment to a service provider or platform without sub_mchid (Ledger.Partner):
-	// no order of a sub-merchant, and one the provider cannot take itself.
-	CausePaymentWithoutSubMerchant CauseKind = "payment_without_sub_merchant"
-	causeRefundWithoutPayment      CauseKind = "refund_without_payment"     // a refund settled for an order closed unpaid here
-	CauseRefundExceedsPaid         CauseKind = "refund_exceeds_paid"        // settled refunds would exceed what the order was paid
-	causeRefundNamesAnotherOrder   CauseKind = "refund_names_another_order" // a refund result names another out_trade_no or transaction than its order's
-	causeRefundAmountDiffers       CauseKind = "refund_amount_differs"      // a refund result's amount differs from the refund's
-	CauseRefundContradicts         CauseKind = "refund_result_contradicts"  // a refund result contradicts a final one
+	causeSecondPayment           CauseKind = "second_payment"             // another transaction for a paid order
+	CauseAmountMismatch          CauseKind = "amount_mismatch"            // paid amount differs from the order's
+	CauseMerchantMismatch        CauseKind = "merchant_mismatch"          // paid to another merchant than the order's
+	CauseAppMismatch             CauseKind = "app_mismatch"               // paid in another app than the order's
+	CausePaidAfterClose          CauseKind = "paid_after_close"           // paid after the order closed
+	CausePaidAfterCloseRequested CauseKind = "paid_after_close_request"   // paid after a close was asked for (cancelled or re-priced)
+	CauseEarlierAttemptPaid      CauseKind = "earlier_attempt_paid"       // a replaced attempt of a re-priced order was paid (shown on the order)
+	CauseForeignMerchant         CauseKind = "foreign_merchant"           // a payment for a merchant this deployment does not serve
+	causeRefundWithoutPayment    CauseKind = "refund_without_payment"     // a refund settled for an order closed unpaid here
+	CauseRefundExceedsPaid       CauseKind = "refund_exceeds_paid"        // settled refunds would exceed what the order was paid
+	causeRefundNamesAnotherOrder CauseKind = "refund_names_another_order" // a refund result names another out_trade_no or transaction than its order's
+	causeRefundAmountDiffers     CauseKind = "refund_amount_differs"      // a refund result's amount differs from the refund's
+	CauseRefundContradicts       CauseKind = "refund_result_contradicts"  // a refund result contradicts a final one
 )
+
+// CausePaymentWithoutSubMerchant: a payment to a service provider or platform without
+// sub_mchid (Ledger.Partner) — no order of a sub-merchant, and one the provider cannot
+// take itself.
+const CausePaymentWithoutSubMerchant CauseKind = "payment_without_sub_merchant"
 
 // Cause is one reason a record is in REVIEW.
 type Cause struct {
