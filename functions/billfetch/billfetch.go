@@ -104,7 +104,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 		return nil, errors.New("billfetch: a store is required")
 	}
 	j := &Job{st: st, bills: opts.Bills, log: opts.Logger, now: clock.Or(opts.Now), metrics: opts.Metrics, tmp: opts.TempDir, workers: opts.Workers}
-	j.ledger = &payment.Ledger{Store: st, Now: j.now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments}
+	j.ledger = &payment.Ledger{Store: st, Now: j.now, Merchants: []string{cfg.MchID}, Partner: cfg.Bundle.Partner, RefundLatePayments: cfg.Bundle.RefundLatePayments}
 	if j.workers <= 0 {
 		j.workers = 16
 	}

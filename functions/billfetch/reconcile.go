@@ -555,7 +555,7 @@ func reviewKind(k payment.CauseKind) string {
 	switch k {
 	case payment.CauseAmountMismatch:
 		return KindAmount
-	case payment.CauseMerchantMismatch, payment.CauseAppMismatch, payment.CauseForeignMerchant:
+	case payment.CauseMerchantMismatch, payment.CauseAppMismatch, payment.CauseForeignMerchant, payment.CausePaymentWithoutSubMerchant:
 		return KindMerchant
 	}
 	return KindState

@@ -157,7 +157,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Handler, error) {
 	h := &Handler{
 		cfg: cfg, st: st, client: client, now: now, log: log, http: hc,
 		notifyURL: cfg.NotifyURL, partner: cfg.Bundle.Partner,
-		ledger:     &payment.Ledger{Store: st, Now: now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: log},
+		ledger:     &payment.Ledger{Store: st, Now: now, Merchants: []string{cfg.MchID}, Partner: cfg.Bundle.Partner, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: log},
 		publicURL:  strings.TrimRight(cfg.Bundle.PublicURL, "/"),
 		cashierKey: cashier.DeriveKey(cfg.Bundle.APIToken.Reveal()),
 		lease:      opts.Lease,

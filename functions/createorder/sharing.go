@@ -451,11 +451,28 @@ func (h *Handler) subsidyAnswer(ctx context.Context, o *payment.Order, no string
 		if no == "" {
 			no = o.Sharing.Subsidy.OutSubsidyNo
 		}
-		if _, err := h.ledger.RefuseShare(ctx, o, no, strings.TrimPrefix(callErr.Error(), "wechatpay: "), time.Time{}); err != nil {
+		if _, err := h.ledger.RefuseShare(ctx, o, no, refusalReason(callErr), time.Time{}); err != nil {
 			h.log.Error("subsidy refusal not recorded; reconcile asks again", "out_trade_no", o.OutTradeNo, "error", err.Error())
 		}
 	}
 	return nil, callErr // a transient failure stays PENDING: reconcile asks again
+}
+
+// refusalReason is what a merchant reads of WeChat Pay's refusal of a sharing call
+// (subsidy.failed, the order's problem in GET /orders): WeChat Pay's code and message,
+// as reconcile records its refusals — never our error chain ("wechatpay: " prefixes,
+// the call's wrapping with the transaction_id, our hint, the Request-ID). A parameter
+// refused before the call is its field and issue.
+func refusalReason(err error) string {
+	var we *wechatpay.APIError
+	var ve *wechatpay.ValidationError
+	switch {
+	case errors.As(err, &we):
+		return strings.TrimSpace(we.Code + " " + we.Message)
+	case errors.As(err, &ve):
+		return ve.Error()
+	}
+	return "refused by WeChat Pay"
 }
 
 // subsidyErr is a subsidy call's refusal as the API answers it: an amount the ledger

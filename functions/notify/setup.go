@@ -36,7 +36,7 @@ func New(cfg config.Config, st store.Store, log *slog.Logger, opts ...Option) (*
 	if err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
-	ledger := &payment.Ledger{Store: st, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: log}
+	ledger := &payment.Ledger{Store: st, Merchants: []string{cfg.MchID}, Partner: cfg.Bundle.Partner, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: log}
 	if cfg.MchID == "" {
 		ledger.Merchants = nil
 	}

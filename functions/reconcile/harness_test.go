@@ -18,6 +18,7 @@ import (
 	"github.com/paysls/wxpay/internal/testenv"
 	"github.com/paysls/wxpay/shared/config"
 	"github.com/paysls/wxpay/shared/events"
+	"github.com/paysls/wxpay/shared/keysdir"
 	"github.com/paysls/wxpay/shared/payclient"
 	"github.com/paysls/wxpay/shared/payment"
 	"github.com/paysls/wxpay/shared/payment/paymenttest"
@@ -73,7 +74,8 @@ type harness struct {
 	client *wechatpay.Client
 	ledger *payment.Ledger
 	hook   *webhook
-	calls  atomic.Int64 // WeChat Pay API calls seen by the simulator
+	id     *keysdir.Identity // the merchant's identity and the simulated platform's keys
+	calls  atomic.Int64      // WeChat Pay API calls seen by the simulator
 	// intercept, when set, may answer a /v3 request instead of the simulator (an answer
 	// the simulator has no fault for).
 	intercept atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
@@ -99,7 +101,7 @@ func newHarnessSim(t *testing.T, sim paysim.Config) *harness {
 				sim.ServeHTTP(rw, r)
 			})
 		}})
-	h.sim, h.simSrv, h.clock, h.cfg = w.Sim, w.Server, w.Clock, w.Config
+	h.sim, h.simSrv, h.clock, h.cfg, h.id = w.Sim, w.Server, w.Clock, w.Config, w.ID
 	st := w.Store
 	h.st = paymenttest.Check(t, st)               // every money write from the ledger
 	h.cfg.NotifyURL = "http://127.0.0.1:9/notify" // nobody listens: notifications are lost

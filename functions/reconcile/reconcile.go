@@ -115,7 +115,7 @@ func New(cfg config.Config, st store.Store, opts Options) (*Job, error) {
 	}
 	j := &Job{
 		st: st, client: client, opts: opts, log: opts.Logger, refundAll: cfg.Bundle.RefundLatePayments,
-		ledger: &payment.Ledger{Store: st, Now: opts.Now, Merchants: []string{cfg.MchID}, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: opts.Logger},
+		ledger: &payment.Ledger{Store: st, Now: opts.Now, Merchants: []string{cfg.MchID}, Partner: cfg.Bundle.Partner, RefundLatePayments: cfg.Bundle.RefundLatePayments, Log: opts.Logger},
 	}
 	j.api = platform.API{Client: client, Mode: cfg.Bundle.ModeName(), NotifyURL: opts.NotifyURL}
 	j.deliverer = &events.Deliverer{Store: st, Marker: j.ledger, Sink: sink, Now: opts.Now, Log: opts.Logger, Grace: opts.EventGrace}

@@ -72,6 +72,11 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 	if wechatpay.IsCode(err, wechatpay.CodeResourceNotExists) {
 		// Recorded but never submitted (the creator stopped between its write and the
 		// call): submit it now; out_refund_no makes the call idempotent at WeChat Pay.
+		// Every call of this refund takes its turn at the run's pace, as the query did:
+		// a burst of refusals must not become a burst of calls.
+		if err := lim.wait(ctx); err != nil {
+			return
+		}
 		rf, err = j.submitRefund(ctx, r)
 		if refusedForGood(err) {
 			// Refused for good. Closed only once WeChat Pay says again that it holds no
@@ -79,10 +84,13 @@ func (j *Job) refund(ctx context.Context, rec store.Record, now time.Time, c *co
 			// the query): then it never existed — more than is left to refund, say,
 			// after a refund made elsewhere — and its reservation is released, as
 			// createorder does; asked again every run, it stayed PROCESSING for ever.
+			if err := lim.wait(ctx); err != nil {
+				return
+			}
 			held, qerr := j.api.QueryRefund(ctx, r.Owner, "", r.OutRefundNo)
 			switch {
 			case wechatpay.IsCode(qerr, wechatpay.CodeResourceNotExists):
-				if perr := j.paymentNotHeld(ctx, r, err); errors.Is(perr, payment.ErrRefusalUnconfirmed) {
+				if perr := j.paymentNotHeld(ctx, r, err, lim); errors.Is(perr, payment.ErrRefusalUnconfirmed) {
 					// Taken for a transient refusal: neither closed nor reviewed, the same
 					// out_refund_no is submitted again a minute later.
 					c.pending.Add(1)
@@ -156,8 +164,10 @@ func (j *Job) noticeFrom(rf *wechatpay.Refund, r *payment.Refund) *wechatpay.Ref
 // is closed; any other refusal (NOT_ENOUGH, more than is left), or one for a payment
 // the ledger does not hold paid, writes nothing. Unconfirmed (paid there after all, or
 // the query failed), it returns payment.ErrRefusalUnconfirmed: the refusal is taken
-// for a transient one, and r must be neither closed nor reviewed.
-func (j *Job) paymentNotHeld(ctx context.Context, r *payment.Refund, refusal error) error {
+// for a transient one, and r must be neither closed nor reviewed. The order query
+// takes its turn at the run's pace (lim) as every other call: the refusals come in
+// bursts (WeChat Pay's transient one right after payments).
+func (j *Job) paymentNotHeld(ctx context.Context, r *payment.Refund, refusal error, lim *limiter) error {
 	rr, ok := payment.RefusalDeniesPayment(r.OutRefundNo, refusal)
 	if !ok {
 		return nil
@@ -172,7 +182,16 @@ func (j *Job) paymentNotHeld(ctx context.Context, r *payment.Refund, refusal err
 	if !o.HoldsPaid(r) {
 		return nil
 	}
+	if err := lim.wait(ctx); err != nil {
+		return fmt.Errorf("%w: the order query was not asked: %w", payment.ErrRefusalUnconfirmed, err)
+	}
 	state, qerr := j.api.PaymentState(ctx, o, r.TransactionID)
+	switch {
+	case wechatpay.IsCode(qerr, wechatpay.CodeFrequencyLimited):
+		lim.throttled() // unconfirmed: asked again at the refund's next turn, slower
+	case qerr == nil:
+		lim.ok()
+	}
 	if err := payment.ConfirmRefusal(state, qerr); err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (j *Job) share(ctx context.Context, rec store.Record, now time.Time, c *cou
 		if err := lim.wait(ctx); err != nil {
 			return
 		}
-		next, err := j.shareStep(ctx, o, act, now, c)
+		next, err := j.shareStep(ctx, o, act, now, c, lim)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -157,7 +157,9 @@ func (j *Job) refuse(ctx context.Context, o *payment.Order, no string, err error
 }
 
 // shareStep takes one step; it returns the order after it (nil: stop for this run).
-func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.ShareAction, now time.Time, c *counters) (*payment.Order, error) {
+// The step's first call to WeChat Pay took its turn (share); any further call it makes
+// takes its own at lim.
+func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.ShareAction, now time.Time, c *counters, lim *limiter) (*payment.Order, error) {
 	s := o.Sharing
 	txid := o.Payment.TransactionID
 	switch act {
@@ -315,7 +317,7 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 		return o, nil
 
 	case payment.ActReleaseRefunds:
-		for _, h := range o.ReleasableRefunds() {
+		for i, h := range o.ReleasableRefunds() {
 			r, err := j.ledger.Refund(ctx, o.Owner, h.OutRefundNo)
 			if err != nil && !errors.Is(err, payment.ErrNotFound) {
 				return nil, err
@@ -326,6 +328,11 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 			// merchant's retry records it and asks WeChat Pay at once, as for a refund
 			// never held; kept, the hold would wait for it for ever.
 			if r != nil && r.State == wechatpay.RefundStatusProcessing && r.Held != "" {
+				if i > 0 {
+					if err := lim.wait(ctx); err != nil {
+						return nil, err
+					}
+				}
 				if _, err := j.submitRefund(ctx, r); err != nil {
 					if _, _, final := refusal(err, now); final {
 						// WeChat Pay refused the refund for good: it never existed; the
@@ -336,7 +343,7 @@ func (j *Job) shareStep(ctx context.Context, o *payment.Order, act payment.Share
 						// (payment.ErrRefusalUnconfirmed): taken for a transient one, the
 						// refund is released still PROCESSING, and the refund's own
 						// follow-up submits it again a minute later (ReleaseHeldRefund).
-						perr := j.paymentNotHeld(ctx, r, err)
+						perr := j.paymentNotHeld(ctx, r, err, lim)
 						switch {
 						case errors.Is(perr, payment.ErrRefusalUnconfirmed):
 							j.log.Warn("reconcile: WeChat Pay refused a released refund as if the order were not paid, unconfirmed; submitted again in a minute",

@@ -1099,7 +1099,7 @@ func hasEvent(evs []events.Event, typ string) bool {
 // skipped, to be applied last.
 func (l *Ledger) applySub(ctx context.Context, tx *wechatpay.Transaction, source string, last bool,
 	announce func(*Order) (pendingEvent, bool)) (res Result, wrote, skipped bool, err error) {
-	if acct := accountMchID(tx.SpMchID, tx.MchID); !l.ours(acct) {
+	if acct := accountMchID(tx.SpMchID, tx.MchID); !l.ours(acct) || l.Partner && tx.SubMchID == "" {
 		r, err := l.foreign(ctx, tx, acct, source)
 		return r, r.Outcome != Duplicate, false, err
 	}
@@ -1107,7 +1107,12 @@ func (l *Ledger) applySub(ctx context.Context, tx *wechatpay.Transaction, source
 	if err != nil {
 		return Result{}, false, false, fmt.Errorf("payment: encode transaction: %w", err)
 	}
-	r, err := onOrder(l, ctx, OrderKey(OwnerMchID(tx), tx.OutTradeNo), nil, func(o *Order, exists bool) (step, error) {
+	key := OrderKey(OwnerMchID(tx), tx.OutTradeNo)
+	have, err := l.notedRead(ctx, key, tx) // txindex.go
+	if err != nil {
+		return Result{}, false, false, err
+	}
+	r, err := onOrder(l, ctx, key, have, func(o *Order, exists bool) (step, error) {
 		if exists && !last && o.Combine != nil && o.Combine.Last {
 			skipped = true
 			return step{outcome: Duplicate}, nil

@@ -182,7 +182,13 @@ type Ledger struct {
 	Merchants []string
 	// RefundLatePayments puts orders paid after their close into PendingLateRefunds.
 	RefundLatePayments bool
-	Log                *slog.Logger
+	// Partner says the Merchants are service providers or e-commerce platforms
+	// (partner, ecommerce mode), which take no payment of their own: WeChat Pay refuses
+	// a service provider's direct order ("受理机构必须传入sub_mch_id"), and its partner
+	// notifications always carry sp_mchid and sub_mchid. A payment to one of them without
+	// sub_mchid is then no order of its: kept for review (CausePaymentWithoutSubMerchant).
+	Partner bool
+	Log     *slog.Logger
 }
 
 func (l *Ledger) now() time.Time { return clock.Or(l.Now)().UTC() }

@@ -33,6 +33,11 @@ const (
 	CauseRefundContradicts       CauseKind = "refund_result_contradicts"  // a refund result contradicts a final one
 )
 
+// CausePaymentWithoutSubMerchant: a payment to a service provider or platform without
+// sub_mchid (Ledger.Partner) — no order of a sub-merchant, and one the provider cannot
+// take itself.
+const CausePaymentWithoutSubMerchant CauseKind = "payment_without_sub_merchant"
+
 // Cause is one reason a record is in REVIEW.
 type Cause struct {
 	Kind          CauseKind `json:"kind"`

@@ -145,6 +145,48 @@ type SplitLine struct {
 	At        time.Time       `json:"at"`
 	// Judged is the state announced (its event recorded).
 	Judged string `json:"judged,omitempty"`
+	Contradiction
+}
+
+// Contradiction marks a split or return in flight whose answer from WeChat Pay
+// contradicted what was asked, the answer kept for review (keepShareAnswer). Such an
+// item used to be queried every 6 hours for good — WeChat Pay answers a final result
+// the same way for ever, and a person's resolution changed nothing. It is followed only
+// while that can still teach the ledger something (followed).
+type Contradiction struct {
+	// Cause numbers (from 1) the review cause that keeps the latest contradicting
+	// answer: a resolution covering it ends the follow-up.
+	Cause int `json:"contradicted,omitempty"`
+	// Confirmed: WeChat Pay gave the same final answer again. One answer may be a
+	// glitch that the next honest one settles; the same final answer twice is what
+	// WeChat Pay holds, and asking again only repeats it.
+	Confirmed bool `json:"contradiction_confirmed,omitempty"`
+}
+
+// followed reports whether an item in flight with this contradiction is still queried:
+// none, or one not yet confirmed final nor resolved by a person. The kept answer stays
+// on the order either way; a notification about the item is still applied.
+func (c Contradiction) followed(o *Order) bool {
+	return c.Cause == 0 || (!c.Confirmed && o.Review.Resolved < c.Cause)
+}
+
+// noteContradiction records on c that an answer (final or not) contradicting the item
+// was kept on o: causes is how many review causes o had before it was kept — more now
+// means a new answer, kept under a new cause; as many means the same answer again.
+func (c *Contradiction) note(o *Order, causes int, final bool) {
+	if len(o.Review.Causes) > causes {
+		c.Cause, c.Confirmed = len(o.Review.Causes), false
+		return
+	}
+	if c.Cause == 0 { // kept before this mark existed: the latest such cause
+		for i := len(o.Review.Causes) - 1; i >= 0; i-- {
+			if o.Review.Causes[i].Kind == CauseShareContradicts {
+				c.Cause = i + 1
+				break
+			}
+		}
+	}
+	c.Confirmed = final
 }
 
 // SplitReceiver is one receiver's share in a split, with WeChat Pay's result.
@@ -178,6 +220,7 @@ type ReturnLine struct {
 	At         time.Time `json:"at"`
 	Judged     string    `json:"judged,omitempty"`
 	Bill       string    `json:"bill,omitempty"`
+	Contradiction
 }
 
 // FinishLine is the order's finish (完结分账, or a partner's unfreeze).
@@ -558,10 +601,10 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 		if len(o.PendingSubsidyReturns()) > 0 {
 			return retry(ActSubsidy)
 		}
-		switch f := s.Finish; {
-		case s.splitInFlight() != nil:
+		switch f, sp, rl := s.Finish, s.splitInFlight(), s.returnInFlight(); {
+		case sp != nil && sp.followed(o):
 			return retry(ActQuerySplit)
-		case s.returnInFlight() != nil:
+		case rl != nil && rl.followed(o):
 			return retry(ActQueryReturn)
 		case f != nil && (f.State == SharePending || f.State == wechatpay.ShareProcessing):
 			return retry(ActQueryFinish)
@@ -581,14 +624,21 @@ func (o *Order) NextShare(now time.Time) (ShareAction, time.Time) {
 			}
 		}
 	}
-	if s.splitInFlight() != nil {
+	sp, rl := s.splitInFlight(), s.returnInFlight()
+	if sp != nil && sp.followed(o) {
 		return retry(ActQuerySplit)
 	}
-	if s.returnInFlight() != nil {
+	if rl != nil && rl.followed(o) {
 		return retry(ActQueryReturn)
 	}
 	if f := s.Finish; f != nil && (f.State == SharePending || f.State == wechatpay.ShareProcessing) {
 		return retry(ActQueryFinish)
+	}
+	if sp != nil || rl != nil {
+		// In flight, no longer followed (its contradicting answer kept, confirmed or
+		// resolved): nothing further is asked or sent past it — what WeChat Pay moved
+		// is for a person to reconcile, and a notification of it still applies.
+		return ActNone, time.Time{}
 	}
 	if len(s.Held) > 0 {
 		if len(o.UnreleasableRefunds()) > 0 {

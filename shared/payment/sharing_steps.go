@@ -210,7 +210,12 @@ func (l *Ledger) ApplySplit(ctx context.Context, o *Order, outOrderNo string, re
 	r, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
 		if sp := s.splitLine(outOrderNo); sp != nil && (sp.State == SharePending || sp.State == wechatpay.ShareProcessing) {
 			if kind, detail, amount := splitAnswerConflict(o, sp, res); kind != "" { // sharing_notice.go
-				return o.keepShareAnswer(kind, detail, shareAnswer{Kind: "split", OutOrderNo: outOrderNo, Split: &res}, amount, now)
+				causes := len(o.Review.Causes)
+				st, err := o.keepShareAnswer(kind, detail, shareAnswer{Kind: "split", OutOrderNo: outOrderNo, Split: &res}, amount, now)
+				if err == nil {
+					sp.note(o, causes, res.State == wechatpay.ShareFinished || res.State == wechatpay.ShareClosed)
+				}
+				return st, err
 			}
 		}
 		return decideSplit(o, s, outOrderNo, res, now), nil
@@ -573,7 +578,12 @@ func (l *Ledger) ApplyReturn(ctx context.Context, o *Order, outReturnNo string, 
 	r, err := l.onShare(ctx, o, func(o *Order, s *Sharing, now time.Time) (step, error) {
 		if rl := s.returnLine(outReturnNo); rl != nil && (rl.State == SharePending || rl.State == wechatpay.ReturnProcessing) {
 			if kind, detail := returnAnswerConflict(o, rl, res); kind != "" { // sharing_notice.go
-				return o.keepShareAnswer(kind, detail, shareAnswer{Kind: "return", OutOrderNo: outReturnNo, Return: &res}, res.Amount, now)
+				causes := len(o.Review.Causes)
+				st, err := o.keepShareAnswer(kind, detail, shareAnswer{Kind: "return", OutOrderNo: outReturnNo, Return: &res}, res.Amount, now)
+				if err == nil {
+					rl.note(o, causes, res.Result == wechatpay.ReturnSuccess || res.Result == wechatpay.ReturnFail || res.Result == wechatpay.ReturnFailed)
+				}
+				return st, err
 			}
 		}
 		return decideReturn(o, s, outReturnNo, res, now), nil

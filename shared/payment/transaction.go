@@ -86,7 +86,7 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 	if err := validateTransaction(tx); err != nil {
 		return Result{}, err
 	}
-	if acct := accountMchID(tx.SpMchID, tx.MchID); !l.ours(acct) {
+	if acct := accountMchID(tx.SpMchID, tx.MchID); !l.ours(acct) || l.Partner && tx.SubMchID == "" {
 		return l.foreign(ctx, tx, acct, source)
 	}
 	data, err := json.Marshal(tx)
@@ -94,7 +94,11 @@ func (l *Ledger) ApplyTransaction(ctx context.Context, tx *wechatpay.Transaction
 		return Result{}, fmt.Errorf("payment: encode transaction: %w", err)
 	}
 	key := OrderKey(OwnerMchID(tx), tx.OutTradeNo)
-	return onOrder(l, ctx, key, nil, func(o *Order, exists bool) (step, error) {
+	have, err := l.notedRead(ctx, key, tx) // txindex.go
+	if err != nil {
+		return Result{}, err
+	}
+	return onOrder(l, ctx, key, have, func(o *Order, exists bool) (step, error) {
 		return decidePayment(o, exists, tx, data, source, l.now(), l.RefundLatePayments), nil
 	})
 }
@@ -170,9 +174,12 @@ func (o *Order) review(c Cause, decorate func(*OrderEvent)) step {
 	return st
 }
 
-// foreign keeps a genuine transaction for a merchant this deployment does not serve
-// (it used to become a paid order under that merchant's key). It is recorded once, for
-// review, with an order.review event; repeats write nothing.
+// foreign keeps a genuine transaction that is no order of this deployment — for a
+// merchant it does not serve (it used to become a paid order under that merchant's
+// key), or to a service provider or platform it serves without sub_mchid (Partner: it
+// used to become a paid order of the platform itself) — whole, under its account and
+// transaction_id. It is recorded once, for review, with an order.review event;
+// repeats write nothing.
 func (l *Ledger) foreign(ctx context.Context, tx *wechatpay.Transaction, acct, source string) (Result, error) {
 	data, err := json.Marshal(tx)
 	if err != nil {
@@ -185,9 +192,15 @@ func (l *Ledger) foreign(ctx context.Context, tx *wechatpay.Transaction, acct, s
 		now := l.now()
 		*o = Order{Owner: OwnerMchID(tx), OutTradeNo: tx.OutTradeNo, AppID: payingAppID(tx), Amount: tx.Amount.Total, State: tx.TradeState,
 			Unknown: true, CreatedAt: now}
+		kind := CauseForeignMerchant
 		detail := fmt.Sprintf("payment %s is for merchant %s, which this deployment does not serve (it serves %v): check WXPAY_MCHID and the notify_url configured for that merchant", tx.TransactionID, acct, l.Merchants)
-		c := Cause{Kind: CauseForeignMerchant, Detail: detail, TransactionID: tx.TransactionID, Amount: tx.Amount.Total, Source: source, At: now}
-		o.Conflicts = []Conflict{{Cause: CauseForeignMerchant, TransactionID: tx.TransactionID, OutTradeNo: tx.OutTradeNo, Amount: tx.Amount.Total,
+		if l.ours(acct) {
+			kind = CausePaymentWithoutSubMerchant
+			detail = fmt.Sprintf("payment %s (%d fen, out_trade_no %s) is to %s without a sub_mchid: a service provider or platform takes no payment of its own (WeChat Pay's partner notifications carry sp_mchid and sub_mchid), so it is no order here — check whether a direct merchant's notify_url points at this deployment",
+				tx.TransactionID, tx.Amount.Total, tx.OutTradeNo, acct)
+		}
+		c := Cause{Kind: kind, Detail: detail, TransactionID: tx.TransactionID, Amount: tx.Amount.Total, Source: source, At: now}
+		o.Conflicts = []Conflict{{Cause: kind, TransactionID: tx.TransactionID, OutTradeNo: tx.OutTradeNo, Amount: tx.Amount.Total,
 			Status: tx.TradeState, SuccessTime: tx.SuccessTime, Source: source, ReceivedAt: now, Data: data}}
 		return o.review(c, func(ev *OrderEvent) { ev.Conflict = tx }), nil
 	})

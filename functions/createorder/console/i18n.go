@@ -187,6 +187,9 @@ var msg = sync.OnceValue(func() map[string][2]string {
 		"setup.local":                      {"本地：keys 目录中的 console_users 文件，或环境变量 WXPAY_CONSOLE_USERS", "Locally: the file console_users in the keys dir, or the variable WXPAY_CONSOLE_USERS"},
 		"setup.step3":                      {"重新部署或等函数冷启动（密钥在冷启动时读取），再打开本页登录。", "Redeploy, or wait for a cold start (secrets are read then), and open this page again to sign in."},
 		"setup.readme":                     {"详见 README 的“运营控制台”一节。", "See the README, section \"The operations console\"."},
+
+		// A review cause (payment.CauseKind) too long for the causes' alignment above.
+		"cause.payment_without_sub_merchant": {"无子商户号的支付（服务商/平台不能自身收款）", "a payment without sub_mchid (a platform takes none of its own)"},
 	}
 })
 

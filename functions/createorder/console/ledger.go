@@ -34,8 +34,9 @@ import (
 //     discrepancy (its order_id), at most maxLookups per view.
 //   - Refunds: the refund schedule (PROCESSING refunds: cost ∝ refunds in flight) and
 //     the ledger's ABNORMAL listing.
-//   - Find: a few reads by key (order, attempt, refund, foreign payment), and a query of
-//     WeChat Pay for a transaction_id no key names.
+//   - Find: a few reads by key (order, attempt, refund, foreign payment, a partner
+//     payment's transaction_id note), and a query of WeChat Pay for a transaction_id no
+//     key names.
 type LedgerSource struct {
 	Ledger *payment.Ledger
 	// Client calls WeChat Pay for the deployment (payclient.ForOwner per sub-merchant):
@@ -683,6 +684,21 @@ func (s *LedgerSource) Find(ctx context.Context, q string) (*Story, error) {
 	}
 	if st, err := s.findCombine(ctx, q); st != nil || err != nil {
 		return st, err
+	}
+	if transactionLike(q) && s.Platform != "" {
+		// A partner's or platform's payment: the ledger noted which sub-merchant's order
+		// its transaction_id paid (WeChat Pay answers a query by transaction_id only
+		// under that sub_mchid, so asking under the default one found nothing of any
+		// other sub-merchant).
+		owner, no, err := s.Ledger.TransactionOrder(ctx, s.Platform, q)
+		switch {
+		case err == nil:
+			if st, err := s.findOwned(ctx, owner, no); st != nil || err != nil {
+				return st, err
+			}
+		case !errors.Is(err, payment.ErrNotFound):
+			return nil, err
+		}
 	}
 	if transactionLike(q) && s.Client != nil {
 		for _, owner := range s.Owners {
