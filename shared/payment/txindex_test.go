@@ -27,8 +27,14 @@ func TestTransactionOrderIsNotedOnce(t *testing.T) {
 		{"1900000101", "TXNOTE01", "4200000000000000000000000101"},
 		{"1900000102", "TXNOTE01", "4200000000000000000000000102"}, // the same number, another sub-merchant
 	} {
+		r0, w0 := cs.Reads.Load(), cs.Writes.Load()
 		if r, err := l.ApplyTransaction(ctx, partner(c.sub, c.no, c.txid), "notify"); err != nil || r.Outcome != Applied {
 			t.Fatalf("%s/%s: %v %v", c.sub, c.no, r.Outcome, err)
+		}
+		// The README's store calls: a sub-merchant's new payment is 1 read, the note
+		// and the order's conditional write.
+		if reads, writes := cs.Reads.Load()-r0, cs.Writes.Load()-w0; reads != 1 || writes != 2 {
+			t.Fatalf("%s/%s: %d reads and %d writes, want 1 and 2", c.sub, c.no, reads, writes)
 		}
 		owner, no, err := l.TransactionOrder(ctx, mch, c.txid)
 		if err != nil || owner != c.sub || no != c.no {
