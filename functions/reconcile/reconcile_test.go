@@ -296,8 +296,10 @@ func TestDeadlineCutResumes(t *testing.T) {
 		h.pay(no)
 	}
 	h.clock.Advance(2 * time.Minute)
-	j := h.job(reconcile.Options{Rate: 40, Concurrency: 2, Margin: 100 * time.Millisecond}) // 40 calls/s: 40 orders need a second
-	ctx, cancel := context.WithTimeout(h.ctx, 600*time.Millisecond)
+	// 20 calls/s: 40 orders need two seconds, so a 1.2 s budget always cuts the run, and
+	// leaves a loaded machine (the whole suite in parallel) time to settle some first.
+	j := h.job(reconcile.Options{Rate: 20, Concurrency: 2, Margin: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(h.ctx, 1200*time.Millisecond)
 	defer cancel()
 	first, err := j.Pass(ctx, h.clock.Now())
 	if err != nil || first.Stopped != "deadline" || first.Settled == 0 || first.Settled >= 40 {
