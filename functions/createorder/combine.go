@@ -372,6 +372,18 @@ func (h *Handler) combineStep(ctx context.Context, co *combineOrder) (*payment.C
 	if err != nil {
 		return nil, "", nil, err
 	}
+	if act != actReprice && act != actSwitch && paidSub(subs) == nil {
+		// judgeCombine reads the current attempt only; as for a single order (step in
+		// create.go), a combine paid through an attempt it replaced is never offered
+		// for payment again, whatever the answer would be.
+		prev, err := h.previousCombines(ctx, hist)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if err := paidEarlier(co.orderID, prev); err != nil {
+			return nil, "", nil, err
+		}
+	}
 	if act == actReprice && missing(subs) {
 		// A create that stopped between the combine and its sub-orders: write them, so
 		// that the retired attempt closes them and the new one's pointers have a first

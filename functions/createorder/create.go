@@ -284,6 +284,14 @@ func (h *Handler) step(ctx context.Context, o *order) (*payment.Order, string, e
 	if err != nil {
 		return nil, "", err
 	}
+	if act != actReprice && act != actSwitch && !cur.Paid() {
+		// judge reads the current attempt only; a re-price and a scene switch refuse an
+		// order paid through an attempt it replaced, and so must every other answer that
+		// would hand out (or place) the current attempt's payment: the user would pay twice.
+		if err := h.replacedPaid(ctx, o, hist); err != nil {
+			return nil, "", err
+		}
+	}
 	switch act {
 	case actReplay:
 		return cur, "", errReplay
@@ -306,6 +314,24 @@ func (h *Handler) step(ctx context.Context, o *order) (*payment.Order, string, e
 	default:
 		return h.reprice(ctx, o, hist)
 	}
+}
+
+// replacedPaid refuses a create of an order paid, or in REVIEW for a payment, through
+// an attempt other than the current one (GET /orders reads it REVIEW): 409 ORDERPAID,
+// as reprice and switchScene answer. A first attempt has none to read.
+func (h *Handler) replacedPaid(ctx context.Context, o *order, hist *payment.History) error {
+	if err := h.ledger.Previous(ctx, hist); err != nil {
+		return fmt.Errorf("createorder: read the attempts of %s: %w", o.orderID, err)
+	}
+	for _, p := range hist.Previous {
+		if p.Paid() || p.InReview() {
+			return fail(http.StatusConflict, wechatpay.CodeOrderPaid,
+				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); its current attempt %s is not offered for payment",
+					o.orderID, p.OutTradeNo, p.Status(), hist.Current.OutTradeNo),
+				"look at GET /orders/{order_id}; refund the payment or settle the review by hand · 订单已支付")
+		}
+	}
+	return nil
 }
 
 // createInfo is what the ledger keeps of o beside the money.

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+)
+
+// A user pays the QR code of an attempt the merchant had re-priced away: the money is
+// kept in REVIEW on the replaced attempt and GET /orders reads REVIEW. The merchant's
+// backend then repeats its create (a retry after a timeout, or a page reload) with the
+// new price: that must not hand out the current attempt's live code_url as a payable
+// NOTPAY order — the user would pay twice — but refuse as a re-price or a scene switch
+// of the same order does (409 ORDERPAID). Found from outside: the repeat answered 200
+// NOTPAY with the code_url, while GET answered REVIEW.
+func TestServeRepeatedCreateAfterReplacedAttemptPaidIsRefused(t *testing.T) {
+	_, p := startPlatformServe(t, "direct")
+	const id = "RT4REPAID01"
+	create := func(amount int) (int, map[string]any) {
+		return p.call("POST", "/orders", map[string]any{"order_id": id, "amount": amount, "description": "x", "scene": "native"}, true)
+	}
+	if status, a := create(300); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	if status, a := create(350); status != http.StatusCreated || a["out_trade_no"] != id+"_2" {
+		t.Fatalf("re-price: %d %v", status, a)
+	}
+	if status, m := p.call("POST", "/sim/orders/"+id+"/pay", nil, false); status != http.StatusOK {
+		t.Fatalf("pay the replaced attempt: %d %v", status, m)
+	}
+	p.waitState(id, "REVIEW")
+	status, a := create(350)
+	if status != http.StatusConflict || a["code"] != "ORDERPAID" || a["pay"] != nil {
+		t.Errorf("the same create again after the replaced attempt was paid: %d %v %v (pay given: %t), want 409 ORDERPAID and nothing to pay",
+			status, a["code"], a["state"], a["pay"] != nil)
+	}
+	// The order is as it was: REVIEW, its current attempt unpaid at WeChat Pay.
+	if _, g := p.call("GET", "/orders/"+id, nil, true); g["state"] != "REVIEW" || g["out_trade_no"] != id+"_2" {
+		t.Errorf("GET after the refusal: %v", g)
+	}
+	if _, s := p.call("GET", "/sim/orders/"+id+"_2", nil, false); s["transaction"] == nil {
+		t.Errorf("the simulator's current attempt: %v", s)
+	} else if tx := s["transaction"].(map[string]any); tx["trade_state"] != "NOTPAY" {
+		t.Errorf("the current attempt at WeChat Pay: %v", tx["trade_state"])
+	}
+}
+
+// The same for a combine (合单) on a platform: its replaced attempt paid, the repeat of
+// the re-priced create is refused, not answered with the new attempt's code_url.
+func TestServeRepeatedCombineCreateAfterReplacedAttemptPaidIsRefused(t *testing.T) {
+	_, p := startPlatformServe(t, "ecommerce")
+	const id = "RT4CARTPAID1"
+	if status, a := p.call("POST", "/orders", cart(id, "native"), true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	repriced := cart(id, "native")
+	repriced["sub_orders"].([]map[string]any)[1]["amount"] = 250
+	if status, a := p.call("POST", "/orders", repriced, true); status != http.StatusCreated || a["combine_out_trade_no"] != id+"_2" {
+		t.Fatalf("re-price: %d %v", status, a)
+	}
+	if status, m := p.call("POST", "/sim/combines/"+id+"/pay", map[string]any{}, false); status != http.StatusOK {
+		t.Fatalf("pay the replaced combine: %d %v", status, m)
+	}
+	p.waitState(id, "REVIEW")
+	status, a := p.call("POST", "/orders", repriced, true)
+	if status != http.StatusConflict || a["code"] != "ORDERPAID" || a["pay"] != nil {
+		t.Errorf("the same combine create again after the replaced attempt was paid: %d %v %v (pay given: %t), want 409 ORDERPAID and nothing to pay",
+			status, a["code"], a["state"], a["pay"] != nil)
+	}
+	if _, g := p.call("GET", "/orders/"+id, nil, true); g["state"] != "REVIEW" || g["combine_out_trade_no"] != id+"_2" {
+		t.Errorf("GET after the refusal: %v", g)
+	}
+}
