@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -68,5 +70,26 @@ func TestServeRepeatedCombineCreateAfterReplacedAttemptPaidIsRefused(t *testing.
 	}
 	if _, g := p.call("GET", "/orders/"+id, nil, true); g["state"] != "REVIEW" || g["combine_out_trade_no"] != id+"_2" {
 		t.Errorf("GET after the refusal: %v", g)
+	}
+}
+
+// A genuine payment for an out_trade_no this API never placed is kept as WeChat Pay
+// reported it, a record without an order_id. A re-price whose next attempt needs that
+// number is refused naming it so — it read `which is already order ""`.
+func TestServeAttemptNameTakenByAPaymentNotOursIsNamed(t *testing.T) {
+	srv, p := startPlatformServe(t, "direct")
+	const id = "RT4NAMED01"
+	if status, a := p.call("POST", "/orders", map[string]any{"order_id": id, "amount": 300, "description": "x", "scene": "native"}, true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	var out, errOut strings.Builder
+	if err := runTrigger(context.Background(), []string{"--keys-dir", srv.keys, "--url", srv.base + "/notify",
+		"--out-trade-no", id + "_2", "--amount", "350"}, &out, &errOut); err != nil {
+		t.Fatalf("trigger: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	status, a := p.call("POST", "/orders", map[string]any{"order_id": id, "amount": 350, "description": "x", "scene": "native"}, true)
+	msg, _ := a["message"].(string)
+	if status != http.StatusConflict || a["code"] != "ATTEMPT_NAME_TAKEN" || !strings.Contains(msg, "a payment this API did not create") || strings.Contains(msg, `""`) {
+		t.Errorf("re-price into a number a payment not ours holds: %d %v", status, a)
 	}
 }

@@ -373,13 +373,19 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (*payment.Ord
 	var ex *payment.ExistsError
 	if errors.As(err, &ex) {
 		if ex.Order.OrderID != o.orderID || ex.Order.Attempt != n {
+			// A record without an order_id is a payment this API did not create (kept as
+			// WeChat Pay reported it): named so, not as order "".
+			holder := fmt.Sprintf("order %q", ex.Order.OrderID)
+			if ex.Order.OrderID == "" {
+				holder = "a payment this API did not create"
+			}
 			if n == 1 {
 				return nil, "", fail(http.StatusConflict, "ORDER_ID_COLLISION",
-					fmt.Sprintf("out_trade_no %s is already used (order %q)", o.orderID, ex.Order.OrderID),
+					fmt.Sprintf("out_trade_no %s is already used (%s)", o.orderID, holder),
 					"choose another order_id (ids ending in _N can collide with re-priced attempts of another order)")
 			}
 			return nil, "", fail(http.StatusConflict, "ATTEMPT_NAME_TAKEN",
-				fmt.Sprintf("order %s cannot be re-priced: its next attempt needs out_trade_no %s, which is already order %q; nothing was changed", o.orderID, payment.AttemptNo(o.orderID, n), ex.Order.OrderID),
+				fmt.Sprintf("order %s cannot be re-priced: its next attempt needs out_trade_no %s, which is already %s; nothing was changed", o.orderID, payment.AttemptNo(o.orderID, n), holder),
 				"keep the order at its price, or close it (POST /orders/{order_id}/close) and create the new price under a new order_id that does not end in _N · 改价所需的商户订单号已被其他订单占用")
 		}
 		return nil, "", errRetry
