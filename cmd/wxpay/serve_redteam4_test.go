@@ -93,3 +93,34 @@ func TestServeAttemptNameTakenByAPaymentNotOursIsNamed(t *testing.T) {
 		t.Errorf("re-price into a number a payment not ours holds: %d %v", status, a)
 	}
 }
+
+// A refund asked of an order paid only through an attempt it replaced (the payment kept
+// in REVIEW) was refused as ORDER_NOT_PAID "the order is not paid … (state NOTPAY)",
+// telling the merchant no money came in while GET /orders reads REVIEW with the payment.
+// It is refused as ORDER_IN_REVIEW naming the kept payment, and nothing changes.
+func TestServeRefundOfOrderPaidThroughReplacedAttemptNamesThePayment(t *testing.T) {
+	_, p := startPlatformServe(t, "direct")
+	const id = "RT4RFREPL01"
+	for _, amount := range []int{300, 350} {
+		if status, a := p.call("POST", "/orders", map[string]any{"order_id": id, "amount": amount, "description": "x", "scene": "native"}, true); status != http.StatusCreated {
+			t.Fatalf("create %d: %d %v", amount, status, a)
+		}
+	}
+	if status, m := p.call("POST", "/sim/orders/"+id+"/pay", nil, false); status != http.StatusOK {
+		t.Fatalf("pay the replaced attempt: %d %v", status, m)
+	}
+	g := p.waitState(id, "REVIEW")
+	prev, _ := g["previous"].([]any)
+	if len(prev) != 1 {
+		t.Fatalf("previous: %v", g["previous"])
+	}
+	tx, _ := prev[0].(map[string]any)["transaction_id"].(string)
+	status, a := p.call("POST", "/orders/"+id+"/refunds", map[string]any{"out_refund_no": id + "R1", "amount": 100}, true)
+	msg, _ := a["message"].(string)
+	if status != http.StatusConflict || a["code"] != "ORDER_IN_REVIEW" || tx == "" || !strings.Contains(msg, tx) || a["hint"] == "" {
+		t.Errorf("refund of an order paid through its replaced attempt: %d %v, want 409 ORDER_IN_REVIEW naming transaction %q", status, a, tx)
+	}
+	if _, g := p.call("GET", "/orders/"+id, nil, true); g["state"] != "REVIEW" || len(g["refunds"].([]any)) != 0 {
+		t.Errorf("GET after the refusal: %v", g)
+	}
+}
