@@ -124,3 +124,57 @@ func TestServeRefundOfOrderPaidThroughReplacedAttemptNamesThePayment(t *testing.
 		t.Errorf("GET after the refusal: %v", g)
 	}
 }
+
+// A refund asked through the API that WeChat Pay has not taken yet (its request failed
+// with a 5xx: PROCESSING here, reserving its amount) and a refund made by hand in the
+// merchant platform meanwhile (v2 notice), which WeChat Pay could pay because the first
+// never reached it. The two exceed the payment only through the reservation of one that
+// WeChat Pay will refuse: nothing is short, and a direct merchant shares nothing. The
+// order went to REVIEW "refund … settled while 0 fen of the order were shared out to
+// others … (-200 fen left after refunds)", blocking every refund, and stayed there after
+// reconcile closed the refused one. The manual refund is recorded, the order is not
+// in review, and once the API refund is closed the rest is refundable.
+func TestServeManualRefundBesideUnsubmittedRefundIsNoShareConflict(t *testing.T) {
+	_, p := startPlatformServe(t, "direct")
+	const id = "RT4MANUAL01"
+	if status, a := p.call("POST", "/orders", map[string]any{"order_id": id, "amount": 1000, "description": "x", "scene": "native"}, true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	if status, m := p.call("POST", "/sim/orders/"+id+"/pay", nil, false); status != http.StatusOK {
+		t.Fatalf("pay: %d %v", status, m)
+	}
+	p.waitState(id, "SUCCESS")
+	p.call("POST", "/sim/faults", map[string]any{"endpoints": []map[string]any{{"pattern": "POST /v3/refund/*", "status": 503}}}, false)
+	if status, a := p.call("POST", "/orders/"+id+"/refunds", map[string]any{"out_refund_no": id + "R1", "amount": 700}, true); status < 500 {
+		t.Fatalf("refund while WeChat Pay fails: %d %v", status, a)
+	}
+	p.call("POST", "/sim/faults", map[string]any{}, false)
+	status, m := p.call("POST", "/sim/v2/notify", map[string]any{"kind": "refund", "out_trade_no": id, "refund_fee": 500}, false)
+	if status != http.StatusOK || m["acknowledged"] != true {
+		t.Fatalf("manual refund notice: %d %v", status, m)
+	}
+	manual, _ := m["fields"].(map[string]any)["out_refund_no"].(string)
+	states := func(g map[string]any) map[string]string {
+		out := map[string]string{}
+		list, _ := g["refunds"].([]any)
+		for _, r := range list {
+			r := r.(map[string]any)
+			out[r["out_refund_no"].(string)] = r["state"].(string)
+		}
+		return out
+	}
+	_, g := p.call("GET", "/orders/"+id, nil, true)
+	if st := states(g); g["state"] != "REFUND" || g["refunded"] != float64(500) || st[manual] != "SUCCESS" || st[id+"R1"] != "PROCESSING" {
+		t.Errorf("after the manual refund: state %v refunded %v refunds %v review %v", g["state"], g["refunded"], st, g["review_causes"])
+	}
+	// Reconcile submits R1 again; WeChat Pay refuses it (500 left) and it is closed.
+	p.call("POST", "/sim/clock", map[string]any{"advance": "2m"}, false)
+	p.reconcile()
+	_, g = p.call("GET", "/orders/"+id, nil, true)
+	if st := states(g); g["state"] != "REFUND" || st[id+"R1"] != "CLOSED" {
+		t.Errorf("after reconcile: state %v refunds %v review %v", g["state"], st, g["review_causes"])
+	}
+	if status, a := p.call("POST", "/orders/"+id+"/refunds", map[string]any{"out_refund_no": id + "R2", "amount": 500}, true); status != http.StatusOK || a["state"] != "PROCESSING" {
+		t.Errorf("refund of the 500 fen left: %d %v", status, a)
+	}
+}
