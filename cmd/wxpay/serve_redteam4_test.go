@@ -178,3 +178,86 @@ func TestServeManualRefundBesideUnsubmittedRefundIsNoShareConflict(t *testing.T)
 		t.Errorf("refund of the 500 fen left: %d %v", status, a)
 	}
 }
+
+// The user pays and the notification is lost (or late); within WeChat Pay's first 5
+// minutes the merchant re-prices the order. The close of the attempt being replaced is
+// only recorded then (WeChat Pay refuses a close that early), so nothing asked WeChat
+// Pay whether it was paid: a new attempt was placed and its code_url handed out — the
+// user asked to pay again — and GET read NOTPAY. After 5 minutes the same re-price is
+// refused (the close answers ORDERPAID). The re-price asks WeChat Pay first: 409
+// ORDERPAID, the payment recorded, no second attempt.
+func TestServeRepriceOfAnAttemptPaidUnnotifiedIsRefused(t *testing.T) {
+	_, p := startPlatformServe(t, "direct")
+	const id = "RT4PAIDLOST1"
+	create := func(amount int) (int, map[string]any) {
+		return p.call("POST", "/orders", map[string]any{"order_id": id, "amount": amount, "description": "x", "scene": "native"}, true)
+	}
+	if status, a := create(300); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	p.call("POST", "/sim/faults", map[string]any{"drop_all": true}, false)
+	if status, m := p.call("POST", "/sim/orders/"+id+"/pay", nil, false); status != http.StatusOK {
+		t.Fatalf("pay: %d %v", status, m)
+	}
+	p.call("POST", "/sim/faults", map[string]any{}, false)
+	status, a := create(350)
+	if status != http.StatusConflict || a["code"] != "ORDERPAID" || a["pay"] != nil {
+		t.Errorf("re-price of an attempt paid at WeChat Pay: %d %v %v (pay given: %t), want 409 ORDERPAID", status, a["code"], a["out_trade_no"], a["pay"] != nil)
+	}
+	if _, g := p.call("GET", "/orders/"+id, nil, true); g["state"] != "SUCCESS" || g["out_trade_no"] != id || g["attempts"] != float64(1) {
+		t.Errorf("GET: state %v out_trade_no %v attempts %v review %v", g["state"], g["out_trade_no"], g["attempts"], g["review_causes"])
+	}
+	if status, _ := p.call("GET", "/sim/orders/"+id+"_2", nil, false); status != http.StatusNotFound {
+		t.Errorf("a second attempt was placed at WeChat Pay: %d", status)
+	}
+}
+
+// The same for a combine: paid, its notification lost, re-priced within 5 minutes.
+func TestServeRepriceOfACombinePaidUnnotifiedIsRefused(t *testing.T) {
+	_, p := startPlatformServe(t, "ecommerce")
+	const id = "RT4CARTLOST1"
+	if status, a := p.call("POST", "/orders", cart(id, "native"), true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	p.call("POST", "/sim/faults", map[string]any{"drop_all": true}, false)
+	if status, m := p.call("POST", "/sim/combines/"+id+"/pay", map[string]any{}, false); status != http.StatusOK {
+		t.Fatalf("pay: %d %v", status, m)
+	}
+	p.call("POST", "/sim/faults", map[string]any{}, false)
+	repriced := cart(id, "native")
+	repriced["sub_orders"].([]map[string]any)[1]["amount"] = 250
+	status, a := p.call("POST", "/orders", repriced, true)
+	if status != http.StatusConflict || a["code"] != "ORDERPAID" || a["pay"] != nil {
+		t.Errorf("re-price of a combine paid at WeChat Pay: %d %v %v (pay given: %t), want 409 ORDERPAID", status, a["code"], a["combine_out_trade_no"], a["pay"] != nil)
+	}
+	if _, g := p.call("GET", "/orders/"+id, nil, true); g["state"] != "SUCCESS" || g["combine_out_trade_no"] != id {
+		t.Errorf("GET: state %v combine_out_trade_no %v review %v", g["state"], g["combine_out_trade_no"], g["review_causes"])
+	}
+	if status, _ := p.call("GET", "/sim/combines/"+id+"_2", nil, false); status != http.StatusNotFound {
+		t.Errorf("a second combine was placed at WeChat Pay: %d", status)
+	}
+}
+
+// The merchant's close in the first 5 minutes of an order paid whose notification is
+// lost: it was scheduled ("a payment made before then is kept for review") and the
+// order went to REVIEW as paid after the close was asked, though it was paid before.
+// Asked first, WeChat Pay says paid: 409 ORDERPAID, the order SUCCESS — as the close
+// of an older order answers.
+func TestServeCloseOfAnOrderPaidUnnotifiedAnswersPaid(t *testing.T) {
+	_, p := startPlatformServe(t, "direct")
+	const id = "RT4CLOSELOST1"
+	if status, a := p.call("POST", "/orders", map[string]any{"order_id": id, "amount": 300, "description": "x", "scene": "native"}, true); status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, a)
+	}
+	p.call("POST", "/sim/faults", map[string]any{"drop_all": true}, false)
+	if status, m := p.call("POST", "/sim/orders/"+id+"/pay", nil, false); status != http.StatusOK {
+		t.Fatalf("pay: %d %v", status, m)
+	}
+	p.call("POST", "/sim/faults", map[string]any{}, false)
+	if status, a := p.call("POST", "/orders/"+id+"/close", nil, true); status != http.StatusConflict || a["code"] != "ORDERPAID" {
+		t.Errorf("close of an order paid at WeChat Pay: %d %v, want 409 ORDERPAID", status, a)
+	}
+	if _, g := p.call("GET", "/orders/"+id, nil, true); g["state"] != "SUCCESS" || g["close_pending"] == true {
+		t.Errorf("GET: state %v close_pending %v review %v", g["state"], g["close_pending"], g["review_causes"])
+	}
+}

@@ -775,6 +775,17 @@ func (h *Handler) retireCombine(ctx context.Context, cur *payment.Combine, subs 
 		return c, err
 	}
 	if at := cur.CreatedAt.Add(closeAfter); h.now().Before(at) {
+		// As retire (create.go): a close only recorded asks WeChat Pay nothing, so a
+		// combine paid whose notification is late or lost is queried first; paid, the
+		// payment is applied and the re-price (or close) refused. A failed query leaves
+		// it as before: a payment found later goes to REVIEW.
+		if err := h.settleCombine(ctx, cur); err != nil {
+			if !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist) {
+				h.log.Warn("the combine being retired could not be queried; its close is recorded unasked", "key", cur.Key(), "error", err.Error())
+			}
+		} else if now, err := h.ledger.SubOrders(ctx, cur); err == nil && paidSub(now) != nil {
+			return nil, errPaid
+		}
 		return h.deferCombineClose(ctx, cur, at, by)
 	}
 	return h.closeCombineNow(ctx, cur, by)

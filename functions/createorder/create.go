@@ -683,6 +683,21 @@ func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Orde
 		return nil, errPaid
 	}
 	if h.now().Sub(cur.CreatedAt) < closeAfter {
+		// Only recorded, the close asks WeChat Pay nothing: an attempt paid whose
+		// notification is late or lost would be replaced by a new payable one, the user
+		// asked to pay again, where an older attempt's close answers ORDERPAID. So it is
+		// queried first; paid, the payment is applied and the re-price refused. A query
+		// that fails leaves it as before: a payment found later goes to REVIEW.
+		if cur.Claim.Answer.Any() {
+			switch rec, err := h.settle(ctx, cur); {
+			case err == nil && (rec.Paid() || rec.InReview()):
+				return nil, errPaid
+			case err == nil:
+				cur = rec
+			case !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+				h.log.Warn("re-price: the attempt being replaced could not be queried; its close is recorded unasked", "key", cur.Key(), "error", err.Error())
+			}
+		}
 		return h.deferClose(ctx, cur, cur.CreatedAt.Add(closeAfter), "reprice")
 	}
 	rec, err := h.closeNow(ctx, cur)
