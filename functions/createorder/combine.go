@@ -777,11 +777,15 @@ func (h *Handler) retireCombine(ctx context.Context, cur *payment.Combine, subs 
 	if at := cur.CreatedAt.Add(closeAfter); h.now().Before(at) {
 		// As retire (create.go): a close only recorded asks WeChat Pay nothing, so a
 		// combine paid whose notification is late or lost is queried first; paid, the
-		// payment is applied and the re-price (or close) refused. A failed query leaves
-		// it as before: a payment found later goes to REVIEW.
+		// payment is applied and the re-price (or close) refused. A failed query fails
+		// a re-price; a close is recorded as before (a payment found later: REVIEW).
 		if err := h.settleCombine(ctx, cur); err != nil {
 			if !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist) {
-				h.log.Warn("the combine being retired could not be queried; its close is recorded unasked", "key", cur.Key(), "error", err.Error())
+				if by == "reprice" {
+					// Nothing is placed unanswered: the merchant retries.
+					return nil, fmt.Errorf("createorder: ask WeChat Pay whether combine %s, being replaced, was paid: %w", cur.CombineNo, err)
+				}
+				h.log.Warn("the combine being closed could not be queried; its close is recorded unasked", "key", cur.Key(), "error", err.Error())
 			}
 		} else if now, err := h.ledger.SubOrders(ctx, cur); err == nil && paidSub(now) != nil {
 			return nil, errPaid

@@ -558,6 +558,21 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 		return nil, "", err
 	}
 	for _, p := range hist.Previous {
+		// An earlier attempt not closed at WeChat Pay yet (its close deferred, or owed
+		// at its expiry) may be paid with its notification late or lost: asked, as the
+		// current one is (retire), before another attempt is placed.
+		if !p.Paid() && !p.InReview() && p.Unsettled() && !p.Closed() && mayBePlaced(p) {
+			rec, err := h.settle(ctx, p)
+			switch {
+			case err == nil:
+				if p.Key() == first.Key() {
+					first = rec // the answer may be recorded: the pointer's move is conditioned on it
+				}
+				p = rec
+			case !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+				return nil, "", fmt.Errorf("createorder: ask WeChat Pay whether %s, replaced, was paid: %w", p.OutTradeNo, err)
+			}
+		}
 		if p.Paid() || p.InReview() {
 			return nil, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,
 				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); a paid order is never re-priced", o.orderID, p.OutTradeNo, p.Status()),
@@ -676,28 +691,36 @@ func (h *Handler) repriceUnreserved(ctx context.Context, o *order, first, cur *p
 // arriving meanwhile goes to REVIEW. errPaid when the attempt turned out paid. It
 // returns the attempt as written (nil when nothing was).
 func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Order, error) {
-	if cur.Closed() || cur.Close != nil && !cur.Parked() {
+	if cur.Closed() {
 		return nil, nil
 	}
-	if cur.Paid() || cur.InReview() {
+	closeAsked := cur.Close != nil && !cur.Parked()
+	if !closeAsked && (cur.Paid() || cur.InReview()) {
 		return nil, errPaid
 	}
-	if h.now().Sub(cur.CreatedAt) < closeAfter {
-		// Only recorded, the close asks WeChat Pay nothing: an attempt paid whose
+	young := h.now().Sub(cur.CreatedAt) < closeAfter
+	var asked *payment.Order
+	if (closeAsked || young) && mayBePlaced(cur) {
+		// A close only recorded (in WeChat Pay's first 5 minutes, or asked for earlier
+		// and not carried out yet) asks WeChat Pay nothing: an attempt paid whose
 		// notification is late or lost would be replaced by a new payable one, the user
 		// asked to pay again, where an older attempt's close answers ORDERPAID. So it is
-		// queried first; paid, the payment is applied and the re-price refused. A query
-		// that fails leaves it as before: a payment found later goes to REVIEW.
-		if cur.Claim.Answer.Any() {
-			switch rec, err := h.settle(ctx, cur); {
-			case err == nil && (rec.Paid() || rec.InReview()):
-				return nil, errPaid
-			case err == nil:
-				cur = rec
-			case !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
-				h.log.Warn("re-price: the attempt being replaced could not be queried; its close is recorded unasked", "key", cur.Key(), "error", err.Error())
-			}
+		// queried first; paid, the payment is applied (REVIEW when its close was asked)
+		// and the re-price refused. Unanswered (or the answer not recorded), nothing
+		// is placed: the merchant retries, as a prepay WeChat Pay fails is retried.
+		switch rec, err := h.settle(ctx, cur); {
+		case err == nil && (rec.Paid() || rec.InReview()):
+			return nil, errPaid
+		case err == nil:
+			cur, asked = rec, rec // the answer may be recorded: the caller's copy is stale
+		case !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+			return nil, fmt.Errorf("createorder: ask WeChat Pay whether %s, being replaced, was paid: %w", cur.OutTradeNo, err)
 		}
+	}
+	switch {
+	case closeAsked:
+		return asked, nil
+	case young:
 		return h.deferClose(ctx, cur, cur.CreatedAt.Add(closeAfter), "reprice")
 	}
 	rec, err := h.closeNow(ctx, cur)
@@ -705,6 +728,13 @@ func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Orde
 		return nil, err
 	}
 	return rec, nil
+}
+
+// mayBePlaced reports whether an attempt may be at WeChat Pay: its prepay answered, or
+// a claim taken to ask it (a prepay sent whose answer was never recorded — a write that
+// failed, a process that stopped — is placed there all the same).
+func mayBePlaced(o *payment.Order) bool {
+	return o.Claim.Answer.Any() || o.Claim.Status != ""
 }
 
 // deferClose records that an attempt must be closed at at.

@@ -279,7 +279,7 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 		if cur.Close != nil && !cur.Parked() {
 			at = cur.Close.At
 		}
-		if cur.Close == nil && cur.Claim.Answer.Any() {
+		if cur.Close == nil && mayBePlaced(cur) {
 			// A close only recorded asks WeChat Pay nothing: an order paid whose
 			// notification is late or lost is queried first (as a re-price does, retire),
 			// so that it is answered paid, as an older order's close is, not scheduled
