@@ -372,6 +372,18 @@ func (h *Handler) combineStep(ctx context.Context, co *combineOrder) (*payment.C
 	if err != nil {
 		return nil, "", nil, err
 	}
+	if act != actReprice && act != actSwitch && paidSub(subs) == nil {
+		// judgeCombine reads the current attempt only; as for a single order (step in
+		// create.go), a combine paid through an attempt it replaced is never offered
+		// for payment again, whatever the answer would be.
+		prev, err := h.previousCombines(ctx, hist)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if err := paidEarlier(co.orderID, prev); err != nil {
+			return nil, "", nil, err
+		}
+	}
 	if act == actReprice && missing(subs) {
 		// A create that stopped between the combine and its sub-orders: write them, so
 		// that the retired attempt closes them and the new one's pointers have a first
@@ -763,6 +775,21 @@ func (h *Handler) retireCombine(ctx context.Context, cur *payment.Combine, subs 
 		return c, err
 	}
 	if at := cur.CreatedAt.Add(closeAfter); h.now().Before(at) {
+		// As retire (create.go): a close only recorded asks WeChat Pay nothing, so a
+		// combine paid whose notification is late or lost is queried first; paid, the
+		// payment is applied and the re-price (or close) refused. A failed query fails
+		// a re-price; a close is recorded as before (a payment found later: REVIEW).
+		if err := h.settleCombine(ctx, cur); err != nil {
+			if !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist) {
+				if by == "reprice" {
+					// Nothing is placed unanswered: the merchant retries.
+					return nil, fmt.Errorf("createorder: ask WeChat Pay whether combine %s, being replaced, was paid: %w", cur.CombineNo, err)
+				}
+				h.log.Warn("the combine being closed could not be queried; its close is recorded unasked", "key", cur.Key(), "error", err.Error())
+			}
+		} else if now, err := h.ledger.SubOrders(ctx, cur); err == nil && paidSub(now) != nil {
+			return nil, errPaid
+		}
 		return h.deferCombineClose(ctx, cur, at, by)
 	}
 	return h.closeCombineNow(ctx, cur, by)

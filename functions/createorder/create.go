@@ -284,6 +284,14 @@ func (h *Handler) step(ctx context.Context, o *order) (*payment.Order, string, e
 	if err != nil {
 		return nil, "", err
 	}
+	if act != actReprice && act != actSwitch && !cur.Paid() {
+		// judge reads the current attempt only; a re-price and a scene switch refuse an
+		// order paid through an attempt it replaced, and so must every other answer that
+		// would hand out (or place) the current attempt's payment: the user would pay twice.
+		if err := h.replacedPaid(ctx, o, hist); err != nil {
+			return nil, "", err
+		}
+	}
 	switch act {
 	case actReplay:
 		return cur, "", errReplay
@@ -306,6 +314,24 @@ func (h *Handler) step(ctx context.Context, o *order) (*payment.Order, string, e
 	default:
 		return h.reprice(ctx, o, hist)
 	}
+}
+
+// replacedPaid refuses a create of an order paid, or in REVIEW for a payment, through
+// an attempt other than the current one (GET /orders reads it REVIEW): 409 ORDERPAID,
+// as reprice and switchScene answer. A first attempt has none to read.
+func (h *Handler) replacedPaid(ctx context.Context, o *order, hist *payment.History) error {
+	if err := h.ledger.Previous(ctx, hist); err != nil {
+		return fmt.Errorf("createorder: read the attempts of %s: %w", o.orderID, err)
+	}
+	for _, p := range hist.Previous {
+		if p.Paid() || p.InReview() {
+			return fail(http.StatusConflict, wechatpay.CodeOrderPaid,
+				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); its current attempt %s is not offered for payment",
+					o.orderID, p.OutTradeNo, p.Status(), hist.Current.OutTradeNo),
+				"look at GET /orders/{order_id}; refund the payment or settle the review by hand · 订单已支付")
+		}
+	}
+	return nil
 }
 
 // createInfo is what the ledger keeps of o beside the money.
@@ -347,13 +373,19 @@ func (h *Handler) newAttempt(ctx context.Context, o *order, n int) (*payment.Ord
 	var ex *payment.ExistsError
 	if errors.As(err, &ex) {
 		if ex.Order.OrderID != o.orderID || ex.Order.Attempt != n {
+			// A record without an order_id is a payment this API did not create (kept as
+			// WeChat Pay reported it): named so, not as order "".
+			holder := fmt.Sprintf("order %q", ex.Order.OrderID)
+			if ex.Order.OrderID == "" {
+				holder = "a payment this API did not create"
+			}
 			if n == 1 {
 				return nil, "", fail(http.StatusConflict, "ORDER_ID_COLLISION",
-					fmt.Sprintf("out_trade_no %s is already used (order %q)", o.orderID, ex.Order.OrderID),
+					fmt.Sprintf("out_trade_no %s is already used (%s)", o.orderID, holder),
 					"choose another order_id (ids ending in _N can collide with re-priced attempts of another order)")
 			}
 			return nil, "", fail(http.StatusConflict, "ATTEMPT_NAME_TAKEN",
-				fmt.Sprintf("order %s cannot be re-priced: its next attempt needs out_trade_no %s, which is already order %q; nothing was changed", o.orderID, payment.AttemptNo(o.orderID, n), ex.Order.OrderID),
+				fmt.Sprintf("order %s cannot be re-priced: its next attempt needs out_trade_no %s, which is already %s; nothing was changed", o.orderID, payment.AttemptNo(o.orderID, n), holder),
 				"keep the order at its price, or close it (POST /orders/{order_id}/close) and create the new price under a new order_id that does not end in _N · 改价所需的商户订单号已被其他订单占用")
 		}
 		return nil, "", errRetry
@@ -526,6 +558,21 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 		return nil, "", err
 	}
 	for _, p := range hist.Previous {
+		// An earlier attempt not closed at WeChat Pay yet (its close deferred, or owed
+		// at its expiry) may be paid with its notification late or lost: asked, as the
+		// current one is (retire), before another attempt is placed.
+		if !p.Paid() && !p.InReview() && p.Unsettled() && !p.Closed() && mayBePlaced(p) {
+			rec, err := h.settle(ctx, p)
+			switch {
+			case err == nil:
+				if p.Key() == first.Key() {
+					first = rec // the answer may be recorded: the pointer's move is conditioned on it
+				}
+				p = rec
+			case !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+				return nil, "", fmt.Errorf("createorder: ask WeChat Pay whether %s, replaced, was paid: %w", p.OutTradeNo, err)
+			}
+		}
 		if p.Paid() || p.InReview() {
 			return nil, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,
 				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); a paid order is never re-priced", o.orderID, p.OutTradeNo, p.Status()),
@@ -644,13 +691,36 @@ func (h *Handler) repriceUnreserved(ctx context.Context, o *order, first, cur *p
 // arriving meanwhile goes to REVIEW. errPaid when the attempt turned out paid. It
 // returns the attempt as written (nil when nothing was).
 func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Order, error) {
-	if cur.Closed() || cur.Close != nil && !cur.Parked() {
+	if cur.Closed() {
 		return nil, nil
 	}
-	if cur.Paid() || cur.InReview() {
+	closeAsked := cur.Close != nil && !cur.Parked()
+	if !closeAsked && (cur.Paid() || cur.InReview()) {
 		return nil, errPaid
 	}
-	if h.now().Sub(cur.CreatedAt) < closeAfter {
+	young := h.now().Sub(cur.CreatedAt) < closeAfter
+	var asked *payment.Order
+	if (closeAsked || young) && mayBePlaced(cur) {
+		// A close only recorded (in WeChat Pay's first 5 minutes, or asked for earlier
+		// and not carried out yet) asks WeChat Pay nothing: an attempt paid whose
+		// notification is late or lost would be replaced by a new payable one, the user
+		// asked to pay again, where an older attempt's close answers ORDERPAID. So it is
+		// queried first; paid, the payment is applied (REVIEW when its close was asked)
+		// and the re-price refused. Unanswered (or the answer not recorded), nothing
+		// is placed: the merchant retries, as a prepay WeChat Pay fails is retried.
+		switch rec, err := h.settle(ctx, cur); {
+		case err == nil && (rec.Paid() || rec.InReview()):
+			return nil, errPaid
+		case err == nil:
+			cur, asked = rec, rec // the answer may be recorded: the caller's copy is stale
+		case !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+			return nil, fmt.Errorf("createorder: ask WeChat Pay whether %s, being replaced, was paid: %w", cur.OutTradeNo, err)
+		}
+	}
+	switch {
+	case closeAsked:
+		return asked, nil
+	case young:
 		return h.deferClose(ctx, cur, cur.CreatedAt.Add(closeAfter), "reprice")
 	}
 	rec, err := h.closeNow(ctx, cur)
@@ -658,6 +728,13 @@ func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Orde
 		return nil, err
 	}
 	return rec, nil
+}
+
+// mayBePlaced reports whether an attempt may be at WeChat Pay: its prepay answered, or
+// a claim taken to ask it (a prepay sent whose answer was never recorded — a write that
+// failed, a process that stopped — is placed there all the same).
+func mayBePlaced(o *payment.Order) bool {
+	return o.Claim.Answer.Any() || o.Claim.Status != ""
 }
 
 // deferClose records that an attempt must be closed at at.

@@ -71,12 +71,48 @@ func (h *Handler) createRefund(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	rf, err := h.refund(ctx, h.freshen(ctx, hist.Current), payment.RefundRequest{OutRefundNo: req.OutRefundNo, Amount: amount, Reason: req.Reason})
+	cur := h.freshen(ctx, hist.Current)
+	if !cur.Paid() && !cur.InReview() {
+		if err := h.paidReplaced(ctx, hist); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+	rf, err := h.refund(ctx, cur, payment.RefundRequest{OutRefundNo: req.OutRefundNo, Amount: amount, Reason: req.Reason})
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	apiauth.WriteJSON(w, http.StatusOK, refundView(rf))
+}
+
+// paidReplaced refuses a refund of an order whose current attempt is unpaid while an
+// attempt it replaced was paid (kept in REVIEW; GET /orders reads REVIEW): the ledger
+// would answer ORDER_NOT_PAID "state NOTPAY", telling the merchant no money came in.
+// The kept payment is refunded by its transaction_id in the console once reviewed.
+func (h *Handler) paidReplaced(ctx context.Context, hist *payment.History) error {
+	if err := h.ledger.Previous(ctx, hist); err != nil {
+		return fmt.Errorf("createorder: read the attempts of %s: %w", hist.First.OrderID, err)
+	}
+	for _, p := range hist.Previous {
+		if !p.Paid() && !p.InReview() {
+			continue
+		}
+		tx := ""
+		if p.Payment != nil {
+			tx = p.Payment.TransactionID
+		}
+		for _, c := range p.Review.Causes {
+			if tx == "" && c.TransactionID != "" {
+				tx = c.TransactionID
+			}
+		}
+		return fail(http.StatusConflict, "ORDER_IN_REVIEW",
+			fmt.Sprintf("order %s is not paid under its current attempt %s, but its replaced attempt %s was paid (transaction %s) and is kept for review",
+				hist.First.OrderID, hist.Current.OutTradeNo, p.OutTradeNo, tx),
+			"look at the order (GET /orders/{order_id}: previous, review_causes) and refund that payment by its transaction_id in the console (运营控制台) · 旧支付单已付款，请人工核查后在运营控制台退款")
+	}
+	return nil
 }
 
 // freshen asks WeChat Pay about an order the store holds unsettled, as GET

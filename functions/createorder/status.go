@@ -279,6 +279,16 @@ func (h *Handler) closeOrder(w http.ResponseWriter, r *http.Request) {
 		if cur.Close != nil && !cur.Parked() {
 			at = cur.Close.At
 		}
+		if cur.Close == nil && mayBePlaced(cur) {
+			// A close only recorded asks WeChat Pay nothing: an order paid whose
+			// notification is late or lost is queried first (as a re-price does, retire),
+			// so that it is answered paid, as an older order's close is, not scheduled
+			// and found paid later in REVIEW. A failed query leaves it as before.
+			if rec, err := h.settle(ctx, cur); err == nil && (rec.Paid() || rec.InReview()) {
+				h.writeError(w, r, paidError(ans.OrderID, rec))
+				return
+			}
+		}
 		if _, err := h.deferClose(ctx, cur, at, "merchant"); err != nil {
 			if errors.Is(err, errPaid) {
 				h.writeError(w, r, paidError(ans.OrderID, cur))

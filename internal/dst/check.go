@@ -107,6 +107,66 @@ func (w *world) checkAnswers(answers []answer) {
 	}
 }
 
+// paidAttempt is an attempt WeChat Pay holds paid, and whether the ledger held its
+// payment (paid, or kept in REVIEW) too.
+type paidAttempt struct {
+	o             *simOrder
+	known, parked bool
+}
+
+// paidAttempts is, for a step that creates orders, the attempts WeChat Pay holds paid
+// before it runs, by merchant order id: what checkPayable holds the creates' answers to.
+func (w *world) paidAttempts(st Step) map[string][]paidAttempt {
+	if !slices.ContainsFunc(st.Ops, func(op Op) bool { return op.Op == "create" }) {
+		return nil
+	}
+	w.tr = nil
+	out := map[string][]paidAttempt{}
+	for _, o := range w.truth().orders {
+		if o.tag != "" && o.paid() {
+			lr := w.ledgerOrder(o.outTradeNo)
+			known := lr.found && lr.order != nil && (lr.order.Paid() || lr.order.InReview())
+			parked := lr.found && lr.order != nil && lr.order.Parked()
+			out[o.tag] = append(out[o.tag], paidAttempt{o, known, parked})
+		}
+	}
+	return out
+}
+
+// checkPayable: POST /orders never places a payment for an order WeChat Pay already
+// held paid, under another attempt, before the request — a late or lost notification
+// is no excuse, the attempt being replaced is asked first — nor answers one live while
+// the ledger holds such a payment (kept in REVIEW on an attempt the order replaced):
+// the user would pay twice. Accepted: the replay of a live attempt while a payment of
+// an attempt it replaced is still unknown here (its close, due within 5 minutes, finds
+// it and keeps it in REVIEW), and a payment unknown here on an attempt the cashier page
+// parked, before or by this request (payable by design while the user switches
+// devices, kept in REVIEW).
+func (w *world) checkPayable(answers []answer, paidBefore map[string][]paidAttempt) {
+	for _, a := range answers {
+		c := a.create
+		if a.status != 200 || c == nil || len(c.Pay) == 0 || c.State != "NOTPAY" {
+			continue
+		}
+		for _, p := range paidBefore[a.op.Order] {
+			if p.o.outTradeNo == c.OutTradeNo {
+				continue
+			}
+			if !p.known {
+				if c.Replayed || p.parked {
+					continue
+				}
+				if lr := w.ledgerOrder(p.o.outTradeNo); lr.found && lr.order != nil && lr.order.Parked() {
+					continue // left by this very switch of the cashier page: parked, not closed
+				}
+			}
+			w.violate(InvAgrees, "POST /orders %s answered attempt %s payable (NOTPAY, replayed %t) while WeChat Pay held attempt %s paid (%s) before the request (known here: %t)",
+				a.op.Order, c.OutTradeNo, c.Replayed, p.o.outTradeNo, p.o.txid, p.known)
+			break
+		}
+	}
+}
+
 func tagOr(tr *truth, t string) string {
 	if tag, ok := tr.tagOf(t); ok {
 		return tag

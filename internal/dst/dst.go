@@ -161,6 +161,7 @@ func (w *world) runStep(st Step) error {
 	if reconcileOnly(st) {
 		parked = w.parkedNow() // scenes.go
 	}
+	paidBefore := w.paidAttempts(st) // check.go: what WeChat Pay held paid before the step
 	answers := make([]answer, len(st.Ops))
 	var amu sync.Mutex // a thread detached by a crash may finish after the step
 	fns := make([]func(), len(st.Ops))
@@ -195,6 +196,7 @@ func (w *world) runStep(st Step) error {
 		w.note("answer %s: %d %s", a.op.Op, a.status, a.code)
 	}
 	w.checkAnswers(seen)
+	w.checkPayable(seen, paidBefore)
 	w.checkCurrentOnly()      // scenes.go
 	w.checkParkedLive(parked) // scenes.go
 	if w.inc.dead.Load() {

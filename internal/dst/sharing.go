@@ -265,7 +265,7 @@ func (w *world) checkSharing(tr *truth) {
 		// A refund made outside the bundle (by hand in the merchant platform, refundOutside)
 		// can take money the shares need: the ledger cannot refuse what WeChat Pay did,
 		// only keep it for a person (refund_exceeds_paid on the order's review).
-		if o.SharedOut() > o.Holds() && !slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool { return c.Kind == payment.CauseRefundExceedsPaid }) {
+		if o.SharedOut() > 0 && o.SharedOut() > o.Holds() && !slices.ContainsFunc(o.Review.Causes, func(c payment.Cause) bool { return c.Kind == payment.CauseRefundExceedsPaid }) {
 			w.violate(InvBounded, "order %s shares %d fen to others, above the %d fen it holds at WeChat Pay", t, o.SharedOut(), o.Holds())
 		}
 		if len(s.Held) > 0 && !o.InReview() {

@@ -275,11 +275,15 @@ func (o *Order) judgeLines(st step, now time.Time, source string) step {
 			}
 			l.Judged = l.State
 			st.events = append(st.events, pendingEvent{events.RefundSucceeded, ev})
-			if bounded && !unpaid && o.SharedOut() > o.Holds() {
+			if bounded && !unpaid && o.SharedOut() > 0 && o.SharedOut() > o.Holds() {
 				// Refunds and shares together beyond what the order holds: a refund the
 				// ledger did not hold for returns (made by hand in the merchant platform,
 				// say) after shares were paid out to others. The refund happened; the
-				// shares' money is owed back by someone a person must find.
+				// shares' money is owed back by someone a person must find. With nothing
+				// shared out, only refunds can exceed the payment, and a settled one
+				// that does is judged above (refundedOf); refunds still PROCESSING are
+				// counted in Holds, and one WeChat Pay never took (a manual refund paid
+				// meanwhile) will be refused and closed: no one owes anything back.
 				st = o.addCause(st, Cause{Kind: CauseRefundExceedsPaid, OutRefundNo: l.OutRefundNo, Amount: l.Amount, TransactionID: l.TransactionID, Source: source, At: now,
 					Detail: fmt.Sprintf("refund %s of %d fen settled while %d fen of the order were shared out to others: refunds and shares exceed its payment and subsidy (%d fen left after refunds)",
 						l.OutRefundNo, l.Amount, o.SharedOut(), o.Holds())}, nil)

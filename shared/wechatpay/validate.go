@@ -104,11 +104,14 @@ func ValidateOutTradeNo(field, s string, max int) error {
 	if len(s) < 6 || len(s) > max {
 		return invalid(field, "must be 6 to %d characters, got %d", max, len(s))
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	// Read as characters, not bytes: the refusal names what was sent ('订', not the
+	// first byte of its UTF-8 shown as 'è'), at its position among the characters.
+	i := 0
+	for _, c := range s {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-' || c == '*' || c == '|') {
 			return invalid(field, "may contain only digits, letters and _-*|; found %q at position %d", c, i)
 		}
+		i++
 	}
 	return nil
 }

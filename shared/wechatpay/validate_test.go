@@ -102,6 +102,11 @@ func TestValidateOutTradeNo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "out_refund_no") || !strings.Contains(err.Error(), "position 2") {
 		t.Fatalf("message should name the field and position: %v", err)
 	}
+	// A character outside ASCII is named as sent, at its character position.
+	err = ValidateOutTradeNo("out_refund_no", "RF订单123", 64)
+	if err == nil || !strings.Contains(err.Error(), `'订'`) || !strings.Contains(err.Error(), "position 2") {
+		t.Fatalf("message should name the character sent and its position: %v", err)
+	}
 }
 
 func TestValidateAmountAndDescription(t *testing.T) {
