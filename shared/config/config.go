@@ -275,19 +275,20 @@ func FromKeysDir(dir string) (Config, error) {
 	c := Config{Sources: map[string]string{}, APIBase: DefaultAPIBase}
 	var errs []error
 	// Each file is opened by its name (and the merchant platform's alias, keysdir.Aliases)
-	// and read in a few system calls (readFile); a name that is not there costs one
-	// failed open. Every function's cold start does this, for a dozen files: listing
-	// the directory first to learn which names exist cost more (about 0.1 ms, the
-	// process's first directory read) than the opens it spared.
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	// relative to the open directory (dir_linux.go) and read in a few system calls
+	// (readFile); a name that is not there costs one failed open. Every function's cold
+	// start does this, for a dozen files.
+	d, err := openDir(dir)
+	if err != nil {
 		return c, fmt.Errorf("config: keys dir %s is not a readable directory", dir)
 	}
+	defer d.close()
 	read := func(name, field string) []byte {
 		var found []string
 		var b []byte
 		for _, n := range append([]string{name}, keysdir.Aliases[name]...) {
 			p := filepath.Join(dir, n)
-			data, err := readFile(p)
+			data, err := d.read(n, p)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}

@@ -55,3 +55,29 @@ func TestFromKeysDirNamesAliasesAndAbsentFiles(t *testing.T) {
 		}
 	}
 }
+
+// The files are opened relative to the keys dir, a relative keys dir included; a
+// file that cannot be read is refused under its whole path, the others still read.
+func TestFromKeysDirRelativeAndUnreadable(t *testing.T) {
+	id, dir := savedDir(t)
+	t.Chdir(filepath.Dir(dir))
+	rel := filepath.Base(dir)
+	c, err := FromKeysDir(rel)
+	if err != nil || c.MchID != id.MchID || c.Source("MchID") != "keys dir "+filepath.Join(rel, keysdir.FileMchID) {
+		t.Fatalf("relative keys dir %s: mchid %q from %q, %v", rel, c.MchID, c.Source("MchID"), err)
+	}
+	p := filepath.Join(dir, keysdir.FileAppID)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p, 0o700); err != nil { // opens, cannot be read
+		t.Fatal(err)
+	}
+	c, err = FromKeysDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "config: keys dir: read "+p+": ") {
+		t.Errorf("appid a directory: error %v, want the read refused under %s", err, p)
+	}
+	if c.AppID != "" || c.MchID != id.MchID || c.PrivateKey.IsZero() {
+		t.Errorf("appid %q taken, or the other files dropped (mchid %q, key set %t)", c.AppID, c.MchID, !c.PrivateKey.IsZero())
+	}
+}
