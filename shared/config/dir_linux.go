@@ -30,8 +30,9 @@ func openDir(path string) (*dir, error) {
 	return &dir{fd: fd}, nil
 }
 
-// read reads the file name of d; path is its whole path, which errors name.
-func (d *dir) read(name, path string) ([]byte, error) {
+// read reads the file name of d into buf (readFD); path is its whole path, which
+// errors name.
+func (d *dir) read(name, path string, buf []byte) ([]byte, error) {
 	fd, err := syscall.Openat(d.fd, name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	for err == syscall.EINTR {
 		fd, err = syscall.Openat(d.fd, name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
@@ -39,7 +40,7 @@ func (d *dir) read(name, path string) ([]byte, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return readFD(fd, path)
+	return readFD(fd, path, buf)
 }
 
 func (d *dir) close() { syscall.Close(d.fd) }

@@ -17,6 +17,6 @@ func openDir(path string) (*dir, error) {
 	return &dir{}, nil
 }
 
-func (d *dir) read(name, path string) ([]byte, error) { return readFile(path) }
+func (d *dir) read(name, path string, _ []byte) ([]byte, error) { return readFile(path) }
 
 func (d *dir) close() {}
