@@ -122,10 +122,20 @@ func (h *Handler) decodeV3(ctx context.Context, sig wechatpay.SignatureHeaders, 
 }
 
 // errNoV2Key refuses XML when no APIv2 key is configured. 500, so that WeChat Pay keeps
-// retrying (for about 24 hours) and nothing is lost once the key is set.
-var errNoV2Key = fmt.Errorf("%w: this is an APIv2 XML notification (a refund made by hand in the merchant platform, or an APIv2 order), "+
-	"and verifying it needs the APIv2 key: set %s (商户平台 → 账户中心 → API安全 → APIv2密钥; keys dir file apiv2_key) — "+
-	"WeChat Pay retries for about 24 hours, so nothing is lost once it is set", wxv2.ErrNoKey, config.EnvAPIv2Key)
+// retrying (for about 24 hours) and nothing is lost once the key is set. A type, not
+// fmt.Errorf: at package init that was every cold start's first run of fmt (about
+// 10 µs), for an error only a v2 notification without the key ever sees.
+var errNoV2Key error = noV2Key{}
+
+type noV2Key struct{}
+
+func (noV2Key) Error() string {
+	return wxv2.ErrNoKey.Error() + ": this is an APIv2 XML notification (a refund made by hand in the merchant platform, or an APIv2 order), " +
+		"and verifying it needs the APIv2 key: set " + config.EnvAPIv2Key + " (商户平台 → 账户中心 → API安全 → APIv2密钥; keys dir file apiv2_key) — " +
+		"WeChat Pay retries for about 24 hours, so nothing is lost once it is set"
+}
+
+func (noV2Key) Unwrap() error { return wxv2.ErrNoKey }
 
 // decodeV2 verifies a v2 notification with the APIv2 key and converts it to the v3
 // shapes, so that it applies exactly as a v3 one.

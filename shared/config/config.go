@@ -26,6 +26,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -275,19 +276,25 @@ func FromKeysDir(dir string) (Config, error) {
 	c := Config{Sources: map[string]string{}, APIBase: DefaultAPIBase}
 	var errs []error
 	// Each file is opened by its name (and the merchant platform's alias, keysdir.Aliases)
-	// and read in a few system calls (readFile); a name that is not there costs one
-	// failed open. Every function's cold start does this, for a dozen files: listing
-	// the directory first to learn which names exist cost more (about 0.1 ms, the
-	// process's first directory read) than the opens it spared.
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	// relative to the open directory (dir_linux.go) and read in a few system calls
+	// (readFile); a name that is not there costs one failed open. Every function's cold
+	// start does this, for a dozen files.
+	d, err := openDir(dir)
+	if err != nil {
 		return c, fmt.Errorf("config: keys dir %s is not a readable directory", dir)
 	}
-	read := func(name, field string) []byte {
+	defer d.close()
+	// Each file is read into buf, on this function's stack, and copied once into the
+	// field it fills (a string, a Secret, or a clone for the PEM fields kept as bytes):
+	// a heap copy per file on top of the field's own was a dozen allocations, several
+	// in size classes a cold start has not used yet.
+	var buf [2048]byte
+	read := func(name, field string) []byte { // valid until the next read
 		var found []string
 		var b []byte
 		for _, n := range append([]string{name}, keysdir.Aliases[name]...) {
 			p := filepath.Join(dir, n)
-			data, err := readFile(p)
+			data, err := d.read(n, p, buf[:0])
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
@@ -310,35 +317,42 @@ func FromKeysDir(dir string) (Config, error) {
 			return nil
 		}
 	}
+	// clone keeps a file's bytes: nil when absent, empty (not nil) when empty.
+	clone := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		return append([]byte{}, b...)
+	}
 	c.MchID = strings.TrimSpace(string(read(keysdir.FileMchID, "MchID")))
 	c.AppID = strings.TrimSpace(string(read(keysdir.FileAppID, "AppID")))
 	c.MerchantSerial = strings.TrimSpace(string(read(keysdir.FileMerchantSerial, "MerchantSerial")))
 	if b := read(keysdir.FileMerchantKey, "PrivateKey"); b != nil {
 		c.PrivateKey = NewSecret(b)
 	}
-	c.MerchantCert = read(keysdir.FileMerchantCert, "MerchantCert")
+	c.MerchantCert = clone(read(keysdir.FileMerchantCert, "MerchantCert"))
 	if b := read(keysdir.FileAPIv3Key, "APIv3Key"); b != nil {
 		// keysdir.Save ends the file with a newline: that one is the file's, not the key's.
-		c.APIv3Key = NewSecret([]byte(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")))
+		c.APIv3Key = NewSecret(bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r")))
 	}
 	if b := read(keysdir.FileAPIv2Key, "APIv2Key"); b != nil {
-		c.APIv2Key = NewSecret([]byte(strings.TrimSpace(string(b))))
+		c.APIv2Key = NewSecret(bytes.TrimSpace(b))
 	}
-	c.PlatformCert = read(keysdir.FilePlatformCert, "PlatformCert")
-	c.PlatformPublicKey = read(keysdir.FilePlatformPublicKey, "PlatformPublicKey")
+	c.PlatformCert = clone(read(keysdir.FilePlatformCert, "PlatformCert"))
+	c.PlatformPublicKey = clone(read(keysdir.FilePlatformPublicKey, "PlatformPublicKey"))
 	c.PlatformPublicKeyID = strings.TrimSpace(string(read(keysdir.FilePlatformPublicKeyID, "PlatformPublicKeyID")))
 	c.NotifyURL = strings.TrimSpace(string(read(FileNotifyURL, "NotifyURL")))
 	if b := read(FileAPIToken, "APIToken"); b != nil {
-		c.Bundle.APIToken = NewSecret([]byte(strings.TrimSpace(string(b))))
+		c.Bundle.APIToken = NewSecret(bytes.TrimSpace(b))
 	}
 	if b := read(keysdir.FileAppSecret, "AppSecret"); b != nil {
-		c.Bundle.AppSecret = NewSecret([]byte(strings.TrimSpace(string(b))))
+		c.Bundle.AppSecret = NewSecret(bytes.TrimSpace(b))
 	}
 	if b := read(FileWebhookSecret, "WebhookSecret"); b != nil {
-		c.Bundle.WebhookSecret = NewSecret([]byte(strings.TrimSpace(string(b))))
+		c.Bundle.WebhookSecret = NewSecret(bytes.TrimSpace(b))
 	}
 	if b := read(FileConsoleUsers, "ConsoleUsers"); b != nil {
-		c.Bundle.ConsoleUsers = NewSecret([]byte(strings.TrimSpace(string(b))))
+		c.Bundle.ConsoleUsers = NewSecret(bytes.TrimSpace(b))
 	}
 	c.Bundle.OrderTTL = defaultOrderTTL
 	c.Bundle.OAuthBase, c.Bundle.OAuthAuthorizeBase = DefaultOAuthBase, DefaultOAuthAuthorizeBase
