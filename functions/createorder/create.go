@@ -288,7 +288,10 @@ func (h *Handler) step(ctx context.Context, o *order) (*payment.Order, string, e
 		// judge reads the current attempt only; a re-price and a scene switch refuse an
 		// order paid through an attempt it replaced, and so must every other answer that
 		// would hand out (or place) the current attempt's payment: the user would pay twice.
-		if err := h.replacedPaid(ctx, o, hist); err != nil {
+		// One that places a new prepay (the old one expired: an H5 link lives 5 minutes)
+		// first asks WeChat Pay about the attempts it replaced whose close is still owed,
+		// as a re-price does; a replay hands out what already lives and asks nothing.
+		if err := h.replacedPaid(ctx, o, hist, act == actPrepay || act == actUpgrade); err != nil {
 			return nil, "", err
 		}
 	}
@@ -319,9 +322,14 @@ func (h *Handler) step(ctx context.Context, o *order) (*payment.Order, string, e
 // replacedPaid refuses a create of an order paid, or in REVIEW for a payment, through
 // an attempt other than the current one (GET /orders reads it REVIEW): 409 ORDERPAID,
 // as reprice and switchScene answer. A first attempt has none to read.
-func (h *Handler) replacedPaid(ctx context.Context, o *order, hist *payment.History) error {
+func (h *Handler) replacedPaid(ctx context.Context, o *order, hist *payment.History, ask bool) error {
 	if err := h.ledger.Previous(ctx, hist); err != nil {
 		return fmt.Errorf("createorder: read the attempts of %s: %w", o.orderID, err)
+	}
+	if ask {
+		if err := h.askReplaced(ctx, hist); err != nil {
+			return err
+		}
 	}
 	for _, p := range hist.Previous {
 		if p.Paid() || p.InReview() {
@@ -557,22 +565,11 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 	if err := h.ledger.Previous(ctx, hist); err != nil {
 		return nil, "", err
 	}
+	if err := h.askReplaced(ctx, hist); err != nil {
+		return nil, "", err
+	}
+	first = hist.First // the answer may be recorded: the pointer's move is conditioned on it
 	for _, p := range hist.Previous {
-		// An earlier attempt not closed at WeChat Pay yet (its close deferred, or owed
-		// at its expiry) may be paid with its notification late or lost: asked, as the
-		// current one is (retire), before another attempt is placed.
-		if !p.Paid() && !p.InReview() && p.Unsettled() && !p.Closed() && mayBePlaced(p) {
-			rec, err := h.settle(ctx, p)
-			switch {
-			case err == nil:
-				if p.Key() == first.Key() {
-					first = rec // the answer may be recorded: the pointer's move is conditioned on it
-				}
-				p = rec
-			case !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
-				return nil, "", fmt.Errorf("createorder: ask WeChat Pay whether %s, replaced, was paid: %w", p.OutTradeNo, err)
-			}
-		}
 		if p.Paid() || p.InReview() {
 			return nil, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,
 				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); a paid order is never re-priced", o.orderID, p.OutTradeNo, p.Status()),
@@ -730,6 +727,36 @@ func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Orde
 	return rec, nil
 }
 
+// askReplaced asks WeChat Pay about each earlier attempt of hist (read by
+// ledger.Previous) not closed there yet — its close deferred, or owed at its expiry —
+// which may be paid with its notification late or lost, as the current one is asked
+// (retire) before another payment is placed; the answers are recorded and replace
+// those attempts in hist (and hist.First). An attempt WeChat Pay does not know was
+// never placed; any other failure places nothing: the merchant retries.
+func (h *Handler) askReplaced(ctx context.Context, hist *payment.History) error {
+	return h.askReplacedExcept(ctx, hist, nil)
+}
+
+// askReplacedExcept is askReplaced without the attempts skip reports.
+func (h *Handler) askReplacedExcept(ctx context.Context, hist *payment.History, skip func(*payment.Order) bool) error {
+	for i, p := range hist.Previous {
+		if p.Paid() || p.InReview() || !p.Unsettled() || p.Closed() || !mayBePlaced(p) || skip != nil && skip(p) {
+			continue
+		}
+		rec, err := h.settle(ctx, p)
+		switch {
+		case err == nil:
+			if p.Key() == hist.First.Key() {
+				hist.First = rec
+			}
+			hist.Previous[i] = rec
+		case !wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+			return fmt.Errorf("createorder: ask WeChat Pay whether %s, replaced, was paid: %w", p.OutTradeNo, err)
+		}
+	}
+	return nil
+}
+
 // mayBePlaced reports whether an attempt may be at WeChat Pay: its prepay answered, or
 // a claim taken to ask it (a prepay sent whose answer was never recorded — a write that
 // failed, a process that stopped — is placed there all the same).
@@ -758,8 +785,28 @@ func (h *Handler) closeNow(ctx context.Context, cur *payment.Order) (*payment.Or
 	cl := h.clientFor(cur.Owner, cur.Create.SubAppID)
 	err := cl.Close(ctx, cur.OutTradeNo)
 	switch {
-	case err == nil, wechatpay.IsCode(err, wechatpay.CodeOrderNotExist), wechatpay.IsCode(err, wechatpay.CodeOrderClosed):
-		// ORDER_NOT_EXIST: the prepay never reached WeChat Pay; nothing can pay it.
+	case wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
+		// ORDER_NOT_EXIST: the prepay had not reached WeChat Pay when the close did. One
+		// may still reach it: the cashier page places an attempt whenever a browser opens
+		// the link, and a prepay claimed or answered since cur was read would be recorded
+		// closed here while it is payable there. The ledger decides it on the record it
+		// writes (MarkNeverPlaced); placed since, the close is deferred for reconcile to
+		// carry out once the prepay has landed.
+		res, err := h.ledger.MarkNeverPlaced(ctx, cur.Key(), source, cur.Claim)
+		switch {
+		case err != nil:
+			return cur, err
+		case res.Outcome == payment.Refused && res.Order != nil && !res.Order.Paid() && !res.Order.Closed() && !res.Order.InReview():
+			rec, err := h.deferClose(ctx, res.Order, h.now().Add(time.Minute), "merchant")
+			if err != nil {
+				return cur, err
+			}
+			return rec, errDeferred
+		case res.Outcome == payment.Refused:
+			return res.Order, errPaid
+		}
+		return res.Order, nil
+	case err == nil, wechatpay.IsCode(err, wechatpay.CodeOrderClosed):
 	case wechatpay.IsCode(err, wechatpay.CodeOrderPaid):
 		if _, qerr := h.settle(ctx, cur); qerr != nil {
 			h.log.Warn("paid order could not be queried", "key", cur.Key(), "error", qerr.Error())

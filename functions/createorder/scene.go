@@ -37,7 +37,18 @@ func (h *Handler) switchScene(ctx context.Context, o *order, hist *payment.Histo
 	if err := h.ledger.Previous(ctx, hist); err != nil {
 		return nil, "", err
 	}
-	first, cur := hist.First, hist.Current
+	// An attempt replaced for real — its close asked by the merchant or a re-price and
+	// not carried out yet — may be paid with its notification late: asked first, as a
+	// re-price asks. Parked attempts are not: they are payable by design while the user
+	// switches devices (a payment on one is kept for REVIEW), and asking each of them on
+	// every switch would let a link holder flood WeChat Pay's order query. Nor is attempt
+	// 1, whose record holds the pointer the switch moves: recording an answer there
+	// mid-switch raced concurrent switches (DST seed 218318221).
+	first := hist.First
+	if err := h.askReplacedExcept(ctx, hist, func(p *payment.Order) bool { return p.Parked() || p.Key() == first.Key() }); err != nil {
+		return nil, "", err
+	}
+	cur := hist.Current
 	for _, p := range hist.Previous {
 		if p.Paid() || p.InReview() {
 			return nil, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,

@@ -156,8 +156,11 @@ func (w *world) checkPayable(answers []answer, paidBefore map[string][]paidAttem
 				if c.Replayed || p.parked {
 					continue
 				}
-				if lr := w.ledgerOrder(p.o.outTradeNo); lr.found && lr.order != nil && lr.order.Parked() {
-					continue // left by this very switch of the cashier page: parked, not closed
+				// Left by this very switch of the cashier page: parked, not closed — and
+				// still so when the payment on it was learnt meanwhile (a concurrent GET)
+				// and the parked attempt went to REVIEW with its close owed by the scene.
+				if lr := w.ledgerOrder(p.o.outTradeNo); lr.found && lr.order != nil && (lr.order.Parked() || lr.order.Close != nil && lr.order.Close.By == "scene") {
+					continue
 				}
 			}
 			w.violate(InvAgrees, "POST /orders %s answered attempt %s payable (NOTPAY, replayed %t) while WeChat Pay held attempt %s paid (%s) before the request (known here: %t)",

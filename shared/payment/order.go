@@ -366,6 +366,22 @@ func (l *Ledger) RequestClose(ctx context.Context, key string, at time.Time, by 
 // CLOSED/REVOKED by a query), with an order.closed event. Refused when the attempt was
 // paid or is in review meanwhile; Duplicate when it was already closed.
 func (l *Ledger) MarkClosed(ctx context.Context, key, source string) (Result, error) {
+	return l.markClosed(ctx, key, source, nil)
+}
+
+// MarkNeverPlaced records closed an attempt whose close WeChat Pay answered
+// ORDER_NOT_EXIST: its prepay had not reached WeChat Pay when the close did. The cashier
+// page places an attempt whenever a browser opens its link, so a prepay may have been
+// claimed or answered since seen (the attempt's claim as read before the close was
+// sent): then the close is Refused ("placed since"), decided on the record the write is
+// conditioned on, and the caller defers it for reconcile.
+func (l *Ledger) MarkNeverPlaced(ctx context.Context, key, source string, seen Claim) (Result, error) {
+	return l.markClosed(ctx, key, source, func(o *Order) bool {
+		return o.Claim.Live(l.now()) || o.Claim.Answer.Any() && !seen.Answer.Any()
+	})
+}
+
+func (l *Ledger) markClosed(ctx context.Context, key, source string, placedSince func(*Order) bool) (Result, error) {
 	// An attempt re-pricing replaced (or reserved and never reached) is closed as an
 	// attempt, not as the merchant's order: its order.closed names the attempt the
 	// order goes on under. Attempt 1 knows its pointer; a later attempt asks attempt 1.
@@ -385,6 +401,8 @@ func (l *Ledger) MarkClosed(ctx context.Context, key, source string) (Result, er
 			return step{outcome: Duplicate}, nil
 		case !payable(o.State) || o.InReview():
 			return step{outcome: Refused, reason: "the order is " + o.Status()}, nil
+		case placedSince != nil && placedSince(o):
+			return step{outcome: Refused, reason: "placed since"}, nil
 		}
 		o.State, o.Source, o.Close, o.NextCheck = wechatpay.TradeStateClosed, source, nil, time.Time{}
 		ev := o.event()
