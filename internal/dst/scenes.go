@@ -317,7 +317,7 @@ func (w *world) pageJSAPI(op Op, a *answer) {
 		openid = "odst" + op.Order + "-other"
 	}
 	st, err := inc.api.Order(ctx, op.Order, "")
-	if err == nil && (st.State == wechatpay.TradeStateNotPay || st.State == wechatpay.TradeStateUserPaying || st.State == "PARTIAL") {
+	if err == nil && !st.ClosePending && (st.State == wechatpay.TradeStateNotPay || st.State == wechatpay.TradeStateUserPaying || st.State == "PARTIAL") {
 		var c *orderapi.CreateAnswer
 		c, err = inc.api.Create(ctx, orderapi.CreateRequest{OrderID: st.OrderID, Amount: orderapi.Fen(st.Amount), Description: st.Description,
 			TimeExpire: st.ExpiresAt, Scene: orderapi.SceneJSAPI, Payer: &orderapi.Payer{OpenID: openid}, UserAgent: uaWeChat})

@@ -223,9 +223,11 @@ func paid(state string) bool { return state == "SUCCESS" || state == "REFUND" }
 
 func closed(state string) bool { return state == "CLOSED" || state == "REVOKED" }
 
-// over reports whether the order can no longer be paid: closed, or past its expiry.
+// over reports whether the order can no longer be paid: closed, its close asked for
+// (the merchant's close, deferred by WeChat Pay's 5-minute rule: the page must not place
+// another payment for an order the merchant closed), or past its expiry.
 func (h *Handler) over(st *orderapi.OrderView) bool {
-	if closed(st.State) {
+	if closed(st.State) || st.ClosePending {
 		return true
 	}
 	if st.ExpiresAt != "" {
