@@ -327,15 +327,21 @@ func (h *Handler) replacedPaid(ctx context.Context, o *order, hist *payment.Hist
 		return fmt.Errorf("createorder: read the attempts of %s: %w", o.orderID, err)
 	}
 	if ask {
-		if err := h.askReplaced(ctx, hist); err != nil {
+		if err := h.askReplaced(ctx, hist, nil); err != nil {
 			return err
 		}
 	}
-	for _, p := range hist.Previous {
+	return paidUnder(o.orderID, hist.Previous)
+}
+
+// paidUnder is 409 ORDERPAID for an order paid, or in REVIEW for a payment, under
+// one of its attempts other than the current one (GET /orders reads it REVIEW): a
+// create, a re-price and a scene switch are refused alike; nil when none is.
+func paidUnder(orderID string, attempts []*payment.Order) error {
+	for _, p := range attempts {
 		if p.Paid() || p.InReview() {
 			return fail(http.StatusConflict, wechatpay.CodeOrderPaid,
-				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); its current attempt %s is not offered for payment",
-					o.orderID, p.OutTradeNo, p.Status(), hist.Current.OutTradeNo),
+				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s): it is neither offered for payment again nor re-priced", orderID, p.OutTradeNo, p.Status()),
 				"look at GET /orders/{order_id}; refund the payment or settle the review by hand · 订单已支付")
 		}
 	}
@@ -565,16 +571,12 @@ func (h *Handler) reprice(ctx context.Context, o *order, hist *payment.History) 
 	if err := h.ledger.Previous(ctx, hist); err != nil {
 		return nil, "", err
 	}
-	if err := h.askReplaced(ctx, hist); err != nil {
+	if err := h.askReplaced(ctx, hist, nil); err != nil {
 		return nil, "", err
 	}
 	first = hist.First // the answer may be recorded: the pointer's move is conditioned on it
-	for _, p := range hist.Previous {
-		if p.Paid() || p.InReview() {
-			return nil, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,
-				fmt.Sprintf("order %s was paid under its earlier attempt %s (state %s); a paid order is never re-priced", o.orderID, p.OutTradeNo, p.Status()),
-				"look at GET /orders/{order_id}; refund the payment or settle the review by hand · 订单已支付，不能改价")
-		}
+	if err := paidUnder(o.orderID, hist.Previous); err != nil {
+		return nil, "", err
 	}
 	if !judgment.AttemptReservation.On() {
 		return h.repriceUnreserved(ctx, o, first, cur, n)
@@ -733,12 +735,8 @@ func (h *Handler) retire(ctx context.Context, cur *payment.Order) (*payment.Orde
 // (retire) before another payment is placed; the answers are recorded and replace
 // those attempts in hist (and hist.First). An attempt WeChat Pay does not know was
 // never placed; any other failure places nothing: the merchant retries.
-func (h *Handler) askReplaced(ctx context.Context, hist *payment.History) error {
-	return h.askReplacedExcept(ctx, hist, nil)
-}
-
-// askReplacedExcept is askReplaced without the attempts skip reports.
-func (h *Handler) askReplacedExcept(ctx context.Context, hist *payment.History, skip func(*payment.Order) bool) error {
+// Those skip reports (when not nil) are not asked.
+func (h *Handler) askReplaced(ctx context.Context, hist *payment.History, skip func(*payment.Order) bool) error {
 	for i, p := range hist.Previous {
 		if p.Paid() || p.InReview() || !p.Unsettled() || p.Closed() || !mayBePlaced(p) || skip != nil && skip(p) {
 			continue
@@ -784,6 +782,7 @@ func (h *Handler) deferClose(ctx context.Context, cur *payment.Order, at time.Ti
 func (h *Handler) closeNow(ctx context.Context, cur *payment.Order) (*payment.Order, error) {
 	cl := h.clientFor(cur.Owner, cur.Create.SubAppID)
 	err := cl.Close(ctx, cur.OutTradeNo)
+	var res payment.Result
 	switch {
 	case wechatpay.IsCode(err, wechatpay.CodeOrderNotExist):
 		// ORDER_NOT_EXIST: the prepay had not reached WeChat Pay when the close did. One
@@ -792,21 +791,12 @@ func (h *Handler) closeNow(ctx context.Context, cur *payment.Order) (*payment.Or
 		// closed here while it is payable there. The ledger decides it on the record it
 		// writes (MarkNeverPlaced); placed since, the close is deferred for reconcile to
 		// carry out once the prepay has landed.
-		res, err := h.ledger.MarkNeverPlaced(ctx, cur.Key(), source, cur.Claim)
-		switch {
-		case err != nil:
-			return cur, err
-		case res.Outcome == payment.Refused && res.Order != nil && !res.Order.Paid() && !res.Order.Closed() && !res.Order.InReview():
-			rec, err := h.deferClose(ctx, res.Order, h.now().Add(time.Minute), "merchant")
-			if err != nil {
-				return cur, err
-			}
-			return rec, errDeferred
-		case res.Outcome == payment.Refused:
-			return res.Order, errPaid
+		res, err = h.ledger.MarkNeverPlaced(ctx, cur.Key(), source, cur.Claim)
+		if err == nil && res.Outcome == payment.Refused && res.Order != nil && !res.Order.Paid() && !res.Order.InReview() { // a closed one is a Duplicate
+			return h.deferNow(ctx, res.Order, time.Time{})
 		}
-		return res.Order, nil
 	case err == nil, wechatpay.IsCode(err, wechatpay.CodeOrderClosed):
+		res, err = h.ledger.MarkClosed(ctx, cur.Key(), source)
 	case wechatpay.IsCode(err, wechatpay.CodeOrderPaid):
 		if _, qerr := h.settle(ctx, cur); qerr != nil {
 			h.log.Warn("paid order could not be queried", "key", cur.Key(), "error", qerr.Error())
@@ -814,19 +804,10 @@ func (h *Handler) closeNow(ctx context.Context, cur *payment.Order) (*payment.Or
 		return cur, errPaid
 	case wechatpay.IsCode(err, "RULELIMIT"):
 		// WeChat Pay's calendar says it is too early: defer like a young order.
-		at := cur.CreatedAt.Add(closeAfter)
-		if now := h.now(); !at.After(now) {
-			at = now.Add(time.Minute)
-		}
-		rec, err := h.deferClose(ctx, cur, at, "merchant")
-		if err != nil {
-			return cur, err
-		}
-		return rec, errDeferred
+		return h.deferNow(ctx, cur, cur.CreatedAt.Add(closeAfter))
 	default:
 		return cur, err
 	}
-	res, err := h.ledger.MarkClosed(ctx, cur.Key(), source)
 	if err != nil {
 		return cur, err
 	}
@@ -834,6 +815,19 @@ func (h *Handler) closeNow(ctx context.Context, cur *payment.Order) (*payment.Or
 		return res.Order, errPaid
 	}
 	return res.Order, nil
+}
+
+// deferNow records the merchant's close of cur for reconcile to carry out at at, or a
+// minute from now when at is not later (errDeferred).
+func (h *Handler) deferNow(ctx context.Context, cur *payment.Order, at time.Time) (*payment.Order, error) {
+	if now := h.now(); !at.After(now) {
+		at = now.Add(time.Minute)
+	}
+	rec, err := h.deferClose(ctx, cur, at, "merchant")
+	if err != nil {
+		return cur, err
+	}
+	return rec, errDeferred
 }
 
 // settle asks WeChat Pay about an attempt and applies the answer through the ledger,

@@ -396,9 +396,13 @@ func refundNumber(r *http.Request) (string, error) {
 		return "RF" + rand.Text(), nil // 28 characters of A-Z2-7
 	}
 	key := keys[0]
-	if len(keys) > 1 || key == "" || len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
-		return "", badRequest(wechatpay.CodeParamError, "Idempotency-Key must be one header of 1–%d printable ASCII characters", maxIdempotencyKey).
-			withHint("send one key per refund, e.g. a UUID, and the same key when you retry it; or send out_refund_no in the body")
+	ok := len(keys) == 1 && key != "" && len(key) <= maxIdempotencyKey
+	for i := 0; ok && i < len(key); i++ {
+		ok = key[i] > ' ' && key[i] <= '~' // printable ASCII, no space
+	}
+	if !ok {
+		return "", fail(http.StatusBadRequest, wechatpay.CodeParamError, "Idempotency-Key must be one header of 1–255 printable ASCII characters",
+			"send one key per refund, e.g. a UUID, and the same key when you retry it; or send out_refund_no in the body")
 	}
 	sum := sha256.Sum256([]byte(r.PathValue("order_id") + "\x00" + r.URL.Query().Get("sub_mchid") + "\x00" + key))
 	// "RK" + 26 characters of A-Z2-7 (128 bits): within out_refund_no's 64 and its charset.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/paysls/wxpay/shared/payment"
-	"github.com/paysls/wxpay/shared/wechatpay"
 )
 
 // The cashier page's scenes. An order made with scene "cashier" is placed by the page in
@@ -44,17 +43,12 @@ func (h *Handler) switchScene(ctx context.Context, o *order, hist *payment.Histo
 	// every switch would let a link holder flood WeChat Pay's order query. Nor is attempt
 	// 1, whose record holds the pointer the switch moves: recording an answer there
 	// mid-switch raced concurrent switches (DST seed 218318221).
-	first := hist.First
-	if err := h.askReplacedExcept(ctx, hist, func(p *payment.Order) bool { return p.Parked() || p.Key() == first.Key() }); err != nil {
+	if err := h.askReplaced(ctx, hist, func(p *payment.Order) bool { return p.Parked() || p.Attempt <= 1 }); err != nil {
 		return nil, "", err
 	}
-	cur := hist.Current
-	for _, p := range hist.Previous {
-		if p.Paid() || p.InReview() {
-			return nil, "", fail(http.StatusConflict, wechatpay.CodeOrderPaid,
-				fmt.Sprintf("order %s was paid under its attempt %s (state %s)", o.orderID, p.OutTradeNo, p.Status()),
-				"look at GET /orders/{order_id}; refund the payment or settle the review by hand · 订单已支付")
-		}
+	first, cur := hist.First, hist.Current
+	if err := paidUnder(o.orderID, hist.Previous); err != nil {
+		return nil, "", err
 	}
 	// The pointer moves from the attempt attempt 1 names (see reprice).
 	from := max(cur.Attempt, first.Current)
