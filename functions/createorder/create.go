@@ -441,7 +441,7 @@ func (h *Handler) prepay(ctx context.Context, o *order, rec *payment.Order, clai
 	cancel()
 	if err != nil {
 		h.release(rec, claim)
-		h.discardIfTaken(ctx, cl, rec, err)
+		h.discardIfTaken(ctx, rec, err)
 		return nil, false, err
 	}
 	now := h.now()
@@ -523,19 +523,20 @@ func (h *Handler) upgrade(ctx context.Context, o *order, cur *payment.Order) (*p
 // later with an order.closed naming the number another sub-merchant's order holds —
 // and a merchant keyed on it would close that order. The merchant has the refusal as
 // the create's answer.
-func (h *Handler) discardIfTaken(ctx context.Context, cl *wechatpay.Client, rec *payment.Order, err error) {
-	if !h.partner {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+//
+// ORDERPAID in any mode: WeChat Pay holds the attempt paid, its notification late or
+// lost (or its prepay answer never recorded). The payment is learnt now (settle), so
+// that the order reads paid and a re-price is refused instead of placing a second
+// payment; only a partner's query finding no such order discards the attempt.
+func (h *Handler) discardIfTaken(ctx context.Context, rec *payment.Order, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	switch {
-	case wechatpay.IsCode(err, wechatpay.CodeOutTradeNoUsed):
 	case wechatpay.IsCode(err, wechatpay.CodeOrderPaid):
-		// Paid: this sub-merchant's own (a payment the notification brings) or another's.
-		if _, qerr := cl.QueryByOutTradeNo(ctx, rec.OutTradeNo); !wechatpay.IsCode(qerr, wechatpay.CodeOrderNotExist) {
+		if _, qerr := h.settle(ctx, rec); !h.partner || !wechatpay.IsCode(qerr, wechatpay.CodeOrderNotExist) {
 			return
 		}
+	case h.partner && wechatpay.IsCode(err, wechatpay.CodeOutTradeNoUsed):
 	default:
 		return
 	}
