@@ -14,7 +14,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/services/profitsharing"
 	"github.com/wechatpay-apiv3/wechatpay-go/services/refunddomestic"
 
-	"github.com/paysls/wxpay/shared/keysdir"
+	"github.com/paysls/wxpay/internal/keysdirtest"
 )
 
 // TestOfficialSDKPartner drives the simulator's partner (服务商) endpoints with the
@@ -31,18 +31,7 @@ func TestOfficialSDKPartner(t *testing.T) {
 	const sub, supplier = "1900000109", "1900000201"
 	for _, mode := range []string{ModeCert, ModePubKey} {
 		t.Run(mode, func(t *testing.T) {
-			dir := t.TempDir()
-			gen, err := keysdir.Generate()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := gen.Save(dir); err != nil {
-				t.Fatal(err)
-			}
-			id, err := keysdir.Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			id, dir := keysdirtest.Dir(t) // the SDK reads the files, the simulator the identity
 			e := newEnv(t, Config{Identity: id, Mode: mode, SubMchIDs: []string{sub}})
 			m := newSDKMerchant(t, dir, mode, e.srv.URL)
 			notifyURL, notices := sdkReceiver(t, m)
